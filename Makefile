@@ -1,0 +1,64 @@
+# KlikDok developer commands. Two are all a fresh Debian machine needs: `make run` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+EXTRAS ?= dev,systemd
+# Debian packages the project needs: GOST engine/provider and gost12sum, SQLite's CLI for operators,
+# headers to build systemd-python, venv support for Debian's python3.
+SYSTEM_PACKAGES := libengine-gost-openssl gostsum sqlite3 libsystemd-dev pkg-config python3-venv
+ifneq ($(BROWSER),0)
+SYSTEM_PACKAGES += chromium
+endif
+
+
+.PHONY: help run test bench deps system-deps venv deb deb-test clean
+
+help:
+	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
+	@echo "make test   — install what is needed and run the whole test suite"
+	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
+	@echo "make deb    — build the klikdok and klikdok-agent .deb packages"
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "Missing system packages:$$missing"; \
+	    echo "Install them with: sudo apt-get install -y$$missing   (then run make again)"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+deps: system-deps venv
+
+run: deps
+	$(VENV)/bin/klikdok serve
+
+test: deps
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: deps
+	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+
+deb:
+	packaging/deb/build.sh
+
+deb-test: deb
+	packaging/deb/test-install.sh
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .benchmarks

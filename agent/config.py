@@ -1,0 +1,74 @@
+"""Agent settings: the typed shape of ``agent.toml``, found in the user's config directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from cades.tomlconfig import ConfigError, load
+
+ENV_PREFIX = "KLIKDOK_AGENT"
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class ServerSection(_Section):
+    url: str = ""
+    device_id: str = ""
+    key_file: str = "device.key"
+    ca_file: str = ""
+
+
+class BackendSection(_Section):
+    kind: Literal["cryptoarm", "cryptopro", "cryptcp", "openssl"] = "cryptoarm"
+    certificate: str = ""
+    key_file: str = ""
+    cryptcp_path: str = ""
+    timeout_seconds: int = 600
+
+
+class QueueSection(_Section):
+    max_jobs: int = 16
+
+
+class LoggingSection(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class AgentSettings(_Section):
+    server: ServerSection = ServerSection()
+    backend: BackendSection = BackendSection()
+    queue: QueueSection = QueueSection()
+    logging: LoggingSection = LoggingSection()
+
+    def check(self) -> str | None:
+        if self.backend.kind == "openssl" and not (self.backend.certificate and self.backend.key_file):
+            return "backend.certificate, backend.key_file: required when backend.kind = \"openssl\""
+        if self.queue.max_jobs < 1:
+            return "queue.max_jobs: expected a positive integer"
+        return None
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("KLIKDOK_AGENT_CONFIG")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "klikdok" / "agent.toml"
+
+
+def load_agent_settings(path: Path | None = None) -> AgentSettings:
+    path = path or default_config_path()
+    return load(AgentSettings, path if path.exists() else None, prefix=ENV_PREFIX)
+
+
+__all__ = ["AgentSettings", "ConfigError", "default_config_path", "load_agent_settings"]

@@ -1,0 +1,85 @@
+"""The application factory.
+
+``create_app(settings)`` builds a Litestar app and has no side effects: the database, HTTP clients and
+background tasks are opened by the lifespan when the server starts and closed when it stops, so tests can
+build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from server import __version__
+from server.api.health import healthz
+from server.config import Settings
+from server.db import Database, audit, migrations, outbox
+from server.sdnotify import notify, watchdog_interval
+from server.state import AppServices
+
+log = logging.getLogger("klikdok")
+
+
+def open_database(settings: Settings) -> Database:
+    """Open the database and bring its schema up to date (used by the server and the CLI)."""
+    db = Database(settings.storage.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms,
+                  synchronous=settings.storage.synchronous)
+    db.open()
+    applied = db.write_sync(migrations.apply, transaction=False)
+    if applied:
+        log.info("migrations applied", extra={"migrations": applied})
+    return db
+
+
+async def _watchdog(services: AppServices, interval: float) -> None:
+    """Ping systemd's watchdog only while the database still answers."""
+    while True:
+        try:
+            await asyncio.wait_for(services.db.read(lambda db: db.execute("SELECT 1").fetchone()),
+                                   timeout=interval)
+        except Exception:  # noqa: BLE001 - a stuck or broken database must stop the pings
+            log.error("database check failed; withholding the watchdog ping")
+        else:
+            notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: Settings) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = await asyncio.to_thread(open_database, settings)
+        recovered = await db.write(outbox.recover)
+        if recovered:
+            log.info("outbox messages returned to the queue after a restart", extra={"count": recovered})
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        services = AppServices(settings=settings, db=db, http=http, started_at=time.monotonic())
+        app.state.services = services
+        await db.write(lambda d: audit.append(d, actor="system", action="server.start",
+                                              details={"version": __version__}))
+        tasks: list[asyncio.Task[None]] = []
+        interval = watchdog_interval() if settings.server.watchdog else None
+        if interval:
+            tasks.append(asyncio.create_task(_watchdog(services, interval), name="watchdog"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await http.aclose()
+            await asyncio.to_thread(db.close)
+
+    return Litestar(
+        route_handlers=[healthz],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="KlikDok API", version=__version__, path="/schema"),
+        debug=False,
+        logging_config=None,
+    )

@@ -1,0 +1,216 @@
+"""The ``klikdok`` command.
+
+Every subcommand turns an expected failure (bad config, unreadable database, bad input) into one line on
+stderr and exit code 2; a traceback means a bug. argparse is enough here and keeps the dependency list
+short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from server import __version__
+from server.config import ConfigError, Settings, find_config, load_settings
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """An expected failure, phrased as the one line the user sees."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(find_config(args.config))
+
+
+# -- serve -----------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server import logs
+    from server.app import create_app
+    from server.sdnotify import notify
+
+    settings = _settings(args)
+    if args.listen:
+        host, _, port = args.listen.rpartition(":")
+        if not port.isdigit():
+            raise CliError(f"--listen: expected host:port, got {args.listen!r}")
+    logs.configure(settings.logging.level, settings.logging.format, settings.logging.target)
+    listen = args.listen or settings.server.listen
+    host, _, port = listen.rpartition(":")
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:  # type: ignore[no-untyped-def]
+            # A SIGTERM that ends in a graceful shutdown is a clean stop (exit 0), not a death by signal.
+            super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM:
+                self._captured_signals.remove(sig)
+
+        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                notify("READY=1")
+                logging.getLogger("klikdok").info(
+                    "listening", extra={"url": f"http://{host}:{port}", "version": __version__})
+
+    config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None,
+                            access_log=False, lifespan="on", ws="websockets-sansio",
+                            proxy_headers=True, timeout_graceful_shutdown=10)
+    server = Server(config)
+    server.run()
+    notify("STOPPING=1")
+    return EXIT_OK if server.started else EXIT_FAIL
+
+
+# -- migrate ---------------------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from server.db import Database, migrations
+
+    settings = _settings(args)
+    db = Database(settings.storage.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms)
+    with db:
+        if args.list:
+            applied = {m.name for m in db.read_sync(migrations.migrations.applied)}
+            for m in migrations.migrations._migrations:
+                print(f"{'[x]' if m.name in applied else '[ ]'} {m.name}")
+            return EXIT_OK
+        done = db.write_sync(migrations.apply, transaction=False)
+    print(f"Применено миграций: {len(done)}" + (f" ({', '.join(done)})" if done else
+                                                  " — схема уже актуальна"))
+    return EXIT_OK
+
+
+# -- backup ----------------------------------------------------------------------------------------
+def cmd_backup(args: argparse.Namespace) -> int:
+    from server.db import Database
+
+    settings = _settings(args)
+    source = settings.storage.database_path
+    if not source.exists():
+        raise CliError(f"база данных не найдена: {source}")
+    dest = Path(args.dest)
+    if dest.is_dir():
+        dest = dest / "klikdok-backup.db"
+    if dest.exists() and not args.force:
+        raise CliError(f"{dest} уже существует (добавьте --force, чтобы перезаписать)")
+    Database(source, busy_timeout_ms=settings.storage.busy_timeout_ms).backup(dest)
+    print(f"Резервная копия: {dest} ({dest.stat().st_size} байт)")
+    return EXIT_OK
+
+
+# -- audit -----------------------------------------------------------------------------------------
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    import sqlite_utils
+
+    from server.db import audit
+
+    settings = _settings(args)
+    path = Path(args.database) if args.database else settings.storage.database_path
+    if not path.exists():
+        raise CliError(f"база данных не найдена: {path}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        report = audit.verify(sqlite_utils.Database(conn))
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"{path}: не удалось прочитать журнал аудита: {exc}") from None
+    finally:
+        conn.close()
+    if report.ok:
+        print(f"Журнал аудита цел: {report.rows} записей, цепочка хешей не нарушена.")
+        return EXIT_OK
+    assert report.problem is not None
+    print(f"Журнал аудита НАРУШЕН: запись {report.problem.row_id}: {report.problem.reason} "
+          f"(проверено до неё записей: {report.rows}).")
+    return EXIT_FAIL
+
+
+# -- doctor ----------------------------------------------------------------------------------------
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from server.doctor import run_checks
+
+    path = find_config(args.config)
+    results = run_checks(path)
+    width = max(len(r.name) for r in results)
+    for r in results:
+        line = f"{r.level:<4}  {r.name:<{width}}  {r.message}"
+        if r.hint and r.level != "OK":
+            line += f"\n      {'':<{width}}  → {r.hint}"
+        print(line)
+    failed = sum(r.level == "FAIL" for r in results)
+    warned = sum(r.level == "WARN" for r in results)
+    print(f"\nИтог: ошибок {failed}, предупреждений {warned}.")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+# -- parser ----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="klikdok",
+        description="KlikDok — юридически значимый ЭДО с клиентами в коробочном Битрикс24 "
+                    "(server, storage and signature verification).")
+    parser.add_argument("--version", action="version", version=f"klikdok {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help="configuration file (default: $KLIKDOK_CONFIG, then /etc/klikdok/klikdok.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                       help="configuration file (overrides the global --config)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("serve", cmd_serve, "Run the HTTP server (applies pending migrations first).")
+    p.add_argument("--listen", metavar="HOST:PORT", help="override server.listen")
+    p = add("migrate", cmd_migrate, "Apply pending database migrations.")
+    p.add_argument("--list", action="store_true", help="only list migrations and whether each is applied")
+    add("doctor", cmd_doctor, "Check configuration, database, directories and the GOST backend.")
+    p = add("backup", cmd_backup, "Make a consistent online backup of the SQLite database to DEST.")
+    p.add_argument("dest", metavar="DEST", help="backup file (or directory) to write")
+    p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+
+    audit_p = sub.add_parser("audit", help="Audit-log tools.", description="Audit-log tools.")
+    audit_sub = audit_p.add_subparsers(dest="audit_command", metavar="ACTION")
+    audit_sub.required = True
+    p = audit_sub.add_parser("verify", help="Check the audit log's hash chain; names the first broken row.",
+                             description="Check the audit log's hash chain; names the first broken row.")
+    p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="configuration file")
+    p.add_argument("--database", metavar="PATH", help="check this database file instead of the configured one")
+    p.set_defaults(func=cmd_audit_verify)
+
+    try:
+        from cades import cli as cades_cli
+    except ImportError:
+        cades_cli = None  # type: ignore[assignment]
+    if cades_cli is not None and hasattr(cades_cli, "register"):
+        cades_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, CliError) as exc:
+        print(f"klikdok: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"klikdok: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

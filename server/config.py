@@ -1,0 +1,152 @@
+"""Server settings: the typed shape of ``config/klikdok.toml``.
+
+Every key has a default so an empty file starts a working development server; ``check()`` covers the
+values that are required only in some modes (a webhook URL in webhook mode, say). Each field's meaning is
+documented next to the key in ``config/klikdok.toml``; ``tests/test_docs.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from cades.tomlconfig import ConfigError, load
+
+ENV_PREFIX = "KLIKDOK"
+DEFAULT_CONFIG_PATHS = (Path("/etc/klikdok/klikdok.toml"),)
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class ServerSettings(_Section):
+    listen: str = "127.0.0.1:8080"
+    public_url: str = "http://127.0.0.1:8080"
+    session_ttl_minutes: int = 60
+    watchdog: bool = True
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class StorageSettings(_Section):
+    data_dir: str = "./var"
+    busy_timeout_ms: int = 5000
+    synchronous: Literal["full", "normal"] = "full"
+    cache_max_mb: int = 512
+
+    @property
+    def path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def database_path(self) -> Path:
+        return self.path / "klikdok.db"
+
+
+class PortalSettings(_Section):
+    mode: Literal["none", "oauth", "webhook"] = "none"
+    webhook_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    rate_per_second: float = 2.0
+    burst: int = 50
+    max_retries: int = 5
+    timeout_seconds: float = 30.0
+    disk_storage_id: int = 0
+
+
+class SmtpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: str = ""
+    password: str = ""
+    sender: str = "klikdok@localhost"
+    timeout_seconds: float = 30.0
+
+
+class TrustSettings(_Section):
+    roots: list[str] = []
+    intermediates: list[str] = []
+    crls: list[str] = []
+    fetch_crls: bool = False
+    crl_cache_hours: int = 24
+
+
+class PolicySettings(_Section):
+    internal_identity_mismatch: Literal["refuse", "warn"] = "refuse"
+    counterparty_identity_mismatch: Literal["refuse", "warn"] = "refuse"
+    allowed_signer_inns: list[str] = []
+    auditor_user_ids: list[int] = []
+    auditor_group_id: int = 0
+    link_ttl_days: int = 30
+    reminder_days_before: list[int] = msgspec.field(default_factory=lambda: [3, 1])
+
+
+class LimitsSettings(_Section):
+    max_upload_mb: int = 100
+    max_signature_kb: int = 1024
+    public_requests_per_minute: int = 30
+    manual_reminders_per_day: int = 3
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+    target: Literal["auto", "stderr", "journal"] = "auto"
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    portal: PortalSettings = PortalSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    trust: TrustSettings = TrustSettings()
+    policy: PolicySettings = PolicySettings()
+    limits: LimitsSettings = LimitsSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    def check(self) -> str | None:
+        """Cross-field rules msgspec cannot express; returns the one-line problem or None."""
+        host, sep, port = self.server.listen.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            return f"server.listen: expected host:port, got {self.server.listen!r}"
+        if self.portal.mode == "webhook" and not self.portal.webhook_url:
+            return "portal.webhook_url: required when portal.mode = \"webhook\""
+        if self.portal.mode == "oauth" and not (self.portal.client_id and self.portal.client_secret):
+            return "portal.client_id, portal.client_secret: required when portal.mode = \"oauth\""
+        if self.portal.rate_per_second <= 0 or self.portal.burst < 1:
+            return "portal.rate_per_second, portal.burst: expected positive numbers"
+        if self.storage.busy_timeout_ms < 0:
+            return "storage.busy_timeout_ms: expected a non-negative integer"
+        return None
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The file to read: --config, then $KLIKDOK_CONFIG, then /etc/klikdok/klikdok.toml if present."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("KLIKDOK_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_settings(path: Path | None, environ: dict[str, str] | None = None) -> Settings:
+    return load(Settings, path, prefix=ENV_PREFIX, environ=environ)
+
+
+__all__ = ["ConfigError", "Settings", "find_config", "load_settings"]

@@ -1,0 +1,5 @@
+"""Storage: the SQLite database, its migrations, the audit log and the outbox."""
+
+from server.db.database import Database, DatabaseClosedError
+
+__all__ = ["Database", "DatabaseClosedError"]

@@ -1,0 +1,86 @@
+"""The append-only, hash-chained audit log.
+
+Each row's hash covers its own fields and the previous row's hash, so editing or deleting any row breaks
+the chain from that row on; the chain head (``audit_head``) is written in the same transaction, so
+cutting rows off the end is caught too. Appends run inside the caller's write transaction: an audited
+action and its audit row commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlite_utils import Database
+
+GENESIS = "0" * 64
+
+
+class AuditProblem(msgspec.Struct, frozen=True):
+    row_id: int
+    reason: str
+
+
+class AuditReport(msgspec.Struct, frozen=True):
+    ok: bool
+    rows: int
+    problem: AuditProblem | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def row_hash(prev_hash: str, row_id: int, at: str, actor: str, action: str, object_type: str,
+             object_id: str, details: str) -> str:
+    material = json.dumps([prev_hash, row_id, at, actor, action, object_type, object_id, details],
+                          ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def append(db: Database, *, actor: str, action: str, object_type: str = "", object_id: str | int = "",
+           details: dict[str, Any] | None = None, at: str | None = None) -> int:
+    """Append one row; must run inside the writer's transaction. Returns the row id."""
+    head = db.execute("SELECT last_id, last_hash FROM audit_head WHERE one = 1").fetchone()
+    last_id, prev = head if head else (0, GENESIS)
+    row_id = last_id + 1
+    at = at or _now()
+    details_text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    h = row_hash(prev, row_id, at, actor, action, object_type, str(object_id), details_text)
+    db.execute(
+        "INSERT INTO audit_log (id, at, actor, action, object_type, object_id, details, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [row_id, at, actor, action, object_type, str(object_id), details_text, prev, h])
+    db.execute("INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?, ?)"
+               " ON CONFLICT(one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
+               [row_id, h])
+    return row_id
+
+
+def verify(db: Database) -> AuditReport:
+    """Walk the whole chain; report the first row where it breaks."""
+    expected_prev = GENESIS
+    expected_id = 1
+    count = 0
+    cursor = db.execute("SELECT id, at, actor, action, object_type, object_id, details, prev_hash, hash"
+                        " FROM audit_log ORDER BY id")
+    for row_id, at, actor, action, object_type, object_id, details, prev_hash, stored in cursor:
+        if row_id != expected_id:
+            return AuditReport(False, count, AuditProblem(expected_id, "row is missing"))
+        if prev_hash != expected_prev:
+            return AuditReport(False, count, AuditProblem(row_id, "previous-hash link is broken"))
+        if row_hash(prev_hash, row_id, at, actor, action, object_type, object_id, details) != stored:
+            return AuditReport(False, count, AuditProblem(row_id, "row content does not match its hash"))
+        expected_prev = stored
+        expected_id += 1
+        count += 1
+    head = db.execute("SELECT last_id, last_hash FROM audit_head WHERE one = 1").fetchone()
+    head_id, head_hash = head if head else (0, GENESIS)
+    if head_id != count or head_hash != expected_prev:
+        if head_id > count:
+            return AuditReport(False, count, AuditProblem(count + 1, "row is missing (the log was cut short)"))
+        return AuditReport(False, count, AuditProblem(head_id or count, "chain head does not match the log"))
+    return AuditReport(True, count)

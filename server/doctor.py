@@ -1,0 +1,122 @@
+"""``klikdok doctor``: the on-call checklist, one line per check with a hint when it is not OK.
+
+Checks never write: the database is opened read-only, directories are probed with ``os.access``.
+Later features add their checks here (portal, SMTP, trust store, agents).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from server.config import ConfigError, Settings, load_settings
+
+Level = Literal["OK", "WARN", "FAIL"]
+
+
+class Check(msgspec.Struct, frozen=True):
+    name: str
+    level: Level
+    message: str
+    hint: str = ""
+
+
+def check_config(path: Path | None) -> tuple[Check, Settings | None]:
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        return Check("config", "FAIL", str(exc), "исправьте ключ в файле и запустите doctor снова"), None
+    where = str(path) if path else "встроенные значения по умолчанию"
+    return Check("config", "OK", f"конфигурация прочитана: {where}"), settings
+
+
+def check_data_dir(settings: Settings) -> Check:
+    d = settings.storage.path
+    if d.exists():
+        if os.access(d, os.W_OK | os.X_OK):
+            return Check("data_dir", "OK", f"{d} доступен для записи")
+        return Check("data_dir", "FAIL", f"{d} недоступен для записи",
+                     "выдайте права пользователю, от которого работает сервер (chown klikdok)")
+    parent = next((p for p in d.parents if p.exists()), Path("/"))
+    if os.access(parent, os.W_OK | os.X_OK):
+        return Check("data_dir", "WARN", f"{d} ещё не создан; будет создан при запуске")
+    return Check("data_dir", "FAIL", f"{d} не существует и не может быть создан",
+                 f"создайте каталог: mkdir -p {d}")
+
+
+def check_disk_space(settings: Settings) -> Check:
+    d = settings.storage.path
+    existing = d if d.exists() else next((p for p in d.parents if p.exists()), Path("/"))
+    free = shutil.disk_usage(existing).free
+    mb = free // (1024 * 1024)
+    if mb < 200:
+        return Check("disk_space", "FAIL", f"свободно {mb} МБ", "освободите место на диске")
+    if mb < 2048:
+        return Check("disk_space", "WARN", f"свободно {mb} МБ", "меньше 2 ГБ — стоит освободить место")
+    return Check("disk_space", "OK", f"свободно {mb} МБ")
+
+
+def check_database(settings: Settings) -> Check:
+    from server.db import audit, migrations
+
+    path = settings.storage.database_path
+    if not path.exists():
+        return Check("database", "WARN", f"{path} ещё не создана",
+                     "выполните `klikdok migrate` или запустите сервер")
+    try:
+        import sqlite_utils
+
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            db = sqlite_utils.Database(conn)
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            pending = migrations.pending(db)
+            report = audit.verify(db) if not pending else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return Check("database", "FAIL", f"{path}: {exc}", "восстановите базу из резервной копии")
+    if ok != "ok":
+        return Check("database", "FAIL", f"проверка целостности: {ok}", "восстановите базу из резервной копии")
+    if pending:
+        return Check("database", "WARN", f"не применены миграции: {', '.join(pending)}",
+                     "выполните `klikdok migrate`")
+    if report is not None and not report.ok and report.problem is not None:
+        return Check("database", "FAIL",
+                     f"журнал аудита нарушен в записи {report.problem.row_id}: {report.problem.reason}",
+                     "выполните `klikdok audit verify` и сообщите службе безопасности")
+    return Check("database", "OK", f"{path}: целостность в порядке, режим {mode}, схема актуальна")
+
+
+def check_gost() -> Check:
+    try:
+        from cades import hashing
+    except ImportError:
+        return Check("gost", "FAIL", "модуль хеширования ГОСТ недоступен")
+    try:
+        hashing.self_test()
+        info = hashing.backend()
+    except Exception as exc:  # noqa: BLE001 - any failure here is a FAIL line, not a crash
+        return Check("gost", "FAIL", f"самопроверка ГОСТ Р 34.11-2012 не прошла: {exc}",
+                     "переустановите libengine-gost-openssl")
+    if info.name == "openssl":
+        return Check("gost", "OK", f"ГОСТ Р 34.11-2012: OpenSSL ({info.detail})")
+    return Check("gost", "WARN", f"ГОСТ Р 34.11-2012: медленная реализация на Python ({info.detail})",
+                 "установите пакет libengine-gost-openssl для быстрой проверки подписей")
+
+
+def run_checks(path: Path | None) -> list[Check]:
+    config_check, settings = check_config(path)
+    results = [config_check]
+    if settings is not None:
+        steps: list[Callable[[Settings], Check]] = [check_data_dir, check_disk_space, check_database]
+        results.extend(step(settings) for step in steps)
+    results.append(check_gost())
+    return results

@@ -1,0 +1,75 @@
+"""Structured logging: JSON lines on stderr, or the systemd journal when running under systemd.
+
+Messages never carry secrets or document contents; the formatter also masks values of keys that look
+secret in structured ``extra`` data, as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+_SECRET_WORDS = ("token", "secret", "password", "auth", "key", "code")
+
+
+def _mask(key: str, value: Any) -> Any:
+    if any(word in key.lower() for word in _SECRET_WORDS) and value not in (None, ""):
+        return "***"
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = _mask(key, value)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _journal_handler() -> logging.Handler | None:
+    try:
+        from systemd.journal import JournalHandler  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return JournalHandler(SYSLOG_IDENTIFIER="klikdok")
+
+
+def configure(level: str = "info", fmt: str = "json", target: str = "auto") -> str:
+    """Install the root handler; returns where logs go ("stderr" or "journal")."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler: logging.Handler | None = None
+    where = "stderr"
+    under_systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+    if target == "journal" or (target == "auto" and under_systemd):
+        handler = _journal_handler()
+        if handler is not None:
+            where = "journal"
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # httpx logs full request URLs at INFO; webhook URLs carry a secret code.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    return where

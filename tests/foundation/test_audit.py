@@ -1,0 +1,74 @@
+"""The audit log's hash chain: intact logs pass; any edit, deletion or truncation is caught and named."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from server.db import Database, audit, migrations
+from tests.conftest import clean_env, run_cli
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "data" / "klikdok.db"
+    with Database(path) as db:
+        db.write_sync(migrations.apply, transaction=False)
+        for i in range(10):
+            db.write_sync(lambda d, i=i: audit.append(d, actor=f"user:{i}", action="document.sent",
+                                                       object_type="document", object_id=i,
+                                                       details={"title": f"Договор №{i}"}))
+    return path
+
+
+def verify_cli(path: Path) -> tuple[int, str]:
+    result = run_cli("audit", "verify", "--database", str(path), env=clean_env())
+    return result.returncode, result.stdout + result.stderr
+
+
+def tamper(path: Path, *sql: str) -> None:
+    """What someone with sqlite3 and bad intentions would do: drop the guard triggers, then edit."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    for statement in sql:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def test_intact_log_verifies(db_path: Path) -> None:
+    code, out = verify_cli(db_path)
+    assert code == 0 and "10 записей" in out
+
+
+def test_triggers_refuse_updates_and_deletes(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE audit_log SET actor = 'x' WHERE id = 3")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM audit_log WHERE id = 3")
+    conn.close()
+
+
+@pytest.mark.parametrize(("sql", "row"), [
+    (["UPDATE audit_log SET actor = 'user:99' WHERE id = 4"], 4),
+    (["UPDATE audit_log SET details = '{\"title\":\"Подмена\"}' WHERE id = 7"], 7),
+    (["DELETE FROM audit_log WHERE id = 5"], 5),
+    (["DELETE FROM audit_log WHERE id = 10"], 10),
+])
+def test_any_edit_or_deletion_fails_and_names_the_first_broken_row(db_path: Path, sql: list[str],
+                                                                      row: int) -> None:
+    tamper(db_path, *sql)
+    code, out = verify_cli(db_path)
+    assert code == 1, out
+    assert f"запись {row}:" in out
+
+
+def test_chain_continues_across_reopen(db_path: Path) -> None:
+    with Database(db_path) as db:
+        db.write_sync(lambda d: audit.append(d, actor="system", action="x"))
+        report = db.read_sync(audit.verify)
+    assert report.ok and report.rows == 11
