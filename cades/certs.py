@@ -1,0 +1,179 @@
+"""Qualified-certificate identity (ИНН, ОГРН, СНИЛС...) and small certificate facts, read defensively.
+
+Russian CAs are not uniform: ИНН may be a NumericString, PrintableString or UTF8String, names may be
+BMPString, and test CAs leave fields out.  Every reader here tolerates that and never raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final
+
+from asn1crypto import x509
+
+from . import asn1 as _asn1  # noqa: F401  (OID registration must precede any parsing)
+
+__all__ = [
+    "CertInfo",
+    "IDENTITY_FIELDS",
+    "cert_info",
+    "identity",
+    "name_text",
+    "names_equal",
+]
+
+# Name attribute OID -> identity key.  Order is the order shown in reports.
+IDENTITY_FIELDS: Final = {
+    "2.5.4.3": "common_name",
+    "2.5.4.4": "surname",
+    "2.5.4.42": "given_name",
+    "2.5.4.12": "title",
+    "2.5.4.10": "organization",
+    "2.5.4.11": "organizational_unit",
+    "1.2.643.3.131.1.1": "inn",
+    "1.2.643.100.4": "innle",
+    "1.2.643.100.1": "ogrn",
+    "1.2.643.100.5": "ogrnip",
+    "1.2.643.100.3": "snils",
+    "1.2.840.113549.1.9.1": "email",
+    "2.5.4.6": "country",
+    "2.5.4.8": "region",
+    "2.5.4.7": "locality",
+    "2.5.4.9": "street",
+}
+
+# Short labels for a one-line distinguished name, in the style of CryptoPro and OpenSSL.
+_SHORT: Final = {
+    "2.5.4.3": "CN",
+    "2.5.4.4": "SN",
+    "2.5.4.42": "G",
+    "2.5.4.12": "T",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.6": "C",
+    "2.5.4.8": "ST",
+    "2.5.4.7": "L",
+    "2.5.4.9": "street",
+    "2.5.4.5": "serialNumber",
+    "1.2.840.113549.1.9.1": "E",
+    "1.2.840.113549.1.9.2": "unstructuredName",
+    "1.2.643.3.131.1.1": "INN",
+    "1.2.643.100.4": "INNLE",
+    "1.2.643.100.1": "OGRN",
+    "1.2.643.100.5": "OGRNIP",
+    "1.2.643.100.3": "SNILS",
+}
+
+
+def _value_text(value: object) -> str | None:
+    try:
+        native = value.native  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    if isinstance(native, str):
+        return native.strip()
+    if isinstance(native, bytes):
+        try:
+            return native.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return native.hex()
+    if native is None:
+        return None
+    return str(native)
+
+
+def _pairs(name: x509.Name) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    try:
+        for rdn in name.chosen:
+            for atv in rdn:
+                text = _value_text(atv["value"])
+                if text is not None:
+                    out.append((atv["type"].dotted, text))
+    except Exception:
+        return out
+    return out
+
+
+def identity(name: x509.Name) -> dict[str, str]:
+    """Identity fields of a subject name, keyed as in :data:`IDENTITY_FIELDS`; first value wins."""
+    fields: dict[str, str] = {}
+    for oid, text in _pairs(name):
+        key = IDENTITY_FIELDS.get(oid)
+        if key is not None and key not in fields:
+            fields[key] = text
+    return fields
+
+
+def name_text(name: x509.Name) -> str:
+    """A one-line distinguished name (``CN=..., O=..., INN=...``) for people, not for comparison."""
+    return ", ".join(f"{_SHORT.get(oid, oid)}={text}" for oid, text in _pairs(name))
+
+
+def names_equal(a: x509.Name, b: x509.Name) -> bool:
+    """Exact DER match first (the common case, and cheap), then RFC 5280 comparison."""
+    try:
+        if a.dump() == b.dump():
+            return True
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _extension(cert: x509.Certificate, oid: str) -> object | None:
+    try:
+        for ext in cert["tbs_certificate"]["extensions"]:
+            if ext["extn_id"].dotted == oid:
+                return ext["extn_value"].parsed
+    except Exception:
+        return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CertInfo:
+    """What a report shows about one certificate."""
+
+    serial: str
+    subject: str
+    issuer: str
+    not_before: dt.datetime | None
+    not_after: dt.datetime | None
+    identity: dict[str, str]
+    subject_sign_tool: str | None
+    issuer_sign_tool: list[str] | None
+
+
+def cert_info(cert: x509.Certificate) -> CertInfo:
+    """Collect report-facing facts of a certificate without ``.native`` on the whole structure."""
+    tbs = cert["tbs_certificate"]
+    try:
+        serial = format(tbs["serial_number"].native, "x")
+    except Exception:
+        serial = ""
+    try:
+        validity = tbs["validity"]
+        not_before = validity["not_before"].chosen.native
+        not_after = validity["not_after"].chosen.native
+    except Exception:
+        not_before = not_after = None
+    sst = _extension(cert, "1.2.643.100.111")
+    ist = _extension(cert, "1.2.643.100.112")
+    subject_tool = _value_text(sst) if sst is not None else None
+    issuer_tool: list[str] | None = None
+    if ist is not None:
+        try:
+            issuer_tool = [str(v) for v in ist.native.values()]  # type: ignore[attr-defined]
+        except Exception:
+            issuer_tool = None
+    return CertInfo(
+        serial=serial,
+        subject=name_text(tbs["subject"]),
+        issuer=name_text(tbs["issuer"]),
+        not_before=not_before,
+        not_after=not_after,
+        identity=identity(tbs["subject"]),
+        subject_sign_tool=subject_tool,
+        issuer_sign_tool=issuer_tool,
+    )

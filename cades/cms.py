@@ -1,0 +1,295 @@
+"""CMS SignedData parsing into plain values the verifier can check without touching asn1crypto again.
+
+Parsing is separate from checking so that a broken SignerInfo becomes one ``malformed`` signature rather
+than a failure of the whole document, and so that nothing is parsed twice on the hot path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from asn1crypto import cms, core, x509
+from asn1crypto import crl as asn1_crl
+
+from .asn1 import (
+    CERT_VALUES_OID,
+    DIGEST_OIDS,
+    GOST_KEY_OIDS,
+    MAX_INPUT_SIZE,
+    REVOCATION_VALUES_OID,
+    SIGNATURE_OIDS,
+    MalformedInput,
+    ber_to_der,
+    load_content_info,
+)
+
+__all__ = [
+    "EssCertId",
+    "ParsedSignedData",
+    "ParsedSigner",
+    "check_digested_data",
+    "parse_signed_data",
+]
+
+SIGNED_DATA_OID: Final = "1.2.840.113549.1.7.2"
+DIGESTED_DATA_OID: Final = "1.2.840.113549.1.7.5"
+DATA_OID: Final = "1.2.840.113549.1.7.1"
+TIMESTAMP_TOKEN_OID: Final = "1.2.840.113549.1.9.16.2.14"
+SIGNING_CERT_V1_OID: Final = "1.2.840.113549.1.9.16.2.12"
+SIGNING_CERT_V2_OID: Final = "1.2.840.113549.1.9.16.2.47"
+CONTENT_TYPE_OID: Final = "1.2.840.113549.1.9.3"
+MESSAGE_DIGEST_OID: Final = "1.2.840.113549.1.9.4"
+SIGNING_TIME_OID: Final = "1.2.840.113549.1.9.5"
+SHA1_OID: Final = "1.3.14.3.2.26"
+SHA256_OID: Final = "2.16.840.1.101.3.4.2.1"
+
+
+@dataclass(frozen=True, slots=True)
+class EssCertId:
+    """One ESSCertID(v2) from signingCertificate(V2): which certificate the signer meant to sign with."""
+
+    hash_oid: str
+    cert_hash: bytes
+    issuer_names: tuple[x509.Name, ...]
+    serial: int | None
+
+
+@dataclass(slots=True)
+class ParsedSigner:
+    """A SignerInfo reduced to what verification needs; ``error`` set when it could not be read."""
+
+    index: int
+    error: str | None = None
+    sid_issuer: x509.Name | None = None
+    sid_serial: int | None = None
+    sid_ski: bytes | None = None
+    digest_oid: str = ""
+    signature_oid: str = ""
+    signature: bytes = b""
+    signed_attrs_candidates: tuple[bytes, ...] = ()
+    has_signed_attrs: bool = False
+    message_digest: bytes | None = None
+    content_type_attr: str | None = None
+    signing_time: dt.datetime | None = None
+    ess_cert_ids: tuple[EssCertId, ...] | None = None
+    ess_version: int = 0
+    timestamp_tokens: tuple[cms.ContentInfo, ...] = ()
+    certificate_values: tuple[x509.Certificate, ...] = ()
+    crl_values: tuple[asn1_crl.CertificateList, ...] = ()
+    attribute_problems: list[str] = field(default_factory=list)
+
+    @property
+    def digest_name(self) -> str | None:
+        return DIGEST_OIDS.get(self.digest_oid)
+
+    @property
+    def signature_supported(self) -> bool:
+        return self.signature_oid in GOST_KEY_OIDS or self.signature_oid in SIGNATURE_OIDS
+
+
+@dataclass(slots=True)
+class ParsedSignedData:
+    """The whole SignedData: content (if attached), certificate and CRL bags, the signers."""
+
+    content_type: str
+    content: bytes | None
+    certificates: list[x509.Certificate]
+    crls: list[asn1_crl.CertificateList]
+    signers: list[ParsedSigner]
+    digest_algorithms: tuple[str, ...]
+
+
+def parse_signed_data(data: bytes, *, max_size: int = MAX_INPUT_SIZE) -> ParsedSignedData:
+    """Parse a CMS SignedData; raise :class:`MalformedInput` only when the envelope itself is unusable."""
+    info = load_content_info(data, max_size=max_size)
+    if info["content_type"].dotted != SIGNED_DATA_OID:
+        raise MalformedInput(
+            f"это не подпись CMS SignedData (тип содержимого {info['content_type'].dotted})"
+        )
+    try:
+        sd = info["content"]
+        encap = sd["encap_content_info"]
+        content_type = encap["content_type"].dotted
+        raw_content = encap["content"]
+        content: bytes | None
+        if isinstance(raw_content, core.Void) or raw_content.contents is None:
+            content = None
+        elif isinstance(raw_content, core.ParsableOctetString | core.OctetString):
+            content = raw_content.native
+        else:
+            # eContent of a non-data type: what is signed is the OCTET STRING contents.
+            content = raw_content.contents
+        digest_algorithms = tuple(alg["algorithm"].dotted for alg in sd["digest_algorithms"])
+        certificates: list[x509.Certificate] = []
+        for choice in sd["certificates"] or []:
+            if choice.name == "certificate":
+                certificates.append(choice.chosen)
+        crls: list[asn1_crl.CertificateList] = []
+        for choice in sd["crls"] or []:
+            if choice.name == "crl":
+                crls.append(choice.chosen)
+        signer_infos = list(sd["signer_infos"])
+    except MalformedInput:
+        raise
+    except Exception as exc:
+        raise MalformedInput(f"повреждённая структура SignedData: {_short(exc)}") from exc
+    if not signer_infos:
+        raise MalformedInput("в подписи нет ни одного подписанта (SignerInfo)")
+    signers = [_parse_signer(i, si) for i, si in enumerate(signer_infos)]
+    return ParsedSignedData(
+        content_type=content_type,
+        content=content,
+        certificates=_usable_certificates(certificates),
+        crls=crls,
+        signers=signers,
+        digest_algorithms=digest_algorithms,
+    )
+
+
+def _usable_certificates(certs: list[x509.Certificate]) -> list[x509.Certificate]:
+    """Drop bag certificates that do not even parse: they cannot be a signer or a chain link anyway."""
+    out = []
+    for cert in certs:
+        try:
+            tbs = cert["tbs_certificate"]
+            tbs["serial_number"].native  # noqa: B018
+            tbs["issuer"].dump()
+            tbs["subject"].dump()
+            cert["signature_value"].contents  # noqa: B018
+            out.append(cert)
+        except Exception:
+            continue
+    return out
+
+
+def _parse_signer(index: int, si: cms.SignerInfo) -> ParsedSigner:
+    signer = ParsedSigner(index=index)
+    try:
+        sid = si["sid"]
+        if sid.name == "issuer_and_serial_number":
+            signer.sid_issuer = sid.chosen["issuer"]
+            signer.sid_issuer.dump()
+            signer.sid_serial = sid.chosen["serial_number"].native
+        else:
+            signer.sid_ski = sid.chosen.native
+        signer.digest_oid = si["digest_algorithm"]["algorithm"].dotted
+        signer.signature_oid = si["signature_algorithm"]["algorithm"].dotted
+        signer.signature = si["signature"].native
+        attrs = si["signed_attrs"]
+        if attrs.contents is not None and len(attrs) > 0:
+            signer.has_signed_attrs = True
+            _read_signed_attrs(signer, attrs)
+        unsigned = si["unsigned_attrs"]
+        if unsigned.contents is not None and len(unsigned) > 0:
+            _read_unsigned_attrs(signer, unsigned)
+    except Exception as exc:
+        signer.error = _short(exc)
+    return signer
+
+
+def _read_signed_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None:
+    raw = attrs.dump()
+    as_set = b"\x31" + raw[1:]
+    der = ber_to_der(as_set)
+    signer.signed_attrs_candidates = (as_set,) if der == as_set else (as_set, der)
+    seen: set[str] = set()
+    for attr in attrs:
+        oid = attr["type"].dotted
+        values = attr["values"]
+        if oid in (CONTENT_TYPE_OID, MESSAGE_DIGEST_OID, SIGNING_TIME_OID):
+            if oid in seen or len(values) != 1:
+                # RFC 5652 §11: these attributes are single-valued and must not repeat.
+                signer.attribute_problems.append(f"attribute {oid} repeated")
+            seen.add(oid)
+        if oid == MESSAGE_DIGEST_OID:
+            signer.message_digest = values[0].native
+        elif oid == CONTENT_TYPE_OID:
+            signer.content_type_attr = values[0].dotted
+        elif oid == SIGNING_TIME_OID:
+            signer.signing_time = values[0].chosen.native
+        elif oid == SIGNING_CERT_V2_OID:
+            signer.ess_version = 2
+            signer.ess_cert_ids = tuple(_ess_ids(values[0]["certs"], v2=True))
+        elif oid == SIGNING_CERT_V1_OID and signer.ess_version != 2:
+            signer.ess_version = 1
+            signer.ess_cert_ids = tuple(_ess_ids(values[0]["certs"], v2=False))
+
+
+def _ess_ids(certs: Any, *, v2: bool) -> list[EssCertId]:
+    out = []
+    for item in certs:
+        if v2:
+            hash_alg = item["hash_algorithm"]
+            hash_oid = hash_alg["algorithm"].dotted if hash_alg.contents is not None else SHA256_OID
+        else:
+            hash_oid = SHA1_OID
+        issuer_serial = item["issuer_serial"]
+        names: tuple[x509.Name, ...] = ()
+        serial = None
+        if issuer_serial.contents is not None:
+            names = tuple(
+                gn.chosen for gn in issuer_serial["issuer"] if gn.name == "directory_name"
+            )
+            serial = issuer_serial["serial_number"].native
+        out.append(EssCertId(hash_oid, item["cert_hash"].native, names, serial))
+    return out
+
+
+def _read_unsigned_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None:
+    """Read CAdES-T and CAdES-X Long values; a broken optional attribute is noted, not fatal."""
+    tokens: list[cms.ContentInfo] = []
+    certs: list[x509.Certificate] = []
+    crls: list[asn1_crl.CertificateList] = []
+    for attr in attrs:
+        oid = attr["type"].dotted
+        try:
+            if oid == TIMESTAMP_TOKEN_OID:
+                tokens.extend(attr["values"])
+            elif oid == CERT_VALUES_OID:
+                for value in attr["values"]:
+                    certs.extend(value)
+            elif oid == REVOCATION_VALUES_OID:
+                for value in attr["values"]:
+                    if value["crl_vals"].contents is not None:
+                        crls.extend(value["crl_vals"])
+        except Exception as exc:
+            signer.attribute_problems.append(f"unsigned attribute {oid}: {_short(exc)}")
+    signer.timestamp_tokens = tuple(tokens)
+    signer.certificate_values = tuple(_usable_certificates(certs))
+    signer.crl_values = tuple(crls)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestedDataCheck:
+    """Outcome of checking a CMS DigestedData (TC 26 examples A.3.x): not a signature, only a digest."""
+
+    digest_algorithm: str
+    content: bytes
+    matches: bool
+
+
+def check_digested_data(data: bytes) -> DigestedDataCheck:
+    """Recompute the digest of a DigestedData's content and compare it with the stored one."""
+    from . import hashing
+
+    info = load_content_info(data)
+    if info["content_type"].dotted != DIGESTED_DATA_OID:
+        raise MalformedInput("это не структура CMS DigestedData")
+    try:
+        dd = info["content"]
+        alg = dd["digest_algorithm"]["algorithm"].dotted
+        content = dd["encap_content_info"]["content"].native or b""
+        stored = dd["digest"].native
+    except Exception as exc:
+        raise MalformedInput(f"повреждённая структура DigestedData: {_short(exc)}") from exc
+    name = DIGEST_OIDS.get(alg)
+    if name is None:
+        raise MalformedInput(f"неподдерживаемый алгоритм хэширования {alg}")
+    return DigestedDataCheck(name, content, hashing.digest(name, content) == stored)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]

@@ -1,0 +1,404 @@
+"""Verify a CMS/CAdES signature: math, signed attributes, certificate path, time stamps -> a result value.
+
+The public entry points never raise for a bad signature; only input that is not a CMS SignedData at all
+raises :class:`~cades.asn1.MalformedInput`.  The content to check against can be the bytes, a digest the
+caller already holds (the server keeps the Streebog-256 of every document), or a file streamed from disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from asn1crypto import x509
+
+from . import hashing
+from .asn1 import (
+    DIGEST_OIDS,
+    GOST_KEY_OIDS,
+    MAX_INPUT_SIZE,
+    SIGNATURE_OID_NAMES,
+    MalformedInput,
+    load_certificate,
+)
+from .certs import cert_info, names_equal
+from .cms import SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner, parse_signed_data
+from .gost import UnsupportedAlgorithm
+from .gost import verify as gost_verify
+from .result import (
+    CertificateInfo,
+    ChainEntry,
+    SignatureResult,
+    SignerIdentity,
+    VerificationResult,
+    overall_status,
+    status_for,
+)
+from .validation import ValidationContext, is_gost_key, public_key, validate_chain
+
+__all__ = ["MalformedInput", "SignerMath", "check_signer", "verify_cms", "verify_cms_file"]
+
+DigestSource = Callable[[str], bytes | None]
+_CHUNK = 1024 * 1024
+
+
+def verify_cms(
+    cms_bytes: bytes,
+    content: bytes | None = None,
+    *,
+    content_digest: bytes | Mapping[str, bytes] | None = None,
+    context: ValidationContext | None = None,
+    certificates: Sequence[x509.Certificate | bytes] = (),
+    max_size: int = MAX_INPUT_SIZE,
+) -> VerificationResult:
+    """Verify every signer of ``cms_bytes`` (DER, BER, PEM or base64).
+
+    What the signatures must cover, in order of precedence: ``content`` (bytes), ``content_digest``
+    (bytes = Streebog-256 of the document, or a mapping digest name -> digest), the content embedded in
+    an attached signature.  Caller-supplied content wins over embedded content on purpose: the question
+    asked is always "does this signature cover *this* document".
+    """
+    parsed = parse_signed_data(cms_bytes, max_size=max_size)
+    if content is not None:
+        source = _bytes_source(content)
+        size: int | None = len(content)
+    elif content_digest is not None:
+        source = _digest_source(content_digest)
+        size = None
+    elif parsed.content is not None:
+        source = _bytes_source(parsed.content)
+        size = len(parsed.content)
+    else:
+        source = _digest_source({})
+        size = None
+    return _verify_parsed(parsed, source, size, context or ValidationContext(), certificates)
+
+
+def verify_cms_file(
+    cms_path: str | Path,
+    content_path: str | Path | None = None,
+    *,
+    context: ValidationContext | None = None,
+    certificates: Sequence[x509.Certificate | bytes] = (),
+) -> VerificationResult:
+    """Like :func:`verify_cms`, but hash a detached document from disk in constant memory.
+
+    Each digest algorithm the signers use is computed in the same single pass over the file.
+    """
+    cms_bytes = Path(cms_path).read_bytes()
+    if content_path is None:
+        return verify_cms(cms_bytes, context=context, certificates=certificates)
+    parsed = parse_signed_data(cms_bytes)
+    names = {s.digest_name for s in parsed.signers if s.digest_name is not None}
+    names.add("streebog256")
+    hashers = {name: hashing.new(name) for name in names}
+    size = 0
+    with open(content_path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            size += len(chunk)
+            for h in hashers.values():
+                h.update(chunk)
+    digests = {name: h.digest() for name, h in hashers.items()}
+    return _verify_parsed(parsed, _digest_source(digests), size, context or ValidationContext(), certificates)
+
+
+def _bytes_source(data: bytes) -> DigestSource:
+    memo: dict[str, bytes] = {}
+
+    def source(name: str) -> bytes | None:
+        value = memo.get(name)
+        if value is None:
+            value = memo[name] = hashing.digest(name, data)
+        return value
+
+    return source
+
+
+def _digest_source(digests: bytes | Mapping[str, bytes]) -> DigestSource:
+    table = {"streebog256": bytes(digests)} if isinstance(digests, bytes | bytearray) else dict(digests)
+    return table.get
+
+
+def _verify_parsed(
+    parsed: ParsedSignedData,
+    source: DigestSource,
+    size: int | None,
+    context: ValidationContext,
+    certificates: Sequence[x509.Certificate | bytes],
+) -> VerificationResult:
+    supplied = [c if isinstance(c, x509.Certificate) else load_certificate(c) for c in certificates]
+    now = dt.datetime.now(dt.UTC)
+    results = [_verify_signer(parsed, signer, source, context, supplied, now) for signer in parsed.signers]
+    streebog = source("streebog256")
+    return VerificationResult(
+        status=overall_status([r.status for r in results]),
+        signatures=results,
+        attached=parsed.content is not None,
+        content_size=size,
+        content_type=parsed.content_type,
+        content_digest_streebog256=streebog.hex() if streebog is not None else None,
+        verified_at=now,
+    )
+
+
+# --- one signer: the math -----------------------------------------------------------------------------
+
+
+@dataclass
+class SignerMath:
+    """What the signature math says about one SignerInfo, before any certificate policy."""
+
+    cert: x509.Certificate | None
+    signature_valid: bool | None
+    digest_valid: bool | None
+    reasons: list[str]
+    warnings: list[str]
+    details: list[str]
+
+
+def find_signer_certificate(signer: ParsedSigner, pool: Iterable[x509.Certificate]) -> x509.Certificate | None:
+    """The certificate named by the SignerIdentifier: issuer+serial, or subjectKeyIdentifier."""
+    for cert in pool:
+        tbs = cert["tbs_certificate"]
+        if signer.sid_ski is not None:
+            try:
+                if cert.key_identifier == signer.sid_ski:
+                    return cert
+            except Exception:
+                continue
+        elif signer.sid_serial is not None and signer.sid_issuer is not None:
+            if tbs["serial_number"].native == signer.sid_serial and names_equal(tbs["issuer"], signer.sid_issuer):
+                return cert
+    return None
+
+
+def _hash_any(oid: str, data: bytes) -> bytes | None:
+    name = DIGEST_OIDS.get(oid)
+    if name is not None:
+        return hashing.digest(name, data)
+    if oid == SHA1_OID:
+        return hashlib.sha1(data).digest()
+    if oid == SHA256_OID:
+        return hashlib.sha256(data).digest()
+    return None
+
+
+def _ess_matches(signer: ParsedSigner, cert: x509.Certificate) -> bool | None:
+    """signingCertificate(V2): the first ESSCertID must name the signer's certificate (RFC 5035)."""
+    if not signer.ess_cert_ids:
+        return None
+    first = signer.ess_cert_ids[0]
+    digest = _hash_any(first.hash_oid, cert.dump())
+    if digest is None:
+        return None
+    if not hmac.compare_digest(digest, first.cert_hash):
+        return False
+    if first.serial is not None:
+        tbs = cert["tbs_certificate"]
+        if first.serial != tbs["serial_number"].native:
+            return False
+        if first.issuer_names and not any(names_equal(n, tbs["issuer"]) for n in first.issuer_names):
+            return False
+    return True
+
+
+def check_signer(
+    parsed: ParsedSignedData,
+    signer: ParsedSigner,
+    source: DigestSource,
+    pool: Sequence[x509.Certificate],
+) -> SignerMath:
+    """Check digest, signed attributes and the signature value of one signer against the content."""
+    math = SignerMath(None, None, None, [], [], [])
+    reasons = math.reasons
+    if signer.error is not None:
+        reasons.append("malformed")
+        math.details.append(f"SignerInfo #{signer.index + 1}: {signer.error}")
+        return math
+    for problem in signer.attribute_problems:
+        if "repeated" in problem:
+            reasons.append("malformed")
+        else:
+            math.warnings.append("attribute_problem")
+        math.details.append(problem)
+    digest_name = signer.digest_name
+    if digest_name is None or not signer.signature_supported:
+        reasons.append("unsupported_algorithm")
+        math.details.append(f"алгоритмы {signer.digest_oid} / {signer.signature_oid}")
+    if parsed.digest_algorithms and signer.digest_oid not in parsed.digest_algorithms:
+        math.warnings.append("digest_algorithms_mismatch")
+    math.cert = cert = find_signer_certificate(signer, pool)
+    if cert is None:
+        reasons.append("no_signer_certificate")
+    content_digest = source(digest_name) if digest_name is not None else None
+
+    to_check: list[bytes] = []
+    if signer.has_signed_attrs:
+        if signer.message_digest is None:
+            reasons.append("malformed")
+            math.details.append("в подписанных атрибутах нет messageDigest")
+        elif content_digest is not None:
+            math.digest_valid = hmac.compare_digest(signer.message_digest, content_digest)
+            if not math.digest_valid:
+                reasons.append("digest_mismatch")
+        if signer.content_type_attr is None:
+            reasons.append("malformed")
+            math.details.append("в подписанных атрибутах нет contentType")
+        elif signer.content_type_attr != parsed.content_type:
+            reasons.append("content_type_mismatch")
+        if digest_name is not None:
+            to_check = [hashing.digest(digest_name, der) for der in signer.signed_attrs_candidates]
+    elif content_digest is not None:
+        to_check = [content_digest]
+    if content_digest is None and digest_name is not None:
+        reasons.append("no_content")
+
+    if cert is not None and to_check and "unsupported_algorithm" not in reasons:
+        if not is_gost_key(cert):
+            reasons.append("unsupported_algorithm")
+        else:
+            try:
+                key = public_key(cert)
+                math.signature_valid = any(gost_verify(key, d, signer.signature) for d in to_check)
+            except UnsupportedAlgorithm:
+                reasons.append("unsupported_algorithm")
+            except Exception as exc:  # a corrupt key or signature length: the signature does not verify
+                math.signature_valid = False
+                math.details.append(f"ключ или подпись повреждены: {type(exc).__name__}")
+            if math.signature_valid is False:
+                reasons.append("bad_signature")
+    if not signer.has_signed_attrs and math.signature_valid is not None:
+        math.digest_valid = math.signature_valid  # the signature is made directly over the content digest
+    if cert is not None and signer.ess_cert_ids:
+        if _ess_matches(signer, cert) is False:
+            reasons.append("cert_hash_mismatch")
+    return math
+
+
+# --- one signer: the whole verdict --------------------------------------------------------------------
+
+
+def _verify_signer(
+    parsed: ParsedSignedData,
+    signer: ParsedSigner,
+    source: DigestSource,
+    context: ValidationContext,
+    supplied: Sequence[x509.Certificate],
+    now: dt.datetime,
+) -> SignatureResult:
+    pool = [
+        *parsed.certificates,
+        *signer.certificate_values,
+        *supplied,
+        *context.intermediates,
+        *context.trust_roots,
+    ]
+    math = check_signer(parsed, signer, source, pool)
+    reasons, warnings, details = math.reasons, math.warnings, math.details
+    soft: set[str] = set()
+
+    ts_time = None
+    tsa_name = None
+    if signer.timestamp_tokens and signer.error is None:
+        from .tsp import verify_timestamp
+
+        for token in signer.timestamp_tokens:
+            check = verify_timestamp(token, signer.signature, context=context, extra_certs=pool, now=now)
+            details.extend(check.details)
+            if not check.ok:
+                reasons.append("bad_timestamp")
+                continue
+            if not check.trusted:
+                warnings.append("timestamp_untrusted")
+                continue
+            if ts_time is None or check.gen_time < ts_time:
+                ts_time, tsa_name = check.gen_time, check.tsa_name
+
+    if context.at is not None:
+        at, time_trusted = context.at, True
+    elif ts_time is not None:
+        at, time_trusted = ts_time, True
+    else:
+        at, time_trusted = now, False
+
+    certificate = None
+    identity = None
+    cert = math.cert
+    if cert is not None:
+        chain = validate_chain(
+            cert,
+            context=context,
+            at=at,
+            extra_certs=pool,
+            extra_crls=[*parsed.crls, *signer.crl_values],
+            time_trusted=time_trusted,
+        )
+        reasons.extend(chain.reasons)
+        warnings.extend(chain.warnings)
+        details.extend(chain.details)
+        soft |= chain.soft
+        info = cert_info(cert)
+        identity = SignerIdentity(
+            **info.identity,
+            subject_sign_tool=info.subject_sign_tool,
+            issuer_sign_tool=info.issuer_sign_tool,
+        )
+        entries = []
+        for c in chain.chain:
+            ci = cert_info(c)
+            entries.append(
+                ChainEntry(
+                    subject=ci.subject,
+                    issuer=ci.issuer,
+                    serial=ci.serial,
+                    not_before=ci.not_before,
+                    not_after=ci.not_after,
+                    trusted=context.is_anchor(c),
+                )
+            )
+        certificate = CertificateInfo(
+            serial=info.serial,
+            issuer=info.issuer,
+            subject=info.subject,
+            not_before=info.not_before,
+            not_after=info.not_after,
+            chain=entries,
+            revocation=chain.revocation,  # type: ignore[arg-type]
+            revocation_time=chain.revocation_time,
+        )
+
+    reasons = list(dict.fromkeys(reasons))
+    warnings = list(dict.fromkeys(warnings))
+    intact = bool(math.signature_valid) and math.digest_valid is True
+    if ts_time is not None:
+        signing_time, time_source = ts_time, "timestamp"
+    elif signer.signing_time is not None:
+        signing_time, time_source = signer.signing_time, "signed_attribute"
+    else:
+        signing_time, time_source = None, "none"
+    return SignatureResult(
+        index=signer.index,
+        status=status_for(reasons, soft),
+        intact=intact,
+        signature_valid=math.signature_valid,
+        digest_valid=math.digest_valid,
+        reasons=reasons,
+        warnings=warnings,
+        details=details,
+        signer=identity,
+        certificate=certificate,
+        signing_time=signing_time,
+        signing_time_source=time_source,  # type: ignore[arg-type]
+        claimed_signing_time=signer.signing_time,
+        validation_time=at,
+        digest_algorithm=DIGEST_OIDS.get(signer.digest_oid, signer.digest_oid or None),
+        signature_algorithm=GOST_KEY_OIDS.get(signer.signature_oid)
+        or SIGNATURE_OID_NAMES.get(signer.signature_oid)
+        or signer.signature_oid
+        or None,
+        timestamp_authority=tsa_name,
+    )
