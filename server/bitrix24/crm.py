@@ -1,0 +1,189 @@
+"""CRM reads the workflow needs: the deal or company a document belongs to, its contacts' e-mails, and the
+counterparty's requisites (ИНН/КПП/ОГРН) that a counterparty signature certificate must match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .client import Bitrix24Client
+from .convert import emails, int_list, to_bool, to_int, to_str
+from .errors import NotFound
+
+ENTITY_TYPE_CONTACT = 3
+ENTITY_TYPE_COMPANY = 4
+ENTITY_TYPE_DEAL = 2
+
+REQUISITE_FIELDS = ["ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "NAME", "ACTIVE", "RQ_INN", "RQ_KPP",
+                    "RQ_OGRN", "RQ_OGRNIP", "RQ_COMPANY_NAME", "RQ_COMPANY_FULL_NAME", "RQ_DIRECTOR", "RQ_EMAIL"]
+
+
+class Deal(msgspec.Struct, frozen=True):
+    id: int
+    title: str
+    company_id: int | None
+    contact_ids: list[int]
+    assigned_by_id: int | None
+    stage_id: str
+    opportunity: str
+    currency_id: str
+    fields: dict[str, Any]  # everything the portal sent, for templates and UF_* fields
+
+
+class Company(msgspec.Struct, frozen=True):
+    id: int
+    title: str
+    emails: list[str]
+    is_my_company: bool
+    assigned_by_id: int | None
+    fields: dict[str, Any]
+
+
+class Contact(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    last_name: str
+    second_name: str
+    post: str
+    company_id: int | None
+    emails: list[str]
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.last_name, self.name, self.second_name) if part)
+
+
+class Requisite(msgspec.Struct, frozen=True):
+    id: int
+    entity_type_id: int
+    entity_id: int
+    name: str
+    active: bool
+    inn: str
+    kpp: str
+    ogrn: str
+    ogrnip: str
+    company_name: str
+    full_name: str
+    director: str
+
+
+def _deal(raw: dict[str, Any]) -> Deal:
+    contact_ids = int_list(raw.get("CONTACT_IDS")) or int_list(raw.get("CONTACT_ID"))
+    return Deal(
+        id=to_int(raw.get("ID"), 0) or 0,
+        title=to_str(raw.get("TITLE")),
+        company_id=to_int(raw.get("COMPANY_ID")) or None,
+        contact_ids=contact_ids,
+        assigned_by_id=to_int(raw.get("ASSIGNED_BY_ID")),
+        stage_id=to_str(raw.get("STAGE_ID")),
+        opportunity=to_str(raw.get("OPPORTUNITY")),
+        currency_id=to_str(raw.get("CURRENCY_ID")),
+        fields=raw,
+    )
+
+
+def _company(raw: dict[str, Any]) -> Company:
+    return Company(
+        id=to_int(raw.get("ID"), 0) or 0,
+        title=to_str(raw.get("TITLE")),
+        emails=emails(raw.get("EMAIL")),
+        is_my_company=to_bool(raw.get("IS_MY_COMPANY")),
+        assigned_by_id=to_int(raw.get("ASSIGNED_BY_ID")),
+        fields=raw,
+    )
+
+
+def _contact(raw: dict[str, Any]) -> Contact:
+    return Contact(
+        id=to_int(raw.get("ID"), 0) or 0,
+        name=to_str(raw.get("NAME")),
+        last_name=to_str(raw.get("LAST_NAME")),
+        second_name=to_str(raw.get("SECOND_NAME")),
+        post=to_str(raw.get("POST")),
+        company_id=to_int(raw.get("COMPANY_ID")) or None,
+        emails=emails(raw.get("EMAIL")),
+    )
+
+
+def _requisite(raw: dict[str, Any]) -> Requisite:
+    return Requisite(
+        id=to_int(raw.get("ID"), 0) or 0,
+        entity_type_id=to_int(raw.get("ENTITY_TYPE_ID"), 0) or 0,
+        entity_id=to_int(raw.get("ENTITY_ID"), 0) or 0,
+        name=to_str(raw.get("NAME")),
+        active=to_bool(raw.get("ACTIVE", "Y")),
+        inn=to_str(raw.get("RQ_INN")).strip(),
+        kpp=to_str(raw.get("RQ_KPP")).strip(),
+        ogrn=to_str(raw.get("RQ_OGRN")).strip(),
+        ogrnip=to_str(raw.get("RQ_OGRNIP")).strip(),
+        company_name=to_str(raw.get("RQ_COMPANY_NAME")),
+        full_name=to_str(raw.get("RQ_COMPANY_FULL_NAME")),
+        director=to_str(raw.get("RQ_DIRECTOR")),
+    )
+
+
+def _object(method: str, result: Any) -> dict[str, Any]:
+    if not isinstance(result, dict) or not result:
+        raise NotFound(method, "", "Not found")
+    return result
+
+
+class CrmService:
+    """Typed CRM reads over a client. Stateless; cheap to create per request."""
+
+    def __init__(self, client: Bitrix24Client) -> None:
+        self.client = client
+
+    async def deal(self, deal_id: int) -> Deal:
+        return _deal(_object("crm.deal.get", await self.client.call("crm.deal.get", {"id": deal_id})))
+
+    async def company(self, company_id: int) -> Company:
+        raw = await self.client.call("crm.company.get", {"id": company_id})
+        return _company(_object("crm.company.get", raw))
+
+    async def contact(self, contact_id: int) -> Contact:
+        raw = await self.client.call("crm.contact.get", {"id": contact_id})
+        return _contact(_object("crm.contact.get", raw))
+
+    async def contacts(self, contact_ids: list[int]) -> list[Contact]:
+        """Several contacts with their e-mails in one `batch`; missing ones are skipped."""
+        if not contact_ids:
+            return []
+        outcome = await self.client.batch([("crm.contact.get", {"id": cid}) for cid in contact_ids])
+        found: list[Contact] = []
+        for index in range(len(contact_ids)):
+            raw = outcome.results.get(str(index))
+            if str(index) in outcome.errors and not isinstance(outcome.errors[str(index)], NotFound):
+                raise outcome.errors[str(index)]
+            if isinstance(raw, dict) and raw:
+                found.append(_contact(raw))
+        return found
+
+    async def _linked_contact_ids(self, method: str, owner_id: int) -> list[int]:
+        rows = await self.client.call(method, {"id": owner_id}) or []
+        rows = sorted((r for r in rows if isinstance(r, dict)),
+                      key=lambda r: (not to_bool(r.get("IS_PRIMARY")), to_int(r.get("SORT"), 0) or 0))
+        return [cid for cid in (to_int(r.get("CONTACT_ID")) for r in rows) if cid]
+
+    async def deal_contacts(self, deal_id: int) -> list[Contact]:
+        """All contacts of a deal (primary first), with e-mails. `CONTACT_ID` on the deal is deprecated."""
+        return await self.contacts(await self._linked_contact_ids("crm.deal.contact.items.get", deal_id))
+
+    async def company_contacts(self, company_id: int) -> list[Contact]:
+        return await self.contacts(await self._linked_contact_ids("crm.company.contact.items.get", company_id))
+
+    async def requisites(self, entity_type_id: int, entity_id: int) -> list[Requisite]:
+        """Requisites of a company (4) or contact (3), active ones first."""
+        rows = await self.client.list_all("crm.requisite.list", {
+            "filter": {"ENTITY_TYPE_ID": entity_type_id, "ENTITY_ID": entity_id},
+            "select": REQUISITE_FIELDS,
+            "order": {"ID": "ASC"},
+        })
+        found = [_requisite(row) for row in rows if isinstance(row, dict)]
+        found.sort(key=lambda r: not r.active)
+        return found
+
+    async def company_requisites(self, company_id: int) -> list[Requisite]:
+        return await self.requisites(ENTITY_TYPE_COMPANY, company_id)

@@ -1,0 +1,173 @@
+"""Bitrix24.Disk: the only place documents and signatures are stored.
+
+Layout: <storage root>/Сделки/Сделка №<id>/ and <storage root>/Компании/Компания №<id>/. Folders are
+created on first use and found again by name, so a retry or a second server process never makes duplicates.
+Uploads always use the two-step `uploadUrl` form: it has no base64 overhead and works for any size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .client import Bitrix24Client
+from .convert import to_int, to_str
+from .errors import AlreadyExists, Bitrix24Error, ExpiredToken
+from .masking import redact
+
+EntityKind = Literal["deal", "company"]
+
+_GROUP_FOLDER = {"deal": "Сделки", "company": "Компании"}
+_ENTITY_FOLDER = {"deal": "Сделка №{id}", "company": "Компания №{id}"}
+
+
+class DiskFile(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    size: int
+    folder_id: int | None
+    storage_id: int | None
+    download_url: str  # embeds an access token: never log it
+    detail_url: str
+
+    def __repr__(self) -> str:
+        return (f"DiskFile(id={self.id}, name={self.name!r}, size={self.size}, folder_id={self.folder_id}, "
+                f"download_url={redact(self.download_url)!r})")
+
+
+class DiskFolder(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    parent_id: int | None
+    storage_id: int | None
+
+
+def file_from(raw: dict[str, Any]) -> DiskFile:
+    return DiskFile(
+        id=to_int(raw.get("ID"), 0) or 0,
+        name=to_str(raw.get("NAME")),
+        size=to_int(raw.get("SIZE"), 0) or 0,
+        folder_id=to_int(raw.get("PARENT_ID")),
+        storage_id=to_int(raw.get("STORAGE_ID")),
+        download_url=to_str(raw.get("DOWNLOAD_URL")),
+        detail_url=to_str(raw.get("DETAIL_URL")),
+    )
+
+
+def folder_from(raw: dict[str, Any]) -> DiskFolder:
+    return DiskFolder(
+        id=to_int(raw.get("ID"), 0) or 0,
+        name=to_str(raw.get("NAME")),
+        parent_id=to_int(raw.get("PARENT_ID")),
+        storage_id=to_int(raw.get("STORAGE_ID")),
+    )
+
+
+class DiskService:
+    """Folder-per-entity storage on the portal's Disk.
+
+    storage_id: use this storage (e.g. the common company drive); empty means the app's own storage
+        (`disk.storage.getforapp`, which needs an admin's app token the first time).
+    """
+
+    def __init__(self, client: Bitrix24Client, *, storage_id: str | int | None = None) -> None:
+        self.client = client
+        self.storage_id = str(storage_id) if storage_id not in (None, "") else ""
+        self._root_id: int | None = None
+        self._folders: dict[tuple[int, str], int] = {}
+        self._lock = asyncio.Lock()
+
+    async def root_folder_id(self) -> int:
+        if self._root_id is None:
+            if self.storage_id:
+                storage = await self.client.call("disk.storage.get", {"id": self.storage_id})
+            else:
+                storage = await self.client.call("disk.storage.getforapp")
+            root = to_int((storage or {}).get("ROOT_OBJECT_ID"))
+            if not root:
+                raise Bitrix24Error("disk.storage.get", "NO_ROOT", "the storage has no root folder")
+            self._root_id = root
+        return self._root_id
+
+    async def find_child_folder(self, parent_id: int, name: str) -> DiskFolder | None:
+        rows = await self.client.list_all("disk.folder.getchildren",
+                                          {"id": parent_id, "filter": {"NAME": name, "TYPE": "folder"}})
+        for row in rows:
+            if isinstance(row, dict) and to_str(row.get("NAME")) == name and to_str(row.get("TYPE")) == "folder":
+                return folder_from(row)
+        return None
+
+    async def ensure_folder(self, parent_id: int, name: str) -> int:
+        """The id of `parent/name`, creating it if missing. Safe to call concurrently and repeatedly."""
+        key = (parent_id, name)
+        if key in self._folders:
+            return self._folders[key]
+        async with self._lock:
+            if key in self._folders:
+                return self._folders[key]
+            existing = await self.find_child_folder(parent_id, name)
+            if existing is None:
+                try:
+                    created = await self.client.call("disk.folder.addsubfolder",
+                                                     {"id": parent_id, "data": {"NAME": name}})
+                    existing = folder_from(created)
+                except AlreadyExists:
+                    # Another process created it between our lookup and our create.
+                    existing = await self.find_child_folder(parent_id, name)
+                    if existing is None:
+                        raise
+            self._folders[key] = existing.id
+            return existing.id
+
+    async def entity_folder(self, kind: EntityKind, entity_id: int) -> int:
+        """The folder of one deal or company (created on first use)."""
+        group = await self.ensure_folder(await self.root_folder_id(), _GROUP_FOLDER[kind])
+        return await self.ensure_folder(group, _ENTITY_FOLDER[kind].format(id=entity_id))
+
+    async def upload(self, folder_id: int, name: str, source: bytes | Path, *,
+                     unique_name: bool = True, content_type: str | None = None) -> DiskFile:
+        """Upload through the two-step form: ask for an `uploadUrl`, then POST the file there as multipart.
+
+        A Path is streamed from disk. If the token expires between the steps, the client refreshes it and the
+        upload starts over once (the first step is cheap and the second failed before storing anything).
+        """
+        content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        for attempt in (1, 2):
+            ticket = await self.client.call("disk.folder.uploadfile", {
+                "id": folder_id, "data": {"NAME": name}, "generateUniqueName": unique_name,
+            })
+            if not isinstance(ticket, dict) or not ticket.get("uploadUrl"):
+                raise Bitrix24Error("disk.folder.uploadfile", "NO_UPLOAD_URL", "the portal gave no uploadUrl")
+            try:
+                envelope = await self.client.upload_to(ticket["uploadUrl"], to_str(ticket.get("field")) or "file",
+                                                       name, source, content_type)
+            except ExpiredToken:
+                if attempt == 2 or self.client.settings.mode != "oauth":
+                    raise
+                await self.client.refresh_tokens()
+                continue
+            return file_from(envelope.get("result") or {})
+        raise AssertionError("unreachable")
+
+    async def get_file(self, file_id: int) -> DiskFile:
+        return file_from(await self.client.call("disk.file.get", {"id": file_id}) or {})
+
+    async def download(self, file_id: int, sink: Path | None = None) -> bytes | int:
+        """Fetch a fresh DOWNLOAD_URL (it embeds a short-lived token) and download from it."""
+        for attempt in (1, 2):
+            info = await self.get_file(file_id)
+            try:
+                return await self.client.download_from(info.download_url, sink)
+            except ExpiredToken:
+                if attempt == 2 or self.client.settings.mode != "oauth":
+                    raise
+                await self.client.refresh_tokens()
+        raise AssertionError("unreachable")
+
+    async def list_files(self, folder_id: int) -> list[DiskFile]:
+        rows = await self.client.list_all("disk.folder.getchildren", {"id": folder_id})
+        return [file_from(r) for r in rows if isinstance(r, dict) and to_str(r.get("TYPE")) == "file"]

@@ -1,0 +1,390 @@
+"""A Bitrix24 portal on loopback, for tests and for the `make run` demo.
+
+Serves, over real HTTP:
+- `/rest/<method>[.json]` with OAuth (`auth` parameter) and `/rest/<user_id>/<code>/<method>` (inbound webhook),
+  bodies as JSON, form-urlencoded with PHP bracket keys, or multipart; GET query strings too;
+- `batch` (≤ 50 commands, `$result[...]` references, `halt`, per-command errors);
+- `/oauth/token/` (refresh_token grant, rotating the pair), token expiry;
+- Disk `upload.json` / `download.json` URLs that round-trip bytes;
+- the portal's leaky-bucket limit (503 QUERY_LIMIT_EXCEEDED);
+- `/` and `/crm/<deal|company>/details/<id>/`: a minimal CRM card that embeds the app's bound tab in an iframe
+  through the same hidden-form POST the real portal uses.
+
+Run standalone: `python -m tests.fakes.portal_emulator --port 8090`. In tests use the `portal` fixture
+(tests/bitrix24/conftest.py), which runs one server per session and resets its state per test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+import uvicorn
+from litestar import Litestar, Request, Response, get, route
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery
+
+from server.bitrix24 import phpquery
+
+from .portal_state import ApiError, CallContext, EmulatorConfig, PortalState
+
+BATCH_LIMIT = 50
+_WEBHOOK = re.compile(r"^(\d+)/([^/]+)/(.+)$")
+_RESULT_REF = re.compile(r"\$result\[([^\]]+)\]((?:\[[^\]]*\])*)")
+
+
+def _json(payload: Any, status: int = 200) -> Response[bytes]:
+    return Response(content=msgspec.json.encode(payload), status_code=status, media_type="application/json")
+
+
+def _error(err: ApiError) -> Response[bytes]:
+    return _json(err.payload(), err.status)
+
+
+async def _params(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], dict[str, UploadFile]]:
+    """$_REQUEST as PHP builds it: query string, then the body (JSON, urlencoded or multipart) on top."""
+    params = phpquery.decode(request.scope.get("query_string", b""))
+    files: dict[str, UploadFile] = {}
+    if request.method == "POST":
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json":
+            body = await request.body()
+            if body:
+                try:
+                    decoded = msgspec.json.decode(body)
+                except msgspec.DecodeError:
+                    raise ApiError(400, "INVALID_REQUEST", "Invalid JSON body") from None
+                if isinstance(decoded, dict):
+                    params = phpquery.merge(params, decoded)
+        elif ctype == "multipart/form-data":
+            form = await request.form()
+            pairs: list[tuple[str, str]] = []
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    files[key] = value
+                else:
+                    pairs.append((key, str(value)))
+            params = phpquery.merge(params, phpquery.unflatten(pairs))
+        else:
+            params = phpquery.merge(params, phpquery.decode(await request.body()))
+    return params, files
+
+
+def _resolve_refs(value: Any, results: dict[str, Any]) -> Any:
+    """Batch `$result[cmd][FIELD]` references, substituted in parameter values like the portal does."""
+    if isinstance(value, dict):
+        return {k: _resolve_refs(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_refs(v, results) for v in value]
+    if not isinstance(value, str) or "$result[" not in value:
+        return value
+
+    def lookup(match: re.Match[str]) -> str:
+        node: Any = results.get(match.group(1))
+        for part in re.findall(r"\[([^\]]*)\]", match.group(2)):
+            if isinstance(node, dict):
+                node = node.get(part)
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = None
+        return "" if node is None else str(node)
+
+    return _RESULT_REF.sub(lookup, value)
+
+
+class PortalEmulator:
+    """The HTTP side of the emulated portal. `start()` runs uvicorn on a background thread."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.state = PortalState(config)
+        self.app = self._build_app()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.host = "127.0.0.1"
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> PortalEmulator:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        self.host, self.port = host, sock.getsockname()[1]
+        self.state.base_url = self.base_url
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
+                                log_level="warning", timeout_keep_alive=30, limit_concurrency=1000)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="portal-emulator", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("portal emulator failed to start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> PortalEmulator:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- REST --------------------------------------------------------------------------------------------
+
+    def _context(self, params: dict[str, Any], webhook: tuple[str, str] | None) -> CallContext:
+        if webhook is not None:
+            user_id, code = webhook
+            if int(user_id) != self.state.config.webhook_user_id or code != self.state.config.webhook_code:
+                raise ApiError(401, "INVALID_CREDENTIALS", "Invalid request credentials")
+            return CallContext(user_id=int(user_id), kind="webhook")
+        token = params.pop("auth", None)
+        user_id = self.state.authenticate(token)
+        return CallContext(user_id=user_id, kind="oauth", access_token=str(token))
+
+    def _batch(self, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+        commands = params.get("cmd") or {}
+        if isinstance(commands, list):
+            commands = {str(i): c for i, c in enumerate(commands)}
+        if not isinstance(commands, dict):
+            raise ApiError(400, "INVALID_ARG_VALUE", "cmd must be an object")
+        if len(commands) > BATCH_LIMIT:
+            raise ApiError(400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
+        halt = str(params.get("halt", "0")).lower() in {"1", "true", "y"}
+        results: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        totals: dict[str, Any] = {}
+        nexts: dict[str, Any] = {}
+        times: dict[str, Any] = {}
+        for key, command in commands.items():
+            started = time.time()
+            name, _, query = str(command).partition("?")
+            name = name.strip().lower().removesuffix(".json")
+            try:
+                if name == "batch":
+                    raise ApiError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
+                sub = _resolve_refs(phpquery.decode(query), results)
+                envelope = self.state.call(name, sub, ctx)
+            except ApiError as err:
+                errors[key] = err.payload()
+                if halt:
+                    break
+                continue
+            results[key] = envelope.get("result")
+            if "total" in envelope:
+                totals[key] = envelope["total"]
+            if "next" in envelope:
+                nexts[key] = envelope["next"]
+            times[key] = self.state.time_block(started)
+        # PHP's json_encode turns empty arrays into `[]`, not `{}`: keep that quirk.
+        return {"result": {"result": results or [], "result_error": errors or [], "result_total": totals or [],
+                           "result_next": nexts or [], "result_time": times or []}}
+
+    async def handle_rest(self, request: Request[Any, Any, Any], path: str) -> Response[Any]:
+        path = path.lstrip("/")
+        webhook: tuple[str, str] | None = None
+        match = _WEBHOOK.match(path)
+        if match:
+            webhook = (match.group(1), match.group(2))
+            path = match.group(3)
+        name = path.strip("/").lower().removesuffix(".json")
+        started = time.time()
+        try:
+            params, files = await _params(request)
+            if name == "upload":
+                return self._upload(params, files)
+            if name == "download":
+                return self._download(params)
+            if not self.state.admit():
+                raise ApiError(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+            fault = self.state.take_fault(name)
+            if fault is not None:
+                raise fault
+            ctx = self._context(params, webhook)
+            envelope = self._batch(params, ctx) if name == "batch" else self.state.call(name, params, ctx)
+        except ApiError as err:
+            return _error(err)
+        envelope["time"] = self.state.time_block(started)
+        return _json(envelope)
+
+    def _check_url_auth(self, params: dict[str, Any]) -> None:
+        """Upload and download URLs embed the caller's token; an expired one fails like any call."""
+        if params.get("auth"):
+            self.state.authenticate(params["auth"])
+
+    def _upload(self, params: dict[str, Any], files: dict[str, UploadFile]) -> Response[Any]:
+        started = time.time()
+        try:
+            self._check_url_auth(params)
+            ticket = self.state.take_upload_ticket(str(params.get("token") or ""))
+            upload = files.get("file")
+            if upload is None:
+                raise ApiError(400, "ERROR_ARGUMENT", "No file in field 'file'")
+            data = upload.file.read()
+            name = ticket["name"] or upload.filename or "file"
+            fid = self.state.store_file(ticket["folder_id"], str(name), data, ticket["user_id"], ticket["unique"])
+            ctx = CallContext(user_id=ticket["user_id"], kind="oauth" if params.get("auth") else "webhook",
+                              access_token=str(params.get("auth") or ""))
+            with self.state.lock:
+                row = self.state.file_view(fid, ctx)
+        except ApiError as err:
+            return _error(err)
+        return _json({"result": row, "time": self.state.time_block(started)})
+
+    def _download(self, params: dict[str, Any]) -> Response[Any]:
+        try:
+            self._check_url_auth(params)
+            with self.state.lock:
+                fid = self.state.download_tokens.get(str(params.get("token") or ""))
+                if fid is None or fid not in self.state.files:
+                    raise ApiError(404, "ERROR_NOT_FOUND", "File not found")
+                data = self.state.file_bytes[fid]
+                name = self.state.files[fid]["NAME"]
+        except ApiError as err:
+            return _error(err)
+        return Response(content=data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"})
+
+    async def handle_oauth(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        try:
+            params, _ = await _params(request)
+            return _json(self.state.refresh(params))
+        except ApiError as err:
+            return _error(err)
+
+    # ---- portal pages (CRM card with the app's tab) ------------------------------------------------------
+
+    def crm_card_html(self, kind: str, entity_id: int, user_id: int) -> str:
+        """A CRM card page. If the app bound a tab for this card, the tab is an iframe filled by a hidden form
+        POST (AUTH_ID, REFRESH_ID, PLACEMENT_OPTIONS...), exactly how the portal's app layout does it."""
+        placement = {"deal": "CRM_DEAL_DETAIL_TAB", "company": "CRM_COMPANY_DETAIL_TAB"}[kind]
+        table = self.state.deals if kind == "deal" else self.state.companies
+        row = table.get(entity_id)
+        if row is None:
+            return "<h1>Не найдено</h1>"
+        title = html.escape(str(row.get("TITLE")))
+        bindings = [p for p in self.state.placements if p["placement"] == placement]
+        tabs = ""
+        if bindings:
+            binding = bindings[0]
+            form = self.state.placement_form(user_id, placement,
+                                             {"ID": str(entity_id), "URI": f"/crm/{kind}/details/{entity_id}/"})
+            query = urlencode({"DOMAIN": f"{self.host}:{self.port}", "PROTOCOL": "0", "LANG": "ru",
+                               "APP_SID": secrets.token_hex(16)})
+            sep = "&" if "?" in binding["handler"] else "?"
+            inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                             for k, v in form.items())
+            tabs = (f'<h2>{html.escape(binding["title"])}</h2>'
+                    f'<form id="placement-form" method="POST" target="app-frame" '
+                    f'action="{html.escape(binding["handler"] + sep + query)}">{inputs}</form>'
+                    f'<iframe name="app-frame" id="app-frame" style="width:100%;height:720px;border:1px solid #ccc">'
+                    f'</iframe><script>document.getElementById("placement-form").submit();</script>')
+        else:
+            tabs = "<p>Приложение не встроено в карточку (placement.bind не вызывался).</p>"
+        return (f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>{title}</title></head>'
+                f'<body><p><a href="/?user={user_id}">← CRM</a></p><h1>{title}</h1>{tabs}</body></html>')
+
+    def index_html(self, user_id: int) -> str:
+        deals = "".join(f'<li><a href="/crm/deal/details/{d}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
+                        for d, r in sorted(self.state.deals.items())[:50])
+        companies = "".join(
+            f'<li><a href="/crm/company/details/{c}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
+            for c, r in sorted(self.state.companies.items()))
+        users = " ".join(f'<a href="/?user={u}">{html.escape(r["LAST_NAME"])}</a>'
+                         for u, r in sorted(self.state.users.items()))
+        return (f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Эмулятор Битрикс24</title>'
+                f'</head><body><h1>Эмулятор Битрикс24</h1><p>Пользователь: {user_id}. Войти как: {users}</p>'
+                f'<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul></body></html>')
+
+    # ---- app ---------------------------------------------------------------------------------------------
+
+    def _build_app(self) -> Litestar:
+        emulator = self
+
+        @route("/rest/{path:path}", http_method=["GET", "POST"])
+        async def rest(request: Request[Any, Any, Any], path: FromPath[str]) -> Response[Any]:
+            return await emulator.handle_rest(request, path)
+
+        @route("/oauth/token", http_method=["GET", "POST"])
+        async def oauth_token(request: Request[Any, Any, Any]) -> Response[Any]:
+            return await emulator.handle_oauth(request)
+
+        @get("/", media_type="text/html")
+        async def index(user: FromQuery[int] = 1) -> str:
+            return emulator.index_html(user)
+
+        @get("/crm/{kind:str}/details/{entity_id:int}", media_type="text/html")
+        async def crm_card(kind: FromPath[str], entity_id: FromPath[int], user: FromQuery[int] = 1) -> Response[Any]:
+            if kind not in ("deal", "company"):
+                return Response(content="Not found", status_code=404, media_type="text/plain")
+            return Response(content=emulator.crm_card_html(kind, entity_id, user), media_type="text/html")
+
+        async def crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+            return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
+
+        return Litestar(route_handlers=[rest, oauth_token, index, crm_card],
+                        request_max_body_size=512 * 1024 * 1024, exception_handlers={500: crash}, debug=False,
+                        logging_config=None, openapi_config=None)
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Эмулятор портала Битрикс24 для KlikDok")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--rate", type=float, default=2.0, help="requests per second (leaky bucket drain)")
+    parser.add_argument("--burst", type=int, default=50, help="bucket size before 503 QUERY_LIMIT_EXCEEDED")
+    parser.add_argument("--token-lifetime", type=float, default=3600.0, help="access token lifetime, seconds")
+    parser.add_argument("--client-secret", default="", help="fixed client_secret (default: random)")
+    parser.add_argument("--webhook-code", default="", help="fixed webhook code (default: random)")
+    args = parser.parse_args(argv)
+    config = EmulatorConfig(rate_per_second=args.rate, burst=args.burst, access_token_lifetime=args.token_lifetime)
+    if args.client_secret:
+        config.client_secret = args.client_secret
+    if args.webhook_code:
+        config.webhook_code = args.webhook_code
+    emulator = PortalEmulator(config).start(args.host, args.port)
+    # This is a local test double: printing its throwaway credentials is how the demo gets configured.
+    print(json.dumps({
+        "portal": emulator.base_url, "rest": emulator.state.rest_url, "webhook_url": emulator.state.webhook_url,
+        "client_id": config.client_id, "client_secret": config.client_secret,
+        "install_tokens": emulator.state.issue_tokens(1),
+    }, ensure_ascii=False, indent=2), flush=True)
+    try:
+        while emulator._thread is not None and emulator._thread.is_alive():
+            emulator._thread.join(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

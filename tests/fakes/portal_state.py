@@ -1,0 +1,814 @@
+"""The emulated portal's data and REST methods, independent of HTTP.
+
+Shapes follow Bitrix's published result examples (shared/reference/bitrix24-spec): ids as strings in CRM and
+user rows, `next`/`total` on lists, `{"error", "error_description"}` with the documented HTTP statuses.
+Everything is guarded by one lock because the HTTP server runs in its own thread while tests read and poke
+the state from theirs.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from server.bitrix24 import phpquery
+
+from . import bitrix24_seed as seed
+
+PAGE = 50
+MULTIFIELDS = ("EMAIL", "PHONE", "WEB", "IM")
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status plus Bitrix's `error`/`error_description`."""
+
+    def __init__(self, status: int, code: str, description: str) -> None:
+        super().__init__(f"{status} {code} {description}")
+        self.status = status
+        self.code = code
+        self.description = description
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": self.code, "error_description": self.description}
+
+
+@dataclass
+class EmulatorConfig:
+    """Knobs tests turn. The defaults are a real portal's ("Прочие" plan limits, one-hour tokens)."""
+
+    rate_per_second: float = 2.0
+    burst: int = 50
+    access_token_lifetime: float = 3600.0
+    client_id: str = "local.6a1f0c2d3e4b5a.00000001"
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    member_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    application_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    domain: str = "portal.example"
+    webhook_user_id: int = 1
+    webhook_code: str = field(default_factory=lambda: secrets.token_hex(8))
+    seed: bool = True
+
+
+@dataclass
+class TokenRecord:
+    user_id: int
+    expires_at: float
+
+
+@dataclass
+class Fault:
+    """A scripted failure: the next `times` calls of `method` ("*" = any) get this error."""
+
+    method: str
+    status: int
+    code: str
+    description: str
+    times: int
+
+
+def _digits(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare(actual: Any, op: str, expected: Any) -> bool:
+    """One filter condition with Bitrix's prefixes; list fields (UF_DEPARTMENT) match by membership."""
+    if isinstance(actual, list) and op in ("=", "", "@", "!", "!="):
+        wanted = phpquery.as_sequence(expected) if op in ("@",) or isinstance(expected, list) else [expected]
+        hit = any(str(a) == str(w) for a in actual for w in wanted)
+        return not hit if op in ("!", "!=") else hit
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        flag = lambda v: str(v).upper() in {"Y", "1", "TRUE"}  # noqa: E731
+        result = flag(actual) == flag(expected)
+        return not result if op in ("!", "!=") else result
+    if op in ("@", "!@") or (op in ("", "=") and isinstance(expected, list)):
+        found = any(str(actual) == str(e) for e in phpquery.as_sequence(expected))
+        return not found if op == "!@" else found
+    if op in ("%", "=%", "%=", "!%"):
+        text = str(actual or "").lower()
+        needle = str(expected).lower().strip("%")
+        found = needle in text
+        return not found if op == "!%" else found
+    a, e = _digits(actual), _digits(expected)
+    left: Any = a if a is not None and e is not None else str(actual if actual is not None else "")
+    right: Any = e if a is not None and e is not None else str(expected)
+    if op in ("", "="):
+        return left == right
+    if op in ("!", "!="):
+        return left != right
+    if op == ">":
+        return left > right
+    if op == ">=":
+        return left >= right
+    if op == "<":
+        return left < right
+    if op == "<=":
+        return left <= right
+    return False
+
+
+_PREFIXES = (">=", "<=", "!=", "!@", "=%", "%=", "!%", ">", "<", "=", "!", "@", "%")
+
+
+def matches(row: dict[str, Any], conditions: dict[str, Any]) -> bool:
+    for key, expected in conditions.items():
+        op = next((p for p in _PREFIXES if key.startswith(p)), "")
+        name = key[len(op):]
+        if not _compare(row.get(name), op, expected):
+            return False
+    return True
+
+
+def _ci(params: dict[str, Any], name: str, default: Any = None) -> Any:
+    """Top-level parameter names are case-insensitive on the portal."""
+    if name in params:
+        return params[name]
+    lowered = name.lower()
+    for key, value in params.items():
+        if key.lower() == lowered:
+            return value
+    return default
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class PortalState:
+    """Everything the emulated portal knows, plus what it recorded for tests to assert."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.lock = threading.RLock()
+        self.base_url = "http://127.0.0.1"
+        self.reset()
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+
+    def reset(self, config: EmulatorConfig | None = None) -> None:
+        """Back to the seed: fresh data, tokens, bucket and recordings (the HTTP server keeps running)."""
+        with self.lock:
+            if config is not None:
+                self.config = config
+            self.clock_offset = 0.0
+            self.users: dict[int, dict[str, Any]] = {}
+            self.departments: dict[int, dict[str, Any]] = {}
+            self.companies: dict[int, dict[str, Any]] = {}
+            self.contacts: dict[int, dict[str, Any]] = {}
+            self.deals: dict[int, dict[str, Any]] = {}
+            self.requisites: dict[int, dict[str, Any]] = {}
+            self.company_contacts: dict[int, list[int]] = {}
+            if self.config.seed:
+                self.users = {int(r["ID"]): r for r in seed.users()}
+                self.departments = {int(r["ID"]): r for r in seed.DEPARTMENTS}
+                self.departments = copy.deepcopy(self.departments)
+                self.companies = {int(r["ID"]): r for r in seed.companies()}
+                self.contacts = {int(r["ID"]): r for r in seed.contacts()}
+                self.deals = {int(r["ID"]): r for r in seed.deals()}
+                self.requisites = {int(r["ID"]): r for r in seed.requisites()}
+                self.company_contacts = seed.company_contacts()
+            self.access_tokens: dict[str, TokenRecord] = {}
+            self.refresh_tokens: dict[str, int] = {}
+            self.storage = {"ID": "17", "NAME": "klikdok", "CODE": None, "MODULE_ID": "disk",
+                            "ENTITY_TYPE": "restapp", "ENTITY_ID": "3", "ROOT_OBJECT_ID": "100"}
+            self.common_storage = {"ID": "1", "NAME": "Общий диск", "CODE": None, "MODULE_ID": "disk",
+                                   "ENTITY_TYPE": "common", "ENTITY_ID": "shared_files_s1", "ROOT_OBJECT_ID": "2"}
+            self.folders: dict[int, dict[str, Any]] = {}
+            self.files: dict[int, dict[str, Any]] = {}
+            self.file_bytes: dict[int, bytes] = {}
+            self.upload_tickets: dict[str, dict[str, Any]] = {}
+            self.download_tokens: dict[str, int] = {}
+            self._next_disk_id = 1000
+            for storage in (self.storage, self.common_storage):
+                root = int(storage["ROOT_OBJECT_ID"])
+                self.folders[root] = self._folder_row(root, storage["NAME"], None, int(storage["ID"]), 1)
+            self.notifications: list[dict[str, Any]] = []
+            self.timeline_comments: list[dict[str, Any]] = []
+            self.placements: list[dict[str, Any]] = []
+            self.event_bindings: list[dict[str, Any]] = []
+            self.calls: list[str] = []
+            self.faults: list[Fault] = []
+            self.installed = True
+            self.bucket_level = 0.0
+            self.bucket_updated = time.monotonic()
+            self.rejected = 0
+            self.refresh_count = 0
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the portal's clock (tokens age; nothing else depends on wall time)."""
+        with self.lock:
+            self.clock_offset += seconds
+
+    # ---- auth --------------------------------------------------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.base_url}/rest/"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.base_url}/rest/{self.config.webhook_user_id}/{self.config.webhook_code}/"
+
+    def _new_pair(self, user_id: int) -> tuple[str, str, float]:
+        access, refresh = secrets.token_hex(32), secrets.token_hex(32)
+        expires_at = self.now() + self.config.access_token_lifetime
+        self.access_tokens[access] = TokenRecord(user_id=user_id, expires_at=expires_at)
+        self.refresh_tokens[refresh] = user_id
+        return access, refresh, expires_at
+
+    def issue_tokens(self, user_id: int = 1) -> dict[str, Any]:
+        """What a real install hands the app: the `auth` block of ONAPPINSTALL (plus `expires`)."""
+        with self.lock:
+            access, refresh, expires_at = self._new_pair(user_id)
+            return self._oauth_answer(access, refresh, expires_at, user_id)
+
+    def _oauth_answer(self, access: str, refresh: str, expires_at: float, user_id: int) -> dict[str, Any]:
+        return {
+            "access_token": access, "refresh_token": refresh, "expires": int(expires_at),
+            "expires_in": int(self.config.access_token_lifetime), "domain": self.config.domain,
+            "server_endpoint": f"{self.base_url}/rest/", "client_endpoint": f"{self.base_url}/rest/",
+            "member_id": self.config.member_id, "application_token": self.config.application_token,
+            "scope": "crm,user,department,disk,im,placement", "status": "L", "user_id": user_id,
+        }
+
+    def placement_form(self, user_id: int, placement: str = "DEFAULT", options: dict[str, Any] | None = None,
+                       ) -> dict[str, str]:
+        """The POST fields the portal's browser form sends to an app page or placement handler."""
+        import json
+
+        with self.lock:
+            access, refresh, _ = self._new_pair(user_id)
+        return {
+            "AUTH_ID": access, "AUTH_EXPIRES": str(int(self.config.access_token_lifetime)), "REFRESH_ID": refresh,
+            "SERVER_ENDPOINT": f"{self.base_url}/rest/", "APPLICATION_TOKEN": self.config.application_token,
+            "APPLICATION_SCOPE": "crm,user,department,disk,im,placement", "member_id": self.config.member_id,
+            "status": "L", "PLACEMENT": placement,
+            "PLACEMENT_OPTIONS": json.dumps(options or {}, ensure_ascii=False),
+        }
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far stops working (refresh tokens stay valid)."""
+        with self.lock:
+            for record in self.access_tokens.values():
+                record.expires_at = min(record.expires_at, self.now() - 1)
+
+    def authenticate(self, token: Any) -> int:
+        """The user behind an access token, or the 401 the portal would answer."""
+        if token in (None, ""):
+            raise ApiError(401, "NO_AUTH_FOUND", "Wrong authorization data")
+        with self.lock:
+            record = self.access_tokens.get(str(token))
+            if record is None:
+                raise ApiError(401, "invalid_token", "The access token provided is invalid.")
+            if record.expires_at <= self.now():
+                raise ApiError(401, "expired_token", "The access token provided has expired.")
+            return record.user_id
+
+    def refresh(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`/oauth/token/?grant_type=refresh_token&client_id&client_secret&refresh_token` (rotates the pair)."""
+        with self.lock:
+            if params.get("grant_type") != "refresh_token":
+                raise ApiError(400, "invalid_request", "Unsupported grant_type")
+            if params.get("client_id") != self.config.client_id or \
+                    params.get("client_secret") != self.config.client_secret:
+                raise ApiError(401, "invalid_client", "Invalid client credentials")
+            user_id = self.refresh_tokens.pop(str(params.get("refresh_token") or ""), None)
+            if user_id is None:
+                raise ApiError(400, "invalid_grant", "Invalid refresh token")
+            access, refresh, expires_at = self._new_pair(user_id)
+            self.refresh_count += 1
+            answer = self._oauth_answer(access, refresh, expires_at, user_id)
+            answer["domain"] = "oauth.emulator.example"  # the OAuth server answers with its own domain
+            return answer
+
+    # ---- rate limit and faults ---------------------------------------------------------------------------
+
+    def admit(self) -> bool:
+        """The portal's leaky bucket: False means 503 QUERY_LIMIT_EXCEEDED."""
+        with self.lock:
+            now = time.monotonic()
+            self.bucket_level = max(0.0, self.bucket_level - (now - self.bucket_updated) * self.config.rate_per_second)
+            self.bucket_updated = now
+            if self.bucket_level + 1 > self.config.burst:
+                self.rejected += 1
+                return False
+            self.bucket_level += 1
+            return True
+
+    def inject(self, method: str = "*", *, status: int = 500, code: str = "INTERNAL_SERVER_ERROR",
+               description: str = "Internal server error", times: int = 1) -> None:
+        with self.lock:
+            self.faults.append(Fault(method.lower(), status, code, description, times))
+
+    def take_fault(self, method: str) -> ApiError | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method in ("*", method):
+                    fault.times -= 1
+                    return ApiError(fault.status, fault.code, fault.description)
+            return None
+
+    # ---- envelope helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def time_block(started: float) -> dict[str, Any]:
+        finished = time.time()
+        fmt = lambda t: datetime.fromtimestamp(t, timezone.utc).astimezone().isoformat(timespec="seconds")  # noqa: E731
+        return {"start": started, "finish": finished, "duration": finished - started,
+                "processing": finished - started, "date_start": fmt(started), "date_finish": fmt(finished),
+                "operating_reset_at": int(started) + 600, "operating": 0}
+
+    @staticmethod
+    def page(rows: list[dict[str, Any]], start: Any) -> dict[str, Any]:
+        """Offset paging as the portal does it: 50 rows, `next` when more remain, `total`; start=-1 skips
+        the count (no `next`, total 0)."""
+        offset = _int(start, 0)
+        if offset == -1:
+            return {"result": rows[:PAGE], "total": 0}
+        offset = max(0, offset)
+        chunk = rows[offset: offset + PAGE]
+        envelope: dict[str, Any] = {"result": chunk, "total": len(rows)}
+        if offset + PAGE < len(rows):
+            envelope["next"] = offset + PAGE
+        return envelope
+
+    @staticmethod
+    def select_fields(row: dict[str, Any], select: Any, *, multifields_only_if_selected: bool) -> dict[str, Any]:
+        fields = [str(s) for s in phpquery.as_sequence(select)]
+        public = _public(row)
+        if not fields or "*" in fields:
+            chosen = {k: v for k, v in public.items()
+                      if not (multifields_only_if_selected and k in MULTIFIELDS)}
+            for extra in fields:
+                if extra in MULTIFIELDS and extra in public:
+                    chosen[extra] = public[extra]
+            return chosen
+        return {k: public[k] for k in fields if k in public}
+
+    def query_rows(self, rows: list[dict[str, Any]], params: dict[str, Any], *, filter_key: str = "filter",
+                   order_key: str = "order", multifields: bool = True) -> dict[str, Any]:
+        conditions = _ci(params, filter_key) or {}
+        if not isinstance(conditions, dict):
+            raise ApiError(400, "INVALID_ARG_VALUE", "filter must be an object")
+        found = [r for r in rows if matches(r, conditions)]
+        order = _ci(params, order_key) or {"ID": "ASC"}
+        if isinstance(order, dict):
+            for name, direction in reversed(list(order.items())):
+                numeric = all(_digits(r.get(name)) is not None for r in found)
+                found.sort(key=lambda r: (_digits(r.get(name)) if numeric else str(r.get(name) or "")),
+                           reverse=str(direction).upper() == "DESC")
+        envelope = self.page(found, _ci(params, "start"))
+        envelope["result"] = [self.select_fields(r, _ci(params, "select"), multifields_only_if_selected=multifields)
+                              for r in envelope["result"]]
+        return envelope
+
+    # ---- dispatch ----------------------------------------------------------------------------------------
+
+    def call(self, method: str, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+        """Run one REST method; returns the envelope without `time` (the HTTP layer adds it)."""
+        method = method.lower()
+        handler = _METHODS.get(method)
+        if handler is None:
+            raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
+        with self.lock:
+            self.calls.append(method)
+        return handler(self, params, ctx)
+
+    # ---- seeding helpers for tests -----------------------------------------------------------------------
+
+    def add_deals(self, count: int, *, title: str = "Сделка {n}") -> list[int]:
+        with self.lock:
+            start = max(self.deals, default=0) + 1
+            ids = list(range(start, start + count))
+            for n in ids:
+                self.deals[n] = seed._deal(n, title.format(n=n), None, [], 1, "1000.00")
+            return ids
+
+    # ---- disk --------------------------------------------------------------------------------------------
+
+    def _disk_id(self) -> int:
+        self._next_disk_id += 1
+        return self._next_disk_id
+
+    def _stamp(self) -> str:
+        return datetime.fromtimestamp(self.now(), timezone.utc).astimezone().isoformat(timespec="seconds")
+
+    def _folder_row(self, fid: int, name: str, parent: int | None, storage_id: int, user_id: int) -> dict[str, Any]:
+        stamp = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+        return {"ID": str(fid), "NAME": name, "CODE": None, "STORAGE_ID": str(storage_id), "TYPE": "folder",
+                "REAL_OBJECT_ID": str(fid), "PARENT_ID": str(parent) if parent else None, "DELETED_TYPE": "0",
+                "CREATE_TIME": stamp, "UPDATE_TIME": stamp, "DELETE_TIME": None, "CREATED_BY": str(user_id),
+                "UPDATED_BY": str(user_id), "DELETED_BY": "0",
+                "DETAIL_URL": f"{self.base_url}/docs/path/{quote(name)}"}
+
+    def _folder(self, fid: Any) -> dict[str, Any]:
+        folder = self.folders.get(_int(fid, -1))
+        if folder is None:
+            raise ApiError(400, "ERROR_NOT_FOUND", "Could not find entity with id '{}'".format(fid))
+        return folder
+
+    def _children(self, parent: int) -> list[dict[str, Any]]:
+        rows = [f for f in self.folders.values() if f["PARENT_ID"] == str(parent)]
+        rows += [f for f in self.files.values() if f["PARENT_ID"] == str(parent)]
+        return rows
+
+    def file_view(self, fid: int, ctx: CallContext) -> dict[str, Any]:
+        """A file row with a DOWNLOAD_URL that embeds the caller's token, like the real one."""
+        row = dict(self.files[fid])
+        token = "disk|" + secrets.token_urlsafe(24)
+        self.download_tokens[token] = fid
+        query = f"token={quote(token, safe='')}"
+        if ctx.access_token:
+            query = f"auth={ctx.access_token}&" + query
+        row["DOWNLOAD_URL"] = f"{self.base_url}/rest/download.json?{query}"
+        return row
+
+    def store_file(self, folder_id: int, name: str, data: bytes, user_id: int, unique: bool) -> int:
+        with self.lock:
+            folder = self._folder(folder_id)
+            taken = {c["NAME"] for c in self._children(folder_id)}
+            if name in taken:
+                if not unique:
+                    raise ApiError(400, "DISK_OBJ_22000", "Файл с таким именем уже есть")
+                stem, dot, ext = name.rpartition(".")
+                if not dot:
+                    stem, ext = name, ""
+                n = 1
+                while (candidate := f"{stem} ({n}){dot}{ext}") in taken:
+                    n += 1
+                name = candidate
+            fid = self._disk_id()
+            stamp = self._stamp()
+            self.files[fid] = {
+                "ID": str(fid), "NAME": name, "CODE": None, "STORAGE_ID": folder["STORAGE_ID"], "TYPE": "file",
+                "PARENT_ID": str(folder_id), "DELETED_TYPE": "0", "GLOBAL_CONTENT_VERSION": "1",
+                "FILE_ID": str(fid + 50000), "SIZE": str(len(data)), "CREATE_TIME": stamp, "UPDATE_TIME": stamp,
+                "DELETE_TIME": None, "CREATED_BY": str(user_id), "UPDATED_BY": str(user_id), "DELETED_BY": "0",
+                "DETAIL_URL": f"{self.base_url}/docs/file/{quote(name)}",
+            }
+            self.file_bytes[fid] = data
+            return fid
+
+    def take_upload_ticket(self, token: str) -> dict[str, Any]:
+        with self.lock:
+            ticket = self.upload_tickets.pop(token, None)
+        if ticket is None or ticket["expires_at"] < self.now():
+            raise ApiError(400, "ERROR_ARGUMENT", "Upload token is invalid or expired")
+        return ticket
+
+
+@dataclass
+class CallContext:
+    """Who is calling: a user through an OAuth token (`access_token` set) or through a webhook."""
+
+    user_id: int
+    kind: str  # "oauth" | "webhook"
+    access_token: str = ""
+    started: float = field(default_factory=time.time)
+
+    @property
+    def app_context(self) -> bool:
+        return self.kind == "oauth"
+
+
+# ---- method implementations ---------------------------------------------------------------------------------
+
+Handler = Callable[[PortalState, dict[str, Any], CallContext], dict[str, Any]]
+_METHODS: dict[str, Handler] = {}
+
+
+def method(*names: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            _METHODS[name.lower()] = fn
+        return fn
+    return register
+
+
+def _need_app(ctx: CallContext, code: str = "WRONG_AUTH_TYPE") -> None:
+    if not ctx.app_context:
+        raise ApiError(403, code, "Application context required")
+
+
+def _need_admin(state: PortalState, ctx: CallContext) -> None:
+    if not state.users.get(ctx.user_id, {}).get("_ADMIN"):
+        raise ApiError(403, "ACCESS_DENIED", "Access denied! Administrator rights required")
+
+
+def _user_row(row: dict[str, Any]) -> dict[str, Any]:
+    return _public(row)
+
+
+@method("user.current")
+def _user_current(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return {"result": _user_row(state.users[ctx.user_id])}
+
+
+@method("user.admin")
+def _user_admin(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return {"result": bool(state.users[ctx.user_id].get("_ADMIN"))}
+
+
+@method("user.get")
+def _user_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    conditions = dict(_ci(params, "FILTER") or {})
+    # user.get also accepts filter fields at the top level (`user.get?ID=1`).
+    for key, value in params.items():
+        if key.upper().lstrip("><=!@%") in {"ID", "ACTIVE", "EMAIL", "NAME", "LAST_NAME", "UF_DEPARTMENT",
+                                            "USER_TYPE"}:
+            conditions.setdefault(key, value)
+    sort = str(_ci(params, "sort") or "ID")
+    order = str(_ci(params, "order") or "ASC")
+    envelope = state.query_rows(list(state.users.values()), {"filter": conditions, "order": {sort: order},
+                                                            "start": _ci(params, "start")}, multifields=False)
+    envelope["result"] = [_user_row(r) for r in envelope["result"]]
+    return envelope
+
+
+@method("department.get")
+def _department_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    conditions = {k.upper(): v for k, v in params.items() if k.upper() in {"ID", "NAME", "SORT", "PARENT", "UF_HEAD"}}
+    sort = str(_ci(params, "sort") or "SORT")
+    order = str(_ci(params, "order") or "ASC")
+    rows = [r for r in state.departments.values() if matches(r, conditions)]
+    envelope = state.query_rows(rows, {"order": {sort: order, **({"ID": "ASC"} if sort != "ID" else {})},
+                                       "start": _ci(params, "START")})
+    return envelope
+
+
+def _crm_get(table: str, label: str) -> Handler:
+    def handler(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+        entity_id = _int(_ci(params, "id"), 0)
+        if entity_id <= 0:
+            raise ApiError(400, "", "ID is not defined or invalid.")
+        row = getattr(state, table).get(entity_id)
+        if row is None:
+            raise ApiError(400, "", "Not found")
+        return {"result": _public(row)}
+    handler.__name__ = f"get_{label}"
+    return handler
+
+
+def _crm_list(table: str) -> Handler:
+    def handler(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+        return state.query_rows(list(getattr(state, table).values()), params)
+    return handler
+
+
+method("crm.deal.get")(_crm_get("deals", "deal"))
+method("crm.company.get")(_crm_get("companies", "company"))
+method("crm.contact.get")(_crm_get("contacts", "contact"))
+method("crm.deal.list")(_crm_list("deals"))
+method("crm.company.list")(_crm_list("companies"))
+method("crm.contact.list")(_crm_list("contacts"))
+method("crm.requisite.list")(_crm_list("requisites"))
+
+
+def _items_rows(contact_ids: list[int]) -> list[dict[str, Any]]:
+    return [{"CONTACT_ID": cid, "SORT": (i + 1) * 10, "ROLE_ID": 0, "IS_PRIMARY": "Y" if i == 0 else "N"}
+            for i, cid in enumerate(contact_ids)]
+
+
+@method("crm.deal.contact.items.get")
+def _deal_contacts(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    deal = state.deals.get(_int(_ci(params, "id"), 0))
+    if deal is None:
+        raise ApiError(400, "", "Not found")
+    return {"result": _items_rows(list(deal.get("_CONTACT_IDS") or []))}
+
+
+@method("crm.company.contact.items.get")
+def _company_contacts(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    company_id = _int(_ci(params, "id"), 0)
+    if company_id not in state.companies:
+        raise ApiError(400, "", "Not found")
+    return {"result": _items_rows(state.company_contacts.get(company_id, []))}
+
+
+_TIMELINE_TYPES = {"deal": "deals", "company": "companies", "contact": "contacts"}
+
+
+@method("crm.timeline.comment.add")
+def _timeline_add(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    fields = params.get("fields")  # only lower-case `fields` since crm 23.100.0
+    if not isinstance(fields, dict):
+        raise ApiError(400, "INVALID_ARG_VALUE", "Parameter 'fields' is required")
+    entity_type = str(fields.get("ENTITY_TYPE") or "").lower()
+    entity_id = _int(fields.get("ENTITY_ID"), 0)
+    comment = str(fields.get("COMMENT") or "")
+    if not comment.strip():
+        raise ApiError(400, "INVALID_ARG_VALUE", "Comment is empty")
+    table = _TIMELINE_TYPES.get(entity_type)
+    if table is None or entity_id not in getattr(state, table):
+        raise ApiError(400, "OWNER_NOT_FOUND", "Owner not found")
+    with state.lock:
+        comment_id = 900 + len(state.timeline_comments) + 1
+        state.timeline_comments.append({"ID": comment_id, "ENTITY_TYPE": entity_type, "ENTITY_ID": entity_id,
+                                        "COMMENT": comment, "AUTHOR_ID": ctx.user_id})
+    return {"result": comment_id}
+
+
+@method("im.notify.system.add")
+def _notify_system(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    user_id = _int(_ci(params, "USER_ID"), 0)
+    message = str(_ci(params, "MESSAGE") or "").strip()
+    if user_id <= 0:
+        raise ApiError(400, "USER_ID_EMPTY", "Recipient user id is empty")
+    if not message:
+        raise ApiError(400, "MESSAGE_EMPTY", "Message text is empty")
+    with state.lock:
+        tag = _ci(params, "TAG")
+        if tag:
+            state.notifications = [n for n in state.notifications if n.get("TAG") != tag]
+        notification_id = 12000 + sum(1 for _ in state.calls if _ == "im.notify.system.add")
+        state.notifications.append({"ID": notification_id, "USER_ID": user_id, "MESSAGE": message,
+                                    "MESSAGE_OUT": _ci(params, "MESSAGE_OUT"), "TAG": tag,
+                                    "FROM": ctx.kind})
+    return {"result": notification_id}
+
+
+@method("app.info")
+def _app_info(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    _need_app(ctx)
+    return {"result": {"ID": "7", "CODE": state.config.client_id, "VERSION": 1, "STATUS": "L",
+                       "INSTALLED": state.installed, "PAYMENT_EXPIRED": "N", "DAYS": None,
+                       "LANGUAGE_ID": "ru", "LICENSE": "ru_project"}}
+
+
+@method("placement.get")
+def _placement_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    _need_app(ctx)
+    _need_admin(state, ctx)
+    return {"result": copy.deepcopy(state.placements)}
+
+
+@method("placement.list")
+def _placement_list(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    _need_app(ctx)
+    return {"result": ["CRM_DEAL_DETAIL_TAB", "CRM_COMPANY_DETAIL_TAB", "CRM_CONTACT_DETAIL_TAB", "DEFAULT"]}
+
+
+@method("placement.bind")
+def _placement_bind(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    _need_app(ctx)
+    _need_admin(state, ctx)
+    placement = str(_ci(params, "PLACEMENT") or "")
+    handler = str(_ci(params, "HANDLER") or "")
+    if placement not in {"CRM_DEAL_DETAIL_TAB", "CRM_COMPANY_DETAIL_TAB", "CRM_CONTACT_DETAIL_TAB"}:
+        raise ApiError(400, "ERROR_PLACEMENT_NOT_FOUND", "Placement not found")
+    if not handler.startswith(("http://", "https://")):
+        raise ApiError(400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL")
+    with state.lock:
+        if any(p["placement"] == placement and p["handler"] == handler for p in state.placements):
+            raise ApiError(400, "ERROR_PLACEMENT_HANDLER_ALREADY_BINDED", "Handler already binded")
+        title = str(_ci(params, "TITLE") or "")
+        state.placements.append({"placement": placement, "userId": 0, "handler": handler, "options": [],
+                                 "title": title, "description": str(_ci(params, "DESCRIPTION") or ""),
+                                 "langAll": _ci(params, "LANG_ALL") or {"ru": {"TITLE": title,
+                                                                               "DESCRIPTION": "",
+                                                                               "GROUP_NAME": ""}}})
+    return {"result": True}
+
+
+@method("placement.unbind")
+def _placement_unbind(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    _need_app(ctx)
+    _need_admin(state, ctx)
+    placement = str(_ci(params, "PLACEMENT") or "")
+    handler = _ci(params, "HANDLER")
+    with state.lock:
+        keep = [p for p in state.placements
+                if not (p["placement"] == placement and (handler in (None, "") or p["handler"] == handler))]
+        count = len(state.placements) - len(keep)
+        state.placements = keep
+    return {"result": {"count": count}}
+
+
+@method("event.bind")
+def _event_bind(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    _need_app(ctx, "ACCESS_DENIED")
+    with state.lock:
+        state.event_bindings.append({"event": str(_ci(params, "event") or "").upper(),
+                                     "handler": str(_ci(params, "handler") or ""),
+                                     "event_type": str(_ci(params, "event_type") or "online")})
+    return {"result": True}
+
+
+@method("disk.storage.getforapp")
+def _storage_for_app(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    _need_app(ctx, "ACCESS_DENIED")
+    return {"result": dict(state.storage)}
+
+
+@method("disk.storage.get")
+def _storage_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    wanted = str(_ci(params, "id") or "")
+    for storage in (state.storage, state.common_storage):
+        if storage["ID"] == wanted:
+            return {"result": dict(storage)}
+    raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{wanted}'")
+
+
+@method("disk.folder.get")
+def _folder_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return {"result": dict(state._folder(_ci(params, "id")))}
+
+
+@method("disk.folder.getchildren")
+def _folder_children(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    folder = state._folder(_ci(params, "id"))
+    with state.lock:
+        rows = state._children(int(folder["ID"]))
+        rows = [state.file_view(int(r["ID"]), ctx) if r["TYPE"] == "file" else dict(r) for r in rows]
+    return state.query_rows(rows, params)
+
+
+@method("disk.folder.addsubfolder")
+def _folder_add(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    data = _ci(params, "data") or {}
+    name = str(data.get("NAME") or "").strip() if isinstance(data, dict) else ""
+    if not name:
+        raise ApiError(400, "ERROR_ARGUMENT", "Argument 'data' must contain NAME")
+    with state.lock:
+        parent = state._folder(_ci(params, "id"))
+        if any(c["NAME"] == name for c in state._children(int(parent["ID"]))):
+            raise ApiError(400, "DISK_OBJ_22000", "Папка с таким именем уже есть")
+        fid = state._disk_id()
+        row = state._folder_row(fid, name, int(parent["ID"]), int(parent["STORAGE_ID"]), ctx.user_id)
+        state.folders[fid] = row
+    result = dict(row)
+    result["ID"] = fid  # addSubFolder answers with numeric ids, unlike getChildren (see the spec example)
+    result["REAL_OBJECT_ID"] = fid
+    result["DELETED_TYPE"] = 0
+    return {"result": result}
+
+
+@method("disk.folder.uploadfile")
+def _folder_upload(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    with state.lock:
+        folder = state._folder(_ci(params, "id"))
+    data = _ci(params, "data") or {}
+    unique = str(_ci(params, "generateUniqueName") or "").lower() in {"1", "true", "y"}
+    content = _ci(params, "fileContent")
+    if content:
+        # Form A: one request with base64 content.
+        items = list(phpquery.as_sequence(content))
+        if len(items) != 2:
+            raise ApiError(400, "ERROR_ARGUMENT", "fileContent must be [name, base64]")
+        name = str((data or {}).get("NAME") or items[0])
+        try:
+            raw = base64.b64decode(str(items[1]), validate=True)
+        except ValueError:
+            raise ApiError(400, "ERROR_ARGUMENT", "fileContent is not valid base64") from None
+        fid = state.store_file(int(folder["ID"]), name, raw, ctx.user_id, unique)
+        with state.lock:
+            return {"result": state.file_view(fid, ctx)}
+    # Form B, step 1: hand out an upload URL.
+    token = "disk|" + secrets.token_urlsafe(24)
+    with state.lock:
+        state.upload_tickets[token] = {"folder_id": int(folder["ID"]), "name": (data or {}).get("NAME"),
+                                       "unique": unique, "user_id": ctx.user_id, "expires_at": state.now() + 3600,
+                                       "access_token": ctx.access_token}
+    query = f"token={quote(token, safe='')}"
+    if ctx.access_token:
+        query = f"auth={ctx.access_token}&" + query
+    return {"result": {"field": "file", "uploadUrl": f"{state.base_url}/rest/upload.json?{query}"}}
+
+
+@method("disk.file.get")
+def _file_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    fid = _int(_ci(params, "id"), -1)
+    with state.lock:
+        if fid not in state.files:
+            raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{fid}'")
+        return {"result": state.file_view(fid, ctx)}
+
+
+@method("disk.file.delete")
+def _file_delete(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    fid = _int(_ci(params, "id"), -1)
+    with state.lock:
+        if state.files.pop(fid, None) is None:
+            raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{fid}'")
+        state.file_bytes.pop(fid, None)
+    return {"result": True}
