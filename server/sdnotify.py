@@ -1,7 +1,7 @@
 """systemd readiness and watchdog notifications.
 
-Uses systemd-python when installed and otherwise speaks the tiny ``sd_notify`` datagram protocol itself,
-so ``Type=notify`` works whether or not the optional extra was built.
+Speaks the tiny ``sd_notify`` datagram protocol directly rather than through systemd-python: libsystemd's
+``sd_notify`` sends blocking, and a notification must never stall the event loop.
 """
 
 from __future__ import annotations
@@ -15,12 +15,6 @@ def notify(state: str) -> bool:
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
-    try:
-        from systemd import daemon  # type: ignore[import-not-found]
-    except ImportError:
-        daemon = None
-    if daemon is not None:
-        return bool(daemon.notify(state))
     if address.startswith("@"):
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
