@@ -90,7 +90,7 @@ keyUsage = critical,digitalSignature,nonRepudiation
 extendedKeyUsage = emailProtection,clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid,issuer
-1.2.643.100.111 = ASN1:UTF8String:КриптоПро CSP (тест)
+1.2.643.100.111 = ASN1:FORMAT:UTF8,UTF8String:КриптоПро CSP (тест)
 {crl_dp}
 [v3_nousage]
 basicConstraints = critical,CA:FALSE
@@ -318,8 +318,11 @@ class OpenSSLPki:
             args.append("-noattr")
         if nocerts:
             args.append("-nocerts")
-        for extra in certfile or []:
-            args += ["-certfile", extra]
+        if certfile:
+            # openssl honours only the last -certfile: hand it one bundle.
+            bundle = self.root / f"bundle-{next(self._serials)}.pem"
+            bundle.write_bytes(b"".join(Path(p).read_bytes() for p in certfile))
+            args += ["-certfile", bundle]
         out = self.run(*args)
         doc.unlink()
         return out
@@ -360,3 +363,30 @@ class OpenSSLPki:
             "-token_out", "-out", token,
         )  # fmt: skip
         return token.read_bytes()
+
+
+def add_unsigned_attributes(cms_der: bytes, attrs: list[tuple[str, list[bytes]]], *, signer: int = 0) -> bytes:
+    """Append unsigned attributes (OID, DER values) to one SignerInfo, as CAdES-T/-X tools do.
+
+    Unsigned attributes are outside the signature, so the result still verifies; the rest of the
+    structure keeps its original bytes.
+    """
+    from asn1crypto import cms
+
+    import cades.asn1  # noqa: F401  (OID registration)
+
+    info = cms.ContentInfo.load(cms_der)
+    signer_info = info["content"]["signer_infos"][signer]
+    existing = list(signer_info["unsigned_attrs"]) if signer_info["unsigned_attrs"].native is not None else []
+    new = [_raw_attribute(oid, values) for oid, values in attrs]
+    signer_info["unsigned_attrs"] = cms.CMSAttributes([*existing, *new])
+    return info.dump()
+
+
+def _raw_attribute(oid: str, values: list[bytes]):  # type: ignore[no-untyped-def]
+    """An Attribute built from raw DER so that no asn1crypto spec re-encodes the values."""
+    from asn1crypto import cms, core
+
+    body = core.ObjectIdentifier(oid).dump() + core.SetOf(contents=b"".join(values)).dump()
+    encoded = core.Sequence(contents=body).dump()
+    return cms.CMSAttribute.load(encoded)
