@@ -32,3 +32,7 @@ def forced_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
     monkeypatch.delenv("KLIKDOK_GOST_BACKEND", raising=False)
     hashing.reset_backend()
     gost._reset_backend_for_tests()
+
+
+# CMS/CAdES part: the shared openssl-made GOST PKI (tests/support/pki_fixtures.py).
+from tests.support.pki_fixtures import gost_pki  # noqa: E402, F401
