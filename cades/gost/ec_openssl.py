@@ -191,14 +191,21 @@ class EngineKeyUnsupported(RuntimeError):
     """The engine could not load a key that the pure-Python code accepts (the caller falls back)."""
 
 
-def verify(key: PublicKey, digest: bytes, signature: bytes) -> bool:
-    """EVP_PKEY_verify over the digest; falls back to pure Python for keys the engine cannot load."""
+def verify(key: PublicKey, digest: bytes, signature: bytes, *, fallback: bool = True) -> bool:
+    """EVP_PKEY_verify over the digest.
+
+    A key the engine cannot load (it knows every set in ``curves``, so this means a broken install) is
+    checked in pure Python when ``fallback`` is true, else EngineKeyUnsupported is raised (tests use it
+    to be sure the engine itself answered).
+    """
     _init()
     lib = _state["lib"]
     if lib is None:
         raise EngineKeyUnsupported(_state["error"] or "OpenSSL gost engine unavailable")
     rc = _raw_verify(lib, key.to_spki(), digest, signature)
     if rc < 0:
+        if not fallback:
+            raise EngineKeyUnsupported(f"the gost engine could not load a key on {key.curve.name}")
         from cades.gost import ec_python
 
         return ec_python.verify(key.curve, key.x, key.y, digest, signature)

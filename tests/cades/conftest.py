@@ -36,3 +36,44 @@ def forced_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
 
 # CMS/CAdES part: the shared openssl-made GOST PKI (tests/support/pki_fixtures.py).
 from tests.support.pki_fixtures import gost_pki  # noqa: E402, F401
+
+
+OPENSSL_256_PARAMSETS = ("A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD")
+OPENSSL_512_PARAMSETS = ("A", "B", "C")
+
+
+def openssl_gost(*args: str, stdin: bytes | None = None) -> bytes:
+    """Run `openssl <args> -engine gost` and return stdout (stderr's 'Engine "gost" set.' is dropped)."""
+    import subprocess
+
+    cmd = ["openssl", args[0], "-engine", "gost", *args[1:]]
+    done = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed: {done.stderr.decode(errors='replace')}")
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def openssl_gost_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
+    """Keys made by `openssl genpkey -engine gost` for every parameter set it offers.
+
+    Maps "256-A", "512-C", ... to {"key": PEM path, "pub": PEM path, "spki": DER bytes, "md": digest name}.
+    """
+    import shutil
+
+    if shutil.which("openssl") is None:  # pragma: no cover
+        pytest.skip("openssl not installed")
+    folder = tmp_path_factory.mktemp("gostkeys")
+    keys: dict[str, dict[str, object]] = {}
+    plan = [("gost2012_256", "256", ps, "md_gost12_256") for ps in OPENSSL_256_PARAMSETS]
+    plan += [("gost2012_512", "512", ps, "md_gost12_512") for ps in OPENSSL_512_PARAMSETS]
+    plan += [("gost2001", "2001", "A", "md_gost94")]
+    for algorithm, size, paramset, md in plan:
+        name = f"{size}-{paramset}"
+        key = folder / f"{name}.key"
+        pub = folder / f"{name}.pub"
+        openssl_gost("genpkey", "-algorithm", algorithm, "-pkeyopt", f"paramset:{paramset}", "-out", str(key))
+        openssl_gost("pkey", "-in", str(key), "-pubout", "-out", str(pub))
+        spki = openssl_gost("pkey", "-in", str(key), "-pubout", "-outform", "DER")
+        keys[name] = {"key": key, "pub": pub, "spki": spki, "md": md}
+    return keys
