@@ -286,12 +286,12 @@ class Bitrix24Client:
                 used_token = tokens.access_token
                 url = tokens.client_endpoint + method
                 body["auth"] = used_token
-            await self.limiter.acquire()
             started = time.monotonic()
-            self.stats["requests"] += 1
             try:
-                response = await self._http.post(url, content=msgspec.json.encode(body),
-                                                 headers={"Content-Type": "application/json"})
+                async with self.limiter.slot():
+                    self.stats["requests"] += 1
+                    response = await self._http.post(url, content=msgspec.json.encode(body),
+                                                     headers={"Content-Type": "application/json"})
             except (httpx.UnsupportedProtocol, httpx.InvalidURL):
                 raise TransportError(method, "BAD_URL", "the portal URL is not a valid http(s) URL") from None
             except httpx.HTTPError as exc:
@@ -356,9 +356,10 @@ class Bitrix24Client:
         total = BatchResult(results={}, errors={}, totals={}, nexts={})
         for offset in range(0, len(items), BATCH_LIMIT):
             chunk = items[offset: offset + BATCH_LIMIT]
-            # Prefixed keys keep PHP from turning "0".."n" into a JSON list and stay unique across chunks.
-            wire = {f"k{key}": f"{method}?{phpquery.encode(params)}" for key, (method, params) in chunk}
-            methods = {f"k{key}": method for key, (method, _) in chunk}
+            # Keys go on the wire as given, so `$result[key]` references work. Numeric keys may come back as
+            # a JSON list (PHP arrays with keys 0..n-1); `_as_dict` maps list positions back to those keys.
+            wire = {key: f"{method}?{phpquery.encode(params)}" for key, (method, params) in chunk}
+            methods = {key: method for key, (method, _) in chunk}
             idempotent = all(is_read_method(m) for m in methods.values())
             result = await self.call("batch", {"halt": 1 if halt else 0, "cmd": wire}, idempotent=idempotent)
             if not isinstance(result, dict):
@@ -367,17 +368,16 @@ class Bitrix24Client:
             errors = _as_dict(result.get("result_error"))
             totals = _as_dict(result.get("result_total"))
             nexts = _as_dict(result.get("result_next"))
-            for wire_key, method in methods.items():
-                key = wire_key[1:]
-                if wire_key in errors:
-                    payload = errors[wire_key]
+            for key, method in methods.items():
+                if key in errors:
+                    payload = errors[key]
                     total.errors[key] = error_from(method, payload if isinstance(payload, dict) else {}, None)
-                elif wire_key in results:
-                    total.results[key] = results[wire_key]
-                if wire_key in totals:
-                    total.totals[key] = int(totals[wire_key])
-                if wire_key in nexts:
-                    total.nexts[key] = int(nexts[wire_key])
+                elif key in results:
+                    total.results[key] = results[key]
+                if key in totals:
+                    total.totals[key] = int(totals[key])
+                if key in nexts:
+                    total.nexts[key] = int(nexts[key])
             if halt and total.errors:
                 break
         return total
@@ -456,7 +456,6 @@ class Bitrix24Client:
     async def upload_to(self, upload_url: str, field: str, filename: str, source: bytes | Path,
                         content_type: str = "application/octet-stream") -> dict[str, Any]:
         """POST a file to a Disk `uploadUrl` as multipart; a Path is streamed in 64 KiB chunks, not read whole."""
-        await self.limiter.acquire()
         handle: BinaryIO | None = None
         try:
             if isinstance(source, Path):
@@ -464,8 +463,9 @@ class Bitrix24Client:
                 files = {field: (filename, handle, content_type)}
             else:
                 files = {field: (filename, source, content_type)}
-            response = await self._http.post(upload_url, files=files,
-                                             timeout=httpx.Timeout(self.settings.transfer_timeout))
+            async with self.limiter.slot():
+                response = await self._http.post(upload_url, files=files,
+                                                 timeout=httpx.Timeout(self.settings.transfer_timeout))
         except httpx.HTTPError as exc:
             raise TransportError("disk.upload", "NETWORK", type(exc).__name__) from None
         finally:
@@ -478,10 +478,9 @@ class Bitrix24Client:
 
     async def download_from(self, url: str, sink: Path | None = None) -> bytes | int:
         """GET a `DOWNLOAD_URL`. With `sink` the body is streamed to that file and its size returned."""
-        await self.limiter.acquire()
         headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
         try:
-            async with self._http.stream("GET", url, headers=headers, follow_redirects=True,
+            async with self.limiter.slot(), self._http.stream("GET", url, headers=headers, follow_redirects=True,
                                          timeout=httpx.Timeout(self.settings.transfer_timeout)) as response:
                 if response.status_code >= 400:
                     body = await response.aread()

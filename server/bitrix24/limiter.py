@@ -8,17 +8,21 @@ loading twenty deals) into a queue instead of a storm of 503s and retries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 
 class LeakyBucket:
-    """An asyncio leaky bucket; `acquire()` waits until one more request fits.
+    """An asyncio leaky bucket sized like the portal's.
 
-    The portal measures at arrival, which lags our clock by the network delay; when the bucket runs full,
-    a request we let through at the very edge could arrive a few milliseconds "early" from the portal's view
-    and overflow it. We therefore keep `headroom` slots free (one by default), which costs nothing in
-    throughput once the bucket is at steady state.
+    The portal adds a request to its bucket when the request *arrives*, which we never observe: a burst of
+    fifty requests may reach it over a few hundred milliseconds while our clock says they are long gone and
+    already draining. To never overflow the portal we count conservatively: a request in flight holds a full
+    slot, and only once its answer is back is it put into the draining level (as if it had arrived at that
+    moment, which is the latest it can have). `headroom` slots are kept free on top of that.
+
+    Use `async with bucket.slot(): ...` around each request.
     """
 
     def __init__(self, rate: float, burst: int, *, headroom: int = 1,
@@ -29,8 +33,9 @@ class LeakyBucket:
         self.capacity = max(1.0, float(burst - headroom))
         self._clock = clock
         self._level = 0.0
+        self._in_flight = 0
         self._updated = clock()
-        self._lock = asyncio.Lock()
+        self._changed = asyncio.Condition()
 
     def _drain(self) -> None:
         now = self._clock()
@@ -39,18 +44,40 @@ class LeakyBucket:
 
     @property
     def level(self) -> float:
+        """Slots in use: draining requests plus requests in flight."""
         self._drain()
-        return self._level
+        return self._level + self._in_flight
 
     async def acquire(self) -> None:
-        # The lock makes waiters queue in FIFO order, so one unlucky caller cannot starve behind later ones.
-        async with self._lock:
+        async with self._changed:
             while True:
                 self._drain()
-                if self._level + 1.0 <= self.capacity:
-                    self._level += 1.0
+                excess = self._level + self._in_flight + 1.0 - self.capacity
+                if excess <= 0:
+                    self._in_flight += 1
                     return
-                await asyncio.sleep((self._level + 1.0 - self.capacity) / self.rate)
+                # Drain frees a slot in excess/rate seconds at the latest (if nothing is in flight); an answer
+                # coming back may free one sooner, and wakes us through the condition.
+                wait = max(excess / self.rate, 0.001) if self._level >= excess else None
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+
+    async def release(self) -> None:
+        async with self._changed:
+            self._drain()
+            self._in_flight = max(0, self._in_flight - 1)
+            self._level += 1.0
+            self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            await self.release()
 
     def saturate(self) -> None:
         """The portal said 503: assume its bucket is full and pace from there."""
