@@ -1,0 +1,205 @@
+"""``klikdok hash`` and ``klikdok verify``: offline tools for IT staff and auditors.
+
+:func:`register` adds both subcommands to the main ``klikdok`` parser; :func:`main` runs them alone.
+Exit codes of ``verify``: 0 every signature valid, 1 any invalid or indeterminate, 2 unusable input
+(one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "register"]
+
+EXIT_VALID, EXIT_NOT_VALID, EXIT_UNUSABLE = 0, 1, 2
+
+
+class _UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``hash`` and ``verify`` to an ``argparse`` subparsers object; each sets ``func(args) -> int``."""
+    p_hash = subparsers.add_parser(
+        "hash", help="хэш ГОСТ Р 34.11-2012 файлов (как gost12sum)", description="Печатает «<hex> <файл>» как gost12sum."
+    )
+    p_hash.add_argument("--bits", type=int, choices=(256, 512), default=256, help="длина хэша (по умолчанию 256)")
+    p_hash.add_argument("files", nargs="+", metavar="FILE")
+    p_hash.set_defaults(func=cmd_hash)
+
+    p_verify = subparsers.add_parser(
+        "verify",
+        help="проверить электронную подпись (CMS/CAdES)",
+        description="Проверяет подписи CMS/CAdES документа. Коды выхода: 0 — все подписи действительны, "
+        "1 — есть недействительные или неопределённые, 2 — неверные входные данные.",
+    )
+    p_verify.add_argument("paths", nargs="*", metavar="DOCUMENT SIGNATURE", help="документ и файлы подписей")
+    p_verify.add_argument("--attached", action="append", default=[], metavar="SIGNATURE",
+                          help="присоединённая подпись (документ внутри)")  # fmt: skip
+    p_verify.add_argument("--trust", action="append", default=[], metavar="PATH",
+                          help="доверенные корневые сертификаты (файл или каталог)")  # fmt: skip
+    p_verify.add_argument("--intermediate", action="append", default=[], metavar="PATH",
+                          help="промежуточные сертификаты (файл или каталог)")  # fmt: skip
+    p_verify.add_argument("--crl", action="append", default=[], metavar="PATH", help="списки отзыва (CRL)")
+    p_verify.add_argument("--fetch-crls", action="store_true", help="загружать CRL по адресам из сертификатов")
+    p_verify.add_argument("--require-revocation", action="store_true",
+                          help="без проверки отзыва подпись не считается действительной")  # fmt: skip
+    p_verify.add_argument("--at", metavar="ISO-TIME", help="момент проверки, например 2025-01-31T12:00:00+03:00")
+    p_verify.add_argument("--format", choices=("text", "json", "html"), default="text")
+    p_verify.add_argument("--output", metavar="FILE", help="записать отчёт в файл")
+    p_verify.set_defaults(func=cmd_verify)
+
+
+# --- hash ---------------------------------------------------------------------------------------------
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    """Print digests exactly as gost12sum does; unreadable files are reported and skipped (exit 1)."""
+    from . import hashing
+
+    name = "streebog512" if args.bits == 512 else "streebog256"
+    status = 0
+    for file in args.files:
+        try:
+            if file == "-":
+                h = hashing.new(name)
+                while chunk := sys.stdin.buffer.read(1024 * 1024):
+                    h.update(chunk)
+                value = h.digest()
+            else:
+                value = hashing.hash_file(file, name)
+        except OSError as exc:
+            print(f"{file}: {exc.strerror or exc}", file=sys.stderr)
+            status = 1
+            continue
+        sys.stdout.write(f"{value.hex()} {file}\n")
+    sys.stdout.flush()
+    return status
+
+
+# --- verify -------------------------------------------------------------------------------------------
+
+
+def _parse_time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _UsageError(f"неверное время --at: {text!r} (нужен формат ISO 8601)") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # an auditor's bare time is taken as UTC, and said so in reports
+    return value
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise _UsageError(f"{what} {path}: {exc.strerror or exc}") from exc
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .asn1 import MalformedInput
+    from .report import render_html, render_json, render_text
+    from .result import VerificationResult, overall_status
+    from .validation import CrlFetcher, HttpxCrlFetcher, ValidationContext
+    from .verify import verify_cms, verify_cms_file
+
+    try:
+        if args.attached:
+            if args.paths:
+                raise _UsageError("с --attached документ и подписи позиционно не указываются")
+            document = None
+            signatures = list(args.attached)
+        else:
+            if len(args.paths) < 2:
+                raise _UsageError("нужны DOCUMENT и хотя бы одна SIGNATURE (или --attached SIGNATURE)")
+            document, signatures = args.paths[0], args.paths[1:]
+            if not Path(document).is_file():
+                raise _UsageError(f"документ {document}: файл не найден")
+        fetcher: CrlFetcher | None = HttpxCrlFetcher() if args.fetch_crls else None
+        try:
+            context = ValidationContext.from_paths(
+                args.trust,
+                intermediates=args.intermediate,
+                crls=args.crl,
+                at=_parse_time(args.at) if args.at else None,
+                fetcher=fetcher,
+                fetch_crls=args.fetch_crls,
+                require_revocation=args.require_revocation,
+            )
+        except OSError as exc:
+            raise _UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
+        results: list[tuple[str, VerificationResult]] = []
+        for sig_path in signatures:
+            _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
+            try:
+                result = verify_cms_file(sig_path, document, context=context)
+            except MalformedInput as exc:
+                raise _UsageError(f"подпись {sig_path}: {exc}") from exc
+            results.append((sig_path, result))
+    except (_UsageError, MalformedInput) as exc:
+        print(f"klikdok verify: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+    doc_label = document or ", ".join(signatures)
+    if args.format == "json":
+        import msgspec
+
+        if len(results) == 1:
+            out = render_json(results[0][1])
+        else:
+            out = msgspec.json.format(
+                msgspec.json.encode([{"signature_file": p, "result": r} for p, r in results]), indent=2
+            ) + b"\n"
+    elif args.format == "html":
+        out = "".join(render_html(r, document=f"{doc_label} ← {p}") for p, r in results).encode()
+        if len(results) > 1:
+            out = _merge_html(out.decode()).encode()
+    else:
+        out = "\n".join(
+            (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label)
+            for p, r in results
+        ).encode()
+    if args.output:
+        try:
+            Path(args.output).write_bytes(out)
+        except OSError as exc:
+            print(f"klikdok verify: {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
+    else:
+        sys.stdout.buffer.write(out)
+        sys.stdout.flush()
+    status = overall_status([r.status for _, r in results])
+    return EXIT_VALID if status == "valid" else EXIT_NOT_VALID
+
+
+def _merge_html(pages: str) -> str:
+    """Several reports in one printable file: keep the first head, join the bodies."""
+    parts = pages.split("<!DOCTYPE html>")
+    bodies = [p.split("<body>", 1)[1].rsplit("</body>", 1)[0] for p in parts if "<body>" in p]
+    head = parts[1].split("<body>", 1)[0]
+    return "<!DOCTYPE html>" + head + "<body>" + '<hr style="page-break-after: always">'.join(bodies) + "</body>\n</html>\n"
+
+
+# --- standalone ---------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``hash``/``verify`` without the rest of the klikdok CLI (tests, and before it is wired)."""
+    parser = argparse.ArgumentParser(prog="klikdok")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    register(subparsers)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return EXIT_UNUSABLE if exc.code not in (0, None) else 0
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
