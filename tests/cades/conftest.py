@@ -42,7 +42,7 @@ OPENSSL_256_PARAMSETS = ("A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD")
 OPENSSL_512_PARAMSETS = ("A", "B", "C")
 
 
-def openssl_gost(*args: str, stdin: bytes | None = None) -> bytes:
+def run_openssl_gost(*args: str, stdin: bytes | None = None) -> bytes:
     """Run `openssl <args> -engine gost` and return stdout (stderr's 'Engine "gost" set.' is dropped)."""
     import subprocess
 
@@ -72,8 +72,14 @@ def openssl_gost_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dic
         name = f"{size}-{paramset}"
         key = folder / f"{name}.key"
         pub = folder / f"{name}.pub"
-        openssl_gost("genpkey", "-algorithm", algorithm, "-pkeyopt", f"paramset:{paramset}", "-out", str(key))
-        openssl_gost("pkey", "-in", str(key), "-pubout", "-out", str(pub))
-        spki = openssl_gost("pkey", "-in", str(key), "-pubout", "-outform", "DER")
+        run_openssl_gost("genpkey", "-algorithm", algorithm, "-pkeyopt", f"paramset:{paramset}", "-out", str(key))
+        run_openssl_gost("pkey", "-in", str(key), "-pubout", "-out", str(pub))
+        spki = run_openssl_gost("pkey", "-in", str(key), "-pubout", "-outform", "DER")
         keys[name] = {"key": key, "pub": pub, "spki": spki, "md": md}
     return keys
+
+
+@pytest.fixture(scope="session")
+def openssl_gost() -> object:
+    """`run_openssl_gost` as a fixture, so test modules need not import this conftest."""
+    return run_openssl_gost
