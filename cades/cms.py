@@ -117,7 +117,8 @@ def parse_signed_data(data: bytes, *, max_size: int = MAX_INPUT_SIZE) -> ParsedS
         if isinstance(raw_content, core.Void) or raw_content.contents is None:
             content = None
         elif isinstance(raw_content, core.ParsableOctetString | core.OctetString):
-            content = raw_content.native
+            # bytes(), not .native: asn1crypto would hand back a parsed TSTInfo for a time-stamp token.
+            content = bytes(raw_content)
         else:
             # eContent of a non-data type: what is signed is the OCTET STRING contents.
             content = raw_content.contents
@@ -178,11 +179,11 @@ def _parse_signer(index: int, si: cms.SignerInfo) -> ParsedSigner:
         signer.signature_oid = si["signature_algorithm"]["algorithm"].dotted
         signer.signature = si["signature"].native
         attrs = si["signed_attrs"]
-        if attrs.contents is not None and len(attrs) > 0:
+        if _present(attrs) and len(attrs) > 0:
             signer.has_signed_attrs = True
             _read_signed_attrs(signer, attrs)
         unsigned = si["unsigned_attrs"]
-        if unsigned.contents is not None and len(unsigned) > 0:
+        if _present(unsigned) and len(unsigned) > 0:
             _read_unsigned_attrs(signer, unsigned)
     except Exception as exc:
         signer.error = _short(exc)
@@ -222,13 +223,13 @@ def _ess_ids(certs: Any, *, v2: bool) -> list[EssCertId]:
     for item in certs:
         if v2:
             hash_alg = item["hash_algorithm"]
-            hash_oid = hash_alg["algorithm"].dotted if hash_alg.contents is not None else SHA256_OID
+            hash_oid = hash_alg["algorithm"].dotted if _present(hash_alg) else SHA256_OID
         else:
             hash_oid = SHA1_OID
         issuer_serial = item["issuer_serial"]
         names: tuple[x509.Name, ...] = ()
         serial = None
-        if issuer_serial.contents is not None:
+        if _present(issuer_serial):
             names = tuple(
                 gn.chosen for gn in issuer_serial["issuer"] if gn.name == "directory_name"
             )
@@ -252,7 +253,7 @@ def _read_unsigned_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None
                     certs.extend(value)
             elif oid == REVOCATION_VALUES_OID:
                 for value in attr["values"]:
-                    if value["crl_vals"].contents is not None:
+                    if _present(value["crl_vals"]):
                         crls.extend(value["crl_vals"])
         except Exception as exc:
             signer.attribute_problems.append(f"unsigned attribute {oid}: {_short(exc)}")
@@ -288,6 +289,11 @@ def check_digested_data(data: bytes) -> DigestedDataCheck:
     if name is None:
         raise MalformedInput(f"неподдерживаемый алгоритм хэширования {alg}")
     return DigestedDataCheck(name, content, hashing.digest(name, content) == stored)
+
+
+def _present(value: object) -> bool:
+    """An OPTIONAL field that is really there (asn1crypto gives Void for absent ones)."""
+    return value is not None and not isinstance(value, core.Void) and getattr(value, "contents", None) is not None
 
 
 def _short(exc: BaseException) -> str:
