@@ -200,6 +200,7 @@ class PortalState:
                 root = int(storage["ROOT_OBJECT_ID"])
                 self.folders[root] = self._folder_row(root, storage["NAME"], None, int(storage["ID"]), 1)
             self.notifications: list[dict[str, Any]] = []
+            self.notification_seq = 0
             self.timeline_comments: list[dict[str, Any]] = []
             self.placements: list[dict[str, Any]] = []
             self.event_bindings: list[dict[str, Any]] = []
@@ -547,9 +548,10 @@ def _user_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> d
 
 @method("department.get")
 def _department_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-    conditions = {k.upper(): v for k, v in params.items() if k.upper() in {"ID", "NAME", "SORT", "PARENT", "UF_HEAD"}}
-    sort = str(_ci(params, "sort") or "SORT")
-    order = str(_ci(params, "order") or "ASC")
+    # Filters are the upper-case field names; `sort`/`order` (lower case) choose the ordering.
+    conditions = {k: v for k, v in params.items() if k in {"ID", "NAME", "SORT", "PARENT", "UF_HEAD"}}
+    sort = str(params.get("sort") or "SORT")
+    order = str(params.get("order") or "ASC")
     rows = [r for r in state.departments.values() if matches(r, conditions)]
     envelope = state.query_rows(rows, {"order": {sort: order, **({"ID": "ASC"} if sort != "ID" else {})},
                                        "start": _ci(params, "START")})
@@ -640,7 +642,8 @@ def _notify_system(state: PortalState, params: dict[str, Any], ctx: CallContext)
         tag = _ci(params, "TAG")
         if tag:
             state.notifications = [n for n in state.notifications if n.get("TAG") != tag]
-        notification_id = 12000 + sum(1 for _ in state.calls if _ == "im.notify.system.add")
+        state.notification_seq += 1
+        notification_id = 12000 + state.notification_seq
         state.notifications.append({"ID": notification_id, "USER_ID": user_id, "MESSAGE": message,
                                     "MESSAGE_OUT": _ci(params, "MESSAGE_OUT"), "TAG": tag,
                                     "FROM": ctx.kind})
