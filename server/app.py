@@ -38,17 +38,23 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
-async def _watchdog(services: AppServices, interval: float) -> None:
-    """Ping systemd's watchdog only while the database still answers."""
-    while True:
+async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event) -> None:
+    """Ping systemd's watchdog only while the database still answers.
+
+    ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 ``wait_for`` can swallow a cancellation
+    that races with its result, which would keep this loop alive through shutdown.
+    """
+    while not stop.is_set():
         try:
-            await asyncio.wait_for(services.db.read(lambda db: db.execute("SELECT 1").fetchone()),
-                                   timeout=interval)
+            async with asyncio.timeout(interval):
+                await services.db.read(lambda db: db.execute("SELECT 1").fetchone())
         except Exception:  # noqa: BLE001 - a stuck or broken database must stop the pings
             log.error("database check failed; withholding the watchdog ping")
         else:
             notify("WATCHDOG=1")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval):
+                await stop.wait()
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -64,12 +70,14 @@ def create_app(settings: Settings) -> Litestar:
         await db.write(lambda d: audit.append(d, actor="system", action="server.start",
                                               details={"version": __version__}))
         tasks: list[asyncio.Task[None]] = []
+        stop = asyncio.Event()
         interval = watchdog_interval() if settings.server.watchdog else None
         if interval:
-            tasks.append(asyncio.create_task(_watchdog(services, interval), name="watchdog"))
+            tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))
         try:
             yield
         finally:
+            stop.set()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
