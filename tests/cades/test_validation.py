@@ -1,0 +1,165 @@
+"""Certificate path validation: trust store loading, CA constraints, key usage, CRLs fetched or supplied."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cades.asn1 import MalformedInput, load_certificate, load_crl
+from cades.validation import CrlFetcher, HttpxCrlFetcher, ValidationContext
+from cades.verify import verify_cms
+from tests.support.openssl_pki import OpenSSLPki
+from tests.support.pki_fixtures import GostPki
+
+DOC = b"validation test document\n" * 100
+
+
+def test_from_paths_reads_files_and_directories(gost_pki: GostPki, tmp_path: Path) -> None:
+    store = tmp_path / "trust"
+    store.mkdir()
+    shutil.copy(gost_pki.root.cert, store / "root.pem")
+    (store / "root.der.cer").write_bytes(gost_pki.root.cert_der)
+    (store / "readme.txt").write_text("not a certificate, ignored by suffix")
+    ctx = ValidationContext.from_paths([store], intermediates=[gost_pki.inter.cert], crls=[gost_pki.crl])
+    assert len(ctx.trust_roots) == 2 and len(ctx.intermediates) == 1 and len(ctx.crls) == 1
+    sig = gost_pki.pki.sign(gost_pki.user256, DOC)  # intermediate not in the bag: from the context
+    assert verify_cms(sig, DOC, context=ctx).status == "valid"
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(gost_pki.inter.cert_pem + gost_pki.root.cert_pem)
+    assert len(ValidationContext.from_paths([bundle]).trust_roots) == 2
+    (store / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    with pytest.raises(MalformedInput, match="broken.pem"):
+        ValidationContext.from_paths([store])
+
+
+def test_naive_validation_time_is_refused() -> None:
+    import datetime as dt
+
+    with pytest.raises(ValueError):
+        ValidationContext(at=dt.datetime(2025, 1, 1))
+
+
+def test_end_entity_used_as_ca_is_rejected(gost_pki: GostPki) -> None:
+    pki = gost_pki.pki
+    fake_ca = pki.issue(gost_pki.inter, "fake-ca", subject=pki.subject(CN="Not A CA"), profile="v3_noca")
+    victim = pki.issue(fake_ca, "under-fake", subject=pki.subject(CN="Под фальшивым УЦ"))
+    sig = pki.sign(victim, DOC, certfile=[fake_ca.cert, gost_pki.inter.cert])
+    ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),))
+    (sr,) = verify_cms(sig, DOC, context=ctx).signatures
+    assert sr.status == "invalid" and "not_a_ca" in sr.reasons and sr.intact
+
+
+def test_signer_key_usage_must_allow_signing(gost_pki: GostPki) -> None:
+    pki = gost_pki.pki
+    enc_only = pki.issue(gost_pki.inter, "enc-only", subject=pki.subject(CN="Только шифрование"), profile="v3_nousage")
+    sig = pki.sign(enc_only, DOC, certfile=[gost_pki.inter.cert])
+    ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),))
+    (sr,) = verify_cms(sig, DOC, context=ctx).signatures
+    assert sr.status == "invalid" and sr.reasons == ["key_usage"]
+
+
+def test_crl_signed_by_someone_else_is_ignored(gost_pki: GostPki, tmp_path: Path) -> None:
+    """A CRL naming the right issuer but signed by another key must not decide anything."""
+    impostor = OpenSSLPki(tmp_path / "impostor")
+    fake_root = impostor.root_ca("fake", algorithm="gost2012_256",
+                                 subject=impostor.subject(C="RU", O="Тестовый УЦ", CN="Test GOST Issuing CA"))  # fmt: skip
+    fake_crl = load_crl(impostor.crl(fake_root).read_bytes())
+    sig = gost_pki.pki.sign(gost_pki.revoked, DOC, certfile=[gost_pki.inter.cert])
+    ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=(fake_crl,))
+    (sr,) = verify_cms(sig, DOC, context=ctx).signatures
+    assert "crl_unusable" in sr.warnings and "revoked" not in sr.reasons
+    assert sr.certificate is not None and sr.certificate.revocation == "not_checked"
+
+
+class DictFetcher(CrlFetcher):
+    def __init__(self, table: dict[str, bytes]) -> None:
+        self.table = table
+        self.calls: list[str] = []
+
+    def fetch(self, url: str) -> bytes | None:
+        self.calls.append(url)
+        return self.table.get(url)
+
+
+@pytest.fixture(scope="module")
+def dp_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A small PKI whose certificates carry CRL distribution points on a loopback HTTP server."""
+    root_dir = tmp_path_factory.mktemp("dp")
+    served = root_dir / "www"
+    served.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: object, **kw: object) -> None:
+            super().__init__(*a, directory=str(served), **kw)  # type: ignore[misc]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    pki = OpenSSLPki(root_dir / "pki", crl_url=base)
+    root = pki.root_ca("dproot", algorithm="gost2012_256")
+    inter = pki.issue(root, "dpinter", subject=pki.subject(CN="DP Issuing CA"), profile="v3_ca")
+    good = pki.issue(inter, "dpgood", subject=pki.subject(CN="Good"))
+    bad = pki.issue(inter, "dpbad", subject=pki.subject(CN="Bad"))
+    pki.revoke(bad)
+    (served / "dpinter.crl").write_bytes(pki.crl_der(inter))
+    (served / "dproot.crl").write_bytes(pki.crl_der(root))
+    yield {"pki": pki, "root": root, "inter": inter, "good": good, "bad": bad, "base": base, "www": served}
+    server.shutdown()
+
+
+def _dp_context(dp: dict[str, object], fetcher: CrlFetcher | None, fetch: bool) -> ValidationContext:
+    root = dp["root"]
+    return ValidationContext(
+        trust_roots=(load_certificate(root.cert_pem),),  # type: ignore[attr-defined]
+        fetcher=fetcher,
+        fetch_crls=fetch,
+    )
+
+
+def test_fetching_is_off_by_default(dp_pki: dict[str, object]) -> None:
+    pki, bad, inter = dp_pki["pki"], dp_pki["bad"], dp_pki["inter"]
+    sig = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
+    fetcher = DictFetcher({})
+    (sr,) = verify_cms(sig, DOC, context=_dp_context(dp_pki, fetcher, fetch=False)).signatures
+    assert fetcher.calls == [] and sr.status == "valid" and "revocation_not_checked" in sr.warnings
+
+
+def test_replaced_fetcher_supplies_crls(dp_pki: dict[str, object]) -> None:
+    pki, bad, inter, www, base = dp_pki["pki"], dp_pki["bad"], dp_pki["inter"], dp_pki["www"], dp_pki["base"]
+    table = {f"{base}/{p.name}": p.read_bytes() for p in www.iterdir()}  # type: ignore[attr-defined]
+    fetcher = DictFetcher(table)
+    sig = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
+    (sr,) = verify_cms(sig, DOC, context=_dp_context(dp_pki, fetcher, fetch=True)).signatures
+    assert sr.status == "invalid" and "revoked" in sr.reasons
+    assert f"{base}/dpinter.crl" in fetcher.calls
+
+
+def test_httpx_fetcher_over_loopback_with_cache(dp_pki: dict[str, object]) -> None:
+    import httpx
+
+    pki, good, bad, inter = dp_pki["pki"], dp_pki["good"], dp_pki["bad"], dp_pki["inter"]
+    requests: list[str] = []
+
+    def hook(request: httpx.Request) -> None:
+        requests.append(str(request.url))
+
+    fetcher = HttpxCrlFetcher(httpx.Client(event_hooks={"request": [hook]}, timeout=5))
+    ctx = _dp_context(dp_pki, fetcher, fetch=True)
+    sig_good = pki.sign(good, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
+    sig_bad = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
+    (g,) = verify_cms(sig_good, DOC, context=ctx).signatures
+    assert g.status == "valid" and g.warnings == [] and g.certificate.revocation == "good"  # type: ignore[union-attr]
+    (b,) = verify_cms(sig_bad, DOC, context=ctx).signatures
+    assert b.status == "invalid" and "revoked" in b.reasons
+    assert len(requests) == 2  # one per CRL: the second verification used the cache
+    assert fetcher.fetch("file:///etc/passwd") is None
+    assert fetcher.fetch(f"{dp_pki['base']}/missing.crl") is None
