@@ -1,0 +1,64 @@
+"""Benchmarks: collected from bench_*.py, timed with pytest-benchmark, summarised side by side.
+
+Run with `make bench` or `.venv/bin/python -m pytest benchmarks -q -p no:cacheprovider`.  Nothing here
+passes or fails on speed; the summary at the end prints the ratios the README's Performance section uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# name -> best (minimum) wall-clock seconds of one round, filled by the benchmarks through `record`.
+RESULTS: dict[str, float] = {}
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    # Files named on the command line are collected by pytest itself; collect the rest here.
+    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
+            and not parent.session.isinitpath(file_path)):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.fixture
+def record(benchmark: Any) -> Any:
+    """Run ``benchmark.pedantic`` and keep its minimum under a name for the closing summary."""
+
+    def run(name: str, fn: Any, *, rounds: int, args: tuple[Any, ...] = (), warmup: int = 0) -> Any:
+        result = benchmark.pedantic(fn, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup)
+        if benchmark.stats is not None:
+            RESULTS[name] = benchmark.stats.stats.min
+        return result
+
+    return run
+
+
+def _ratio(fast: str, slow: str) -> str:
+    if fast in RESULTS and slow in RESULTS and RESULTS[fast] > 0:
+        return f"{RESULTS[slow] / RESULTS[fast]:.2f}x"
+    return "n/a"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not RESULTS:
+        return
+    tr = terminalreporter
+    tr.section("KlikDok GOST benchmark summary (best round, wall clock)")
+    for name in sorted(RESULTS):
+        tr.write_line(f"  {name:<44} {RESULTS[name] * 1000:10.3f} ms")
+    lines = [
+        ("hash_file 256 MiB throughput vs openssl dgst", "hash_file_256mib", "openssl_dgst_256mib"),
+        ("pure-Python Streebog-256 64 KiB vs gostcrypto", "streebog256_64k_python", "streebog256_64k_gostcrypto"),
+        ("EC verify 256, pure Python (no gmpy2) vs gostcrypto", "verify256_python_int", "verify256_gostcrypto"),
+        ("EC verify 256, pure Python + gmpy2 vs gostcrypto", "verify256_python_gmpy2", "verify256_gostcrypto"),
+        ("EC verify 256, OpenSSL engine vs gostcrypto", "verify256_openssl", "verify256_gostcrypto"),
+        ("EC verify 512, pure Python (no gmpy2) vs gostcrypto", "verify512_python_int", "verify512_gostcrypto"),
+        ("EC verify 512, pure Python + gmpy2 vs gostcrypto", "verify512_python_gmpy2", "verify512_gostcrypto"),
+        ("EC verify 512, OpenSSL engine vs gostcrypto", "verify512_openssl", "verify512_gostcrypto"),
+    ]
+    tr.write_line("  speed-ups (how many times faster the first is):")
+    for label, fast, slow in lines:
+        tr.write_line(f"    {label:<54} {_ratio(fast, slow)}")
