@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -121,8 +122,12 @@ class Bitrix24Client:
         backoff_max: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        if settings.mode == "none":
+            raise ValueError("no portal configured (portal.mode = \"none\")")
         if settings.mode == "oauth" and token_store is None:
             raise ValueError("oauth mode needs a token_store")
+        if settings.mode == "webhook" and not settings.webhook_url:
+            raise ValueError("portal.webhook_url is required in webhook mode")
         install_log_redaction()
         self.settings = settings
         self.token_store = token_store
@@ -132,9 +137,9 @@ class Bitrix24Client:
         self._sleep = sleep
         self._tokens: OAuthTokens | None = None
         self._refresh_lock = asyncio.Lock()
-        verify: Any = settings.ca_file or True
+        verify: Any = ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else True
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout),
+            timeout=httpx.Timeout(settings.timeout_seconds),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             transport=transport,
             verify=verify,
@@ -465,7 +470,7 @@ class Bitrix24Client:
                 files = {field: (filename, source, content_type)}
             async with self.limiter.slot():
                 response = await self._http.post(upload_url, files=files,
-                                                 timeout=httpx.Timeout(self.settings.transfer_timeout))
+                                                 timeout=httpx.Timeout(self.settings.transfer_timeout_seconds))
         except httpx.HTTPError as exc:
             raise TransportError("disk.upload", "NETWORK", type(exc).__name__) from None
         finally:
@@ -481,7 +486,7 @@ class Bitrix24Client:
         headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
         try:
             async with self.limiter.slot(), self._http.stream("GET", url, headers=headers, follow_redirects=True,
-                                         timeout=httpx.Timeout(self.settings.transfer_timeout)) as response:
+                                         timeout=httpx.Timeout(self.settings.transfer_timeout_seconds)) as response:
                 if response.status_code >= 400:
                     body = await response.aread()
                     try:

@@ -70,13 +70,16 @@ def folder_from(raw: dict[str, Any]) -> DiskFolder:
 class DiskService:
     """Folder-per-entity storage on the portal's Disk.
 
-    storage_id: use this storage (e.g. the common company drive); empty means the app's own storage
-        (`disk.storage.getforapp`, which needs an admin's app token the first time).
+    storage_id: use this storage (e.g. the common company drive); by default the client's
+        `disk_storage_id` setting; 0/empty means the app's own storage (`disk.storage.getforapp`, which needs
+        an admin's app token the first time).
     """
 
     def __init__(self, client: Bitrix24Client, *, storage_id: str | int | None = None) -> None:
         self.client = client
-        self.storage_id = str(storage_id) if storage_id not in (None, "") else ""
+        if storage_id is None:
+            storage_id = client.settings.disk_storage_id
+        self.storage_id = str(storage_id) if storage_id not in (None, "", 0, "0") else ""
         self._root_id: int | None = None
         self._folders: dict[tuple[int, str], int] = {}
         self._lock = asyncio.Lock()

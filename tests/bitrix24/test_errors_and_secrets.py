@@ -143,3 +143,19 @@ def test_reprs_mask_secrets(portal: PortalEmulator) -> None:
         assert "s3cr3t-value" not in text
         assert portal.state.config.webhook_code not in text
     assert redact("https://p.example/rest/download.json?auth=abcdef123456&token=disk%7Cxyz").count("secret#") == 2
+
+
+def test_settings_bridge_from_the_server_config() -> None:
+    """The server config's `[portal]` section converts field for field; a client refuses mode "none"."""
+    from server.config import PortalSettings as ConfigPortal
+
+    section = ConfigPortal(mode="webhook", webhook_url="https://portal.example/rest/1/abc123def/", burst=20,
+                           timeout_seconds=5.0, disk_storage_id=7)
+    settings = PortalSettings.from_config(section)
+    assert (settings.mode, settings.burst, settings.timeout_seconds, settings.disk_storage_id) == \
+        ("webhook", 20, 5.0, 7)
+    assert DiskService(Bitrix24Client(settings)).storage_id == "7"
+    with pytest.raises(ValueError):
+        Bitrix24Client(PortalSettings())
+    with pytest.raises(ValueError):
+        Bitrix24Client(PortalSettings(mode="webhook"))

@@ -92,7 +92,7 @@ async def test_network_errors_are_retried_then_reported() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
     settings = PortalSettings(mode="webhook", webhook_url=f"http://127.0.0.1:{port}/rest/1/abcdef123/",
-                              max_retries=2, timeout=2.0)
+                              max_retries=2, timeout_seconds=2.0)
     async with Bitrix24Client(settings, backoff_base=0.01) as c:
         with pytest.raises(TransportError) as caught:
             await c.call("crm.timeline.comment.add", {"fields": {}})  # a write: connect errors are still safe
