@@ -237,11 +237,29 @@ def load_certificate(data: bytes, *, max_size: int = 1024 * 1024) -> x509.Certif
     der = decode_armour(data, max_size=max_size)
     try:
         cert = x509.Certificate.load(der, strict=True)
-        cert["tbs_certificate"]["serial_number"].native  # noqa: B018
-        cert["tbs_certificate"]["subject"].contents  # noqa: B018
+        touch_certificate(cert)
     except Exception as exc:
         raise MalformedInput(f"не удалось разобрать сертификат: {_short(exc)}") from exc
     return cert
+
+
+def touch_certificate(cert: x509.Certificate) -> None:
+    """Force the lazy parse of every field validation reads, so damage shows up here and not later.
+
+    Cheaper than ``.native`` on the whole certificate (which the hot path cannot afford).
+    """
+    tbs = cert["tbs_certificate"]
+    tbs["serial_number"].native  # noqa: B018
+    tbs["issuer"].dump()
+    tbs["subject"].dump()
+    spki = tbs["subject_public_key_info"]
+    spki["algorithm"]["algorithm"].dotted  # noqa: B018
+    spki.dump()
+    validity = tbs["validity"]
+    validity["not_before"].native  # noqa: B018
+    validity["not_after"].native  # noqa: B018
+    cert["signature_algorithm"]["algorithm"].dotted  # noqa: B018
+    cert["signature_value"].native  # noqa: B018
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:

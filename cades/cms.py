@@ -23,6 +23,7 @@ from .asn1 import (
     MalformedInput,
     ber_to_der,
     load_content_info,
+    touch_certificate,
 )
 
 __all__ = [
@@ -154,11 +155,7 @@ def _usable_certificates(certs: list[x509.Certificate]) -> list[x509.Certificate
     out = []
     for cert in certs:
         try:
-            tbs = cert["tbs_certificate"]
-            tbs["serial_number"].native  # noqa: B018
-            tbs["issuer"].dump()
-            tbs["subject"].dump()
-            cert["signature_value"].contents  # noqa: B018
+            touch_certificate(cert)
             out.append(cert)
         except Exception:
             continue

@@ -290,6 +290,32 @@ def _verify_signer(
     supplied: Sequence[x509.Certificate],
     now: dt.datetime,
 ) -> SignatureResult:
+    """One signer's verdict; a structure too corrupt to evaluate is a ``malformed`` result, not a crash.
+
+    asn1crypto parses lazily, so damage deep inside a certificate of the bag can surface anywhere
+    below; hostile input must still end as a value.
+    """
+    try:
+        return _verify_signer_unguarded(parsed, signer, source, context, supplied, now)
+    except Exception as exc:
+        return SignatureResult(
+            index=signer.index,
+            status="invalid",
+            intact=False,
+            reasons=["malformed"],
+            details=[f"повреждённая структура подписи или сертификата: {type(exc).__name__}"],
+            validation_time=now,
+        )
+
+
+def _verify_signer_unguarded(
+    parsed: ParsedSignedData,
+    signer: ParsedSigner,
+    source: DigestSource,
+    context: ValidationContext,
+    supplied: Sequence[x509.Certificate],
+    now: dt.datetime,
+) -> SignatureResult:
     pool = [
         *parsed.certificates,
         *signer.certificate_values,
