@@ -251,12 +251,13 @@ def verify(key: PublicKey, digest: bytes, signature: bytes) -> bool:
     """True only for a valid signature s||r of ``digest`` under ``key``.
 
     ``digest`` is the hash in natural byte order (as stored in messageDigest); e is its little-endian
-    value mod q.  Wrong lengths, r or s outside (0, q) and keys off the curve give False, not an error.
+    value mod q.  It must be as long as the key (32 bytes for 256-bit keys, 64 for 512-bit keys).
+    Wrong lengths, r or s outside (0, q) and keys off the curve give False, not an error.
     """
     curve = key.curve
     if not isinstance(curve, Curve) or CURVES_BY_OID.get(curve.oid) is not curve:
         raise UnsupportedAlgorithm(f"unknown curve {curve!r}")
-    if len(signature) != 2 * curve.size or not key.is_valid():
+    if len(signature) != 2 * curve.size or len(digest) != curve.size or not key.is_valid():
         return False
     if _select_backend() == "openssl":
         from cades.gost import ec_openssl

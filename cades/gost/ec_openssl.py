@@ -202,6 +202,11 @@ def verify(key: PublicKey, digest: bytes, signature: bytes, *, fallback: bool = 
     lib = _state["lib"]
     if lib is None:
         raise EngineKeyUnsupported(_state["error"] or "OpenSSL gost engine unavailable")
+    size = key.curve.size
+    # Never hand the engine other lengths: gost.so 3.0.1 aborts the whole process (an assert in
+    # gost_ec_verify) for a digest that is not 32 or 64 bytes.
+    if len(digest) != size or len(signature) != 2 * size:
+        return False
     rc = _raw_verify(lib, key.to_spki(), digest, signature)
     if rc < 0:
         if not fallback:

@@ -243,38 +243,66 @@ class _CurveMath:
         return acc
 
     def mul_double(self, u1: int, u2: int, qx: Any, qy: Any) -> Jacobian:
-        """u1 * G + u2 * Q in one doubling chain (Straus-Shamir over wNAF digits)."""
+        """u1 * G + u2 * Q in one doubling chain (Straus-Shamir over wNAF digits).
+
+        The doubling and mixed addition are written inline with plain locals: this loop is all of a
+        verification's cost, and avoiding a call plus a tuple per step measured ~20% faster.
+        """
         g_table = self.g_naf_table()
-        q_table = self.odd_multiples(qx, qy, _Q_WINDOW)
+        q_table = self.odd_multiples(qx, qy, _Q_WINDOW) if u2 else []
+        p = self.p
         naf1 = _wnaf(u1, _G_WINDOW)
         naf2 = _wnaf(u2, _Q_WINDOW)
         n = max(len(naf1), len(naf2))
-        naf1 += [0] * (n - len(naf1))
-        naf2 += [0] * (n - len(naf2))
-        p = self.p
-        dbl = self.dbl
-        add_affine = self.add_affine
-        acc: Jacobian = (1, 1, 0)
+        # adds[i]: the affine points (sign already applied) to add after the doubling at bit i
+        adds: list[list[Affine]] = [[] for _ in range(n)]
+        for naf, table in ((naf1, g_table), (naf2, q_table)):
+            for i, d in enumerate(naf):
+                if d > 0:
+                    adds[i].append(table[d >> 1])
+                elif d < 0:
+                    x, y = table[(-d) >> 1]
+                    adds[i].append((x, p - y))
+        a_minus_3 = self.a_is_minus_3
+        a = self.a
+        X, Y, Z = self.conv(1), self.conv(1), self.conv(0)
         for i in range(n - 1, -1, -1):
-            if acc[2]:
-                acc = dbl(acc)
-            d = naf1[i]
-            if d:
-                if d > 0:
-                    x, y = g_table[d >> 1]
-                    acc = add_affine(acc, x, y)
+            if Z:
+                # doubling, "dbl-2001-b" shape: 3M + 5S
+                delta = Z * Z % p
+                gamma = Y * Y % p
+                beta = X * gamma % p
+                if a_minus_3:
+                    alpha = 3 * (X - delta) * (X + delta) % p
                 else:
-                    x, y = g_table[(-d) >> 1]
-                    acc = add_affine(acc, x, p - y)
-            d = naf2[i]
-            if d:
-                if d > 0:
-                    x, y = q_table[d >> 1]
-                    acc = add_affine(acc, x, y)
-                else:
-                    x, y = q_table[(-d) >> 1]
-                    acc = add_affine(acc, x, p - y)
-        return acc
+                    alpha = (3 * X * X + a * delta * delta) % p
+                X3 = (alpha * alpha - 8 * beta) % p
+                Z = ((Y + Z) * (Y + Z) - gamma - delta) % p
+                Y = (alpha * (4 * beta - X3) - 8 * gamma * gamma) % p
+                X = X3
+                if not Z:  # reached the point at infinity (only for multiples of the order)
+                    X, Y = self.conv(1), self.conv(1)
+            for x2, y2 in adds[i]:
+                if not Z:
+                    X, Y, Z = x2, y2, self.conv(1)
+                    continue
+                z1z1 = Z * Z % p
+                h = (x2 * z1z1 - X) % p
+                r = (y2 * Z * z1z1 - Y) % p
+                if not h:
+                    if r:
+                        X, Y, Z = self.conv(1), self.conv(1), self.conv(0)
+                    else:
+                        X, Y, Z = self.dbl((X, Y, Z))
+                    continue
+                hh = h * h % p
+                hhh = h * hh % p
+                v = X * hh % p
+                X3 = (r * r - hhh - 2 * v) % p
+                Y = (r * (v - X3) - Y * hhh) % p
+                Z = Z * h % p
+                X = X3
+        return (X, Y, Z)
 
     def on_curve(self, x: int, y: int) -> bool:
         c = self.curve
@@ -301,7 +329,7 @@ def digest_to_e(digest: bytes, q: int) -> int:
 def verify(curve: Curve, qx: int, qy: int, digest: bytes, signature: bytes, gmp: bool | None = None) -> bool:
     """Check a GOST R 34.10 signature s||r (big-endian halves) over a digest; never raises for bad input."""
     size = curve.size
-    if len(signature) != 2 * size:
+    if len(signature) != 2 * size or len(digest) != size:
         return False
     s = int.from_bytes(signature[:size], "big")
     r = int.from_bytes(signature[size:], "big")
@@ -327,6 +355,8 @@ def sign(curve: Curve, private_key: int, digest: bytes, k: int | None = None, gm
     q = curve.q
     if not 0 < private_key < q:
         raise ValueError("private key out of range")
+    if len(digest) != curve.size:
+        raise ValueError(f"a {curve.bits}-bit key signs a {curve.size}-byte digest, got {len(digest)} bytes")
     m = _math(curve, _resolve_gmp(gmp))
     e = digest_to_e(digest, q)
     while True:

@@ -210,6 +210,20 @@ def test_tampering_and_range_checks(label: str, verifier, signed_512) -> None:  
     assert not verifier(other, digest, sig)
 
 
+@pytest.mark.parametrize(("label", "verifier"), _all_verifiers(), ids=lambda v: v if isinstance(v, str) else "")
+def test_digest_of_the_wrong_size_is_false(label: str, verifier) -> None:  # noqa: ANN001
+    """Also guards the process: the engine asserts (aborts) on digests that are not 32 or 64 bytes."""
+    curve = gost.curve_by_oid("1.2.643.2.2.35.1")
+    key = gost.public_key_from_private(curve, 777)
+    digest = bytes(range(32))
+    sig = gost.sign(curve, 777, digest)
+    assert verifier(key, digest, sig)
+    for bad in (b"", digest[:16], digest + b"\0", digest + bytes(32)):
+        assert verifier(key, bad, sig) is False
+    with pytest.raises(ValueError):
+        gost.sign(curve, 777, digest + bytes(32))
+
+
 def test_wrong_lengths_and_bad_keys_are_false_not_errors(signed_512) -> None:  # noqa: ANN001
     key, digest, sig, _ = signed_512
     assert gost.verify(key, digest, sig[:-1]) is False
