@@ -25,7 +25,7 @@ from cades.gost import ec_python
 from cades.gost.curves import ALL_CURVES, CURVES_BY_OID, Curve
 
 __all__ = [
-    "ALL_CURVES", "Curve", "PublicKey", "UnsupportedAlgorithm", "backend_name", "curve_by_oid",
+    "ALL_CURVES", "Curve", "PublicKey", "UnsupportedAlgorithm", "backend_detail", "backend_name", "curve_by_oid",
     "private_key_from_pem", "public_key_from_private", "sign", "verify",
     "KEY_OID_2001", "KEY_OID_2012_256", "KEY_OID_2012_512",
 ]
@@ -238,6 +238,22 @@ def _select_backend() -> str:
 def backend_name() -> str:
     """"openssl" or "python": which implementation ``verify`` uses (for ``klikdok doctor``)."""
     return _select_backend()
+
+
+def backend_detail() -> str:
+    """One line for ``klikdok doctor``: the implementation, its version, and why OpenSSL is not used."""
+    if _select_backend() == "openssl":
+        from cades.gost import ec_openssl
+
+        return f"OpenSSL gost engine via ctypes ({ec_openssl.version()})"
+    arithmetic = (f"gmpy2 {ec_python._gmpy2.version()}" if ec_python.use_gmpy2_default()  # type: ignore[union-attr]
+                  else "Python integers")
+    detail = f"pure Python ({arithmetic})"
+    if os.environ.get(BACKEND_ENV, "").strip().lower() == "python":
+        return detail + f", forced by {BACKEND_ENV}=python"
+    from cades.gost import ec_openssl
+
+    return detail + f"; OpenSSL engine unusable: {ec_openssl.unavailable_reason()}"
 
 
 def _reset_backend_for_tests() -> None:

@@ -359,3 +359,27 @@ def test_backend_knob(forced_backend) -> None:  # noqa: ANN001
     forced_backend("auto")
     assert gost.backend_name() == ("openssl" if ec_openssl.available() else "python")
     assert gost.verify(key, digest, sig) and not gost.verify(key, digest[::-1], sig)
+
+
+def test_engine_missing_means_python_or_refusal(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:  # noqa: ANN001
+    curve = gost.curve_by_oid("1.2.643.7.1.2.1.2.3")
+    key = gost.public_key_from_private(curve, 4242)
+    digest = hashing.digest("streebog512", b"y")
+    sig = gost.sign(curve, 4242, digest)
+    monkeypatch.setattr(ec_openssl, "available", lambda: False)
+    monkeypatch.setattr(ec_openssl, "unavailable_reason", lambda: "simulated: no gost.so")
+    forced_backend("auto")
+    assert gost.backend_name() == "python"
+    assert "simulated: no gost.so" in gost.backend_detail()
+    assert gost.verify(key, digest, sig)
+    forced_backend("openssl")  # OpenSSL required but missing: refuse rather than guess
+    with pytest.raises(gost.UnsupportedAlgorithm, match="simulated"):
+        gost.verify(key, digest, sig)
+
+
+def test_backend_detail_names_the_implementation(forced_backend) -> None:  # noqa: ANN001
+    forced_backend("python")
+    assert gost.backend_detail().startswith("pure Python") and "KLIKDOK_GOST_BACKEND=python" in gost.backend_detail()
+    forced_backend("auto")
+    if ec_openssl.available():
+        assert "OpenSSL" in gost.backend_detail()
