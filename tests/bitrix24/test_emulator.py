@@ -92,3 +92,14 @@ async def test_crm_card_embeds_the_bound_tab(portal: PortalEmulator, client: Bit
     # The AUTH_ID in the form belongs to the user who opened the card.
     me = await client.call("user.current", auth=fields["AUTH_ID"])
     assert me["ID"] == "4"
+
+
+def test_install_page_posts_admin_tokens_to_the_install_handler(portal: PortalEmulator) -> None:
+    page = httpx.get(f"{portal.base_url}/marketplace/local/install/",
+                     params={"handler": "https://klikdok.example/b24/install"}).text
+    action = html.unescape(re.search(r'<form id="placement-form"[^>]*action="([^"]+)"', page).group(1))
+    assert action.startswith("https://klikdok.example/b24/install?DOMAIN=")
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    assert fields["PLACEMENT"] == "DEFAULT" and fields["member_id"] == portal.state.config.member_id
+    assert portal.state.authenticate(fields["AUTH_ID"]) == 1
+    assert fields["REFRESH_ID"] in portal.state.refresh_tokens

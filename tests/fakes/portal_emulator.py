@@ -7,8 +7,12 @@ Serves, over real HTTP:
 - `/oauth/token/` (refresh_token grant, rotating the pair), token expiry;
 - Disk `upload.json` / `download.json` URLs that round-trip bytes;
 - the portal's leaky-bucket limit (503 QUERY_LIMIT_EXCEEDED);
-- `/` and `/crm/<deal|company>/details/<id>/`: a minimal CRM card that embeds the app's bound tab in an iframe
-  through the same hidden-form POST the real portal uses.
+- `/` and `/crm/<deal|company>/details/<id>/?user=<id>`: a minimal CRM card that embeds the app's bound tab in
+  an iframe through the same hidden-form POST the real portal uses;
+- `/marketplace/local/install/?handler=<install url>`: the admin opening the app's install page (PLACEMENT=DEFAULT).
+
+Not done yet: answering the BX24 JS SDK's postMessage calls from inside the frame (installFinish, resize),
+which the app pages will need; `app_frame_html` is the place the parent-side script goes.
 
 Run standalone: `python -m tests.fakes.portal_emulator --port 8090`. In tests use the `portal` fixture
 (tests/bitrix24/conftest.py), which runs one server per session and resets its state per test.
@@ -286,25 +290,33 @@ class PortalEmulator:
             return "<h1>Не найдено</h1>"
         title = html.escape(str(row.get("TITLE")))
         bindings = [p for p in self.state.placements if p["placement"] == placement]
-        tabs = ""
         if bindings:
-            binding = bindings[0]
             form = self.state.placement_form(user_id, placement,
                                              {"ID": str(entity_id), "URI": f"/crm/{kind}/details/{entity_id}/"})
-            query = urlencode({"DOMAIN": f"{self.host}:{self.port}", "PROTOCOL": "0", "LANG": "ru",
-                               "APP_SID": secrets.token_hex(16)})
-            sep = "&" if "?" in binding["handler"] else "?"
-            inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                             for k, v in form.items())
-            tabs = (f'<h2>{html.escape(binding["title"])}</h2>'
-                    f'<form id="placement-form" method="POST" target="app-frame" '
-                    f'action="{html.escape(binding["handler"] + sep + query)}">{inputs}</form>'
-                    f'<iframe name="app-frame" id="app-frame" style="width:100%;height:720px;border:1px solid #ccc">'
-                    f'</iframe><script>document.getElementById("placement-form").submit();</script>')
+            tabs = f'<h2>{html.escape(bindings[0]["title"])}</h2>' + self.app_frame_html(bindings[0]["handler"], form)
         else:
             tabs = "<p>Приложение не встроено в карточку (placement.bind не вызывался).</p>"
         return (f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>{title}</title></head>'
                 f'<body><p><a href="/?user={user_id}">← CRM</a></p><h1>{title}</h1>{tabs}</body></html>')
+
+    def app_frame_html(self, handler: str, form: dict[str, str]) -> str:
+        """An iframe filled by an auto-submitted hidden form, the way the portal's app layout opens an app."""
+        query = urlencode({"DOMAIN": f"{self.host}:{self.port}", "PROTOCOL": "0", "LANG": "ru",
+                           "APP_SID": secrets.token_hex(16)})
+        sep = "&" if "?" in handler else "?"
+        inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                         for k, v in form.items())
+        return (f'<form id="placement-form" method="POST" target="app-frame" '
+                f'action="{html.escape(handler + sep + query)}">{inputs}</form>'
+                f'<iframe name="app-frame" id="app-frame" style="width:100%;height:720px;border:1px solid #ccc">'
+                f'</iframe><script>document.getElementById("placement-form").submit();</script>')
+
+    def install_html(self, handler: str, user_id: int) -> str:
+        """What an admin sees when opening a not-yet-installed local app: its install URL in a frame, POSTed
+        the admin's tokens with PLACEMENT=DEFAULT (the install page then binds placements and finishes)."""
+        form = self.state.placement_form(user_id, "DEFAULT")
+        return ('<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Установка приложения</title>'
+                f'</head><body><h1>Установка приложения</h1>{self.app_frame_html(handler, form)}</body></html>')
 
     def index_html(self, user_id: int) -> str:
         deals = "".join(f'<li><a href="/crm/deal/details/{d}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
@@ -341,10 +353,14 @@ class PortalEmulator:
                 return Response(content="Not found", status_code=404, media_type="text/plain")
             return Response(content=emulator.crm_card_html(kind, entity_id, user), media_type="text/html")
 
+        @get("/marketplace/local/install", media_type="text/html")
+        async def install(handler: FromQuery[str], user: FromQuery[int] = 1) -> str:
+            return emulator.install_html(handler, user)
+
         async def crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
 
-        return Litestar(route_handlers=[rest, oauth_token, index, crm_card],
+        return Litestar(route_handlers=[rest, oauth_token, index, crm_card, install],
                         request_max_body_size=512 * 1024 * 1024, exception_handlers={500: crash}, debug=False,
                         logging_config=None, openapi_config=None)
 
