@@ -14,15 +14,25 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
+from pathlib import Path
+
 from litestar import Litestar
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from server import __version__
 from server.api.health import healthz
 from server.config import Settings
 from server.db import Database, audit, migrations, outbox
+from server.portal.service import PortalService
+from server.portal.sessions import SessionSigner, load_or_create_key
 from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
+from server.web.b24 import Bitrix24Pages, session_info
+
+HERE = Path(__file__).resolve().parent
 
 log = logging.getLogger("klikdok")
 
@@ -57,7 +67,9 @@ async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event)
                 await stop.wait()
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
+    """Build the application; ``portal_transport`` lets tests route portal calls in-process."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = await asyncio.to_thread(open_database, settings)
@@ -67,6 +79,10 @@ def create_app(settings: Settings) -> Litestar:
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         services = AppServices(settings=settings, db=db, http=http, started_at=time.monotonic())
         app.state.services = services
+        key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
+        services.extras["sessions"] = SessionSigner(key, settings.server.session_ttl_minutes * 60)
+        portal = PortalService(settings.portal, db, settings.server.public_url, transport=portal_transport)
+        services.extras["portal"] = portal
         await db.write(lambda d: audit.append(d, actor="system", action="server.start",
                                               details={"version": __version__}))
         tasks: list[asyncio.Task[None]] = []
@@ -81,11 +97,15 @@ def create_app(settings: Settings) -> Litestar:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await portal.aclose()
             await http.aclose()
             await asyncio.to_thread(db.close)
 
     return Litestar(
-        route_handlers=[healthz],
+        route_handlers=[healthz, session_info, Bitrix24Pages,
+                        create_static_files_router(path="/static", directories=[HERE / "static"],
+                                                   include_in_schema=False)],
+        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="KlikDok API", version=__version__, path="/schema"),
         debug=False,

@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from cades.tomlconfig import ConfigError, load
+from server.bitrix24.settings import PortalSettings
 
 ENV_PREFIX = "KLIKDOK"
 DEFAULT_CONFIG_PATHS = (Path("/etc/klikdok/klikdok.toml"),)
@@ -51,18 +52,6 @@ class StorageSettings(_Section):
     @property
     def database_path(self) -> Path:
         return self.path / "klikdok.db"
-
-
-class PortalSettings(_Section):
-    mode: Literal["none", "oauth", "webhook"] = "none"
-    webhook_url: str = ""
-    client_id: str = ""
-    client_secret: str = ""
-    rate_per_second: float = 2.0
-    burst: int = 50
-    max_retries: int = 5
-    timeout_seconds: float = 30.0
-    disk_storage_id: int = 0
 
 
 class SmtpSettings(_Section):
@@ -123,10 +112,6 @@ class Settings(_Section):
             return f"server.listen: expected host:port, got {self.server.listen!r}"
         if self.portal.mode == "webhook" and not self.portal.webhook_url:
             return "portal.webhook_url: required when portal.mode = \"webhook\""
-        if self.portal.mode == "oauth" and not (self.portal.client_id and self.portal.client_secret):
-            return "portal.client_id, portal.client_secret: required when portal.mode = \"oauth\""
-        if self.portal.rate_per_second <= 0 or self.portal.burst < 1:
-            return "portal.rate_per_second, portal.burst: expected positive numbers"
         if self.storage.busy_timeout_ms < 0:
             return "storage.busy_timeout_ms: expected a non-negative integer"
         return None

@@ -73,3 +73,28 @@ def apply(db: SqliteUtilsDatabase) -> list[str]:
     todo = pending(db)
     migrations.apply(db)
     return todo
+
+
+@migrations(name="0002_portals")
+def m0002_portals(db: SqliteUtilsDatabase) -> None:
+    # OAuth tokens are kept in clear because they must be reused; the application token is only ever
+    # compared, so only its hash is kept.
+    db.execute("""
+        CREATE TABLE portals (
+            member_id TEXT PRIMARY KEY,
+            domain TEXT NOT NULL,
+            client_endpoint TEXT NOT NULL,
+            server_endpoint TEXT NOT NULL DEFAULT '',
+            access_token TEXT NOT NULL DEFAULT '',
+            refresh_token TEXT NOT NULL DEFAULT '',
+            expires_at REAL,
+            scope TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT '',
+            application_token_hash TEXT NOT NULL DEFAULT '',
+            installed_by INTEGER,
+            installed_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            disk_storage_id TEXT NOT NULL DEFAULT '',
+            disk_root_folder_id INTEGER
+        )""")

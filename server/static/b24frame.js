@@ -1,0 +1,56 @@
+/* KlikDok ⇄ Bitrix24 parent window: the few postMessage calls the pages need, served locally so that
+   portals without Internet access work. Wire format of the portal's frame protocol:
+   the frame posts "command:params:callbackId:APP_SID" to the portal's origin, the portal answers
+   "callbackId:jsonArgs". Config comes from <body data-portal-origin data-app-sid>. */
+(function () {
+  "use strict";
+  var body = document.body;
+  var origin = body.getAttribute("data-portal-origin") || "";
+  var appSid = body.getAttribute("data-app-sid") || "";
+  var pending = {};
+  var seq = 0;
+  var inFrame = window.parent && window.parent !== window;
+
+  window.addEventListener("message", function (event) {
+    if (event.origin !== origin || typeof event.data !== "string") return;
+    var cut = event.data.indexOf(":");
+    var id = cut < 0 ? event.data : event.data.slice(0, cut);
+    if (pending[id]) {
+      var resolve = pending[id];
+      delete pending[id];
+      var args = cut < 0 ? "" : event.data.slice(cut + 1);
+      try { resolve(args ? JSON.parse(args) : null); } catch (e) { resolve(null); }
+    }
+  });
+
+  function send(command, params) {
+    return new Promise(function (resolve) {
+      if (!inFrame || !origin) { resolve(null); return; }
+      var id = "kd" + (++seq) + "_" + Date.now().toString(36);
+      pending[id] = resolve;
+      var parts = [params ? JSON.stringify(params) : "", id, appSid].filter(Boolean);
+      window.parent.postMessage(command + ":" + parts.join(":"), origin);
+      setTimeout(function () { if (pending[id]) { delete pending[id]; resolve(null); } }, 3000);
+    });
+  }
+
+  var lastHeight = 0;
+  function fit() {
+    var height = Math.max(document.documentElement.scrollHeight, body.scrollHeight);
+    if (Math.abs(height - lastHeight) < 2) return Promise.resolve(null);
+    lastHeight = height;
+    return send("resizeWindow", { width: "100%", height: height });
+  }
+
+  window.KlikDokFrame = {
+    installFinish: function () { return send("setInstallFinish"); },
+    resizeWindow: function (w, h) { return send("resizeWindow", { width: w, height: h }); },
+    fitWindow: fit,
+    inFrame: inFrame
+  };
+
+  if (inFrame) {
+    window.addEventListener("load", fit);
+    if (window.ResizeObserver) new ResizeObserver(function () { fit(); }).observe(body);
+  }
+})();
