@@ -44,7 +44,7 @@ async def test_emulator_enforces_its_limit_on_an_unpaced_client(
     async with Bitrix24Client(settings, token_store=token_store) as c:
         results = await asyncio.gather(*(c.call("user.current") for _ in range(80)), return_exceptions=True)
     refused = [r for r in results if isinstance(r, RateLimited)]
-    assert portal.state.rejected >= 29  # burst of 50 (plus a little drain) out of 80
+    assert portal.state.rejected >= 20  # 80 at once into a bucket of 50 draining at 2/s
     assert len(refused) == portal.state.rejected
     assert all(r.code == "QUERY_LIMIT_EXCEEDED" and r.status == 503 and r.method == "user.current" for r in refused)
 
