@@ -107,9 +107,13 @@ class PublicKey:
     curve: Curve
     x: int
     y: int
-    key_oid: str = KEY_OID_2012_256
+    key_oid: str = ""  # empty: the 2012 key OID that fits the curve size
     digest_oid: str | None = None
     param_oid: str | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if not self.key_oid:
+            object.__setattr__(self, "key_oid", KEY_OID_2012_256 if self.curve.bits == 256 else KEY_OID_2012_512)
 
     @property
     def bits(self) -> int:
@@ -271,7 +275,7 @@ def verify(key: PublicKey, digest: bytes, signature: bytes) -> bool:
     Wrong lengths, r or s outside (0, q) and keys off the curve give False, not an error.
     """
     curve = key.curve
-    if not isinstance(curve, Curve) or CURVES_BY_OID.get(curve.oid) is not curve:
+    if not isinstance(curve, Curve) or CURVES_BY_OID.get(curve.oid) != curve:
         raise UnsupportedAlgorithm(f"unknown curve {curve!r}")
     if len(signature) != 2 * curve.size or len(digest) != curve.size or not key.is_valid():
         return False
@@ -284,6 +288,6 @@ def verify(key: PublicKey, digest: bytes, signature: bytes) -> bool:
 
 def sign(curve: Curve, private_key: int, digest: bytes, k: int | None = None) -> bytes:
     """GOST R 34.10 signature s||r (big-endian halves) of a digest given in natural byte order."""
-    if CURVES_BY_OID.get(curve.oid) is not curve:
+    if CURVES_BY_OID.get(curve.oid) != curve:
         raise UnsupportedAlgorithm(f"unknown curve {curve!r}")
     return ec_python.sign(curve, private_key, bytes(digest), k)

@@ -110,8 +110,8 @@ def test_standard_example_sign_and_verify(bits: int, gmp: bool) -> None:
 def test_standard_example_verified_by_engine(bits: int, engine: None) -> None:
     ex = EXAMPLES[bits]
     curve: Curve = ex["curve"]
-    key = gost.PublicKey(curve=curve, x=ex["qx"], y=ex["qy"],
-                         key_oid=gost.KEY_OID_2012_256 if bits == 256 else gost.KEY_OID_2012_512)
+    key = gost.PublicKey(curve=curve, x=ex["qx"], y=ex["qy"])  # key OID follows the curve size
+    assert key.key_oid == (gost.KEY_OID_2012_256 if bits == 256 else gost.KEY_OID_2012_512)
     digest = ex["e"].to_bytes(curve.size, "little")
     sig = ex["s"].to_bytes(curve.size, "big") + ex["r"].to_bytes(curve.size, "big")
     assert engine_verify(key, digest, sig)
@@ -242,6 +242,13 @@ def test_unknown_curve_raises_unsupported() -> None:
         gost.verify(key, bytes(32), bytes(64))
     with pytest.raises(gost.UnsupportedAlgorithm):
         gost.sign(foreign, 5, bytes(32))
+    # an equal copy of a known curve is that curve
+    import dataclasses
+
+    copy = dataclasses.replace(base)
+    assert copy is not base
+    twin = gost.public_key_from_private(base, 5)
+    assert gost.verify(gost.PublicKey(curve=copy, x=twin.x, y=twin.y), bytes(32), gost.sign(copy, 5, bytes(32)))
 
 
 # --- SubjectPublicKeyInfo and PKCS#8 from OpenSSL ------------------------------------------------
