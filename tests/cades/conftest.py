@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -19,7 +19,7 @@ def openssl_hashlib() -> None:
 
 
 @pytest.fixture
-def forced_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
+def forced_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     """Set KLIKDOK_GOST_BACKEND for one test and make both hashing and gost re-select; undo after."""
     from cades import gost, hashing
 
@@ -80,6 +80,6 @@ def openssl_gost_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dic
 
 
 @pytest.fixture(scope="session")
-def openssl_gost() -> object:
+def openssl_gost() -> Callable[..., bytes]:
     """`run_openssl_gost` as a fixture, so test modules need not import this conftest."""
     return run_openssl_gost
