@@ -111,12 +111,32 @@ def name_text(name: x509.Name) -> str:
     return ", ".join(f"{_SHORT.get(oid, oid)}={text}" for oid, text in _pairs(name))
 
 
+_NAME_MEMO: dict[tuple[bytes, bytes], bool] = {}
+
+
+def _name_bytes(name: x509.Name) -> bytes:
+    # The RDNSequence contents: independent of any explicit tag around the Name (GeneralName [4]).
+    return name.chosen.contents or b""
+
+
 def names_equal(a: x509.Name, b: x509.Name) -> bool:
-    """Exact DER match first (the common case, and cheap), then RFC 5280 comparison."""
+    """Byte-identical names first (the common case, and cheap), then RFC 5280 comparison, memoised.
+
+    The RFC 5280 path (case folding, whitespace, string prep) costs about a millisecond in asn1crypto,
+    and chain building compares the same few CA names again and again.
+    """
     try:
-        if a.dump() == b.dump():
+        ka, kb = _name_bytes(a), _name_bytes(b)
+        if ka == kb:
             return True
-        return bool(a == b)
+        key = (ka, kb) if ka < kb else (kb, ka)
+        hit = _NAME_MEMO.get(key)
+        if hit is None:
+            hit = bool(a == b)
+            if len(_NAME_MEMO) > 4096:
+                _NAME_MEMO.clear()
+            _NAME_MEMO[key] = hit
+        return hit
     except Exception:
         return False
 
@@ -177,3 +197,70 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         subject_sign_tool=subject_tool,
         issuer_sign_tool=issuer_tool,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CertFacts:
+    """Everything validation and reports read from a certificate, extracted once per distinct DER.
+
+    Signer and CA certificates recur across verifications (the same CA issues thousands of signer
+    certificates), so parsing their extensions once pays off; the key is the whole DER, so a changed
+    byte is a different certificate.
+    """
+
+    info: CertInfo
+    ski: bytes | None
+    aki: bytes | None
+    key_usage: frozenset[str] | None
+    is_ca: bool
+    has_basic_constraints: bool
+    crl_urls: tuple[str, ...]
+    ok: bool
+
+
+_FACTS: dict[bytes, CertFacts] = {}
+
+
+def facts(cert: x509.Certificate) -> CertFacts:
+    der = cert.dump()
+    hit = _FACTS.get(der)
+    if hit is not None:
+        return hit
+    ok = True
+    try:
+        ski = cert.key_identifier
+    except Exception:
+        ski = None
+    try:
+        aki = cert.authority_key_identifier
+    except Exception:
+        aki = None
+    key_usage: frozenset[str] | None = None
+    is_ca = has_bc = False
+    try:
+        usage = cert.key_usage_value
+        key_usage = frozenset(usage.native) if usage is not None else None
+        bc = cert.basic_constraints_value
+        has_bc = bc is not None
+        is_ca = bool(bc["ca"].native) if bc is not None else False
+    except Exception:
+        ok = False
+    urls: list[str] = []
+    try:
+        for dp in cert.crl_distribution_points or []:
+            point = dp["distribution_point"]
+            if point.name == "full_name":
+                urls.extend(n.native for n in point.chosen if n.name == "uniform_resource_identifier")
+    except Exception:
+        pass
+    result = CertFacts(cert_info(cert), ski, aki, key_usage, is_ca, has_bc, tuple(urls), ok)
+    if len(_FACTS) > 2048:
+        _FACTS.clear()
+    _FACTS[der] = result
+    return result
+
+
+def clear_caches() -> None:
+    """Forget memoised certificate facts and name comparisons (benchmarks measure the cold path)."""
+    _FACTS.clear()
+    _NAME_MEMO.clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, Final
 
 from asn1crypto import cms, core, x509
@@ -69,7 +70,7 @@ class ParsedSigner:
     digest_oid: str = ""
     signature_oid: str = ""
     signature: bytes = b""
-    signed_attrs_candidates: tuple[bytes, ...] = ()
+    signed_attrs_raw: bytes = b""
     has_signed_attrs: bool = False
     message_digest: bytes | None = None
     content_type_attr: str | None = None
@@ -80,6 +81,25 @@ class ParsedSigner:
     certificate_values: tuple[x509.Certificate, ...] = ()
     crl_values: tuple[asn1_crl.CertificateList, ...] = ()
     attribute_problems: list[str] = field(default_factory=list)
+
+    def signed_attrs_encodings(self) -> Iterator[bytes]:
+        """What the signer may have signed: the SET as transmitted, then its DER re-encoding.
+
+        Lazy on purpose: DER input (the usual case) verifies on the first candidate, so the
+        re-encoding is only paid for BER input or a failing signature.
+        """
+        raw = self.signed_attrs_raw
+        if not raw:
+            return
+        indefinite = len(raw) > 1 and raw[1] == 0x80
+        if not indefinite:
+            yield raw
+        try:
+            der = ber_to_der(raw)
+        except ValueError:
+            return
+        if indefinite or der != raw:
+            yield der
 
     @property
     def digest_name(self) -> str | None:
@@ -189,9 +209,7 @@ def _parse_signer(index: int, si: cms.SignerInfo) -> ParsedSigner:
 
 def _read_signed_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None:
     raw = attrs.dump()
-    as_set = b"\x31" + raw[1:]
-    der = ber_to_der(as_set)
-    signer.signed_attrs_candidates = (as_set,) if der == as_set else (as_set, der)
+    signer.signed_attrs_raw = b"\x31" + raw[1:]  # [0] IMPLICIT -> SET OF, as RFC 5652 §5.4 says to hash
     seen: set[str] = set()
     for attr in attrs:
         oid = attr["type"].dotted

@@ -22,7 +22,7 @@ from asn1crypto import x509
 
 from . import hashing
 from .asn1 import GOST_KEY_OIDS, SIGNATURE_OIDS, MalformedInput, load_certificates, load_crl
-from .certs import names_equal
+from .certs import facts, names_equal
 from .gost import PublicKey
 from .gost import verify as gost_verify
 
@@ -255,17 +255,11 @@ class ChainOutcome:
 
 
 def _ski(cert: x509.Certificate) -> bytes | None:
-    try:
-        return cert.key_identifier
-    except Exception:
-        return None
+    return facts(cert).ski
 
 
 def _aki(cert: x509.Certificate) -> bytes | None:
-    try:
-        return cert.authority_key_identifier
-    except Exception:
-        return None
+    return facts(cert).aki
 
 
 def _issuer_candidates(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> list[x509.Certificate]:
@@ -369,28 +363,23 @@ def _check_validity(outcome: ChainOutcome, at: dt.datetime, time_trusted: bool) 
 
 
 def _cn(cert: x509.Certificate) -> str:
-    from .certs import identity
-
-    return identity(cert["tbs_certificate"]["subject"]).get("common_name", "?")
+    return facts(cert).info.identity.get("common_name", "?")
 
 
 def _check_constraints(outcome: ChainOutcome) -> None:
     chain = outcome.chain
     for position, cert in enumerate(chain):
-        try:
-            usage = cert.key_usage_value
-            usage_set = set(usage.native) if usage is not None else None
-            bc = cert.basic_constraints_value
-            is_ca = bool(bc["ca"].native) if bc is not None else False
-        except Exception:
+        f = facts(cert)
+        if not f.ok:
             outcome.reasons.append("malformed")
             continue
+        usage_set, is_ca = f.key_usage, f.is_ca
         if position == 0:
             if usage_set is not None and not usage_set & {"digital_signature", "non_repudiation"}:
                 outcome.reasons.append("key_usage")
             continue
         # An issuer.  A v1 trust anchor without extensions is accepted as a CA by convention.
-        anchor_v1 = position == len(chain) - 1 and outcome.trusted and bc is None
+        anchor_v1 = position == len(chain) - 1 and outcome.trusted and not f.has_basic_constraints
         if not is_ca and not anchor_v1:
             outcome.reasons.append("not_a_ca")
         if usage_set is not None and "key_cert_sign" not in usage_set:
@@ -398,16 +387,7 @@ def _check_constraints(outcome: ChainOutcome) -> None:
 
 
 def _crl_urls(cert: x509.Certificate) -> list[str]:
-    urls: list[str] = []
-    try:
-        for dp in cert.crl_distribution_points or []:
-            point = dp["distribution_point"]
-            if point.name != "full_name":
-                continue
-            urls.extend(n.native for n in point.chosen if n.name == "uniform_resource_identifier")
-    except Exception:
-        return urls
-    return urls
+    return list(facts(cert).crl_urls)
 
 
 _CRL_CACHE: dict[bytes, tuple[bool | None, dict[int, tuple[dt.datetime, str | None]]]] = {}

@@ -25,7 +25,7 @@ from .asn1 import (
     MalformedInput,
     load_certificate,
 )
-from .certs import cert_info, names_equal
+from .certs import facts, names_equal
 from .cms import SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner, parse_signed_data
 from .gost import UnsupportedAlgorithm
 from .gost import verify as gost_verify
@@ -236,7 +236,7 @@ def check_signer(
         reasons.append("no_signer_certificate")
     content_digest = source(digest_name) if digest_name is not None else None
 
-    to_check: list[bytes] = []
+    to_check: Iterable[bytes] = ()
     if signer.has_signed_attrs:
         if signer.message_digest is None:
             reasons.append("malformed")
@@ -251,13 +251,16 @@ def check_signer(
         elif signer.content_type_attr != parsed.content_type:
             reasons.append("content_type_mismatch")
         if digest_name is not None:
-            to_check = [hashing.digest(digest_name, der) for der in signer.signed_attrs_candidates]
+            name = digest_name
+            to_check = (hashing.digest(name, der) for der in signer.signed_attrs_encodings())
     elif content_digest is not None:
-        to_check = [content_digest]
+        to_check = (content_digest,)
     if content_digest is None and digest_name is not None:
         reasons.append("no_content")
 
-    if cert is not None and to_check and "unsupported_algorithm" not in reasons:
+    if cert is not None and (signer.has_signed_attrs or content_digest is not None) and (
+        digest_name is not None and "unsupported_algorithm" not in reasons
+    ):
         if not is_gost_key(cert):
             reasons.append("unsupported_algorithm")
         else:
@@ -367,7 +370,7 @@ def _verify_signer_unguarded(
         warnings.extend(chain.warnings)
         details.extend(chain.details)
         soft |= chain.soft
-        info = cert_info(cert)
+        info = facts(cert).info
         identity = SignerIdentity(
             **info.identity,
             subject_sign_tool=info.subject_sign_tool,
@@ -375,7 +378,7 @@ def _verify_signer_unguarded(
         )
         entries = []
         for c in chain.chain:
-            ci = cert_info(c)
+            ci = facts(c).info
             entries.append(
                 ChainEntry(
                     subject=ci.subject,
