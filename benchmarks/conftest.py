@@ -6,6 +6,7 @@ passes or fails on speed; the summary at the end prints the ratios the README's 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,32 @@ def record(benchmark: Any) -> Any:
         if benchmark.stats is not None:
             RESULTS[name] = benchmark.stats.stats.min
         return result
+
+    return run
+
+
+@pytest.fixture
+def record_paired(benchmark: Any) -> Any:
+    """Time two contenders alternately, round by round, and keep each one's best round.
+
+    The machine is shared, so load comes and goes; alternating exposes both contenders to the same
+    conditions and their ratio stays meaningful.  pytest-benchmark's table shows one round of the pair.
+    """
+
+    def run(pairs: dict[str, Any], *, rounds: int) -> dict[str, Any]:
+        best: dict[str, float] = {name: float("inf") for name in pairs}
+        results: dict[str, Any] = {}
+
+        def one_round() -> None:
+            for name, fn in pairs.items():
+                start = time.perf_counter()
+                results[name] = fn()
+                best[name] = min(best[name], time.perf_counter() - start)
+
+        benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=0)
+        RESULTS.update(best)
+        benchmark.extra_info.update({f"{name}_best_s": value for name, value in best.items()})
+        return results
 
     return run
 
