@@ -221,8 +221,21 @@ class CertFacts:
 _FACTS: dict[bytes, CertFacts] = {}
 
 
+def der_of(cert: x509.Certificate) -> bytes:
+    """The certificate's DER, remembered on the object.
+
+    asn1crypto's ``dump()`` walks the whole parsed tree to check for mutation on every call, and chain
+    building asks for the same certificate's bytes many times; certificates are never mutated here.
+    """
+    der = cert.__dict__.get("_klikdok_der")
+    if der is None:
+        der = cert.dump()
+        cert.__dict__["_klikdok_der"] = der
+    return der
+
+
 def facts(cert: x509.Certificate) -> CertFacts:
-    der = cert.dump()
+    der = der_of(cert)
     hit = _FACTS.get(der)
     if hit is not None:
         return hit

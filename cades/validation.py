@@ -22,7 +22,7 @@ from asn1crypto import x509
 
 from . import hashing
 from .asn1 import GOST_KEY_OIDS, SIGNATURE_OIDS, MalformedInput, load_certificates, load_crl
-from .certs import facts, names_equal
+from .certs import der_of, facts, names_equal
 from .gost import PublicKey
 from .gost import verify as gost_verify
 
@@ -134,7 +134,7 @@ class ValidationContext:
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError("validation time must be timezone-aware")
         object.__setattr__(self, "_anchor_keys", frozenset(_cert_key(c) for c in self.trust_roots))
-        object.__setattr__(self, "_anchor_ders", frozenset(c.dump() for c in self.trust_roots))
+        object.__setattr__(self, "_anchor_ders", frozenset(der_of(c) for c in self.trust_roots))
 
     @classmethod
     def from_paths(
@@ -162,7 +162,7 @@ class ValidationContext:
     def is_anchor(self, cert: x509.Certificate) -> bool:
         if not self.trust_roots:
             return False
-        return cert.dump() in self._anchor_ders or _cert_key(cert) in self._anchor_keys
+        return der_of(cert) in self._anchor_ders or _cert_key(cert) in self._anchor_keys
 
 
 def _expand(paths: Iterable[str | Path], suffixes: set[str]) -> list[Path]:
@@ -276,7 +276,7 @@ def _dedupe(certs: Iterable[x509.Certificate]) -> list[x509.Certificate]:
     seen: set[bytes] = set()
     out = []
     for cert in certs:
-        der = cert.dump()
+        der = der_of(cert)
         if der not in seen:
             seen.add(der)
             out.append(cert)
@@ -305,7 +305,8 @@ def validate_chain(
         if context.is_anchor(current):
             outcome.trusted = True
             break
-        candidates = [c for c in _issuer_candidates(current, pool) if c.dump() not in {x.dump() for x in chain}]
+        in_chain = {der_of(x) for x in chain}
+        candidates = [c for c in _issuer_candidates(current, pool) if der_of(c) not in in_chain]
         issuer = None
         unsupported = False
         for cand in candidates:

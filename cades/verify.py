@@ -25,7 +25,7 @@ from .asn1 import (
     MalformedInput,
     load_certificate,
 )
-from .certs import facts, names_equal
+from .certs import der_of, facts, names_equal
 from .cms import SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner, parse_signed_data
 from .gost import UnsupportedAlgorithm
 from .gost import verify as gost_verify
@@ -192,7 +192,7 @@ def _ess_matches(signer: ParsedSigner, cert: x509.Certificate) -> bool | None:
     if not signer.ess_cert_ids:
         return None
     first = signer.ess_cert_ids[0]
-    digest = _hash_any(first.hash_oid, cert.dump())
+    digest = _hash_any(first.hash_oid, der_of(cert))
     if digest is None:
         return None
     if not hmac.compare_digest(digest, first.cert_hash):
