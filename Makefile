@@ -45,8 +45,9 @@ venv: $(STAMP)
 
 deps: system-deps venv
 
+# Without a configured portal, `make run` also starts the Bitrix24 portal emulator and installs the app in it.
 run: deps
-	$(VENV)/bin/klikdok serve
+	$(PY) -m tests.fakes.demo
 
 test: deps
 	$(PY) -m pytest -q -p no:cacheprovider

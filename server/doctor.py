@@ -112,11 +112,68 @@ def check_gost() -> Check:
                  "установите пакет libengine-gost-openssl для быстрой проверки подписей")
 
 
+async def _portal_check(settings: Settings) -> Check:
+    from server.bitrix24 import Bitrix24Error, TransportError, UserDirectory
+    from server.db import Database
+    from server.portal.service import PortalService
+
+    path = settings.storage.database_path
+    if settings.portal.mode != "webhook" and not path.exists():
+        return Check("portal", "WARN", "портал не подключён (базы ещё нет)",
+                     "запустите сервер и установите локальное приложение в Битрикс24")
+    db = Database(path, busy_timeout_ms=settings.storage.busy_timeout_ms)
+    db.open()
+    service = PortalService(settings.portal, db, settings.server.public_url)
+    try:
+        client = await service.client()
+        if client is None:
+            return Check("portal", "WARN", "портал не подключён: приложение ещё не установлено",
+                         f"зарегистрируйте локальное приложение с адресом установки "
+                         f"{settings.server.public_url}/b24/install")
+        try:
+            user = await UserDirectory(client).current()
+        except TransportError as exc:
+            return Check("portal", "FAIL", f"портал {client.portal_base or '?'} недоступен ({exc.code})",
+                         "проверьте сеть и DNS между сервером KlikDok и порталом")
+        except Bitrix24Error as exc:
+            hint = ("переустановите приложение в Битрикс24, чтобы получить новые токены"
+                    if settings.portal.mode != "webhook" else "проверьте адрес входящего вебхука и его права")
+            return Check("portal", "FAIL", f"портал отклонил авторизацию: {exc.code}", hint)
+        how = "вебхук" if settings.portal.mode == "webhook" else "токены приложения"
+        return Check("portal", "OK", f"портал {client.portal_base} отвечает, {how} действуют "
+                                     f"(пользователь {user.full_name or user.id})")
+    finally:
+        await service.aclose()
+        db.close()
+
+
+def check_portal(settings: Settings) -> Check:
+    import asyncio
+
+    from server.db import migrations
+
+    try:
+        if settings.portal.mode != "webhook" and settings.storage.database_path.exists():
+            import sqlite_utils
+
+            conn = sqlite3.connect(f"file:{settings.storage.database_path}?mode=ro", uri=True)
+            try:
+                if "0002_portals" in migrations.pending(sqlite_utils.Database(conn)):
+                    return Check("portal", "WARN", "портал не подключён (схема базы не обновлена)",
+                                 "выполните `klikdok migrate`")
+            finally:
+                conn.close()
+        return asyncio.run(_portal_check(settings))
+    except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
+        return Check("portal", "FAIL", f"проверка портала не удалась: {type(exc).__name__}: {exc}")
+
+
 def run_checks(path: Path | None) -> list[Check]:
     config_check, settings = check_config(path)
     results = [config_check]
     if settings is not None:
-        steps: list[Callable[[Settings], Check]] = [check_data_dir, check_disk_space, check_database]
+        steps: list[Callable[[Settings], Check]] = [check_data_dir, check_disk_space, check_database,
+                                                    check_portal]
         results.extend(step(settings) for step in steps)
     results.append(check_gost())
     return results

@@ -1,6 +1,6 @@
 """Bitrix24.Disk: the only place documents and signatures are stored.
 
-Layout: <storage root>/Сделки/Сделка №<id>/ and <storage root>/Компании/Компания №<id>/. Folders are
+Layout: <storage root>/KlikDok/Сделки/Сделка №<id>/ and <storage root>/KlikDok/Компании/Компания №<id>/. Folders are
 created on first use and found again by name, so a retry or a second server process never makes duplicates.
 Uploads always use the two-step `uploadUrl` form: it has no base64 overhead and works for any size.
 """
@@ -21,6 +21,7 @@ from .masking import redact
 
 EntityKind = Literal["deal", "company"]
 
+BASE_FOLDER = "KlikDok"
 _GROUP_FOLDER = {"deal": "Сделки", "company": "Компании"}
 _ENTITY_FOLDER = {"deal": "Сделка №{id}", "company": "Компания №{id}"}
 
@@ -75,8 +76,10 @@ class DiskService:
         an admin's app token the first time).
     """
 
-    def __init__(self, client: Bitrix24Client, *, storage_id: str | int | None = None) -> None:
+    def __init__(self, client: Bitrix24Client, *, storage_id: str | int | None = None,
+                 base_folder: str = BASE_FOLDER) -> None:
         self.client = client
+        self.base_folder = base_folder
         if storage_id is None:
             storage_id = client.settings.disk_storage_id
         self.storage_id = str(storage_id) if storage_id not in (None, "", 0, "0") else ""
@@ -128,7 +131,8 @@ class DiskService:
 
     async def entity_folder(self, kind: EntityKind, entity_id: int) -> int:
         """The folder of one deal or company (created on first use)."""
-        group = await self.ensure_folder(await self.root_folder_id(), _GROUP_FOLDER[kind])
+        base = await self.ensure_folder(await self.root_folder_id(), self.base_folder)
+        group = await self.ensure_folder(base, _GROUP_FOLDER[kind])
         return await self.ensure_folder(group, _ENTITY_FOLDER[kind].format(id=entity_id))
 
     async def upload(self, folder_id: int, name: str, source: bytes | Path, *,

@@ -36,7 +36,6 @@ from server.portal.store import Portal, SqliteTokenStore
 log = logging.getLogger(__name__)
 
 ENTITY_BY_PLACEMENT = {DEAL_TAB: "deal", COMPANY_TAB: "company"}
-ROOT_FOLDER = "KlikDok"
 
 
 class PortalRejected(Exception):
@@ -183,7 +182,7 @@ class PortalService:
         try:
             disk = DiskService(client, storage_id=self.settings.disk_storage_id or None)
             root = await disk.root_folder_id()
-            folder_id = await disk.ensure_folder(root, ROOT_FOLDER)
+            folder_id = await disk.ensure_folder(root, disk.base_folder)
             storage = str(self.settings.disk_storage_id or "app")
             await self.db.write(lambda d: store.save_disk(d, tokens.member_id, storage, folder_id))
         except Bitrix24Error as exc:

@@ -65,7 +65,9 @@ async def test_entity_folders_are_created_once(portal: PortalEmulator, client: B
     company_folder = portal.state.folders[results[0]]
     group = portal.state.folders[int(company_folder["PARENT_ID"])]
     assert group["NAME"] == "Компании"
-    assert group["PARENT_ID"] == portal.state.storage["ROOT_OBJECT_ID"]  # inside the app's storage
+    base = portal.state.folders[int(group["PARENT_ID"])]
+    assert base["NAME"] == "KlikDok" and names.count("KlikDok") == 1
+    assert base["PARENT_ID"] == portal.state.storage["ROOT_OBJECT_ID"]  # inside the app's storage
 
 
 async def test_same_name_gets_a_unique_name(portal: PortalEmulator, client: Bitrix24Client) -> None:

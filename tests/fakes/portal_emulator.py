@@ -29,11 +29,11 @@ import socket
 import threading
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import msgspec
 import uvicorn
-from litestar import Litestar, Request, Response, get, route
+from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
@@ -300,16 +300,24 @@ class PortalEmulator:
                 f'<body><p><a href="/?user={user_id}">← CRM</a></p><h1>{title}</h1>{tabs}</body></html>')
 
     def app_frame_html(self, handler: str, form: dict[str, str]) -> str:
-        """An iframe filled by an auto-submitted hidden form, the way the portal's app layout opens an app."""
+        """An iframe filled by an auto-submitted hidden form, the way the portal's app layout opens an app,
+        plus the parent side of the frame protocol: the app posts "command:params:callbackId:APP_SID" to
+        the portal's origin and gets "callbackId:json" back (resizeWindow, setInstallFinish, getInitData)."""
+        app_sid = secrets.token_hex(16)
         query = urlencode({"DOMAIN": f"{self.host}:{self.port}", "PROTOCOL": "0", "LANG": "ru",
-                           "APP_SID": secrets.token_hex(16)})
+                           "APP_SID": app_sid})
         sep = "&" if "?" in handler else "?"
+        action = handler + sep + query
         inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                          for k, v in form.items())
+        app_origin = "{0.scheme}://{0.netloc}".format(urlsplit(handler))
+        script = _FRAME_SCRIPT.replace("__APP_ORIGIN__", json.dumps(app_origin)).replace(
+            "__APP_SID__", json.dumps(app_sid))
         return (f'<form id="placement-form" method="POST" target="app-frame" '
-                f'action="{html.escape(handler + sep + query)}">{inputs}</form>'
-                f'<iframe name="app-frame" id="app-frame" style="width:100%;height:720px;border:1px solid #ccc">'
-                f'</iframe><script>document.getElementById("placement-form").submit();</script>')
+                f'action="{html.escape(action)}">{inputs}</form>'
+                f'<p id="frame-status" data-installed="" data-resized=""></p>'
+                f'<iframe name="app-frame" id="app-frame" style="width:100%;height:400px;border:1px solid #ccc">'
+                f'</iframe><script>{script}</script>')
 
     def install_html(self, handler: str, user_id: int) -> str:
         """What an admin sees when opening a not-yet-installed local app: its install URL in a frame, POSTed
@@ -353,6 +361,11 @@ class PortalEmulator:
                 return Response(content="Not found", status_code=404, media_type="text/plain")
             return Response(content=emulator.crm_card_html(kind, entity_id, user), media_type="text/html")
 
+        @post("/marketplace/local/installed", status_code=200)
+        async def installed() -> dict[str, bool]:
+            emulator.state.installed = True
+            return {"installed": True}
+
         @get("/marketplace/local/install", media_type="text/html")
         async def install(handler: FromQuery[str], user: FromQuery[int] = 1) -> str:
             return emulator.install_html(handler, user)
@@ -360,9 +373,43 @@ class PortalEmulator:
         async def crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
 
-        return Litestar(route_handlers=[rest, oauth_token, index, crm_card, install],
+        return Litestar(route_handlers=[rest, oauth_token, index, crm_card, install, installed],
                         request_max_body_size=512 * 1024 * 1024, exception_handlers={500: crash}, debug=False,
                         logging_config=None, openapi_config=None)
+
+
+_FRAME_SCRIPT = """
+(function () {
+  var frame = document.getElementById("app-frame");
+  var status = document.getElementById("frame-status");
+  var appOrigin = __APP_ORIGIN__, appSid = __APP_SID__;
+  window.addEventListener("message", function (event) {
+    if (event.origin !== appOrigin || typeof event.data !== "string") return;
+    var first = event.data.indexOf(":");
+    var command = first < 0 ? event.data : event.data.slice(0, first);
+    var rest = first < 0 ? [] : event.data.slice(first + 1).split(":");
+    if (rest.length < 2 || rest[rest.length - 1] !== appSid) return;
+    var callbackId = rest[rest.length - 2];
+    var raw = rest.slice(0, -2).join(":");
+    var params = {};
+    try { params = raw ? JSON.parse(raw) : {}; } catch (e) { params = {}; }
+    var answer = {};
+    if (command === "resizeWindow") {
+      var h = parseInt(params.height, 10);
+      if (h > 0) { frame.style.height = h + "px"; status.setAttribute("data-resized", String(h)); }
+    } else if (command === "setInstallFinish") {
+      fetch("/marketplace/local/installed", {method: "POST"}).then(function () {
+        status.setAttribute("data-installed", "yes");
+        status.textContent = "Приложение установлено.";
+      });
+    } else if (command === "getInitData") {
+      answer = {LANG: "ru", PROTOCOL: 0, DOMAIN: location.host, APP_SID: appSid};
+    }
+    event.source.postMessage(callbackId + ":" + JSON.stringify(answer), appOrigin);
+  });
+  document.getElementById("placement-form").submit();
+})();
+"""
 
 
 def _quote(name: str) -> str:
