@@ -89,3 +89,39 @@ def test_backup_of_the_running_server(tmp_path: Path) -> None:
         srv.stop()
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "b").is_file()
+
+
+def test_sigkill_of_the_server_mid_stream_loses_no_acknowledged_audit_row(tmp_path: Path) -> None:
+    """Every refused placement POST is audited before the 403 goes out; kill the server among them."""
+    import concurrent.futures
+
+    import httpx
+
+    srv = start_server(tmp_path / "data")
+    form = {"member_id": "not-installed", "AUTH_ID": "x", "PLACEMENT": "CRM_DEAL_DETAIL_TAB",
+            "PLACEMENT_OPTIONS": '{"ID": "1"}'}
+    acked = [0]
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    if client.post(f"{srv.url}/b24/tab", data=form).status_code == 403:
+                        acked[0] += 1
+                except httpx.HTTPError:
+                    return
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for _ in range(4):
+            pool.submit(hammer)
+        while acked[0] < 150:
+            time.sleep(0.01)
+        srv.stop(signal.SIGKILL)
+        stop.set()
+    conn = sqlite3.connect(srv.data_dir / "klikdok.db")
+    rejected = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'placement.rejected'").fetchone()[0]
+    conn.close()
+    assert rejected >= acked[0] >= 150
+    result = run_cli("audit", "verify", "--database", str(srv.data_dir / "klikdok.db"))
+    assert result.returncode == 0, result.stdout
