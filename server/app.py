@@ -23,6 +23,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from server import __version__
+from server.api.documents import DocumentsController
 from server.api.health import healthz
 from server.config import Settings
 from server.db import Database, audit, migrations, outbox
@@ -31,6 +32,7 @@ from server.portal.sessions import SessionSigner, load_or_create_key
 from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
 from server.web.b24 import Bitrix24Pages, session_info
+from server.workflow.service import Workflow
 
 HERE = Path(__file__).resolve().parent
 
@@ -88,6 +90,10 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         tasks: list[asyncio.Task[None]] = []
         stop = asyncio.Event()
         interval = watchdog_interval() if settings.server.watchdog else None
+        workflow = Workflow(settings, db, portal)
+        services.extras["workflow"] = workflow
+        tasks.append(asyncio.create_task(workflow.worker.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(workflow.expire_loop(stop), name="expiry"))
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))
         try:
@@ -102,7 +108,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
             await asyncio.to_thread(db.close)
 
     return Litestar(
-        route_handlers=[healthz, session_info, Bitrix24Pages,
+        route_handlers=[healthz, session_info, Bitrix24Pages, DocumentsController,
                         create_static_files_router(path="/static", directories=[HERE / "static"],
                                                    include_in_schema=False)],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),

@@ -62,6 +62,10 @@ class SmtpSettings(_Section):
     password: str = ""
     sender: str = "klikdok@localhost"
     timeout_seconds: float = 30.0
+    poll_seconds: float = 2.0
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    max_attempts: int = 12
 
 
 class TrustSettings(_Section):
@@ -76,6 +80,7 @@ class PolicySettings(_Section):
     internal_identity_mismatch: Literal["refuse", "warn"] = "refuse"
     counterparty_identity_mismatch: Literal["refuse", "warn"] = "refuse"
     allowed_signer_inns: list[str] = []
+    allowed_signer_snils: list[str] = []
     auditor_user_ids: list[int] = []
     auditor_group_id: int = 0
     link_ttl_days: int = 30
@@ -87,6 +92,34 @@ class LimitsSettings(_Section):
     max_signature_kb: int = 1024
     public_requests_per_minute: int = 30
     manual_reminders_per_day: int = 3
+    public_requests_per_link_per_minute: int = 60
+    public_bad_links_per_hour: int = 20
+    trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+
+class WorkflowSettings(_Section):
+    outbox_paused: bool = False
+    outbox_poll_seconds: float = 1.0
+    outbox_batch_size: int = 50
+    outbox_max_attempts: int = 20
+    step_days: int = 3
+    counterparty_days: int = 14
+
+
+class AgentsSettings(_Section):
+    pairing_code_minutes: int = 10
+    heartbeat_seconds: float = 20.0
+    dispatch_seconds: float = 1.0
+    max_message_kb: int = 2048
+
+
+class CryptoarmSettings(_Section):
+    transaction_minutes: int = 30
+
+
+class CounterpartySettings(_Section):
+    scan_seconds: float = 60.0
+    package_in_email_max_mb: int = 20
 
 
 class LoggingSettings(_Section):
@@ -103,6 +136,10 @@ class Settings(_Section):
     trust: TrustSettings = TrustSettings()
     policy: PolicySettings = PolicySettings()
     limits: LimitsSettings = LimitsSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
+    agents: AgentsSettings = AgentsSettings()
+    cryptoarm: CryptoarmSettings = CryptoarmSettings()
+    counterparty: CounterpartySettings = CounterpartySettings()
     logging: LoggingSettings = LoggingSettings()
 
     def check(self) -> str | None:

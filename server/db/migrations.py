@@ -98,3 +98,233 @@ def m0002_portals(db: SqliteUtilsDatabase) -> None:
             disk_storage_id TEXT NOT NULL DEFAULT '',
             disk_root_folder_id INTEGER
         )""")
+
+
+@migrations(name="0003_workflow")
+def m0003_workflow(db: SqliteUtilsDatabase) -> None:
+    # Documents (a package of one or more files signed together) and their routes. State changes only in
+    # server/workflow/states.py; every change commits together with its audit row and outbox messages.
+    db.execute("""
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'draft' CHECK (state IN ('draft', 'awaiting_internal',
+                'awaiting_counterparty', 'completed', 'rejected_internal', 'rejected_counterparty',
+                'withdrawn', 'expired', 'deleted')),
+            entity_type TEXT NOT NULL CHECK (entity_type IN ('deal', 'company')),
+            entity_id INTEGER NOT NULL,
+            company_id INTEGER,
+            author_id INTEGER NOT NULL,
+            author_name TEXT NOT NULL DEFAULT '',
+            department_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            finished_at TEXT,
+            deadline TEXT,
+            current_step INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            counterparty_name TEXT NOT NULL DEFAULT '',
+            counterparty_inn TEXT NOT NULL DEFAULT '',
+            counterparty_ogrn TEXT NOT NULL DEFAULT '',
+            counterparty_email TEXT NOT NULL DEFAULT '',
+            disk_folder_id INTEGER,
+            search TEXT NOT NULL DEFAULT '',
+            warnings TEXT NOT NULL DEFAULT '[]'
+        )""")
+    db.execute("CREATE INDEX documents_entity ON documents(entity_type, entity_id, id)")
+    db.execute("CREATE INDEX documents_author ON documents(author_id, id)")
+    db.execute("CREATE INDEX documents_department ON documents(department_id, id)")
+    db.execute("CREATE INDEX documents_state ON documents(state, deadline)")
+    db.execute("""
+        CREATE TABLE document_files (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            content_type TEXT NOT NULL DEFAULT 'application/octet-stream',
+            streebog256 TEXT NOT NULL,
+            streebog512 TEXT NOT NULL,
+            disk_file_id INTEGER,
+            UNIQUE (document_id, position)
+        )""")
+    # kind 'internal': a Bitrix24 user signs; kind 'counterparty': the CRM company's signer (issue 7).
+    db.execute("""
+        CREATE TABLE route_steps (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('internal', 'counterparty')),
+            user_id INTEGER,
+            display_name TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'waiting'
+                CHECK (state IN ('waiting', 'current', 'signed', 'rejected', 'cancelled')),
+            acted_at TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            UNIQUE (document_id, position)
+        )""")
+    db.execute("CREATE INDEX route_steps_user ON route_steps(user_id, state)")
+    db.execute("""
+        CREATE TABLE signatures (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            file_id INTEGER NOT NULL REFERENCES document_files(id),
+            step_id INTEGER NOT NULL REFERENCES route_steps(id),
+            signer_kind TEXT NOT NULL,
+            signer_user_id INTEGER,
+            source TEXT NOT NULL,
+            cms BLOB NOT NULL,
+            cms_sha256 TEXT NOT NULL,
+            status TEXT NOT NULL,
+            signer TEXT NOT NULL DEFAULT '{}',
+            certificate_serial TEXT NOT NULL DEFAULT '',
+            certificate_issuer TEXT NOT NULL DEFAULT '',
+            identity_warning TEXT NOT NULL DEFAULT '',
+            verification TEXT NOT NULL,
+            accepted_at TEXT NOT NULL,
+            disk_file_id INTEGER,
+            UNIQUE (file_id, step_id)
+        )""")
+    db.execute("CREATE INDEX signatures_document ON signatures(document_id)")
+    # Certificates registered for Bitrix24 users: an internal signature must come from one of them.
+    db.execute("""
+        CREATE TABLE signer_certificates (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            issuer TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            inn TEXT NOT NULL DEFAULT '',
+            snils TEXT NOT NULL DEFAULT '',
+            not_after TEXT,
+            der BLOB NOT NULL,
+            registered_by INTEGER NOT NULL,
+            registered_at TEXT NOT NULL,
+            revoked_at TEXT,
+            UNIQUE (user_id, issuer, serial)
+        )""")
+    # Signing jobs: one per (signer, document) request; the agent / CryptoARM endpoint picks them up and the
+    # resulting signatures arrive through accept_signature(job_id=...).
+    db.execute("""
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            step_id INTEGER NOT NULL REFERENCES route_steps(id),
+            user_id INTEGER NOT NULL,
+            channel TEXT NOT NULL DEFAULT 'any',
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'delivered', 'done', 'failed', 'cancelled')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            error TEXT NOT NULL DEFAULT ''
+        )""")
+    db.execute("CREATE INDEX jobs_user ON jobs(user_id, status)")
+    db.execute("CREATE UNIQUE INDEX jobs_open ON jobs(step_id) WHERE status IN ('pending', 'delivered')")
+
+
+@migrations(name="0004_agents_cryptoarm")
+def m0004_agents_cryptoarm(db: SqliteUtilsDatabase) -> None:
+    # Paired signing agents (issue 6). The device key is stored only as its SHA-256; revoking sets revoked_at.
+    db.execute("""
+        CREATE TABLE agents (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            member_id TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL DEFAULT '',
+            platform TEXT NOT NULL DEFAULT '',
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT,
+            backend TEXT NOT NULL DEFAULT '',
+            revoked_at TEXT
+        )""")
+    db.execute("CREATE INDEX agents_user ON agents(user_id)")
+    # One-time pairing codes (hashed), valid for minutes; used_at/agent_id record the trade.
+    db.execute("""
+        CREATE TABLE agent_pairing_codes (
+            id INTEGER PRIMARY KEY,
+            code_hash TEXT NOT NULL UNIQUE,
+            user_id INTEGER NOT NULL,
+            member_id TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            agent_id INTEGER
+        )""")
+    # Which agent a job was pushed to, and when it acknowledged it.
+    db.execute("""
+        CREATE TABLE job_deliveries (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            acked_at TEXT
+        )""")
+    db.execute("CREATE INDEX job_deliveries_job ON job_deliveries(job_id)")
+    # Results an agent sent, by the agent's result id: a repeated upload (after a dropped connection) gets the
+    # recorded answer instead of being applied again.
+    db.execute("""
+        CREATE TABLE agent_results (
+            result_id TEXT PRIMARY KEY,
+            job_id INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            code TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '',
+            received_at TEXT NOT NULL
+        )""")
+    # CryptoARM GOST transactions (/cryptoarm/json): the id from the cryptoarm:// link and the file access
+    # token are stored hashed; kind picks the handler ("job", "counterparty_link"), targets is its JSON list
+    # of ids. Single-use: open -> parameters_sent -> completed | cancelled | failed; expires_at bounds it.
+    db.execute("""
+        CREATE TABLE cryptoarm_transactions (
+            id INTEGER PRIMARY KEY,
+            txn_hash TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            targets TEXT NOT NULL,
+            user_id INTEGER,
+            agent_id INTEGER,
+            state TEXT NOT NULL DEFAULT 'open'
+                CHECK (state IN ('open', 'parameters_sent', 'completed', 'cancelled', 'failed')),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            finished_at TEXT,
+            files TEXT NOT NULL DEFAULT '[]',
+            outcome TEXT NOT NULL DEFAULT '{}'
+        )""")
+
+
+@migrations(name="0005_counterparty_links")
+def m0005_counterparty_links(db: SqliteUtilsDatabase) -> None:
+    # Personal links for the counterparty (issue 7). The token is never stored: token_hash is its SHA-256 and
+    # the token is HMAC(link.key in the data directory, nonce). At most one live (not revoked) link per
+    # document; resending revokes the old one. answer: '' | 'signed' | 'rejected'.
+    db.execute("""
+        CREATE TABLE counterparty_links (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            step_id INTEGER REFERENCES route_steps(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            nonce TEXT NOT NULL,
+            recipient_email TEXT NOT NULL,
+            recipient_name TEXT NOT NULL DEFAULT '',
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_reason TEXT NOT NULL DEFAULT '',
+            first_opened_at TEXT,
+            last_opened_at TEXT,
+            opened_count INTEGER NOT NULL DEFAULT 0,
+            answered_at TEXT,
+            answer TEXT NOT NULL DEFAULT '',
+            mail_status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (mail_status IN ('pending', 'sent', 'retrying', 'failed')),
+            mail_error TEXT NOT NULL DEFAULT '',
+            mail_sent_at TEXT
+        )""")
+    db.execute("CREATE INDEX counterparty_links_document ON counterparty_links(document_id, id)")
+    db.execute("CREATE UNIQUE INDEX counterparty_links_live ON counterparty_links(document_id)"
+               " WHERE revoked_at IS NULL")

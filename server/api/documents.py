@@ -1,0 +1,353 @@
+"""``/api/v1``: documents, their routes and signatures, for the portal pages (and later the agent's UI).
+
+Every call carries the page session (``X-KlikDok-Session``); the user id comes from it, never from the request.
+Errors are ``{"error": code, "message": Russian text}`` with the HTTP status of the refusal; every 403 is also
+written to the audit log (``access.denied``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+from urllib.parse import quote
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import Parameter
+
+from server.db import audit
+from server.portal.sessions import Session
+from server.web.b24 import current_session
+from server.workflow.model import DocumentDetail, DocumentPage, Job
+from server.workflow.permissions import PermissionDenied, Viewer
+from server.workflow.service import PersonInfo, PortalMissing, Upload, Workflow
+from server.workflow.signatures import AcceptedSignature, SignatureRefused
+from server.workflow.states import TransitionRefused
+
+MAX_REQUEST = 1024 * 1024 * 1024
+
+
+class ApiProblem(Exception):
+    def __init__(self, status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+
+
+def problem_response(request: Request, exc: ApiProblem) -> Response[dict[str, Any]]:
+    return Response({"error": exc.code, "message": exc.message, **exc.extra}, status_code=exc.status,
+                    headers={"Cache-Control": "no-store"})
+
+
+def workflow_of(request: Request) -> Workflow:
+    return request.app.state.services.extras["workflow"]  # type: ignore[no-any-return]
+
+
+async def guarded(request: Request, session: Session, what: str, document_id: int | None, call: Any) -> Any:
+    """Run ``call()`` and turn workflow refusals into API problems; 403s are audited."""
+    try:
+        return await call()
+    except PermissionDenied as exc:
+        await workflow_of(request).db.write(lambda d: audit.append(
+            d, actor=f"user:{session.user_id}", action="access.denied", object_type="document" if document_id else "",
+            object_id=document_id or "", details={"action": what, "code": exc.code}))
+        raise ApiProblem(403, exc.code, exc.message) from None
+    except SignatureRefused as exc:
+        if exc.status == 403:
+            await workflow_of(request).db.write(lambda d: audit.append(
+                d, actor=f"user:{session.user_id}", action="access.denied", object_type="document",
+                object_id=document_id or "", details={"action": what, "code": exc.code}))
+        raise ApiProblem(exc.status, exc.code, exc.message, {"details": exc.details} if exc.details else None) from None
+    except TransitionRefused as exc:
+        raise ApiProblem(exc.status, exc.code, exc.message) from None
+    except PortalMissing as exc:
+        raise ApiProblem(502, "portal_unavailable", str(exc)) from None
+
+
+def attachment(name: str, data: bytes, media_type: str) -> Response[bytes]:
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return Response(data, media_type=media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+class RouteBody(msgspec.Struct):
+    signers: list[int]
+    counterparty_email: str | None = None
+
+
+class ReasonBody(msgspec.Struct):
+    reason: str = ""
+
+
+class SignRequestBody(msgspec.Struct):
+    document_ids: list[int]
+    channel: Literal["any", "agent", "cryptoarm", "upload"] = "any"
+
+
+class Created(msgspec.Struct):
+    id: int
+    state: str
+
+
+class Done(msgspec.Struct):
+    ok: bool = True
+
+
+class Me(msgspec.Struct):
+    user_id: int
+    auditor: bool
+    department_head: bool
+    managed_departments: list[int]
+    entity_type: str
+    entity_id: int
+
+
+class Certificate(msgspec.Struct):
+    serial: str
+    subject: str
+    issuer: str
+
+
+class AuditRow(msgspec.Struct):
+    id: int
+    at: str
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+
+
+class DocumentsController(Controller):
+    path = "/api/v1"
+    tags = ["documents"]
+    exception_handlers = {ApiProblem: problem_response}
+
+    async def _viewer(self, request: Request) -> tuple[Session, Viewer]:
+        session = current_session(request)
+        return session, await workflow_of(request).viewer(session.user_id)
+
+    @get("/me", operation_id="me", summary="Who the session is and which roles they have")
+    async def me(self, request: Request) -> Me:
+        session, viewer = await self._viewer(request)
+        return Me(user_id=session.user_id, auditor=viewer.auditor, department_head=viewer.is_head,
+                  managed_departments=sorted(viewer.managed_departments), entity_type=session.entity_type,
+                  entity_id=session.entity_id)
+
+    @get("/directory/users", operation_id="directory_users", summary="Active employees (signer picker)")
+    async def users(self, request: Request) -> list[PersonInfo]:
+        session = current_session(request)
+        return await guarded(request, session, "directory", None, workflow_of(request).people)  # type: ignore[no-any-return]
+
+    @get("/documents", operation_id="list_documents", summary="Documents visible to the session's user")
+    async def list_documents(
+        self, request: Request,
+        view: Literal["entity", "mine", "queue", "department", "all"] = "entity",
+        entity_type: Literal["deal", "company", ""] = "",
+        entity_id: int = 0,
+        states: list[str] | None = Parameter(query="state", default=None),
+        q: str = "",
+        overdue: bool = False,
+        limit: int = Parameter(default=50, ge=1, le=200),
+        offset: int = Parameter(default=0, ge=0),
+    ) -> DocumentPage:
+        session, viewer = await self._viewer(request)
+        entity = None
+        if view == "entity":
+            et, eid = (entity_type, entity_id) if entity_type else (session.entity_type, session.entity_id)
+            if not et or eid <= 0:
+                raise ApiProblem(400, "bad_request", "Не указана сделка или компания.")
+            entity = (et, eid)
+        wf = workflow_of(request)
+        return await guarded(request, session, "list", None, lambda: wf.list(  # type: ignore[no-any-return]
+            viewer, view=view, entity=entity, states_=states or [], query=q.strip()[:200], overdue=overdue,
+            limit=limit, offset=offset))
+
+    @post("/documents", operation_id="create_document", status_code=201, request_max_body_size=MAX_REQUEST,
+          summary="Create a draft (multipart: files, title, signers, entity; send=1 sends it at once)")
+    async def create(self, request: Request) -> Created:
+        session, viewer = await self._viewer(request)
+        form = await request.form()
+        uploads: list[Upload] = []
+        for key, value in form.multi_items():
+            if key == "files" and hasattr(value, "read"):
+                uploads.append(Upload(name=value.filename or "document", data=await value.read(),
+                                      content_type=value.content_type or ""))
+        entity_type = str(form.get("entity_type") or session.entity_type)
+        try:
+            entity_id = int(form.get("entity_id") or session.entity_id)
+            signers = [int(x) for x in str(form.get("signers") or "").replace(";", ",").split(",") if x.strip()]
+        except ValueError:
+            raise ApiProblem(400, "bad_request", "Неверный номер сделки/компании или подписанта.") from None
+        if session.entity_type and (entity_type, entity_id) != (session.entity_type, session.entity_id):
+            raise ApiProblem(403, "other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
+        if not session.entity_type:
+            raise ApiProblem(403, "no_entity", "Документ создаётся из вкладки «ЭДО» в карточке сделки или компании.")
+        wf = workflow_of(request)
+
+        async def run() -> Created:
+            doc_id = await wf.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
+                                     title=str(form.get("title") or ""), uploads=uploads, signer_ids=signers,
+                                     counterparty_email=str(form.get("counterparty_email") or ""))
+            state = "draft"
+            if str(form.get("send") or "") in ("1", "true", "on"):
+                await wf.send(viewer, doc_id)
+                state = "awaiting_internal"
+            return Created(id=doc_id, state=state)
+
+        return await guarded(request, session, "create", None, run)  # type: ignore[no-any-return]
+
+    @get("/documents/{document_id:int}", operation_id="get_document", summary="A document with route and history")
+    async def detail(self, request: Request, document_id: int) -> DocumentDetail:
+        session, viewer = await self._viewer(request)
+        return await guarded(request, session, "view", document_id,  # type: ignore[no-any-return]
+                             lambda: workflow_of(request).detail(viewer, document_id))
+
+    @put("/documents/{document_id:int}/route", operation_id="set_route", summary="Set the internal signers (draft)")
+    async def set_route(self, request: Request, document_id: int, data: RouteBody) -> Done:
+        session, viewer = await self._viewer(request)
+        await guarded(request, session, "route", document_id, lambda: workflow_of(request).set_route(
+            viewer, document_id, data.signers, data.counterparty_email))
+        return Done()
+
+    @post("/documents/{document_id:int}/send", operation_id="send_document", status_code=200)
+    async def send(self, request: Request, document_id: int) -> Done:
+        session, viewer = await self._viewer(request)
+        await guarded(request, session, "send", document_id, lambda: workflow_of(request).send(viewer, document_id))
+        return Done()
+
+    @post("/documents/{document_id:int}/withdraw", operation_id="withdraw_document", status_code=200)
+    async def withdraw(self, request: Request, document_id: int, data: ReasonBody) -> Done:
+        session, viewer = await self._viewer(request)
+        await guarded(request, session, "withdraw", document_id,
+                      lambda: workflow_of(request).withdraw(viewer, document_id, data.reason))
+        return Done()
+
+    @post("/documents/{document_id:int}/remind", operation_id="remind_signer", status_code=200)
+    async def remind(self, request: Request, document_id: int) -> Done:
+        session, viewer = await self._viewer(request)
+        await guarded(request, session, "remind", document_id, lambda: workflow_of(request).remind(viewer, document_id))
+        return Done()
+
+    @post("/documents/{document_id:int}/reject", operation_id="reject_document", status_code=200)
+    async def reject(self, request: Request, document_id: int, data: ReasonBody) -> Done:
+        session, viewer = await self._viewer(request)
+        await guarded(request, session, "reject", document_id,
+                      lambda: workflow_of(request).reject(viewer, document_id, data.reason))
+        return Done()
+
+    @delete("/documents/{document_id:int}", operation_id="delete_document", status_code=200)
+    async def delete_draft(self, request: Request, document_id: int) -> Done:
+        session, viewer = await self._viewer(request)
+        await guarded(request, session, "delete", document_id, lambda: workflow_of(request).delete(viewer, document_id))
+        return Done()
+
+    @post("/documents/sign-request", operation_id="sign_request", status_code=200,
+          summary="Open signing jobs for one or many documents waiting for the session's user")
+    async def sign_request(self, request: Request, data: SignRequestBody) -> list[Job]:
+        session, viewer = await self._viewer(request)
+        return await guarded(request, session, "sign-request", data.document_ids[0] if data.document_ids else None,  # type: ignore[no-any-return]
+                             lambda: workflow_of(request).sign_request(viewer, data.document_ids, data.channel))
+
+    @get("/jobs", operation_id="my_jobs", summary="Open signing jobs of the session's user")
+    async def jobs(self, request: Request) -> list[Job]:
+        session = current_session(request)
+        from server.workflow import store
+
+        return await workflow_of(request).db.read(lambda d: store.open_jobs(d, session.user_id))
+
+    @post("/documents/{document_id:int}/files/{file_id:int}/signatures", operation_id="upload_signature",
+          status_code=201, request_max_body_size=16 * 1024 * 1024,
+          summary="Submit a detached CMS signature of one file (raw body or multipart field 'signature')")
+    async def upload_signature(self, request: Request, document_id: int, file_id: int,
+                               job_id: int | None = None) -> AcceptedSignature:
+        session, viewer = await self._viewer(request)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "multipart/form-data":
+            form = await request.form()
+            part = form.get("signature")
+            if part is None or not hasattr(part, "read"):
+                raise ApiProblem(400, "no_signature", "Приложите файл подписи (.sig).")
+            cms = await part.read()
+        else:
+            cms = await request.body()
+        return await guarded(request, session, "sign", document_id,  # type: ignore[no-any-return]
+                             lambda: workflow_of(request).submit_signature(viewer, document_id, file_id, cms,
+                                                                           job_id=job_id))
+
+    @get("/documents/{document_id:int}/files/{file_id:int}/content", operation_id="download_file",
+         summary="The original file (exactly the bytes that are signed)")
+    async def download_file(self, request: Request, document_id: int, file_id: int) -> Response[bytes]:
+        session, viewer = await self._viewer(request)
+        name, ctype, data = await guarded(request, session, "download", document_id,
+                                          lambda: workflow_of(request).download_file(viewer, document_id, file_id))
+        return attachment(name, data, ctype)
+
+    @get("/documents/{document_id:int}/signatures/{signature_id:int}", operation_id="download_signature")
+    async def download_signature(self, request: Request, document_id: int, signature_id: int) -> Response[bytes]:
+        session, viewer = await self._viewer(request)
+        name, data = await guarded(request, session, "download", document_id,
+                                   lambda: workflow_of(request).download_signature(viewer, document_id, signature_id))
+        return attachment(name, data, "application/pkcs7-signature")
+
+    @get("/documents/{document_id:int}/package", operation_id="download_package",
+         summary="ZIP with the files, their .sig files and the verification report (HTML, JSON)")
+    async def package(self, request: Request, document_id: int) -> Response[bytes]:
+        session, viewer = await self._viewer(request)
+        name, data = await guarded(request, session, "package", document_id,
+                                   lambda: workflow_of(request).package(viewer, document_id))
+        return attachment(name, data, "application/zip")
+
+    @get("/documents/{document_id:int}/report", operation_id="verification_report")
+    async def report(self, request: Request, document_id: int,
+                     format: Literal["json", "html"] = "json") -> Response[Any]:
+        session, viewer = await self._viewer(request)
+        data, html = await guarded(request, session, "report", document_id,
+                                   lambda: workflow_of(request).report(viewer, document_id))
+        if format == "html":
+            return Response(f"<!doctype html><html lang='ru'><meta charset='utf-8'><body>{html}</body></html>",
+                            media_type="text/html", headers={"Cache-Control": "no-store"})
+        return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
+
+    @post("/me/certificates", operation_id="register_certificate", status_code=201,
+          summary="Register the session user's signing certificate (raw DER or PEM body)")
+    async def register_certificate(self, request: Request) -> Certificate:
+        session, viewer = await self._viewer(request)
+        body = await request.body()
+        info = await guarded(request, session, "register_certificate", None,
+                             lambda: workflow_of(request).register_certificate(viewer, body))
+        return Certificate(**info)
+
+    @get("/me/certificates", operation_id="my_certificates")
+    async def my_certificates(self, request: Request) -> list[dict[str, Any]]:
+        session = current_session(request)
+        from server.workflow import store
+
+        return await workflow_of(request).db.read(lambda d: store.registered_certificates(d, session.user_id))
+
+    @get("/audit", operation_id="audit_search", summary="Search the audit log (auditors only)")
+    async def audit_search(self, request: Request, q: str = "", action: str = "", document_id: int = 0,
+                           limit: int = Parameter(default=100, ge=1, le=1000)) -> list[AuditRow]:
+        session, viewer = await self._viewer(request)
+        if not viewer.auditor:
+            async def deny() -> None:
+                raise PermissionDenied("not_auditor", "Журнал аудита доступен только аудиторам.")
+            await guarded(request, session, "audit", None, deny)
+        where, params = ["1 = 1"], []
+        if action:
+            where.append("action = ?")
+            params.append(action)
+        if document_id:
+            where.append("object_type = 'document' AND object_id = ?")
+            params.append(str(document_id))
+        if q:
+            where.append("(details LIKE ? OR actor LIKE ?)")
+            params += [f"%{q}%", f"%{q}%"]
+        rows = await workflow_of(request).db.read(lambda d: d.execute(
+            f"SELECT id, at, actor, action, object_type, object_id, details FROM audit_log WHERE {' AND '.join(where)}"
+            " ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall())
+        return [AuditRow(id=r[0], at=r[1], actor=r[2], action=r[3], object_type=r[4], object_id=r[5],
+                         details=json.loads(r[6])) for r in rows]

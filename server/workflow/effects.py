@@ -1,0 +1,42 @@
+"""Side effects a transition records in the outbox (delivered after commit by the outbox worker).
+
+Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles exactly these):
+- ``b24.notify``   {"user_id", "message", "link"?}: ``im.notify.system.add`` (TAG = "klikdok:<outbox id>", so a
+  repeated delivery after a crash replaces the notification instead of adding a second one);
+- ``b24.timeline`` {"entity_type", "entity_id", "comment"}: ``crm.timeline.comment.add``;
+- ``disk.signature`` {"signature_id"}: upload ``<name>.sig`` next to the document on Bitrix24.Disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from server.db import outbox
+
+NOTIFY = "b24.notify"
+TIMELINE = "b24.timeline"
+DISK_SIGNATURE = "disk.signature"
+KINDS = (NOTIFY, TIMELINE, DISK_SIGNATURE)
+
+
+def card_link(doc: dict[str, Any]) -> str:
+    """The CRM card the document belongs to (relative: the portal resolves it against its own origin)."""
+    return f"/crm/{doc['entity_type']}/details/{doc['entity_id']}/"
+
+
+def notify(db: Database, user_id: int | None, message: str, *, doc: dict[str, Any], key: str) -> None:
+    if not user_id:
+        return
+    outbox.enqueue(db, NOTIFY, {"user_id": int(user_id), "message": message, "link": card_link(doc),
+                                "document_id": doc["id"]}, dedupe_key=key)
+
+
+def timeline(db: Database, doc: dict[str, Any], comment: str, *, key: str) -> None:
+    outbox.enqueue(db, TIMELINE, {"entity_type": doc["entity_type"], "entity_id": int(doc["entity_id"]),
+                                  "comment": comment, "document_id": doc["id"]}, dedupe_key=key)
+
+
+def store_signature_on_disk(db: Database, signature_id: int) -> None:
+    outbox.enqueue(db, DISK_SIGNATURE, {"signature_id": signature_id}, dedupe_key=f"disk.signature:{signature_id}")

@@ -1,0 +1,73 @@
+"""Is the certificate behind a signature the one the route expects?
+
+Internal signers: a certificate registered for that Bitrix24 user (``signer_certificates``); a user with no
+registered certificate may sign with one whose ИНН/ИНН ЮЛ or СНИЛС the admin allowed in ``[policy]``. A
+certificate registered to somebody else is never accepted for this user. The counterparty: the ИНН (and the
+ОГРН/ОГРНИП where the CRM has one) of the company's requisites, captured when the document was created.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from cades.result import SignatureResult
+from server.config import PolicySettings
+
+
+def _signer_label(sig: SignatureResult) -> str:
+    s = sig.signer
+    if s is None:
+        return "неизвестный владелец"
+    parts = [s.common_name or " ".join(p for p in (s.surname, s.given_name) if p) or "без имени"]
+    if s.inn or s.innle:
+        parts.append(f"ИНН {s.innle or s.inn}")
+    if s.snils:
+        parts.append(f"СНИЛС {s.snils}")
+    return ", ".join(parts)
+
+
+def certificate_key(sig: SignatureResult) -> tuple[str, str] | None:
+    cert = sig.certificate
+    return (cert.issuer, cert.serial.lower()) if cert is not None else None
+
+
+def check_internal(db: Database, policy: PolicySettings, user_id: int, user_name: str,
+                   sig: SignatureResult) -> str | None:
+    """None when the certificate belongs to the expected user; otherwise the Russian reason."""
+    key = certificate_key(sig)
+    owners = [] if key is None else [r[0] for r in db.execute(
+        "SELECT user_id FROM signer_certificates WHERE issuer = ? AND lower(serial) = ? AND revoked_at IS NULL",
+        list(key)).fetchall()]
+    if user_id in owners:
+        return None
+    label = _signer_label(sig)
+    if owners:
+        return f"Подпись сделана сертификатом другого сотрудника ({label}), а подписать должен(на) {user_name}."
+    registered = db.execute("SELECT count(*) FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL",
+                            [user_id]).fetchone()[0]
+    if registered:
+        return f"Сертификат ({label}) не зарегистрирован за подписантом {user_name}."
+    s = sig.signer
+    if s is not None:
+        inns = {v for v in (s.inn, s.innle) if v}
+        if inns & set(policy.allowed_signer_inns) or (s.snils and s.snils in set(policy.allowed_signer_snils)):
+            return None
+    return (f"За подписантом {user_name} не зарегистрирован сертификат, а ИНН/СНИЛС сертификата ({label}) "
+            "не разрешены политикой.")
+
+
+def check_counterparty(doc: dict[str, Any], sig: SignatureResult) -> str | None:
+    """None when the certificate is the CRM company's (ИНН, and ОГРН/ОГРНИП where known)."""
+    expected_inn = (doc.get("counterparty_inn") or "").strip()
+    expected_ogrn = (doc.get("counterparty_ogrn") or "").strip()
+    s = sig.signer
+    label = _signer_label(sig)
+    if not expected_inn:
+        return "В реквизитах компании в CRM нет ИНН: нельзя проверить, что подписал контрагент."
+    if s is None or expected_inn not in {v for v in (s.innle, s.inn) if v}:
+        return f"ИНН в сертификате ({label}) не совпадает с ИНН контрагента {expected_inn}."
+    if expected_ogrn and (s.ogrn or s.ogrnip) and expected_ogrn not in {s.ogrn, s.ogrnip}:
+        return f"ОГРН в сертификате не совпадает с ОГРН контрагента {expected_ogrn}."
+    return None

@@ -1,0 +1,126 @@
+"""Domain values of the workflow, as msgspec Structs (stored rows and API answers share them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+State = Literal["draft", "awaiting_internal", "awaiting_counterparty", "completed", "rejected_internal",
+                "rejected_counterparty", "withdrawn", "expired", "deleted"]
+OPEN_STATES: frozenset[str] = frozenset({"draft", "awaiting_internal", "awaiting_counterparty"})
+FINAL_STATES: frozenset[str] = frozenset({"completed", "rejected_internal", "rejected_counterparty", "withdrawn",
+                                          "expired", "deleted"})
+STATE_RU: dict[str, str] = {
+    "draft": "Черновик", "awaiting_internal": "На подписи", "awaiting_counterparty": "Ожидает контрагента",
+    "completed": "Подписан", "rejected_internal": "Отклонён", "rejected_counterparty": "Отклонён контрагентом",
+    "withdrawn": "Отозван", "expired": "Срок истёк", "deleted": "Удалён",
+}
+StepKind = Literal["internal", "counterparty"]
+StepState = Literal["waiting", "current", "signed", "rejected", "cancelled"]
+EntityType = Literal["deal", "company"]
+
+
+class DocumentFile(msgspec.Struct, kw_only=True):
+    id: int
+    position: int
+    name: str
+    size: int
+    content_type: str
+    streebog256: str
+    streebog512: str
+    disk_file_id: int | None = None
+
+
+class RouteStep(msgspec.Struct, kw_only=True):
+    id: int
+    position: int
+    kind: StepKind
+    user_id: int | None
+    display_name: str
+    state: StepState
+    acted_at: str | None = None
+    reason: str = ""
+
+
+class SignatureInfo(msgspec.Struct, kw_only=True):
+    """An accepted signature without its bytes (those are downloaded separately)."""
+
+    id: int
+    file_id: int
+    step_id: int
+    signer_kind: str
+    signer_user_id: int | None
+    source: str
+    status: str
+    signer: dict[str, Any]
+    certificate_serial: str
+    certificate_issuer: str
+    identity_warning: str
+    accepted_at: str
+    disk_file_id: int | None = None
+
+
+class DocumentSummary(msgspec.Struct, kw_only=True):
+    """One row of a list (the CRM tab, the queue, the department board)."""
+
+    id: int
+    title: str
+    state: State
+    state_label: str
+    entity_type: EntityType
+    entity_id: int
+    author_id: int
+    author_name: str
+    department_id: int | None
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+    deadline: str | None
+    current_step: int
+    current_signer_id: int | None = None
+    current_signer_name: str = ""
+    files: int = 0
+    overdue: bool = False
+    warnings: list[str] = []
+
+
+class HistoryEntry(msgspec.Struct, kw_only=True):
+    at: str
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+class DocumentDetail(msgspec.Struct, kw_only=True):
+    document: DocumentSummary
+    reason: str
+    counterparty_name: str
+    counterparty_inn: str
+    counterparty_ogrn: str
+    counterparty_email: str
+    files: list[DocumentFile]
+    route: list[RouteStep]
+    signatures: list[SignatureInfo]
+    history: list[HistoryEntry]
+    can: list[str]
+
+
+class DocumentPage(msgspec.Struct, kw_only=True):
+    items: list[DocumentSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class Job(msgspec.Struct, kw_only=True):
+    """A signing job for the signer's agent or CryptoARM (issue 6 delivers them)."""
+
+    id: int
+    document_id: int
+    step_id: int
+    user_id: int
+    channel: str
+    status: str
+    created_at: str
+    files: list[DocumentFile] = []

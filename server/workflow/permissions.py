@@ -1,0 +1,83 @@
+"""Who may see and do what.
+
+- authors and route members see their documents; the author manages them (route, send, remind, withdraw, delete);
+- a department head sees every document of the departments they head and of everything below them (the tree and
+  ``UF_HEAD`` come from Bitrix24's ``department.get``);
+- auditors (``[policy] auditor_user_ids`` or members of ``auditor_group_id``) see everything, read-only;
+- only the signer of the current step signs or rejects (checked again inside the transaction).
+Every refusal is a :class:`PermissionDenied` (HTTP 403) that the API audits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .store import Scope
+
+AUTHOR_ACTIONS = ("route", "send", "remind", "withdraw", "delete")
+
+
+class PermissionDenied(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int
+    auditor: bool = False
+    managed_departments: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def is_head(self) -> bool:
+        return bool(self.managed_departments)
+
+    def scope(self) -> Scope:
+        """The SQL condition on ``documents d`` for what this viewer may see."""
+        if self.auditor:
+            return Scope("1 = 1", [])
+        parts = ["d.author_id = ?", "d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?)"]
+        params: list[Any] = [self.user_id, self.user_id]
+        if self.managed_departments:
+            depts = sorted(self.managed_departments)
+            parts.append(f"d.department_id IN ({','.join('?' * len(depts))})")
+            params += depts
+        return Scope(" OR ".join(parts), params)
+
+    def can_view(self, doc: dict[str, Any], route_member: bool) -> bool:
+        return (self.auditor or doc["author_id"] == self.user_id or route_member
+                or doc.get("department_id") in self.managed_departments)
+
+    def require_view(self, doc: dict[str, Any], route_member: bool) -> None:
+        if not self.can_view(doc, route_member):
+            raise PermissionDenied("not_visible", "У вас нет доступа к этому документу: вы не автор, не подписант, "
+                                   "не руководитель отдела автора и не аудитор.")
+
+    def require_author(self, doc: dict[str, Any], action: str) -> None:
+        if doc["author_id"] != self.user_id:
+            who = "Аудитор может только просматривать документы." if self.auditor else ""
+            raise PermissionDenied("not_author", f"Это действие ({action}) доступно только автору документа "
+                                   f"({doc['author_name'] or doc['author_id']}). {who}".strip())
+
+    def require_current_signer(self, step_user_id: int | None, step_name: str) -> None:
+        if step_user_id != self.user_id:
+            raise PermissionDenied("not_current_signer", f"Сейчас документ подписывает {step_name or 'другой участник'}, "
+                                   "а не вы.")
+
+    def actions(self, doc: dict[str, Any], current_user_id: int | None) -> list[str]:
+        """What the pages may offer for this document."""
+        can = ["download"]
+        state = doc["state"]
+        if doc["author_id"] == self.user_id:
+            if state == "draft":
+                can += ["route", "send", "delete", "withdraw"]
+            elif state == "awaiting_internal":
+                can += ["remind", "withdraw"]
+            elif state == "awaiting_counterparty":
+                can += ["withdraw"]
+        if state == "awaiting_internal" and current_user_id == self.user_id:
+            can += ["sign", "reject"]
+        return can

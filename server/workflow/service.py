@@ -1,0 +1,514 @@
+"""The workflow as the API and pages use it: permissions first, then the portal, then a transition.
+
+One ``Workflow`` per running server (``app.state.services.extras["workflow"]``). It owns the outbox worker, the
+validation context for ``accept_signature`` and the caches of the portal's users and departments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import mimetypes
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from asn1crypto import x509
+
+from cades.certs import cert_info
+from cades.report import render_html
+from cades.result import VerificationResult
+from cades.validation import ValidationContext
+from server.bitrix24 import (
+    Bitrix24Client,
+    Bitrix24Error,
+    CrmService,
+    DepartmentDirectory,
+    DiskService,
+    User,
+    UserDirectory,
+)
+from server.config import Settings
+from server.db import Database, audit
+from server.portal.service import PortalService
+
+from . import states, store
+from .files import FileCache, digests, safe_name
+from .model import DocumentDetail, DocumentPage, Job
+from .outbox_worker import OutboxWorker
+from .permissions import PermissionDenied, Viewer
+from .signatures import AcceptedSignature, SignatureDeps, SignerClaim, accept_signature
+from .states import TransitionRefused
+
+log = logging.getLogger(__name__)
+
+
+class PortalMissing(Exception):
+    """The portal is not connected or did not answer (HTTP 502/503)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+    content_type: str = ""
+
+
+class PersonInfo(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    position: str
+    departments: list[int]
+
+
+def validation_context(settings: Settings) -> ValidationContext:
+    trust = settings.trust
+    return ValidationContext.from_paths(trust.roots, intermediates=trust.intermediates, crls=trust.crls)
+
+
+class Workflow:
+    def __init__(self, settings: Settings, db: Database, portal: PortalService) -> None:
+        self.settings = settings
+        self.db = db
+        self.portal = portal
+        wf = settings.workflow
+        self.worker = OutboxWorker(db, portal.client, batch_size=wf.outbox_batch_size,
+                                   poll_seconds=wf.outbox_poll_seconds, max_attempts=wf.outbox_max_attempts,
+                                   paused=wf.outbox_paused)
+        self.deps = SignatureDeps(db=db, settings=settings, validation=validation_context(settings),
+                                  wake=self.worker.wake)
+        self.cache = FileCache(settings.storage.path / "cache", settings.storage.cache_max_mb * 1024 * 1024)
+        self._client: Bitrix24Client | None = None
+        self._users: UserDirectory | None = None
+        self._departments: DepartmentDirectory | None = None
+        self._disk: DiskService | None = None
+        self._people: tuple[float, list[PersonInfo]] | None = None
+        self._auditor_group: tuple[float, frozenset[int]] | None = None
+
+    # -- portal -----------------------------------------------------------------------------------------
+
+    async def client(self) -> Bitrix24Client:
+        client = await self.portal.client()
+        if client is None:
+            raise PortalMissing("Портал Битрикс24 не подключён: установите приложение KlikDok на портале.")
+        if client is not self._client:
+            self._client = client
+            self._users = UserDirectory(client)
+            self._departments = DepartmentDirectory(client)
+            self._disk = DiskService(client)
+        return client
+
+    async def user(self, user_id: int) -> User | None:
+        await self.client()
+        assert self._users is not None
+        return await self._users.get(user_id)
+
+    async def people(self) -> list[PersonInfo]:
+        """Active employees for the signer picker (cached for five minutes)."""
+        if self._people and time.monotonic() - self._people[0] < 300:
+            return self._people[1]
+        client = await self.client()
+        rows = await client.list_all("user.get", {"FILTER": {"ACTIVE": True}})
+        from server.bitrix24.users import user_from
+
+        people = sorted((PersonInfo(id=u.id, name=u.full_name, position=u.work_position, departments=u.departments)
+                         for u in (user_from(r) for r in rows if isinstance(r, dict)) if u.active),
+                        key=lambda p: p.name)
+        self._people = (time.monotonic(), people)
+        return people
+
+    async def _auditor_group_members(self) -> frozenset[int]:
+        group = self.settings.policy.auditor_group_id
+        if not group:
+            return frozenset()
+        if self._auditor_group and time.monotonic() - self._auditor_group[0] < 300:
+            return self._auditor_group[1]
+        try:
+            rows = await (await self.client()).call("sonet_group.user.get", {"ID": group}) or []
+            members = frozenset(int(r["USER_ID"]) for r in rows if isinstance(r, dict) and r.get("USER_ID"))
+        except (Bitrix24Error, PortalMissing, ValueError) as exc:
+            log.warning("cannot read the auditor group: %s", type(exc).__name__)
+            members = frozenset()
+        self._auditor_group = (time.monotonic(), members)
+        return members
+
+    async def viewer(self, user_id: int) -> Viewer:
+        """The viewer's rights: auditor from the config, department heads from the portal's tree (cached)."""
+        auditor = user_id in self.settings.policy.auditor_user_ids or user_id in await self._auditor_group_members()
+        managed: frozenset[int] = frozenset()
+        try:
+            await self.client()
+            assert self._departments is not None
+            tree = await self._departments.all()
+            heads = [d.id for d in tree.values() if d.head == user_id]
+            if heads:
+                managed = frozenset(await self._departments.subtree(heads))
+        except (Bitrix24Error, PortalMissing) as exc:
+            log.warning("department tree unavailable: %s", type(exc).__name__)
+        return Viewer(user_id=user_id, auditor=auditor, managed_departments=managed)
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    async def _visible_doc(self, viewer: Viewer, document_id: int) -> dict[str, Any]:
+        def read(d: Any) -> tuple[dict[str, Any] | None, bool]:
+            return store.document_row(d, document_id), store.is_route_member(d, document_id, viewer.user_id)
+
+        doc, member = await self.db.read(read)
+        if doc is None or doc["state"] == "deleted":
+            raise TransitionRefused("not_found", "Документ не найден.", 404)
+        viewer.require_view(doc, member)
+        return doc
+
+    async def list(self, viewer: Viewer, *, view: str, entity: tuple[str, int] | None = None,
+                   states_: Sequence[str] = (), query: str = "", overdue: bool = False, limit: int = 50,
+                   offset: int = 0) -> DocumentPage:
+        """view: "entity" (a CRM card), "mine" (authored), "queue" (waiting for my signature), "department"
+        (a head's subtree), "all" (everything visible; auditors see every document)."""
+        limit = max(1, min(200, limit))
+        kwargs: dict[str, Any] = {"scope": viewer.scope(), "states": states_, "query": query, "overdue": overdue,
+                                  "limit": limit, "offset": max(0, offset)}
+        if view == "entity":
+            if entity is None:
+                raise TransitionRefused("bad_request", "Не указана сделка или компания.", 400)
+            kwargs["entity"] = entity
+        elif view == "mine":
+            kwargs["author_id"] = viewer.user_id
+        elif view == "queue":
+            kwargs["signer_id"] = viewer.user_id
+        elif view == "department":
+            if not viewer.is_head and not viewer.auditor:
+                raise PermissionDenied("not_head", "Раздел «Отдел» доступен руководителям подразделений.")
+            kwargs["departments"] = None if viewer.auditor and not viewer.is_head else viewer.managed_departments
+        elif view != "all":
+            raise TransitionRefused("bad_request", f"Неизвестный список: {view}.", 400)
+        return await self.db.read(lambda d: store.list_documents(d, **kwargs))
+
+    async def detail(self, viewer: Viewer, document_id: int) -> DocumentDetail:
+        doc = await self._visible_doc(viewer, document_id)
+
+        def read(d: Any) -> DocumentDetail:
+            summary = store.summary(d, document_id)
+            assert summary is not None
+            current = store.current_step(d, document_id)
+            return DocumentDetail(
+                document=summary, reason=doc["reason"], counterparty_name=doc["counterparty_name"],
+                counterparty_inn=doc["counterparty_inn"], counterparty_ogrn=doc["counterparty_ogrn"],
+                counterparty_email=doc["counterparty_email"], files=store.files(d, document_id),
+                route=store.route(d, document_id), signatures=store.signatures(d, document_id),
+                history=store.history(d, document_id),
+                can=viewer.actions(doc, current.user_id if current else None))
+
+        return await self.db.read(read)
+
+    # -- create and route -------------------------------------------------------------------------------
+
+    async def _signers(self, signer_ids: Sequence[int]) -> list[tuple[int, str]]:
+        ids = list(dict.fromkeys(int(i) for i in signer_ids))
+        if not ids:
+            return []
+        await self.client()
+        assert self._users is not None
+        found = await self._users.get_many(ids)
+        missing = [i for i in ids if i not in found or not found[i].active]
+        if missing:
+            raise TransitionRefused("unknown_signer", f"Нет активного сотрудника с id {missing[0]}.", 400)
+        return [(i, found[i].full_name) for i in ids]
+
+    async def _counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
+        crm = CrmService(await self.client())
+        try:
+            if entity_type == "deal":
+                deal = await crm.deal(entity_id)
+                company_id = deal.company_id
+                contacts = await crm.deal_contacts(entity_id)
+            else:
+                company_id = entity_id
+                contacts = await crm.company_contacts(entity_id)
+        except Bitrix24Error as exc:
+            raise TransitionRefused("crm_not_found", f"Сделка или компания не найдена в CRM ({exc.code}).", 400) from None
+        info = {"name": "", "inn": "", "ogrn": "", "email": ""}
+        if company_id:
+            company = await crm.company(company_id)
+            info["name"] = company.title
+            if company.emails:
+                info["email"] = company.emails[0]
+            requisites = await crm.company_requisites(company_id)
+            if requisites:
+                r = requisites[0]
+                info.update(inn=r.inn, ogrn=r.ogrn or r.ogrnip, name=r.company_name or company.title)
+        for contact in contacts:
+            if contact.emails and not info["email"]:
+                info["email"] = contact.emails[0]
+        return company_id, info
+
+    async def create(self, user_id: int, *, entity_type: str, entity_id: int, title: str, uploads: Sequence[Upload],
+                     signer_ids: Sequence[int] = (), counterparty_email: str = "") -> int:
+        if entity_type not in ("deal", "company") or entity_id <= 0:
+            raise TransitionRefused("bad_request", "Документ создаётся из сделки или компании.", 400)
+        if not uploads:
+            raise TransitionRefused("no_files", "Приложите хотя бы один файл.", 400)
+        limit = self.settings.limits.max_upload_mb * 1024 * 1024
+        names: set[str] = set()
+        for up in uploads:
+            if len(up.data) > limit:
+                raise TransitionRefused("too_large", f"Файл «{safe_name(up.name)}» больше "
+                                        f"{self.settings.limits.max_upload_mb} МБ.", 413)
+            if not up.data:
+                raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.", 400)
+            if safe_name(up.name).lower() in names:
+                raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».", 400)
+            names.add(safe_name(up.name).lower())
+        title = title.strip()[:300] or safe_name(uploads[0].name)
+        author = await self.user(user_id)
+        if author is None:
+            raise PermissionDenied("unknown_user", "Пользователь не найден на портале.")
+        signers = await self._signers(signer_ids)
+        company_id, counterparty = await self._counterparty(entity_type, entity_id)
+        if counterparty_email:
+            counterparty["email"] = counterparty_email.strip()[:254]
+        assert self._disk is not None
+        try:
+            folder_id = await self._disk.entity_folder(entity_type, entity_id)  # type: ignore[arg-type]
+        except Bitrix24Error as exc:
+            raise PortalMissing(f"Не удалось открыть папку на Диске ({exc.code}).") from None
+        files: list[dict[str, Any]] = []
+        for up in uploads:
+            name = safe_name(up.name)
+            d256, d512 = await asyncio.to_thread(digests, up.data)
+            ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            try:
+                stored = await self._disk.upload(folder_id, name, up.data, content_type=ctype)
+            except Bitrix24Error as exc:
+                raise PortalMissing(f"Не удалось сохранить «{name}» на Диск ({exc.code}).") from None
+            await asyncio.to_thread(self.cache.put, d256, up.data)
+            files.append({"name": name, "size": len(up.data), "content_type": ctype, "streebog256": d256,
+                          "streebog512": d512, "disk_file_id": stored.id})
+        department = author.departments[0] if author.departments else None
+        return await self.db.write(lambda d: states.create_draft(
+            d, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id, author_id=user_id,
+            author_name=author.full_name, department_id=department, files=files, signers=signers,
+            counterparty=counterparty, disk_folder_id=folder_id))
+
+    async def set_route(self, viewer: Viewer, document_id: int, signer_ids: Sequence[int],
+                        counterparty_email: str | None = None) -> None:
+        doc = await self._visible_doc(viewer, document_id)
+        viewer.require_author(doc, "изменить маршрут")
+        signers = await self._signers(signer_ids)
+        await self.db.write(lambda d: states.set_route(d, document_id, actor_id=viewer.user_id, signers=signers,
+                                                       counterparty_email=counterparty_email))
+
+    # -- transitions ------------------------------------------------------------------------------------
+
+    async def send(self, viewer: Viewer, document_id: int) -> None:
+        doc = await self._visible_doc(viewer, document_id)
+        viewer.require_author(doc, "отправить на подпись")
+        await self.db.write(lambda d: states.send(d, document_id, actor_id=viewer.user_id,
+                                                  counterparty_days=self.settings.workflow.counterparty_days))
+        self.worker.wake()
+
+    async def withdraw(self, viewer: Viewer, document_id: int, reason: str) -> None:
+        doc = await self._visible_doc(viewer, document_id)
+        viewer.require_author(doc, "отозвать")
+        await self.db.write(lambda d: states.withdraw(d, document_id, actor_id=viewer.user_id, reason=reason[:1000]))
+        self.worker.wake()
+
+    async def delete(self, viewer: Viewer, document_id: int) -> None:
+        doc = await self._visible_doc(viewer, document_id)
+        viewer.require_author(doc, "удалить")
+        await self.db.write(lambda d: states.delete(d, document_id, actor_id=viewer.user_id))
+
+    async def remind(self, viewer: Viewer, document_id: int) -> None:
+        doc = await self._visible_doc(viewer, document_id)
+        viewer.require_author(doc, "напомнить")
+        await self.db.write(lambda d: states.remind(d, document_id, actor_id=viewer.user_id,
+                                                    per_day=self.settings.limits.manual_reminders_per_day))
+        self.worker.wake()
+
+    async def _require_current_signer(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], int]:
+        doc = await self._visible_doc(viewer, document_id)
+        step = await self.db.read(lambda d: store.current_step(d, document_id))
+        if doc["state"] != "awaiting_internal" or step is None or step.kind != "internal":
+            raise TransitionRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи сотрудника.")
+        viewer.require_current_signer(step.user_id, step.display_name)
+        return doc, step.id
+
+    async def reject(self, viewer: Viewer, document_id: int, reason: str) -> None:
+        _, step_id = await self._require_current_signer(viewer, document_id)
+        await self.db.write(lambda d: states.reject(d, document_id, step_id=step_id, actor=f"user:{viewer.user_id}",
+                                                    reason=reason[:1000]))
+        self.worker.wake()
+
+    async def sign_request(self, viewer: Viewer, document_ids: Sequence[int], channel: str = "any") -> list[Job]:
+        """Open (or return the open) signing job of each document whose current step is this viewer's."""
+        jobs: list[Job] = []
+        for document_id in dict.fromkeys(document_ids):
+            _, step_id = await self._require_current_signer(viewer, document_id)
+
+            def write(d: Any, document_id: int = document_id, step_id: int = step_id) -> int:
+                row = d.execute("SELECT id FROM jobs WHERE step_id = ? AND status IN ('pending', 'delivered')",
+                                [step_id]).fetchone()
+                if row:
+                    return int(row[0])
+                now = store.now_iso()
+                cur = d.execute("INSERT INTO jobs (document_id, step_id, user_id, channel, created_at, updated_at)"
+                                " VALUES (?, ?, ?, ?, ?, ?)", [document_id, step_id, viewer.user_id, channel, now, now])
+                audit.append(d, actor=f"user:{viewer.user_id}", action="job.created", object_type="document",
+                             object_id=document_id, details={"job_id": cur.lastrowid, "channel": channel})
+                return int(cur.lastrowid)
+
+            job_id = await self.db.write(write)
+            job = await self.db.read(lambda d, job_id=job_id: store.job(d, job_id))
+            assert job is not None
+            jobs.append(job)
+        return jobs
+
+    async def submit_signature(self, viewer: Viewer, document_id: int, file_id: int, cms: bytes, *,
+                               source: str = "upload", job_id: int | None = None) -> AcceptedSignature:
+        """A signature presented by a signed-in user (uploaded .sig); the route check is accept_signature's."""
+        await self._visible_doc(viewer, document_id)
+        return await accept_signature(self.deps, document_id=document_id, file_id=file_id, cms=cms,
+                                      claim=SignerClaim("internal", user_id=viewer.user_id), source=source,  # type: ignore[arg-type]
+                                      job_id=job_id)
+
+    # -- downloads --------------------------------------------------------------------------------------
+
+    async def file_bytes(self, document_id: int, file_id: int) -> tuple[str, str, bytes]:
+        """(name, content type, bytes) of a document file: cache first, then Disk, always checked by digest."""
+        files = await self.db.read(lambda d: store.files(d, document_id))
+        f = next((x for x in files if x.id == file_id), None)
+        if f is None:
+            raise TransitionRefused("not_found", "В документе нет такого файла.", 404)
+        data = await asyncio.to_thread(self.cache.get, f.streebog256)
+        if data is None:
+            await self.client()
+            assert self._disk is not None
+            if not f.disk_file_id:
+                raise PortalMissing("Файл не сохранён на Диске.")
+            try:
+                got = await self._disk.download(f.disk_file_id)
+            except Bitrix24Error as exc:
+                raise PortalMissing(f"Не удалось скачать файл с Диска ({exc.code}).") from None
+            assert isinstance(got, bytes)
+            if (await asyncio.to_thread(digests, got))[0] != f.streebog256:
+                raise TransitionRefused("file_changed", f"Файл «{f.name}» на Диске изменён после отправки: его хэш "
+                                        "не совпадает с зафиксированным. Подписывать его нельзя.", 409)
+            await asyncio.to_thread(self.cache.put, f.streebog256, got)
+            data = got
+        return f.name, f.content_type, data
+
+    async def download_file(self, viewer: Viewer, document_id: int, file_id: int) -> tuple[str, str, bytes]:
+        await self._visible_doc(viewer, document_id)
+        return await self.file_bytes(document_id, file_id)
+
+    async def download_signature(self, viewer: Viewer, document_id: int, signature_id: int) -> tuple[str, bytes]:
+        await self._visible_doc(viewer, document_id)
+        found = await self.db.read(lambda d: store.signature_bytes(d, document_id, signature_id))
+        if found is None:
+            raise TransitionRefused("not_found", "Подпись не найдена.", 404)
+        cms, name, _ = found
+        return f"{name}.{signature_id}.sig", cms
+
+    async def report(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], str]:
+        """The verification report of every accepted signature: (JSON-able dict, HTML)."""
+        doc = await self._visible_doc(viewer, document_id)
+        rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
+        files = {f.id: f for f in await self.db.read(lambda d: store.files(d, document_id))}
+        entries = []
+        html_parts = [f"<h1>Отчёт о проверке подписей: {_esc(doc['title'])}</h1>"]
+        for sig_id, file_id, _cms, verification, signer in rows:
+            result = msgspec.json.decode(verification, type=VerificationResult)
+            f = files[file_id]
+            entries.append({"signature_id": sig_id, "file": f.name, "streebog256": f.streebog256,
+                            "signer": json.loads(signer), "verification": msgspec.to_builtins(result)})
+            html_parts.append(render_html(result, document=f.name))
+        report = {"document_id": document_id, "title": doc["title"], "state": doc["state"],
+                  "warnings": json.loads(doc["warnings"] or "[]"), "signatures": entries}
+        if not rows:
+            html_parts.append("<p>Подписей пока нет.</p>")
+        return report, "\n".join(html_parts)
+
+    async def package(self, viewer: Viewer, document_id: int) -> tuple[str, bytes]:
+        """ZIP: the files, every ``.sig``, and the verification report (HTML and JSON)."""
+        doc = await self._visible_doc(viewer, document_id)
+        files = await self.db.read(lambda d: store.files(d, document_id))
+        rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
+        report, html = await self.report(viewer, document_id)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            by_id = {}
+            for f in files:
+                name, _, data = await self.file_bytes(document_id, f.id)
+                z.writestr(name, data)
+                by_id[f.id] = name
+            counts: dict[int, int] = {}
+            for _sig_id, file_id, cms, _v, _s in rows:
+                counts[file_id] = counts.get(file_id, 0) + 1
+                n = counts[file_id]
+                z.writestr(f"{by_id[file_id]}.sig" if n == 1 else f"{by_id[file_id]}.{n}.sig", bytes(cms))
+            z.writestr("отчёт-о-проверке.html", f"<!doctype html><meta charset='utf-8'>{html}")
+            z.writestr("отчёт-о-проверке.json", json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="document.exported",
+                                                   object_type="document", object_id=document_id))
+        return f"{safe_name(doc['title'])}.zip", buf.getvalue()
+
+    # -- certificates -----------------------------------------------------------------------------------
+
+    async def register_certificate(self, viewer: Viewer, der_or_pem: bytes) -> dict[str, Any]:
+        """A user registers their own signing certificate (audited); signatures for them must use it."""
+        try:
+            data = der_or_pem
+            if b"-----BEGIN" in data:
+                import base64
+
+                body = data.split(b"-----BEGIN CERTIFICATE-----")[1].split(b"-----END CERTIFICATE-----")[0]
+                data = base64.b64decode(b"".join(body.split()))
+            cert = x509.Certificate.load(data)
+            info = cert_info(cert)
+        except Exception:  # noqa: BLE001 - any parse failure is the same answer to the user
+            raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).", 400) from None
+        if not info.serial:
+            raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.", 400)
+
+        def write(d: Any) -> None:
+            other = d.execute("SELECT user_id FROM signer_certificates WHERE issuer = ? AND lower(serial) = ? AND"
+                              " revoked_at IS NULL AND user_id != ?", [info.issuer, info.serial.lower(),
+                                                                       viewer.user_id]).fetchone()
+            if other:
+                raise PermissionDenied("certificate_taken", "Этот сертификат уже зарегистрирован за другим сотрудником.")
+            d.execute("INSERT INTO signer_certificates (user_id, issuer, serial, subject, inn, snils, not_after, der,"
+                      " registered_by, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                      " ON CONFLICT(user_id, issuer, serial) DO UPDATE SET revoked_at = NULL",
+                      [viewer.user_id, info.issuer, info.serial.lower(), info.subject,
+                       info.identity.get("inn") or info.identity.get("innle") or "", info.identity.get("snils", ""),
+                       info.not_after.isoformat() if info.not_after else None, data, viewer.user_id, store.now_iso()])
+            audit.append(d, actor=f"user:{viewer.user_id}", action="certificate.registered", object_type="user",
+                         object_id=viewer.user_id, details={"serial": info.serial, "subject": info.subject})
+
+        await self.db.write(write)
+        return {"serial": info.serial.lower(), "subject": info.subject, "issuer": info.issuer}
+
+    # -- background -------------------------------------------------------------------------------------
+
+    async def expire_loop(self, stop: asyncio.Event, every: float = 60.0) -> None:
+        while not stop.is_set():
+            try:
+                if await self.db.write(states.expire_due):
+                    self.worker.wake()
+            except Exception:  # noqa: BLE001
+                log.exception("expiry round failed")
+            try:
+                async with asyncio.timeout(every):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+
+
+def _esc(text: str) -> str:
+    import html
+
+    return html.escape(text)

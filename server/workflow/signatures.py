@@ -1,0 +1,207 @@
+"""``accept_signature``: the one door every signature comes through (upload, agent, CryptoARM, counterparty).
+
+Order of checks, each refusal a :class:`SignatureRefused` with a stable ``code`` and a Russian message, audited,
+and with nothing else changed:
+1. size and the route: the document is open, the file is part of it, the claimed signer is the current step's
+   (``not_current_signer``), this file is not signed on this step yet (``already_signed``);
+2. ``cades`` verification against the Streebog digests recorded when the file was uploaded (``wrong_document``
+   when the signature covers other bytes, ``invalid_signature`` / ``unverifiable`` otherwise);
+3. the certificate belongs to the expected signer (``wrong_signer``), unless the admin's policy says "warn";
+4. one transaction: the signature (CMS + verification result), the document's new state, the audit row, the
+   outbox messages (Disk copy ``<name>.sig``, timeline comment, notifications). The route is re-checked inside
+   that transaction, so two signatures racing for the same step cannot both win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from sqlite_utils import Database
+
+from cades.asn1 import MalformedInput
+from cades.result import REASONS, SignatureResult, VerificationResult
+from cades.validation import ValidationContext
+from cades.verify import verify_cms
+from server.config import Settings
+from server.db import Database as KlikDatabase
+from server.db import audit
+
+from . import effects, identity, states
+from .store import document_row, now_iso
+
+Source = Literal["upload", "agent", "cryptoarm", "counterparty"]
+
+
+class SignatureRefused(Exception):
+    """Why a signature was not accepted: ``code`` is stable, ``message`` is for people, ``status`` the HTTP one."""
+
+    def __init__(self, code: str, message: str, status: int = 422, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details or {}
+
+
+@dataclass(frozen=True)
+class SignerClaim:
+    """Who is presenting the signature.
+
+    ``internal``: the Bitrix24 user ``user_id`` (from a checked page session, a paired agent or a CryptoARM
+    transaction bound to that user). ``counterparty``: the holder of the document's counterparty link; ``label``
+    is what the audit log shows (e.g. the link's recipient).
+    """
+
+    kind: Literal["internal", "counterparty"]
+    user_id: int | None = None
+    label: str = ""
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user_id}" if self.kind == "internal" else f"counterparty:{self.label or '?'}"
+
+
+class AcceptedSignature(msgspec.Struct, kw_only=True):
+    signature_id: int
+    document_id: int
+    file_id: int
+    step_id: int
+    step_completed: bool
+    document_state: str
+    status: str
+    warning: str = ""
+
+
+@dataclass
+class SignatureDeps:
+    """What acceptance needs from the running server (built once by the Workflow)."""
+
+    db: KlikDatabase
+    settings: Settings
+    validation: ValidationContext
+    wake: Callable[[], None] = lambda: None
+
+
+def _reason_text(sig: SignatureResult) -> str:
+    return "; ".join(REASONS.get(code, (None, code))[1] for code in sig.reasons) or "подпись не подтверждена"
+
+
+def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClaim,
+                 job_id: int | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(document, current step, file) if this claim may sign this file now; else SignatureRefused."""
+    doc = document_row(db, document_id)
+    if doc is None or doc["state"] == "deleted":
+        raise SignatureRefused("not_found", "Документ не найден.", 404)
+    cur = db.execute("SELECT id, name, streebog256, streebog512 FROM document_files WHERE id = ? AND document_id = ?",
+                     [file_id, document_id])
+    frow = cur.fetchone()
+    if frow is None:
+        raise SignatureRefused("not_found", "В документе нет такого файла.", 404)
+    file = dict(zip(("id", "name", "streebog256", "streebog512"), frow, strict=True))
+    if doc["state"] not in ("awaiting_internal", "awaiting_counterparty"):
+        raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.", 409)
+    srow = db.execute("SELECT id, position, kind, user_id, display_name FROM route_steps WHERE document_id = ? AND"
+                      " state = 'current'", [document_id]).fetchone()
+    if srow is None:
+        raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.", 409)
+    step = dict(zip(("id", "position", "kind", "user_id", "display_name"), srow, strict=True))
+    if step["kind"] != claim.kind or (claim.kind == "internal" and step["user_id"] != claim.user_id):
+        who = step["display_name"] or "контрагент"
+        raise SignatureRefused("not_current_signer", f"Сейчас документ подписывает {who}, а не вы.", 403)
+    if job_id is not None:
+        jrow = db.execute("SELECT step_id, user_id, status FROM jobs WHERE id = ? AND document_id = ?",
+                          [job_id, document_id]).fetchone()
+        if jrow is None or jrow[0] != step["id"] or jrow[1] != claim.user_id or jrow[2] not in ("pending", "delivered"):
+            raise SignatureRefused("job_not_open", "Задание на подпись уже закрыто или относится к другому шагу.", 409)
+    if db.execute("SELECT 1 FROM signatures WHERE file_id = ? AND step_id = ?", [file_id, step["id"]]).fetchone():
+        raise SignatureRefused("already_signed", f"Файл «{file['name']}» уже подписан на этом шаге.", 409)
+    return doc, step, file
+
+
+def _verify(deps: SignatureDeps, cms: bytes, file: dict[str, Any]) -> VerificationResult:
+    try:
+        return verify_cms(cms, content_digest={"streebog256": bytes.fromhex(file["streebog256"]),
+                                               "streebog512": bytes.fromhex(file["streebog512"])},
+                          context=deps.validation, max_size=deps.settings.limits.max_signature_kb * 1024)
+    except MalformedInput as exc:
+        raise SignatureRefused("malformed", f"Файл не является подписью CMS (PKCS#7): {exc}", 422) from None
+
+
+def _judge(result: VerificationResult) -> SignatureResult:
+    if len(result.signatures) != 1:
+        raise SignatureRefused("signer_count", "Нужна отдельная (detached) подпись ровно одного подписанта, "
+                               f"а в файле подписей: {len(result.signatures)}.", 422)
+    sig = result.signatures[0]
+    if sig.status == "valid":
+        return sig
+    if "digest_mismatch" in sig.reasons or "no_content" in sig.reasons:
+        raise SignatureRefused("wrong_document", "Подпись сделана не для этого документа: подписанные данные не "
+                               "совпадают с файлом, отправленным на подпись.", 422, {"reasons": sig.reasons})
+    code = "invalid_signature" if sig.status == "invalid" else "unverifiable"
+    raise SignatureRefused(code, f"Подпись не принята: {_reason_text(sig)}.", 422, {"reasons": sig.reasons})
+
+
+async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: int, cms: bytes, claim: SignerClaim,
+                           source: Source, job_id: int | None = None) -> AcceptedSignature:
+    """Verify, check, store and advance, or raise :class:`SignatureRefused` (audited, nothing else changed)."""
+    try:
+        if len(cms) > deps.settings.limits.max_signature_kb * 1024:
+            raise SignatureRefused("too_large", "Файл подписи слишком большой.", 413)
+        if not cms.strip():
+            raise SignatureRefused("malformed", "Пустой файл подписи.", 422)
+        doc, step, file = await deps.db.read(lambda d: _route_check(d, document_id, file_id, claim, job_id))
+        result = await asyncio.to_thread(_verify, deps, cms, file)
+        sig = _judge(result)
+        if claim.kind == "internal":
+            mismatch = await deps.db.read(lambda d: identity.check_internal(
+                d, deps.settings.policy, step["user_id"], step["display_name"], sig))
+            mode = deps.settings.policy.internal_identity_mismatch
+        else:
+            mismatch = identity.check_counterparty(doc, sig)
+            mode = deps.settings.policy.counterparty_identity_mismatch
+        if mismatch and mode == "refuse":
+            raise SignatureRefused("wrong_signer", mismatch, 403)
+        warning = mismatch or ""
+        accepted = await deps.db.write(lambda d: _store(d, document_id, file_id, cms, claim, source, job_id, result,
+                                                         sig, warning))
+    except SignatureRefused as refusal:
+        await deps.db.write(lambda d: audit.append(
+            d, actor=claim.actor, action="signature.refused", object_type="document", object_id=document_id,
+            details={"file_id": file_id, "source": source, "code": refusal.code, "message": refusal.message,
+                     "job_id": job_id}))
+        raise
+    deps.wake()
+    return accepted
+
+
+def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: SignerClaim, source: Source,
+           job_id: int | None, result: VerificationResult, sig: SignatureResult, warning: str) -> AcceptedSignature:
+    doc, step, file = _route_check(db, document_id, file_id, claim, job_id)
+    signer = msgspec.to_builtins(sig.signer) if sig.signer is not None else {}
+    cert = sig.certificate
+    cur = db.execute(
+        "INSERT INTO signatures (document_id, file_id, step_id, signer_kind, signer_user_id, source, cms, cms_sha256,"
+        " status, signer, certificate_serial, certificate_issuer, identity_warning, verification, accepted_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [document_id, file_id, step["id"], claim.kind, claim.user_id, source, cms, hashlib.sha256(cms).hexdigest(),
+         sig.status, json.dumps(signer, ensure_ascii=False), cert.serial if cert else "", cert.issuer if cert else "",
+         warning, result.to_json().decode(), now_iso()])
+    signature_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    if warning:
+        states.add_warning(db, doc, f"{file['name']}: {warning}")
+    audit.append(db, actor=claim.actor, action="signature.accepted", object_type="document", object_id=document_id,
+                 details={"signature_id": signature_id, "file": file["name"], "step": step["position"],
+                          "source": source, "certificate_serial": cert.serial if cert else "",
+                          "signer": {k: signer.get(k) for k in ("common_name", "inn", "innle", "snils", "ogrn")
+                                     if signer.get(k)}, "warning": warning, "job_id": job_id})
+    effects.store_signature_on_disk(db, signature_id)
+    completed = states.signature_recorded(db, doc, step, actor=claim.actor)
+    state = document_row(db, document_id)["state"]  # type: ignore[index]
+    return AcceptedSignature(signature_id=signature_id, document_id=document_id, file_id=file_id, step_id=step["id"],
+                             step_completed=completed, document_state=state, status=sig.status, warning=warning)

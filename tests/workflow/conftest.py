@@ -1,0 +1,166 @@
+"""A portal emulator, a real ``klikdok serve`` installed on it, and GOST certificates for the company's people.
+
+Everything goes over real HTTP on loopback: the server is a subprocess, sessions come from placement POSTs the
+emulator's form would send, signatures are made by ``openssl cms`` with the gost engine at test time.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess, start_server
+from tests.fakes.portal_emulator import PortalEmulator
+from tests.fakes.portal_state import EmulatorConfig
+from tests.support.openssl_pki import Issued, OpenSSLPki
+from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture re-export
+
+# Seed people (tests/fakes/bitrix24_seed.py): 1 director (heads dept 1, the root), 2 head of sales (dept 2),
+# 3 head of sales group North (dept 4, under 2), 4 manager in dept 4, 5 chief accountant (heads dept 3),
+# 6 accountant in dept 3, 7 manager in dept 2.
+DIRECTOR, SALES_HEAD, GROUP_HEAD, MANAGER, CHIEF_ACCOUNTANT, ACCOUNTANT, SALES_MANAGER = 1, 2, 3, 4, 5, 6, 7
+AUDITOR = ACCOUNTANT  # configured in [policy] auditor_user_ids for these tests
+
+
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(rate_per_second=500.0, burst=1000)
+
+
+@pytest.fixture(scope="session")
+def portal_server() -> Iterator[PortalEmulator]:
+    emu = PortalEmulator(emulator_config()).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(portal_server: PortalEmulator) -> PortalEmulator:
+    portal_server.state.reset(emulator_config())
+    return portal_server
+
+
+@dataclass(frozen=True)
+class People:
+    """A GOST certificate per person (ИНН/СНИЛС in the subject), all issued by the test CA."""
+
+    certs: dict[int, Issued]
+    pki: GostPki
+
+    def sign(self, user_id: int, data: bytes) -> bytes:
+        return self.pki.pki.sign(self.certs[user_id], data)
+
+
+@pytest.fixture(scope="session")
+def people(gost_pki: GostPki) -> People:  # noqa: F811
+    pki: OpenSSLPki = gost_pki.pki
+    names = {DIRECTOR: ("Соколов Андрей Викторович", "12345678901"),
+             CHIEF_ACCOUNTANT: ("Новикова Елена Петровна", "23456789012"),
+             MANAGER: ("Морозова Ольга Ивановна", "34567890123"),
+             SALES_HEAD: ("Кузнецова Мария Андреевна", "45678901234")}
+    certs = {uid: pki.issue(gost_pki.inter, f"person-{uid}", subject=pki.subject(
+        C="RU", O="ООО «Вектор»", CN=cn, INNLE="7701234564", SNILS=snils)) for uid, (cn, snils) in names.items()}
+    return People(certs=certs, pki=gost_pki)
+
+
+def server_env(pki: GostPki, **extra: str) -> dict[str, str]:
+    env = {"KLIKDOK_TRUST_ROOTS": f'["{pki.root.cert}"]', "KLIKDOK_TRUST_INTERMEDIATES": f'["{pki.inter.cert}"]',
+           "KLIKDOK_PORTAL_RATE_PER_SECOND": "200", "KLIKDOK_PORTAL_BURST": "500",
+           "KLIKDOK_POLICY_AUDITOR_USER_IDS": f"[{AUDITOR}]", "KLIKDOK_WORKFLOW_OUTBOX_POLL_SECONDS": "0.2"}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Klikdok:
+    """The running server plus helpers that act as portal users through it."""
+
+    server: ServerProcess
+    emu: PortalEmulator
+    sessions: dict[tuple[int, str, int], str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _post_page(self, path: str, form: dict[str, str]) -> httpx.Response:
+        query = urlencode({"DOMAIN": f"{self.emu.host}:{self.emu.port}", "PROTOCOL": "0", "LANG": "ru",
+                           "APP_SID": "sid"})
+        return httpx.post(f"{self.url}{path}?{query}", data=form, timeout=30)
+
+    def install(self) -> None:
+        page = self._post_page("/b24/install", self.emu.state.placement_form(1, "DEFAULT"))
+        assert page.status_code == 200, page.text
+
+    def session(self, user_id: int, entity: tuple[str, int] | None = None) -> str:
+        key = (user_id, *(entity or ("", 0)))
+        if key not in self.sessions:
+            if entity:
+                placement = "CRM_DEAL_DETAIL_TAB" if entity[0] == "deal" else "CRM_COMPANY_DETAIL_TAB"
+                page = self._post_page("/b24/tab", self.emu.state.placement_form(user_id, placement,
+                                                                                 {"ID": str(entity[1])}))
+            else:
+                page = self._post_page("/b24/app", self.emu.state.placement_form(user_id, "DEFAULT"))
+            assert page.status_code == 200, page.text
+            match = re.search(r'data-session="([^"]+)"', page.text)
+            assert match
+            self.sessions[key] = match.group(1)
+        return self.sessions[key]
+
+    def api(self, method: str, path: str, user_id: int, entity: tuple[str, int] | None = None,
+            **kwargs: Any) -> httpx.Response:
+        headers = {"X-KlikDok-Session": self.session(user_id, entity), **kwargs.pop("headers", {})}
+        return httpx.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=60, **kwargs)
+
+    def create(self, author: int, entity: tuple[str, int], files: dict[str, bytes], signers: list[int],
+               title: str = "Договор поставки", send: bool = True) -> int:
+        resp = self.api("POST", "/documents", author, entity,
+                        data={"title": title, "signers": ",".join(map(str, signers)), "send": "1" if send else "0"},
+                        files=[("files", (name, data, "application/pdf")) for name, data in files.items()])
+        assert resp.status_code == 201, resp.text
+        return int(resp.json()["id"])
+
+    def register_cert(self, user_id: int, cert: Issued) -> None:
+        resp = self.api("POST", "/me/certificates", user_id, content=cert.cert_pem)
+        assert resp.status_code == 201, resp.text
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.server.data_dir / 'klikdok.db'}?mode=ro", uri=True)
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        conn = self.db()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:
+    srv = start_server(tmp_path / "data", env=server_env(people.pki))
+    try:
+        k = Klikdok(srv, emulator)
+        k.install()
+        yield k
+    finally:
+        srv.stop()
