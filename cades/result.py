@@ -60,6 +60,7 @@ REASONS: Final[dict[str, tuple[Status, str]]] = {
 WARNINGS: Final[dict[str, str]] = {
     "revocation_not_checked": "статус отзыва не проверялся: нет списка отзыва (CRL) для издателя",
     "crl_unusable": "список отзыва (CRL) отброшен: неверная подпись, чужой издатель или устарел",
+    "crl_stale": "список отзыва (CRL) просрочен: срок его следующего выпуска прошёл, новые отзывы не видны",
     "digest_algorithms_mismatch": "SignedData.digestAlgorithms не содержит алгоритм подписанта",
     "timestamp_untrusted": "штамп времени верен, но сертификат службы штампов не доверенный",
     "signing_time_untrusted": "время подписания взято из атрибута signingTime и не подтверждено",

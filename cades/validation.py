@@ -454,6 +454,10 @@ def _check_revocation(
                     outcome.warnings.append("crl_unusable")
                 continue
             status = "good"
+            next_update = crl["tbs_cert_list"]["next_update"].native
+            if next_update is not None and next_update < dt.datetime.now(dt.UTC) and "crl_stale" not in outcome.warnings:
+                # Still evidence of what was revoked until it was issued, but newer revocations are unseen.
+                outcome.warnings.append("crl_stale")
             hit = entries.get(serial)
             if hit is not None and hit[0] <= at and hit[1] != "remove_from_crl":
                 status = "revoked"

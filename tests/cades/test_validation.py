@@ -76,6 +76,24 @@ def test_crl_signed_by_someone_else_is_ignored(gost_pki: GostPki, tmp_path: Path
     assert sr.certificate is not None and sr.certificate.revocation == "not_checked"
 
 
+def test_a_stale_crl_still_counts_but_is_flagged(gost_pki: GostPki) -> None:
+    import time
+
+    stale = load_crl(gost_pki.pki.crl(gost_pki.inter, name="stale-inter", valid_seconds=1).read_bytes())
+    time.sleep(1.5)
+    sig = gost_pki.pki.sign(gost_pki.revoked, DOC, certfile=[gost_pki.inter.cert])
+    root_crl = load_crl(gost_pki.root_crl.read_bytes())
+    ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=(stale, root_crl))
+    (sr,) = verify_cms(sig, DOC, context=ctx).signatures
+    assert "revoked" in sr.reasons  # what it lists still counts
+    assert "crl_stale" in sr.warnings
+    fresh = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),),
+                              crls=(load_crl(gost_pki.crl.read_bytes()), root_crl))
+    (ok,) = verify_cms(gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert]), DOC,
+                       context=fresh).signatures
+    assert "crl_stale" not in ok.warnings
+
+
 class DictFetcher(CrlFetcher):
     def __init__(self, table: dict[str, bytes]) -> None:
         self.table = table

@@ -278,11 +278,12 @@ class OpenSSLPki:
         d = self._ca_dir(cert.ca)
         self.run("ca", "-config", d / "ca.cnf", "-revoke", cert.cert, "-crl_reason", reason)
 
-    def crl(self, ca: Issued, *, name: str | None = None) -> Path:
-        """A CRL signed by ``ca`` listing what was revoked so far (PEM)."""
+    def crl(self, ca: Issued, *, name: str | None = None, valid_seconds: int | None = None) -> Path:
+        """A CRL signed by ``ca`` listing what was revoked so far (PEM); ``valid_seconds`` sets nextUpdate."""
         d = self._ca_dir(ca)
         out = self.root / f"{name or ca.name}.crl.pem"
-        self.run("ca", "-config", d / "ca.cnf", "-gencrl", "-out", out, "-md", ca.md)
+        extra = ["-crlsec", str(valid_seconds)] if valid_seconds is not None else []
+        self.run("ca", "-config", d / "ca.cnf", "-gencrl", "-out", out, "-md", ca.md, *extra)
         return out
 
     def crl_der(self, ca: Issued) -> bytes:
