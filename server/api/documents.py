@@ -15,6 +15,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
 
+from server.bitrix24 import Bitrix24Error
 from server.db import audit
 from server.portal.sessions import Session
 from server.web.b24 import current_session
@@ -64,6 +65,8 @@ async def guarded(request: Request, session: Session, what: str, document_id: in
         raise ApiProblem(exc.status, exc.code, exc.message) from None
     except PortalMissing as exc:
         raise ApiProblem(502, "portal_unavailable", str(exc)) from None
+    except Bitrix24Error as exc:
+        raise ApiProblem(502, "portal_error", f"Портал Битрикс24 ответил ошибкой ({exc.code}). Попробуйте позже.") from None
 
 
 def attachment(name: str, data: bytes, media_type: str) -> Response[bytes]:

@@ -1,0 +1,94 @@
+"""SIGKILL between a transition's commit and its notification's delivery: after a restart the notification is
+delivered, exactly once. Two windows: the message still waiting (outbox paused), and the message claimed and in
+flight while the portal does not answer."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import start_server
+from tests.fakes.portal_emulator import PortalEmulator
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, emulator_config, server_env, wait_for
+
+PDF = b"%PDF-1.4 crash test\n"
+
+
+@pytest.fixture
+def own_emulator() -> Iterator[PortalEmulator]:
+    """A private emulator: this test stops and restarts it."""
+    emu = PortalEmulator(emulator_config()).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def sign_requests(emu: PortalEmulator, doc_title: str) -> list[dict[str, object]]:
+    return [n for n in emu.state.notifications if n["USER_ID"] == DIRECTOR and doc_title in str(n["MESSAGE"])]
+
+
+def outbox_states(kd: Klikdok) -> list[tuple[str, str]]:
+    return kd.query("SELECT kind, status FROM outbox WHERE kind LIKE 'b24.%' ORDER BY id")
+
+
+def test_killed_before_delivery_delivers_once_after_restart(tmp_path: Path, own_emulator: PortalEmulator,
+                                                            people: People) -> None:
+    data = tmp_path / "data"
+    first = start_server(data, env=server_env(people.pki, KLIKDOK_WORKFLOW_OUTBOX_PAUSED="true"))
+    kd = Klikdok(first, own_emulator)
+    kd.install()
+    doc = kd.create(MANAGER, ("deal", 1), {"c.pdf": PDF}, signers=[DIRECTOR], title="Акт сверки")
+    time.sleep(1.0)  # several worker polls: a paused outbox really holds the message
+    assert sign_requests(own_emulator, "Акт сверки") == []
+    first.stop(signal.SIGKILL)
+    assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
+    assert outbox_states(kd) == [("b24.notify", "pending"), ("b24.timeline", "pending")]
+
+    second = start_server(data, env=server_env(people.pki))
+    try:
+        kd.server = second
+        wait_for(lambda: sign_requests(own_emulator, "Акт сверки"), what="notification after restart")
+        wait_for(lambda: outbox_states(kd) == [("b24.notify", "delivered"), ("b24.timeline", "delivered")],
+                 what="outbox delivered")
+        time.sleep(1.0)
+        assert len(sign_requests(own_emulator, "Акт сверки")) == 1
+        assert len([c for c in own_emulator.state.timeline_comments if "Акт сверки" in c["COMMENT"]]) == 1
+    finally:
+        second.stop()
+
+
+def test_killed_while_the_message_is_in_flight_delivers_once_after_restart(tmp_path: Path,
+                                                                           own_emulator: PortalEmulator,
+                                                                           people: People) -> None:
+    data = tmp_path / "data"
+    first = start_server(data, env=server_env(people.pki))
+    kd = Klikdok(first, own_emulator)
+    kd.install()
+    doc = kd.create(MANAGER, ("deal", 1), {"d.pdf": PDF}, signers=[DIRECTOR], title="Счёт-оферта", send=False)
+    # The portal starts refusing batches: the worker claims the messages and keeps retrying them in flight.
+    own_emulator.state.inject("batch", status=503, code="QUERY_LIMIT_EXCEEDED", description="Too many requests",
+                              times=10_000)
+    assert kd.api("POST", f"/documents/{doc}/send", MANAGER).status_code == 200
+    wait_for(lambda: ("b24.notify", "sending") in outbox_states(kd), what="message claimed")
+    first.stop(signal.SIGKILL)
+    assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
+    assert ("b24.notify", "sending") in outbox_states(kd)
+    assert sign_requests(own_emulator, "Счёт-оферта") == []
+
+    own_emulator.state.faults.clear()
+    second = start_server(data, env=server_env(people.pki))
+    try:
+        kd.server = second
+        wait_for(lambda: sign_requests(own_emulator, "Счёт-оферта"), what="notification after restart")
+        wait_for(lambda: all(s == "delivered" for _, s in outbox_states(kd)), what="outbox delivered")
+        time.sleep(1.0)
+        assert len(sign_requests(own_emulator, "Счёт-оферта")) == 1
+        recovered = kd.query("SELECT details FROM audit_log WHERE action = 'server.start'")
+        assert len(recovered) == 2
+    finally:
+        second.stop()
