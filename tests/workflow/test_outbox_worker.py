@@ -1,0 +1,117 @@
+"""The outbox worker in-process against the emulator: batching, per-message errors, retries with backoff."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.bitrix24 import Bitrix24Client, PortalSettings
+from server.db import Database, migrations, outbox
+from server.workflow import effects
+from server.workflow.outbox_worker import OutboxWorker
+from tests.fakes.portal_emulator import PortalEmulator
+from tests.fakes.portal_state import EmulatorConfig
+
+DOC = {"id": 1, "entity_type": "deal", "entity_id": 1}
+
+
+@pytest.fixture
+def slow_portal(portal_server: PortalEmulator) -> PortalEmulator:
+    """A portal with the real default limit: 2 requests a second, and a small burst."""
+    portal_server.state.reset(EmulatorConfig(rate_per_second=2.0, burst=5))
+    return portal_server
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "k.db")
+    database.open()
+    database.write_sync(migrations.apply, transaction=False)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+async def client(slow_portal: PortalEmulator) -> AsyncIterator[Bitrix24Client]:
+    settings = PortalSettings(mode="webhook", webhook_url=slow_portal.state.webhook_url, rate_per_second=2.0, burst=5)
+    async with Bitrix24Client(settings, backoff_base=0.05) as c:
+        yield c
+
+
+async def test_two_hundred_messages_go_as_batches_within_the_rate_limit(db: Database, client: Bitrix24Client,
+                                                                        slow_portal: PortalEmulator) -> None:
+    def fill(d):  # type: ignore[no-untyped-def]
+        for i in range(150):
+            effects.notify(d, 2 + i % 5, f"Сообщение {i}", doc=DOC, key=f"n{i}")
+        for i in range(50):
+            effects.timeline(d, DOC, f"Комментарий {i}", key=f"t{i}")
+
+    await db.write(fill)
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    worker = OutboxWorker(db, source, batch_size=50)
+    started = time.monotonic()
+    rounds = 0
+    while await worker.deliver_once():
+        rounds += 1
+    elapsed = time.monotonic() - started
+    assert rounds == 4
+    assert len(slow_portal.state.notifications) == 150 and len(slow_portal.state.timeline_comments) == 50
+    assert slow_portal.state.rejected == 0
+    assert elapsed < 10, elapsed  # one request per message would take 100 s at 2 requests/s
+    counts = await db.read(outbox.counts)
+    assert counts == {"delivered": 200}
+    # Each notification is tagged with its message id: a repeat after a crash replaces instead of adding.
+    assert all(str(n["TAG"]).startswith("klikdok:") for n in slow_portal.state.notifications)
+
+
+async def test_a_failing_command_is_retried_alone_with_backoff(db: Database, client: Bitrix24Client,
+                                                               slow_portal: PortalEmulator) -> None:
+    def fill(d):  # type: ignore[no-untyped-def]
+        effects.notify(d, 2, "Хорошее", doc=DOC, key="ok")
+        effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет", key="bad")
+
+    await db.write(fill)
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    worker = OutboxWorker(db, source)
+    assert await worker.deliver_once() == 2
+    rows = await db.read(lambda d: d.execute("SELECT kind, status, attempts, last_error, next_attempt_at, created_at"
+                                             " FROM outbox ORDER BY id").fetchall())
+    assert rows[0][:3] == ("b24.notify", "delivered", 1)
+    assert rows[1][:3] == ("b24.timeline", "pending", 1) and "OWNER_NOT_FOUND" in rows[1][3]
+    assert rows[1][4] > rows[1][5]  # rescheduled into the future
+    assert await worker.deliver_once() == 0  # not due yet
+    # Whole-request failures (portal down) reschedule every claimed message; nothing is lost.
+    await db.write(lambda d: d.execute("UPDATE outbox SET next_attempt_at = created_at"))
+    slow_portal.state.deals[424242] = dict(slow_portal.state.deals[1], ID="424242")
+    slow_portal.state.inject("batch", status=500, times=100)
+    assert await worker.deliver_once() == 1
+    row = await db.read(lambda d: d.execute("SELECT status, attempts FROM outbox WHERE kind = 'b24.timeline'").fetchone())
+    assert row == ("pending", 2)
+    slow_portal.state.faults.clear()
+    await db.write(lambda d: d.execute("UPDATE outbox SET next_attempt_at = created_at"))
+    assert await worker.deliver_once() == 1
+    assert await db.read(outbox.counts) == {"delivered": 2}
+    assert len(slow_portal.state.timeline_comments) == 1
+
+
+async def test_without_a_portal_messages_wait_and_paused_holds_everything(db: Database) -> None:
+    await db.write(lambda d: effects.notify(d, 2, "Ждёт портал", doc=DOC, key="x"))
+
+    async def none() -> None:
+        return None
+
+    paused = OutboxWorker(db, none, paused=True)  # type: ignore[arg-type]
+    assert await paused.deliver_once() == 0
+    worker = OutboxWorker(db, none, max_attempts=1)  # type: ignore[arg-type]
+    assert await worker.deliver_once() == 1
+    row = await db.read(lambda d: d.execute("SELECT status, last_error FROM outbox").fetchone())
+    assert row == ("failed", "портал Битрикс24 не подключён")
