@@ -26,6 +26,7 @@ from server import __version__
 from server.api.documents import DocumentsController
 from server.api.health import healthz
 from server.config import Settings
+from server.counterparty import runtime as counterparty_runtime
 from server.db import Database, audit, migrations, outbox
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
@@ -94,6 +95,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         services.extras["workflow"] = workflow
         tasks.append(asyncio.create_task(workflow.worker.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(workflow.expire_loop(stop), name="expiry"))
+        tasks += counterparty_runtime.start(services, stop)
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))
         try:
@@ -109,6 +111,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
 
     return Litestar(
         route_handlers=[healthz, session_info, Bitrix24Pages, DocumentsController,
+                        *counterparty_runtime.ROUTES,
                         create_static_files_router(path="/static", directories=[HERE / "static"],
                                                    include_in_schema=False)],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),

@@ -62,6 +62,7 @@ class SmtpSettings(_Section):
     password: str = ""
     sender: str = "klikdok@localhost"
     timeout_seconds: float = 30.0
+    ca_file: str = ""
     poll_seconds: float = 2.0
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0

@@ -305,7 +305,7 @@ def m0005_counterparty_links(db: SqliteUtilsDatabase) -> None:
         CREATE TABLE counterparty_links (
             id INTEGER PRIMARY KEY,
             document_id INTEGER NOT NULL REFERENCES documents(id),
-            step_id INTEGER REFERENCES route_steps(id),
+            step_id INTEGER,
             token_hash TEXT NOT NULL UNIQUE,
             nonce TEXT NOT NULL,
             recipient_email TEXT NOT NULL,

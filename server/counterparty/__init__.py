@@ -1,0 +1,10 @@
+"""The counterparty exchange: personal links, the public document page, signing or rejecting without an account.
+
+- :mod:`.tokens`   — link tokens (256-bit, derived from a random nonce and a server key; only hashes stored);
+- :mod:`.links`    — the ``counterparty_links`` table: issue, resolve, revoke, reminders due (sync, in-transaction);
+- :mod:`.exchange` — what the public page does: view, upload a signature, reject (through the workflow's
+  ``accept_signature`` and ``states.reject``);
+- :mod:`.limiter`  — per-IP / per-token rate limits for the public endpoints;
+- :mod:`.scheduler`— invitations for documents that reached the counterparty, reminders, expiry;
+- :mod:`.api`      — the manager's actions from the CRM tab (status, resend, remind), never showing the link.
+"""

@@ -1,0 +1,409 @@
+"""What the counterparty can do with a personal link: look, download, sign (upload or CryptoARM), reject.
+
+The link is resolved once per request into a :class:`LinkContext`; every action re-checks what matters inside
+the workflow's own transaction (``accept_signature`` and ``states.reject`` re-read the route), so a page that
+was open while the document was withdrawn cannot sign it afterwards. Signatures go through the workflow's one
+door, :func:`server.workflow.signatures.accept_signature`, with a counterparty claim; refusals come back as
+the people-facing messages of :data:`REFUSAL_TEXT`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from cades.asn1 import MalformedInput, decode_armour
+from cades.result import REASONS, VerificationResult
+from server.db import Database, audit
+from server.workflow import states, store
+from server.workflow.files import safe_name
+from server.workflow.outbox_worker import signature_file_name
+from server.workflow.permissions import Viewer
+from server.workflow.service import PortalMissing, Workflow
+from server.workflow.signatures import AcceptedSignature, SignatureRefused, SignerClaim, accept_signature
+from server.workflow.states import TransitionRefused
+
+from . import links
+
+log = logging.getLogger(__name__)
+
+
+class LinkProblem(Exception):
+    """The link cannot be used (any more): HTTP status, a title and a Russian explanation for the page."""
+
+    def __init__(self, code: str, title: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.title = title
+        self.message = message
+        self.status = status
+
+
+class ActionRefused(Exception):
+    """An answer the page shows next to the form (the link itself is fine)."""
+
+    def __init__(self, code: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+UNKNOWN = LinkProblem("unknown_link", "Ссылка не найдена",
+                      "Такой ссылки нет. Проверьте, что адрес скопирован из письма полностью.", 404)
+
+
+@dataclass
+class LinkContext:
+    link: dict[str, Any]
+    doc: dict[str, Any]
+    # "open": may sign or reject; "signed" / "rejected": the counterparty's answer is in; read-only otherwise.
+    mode: str
+    deadline: str
+    notice: str = ""
+    token: str = ""  # as presented (the page builds its own URLs from it; never stored or logged)
+
+
+def _now() -> str:
+    return links.now_iso()
+
+
+def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str | None = None) -> LinkContext:
+    """Why a link does or does not work right now (no side effects)."""
+    if link is None or doc is None or doc["state"] == "deleted":
+        raise UNKNOWN
+    now = now or _now()
+    deadline = links.link_deadline(link, doc)
+    if link["revoked_at"]:
+        if link["revoked_reason"] in ("resent", "replaced"):
+            raise LinkProblem("link_replaced", "Ссылка больше не действует",
+                              "Отправитель выслал вам новую ссылку на этот документ, эта больше не работает. "
+                              "Откройте документ по ссылке из последнего письма.", 410)
+        if link["revoked_reason"] == "withdrawn" or doc["state"] == "withdrawn":
+            raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.",
+                              410)
+        raise LinkProblem("link_revoked", "Ссылка больше не действует",
+                          "Отправитель закрыл доступ по этой ссылке. Если документ всё ещё нужно подписать, "
+                          "попросите отправителя выслать новую ссылку.", 410)
+    state = doc["state"]
+    if state == "withdrawn":
+        raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.", 410)
+    if link["expires_at"] <= now:
+        raise LinkProblem("link_expired", "Срок действия ссылки истёк",
+                          "Срок, в течение которого документ можно было подписать по этой ссылке, закончился. "
+                          "Если документ всё ещё нужно подписать, попросите отправителя выслать новую ссылку.", 410)
+    if state == "completed":
+        return LinkContext(link, doc, "signed", deadline, "Документ подписан обеими сторонами.")
+    if state == "rejected_counterparty":
+        return LinkContext(link, doc, "rejected", deadline, f"Вы отклонили документ. Причина: {doc['reason']}")
+    if state == "expired" or (state == "awaiting_counterparty" and doc.get("deadline") and doc["deadline"] <= now):
+        raise LinkProblem("document_expired", "Срок подписания истёк",
+                          "Срок подписания документа истёк. Если документ всё ещё нужно подписать, попросите "
+                          "отправителя выслать его снова.", 410)
+    if state != "awaiting_counterparty":
+        raise LinkProblem("not_available", "Документ недоступен", "Документ сейчас не ждёт вашей подписи.", 409)
+    return LinkContext(link, doc, "open", deadline)
+
+
+# Messages for the people on the page, by accept_signature's refusal code (and cades reason codes).
+REFUSAL_TEXT: dict[str, str] = {
+    "wrong_document": "Подпись сделана для другого файла: подписанные данные не совпадают с документом, который вам "
+                      "отправили. Скачайте документ с этой страницы и подпишите именно его.",
+    "malformed": "Файл не похож на подпись: нужна отсоединённая (detached) подпись CAdES/CMS в формате .sig или .p7s "
+                 "(DER, PEM или base64).",
+    "too_large": "Файл подписи слишком большой.",
+    "signer_count": "В файле должна быть ровно одна подпись — ваша.",
+    "already_signed": "Этот файл уже подписан вами.",
+    "not_awaiting_signature": "Документ сейчас не ждёт вашей подписи.",
+    "not_current_signer": "Документ сейчас не ждёт вашей подписи.",
+}
+REASON_TEXT: dict[str, str] = {
+    "expired": "Срок действия сертификата, которым сделана подпись, истёк. Подпишите документ действующим "
+               "сертификатом.",
+    "not_yet_valid": "Сертификат, которым сделана подпись, ещё не начал действовать.",
+    "revoked": "Сертификат, которым сделана подпись, отозван удостоверяющим центром. Подпишите документ действующим "
+               "сертификатом.",
+    "untrusted_root": "Сертификат выдан удостоверяющим центром, которому сервер не доверяет (не аккредитованный УЦ).",
+    "chain_incomplete": "Не удалось построить цепочку сертификатов до удостоверяющего центра.",
+    "bad_signature": "Подпись повреждена: её значение не сходится с подписанными данными.",
+    "key_usage": "Сертификат не предназначен для электронной подписи.",
+}
+
+
+def refusal_message(refusal: SignatureRefused) -> str:
+    if refusal.code == "wrong_signer":
+        return f"Подпись сделана сертификатом другой организации. {refusal.message}"
+    if refusal.code in REFUSAL_TEXT:
+        return REFUSAL_TEXT[refusal.code]
+    reasons = refusal.details.get("reasons") or []
+    texts = [REASON_TEXT[r] for r in reasons if r in REASON_TEXT]
+    if texts:
+        return " ".join(dict.fromkeys(texts))
+    return refusal.message
+
+
+# -- the page's content -------------------------------------------------------------------------------------
+
+
+class SignatureSummary(msgspec.Struct, kw_only=True):
+    """A company signature as the counterparty reads it."""
+
+    id: int
+    file_name: str
+    signer_name: str
+    title: str
+    organization: str
+    inn: str
+    ogrn: str
+    status: str
+    status_text: str
+    signed_at: str
+    certificate_serial: str
+    certificate_issuer: str
+    certificate_valid: str
+    problems: list[str] = []
+    warning: str = ""
+
+
+class FileView(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    size: int
+    content_type: str
+    streebog256: str
+    pdf: bool
+    signed_by_counterparty: bool
+
+
+class PageModel(msgspec.Struct, kw_only=True):
+    title: str
+    sender_company: str
+    author_name: str
+    counterparty_name: str
+    recipient_email: str
+    deadline: str
+    mode: str
+    notice: str
+    files: list[FileView]
+    company_signatures: list[SignatureSummary]
+    counterparty_signatures: list[SignatureSummary] = []
+
+
+STATUS_TEXT = {"valid": "Подпись действительна", "invalid": "Подпись недействительна",
+               "indeterminate": "Подпись не удалось окончательно проверить"}
+
+
+def _fmt_time(value: Any) -> str:
+    if not value:
+        return ""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # Moscow time is what Russian users expect on a legal document (UTC+3, no DST).
+    from datetime import timedelta, timezone
+
+    return moment.astimezone(timezone(timedelta(hours=3))).strftime("%d.%m.%Y %H:%M (МСК)")
+
+
+def summarise(sig_id: int, file_name: str, verification_json: str, warning: str) -> SignatureSummary:
+    result = msgspec.json.decode(verification_json, type=VerificationResult)
+    s = result.signatures[0] if result.signatures else None
+    signer = s.signer if s else None
+    cert = s.certificate if s else None
+    name = ""
+    if signer is not None:
+        name = signer.common_name or " ".join(p for p in (signer.surname, signer.given_name) if p)
+    valid = ""
+    if cert is not None and cert.not_before and cert.not_after:
+        valid = f"с {cert.not_before:%d.%m.%Y} по {cert.not_after:%d.%m.%Y}"
+    status = s.status if s else result.status
+    return SignatureSummary(
+        id=sig_id, file_name=file_name, signer_name=name or "—", title=(signer.title if signer else None) or "",
+        organization=(signer.organization if signer else None) or "",
+        inn=(signer.innle or signer.inn or "") if signer else "", ogrn=((signer.ogrn or signer.ogrnip) if signer else "") or "",
+        status=status, status_text=STATUS_TEXT.get(status, status),
+        signed_at=_fmt_time(s.signing_time if s else None), certificate_serial=cert.serial if cert else "",
+        certificate_issuer=cert.issuer if cert else "", certificate_valid=valid,
+        problems=[REASONS.get(r, ("", r))[1] for r in (s.reasons if s else [])], warning=warning)
+
+
+def _page_model(d: Any, ctx: LinkContext) -> PageModel:
+    doc = ctx.doc
+    files = store.files(d, doc["id"])
+    rows = d.execute("SELECT s.id, s.file_id, s.signer_kind, s.verification, s.identity_warning, s.signer"
+                     " FROM signatures s WHERE s.document_id = ? ORDER BY s.id", [doc["id"]]).fetchall()
+    names = {f.id: f.name for f in files}
+    company: list[SignatureSummary] = []
+    theirs: list[SignatureSummary] = []
+    org = ""
+    for sig_id, file_id, kind, verification, warning, signer in rows:
+        summary = summarise(sig_id, names.get(file_id, ""), verification, warning)
+        if kind == "counterparty":
+            theirs.append(summary)
+        else:
+            company.append(summary)
+            org = org or (json.loads(signer or "{}").get("organization") or "")
+    signed_files = {r[1] for r in rows if r[2] == "counterparty"}
+    return PageModel(
+        title=doc["title"], sender_company=org or "Отправитель", author_name=doc["author_name"],
+        counterparty_name=doc["counterparty_name"], recipient_email=ctx.link["recipient_email"],
+        deadline=_fmt_time(ctx.deadline), mode=ctx.mode, notice=ctx.notice,
+        files=[FileView(id=f.id, name=f.name, size=f.size, content_type=f.content_type, streebog256=f.streebog256,
+                        pdf=f.content_type == "application/pdf" or f.name.lower().endswith(".pdf"),
+                        signed_by_counterparty=f.id in signed_files) for f in files],
+        company_signatures=company, counterparty_signatures=theirs)
+
+
+# -- the service ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UploadOutcome:
+    accepted: list[AcceptedSignature] = field(default_factory=list)
+    completed: bool = False
+
+
+class CounterpartyExchange:
+    """One per running server; the public pages and the CryptoARM handler call it."""
+
+    def __init__(self, db: Database, workflow: Workflow, *, wake_mail: Any = None) -> None:
+        self.db = db
+        self.workflow = workflow
+        self.wake_mail = wake_mail or (lambda: None)
+
+    async def resolve(self, token: str) -> LinkContext:
+        def read(d: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            link = links.link_by_token(d, token)
+            return link, (store.document_row(d, link["document_id"]) if link else None)
+
+        link, doc = await self.db.read(read)
+        ctx = classify(link, doc)
+        ctx.token = token
+        return ctx
+
+    async def open_page(self, ctx: LinkContext) -> PageModel:
+        await self.db.write(lambda d: links.mark_opened(d, ctx.link["id"]))
+        return await self.db.read(lambda d: _page_model(d, ctx))
+
+    async def file(self, ctx: LinkContext, file_id: int) -> tuple[str, str, bytes]:
+        try:
+            return await self.workflow.file_bytes(ctx.doc["id"], file_id)
+        except TransitionRefused as exc:
+            if exc.code == "file_changed":
+                raise ActionRefused("file_changed", "Файл документа изменён после отправки и не совпадает с тем, "
+                                    "что подписала компания. Скачивание остановлено; сообщите об этом отправителю.",
+                                    409) from None
+            raise ActionRefused(exc.code, exc.message, exc.status) from None
+        except PortalMissing:
+            raise ActionRefused("portal_unavailable", "Файл временно недоступен. Попробуйте через несколько минут.",
+                                503) from None
+
+    async def company_signature(self, ctx: LinkContext, signature_id: int) -> tuple[str, bytes]:
+        found = await self.db.read(lambda d: store.signature_bytes(d, ctx.doc["id"], signature_id))
+        if found is None:
+            raise ActionRefused("not_found", "Подпись не найдена.", 404)
+        cms, name, _ = found
+        return f"{name}.{signature_id}.sig", bytes(cms)
+
+    def _claim(self, ctx: LinkContext) -> SignerClaim:
+        return SignerClaim("counterparty", label=f"{ctx.link['recipient_email']} (ссылка {ctx.link['id']})")
+
+    async def submit(self, ctx: LinkContext, signatures: dict[int, bytes], *, source: str = "counterparty",
+                     max_bytes: int) -> UploadOutcome:
+        """Accept the counterparty's signature for each named file (all the document's files, or what is left)."""
+        if ctx.mode != "open":
+            raise ActionRefused("not_open", "Документ сейчас не ждёт вашей подписи.", 409)
+        if not signatures:
+            raise ActionRefused("no_file", "Выберите файл подписи.", 400)
+        outcome = UploadOutcome()
+        for file_id, raw in signatures.items():
+            if len(raw) > max_bytes:
+                raise ActionRefused("too_large", REFUSAL_TEXT["too_large"], 413)
+            try:
+                cms = decode_armour(raw, max_size=max_bytes)
+            except MalformedInput:
+                raise ActionRefused("malformed", REFUSAL_TEXT["malformed"]) from None
+            try:
+                accepted = await accept_signature(self.workflow.deps, document_id=ctx.doc["id"], file_id=file_id,
+                                                  cms=cms, claim=self._claim(ctx), source="counterparty")
+            except SignatureRefused as refusal:
+                raise ActionRefused(refusal.code, refusal_message(refusal), refusal.status) from None
+            outcome.accepted.append(accepted)
+            if accepted.document_state == "completed":
+                outcome.completed = True
+        if outcome.completed:
+            await self.db.write(lambda d: self._completed(d, ctx, source))
+            self.wake_mail()
+        return outcome
+
+    def _completed(self, d: Any, ctx: LinkContext, source: str) -> None:
+        links.mark_answered(d, ctx.link["id"], "signed")
+        audit.append(d, actor=f"counterparty:{ctx.link['recipient_email']}", action="counterparty.signed",
+                     object_type="document", object_id=ctx.doc["id"], details={"link_id": ctx.link["id"],
+                                                                              "source": source})
+        from server.db import outbox
+
+        outbox.enqueue(d, links.MAIL_CONFIRMATION, {"link_id": ctx.link["id"], "document_id": ctx.doc["id"]},
+                       dedupe_key=f"{links.MAIL_CONFIRMATION}:{ctx.doc['id']}")
+
+    async def reject(self, ctx: LinkContext, reason: str) -> None:
+        if ctx.mode != "open":
+            raise ActionRefused("not_open", "Документ сейчас не ждёт вашего ответа.", 409)
+        reason = " ".join(reason.split())[:1000]
+        if len(reason) < 3:
+            raise ActionRefused("reason_required", "Укажите причину отказа: отправитель увидит её в карточке "
+                                "документа.", 400)
+
+        def write(d: Any) -> None:
+            step = links.counterparty_step(d, ctx.doc["id"])
+            if step is None:
+                raise TransitionRefused("not_current_step", "Документ сейчас не ждёт вашего ответа.")
+            states.reject(d, ctx.doc["id"], step_id=step[0], actor=f"counterparty:{ctx.link['recipient_email']}",
+                          reason=reason)
+            links.mark_answered(d, ctx.link["id"], "rejected")
+
+        try:
+            await self.db.write(write)
+        except TransitionRefused as exc:
+            raise ActionRefused(exc.code, exc.message, exc.status) from None
+        self.workflow.worker.wake()
+
+    # -- the package ------------------------------------------------------------------------------------
+
+    async def package(self, document_id: int) -> tuple[str, bytes]:
+        """ZIP of the files, every signature and the verification report (HTML + JSON).
+
+        Built here rather than with ``Workflow.package`` because that one needs a portal user and audits an
+        export by them; the counterparty is not a portal user.
+        """
+        system = Viewer(user_id=0, auditor=True)
+        doc = await self.db.read(lambda d: store.document_row(d, document_id))
+        assert doc is not None
+        files = await self.db.read(lambda d: store.files(d, document_id))
+        rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
+        report, html = await self.workflow.report(system, document_id)
+        buf = io.BytesIO()
+        names: dict[int, str] = {}
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                name, _, data = await self.workflow.file_bytes(document_id, f.id)
+                z.writestr(name, data)
+                names[f.id] = name
+            counts: dict[int, int] = {}
+            for _sig_id, file_id, cms, _v, _s in rows:
+                counts[file_id] = counts.get(file_id, 0) + 1
+                z.writestr(signature_file_name(names[file_id], counts[file_id]), bytes(cms))
+            z.writestr("отчёт-о-проверке.html", f"<!doctype html><meta charset='utf-8'>{html}")
+            z.writestr("отчёт-о-проверке.json", json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        return f"{safe_name(doc['title'])}.zip", buf.getvalue()
+

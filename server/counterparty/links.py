@@ -1,0 +1,208 @@
+"""The ``counterparty_links`` table: one personal link per (document, recipient), at most one alive per document.
+
+Everything here is synchronous and runs inside the writer's transaction, so issuing a link, revoking the old
+one, the audit row and the invitation e-mail in the outbox commit together or not at all. Links are never
+deleted: a revoked or expired link still resolves, so its page can say why it no longer works instead of
+pretending it never existed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from server.db import audit, outbox
+
+from . import tokens
+
+MAIL_INVITATION = "mail.invitation"
+MAIL_REMINDER = "mail.reminder"
+MAIL_CONFIRMATION = "mail.confirmation"
+MAIL_KINDS = (MAIL_INVITATION, MAIL_REMINDER, MAIL_CONFIRMATION)
+
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+
+
+class LinkRefused(Exception):
+    """A manager action on links that cannot be done (HTTP status and a Russian message)."""
+
+    def __init__(self, code: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def now_iso(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+
+
+def valid_email(address: str) -> bool:
+    return len(address) <= 254 and bool(EMAIL_RE.match(address))
+
+
+def _row(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    cur = db.execute(sql, params)
+    row = cur.fetchone()
+    return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
+
+
+def link_by_id(db: Database, link_id: int) -> dict[str, Any] | None:
+    return _row(db, "SELECT * FROM counterparty_links WHERE id = ?", [link_id])
+
+
+def link_by_token(db: Database, token: str) -> dict[str, Any] | None:
+    if not tokens.well_formed(token):
+        return None
+    return _row(db, "SELECT * FROM counterparty_links WHERE token_hash = ?", [tokens.token_hash(token)])
+
+
+def active_link(db: Database, document_id: int) -> dict[str, Any] | None:
+    return _row(db, "SELECT * FROM counterparty_links WHERE document_id = ? AND revoked_at IS NULL", [document_id])
+
+
+def counterparty_step(db: Database, document_id: int) -> tuple[int, str] | None:
+    row = db.execute("SELECT id, state FROM route_steps WHERE document_id = ? AND kind = 'counterparty'"
+                     " ORDER BY position DESC LIMIT 1", [document_id]).fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def revoke_active(db: Database, document_id: int, *, reason: str, actor: str, now: str | None = None) -> int | None:
+    """Kill the document's live link (resend, withdraw, the document left the counterparty's hands)."""
+    link = active_link(db, document_id)
+    if link is None:
+        return None
+    now = now or now_iso()
+    db.execute("UPDATE counterparty_links SET revoked_at = ?, revoked_reason = ? WHERE id = ?",
+               [now, reason, link["id"]])
+    audit.append(db, actor=actor, action="counterparty.link_revoked", object_type="document",
+                 object_id=document_id, details={"link_id": link["id"], "reason": reason})
+    return int(link["id"])
+
+
+def issue(db: Database, *, document_id: int, recipient_email: str, recipient_name: str, ttl_days: int,
+          actor: str, key: bytes, reason: str = "initial", now: datetime | None = None) -> int:
+    """A new link for the document's counterparty step (the previous one dies) and its invitation e-mail.
+
+    The token is not returned: nobody but the recipient's mailbox ever sees it.
+    """
+    recipient_email = recipient_email.strip()
+    if not valid_email(recipient_email):
+        raise LinkRefused("bad_email", "Укажите корректный адрес электронной почты контрагента.", 400)
+    doc = _row(db, "SELECT id, state, deadline FROM documents WHERE id = ?", [document_id])
+    if doc is None:
+        raise LinkRefused("not_found", "Документ не найден.", 404)
+    if doc["state"] != "awaiting_counterparty":
+        raise LinkRefused("wrong_state", "Ссылку контрагенту можно отправить, только когда документ ждёт его подписи.")
+    moment = now or datetime.now(UTC)
+    stamp = now_iso(moment)
+    revoke_active(db, document_id, reason="resent" if reason != "initial" else "replaced", actor=actor, now=stamp)
+    step = counterparty_step(db, document_id)
+    nonce = tokens.new_nonce()
+    token = tokens.derive(key, nonce)
+    expires = now_iso(moment + timedelta(days=ttl_days))
+    cur = db.execute(
+        "INSERT INTO counterparty_links (document_id, step_id, token_hash, nonce, recipient_email, recipient_name,"
+        " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [document_id, step[0] if step else None, tokens.token_hash(token), nonce, recipient_email,
+         recipient_name.strip()[:200], actor, stamp, expires])
+    link_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    audit.append(db, actor=actor, action="counterparty.link_issued", object_type="document", object_id=document_id,
+                 details={"link_id": link_id, "recipient": recipient_email, "expires_at": expires, "reason": reason})
+    outbox.enqueue(db, MAIL_INVITATION, {"link_id": link_id, "document_id": document_id},
+                   dedupe_key=f"{MAIL_INVITATION}:{link_id}", now=moment)
+    return link_id
+
+
+def link_deadline(link: dict[str, Any], doc: dict[str, Any]) -> str:
+    """The moment the counterparty must answer by: the earlier of the link's expiry and the document's deadline."""
+    candidates = [v for v in (link.get("expires_at"), doc.get("deadline")) if v]
+    return min(candidates) if candidates else ""
+
+
+def mark_opened(db: Database, link_id: int, now: str | None = None) -> None:
+    now = now or now_iso()
+    db.execute("UPDATE counterparty_links SET first_opened_at = coalesce(first_opened_at, ?), last_opened_at = ?,"
+               " opened_count = opened_count + 1 WHERE id = ?", [now, now, link_id])
+
+
+def mark_answered(db: Database, link_id: int, answer: str, now: str | None = None) -> None:
+    db.execute("UPDATE counterparty_links SET answered_at = ?, answer = ? WHERE id = ?",
+               [now or now_iso(), answer, link_id])
+
+
+# -- what the scheduler looks for --------------------------------------------------------------------------
+
+
+# A link was already issued for the document's current counterparty step (a new version has a new step).
+_HAS_LINK_FOR_CURRENT_STEP = (
+    "EXISTS (SELECT 1 FROM counterparty_links l WHERE l.document_id = d.id AND l.step_id IS"
+    " (SELECT s.id FROM route_steps s WHERE s.document_id = d.id AND s.kind = 'counterparty'"
+    " ORDER BY s.position DESC LIMIT 1))")
+
+
+def has_link_for_current_step(db: Database, document_id: int) -> bool:
+    return bool(db.execute(f"SELECT {_HAS_LINK_FOR_CURRENT_STEP} FROM documents d WHERE d.id = ?",
+                           [document_id]).fetchone()[0])
+
+
+def documents_without_link(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    """Documents that reached the counterparty step without a link for it (the invitation is still to be sent)."""
+    cur = db.execute(
+        "SELECT d.id, d.counterparty_email, d.counterparty_name FROM documents d WHERE d.state = 'awaiting_counterparty'"
+        f" AND NOT ({_HAS_LINK_FOR_CURRENT_STEP}) ORDER BY d.id LIMIT ?",
+        [limit])
+    return [dict(zip(("id", "email", "name"), r, strict=True)) for r in cur.fetchall()]
+
+
+def links_of_closed_documents(db: Database) -> list[tuple[int, int, str]]:
+    """(link id, document id, state) of live links whose document was withdrawn or deleted."""
+    return [tuple(r) for r in db.execute(  # type: ignore[misc]
+        "SELECT l.id, l.document_id, d.state FROM counterparty_links l JOIN documents d ON d.id = l.document_id"
+        " WHERE l.revoked_at IS NULL AND d.state IN ('withdrawn', 'deleted')").fetchall()]
+
+
+def due_reminders(db: Database, days_before: list[int], now: datetime) -> list[tuple[int, int, int]]:
+    """(link id, document id, days) of reminders whose moment has come and that were not sent yet.
+
+    A reminder is due ``days`` before the deadline, and only if the link existed before that moment (a link
+    issued two days before the deadline does not get the "three days left" reminder at once).
+    """
+    due: list[tuple[int, int, int]] = []
+    rows = db.execute(
+        "SELECT l.id, l.document_id, l.created_at, l.expires_at, d.deadline FROM counterparty_links l"
+        " JOIN documents d ON d.id = l.document_id WHERE l.revoked_at IS NULL AND l.answered_at IS NULL"
+        " AND d.state = 'awaiting_counterparty'").fetchall()
+    stamp = now_iso(now)
+    for link_id, doc_id, created_at, expires_at, deadline in rows:
+        end = min(v for v in (expires_at, deadline) if v)
+        if end <= stamp:
+            continue
+        end_dt = datetime.fromisoformat(end)
+        for days in sorted(set(days_before), reverse=True):
+            moment = now_iso(end_dt - timedelta(days=days))
+            if created_at < moment <= stamp:
+                due.append((int(link_id), int(doc_id), int(days)))
+    return due
+
+
+def enqueue_reminder(db: Database, link_id: int, document_id: int, days: int | None, *, actor: str,
+                     now: datetime | None = None) -> int | None:
+    """An automatic reminder (``days`` set; sent once per link and threshold) or a manual one (``days`` None)."""
+    key = f"{MAIL_REMINDER}:{link_id}:{days}" if days is not None else None
+    message_id = outbox.enqueue(db, MAIL_REMINDER, {"link_id": link_id, "document_id": document_id, "days": days},
+                                dedupe_key=key, now=now)
+    if message_id is not None:
+        audit.append(db, actor=actor, action="counterparty.reminder_queued", object_type="document",
+                     object_id=document_id, details={"link_id": link_id, "days": days, "manual": days is None})
+    return message_id
+
+
+def manual_reminders_today(db: Database, document_id: int, now: datetime) -> int:
+    since = (now - timedelta(days=1)).astimezone(UTC).isoformat(timespec="microseconds")
+    return int(db.execute("SELECT count(*) FROM audit_log WHERE object_type = 'document' AND object_id = ? AND"
+                          " action = 'counterparty.reminder_queued' AND at > ? AND json_extract(details, '$.manual')",
+                          [str(document_id), since]).fetchone()[0])

@@ -1,0 +1,68 @@
+"""Wiring for ``server.app``: the routes and the background tasks of the counterparty exchange.
+
+``start`` runs inside the lifespan after the workflow is up; it puts the exchange, the limiter, the mail worker
+and the link key into ``services.extras`` (``counterparty``, ``public_limiter``, ``mail``, ``link_key``) and
+returns the tasks for the lifespan to cancel at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from server.mail.smtp import SmtpSender
+from server.mail.worker import MailWorker
+from server.state import AppServices
+from server.web.public import PublicPages
+from server.workflow.service import Workflow
+
+from . import tokens
+from .api import CounterpartyApi
+from .exchange import CounterpartyExchange
+from .limiter import PublicLimiter
+from .scheduler import CounterpartyScheduler
+
+ROUTES: list[Any] = [PublicPages, CounterpartyApi]
+
+
+def sender_company(d: Any, document_id: int) -> str:
+    """The sending organisation as its own signers' certificates name it (what the counterparty can trust)."""
+    for (signer,) in d.execute("SELECT signer FROM signatures WHERE document_id = ? AND signer_kind = 'internal'"
+                               " ORDER BY id", [document_id]).fetchall():
+        org = json.loads(signer or "{}").get("organization")
+        if org:
+            return str(org)
+    return ""
+
+
+def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    settings = services.settings
+    workflow: Workflow = services.extras["workflow"]  # type: ignore[assignment]
+    key = tokens.load_key(settings.storage.path)
+    services.extras["link_key"] = key
+    limits = settings.limits
+    services.extras["public_limiter"] = PublicLimiter(
+        per_ip_per_minute=limits.public_requests_per_minute,
+        per_link_per_minute=limits.public_requests_per_link_per_minute,
+        bad_links_per_hour=limits.public_bad_links_per_hour)
+    exchange = CounterpartyExchange(services.db, workflow)
+    mail = MailWorker(settings, services.db, SmtpSender(settings.smtp), link_key=key, package=exchange.package,
+                      sender_company=sender_company, wake_portal=workflow.worker.wake)
+    exchange.wake_mail = mail.wake
+    scheduler = CounterpartyScheduler(settings, services.db, link_key=key, wake_mail=mail.wake,
+                                      wake_portal=workflow.worker.wake)
+    services.extras["counterparty"] = exchange
+    services.extras["mail"] = mail
+    services.extras["counterparty_scheduler"] = scheduler
+    # A signature that completes the company's part is the moment to invite the counterparty: listen to the
+    # same wake-up the workflow's outbox worker gets after every accepted signature.
+    previous = workflow.deps.wake
+
+    def wake_all() -> None:
+        previous()
+        scheduler.wake()
+
+    workflow.deps.wake = wake_all
+    return [asyncio.create_task(mail.run(stop), name="mail"),
+            asyncio.create_task(scheduler.run(stop), name="counterparty")]

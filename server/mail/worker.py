@@ -1,0 +1,194 @@
+"""Delivers the counterparty e-mails queued in the outbox (kinds ``mail.*``), in its own lane.
+
+Separate from the workflow's Bitrix24 worker on purpose: a slow or dead mail relay must not hold up portal
+notifications, and the reverse. It claims only the ``mail.*`` kinds with the workflow's ``claim`` (same claim
+semantics: ``sending`` in its own transaction, back to ``pending`` after a crash), composes each letter from
+the current state at send time (a reminder for a link that was revoked meanwhile is dropped, not sent), and:
+- on success marks the message delivered and the link's ``mail_status`` ``sent``;
+- on a temporary failure (relay down, 4xx) reschedules it with exponential backoff from ``[smtp]``;
+- on a bounce (5xx) or after ``max_attempts`` gives up: the link shows ``failed``, the document's history
+  records it, the author gets a Bitrix24 notification and the CRM card a timeline comment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from sqlite_utils import Database as SqliteDb
+
+from server.config import Settings
+from server.counterparty import links, tokens
+from server.db import Database, audit, outbox
+from server.db.outbox import OutboxMessage
+from server.workflow import effects, store
+from server.workflow.outbox_worker import claim
+
+from . import messages
+from .smtp import MailFailure, PermanentFailure, SmtpSender
+
+log = logging.getLogger(__name__)
+
+PackageSource = Callable[[int], Any]  # async (document_id) -> (name, bytes)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class Skip(Exception):
+    """Nothing to send any more (the link was revoked, the document moved on)."""
+
+
+class MailWorker:
+    def __init__(self, settings: Settings, db: Database, sender: SmtpSender, *, link_key: bytes,
+                 package: PackageSource, sender_company: Callable[[SqliteDb, int], str],
+                 wake_portal: Callable[[], None] = lambda: None) -> None:
+        self.settings = settings
+        self.db = db
+        self.sender = sender
+        self.link_key = link_key
+        self.package = package
+        self.sender_company = sender_company
+        self.wake_portal = wake_portal
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def backoff(self, attempts: int) -> timedelta:
+        s = self.settings.smtp
+        return timedelta(seconds=min(s.retry_max_seconds, s.retry_base_seconds * 2 ** max(0, attempts - 1)))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = await self.deliver_once()
+            except Exception:  # noqa: BLE001 - the worker must outlive any one bad round
+                log.exception("mail round failed")
+                busy = 0
+            if busy:
+                continue
+            self._event.clear()
+            waiter = asyncio.ensure_future(self._event.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.smtp.poll_seconds):
+                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+
+    async def deliver_once(self, limit: int = 10) -> int:
+        batch = await self.db.write(lambda d: claim(d, links.MAIL_KINDS, limit))
+        for message in batch:
+            await self._deliver(message)
+        return len(batch)
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        try:
+            email, link_id = await self._compose(message)
+        except Skip as why:
+            await self.db.write(lambda d: self._skipped(d, message, str(why)))
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. the portal is down while building the package
+            log.warning("cannot compose %s: %s", message.kind, type(exc).__name__)
+            await self.db.write(lambda d: self._retry(d, message, None, f"не удалось подготовить письмо: "
+                                                      f"{type(exc).__name__}"))
+            return
+        try:
+            await asyncio.to_thread(self.sender.send, email)
+        except MailFailure as failure:
+            permanent = isinstance(failure, PermanentFailure) or message.attempts >= self.settings.smtp.max_attempts
+            log.warning("mail %s not delivered (attempt %d): %s", message.id, message.attempts, failure.message)
+            if permanent:
+                await self.db.write(lambda d: self._gave_up(d, message, link_id, failure.message))
+                self.wake_portal()
+            else:
+                await self.db.write(lambda d: self._retry(d, message, link_id, failure.message))
+            return
+        await self.db.write(lambda d: self._delivered(d, message, link_id, str(email["To"])))
+
+    # -- composing ----------------------------------------------------------------------------------------
+
+    async def _compose(self, message: OutboxMessage) -> tuple[EmailMessage, int]:
+        link_id = int(message.payload["link_id"])
+
+        def read(d: SqliteDb) -> tuple[dict[str, Any], dict[str, Any], list[str], str]:
+            link = links.link_by_id(d, link_id)
+            doc = store.document_row(d, int(message.payload["document_id"]))
+            if link is None or doc is None:
+                raise Skip("ссылка или документ не найдены")
+            files = [f.name for f in store.files(d, doc["id"])]
+            return link, doc, files, self.sender_company(d, doc["id"])
+
+        link, doc, files, company = await self.db.read(read)
+        if message.kind in (links.MAIL_INVITATION, links.MAIL_REMINDER):
+            if link["revoked_at"]:
+                raise Skip("ссылка уже отозвана")
+            if doc["state"] != "awaiting_counterparty":
+                raise Skip("документ больше не ждёт контрагента")
+            if message.kind == links.MAIL_REMINDER and link["answered_at"]:
+                raise Skip("контрагент уже ответил")
+        token = tokens.derive(self.link_key, link["nonce"])
+        base = self.settings.server.public_url.rstrip("/")
+        from server.counterparty.exchange import _fmt_time
+
+        letter = messages.Letter(
+            to=link["recipient_email"], to_name=link["recipient_name"], sender=self.settings.smtp.sender,
+            sender_company=company, author_name=doc["author_name"], title=doc["title"], files=files,
+            deadline=_fmt_time(links.link_deadline(link, doc)), link=f"{base}/c/{token}", outbox_id=message.id)
+        if message.kind == links.MAIL_INVITATION:
+            return messages.invitation(letter), link_id
+        if message.kind == links.MAIL_REMINDER:
+            return messages.reminder(letter, message.payload.get("days")), link_id
+        name, data = await self.package(doc["id"])
+        limit = self.settings.counterparty.package_in_email_max_mb * 1024 * 1024
+        package = (name, data) if len(data) <= limit else None
+        letter = messages.Letter(**{**letter.__dict__, "link": f"{base}/c/{token}/package"})
+        return messages.confirmation(letter, package), link_id
+
+    # -- outcomes (each one write transaction) ------------------------------------------------------------
+
+    def _delivered(self, d: SqliteDb, message: OutboxMessage, link_id: int, to: str) -> None:
+        outbox.mark_delivered(d, message.id)
+        if message.kind == links.MAIL_INVITATION:
+            d.execute("UPDATE counterparty_links SET mail_status = 'sent', mail_error = '', mail_sent_at = ?"
+                      " WHERE id = ?", [links.now_iso(), link_id])
+        audit.append(d, actor="system", action="counterparty.email_sent", object_type="document",
+                     object_id=message.payload["document_id"],
+                     details={"kind": message.kind, "link_id": link_id, "to": to, "outbox_id": message.id})
+
+    def _skipped(self, d: SqliteDb, message: OutboxMessage, why: str) -> None:
+        d.execute("UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = ? WHERE id = ?",
+                  [_iso(datetime.now(UTC)), f"не отправлено: {why}", message.id])
+
+    def _retry(self, d: SqliteDb, message: OutboxMessage, link_id: int | None, error: str) -> None:
+        d.execute("UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                  [error[:500], _iso(datetime.now(UTC) + self.backoff(message.attempts)), message.id])
+        if link_id is not None and message.kind == links.MAIL_INVITATION:
+            d.execute("UPDATE counterparty_links SET mail_status = 'retrying', mail_error = ? WHERE id = ?",
+                      [error[:500], link_id])
+
+    def _gave_up(self, d: SqliteDb, message: OutboxMessage, link_id: int, error: str) -> None:
+        d.execute("UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?", [error[:500], message.id])
+        d.execute("UPDATE counterparty_links SET mail_status = 'failed', mail_error = ? WHERE id = ?",
+                  [error[:500], link_id])
+        doc = store.document_row(d, int(message.payload["document_id"]))
+        link = links.link_by_id(d, link_id)
+        if doc is None or link is None:
+            return
+        what = {links.MAIL_INVITATION: "Письмо со ссылкой на документ", links.MAIL_REMINDER: "Напоминание",
+                links.MAIL_CONFIRMATION: "Подтверждение с подписанным комплектом"}[message.kind]
+        text = (f"{what} для контрагента ({link['recipient_email']}) по документу «{doc['title']}» не доставлено: "
+                f"{error}")
+        audit.append(d, actor="system", action="counterparty.email_failed", object_type="document", object_id=doc["id"],
+                     details={"kind": message.kind, "link_id": link_id, "to": link["recipient_email"],
+                              "error": error[:500], "outbox_id": message.id})
+        effects.notify(d, doc["author_id"], text + ". Проверьте адрес и отправьте ссылку заново.", doc=doc,
+                       key=f"mail.failed:{message.id}")
+        effects.timeline(d, doc, f"KlikDok: {text}.", key=f"mail.failed.timeline:{message.id}")

@@ -1,0 +1,198 @@
+"""The counterparty's public pages: ``/c/<token>`` and what hangs off it.
+
+No account, no cookies, no JavaScript: plain HTML forms that work on a phone and in any browser, and headers
+that keep the token where it belongs (``Referrer-Policy: no-referrer``, ``Cache-Control: no-store``, no
+framing, nothing loaded from anywhere but this server). Every request passes the rate limiter first; a token
+that matches no link also counts against the caller's address (see :mod:`server.counterparty.limiter`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.response import Redirect, Template
+
+from server.counterparty.exchange import ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
+from server.counterparty.limiter import PublicLimiter, client_ip
+from server.state import AppServices
+
+log = logging.getLogger(__name__)
+
+CSS_PATH = Path(__file__).resolve().parent.parent / "templates" / "public" / "public.css"
+# Hard cap on a request body before the per-file limit from [limits] is checked.
+MAX_BODY = 16 * 1024 * 1024
+
+
+def security_headers(*, frame_self: bool = False) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                                   "frame-src 'self'; object-src 'self'; form-action 'self' cryptoarm:; "
+                                   "base-uri 'none'; frame-ancestors " + ("'self'" if frame_self else "'none'"),
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
+
+
+def _services(request: Request) -> AppServices:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def exchange_of(request: Request) -> CounterpartyExchange:
+    return _services(request).extras["counterparty"]  # type: ignore[return-value]
+
+
+def limiter_of(request: Request) -> PublicLimiter:
+    return _services(request).extras["public_limiter"]  # type: ignore[return-value]
+
+
+def _ip(request: Request) -> str:
+    peer = request.client.host if request.client else "?"
+    return client_ip(peer, request.headers.get("x-forwarded-for"),
+                     _services(request).settings.limits.trusted_proxies)
+
+
+def problem_page(status: int, title: str, message: str, *, retry_after: float | None = None) -> Template:
+    headers = security_headers()
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
+    return Template(template_name="public/problem.html", status_code=status, headers=headers,
+                    context={"title": title, "message": message})
+
+
+async def _open(request: Request, token: str) -> LinkContext | Template:
+    """Rate-limit, then resolve the token; a Template is the answer to give instead."""
+    limiter = limiter_of(request)
+    ip = _ip(request)
+    wait = limiter.admit(ip, "t:" + token[:64])
+    if wait is not None:
+        return problem_page(429, "Слишком много запросов", "Слишком много запросов. Подождите немного и обновите "
+                            "страницу.", retry_after=wait)
+    try:
+        return await exchange_of(request).resolve(token)
+    except LinkProblem as problem:
+        if problem.code == "unknown_link":
+            limiter.bad_link(ip)
+            log.info("unknown counterparty link requested", extra={"ip": ip})
+        return problem_page(problem.status, problem.title, problem.message)
+
+
+def _attachment(name: str, content_type: str, data: bytes, *, inline: bool = False) -> Response[bytes]:
+    disposition = "inline" if inline else "attachment"
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    headers = security_headers(frame_self=inline)
+    headers["Content-Disposition"] = f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    return Response(content=data, media_type=content_type or "application/octet-stream", headers=headers)
+
+
+class PublicPages(Controller):
+    path = "/c"
+    include_in_schema = False
+
+    @get("/public.css", sync_to_thread=False)
+    def css(self) -> Response[bytes]:
+        return Response(content=CSS_PATH.read_bytes(), media_type="text/css",
+                        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+    async def _page(self, request: Request, ctx: LinkContext, *, error: str = "", status: int = 200,
+                    message: str = "") -> Template:
+        model = await exchange_of(request).open_page(ctx)
+        base = f"/c/{ctx.token}"
+        return Template(template_name="public/document.html", status_code=status, headers=security_headers(),
+                        context={"m": model, "base": base, "error": error, "message": message,
+                                 "cryptoarm": _services(request).extras.get("cryptoarm_counterparty") is not None,
+                                 "max_kb": _services(request).settings.limits.max_signature_kb})
+
+    @get("/{token:str}")
+    async def page(self, request: Request, token: str, done: str = "") -> Template:
+        ctx = await _open(request, token)
+        if isinstance(ctx, Template):
+            return ctx
+        message = {"signed": "Спасибо! Ваша подпись принята, документ подписан обеими сторонами. Подтверждение с "
+                             "подписанным комплектом придёт на вашу почту.",
+                   "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
+                   "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину."}.get(done, "")
+        return await self._page(request, ctx, message=message)
+
+    @get("/{token:str}/files/{file_id:int}")
+    async def file(self, request: Request, token: str, file_id: int, inline: bool = False) -> Response[bytes] | Template:
+        ctx = await _open(request, token)
+        if isinstance(ctx, Template):
+            return ctx
+        try:
+            name, ctype, data = await exchange_of(request).file(ctx, file_id)
+        except ActionRefused as exc:
+            return problem_page(exc.status, "Файл недоступен", exc.message)
+        return _attachment(name, ctype, data, inline=inline and ctype == "application/pdf")
+
+    @get("/{token:str}/signatures/{signature_id:int}")
+    async def signature(self, request: Request, token: str, signature_id: int) -> Response[bytes] | Template:
+        ctx = await _open(request, token)
+        if isinstance(ctx, Template):
+            return ctx
+        try:
+            name, data = await exchange_of(request).company_signature(ctx, signature_id)
+        except ActionRefused as exc:
+            return problem_page(exc.status, "Подпись недоступна", exc.message)
+        return _attachment(name, "application/pkcs7-signature", data)
+
+    @get("/{token:str}/package")
+    async def package(self, request: Request, token: str) -> Response[bytes] | Template:
+        ctx = await _open(request, token)
+        if isinstance(ctx, Template):
+            return ctx
+        if ctx.mode != "signed":
+            return problem_page(409, "Комплект недоступен", "Подписанный комплект появится, когда документ подпишут "
+                                "обе стороны.")
+        try:
+            name, data = await exchange_of(request).package(ctx.doc["id"])
+        except ActionRefused as exc:
+            return problem_page(exc.status, "Комплект недоступен", exc.message)
+        return _attachment(name, "application/zip", data)
+
+    @post("/{token:str}/sign", request_max_body_size=MAX_BODY, status_code=303)
+    async def sign(self, request: Request, token: str) -> Response[Any] | Template:
+        ctx = await _open(request, token)
+        if isinstance(ctx, Template):
+            return ctx
+        limit = _services(request).settings.limits.max_signature_kb * 1024
+        try:
+            form = await request.form()
+        except Exception:  # noqa: BLE001 - a broken multipart body is the sender's problem, told plainly
+            return await self._page(request, ctx, error="Не удалось прочитать отправленную форму.", status=400)
+        signatures: dict[int, bytes] = {}
+        for key, value in form.multi_items():
+            if not key.startswith("sig_") or not isinstance(value, UploadFile):
+                continue
+            try:
+                file_id = int(key[4:])
+            except ValueError:
+                continue
+            data = await value.read(limit + 1)
+            if data:
+                signatures[file_id] = data
+        try:
+            outcome = await exchange_of(request).submit(ctx, signatures, max_bytes=limit)
+        except ActionRefused as exc:
+            return await self._page(request, ctx, error=exc.message, status=exc.status)
+        return Redirect(f"/c/{token}?done={'signed' if outcome.completed else 'partly'}", status_code=303,
+                        headers=security_headers())
+
+    @post("/{token:str}/reject", request_max_body_size=64 * 1024, status_code=303)
+    async def reject(self, request: Request, token: str) -> Response[Any] | Template:
+        ctx = await _open(request, token)
+        if isinstance(ctx, Template):
+            return ctx
+        form = await request.form()
+        reason = form.get("reason")
+        try:
+            await exchange_of(request).reject(ctx, reason if isinstance(reason, str) else "")
+        except ActionRefused as exc:
+            return await self._page(request, ctx, error=exc.message, status=exc.status)
+        return Redirect(f"/c/{token}?done=rejected", status_code=303, headers=security_headers())
