@@ -4,7 +4,8 @@
 #   1. build version A (pyproject version, revision 1) and version B (revision 2);
 #   2. debootstrap a minbase bookworm root (the debs are cached in var/cache);
 #   3. dpkg -i A + apt-get -f install; start `klikdok serve` as the klikdok user
-#      the way systemd would (NOTIFY_SOCKET, WATCHDOG_USEC) and GET /healthz;
+#      the way systemd would (NOTIFY_SOCKET, WATCHDOG_USEC) and GET /healthz, directly
+#      and through the shipped nginx sample site terminating TLS (nginx -t, then https);
 #   4. write an audit row and change the conffile; upgrade to B; check the
 #      pre-upgrade backup, the row, the audit chain and the kept conffile; serve again;
 #   5. systemd-analyze verify both unit files against the installed root;
@@ -157,13 +158,36 @@ copy_debs() {
     cp "$HERE/tools/serve_probe.py" "$ROOT/tmp/serve_probe.py"
 }
 
-# Start the server in a private network namespace with its own loopback.
+# Start the server in a private network namespace with its own loopback;
+# with_nginx=1 also runs nginx with the shipped sample site in front of it.
 serve_and_probe() {
-    local label="$1" url="$2"
-    unshare --net -- sh -c 'ip link set lo up && exec "$@"' sh \
-        chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        /usr/bin/python3 /tmp/serve_probe.py --url "$url" --log "/tmp/serve-$label.log" \
-        || { echo "--- server output ($label) ---" >&2; tail -n 40 "$ROOT/tmp/serve-$label.log" >&2; fail "klikdok serve ($label)"; }
+    local label="$1" with_nginx="$2"; shift 2
+    unshare --net -- env ROOT="$ROOT" WITH_NGINX="$with_nginx" sh -c '
+        ip link set lo up || exit 1
+        run() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+        if [ "$WITH_NGINX" = 1 ]; then run nginx || exit 1; fi
+        run /usr/bin/python3 /tmp/serve_probe.py "$@"
+        rc=$?
+        if [ "$WITH_NGINX" = 1 ]; then run nginx -s quit 2>/dev/null; fi
+        exit $rc' sh --log "/tmp/serve-$label.log" "$@" \
+        || { echo "--- server output ($label) ---" >&2; tail -n 40 "$ROOT/tmp/serve-$label.log" >&2
+             [ "$with_nginx" = 1 ] && tail -n 20 "$ROOT/var/log/nginx/klikdok.error.log" >&2
+             fail "klikdok serve ($label)"; }
+}
+
+# The sample nginx site from the package's docs, with a throw-away certificate.
+setup_nginx() {
+    step "nginx sample site (TLS termination) from /usr/share/doc/klikdok/examples"
+    apt_in_root install nginx >"$TEST_DIR/apt-nginx.log" 2>&1 || { tail -n 20 "$TEST_DIR/apt-nginx.log" >&2; fail "installing nginx"; }
+    [ -f "$ROOT/usr/share/doc/klikdok/examples/nginx-klikdok.conf" ] || fail "the package does not ship the nginx sample"
+    in_root rm -f /etc/nginx/sites-enabled/default
+    in_root cp /usr/share/doc/klikdok/examples/nginx-klikdok.conf /etc/nginx/sites-enabled/klikdok
+    in_root mkdir -p /etc/nginx/ssl
+    in_root openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=klikdok.example.ru \
+        -addext subjectAltName=DNS:klikdok.example.ru \
+        -keyout /etc/nginx/ssl/klikdok.key -out /etc/nginx/ssl/klikdok.crt >/dev/null 2>&1 || fail "test certificate"
+    echo "127.0.0.1 klikdok.example.ru" >>"$ROOT/etc/hosts"
+    in_root nginx -t >"$TEST_DIR/nginx-t.log" 2>&1 || { cat "$TEST_DIR/nginx-t.log" >&2; fail "nginx -t rejects the sample site"; }
 }
 
 install_a() {
@@ -195,8 +219,11 @@ install_a() {
     grep -q '^\[ \]' "$TEST_DIR/migrations-a.txt" && fail "pending migrations after install: $(cat "$TEST_DIR/migrations-a.txt")"
     as_klikdok klikdok doctor >"$TEST_DIR/doctor-a.txt" 2>&1 || log "note: klikdok doctor reports failures in a bare install (see $TEST_DIR/doctor-a.txt)"
 
-    step "serve A as the klikdok user, GET /healthz"
-    serve_and_probe a http://127.0.0.1:8080/healthz
+    setup_nginx
+
+    step "serve A as the klikdok user, GET /healthz directly and through nginx"
+    serve_and_probe a 1 --url http://127.0.0.1:8080/healthz --url https://klikdok.example.ru/healthz \
+        --cafile /etc/nginx/ssl/klikdok.crt
 }
 
 MARKER="deb-test-$$-$(date +%s)"
@@ -248,7 +275,7 @@ assert n == 1 and rows >= int(sys.argv[2]), f'marker {n}, rows {rows}'" "$MARKER
     grep -q '^\[ \]' "$TEST_DIR/migrations-b.txt" && fail "pending migrations after upgrade"
 
     step "serve B on the locally configured port"
-    serve_and_probe b http://127.0.0.1:8081/healthz
+    serve_and_probe b 0 --url http://127.0.0.1:8081/healthz
 }
 
 verify_units() {

@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -45,8 +46,9 @@ def wait_for_message(sock: socket.socket, wanted: str, deadline: float, seen: li
             continue
 
 
-def get_health(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback only)
+def get_health(url: str, cafile: str | None) -> dict[str, object]:
+    context = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
+    with urllib.request.urlopen(url, timeout=10, context=context) as response:  # noqa: S310 (loopback only)
         if response.status != 200:
             raise ProbeError(f"{url} answered HTTP {response.status}")
         body = json.loads(response.read())
@@ -58,7 +60,9 @@ def get_health(url: str) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--user", default="klikdok")
-    parser.add_argument("--url", default="http://127.0.0.1:8080/healthz")
+    parser.add_argument("--url", action="append", required=True,
+                        help="health URL to GET (repeat: directly and through nginx)")
+    parser.add_argument("--cafile", help="CA for https URLs (the test's self-signed certificate)")
     parser.add_argument("--ready-timeout", type=float, default=90.0)
     parser.add_argument("--watchdog-usec", type=int, default=2_000_000)
     parser.add_argument("--log", type=Path, required=True, help="file for the server's stdout/stderr")
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             wait_for_message(sock, "READY=1", started + args.ready_timeout, seen, proc)
             ready_after = time.monotonic() - started
-            body = get_health(args.url)
+            bodies = [get_health(url, args.cafile) for url in args.url]
             # A ping *after* READY proves the periodic task runs, not just a first
             # ping during start-up. The app pings at half of WATCHDOG_USEC.
             wait_for_message(sock, "WATCHDOG=1", time.monotonic() + args.watchdog_usec / 1e6 + 3, seen, proc,
@@ -102,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait()
             sock_path.unlink(missing_ok=True)
             sockdir.rmdir()
-    print(f"serve_probe: OK: READY after {ready_after:.1f}s, /healthz {json.dumps(body, ensure_ascii=False)}, "
+    print(f"serve_probe: OK: READY after {ready_after:.1f}s, {' and '.join(args.url)} answered "
+          f"{json.dumps(bodies[0], ensure_ascii=False)}, "
           f"watchdog pinged, clean stop; notifications: {' | '.join(m.replace(chr(10), ',') for m in seen)}")
     return 0
 
