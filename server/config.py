@@ -103,7 +103,6 @@ class WorkflowSettings(_Section):
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 50
     outbox_max_attempts: int = 20
-    step_days: int = 3
     counterparty_days: int = 14
 
 

@@ -1,0 +1,187 @@
+"""The pages in headless Chromium (Debian's chromium through Playwright): the CRM tab inside the emulator's deal
+card, the signer's queue with batch selection and .sig uploads, and the department board with filters.
+Screenshots go to test-artifacts/workflow/ (gitignored)."""
+
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import REPO
+from tests.workflow.conftest import CHIEF_ACCOUNTANT, DIRECTOR, MANAGER, SALES_HEAD, Klikdok, People, wait_for
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts" / "workflow"
+PDF = b"%PDF-1.4\n" + "Договор оказания услуг".encode() + b"\n%%EOF\n"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert errors == [], errors
+
+
+def shot(pg, name: str) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: ignore[no-untyped-def]
+    """What the portal does for the app page: a hidden form POSTed with the user's tokens."""
+    form = kd.emu.state.placement_form(user_id, "DEFAULT")
+    query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
+    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
+    pg.goto(f"{kd.emu.base_url}/?user={user_id}")
+    pg.set_content(f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
+                   '<script>document.getElementById("f").submit();</script>')
+    pg.wait_for_url(f"{kd.url}/b24/app*")
+    pg.evaluate(f"location.hash = '{hash_}'")
+
+
+def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{kd.emu.base_url}/crm/deal/details/1/?user={MANAGER}")
+    frame = page.frame(name="app-frame")
+    wait_for(lambda: page.frame(name="app-frame") and page.frame(name="app-frame").url.startswith(kd.url),
+             what="tab loaded in the card")
+    frame = page.frame(name="app-frame")
+    frame.wait_for_selector("#kd-new")
+    assert "Поставка серверного оборудования" in frame.inner_text("#kd-entity")
+    frame.wait_for_selector("#kd-empty")
+    frame.click("#kd-new")
+    frame.fill("#kd-title", "Договор оказания услуг")
+    frame.set_input_files("#kd-files", files=[{"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF},
+                                              {"name": "Приложение 1.pdf", "mimeType": "application/pdf",
+                                               "buffer": PDF + b"appendix"}])
+    frame.wait_for_selector("#kd-signer-options option")
+    frame.fill("#kd-signer-search", "Соколов")
+    frame.select_option("#kd-signer-options", str(DIRECTOR))
+    frame.click("#kd-signer-add")
+    assert "Соколов" in frame.inner_text("#kd-signers")
+    shot(page, "01-tab-create-dialog")
+    frame.click("#kd-create-send")
+    frame.wait_for_selector("table.kd-documents [data-state='awaiting_internal']")
+    frame.wait_for_selector(".kd-history li")
+    assert "отправлен на подпись" in frame.inner_text(".kd-history")
+    assert "Соколов" in frame.inner_text(".kd-steps")
+    assert frame.locator(".kd-digest").count() >= 2
+    shot(page, "02-tab-document-sent")
+    doc_id = kd.query("SELECT id FROM documents")[0][0]
+    wait_for(lambda: [n for n in kd.emu.state.notifications if n["USER_ID"] == DIRECTOR], what="signer notified")
+    # Withdraw from the tab; the badge and the history follow.
+    page.on("dialog", lambda d: d.accept("Ошибка в реквизитах"))
+    frame.click("[data-action='Отозвать']")
+    frame.wait_for_selector("table.kd-documents [data-state='withdrawn']")
+    frame.wait_for_selector(f"#kd-doc-{doc_id} .kd-badge[data-state='withdrawn']")
+    assert "Ошибка в реквизитах" in frame.inner_text(f"#kd-doc-{doc_id}")
+    shot(page, "03-tab-withdrawn")
+
+
+def test_signers_queue_select_all_and_sign_the_batch(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    docs = {kd.create(MANAGER, ("deal", 1), {f"Счёт {n}.pdf": PDF + str(n).encode()}, signers=[DIRECTOR],
+                      title=f"Счёт №{n}"): PDF + str(n).encode() for n in (1, 2, 3)}
+    open_app_page(page, kd, DIRECTOR, "#queue")
+    page.wait_for_selector("#kd-queue table.kd-documents")
+    assert page.locator("#kd-queue tr[data-document-id]").count() == 3
+    assert page.inner_text("#kd-queue-count") == "3"
+    page.check("#kd-select-all")
+    assert page.is_enabled("#kd-sign-selected")
+    page.click("#kd-sign-selected")
+    page.wait_for_selector("#kd-batch-note")
+    page.wait_for_selector("#kd-batch .kd-sig-input >> nth=2")
+    shot(page, "04-queue-batch-selected")
+    assert kd.query("SELECT count(*) FROM jobs WHERE status = 'pending'") == [(3,)]
+    sig_dir = kd.server.data_dir.parent / "sigs"
+    sig_dir.mkdir()
+    for doc_id, data in docs.items():
+        box = page.locator(f"#kd-sign-{doc_id}")
+        path = sig_dir / f"{doc_id}.sig"
+        path.write_bytes(people.sign(DIRECTOR, data))
+        box.locator(".kd-sig-input").set_input_files(str(path))
+        page.wait_for_selector(f"#kd-doc-{doc_id} .kd-badge[data-state='awaiting_counterparty']")
+    page.wait_for_selector("#kd-queue-empty")
+    states = {row[0] for row in kd.query("SELECT state FROM documents")}
+    assert states == {"awaiting_counterparty"}
+    assert kd.query("SELECT status, count(*) FROM jobs GROUP BY status") == [("done", 3)]
+    shot(page, "05-queue-signed")
+
+
+def test_queue_refuses_a_wrong_signature_and_rejects_with_reason(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc = kd.create(MANAGER, ("deal", 1), {"Акт.pdf": PDF}, signers=[DIRECTOR], title="Акт")
+    open_app_page(page, kd, DIRECTOR, "#queue")
+    page.click("#kd-queue .kd-open")
+    page.wait_for_selector(f"#kd-sign-{doc} .kd-sig-input")
+    wrong = kd.server.data_dir.parent / "wrong.sig"
+    wrong.write_bytes(people.sign(DIRECTOR, b"another document"))
+    page.locator(f"#kd-sign-{doc} .kd-sig-input").set_input_files(str(wrong))
+    page.wait_for_selector(f"#kd-sign-{doc} .kd-error")
+    assert "не для этого документа" in page.inner_text(f"#kd-sign-{doc}")
+    shot(page, "06-queue-wrong-signature")
+    page.fill(f"#kd-sign-{doc} .kd-reason", "Нет подписи контрагента на приложении")
+    page.click(f"#kd-sign-{doc} .kd-btn-red")
+    page.wait_for_selector(f"#kd-doc-{doc} .kd-badge[data-state='rejected_internal']")
+    assert kd.query("SELECT reason FROM documents WHERE id = ?", doc) == [("Нет подписи контрагента на приложении",)]
+
+
+def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # type: ignore[no-untyped-def]
+    a = kd.create(MANAGER, ("deal", 1), {"a.pdf": PDF}, signers=[DIRECTOR], title="Поставка: договор")
+    b = kd.create(MANAGER, ("deal", 1), {"b.pdf": PDF}, signers=[DIRECTOR], title="Поставка: спецификация",
+                  send=False)
+    c = kd.create(CHIEF_ACCOUNTANT, ("deal", 2), {"c.pdf": PDF}, signers=[DIRECTOR], title="Акт бухгалтерии")
+    # Test setup: make the first document's deadline lie in the past (what fourteen days of waiting would do).
+    conn = sqlite3.connect(kd.server.data_dir / "klikdok.db")
+    conn.execute("UPDATE documents SET deadline = '2020-01-01T00:00:00+00:00' WHERE id = ?", [a])
+    conn.commit()
+    conn.close()
+    open_app_page(page, kd, SALES_HEAD, "#department")
+    page.wait_for_selector("#kd-department table.kd-documents")
+    ids = {int(x) for x in page.locator("#kd-department tr[data-document-id]").evaluate_all(
+        "rows => rows.map(r => r.dataset.documentId)")}
+    assert ids == {a, b}  # c belongs to Accounting, not to the head of sales' subtree
+    assert page.locator(f"#kd-department tr[data-document-id='{a}'].kd-overdue").count() == 1
+    shot(page, "07-department-board")
+    page.check("#kd-dept-filters input[name=overdue]")
+    page.click("#kd-dept-filters button")
+    page.wait_for_function("document.querySelector('#kd-dept-total').textContent.includes('1')")
+    assert page.locator("#kd-department tr[data-document-id]").count() == 1
+    page.uncheck("#kd-dept-filters input[name=overdue]")
+    page.select_option("#kd-dept-filters select[name=state]", "draft")
+    page.click("#kd-dept-filters button")
+    page.wait_for_selector(f"#kd-department tr[data-document-id='{b}']")
+    assert page.locator("#kd-department tr[data-document-id]").count() == 1
+    page.select_option("#kd-dept-filters select[name=state]", "")
+    page.fill("#kd-dept-filters input[name=q]", "спецификация")
+    page.click("#kd-dept-filters button")
+    page.wait_for_function("document.querySelectorAll('#kd-department tr[data-document-id]').length === 1")
+    page.click("#kd-department .kd-open")
+    page.wait_for_selector(f"#kd-doc-{b}")
+    shot(page, "08-department-filtered")
+    assert c not in ids
+    json.dumps(ids, default=list)
