@@ -202,7 +202,7 @@
     detail.history.forEach(function (h) {
       var extra = h.details && (h.details.reason || h.details.message || h.details.file) ? " — " +
         (h.details.reason || h.details.message || h.details.file) : "";
-      history.appendChild(el("li", { text: date(h.at) + " · " + (ACTION_LABELS[h.action] || h.action) + " · " + h.actor + extra }));
+      history.appendChild(el("li", { text: date(h.at) + " · " + (ACTION_LABELS[h.action] || h.action) + " · " + (h.actor_name || h.actor) + extra }));
     });
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "История" }));
     panel.appendChild(history);

@@ -90,6 +90,7 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
     actor: str
     action: str
     details: dict[str, Any]
+    actor_name: str = ""
 
 
 class DocumentDetail(msgspec.Struct, kw_only=True):

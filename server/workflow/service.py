@@ -195,12 +195,17 @@ class Workflow:
             summary = store.summary(d, document_id)
             assert summary is not None
             current = store.current_step(d, document_id)
+            route = store.route(d, document_id)
+            names = {f"user:{doc['author_id']}": doc["author_name"], "system": "KlikDok"}
+            names.update({f"user:{s.user_id}": s.display_name for s in route if s.user_id})
+            history = [msgspec.structs.replace(h, actor_name=names.get(h.actor, "Контрагент" if
+                                                                        h.actor.startswith("counterparty:") else ""))
+                       for h in store.history(d, document_id)]
             return DocumentDetail(
                 document=summary, reason=doc["reason"], counterparty_name=doc["counterparty_name"],
                 counterparty_inn=doc["counterparty_inn"], counterparty_ogrn=doc["counterparty_ogrn"],
                 counterparty_email=doc["counterparty_email"], files=store.files(d, document_id),
-                route=store.route(d, document_id), signatures=store.signatures(d, document_id),
-                history=store.history(d, document_id),
+                route=route, signatures=store.signatures(d, document_id), history=history,
                 can=viewer.actions(doc, current.user_id if current else None))
 
         return await self.db.read(read)
