@@ -23,6 +23,7 @@ class ServerSection(_Section):
     device_id: str = ""
     key_file: str = "device.key"
     ca_file: str = ""
+    reconnect_max_seconds: float = 60.0
 
 
 class BackendSection(_Section):
@@ -30,6 +31,8 @@ class BackendSection(_Section):
     certificate: str = ""
     key_file: str = ""
     cryptcp_path: str = ""
+    pin_file: str = ""
+    link_opener: str = ""
     timeout_seconds: int = 600
 
 
@@ -48,8 +51,13 @@ class AgentSettings(_Section):
     logging: LoggingSection = LoggingSection()
 
     def check(self) -> str | None:
-        if self.backend.kind == "openssl" and not (self.backend.certificate and self.backend.key_file):
+        pkcs12 = self.backend.key_file.lower().endswith((".p12", ".pfx"))
+        if self.backend.kind == "openssl" and not (self.backend.key_file and (self.backend.certificate or pkcs12)):
             return "backend.certificate, backend.key_file: required when backend.kind = \"openssl\""
+        if self.backend.kind in ("cryptopro", "cryptcp") and not self.backend.certificate:
+            return f"backend.certificate: the certificate's SHA-1 thumbprint is required for {self.backend.kind}"
+        if self.server.reconnect_max_seconds <= 0:
+            return "server.reconnect_max_seconds: expected a positive number"
         if self.queue.max_jobs < 1:
             return "queue.max_jobs: expected a positive integer"
         return None

@@ -34,6 +34,9 @@ from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
 from server.web.b24 import Bitrix24Pages, session_info
 from server.workflow.service import Workflow
+from server.agents.hub import AgentHub
+from server.agents.routes import ROUTES as AGENT_ROUTES
+from server.cryptoarm.endpoint import ROUTES as CRYPTOARM_ROUTES
 
 HERE = Path(__file__).resolve().parent
 
@@ -96,12 +99,16 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         tasks.append(asyncio.create_task(workflow.worker.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(workflow.expire_loop(stop), name="expiry"))
         tasks += counterparty_runtime.start(services, stop)
+        agents = AgentHub(services)
+        services.extras["agents"] = agents
+        await agents.start()
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))
         try:
             yield
         finally:
             stop.set()
+            await agents.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -111,6 +118,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
 
     return Litestar(
         route_handlers=[healthz, session_info, Bitrix24Pages, DocumentsController,
+                        *AGENT_ROUTES, *CRYPTOARM_ROUTES,
                         *counterparty_runtime.ROUTES,
                         create_static_files_router(path="/static", directories=[HERE / "static"],
                                                    include_in_schema=False)],

@@ -1,0 +1,91 @@
+"""The one small interface every signing backend implements, and what they share.
+
+A backend turns a local file into a detached CMS (DER) with the signer's key, or, when ``delegated`` is
+true (CryptoARM GOST), does not sign locally at all: it opens a link and the app talks to the server.
+Backends are synchronous (they drive subprocesses or a C extension); the client runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)-----END [A-Z0-9 ]+-----", re.S)
+
+
+class BackendError(Exception):
+    """Signing did not happen; the message is for the person at the machine (Russian)."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    subject: str
+    issuer: str
+    serial: str
+    not_after: str
+    thumbprint: str  # SHA-1 of the DER, hex (how CryptoPro names certificates)
+    has_private_key: bool = True
+
+
+class Backend(ABC):
+    name: str = ""
+    delegated: bool = False
+
+    @abstractmethod
+    def availability(self) -> Availability:
+        """Can this backend sign on this machine, and if not, what exactly is missing."""
+
+    @abstractmethod
+    def certificates(self) -> list[CertificateInfo]:
+        """Certificates this backend could sign with."""
+
+    def sign(self, path: Path) -> bytes:
+        """A detached CMS (DER) over the file's bytes."""
+        raise BackendError(f"Способ подписи «{self.name}» не подписывает файлы на этом компьютере.")
+
+
+def to_der(data: bytes) -> bytes:
+    """CMS output in whatever text or binary form a tool wrote it, as DER."""
+    data = data.strip()
+    if data[:1] == b"\x30":
+        return data
+    match = _PEM.search(data)
+    body = match.group(1) if match else data
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except ValueError as exc:
+        raise BackendError("Программа подписи вернула не подпись CMS.") from exc
+
+
+def certificate_info(der: bytes) -> CertificateInfo:
+    from asn1crypto import x509
+
+    cert = x509.Certificate.load(der)
+    tbs = cert["tbs_certificate"]
+    return CertificateInfo(subject=cert.subject.human_friendly, issuer=cert.issuer.human_friendly,
+                           serial=format(tbs["serial_number"].native, "x"),
+                           not_after=tbs["validity"]["not_after"].native.isoformat(),
+                           thumbprint=hashlib.sha1(der).hexdigest())  # noqa: S324 - a name, not security
+
+
+def read_secret(path: str) -> str:
+    """A PIN or password from a file that only its owner may read ("" when no file is configured)."""
+    if not path:
+        return ""
+    p = Path(path).expanduser()
+    import stat
+    import sys
+
+    if sys.platform != "win32" and p.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise BackendError(f"Файл {p} с PIN-кодом доступен другим пользователям: выполните chmod 600 {p}.")
+    return p.read_text(encoding="utf-8").strip()

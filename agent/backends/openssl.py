@@ -1,0 +1,163 @@
+"""``openssl``: OpenSSL with the gost engine and a key file (Linux software keys; real signatures in tests).
+
+The engine is loaded through a private config file (``OPENSSL_CONF``) so the user's own OpenSSL setup is
+left alone. The key may be a PEM (optionally encrypted: the password comes from ``backend.pin_file``) or a
+PKCS#12 file (``.p12``/``.pfx``), whose certificate is then taken from the bundle when none is configured.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .base import Availability, Backend, BackendError, CertificateInfo, certificate_info, read_secret, to_der
+
+ENGINE_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/engines-3/gost.so",
+    "/usr/lib/aarch64-linux-gnu/engines-3/gost.so",
+    "/usr/lib64/engines-3/gost.so",
+    "/usr/local/lib/engines-3/gost.so",
+)
+_GOST_KEY_BITS = {"1.2.643.7.1.1.1.1": 256, "1.2.643.7.1.1.1.2": 512, "1.2.643.2.2.19": 256}
+
+_ENGINE_CNF = """openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+engines = engine_sect
+[provider_sect]
+default = default_sect
+[default_sect]
+activate = 1
+[engine_sect]
+gost = gost_sect
+[gost_sect]
+engine_id = gost
+dynamic_path = {engine}
+default_algorithms = ALL
+"""
+
+
+def find_engine() -> str | None:
+    env = os.environ.get("KLIKDOK_AGENT_GOST_ENGINE")
+    if env:
+        return env if Path(env).exists() else None
+    for path in ENGINE_CANDIDATES:
+        if Path(path).exists():
+            return path
+    openssl = shutil.which("openssl")
+    if openssl:
+        out = subprocess.run([openssl, "version", "-e"], capture_output=True, text=True, check=False).stdout
+        if ":" in out:
+            candidate = Path(out.split(":", 1)[1].strip().strip('"')) / "gost.so"
+            if candidate.exists():
+                return str(candidate)
+    return None
+
+
+class OpenSSLBackend(Backend):
+    name = "openssl"
+
+    def __init__(self, certificate: str, key_file: str, pin_file: str = "", openssl: str = "openssl") -> None:
+        self.certificate = certificate
+        self.key_file = key_file
+        self.pin_file = pin_file
+        self.openssl = shutil.which(openssl) or openssl
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+
+    def _workdir(self) -> Path:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="klikdok-agent-")
+            os.chmod(self._dir.name, 0o700)
+            engine = find_engine()
+            if engine is None:
+                raise BackendError("Не найден модуль ГОСТ для OpenSSL (gost.so): установите libengine-gost-openssl.")
+            (Path(self._dir.name) / "openssl.cnf").write_text(_ENGINE_CNF.format(engine=engine))
+        return Path(self._dir.name)
+
+    def _run(self, *args: str | Path, input: bytes | None = None) -> bytes:
+        env = dict(os.environ, OPENSSL_CONF=str(self._workdir() / "openssl.cnf"))
+        try:
+            proc = subprocess.run([self.openssl, *map(str, args)], input=input, capture_output=True, env=env,
+                                  check=False, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendError(f"Не удалось запустить openssl: {exc}") from exc
+        if proc.returncode != 0:
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise BackendError(f"openssl завершился с ошибкой: {tail[0][:300]}")
+        return proc.stdout
+
+    def _is_pkcs12(self) -> bool:
+        return self.key_file.lower().endswith((".p12", ".pfx"))
+
+    def _material(self) -> tuple[Path, Path]:
+        """(certificate PEM, key PEM) paths usable by ``openssl cms``; PKCS#12 is unpacked into the private dir."""
+        if not self._is_pkcs12():
+            return Path(self.certificate).expanduser(), Path(self.key_file).expanduser()
+        work = self._workdir()
+        cert, key = work / "p12-cert.pem", work / "p12-key.pem"
+        if not key.exists():
+            secret = read_secret(self.pin_file)
+            pem = self._run("pkcs12", "-in", Path(self.key_file).expanduser(), "-nodes", "-passin", "stdin",
+                            input=(secret + "\n").encode())
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+            if self.certificate:
+                cert = Path(self.certificate).expanduser()
+            else:
+                cert.write_bytes(pem)
+        return (Path(self.certificate).expanduser() if self.certificate else cert), key
+
+    def _cert_der(self, cert: Path) -> bytes:
+        return to_der(self._run("x509", "-in", cert, "-outform", "DER"))
+
+    def _digest(self, der: bytes) -> str:
+        from asn1crypto import x509
+
+        oid = x509.Certificate.load(der)["tbs_certificate"]["subject_public_key_info"]["algorithm"]["algorithm"].dotted
+        bits = _GOST_KEY_BITS.get(oid)
+        if bits is None:
+            raise BackendError("Сертификат не ГОСТ Р 34.10-2012: таким ключом KlikDok не подписывает.")
+        return f"md_gost12_{bits}"
+
+    # -- the interface -----------------------------------------------------------------------------------------
+
+    def availability(self) -> Availability:
+        if shutil.which(self.openssl) is None and not Path(self.openssl).exists():
+            return Availability(False, "openssl не найден: установите пакет openssl.")
+        if find_engine() is None:
+            return Availability(False, "нет модуля ГОСТ для OpenSSL: установите libengine-gost-openssl.")
+        if not self.key_file or not Path(self.key_file).expanduser().exists():
+            return Availability(False, f"нет файла ключа (backend.key_file = {self.key_file!r}).")
+        if not self._is_pkcs12() and (not self.certificate or not Path(self.certificate).expanduser().exists()):
+            return Availability(False, f"нет файла сертификата (backend.certificate = {self.certificate!r}).")
+        try:
+            cert, _ = self._material()
+            info = certificate_info(self._cert_der(cert))
+        except BackendError as exc:
+            return Availability(False, str(exc))
+        return Availability(True, f"OpenSSL + gost, сертификат {info.subject} (до {info.not_after[:10]})")
+
+    def certificates(self) -> list[CertificateInfo]:
+        cert, _ = self._material()
+        return [certificate_info(self._cert_der(cert))]
+
+    def sign(self, path: Path) -> bytes:
+        cert, key = self._material()
+        md = self._digest(self._cert_der(cert))
+        args: list[str | Path] = ["cms", "-sign", "-binary", "-in", path, "-signer", cert, "-inkey", key, "-md", md,
+                                  "-cades", "-nosmimecap", "-outform", "DER"]
+        secret = "" if self._is_pkcs12() else read_secret(self.pin_file)
+        if secret:
+            args += ["-passin", "stdin"]
+        return to_der(self._run(*args, input=(secret + "\n").encode() if secret else None))
+
+    def close(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None

@@ -1,0 +1,136 @@
+"""Messages on ``/agent/ws``, the agent's copy (the server's is ``server/agents/protocol.py``).
+
+Server and agent never import each other, so both keep these shapes;
+``tests/agent/test_protocol.py`` checks that both sides agree field by field.
+
+Delivery rules:
+- the server pushes ``job`` with the job id and a fresh ``delivery_id``; the agent answers ``ack`` (queued) or
+  ``nack`` (reason ``queue_full``: offered again a little later; ``declined``: the signer cancelled it in
+  CryptoARM or it timed out, so it stays pending but is not offered to this connection again);
+- the agent answers a job with ``result`` (detached CMS per file) or ``failure``, under a ``result_id`` it
+  chooses and keeps until it sees ``result_ack`` for it; a repeated ``result_id`` gets the recorded answer,
+  so a result is applied at most once however often the connection drops;
+- ``ping``/``pong`` every ``heartbeat_seconds``; an agent silent for three of them is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class _Msg(msgspec.Struct, tag_field="type", kw_only=True, forbid_unknown_fields=False):
+    pass
+
+
+# -- server -> agent ----------------------------------------------------------------------------------------
+
+
+class Hello(_Msg, tag="hello"):
+    agent_id: int
+    user_id: int
+    heartbeat_seconds: float
+    server_time: str
+
+
+class JobFile(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    size: int
+    streebog256: str
+    url: str
+
+
+class JobOffer(_Msg, tag="job"):
+    job_id: int
+    delivery_id: int
+    document_id: int
+    title: str
+    files: list[JobFile]
+
+
+class CancelJob(_Msg, tag="cancel"):
+    job_id: int
+    reason: str = ""
+
+
+class ResultAck(_Msg, tag="result_ack"):
+    result_id: str
+    job_id: int
+    outcome: Literal["accepted", "refused", "recorded"]
+    code: str = ""
+    message: str = ""
+
+
+class CryptoarmLink(_Msg, tag="cryptoarm_link"):
+    request_id: str
+    url: str = ""
+    job_ids: list[int] = []
+    error: str = ""
+
+
+class JobEvent(_Msg, tag="job_event"):
+    """What happened to a job outside the agent (CryptoARM posted results, or the user cancelled there)."""
+
+    job_id: int
+    event: Literal["signed", "cancelled_in_app", "refused", "closed"]
+    message: str = ""
+
+
+class Pong(_Msg, tag="pong"):
+    at: str = ""
+
+
+class ErrorMsg(_Msg, tag="error"):
+    code: str
+    message: str = ""
+
+
+# -- agent -> server ----------------------------------------------------------------------------------------
+
+
+class Ack(_Msg, tag="ack"):
+    job_id: int
+    delivery_id: int
+
+
+class Nack(_Msg, tag="nack"):
+    job_id: int
+    delivery_id: int
+    reason: str = ""
+
+
+class FileSignature(msgspec.Struct, kw_only=True):
+    file_id: int
+    cms: str  # base64 of the DER CMS
+
+
+class Result(_Msg, tag="result"):
+    job_id: int
+    result_id: str
+    signatures: list[FileSignature]
+
+
+class Failure(_Msg, tag="failure"):
+    job_id: int
+    result_id: str
+    code: str
+    message: str = ""
+
+
+class Ping(_Msg, tag="ping"):
+    at: str = ""
+    backend: str = ""
+
+
+class CryptoarmOpen(_Msg, tag="cryptoarm_open"):
+    request_id: str
+    job_ids: list[int]
+
+
+ServerMessage = Hello | JobOffer | CancelJob | ResultAck | CryptoarmLink | JobEvent | Pong | ErrorMsg
+AgentMessage = Ack | Nack | Result | Failure | Ping | CryptoarmOpen
+
+encode = msgspec.json.Encoder().encode
+decode_server = msgspec.json.Decoder(ServerMessage).decode

@@ -1,0 +1,47 @@
+"""The workflow as the signing channels see it: job files out, signatures in (one adapter, two users).
+
+Both the agent hub and the CryptoARM endpoint go through here, so the rule "every signature arrives through
+``server.workflow.signatures.accept_signature``" holds in one place: the signer claim is always the job's user
+(taken from the job row, never from what the device or the app says), and the job id is passed along so that
+acceptance re-checks that the job is still open and belongs to the current step.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from server.state import AppServices
+from server.workflow.signatures import AcceptedSignature, SignatureRefused, SignerClaim, accept_signature
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AcceptedSignature", "SignatureRefused", "accept_job_signature", "job_file", "workflow"]
+
+
+def workflow(services: AppServices) -> Any:
+    """The running :class:`server.workflow.service.Workflow` (created here if the lifespan has none yet)."""
+    wf = services.extras.get("workflow")
+    if wf is None:
+        wf = services.extras.get("agents.workflow")
+        if wf is None:
+            from server.workflow.service import Workflow
+
+            log.warning("no workflow service in the app state; the signing channels use their own instance")
+            wf = Workflow(services.settings, services.db, services.extras["portal"])  # type: ignore[arg-type]
+            services.extras["agents.workflow"] = wf
+    return wf
+
+
+async def job_file(services: AppServices, document_id: int, file_id: int) -> tuple[str, str, bytes]:
+    """(name, content type, bytes) of one file of a job's document, checked against its recorded digest."""
+    name, ctype, data = await workflow(services).file_bytes(document_id, file_id)
+    return name, ctype, data
+
+
+async def accept_job_signature(services: AppServices, *, job_id: int, document_id: int, user_id: int, file_id: int,
+                               cms: bytes, source: str) -> AcceptedSignature:
+    """Hand one detached CMS to the workflow's single acceptance door; raises ``SignatureRefused``."""
+    return await accept_signature(workflow(services).deps, document_id=document_id, file_id=file_id, cms=cms,
+                                  claim=SignerClaim("internal", user_id=user_id), source=source,  # type: ignore[arg-type]
+                                  job_id=job_id)

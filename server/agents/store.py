@@ -1,0 +1,237 @@
+"""SQL for agents, pairing codes, job deliveries and agent results (synchronous: run via ``db.read``/``db.write``).
+
+Jobs themselves belong to the workflow (``jobs`` table, created by it; ``done`` is set by
+``accept_signature``). This module only moves a job between ``pending`` and ``delivered`` (and to ``failed``
+when the agent refuses it), and records who got what.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlite_utils import Database
+
+from server.db import audit
+
+from . import tokens
+
+OPEN_JOB_STATES = ("pending", "delivered")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+class AgentRow(msgspec.Struct, kw_only=True):
+    id: int
+    user_id: int
+    name: str
+    platform: str
+    created_at: str
+    last_seen_at: str | None
+    backend: str
+    revoked_at: str | None
+
+
+_AGENT_COLUMNS = "id, user_id, name, platform, created_at, last_seen_at, backend, revoked_at"
+
+
+def _agent(row: Any) -> AgentRow:
+    return AgentRow(id=row[0], user_id=row[1], name=row[2], platform=row[3], created_at=row[4], last_seen_at=row[5],
+                    backend=row[6], revoked_at=row[7])
+
+
+# -- pairing ------------------------------------------------------------------------------------------------
+
+
+def create_pairing_code(db: Database, *, user_id: int, member_id: str, minutes: int) -> tuple[str, str]:
+    """A fresh one-time code for ``user_id``; (code, expires_at). Older unused codes of the user are voided."""
+    moment = now()
+    expires = iso(moment + timedelta(minutes=minutes))
+    db.execute("UPDATE agent_pairing_codes SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
+               [iso(moment), user_id])
+    while True:
+        code = tokens.new_pairing_code()
+        h = tokens.code_digest(code)
+        if db.execute("SELECT 1 FROM agent_pairing_codes WHERE code_hash = ?", [h]).fetchone() is None:
+            break
+    db.execute("INSERT INTO agent_pairing_codes (code_hash, user_id, member_id, created_at, expires_at)"
+               " VALUES (?, ?, ?, ?, ?)", [h, user_id, member_id, iso(moment), expires])
+    audit.append(db, actor=f"user:{user_id}", action="agent.pairing_code", object_type="user",
+                 object_id=user_id, details={"expires_at": expires})
+    return code, expires
+
+
+class PairingRefused(Exception):
+    pass
+
+
+def redeem_pairing_code(db: Database, *, code: str, name: str, platform: str) -> tuple[AgentRow, str]:
+    """Trade a valid unused code for a new agent and its device key (returned once, stored hashed)."""
+    moment = now()
+    row = db.execute("SELECT id, user_id, member_id, expires_at, used_at FROM agent_pairing_codes WHERE code_hash = ?",
+                     [tokens.code_digest(code)]).fetchone()
+    if row is None or row[4] is not None or row[3] < iso(moment):
+        raise PairingRefused("Код сопряжения неверен, уже использован или истёк. Получите новый на странице KlikDok.")
+    code_id, user_id, member_id = row[0], row[1], row[2]
+    key = tokens.new_device_key()
+    cur = db.execute("INSERT INTO agents (user_id, member_id, name, platform, key_hash, created_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     [user_id, member_id, name[:120], platform[:60], tokens.digest(key), iso(moment)])
+    agent_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    db.execute("UPDATE agent_pairing_codes SET used_at = ?, agent_id = ? WHERE id = ?", [iso(moment), agent_id, code_id])
+    audit.append(db, actor=f"user:{user_id}", action="agent.paired", object_type="agent", object_id=agent_id,
+                 details={"name": name[:120], "platform": platform[:60]})
+    agent = agent_by_id(db, agent_id)
+    assert agent is not None
+    return agent, key
+
+
+def agent_by_key(db: Database, key: str) -> AgentRow | None:
+    """The active agent holding ``key`` (None for an unknown or revoked key)."""
+    if not key.startswith(tokens.DEVICE_KEY_PREFIX) or len(key) > 200:
+        return None
+    row = db.execute(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE key_hash = ? AND revoked_at IS NULL",
+                     [tokens.digest(key)]).fetchone()
+    return _agent(row) if row else None
+
+
+def agent_by_id(db: Database, agent_id: int) -> AgentRow | None:
+    row = db.execute(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE id = ?", [agent_id]).fetchone()
+    return _agent(row) if row else None
+
+
+def agents_of(db: Database, user_id: int) -> list[AgentRow]:
+    rows = db.execute(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE user_id = ? AND revoked_at IS NULL ORDER BY id",
+                      [user_id]).fetchall()
+    return [_agent(r) for r in rows]
+
+
+def revoke_agent(db: Database, *, agent_id: int, user_id: int, actor: str) -> bool:
+    cur = db.execute("UPDATE agents SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                     [iso(now()), agent_id, user_id])
+    if cur.rowcount:
+        audit.append(db, actor=actor, action="agent.revoked", object_type="agent", object_id=agent_id, details={})
+    return bool(cur.rowcount)
+
+
+def touch_agent(db: Database, agent_id: int, *, backend: str | None = None) -> None:
+    if backend is None:
+        db.execute("UPDATE agents SET last_seen_at = ? WHERE id = ?", [iso(now()), agent_id])
+    else:
+        db.execute("UPDATE agents SET last_seen_at = ?, backend = ? WHERE id = ?", [iso(now()), backend[:40], agent_id])
+
+
+# -- jobs -----------------------------------------------------------------------------------------------------
+
+
+class JobView(msgspec.Struct, kw_only=True):
+    """A job as the agent sees it (files with their recorded digests)."""
+
+    id: int
+    document_id: int
+    step_id: int
+    user_id: int
+    status: str
+    title: str
+    files: list[tuple[int, str, int, str]]  # (file id, name, size, streebog256)
+
+
+def _job_view(db: Database, row: Any) -> JobView:
+    files = db.execute("SELECT id, name, size, streebog256 FROM document_files WHERE document_id = ? ORDER BY position",
+                       [row[1]]).fetchall()
+    return JobView(id=row[0], document_id=row[1], step_id=row[2], user_id=row[3], status=row[4], title=row[5],
+                   files=[(f[0], f[1], f[2], f[3]) for f in files])
+
+
+_JOB_SQL = ("SELECT j.id, j.document_id, j.step_id, j.user_id, j.status, d.title FROM jobs j"
+            " JOIN documents d ON d.id = j.document_id")
+
+
+def job_view(db: Database, job_id: int) -> JobView | None:
+    row = db.execute(f"{_JOB_SQL} WHERE j.id = ?", [job_id]).fetchone()
+    return _job_view(db, row) if row else None
+
+
+def open_jobs_for_user(db: Database, user_id: int, *, channels: tuple[str, ...] = ("any", "agent")) -> list[JobView]:
+    marks = ",".join("?" * len(channels))
+    rows = db.execute(f"{_JOB_SQL} WHERE j.user_id = ? AND j.status IN ('pending', 'delivered')"
+                      f" AND j.channel IN ({marks}) ORDER BY j.id", [user_id, *channels]).fetchall()
+    return [_job_view(db, r) for r in rows]
+
+
+def new_pending_jobs(db: Database, after_id: int, *, channels: tuple[str, ...] = ("any", "agent"),
+                     limit: int = 5000) -> list[tuple[int, int]]:
+    """(job id, user id) of pending jobs created after ``after_id`` (the dispatcher's high-water mark)."""
+    marks = ",".join("?" * len(channels))
+    return [(r[0], r[1]) for r in db.execute(
+        f"SELECT id, user_id FROM jobs WHERE id > ? AND status = 'pending' AND channel IN ({marks}) ORDER BY id LIMIT ?",
+        [after_id, *channels, limit]).fetchall()]
+
+
+def closed_among(db: Database, job_ids: list[int]) -> list[tuple[int, str]]:
+    """(job id, status) of those jobs that are no longer open (done, cancelled, failed)."""
+    if not job_ids:
+        return []
+    out: list[tuple[int, str]] = []
+    for start in range(0, len(job_ids), 500):
+        chunk = job_ids[start:start + 500]
+        out += [(r[0], r[1]) for r in db.execute(
+            f"SELECT id, status FROM jobs WHERE id IN ({','.join('?' * len(chunk))})"
+            " AND status NOT IN ('pending', 'delivered')", chunk).fetchall()]
+    return out
+
+
+def record_delivery(db: Database, job_id: int, agent_id: int) -> int:
+    cur = db.execute("INSERT INTO job_deliveries (job_id, agent_id, sent_at) VALUES (?, ?, ?)",
+                     [job_id, agent_id, iso(now())])
+    return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+def record_deliveries(db: Database, pairs: list[tuple[int, int]]) -> list[int]:
+    return [record_delivery(db, job_id, agent_id) for job_id, agent_id in pairs]
+
+
+def acknowledge(db: Database, *, delivery_id: int, job_id: int, agent_id: int) -> bool:
+    """The agent queued the job: ``pending`` -> ``delivered``. False if the delivery is not this agent's."""
+    cur = db.execute("UPDATE job_deliveries SET acked_at = ? WHERE id = ? AND job_id = ? AND agent_id = ?"
+                     " AND acked_at IS NULL", [iso(now()), delivery_id, job_id, agent_id])
+    if not cur.rowcount:
+        return False
+    db.execute("UPDATE jobs SET status = 'delivered', updated_at = ? WHERE id = ? AND status = 'pending'",
+               [iso(now()), job_id])
+    return True
+
+
+def recorded_result(db: Database, result_id: str) -> tuple[int, int, str, str, str] | None:
+    row = db.execute("SELECT job_id, agent_id, outcome, code, message FROM agent_results WHERE result_id = ?",
+                     [result_id]).fetchone()
+    return (row[0], row[1], row[2], row[3], row[4]) if row else None
+
+
+def record_result(db: Database, *, result_id: str, job_id: int, agent_id: int, outcome: str, code: str = "",
+                  message: str = "") -> None:
+    db.execute("INSERT OR IGNORE INTO agent_results (result_id, job_id, agent_id, outcome, code, message, received_at)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?)", [result_id, job_id, agent_id, outcome, code, message[:500], iso(now())])
+
+
+def fail_job(db: Database, *, job_id: int, user_id: int, agent_id: int, result_id: str, code: str,
+             message: str) -> bool:
+    """The agent refused the job (digest mismatch, a bad local signature, a backend error): ``failed``, audited."""
+    cur = db.execute("UPDATE jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND user_id = ?"
+                     " AND status IN ('pending', 'delivered')", [f"{code}: {message}"[:500], iso(now()), job_id, user_id])
+    record_result(db, result_id=result_id, job_id=job_id, agent_id=agent_id, outcome="recorded", code=code,
+                  message=message)
+    if cur.rowcount:
+        doc = db.execute("SELECT document_id FROM jobs WHERE id = ?", [job_id]).fetchone()
+        audit.append(db, actor=f"agent:{agent_id}", action="job.failed", object_type="document",
+                     object_id=doc[0] if doc else "", details={"job_id": job_id, "code": code, "message": message[:500]})
+    return bool(cur.rowcount)
+
+

@@ -1,0 +1,159 @@
+"""CryptoARM transactions: minting, single-use state steps and expiry (SQL runs in the writer/readers)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlite_utils import Database
+
+from server.agents import tokens
+from server.db import audit
+from server.state import AppServices
+
+
+class TransactionRefused(Exception):
+    """A transaction cannot be made or used; ``code`` is stable, the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Txn(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    targets: list[int]
+    user_id: int | None
+    agent_id: int | None
+    state: str
+    created_at: str
+    expires_at: str
+    files: list[list[Any]]  # [key, name, size] as offered
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at < _iso(datetime.now(UTC))
+
+
+_COLUMNS = "id, kind, targets, user_id, agent_id, state, created_at, expires_at, files"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _txn(row: Any) -> Txn:
+    return Txn(id=row[0], kind=row[1], targets=json.loads(row[2]), user_id=row[3], agent_id=row[4], state=row[5],
+               created_at=row[6], expires_at=row[7], files=json.loads(row[8]))
+
+
+def link(public_url: str, txn_id: str) -> str:
+    """The cryptoarm:// link that starts the app (the URL after the command is the JSON-RPC endpoint)."""
+    return f"cryptoarm://signAndEncrypt/{command_url(public_url, txn_id)}"
+
+
+def command_url(public_url: str, txn_id: str) -> str:
+    return f"{public_url.rstrip('/')}/cryptoarm/json?id={txn_id}"
+
+
+def create(db: Database, *, kind: str, targets: list[int], minutes: int, user_id: int | None = None,
+           agent_id: int | None = None, actor: str = "system") -> tuple[str, Txn]:
+    """Mint a transaction (inside the caller's write); returns (the plain id for the link, the row)."""
+    txn_id = tokens.new_transaction_id()
+    h = tokens.digest("txn:" + txn_id)
+    moment = datetime.now(UTC)
+    cur = db.execute(
+        "INSERT INTO cryptoarm_transactions (txn_hash, token_hash, kind, targets, user_id, agent_id, created_at,"
+        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [h, "unissued:" + h, kind, json.dumps(targets), user_id, agent_id, _iso(moment),
+         _iso(moment + timedelta(minutes=minutes))])
+    row_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    audit.append(db, actor=actor, action="cryptoarm.transaction", object_type="cryptoarm", object_id=row_id,
+                 details={"kind": kind, "targets": targets})
+    found = by_row(db, row_id)
+    assert found is not None
+    return txn_id, found
+
+
+def by_row(db: Database, row_id: int) -> Txn | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE id = ?", [row_id]).fetchone()
+    return _txn(row) if row else None
+
+
+def by_id(db: Database, txn_id: str) -> Txn | None:
+    if not txn_id or len(txn_id) > 200:
+        return None
+    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE txn_hash = ?",
+                     [tokens.digest("txn:" + txn_id)]).fetchone()
+    return _txn(row) if row else None
+
+
+def by_token(db: Database, token: str) -> Txn | None:
+    if not token or len(token) > 200:
+        return None
+    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE token_hash = ?",
+                     [tokens.digest("tok:" + token)]).fetchone()
+    return _txn(row) if row else None
+
+
+def issue_parameters(db: Database, row_id: int, files: list[list[Any]]) -> str | None:
+    """``open`` → ``parameters_sent`` once, with a fresh file access token (returned; None if already used)."""
+    token = tokens.new_access_token()
+    cur = db.execute("UPDATE cryptoarm_transactions SET state = 'parameters_sent', token_hash = ?, files = ?"
+                     " WHERE id = ? AND state = 'open' AND expires_at > ?",
+                     [tokens.digest("tok:" + token), json.dumps(files, ensure_ascii=False), row_id,
+                      _iso(datetime.now(UTC))])
+    return token if cur.rowcount else None
+
+
+def finish(db: Database, row_id: int, state: str, outcome: dict[str, Any] | None = None) -> bool:
+    """``parameters_sent`` → a final state once (results or a cancel); False when it was already finished."""
+    cur = db.execute("UPDATE cryptoarm_transactions SET state = ?, finished_at = ?, outcome = ? WHERE id = ?"
+                     " AND state = 'parameters_sent'",
+                     [state, _iso(datetime.now(UTC)), json.dumps(outcome or {}, ensure_ascii=False), row_id])
+    if cur.rowcount:
+        audit.append(db, actor="cryptoarm", action=f"cryptoarm.{state}", object_type="cryptoarm", object_id=row_id,
+                     details=outcome or {})
+    return bool(cur.rowcount)
+
+
+def record_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
+    db.execute("UPDATE cryptoarm_transactions SET outcome = ? WHERE id = ?",
+               [json.dumps(outcome, ensure_ascii=False), row_id])
+
+
+def refusal_for(txn: Txn | None, *, for_state: str) -> TransactionRefused | None:
+    """Why ``txn`` cannot take the next step (unknown, used, expired), or None."""
+    if txn is None:
+        return TransactionRefused("unknown_transaction", "Транзакция не найдена.")
+    if txn.state != for_state:
+        return TransactionRefused("transaction_used", "Транзакция уже использована.")
+    if txn.expired:
+        return TransactionRefused("transaction_expired", "Срок действия транзакции истёк.")
+    return None
+
+
+async def open_for_jobs(services: AppServices, *, user_id: int, job_ids: list[int],
+                        agent_id: int | None = None) -> str:
+    """A transaction of kind "job" over the user's open jobs; returns the cryptoarm:// link."""
+    ids = list(dict.fromkeys(int(j) for j in job_ids))
+    if not ids or len(ids) > 200:
+        raise TransactionRefused("bad_jobs", "Укажите от 1 до 200 заданий.")
+    minutes = services.settings.cryptoarm.transaction_minutes
+
+    def write(d: Database) -> str:
+        marks = ",".join("?" * len(ids))
+        rows = d.execute(f"SELECT id FROM jobs WHERE id IN ({marks}) AND user_id = ? AND status IN"
+                         " ('pending', 'delivered')", [*ids, user_id]).fetchall()
+        if len(rows) != len(ids):
+            raise TransactionRefused("jobs_not_open", "Задания не найдены или уже закрыты.")
+        txn_id, _ = create(d, kind="job", targets=ids, minutes=minutes, user_id=user_id, agent_id=agent_id,
+                           actor=f"agent:{agent_id}" if agent_id else f"user:{user_id}")
+        return txn_id
+
+    txn_id = await services.db.write(write)
+    return link(services.settings.server.public_url, txn_id)
