@@ -335,7 +335,8 @@ class CounterpartyExchange:
                 raise ActionRefused("malformed", REFUSAL_TEXT["malformed"]) from None
             try:
                 accepted = await accept_signature(self.workflow.deps, document_id=ctx.doc["id"], file_id=file_id,
-                                                  cms=cms, claim=self._claim(ctx), source="counterparty")
+                                                  cms=cms, claim=self._claim(ctx),
+                                                  source="cryptoarm" if source == "cryptoarm" else "counterparty")
             except SignatureRefused as refusal:
                 raise ActionRefused(refusal.code, refusal_message(refusal), refusal.status) from None
             outcome.accepted.append(accepted)

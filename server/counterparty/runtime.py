@@ -14,7 +14,7 @@ from typing import Any
 from server.mail.smtp import SmtpSender
 from server.mail.worker import MailWorker
 from server.state import AppServices
-from server.web.public import PublicPages
+from server.web.public import CryptoArmPages, PublicPages
 from server.workflow.service import Workflow
 
 from . import tokens
@@ -23,7 +23,7 @@ from .exchange import CounterpartyExchange
 from .limiter import PublicLimiter
 from .scheduler import CounterpartyScheduler
 
-ROUTES: list[Any] = [PublicPages, CounterpartyApi]
+ROUTES: list[Any] = [PublicPages, CryptoArmPages, CounterpartyApi]
 
 
 def sender_company(d: Any, document_id: int) -> str:
@@ -34,6 +34,15 @@ def sender_company(d: Any, document_id: int) -> str:
         if org:
             return str(org)
     return ""
+
+
+def _cryptoarm_opener() -> Any:
+    """The CryptoARM handler when the endpoint (server.cryptoarm) is part of this build, else None."""
+    try:
+        from .cryptoarm_handler import open_for_link
+    except ImportError:
+        return None
+    return open_for_link
 
 
 def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]]:
@@ -53,6 +62,7 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
     scheduler = CounterpartyScheduler(settings, services.db, link_key=key, wake_mail=mail.wake,
                                       wake_portal=workflow.worker.wake)
     services.extras["counterparty"] = exchange
+    services.extras["cryptoarm_counterparty"] = _cryptoarm_opener()
     services.extras["mail"] = mail
     services.extras["counterparty_scheduler"] = scheduler
     # A signature that completes the company's part is the moment to invite the counterparty: listen to the

@@ -196,3 +196,24 @@ class PublicPages(Controller):
         except ActionRefused as exc:
             return await self._page(request, ctx, error=exc.message, status=exc.status)
         return Redirect(f"/c/{token}?done=rejected", status_code=303, headers=security_headers())
+
+
+class CryptoArmPages(Controller):
+    """The «Подписать в КриптоАРМ ГОСТ» answer: a one-time transaction, then the ``cryptoarm://`` link."""
+
+    path = "/c"
+    include_in_schema = False
+
+    @post("/{token:str}/cryptoarm", request_max_body_size=4096, status_code=200)
+    async def start(self, request: Request, token: str) -> Template:
+        ctx = await _open(request, token)
+        if isinstance(ctx, Template):
+            return ctx
+        opener = _services(request).extras.get("cryptoarm_counterparty")
+        if opener is None or ctx.mode != "open":
+            return problem_page(409, "Подписание в КриптоАРМ недоступно",
+                                "Сейчас этот способ недоступен. Загрузите файл подписи на странице документа.")
+        link = await opener(_services(request), ctx)  # type: ignore[operator]
+        headers = security_headers()
+        return Template(template_name="public/cryptoarm.html", headers=headers,
+                        context={"link": link, "base": f"/c/{token}", "title": ctx.doc["title"]})

@@ -1,0 +1,109 @@
+"""CryptoARM transactions of kind ``counterparty_link``: the counterparty signs in CryptoARM GOST.
+
+Targets are one link id. The offer is the document's files the counterparty has not signed yet (the
+company's signatures stay on the page: CryptoARM only needs what is to be signed); each returned signature
+goes through the workflow's ``accept_signature`` with the counterparty claim of that link, exactly like an
+uploaded ``.sig``. The link is re-checked on every step (a resend, withdrawal or expiry in between ends it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.cryptoarm import transactions
+from server.cryptoarm.handlers import DirectResult, Offer, OfferedFile, Outcome, register
+from server.cryptoarm.transactions import TransactionRefused, Txn
+from server.db import audit
+from server.state import AppServices
+from server.workflow import store
+
+from . import links
+from .exchange import ActionRefused, CounterpartyExchange, LinkContext, LinkProblem, classify
+
+KIND = "counterparty_link"
+
+
+def _exchange(services: AppServices) -> CounterpartyExchange:
+    return services.extras["counterparty"]  # type: ignore[return-value]
+
+
+async def _context(services: AppServices, txn: Txn) -> LinkContext:
+    if len(txn.targets) != 1:
+        raise TransactionRefused("bad_targets", "Транзакция не относится к ссылке контрагента.")
+
+    def read(d: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        link = links.link_by_id(d, txn.targets[0])
+        return link, (store.document_row(d, link["document_id"]) if link else None)
+
+    link, doc = await services.db.read(read)
+    try:
+        ctx = classify(link, doc)
+    except LinkProblem as problem:
+        raise TransactionRefused(problem.code, problem.message) from None
+    if ctx.mode != "open":
+        raise TransactionRefused("not_open", "Документ больше не ждёт вашей подписи.")
+    return ctx
+
+
+class CounterpartyLinkHandler:
+    kind = KIND
+
+    async def offer(self, services: AppServices, txn: Txn) -> Offer:
+        ctx = await _context(services, txn)
+
+        def read(d: Any) -> list[tuple[int, str, int]]:
+            signed = {r[0] for r in d.execute("SELECT file_id FROM signatures WHERE document_id = ? AND"
+                                              " signer_kind = 'counterparty'", [ctx.doc["id"]]).fetchall()}
+            return [(f.id, f.name, f.size) for f in store.files(d, ctx.doc["id"]) if f.id not in signed]
+
+        files = await services.db.read(read)
+        if not files:
+            raise TransactionRefused("nothing_to_sign", "Все файлы документа уже подписаны.")
+        return Offer(files=[OfferedFile(key=str(fid), name=name, size=size) for fid, name, size in files],
+                     header="Подписание документа", description=ctx.doc["title"][:120])
+
+    async def open_file(self, services: AppServices, txn: Txn, key: str) -> tuple[str, bytes]:
+        ctx = await _context(services, txn)
+        if not key.isdigit():
+            raise TransactionRefused("unknown_file", "Файл не найден.")
+        try:
+            name, _ctype, data = await _exchange(services).file(ctx, int(key))
+        except ActionRefused as exc:
+            raise TransactionRefused(exc.code, exc.message) from None
+        return name, data
+
+    async def accept(self, services: AppServices, txn: Txn, results: list[DirectResult]) -> Outcome:
+        outcome = Outcome()
+        try:
+            ctx = await _context(services, txn)
+        except TransactionRefused as exc:
+            outcome.refused += [{"key": r.key, "code": exc.code, "message": exc.message} for r in results]
+            return outcome
+        limit = services.settings.limits.max_signature_kb * 1024
+        for result in results:
+            try:
+                await _exchange(services).submit(ctx, {int(result.key): result.cms}, source="cryptoarm",
+                                                 max_bytes=limit)
+                outcome.accepted.append(result.key)
+            except ActionRefused as exc:
+                outcome.refused.append({"key": result.key, "code": exc.code, "message": exc.message})
+        return outcome
+
+    async def cancelled(self, services: AppServices, txn: Txn) -> None:
+        link_id = txn.targets[0] if txn.targets else None
+        document_id = await services.db.read(lambda d: (links.link_by_id(d, link_id) or {}).get("document_id"))
+        if document_id is not None:
+            await services.db.write(lambda d: audit.append(
+                d, actor="cryptoarm", action="counterparty.cryptoarm_cancelled", object_type="document",
+                object_id=document_id, details={"link_id": link_id}))
+
+
+async def open_for_link(services: AppServices, ctx: LinkContext) -> str:
+    """Mint a transaction for this link; returns the ``cryptoarm://`` link for the page."""
+    minutes = services.settings.cryptoarm.transaction_minutes
+    txn_id, _ = await services.db.write(lambda d: transactions.create(
+        d, kind=KIND, targets=[ctx.link["id"]], minutes=minutes, actor=f"counterparty:{ctx.link['recipient_email']}"))
+    return transactions.link(services.settings.server.public_url, txn_id)
+
+
+register(CounterpartyLinkHandler())
