@@ -39,6 +39,9 @@ log = logging.getLogger("klikdok.agent")
 
 EXIT_OK, EXIT_KEY_REJECTED = 0, 3
 STOP_GRACE_SECONDS = 10.0
+BATCH_WINDOW_SECONDS = 3.0  # the longest a CryptoARM batch waits for more offers
+BATCH_QUIET_SECONDS = 1.2  # ... or until no offer came for this long
+MAX_BATCH = 200
 
 
 class DeviceKeyRejected(Exception):
@@ -254,12 +257,7 @@ class AgentClient:
             self.busy.set()
             try:
                 if self.backend.delegated:
-                    batch = [offer]
-                    while not self.queue.empty():
-                        more = self.queue.get_nowait()
-                        if more.job_id not in self.cancelled:
-                            batch.append(more)
-                    await self._delegate(batch)
+                    await self._delegate(await self._collect_batch(offer))
                 else:
                     await self._local(offer)
             except asyncio.CancelledError:
@@ -269,6 +267,24 @@ class AgentClient:
                 self.known.pop(offer.job_id, None)
             finally:
                 self.busy.clear()
+
+    async def _collect_batch(self, first: protocol.JobOffer) -> list[protocol.JobOffer]:
+        """The signer who pressed "sign all" gets one CryptoARM window: offers arriving within a short window
+        (they come one message each, maybe over two dispatcher rounds) join the first one."""
+        batch = [first]
+        deadline = asyncio.get_running_loop().time() + BATCH_WINDOW_SECONDS
+        while len(batch) < MAX_BATCH:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                async with asyncio.timeout(min(left, BATCH_QUIET_SECONDS)):
+                    more = await self.queue.get()
+            except TimeoutError:
+                break
+            if more.job_id not in self.cancelled:
+                batch.append(more)
+        return batch
 
     async def _local(self, offer: protocol.JobOffer) -> None:
         try:
