@@ -1,0 +1,71 @@
+"""Headless Chromium: the counterparty opens the page from the e-mail, uploads a signature for one document and
+rejects another; on a phone-sized screen too. Screenshots go to test-artifacts/counterparty-*.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser import browser_page, chromium_available, screenshot
+from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
+
+pytestmark = pytest.mark.skipif(not chromium_available(), reason="chromium is not installed")
+
+
+def test_counterparty_signs_one_document_and_rejects_another(exchange: Exchange, counterparty: Counterparty,
+                                                             tmp_path: Path) -> None:
+    signed_doc = exchange.company_signed(title="Договор поставки")
+    rejected_doc = exchange.company_signed(title="Дополнительное соглашение")
+    sign_link = link_in(exchange.invitation(title="Договор поставки"))
+    reject_link = link_in(exchange.invitation(title="Дополнительное соглашение"))
+    sig_file = tmp_path / "Договор №17.pdf.sig"
+    sig_file.write_bytes(counterparty.sign(counterparty.director, PDF))
+
+    with browser_page(width=390, height=844) as page:  # a phone
+        page.goto(sign_link)  # type: ignore[attr-defined]
+        assert page.locator("h1.cp-title").inner_text() == "Договор поставки"  # type: ignore[attr-defined]
+        assert page.locator("[data-signature]").count() == 1  # type: ignore[attr-defined]
+        assert "Подпись действительна" in page.locator("[data-signature]").inner_text()  # type: ignore[attr-defined]
+        # Nothing wider than the screen: no horizontal scrolling on a phone.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # type: ignore[attr-defined]
+        screenshot(page, "counterparty-phone-document")
+        page.set_input_files("input[type=file]", str(sig_file))  # type: ignore[attr-defined]
+        page.click("[data-upload]")  # type: ignore[attr-defined]
+        page.wait_for_selector("[data-message]")  # type: ignore[attr-defined]
+        assert "Ваша подпись принята" in page.locator("[data-message]").inner_text()  # type: ignore[attr-defined]
+        assert page.locator("[data-package]").count() == 1  # type: ignore[attr-defined]
+        screenshot(page, "counterparty-phone-signed")
+    assert exchange.state(signed_doc) == "completed"
+
+    with browser_page() as page:  # a desktop
+        page.goto(reject_link)  # type: ignore[attr-defined]
+        screenshot(page, "counterparty-desktop-document")
+        page.click("summary.cp-danger")  # type: ignore[attr-defined]
+        page.click("[data-reject]")  # type: ignore[attr-defined]
+        # The browser itself insists on a reason (required field): still on the same page, nothing sent.
+        assert page.url == reject_link  # type: ignore[attr-defined]
+        page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")  # type: ignore[attr-defined]
+        page.click("[data-reject]")  # type: ignore[attr-defined]
+        page.wait_for_selector("[data-message]")  # type: ignore[attr-defined]
+        assert "Отказ отправлен" in page.locator("[data-message]").inner_text()  # type: ignore[attr-defined]
+        screenshot(page, "counterparty-desktop-rejected")
+        # A signature over another file, uploaded on the first document's page, is explained.
+    assert exchange.state(rejected_doc) == "rejected_counterparty"
+    assert exchange.kd.query("SELECT reason FROM documents WHERE id = ?", rejected_doc)[0][0] == \
+        "Сумма в п. 3.1 не совпадает со счётом"
+
+
+def test_signature_over_another_file_is_explained_in_the_browser(exchange: Exchange, counterparty: Counterparty,
+                                                                 tmp_path: Path) -> None:
+    exchange.company_signed()
+    link = link_in(exchange.invitation())
+    wrong = tmp_path / "другой.sig"
+    wrong.write_bytes(counterparty.sign(counterparty.director, b"some other file"))
+    with browser_page() as page:
+        page.goto(link)  # type: ignore[attr-defined]
+        page.set_input_files("input[type=file]", str(wrong))  # type: ignore[attr-defined]
+        page.click("[data-upload]")  # type: ignore[attr-defined]
+        page.wait_for_selector("[data-error]")  # type: ignore[attr-defined]
+        assert "Подпись сделана для другого файла" in page.locator("[data-error]").inner_text()  # type: ignore[attr-defined]
+        screenshot(page, "counterparty-desktop-wrong-file")
