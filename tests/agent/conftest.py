@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, clean_env, start_server
+from tests.conftest import REPO, ServerProcess, clean_env, start_server
 from tests.support.openssl_pki import Issued
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for this suite
     DIRECTOR,
@@ -96,9 +96,10 @@ class Agent:
         assert done.returncode == 0, done.stderr
         return int(self.config.read_text().split('device_id = "')[1].split('"')[0])
 
-    def start(self) -> subprocess.Popen[str]:
+    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         with open(self.log, "a") as err:
-            self.proc = subprocess.Popen([*AGENT, "--config", str(self.config), "run"], cwd=REPO, env=agent_env(),
+            self.proc = subprocess.Popen([*AGENT, "--config", str(self.config), "run"], cwd=REPO,
+                                         env=agent_env(**(env or {})),
                                          stdout=subprocess.DEVNULL, stderr=err, text=True)
         return self.proc
 
@@ -170,3 +171,146 @@ def wait_http(url: str, timeout: float = 10) -> None:
 
 def file_mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
+
+
+# -- fault injection ------------------------------------------------------------------------------------------
+
+
+def launch_server(data_dir: Path, port: int, env: dict[str, str], *, public_url: str | None = None,
+                  timeout: float = 30) -> ServerProcess:
+    """``klikdok serve`` on a given port (a restart keeps the address the agents know)."""
+    from tests.conftest import KLIKDOK
+
+    stderr_path = data_dir.parent / f"server-{port}-{time.monotonic_ns()}.log"
+    child_env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(data_dir), KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
+                          KLIKDOK_SERVER_PUBLIC_URL=public_url or f"http://127.0.0.1:{port}")
+    child_env.update(env)
+    with open(stderr_path, "w") as err:
+        proc = subprocess.Popen([*KLIKDOK, "serve"], cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=err,
+                                text=True)
+    srv = ServerProcess(proc, f"http://127.0.0.1:{port}", data_dir, stderr_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{srv.logs()}")
+        try:
+            if httpx.get(f"{srv.url}/healthz", timeout=1).status_code == 200:
+                return srv
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    srv.stop(signal.SIGKILL)
+    raise RuntimeError(f"server did not start:\n{srv.logs()}")
+
+
+def fake_openssl(directory: Path, mode: str, seconds: float = 4.0) -> dict[str, str]:
+    """An ``openssl`` earlier on PATH that wraps the real one: ``slow`` signs after a pause (a slow token),
+    ``wrong`` signs other bytes than the file it is given (a broken backend). Returns the agent's env."""
+    directory.mkdir(parents=True, exist_ok=True)
+    real = subprocess.run(["which", "openssl"], capture_output=True, text=True, check=True).stdout.strip()
+    other = directory / "other.bin"
+    other.write_bytes(b"not the document")
+    script = directory / "openssl"
+    script.write_text(f"""#!{sys.executable}
+import os, sys, time
+args = sys.argv[1:]
+if "cms" in args and "-sign" in args:
+    if {mode!r} == "slow":
+        time.sleep({seconds})
+    else:
+        args[args.index("-in") + 1] = {str(other)!r}
+os.execv({real!r}, [{real!r}, *args])
+""")
+    script.chmod(0o755)
+    return {"PATH": f"{directory}:{os.environ.get('PATH', '')}"}
+
+
+class CuttingProxy:
+    """A TCP proxy for the agent's websocket that breaks the connection once, around the first big frame
+    from the agent (the job result): ``mid_upload`` forwards half of it and cuts; ``after_upload`` forwards
+    all of it, swallows the server's answer and cuts."""
+
+    def __init__(self, upstream_port: int, mode: str, big: int = 1000) -> None:
+        import asyncio
+        import threading
+
+        from tests.conftest import free_port
+
+        self.port = free_port()
+        self.upstream_port = upstream_port
+        self.mode = mode
+        self.big = big
+        self.cuts = 0
+        self.connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+            self._ready.set()
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            self._loop.run_until_complete(main())
+        except BaseException:  # noqa: BLE001 - stopped
+            pass
+
+    async def _handle(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
+        import asyncio
+
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.close()
+            return
+        swallow = asyncio.Event()
+
+        async def client_to_server() -> None:
+            first = True
+            while data := await reader.read(65536):
+                if not first and len(data) >= self.big and self.cuts == 0:
+                    self.cuts += 1
+                    if self.mode == "mid_upload":
+                        up_writer.write(data[: len(data) // 2])
+                        await up_writer.drain()
+                        break
+                    swallow.set()
+                    up_writer.write(data)
+                    await up_writer.drain()
+                    await asyncio.sleep(1.0)  # the server applies and answers; the answer is lost
+                    break
+                first = False
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def server_to_client() -> None:
+            while data := await up_reader.read(65536):
+                if swallow.is_set():
+                    continue
+                writer.write(data)
+                await writer.drain()
+
+        tasks = [asyncio.create_task(client_to_server()), asyncio.create_task(server_to_client())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in tasks:
+            t.cancel()
+        for w in (writer, up_writer):
+            w.transport.abort()
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._server.close)
+        self._thread.join(5)

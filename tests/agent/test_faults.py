@@ -1,0 +1,121 @@
+"""Faults: the server dies mid-job, the websocket breaks during the upload, the agent is killed.
+
+Every job must end signed exactly once or still open, never twice, never lost. Slowness and breakage are
+real: a wrapper around the real ``openssl`` that takes seconds to sign (a slow token), SIGKILL for the
+processes, and a TCP proxy that cuts the websocket in the middle of (or right after) the result frame.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.agent.conftest import (
+    DEAL,
+    DIRECTOR,
+    MANAGER,
+    CuttingProxy,
+    Klikdok,
+    People,
+    fake_openssl,
+    job_status,
+    launch_server,
+    online,
+    openssl_backend,
+    pdf,
+    server_env,
+    FAST,
+    sign_request,
+    signatures_of,
+    wait_for,
+)
+
+
+def exactly_once(kd: Klikdok, doc_id: int, files: int) -> None:
+    sigs = signatures_of(kd, doc_id)
+    assert len(sigs) == files and len({s[0] for s in sigs}) == files, sigs
+
+
+def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(1), "Акт.pdf": pdf(2)}, signers=[DIRECTOR])
+    agent = make_agent()
+    agent.write_config(openssl_backend(people.certs[DIRECTOR]))
+    agent.pair(kd, DIRECTOR)
+    agent.start(env=fake_openssl(tmp_path / "slow", "slow", seconds=2.0))
+    wait_for(lambda: online(kd, DIRECTOR), what="agent online")
+    [job] = sign_request(kd, DIRECTOR, [doc])
+    wait_for(lambda: job_status(kd, job) == "delivered", what="job delivered")
+    port = int(kd.url.rsplit(":", 1)[1])
+    kd.server.stop(signal.SIGKILL)  # the agent is signing the first file now
+    assert signatures_of(kd, doc) == []
+    time.sleep(2.5)  # the agent finishes signing while the server is down, and keeps the result
+    kd.server = launch_server(kd.server.data_dir, port, server_env(people.pki, **FAST))
+    wait_for(lambda: job_status(kd, job) == "done", timeout=40, what="job done after the restart")
+    exactly_once(kd, doc, 2)
+    assert agent.proc is not None and agent.proc.poll() is None  # the agent rode it out
+    assert kd.query("SELECT count(*) FROM agent_results WHERE job_id = ? AND outcome = 'accepted'", job) == [(1,)]
+
+
+@pytest.mark.parametrize("mode", ["mid_upload", "after_upload"])
+def test_websocket_cut_during_upload(kd: Klikdok, people: People, make_agent, mode: str) -> None:  # type: ignore[no-untyped-def]
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(3)}, signers=[DIRECTOR])
+    proxy = CuttingProxy(int(kd.url.rsplit(":", 1)[1]), mode)
+    try:
+        agent = make_agent()
+        agent.write_config(openssl_backend(people.certs[DIRECTOR]))
+        agent.pair(kd, DIRECTOR)
+        agent.config.write_text(agent.config.read_text().replace(kd.url, proxy.url))
+        agent.start()
+        wait_for(lambda: online(kd, DIRECTOR), what="agent online through the proxy")
+        [job] = sign_request(kd, DIRECTOR, [doc])
+        wait_for(lambda: job_status(kd, job) == "done", timeout=40, what="job done")
+        wait_for(lambda: "result confirmed" in agent.logs(), what="the agent saw the confirmation")
+        assert proxy.cuts == 1 and proxy.connections >= 2
+        exactly_once(kd, doc, 1)
+        rows = kd.query("SELECT outcome FROM agent_results WHERE job_id = ?", job)
+        assert rows == [("accepted",)]  # one result id, applied once, whatever was resent
+    finally:
+        proxy.close()
+
+
+def test_agent_killed_mid_job_and_restarted(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(4)}, signers=[DIRECTOR])
+    agent = make_agent()
+    agent.write_config(openssl_backend(people.certs[DIRECTOR]))
+    agent.pair(kd, DIRECTOR)
+    slow = fake_openssl(tmp_path / "slow", "slow", seconds=3.0)
+    agent.start(env=slow)
+    wait_for(lambda: online(kd, DIRECTOR), what="agent online")
+    [job] = sign_request(kd, DIRECTOR, [doc])
+    wait_for(lambda: job_status(kd, job) == "delivered", what="job delivered")
+    agent.stop(signal.SIGKILL)
+    wait_for(lambda: not online(kd, DIRECTOR), what="agent offline")
+    time.sleep(1.0)
+    assert job_status(kd, job) == "delivered" and signatures_of(kd, doc) == []  # still open, not lost
+    agent.start(env=slow)
+    wait_for(lambda: job_status(kd, job) == "done", timeout=40, what="job done by the restarted agent")
+    exactly_once(kd, doc, 1)
+    assert kd.query("SELECT count(*) FROM job_deliveries WHERE job_id = ?", job)[0][0] >= 2
+
+
+def test_sigterm_mid_job_finishes_the_job_in_hand(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(5)}, signers=[DIRECTOR])
+    agent = make_agent()
+    agent.write_config(openssl_backend(people.certs[DIRECTOR]))
+    agent.pair(kd, DIRECTOR)
+    agent.start(env=fake_openssl(tmp_path / "slow", "slow", seconds=2.0))
+    wait_for(lambda: online(kd, DIRECTOR), what="agent online")
+    [job] = sign_request(kd, DIRECTOR, [doc])
+    wait_for(lambda: job_status(kd, job) == "delivered", what="job delivered")
+    started = time.monotonic()
+    assert agent.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 12
+    assert job_status(kd, job) == "done"  # the job in hand was finished and confirmed before exiting
+    exactly_once(kd, doc, 1)
