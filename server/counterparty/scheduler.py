@@ -60,8 +60,9 @@ class CounterpartyScheduler:
         counts = {"invited": 0, "no_email": 0, "revoked": 0, "reminders": 0}
         for doc in await self.db.read(links.documents_without_link):
             outcome = await self.db.write(lambda d, doc=doc: self._invite(d, doc["id"], now))
-            counts[outcome] += 1 if outcome in counts else 0
-        for link_id, doc_id, state in await self.db.read(links.links_of_closed_documents):
+            if outcome in counts:  # "gone": the document moved on between the read and the write
+                counts[outcome] += 1
+        for _link_id, doc_id, _state in await self.db.read(links.links_of_closed_documents):
             await self.db.write(lambda d, doc_id=doc_id: links.revoke_active(
                 d, doc_id, reason="withdrawn", actor="system"))
             counts["revoked"] += 1
