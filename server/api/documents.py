@@ -192,14 +192,11 @@ class DocumentsController(Controller):
         wf = workflow_of(request)
 
         async def run() -> Created:
+            send = str(form.get("send") or "") in ("1", "true", "on")
             doc_id = await wf.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
                                      title=str(form.get("title") or ""), uploads=uploads, signer_ids=signers,
-                                     counterparty_email=str(form.get("counterparty_email") or ""))
-            state = "draft"
-            if str(form.get("send") or "") in ("1", "true", "on"):
-                await wf.send(viewer, doc_id)
-                state = "awaiting_internal"
-            return Created(id=doc_id, state=state)
+                                     counterparty_email=str(form.get("counterparty_email") or ""), send=send)
+            return Created(id=doc_id, state="awaiting_internal" if send else "draft")
 
         return await guarded(request, session, "create", None, run)  # type: ignore[no-any-return]
 

@@ -36,6 +36,8 @@ class FileCache:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
+        # Kept in memory so that a put does not stat the whole cache; rescanned only when over the limit.
+        self._total = sum(p.stat().st_size for p in root.iterdir() if p.is_file())
 
     def _path(self, digest: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", digest):
@@ -49,7 +51,9 @@ class FileCache:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
-        self._trim()
+        self._total += len(data)
+        if self._total > self.max_bytes:
+            self._trim()
 
     def get(self, digest: str) -> bytes | None:
         path = self._path(digest)
@@ -71,3 +75,4 @@ class FileCache:
                 break
             path.unlink(missing_ok=True)
             total -= size
+        self._total = total

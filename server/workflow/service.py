@@ -47,6 +47,9 @@ from .states import TransitionRefused
 
 log = logging.getLogger(__name__)
 
+CRM_CACHE_SECONDS = 30.0
+INLINE_HASH_BYTES = 256 * 1024
+
 
 class PortalMissing(Exception):
     """The portal is not connected or did not answer (HTTP 502/503)."""
@@ -89,6 +92,9 @@ class Workflow:
         self._disk: DiskService | None = None
         self._people: tuple[float, list[PersonInfo]] | None = None
         self._auditor_group: tuple[float, frozenset[int]] | None = None
+        # CRM requisites per card for a short while: a manager creating several documents in a row from one
+        # card should not cost five portal calls each (the values are a snapshot taken at creation anyway).
+        self._crm_cache: dict[tuple[str, int], tuple[float, int | None, dict[str, str]]] = {}
 
     # -- portal -----------------------------------------------------------------------------------------
 
@@ -225,6 +231,16 @@ class Workflow:
         return [(i, found[i].full_name) for i in ids]
 
     async def _counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
+        hit = self._crm_cache.get((entity_type, entity_id))
+        if hit and time.monotonic() - hit[0] < CRM_CACHE_SECONDS:
+            return hit[1], dict(hit[2])
+        company_id, info = await self._read_counterparty(entity_type, entity_id)
+        if len(self._crm_cache) > 1000:
+            self._crm_cache.clear()
+        self._crm_cache[(entity_type, entity_id)] = (time.monotonic(), company_id, dict(info))
+        return company_id, info
+
+    async def _read_counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
         crm = CrmService(await self.client())
         try:
             if entity_type == "deal":
@@ -252,7 +268,9 @@ class Workflow:
         return company_id, info
 
     async def create(self, user_id: int, *, entity_type: str, entity_id: int, title: str, uploads: Sequence[Upload],
-                     signer_ids: Sequence[int] = (), counterparty_email: str = "") -> int:
+                     signer_ids: Sequence[int] = (), counterparty_email: str = "", send: bool = False) -> int:
+        """Upload the files to the card's Disk folder and record a draft; with ``send`` it is sent in the same
+        transaction (one commit: a document is never left half-sent)."""
         if entity_type not in ("deal", "company") or entity_id <= 0:
             raise TransitionRefused("bad_request", "Документ создаётся из сделки или компании.", 400)
         if not uploads:
@@ -284,20 +302,34 @@ class Workflow:
         files: list[dict[str, Any]] = []
         for up in uploads:
             name = safe_name(up.name)
-            d256, d512 = await asyncio.to_thread(digests, up.data)
+            # Small files are hashed inline: a thread hop costs more than Streebog over a few hundred KiB.
+            d256, d512 = digests(up.data) if len(up.data) < INLINE_HASH_BYTES else await asyncio.to_thread(digests, up.data)
             ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
             try:
                 stored = await self._disk.upload(folder_id, name, up.data, content_type=ctype)
             except Bitrix24Error as exc:
                 raise PortalMissing(f"Не удалось сохранить «{name}» на Диск ({exc.code}).") from None
-            await asyncio.to_thread(self.cache.put, d256, up.data)
+            if len(up.data) < INLINE_HASH_BYTES:
+                self.cache.put(d256, up.data)
+            else:
+                await asyncio.to_thread(self.cache.put, d256, up.data)
             files.append({"name": name, "size": len(up.data), "content_type": ctype, "streebog256": d256,
                           "streebog512": d512, "disk_file_id": stored.id})
         department = author.departments[0] if author.departments else None
-        return await self.db.write(lambda d: states.create_draft(
-            d, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id, author_id=user_id,
-            author_name=author.full_name, department_id=department, files=files, signers=signers,
-            counterparty=counterparty, disk_folder_id=folder_id))
+
+        def write(d: Any) -> int:
+            doc_id = states.create_draft(
+                d, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id,
+                author_id=user_id, author_name=author.full_name, department_id=department, files=files,
+                signers=signers, counterparty=counterparty, disk_folder_id=folder_id)
+            if send:
+                states.send(d, doc_id, actor_id=user_id, counterparty_days=self.settings.workflow.counterparty_days)
+            return doc_id
+
+        doc_id = await self.db.write(write)
+        if send:
+            self.worker.wake()
+        return doc_id
 
     async def set_route(self, viewer: Viewer, document_id: int, signer_ids: Sequence[int],
                         counterparty_email: str | None = None) -> None:

@@ -66,10 +66,13 @@ def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: i
 
 def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{kd.emu.base_url}/crm/deal/details/1/?user={MANAGER}")
-    frame = page.frame(name="app-frame")
-    wait_for(lambda: page.frame(name="app-frame") and page.frame(name="app-frame").url.startswith(kd.url),
-             what="tab loaded in the card")
-    frame = page.frame(name="app-frame")
+    frame = None
+    for _ in range(150):  # page.wait_for_timeout lets Playwright process the frame's navigation meanwhile
+        frame = page.frame(name="app-frame")
+        if frame is not None and frame.url.startswith(kd.url):
+            break
+        page.wait_for_timeout(100)
+    assert frame is not None and frame.url.startswith(kd.url), "the tab did not load in the card"
     frame.wait_for_selector("#kd-new")
     assert "Поставка серверного оборудования" in frame.inner_text("#kd-entity")
     frame.wait_for_selector("#kd-empty")
