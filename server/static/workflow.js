@@ -395,6 +395,19 @@
         }).catch(function (err) { showError(holder, err); });
     }
     document.getElementById("kd-audit-filters").addEventListener("submit", function (e) { e.preventDefault(); loadAudit(); });
+    document.getElementById("kd-audit-export").addEventListener("click", function () {
+      api("GET", "/documents?view=all&limit=200" + filtersQuery(document.getElementById("kd-audit-filters"))).then(function (page) {
+        function cell(v) { return '"' + String(v === null || v === undefined ? "" : v).replace(/"/g, '""') + '"'; }
+        var lines = [["№", "Документ", "Статус", "Автор", "Подписывает", "Создан", "Отправлен", "Срок"].map(cell).join(";")];
+        page.items.forEach(function (d) {
+          lines.push([d.id, d.title, d.state_label, d.author_name, d.current_signer_name, d.created_at, d.sent_at,
+                      d.deadline].map(cell).join(";"));
+        });
+        var url = URL.createObjectURL(new Blob(["\ufeff" + lines.join("\r\n")], { type: "text/csv;charset=utf-8" }));
+        var a = el("a", { href: url, download: "klikdok-documents.csv" });
+        document.body.appendChild(a); a.click(); a.remove();
+      }).catch(function (err) { showError(document.getElementById("kd-audit"), err); });
+    });
     document.getElementById("kd-log-filters").addEventListener("submit", function (e) {
       e.preventDefault();
       var holder = document.getElementById("kd-log");

@@ -5,7 +5,6 @@ Screenshots go to test-artifacts/workflow/ (gitignored)."""
 from __future__ import annotations
 
 import html
-import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,4 +186,23 @@ def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # typ
     page.wait_for_selector(f"#kd-doc-{b}")
     shot(page, "08-department-filtered")
     assert c not in ids
-    json.dumps(ids, default=list)
+
+
+def test_auditor_searches_everything_reads_the_log_and_exports(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]
+    from tests.workflow.conftest import AUDITOR
+
+    kd.create(MANAGER, ("deal", 1), {"a.pdf": PDF}, signers=[DIRECTOR], title="Договор с Альфой")
+    kd.create(CHIEF_ACCOUNTANT, ("deal", 2), {"b.pdf": PDF}, signers=[DIRECTOR], title="Акт с Технопарком")
+    open_app_page(page, kd, AUDITOR, "#audit")
+    page.fill("#kd-audit-filters input[name=q]", "альфой")
+    page.click("#kd-audit-filters button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#kd-audit tr[data-document-id]').length === 1")
+    with page.expect_download() as dl:
+        page.click("#kd-audit-export")
+    csv = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    assert "Договор с Альфой" in csv and "Акт с Технопарком" not in csv
+    page.fill("#kd-log-filters input[name=action]", "document.sent")
+    page.click("#kd-log-filters button")
+    page.wait_for_selector("#kd-log table tr:nth-child(3)")
+    assert page.locator("#kd-log table tr").count() == 3  # header + two sends
+    shot(page, "09-audit")
