@@ -185,13 +185,13 @@ class DocumentsController(Controller):
             signers = [int(x) for x in str(form.get("signers") or "").replace(";", ",").split(",") if x.strip()]
         except ValueError:
             raise ApiProblem(400, "bad_request", "Неверный номер сделки/компании или подписанта.") from None
-        if session.entity_type and (entity_type, entity_id) != (session.entity_type, session.entity_id):
-            raise ApiProblem(403, "other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
-        if not session.entity_type:
-            raise ApiProblem(403, "no_entity", "Документ создаётся из вкладки «ЭДО» в карточке сделки или компании.")
         wf = workflow_of(request)
 
         async def run() -> Created:
+            if not session.entity_type:
+                raise PermissionDenied("no_entity", "Документ создаётся из вкладки «ЭДО» в карточке сделки или компании.")
+            if (entity_type, entity_id) != (session.entity_type, session.entity_id):
+                raise PermissionDenied("other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
             send = str(form.get("send") or "") in ("1", "true", "on")
             doc_id = await wf.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
                                      title=str(form.get("title") or ""), uploads=uploads, signer_ids=signers,

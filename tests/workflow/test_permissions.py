@@ -123,7 +123,10 @@ def test_only_the_author_manages_and_only_the_current_signer_signs(kd: Klikdok, 
     assert other_card.status_code == 403 and other_card.json()["error"] == "other_entity"
     from_app_page = kd.api("POST", "/documents", MANAGER, data={"entity_type": "deal", "entity_id": "1"},
                            files=[("files", ("x.pdf", PDF, "application/pdf"))])
-    assert from_app_page.status_code == 403
+    assert from_app_page.status_code == 403 and from_app_page.json()["error"] == "no_entity"
+    denied = kd.query("SELECT details FROM audit_log WHERE action = 'access.denied' AND actor = ? ORDER BY id DESC"
+                      " LIMIT 2", f"user:{MANAGER}")
+    assert [json.loads(d)["code"] for (d,) in denied] == ["no_entity", "other_entity"]
     # The signer opens a job and the author may remind; the audit log is for auditors only.
     jobs = kd.api("POST", "/documents/sign-request", CHIEF_ACCOUNTANT, json={"document_ids": [a]})
     assert jobs.status_code == 200 and jobs.json()[0]["document_id"] == a and jobs.json()[0]["files"][0]["name"] == "A.pdf"
