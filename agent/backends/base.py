@@ -56,9 +56,9 @@ class Backend(ABC):
 
 def to_der(data: bytes) -> bytes:
     """CMS output in whatever text or binary form a tool wrote it, as DER."""
-    data = data.strip()
-    if data[:1] == b"\x30":
+    if data[:1] == b"\x30":  # binary DER/BER: any byte may be whitespace-valued, never strip it
         return data
+    data = data.strip()
     match = _PEM.search(data)
     body = match.group(1) if match else data
     try:

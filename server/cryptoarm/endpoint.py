@@ -62,9 +62,9 @@ def _refused(exc: TransactionRefused, request_id: Any = None) -> Response[Any]:
 
 def to_der(out: bytes) -> bytes:
     """The ``.sig`` bytes CryptoARM sent, as DER: raw DER as is; PEM or bare base64 text decoded once more."""
+    if out[:1] == b"\x30":  # binary DER/BER: any byte may be whitespace-valued, never strip it
+        return out
     data = out.strip()
-    if data[:1] == b"\x30":
-        return data
     match = _PEM.search(data)
     body = match.group(1) if match else data
     return base64.b64decode(b"".join(body.split()), validate=True)
