@@ -6,6 +6,7 @@ import base64
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -237,3 +238,25 @@ def test_a_broken_backend_is_caught_by_local_verification(kd: Klikdok, people: P
     assert signatures_of(kd, doc) == []
     # Nothing reached the workflow's acceptance: no refused-signature audit row either.
     assert kd.query("SELECT count(*) FROM audit_log WHERE action = 'signature.refused'") == [(0,)]
+
+
+def test_silent_agent_is_dropped_and_withdrawn_jobs_are_cancelled(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]
+    doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(51)}, signers=[DIRECTOR])
+    [job] = sign_request(kd, DIRECTOR, [doc])
+    _, key = paired(kd, make_agent, DIRECTOR, "d")
+    with ws(kd, key) as conn:
+        hello = recv(conn, "hello")
+        assert hello["heartbeat_seconds"] == 1.0
+        offer = recv(conn, "job")
+        conn.send(json.dumps({"type": "ack", "job_id": job, "delivery_id": offer["delivery_id"]}))
+        wait_for(lambda: job_status(kd, job) == "delivered", what="acknowledged")
+        assert kd.api("POST", f"/documents/{doc}/withdraw", MANAGER, json={"reason": "ошибка в сумме"}).status_code == 200
+        cancel = recv(conn, "cancel")
+        assert cancel == {"type": "cancel", "job_id": job, "reason": "cancelled"}
+        # No heartbeats from here on: three missed beats and the server hangs up.
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            while True:
+                conn.recv(timeout=15)
+        assert time.monotonic() - started < 10
+    assert not online(kd, DIRECTOR)
