@@ -58,7 +58,7 @@ bench: deps
 deb:
 	packaging/deb/build.sh
 
-deb-test: deb
+deb-test:
 	packaging/deb/test-install.sh
 
 clean:
