@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import process_exception as default_process_exception
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from agent import protocol
+from cades import agent_protocol as protocol
 from agent.backends import Backend, BackendError
 from agent.config import AgentSettings
 from agent.jobs import JobGone, RetryLater, process

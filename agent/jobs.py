@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from agent import protocol
+from cades import agent_protocol as protocol
 from agent.backends import Backend, BackendError
 from cades import hashing
 from cades.asn1 import MalformedInput

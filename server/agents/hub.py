@@ -32,7 +32,9 @@ from litestar import WebSocket
 
 from server.state import AppServices
 
-from . import port, protocol, store
+from cades import agent_protocol as protocol
+
+from . import port, store
 from .store import AgentRow, JobView
 
 log = logging.getLogger(__name__)

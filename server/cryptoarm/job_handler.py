@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from server.agents import port, protocol, store
+from cades import agent_protocol as protocol
+from server.agents import port, store
 from server.state import AppServices
 
 from .handlers import DirectResult, Offer, OfferedFile, Outcome, register

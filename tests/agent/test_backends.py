@@ -17,7 +17,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from agent import protocol as agent_protocol
 from agent.backends import BackendError
 from agent.backends.cryptcp import CryptcpBackend, parse_certmgr, sign_command
 from agent.backends.cryptopro import CryptoProBackend
@@ -27,7 +26,6 @@ from agent.device import _set_keys
 from agent.jobs import check_locally
 from agent.logredact import scrub
 from cades import hashing
-from server.agents import protocol as server_protocol
 from tests.agent.conftest import Agent, People, openssl_backend
 from tests.support.openssl_pki import Issued
 
@@ -266,16 +264,6 @@ def test_pycades_call_sequence(people: People, tmp_path: Path) -> None:
 
 
 # -- small pieces ----------------------------------------------------------------------------------------------
-
-
-def test_protocol_copies_agree() -> None:
-    for name in ("Hello", "JobFile", "JobOffer", "CancelJob", "ResultAck", "CryptoarmLink", "JobEvent", "Pong",
-                 "ErrorMsg", "Ack", "Nack", "FileSignature", "Result", "Failure", "Ping", "CryptoarmOpen"):
-        ours, theirs = getattr(agent_protocol, name), getattr(server_protocol, name)
-        assert msgspec.json.schema(ours) == msgspec.json.schema(theirs), name
-    assert msgspec.json.schema(agent_protocol.ServerMessage) == msgspec.json.schema(server_protocol.ServerMessage)
-    assert msgspec.json.schema(agent_protocol.AgentMessage) == msgspec.json.schema(server_protocol.AgentMessage)
-
 
 def test_reconnect_delays_grow_with_jitter_and_cap() -> None:
     delays = reconnect_delays(initial=1.0, factor=2.0, maximum=8.0)

@@ -1,7 +1,7 @@
-"""Messages on ``/agent/ws``, the agent's copy (the server's is ``server/agents/protocol.py``).
+"""Messages on ``/agent/ws`` (JSON text frames, one object each, ``type`` says which).
 
-Server and agent never import each other, so both keep these shapes;
-``tests/agent/test_protocol.py`` checks that both sides agree field by field.
+Server and agent never import each other, so the one definition of the wire format lives here, in the
+package both of them import.
 
 Delivery rules:
 - the server pushes ``job`` with the job id and a fresh ``delivery_id``; the agent answers ``ack`` (queued) or
@@ -133,4 +133,5 @@ ServerMessage = Hello | JobOffer | CancelJob | ResultAck | CryptoarmLink | JobEv
 AgentMessage = Ack | Nack | Result | Failure | Ping | CryptoarmOpen
 
 encode = msgspec.json.Encoder().encode
+decode_agent = msgspec.json.Decoder(AgentMessage).decode
 decode_server = msgspec.json.Decoder(ServerMessage).decode
