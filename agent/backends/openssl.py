@@ -23,21 +23,18 @@ ENGINE_CANDIDATES = (
 )
 _GOST_KEY_BITS = {"1.2.643.7.1.1.1.1": 256, "1.2.643.7.1.1.1.2": 512, "1.2.643.2.2.19": 256}
 
-_ENGINE_CNF = """openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-engines = engine_sect
-[provider_sect]
-default = default_sect
-[default_sect]
-activate = 1
-[engine_sect]
-gost = gost_sect
-[gost_sect]
-engine_id = gost
-dynamic_path = {engine}
-default_algorithms = ALL
-"""
+def engine_config(engine: str, *, oids: dict[str, str] | None = None) -> str:
+    """An openssl.cnf that loads the gost engine from ``engine`` (and names extra OIDs for -subj).
+
+    OpenSSL 3.0's command-line tools reach GOST keys and CMS only through the engine, so every caller that
+    runs ``openssl`` with GOST keys (this backend, and the test PKI and CryptoARM emulator) uses this file.
+    """
+    oid_lines = "".join(f"{name} = {oid}\n" for name, oid in (oids or {}).items())
+    oid_section = f"oid_section = new_oids\n[new_oids]\n{oid_lines}" if oids else ""
+    return (f"openssl_conf = openssl_init\n{oid_section}[openssl_init]\nproviders = provider_sect\n"
+            f"engines = engine_sect\n[provider_sect]\ndefault = default_sect\n[default_sect]\nactivate = 1\n"
+            f"[engine_sect]\ngost = gost_sect\n[gost_sect]\nengine_id = gost\ndynamic_path = {engine}\n"
+            f"default_algorithms = ALL\n")
 
 
 def find_engine() -> str | None:
@@ -76,7 +73,7 @@ class OpenSSLBackend(Backend):
             engine = find_engine()
             if engine is None:
                 raise BackendError("Не найден модуль ГОСТ для OpenSSL (gost.so): установите libengine-gost-openssl.")
-            (Path(self._dir.name) / "openssl.cnf").write_text(_ENGINE_CNF.format(engine=engine))
+            (Path(self._dir.name) / "openssl.cnf").write_text(engine_config(engine))
         return Path(self._dir.name)
 
     def _run(self, *args: str | Path, input: bytes | None = None) -> bytes:

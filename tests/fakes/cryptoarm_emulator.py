@@ -39,22 +39,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from agent.backends.openssl import engine_config
+
 ENGINE_SO = "/usr/lib/x86_64-linux-gnu/engines-3/gost.so"
-_CNF = """openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-engines = engine_sect
-[provider_sect]
-default = default_sect
-[default_sect]
-activate = 1
-[engine_sect]
-gost = gost_sect
-[gost_sect]
-engine_id = gost
-dynamic_path = {engine}
-default_algorithms = ALL
-"""
 COMMANDS = {"signandencrypt": "signAndEncrypt", "certificates": "certificates", "diagnostics": "diagnostics",
             "startview": "startView"}
 
@@ -119,7 +106,7 @@ class CryptoArmEmulator:
         self.allow_http = allow_http
         self.timeout = timeout
         self._tmp = Path(tempfile.mkdtemp(prefix="cryptoarm-emu-"))
-        (self._tmp / "openssl.cnf").write_text(_CNF.format(engine=engine))
+        (self._tmp / "openssl.cnf").write_text(engine_config(engine))
         self._env = dict(os.environ, OPENSSL_CONF=str(self._tmp / "openssl.cnf"))
 
     # -- openssl --------------------------------------------------------------------------------------------

@@ -15,29 +15,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.backends.openssl import engine_config
+
 __all__ = ["ENGINE_SO", "Issued", "OpenSSLPki", "gost_engine_available", "openssl_env"]
 
 ENGINE_SO = "/usr/lib/x86_64-linux-gnu/engines-3/gost.so"
 
-_ENGINE_CNF = f"""\
-openssl_conf = openssl_init
-oid_section = new_oids
-[new_oids]
-INNLE = 1.2.643.100.4
-[openssl_init]
-providers = provider_sect
-engines = engine_sect
-[provider_sect]
-default = default_sect
-[default_sect]
-activate = 1
-[engine_sect]
-gost = gost_sect
-[gost_sect]
-engine_id = gost
-dynamic_path = {ENGINE_SO}
-default_algorithms = ALL
-"""
+_ENGINE_CNF = engine_config(ENGINE_SO, oids={"INNLE": "1.2.643.100.4"})
 
 _CA_CNF = """\
 oid_section = new_oids
