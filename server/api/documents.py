@@ -114,6 +114,21 @@ class Certificate(msgspec.Struct):
     issuer: str
 
 
+class JobProgress(msgspec.Struct):
+    """Where one signing job stands, for the page that waits on it (agent or CryptoARM GOST)."""
+
+    id: int
+    document_id: int
+    title: str
+    status: str
+    channel: str
+    error: str
+    document_state: str
+    document_state_label: str
+    cryptoarm_state: str
+    cryptoarm_message: str
+
+
 class AuditRow(msgspec.Struct):
     id: int
     at: str
@@ -258,6 +273,38 @@ class DocumentsController(Controller):
         from server.workflow import store
 
         return await workflow_of(request).db.read(lambda d: store.open_jobs(d, session.user_id))
+
+    @get("/jobs/status", operation_id="jobs_status",
+         summary="Progress of the session user's jobs (closed ones too) and of their latest CryptoARM run")
+    async def jobs_status(self, request: Request,
+                          ids: list[int] | None = Parameter(query="ids", default=None)) -> list[JobProgress]:
+        session = current_session(request)
+        wanted = list(dict.fromkeys(ids or []))[:200]
+        if not wanted:
+            return []
+
+        def read(d: Any) -> list[JobProgress]:
+            from server.workflow.model import STATE_RU
+
+            marks = ",".join("?" * len(wanted))
+            rows = d.execute(
+                "SELECT j.id, j.document_id, d.title, j.status, j.channel, j.error, d.state FROM jobs j"
+                f" JOIN documents d ON d.id = j.document_id WHERE j.id IN ({marks}) AND j.user_id = ? ORDER BY j.id",
+                [*wanted, session.user_id]).fetchall()
+            runs: dict[int, tuple[str, str]] = {}
+            for state, targets, outcome in d.execute(
+                    "SELECT state, targets, outcome FROM cryptoarm_transactions WHERE kind = 'job' AND user_id = ?"
+                    " ORDER BY id DESC LIMIT 500", [session.user_id]).fetchall():
+                refused = {str(r.get("key", "")).split(".")[0]: str(r.get("message", ""))
+                           for r in json.loads(outcome or "{}").get("refused", []) if isinstance(r, dict)}
+                for job_id in json.loads(targets or "[]"):
+                    runs.setdefault(int(job_id), (state, refused.get(str(job_id), "")))
+            return [JobProgress(id=r[0], document_id=r[1], title=r[2], status=r[3], channel=r[4], error=r[5],
+                                document_state=r[6], document_state_label=STATE_RU.get(r[6], r[6]),
+                                cryptoarm_state=runs.get(r[0], ("", ""))[0],
+                                cryptoarm_message=runs.get(r[0], ("", ""))[1]) for r in rows]
+
+        return await workflow_of(request).db.read(read)  # type: ignore[no-any-return]
 
     @post("/documents/{document_id:int}/files/{file_id:int}/signatures", operation_id="upload_signature",
           status_code=201, request_max_body_size=16 * 1024 * 1024,

@@ -35,8 +35,19 @@
   }
 
   var lastHeight = 0;
+  // The body's own box, not the document's scrollHeight: that never drops below the frame's current height,
+  // so a page that got shorter (a closed panel) would keep its old, too tall frame. An open modal dialog sits
+  // outside the flow, so it counts separately.
+  function contentHeight() {
+    var height = Math.ceil(body.getBoundingClientRect().height);
+    var dialogs = document.querySelectorAll("dialog[open]");
+    for (var i = 0; i < dialogs.length; i++) {
+      height = Math.max(height, Math.ceil(dialogs[i].getBoundingClientRect().bottom + window.scrollY + 16));
+    }
+    return height;
+  }
   function fit() {
-    var height = Math.max(document.documentElement.scrollHeight, body.scrollHeight);
+    var height = contentHeight();
     if (Math.abs(height - lastHeight) < 2) return Promise.resolve(null);
     lastHeight = height;
     return send("resizeWindow", { width: "100%", height: height });

@@ -1,7 +1,8 @@
 /* KlikDok pages: the CRM tab ("ЭДО"), the signer's queue, the department board and the auditor's search.
    All data comes from /api/v1 with the page session in X-KlikDok-Session; the DOM is built with textContent
-   only (no HTML from data). Signing: until the signing agent is installed, the page explains how to sign with
-   CryptoARM GOST / cryptcp and accepts the detached .sig, which the server verifies (accept_signature). */
+   only (no HTML from data). Signing goes three ways: the signer's agent and CryptoARM GOST (signing.js adds
+   those to the queue and to the document panel), or by hand: download, sign elsewhere, upload the detached
+   .sig, which the server verifies (accept_signature). The counterparty's part of a document is counterparty.js. */
 (function () {
   "use strict";
   var session = document.body.getAttribute("data-session") || "";
@@ -102,9 +103,11 @@
     var doc = detail.document;
     var box = el("div", { class: "kd-panel kd-sign", id: "kd-sign-" + doc.id });
     box.appendChild(el("h3", { class: "kd-subtitle", text: "Подписать" }));
+    if (window.KlikDok && window.KlikDok.signing) box.appendChild(window.KlikDok.signing.documentActions(detail, refresh));
+    box.appendChild(el("h4", { class: "kd-subtitle kd-small", text: "Подписать вручную" }));
     box.appendChild(el("div", { class: "kd-howto" },
-      el("p", { text: "Подпись ставится квалифицированной ЭП (ГОСТ Р 34.10-2012). Пока агент подписи KlikDok не " +
-                      "установлен на этом компьютере:" }),
+      el("p", { text: "Подпись ставится квалифицированной ЭП (ГОСТ Р 34.10-2012). Без агента подписи и КриптоАРМ ГОСТ " +
+                      "по ссылке можно подписать так:" }),
       el("ol", { class: "kd-list" },
         el("li", { text: "Скачайте файл кнопкой «Скачать» и сверьте хэш ГОСТ Р 34.11-2012 (256) с указанным ниже " +
                          "(например, gost12sum -l 256 <файл>)." }),
@@ -207,6 +210,7 @@
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "История" }));
     panel.appendChild(history);
     container.appendChild(panel);
+    if (window.KlikDok && window.KlikDok.counterparty) window.KlikDok.counterparty.render(container, detail, refresh);
     if (detail.can.indexOf("sign") >= 0) container.appendChild(signingBlock(detail, refresh));
     fit();
   }
@@ -333,7 +337,11 @@
       return Array.prototype.map.call(document.querySelectorAll("#kd-queue .kd-select:checked"),
                                       function (b) { return parseInt(b.value, 10); });
     }
-    function updateSelection() { document.getElementById("kd-sign-selected").disabled = !selected().length; }
+    function updateSelection() {
+      var none = !selected().length;
+      document.getElementById("kd-sign-manual").disabled = none;
+      if (window.KlikDok.signing) window.KlikDok.signing.selectionChanged(selected());
+    }
 
     function loadQueue() {
       var holder = document.getElementById("kd-queue");
@@ -351,19 +359,20 @@
       document.querySelectorAll("#kd-queue .kd-select").forEach(function (b) { b.checked = e.target.checked; });
       updateSelection();
     });
-    document.getElementById("kd-sign-selected").addEventListener("click", function () {
+    // By hand: every selected document's panel with its files, digests and a .sig upload per file.
+    document.getElementById("kd-sign-manual").addEventListener("click", function () {
       var ids = selected();
       var batch = clear(document.getElementById("kd-batch"));
-      api("POST", "/documents/sign-request", { document_ids: ids }).then(function (jobs) {
-        batch.appendChild(el("p", { class: "kd-muted", id: "kd-batch-note", text: "Выбрано документов: " + jobs.length +
-          ". Подпишите каждый файл и загрузите подписи ниже (агент подписи подпишет их все сразу, когда будет установлен)." }));
-        return Promise.all(jobs.map(function (job) {
-          var box = el("div", { class: "kd-batch-item" });
-          batch.appendChild(box);
-          return openDocument(box, job.document_id, loadQueue);
-        }));
-      }).catch(function (err) { showError(batch, err); });
+      batch.appendChild(el("p", { class: "kd-muted", id: "kd-batch-note", text: "Выбрано документов: " + ids.length +
+        ". Скачайте каждый файл, подпишите его отсоединённой подписью и загрузите файл .sig рядом с ним." }));
+      ids.forEach(function (id) {
+        var box = el("div", { class: "kd-batch-item" });
+        batch.appendChild(box);
+        openDocument(box, id, loadQueue);
+      });
+      fit();
     });
+    if (window.KlikDok.signing) window.KlikDok.signing.mountQueue({ selected: selected, reload: loadQueue });
 
     function filtersQuery(form) {
       var data = new FormData(form);
@@ -426,7 +435,10 @@
     function show() {
       var name = (location.hash || "#queue").slice(1);
       if (!views[name]) name = "queue";
-      document.querySelectorAll(".kd-view").forEach(function (s) { s.hidden = s.id !== "view-" + name; });
+      // A view may span several sections (the queue's agent panel sits below the shared document panel).
+      document.querySelectorAll(".kd-view").forEach(function (s) {
+        s.hidden = (s.getAttribute("data-view") || s.id.replace(/^view-/, "")) !== name;
+      });
       document.querySelectorAll("#kd-nav a").forEach(function (a) { a.classList.toggle("kd-active", a.getAttribute("data-view") === name); });
       clear(detail);
       views[name]();
@@ -435,5 +447,8 @@
     show();
   }
 
-  window.KlikDok = { tabPage: tabPage, appPage: appPage, api: api };
+  var K = window.KlikDok = window.KlikDok || {};
+  K.tabPage = tabPage; K.appPage = appPage; K.api = api;
+  K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
+             download: download, openDocument: openDocument };
 })();

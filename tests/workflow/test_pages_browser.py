@@ -1,5 +1,6 @@
 """The pages in headless Chromium (Debian's chromium through Playwright): the CRM tab inside the emulator's deal
-card, the signer's queue with batch selection and .sig uploads, and the department board with filters.
+card, the signer's queue with batch selection and .sig uploads (the manual route; the agent and CryptoARM routes
+and the counterparty panel are in tests/pages/), and the department board with filters.
 Screenshots go to test-artifacts/workflow/ (gitignored)."""
 
 from __future__ import annotations
@@ -113,12 +114,12 @@ def test_signers_queue_select_all_and_sign_the_batch(kd: Klikdok, people: People
     assert page.locator("#kd-queue tr[data-document-id]").count() == 3
     assert page.inner_text("#kd-queue-count") == "3"
     page.check("#kd-select-all")
-    assert page.is_enabled("#kd-sign-selected")
-    page.click("#kd-sign-selected")
+    assert page.is_enabled("#kd-sign-manual")
+    page.click("#kd-sign-manual")
     page.wait_for_selector("#kd-batch-note")
     page.wait_for_selector("#kd-batch .kd-sig-input >> nth=2")
     shot(page, "04-queue-batch-selected")
-    assert kd.query("SELECT count(*) FROM jobs WHERE status = 'pending'") == [(3,)]
+    assert kd.query("SELECT count(*) FROM jobs") == [(0,)]  # by hand: no job for an agent to pick up
     sig_dir = kd.server.data_dir.parent / "sigs"
     sig_dir.mkdir()
     for doc_id, data in docs.items():
@@ -130,7 +131,7 @@ def test_signers_queue_select_all_and_sign_the_batch(kd: Klikdok, people: People
     page.wait_for_selector("#kd-queue-empty")
     states = {row[0] for row in kd.query("SELECT state FROM documents")}
     assert states == {"awaiting_counterparty"}
-    assert kd.query("SELECT status, count(*) FROM jobs GROUP BY status") == [("done", 3)]
+    assert kd.query("SELECT source, count(*) FROM signatures GROUP BY source") == [("upload", 3)]
     shot(page, "05-queue-signed")
 
 

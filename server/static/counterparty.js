@@ -1,0 +1,217 @@
+/* The counterparty's part of a document, under the document panel: where the invitation stands (e-mail
+   delivery, opened, answered), the rejection reason and identity warnings, every link sent so far, and the
+   author's two actions — "Отправить повторно" (a new link, to the same or another address; the old link dies)
+   and "Напомнить" (rate-limited per day). The link itself never reaches this page: the API does not return it.
+   Needs workflow.js (KlikDok.util). */
+(function () {
+  "use strict";
+  var K = window.KlikDok = window.KlikDok || {};
+  var u = K.util;
+  var el = u.el, clear = u.clear, api = u.api, fit = u.fit, date = u.date;
+
+  var SHOWN_STATES = { awaiting_counterparty: true, completed: true, rejected_counterparty: true, expired: true,
+                       withdrawn: true };
+  var me = null;
+
+  function whoAmI() {
+    if (!me) me = api("GET", "/me").catch(function () { me = null; return { user_id: 0 }; });
+    return me;
+  }
+
+  function mailText(link) {
+    switch (link.mail_status) {
+      case "sent": return { cls: "kd-ok", text: "письмо доставлено на сервер получателя " + date(link.mail_sent_at) };
+      case "retrying": return { cls: "kd-warn", text: "письмо пока не отправлено, повторяем попытки" +
+                                                     (link.mail_error ? " (" + link.mail_error + ")" : "") };
+      case "failed": return { cls: "kd-error", text: "письмо не доставлено" + (link.mail_error ? ": " + link.mail_error : "") };
+      default: return { cls: "kd-muted", text: "письмо в очереди на отправку" };
+    }
+  }
+
+  function openedText(link) {
+    if (!link.first_opened_at) return "ещё не открывал(а) ссылку";
+    return "открыл(а) ссылку " + link.opened_count + " " + (link.opened_count % 10 >= 2 && link.opened_count % 10 <= 4 &&
+      (link.opened_count % 100 < 12 || link.opened_count % 100 > 14) ? "раза" : "раз") + ", впервые " + date(link.first_opened_at);
+  }
+
+  function endText(link) {
+    if (link.answer === "signed") return { cls: "kd-ok", text: "подписал(а) " + date(link.answered_at) };
+    if (link.answer === "rejected") return { cls: "kd-error", text: "отклонил(а) " + date(link.answered_at) };
+    if (link.revoked_at) {
+      var why = { resent: "заменена новой ссылкой", replaced: "заменена новой ссылкой", withdrawn: "документ отозван",
+                  expired: "срок истёк" }[link.revoked_reason] || "ссылка закрыта";
+      return { cls: "kd-muted", text: why + " " + date(link.revoked_at) };
+    }
+    if (link.expires_at && Date.parse(link.expires_at) < Date.now()) return { cls: "kd-muted", text: "срок ссылки истёк" };
+    return { cls: "kd-muted", text: "действует до " + date(link.expires_at) };
+  }
+
+  function headline(status, detail) {
+    var cur = status.current;
+    switch (status.state) {
+      case "completed": return { cls: "kd-state-completed", text: "Подписан контрагентом" };
+      case "rejected_counterparty": return { cls: "kd-state-rejected_counterparty", text: "Отклонён контрагентом" };
+      case "expired": return { cls: "kd-state-expired", text: "Контрагент не ответил в срок" };
+      case "withdrawn": return { cls: "kd-state-withdrawn", text: "Документ отозван" };
+    }
+    if (!cur) return { cls: "kd-state-rejected_counterparty", text: detail.counterparty_email || status.counterparty_email
+      ? "Ссылка не отправлена" : "Нет адреса контрагента" };
+    if (cur.mail_status === "failed") return { cls: "kd-state-rejected_counterparty", text: "Письмо не доставлено" };
+    if (cur.mail_status !== "sent") return { cls: "kd-state-awaiting_internal", text: "Письмо отправляется" };
+    if (cur.first_opened_at) return { cls: "kd-state-awaiting_counterparty", text: "Контрагент открыл документ" };
+    return { cls: "kd-state-awaiting_counterparty", text: "Ждём подписи контрагента" };
+  }
+
+  function historyTable(links) {
+    var table = el("table", { class: "kd-table kd-cp-history" }, el("tr", {}, el("th", { text: "Отправлена" }),
+      el("th", { text: "Кому" }), el("th", { text: "Письмо" }), el("th", { text: "Просмотры" }), el("th", { text: "Итог" })));
+    links.forEach(function (l) {
+      var mail = mailText(l), end = endText(l);
+      table.appendChild(el("tr", { "data-link-id": String(l.id), class: l.revoked_at ? "kd-dim" : "" },
+        el("td", { text: date(l.created_at) }),
+        el("td", { text: (l.recipient_name ? l.recipient_name + " " : "") + "<" + l.recipient_email + ">" }),
+        el("td", { class: mail.cls, text: mail.text }),
+        el("td", { text: l.first_opened_at ? String(l.opened_count) : "—" }),
+        el("td", { class: end.cls, text: end.text })));
+    });
+    return table;
+  }
+
+  function actionsBlock(docId, status, detail, reload) {
+    var wrap = el("div", { class: "kd-cp-actions" });
+    var message = el("p", { class: "kd-cp-message", role: "status" });
+    var cur = status.current || {};
+    var email = el("input", { type: "email", name: "email", class: "kd-cp-email", autocomplete: "off",
+                              placeholder: "e-mail контрагента" });
+    email.value = cur.recipient_email || status.counterparty_email || "";
+    var name = el("input", { type: "text", name: "name", class: "kd-cp-name", maxlength: "200",
+                             placeholder: "Имя получателя (необязательно)" });
+    name.value = cur.recipient_name || "";
+    var pick = el("select", { class: "kd-cp-recipients", "aria-label": "Адреса из CRM" },
+                  el("option", { value: "", text: "Адреса из CRM…" }));
+    pick.disabled = true;
+    pick.addEventListener("change", function () {
+      var opt = pick.options[pick.selectedIndex];
+      if (!opt.value) return;
+      email.value = opt.value;
+      name.value = opt.getAttribute("data-name") || "";
+    });
+    api("GET", "/documents/" + docId + "/counterparty/recipients").then(function (list) {
+      list.forEach(function (r) {
+        pick.appendChild(el("option", { value: r.email, "data-name": r.name,
+          text: (r.name ? r.name + " — " : "") + r.email + (r.source === "company" ? " (компания)" : " (контакт)") }));
+      });
+      pick.disabled = !list.length;
+      if (!list.length) pick.options[0].textContent = "В CRM нет адресов";
+    }).catch(function (err) { pick.options[0].textContent = "Адреса из CRM недоступны"; pick.title = err.message; });
+
+    function say(cls, text) { message.className = "kd-cp-message " + cls; message.textContent = text; fit(); }
+
+    var resend = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "cp-resend", text: "Отправить повторно" });
+    resend.addEventListener("click", function () {
+      var address = email.value.trim();
+      if (!address || !email.checkValidity()) { say("kd-error", "Укажите корректный адрес электронной почты."); email.focus(); return; }
+      if (!window.confirm("Отправить новую ссылку на " + address + "? Прежняя ссылка сразу перестанет действовать.")) return;
+      resend.disabled = true;
+      api("POST", "/documents/" + docId + "/counterparty/resend", { email: address, name: name.value.trim() })
+        .then(function (res) {
+          reload().then(function (box) {
+            var m = box && box.querySelector(".kd-cp-message");
+            if (m) { m.className = "kd-cp-message kd-ok"; m.textContent = "Новая ссылка отправлена на " + res.recipient_email +
+              ". Прежняя больше не действует."; fit(); }
+          });
+        })
+        .catch(function (err) { resend.disabled = false; say("kd-error", err.message); });
+    });
+
+    var left = status.reminders_left_today;
+    var remind = el("button", { class: "kd-btn", type: "button", "data-action": "cp-remind", text: "Напомнить" });
+    var leftNote = el("span", { class: "kd-muted kd-small kd-cp-left",
+      text: left > 0 ? "напоминаний на сегодня: " + left : "лимит напоминаний на сегодня исчерпан" });
+    remind.disabled = !status.current;
+    remind.addEventListener("click", function () {
+      remind.disabled = true;
+      api("POST", "/documents/" + docId + "/counterparty/remind").then(function (res) {
+        leftNote.textContent = res.reminders_left_today > 0 ? "напоминаний на сегодня: " + res.reminders_left_today
+                                                            : "лимит напоминаний на сегодня исчерпан";
+        say("kd-ok", "Напоминание отправлено на " + (cur.recipient_email || "адрес контрагента") + ".");
+        remind.disabled = false;
+      }).catch(function (err) {
+        // 429: today's limit is used up; the server's message says how many were sent.
+        say(err.status === 429 ? "kd-warn" : "kd-error", err.message);
+        if (err.status === 429) leftNote.textContent = "лимит напоминаний на сегодня исчерпан";
+        remind.disabled = err.status === 429;
+      });
+    });
+
+    wrap.appendChild(el("div", { class: "kd-cp-row" }, remind, leftNote));
+    wrap.appendChild(el("div", { class: "kd-cp-resend" },
+      el("div", { class: "kd-subtitle kd-small", text: "Отправить ссылку заново" }),
+      el("div", { class: "kd-cp-fields" }, pick, email, name, resend),
+      el("p", { class: "kd-muted kd-small", text: "Адрес можно изменить. Контрагент получит новое письмо со ссылкой, " +
+                                                 "а прежняя ссылка перестанет открываться." })));
+    wrap.appendChild(message);
+    return wrap;
+  }
+
+  function build(box, status, detail, isAuthor, reload) {
+    var doc = detail.document;
+    clear(box);
+    var head = headline(status, detail);
+    box.appendChild(el("div", { class: "kd-head" }, el("h3", { class: "kd-subtitle", text: "Контрагент" }),
+      el("span", { class: "kd-badge " + head.cls, id: "kd-cp-state-" + doc.id, text: head.text })));
+    var company = detail.counterparty_name || "—";
+    var req = [detail.counterparty_inn ? "ИНН " + detail.counterparty_inn : "",
+               detail.counterparty_ogrn ? "ОГРН " + detail.counterparty_ogrn : ""].filter(Boolean).join(", ");
+    box.appendChild(el("p", {}, el("strong", { text: company }), req ? " (" + req + ")" : ""));
+    if (status.state === "rejected_counterparty") {
+      box.appendChild(el("div", { class: "kd-rejection", id: "kd-cp-reason-" + doc.id },
+        el("strong", { text: "Причина отказа: " }), detail.reason || "не указана"));
+    }
+    detail.signatures.filter(function (s) { return s.signer_kind === "counterparty" && s.identity_warning; })
+      .forEach(function (s) {
+        box.appendChild(el("div", { class: "kd-warning kd-cp-warning" },
+          "⚠ Подпись контрагента принята с предупреждением: " + s.identity_warning +
+          " Проверьте полномочия подписанта (" + (s.signer.common_name || "—") + ")."));
+      });
+    var cur = status.current;
+    if (cur) {
+      var mail = mailText(cur);
+      box.appendChild(el("dl", { class: "kd-facts" },
+        el("dt", { text: "Получатель" }), el("dd", { class: "kd-cp-recipient",
+          text: (cur.recipient_name ? cur.recipient_name + " " : "") + "<" + cur.recipient_email + ">" }),
+        el("dt", { text: "Письмо" }), el("dd", { class: mail.cls + " kd-cp-mail", text: mail.text }),
+        el("dt", { text: "Ссылка" }), el("dd", { text: "действует до " + date(cur.expires_at) + " · " + openedText(cur) })));
+    } else if (status.state === "awaiting_counterparty") {
+      box.appendChild(el("p", { class: "kd-warning", text: "Действующей ссылки у контрагента нет" +
+        (status.counterparty_email ? "." : ": в CRM не нашлось адреса.") + " Укажите адрес и отправьте ссылку." }));
+    }
+    if (isAuthor && status.state === "awaiting_counterparty") box.appendChild(actionsBlock(doc.id, status, detail, reload));
+    if (status.history.length) {
+      box.appendChild(el("h4", { class: "kd-subtitle kd-small", text: "Отправленные ссылки" }));
+      box.appendChild(historyTable(status.history));
+    }
+    fit();
+  }
+
+  function render(container, detail) {
+    var doc = detail.document;
+    var hasStep = detail.route.some(function (s) { return s.kind === "counterparty"; });
+    if (!hasStep || !SHOWN_STATES[doc.state]) return;
+    var box = el("div", { class: "kd-panel kd-cp", id: "kd-cp-" + doc.id, "data-document-id": String(doc.id) },
+                 el("p", { class: "kd-muted", text: "Загружаем сведения о контрагенте…" }));
+    container.appendChild(box);
+    function load() {
+      return Promise.all([api("GET", "/documents/" + doc.id + "/counterparty/"), whoAmI()]).then(function (got) {
+        var status = got[0];
+        if (status.state === "withdrawn" && !status.history.length) { box.remove(); fit(); return null; }
+        build(box, status, detail, got[1].user_id === doc.author_id, load);
+        box.setAttribute("data-loaded", "yes");
+        return box;
+      }).catch(function (err) { u.showError(box, err); return null; });
+    }
+    load();
+  }
+
+  K.counterparty = { render: render };
+})();

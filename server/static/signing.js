@@ -1,0 +1,454 @@
+/* KlikDok signing from the pages: the signer's agent (pairing, the list with online state, revoke) and the two
+   ways a batch is signed without leaving the page — "Подписать" (jobs the signer's agent picks up) and
+   "Открыть в КриптоАРМ ГОСТ" (a cryptoarm:// link for a one-time transaction). Both then watch the jobs
+   through /api/v1/jobs/status until each document is signed, refused or cancelled.
+   Needs workflow.js (KlikDok.util); DOM built with textContent only. */
+(function () {
+  "use strict";
+  var K = window.KlikDok = window.KlikDok || {};
+  var u = K.util;
+  var el = u.el, clear = u.clear, api = u.api, fit = u.fit, date = u.date;
+
+  var AGENT_REFRESH_MS = 10000;
+  var PROGRESS_POLL_MS = 1500;
+  var FAST_REFRESH_MS = 3000;
+  var FAST_REFRESH_FOR_MS = 5 * 60 * 1000;
+  var lastPairing = 0;
+  var OPEN = { pending: true, delivered: true };
+
+  var agents = { online: false, list: [], loaded: false };
+  var listeners = [];
+  var queue = null;          // {selected(), reload()} from the app page
+  var pairingTimer = null;
+  var pairedBefore = null;   // agent ids known when the pairing code was shown
+
+  function onAgents(fn) { listeners.push(fn); if (agents.loaded) fn(agents); }
+  function dropListener(fn) { listeners = listeners.filter(function (f) { return f !== fn; }); }
+
+  function plural(n, one, few, many) {
+    var m10 = n % 10, m100 = n % 100;
+    if (m10 === 1 && m100 !== 11) return one;
+    if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return few;
+    return many;
+  }
+  function docs(n) { return n + " " + plural(n, "документ", "документа", "документов"); }
+  function errorText(job) {
+    // Agents report "code: message"; the person needs the message.
+    var text = job.error || "";
+    var cut = text.indexOf(": ");
+    return cut > 0 && /^[a-z_]+$/.test(text.slice(0, cut)) ? text.slice(cut + 2) : text;
+  }
+
+  // ---- agents -------------------------------------------------------------------------------------------
+
+  function refreshAgents() {
+    return api("GET", "/agents").then(function (data) {
+      agents = { online: !!data.online, list: data.agents || [], loaded: true };
+      listeners.slice().forEach(function (fn) { fn(agents); });
+      return agents;
+    }).catch(function (err) {
+      var holder = document.getElementById("kd-agents");
+      if (holder) u.showError(holder, err);
+    });
+  }
+
+  function agentLabel(a) {
+    return a.name || ("Агент №" + a.id);
+  }
+
+  function renderAgents(state) {
+    var holder = document.getElementById("kd-agents");
+    if (!holder) return;
+    clear(holder);
+    if (!state.list.length) {
+      holder.appendChild(el("p", { class: "kd-muted", id: "kd-agents-empty",
+        text: "Подключённых агентов нет. Нажмите «Подключить агент подписи» и выполните на своём компьютере " +
+              "команду, которую покажет страница." }));
+    } else {
+      var table = el("table", { class: "kd-table kd-agents" }, el("tr", {}, el("th", { text: "Компьютер" }),
+        el("th", { text: "Система" }), el("th", { text: "Способ подписи" }), el("th", { text: "Состояние" }),
+        el("th", { text: "" })));
+      state.list.forEach(function (a) {
+        var seen = a.online ? "в сети" : (a.last_seen_at ? "не в сети, был " + date(a.last_seen_at) : "ещё не запускался");
+        table.appendChild(el("tr", { "data-agent-id": String(a.id), "data-online": a.online ? "yes" : "no" },
+          el("td", {}, el("strong", { text: agentLabel(a) }),
+             el("div", { class: "kd-muted kd-small", text: "подключён " + date(a.created_at) })),
+          el("td", { text: a.platform || "—" }),
+          el("td", { text: a.backend ? backendLabel(a.backend) : (a.online ? "определяется…" : "—") }),
+          el("td", {}, el("span", { class: "kd-status" + (a.online ? " kd-status-on" : "") },
+                          el("span", { class: "kd-dot" }), seen)),
+          el("td", { class: "kd-right" }, el("button", { class: "kd-btn kd-btn-light kd-btn-small kd-revoke", type: "button",
+            text: "Отключить", onclick: function () { revoke(a); } }))));
+      });
+      holder.appendChild(table);
+    }
+    var chip = document.getElementById("kd-agent-chip");
+    if (chip) {
+      chip.setAttribute("data-online", state.online ? "yes" : "no");
+      var live = state.list.filter(function (a) { return a.online; });
+      document.getElementById("kd-agent-chip-text").textContent = state.online
+        ? "Агент в сети: " + agentLabel(live[0]) + (live.length > 1 ? " и ещё " + (live.length - 1) : "")
+        : (state.list.length ? "Агент подписи не в сети" : "Агент подписи не подключён");
+    }
+    checkPaired(state);
+    fit();
+  }
+
+  function backendLabel(kind) {
+    return { openssl: "OpenSSL (ГОСТ)", cryptoarm: "КриптоАРМ ГОСТ", cryptopro: "КриптоПро CSP",
+             cryptcp: "КриптоПро cryptcp" }[kind] || (kind || "—");
+  }
+
+  function revoke(a) {
+    if (!window.confirm("Отключить агент «" + agentLabel(a) + "»? Его ключ перестанет действовать сразу; чтобы " +
+                        "подключить этот компьютер снова, понадобится новый код.")) return;
+    api("DELETE", "/agents/" + a.id).then(refreshAgents).catch(function (err) { window.alert(err.message); });
+  }
+
+  // ---- pairing ------------------------------------------------------------------------------------------
+
+  function stopPairingTimer() { if (pairingTimer) { clearInterval(pairingTimer); pairingTimer = null; } }
+
+  function pair() {
+    var box = document.getElementById("kd-pairing");
+    var button = document.getElementById("kd-pair");
+    button.disabled = true;
+    pairedBefore = agents.list.map(function (a) { return a.id; });
+    api("POST", "/agents/pairing-codes", null, { raw: true }).then(function (resp) {
+      // The countdown runs on the server's clock: the Date header says how far this computer's clock is off.
+      // The header has whole seconds: +500 ms is the best guess of the moment inside that second.
+      var header = Date.parse(resp.headers.get("Date") || "");
+      var skew = header ? header + 500 - Date.now() : 0;
+      lastPairing = Date.now();
+      return resp.json().then(function (data) { showCode(box, data, skew); });
+    }).catch(function (err) {
+      box.hidden = false;
+      u.showError(box, err);
+    }).then(function () { button.disabled = false; });
+  }
+
+  function copyButton(text) {
+    var button = el("button", { class: "kd-btn kd-btn-light kd-btn-small", type: "button", text: "Скопировать" });
+    button.addEventListener("click", function () {
+      var done = function () { button.textContent = "Скопировано"; setTimeout(function () { button.textContent = "Скопировать"; }, 2000); };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, function () {});
+      else {
+        var area = el("textarea", { class: "kd-offscreen" });
+        area.value = text; document.body.appendChild(area); area.select();
+        try { document.execCommand("copy"); done(); } catch (e) { /* the text stays selectable */ }
+        area.remove();
+      }
+    });
+    return button;
+  }
+
+  function showCode(box, data, skew) {
+    stopPairingTimer();
+    clear(box);
+    box.hidden = false;
+    var expires = Date.parse(data.expires_at);
+    var left = el("span", { id: "kd-pairing-left" });
+    var codeNode = el("div", { class: "kd-code", id: "kd-pairing-code", text: data.code });
+    var commandNode = el("code", { class: "kd-command", id: "kd-pairing-command", text: data.command });
+    box.appendChild(el("div", { class: "kd-pairing" },
+      el("div", { class: "kd-pairing-code" }, el("div", { class: "kd-muted kd-small", text: "Одноразовый код" }), codeNode,
+         el("div", { class: "kd-small" }, left)),
+      el("div", { class: "kd-pairing-steps" },
+        el("ol", { class: "kd-list" },
+          el("li", { text: "Установите агент подписи KlikDok на компьютер, где стоит ваша ЭП (пакет klikdok-agent у администратора)." }),
+          el("li", {}, "Выполните в терминале команду:",
+             el("div", { class: "kd-command-row" }, commandNode, copyButton(data.command))),
+          el("li", {}, "Запустите агент: ", el("code", { text: "klikdok-agent run" }),
+             " (или включите автозапуск: ", el("code", { text: "systemctl --user enable --now klikdok-agent" }), ")."),
+          el("li", { text: "Агент появится в списке ниже; когда он в сети, кнопка «Подписать» подписывает выбранные документы." })),
+        el("p", { class: "kd-muted kd-small", text: "Код действует 10 минут и подходит только для одного компьютера. " +
+                                                   "Никому его не пересылайте." }))));
+    function tick() {
+      var ms = expires - (Date.now() + skew);
+      if (ms <= 0) {
+        stopPairingTimer();
+        codeNode.classList.add("kd-expired");
+        commandNode.classList.add("kd-expired");
+        left.className = "kd-error";
+        left.textContent = "Срок действия кода истёк. Нажмите «Подключить агент подписи», чтобы получить новый.";
+        fit();
+        return;
+      }
+      var s = Math.floor(ms / 1000);
+      left.className = s <= 60 ? "kd-error" : "kd-muted";
+      left.textContent = "Действует ещё " + Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+    }
+    tick();
+    pairingTimer = setInterval(tick, 1000);
+    fit();
+  }
+
+  var pairedId = null;      // the agent just paired from this page, until it comes online
+
+  function checkPaired(state) {
+    if (pairedId !== null) {
+      var mine = state.list.filter(function (a) { return a.id === pairedId; })[0];
+      if (!mine || mine.online) {
+        pairedId = null;
+        var note = document.getElementById("kd-pairing");
+        clear(note).hidden = true;
+      }
+      return;
+    }
+    if (!pairedBefore || !pairingTimer) return;
+    var fresh = state.list.filter(function (a) { return pairedBefore.indexOf(a.id) < 0; });
+    if (!fresh.length) return;
+    stopPairingTimer();
+    pairedBefore = null;
+    pairedId = fresh[0].id;
+    var box = clear(document.getElementById("kd-pairing"));
+    box.appendChild(el("p", { class: "kd-ok", id: "kd-paired", text: "Агент «" + agentLabel(fresh[0]) +
+      "» подключён. Запустите его командой klikdok-agent run — он появится в сети через несколько секунд." }));
+  }
+
+  // ---- progress of a batch ------------------------------------------------------------------------------
+
+  var watch = null;   // {route, jobs: {id: job}, timer, box, link}
+  var onFinish = null; // the CRM tab's document refresh (the app page reloads its queue instead)
+
+  function stopWatch() {
+    if (watch && watch.timer) clearTimeout(watch.timer);
+    watch = null;
+  }
+
+  function itemText(route, job) {
+    if (job.status === "done") return { cls: "kd-ok", text: "подписан" };
+    if (job.status === "failed") return { cls: "kd-error", text: "не подписан: " + (errorText(job) || "ошибка агента") };
+    if (job.status === "cancelled") return { cls: "kd-muted", text: "задание снято (документ отозван или изменён)" };
+    if (route === "cryptoarm") {
+      switch (job.cryptoarm_state) {
+        case "open": return { cls: "kd-muted", text: "ждём КриптоАРМ ГОСТ…" };
+        case "parameters_sent": return { cls: "kd-muted", text: "подписывается в КриптоАРМ ГОСТ…" };
+        case "cancelled": return { cls: "kd-warn", text: "подписание отменено в КриптоАРМ ГОСТ, документ по-прежнему ждёт подписи" };
+        case "completed": return { cls: "kd-error", text: "подпись не принята" + (job.cryptoarm_message ? ": " + job.cryptoarm_message : "") };
+        case "failed": return { cls: "kd-error", text: "КриптоАРМ ГОСТ сообщил об ошибке" };
+        default: return { cls: "kd-muted", text: "ждём КриптоАРМ ГОСТ…" };
+      }
+    }
+    if (job.channel === "cryptoarm" && job.status === "pending") {
+      return { cls: "kd-warn", text: "уже открыт для подписи в КриптоАРМ ГОСТ: завершите подписание там" };
+    }
+    if (job.channel === "upload" && job.status === "pending") {
+      return { cls: "kd-warn", text: "ждёт загрузки файла подписи вручную" };
+    }
+    if (job.status === "delivered") return { cls: "kd-muted", text: "агент подписывает…" };
+    return { cls: "kd-muted", text: agents.online ? "передаётся агенту…" : "ждёт агента: он не в сети" };
+  }
+
+  function renderProgress() {
+    if (!watch) return;
+    var list = Object.keys(watch.jobs).map(function (k) { return watch.jobs[k]; });
+    var signed = list.filter(function (j) { return j.status === "done"; }).length;
+    var open = list.filter(function (j) { return OPEN[j.status]; });
+    var cancelled = watch.route === "cryptoarm" && open.length &&
+      open.every(function (j) { return j.cryptoarm_state && j.cryptoarm_state !== "open" && j.cryptoarm_state !== "parameters_sent"; });
+    var finished = !open.length || cancelled;
+    var box = clear(watch.box);
+    box.setAttribute("data-finished", finished ? "yes" : "no");
+    box.setAttribute("data-route", watch.route);
+    var title = watch.route === "cryptoarm" ? "Подписание в КриптоАРМ ГОСТ" : "Подписание агентом";
+    box.appendChild(el("div", { class: "kd-head" }, el("h2", { class: "kd-subtitle", text: title }),
+      el("span", { class: "kd-muted", id: "kd-progress-count", text: "Подписано " + signed + " из " + list.length })));
+    var bar = el("div", { class: "kd-bar" }, el("div", { class: "kd-bar-fill" }));
+    bar.firstChild.style.width = (list.length ? Math.round(100 * signed / list.length) : 0) + "%";
+    box.appendChild(bar);
+    if (watch.route === "cryptoarm" && watch.link && !finished) {
+      box.appendChild(el("p", { class: "kd-small" }, "КриптоАРМ ГОСТ должен открыться сам и предложить подписать " +
+        docs(list.length) + " одной подписью на каждый файл. Если окно программы не появилось, ",
+        el("a", { href: watch.link, id: "kd-cryptoarm-link", class: "kd-link-inline", text: "откройте КриптоАРМ ГОСТ по ссылке" }),
+        ". Ссылка одноразовая."));
+    }
+    if (watch.route === "agent" && !agents.online && open.length) {
+      box.appendChild(el("p", { class: "kd-warning", text: "Агент подписи не в сети. Задания дождутся его: запустите агент " +
+        "на своём компьютере, или подпишите документы в КриптоАРМ ГОСТ." }));
+    }
+    var items = el("ul", { class: "kd-progress-list" });
+    list.forEach(function (j) {
+      var t = itemText(watch.route, j);
+      items.appendChild(el("li", { "data-job-id": String(j.id), "data-document-id": String(j.document_id), "data-status": j.status,
+                                   "data-cryptoarm": j.cryptoarm_state || "" },
+        el("span", { class: "kd-progress-title", text: j.title }), el("span", { class: t.cls, text: t.text })));
+    });
+    box.appendChild(items);
+    var actions = el("div", { class: "kd-actions" });
+    if (finished && signed === list.length) {
+      box.appendChild(el("p", { class: "kd-ok", id: "kd-progress-done", text: "Готово: " +
+        plural(signed, "подписан ", "подписано ", "подписано ") + docs(signed) + "." }));
+    } else if (cancelled) {
+      box.appendChild(el("p", { class: "kd-muted", id: "kd-progress-cancelled",
+        text: "Подписание в КриптоАРМ ГОСТ не завершено. Документы ждут вашей подписи: откройте КриптоАРМ ГОСТ ещё раз " +
+              "или подпишите вручную." }));
+      var again = open.map(function (j) { return j.document_id; });
+      actions.appendChild(el("button", { class: "kd-btn", type: "button", id: "kd-cryptoarm-again", text: "Открыть в КриптоАРМ ГОСТ ещё раз",
+        onclick: function () { startCryptoarm(again); } }));
+    }
+    actions.appendChild(el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-progress-close",
+      text: finished ? "Закрыть" : "Скрыть (задания останутся открытыми)",
+      onclick: function () { stopWatch(); clear(box); box.className = ""; fit(); } }));
+    box.appendChild(actions);
+    fit();
+    return finished;
+  }
+
+  function poll() {
+    if (!watch) return;
+    var current = watch;
+    var ids = Object.keys(current.jobs);
+    api("GET", "/jobs/status?" + ids.map(function (id) { return "ids=" + id; }).join("&")).then(function (rows) {
+      if (watch !== current) return;
+      var changed = false;
+      rows.forEach(function (r) {
+        var before = current.jobs[r.id];
+        if (!before || before.status !== r.status || before.cryptoarm_state !== r.cryptoarm_state) changed = true;
+        current.jobs[r.id] = r;
+      });
+      var finished = renderProgress();
+      if (changed && queue) queue.reload();
+      if (!finished) current.timer = setTimeout(poll, PROGRESS_POLL_MS);
+      else {
+        current.timer = null;
+        var anySigned = rows.some(function (r) { return r.status === "done"; });
+        if (!queue && onFinish && anySigned) onFinish();
+      }
+    }).catch(function () {
+      if (watch === current) current.timer = setTimeout(poll, PROGRESS_POLL_MS * 2);
+    });
+  }
+
+  function startWatch(route, jobs, link) {
+    stopWatch();
+    var box = document.getElementById("kd-progress");
+    box.className = "kd-panel kd-progress";
+    watch = { route: route, jobs: {}, timer: null, box: box, link: link || "" };
+    jobs.forEach(function (j) {
+      watch.jobs[j.id] = { id: j.id, document_id: j.document_id, title: j.title || ("Документ №" + j.document_id),
+                           status: j.status, channel: j.channel, error: "", cryptoarm_state: link ? "open" : "",
+                           cryptoarm_message: "" };
+    });
+    renderProgress();
+    box.scrollIntoView({ block: "nearest" });
+    poll();
+  }
+
+  function titlesFor(ids) {
+    var names = {};
+    ids.forEach(function (id) {
+      var row = document.querySelector("tr[data-document-id='" + id + "'] .kd-open");
+      if (row) names[id] = row.textContent;
+    });
+    return names;
+  }
+
+  function requestJobs(documentIds, channel) {
+    var names = titlesFor(documentIds);
+    return api("POST", "/documents/sign-request", { document_ids: documentIds, channel: channel }).then(function (jobs) {
+      jobs.forEach(function (j) { j.title = names[j.document_id]; });
+      return jobs;
+    });
+  }
+
+  function progressError(err) {
+    var box = document.getElementById("kd-progress");
+    box.className = "kd-panel kd-progress";
+    u.showError(box, err);
+  }
+
+  function startAgent(documentIds) {
+    return requestJobs(documentIds, "agent").then(function (jobs) { startWatch("agent", jobs); }).catch(progressError);
+  }
+
+  function openCryptoarm(url) {
+    // A hidden frame hands the cryptoarm:// link to the OS handler without navigating this page away.
+    var old = document.getElementById("kd-cryptoarm-launcher");
+    if (old) old.remove();
+    var frame = el("iframe", { id: "kd-cryptoarm-launcher", class: "kd-offscreen", title: "КриптоАРМ ГОСТ", "aria-hidden": "true" });
+    frame.src = url;
+    document.body.appendChild(frame);
+  }
+
+  function startCryptoarm(documentIds) {
+    return requestJobs(documentIds, "cryptoarm").then(function (jobs) {
+      return api("POST", "/cryptoarm/transactions", { job_ids: jobs.map(function (j) { return j.id; }) }).then(function (res) {
+        startWatch("cryptoarm", jobs, res.url);
+        openCryptoarm(res.url);
+      });
+    }).catch(progressError);
+  }
+
+  // ---- wiring -------------------------------------------------------------------------------------------
+
+  var selection = [];
+
+  function updateButtons() {
+    var agentButton = document.getElementById("kd-sign-agent");
+    if (!agentButton) return;
+    agentButton.disabled = !selection.length || !agents.online;
+    document.getElementById("kd-sign-cryptoarm").disabled = !selection.length;
+    var hint = document.getElementById("kd-sign-hint");
+    if (!agents.loaded) hint.textContent = "";
+    else if (agents.online) hint.textContent = "Отметьте документы и нажмите «Подписать»: агент подпишет их все вашей ЭП.";
+    else hint.textContent = "Кнопка «Подписать» работает, когда агент подписи в сети. Без агента подпишите документы " +
+                            "в КриптоАРМ ГОСТ или вручную (скачать, подписать, загрузить файл .sig).";
+    fit();
+  }
+
+  function mountQueue(q) {
+    queue = q;
+    onAgents(renderAgents);
+    onAgents(updateButtons);
+    document.getElementById("kd-pair").addEventListener("click", pair);
+    document.getElementById("kd-agent-chip").addEventListener("click", function (e) {
+      e.preventDefault();
+      document.getElementById("kd-agent-panel").scrollIntoView({ block: "start" });
+    });
+    document.getElementById("kd-sign-agent").addEventListener("click", function () { startAgent(q.selected()); });
+    document.getElementById("kd-sign-cryptoarm").addEventListener("click", function () { startCryptoarm(q.selected()); });
+    refreshAgents();
+    // Every 10 s; every 3 s for a few minutes after a code was shown, while the new agent pairs and starts.
+    (function loop() {
+      var fast = lastPairing && Date.now() - lastPairing < FAST_REFRESH_FOR_MS;
+      setTimeout(function () { (document.hidden ? Promise.resolve() : refreshAgents()).then(loop, loop); },
+                 fast ? FAST_REFRESH_MS : AGENT_REFRESH_MS);
+    })();
+  }
+
+  function selectionChanged(ids) { selection = ids; updateButtons(); }
+
+  // The document panel's own buttons (one document, the same two routes).
+  function documentActions(detail, refresh) {
+    var docId = detail.document.id;
+    var box = el("div", { class: "kd-actions kd-doc-sign" });
+    var agentButton = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "sign-agent",
+      text: "Подписать агентом", onclick: function () { startAgent([docId]); } });
+    var note = el("span", { class: "kd-muted kd-small" });
+    box.appendChild(agentButton);
+    box.appendChild(el("button", { class: "kd-btn", type: "button", "data-action": "sign-cryptoarm",
+      text: "Открыть в КриптоАРМ ГОСТ", onclick: function () { startCryptoarm([docId]); } }));
+    box.appendChild(note);
+    var shown = false;
+    function sync(state) {
+      if (shown && !box.isConnected) { dropListener(sync); return; }  // the panel was re-rendered
+      shown = true;
+      agentButton.disabled = !state.online;
+      note.textContent = state.online ? "" : "агент подписи не в сети: подпишите в КриптоАРМ ГОСТ или вручную";
+    }
+    agentButton.disabled = true;
+    onAgents(sync);
+    if (!queue) refreshAgents();
+    onFinish = refresh;
+    if (!document.getElementById("kd-progress")) {
+      // The CRM tab has no progress panel of its own: put one under the document.
+      var slot = el("div", { id: "kd-progress" });
+      box.appendChild(slot);
+    }
+    return box;
+  }
+
+  K.signing = { mountQueue: mountQueue, selectionChanged: selectionChanged, documentActions: documentActions,
+                refreshAgents: refreshAgents, agents: function () { return agents; } };
+})();

@@ -1,0 +1,101 @@
+"""Browser tests of the signing and counterparty parts of the pages: a real ``klikdok serve`` on the portal
+emulator with a real SMTP server (aiosmtpd) on loopback, headless Chromium (Debian's chromium via Playwright),
+real ``klikdok-agent`` processes with the openssl backend and the CryptoARM GOST emulator.
+
+Screenshots go to test-artifacts/pages/ (gitignored); look at them after a change to the pages.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtures re-exported
+from tests.browser import CHROMIUM, FLAGS
+from tests.conftest import REPO, start_server
+from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401
+from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
+    Klikdok,
+    People,
+    emulator,
+    gost_pki,
+    people,
+    portal_server,
+)
+
+ARTIFACTS = REPO / "test-artifacts" / "pages"
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+def server_env_for(people: People, smtp: SmtpServer, **extra: str) -> dict[str, str]:  # noqa: F811
+    """Fast agent heartbeats/dispatch and the SMTP relay on loopback, on top of the workflow suite's env."""
+    return counterparty_env(people.pki, smtp, **FAST, **extra)
+
+
+@pytest.fixture
+def kd(tmp_path: Path, emulator: Any, people: People, smtp: SmtpServer) -> Iterator[Klikdok]:  # noqa: F811
+    srv = start_server(tmp_path / "data", env=server_env_for(people, smtp))
+    try:
+        k = Klikdok(srv, emulator)
+        k.install()
+        yield k
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh context per test; any uncaught script error on the page fails the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert errors == [], errors
+
+
+def shot(pg: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def open_app_page(pg: Any, kd: Klikdok, user_id: int, hash_: str = "#queue") -> None:
+    """What the portal does for the app page: a hidden form POSTed with the user's tokens."""
+    form = kd.emu.state.placement_form(user_id, "DEFAULT")
+    query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
+    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
+    pg.goto(f"{kd.emu.base_url}/?user={user_id}")
+    pg.set_content(f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
+                   '<script>document.getElementById("f").submit();</script>')
+    pg.wait_for_url(f"{kd.url}/b24/app*")
+    pg.evaluate(f"location.hash = '{hash_}'")
+
+
+def open_deal_tab(pg: Any, kd: Klikdok, user_id: int, deal_id: int = 1) -> Any:
+    """The deal card in the emulated portal with the ЭДО tab in its iframe; returns that frame."""
+    pg.goto(f"{kd.emu.base_url}/crm/deal/details/{deal_id}/?user={user_id}")
+    for _ in range(150):  # wait_for_timeout lets Playwright process the frame's navigation meanwhile
+        frame = pg.frame(name="app-frame")
+        if frame is not None and frame.url.startswith(kd.url):
+            frame.wait_for_selector("#kd-new")
+            return frame
+        pg.wait_for_timeout(100)
+    raise AssertionError("the tab did not load in the card")
