@@ -77,6 +77,11 @@ class AgentHub:
     # -- lifecycle --------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # New jobs are pushed the moment they commit, and jobs closed by a transition (signed elsewhere,
+        # withdrawn, rejected) are cancelled at the agent at once, instead of at the next dispatch poll.
+        listeners = port.workflow(self.services).listeners
+        listeners.on_jobs_opened(self.wake)
+        listeners.on_commit(self.wake)
         self._tasks = [asyncio.create_task(self._dispatch_loop(), name="agents-dispatch"),
                        asyncio.create_task(self._sweep_loop(), name="agents-sweep")]
 

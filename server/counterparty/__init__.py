@@ -5,6 +5,8 @@
 - :mod:`.exchange` — what the public page does: view, upload a signature, reject (through the workflow's
   ``accept_signature`` and ``states.reject``);
 - :mod:`.limiter`  — per-IP / per-token rate limits for the public endpoints;
-- :mod:`.scheduler`— invitations for documents that reached the counterparty, reminders, expiry;
+- :mod:`.invitations` — the workflow listeners: invite on ``internal_signed`` (in that transaction), revoke on
+  ``withdraw``;
+- :mod:`.scheduler`— automatic reminders before the deadline;
 - :mod:`.api`      — the manager's actions from the CRM tab (status, resend, remind), never showing the link.
 """

@@ -75,7 +75,7 @@ async def _author_doc(request: Request, session: Session, document_id: int, acti
                       *, author: bool) -> dict[str, Any]:
     wf = _wf(request)
     viewer = await wf.viewer(session.user_id)
-    doc = await wf._visible_doc(viewer, document_id)  # noqa: SLF001 - the workflow's visibility rule, reused
+    doc = await wf.visible_document(viewer, document_id)
     if author:
         viewer.require_author(doc, action)
     return doc

@@ -9,10 +9,8 @@ the people-facing messages of :data:`REFUSAL_TEXT`.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,9 +21,6 @@ from cades.asn1 import MalformedInput, decode_armour
 from cades.result import REASONS, VerificationResult
 from server.db import Database, audit
 from server.workflow import states, store
-from server.workflow.files import safe_name
-from server.workflow.outbox_worker import signature_file_name
-from server.workflow.permissions import Viewer
 from server.workflow.service import PortalMissing, Workflow
 from server.workflow.signatures import AcceptedSignature, SignatureRefused, SignerClaim, accept_signature
 from server.workflow.states import TransitionRefused
@@ -370,41 +365,18 @@ class CounterpartyExchange:
             if step is None:
                 raise TransitionRefused("not_current_step", "Документ сейчас не ждёт вашего ответа.")
             states.reject(d, ctx.doc["id"], step_id=step[0], actor=f"counterparty:{ctx.link['recipient_email']}",
-                          reason=reason)
+                          reason=reason, listeners=self.workflow.listeners)
             links.mark_answered(d, ctx.link["id"], "rejected")
 
         try:
             await self.db.write(write)
         except TransitionRefused as exc:
             raise ActionRefused(exc.code, exc.message, exc.status) from None
-        self.workflow.worker.wake()
+        self.workflow.listeners.committed()
 
     # -- the package ------------------------------------------------------------------------------------
 
     async def package(self, document_id: int) -> tuple[str, bytes]:
-        """ZIP of the files, every signature and the verification report (HTML + JSON).
-
-        Built here rather than with ``Workflow.package`` because that one needs a portal user and audits an
-        export by them; the counterparty is not a portal user.
-        """
-        system = Viewer(user_id=0, auditor=True)
-        doc = await self.db.read(lambda d: store.document_row(d, document_id))
-        assert doc is not None
-        files = await self.db.read(lambda d: store.files(d, document_id))
-        rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
-        report, html = await self.workflow.report(system, document_id)
-        buf = io.BytesIO()
-        names: dict[int, str] = {}
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in files:
-                name, _, data = await self.workflow.file_bytes(document_id, f.id)
-                z.writestr(name, data)
-                names[f.id] = name
-            counts: dict[int, int] = {}
-            for _sig_id, file_id, cms, _v, _s in rows:
-                counts[file_id] = counts.get(file_id, 0) + 1
-                z.writestr(signature_file_name(names[file_id], counts[file_id]), bytes(cms))
-            z.writestr("отчёт-о-проверке.html", f"<!doctype html><meta charset='utf-8'>{html}")
-            z.writestr("отчёт-о-проверке.json", json.dumps(report, ensure_ascii=False, indent=2, default=str))
-        return f"{safe_name(doc['title'])}.zip", buf.getvalue()
-
+        """The signed package for the counterparty's page: the workflow's ZIP, without a portal user or an export
+        audit row (the link that reached this call is the counterparty's authority)."""
+        return await self.workflow.build_package(document_id)

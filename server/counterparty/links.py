@@ -134,7 +134,7 @@ def mark_answered(db: Database, link_id: int, answer: str, now: str | None = Non
                [now or now_iso(), answer, link_id])
 
 
-# -- what the scheduler looks for --------------------------------------------------------------------------
+# -- what the invitation listener and the scheduler look for ---------------------------------------------
 
 
 # A link was already issued for the document's current counterparty step (a new version has a new step).
@@ -147,22 +147,6 @@ _HAS_LINK_FOR_CURRENT_STEP = (
 def has_link_for_current_step(db: Database, document_id: int) -> bool:
     return bool(db.execute(f"SELECT {_HAS_LINK_FOR_CURRENT_STEP} FROM documents d WHERE d.id = ?",
                            [document_id]).fetchone()[0])
-
-
-def documents_without_link(db: Database, limit: int = 100) -> list[dict[str, Any]]:
-    """Documents that reached the counterparty step without a link for it (the invitation is still to be sent)."""
-    cur = db.execute(
-        "SELECT d.id, d.counterparty_email, d.counterparty_name FROM documents d WHERE d.state = 'awaiting_counterparty'"
-        f" AND NOT ({_HAS_LINK_FOR_CURRENT_STEP}) ORDER BY d.id LIMIT ?",
-        [limit])
-    return [dict(zip(("id", "email", "name"), r, strict=True)) for r in cur.fetchall()]
-
-
-def links_of_closed_documents(db: Database) -> list[tuple[int, int, str]]:
-    """(link id, document id, state) of live links whose document was withdrawn or deleted."""
-    return [tuple(r) for r in db.execute(  # type: ignore[misc]
-        "SELECT l.id, l.document_id, d.state FROM counterparty_links l JOIN documents d ON d.id = l.document_id"
-        " WHERE l.revoked_at IS NULL AND d.state IN ('withdrawn', 'deleted')").fetchall()]
 
 
 def due_reminders(db: Database, days_before: list[int], now: datetime) -> list[tuple[int, int, int]]:

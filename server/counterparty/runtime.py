@@ -1,8 +1,9 @@
 """Wiring for ``server.app``: the routes and the background tasks of the counterparty exchange.
 
 ``start`` runs inside the lifespan after the workflow is up; it puts the exchange, the limiter, the mail worker
-and the link key into ``services.extras`` (``counterparty``, ``public_limiter``, ``mail``, ``link_key``) and
-returns the tasks for the lifespan to cancel at shutdown.
+and the link key into ``services.extras`` (``counterparty``, ``public_limiter``, ``mail``, ``link_key``),
+registers the exchange's workflow listeners (invite on ``internal_signed``, revoke the link on ``withdraw``, wake
+the mail worker after every commit) and returns the tasks for the lifespan to cancel at shutdown.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from server.workflow.service import Workflow
 from . import tokens
 from .api import CounterpartyApi
 from .exchange import CounterpartyExchange
+from .invitations import Invitations, revoke_on_withdraw
 from .limiter import PublicLimiter
 from .scheduler import CounterpartyScheduler
 
@@ -56,23 +58,17 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
         per_link_per_minute=limits.public_requests_per_link_per_minute,
         bad_links_per_hour=limits.public_bad_links_per_hour)
     exchange = CounterpartyExchange(services.db, workflow)
-    mail = MailWorker(settings, services.db, SmtpSender(settings.smtp), link_key=key, package=exchange.package,
-                      sender_company=sender_company, wake_portal=workflow.worker.wake)
+    mail = MailWorker(settings, services.db, SmtpSender(settings.smtp), link_key=key,
+                      package=workflow.build_package, sender_company=sender_company,
+                      wake_portal=workflow.worker.wake)
     exchange.wake_mail = mail.wake
-    scheduler = CounterpartyScheduler(settings, services.db, link_key=key, wake_mail=mail.wake,
-                                      wake_portal=workflow.worker.wake)
+    workflow.listeners.on("internal_signed", Invitations(link_key=key, ttl_days=settings.policy.link_ttl_days))
+    workflow.listeners.on("withdraw", revoke_on_withdraw)
+    workflow.listeners.on_commit(mail.wake)
+    scheduler = CounterpartyScheduler(settings, services.db, wake_mail=mail.wake)
     services.extras["counterparty"] = exchange
     services.extras["cryptoarm_counterparty"] = _cryptoarm_opener()
     services.extras["mail"] = mail
     services.extras["counterparty_scheduler"] = scheduler
-    # A signature that completes the company's part is the moment to invite the counterparty: listen to the
-    # same wake-up the workflow's outbox worker gets after every accepted signature.
-    previous = workflow.deps.wake
-
-    def wake_all() -> None:
-        previous()
-        scheduler.wake()
-
-    workflow.deps.wake = wake_all
     return [asyncio.create_task(mail.run(stop), name="mail"),
             asyncio.create_task(scheduler.run(stop), name="counterparty")]

@@ -1,7 +1,9 @@
 """The workflow as the API and pages use it: permissions first, then the portal, then a transition.
 
 One ``Workflow`` per running server (``app.state.services.extras["workflow"]``). It owns the outbox worker, the
-validation context for ``accept_signature`` and the caches of the portal's users and departments.
+validation context for ``accept_signature``, the caches of the portal's users and departments, and the
+:class:`~server.workflow.listeners.TransitionListeners` other packages register with at start-up
+(``workflow.listeners``: the counterparty exchange on ``internal_signed``, the agents hub on new jobs).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ from server.portal.service import PortalService
 
 from . import states, store
 from .files import FileCache, digests, safe_name
+from .listeners import TransitionListeners
 from .model import DocumentDetail, DocumentPage, Job
-from .outbox_worker import OutboxWorker
+from .outbox_worker import OutboxWorker, signature_file_name
 from .permissions import PermissionDenied, Viewer
 from .signatures import AcceptedSignature, SignatureDeps, SignerClaim, accept_signature
 from .states import TransitionRefused
@@ -83,8 +86,10 @@ class Workflow:
         self.worker = OutboxWorker(db, portal.client, batch_size=wf.outbox_batch_size,
                                    poll_seconds=wf.outbox_poll_seconds, max_attempts=wf.outbox_max_attempts,
                                    paused=wf.outbox_paused)
+        self.listeners = TransitionListeners(states.TRANSITIONS)
+        self.listeners.on_commit(self.worker.wake)
         self.deps = SignatureDeps(db=db, settings=settings, validation=validation_context(settings),
-                                  wake=self.worker.wake)
+                                  listeners=self.listeners)
         self.cache = FileCache(settings.storage.path / "cache", settings.storage.cache_max_mb * 1024 * 1024)
         self._client: Bitrix24Client | None = None
         self._users: UserDirectory | None = None
@@ -160,7 +165,11 @@ class Workflow:
 
     # -- reads ------------------------------------------------------------------------------------------
 
-    async def _visible_doc(self, viewer: Viewer, document_id: int) -> dict[str, Any]:
+    async def visible_document(self, viewer: Viewer, document_id: int) -> dict[str, Any]:
+        """The document row if ``viewer`` may see it; else 404 (``TransitionRefused``) or 403 (audited by the API).
+
+        The one visibility rule for everything that shows a document, including other packages' endpoints.
+        """
         def read(d: Any) -> tuple[dict[str, Any] | None, bool]:
             return store.document_row(d, document_id), store.is_route_member(d, document_id, viewer.user_id)
 
@@ -195,7 +204,7 @@ class Workflow:
         return await self.db.read(lambda d: store.list_documents(d, **kwargs))
 
     async def detail(self, viewer: Viewer, document_id: int) -> DocumentDetail:
-        doc = await self._visible_doc(viewer, document_id)
+        doc = await self.visible_document(viewer, document_id)
 
         def read(d: Any) -> DocumentDetail:
             summary = store.summary(d, document_id)
@@ -323,17 +332,18 @@ class Workflow:
                 author_id=user_id, author_name=author.full_name, department_id=department, files=files,
                 signers=signers, counterparty=counterparty, disk_folder_id=folder_id)
             if send:
-                states.send(d, doc_id, actor_id=user_id, counterparty_days=self.settings.workflow.counterparty_days)
+                states.send(d, doc_id, actor_id=user_id, counterparty_days=self.settings.workflow.counterparty_days,
+                            listeners=self.listeners)
             return doc_id
 
         doc_id = await self.db.write(write)
         if send:
-            self.worker.wake()
+            self.listeners.committed()
         return doc_id
 
     async def set_route(self, viewer: Viewer, document_id: int, signer_ids: Sequence[int],
                         counterparty_email: str | None = None) -> None:
-        doc = await self._visible_doc(viewer, document_id)
+        doc = await self.visible_document(viewer, document_id)
         viewer.require_author(doc, "изменить маршрут")
         signers = await self._signers(signer_ids)
         await self.db.write(lambda d: states.set_route(d, document_id, actor_id=viewer.user_id, signers=signers,
@@ -342,32 +352,35 @@ class Workflow:
     # -- transitions ------------------------------------------------------------------------------------
 
     async def send(self, viewer: Viewer, document_id: int) -> None:
-        doc = await self._visible_doc(viewer, document_id)
+        doc = await self.visible_document(viewer, document_id)
         viewer.require_author(doc, "отправить на подпись")
         await self.db.write(lambda d: states.send(d, document_id, actor_id=viewer.user_id,
-                                                  counterparty_days=self.settings.workflow.counterparty_days))
-        self.worker.wake()
+                                                  counterparty_days=self.settings.workflow.counterparty_days,
+                                                  listeners=self.listeners))
+        self.listeners.committed()
 
     async def withdraw(self, viewer: Viewer, document_id: int, reason: str) -> None:
-        doc = await self._visible_doc(viewer, document_id)
+        doc = await self.visible_document(viewer, document_id)
         viewer.require_author(doc, "отозвать")
-        await self.db.write(lambda d: states.withdraw(d, document_id, actor_id=viewer.user_id, reason=reason[:1000]))
-        self.worker.wake()
+        await self.db.write(lambda d: states.withdraw(d, document_id, actor_id=viewer.user_id, reason=reason[:1000],
+                                                      listeners=self.listeners))
+        self.listeners.committed()
 
     async def delete(self, viewer: Viewer, document_id: int) -> None:
-        doc = await self._visible_doc(viewer, document_id)
+        doc = await self.visible_document(viewer, document_id)
         viewer.require_author(doc, "удалить")
-        await self.db.write(lambda d: states.delete(d, document_id, actor_id=viewer.user_id))
+        await self.db.write(lambda d: states.delete(d, document_id, actor_id=viewer.user_id, listeners=self.listeners))
+        self.listeners.committed()
 
     async def remind(self, viewer: Viewer, document_id: int) -> None:
-        doc = await self._visible_doc(viewer, document_id)
+        doc = await self.visible_document(viewer, document_id)
         viewer.require_author(doc, "напомнить")
         await self.db.write(lambda d: states.remind(d, document_id, actor_id=viewer.user_id,
                                                     per_day=self.settings.limits.manual_reminders_per_day))
-        self.worker.wake()
+        self.listeners.committed()
 
     async def _require_current_signer(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], int]:
-        doc = await self._visible_doc(viewer, document_id)
+        doc = await self.visible_document(viewer, document_id)
         step = await self.db.read(lambda d: store.current_step(d, document_id))
         if doc["state"] != "awaiting_internal" or step is None or step.kind != "internal":
             raise TransitionRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи сотрудника.")
@@ -377,11 +390,15 @@ class Workflow:
     async def reject(self, viewer: Viewer, document_id: int, reason: str) -> None:
         _, step_id = await self._require_current_signer(viewer, document_id)
         await self.db.write(lambda d: states.reject(d, document_id, step_id=step_id, actor=f"user:{viewer.user_id}",
-                                                    reason=reason[:1000]))
-        self.worker.wake()
+                                                    reason=reason[:1000], listeners=self.listeners))
+        self.listeners.committed()
 
     async def sign_request(self, viewer: Viewer, document_ids: Sequence[int], channel: str = "any") -> list[Job]:
-        """Open (or return the open) signing job of each document whose current step is this viewer's."""
+        """Open (or return the open) signing job of each document whose current step is this viewer's.
+
+        The agents hub is woken once the jobs are committed, so a connected agent gets them at once rather than at
+        the hub's next poll.
+        """
         jobs: list[Job] = []
         for document_id in dict.fromkeys(document_ids):
             _, step_id = await self._require_current_signer(viewer, document_id)
@@ -402,12 +419,14 @@ class Workflow:
             job = await self.db.read(lambda d, job_id=job_id: store.job(d, job_id))
             assert job is not None
             jobs.append(job)
+        if jobs:
+            self.listeners.jobs_opened()
         return jobs
 
     async def submit_signature(self, viewer: Viewer, document_id: int, file_id: int, cms: bytes, *,
                                source: str = "upload", job_id: int | None = None) -> AcceptedSignature:
         """A signature presented by a signed-in user (uploaded .sig); the route check is accept_signature's."""
-        await self._visible_doc(viewer, document_id)
+        await self.visible_document(viewer, document_id)
         return await accept_signature(self.deps, document_id=document_id, file_id=file_id, cms=cms,
                                       claim=SignerClaim("internal", user_id=viewer.user_id), source=source,  # type: ignore[arg-type]
                                       job_id=job_id)
@@ -439,11 +458,11 @@ class Workflow:
         return f.name, f.content_type, data
 
     async def download_file(self, viewer: Viewer, document_id: int, file_id: int) -> tuple[str, str, bytes]:
-        await self._visible_doc(viewer, document_id)
+        await self.visible_document(viewer, document_id)
         return await self.file_bytes(document_id, file_id)
 
     async def download_signature(self, viewer: Viewer, document_id: int, signature_id: int) -> tuple[str, bytes]:
-        await self._visible_doc(viewer, document_id)
+        await self.visible_document(viewer, document_id)
         found = await self.db.read(lambda d: store.signature_bytes(d, document_id, signature_id))
         if found is None:
             raise TransitionRefused("not_found", "Подпись не найдена.", 404)
@@ -452,7 +471,10 @@ class Workflow:
 
     async def report(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], str]:
         """The verification report of every accepted signature: (JSON-able dict, HTML)."""
-        doc = await self._visible_doc(viewer, document_id)
+        return await self._report(await self.visible_document(viewer, document_id))
+
+    async def _report(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        document_id = int(doc["id"])
         rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
         files = {f.id: f for f in await self.db.read(lambda d: store.files(d, document_id))}
         entries = []
@@ -470,11 +492,25 @@ class Workflow:
         return report, "\n".join(html_parts)
 
     async def package(self, viewer: Viewer, document_id: int) -> tuple[str, bytes]:
-        """ZIP: the files, every ``.sig``, and the verification report (HTML and JSON)."""
-        doc = await self._visible_doc(viewer, document_id)
+        """The ZIP package for a portal user: visibility checked and the export audited."""
+        await self.visible_document(viewer, document_id)
+        name, data = await self.build_package(document_id)
+        await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="document.exported",
+                                                   object_type="document", object_id=document_id))
+        return name, data
+
+    async def build_package(self, document_id: int) -> tuple[str, bytes]:
+        """ZIP: the files, every ``.sig``, and the verification report (HTML and JSON); (file name, bytes).
+
+        No viewer and no audit row: the caller decides who may have it and records why (``package`` for portal
+        users; the counterparty exchange for the counterparty's page and the confirmation e-mail).
+        """
+        doc = await self.db.read(lambda d: store.document_row(d, document_id))
+        if doc is None or doc["state"] == "deleted":
+            raise TransitionRefused("not_found", "Документ не найден.", 404)
         files = await self.db.read(lambda d: store.files(d, document_id))
         rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
-        report, html = await self.report(viewer, document_id)
+        report, html = await self._report(doc)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             by_id = {}
@@ -485,12 +521,9 @@ class Workflow:
             counts: dict[int, int] = {}
             for _sig_id, file_id, cms, _v, _s in rows:
                 counts[file_id] = counts.get(file_id, 0) + 1
-                n = counts[file_id]
-                z.writestr(f"{by_id[file_id]}.sig" if n == 1 else f"{by_id[file_id]}.{n}.sig", bytes(cms))
+                z.writestr(signature_file_name(by_id[file_id], counts[file_id]), bytes(cms))
             z.writestr("отчёт-о-проверке.html", f"<!doctype html><meta charset='utf-8'>{html}")
             z.writestr("отчёт-о-проверке.json", json.dumps(report, ensure_ascii=False, indent=2, default=str))
-        await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="document.exported",
-                                                   object_type="document", object_id=document_id))
         return f"{safe_name(doc['title'])}.zip", buf.getvalue()
 
     # -- certificates -----------------------------------------------------------------------------------
@@ -534,8 +567,8 @@ class Workflow:
     async def expire_loop(self, stop: asyncio.Event, every: float = 60.0) -> None:
         while not stop.is_set():
             try:
-                if await self.db.write(states.expire_due):
-                    self.worker.wake()
+                if await self.db.write(lambda d: states.expire_due(d, listeners=self.listeners)):
+                    self.listeners.committed()
             except Exception:  # noqa: BLE001
                 log.exception("expiry round failed")
             try:

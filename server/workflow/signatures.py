@@ -9,7 +9,8 @@ and with nothing else changed:
 3. the certificate belongs to the expected signer (``wrong_signer``), unless the admin's policy says "warn";
 4. one transaction: the signature (CMS + verification result), the document's new state, the audit row, the
    outbox messages (Disk copy ``<name>.sig``, timeline comment, notifications). The route is re-checked inside
-   that transaction, so two signatures racing for the same step cannot both win.
+   that transaction, so two signatures racing for the same step cannot both win. The transition's listeners
+   (e.g. the counterparty invitation when the company's part completes) run in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
@@ -33,6 +33,7 @@ from server.db import Database as KlikDatabase
 from server.db import audit
 
 from . import effects, identity, states
+from .listeners import TransitionListeners
 from .store import document_row, now_iso
 
 Source = Literal["upload", "agent", "cryptoarm", "counterparty"]
@@ -80,12 +81,12 @@ class AcceptedSignature(msgspec.Struct, kw_only=True):
 
 @dataclass
 class SignatureDeps:
-    """What acceptance needs from the running server (built once by the Workflow)."""
+    """What acceptance needs from the running server (built once by the Workflow, which shares its listeners)."""
 
     db: KlikDatabase
     settings: Settings
     validation: ValidationContext
-    wake: Callable[[], None] = lambda: None
+    listeners: TransitionListeners = field(default_factory=TransitionListeners)
 
 
 def _reason_text(sig: SignatureResult) -> str:
@@ -169,19 +170,20 @@ async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: in
             raise SignatureRefused("wrong_signer", mismatch, 403)
         warning = mismatch or ""
         accepted = await deps.db.write(lambda d: _store(d, document_id, file_id, cms, claim, source, job_id, result,
-                                                         sig, warning))
+                                                         sig, warning, deps.listeners))
     except SignatureRefused as refusal:
         await deps.db.write(lambda d: audit.append(
             d, actor=claim.actor, action="signature.refused", object_type="document", object_id=document_id,
             details={"file_id": file_id, "source": source, "code": refusal.code, "message": refusal.message,
                      "job_id": job_id}))
         raise
-    deps.wake()
+    deps.listeners.committed()
     return accepted
 
 
 def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: SignerClaim, source: Source,
-           job_id: int | None, result: VerificationResult, sig: SignatureResult, warning: str) -> AcceptedSignature:
+           job_id: int | None, result: VerificationResult, sig: SignatureResult, warning: str,
+           listeners: TransitionListeners) -> AcceptedSignature:
     doc, step, file = _route_check(db, document_id, file_id, claim, job_id)
     signer = msgspec.to_builtins(sig.signer) if sig.signer is not None else {}
     cert = sig.certificate
@@ -201,7 +203,7 @@ def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: Sign
                           "signer": {k: signer.get(k) for k in ("common_name", "inn", "innle", "snils", "ogrn")
                                      if signer.get(k)}, "warning": warning, "job_id": job_id})
     effects.store_signature_on_disk(db, signature_id)
-    completed = states.signature_recorded(db, doc, step, actor=claim.actor)
+    completed = states.signature_recorded(db, doc, step, actor=claim.actor, listeners=listeners)
     state = document_row(db, document_id)["state"]  # type: ignore[index]
     return AcceptedSignature(signature_id=signature_id, document_id=document_id, file_id=file_id, step_id=step["id"],
                              step_completed=completed, document_state=state, status=sig.status, warning=warning)

@@ -11,6 +11,7 @@ draft ──send──▶ awaiting_internal ──all internal signed──▶ a
 Every function here runs inside the writer's transaction (``await db.write(fn)``) and writes, together, the new
 state, its audit row and its outbox messages, so a transition either happens with all of them or not at all.
 Each one re-reads the document first: under BEGIN IMMEDIATE that read is the truth, whatever a caller saw before.
+Each one ends by firing the listeners registered for it (:mod:`.listeners`), still inside the transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlite_utils import Database
 from server.db import audit
 
 from . import effects
+from .listeners import NO_LISTENERS, TransitionListeners
 from .model import OPEN_STATES, STATE_RU
 from .store import document_row, now_iso
 
@@ -138,7 +140,8 @@ def set_route(db: Database, document_id: int, *, actor_id: int, signers: list[tu
 # -- transitions ------------------------------------------------------------------------------------------
 
 
-def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: int) -> None:
+def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: int,
+         listeners: TransitionListeners = NO_LISTENERS) -> None:
     doc = _doc(db, document_id)
     target = _check(doc, "send")
     steps = db.execute("SELECT id, position, user_id, display_name FROM route_steps WHERE document_id = ? AND"
@@ -157,12 +160,15 @@ def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: in
                    doc=doc, key=f"doc:{document_id}:sign-request:{first_id}")
     effects.timeline(db, doc, f"KlikDok: документ {_title(doc)} отправлен на подпись: {first_name}.",
                      key=f"doc:{document_id}:timeline:sent")
+    listeners.fire("send", db, doc)
 
 
-def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], *, actor: str) -> bool:
+def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], *, actor: str,
+                       listeners: TransitionListeners = NO_LISTENERS) -> bool:
     """After a signature row is inserted: close the step once every file carries its signature.
 
-    Returns True when the step completed (and the document moved on).
+    Returns True when the step completed (and the document moved on). When the company's part is complete the
+    ``internal_signed`` listeners run here (the counterparty exchange issues the invitation link).
     """
     missing = db.execute("SELECT count(*) FROM document_files f WHERE f.document_id = ? AND NOT EXISTS"
                          " (SELECT 1 FROM signatures s WHERE s.file_id = f.id AND s.step_id = ?)",
@@ -181,6 +187,7 @@ def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], 
                        "сторонами.", doc=doc, key=f"doc:{doc['id']}:completed")
         effects.timeline(db, doc, f"KlikDok: контрагент подписал документ {_title(doc)}. Документ подписан обеими "
                          "сторонами.", key=f"doc:{doc['id']}:timeline:completed")
+        listeners.fire("counterparty_signed", db, doc)
         return True
     nxt = db.execute("SELECT id, position, kind, user_id, display_name FROM route_steps WHERE document_id = ? AND"
                      " position > ? ORDER BY position LIMIT 1", [doc["id"], step["position"]]).fetchone()
@@ -203,11 +210,12 @@ def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], 
                    doc=doc, key=f"doc:{doc['id']}:internal-completed")
     effects.timeline(db, doc, f"KlikDok: документ {_title(doc)} подписан компанией, ожидается подпись контрагента.",
                      key=f"doc:{doc['id']}:timeline:internal-completed")
-    # The counterparty exchange (issue 7) adds the e-mail with the personal link here.
+    listeners.fire("internal_signed", db, doc)
     return True
 
 
-def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: str) -> None:
+def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: str,
+           listeners: TransitionListeners = NO_LISTENERS) -> None:
     """The current step's signer (internal or the counterparty) declines, with a reason."""
     doc = _doc(db, document_id)
     step = db.execute("SELECT id, position, kind, user_id, display_name, state FROM route_steps WHERE id = ? AND"
@@ -217,7 +225,8 @@ def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: 
     reason = reason.strip()
     if not reason:
         raise TransitionRefused("reason_required", "Укажите причину отказа.", 400)
-    target = _check(doc, "counterparty_rejected" if step[2] == "counterparty" else "internal_rejected")
+    transition = "counterparty_rejected" if step[2] == "counterparty" else "internal_rejected"
+    target = _check(doc, transition)
     now = now_iso()
     db.execute("UPDATE route_steps SET state = 'rejected', acted_at = ?, reason = ? WHERE id = ?", [now, reason, step_id])
     db.execute("UPDATE route_steps SET state = 'cancelled' WHERE document_id = ? AND state = 'waiting'", [document_id])
@@ -230,9 +239,11 @@ def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: 
                    key=f"doc:{document_id}:rejected")
     effects.timeline(db, doc, f"KlikDok: {who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
                      key=f"doc:{document_id}:timeline:rejected")
+    listeners.fire(transition, db, doc)
 
 
-def withdraw(db: Database, document_id: int, *, actor_id: int, reason: str) -> None:
+def withdraw(db: Database, document_id: int, *, actor_id: int, reason: str,
+             listeners: TransitionListeners = NO_LISTENERS) -> None:
     doc = _doc(db, document_id)
     target = _check(doc, "withdraw")
     now = now_iso()
@@ -252,16 +263,18 @@ def withdraw(db: Database, document_id: int, *, actor_id: int, reason: str) -> N
         effects.timeline(db, doc, f"KlikDok: документ {_title(doc)} отозван." + (f" Причина: {reason.strip()}"
                                                                                 if reason.strip() else ""),
                          key=f"doc:{document_id}:timeline:withdrawn")
+    listeners.fire("withdraw", db, doc)
 
 
-def delete(db: Database, document_id: int, *, actor_id: int) -> None:
+def delete(db: Database, document_id: int, *, actor_id: int, listeners: TransitionListeners = NO_LISTENERS) -> None:
     doc = _doc(db, document_id)
     target = _check(doc, "delete")
     _set_state(db, doc, target, now_iso())
     _audit(db, f"user:{actor_id}", "document.deleted", doc)
+    listeners.fire("delete", db, doc)
 
 
-def expire_due(db: Database, now: str | None = None) -> list[int]:
+def expire_due(db: Database, now: str | None = None, *, listeners: TransitionListeners = NO_LISTENERS) -> list[int]:
     """Documents whose counterparty deadline has passed become ``expired`` (run periodically)."""
     now = now or now_iso()
     ids = [r[0] for r in db.execute("SELECT id FROM documents WHERE state = 'awaiting_counterparty' AND deadline < ?",
@@ -276,6 +289,7 @@ def expire_due(db: Database, now: str | None = None) -> list[int]:
                        key=f"doc:{doc_id}:expired")
         effects.timeline(db, doc, f"KlikDok: срок подписания документа {_title(doc)} контрагентом истёк.",
                          key=f"doc:{doc_id}:timeline:expired")
+        listeners.fire("expire", db, doc)
     return ids
 
 

@@ -10,9 +10,11 @@ import pytest
 
 from server.config import Settings
 from server.counterparty import links, tokens
+from server.counterparty.invitations import Invitations
 from server.counterparty.limiter import PublicLimiter, SlidingWindow, client_ip
 from server.counterparty.scheduler import CounterpartyScheduler
 from server.db import Database, migrations
+from server.workflow import store
 from tests.counterparty.conftest import Exchange, link_in
 
 
@@ -111,12 +113,12 @@ def add_document(db: Database, deadline: datetime, email: str = "cp@example.org"
     return db.write_sync(write)
 
 
-async def test_reminders_once_per_threshold_and_invitation_once(db: Database, tmp_path: Path) -> None:
+async def test_reminders_once_per_threshold(db: Database, tmp_path: Path) -> None:
     start = datetime.now(UTC)
     clock = [start]
     settings = Settings()  # reminders 3 and 1 days before; links live 30 days
-    scheduler = CounterpartyScheduler(settings, db, link_key=b"k" * 32, wake_mail=lambda: None,
-                                      wake_portal=lambda: None, clock=lambda: clock[0])
+    scheduler = CounterpartyScheduler(settings, db, wake_mail=lambda: None, clock=lambda: clock[0])
+    invitations = Invitations(link_key=b"k" * 32, ttl_days=settings.policy.link_ttl_days, clock=lambda: clock[0])
     doc_id = add_document(db, start + timedelta(days=10))
     late = add_document(db, start + timedelta(days=2), email="late@example.org")
     no_mail = add_document(db, start + timedelta(days=10), email="")
@@ -125,10 +127,14 @@ async def test_reminders_once_per_threshold_and_invitation_once(db: Database, tm
         return db.read_sync(lambda d: d.execute("SELECT payload FROM outbox WHERE kind = ? ORDER BY id",
                                                 [kind]).fetchall())
 
-    first = await scheduler.scan_once()
-    assert first["invited"] == 2 and first["no_email"] == 1
+    # What the workflow's internal_signed listener does for each document when its company part completes.
+    outcomes = [await db.write(lambda d, i=i: invitations.invite(d, store.document_row(d, i)))  # type: ignore[misc]
+                for i in (doc_id, late, no_mail)]
+    assert outcomes == ["invited", "invited", "no_email"]
     assert len(mails(links.MAIL_INVITATION)) == 2
-    assert (await scheduler.scan_once())["invited"] == 0  # never a second link for the same step
+    assert await db.write(lambda d: invitations.invite(d, store.document_row(d, doc_id))) == "skipped"
+    assert len(mails(links.MAIL_INVITATION)) == 2  # never a second link for the same step
+    assert (await scheduler.scan_once())["reminders"] == 0
     assert mails(links.MAIL_REMINDER) == []
 
     def reminders_for(document_id: int) -> list[str]:
