@@ -3,12 +3,14 @@
 Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles exactly these):
 - ``b24.notify``   {"user_id", "message", "link"?}: ``im.notify.system.add`` (TAG = "klikdok:<outbox id>", so a
   repeated delivery after a crash replaces the notification instead of adding a second one);
-- ``b24.timeline`` {"entity_type", "entity_id", "comment"}: ``crm.timeline.comment.add``;
+- ``b24.timeline`` {"entity_type", "entity_id", "comment", "ref"}: ``crm.timeline.comment.add``, the comment ending
+  with a marker made of the message id and ``ref`` (a repeated delivery looks for it before posting again);
 - ``disk.signature`` {"signature_id"}: upload ``<name>.sig`` next to the document on Bitrix24.Disk.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlite_utils import Database
@@ -35,7 +37,8 @@ def notify(db: Database, user_id: int | None, message: str, *, doc: dict[str, An
 
 def timeline(db: Database, doc: dict[str, Any], comment: str, *, key: str) -> None:
     outbox.enqueue(db, TIMELINE, {"entity_type": doc["entity_type"], "entity_id": int(doc["entity_id"]),
-                                  "comment": comment, "document_id": doc["id"]}, dedupe_key=key)
+                                  "comment": comment, "document_id": doc["id"], "ref": secrets.token_hex(3)},
+                   dedupe_key=key)
 
 
 def store_signature_on_disk(db: Database, signature_id: int) -> None:

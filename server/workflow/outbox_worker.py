@@ -4,8 +4,13 @@
 Delivery protocol, per message: claimed (``sending``) in its own transaction, sent, then ``delivered`` or
 rescheduled with exponential backoff (``server.db.outbox.mark_failed``). A crash between claim and mark leaves
 ``sending``, which the lifespan puts back to ``pending`` at start-up, so a message whose transition committed is
-always delivered. Notifications carry ``TAG = klikdok:<message id>``: if a crash repeats one, the portal replaces
-the first instead of showing two. Disk copies check for the file by name before uploading again.
+always delivered. A message can reach the portal and still come back as ``pending`` (the server died, or the
+answer was lost, after the portal acted), so every kind is made safe to repeat:
+- notifications carry ``TAG = klikdok:<message id>``: the portal replaces the first instead of showing two;
+- timeline comments end with a marker naming the message (:func:`timeline_marker`); before a repeated attempt
+  the worker asks ``crm.timeline.comment.list`` for a comment with that marker on the same card and, if one is
+  there, records the message as delivered instead of posting it again;
+- Disk copies check for the file by name before uploading again.
 
 Other issues add their own kinds with :meth:`OutboxWorker.register`; the worker claims only kinds it handles.
 """
@@ -126,20 +131,53 @@ class OutboxWorker:
         client = await self.client()
         if client is None:
             return {m.id: "портал Битрикс24 не подключён" for m in messages}
+        # A timeline comment tried before may already be on the card: look before posting it again.
+        outcome: Outcome = await self._posted_before(client, [m for m in messages
+                                                               if m.kind == effects.TIMELINE and m.attempts > 1])
+        pending = [m for m in messages if m.id not in outcome]
+        if not pending:
+            return outcome
         commands = []
-        for m in messages:
+        for m in pending:
             p = m.payload
             if m.kind == effects.NOTIFY:
                 commands.append(notify_command(int(p["user_id"]), str(p["message"]), link_url=p.get("link") or None,
                                                link_title="Открыть", tag=f"klikdok:{m.id}"))
             else:
-                commands.append(timeline_comment_command(p["entity_type"], int(p["entity_id"]), str(p["comment"])))
+                commands.append(timeline_comment_command(p["entity_type"], int(p["entity_id"]),
+                                                         f"{p['comment']} {timeline_marker(m)}"))
         result = await client.batch(commands)
-        outcome: Outcome = {}
-        for index, m in enumerate(messages):
+        for index, m in enumerate(pending):
             error = result.errors.get(str(index))
             outcome[m.id] = None if error is None else f"{error.code}: {error.description}"[:300]
         return outcome
+
+    async def _posted_before(self, client: Bitrix24Client, retried: Sequence[OutboxMessage]) -> Outcome:
+        """Of timeline messages on a repeated attempt, those whose comment is already on the card (delivered), and
+        those the portal would not let us check (failed this round: posting blind could double the comment).
+
+        One ``batch`` of ``crm.timeline.comment.list`` calls, newest first, filtered by the marker; the marker is
+        also checked here, so a portal that ignores the ``%COMMENT`` filter only costs a larger page.
+        """
+        if not retried:
+            return {}
+        commands = [("crm.timeline.comment.list", {
+            "filter": {"ENTITY_TYPE": m.payload["entity_type"], "ENTITY_ID": int(m.payload["entity_id"]),
+                       "%COMMENT": timeline_marker(m)},
+            "order": {"ID": "DESC"}, "select": ["ID", "COMMENT"]}) for m in retried]
+        result = await client.batch(commands)
+        found: Outcome = {}
+        for index, m in enumerate(retried):
+            error = result.errors.get(str(index))
+            if error is not None:
+                found[m.id] = f"проверка комментария: {error.code}: {error.description}"[:300]
+                continue
+            rows = result.results.get(str(index)) or []
+            marker = timeline_marker(m)
+            if any(isinstance(r, dict) and marker in str(r.get("COMMENT") or "") for r in rows):
+                log.info("timeline comment already on the card; not posting it again", extra={"outbox_id": m.id})
+                found[m.id] = None
+        return found
 
     async def _disk_service(self, client: Bitrix24Client) -> DiskService:
         if self._disk is None or self._disk[0] is not client:
@@ -177,6 +215,13 @@ class OutboxWorker:
                                                content_type="application/pkcs7-signature")
         await self.db.write(lambda d: d.execute("UPDATE signatures SET disk_file_id = ? WHERE id = ?",
                                                 [stored.id, signature_id]))
+
+
+def timeline_marker(message: OutboxMessage) -> str:
+    """What ends a timeline comment so a repeated delivery can find it: the outbox id plus the random ``ref`` the
+    message got when it was enqueued (ids start again at 1 in a new database; the portal keeps old comments)."""
+    ref = str(message.payload.get("ref") or "")
+    return f"(KlikDok {message.id}.{ref})" if ref else f"(KlikDok {message.id})"
 
 
 def signature_file_name(file_name: str, ordinal: int) -> str:

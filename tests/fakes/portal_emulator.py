@@ -9,10 +9,14 @@ Serves, over real HTTP:
 - the portal's leaky-bucket limit (503 QUERY_LIMIT_EXCEEDED);
 - `/` and `/crm/<deal|company>/details/<id>/?user=<id>`: a minimal CRM card that embeds the app's bound tab in
   an iframe through the same hidden-form POST the real portal uses;
-- `/marketplace/local/install/?handler=<install url>`: the admin opening the app's install page (PLACEMENT=DEFAULT).
+- `/marketplace/local/install/?handler=<install url>`: the admin opening the app's install page (PLACEMENT=DEFAULT);
+- `/marketplace/app/?user=<id>`: a user opening the local application from the portal's menu: its main page
+  (`state.app_handler`, the app's registered handler) in a frame, POSTed the user's tokens with
+  PLACEMENT=DEFAULT, the same way the CRM card fills its tab;
+- the parent side of the BX24 frame protocol (resizeWindow, setInstallFinish, getInitData) around every frame.
 
-Not done yet: answering the BX24 JS SDK's postMessage calls from inside the frame (installFinish, resize),
-which the app pages will need; `app_frame_html` is the place the parent-side script goes.
+Test knobs on `state`: `inject` (scripted errors), `stall` (the portal acts, then holds its answer so a test can
+kill the caller in between), `add_group_member`, `app_handler`.
 
 Run standalone: `python -m tests.fakes.portal_emulator --port 8090`. In tests use the `portal` fixture
 (tests/bitrix24/conftest.py), which runs one server per session and resets its state per test.
@@ -21,6 +25,7 @@ Run standalone: `python -m tests.fakes.portal_emulator --port 8090`. In tests us
 from __future__ import annotations
 
 import argparse
+import asyncio
 import html
 import json
 import re
@@ -227,11 +232,28 @@ class PortalEmulator:
             if fault is not None:
                 raise fault
             ctx = self._context(params, webhook)
+            methods = [name, *self._command_names(params)] if name == "batch" else [name]
             envelope = self._batch(params, ctx) if name == "batch" else self.state.call(name, params, ctx)
         except ApiError as err:
             return _error(err)
+        stall = self.state.take_stall(methods)
+        if stall is not None:
+            await self._hold(stall)
         envelope["time"] = self.state.time_block(started)
         return _json(envelope)
+
+    @staticmethod
+    def _command_names(params: dict[str, Any]) -> list[str]:
+        commands = params.get("cmd") or {}
+        values = commands.values() if isinstance(commands, dict) else commands if isinstance(commands, list) else []
+        return [str(c).partition("?")[0].strip().lower().removesuffix(".json") for c in values]
+
+    @staticmethod
+    async def _hold(stall: Any) -> None:
+        """Keep the answer back (the work is already done) until released or the stall's time is up."""
+        deadline = time.monotonic() + stall.seconds
+        while not stall.release.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     def _check_url_auth(self, params: dict[str, Any]) -> None:
         """Upload and download URLs embed the caller's token; an expired one fails like any call."""
@@ -326,6 +348,17 @@ class PortalEmulator:
         return ('<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Установка приложения</title>'
                 f'</head><body><h1>Установка приложения</h1>{self.app_frame_html(handler, form)}</body></html>')
 
+    def app_page_html(self, user_id: int) -> str:
+        """The local application opened from the portal's left menu: its main handler in the app frame, POSTed
+        the user's tokens with PLACEMENT=DEFAULT (what "На подпись", "Отдел" and "Аудит" live in)."""
+        handler = self.state.app_handler
+        if not handler:
+            body = "<p>Приложение не зарегистрировано на портале (не указан путь обработчика).</p>"
+        else:
+            body = self.app_frame_html(handler, self.state.placement_form(user_id, "DEFAULT"))
+        return ('<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>KlikDok</title></head>'
+                f'<body><p><a href="/?user={user_id}">← Портал</a></p><h1>KlikDok</h1>{body}</body></html>')
+
     def index_html(self, user_id: int) -> str:
         deals = "".join(f'<li><a href="/crm/deal/details/{d}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
                         for d, r in sorted(self.state.deals.items())[:50])
@@ -334,9 +367,11 @@ class PortalEmulator:
             for c, r in sorted(self.state.companies.items()))
         users = " ".join(f'<a href="/?user={u}">{html.escape(r["LAST_NAME"])}</a>'
                          for u, r in sorted(self.state.users.items()))
+        app = (f'<p><a id="open-app" href="/marketplace/app/?user={user_id}">Приложения → KlikDok</a></p>'
+               if self.state.app_handler else "")
         return (f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Эмулятор Битрикс24</title>'
                 f'</head><body><h1>Эмулятор Битрикс24</h1><p>Пользователь: {user_id}. Войти как: {users}</p>'
-                f'<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul></body></html>')
+                f'{app}<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul></body></html>')
 
     # ---- app ---------------------------------------------------------------------------------------------
 
@@ -370,10 +405,14 @@ class PortalEmulator:
         async def install(handler: FromQuery[str], user: FromQuery[int] = 1) -> str:
             return emulator.install_html(handler, user)
 
+        @get(["/marketplace/app", "/marketplace/app/{app_id:int}"], media_type="text/html")
+        async def app_page(user: FromQuery[int] = 1) -> str:
+            return emulator.app_page_html(user)
+
         async def crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
 
-        return Litestar(route_handlers=[rest, oauth_token, index, crm_card, install, installed],
+        return Litestar(route_handlers=[rest, oauth_token, index, crm_card, install, installed, app_page],
                         request_max_body_size=512 * 1024 * 1024, exception_handlers={500: crash}, debug=False,
                         logging_config=None, openapi_config=None)
 

@@ -58,6 +58,24 @@ class EmulatorConfig:
 
 
 @dataclass
+class Stall:
+    """A scripted slow answer: the next `times` calls of `method` (also inside a `batch`) do their work, then the
+    HTTP answer is held until `release` is set or `seconds` pass. Lets a test kill the caller after the portal
+    has acted but before the caller heard about it."""
+
+    method: str
+    seconds: float
+    times: int
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+# Social network groups ("рабочие группы"): id -> NAME, VISIBLE, members as (user id, role A/E/K).
+SEED_GROUPS: dict[int, dict[str, Any]] = {
+    1: {"NAME": "Внутренний аудит", "VISIBLE": "N", "MEMBERS": [(1, "A"), (6, "K")]},
+}
+
+
+@dataclass
 class TokenRecord:
     user_id: int
     expires_at: float
@@ -175,6 +193,7 @@ class PortalState:
             self.deals: dict[int, dict[str, Any]] = {}
             self.requisites: dict[int, dict[str, Any]] = {}
             self.company_contacts: dict[int, list[int]] = {}
+            self.groups: dict[int, dict[str, Any]] = {}
             if self.config.seed:
                 self.users = {int(r["ID"]): r for r in seed.users()}
                 self.departments = {int(r["ID"]): r for r in seed.DEPARTMENTS}
@@ -184,6 +203,7 @@ class PortalState:
                 self.deals = {int(r["ID"]): r for r in seed.deals()}
                 self.requisites = {int(r["ID"]): r for r in seed.requisites()}
                 self.company_contacts = seed.company_contacts()
+                self.groups = copy.deepcopy(SEED_GROUPS)
             self.access_tokens: dict[str, TokenRecord] = {}
             self.refresh_tokens: dict[str, int] = {}
             self.storage = {"ID": "17", "NAME": "klikdok", "CODE": None, "MODULE_ID": "disk",
@@ -202,10 +222,17 @@ class PortalState:
             self.notifications: list[dict[str, Any]] = []
             self.notification_seq = 0
             self.timeline_comments: list[dict[str, Any]] = []
+            self.timeline_created: dict[int, str] = {}  # comment id -> CREATED (kept apart: the records stay as sent)
             self.placements: list[dict[str, Any]] = []
             self.event_bindings: list[dict[str, Any]] = []
             self.calls: list[str] = []
             self.faults: list[Fault] = []
+            for stall in getattr(self, "stalls", []):
+                stall.release.set()  # a reset never leaves an answer hanging
+            self.stalls: list[Stall] = []
+            # The local application's main page ("Путь вашего обработчика" in its registration), opened by
+            # /marketplace/app/; empty until a test or the demo registers it.
+            self.app_handler = ""
             self.installed = True
             self.bucket_level = 0.0
             self.bucket_updated = time.monotonic()
@@ -321,6 +348,22 @@ class PortalState:
         with self.lock:
             self.faults.append(Fault(method.lower(), status, code, description, times))
 
+    def stall(self, method: str, *, seconds: float = 30.0, times: int = 1) -> Stall:
+        """Hold the answer of the next `times` calls of `method` (see :class:`Stall`); returns it for `release`."""
+        with self.lock:
+            stall = Stall(method.lower(), seconds, times)
+            self.stalls.append(stall)
+            return stall
+
+    def take_stall(self, methods: list[str]) -> Stall | None:
+        """The stall that applies to a request that ran `methods` (one, or a batch's commands), if any."""
+        with self.lock:
+            for stall in self.stalls:
+                if stall.times > 0 and stall.method in methods:
+                    stall.times -= 1
+                    return stall
+            return None
+
     def take_fault(self, method: str) -> ApiError | None:
         with self.lock:
             for fault in self.faults:
@@ -396,6 +439,11 @@ class PortalState:
         return handler(self, params, ctx)
 
     # ---- seeding helpers for tests -----------------------------------------------------------------------
+
+    def add_group_member(self, group_id: int, user_id: int, role: str = "K") -> None:
+        with self.lock:
+            group = self.groups.setdefault(group_id, {"NAME": f"Группа {group_id}", "VISIBLE": "Y", "MEMBERS": []})
+            group["MEMBERS"] = [m for m in group["MEMBERS"] if m[0] != user_id] + [(user_id, role)]
 
     def add_deals(self, count: int, *, title: str = "Сделка {n}") -> list[int]:
         with self.lock:
@@ -627,7 +675,52 @@ def _timeline_add(state: PortalState, params: dict[str, Any], ctx: CallContext) 
         comment_id = 900 + len(state.timeline_comments) + 1
         state.timeline_comments.append({"ID": comment_id, "ENTITY_TYPE": entity_type, "ENTITY_ID": entity_id,
                                         "COMMENT": comment, "AUTHOR_ID": ctx.user_id})
+        state.timeline_created[comment_id] = state._stamp()
     return {"result": comment_id}
+
+
+@method("crm.timeline.comment.list")
+def _timeline_list(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """Comments of one CRM item: `filter` must name ENTITY_ID and ENTITY_TYPE; other fields filter with the usual
+    prefixes (`%COMMENT` is a substring search); `order` by ID, CREATED or AUTHOR_ID; 50 a page. Rows carry
+    string ids and `FILES: {}` like the documented answer."""
+    conditions = _ci(params, "filter")
+    if not isinstance(conditions, dict):
+        raise ApiError(400, "INVALID_ARG_VALUE", "Parameter 'filter' is required")
+    entity_type = str(conditions.get("ENTITY_TYPE") or "").lower()
+    entity_id = _int(conditions.get("ENTITY_ID"), 0)
+    if not entity_type or entity_id <= 0:
+        raise ApiError(400, "INVALID_ARG_VALUE", "ENTITY_ID and ENTITY_TYPE are required in filter")
+    table = _TIMELINE_TYPES.get(entity_type)
+    if table is None or entity_id not in getattr(state, table):
+        raise ApiError(400, "", "Access denied.")
+    order = _ci(params, "order") or {"ID": "ASC"}
+    if isinstance(order, dict) and any(k not in ("ID", "CREATED", "AUTHOR_ID") for k in order):
+        raise ApiError(400, "INVALID_ARG_VALUE", "Sorting is supported by ID, CREATED and AUTHOR_ID only")
+    with state.lock:
+        rows = [{"ID": str(c["ID"]), "ENTITY_ID": str(c["ENTITY_ID"]), "ENTITY_TYPE": c["ENTITY_TYPE"],
+                 "CREATED": state.timeline_created.get(c["ID"], ""), "COMMENT": c["COMMENT"],
+                 "AUTHOR_ID": str(c["AUTHOR_ID"]), "FILES": {}}
+                for c in state.timeline_comments
+                if c["ENTITY_TYPE"] == entity_type and c["ENTITY_ID"] == entity_id]
+    rest = {k: v for k, v in conditions.items() if k.upper() not in ("ENTITY_TYPE", "ENTITY_ID")}
+    return state.query_rows(rows, {"filter": rest, "order": order, "start": _ci(params, "start"),
+                                   "select": _ci(params, "select")})
+
+
+@method("sonet_group.user.get")
+def _sonet_group_users(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """Members of a workgroup as `[{"USER_ID": "1", "ROLE": "A"}]` (A owner, E moderator, K member). Dismissed
+    (inactive) users are left out; a hidden group shows nothing to someone who is neither a member nor an admin."""
+    group = state.groups.get(_int(_ci(params, "ID"), 0))
+    if group is None:
+        return {"result": []}
+    members = group["MEMBERS"]
+    is_member = any(uid == ctx.user_id for uid, _ in members)
+    if group.get("VISIBLE") != "Y" and not is_member and not state.users.get(ctx.user_id, {}).get("_ADMIN"):
+        return {"result": []}
+    return {"result": [{"USER_ID": str(uid), "ROLE": role} for uid, role in members
+                       if state.users.get(uid, {}).get("ACTIVE", False)]}
 
 
 @method("im.notify.system.add")

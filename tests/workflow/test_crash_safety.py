@@ -92,3 +92,40 @@ def test_killed_while_the_message_is_in_flight_delivers_once_after_restart(tmp_p
         assert len(recovered) == 2
     finally:
         second.stop()
+
+
+def test_killed_after_the_portal_took_the_timeline_comment_posts_it_once(tmp_path: Path,
+                                                                         own_emulator: PortalEmulator,
+                                                                         people: People) -> None:
+    """The worst window: the portal has added the comment, but the server dies before it hears the answer. The
+    message comes back as pending after the restart; the worker finds its marker on the card and does not post
+    the comment a second time."""
+    data = tmp_path / "data"
+    first = start_server(data, env=server_env(people.pki))
+    kd = Klikdok(first, own_emulator)
+    kd.install()
+    stall = own_emulator.state.stall("crm.timeline.comment.add", seconds=60)
+    doc = kd.create(MANAGER, ("deal", 1), {"e.pdf": PDF}, signers=[DIRECTOR], title="Акт приёмки")
+
+    def comments() -> list[dict[str, object]]:
+        return [c for c in own_emulator.state.timeline_comments if "Акт приёмки" in str(c["COMMENT"])]
+
+    wait_for(comments, what="the portal adding the comment")
+    assert ("b24.timeline", "sending") in outbox_states(kd)  # the answer has not come back: still in flight
+    first.stop(signal.SIGKILL)
+    stall.release.set()
+    assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
+
+    second = start_server(data, env=server_env(people.pki))
+    try:
+        kd.server = second
+        wait_for(lambda: all(s == "delivered" for _, s in outbox_states(kd)), what="outbox delivered")
+        time.sleep(1.0)
+        assert len(comments()) == 1
+        assert len(sign_requests(own_emulator, "Акт приёмки")) == 1  # the notification's TAG replaced the first
+        # It really was a second attempt, and the worker looked before posting.
+        assert kd.query("SELECT attempts FROM outbox WHERE kind = 'b24.timeline'") == [(2,)]
+        assert "crm.timeline.comment.list" in own_emulator.state.calls
+        assert str(comments()[0]["COMMENT"]).endswith(")") and "(KlikDok " in str(comments()[0]["COMMENT"])
+    finally:
+        second.stop()

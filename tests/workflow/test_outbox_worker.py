@@ -11,7 +11,7 @@ import pytest
 from server.bitrix24 import Bitrix24Client, PortalSettings
 from server.db import Database, migrations, outbox
 from server.workflow import effects
-from server.workflow.outbox_worker import OutboxWorker
+from server.workflow.outbox_worker import OutboxWorker, claim, timeline_marker
 from tests.fakes.portal_emulator import PortalEmulator
 from tests.fakes.portal_state import EmulatorConfig
 
@@ -115,3 +115,46 @@ async def test_without_a_portal_messages_wait_and_paused_holds_everything(db: Da
     assert await worker.deliver_once() == 1
     row = await db.read(lambda d: d.execute("SELECT status, last_error FROM outbox").fetchone())
     assert row == ("failed", "портал Битрикс24 не подключён")
+
+
+async def test_a_timeline_comment_the_portal_already_took_is_not_posted_again(db: Database, client: Bitrix24Client,
+                                                                              slow_portal: PortalEmulator) -> None:
+    """The portal added comment A, but the process died before recording it: after the restart's recovery the
+    worker finds A's marker on the card and records it as delivered; B, never sent, is posted once."""
+    await db.write(lambda d: effects.timeline(d, DOC, "Документ отправлен", key="a"))
+    await db.write(lambda d: effects.timeline(d, DOC, "Документ подписан", key="b"))
+    # An older comment on the card whose text merely resembles a marker must not count.
+    slow_portal.state.timeline_comments.append({"ID": 1, "ENTITY_TYPE": "deal", "ENTITY_ID": 1,
+                                                "COMMENT": "Вручную: (KlikDok 2)", "AUTHOR_ID": 1})
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    worker = OutboxWorker(db, source)
+    claimed = await db.write(lambda d: claim(d, [effects.TIMELINE], 50))
+    assert [m.attempts for m in claimed] == [1, 1]
+    assert await worker.handlers[effects.TIMELINE](claimed[:1]) == {claimed[0].id: None}  # A reaches the portal...
+    assert await db.write(outbox.recover) == 2  # ...and the process dies: the restart puts both back
+    assert await worker.deliver_once() == 2
+    texts = [str(c["COMMENT"]) for c in slow_portal.state.timeline_comments if c["ID"] != 1]
+    assert [t.split(" (KlikDok ")[0] for t in texts] == ["Документ отправлен", "Документ подписан"]
+    assert texts[0].endswith(timeline_marker(claimed[0])) and texts[1].endswith(timeline_marker(claimed[1]))
+    assert await db.read(outbox.counts) == {"delivered": 2}
+    assert slow_portal.state.calls.count("crm.timeline.comment.list") == 2
+
+
+async def test_a_repeated_timeline_message_waits_when_the_card_cannot_be_checked(db: Database, client: Bitrix24Client,
+                                                                                 slow_portal: PortalEmulator) -> None:
+    await db.write(lambda d: effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет",
+                                              key="gone"))
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    worker = OutboxWorker(db, source)
+    assert await worker.deliver_once() == 1  # first attempt: OWNER_NOT_FOUND
+    await db.write(lambda d: d.execute("UPDATE outbox SET next_attempt_at = created_at"))
+    assert await worker.deliver_once() == 1  # second attempt: the check itself is refused, so nothing is posted
+    row = await db.read(lambda d: d.execute("SELECT status, attempts, last_error FROM outbox").fetchone())
+    assert row[:2] == ("pending", 2) and "проверка комментария" in row[2]
+    assert slow_portal.state.calls.count("crm.timeline.comment.add") == 1

@@ -163,3 +163,37 @@ def test_policy_allowed_snils_lets_an_unregistered_signer_sign(tmp_path, emulato
         assert allowed.status_code == 201, allowed.text
     finally:
         srv.stop()
+
+
+def test_members_of_the_auditor_group_see_everything_read_only(tmp_path, emulator, people: People) -> None:  # type: ignore[no-untyped-def]
+    """[policy] auditor_group_id: the portal's workgroup (sonet_group.user.get) decides who audits, not a list."""
+    from tests.conftest import start_server
+    from tests.workflow.conftest import Klikdok as K
+    from tests.workflow.conftest import server_env
+
+    emulator.state.add_group_member(1, SALES_MANAGER)  # seed group 1 «Внутренний аудит»: the director, the accountant
+    srv = start_server(tmp_path / "data", env=server_env(people.pki, KLIKDOK_POLICY_AUDITOR_USER_IDS="[]",
+                                                        KLIKDOK_POLICY_AUDITOR_GROUP_ID="1"))
+    try:
+        kd = K(srv, emulator)
+        kd.install()
+        a = kd.create(MANAGER, ("deal", 1), {"A.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Документ A")
+        b = kd.create(CHIEF_ACCOUNTANT, ("deal", 2), {"B.pdf": PDF}, signers=[SALES_HEAD], title="Документ B")
+        assert kd.api("GET", "/me", SALES_MANAGER).json()["auditor"] is True
+        assert kd.api("GET", "/me", GROUP_HEAD).json()["auditor"] is False  # not in the group
+        listed = kd.api("GET", "/documents", SALES_MANAGER, params={"view": "all"}).json()
+        assert {d["id"] for d in listed["items"]} == {a, b}
+        for doc in (a, b):
+            assert kd.api("GET", f"/documents/{doc}", SALES_MANAGER).status_code == 200
+            assert kd.api("GET", f"/documents/{doc}/package", SALES_MANAGER).status_code == 200
+            withdraw = kd.api("POST", f"/documents/{doc}/withdraw", SALES_MANAGER, json={"reason": "нет"})
+            assert withdraw.status_code == 403 and withdraw.json()["error"] == "not_author"
+            assert "только просматривать" in withdraw.json()["message"]
+            assert kd.api("POST", "/documents/sign-request", SALES_MANAGER,
+                          json={"document_ids": [doc]}).status_code == 403
+        assert kd.api("GET", "/audit", SALES_MANAGER).status_code == 200
+        assert kd.api("GET", "/audit", GROUP_HEAD).status_code == 403
+        assert kd.query("SELECT state FROM documents WHERE id IN (?, ?)", a, b) == [("awaiting_internal",)] * 2
+        assert "sonet_group.user.get" in emulator.state.calls
+    finally:
+        srv.stop()
