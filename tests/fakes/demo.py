@@ -21,7 +21,8 @@ from server.config import ConfigError, find_config, load_settings
 from tests.fakes.portal_emulator import PortalEmulator
 from tests.fakes.portal_state import EmulatorConfig
 
-DEMO_HOST, DEMO_PORT = "127.0.0.1", 8090
+DEMO_HOST = "127.0.0.1"
+DEMO_PORT = int(os.environ.get("KLIKDOK_DEMO_PORTAL_PORT", "8090"))
 DEMO_CONFIG = dict(member_id="klikdok-demo-portal", application_token="demo-application-token",
                    client_secret="demo-client-secret", webhook_code="demo")
 
@@ -78,11 +79,13 @@ def main() -> int:
         answer = httpx.post(f"{base}/b24/install?{query}", data=emulator.state.placement_form(1, "DEFAULT"),
                             timeout=60)
         ok = answer.status_code == 200
+        emulator.state.app_handler = f"{base}/b24/app"  # what the admin registered as the app's handler
         deal = sorted(emulator.state.deals)[0]
         print("\n" + "=" * 72)
         print(f"KlikDok:               {base}/healthz")
         print(f"Эмулятор Битрикс24:    {emulator.base_url}/")
         print(f"Карточка сделки с вкладкой «ЭДО»: {emulator.base_url}/crm/deal/details/{deal}/?user=1")
+        print(f"Приложение (На подпись, Отдел, Аудит): {emulator.base_url}/marketplace/app/?user=1")
         print("Установка приложения: " + ("выполнена" if ok else f"не удалась (HTTP {answer.status_code})"))
         print("Остановить: Ctrl+C")
         print("=" * 72 + "\n", flush=True)
