@@ -12,6 +12,7 @@
   var SHOWN_STATES = { awaiting_counterparty: true, completed: true, rejected_counterparty: true, expired: true,
                        withdrawn: true };
   var me = null;
+  var MAIL_POLL_MS = 3000;
 
   function whoAmI() {
     if (!me) me = api("GET", "/me").catch(function () { me = null; return { user_id: 0 }; });
@@ -77,6 +78,15 @@
     return table;
   }
 
+  var known = {};  // document id -> the CRM's addresses (asked once per page: the CRM is slow-ish)
+  function recipients(docId) {
+    if (!known[docId]) {
+      known[docId] = api("GET", "/documents/" + docId + "/counterparty/recipients");
+      known[docId].catch(function () { delete known[docId]; });
+    }
+    return known[docId];
+  }
+
   function actionsBlock(docId, status, detail, reload) {
     var wrap = el("div", { class: "kd-cp-actions" });
     var message = el("p", { class: "kd-cp-message", role: "status" });
@@ -96,7 +106,7 @@
       email.value = opt.value;
       name.value = opt.getAttribute("data-name") || "";
     });
-    api("GET", "/documents/" + docId + "/counterparty/recipients").then(function (list) {
+    recipients(docId).then(function (list) {
       list.forEach(function (r) {
         pick.appendChild(el("option", { value: r.email, "data-name": r.name,
           text: (r.name ? r.name + " — " : "") + r.email + (r.source === "company" ? " (компания)" : " (контакт)") }));
@@ -115,6 +125,7 @@
       resend.disabled = true;
       api("POST", "/documents/" + docId + "/counterparty/resend", { email: address, name: name.value.trim() })
         .then(function (res) {
+          email.value = res.recipient_email; name.value = name.value.trim();
           reload().then(function (box) {
             var m = box && box.querySelector(".kd-cp-message");
             if (m) { m.className = "kd-cp-message kd-ok"; m.textContent = "Новая ссылка отправлена на " + res.recipient_email +
@@ -181,7 +192,10 @@
         el("dt", { text: "Получатель" }), el("dd", { class: "kd-cp-recipient",
           text: (cur.recipient_name ? cur.recipient_name + " " : "") + "<" + cur.recipient_email + ">" }),
         el("dt", { text: "Письмо" }), el("dd", { class: mail.cls + " kd-cp-mail", text: mail.text }),
-        el("dt", { text: "Ссылка" }), el("dd", { text: "действует до " + date(cur.expires_at) + " · " + openedText(cur) })));
+        cur.answer ? el("dt", { text: "Ответ" }) : el("dt", { text: "Ссылка" }),
+        cur.answer ? el("dd", { class: endText(cur).cls + " kd-cp-answer", text: endText(cur).text })
+                   : el("dd", { class: "kd-cp-link", text: (status.state === "awaiting_counterparty"
+                       ? "действует до " + date(cur.expires_at) : "больше не нужна") + " · " + openedText(cur) })));
     } else if (status.state === "awaiting_counterparty") {
       box.appendChild(el("p", { class: "kd-warning", text: "Действующей ссылки у контрагента нет" +
         (status.counterparty_email ? "." : ": в CRM не нашлось адреса.") + " Укажите адрес и отправьте ссылку." }));
@@ -201,12 +215,34 @@
     var box = el("div", { class: "kd-panel kd-cp", id: "kd-cp-" + doc.id, "data-document-id": String(doc.id) },
                  el("p", { class: "kd-muted", text: "Загружаем сведения о контрагенте…" }));
     container.appendChild(box);
+    var last = "";
+    var timer = null;
     function load() {
+      if (timer) { clearTimeout(timer); timer = null; }
       return Promise.all([api("GET", "/documents/" + doc.id + "/counterparty/"), whoAmI()]).then(function (got) {
         var status = got[0];
         if (status.state === "withdrawn" && !status.history.length) { box.remove(); fit(); return null; }
-        build(box, status, detail, got[1].user_id === doc.author_id, load);
+        var seen = JSON.stringify(status);
+        if (seen !== last) {
+          // Re-rendered on change only, keeping what the author is typing into the resend form.
+          var typed = {};
+          box.querySelectorAll(".kd-cp-email, .kd-cp-name").forEach(function (i) { typed[i.className] = i.value; });
+          var said = box.querySelector(".kd-cp-message");
+          said = said && said.textContent ? { cls: said.className, text: said.textContent } : null;
+          build(box, status, detail, got[1].user_id === doc.author_id, load);
+          box.querySelectorAll(".kd-cp-email, .kd-cp-name").forEach(function (i) {
+            if (typed[i.className] !== undefined) i.value = typed[i.className];
+          });
+          var again = box.querySelector(".kd-cp-message");
+          if (said && again) { again.className = said.cls; again.textContent = said.text; }
+          last = seen;
+        }
         box.setAttribute("data-loaded", "yes");
+        // While the e-mail is on its way, look again: the outbox sends within seconds.
+        var cur = status.current;
+        if (cur && (cur.mail_status === "pending" || cur.mail_status === "retrying")) {
+          timer = setTimeout(function () { if (box.isConnected) load(); }, MAIL_POLL_MS);
+        }
         return box;
       }).catch(function (err) { u.showError(box, err); return null; });
     }

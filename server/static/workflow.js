@@ -94,8 +94,32 @@
     "document.completed": "подписан обеими сторонами", "document.rejected": "отклонён",
     "document.withdrawn": "отозван", "document.deleted": "удалён", "document.expired": "срок истёк",
     "document.reminded": "напоминание подписанту", "document.exported": "выгружен пакет",
-    "job.created": "запрошена подпись", "access.denied": "отказ в доступе"
+    "job.created": "запрошена подпись", "job.failed": "агент подписи не смог подписать", "access.denied": "отказ в доступе",
+    "counterparty.link_issued": "ссылка на подпись отправлена контрагенту",
+    "counterparty.link_revoked": "прежняя ссылка контрагента закрыта",
+    "counterparty.email_sent": "письмо контрагенту доставлено", "counterparty.email_failed": "письмо контрагенту не доставлено",
+    "counterparty.no_email": "нет адреса контрагента", "counterparty.reminder_queued": "напоминание контрагенту",
+    "counterparty.signed": "контрагент подписал",
+    "counterparty.cryptoarm_cancelled": "контрагент отменил подписание в КриптоАРМ ГОСТ"
   };
+  var MAIL_KIND = { "mail.invitation": "приглашение", "mail.reminder": "напоминание", "mail.confirmation": "подтверждение" };
+  var LINK_CLOSED = { resent: "отправлена новая", replaced: "отправлена новая", withdrawn: "документ отозван",
+                      expired: "срок истёк" };
+
+  // The one detail worth a glance per history line (the recipient of a link, the reason of a refusal...).
+  function historyExtra(h) {
+    var d = h.details || {};
+    switch (h.action) {
+      case "counterparty.link_issued": return d.recipient || "";
+      case "counterparty.link_revoked": return LINK_CLOSED[d.reason] || "";
+      case "counterparty.email_sent": return (MAIL_KIND[d.kind] || "письмо") + ", " + (d.to || "");
+      case "counterparty.email_failed": return (MAIL_KIND[d.kind] || "письмо") + ", " + (d.to || "") + (d.error ? ": " + d.error : "");
+      case "counterparty.reminder_queued": return d.manual ? "вручную" : "автоматически";
+      case "counterparty.signed": return d.source === "cryptoarm" ? "в КриптоАРМ ГОСТ" : "файлом подписи со страницы документа";
+      case "counterparty.no_email": return "";
+    }
+    return d.reason || d.message || d.file || "";
+  }
 
   // ---- the document panel -------------------------------------------------------------------------------
 
@@ -181,7 +205,7 @@
         var who = s.signer.common_name || "—";
         if (s.signer.snils) who += ", СНИЛС " + s.signer.snils;
         sigs.appendChild(el("li", {}, who + " · " + (s.status === "valid" ? "действительна" : s.status) + " · " +
-          date(s.accepted_at) + " ", s.identity_warning ? el("span", { class: "kd-error", text: "⚠ " + s.identity_warning }) : null,
+          date(s.accepted_at) + " ", s.identity_warning ? el("span", { class: "kd-error", text: "⚠ " + s.identity_warning + " " }) : null,
           el("button", { class: "kd-link", type: "button", text: ".sig", onclick: function () {
             download("/documents/" + doc.id + "/signatures/" + s.id, "signature.sig");
           } })));
@@ -203,8 +227,8 @@
     panel.appendChild(actions);
     var history = el("ul", { class: "kd-history kd-list" });
     detail.history.forEach(function (h) {
-      var extra = h.details && (h.details.reason || h.details.message || h.details.file) ? " — " +
-        (h.details.reason || h.details.message || h.details.file) : "";
+      var extra = historyExtra(h);
+      extra = extra ? " — " + extra : "";
       history.appendChild(el("li", { text: date(h.at) + " · " + (ACTION_LABELS[h.action] || h.action) + " · " + (h.actor_name || h.actor) + extra }));
     });
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "История" }));
