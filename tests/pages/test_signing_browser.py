@@ -181,3 +181,28 @@ def test_document_panel_offers_both_routes_and_the_manual_one(kd: Klikdok, peopl
     assert run.outcome == "uploaded", run
     page.wait_for_selector("#kd-progress-done", timeout=30000)
     assert kd.query("SELECT source FROM signatures WHERE document_id = ?", doc) == [("cryptoarm",)]
+
+
+def test_signer_signs_from_the_crm_tab_in_cryptoarm(kd: Klikdok, people: People, page: Any) -> None:
+    """The signer may open the deal card instead of the app page: the same buttons work inside the tab's frame."""
+    from tests.pages.conftest import open_deal_tab
+
+    cert = people.certs[DIRECTOR]
+    kd.register_cert(DIRECTOR, cert)
+    doc = queue_of(kd, 1, "Протокол")[0]
+    frame = open_deal_tab(page, kd, DIRECTOR)
+    frame.click(f"#kd-documents tr[data-document-id='{doc}'] .kd-open")
+    box = f"#kd-sign-{doc}"
+    frame.wait_for_selector(f"{box} [data-action='sign-cryptoarm']")
+    frame.wait_for_function(f"document.querySelector(\"{box}\").textContent.includes('агент подписи не в сети')")
+    frame.click(f"{box} [data-action='sign-cryptoarm']")
+    frame.wait_for_selector("#kd-cryptoarm-link")
+    link = frame.get_attribute("#kd-cryptoarm-link", "href")
+    shot(page, "15-tab-signer-cryptoarm")
+    run = CryptoArmEmulator(cert.cert, cert.key, allow_http=True).follow(link)
+    assert run.outcome == "uploaded", run
+    # Signed: the document panel reloads by itself and shows the next step, the counterparty.
+    frame.wait_for_selector(f"#kd-doc-{doc} .kd-badge[data-state='awaiting_counterparty']", timeout=30000)
+    frame.wait_for_selector(f"#kd-cp-{doc}[data-loaded='yes']")
+    assert kd.query("SELECT source FROM signatures WHERE document_id = ?", doc) == [("cryptoarm",)]
+    shot(page, "16-tab-signed-counterparty-next")

@@ -1,0 +1,57 @@
+"""``GET /api/v1/jobs/status``: what the pages poll while a batch is being signed — per job its state, the
+agent's error, the document's state and the latest CryptoARM run; only the session user's own jobs."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.agent.conftest import pdf, sign_request
+from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People
+
+DEAL = ("deal", 1)
+
+
+def status(kd: Klikdok, user_id: int, ids: list[int]) -> list[dict]:  # type: ignore[type-arg]
+    resp = kd.api("GET", "/jobs/status", user_id, params=[("ids", str(i)) for i in ids])
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def test_job_progress_through_a_cancelled_and_a_completed_cryptoarm_run(kd: Klikdok, people: People) -> None:
+    cert = people.certs[DIRECTOR]
+    kd.register_cert(DIRECTOR, cert)
+    docs = [kd.create(MANAGER, DEAL, {f"Счёт {n}.pdf": pdf(n)}, signers=[DIRECTOR], title=f"Счёт {n}") for n in (1, 2)]
+    jobs = sign_request(kd, DIRECTOR, docs, channel="cryptoarm")
+    before = status(kd, DIRECTOR, jobs)
+    assert [(j["id"], j["document_id"], j["status"], j["channel"], j["cryptoarm_state"]) for j in before] == [
+        (jobs[0], docs[0], "pending", "cryptoarm", ""), (jobs[1], docs[1], "pending", "cryptoarm", "")]
+    assert before[0]["title"] == "Счёт 1" and before[0]["document_state_label"] == "На подписи"
+
+    def link() -> str:
+        resp = kd.api("POST", "/cryptoarm/transactions", DIRECTOR, json={"job_ids": jobs})
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["url"])
+
+    first = link()
+    assert {j["cryptoarm_state"] for j in status(kd, DIRECTOR, jobs)} == {"open"}
+    assert CryptoArmEmulator(cert.cert, cert.key, action="cancel", allow_http=True).follow(first).outcome == "cancelled"
+    assert {(j["status"], j["cryptoarm_state"]) for j in status(kd, DIRECTOR, jobs)} == {("pending", "cancelled")}
+    # A new run supersedes the cancelled one.
+    second = link()
+    assert {j["cryptoarm_state"] for j in status(kd, DIRECTOR, jobs)} == {"open"}
+    assert CryptoArmEmulator(cert.cert, cert.key, allow_http=True).follow(second).outcome == "uploaded"
+    after = status(kd, DIRECTOR, jobs)
+    assert {(j["status"], j["cryptoarm_state"], j["document_state"]) for j in after} == {
+        ("done", "completed", "awaiting_counterparty")}
+
+
+def test_only_the_users_own_jobs_and_a_session_is_required(kd: Klikdok, people: People) -> None:
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc = kd.create(MANAGER, DEAL, {"a.pdf": pdf()}, signers=[DIRECTOR])
+    jobs = sign_request(kd, DIRECTOR, [doc])
+    assert status(kd, MANAGER, jobs) == []  # the author cannot watch the signer's job
+    assert status(kd, DIRECTOR, []) == []
+    assert len(status(kd, DIRECTOR, [*jobs, 999_999])) == 1
+    anonymous = httpx.get(f"{kd.url}/api/v1/jobs/status", params={"ids": jobs[0]}, timeout=10)
+    assert anonymous.status_code == 401
