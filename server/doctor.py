@@ -171,6 +171,104 @@ def check_portal(settings: Settings) -> Check:
         return Check("portal", "FAIL", f"проверка портала не удалась: {type(exc).__name__}: {exc}")
 
 
+def check_smtp(settings: Settings) -> Check:
+    from server.mail.smtp import MailFailure, SmtpSender
+
+    smtp = settings.smtp
+    where = f"{smtp.host}:{smtp.port}"
+    try:
+        how = SmtpSender(msgspec.structs.replace(smtp, timeout_seconds=min(smtp.timeout_seconds, 5))).probe()
+    except MailFailure as exc:
+        # Mail waits in the outbox until the relay answers, so this is a warning, not a failure.
+        return Check("smtp", "WARN", f"{where}: {exc}",
+                     "проверьте [smtp] в конфигурации: письма контрагентам ждут в очереди, пока сервер недоступен")
+    return Check("smtp", "OK", f"почтовый сервер {where} отвечает ({how})")
+
+
+def check_trust(settings: Settings) -> Check:
+    """Qualified CAs' roots and CRLs: present, readable, not expired, CRLs not stale."""
+    import datetime as dt
+
+    from cades.asn1 import MalformedInput
+    from cades.validation import ValidationContext
+
+    trust = settings.trust
+    try:
+        ctx = ValidationContext.from_paths(trust.roots, intermediates=trust.intermediates, crls=trust.crls)
+    except (OSError, MalformedInput, ValueError) as exc:
+        return Check("trust", "FAIL", f"хранилище доверенных сертификатов не читается: {exc}",
+                     "проверьте пути в [trust] roots/intermediates/crls")
+    if not ctx.trust_roots:
+        return Check("trust", "WARN", "не заданы корневые сертификаты аккредитованных УЦ ([trust] roots)",
+                     "без них ни одна подпись не получит статус «действительна»")
+    now = dt.datetime.now(dt.UTC)
+    problems = []
+    for cert in ctx.trust_roots:
+        not_after = cert["tbs_certificate"]["validity"]["not_after"].native
+        if not_after < now:
+            problems.append(f"корневой сертификат «{cert.subject.human_friendly}» истёк {not_after:%d.%m.%Y}")
+    for crl in ctx.crls:
+        next_update = crl["tbs_cert_list"]["next_update"].native
+        if next_update is not None and next_update < now:
+            problems.append(f"CRL «{crl['tbs_cert_list']['issuer'].human_friendly}» устарел с {next_update:%d.%m.%Y}")
+    summary = f"корневых: {len(ctx.trust_roots)}, промежуточных: {len(ctx.intermediates)}, CRL: {len(ctx.crls)}"
+    if problems:
+        return Check("trust", "WARN", f"{summary}; " + "; ".join(problems[:3]),
+                     "обновите сертификаты и списки отзыва УЦ (или включите [trust] fetch_crls)")
+    return Check("trust", "OK", summary + (", CRL загружаются автоматически" if trust.fetch_crls else ""))
+
+
+def _read_db(settings: Settings, query: str, params: list[object] | None = None) -> list[tuple] | None:  # type: ignore[type-arg]
+    path = settings.storage.database_path
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(query, params or []).fetchall()
+    except sqlite3.OperationalError:
+        return None  # schema not migrated yet
+    finally:
+        conn.close()
+
+
+def check_signer_certificates(settings: Settings) -> Check:
+    import datetime as dt
+
+    rows = _read_db(settings, "SELECT user_id, subject, not_after FROM signer_certificates"
+                              " WHERE revoked_at IS NULL AND not_after IS NOT NULL")
+    if not rows:
+        return Check("signers", "OK", "сертификаты подписантов ещё не зарегистрированы")
+    now = dt.datetime.now(dt.UTC)
+    expired, soon = [], []
+    for user_id, subject, not_after in rows:
+        when = dt.datetime.fromisoformat(not_after)
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        if when < now:
+            expired.append(f"пользователь {user_id}: {subject} (истёк {when:%d.%m.%Y})")
+        elif when < now + dt.timedelta(days=30):
+            soon.append(f"пользователь {user_id}: {subject} (до {when:%d.%m.%Y})")
+    if expired or soon:
+        parts = ([f"истекли: {'; '.join(expired[:3])}"] if expired else []) + (
+            [f"истекают в ближайшие 30 дней: {'; '.join(soon[:3])}"] if soon else [])
+        return Check("signers", "WARN", ". ".join(parts), "подписантам нужно выпустить и зарегистрировать новые сертификаты")
+    return Check("signers", "OK", f"действующих сертификатов подписантов: {len(rows)}, ни один не истекает в 30 дней")
+
+
+def check_agents(settings: Settings) -> Check:
+    import datetime as dt
+
+    rows = _read_db(settings, "SELECT last_seen_at FROM agents WHERE revoked_at IS NULL")
+    if not rows:
+        return Check("agents", "OK", "агенты подписи ещё не подключены")
+    fresh = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3 * settings.agents.heartbeat_seconds)
+    online = 0
+    for (seen,) in rows:
+        if seen:
+            when = dt.datetime.fromisoformat(seen)
+            online += (when if when.tzinfo else when.replace(tzinfo=dt.UTC)) >= fresh
+    return Check("agents", "OK", f"агентов подписи: {len(rows)}, на связи сейчас: {online}")
+
+
 def run_checks(path: Path | None) -> list[Check]:
     import logging
 
@@ -179,7 +277,8 @@ def run_checks(path: Path | None) -> list[Check]:
     results = [config_check]
     if settings is not None:
         steps: list[Callable[[Settings], Check]] = [check_data_dir, check_disk_space, check_database,
-                                                    check_portal]
+                                                    check_portal, check_smtp, check_trust,
+                                                    check_signer_certificates, check_agents]
         results.extend(step(settings) for step in steps)
     results.append(check_gost())
     return results

@@ -52,6 +52,28 @@ class SmtpSender:
             conn.ehlo()
         return conn
 
+    def probe(self) -> str:
+        """Connect (and log in) without sending, for `klikdok doctor`; returns what was checked."""
+        try:
+            conn = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(f"почтовый сервер недоступен: {type(exc).__name__}: {exc}") from None
+        try:
+            if self.settings.username:
+                conn.login(self.settings.username, self.settings.password)
+            conn.noop()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentFailure(f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(f"ошибка соединения: {type(exc).__name__}: {exc}") from None
+        finally:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
+        how = {"none": "без шифрования", "starttls": "STARTTLS", "ssl": "TLS"}[self.settings.security]
+        return how + (", вход выполнен" if self.settings.username else "")
+
     def send(self, message: EmailMessage) -> None:
         """Deliver to the relay or raise a :class:`MailFailure` subclass."""
         try:

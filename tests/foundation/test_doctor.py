@@ -1,0 +1,102 @@
+"""`klikdok doctor`, the on-call tool: one line per check, OK/WARN/FAIL with a hint, exit 1 on any FAIL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.conftest import clean_env, free_port, run_cli
+from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture
+
+
+def doctor(tmp_path: Path, **env: str) -> tuple[int, dict[str, str]]:
+    base = {"KLIKDOK_STORAGE_DATA_DIR": str(tmp_path / "data"), "KLIKDOK_SMTP_PORT": str(free_port())}
+    result = run_cli("doctor", env=clean_env(**{**base, **env}))
+    lines = {}
+    for line in result.stdout.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0] in ("OK", "WARN", "FAIL"):
+            lines[parts[1]] = f"{parts[0]} {parts[2]}"
+    assert "Traceback" not in result.stderr
+    return result.returncode, lines
+
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_port() -> Iterator[int]:
+    port = free_port()
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port
+    controller.stop()
+
+
+def test_fresh_machine_has_warnings_but_no_failure(tmp_path: Path) -> None:
+    code, lines = doctor(tmp_path)
+    assert code == 0
+    assert lines["config"].startswith("OK")
+    assert lines["database"].startswith("WARN")  # not created yet
+    assert lines["portal"].startswith("WARN") and "не подключён" in lines["portal"]
+    assert lines["smtp"].startswith("WARN") and "недоступен" in lines["smtp"]
+    assert lines["trust"].startswith("WARN") and "корневые" in lines["trust"]
+    assert lines["gost"].startswith("OK")
+
+
+def test_a_bad_config_is_a_failure(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nlisten = 8080\n")
+    code, lines = doctor(tmp_path, KLIKDOK_CONFIG=str(bad))
+    assert code == 1 and lines["config"].startswith("FAIL") and "server.listen" in lines["config"]
+
+
+def test_smtp_relay_that_answers_is_ok(tmp_path: Path, smtp_port: int) -> None:
+    _, lines = doctor(tmp_path, KLIKDOK_SMTP_PORT=str(smtp_port))
+    assert lines["smtp"].startswith("OK") and f"127.0.0.1:{smtp_port}" in lines["smtp"]
+
+
+def test_trust_store_roots_and_stale_crls(tmp_path: Path, gost_pki: GostPki) -> None:  # noqa: F811
+    roots = f'["{gost_pki.root.cert}"]'
+    _, lines = doctor(tmp_path, KLIKDOK_TRUST_ROOTS=roots, KLIKDOK_TRUST_CRLS=f'["{gost_pki.crl}"]')
+    assert lines["trust"].startswith("OK") and "корневых: 1" in lines["trust"] and "CRL: 1" in lines["trust"]
+    import time
+
+    stale = gost_pki.pki.crl(gost_pki.inter, name="doctor-stale", valid_seconds=1)
+    time.sleep(1.5)
+    _, lines = doctor(tmp_path, KLIKDOK_TRUST_ROOTS=roots, KLIKDOK_TRUST_CRLS=f'["{stale}"]')
+    assert lines["trust"].startswith("WARN") and "устарел" in lines["trust"]
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    code, lines = doctor(tmp_path, KLIKDOK_TRUST_ROOTS=f'["{garbage}"]')
+    assert code == 1 and lines["trust"].startswith("FAIL")
+
+
+def test_signer_certificates_expiring_and_agents_online(tmp_path: Path) -> None:
+    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(tmp_path / "data"))
+    assert run_cli("migrate", env=env).returncode == 0
+    conn = sqlite3.connect(tmp_path / "data" / "klikdok.db")
+    rows = [(2, "CN=Иванов", "2020-01-01T00:00:00+00:00"), (3, "CN=Петров", "2099-01-01T00:00:00+00:00")]
+    for user_id, subject, not_after in rows:
+        conn.execute("INSERT INTO signer_certificates (user_id, issuer, serial, subject, not_after, der,"
+                     " registered_by, registered_at) VALUES (?, 'CN=УЦ', ?, ?, ?, x'00', ?, '2026-01-01')",
+                     [user_id, str(user_id), subject, not_after, user_id])
+    conn.execute("INSERT INTO agents (user_id, key_hash, created_at, last_seen_at) VALUES"
+                 " (2, 'h1', '2026-01-01', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),"
+                 " (3, 'h2', '2026-01-01', '2020-01-01T00:00:00+00:00')")
+    conn.commit()
+    conn.close()
+    _, lines = doctor(tmp_path)
+    assert lines["signers"].startswith("WARN") and "Иванов" in lines["signers"] and "Петров" not in lines["signers"]
+    assert lines["agents"] == "OK агентов подписи: 2, на связи сейчас: 1"
+
+
+def test_pure_python_fallback_is_reported(tmp_path: Path) -> None:
+    _, lines = doctor(tmp_path, KLIKDOK_GOST_BACKEND="python")
+    assert lines["gost"].startswith("WARN") and "Python" in lines["gost"]
