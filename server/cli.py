@@ -134,6 +134,48 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_FAIL
 
 
+# -- portal ----------------------------------------------------------------------------------------
+def _portal_db(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from server.db import Database
+
+    settings = _settings(args)
+    if not settings.storage.database_path.exists():
+        raise CliError(f"база данных не найдена: {settings.storage.database_path}")
+    return Database(settings.storage.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms)
+
+
+def cmd_portal_status(args: argparse.Namespace) -> int:
+    db = _portal_db(args)
+    with db:
+        rows = db.read_sync(lambda d: d.execute(
+            "SELECT member_id, domain, enabled, installed_at, access_token != '' FROM portals"
+            " ORDER BY installed_at").fetchall())
+    if not rows:
+        print("Портал не подключён: установите локальное приложение в Битрикс24.")
+        return EXIT_OK
+    for member_id, domain, enabled, installed_at, has_tokens in rows:
+        state = "подключён" if enabled and has_tokens else "отключён"
+        print(f"{domain}  member_id={member_id}  {state}  установлен {installed_at}")
+    return EXIT_OK
+
+
+def cmd_portal_disable(args: argparse.Namespace) -> int:
+    """The admin's uninstall: forget the portal's tokens and stop serving it; documents stay."""
+    from server.portal import store
+
+    db = _portal_db(args)
+    with db:
+        portal = db.read_sync(store.active)
+        if portal is None:
+            raise CliError("нет подключённого портала")
+        if args.member_id and args.member_id != portal.member_id:
+            raise CliError(f"подключён другой портал: {portal.domain} (member_id={portal.member_id})")
+        db.write_sync(lambda d: store.disable(d, portal.member_id, actor="admin:cli", reason="klikdok portal disable"))
+    print(f"Портал {portal.domain} отключён: токены удалены, документы и журнал сохранены. "
+          "Чтобы подключить снова, переустановите приложение в Битрикс24.")
+    return EXIT_OK
+
+
 # -- doctor ----------------------------------------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
     from server.doctor import run_checks
@@ -179,6 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("backup", cmd_backup, "Make a consistent online backup of the SQLite database to DEST.")
     p.add_argument("dest", metavar="DEST", help="backup file (or directory) to write")
     p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+
+    portal_p = sub.add_parser("portal", help="The connected Bitrix24 portal.", description="The connected Bitrix24 portal.")
+    portal_sub = portal_p.add_subparsers(dest="portal_command", metavar="ACTION")
+    portal_sub.required = True
+    for name, func, help_ in (
+            ("status", cmd_portal_status, "Show the connected portal."),
+            ("disable", cmd_portal_disable,
+             "Disconnect the portal (as uninstalling the app does): tokens are deleted, documents stay.")):
+        p = portal_sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="configuration file")
+        p.set_defaults(func=func)
+        if name == "disable":
+            p.add_argument("--member-id", help="refuse unless this is the connected portal's member_id")
 
     audit_p = sub.add_parser("audit", help="Audit-log tools.", description="Audit-log tools.")
     audit_sub = audit_p.add_subparsers(dest="audit_command", metavar="ACTION")

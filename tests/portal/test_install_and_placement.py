@@ -117,3 +117,18 @@ def test_install_with_a_token_the_portal_rejects_is_refused(kd: ServerProcess, e
     response = post_as_portal(kd, emulator, "/b24/install", form)
     assert response.status_code == 403
     assert emulator.state.placements == []
+
+
+def test_admin_can_disable_the_portal_from_the_command_line(kd: ServerProcess, emulator: PortalEmulator) -> None:
+    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.data_dir))
+    assert "Портал не подключён" in run_cli("portal", "status", env=env).stdout
+    install(kd, emulator)
+    assert "подключён" in run_cli("portal", "status", env=env).stdout
+    wrong = run_cli("portal", "disable", "--member-id", "other", env=env)
+    assert wrong.returncode == 2 and "другой портал" in wrong.stderr
+    done = run_cli("portal", "disable", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "отключён" in run_cli("portal", "status", env=env).stdout
+    form = emulator.state.placement_form(2, "CRM_DEAL_DETAIL_TAB", {"ID": "1"})
+    assert post_as_portal(kd, emulator, "/b24/tab", form).status_code == 403
+    assert ("portal.disabled", ) in {(a,) for a, _ in audit_actions(kd)}
