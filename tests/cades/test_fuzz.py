@@ -64,7 +64,6 @@ def check_outcome(blob: bytes, content: bytes | None, context: ValidationContext
             assert sig.intact
 
 
-@pytest.mark.skipif(not SEEDS, reason="../shared/interop is not beside the clone")
 @FUZZ
 @given(seed=st.sampled_from(SEEDS), ops=edits)
 def test_mutated_interop_signatures(seed: Path, ops: list[tuple[int, int, int]]) -> None:

@@ -57,7 +57,8 @@ def python_verify(key: gost.PublicKey, digest: bytes, signature: bytes, gmp: boo
 @pytest.fixture(scope="module")
 def engine() -> None:
     if not ec_openssl.available():  # pragma: no cover - the project's machines have the engine
-        pytest.skip(f"OpenSSL gost engine unavailable: {ec_openssl.unavailable_reason()}")
+        pytest.fail(f"OpenSSL gost engine unavailable ({ec_openssl.unavailable_reason()}); "
+                    "`make test` installs libengine-gost-openssl")
 
 
 # --- curves ------------------------------------------------------------------------------------------

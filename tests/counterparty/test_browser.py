@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
-from tests.browser import browser_page, chromium_available, screenshot
+from tests.browser import browser_page, screenshot
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
-pytestmark = pytest.mark.skipif(not chromium_available(), reason="chromium is not installed")
 
 
 def test_counterparty_signs_one_document_and_rejects_another(exchange: Exchange, counterparty: Counterparty,

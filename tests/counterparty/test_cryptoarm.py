@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from tests.counterparty.conftest import ALFA_EMAIL, PDF, Counterparty, Exchange, link_in
 from tests.workflow.conftest import MANAGER, wait_for
 
-pytest.importorskip("server.cryptoarm.handlers")  # the endpoint is issue 6's
-CryptoArmEmulator = pytest.importorskip("tests.fakes.cryptoarm_emulator").CryptoArmEmulator
+from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
 
 
 def cryptoarm_link(exchange: Exchange, link: str) -> str:

@@ -63,7 +63,7 @@ class GostPki:
 @pytest.fixture(scope="session")
 def gost_pki(tmp_path_factory: pytest.TempPathFactory) -> GostPki:
     if not gost_engine_available():
-        pytest.skip("OpenSSL gost engine is not installed")
+        pytest.fail("OpenSSL gost engine is not installed; `make test` installs libengine-gost-openssl")
     pki = OpenSSLPki(tmp_path_factory.mktemp("gost-pki"))
     root = pki.root_ca("root", algorithm="gost2012_512", paramset="A")
     inter = pki.issue(
