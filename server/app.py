@@ -13,9 +13,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-import httpx
 from pathlib import Path
 
+import httpx
 from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.openapi import OpenAPIConfig
@@ -23,10 +23,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from server import __version__
+from server.agents.hub import AgentHub
+from server.agents.routes import ROUTES as AGENT_ROUTES
 from server.api.documents import DocumentsController
 from server.api.health import healthz
 from server.config import Settings
 from server.counterparty import runtime as counterparty_runtime
+from server.cryptoarm.endpoint import ROUTES as CRYPTOARM_ROUTES
 from server.db import Database, audit, migrations, outbox
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
@@ -34,9 +37,6 @@ from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
 from server.web.b24 import Bitrix24Pages, session_info
 from server.workflow.service import Workflow
-from server.agents.hub import AgentHub
-from server.agents.routes import ROUTES as AGENT_ROUTES
-from server.cryptoarm.endpoint import ROUTES as CRYPTOARM_ROUTES
 
 HERE = Path(__file__).resolve().parent
 
@@ -83,24 +83,22 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         if recovered:
             log.info("outbox messages returned to the queue after a restart", extra={"count": recovered})
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
-        services = AppServices(settings=settings, db=db, http=http, started_at=time.monotonic())
-        app.state.services = services
         key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
-        services.extras["sessions"] = SessionSigner(key, settings.server.session_ttl_minutes * 60)
         portal = PortalService(settings.portal, db, settings.server.public_url, transport=portal_transport)
-        services.extras["portal"] = portal
+        workflow = Workflow(settings, db, portal)
+        services = AppServices(settings=settings, db=db, http=http, started_at=time.monotonic(),
+                               sessions=SessionSigner(key, settings.server.session_ttl_minutes * 60),
+                               portal=portal, workflow=workflow)
+        app.state.services = services
         await db.write(lambda d: audit.append(d, actor="system", action="server.start",
                                               details={"version": __version__}))
         tasks: list[asyncio.Task[None]] = []
         stop = asyncio.Event()
         interval = watchdog_interval() if settings.server.watchdog else None
-        workflow = Workflow(settings, db, portal)
-        services.extras["workflow"] = workflow
         tasks.append(asyncio.create_task(workflow.worker.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(workflow.expire_loop(stop), name="expiry"))
         tasks += counterparty_runtime.start(services, stop)
-        agents = AgentHub(services)
-        services.extras["agents"] = agents
+        agents = services.agents = AgentHub(services)
         await agents.start()
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))

@@ -1,13 +1,28 @@
-"""What the running application holds: set up by the lifespan, read by handlers via ``app.state``."""
+"""What the running application holds: built by the lifespan, read by handlers via ``app.state.services``.
+
+One typed field per long-lived service, so a handler asks for ``services.workflow`` and a type checker
+knows what it gets. The imports are for types only: the services import this module themselves.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from server.config import Settings
 from server.db import Database
+
+if TYPE_CHECKING:
+    from server.agents.hub import AgentHub
+    from server.counterparty.exchange import CounterpartyExchange
+    from server.counterparty.limiter import PublicLimiter
+    from server.counterparty.scheduler import CounterpartyScheduler
+    from server.mail.worker import MailWorker
+    from server.portal.service import PortalService
+    from server.portal.sessions import SessionSigner
+    from server.workflow.service import Workflow
 
 
 @dataclass
@@ -15,5 +30,18 @@ class AppServices:
     settings: Settings
     db: Database
     http: httpx.AsyncClient
+    sessions: SessionSigner
+    portal: PortalService
+    workflow: Workflow
     started_at: float = 0.0
-    extras: dict[str, object] = field(default_factory=dict)
+    # Set once their subsystems start (server.app lifespan); None only before that.
+    agents: AgentHub | None = None
+    counterparty: CounterpartyExchange | None = None
+    public_limiter: PublicLimiter | None = None
+    mail: MailWorker | None = None
+    counterparty_scheduler: CounterpartyScheduler | None = None
+    link_key: bytes = b""
+    # Opens a CryptoARM transaction for a counterparty link (server.counterparty.cryptoarm_handler).
+    cryptoarm_counterparty: Any = None
+    # Per-purpose rate limiters created on first use (e.g. agent pairing).
+    limiters: dict[str, Any] = field(default_factory=dict)

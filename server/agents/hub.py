@@ -1,6 +1,6 @@
 """The agents' websocket hub: who is online, which job went to which connection, results in, events out.
 
-One ``AgentHub`` per server (``services.extras["agents"]``). Memory per connection is a small object and
+One ``AgentHub`` per server (``services.agents``). Memory per connection is a small object and
 two dict entries; there is no task per connection besides the websocket's own receive loop. Two background
 tasks do everything periodic for all connections at once:
 

@@ -20,17 +20,8 @@ __all__ = ["AcceptedSignature", "SignatureRefused", "accept_job_signature", "job
 
 
 def workflow(services: AppServices) -> Any:
-    """The running :class:`server.workflow.service.Workflow` (created here if the lifespan has none yet)."""
-    wf = services.extras.get("workflow")
-    if wf is None:
-        wf = services.extras.get("agents.workflow")
-        if wf is None:
-            from server.workflow.service import Workflow
-
-            log.warning("no workflow service in the app state; the signing channels use their own instance")
-            wf = Workflow(services.settings, services.db, services.extras["portal"])  # type: ignore[arg-type]
-            services.extras["agents.workflow"] = wf
-    return wf
+    """The running :class:`server.workflow.service.Workflow`."""
+    return services.workflow
 
 
 async def job_file(services: AppServices, document_id: int, file_id: int) -> tuple[str, str, bytes]:

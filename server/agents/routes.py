@@ -30,7 +30,9 @@ def services_of(request: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> A
 
 
 def hub_of(request: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> AgentHub:
-    return services_of(request).extras["agents"]  # type: ignore[return-value]
+    hub = services_of(request).agents
+    assert hub is not None, "the agents hub starts with the server"
+    return hub
 
 
 def bearer(value: str | None) -> str:
@@ -145,8 +147,8 @@ class PairResponse(msgspec.Struct, kw_only=True):
       summary="Trade a pairing code for a device key (shown once, stored hashed)")
 async def pair(request: Request[Any, Any, Any]) -> Response[Any]:
     services = services_of(request)
-    limiter: RateLimiter = services.extras.setdefault(  # type: ignore[assignment]
-        "agents.pair_limiter", RateLimiter(services.settings.limits.public_requests_per_minute))
+    limiter: RateLimiter = services.limiters.setdefault(
+        "agents.pair", RateLimiter(services.settings.limits.public_requests_per_minute))
     client = request.client.host if request.client else "?"
     if not limiter.allow(client):
         return Response({"error": "rate_limited", "message": "Слишком много попыток. Подождите минуту."},

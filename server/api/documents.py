@@ -43,7 +43,7 @@ def problem_response(request: Request, exc: ApiProblem) -> Response[dict[str, An
 
 
 def workflow_of(request: Request) -> Workflow:
-    return request.app.state.services.extras["workflow"]  # type: ignore[no-any-return]
+    return request.app.state.services.workflow  # type: ignore[no-any-return]
 
 
 async def guarded(request: Request, session: Session, what: str, document_id: int | None, call: Any) -> Any:

@@ -68,7 +68,7 @@ def _status(row: dict[str, Any]) -> LinkStatus:
 
 
 def _wf(request: Request) -> Workflow:
-    return request.app.state.services.extras["workflow"]  # type: ignore[no-any-return]
+    return request.app.state.services.workflow  # type: ignore[no-any-return]
 
 
 async def _author_doc(request: Request, session: Session, document_id: int, action: str,
@@ -153,8 +153,9 @@ class CounterpartyApi(Controller):
             link_id = await services.db.write(lambda d: links.issue(
                 d, document_id=document_id, recipient_email=email, recipient_name=name,
                 ttl_days=services.settings.policy.link_ttl_days, actor=f"user:{session.user_id}",
-                key=services.extras["link_key"], reason="resent"))
-            services.extras["mail"].wake()
+                key=services.link_key, reason="resent"))
+            if services.mail is not None:
+                services.mail.wake()
             return Response({"link_id": link_id, "recipient_email": email}, headers={"Cache-Control": "no-store"})
 
         return await self._guard(call)  # type: ignore[no-any-return]
@@ -182,7 +183,8 @@ class CounterpartyApi(Controller):
                 return per_day - used - 1
 
             left = await services.db.write(write)
-            services.extras["mail"].wake()
+            if services.mail is not None:
+                services.mail.wake()
             return Response({"reminders_left_today": left}, headers={"Cache-Control": "no-store"})
 
         return await self._guard(call)  # type: ignore[no-any-return]

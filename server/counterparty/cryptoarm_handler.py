@@ -24,7 +24,9 @@ KIND = "counterparty_link"
 
 
 def _exchange(services: AppServices) -> CounterpartyExchange:
-    return services.extras["counterparty"]  # type: ignore[return-value]
+    exchange = services.counterparty
+    assert exchange is not None, "the counterparty exchange starts with the server"
+    return exchange
 
 
 async def _context(services: AppServices, txn: Txn) -> LinkContext:

@@ -1,7 +1,7 @@
 """Wiring for ``server.app``: the routes and the background tasks of the counterparty exchange.
 
 ``start`` runs inside the lifespan after the workflow is up; it puts the exchange, the limiter, the mail worker
-and the link key into ``services.extras`` (``counterparty``, ``public_limiter``, ``mail``, ``link_key``),
+and the link key into ``services`` (``counterparty``, ``public_limiter``, ``mail``, ``link_key``),
 registers the exchange's workflow listeners (invite on ``internal_signed``, revoke the link on ``withdraw``, wake
 the mail worker after every commit) and returns the tasks for the lifespan to cancel at shutdown.
 """
@@ -16,7 +16,6 @@ from server.mail.smtp import SmtpSender
 from server.mail.worker import MailWorker
 from server.state import AppServices
 from server.web.public import CryptoArmPages, PublicPages
-from server.workflow.service import Workflow
 
 from . import tokens
 from .api import CounterpartyApi
@@ -49,11 +48,11 @@ def _cryptoarm_opener() -> Any:
 
 def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     settings = services.settings
-    workflow: Workflow = services.extras["workflow"]  # type: ignore[assignment]
+    workflow = services.workflow
     key = tokens.load_key(settings.storage.path)
-    services.extras["link_key"] = key
+    services.link_key = key
     limits = settings.limits
-    services.extras["public_limiter"] = PublicLimiter(
+    services.public_limiter = PublicLimiter(
         per_ip_per_minute=limits.public_requests_per_minute,
         per_link_per_minute=limits.public_requests_per_link_per_minute,
         bad_links_per_hour=limits.public_bad_links_per_hour)
@@ -66,9 +65,9 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
     workflow.listeners.on("withdraw", revoke_on_withdraw)
     workflow.listeners.on_commit(mail.wake)
     scheduler = CounterpartyScheduler(settings, services.db, wake_mail=mail.wake)
-    services.extras["counterparty"] = exchange
-    services.extras["cryptoarm_counterparty"] = _cryptoarm_opener()
-    services.extras["mail"] = mail
-    services.extras["counterparty_scheduler"] = scheduler
+    services.counterparty = exchange
+    services.cryptoarm_counterparty = _cryptoarm_opener()
+    services.mail = mail
+    services.counterparty_scheduler = scheduler
     return [asyncio.create_task(mail.run(stop), name="mail"),
             asyncio.create_task(scheduler.run(stop), name="counterparty")]

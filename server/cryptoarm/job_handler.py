@@ -78,7 +78,7 @@ class JobHandler:
         return outcome
 
     async def _tell_agents(self, services: AppServices, txn: Txn, refused: dict[int, list[tuple[str, str]]]) -> None:
-        hub = services.extras.get("agents")
+        hub = services.agents
         if hub is None or txn.user_id is None:
             return
         statuses = await services.db.read(lambda d: {j: (v.status if v else "") for j in txn.targets
@@ -95,7 +95,7 @@ class JobHandler:
             await hub.notify_user(txn.user_id, event)  # type: ignore[attr-defined]
 
     async def cancelled(self, services: AppServices, txn: Txn) -> None:
-        hub = services.extras.get("agents")
+        hub = services.agents
         if hub is None or txn.user_id is None:
             return
         for job_id in txn.targets:

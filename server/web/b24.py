@@ -53,11 +53,11 @@ def services_of(request: Request) -> AppServices:
 
 
 def portal_of(request: Request) -> PortalService:
-    return services_of(request).extras["portal"]  # type: ignore[return-value]
+    return services_of(request).portal
 
 
 def signer_of(request: Request) -> SessionSigner:
-    return services_of(request).extras["sessions"]  # type: ignore[return-value]
+    return services_of(request).sessions
 
 
 async def entity_label(portal: PortalService, ctx: PlacementContext) -> str:

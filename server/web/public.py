@@ -45,11 +45,15 @@ def _services(request: Request) -> AppServices:
 
 
 def exchange_of(request: Request) -> CounterpartyExchange:
-    return _services(request).extras["counterparty"]  # type: ignore[return-value]
+    exchange = _services(request).counterparty
+    assert exchange is not None, "the counterparty exchange starts with the server"
+    return exchange
 
 
 def limiter_of(request: Request) -> PublicLimiter:
-    return _services(request).extras["public_limiter"]  # type: ignore[return-value]
+    limiter = _services(request).public_limiter
+    assert limiter is not None, "the counterparty exchange starts with the server"
+    return limiter
 
 
 def _ip(request: Request) -> str:
@@ -106,7 +110,7 @@ class PublicPages(Controller):
         base = f"/c/{ctx.token}"
         return Template(template_name="public/document.html", status_code=status, headers=security_headers(),
                         context={"m": model, "base": base, "error": error, "message": message,
-                                 "cryptoarm": _services(request).extras.get("cryptoarm_counterparty") is not None,
+                                 "cryptoarm": _services(request).cryptoarm_counterparty is not None,
                                  "max_kb": _services(request).settings.limits.max_signature_kb})
 
     @get("/{token:str}")
@@ -209,7 +213,7 @@ class CryptoArmPages(Controller):
         ctx = await _open(request, token)
         if isinstance(ctx, Template):
             return ctx
-        opener = _services(request).extras.get("cryptoarm_counterparty")
+        opener = _services(request).cryptoarm_counterparty
         if opener is None or ctx.mode != "open":
             return problem_page(409, "Подписание в КриптоАРМ недоступно",
                                 "Сейчас этот способ недоступен. Загрузите файл подписи на странице документа.")

@@ -1,6 +1,6 @@
 """The workflow as the API and pages use it: permissions first, then the portal, then a transition.
 
-One ``Workflow`` per running server (``app.state.services.extras["workflow"]``). It owns the outbox worker, the
+One ``Workflow`` per running server (``app.state.services.workflow``). It owns the outbox worker, the
 validation context for ``accept_signature``, the caches of the portal's users and departments, and the
 :class:`~server.workflow.listeners.TransitionListeners` other packages register with at start-up
 (``workflow.listeners``: the counterparty exchange on ``internal_signed``, the agents hub on new jobs).
