@@ -107,7 +107,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .report import render_html, render_json, render_text
     from .result import VerificationResult, overall_status
     from .validation import CrlFetcher, HttpxCrlFetcher, ValidationContext
-    from .verify import verify_cms, verify_cms_file
+    from .verify import verify_cms_file
 
     try:
         if args.attached:

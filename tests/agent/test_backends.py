@@ -8,13 +8,11 @@ recording stand-in module. Their signatures are still real (made with openssl), 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import types
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from agent.backends import BackendError
