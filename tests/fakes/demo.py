@@ -55,7 +55,7 @@ def main() -> int:
     if settings.portal.mode == "webhook" or (domain and domain != f"{DEMO_HOST}:{DEMO_PORT}"):
         serve_only()
     emulator = PortalEmulator(EmulatorConfig(**DEMO_CONFIG)).start(DEMO_HOST, DEMO_PORT)
-    # People read this terminal: plain text log lines unless the configuration asks otherwise.
+    # People read this terminal: plain text log lines unless KLIKDOK_LOGGING_FORMAT says otherwise.
     env = {"KLIKDOK_LOGGING_FORMAT": "text", **os.environ}
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)
     stop = False
