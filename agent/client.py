@@ -213,6 +213,7 @@ class AgentClient:
                 else:
                     log.info("result confirmed", extra={"job_id": msg.job_id, "outcome": msg.outcome})
             case protocol.CancelJob():
+                log.info("job %s cancelled by the server (%s)", msg.job_id, msg.reason)
                 self.cancelled.add(msg.job_id)
                 self._resolve_event(protocol.JobEvent(job_id=msg.job_id, event="closed", message=msg.reason))
                 if not any(a.job_id == msg.job_id for a in self.pending.values()):

@@ -11,7 +11,9 @@ tasks do everything periodic for all connections at once:
 
 A job offered to a connection is "in flight" there until the agent answers it or the connection ends; on
 (re)connect the agent is offered every open job of its user that is not in flight on another live
-connection. Results are applied through :mod:`server.agents.port` (the workflow's ``accept_signature``), and
+connection. The job's ``delivered`` status follows that: set when the agent acknowledges the offer, back to
+``pending`` on a nack, when the connection ends, and at start-up (the workflow lets only a job no agent holds
+move to CryptoARM). Results are applied through :mod:`server.agents.port` (the workflow's ``accept_signature``), and
 recorded by the agent's ``result_id`` so a repeated upload gets the recorded answer, never a second apply.
 """
 
@@ -82,6 +84,8 @@ class AgentHub:
         listeners = port.workflow(self.services).listeners
         listeners.on_jobs_opened(self.wake)
         listeners.on_commit(self.wake)
+        # Whoever held a job before a restart is gone; their jobs wait again (and are offered on reconnect).
+        await self.db.write(store.release_all)
         self._tasks = [asyncio.create_task(self._dispatch_loop(), name="agents-dispatch"),
                        asyncio.create_task(self._sweep_loop(), name="agents-sweep")]
 
@@ -176,6 +180,7 @@ class AgentHub:
             case protocol.Nack():
                 if conn.in_flight.get(msg.job_id) == msg.delivery_id:
                     del conn.in_flight[msg.job_id]
+                    await self.db.write(lambda d: store.release(d, [(msg.job_id, msg.delivery_id)]))
                     if msg.reason == "declined":
                         conn.declined.add(msg.job_id)
                     else:
@@ -292,8 +297,9 @@ class AgentHub:
                     self.by_user.pop(agent.user_id, None)
         log.info("agent disconnected", extra={"agent_id": agent.id, "jobs_in_flight": len(conn.in_flight)})
         if not self._stop.is_set():
+            held = list(conn.in_flight.items())
             with contextlib.suppress(Exception):
-                await self.db.write(lambda d: store.touch_agent(d, agent.id))
+                await self.db.write(lambda d: (store.touch_agent(d, agent.id), store.release(d, held)))
             if conn.in_flight and self.online(agent.user_id):
                 await self.deliver_users({agent.user_id})
 

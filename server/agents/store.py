@@ -1,8 +1,9 @@
 """SQL for agents, pairing codes, job deliveries and agent results (synchronous: run via ``db.read``/``db.write``).
 
 Jobs themselves belong to the workflow (``jobs`` table, created by it; ``done`` is set by
-``accept_signature``). This module only moves a job between ``pending`` and ``delivered`` (and to ``failed``
-when the agent refuses it), and records who got what.
+``accept_signature``). This module only moves a job between ``pending`` and ``delivered`` (``delivered`` while
+an acknowledging agent holds it; back to ``pending`` when it gives the job back or goes away), to ``failed``
+when the agent refuses it, and records who got what.
 """
 
 from __future__ import annotations
@@ -207,6 +208,28 @@ def acknowledge(db: Database, *, delivery_id: int, job_id: int, agent_id: int) -
     db.execute("UPDATE jobs SET status = 'delivered', updated_at = ? WHERE id = ? AND status = 'pending'",
                [iso(now()), job_id])
     return True
+
+
+def release(db: Database, pairs: list[tuple[int, int]]) -> int:
+    """The agent gave these (job id, delivery id) back, or its connection ended: ``delivered`` -> ``pending``.
+
+    ``delivered`` means "an agent holds it" (the workflow lets a waiting job move to CryptoARM, never a held one),
+    so it must not outlive the holder. A job offered again since (a later delivery, maybe already acknowledged by
+    the reconnected device) is left to that delivery.
+    """
+    released = 0
+    for job_id, delivery_id in pairs:
+        released += db.execute(
+            "UPDATE jobs SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'delivered' AND NOT EXISTS"
+            " (SELECT 1 FROM job_deliveries WHERE job_id = ? AND id > ?)",
+            [iso(now()), job_id, job_id, delivery_id]).rowcount
+    return released
+
+
+def release_all(db: Database) -> int:
+    """At start-up no agent is connected, so no job is held: every ``delivered`` job is waiting again."""
+    return db.execute("UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'delivered'",
+                      [iso(now())]).rowcount
 
 
 def recorded_result(db: Database, result_id: str) -> tuple[int, int, str, str, str] | None:

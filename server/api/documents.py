@@ -46,13 +46,17 @@ def workflow_of(request: Request) -> Workflow:
     return request.app.state.services.workflow  # type: ignore[no-any-return]
 
 
-async def guarded(request: Request, session: Session, what: str, document_id: int | None, call: Any) -> Any:
-    """Run ``call()`` and turn workflow refusals into API problems; 403s are audited."""
+async def guarded(request: Request, session: Session, what: str, document_id: int | None, call: Any, *,
+                  object_type: str = "document") -> Any:
+    """Run ``call()`` and turn workflow refusals into API problems; 403s are audited.
+
+    ``document_id`` names the object the 403 is audited against (a job id with ``object_type="job"``).
+    """
     try:
         return await call()
     except PermissionDenied as exc:
         await workflow_of(request).db.write(lambda d: audit.append(
-            d, actor=f"user:{session.user_id}", action="access.denied", object_type="document" if document_id else "",
+            d, actor=f"user:{session.user_id}", action="access.denied", object_type=object_type if document_id else "",
             object_id=document_id or "", details={"action": what, "code": exc.code}))
         raise ApiProblem(403, exc.code, exc.message) from None
     except SignatureRefused as exc:
@@ -62,7 +66,8 @@ async def guarded(request: Request, session: Session, what: str, document_id: in
                 object_id=document_id or "", details={"action": what, "code": exc.code}))
         raise ApiProblem(exc.status, exc.code, exc.message, {"details": exc.details} if exc.details else None) from None
     except TransitionRefused as exc:
-        raise ApiProblem(exc.status, exc.code, exc.message) from None
+        # JobInFlight adds where the job is being signed (job_id, document_id, in_flight: "agent" | "cryptoarm").
+        raise ApiProblem(exc.status, exc.code, exc.message, getattr(exc, "details", None)) from None
     except PortalMissing as exc:
         raise ApiProblem(502, "portal_unavailable", str(exc)) from None
     except Bitrix24Error as exc:
@@ -266,6 +271,13 @@ class DocumentsController(Controller):
         session, viewer = await self._viewer(request)
         return await guarded(request, session, "sign-request", data.document_ids[0] if data.document_ids else None,  # type: ignore[no-any-return]
                              lambda: workflow_of(request).sign_request(viewer, data.document_ids, data.channel))
+
+    @post("/jobs/{job_id:int}/cancel", operation_id="cancel_job", status_code=200,
+          summary="Stop signing one document (agent or CryptoARM); the document keeps waiting for its signer")
+    async def cancel_job(self, request: Request, job_id: int) -> Job:
+        session, viewer = await self._viewer(request)
+        return await guarded(request, session, "cancel-job", job_id,  # type: ignore[no-any-return]
+                             lambda: workflow_of(request).cancel_job(viewer, job_id), object_type="job")
 
     @get("/jobs", operation_id="my_jobs", summary="Open signing jobs of the session's user")
     async def jobs(self, request: Request) -> list[Job]:

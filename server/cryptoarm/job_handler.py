@@ -36,7 +36,8 @@ class JobHandler:
         views = await services.db.read(lambda d: [store.job_view(d, j) for j in txn.targets])
         jobs = [v for v in views if v is not None and v.user_id == txn.user_id and v.status in store.OPEN_JOB_STATES]
         if len(jobs) != len(txn.targets):
-            raise TransactionRefused("jobs_not_open", "Документы уже подписаны или отозваны.")
+            raise TransactionRefused("jobs_not_open", "Документы уже подписаны, отозваны, подписание отменено или "
+                                     "передано другому способу подписи.")
         return jobs
 
     async def offer(self, services: AppServices, txn: Txn) -> Offer:
@@ -51,7 +52,7 @@ class JobHandler:
             raise TransactionRefused("unknown_file", "Файл не найден.")
         job = await services.db.read(lambda d: store.job_view(d, parsed[0]))
         if job is None or job.user_id != txn.user_id or job.status not in store.OPEN_JOB_STATES:
-            raise TransactionRefused("jobs_not_open", "Документ уже подписан или отозван.")
+            raise TransactionRefused("jobs_not_open", "Документ уже подписан, отозван или подписание отменено.")
         name, _ctype, data = await port.job_file(services, job.document_id, parsed[1])
         return name, data
 

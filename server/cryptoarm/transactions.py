@@ -12,6 +12,7 @@ from sqlite_utils import Database
 from server.agents import tokens
 from server.db import audit
 from server.state import AppServices
+from server.workflow import jobs
 
 
 class TransactionRefused(Exception):
@@ -151,6 +152,13 @@ async def open_for_jobs(services: AppServices, *, user_id: int, job_ids: list[in
                          " ('pending', 'delivered')", [*ids, user_id]).fetchall()
         if len(rows) != len(ids):
             raise TransactionRefused("jobs_not_open", "Задания не найдены или уже закрыты.")
+        if agent_id is None:  # the page's own link: not for a job an agent is signing right now
+            for job_id in ids:
+                held = jobs.holder(d, job_id)
+                if held is not None and held.channel == "agent":
+                    title = d.execute("SELECT d.title FROM jobs j JOIN documents d ON d.id = j.document_id"
+                                      " WHERE j.id = ?", [job_id]).fetchone()[0]
+                    raise TransactionRefused("job_in_flight", jobs.busy_message(title, held))
         txn_id, _ = create(d, kind="job", targets=ids, minutes=minutes, user_id=user_id, agent_id=agent_id,
                            actor=f"agent:{agent_id}" if agent_id else f"user:{user_id}")
         return txn_id

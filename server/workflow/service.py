@@ -39,7 +39,7 @@ from server.config import Settings
 from server.db import Database, audit
 from server.portal.service import PortalService
 
-from . import states, store
+from . import jobs, states, store
 from .files import FileCache, digests, safe_name
 from .listeners import TransitionListeners
 from .model import DocumentDetail, DocumentPage, Job
@@ -394,34 +394,37 @@ class Workflow:
         self.listeners.committed()
 
     async def sign_request(self, viewer: Viewer, document_ids: Sequence[int], channel: str = "any") -> list[Job]:
-        """Open (or return the open) signing job of each document whose current step is this viewer's.
+        """The open signing job of each document whose current step is this viewer's, on ``channel``.
 
-        The agents hub is woken once the jobs are committed, so a connected agent gets them at once rather than at
-        the hub's next poll.
+        A waiting job asked for on another channel moves there (:func:`.jobs.request`); one that another channel
+        is signing right now refuses the whole request with ``job_in_flight``, and nothing changes. The agents
+        hub is woken once the jobs are committed, so a connected agent gets them at once.
         """
-        jobs: list[Job] = []
-        for document_id in dict.fromkeys(document_ids):
-            _, step_id = await self._require_current_signer(viewer, document_id)
+        steps = [(document_id, (await self._require_current_signer(viewer, document_id))[1])
+                 for document_id in dict.fromkeys(document_ids)]
+        if not steps:
+            return []
 
-            def write(d: Any, document_id: int = document_id, step_id: int = step_id) -> int:
-                row = d.execute("SELECT id FROM jobs WHERE step_id = ? AND status IN ('pending', 'delivered')",
-                                [step_id]).fetchone()
-                if row:
-                    return int(row[0])
-                now = store.now_iso()
-                cur = d.execute("INSERT INTO jobs (document_id, step_id, user_id, channel, created_at, updated_at)"
-                                " VALUES (?, ?, ?, ?, ?, ?)", [document_id, step_id, viewer.user_id, channel, now, now])
-                audit.append(d, actor=f"user:{viewer.user_id}", action="job.created", object_type="document",
-                             object_id=document_id, details={"job_id": cur.lastrowid, "channel": channel})
-                return int(cur.lastrowid)
+        def write(d: Any) -> list[Job]:
+            ids = [jobs.request(d, document_id=document_id, step_id=step_id, user_id=viewer.user_id, channel=channel)
+                   for document_id, step_id in steps]
+            found = [store.job(d, job_id) for job_id in ids]
+            return [j for j in found if j is not None]
 
-            job_id = await self.db.write(write)
-            job = await self.db.read(lambda d, job_id=job_id: store.job(d, job_id))
-            assert job is not None
-            jobs.append(job)
-        if jobs:
-            self.listeners.jobs_opened()
-        return jobs
+        opened = await self.db.write(write)
+        self.listeners.jobs_opened()
+        return opened
+
+    async def cancel_job(self, viewer: Viewer, job_id: int) -> Job:
+        """The signer stops signing one document (agent or CryptoARM); it keeps waiting for them.
+
+        Waking the committed-transition listeners lets the agents hub tell an agent holding the job to drop it.
+        """
+        await self.db.write(lambda d: jobs.cancel(d, job_id=job_id, user_id=viewer.user_id))
+        self.listeners.committed()
+        job = await self.db.read(lambda d: store.job(d, job_id))
+        assert job is not None
+        return job
 
     async def submit_signature(self, viewer: Viewer, document_id: int, file_id: int, cms: bytes, *,
                                source: str = "upload", job_id: int | None = None) -> AcceptedSignature:
