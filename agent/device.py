@@ -82,8 +82,32 @@ def save_pairing(config_path: Path, *, url: str, device_id: int) -> None:
     tmp.replace(config_path)
 
 
+def os_user() -> str:
+    """The login name of the user the agent runs as, or "" when nothing knows it.
+
+    The password database first: it is what the OS says this process is, and it works where the environment
+    is bare (a systemd unit, a container, ``env -i``). Then the usual variables (Windows has no ``pwd``).
+    """
+    try:
+        import pwd
+
+        name = pwd.getpwuid(os.getuid()).pw_name
+        if name:
+            return name
+    except (ImportError, KeyError, AttributeError, OSError):
+        pass
+    for variable in ("USER", "LOGNAME", "USERNAME"):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            return value
+    return ""
+
+
 def device_name() -> str:
-    return f"{socket.gethostname()} ({os.environ.get('USER') or os.environ.get('USERNAME') or '?'})"
+    """How the signer will recognise this computer in the agents list: "host (user)", or just the host."""
+    host = socket.gethostname() or platform.node() or "компьютер"
+    user = os_user()
+    return f"{host} ({user})" if user else host
 
 
 def pair(url: str, code: str, *, verify: bool | str = True, timeout: float = 30.0) -> tuple[int, int, str]:
