@@ -219,7 +219,12 @@
   function itemText(route, job) {
     if (job.status === "done") return { cls: "kd-ok", text: "подписан" };
     if (job.status === "failed") return { cls: "kd-error", text: "не подписан: " + (errorText(job) || "ошибка агента") };
-    if (job.status === "cancelled") return { cls: "kd-muted", text: "задание снято (документ отозван или изменён)" };
+    if (job.status === "cancelled") {
+      var why = job.error || "";
+      if (why.indexOf("cancelled_by_signer") === 0) return { cls: "kd-muted", text: "подписание отменено, документ ждёт вашей подписи" };
+      if (why.indexOf("moved") === 0) return { cls: "kd-muted", text: "передан другому способу подписи" };
+      return { cls: "kd-muted", text: "задание снято (документ отозван или изменён)" };
+    }
     if (route === "cryptoarm") {
       switch (job.cryptoarm_state) {
         case "open": return { cls: "kd-muted", text: "ждём КриптоАРМ ГОСТ…" };
@@ -276,6 +281,7 @@
     });
     box.appendChild(items);
     var actions = el("div", { class: "kd-actions" });
+    var stopped = list.filter(function (j) { return j.status === "cancelled" && (j.error || "").indexOf("cancelled_by_signer") === 0; });
     if (finished && signed === list.length) {
       box.appendChild(el("p", { class: "kd-ok", id: "kd-progress-done", text: "Готово: " +
         plural(signed, "подписан ", "подписано ", "подписано ") + docs(signed) + "." }));
@@ -286,6 +292,15 @@
       var again = open.map(function (j) { return j.document_id; });
       actions.appendChild(el("button", { class: "kd-btn", type: "button", id: "kd-cryptoarm-again", text: "Открыть в КриптоАРМ ГОСТ ещё раз",
         onclick: function () { startCryptoarm(again); } }));
+    } else if (finished && stopped.length) {
+      box.appendChild(el("p", { class: "kd-muted", id: "kd-progress-stopped", text: "Подписание отменено. " +
+        plural(stopped.length, "Документ ждёт", "Документы ждут", "Документы ждут") + " вашей подписи: подпишите " +
+        "агентом, в КриптоАРМ ГОСТ или вручную, когда будете готовы." }));
+    }
+    if (!finished) {
+      actions.appendChild(el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-progress-cancel",
+        text: "Отменить", title: "Остановить подписание; документы останутся ждать вашей подписи",
+        onclick: function (e) { e.target.disabled = true; e.target.textContent = "Отменяется…"; cancelOpen(open); } }));
     }
     actions.appendChild(el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-progress-close",
       text: finished ? "Закрыть" : "Скрыть (задания останутся открытыми)",
@@ -320,6 +335,14 @@
     });
   }
 
+  // The signer stops the batch: each open job is cancelled on the server, which tells an agent holding it to drop
+  // it and refuses whatever CryptoARM still posts for it. The documents keep waiting for the same signer.
+  // The panel's next poll shows the outcome.
+  function cancelOpen(jobs) {
+    Promise.all(jobs.map(function (j) { return api("POST", "/jobs/" + j.id + "/cancel"); }))
+      .catch(function (err) { window.alert(err.message); });
+  }
+
   function startWatch(route, jobs, link) {
     stopWatch();
     var box = document.getElementById("kd-progress");
@@ -352,14 +375,27 @@
     });
   }
 
-  function progressError(err) {
+  // A refusal in the panel. "job_in_flight" (the document is being signed the other way right now) comes with
+  // the job: the signer may stop that run here and repeat what they asked for.
+  function progressError(err, retry) {
+    stopWatch();
     var box = document.getElementById("kd-progress");
     box.className = "kd-panel kd-progress";
     u.showError(box, err);
+    var busy = err.code === "job_in_flight" && err.data && err.data.job_id;
+    if (busy && retry) {
+      box.appendChild(el("div", { class: "kd-actions" }, el("button", { class: "kd-btn", type: "button",
+        id: "kd-progress-takeover", text: "Отменить прежнее подписание и повторить", onclick: function (e) {
+          e.target.disabled = true;
+          api("POST", "/jobs/" + err.data.job_id + "/cancel").then(retry).catch(function (e2) { progressError(e2); });
+        } })));
+      fit();
+    }
   }
 
   function startAgent(documentIds) {
-    return requestJobs(documentIds, "agent").then(function (jobs) { startWatch("agent", jobs); }).catch(progressError);
+    return requestJobs(documentIds, "agent").then(function (jobs) { startWatch("agent", jobs); })
+      .catch(function (err) { progressError(err, function () { return startAgent(documentIds); }); });
   }
 
   function openCryptoarm(url) {
@@ -377,7 +413,7 @@
         startWatch("cryptoarm", jobs, res.url);
         openCryptoarm(res.url);
       });
-    }).catch(progressError);
+    }).catch(function (err) { progressError(err, function () { return startCryptoarm(documentIds); }); });
   }
 
   // ---- wiring -------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = { message: text }; }
         if (!resp.ok) {
           var err = new Error((data && (data.message || data.detail)) || ("Ошибка " + resp.status));
-          err.status = resp.status; err.code = data && data.error;
+          err.status = resp.status; err.code = data && data.error; err.data = data;
           throw err;
         }
         return data;
@@ -95,6 +95,7 @@
     "document.withdrawn": "отозван", "document.deleted": "удалён", "document.expired": "срок истёк",
     "document.reminded": "напоминание подписанту", "document.exported": "выгружен пакет",
     "job.created": "запрошена подпись", "job.failed": "агент подписи не смог подписать", "access.denied": "отказ в доступе",
+    "job.moved": "изменён способ подписи", "job.cancelled": "подписант отменил подписание",
     "counterparty.link_issued": "ссылка на подпись отправлена контрагенту",
     "counterparty.link_revoked": "прежняя ссылка контрагента закрыта",
     "counterparty.email_sent": "письмо контрагенту доставлено", "counterparty.email_failed": "письмо контрагенту не доставлено",
@@ -117,6 +118,7 @@
       case "counterparty.reminder_queued": return d.manual ? "вручную" : "автоматически";
       case "counterparty.signed": return d.source === "cryptoarm" ? "в КриптоАРМ ГОСТ" : "файлом подписи со страницы документа";
       case "counterparty.no_email": return "";
+      case "job.moved": return d.text || "";
     }
     return d.reason || d.message || d.file || "";
   }
