@@ -63,14 +63,18 @@ class ServerProcess:
 
 
 def start_server(data_dir: Path, *, env: dict[str, str] | None = None, config: Path | None = None,
-                 wait: bool = True, timeout: float = 30) -> ServerProcess:
-    """Start ``klikdok serve`` on a free loopback port and wait until /healthz answers."""
-    port = free_port()
+                 wait: bool = True, timeout: float = 30, port: int | None = None,
+                 public_url: str | None = None) -> ServerProcess:
+    """Start ``klikdok serve`` on loopback and wait until /healthz answers.
+
+    ``port`` keeps the address across a restart (agents and proxies know it); by default a free one.
+    """
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    stderr_path = data_dir.parent / f"server-{port}.log"
+    stderr_path = data_dir.parent / f"server-{port}-{time.monotonic_ns()}.log"
     child_env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(data_dir),
                           KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
-                          KLIKDOK_SERVER_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                          KLIKDOK_SERVER_PUBLIC_URL=public_url or f"http://127.0.0.1:{port}",
                           **(env or {}))
     args = [*KLIKDOK] + (["--config", str(config)] if config else []) + ["serve"]
     with open(stderr_path, "w") as err:

@@ -55,15 +55,17 @@ async def guarded(request: Request, session: Session, what: str, document_id: in
     try:
         return await call()
     except PermissionDenied as exc:
+        denied = {"action": what, "code": exc.code}
         await workflow_of(request).db.write(lambda d: audit.append(
             d, actor=f"user:{session.user_id}", action="access.denied", object_type=object_type if document_id else "",
-            object_id=document_id or "", details={"action": what, "code": exc.code}))
+            object_id=document_id or "", details=denied))
         raise ApiProblem(403, exc.code, exc.message) from None
     except SignatureRefused as exc:
         if exc.status == 403:
+            refused = {"action": what, "code": exc.code}
             await workflow_of(request).db.write(lambda d: audit.append(
                 d, actor=f"user:{session.user_id}", action="access.denied", object_type="document",
-                object_id=document_id or "", details={"action": what, "code": exc.code}))
+                object_id=document_id or "", details=refused))
         raise ApiProblem(exc.status, exc.code, exc.message, {"details": exc.details} if exc.details else None) from None
     except TransitionRefused as exc:
         # JobInFlight adds where the job is being signed (job_id, document_id, in_flight: "agent" | "cryptoarm").

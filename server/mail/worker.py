@@ -13,7 +13,6 @@ the current state at send time (a reminder for a link that was revoked meanwhile
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from server.counterparty import links, tokens
 from server.db import Database, audit, outbox
 from server.db.outbox import OutboxMessage
 from server.workflow import effects, store
+from server.worker_loop import run_rounds
 from server.workflow.outbox_worker import claim
 
 from . import messages
@@ -66,22 +66,8 @@ class MailWorker:
         return timedelta(seconds=min(s.retry_max_seconds, s.retry_base_seconds * 2 ** max(0, attempts - 1)))
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                busy = await self.deliver_once()
-            except Exception:  # noqa: BLE001 - the worker must outlive any one bad round
-                log.exception("mail round failed")
-                busy = 0
-            if busy:
-                continue
-            self._event.clear()
-            waiter = asyncio.ensure_future(self._event.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.smtp.poll_seconds):
-                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        await run_rounds(self.deliver_once, wake=self._event, stop=stop,
+                         poll_seconds=self.settings.smtp.poll_seconds, log=log, what="mail")
 
     async def deliver_once(self, limit: int = 10) -> int:
         batch = await self.db.write(lambda d: claim(d, links.MAIL_KINDS, limit))
@@ -93,23 +79,25 @@ class MailWorker:
         try:
             email, link_id = await self._compose(message)
         except Skip as why:
-            await self.db.write(lambda d: self._skipped(d, message, str(why)))
+            reason = str(why)
+            await self.db.write(lambda d: self._skipped(d, message, reason))
             return
         except Exception as exc:  # noqa: BLE001 - e.g. the portal is down while building the package
+            problem = f"не удалось подготовить письмо: {type(exc).__name__}"
             log.warning("cannot compose %s: %s", message.kind, type(exc).__name__)
-            await self.db.write(lambda d: self._retry(d, message, None, f"не удалось подготовить письмо: "
-                                                      f"{type(exc).__name__}"))
+            await self.db.write(lambda d: self._retry(d, message, None, problem))
             return
         try:
             await asyncio.to_thread(self.sender.send, email)
         except MailFailure as failure:
             permanent = isinstance(failure, PermanentFailure) or message.attempts >= self.settings.smtp.max_attempts
-            log.warning("mail %s not delivered (attempt %d): %s", message.id, message.attempts, failure.message)
+            text = failure.message
+            log.warning("mail %s not delivered (attempt %d): %s", message.id, message.attempts, text)
             if permanent:
-                await self.db.write(lambda d: self._gave_up(d, message, link_id, failure.message))
+                await self.db.write(lambda d: self._gave_up(d, message, link_id, text))
                 self.wake_portal()
             else:
-                await self.db.write(lambda d: self._retry(d, message, link_id, failure.message))
+                await self.db.write(lambda d: self._retry(d, message, link_id, text))
             return
         await self.db.write(lambda d: self._delivered(d, message, link_id, str(email["To"])))
 

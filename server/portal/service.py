@@ -218,10 +218,10 @@ class PortalService:
             placement, entity_type, entity_id = placement_entity(form)
             user = await self._user_of(auth_id, portal.client_endpoint)
         except PortalRejected as exc:
+            details = {"reason": exc.reason, "placement": _form_get(form, "PLACEMENT")[:64]}
             await self.db.write(lambda d: audit.append(
                 d, actor=f"ip:{client_ip}", action="placement.rejected", object_type="portal",
-                object_id=member_id[:64], details={"reason": exc.reason,
-                                                   "placement": _form_get(form, "PLACEMENT")[:64]}))
+                object_id=member_id[:64], details=details))
             raise
         return PlacementContext(portal=portal, user=user, placement=placement, entity_type=entity_type,
                                 entity_id=entity_id, app_sid=_form_get(form, "APP_SID"))

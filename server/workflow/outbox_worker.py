@@ -18,7 +18,6 @@ Other issues add their own kinds with :meth:`OutboxWorker.register`; the worker 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ from sqlite_utils import Database as SqliteDb
 from server.bitrix24 import Bitrix24Client, Bitrix24Error, DiskService, notify_command, timeline_comment_command
 from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
+from server.worker_loop import run_rounds
 
 from . import effects
 
@@ -76,22 +76,8 @@ class OutboxWorker:
         self._event.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                busy = await self.deliver_once()
-            except Exception:  # noqa: BLE001 - the worker must outlive any one bad round
-                log.exception("outbox round failed")
-                busy = 0
-            if busy:
-                continue
-            self._event.clear()
-            waiter = asyncio.ensure_future(self._event.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        await run_rounds(self.deliver_once, wake=self._event, stop=stop, poll_seconds=self.poll_seconds,
+                         log=log, what="outbox")
 
     async def deliver_once(self) -> int:
         """One round: claim due messages, deliver them, record the outcome. Returns how many were claimed."""

@@ -172,10 +172,11 @@ async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: in
         accepted = await deps.db.write(lambda d: _store(d, document_id, file_id, cms, claim, source, job_id, result,
                                                          sig, warning, deps.listeners))
     except SignatureRefused as refusal:
+        details = {"file_id": file_id, "source": source, "code": refusal.code, "message": refusal.message,
+                   "job_id": job_id}
         await deps.db.write(lambda d: audit.append(
             d, actor=claim.actor, action="signature.refused", object_type="document", object_id=document_id,
-            details={"file_id": file_id, "source": source, "code": refusal.code, "message": refusal.message,
-                     "job_id": job_id}))
+            details=details))
         raise
     deps.listeners.committed()
     return accepted

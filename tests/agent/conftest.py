@@ -179,28 +179,7 @@ def file_mode(path: Path) -> int:
 def launch_server(data_dir: Path, port: int, env: dict[str, str], *, public_url: str | None = None,
                   timeout: float = 30) -> ServerProcess:
     """``klikdok serve`` on a given port (a restart keeps the address the agents know)."""
-    from tests.conftest import KLIKDOK
-
-    stderr_path = data_dir.parent / f"server-{port}-{time.monotonic_ns()}.log"
-    child_env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(data_dir), KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
-                          KLIKDOK_SERVER_PUBLIC_URL=public_url or f"http://127.0.0.1:{port}")
-    child_env.update(env)
-    with open(stderr_path, "w") as err:
-        proc = subprocess.Popen([*KLIKDOK, "serve"], cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=err,
-                                text=True)
-    srv = ServerProcess(proc, f"http://127.0.0.1:{port}", data_dir, stderr_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{srv.logs()}")
-        try:
-            if httpx.get(f"{srv.url}/healthz", timeout=1).status_code == 200:
-                return srv
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    srv.stop(signal.SIGKILL)
-    raise RuntimeError(f"server did not start:\n{srv.logs()}")
+    return start_server(data_dir, env=env, port=port, public_url=public_url, timeout=timeout)
 
 
 def fake_openssl(directory: Path, mode: str, seconds: float = 4.0) -> dict[str, str]:

@@ -1,0 +1,34 @@
+"""The loop every background delivery worker runs: work while there is work, then sleep until woken.
+
+Workers (portal notifications, e-mail) are woken right after a commit that gave them something to do and
+otherwise poll, so nothing waits for long and an idle server stays quiet. One bad round is logged and the
+loop goes on; ``stop`` ends it between rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+
+async def run_rounds(round_: Callable[[], Awaitable[int]], *, wake: asyncio.Event, stop: asyncio.Event,
+                     poll_seconds: float, log: logging.Logger, what: str) -> None:
+    """Call ``round_`` (returns how many items it handled) until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            busy = await round_()
+        except Exception:  # noqa: BLE001 - the worker must outlive any one bad round
+            log.exception("%s round failed", what)
+            busy = 0
+        if busy:
+            continue
+        wake.clear()
+        waiter = asyncio.ensure_future(wake.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(poll_seconds):
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
