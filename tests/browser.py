@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,16 +16,22 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 
 
 @contextmanager
-def browser_page(width: int = 1280, height: int = 900) -> Iterator[object]:
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright; `make test` installs it, so a missing one fails the test."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height}, locale="ru-RU")
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def browser_page(width: int = 1280, height: int = 900) -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": width, "height": height}, locale="ru-RU")
 
 
 def screenshot(page: object, name: str) -> Path:

@@ -102,3 +102,12 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv = start_server(tmp_path / "data")
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium per test module (tests/browser.py)."""
+    from tests.browser import chromium
+
+    with chromium() as b:
+        yield b

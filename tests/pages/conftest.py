@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtures re-exported
-from tests.browser import CHROMIUM, FLAGS
 from tests.conftest import REPO, start_server
 from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
@@ -29,7 +28,6 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
 )
 
 ARTIFACTS = REPO / "test-artifacts" / "pages"
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 def server_env_for(people: People, smtp: SmtpServer, **extra: str) -> dict[str, str]:  # noqa: F811
@@ -46,16 +44,6 @@ def kd(tmp_path: Path, emulator: Any, people: People, smtp: SmtpServer) -> Itera
         yield k
     finally:
         srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +14,6 @@ import pytest
 from tests.conftest import REPO
 from tests.workflow.conftest import ACCOUNTANT, CHIEF_ACCOUNTANT, MANAGER, Klikdok
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts" / "workflow"
 PDF = b"%PDF-1.4 app page\n"
 
@@ -53,19 +50,6 @@ def test_the_portal_app_page_posts_the_users_tokens_to_the_handler(kd: Klikdok) 
 def test_without_a_registered_handler_the_portal_says_so(kd: Klikdok) -> None:
     page = httpx.get(f"{kd.emu.base_url}/marketplace/app/?user={MANAGER}", timeout=30)
     assert page.status_code == 200 and "не зарегистрировано" in page.text and "<iframe" not in page.text
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
-        yield b
-        b.close()
 
 
 @pytest.mark.browser
