@@ -8,8 +8,10 @@ refused the recipient or the message with a 5xx reply, i.e. a bounce at submissi
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
+from collections.abc import Iterator
 from email.message import EmailMessage
 
 from server.config import SmtpSettings
@@ -52,8 +54,12 @@ class SmtpSender:
             conn.ehlo()
         return conn
 
-    def probe(self) -> str:
-        """Connect (and log in) without sending, for `klikdok doctor`; returns what was checked."""
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[smtplib.SMTP]:
+        """A connected, logged-in SMTP session, closed politely afterwards.
+
+        A refused connection is a :class:`TemporaryFailure`; errors inside the block are the caller's.
+        """
         try:
             conn = self._connect()
         except (OSError, smtplib.SMTPException) as exc:
@@ -61,29 +67,30 @@ class SmtpSender:
         try:
             if self.settings.username:
                 conn.login(self.settings.username, self.settings.password)
-            conn.noop()
-        except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentFailure(f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(f"ошибка соединения: {type(exc).__name__}: {exc}") from None
+            yield conn
         finally:
             try:
                 conn.quit()
             except (OSError, smtplib.SMTPException):
                 conn.close()
+
+    def probe(self) -> str:
+        """Connect (and log in) without sending, for `klikdok doctor`; returns what was checked."""
+        try:
+            with self._session() as conn:
+                conn.noop()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentFailure(f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(f"ошибка соединения: {type(exc).__name__}: {exc}") from None
         how = {"none": "без шифрования", "starttls": "STARTTLS", "ssl": "TLS"}[self.settings.security]
         return how + (", вход выполнен" if self.settings.username else "")
 
     def send(self, message: EmailMessage) -> None:
         """Deliver to the relay or raise a :class:`MailFailure` subclass."""
         try:
-            conn = self._connect()
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(f"почтовый сервер недоступен: {type(exc).__name__}: {exc}") from None
-        try:
-            if self.settings.username:
-                conn.login(self.settings.username, self.settings.password)
-            conn.send_message(message)
+            with self._session() as conn:
+                conn.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             detail = "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in exc.recipients.items())
@@ -100,8 +107,3 @@ class SmtpSender:
             raise TemporaryFailure(f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"ошибка отправки: {type(exc).__name__}: {exc}") from None
-        finally:
-            try:
-                conn.quit()
-            except (OSError, smtplib.SMTPException):
-                conn.close()
