@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 
+from server import text
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.portal.sessions import Session
 from server.web.b24 import current_session
@@ -130,10 +131,11 @@ class CounterpartyApi(Controller):
                 contacts = await (crm.deal_contacts(doc["entity_id"]) if doc["entity_type"] == "deal"
                                   else crm.company_contacts(doc["entity_id"]))
                 for c in contacts:
-                    found += [Recipient(email=e, name=c.full_name, source="contact") for e in c.emails]
+                    found += [Recipient(email=e, name=text.name(c.full_name), source="contact") for e in c.emails]
                 if doc["company_id"]:
                     company = await crm.company(doc["company_id"])
-                    found += [Recipient(email=e, name=company.title, source="company") for e in company.emails]
+                    found += [Recipient(email=e, name=text.name(company.title), source="company")
+                              for e in company.emails]
             except Bitrix24Error as exc:
                 return _problem(502, "crm_unavailable", f"CRM не ответила ({exc.code}).")
             unique = list({r.email.lower(): r for r in found if links.valid_email(r.email)}.values())
@@ -149,14 +151,15 @@ class CounterpartyApi(Controller):
         async def call() -> Response[Any]:
             doc = await _author_doc(request, session, document_id, "отправить ссылку заново", author=True)
             email = (data.email or doc["counterparty_email"] or "").strip()
-            name = data.name.strip() or doc["counterparty_name"] or ""
+            name = text.name(data.name) or text.name(doc["counterparty_name"])
             link_id = await services.db.write(lambda d: links.issue(
                 d, document_id=document_id, recipient_email=email, recipient_name=name,
                 ttl_days=services.settings.policy.link_ttl_days, actor=f"user:{session.user_id}",
                 key=services.link_key, reason="resent"))
             if services.mail is not None:
                 services.mail.wake()
-            return Response({"link_id": link_id, "recipient_email": email}, headers={"Cache-Control": "no-store"})
+            return Response({"link_id": link_id, "recipient_email": text.email_address(email) or email},
+                            headers={"Cache-Control": "no-store"})
 
         return await self._guard(call)  # type: ignore[no-any-return]
 

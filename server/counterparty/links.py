@@ -8,12 +8,12 @@ pretending it never existed.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
+from server import text
 from server.db import audit, outbox
 
 from . import tokens
@@ -22,8 +22,6 @@ MAIL_INVITATION = "mail.invitation"
 MAIL_REMINDER = "mail.reminder"
 MAIL_CONFIRMATION = "mail.confirmation"
 MAIL_KINDS = (MAIL_INVITATION, MAIL_REMINDER, MAIL_CONFIRMATION)
-
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 
 
 class LinkRefused(Exception):
@@ -41,7 +39,8 @@ def now_iso(moment: datetime | None = None) -> str:
 
 
 def valid_email(address: str) -> bool:
-    return len(address) <= 254 and bool(EMAIL_RE.match(address))
+    """Only addresses a header and the SMTP envelope can carry as they are (see :func:`server.text.email_address`)."""
+    return text.email_address(address) is not None
 
 
 def _row(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
@@ -89,9 +88,10 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
 
     The token is not returned: nobody but the recipient's mailbox ever sees it.
     """
-    recipient_email = recipient_email.strip()
-    if not valid_email(recipient_email):
+    address = text.email_address(recipient_email)
+    if address is None:
         raise LinkRefused("bad_email", "Укажите корректный адрес электронной почты контрагента.", 400)
+    recipient_email = address
     doc = _row(db, "SELECT id, state, deadline FROM documents WHERE id = ?", [document_id])
     if doc is None:
         raise LinkRefused("not_found", "Документ не найден.", 404)
@@ -108,7 +108,7 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
         "INSERT INTO counterparty_links (document_id, step_id, token_hash, nonce, recipient_email, recipient_name,"
         " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [document_id, step[0] if step else None, tokens.token_hash(token), nonce, recipient_email,
-         recipient_name.strip()[:200], actor, stamp, expires])
+         text.name(recipient_name), actor, stamp, expires])
     link_id = int(cur.lastrowid)  # type: ignore[arg-type]
     audit.append(db, actor=actor, action="counterparty.link_issued", object_type="document", object_id=document_id,
                  details={"link_id": link_id, "recipient": recipient_email, "expires_at": expires, "reason": reason})

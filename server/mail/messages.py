@@ -3,20 +3,64 @@
 Each message has a plain-text body (what every client shows) and a simple HTML alternative without images
 or external resources. Message-IDs are derived from the outbox message id, so a message repeated after a crash
 is recognisably the same message to the receiving side.
+
+Names and titles come from the CRM, the portal and forms, so nothing here trusts them: a :class:`Letter` cleans
+its own fields (:func:`server.text.one_line`, strictly valid addresses) the moment it is made, every header is
+written by :func:`_base` alone, and :func:`render` produces the bytes with a strict policy and reads them back to
+prove they carry exactly our headers and our one recipient. A letter that fails any of this raises
+:class:`Unbuildable`, which the mail worker treats as final (retrying would fail the same way forever).
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import formatdate
+
+from server import text
+from server.text import TITLE_MAX, email_address, one_line
+
+FILE_NAME_MAX = 180
+MAX_LINE_BYTES = 998  # RFC 5322 2.1.1
+
+# 7-bit transfer encodings for every part (no relay needs 8BITMIME), folding at 78; rendered with CRLF line ends.
+BUILD = policy.default.clone(cte_type="7bit", max_line_length=78, raise_on_defect=True)
+STRICT = BUILD.clone(linesep="\r\n")
+
+
+class Unbuildable(Exception):
+    """The letter cannot be written safely (an address no header can carry, a header that did not come out
+    as ours); the message says why in Russian, for the document's history and the author."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """The rendered letter and its SMTP envelope (taken from our own values, never re-parsed from headers)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    to: str
+
+
+def _address(value: str, whose: str, *, local_domain: bool = False) -> str:
+    address = email_address(value, local_domain=local_domain)
+    if address is None:
+        raise Unbuildable(f"{whose} «{one_line(value, 80)}» не подходит для письма")
+    return address
 
 
 @dataclass(frozen=True)
 class Letter:
-    """What every counterparty letter talks about."""
+    """What every counterparty letter talks about; cleaned on creation, so no raw value ever reaches a header."""
 
     to: str
     to_name: str
@@ -29,19 +73,56 @@ class Letter:
     link: str
     outbox_id: int
 
+    def __post_init__(self) -> None:
+        clean = {
+            "to": _address(self.to, "адрес получателя"),
+            "sender": _address(self.sender, "адрес отправителя ([smtp] sender)", local_domain=True),
+            "to_name": text.name(self.to_name),
+            "sender_company": text.name(self.sender_company),
+            "author_name": text.name(self.author_name),
+            "title": text.title(self.title),
+            "files": [one_line(name, FILE_NAME_MAX) for name in self.files],
+            "deadline": one_line(self.deadline, 80),
+            "link": one_line(self.link, 2000),
+        }
+        for name, value in clean.items():
+            object.__setattr__(self, name, value)
+
 
 def _base(letter: Letter, subject: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = subject
+    """Every header of every letter, written here only, from the letter's cleaned values."""
+    msg = EmailMessage(policy=BUILD)
+    msg["Subject"] = one_line(subject, TITLE_MAX + 80)
     msg["From"] = Address(display_name=f"{letter.sender_company} через KlikDok" if letter.sender_company else "KlikDok",
                           addr_spec=letter.sender)
-    msg["To"] = Address(display_name=letter.to_name, addr_spec=letter.to) if letter.to_name else letter.to
+    msg["To"] = Address(display_name=letter.to_name, addr_spec=letter.to)
     msg["Date"] = formatdate(localtime=False)
-    domain = letter.sender.rpartition("@")[2] or "klikdok.local"
-    msg["Message-ID"] = f"<klikdok.{letter.outbox_id}@{domain}>"
+    msg["Message-ID"] = f"<klikdok.{int(letter.outbox_id)}@{letter.sender.rpartition('@')[2]}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     return msg
+
+
+def render(msg: EmailMessage) -> Outgoing:
+    """The bytes to send and their envelope, checked: the headers read back are exactly the ones set, each once,
+    From and To each name exactly the one address we put there, and no line is longer than SMTP allows."""
+    try:
+        data = msg.as_bytes(policy=STRICT)
+    except (ValueError, TypeError, LookupError) as exc:
+        raise Unbuildable(f"письмо не собирается ({type(exc).__name__})") from None
+    expected = list(msg.keys())
+    head = BytesHeaderParser(policy=policy.default).parsebytes(data)
+    senders = [a.addr_spec for a in getattr(head["From"], "addresses", ())]
+    recipients = [a.addr_spec for a in getattr(head["To"], "addresses", ())]
+    ours_from = [a.addr_spec for a in getattr(msg["From"], "addresses", ())]
+    ours_to = [a.addr_spec for a in getattr(msg["To"], "addresses", ())]
+    if (list(head.keys()) != expected or len(set(expected)) != len(expected) or any(msg[h].defects for h in expected)
+            or senders != ours_from or recipients != ours_to or len(ours_from) != 1 or len(ours_to) != 1
+            or email_address(ours_from[0], local_domain=True) is None or email_address(ours_to[0]) is None
+            or b"\x00" in data
+            or max(len(line) for line in data.split(b"\r\n")) > MAX_LINE_BYTES):
+        raise Unbuildable("заголовки письма получились не такими, как задумано")
+    return Outgoing(sender=ours_from[0], recipients=(ours_to[0],), data=data, to=str(msg["To"]))
 
 
 def _html(paragraphs: list[str], link: str | None, button: str) -> str:

@@ -16,6 +16,8 @@ from email.message import EmailMessage
 
 from server.config import SmtpSettings
 
+from .messages import Outgoing, Unbuildable, render
+
 
 class MailFailure(Exception):
     def __init__(self, message: str, code: int | None = None) -> None:
@@ -86,11 +88,19 @@ class SmtpSender:
         how = {"none": "без шифрования", "starttls": "STARTTLS", "ssl": "TLS"}[self.settings.security]
         return how + (", вход выполнен" if self.settings.username else "")
 
-    def send(self, message: EmailMessage) -> None:
-        """Deliver to the relay or raise a :class:`MailFailure` subclass."""
+    def send(self, message: EmailMessage | Outgoing) -> None:
+        """Deliver to the relay or raise a :class:`MailFailure` subclass.
+
+        The bytes come from :func:`.messages.render` (strict policy, checked) and the envelope from our own
+        values: smtplib's ``send_message`` would re-read recipients from the header text instead.
+        """
+        try:
+            outgoing = message if isinstance(message, Outgoing) else render(message)
+        except Unbuildable as exc:
+            raise PermanentFailure(f"не удалось составить письмо: {exc.message}") from None
         try:
             with self._session() as conn:
-                conn.send_message(message)
+                conn.sendmail(outgoing.sender, list(outgoing.recipients), outgoing.data)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             detail = "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in exc.recipients.items())

@@ -6,8 +6,9 @@ semantics: ``sending`` in its own transaction, back to ``pending`` after a crash
 the current state at send time (a reminder for a link that was revoked meanwhile is dropped, not sent), and:
 - on success marks the message delivered and the link's ``mail_status`` ``sent``;
 - on a temporary failure (relay down, 4xx) reschedules it with exponential backoff from ``[smtp]``;
-- on a bounce (5xx) or after ``max_attempts`` gives up: the link shows ``failed``, the document's history
-  records it, the author gets a Bitrix24 notification and the CRM card a timeline comment.
+- on a bounce (5xx), a letter that cannot be built (:class:`.messages.Unbuildable`: stored values no header
+  can carry) or after ``max_attempts`` gives up: the link shows ``failed``, the document's history records it,
+  the author gets a Bitrix24 notification and the CRM card a timeline comment.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from sqlite_utils import Database as SqliteDb
@@ -25,6 +25,8 @@ from server.config import Settings
 from server.counterparty import links, tokens
 from server.db import Database, audit, outbox
 from server.db.outbox import OutboxMessage
+from server.text import one_line
+from server.text import title as clean_title
 from server.workflow import effects, store
 from server.worker_loop import run_rounds
 from server.workflow.outbox_worker import claim
@@ -76,34 +78,45 @@ class MailWorker:
         return len(batch)
 
     async def _deliver(self, message: OutboxMessage) -> None:
+        link_id = int(message.payload["link_id"])
         try:
-            email, link_id = await self._compose(message)
+            outgoing = await self._compose(message)
         except Skip as why:
             reason = str(why)
             await self.db.write(lambda d: self._skipped(d, message, reason))
             return
+        except messages.Unbuildable as exc:
+            # Retrying cannot help: the same stored values would fail the same way on every round.
+            problem = f"не удалось составить письмо: {exc.message}"
+            log.warning("cannot build %s %s: %s", message.kind, message.id, exc.message)
+            await self._fail(message, link_id, problem, permanent=True)
+            return
         except Exception as exc:  # noqa: BLE001 - e.g. the portal is down while building the package
             problem = f"не удалось подготовить письмо: {type(exc).__name__}"
             log.warning("cannot compose %s: %s", message.kind, type(exc).__name__)
-            await self.db.write(lambda d: self._retry(d, message, None, problem))
+            await self._fail(message, link_id, problem, permanent=False, link_status=False)
             return
         try:
-            await asyncio.to_thread(self.sender.send, email)
+            await asyncio.to_thread(self.sender.send, outgoing)
         except MailFailure as failure:
-            permanent = isinstance(failure, PermanentFailure) or message.attempts >= self.settings.smtp.max_attempts
-            text = failure.message
-            log.warning("mail %s not delivered (attempt %d): %s", message.id, message.attempts, text)
-            if permanent:
-                await self.db.write(lambda d: self._gave_up(d, message, link_id, text))
-                self.wake_portal()
-            else:
-                await self.db.write(lambda d: self._retry(d, message, link_id, text))
+            log.warning("mail %s not delivered (attempt %d): %s", message.id, message.attempts, failure.message)
+            await self._fail(message, link_id, failure.message, permanent=isinstance(failure, PermanentFailure))
             return
-        await self.db.write(lambda d: self._delivered(d, message, link_id, str(email["To"])))
+        await self.db.write(lambda d: self._delivered(d, message, link_id, outgoing.to))
+
+    async def _fail(self, message: OutboxMessage, link_id: int, text: str, *, permanent: bool,
+                    link_status: bool = True) -> None:
+        """A bounce, a letter that cannot be built, or ``max_attempts`` used up: given up, and everyone told;
+        otherwise tried again after the backoff."""
+        if permanent or message.attempts >= self.settings.smtp.max_attempts:
+            await self.db.write(lambda d: self._gave_up(d, message, link_id, text))
+            self.wake_portal()
+        else:
+            await self.db.write(lambda d: self._retry(d, message, link_id if link_status else None, text))
 
     # -- composing ----------------------------------------------------------------------------------------
 
-    async def _compose(self, message: OutboxMessage) -> tuple[EmailMessage, int]:
+    async def _compose(self, message: OutboxMessage) -> messages.Outgoing:
         link_id = int(message.payload["link_id"])
 
         def read(d: SqliteDb) -> tuple[dict[str, Any], dict[str, Any], list[str], str]:
@@ -131,14 +144,14 @@ class MailWorker:
             sender_company=company, author_name=doc["author_name"], title=doc["title"], files=files,
             deadline=_fmt_time(links.link_deadline(link, doc)), link=f"{base}/c/{token}", outbox_id=message.id)
         if message.kind == links.MAIL_INVITATION:
-            return messages.invitation(letter), link_id
+            return messages.render(messages.invitation(letter))
         if message.kind == links.MAIL_REMINDER:
-            return messages.reminder(letter, message.payload.get("days")), link_id
+            return messages.render(messages.reminder(letter, message.payload.get("days")))
         name, data = await self.package(doc["id"])
         limit = self.settings.counterparty.package_in_email_max_mb * 1024 * 1024
         package = (name, data) if len(data) <= limit else None
         letter = messages.Letter(**{**letter.__dict__, "link": f"{base}/c/{token}/package"})
-        return messages.confirmation(letter, package), link_id
+        return messages.render(messages.confirmation(letter, package))
 
     # -- outcomes (each one write transaction) ------------------------------------------------------------
 
@@ -172,8 +185,8 @@ class MailWorker:
             return
         what = {links.MAIL_INVITATION: "Письмо со ссылкой на документ", links.MAIL_REMINDER: "Напоминание",
                 links.MAIL_CONFIRMATION: "Подтверждение с подписанным комплектом"}[message.kind]
-        text = (f"{what} для контрагента ({link['recipient_email']}) по документу «{doc['title']}» не доставлено: "
-                f"{error}")
+        text = (f"{what} для контрагента ({one_line(link['recipient_email'], 254)}) по документу "
+                f"«{clean_title(doc['title'])}» не доставлено: {error}")
         audit.append(d, actor="system", action="counterparty.email_failed", object_type="document", object_id=doc["id"],
                      details={"kind": message.kind, "link_id": link_id, "to": link["recipient_email"],
                               "error": error[:500], "outbox_id": message.id})

@@ -38,6 +38,8 @@ from server.bitrix24 import (
 from server.config import Settings
 from server.db import Database, audit
 from server.portal.service import PortalService
+from server.text import name as clean_name
+from server.text import title as clean_title
 
 from . import jobs, states, store
 from .files import FileCache, digests, safe_name
@@ -271,6 +273,7 @@ class Workflow:
             if requisites:
                 r = requisites[0]
                 info.update(inn=r.inn, ogrn=r.ogrn or r.ogrnip, name=r.company_name or company.title)
+        info["name"] = clean_name(info["name"])
         for contact in contacts:
             if contact.emails and not info["email"]:
                 info["email"] = contact.emails[0]
@@ -295,7 +298,7 @@ class Workflow:
             if safe_name(up.name).lower() in names:
                 raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».", 400)
             names.add(safe_name(up.name).lower())
-        title = title.strip()[:300] or safe_name(uploads[0].name)
+        title = clean_title(title) or safe_name(uploads[0].name)
         author = await self.user(user_id)
         if author is None:
             raise PermissionDenied("unknown_user", "Пользователь не найден на портале.")
@@ -329,7 +332,7 @@ class Workflow:
         def write(d: Any) -> int:
             doc_id = states.create_draft(
                 d, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id,
-                author_id=user_id, author_name=author.full_name, department_id=department, files=files,
+                author_id=user_id, author_name=clean_name(author.full_name), department_id=department, files=files,
                 signers=signers, counterparty=counterparty, disk_folder_id=folder_id)
             if send:
                 states.send(d, doc_id, actor_id=user_id, counterparty_days=self.settings.workflow.counterparty_days,

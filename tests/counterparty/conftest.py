@@ -49,11 +49,21 @@ PDF = b"%PDF-1.7\n" + "Договор поставки №17 от 14.05.2026".en
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}")
 
 
+@dataclass(frozen=True)
+class Received:
+    """One SMTP transaction: the envelope and the exact bytes after DATA."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+
 class Mailbox:
     """What the SMTP server received, plus switches to make it refuse addresses."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.envelopes: list[Received] = []  # the same messages as the wire carried them
         self.refuse: set[str] = set()  # recipients answered with 550 (a bounce at submission)
         self.lock = threading.Lock()
 
@@ -66,8 +76,10 @@ class Mailbox:
 
     async def handle_DATA(self, server: SMTPProtocol, session: Session, envelope: Envelope) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
+        raw = envelope.original_content or b""
         with self.lock:
             self.messages.append(msg)  # type: ignore[arg-type]
+            self.envelopes.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), raw))
         return "250 Message accepted for delivery"
 
     def to(self, address: str, subject_part: str = "") -> list[EmailMessage]:

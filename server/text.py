@@ -1,0 +1,93 @@
+"""One-line text and e-mail addresses as every input point and every e-mail header must see them.
+
+Titles and names come from people (the create form, the resend form) and from the CRM (company titles,
+requisites, contact names), and end up in e-mail headers, notifications and pages. Python's e-mail package
+decodes RFC 2047 encoded words (``=?utf-8?q?...?=``) found in a value it is given, so a name that *looks*
+harmless can decode to CR/LF and add headers or end the header block. :func:`one_line` therefore decodes encoded
+words itself (repeatedly, since a decoded word may be another one), then removes control characters and bounds
+the length; whatever still looks like an encoded word is broken up so nothing downstream decodes it again.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from email import policy
+
+# Bidi overrides/isolates and line/paragraph separators: invisible, and able to reorder or split what people read.
+_INVISIBLE = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029, 0xFEFF], " ")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?]*\?=")
+_SPACES = re.compile(r"\s+")
+_DECODE_ROUNDS = 4
+
+TITLE_MAX = 300  # a document's title
+NAME_MAX = 200  # a person's or an organisation's name
+
+# Addresses KlikDok writes into headers and the SMTP envelope: plain ASCII (no SMTPUTF8), RFC 5322 dot-atom
+# local part, host names made of letters, digits and hyphens (an internationalised domain is sent as punycode).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _controls_to_spaces(value: str) -> str:
+    value = value.translate(_INVISIBLE)
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in value)
+
+
+def _decode_encoded_words(value: str) -> str:
+    """What Python's own header parser would make of the value (the decoding the attack relies on)."""
+    try:
+        return str(policy.default.header_factory("X-Klikdok-Text", value))
+    except Exception:  # noqa: BLE001 - a value the parser cannot read stays as it is (and is cleaned below)
+        return value
+
+
+def one_line(value: object, limit: int) -> str:
+    """A single readable line of at most ``limit`` characters: encoded words decoded, control characters gone."""
+    text = _controls_to_spaces(unicodedata.normalize("NFC", str(value or "")))
+    for _ in range(_DECODE_ROUNDS):
+        if not _ENCODED_WORD.search(text):
+            break
+        text = _controls_to_spaces(_decode_encoded_words(text))
+    text = _ENCODED_WORD.sub(lambda m: m.group(0).replace("=?", "= ?"), text)
+    text = _SPACES.sub(" ", text).strip()
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)].rstrip() + "…"
+    return text
+
+
+def title(value: object) -> str:
+    """A document title as it is stored and mailed (the create form, anything stored before this existed)."""
+    return one_line(value, TITLE_MAX)
+
+
+def name(value: object) -> str:
+    """A person's or organisation's name from a form, the portal or the CRM (requisites, company, contact)."""
+    return one_line(value, NAME_MAX)
+
+
+def email_address(value: object, *, local_domain: bool = False) -> str | None:
+    """The address in the form it is sent to, or None when it is not one KlikDok can put into a header.
+
+    ``local_domain`` allows a single-label host (``klikdok@localhost``, the default sender).
+    """
+    address = str(value or "").strip()
+    if not address or len(address) > 254 or address.count("@") != 1:
+        return None
+    local, domain = address.split("@")
+    if len(local) > 64 or not _LOCAL.match(local):
+        return None
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    labels = domain.split(".")
+    if not all(_LABEL.match(label) for label in labels) or len(domain) > 253:
+        return None
+    if len(labels) < 2 and not local_domain:
+        return None
+    if len(labels) >= 2 and labels[-1].isdigit():
+        return None  # a bare IP address is not a mail domain here
+    return f"{local}@{domain.lower()}"
