@@ -174,8 +174,14 @@ def check_portal(settings: Settings) -> Check:
 def check_smtp(settings: Settings) -> Check:
     from server.mail.smtp import MailFailure, SmtpSender
 
+    from server.text import email_address, one_line
+
     smtp = settings.smtp
     where = f"{smtp.host}:{smtp.port}"
+    if email_address(smtp.sender, local_domain=True) is None:
+        # Every letter would be refused as unbuildable (and its link marked failed): worth stopping for.
+        return Check("smtp", "FAIL", f"адрес отправителя [smtp] sender «{one_line(smtp.sender, 80)}» некорректен",
+                     "укажите в [smtp] sender обычный адрес вида edo@example.ru (латиницей)")
     try:
         how = SmtpSender(msgspec.structs.replace(smtp, timeout_seconds=min(smtp.timeout_seconds, 5))).probe()
     except MailFailure as exc:

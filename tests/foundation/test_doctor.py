@@ -62,6 +62,11 @@ def test_smtp_relay_that_answers_is_ok(tmp_path: Path, smtp_port: int) -> None:
     assert lines["smtp"].startswith("OK") and f"127.0.0.1:{smtp_port}" in lines["smtp"]
 
 
+def test_a_sender_address_no_header_can_carry_is_a_failure(tmp_path: Path, smtp_port: int) -> None:
+    code, lines = doctor(tmp_path, KLIKDOK_SMTP_PORT=str(smtp_port), KLIKDOK_SMTP_SENDER="эдо@vector.example")
+    assert code == 1 and lines["smtp"].startswith("FAIL") and "[smtp] sender" in lines["smtp"]
+
+
 def test_trust_store_roots_and_stale_crls(tmp_path: Path, gost_pki: GostPki) -> None:  # noqa: F811
     roots = f'["{gost_pki.root.cert}"]'
     _, lines = doctor(tmp_path, KLIKDOK_TRUST_ROOTS=roots, KLIKDOK_TRUST_CRLS=f'["{gost_pki.crl}"]')
