@@ -5,7 +5,7 @@ requisites, contact names), and end up in e-mail headers, notifications and page
 decodes RFC 2047 encoded words (``=?utf-8?q?...?=``) found in a value it is given, so a name that *looks*
 harmless can decode to CR/LF and add headers or end the header block. :func:`one_line` therefore decodes encoded
 words itself (repeatedly, since a decoded word may be another one), then removes control characters and bounds
-the length; whatever still looks like an encoded word is broken up so nothing downstream decodes it again.
+the length; whatever could still start an encoded word is broken up so nothing downstream decodes it again.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ _INVISIBLE = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x20
 _ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?]*\?=")
 _SPACES = re.compile(r"\s+")
 _DECODE_ROUNDS = 4
+_RAW_PER_CHAR = 16  # an encoded word spends at most this many characters on one character of text
 
 TITLE_MAX = 300  # a document's title
 NAME_MAX = 200  # a person's or an organisation's name
@@ -45,12 +46,16 @@ def _decode_encoded_words(value: str) -> str:
 
 def one_line(value: object, limit: int) -> str:
     """A single readable line of at most ``limit`` characters: encoded words decoded, control characters gone."""
-    text = _controls_to_spaces(unicodedata.normalize("NFC", str(value or "")))
+    # Only a bounded prefix is looked at: even fully encoded, that is more than ``limit`` characters of text,
+    # and Python's header parser is slow on long values (400 KB took 14 s).
+    raw = str(value or "")[: limit * _RAW_PER_CHAR + 64]
+    text = _controls_to_spaces(unicodedata.normalize("NFC", raw))
     for _ in range(_DECODE_ROUNDS):
         if not _ENCODED_WORD.search(text):
             break
         text = _controls_to_spaces(_decode_encoded_words(text))
-    text = _ENCODED_WORD.sub(lambda m: m.group(0).replace("=?", "= ?"), text)
+    # Anything still able to start an encoded word (here or once joined with other text) is broken up.
+    text = text.replace("=?", "= ?")
     text = _SPACES.sub(" ", text).strip()
     if len(text) > limit:
         text = text[: max(0, limit - 1)].rstrip() + "…"

@@ -21,8 +21,9 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import formatdate
 
-from server import text
 from server.text import TITLE_MAX, email_address, one_line
+from server.text import name as clean_name
+from server.text import title as clean_title
 
 FILE_NAME_MAX = 180
 MAX_LINE_BYTES = 998  # RFC 5322 2.1.1
@@ -77,10 +78,10 @@ class Letter:
         clean = {
             "to": _address(self.to, "адрес получателя"),
             "sender": _address(self.sender, "адрес отправителя ([smtp] sender)", local_domain=True),
-            "to_name": text.name(self.to_name),
-            "sender_company": text.name(self.sender_company),
-            "author_name": text.name(self.author_name),
-            "title": text.title(self.title),
+            "to_name": clean_name(self.to_name),
+            "sender_company": clean_name(self.sender_company),
+            "author_name": clean_name(self.author_name),
+            "title": clean_title(self.title),
             "files": [one_line(name, FILE_NAME_MAX) for name in self.files],
             "deadline": one_line(self.deadline, 80),
             "link": one_line(self.link, 2000),

@@ -233,3 +233,22 @@ def test_a_letter_that_cannot_be_built_fails_once_and_the_author_is_told(exchang
              what="still failed")
     assert exchange.kd.query("SELECT attempts FROM outbox WHERE kind = 'mail.invitation'") == [(count,)]
     assert exchange.smtp.mailbox.envelopes == []
+
+
+def test_one_line_and_strict_addresses() -> None:
+    from server.text import email_address, name, one_line, title
+
+    assert title("  Договор\r\n№17\t\x00от 14.05  ") == "Договор №17 от 14.05"
+    assert name(PAYLOADS["nested"]) == "X Bcc: evil@x.example"  # decoded twice, then one line
+    assert name("\u202eтекст\u2028строка") == "текст строка"  # bidi override and line separator
+    assert one_line("=?utf-8?q?=3D=3Futf-8=3Fq=3F=3D3D=3D3F=3D3F=3D?=", 50).count("=?") == 0
+    long = title("Я" * 10_000)
+    assert len(long) == 300 and long.endswith("…")
+    assert title("=?utf-8?q?=D0=AF?=" * 10_000).startswith("ЯЯЯ")
+    assert email_address(" Info@Alfa-Postavka.Example ") == "Info@alfa-postavka.example"
+    assert email_address("edo@почта.рф") == "edo@xn--80a1acny.xn--p1ai"
+    assert email_address("klikdok@localhost") is None
+    assert email_address("klikdok@localhost", local_domain=True) == "klikdok@localhost"
+    for bad in ("a@b", "a@-b.example", "a@1.2.3.4", "a b@c.example", "a@b.example\nBcc: c@d.example", "a@@b.example",
+                "x" * 65 + "@b.ru"):
+        assert email_address(bad) is None, bad
