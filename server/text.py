@@ -81,8 +81,8 @@ def email_address(value: object, *, local_domain: bool = False) -> str | None:
     if not address or len(address) > 254 or address.count("@") != 1:
         return None
     local, domain = address.split("@")
-    if len(local) > 64 or not _LOCAL.match(local):
-        return None
+    if len(local) > 64 or not _LOCAL.match(local) or "=?" in local:
+        return None  # ("=?" is legal atext, but Python's parser would decode it as an encoded word)
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")

@@ -94,9 +94,12 @@ def _base(letter: Letter, subject: str) -> EmailMessage:
     """Every header of every letter, written here only, from the letter's cleaned values."""
     msg = EmailMessage(policy=BUILD)
     msg["Subject"] = one_line(subject, TITLE_MAX + 80)
-    msg["From"] = Address(display_name=f"{letter.sender_company} через KlikDok" if letter.sender_company else "KlikDok",
-                          addr_spec=letter.sender)
-    msg["To"] = Address(display_name=letter.to_name, addr_spec=letter.to)
+    try:
+        msg["From"] = Address(display_name=f"{letter.sender_company} через KlikDok" if letter.sender_company
+                              else "KlikDok", addr_spec=letter.sender)
+        msg["To"] = Address(display_name=letter.to_name, addr_spec=letter.to)
+    except ValueError as exc:  # header defects are ValueErrors too
+        raise Unbuildable(f"адрес не записывается в заголовок ({type(exc).__name__})") from None
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = f"<klikdok.{int(letter.outbox_id)}@{letter.sender.rpartition('@')[2]}>"
     msg["Auto-Submitted"] = "auto-generated"

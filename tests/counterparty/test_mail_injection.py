@@ -127,7 +127,8 @@ def test_reminder_and_confirmation_are_built_the_same_way(relay: tuple[Mailbox, 
 
 @pytest.mark.parametrize("address", ["info@alfa.example\r\nBcc: evil@x.example", "info@alfa.example>, evil@x.example",
                                      "info\x00@alfa.example", "иван@alfa.example", "info@alfa..example",
-                                     "=?utf-8?q?evil=40x.example?=", ""])
+                                     "=?utf-8?q?evil=40x.example?=",
+                                     "=?utf-8?q?X=0D=0ABcc=3A_e=40x.example?=@alfa.example", ""])
 def test_an_address_that_is_not_strictly_valid_is_never_written(address: str) -> None:
     with pytest.raises(messages.Unbuildable):
         messages.invitation(letter(to=address))
