@@ -85,7 +85,3 @@ class InstallGeneration:
         announce(self.data_dir, generation)
         with self._lock:
             self._portal = self._UNSET
-
-    def accepts(self, member_id: str, generation: int) -> bool:
-        portal = self.active()
-        return portal is not None and portal.member_id == member_id and portal.generation == generation

@@ -156,7 +156,9 @@ class PortalService:
 
     def session_current(self, member_id: str, generation: int) -> bool:
         """Whether a page session issued for (member_id, generation) still stands; no database read."""
-        return self.installs.accepts(member_id, generation)
+        portal = self.installs.active()
+        return (portal is not None and portal.member_id == member_id and portal.generation == generation
+                and self.serves(portal))
 
     async def _user_of(self, access_token: str, endpoint: str) -> User:
         try:
