@@ -84,7 +84,8 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
             log.info("outbox messages returned to the queue after a restart", extra={"count": recovered})
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
-        portal = PortalService(settings.portal, db, settings.server.public_url, transport=portal_transport)
+        portal = PortalService(settings.portal, db, settings.server.public_url, data_dir=settings.storage.path,
+                               transport=portal_transport)
         workflow = Workflow(settings, db, portal)
         services = AppServices(settings=settings, db=db, http=http, started_at=time.monotonic(),
                                sessions=SessionSigner(key, settings.server.session_ttl_minutes * 60),

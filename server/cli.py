@@ -161,7 +161,7 @@ def cmd_portal_status(args: argparse.Namespace) -> int:
 
 def cmd_portal_disable(args: argparse.Namespace) -> int:
     """The admin's uninstall: forget the portal's tokens and stop serving it; documents stay."""
-    from server.portal import store
+    from server.portal import generation, store
 
     db = _portal_db(args)
     with db:
@@ -171,6 +171,8 @@ def cmd_portal_disable(args: argparse.Namespace) -> int:
         if args.member_id and args.member_id != portal.member_id:
             raise CliError(f"подключён другой портал: {portal.domain} (member_id={portal.member_id})")
         db.write_sync(lambda d: store.disable(d, portal.member_id, actor="admin:cli", reason="klikdok portal disable"))
+    # A running server drops the page sessions of this install at its next request.
+    generation.announce(_settings(args).storage.path)
     print(f"Портал {portal.domain} отключён: токены удалены, документы и журнал сохранены. "
           "Чтобы подключить снова, переустановите приложение в Битрикс24.")
     return EXIT_OK

@@ -113,6 +113,20 @@ def check_gost() -> Check:
                  "установите пакет libengine-gost-openssl для быстрой проверки подписей")
 
 
+def check_portal_url(settings: Settings) -> Check:
+    """`[portal] url`: without it the server refuses every install (issue 11), so say how to set it."""
+    from server.portal.service import PORTAL_URL_HINT
+
+    portal = settings.portal
+    if portal.url:
+        return Check("portal_url", "OK", f"портал KlikDok: {portal.portal_origin}; установка из других адресов "
+                                         "отклоняется")
+    if portal.mode == "webhook":
+        return Check("portal_url", "OK", f"портал KlikDok: {portal.portal_origin} (адрес входящего вебхука)")
+    return Check("portal_url", "WARN", "адрес портала не задан ([portal] url): установка приложения будет "
+                                       "отклонена", PORTAL_URL_HINT)
+
+
 async def _portal_check(settings: Settings) -> Check:
     from server.bitrix24 import Bitrix24Error, TransportError, UserDirectory
     from server.db import Database
@@ -126,7 +140,7 @@ async def _portal_check(settings: Settings) -> Check:
     db.open()
     # On-call wants an answer in seconds, not the server's patient retries.
     quick = msgspec.structs.replace(settings.portal, max_retries=1, timeout_seconds=min(settings.portal.timeout_seconds, 5))
-    service = PortalService(quick, db, settings.server.public_url)
+    service = PortalService(quick, db, settings.server.public_url, data_dir=settings.storage.path)
     try:
         client = await service.client()
         if client is None:
@@ -283,7 +297,7 @@ def run_checks(path: Path | None) -> list[Check]:
     results = [config_check]
     if settings is not None:
         steps: list[Callable[[Settings], Check]] = [check_data_dir, check_disk_space, check_database,
-                                                    check_portal, check_smtp, check_trust,
+                                                    check_portal_url, check_portal, check_smtp, check_trust,
                                                     check_signer_certificates, check_agents]
         results.extend(step(settings) for step in steps)
     results.append(check_gost())

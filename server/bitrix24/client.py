@@ -90,16 +90,6 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return {}
 
 
-def _oauth_token_url(server_endpoint: str) -> str:
-    """`https://oauth.bitrix.info/rest/` -> `https://oauth.bitrix.info/oauth/token/`."""
-    parts = urlsplit(server_endpoint)
-    path = parts.path
-    if path.rstrip("/").endswith("/rest"):
-        path = path.rstrip("/")[: -len("/rest")]
-    path = path.rstrip("/") + "/oauth/token/"
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
 def _portal_rest_base(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/rest/", "", ""))
@@ -191,13 +181,34 @@ class Bitrix24Client:
         """Forget cached tokens; the next call reads the store (after a reinstall saved a new pair)."""
         self._tokens = None
 
-    def _token_url(self, tokens: OAuthTokens) -> str:
-        if self.settings.oauth_server:
-            return _oauth_token_url(self.settings.oauth_server.rstrip("/") + "/rest/")
-        if tokens.server_endpoint:
-            return _oauth_token_url(tokens.server_endpoint)
-        # Last resort: the portal's own /oauth/token/ (works on cloud; a box may not proxy it).
-        return _oauth_token_url(tokens.client_endpoint)
+    async def redeem_refresh_token(self, refresh_token: str,
+                                   previous: OAuthTokens | None = None) -> OAuthTokens:
+        """Trade `refresh_token` for a new pair at the configured OAuth server with the configured credentials.
+
+        The OAuth server is the configured one only (`settings.oauth_token_url`), never a `server_endpoint`
+        that came with tokens: whoever could name it would receive our client_secret and hand us tokens of
+        their choice. A refresh token minted for another application fails here (`invalid_grant`), which is
+        what makes this a proof that install tokens belong to this application. Nothing is stored.
+        """
+        params = {
+            "grant_type": "refresh_token",
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret,
+            "refresh_token": refresh_token,
+        }
+        try:
+            # GET with query parameters is the documented form; the URL is redacted in httpx's log lines.
+            response = await self._http.get(self.settings.oauth_token_url, params=params)
+        except httpx.HTTPError as exc:
+            raise TransportError("oauth.token", "NETWORK", type(exc).__name__) from None
+        payload = self._decode("oauth.token", response)
+        if response.status_code >= 400 or "error" in payload or not payload.get("access_token"):
+            err = error_from("oauth.token", payload, response.status_code)
+            if not isinstance(err, OAuthError):
+                err = OAuthError("oauth.token", err.code, err.description, response.status_code)
+            log.warning("bitrix24 token refresh refused: %s", err.code or response.status_code)
+            raise err
+        return OAuthTokens.from_oauth_response(payload, previous=previous)
 
     async def refresh_tokens(self, stale_access_token: str | None = None) -> OAuthTokens:
         """Trade the refresh token for a new pair, save it, and use it.
@@ -211,26 +222,7 @@ class Bitrix24Client:
             current = await self.tokens()
             if stale_access_token is not None and current.access_token != stale_access_token:
                 return current
-            params = {
-                "grant_type": "refresh_token",
-                "client_id": self.settings.client_id,
-                "client_secret": self.settings.client_secret,
-                "refresh_token": current.refresh_token,
-            }
-            url = self._token_url(current)
-            try:
-                # GET with query parameters is the documented form; the URL is redacted in httpx's log lines.
-                response = await self._http.get(url, params=params)
-            except httpx.HTTPError as exc:
-                raise TransportError("oauth.token", "NETWORK", type(exc).__name__) from None
-            payload = self._decode("oauth.token", response)
-            if response.status_code >= 400 or "error" in payload or not payload.get("access_token"):
-                err = error_from("oauth.token", payload, response.status_code)
-                if not isinstance(err, OAuthError):
-                    err = OAuthError("oauth.token", err.code, err.description, response.status_code)
-                log.warning("bitrix24 token refresh refused: %s", err.code or response.status_code)
-                raise err
-            fresh = OAuthTokens.from_oauth_response(payload, previous=current)
+            fresh = await self.redeem_refresh_token(current.refresh_token, previous=current)
             assert self.token_store is not None
             await self.token_store.save(fresh)
             self._tokens = fresh

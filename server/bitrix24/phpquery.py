@@ -15,6 +15,14 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 
+# PHP's max_input_nesting_level (64 by default): no portal sends deeper keys, and building the tree of a
+# 5,000-level key would overflow the stack.
+MAX_DEPTH = 64
+
+
+class MalformedQuery(ValueError):
+    """A bracket key nested deeper than MAX_DEPTH."""
+
 
 def _scalar(value: Any) -> str:
     """PHP's http_build_query renders booleans as 1/0; msgspec/JSON callers expect the same on the portal."""
@@ -81,10 +89,13 @@ def _listify(node: Any) -> Any:
 def unflatten(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Build nested dicts/lists from bracket-keyed pairs (`FIELDS[TITLE]=x`, `select[]=ID`, `filter[>ID]=5`).
 
-    Later duplicates of a plain key win, like PHP's $_POST; `[]` appends.
+    Later duplicates of a plain key win, like PHP's $_POST; `[]` appends. A key nested deeper than
+    MAX_DEPTH raises MalformedQuery (PHP drops it silently; a server should say no instead).
     """
     root: dict[str, Any] = {}
     for key, value in pairs:
+        if key.count("[") > MAX_DEPTH:
+            raise MalformedQuery(f"form key nested deeper than {MAX_DEPTH} levels")
         segments = _split_key(key)
         node: dict[str, Any] = root
         for depth, segment in enumerate(segments):

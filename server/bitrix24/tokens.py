@@ -21,8 +21,8 @@ class OAuthTokens(msgspec.Struct, kw_only=True):
     """What the portal or the OAuth server gave us for one install.
 
     client_endpoint: the portal's REST base, `https://portal/rest/`.
-    server_endpoint: the OAuth server's REST base, `https://oauth.bitrix.info/rest/`; tokens are refreshed at
-        its `/oauth/token/`.
+    server_endpoint: the OAuth server's REST base as the portal or the install reported it; informational only:
+        tokens are refreshed at the configured OAuth server (`PortalSettings.oauth_token_url`).
     expires_at: unix time the access token stops working (informational: we refresh on `expired_token`).
     """
 
@@ -66,8 +66,12 @@ class OAuthTokens(msgspec.Struct, kw_only=True):
         return cls(
             access_token=str(data.get("access_token") or ""),
             refresh_token=str(data.get("refresh_token") or keep.refresh_token),
-            client_endpoint=str(data.get("client_endpoint") or keep.client_endpoint),
-            server_endpoint=str(data.get("server_endpoint") or keep.server_endpoint),
+            # A refresh never moves the portal: REST calls keep going where the install (the admin's
+            # configured address) put them, whatever the answer says.
+            client_endpoint=keep.client_endpoint if previous is not None and keep.client_endpoint
+            else str(data.get("client_endpoint") or ""),
+            server_endpoint=keep.server_endpoint if previous is not None and keep.server_endpoint
+            else str(data.get("server_endpoint") or ""),
             member_id=str(data.get("member_id") or keep.member_id),
             # A refresh answer's `domain` is the OAuth server's, not the portal's: keep the portal's.
             domain=keep.domain if previous is not None and keep.domain else str(data.get("domain") or ""),

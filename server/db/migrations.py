@@ -328,3 +328,10 @@ def m0005_counterparty_links(db: SqliteUtilsDatabase) -> None:
     db.execute("CREATE INDEX counterparty_links_document ON counterparty_links(document_id, id)")
     db.execute("CREATE UNIQUE INDEX counterparty_links_live ON counterparty_links(document_id)"
                " WHERE revoked_at IS NULL")
+
+
+@migrations(name="0006_portal_generation")
+def m0006_portal_generation(db: SqliteUtilsDatabase) -> None:
+    # Issue 11: every install, re-install and uninstall bumps the portal's generation; page sessions carry the
+    # generation they were issued in and die when it moves on.
+    db.execute("ALTER TABLE portals ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")

@@ -1,8 +1,11 @@
 """The server's link to its Bitrix24 portal: the REST client, install, and checking placement POSTs.
 
-One on-prem server serves one portal. In "oauth" mode the portal comes from the install flow (tokens in
-SQLite); in "webhook" mode from the configured webhook URL. Checking a placement POST never trusts what
-the POST says about where the portal is: the AUTH_ID is checked against the endpoint stored at install.
+One on-prem server serves one portal, the one the admin names in `[portal] url`. Nothing in a request says
+where the portal is: an install from any other address is refused, install tokens are proven at the
+configured address (and, for an OAuth application, by a refresh at the configured OAuth server with the
+configured client_id/client_secret), and placement POSTs and events must carry the application token once
+it is known. Every install and uninstall moves the portal's generation, which ends the page sessions issued
+before it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,19 +27,28 @@ from server.bitrix24 import (
     Bitrix24Client,
     Bitrix24Error,
     DiskService,
+    OAuthError,
     OAuthTokens,
     PortalSettings,
     TransportError,
     User,
     UserDirectory,
 )
+from server.bitrix24.settings import origin_of
 from server.db import Database, audit
 from server.portal import store
+from server.portal.generation import InstallGeneration
 from server.portal.store import Portal, SqliteTokenStore
 
 log = logging.getLogger(__name__)
 
 ENTITY_BY_PLACEMENT = {DEAL_TAB: "deal", COMPANY_TAB: "company"}
+
+# Said the same way by the refused install page and by `klikdok doctor`.
+PORTAL_URL_HINT = ('укажите адрес коробочного Битрикс24 в /etc/klikdok/klikdok.toml: [portal] url = '
+                   '"https://портал.вашей.компании" — и перезапустите сервер (systemctl restart klikdok)')
+URL_NOT_SET = ("Адрес портала не задан в настройках KlikDok ([portal] url), поэтому установка отклонена. "
+               f"Администратору сервера KlikDok: {PORTAL_URL_HINT}.")
 
 
 class PortalRejected(Exception):
@@ -90,7 +103,7 @@ def placement_entity(form: dict[str, Any]) -> tuple[str, str, int]:
 
 
 class PortalService:
-    def __init__(self, settings: PortalSettings, db: Database, public_url: str, *,
+    def __init__(self, settings: PortalSettings, db: Database, public_url: str, *, data_dir: Path,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         # "none" and "oauth" both mean "a local application whose tokens arrive at install".
         self.settings = settings if settings.mode == "webhook" else msgspec.structs.replace(settings, mode="oauth")
@@ -104,6 +117,8 @@ class PortalService:
                                                                webhook_url="http://unused.invalid/rest/"),
                                        transport=transport)
         self._lock = asyncio.Lock()
+        # The active portal and its generation, for checking page sessions without a database read.
+        self.installs = InstallGeneration(db, data_dir)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -122,7 +137,7 @@ class PortalService:
                     self._client = Bitrix24Client(self.settings, transport=self._transport)
                 return self._client
             portal = await self.active_portal()
-            if portal is None or not portal.has_tokens:
+            if portal is None or not portal.has_tokens or not self.serves(portal):
                 return None
             if self._client is None or self._client_member != portal.member_id:
                 if self._client is not None:
@@ -133,6 +148,17 @@ class PortalService:
             else:
                 await self._client.reload_tokens()
             return self._client
+
+    def serves(self, portal: Portal) -> bool:
+        """Whether `portal` is the one the admin configured (an install kept from another address is not)."""
+        origin = self.settings.portal_origin
+        return bool(origin) and origin_of(portal.client_endpoint) == origin
+
+    def session_current(self, member_id: str, generation: int) -> bool:
+        """Whether a page session issued for (member_id, generation) still stands; no database read."""
+        portal = self.installs.active()
+        return (portal is not None and portal.member_id == member_id and portal.generation == generation
+                and self.serves(portal))
 
     async def _user_of(self, access_token: str, endpoint: str) -> User:
         try:
@@ -145,20 +171,89 @@ class PortalService:
             raise PortalRejected("Портал отклонил проверку авторизации.", f"auth_error:{exc.code}") from None
 
     # -- install ---------------------------------------------------------------------------------
-    async def install(self, form: dict[str, Any]) -> InstallResult:
-        """Handle the install page POST (or an ONAPPINSTALL event): store, bind tabs, prepare Disk."""
-        if _form_get(form, "event").upper() == "ONAPPINSTALL" and isinstance(form.get("auth"), dict):
-            tokens = OAuthTokens.from_oauth_response(form["auth"])
-        else:
-            tokens = OAuthTokens.from_placement(form)
+    async def _is_admin(self, access_token: str) -> bool:
+        try:
+            return bool(await self._checker.call("user.admin", auth=access_token,
+                                                 endpoint=self.settings.portal_rest_base))
+        except TransportError as exc:
+            raise PortalUnavailable(f"Портал Битрикс24 не отвечает ({exc.code}).") from None
+        except Bitrix24Error as exc:
+            raise PortalRejected("Портал не подтвердил права администратора.", f"admin_check:{exc.code}") from None
+
+    async def _proven_by_refresh(self, tokens: OAuthTokens, user: User) -> OAuthTokens:
+        """Trade the install's refresh token at the configured OAuth server with our client_id/client_secret.
+
+        Only a pair minted for this application on this portal survives that; the fresh pair replaces the
+        one the browser saw, so only the server holds a live refresh token afterwards.
+        """
+        if not tokens.refresh_token:
+            raise PortalRejected("В запросе установки нет REFRESH_ID.", "no_refresh_token")
+        try:
+            fresh = await self._checker.redeem_refresh_token(tokens.refresh_token)
+        except OAuthError as exc:
+            raise PortalRejected("Сервер авторизации Битрикс24 не подтвердил, что токены установки выданы этому "
+                                 "приложению (client_id).", f"oauth_refresh_refused:{exc.code}") from None
+        except TransportError as exc:
+            raise PortalUnavailable(f"Сервер авторизации {self.settings.oauth_base} не отвечает ({exc.code}).") \
+                from None
+        except Bitrix24Error as exc:
+            raise PortalRejected("Сервер авторизации отклонил проверку токенов установки.",
+                                 f"oauth_error:{exc.code}") from None
+        if fresh.member_id and fresh.member_id != tokens.member_id:
+            raise PortalRejected("Токены установки выданы другому порталу.", "oauth_member_mismatch")
+        if fresh.client_endpoint and origin_of(fresh.client_endpoint) != self.settings.portal_origin:
+            raise PortalRejected("Токены установки выданы другому порталу.", "oauth_portal_mismatch")
+        if fresh.user_id is not None and fresh.user_id != user.id:
+            raise PortalRejected("Токены установки выданы другому пользователю.", "oauth_user_mismatch")
+        return msgspec.structs.replace(tokens, access_token=fresh.access_token, refresh_token=fresh.refresh_token,
+                                       expires_at=fresh.expires_at, scope=fresh.scope or tokens.scope)
+
+    async def _proven_install(self, tokens: OAuthTokens) -> tuple[OAuthTokens, User]:
+        """Every check an install must pass before anything is stored; raises PortalRejected."""
+        origin = self.settings.portal_origin
+        if not origin:
+            raise PortalRejected(URL_NOT_SET, "portal_url_not_configured")
         if not (tokens.access_token and tokens.member_id and tokens.client_endpoint):
             raise PortalRejected("В запросе установки нет AUTH_ID, member_id или DOMAIN.", "install_incomplete")
-        user = await self._user_of(tokens.access_token, tokens.client_endpoint)
+        if origin_of(tokens.client_endpoint) != origin:
+            raise PortalRejected(f"Установка пришла не с портала {origin}, к которому подключён этот сервер "
+                                 "KlikDok ([portal] url).", "wrong_portal")
         current = await self.active_portal()
         if current is not None and current.member_id != tokens.member_id:
             raise PortalRejected(f"Сервер KlikDok уже подключён к порталу {current.domain}. "
                                  "Сначала удалите приложение там.", "other_portal_installed")
+        if current is not None and current.application_token_hash and \
+                not store.application_token_matches(current, tokens.application_token):
+            raise PortalRejected("Токен приложения не совпадает с полученным при установке. Если приложение "
+                                 "удалили и установили заново, а сервер не узнал об удалении, выполните "
+                                 "`klikdok portal disable` и повторите установку.", "application_token_mismatch")
+        # The tokens are checked at the configured address, never at the one the request names.
+        user = await self._user_of(tokens.access_token, self.settings.portal_rest_base)
+        if not await self._is_admin(tokens.access_token):
+            raise PortalRejected("Установить приложение может только администратор портала.", "not_admin")
+        if self.settings.is_oauth_application:
+            tokens = await self._proven_by_refresh(tokens, user)
+        pinned = msgspec.structs.replace(
+            tokens, client_endpoint=self.settings.portal_rest_base, domain=origin.split("://", 1)[1],
+            server_endpoint=f"{self.settings.oauth_base}/rest/" if self.settings.is_oauth_application else "")
+        return pinned, user
+
+    async def install(self, form: dict[str, Any], *, client_ip: str = "?") -> InstallResult:
+        """Handle the install page POST (or an ONAPPINSTALL event): prove, store, bind tabs, prepare Disk."""
+        if _form_get(form, "event").upper() == "ONAPPINSTALL" and isinstance(form.get("auth"), dict):
+            claimed = OAuthTokens.from_oauth_response(form["auth"])
+        else:
+            claimed = OAuthTokens.from_placement(form)
+        try:
+            tokens, user = await self._proven_install(claimed)
+        except PortalRejected as exc:
+            details = {"reason": exc.reason, "address": origin_of(claimed.client_endpoint) or claimed.domain[:253]}
+            await self.db.write(lambda d: audit.append(
+                d, actor=f"ip:{client_ip}", action="portal.install_rejected", object_type="portal",
+                object_id=claimed.member_id[:64], details=details))
+            raise
         await self.db.write(lambda d: store.save_install(d, tokens, installed_by=user.id))
+        self.installs.changed()
         client = await self.client() if self.settings.mode == "oauth" else Bitrix24Client(
             msgspec.structs.replace(self.settings, mode="oauth"),
             token_store=SqliteTokenStore(self.db, tokens.member_id), transport=self._transport)
@@ -205,18 +300,23 @@ class PortalService:
             portal = await self.db.read(lambda d: store.get(d, member_id)) if member_id else None
             if portal is None or not portal.enabled:
                 raise PortalRejected("Приложение KlikDok не установлено на этом портале.", "unknown_portal")
+            if not self.settings.portal_origin:
+                raise PortalRejected(URL_NOT_SET, "portal_url_not_configured")
+            if not self.serves(portal):
+                raise PortalRejected("Приложение установлено с портала, который не указан в настройках KlikDok "
+                                     "([portal] url). Установите приложение заново.", "portal_not_configured")
             app_token = _form_get(form, "APPLICATION_TOKEN")
             if portal.application_token_hash:
                 if not app_token:
-                    log.info("placement POST without APPLICATION_TOKEN; relying on the AUTH_ID check")
-                elif not store.application_token_matches(portal, app_token):
+                    raise PortalRejected("Запрос не от портала: нет APPLICATION_TOKEN.", "no_application_token")
+                if not store.application_token_matches(portal, app_token):
                     raise PortalRejected("Запрос не от этого портала (APPLICATION_TOKEN не совпадает).",
                                          "application_token_mismatch")
             auth_id = _form_get(form, "AUTH_ID")
             if not auth_id:
                 raise PortalRejected("В запросе нет AUTH_ID.", "no_auth_id")
             placement, entity_type, entity_id = placement_entity(form)
-            user = await self._user_of(auth_id, portal.client_endpoint)
+            user = await self._user_of(auth_id, self.settings.portal_rest_base)
         except PortalRejected as exc:
             details = {"reason": exc.reason, "placement": _form_get(form, "PLACEMENT")[:64]}
             await self.db.write(lambda d: audit.append(
@@ -238,8 +338,23 @@ class PortalService:
                 object_id=member_id[:64], details={"reason": "application_token_mismatch"}))
             return False
         done = await self.db.write(lambda d: store.disable(d, member_id, actor="portal", reason="ONAPPUNINSTALL"))
+        self.installs.changed()
         async with self._lock:
             if self._client is not None and self._client_member == member_id:
                 await self._client.aclose()
                 self._client = None
         return done
+
+    async def check_event(self, form: dict[str, Any], *, client_ip: str) -> bool:
+        """Any other event: it must come from the installed portal with its application token."""
+        auth = form.get("auth") if isinstance(form.get("auth"), dict) else {}
+        member_id = str(auth.get("member_id") or "")
+        token = str(auth.get("application_token") or "")
+        portal = await self.db.read(lambda d: store.get(d, member_id)) if member_id else None
+        if portal is not None and portal.enabled and store.application_token_matches(portal, token):
+            return True
+        event = _form_get(form, "event")[:64]
+        await self.db.write(lambda d: audit.append(
+            d, actor=f"ip:{client_ip}", action="event.rejected", object_type="portal", object_id=member_id[:64],
+            details={"event": event, "reason": "application_token_mismatch"}))
+        return False

@@ -3,7 +3,8 @@
 A placement or app page is trusted once its POST is checked; the page then gets a signed token that its
 scripts send in the ``X-KlikDok-Session`` header. No cookies are involved, so nothing depends on
 third-party cookies inside the portal's iframe. The signing key lives in the data directory, readable
-by the server's user only.
+by the server's user only. A session names the portal install it was issued in (member_id and generation),
+so the caller can refuse it once that install is gone (see ``server.portal.generation``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Session(msgspec.Struct, frozen=True):
     entity_type: str = ""
     entity_id: int = 0
     admin: bool = False
+    generation: int = 0
 
 
 class InvalidSession(Exception):
@@ -70,15 +72,17 @@ class SessionSigner:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
 
     def issue(self, *, member_id: str, user_id: int, placement: str = "", entity_type: str = "",
-              entity_id: int = 0, admin: bool = False, now: float | None = None) -> str:
+              entity_id: int = 0, admin: bool = False, generation: int = 0, now: float | None = None) -> str:
         session = Session(member_id=member_id, user_id=user_id, expires=int((now or time.time()) + self.ttl),
-                          placement=placement, entity_type=entity_type, entity_id=entity_id, admin=admin)
+                          placement=placement, entity_type=entity_type, entity_id=entity_id, admin=admin,
+                          generation=generation)
         body = _b64(msgspec.json.encode(session))
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str, *, now: float | None = None) -> Session:
         body, _, mac = token.partition(".")
-        if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
+        # compare_digest refuses non-ASCII str with a TypeError; a header can carry any latin-1 character.
+        if not body or not mac or not token.isascii() or not hmac.compare_digest(mac, self._mac(body)):
             raise InvalidSession("подпись сессии неверна")
         try:
             session = msgspec.json.decode(_unb64(body), type=Session)

@@ -29,6 +29,7 @@ class Portal(msgspec.Struct, frozen=True):
     disk_storage_id: str = ""
     disk_root_folder_id: int | None = None
     has_tokens: bool = False
+    generation: int = 0
 
     @property
     def origin(self) -> str:
@@ -49,13 +50,13 @@ def _now() -> str:
 
 
 _COLUMNS = ("member_id, domain, client_endpoint, server_endpoint, application_token_hash, enabled, installed_at,"
-            " installed_by, disk_storage_id, disk_root_folder_id, access_token != '' AS has_tokens")
+            " installed_by, disk_storage_id, disk_root_folder_id, access_token != '' AS has_tokens, generation")
 
 
 def _portal(row: tuple) -> Portal:  # type: ignore[type-arg]
     return Portal(member_id=row[0], domain=row[1], client_endpoint=row[2], server_endpoint=row[3],
                   application_token_hash=row[4], enabled=bool(row[5]), installed_at=row[6], installed_by=row[7],
-                  disk_storage_id=row[8], disk_root_folder_id=row[9], has_tokens=bool(row[10]))
+                  disk_storage_id=row[8], disk_root_folder_id=row[9], has_tokens=bool(row[10]), generation=row[11])
 
 
 def get(db: SqliteUtilsDatabase, member_id: str) -> Portal | None:
@@ -71,12 +72,16 @@ def active(db: SqliteUtilsDatabase) -> Portal | None:
 
 
 def save_install(db: SqliteUtilsDatabase, tokens: OAuthTokens, *, installed_by: int | None) -> None:
-    """Record an install or re-install (inside the caller's transaction) with its audit row."""
+    """Record an install or re-install (inside the caller's transaction) with its audit row.
+
+    The caller has proven `tokens` and fills the addresses from the configuration, not from the request.
+    The generation moves on, so page sessions issued before this install stop working.
+    """
     now = _now()
     db.execute(
         "INSERT INTO portals (member_id, domain, client_endpoint, server_endpoint, access_token, refresh_token,"
-        " expires_at, scope, status, application_token_hash, installed_by, installed_at, updated_at, enabled)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+        " expires_at, scope, status, application_token_hash, installed_by, installed_at, updated_at, enabled,"
+        " generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1)"
         " ON CONFLICT(member_id) DO UPDATE SET domain = excluded.domain,"
         " client_endpoint = excluded.client_endpoint, server_endpoint = excluded.server_endpoint,"
         " access_token = excluded.access_token, refresh_token = excluded.refresh_token,"
@@ -84,7 +89,7 @@ def save_install(db: SqliteUtilsDatabase, tokens: OAuthTokens, *, installed_by: 
         " application_token_hash = CASE WHEN excluded.application_token_hash != ''"
         "   THEN excluded.application_token_hash ELSE portals.application_token_hash END,"
         " installed_by = excluded.installed_by, installed_at = excluded.installed_at,"
-        " updated_at = excluded.updated_at, enabled = 1",
+        " updated_at = excluded.updated_at, enabled = 1, generation = portals.generation + 1",
         [tokens.member_id, tokens.domain, tokens.client_endpoint, tokens.server_endpoint, tokens.access_token,
          tokens.refresh_token, tokens.expires_at, tokens.scope, tokens.status,
          token_hash(tokens.application_token) if tokens.application_token else "", installed_by, now, now])
@@ -98,9 +103,9 @@ def save_disk(db: SqliteUtilsDatabase, member_id: str, storage_id: str, root_fol
 
 
 def disable(db: SqliteUtilsDatabase, member_id: str, *, actor: str, reason: str) -> bool:
-    """Uninstall: forget the tokens and stop serving the portal; documents stay."""
-    cur = db.execute("UPDATE portals SET enabled = 0, access_token = '', refresh_token = '', updated_at = ?"
-                     " WHERE member_id = ? AND enabled = 1", [_now(), member_id])
+    """Uninstall: forget the tokens and stop serving the portal (its sessions die with the generation)."""
+    cur = db.execute("UPDATE portals SET enabled = 0, access_token = '', refresh_token = '', updated_at = ?,"
+                     " generation = generation + 1 WHERE member_id = ? AND enabled = 1", [_now(), member_id])
     if cur.rowcount:
         audit.append(db, actor=actor, action="portal.disabled", object_type="portal", object_id=member_id,
                      details={"reason": reason})

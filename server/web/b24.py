@@ -11,10 +11,10 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
-from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_502_BAD_GATEWAY
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN, HTTP_502_BAD_GATEWAY
 
 from server.bitrix24 import COMPANY_TAB, DEAL_TAB, Bitrix24Error, CrmService
-from server.bitrix24.phpquery import decode, merge
+from server.bitrix24.phpquery import MalformedQuery, decode, merge
 from server.portal.service import PlacementContext, PortalRejected, PortalService, PortalUnavailable
 from server.portal.sessions import HEADER, InvalidSession, Session, SessionSigner
 from server.state import AppServices
@@ -32,11 +32,18 @@ def frame_headers(origin: str) -> dict[str, str]:
             "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
+class BadForm(Exception):
+    """A form no portal sends (nesting deeper than PHP accepts): 400, not a stack overflow."""
+
+
 async def read_form(request: Request) -> dict[str, Any]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise PortalRejected("Слишком большой запрос.", "form_too_large")
-    return merge(decode(request.scope.get("query_string", b"")), decode(body))
+    try:
+        return merge(decode(request.scope.get("query_string", b"")), decode(body))
+    except MalformedQuery:
+        raise BadForm("Запрос не похож на запрос портала: слишком глубокая вложенность полей.") from None
 
 
 def client_ip(request: Request) -> str:
@@ -81,7 +88,9 @@ class Bitrix24Pages(Controller):
     async def install(self, request: Request) -> Template:
         portal = portal_of(request)
         try:
-            result = await portal.install(await read_form(request))
+            result = await portal.install(await read_form(request), client_ip=client_ip(request))
+        except BadForm as exc:
+            return error_page(HTTP_400_BAD_REQUEST, "Установка отклонена", str(exc))
         except PortalRejected as exc:
             return error_page(HTTP_403_FORBIDDEN, "Установка отклонена", exc.message)
         except PortalUnavailable as exc:
@@ -96,6 +105,8 @@ class Bitrix24Pages(Controller):
         portal = portal_of(request)
         try:
             ctx = await portal.check_placement(await read_form(request), client_ip=client_ip(request))
+        except BadForm as exc:
+            return None, error_page(HTTP_400_BAD_REQUEST, "Неверный запрос", str(exc))
         except PortalRejected as exc:
             return None, error_page(HTTP_403_FORBIDDEN, "Доступ запрещён", exc.message,
                                     "Откройте KlikDok из портала Битрикс24.")
@@ -106,7 +117,7 @@ class Bitrix24Pages(Controller):
     def _session(self, request: Request, ctx: PlacementContext) -> str:
         return signer_of(request).issue(member_id=ctx.portal.member_id, user_id=ctx.user.id,
                                         placement=ctx.placement, entity_type=ctx.entity_type,
-                                        entity_id=ctx.entity_id, admin=False)
+                                        entity_id=ctx.entity_id, admin=False, generation=ctx.portal.generation)
 
     @post("/tab", status_code=200)
     async def tab(self, request: Request) -> Template:
@@ -133,19 +144,27 @@ class Bitrix24Pages(Controller):
 
     @post("/events", status_code=200)
     async def events(self, request: Request) -> Response[dict[str, str]]:
-        form = await read_form(request)
+        try:
+            form = await read_form(request)
+        except BadForm:
+            return Response({"status": "error", "error": "malformed_request"}, status_code=HTTP_400_BAD_REQUEST)
+        except PortalRejected as exc:
+            return Response({"status": "error", "error": exc.reason}, status_code=HTTP_400_BAD_REQUEST)
         event = str(form.get("event") or "").upper()
         portal = portal_of(request)
+        refused = Response({"status": "error", "error": "invalid_application_token"}, status_code=HTTP_403_FORBIDDEN)
         if event == "ONAPPUNINSTALL":
             if await portal.uninstall(form, client_ip=client_ip(request)):
                 return Response({"status": "ok", "message": "event accepted"})
-            return Response({"status": "error", "error": "invalid_application_token"}, status_code=HTTP_403_FORBIDDEN)
+            return refused
         if event == "ONAPPINSTALL":
             try:
-                await portal.install(form)
+                await portal.install(form, client_ip=client_ip(request))
             except (PortalRejected, PortalUnavailable) as exc:
                 return Response({"status": "error", "error": str(exc)}, status_code=HTTP_403_FORBIDDEN)
             return Response({"status": "ok", "message": "event accepted"})
+        if not await portal.check_event(form, client_ip=client_ip(request)):
+            return refused
         return Response({"status": "ok", "message": "event ignored"})
 
 
@@ -157,9 +176,13 @@ def current_session(request: Request) -> Session:
     if not token:
         raise NotAuthorizedException("Нужна сессия страницы (заголовок X-KlikDok-Session).")
     try:
-        return signer_of(request).verify(token)
+        session = signer_of(request).verify(token)
     except InvalidSession as exc:
         raise NotAuthorizedException(str(exc)) from None
+    if not portal_of(request).session_current(session.member_id, session.generation):
+        raise NotAuthorizedException("Сессия больше не действует: приложение переустановлено или отключено — "
+                                     "откройте вкладку заново.")
+    return session
 
 
 @get("/api/v1/session", operation_id="session", summary="The page session behind X-KlikDok-Session")

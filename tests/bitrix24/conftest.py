@@ -29,8 +29,9 @@ def portal(portal_server: PortalEmulator) -> PortalEmulator:
 
 
 def oauth_settings(portal: PortalEmulator, **overrides: object) -> PortalSettings:
-    values: dict[str, object] = {"mode": "oauth", "client_id": portal.state.config.client_id,
-                                 "client_secret": portal.state.config.client_secret}
+    values: dict[str, object] = {"mode": "oauth", "url": portal.base_url, "client_id": portal.state.config.client_id,
+                                 "client_secret": portal.state.config.client_secret,
+                                 "oauth_server": portal.base_url}
     values.update(overrides)
     return PortalSettings(**values)  # type: ignore[arg-type]
 

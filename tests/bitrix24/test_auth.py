@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from server.bitrix24 import (
@@ -12,10 +13,12 @@ from server.bitrix24 import (
     MemoryTokenStore,
     OAuthError,
     OAuthTokens,
+    PortalSettings,
     UserDirectory,
     WrongAuthType,
 )
 from tests.fakes.portal_emulator import PortalEmulator
+from tests.fakes.portal_state import EmulatorConfig
 
 from .conftest import oauth_settings, webhook_settings
 
@@ -69,20 +72,42 @@ async def test_wrong_client_secret_is_refused(portal: PortalEmulator, token_stor
     assert token_store.history == []
 
 
-async def test_refresh_uses_server_endpoint_not_the_portal(portal: PortalEmulator) -> None:
-    """The token endpoint comes from server_endpoint; a config override wins over it."""
-    tokens = OAuthTokens.from_oauth_response(portal.state.issue_tokens(1))
-    tokens = OAuthTokens(**{**{f: getattr(tokens, f) for f in tokens.__struct_fields__},
-                            "server_endpoint": "http://127.0.0.1:9/rest/"})  # nothing listens on port 9
-    store = MemoryTokenStore(tokens)
-    async with Bitrix24Client(oauth_settings(portal, max_retries=0), token_store=store) as c:
-        portal.state.expire_access_tokens()
-        with pytest.raises(Exception) as caught:
-            await c.call("user.current")
-        assert type(caught.value).__name__ == "TransportError"
-    async with Bitrix24Client(oauth_settings(portal, oauth_server=portal.base_url), token_store=store) as c:
-        assert (await c.call("user.current"))["ID"] == "1"
-    assert portal.state.refresh_count == 1
+async def test_refresh_goes_to_the_configured_oauth_server_never_to_server_endpoint(portal: PortalEmulator) -> None:
+    """Issue 11: a server_endpoint that came with the tokens (from a request) is never the OAuth server."""
+    other = PortalEmulator(EmulatorConfig(member_id=portal.state.config.member_id,
+                                          client_id=portal.state.config.client_id,
+                                          client_secret=portal.state.config.client_secret)).start()
+    try:
+        tokens = OAuthTokens.from_oauth_response(portal.state.issue_tokens(1))
+        tokens = msgspec.structs.replace(tokens, server_endpoint=f"{other.base_url}/rest/")
+        store = MemoryTokenStore(tokens)
+        async with Bitrix24Client(oauth_settings(portal, oauth_server=portal.base_url), token_store=store) as c:
+            portal.state.expire_access_tokens()
+            assert (await c.call("user.current"))["ID"] == "1"
+        assert portal.state.refresh_count == 1
+        assert other.state.calls == [] and other.state.refresh_count == 0
+        assert store.history[-1].client_endpoint == portal.state.rest_url  # the answer never moves the portal
+    finally:
+        other.stop()
+
+
+def test_the_default_oauth_server_is_the_box_default_not_a_request() -> None:
+    assert PortalSettings(mode="oauth").oauth_token_url == "https://oauth.bitrix.info/oauth/token/"
+    assert PortalSettings(oauth_server="https://oauth.bitrix24.tech/rest/").oauth_token_url == \
+        "https://oauth.bitrix24.tech/oauth/token/"
+    assert PortalSettings(oauth_server="http://127.0.0.1:8090").oauth_token_url == "http://127.0.0.1:8090/oauth/token/"
+
+
+def test_the_portal_address_is_an_origin() -> None:
+    assert PortalSettings(url="HTTPS://Portal.Example.ru:443/").portal_origin == "https://portal.example.ru"
+    assert PortalSettings(url="http://127.0.0.1:8090").portal_rest_base == "http://127.0.0.1:8090/rest/"
+    assert PortalSettings(mode="webhook", webhook_url="https://box.example/rest/1/abc/").portal_origin == \
+        "https://box.example"
+    assert PortalSettings().portal_origin == ""
+    for bad in ("portal.example.ru", "ftp://portal.example.ru", "https://portal.example.ru/rest/",
+                "https://user@portal.example.ru"):
+        with pytest.raises(ValueError):
+            PortalSettings(url=bad)
 
 
 async def test_no_stored_tokens_is_an_invalid_token_error(portal: PortalEmulator) -> None:

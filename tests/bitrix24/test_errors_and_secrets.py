@@ -90,6 +90,16 @@ def test_php_decoding_of_portal_forms() -> None:
                     "data": {"FIELDS": {"ID": "759"}}, "select": ["ID", "TITLE"], "PLACEMENT": "DEFAULT"}
 
 
+def test_php_decoding_refuses_keys_nested_deeper_than_php_accepts() -> None:
+    """Issue 11: `a[a][a]...` 5,000 levels deep overflowed the stack; now it is a MalformedQuery (a clean 400)."""
+    with pytest.raises(phpquery.MalformedQuery):
+        phpquery.decode("a" + "[a]" * 5000 + "=1")
+    deepest = phpquery.decode("a" + "[a]" * phpquery.MAX_DEPTH + "=1")
+    for _ in range(phpquery.MAX_DEPTH):
+        deepest = deepest["a"]
+    assert deepest == {"a": "1"}
+
+
 _keys = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcxyz>!%@=", min_size=1, max_size=8).filter(
     lambda k: not k.isdigit())
 _leaf = st.text(max_size=12)

@@ -1,8 +1,10 @@
 """``make run``: the server, and the Bitrix24 portal emulator when no real portal is configured.
 
-With a webhook configured, or a real portal installed, this is just ``klikdok serve``. Otherwise it
-starts the emulator on 127.0.0.1:8090 with fixed demo credentials, starts the server, installs the app
-the way the admin's browser would (the install page POST), and prints where to look.
+With a webhook configured, a portal named in `[portal] url`, or a real portal installed, this is just
+``klikdok serve``. Otherwise it starts the emulator on 127.0.0.1:8090 with fixed demo credentials, starts the
+server with the emulator as its portal (`[portal] url`, and the emulator's OAuth endpoint with the demo
+application's client_id/client_secret, so the install is proven and tokens refresh like on a real box),
+installs the app the way the admin's browser would (the install page POST), and prints where to look.
 """
 
 from __future__ import annotations
@@ -52,11 +54,17 @@ def main() -> int:
         print(f"klikdok: {exc}", file=sys.stderr)
         return 2
     domain = installed_domain(str(settings.storage.database_path))
-    if settings.portal.mode == "webhook" or (domain and domain != f"{DEMO_HOST}:{DEMO_PORT}"):
+    demo_url = f"http://{DEMO_HOST}:{DEMO_PORT}"
+    if settings.portal.mode == "webhook" or (domain and domain != f"{DEMO_HOST}:{DEMO_PORT}") or \
+            (settings.portal.url and settings.portal.portal_origin != demo_url):
         serve_only()
-    emulator = PortalEmulator(EmulatorConfig(**DEMO_CONFIG)).start(DEMO_HOST, DEMO_PORT)
+    config = EmulatorConfig(**DEMO_CONFIG)
+    emulator = PortalEmulator(config).start(DEMO_HOST, DEMO_PORT)
     # People read this terminal: plain text log lines unless KLIKDOK_LOGGING_FORMAT says otherwise.
-    env = {"KLIKDOK_LOGGING_FORMAT": "text", **os.environ}
+    env = {"KLIKDOK_LOGGING_FORMAT": "text", **os.environ, "KLIKDOK_PORTAL_URL": demo_url}
+    if not settings.portal.client_id:
+        env.update(KLIKDOK_PORTAL_MODE="oauth", KLIKDOK_PORTAL_CLIENT_ID=config.client_id,
+                   KLIKDOK_PORTAL_CLIENT_SECRET=config.client_secret, KLIKDOK_PORTAL_OAUTH_SERVER=demo_url)
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)
     stop = False
 

@@ -4,7 +4,8 @@ Serves, over real HTTP:
 - `/rest/<method>[.json]` with OAuth (`auth` parameter) and `/rest/<user_id>/<code>/<method>` (inbound webhook),
   bodies as JSON, form-urlencoded with PHP bracket keys, or multipart; GET query strings too;
 - `batch` (≤ 50 commands, `$result[...]` references, `halt`, per-command errors);
-- `/oauth/token/` (refresh_token grant, rotating the pair), token expiry;
+- `/oauth/token/` (refresh_token grant, rotating the pair; a refresh token is traded only with the client_id and
+  client_secret of the application it was minted for), token expiry;
 - Disk `upload.json` / `download.json` URLs that round-trip bytes;
 - the portal's leaky-bucket limit (503 QUERY_LIMIT_EXCEEDED);
 - `/` and `/crm/<deal|company>/details/<id>/?user=<id>`: a minimal CRM card that embeds the app's bound tab in

@@ -206,6 +206,9 @@ class PortalState:
                 self.groups = copy.deepcopy(SEED_GROUPS)
             self.access_tokens: dict[str, TokenRecord] = {}
             self.refresh_tokens: dict[str, int] = {}
+            # Which application (client_id) each access or refresh token was minted for: the OAuth server
+            # trades a refresh token only with the credentials of the application it belongs to.
+            self.token_apps: dict[str, str] = {}
             self.storage = {"ID": "17", "NAME": "klikdok", "CODE": None, "MODULE_ID": "disk",
                             "ENTITY_TYPE": "restapp", "ENTITY_ID": "3", "ROOT_OBJECT_ID": "100"}
             self.common_storage = {"ID": "1", "NAME": "Общий диск", "CODE": None, "MODULE_ID": "disk",
@@ -257,17 +260,22 @@ class PortalState:
     def webhook_url(self) -> str:
         return f"{self.base_url}/rest/{self.config.webhook_user_id}/{self.config.webhook_code}/"
 
-    def _new_pair(self, user_id: int) -> tuple[str, str, float]:
+    def _new_pair(self, user_id: int, client_id: str | None = None) -> tuple[str, str, float]:
         access, refresh = secrets.token_hex(32), secrets.token_hex(32)
         expires_at = self.now() + self.config.access_token_lifetime
         self.access_tokens[access] = TokenRecord(user_id=user_id, expires_at=expires_at)
         self.refresh_tokens[refresh] = user_id
+        app = client_id or self.config.client_id
+        self.token_apps[access] = self.token_apps[refresh] = app
         return access, refresh, expires_at
 
-    def issue_tokens(self, user_id: int = 1) -> dict[str, Any]:
-        """What a real install hands the app: the `auth` block of ONAPPINSTALL (plus `expires`)."""
+    def issue_tokens(self, user_id: int = 1, *, client_id: str | None = None) -> dict[str, Any]:
+        """What a real install hands the app: the `auth` block of ONAPPINSTALL (plus `expires`).
+
+        client_id: mint the pair for another application on this portal (default: the configured one).
+        """
         with self.lock:
-            access, refresh, expires_at = self._new_pair(user_id)
+            access, refresh, expires_at = self._new_pair(user_id, client_id)
             return self._oauth_answer(access, refresh, expires_at, user_id)
 
     def _oauth_answer(self, access: str, refresh: str, expires_at: float, user_id: int) -> dict[str, Any]:
@@ -280,12 +288,15 @@ class PortalState:
         }
 
     def placement_form(self, user_id: int, placement: str = "DEFAULT", options: dict[str, Any] | None = None,
-                       ) -> dict[str, str]:
-        """The POST fields the portal's browser form sends to an app page or placement handler."""
+                       *, client_id: str | None = None) -> dict[str, str]:
+        """The POST fields the portal's browser form sends to an app page or placement handler.
+
+        client_id: the tokens of another application on this portal (default: the configured one).
+        """
         import json
 
         with self.lock:
-            access, refresh, _ = self._new_pair(user_id)
+            access, refresh, _ = self._new_pair(user_id, client_id)
         return {
             "AUTH_ID": access, "AUTH_EXPIRES": str(int(self.config.access_token_lifetime)), "REFRESH_ID": refresh,
             "SERVER_ENDPOINT": f"{self.base_url}/rest/", "APPLICATION_TOKEN": self.config.application_token,
@@ -320,9 +331,10 @@ class PortalState:
             if params.get("client_id") != self.config.client_id or \
                     params.get("client_secret") != self.config.client_secret:
                 raise ApiError(401, "invalid_client", "Invalid client credentials")
-            user_id = self.refresh_tokens.pop(str(params.get("refresh_token") or ""), None)
-            if user_id is None:
+            presented = str(params.get("refresh_token") or "")
+            if presented not in self.refresh_tokens or self.token_apps.get(presented) != self.config.client_id:
                 raise ApiError(400, "invalid_grant", "Invalid refresh token")
+            user_id = self.refresh_tokens.pop(presented)
             access, refresh, expires_at = self._new_pair(user_id)
             self.refresh_count += 1
             answer = self._oauth_answer(access, refresh, expires_at, user_id)
@@ -746,7 +758,8 @@ def _notify_system(state: PortalState, params: dict[str, Any], ctx: CallContext)
 @method("app.info")
 def _app_info(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     _need_app(ctx)
-    return {"result": {"ID": "7", "CODE": state.config.client_id, "VERSION": 1, "STATUS": "L",
+    code = state.token_apps.get(ctx.access_token, state.config.client_id)
+    return {"result": {"ID": "7", "CODE": code, "VERSION": 1, "STATUS": "L",
                        "INSTALLED": state.installed, "PAYMENT_EXPIRED": "N", "DAYS": None,
                        "LANGUAGE_ID": "ru", "LICENSE": "ru_project"}}
 

@@ -45,6 +45,7 @@ def test_fresh_machine_has_warnings_but_no_failure(tmp_path: Path) -> None:
     assert lines["config"].startswith("OK")
     assert lines["database"].startswith("WARN")  # not created yet
     assert lines["portal"].startswith("WARN") and "не подключён" in lines["portal"]
+    assert lines["portal_url"].startswith("WARN") and "[portal] url" in lines["portal_url"]
     assert lines["smtp"].startswith("WARN") and "недоступен" in lines["smtp"]
     assert lines["trust"].startswith("WARN") and "корневые" in lines["trust"]
     assert lines["gost"].startswith("OK")

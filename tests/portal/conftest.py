@@ -25,9 +25,21 @@ def emulator() -> Iterator[PortalEmulator]:
         emu.stop()
 
 
+def portal_env(emu: PortalEmulator, **extra: str) -> dict[str, str]:
+    """The admin names the portal: `[portal] url` is the emulator's address."""
+    return {"KLIKDOK_PORTAL_URL": emu.base_url, **extra}
+
+
+def oauth_env(emu: PortalEmulator, **extra: str) -> dict[str, str]:
+    """A local application with its credentials, refreshing through the emulator's OAuth endpoint."""
+    return portal_env(emu, KLIKDOK_PORTAL_MODE="oauth", KLIKDOK_PORTAL_CLIENT_ID=emu.state.config.client_id,
+                      KLIKDOK_PORTAL_CLIENT_SECRET=emu.state.config.client_secret,
+                      KLIKDOK_PORTAL_OAUTH_SERVER=emu.base_url, **extra)
+
+
 @pytest.fixture
-def kd(tmp_path: Path) -> Iterator[ServerProcess]:
-    srv = start_server(tmp_path / "data")
+def kd(tmp_path: Path, emulator: PortalEmulator) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path / "data", env=portal_env(emulator))
     yield srv
     srv.stop()
 

@@ -9,7 +9,7 @@ import httpx
 
 from tests.conftest import ServerProcess, run_cli, clean_env
 from tests.fakes.portal_emulator import PortalEmulator
-from tests.portal.conftest import install, post_as_portal, session_token
+from tests.portal.conftest import install, portal_env, post_as_portal, session_token
 
 
 def audit_actions(kd: ServerProcess) -> list[tuple[str, str]]:
@@ -43,7 +43,7 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
 
 
 def test_doctor_reports_the_portal_reachable_after_install(kd: ServerProcess, emulator: PortalEmulator) -> None:
-    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.data_dir))
+    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.data_dir), **portal_env(emulator))
     before = run_cli("doctor", env=env)
     assert "WARN  portal" in before.stdout
     install(kd, emulator)
@@ -120,7 +120,7 @@ def test_install_with_a_token_the_portal_rejects_is_refused(kd: ServerProcess, e
 
 
 def test_admin_can_disable_the_portal_from_the_command_line(kd: ServerProcess, emulator: PortalEmulator) -> None:
-    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.data_dir))
+    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.data_dir), **portal_env(emulator))
     assert "Портал не подключён" in run_cli("portal", "status", env=env).stdout
     install(kd, emulator)
     assert "подключён" in run_cli("portal", "status", env=env).stdout

@@ -35,13 +35,22 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(rate_per_second=500.0, burst=1000)
 
 
+class SessionPortal:
+    """The address of the one portal emulator a test session runs: every server these suites start (through
+    ``server_env``) names it as its portal (`[portal] url`), as an admin names the box."""
+
+    url = ""
+
+
 @pytest.fixture(scope="session")
 def portal_server() -> Iterator[PortalEmulator]:
     emu = PortalEmulator(emulator_config()).start()
+    SessionPortal.url = emu.base_url
     try:
         yield emu
     finally:
         emu.stop()
+        SessionPortal.url = ""
 
 
 @pytest.fixture
@@ -74,7 +83,7 @@ def people(gost_pki: GostPki) -> People:  # noqa: F811
 
 
 def server_env(pki: GostPki, **extra: str) -> dict[str, str]:
-    env = {"KLIKDOK_TRUST_ROOTS": f'["{pki.root.cert}"]', "KLIKDOK_TRUST_INTERMEDIATES": f'["{pki.inter.cert}"]',
+    env = {"KLIKDOK_PORTAL_URL": SessionPortal.url, "KLIKDOK_TRUST_ROOTS": f'["{pki.root.cert}"]', "KLIKDOK_TRUST_INTERMEDIATES": f'["{pki.inter.cert}"]',
            "KLIKDOK_PORTAL_RATE_PER_SECOND": "200", "KLIKDOK_PORTAL_BURST": "500",
            "KLIKDOK_POLICY_AUDITOR_USER_IDS": f"[{AUDITOR}]", "KLIKDOK_WORKFLOW_OUTBOX_POLL_SECONDS": "0.2"}
     env.update(extra)

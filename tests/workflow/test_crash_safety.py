@@ -39,7 +39,8 @@ def outbox_states(kd: Klikdok) -> list[tuple[str, str]]:
 def test_killed_before_delivery_delivers_once_after_restart(tmp_path: Path, own_emulator: PortalEmulator,
                                                             people: People) -> None:
     data = tmp_path / "data"
-    first = start_server(data, env=server_env(people.pki, KLIKDOK_WORKFLOW_OUTBOX_PAUSED="true"))
+    first = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url,
+                                              KLIKDOK_WORKFLOW_OUTBOX_PAUSED="true"))
     kd = Klikdok(first, own_emulator)
     kd.install()
     doc = kd.create(MANAGER, ("deal", 1), {"c.pdf": PDF}, signers=[DIRECTOR], title="Акт сверки")
@@ -49,7 +50,7 @@ def test_killed_before_delivery_delivers_once_after_restart(tmp_path: Path, own_
     assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
     assert outbox_states(kd) == [("b24.notify", "pending"), ("b24.timeline", "pending")]
 
-    second = start_server(data, env=server_env(people.pki))
+    second = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     try:
         kd.server = second
         wait_for(lambda: sign_requests(own_emulator, "Акт сверки"), what="notification after restart")
@@ -66,7 +67,7 @@ def test_killed_while_the_message_is_in_flight_delivers_once_after_restart(tmp_p
                                                                            own_emulator: PortalEmulator,
                                                                            people: People) -> None:
     data = tmp_path / "data"
-    first = start_server(data, env=server_env(people.pki))
+    first = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     kd = Klikdok(first, own_emulator)
     kd.install()
     doc = kd.create(MANAGER, ("deal", 1), {"d.pdf": PDF}, signers=[DIRECTOR], title="Счёт-оферта", send=False)
@@ -81,7 +82,7 @@ def test_killed_while_the_message_is_in_flight_delivers_once_after_restart(tmp_p
     assert sign_requests(own_emulator, "Счёт-оферта") == []
 
     own_emulator.state.faults.clear()
-    second = start_server(data, env=server_env(people.pki))
+    second = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     try:
         kd.server = second
         wait_for(lambda: sign_requests(own_emulator, "Счёт-оферта"), what="notification after restart")
@@ -101,7 +102,7 @@ def test_killed_after_the_portal_took_the_timeline_comment_posts_it_once(tmp_pat
     message comes back as pending after the restart; the worker finds its marker on the card and does not post
     the comment a second time."""
     data = tmp_path / "data"
-    first = start_server(data, env=server_env(people.pki))
+    first = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     kd = Klikdok(first, own_emulator)
     kd.install()
     stall = own_emulator.state.stall("crm.timeline.comment.add", seconds=60)
@@ -116,7 +117,7 @@ def test_killed_after_the_portal_took_the_timeline_comment_posts_it_once(tmp_pat
     stall.release.set()
     assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
 
-    second = start_server(data, env=server_env(people.pki))
+    second = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     try:
         kd.server = second
         wait_for(lambda: all(s == "delivered" for _, s in outbox_states(kd)), what="outbox delivered")
