@@ -16,7 +16,8 @@ Serves, over real HTTP:
 - the parent side of the BX24 frame protocol (resizeWindow, setInstallFinish, getInitData) around every frame.
 
 Test knobs on `state`: `inject` (scripted errors), `stall` (the portal acts, then holds its answer so a test can
-kill the caller in between), `add_group_member`, `app_handler`.
+kill the caller in between; "disk.upload" stalls the answer of a Disk upload URL), `add_group_member`,
+`app_handler`.
 
 Run standalone: `python -m tests.fakes.portal_emulator --port 8090`. In tests use the `portal` fixture
 (tests/bitrix24/conftest.py), which runs one server per session and resets its state per test.
@@ -223,7 +224,12 @@ class PortalEmulator:
         try:
             params, files = await _params(request)
             if name == "upload":
-                return self._upload(params, files)
+                response = self._upload(params, files)
+                # The file is stored; a stall on "disk.upload" holds the answer back (a caller killed meanwhile).
+                stall = self.state.take_stall(["disk.upload"]) if response.status_code == 200 else None
+                if stall is not None:
+                    await self._hold(stall)
+                return response
             if name == "download":
                 return self._download(params)
             if not self.state.admit():
