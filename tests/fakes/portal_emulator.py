@@ -43,7 +43,7 @@ from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
-from server.bitrix24 import phpquery
+from . import php_params
 
 from .portal_state import ApiError, CallContext, EmulatorConfig, PortalState
 
@@ -62,7 +62,7 @@ def _error(err: ApiError) -> Response[bytes]:
 
 async def _params(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], dict[str, UploadFile]]:
     """$_REQUEST as PHP builds it: query string, then the body (JSON, urlencoded or multipart) on top."""
-    params = phpquery.decode(request.scope.get("query_string", b""))
+    params = php_params.parse(request.scope.get("query_string", b""))
     files: dict[str, UploadFile] = {}
     if request.method == "POST":
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -74,7 +74,7 @@ async def _params(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], dict
                 except msgspec.DecodeError:
                     raise ApiError(400, "INVALID_REQUEST", "Invalid JSON body") from None
                 if isinstance(decoded, dict):
-                    params = phpquery.merge(params, decoded)
+                    params = php_params.overlay(params, decoded)
         elif ctype == "multipart/form-data":
             form = await request.form()
             pairs: list[tuple[str, str]] = []
@@ -83,9 +83,9 @@ async def _params(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], dict
                     files[key] = value
                 else:
                     pairs.append((key, str(value)))
-            params = phpquery.merge(params, phpquery.unflatten(pairs))
+            params = php_params.overlay(params, php_params.build(pairs))
         else:
-            params = phpquery.merge(params, phpquery.decode(await request.body()))
+            params = php_params.overlay(params, php_params.parse(await request.body()))
     return params, files
 
 
@@ -195,7 +195,7 @@ class PortalEmulator:
             try:
                 if name == "batch":
                     raise ApiError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
-                sub = _resolve_refs(phpquery.decode(query), results)
+                sub = _resolve_refs(php_params.parse(query), results)
                 envelope = self.state.call(name, sub, ctx)
             except ApiError as err:
                 errors[key] = err.payload()
