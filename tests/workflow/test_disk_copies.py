@@ -128,3 +128,45 @@ async def test_a_notification_queued_behind_a_disk_backlog_goes_first(db: Databa
     assert after - before <= 2, (before, after)
     assert after < 40
     assert emulator.state.rejected == 0  # both lanes together stayed inside the portal's budget
+
+
+async def test_two_documents_with_one_file_name_keep_their_own_files_and_signatures(
+        db: Database, emulator: PortalEmulator, tmp_path: Path) -> None:
+    """Both documents of deal 1 carry "Договор.pdf": the portal names the second copy "Договор (1).pdf", and each
+    signature is stored next to its own file with its own bytes (the second one's .sig must not be taken for the
+    first's)."""
+    from server.workflow.files import Spool, digests
+
+    spool = Spool(tmp_path / "spool")
+
+    def fill(d: Any) -> None:
+        for n in (1, 2):
+            data = f"договор {n}".encode() * 10
+            d256, d512 = digests(data)
+            doc_id = states.create_draft(
+                d, title=f"Договор {n}", entity_type="deal", entity_id=1, company_id=None, author_id=4,
+                author_name="Морозова", department_id=None,
+                files=[{"name": "Договор.pdf", "size": len(data), "content_type": "application/pdf",
+                        "streebog256": d256, "streebog512": d512}],
+                signers=[(1, "Соколов")], counterparty={}, disk_folder_id=None)
+            file_id = d.execute("SELECT id FROM document_files WHERE document_id = ?", [doc_id]).fetchone()[0]
+            effects.store_file_on_disk(d, file_id, spool.put(d256, f"{n:016x}", data))
+            step_id = d.execute("SELECT id FROM route_steps WHERE document_id = ? AND position = 1",
+                                [doc_id]).fetchone()[0]
+            cur = d.execute(
+                "INSERT INTO signatures (document_id, file_id, step_id, signer_kind, signer_user_id, source, cms,"
+                " cms_sha256, status, verification, accepted_at) VALUES (?, ?, ?, 'internal', 1, 'upload', ?, '',"
+                " 'valid', '{}', '2026-01-01T00:00:00+00:00')", [doc_id, file_id, step_id, f"подпись {n}".encode()])
+            effects.store_signature_on_disk(d, int(cur.lastrowid))
+
+    await db.write(fill)
+    async with oauth_client(emulator, rate_per_second=500.0, burst=1000) as client:
+        async def source() -> Bitrix24Client:
+            return client
+
+        await drain(OutboxWorker(db, source, spool=spool))
+    assert await db.read(outbox.counts) == {"delivered": 4}
+    by_name = {f["NAME"]: emulator.state.file_bytes[int(f["ID"])] for f in emulator.state.files.values()}
+    assert by_name == {"Договор.pdf": "договор 1".encode() * 10, "Договор (1).pdf": "договор 2".encode() * 10,
+                       "Договор.pdf.sig": "подпись 1".encode(), "Договор (1).pdf.sig": "подпись 2".encode()}
+    assert list(spool.root.iterdir()) == []  # each spool entry went once its file was on Disk

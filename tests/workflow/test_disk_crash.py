@@ -113,7 +113,7 @@ def test_repeated_kills_while_creating_documents_lose_nothing_and_leave_no_orpha
     answered: list[str] = []  # titles the server confirmed (201): they must exist with their files
     rng = random.Random(11)
     counter = iter(range(10_000))
-    for _ in range(8):
+    for _ in range(6):
         stop = threading.Event()
 
         def create_until_killed() -> None:
