@@ -170,3 +170,30 @@ async def test_two_documents_with_one_file_name_keep_their_own_files_and_signatu
     assert by_name == {"Договор.pdf": "договор 1".encode() * 10, "Договор (1).pdf": "договор 2".encode() * 10,
                        "Договор.pdf.sig": "подпись 1".encode(), "Договор (1).pdf.sig": "подпись 2".encode()}
     assert list(spool.root.iterdir()) == []  # each spool entry went once its file was on Disk
+
+
+async def test_spool_entries_without_a_committed_document_are_swept_at_start(db: Database, tmp_path: Path) -> None:
+    """A crash between writing the spool and the commit leaves bytes no message names: the next start removes them
+    (once they are old enough not to belong to a creation still in progress); entries still waiting stay."""
+    import os
+    import time
+
+    from server.workflow.files import Spool
+
+    spool = Spool(tmp_path / "spool")
+    data = b"%PDF-1.4 spool\n"
+    digest = hashlib.sha256(data).hexdigest()
+    kept = spool.put(digest, "a" * 16, data)
+    lost = spool.put(digest, "b" * 16, data)
+    young = spool.put(digest, "c" * 16, data)
+    old = time.time() - 3600
+    for name in (kept, lost):
+        os.utime(spool.root / name, (old, old))
+    await db.write(lambda d: effects.store_file_on_disk(d, 1, kept))
+
+    async def none() -> None:
+        return None
+
+    worker = OutboxWorker(db, none, spool=spool)  # type: ignore[arg-type]
+    assert await worker.sweep_spool() == 1
+    assert sorted(p.name for p in spool.root.iterdir()) == sorted([kept, young])
