@@ -47,9 +47,8 @@ from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
 from server.worker_loop import run_rounds
 
-from . import disk_store
+from . import disk_store, effects
 from .files import Spool, digests
-from . import effects
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +113,16 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.spool is not None:
-            await self.sweep_spool()
-        await asyncio.gather(*(run_rounds(lambda lane=lane: self.deliver_once(lane), wake=event, stop=stop,  # type: ignore[misc]
-                                          poll_seconds=self.poll_seconds, log=log, what=f"outbox {lane}")
-                               for lane, event in self._events.items()))
+            try:
+                await self.sweep_spool()
+            except Exception:  # noqa: BLE001 - leftovers only cost disk space; delivery must start anyway
+                log.exception("spool sweep failed")
+
+        def round_of(lane: str) -> Callable[[], Awaitable[int]]:
+            return lambda: self.deliver_once(lane)
+
+        await asyncio.gather(*(run_rounds(round_of(lane), wake=event, stop=stop, poll_seconds=self.poll_seconds,
+                                          log=log, what=f"outbox {lane}") for lane, event in self._events.items()))
 
     async def sweep_spool(self) -> int:
         """Drop spool entries of documents whose creation never committed (a crash between spool and commit)."""
@@ -136,6 +141,8 @@ class OutboxWorker:
         if lane is None:
             return sum([await self.deliver_once(name) for name in self._events])
         kinds = [k for k, lane_of in self.lanes.items() if lane_of == lane]
+        if not kinds:
+            return 0
         limit = DISK_BATCH if lane == DISK else self.batch_size
         messages = await self.db.write(lambda d: claim(d, kinds, limit))
         if not messages:

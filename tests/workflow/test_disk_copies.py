@@ -197,3 +197,22 @@ async def test_spool_entries_without_a_committed_document_are_swept_at_start(db:
     worker = OutboxWorker(db, none, spool=spool)  # type: ignore[arg-type]
     assert await worker.sweep_spool() == 1
     assert sorted(p.name for p in spool.root.iterdir()) == sorted([kept, young])
+
+
+async def test_a_remembered_folder_deleted_on_the_portal_is_made_again(db: Database, emulator: PortalEmulator) -> None:
+    await db.write(signed_documents(emulator, 1))
+    async with oauth_client(emulator, rate_per_second=500.0, burst=1000) as client:
+        async def source() -> Bitrix24Client:
+            return client
+
+        await drain(OutboxWorker(db, source))
+        deal_folder = next(fid for fid, f in emulator.state.folders.items() if f["NAME"] == "Сделка №1")
+        with emulator.state.lock:
+            del emulator.state.folders[deal_folder]  # an admin deleted the deal's folder on Disk
+        await db.write(signed_documents(emulator, 1, start=1))
+        await drain(OutboxWorker(db, source))
+    assert await db.read(outbox.counts) == {"delivered": 2}
+    again = [fid for fid, f in emulator.state.folders.items() if f["NAME"] == "Сделка №1"]
+    assert len(again) == 1 and again[0] != deal_folder
+    sig = next(f for f in emulator.state.files.values() if f["NAME"] == "file-1.pdf.sig")
+    assert int(sig["PARENT_ID"]) == again[0]
