@@ -8,7 +8,7 @@ Entry points: `Bitrix24Client` (one per portal), `PortalSettings` (the `[portal]
 from .application import COMPANY_TAB, DEAL_TAB, AppInfo, ApplicationService, Binding
 from .client import BatchResult, Bitrix24Client, is_read_method
 from .crm import Company, Contact, CrmService, Deal, Requisite
-from .disk import DiskFile, DiskFolder, DiskService
+from .disk import DiskFile, DiskFolder, DiskService, FolderIndex, MemoryFolderIndex
 from .errors import (
     AccessDenied,
     AlreadyExists,
@@ -29,6 +29,7 @@ from .errors import (
     TransportError,
     WrongAuthType,
 )
+from .limiter import bulk_lane
 from .messaging import Messenger, notify_command, timeline_comment_command
 from .settings import PortalSettings
 from .tokens import MemoryTokenStore, OAuthTokens, TokenStore
@@ -38,8 +39,9 @@ __all__ = [
     "COMPANY_TAB", "DEAL_TAB", "AccessDenied", "AlreadyExists", "AppInfo", "ApplicationService", "AuthError",
     "BadResponse", "BatchError", "BatchResult", "Binding", "Bitrix24Client", "Bitrix24Error", "Company",
     "Contact", "CrmService", "Deal", "Department", "DepartmentDirectory", "DiskFile", "DiskFolder",
-    "DiskService", "ExpiredToken", "InvalidArgument", "InvalidToken", "MemoryTokenStore", "Messenger",
+    "DiskService", "ExpiredToken", "FolderIndex", "InvalidArgument", "InvalidToken", "MemoryFolderIndex",
+    "MemoryTokenStore", "Messenger",
     "MethodNotFound", "NotFound", "OAuthError", "OAuthTokens", "OperationTimeLimit", "PortalDeleted",
     "PortalSettings", "RateLimited", "Requisite", "ServerError", "TokenStore", "TransportError", "User",
-    "UserDirectory", "WrongAuthType", "is_read_method", "notify_command", "timeline_comment_command",
+    "UserDirectory", "WrongAuthType", "bulk_lane", "is_read_method", "notify_command", "timeline_comment_command",
 ]

@@ -163,6 +163,14 @@ class Bitrix24Client:
         return self._tokens.client_endpoint if self._tokens else ""
 
     @property
+    def notify_client_id(self) -> str | None:
+        """`CLIENT_ID` for tagged notifications: required through a webhook (the local app's client_id, or
+        "klikdok" when none is configured); None with OAuth, where the token names the application."""
+        if self.settings.mode != "webhook":
+            return None
+        return self.settings.client_id or "klikdok"
+
+    @property
     def portal_base(self) -> str:
         """`https://portal/rest/` without webhook credentials (for upload/download URLs and user tokens)."""
         return _portal_rest_base(self.rest_base) if self.rest_base else ""

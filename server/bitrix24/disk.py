@@ -1,7 +1,9 @@
 """Bitrix24.Disk: the only place documents and signatures are stored.
 
 Layout: <storage root>/KlikDok/Сделки/Сделка №<id>/ and <storage root>/KlikDok/Компании/Компания №<id>/. Folders are
-created on first use and found again by name, so a retry or a second server process never makes duplicates.
+created on first use and found again by name, so a retry or a second server process never makes duplicates; the ids
+found are kept in a `FolderIndex` (the server's is in SQLite), so a folder costs one lookup per portal, not one per
+upload: at 2 requests/s the portal has no budget for listing a folder before every file.
 Uploads always use the two-step `uploadUrl` form: it has no base64 overhead and works for any size.
 """
 
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -68,6 +71,41 @@ def folder_from(raw: dict[str, Any]) -> DiskFolder:
     )
 
 
+class FolderIndex(Protocol):
+    """Where folder ids found on one portal's Disk are remembered, keyed by (parent folder id, name)."""
+
+    async def get(self, parent_id: int, name: str) -> int | None: ...
+
+    async def put(self, parent_id: int, name: str, folder_id: int) -> None: ...
+
+    async def forget(self) -> None:
+        """Drop every remembered id (a folder was deleted or moved on the portal)."""
+
+
+class MemoryFolderIndex:
+    """A FolderIndex for one process's lifetime (scripts and tests; the server keeps its ids in SQLite)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[int, str], int] = {}
+
+    async def get(self, parent_id: int, name: str) -> int | None:
+        return self._ids.get((parent_id, name))
+
+    async def put(self, parent_id: int, name: str, folder_id: int) -> None:
+        self._ids[(parent_id, name)] = folder_id
+
+    async def forget(self) -> None:
+        self._ids.clear()
+
+
+def name_variants(name: str) -> re.Pattern[str]:
+    """`name` and the unique names the portal makes from it (`a.pdf` -> `a (1).pdf`, `a (2).pdf`...)."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, dot, ext = name, "", ""
+    return re.compile(re.escape(stem) + r"(?: \(\d+\))?" + re.escape(dot + ext))
+
+
 class DiskService:
     """Folder-per-entity storage on the portal's Disk.
 
@@ -77,17 +115,23 @@ class DiskService:
     """
 
     def __init__(self, client: Bitrix24Client, *, storage_id: str | int | None = None,
-                 base_folder: str = BASE_FOLDER) -> None:
+                 base_folder: str = BASE_FOLDER, index: FolderIndex | None = None) -> None:
         self.client = client
         self.base_folder = base_folder
         if storage_id is None:
             storage_id = client.settings.disk_storage_id
         self.storage_id = str(storage_id) if storage_id not in (None, "", 0, "0") else ""
+        self.index: FolderIndex = index or MemoryFolderIndex()
         self._root_id: int | None = None
-        self._folders: dict[tuple[int, str], int] = {}
         self._lock = asyncio.Lock()
 
+    @property
+    def _root_key(self) -> str:
+        return f"storage:{self.storage_id or 'app'}"
+
     async def root_folder_id(self) -> int:
+        if self._root_id is None:
+            self._root_id = await self.index.get(0, self._root_key)
         if self._root_id is None:
             if self.storage_id:
                 storage = await self.client.call("disk.storage.get", {"id": self.storage_id})
@@ -96,8 +140,14 @@ class DiskService:
             root = to_int((storage or {}).get("ROOT_OBJECT_ID"))
             if not root:
                 raise Bitrix24Error("disk.storage.get", "NO_ROOT", "the storage has no root folder")
+            await self.index.put(0, self._root_key, root)
             self._root_id = root
         return self._root_id
+
+    async def forget_folders(self) -> None:
+        """Forget every remembered folder id: the next use looks them up again (after a NotFound)."""
+        self._root_id = None
+        await self.index.forget()
 
     async def find_child_folder(self, parent_id: int, name: str) -> DiskFolder | None:
         rows = await self.client.list_all("disk.folder.getchildren",
@@ -109,12 +159,13 @@ class DiskService:
 
     async def ensure_folder(self, parent_id: int, name: str) -> int:
         """The id of `parent/name`, creating it if missing. Safe to call concurrently and repeatedly."""
-        key = (parent_id, name)
-        if key in self._folders:
-            return self._folders[key]
+        known = await self.index.get(parent_id, name)
+        if known is not None:
+            return known
         async with self._lock:
-            if key in self._folders:
-                return self._folders[key]
+            known = await self.index.get(parent_id, name)
+            if known is not None:
+                return known
             existing = await self.find_child_folder(parent_id, name)
             if existing is None:
                 try:
@@ -126,7 +177,7 @@ class DiskService:
                     existing = await self.find_child_folder(parent_id, name)
                     if existing is None:
                         raise
-            self._folders[key] = existing.id
+            await self.index.put(parent_id, name, existing.id)
             return existing.id
 
     async def entity_folder(self, kind: EntityKind, entity_id: int) -> int:
@@ -174,6 +225,19 @@ class DiskService:
                     raise
                 await self.client.refresh_tokens()
         raise AssertionError("unreachable")
+
+    async def find_files(self, folder_id: int, name: str) -> list[DiskFile]:
+        """Files in the folder named `name` or a unique variant of it (`name (1).ext`), newest first.
+
+        One filtered `getchildren` (`%NAME` is a substring filter), checked again here by the exact pattern.
+        """
+        stem = name.rpartition(".")[0] or name
+        rows = await self.client.list_all("disk.folder.getchildren",
+                                          {"id": folder_id, "filter": {"%NAME": stem, "TYPE": "file"}})
+        pattern = name_variants(name)
+        found = [file_from(r) for r in rows if isinstance(r, dict) and to_str(r.get("TYPE")) == "file"
+                 and pattern.fullmatch(to_str(r.get("NAME")))]
+        return sorted(found, key=lambda f: f.id, reverse=True)
 
     async def list_files(self, folder_id: int) -> list[DiskFile]:
         rows = await self.client.list_all("disk.folder.getchildren", {"id": folder_id})

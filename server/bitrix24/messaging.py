@@ -20,8 +20,12 @@ def _bb_escape(text: str) -> str:
 
 
 def notify_command(user_id: int, message: str, *, link_url: str | None = None, link_title: str | None = None,
-                   tag: str | None = None, message_out: str | None = None) -> Command:
-    """A system notification for one user; with `link_url` the message ends with a clickable link."""
+                   tag: str | None = None, message_out: str | None = None, client_id: str | None = None) -> Command:
+    """A system notification for one user; with `link_url` the message ends with a clickable link.
+
+    client_id: the application's id for a call through an inbound webhook, where Bitrix's schema requires
+        `CLIENT_ID` with `TAG` (an application's own token already names it; pass None then).
+    """
     text = message.strip()
     if link_url:
         text += f" [URL={link_url}]{_bb_escape(link_title or 'Открыть')}[/URL]"
@@ -30,6 +34,8 @@ def notify_command(user_id: int, message: str, *, link_url: str | None = None, l
         params["MESSAGE_OUT"] = message_out + (f" {link_url}" if link_url else "")
     if tag:
         params["TAG"] = tag
+        if client_id:
+            params["CLIENT_ID"] = client_id
     return "im.notify.system.add", params
 
 
@@ -47,7 +53,7 @@ class Messenger:
 
     async def notify(self, user_id: int, message: str, **kwargs: str | None) -> int | None:
         """Returns the notification id (the portal may answer `false` when nothing was created)."""
-        method, params = notify_command(user_id, message, **kwargs)
+        method, params = notify_command(user_id, message, client_id=self.client.notify_client_id, **kwargs)
         return to_int(await self.client.call(method, params))
 
     async def timeline_comment(self, entity: TimelineEntity, entity_id: int, comment: str) -> int | None:

@@ -335,3 +335,20 @@ def m0006_portal_generation(db: SqliteUtilsDatabase) -> None:
     # Issue 11: every install, re-install and uninstall bumps the portal's generation; page sessions carry the
     # generation they were issued in and die when it moves on.
     db.execute("ALTER TABLE portals ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations(name="0007_disk_ids")
+def m0007_disk_ids(db: SqliteUtilsDatabase) -> None:
+    # Bitrix24.Disk ids the server has learned (issue 11): a folder is looked up by name once per portal, not once
+    # per upload. scope names the portal and storage; parent_id 0 holds the storage's root folder under its key.
+    db.execute("""
+        CREATE TABLE disk_folders (
+            scope TEXT NOT NULL,
+            parent_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            folder_id INTEGER NOT NULL,
+            PRIMARY KEY (scope, parent_id, name)
+        )""")
+    # The name a document file got on Disk (the portal may add " (1)" to keep names unique in a folder): its
+    # signatures are stored next to it as "<disk name>.sig".
+    db.execute("ALTER TABLE document_files ADD COLUMN disk_name TEXT")

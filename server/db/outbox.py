@@ -76,3 +76,12 @@ def recover(db: Database) -> int:
 
 def counts(db: Database) -> dict[str, int]:
     return {status: n for status, n in db.execute("SELECT status, count(*) FROM outbox GROUP BY status")}
+
+
+def created_at(db: Database, message_ids: list[int]) -> dict[int, datetime]:
+    """When each message was enqueued."""
+    if not message_ids:
+        return {}
+    rows = db.execute(f"SELECT id, created_at FROM outbox WHERE id IN ({','.join('?' * len(message_ids))})",
+                      message_ids).fetchall()
+    return {int(r[0]): datetime.fromisoformat(r[1]) for r in rows}

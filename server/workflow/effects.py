@@ -5,7 +5,12 @@ Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles e
   repeated delivery after a crash replaces the notification instead of adding a second one);
 - ``b24.timeline`` {"entity_type", "entity_id", "comment", "ref"}: ``crm.timeline.comment.add``, the comment ending
   with a marker made of the message id and ``ref`` (a repeated delivery looks for it before posting again);
-- ``disk.signature`` {"signature_id"}: upload ``<name>.sig`` next to the document on Bitrix24.Disk.
+- ``disk.file`` {"file_id", "spool"}: copy a document file, recorded with its bytes in the spool (``files.Spool``),
+  to the card's folder on Bitrix24.Disk; the file gets its ``disk_file_id`` only then, so a crash before the
+  commit leaves nothing on the portal;
+- ``disk.signature`` {"signature_id"}: upload ``<disk name>.sig`` next to the document on Bitrix24.Disk.
+
+The ``disk.*`` kinds are bulk work: the worker delivers them in their own lane, behind every notification.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from server.db import outbox
 
 NOTIFY = "b24.notify"
 TIMELINE = "b24.timeline"
+DISK_FILE = "disk.file"
 DISK_SIGNATURE = "disk.signature"
-KINDS = (NOTIFY, TIMELINE, DISK_SIGNATURE)
+KINDS = (NOTIFY, TIMELINE, DISK_FILE, DISK_SIGNATURE)
 
 
 def card_link(doc: dict[str, Any]) -> str:
@@ -43,3 +49,7 @@ def timeline(db: Database, doc: dict[str, Any], comment: str, *, key: str) -> No
 
 def store_signature_on_disk(db: Database, signature_id: int) -> None:
     outbox.enqueue(db, DISK_SIGNATURE, {"signature_id": signature_id}, dedupe_key=f"disk.signature:{signature_id}")
+
+
+def store_file_on_disk(db: Database, file_id: int, spool: str) -> None:
+    outbox.enqueue(db, DISK_FILE, {"file_id": file_id, "spool": spool}, dedupe_key=f"disk.file:{file_id}")

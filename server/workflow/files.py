@@ -76,3 +76,78 @@ class FileCache:
             path.unlink(missing_ok=True)
             total -= size
         self._total = total
+
+
+class Spool:
+    """Bytes of document files between the commit that records them and their copy on Bitrix24.Disk.
+
+    Unlike the cache, nothing here is evicted: an entry is the only copy of a file until the outbox worker has put
+    it on Disk, and it is removed then. Each entry is named ``<streebog256>.<token>`` (the token comes with the
+    outbox message), written and fsynced before the commit; one the database never learned about (a crash before
+    the commit) is swept at the next start.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, name: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}\.[0-9a-f]{16,64}", name):
+            raise ValueError("not a spool entry name")
+        return self.root / name
+
+    def put(self, digest: str, token: str, data: bytes) -> str:
+        """Store durably; returns the entry name the outbox message carries."""
+        name = f"{digest}.{token}"
+        path = self._path(name)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(path)
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return name
+
+    def get(self, name: str) -> bytes | None:
+        """The entry's bytes, if present and still matching their digest."""
+        path = self._path(name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return data if digests(data)[0] == name.split(".", 1)[0] else None
+
+    def find(self, digest: str) -> bytes | None:
+        """Any entry with these bytes (a file read before its Disk copy exists)."""
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            return None
+        for path in self.root.glob(f"{digest}.*"):
+            if path.suffix != ".tmp" and (data := self.get(path.name)) is not None:
+                return data
+        return None
+
+    def remove(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
+    def sweep(self, keep: set[str], older_than_seconds: float = 600.0) -> int:
+        """Remove entries no pending message names (left by a crash before their commit); young ones may belong
+        to a creation still in progress and stay."""
+        import time
+
+        removed = 0
+        cutoff = time.time() - older_than_seconds
+        for path in self.root.iterdir():
+            if path.name in keep or not path.is_file():
+                continue
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed

@@ -1,5 +1,9 @@
 """Delivers the workflow's outbox after commit: Bitrix24 notifications and timeline comments (grouped into
-``batch`` requests of up to 50 commands) and Disk copies of accepted signatures.
+``batch`` requests of up to 50 commands) and Disk copies of document files and accepted signatures.
+
+Two lanes, each its own loop: ``messages`` (notifications, timeline comments, and kinds other issues register) and
+``disk`` (bulk uploads). The disk lane makes its REST calls inside ``bulk_lane()``, so the client's limiter gives
+every notification the next free slot of the portal's budget, however many uploads are queued.
 
 Delivery protocol, per message: claimed (``sending``) in its own transaction, sent, then ``delivered`` or
 rescheduled with exponential backoff (``server.db.outbox.mark_failed``). A crash between claim and mark leaves
@@ -8,9 +12,11 @@ always delivered. A message can reach the portal and still come back as ``pendin
 answer was lost, after the portal acted), so every kind is made safe to repeat:
 - notifications carry ``TAG = klikdok:<message id>``: the portal replaces the first instead of showing two;
 - timeline comments end with a marker naming the message (:func:`timeline_marker`); before a repeated attempt
-  the worker asks ``crm.timeline.comment.list`` for a comment with that marker on the same card and, if one is
-  there, records the message as delivered instead of posting it again;
-- Disk copies check for the file by name before uploading again.
+  the worker pages through the card's comments, newest first, back to the message's creation, and if the marker
+  is there records the message as delivered instead of posting it again;
+- Disk copies record the new file's id the moment the portal answers; a repeated attempt first looks in the
+  folder for a file of that name (or the portal's unique variant of it) with the same bytes that no row owns yet.
+Folder ids are remembered in SQLite (:mod:`.disk_store`), so a copy costs two requests, not a folder listing.
 
 Other issues add their own kinds with :meth:`OutboxWorker.register`; the worker claims only kinds it handles.
 """
@@ -21,17 +27,28 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database as SqliteDb
 
-from server.bitrix24 import Bitrix24Client, Bitrix24Error, DiskService, notify_command, timeline_comment_command
+from server.bitrix24 import (
+    AlreadyExists,
+    Bitrix24Client,
+    Bitrix24Error,
+    DiskFile,
+    DiskService,
+    NotFound,
+    bulk_lane,
+    notify_command,
+    timeline_comment_command,
+)
 from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
 from server.worker_loop import run_rounds
 
-from . import effects
+from . import disk_store, effects
+from .files import Spool, digests
 
 log = logging.getLogger(__name__)
 
@@ -52,39 +69,82 @@ def claim(db: SqliteDb, kinds: Sequence[str], limit: int) -> list[OutboxMessage]
     return [OutboxMessage(r[0], r[1], json.loads(r[2]), r[3] + 1) for r in rows]
 
 
+MESSAGES = "messages"
+DISK = "disk"
+DISK_BATCH = 10  # uploads claimed at once: each is recorded as soon as it lands, the claim only bounds a round
+# How far back a repeated timeline message looks for its comment: the portal's clock may differ from ours.
+CLOCK_SKEW = timedelta(hours=1)
+MAX_COMMENT_PAGES = 40  # 2,000 comments on one card since the message was made: past that, post again
+
+
+class FileNotReady(Exception):
+    """A signature's document file has no copy on Disk yet: its ``.sig`` is named after that copy."""
+
+
 class OutboxWorker:
     def __init__(self, db: Database, client: ClientSource, *, batch_size: int = 50, poll_seconds: float = 1.0,
-                 max_attempts: int = 20, paused: bool = False) -> None:
+                 max_attempts: int = 20, paused: bool = False, spool: Spool | None = None) -> None:
         self.db = db
         self.client = client
         self.batch_size = max(1, min(50, batch_size))
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.paused = paused
-        self._event = asyncio.Event()
+        self.spool = spool
+        self._events = {MESSAGES: asyncio.Event(), DISK: asyncio.Event()}
         self._disk: tuple[Bitrix24Client, DiskService] | None = None
         self.handlers: dict[str, Handler] = {}
+        self.lanes: dict[str, str] = {}
         self.register(effects.NOTIFY, self._deliver_b24)
         self.register(effects.TIMELINE, self._deliver_b24)
-        self.register(effects.DISK_SIGNATURE, self._deliver_disk)
+        self.register(effects.DISK_FILE, self._deliver_disk, lane=DISK)
+        self.register(effects.DISK_SIGNATURE, self._deliver_disk, lane=DISK)
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, *, lane: str = MESSAGES) -> None:
+        if lane not in self._events:
+            raise ValueError(f"unknown outbox lane {lane!r}")
         self.handlers[kind] = handler
+        self.lanes[kind] = lane
 
     def wake(self) -> None:
         """Called after a transition commits: deliver now instead of at the next poll."""
-        self._event.set()
+        for event in self._events.values():
+            event.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await run_rounds(self.deliver_once, wake=self._event, stop=stop, poll_seconds=self.poll_seconds,
-                         log=log, what="outbox")
+        if self.spool is not None:
+            try:
+                await self.sweep_spool()
+            except Exception:  # noqa: BLE001 - leftovers only cost disk space; delivery must start anyway
+                log.exception("spool sweep failed")
 
-    async def deliver_once(self) -> int:
-        """One round: claim due messages, deliver them, record the outcome. Returns how many were claimed."""
+        def round_of(lane: str) -> Callable[[], Awaitable[int]]:
+            return lambda: self.deliver_once(lane)
+
+        await asyncio.gather(*(run_rounds(round_of(lane), wake=event, stop=stop, poll_seconds=self.poll_seconds,
+                                          log=log, what=f"outbox {lane}") for lane, event in self._events.items()))
+
+    async def sweep_spool(self) -> int:
+        """Drop spool entries of documents whose creation never committed (a crash between spool and commit)."""
+        assert self.spool is not None
+        keep = await self.db.read(disk_store.spool_entries_in_use)
+        removed = await asyncio.to_thread(self.spool.sweep, keep)
+        if removed:
+            log.info("spool entries without a document removed", extra={"count": removed})
+        return removed
+
+    async def deliver_once(self, lane: str | None = None) -> int:
+        """One round of one lane (or of each lane in turn): claim due messages, deliver them, record the outcome.
+        Returns how many were claimed."""
         if self.paused:
             return 0
-        kinds = list(self.handlers)
-        messages = await self.db.write(lambda d: claim(d, kinds, self.batch_size))
+        if lane is None:
+            return sum([await self.deliver_once(name) for name in self._events])
+        kinds = [k for k, lane_of in self.lanes.items() if lane_of == lane]
+        if not kinds:
+            return 0
+        limit = DISK_BATCH if lane == DISK else self.batch_size
+        messages = await self.db.write(lambda d: claim(d, kinds, limit))
         if not messages:
             return 0
         outcome: Outcome = {}
@@ -93,7 +153,11 @@ class OutboxWorker:
             by_handler.setdefault(self.handlers[m.kind], []).append(m)
         for handler, group in by_handler.items():
             try:
-                outcome.update(await handler(group))
+                if lane == DISK:
+                    with bulk_lane():
+                        outcome.update(await handler(group))
+                else:
+                    outcome.update(await handler(group))
             except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
                 log.warning("outbox delivery failed: %s", type(exc).__name__)
                 outcome.update({m.id: f"{type(exc).__name__}: {exc}"[:300] for m in group})
@@ -111,7 +175,7 @@ class OutboxWorker:
         await self.db.write(record)
         return len(messages)
 
-    # -- handlers ---------------------------------------------------------------------------------------
+    # -- notifications and timeline -----------------------------------------------------------------------
 
     async def _deliver_b24(self, messages: Sequence[OutboxMessage]) -> Outcome:
         client = await self.client()
@@ -128,7 +192,8 @@ class OutboxWorker:
             p = m.payload
             if m.kind == effects.NOTIFY:
                 commands.append(notify_command(int(p["user_id"]), str(p["message"]), link_url=p.get("link") or None,
-                                               link_title="Открыть", tag=f"klikdok:{m.id}"))
+                                               link_title="Открыть", tag=f"klikdok:{m.id}",
+                                               client_id=client.notify_client_id))
             else:
                 commands.append(timeline_comment_command(p["entity_type"], int(p["entity_id"]),
                                                          f"{p['comment']} {timeline_marker(m)}"))
@@ -142,32 +207,57 @@ class OutboxWorker:
         """Of timeline messages on a repeated attempt, those whose comment is already on the card (delivered), and
         those the portal would not let us check (failed this round: posting blind could double the comment).
 
-        One ``batch`` of ``crm.timeline.comment.list`` calls, newest first, filtered by the marker; the marker is
-        also checked here, so a portal that ignores the ``%COMMENT`` filter only costs a larger page.
+        ``crm.timeline.comment.list`` filters only by the card (ENTITY_TYPE, ENTITY_ID), so the marker is looked for
+        here: the card's comments are read newest first, 50 a page, one ``batch`` per page for all the messages,
+        until the marker is found or the comments are older than the message (less the clock skew allowance).
         """
         if not retried:
             return {}
-        commands = [("crm.timeline.comment.list", {
-            "filter": {"ENTITY_TYPE": m.payload["entity_type"], "ENTITY_ID": int(m.payload["entity_id"]),
-                       "%COMMENT": timeline_marker(m)},
-            "order": {"ID": "DESC"}, "select": ["ID", "COMMENT"]}) for m in retried]
-        result = await client.batch(commands)
+        ids = [m.id for m in retried]
+        created = await self.db.read(lambda d: outbox.created_at(d, ids))
+        since = {m.id: created[m.id] - CLOCK_SKEW for m in retried if m.id in created}
         found: Outcome = {}
-        for index, m in enumerate(retried):
-            error = result.errors.get(str(index))
-            if error is not None:
-                found[m.id] = f"проверка комментария: {error.code}: {error.description}"[:300]
-                continue
-            rows = result.results.get(str(index)) or []
-            marker = timeline_marker(m)
-            if any(isinstance(r, dict) and marker in str(r.get("COMMENT") or "") for r in rows):
-                log.info("timeline comment already on the card; not posting it again", extra={"outbox_id": m.id})
-                found[m.id] = None
+        open_: dict[int, int] = {m.id: 0 for m in retried}  # message id -> next start
+        by_id = {m.id: m for m in retried}
+        for _ in range(MAX_COMMENT_PAGES):
+            if not open_:
+                break
+            order = list(open_)
+            commands = [("crm.timeline.comment.list", {
+                "filter": {"ENTITY_TYPE": by_id[i].payload["entity_type"],
+                           "ENTITY_ID": int(by_id[i].payload["entity_id"])},
+                "order": {"ID": "DESC"}, "select": ["ID", "COMMENT", "CREATED"], "start": open_[i]}) for i in order]
+            result = await client.batch(commands)
+            for index, message_id in enumerate(order):
+                m = by_id[message_id]
+                error = result.errors.get(str(index))
+                if error is not None:
+                    found[m.id] = f"проверка комментария: {error.code}: {error.description}"[:300]
+                    del open_[message_id]
+                    continue
+                rows = [r for r in (result.results.get(str(index)) or []) if isinstance(r, dict)]
+                marker = timeline_marker(m)
+                if any(marker in str(r.get("COMMENT") or "") for r in rows):
+                    log.info("timeline comment already on the card; not posting it again", extra={"outbox_id": m.id})
+                    found[m.id] = None
+                    del open_[message_id]
+                    continue
+                next_start = result.nexts.get(str(index))
+                older = m.id in since and any(_before(r.get("CREATED"), since[m.id]) for r in rows)
+                if next_start is None or older or not rows:
+                    del open_[message_id]  # read back to the message's creation: the comment is not there
+                else:
+                    open_[message_id] = int(next_start)
+        if open_:
+            log.warning("timeline check stopped after %d pages; posting", MAX_COMMENT_PAGES)
         return found
+
+    # -- Disk copies ----------------------------------------------------------------------------------------
 
     async def _disk_service(self, client: Bitrix24Client) -> DiskService:
         if self._disk is None or self._disk[0] is not client:
-            self._disk = (client, DiskService(client))
+            scope = f"{client.portal_base}|{client.settings.disk_storage_id or 'app'}"
+            self._disk = (client, DiskService(client, index=disk_store.SqliteFolderIndex(self.db, scope)))
         return self._disk[1]
 
     async def _deliver_disk(self, messages: Sequence[OutboxMessage]) -> Outcome:
@@ -178,29 +268,111 @@ class OutboxWorker:
         outcome: Outcome = {}
         for m in messages:
             try:
-                await self._upload_signature(disk, int(m.payload["signature_id"]))
+                if m.kind == effects.DISK_FILE:
+                    await self._upload_file(disk, m)
+                else:
+                    await self._upload_signature(disk, int(m.payload["signature_id"]), m.attempts)
                 outcome[m.id] = None
+            except FileNotReady as exc:
+                outcome[m.id] = str(exc)
             except Bitrix24Error as exc:
                 outcome[m.id] = f"{exc.code}: {exc.description}"[:300]
         return outcome
 
-    async def _upload_signature(self, disk: DiskService, signature_id: int) -> None:
-        row: Any = await self.db.read(lambda d: d.execute(
-            "SELECT s.cms, s.disk_file_id, f.name, d.disk_folder_id, d.entity_type, d.entity_id,"
-            " (SELECT count(*) FROM signatures o WHERE o.file_id = s.file_id AND o.id <= s.id)"
-            " FROM signatures s JOIN document_files f ON f.id = s.file_id JOIN documents d ON d.id = s.document_id"
-            " WHERE s.id = ?", [signature_id]).fetchone())
-        if row is None or row[1]:
+    async def _folder(self, disk: DiskService, row: dict[str, Any], *, fresh: bool = False) -> int:
+        """The document's folder on Disk (the card's folder), found once and kept on the document."""
+        if row["disk_folder_id"] and not fresh:
+            return int(row["disk_folder_id"])
+        if fresh:
+            await disk.forget_folders()
+        folder_id = await disk.entity_folder(row["entity_type"], int(row["entity_id"]))
+        document_id = row.get("document_id")
+        if document_id is not None:
+            await self.db.write(lambda d: disk_store.set_document_folder(d, int(document_id), folder_id))
+        row["disk_folder_id"] = folder_id
+        return folder_id
+
+    async def _upload(self, disk: DiskService, row: dict[str, Any], name: str, data: bytes, *, unique: bool,
+                      content_type: str) -> DiskFile:
+        """Upload into the document's folder; a folder deleted on the portal is looked up (or made) again once."""
+        folder_id = await self._folder(disk, row)
+        try:
+            return await disk.upload(folder_id, name, data, unique_name=unique, content_type=content_type)
+        except NotFound:
+            folder_id = await self._folder(disk, row, fresh=True)
+            return await disk.upload(folder_id, name, data, unique_name=unique, content_type=content_type)
+
+    async def _adopt(self, disk: DiskService, row: dict[str, Any], name: str, digest: str, size: int) -> DiskFile | None:
+        """A file an earlier attempt put on Disk before the server could record it: same name (or the portal's
+        unique variant), same size and Streebog-256 digest, and owned by no row yet."""
+        candidates = [f for f in await disk.find_files(await self._folder(disk, row), name) if f.size == size]
+        if not candidates:
+            return None
+        owned = await self.db.read(lambda d: disk_store.known_disk_ids(d, [f.id for f in candidates]))
+        for f in candidates:
+            if f.id in owned:
+                continue
+            got = await disk.download(f.id)
+            assert isinstance(got, bytes)
+            if (await asyncio.to_thread(digests, got))[0] == digest:
+                return f
+        return None
+
+    async def _upload_file(self, disk: DiskService, message: OutboxMessage) -> None:
+        file_id = int(message.payload["file_id"])
+        spool_name = str(message.payload.get("spool") or "")
+        row = await self.db.read(lambda d: disk_store.file_upload(d, file_id))
+        if row is None or row["disk_file_id"]:
+            self._drop_spool(spool_name)
+            return
+        stored = None
+        if message.attempts > 1:
+            stored = await self._adopt(disk, row, row["name"], row["streebog256"], int(row["size"]))
+        if stored is None:
+            data = await asyncio.to_thread(self.spool.get, spool_name) if self.spool and spool_name else None
+            if data is None:
+                raise FileNotReady("байты файла не найдены в локальной очереди: загрузите документ заново")
+            stored = await self._upload(disk, row, row["name"], data, unique=True, content_type=row["content_type"])
+        await self.db.write(lambda d: disk_store.set_file_on_disk(d, file_id, stored.id, stored.name or row["name"]))
+        self._drop_spool(spool_name)
+
+    def _drop_spool(self, name: str) -> None:
+        if self.spool is not None and name:
+            try:
+                self.spool.remove(name)
+            except ValueError:
+                pass
+
+    async def _upload_signature(self, disk: DiskService, signature_id: int, attempts: int) -> None:
+        row = await self.db.read(lambda d: disk_store.signature_upload(d, signature_id))
+        if row is None or row["disk_file_id"]:
             return  # gone, or already stored
-        cms, _, name, folder_id, entity_type, entity_id, ordinal = row
-        if not folder_id:
-            folder_id = await disk.entity_folder(entity_type, int(entity_id))
-        sig_name = signature_file_name(name, ordinal)
-        existing = next((f for f in await disk.list_files(int(folder_id)) if f.name == sig_name), None)
-        stored = existing or await disk.upload(int(folder_id), sig_name, bytes(cms), unique_name=False,
-                                               content_type="application/pkcs7-signature")
-        await self.db.write(lambda d: d.execute("UPDATE signatures SET disk_file_id = ? WHERE id = ?",
-                                                [stored.id, signature_id]))
+        if not row["file_disk_id"]:
+            raise FileNotReady("файл документа ещё не сохранён на Диске")
+        cms = bytes(row["cms"])
+        sig_name = signature_file_name(row["file_disk_name"] or row["file_name"], int(row["ordinal"]))
+        digest = digests(cms)[0]
+        stored = await self._adopt(disk, row, sig_name, digest, len(cms)) if attempts > 1 else None
+        if stored is None:
+            try:
+                stored = await self._upload(disk, row, sig_name, cms, unique=False,
+                                            content_type="application/pkcs7-signature")
+            except AlreadyExists:
+                # Someone's file holds the name: ours if an earlier attempt got there, else keep both.
+                stored = await self._adopt(disk, row, sig_name, digest, len(cms)) or await self._upload(
+                    disk, row, sig_name, cms, unique=True, content_type="application/pkcs7-signature")
+        await self.db.write(lambda d: disk_store.set_signature_on_disk(d, signature_id, stored.id))
+
+
+def _before(created: Any, since: datetime) -> bool:
+    """Whether a comment's CREATED (ISO 8601 with an offset) is older than ``since``; unreadable counts as not."""
+    try:
+        value = datetime.fromisoformat(str(created))
+    except ValueError:
+        return False
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value < since
 
 
 def timeline_marker(message: OutboxMessage) -> str:

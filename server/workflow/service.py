@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import mimetypes
+import secrets
 import time
 import zipfile
 from collections.abc import Sequence
@@ -41,8 +42,8 @@ from server.portal.service import PortalService
 from server.text import name as clean_name
 from server.text import title as clean_title
 
-from . import jobs, states, store
-from .files import FileCache, digests, safe_name
+from . import effects, jobs, states, store
+from .files import FileCache, Spool, digests, safe_name
 from .listeners import TransitionListeners
 from .model import DocumentDetail, DocumentPage, Job
 from .outbox_worker import OutboxWorker, signature_file_name
@@ -85,9 +86,10 @@ class Workflow:
         self.db = db
         self.portal = portal
         wf = settings.workflow
+        self.spool = Spool(settings.storage.path / "spool")
         self.worker = OutboxWorker(db, portal.client, batch_size=wf.outbox_batch_size,
                                    poll_seconds=wf.outbox_poll_seconds, max_attempts=wf.outbox_max_attempts,
-                                   paused=wf.outbox_paused)
+                                   paused=wf.outbox_paused, spool=self.spool)
         self.listeners = TransitionListeners(states.TRANSITIONS)
         self.listeners.on_commit(self.worker.wake)
         self.deps = SignatureDeps(db=db, settings=settings, validation=validation_context(settings),
@@ -281,8 +283,9 @@ class Workflow:
 
     async def create(self, user_id: int, *, entity_type: str, entity_id: int, title: str, uploads: Sequence[Upload],
                      signer_ids: Sequence[int] = (), counterparty_email: str = "", send: bool = False) -> int:
-        """Upload the files to the card's Disk folder and record a draft; with ``send`` it is sent in the same
-        transaction (one commit: a document is never left half-sent)."""
+        """Record a draft; with ``send`` it is sent in the same transaction (one commit: a document is never left
+        half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
+        after the commit, so a crash at any point leaves no file on the portal that no document owns."""
         if entity_type not in ("deal", "company") or entity_id <= 0:
             raise TransitionRefused("bad_request", "Документ создаётся из сделки или компании.", 400)
         if not uploads:
@@ -306,42 +309,45 @@ class Workflow:
         company_id, counterparty = await self._counterparty(entity_type, entity_id)
         if counterparty_email:
             counterparty["email"] = counterparty_email.strip()[:254]
-        assert self._disk is not None
-        try:
-            folder_id = await self._disk.entity_folder(entity_type, entity_id)  # type: ignore[arg-type]
-        except Bitrix24Error as exc:
-            raise PortalMissing(f"Не удалось открыть папку на Диске ({exc.code}).") from None
         files: list[dict[str, Any]] = []
+        spooled: list[str] = []
         for up in uploads:
             name = safe_name(up.name)
             # Small files are hashed inline: a thread hop costs more than Streebog over a few hundred KiB.
-            d256, d512 = digests(up.data) if len(up.data) < INLINE_HASH_BYTES else await asyncio.to_thread(digests, up.data)
+            small = len(up.data) < INLINE_HASH_BYTES
+            d256, d512 = digests(up.data) if small else await asyncio.to_thread(digests, up.data)
             ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-            try:
-                stored = await self._disk.upload(folder_id, name, up.data, content_type=ctype)
-            except Bitrix24Error as exc:
-                raise PortalMissing(f"Не удалось сохранить «{name}» на Диск ({exc.code}).") from None
-            if len(up.data) < INLINE_HASH_BYTES:
+            spooled.append(await asyncio.to_thread(self.spool.put, d256, secrets.token_hex(8), up.data))
+            if small:
                 self.cache.put(d256, up.data)
             else:
                 await asyncio.to_thread(self.cache.put, d256, up.data)
             files.append({"name": name, "size": len(up.data), "content_type": ctype, "streebog256": d256,
-                          "streebog512": d512, "disk_file_id": stored.id})
+                          "streebog512": d512})
         department = author.departments[0] if author.departments else None
 
         def write(d: Any) -> int:
             doc_id = states.create_draft(
                 d, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id,
                 author_id=user_id, author_name=clean_name(author.full_name), department_id=department, files=files,
-                signers=signers, counterparty=counterparty, disk_folder_id=folder_id)
+                signers=signers, counterparty=counterparty, disk_folder_id=None)
+            for f, spool_name in zip(store.files(d, doc_id), spooled, strict=True):
+                effects.store_file_on_disk(d, f.id, spool_name)
             if send:
                 states.send(d, doc_id, actor_id=user_id, counterparty_days=self.settings.workflow.counterparty_days,
                             listeners=self.listeners)
             return doc_id
 
-        doc_id = await self.db.write(write)
+        try:
+            doc_id = await self.db.write(write)
+        except BaseException:
+            for spool_name in spooled:
+                self.spool.remove(spool_name)
+            raise
         if send:
             self.listeners.committed()
+        else:
+            self.worker.wake()
         return doc_id
 
     async def set_route(self, viewer: Viewer, document_id: int, signer_ids: Sequence[int],
@@ -446,6 +452,8 @@ class Workflow:
         if f is None:
             raise TransitionRefused("not_found", "В документе нет такого файла.", 404)
         data = await asyncio.to_thread(self.cache.get, f.streebog256)
+        if data is None and not f.disk_file_id:
+            data = await asyncio.to_thread(self.spool.find, f.streebog256)  # not on Disk yet: the spool has it
         if data is None:
             await self.client()
             assert self._disk is not None

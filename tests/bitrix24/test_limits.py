@@ -98,3 +98,22 @@ async def test_network_errors_are_retried_then_reported() -> None:
             await c.call("crm.timeline.comment.add", {"fields": {}})  # a write: connect errors are still safe
         assert c.stats["requests"] == 3
     assert caught.value.method == "crm.timeline.comment.add"
+
+
+async def test_bulk_lane_leaves_the_reserve_to_ordinary_requests() -> None:
+    """Bulk work (Disk copies) fills the bucket only up to its own share; an ordinary request (a notification)
+    then still gets a slot at once, inside the same total budget."""
+    from server.bitrix24 import bulk_lane
+    from server.bitrix24.limiter import LeakyBucket
+
+    bucket = LeakyBucket(rate=0.001, burst=6)  # 5 usable slots, 1 of them kept from bulk work; no drain to speak of
+    with bulk_lane():
+        for _ in range(4):
+            await asyncio.wait_for(bucket.acquire(), 1)
+            await bucket.release()
+        blocked = asyncio.create_task(bucket.acquire())  # inherits the bulk lane
+    await asyncio.sleep(0.1)
+    assert not blocked.done()
+    await asyncio.wait_for(bucket.acquire(), 1)  # the ordinary request is not queued behind it
+    assert bucket.level > 4.9
+    blocked.cancel()

@@ -75,7 +75,10 @@ def test_tampered_document_is_not_served(exchange: Exchange) -> None:
     fid = exchange.file_ids(doc_id)["Договор №17.pdf"]
     # Somebody edits the file on Bitrix24.Disk after sending, and the server's cache no longer has it.
     emu = exchange.kd.emu.state
-    disk_id = int(next(f["ID"] for f in emu.files.values() if f["NAME"] == "Договор №17.pdf"))
+    # The copy reaches Disk from the outbox after the commit: wait until the server has recorded it there.
+    disk_id = int(wait_for(lambda: exchange.kd.query("SELECT disk_file_id FROM document_files WHERE id = ?"
+                                                     " AND disk_file_id IS NOT NULL", fid), what="the Disk copy")[0][0])
+    assert emu.files[disk_id]["NAME"] == "Договор №17.pdf"
     emu.file_bytes[disk_id] = PDF.replace("№17".encode(), "№71".encode())
     for entry in (exchange.kd.server.data_dir / "cache").iterdir():
         entry.unlink()

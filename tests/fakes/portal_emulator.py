@@ -17,7 +17,8 @@ Serves, over real HTTP:
 - the parent side of the BX24 frame protocol (resizeWindow, setInstallFinish, getInitData) around every frame.
 
 Test knobs on `state`: `inject` (scripted errors), `stall` (the portal acts, then holds its answer so a test can
-kill the caller in between), `add_group_member`, `app_handler`.
+kill the caller in between; "disk.upload" stalls the answer of a Disk upload URL), `add_group_member`,
+`app_handler`.
 
 Run standalone: `python -m tests.fakes.portal_emulator --port 8090`. In tests use the `portal` fixture
 (tests/bitrix24/conftest.py), which runs one server per session and resets its state per test.
@@ -43,7 +44,7 @@ from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
-from server.bitrix24 import phpquery
+from . import php_params
 
 from .portal_state import ApiError, CallContext, EmulatorConfig, PortalState
 
@@ -62,7 +63,7 @@ def _error(err: ApiError) -> Response[bytes]:
 
 async def _params(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], dict[str, UploadFile]]:
     """$_REQUEST as PHP builds it: query string, then the body (JSON, urlencoded or multipart) on top."""
-    params = phpquery.decode(request.scope.get("query_string", b""))
+    params = php_params.parse(request.scope.get("query_string", b""))
     files: dict[str, UploadFile] = {}
     if request.method == "POST":
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -74,7 +75,7 @@ async def _params(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], dict
                 except msgspec.DecodeError:
                     raise ApiError(400, "INVALID_REQUEST", "Invalid JSON body") from None
                 if isinstance(decoded, dict):
-                    params = phpquery.merge(params, decoded)
+                    params = php_params.overlay(params, decoded)
         elif ctype == "multipart/form-data":
             form = await request.form()
             pairs: list[tuple[str, str]] = []
@@ -83,9 +84,9 @@ async def _params(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], dict
                     files[key] = value
                 else:
                     pairs.append((key, str(value)))
-            params = phpquery.merge(params, phpquery.unflatten(pairs))
+            params = php_params.overlay(params, php_params.build(pairs))
         else:
-            params = phpquery.merge(params, phpquery.decode(await request.body()))
+            params = php_params.overlay(params, php_params.parse(await request.body()))
     return params, files
 
 
@@ -195,7 +196,7 @@ class PortalEmulator:
             try:
                 if name == "batch":
                     raise ApiError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
-                sub = _resolve_refs(phpquery.decode(query), results)
+                sub = _resolve_refs(php_params.parse(query), results)
                 envelope = self.state.call(name, sub, ctx)
             except ApiError as err:
                 errors[key] = err.payload()
@@ -224,7 +225,12 @@ class PortalEmulator:
         try:
             params, files = await _params(request)
             if name == "upload":
-                return self._upload(params, files)
+                response = self._upload(params, files)
+                # The file is stored; a stall on "disk.upload" holds the answer back (a caller killed meanwhile).
+                stall = self.state.take_stall(["disk.upload"]) if response.status_code == 200 else None
+                if stall is not None:
+                    await self._hold(stall)
+                return response
             if name == "download":
                 return self._download(params)
             if not self.state.admit():

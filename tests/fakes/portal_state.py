@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from server.bitrix24 import phpquery
+from . import php_params
 
 from . import bitrix24_seed as seed
 
@@ -102,7 +104,7 @@ def _digits(value: Any) -> float | None:
 def _compare(actual: Any, op: str, expected: Any) -> bool:
     """One filter condition with Bitrix's prefixes; list fields (UF_DEPARTMENT) match by membership."""
     if isinstance(actual, list) and op in ("=", "", "@", "!", "!="):
-        wanted = phpquery.as_sequence(expected) if op in ("@",) or isinstance(expected, list) else [expected]
+        wanted = php_params.items(expected) if op in ("@",) or isinstance(expected, list) else [expected]
         hit = any(str(a) == str(w) for a in actual for w in wanted)
         return not hit if op in ("!", "!=") else hit
     if isinstance(expected, bool) or isinstance(actual, bool):
@@ -110,7 +112,7 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
         result = flag(actual) == flag(expected)
         return not result if op in ("!", "!=") else result
     if op in ("@", "!@") or (op in ("", "=") and isinstance(expected, list)):
-        found = any(str(actual) == str(e) for e in phpquery.as_sequence(expected))
+        found = any(str(actual) == str(e) for e in php_params.items(expected))
         return not found if op == "!@" else found
     if op in ("%", "=%", "%=", "!%"):
         text = str(actual or "").lower()
@@ -410,7 +412,7 @@ class PortalState:
 
     @staticmethod
     def select_fields(row: dict[str, Any], select: Any, *, multifields_only_if_selected: bool) -> dict[str, Any]:
-        fields = [str(s) for s in phpquery.as_sequence(select)]
+        fields = [str(s) for s in php_params.items(select)]
         public = _public(row)
         if not fields or "*" in fields:
             chosen = {k: v for k, v in public.items()
@@ -448,6 +450,9 @@ class PortalState:
             raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
         with self.lock:
             self.calls.append(method)
+        schema = SCHEMAS.get(method)
+        if schema is not None:
+            schema.check(self, params, ctx)
         return handler(self, params, ctx)
 
     # ---- seeding helpers for tests -----------------------------------------------------------------------
@@ -550,6 +555,59 @@ class CallContext:
     @property
     def app_context(self) -> bool:
         return self.kind == "oauth"
+
+
+# ---- method schemas -----------------------------------------------------------------------------------------
+
+SPEC_FILE = Path(__file__).with_name("bitrix24_spec.json")
+# Parameters every method takes besides its own (the access token is taken off before this check).
+_COMMON = frozenset({"auth"})
+
+
+@dataclass(frozen=True)
+class MethodSchema:
+    """What Bitrix's published schema of one method allows: its parameters (top-level names are case-insensitive
+    on the portal), which are required, and who may call it ("администратор..." = portal admins only; "...в
+    контексте приложения" / "авторизованный в приложении" = an application's token, not a webhook)."""
+
+    name: str
+    params: dict[str, bool]  # lower-case name -> required
+    admin_only: bool
+    app_only: bool
+
+    @classmethod
+    def from_spec(cls, name: str, spec: dict[str, Any]) -> MethodSchema:
+        names = [str(p["name"]) for p in spec["params"]]
+        if "result" in names and "time" in names:
+            params: dict[str, bool] = {}  # the page listed its answer's fields: the method takes no parameters
+        else:
+            params = {n.lower(): p.get("required") is True for n, p in zip(names, spec["params"], strict=True)}
+        who = str(spec.get("permissions") or "").lower()
+        return cls(name=name, params=params,
+                   admin_only="администратор" in who or "административным доступом" in who,
+                   app_only="в контексте приложения" in who or "авторизованный в приложении" in who)
+
+    def check(self, state: PortalState, params: dict[str, Any], ctx: CallContext) -> None:
+        """Refuse the call as the portal would, before the method runs."""
+        if self.app_only and not ctx.app_context:
+            raise ApiError(403, "WRONG_AUTH_TYPE", "Application context required")
+        if self.admin_only and not state.users.get(ctx.user_id, {}).get("_ADMIN"):
+            raise ApiError(403, "ACCESS_DENIED", "Access denied! Administrator rights required")
+        given = {str(k).lower() for k in params} - _COMMON
+        unknown = sorted(given - set(self.params))
+        if unknown:
+            raise ApiError(400, "INVALID_ARG_VALUE", f"Unknown parameter '{unknown[0]}' for method {self.name}")
+        for name, required in self.params.items():
+            if required and _ci(params, name) in (None, "", [], {}):
+                raise ApiError(400, "ERROR_ARGUMENT", f"Required parameter '{name}' is missing")
+
+
+def _load_schemas() -> dict[str, MethodSchema]:
+    methods = json.loads(SPEC_FILE.read_text(encoding="utf-8"))["methods"]
+    return {name.lower(): MethodSchema.from_spec(name, spec) for name, spec in methods.items()}
+
+
+SCHEMAS = _load_schemas()
 
 
 # ---- method implementations ---------------------------------------------------------------------------------
@@ -693,12 +751,17 @@ def _timeline_add(state: PortalState, params: dict[str, Any], ctx: CallContext) 
 
 @method("crm.timeline.comment.list")
 def _timeline_list(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-    """Comments of one CRM item: `filter` must name ENTITY_ID and ENTITY_TYPE; other fields filter with the usual
-    prefixes (`%COMMENT` is a substring search); `order` by ID, CREATED or AUTHOR_ID; 50 a page. Rows carry
-    string ids and `FILES: {}` like the documented answer."""
+    """Comments of one CRM item. The schema's `filter` works by exactly two fields, ENTITY_ID and ENTITY_TYPE, both
+    required; anything else in it is refused here (a real portal may ignore it silently, which is worse: the caller
+    would think it filtered). `order` by ID, CREATED or AUTHOR_ID; 50 a page. Rows carry string ids and
+    `FILES: {}` like the documented answer."""
     conditions = _ci(params, "filter")
     if not isinstance(conditions, dict):
         raise ApiError(400, "INVALID_ARG_VALUE", "Parameter 'filter' is required")
+    extra = sorted(k for k in conditions if str(k).upper() not in ("ENTITY_TYPE", "ENTITY_ID"))
+    if extra:
+        raise ApiError(400, "INVALID_ARG_VALUE", f"Filter field '{extra[0]}' is not supported: only ENTITY_ID and"
+                       " ENTITY_TYPE")
     entity_type = str(conditions.get("ENTITY_TYPE") or "").lower()
     entity_id = _int(conditions.get("ENTITY_ID"), 0)
     if not entity_type or entity_id <= 0:
@@ -715,9 +778,7 @@ def _timeline_list(state: PortalState, params: dict[str, Any], ctx: CallContext)
                  "AUTHOR_ID": str(c["AUTHOR_ID"]), "FILES": {}}
                 for c in state.timeline_comments
                 if c["ENTITY_TYPE"] == entity_type and c["ENTITY_ID"] == entity_id]
-    rest = {k: v for k, v in conditions.items() if k.upper() not in ("ENTITY_TYPE", "ENTITY_ID")}
-    return state.query_rows(rows, {"filter": rest, "order": order, "start": _ci(params, "start"),
-                                   "select": _ci(params, "select")})
+    return state.query_rows(rows, {"order": order, "start": _ci(params, "start"), "select": _ci(params, "select")})
 
 
 @method("sonet_group.user.get")
@@ -743,15 +804,22 @@ def _notify_system(state: PortalState, params: dict[str, Any], ctx: CallContext)
         raise ApiError(400, "USER_ID_EMPTY", "Recipient user id is empty")
     if not message:
         raise ApiError(400, "MESSAGE_EMPTY", "Message text is empty")
+    tag = _ci(params, "TAG")
+    client_id = _ci(params, "CLIENT_ID")
+    # The schema: CLIENT_ID is required through a webhook together with TAG and SUB_TAG (a webhook names no
+    # application, and a tag is unique only within one).
+    if ctx.kind == "webhook" and (tag or _ci(params, "SUB_TAG")) and not client_id:
+        raise ApiError(400, "CLIENT_ID_EMPTY", "CLIENT_ID is required with TAG or SUB_TAG in a webhook call")
+    owner = str(client_id) if ctx.kind == "webhook" else state.config.client_id
     with state.lock:
-        tag = _ci(params, "TAG")
         if tag:
-            state.notifications = [n for n in state.notifications if n.get("TAG") != tag]
+            state.notifications = [n for n in state.notifications
+                                   if not (n.get("TAG") == tag and n.get("CLIENT_ID") == owner)]
         state.notification_seq += 1
         notification_id = 12000 + state.notification_seq
         state.notifications.append({"ID": notification_id, "USER_ID": user_id, "MESSAGE": message,
                                     "MESSAGE_OUT": _ci(params, "MESSAGE_OUT"), "TAG": tag,
-                                    "FROM": ctx.kind})
+                                    "CLIENT_ID": owner, "FROM": ctx.kind})
     return {"result": notification_id}
 
 
@@ -881,7 +949,7 @@ def _folder_upload(state: PortalState, params: dict[str, Any], ctx: CallContext)
     content = _ci(params, "fileContent")
     if content:
         # Form A: one request with base64 content.
-        items = list(phpquery.as_sequence(content))
+        items = list(php_params.items(content))
         if len(items) != 2:
             raise ApiError(400, "ERROR_ARGUMENT", "fileContent must be [name, base64]")
         name = str((data or {}).get("NAME") or items[0])

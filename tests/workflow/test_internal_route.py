@@ -41,9 +41,8 @@ def test_create_send_sign_and_reach_the_counterparty(kd: Klikdok, people: People
     note = wait_for(lambda: [n for n in emu.notifications if n["USER_ID"] == DIRECTOR], what="signer notification")
     assert "«Договор поставки» ждёт вашей подписи" in note[0]["MESSAGE"]
     assert "/crm/deal/details/1/" in note[0]["MESSAGE"]
-    # The original went to the deal's folder on Disk and the digest was recorded.
-    disk_names = {f["NAME"] for f in emu.files.values()}
-    assert "Договор №17.pdf" in disk_names
+    # The original goes to the deal's folder on Disk through the outbox, after the commit.
+    wait_for(lambda: "Договор №17.pdf" in {f["NAME"] for f in emu.files.values()}, what="the file on Disk")
     detail = kd.api("GET", f"/documents/{doc_id}", DIRECTOR).json()
     file = detail["files"][0]
     assert file["size"] == len(PDF)

@@ -158,3 +158,48 @@ async def test_a_repeated_timeline_message_waits_when_the_card_cannot_be_checked
     row = await db.read(lambda d: d.execute("SELECT status, attempts, last_error FROM outbox").fetchone())
     assert row[:2] == ("pending", 2) and "проверка комментария" in row[2]
     assert slow_portal.state.calls.count("crm.timeline.comment.add") == 1
+
+
+async def test_a_repeated_timeline_message_finds_its_comment_behind_a_busy_card(db: Database, client: Bitrix24Client,
+                                                                                slow_portal: PortalEmulator) -> None:
+    """The portal took comment A, the process died, and by the restart 120 more comments were added to the card.
+    ``crm.timeline.comment.list`` filters only by the card, so the worker pages back, newest first, until it finds
+    A's marker (page three); A is recorded as delivered, not posted again."""
+    await db.write(lambda d: effects.timeline(d, DOC, "Документ подписан", key="a"))
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    worker = OutboxWorker(db, source)
+    claimed = await db.write(lambda d: claim(d, [effects.TIMELINE], 50))
+    assert await worker.handlers[effects.TIMELINE](claimed) == {claimed[0].id: None}  # A reaches the portal...
+    for n in range(120):  # ...managers keep commenting on the deal...
+        slow_portal.state.timeline_comments.append({"ID": 2000 + n, "ENTITY_TYPE": "deal", "ENTITY_ID": 1,
+                                                    "COMMENT": f"Звонок клиенту {n}", "AUTHOR_ID": 4})
+    assert await db.write(outbox.recover) == 1  # ...and the process died before recording A
+    assert await worker.deliver_once() == 1
+    assert await db.read(outbox.counts) == {"delivered": 1}
+    ours = [c for c in slow_portal.state.timeline_comments if "Документ подписан" in str(c["COMMENT"])]
+    assert len(ours) == 1
+    assert slow_portal.state.calls.count("crm.timeline.comment.list") == 3
+    assert slow_portal.state.calls.count("crm.timeline.comment.add") == 1
+
+
+async def test_a_repeated_timeline_message_stops_reading_at_comments_older_than_itself(
+        db: Database, client: Bitrix24Client, slow_portal: PortalEmulator) -> None:
+    """A message that never reached the portal: the worker reads back only to the message's own creation (less an
+    allowance for clock skew), not the card's whole history, then posts it."""
+    for n in range(200):  # a long history, two days old
+        slow_portal.state.timeline_comments.append({"ID": 100 + n, "ENTITY_TYPE": "deal", "ENTITY_ID": 1,
+                                                    "COMMENT": f"Старый комментарий {n}", "AUTHOR_ID": 4})
+        slow_portal.state.timeline_created[100 + n] = "2026-01-01T10:00:00+03:00"
+    await db.write(lambda d: effects.timeline(d, DOC, "Документ отправлен", key="b"))
+    await db.write(lambda d: claim(d, [effects.TIMELINE], 50))
+    await db.write(outbox.recover)  # a first attempt died before sending anything
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    assert await OutboxWorker(db, source).deliver_once() == 1
+    assert slow_portal.state.calls.count("crm.timeline.comment.list") == 1
+    assert len([c for c in slow_portal.state.timeline_comments if "Документ отправлен" in str(c["COMMENT"])]) == 1
