@@ -61,7 +61,7 @@ def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path
                                                                   people: People) -> None:
     data = tmp_path / "data"
     emu = own_emulator.state
-    first = start_server(data, env=server_env(people.pki))
+    first = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     kd = Klikdok(first, own_emulator)
     kd.install()
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
@@ -76,7 +76,7 @@ def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path
     stall.release.set()
     creator.join(30)
 
-    second = start_server(data, env=server_env(people.pki))
+    second = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     try:
         kd.server = second
         wait_for(lambda: outbox_done(kd), 30, what="the Disk copy after the restart")
@@ -95,7 +95,7 @@ def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path
         stall.release.set()
     finally:
         second.stop()
-    third = start_server(data, env=server_env(people.pki))
+    third = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     try:
         kd.server = third
         wait_for(lambda: outbox_done(kd), 30, what="the signature's Disk copy after the restart")
@@ -108,7 +108,7 @@ def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path
 def test_repeated_kills_while_creating_documents_lose_nothing_and_leave_no_orphan(
         tmp_path: Path, own_emulator: PortalEmulator, people: People) -> None:
     data = tmp_path / "data"
-    kd = Klikdok(start_server(data, env=server_env(people.pki)), own_emulator)
+    kd = Klikdok(start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url)), own_emulator)
     kd.install()
     answered: list[str] = []  # titles the server confirmed (201): they must exist with their files
     rng = random.Random(11)
@@ -133,7 +133,7 @@ def test_repeated_kills_while_creating_documents_lose_nothing_and_leave_no_orpha
         kd.server.stop(signal.SIGKILL)
         stop.set()
         worker.join(60)
-        kd.server = start_server(data, env=server_env(people.pki))
+        kd.server = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     try:
         wait_for(lambda: outbox_done(kd), 60, what="every Disk copy after the last restart")
         assert answered, "no document was created between the kills"
