@@ -118,7 +118,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     path = Path(args.database) if args.database else settings.storage.database_path
     if not path.exists():
         raise CliError(f"база данных не найдена: {path}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
         report = audit.verify(sqlite_utils.Database(conn))
     except sqlite3.DatabaseError as exc:
