@@ -11,8 +11,9 @@ Method by method (shapes: ``/work/shared/reference/cryptoarm-api.md`` §1.4):
   JSON-RPC error when anything was refused.
 
 Errors use the JSON-RPC codes: -32700 unparsable, -32600 not a request, -32601 unknown method, -32602 bad
-params (unknown, used or expired transaction; unknown file ids; bad base64), -32603 internal. HTTP status is
-200 for all of them (the app's rule), 415 for a body that is not JSON, 405 for other HTTP methods.
+params (unknown, not yet started, used or expired transaction; unknown file ids; bad base64), -32603
+internal. HTTP status is 200 for all of them (the app's rule), 415 for a body that is not JSON, 405 for other
+HTTP methods.
 """
 
 from __future__ import annotations
