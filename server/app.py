@@ -31,6 +31,7 @@ from server.config import Settings
 from server.counterparty import runtime as counterparty_runtime
 from server.cryptoarm.endpoint import ROUTES as CRYPTOARM_ROUTES
 from server.db import Database, audit, migrations, outbox
+from server.jsonbody import Request as JsonSafeRequest
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
 from server.sdnotify import notify, watchdog_interval
@@ -123,6 +124,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="KlikDok API", version=__version__, path="/schema"),
+        request_class=JsonSafeRequest,
         debug=False,
         logging_config=None,
     )

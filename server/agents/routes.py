@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response, WebSocket, delete, get, post, websocket
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 
+from server import jsonbody
 from server.state import AppServices
 from server.web.b24 import current_session
 
@@ -154,7 +155,7 @@ async def pair(request: Request[Any, Any, Any]) -> Response[Any]:
         return Response({"error": "rate_limited", "message": "Слишком много попыток. Подождите минуту."},
                         status_code=429)
     try:
-        body = msgspec.json.decode(await request.body(), type=PairRequest)
+        body = jsonbody.decode(await request.body(), type=PairRequest)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return Response({"error": "bad_request", "message": "Ожидается JSON {code, name, platform}."}, status_code=400)
     if len(body.code) > 40:

@@ -29,6 +29,7 @@ import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 
+from server import jsonbody
 from server.state import AppServices
 
 from . import job_handler  # noqa: F401  (registers the "job" handler)
@@ -83,7 +84,7 @@ async def cryptoarm_json(request: Request[Any, Any, Any]) -> Response[Any]:
     if "json" not in ctype.lower():
         return Response({"error": "Ожидается application/json."}, status_code=415)
     try:
-        body = msgspec.json.decode(await request.body())
+        body = jsonbody.decode(await request.body())
     except msgspec.DecodeError:
         return _error(PARSE_ERROR, "Parse error")
     if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or not isinstance(body.get("method"), str):
@@ -217,7 +218,7 @@ async def open_transaction(request: Request[Any, Any, Any]) -> dict[str, str]:
 
     session = current_session(request)
     try:
-        body = msgspec.json.decode(await request.body(), type=OpenRequest)
+        body = jsonbody.decode(await request.body(), type=OpenRequest)
     except (msgspec.DecodeError, msgspec.ValidationError):
         raise ClientException("Ожидается JSON {job_ids: [...]}.") from None
     try:

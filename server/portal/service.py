@@ -8,7 +8,6 @@ the POST says about where the portal is: the AUTH_ID is checked against the endp
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -29,6 +28,7 @@ from server.bitrix24 import (
     User,
     UserDirectory,
 )
+from server import jsonbody
 from server.db import Database, audit
 from server.portal import store
 from server.portal.store import Portal, SqliteTokenStore
@@ -80,7 +80,7 @@ def placement_entity(form: dict[str, Any]) -> tuple[str, str, int]:
     entity_id = 0
     if entity_type:
         try:
-            options = json.loads(_form_get(form, "PLACEMENT_OPTIONS") or "{}")
+            options = jsonbody.loads(_form_get(form, "PLACEMENT_OPTIONS") or "{}")
             entity_id = int(options.get("ID", 0)) if isinstance(options, dict) else 0
         except (ValueError, TypeError):
             entity_id = 0

@@ -103,6 +103,46 @@ def test_pairing_codes_are_single_use_expire_and_are_rate_limited(kd: Klikdok, m
     assert kd.api("POST", "/agents/pairing-codes", DIRECTOR, headers={"X-KlikDok-Session": "forged"}).status_code == 401
 
 
+DEEP = "[" * 50_000 + "]" * 50_000
+
+
+def test_deeply_nested_json_gets_a_clean_refusal_everywhere(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]
+    """50,000 nested brackets exhaust a recursive decoder: every JSON the server reads answers an error
+    of its own kind (JSON-RPC, 400/401, a websocket error message) instead of a 500 or a dead connection."""
+    deep_field = '{"code": "X", "x": ' + DEEP + "}"
+    rpc_body = {"jsonrpc": "2.0", "method": "signAndEncrypt.parameters", "id": "1"}
+    json_headers = {"Content-Type": "application/json"}
+    for body in (DEEP, json.dumps(rpc_body)[:-1] + ', "params": ' + DEEP + "}"):
+        answer = httpx.post(f"{kd.url}/cryptoarm/json?id=x", content=body, headers=json_headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["error"]["code"] in (-32700, -32600), answer.text
+
+    assert httpx.post(f"{kd.url}/api/v1/agents/pair", content=deep_field, headers=json_headers).status_code == 400
+    session = {"X-KlikDok-Session": kd.session(DIRECTOR)}
+    for method, path in (("POST", "/cryptoarm/transactions"), ("PUT", "/documents/1/route"),
+                         ("POST", "/documents/1/withdraw"), ("POST", "/documents/1/counterparty/resend"),
+                         ("POST", "/documents/sign-request")):
+        for headers in (session, {}):  # signed in, and not
+            answer = httpx.request(method, f"{kd.url}/api/v1{path}", content=deep_field,
+                                   headers={**json_headers, **headers}, timeout=30)
+            assert answer.status_code in (400, 401), (method, path, answer.status_code, answer.text)
+
+    form = kd.emu.state.placement_form(DIRECTOR, "CRM_DEAL_DETAIL_TAB")
+    form["PLACEMENT_OPTIONS"] = DEEP[:6000]
+    tab = httpx.post(f"{kd.url}/b24/tab", content="&".join(f"{k}={v}" for k, v in form.items()),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert tab.status_code == 403, tab.text
+
+    # The agent's websocket: an error message, and the connection keeps serving.
+    _, key = paired(kd, make_agent, DIRECTOR, "deep")
+    with ws(kd, key) as conn:
+        recv(conn, "hello")
+        conn.send('{"type": "ping", "x": ' + DEEP + "}")
+        assert recv(conn, "error")["code"] == "bad_message"
+        conn.send(json.dumps({"type": "ping"}))
+        recv(conn, "pong")
+    assert "RecursionError" not in kd.server.logs()
+
 def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(21)}, signers=[DIRECTOR])
