@@ -63,7 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None,
                             access_log=False, lifespan="on", ws="websockets-sansio",
-                            proxy_headers=True, timeout_graceful_shutdown=10)
+                            proxy_headers=True, forwarded_allow_ips=list(settings.limits.trusted_proxies),
+                            timeout_graceful_shutdown=10)
     server = Server(config)
     server.run()
     notify("STOPPING=1")

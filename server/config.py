@@ -108,6 +108,7 @@ class WorkflowSettings(_Section):
 
 class AgentsSettings(_Section):
     pairing_code_minutes: int = 10
+    pairing_codes_per_hour: int = 10
     heartbeat_seconds: float = 20.0
     dispatch_seconds: float = 1.0
     max_message_kb: int = 2048

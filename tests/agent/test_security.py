@@ -35,7 +35,8 @@ from tests.agent.conftest import (
     signatures_of,
     wait_for,
 )
-from tests.conftest import free_port
+from tests.conftest import free_port, start_server
+from tests.workflow.conftest import SALES_HEAD
 
 
 def ws(kd: Klikdok, key: str) -> ClientConnection:
@@ -102,6 +103,41 @@ def test_pairing_codes_are_single_use_expire_and_are_rate_limited(kd: Klikdok, m
     assert 429 in statuses and set(statuses) <= {400, 429}
     assert kd.api("POST", "/agents/pairing-codes", DIRECTOR, headers={"X-KlikDok-Session": "forged"}).status_code == 401
 
+
+def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_path: Path, emulator,  # type: ignore[no-untyped-def]
+                                                                          people: People) -> None:
+    """Behind nginx every request comes from the proxy's address: one office guessing codes must not lock
+    out the others. The proxy here is 127.0.0.2 (named in ``[limits] trusted_proxies``), the offices are
+    the addresses it appends to X-Forwarded-For."""
+    env = server_env(people.pki, KLIKDOK_LIMITS_TRUSTED_PROXIES='["127.0.0.2"]')
+    srv = start_server(tmp_path / "data", env=env)
+    proxy = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=30)
+    try:
+        kd = Klikdok(srv, emulator)
+        kd.install()
+
+        def pair(code: str, office: str) -> httpx.Response:
+            # The client may put anything first; the proxy appends the address it saw.
+            return proxy.post(f"{kd.url}/api/v1/agents/pair", json={"code": code, "name": "pc"},
+                              headers={"X-Forwarded-For": f"10.0.0.1, {office}"})
+
+        statuses = [pair(f"ZZZZ-ZZZZ-{n:02d}", "203.0.113.5").status_code for n in range(40)]
+        assert 429 in statuses and set(statuses) <= {400, 429}
+        assert pair("ZZZZ-ZZZZ-ZZ", "203.0.113.5").status_code == 429  # the guessing office is held back
+        # Another office behind the same proxy pairs at once.
+        code = kd.api("POST", "/agents/pairing-codes", DIRECTOR).json()["code"]
+        answer = pair(code, "198.51.100.7")
+        assert answer.status_code == 201, answer.text
+
+        # A signed-in user gets a handful of codes per hour, not an endless supply; others are not affected.
+        made = [kd.api("POST", "/agents/pairing-codes", MANAGER).status_code for _ in range(12)]
+        assert made[:10] == [201] * 10 and made[10:] == [429, 429], made
+        refused = kd.api("POST", "/agents/pairing-codes", MANAGER)
+        assert "Слишком много" in refused.json()["detail"] and int(refused.headers["Retry-After"]) > 0
+        assert kd.api("POST", "/agents/pairing-codes", SALES_HEAD).status_code == 201
+    finally:
+        proxy.close()
+        srv.stop()
 
 DEEP = "[" * 50_000 + "]" * 50_000
 
