@@ -29,6 +29,7 @@ class ServerSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
     session_ttl_minutes: int = 60
     watchdog: bool = True
+    api_docs: bool = False
 
     @property
     def host(self) -> str:

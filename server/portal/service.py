@@ -58,6 +58,7 @@ class PlacementContext(msgspec.Struct, frozen=True):
     entity_type: str
     entity_id: int
     app_sid: str
+    admin: bool = False  # a portal administrator on the app page (never set for placement tabs)
 
 
 class InstallResult(msgspec.Struct, frozen=True):
@@ -144,6 +145,14 @@ class PortalService:
         except Bitrix24Error as exc:
             raise PortalRejected("Портал отклонил проверку авторизации.", f"auth_error:{exc.code}") from None
 
+    async def _is_admin(self, access_token: str, endpoint: str) -> bool:
+        """Whether the portal says the token's user is its administrator (``user.admin``); no answer is no."""
+        try:
+            return await self._checker.call("user.admin", auth=access_token, endpoint=endpoint) is True
+        except Bitrix24Error as exc:
+            log.warning("user.admin failed; the session gets no admin rights", extra={"error": exc.code})
+            return False
+
     # -- install ---------------------------------------------------------------------------------
     async def install(self, form: dict[str, Any]) -> InstallResult:
         """Handle the install page POST (or an ONAPPINSTALL event): store, bind tabs, prepare Disk."""
@@ -217,6 +226,7 @@ class PortalService:
                 raise PortalRejected("В запросе нет AUTH_ID.", "no_auth_id")
             placement, entity_type, entity_id = placement_entity(form)
             user = await self._user_of(auth_id, portal.client_endpoint)
+            admin = placement == "DEFAULT" and await self._is_admin(auth_id, portal.client_endpoint)
         except PortalRejected as exc:
             details = {"reason": exc.reason, "placement": _form_get(form, "PLACEMENT")[:64]}
             await self.db.write(lambda d: audit.append(
@@ -224,7 +234,7 @@ class PortalService:
                 object_id=member_id[:64], details=details))
             raise
         return PlacementContext(portal=portal, user=user, placement=placement, entity_type=entity_type,
-                                entity_id=entity_id, app_sid=_form_get(form, "APP_SID"))
+                                entity_id=entity_id, app_sid=_form_get(form, "APP_SID"), admin=admin)
 
     async def uninstall(self, form: dict[str, Any], *, client_ip: str) -> bool:
         """ONAPPUNINSTALL: the application token is the only proof (the event carries no user token)."""
