@@ -30,6 +30,10 @@ class ServerSettings(_Section):
     session_ttl_minutes: int = 60
     watchdog: bool = True
     api_docs: bool = False
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+    keepalive_seconds: int = 5
+    max_connections: int = 1000
 
     @property
     def host(self) -> str:
