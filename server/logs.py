@@ -64,7 +64,7 @@ class RepeatLimiter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith(self.LOGGERS):
             return True
-        key = (record.name, str(record.msg))
+        key = (record.name, str(record.msg).split("\n", 1)[0])  # asyncio appends varying context lines
         now = self.clock()
         with self._lock:
             last, suppressed = self._seen.get(key, (None, 0))
