@@ -60,7 +60,7 @@ class GuardedH11Protocol(H11Protocol):
         return self.cycle is not None and self.cycle is self._served_cycle and self.conn.their_state is h11.SEND_BODY
 
     def _after_input(self) -> None:
-        """Move the deadline on after bytes arrived: headers complete, body still coming, or neither."""
+        """Set the deadline for what the connection waits for now: headers, more body, or nothing."""
         if self.transport.is_closing() or self.transport.get_protocol() is not self:  # closed or a websocket now
             self._disarm()
             return
@@ -68,9 +68,12 @@ class GuardedH11Protocol(H11Protocol):
             self._served_cycle = self.cycle
             self._disarm()
         if self._receiving_body():
-            self._arm(self.body_timeout)
-        elif self._deadline is None and self.cycle is not None and self.cycle.response_complete:
-            self._arm(self.header_timeout)  # the next request (pipelined, half-sent) must still finish its headers
+            self._arm(self.body_timeout)  # moved on by every piece of the body
+        elif self.cycle is None or self.cycle.response_complete:
+            if self._deadline is None:  # the next request's headers: one deadline, not moved by partial headers
+                self._arm(self.header_timeout)
+        else:
+            self._disarm()  # the request is in; however long the application takes is not the client's doing
 
     # -- uvicorn's protocol hooks ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -96,9 +99,8 @@ class GuardedH11Protocol(H11Protocol):
         self._after_input()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing() and self._deadline is None and self.transport.get_protocol() is self:
-            self._arm(self.header_timeout)
+        super().on_response_complete()  # may already have started a pipelined request
+        self._after_input()
 
 
 def protocol_class(*, header_timeout: float, body_timeout: float, max_connections: int) -> type[H11Protocol]:
