@@ -15,7 +15,7 @@ Delivery rules:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -133,5 +133,25 @@ ServerMessage = Hello | JobOffer | CancelJob | ResultAck | CryptoarmLink | JobEv
 AgentMessage = Ack | Nack | Result | Failure | Ping | CryptoarmOpen
 
 encode = msgspec.json.Encoder().encode
-decode_agent = msgspec.json.Decoder(AgentMessage).decode
-decode_server = msgspec.json.Decoder(ServerMessage).decode
+_agent_decoder = msgspec.json.Decoder(AgentMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], raw: str | bytes) -> Any:
+    """Decode one frame; nesting too deep for the (recursive) decoder is a ``DecodeError`` like any bad JSON.
+
+    msgspec walks even an unknown field's value recursively, so 50,000 nested brackets raise RecursionError,
+    which a receive loop catching DecodeError would not expect.
+    """
+    try:
+        return decoder.decode(raw)
+    except RecursionError:
+        raise msgspec.DecodeError("JSON is nested too deeply") from None
+
+
+def decode_agent(raw: str | bytes) -> AgentMessage:
+    return _decode(_agent_decoder, raw)  # type: ignore[no-any-return]
+
+
+def decode_server(raw: str | bytes) -> ServerMessage:
+    return _decode(_server_decoder, raw)  # type: ignore[no-any-return]

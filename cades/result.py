@@ -35,6 +35,10 @@ REASONS: Final[dict[str, tuple[Status, str]]] = {
     "digest_mismatch": ("invalid", "хэш документа не совпадает с подписанным (документ изменён)"),
     "bad_signature": ("invalid", "значение подписи неверно (подписанные данные изменены)"),
     "content_type_mismatch": ("invalid", "атрибут contentType не совпадает с типом содержимого"),
+    "content_type_not_data": (
+        "invalid",
+        "подпись без подписанных атрибутов, а тип содержимого не id-data (RFC 5652, п. 5.3): тип подменён",
+    ),
     "cert_hash_mismatch": (
         "invalid",
         "сертификат подписанта не совпадает с указанным в атрибуте signingCertificate",

@@ -26,7 +26,7 @@ from .asn1 import (
     load_certificate,
 )
 from .certs import der_of, facts, names_equal
-from .cms import SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner, parse_signed_data
+from .cms import DATA_OID, SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner, parse_signed_data
 from .gost import UnsupportedAlgorithm
 from .gost import verify as gost_verify
 from .result import (
@@ -253,8 +253,14 @@ def check_signer(
         if digest_name is not None:
             name = digest_name
             to_check = (hashing.digest(name, der) for der in signer.signed_attrs_encodings())
-    elif content_digest is not None:
-        to_check = (content_digest,)
+    else:
+        # RFC 5652 §5.3: the signature then covers the content alone, not its type, so any type but
+        # id-data is a relabelling nobody signed.
+        if parsed.content_type != DATA_OID:
+            reasons.append("content_type_not_data")
+            math.details.append(f"тип содержимого {parsed.content_type} без подписанных атрибутов")
+        if content_digest is not None:
+            to_check = (content_digest,)
     if content_digest is None and digest_name is not None:
         reasons.append("no_content")
 

@@ -18,19 +18,20 @@ from pathlib import Path
 import httpx
 from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
-from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from server import __version__
 from server.agents.hub import AgentHub
 from server.agents.routes import ROUTES as AGENT_ROUTES
+from server.api import docs
 from server.api.documents import DocumentsController
 from server.api.health import healthz
 from server.config import Settings
 from server.counterparty import runtime as counterparty_runtime
 from server.cryptoarm.endpoint import ROUTES as CRYPTOARM_ROUTES
 from server.db import Database, audit, migrations, outbox
+from server.jsonbody import Request as JsonSafeRequest
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
 from server.sdnotify import notify, watchdog_interval
@@ -123,7 +124,8 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
                                                    include_in_schema=False)],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="KlikDok API", version=__version__, path="/schema"),
+        openapi_config=docs.openapi_config(settings),
+        request_class=JsonSafeRequest,
         debug=False,
         logging_config=None,
     )

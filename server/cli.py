@@ -33,7 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server import logs
+    from server import connections, logs
     from server.app import create_app
     from server.sdnotify import notify
 
@@ -61,9 +61,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 logging.getLogger("klikdok").info(
                     "listening", extra={"url": f"http://{host}:{port}", "version": __version__})
 
+    limits = settings.server
+    http = connections.protocol_class(header_timeout=limits.header_timeout_seconds,
+                                      body_timeout=limits.body_timeout_seconds,
+                                      max_connections=limits.max_connections)
     config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None,
-                            access_log=False, lifespan="on", ws="websockets-sansio",
-                            proxy_headers=True, timeout_graceful_shutdown=10)
+                            access_log=False, lifespan="on", http=http, ws="websockets-sansio",
+                            timeout_keep_alive=limits.keepalive_seconds, backlog=limits.max_connections,
+                            proxy_headers=True, forwarded_allow_ips=list(settings.limits.trusted_proxies),
+                            timeout_graceful_shutdown=10)
     server = Server(config)
     server.run()
     notify("STOPPING=1")
@@ -118,7 +124,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     path = Path(args.database) if args.database else settings.storage.database_path
     if not path.exists():
         raise CliError(f"база данных не найдена: {path}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
         report = audit.verify(sqlite_utils.Database(conn))
     except sqlite3.DatabaseError as exc:

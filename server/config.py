@@ -29,6 +29,11 @@ class ServerSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
     session_ttl_minutes: int = 60
     watchdog: bool = True
+    api_docs: bool = False
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+    keepalive_seconds: int = 5
+    max_connections: int = 1000
 
     @property
     def host(self) -> str:
@@ -108,6 +113,7 @@ class WorkflowSettings(_Section):
 
 class AgentsSettings(_Section):
     pairing_code_minutes: int = 10
+    pairing_codes_per_hour: int = 10
     heartbeat_seconds: float = 20.0
     dispatch_seconds: float = 1.0
     max_message_kb: int = 2048

@@ -10,6 +10,9 @@ import json
 import logging
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +40,43 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class RepeatLimiter(logging.Filter):
+    """The server loop's own lines (asyncio, uvicorn, the connection guard) at most once per ``interval``.
+
+    Those fire once per connection or per failed accept: out of file descriptors, asyncio's accept loop
+    logged a million lines a minute, and a flood of refused connections would do the same. The first line of
+    a kind goes out, repeats within the interval are only counted, and the next line out says how many were
+    left out (``suppressed``). Lines of the application itself are never touched.
+    """
+
+    LOGGERS = ("asyncio", "uvicorn", "klikdok.connections")
+    MAX_KINDS = 1000
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.LOGGERS):
+            return True
+        key = (record.name, str(record.msg).split("\n", 1)[0])  # asyncio appends varying context lines
+        now = self.clock()
+        with self._lock:
+            last, suppressed = self._seen.get(key, (None, 0))
+            if last is not None and now - last < self.interval:
+                self._seen[key] = (last, suppressed + 1)
+                return False
+            if len(self._seen) >= self.MAX_KINDS:
+                self._seen.clear()
+            self._seen[key] = (now, 0)
+        if suppressed:
+            record.suppressed = suppressed
+        return True
 
 
 class TextFormatter(logging.Formatter):
@@ -67,6 +107,7 @@ def configure(level: str = "info", fmt: str = "json", target: str = "auto") -> s
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RepeatLimiter())
     root.addHandler(handler)
     root.setLevel(level.upper())
     # httpx logs full request URLs at INFO; webhook URLs carry a secret code.

@@ -7,14 +7,14 @@ download a job's file, and the ``/agent/ws`` websocket.
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, WebSocket, delete, get, post, websocket
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, TooManyRequestsException
 
+from server import jsonbody
+from server.counterparty.limiter import SlidingWindow, client_ip
 from server.state import AppServices
 from server.web.b24 import current_session
 
@@ -49,25 +49,17 @@ async def device(request: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> 
     return await services_of(request).db.read(lambda d: store.agent_by_key(d, key))
 
 
-class RateLimiter:
-    """A sliding window per client address for the unauthenticated pairing endpoint."""
+def pairing_limiter(request: Request[Any, Any, Any], name: str, limit: int, window: float) -> SlidingWindow:
+    """One of the pairing limiters, made on first use and kept for the life of the server."""
+    limiters = services_of(request).limiters
+    limiter = limiters.get(name)
+    if limiter is None:
+        limiter = limiters[name] = SlidingWindow(limit, window)
+    return limiter  # type: ignore[no-any-return]
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self.hits: dict[str, deque[float]] = {}
 
-    def allow(self, who: str) -> bool:
-        moment = time.monotonic()
-        window = self.hits.setdefault(who, deque())
-        while window and window[0] < moment - 60:
-            window.popleft()
-        if len(window) >= self.per_minute:
-            return False
-        window.append(moment)
-        if len(self.hits) > 10_000:  # forget idle addresses so the table cannot grow without bound
-            for addr in [a for a, w in self.hits.items() if not w or w[-1] < moment - 60]:
-                del self.hits[addr]
-        return True
+def retry_after(seconds: float) -> str:
+    return str(max(1, int(seconds + 0.999)))
 
 
 # -- page side ------------------------------------------------------------------------------------------------
@@ -84,6 +76,11 @@ class PairingCode(msgspec.Struct, kw_only=True):
 async def create_pairing_code(request: Request[Any, Any, Any]) -> PairingCode:
     session = current_session(request)
     services = services_of(request)
+    per_user = pairing_limiter(request, "agents.pairing_codes", services.settings.agents.pairing_codes_per_hour, 3600)
+    wait = per_user.hit(f"{session.member_id}:{session.user_id}")
+    if wait is not None:
+        raise TooManyRequestsException("Слишком много кодов сопряжения за час. Используйте последний полученный "
+                                       "код или повторите позже.", headers={"Retry-After": retry_after(wait)})
     minutes = services.settings.agents.pairing_code_minutes
     code, expires = await services.db.write(lambda d: store.create_pairing_code(
         d, user_id=session.user_id, member_id=session.member_id, minutes=minutes))
@@ -147,14 +144,16 @@ class PairResponse(msgspec.Struct, kw_only=True):
       summary="Trade a pairing code for a device key (shown once, stored hashed)")
 async def pair(request: Request[Any, Any, Any]) -> Response[Any]:
     services = services_of(request)
-    limiter: RateLimiter = services.limiters.setdefault(
-        "agents.pair", RateLimiter(services.settings.limits.public_requests_per_minute))
-    client = request.client.host if request.client else "?"
-    if not limiter.allow(client):
+    # Per client: behind the proxy that is the address it appended, so one office cannot lock out the rest.
+    client = client_ip(request.client.host if request.client else "?", request.headers.get("x-forwarded-for"),
+                       services.settings.limits.trusted_proxies)
+    per_client = pairing_limiter(request, "agents.pair", services.settings.limits.public_requests_per_minute, 60)
+    wait = per_client.hit(client)
+    if wait is not None:
         return Response({"error": "rate_limited", "message": "Слишком много попыток. Подождите минуту."},
-                        status_code=429)
+                        status_code=429, headers={"Retry-After": retry_after(wait)})
     try:
-        body = msgspec.json.decode(await request.body(), type=PairRequest)
+        body = jsonbody.decode(await request.body(), type=PairRequest)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return Response({"error": "bad_request", "message": "Ожидается JSON {code, name, platform}."}, status_code=400)
     if len(body.code) > 40:

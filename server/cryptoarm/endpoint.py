@@ -11,8 +11,9 @@ Method by method (shapes: ``/work/shared/reference/cryptoarm-api.md`` §1.4):
   JSON-RPC error when anything was refused.
 
 Errors use the JSON-RPC codes: -32700 unparsable, -32600 not a request, -32601 unknown method, -32602 bad
-params (unknown, used or expired transaction; unknown file ids; bad base64), -32603 internal. HTTP status is
-200 for all of them (the app's rule), 415 for a body that is not JSON, 405 for other HTTP methods.
+params (unknown, not yet started, used or expired transaction; unknown file ids; bad base64), -32603
+internal. HTTP status is 200 for all of them (the app's rule), 415 for a body that is not JSON, 405 for other
+HTTP methods.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 
+from server import jsonbody
 from server.state import AppServices
 
 from . import job_handler  # noqa: F401  (registers the "job" handler)
@@ -82,7 +84,7 @@ async def cryptoarm_json(request: Request[Any, Any, Any]) -> Response[Any]:
     if "json" not in ctype.lower():
         return Response({"error": "Ожидается application/json."}, status_code=415)
     try:
-        body = msgspec.json.decode(await request.body())
+        body = jsonbody.decode(await request.body())
     except msgspec.DecodeError:
         return _error(PARSE_ERROR, "Parse error")
     if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or not isinstance(body.get("method"), str):
@@ -216,7 +218,7 @@ async def open_transaction(request: Request[Any, Any, Any]) -> dict[str, str]:
 
     session = current_session(request)
     try:
-        body = msgspec.json.decode(await request.body(), type=OpenRequest)
+        body = jsonbody.decode(await request.body(), type=OpenRequest)
     except (msgspec.DecodeError, msgspec.ValidationError):
         raise ClientException("Ожидается JSON {job_ids: [...]}.") from None
     try:

@@ -128,9 +128,12 @@ def record_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
 
 
 def refusal_for(txn: Txn | None, *, for_state: str) -> TransactionRefused | None:
-    """Why ``txn`` cannot take the next step (unknown, used, expired), or None."""
+    """Why ``txn`` cannot take the next step (unknown, not started yet, used, expired), or None."""
     if txn is None:
         return TransactionRefused("unknown_transaction", "Транзакция не найдена.")
+    if txn.state == "open" and for_state != "open":  # results or a cancel before the parameters were asked
+        return TransactionRefused("transaction_not_started", "Транзакция ещё не начата: КриптоАРМ ГОСТ не "
+                                  "запрашивал её параметры (signAndEncrypt.parameters).")
     if txn.state != for_state:
         return TransactionRefused("transaction_used", "Транзакция уже использована.")
     if txn.expired:

@@ -8,8 +8,10 @@ action and its audit row commit together.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,8 +62,30 @@ def append(db: Database, *, actor: str, action: str, object_type: str = "", obje
     return row_id
 
 
+@contextlib.contextmanager
+def _snapshot(db: Database) -> Iterator[None]:
+    """One read transaction around several reads, unless the caller already holds one.
+
+    Without it every statement sees the database as of its own start: on a live server a row committed
+    between reading the log and reading its head makes an intact log look cut short.
+    """
+    if db.conn.in_transaction:
+        yield
+        return
+    db.execute("BEGIN DEFERRED")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")  # nothing was written; ending the read transaction releases the snapshot
+
+
 def verify(db: Database) -> AuditReport:
-    """Walk the whole chain; report the first row where it breaks."""
+    """Walk the whole chain and compare it with the head, both from one snapshot; report the first break."""
+    with _snapshot(db):
+        return _verify(db)
+
+
+def _verify(db: Database) -> AuditReport:
     expected_prev = GENESIS
     expected_id = 1
     count = 0

@@ -11,7 +11,6 @@ before it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from server.bitrix24 import (
     User,
     UserDirectory,
 )
+from server import jsonbody
 from server.bitrix24.settings import origin_of
 from server.db import Database, audit
 from server.portal import store
@@ -71,6 +71,7 @@ class PlacementContext(msgspec.Struct, frozen=True):
     entity_type: str
     entity_id: int
     app_sid: str
+    admin: bool = False  # a portal administrator on the app page (never set for placement tabs)
 
 
 class InstallResult(msgspec.Struct, frozen=True):
@@ -93,7 +94,7 @@ def placement_entity(form: dict[str, Any]) -> tuple[str, str, int]:
     entity_id = 0
     if entity_type:
         try:
-            options = json.loads(_form_get(form, "PLACEMENT_OPTIONS") or "{}")
+            options = jsonbody.loads(_form_get(form, "PLACEMENT_OPTIONS") or "{}")
             entity_id = int(options.get("ID", 0)) if isinstance(options, dict) else 0
         except (ValueError, TypeError):
             entity_id = 0
@@ -171,13 +172,21 @@ class PortalService:
             raise PortalRejected("Портал отклонил проверку авторизации.", f"auth_error:{exc.code}") from None
 
     # -- install ---------------------------------------------------------------------------------
-    async def _is_admin(self, access_token: str) -> bool:
+    async def _is_admin(self, access_token: str, *, strict: bool) -> bool:
+        """Whether the configured portal says the token's user is its administrator (``user.admin``).
+
+        An install needs a clear yes (``strict``: no answer refuses it); a page session without an answer
+        just gets no admin rights.
+        """
         try:
-            return bool(await self._checker.call("user.admin", auth=access_token,
-                                                 endpoint=self.settings.portal_rest_base))
-        except TransportError as exc:
-            raise PortalUnavailable(f"Портал Битрикс24 не отвечает ({exc.code}).") from None
+            return await self._checker.call("user.admin", auth=access_token,
+                                            endpoint=self.settings.portal_rest_base) is True
         except Bitrix24Error as exc:
+            if not strict:
+                log.warning("user.admin failed; the session gets no admin rights", extra={"error": exc.code})
+                return False
+            if isinstance(exc, TransportError):
+                raise PortalUnavailable(f"Портал Битрикс24 не отвечает ({exc.code}).") from None
             raise PortalRejected("Портал не подтвердил права администратора.", f"admin_check:{exc.code}") from None
 
     async def _proven_by_refresh(self, tokens: OAuthTokens, user: User) -> OAuthTokens:
@@ -229,7 +238,7 @@ class PortalService:
                                  "`klikdok portal disable` и повторите установку.", "application_token_mismatch")
         # The tokens are checked at the configured address, never at the one the request names.
         user = await self._user_of(tokens.access_token, self.settings.portal_rest_base)
-        if not await self._is_admin(tokens.access_token):
+        if not await self._is_admin(tokens.access_token, strict=True):
             raise PortalRejected("Установить приложение может только администратор портала.", "not_admin")
         if self.settings.is_oauth_application:
             tokens = await self._proven_by_refresh(tokens, user)
@@ -317,6 +326,7 @@ class PortalService:
                 raise PortalRejected("В запросе нет AUTH_ID.", "no_auth_id")
             placement, entity_type, entity_id = placement_entity(form)
             user = await self._user_of(auth_id, self.settings.portal_rest_base)
+            admin = placement == "DEFAULT" and await self._is_admin(auth_id, strict=False)
         except PortalRejected as exc:
             details = {"reason": exc.reason, "placement": _form_get(form, "PLACEMENT")[:64]}
             await self.db.write(lambda d: audit.append(
@@ -324,7 +334,7 @@ class PortalService:
                 object_id=member_id[:64], details=details))
             raise
         return PlacementContext(portal=portal, user=user, placement=placement, entity_type=entity_type,
-                                entity_id=entity_id, app_sid=_form_get(form, "APP_SID"))
+                                entity_id=entity_id, app_sid=_form_get(form, "APP_SID"), admin=admin)
 
     async def uninstall(self, form: dict[str, Any], *, client_ip: str) -> bool:
         """ONAPPUNINSTALL: the application token is the only proof (the event carries no user token)."""

@@ -117,7 +117,7 @@ class Bitrix24Pages(Controller):
     def _session(self, request: Request, ctx: PlacementContext) -> str:
         return signer_of(request).issue(member_id=ctx.portal.member_id, user_id=ctx.user.id,
                                         placement=ctx.placement, entity_type=ctx.entity_type,
-                                        entity_id=ctx.entity_id, admin=False, generation=ctx.portal.generation)
+                                        entity_id=ctx.entity_id, admin=ctx.admin, generation=ctx.portal.generation)
 
     @post("/tab", status_code=200)
     async def tab(self, request: Request) -> Template:

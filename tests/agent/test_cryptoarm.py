@@ -158,6 +158,28 @@ def test_replayed_foreign_and_expired_transactions_are_refused(kd: Klikdok, peop
     assert job_status(kd, job2) == "pending"
 
 
+def test_cancel_or_results_before_parameters_say_the_transaction_has_not_started(kd: Klikdok, people: People) -> None:
+    """An out-of-order call is not a replay: the transaction was never used, and the answer says so."""
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(13)}, signers=[DIRECTOR])
+    [job] = sign_request(kd, DIRECTOR, [doc])
+    link, txn = open_link(kd, DIRECTOR, [job])
+    cancel = rpc(kd, txn, {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
+                           "params": {"id": txn, "status": "Canceled"}})
+    assert cancel.status_code == 200 and cancel.json()["error"]["code"] == -32602
+    error = cancel.json()["error"]
+    assert error["data"]["code"] == "transaction_not_started", error
+    assert "не начата" in error["message"] and "использована" not in error["message"]
+    early = rpc(kd, txn, {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
+                          "params": {"id": txn, "directResults": [{"id": "x", "out": "AA=="}]}})
+    assert early.json()["error"]["data"]["code"] == "transaction_not_started"
+    # Nothing was spent: the link still works from the start, and the job is still waiting.
+    assert kd.query("SELECT state FROM cryptoarm_transactions") == [("open",)]
+    assert job_status(kd, job) in ("pending", "delivered")
+    run = CryptoArmEmulator(people.certs[DIRECTOR].cert, people.certs[DIRECTOR].key, allow_http=True).follow(link)
+    assert run.outcome == "uploaded" and run.upload_status == 204, run.to_json()
+    assert job_status(kd, job) == "done"
+
 def test_transactions_only_for_the_signers_own_open_jobs(kd: Klikdok, people: People) -> None:
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(11)}, signers=[DIRECTOR])
     [job] = sign_request(kd, DIRECTOR, [doc])

@@ -35,7 +35,8 @@ from tests.agent.conftest import (
     signatures_of,
     wait_for,
 )
-from tests.conftest import free_port
+from tests.conftest import free_port, start_server
+from tests.workflow.conftest import SALES_HEAD
 
 
 def ws(kd: Klikdok, key: str) -> ClientConnection:
@@ -102,6 +103,81 @@ def test_pairing_codes_are_single_use_expire_and_are_rate_limited(kd: Klikdok, m
     assert 429 in statuses and set(statuses) <= {400, 429}
     assert kd.api("POST", "/agents/pairing-codes", DIRECTOR, headers={"X-KlikDok-Session": "forged"}).status_code == 401
 
+
+def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_path: Path, emulator,  # type: ignore[no-untyped-def]
+                                                                          people: People) -> None:
+    """Behind nginx every request comes from the proxy's address: one office guessing codes must not lock
+    out the others. The proxy here is 127.0.0.2 (named in ``[limits] trusted_proxies``), the offices are
+    the addresses it appends to X-Forwarded-For."""
+    env = server_env(people.pki, KLIKDOK_LIMITS_TRUSTED_PROXIES='["127.0.0.2"]')
+    srv = start_server(tmp_path / "data", env=env)
+    proxy = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=30)
+    try:
+        kd = Klikdok(srv, emulator)
+        kd.install()
+
+        def pair(code: str, office: str) -> httpx.Response:
+            # The client may put anything first; the proxy appends the address it saw.
+            return proxy.post(f"{kd.url}/api/v1/agents/pair", json={"code": code, "name": "pc"},
+                              headers={"X-Forwarded-For": f"10.0.0.1, {office}"})
+
+        statuses = [pair(f"ZZZZ-ZZZZ-{n:02d}", "203.0.113.5").status_code for n in range(40)]
+        assert 429 in statuses and set(statuses) <= {400, 429}
+        assert pair("ZZZZ-ZZZZ-ZZ", "203.0.113.5").status_code == 429  # the guessing office is held back
+        # Another office behind the same proxy pairs at once.
+        code = kd.api("POST", "/agents/pairing-codes", DIRECTOR).json()["code"]
+        answer = pair(code, "198.51.100.7")
+        assert answer.status_code == 201, answer.text
+
+        # A signed-in user gets a handful of codes per hour, not an endless supply; others are not affected.
+        made = [kd.api("POST", "/agents/pairing-codes", MANAGER).status_code for _ in range(12)]
+        assert made[:10] == [201] * 10 and made[10:] == [429, 429], made
+        refused = kd.api("POST", "/agents/pairing-codes", MANAGER)
+        assert "Слишком много" in refused.json()["detail"] and int(refused.headers["Retry-After"]) > 0
+        assert kd.api("POST", "/agents/pairing-codes", SALES_HEAD).status_code == 201
+    finally:
+        proxy.close()
+        srv.stop()
+
+DEEP = "[" * 50_000 + "]" * 50_000
+
+
+def test_deeply_nested_json_gets_a_clean_refusal_everywhere(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]
+    """50,000 nested brackets exhaust a recursive decoder: every JSON the server reads answers an error
+    of its own kind (JSON-RPC, 400/401, a websocket error message) instead of a 500 or a dead connection."""
+    deep_field = '{"code": "X", "x": ' + DEEP + "}"
+    rpc_body = {"jsonrpc": "2.0", "method": "signAndEncrypt.parameters", "id": "1"}
+    json_headers = {"Content-Type": "application/json"}
+    for body in (DEEP, json.dumps(rpc_body)[:-1] + ', "params": ' + DEEP + "}"):
+        answer = httpx.post(f"{kd.url}/cryptoarm/json?id=x", content=body, headers=json_headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["error"]["code"] in (-32700, -32600), answer.text
+
+    assert httpx.post(f"{kd.url}/api/v1/agents/pair", content=deep_field, headers=json_headers).status_code == 400
+    session = {"X-KlikDok-Session": kd.session(DIRECTOR)}
+    for method, path in (("POST", "/cryptoarm/transactions"), ("PUT", "/documents/1/route"),
+                         ("POST", "/documents/1/withdraw"), ("POST", "/documents/1/counterparty/resend"),
+                         ("POST", "/documents/sign-request")):
+        for headers in (session, {}):  # signed in, and not
+            answer = httpx.request(method, f"{kd.url}/api/v1{path}", content=deep_field,
+                                   headers={**json_headers, **headers}, timeout=30)
+            assert answer.status_code in (400, 401), (method, path, answer.status_code, answer.text)
+
+    form = kd.emu.state.placement_form(DIRECTOR, "CRM_DEAL_DETAIL_TAB")
+    form["PLACEMENT_OPTIONS"] = DEEP[:6000]
+    tab = httpx.post(f"{kd.url}/b24/tab", content="&".join(f"{k}={v}" for k, v in form.items()),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert tab.status_code == 403, tab.text
+
+    # The agent's websocket: an error message, and the connection keeps serving.
+    _, key = paired(kd, make_agent, DIRECTOR, "deep")
+    with ws(kd, key) as conn:
+        recv(conn, "hello")
+        conn.send('{"type": "ping", "x": ' + DEEP + "}")
+        assert recv(conn, "error")["code"] == "bad_message"
+        conn.send(json.dumps({"type": "ping"}))
+        recv(conn, "pong")
+    assert "RecursionError" not in kd.server.logs()
 
 def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])

@@ -172,6 +172,31 @@ def test_no_signed_attributes(gost_pki: GostPki) -> None:
     assert bad.status == "invalid" and bad.reasons == ["bad_signature"]
 
 
+
+@pytest.mark.parametrize("attached", [False, True])
+@pytest.mark.parametrize("content_type", ["1.2.840.113549.1.9.16.1.4", "1.2.643.100.5"])  # TSTInfo, any OID
+def test_no_signed_attributes_with_another_content_type_is_invalid(gost_pki: GostPki, attached: bool,
+                                                                    content_type: str) -> None:
+    """RFC 5652 §5.3: without signed attributes the content type must be id-data.
+
+    Nothing in such a signature covers eContentType, so anyone can relabel the content (as signed data, a
+    timestamp token's TSTInfo, any OID) without breaking the signature value: the relabelled signature is refused.
+    """
+    sig = gost_pki.pki.sign(gost_pki.user256, DOC, noattr=True, attached=attached, certfile=[gost_pki.inter.cert])
+    info = cms.ContentInfo.load(sig)
+    signed_data = info["content"]
+    encap = signed_data["encap_content_info"]
+    encap["content_type"] = cms.ContentType(content_type)
+    signed_data["encap_content_info"] = encap
+    info["content"] = signed_data
+    relabelled = info.dump()
+    assert parse_signed_data(relabelled).content_type == content_type
+    (sr,) = verify_cms(relabelled, None if attached else DOC, context=trusted(gost_pki)).signatures
+    assert sr.signature_valid is True  # the signature value itself still verifies: the label is not signed
+    assert sr.status == "invalid" and "content_type_not_data" in sr.reasons, (sr.reasons, sr.details)
+    (original,) = verify_cms(sig, None if attached else DOC, context=trusted(gost_pki)).signatures
+    assert original.status == "valid", original.reasons
+
 def test_subject_key_identifier_and_ber_stream(gost_pki: GostPki) -> None:
     pki = gost_pki.pki
     doc = pki.root / "stream.bin"

@@ -24,10 +24,10 @@ def test_healthz_reports_ok_with_database_and_version(server: ServerProcess) -> 
     assert (server.data_dir / "klikdok.db").exists()
 
 
-def test_openapi_schema_is_served(server: ServerProcess) -> None:
-    schema = httpx.get(f"{server.url}/schema/openapi.json").json()
-    assert schema["info"]["title"] == "KlikDok API"
-    assert "/healthz" in schema["paths"]
+def test_api_description_is_off_by_default(server: ServerProcess) -> None:
+    """``[server] api_docs`` is off: no schema, no CDN-loading pages (tests/workflow/test_api_docs.py: on)."""
+    for path in ("/schema", "/schema/openapi.json", "/schema/swagger"):
+        assert httpx.get(f"{server.url}{path}").status_code == 404
 
 
 def test_unknown_path_is_a_json_404(server: ServerProcess) -> None:
