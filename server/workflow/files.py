@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import unicodedata
+import uuid
 from pathlib import Path
 
 from cades import hashing
@@ -52,6 +54,23 @@ class FileCache:
         tmp.write_bytes(data)
         tmp.replace(path)
         self._total += len(data)
+        if self._total > self.max_bytes:
+            self._trim()
+
+    def put_file(self, digest: str, source: Path) -> None:
+        """Cache a file that is already on disk (a received upload) without reading it into memory: a hard
+        link where the spool and the cache share a file system, else a streamed copy."""
+        path = self._path(digest)
+        if path.exists():
+            return
+        tmp = path.with_name(f"{digest}.{uuid.uuid4().hex}.tmp")
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        size = tmp.stat().st_size
+        tmp.replace(path)
+        self._total += size
         if self._total > self.max_bytes:
             self._trim()
 

@@ -17,6 +17,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -51,7 +52,6 @@ from .states import TransitionRefused
 log = logging.getLogger(__name__)
 
 CRM_CACHE_SECONDS = 30.0
-INLINE_HASH_BYTES = 256 * 1024
 
 
 class PortalMissing(Exception):
@@ -60,8 +60,14 @@ class PortalMissing(Exception):
 
 @dataclass(frozen=True)
 class Upload:
+    """A document file as received: already on disk (the request's spool) and hashed while it arrived, so the
+    workflow never holds a whole file in memory."""
+
     name: str
-    data: bytes
+    path: Path
+    size: int
+    streebog256: str
+    streebog512: str
     content_type: str = ""
 
 
@@ -287,10 +293,10 @@ class Workflow:
         limit = self.settings.limits.max_upload_mb * 1024 * 1024
         names: set[str] = set()
         for up in uploads:
-            if len(up.data) > limit:
+            if up.size > limit:
                 raise TransitionRefused("too_large", f"Файл «{safe_name(up.name)}» больше "
                                         f"{self.settings.limits.max_upload_mb} МБ.", 413)
-            if not up.data:
+            if up.size == 0:
                 raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.", 400)
             if safe_name(up.name).lower() in names:
                 raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».", 400)
@@ -311,19 +317,14 @@ class Workflow:
         files: list[dict[str, Any]] = []
         for up in uploads:
             name = safe_name(up.name)
-            # Small files are hashed inline: a thread hop costs more than Streebog over a few hundred KiB.
-            d256, d512 = digests(up.data) if len(up.data) < INLINE_HASH_BYTES else await asyncio.to_thread(digests, up.data)
             ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
             try:
-                stored = await self._disk.upload(folder_id, name, up.data, content_type=ctype)
+                stored = await self._disk.upload(folder_id, name, up.path, content_type=ctype)
             except Bitrix24Error as exc:
                 raise PortalMissing(f"Не удалось сохранить «{name}» на Диск ({exc.code}).") from None
-            if len(up.data) < INLINE_HASH_BYTES:
-                self.cache.put(d256, up.data)
-            else:
-                await asyncio.to_thread(self.cache.put, d256, up.data)
-            files.append({"name": name, "size": len(up.data), "content_type": ctype, "streebog256": d256,
-                          "streebog512": d512, "disk_file_id": stored.id})
+            await asyncio.to_thread(self.cache.put_file, up.streebog256, up.path)
+            files.append({"name": name, "size": up.size, "content_type": ctype, "streebog256": up.streebog256,
+                          "streebog512": up.streebog512, "disk_file_id": stored.id})
         department = author.departments[0] if author.departments else None
 
         def write(d: Any) -> int:
