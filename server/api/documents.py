@@ -8,6 +8,7 @@ written to the audit log (``access.denied``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any, Literal
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from server.portal.sessions import Session
 from server.web.b24 import current_session
 from server.web.uploads import Limits, ReceivedForm, UploadRefused, receive_body, receive_form
 from server.config import Settings
+from server.workflow import certificates
 from server.workflow.files import safe_name
 from server.workflow.model import DocumentDetail, DocumentPage, Job
 from server.workflow.permissions import PermissionDenied, Viewer
@@ -148,6 +150,17 @@ class Certificate(msgspec.Struct):
     serial: str
     subject: str
     issuer: str
+
+
+class CertificateChallenge(msgspec.Struct):
+    challenge: str  # sign exactly these bytes (UTF-8), detached, with the certificate's key
+    expires_at: str
+
+
+class CertificateRegistration(msgspec.Struct):
+    certificate: str  # PEM, or base64 of the DER
+    challenge: str
+    signature: str  # detached CMS over the challenge: base64 of the DER, or PEM
 
 
 class JobProgress(msgspec.Struct):
@@ -415,13 +428,32 @@ class DocumentsController(Controller):
                             media_type="text/html", headers={"Cache-Control": "no-store"})
         return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
 
+    @post("/me/certificates/challenge", operation_id="certificate_challenge", status_code=200,
+          summary="A one-time code to sign with the certificate being registered (valid 10 minutes)")
+    async def certificate_challenge(self, request: Request) -> CertificateChallenge:
+        session, viewer = await self._viewer(request)
+        challenge = await workflow_of(request).certificate_challenge(viewer)
+        return CertificateChallenge(challenge=challenge.text, expires_at=challenge.expires_at)
+
     @post("/me/certificates", operation_id="register_certificate", status_code=201,
-          summary="Register the session user's signing certificate (raw DER or PEM body)")
+          request_max_body_size=256 * 1024,
+          summary="Register the session user's signing certificate with proof of its key (JSON: certificate, "
+                  "challenge, signature = detached CMS over the challenge, base64 or PEM)")
     async def register_certificate(self, request: Request) -> Certificate:
         session, viewer = await self._viewer(request)
-        body = await request.body()
+        try:
+            data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
+            certificate = data.certificate.encode() if "-----BEGIN" in data.certificate else \
+                base64.b64decode("".join(data.certificate.split()), validate=True)
+            signature = certificates.decode_signature(data.signature)
+        except (msgspec.DecodeError, ValueError):
+            raise ApiProblem(400, "proof_required", "Для регистрации сертификата нужны сам сертификат, код "
+                             "подтверждения (POST /api/v1/me/certificates/challenge) и отсоединённая подпись "
+                             "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
+                             "challenge, signature; base64 или PEM).") from None
         info = await guarded(request, session, "register_certificate", None,
-                             lambda: workflow_of(request).register_certificate(viewer, body))
+                             lambda: workflow_of(request).register_certificate(
+                                 viewer, certificate, challenge=data.challenge, signature=signature))
         return Certificate(**info)
 
     @get("/me/certificates", operation_id="my_certificates")

@@ -328,3 +328,21 @@ def m0005_counterparty_links(db: SqliteUtilsDatabase) -> None:
     db.execute("CREATE INDEX counterparty_links_document ON counterparty_links(document_id, id)")
     db.execute("CREATE UNIQUE INDEX counterparty_links_live ON counterparty_links(document_id)"
                " WHERE revoked_at IS NULL")
+
+
+@migrations(name="0006_certificate_challenges")
+def m0006_certificate_challenges(db: SqliteUtilsDatabase) -> None:
+    # Proof of possession for certificate registration (issue 11): a user asks for a challenge, signs it with
+    # the certificate's key, and registers the certificate with that signature. Only the SHA-256 of the
+    # challenge is stored; it belongs to one user, expires, and is spent by the first registration that
+    # names it, whatever the outcome.
+    db.execute("""
+        CREATE TABLE certificate_challenges (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            challenge_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )""")
+    db.execute("CREATE INDEX certificate_challenges_user ON certificate_challenges(user_id, id)")
