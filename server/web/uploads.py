@@ -192,7 +192,7 @@ async def _parse(request: Request[Any, Any, Any], boundary: str, spool: _Spool, 
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
                         segment, text = event, bytearray()
-                        if event.filename is not None:
+                        if event.filename:  # a part without a file name is a text field (as browsers mean it)
                             handle, path = spool.open()
                             sink = _Sink(handle, path)
                             current = ReceivedFile(field=event.name, filename=event.filename,
