@@ -157,3 +157,27 @@ def test_a_multi_file_upload_is_stored_with_the_right_digests(kd: Klikdok, peopl
         got = kd.api("GET", f"/documents/{doc}/files/{file_id}/content", MANAGER)
         assert got.status_code == 200 and got.content == data
     assert spool_files(kd) == []
+
+
+def test_a_huge_signature_upload_is_refused_as_it_streams(kd: Klikdok) -> None:
+    """The .sig upload of a signer (raw body, chunked) stops at ``max_signature_kb``, not at the whole body."""
+    doc = kd.create(MANAGER, ("deal", 1), {"a.pdf": PDF}, signers=[CHIEF_ACCOUNTANT])
+    file_id = kd.query("SELECT id FROM document_files WHERE document_id = ?", doc)[0][0]
+    sent = 0
+    block = random.Random(3).randbytes(MIB)
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(300):
+            sent += len(block)
+            yield block
+
+    headers = {"X-KlikDok-Session": kd.session(CHIEF_ACCOUNTANT), "Content-Type": "application/pkcs7-signature"}
+    resp = httpx.post(f"{kd.url}/api/v1/documents/{doc}/files/{file_id}/signatures", content=body(),
+                      headers=headers, timeout=120)
+    assert resp.status_code == 413, resp.text
+    assert resp.json() == {"error": "too_large",
+                           "message": "Файл подписи больше 1024 КБ: это не похоже на подпись. Подпись не принята."}
+    assert sent < 100 * MIB, sent
+    assert kd.query("SELECT count(*) FROM signatures")[0][0] == 0
+    assert spool_files(kd) == []
