@@ -7,12 +7,16 @@ from typing import Any, Literal
 from sqlite_utils import Database
 
 ChallengeState = Literal["ok", "unknown", "expired", "used"]
+PER_USER = 20
 
 
 def issue_challenge(db: Database, *, user_id: int, challenge_hash: str, now: str, expires_at: str,
                     keep_until: str) -> None:
-    """Record a new challenge; spent or expired ones older than ``keep_until`` are forgotten on the way."""
+    """Record a new challenge; spent or expired ones older than ``keep_until`` are forgotten on the way, and a
+    user keeps at most :data:`PER_USER` (asking again and again cannot fill the table)."""
     db.execute("DELETE FROM certificate_challenges WHERE expires_at < ?", [keep_until])
+    db.execute("DELETE FROM certificate_challenges WHERE user_id = ? AND id NOT IN (SELECT id FROM"
+               " certificate_challenges WHERE user_id = ? ORDER BY id DESC LIMIT ?)", [user_id, user_id, PER_USER - 1])
     db.execute("INSERT INTO certificate_challenges (user_id, challenge_hash, created_at, expires_at)"
                " VALUES (?, ?, ?, ?)", [user_id, challenge_hash, now, expires_at])
 

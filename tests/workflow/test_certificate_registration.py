@@ -96,3 +96,11 @@ def test_a_challenge_is_single_use_bound_to_its_user_expiring_and_stored_hashed(
     assert refusals(kd, DIRECTOR) == ["bad_challenge", "no_proof", "bad_challenge"]
     # And the right way still works for her.
     assert kd.try_register_cert(CHIEF_ACCOUNTANT, accountant).status_code == 201
+
+
+def test_asking_for_challenges_again_and_again_keeps_only_the_newest(kd: Klikdok, people: People) -> None:
+    asked = [kd.certificate_challenge(MANAGER) for _ in range(25)]
+    assert kd.query("SELECT count(*) FROM certificate_challenges WHERE user_id = ?", MANAGER) == [(20,)]
+    oldest = kd.try_register_cert(MANAGER, people.certs[MANAGER], challenge=asked[0])
+    assert oldest.status_code == 403 and oldest.json()["error"] == "bad_challenge"
+    assert kd.try_register_cert(MANAGER, people.certs[MANAGER], challenge=asked[-1]).status_code == 201
