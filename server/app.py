@@ -36,6 +36,7 @@ from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
 from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
+from server.web import uploads
 from server.web.b24 import Bitrix24Pages, session_info
 from server.workflow.service import Workflow
 
@@ -83,6 +84,8 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         recovered = await db.write(outbox.recover)
         if recovered:
             log.info("outbox messages returned to the queue after a restart", extra={"count": recovered})
+        # Half-received uploads of a server that was killed mid-request: nothing refers to them.
+        await asyncio.to_thread(uploads.sweep, settings.storage.path)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
         portal = PortalService(settings.portal, db, settings.server.public_url, data_dir=settings.storage.path,

@@ -95,6 +95,7 @@ class PolicySettings(_Section):
 
 class LimitsSettings(_Section):
     max_upload_mb: int = 100
+    max_request_mb: int = 300
     max_signature_kb: int = 1024
     public_requests_per_minute: int = 30
     manual_reminders_per_day: int = 3
@@ -157,6 +158,8 @@ class Settings(_Section):
             return "portal.webhook_url: required when portal.mode = \"webhook\""
         if self.storage.busy_timeout_ms < 0:
             return "storage.busy_timeout_ms: expected a non-negative integer"
+        if self.limits.max_upload_mb <= 0 or self.limits.max_request_mb <= 0 or self.limits.max_signature_kb <= 0:
+            return "limits: max_upload_mb, max_request_mb and max_signature_kb must be positive"
         return None
 
 

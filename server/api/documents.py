@@ -7,6 +7,8 @@ written to the audit log (``access.denied``).
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 from typing import Any, Literal
 from urllib.parse import quote
@@ -19,13 +21,19 @@ from server.bitrix24 import Bitrix24Error
 from server.db import audit
 from server.portal.sessions import Session
 from server.web.b24 import current_session
+from server.web.uploads import Limits, ReceivedForm, UploadRefused, receive_body, receive_form
+from server.config import Settings
+from server.workflow import certificates
+from server.workflow.files import safe_name
 from server.workflow.model import DocumentDetail, DocumentPage, Job
 from server.workflow.permissions import PermissionDenied, Viewer
 from server.workflow.service import PersonInfo, PortalMissing, Upload, Workflow
 from server.workflow.signatures import AcceptedSignature, SignatureRefused
 from server.workflow.states import TransitionRefused
 
-MAX_REQUEST = 1024 * 1024 * 1024
+MIB = 1024 * 1024
+# A signature upload may be multipart: room for the part headers around the signature itself.
+FORM_OVERHEAD = 64 * 1024
 
 
 class ApiProblem(Exception):
@@ -38,8 +46,12 @@ class ApiProblem(Exception):
 
 
 def problem_response(request: Request, exc: ApiProblem) -> Response[dict[str, Any]]:
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 413:
+        # The rest of a refused body is not worth reading: closing the connection stops it at once.
+        headers["Connection"] = "close"
     return Response({"error": exc.code, "message": exc.message, **exc.extra}, status_code=exc.status,
-                    headers={"Cache-Control": "no-store"})
+                    headers=headers)
 
 
 def workflow_of(request: Request) -> Workflow:
@@ -74,6 +86,25 @@ async def guarded(request: Request, session: Session, what: str, document_id: in
         raise ApiProblem(502, "portal_unavailable", str(exc)) from None
     except Bitrix24Error as exc:
         raise ApiProblem(502, "portal_error", f"Портал Битрикс24 ответил ошибкой ({exc.code}). Попробуйте позже.") from None
+
+
+def document_limits(settings: Settings) -> Limits:
+    """``[limits] max_upload_mb`` per file and ``max_request_mb`` for the whole request that creates a document."""
+    per_file, total = settings.limits.max_upload_mb, settings.limits.max_request_mb
+    return Limits(
+        file_bytes=per_file * MIB, total_bytes=total * MIB,
+        file_too_large=lambda name: f"Файл «{safe_name(name)}» больше {per_file} МБ, такие файлы не принимаются. "
+                                    "Документ не создан.",
+        total_too_large=f"Файлы вместе больше {total} МБ, столько за один раз не принимается. Документ не создан: "
+                        "уменьшите файлы или разделите их на несколько документов.")
+
+
+def signature_limits(settings: Settings) -> Limits:
+    """``[limits] max_signature_kb`` for an uploaded .sig (a signature is small; anything bigger is not one)."""
+    kb = settings.limits.max_signature_kb
+    message = f"Файл подписи больше {kb} КБ: это не похоже на подпись. Подпись не принята."
+    return Limits(file_bytes=kb * 1024, total_bytes=kb * 1024 + FORM_OVERHEAD, file_too_large=lambda _name: message,
+                  total_too_large=message)
 
 
 def attachment(name: str, data: bytes, media_type: str) -> Response[bytes]:
@@ -119,6 +150,17 @@ class Certificate(msgspec.Struct):
     serial: str
     subject: str
     issuer: str
+
+
+class CertificateChallenge(msgspec.Struct):
+    challenge: str  # sign exactly these bytes (UTF-8), detached, with the certificate's key
+    expires_at: str
+
+
+class CertificateRegistration(msgspec.Struct):
+    certificate: str  # PEM, or base64 of the DER
+    challenge: str
+    signature: str  # detached CMS over the challenge: base64 of the DER, or PEM
 
 
 class JobProgress(msgspec.Struct):
@@ -191,20 +233,27 @@ class DocumentsController(Controller):
             viewer, view=view, entity=entity, states_=states or [], query=q.strip()[:200], overdue=overdue,
             limit=limit, offset=offset))
 
-    @post("/documents", operation_id="create_document", status_code=201, request_max_body_size=MAX_REQUEST,
+    @post("/documents", operation_id="create_document", status_code=201, request_max_body_size=None,
           summary="Create a draft (multipart: files, title, signers, entity; send=1 sends it at once)")
     async def create(self, request: Request) -> Created:
+        """The body is streamed to temporary files (:mod:`server.web.uploads`), never held in memory; a file over
+        ``max_upload_mb`` or a request over ``max_request_mb`` is refused with 413 as soon as it gets there."""
         session, viewer = await self._viewer(request)
-        form = await request.form()
-        uploads: list[Upload] = []
-        for key, value in form.multi_items():
-            if key == "files" and hasattr(value, "read"):
-                uploads.append(Upload(name=value.filename or "document", data=await value.read(),
-                                      content_type=value.content_type or ""))
-        entity_type = str(form.get("entity_type") or session.entity_type)
+        settings: Settings = request.app.state.services.settings
         try:
-            entity_id = int(form.get("entity_id") or session.entity_id)
-            signers = [int(x) for x in str(form.get("signers") or "").replace(";", ",").split(",") if x.strip()]
+            async with receive_form(request, settings.storage.path, document_limits(settings)) as form:
+                return await self._create(request, session, form)
+        except UploadRefused as exc:
+            raise ApiProblem(exc.status, exc.code, exc.message) from None
+
+    async def _create(self, request: Request, session: Session, form: ReceivedForm) -> Created:
+        field = form.get
+        uploads = [Upload(name=f.filename or "document", path=f.path, size=f.size, streebog256=f.streebog256,
+                          streebog512=f.streebog512, content_type=f.content_type) for f in form.files if f.field == "files"]
+        entity_type = str(field("entity_type") or session.entity_type)
+        try:
+            entity_id = int(field("entity_id") or session.entity_id)
+            signers = [int(x) for x in str(field("signers") or "").replace(";", ",").split(",") if x.strip()]
         except ValueError:
             raise ApiProblem(400, "bad_request", "Неверный номер сделки/компании или подписанта.") from None
         wf = workflow_of(request)
@@ -214,10 +263,10 @@ class DocumentsController(Controller):
                 raise PermissionDenied("no_entity", "Документ создаётся из вкладки «ЭДО» в карточке сделки или компании.")
             if (entity_type, entity_id) != (session.entity_type, session.entity_id):
                 raise PermissionDenied("other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
-            send = str(form.get("send") or "") in ("1", "true", "on")
+            send = str(field("send") or "") in ("1", "true", "on")
             doc_id = await wf.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
-                                     title=str(form.get("title") or ""), uploads=uploads, signer_ids=signers,
-                                     counterparty_email=str(form.get("counterparty_email") or ""), send=send)
+                                     title=str(field("title") or ""), uploads=uploads, signer_ids=signers,
+                                     counterparty_email=str(field("counterparty_email") or ""), send=send)
             return Created(id=doc_id, state="awaiting_internal" if send else "draft")
 
         return await guarded(request, session, "create", None, run)  # type: ignore[no-any-return]
@@ -321,20 +370,26 @@ class DocumentsController(Controller):
         return await workflow_of(request).db.read(read)  # type: ignore[no-any-return]
 
     @post("/documents/{document_id:int}/files/{file_id:int}/signatures", operation_id="upload_signature",
-          status_code=201, request_max_body_size=16 * 1024 * 1024,
+          status_code=201, request_max_body_size=None,
           summary="Submit a detached CMS signature of one file (raw body or multipart field 'signature')")
     async def upload_signature(self, request: Request, document_id: int, file_id: int,
                                job_id: int | None = None) -> AcceptedSignature:
         session, viewer = await self._viewer(request)
+        settings: Settings = request.app.state.services.settings
+        limits = signature_limits(settings)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype == "multipart/form-data":
-            form = await request.form()
-            part = form.get("signature")
-            if part is None or not hasattr(part, "read"):
-                raise ApiProblem(400, "no_signature", "Приложите файл подписи (.sig).")
-            cms = await part.read()
-        else:
-            cms = await request.body()
+        try:
+            if ctype == "multipart/form-data":
+                async with receive_form(request, settings.storage.path, limits) as form:
+                    part = next((f for f in form.files if f.field == "signature"), None)
+                    if part is None:
+                        raise ApiProblem(400, "no_signature", "Приложите файл подписи (.sig).")
+                    cms = await asyncio.to_thread(part.read_bytes)
+            else:
+                async with receive_body(request, settings.storage.path, limits, name="signature") as body:
+                    cms = await asyncio.to_thread(body.read_bytes)
+        except UploadRefused as exc:
+            raise ApiProblem(exc.status, exc.code, exc.message) from None
         return await guarded(request, session, "sign", document_id,  # type: ignore[no-any-return]
                              lambda: workflow_of(request).submit_signature(viewer, document_id, file_id, cms,
                                                                            job_id=job_id))
@@ -373,13 +428,32 @@ class DocumentsController(Controller):
                             media_type="text/html", headers={"Cache-Control": "no-store"})
         return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
 
+    @post("/me/certificates/challenge", operation_id="certificate_challenge", status_code=200,
+          summary="A one-time code to sign with the certificate being registered (valid 10 minutes)")
+    async def certificate_challenge(self, request: Request) -> CertificateChallenge:
+        session, viewer = await self._viewer(request)
+        challenge = await workflow_of(request).certificate_challenge(viewer)
+        return CertificateChallenge(challenge=challenge.text, expires_at=challenge.expires_at)
+
     @post("/me/certificates", operation_id="register_certificate", status_code=201,
-          summary="Register the session user's signing certificate (raw DER or PEM body)")
+          request_max_body_size=256 * 1024,
+          summary="Register the session user's signing certificate with proof of its key (JSON: certificate, "
+                  "challenge, signature = detached CMS over the challenge, base64 or PEM)")
     async def register_certificate(self, request: Request) -> Certificate:
         session, viewer = await self._viewer(request)
-        body = await request.body()
+        try:
+            data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
+            certificate = data.certificate.encode() if "-----BEGIN" in data.certificate else \
+                base64.b64decode("".join(data.certificate.split()), validate=True)
+            signature = certificates.decode_signature(data.signature)
+        except (msgspec.DecodeError, ValueError):
+            raise ApiProblem(400, "proof_required", "Для регистрации сертификата нужны сам сертификат, код "
+                             "подтверждения (POST /api/v1/me/certificates/challenge) и отсоединённая подпись "
+                             "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
+                             "challenge, signature; base64 или PEM).") from None
         info = await guarded(request, session, "register_certificate", None,
-                             lambda: workflow_of(request).register_certificate(viewer, body))
+                             lambda: workflow_of(request).register_certificate(
+                                 viewer, certificate, challenge=data.challenge, signature=signature))
         return Certificate(**info)
 
     @get("/me/certificates", operation_id="my_certificates")

@@ -352,3 +352,21 @@ def m0007_disk_ids(db: SqliteUtilsDatabase) -> None:
     # The name a document file got on Disk (the portal may add " (1)" to keep names unique in a folder): its
     # signatures are stored next to it as "<disk name>.sig".
     db.execute("ALTER TABLE document_files ADD COLUMN disk_name TEXT")
+
+
+@migrations(name="0008_certificate_challenges")
+def m0008_certificate_challenges(db: SqliteUtilsDatabase) -> None:
+    # Proof of possession for certificate registration (issue 11): a user asks for a challenge, signs it with
+    # the certificate's key, and registers the certificate with that signature. Only the SHA-256 of the
+    # challenge is stored; it belongs to one user, expires, and is spent by the first registration that
+    # names it, whatever the outcome.
+    db.execute("""
+        CREATE TABLE certificate_challenges (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            challenge_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )""")
+    db.execute("CREATE INDEX certificate_challenges_user ON certificate_challenges(user_id, id)")

@@ -8,23 +8,24 @@ that matches no link also counts against the caller's address (see :mod:`server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.response import Redirect, Template
 
-from server.counterparty.exchange import ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
+from server.counterparty.exchange import REFUSAL_TEXT, ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
 from server.counterparty.limiter import PublicLimiter, client_ip
 from server.state import AppServices
+from server.web.uploads import Limits, UploadRefused, receive_form
 
 log = logging.getLogger(__name__)
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "templates" / "public" / "public.css"
-# Hard cap on a request body before the per-file limit from [limits] is checked.
+# The most a signing form may carry in all (one signature per document file, each within [limits]).
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -108,7 +109,10 @@ class PublicPages(Controller):
                     message: str = "") -> Template:
         model = await exchange_of(request).open_page(ctx)
         base = f"/c/{ctx.token}"
-        return Template(template_name="public/document.html", status_code=status, headers=security_headers(),
+        headers = security_headers()
+        if status == 413:
+            headers["Connection"] = "close"  # the rest of a refused upload is not read
+        return Template(template_name="public/document.html", status_code=status, headers=headers,
                         context={"m": model, "base": base, "error": error, "message": message,
                                  "cryptoarm": _services(request).cryptoarm_counterparty is not None,
                                  "max_kb": _services(request).settings.limits.max_signature_kb})
@@ -160,27 +164,31 @@ class PublicPages(Controller):
             return problem_page(exc.status, "Комплект недоступен", exc.message)
         return _attachment(name, "application/zip", data)
 
-    @post("/{token:str}/sign", request_max_body_size=MAX_BODY, status_code=303)
+    @post("/{token:str}/sign", request_max_body_size=None, status_code=303)
     async def sign(self, request: Request, token: str) -> Response[Any] | Template:
+        """The signature files are streamed to temporary files and refused (413) as soon as one passes
+        ``max_signature_kb`` or the form passes :data:`MAX_BODY`; nothing is read whole into memory first."""
         ctx = await _open(request, token)
         if isinstance(ctx, Template):
             return ctx
-        limit = _services(request).settings.limits.max_signature_kb * 1024
-        try:
-            form = await request.form()
-        except Exception:  # noqa: BLE001 - a broken multipart body is the sender's problem, told plainly
-            return await self._page(request, ctx, error="Не удалось прочитать отправленную форму.", status=400)
+        settings = _services(request).settings
+        limit = settings.limits.max_signature_kb * 1024
+        limits = Limits(file_bytes=limit, total_bytes=MAX_BODY, file_too_large=lambda _name: REFUSAL_TEXT["too_large"],
+                        total_too_large="Отправлено слишком много данных: загрузите только файлы подписи.")
         signatures: dict[int, bytes] = {}
-        for key, value in form.multi_items():
-            if not key.startswith("sig_") or not isinstance(value, UploadFile):
-                continue
-            try:
-                file_id = int(key[4:])
-            except ValueError:
-                continue
-            data = await value.read(limit + 1)
-            if data:
-                signatures[file_id] = data
+        try:
+            async with receive_form(request, settings.storage.path, limits) as form:
+                for received in form.files:
+                    if not received.field.startswith("sig_") or received.size == 0:
+                        continue
+                    try:
+                        file_id = int(received.field[4:])
+                    except ValueError:
+                        continue
+                    signatures[file_id] = await asyncio.to_thread(received.read_bytes)
+        except UploadRefused as exc:
+            message = "Не удалось прочитать отправленную форму." if exc.code == "bad_form" else exc.message
+            return await self._page(request, ctx, error=message, status=exc.status)
         try:
             outcome = await exchange_of(request).submit(ctx, signatures, max_bytes=limit)
         except ActionRefused as exc:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import unicodedata
+import uuid
 from pathlib import Path
 
 from cades import hashing
@@ -52,6 +54,23 @@ class FileCache:
         tmp.write_bytes(data)
         tmp.replace(path)
         self._total += len(data)
+        if self._total > self.max_bytes:
+            self._trim()
+
+    def put_file(self, digest: str, source: Path) -> None:
+        """Cache a file that is already on disk (a received upload) without reading it into memory: a hard
+        link where the spool and the cache share a file system, else a streamed copy."""
+        path = self._path(digest)
+        if path.exists():
+            return
+        tmp = path.with_name(f"{digest}.{uuid.uuid4().hex}.tmp")
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        size = tmp.stat().st_size
+        tmp.replace(path)
+        self._total += size
         if self._total > self.max_bytes:
             self._trim()
 
@@ -98,20 +117,36 @@ class Spool:
 
     def put(self, digest: str, token: str, data: bytes) -> str:
         """Store durably; returns the entry name the outbox message carries."""
-        name = f"{digest}.{token}"
-        path = self._path(name)
+        path = self._path(f"{digest}.{token}")
         tmp = path.with_suffix(".tmp")
         with tmp.open("wb") as out:
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        return self._commit(tmp, path)
+
+    def put_file(self, digest: str, token: str, source: Path) -> str:
+        """Store a received upload durably without reading it into memory (a hard link where possible)."""
+        path = self._path(f"{digest}.{token}")
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        return self._commit(tmp, path)
+
+    def _commit(self, tmp: Path, path: Path) -> str:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         tmp.replace(path)
         fd = os.open(self.root, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        return name
+        return path.name
 
     def get(self, name: str) -> bytes | None:
         """The entry's bytes, if present and still matching their digest."""

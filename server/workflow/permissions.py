@@ -1,6 +1,7 @@
 """Who may see and do what.
 
 - authors and route members see their documents; the author manages them (route, send, remind, withdraw, delete);
+- a draft is the author's alone: nobody else (signers named on it, heads, auditors) sees it until it is sent;
 - a department head sees every document of the departments they head and of everything below them (the tree and
   ``UF_HEAD`` come from Bitrix24's ``department.get``);
 - auditors (``[policy] auditor_user_ids`` or members of ``auditor_group_id``) see everything, read-only;
@@ -38,21 +39,27 @@ class Viewer:
     def scope(self) -> Scope:
         """The SQL condition on ``documents d`` for what this viewer may see."""
         if self.auditor:
-            return Scope("1 = 1", [])
-        parts = ["d.author_id = ?", "d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?)"]
-        params: list[Any] = [self.user_id, self.user_id]
+            return Scope("d.author_id = ? OR d.state != 'draft'", [self.user_id])
+        parts = ["d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?)"]
+        params: list[Any] = [self.user_id]
         if self.managed_departments:
             depts = sorted(self.managed_departments)
             parts.append(f"d.department_id IN ({','.join('?' * len(depts))})")
             params += depts
-        return Scope(" OR ".join(parts), params)
+        return Scope(f"d.author_id = ? OR (d.state != 'draft' AND ({' OR '.join(parts)}))", [self.user_id, *params])
 
     def can_view(self, doc: dict[str, Any], route_member: bool) -> bool:
-        return (self.auditor or doc["author_id"] == self.user_id or route_member
-                or doc.get("department_id") in self.managed_departments)
+        if doc["author_id"] == self.user_id:
+            return True
+        if doc["state"] == "draft":
+            return False
+        return self.auditor or route_member or doc.get("department_id") in self.managed_departments
 
     def require_view(self, doc: dict[str, Any], route_member: bool) -> None:
         if not self.can_view(doc, route_member):
+            if doc["state"] == "draft":
+                raise PermissionDenied("not_visible", "Документ ещё не отправлен на подпись: черновик виден только "
+                                       "его автору.")
             raise PermissionDenied("not_visible", "У вас нет доступа к этому документу: вы не автор, не подписант, "
                                    "не руководитель отдела автора и не аудитор.")
 

@@ -18,6 +18,8 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -42,7 +44,7 @@ from server.portal.service import PortalService
 from server.text import name as clean_name
 from server.text import title as clean_title
 
-from . import effects, jobs, states, store
+from . import certificate_store, certificates, effects, jobs, states, store
 from .files import FileCache, Spool, digests, safe_name
 from .listeners import TransitionListeners
 from .model import DocumentDetail, DocumentPage, Job
@@ -54,7 +56,6 @@ from .states import TransitionRefused
 log = logging.getLogger(__name__)
 
 CRM_CACHE_SECONDS = 30.0
-INLINE_HASH_BYTES = 256 * 1024
 
 
 class PortalMissing(Exception):
@@ -63,8 +64,14 @@ class PortalMissing(Exception):
 
 @dataclass(frozen=True)
 class Upload:
+    """A document file as received: already on disk (the request's spool) and hashed while it arrived, so the
+    workflow never holds a whole file in memory."""
+
     name: str
-    data: bytes
+    path: Path
+    size: int
+    streebog256: str
+    streebog512: str
     content_type: str = ""
 
 
@@ -293,10 +300,10 @@ class Workflow:
         limit = self.settings.limits.max_upload_mb * 1024 * 1024
         names: set[str] = set()
         for up in uploads:
-            if len(up.data) > limit:
+            if up.size > limit:
                 raise TransitionRefused("too_large", f"Файл «{safe_name(up.name)}» больше "
                                         f"{self.settings.limits.max_upload_mb} МБ.", 413)
-            if not up.data:
+            if up.size == 0:
                 raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.", 400)
             if safe_name(up.name).lower() in names:
                 raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».", 400)
@@ -313,17 +320,11 @@ class Workflow:
         spooled: list[str] = []
         for up in uploads:
             name = safe_name(up.name)
-            # Small files are hashed inline: a thread hop costs more than Streebog over a few hundred KiB.
-            small = len(up.data) < INLINE_HASH_BYTES
-            d256, d512 = digests(up.data) if small else await asyncio.to_thread(digests, up.data)
             ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-            spooled.append(await asyncio.to_thread(self.spool.put, d256, secrets.token_hex(8), up.data))
-            if small:
-                self.cache.put(d256, up.data)
-            else:
-                await asyncio.to_thread(self.cache.put, d256, up.data)
-            files.append({"name": name, "size": len(up.data), "content_type": ctype, "streebog256": d256,
-                          "streebog512": d512})
+            spooled.append(await asyncio.to_thread(self.spool.put_file, up.streebog256, secrets.token_hex(8), up.path))
+            await asyncio.to_thread(self.cache.put_file, up.streebog256, up.path)
+            files.append({"name": name, "size": up.size, "content_type": ctype, "streebog256": up.streebog256,
+                          "streebog512": up.streebog512})
         department = author.departments[0] if author.departments else None
 
         def write(d: Any) -> int:
@@ -542,8 +543,24 @@ class Workflow:
 
     # -- certificates -----------------------------------------------------------------------------------
 
-    async def register_certificate(self, viewer: Viewer, der_or_pem: bytes) -> dict[str, Any]:
-        """A user registers their own signing certificate (audited); signatures for them must use it."""
+    async def certificate_challenge(self, viewer: Viewer) -> certificates.Challenge:
+        """A fresh challenge for this user to sign with the certificate they are about to register."""
+        challenge = certificates.new_challenge(viewer.user_id)
+        now = datetime.now(UTC)
+        await self.db.write(lambda d: certificate_store.issue_challenge(
+            d, user_id=viewer.user_id, challenge_hash=challenge.hash, now=now.isoformat(timespec="seconds"),
+            expires_at=challenge.expires_at, keep_until=(now - timedelta(days=1)).isoformat(timespec="seconds")))
+        return challenge
+
+    async def register_certificate(self, viewer: Viewer, der_or_pem: bytes, *, challenge: str,
+                                   signature: bytes) -> dict[str, Any]:
+        """A user registers their own signing certificate (audited); signatures for them must use it.
+
+        The registration must prove possession of the key: ``signature`` is a CMS signature over ``challenge``
+        (issued to this user by :meth:`certificate_challenge`, unexpired, unused) made with this certificate.
+        The challenge is spent by this attempt whatever its outcome; refusals are PermissionDenied, which the
+        API audits.
+        """
         try:
             data = der_or_pem
             if b"-----BEGIN" in data:
@@ -553,25 +570,42 @@ class Workflow:
                 data = base64.b64decode(b"".join(body.split()))
             cert = x509.Certificate.load(data)
             info = cert_info(cert)
+            data = cert.dump()
         except Exception:  # noqa: BLE001 - any parse failure is the same answer to the user
             raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).", 400) from None
         if not info.serial:
             raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.", 400)
+        now = store.now_iso()
+        state = await self.db.write(lambda d: certificate_store.spend_challenge(
+            d, user_id=viewer.user_id, challenge_hash=certificates.challenge_hash(challenge), now=now))
+
+        async def refuse(code: str, message: str, why: str) -> None:
+            details = {"serial": info.serial.lower(), "issuer": info.issuer, "subject": info.subject, "code": code,
+                       "why": why}
+            await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="certificate.refused",
+                                                       object_type="user", object_id=viewer.user_id, details=details))
+            raise PermissionDenied(code, message)
+
+        if state != "ok":
+            why = {"used": "уже использован", "expired": "просрочен"}.get(state, "не выдавался вам")
+            await refuse("bad_challenge", f"Код подтверждения {why}. Запросите новый код, подпишите его этим "
+                         "сертификатом и повторите регистрацию.", f"challenge {state}")
+        if not await asyncio.to_thread(certificates.proves_possession, signature, challenge, cert):
+            await refuse("no_proof", "Подпись под кодом подтверждения не сделана ключом этого сертификата. "
+                         "Зарегистрировать можно только свой сертификат: подпишите код тем ключом, которому он "
+                         "выдан.", "signature does not verify with this certificate")
+        row = {"issuer": info.issuer, "serial": info.serial, "subject": info.subject,
+               "inn": info.identity.get("inn") or info.identity.get("innle") or "",
+               "snils": info.identity.get("snils", ""),
+               "not_after": info.not_after.isoformat() if info.not_after else None}
 
         def write(d: Any) -> None:
-            other = d.execute("SELECT user_id FROM signer_certificates WHERE issuer = ? AND lower(serial) = ? AND"
-                              " revoked_at IS NULL AND user_id != ?", [info.issuer, info.serial.lower(),
-                                                                       viewer.user_id]).fetchone()
-            if other:
+            if certificate_store.other_owner(d, issuer=info.issuer, serial=info.serial, user_id=viewer.user_id):
                 raise PermissionDenied("certificate_taken", "Этот сертификат уже зарегистрирован за другим сотрудником.")
-            d.execute("INSERT INTO signer_certificates (user_id, issuer, serial, subject, inn, snils, not_after, der,"
-                      " registered_by, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                      " ON CONFLICT(user_id, issuer, serial) DO UPDATE SET revoked_at = NULL",
-                      [viewer.user_id, info.issuer, info.serial.lower(), info.subject,
-                       info.identity.get("inn") or info.identity.get("innle") or "", info.identity.get("snils", ""),
-                       info.not_after.isoformat() if info.not_after else None, data, viewer.user_id, store.now_iso()])
+            certificate_store.register(d, user_id=viewer.user_id, info=row, der=data, now=now)
             audit.append(d, actor=f"user:{viewer.user_id}", action="certificate.registered", object_type="user",
-                         object_id=viewer.user_id, details={"serial": info.serial, "subject": info.subject})
+                         object_id=viewer.user_id, details={"serial": info.serial, "subject": info.subject,
+                                                            "proof": "challenge"})
 
         await self.db.write(write)
         return {"serial": info.serial.lower(), "subject": info.subject, "issuer": info.issuer}

@@ -47,12 +47,14 @@ def pdf(n: int = 0) -> bytes:
 @pytest.fixture
 def kd(tmp_path: Path, emulator, people: People) -> Iterator[Klikdok]:  # noqa: F811
     srv = start_server(tmp_path / "data", env=server_env(people.pki, **FAST))
+    k = Klikdok(srv, emulator)
     try:
-        k = Klikdok(srv, emulator)
         k.install()
         yield k
     finally:
         srv.stop()
+        if k.server is not srv:  # a test that restarted the server (launch_server) leaves its new process here
+            k.server.stop()
 
 
 def agent_env(**extra: str) -> dict[str, str]:

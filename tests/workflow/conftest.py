@@ -6,8 +6,13 @@ emulator's form would send, signatures are made by ``openssl cms`` with the gost
 
 from __future__ import annotations
 
+import atexit
+import base64
+import functools
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -139,8 +144,24 @@ class Klikdok:
         assert resp.status_code == 201, resp.text
         return int(resp.json()["id"])
 
+    def certificate_challenge(self, user_id: int) -> str:
+        resp = self.api("POST", "/me/certificates/challenge", user_id)
+        assert resp.status_code == 200, resp.text
+        return str(resp.json()["challenge"])
+
+    def try_register_cert(self, user_id: int, cert: Issued, *, key_of: Issued | None = None,
+                          challenge: str | None = None, signature: bytes | None = None) -> httpx.Response:
+        """Register ``cert`` the way the server requires: a fresh challenge signed (openssl, gost engine) with the
+        key of ``key_of`` (the certificate's own by default); ``challenge``/``signature`` override for attacks."""
+        challenge = challenge if challenge is not None else self.certificate_challenge(user_id)
+        if signature is None:
+            signature = signing_pki().sign(key_of or cert, challenge.encode())
+        body = {"certificate": cert.cert_pem.decode(), "challenge": challenge,
+                "signature": base64.b64encode(signature).decode()}
+        return self.api("POST", "/me/certificates", user_id, json=body)
+
     def register_cert(self, user_id: int, cert: Issued) -> None:
-        resp = self.api("POST", "/me/certificates", user_id, content=cert.cert_pem)
+        resp = self.try_register_cert(user_id, cert)
         assert resp.status_code == 201, resp.text
 
     def db(self) -> sqlite3.Connection:
@@ -152,6 +173,14 @@ class Klikdok:
             return conn.execute(sql, params).fetchall()
         finally:
             conn.close()
+
+
+@functools.cache
+def signing_pki() -> OpenSSLPki:
+    """openssl with the gost engine, for signing registration challenges with any test certificate's key."""
+    root = Path(tempfile.mkdtemp(prefix="klikdok-pop-"))
+    atexit.register(shutil.rmtree, root, True)
+    return OpenSSLPki(root)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:

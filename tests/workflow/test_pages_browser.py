@@ -140,9 +140,12 @@ def test_queue_refuses_a_wrong_signature_and_rejects_with_reason(kd: Klikdok, pe
 
 def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # type: ignore[no-untyped-def]
     a = kd.create(MANAGER, ("deal", 1), {"a.pdf": PDF}, signers=[DIRECTOR], title="Поставка: договор")
-    b = kd.create(MANAGER, ("deal", 1), {"b.pdf": PDF}, signers=[DIRECTOR], title="Поставка: спецификация",
-                  send=False)
+    b = kd.create(MANAGER, ("deal", 1), {"b.pdf": PDF}, signers=[DIRECTOR], title="Поставка: спецификация")
+    assert kd.api("POST", f"/documents/{b}/withdraw", MANAGER, json={"reason": "другая редакция"}).status_code == 200
     c = kd.create(CHIEF_ACCOUNTANT, ("deal", 2), {"c.pdf": PDF}, signers=[DIRECTOR], title="Акт бухгалтерии")
+    # A draft is its author's alone: the head of the author's department does not see it on the board.
+    draft = kd.create(MANAGER, ("deal", 1), {"d.pdf": PDF}, signers=[SALES_HEAD], title="Поставка: черновик",
+                      send=False)
     # Test setup: make the first document's deadline lie in the past (what fourteen days of waiting would do).
     conn = sqlite3.connect(kd.server.data_dir / "klikdok.db")
     conn.execute("UPDATE documents SET deadline = '2020-01-01T00:00:00+00:00' WHERE id = ?", [a])
@@ -152,7 +155,8 @@ def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # typ
     page.wait_for_selector("#kd-department table.kd-documents")
     ids = {int(x) for x in page.locator("#kd-department tr[data-document-id]").evaluate_all(
         "rows => rows.map(r => r.dataset.documentId)")}
-    assert ids == {a, b}  # c belongs to Accounting, not to the head of sales' subtree
+    assert ids == {a, b}  # c belongs to Accounting, not to the head of sales' subtree; the draft is not shown
+    assert draft not in ids
     assert page.locator(f"#kd-department tr[data-document-id='{a}'].kd-overdue").count() == 1
     shot(page, "07-department-board")
     page.check("#kd-dept-filters input[name=overdue]")
@@ -160,7 +164,7 @@ def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # typ
     page.wait_for_function("document.querySelector('#kd-dept-total').textContent.includes('1')")
     assert page.locator("#kd-department tr[data-document-id]").count() == 1
     page.uncheck("#kd-dept-filters input[name=overdue]")
-    page.select_option("#kd-dept-filters select[name=state]", "draft")
+    page.select_option("#kd-dept-filters select[name=state]", "withdrawn")
     page.click("#kd-dept-filters button")
     page.wait_for_selector(f"#kd-department tr[data-document-id='{b}']")
     assert page.locator("#kd-department tr[data-document-id]").count() == 1

@@ -197,3 +197,32 @@ def test_members_of_the_auditor_group_see_everything_read_only(tmp_path, emulato
         assert "sonet_group.user.get" in emulator.state.calls
     finally:
         srv.stop()
+
+
+def test_a_draft_is_seen_only_by_its_author_until_it_is_sent(kd: Klikdok) -> None:
+    """A signer named on a draft (and anyone else: heads, auditors) cannot open it before the author sends it."""
+    draft = kd.create(MANAGER, ("deal", 1), {"D.pdf": PDF}, signers=[CHIEF_ACCOUNTANT, SALES_HEAD],
+                      title="Черновик", send=False)
+    file_id = kd.query("SELECT id FROM document_files WHERE document_id = ?", draft)[0][0]
+    others = [u for u in EVERYONE if u != MANAGER]
+    for user in others:
+        before = denied_count(kd, user)
+        for path in (f"/documents/{draft}", f"/documents/{draft}/files/{file_id}/content",
+                     f"/documents/{draft}/package", f"/documents/{draft}/report",
+                     f"/documents/{draft}/counterparty/"):
+            resp = kd.api("GET", path, user)
+            assert resp.status_code == 403, (user, path, resp.text)
+            assert resp.json()["error"] == "not_visible", (user, path)
+            assert "черновик виден только" in resp.json()["message"], (user, path)
+        assert denied_count(kd, user) >= before + 4, user
+        for view in ("all", "queue"):
+            listed = kd.api("GET", "/documents", user, params={"view": view}).json()
+            assert draft not in {d["id"] for d in listed["items"]}, (user, view)
+        assert draft not in {d["id"] for d in kd.api("GET", "/documents", user, ("deal", 1)).json()["items"]}, user
+    assert kd.api("GET", f"/documents/{draft}", MANAGER).status_code == 200
+    assert draft in {d["id"] for d in kd.api("GET", "/documents", MANAGER, params={"view": "mine"}).json()["items"]}
+    # Once sent, the route and the usual roles see it.
+    assert kd.api("POST", f"/documents/{draft}/send", MANAGER).status_code == 200
+    for user in (CHIEF_ACCOUNTANT, SALES_HEAD, AUDITOR, DIRECTOR):
+        assert kd.api("GET", f"/documents/{draft}", user).status_code == 200, user
+    assert kd.api("GET", f"/documents/{draft}", SALES_MANAGER).status_code == 403

@@ -1,0 +1,94 @@
+"""Registering a signing certificate takes proof that the registrant holds its private key.
+
+Without it, any employee could register a colleague's public certificate first (certificates are public:
+every signature carries one) and the owner would be refused as "already registered to someone else". So the
+server hands out a challenge (random, bound to the user, short-lived, stored only as a hash, good for one
+attempt), and a registration must carry a detached CAdES signature over exactly the challenge's bytes that
+verifies with the key of the certificate being registered. The onboarding issue will replace this flow; the
+rule that registration needs the key stays.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from asn1crypto import x509
+
+from cades import hashing
+from cades.asn1 import MalformedInput
+from cades.cms import parse_signed_data
+from cades.verify import check_signer, find_signer_certificate
+
+CHALLENGE_TTL = timedelta(minutes=10)
+MAX_SIGNATURE_BYTES = 64 * 1024
+_PREFIX = "klikdok-certificate-registration"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    text: str
+    expires_at: str
+
+    @property
+    def hash(self) -> str:
+        return challenge_hash(self.text)
+
+
+def challenge_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+
+
+def new_challenge(user_id: int, now: datetime | None = None) -> Challenge:
+    """The text the user signs: names its purpose and the user, so a signed challenge means nothing elsewhere."""
+    now = now or datetime.now(UTC)
+    text = f"{_PREFIX} user={user_id} nonce={secrets.token_urlsafe(32)}"
+    return Challenge(text=text, expires_at=(now + CHALLENGE_TTL).isoformat(timespec="seconds"))
+
+
+def decode_signature(value: str) -> bytes:
+    """A CMS signature sent as base64 or PEM text; ValueError if it is neither."""
+    text = value.strip()
+    if text.startswith("-----BEGIN"):
+        lines = [ln for ln in text.splitlines() if ln and not ln.startswith("-----")]
+        text = "".join(lines)
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    if not data or len(data) > MAX_SIGNATURE_BYTES:
+        raise ValueError("empty or too large")
+    return data
+
+
+def proves_possession(cms: bytes, challenge: str, cert: x509.Certificate) -> bool:
+    """True if ``cms`` is one signature over ``challenge`` made with the key of ``cert`` (cades checks the
+    digest, the signed attributes and the GOST signature value). A certificate the signature carries for its
+    signer must be this very certificate; chain and validity are not the question here (signing checks them)."""
+    try:
+        parsed = parse_signed_data(cms, max_size=MAX_SIGNATURE_BYTES)
+    except MalformedInput:
+        return False
+    if len(parsed.signers) != 1:
+        return False
+    if parsed.content is not None and parsed.content != challenge.encode():
+        return False
+    signer = parsed.signers[0]
+    carried = find_signer_certificate(signer, parsed.certificates) if parsed.certificates else None
+    if carried is not None and carried.dump() != cert.dump():
+        return False
+    data = challenge.encode()
+    memo: dict[str, bytes] = {}
+
+    def source(name: str) -> bytes | None:
+        if name not in memo:
+            memo[name] = hashing.digest(name, data)
+        return memo[name]
+
+    math = check_signer(parsed, signer, source, [cert])
+    return (math.cert is not None and math.cert.dump() == cert.dump() and not math.reasons
+            and math.signature_valid is True and math.digest_valid is True)
