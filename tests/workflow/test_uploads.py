@@ -17,7 +17,7 @@ import httpx
 
 from tests.conftest import ServerProcess, start_server
 from tests.fakes.portal_emulator import PortalEmulator
-from tests.workflow.conftest import CHIEF_ACCOUNTANT, MANAGER, Klikdok, People, server_env
+from tests.workflow.conftest import CHIEF_ACCOUNTANT, MANAGER, Klikdok, People, server_env, wait_for
 
 MIB = 1024 * 1024
 PDF = b"%PDF-1.4 upload test\n"
@@ -82,6 +82,8 @@ def stored_bytes(kd: Klikdok) -> int:
 def test_a_900_mb_upload_is_refused_while_it_streams_and_memory_stays_flat(kd: Klikdok) -> None:
     # Warm up every code path an upload takes (parser, hashing, Disk, cache) so imports do not count.
     kd.create(MANAGER, ("deal", 1), {"warm.pdf": PDF * 1000}, signers=[CHIEF_ACCOUNTANT])
+    # Files reach Disk from the outbox after the commit: let that copy land before counting Disk files.
+    wait_for(lambda: "warm.pdf" in {f["NAME"] for f in kd.emu.state.files.values()}, what="the warm-up file on Disk")
     docs_before = kd.query("SELECT count(*) FROM documents")[0][0]
     disk_before = len(kd.emu.state.files)
     cache_before = stored_bytes(kd)
@@ -146,6 +148,8 @@ def test_a_multi_file_upload_is_stored_with_the_right_digests(kd: Klikdok, peopl
     files = {"договор.pdf": rng.randbytes(3 * MIB + 12345), "приложение.pdf": rng.randbytes(MIB - 1),
              "акт.pdf": PDF}
     doc = kd.create(MANAGER, ("deal", 1), files, signers=[CHIEF_ACCOUNTANT])
+    wait_for(lambda: kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL",
+                              doc) == [(0,)], what="the files' copies on Disk")
     rows = kd.query("SELECT name, size, streebog256, streebog512, disk_file_id FROM document_files"
                     " WHERE document_id = ? ORDER BY id", doc)
     assert [r[0] for r in rows] == list(files)
