@@ -47,12 +47,13 @@ def pdf(n: int = 0) -> bytes:
 @pytest.fixture
 def kd(tmp_path: Path, emulator, people: People) -> Iterator[Klikdok]:  # noqa: F811
     srv = start_server(tmp_path / "data", env=server_env(people.pki, **FAST))
+    k = Klikdok(srv, emulator)
     try:
-        k = Klikdok(srv, emulator)
         k.install()
         yield k
     finally:
         srv.stop()
+        k.server.stop()  # the server the test ended with: a test that restarts it puts the new one here
 
 
 def agent_env(**extra: str) -> dict[str, str]:
