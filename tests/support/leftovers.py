@@ -42,29 +42,40 @@ class ProcInfo:
         return f"pid {self.pid} (parent {self.ppid}, cwd {self.cwd or '?'}): {' '.join(self.argv)}"
 
 
-def read_proc(pid: int) -> ProcInfo | None:
-    """One process from ``/proc``, or None if it is gone or unreadable."""
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, start time) of a process, or None if it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
     # The command name in parentheses may itself contain spaces and parentheses: split after the last ')'.
     fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def read_proc(pid: int) -> ProcInfo | None:
+    """One process from ``/proc``, or None if it is gone or unreadable."""
+    stat = _stat(pid)
+    if stat is None:
+        return None
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
     try:
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         cwd = ""
-    return ProcInfo(pid=pid, ppid=int(fields[1]), state=fields[0], start=int(fields[19]),
+    return ProcInfo(pid=pid, ppid=stat[0], state=stat[1], start=stat[2],
                     argv=tuple(a.decode(errors="replace") for a in argv if a), cwd=cwd)
 
 
+def _pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
 def processes() -> list[ProcInfo]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (info := read_proc(int(entry))) is not None:
-            found.append(info)
-    return found
+    return [info for pid in _pids() if (info := read_proc(pid)) is not None]
 
 
 def is_klikdok_program(argv: tuple[str, ...]) -> bool:
@@ -109,14 +120,21 @@ def descendants_of(root: int, table: list[ProcInfo]) -> set[int]:
 
 
 def snapshot() -> set[ProcessKey]:
-    """Every process alive now: what a test may leave running is what is new since."""
-    return {p.key for p in processes()}
+    """Every process alive now (its stat line only, cheap enough for every test): what a test may leave
+    running is what is new since."""
+    return {(pid, stat[2]) for pid in _pids() if (stat := _stat(pid)) is not None}
 
 
 def leftovers(before: set[ProcessKey], repo: Path, root: int | None = None) -> list[ProcInfo]:
     """KlikDok servers and agents of this run that are alive now and were not before (zombies are dead)."""
-    table = processes()
-    mine = descendants_of(root if root is not None else os.getpid(), table)
+    stats = {pid: stat for pid in _pids() if (stat := _stat(pid)) is not None}
+    new = [pid for pid, (_, state, start) in stats.items() if (pid, start) not in before and state != "Z"]
+    if not new:
+        return []
+    table = [info for pid in new if (info := read_proc(pid)) is not None]
+    family = [ProcInfo(pid=pid, ppid=ppid, state=state, start=start, argv=(), cwd="")
+              for pid, (ppid, state, start) in stats.items()]
+    mine = descendants_of(root if root is not None else os.getpid(), family)
     return [p for p in table if p.key not in before and p.state != "Z" and is_klikdok_program(p.argv)
             and belongs_here(p, repo, mine)]
 
