@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import leftovers
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 KLIKDOK = [sys.executable, "-m", "server.cli"]
@@ -95,6 +97,37 @@ def start_server(data_dir: Path, *, env: dict[str, str] | None = None, config: P
         server.stop(signal.SIGKILL)
         raise RuntimeError(f"server did not become healthy:\n{server.logs()}")
     return server
+
+
+def _left_behind(before: set[leftovers.ProcessKey], when: str) -> str:
+    """Stop what is left and say what it was; empty if nothing."""
+    found = leftovers.leftovers(before, REPO)
+    if not found:
+        return ""
+    leftovers.terminate(found)
+    return (f"{when} left {len(found)} KlikDok process(es) running (now stopped; a fixture must stop every "
+            "server and agent it starts, including a restarted one):\n" + "\n".join(p.describe() for p in found))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_process_survives_the_session() -> Iterator[None]:
+    """The session-end check: module- and session-scoped fixtures end after the last per-test check."""
+    before = leftovers.snapshot()
+    yield
+    if problem := _left_behind(before, "the test session"):
+        pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(no_process_survives_the_session: None) -> Iterator[None]:
+    """Fails the test that leaves a ``klikdok serve`` or ``klikdok-agent`` running after its fixtures ended.
+
+    Autouse and requested first, so its teardown runs after every fixture of the test has torn down.
+    """
+    before = leftovers.snapshot()
+    yield
+    if problem := _left_behind(before, "this test"):
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

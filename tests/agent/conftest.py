@@ -53,8 +53,7 @@ def kd(tmp_path: Path, emulator, people: People) -> Iterator[Klikdok]:  # noqa: 
         yield k
     finally:
         srv.stop()
-        if k.server is not srv:  # a test that restarted the server (launch_server) leaves its new process here
-            k.server.stop()
+        k.server.stop()  # the server the test ended with: a test that restarts it puts the new one here
 
 
 def agent_env(**extra: str) -> dict[str, str]:
@@ -186,24 +185,37 @@ def launch_server(data_dir: Path, port: int, env: dict[str, str], *, public_url:
 
 def fake_openssl(directory: Path, mode: str, seconds: float = 4.0) -> dict[str, str]:
     """An ``openssl`` earlier on PATH that wraps the real one: ``slow`` signs after a pause (a slow token),
-    ``wrong`` signs other bytes than the file it is given (a broken backend). Returns the agent's env."""
+    ``wrong`` signs other bytes than the file it is given (a broken backend). Returns the agent's env.
+
+    Every signature it finishes adds a line to ``signed.log`` in ``directory`` (see :func:`signatures_made`),
+    so a test can tell "the agent has signed" from "the agent is still signing" without guessing a delay."""
     directory.mkdir(parents=True, exist_ok=True)
     real = subprocess.run(["which", "openssl"], capture_output=True, text=True, check=True).stdout.strip()
     other = directory / "other.bin"
     other.write_bytes(b"not the document")
     script = directory / "openssl"
     script.write_text(f"""#!{sys.executable}
-import os, sys, time
+import os, subprocess, sys, time
 args = sys.argv[1:]
-if "cms" in args and "-sign" in args:
-    if {mode!r} == "slow":
-        time.sleep({seconds})
-    else:
-        args[args.index("-in") + 1] = {str(other)!r}
-os.execv({real!r}, [{real!r}, *args])
+if not ("cms" in args and "-sign" in args):
+    os.execv({real!r}, [{real!r}, *args])
+if {mode!r} == "slow":
+    time.sleep({seconds})
+else:
+    args[args.index("-in") + 1] = {str(other)!r}
+code = subprocess.call([{real!r}, *args])
+with open({str(directory / "signed.log")!r}, "a") as log:
+    log.write(f"{{code}}\\n")
+sys.exit(code)
 """)
     script.chmod(0o755)
     return {"PATH": f"{directory}:{os.environ.get('PATH', '')}"}
+
+
+def signatures_made(directory: Path) -> int:
+    """How many ``openssl cms -sign`` runs the :func:`fake_openssl` in ``directory`` has finished."""
+    log = directory / "signed.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
 
 
 class CuttingProxy:

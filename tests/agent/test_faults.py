@@ -29,6 +29,7 @@ from tests.agent.conftest import (
     server_env,
     FAST,
     sign_request,
+    signatures_made,
     signatures_of,
     wait_for,
 )
@@ -39,25 +40,54 @@ def exactly_once(kd: Klikdok, doc_id: int, files: int) -> None:
     assert len(sigs) == files and len({s[0] for s in sigs}) == files, sigs
 
 
-def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def fetched(agent, job_id: int, file_id: int) -> int:  # type: ignore[no-untyped-def]
+    """How many times the agent has downloaded this file of the job (its httpx log line per request)."""
+    return agent.logs().count(f"/agents/jobs/{job_id}/files/{file_id} \"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("killed_while", ["signing_the_first_file", "signing_the_last_file"])
+def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_agent, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                             killed_while: str) -> None:
+    """The server is SIGKILLed while the agent signs one file of a two-file job, then started on the same port.
+
+    Killed during the first file, the agent cannot fetch the second one: it gives the job up (nothing sent) and
+    does it again when the restarted server offers it. Killed during the last file, the agent finishes while the
+    server is down, keeps the result and sends it, under the same result id, once it is connected again.
+    Either way: one signature per file, one accepted result, and the agent never exits.
+    """
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(1), "Акт.pdf": pdf(2)}, signers=[DIRECTOR])
+    first, last = [f for (f,) in kd.query("SELECT id FROM document_files WHERE document_id = ? ORDER BY position",
+                                          doc)]
     agent = make_agent()
     agent.write_config(openssl_backend(people.certs[DIRECTOR]))
     agent.pair(kd, DIRECTOR)
-    agent.start(env=fake_openssl(tmp_path / "slow", "slow", seconds=2.0))
+    slow = tmp_path / "slow"
+    agent.start(env=fake_openssl(slow, "slow", seconds=2.0))
     wait_for(lambda: online(kd, DIRECTOR), what="agent online")
     [job] = sign_request(kd, DIRECTOR, [doc])
-    wait_for(lambda: job_status(kd, job) == "delivered", what="job delivered")
+    in_hand = first if killed_while == "signing_the_first_file" else last
+    wait_for(lambda: fetched(agent, job, in_hand), what=f"the agent fetching file {in_hand}")
     port = int(kd.url.rsplit(":", 1)[1])
-    kd.server.stop(signal.SIGKILL)  # the agent is signing the first file now
+    kd.server.stop(signal.SIGKILL)  # the agent is signing `in_hand` now (2 s)
     assert signatures_of(kd, doc) == []
-    time.sleep(2.5)  # the agent finishes signing while the server is down, and keeps the result
+    if in_hand == first:
+        wait_for(lambda: "job postponed" in agent.logs(), what="the agent giving the job up (no second file)")
+    else:
+        wait_for(lambda: signatures_made(slow) == 2, what="the agent finishing while the server is down")
     kd.server = launch_server(kd.server.data_dir, port, server_env(people.pki, **FAST))
-    wait_for(lambda: job_status(kd, job) == "done", timeout=40, what="job done after the restart")
+    # The server commits the signatures (and so the job's "done") first and its record of the agent's result
+    # just before it confirms the result to the agent: the confirmation is the end of the exchange.
+    wait_for(lambda: "result confirmed" in agent.logs(), timeout=40, what="the agent seeing its result confirmed")
+    assert job_status(kd, job) == "done"
     exactly_once(kd, doc, 2)
     assert agent.proc is not None and agent.proc.poll() is None  # the agent rode it out
     assert kd.query("SELECT count(*) FROM agent_results WHERE job_id = ? AND outcome = 'accepted'", job) == [(1,)]
+    if in_hand == first:
+        assert fetched(agent, job, first) == 2 and signatures_made(slow) == 3  # the first file, done again
+    else:
+        assert "job postponed" not in agent.logs()
+        assert fetched(agent, job, first) == fetched(agent, job, last) == 1 and signatures_made(slow) == 2
 
 
 @pytest.mark.parametrize("mode", ["mid_upload", "after_upload"])

@@ -196,9 +196,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "c
 @pytest.fixture
 def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:
     srv = start_server(tmp_path / "data", env=server_env(people.pki))
+    k = Klikdok(srv, emulator)
     try:
-        k = Klikdok(srv, emulator)
         k.install()
         yield k
     finally:
         srv.stop()
+        k.server.stop()  # the server the test ended with: a test that restarts it puts the new one here

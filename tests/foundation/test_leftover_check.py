@@ -1,0 +1,80 @@
+"""The check that fails a test leaving a KlikDok process running (tests/support/leftovers.py, used by the
+autouse fixtures in tests/conftest.py) finds real forgotten processes and nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, clean_env, free_port, start_server
+from tests.support import leftovers
+from tests.support.leftovers import ProcInfo
+
+
+def test_a_server_nobody_stopped_is_found_and_a_stopped_one_is_not(tmp_path: Path) -> None:
+    before = leftovers.snapshot()
+    server = start_server(tmp_path / "data")
+    try:
+        found = leftovers.leftovers(before, REPO)
+        assert [p.pid for p in found] == [server.proc.pid], found
+        assert "server.cli serve" in found[0].describe()
+    finally:
+        server.stop()
+    assert leftovers.leftovers(before, REPO) == []
+
+
+def test_an_orphaned_server_of_this_checkout_is_found_and_stopped(tmp_path: Path) -> None:
+    """Started by a shell that exits at once, as a launcher that dies first would leave it: its parent is
+    PID 1, so only its checkout ties it to this run."""
+    before = leftovers.snapshot()
+    port = free_port()
+    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(tmp_path / "data"), KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
+                    KLIKDOK_SERVER_PUBLIC_URL=f"http://127.0.0.1:{port}", KLIKDOK_PORTAL_URL="http://127.0.0.1:9")
+    subprocess.run(["sh", "-c", f'"{sys.executable}" -m server.cli serve >/dev/null 2>&1 &'], cwd=REPO, env=env,
+                   check=True)
+    found: list[ProcInfo] = []
+    try:
+        deadline = time.monotonic() + 15
+        while not found and time.monotonic() < deadline:
+            found = leftovers.leftovers(before, REPO)
+            time.sleep(0.1)
+        if not found:
+            strays = [p for p in leftovers.processes() if p.key not in before and leftovers.is_klikdok_program(p.argv)
+                      and p.cwd == str(REPO)]
+            found = strays  # stopped below whatever the outcome
+            if strays and strays[0].ppid != 1:
+                pytest.skip(f"orphans are reparented to {strays[0].ppid} here (a subreaper), not to PID 1")
+        assert len(found) == 1 and found[0].ppid == 1, found
+    finally:
+        leftovers.terminate(found)
+    assert leftovers.leftovers(before, REPO) == []
+
+
+def info(argv: tuple[str, ...], *, ppid: int = 1, cwd: str = "/somewhere", pid: int = 4242) -> ProcInfo:
+    return ProcInfo(pid=pid, ppid=ppid, state="S", start=1, argv=argv, cwd=cwd)
+
+
+def test_processes_of_other_checkouts_and_other_programs_are_not_ours() -> None:
+    repo = Path("/work/wt/mine")
+    serve = ("/work/wt/other/.venv/bin/python", "-m", "server.cli", "serve")
+    assert leftovers.is_klikdok_program(serve)
+    # Another checkout's orphaned server: neither a descendant of this pytest nor inside this checkout.
+    assert not leftovers.belongs_here(info(serve, cwd="/work/wt/other"), repo, set())
+    # A directory whose name merely starts like ours is another checkout too.
+    assert not leftovers.belongs_here(info(serve, cwd="/work/wt/mine-2"), repo, set())
+    # This checkout's orphan, and any descendant wherever it runs.
+    assert leftovers.belongs_here(info(("/work/wt/mine/.venv/bin/python", "-m", "agent.cli", "run")), repo, set())
+    assert leftovers.belongs_here(info(serve, ppid=77, cwd="/tmp"), repo, {4242})
+    # A process of this checkout that still has its launcher is that launcher's business.
+    assert not leftovers.belongs_here(info(serve, ppid=77, cwd=str(repo)), repo, set())
+
+    assert leftovers.is_klikdok_program(("/usr/bin/klikdok-agent", "run"))
+    assert leftovers.is_klikdok_program(("/opt/klikdok/venv/bin/python", "/usr/bin/klikdok", "serve"))
+    assert leftovers.is_klikdok_program(("python", "-m", "agent.cli", "--config", "a.toml", "run"))
+    assert not leftovers.is_klikdok_program(("python", "-m", "server.cli", "doctor"))
+    assert not leftovers.is_klikdok_program(("/usr/bin/klikdok", "backup"))
+    assert not leftovers.is_klikdok_program(("python", "-m", "tests.fakes.portal_emulator", "--port", "1"))
