@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from server.db import Database, migrations
 from tests.conftest import ServerProcess, start_server
 from tests.fakes.portal_emulator import PortalEmulator
 from tests.fakes.portal_state import EmulatorConfig
@@ -56,6 +57,26 @@ def portal_server() -> Iterator[PortalEmulator]:
     finally:
         emu.stop()
         SessionPortal.url = ""
+
+
+@pytest.fixture
+def own_emulator() -> Iterator[PortalEmulator]:
+    """A private emulator for a test that stops, stalls or restarts things (the shared one stays clean)."""
+    emu = PortalEmulator(emulator_config()).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database file of its own, for tests that drive stores and workers without a server."""
+    database = Database(tmp_path / "k.db")
+    database.open()
+    database.write_sync(migrations.apply, transaction=False)
+    yield database
+    database.close()
 
 
 @pytest.fixture

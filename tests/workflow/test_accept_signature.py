@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import msgspec
 import pytest
 
 from server.config import Settings
-from server.db import Database, migrations
+from server.db import Database
 from server.workflow import states
 from server.workflow.files import digests
 from server.workflow.service import validation_context
@@ -28,15 +26,6 @@ def settings_for(pki: GostPki, **policy: object) -> Settings:
     base["trust"]["intermediates"] = [str(pki.inter.cert)]
     base["policy"].update(policy)
     return msgspec.convert(base, Settings)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "k.db")
-    database.open()
-    database.write_sync(migrations.apply, transaction=False)
-    yield database
-    database.close()
 
 
 def make_document(d, *, inn: str = "7712345678", ogrn: str = "1027700000001") -> int:  # type: ignore[no-untyped-def]

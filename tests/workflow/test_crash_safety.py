@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import start_server
 from tests.fakes.portal_emulator import PortalEmulator
-from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, emulator_config, server_env, wait_for
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env, wait_for
 
 PDF = b"%PDF-1.4 crash test\n"
-
-
-@pytest.fixture
-def own_emulator() -> Iterator[PortalEmulator]:
-    """A private emulator: this test stops and restarts it."""
-    emu = PortalEmulator(emulator_config()).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 def sign_requests(emu: PortalEmulator, doc_title: str) -> list[dict[str, object]]:

@@ -6,28 +6,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from server.bitrix24 import Bitrix24Client, MemoryTokenStore, OAuthTokens, PortalSettings
-from server.db import Database, migrations, outbox
+from server.db import Database, outbox
 from server.workflow import effects, states
 from server.workflow.outbox_worker import OutboxWorker
 from tests.fakes.portal_emulator import PortalEmulator
 from tests.fakes.portal_state import EmulatorConfig
 from tests.workflow.conftest import wait_for
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "k.db")
-    database.open()
-    database.write_sync(migrations.apply, transaction=False)
-    yield database
-    database.close()
 
 
 def oauth_client(emu: PortalEmulator, **limits: Any) -> Bitrix24Client:

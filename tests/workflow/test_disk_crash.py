@@ -10,24 +10,13 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import start_server
 from tests.fakes.portal_emulator import PortalEmulator
-from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, emulator_config, server_env, wait_for
-
-
-@pytest.fixture
-def own_emulator() -> Iterator[PortalEmulator]:
-    emu = PortalEmulator(emulator_config()).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env, wait_for
 
 
 def disk_ids(kd: Klikdok) -> set[int]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from server.bitrix24 import Bitrix24Client, PortalSettings
-from server.db import Database, migrations, outbox
+from server.db import Database, outbox
 from server.workflow import effects
 from server.workflow.outbox_worker import OutboxWorker, claim, timeline_marker
 from tests.fakes.portal_emulator import PortalEmulator
@@ -23,15 +22,6 @@ def slow_portal(portal_server: PortalEmulator) -> PortalEmulator:
     """A portal with the real default limit: 2 requests a second, and a small burst."""
     portal_server.state.reset(EmulatorConfig(rate_per_second=2.0, burst=5))
     return portal_server
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "k.db")
-    database.open()
-    database.write_sync(migrations.apply, transaction=False)
-    yield database
-    database.close()
 
 
 @pytest.fixture
