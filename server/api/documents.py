@@ -23,7 +23,8 @@ from server.portal.sessions import Session
 from server.web.b24 import current_session
 from server.web.uploads import Limits, ReceivedForm, UploadRefused, receive_body, receive_form
 from server.config import Settings
-from server.workflow import certificates
+from server.workflow import certificates, docstate
+from server.workflow.docstate import DocState
 from server.workflow.files import safe_name
 from server.workflow.model import DocumentDetail, DocumentPage, Job
 from server.workflow.permissions import PermissionDenied, Viewer
@@ -267,7 +268,7 @@ class DocumentsController(Controller):
             doc_id = await wf.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
                                      title=str(field("title") or ""), uploads=uploads, signer_ids=signers,
                                      counterparty_email=str(field("counterparty_email") or ""), send=send)
-            return Created(id=doc_id, state="awaiting_internal" if send else "draft")
+            return Created(id=doc_id, state=DocState.AWAITING_INTERNAL if send else DocState.DRAFT)
 
         return await guarded(request, session, "create", None, run)  # type: ignore[no-any-return]
 
@@ -347,8 +348,6 @@ class DocumentsController(Controller):
             return []
 
         def read(d: Any) -> list[JobProgress]:
-            from server.workflow.model import STATE_RU
-
             marks = ",".join("?" * len(wanted))
             rows = d.execute(
                 "SELECT j.id, j.document_id, d.title, j.status, j.channel, j.error, d.state FROM jobs j"
@@ -363,7 +362,7 @@ class DocumentsController(Controller):
                 for job_id in json.loads(targets or "[]"):
                     runs.setdefault(int(job_id), (state, refused.get(str(job_id), "")))
             return [JobProgress(id=r[0], document_id=r[1], title=r[2], status=r[3], channel=r[4], error=r[5],
-                                document_state=r[6], document_state_label=STATE_RU.get(r[6], r[6]),
+                                document_state=r[6], document_state_label=docstate.label(r[6]),
                                 cryptoarm_state=runs.get(r[0], ("", ""))[0],
                                 cryptoarm_message=runs.get(r[0], ("", ""))[1]) for r in rows]
 

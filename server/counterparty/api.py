@@ -16,6 +16,7 @@ from server import text
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.portal.sessions import Session
 from server.web.b24 import current_session
+from server.workflow.docstate import DocState
 from server.workflow.permissions import PermissionDenied
 from server.workflow.service import PortalMissing, Workflow
 from server.workflow.states import TransitionRefused
@@ -175,7 +176,7 @@ class CounterpartyApi(Controller):
             def write(d: Any) -> int:
                 link = links.active_link(d, document_id)
                 doc_state = d.execute("SELECT state FROM documents WHERE id = ?", [document_id]).fetchone()[0]
-                if link is None or doc_state != "awaiting_counterparty":
+                if link is None or doc_state != DocState.AWAITING_COUNTERPARTY:
                     raise links.LinkRefused("no_link", "Напомнить можно, пока документ ждёт подписи контрагента.")
                 now = datetime.now(UTC)
                 used = links.manual_reminders_today(d, document_id, now)

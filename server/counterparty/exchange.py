@@ -21,6 +21,7 @@ from cades.asn1 import MalformedInput, decode_armour
 from cades.result import REASONS, VerificationResult
 from server.db import Database, audit
 from server.workflow import states, store
+from server.workflow.docstate import DocState
 from server.workflow.service import PortalMissing, Workflow
 from server.workflow.signatures import AcceptedSignature, SignatureRefused, SignerClaim, accept_signature
 from server.workflow.states import TransitionRefused
@@ -72,7 +73,7 @@ def _now() -> str:
 
 def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str | None = None) -> LinkContext:
     """Why a link does or does not work right now (no side effects)."""
-    if link is None or doc is None or doc["state"] == "deleted":
+    if link is None or doc is None or doc["state"] == DocState.DELETED:
         raise UNKNOWN
     now = now or _now()
     deadline = links.link_deadline(link, doc)
@@ -81,28 +82,28 @@ def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str |
             raise LinkProblem("link_replaced", "Ссылка больше не действует",
                               "Отправитель выслал вам новую ссылку на этот документ, эта больше не работает. "
                               "Откройте документ по ссылке из последнего письма.", 410)
-        if link["revoked_reason"] == "withdrawn" or doc["state"] == "withdrawn":
+        if link["revoked_reason"] == "withdrawn" or doc["state"] == DocState.WITHDRAWN:
             raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.",
                               410)
         raise LinkProblem("link_revoked", "Ссылка больше не действует",
                           "Отправитель закрыл доступ по этой ссылке. Если документ всё ещё нужно подписать, "
                           "попросите отправителя выслать новую ссылку.", 410)
     state = doc["state"]
-    if state == "withdrawn":
+    if state == DocState.WITHDRAWN:
         raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.", 410)
     if link["expires_at"] <= now:
         raise LinkProblem("link_expired", "Срок действия ссылки истёк",
                           "Срок, в течение которого документ можно было подписать по этой ссылке, закончился. "
                           "Если документ всё ещё нужно подписать, попросите отправителя выслать новую ссылку.", 410)
-    if state == "completed":
+    if state == DocState.COMPLETED:
         return LinkContext(link, doc, "signed", deadline, "Документ подписан обеими сторонами.")
-    if state == "rejected_counterparty":
+    if state == DocState.REJECTED_COUNTERPARTY:
         return LinkContext(link, doc, "rejected", deadline, f"Вы отклонили документ. Причина: {doc['reason']}")
-    if state == "expired" or (state == "awaiting_counterparty" and doc.get("deadline") and doc["deadline"] <= now):
+    if state == DocState.EXPIRED or (state == DocState.AWAITING_COUNTERPARTY and doc.get("deadline") and doc["deadline"] <= now):
         raise LinkProblem("document_expired", "Срок подписания истёк",
                           "Срок подписания документа истёк. Если документ всё ещё нужно подписать, попросите "
                           "отправителя выслать его снова.", 410)
-    if state != "awaiting_counterparty":
+    if state != DocState.AWAITING_COUNTERPARTY:
         raise LinkProblem("not_available", "Документ недоступен", "Документ сейчас не ждёт вашей подписи.", 409)
     return LinkContext(link, doc, "open", deadline)
 
@@ -335,7 +336,7 @@ class CounterpartyExchange:
             except SignatureRefused as refusal:
                 raise ActionRefused(refusal.code, refusal_message(refusal), refusal.status) from None
             outcome.accepted.append(accepted)
-            if accepted.document_state == "completed":
+            if accepted.document_state == DocState.COMPLETED:
                 outcome.completed = True
         if outcome.completed:
             await self.db.write(lambda d: self._completed(d, ctx, source))

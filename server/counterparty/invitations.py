@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from server.db import audit
 from server.workflow import effects
+from server.workflow.docstate import DocState
 
 from . import links
 
@@ -38,7 +39,7 @@ class Invitations:
     def invite(self, db: Database, doc: dict[str, Any]) -> Outcome:
         """Inside the writer's transaction; ``doc`` is the document row as the transition left it."""
         document_id = int(doc["id"])
-        if doc["state"] != "awaiting_counterparty" or links.has_link_for_current_step(db, document_id):
+        if doc["state"] != DocState.AWAITING_COUNTERPARTY or links.has_link_for_current_step(db, document_id):
             return "skipped"
         email = (doc.get("counterparty_email") or "").strip()
         if not links.valid_email(email):

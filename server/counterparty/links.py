@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from server import text
 from server.db import audit, outbox
+from server.workflow.docstate import DocState
 
 from . import tokens
 
@@ -95,7 +96,7 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
     doc = _row(db, "SELECT id, state, deadline FROM documents WHERE id = ?", [document_id])
     if doc is None:
         raise LinkRefused("not_found", "Документ не найден.", 404)
-    if doc["state"] != "awaiting_counterparty":
+    if doc["state"] != DocState.AWAITING_COUNTERPARTY:
         raise LinkRefused("wrong_state", "Ссылку контрагенту можно отправить, только когда документ ждёт его подписи.")
     moment = now or datetime.now(UTC)
     stamp = now_iso(moment)
@@ -159,7 +160,7 @@ def due_reminders(db: Database, days_before: list[int], now: datetime) -> list[t
     rows = db.execute(
         "SELECT l.id, l.document_id, l.created_at, l.expires_at, d.deadline FROM counterparty_links l"
         " JOIN documents d ON d.id = l.document_id WHERE l.revoked_at IS NULL AND l.answered_at IS NULL"
-        " AND d.state = 'awaiting_counterparty'").fetchall()
+        " AND d.state = ?", [DocState.AWAITING_COUNTERPARTY.value]).fetchall()
     stamp = now_iso(now)
     for link_id, doc_id, created_at, expires_at, deadline in rows:
         end = min(v for v in (expires_at, deadline) if v)

@@ -7,6 +7,8 @@ schema intact. Add new ones at the bottom with the next number; never edit an ap
 
 from __future__ import annotations
 
+import re
+
 from sqlite_utils import Database as SqliteUtilsDatabase
 from sqlite_utils.migrations import Migrations
 
@@ -370,3 +372,43 @@ def m0008_certificate_challenges(db: SqliteUtilsDatabase) -> None:
             used_at TEXT
         )""")
     db.execute("CREATE INDEX certificate_challenges_user ON certificate_challenges(user_id, id)")
+
+
+@migrations(name="0009_documents_state_unchecked", transactional=False)
+def m0009_documents_state_unchecked(db: SqliteUtilsDatabase) -> None:
+    # Issue 12: the set of document states lives in server/workflow/docstate.py and the transitions check it, so
+    # adding a state must not need a table rebuild. SQLite cannot drop a CHECK in place; this is the one rebuild
+    # that removes it: the table is recreated from its own current SQL minus the state CHECK (columns added by
+    # later migrations stay), every row is copied with its id, and its indexes and triggers are created again.
+    # SQLite's procedure for that needs foreign keys off, which cannot change inside a transaction; so this one
+    # runs its own transaction, and finding no CHECK (a crash after its commit, before the record) is success.
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'documents'").fetchone()[0]
+    check = re.compile(r"\s+CHECK\s*\(\s*state\s+IN\s*\([^()]*\)\s*\)", re.IGNORECASE)
+    found = len(check.findall(sql))
+    if found == 0:
+        return
+    if found != 1:
+        raise RuntimeError("documents: more than one CHECK on state")
+    rebuilt = check.sub("", sql, count=1)
+    rebuilt = re.sub(r"^\s*CREATE TABLE\s+\"?documents\"?", "CREATE TABLE documents_rebuilt", rebuilt, count=1)
+    keys_on = db.execute("PRAGMA foreign_keys").fetchone()[0]
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            extras = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'documents' AND"
+                                               " type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name")]
+            db.execute(rebuilt)
+            db.execute("INSERT INTO documents_rebuilt SELECT * FROM documents")
+            db.execute("DROP TABLE documents")
+            db.execute("ALTER TABLE documents_rebuilt RENAME TO documents")
+            for statement in extras:
+                db.execute(statement)
+            if any(row[2] == "documents" for row in db.execute("PRAGMA foreign_key_check").fetchall()):
+                raise RuntimeError("documents: foreign keys broken by the rebuild")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    finally:
+        db.execute(f"PRAGMA foreign_keys = {'ON' if keys_on else 'OFF'}")

@@ -28,6 +28,7 @@ from server.db.outbox import OutboxMessage
 from server.text import one_line
 from server.text import title as clean_title
 from server.workflow import effects, store
+from server.workflow.docstate import DocState
 from server.worker_loop import run_rounds
 from server.workflow.outbox_worker import claim
 
@@ -131,7 +132,7 @@ class MailWorker:
         if message.kind in (links.MAIL_INVITATION, links.MAIL_REMINDER):
             if link["revoked_at"]:
                 raise Skip("ссылка уже отозвана")
-            if doc["state"] != "awaiting_counterparty":
+            if doc["state"] != DocState.AWAITING_COUNTERPARTY:
                 raise Skip("документ больше не ждёт контрагента")
             if message.kind == links.MAIL_REMINDER and link["answered_at"]:
                 raise Skip("контрагент уже ответил")

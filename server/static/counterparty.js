@@ -7,10 +7,7 @@
   "use strict";
   var K = window.KlikDok = window.KlikDok || {};
   var u = K.util;
-  var el = u.el, clear = u.clear, api = u.api, fit = u.fit, date = u.date;
-
-  var SHOWN_STATES = { awaiting_counterparty: true, completed: true, rejected_counterparty: true, expired: true,
-                       withdrawn: true };
+  var el = u.el, clear = u.clear, api = u.api, fit = u.fit, date = u.date, stateInfo = u.stateInfo;
   var me = null;
   var MAIL_POLL_MS = 3000;
 
@@ -49,18 +46,14 @@
 
   function headline(status, detail) {
     var cur = status.current;
-    switch (status.state) {
-      case "completed": return { cls: "kd-state-completed", text: "Подписан контрагентом" };
-      case "rejected_counterparty": return { cls: "kd-state-rejected_counterparty", text: "Отклонён контрагентом" };
-      case "expired": return { cls: "kd-state-expired", text: "Контрагент не ответил в срок" };
-      case "withdrawn": return { cls: "kd-state-withdrawn", text: "Документ отозван" };
-    }
-    if (!cur) return { cls: "kd-state-rejected_counterparty", text: detail.counterparty_email || status.counterparty_email
+    var info = stateInfo(status.state);
+    if (info.counterparty_headline) return { cls: "kd-tone-" + info.tone, text: info.counterparty_headline };
+    if (!cur) return { cls: "kd-tone-bad", text: detail.counterparty_email || status.counterparty_email
       ? "Ссылка не отправлена" : "Нет адреса контрагента" };
-    if (cur.mail_status === "failed") return { cls: "kd-state-rejected_counterparty", text: "Письмо не доставлено" };
-    if (cur.mail_status !== "sent") return { cls: "kd-state-awaiting_internal", text: "Письмо отправляется" };
-    if (cur.first_opened_at) return { cls: "kd-state-awaiting_counterparty", text: "Контрагент открыл документ" };
-    return { cls: "kd-state-awaiting_counterparty", text: "Ждём подписи контрагента" };
+    if (cur.mail_status === "failed") return { cls: "kd-tone-bad", text: "Письмо не доставлено" };
+    if (cur.mail_status !== "sent") return { cls: "kd-tone-waiting", text: "Письмо отправляется" };
+    if (cur.first_opened_at) return { cls: "kd-tone-counterparty", text: "Контрагент открыл документ" };
+    return { cls: "kd-tone-counterparty", text: "Ждём подписи контрагента" };
   }
 
   function historyTable(links) {
@@ -175,7 +168,8 @@
     var req = [detail.counterparty_inn ? "ИНН " + detail.counterparty_inn : "",
                detail.counterparty_ogrn ? "ОГРН " + detail.counterparty_ogrn : ""].filter(Boolean).join(", ");
     box.appendChild(el("p", {}, el("strong", { text: company }), req ? " (" + req + ")" : ""));
-    if (status.state === "rejected_counterparty") {
+    var awaiting = stateInfo(status.state).actor === "counterparty";
+    if (stateInfo(status.state).rejection) {
       box.appendChild(el("div", { class: "kd-rejection", id: "kd-cp-reason-" + doc.id },
         el("strong", { text: "Причина отказа: " }), detail.reason || "не указана"));
     }
@@ -194,13 +188,13 @@
         el("dt", { text: "Письмо" }), el("dd", { class: mail.cls + " kd-cp-mail", text: mail.text }),
         cur.answer ? el("dt", { text: "Ответ" }) : el("dt", { text: "Ссылка" }),
         cur.answer ? el("dd", { class: endText(cur).cls + " kd-cp-answer", text: endText(cur).text })
-                   : el("dd", { class: "kd-cp-link", text: (status.state === "awaiting_counterparty"
+                   : el("dd", { class: "kd-cp-link", text: (awaiting
                        ? "действует до " + date(cur.expires_at) : "больше не нужна") + " · " + openedText(cur) })));
-    } else if (status.state === "awaiting_counterparty") {
+    } else if (awaiting) {
       box.appendChild(el("p", { class: "kd-warning", text: "Действующей ссылки у контрагента нет" +
         (status.counterparty_email ? "." : ": в CRM не нашлось адреса.") + " Укажите адрес и отправьте ссылку." }));
     }
-    if (isAuthor && status.state === "awaiting_counterparty") box.appendChild(actionsBlock(doc.id, status, detail, reload));
+    if (isAuthor && awaiting) box.appendChild(actionsBlock(doc.id, status, detail, reload));
     if (status.history.length) {
       box.appendChild(el("h4", { class: "kd-subtitle kd-small", text: "Отправленные ссылки" }));
       box.appendChild(historyTable(status.history));
@@ -211,7 +205,7 @@
   function render(container, detail) {
     var doc = detail.document;
     var hasStep = detail.route.some(function (s) { return s.kind === "counterparty"; });
-    if (!hasStep || !SHOWN_STATES[doc.state]) return;
+    if (!hasStep || !stateInfo(doc.state).counterparty_panel) return;
     var box = el("div", { class: "kd-panel kd-cp", id: "kd-cp-" + doc.id, "data-document-id": String(doc.id) },
                  el("p", { class: "kd-muted", text: "Загружаем сведения о контрагенте…" }));
     container.appendChild(box);
@@ -221,7 +215,9 @@
       if (timer) { clearTimeout(timer); timer = null; }
       return Promise.all([api("GET", "/documents/" + doc.id + "/counterparty/"), whoAmI()]).then(function (got) {
         var status = got[0];
-        if (status.state === "withdrawn" && !status.history.length) { box.remove(); fit(); return null; }
+        if (stateInfo(status.state).counterparty_panel === "with_links" && !status.history.length) {
+          box.remove(); fit(); return null;
+        }
         var seen = JSON.stringify(status);
         if (seen !== last) {
           // Re-rendered on change only, keeping what the author is typing into the resend form.

@@ -6,6 +6,17 @@
 (function () {
   "use strict";
   var session = document.body.getAttribute("data-session") || "";
+  // What the server says about each document state (label, tone, flags): server/workflow/docstate.py, rendered
+  // into the page by the template. The scripts never spell a state themselves.
+  var STATES = {};
+  (function () {
+    var node = document.getElementById("kd-doc-states");
+    (node ? JSON.parse(node.textContent) : []).forEach(function (s) { STATES[s.value] = s; });
+  })();
+  function stateInfo(value) {
+    return STATES[value] || { value: value, label: value, open: false, actor: null, tone: "neutral", listed: false,
+                              rejection: false, counterparty_panel: "", counterparty_headline: "" };
+  }
 
   function api(method, path, body, opts) {
     opts = opts || {};
@@ -59,7 +70,7 @@
     return isNaN(d) ? iso : d.toLocaleString("ru-RU", { day: "2-digit", month: "2-digit", year: "numeric",
                                                         hour: "2-digit", minute: "2-digit" });
   }
-  function badge(doc) { return el("span", { class: "kd-badge kd-state-" + doc.state, "data-state": doc.state,
+  function badge(doc) { return el("span", { class: "kd-badge kd-tone-" + stateInfo(doc.state).tone, "data-state": doc.state,
                                             text: doc.state_label }); }
   function showError(node, err) { clear(node).appendChild(el("p", { class: "kd-error", role: "alert", text: err.message })); fit(); }
 
@@ -476,5 +487,5 @@
   var K = window.KlikDok = window.KlikDok || {};
   K.tabPage = tabPage; K.appPage = appPage; K.api = api;
   K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
-             download: download, openDocument: openDocument };
+             download: download, openDocument: openDocument, stateInfo: stateInfo };
 })();

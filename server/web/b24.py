@@ -18,6 +18,7 @@ from server.bitrix24.phpquery import MalformedQuery, decode, merge
 from server.portal.service import PlacementContext, PortalRejected, PortalService, PortalUnavailable
 from server.portal.sessions import HEADER, InvalidSession, Session, SessionSigner
 from server.state import AppServices
+from server.workflow import docstate
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ class Bitrix24Pages(Controller):
         return Template(template_name="tab.html", headers=frame_headers(ctx.portal.origin), context={
             "user": ctx.user, "entity_type": ctx.entity_type, "entity_id": ctx.entity_id,
             "entity_label": await entity_label(portal_of(request), ctx),
-            "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid, "session_token": self._session(request, ctx)})
+            "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid, "session_token": self._session(request, ctx),
+            "doc_states": docstate.for_pages()})
 
     @post("/app", status_code=200)
     async def app_page(self, request: Request) -> Template:
@@ -140,7 +142,7 @@ class Bitrix24Pages(Controller):
         assert ctx is not None
         return Template(template_name="app.html", headers=frame_headers(ctx.portal.origin), context={
             "user": ctx.user, "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid,
-            "session_token": self._session(request, ctx)})
+            "session_token": self._session(request, ctx), "doc_states": docstate.for_pages()})
 
     @post("/events", status_code=200)
     async def events(self, request: Request) -> Response[dict[str, str]]:

@@ -6,16 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
-State = Literal["draft", "awaiting_internal", "awaiting_counterparty", "completed", "rejected_internal",
-                "rejected_counterparty", "withdrawn", "expired", "deleted"]
-OPEN_STATES: frozenset[str] = frozenset({"draft", "awaiting_internal", "awaiting_counterparty"})
-FINAL_STATES: frozenset[str] = frozenset({"completed", "rejected_internal", "rejected_counterparty", "withdrawn",
-                                          "expired", "deleted"})
-STATE_RU: dict[str, str] = {
-    "draft": "Черновик", "awaiting_internal": "На подписи", "awaiting_counterparty": "Ожидает контрагента",
-    "completed": "Подписан", "rejected_internal": "Отклонён", "rejected_counterparty": "Отклонён контрагентом",
-    "withdrawn": "Отозван", "expired": "Срок истёк", "deleted": "Удалён",
-}
+from .docstate import DocState
+
 StepKind = Literal["internal", "counterparty"]
 StepState = Literal["waiting", "current", "signed", "rejected", "cancelled"]
 EntityType = Literal["deal", "company"]
@@ -66,7 +58,7 @@ class DocumentSummary(msgspec.Struct, kw_only=True):
 
     id: int
     title: str
-    state: State
+    state: DocState
     state_label: str
     entity_type: EntityType
     entity_id: int

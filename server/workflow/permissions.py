@@ -14,9 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .docstate import DocState, sql_in
 from .store import Scope
 
 AUTHOR_ACTIONS = ("route", "send", "remind", "withdraw", "delete")
+# States nobody but the author sees (a draft), for the scope's SQL.
+_MARKS, _AUTHOR_ONLY = sql_in(frozenset(s for s in DocState if s.info.author_only))
 
 
 class PermissionDenied(Exception):
@@ -39,25 +42,27 @@ class Viewer:
     def scope(self) -> Scope:
         """The SQL condition on ``documents d`` for what this viewer may see."""
         if self.auditor:
-            return Scope("d.author_id = ? OR d.state != 'draft'", [self.user_id])
+            return Scope(f"d.author_id = ? OR d.state NOT IN {_MARKS}",
+                         [self.user_id, *_AUTHOR_ONLY])
         parts = ["d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?)"]
         params: list[Any] = [self.user_id]
         if self.managed_departments:
             depts = sorted(self.managed_departments)
             parts.append(f"d.department_id IN ({','.join('?' * len(depts))})")
             params += depts
-        return Scope(f"d.author_id = ? OR (d.state != 'draft' AND ({' OR '.join(parts)}))", [self.user_id, *params])
+        return Scope(f"d.author_id = ? OR (d.state NOT IN {_MARKS} AND ({' OR '.join(parts)}))",
+                     [self.user_id, *_AUTHOR_ONLY, *params])
 
     def can_view(self, doc: dict[str, Any], route_member: bool) -> bool:
         if doc["author_id"] == self.user_id:
             return True
-        if doc["state"] == "draft":
+        if DocState(doc["state"]).info.author_only:
             return False
         return self.auditor or route_member or doc.get("department_id") in self.managed_departments
 
     def require_view(self, doc: dict[str, Any], route_member: bool) -> None:
         if not self.can_view(doc, route_member):
-            if doc["state"] == "draft":
+            if DocState(doc["state"]).info.author_only:
                 raise PermissionDenied("not_visible", "Документ ещё не отправлен на подпись: черновик виден только "
                                        "его автору.")
             raise PermissionDenied("not_visible", "У вас нет доступа к этому документу: вы не автор, не подписант, "
@@ -77,14 +82,9 @@ class Viewer:
     def actions(self, doc: dict[str, Any], current_user_id: int | None) -> list[str]:
         """What the pages may offer for this document."""
         can = ["download"]
-        state = doc["state"]
+        info = DocState(doc["state"]).info
         if doc["author_id"] == self.user_id:
-            if state == "draft":
-                can += ["route", "send", "delete", "withdraw"]
-            elif state == "awaiting_internal":
-                can += ["remind", "withdraw"]
-            elif state == "awaiting_counterparty":
-                can += ["withdraw"]
-        if state == "awaiting_internal" and current_user_id == self.user_id:
-            can += ["sign", "reject"]
+            can += info.author_actions
+        if info.actor == "internal" and current_user_id == self.user_id:
+            can += info.signer_actions
         return can

@@ -45,6 +45,7 @@ from server.text import name as clean_name
 from server.text import title as clean_title
 
 from . import certificate_store, certificates, effects, jobs, states, store
+from .docstate import DocState
 from .files import FileCache, Spool, digests, safe_name
 from .listeners import TransitionListeners
 from .model import DocumentDetail, DocumentPage, Job
@@ -185,7 +186,7 @@ class Workflow:
             return store.document_row(d, document_id), store.is_route_member(d, document_id, viewer.user_id)
 
         doc, member = await self.db.read(read)
-        if doc is None or doc["state"] == "deleted":
+        if doc is None or doc["state"] == DocState.DELETED:
             raise TransitionRefused("not_found", "Документ не найден.", 404)
         viewer.require_view(doc, member)
         return doc
@@ -392,7 +393,7 @@ class Workflow:
     async def _require_current_signer(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], int]:
         doc = await self.visible_document(viewer, document_id)
         step = await self.db.read(lambda d: store.current_step(d, document_id))
-        if doc["state"] != "awaiting_internal" or step is None or step.kind != "internal":
+        if doc["state"] != DocState.AWAITING_INTERNAL or step is None or step.kind != "internal":
             raise TransitionRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи сотрудника.")
         viewer.require_current_signer(step.user_id, step.display_name)
         return doc, step.id
@@ -521,7 +522,7 @@ class Workflow:
         users; the counterparty exchange for the counterparty's page and the confirmation e-mail).
         """
         doc = await self.db.read(lambda d: store.document_row(d, document_id))
-        if doc is None or doc["state"] == "deleted":
+        if doc is None or doc["state"] == DocState.DELETED:
             raise TransitionRefused("not_found", "Документ не найден.", 404)
         files = await self.db.read(lambda d: store.files(d, document_id))
         rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))

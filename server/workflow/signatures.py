@@ -33,6 +33,7 @@ from server.db import Database as KlikDatabase
 from server.db import audit
 
 from . import effects, identity, states
+from .docstate import SIGNING_STATES, DocState
 from .listeners import TransitionListeners
 from .store import document_row, now_iso
 
@@ -97,7 +98,7 @@ def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClai
                  job_id: int | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(document, current step, file) if this claim may sign this file now; else SignatureRefused."""
     doc = document_row(db, document_id)
-    if doc is None or doc["state"] == "deleted":
+    if doc is None or doc["state"] == DocState.DELETED:
         raise SignatureRefused("not_found", "Документ не найден.", 404)
     cur = db.execute("SELECT id, name, streebog256, streebog512 FROM document_files WHERE id = ? AND document_id = ?",
                      [file_id, document_id])
@@ -105,7 +106,7 @@ def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClai
     if frow is None:
         raise SignatureRefused("not_found", "В документе нет такого файла.", 404)
     file = dict(zip(("id", "name", "streebog256", "streebog512"), frow, strict=True))
-    if doc["state"] not in ("awaiting_internal", "awaiting_counterparty"):
+    if doc["state"] not in SIGNING_STATES:
         raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.", 409)
     srow = db.execute("SELECT id, position, kind, user_id, display_name FROM route_steps WHERE document_id = ? AND"
                       " state = 'current'", [document_id]).fetchone()

@@ -1,12 +1,6 @@
 """The document state machine: the only code that changes ``documents.state`` and ``route_steps.state``.
 
-```
-draft ──send──▶ awaiting_internal ──all internal signed──▶ awaiting_counterparty ──cp signs──▶ completed
-  │                 │ reject (reason)                           │ reject (reason)
-  │                 ▼                                           ▼
-  └──delete     rejected_internal                          rejected_counterparty
- any open state ──withdraw (author)──▶ withdrawn ;  awaiting_counterparty ──deadline passed──▶ expired
-```
+The states, their labels and the allowed transitions are in :mod:`.docstate` (its docstring has the diagram).
 
 Every function here runs inside the writer's transaction (``await db.write(fn)``) and writes, together, the new
 state, its audit row and its outbox messages, so a transition either happens with all of them or not at all.
@@ -25,21 +19,9 @@ from sqlite_utils import Database
 from server.db import audit
 
 from . import effects
+from .docstate import TRANSITIONS, DocState
 from .listeners import NO_LISTENERS, TransitionListeners
-from .model import OPEN_STATES, STATE_RU
 from .store import document_row, now_iso
-
-# (from states, to state) of every named transition; checked before anything is written.
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "send": (frozenset({"draft"}), "awaiting_internal"),
-    "internal_signed": (frozenset({"awaiting_internal"}), "awaiting_counterparty"),
-    "internal_rejected": (frozenset({"awaiting_internal"}), "rejected_internal"),
-    "counterparty_signed": (frozenset({"awaiting_counterparty"}), "completed"),
-    "counterparty_rejected": (frozenset({"awaiting_counterparty"}), "rejected_counterparty"),
-    "withdraw": (frozenset(OPEN_STATES), "withdrawn"),
-    "expire": (frozenset({"awaiting_counterparty"}), "expired"),
-    "delete": (frozenset({"draft"}), "deleted"),
-}
 
 
 class TransitionRefused(Exception):
@@ -54,7 +36,7 @@ class TransitionRefused(Exception):
 
 def _doc(db: Database, document_id: int) -> dict[str, Any]:
     doc = document_row(db, document_id)
-    if doc is None or doc["state"] == "deleted":
+    if doc is None or doc["state"] == DocState.DELETED:
         raise TransitionRefused("not_found", "Документ не найден.", 404)
     return doc
 
@@ -62,11 +44,13 @@ def _doc(db: Database, document_id: int) -> dict[str, Any]:
 def _check(doc: dict[str, Any], transition: str) -> str:
     allowed, target = TRANSITIONS[transition]
     if doc["state"] not in allowed:
-        raise TransitionRefused("wrong_state", f"Действие недоступно: документ в статусе «{STATE_RU[doc['state']]}».")
+        label = DocState(doc["state"]).label
+        raise TransitionRefused("wrong_state", f"Действие недоступно: документ в статусе «{label}».")
     return target
 
 
-def _set_state(db: Database, doc: dict[str, Any], state: str, now: str, **extra: Any) -> None:
+def _set_state(db: Database, doc: dict[str, Any], state: DocState, now: str, **extra: Any) -> None:
+    state = DocState(state)  # the database no longer checks the value (migration 0009); this does
     sets = ", ".join(["state = ?", "updated_at = ?", *(f"{k} = ?" for k in extra)])
     db.execute(f"UPDATE documents SET {sets} WHERE id = ?", [state, now, *extra.values(), doc["id"]])
     doc.update(state=state, updated_at=now, **extra)
@@ -128,7 +112,7 @@ def _write_route(db: Database, doc_id: int, signers: list[tuple[int, str]]) -> N
 def set_route(db: Database, document_id: int, *, actor_id: int, signers: list[tuple[int, str]],
               counterparty_email: str | None = None) -> None:
     doc = _doc(db, document_id)
-    if doc["state"] != "draft":
+    if doc["state"] != DocState.DRAFT:
         raise TransitionRefused("wrong_state", "Маршрут меняется только у черновика.")
     _write_route(db, document_id, signers)
     if counterparty_email is not None:
@@ -253,7 +237,7 @@ def withdraw(db: Database, document_id: int, *, actor_id: int, reason: str,
                [document_id])
     db.execute("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE document_id = ? AND status IN"
                " ('pending', 'delivered')", [now, document_id])
-    was_sent = doc["state"] != "draft"
+    was_sent = doc["state"] != DocState.DRAFT
     _set_state(db, doc, target, now, finished_at=now, reason=reason.strip())
     _audit(db, f"user:{actor_id}", "document.withdrawn", doc, reason=reason.strip())
     if current:
@@ -277,8 +261,8 @@ def delete(db: Database, document_id: int, *, actor_id: int, listeners: Transiti
 def expire_due(db: Database, now: str | None = None, *, listeners: TransitionListeners = NO_LISTENERS) -> list[int]:
     """Documents whose counterparty deadline has passed become ``expired`` (run periodically)."""
     now = now or now_iso()
-    ids = [r[0] for r in db.execute("SELECT id FROM documents WHERE state = 'awaiting_counterparty' AND deadline < ?",
-                                    [now]).fetchall()]
+    ids = [r[0] for r in db.execute("SELECT id FROM documents WHERE state = ? AND deadline < ?",
+                                    [DocState.AWAITING_COUNTERPARTY.value, now]).fetchall()]
     for doc_id in ids:
         doc = _doc(db, doc_id)
         target = _check(doc, "expire")
@@ -296,7 +280,7 @@ def expire_due(db: Database, now: str | None = None, *, listeners: TransitionLis
 def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> int | None:
     """A manual reminder to the current internal signer (not a state change, but audited and rate-limited)."""
     doc = _doc(db, document_id)
-    if doc["state"] != "awaiting_internal":
+    if doc["state"] != DocState.AWAITING_INTERNAL:
         raise TransitionRefused("wrong_state", "Напоминание отправляется, пока документ на подписи в компании.")
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="microseconds")
     sent = db.execute("SELECT count(*) FROM audit_log WHERE object_type = 'document' AND object_id = ? AND"

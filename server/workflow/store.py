@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from .docstate import SIGNING_STATES, DocState, sql_in
 from .model import (
-    STATE_RU,
     DocumentFile,
     DocumentPage,
     DocumentSummary,
@@ -37,20 +37,21 @@ _SUMMARY_FROM = ("FROM documents d LEFT JOIN route_steps s"
                  " ON s.document_id = d.id AND s.position = d.current_step")
 
 
-def _overdue(state: str, deadline: str | None, now: str) -> bool:
-    return bool(deadline) and state in ("awaiting_internal", "awaiting_counterparty") and deadline < now  # type: ignore[operator]
+def _overdue(state: DocState, deadline: str | None, now: str) -> bool:
+    return bool(deadline) and state in SIGNING_STATES and deadline < now  # type: ignore[operator]
 
 
 def _summary(row: Sequence[Any], now: str) -> DocumentSummary:
     (doc_id, title, state, entity_type, entity_id, author_id, author_name, department_id, created_at, updated_at,
      sent_at, deadline, current_step, warnings, step_user, step_name, step_kind, files) = row
+    state = DocState(state)
     return DocumentSummary(
-        id=doc_id, title=title, state=state, state_label=STATE_RU.get(state, state), entity_type=entity_type,
+        id=doc_id, title=title, state=state, state_label=state.label, entity_type=entity_type,
         entity_id=entity_id, author_id=author_id, author_name=author_name, department_id=department_id,
         created_at=created_at, updated_at=updated_at, sent_at=sent_at, deadline=deadline, current_step=current_step,
-        current_signer_id=step_user if state in ("awaiting_internal", "awaiting_counterparty") else None,
+        current_signer_id=step_user if state in SIGNING_STATES else None,
         current_signer_name=(step_name or ("Контрагент" if step_kind == "counterparty" else ""))
-        if state in ("awaiting_internal", "awaiting_counterparty") else "",
+        if state in SIGNING_STATES else "",
         files=files, overdue=_overdue(state, deadline, now), warnings=json.loads(warnings or "[]"))
 
 
@@ -139,8 +140,8 @@ def list_documents(db: Database, *, scope: Scope, entity: tuple[str, int] | None
                    states: Iterable[str] = (), author_id: int | None = None, signer_id: int | None = None,
                    departments: Iterable[int] | None = None, query: str = "", overdue: bool = False,
                    limit: int = 50, offset: int = 0) -> DocumentPage:
-    where = ["d.state != 'deleted'", f"({scope.sql})"]
-    params: list[Any] = list(scope.params)
+    where = ["d.state != ?", f"({scope.sql})"]
+    params: list[Any] = [DocState.DELETED.value, *scope.params]
     if entity is not None:
         where.append("d.entity_type = ? AND d.entity_id = ?")
         params += [entity[0], entity[1]]
@@ -165,8 +166,9 @@ def list_documents(db: Database, *, scope: Scope, entity: tuple[str, int] | None
         params.append("%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     now = now_iso()
     if overdue:
-        where.append("d.state IN ('awaiting_internal', 'awaiting_counterparty') AND d.deadline < ?")
-        params.append(now)
+        marks, signing = sql_in(SIGNING_STATES)
+        where.append(f"d.state IN {marks} AND d.deadline < ?")
+        params += [*signing, now]
     condition = " AND ".join(where)
     total = db.execute(f"SELECT count(*) FROM documents d WHERE {condition}", params).fetchone()[0]
     rows = db.execute(f"SELECT {_SUMMARY_COLUMNS} {_SUMMARY_FROM} WHERE {condition} ORDER BY d.id DESC LIMIT ? OFFSET ?",
