@@ -121,11 +121,6 @@ TRANSITIONS: dict[str, tuple[frozenset[DocState], DocState]] = {
 }
 
 
-def parse(value: object) -> DocState:
-    """A stored or requested state as a member; ValueError for a value that is not a state."""
-    return DocState(str(value))
-
-
 def label(value: object) -> str:
     """The Russian label of a stored value (the value itself if it is not a state, so a list still renders)."""
     try:

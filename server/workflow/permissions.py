@@ -42,8 +42,7 @@ class Viewer:
     def scope(self) -> Scope:
         """The SQL condition on ``documents d`` for what this viewer may see."""
         if self.auditor:
-            return Scope(f"d.author_id = ? OR d.state NOT IN {_MARKS}",
-                         [self.user_id, *_AUTHOR_ONLY])
+            return Scope(f"d.author_id = ? OR d.state NOT IN {_MARKS}", [self.user_id, *_AUTHOR_ONLY])
         parts = ["d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?)"]
         params: list[Any] = [self.user_id]
         if self.managed_departments:

@@ -41,7 +41,7 @@ def _doc(db: Database, document_id: int) -> dict[str, Any]:
     return doc
 
 
-def _check(doc: dict[str, Any], transition: str) -> str:
+def _check(doc: dict[str, Any], transition: str) -> DocState:
     allowed, target = TRANSITIONS[transition]
     if doc["state"] not in allowed:
         label = DocState(doc["state"]).label
