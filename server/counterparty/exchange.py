@@ -4,7 +4,9 @@ The link is resolved once per request into a :class:`LinkContext`; every action 
 the workflow's own transaction (``accept_signature`` and ``states.reject`` re-read the route), so a page that
 was open while the document was withdrawn cannot sign it afterwards. Signatures go through the workflow's one
 door, :func:`server.workflow.signatures.accept_signature`, with a counterparty claim; refusals come back as
-the people-facing messages of :data:`REFUSAL_TEXT`.
+the people-facing messages of :data:`REFUSAL_TEXT`. What completing the document owes the counterparty (the
+link's answer, the history row, the confirmation e-mail) is not written here but by the ``counterparty_signed``
+listener (:mod:`.completion`), inside the signature's own transaction.
 """
 
 from __future__ import annotations
