@@ -27,8 +27,8 @@ from server.db import Database, audit, outbox
 from server.db.outbox import OutboxMessage
 from server.text import moscow_time, one_line
 from server.text import title as clean_title
-from server.workflow import effects, store
 from server.worker_loop import run_rounds
+from server.workflow import effects, store
 from server.workflow.outbox_worker import claim
 
 from . import messages
