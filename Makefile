@@ -1,7 +1,10 @@
 # KlikDok developer commands. Two are all a fresh Debian machine needs: `make run` and `make test`.
 
+# Every path is anchored at this file's folder, so `make -C <checkout> test` or `make -f <checkout>/Makefile test`
+# works from anywhere.
+ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 PYTHON ?= python3
-VENV   := .venv
+VENV   := $(ROOT)/.venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,systemd
@@ -13,11 +16,12 @@ SYSTEM_PACKAGES += chromium
 endif
 
 
-.PHONY: help run test bench deps system-deps venv deb deb-test clean
+.PHONY: help run test lint bench deps system-deps venv deb deb-test clean
 
 help:
 	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
-	@echo "make test   — install what is needed and run the whole test suite"
+	@echo "make test   — install what is needed, run the linters (make lint) and the whole test suite"
+	@echo "make lint   — ruff check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
 	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
 	@echo "make deb    — build the klikdok and klikdok-agent .deb packages"
 
@@ -35,10 +39,10 @@ system-deps:
 	  fi; \
 	fi
 
-$(STAMP): pyproject.toml
+$(STAMP): $(ROOT)/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[$(EXTRAS)]'
+	cd $(ROOT) && $(PY) -m pip install -q --disable-pip-version-check -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -47,19 +51,25 @@ deps: system-deps venv
 
 # Without a configured portal, `make run` also starts the Bitrix24 portal emulator and installs the app in it.
 run: deps
-	$(PY) -m tests.fakes.demo
+	cd $(ROOT) && $(PY) -m tests.fakes.demo
 
-test: deps
-	$(PY) -m pytest -q -p no:cacheprovider
+# `ruff format --check` joins once the tree has been formatted in one go (see pyproject.toml, [tool.ruff]).
+lint: deps
+	cd $(ROOT) && $(VENV)/bin/ruff check --no-cache .
+	cd $(ROOT) && $(VENV)/bin/lint-imports --no-cache
+	cd $(ROOT) && $(VENV)/bin/mypy --no-incremental --cache-dir=/dev/null
+
+test: lint
+	cd $(ROOT) && $(PY) -m pytest -q -p no:cacheprovider
 
 bench: deps
-	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+	cd $(ROOT) && $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name
 
 deb:
-	packaging/deb/build.sh
+	$(ROOT)/packaging/deb/build.sh
 
 deb-test:
-	packaging/deb/test-install.sh
+	$(ROOT)/packaging/deb/test-install.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .benchmarks
+	cd $(ROOT) && rm -rf $(VENV) build dist *.egg-info .pytest_cache .benchmarks .ruff_cache .mypy_cache

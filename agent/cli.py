@@ -25,6 +25,10 @@ def _settings(args: argparse.Namespace) -> tuple[Path, AgentSettings]:
     return path, settings
 
 
+# Commands import the backends, the websocket client and the signature code inside the function, so that
+# `klikdok-agent --help` and `pair` start without them.
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from agent.backends import make_backend
     from agent.device import key_path

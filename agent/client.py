@@ -24,16 +24,15 @@ import ssl
 import uuid
 from collections.abc import Generator
 
-
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import process_exception as default_process_exception
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from cades import agent_protocol as protocol
 from agent.backends import Backend, BackendError
 from agent.config import AgentSettings
 from agent.jobs import JobGone, RetryLater, process
+from cades import agent_protocol as protocol
 
 log = logging.getLogger("klikdok.agent")
 
@@ -307,7 +306,7 @@ class AgentClient:
 
     async def _delegate(self, batch: list[protocol.JobOffer]) -> None:
         """CryptoARM: one transaction, one prompt for the whole batch; wait for the server's word per job."""
-        open_link = getattr(self.backend, "open_link")
+        open_link = self.backend.open_link
         request_id = uuid.uuid4().hex
         link_future: asyncio.Future[protocol.CryptoarmLink] = asyncio.get_running_loop().create_future()
         self._links[request_id] = link_future

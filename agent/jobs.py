@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from cades import agent_protocol as protocol
 from agent.backends import Backend, BackendError
+from cades import agent_protocol as protocol
 from cades import hashing
 from cades.asn1 import MalformedInput
 from cades.verify import verify_cms

@@ -150,8 +150,8 @@ def _decode(decoder: msgspec.json.Decoder[Any], raw: str | bytes) -> Any:
 
 
 def decode_agent(raw: str | bytes) -> AgentMessage:
-    return _decode(_agent_decoder, raw)  # type: ignore[no-any-return]
+    return _decode(_agent_decoder, raw)
 
 
 def decode_server(raw: str | bytes) -> ServerMessage:
-    return _decode(_server_decoder, raw)  # type: ignore[no-any-return]
+    return _decode(_server_decoder, raw)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from asn1crypto import algos, cms, core, keys, x509
 from asn1crypto import crl as asn1_crl
@@ -130,10 +131,10 @@ class SetOfRevocationValues(core.SetOf):
 _registered = False
 
 
-def _gost_public_key_spec(original):  # type: ignore[no-untyped-def]
+def _gost_public_key_spec(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Wrap asn1crypto's key-spec callback so GOST keys parse as an opaque BIT STRING."""
 
-    def spec(self):  # type: ignore[no-untyped-def]
+    def spec(self: Any) -> Any:
         if self["algorithm"]["algorithm"].dotted in GOST_KEY_OIDS:
             return (core.OctetBitString, None)
         return original(self)
@@ -249,17 +250,17 @@ def touch_certificate(cert: x509.Certificate) -> None:
     Cheaper than ``.native`` on the whole certificate (which the hot path cannot afford).
     """
     tbs = cert["tbs_certificate"]
-    tbs["serial_number"].native  # noqa: B018
+    tbs["serial_number"].native  # noqa: B018 - the read forces the lazy parse
     tbs["issuer"].dump()
     tbs["subject"].dump()
     spki = tbs["subject_public_key_info"]
-    spki["algorithm"]["algorithm"].dotted  # noqa: B018
+    spki["algorithm"]["algorithm"].dotted  # noqa: B018 - the read forces the lazy parse
     spki.dump()
     validity = tbs["validity"]
-    validity["not_before"].native  # noqa: B018
-    validity["not_after"].native  # noqa: B018
-    cert["signature_algorithm"]["algorithm"].dotted  # noqa: B018
-    cert["signature_value"].native  # noqa: B018
+    validity["not_before"].native  # noqa: B018 - the read forces the lazy parse
+    validity["not_after"].native  # noqa: B018 - the read forces the lazy parse
+    cert["signature_algorithm"]["algorithm"].dotted  # noqa: B018 - the read forces the lazy parse
+    cert["signature_value"].native  # noqa: B018 - the read forces the lazy parse
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -277,7 +278,7 @@ def load_crl(data: bytes, *, max_size: int = 64 * 1024 * 1024) -> asn1_crl.Certi
     der = decode_armour(data, max_size=max_size)
     try:
         crl = asn1_crl.CertificateList.load(der, strict=True)
-        crl["tbs_cert_list"]["issuer"].contents  # noqa: B018
+        crl["tbs_cert_list"]["issuer"].contents  # noqa: B018 - the read forces the lazy parse
     except Exception as exc:
         raise MalformedInput(f"не удалось разобрать CRL: {_short(exc)}") from exc
     return crl
@@ -361,7 +362,7 @@ def _convert(buf: bytes, pos: int, end: int, depth: int) -> tuple[bytes, int]:
     number = first & 0x1F
     if universal and number in (3, 4, 12, 19, 20, 22, 26, 30):
         # Constructed string (BER chunks): DER wants one primitive string.
-        pieces = []
+        pieces: list[bytes] = []
         for child in children:
             _, _, cstart, clen = _read_header(child, 0, len(child))
             piece = child[cstart : cstart + (clen or 0)]

@@ -68,7 +68,7 @@ _SHORT: Final = {
 
 def _value_text(value: object) -> str | None:
     try:
-        native = value.native  # type: ignore[attr-defined]
+        native = value.native  # type: ignore[attr-defined]  # any asn1crypto value; others fail below
     except Exception:
         return None
     if isinstance(native, str):
@@ -184,7 +184,7 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
     issuer_tool: list[str] | None = None
     if ist is not None:
         try:
-            issuer_tool = [str(v) for v in ist.native.values()]  # type: ignore[attr-defined]
+            issuer_tool = [str(v) for v in ist.native.values()]  # type: ignore[attr-defined]  # an asn1crypto Sequence
         except Exception:
             issuer_tool = None
     return CertInfo(

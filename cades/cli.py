@@ -55,6 +55,8 @@ def register(subparsers: Any) -> None:
     p_verify.set_defaults(func=cmd_verify)
 
 
+# Commands import their modules inside the function so that `klikdok-verify --help` and `hash` start fast.
+
 # --- hash ---------------------------------------------------------------------------------------------
 
 

@@ -7,13 +7,14 @@ than a failure of the whole document, and so that nothing is parsed twice on the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from asn1crypto import cms, core, x509
 from asn1crypto import crl as asn1_crl
 
+from . import hashing
 from .asn1 import (
     CERT_VALUES_OID,
     DIGEST_OIDS,
@@ -288,8 +289,6 @@ class DigestedDataCheck:
 
 def check_digested_data(data: bytes) -> DigestedDataCheck:
     """Recompute the digest of a DigestedData's content and compare it with the stored one."""
-    from . import hashing
-
     info = load_content_info(data)
     if info["content_type"].dotted != DIGESTED_DATA_OID:
         raise MalformedInput("это не структура CMS DigestedData")

@@ -19,6 +19,7 @@ Byte order: messages and digests are handled in their natural (stored) order, th
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Final
 
 __all__ = ["Streebog", "new", "streebog256", "streebog512"]
@@ -130,8 +131,8 @@ _PACK_LANES: Final = struct.Struct("<8Q").pack
 
 def _lps(x: int, t0: tuple[int, ...] = _T[0], t1: tuple[int, ...] = _T[1], t2: tuple[int, ...] = _T[2],
          t3: tuple[int, ...] = _T[3], t4: tuple[int, ...] = _T[4], t5: tuple[int, ...] = _T[5],
-         t6: tuple[int, ...] = _T[6], t7: tuple[int, ...] = _T[7], pack=_PACK_LANES,  # noqa: ANN001
-         from_bytes=_FROM_BYTES) -> int:  # noqa: ANN001
+         t6: tuple[int, ...] = _T[6], t7: tuple[int, ...] = _T[7], pack: Callable[..., bytes] = _PACK_LANES,
+         from_bytes: Callable[..., int] = _FROM_BYTES) -> int:
     """One S-P-L round on the 512-bit state: output lane i = XOR over t of T[t][byte i of lane t].
 
     Written out flat on purpose: unpacking the 64 state bytes into locals and binding the tables as
@@ -167,7 +168,7 @@ def _lps_reference(x: int) -> int:
     return out
 
 
-def _g(h: int, n: int, m: int, lps=_lps, c=_C) -> int:  # noqa: ANN001 - bound defaults for speed
+def _g(h: int, n: int, m: int, lps: Callable[[int], int] = _lps, c: tuple[int, ...] = _C) -> int:
     """Compression function g_N(h, m) = E(LPS(h ^ N), m) ^ h ^ m."""
     k = lps(h ^ n)
     s = k ^ m

@@ -15,8 +15,11 @@ from typing import Final
 
 from asn1crypto import cms, tsp, x509
 
+from . import hashing
 from .asn1 import DIGEST_OIDS
 from .certs import cert_info
+from .cms import parse_signed_data
+from .signer import bytes_source, check_signer
 from .validation import ValidationContext, validate_chain
 
 __all__ = ["TimestampCheck", "verify_timestamp"]
@@ -44,10 +47,6 @@ def verify_timestamp(
     now: dt.datetime | None = None,
 ) -> TimestampCheck:
     """Check one timeStampToken attribute value against the signature value it should cover."""
-    from . import hashing
-    from .cms import parse_signed_data
-    from .verify import _bytes_source, check_signer
-
     try:
         parsed = parse_signed_data(token.dump())
     except Exception as exc:
@@ -71,7 +70,7 @@ def verify_timestamp(
         return TimestampCheck(False, details=["в штампе времени должен быть ровно один подписант"])
     signer = parsed.signers[0]
     pool = [*parsed.certificates, *extra_certs, *context.intermediates, *context.trust_roots]
-    math = check_signer(parsed, signer, _bytes_source(parsed.content), pool)
+    math = check_signer(parsed, signer, bytes_source(parsed.content), pool)
     if math.reasons or not math.signature_valid or math.digest_valid is not True:
         return TimestampCheck(
             False, gen_time=gen_time, details=["подпись службы штампов времени неверна", *math.details]

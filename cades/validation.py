@@ -61,7 +61,7 @@ class HttpxCrlFetcher(CrlFetcher):
         ttl: float = 3600.0,
         max_size: int = 64 * 1024 * 1024,
     ) -> None:
-        import httpx
+        import httpx  # local: only a fetcher needs httpx, and `klikdok-verify` starts without it
 
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=True)
         self._ttl = ttl
@@ -78,7 +78,7 @@ class HttpxCrlFetcher(CrlFetcher):
             if hit is not None and hit[0] > now:
                 return hit[1]
         try:
-            with self._client.stream("GET", url) as response:  # type: ignore[attr-defined]
+            with self._client.stream("GET", url) as response:  # type: ignore[attr-defined]  # any object with httpx.Client.stream
                 if response.status_code != 200:
                     return None
                 chunks: list[bytes] = []

@@ -8,10 +8,7 @@ caller already holds (the server keeps the Streebog-256 of every document), or a
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from asn1crypto import x509
@@ -25,10 +22,8 @@ from .asn1 import (
     MalformedInput,
     load_certificate,
 )
-from .certs import der_of, facts, names_equal
-from .cms import DATA_OID, SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner, parse_signed_data
-from .gost import UnsupportedAlgorithm
-from .gost import verify as gost_verify
+from .certs import facts
+from .cms import ParsedSignedData, ParsedSigner, parse_signed_data
 from .result import (
     CertificateInfo,
     ChainEntry,
@@ -38,11 +33,20 @@ from .result import (
     overall_status,
     status_for,
 )
-from .validation import ValidationContext, is_gost_key, public_key, validate_chain
+from .signer import DigestSource, SignerMath, bytes_source, check_signer, digest_source, find_signer_certificate
+from .tsp import verify_timestamp
+from .validation import ValidationContext, validate_chain
 
-__all__ = ["MalformedInput", "SignerMath", "check_signer", "verify_cms", "verify_cms_file"]
+# SignerMath, check_signer and find_signer_certificate live in cades.signer; they stay importable from here.
+__all__ = [
+    "MalformedInput",
+    "SignerMath",
+    "check_signer",
+    "find_signer_certificate",
+    "verify_cms",
+    "verify_cms_file",
+]
 
-DigestSource = Callable[[str], bytes | None]
 _CHUNK = 1024 * 1024
 
 
@@ -64,16 +68,16 @@ def verify_cms(
     """
     parsed = parse_signed_data(cms_bytes, max_size=max_size)
     if content is not None:
-        source = _bytes_source(content)
+        source = bytes_source(content)
         size: int | None = len(content)
     elif content_digest is not None:
-        source = _digest_source(content_digest)
+        source = digest_source(content_digest)
         size = None
     elif parsed.content is not None:
-        source = _bytes_source(parsed.content)
+        source = bytes_source(parsed.content)
         size = len(parsed.content)
     else:
-        source = _digest_source({})
+        source = digest_source({})
         size = None
     return _verify_parsed(parsed, source, size, context or ValidationContext(), certificates)
 
@@ -103,24 +107,7 @@ def verify_cms_file(
             for h in hashers.values():
                 h.update(chunk)
     digests = {name: h.digest() for name, h in hashers.items()}
-    return _verify_parsed(parsed, _digest_source(digests), size, context or ValidationContext(), certificates)
-
-
-def _bytes_source(data: bytes) -> DigestSource:
-    memo: dict[str, bytes] = {}
-
-    def source(name: str) -> bytes | None:
-        value = memo.get(name)
-        if value is None:
-            value = memo[name] = hashing.digest(name, data)
-        return value
-
-    return source
-
-
-def _digest_source(digests: bytes | Mapping[str, bytes]) -> DigestSource:
-    table = {"streebog256": bytes(digests)} if isinstance(digests, bytes | bytearray) else dict(digests)
-    return table.get
+    return _verify_parsed(parsed, digest_source(digests), size, context or ValidationContext(), certificates)
 
 
 def _verify_parsed(
@@ -143,149 +130,6 @@ def _verify_parsed(
         content_digest_streebog256=streebog.hex() if streebog is not None else None,
         verified_at=now,
     )
-
-
-# --- one signer: the math -----------------------------------------------------------------------------
-
-
-@dataclass
-class SignerMath:
-    """What the signature math says about one SignerInfo, before any certificate policy."""
-
-    cert: x509.Certificate | None
-    signature_valid: bool | None
-    digest_valid: bool | None
-    reasons: list[str]
-    warnings: list[str]
-    details: list[str]
-
-
-def find_signer_certificate(signer: ParsedSigner, pool: Iterable[x509.Certificate]) -> x509.Certificate | None:
-    """The certificate named by the SignerIdentifier: issuer+serial, or subjectKeyIdentifier."""
-    for cert in pool:
-        tbs = cert["tbs_certificate"]
-        if signer.sid_ski is not None:
-            try:
-                if cert.key_identifier == signer.sid_ski:
-                    return cert
-            except Exception:
-                continue
-        elif signer.sid_serial is not None and signer.sid_issuer is not None:
-            if tbs["serial_number"].native == signer.sid_serial and names_equal(tbs["issuer"], signer.sid_issuer):
-                return cert
-    return None
-
-
-def _hash_any(oid: str, data: bytes) -> bytes | None:
-    name = DIGEST_OIDS.get(oid)
-    if name is not None:
-        return hashing.digest(name, data)
-    if oid == SHA1_OID:
-        return hashlib.sha1(data).digest()
-    if oid == SHA256_OID:
-        return hashlib.sha256(data).digest()
-    return None
-
-
-def _ess_matches(signer: ParsedSigner, cert: x509.Certificate) -> bool | None:
-    """signingCertificate(V2): the first ESSCertID must name the signer's certificate (RFC 5035)."""
-    if not signer.ess_cert_ids:
-        return None
-    first = signer.ess_cert_ids[0]
-    digest = _hash_any(first.hash_oid, der_of(cert))
-    if digest is None:
-        return None
-    if not hmac.compare_digest(digest, first.cert_hash):
-        return False
-    if first.serial is not None:
-        tbs = cert["tbs_certificate"]
-        if first.serial != tbs["serial_number"].native:
-            return False
-        if first.issuer_names and not any(names_equal(n, tbs["issuer"]) for n in first.issuer_names):
-            return False
-    return True
-
-
-def check_signer(
-    parsed: ParsedSignedData,
-    signer: ParsedSigner,
-    source: DigestSource,
-    pool: Sequence[x509.Certificate],
-) -> SignerMath:
-    """Check digest, signed attributes and the signature value of one signer against the content."""
-    math = SignerMath(None, None, None, [], [], [])
-    reasons = math.reasons
-    if signer.error is not None:
-        reasons.append("malformed")
-        math.details.append(f"SignerInfo #{signer.index + 1}: {signer.error}")
-        return math
-    for problem in signer.attribute_problems:
-        if "repeated" in problem:
-            reasons.append("malformed")
-        else:
-            math.warnings.append("attribute_problem")
-        math.details.append(problem)
-    digest_name = signer.digest_name
-    if digest_name is None or not signer.signature_supported:
-        reasons.append("unsupported_algorithm")
-        math.details.append(f"алгоритмы {signer.digest_oid} / {signer.signature_oid}")
-    if parsed.digest_algorithms and signer.digest_oid not in parsed.digest_algorithms:
-        math.warnings.append("digest_algorithms_mismatch")
-    math.cert = cert = find_signer_certificate(signer, pool)
-    if cert is None:
-        reasons.append("no_signer_certificate")
-    content_digest = source(digest_name) if digest_name is not None else None
-
-    to_check: Iterable[bytes] = ()
-    if signer.has_signed_attrs:
-        if signer.message_digest is None:
-            reasons.append("malformed")
-            math.details.append("в подписанных атрибутах нет messageDigest")
-        elif content_digest is not None:
-            math.digest_valid = hmac.compare_digest(signer.message_digest, content_digest)
-            if not math.digest_valid:
-                reasons.append("digest_mismatch")
-        if signer.content_type_attr is None:
-            reasons.append("malformed")
-            math.details.append("в подписанных атрибутах нет contentType")
-        elif signer.content_type_attr != parsed.content_type:
-            reasons.append("content_type_mismatch")
-        if digest_name is not None:
-            name = digest_name
-            to_check = (hashing.digest(name, der) for der in signer.signed_attrs_encodings())
-    else:
-        # RFC 5652 §5.3: the signature then covers the content alone, not its type, so any type but
-        # id-data is a relabelling nobody signed.
-        if parsed.content_type != DATA_OID:
-            reasons.append("content_type_not_data")
-            math.details.append(f"тип содержимого {parsed.content_type} без подписанных атрибутов")
-        if content_digest is not None:
-            to_check = (content_digest,)
-    if content_digest is None and digest_name is not None:
-        reasons.append("no_content")
-
-    if cert is not None and (signer.has_signed_attrs or content_digest is not None) and (
-        digest_name is not None and "unsupported_algorithm" not in reasons
-    ):
-        if not is_gost_key(cert):
-            reasons.append("unsupported_algorithm")
-        else:
-            try:
-                key = public_key(cert)
-                math.signature_valid = any(gost_verify(key, d, signer.signature) for d in to_check)
-            except UnsupportedAlgorithm:
-                reasons.append("unsupported_algorithm")
-            except Exception as exc:  # a corrupt key or signature length: the signature does not verify
-                math.signature_valid = False
-                math.details.append(f"ключ или подпись повреждены: {type(exc).__name__}")
-            if math.signature_valid is False:
-                reasons.append("bad_signature")
-    if not signer.has_signed_attrs and math.signature_valid is not None:
-        math.digest_valid = math.signature_valid  # the signature is made directly over the content digest
-    if cert is not None and signer.ess_cert_ids:
-        if _ess_matches(signer, cert) is False:
-            reasons.append("cert_hash_mismatch")
-    return math
 
 
 # --- one signer: the whole verdict --------------------------------------------------------------------
@@ -339,8 +183,6 @@ def _verify_signer_unguarded(
     ts_time = None
     tsa_name = None
     if signer.timestamp_tokens and signer.error is None:
-        from .tsp import verify_timestamp
-
         for token in signer.timestamp_tokens:
             check = verify_timestamp(token, signer.signature, context=context, extra_certs=pool, now=now)
             details.extend(check.details)
@@ -349,6 +191,8 @@ def _verify_signer_unguarded(
                 continue
             if not check.trusted:
                 warnings.append("timestamp_untrusted")
+                continue
+            if check.gen_time is None:  # a token that verified always carries its genTime
                 continue
             if ts_time is None or check.gen_time < ts_time:
                 ts_time, tsa_name = check.gen_time, check.tsa_name
@@ -402,7 +246,7 @@ def _verify_signer_unguarded(
             not_before=info.not_before,
             not_after=info.not_after,
             chain=entries,
-            revocation=chain.revocation,  # type: ignore[arg-type]
+            revocation=chain.revocation,  # type: ignore[arg-type]  # validate_chain gives one of the Literal's words as str
             revocation_time=chain.revocation_time,
         )
 
@@ -427,7 +271,7 @@ def _verify_signer_unguarded(
         signer=identity,
         certificate=certificate,
         signing_time=signing_time,
-        signing_time_source=time_source,  # type: ignore[arg-type]
+        signing_time_source=time_source,  # type: ignore[arg-type]  # set only from TimeSource words above
         claimed_signing_time=signer.signing_time,
         validation_time=at,
         digest_algorithm=DIGEST_OIDS.get(signer.digest_oid, signer.digest_oid or None),

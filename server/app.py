@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-
 from pathlib import Path
 
 import httpx
@@ -103,7 +102,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         tasks.append(asyncio.create_task(workflow.worker.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(workflow.expire_loop(stop), name="expiry"))
         tasks += counterparty_runtime.start(services, stop)
-        agents = services.agents = AgentHub(services)
+        agents = services.agents = AgentHub(settings, db, workflow)
         await agents.start()
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))

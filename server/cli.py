@@ -29,6 +29,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(find_config(args.config))
 
 
+# Each command imports what it needs inside its function: `klikdok --help` or `klikdok migrate` should not pay
+# for loading the web application, uvicorn and the signature code.
+
 # -- serve -----------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn

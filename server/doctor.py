@@ -2,6 +2,8 @@
 
 Checks never write: the database is opened read-only, directories are probed with ``os.access``.
 Later features add their checks here (portal, SMTP, trust store, agents).
+Each check imports its subsystem inside the function: the CLI loads this module for every `klikdok doctor`,
+and a check for an unconfigured subsystem should not pay for (or fail on) importing it.
 """
 
 from __future__ import annotations
@@ -187,7 +189,6 @@ def check_portal(settings: Settings) -> Check:
 
 def check_smtp(settings: Settings) -> Check:
     from server.mail.smtp import MailFailure, SmtpSender
-
     from server.text import email_address, one_line
 
     smtp = settings.smtp

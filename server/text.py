@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
+from typing import Any
 
 # Bidi overrides/isolates and line/paragraph separators: invisible, and able to reorder or split what people read.
 _INVISIBLE = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029, 0xFEFF], " ")
@@ -96,3 +98,20 @@ def email_address(value: object, *, local_domain: bool = False) -> str | None:
     if len(labels) >= 2 and labels[-1].isdigit():
         return None  # a bare IP address is not a mail domain here
     return f"{local}@{domain.lower()}"
+
+
+# Moscow time is what Russian users expect on a legal document (UTC+3, no DST).
+_MOSCOW = timezone(timedelta(hours=3))
+
+
+def moscow_time(value: Any) -> str:
+    """A stored moment (a datetime or an ISO string; naive means UTC) as pages and e-mails show it to people."""
+    if not value:
+        return ""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(_MOSCOW).strftime("%d.%m.%Y %H:%M (МСК)")

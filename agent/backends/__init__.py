@@ -8,6 +8,7 @@ from .base import Availability, Backend, BackendError, CertificateInfo
 
 
 def make_backend(settings: AgentSettings) -> Backend:
+    # Only the configured backend is imported: the others need tools (winreg, CryptoPro) this machine may lack.
     b = settings.backend
     if b.kind == "openssl":
         from .openssl import OpenSSLBackend

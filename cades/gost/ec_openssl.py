@@ -18,10 +18,11 @@ import ctypes.util
 import glob
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cades.gost import PublicKey
+from cades.gost import ec_python
+from cades.gost.curves import CURVES_BY_OID
+from cades.gost.keys import PublicKey, public_key_from_private
 
 __all__ = ["available", "unavailable_reason", "verify", "version"]
 
@@ -136,9 +137,6 @@ def _self_test(lib: ctypes.CDLL) -> None:
 
     Catches a wrong digest or signature byte order, a broken engine build, or a libcrypto mismatch.
     """
-    from cades.gost import CURVES_BY_OID, public_key_from_private
-    from cades.gost import ec_python
-
     for oid in ("1.2.643.2.2.35.1", "1.2.643.7.1.2.1.2.1"):
         curve = CURVES_BY_OID[oid]
         d = 0x1D0E5B2A9C64F37 + curve.bits
@@ -211,7 +209,5 @@ def verify(key: PublicKey, digest: bytes, signature: bytes, *, fallback: bool = 
     if rc < 0:
         if not fallback:
             raise EngineKeyUnsupported(f"the gost engine could not load a key on {key.curve.name}")
-        from cades.gost import ec_python
-
         return ec_python.verify(key.curve, key.x, key.y, digest, signature)
     return rc == 1

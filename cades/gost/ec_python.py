@@ -43,6 +43,10 @@ def gmpy2_available() -> bool:
     return _gmpy2 is not None
 
 
+def gmpy2_version() -> str | None:
+    return str(_gmpy2.version()) if _gmpy2 is not None else None
+
+
 def use_gmpy2_default() -> bool:
     """gmpy2 unless KLIKDOK_GOST_GMPY2=0 says otherwise (benchmarks compare both)."""
     return _gmpy2 is not None and os.environ.get("KLIKDOK_GOST_GMPY2", "1") != "0"
@@ -72,7 +76,7 @@ class _CurveMath:
     def __init__(self, curve: Curve, gmp: bool) -> None:
         self.curve = curve
         self.gmp = gmp
-        conv: Callable[[int], Any] = _gmpy2.mpz if gmp else int  # type: ignore[union-attr]
+        conv: Callable[[int], Any] = _gmpy2.mpz if gmp else int
         self.conv = conv
         self.p = conv(curve.p)
         self.a = conv(curve.a)
@@ -84,7 +88,7 @@ class _CurveMath:
     # --- field -----------------------------------------------------------------------------------
     def inv(self, v: Any) -> Any:
         if self.gmp:
-            return _gmpy2.invert(v, self.p)  # type: ignore[union-attr]
+            return _gmpy2.invert(v, self.p)
         return pow(v, -1, self.p)
 
     # --- group -----------------------------------------------------------------------------------

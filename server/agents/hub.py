@@ -32,9 +32,11 @@ from typing import Any
 import msgspec
 from litestar import WebSocket
 
-from server.state import AppServices
-
 from cades import agent_protocol as protocol
+from server.config import Settings
+from server.cryptoarm import transactions
+from server.db import Database
+from server.workflow.service import Workflow
 
 from . import port, store
 from .store import AgentRow, JobView
@@ -62,10 +64,12 @@ class Connection:
 
 
 class AgentHub:
-    def __init__(self, services: AppServices) -> None:
-        self.services = services
-        self.settings = services.settings.agents
-        self.db = services.db
+    def __init__(self, settings: Settings, db: Database, workflow: Workflow) -> None:
+        self.settings = settings.agents
+        self.public_url = settings.server.public_url
+        self.cryptoarm_minutes = settings.cryptoarm.transaction_minutes
+        self.db = db
+        self.workflow = workflow
         self.by_agent: dict[int, Connection] = {}
         self.by_user: dict[int, dict[int, Connection]] = defaultdict(dict)
         self._wake = asyncio.Event()
@@ -81,7 +85,7 @@ class AgentHub:
     async def start(self) -> None:
         # New jobs are pushed the moment they commit, and jobs closed by a transition (signed elsewhere,
         # withdrawn, rejected) are cancelled at the agent at once, instead of at the next dispatch poll.
-        listeners = port.workflow(self.services).listeners
+        listeners = self.workflow.listeners
         listeners.on_jobs_opened(self.wake)
         listeners.on_commit(self.wake)
         # Whoever held a job before a restart is gone; their jobs wait again (and are offered on reconnect).
@@ -237,7 +241,7 @@ class AgentHub:
             except (binascii.Error, ValueError):
                 return "refused", "malformed", "Подпись не в base64."
             try:
-                await port.accept_job_signature(self.services, job_id=job.id, document_id=job.document_id,
+                await port.accept_job_signature(self.workflow, job_id=job.id, document_id=job.document_id,
                                                 user_id=job.user_id, file_id=sig.file_id, cms=cms, source="agent")
             except port.SignatureRefused as refusal:
                 if refusal.code in ("already_signed", "job_not_open") and await self._step_signed(job, sig.file_id):
@@ -271,10 +275,9 @@ class AgentHub:
         self._finish_in_flight(conn, msg.job_id)
 
     async def _on_cryptoarm_open(self, conn: Connection, msg: protocol.CryptoarmOpen) -> None:
-        from server.cryptoarm import transactions
-
         try:
-            url = await transactions.open_for_jobs(self.services, user_id=conn.agent.user_id, job_ids=msg.job_ids,
+            url = await transactions.open_for_jobs(self.db, public_url=self.public_url,
+                                                   minutes=self.cryptoarm_minutes, user_id=conn.agent.user_id, job_ids=msg.job_ids,
                                                    agent_id=conn.agent.id)
         except transactions.TransactionRefused as exc:
             await self._send(conn, protocol.CryptoarmLink(request_id=msg.request_id, job_ids=msg.job_ids,
@@ -358,7 +361,7 @@ class AgentHub:
         finally:
             for lock in locks:
                 lock.release()
-        base = self.services.settings.server.public_url.rstrip("/")
+        base = self.public_url.rstrip("/")
         offers = [self._send(conn, protocol.JobOffer(
             job_id=job.id, delivery_id=conn.in_flight.get(job.id, 0), document_id=job.document_id, title=job.title,
             files=[protocol.JobFile(id=f[0], name=f[1], size=f[2], streebog256=f[3],

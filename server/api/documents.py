@@ -18,11 +18,11 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
 
 from server.bitrix24 import Bitrix24Error
+from server.config import Settings
 from server.db import audit
 from server.portal.sessions import Session
 from server.web.b24 import current_session
 from server.web.uploads import Limits, ReceivedForm, UploadRefused, receive_body, receive_form
-from server.config import Settings
 from server.workflow import certificates, docstate
 from server.workflow.docstate import DocState
 from server.workflow.files import safe_name

@@ -6,8 +6,8 @@ import time
 
 import msgspec
 from litestar import Request, get
-from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.response import Response
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from server import __version__
 from server.db import migrations

@@ -22,8 +22,8 @@ import msgspec
 from . import phpquery
 from .errors import (
     BadResponse,
-    Bitrix24Error,
     BatchError,
+    Bitrix24Error,
     ExpiredToken,
     InvalidToken,
     OAuthError,

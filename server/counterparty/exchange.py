@@ -4,7 +4,9 @@ The link is resolved once per request into a :class:`LinkContext`; every action 
 the workflow's own transaction (``accept_signature`` and ``states.reject`` re-read the route), so a page that
 was open while the document was withdrawn cannot sign it afterwards. Signatures go through the workflow's one
 door, :func:`server.workflow.signatures.accept_signature`, with a counterparty claim; refusals come back as
-the people-facing messages of :data:`REFUSAL_TEXT`.
+the people-facing messages of :data:`REFUSAL_TEXT`. What completing the document owes the counterparty (the
+link's answer, the history row, the confirmation e-mail) is not written here but by the ``counterparty_signed``
+listener (:mod:`.completion`), inside the signature's own transaction.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from cades.asn1 import MalformedInput, decode_armour
 from cades.result import REASONS, VerificationResult
-from server.db import Database, audit
+from server import crashpoints
+from server.db import Database
+from server.text import moscow_time
 from server.workflow import states, store
 from server.workflow.docstate import DocState
 from server.workflow.service import PortalMissing, Workflow
@@ -196,21 +199,6 @@ STATUS_TEXT = {"valid": "Подпись действительна", "invalid": 
                "indeterminate": "Подпись не удалось окончательно проверить"}
 
 
-def _fmt_time(value: Any) -> str:
-    if not value:
-        return ""
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    # Moscow time is what Russian users expect on a legal document (UTC+3, no DST).
-    from datetime import timedelta, timezone
-
-    return moment.astimezone(timezone(timedelta(hours=3))).strftime("%d.%m.%Y %H:%M (МСК)")
-
-
 def summarise(sig_id: int, file_name: str, verification_json: str, warning: str) -> SignatureSummary:
     result = msgspec.json.decode(verification_json, type=VerificationResult)
     s = result.signatures[0] if result.signatures else None
@@ -228,7 +216,7 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
         organization=(signer.organization if signer else None) or "",
         inn=(signer.innle or signer.inn or "") if signer else "", ogrn=((signer.ogrn or signer.ogrnip) if signer else "") or "",
         status=status, status_text=STATUS_TEXT.get(status, status),
-        signed_at=_fmt_time(s.signing_time if s else None), certificate_serial=cert.serial if cert else "",
+        signed_at=moscow_time(s.signing_time if s else None), certificate_serial=cert.serial if cert else "",
         certificate_issuer=cert.issuer if cert else "", certificate_valid=valid,
         problems=[REASONS.get(r, ("", r))[1] for r in (s.reasons if s else [])], warning=warning)
 
@@ -253,7 +241,7 @@ def _page_model(d: Any, ctx: LinkContext) -> PageModel:
     return PageModel(
         title=doc["title"], sender_company=org or "Отправитель", author_name=doc["author_name"],
         counterparty_name=doc["counterparty_name"], recipient_email=ctx.link["recipient_email"],
-        deadline=_fmt_time(ctx.deadline), mode=ctx.mode, notice=ctx.notice,
+        deadline=moscow_time(ctx.deadline), mode=ctx.mode, notice=ctx.notice,
         files=[FileView(id=f.id, name=f.name, size=f.size, content_type=f.content_type, streebog256=f.streebog256,
                         pdf=f.content_type == "application/pdf" or f.name.lower().endswith(".pdf"),
                         signed_by_counterparty=f.id in signed_files) for f in files],
@@ -272,10 +260,9 @@ class UploadOutcome:
 class CounterpartyExchange:
     """One per running server; the public pages and the CryptoARM handler call it."""
 
-    def __init__(self, db: Database, workflow: Workflow, *, wake_mail: Any = None) -> None:
+    def __init__(self, db: Database, workflow: Workflow) -> None:
         self.db = db
         self.workflow = workflow
-        self.wake_mail = wake_mail or (lambda: None)
 
     async def resolve(self, token: str) -> LinkContext:
         def read(d: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -339,19 +326,10 @@ class CounterpartyExchange:
             if accepted.document_state == DocState.COMPLETED:
                 outcome.completed = True
         if outcome.completed:
-            await self.db.write(lambda d: self._completed(d, ctx, source))
-            self.wake_mail()
+            # The link's answer, the history row and the confirmation e-mail are already in: the
+            # ``counterparty_signed`` listener (.completion) wrote them in the signature's own transaction.
+            crashpoints.reached("counterparty.completed")
         return outcome
-
-    def _completed(self, d: Any, ctx: LinkContext, source: str) -> None:
-        links.mark_answered(d, ctx.link["id"], "signed")
-        audit.append(d, actor=f"counterparty:{ctx.link['recipient_email']}", action="counterparty.signed",
-                     object_type="document", object_id=ctx.doc["id"], details={"link_id": ctx.link["id"],
-                                                                              "source": source})
-        from server.db import outbox
-
-        outbox.enqueue(d, links.MAIL_CONFIRMATION, {"link_id": ctx.link["id"], "document_id": ctx.doc["id"]},
-                       dedupe_key=f"{links.MAIL_CONFIRMATION}:{ctx.doc['id']}")
 
     async def reject(self, ctx: LinkContext, reason: str) -> None:
         if ctx.mode != "open":

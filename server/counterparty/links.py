@@ -64,6 +64,13 @@ def active_link(db: Database, document_id: int) -> dict[str, Any] | None:
     return _row(db, "SELECT * FROM counterparty_links WHERE document_id = ? AND revoked_at IS NULL", [document_id])
 
 
+def signing_link(db: Database, document_id: int) -> dict[str, Any] | None:
+    """The link a counterparty signature just came through: the document's live one (there is at most one), or,
+    if it was revoked while the signature was being checked, the latest one issued."""
+    return _row(db, "SELECT * FROM counterparty_links WHERE document_id = ? ORDER BY revoked_at IS NULL DESC, id DESC"
+                " LIMIT 1", [document_id])
+
+
 def counterparty_step(db: Database, document_id: int) -> tuple[int, str] | None:
     row = db.execute("SELECT id, state FROM route_steps WHERE document_id = ? AND kind = 'counterparty'"
                      " ORDER BY position DESC LIMIT 1", [document_id]).fetchone()
@@ -133,6 +140,22 @@ def mark_opened(db: Database, link_id: int, now: str | None = None) -> None:
 def mark_answered(db: Database, link_id: int, answer: str, now: str | None = None) -> None:
     db.execute("UPDATE counterparty_links SET answered_at = ?, answer = ? WHERE id = ?",
                [now or now_iso(), answer, link_id])
+
+
+def mark_mail_sent(db: Database, link_id: int, now: str | None = None) -> None:
+    """The invitation reached the counterparty's mail server (what the manager's panel shows)."""
+    db.execute("UPDATE counterparty_links SET mail_status = 'sent', mail_error = '', mail_sent_at = ? WHERE id = ?",
+               [now or now_iso(), link_id])
+
+
+def mark_mail_retrying(db: Database, link_id: int, error: str) -> None:
+    db.execute("UPDATE counterparty_links SET mail_status = 'retrying', mail_error = ? WHERE id = ?",
+               [error[:500], link_id])
+
+
+def mark_mail_failed(db: Database, link_id: int, error: str) -> None:
+    db.execute("UPDATE counterparty_links SET mail_status = 'failed', mail_error = ? WHERE id = ?",
+               [error[:500], link_id])
 
 
 # -- what the invitation listener and the scheduler look for ---------------------------------------------

@@ -2,8 +2,9 @@
 
 ``start`` runs inside the lifespan after the workflow is up; it puts the exchange, the limiter, the mail worker
 and the link key into ``services`` (``counterparty``, ``public_limiter``, ``mail``, ``link_key``),
-registers the exchange's workflow listeners (invite on ``internal_signed``, revoke the link on ``withdraw``, wake
-the mail worker after every commit) and returns the tasks for the lifespan to cancel at shutdown.
+registers the exchange's workflow listeners (invite on ``internal_signed``, close the link and queue the
+confirmation on ``counterparty_signed``, revoke the link on ``withdraw``, wake the mail worker after every
+commit) and returns the tasks for the lifespan to cancel at shutdown.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from server.web.public import CryptoArmPages, PublicPages
 
 from . import tokens
 from .api import CounterpartyApi
+from .completion import confirm_on_signed
 from .exchange import CounterpartyExchange
 from .invitations import Invitations, revoke_on_withdraw
 from .limiter import PublicLimiter
@@ -60,9 +62,9 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
     mail = MailWorker(settings, services.db, SmtpSender(settings.smtp), link_key=key,
                       package=workflow.build_package, sender_company=sender_company,
                       wake_portal=workflow.worker.wake)
-    exchange.wake_mail = mail.wake
     workflow.listeners.on("internal_signed", Invitations(link_key=key, ttl_days=settings.policy.link_ttl_days))
     workflow.listeners.on("withdraw", revoke_on_withdraw)
+    workflow.listeners.on("counterparty_signed", confirm_on_signed)
     workflow.listeners.on_commit(mail.wake)
     scheduler = CounterpartyScheduler(settings, services.db, wake_mail=mail.wake)
     services.counterparty = exchange

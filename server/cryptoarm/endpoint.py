@@ -27,13 +27,16 @@ from urllib.parse import quote
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import ClientException, NotFoundException
 
 from server import jsonbody
 from server.state import AppServices
+from server.web.b24 import current_session
 
-from . import job_handler  # noqa: F401  (registers the "job" handler)
-from . import transactions
+from . import (
+    job_handler,  # noqa: F401  (registers the "job" handler)
+    transactions,
+)
 from .handlers import HANDLERS, DirectResult
 from .transactions import TransactionRefused, Txn
 
@@ -212,17 +215,16 @@ class OpenRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 @post("/api/v1/cryptoarm/transactions", operation_id="cryptoarm.open", status_code=201,
       summary="A cryptoarm:// link for the signer's own open jobs (the page opens it; no agent needed)")
 async def open_transaction(request: Request[Any, Any, Any]) -> dict[str, str]:
-    from litestar.exceptions import ClientException
-
-    from server.web.b24 import current_session
-
     session = current_session(request)
     try:
         body = jsonbody.decode(await request.body(), type=OpenRequest)
     except (msgspec.DecodeError, msgspec.ValidationError):
         raise ClientException("Ожидается JSON {job_ids: [...]}.") from None
     try:
-        url = await transactions.open_for_jobs(_services(request), user_id=session.user_id, job_ids=body.job_ids)
+        services = _services(request)
+        url = await transactions.open_for_jobs(services.db, public_url=services.settings.server.public_url,
+                                               minutes=services.settings.cryptoarm.transaction_minutes,
+                                               user_id=session.user_id, job_ids=body.job_ids)
     except TransactionRefused as exc:
         raise ClientException(exc.message) from None
     return {"url": url}

@@ -10,8 +10,8 @@ import msgspec
 from sqlite_utils import Database
 
 from server.agents import tokens
+from server.db import Database as KlikDatabase
 from server.db import audit
-from server.state import AppServices
 from server.workflow import jobs
 
 
@@ -141,13 +141,16 @@ def refusal_for(txn: Txn | None, *, for_state: str) -> TransactionRefused | None
     return None
 
 
-async def open_for_jobs(services: AppServices, *, user_id: int, job_ids: list[int],
+async def open_for_jobs(db: KlikDatabase, *, public_url: str, minutes: int, user_id: int, job_ids: list[int],
                         agent_id: int | None = None) -> str:
-    """A transaction of kind "job" over the user's open jobs; returns the cryptoarm:// link."""
+    """A transaction of kind "job" over the user's open jobs; returns the cryptoarm:// link.
+
+    Takes the database and the two settings it needs rather than the services: the agent hub calls it, and
+    the hub is one of those services.
+    """
     ids = list(dict.fromkeys(int(j) for j in job_ids))
     if not ids or len(ids) > 200:
         raise TransactionRefused("bad_jobs", "Укажите от 1 до 200 заданий.")
-    minutes = services.settings.cryptoarm.transaction_minutes
 
     def write(d: Database) -> str:
         marks = ",".join("?" * len(ids))
@@ -166,5 +169,5 @@ async def open_for_jobs(services: AppServices, *, user_id: int, job_ids: list[in
                            actor=f"agent:{agent_id}" if agent_id else f"user:{user_id}")
         return txn_id
 
-    txn_id = await services.db.write(write)
-    return link(services.settings.server.public_url, txn_id)
+    txn_id = await db.write(write)
+    return link(public_url, txn_id)

@@ -25,11 +25,11 @@ from server.config import Settings
 from server.counterparty import links, tokens
 from server.db import Database, audit, outbox
 from server.db.outbox import OutboxMessage
-from server.text import one_line
+from server.text import moscow_time, one_line
 from server.text import title as clean_title
+from server.worker_loop import run_rounds
 from server.workflow import effects, store
 from server.workflow.docstate import DocState
-from server.worker_loop import run_rounds
 from server.workflow.outbox_worker import claim
 
 from . import messages
@@ -138,12 +138,10 @@ class MailWorker:
                 raise Skip("контрагент уже ответил")
         token = tokens.derive(self.link_key, link["nonce"])
         base = self.settings.server.public_url.rstrip("/")
-        from server.counterparty.exchange import _fmt_time
-
         letter = messages.Letter(
             to=link["recipient_email"], to_name=link["recipient_name"], sender=self.settings.smtp.sender,
             sender_company=company, author_name=doc["author_name"], title=doc["title"], files=files,
-            deadline=_fmt_time(links.link_deadline(link, doc)), link=f"{base}/c/{token}", outbox_id=message.id)
+            deadline=moscow_time(links.link_deadline(link, doc)), link=f"{base}/c/{token}", outbox_id=message.id)
         if message.kind == links.MAIL_INVITATION:
             return messages.render(messages.invitation(letter))
         if message.kind == links.MAIL_REMINDER:
@@ -159,8 +157,7 @@ class MailWorker:
     def _delivered(self, d: SqliteDb, message: OutboxMessage, link_id: int, to: str) -> None:
         outbox.mark_delivered(d, message.id)
         if message.kind == links.MAIL_INVITATION:
-            d.execute("UPDATE counterparty_links SET mail_status = 'sent', mail_error = '', mail_sent_at = ?"
-                      " WHERE id = ?", [links.now_iso(), link_id])
+            links.mark_mail_sent(d, link_id)
         audit.append(d, actor="system", action="counterparty.email_sent", object_type="document",
                      object_id=message.payload["document_id"],
                      details={"kind": message.kind, "link_id": link_id, "to": to, "outbox_id": message.id})
@@ -173,13 +170,11 @@ class MailWorker:
         d.execute("UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
                   [error[:500], _iso(datetime.now(UTC) + self.backoff(message.attempts)), message.id])
         if link_id is not None and message.kind == links.MAIL_INVITATION:
-            d.execute("UPDATE counterparty_links SET mail_status = 'retrying', mail_error = ? WHERE id = ?",
-                      [error[:500], link_id])
+            links.mark_mail_retrying(d, link_id, error)
 
     def _gave_up(self, d: SqliteDb, message: OutboxMessage, link_id: int, error: str) -> None:
         d.execute("UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?", [error[:500], message.id])
-        d.execute("UPDATE counterparty_links SET mail_status = 'failed', mail_error = ? WHERE id = ?",
-                  [error[:500], link_id])
+        links.mark_mail_failed(d, link_id, error)
         doc = store.document_row(d, int(message.payload["document_id"]))
         link = links.link_by_id(d, link_id)
         if doc is None or link is None:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from server import jsonbody
 from server.bitrix24 import (
     COMPANY_TAB,
     DEAL_TAB,
@@ -33,7 +34,6 @@ from server.bitrix24 import (
     User,
     UserDirectory,
 )
-from server import jsonbody
 from server.bitrix24.settings import origin_of
 from server.db import Database, audit
 from server.portal import store

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotAuthorizedException
 from litestar.response import Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN, HTTP_502_BAD_GATEWAY
 
@@ -172,8 +173,6 @@ class Bitrix24Pages(Controller):
 
 def current_session(request: Request) -> Session:
     """Dependency for API handlers called from the portal pages."""
-    from litestar.exceptions import NotAuthorizedException
-
     token = request.headers.get(HEADER, "")
     if not token:
         raise NotAuthorizedException("Нужна сессия страницы (заголовок X-KlikDok-Session).")

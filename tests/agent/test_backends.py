@@ -209,7 +209,7 @@ def fake_pycades(cert: Issued, pki: Any, calls: list[tuple[Any, ...]]) -> types.
         def Item(self, i: int) -> Cert:  # noqa: N802
             return self.items[i - 1]
 
-        def Find(self, how: int, value: str) -> "Certs":  # noqa: N802
+        def Find(self, how: int, value: str) -> Certs:  # noqa: N802
             calls.append(("Find", how, value))
             return Certs([c for c in self.items if c.Thumbprint.lower() == value])
 

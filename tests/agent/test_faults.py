@@ -16,6 +16,7 @@ import pytest
 from tests.agent.conftest import (
     DEAL,
     DIRECTOR,
+    FAST,
     MANAGER,
     CuttingProxy,
     Klikdok,
@@ -27,7 +28,6 @@ from tests.agent.conftest import (
     openssl_backend,
     pdf,
     server_env,
-    FAST,
     sign_request,
     signatures_made,
     signatures_of,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.bitrix24 import Bitrix24Client, BatchError, NotFound, WrongAuthType
+from server.bitrix24 import BatchError, Bitrix24Client, NotFound, WrongAuthType
 from tests.fakes.portal_emulator import PortalEmulator
 
 

@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from server.bitrix24 import ApplicationService, Bitrix24Client, DEAL_TAB
+from server.bitrix24 import DEAL_TAB, ApplicationService, Bitrix24Client
 from tests.conftest import REPO, clean_env, free_port
 from tests.fakes.portal_emulator import PortalEmulator
 

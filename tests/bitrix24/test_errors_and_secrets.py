@@ -28,8 +28,8 @@ from server.bitrix24 import (
     ServerError,
     UserDirectory,
     WrongAuthType,
+    phpquery,
 )
-from server.bitrix24 import phpquery
 from server.bitrix24.errors import PortalDeleted, error_from
 from server.bitrix24.masking import redact
 from tests.fakes.portal_emulator import PortalEmulator

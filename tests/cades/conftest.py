@@ -37,7 +37,6 @@ def forced_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], 
 # CMS/CAdES part: the shared openssl-made GOST PKI (tests/support/pki_fixtures.py).
 from tests.support.pki_fixtures import gost_pki  # noqa: E402, F401
 
-
 OPENSSL_256_PARAMSETS = ("A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD")
 OPENSSL_512_PARAMSETS = ("A", "B", "C")
 

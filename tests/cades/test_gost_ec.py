@@ -9,6 +9,7 @@ import pytest
 
 from cades import gost, hashing
 from cades.gost import ec_openssl, ec_python
+from cades.gost import keys as gost_keys
 from cades.gost.curves import ALL_CURVES, CURVES_BY_OID, TEST_256, TEST_512, Curve
 
 GMP_MODES = [False, True] if ec_python.gmpy2_available() else [False]
@@ -323,11 +324,11 @@ def test_private_key_forms(tmp_path: Path) -> None:
 
     curve = gost.curve_by_oid("1.2.643.7.1.2.1.1.2")
     d = random.Random(11).randrange(1, curve.q)
-    params = gost._GostKeyParams({"public_key_param_set": curve.oid})
-    alg = gost._AlgorithmIdentifier({"algorithm": gost.KEY_OID_2012_256, "parameters": params})
+    params = gost_keys._GostKeyParams({"public_key_param_set": curve.oid})
+    alg = gost_keys._AlgorithmIdentifier({"algorithm": gost.KEY_OID_2012_256, "parameters": params})
 
     def pem(private: bytes) -> bytes:
-        der = gost._PrivateKeyInfo({"version": 0, "private_key_algorithm": alg, "private_key": private}).dump()
+        der = gost_keys._PrivateKeyInfo({"version": 0, "private_key_algorithm": alg, "private_key": private}).dump()
         return b"-----BEGIN PRIVATE KEY-----\n" + base64.encodebytes(der) + b"-----END PRIVATE KEY-----\n"
 
     raw = d.to_bytes(32, "little")

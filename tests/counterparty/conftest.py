@@ -70,7 +70,7 @@ class Mailbox:
     async def handle_RCPT(self, server: SMTPProtocol, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
         if address.lower() in self.refuse:
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

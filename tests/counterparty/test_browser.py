@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from tests.browser import browser_page, screenshot
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
-
 
 
 def test_counterparty_signs_one_document_and_rejects_another(exchange: Exchange, counterparty: Counterparty,

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import re
 
-
 from tests.counterparty.conftest import ALFA_EMAIL, PDF, Counterparty, Exchange, link_in
-from tests.workflow.conftest import MANAGER, wait_for
-
 from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
+from tests.workflow.conftest import MANAGER, wait_for
 
 
 def cryptoarm_link(exchange: Exchange, link: str) -> str:

@@ -45,7 +45,6 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
 from . import php_params
-
 from .portal_state import ApiError, CallContext, EmulatorConfig, PortalState
 
 BATCH_LIMIT = 50

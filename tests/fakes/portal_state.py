@@ -16,14 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import php_params
-
 from . import bitrix24_seed as seed
+from . import php_params
 
 PAGE = 50
 MULTIFIELDS = ("EMAIL", "PHONE", "WEB", "IM")
@@ -391,7 +390,7 @@ class PortalState:
     @staticmethod
     def time_block(started: float) -> dict[str, Any]:
         finished = time.time()
-        fmt = lambda t: datetime.fromtimestamp(t, timezone.utc).astimezone().isoformat(timespec="seconds")  # noqa: E731
+        fmt = lambda t: datetime.fromtimestamp(t, UTC).astimezone().isoformat(timespec="seconds")  # noqa: E731
         return {"start": started, "finish": finished, "duration": finished - started,
                 "processing": finished - started, "date_start": fmt(started), "date_finish": fmt(finished),
                 "operating_reset_at": int(started) + 600, "operating": 0}
@@ -477,10 +476,10 @@ class PortalState:
         return self._next_disk_id
 
     def _stamp(self) -> str:
-        return datetime.fromtimestamp(self.now(), timezone.utc).astimezone().isoformat(timespec="seconds")
+        return datetime.fromtimestamp(self.now(), UTC).astimezone().isoformat(timespec="seconds")
 
     def _folder_row(self, fid: int, name: str, parent: int | None, storage_id: int, user_id: int) -> dict[str, Any]:
-        stamp = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
         return {"ID": str(fid), "NAME": name, "CODE": None, "STORAGE_ID": str(storage_id), "TYPE": "folder",
                 "REAL_OBJECT_ID": str(fid), "PARENT_ID": str(parent) if parent else None, "DELETED_TYPE": "0",
                 "CREATE_TIME": stamp, "UPDATE_TIME": stamp, "DELETE_TIME": None, "CREATED_BY": str(user_id),
@@ -490,7 +489,7 @@ class PortalState:
     def _folder(self, fid: Any) -> dict[str, Any]:
         folder = self.folders.get(_int(fid, -1))
         if folder is None:
-            raise ApiError(400, "ERROR_NOT_FOUND", "Could not find entity with id '{}'".format(fid))
+            raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{fid}'")
         return folder
 
     def _children(self, parent: int) -> list[dict[str, Any]]:

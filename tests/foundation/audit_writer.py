@@ -22,7 +22,7 @@ async def main(path: Path, pause: float = 0.0) -> None:
         i = 0
         while True:
             i += 1
-            row = await db.write(lambda d: audit.append(d, actor=f"writer:{n}", action="test.write",
+            row = await db.write(lambda d, i=i: audit.append(d, actor=f"writer:{n}", action="test.write",
                                                         details={"i": i, "payload": "x" * 200}))
             print(row, flush=True)
             if pause:

@@ -58,7 +58,7 @@ def test_bad_environment_value_is_reported_with_its_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ['[server]\nbogus = 1\n', '[storage]\nbusy_timeout_ms = "soon"\n'])
 def test_serve_with_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, text: str) -> None:
-    path = write(tmp_path, text + f'\n[logging]\nlevel = "info"\n')
+    path = write(tmp_path, text + '\n[logging]\nlevel = "info"\n')
     workdir = tmp_path / "work"
     workdir.mkdir()
     result = run_cli("--config", str(path), "serve", cwd=workdir, env=clean_env())

@@ -7,7 +7,7 @@ import sqlite3
 
 import httpx
 
-from tests.conftest import ServerProcess, run_cli, clean_env
+from tests.conftest import ServerProcess, clean_env, run_cli
 from tests.fakes.portal_emulator import PortalEmulator
 from tests.portal.conftest import install, portal_env, post_as_portal, session_token
 

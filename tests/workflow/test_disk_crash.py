@@ -105,7 +105,7 @@ def test_repeated_kills_while_creating_documents_lose_nothing_and_leave_no_orpha
     for _ in range(6):
         stop = threading.Event()
 
-        def create_until_killed() -> None:
+        def create_until_killed(stop: threading.Event = stop) -> None:
             while not stop.is_set():
                 n = next(counter)
                 title = f"Документ {n}"

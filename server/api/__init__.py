@@ -1,0 +1,1 @@
+"""JSON API routes (``/api/v1``): one module per resource."""

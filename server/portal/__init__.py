@@ -1,0 +1,1 @@
+"""The Bitrix24 portal as the server knows it: install, sessions, the directory cache."""
