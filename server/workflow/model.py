@@ -18,7 +18,7 @@ STATE_RU: dict[str, str] = {
 }
 StepKind = Literal["internal", "counterparty"]
 StepState = Literal["waiting", "current", "signed", "rejected", "cancelled"]
-EntityType = Literal["deal", "company"]
+EntityType = str  # a CRM kind's code; the kinds and their check are in server.bitrix24.entities
 
 
 class DocumentFile(msgspec.Struct, kw_only=True):
