@@ -2,9 +2,11 @@
 
 Why one registry: a document is opened from the "ЭДО" tab of a CRM card, and the kind of that card decides the
 placement to bind, the words on the pages, the REST method that reads the record, the Disk folder its files go
-to and where the counterparty (the company, its requisites, its contacts) is found. Adding a kind (contacts,
-smart-process items) is one more `CrmKind` in `KINDS` plus its tests; `code` is what the database and the API
-store, so an existing entry's code never changes. The database does not restrict the codes: `kind_of` does.
+to and where the counterparty (the company, its requisites, its contacts) is found. Adding contacts is one more
+`CrmKind` in `KINDS` plus its case in tests/bitrix24/test_entities.py; smart-process items (`crm.item.get` takes
+an entityTypeId and answers {"item": …} in camelCase) will need the entry to carry those two facts as well.
+`code` is what the database and the API store, so an existing entry's code never changes; `kind_of` is the check
+on it (a CHECK in the schema would make every new kind a table rebuild).
 
 This module lives in `server.bitrix24` and imports nothing, so the portal, the workflow and the pages may all
 import it without a cycle.
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class CrmKind:
     code: str
-    """Stored in `documents.entity_type`, accepted by the API and used as the timeline's ENTITY_TYPE."""
+    """Stored in `documents.entity_type` and accepted by the API."""
     type_id: int
     """Bitrix's CRM entityTypeId (deal 2, contact 3, company 4; smart processes 128 and up)."""
     placement: str
@@ -39,6 +41,10 @@ class CrmKind:
     """The record's field holding the counterparty company's id; None when the record is the company itself."""
     contacts_method: str | None
     """The `*.contact.items.get` method listing the record's contacts; None when the record is the contact."""
+    timeline_type: str
+    """ENTITY_TYPE of `crm.timeline.comment.*` for this kind (a smart process would say "dynamic_<type_id>")."""
+    card_path: str
+    """The card's address on the portal, relative to its origin and formatted with `id` (notification links)."""
     disk_group: str
     """Folder under KlikDok/ that holds one folder per record of this kind."""
     disk_folder: str
@@ -50,15 +56,19 @@ class CrmKind:
 
 
 DEAL = CrmKind(
-    code="deal", type_id=2, placement="CRM_DEAL_DETAIL_TAB",
+    code="deal", type_id=2, placement="CRM_DEAL_DETAIL_TAB", timeline_type="deal",
+    card_path="/crm/deal/details/{id}/",
     label="Сделка", genitive="сделки", this_dative="этой сделке", genitive_plural="сделок",
-    get_method="crm.deal.get", title_fields=("TITLE",), company_field="COMPANY_ID", contacts_method="crm.deal.contact.items.get",
+    get_method="crm.deal.get", title_fields=("TITLE",), company_field="COMPANY_ID",
+    contacts_method="crm.deal.contact.items.get",
     disk_group="Сделки", disk_folder="Сделка №{id}",
 )
 COMPANY = CrmKind(
-    code="company", type_id=4, placement="CRM_COMPANY_DETAIL_TAB",
+    code="company", type_id=4, placement="CRM_COMPANY_DETAIL_TAB", timeline_type="company",
+    card_path="/crm/company/details/{id}/",
     label="Компания", genitive="компании", this_dative="этой компании", genitive_plural="компаний",
-    get_method="crm.company.get", title_fields=("TITLE",), company_field=None, contacts_method="crm.company.contact.items.get",
+    get_method="crm.company.get", title_fields=("TITLE",), company_field=None,
+    contacts_method="crm.company.contact.items.get",
     disk_group="Компании", disk_folder="Компания №{id}",
 )
 

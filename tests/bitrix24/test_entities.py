@@ -7,14 +7,18 @@ cannot be registered without a case here.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
-from server.bitrix24 import ApplicationService, Bitrix24Client, CrmService, DiskService
+from server.bitrix24 import ApplicationService, Bitrix24Client, CrmService, DiskService, Messenger
 from server.bitrix24.entities import CODES, KINDS, CrmKind, UnknownKind, kind_of
 from tests.fakes.portal_emulator import PortalEmulator
+from tests.fakes.portal_state import _TIMELINE_TYPES as EMULATOR_TIMELINE_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,11 +63,24 @@ async def test_a_deal_without_a_company_has_no_counterparty_company(portal: Port
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.code)
-async def test_each_kind_binds_its_tab_and_gets_its_disk_folder(portal: PortalEmulator, client: Bitrix24Client,
-                                                                kind: CrmKind) -> None:
+async def test_each_kind_binds_its_tab_on_its_card_and_gets_its_disk_folder(
+        portal: PortalEmulator, client: Bitrix24Client, kind: CrmKind) -> None:
+    entity_id, title, _, _ = EXPECTED[kind.code]
     app = ApplicationService(client)
     assert await app.bind(kind.placement, "https://klikdok.example/b24/tab", "ЭДО") is True
     assert [b.placement for b in await app.bindings()] == [kind.placement]
+    # The card the notifications link to is the one that opens our tab for this record.
+    page = httpx.get(f"{portal.base_url}{kind.card_path.format(id=entity_id)}", params={"user": 1})
+    assert page.status_code == 200 and html.escape(title, quote=False) in page.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    assert fields["PLACEMENT"] == kind.placement
+    assert json.loads(html.unescape(fields["PLACEMENT_OPTIONS"]))["ID"] == str(entity_id)
+    # Timeline comments land on the same record.
+    await Messenger(client).timeline_comment(kind.timeline_type, entity_id, "KlikDok: проверка")
+    [comment] = portal.state.timeline_comments
+    assert (comment["ENTITY_ID"], comment["COMMENT"]) == (entity_id, "KlikDok: проверка")
+    records = getattr(portal.state, EMULATOR_TIMELINE_TABLES[comment["ENTITY_TYPE"]])
+    assert records[entity_id]["TITLE"] == title
 
     folder_id = await DiskService(client).entity_folder(kind.code, 7)
     folders = portal.state.folders
