@@ -25,6 +25,7 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
     assert "Вкладка «ЭДО» добавлена: карточка сделки" in first.text
     assert "Вкладка «ЭДО» добавлена: карточка компании" in first.text
     assert "installFinish" in first.text
+    assert json.dumps("сделок и компаний") in first.text  # the finishing line names every kind's cards
     assert f"frame-ancestors 'self' http://{emulator.host}:{emulator.port}" in first.headers["content-security-policy"]
     second = install(kd, emulator)  # re-install (new version, admin clicked again): nothing duplicated
     assert second.status_code == 200
