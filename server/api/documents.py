@@ -18,6 +18,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
 
 from server.bitrix24 import Bitrix24Error
+from server.bitrix24.entities import CODES, KINDS, cards_phrase
 from server.config import Settings
 from server.db import audit
 from server.portal.sessions import Session
@@ -214,7 +215,8 @@ class DocumentsController(Controller):
     async def list_documents(
         self, request: Request,
         view: Literal["entity", "mine", "queue", "department", "all"] = "entity",
-        entity_type: Literal["deal", "company", ""] = "",
+        entity_type: str = Parameter(default="", max_length=64,
+                                     schema_extra={"enum": ["", *(kind.code for kind in KINDS)]}),
         entity_id: int = 0,
         states: list[str] | None = Parameter(query="state", default=None),
         q: str = "",
@@ -226,8 +228,8 @@ class DocumentsController(Controller):
         entity = None
         if view == "entity":
             et, eid = (entity_type, entity_id) if entity_type else (session.entity_type, session.entity_id)
-            if not et or eid <= 0:
-                raise ApiProblem(400, "bad_request", "Не указана сделка или компания.")
+            if et not in CODES or eid <= 0:
+                raise ApiProblem(400, "bad_request", f"Не указана карточка {cards_phrase('или')}.")
             entity = (et, eid)
         wf = workflow_of(request)
         return await guarded(request, session, "list", None, lambda: wf.list(  # type: ignore[no-any-return]
@@ -256,12 +258,12 @@ class DocumentsController(Controller):
             entity_id = int(field("entity_id") or session.entity_id)
             signers = [int(x) for x in str(field("signers") or "").replace(";", ",").split(",") if x.strip()]
         except ValueError:
-            raise ApiProblem(400, "bad_request", "Неверный номер сделки/компании или подписанта.") from None
+            raise ApiProblem(400, "bad_request", "Неверный номер карточки CRM или подписанта.") from None
         wf = workflow_of(request)
 
         async def run() -> Created:
             if not session.entity_type:
-                raise PermissionDenied("no_entity", "Документ создаётся из вкладки «ЭДО» в карточке сделки или компании.")
+                raise PermissionDenied("no_entity", f"Документ создаётся из вкладки «ЭДО» в карточке {cards_phrase('или')}.")
             if (entity_type, entity_id) != (session.entity_type, session.entity_id):
                 raise PermissionDenied("other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
             send = str(field("send") or "") in ("1", "true", "on")

@@ -12,10 +12,11 @@ import msgspec
 
 from .client import Bitrix24Client
 from .convert import to_bool, to_int, to_str
+from .entities import COMPANY, DEAL
 from .errors import InvalidArgument
 
-DEAL_TAB = "CRM_DEAL_DETAIL_TAB"
-COMPANY_TAB = "CRM_COMPANY_DETAIL_TAB"
+DEAL_TAB = DEAL.placement
+COMPANY_TAB = COMPANY.placement
 
 
 class AppInfo(msgspec.Struct, frozen=True):

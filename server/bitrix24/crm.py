@@ -9,11 +9,11 @@ import msgspec
 
 from .client import Bitrix24Client
 from .convert import emails, int_list, to_bool, to_int, to_str
+from .entities import COMPANY, DEAL, CrmKind
 from .errors import NotFound
 
 ENTITY_TYPE_CONTACT = 3
-ENTITY_TYPE_COMPANY = 4
-ENTITY_TYPE_DEAL = 2
+ENTITY_TYPE_COMPANY = COMPANY.type_id
 
 REQUISITE_FIELDS = ["ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "NAME", "ACTIVE", "RQ_INN", "RQ_KPP",
                     "RQ_OGRN", "RQ_OGRNIP", "RQ_COMPANY_NAME", "RQ_COMPANY_FULL_NAME", "RQ_DIRECTOR", "RQ_EMAIL"]
@@ -37,6 +37,16 @@ class Company(msgspec.Struct, frozen=True):
     emails: list[str]
     is_my_company: bool
     assigned_by_id: int | None
+    fields: dict[str, Any]
+
+
+class CrmRecord(msgspec.Struct, frozen=True):
+    """Any kind's record as the pages and the workflow need it: what to call it and whose company it names."""
+
+    kind: str
+    id: int
+    title: str
+    company_id: int | None  # the counterparty company: the linked one, or the record itself for a company
     fields: dict[str, Any]
 
 
@@ -137,11 +147,31 @@ class CrmService:
         self.client = client
 
     async def deal(self, deal_id: int) -> Deal:
-        return _deal(_object("crm.deal.get", await self.client.call("crm.deal.get", {"id": deal_id})))
+        return _deal(_object(DEAL.get_method, await self.client.call(DEAL.get_method, {"id": deal_id})))
 
     async def company(self, company_id: int) -> Company:
-        raw = await self.client.call("crm.company.get", {"id": company_id})
-        return _company(_object("crm.company.get", raw))
+        raw = await self.client.call(COMPANY.get_method, {"id": company_id})
+        return _company(_object(COMPANY.get_method, raw))
+
+    async def record(self, kind: CrmKind, entity_id: int) -> CrmRecord:
+        """One record of any registered kind, read with the kind's own `*.get` method."""
+        raw = _object(kind.get_method, await self.client.call(kind.get_method, {"id": entity_id}))
+        company_id = entity_id if kind.company_field is None else to_int(raw.get(kind.company_field)) or None
+        title = " ".join(part for part in (to_str(raw.get(f)).strip() for f in kind.title_fields) if part)
+        return CrmRecord(kind=kind.code, id=to_int(raw.get("ID"), entity_id) or entity_id, title=title,
+                         company_id=company_id, fields=raw)
+
+    async def counterparty_company_id(self, kind: CrmKind, entity_id: int) -> int | None:
+        """The company a record's counterparty is; a company is its own, so that costs no call."""
+        if kind.company_field is None:
+            return entity_id
+        return (await self.record(kind, entity_id)).company_id
+
+    async def record_contacts(self, kind: CrmKind, entity_id: int) -> list[Contact]:
+        """The contacts of a record (primary first); a contact record is its own only contact."""
+        if kind.contacts_method is None:
+            return await self.contacts([entity_id])
+        return await self.contacts(await self._linked_contact_ids(kind.contacts_method, entity_id))
 
     async def contact(self, contact_id: int) -> Contact:
         raw = await self.client.call("crm.contact.get", {"id": contact_id})
@@ -169,10 +199,10 @@ class CrmService:
 
     async def deal_contacts(self, deal_id: int) -> list[Contact]:
         """All contacts of a deal (primary first), with e-mails. `CONTACT_ID` on the deal is deprecated."""
-        return await self.contacts(await self._linked_contact_ids("crm.deal.contact.items.get", deal_id))
+        return await self.record_contacts(DEAL, deal_id)
 
     async def company_contacts(self, company_id: int) -> list[Contact]:
-        return await self.contacts(await self._linked_contact_ids("crm.company.contact.items.get", company_id))
+        return await self.record_contacts(COMPANY, company_id)
 
     async def requisites(self, entity_type_id: int, entity_id: int) -> list[Requisite]:
         """Requisites of a company (4) or contact (3), active ones first."""

@@ -1,9 +1,9 @@
 """Bitrix24.Disk: the only place documents and signatures are stored.
 
-Layout: <storage root>/KlikDok/Сделки/Сделка №<id>/ and <storage root>/KlikDok/Компании/Компания №<id>/. Folders are
-created on first use and found again by name, so a retry or a second server process never makes duplicates; the ids
-found are kept in a `FolderIndex` (the server's is in SQLite), so a folder costs one lookup per portal, not one per
-upload: at 2 requests/s the portal has no budget for listing a folder before every file.
+Layout: <storage root>/KlikDok/<kind's group>/<kind's folder>/, e.g. KlikDok/Сделки/Сделка №<id>/ (the names are in
+`server.bitrix24.entities`). Folders are created on first use and found again by name, so a retry or a second server
+process never makes duplicates; the ids found are kept in a `FolderIndex` (the server's is in SQLite), so a folder
+costs one lookup per portal, not one per upload: at 2 requests/s the portal has no budget for listing a folder before every file.
 Uploads always use the two-step `uploadUrl` form: it has no base64 overhead and works for any size.
 """
 
@@ -13,20 +13,17 @@ import asyncio
 import mimetypes
 import re
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from .client import Bitrix24Client
 from .convert import to_int, to_str
+from .entities import kind_of
 from .errors import AlreadyExists, Bitrix24Error, ExpiredToken
 from .masking import redact
 
-EntityKind = Literal["deal", "company"]
-
 BASE_FOLDER = "KlikDok"
-_GROUP_FOLDER = {"deal": "Сделки", "company": "Компании"}
-_ENTITY_FOLDER = {"deal": "Сделка №{id}", "company": "Компания №{id}"}
 
 
 class DiskFile(msgspec.Struct, frozen=True):
@@ -180,11 +177,12 @@ class DiskService:
             await self.index.put(parent_id, name, existing.id)
             return existing.id
 
-    async def entity_folder(self, kind: EntityKind, entity_id: int) -> int:
-        """The folder of one deal or company (created on first use)."""
+    async def entity_folder(self, kind: str, entity_id: int) -> int:
+        """The folder of one CRM record, named by its kind's entry (created on first use)."""
+        entry = kind_of(kind)
         base = await self.ensure_folder(await self.root_folder_id(), self.base_folder)
-        group = await self.ensure_folder(base, _GROUP_FOLDER[kind])
-        return await self.ensure_folder(group, _ENTITY_FOLDER[kind].format(id=entity_id))
+        group = await self.ensure_folder(base, entry.disk_group)
+        return await self.ensure_folder(group, entry.disk_folder.format(id=entity_id))
 
     async def upload(self, folder_id: int, name: str, source: bytes | Path, *,
                      unique_name: bool = True, content_type: str | None = None) -> DiskFile:

@@ -6,12 +6,11 @@ Each has a `*_command` builder as well as a direct call, so the outbox worker ca
 
 from __future__ import annotations
 
-from typing import Literal
-
 from .client import Bitrix24Client, Command
 from .convert import to_int
 
-TimelineEntity = Literal["deal", "company", "contact", "lead"]
+# The timeline's ENTITY_TYPE: a registered CRM kind's code (`server.bitrix24.entities`) is one as it stands.
+TimelineEntity = str
 
 
 def _bb_escape(text: str) -> str:

@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get, post
 
 from server import text
 from server.bitrix24 import Bitrix24Error, CrmService
+from server.bitrix24.entities import COMPANY, kind_of
 from server.portal.sessions import Session
 from server.web.b24 import current_session
 from server.workflow.docstate import DocState
@@ -58,7 +59,8 @@ class ResendBody(msgspec.Struct, kw_only=True):
 class Recipient(msgspec.Struct, kw_only=True):
     email: str
     name: str
-    source: str
+    source: str  # "contact", or the company kind's code
+    source_label: str  # what the picker shows after the address: «контакт», «компания»
 
 
 def _problem(status: int, code: str, message: str) -> Response[dict[str, Any]]:
@@ -120,7 +122,7 @@ class CounterpartyApi(Controller):
 
         return await self._guard(call)  # type: ignore[no-any-return]
 
-    @get("/recipients", summary="Addresses the CRM knows for the counterparty (deal contacts, the company)")
+    @get("/recipients", summary="Addresses the CRM knows for the counterparty (the card's contacts, the company)")
     async def recipients(self, request: Request, document_id: int) -> Response[Any]:
         session = current_session(request)
 
@@ -129,14 +131,14 @@ class CounterpartyApi(Controller):
             crm = CrmService(await _wf(request).client())
             found: list[Recipient] = []
             try:
-                contacts = await (crm.deal_contacts(doc["entity_id"]) if doc["entity_type"] == "deal"
-                                  else crm.company_contacts(doc["entity_id"]))
+                contacts = await crm.record_contacts(kind_of(doc["entity_type"]), doc["entity_id"])
                 for c in contacts:
-                    found += [Recipient(email=e, name=text.name(c.full_name), source="contact") for e in c.emails]
+                    found += [Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт")
+                              for e in c.emails]
                 if doc["company_id"]:
                     company = await crm.company(doc["company_id"])
-                    found += [Recipient(email=e, name=text.name(company.title), source="company")
-                              for e in company.emails]
+                    found += [Recipient(email=e, name=text.name(company.title), source=COMPANY.code,
+                                        source_label=COMPANY.label.lower()) for e in company.emails]
             except Bitrix24Error as exc:
                 return _problem(502, "crm_unavailable", f"CRM не ответила ({exc.code}).")
             unique = list({r.email.lower(): r for r in found if links.valid_email(r.email)}.values())

@@ -374,22 +374,23 @@ def m0008_certificate_challenges(db: SqliteUtilsDatabase) -> None:
     db.execute("CREATE INDEX certificate_challenges_user ON certificate_challenges(user_id, id)")
 
 
-@migrations(name="0009_documents_state_unchecked", transactional=False)
-def m0009_documents_state_unchecked(db: SqliteUtilsDatabase) -> None:
-    # Issue 12: the set of document states lives in server/workflow/docstate.py and the transitions check it, so
-    # adding a state must not need a table rebuild. SQLite cannot drop a CHECK in place; this is the one rebuild
-    # that removes it: the table is recreated from its own current SQL minus the state CHECK (columns added by
-    # later migrations stay), every row is copied with its id, and its indexes and triggers are created again.
-    # SQLite's procedure for that needs foreign keys off, which cannot change inside a transaction; so this one
-    # runs its own transaction, and finding no CHECK (a crash after its commit, before the record) is success.
+@migrations(name="0009_documents_vocabularies_unchecked", transactional=False)
+def m0009_documents_vocabularies_unchecked(db: SqliteUtilsDatabase) -> None:
+    # Issue 12: document states live in server/workflow/docstate.py and CRM entity kinds in
+    # server/bitrix24/entities.py, and Python checks both, so adding a state or a kind must not need a table
+    # rebuild. SQLite cannot drop a CHECK in place; this is the one rebuild that removes the two: the table is
+    # recreated from its own current SQL minus those CHECKs (columns added by later migrations stay), every row is
+    # copied with its id, and its indexes and triggers are created again. SQLite's procedure for that needs
+    # foreign keys off, which cannot change inside a transaction; so this one runs its own transaction, and
+    # finding no such CHECK (a crash after its commit, before the record) is success.
     sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'documents'").fetchone()[0]
-    check = re.compile(r"\s+CHECK\s*\(\s*state\s+IN\s*\([^()]*\)\s*\)", re.IGNORECASE)
-    found = len(check.findall(sql))
-    if found == 0:
+    check = re.compile(r"\s+CHECK\s*\(\s*(state|entity_type)\s+IN\s*\([^()]*\)\s*\)", re.IGNORECASE)
+    columns = [m.group(1).lower() for m in check.finditer(sql)]
+    if not columns:
         return
-    if found != 1:
-        raise RuntimeError("documents: more than one CHECK on state")
-    rebuilt = check.sub("", sql, count=1)
+    if len(columns) != len(set(columns)):
+        raise RuntimeError("documents: more than one CHECK on one column")
+    rebuilt = check.sub("", sql)
     rebuilt = re.sub(r"^\s*CREATE TABLE\s+\"?documents\"?", "CREATE TABLE documents_rebuilt", rebuilt, count=1)
     keys_on = db.execute("PRAGMA foreign_keys").fetchone()[0]
     db.execute("PRAGMA foreign_keys = OFF")

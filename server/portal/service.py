@@ -20,8 +20,6 @@ import msgspec
 
 from server import jsonbody
 from server.bitrix24 import (
-    COMPANY_TAB,
-    DEAL_TAB,
     ApplicationService,
     AuthError,
     Bitrix24Client,
@@ -34,6 +32,7 @@ from server.bitrix24 import (
     User,
     UserDirectory,
 )
+from server.bitrix24.entities import BY_PLACEMENT, KINDS
 from server.bitrix24.settings import origin_of
 from server.db import Database, audit
 from server.portal import store
@@ -41,8 +40,6 @@ from server.portal.generation import InstallGeneration
 from server.portal.store import Portal, SqliteTokenStore
 
 log = logging.getLogger(__name__)
-
-ENTITY_BY_PLACEMENT = {DEAL_TAB: "deal", COMPANY_TAB: "company"}
 
 # Said the same way by the refused install page and by `klikdok doctor`.
 PORTAL_URL_HINT = ('укажите адрес коробочного Битрикс24 в /etc/klikdok/klikdok.toml: [portal] url = '
@@ -90,17 +87,17 @@ def _form_get(form: dict[str, Any], key: str) -> str:
 def placement_entity(form: dict[str, Any]) -> tuple[str, str, int]:
     """(PLACEMENT, entity type, entity id) from a placement POST; entity "" for the app page."""
     placement = _form_get(form, "PLACEMENT") or "DEFAULT"
-    entity_type = ENTITY_BY_PLACEMENT.get(placement, "")
+    kind = BY_PLACEMENT.get(placement)
     entity_id = 0
-    if entity_type:
+    if kind is not None:
         try:
             options = jsonbody.loads(_form_get(form, "PLACEMENT_OPTIONS") or "{}")
             entity_id = int(options.get("ID", 0)) if isinstance(options, dict) else 0
         except (ValueError, TypeError):
             entity_id = 0
         if entity_id <= 0:
-            raise PortalRejected("Не указана сделка или компания (PLACEMENT_OPTIONS.ID).", "bad_placement_options")
-    return placement, entity_type, entity_id
+            raise PortalRejected(f"Не указан номер {kind.genitive} (PLACEMENT_OPTIONS.ID).", "bad_placement_options")
+    return placement, kind.code if kind is not None else "", entity_id
 
 
 class PortalService:
@@ -270,7 +267,7 @@ class PortalService:
         bound: list[str] = []
         problems: list[str] = []
         app = ApplicationService(client)
-        for placement, title in ((DEAL_TAB, "ЭДО"), (COMPANY_TAB, "ЭДО")):
+        for placement, title in ((kind.placement, "ЭДО") for kind in KINDS):
             try:
                 await app.bind(placement, f"{self.public_url}/b24/tab", title,
                                lang_all={"ru": {"TITLE": "ЭДО"}, "en": {"TITLE": "EDI"}})

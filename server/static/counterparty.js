@@ -102,7 +102,7 @@
     recipients(docId).then(function (list) {
       list.forEach(function (r) {
         pick.appendChild(el("option", { value: r.email, "data-name": r.name,
-          text: (r.name ? r.name + " — " : "") + r.email + (r.source === "company" ? " (компания)" : " (контакт)") }));
+          text: (r.name ? r.name + " — " : "") + r.email + " (" + r.source_label + ")" }));
       });
       pick.disabled = !list.length;
       if (!list.length) pick.options[0].textContent = "В CRM нет адресов";

@@ -14,7 +14,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.response import Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN, HTTP_502_BAD_GATEWAY
 
-from server.bitrix24 import COMPANY_TAB, DEAL_TAB, Bitrix24Error, CrmService
+from server.bitrix24 import Bitrix24Error, CrmService
+from server.bitrix24.entities import KINDS, UnknownKind, cards_phrase, cards_plural_phrase, kind_of
 from server.bitrix24.phpquery import MalformedQuery, decode, merge
 from server.portal.service import PlacementContext, PortalRejected, PortalService, PortalUnavailable
 from server.portal.sessions import HEADER, InvalidSession, Session, SessionSigner
@@ -23,7 +24,7 @@ from server.workflow import docstate
 
 log = logging.getLogger(__name__)
 
-PLACEMENT_NAMES = {DEAL_TAB: "карточка сделки", COMPANY_TAB: "карточка компании"}
+PLACEMENT_NAMES = {kind.placement: kind.card_name for kind in KINDS}
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -70,16 +71,15 @@ def signer_of(request: Request) -> SessionSigner:
 
 
 async def entity_label(portal: PortalService, ctx: PlacementContext) -> str:
-    kind = "Сделка" if ctx.entity_type == "deal" else "Компания"
+    kind = kind_of(ctx.entity_type)
     client = await portal.client()
     if client is not None:
         try:
-            crm = CrmService(client)
-            entity = await (crm.deal(ctx.entity_id) if ctx.entity_type == "deal" else crm.company(ctx.entity_id))
-            return f"{kind} «{entity.title}»"
+            entity = await CrmService(client).record(kind, ctx.entity_id)
+            return f"{kind.label} «{entity.title}»"
         except Bitrix24Error as exc:
             log.warning("cannot read %s %s: %s", ctx.entity_type, ctx.entity_id, exc.code)
-    return f"{kind} №{ctx.entity_id}"
+    return f"{kind.label} №{ctx.entity_id}"
 
 
 class Bitrix24Pages(Controller):
@@ -101,6 +101,7 @@ class Bitrix24Pages(Controller):
         return Template(template_name="install.html", headers=frame_headers(result.portal.origin), context={
             "portal": result.portal, "user": result.user, "bound": result.bound, "problems": result.problems,
             "disk_folder_id": result.disk_folder_id, "placement_names": PLACEMENT_NAMES,
+            "cards_plural": cards_plural_phrase(),
             "portal_origin": result.portal.origin, "app_sid": request.query_params.get("APP_SID", "")})
 
     async def _placement(self, request: Request) -> tuple[PlacementContext | None, Template | None]:
@@ -127,10 +128,14 @@ class Bitrix24Pages(Controller):
         if refusal is not None:
             return refusal
         assert ctx is not None
-        if not ctx.entity_type:
-            return error_page(400, "Не та встройка", "Эта страница открывается во вкладке сделки или компании.")
+        try:
+            kind = kind_of(ctx.entity_type)
+        except UnknownKind:
+            return error_page(400, "Не та встройка",
+                              f"Эта страница открывается во вкладке {cards_phrase('или')}.")
         return Template(template_name="tab.html", headers=frame_headers(ctx.portal.origin), context={
-            "user": ctx.user, "entity_type": ctx.entity_type, "entity_id": ctx.entity_id,
+            "user": ctx.user, "entity_type": kind.code, "entity_id": ctx.entity_id,
+            "entity_this_dative": kind.this_dative,
             "entity_label": await entity_label(portal_of(request), ctx),
             "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid, "session_token": self._session(request, ctx),
             "doc_states": docstate.for_pages()})

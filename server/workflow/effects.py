@@ -3,8 +3,9 @@
 Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles exactly these):
 - ``b24.notify``   {"user_id", "message", "link"?}: ``im.notify.system.add`` (TAG = "klikdok:<outbox id>", so a
   repeated delivery after a crash replaces the notification instead of adding a second one);
-- ``b24.timeline`` {"entity_type", "entity_id", "comment", "ref"}: ``crm.timeline.comment.add``, the comment ending
-  with a marker made of the message id and ``ref`` (a repeated delivery looks for it before posting again);
+- ``b24.timeline`` {"entity_type" (the card kind's timeline ENTITY_TYPE), "entity_id", "comment", "ref"}:
+  ``crm.timeline.comment.add``, the comment ending with a marker made of the message id and ``ref`` (a repeated
+  delivery looks for it before posting again);
 - ``disk.file`` {"file_id", "spool"}: copy a document file, recorded with its bytes in the spool (``files.Spool``),
   to the card's folder on Bitrix24.Disk; the file gets its ``disk_file_id`` only then, so a crash before the
   commit leaves nothing on the portal;
@@ -20,6 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from server.bitrix24.entities import kind_of
 from server.db import outbox
 
 NOTIFY = "b24.notify"
@@ -31,7 +33,7 @@ KINDS = (NOTIFY, TIMELINE, DISK_FILE, DISK_SIGNATURE)
 
 def card_link(doc: dict[str, Any]) -> str:
     """The CRM card the document belongs to (relative: the portal resolves it against its own origin)."""
-    return f"/crm/{doc['entity_type']}/details/{doc['entity_id']}/"
+    return kind_of(doc["entity_type"]).card_path.format(id=int(doc["entity_id"]))
 
 
 def notify(db: Database, user_id: int | None, message: str, *, doc: dict[str, Any], key: str) -> None:
@@ -42,7 +44,8 @@ def notify(db: Database, user_id: int | None, message: str, *, doc: dict[str, An
 
 
 def timeline(db: Database, doc: dict[str, Any], comment: str, *, key: str) -> None:
-    outbox.enqueue(db, TIMELINE, {"entity_type": doc["entity_type"], "entity_id": int(doc["entity_id"]),
+    outbox.enqueue(db, TIMELINE, {"entity_type": kind_of(doc["entity_type"]).timeline_type,
+                                  "entity_id": int(doc["entity_id"]),
                                   "comment": comment, "document_id": doc["id"], "ref": secrets.token_hex(3)},
                    dedupe_key=key)
 

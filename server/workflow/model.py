@@ -10,7 +10,7 @@ from .docstate import DocState
 
 StepKind = Literal["internal", "counterparty"]
 StepState = Literal["waiting", "current", "signed", "rejected", "cancelled"]
-EntityType = Literal["deal", "company"]
+EntityType = str  # a CRM kind's code; the kinds and their check are in server.bitrix24.entities
 
 
 class DocumentFile(msgspec.Struct, kw_only=True):

@@ -38,6 +38,7 @@ from server.bitrix24 import (
     User,
     UserDirectory,
 )
+from server.bitrix24.entities import CODES, cards_phrase, kind_of
 from server.config import Settings
 from server.db import Database, audit
 from server.portal.service import PortalService
@@ -201,7 +202,7 @@ class Workflow:
                                   "limit": limit, "offset": max(0, offset)}
         if view == "entity":
             if entity is None:
-                raise TransitionRefused("bad_request", "Не указана сделка или компания.", 400)
+                raise TransitionRefused("bad_request", f"Не указана карточка {cards_phrase('или')}.", 400)
             kwargs["entity"] = entity
         elif view == "mine":
             kwargs["author_id"] = viewer.user_id
@@ -262,17 +263,14 @@ class Workflow:
         return company_id, info
 
     async def _read_counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
+        kind = kind_of(entity_type)
         crm = CrmService(await self.client())
         try:
-            if entity_type == "deal":
-                deal = await crm.deal(entity_id)
-                company_id = deal.company_id
-                contacts = await crm.deal_contacts(entity_id)
-            else:
-                company_id = entity_id
-                contacts = await crm.company_contacts(entity_id)
+            company_id = await crm.counterparty_company_id(kind, entity_id)
+            contacts = await crm.record_contacts(kind, entity_id)
         except Bitrix24Error as exc:
-            raise TransitionRefused("crm_not_found", f"Сделка или компания не найдена в CRM ({exc.code}).", 400) from None
+            raise TransitionRefused("crm_not_found", f"Карточка {kind.genitive} №{entity_id} не найдена в CRM "
+                                    f"({exc.code}).", 400) from None
         info = {"name": "", "inn": "", "ogrn": "", "email": ""}
         if company_id:
             company = await crm.company(company_id)
@@ -294,8 +292,8 @@ class Workflow:
         """Record a draft; with ``send`` it is sent in the same transaction (one commit: a document is never left
         half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
         after the commit, so a crash at any point leaves no file on the portal that no document owns."""
-        if entity_type not in ("deal", "company") or entity_id <= 0:
-            raise TransitionRefused("bad_request", "Документ создаётся из сделки или компании.", 400)
+        if entity_type not in CODES or entity_id <= 0:
+            raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.", 400)
         if not uploads:
             raise TransitionRefused("no_files", "Приложите хотя бы один файл.", 400)
         limit = self.settings.limits.max_upload_mb * 1024 * 1024

@@ -25,6 +25,7 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
     assert "Вкладка «ЭДО» добавлена: карточка сделки" in first.text
     assert "Вкладка «ЭДО» добавлена: карточка компании" in first.text
     assert "installFinish" in first.text
+    assert json.dumps("сделок и компаний") in first.text  # the finishing line names every kind's cards
     assert f"frame-ancestors 'self' http://{emulator.host}:{emulator.port}" in first.headers["content-security-policy"]
     second = install(kd, emulator)  # re-install (new version, admin clicked again): nothing duplicated
     assert second.status_code == 200
@@ -63,6 +64,7 @@ def test_placement_post_opens_the_tab_for_the_right_deal_with_a_session(kd: Serv
     page = post_as_portal(kd, emulator, "/b24/tab", form)
     assert page.status_code == 200, page.text
     assert f"Сделка «{title}»" in page.text
+    assert "Документов по этой сделке пока нет." in page.text
     token = session_token(page.text)
     me = httpx.get(f"{kd.url}/api/v1/session", headers={"X-KlikDok-Session": token}).json()
     assert me["user_id"] == 2 and me["entity_type"] == "deal" and me["entity_id"] == deal_id
@@ -72,6 +74,7 @@ def test_placement_post_opens_the_tab_for_the_right_deal_with_a_session(kd: Serv
     form = emulator.state.placement_form(3, "CRM_COMPANY_DETAIL_TAB", {"ID": str(company_id)})
     page = post_as_portal(kd, emulator, "/b24/tab", form)
     assert f"Компания «{emulator.state.companies[company_id]['TITLE']}»" in page.text
+    assert "Документов по этой компании пока нет." in page.text
 
 
 def test_forged_placement_posts_get_403_and_an_audit_entry(kd: ServerProcess, emulator: PortalEmulator) -> None:

@@ -117,6 +117,10 @@ def test_only_the_author_manages_and_only_the_current_signer_signs(kd: Klikdok, 
         assert reject.status_code == 403, (user, reject.text)
         request = kd.api("POST", "/documents/sign-request", user, json={"document_ids": [a]})
         assert request.status_code == 403, (user, request.text)
+    # A list for a kind of card the server does not know is refused, with the API's own error shape.
+    unknown = kd.api("GET", "/documents?view=entity&entity_type=lead&entity_id=1", MANAGER)
+    assert unknown.status_code == 400 and unknown.json()["error"] == "bad_request", unknown.text
+    assert "сделки или компании" in unknown.json()["message"]
     # Creating needs the CRM tab of the same card.
     other_card = kd.api("POST", "/documents", MANAGER, ("deal", 1), data={"entity_id": "2", "signers": "1"},
                         files=[("files", ("x.pdf", PDF, "application/pdf"))])

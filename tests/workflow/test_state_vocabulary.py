@@ -16,7 +16,7 @@ from server.workflow.docstate import TRANSITIONS, DocState
 from server.workflow.permissions import Viewer
 from tests.conftest import REPO
 
-_REBUILD = "0009_documents_state_unchecked"
+_REBUILD = "0009_documents_vocabularies_unchecked"
 
 
 def _old_database(path: Path) -> Database:
@@ -47,7 +47,7 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
                         " ORDER BY name").fetchall()
 
 
-def test_the_rebuild_drops_only_the_state_check_and_keeps_rows_indexes_and_keys(tmp_path: Path) -> None:
+def test_the_rebuild_drops_only_the_state_and_kind_checks_and_keeps_rows_indexes_and_keys(tmp_path: Path) -> None:
     database = _old_database(tmp_path / "old.db")
     try:
         with sqlite3.connect(tmp_path / "old.db") as conn:
@@ -55,16 +55,20 @@ def test_the_rebuild_drops_only_the_state_check_and_keeps_rows_indexes_and_keys(
             children_before = conn.execute("SELECT * FROM route_steps ORDER BY id").fetchall()
             indexes_before = _schema(conn)
             table_before = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'documents'").fetchone()[0]
-        assert "CHECK (state IN" in table_before and len(indexes_before) >= 4
+        assert "CHECK (state IN" in table_before and "CHECK (entity_type IN" in table_before
+        assert len(indexes_before) >= 4
 
         applied = database.write_sync(migrations.apply, transaction=False)
         assert applied[0] == _REBUILD
         # Run again (as after a crash between its commit and its record) it finds nothing to do.
-        database.write_sync(migrations.m0009_documents_state_unchecked, transaction=False)
+        database.write_sync(migrations.m0009_documents_vocabularies_unchecked, transaction=False)
 
         # A state the old CHECK did not know is stored now: adding one to the vocabulary needs no migration.
         database.write_sync(lambda d: d.execute("UPDATE documents SET state = 'on_approval' WHERE id = 1"))
         database.write_sync(lambda d: d.execute("UPDATE documents SET state = 'draft' WHERE id = 1"))
+        # So is a CRM kind it did not know (contacts are one registry entry away).
+        database.write_sync(lambda d: d.execute("UPDATE documents SET entity_type = 'contact' WHERE id = 1"))
+        database.write_sync(lambda d: d.execute("UPDATE documents SET entity_type = 'deal' WHERE id = 1"))
         # Foreign keys still hold against the rebuilt table (the real connection has them on).
         try:
             database.write_sync(lambda d: d.execute(
@@ -81,6 +85,7 @@ def test_the_rebuild_drops_only_the_state_check_and_keeps_rows_indexes_and_keys(
         assert _schema(conn) == indexes_before
         table_after = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'documents'").fetchone()[0]
         assert "CHECK (state IN" not in table_after and "documents_rebuilt" not in table_after
+        assert "CHECK (entity_type IN" not in table_after
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

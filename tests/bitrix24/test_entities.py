@@ -1,0 +1,110 @@
+"""The registry of CRM entity kinds, checked against the portal emulator kind by kind.
+
+Every entry must work end to end: read its record, find its counterparty company and contacts, bind its tab and
+make its Disk folder. `EXPECTED` holds what the emulator's seed says for one record of each kind, so a new kind
+cannot be registered without a case here.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.bitrix24 import ApplicationService, Bitrix24Client, CrmService, DiskService, Messenger
+from server.bitrix24.entities import CODES, KINDS, CrmKind, UnknownKind, kind_of
+from tests.fakes.portal_emulator import PortalEmulator
+from tests.fakes.portal_state import _TIMELINE_TYPES as EMULATOR_TIMELINE_TABLES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# code -> (record id, title, counterparty company id, its contacts' full names) from tests/fakes/bitrix24_seed.py
+EXPECTED: dict[str, tuple[int, str, int | None, list[str]]] = {
+    "deal": (1, "Поставка серверного оборудования", 2, ["Орлов Дмитрий Сергеевич", "Белова Анна Игоревна"]),
+    "company": (3, "АО «Технопарк Восток»", 3, ["Фёдоров Николай Ильич"]),
+}
+
+
+def test_every_kind_has_a_case_and_its_own_code_placement_and_folder() -> None:
+    assert set(EXPECTED) == CODES
+    for attribute in ("code", "type_id", "placement", "get_method", "disk_group"):
+        values = [getattr(kind, attribute) for kind in KINDS]
+        assert len(set(values)) == len(values), attribute
+    for kind in KINDS:
+        assert kind_of(kind.code) is kind
+        assert "{id}" in kind.disk_folder
+
+
+def test_unknown_kinds_are_refused() -> None:
+    for code in ("", "lead", "Deal", "contact"):
+        with pytest.raises(UnknownKind):
+            kind_of(code)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.code)
+async def test_each_kind_reads_its_record_company_and_contacts(portal: PortalEmulator, client: Bitrix24Client,
+                                                               kind: CrmKind) -> None:
+    entity_id, title, company_id, contact_names = EXPECTED[kind.code]
+    crm = CrmService(client)
+    record = await crm.record(kind, entity_id)
+    assert (record.kind, record.id, record.title, record.company_id) == (kind.code, entity_id, title, company_id)
+    assert await crm.counterparty_company_id(kind, entity_id) == company_id
+    assert [c.full_name for c in await crm.record_contacts(kind, entity_id)] == contact_names
+
+
+async def test_a_deal_without_a_company_has_no_counterparty_company(portal: PortalEmulator,
+                                                                    client: Bitrix24Client) -> None:
+    deal = kind_of("deal")
+    assert (await CrmService(client).record(deal, 4)).company_id is None  # the seed's deal 4 has COMPANY_ID "0"
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.code)
+async def test_each_kind_binds_its_tab_on_its_card_and_gets_its_disk_folder(
+        portal: PortalEmulator, client: Bitrix24Client, kind: CrmKind) -> None:
+    entity_id, title, _, _ = EXPECTED[kind.code]
+    app = ApplicationService(client)
+    assert await app.bind(kind.placement, "https://klikdok.example/b24/tab", "ЭДО") is True
+    assert [b.placement for b in await app.bindings()] == [kind.placement]
+    # The card the notifications link to is the one that opens our tab for this record.
+    page = httpx.get(f"{portal.base_url}{kind.card_path.format(id=entity_id)}", params={"user": 1})
+    assert page.status_code == 200 and html.escape(title, quote=False) in page.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    assert fields["PLACEMENT"] == kind.placement
+    assert json.loads(html.unescape(fields["PLACEMENT_OPTIONS"]))["ID"] == str(entity_id)
+    # Timeline comments land on the same record.
+    await Messenger(client).timeline_comment(kind.timeline_type, entity_id, "KlikDok: проверка")
+    [comment] = portal.state.timeline_comments
+    assert (comment["ENTITY_ID"], comment["COMMENT"]) == (entity_id, "KlikDok: проверка")
+    records = getattr(portal.state, EMULATOR_TIMELINE_TABLES[comment["ENTITY_TYPE"]])
+    assert records[entity_id]["TITLE"] == title
+
+    folder_id = await DiskService(client).entity_folder(kind.code, 7)
+    folders = portal.state.folders
+    names = []
+    current: int | None = folder_id
+    while current is not None and current in folders:
+        names.append(folders[current]["NAME"])
+        current = folders[current].get("PARENT_ID") and int(folders[current]["PARENT_ID"])
+    assert names[:3] == [kind.disk_folder.format(id=7), kind.disk_group, "KlikDok"]
+
+
+async def test_an_unknown_kind_gets_no_disk_folder(portal: PortalEmulator, client: Bitrix24Client) -> None:
+    before = dict(portal.state.folders)
+    with pytest.raises(UnknownKind):
+        await DiskService(client).entity_folder("lead", 1)
+    assert portal.state.folders == before
+
+
+def test_kind_codes_are_spelled_only_in_the_registry() -> None:
+    """Adding a kind must mean one entry: no other server module, template or script may branch on a code."""
+    allowed = {ROOT / "server" / "bitrix24" / "entities.py", ROOT / "server" / "db" / "migrations.py"}
+    pattern = re.compile("|".join(rf"""["']{re.escape(code)}["']""" for code in sorted(CODES)))
+    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+             for path in sorted((ROOT / "server").rglob("*"))
+             if path.suffix in (".py", ".html", ".js") and path not in allowed
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert found == []
