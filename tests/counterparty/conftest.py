@@ -33,6 +33,7 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for t
     MANAGER,
     Klikdok,
     People,
+    db,
     emulator,
     gost_pki,
     people,

@@ -5,15 +5,13 @@ GOST signatures by openssl, the real ``accept_signature``."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.counterparty import links
 from server.counterparty.invitations import Invitations, revoke_on_withdraw
-from server.db import Database, migrations
+from server.db import Database
 from server.workflow import states
 from server.workflow.files import digests
 from server.workflow.listeners import TransitionListeners
@@ -23,15 +21,6 @@ from tests.workflow.conftest import DIRECTOR, MANAGER, People
 from tests.workflow.test_accept_signature import certificate_key, settings_for
 
 DATA = "Договор поставки №5".encode()
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "k.db")
-    database.open()
-    database.write_sync(migrations.apply, transaction=False)
-    yield database
-    database.close()
 
 
 def make_document(d: Any, email: str) -> int:
