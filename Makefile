@@ -51,7 +51,7 @@ deps: system-deps venv
 
 # Without a configured portal, `make run` also starts the Bitrix24 portal emulator and installs the app in it.
 run: deps
-	cd $(ROOT) && $(PY) -m tests.fakes.demo
+	cd $(ROOT) && $(PY) -m demo.launcher
 
 # `ruff format --check` joins once the tree has been formatted in one go (see pyproject.toml, [tool.ruff]).
 lint: deps

@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from agent.backends import Backend, BackendError
 from agent.config import AgentSettings
 from agent.jobs import JobGone, RetryLater, process
-from cades import agent_protocol as protocol
+from common import agent_protocol as protocol
 
 log = logging.getLogger("klikdok.agent")
 

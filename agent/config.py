@@ -9,7 +9,7 @@ from typing import Literal
 
 import msgspec
 
-from cades.tomlconfig import ConfigError, load
+from common.tomlconfig import ConfigError, load
 
 ENV_PREFIX = "KLIKDOK_AGENT"
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 
 from agent.backends import Backend, BackendError
-from cades import agent_protocol as protocol
 from cades import hashing
 from cades.asn1 import MalformedInput
 from cades.verify import verify_cms
+from common import agent_protocol as protocol
 
 log = logging.getLogger(__name__)
 

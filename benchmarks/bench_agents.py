@@ -24,7 +24,7 @@ from server.agents import tokens
 from server.db import Database, migrations
 from server.workflow import states
 from server.workflow.files import digests
-from tests.conftest import ServerProcess, start_server
+from tests.support.server import ServerProcess, start_server
 
 AGENTS = 1000
 HEARTBEAT = 5.0

@@ -20,12 +20,12 @@ import httpx
 import pytest
 
 from benchmarks.conftest import RESULTS
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from server.db import Database, migrations
 from server.workflow import states
 from server.workflow.files import digests
-from tests.conftest import ServerProcess, start_server
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
+from tests.support.server import ServerProcess, start_server
 
 MANAGER, DIRECTOR = 4, 1
 DOCS = 10_000

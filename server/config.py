@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from cades.tomlconfig import ConfigError, load
+from common.tomlconfig import ConfigError, load
 from server.bitrix24.settings import PortalSettings
 
 ENV_PREFIX = "KLIKDOK"

@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 from litestar import WebSocket
 
-from cades import agent_protocol as protocol
+from common import agent_protocol as protocol
 from server.config import Settings
 from server.cryptoarm import transactions
 from server.db import Database

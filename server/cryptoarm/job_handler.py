@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from cades import agent_protocol as protocol
+from common import agent_protocol as protocol
 from server.agents import port, store
 from server.state import AppServices
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, ServerProcess, clean_env, start_server
 from tests.support.openssl_pki import Issued
+from tests.support.server import REPO, ServerProcess, clean_env, start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for this suite
     DIRECTOR,
     MANAGER,
@@ -227,7 +227,7 @@ class CuttingProxy:
         import asyncio
         import threading
 
-        from tests.conftest import free_port
+        from tests.support.server import free_port
 
         self.port = free_port()
         self.upstream_port = upstream_port

@@ -32,7 +32,7 @@ from tests.agent.conftest import (
     signatures_of,
     wait_for,
 )
-from tests.conftest import REPO
+from tests.support.server import REPO
 
 
 def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]

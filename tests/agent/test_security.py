@@ -35,7 +35,7 @@ from tests.agent.conftest import (
     signatures_of,
     wait_for,
 )
-from tests.conftest import free_port, start_server
+from tests.support.server import free_port, start_server
 from tests.workflow.conftest import SALES_HEAD
 
 

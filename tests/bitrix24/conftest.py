@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from server.bitrix24 import Bitrix24Client, MemoryTokenStore, OAuthTokens, PortalSettings
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
 
 
 @pytest.fixture(scope="session")

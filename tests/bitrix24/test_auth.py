@@ -7,6 +7,8 @@ import asyncio
 import msgspec
 import pytest
 
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from server.bitrix24 import (
     Bitrix24Client,
     InvalidToken,
@@ -17,8 +19,6 @@ from server.bitrix24 import (
     UserDirectory,
     WrongAuthType,
 )
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
 
 from .conftest import oauth_settings, webhook_settings
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import BatchError, Bitrix24Client, NotFound, WrongAuthType
-from tests.fakes.portal_emulator import PortalEmulator
 
 
 async def test_batch_with_a_failing_command(portal: PortalEmulator, client: Bitrix24Client) -> None:

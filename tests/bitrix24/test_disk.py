@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import Bitrix24Client, DiskService, MemoryTokenStore
 from server.bitrix24.errors import AccessDenied
-from tests.fakes.portal_emulator import PortalEmulator
 
 from .conftest import webhook_settings
 

@@ -11,14 +11,14 @@ import time
 
 import httpx
 
+from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import DEAL_TAB, ApplicationService, Bitrix24Client
-from tests.conftest import REPO, clean_env, free_port
-from tests.fakes.portal_emulator import PortalEmulator
+from tests.support.server import REPO, clean_env, free_port
 
 
 def test_standalone_run_prints_working_credentials() -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.portal_emulator", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "demo.portal_emulator", "--port", str(port)],
                             cwd=REPO, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         lines: list[str] = []

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import _TIMELINE_TYPES as EMULATOR_TIMELINE_TABLES
 from server.bitrix24 import ApplicationService, Bitrix24Client, CrmService, DiskService, Messenger
 from server.bitrix24.entities import CODES, KINDS, CrmKind, UnknownKind, kind_of
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import _TIMELINE_TYPES as EMULATOR_TIMELINE_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# code -> (record id, title, counterparty company id, its contacts' full names) from tests/fakes/bitrix24_seed.py
+# code -> (record id, title, counterparty company id, its contacts' full names) from demo/bitrix24_seed.py
 EXPECTED: dict[str, tuple[int, str, int | None, list[str]]] = {
     "deal": (1, "Поставка серверного оборудования", 2, ["Орлов Дмитрий Сергеевич", "Белова Анна Игоревна"]),
     "company": (3, "АО «Технопарк Восток»", 3, ["Фёдоров Николай Ильич"]),

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import (
     AccessDenied,
     AlreadyExists,
@@ -32,7 +33,6 @@ from server.bitrix24 import (
 )
 from server.bitrix24.errors import PortalDeleted, error_from
 from server.bitrix24.masking import redact
-from tests.fakes.portal_emulator import PortalEmulator
 
 from .conftest import webhook_settings
 

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import (
     Bitrix24Client,
     MemoryTokenStore,
@@ -16,7 +17,6 @@ from server.bitrix24 import (
     ServerError,
     TransportError,
 )
-from tests.fakes.portal_emulator import PortalEmulator
 
 from .conftest import oauth_settings
 

@@ -1,4 +1,4 @@
-"""The emulator is as strict as Bitrix's published method schemas (tests/fakes/bitrix24_spec.json), so a request the
+"""The emulator is as strict as Bitrix's published method schemas (demo/bitrix24_spec.json), so a request the
 real portal would not accept fails here too; and the server's own requests pass (issue 11)."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo import php_params
+from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import (
     AccessDenied,
     Bitrix24Client,
@@ -17,12 +19,12 @@ from server.bitrix24 import (
     OAuthTokens,
     WrongAuthType,
 )
-from tests.fakes import php_params
-from tests.fakes.portal_emulator import PortalEmulator
 
 from .conftest import oauth_settings
 
-FAKES = Path(__file__).resolve().parent.parent / "fakes"
+REPO = Path(__file__).resolve().parents[2]
+# The emulator and its helpers live beside the demo; the other stand-ins stay in tests/fakes.
+FAKES = (REPO / "demo", REPO / "tests" / "fakes")
 
 
 async def test_unknown_and_missing_required_parameters_are_refused(client: Bitrix24Client) -> None:
@@ -73,7 +75,9 @@ async def test_timeline_list_filters_only_by_the_card(client: Bitrix24Client) ->
 
 def test_the_emulator_decodes_php_parameters_with_its_own_code() -> None:
     """PHP's parse_str rules, independent of the server's encoder (which it exists to check)."""
-    for source in FAKES.glob("*.py"):
+    sources = [source for folder in FAKES for source in folder.glob("*.py")]
+    assert any(source.name == "php_params.py" for source in sources)
+    for source in sources:
         assert "phpquery" not in source.read_text(encoding="utf-8").replace("server/bitrix24/phpquery.py", ""), source
     assert php_params.parse("filter%5B%3EID%5D=5&select%5B%5D=ID&select%5B%5D=TITLE&a.b=1&c+d=%D0%96&e=1&e=2"
                             ) == {"filter": {">ID": "5"}, "select": ["ID", "TITLE"], "a_b": "1", "c_d": "Ж", "e": "2"}

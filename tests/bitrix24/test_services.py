@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from demo.bitrix24_seed import inn10, inn12, ogrn13
+from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import (
     COMPANY_TAB,
     DEAL_TAB,
@@ -17,8 +19,6 @@ from server.bitrix24 import (
     notify_command,
     timeline_comment_command,
 )
-from tests.fakes.bitrix24_seed import inn10, inn12, ogrn13
-from tests.fakes.portal_emulator import PortalEmulator
 
 
 async def test_deal_with_company_contacts_and_requisites(portal: PortalEmulator, client: Bitrix24Client) -> None:

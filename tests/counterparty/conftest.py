@@ -24,10 +24,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPProtocol  # noqa: N811
 from aiosmtpd.smtp import Envelope, Session
 
-from tests.conftest import free_port, start_server
-from tests.fakes.bitrix24_seed import inn10, ogrn13
+from demo.bitrix24_seed import inn10, ogrn13
 from tests.support.openssl_pki import Issued
 from tests.support.pki_fixtures import GostPki
+from tests.support.server import free_port, start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for this suite
     DIRECTOR,
     MANAGER,

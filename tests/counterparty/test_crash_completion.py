@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import start_server
 from tests.counterparty.conftest import (
     ALFA_EMAIL,
     PDF,
@@ -25,6 +24,7 @@ from tests.counterparty.conftest import (
     counterparty_env,
     link_in,
 )
+from tests.support.server import start_server
 from tests.workflow.conftest import Klikdok, People, wait_for
 
 CONFIRMATION = "подписан обеими сторонами"

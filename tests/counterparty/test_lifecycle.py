@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import start_server
 from tests.counterparty.conftest import (
     ALFA_EMAIL,
     PDF,
@@ -17,6 +16,7 @@ from tests.counterparty.conftest import (
     link_in,
     text_of,
 )
+from tests.support.server import start_server
 from tests.workflow.conftest import MANAGER, Klikdok, People, wait_for
 
 
@@ -138,7 +138,7 @@ def test_audit_chain_holds_after_the_exchange(exchange: Exchange, counterparty: 
         assert expected in actions, actions
     details = exchange.kd.query("SELECT details FROM audit_log WHERE action = 'counterparty.link_issued'")[0][0]
     assert link.rsplit("/", 1)[1] not in details and json.loads(details)["recipient"] == ALFA_EMAIL
-    from tests.conftest import clean_env, run_cli
+    from tests.support.server import clean_env, run_cli
 
     check = run_cli("audit", "verify", env=clean_env(KLIKDOK_STORAGE_DATA_DIR=str(exchange.kd.server.data_dir)))
     assert check.returncode == 0, check.stdout + check.stderr

@@ -17,8 +17,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from server.config import SmtpSettings
 from server.mail.smtp import PermanentFailure, SmtpSender, TemporaryFailure
-from tests.conftest import free_port
 from tests.counterparty.conftest import ALFA_EMAIL, PDF, Counterparty, Exchange, Mailbox, link_in
+from tests.support.server import free_port
 from tests.workflow.conftest import MANAGER, wait_for
 
 

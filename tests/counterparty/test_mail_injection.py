@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 from server.config import SmtpSettings
 from server.mail import messages
 from server.mail.smtp import SmtpSender
-from tests.conftest import free_port
 from tests.counterparty.conftest import ALFA_EMAIL, Exchange, Mailbox, Received
+from tests.support.server import free_port
 from tests.workflow.conftest import DIRECTOR, MANAGER, wait_for
 
 EVIL_LINK = "http://evil.example/c/steal"

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import start_server
 from tests.counterparty.conftest import (
     PDF,
     Counterparty,
@@ -16,6 +15,7 @@ from tests.counterparty.conftest import (
     counterparty_env,
     link_in,
 )
+from tests.support.server import start_server
 from tests.workflow.conftest import MANAGER, Klikdok, People, wait_for
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.db import Database, audit, migrations
-from tests.conftest import clean_env, run_cli
+from tests.support.server import clean_env, run_cli
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_verify_against_a_log_that_keeps_growing_never_cries_tamper(tmp_path: Pa
     from concurrent.futures import ThreadPoolExecutor
 
     from server.cli import main as klikdok
-    from tests.conftest import REPO
+    from tests.support.server import REPO
 
     path = tmp_path / "klikdok.db"
     # Four writers, each committing about every 10 ms: a few hundred rows a second, as a busy server.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.config import ConfigError, Settings, load_settings
-from tests.conftest import REPO, clean_env, run_cli
+from tests.support.server import REPO, clean_env, run_cli
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from server.db import Database, audit, migrations
-from tests.conftest import REPO, clean_env, run_cli, start_server
+from tests.support.server import REPO, clean_env, run_cli, start_server
 
 
 def test_sigkill_during_audited_writes_loses_nothing_committed(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from agent.cli import build_parser as agent_parser
 from agent.config import AgentSettings
 from server.cli import build_parser
 from server.config import Settings
-from tests.conftest import REPO
+from tests.support.server import REPO
 
 
 def struct_keys(cls: type[msgspec.Struct]) -> set[str]:

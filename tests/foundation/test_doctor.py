@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import clean_env, free_port, run_cli
 from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture
+from tests.support.server import clean_env, free_port, run_cli
 
 
 def doctor(tmp_path: Path, **env: str) -> tuple[int, dict[str, str]]:

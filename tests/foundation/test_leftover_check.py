@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, clean_env, free_port, start_server
 from tests.support import leftovers
 from tests.support.leftovers import ProcInfo
+from tests.support.server import REPO, clean_env, free_port, start_server
 
 
 def test_a_server_nobody_stopped_is_found_and_a_stopped_one_is_not(tmp_path: Path) -> None:
@@ -77,4 +77,4 @@ def test_processes_of_other_checkouts_and_other_programs_are_not_ours() -> None:
     assert leftovers.is_klikdok_program(("python", "-m", "agent.cli", "--config", "a.toml", "run"))
     assert not leftovers.is_klikdok_program(("python", "-m", "server.cli", "doctor"))
     assert not leftovers.is_klikdok_program(("/usr/bin/klikdok", "backup"))
-    assert not leftovers.is_klikdok_program(("python", "-m", "tests.fakes.portal_emulator", "--port", "1"))
+    assert not leftovers.is_klikdok_program(("python", "-m", "demo.portal_emulator", "--port", "1"))

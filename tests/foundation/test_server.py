@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ServerProcess, start_server
+from tests.support.server import ServerProcess, start_server
 
 
 def test_healthz_reports_ok_with_database_and_version(server: ServerProcess) -> None:

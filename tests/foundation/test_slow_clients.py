@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from server import logs
-from tests.conftest import ServerProcess, start_server
+from tests.support.server import ServerProcess, start_server
 
 HALF = b"GET /healthz HTTP/1.1\r\nHost: klikdok\r\nX-Slow: "  # headers never finished
 
@@ -145,7 +145,7 @@ def test_nginx_sample_is_in_step_with_the_server_limits() -> None:
     import re
 
     from server.config import ServerSettings
-    from tests.conftest import REPO
+    from tests.support.server import REPO
 
     conf = (REPO / "config" / "nginx-klikdok.conf").read_text()
     upstream = conf[conf.index("upstream klikdok_app {"):]

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtures re-exported
-from tests.conftest import REPO, start_server
 from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401
+from tests.support.server import REPO, start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     Klikdok,
     People,

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import start_server
 from tests.counterparty.conftest import (
     ALFA_EMAIL,
     LINK_RE,
@@ -22,6 +21,7 @@ from tests.counterparty.conftest import (
     link_in,
 )
 from tests.pages.conftest import open_deal_tab, server_env_for, shot
+from tests.support.server import start_server
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, wait_for
 
 pytestmark = pytest.mark.browser

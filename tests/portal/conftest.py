@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, start_server
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
+from tests.support.server import ServerProcess, start_server
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from demo.portal_emulator import PortalEmulator
 from tests.browser import browser_page, screenshot
-from tests.conftest import ServerProcess
-from tests.fakes.portal_emulator import PortalEmulator
+from tests.support.server import ServerProcess
 
 
 def test_install_from_the_portal_then_open_the_tab_in_a_deal_card(kd: ServerProcess, emulator: PortalEmulator) -> None:

@@ -7,9 +7,9 @@ import sqlite3
 
 import httpx
 
-from tests.conftest import ServerProcess, clean_env, run_cli
-from tests.fakes.portal_emulator import PortalEmulator
+from demo.portal_emulator import PortalEmulator
 from tests.portal.conftest import install, portal_env, post_as_portal, session_token
+from tests.support.server import ServerProcess, clean_env, run_cli
 
 
 def audit_actions(kd: ServerProcess) -> list[tuple[str, str]]:

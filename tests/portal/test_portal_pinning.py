@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, clean_env, run_cli, start_server
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from tests.portal.conftest import install, oauth_env, portal_env, post_as_portal, session_token
+from tests.support.server import ServerProcess, clean_env, run_cli, start_server
 
 PORTAL_ROW = ("SELECT member_id, domain, client_endpoint, server_endpoint, access_token, refresh_token,"
               " application_token_hash, enabled, installed_by FROM portals")

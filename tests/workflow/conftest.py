@@ -23,14 +23,14 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from server.db import Database, migrations
-from tests.conftest import ServerProcess, start_server
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
 from tests.support.openssl_pki import Issued, OpenSSLPki
 from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture re-export
+from tests.support.server import ServerProcess, start_server
 
-# Seed people (tests/fakes/bitrix24_seed.py): 1 director (heads dept 1, the root), 2 head of sales (dept 2),
+# Seed people (demo/bitrix24_seed.py): 1 director (heads dept 1, the root), 2 head of sales (dept 2),
 # 3 head of sales group North (dept 4, under 2), 4 manager in dept 4, 5 chief accountant (heads dept 3),
 # 6 accountant in dept 3, 7 manager in dept 2.
 DIRECTOR, SALES_HEAD, GROUP_HEAD, MANAGER, CHIEF_ACCOUNTANT, ACCOUNTANT, SALES_MANAGER = 1, 2, 3, 4, 5, 6, 7

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import start_server
-from tests.fakes.portal_emulator import PortalEmulator
+from demo.portal_emulator import PortalEmulator
+from tests.support.server import start_server
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env
 
 DOC_PATHS = ["/schema", "/schema/", "/schema/openapi.json", "/schema/swagger", "/schema/redoc",

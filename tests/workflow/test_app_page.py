@@ -11,7 +11,7 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests.support.server import REPO
 from tests.workflow.conftest import ACCOUNTANT, CHIEF_ACCOUNTANT, MANAGER, Klikdok
 
 ARTIFACTS = REPO / "test-artifacts" / "workflow"

@@ -8,8 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from tests.conftest import start_server
-from tests.fakes.portal_emulator import PortalEmulator
+from demo.portal_emulator import PortalEmulator
+from tests.support.server import start_server
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env, wait_for
 
 PDF = b"%PDF-1.4 crash test\n"

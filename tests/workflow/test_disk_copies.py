@@ -9,12 +9,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from server.bitrix24 import Bitrix24Client, MemoryTokenStore, OAuthTokens, PortalSettings
 from server.db import Database, outbox
 from server.workflow import effects, states
 from server.workflow.outbox_worker import OutboxWorker
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
 from tests.workflow.conftest import wait_for
 
 

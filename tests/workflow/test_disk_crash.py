@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import start_server
-from tests.fakes.portal_emulator import PortalEmulator
+from demo.portal_emulator import PortalEmulator
+from tests.support.server import start_server
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env, wait_for
 
 

@@ -100,7 +100,7 @@ def test_create_send_sign_and_reach_the_counterparty(kd: Klikdok, people: People
     again = kd.api("POST", path, DIRECTOR, content=cms)
     assert again.status_code == 403 and again.json()["error"] == "not_current_signer"
     # The audit chain holds.
-    from tests.conftest import clean_env, run_cli
+    from tests.support.server import clean_env, run_cli
 
     check = run_cli("audit", "verify", env=clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.server.data_dir)))
     assert check.returncode == 0, check.stdout + check.stderr

@@ -10,9 +10,9 @@ import signal
 import time
 from pathlib import Path
 
+from demo.portal_emulator import PortalEmulator
 from tests.agent.conftest import Agent, job_status, online, openssl_backend, pdf, sign_request
-from tests.conftest import start_server
-from tests.fakes.portal_emulator import PortalEmulator
+from tests.support.server import start_server
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env, wait_for
 
 # Default heartbeats (20 s): the agent stays on its first connection, so the job cannot ride in on a reconnect.

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from server.bitrix24 import Bitrix24Client, PortalSettings
 from server.db import Database, outbox
 from server.workflow import effects
 from server.workflow.outbox_worker import OutboxWorker, claim, timeline_marker
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
 
 DOC = {"id": 1, "entity_type": "deal", "entity_id": 1}
 

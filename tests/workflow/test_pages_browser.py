@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.server import REPO
 from tests.workflow.conftest import CHIEF_ACCOUNTANT, DIRECTOR, MANAGER, SALES_HEAD, Klikdok, People, wait_for
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,7 @@ from server.db import Database, migrations
 from server.workflow import docstate
 from server.workflow.docstate import TRANSITIONS, DocState
 from server.workflow.permissions import Viewer
-from tests.conftest import REPO
+from tests.support.server import REPO
 
 _REBUILD = "0009_documents_vocabularies_unchecked"
 

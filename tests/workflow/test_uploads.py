@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ServerProcess, start_server
-from tests.fakes.portal_emulator import PortalEmulator
+from demo.portal_emulator import PortalEmulator
+from tests.support.server import ServerProcess, start_server
 from tests.workflow.conftest import CHIEF_ACCOUNTANT, MANAGER, Klikdok, People, server_env, wait_for
 
 MIB = 1024 * 1024

@@ -3,8 +3,8 @@
 Both programs read a TOML file into msgspec Structs and let the environment override single keys
 (``<PREFIX>_<SECTION>_<KEY>``). A bad file must stop start-up with one line that names the file, the key
 and what was expected, so the loader turns every failure into :class:`ConfigError` with that line.
-It lives in ``cades`` only because ``server`` and ``agent`` may not import each other; it does no I/O
-beyond reading the one file it is handed.
+It lives in ``common`` because ``server`` and ``agent`` may not import each other; it does no I/O beyond
+reading the one file it is handed.
 """
 
 from __future__ import annotations

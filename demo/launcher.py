@@ -1,4 +1,5 @@
-"""``make run``: the server, and the Bitrix24 portal emulator when no real portal is configured.
+"""``make run`` (``python -m demo.launcher``): the server, and the Bitrix24 portal emulator when no real portal is
+configured.
 
 With a webhook configured, a portal named in `[portal] url`, or a real portal installed, this is just
 ``klikdok serve``. Otherwise it starts the emulator on 127.0.0.1:8090 with fixed demo credentials, starts the
@@ -19,9 +20,9 @@ from urllib.parse import urlencode
 
 import httpx
 
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
 from server.config import ConfigError, find_config, load_settings
-from tests.fakes.portal_emulator import PortalEmulator
-from tests.fakes.portal_state import EmulatorConfig
 
 DEMO_HOST = "127.0.0.1"
 DEMO_PORT = int(os.environ.get("KLIKDOK_DEMO_PORTAL_PORT", "8090"))

@@ -20,7 +20,7 @@ Test knobs on `state`: `inject` (scripted errors), `stall` (the portal acts, the
 kill the caller in between; "disk.upload" stalls the answer of a Disk upload URL), `add_group_member`,
 `app_handler`.
 
-Run standalone: `python -m tests.fakes.portal_emulator --port 8090`. In tests use the `portal` fixture
+Run standalone: `python -m demo.portal_emulator --port 8090`. In tests use the `portal` fixture
 (tests/bitrix24/conftest.py), which runs one server per session and resets its state per test.
 """
 
