@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from setuptools import find_namespace_packages
 
 REPO = Path(__file__).resolve().parents[2]
 DEB = REPO / "packaging" / "deb"
@@ -102,3 +103,10 @@ def test_maintainer_scripts_are_valid_posix_sh() -> None:
         assert script.read_text().startswith("#!/bin/sh\n"), script
         proc = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
         assert proc.returncode == 0, f"{script}: {proc.stderr}"
+
+
+def test_the_wheel_carries_what_both_packages_import_and_no_demo_or_tests() -> None:
+    """Both .deb install the one wheel: `klikdok` and `klikdok-agent` import `common` and `cades`, never `demo`."""
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = find_namespace_packages(str(REPO), include=find["include"], exclude=find.get("exclude", ()))
+    assert {name.split(".")[0] for name in packages} == {"server", "agent", "cades", "common"}
