@@ -258,3 +258,8 @@ def fail_job(db: Database, *, job_id: int, user_id: int, agent_id: int, result_i
     return bool(cur.rowcount)
 
 
+
+
+def active_last_seen(db: Database) -> list[str | None]:
+    """When each active (not revoked) agent was last heard from (doctor's check)."""
+    return [r[0] for r in db.execute("SELECT last_seen_at FROM agents WHERE revoked_at IS NULL").fetchall()]
