@@ -29,7 +29,7 @@ from server.api.health import healthz
 from server.config import Settings
 from server.counterparty import runtime as counterparty_runtime
 from server.cryptoarm.endpoint import ROUTES as CRYPTOARM_ROUTES
-from server.db import Database, audit, migrations, outbox
+from server.db import Database, audit, checks, migrations, outbox
 from server.jsonbody import Request as JsonSafeRequest
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
@@ -64,7 +64,7 @@ async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event)
     while not stop.is_set():
         try:
             async with asyncio.timeout(interval):
-                await services.db.read(lambda db: db.execute("SELECT 1").fetchone())
+                await services.db.read(checks.ping)
         except Exception:  # noqa: BLE001 - a stuck or broken database must stop the pings
             log.error("database check failed; withholding the watchdog ping")
         else:

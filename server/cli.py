@@ -154,17 +154,17 @@ def _portal_db(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_portal_status(args: argparse.Namespace) -> int:
+    from server.portal import store as portal_store
+
     db = _portal_db(args)
     with db:
-        rows = db.read_sync(lambda d: d.execute(
-            "SELECT member_id, domain, enabled, installed_at, access_token != '' FROM portals"
-            " ORDER BY installed_at").fetchall())
-    if not rows:
+        portals = db.read_sync(portal_store.every)
+    if not portals:
         print("Портал не подключён: установите локальное приложение в Битрикс24.")
         return EXIT_OK
-    for member_id, domain, enabled, installed_at, has_tokens in rows:
-        state = "подключён" if enabled and has_tokens else "отключён"
-        print(f"{domain}  member_id={member_id}  {state}  установлен {installed_at}")
+    for p in portals:
+        state = "подключён" if p.enabled and p.has_tokens else "отключён"
+        print(f"{p.domain}  member_id={p.member_id}  {state}  установлен {p.installed_at}")
     return EXIT_OK
 
 

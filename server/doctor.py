@@ -13,11 +13,14 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
+import sqlite_utils
 
 from server.config import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
 
 Level = Literal["OK", "WARN", "FAIL"]
 
@@ -65,20 +68,17 @@ def check_disk_space(settings: Settings) -> Check:
 
 
 def check_database(settings: Settings) -> Check:
-    from server.db import audit, migrations
+    from server.db import audit, checks, migrations
 
     path = settings.storage.database_path
     if not path.exists():
         return Check("database", "WARN", f"{path} ещё не создана",
                      "выполните `klikdok migrate` или запустите сервер")
     try:
-        import sqlite_utils
-
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             db = sqlite_utils.Database(conn)
-            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            ok, mode = checks.quick_check(conn)
             pending = migrations.pending(db)
             report = audit.verify(db) if not pending else None
         finally:
@@ -173,8 +173,6 @@ def check_portal(settings: Settings) -> Check:
 
     try:
         if settings.portal.mode != "webhook" and settings.storage.database_path.exists():
-            import sqlite_utils
-
             conn = sqlite3.connect(f"file:{settings.storage.database_path}?mode=ro", uri=True)
             try:
                 if "0002_portals" in migrations.pending(sqlite_utils.Database(conn)):
@@ -239,13 +237,14 @@ def check_trust(settings: Settings) -> Check:
     return Check("trust", "OK", summary + (", CRL загружаются автоматически" if trust.fetch_crls else ""))
 
 
-def _read_db(settings: Settings, query: str, params: list[object] | None = None) -> list[tuple] | None:  # type: ignore[type-arg]
+def _read_db(settings: Settings, read: Callable[[sqlite_utils.Database], list[T]]) -> list[T] | None:
+    """``read`` on a read-only connection of its own; None before the database exists or is migrated."""
     path = settings.storage.database_path
     if not path.exists():
         return None
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return conn.execute(query, params or []).fetchall()
+        return read(sqlite_utils.Database(conn))
     except sqlite3.OperationalError:
         return None  # schema not migrated yet
     finally:
@@ -255,8 +254,9 @@ def _read_db(settings: Settings, query: str, params: list[object] | None = None)
 def check_signer_certificates(settings: Settings) -> Check:
     import datetime as dt
 
-    rows = _read_db(settings, "SELECT user_id, subject, not_after FROM signer_certificates"
-                              " WHERE revoked_at IS NULL AND not_after IS NOT NULL")
+    from server.workflow import certificate_store
+
+    rows = _read_db(settings, certificate_store.active_expiries)
     if not rows:
         return Check("signers", "OK", "сертификаты подписантов ещё не зарегистрированы")
     now = dt.datetime.now(dt.UTC)
@@ -278,12 +278,14 @@ def check_signer_certificates(settings: Settings) -> Check:
 def check_agents(settings: Settings) -> Check:
     import datetime as dt
 
-    rows = _read_db(settings, "SELECT last_seen_at FROM agents WHERE revoked_at IS NULL")
+    from server.agents import store as agent_store
+
+    rows = _read_db(settings, agent_store.active_last_seen)
     if not rows:
         return Check("agents", "OK", "агенты подписи ещё не подключены")
     fresh = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3 * settings.agents.heartbeat_seconds)
     online = 0
-    for (seen,) in rows:
+    for seen in rows:
         if seen:
             when = dt.datetime.fromisoformat(seen)
             online += (when if when.tzinfo else when.replace(tzinfo=dt.UTC)) >= fresh

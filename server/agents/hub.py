@@ -36,6 +36,7 @@ from common import agent_protocol as protocol
 from server.config import Settings
 from server.cryptoarm import transactions
 from server.db import Database
+from server.workflow import signature_store
 from server.workflow.service import Workflow
 
 from . import port, store
@@ -251,10 +252,8 @@ class AgentHub:
         return "accepted", "", ""
 
     async def _step_signed(self, job: JobView, file_id: int) -> bool:
-        row = await self.db.read(lambda d: d.execute(
-            "SELECT 1 FROM signatures WHERE step_id = ? AND file_id = ? AND signer_user_id = ?",
-            [job.step_id, file_id, job.user_id]).fetchone())
-        return row is not None
+        return await self.db.read(lambda d: signature_store.signed_on_step(
+            d, file_id=file_id, step_id=job.step_id, user_id=job.user_id))
 
     async def _on_failure(self, conn: Connection, msg: protocol.Failure) -> None:
         agent = conn.agent

@@ -1,9 +1,9 @@
 """SQL for agents, pairing codes, job deliveries and agent results (synchronous: run via ``db.read``/``db.write``).
 
-Jobs themselves belong to the workflow (``jobs`` table, created by it; ``done`` is set by
-``accept_signature``). This module only moves a job between ``pending`` and ``delivered`` (``delivered`` while
-an acknowledging agent holds it; back to ``pending`` when it gives the job back or goes away), to ``failed``
-when the agent refuses it, and records who got what.
+Jobs themselves belong to the workflow (``jobs`` table, written only by :mod:`server.workflow.job_store`;
+``done`` is set by ``accept_signature``). This module only asks it to move a job between ``pending`` and
+``delivered`` (``delivered`` while an acknowledging agent holds it; back to ``pending`` when it gives the job back
+or goes away) and to ``failed`` when the agent refuses it, and records who got what.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import msgspec
 from sqlite_utils import Database
 
 from server.db import audit
+from server.workflow import job_store
 
 from . import tokens
 
@@ -205,8 +206,7 @@ def acknowledge(db: Database, *, delivery_id: int, job_id: int, agent_id: int) -
                      " AND acked_at IS NULL", [iso(now()), delivery_id, job_id, agent_id])
     if not cur.rowcount:
         return False
-    db.execute("UPDATE jobs SET status = 'delivered', updated_at = ? WHERE id = ? AND status = 'pending'",
-               [iso(now()), job_id])
+    job_store.mark_delivered(db, job_id, iso(now()))
     return True
 
 
@@ -219,17 +219,13 @@ def release(db: Database, pairs: list[tuple[int, int]]) -> int:
     """
     released = 0
     for job_id, delivery_id in pairs:
-        released += db.execute(
-            "UPDATE jobs SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'delivered' AND NOT EXISTS"
-            " (SELECT 1 FROM job_deliveries WHERE job_id = ? AND id > ?)",
-            [iso(now()), job_id, job_id, delivery_id]).rowcount
+        released += job_store.release(db, job_id, delivery_id, iso(now()))
     return released
 
 
 def release_all(db: Database) -> int:
     """At start-up no agent is connected, so no job is held: every ``delivered`` job is waiting again."""
-    return db.execute("UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'delivered'",
-                      [iso(now())]).rowcount
+    return job_store.release_all(db, iso(now()))
 
 
 def recorded_result(db: Database, result_id: str) -> tuple[int, int, str, str, str] | None:
@@ -247,14 +243,19 @@ def record_result(db: Database, *, result_id: str, job_id: int, agent_id: int, o
 def fail_job(db: Database, *, job_id: int, user_id: int, agent_id: int, result_id: str, code: str,
              message: str) -> bool:
     """The agent refused the job (digest mismatch, a bad local signature, a backend error): ``failed``, audited."""
-    cur = db.execute("UPDATE jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND user_id = ?"
-                     " AND status IN ('pending', 'delivered')", [f"{code}: {message}"[:500], iso(now()), job_id, user_id])
+    failed = job_store.fail(db, job_id, user_id=user_id, error=f"{code}: {message}"[:500], now=iso(now()))
     record_result(db, result_id=result_id, job_id=job_id, agent_id=agent_id, outcome="recorded", code=code,
                   message=message)
-    if cur.rowcount:
-        doc = db.execute("SELECT document_id FROM jobs WHERE id = ?", [job_id]).fetchone()
+    if failed:
+        document_id = job_store.document_of(db, job_id)
         audit.append(db, actor=f"agent:{agent_id}", action="job.failed", object_type="document",
-                     object_id=doc[0] if doc else "", details={"job_id": job_id, "code": code, "message": message[:500]})
-    return bool(cur.rowcount)
+                     object_id=document_id if document_id is not None else "",
+                     details={"job_id": job_id, "code": code, "message": message[:500]})
+    return failed
 
 
+
+
+def active_last_seen(db: Database) -> list[str | None]:
+    """When each active (not revoked) agent was last heard from (doctor's check)."""
+    return [r[0] for r in db.execute("SELECT last_seen_at FROM agents WHERE revoked_at IS NULL").fetchall()]

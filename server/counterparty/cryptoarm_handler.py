@@ -15,7 +15,7 @@ from server.cryptoarm.handlers import DirectResult, Offer, OfferedFile, Outcome,
 from server.cryptoarm.transactions import TransactionRefused, Txn
 from server.db import audit
 from server.state import AppServices
-from server.workflow import store
+from server.workflow import signature_store, store
 
 from . import links
 from .exchange import ActionRefused, CounterpartyExchange, LinkContext, LinkProblem, classify
@@ -54,8 +54,7 @@ class CounterpartyLinkHandler:
         ctx = await _context(services, txn)
 
         def read(d: Any) -> list[tuple[int, str, int]]:
-            signed = {r[0] for r in d.execute("SELECT file_id FROM signatures WHERE document_id = ? AND"
-                                              " signer_kind = 'counterparty'", [ctx.doc["id"]]).fetchall()}
+            signed = signature_store.counterparty_signed_files(d, ctx.doc["id"])
             return [(f.id, f.name, f.size) for f in store.files(d, ctx.doc["id"]) if f.id not in signed]
 
         files = await services.db.read(read)

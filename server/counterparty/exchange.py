@@ -11,7 +11,6 @@ listener (:mod:`.completion`), inside the signature's own transaction.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from cades.result import REASONS, VerificationResult
 from server import crashpoints
 from server.db import Database
 from server.text import moscow_time
-from server.workflow import states, store
+from server.workflow import signature_store, states, store
 from server.workflow.docstate import DocState
 from server.workflow.service import PortalMissing, Workflow
 from server.workflow.signatures import AcceptedSignature, SignatureRefused, SignerClaim, accept_signature
@@ -224,20 +223,19 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
 def _page_model(d: Any, ctx: LinkContext) -> PageModel:
     doc = ctx.doc
     files = store.files(d, doc["id"])
-    rows = d.execute("SELECT s.id, s.file_id, s.signer_kind, s.verification, s.identity_warning, s.signer"
-                     " FROM signatures s WHERE s.document_id = ? ORDER BY s.id", [doc["id"]]).fetchall()
+    rows = signature_store.verdicts(d, doc["id"])
     names = {f.id: f.name for f in files}
     company: list[SignatureSummary] = []
     theirs: list[SignatureSummary] = []
     org = ""
-    for sig_id, file_id, kind, verification, warning, signer in rows:
-        summary = summarise(sig_id, names.get(file_id, ""), verification, warning)
-        if kind == "counterparty":
+    for row in rows:
+        summary = summarise(row.id, names.get(row.file_id, ""), row.verification, row.identity_warning)
+        if row.signer_kind == "counterparty":
             theirs.append(summary)
         else:
             company.append(summary)
-            org = org or (json.loads(signer or "{}").get("organization") or "")
-    signed_files = {r[1] for r in rows if r[2] == "counterparty"}
+            org = org or (row.signer.get("organization") or "")
+    signed_files = {r.file_id for r in rows if r.signer_kind == "counterparty"}
     return PageModel(
         title=doc["title"], sender_company=org or "Отправитель", author_name=doc["author_name"],
         counterparty_name=doc["counterparty_name"], recipient_email=ctx.link["recipient_email"],

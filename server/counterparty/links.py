@@ -1,4 +1,4 @@
-"""The ``counterparty_links`` table: one personal link per (document, recipient), at most one alive per document.
+"""Counterparty links: one personal link per (document, recipient), at most one alive per document.
 
 Everything here is synchronous and runs inside the writer's transaction, so issuing a link, revoking the old
 one, the audit row and the invitation e-mail in the outbox commit together or not at all. Links are never
@@ -15,9 +15,10 @@ from sqlite_utils import Database
 
 from server import text
 from server.db import audit, outbox
+from server.workflow import store
 from server.workflow.docstate import DocState
 
-from . import tokens
+from . import link_store, tokens
 
 MAIL_INVITATION = "mail.invitation"
 MAIL_REMINDER = "mail.reminder"
@@ -44,37 +45,29 @@ def valid_email(address: str) -> bool:
     return text.email_address(address) is not None
 
 
-def _row(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
-    cur = db.execute(sql, params)
-    row = cur.fetchone()
-    return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
-
-
 def link_by_id(db: Database, link_id: int) -> dict[str, Any] | None:
-    return _row(db, "SELECT * FROM counterparty_links WHERE id = ?", [link_id])
+    return link_store.by_id(db, link_id)
 
 
 def link_by_token(db: Database, token: str) -> dict[str, Any] | None:
     if not tokens.well_formed(token):
         return None
-    return _row(db, "SELECT * FROM counterparty_links WHERE token_hash = ?", [tokens.token_hash(token)])
+    return link_store.by_token_hash(db, tokens.token_hash(token))
 
 
 def active_link(db: Database, document_id: int) -> dict[str, Any] | None:
-    return _row(db, "SELECT * FROM counterparty_links WHERE document_id = ? AND revoked_at IS NULL", [document_id])
+    return link_store.alive(db, document_id)
 
 
 def signing_link(db: Database, document_id: int) -> dict[str, Any] | None:
     """The link a counterparty signature just came through: the document's live one (there is at most one), or,
     if it was revoked while the signature was being checked, the latest one issued."""
-    return _row(db, "SELECT * FROM counterparty_links WHERE document_id = ? ORDER BY revoked_at IS NULL DESC, id DESC"
-                " LIMIT 1", [document_id])
+    return link_store.latest(db, document_id)
 
 
 def counterparty_step(db: Database, document_id: int) -> tuple[int, str] | None:
-    row = db.execute("SELECT id, state FROM route_steps WHERE document_id = ? AND kind = 'counterparty'"
-                     " ORDER BY position DESC LIMIT 1", [document_id]).fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+    steps = [s for s in store.route(db, document_id) if s.kind == "counterparty"]
+    return (steps[-1].id, steps[-1].state) if steps else None
 
 
 def revoke_active(db: Database, document_id: int, *, reason: str, actor: str, now: str | None = None) -> int | None:
@@ -83,8 +76,7 @@ def revoke_active(db: Database, document_id: int, *, reason: str, actor: str, no
     if link is None:
         return None
     now = now or now_iso()
-    db.execute("UPDATE counterparty_links SET revoked_at = ?, revoked_reason = ? WHERE id = ?",
-               [now, reason, link["id"]])
+    link_store.revoke(db, link["id"], reason=reason, now=now)
     audit.append(db, actor=actor, action="counterparty.link_revoked", object_type="document",
                  object_id=document_id, details={"link_id": link["id"], "reason": reason})
     return int(link["id"])
@@ -100,7 +92,7 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
     if address is None:
         raise LinkRefused("bad_email", "Укажите корректный адрес электронной почты контрагента.", 400)
     recipient_email = address
-    doc = _row(db, "SELECT id, state, deadline FROM documents WHERE id = ?", [document_id])
+    doc = store.document_row(db, document_id)
     if doc is None:
         raise LinkRefused("not_found", "Документ не найден.", 404)
     if doc["state"] != DocState.AWAITING_COUNTERPARTY:
@@ -112,12 +104,10 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
     nonce = tokens.new_nonce()
     token = tokens.derive(key, nonce)
     expires = now_iso(moment + timedelta(days=ttl_days))
-    cur = db.execute(
-        "INSERT INTO counterparty_links (document_id, step_id, token_hash, nonce, recipient_email, recipient_name,"
-        " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [document_id, step[0] if step else None, tokens.token_hash(token), nonce, recipient_email,
-         text.name(recipient_name), actor, stamp, expires])
-    link_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    link_id = link_store.insert(db, document_id=document_id, step_id=step[0] if step else None,
+                                token_hash=tokens.token_hash(token), nonce=nonce, recipient_email=recipient_email,
+                                recipient_name=text.name(recipient_name), created_by=actor, created_at=stamp,
+                                expires_at=expires)
     audit.append(db, actor=actor, action="counterparty.link_issued", object_type="document", object_id=document_id,
                  details={"link_id": link_id, "recipient": recipient_email, "expires_at": expires, "reason": reason})
     outbox.enqueue(db, MAIL_INVITATION, {"link_id": link_id, "document_id": document_id},
@@ -132,45 +122,31 @@ def link_deadline(link: dict[str, Any], doc: dict[str, Any]) -> str:
 
 
 def mark_opened(db: Database, link_id: int, now: str | None = None) -> None:
-    now = now or now_iso()
-    db.execute("UPDATE counterparty_links SET first_opened_at = coalesce(first_opened_at, ?), last_opened_at = ?,"
-               " opened_count = opened_count + 1 WHERE id = ?", [now, now, link_id])
+    link_store.mark_opened(db, link_id, now or now_iso())
 
 
 def mark_answered(db: Database, link_id: int, answer: str, now: str | None = None) -> None:
-    db.execute("UPDATE counterparty_links SET answered_at = ?, answer = ? WHERE id = ?",
-               [now or now_iso(), answer, link_id])
+    link_store.mark_answered(db, link_id, answer, now or now_iso())
 
 
 def mark_mail_sent(db: Database, link_id: int, now: str | None = None) -> None:
     """The invitation reached the counterparty's mail server (what the manager's panel shows)."""
-    db.execute("UPDATE counterparty_links SET mail_status = 'sent', mail_error = '', mail_sent_at = ? WHERE id = ?",
-               [now or now_iso(), link_id])
+    link_store.mark_mail_sent(db, link_id, now or now_iso())
 
 
 def mark_mail_retrying(db: Database, link_id: int, error: str) -> None:
-    db.execute("UPDATE counterparty_links SET mail_status = 'retrying', mail_error = ? WHERE id = ?",
-               [error[:500], link_id])
+    link_store.mark_mail_retrying(db, link_id, error)
 
 
 def mark_mail_failed(db: Database, link_id: int, error: str) -> None:
-    db.execute("UPDATE counterparty_links SET mail_status = 'failed', mail_error = ? WHERE id = ?",
-               [error[:500], link_id])
+    link_store.mark_mail_failed(db, link_id, error)
 
 
 # -- what the invitation listener and the scheduler look for ---------------------------------------------
 
 
-# A link was already issued for the document's current counterparty step (a new version has a new step).
-_HAS_LINK_FOR_CURRENT_STEP = (
-    "EXISTS (SELECT 1 FROM counterparty_links l WHERE l.document_id = d.id AND l.step_id IS"
-    " (SELECT s.id FROM route_steps s WHERE s.document_id = d.id AND s.kind = 'counterparty'"
-    " ORDER BY s.position DESC LIMIT 1))")
-
-
 def has_link_for_current_step(db: Database, document_id: int) -> bool:
-    return bool(db.execute(f"SELECT {_HAS_LINK_FOR_CURRENT_STEP} FROM documents d WHERE d.id = ?",
-                           [document_id]).fetchone()[0])
+    return link_store.has_link_for_current_step(db, document_id)
 
 
 def due_reminders(db: Database, days_before: list[int], now: datetime) -> list[tuple[int, int, int]]:
@@ -180,10 +156,7 @@ def due_reminders(db: Database, days_before: list[int], now: datetime) -> list[t
     issued two days before the deadline does not get the "three days left" reminder at once).
     """
     due: list[tuple[int, int, int]] = []
-    rows = db.execute(
-        "SELECT l.id, l.document_id, l.created_at, l.expires_at, d.deadline FROM counterparty_links l"
-        " JOIN documents d ON d.id = l.document_id WHERE l.revoked_at IS NULL AND l.answered_at IS NULL"
-        " AND d.state = ?", [DocState.AWAITING_COUNTERPARTY.value]).fetchall()
+    rows = link_store.unanswered(db, DocState.AWAITING_COUNTERPARTY.value)
     stamp = now_iso(now)
     for link_id, doc_id, created_at, expires_at, deadline in rows:
         end = min(v for v in (expires_at, deadline) if v)
@@ -211,6 +184,5 @@ def enqueue_reminder(db: Database, link_id: int, document_id: int, days: int | N
 
 def manual_reminders_today(db: Database, document_id: int, now: datetime) -> int:
     since = (now - timedelta(days=1)).astimezone(UTC).isoformat(timespec="microseconds")
-    return int(db.execute("SELECT count(*) FROM audit_log WHERE object_type = 'document' AND object_id = ? AND"
-                          " action = 'counterparty.reminder_queued' AND at > ? AND json_extract(details, '$.manual')",
-                          [str(document_id), since]).fetchone()[0])
+    return audit.count_since(db, object_type="document", object_id=document_id, action="counterparty.reminder_queued",
+                             since=since, flag="manual")

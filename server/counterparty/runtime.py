@@ -10,13 +10,13 @@ commit) and returns the tasks for the lifespan to cancel at shutdown.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from server.mail.smtp import SmtpSender
 from server.mail.worker import MailWorker
 from server.state import AppServices
 from server.web.public import CryptoArmPages, PublicPages
+from server.workflow import signature_store
 
 from . import tokens
 from .api import CounterpartyApi
@@ -31,9 +31,8 @@ ROUTES: list[Any] = [PublicPages, CryptoArmPages, CounterpartyApi]
 
 def sender_company(d: Any, document_id: int) -> str:
     """The sending organisation as its own signers' certificates name it (what the counterparty can trust)."""
-    for (signer,) in d.execute("SELECT signer FROM signatures WHERE document_id = ? AND signer_kind = 'internal'"
-                               " ORDER BY id", [document_id]).fetchall():
-        org = json.loads(signer or "{}").get("organization")
+    for signer in signature_store.internal_signers(d, document_id):
+        org = signer.get("organization")
         if org:
             return str(org)
     return ""

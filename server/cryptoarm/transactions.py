@@ -1,18 +1,19 @@
-"""CryptoARM transactions: minting, single-use state steps and expiry (SQL runs in the writer/readers)."""
+"""CryptoARM transactions: minting, single-use state steps and expiry (their SQL is in :mod:`.transaction_store`)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
 from sqlite_utils import Database
 
 from server.agents import tokens
 from server.db import Database as KlikDatabase
 from server.db import audit
-from server.workflow import jobs
+from server.workflow import job_store, jobs
+
+from . import transaction_store
+from .transaction_store import Txn
 
 
 class TransactionRefused(Exception):
@@ -24,32 +25,7 @@ class TransactionRefused(Exception):
         self.message = message
 
 
-class Txn(msgspec.Struct, kw_only=True):
-    id: int
-    kind: str
-    targets: list[int]
-    user_id: int | None
-    agent_id: int | None
-    state: str
-    created_at: str
-    expires_at: str
-    files: list[list[Any]]  # [key, name, size] as offered
-
-    @property
-    def expired(self) -> bool:
-        return self.expires_at < _iso(datetime.now(UTC))
-
-
-_COLUMNS = "id, kind, targets, user_id, agent_id, state, created_at, expires_at, files"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
-
-
-def _txn(row: Any) -> Txn:
-    return Txn(id=row[0], kind=row[1], targets=json.loads(row[2]), user_id=row[3], agent_id=row[4], state=row[5],
-               created_at=row[6], expires_at=row[7], files=json.loads(row[8]))
+_iso = transaction_store.iso
 
 
 def link(public_url: str, txn_id: str) -> str:
@@ -65,14 +41,10 @@ def create(db: Database, *, kind: str, targets: list[int], minutes: int, user_id
            agent_id: int | None = None, actor: str = "system") -> tuple[str, Txn]:
     """Mint a transaction (inside the caller's write); returns (the plain id for the link, the row)."""
     txn_id = tokens.new_transaction_id()
-    h = tokens.digest("txn:" + txn_id)
     moment = datetime.now(UTC)
-    cur = db.execute(
-        "INSERT INTO cryptoarm_transactions (txn_hash, token_hash, kind, targets, user_id, agent_id, created_at,"
-        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [h, "unissued:" + h, kind, json.dumps(targets), user_id, agent_id, _iso(moment),
-         _iso(moment + timedelta(minutes=minutes))])
-    row_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    row_id = transaction_store.insert(db, txn_hash=tokens.digest("txn:" + txn_id), kind=kind, targets=targets,
+                                      user_id=user_id, agent_id=agent_id, created_at=_iso(moment),
+                                      expires_at=_iso(moment + timedelta(minutes=minutes)))
     audit.append(db, actor=actor, action="cryptoarm.transaction", object_type="cryptoarm", object_id=row_id,
                  details={"kind": kind, "targets": targets})
     found = by_row(db, row_id)
@@ -81,50 +53,41 @@ def create(db: Database, *, kind: str, targets: list[int], minutes: int, user_id
 
 
 def by_row(db: Database, row_id: int) -> Txn | None:
-    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE id = ?", [row_id]).fetchone()
-    return _txn(row) if row else None
+    return transaction_store.by_row(db, row_id)
 
 
 def by_id(db: Database, txn_id: str) -> Txn | None:
     if not txn_id or len(txn_id) > 200:
         return None
-    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE txn_hash = ?",
-                     [tokens.digest("txn:" + txn_id)]).fetchone()
-    return _txn(row) if row else None
+    return transaction_store.by_txn_hash(db, tokens.digest("txn:" + txn_id))
 
 
 def by_token(db: Database, token: str) -> Txn | None:
     if not token or len(token) > 200:
         return None
-    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE token_hash = ?",
-                     [tokens.digest("tok:" + token)]).fetchone()
-    return _txn(row) if row else None
+    return transaction_store.by_token_hash(db, tokens.digest("tok:" + token))
 
 
 def issue_parameters(db: Database, row_id: int, files: list[list[Any]]) -> str | None:
     """``open`` → ``parameters_sent`` once, with a fresh file access token (returned; None if already used)."""
     token = tokens.new_access_token()
-    cur = db.execute("UPDATE cryptoarm_transactions SET state = 'parameters_sent', token_hash = ?, files = ?"
-                     " WHERE id = ? AND state = 'open' AND expires_at > ?",
-                     [tokens.digest("tok:" + token), json.dumps(files, ensure_ascii=False), row_id,
-                      _iso(datetime.now(UTC))])
-    return token if cur.rowcount else None
+    issued = transaction_store.set_parameters_sent(db, row_id, token_hash=tokens.digest("tok:" + token), files=files,
+                                                   now=_iso(datetime.now(UTC)))
+    return token if issued else None
 
 
 def finish(db: Database, row_id: int, state: str, outcome: dict[str, Any] | None = None) -> bool:
     """``parameters_sent`` → a final state once (results or a cancel); False when it was already finished."""
-    cur = db.execute("UPDATE cryptoarm_transactions SET state = ?, finished_at = ?, outcome = ? WHERE id = ?"
-                     " AND state = 'parameters_sent'",
-                     [state, _iso(datetime.now(UTC)), json.dumps(outcome or {}, ensure_ascii=False), row_id])
-    if cur.rowcount:
+    finished = transaction_store.set_finished(db, row_id, state=state, outcome=outcome or {},
+                                              now=_iso(datetime.now(UTC)))
+    if finished:
         audit.append(db, actor="cryptoarm", action=f"cryptoarm.{state}", object_type="cryptoarm", object_id=row_id,
                      details=outcome or {})
-    return bool(cur.rowcount)
+    return finished
 
 
 def record_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
-    db.execute("UPDATE cryptoarm_transactions SET outcome = ? WHERE id = ?",
-               [json.dumps(outcome, ensure_ascii=False), row_id])
+    transaction_store.set_outcome(db, row_id, outcome)
 
 
 def refusal_for(txn: Txn | None, *, for_state: str) -> TransactionRefused | None:
@@ -153,17 +116,13 @@ async def open_for_jobs(db: KlikDatabase, *, public_url: str, minutes: int, user
         raise TransactionRefused("bad_jobs", "Укажите от 1 до 200 заданий.")
 
     def write(d: Database) -> str:
-        marks = ",".join("?" * len(ids))
-        rows = d.execute(f"SELECT id FROM jobs WHERE id IN ({marks}) AND user_id = ? AND status IN"
-                         " ('pending', 'delivered')", [*ids, user_id]).fetchall()
-        if len(rows) != len(ids):
+        if len(job_store.open_among(d, ids, user_id=user_id)) != len(ids):
             raise TransactionRefused("jobs_not_open", "Задания не найдены или уже закрыты.")
         if agent_id is None:  # the page's own link: not for a job an agent is signing right now
             for job_id in ids:
                 held = jobs.holder(d, job_id)
                 if held is not None and held.channel == "agent":
-                    title = d.execute("SELECT d.title FROM jobs j JOIN documents d ON d.id = j.document_id"
-                                      " WHERE j.id = ?", [job_id]).fetchone()[0]
+                    title = job_store.document_title(d, job_id)
                     raise TransactionRefused("job_in_flight", jobs.busy_message(title, held))
         txn_id, _ = create(d, kind="job", targets=ids, minutes=minutes, user_id=user_id, agent_id=agent_id,
                            actor=f"agent:{agent_id}" if agent_id else f"user:{user_id}")

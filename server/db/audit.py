@@ -62,6 +62,17 @@ def append(db: Database, *, actor: str, action: str, object_type: str = "", obje
     return row_id
 
 
+def count_since(db: Database, *, object_type: str, object_id: str | int, action: str, since: str,
+                flag: str | None = None) -> int:
+    """How many ``action`` rows the object got after ``since`` (only those whose details set ``flag``, if given):
+    the rate limits on reminders count what the log already holds instead of keeping counters of their own."""
+    if flag is not None and not flag.isidentifier():
+        raise ValueError(f"not a details key: {flag!r}")
+    only = f" AND json_extract(details, '$.{flag}')" if flag is not None else ""
+    return int(db.execute(f"SELECT count(*) FROM audit_log WHERE object_type = ? AND object_id = ? AND action = ?"
+                          f" AND at > ?{only}", [object_type, str(object_id), action, since]).fetchone()[0])
+
+
 @contextlib.contextmanager
 def _snapshot(db: Database) -> Iterator[None]:
     """One read transaction around several reads, unless the caller already holds one.

@@ -9,6 +9,7 @@ Handlers use the message id as an idempotency key where the receiving side suppo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,12 +39,15 @@ def enqueue(db: Database, kind: str, payload: dict[str, Any], *, dedupe_key: str
     return cur.lastrowid if cur.rowcount else None
 
 
-def claim_due(db: Database, limit: int = 50, now: datetime | None = None) -> list[OutboxMessage]:
-    """Mark up to ``limit`` due messages as ``sending`` and return them (one transaction)."""
+def claim_due(db: Database, limit: int = 50, now: datetime | None = None, *,
+              kinds: Sequence[str] | None = None) -> list[OutboxMessage]:
+    """Mark up to ``limit`` due messages (of ``kinds``, when given) as ``sending`` and return them (one
+    transaction). Each worker claims only the kinds it delivers."""
     now = now or datetime.now(UTC)
+    only = f" AND kind IN ({','.join('?' * len(kinds))})" if kinds is not None else ""
     rows = db.execute(
-        "SELECT id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-        " ORDER BY id LIMIT ?", [_iso(now), limit]).fetchall()
+        f"SELECT id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?{only}"
+        " ORDER BY id LIMIT ?", [_iso(now), *(kinds or ()), limit]).fetchall()
     if rows:
         db.execute(f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN "
                    f"({','.join('?' * len(rows))})", [r[0] for r in rows])
@@ -67,6 +71,22 @@ def mark_failed(db: Database, message_id: int, error: str, *, attempts: int, max
     status = "failed" if attempts >= max_attempts else "pending"
     db.execute("UPDATE outbox SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
                [status, error[:500], _iso(now + backoff(attempts)), message_id])
+
+
+def mark_skipped(db: Database, message_id: int, why: str, now: datetime | None = None) -> None:
+    """Nothing to deliver any more: closed as ``delivered`` with ``why`` kept as its last error."""
+    db.execute("UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = ? WHERE id = ?",
+               [_iso(now or datetime.now(UTC)), why, message_id])
+
+
+def retry_at(db: Database, message_id: int, error: str, when: datetime) -> None:
+    """Back to ``pending`` until ``when`` (a worker with its own backoff policy)."""
+    db.execute("UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
+               [error[:500], _iso(when), message_id])
+
+
+def give_up(db: Database, message_id: int, error: str) -> None:
+    db.execute("UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?", [error[:500], message_id])
 
 
 def recover(db: Database) -> int:

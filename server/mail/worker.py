@@ -30,7 +30,6 @@ from server.text import title as clean_title
 from server.worker_loop import run_rounds
 from server.workflow import effects, store
 from server.workflow.docstate import DocState
-from server.workflow.outbox_worker import claim
 
 from . import messages
 from .smtp import MailFailure, PermanentFailure, SmtpSender
@@ -38,10 +37,6 @@ from .smtp import MailFailure, PermanentFailure, SmtpSender
 log = logging.getLogger(__name__)
 
 PackageSource = Callable[[int], Any]  # async (document_id) -> (name, bytes)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class Skip(Exception):
@@ -73,7 +68,7 @@ class MailWorker:
                          poll_seconds=self.settings.smtp.poll_seconds, log=log, what="mail")
 
     async def deliver_once(self, limit: int = 10) -> int:
-        batch = await self.db.write(lambda d: claim(d, links.MAIL_KINDS, limit))
+        batch = await self.db.write(lambda d: outbox.claim_due(d, limit, kinds=links.MAIL_KINDS))
         for message in batch:
             await self._deliver(message)
         return len(batch)
@@ -163,17 +158,15 @@ class MailWorker:
                      details={"kind": message.kind, "link_id": link_id, "to": to, "outbox_id": message.id})
 
     def _skipped(self, d: SqliteDb, message: OutboxMessage, why: str) -> None:
-        d.execute("UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = ? WHERE id = ?",
-                  [_iso(datetime.now(UTC)), f"не отправлено: {why}", message.id])
+        outbox.mark_skipped(d, message.id, f"не отправлено: {why}")
 
     def _retry(self, d: SqliteDb, message: OutboxMessage, link_id: int | None, error: str) -> None:
-        d.execute("UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
-                  [error[:500], _iso(datetime.now(UTC) + self.backoff(message.attempts)), message.id])
+        outbox.retry_at(d, message.id, error, datetime.now(UTC) + self.backoff(message.attempts))
         if link_id is not None and message.kind == links.MAIL_INVITATION:
             links.mark_mail_retrying(d, link_id, error)
 
     def _gave_up(self, d: SqliteDb, message: OutboxMessage, link_id: int, error: str) -> None:
-        d.execute("UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?", [error[:500], message.id])
+        outbox.give_up(d, message.id, error)
         links.mark_mail_failed(d, link_id, error)
         doc = store.document_row(d, int(message.payload["document_id"]))
         link = links.link_by_id(d, link_id)

@@ -71,6 +71,11 @@ def active(db: SqliteUtilsDatabase) -> Portal | None:
     return _portal(row) if row else None
 
 
+def every(db: SqliteUtilsDatabase) -> list[Portal]:
+    """Every portal ever installed, enabled or not, oldest install first (the admin's status listing)."""
+    return [_portal(r) for r in db.execute(f"SELECT {_COLUMNS} FROM portals ORDER BY installed_at").fetchall()]
+
+
 def save_install(db: SqliteUtilsDatabase, tokens: OAuthTokens, *, installed_by: int | None) -> None:
     """Record an install or re-install (inside the caller's transaction) with its audit row.
 

@@ -47,3 +47,20 @@ def register(db: Database, *, user_id: int, info: dict[str, Any], der: bytes, no
                " ON CONFLICT(user_id, issuer, serial) DO UPDATE SET revoked_at = NULL",
                [user_id, info["issuer"], info["serial"].lower(), info["subject"], info["inn"], info["snils"],
                 info["not_after"], der, user_id, now])
+
+
+def owners(db: Database, *, issuer: str, serial: str) -> list[int]:
+    """Every user this certificate is registered for (normally one)."""
+    return [int(r[0]) for r in db.execute("SELECT user_id FROM signer_certificates WHERE issuer = ? AND lower(serial) = ?"
+                                          " AND revoked_at IS NULL", [issuer, serial]).fetchall()]
+
+
+def registered_count(db: Database, user_id: int) -> int:
+    return int(db.execute("SELECT count(*) FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL",
+                          [user_id]).fetchone()[0])
+
+
+def active_expiries(db: Database) -> list[tuple[int, str, str]]:
+    """(user id, subject, not_after) of every registered certificate that names its expiry (doctor's check)."""
+    return [(r[0], r[1], r[2]) for r in db.execute("SELECT user_id, subject, not_after FROM signer_certificates"
+                                                   " WHERE revoked_at IS NULL AND not_after IS NOT NULL").fetchall()]

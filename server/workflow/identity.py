@@ -15,6 +15,8 @@ from sqlite_utils import Database
 from cades.result import SignatureResult
 from server.config import PolicySettings
 
+from . import certificate_store
+
 
 def _signer_label(sig: SignatureResult) -> str:
     s = sig.signer
@@ -37,16 +39,13 @@ def check_internal(db: Database, policy: PolicySettings, user_id: int, user_name
                    sig: SignatureResult) -> str | None:
     """None when the certificate belongs to the expected user; otherwise the Russian reason."""
     key = certificate_key(sig)
-    owners = [] if key is None else [r[0] for r in db.execute(
-        "SELECT user_id FROM signer_certificates WHERE issuer = ? AND lower(serial) = ? AND revoked_at IS NULL",
-        list(key)).fetchall()]
+    owners = [] if key is None else certificate_store.owners(db, issuer=key[0], serial=key[1])
     if user_id in owners:
         return None
     label = _signer_label(sig)
     if owners:
         return f"Подпись сделана сертификатом другого сотрудника ({label}), а подписать должен(на) {user_name}."
-    registered = db.execute("SELECT count(*) FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL",
-                            [user_id]).fetchone()[0]
+    registered = certificate_store.registered_count(db, user_id)
     if registered:
         return f"Сертификат ({label}) не зарегистрирован за подписантом {user_name}."
     s = sig.signer

@@ -26,11 +26,12 @@ from sqlite_utils import Database
 
 from server.db import audit
 
+from . import job_store
 from .permissions import PermissionDenied
 from .states import TransitionRefused
-from .store import now_iso
+from .store import document_row, now_iso
 
-OPEN = ("pending", "delivered")
+OPEN = job_store.OPEN
 CANCELLED_BY_SIGNER = "cancelled_by_signer: Подписание отменено подписантом."
 CHANNEL_RU = {"agent": "агенту подписи", "cryptoarm": "в КриптоАРМ ГОСТ", "upload": "для загрузки файла подписи",
               "any": "любым способом"}
@@ -64,25 +65,18 @@ class JobInFlight(TransitionRefused):
 
 def holder(db: Database, job_id: int) -> Holder | None:
     """Which channel holds the job now (see the module docstring), or None when it is only waiting."""
-    row = db.execute("SELECT status FROM jobs WHERE id = ?", [job_id]).fetchone()
-    if row is None or row[0] not in OPEN:
+    status = job_store.status(db, job_id)
+    if status is None or status not in OPEN:
         return None
-    if row[0] == "delivered":
-        agent = db.execute("SELECT a.name FROM job_deliveries d JOIN agents a ON a.id = d.agent_id WHERE d.job_id = ?"
-                           " AND d.acked_at IS NOT NULL ORDER BY d.id DESC LIMIT 1", [job_id]).fetchone()
-        return Holder("agent", agent[0] if agent else "")
+    if status == "delivered":
+        return Holder("agent", job_store.holding_agent_name(db, job_id) or "")
     now = datetime.now(UTC).isoformat(timespec="seconds")  # the transactions' own timestamp format
-    live = db.execute("SELECT 1 FROM cryptoarm_transactions t WHERE t.kind = 'job' AND t.state = 'parameters_sent'"
-                      " AND t.expires_at > ? AND EXISTS (SELECT 1 FROM json_each(t.targets) WHERE value = ?)",
-                      [now, job_id]).fetchone()
-    return Holder("cryptoarm") if live else None
+    return Holder("cryptoarm") if job_store.held_by_cryptoarm(db, job_id, now) else None
 
 
 def _insert(db: Database, *, document_id: int, step_id: int, user_id: int, channel: str) -> int:
-    now = now_iso()
-    cur = db.execute("INSERT INTO jobs (document_id, step_id, user_id, channel, created_at, updated_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?)", [document_id, step_id, user_id, channel, now, now])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return job_store.insert(db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel,
+                            now=now_iso())
 
 
 def request(db: Database, *, document_id: int, step_id: int, user_id: int, channel: str) -> int:
@@ -91,26 +85,23 @@ def request(db: Database, *, document_id: int, step_id: int, user_id: int, chann
     ``any`` takes the open job wherever it is. Raises :class:`JobInFlight` when another channel is signing it.
     """
     actor = f"user:{user_id}"
-    row = db.execute("SELECT id, channel FROM jobs WHERE step_id = ? AND status IN ('pending', 'delivered')",
-                     [step_id]).fetchone()
+    row = job_store.open_of_step(db, step_id)
     if row is None:
         job_id = _insert(db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel)
         audit.append(db, actor=actor, action="job.created", object_type="document", object_id=document_id,
                      details={"job_id": job_id, "channel": channel})
         return job_id
-    job_id, current = int(row[0]), str(row[1])
+    job_id, current = row
     if channel in ("any", current):
         return job_id
     busy = holder(db, job_id)
     if busy is not None:
         if busy.channel == channel:  # e.g. an "any" job an agent already holds, asked for on the agent
             return job_id
-        title = db.execute("SELECT title FROM documents WHERE id = ?", [document_id]).fetchone()
-        raise JobInFlight(job_id=job_id, document_id=document_id, title=title[0] if title else str(document_id),
+        doc = document_row(db, document_id)
+        raise JobInFlight(job_id=job_id, document_id=document_id, title=doc["title"] if doc else str(document_id),
                           holder=busy)
-    now = now_iso()
-    db.execute("UPDATE jobs SET status = 'cancelled', error = ?, updated_at = ? WHERE id = ?",
-               [f"moved: {channel}", now, job_id])
+    job_store.cancel(db, job_id, error=f"moved: {channel}", now=now_iso())
     new_id = _insert(db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel)
     audit.append(db, actor=actor, action="job.moved", object_type="document", object_id=document_id,
                  details={"job_id": new_id, "from_job_id": job_id, "from": current, "to": channel,
@@ -123,10 +114,10 @@ def cancel(db: Database, *, job_id: int, user_id: int) -> bool:
 
     404 for an unknown job, 403 for someone else's (the API audits it), 409 for one already signed or failed.
     """
-    row = db.execute("SELECT document_id, user_id, channel, status, error FROM jobs WHERE id = ?", [job_id]).fetchone()
+    row = job_store.state(db, job_id)
     if row is None:
         raise TransitionRefused("not_found", "Задание на подпись не найдено.", 404)
-    document_id, owner, channel, status, error = row
+    document_id, owner, channel, status, error = row.document_id, row.user_id, row.channel, row.status, row.error
     if owner != user_id:
         raise PermissionDenied("not_job_signer", "Отменить подписание может только тот, кому оно поручено.")
     if status == "cancelled" and error == CANCELLED_BY_SIGNER:
@@ -136,8 +127,7 @@ def cancel(db: Database, *, job_id: int, user_id: int) -> bool:
                 "cancelled": "подписание уже снято"}.get(status, status)
         raise TransitionRefused("job_closed", f"Отменять нечего: {text}.", 409)
     busy = holder(db, job_id)
-    db.execute("UPDATE jobs SET status = 'cancelled', error = ?, updated_at = ? WHERE id = ?",
-               [CANCELLED_BY_SIGNER, now_iso(), job_id])
+    job_store.cancel(db, job_id, error=CANCELLED_BY_SIGNER, now=now_iso())
     audit.append(db, actor=f"user:{user_id}", action="job.cancelled", object_type="document", object_id=document_id,
                  details={"job_id": job_id, "channel": channel, "in_flight": busy.channel if busy else ""})
     return True

@@ -24,7 +24,6 @@ Other issues add their own kinds with :meth:`OutboxWorker.register`; the worker 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -59,14 +58,7 @@ ClientSource = Callable[[], Awaitable[Bitrix24Client | None]]
 
 def claim(db: SqliteDb, kinds: Sequence[str], limit: int) -> list[OutboxMessage]:
     """``outbox.claim_due`` restricted to the kinds this worker handles (same claim semantics)."""
-    now = datetime.now(UTC).isoformat(timespec="microseconds")
-    rows = db.execute(
-        f"SELECT id, kind, payload, attempts FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-        f" AND kind IN ({','.join('?' * len(kinds))}) ORDER BY id LIMIT ?", [now, *kinds, limit]).fetchall()
-    if rows:
-        db.execute(f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN "
-                   f"({','.join('?' * len(rows))})", [r[0] for r in rows])
-    return [OutboxMessage(r[0], r[1], json.loads(r[2]), r[3] + 1) for r in rows]
+    return outbox.claim_due(db, limit, kinds=kinds)
 
 
 MESSAGES = "messages"

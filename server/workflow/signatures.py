@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +31,7 @@ from server.config import Settings
 from server.db import Database as KlikDatabase
 from server.db import audit
 
-from . import effects, identity, states
+from . import effects, identity, job_store, signature_store, states, store
 from .docstate import SIGNING_STATES, DocState
 from .listeners import TransitionListeners
 from .store import document_row, now_iso
@@ -100,28 +99,26 @@ def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClai
     doc = document_row(db, document_id)
     if doc is None or doc["state"] == DocState.DELETED:
         raise SignatureRefused("not_found", "Документ не найден.", 404)
-    cur = db.execute("SELECT id, name, streebog256, streebog512 FROM document_files WHERE id = ? AND document_id = ?",
-                     [file_id, document_id])
-    frow = cur.fetchone()
+    frow = store.file(db, document_id, file_id)
     if frow is None:
         raise SignatureRefused("not_found", "В документе нет такого файла.", 404)
-    file = dict(zip(("id", "name", "streebog256", "streebog512"), frow, strict=True))
+    file = {"id": frow.id, "name": frow.name, "streebog256": frow.streebog256, "streebog512": frow.streebog512}
     if doc["state"] not in SIGNING_STATES:
         raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.", 409)
-    srow = db.execute("SELECT id, position, kind, user_id, display_name FROM route_steps WHERE document_id = ? AND"
-                      " state = 'current'", [document_id]).fetchone()
+    srow = store.current_step(db, document_id)
     if srow is None:
         raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.", 409)
-    step = dict(zip(("id", "position", "kind", "user_id", "display_name"), srow, strict=True))
+    step = {"id": srow.id, "position": srow.position, "kind": srow.kind, "user_id": srow.user_id,
+            "display_name": srow.display_name}
     if step["kind"] != claim.kind or (claim.kind == "internal" and step["user_id"] != claim.user_id):
         who = step["display_name"] or "контрагент"
         raise SignatureRefused("not_current_signer", f"Сейчас документ подписывает {who}, а не вы.", 403)
     if job_id is not None:
-        jrow = db.execute("SELECT step_id, user_id, status FROM jobs WHERE id = ? AND document_id = ?",
-                          [job_id, document_id]).fetchone()
-        if jrow is None or jrow[0] != step["id"] or jrow[1] != claim.user_id or jrow[2] not in ("pending", "delivered"):
+        jrow = job_store.state(db, job_id)
+        if (jrow is None or jrow.document_id != document_id or jrow.step_id != step["id"]
+                or jrow.user_id != claim.user_id or jrow.status not in job_store.OPEN):
             raise SignatureRefused("job_not_open", "Задание на подпись уже закрыто или относится к другому шагу.", 409)
-    if db.execute("SELECT 1 FROM signatures WHERE file_id = ? AND step_id = ?", [file_id, step["id"]]).fetchone():
+    if signature_store.signed_on_step(db, file_id=file_id, step_id=step["id"]):
         raise SignatureRefused("already_signed", f"Файл «{file['name']}» уже подписан на этом шаге.", 409)
     return doc, step, file
 
@@ -189,14 +186,12 @@ def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: Sign
     doc, step, file = _route_check(db, document_id, file_id, claim, job_id)
     signer = msgspec.to_builtins(sig.signer) if sig.signer is not None else {}
     cert = sig.certificate
-    cur = db.execute(
-        "INSERT INTO signatures (document_id, file_id, step_id, signer_kind, signer_user_id, source, cms, cms_sha256,"
-        " status, signer, certificate_serial, certificate_issuer, identity_warning, verification, accepted_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [document_id, file_id, step["id"], claim.kind, claim.user_id, source, cms, hashlib.sha256(cms).hexdigest(),
-         sig.status, json.dumps(signer, ensure_ascii=False), cert.serial if cert else "", cert.issuer if cert else "",
-         warning, result.to_json().decode(), now_iso()])
-    signature_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    signature_id = signature_store.insert(db, signature_store.NewSignature(
+        document_id=document_id, file_id=file_id, step_id=step["id"], signer_kind=claim.kind,
+        signer_user_id=claim.user_id, source=source, cms=cms, cms_sha256=hashlib.sha256(cms).hexdigest(),
+        status=sig.status, signer=signer, certificate_serial=cert.serial if cert else "",
+        certificate_issuer=cert.issuer if cert else "", identity_warning=warning,
+        verification=result.to_json().decode(), accepted_at=now_iso()))
     if warning:
         states.add_warning(db, doc, f"{file['name']}: {warning}")
     audit.append(db, actor=claim.actor, action="signature.accepted", object_type="document", object_id=document_id,

@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from server.db import audit
 
-from . import effects
+from . import effects, job_store, signature_store, store
 from .docstate import TRANSITIONS, DocState
 from .listeners import NO_LISTENERS, TransitionListeners
 from .store import document_row, now_iso
@@ -51,8 +51,7 @@ def _check(doc: dict[str, Any], transition: str) -> DocState:
 
 def _set_state(db: Database, doc: dict[str, Any], state: DocState, now: str, **extra: Any) -> None:
     state = DocState(state)  # the database no longer checks the value (migration 0009); this does
-    sets = ", ".join(["state = ?", "updated_at = ?", *(f"{k} = ?" for k in extra)])
-    db.execute(f"UPDATE documents SET {sets} WHERE id = ?", [state, now, *extra.values(), doc["id"]])
+    store.update_document(db, doc["id"], {"state": state, "updated_at": now, **extra})
     doc.update(state=state, updated_at=now, **extra)
 
 
@@ -77,20 +76,16 @@ def create_draft(db: Database, *, title: str, entity_type: str, entity_id: int, 
                  signers: list[tuple[int, str]], counterparty: dict[str, str], disk_folder_id: int | None) -> int:
     """Insert a draft with its files and route; returns the document id."""
     now = now_iso()
-    cur = db.execute(
-        "INSERT INTO documents (title, entity_type, entity_id, company_id, author_id, author_name, department_id,"
-        " created_at, updated_at, counterparty_name, counterparty_inn, counterparty_ogrn, counterparty_email,"
-        " disk_folder_id, search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [title, entity_type, entity_id, company_id, author_id, author_name, department_id, now, now,
-         counterparty.get("name", ""), counterparty.get("inn", ""), counterparty.get("ogrn", ""),
-         counterparty.get("email", ""), disk_folder_id,
-         search_text(title, author_name, counterparty.get("name", ""), *(f["name"] for f in files))])
-    doc_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    doc_id = store.insert_document(
+        db, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id, author_id=author_id,
+        author_name=author_name, department_id=department_id, now=now, counterparty_name=counterparty.get("name", ""),
+        counterparty_inn=counterparty.get("inn", ""), counterparty_ogrn=counterparty.get("ogrn", ""),
+        counterparty_email=counterparty.get("email", ""), disk_folder_id=disk_folder_id,
+        search=search_text(title, author_name, counterparty.get("name", ""), *(f["name"] for f in files)))
     for position, f in enumerate(files, start=1):
-        db.execute("INSERT INTO document_files (document_id, position, name, size, content_type, streebog256,"
-                   " streebog512, disk_file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   [doc_id, position, f["name"], f["size"], f["content_type"], f["streebog256"], f["streebog512"],
-                    f.get("disk_file_id")])
+        store.insert_file(db, document_id=doc_id, position=position, name=f["name"], size=f["size"],
+                          content_type=f["content_type"], streebog256=f["streebog256"],
+                          streebog512=f["streebog512"], disk_file_id=f.get("disk_file_id"))
     _write_route(db, doc_id, signers)
     doc = _doc(db, doc_id)
     _audit(db, f"user:{author_id}", "document.created", doc, entity=f"{entity_type}:{entity_id}",
@@ -100,13 +95,7 @@ def create_draft(db: Database, *, title: str, entity_type: str, entity_id: int, 
 
 
 def _write_route(db: Database, doc_id: int, signers: list[tuple[int, str]]) -> None:
-    db.execute("DELETE FROM route_steps WHERE document_id = ?", [doc_id])
-    position = 0
-    for position, (user_id, name) in enumerate(signers, start=1):
-        db.execute("INSERT INTO route_steps (document_id, position, kind, user_id, display_name) VALUES (?, ?, ?, ?, ?)",
-                   [doc_id, position, "internal", user_id, name])
-    db.execute("INSERT INTO route_steps (document_id, position, kind, display_name) VALUES (?, ?, 'counterparty', ?)",
-               [doc_id, position + 1, "Контрагент"])
+    store.replace_route(db, doc_id, signers)
 
 
 def set_route(db: Database, document_id: int, *, actor_id: int, signers: list[tuple[int, str]],
@@ -116,8 +105,7 @@ def set_route(db: Database, document_id: int, *, actor_id: int, signers: list[tu
         raise TransitionRefused("wrong_state", "Маршрут меняется только у черновика.")
     _write_route(db, document_id, signers)
     if counterparty_email is not None:
-        db.execute("UPDATE documents SET counterparty_email = ?, updated_at = ? WHERE id = ?",
-                   [counterparty_email, now_iso(), document_id])
+        store.update_document(db, document_id, {"counterparty_email": counterparty_email, "updated_at": now_iso()})
     _audit(db, f"user:{actor_id}", "document.route_set", doc, signers=[uid for uid, _ in signers])
 
 
@@ -128,16 +116,16 @@ def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: in
          listeners: TransitionListeners = NO_LISTENERS) -> None:
     doc = _doc(db, document_id)
     target = _check(doc, "send")
-    steps = db.execute("SELECT id, position, user_id, display_name FROM route_steps WHERE document_id = ? AND"
-                       " kind = 'internal' ORDER BY position", [document_id]).fetchall()
+    steps = [s for s in store.route(db, document_id) if s.kind == "internal"]
     if not steps:
         raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.", 400)
-    if not db.execute("SELECT 1 FROM document_files WHERE document_id = ?", [document_id]).fetchone():
+    if not store.has_files(db, document_id):
         raise TransitionRefused("no_files", "В документе нет файлов.", 400)
     now = now_iso()
     deadline = (datetime.now(UTC) + timedelta(days=counterparty_days)).isoformat(timespec="seconds")
-    first_id, first_pos, first_user, first_name = steps[0]
-    db.execute("UPDATE route_steps SET state = 'current' WHERE id = ?", [first_id])
+    first = steps[0]
+    first_id, first_pos, first_user, first_name = first.id, first.position, first.user_id, first.display_name
+    store.make_step_current(db, first_id)
     _set_state(db, doc, target, now, sent_at=now, current_step=first_pos, deadline=deadline)
     _audit(db, f"user:{actor_id}", "document.sent", doc, signer=first_user, deadline=deadline)
     effects.notify(db, first_user, f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
@@ -154,15 +142,11 @@ def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], 
     Returns True when the step completed (and the document moved on). When the company's part is complete the
     ``internal_signed`` listeners run here (the counterparty exchange issues the invitation link).
     """
-    missing = db.execute("SELECT count(*) FROM document_files f WHERE f.document_id = ? AND NOT EXISTS"
-                         " (SELECT 1 FROM signatures s WHERE s.file_id = f.id AND s.step_id = ?)",
-                         [doc["id"], step["id"]]).fetchone()[0]
-    if missing:
+    if signature_store.unsigned_files_on_step(db, doc["id"], step["id"]):
         return False
     now = now_iso()
-    db.execute("UPDATE route_steps SET state = 'signed', acted_at = ? WHERE id = ?", [now, step["id"]])
-    db.execute("UPDATE jobs SET status = 'done', updated_at = ? WHERE step_id = ? AND status IN ('pending', 'delivered')",
-               [now, step["id"]])
+    store.close_step(db, step["id"], state="signed", now=now)
+    job_store.done_for_step(db, step["id"], now)
     if step["kind"] == "counterparty":
         target = _check(doc, "counterparty_signed")
         _set_state(db, doc, target, now, finished_at=now)
@@ -173,17 +157,16 @@ def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], 
                          "сторонами.", key=f"doc:{doc['id']}:timeline:completed")
         listeners.fire("counterparty_signed", db, doc)
         return True
-    nxt = db.execute("SELECT id, position, kind, user_id, display_name FROM route_steps WHERE document_id = ? AND"
-                     " position > ? ORDER BY position LIMIT 1", [doc["id"], step["position"]]).fetchone()
+    nxt = store.next_step(db, doc["id"], step["position"])
     signer_name = step["display_name"]
     _audit(db, actor, "step.signed", doc, step=step["position"], signer=step["user_id"])
     effects.timeline(db, doc, f"KlikDok: {signer_name} подписал(а) документ {_title(doc)}.",
                      key=f"doc:{doc['id']}:timeline:signed:{step['id']}")
     assert nxt is not None, "a route always ends with the counterparty step"
-    next_id, next_pos, next_kind, next_user, next_name = nxt
-    db.execute("UPDATE route_steps SET state = 'current' WHERE id = ?", [next_id])
+    next_id, next_pos, next_kind, next_user = nxt.id, nxt.position, nxt.kind, nxt.user_id
+    store.make_step_current(db, next_id)
     if next_kind == "internal":
-        db.execute("UPDATE documents SET current_step = ?, updated_at = ? WHERE id = ?", [next_pos, now, doc["id"]])
+        store.update_document(db, doc["id"], {"current_step": next_pos, "updated_at": now})
         effects.notify(db, next_user, f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
                        doc=doc, key=f"doc:{doc['id']}:sign-request:{next_id}")
         return True
@@ -202,23 +185,21 @@ def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: 
            listeners: TransitionListeners = NO_LISTENERS) -> None:
     """The current step's signer (internal or the counterparty) declines, with a reason."""
     doc = _doc(db, document_id)
-    step = db.execute("SELECT id, position, kind, user_id, display_name, state FROM route_steps WHERE id = ? AND"
-                      " document_id = ?", [step_id, document_id]).fetchone()
-    if step is None or step[5] != "current":
+    step = store.step(db, document_id, step_id)
+    if step is None or step.state != "current":
         raise TransitionRefused("not_current_step", "Этот шаг маршрута сейчас не активен.")
     reason = reason.strip()
     if not reason:
         raise TransitionRefused("reason_required", "Укажите причину отказа.", 400)
-    transition = "counterparty_rejected" if step[2] == "counterparty" else "internal_rejected"
+    transition = "counterparty_rejected" if step.kind == "counterparty" else "internal_rejected"
     target = _check(doc, transition)
     now = now_iso()
-    db.execute("UPDATE route_steps SET state = 'rejected', acted_at = ?, reason = ? WHERE id = ?", [now, reason, step_id])
-    db.execute("UPDATE route_steps SET state = 'cancelled' WHERE document_id = ? AND state = 'waiting'", [document_id])
-    db.execute("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE document_id = ? AND status IN"
-               " ('pending', 'delivered')", [now, document_id])
+    store.close_step(db, step_id, state="rejected", now=now, reason=reason)
+    store.cancel_steps(db, document_id, ("waiting",))
+    job_store.cancel_open_of_document(db, document_id, now)
     _set_state(db, doc, target, now, finished_at=now, reason=reason)
-    who = step[4] or "Контрагент"
-    _audit(db, actor, "document.rejected", doc, step=step[1], reason=reason)
+    who = step.display_name or "Контрагент"
+    _audit(db, actor, "document.rejected", doc, step=step.position, reason=reason)
     effects.notify(db, doc["author_id"], f"{who} отклонил(а) документ {_title(doc)}. Причина: {reason}", doc=doc,
                    key=f"doc:{document_id}:rejected")
     effects.timeline(db, doc, f"KlikDok: {who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
@@ -231,17 +212,16 @@ def withdraw(db: Database, document_id: int, *, actor_id: int, reason: str,
     doc = _doc(db, document_id)
     target = _check(doc, "withdraw")
     now = now_iso()
-    current = db.execute("SELECT user_id FROM route_steps WHERE document_id = ? AND state = 'current' AND"
-                         " kind = 'internal'", [document_id]).fetchone()
-    db.execute("UPDATE route_steps SET state = 'cancelled' WHERE document_id = ? AND state IN ('waiting', 'current')",
-               [document_id])
-    db.execute("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE document_id = ? AND status IN"
-               " ('pending', 'delivered')", [now, document_id])
+    current = store.current_step(db, document_id)
+    if current is not None and current.kind != "internal":
+        current = None
+    store.cancel_steps(db, document_id, ("waiting", "current"))
+    job_store.cancel_open_of_document(db, document_id, now)
     was_sent = doc["state"] != DocState.DRAFT
     _set_state(db, doc, target, now, finished_at=now, reason=reason.strip())
     _audit(db, f"user:{actor_id}", "document.withdrawn", doc, reason=reason.strip())
     if current:
-        effects.notify(db, current[0], f"Документ {_title(doc)} отозван автором, подписывать его больше не нужно.",
+        effects.notify(db, current.user_id, f"Документ {_title(doc)} отозван автором, подписывать его больше не нужно.",
                        doc=doc, key=f"doc:{document_id}:withdrawn")
     if was_sent:
         effects.timeline(db, doc, f"KlikDok: документ {_title(doc)} отозван." + (f" Причина: {reason.strip()}"
@@ -261,12 +241,11 @@ def delete(db: Database, document_id: int, *, actor_id: int, listeners: Transiti
 def expire_due(db: Database, now: str | None = None, *, listeners: TransitionListeners = NO_LISTENERS) -> list[int]:
     """Documents whose counterparty deadline has passed become ``expired`` (run periodically)."""
     now = now or now_iso()
-    ids = [r[0] for r in db.execute("SELECT id FROM documents WHERE state = ? AND deadline < ?",
-                                    [DocState.AWAITING_COUNTERPARTY.value, now]).fetchall()]
+    ids = store.past_deadline(db, DocState.AWAITING_COUNTERPARTY, now)
     for doc_id in ids:
         doc = _doc(db, doc_id)
         target = _check(doc, "expire")
-        db.execute("UPDATE route_steps SET state = 'cancelled' WHERE document_id = ? AND state = 'current'", [doc_id])
+        store.cancel_steps(db, doc_id, ("current",))
         _set_state(db, doc, target, now, finished_at=now)
         _audit(db, "system", "document.expired", doc)
         effects.notify(db, doc["author_id"], f"Срок подписания документа {_title(doc)} контрагентом истёк.", doc=doc,
@@ -283,22 +262,22 @@ def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> in
     if doc["state"] != DocState.AWAITING_INTERNAL:
         raise TransitionRefused("wrong_state", "Напоминание отправляется, пока документ на подписи в компании.")
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="microseconds")
-    sent = db.execute("SELECT count(*) FROM audit_log WHERE object_type = 'document' AND object_id = ? AND"
-                      " action = 'document.reminded' AND at > ?", [str(document_id), since]).fetchone()[0]
+    sent = audit.count_since(db, object_type="document", object_id=document_id, action="document.reminded",
+                             since=since)
     if sent >= per_day:
         raise TransitionRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {sent}. Попробуйте завтра.",
                                 429)
-    step = db.execute("SELECT id, user_id FROM route_steps WHERE document_id = ? AND state = 'current'",
-                      [document_id]).fetchone()
-    _audit(db, f"user:{actor_id}", "document.reminded", doc, signer=step[1], number=sent + 1)
-    effects.notify(db, step[1], f"Напоминание: документ {_title(doc)} ждёт вашей подписи.", doc=doc,
+    step = store.current_step(db, document_id)
+    assert step is not None and step.user_id is not None, "a document awaiting internal signing has a current signer"
+    _audit(db, f"user:{actor_id}", "document.reminded", doc, signer=step.user_id, number=sent + 1)
+    effects.notify(db, step.user_id, f"Напоминание: документ {_title(doc)} ждёт вашей подписи.", doc=doc,
                    key=f"doc:{document_id}:remind:{sent + 1}:{now_iso()}")
-    return int(step[1])
+    return int(step.user_id)
 
 
 def add_warning(db: Database, doc: dict[str, Any], warning: str) -> None:
     """A signature accepted despite an identity mismatch (policy "warn"): shown on every view of the document."""
     warnings = json.loads(doc.get("warnings") or "[]")
     warnings.append(warning)
-    db.execute("UPDATE documents SET warnings = ? WHERE id = ?", [json.dumps(warnings, ensure_ascii=False), doc["id"]])
+    store.update_document(db, doc["id"], {"warnings": json.dumps(warnings, ensure_ascii=False)})
     doc["warnings"] = json.dumps(warnings, ensure_ascii=False)

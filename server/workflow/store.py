@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlite_utils import Database
 
@@ -22,6 +22,7 @@ from .model import (
     Job,
     RouteStep,
     SignatureInfo,
+    StepState,
 )
 
 
@@ -87,6 +88,92 @@ def current_step(db: Database, document_id: int) -> RouteStep | None:
         if step.state == "current":
             return step
     return None
+
+
+def file(db: Database, document_id: int, file_id: int) -> DocumentFile | None:
+    """One file of the document (None when the id names another document's file)."""
+    row = db.execute("SELECT id, position, name, size, content_type, streebog256, streebog512, disk_file_id"
+                     " FROM document_files WHERE id = ? AND document_id = ?", [file_id, document_id]).fetchone()
+    return DocumentFile(id=row[0], position=row[1], name=row[2], size=row[3], content_type=row[4], streebog256=row[5],
+                        streebog512=row[6], disk_file_id=row[7]) if row else None
+
+
+def has_files(db: Database, document_id: int) -> bool:
+    return db.execute("SELECT 1 FROM document_files WHERE document_id = ?", [document_id]).fetchone() is not None
+
+
+def step(db: Database, document_id: int, step_id: int) -> RouteStep | None:
+    return next((s for s in route(db, document_id) if s.id == step_id), None)
+
+
+def next_step(db: Database, document_id: int, after_position: int) -> RouteStep | None:
+    return next((s for s in route(db, document_id) if s.position > after_position), None)
+
+
+def past_deadline(db: Database, state: DocState, now: str) -> list[int]:
+    """Ids of the documents in ``state`` whose deadline is before ``now``."""
+    return [int(r[0]) for r in db.execute("SELECT id FROM documents WHERE state = ? AND deadline < ?",
+                                          [state.value, now]).fetchall()]
+
+
+# -- document and route writes (the transitions in .states are their only callers) ------------------------
+
+
+def insert_document(db: Database, *, title: str, entity_type: str, entity_id: int, company_id: int | None,
+                    author_id: int, author_name: str, department_id: int | None, now: str, counterparty_name: str,
+                    counterparty_inn: str, counterparty_ogrn: str, counterparty_email: str,
+                    disk_folder_id: int | None, search: str) -> int:
+    cur = db.execute(
+        "INSERT INTO documents (title, entity_type, entity_id, company_id, author_id, author_name, department_id,"
+        " created_at, updated_at, counterparty_name, counterparty_inn, counterparty_ogrn, counterparty_email,"
+        " disk_folder_id, search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [title, entity_type, entity_id, company_id, author_id, author_name, department_id, now, now,
+         counterparty_name, counterparty_inn, counterparty_ogrn, counterparty_email, disk_folder_id, search])
+    return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+def insert_file(db: Database, *, document_id: int, position: int, name: str, size: int, content_type: str,
+                streebog256: str, streebog512: str, disk_file_id: int | None) -> None:
+    db.execute("INSERT INTO document_files (document_id, position, name, size, content_type, streebog256,"
+               " streebog512, disk_file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [document_id, position, name, size, content_type, streebog256, streebog512, disk_file_id])
+
+
+def update_document(db: Database, document_id: int, values: dict[str, Any]) -> None:
+    """Set these columns (names chosen by the code, never by a request) of one document."""
+    sets = ", ".join(f"{column} = ?" for column in values)
+    db.execute(f"UPDATE documents SET {sets} WHERE id = ?", [*values.values(), document_id])
+
+
+def replace_route(db: Database, document_id: int, signers: list[tuple[int, str]]) -> None:
+    """The internal signers in order, then the counterparty step (``display_name`` "Контрагент")."""
+    db.execute("DELETE FROM route_steps WHERE document_id = ?", [document_id])
+    position = 0
+    for position, (user_id, name) in enumerate(signers, start=1):
+        db.execute("INSERT INTO route_steps (document_id, position, kind, user_id, display_name) VALUES (?, ?, ?, ?, ?)",
+                   [document_id, position, "internal", user_id, name])
+    db.execute("INSERT INTO route_steps (document_id, position, kind, display_name) VALUES (?, ?, 'counterparty', ?)",
+               [document_id, position + 1, "Контрагент"])
+
+
+def make_step_current(db: Database, step_id: int) -> None:
+    db.execute("UPDATE route_steps SET state = 'current' WHERE id = ?", [step_id])
+
+
+def close_step(db: Database, step_id: int, *, state: Literal["signed", "rejected"], now: str,
+               reason: str | None = None) -> None:
+    if reason is None:
+        db.execute("UPDATE route_steps SET state = ?, acted_at = ? WHERE id = ?", [state, now, step_id])
+    else:
+        db.execute("UPDATE route_steps SET state = ?, acted_at = ?, reason = ? WHERE id = ?",
+                   [state, now, reason, step_id])
+
+
+def cancel_steps(db: Database, document_id: int, states: tuple[StepState, ...]) -> None:
+    """Steps of the document in ``states`` become ``cancelled`` (the route ended early)."""
+    marks = ",".join("?" * len(states))
+    db.execute(f"UPDATE route_steps SET state = 'cancelled' WHERE document_id = ? AND state IN ({marks})",
+               [document_id, *states])
 
 
 _SIG_COLUMNS = ("id, file_id, step_id, signer_kind, signer_user_id, source, status, signer, certificate_serial,"

@@ -1,0 +1,87 @@
+"""SQL for the ``cryptoarm_transactions`` table: one row per cryptoarm:// link, looked up by the hashes of its id
+and of its file access token, and moved ``open`` → ``parameters_sent`` → a final state, each step at most once.
+
+Minting the secrets, the audit rows and the refusals are :mod:`.transactions`' business; this module only stores.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlite_utils import Database
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+class Txn(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    targets: list[int]
+    user_id: int | None
+    agent_id: int | None
+    state: str
+    created_at: str
+    expires_at: str
+    files: list[list[Any]]  # [key, name, size] as offered
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at < iso(datetime.now(UTC))
+
+
+_COLUMNS = "id, kind, targets, user_id, agent_id, state, created_at, expires_at, files"
+
+
+def _txn(row: Any) -> Txn:
+    return Txn(id=row[0], kind=row[1], targets=json.loads(row[2]), user_id=row[3], agent_id=row[4], state=row[5],
+               created_at=row[6], expires_at=row[7], files=json.loads(row[8]))
+
+
+def insert(db: Database, *, txn_hash: str, kind: str, targets: list[int], user_id: int | None, agent_id: int | None,
+           created_at: str, expires_at: str) -> int:
+    """A new ``open`` transaction; its file token is not issued yet (a placeholder that no digest can match)."""
+    cur = db.execute(
+        "INSERT INTO cryptoarm_transactions (txn_hash, token_hash, kind, targets, user_id, agent_id, created_at,"
+        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [txn_hash, "unissued:" + txn_hash, kind, json.dumps(targets), user_id, agent_id, created_at, expires_at])
+    return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+def by_row(db: Database, row_id: int) -> Txn | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE id = ?", [row_id]).fetchone()
+    return _txn(row) if row else None
+
+
+def by_txn_hash(db: Database, txn_hash: str) -> Txn | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE txn_hash = ?", [txn_hash]).fetchone()
+    return _txn(row) if row else None
+
+
+def by_token_hash(db: Database, token_hash: str) -> Txn | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE token_hash = ?", [token_hash]).fetchone()
+    return _txn(row) if row else None
+
+
+def set_parameters_sent(db: Database, row_id: int, *, token_hash: str, files: list[list[Any]], now: str) -> bool:
+    """``open`` → ``parameters_sent`` with the file token's hash, unless used or expired already."""
+    cur = db.execute("UPDATE cryptoarm_transactions SET state = 'parameters_sent', token_hash = ?, files = ?"
+                     " WHERE id = ? AND state = 'open' AND expires_at > ?",
+                     [token_hash, json.dumps(files, ensure_ascii=False), row_id, now])
+    return bool(cur.rowcount)
+
+
+def set_finished(db: Database, row_id: int, *, state: str, outcome: dict[str, Any], now: str) -> bool:
+    """``parameters_sent`` → ``state``; False when it was finished already."""
+    cur = db.execute("UPDATE cryptoarm_transactions SET state = ?, finished_at = ?, outcome = ? WHERE id = ?"
+                     " AND state = 'parameters_sent'", [state, now, json.dumps(outcome, ensure_ascii=False), row_id])
+    return bool(cur.rowcount)
+
+
+def set_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
+    db.execute("UPDATE cryptoarm_transactions SET outcome = ? WHERE id = ?",
+               [json.dumps(outcome, ensure_ascii=False), row_id])
