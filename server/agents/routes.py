@@ -195,7 +195,7 @@ async def job_file(request: Request[Any, Any, Any], job_id: int, file_id: int) -
     if job.status not in store.OPEN_JOB_STATES:
         raise HTTPException(status_code=410, detail="Задание уже закрыто.")
     try:
-        _name, ctype, data = await port.job_file(services.workflow, job.document_id, file_id)
+        _name, ctype, data = await port.job_file(services.downloads, job.document_id, file_id)
     except Exception as exc:  # noqa: BLE001 - the workflow's own errors carry a status and a message
         status = getattr(exc, "status", 503)
         raise HTTPException(status_code=status if isinstance(status, int) else 503,

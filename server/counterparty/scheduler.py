@@ -2,7 +2,7 @@
 
 Invitations are not here: the workflow's ``internal_signed`` listener (:mod:`.invitations`) issues the link in the
 transaction that completes the company's part, and its ``withdraw`` listener revokes it. Expiry of the document
-is the workflow's (``Workflow.expire_loop``); an expired document's link stops working because the page checks
+is the workflow's (:mod:`server.workflow.expiry`); an expired document's link stops working because the page checks
 the document's state. What is left is time-driven: every ``[counterparty] scan_seconds`` the due reminders are
 queued, each in its own write transaction whose outbox dedupe key is (link, threshold), so two rounds (or a
 crash between them) never send the same reminder twice.
