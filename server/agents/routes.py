@@ -14,7 +14,8 @@ from litestar import Request, Response, WebSocket, delete, get, post, websocket
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, TooManyRequestsException
 
 from server import jsonbody
-from server.counterparty.limiter import SlidingWindow, client_ip
+from server.counterparty.limiter import client_ip
+from server.ratelimit import SlidingWindow
 from server.state import AppServices
 from server.web.b24 import current_session
 

@@ -53,7 +53,7 @@ class Packaging:
         if doc is None or doc["state"] == DocState.DELETED:
             raise TransitionRefused("not_found", "Документ не найден.", 404)
         files = await self.db.read(lambda d: store.files(d, document_id))
-        rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
+        signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         report, html = await self.reports.of(doc)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -63,9 +63,9 @@ class Packaging:
                 z.writestr(name, data)
                 by_id[f.id] = name
             counts: dict[int, int] = {}
-            for _sig_id, file_id, cms, _v, _s in rows:
-                counts[file_id] = counts.get(file_id, 0) + 1
-                z.writestr(signature_file_name(by_id[file_id], counts[file_id]), bytes(cms))
+            for sig in signatures:
+                counts[sig.file_id] = counts.get(sig.file_id, 0) + 1
+                z.writestr(signature_file_name(by_id[sig.file_id], counts[sig.file_id]), sig.cms)
             z.writestr(REPORT_HTML, html)
             z.writestr(REPORT_JSON, json.dumps(report, ensure_ascii=False, indent=2, default=str))
         return f"{safe_name(doc['title'])}.zip", buf.getvalue()

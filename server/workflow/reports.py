@@ -43,15 +43,15 @@ class Reports:
     async def of(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The report of a document row the caller may already show (no viewer, no audit)."""
         document_id = int(doc["id"])
-        rows = await self.db.read(lambda d: store.signature_rows_for_package(d, document_id))
+        signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         files = {f.id: f for f in await self.db.read(lambda d: store.files(d, document_id))}
         entries = []
         protocols = []
-        for sig_id, file_id, _cms, verification, signer in rows:
-            result = msgspec.json.decode(verification, type=VerificationResult)
-            f = files[file_id]
-            entries.append({"signature_id": sig_id, "file": f.name, "streebog256": f.streebog256,
-                            "signer": json.loads(signer), "verification": msgspec.to_builtins(result)})
+        for sig in signatures:
+            result = msgspec.json.decode(sig.verification, type=VerificationResult)
+            f = files[sig.file_id]
+            entries.append({"signature_id": sig.id, "file": f.name, "streebog256": f.streebog256,
+                            "signer": json.loads(sig.signer), "verification": msgspec.to_builtins(result)})
             # cades renders the protocol from its own autoescaped template: trusted markup here.
             protocols.append(Markup(render_html(result, document=f.name)))
         report = {"document_id": document_id, "title": doc["title"], "state": doc["state"],
