@@ -37,7 +37,20 @@ from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
 from server.web import uploads
 from server.web.b24 import Bitrix24Pages, session_info
-from server.workflow.service import Workflow
+from server.workflow.directory import PortalDirectory
+from server.workflow.docstate import TRANSITIONS
+from server.workflow.downloads import Downloads
+from server.workflow.expiry import Expiry
+from server.workflow.files import FileCache, Spool
+from server.workflow.intake import Intake
+from server.workflow.listeners import TransitionListeners
+from server.workflow.outbox_worker import OutboxWorker
+from server.workflow.packaging import Packaging
+from server.workflow.queries import DocumentQueries
+from server.workflow.registration import CertificateRegistration
+from server.workflow.reports import Reports
+from server.workflow.signatures import SignatureDeps, validation_context
+from server.workflow.transitions import Transitions
 
 HERE = Path(__file__).resolve().parent
 
@@ -53,6 +66,35 @@ def open_database(settings: Settings) -> Database:
     if applied:
         log.info("migrations applied", extra={"migrations": applied})
     return db
+
+
+def workflow_services(settings: Settings, db: Database, http: httpx.AsyncClient, portal: PortalService,
+                      sessions: SessionSigner) -> AppServices:
+    """The workflow's services wired to one another: who shares the listeners, the spool and the file cache.
+
+    The outbox worker is woken by every committed transition; everything else is built from the settings.
+    """
+    wf = settings.workflow
+    spool = Spool(settings.storage.path / "spool")
+    cache = FileCache(settings.storage.path / "cache", settings.storage.cache_max_mb * 1024 * 1024)
+    worker = OutboxWorker(db, portal.client, batch_size=wf.outbox_batch_size, poll_seconds=wf.outbox_poll_seconds,
+                          max_attempts=wf.outbox_max_attempts, paused=wf.outbox_paused, spool=spool)
+    listeners = TransitionListeners(TRANSITIONS)
+    listeners.on_commit(worker.wake)
+    signatures = SignatureDeps(db=db, settings=settings, validation=validation_context(settings), listeners=listeners)
+    directory = PortalDirectory(settings, portal)
+    documents = DocumentQueries(db)
+    downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
+    reports = Reports(db, documents=documents)
+    return AppServices(
+        settings=settings, db=db, http=http, started_at=time.monotonic(), sessions=sessions, portal=portal,
+        listeners=listeners, outbox=worker, signatures=signatures, directory=directory, documents=documents,
+        intake=Intake(settings, db, directory=directory, documents=documents, spool=spool, cache=cache,
+                      listeners=listeners, wake_outbox=worker.wake),
+        transitions=Transitions(settings, db, documents=documents, listeners=listeners, signatures=signatures),
+        downloads=downloads, reports=reports,
+        packaging=Packaging(db, documents=documents, downloads=downloads, reports=reports),
+        certificates=CertificateRegistration(db), expiry=Expiry(db, listeners=listeners))
 
 
 async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event) -> None:
@@ -89,20 +131,19 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
         portal = PortalService(settings.portal, db, settings.server.public_url, data_dir=settings.storage.path,
                                transport=portal_transport)
-        workflow = Workflow(settings, db, portal)
-        services = AppServices(settings=settings, db=db, http=http, started_at=time.monotonic(),
-                               sessions=SessionSigner(key, settings.server.session_ttl_minutes * 60),
-                               portal=portal, workflow=workflow)
+        services = workflow_services(settings, db, http, portal,
+                                     SessionSigner(key, settings.server.session_ttl_minutes * 60))
         app.state.services = services
         await db.write(lambda d: audit.append(d, actor="system", action="server.start",
                                               details={"version": __version__}))
         tasks: list[asyncio.Task[None]] = []
         stop = asyncio.Event()
         interval = watchdog_interval() if settings.server.watchdog else None
-        tasks.append(asyncio.create_task(workflow.worker.run(stop), name="outbox"))
-        tasks.append(asyncio.create_task(workflow.expire_loop(stop), name="expiry"))
+        tasks.append(asyncio.create_task(services.outbox.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(services.expiry.run(stop), name="expiry"))
         tasks += counterparty_runtime.start(services, stop)
-        agents = services.agents = AgentHub(settings, db, workflow)
+        agents = services.agents = AgentHub(settings, db, listeners=services.listeners,
+                                            signatures=services.signatures)
         await agents.start()
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from server.ratelimit import SlidingWindow
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 _SECRET_WORDS = ("token", "secret", "password", "auth", "key", "code")
 
@@ -56,24 +58,22 @@ class RepeatLimiter(logging.Filter):
 
     def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.interval = interval
-        self.clock = clock
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+        self._window = SlidingWindow(1, interval, clock=clock, max_keys=self.MAX_KINDS)
+        self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith(self.LOGGERS):
             return True
-        key = (record.name, str(record.msg).split("\n", 1)[0])  # asyncio appends varying context lines
-        now = self.clock()
+        first_line = str(record.msg).split("\n", 1)[0]  # asyncio appends varying context lines
+        key = f"{record.name}\n{first_line}"
         with self._lock:
-            last, suppressed = self._seen.get(key, (None, 0))
-            if last is not None and now - last < self.interval:
-                self._seen[key] = (last, suppressed + 1)
+            if self._window.hit(key) is not None:
+                if len(self._suppressed) >= self.MAX_KINDS and key not in self._suppressed:
+                    self._suppressed.clear()
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
                 return False
-            if len(self._seen) >= self.MAX_KINDS:
-                self._seen.clear()
-            self._seen[key] = (now, 0)
+            suppressed = self._suppressed.pop(key, 0)
         if suppressed:
             record.suppressed = suppressed
         return True

@@ -1,7 +1,7 @@
 """What the running application holds: built by the lifespan, read by handlers via ``app.state.services``.
 
-One typed field per long-lived service, so a handler asks for ``services.workflow`` and a type checker
-knows what it gets. The imports are for types only: the services import this module themselves.
+One typed field per long-lived service, so a handler asks for the service that owns what it needs
+(``services.transitions``, ``services.documents``...) and a type checker knows what it gets. The imports are for types only: the services import this module themselves.
 """
 
 from __future__ import annotations
@@ -22,7 +22,18 @@ if TYPE_CHECKING:
     from server.mail.worker import MailWorker
     from server.portal.service import PortalService
     from server.portal.sessions import SessionSigner
-    from server.workflow.service import Workflow
+    from server.workflow.directory import PortalDirectory
+    from server.workflow.downloads import Downloads
+    from server.workflow.expiry import Expiry
+    from server.workflow.intake import Intake
+    from server.workflow.listeners import TransitionListeners
+    from server.workflow.outbox_worker import OutboxWorker
+    from server.workflow.packaging import Packaging
+    from server.workflow.queries import DocumentQueries
+    from server.workflow.registration import CertificateRegistration
+    from server.workflow.reports import Reports
+    from server.workflow.signatures import SignatureDeps
+    from server.workflow.transitions import Transitions
 
 
 @dataclass
@@ -32,7 +43,19 @@ class AppServices:
     http: httpx.AsyncClient
     sessions: SessionSigner
     portal: PortalService
-    workflow: Workflow
+    # The workflow's services (server.workflow), one reason to change each.
+    listeners: TransitionListeners
+    outbox: OutboxWorker
+    signatures: SignatureDeps
+    directory: PortalDirectory
+    documents: DocumentQueries
+    intake: Intake
+    transitions: Transitions
+    downloads: Downloads
+    reports: Reports
+    packaging: Packaging
+    certificates: CertificateRegistration
+    expiry: Expiry
     started_at: float = 0.0
     # Set once their subsystems start (server.app lifespan); None only before that.
     agents: AgentHub | None = None

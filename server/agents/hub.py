@@ -37,7 +37,8 @@ from server.config import Settings
 from server.cryptoarm import transactions
 from server.db import Database
 from server.workflow import signature_store
-from server.workflow.service import Workflow
+from server.workflow.listeners import TransitionListeners
+from server.workflow.signatures import SignatureDeps
 
 from . import port, store
 from .store import AgentRow, JobView
@@ -65,12 +66,14 @@ class Connection:
 
 
 class AgentHub:
-    def __init__(self, settings: Settings, db: Database, workflow: Workflow) -> None:
+    def __init__(self, settings: Settings, db: Database, *, listeners: TransitionListeners,
+                 signatures: SignatureDeps) -> None:
         self.settings = settings.agents
         self.public_url = settings.server.public_url
         self.cryptoarm_minutes = settings.cryptoarm.transaction_minutes
         self.db = db
-        self.workflow = workflow
+        self.listeners = listeners
+        self.signatures = signatures
         self.by_agent: dict[int, Connection] = {}
         self.by_user: dict[int, dict[int, Connection]] = defaultdict(dict)
         self._wake = asyncio.Event()
@@ -86,7 +89,7 @@ class AgentHub:
     async def start(self) -> None:
         # New jobs are pushed the moment they commit, and jobs closed by a transition (signed elsewhere,
         # withdrawn, rejected) are cancelled at the agent at once, instead of at the next dispatch poll.
-        listeners = self.workflow.listeners
+        listeners = self.listeners
         listeners.on_jobs_opened(self.wake)
         listeners.on_commit(self.wake)
         # Whoever held a job before a restart is gone; their jobs wait again (and are offered on reconnect).
@@ -242,7 +245,7 @@ class AgentHub:
             except (binascii.Error, ValueError):
                 return "refused", "malformed", "Подпись не в base64."
             try:
-                await port.accept_job_signature(self.workflow, job_id=job.id, document_id=job.document_id,
+                await port.accept_job_signature(self.signatures, job_id=job.id, document_id=job.document_id,
                                                 user_id=job.user_id, file_id=sig.file_id, cms=cms, source="agent")
             except port.SignatureRefused as refusal:
                 if refusal.code in ("already_signed", "job_not_open") and await self._step_signed(job, sig.file_id):

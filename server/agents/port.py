@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import logging
 
-from server.workflow.service import Workflow
-from server.workflow.signatures import AcceptedSignature, SignatureRefused, SignerClaim, Source, accept_signature
+from server.workflow.downloads import Downloads
+from server.workflow.signatures import (
+    AcceptedSignature,
+    SignatureDeps,
+    SignatureRefused,
+    SignerClaim,
+    Source,
+    accept_signature,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AcceptedSignature", "SignatureRefused", "accept_job_signature", "job_file"]
 
 
-async def job_file(workflow: Workflow, document_id: int, file_id: int) -> tuple[str, str, bytes]:
+async def job_file(downloads: Downloads, document_id: int, file_id: int) -> tuple[str, str, bytes]:
     """(name, content type, bytes) of one file of a job's document, checked against its recorded digest."""
-    name, ctype, data = await workflow.file_bytes(document_id, file_id)
+    name, ctype, data = await downloads.file_bytes(document_id, file_id)
     return name, ctype, data
 
 
-async def accept_job_signature(workflow: Workflow, *, job_id: int, document_id: int, user_id: int, file_id: int,
+async def accept_job_signature(signatures: SignatureDeps, *, job_id: int, document_id: int, user_id: int, file_id: int,
                                cms: bytes, source: Source) -> AcceptedSignature:
     """Hand one detached CMS to the workflow's single acceptance door; raises ``SignatureRefused``."""
-    return await accept_signature(workflow.deps, document_id=document_id, file_id=file_id, cms=cms,
+    return await accept_signature(signatures, document_id=document_id, file_id=file_id, cms=cms,
                                   claim=SignerClaim("internal", user_id=user_id), source=source, job_id=job_id)

@@ -14,7 +14,8 @@ from litestar import Request, Response, WebSocket, delete, get, post, websocket
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, TooManyRequestsException
 
 from server import jsonbody
-from server.counterparty.limiter import SlidingWindow, client_ip
+from server.counterparty.limiter import client_ip
+from server.ratelimit import SlidingWindow
 from server.state import AppServices
 from server.web.b24 import current_session
 
@@ -195,7 +196,7 @@ async def job_file(request: Request[Any, Any, Any], job_id: int, file_id: int) -
     if job.status not in store.OPEN_JOB_STATES:
         raise HTTPException(status_code=410, detail="Задание уже закрыто.")
     try:
-        _name, ctype, data = await port.job_file(services.workflow, job.document_id, file_id)
+        _name, ctype, data = await port.job_file(services.downloads, job.document_id, file_id)
     except Exception as exc:  # noqa: BLE001 - the workflow's own errors carry a status and a message
         status = getattr(exc, "status", 503)
         raise HTTPException(status_code=status if isinstance(status, int) else 503,

@@ -8,7 +8,6 @@ written to the audit log (``access.denied``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from typing import Any, Literal
 from urllib.parse import quote
@@ -22,14 +21,16 @@ from server.bitrix24.entities import CODES, KINDS, cards_phrase
 from server.config import Settings
 from server.db import audit
 from server.portal.sessions import Session
+from server.state import AppServices
 from server.web.b24 import current_session
 from server.web.uploads import Limits, ReceivedForm, UploadRefused, receive_body, receive_form
 from server.workflow import certificates, docstate
+from server.workflow.directory import PersonInfo, PortalMissing
 from server.workflow.docstate import DocState
 from server.workflow.files import safe_name
+from server.workflow.intake import Upload
 from server.workflow.model import DocumentDetail, DocumentPage, Job
 from server.workflow.permissions import PermissionDenied, Viewer
-from server.workflow.service import PersonInfo, PortalMissing, Upload, Workflow
 from server.workflow.signatures import AcceptedSignature, SignatureRefused
 from server.workflow.states import TransitionRefused
 
@@ -56,8 +57,8 @@ def problem_response(request: Request, exc: ApiProblem) -> Response[dict[str, An
                     headers=headers)
 
 
-def workflow_of(request: Request) -> Workflow:
-    return request.app.state.services.workflow  # type: ignore[no-any-return]
+def services_of(request: Request) -> AppServices:
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
 async def guarded(request: Request, session: Session, what: str, document_id: int | None, call: Any, *,
@@ -70,14 +71,14 @@ async def guarded(request: Request, session: Session, what: str, document_id: in
         return await call()
     except PermissionDenied as exc:
         denied = {"action": what, "code": exc.code}
-        await workflow_of(request).db.write(lambda d: audit.append(
+        await services_of(request).db.write(lambda d: audit.append(
             d, actor=f"user:{session.user_id}", action="access.denied", object_type=object_type if document_id else "",
             object_id=document_id or "", details=denied))
         raise ApiProblem(403, exc.code, exc.message) from None
     except SignatureRefused as exc:
         if exc.status == 403:
             refused = {"action": what, "code": exc.code}
-            await workflow_of(request).db.write(lambda d: audit.append(
+            await services_of(request).db.write(lambda d: audit.append(
                 d, actor=f"user:{session.user_id}", action="access.denied", object_type="document",
                 object_id=document_id or "", details=refused))
         raise ApiProblem(exc.status, exc.code, exc.message, {"details": exc.details} if exc.details else None) from None
@@ -197,7 +198,7 @@ class DocumentsController(Controller):
 
     async def _viewer(self, request: Request) -> tuple[Session, Viewer]:
         session = current_session(request)
-        return session, await workflow_of(request).viewer(session.user_id)
+        return session, await services_of(request).directory.viewer(session.user_id)
 
     @get("/me", operation_id="me", summary="Who the session is and which roles they have")
     async def me(self, request: Request) -> Me:
@@ -209,7 +210,7 @@ class DocumentsController(Controller):
     @get("/directory/users", operation_id="directory_users", summary="Active employees (signer picker)")
     async def users(self, request: Request) -> list[PersonInfo]:
         session = current_session(request)
-        return await guarded(request, session, "directory", None, workflow_of(request).people)  # type: ignore[no-any-return]
+        return await guarded(request, session, "directory", None, services_of(request).directory.people)  # type: ignore[no-any-return]
 
     @get("/documents", operation_id="list_documents", summary="Documents visible to the session's user")
     async def list_documents(
@@ -231,8 +232,8 @@ class DocumentsController(Controller):
             if et not in CODES or eid <= 0:
                 raise ApiProblem(400, "bad_request", f"Не указана карточка {cards_phrase('или')}.")
             entity = (et, eid)
-        wf = workflow_of(request)
-        return await guarded(request, session, "list", None, lambda: wf.list(  # type: ignore[no-any-return]
+        services = services_of(request)
+        return await guarded(request, session, "list", None, lambda: services.documents.list(  # type: ignore[no-any-return]
             viewer, view=view, entity=entity, states_=states or [], query=q.strip()[:200], overdue=overdue,
             limit=limit, offset=offset))
 
@@ -259,7 +260,7 @@ class DocumentsController(Controller):
             signers = [int(x) for x in str(field("signers") or "").replace(";", ",").split(",") if x.strip()]
         except ValueError:
             raise ApiProblem(400, "bad_request", "Неверный номер карточки CRM или подписанта.") from None
-        wf = workflow_of(request)
+        services = services_of(request)
 
         async def run() -> Created:
             if not session.entity_type:
@@ -267,7 +268,7 @@ class DocumentsController(Controller):
             if (entity_type, entity_id) != (session.entity_type, session.entity_id):
                 raise PermissionDenied("other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
             send = str(field("send") or "") in ("1", "true", "on")
-            doc_id = await wf.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
+            doc_id = await services.intake.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
                                      title=str(field("title") or ""), uploads=uploads, signer_ids=signers,
                                      counterparty_email=str(field("counterparty_email") or ""), send=send)
             return Created(id=doc_id, state=DocState.AWAITING_INTERNAL if send else DocState.DRAFT)
@@ -278,45 +279,45 @@ class DocumentsController(Controller):
     async def detail(self, request: Request, document_id: int) -> DocumentDetail:
         session, viewer = await self._viewer(request)
         return await guarded(request, session, "view", document_id,  # type: ignore[no-any-return]
-                             lambda: workflow_of(request).detail(viewer, document_id))
+                             lambda: services_of(request).documents.detail(viewer, document_id))
 
     @put("/documents/{document_id:int}/route", operation_id="set_route", summary="Set the internal signers (draft)")
     async def set_route(self, request: Request, document_id: int, data: RouteBody) -> Done:
         session, viewer = await self._viewer(request)
-        await guarded(request, session, "route", document_id, lambda: workflow_of(request).set_route(
+        await guarded(request, session, "route", document_id, lambda: services_of(request).intake.set_route(
             viewer, document_id, data.signers, data.counterparty_email))
         return Done()
 
     @post("/documents/{document_id:int}/send", operation_id="send_document", status_code=200)
     async def send(self, request: Request, document_id: int) -> Done:
         session, viewer = await self._viewer(request)
-        await guarded(request, session, "send", document_id, lambda: workflow_of(request).send(viewer, document_id))
+        await guarded(request, session, "send", document_id, lambda: services_of(request).transitions.send(viewer, document_id))
         return Done()
 
     @post("/documents/{document_id:int}/withdraw", operation_id="withdraw_document", status_code=200)
     async def withdraw(self, request: Request, document_id: int, data: ReasonBody) -> Done:
         session, viewer = await self._viewer(request)
         await guarded(request, session, "withdraw", document_id,
-                      lambda: workflow_of(request).withdraw(viewer, document_id, data.reason))
+                      lambda: services_of(request).transitions.withdraw(viewer, document_id, data.reason))
         return Done()
 
     @post("/documents/{document_id:int}/remind", operation_id="remind_signer", status_code=200)
     async def remind(self, request: Request, document_id: int) -> Done:
         session, viewer = await self._viewer(request)
-        await guarded(request, session, "remind", document_id, lambda: workflow_of(request).remind(viewer, document_id))
+        await guarded(request, session, "remind", document_id, lambda: services_of(request).transitions.remind(viewer, document_id))
         return Done()
 
     @post("/documents/{document_id:int}/reject", operation_id="reject_document", status_code=200)
     async def reject(self, request: Request, document_id: int, data: ReasonBody) -> Done:
         session, viewer = await self._viewer(request)
         await guarded(request, session, "reject", document_id,
-                      lambda: workflow_of(request).reject(viewer, document_id, data.reason))
+                      lambda: services_of(request).transitions.reject(viewer, document_id, data.reason))
         return Done()
 
     @delete("/documents/{document_id:int}", operation_id="delete_document", status_code=200)
     async def delete_draft(self, request: Request, document_id: int) -> Done:
         session, viewer = await self._viewer(request)
-        await guarded(request, session, "delete", document_id, lambda: workflow_of(request).delete(viewer, document_id))
+        await guarded(request, session, "delete", document_id, lambda: services_of(request).transitions.delete(viewer, document_id))
         return Done()
 
     @post("/documents/sign-request", operation_id="sign_request", status_code=200,
@@ -324,21 +325,21 @@ class DocumentsController(Controller):
     async def sign_request(self, request: Request, data: SignRequestBody) -> list[Job]:
         session, viewer = await self._viewer(request)
         return await guarded(request, session, "sign-request", data.document_ids[0] if data.document_ids else None,  # type: ignore[no-any-return]
-                             lambda: workflow_of(request).sign_request(viewer, data.document_ids, data.channel))
+                             lambda: services_of(request).transitions.sign_request(viewer, data.document_ids, data.channel))
 
     @post("/jobs/{job_id:int}/cancel", operation_id="cancel_job", status_code=200,
           summary="Stop signing one document (agent or CryptoARM); the document keeps waiting for its signer")
     async def cancel_job(self, request: Request, job_id: int) -> Job:
         session, viewer = await self._viewer(request)
         return await guarded(request, session, "cancel-job", job_id,  # type: ignore[no-any-return]
-                             lambda: workflow_of(request).cancel_job(viewer, job_id), object_type="job")
+                             lambda: services_of(request).transitions.cancel_job(viewer, job_id), object_type="job")
 
     @get("/jobs", operation_id="my_jobs", summary="Open signing jobs of the session's user")
     async def jobs(self, request: Request) -> list[Job]:
         session = current_session(request)
         from server.workflow import store
 
-        return await workflow_of(request).db.read(lambda d: store.open_jobs(d, session.user_id))
+        return await services_of(request).db.read(lambda d: store.open_jobs(d, session.user_id))
 
     @get("/jobs/status", operation_id="jobs_status",
          summary="Progress of the session user's jobs (closed ones too) and of their latest CryptoARM run")
@@ -368,7 +369,7 @@ class DocumentsController(Controller):
                                 cryptoarm_state=runs.get(r[0], ("", ""))[0],
                                 cryptoarm_message=runs.get(r[0], ("", ""))[1]) for r in rows]
 
-        return await workflow_of(request).db.read(read)  # type: ignore[no-any-return]
+        return await services_of(request).db.read(read)  # type: ignore[no-any-return]
 
     @post("/documents/{document_id:int}/files/{file_id:int}/signatures", operation_id="upload_signature",
           status_code=201, request_max_body_size=None,
@@ -392,7 +393,7 @@ class DocumentsController(Controller):
         except UploadRefused as exc:
             raise ApiProblem(exc.status, exc.code, exc.message) from None
         return await guarded(request, session, "sign", document_id,  # type: ignore[no-any-return]
-                             lambda: workflow_of(request).submit_signature(viewer, document_id, file_id, cms,
+                             lambda: services_of(request).transitions.submit_signature(viewer, document_id, file_id, cms,
                                                                            job_id=job_id))
 
     @get("/documents/{document_id:int}/files/{file_id:int}/content", operation_id="download_file",
@@ -400,14 +401,14 @@ class DocumentsController(Controller):
     async def download_file(self, request: Request, document_id: int, file_id: int) -> Response[bytes]:
         session, viewer = await self._viewer(request)
         name, ctype, data = await guarded(request, session, "download", document_id,
-                                          lambda: workflow_of(request).download_file(viewer, document_id, file_id))
+                                          lambda: services_of(request).downloads.download_file(viewer, document_id, file_id))
         return attachment(name, data, ctype)
 
     @get("/documents/{document_id:int}/signatures/{signature_id:int}", operation_id="download_signature")
     async def download_signature(self, request: Request, document_id: int, signature_id: int) -> Response[bytes]:
         session, viewer = await self._viewer(request)
         name, data = await guarded(request, session, "download", document_id,
-                                   lambda: workflow_of(request).download_signature(viewer, document_id, signature_id))
+                                   lambda: services_of(request).downloads.download_signature(viewer, document_id, signature_id))
         return attachment(name, data, "application/pkcs7-signature")
 
     @get("/documents/{document_id:int}/package", operation_id="download_package",
@@ -415,7 +416,7 @@ class DocumentsController(Controller):
     async def package(self, request: Request, document_id: int) -> Response[bytes]:
         session, viewer = await self._viewer(request)
         name, data = await guarded(request, session, "package", document_id,
-                                   lambda: workflow_of(request).package(viewer, document_id))
+                                   lambda: services_of(request).packaging.package(viewer, document_id))
         return attachment(name, data, "application/zip")
 
     @get("/documents/{document_id:int}/report", operation_id="verification_report")
@@ -423,17 +424,16 @@ class DocumentsController(Controller):
                      format: Literal["json", "html"] = "json") -> Response[Any]:
         session, viewer = await self._viewer(request)
         data, html = await guarded(request, session, "report", document_id,
-                                   lambda: workflow_of(request).report(viewer, document_id))
+                                   lambda: services_of(request).reports.report(viewer, document_id))
         if format == "html":
-            return Response(f"<!doctype html><html lang='ru'><meta charset='utf-8'><body>{html}</body></html>",
-                            media_type="text/html", headers={"Cache-Control": "no-store"})
+            return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})
         return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
 
     @post("/me/certificates/challenge", operation_id="certificate_challenge", status_code=200,
           summary="A one-time code to sign with the certificate being registered (valid 10 minutes)")
     async def certificate_challenge(self, request: Request) -> CertificateChallenge:
         session, viewer = await self._viewer(request)
-        challenge = await workflow_of(request).certificate_challenge(viewer)
+        challenge = await services_of(request).certificates.challenge(viewer)
         return CertificateChallenge(challenge=challenge.text, expires_at=challenge.expires_at)
 
     @post("/me/certificates", operation_id="register_certificate", status_code=201,
@@ -444,8 +444,7 @@ class DocumentsController(Controller):
         session, viewer = await self._viewer(request)
         try:
             data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
-            certificate = data.certificate.encode() if "-----BEGIN" in data.certificate else \
-                base64.b64decode("".join(data.certificate.split()), validate=True)
+            certificate = certificates.decode_certificate(data.certificate)
             signature = certificates.decode_signature(data.signature)
         except (msgspec.DecodeError, ValueError):
             raise ApiProblem(400, "proof_required", "Для регистрации сертификата нужны сам сертификат, код "
@@ -453,7 +452,7 @@ class DocumentsController(Controller):
                              "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
                              "challenge, signature; base64 или PEM).") from None
         info = await guarded(request, session, "register_certificate", None,
-                             lambda: workflow_of(request).register_certificate(
+                             lambda: services_of(request).certificates.register(
                                  viewer, certificate, challenge=data.challenge, signature=signature))
         return Certificate(**info)
 
@@ -462,7 +461,7 @@ class DocumentsController(Controller):
         session = current_session(request)
         from server.workflow import store
 
-        return await workflow_of(request).db.read(lambda d: store.registered_certificates(d, session.user_id))
+        return await services_of(request).db.read(lambda d: store.registered_certificates(d, session.user_id))
 
     @get("/audit", operation_id="audit_search", summary="Search the audit log (auditors only)")
     async def audit_search(self, request: Request, q: str = "", action: str = "", document_id: int = 0,
@@ -482,7 +481,7 @@ class DocumentsController(Controller):
         if q:
             where.append("(details LIKE ? OR actor LIKE ?)")
             params += [f"%{q}%", f"%{q}%"]
-        rows = await workflow_of(request).db.read(lambda d: d.execute(
+        rows = await services_of(request).db.read(lambda d: d.execute(
             f"SELECT id, at, actor, action, object_type, object_id, details FROM audit_log WHERE {' AND '.join(where)}"
             " ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall())
         return [AuditRow(id=r[0], at=r[1], actor=r[2], action=r[3], object_type=r[4], object_id=r[5],

@@ -16,10 +16,11 @@ from server import text
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.entities import COMPANY, kind_of
 from server.portal.sessions import Session
+from server.state import AppServices
 from server.web.b24 import current_session
+from server.workflow.directory import PortalMissing
 from server.workflow.docstate import DocState
 from server.workflow.permissions import PermissionDenied
-from server.workflow.service import PortalMissing, Workflow
 from server.workflow.states import TransitionRefused
 
 from . import links
@@ -71,15 +72,15 @@ def _status(row: dict[str, Any]) -> LinkStatus:
     return LinkStatus(**{k: row[k] for k in LinkStatus.__struct_fields__})
 
 
-def _wf(request: Request) -> Workflow:
-    return request.app.state.services.workflow  # type: ignore[no-any-return]
+def _services(request: Request) -> AppServices:
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
 async def _author_doc(request: Request, session: Session, document_id: int, action: str,
                       *, author: bool) -> dict[str, Any]:
-    wf = _wf(request)
-    viewer = await wf.viewer(session.user_id)
-    doc = await wf.visible_document(viewer, document_id)
+    services = _services(request)
+    viewer = await services.directory.viewer(session.user_id)
+    doc = await services.documents.visible_document(viewer, document_id)
     if author:
         viewer.require_author(doc, action)
     return doc
@@ -118,7 +119,7 @@ class CounterpartyApi(Controller):
                     current=_status(live) if live else None, history=[_status(r) for r in rows],
                     reminders_left_today=max(0, settings.limits.manual_reminders_per_day - used))
 
-            return Response(await _wf(request).db.read(read), headers={"Cache-Control": "no-store"})
+            return Response(await _services(request).db.read(read), headers={"Cache-Control": "no-store"})
 
         return await self._guard(call)  # type: ignore[no-any-return]
 
@@ -128,7 +129,7 @@ class CounterpartyApi(Controller):
 
         async def call() -> Response[Any]:
             doc = await _author_doc(request, session, document_id, "выбор получателя", author=False)
-            crm = CrmService(await _wf(request).client())
+            crm = CrmService(await _services(request).directory.client())
             found: list[Recipient] = []
             try:
                 contacts = await crm.record_contacts(kind_of(doc["entity_type"]), doc["entity_id"])

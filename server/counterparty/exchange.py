@@ -23,9 +23,17 @@ from server import crashpoints
 from server.db import Database
 from server.text import moscow_time
 from server.workflow import signature_store, states, store
+from server.workflow.directory import PortalMissing
 from server.workflow.docstate import DocState
-from server.workflow.service import PortalMissing, Workflow
-from server.workflow.signatures import AcceptedSignature, SignatureRefused, SignerClaim, accept_signature
+from server.workflow.downloads import Downloads
+from server.workflow.packaging import Packaging
+from server.workflow.signatures import (
+    AcceptedSignature,
+    SignatureDeps,
+    SignatureRefused,
+    SignerClaim,
+    accept_signature,
+)
 from server.workflow.states import TransitionRefused
 
 from . import links
@@ -258,9 +266,12 @@ class UploadOutcome:
 class CounterpartyExchange:
     """One per running server; the public pages and the CryptoARM handler call it."""
 
-    def __init__(self, db: Database, workflow: Workflow) -> None:
+    def __init__(self, db: Database, *, downloads: Downloads, packaging: Packaging, signatures: SignatureDeps) -> None:
         self.db = db
-        self.workflow = workflow
+        self.downloads = downloads
+        self.packaging = packaging
+        self.signatures = signatures
+        self.listeners = signatures.listeners
 
     async def resolve(self, token: str) -> LinkContext:
         def read(d: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -278,7 +289,7 @@ class CounterpartyExchange:
 
     async def file(self, ctx: LinkContext, file_id: int) -> tuple[str, str, bytes]:
         try:
-            return await self.workflow.file_bytes(ctx.doc["id"], file_id)
+            return await self.downloads.file_bytes(ctx.doc["id"], file_id)
         except TransitionRefused as exc:
             if exc.code == "file_changed":
                 raise ActionRefused("file_changed", "Файл документа изменён после отправки и не совпадает с тем, "
@@ -315,7 +326,7 @@ class CounterpartyExchange:
             except MalformedInput:
                 raise ActionRefused("malformed", REFUSAL_TEXT["malformed"]) from None
             try:
-                accepted = await accept_signature(self.workflow.deps, document_id=ctx.doc["id"], file_id=file_id,
+                accepted = await accept_signature(self.signatures, document_id=ctx.doc["id"], file_id=file_id,
                                                   cms=cms, claim=self._claim(ctx),
                                                   source="cryptoarm" if source == "cryptoarm" else "counterparty")
             except SignatureRefused as refusal:
@@ -342,18 +353,18 @@ class CounterpartyExchange:
             if step is None:
                 raise TransitionRefused("not_current_step", "Документ сейчас не ждёт вашего ответа.")
             states.reject(d, ctx.doc["id"], step_id=step[0], actor=f"counterparty:{ctx.link['recipient_email']}",
-                          reason=reason, listeners=self.workflow.listeners)
+                          reason=reason, listeners=self.listeners)
             links.mark_answered(d, ctx.link["id"], "rejected")
 
         try:
             await self.db.write(write)
         except TransitionRefused as exc:
             raise ActionRefused(exc.code, exc.message, exc.status) from None
-        self.workflow.listeners.committed()
+        self.listeners.committed()
 
     # -- the package ------------------------------------------------------------------------------------
 
     async def package(self, document_id: int) -> tuple[str, bytes]:
         """The signed package for the counterparty's page: the workflow's ZIP, without a portal user or an export
         audit row (the link that reached this call is the counterparty's authority)."""
-        return await self.workflow.build_package(document_id)
+        return await self.packaging.build_package(document_id)

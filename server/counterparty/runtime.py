@@ -49,7 +49,6 @@ def _cryptoarm_opener() -> Any:
 
 def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     settings = services.settings
-    workflow = services.workflow
     key = tokens.load_key(settings.storage.path)
     services.link_key = key
     limits = settings.limits
@@ -57,14 +56,15 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
         per_ip_per_minute=limits.public_requests_per_minute,
         per_link_per_minute=limits.public_requests_per_link_per_minute,
         bad_links_per_hour=limits.public_bad_links_per_hour)
-    exchange = CounterpartyExchange(services.db, workflow)
+    exchange = CounterpartyExchange(services.db, downloads=services.downloads, packaging=services.packaging,
+                                    signatures=services.signatures)
     mail = MailWorker(settings, services.db, SmtpSender(settings.smtp), link_key=key,
-                      package=workflow.build_package, sender_company=sender_company,
-                      wake_portal=workflow.worker.wake)
-    workflow.listeners.on("internal_signed", Invitations(link_key=key, ttl_days=settings.policy.link_ttl_days))
-    workflow.listeners.on("withdraw", revoke_on_withdraw)
-    workflow.listeners.on("counterparty_signed", confirm_on_signed)
-    workflow.listeners.on_commit(mail.wake)
+                      package=services.packaging.build_package, sender_company=sender_company,
+                      wake_portal=services.outbox.wake)
+    services.listeners.on("internal_signed", Invitations(link_key=key, ttl_days=settings.policy.link_ttl_days))
+    services.listeners.on("withdraw", revoke_on_withdraw)
+    services.listeners.on("counterparty_signed", confirm_on_signed)
+    services.listeners.on_commit(mail.wake)
     scheduler = CounterpartyScheduler(settings, services.db, wake_mail=mail.wake)
     services.counterparty = exchange
     services.cryptoarm_counterparty = _cryptoarm_opener()

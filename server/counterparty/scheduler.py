@@ -2,7 +2,7 @@
 
 Invitations are not here: the workflow's ``internal_signed`` listener (:mod:`.invitations`) issues the link in the
 transaction that completes the company's part, and its ``withdraw`` listener revokes it. Expiry of the document
-is the workflow's (``Workflow.expire_loop``); an expired document's link stops working because the page checks
+is the workflow's (:mod:`server.workflow.expiry`); an expired document's link stops working because the page checks
 the document's state. What is left is time-driven: every ``[counterparty] scan_seconds`` the due reminders are
 queued, each in its own write transaction whose outbox dedupe key is (link, threshold), so two rounds (or a
 crash between them) never send the same reminder twice.
@@ -11,13 +11,13 @@ crash between them) never send the same reminder twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from server.config import Settings
 from server.db import Database
+from server.worker_loop import run_rounds
 
 from . import links
 
@@ -37,19 +37,11 @@ class CounterpartyScheduler:
         self._event.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self._event.clear()
-            try:
-                await self.scan_once()
-            except Exception:  # noqa: BLE001 - the loop must outlive any one bad round
-                log.exception("counterparty scan failed")
-            waiter = asyncio.ensure_future(self._event.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.counterparty.scan_seconds):
-                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        await run_rounds(self._round, wake=self._event, stop=stop, poll_seconds=self.settings.counterparty.scan_seconds,
+                         log=log, what="counterparty scan")
+
+    async def _round(self) -> int:
+        return (await self.scan_once())["reminders"]
 
     async def scan_once(self) -> dict[str, int]:
         now = self.clock()

@@ -53,7 +53,7 @@ class JobHandler:
         job = await services.db.read(lambda d: store.job_view(d, parsed[0]))
         if job is None or job.user_id != txn.user_id or job.status not in store.OPEN_JOB_STATES:
             raise TransactionRefused("jobs_not_open", "Документ уже подписан, отозван или подписание отменено.")
-        name, _ctype, data = await port.job_file(services.workflow, job.document_id, parsed[1])
+        name, _ctype, data = await port.job_file(services.downloads, job.document_id, parsed[1])
         return name, data
 
     async def accept(self, services: AppServices, txn: Txn, results: list[DirectResult]) -> Outcome:
@@ -68,7 +68,7 @@ class JobHandler:
                 outcome.refused.append({"key": result.key, "code": "unknown_file", "message": "Файл не из этой транзакции."})
                 continue
             try:
-                await port.accept_job_signature(services.workflow, job_id=job.id, document_id=job.document_id,
+                await port.accept_job_signature(services.signatures, job_id=job.id, document_id=job.document_id,
                                                 user_id=job.user_id, file_id=parsed[1], cms=result.cms,
                                                 source="cryptoarm")
                 outcome.accepted.append(result.key)

@@ -10,8 +10,6 @@ rule that registration needs the key stays.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -20,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 from asn1crypto import x509
 
 from cades import hashing
-from cades.asn1 import MalformedInput
+from cades.asn1 import MalformedInput, decode_armour
 from cades.cms import parse_signed_data
 from cades.verify import check_signer, find_signer_certificate
 
 CHALLENGE_TTL = timedelta(minutes=10)
 MAX_SIGNATURE_BYTES = 64 * 1024
+# Base64 text is a third longer than its bytes, PEM a little more: room for the largest accepted signature.
+MAX_ARMOURED_BYTES = 2 * MAX_SIGNATURE_BYTES
 _PREFIX = "klikdok-certificate-registration"
 
 
@@ -51,18 +51,19 @@ def new_challenge(user_id: int, now: datetime | None = None) -> Challenge:
 
 
 def decode_signature(value: str) -> bytes:
-    """A CMS signature sent as base64 or PEM text; ValueError if it is neither."""
-    text = value.strip()
-    if text.startswith("-----BEGIN"):
-        lines = [ln for ln in text.splitlines() if ln and not ln.startswith("-----")]
-        text = "".join(lines)
-    try:
-        data = base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("not base64") from None
-    if not data or len(data) > MAX_SIGNATURE_BYTES:
-        raise ValueError("empty or too large")
+    """A CMS signature sent as base64 or PEM text; ValueError if it is neither (or empty, or too large)."""
+    data = decode_armour(value.strip().encode(), max_size=MAX_ARMOURED_BYTES)
+    if len(data) > MAX_SIGNATURE_BYTES:
+        raise ValueError("too large")
     return data
+
+
+def decode_certificate(value: str) -> bytes:
+    """The certificate a registration names, sent as PEM or base64 text: its DER; ValueError if it is neither.
+
+    Only the armour is taken off here; whether the bytes are an X.509 certificate is the registration's question.
+    """
+    return decode_armour(value.strip().encode(), max_size=MAX_ARMOURED_BYTES)
 
 
 def proves_possession(cms: bytes, challenge: str, cert: x509.Certificate) -> bool:

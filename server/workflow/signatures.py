@@ -81,12 +81,18 @@ class AcceptedSignature(msgspec.Struct, kw_only=True):
 
 @dataclass
 class SignatureDeps:
-    """What acceptance needs from the running server (built once by the Workflow, which shares its listeners)."""
+    """What acceptance needs from the running server (built once at start-up, sharing the server's listeners)."""
 
     db: KlikDatabase
     settings: Settings
     validation: ValidationContext
     listeners: TransitionListeners = field(default_factory=TransitionListeners)
+
+
+def validation_context(settings: Settings) -> ValidationContext:
+    """The trust anchors, intermediates and CRLs of ``[trust]``, loaded once for every acceptance."""
+    trust = settings.trust
+    return ValidationContext.from_paths(trust.roots, intermediates=trust.intermediates, crls=trust.crls)
 
 
 def _reason_text(sig: SignatureResult) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
@@ -199,13 +199,6 @@ def signature_bytes(db: Database, document_id: int, signature_id: int) -> tuple[
     return (row[0], row[1], json.loads(row[2])) if row else None
 
 
-def signature_rows_for_package(db: Database, document_id: int) -> list[tuple[int, int, bytes, str, str]]:
-    """(signature id, file id, CMS, verification JSON, signer JSON) for every accepted signature."""
-    return [tuple(r) for r in db.execute(  # type: ignore[misc]
-        "SELECT id, file_id, cms, verification, signer FROM signatures WHERE document_id = ? ORDER BY id",
-        [document_id]).fetchall()]
-
-
 def history(db: Database, document_id: int) -> list[HistoryEntry]:
     rows = db.execute("SELECT at, actor, action, details FROM audit_log WHERE object_type = 'document'"
                       " AND object_id = ? ORDER BY id", [str(document_id)]).fetchall()
@@ -294,3 +287,20 @@ def registered_certificates(db: Database, user_id: int) -> list[dict[str, Any]]:
                      " FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL ORDER BY id", [user_id])
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+class StoredSignature(NamedTuple):
+    """An accepted signature as the report and the package need it: its bytes and what was stored at acceptance."""
+
+    id: int
+    file_id: int
+    cms: bytes
+    verification: str  # the cades VerificationResult, JSON
+    signer: str  # who signed (claim and certificate identity), JSON
+
+
+def stored_signatures(db: Database, document_id: int) -> list[StoredSignature]:
+    """Every accepted signature of a document, in the order they were accepted."""
+    rows = db.execute("SELECT id, file_id, cms, verification, signer FROM signatures WHERE document_id = ? ORDER BY id",
+                      [document_id]).fetchall()
+    return [StoredSignature(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4]) for r in rows]

@@ -15,8 +15,7 @@ from server.db import Database
 from server.workflow import states
 from server.workflow.files import digests
 from server.workflow.listeners import TransitionListeners
-from server.workflow.service import validation_context
-from server.workflow.signatures import SignatureDeps, SignerClaim, accept_signature
+from server.workflow.signatures import SignatureDeps, SignerClaim, accept_signature, validation_context
 from tests.workflow.conftest import DIRECTOR, MANAGER, People
 from tests.workflow.test_accept_signature import certificate_key, settings_for
 

@@ -11,9 +11,10 @@ import pytest
 from server.config import Settings
 from server.counterparty import links, tokens
 from server.counterparty.invitations import Invitations
-from server.counterparty.limiter import PublicLimiter, SlidingWindow, client_ip
+from server.counterparty.limiter import PublicLimiter, client_ip
 from server.counterparty.scheduler import CounterpartyScheduler
 from server.db import Database, migrations
+from server.ratelimit import SlidingWindow
 from server.workflow import store
 from tests.counterparty.conftest import Exchange, link_in
 

@@ -12,8 +12,13 @@ from server.config import Settings
 from server.db import Database
 from server.workflow import states
 from server.workflow.files import digests
-from server.workflow.service import validation_context
-from server.workflow.signatures import SignatureDeps, SignatureRefused, SignerClaim, accept_signature
+from server.workflow.signatures import (
+    SignatureDeps,
+    SignatureRefused,
+    SignerClaim,
+    accept_signature,
+    validation_context,
+)
 from tests.support.pki_fixtures import GostPki
 from tests.workflow.conftest import DIRECTOR, MANAGER, People
 

@@ -147,6 +147,8 @@ def test_two_signers_in_order_and_a_package_of_two_files(kd: Klikdok, people: Pe
     assert z.read("Договор.pdf") == PDF
     report = json.loads(z.read("отчёт-о-проверке.json"))
     assert [s["verification"]["status"] for s in report["signatures"]] == ["valid"] * 4
+    page = z.read("отчёт-о-проверке.html").decode()
+    assert page.count("<h1>Протокол проверки электронной подписи</h1>") == 4  # one protocol per signature
     history = [h["action"] for h in kd.api("GET", f"/documents/{doc_id}", MANAGER).json()["history"]]
     assert history[:2] == ["document.created", "document.sent"]
     assert history.count("signature.accepted") == 4 and "document.internal_completed" in history

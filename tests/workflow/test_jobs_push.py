@@ -1,4 +1,4 @@
-"""A signing job reaches a connected agent as soon as the signer asks for it: ``Workflow.sign_request`` wakes
+"""A signing job reaches a connected agent as soon as the signer asks for it: ``Transitions.sign_request`` wakes
 the agents hub through the workflow's ``on_jobs_opened`` listeners, so nothing waits for the hub's poll.
 
 The hub's poll is set to a minute here; the job must be signed well before that.

@@ -1,0 +1,181 @@
+"""A new document coming in: its files checked and spooled, its signers and CRM requisites looked up, its route.
+
+It changes when what a document is made of at creation changes: upload limits and file-name rules, which CRM
+fields become the counterparty's snapshot (and how long a card's requisites are reused), how signers are
+resolved. The state changes themselves are :mod:`.states`'; this service gathers and checks the inputs, then
+records the draft (and, with ``send``, sends it) in one write transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from server.bitrix24 import Bitrix24Error, CrmService
+from server.bitrix24.entities import CODES, cards_phrase, kind_of
+from server.config import Settings
+from server.db import Database
+from server.text import name as clean_name
+from server.text import title as clean_title
+
+from . import effects, states, store
+from .directory import PortalDirectory
+from .files import FileCache, Spool, safe_name
+from .listeners import TransitionListeners
+from .permissions import PermissionDenied, Viewer
+from .queries import DocumentQueries
+from .states import TransitionRefused
+
+CRM_CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A document file as received: already on disk (the request's spool) and hashed while it arrived, so the
+    workflow never holds a whole file in memory."""
+
+    name: str
+    path: Path
+    size: int
+    streebog256: str
+    streebog512: str
+    content_type: str = ""
+
+
+class Intake:
+    def __init__(self, settings: Settings, db: Database, *, directory: PortalDirectory, documents: DocumentQueries,
+                 spool: Spool, cache: FileCache, listeners: TransitionListeners,
+                 wake_outbox: Callable[[], None]) -> None:
+        self.settings = settings
+        self.db = db
+        self.directory = directory
+        self.documents = documents
+        self.spool = spool
+        self.cache = cache
+        self.listeners = listeners
+        self.wake_outbox = wake_outbox
+        # CRM requisites per card for a short while: a manager creating several documents in a row from one
+        # card should not cost five portal calls each (the values are a snapshot taken at creation anyway).
+        self._crm_cache: dict[tuple[str, int], tuple[float, int | None, dict[str, str]]] = {}
+
+    async def _signers(self, signer_ids: Sequence[int]) -> list[tuple[int, str]]:
+        ids = list(dict.fromkeys(int(i) for i in signer_ids))
+        if not ids:
+            return []
+        found = await self.directory.users(ids)
+        missing = [i for i in ids if i not in found or not found[i].active]
+        if missing:
+            raise TransitionRefused("unknown_signer", f"Нет активного сотрудника с id {missing[0]}.", 400)
+        return [(i, found[i].full_name) for i in ids]
+
+    async def _counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
+        hit = self._crm_cache.get((entity_type, entity_id))
+        if hit and time.monotonic() - hit[0] < CRM_CACHE_SECONDS:
+            return hit[1], dict(hit[2])
+        company_id, info = await self._read_counterparty(entity_type, entity_id)
+        if len(self._crm_cache) > 1000:
+            self._crm_cache.clear()
+        self._crm_cache[(entity_type, entity_id)] = (time.monotonic(), company_id, dict(info))
+        return company_id, info
+
+    async def _read_counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
+        kind = kind_of(entity_type)
+        crm = CrmService(await self.directory.client())
+        try:
+            company_id = await crm.counterparty_company_id(kind, entity_id)
+            contacts = await crm.record_contacts(kind, entity_id)
+        except Bitrix24Error as exc:
+            raise TransitionRefused("crm_not_found", f"Карточка {kind.genitive} №{entity_id} не найдена в CRM "
+                                    f"({exc.code}).", 400) from None
+        info = {"name": "", "inn": "", "ogrn": "", "email": ""}
+        if company_id:
+            company = await crm.company(company_id)
+            info["name"] = company.title
+            if company.emails:
+                info["email"] = company.emails[0]
+            requisites = await crm.company_requisites(company_id)
+            if requisites:
+                r = requisites[0]
+                info.update(inn=r.inn, ogrn=r.ogrn or r.ogrnip, name=r.company_name or company.title)
+        info["name"] = clean_name(info["name"])
+        for contact in contacts:
+            if contact.emails and not info["email"]:
+                info["email"] = contact.emails[0]
+        return company_id, info
+
+    async def create(self, user_id: int, *, entity_type: str, entity_id: int, title: str, uploads: Sequence[Upload],
+                     signer_ids: Sequence[int] = (), counterparty_email: str = "", send: bool = False) -> int:
+        """Record a draft; with ``send`` it is sent in the same transaction (one commit: a document is never left
+        half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
+        after the commit, so a crash at any point leaves no file on the portal that no document owns."""
+        if entity_type not in CODES or entity_id <= 0:
+            raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.", 400)
+        if not uploads:
+            raise TransitionRefused("no_files", "Приложите хотя бы один файл.", 400)
+        limit = self.settings.limits.max_upload_mb * 1024 * 1024
+        names: set[str] = set()
+        for up in uploads:
+            if up.size > limit:
+                raise TransitionRefused("too_large", f"Файл «{safe_name(up.name)}» больше "
+                                        f"{self.settings.limits.max_upload_mb} МБ.", 413)
+            if up.size == 0:
+                raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.", 400)
+            if safe_name(up.name).lower() in names:
+                raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».", 400)
+            names.add(safe_name(up.name).lower())
+        title = clean_title(title) or safe_name(uploads[0].name)
+        author = await self.directory.user(user_id)
+        if author is None:
+            raise PermissionDenied("unknown_user", "Пользователь не найден на портале.")
+        signers = await self._signers(signer_ids)
+        company_id, counterparty = await self._counterparty(entity_type, entity_id)
+        if counterparty_email:
+            counterparty["email"] = counterparty_email.strip()[:254]
+        files: list[dict[str, Any]] = []
+        spooled: list[str] = []
+        for up in uploads:
+            name = safe_name(up.name)
+            ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            spooled.append(await asyncio.to_thread(self.spool.put_file, up.streebog256, secrets.token_hex(8), up.path))
+            await asyncio.to_thread(self.cache.put_file, up.streebog256, up.path)
+            files.append({"name": name, "size": up.size, "content_type": ctype, "streebog256": up.streebog256,
+                          "streebog512": up.streebog512})
+        department = author.departments[0] if author.departments else None
+
+        def write(d: Any) -> int:
+            doc_id = states.create_draft(
+                d, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id,
+                author_id=user_id, author_name=clean_name(author.full_name), department_id=department, files=files,
+                signers=signers, counterparty=counterparty, disk_folder_id=None)
+            for f, spool_name in zip(store.files(d, doc_id), spooled, strict=True):
+                effects.store_file_on_disk(d, f.id, spool_name)
+            if send:
+                states.send(d, doc_id, actor_id=user_id, counterparty_days=self.settings.workflow.counterparty_days,
+                            listeners=self.listeners)
+            return doc_id
+
+        try:
+            doc_id = await self.db.write(write)
+        except BaseException:
+            for spool_name in spooled:
+                self.spool.remove(spool_name)
+            raise
+        if send:
+            self.listeners.committed()
+        else:
+            self.wake_outbox()
+        return doc_id
+
+    async def set_route(self, viewer: Viewer, document_id: int, signer_ids: Sequence[int],
+                        counterparty_email: str | None = None) -> None:
+        doc = await self.documents.visible_document(viewer, document_id)
+        viewer.require_author(doc, "изменить маршрут")
+        signers = await self._signers(signer_ids)
+        await self.db.write(lambda d: states.set_route(d, document_id, actor_id=viewer.user_id, signers=signers,
+                                                       counterparty_email=counterparty_email))

@@ -1,0 +1,71 @@
+"""The signed package of a document: one ZIP with the files, every ``.sig`` and the verification report.
+
+It changes when what goes into the package changes (names inside the ZIP, another report format, a
+manifest). Portal users get it through :meth:`Packaging.package` (visibility checked, the export audited);
+the counterparty exchange and the confirmation e-mail take :meth:`Packaging.build_package`, whose caller has
+already decided who may have it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from server.db import Database, audit
+
+from . import store
+from .docstate import DocState
+from .downloads import Downloads
+from .files import safe_name
+from .outbox_worker import signature_file_name
+from .permissions import Viewer
+from .queries import DocumentQueries
+from .reports import Reports
+from .states import TransitionRefused
+
+REPORT_HTML = "отчёт-о-проверке.html"
+REPORT_JSON = "отчёт-о-проверке.json"
+
+
+class Packaging:
+    def __init__(self, db: Database, *, documents: DocumentQueries, downloads: Downloads, reports: Reports) -> None:
+        self.db = db
+        self.documents = documents
+        self.downloads = downloads
+        self.reports = reports
+
+    async def package(self, viewer: Viewer, document_id: int) -> tuple[str, bytes]:
+        """The ZIP package for a portal user: visibility checked and the export audited."""
+        await self.documents.visible_document(viewer, document_id)
+        name, data = await self.build_package(document_id)
+        await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="document.exported",
+                                                   object_type="document", object_id=document_id))
+        return name, data
+
+    async def build_package(self, document_id: int) -> tuple[str, bytes]:
+        """ZIP: the files, every ``.sig``, and the verification report (HTML and JSON); (file name, bytes).
+
+        No viewer and no audit row: the caller decides who may have it and records why (``package`` for portal
+        users; the counterparty exchange for the counterparty's page and the confirmation e-mail).
+        """
+        doc = await self.db.read(lambda d: store.document_row(d, document_id))
+        if doc is None or doc["state"] == DocState.DELETED:
+            raise TransitionRefused("not_found", "Документ не найден.", 404)
+        files = await self.db.read(lambda d: store.files(d, document_id))
+        signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
+        report, html = await self.reports.of(doc)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            by_id = {}
+            for f in files:
+                name, _, data = await self.downloads.file_bytes(document_id, f.id)
+                z.writestr(name, data)
+                by_id[f.id] = name
+            counts: dict[int, int] = {}
+            for sig in signatures:
+                counts[sig.file_id] = counts.get(sig.file_id, 0) + 1
+                z.writestr(signature_file_name(by_id[sig.file_id], counts[sig.file_id]), sig.cms)
+            z.writestr(REPORT_HTML, html)
+            z.writestr(REPORT_JSON, json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        return f"{safe_name(doc['title'])}.zip", buf.getvalue()

@@ -1,0 +1,87 @@
+"""Who may see a document, and the lists and the detail view built from what they may see.
+
+It changes when the visibility rule or what a list or the detail view shows changes (a new list, a new filter,
+a new field on the detail page). Every other service that acts on a document for a portal user asks
+:meth:`DocumentQueries.visible_document` first, so the rule lives in one place; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from server.bitrix24.entities import cards_phrase
+from server.db import Database
+
+from . import store
+from .docstate import DocState
+from .model import DocumentDetail, DocumentPage
+from .permissions import PermissionDenied, Viewer
+from .states import TransitionRefused
+
+
+class DocumentQueries:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def visible_document(self, viewer: Viewer, document_id: int) -> dict[str, Any]:
+        """The document row if ``viewer`` may see it; else 404 (``TransitionRefused``) or 403 (audited by the API).
+
+        The one visibility rule for everything that shows a document, including other packages' endpoints.
+        """
+        def read(d: Any) -> tuple[dict[str, Any] | None, bool]:
+            return store.document_row(d, document_id), store.is_route_member(d, document_id, viewer.user_id)
+
+        doc, member = await self.db.read(read)
+        if doc is None or doc["state"] == DocState.DELETED:
+            raise TransitionRefused("not_found", "Документ не найден.", 404)
+        viewer.require_view(doc, member)
+        return doc
+
+    async def list(self, viewer: Viewer, *, view: str, entity: tuple[str, int] | None = None,
+                   states_: Sequence[str] = (), query: str = "", overdue: bool = False, limit: int = 50,
+                   offset: int = 0) -> DocumentPage:
+        """view: "entity" (a CRM card), "mine" (authored), "queue" (waiting for my signature), "department"
+        (a head's subtree), "all" (everything visible; auditors see every document)."""
+        limit = max(1, min(200, limit))
+        kwargs: dict[str, Any] = {"scope": viewer.scope(), "states": states_, "query": query, "overdue": overdue,
+                                  "limit": limit, "offset": max(0, offset)}
+        if view == "entity":
+            if entity is None:
+                raise TransitionRefused("bad_request", f"Не указана карточка {cards_phrase('или')}.", 400)
+            kwargs["entity"] = entity
+        elif view == "mine":
+            kwargs["author_id"] = viewer.user_id
+        elif view == "queue":
+            kwargs["signer_id"] = viewer.user_id
+        elif view == "department":
+            if not viewer.is_head and not viewer.auditor:
+                raise PermissionDenied("not_head", "Раздел «Отдел» доступен руководителям подразделений.")
+            kwargs["departments"] = None if viewer.auditor and not viewer.is_head else viewer.managed_departments
+        elif view != "all":
+            raise TransitionRefused("bad_request", f"Неизвестный список: {view}.", 400)
+        return await self.db.read(lambda d: store.list_documents(d, **kwargs))
+
+    async def detail(self, viewer: Viewer, document_id: int) -> DocumentDetail:
+        doc = await self.visible_document(viewer, document_id)
+
+        def read(d: Any) -> DocumentDetail:
+            summary = store.summary(d, document_id)
+            assert summary is not None
+            current = store.current_step(d, document_id)
+            route = store.route(d, document_id)
+            names = {f"user:{doc['author_id']}": doc["author_name"], "system": "KlikDok"}
+            names.update({f"user:{s.user_id}": s.display_name for s in route if s.user_id})
+            history = [msgspec.structs.replace(h, actor_name=names.get(h.actor, "Контрагент" if
+                                                                        h.actor.startswith("counterparty:") else ""))
+                       for h in store.history(d, document_id)]
+            return DocumentDetail(
+                document=summary, reason=doc["reason"], counterparty_name=doc["counterparty_name"],
+                counterparty_inn=doc["counterparty_inn"], counterparty_ogrn=doc["counterparty_ogrn"],
+                counterparty_email=doc["counterparty_email"], files=store.files(d, document_id),
+                route=route, signatures=store.signatures(d, document_id), history=history,
+                can=viewer.actions(doc, current.user_id if current else None))
+
+        return await self.db.read(read)

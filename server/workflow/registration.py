@@ -1,0 +1,85 @@
+"""A user registers their own signing certificate: challenge issued, proof of the key checked, the row recorded.
+
+It changes when the registration flow changes (the onboarding issue replaces the challenge with another proof,
+a registration needs an approval, the refusals are audited differently). The proof itself, a CMS signature over
+the challenge made with the certificate's key, is :mod:`.certificates`'; the SQL is :mod:`.certificate_store`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cades.asn1 import load_certificate
+from cades.certs import cert_info
+from server.db import Database, audit
+
+from . import certificate_store, certificates, store
+from .permissions import PermissionDenied, Viewer
+from .states import TransitionRefused
+
+
+class CertificateRegistration:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def challenge(self, viewer: Viewer) -> certificates.Challenge:
+        """A fresh challenge for this user to sign with the certificate they are about to register."""
+        challenge = certificates.new_challenge(viewer.user_id)
+        now = datetime.now(UTC)
+        await self.db.write(lambda d: certificate_store.issue_challenge(
+            d, user_id=viewer.user_id, challenge_hash=challenge.hash, now=now.isoformat(timespec="seconds"),
+            expires_at=challenge.expires_at, keep_until=(now - timedelta(days=1)).isoformat(timespec="seconds")))
+        return challenge
+
+    async def register(self, viewer: Viewer, der_or_pem: bytes, *, challenge: str,
+                       signature: bytes) -> dict[str, Any]:
+        """A user registers their own signing certificate (audited); signatures for them must use it.
+
+        The registration must prove possession of the key: ``signature`` is a CMS signature over ``challenge``
+        (issued to this user by :meth:`challenge`, unexpired, unused) made with this certificate. The challenge
+        is spent by this attempt whatever its outcome; refusals are PermissionDenied, which the API audits.
+        """
+        try:
+            cert = load_certificate(der_or_pem)
+            info = cert_info(cert)
+            data = cert.dump()
+        except Exception:  # noqa: BLE001 - any parse failure is the same answer to the user
+            raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).", 400) from None
+        if not info.serial:
+            raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.", 400)
+        now = store.now_iso()
+        state = await self.db.write(lambda d: certificate_store.spend_challenge(
+            d, user_id=viewer.user_id, challenge_hash=certificates.challenge_hash(challenge), now=now))
+
+        async def refuse(code: str, message: str, why: str) -> None:
+            details = {"serial": info.serial.lower(), "issuer": info.issuer, "subject": info.subject, "code": code,
+                       "why": why}
+            await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="certificate.refused",
+                                                       object_type="user", object_id=viewer.user_id, details=details))
+            raise PermissionDenied(code, message)
+
+        if state != "ok":
+            why = {"used": "уже использован", "expired": "просрочен"}.get(state, "не выдавался вам")
+            await refuse("bad_challenge", f"Код подтверждения {why}. Запросите новый код, подпишите его этим "
+                         "сертификатом и повторите регистрацию.", f"challenge {state}")
+        if not await asyncio.to_thread(certificates.proves_possession, signature, challenge, cert):
+            await refuse("no_proof", "Подпись под кодом подтверждения не сделана ключом этого сертификата. "
+                         "Зарегистрировать можно только свой сертификат: подпишите код тем ключом, которому он "
+                         "выдан.", "signature does not verify with this certificate")
+        row = {"issuer": info.issuer, "serial": info.serial, "subject": info.subject,
+               "inn": info.identity.get("inn") or info.identity.get("innle") or "",
+               "snils": info.identity.get("snils", ""),
+               "not_after": info.not_after.isoformat() if info.not_after else None}
+
+        def write(d: Any) -> None:
+            if certificate_store.other_owner(d, issuer=info.issuer, serial=info.serial, user_id=viewer.user_id):
+                raise PermissionDenied("certificate_taken", "Этот сертификат уже зарегистрирован за другим сотрудником.")
+            certificate_store.register(d, user_id=viewer.user_id, info=row, der=data, now=now)
+            audit.append(d, actor=f"user:{viewer.user_id}", action="certificate.registered", object_type="user",
+                         object_id=viewer.user_id, details={"serial": info.serial, "subject": info.subject,
+                                                            "proof": "challenge"})
+
+        await self.db.write(write)
+        return {"serial": info.serial.lower(), "subject": info.subject, "issuer": info.issuer}

@@ -1,0 +1,60 @@
+"""The verification report of a document: every accepted signature's stored result, as JSON and as a page.
+
+It changes when what the report says or how it looks changes (a new field, a PDF next to the HTML). The page is
+rendered from ``server/templates/signature_report.html`` with autoescaping on, because document titles and
+certificate names are chosen by people outside the company; each signature's protocol inside it is the
+printable page :func:`cades.report.render_html` renders from its own autoescaped template.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import msgspec
+from markupsafe import Markup
+
+from cades.report import render_html
+from cades.result import VerificationResult
+from server.db import Database
+
+from . import store
+from .permissions import Viewer
+from .queries import DocumentQueries
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE = "signature_report.html"
+
+
+class Reports:
+    def __init__(self, db: Database, *, documents: DocumentQueries) -> None:
+        self.db = db
+        self.documents = documents
+        self._templates = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                             lstrip_blocks=True)
+
+    async def report(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], str]:
+        """The verification report of every accepted signature: (JSON-able dict, HTML page)."""
+        return await self.of(await self.documents.visible_document(viewer, document_id))
+
+    async def of(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The report of a document row the caller may already show (no viewer, no audit)."""
+        document_id = int(doc["id"])
+        signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
+        files = {f.id: f for f in await self.db.read(lambda d: store.files(d, document_id))}
+        entries = []
+        protocols = []
+        for sig in signatures:
+            result = msgspec.json.decode(sig.verification, type=VerificationResult)
+            f = files[sig.file_id]
+            entries.append({"signature_id": sig.id, "file": f.name, "streebog256": f.streebog256,
+                            "signer": json.loads(sig.signer), "verification": msgspec.to_builtins(result)})
+            # cades renders the protocol from its own autoescaped template: trusted markup here.
+            protocols.append(Markup(render_html(result, document=f.name)))
+        report = {"document_id": document_id, "title": doc["title"], "state": doc["state"],
+                  "warnings": json.loads(doc["warnings"] or "[]"), "signatures": entries}
+        html = self._templates.get_template(TEMPLATE).render(title=doc["title"], protocols=protocols)
+        return report, html

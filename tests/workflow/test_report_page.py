@@ -1,0 +1,29 @@
+"""The verification report page comes from a template with autoescaping: a title is text, never markup.
+
+Titles are typed by people and mailed to counterparties; the report is archived and opened in browsers, so a
+title like ``<img onerror=...>`` must show as those characters, in the page and in the package's copy of it.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from tests.workflow.conftest import MANAGER, Klikdok
+
+PDF = b"%PDF-1.4 report page\n"
+TITLE = '<img src=x onerror="alert(1)"> Акт & Ко'
+
+
+def test_the_report_page_escapes_the_title_and_the_package_carries_the_same_page(kd: Klikdok) -> None:
+    doc_id = kd.create(MANAGER, ("deal", 1), {"Акт.pdf": PDF}, signers=[], title=TITLE, send=False)
+    page = kd.api("GET", f"/documents/{doc_id}/report", MANAGER, params={"format": "html"})
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<img" not in page.text
+    assert "Отчёт о проверке подписей: &lt;img src=x onerror=&#34;alert(1)&#34;&gt; Акт &amp; Ко" in page.text
+    assert "<p>Подписей пока нет.</p>" in page.text
+    pkg = kd.api("GET", f"/documents/{doc_id}/package", MANAGER)
+    assert pkg.status_code == 200, pkg.text
+    archived = zipfile.ZipFile(io.BytesIO(pkg.content)).read("отчёт-о-проверке.html").decode()
+    assert archived == page.text
