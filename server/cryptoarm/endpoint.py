@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +28,7 @@ import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import ClientException, NotFoundException
 
+from cades.asn1 import decode_armour
 from server import jsonbody
 from server.state import AppServices
 from server.web.b24 import current_session
@@ -46,7 +46,6 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 PARAMETERS = "signAndEncrypt.parameters"
 RESULTS = "signAndEncrypt.outDirectResults"
 MAX_FILES = 500
-_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)-----END [A-Z0-9 ]+-----", re.S)
 
 
 def _services(request: Request[Any, Any, Any]) -> AppServices:
@@ -66,13 +65,9 @@ def _refused(exc: TransactionRefused, request_id: Any = None) -> Response[Any]:
 
 
 def to_der(out: bytes) -> bytes:
-    """The ``.sig`` bytes CryptoARM sent, as DER: raw DER as is; PEM or bare base64 text decoded once more."""
-    if out[:1] == b"\x30":  # binary DER/BER: any byte may be whitespace-valued, never strip it
-        return out
-    data = out.strip()
-    match = _PEM.search(data)
-    body = match.group(1) if match else data
-    return base64.b64decode(b"".join(body.split()), validate=True)
+    """The ``.sig`` bytes CryptoARM sent, as DER: raw DER as is; PEM or bare base64 text decoded once more
+    (strictly, by :func:`cades.asn1.decode_armour`; its MalformedInput is a ValueError)."""
+    return decode_armour(out)
 
 
 @get("/", include_in_schema=False, media_type=MediaType.TEXT)
