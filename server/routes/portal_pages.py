@@ -1,7 +1,9 @@
 """Pages the portal opens: the install page, the CRM tab placement, the app page, and app events.
 
 Each of these is a POST made by the user's browser (or, for events, by the portal) that claims to come
-from the portal; nothing in it is trusted before ``PortalService`` has checked it.
+from the portal; nothing in it is trusted before ``PortalService`` has checked it. A refused or unanswered
+check becomes the Russian error page in :mod:`server.routes.errors` (each page's wording is its ``portal_page``
+opt); the events hook answers the portal in JSON itself.
 """
 
 from __future__ import annotations
@@ -9,34 +11,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import NotAuthorizedException
+from litestar import Controller, Request, Response, post
 from litestar.response import Template
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN, HTTP_502_BAD_GATEWAY
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN
 
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.entities import KINDS, UnknownKind, cards_phrase, cards_plural_phrase, kind_of
 from server.bitrix24.phpquery import MalformedQuery, decode, merge
 from server.portal.service import PlacementContext, PortalRejected, PortalService, PortalUnavailable
-from server.portal.sessions import HEADER, InvalidSession, Session, SessionSigner
-from server.state import AppServices
+from server.portal.sessions import SessionSigner
 from server.workflow import docstate
+
+from .errors import BadForm, error_page, frame_headers
 
 log = logging.getLogger(__name__)
 
 PLACEMENT_NAMES = {kind.placement: kind.card_name for kind in KINDS}
 MAX_FORM_BYTES = 64 * 1024
-
-
-def frame_headers(origin: str) -> dict[str, str]:
-    """Allow framing by the portal only (never X-Frame-Options: the portal is another origin)."""
-    ancestors = f"'self' {origin}" if origin else "'self'"
-    return {"Content-Security-Policy": f"frame-ancestors {ancestors}", "Referrer-Policy": "no-referrer",
-            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
-
-
-class BadForm(Exception):
-    """A form no portal sends (nesting deeper than PHP accepts): 400, not a stack overflow."""
 
 
 async def read_form(request: Request) -> dict[str, Any]:
@@ -51,23 +42,6 @@ async def read_form(request: Request) -> dict[str, Any]:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "?"
-
-
-def error_page(status: int, title: str, message: str, hint: str = "") -> Template:
-    return Template(template_name="error.html", status_code=status, headers=frame_headers(""),
-                    context={"title": title, "message": message, "hint": hint})
-
-
-def services_of(request: Request) -> AppServices:
-    return request.app.state.services
-
-
-def portal_of(request: Request) -> PortalService:
-    return services_of(request).portal
-
-
-def signer_of(request: Request) -> SessionSigner:
-    return services_of(request).sessions
 
 
 async def entity_label(portal: PortalService, ctx: PlacementContext) -> str:
@@ -86,48 +60,26 @@ class Bitrix24Pages(Controller):
     path = "/b24"
     include_in_schema = False
 
-    @post("/install", status_code=200)
-    async def install(self, request: Request) -> Template:
-        portal = portal_of(request)
-        try:
-            result = await portal.install(await read_form(request), client_ip=client_ip(request))
-        except BadForm as exc:
-            return error_page(HTTP_400_BAD_REQUEST, "Установка отклонена", str(exc))
-        except PortalRejected as exc:
-            return error_page(HTTP_403_FORBIDDEN, "Установка отклонена", exc.message)
-        except PortalUnavailable as exc:
-            return error_page(HTTP_502_BAD_GATEWAY, "Портал недоступен", str(exc),
-                              "Проверьте, что сервер KlikDok может обращаться к порталу по HTTPS.")
+    @post("/install", status_code=200, opt={"portal_page": "install"})
+    async def install(self, request: Request, portal: PortalService) -> Template:
+        result = await portal.install(await read_form(request), client_ip=client_ip(request))
         return Template(template_name="install.html", headers=frame_headers(result.portal.origin), context={
             "portal": result.portal, "user": result.user, "bound": result.bound, "problems": result.problems,
             "disk_folder_id": result.disk_folder_id, "placement_names": PLACEMENT_NAMES,
             "cards_plural": cards_plural_phrase(),
             "portal_origin": result.portal.origin, "app_sid": request.query_params.get("APP_SID", "")})
 
-    async def _placement(self, request: Request) -> tuple[PlacementContext | None, Template | None]:
-        portal = portal_of(request)
-        try:
-            ctx = await portal.check_placement(await read_form(request), client_ip=client_ip(request))
-        except BadForm as exc:
-            return None, error_page(HTTP_400_BAD_REQUEST, "Неверный запрос", str(exc))
-        except PortalRejected as exc:
-            return None, error_page(HTTP_403_FORBIDDEN, "Доступ запрещён", exc.message,
-                                    "Откройте KlikDok из портала Битрикс24.")
-        except PortalUnavailable as exc:
-            return None, error_page(HTTP_502_BAD_GATEWAY, "Портал недоступен", str(exc))
-        return ctx, None
+    async def _placement(self, request: Request, portal: PortalService) -> PlacementContext:
+        return await portal.check_placement(await read_form(request), client_ip=client_ip(request))
 
-    def _session(self, request: Request, ctx: PlacementContext) -> str:
-        return signer_of(request).issue(member_id=ctx.portal.member_id, user_id=ctx.user.id,
-                                        placement=ctx.placement, entity_type=ctx.entity_type,
-                                        entity_id=ctx.entity_id, admin=ctx.admin, generation=ctx.portal.generation)
+    def _session(self, signer: SessionSigner, ctx: PlacementContext) -> str:
+        return signer.issue(member_id=ctx.portal.member_id, user_id=ctx.user.id, placement=ctx.placement,
+                            entity_type=ctx.entity_type, entity_id=ctx.entity_id, admin=ctx.admin,
+                            generation=ctx.portal.generation)
 
-    @post("/tab", status_code=200)
-    async def tab(self, request: Request) -> Template:
-        ctx, refusal = await self._placement(request)
-        if refusal is not None:
-            return refusal
-        assert ctx is not None
+    @post("/tab", status_code=200, opt={"portal_page": "placement"})
+    async def tab(self, request: Request, portal: PortalService, signer: SessionSigner) -> Template:
+        ctx = await self._placement(request, portal)
         try:
             kind = kind_of(ctx.entity_type)
         except UnknownKind:
@@ -136,22 +88,20 @@ class Bitrix24Pages(Controller):
         return Template(template_name="tab.html", headers=frame_headers(ctx.portal.origin), context={
             "user": ctx.user, "entity_type": kind.code, "entity_id": ctx.entity_id,
             "entity_this_dative": kind.this_dative,
-            "entity_label": await entity_label(portal_of(request), ctx),
-            "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid, "session_token": self._session(request, ctx),
+            "entity_label": await entity_label(portal, ctx),
+            "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid, "session_token": self._session(signer, ctx),
             "doc_states": docstate.for_pages()})
 
-    @post("/app", status_code=200)
-    async def app_page(self, request: Request) -> Template:
-        ctx, refusal = await self._placement(request)
-        if refusal is not None:
-            return refusal
-        assert ctx is not None
+    @post("/app", status_code=200, opt={"portal_page": "placement"})
+    async def app_page(self, request: Request, portal: PortalService, signer: SessionSigner) -> Template:
+        ctx = await self._placement(request, portal)
         return Template(template_name="app.html", headers=frame_headers(ctx.portal.origin), context={
             "user": ctx.user, "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid,
-            "session_token": self._session(request, ctx), "doc_states": docstate.for_pages()})
+            "session_token": self._session(signer, ctx), "doc_states": docstate.for_pages()})
 
     @post("/events", status_code=200)
-    async def events(self, request: Request) -> Response[dict[str, str]]:
+    async def events(self, request: Request, portal: PortalService) -> Response[dict[str, str]]:
+        """The portal's event hook: it reads a JSON status, never a page, so refusals are answered here."""
         try:
             form = await read_form(request)
         except BadForm:
@@ -159,7 +109,6 @@ class Bitrix24Pages(Controller):
         except PortalRejected as exc:
             return Response({"status": "error", "error": exc.reason}, status_code=HTTP_400_BAD_REQUEST)
         event = str(form.get("event") or "").upper()
-        portal = portal_of(request)
         refused = Response({"status": "error", "error": "invalid_application_token"}, status_code=HTTP_403_FORBIDDEN)
         if event == "ONAPPUNINSTALL":
             if await portal.uninstall(form, client_ip=client_ip(request)):
@@ -174,23 +123,3 @@ class Bitrix24Pages(Controller):
         if not await portal.check_event(form, client_ip=client_ip(request)):
             return refused
         return Response({"status": "ok", "message": "event ignored"})
-
-
-def current_session(request: Request) -> Session:
-    """Dependency for API handlers called from the portal pages."""
-    token = request.headers.get(HEADER, "")
-    if not token:
-        raise NotAuthorizedException("Нужна сессия страницы (заголовок X-KlikDok-Session).")
-    try:
-        session = signer_of(request).verify(token)
-    except InvalidSession as exc:
-        raise NotAuthorizedException(str(exc)) from None
-    if not portal_of(request).session_current(session.member_id, session.generation):
-        raise NotAuthorizedException("Сессия больше не действует: приложение переустановлено или отключено — "
-                                     "откройте вкладку заново.")
-    return session
-
-
-@get("/api/v1/session", operation_id="session", summary="The page session behind X-KlikDok-Session")
-async def session_info(request: Request) -> Session:
-    return current_session(request)

@@ -25,19 +25,22 @@ from .store import document_row, now_iso
 
 
 class TransitionRefused(Exception):
-    """The document is not in a state that allows this (HTTP 409), or the request is malformed (400)."""
+    """The document is not in a state that allows this, or the request is malformed; ``code`` says which.
 
-    def __init__(self, code: str, message: str, status: int = 409) -> None:
+    The HTTP status is the edge's business (``server.routes.errors``). A third argument is still accepted and
+    ignored: ``server/workflow/service.py`` passes one at its call sites until its split (issue 12) drops them.
+    """
+
+    def __init__(self, code: str, message: str, _legacy_status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
 
 
 def _doc(db: Database, document_id: int) -> dict[str, Any]:
     doc = document_row(db, document_id)
     if doc is None or doc["state"] == DocState.DELETED:
-        raise TransitionRefused("not_found", "Документ не найден.", 404)
+        raise TransitionRefused("not_found", "Документ не найден.")
     return doc
 
 
@@ -131,9 +134,9 @@ def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: in
     steps = db.execute("SELECT id, position, user_id, display_name FROM route_steps WHERE document_id = ? AND"
                        " kind = 'internal' ORDER BY position", [document_id]).fetchall()
     if not steps:
-        raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.", 400)
+        raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.")
     if not db.execute("SELECT 1 FROM document_files WHERE document_id = ?", [document_id]).fetchone():
-        raise TransitionRefused("no_files", "В документе нет файлов.", 400)
+        raise TransitionRefused("no_files", "В документе нет файлов.")
     now = now_iso()
     deadline = (datetime.now(UTC) + timedelta(days=counterparty_days)).isoformat(timespec="seconds")
     first_id, first_pos, first_user, first_name = steps[0]
@@ -208,7 +211,7 @@ def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: 
         raise TransitionRefused("not_current_step", "Этот шаг маршрута сейчас не активен.")
     reason = reason.strip()
     if not reason:
-        raise TransitionRefused("reason_required", "Укажите причину отказа.", 400)
+        raise TransitionRefused("reason_required", "Укажите причину отказа.")
     transition = "counterparty_rejected" if step[2] == "counterparty" else "internal_rejected"
     target = _check(doc, transition)
     now = now_iso()
@@ -286,8 +289,7 @@ def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> in
     sent = db.execute("SELECT count(*) FROM audit_log WHERE object_type = 'document' AND object_id = ? AND"
                       " action = 'document.reminded' AND at > ?", [str(document_id), since]).fetchone()[0]
     if sent >= per_day:
-        raise TransitionRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {sent}. Попробуйте завтра.",
-                                429)
+        raise TransitionRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {sent}. Попробуйте завтра.")
     step = db.execute("SELECT id, user_id FROM route_steps WHERE document_id = ? AND state = 'current'",
                       [document_id]).fetchone()
     _audit(db, f"user:{actor_id}", "document.reminded", doc, signer=step[1], number=sent + 1)

@@ -1,1 +1,1 @@
-"""JSON API routes (``/api/v1``): one module per resource."""
+"""The JSON API (``/api/v1``) the portal pages call, one module per resource, plus ``/healthz`` and the schema."""

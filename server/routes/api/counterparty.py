@@ -10,19 +10,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 
 from server import text
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.entities import COMPANY, kind_of
+from server.config import Settings
+from server.counterparty import links
+from server.db import Database
 from server.portal.sessions import Session
-from server.web.b24 import current_session
+from server.workflow import store
 from server.workflow.docstate import DocState
-from server.workflow.permissions import PermissionDenied
-from server.workflow.service import PortalMissing, Workflow
-from server.workflow.states import TransitionRefused
+from server.workflow.service import Workflow
 
-from . import links
+from ..dependencies import Services
+from ..errors import problem
+
+# Where the portal is missing, the manager's tab answers 503 (try again) rather than the documents API's 502.
+OPT = {"portal_missing_status": 503}
 
 
 class LinkStatus(msgspec.Struct, kw_only=True):
@@ -63,23 +68,14 @@ class Recipient(msgspec.Struct, kw_only=True):
     source_label: str  # what the picker shows after the address: «контакт», «компания»
 
 
-def _problem(status: int, code: str, message: str) -> Response[dict[str, Any]]:
-    return Response({"error": code, "message": message}, status_code=status, headers={"Cache-Control": "no-store"})
-
-
 def _status(row: dict[str, Any]) -> LinkStatus:
     return LinkStatus(**{k: row[k] for k in LinkStatus.__struct_fields__})
 
 
-def _wf(request: Request) -> Workflow:
-    return request.app.state.services.workflow  # type: ignore[no-any-return]
-
-
-async def _author_doc(request: Request, session: Session, document_id: int, action: str,
+async def _author_doc(workflow: Workflow, session: Session, document_id: int, action: str,
                       *, author: bool) -> dict[str, Any]:
-    wf = _wf(request)
-    viewer = await wf.viewer(session.user_id)
-    doc = await wf.visible_document(viewer, document_id)
+    viewer = await workflow.viewer(session.user_id)
+    doc = await workflow.visible_document(viewer, document_id)
     if author:
         viewer.require_author(doc, action)
     return doc
@@ -89,108 +85,78 @@ class CounterpartyApi(Controller):
     path = "/api/v1/documents/{document_id:int}/counterparty"
     tags = ["counterparty"]
 
-    async def _guard(self, call: Any) -> Any:
+    @get("/", summary="The counterparty link's status (never the link)", opt=OPT)
+    async def status(self, session: Session, workflow: Workflow, db: Database, settings: Settings,
+                     document_id: int) -> Response[Any]:
+        doc = await _author_doc(workflow, session, document_id, "просмотр", author=False)
+
+        def read(d: Any) -> CounterpartyStatus:
+            rows = links.links_of_document(d, document_id)
+            used = links.manual_reminders_today(d, document_id, datetime.now(UTC))
+            live = next((r for r in rows if not r["revoked_at"]), None)
+            return CounterpartyStatus(
+                document_id=document_id, state=doc["state"], counterparty_email=doc["counterparty_email"],
+                current=_status(live) if live else None, history=[_status(r) for r in rows],
+                reminders_left_today=max(0, settings.limits.manual_reminders_per_day - used))
+
+        return Response(await db.read(read), headers={"Cache-Control": "no-store"})
+
+    @get("/recipients", summary="Addresses the CRM knows for the counterparty (the card's contacts, the company)",
+         opt=OPT)
+    async def recipients(self, session: Session, workflow: Workflow, document_id: int) -> Response[Any]:
+        doc = await _author_doc(workflow, session, document_id, "выбор получателя", author=False)
+        crm = CrmService(await workflow.client())
+        found: list[Recipient] = []
         try:
-            return await call()
-        except PermissionDenied as exc:
-            return _problem(403, exc.code, exc.message)
-        except (TransitionRefused, links.LinkRefused) as exc:
-            return _problem(exc.status, exc.code, exc.message)
-        except PortalMissing as exc:
-            return _problem(503, "portal_unavailable", str(exc))
+            contacts = await crm.record_contacts(kind_of(doc["entity_type"]), doc["entity_id"])
+            for c in contacts:
+                found += [Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт")
+                          for e in c.emails]
+            if doc["company_id"]:
+                company = await crm.company(doc["company_id"])
+                found += [Recipient(email=e, name=text.name(company.title), source=COMPANY.code,
+                                    source_label=COMPANY.label.lower()) for e in company.emails]
+        except Bitrix24Error as exc:
+            return problem(502, "crm_unavailable", f"CRM не ответила ({exc.code}).")
+        unique = list({r.email.lower(): r for r in found if links.valid_email(r.email)}.values())
+        return Response(unique, headers={"Cache-Control": "no-store"})
 
-    @get("/", summary="The counterparty link's status (never the link)")
-    async def status(self, request: Request, document_id: int) -> Response[Any]:
-        session = current_session(request)
+    @post("/resend", summary="A new link (the old one dies), to the same or another address", status_code=200,
+          opt=OPT)
+    async def resend(self, session: Session, workflow: Workflow, services: Services, document_id: int,
+                     data: ResendBody) -> Response[Any]:
+        doc = await _author_doc(workflow, session, document_id, "отправить ссылку заново", author=True)
+        email = (data.email or doc["counterparty_email"] or "").strip()
+        name = text.name(data.name) or text.name(doc["counterparty_name"])
+        link_id = await services.db.write(lambda d: links.issue(
+            d, document_id=document_id, recipient_email=email, recipient_name=name,
+            ttl_days=services.settings.policy.link_ttl_days, actor=f"user:{session.user_id}",
+            key=services.link_key, reason="resent"))
+        if services.mail is not None:
+            services.mail.wake()
+        return Response({"link_id": link_id, "recipient_email": text.email_address(email) or email},
+                        headers={"Cache-Control": "no-store"})
 
-        async def call() -> Response[Any]:
-            doc = await _author_doc(request, session, document_id, "просмотр", author=False)
-            settings = request.app.state.services.settings
-
-            def read(d: Any) -> CounterpartyStatus:
-                rows = [dict(zip([c[0] for c in cur.description], r, strict=True))
-                        for cur in [d.execute("SELECT * FROM counterparty_links WHERE document_id = ? ORDER BY id DESC",
-                                              [document_id])] for r in cur.fetchall()]
-                used = links.manual_reminders_today(d, document_id, datetime.now(UTC))
-                live = next((r for r in rows if not r["revoked_at"]), None)
-                return CounterpartyStatus(
-                    document_id=document_id, state=doc["state"], counterparty_email=doc["counterparty_email"],
-                    current=_status(live) if live else None, history=[_status(r) for r in rows],
-                    reminders_left_today=max(0, settings.limits.manual_reminders_per_day - used))
-
-            return Response(await _wf(request).db.read(read), headers={"Cache-Control": "no-store"})
-
-        return await self._guard(call)  # type: ignore[no-any-return]
-
-    @get("/recipients", summary="Addresses the CRM knows for the counterparty (the card's contacts, the company)")
-    async def recipients(self, request: Request, document_id: int) -> Response[Any]:
-        session = current_session(request)
-
-        async def call() -> Response[Any]:
-            doc = await _author_doc(request, session, document_id, "выбор получателя", author=False)
-            crm = CrmService(await _wf(request).client())
-            found: list[Recipient] = []
-            try:
-                contacts = await crm.record_contacts(kind_of(doc["entity_type"]), doc["entity_id"])
-                for c in contacts:
-                    found += [Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт")
-                              for e in c.emails]
-                if doc["company_id"]:
-                    company = await crm.company(doc["company_id"])
-                    found += [Recipient(email=e, name=text.name(company.title), source=COMPANY.code,
-                                        source_label=COMPANY.label.lower()) for e in company.emails]
-            except Bitrix24Error as exc:
-                return _problem(502, "crm_unavailable", f"CRM не ответила ({exc.code}).")
-            unique = list({r.email.lower(): r for r in found if links.valid_email(r.email)}.values())
-            return Response(unique, headers={"Cache-Control": "no-store"})
-
-        return await self._guard(call)  # type: ignore[no-any-return]
-
-    @post("/resend", summary="A new link (the old one dies), to the same or another address", status_code=200)
-    async def resend(self, request: Request, document_id: int, data: ResendBody) -> Response[Any]:
-        session = current_session(request)
-        services = request.app.state.services
-
-        async def call() -> Response[Any]:
-            doc = await _author_doc(request, session, document_id, "отправить ссылку заново", author=True)
-            email = (data.email or doc["counterparty_email"] or "").strip()
-            name = text.name(data.name) or text.name(doc["counterparty_name"])
-            link_id = await services.db.write(lambda d: links.issue(
-                d, document_id=document_id, recipient_email=email, recipient_name=name,
-                ttl_days=services.settings.policy.link_ttl_days, actor=f"user:{session.user_id}",
-                key=services.link_key, reason="resent"))
-            if services.mail is not None:
-                services.mail.wake()
-            return Response({"link_id": link_id, "recipient_email": text.email_address(email) or email},
-                            headers={"Cache-Control": "no-store"})
-
-        return await self._guard(call)  # type: ignore[no-any-return]
-
-    @post("/remind", summary="A reminder e-mail now (limited per day)", status_code=200)
-    async def remind(self, request: Request, document_id: int) -> Response[Any]:
-        session = current_session(request)
-        services = request.app.state.services
+    @post("/remind", summary="A reminder e-mail now (limited per day)", status_code=200, opt=OPT)
+    async def remind(self, session: Session, workflow: Workflow, services: Services,
+                     document_id: int) -> Response[Any]:
         per_day = services.settings.limits.manual_reminders_per_day
+        await _author_doc(workflow, session, document_id, "напомнить контрагенту", author=True)
 
-        async def call() -> Response[Any]:
-            await _author_doc(request, session, document_id, "напомнить контрагенту", author=True)
+        def write(d: Any) -> int:
+            link = links.active_link(d, document_id)
+            doc = store.document_row(d, document_id)
+            if link is None or doc is None or doc["state"] != DocState.AWAITING_COUNTERPARTY:
+                raise links.LinkRefused("no_link", "Напомнить можно, пока документ ждёт подписи контрагента.")
+            now = datetime.now(UTC)
+            used = links.manual_reminders_today(d, document_id, now)
+            if used >= per_day:
+                raise links.LinkRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {used}. "
+                                        "Попробуйте завтра.")
+            links.enqueue_reminder(d, link["id"], document_id, None, actor=f"user:{session.user_id}", now=now)
+            return per_day - used - 1
 
-            def write(d: Any) -> int:
-                link = links.active_link(d, document_id)
-                doc_state = d.execute("SELECT state FROM documents WHERE id = ?", [document_id]).fetchone()[0]
-                if link is None or doc_state != DocState.AWAITING_COUNTERPARTY:
-                    raise links.LinkRefused("no_link", "Напомнить можно, пока документ ждёт подписи контрагента.")
-                now = datetime.now(UTC)
-                used = links.manual_reminders_today(d, document_id, now)
-                if used >= per_day:
-                    raise links.LinkRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {used}. "
-                                            "Попробуйте завтра.", 429)
-                links.enqueue_reminder(d, link["id"], document_id, None, actor=f"user:{session.user_id}", now=now)
-                return per_day - used - 1
-
-            left = await services.db.write(write)
-            if services.mail is not None:
-                services.mail.wake()
-            return Response({"reminders_left_today": left}, headers={"Cache-Control": "no-store"})
-
-        return await self._guard(call)  # type: ignore[no-any-return]
+        left = await services.db.write(write)
+        if services.mail is not None:
+            services.mail.wake()
+        return Response({"reminders_left_today": left}, headers={"Cache-Control": "no-store"})
