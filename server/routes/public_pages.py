@@ -100,10 +100,9 @@ class PublicPages(Controller):
         return Response(content=CSS_PATH.read_bytes(), media_type="text/css",
                         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
-    async def _page(self, services: Services, ctx: LinkContext, *, error: str = "", status: int = 200,
-                    message: str = "") -> Template:
-        assert services.counterparty is not None, "the counterparty exchange starts with the server"
-        model = await services.counterparty.open_page(ctx)
+    async def _page(self, services: Services, exchange: CounterpartyExchange, ctx: LinkContext, *, error: str = "",
+                    status: int = 200, message: str = "") -> Template:
+        model = await exchange.open_page(ctx)
         base = f"/c/{ctx.token}"
         headers = security_headers()
         if status == 413:
@@ -114,7 +113,8 @@ class PublicPages(Controller):
                                  "max_kb": services.settings.limits.max_signature_kb})
 
     @get("/{token:str}")
-    async def page(self, services: Services, link: OpenedLink, done: str = "") -> Template:
+    async def page(self, services: Services, exchange: CounterpartyExchange, link: OpenedLink,
+                   done: str = "") -> Template:
         if isinstance(link, Template):
             return link
         ctx = link
@@ -122,7 +122,7 @@ class PublicPages(Controller):
                              "подписанным комплектом придёт на вашу почту.",
                    "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
                    "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину."}.get(done, "")
-        return await self._page(services, ctx, message=message)
+        return await self._page(services, exchange, ctx, message=message)
 
     @get("/{token:str}/files/{file_id:int}")
     async def file(self, exchange: CounterpartyExchange, link: OpenedLink, file_id: int,
@@ -187,11 +187,11 @@ class PublicPages(Controller):
                     signatures[file_id] = await asyncio.to_thread(received.read_bytes)
         except UploadRefused as exc:
             message = "Не удалось прочитать отправленную форму." if exc.code == "bad_form" else exc.message
-            return await self._page(services, ctx, error=message, status=status_of(exc))
+            return await self._page(services, exchange, ctx, error=message, status=status_of(exc))
         try:
             outcome = await exchange.submit(ctx, signatures, max_bytes=limit)
         except ActionRefused as exc:
-            return await self._page(services, ctx, error=exc.message, status=status_of(exc))
+            return await self._page(services, exchange, ctx, error=exc.message, status=status_of(exc))
         return Redirect(f"/c/{token}?done={'signed' if outcome.completed else 'partly'}", status_code=303,
                         headers=security_headers())
 
@@ -206,7 +206,7 @@ class PublicPages(Controller):
         try:
             await exchange.reject(ctx, reason if isinstance(reason, str) else "")
         except ActionRefused as exc:
-            return await self._page(services, ctx, error=exc.message, status=status_of(exc))
+            return await self._page(services, exchange, ctx, error=exc.message, status=status_of(exc))
         return Redirect(f"/c/{token}?done=rejected", status_code=303, headers=security_headers())
 
 
