@@ -22,21 +22,19 @@ from litestar.template.config import TemplateConfig
 
 from server import __version__
 from server.agents.hub import AgentHub
-from server.agents.routes import ROUTES as AGENT_ROUTES
-from server.api import docs
-from server.api.documents import DocumentsController
-from server.api.health import healthz
 from server.config import Settings
 from server.counterparty import runtime as counterparty_runtime
-from server.cryptoarm.endpoint import ROUTES as CRYPTOARM_ROUTES
+from server.cryptoarm import handlers as cryptoarm_handlers
+from server.cryptoarm.job_handler import JobHandler
 from server.db import Database, audit, checks, migrations, outbox
 from server.jsonbody import Request as JsonSafeRequest
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
+from server.routes import ROUTES, errors, uploads
+from server.routes.api import docs
+from server.routes.dependencies import DEPENDENCIES
 from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
-from server.web import uploads
-from server.web.b24 import Bitrix24Pages, session_info
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
 from server.workflow.downloads import Downloads
@@ -134,6 +132,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         services = workflow_services(settings, db, http, portal,
                                      SessionSigner(key, settings.server.session_ttl_minutes * 60))
         app.state.services = services
+        cryptoarm_handlers.register(JobHandler())
         await db.write(lambda d: audit.append(d, actor="system", action="server.start",
                                               details={"version": __version__}))
         tasks: list[asyncio.Task[None]] = []
@@ -160,11 +159,11 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
             await asyncio.to_thread(db.close)
 
     return Litestar(
-        route_handlers=[healthz, session_info, Bitrix24Pages, DocumentsController,
-                        *AGENT_ROUTES, *CRYPTOARM_ROUTES,
-                        *counterparty_runtime.ROUTES,
-                        create_static_files_router(path="/static", directories=[HERE / "static"],
-                                                   include_in_schema=False)],
+        route_handlers=[*ROUTES, create_static_files_router(path="/static", directories=[HERE / "static"],
+                                                            include_in_schema=False)],
+        dependencies=DEPENDENCIES,
+        exception_handlers=errors.EXCEPTION_HANDLERS,
+        after_exception=errors.AFTER_EXCEPTION,
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         openapi_config=docs.openapi_config(settings),

@@ -1,13 +1,15 @@
-"""What the running application holds: built by the lifespan, read by handlers via ``app.state.services``.
+"""What the running application holds: built by the lifespan and kept in ``app.state.services``.
 
-One typed field per long-lived service, so a handler asks for the service that owns what it needs
-(``services.transitions``, ``services.documents``...) and a type checker knows what it gets. The imports are for types only: the services import this module themselves.
+One typed field per long-lived service. Handlers never read it themselves: :mod:`server.routes.dependencies`
+hands each one the services it names as parameters. The imports are for types only: the services import this
+module themselves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -16,8 +18,8 @@ from server.db import Database
 
 if TYPE_CHECKING:
     from server.agents.hub import AgentHub
-    from server.counterparty.exchange import CounterpartyExchange
-    from server.counterparty.limiter import PublicLimiter
+    from server.counterparty.exchange import CounterpartyExchange, LinkContext
+    from server.counterparty.limiter import PublicLimiter, SlidingWindow
     from server.counterparty.scheduler import CounterpartyScheduler
     from server.mail.worker import MailWorker
     from server.portal.service import PortalService
@@ -65,6 +67,6 @@ class AppServices:
     counterparty_scheduler: CounterpartyScheduler | None = None
     link_key: bytes = b""
     # Opens a CryptoARM transaction for a counterparty link (server.counterparty.cryptoarm_handler).
-    cryptoarm_counterparty: Any = None
+    cryptoarm_counterparty: Callable[[AppServices, LinkContext], Awaitable[str]] | None = None
     # Per-purpose rate limiters created on first use (e.g. agent pairing).
-    limiters: dict[str, Any] = field(default_factory=dict)
+    limiters: dict[str, SlidingWindow] = field(default_factory=dict)

@@ -259,3 +259,26 @@ def fail_job(db: Database, *, job_id: int, user_id: int, agent_id: int, result_i
 def active_last_seen(db: Database) -> list[str | None]:
     """When each active (not revoked) agent was last heard from (doctor's check)."""
     return [r[0] for r in db.execute("SELECT last_seen_at FROM agents WHERE revoked_at IS NULL").fetchall()]
+
+
+class JobProgressRow(msgspec.Struct, kw_only=True):
+    """One job of a user with its document's title and state (the page waiting on a signing run)."""
+
+    id: int
+    document_id: int
+    title: str
+    status: str
+    channel: str
+    error: str
+    document_state: str
+
+
+def job_progress(db: Database, user_id: int, job_ids: list[int]) -> list[JobProgressRow]:
+    """The user's own jobs among ``job_ids`` (closed ones too), by id; others' ids are simply not found."""
+    marks = ",".join("?" * len(job_ids))
+    rows = db.execute(
+        "SELECT j.id, j.document_id, d.title, j.status, j.channel, j.error, d.state FROM jobs j"
+        f" JOIN documents d ON d.id = j.document_id WHERE j.id IN ({marks}) AND j.user_id = ? ORDER BY j.id",
+        [*job_ids, user_id]).fetchall()
+    return [JobProgressRow(id=r[0], document_id=r[1], title=r[2], status=r[3], channel=r[4], error=r[5],
+                           document_state=r[6]) for r in rows]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.cryptoarm import transactions
-from server.cryptoarm.handlers import DirectResult, Offer, OfferedFile, Outcome, register
+from server.cryptoarm.handlers import DirectResult, Offer, OfferedFile, Outcome
 from server.cryptoarm.transactions import TransactionRefused, Txn
 from server.db import audit
 from server.state import AppServices
@@ -106,5 +106,3 @@ async def open_for_link(services: AppServices, ctx: LinkContext) -> str:
         d, kind=KIND, targets=[ctx.link["id"]], minutes=minutes, actor=f"counterparty:{ctx.link['recipient_email']}"))
     return transactions.link(services.settings.server.public_url, txn_id)
 
-
-register(CounterpartyLinkHandler())

@@ -42,28 +42,26 @@ log = logging.getLogger(__name__)
 
 
 class LinkProblem(Exception):
-    """The link cannot be used (any more): HTTP status, a title and a Russian explanation for the page."""
+    """The link cannot be used (any more): a stable code, a title and a Russian explanation for the page."""
 
-    def __init__(self, code: str, title: str, message: str, status: int) -> None:
+    def __init__(self, code: str, title: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.title = title
         self.message = message
-        self.status = status
 
 
 class ActionRefused(Exception):
     """An answer the page shows next to the form (the link itself is fine)."""
 
-    def __init__(self, code: str, message: str, status: int = 422) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
 
 
 UNKNOWN = LinkProblem("unknown_link", "Ссылка не найдена",
-                      "Такой ссылки нет. Проверьте, что адрес скопирован из письма полностью.", 404)
+                      "Такой ссылки нет. Проверьте, что адрес скопирован из письма полностью.")
 
 
 @dataclass
@@ -91,20 +89,19 @@ def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str |
         if link["revoked_reason"] in ("resent", "replaced"):
             raise LinkProblem("link_replaced", "Ссылка больше не действует",
                               "Отправитель выслал вам новую ссылку на этот документ, эта больше не работает. "
-                              "Откройте документ по ссылке из последнего письма.", 410)
+                              "Откройте документ по ссылке из последнего письма.")
         if link["revoked_reason"] == "withdrawn" or doc["state"] == DocState.WITHDRAWN:
-            raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.",
-                              410)
+            raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.")
         raise LinkProblem("link_revoked", "Ссылка больше не действует",
                           "Отправитель закрыл доступ по этой ссылке. Если документ всё ещё нужно подписать, "
-                          "попросите отправителя выслать новую ссылку.", 410)
+                          "попросите отправителя выслать новую ссылку.")
     state = doc["state"]
     if state == DocState.WITHDRAWN:
-        raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.", 410)
+        raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.")
     if link["expires_at"] <= now:
         raise LinkProblem("link_expired", "Срок действия ссылки истёк",
                           "Срок, в течение которого документ можно было подписать по этой ссылке, закончился. "
-                          "Если документ всё ещё нужно подписать, попросите отправителя выслать новую ссылку.", 410)
+                          "Если документ всё ещё нужно подписать, попросите отправителя выслать новую ссылку.")
     if state == DocState.COMPLETED:
         return LinkContext(link, doc, "signed", deadline, "Документ подписан обеими сторонами.")
     if state == DocState.REJECTED_COUNTERPARTY:
@@ -112,9 +109,9 @@ def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str |
     if state == DocState.EXPIRED or (state == DocState.AWAITING_COUNTERPARTY and doc.get("deadline") and doc["deadline"] <= now):
         raise LinkProblem("document_expired", "Срок подписания истёк",
                           "Срок подписания документа истёк. Если документ всё ещё нужно подписать, попросите "
-                          "отправителя выслать его снова.", 410)
+                          "отправителя выслать его снова.")
     if state != DocState.AWAITING_COUNTERPARTY:
-        raise LinkProblem("not_available", "Документ недоступен", "Документ сейчас не ждёт вашей подписи.", 409)
+        raise LinkProblem("not_available", "Документ недоступен", "Документ сейчас не ждёт вашей подписи.")
     return LinkContext(link, doc, "open", deadline)
 
 
@@ -293,17 +290,15 @@ class CounterpartyExchange:
         except TransitionRefused as exc:
             if exc.code == "file_changed":
                 raise ActionRefused("file_changed", "Файл документа изменён после отправки и не совпадает с тем, "
-                                    "что подписала компания. Скачивание остановлено; сообщите об этом отправителю.",
-                                    409) from None
-            raise ActionRefused(exc.code, exc.message, exc.status) from None
+                                    "что подписала компания. Скачивание остановлено; сообщите об этом отправителю.") from None
+            raise ActionRefused(exc.code, exc.message) from None
         except PortalMissing:
-            raise ActionRefused("portal_unavailable", "Файл временно недоступен. Попробуйте через несколько минут.",
-                                503) from None
+            raise ActionRefused("portal_unavailable", "Файл временно недоступен. Попробуйте через несколько минут.") from None
 
     async def company_signature(self, ctx: LinkContext, signature_id: int) -> tuple[str, bytes]:
         found = await self.db.read(lambda d: store.signature_bytes(d, ctx.doc["id"], signature_id))
         if found is None:
-            raise ActionRefused("not_found", "Подпись не найдена.", 404)
+            raise ActionRefused("not_found", "Подпись не найдена.")
         cms, name, _ = found
         return f"{name}.{signature_id}.sig", bytes(cms)
 
@@ -314,13 +309,13 @@ class CounterpartyExchange:
                      max_bytes: int) -> UploadOutcome:
         """Accept the counterparty's signature for each named file (all the document's files, or what is left)."""
         if ctx.mode != "open":
-            raise ActionRefused("not_open", "Документ сейчас не ждёт вашей подписи.", 409)
+            raise ActionRefused("not_open", "Документ сейчас не ждёт вашей подписи.")
         if not signatures:
-            raise ActionRefused("no_file", "Выберите файл подписи.", 400)
+            raise ActionRefused("no_file", "Выберите файл подписи.")
         outcome = UploadOutcome()
         for file_id, raw in signatures.items():
             if len(raw) > max_bytes:
-                raise ActionRefused("too_large", REFUSAL_TEXT["too_large"], 413)
+                raise ActionRefused("too_large", REFUSAL_TEXT["too_large"])
             try:
                 cms = decode_armour(raw, max_size=max_bytes)
             except MalformedInput:
@@ -330,7 +325,7 @@ class CounterpartyExchange:
                                                   cms=cms, claim=self._claim(ctx),
                                                   source="cryptoarm" if source == "cryptoarm" else "counterparty")
             except SignatureRefused as refusal:
-                raise ActionRefused(refusal.code, refusal_message(refusal), refusal.status) from None
+                raise ActionRefused(refusal.code, refusal_message(refusal)) from None
             outcome.accepted.append(accepted)
             if accepted.document_state == DocState.COMPLETED:
                 outcome.completed = True
@@ -342,11 +337,11 @@ class CounterpartyExchange:
 
     async def reject(self, ctx: LinkContext, reason: str) -> None:
         if ctx.mode != "open":
-            raise ActionRefused("not_open", "Документ сейчас не ждёт вашего ответа.", 409)
+            raise ActionRefused("not_open", "Документ сейчас не ждёт вашего ответа.")
         reason = " ".join(reason.split())[:1000]
         if len(reason) < 3:
             raise ActionRefused("reason_required", "Укажите причину отказа: отправитель увидит её в карточке "
-                                "документа.", 400)
+                                "документа.")
 
         def write(d: Any) -> None:
             step = links.counterparty_step(d, ctx.doc["id"])
@@ -359,7 +354,7 @@ class CounterpartyExchange:
         try:
             await self.db.write(write)
         except TransitionRefused as exc:
-            raise ActionRefused(exc.code, exc.message, exc.status) from None
+            raise ActionRefused(exc.code, exc.message) from None
         self.listeners.committed()
 
     # -- the package ------------------------------------------------------------------------------------

@@ -92,3 +92,9 @@ def unanswered(db: Database, document_state: str) -> list[tuple[int, int, str, s
         "SELECT l.id, l.document_id, l.created_at, l.expires_at, d.deadline FROM counterparty_links l"
         " JOIN documents d ON d.id = l.document_id WHERE l.revoked_at IS NULL AND l.answered_at IS NULL"
         " AND d.state = ?", [document_state]).fetchall()]
+
+
+def of_document(db: Database, document_id: int) -> list[dict[str, Any]]:
+    cur = db.execute("SELECT * FROM counterparty_links WHERE document_id = ? ORDER BY id DESC", [document_id])
+    names = [c[0] for c in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

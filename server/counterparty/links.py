@@ -27,13 +27,12 @@ MAIL_KINDS = (MAIL_INVITATION, MAIL_REMINDER, MAIL_CONFIRMATION)
 
 
 class LinkRefused(Exception):
-    """A manager action on links that cannot be done (HTTP status and a Russian message)."""
+    """A manager action on links that cannot be done (a stable code and a Russian message)."""
 
-    def __init__(self, code: str, message: str, status: int = 409) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
 
 
 def now_iso(moment: datetime | None = None) -> str:
@@ -57,6 +56,11 @@ def link_by_token(db: Database, token: str) -> dict[str, Any] | None:
 
 def active_link(db: Database, document_id: int) -> dict[str, Any] | None:
     return link_store.alive(db, document_id)
+
+
+def links_of_document(db: Database, document_id: int) -> list[dict[str, Any]]:
+    """Every link the document has had, newest first (the live one, if any, among them)."""
+    return link_store.of_document(db, document_id)
 
 
 def signing_link(db: Database, document_id: int) -> dict[str, Any] | None:
@@ -90,11 +94,11 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
     """
     address = text.email_address(recipient_email)
     if address is None:
-        raise LinkRefused("bad_email", "Укажите корректный адрес электронной почты контрагента.", 400)
+        raise LinkRefused("bad_email", "Укажите корректный адрес электронной почты контрагента.")
     recipient_email = address
     doc = store.document_row(db, document_id)
     if doc is None:
-        raise LinkRefused("not_found", "Документ не найден.", 404)
+        raise LinkRefused("not_found", "Документ не найден.")
     if doc["state"] != DocState.AWAITING_COUNTERPARTY:
         raise LinkRefused("wrong_state", "Ссылку контрагенту можно отправить, только когда документ ждёт его подписи.")
     moment = now or datetime.now(UTC)

@@ -1,4 +1,4 @@
-"""Wiring for ``server.app``: the routes and the background tasks of the counterparty exchange.
+"""Wiring for ``server.app``: the background tasks of the counterparty exchange (its routes are in server.routes).
 
 ``start`` runs inside the lifespan after the workflow is up; it puts the exchange, the limiter, the mail worker
 and the link key into ``services`` (``counterparty``, ``public_limiter``, ``mail``, ``link_key``),
@@ -12,21 +12,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from server.cryptoarm import handlers as cryptoarm_handlers
 from server.mail.smtp import SmtpSender
 from server.mail.worker import MailWorker
 from server.state import AppServices
-from server.web.public import CryptoArmPages, PublicPages
 from server.workflow import signature_store
 
 from . import tokens
-from .api import CounterpartyApi
 from .completion import confirm_on_signed
 from .exchange import CounterpartyExchange
 from .invitations import Invitations, revoke_on_withdraw
 from .limiter import PublicLimiter
 from .scheduler import CounterpartyScheduler
-
-ROUTES: list[Any] = [PublicPages, CryptoArmPages, CounterpartyApi]
 
 
 def sender_company(d: Any, document_id: int) -> str:
@@ -39,11 +36,13 @@ def sender_company(d: Any, document_id: int) -> str:
 
 
 def _cryptoarm_opener() -> Any:
-    """The CryptoARM handler when the endpoint (server.cryptoarm) is part of this build, else None."""
+    """The CryptoARM handler when the endpoint (server.cryptoarm) is part of this build, else None; registers the
+    handler of its transactions (kind ``counterparty_link``) with the endpoint."""
     try:
-        from .cryptoarm_handler import open_for_link
+        from .cryptoarm_handler import CounterpartyLinkHandler, open_for_link
     except ImportError:
         return None
+    cryptoarm_handlers.register(CounterpartyLinkHandler())
     return open_for_link
 
 

@@ -14,7 +14,7 @@ from common import agent_protocol as protocol
 from server.agents import port, store
 from server.state import AppServices
 
-from .handlers import DirectResult, Offer, OfferedFile, Outcome, register
+from .handlers import DirectResult, Offer, OfferedFile, Outcome
 from .transactions import TransactionRefused, Txn
 
 log = logging.getLogger(__name__)
@@ -104,5 +104,3 @@ class JobHandler:
                 job_id=job_id, event="cancelled_in_app",
                 message="Подписание отменено в КриптоАРМ ГОСТ; документ по-прежнему ждёт подписи."))
 
-
-register(JobHandler())

@@ -85,3 +85,23 @@ def set_finished(db: Database, row_id: int, *, state: str, outcome: dict[str, An
 def set_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
     db.execute("UPDATE cryptoarm_transactions SET outcome = ? WHERE id = ?",
                [json.dumps(outcome, ensure_ascii=False), row_id])
+
+
+class JobRun(msgspec.Struct, kw_only=True):
+    """A "job" transaction of one user as the waiting page needs it: its state, its jobs and what was refused."""
+
+    state: str
+    job_ids: list[int]
+    refused: dict[str, str]  # job id (as text) -> the refusal message of one of its files
+
+
+def job_runs(db: Database, user_id: int, *, limit: int = 500) -> list[JobRun]:
+    """The user's latest CryptoARM runs of kind "job", newest first."""
+    runs = []
+    for state, targets, outcome in db.execute(
+            "SELECT state, targets, outcome FROM cryptoarm_transactions WHERE kind = 'job' AND user_id = ?"
+            " ORDER BY id DESC LIMIT ?", [user_id, limit]).fetchall():
+        refused = {str(r.get("key", "")).split(".")[0]: str(r.get("message", ""))
+                   for r in json.loads(outcome or "{}").get("refused", []) if isinstance(r, dict)}
+        runs.append(JobRun(state=state, job_ids=[int(j) for j in json.loads(targets or "[]")], refused=refused))
+    return runs

@@ -119,3 +119,32 @@ def _verify(db: Database) -> AuditReport:
             return AuditReport(False, count, AuditProblem(count + 1, "row is missing (the log was cut short)"))
         return AuditReport(False, count, AuditProblem(head_id or count, "chain head does not match the log"))
     return AuditReport(True, count)
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    id: int
+    at: str
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+
+
+def search(db: Database, *, q: str = "", action: str = "", document_id: int = 0, limit: int = 100) -> list[AuditEntry]:
+    """Rows matching all the filters given (``q`` in the details or the actor), newest first."""
+    where, params = ["1 = 1"], []
+    if action:
+        where.append("action = ?")
+        params.append(action)
+    if document_id:
+        where.append("object_type = 'document' AND object_id = ?")
+        params.append(str(document_id))
+    if q:
+        where.append("(details LIKE ? OR actor LIKE ?)")
+        params += [f"%{q}%", f"%{q}%"]
+    rows = db.execute(
+        f"SELECT id, at, actor, action, object_type, object_id, details FROM audit_log WHERE {' AND '.join(where)}"
+        " ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
+    return [AuditEntry(id=r[0], at=r[1], actor=r[2], action=r[3], object_type=r[4], object_id=r[5],
+                       details=json.loads(r[6])) for r in rows]

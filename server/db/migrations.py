@@ -70,6 +70,12 @@ def pending(db: SqliteUtilsDatabase) -> list[str]:
     return [m.name for m in migrations.pending(db)]
 
 
+def check(db: SqliteUtilsDatabase) -> tuple[int, int]:
+    """Whether the database answers at all, then how many migrations are applied and how many pending."""
+    db.execute("SELECT 1").fetchone()
+    return len(migrations.applied(db)), len(migrations.pending(db))
+
+
 def apply(db: SqliteUtilsDatabase) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     todo = pending(db)

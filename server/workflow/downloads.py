@@ -38,7 +38,7 @@ class Downloads:
         files = await self.db.read(lambda d: store.files(d, document_id))
         f = next((x for x in files if x.id == file_id), None)
         if f is None:
-            raise TransitionRefused("not_found", "В документе нет такого файла.", 404)
+            raise TransitionRefused("not_found", "В документе нет такого файла.")
         data = await asyncio.to_thread(self.cache.get, f.streebog256)
         if data is None and not f.disk_file_id:
             data = await asyncio.to_thread(self.spool.find, f.streebog256)  # not on Disk yet: the spool has it
@@ -53,7 +53,7 @@ class Downloads:
             assert isinstance(got, bytes)
             if (await asyncio.to_thread(digests, got))[0] != f.streebog256:
                 raise TransitionRefused("file_changed", f"Файл «{f.name}» на Диске изменён после отправки: его хэш "
-                                        "не совпадает с зафиксированным. Подписывать его нельзя.", 409)
+                                        "не совпадает с зафиксированным. Подписывать его нельзя.")
             await asyncio.to_thread(self.cache.put, f.streebog256, got)
             data = got
         return f.name, f.content_type, data
@@ -66,6 +66,6 @@ class Downloads:
         await self.documents.visible_document(viewer, document_id)
         found = await self.db.read(lambda d: store.signature_bytes(d, document_id, signature_id))
         if found is None:
-            raise TransitionRefused("not_found", "Подпись не найдена.", 404)
+            raise TransitionRefused("not_found", "Подпись не найдена.")
         cms, name, _ = found
         return f"{name}.{signature_id}.sig", cms

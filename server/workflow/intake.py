@@ -71,7 +71,7 @@ class Intake:
         found = await self.directory.users(ids)
         missing = [i for i in ids if i not in found or not found[i].active]
         if missing:
-            raise TransitionRefused("unknown_signer", f"Нет активного сотрудника с id {missing[0]}.", 400)
+            raise TransitionRefused("unknown_signer", f"Нет активного сотрудника с id {missing[0]}.")
         return [(i, found[i].full_name) for i in ids]
 
     async def _counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
@@ -92,7 +92,7 @@ class Intake:
             contacts = await crm.record_contacts(kind, entity_id)
         except Bitrix24Error as exc:
             raise TransitionRefused("crm_not_found", f"Карточка {kind.genitive} №{entity_id} не найдена в CRM "
-                                    f"({exc.code}).", 400) from None
+                                    f"({exc.code}).") from None
         info = {"name": "", "inn": "", "ogrn": "", "email": ""}
         if company_id:
             company = await crm.company(company_id)
@@ -115,19 +115,19 @@ class Intake:
         half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
         after the commit, so a crash at any point leaves no file on the portal that no document owns."""
         if entity_type not in CODES or entity_id <= 0:
-            raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.", 400)
+            raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.")
         if not uploads:
-            raise TransitionRefused("no_files", "Приложите хотя бы один файл.", 400)
+            raise TransitionRefused("no_files", "Приложите хотя бы один файл.")
         limit = self.settings.limits.max_upload_mb * 1024 * 1024
         names: set[str] = set()
         for up in uploads:
             if up.size > limit:
                 raise TransitionRefused("too_large", f"Файл «{safe_name(up.name)}» больше "
-                                        f"{self.settings.limits.max_upload_mb} МБ.", 413)
+                                        f"{self.settings.limits.max_upload_mb} МБ.")
             if up.size == 0:
-                raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.", 400)
+                raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.")
             if safe_name(up.name).lower() in names:
-                raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».", 400)
+                raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».")
             names.add(safe_name(up.name).lower())
         title = clean_title(title) or safe_name(uploads[0].name)
         author = await self.directory.user(user_id)

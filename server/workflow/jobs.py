@@ -56,10 +56,10 @@ def busy_message(title: str, holder: Holder) -> str:
 
 
 class JobInFlight(TransitionRefused):
-    """The job is being signed on another channel (HTTP 409, code ``job_in_flight``); ``details`` says where."""
+    """The job is being signed on another channel (code ``job_in_flight``); ``details`` says where."""
 
     def __init__(self, *, job_id: int, document_id: int, title: str, holder: Holder) -> None:
-        super().__init__("job_in_flight", busy_message(title, holder), 409)
+        super().__init__("job_in_flight", busy_message(title, holder))
         self.details: dict[str, Any] = {"job_id": job_id, "document_id": document_id, "in_flight": holder.channel}
 
 
@@ -116,7 +116,7 @@ def cancel(db: Database, *, job_id: int, user_id: int) -> bool:
     """
     row = job_store.state(db, job_id)
     if row is None:
-        raise TransitionRefused("not_found", "Задание на подпись не найдено.", 404)
+        raise TransitionRefused("not_found", "Задание на подпись не найдено.")
     document_id, owner, channel, status, error = row.document_id, row.user_id, row.channel, row.status, row.error
     if owner != user_id:
         raise PermissionDenied("not_job_signer", "Отменить подписание может только тот, кому оно поручено.")
@@ -125,7 +125,7 @@ def cancel(db: Database, *, job_id: int, user_id: int) -> bool:
     if status not in OPEN:
         text = {"done": "документ уже подписан", "failed": "агент подписи уже сообщил об ошибке",
                 "cancelled": "подписание уже снято"}.get(status, status)
-        raise TransitionRefused("job_closed", f"Отменять нечего: {text}.", 409)
+        raise TransitionRefused("job_closed", f"Отменять нечего: {text}.")
     busy = holder(db, job_id)
     job_store.cancel(db, job_id, error=CANCELLED_BY_SIGNER, now=now_iso())
     audit.append(db, actor=f"user:{user_id}", action="job.cancelled", object_type="document", object_id=document_id,

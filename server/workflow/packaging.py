@@ -51,7 +51,7 @@ class Packaging:
         """
         doc = await self.db.read(lambda d: store.document_row(d, document_id))
         if doc is None or doc["state"] == DocState.DELETED:
-            raise TransitionRefused("not_found", "Документ не найден.", 404)
+            raise TransitionRefused("not_found", "Документ не найден.")
         files = await self.db.read(lambda d: store.files(d, document_id))
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         report, html = await self.reports.of(doc)

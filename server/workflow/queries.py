@@ -36,7 +36,7 @@ class DocumentQueries:
 
         doc, member = await self.db.read(read)
         if doc is None or doc["state"] == DocState.DELETED:
-            raise TransitionRefused("not_found", "Документ не найден.", 404)
+            raise TransitionRefused("not_found", "Документ не найден.")
         viewer.require_view(doc, member)
         return doc
 
@@ -50,7 +50,7 @@ class DocumentQueries:
                                   "limit": limit, "offset": max(0, offset)}
         if view == "entity":
             if entity is None:
-                raise TransitionRefused("bad_request", f"Не указана карточка {cards_phrase('или')}.", 400)
+                raise TransitionRefused("bad_request", f"Не указана карточка {cards_phrase('или')}.")
             kwargs["entity"] = entity
         elif view == "mine":
             kwargs["author_id"] = viewer.user_id
@@ -61,7 +61,7 @@ class DocumentQueries:
                 raise PermissionDenied("not_head", "Раздел «Отдел» доступен руководителям подразделений.")
             kwargs["departments"] = None if viewer.auditor and not viewer.is_head else viewer.managed_departments
         elif view != "all":
-            raise TransitionRefused("bad_request", f"Неизвестный список: {view}.", 400)
+            raise TransitionRefused("bad_request", f"Неизвестный список: {view}.")
         return await self.db.read(lambda d: store.list_documents(d, **kwargs))
 
     async def detail(self, viewer: Viewer, document_id: int) -> DocumentDetail:

@@ -46,9 +46,9 @@ class CertificateRegistration:
             info = cert_info(cert)
             data = cert.dump()
         except Exception:  # noqa: BLE001 - any parse failure is the same answer to the user
-            raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).", 400) from None
+            raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).") from None
         if not info.serial:
-            raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.", 400)
+            raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.")
         now = store.now_iso()
         state = await self.db.write(lambda d: certificate_store.spend_challenge(
             d, user_id=viewer.user_id, challenge_hash=certificates.challenge_hash(challenge), now=now))

@@ -40,13 +40,12 @@ Source = Literal["upload", "agent", "cryptoarm", "counterparty"]
 
 
 class SignatureRefused(Exception):
-    """Why a signature was not accepted: ``code`` is stable, ``message`` is for people, ``status`` the HTTP one."""
+    """Why a signature was not accepted: ``code`` is stable, ``message`` is for people."""
 
-    def __init__(self, code: str, message: str, status: int = 422, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
         self.details = details or {}
 
 
@@ -104,28 +103,28 @@ def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClai
     """(document, current step, file) if this claim may sign this file now; else SignatureRefused."""
     doc = document_row(db, document_id)
     if doc is None or doc["state"] == DocState.DELETED:
-        raise SignatureRefused("not_found", "Документ не найден.", 404)
+        raise SignatureRefused("not_found", "Документ не найден.")
     frow = store.file(db, document_id, file_id)
     if frow is None:
-        raise SignatureRefused("not_found", "В документе нет такого файла.", 404)
+        raise SignatureRefused("not_found", "В документе нет такого файла.")
     file = {"id": frow.id, "name": frow.name, "streebog256": frow.streebog256, "streebog512": frow.streebog512}
     if doc["state"] not in SIGNING_STATES:
-        raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.", 409)
+        raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.")
     srow = store.current_step(db, document_id)
     if srow is None:
-        raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.", 409)
+        raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.")
     step = {"id": srow.id, "position": srow.position, "kind": srow.kind, "user_id": srow.user_id,
             "display_name": srow.display_name}
     if step["kind"] != claim.kind or (claim.kind == "internal" and step["user_id"] != claim.user_id):
         who = step["display_name"] or "контрагент"
-        raise SignatureRefused("not_current_signer", f"Сейчас документ подписывает {who}, а не вы.", 403)
+        raise SignatureRefused("not_current_signer", f"Сейчас документ подписывает {who}, а не вы.")
     if job_id is not None:
         jrow = job_store.state(db, job_id)
         if (jrow is None or jrow.document_id != document_id or jrow.step_id != step["id"]
                 or jrow.user_id != claim.user_id or jrow.status not in job_store.OPEN):
-            raise SignatureRefused("job_not_open", "Задание на подпись уже закрыто или относится к другому шагу.", 409)
+            raise SignatureRefused("job_not_open", "Задание на подпись уже закрыто или относится к другому шагу.")
     if signature_store.signed_on_step(db, file_id=file_id, step_id=step["id"]):
-        raise SignatureRefused("already_signed", f"Файл «{file['name']}» уже подписан на этом шаге.", 409)
+        raise SignatureRefused("already_signed", f"Файл «{file['name']}» уже подписан на этом шаге.")
     return doc, step, file
 
 
@@ -135,21 +134,21 @@ def _verify(deps: SignatureDeps, cms: bytes, file: dict[str, Any]) -> Verificati
                                                "streebog512": bytes.fromhex(file["streebog512"])},
                           context=deps.validation, max_size=deps.settings.limits.max_signature_kb * 1024)
     except MalformedInput as exc:
-        raise SignatureRefused("malformed", f"Файл не является подписью CMS (PKCS#7): {exc}", 422) from None
+        raise SignatureRefused("malformed", f"Файл не является подписью CMS (PKCS#7): {exc}") from None
 
 
 def _judge(result: VerificationResult) -> SignatureResult:
     if len(result.signatures) != 1:
         raise SignatureRefused("signer_count", "Нужна отдельная (detached) подпись ровно одного подписанта, "
-                               f"а в файле подписей: {len(result.signatures)}.", 422)
+                               f"а в файле подписей: {len(result.signatures)}.")
     sig = result.signatures[0]
     if sig.status == "valid":
         return sig
     if "digest_mismatch" in sig.reasons or "no_content" in sig.reasons:
         raise SignatureRefused("wrong_document", "Подпись сделана не для этого документа: подписанные данные не "
-                               "совпадают с файлом, отправленным на подпись.", 422, {"reasons": sig.reasons})
+                               "совпадают с файлом, отправленным на подпись.", {"reasons": sig.reasons})
     code = "invalid_signature" if sig.status == "invalid" else "unverifiable"
-    raise SignatureRefused(code, f"Подпись не принята: {_reason_text(sig)}.", 422, {"reasons": sig.reasons})
+    raise SignatureRefused(code, f"Подпись не принята: {_reason_text(sig)}.", {"reasons": sig.reasons})
 
 
 async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: int, cms: bytes, claim: SignerClaim,
@@ -157,9 +156,9 @@ async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: in
     """Verify, check, store and advance, or raise :class:`SignatureRefused` (audited, nothing else changed)."""
     try:
         if len(cms) > deps.settings.limits.max_signature_kb * 1024:
-            raise SignatureRefused("too_large", "Файл подписи слишком большой.", 413)
+            raise SignatureRefused("too_large", "Файл подписи слишком большой.")
         if not cms.strip():
-            raise SignatureRefused("malformed", "Пустой файл подписи.", 422)
+            raise SignatureRefused("malformed", "Пустой файл подписи.")
         doc, step, file = await deps.db.read(lambda d: _route_check(d, document_id, file_id, claim, job_id))
         result = await asyncio.to_thread(_verify, deps, cms, file)
         sig = _judge(result)
@@ -171,7 +170,7 @@ async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: in
             mismatch = identity.check_counterparty(doc, sig)
             mode = deps.settings.policy.counterparty_identity_mismatch
         if mismatch and mode == "refuse":
-            raise SignatureRefused("wrong_signer", mismatch, 403)
+            raise SignatureRefused("wrong_signer", mismatch)
         warning = mismatch or ""
         accepted = await deps.db.write(lambda d: _store(d, document_id, file_id, cms, claim, source, job_id, result,
                                                          sig, warning, deps.listeners))

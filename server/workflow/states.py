@@ -25,19 +25,21 @@ from .store import document_row, now_iso
 
 
 class TransitionRefused(Exception):
-    """The document is not in a state that allows this (HTTP 409), or the request is malformed (400)."""
+    """The document is not in a state that allows this, or the request is malformed; ``code`` says which.
 
-    def __init__(self, code: str, message: str, status: int = 409) -> None:
+    The HTTP status is the edge's business (``server.routes.errors``).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
 
 
 def _doc(db: Database, document_id: int) -> dict[str, Any]:
     doc = document_row(db, document_id)
     if doc is None or doc["state"] == DocState.DELETED:
-        raise TransitionRefused("not_found", "Документ не найден.", 404)
+        raise TransitionRefused("not_found", "Документ не найден.")
     return doc
 
 
@@ -118,9 +120,9 @@ def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: in
     target = _check(doc, "send")
     steps = [s for s in store.route(db, document_id) if s.kind == "internal"]
     if not steps:
-        raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.", 400)
+        raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.")
     if not store.has_files(db, document_id):
-        raise TransitionRefused("no_files", "В документе нет файлов.", 400)
+        raise TransitionRefused("no_files", "В документе нет файлов.")
     now = now_iso()
     deadline = (datetime.now(UTC) + timedelta(days=counterparty_days)).isoformat(timespec="seconds")
     first = steps[0]
@@ -190,7 +192,7 @@ def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: 
         raise TransitionRefused("not_current_step", "Этот шаг маршрута сейчас не активен.")
     reason = reason.strip()
     if not reason:
-        raise TransitionRefused("reason_required", "Укажите причину отказа.", 400)
+        raise TransitionRefused("reason_required", "Укажите причину отказа.")
     transition = "counterparty_rejected" if step.kind == "counterparty" else "internal_rejected"
     target = _check(doc, transition)
     now = now_iso()
@@ -265,8 +267,7 @@ def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> in
     sent = audit.count_since(db, object_type="document", object_id=document_id, action="document.reminded",
                              since=since)
     if sent >= per_day:
-        raise TransitionRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {sent}. Попробуйте завтра.",
-                                429)
+        raise TransitionRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {sent}. Попробуйте завтра.")
     step = store.current_step(db, document_id)
     assert step is not None and step.user_id is not None, "a document awaiting internal signing has a current signer"
     _audit(db, f"user:{actor_id}", "document.reminded", doc, signer=step.user_id, number=sent + 1)

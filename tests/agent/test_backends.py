@@ -284,7 +284,7 @@ def test_secrets_are_scrubbed_and_config_edits_keep_the_rest() -> None:
 
 def test_der_ending_in_a_whitespace_byte_is_kept_whole() -> None:
     from agent.backends.base import to_der as agent_to_der
-    from server.cryptoarm.endpoint import to_der as server_to_der
+    from server.routes.cryptoarm import to_der as server_to_der
 
     der = bytes.fromhex("3003020120")  # INTEGER 0x20: the last byte is a space
     assert agent_to_der(der) == der and server_to_der(der) == der

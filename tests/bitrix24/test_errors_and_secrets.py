@@ -117,6 +117,9 @@ async def test_tokens_never_reach_the_logs(portal: PortalEmulator, client: Bitri
                                            token_store: MemoryTokenStore, caplog: pytest.LogCaptureFixture,
                                            tmp_path: Path) -> None:
     caplog.set_level(logging.DEBUG)
+    # Another test in the same worker may have run logs.configure(), which turns httpx down to WARNING for
+    # production; this test wants httpx's request lines so that it proves the URLs in them are masked.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     first = await token_store.load()
     assert first is not None
     disk = DiskService(client)

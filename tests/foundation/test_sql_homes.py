@@ -22,16 +22,6 @@ _KEYWORDS = "SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|PRAGMA|REPLACE"
 SQL_START = re.compile(rf"^\s*(?:(?:{_KEYWORDS})|(?:{_KEYWORDS.lower()}))\s")
 SQL_CALLS = frozenset({"execute", "executemany", "query"})
 
-# HTTP modules that still hold SQL while issue 12 moves them into one routes package (their SQL goes into the
-# stores there). This list must only shrink: nothing may be added to it, and an entry goes as soon as its file
-# holds no SQL or no longer exists (the second test says so).
-NOT_YET_MOVED = frozenset({
-    "server/api/documents.py",
-    "server/api/health.py",
-    "server/counterparty/api.py",
-})
-
-
 def is_sql_home(relative: str) -> bool:
     path = Path(relative)
     return (relative.startswith("server/db/") or path.name.endswith("store.py")
@@ -74,15 +64,9 @@ def _modules() -> dict[str, list[str]]:
 
 
 def test_sql_only_in_db_and_stores() -> None:
-    stray = {path: found for path, found in _modules().items() if found and path not in NOT_YET_MOVED}
+    stray = {path: found for path, found in _modules().items() if found}
     assert not stray, "SQL outside server/db/ and the store modules (move it into the table's store):\n" + "\n".join(
         f"{path}:{finding}" for path, found in stray.items() for finding in found)
-
-
-def test_allow_list_only_names_files_that_still_hold_sql() -> None:
-    modules = _modules()
-    stale = sorted(path for path in NOT_YET_MOVED if not modules.get(path))
-    assert not stale, f"these files hold no SQL any more: take them off NOT_YET_MOVED: {stale}"
 
 
 def test_the_check_sees_sql() -> None:

@@ -37,13 +37,12 @@ SPOOL_DIR = "uploads"
 
 
 class UploadRefused(Exception):
-    """The body is refused (HTTP ``status``); ``message`` is for the person who sent it."""
+    """The body is refused (``code``: too large, or not a form); ``message`` is for the person who sent it."""
 
-    def __init__(self, code: str, message: str, status: int) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ class _Spool:
 def _announced_too_large(request: Request, limits: Limits) -> None:
     raw = request.headers.get("content-length")
     if raw and raw.strip().isdigit() and int(raw) > limits.total_bytes:
-        raise UploadRefused("too_large", limits.total_too_large, 413)
+        raise UploadRefused("too_large", limits.total_too_large)
 
 
 @contextlib.asynccontextmanager
@@ -165,7 +164,7 @@ async def receive_form(request: Request[Any, Any, Any], data_dir: Path, limits: 
     """A ``multipart/form-data`` body: text fields in memory (bounded), file parts in temporary files."""
     ctype, options = request.content_type
     if ctype != "multipart/form-data" or not options.get("boundary"):
-        raise UploadRefused("bad_form", "Ожидалась форма с файлами (multipart/form-data).", 400)
+        raise UploadRefused("bad_form", "Ожидалась форма с файлами (multipart/form-data).")
     _announced_too_large(request, limits)
     spool = _Spool(spool_dir(data_dir))
     form = ReceivedForm()
@@ -188,7 +187,7 @@ async def _parse(request: Request[Any, Any, Any], boundary: str, spool: _Spool, 
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > limits.total_bytes:
-                    raise UploadRefused("too_large", limits.total_too_large, 413)
+                    raise UploadRefused("too_large", limits.total_too_large)
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
                         segment, text = event, bytearray()
@@ -200,12 +199,12 @@ async def _parse(request: Request[Any, Any, Any], boundary: str, spool: _Spool, 
                     elif event:
                         if sink is not None and current is not None:
                             if sink.size + len(event) > limits.file_bytes:
-                                raise UploadRefused("too_large", limits.file_too_large(current.filename), 413)
+                                raise UploadRefused("too_large", limits.file_too_large(current.filename))
                             await sink.add(event)
                         else:
                             text += event
                             if len(text) > MAX_FIELD_BYTES:
-                                raise UploadRefused("field_too_large", "Слишком длинное значение поля формы.", 413)
+                                raise UploadRefused("field_too_large", "Слишком длинное значение поля формы.")
                     else:
                         assert segment is not None
                         if sink is not None and current is not None:
@@ -218,8 +217,7 @@ async def _parse(request: Request[Any, Any, Any], boundary: str, spool: _Spool, 
                 if parser.closed:
                     break
     except MultipartError:
-        raise UploadRefused("bad_form", "Не удалось прочитать отправленную форму: она повреждена или оборвалась.",
-                            400) from None
+        raise UploadRefused("bad_form", "Не удалось прочитать отправленную форму: она повреждена или оборвалась.") from None
     finally:
         if sink is not None:
             await asyncio.to_thread(sink.handle.close)
@@ -241,7 +239,7 @@ async def receive_body(request: Request[Any, Any, Any], data_dir: Path, limits: 
             async for chunk in request.stream():
                 if sink.size + len(chunk) > limit:
                     raise UploadRefused("too_large", limits.file_too_large(name) if limit == limits.file_bytes
-                                        else limits.total_too_large, 413)
+                                        else limits.total_too_large)
                 await sink.add(chunk)
             await sink.finish(received)
         finally:

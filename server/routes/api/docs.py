@@ -18,13 +18,15 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from server import __version__
 from server.config import Settings
-from server.web.b24 import current_session
+from server.routes.dependencies import provide_services
+from server.routes.sessions import verify_session
 
 PATH = "/schema"
 
 
 def admins_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    session = current_session(connection)  # type: ignore[arg-type]  # 401 without a valid page session
+    services = provide_services(connection.app.state)  # guards get no dependency injection
+    session = verify_session(connection, services.sessions, services.portal)  # 401 without a valid page session
     if not session.admin:
         raise PermissionDeniedException("Описание API доступно только администратору портала.")
 

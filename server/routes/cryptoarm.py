@@ -26,19 +26,15 @@ from urllib.parse import quote
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import NotFoundException
 
 from cades.asn1 import decode_armour
 from server import jsonbody
-from server.state import AppServices
-from server.web.b24 import current_session
+from server.cryptoarm import transactions
+from server.cryptoarm.handlers import HANDLERS, DirectResult
+from server.cryptoarm.transactions import TransactionRefused, Txn
 
-from . import (
-    job_handler,  # noqa: F401  (registers the "job" handler)
-    transactions,
-)
-from .handlers import HANDLERS, DirectResult
-from .transactions import TransactionRefused, Txn
+from .dependencies import Services
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +42,6 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 PARAMETERS = "signAndEncrypt.parameters"
 RESULTS = "signAndEncrypt.outDirectResults"
 MAX_FILES = 500
-
-
-def _services(request: Request[Any, Any, Any]) -> AppServices:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def _error(code: int, message: str, request_id: Any = None, data: Any = None) -> Response[Any]:
@@ -77,7 +69,7 @@ async def origin_root() -> str:
 
 
 @post("/cryptoarm/json", include_in_schema=False, status_code=200)
-async def cryptoarm_json(request: Request[Any, Any, Any]) -> Response[Any]:
+async def cryptoarm_json(request: Request[Any, Any, Any], services: Services) -> Response[Any]:
     ctype = request.headers.get("content-type", "")
     if "json" not in ctype.lower():
         return Response({"error": "Ожидается application/json."}, status_code=415)
@@ -98,7 +90,6 @@ async def cryptoarm_json(request: Request[Any, Any, Any]) -> Response[Any]:
         str(request_id) if body["method"] == PARAMETERS and request_id is not None else None)
     if not txn_id:
         return _error(INVALID_PARAMS, "Нет идентификатора транзакции (id).", request_id, {"code": "bad_transaction_id"})
-    services = _services(request)
     try:
         if body["method"] == PARAMETERS:
             return await _parameters(services, txn_id, request_id)
@@ -112,7 +103,7 @@ async def cryptoarm_json(request: Request[Any, Any, Any]) -> Response[Any]:
     return _error(METHOD_NOT_FOUND, "Method not found", request_id)
 
 
-async def _parameters(services: AppServices, txn_id: str, request_id: Any) -> Response[Any]:
+async def _parameters(services: Services, txn_id: str, request_id: Any) -> Response[Any]:
     txn = await services.db.read(lambda d: transactions.by_id(d, txn_id))
     refusal = transactions.refusal_for(txn, for_state="open")
     if refusal is not None:
@@ -140,7 +131,7 @@ async def _parameters(services: AppServices, txn_id: str, request_id: Any) -> Re
                     status_code=200, media_type=MediaType.JSON)
 
 
-async def _results(services: AppServices, txn_id: str, params: dict[str, Any], request_id: Any) -> Response[Any]:
+async def _results(services: Services, txn_id: str, params: dict[str, Any], request_id: Any) -> Response[Any]:
     txn = await services.db.read(lambda d: transactions.by_id(d, txn_id))
     refusal = transactions.refusal_for(txn, for_state="parameters_sent")
     if refusal is not None:
@@ -186,9 +177,9 @@ def _direct_results(params: dict[str, Any], txn: Txn) -> list[DirectResult]:
 
 
 @get("/cryptoarm/files/{index:int}/{name:str}", include_in_schema=False)
-async def cryptoarm_file(request: Request[Any, Any, Any], index: int, name: str) -> Response[bytes]:
+async def cryptoarm_file(request: Request[Any, Any, Any], services: Services, index: int,
+                         name: str) -> Response[bytes]:
     """One offered file, for the holder of the transaction's access token (while it awaits results)."""
-    services = _services(request)
     token = request.query_params.get("accessToken", "")
     txn = await services.db.read(lambda d: transactions.by_token(d, token))
     if txn is None or txn.state != "parameters_sent" or txn.expired or not (1 <= index <= len(txn.files)):
@@ -203,26 +194,4 @@ async def cryptoarm_file(request: Request[Any, Any, Any], index: int, name: str)
                              "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name)}"})
 
 
-class OpenRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    job_ids: list[int]
-
-
-@post("/api/v1/cryptoarm/transactions", operation_id="cryptoarm.open", status_code=201,
-      summary="A cryptoarm:// link for the signer's own open jobs (the page opens it; no agent needed)")
-async def open_transaction(request: Request[Any, Any, Any]) -> dict[str, str]:
-    session = current_session(request)
-    try:
-        body = jsonbody.decode(await request.body(), type=OpenRequest)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        raise ClientException("Ожидается JSON {job_ids: [...]}.") from None
-    try:
-        services = _services(request)
-        url = await transactions.open_for_jobs(services.db, public_url=services.settings.server.public_url,
-                                               minutes=services.settings.cryptoarm.transaction_minutes,
-                                               user_id=session.user_id, job_ids=body.job_ids)
-    except TransactionRefused as exc:
-        raise ClientException(exc.message) from None
-    return {"url": url}
-
-
-ROUTES = [origin_root, cryptoarm_json, cryptoarm_file, open_transaction]
+ROUTES = [origin_root, cryptoarm_json, cryptoarm_file]

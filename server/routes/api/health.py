@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 
 import msgspec
-from litestar import Request, get
+from litestar import get
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from sqlite_utils import Database as SqliteUtilsDatabase
 
 from server import __version__
 from server.db import migrations
-from server.state import AppServices
+
+from ..dependencies import Services
 
 
 class DatabaseHealth(msgspec.Struct):
@@ -28,16 +30,14 @@ class Health(msgspec.Struct):
     database: DatabaseHealth
 
 
-def _database_health(db) -> DatabaseHealth:  # type: ignore[no-untyped-def]
-    db.execute("SELECT 1").fetchone()
-    return DatabaseHealth(status="ok", applied_migrations=len(migrations.migrations.applied(db)),
-                          pending_migrations=len(migrations.pending(db)))
+def _database_health(db: SqliteUtilsDatabase) -> DatabaseHealth:
+    applied, pending = migrations.check(db)
+    return DatabaseHealth(status="ok", applied_migrations=applied, pending_migrations=pending)
 
 
 @get("/healthz", operation_id="health", summary="Health of the server and its database",
      exclude_from_auth=True)
-async def healthz(request: Request) -> Response[Health]:
-    services: AppServices = request.app.state.services
+async def healthz(services: Services) -> Response[Health]:
     try:
         database = await services.db.read(_database_health)
     except Exception as exc:  # noqa: BLE001 - any database failure is "unhealthy", not a crash

@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import Dependency
 from litestar.response import Redirect, Template
 
+from server.config import Settings
 from server.counterparty.exchange import REFUSAL_TEXT, ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
 from server.counterparty.limiter import PublicLimiter, client_ip
-from server.state import AppServices
-from server.web.uploads import Limits, UploadRefused, receive_form
+
+from .dependencies import Services
+from .errors import status_of
+from .uploads import Limits, UploadRefused, receive_form
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +46,9 @@ def security_headers(*, frame_self: bool = False) -> dict[str, str]:
     }
 
 
-def _services(request: Request) -> AppServices:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
-def exchange_of(request: Request) -> CounterpartyExchange:
-    exchange = _services(request).counterparty
-    assert exchange is not None, "the counterparty exchange starts with the server"
-    return exchange
-
-
-def limiter_of(request: Request) -> PublicLimiter:
-    limiter = _services(request).public_limiter
-    assert limiter is not None, "the counterparty exchange starts with the server"
-    return limiter
-
-
-def _ip(request: Request) -> str:
+def _ip(request: Request, settings: Settings) -> str:
     peer = request.client.host if request.client else "?"
-    return client_ip(peer, request.headers.get("x-forwarded-for"),
-                     _services(request).settings.limits.trusted_proxies)
+    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.limits.trusted_proxies)
 
 
 def problem_page(status: int, title: str, message: str, *, retry_after: float | None = None) -> Template:
@@ -71,21 +59,27 @@ def problem_page(status: int, title: str, message: str, *, retry_after: float | 
                     context={"title": title, "message": message})
 
 
-async def _open(request: Request, token: str) -> LinkContext | Template:
-    """Rate-limit, then resolve the token; a Template is the answer to give instead."""
-    limiter = limiter_of(request)
-    ip = _ip(request)
+async def open_link(request: Request, token: str, exchange: CounterpartyExchange, public_limiter: PublicLimiter,
+                    settings: Settings) -> LinkContext | Template:
+    """The ``link`` dependency: rate-limit, then resolve the token; a Template is the answer to give instead."""
+    limiter = public_limiter
+    ip = _ip(request, settings)
     wait = limiter.admit(ip, "t:" + token[:64])
     if wait is not None:
         return problem_page(429, "Слишком много запросов", "Слишком много запросов. Подождите немного и обновите "
                             "страницу.", retry_after=wait)
     try:
-        return await exchange_of(request).resolve(token)
+        return await exchange.resolve(token)
     except LinkProblem as problem:
         if problem.code == "unknown_link":
             limiter.bad_link(ip)
             log.info("unknown counterparty link requested", extra={"ip": ip})
-        return problem_page(problem.status, problem.title, problem.message)
+        return problem_page(status_of(problem), problem.title, problem.message)
+
+
+LINK = {"link": Provide(open_link)}
+# The ``link`` parameter: the link's context, or the page to answer with instead (handed over as is).
+OpenedLink = Annotated[LinkContext | Template, Dependency(skip_validation=True)]
 
 
 def _attachment(name: str, content_type: str, data: bytes, *, inline: bool = False) -> Response[bytes]:
@@ -99,79 +93,84 @@ def _attachment(name: str, content_type: str, data: bytes, *, inline: bool = Fal
 class PublicPages(Controller):
     path = "/c"
     include_in_schema = False
+    dependencies = LINK
 
     @get("/public.css", sync_to_thread=False)
     def css(self) -> Response[bytes]:
         return Response(content=CSS_PATH.read_bytes(), media_type="text/css",
                         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
-    async def _page(self, request: Request, ctx: LinkContext, *, error: str = "", status: int = 200,
-                    message: str = "") -> Template:
-        model = await exchange_of(request).open_page(ctx)
+    async def _page(self, services: Services, exchange: CounterpartyExchange, ctx: LinkContext, *, error: str = "",
+                    status: int = 200, message: str = "") -> Template:
+        model = await exchange.open_page(ctx)
         base = f"/c/{ctx.token}"
         headers = security_headers()
         if status == 413:
             headers["Connection"] = "close"  # the rest of a refused upload is not read
         return Template(template_name="public/document.html", status_code=status, headers=headers,
                         context={"m": model, "base": base, "error": error, "message": message,
-                                 "cryptoarm": _services(request).cryptoarm_counterparty is not None,
-                                 "max_kb": _services(request).settings.limits.max_signature_kb})
+                                 "cryptoarm": services.cryptoarm_counterparty is not None,
+                                 "max_kb": services.settings.limits.max_signature_kb})
 
     @get("/{token:str}")
-    async def page(self, request: Request, token: str, done: str = "") -> Template:
-        ctx = await _open(request, token)
-        if isinstance(ctx, Template):
-            return ctx
+    async def page(self, services: Services, exchange: CounterpartyExchange, link: OpenedLink,
+                   done: str = "") -> Template:
+        if isinstance(link, Template):
+            return link
+        ctx = link
         message = {"signed": "Спасибо! Ваша подпись принята, документ подписан обеими сторонами. Подтверждение с "
                              "подписанным комплектом придёт на вашу почту.",
                    "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
                    "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину."}.get(done, "")
-        return await self._page(request, ctx, message=message)
+        return await self._page(services, exchange, ctx, message=message)
 
     @get("/{token:str}/files/{file_id:int}")
-    async def file(self, request: Request, token: str, file_id: int, inline: bool = False) -> Response[bytes] | Template:
-        ctx = await _open(request, token)
-        if isinstance(ctx, Template):
-            return ctx
+    async def file(self, exchange: CounterpartyExchange, link: OpenedLink, file_id: int,
+                   inline: bool = False) -> Response[bytes] | Template:
+        if isinstance(link, Template):
+            return link
+        ctx = link
         try:
-            name, ctype, data = await exchange_of(request).file(ctx, file_id)
+            name, ctype, data = await exchange.file(ctx, file_id)
         except ActionRefused as exc:
-            return problem_page(exc.status, "Файл недоступен", exc.message)
+            return problem_page(status_of(exc), "Файл недоступен", exc.message)
         return _attachment(name, ctype, data, inline=inline and ctype == "application/pdf")
 
     @get("/{token:str}/signatures/{signature_id:int}")
-    async def signature(self, request: Request, token: str, signature_id: int) -> Response[bytes] | Template:
-        ctx = await _open(request, token)
-        if isinstance(ctx, Template):
-            return ctx
+    async def signature(self, exchange: CounterpartyExchange, link: OpenedLink,
+                        signature_id: int) -> Response[bytes] | Template:
+        if isinstance(link, Template):
+            return link
+        ctx = link
         try:
-            name, data = await exchange_of(request).company_signature(ctx, signature_id)
+            name, data = await exchange.company_signature(ctx, signature_id)
         except ActionRefused as exc:
-            return problem_page(exc.status, "Подпись недоступна", exc.message)
+            return problem_page(status_of(exc), "Подпись недоступна", exc.message)
         return _attachment(name, "application/pkcs7-signature", data)
 
     @get("/{token:str}/package")
-    async def package(self, request: Request, token: str) -> Response[bytes] | Template:
-        ctx = await _open(request, token)
-        if isinstance(ctx, Template):
-            return ctx
+    async def package(self, exchange: CounterpartyExchange, link: OpenedLink) -> Response[bytes] | Template:
+        if isinstance(link, Template):
+            return link
+        ctx = link
         if ctx.mode != "signed":
             return problem_page(409, "Комплект недоступен", "Подписанный комплект появится, когда документ подпишут "
                                 "обе стороны.")
         try:
-            name, data = await exchange_of(request).package(ctx.doc["id"])
+            name, data = await exchange.package(ctx.doc["id"])
         except ActionRefused as exc:
-            return problem_page(exc.status, "Комплект недоступен", exc.message)
+            return problem_page(status_of(exc), "Комплект недоступен", exc.message)
         return _attachment(name, "application/zip", data)
 
     @post("/{token:str}/sign", request_max_body_size=None, status_code=303)
-    async def sign(self, request: Request, token: str) -> Response[Any] | Template:
+    async def sign(self, request: Request, services: Services, exchange: CounterpartyExchange,
+                   link: OpenedLink, token: str) -> Response[Any] | Template:
         """The signature files are streamed to temporary files and refused (413) as soon as one passes
         ``max_signature_kb`` or the form passes :data:`MAX_BODY`; nothing is read whole into memory first."""
-        ctx = await _open(request, token)
-        if isinstance(ctx, Template):
-            return ctx
-        settings = _services(request).settings
+        if isinstance(link, Template):
+            return link
+        ctx = link
+        settings = services.settings
         limit = settings.limits.max_signature_kb * 1024
         limits = Limits(file_bytes=limit, total_bytes=MAX_BODY, file_too_large=lambda _name: REFUSAL_TEXT["too_large"],
                         total_too_large="Отправлено слишком много данных: загрузите только файлы подписи.")
@@ -188,25 +187,26 @@ class PublicPages(Controller):
                     signatures[file_id] = await asyncio.to_thread(received.read_bytes)
         except UploadRefused as exc:
             message = "Не удалось прочитать отправленную форму." if exc.code == "bad_form" else exc.message
-            return await self._page(request, ctx, error=message, status=exc.status)
+            return await self._page(services, exchange, ctx, error=message, status=status_of(exc))
         try:
-            outcome = await exchange_of(request).submit(ctx, signatures, max_bytes=limit)
+            outcome = await exchange.submit(ctx, signatures, max_bytes=limit)
         except ActionRefused as exc:
-            return await self._page(request, ctx, error=exc.message, status=exc.status)
+            return await self._page(services, exchange, ctx, error=exc.message, status=status_of(exc))
         return Redirect(f"/c/{token}?done={'signed' if outcome.completed else 'partly'}", status_code=303,
                         headers=security_headers())
 
     @post("/{token:str}/reject", request_max_body_size=64 * 1024, status_code=303)
-    async def reject(self, request: Request, token: str) -> Response[Any] | Template:
-        ctx = await _open(request, token)
-        if isinstance(ctx, Template):
-            return ctx
+    async def reject(self, request: Request, services: Services, exchange: CounterpartyExchange,
+                     link: OpenedLink, token: str) -> Response[Any] | Template:
+        if isinstance(link, Template):
+            return link
+        ctx = link
         form = await request.form()
         reason = form.get("reason")
         try:
-            await exchange_of(request).reject(ctx, reason if isinstance(reason, str) else "")
+            await exchange.reject(ctx, reason if isinstance(reason, str) else "")
         except ActionRefused as exc:
-            return await self._page(request, ctx, error=exc.message, status=exc.status)
+            return await self._page(services, exchange, ctx, error=exc.message, status=status_of(exc))
         return Redirect(f"/c/{token}?done=rejected", status_code=303, headers=security_headers())
 
 
@@ -215,17 +215,18 @@ class CryptoArmPages(Controller):
 
     path = "/c"
     include_in_schema = False
+    dependencies = LINK
 
     @post("/{token:str}/cryptoarm", request_max_body_size=4096, status_code=200)
-    async def start(self, request: Request, token: str) -> Template:
-        ctx = await _open(request, token)
-        if isinstance(ctx, Template):
-            return ctx
-        opener = _services(request).cryptoarm_counterparty
+    async def start(self, services: Services, link: OpenedLink, token: str) -> Template:
+        if isinstance(link, Template):
+            return link
+        ctx = link
+        opener = services.cryptoarm_counterparty
         if opener is None or ctx.mode != "open":
             return problem_page(409, "Подписание в КриптоАРМ недоступно",
                                 "Сейчас этот способ недоступен. Загрузите файл подписи на странице документа.")
-        link = await opener(_services(request), ctx)  # type: ignore[operator]
+        app_link = await opener(services, ctx)
         headers = security_headers()
         return Template(template_name="public/cryptoarm.html", headers=headers,
-                        context={"link": link, "base": f"/c/{token}", "title": ctx.doc["title"]})
+                        context={"link": app_link, "base": f"/c/{token}", "title": ctx.doc["title"]})

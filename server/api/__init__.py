@@ -1,1 +1,0 @@
-"""JSON API routes (``/api/v1``): one module per resource."""

@@ -1,0 +1,30 @@
+"""The HTTP edge: every route of the server, one module per audience.
+
+- :mod:`.portal_pages`: the pages the Bitrix24 portal opens (install, CRM tab, app page, app events);
+- :mod:`.api`: the JSON API the portal pages call (``/api/v1``), the health check and the API description;
+- :mod:`.public_pages`: the counterparty's public pages (``/c/<token>``);
+- :mod:`.agent`: the signing agent's device side and its websocket;
+- :mod:`.cryptoarm`: the endpoint CryptoARM GOST talks to.
+
+Shared pieces have plain names: :mod:`.sessions` (the page session), :mod:`.uploads` (streamed request bodies),
+:mod:`.dependencies` (the services handlers receive as parameters) and :mod:`.errors` (domain errors to HTTP
+answers). Routes call services and stores; nothing below imports this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import agent, cryptoarm, portal_pages, public_pages
+from .api import agents as api_agents
+from .api import counterparty as api_counterparty
+from .api import cryptoarm as api_cryptoarm
+from .api import documents as api_documents
+from .api import health, session
+
+# In the order the schema lists them.
+ROUTES: list[Any] = [
+    health.healthz, session.session_info, portal_pages.Bitrix24Pages, api_documents.DocumentsController,
+    *api_agents.ROUTES, *agent.ROUTES, *cryptoarm.ROUTES, api_cryptoarm.open_transaction,
+    public_pages.PublicPages, public_pages.CryptoArmPages, api_counterparty.CounterpartyApi,
+]

@@ -1,1 +1,0 @@
-"""Pages: the portal app (``b24``), the public counterparty pages and the streaming upload parser."""
