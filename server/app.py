@@ -65,7 +65,7 @@ async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event)
         try:
             async with asyncio.timeout(interval):
                 await services.db.read(lambda db: db.execute("SELECT 1").fetchone())
-        except Exception:  # noqa: BLE001 - a stuck or broken database must stop the pings
+        except Exception:  # a stuck or broken database must stop the pings
             log.error("database check failed; withholding the watchdog ping")
         else:
             notify("WATCHDOG=1")

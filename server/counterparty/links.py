@@ -14,7 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from server import text
-from server.db import audit, outbox
+from server.db import audit, inserted_id, outbox
 from server.workflow.docstate import DocState
 
 from . import tokens
@@ -117,7 +117,7 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
         " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [document_id, step[0] if step else None, tokens.token_hash(token), nonce, recipient_email,
          text.name(recipient_name), actor, stamp, expires])
-    link_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    link_id = inserted_id(cur)
     audit.append(db, actor=actor, action="counterparty.link_issued", object_type="document", object_id=document_id,
                  details={"link_id": link_id, "recipient": recipient_email, "expires_at": expires, "reason": reason})
     outbox.enqueue(db, MAIL_INVITATION, {"link_id": link_id, "document_id": document_id},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ class CounterpartyScheduler:
             self._event.clear()
             try:
                 await self.scan_once()
-            except Exception:  # noqa: BLE001 - the loop must outlive any one bad round
+            except Exception:  # the loop must outlive any one bad round
                 log.exception("counterparty scan failed")
             waiter = asyncio.ensure_future(self._event.wait())
             stopper = asyncio.ensure_future(stop.wait())
@@ -56,8 +57,8 @@ class CounterpartyScheduler:
         counts = {"reminders": 0}
         due = await self.db.read(lambda d: links.due_reminders(d, self.settings.policy.reminder_days_before, now))
         for link_id, doc_id, days in due:
-            if await self.db.write(lambda d, link_id=link_id, doc_id=doc_id, days=days: links.enqueue_reminder(
-                    d, link_id, doc_id, days, actor="system", now=now)):
+            if await self.db.write(functools.partial(links.enqueue_reminder, link_id=link_id, document_id=doc_id,
+                                                     days=days, actor="system", now=now)):
                 counts["reminders"] += 1
         if counts["reminders"]:
             self.wake_mail()

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 
 from server.agents import tokens
 from server.db import Database as KlikDatabase
-from server.db import audit
+from server.db import audit, inserted_id
 from server.workflow import jobs
 
 
@@ -72,7 +72,7 @@ def create(db: Database, *, kind: str, targets: list[int], minutes: int, user_id
         " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [h, "unissued:" + h, kind, json.dumps(targets), user_id, agent_id, _iso(moment),
          _iso(moment + timedelta(minutes=minutes))])
-    row_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    row_id = inserted_id(cur)
     audit.append(db, actor=actor, action="cryptoarm.transaction", object_type="cryptoarm", object_id=row_id,
                  details={"kind": kind, "targets": targets})
     found = by_row(db, row_id)

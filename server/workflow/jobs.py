@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from server.db import audit
+from server.db import audit, inserted_id
 
 from .permissions import PermissionDenied
 from .states import TransitionRefused
@@ -82,7 +82,7 @@ def _insert(db: Database, *, document_id: int, step_id: int, user_id: int, chann
     now = now_iso()
     cur = db.execute("INSERT INTO jobs (document_id, step_id, user_id, channel, created_at, updated_at)"
                      " VALUES (?, ?, ?, ?, ?, ?)", [document_id, step_id, user_id, channel, now, now])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return inserted_id(cur)
 
 
 def request(db: Database, *, document_id: int, step_id: int, user_id: int, channel: str) -> int:

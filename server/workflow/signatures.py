@@ -30,7 +30,7 @@ from cades.validation import ValidationContext
 from cades.verify import verify_cms
 from server.config import Settings
 from server.db import Database as KlikDatabase
-from server.db import audit
+from server.db import audit, inserted_id
 
 from . import effects, identity, states
 from .docstate import SIGNING_STATES, DocState
@@ -196,7 +196,7 @@ def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: Sign
         [document_id, file_id, step["id"], claim.kind, claim.user_id, source, cms, hashlib.sha256(cms).hexdigest(),
          sig.status, json.dumps(signer, ensure_ascii=False), cert.serial if cert else "", cert.issuer if cert else "",
          warning, result.to_json().decode(), now_iso()])
-    signature_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    signature_id = inserted_id(cur)
     if warning:
         states.add_warning(db, doc, f"{file['name']}: {warning}")
     audit.append(db, actor=claim.actor, action="signature.accepted", object_type="document", object_id=document_id,
@@ -206,6 +206,8 @@ def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: Sign
                                      if signer.get(k)}, "warning": warning, "job_id": job_id})
     effects.store_signature_on_disk(db, signature_id)
     completed = states.signature_recorded(db, doc, step, actor=claim.actor, listeners=listeners)
-    state = document_row(db, document_id)["state"]  # type: ignore[index]
+    signed = document_row(db, document_id)
+    assert signed is not None  # read above in this same transaction
+    state = signed["state"]
     return AcceptedSignature(signature_id=signature_id, document_id=document_id, file_id=file_id, step_id=step["id"],
                              step_completed=completed, document_state=state, status=sig.status, warning=warning)

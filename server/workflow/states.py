@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from server.db import audit
+from server.db import audit, inserted_id
 
 from . import effects
 from .docstate import TRANSITIONS, DocState
@@ -85,7 +85,7 @@ def create_draft(db: Database, *, title: str, entity_type: str, entity_id: int, 
          counterparty.get("name", ""), counterparty.get("inn", ""), counterparty.get("ogrn", ""),
          counterparty.get("email", ""), disk_folder_id,
          search_text(title, author_name, counterparty.get("name", ""), *(f["name"] for f in files))])
-    doc_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    doc_id = inserted_id(cur)
     for position, f in enumerate(files, start=1):
         db.execute("INSERT INTO document_files (document_id, position, name, size, content_type, streebog256,"
                    " streebog512, disk_file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -38,7 +38,7 @@ _SUMMARY_FROM = ("FROM documents d LEFT JOIN route_steps s"
 
 
 def _overdue(state: DocState, deadline: str | None, now: str) -> bool:
-    return bool(deadline) and state in SIGNING_STATES and deadline < now  # type: ignore[operator]
+    return bool(deadline and state in SIGNING_STATES and deadline < now)
 
 
 def _summary(row: Sequence[Any], now: str) -> DocumentSummary:
@@ -114,7 +114,7 @@ def signature_bytes(db: Database, document_id: int, signature_id: int) -> tuple[
 
 def signature_rows_for_package(db: Database, document_id: int) -> list[tuple[int, int, bytes, str, str]]:
     """(signature id, file id, CMS, verification JSON, signer JSON) for every accepted signature."""
-    return [tuple(r) for r in db.execute(  # type: ignore[misc]
+    return [tuple(r) for r in db.execute(
         "SELECT id, file_id, cms, verification, signer FROM signatures WHERE document_id = ? ORDER BY id",
         [document_id]).fetchall()]
 
