@@ -166,7 +166,7 @@ class AgentClient:
             async for raw in ws:
                 try:
                     msg = protocol.decode_server(raw)
-                except Exception:  # noqa: BLE001 - a message from a newer server we cannot read
+                except Exception:  # a message from a newer server we cannot read
                     log.warning("unreadable message from the server")
                     continue
                 await self._handle(msg)
@@ -203,9 +203,9 @@ class AgentClient:
             case protocol.JobOffer():
                 await self._offer(msg)
             case protocol.ResultAck():
-                answer = self.pending.pop(msg.result_id, None)
-                if answer is not None:
-                    self.known.pop(answer.job_id, None)
+                confirmed = self.pending.pop(msg.result_id, None)
+                if confirmed is not None:
+                    self.known.pop(confirmed.job_id, None)
                 if msg.outcome == "refused":
                     log.warning("the server refused the signature: %s %s", msg.code, msg.message,
                                 extra={"job_id": msg.job_id})
@@ -262,7 +262,7 @@ class AgentClient:
                     await self._local(offer)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one broken job must not stop the agent
+            except Exception:  # one broken job must not stop the agent
                 log.exception("job failed unexpectedly", extra={"job_id": offer.job_id})
                 self.known.pop(offer.job_id, None)
             finally:
@@ -310,8 +310,9 @@ class AgentClient:
         request_id = uuid.uuid4().hex
         link_future: asyncio.Future[protocol.CryptoarmLink] = asyncio.get_running_loop().create_future()
         self._links[request_id] = link_future
-        events = {o.job_id: asyncio.get_running_loop().create_future() for o in batch}
-        self._events.update(events)  # type: ignore[arg-type]
+        events: dict[int, asyncio.Future[protocol.JobEvent]] = {
+            o.job_id: asyncio.get_running_loop().create_future() for o in batch}
+        self._events.update(events)
         outcome: dict[int, str] = {}
         try:
             if not await self._send(protocol.CryptoarmOpen(request_id=request_id, job_ids=[o.job_id for o in batch])):

@@ -15,10 +15,11 @@ ENV_PREFIX = "KLIKDOK_AGENT"
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    pass
+    """Base of every section. msgspec passes ``frozen`` on to subclasses, but mypy's dataclass view of a
+    Struct does not, so each subclass repeats ``frozen=True``."""
 
 
-class ServerSection(_Section):
+class ServerSection(_Section, frozen=True):
     url: str = ""
     device_id: str = ""
     key_file: str = "device.key"
@@ -26,7 +27,7 @@ class ServerSection(_Section):
     reconnect_max_seconds: float = 60.0
 
 
-class BackendSection(_Section):
+class BackendSection(_Section, frozen=True):
     kind: Literal["cryptoarm", "cryptopro", "cryptcp", "openssl"] = "cryptoarm"
     certificate: str = ""
     key_file: str = ""
@@ -36,15 +37,15 @@ class BackendSection(_Section):
     timeout_seconds: int = 600
 
 
-class QueueSection(_Section):
+class QueueSection(_Section, frozen=True):
     max_jobs: int = 16
 
 
-class LoggingSection(_Section):
+class LoggingSection(_Section, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class AgentSettings(_Section):
+class AgentSettings(_Section, frozen=True):
     server: ServerSection = ServerSection()
     backend: BackendSection = BackendSection()
     queue: QueueSection = QueueSection()

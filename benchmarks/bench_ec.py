@@ -22,7 +22,7 @@ def _material(bits: int) -> tuple[gost.PublicKey, bytes, bytes]:
 
 @pytest.mark.parametrize("bits", [256, 512])
 @pytest.mark.parametrize("gmp", [False, True], ids=["int", "gmpy2"])
-def test_verify_python(record, bits: int, gmp: bool) -> None:  # noqa: ANN001
+def test_verify_python(record, bits: int, gmp: bool) -> None:
     if gmp and not ec_python.gmpy2_available():
         pytest.skip("gmpy2 not installed")
     key, digest, sig = _material(bits)
@@ -35,7 +35,7 @@ def test_verify_python(record, bits: int, gmp: bool) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("bits", [256, 512])
-def test_verify_openssl(record, bits: int) -> None:  # noqa: ANN001
+def test_verify_openssl(record, bits: int) -> None:
     if not ec_openssl.available():
         pytest.skip(f"OpenSSL gost engine unavailable: {ec_openssl.unavailable_reason()}")
     key, digest, sig = _material(bits)
@@ -43,7 +43,7 @@ def test_verify_openssl(record, bits: int) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("bits", [256, 512])
-def test_verify_gostcrypto(record, bits: int) -> None:  # noqa: ANN001
+def test_verify_gostcrypto(record, bits: int) -> None:
     gs = pytest.importorskip("gostcrypto.gostsignature")
     name = {256: "id-tc26-gost-3410-2012-256-paramSetB", 512: "id-tc26-gost-3410-12-512-paramSetA"}[bits]
     mode = gs.MODE_256 if bits == 256 else gs.MODE_512

@@ -29,7 +29,7 @@ def _openssl_dgst(path: Path) -> str:
     return out.rsplit("= ", 1)[1].strip()
 
 
-def test_hash_file_vs_openssl_dgst_256mib(record_paired, big_file: Path) -> None:  # noqa: ANN001
+def test_hash_file_vs_openssl_dgst_256mib(record_paired, big_file: Path) -> None:
     assert hashing.backend().name == "openssl"
     hashing.hash_file(big_file)  # page cache warm for both
     got = record_paired({
@@ -42,7 +42,7 @@ def test_hash_file_vs_openssl_dgst_256mib(record_paired, big_file: Path) -> None
 DATA_64K = os.urandom(64 * 1024)
 
 
-def test_streebog256_64k_python_vs_gostcrypto(record_paired) -> None:  # noqa: ANN001
+def test_streebog256_64k_python_vs_gostcrypto(record_paired) -> None:
     gosthash = pytest.importorskip("gostcrypto.gosthash")
     got = record_paired({
         "streebog256_64k_python": lambda: streebog.new("streebog256", DATA_64K).digest(),

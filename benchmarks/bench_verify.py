@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from cades.asn1 import load_certificate  # noqa: E402
-from cades.validation import ValidationContext  # noqa: E402
-from cades.verify import verify_cms  # noqa: E402
-from tests.support.openssl_pki import OpenSSLPki  # noqa: E402
+from cades.asn1 import load_certificate  # noqa: E402  after the sys.path line that lets the file run standalone
+from cades.validation import ValidationContext  # noqa: E402  after the sys.path line that lets the file run standalone
+from cades.verify import verify_cms  # noqa: E402  after the sys.path line that lets the file run standalone
+from tests.support.openssl_pki import OpenSSLPki  # noqa: E402  after the sys.path line that lets the file run standalone
 
 DOC_SIZE = 100 * 1024
 
@@ -160,15 +160,15 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
     return make_material(tmp_path_factory.mktemp("bench-verify"))
 
 
-def test_verify_cms_ours(record, material: Material) -> None:  # noqa: ANN001
+def test_verify_cms_ours(record, material: Material) -> None:
     record("verify CAdES-BES 100kB: cades.verify_cms", ours(material), rounds=300, warmup=20)
 
 
-def test_verify_cms_openssl_inprocess(record, material: Material) -> None:  # noqa: ANN001
+def test_verify_cms_openssl_inprocess(record, material: Material) -> None:
     record("verify CAdES-BES 100kB: OpenSSL CMS_verify (ctypes)", in_process(material), rounds=300, warmup=20)
 
 
-def test_verify_cms_openssl_subprocess(record, material: Material) -> None:  # noqa: ANN001
+def test_verify_cms_openssl_subprocess(record, material: Material) -> None:
     record("verify CAdES-BES 100kB: openssl cms -verify (process)", subprocess_verify(material), rounds=30, warmup=2)
 
 

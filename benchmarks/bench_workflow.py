@@ -11,13 +11,14 @@ import asyncio
 import re
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+import sqlite_utils
 
 from benchmarks.conftest import RESULTS
 from demo.portal_emulator import PortalEmulator
@@ -40,8 +41,8 @@ def _populate(path: Path, count: int) -> None:
     files = [{"name": "bench.pdf", "size": 14, "content_type": "application/pdf", "streebog256": d256,
               "streebog512": d512, "disk_file_id": None}]
 
-    def chunk(start: int, n: int):  # type: ignore[no-untyped-def]
-        def write(d):  # type: ignore[no-untyped-def]
+    def chunk(start: int, n: int) -> Callable[[sqlite_utils.Database], None]:
+        def write(d: sqlite_utils.Database) -> None:
             for i in range(start, start + n):
                 deal = 1 if i % 5 else 2 + i % 3
                 doc = states.create_draft(d, title=f"Договор {i}", entity_type="deal", entity_id=deal, company_id=2,

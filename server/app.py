@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 from litestar import Litestar
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -105,7 +105,7 @@ async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event)
         try:
             async with asyncio.timeout(interval):
                 await services.db.read(checks.ping)
-        except Exception:  # noqa: BLE001 - a stuck or broken database must stop the pings
+        except Exception:  # a stuck or broken database must stop the pings
             log.error("database check failed; withholding the watchdog ping")
         else:
             notify("WATCHDOG=1")

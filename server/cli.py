@@ -11,12 +11,18 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING
 
 from server import __version__
 from server.config import ConfigError, Settings, find_config, load_settings
+
+if TYPE_CHECKING:
+    from server.db import Database
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -51,13 +57,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
 
     class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame) -> None:  # type: ignore[no-untyped-def]
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # A SIGTERM that ends in a graceful shutdown is a clean stop (exit 0), not a death by signal.
             super().handle_exit(sig, frame)
             if sig == signal.SIGTERM:
                 self._captured_signals.remove(sig)
 
-        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if not self.should_exit:
                 notify("READY=1")
@@ -144,7 +150,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 # -- portal ----------------------------------------------------------------------------------------
-def _portal_db(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _portal_db(args: argparse.Namespace) -> Database:
     from server.db import Database
 
     settings = _settings(args)
@@ -255,10 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", metavar="PATH", help="check this database file instead of the configured one")
     p.set_defaults(func=cmd_audit_verify)
 
+    cades_cli: ModuleType | None
     try:
         from cades import cli as cades_cli
     except ImportError:
-        cades_cli = None  # type: ignore[assignment]
+        cades_cli = None
     if cades_cli is not None and hasattr(cades_cli, "register"):
         cades_cli.register(sub)
     return parser

@@ -21,10 +21,11 @@ DEFAULT_CONFIG_PATHS = (Path("/etc/klikdok/klikdok.toml"),)
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    pass
+    """Base of every section. msgspec passes ``frozen`` on to subclasses, but mypy's dataclass view of a
+    Struct does not, so each subclass repeats ``frozen=True``."""
 
 
-class ServerSettings(_Section):
+class ServerSettings(_Section, frozen=True):
     listen: str = "127.0.0.1:8080"
     public_url: str = "http://127.0.0.1:8080"
     session_ttl_minutes: int = 60
@@ -44,7 +45,7 @@ class ServerSettings(_Section):
         return int(self.listen.rpartition(":")[2])
 
 
-class StorageSettings(_Section):
+class StorageSettings(_Section, frozen=True):
     data_dir: str = "./var"
     busy_timeout_ms: int = 5000
     synchronous: Literal["full", "normal"] = "full"
@@ -59,7 +60,7 @@ class StorageSettings(_Section):
         return self.path / "klikdok.db"
 
 
-class SmtpSettings(_Section):
+class SmtpSettings(_Section, frozen=True):
     host: str = "127.0.0.1"
     port: int = 25
     security: Literal["none", "starttls", "ssl"] = "none"
@@ -74,7 +75,7 @@ class SmtpSettings(_Section):
     max_attempts: int = 12
 
 
-class TrustSettings(_Section):
+class TrustSettings(_Section, frozen=True):
     roots: list[str] = []
     intermediates: list[str] = []
     crls: list[str] = []
@@ -82,7 +83,7 @@ class TrustSettings(_Section):
     crl_cache_hours: int = 24
 
 
-class PolicySettings(_Section):
+class PolicySettings(_Section, frozen=True):
     internal_identity_mismatch: Literal["refuse", "warn"] = "refuse"
     counterparty_identity_mismatch: Literal["refuse", "warn"] = "refuse"
     allowed_signer_inns: list[str] = []
@@ -93,7 +94,7 @@ class PolicySettings(_Section):
     reminder_days_before: list[int] = msgspec.field(default_factory=lambda: [3, 1])
 
 
-class LimitsSettings(_Section):
+class LimitsSettings(_Section, frozen=True):
     max_upload_mb: int = 100
     max_request_mb: int = 300
     max_signature_kb: int = 1024
@@ -104,7 +105,7 @@ class LimitsSettings(_Section):
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
 
 
-class WorkflowSettings(_Section):
+class WorkflowSettings(_Section, frozen=True):
     outbox_paused: bool = False
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 50
@@ -112,7 +113,7 @@ class WorkflowSettings(_Section):
     counterparty_days: int = 14
 
 
-class AgentsSettings(_Section):
+class AgentsSettings(_Section, frozen=True):
     pairing_code_minutes: int = 10
     pairing_codes_per_hour: int = 10
     heartbeat_seconds: float = 20.0
@@ -120,22 +121,22 @@ class AgentsSettings(_Section):
     max_message_kb: int = 2048
 
 
-class CryptoarmSettings(_Section):
+class CryptoarmSettings(_Section, frozen=True):
     transaction_minutes: int = 30
 
 
-class CounterpartySettings(_Section):
+class CounterpartySettings(_Section, frozen=True):
     scan_seconds: float = 60.0
     package_in_email_max_mb: int = 20
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(_Section, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
     target: Literal["auto", "stderr", "journal"] = "auto"
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True):
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
     portal: PortalSettings = PortalSettings()

@@ -76,7 +76,7 @@ class GuardedH11Protocol(H11Protocol):
             self._disarm()  # the request is in; however long the application takes is not the client's doing
 
     # -- uvicorn's protocol hooks ------------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's own signature (Transport, not BaseTransport)
         if len(self.server_state.connections) >= self.max_connections:
             self._refused = True
             self.transport = transport

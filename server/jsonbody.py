@@ -9,7 +9,7 @@ field the server reads from outside goes through :func:`decode`, :func:`loads` o
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import msgspec
 from litestar import Request as LitestarRequest
@@ -20,7 +20,13 @@ T = TypeVar("T")
 TOO_DEEP = "JSON is nested too deeply"
 
 
-def decode(data: bytes | str, type: type[T] = Any) -> T:  # type: ignore[assignment]  # noqa: A002
+@overload
+def decode(data: bytes | str) -> Any: ...
+@overload
+def decode(data: bytes | str, type: type[T]) -> T: ...
+
+
+def decode(data: bytes | str, type: Any = Any) -> Any:
     """``msgspec.json.decode``; too deep a nesting raises ``msgspec.DecodeError`` like any malformed JSON."""
     try:
         return msgspec.json.decode(data, type=type)
@@ -36,7 +42,7 @@ def loads(text: str | bytes) -> Any:
         raise ValueError(TOO_DEEP) from None
 
 
-class Request(LitestarRequest):  # type: ignore[type-arg]
+class Request(LitestarRequest[Any, Any, Any]):
     """The app's request class: Litestar decodes typed ``data`` bodies through ``json()``."""
 
     async def json(self) -> Any:

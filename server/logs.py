@@ -86,7 +86,7 @@ class TextFormatter(logging.Formatter):
 
 def _journal_handler() -> logging.Handler | None:
     try:
-        from systemd.journal import JournalHandler  # type: ignore[import-not-found]
+        from systemd.journal import JournalHandler
     except ImportError:
         return None
     return JournalHandler(SYSLOG_IDENTIFIER="klikdok")
@@ -95,8 +95,8 @@ def _journal_handler() -> logging.Handler | None:
 def configure(level: str = "info", fmt: str = "json", target: str = "auto") -> str:
     """Install the root handler; returns where logs go ("stderr" or "journal")."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for previous in list(root.handlers):
+        root.removeHandler(previous)
     handler: logging.Handler | None = None
     where = "stderr"
     under_systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))

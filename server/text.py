@@ -42,7 +42,7 @@ def _decode_encoded_words(value: str) -> str:
     """What Python's own header parser would make of the value (the decoding the attack relies on)."""
     try:
         return str(policy.default.header_factory("X-Klikdok-Text", value))
-    except Exception:  # noqa: BLE001 - a value the parser cannot read stays as it is (and is cleaned below)
+    except Exception:  # a value the parser cannot read stays as it is (and is cleaned below)
         return value
 
 

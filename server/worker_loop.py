@@ -19,7 +19,7 @@ async def run_rounds(round_: Callable[[], Awaitable[int]], *, wake: asyncio.Even
     while not stop.is_set():
         try:
             busy = await round_()
-        except Exception:  # noqa: BLE001 - the worker must outlive any one bad round
+        except Exception:  # the worker must outlive any one bad round
             log.exception("%s round failed", what)
             busy = 0
         if busy:

@@ -37,7 +37,7 @@ class CryptoArmBackend(Backend):
             try:
                 import winreg
 
-                winreg.OpenKey(winreg.HKEY_CLASSES_ROOT, "cryptoarm")  # type: ignore[attr-defined]
+                winreg.OpenKey(winreg.HKEY_CLASSES_ROOT, "cryptoarm")
             except OSError:
                 return Availability(False, "КриптоАРМ ГОСТ не зарегистрирован для ссылок cryptoarm://.")
             return Availability(True, "КриптоАРМ ГОСТ (ссылки cryptoarm://)")
@@ -62,7 +62,7 @@ class CryptoArmBackend(Backend):
             if self.link_opener:
                 cmd = [*shlex.split(self.link_opener), url]
             elif sys.platform == "win32":
-                os.startfile(url)  # type: ignore[attr-defined]
+                os.startfile(url)
                 return
             elif sys.platform == "darwin":
                 cmd = ["open", url]

@@ -104,7 +104,7 @@ class CryptoProBackend(Backend):
             signed.Content = base64.b64encode(path.read_bytes()).decode()
             try:
                 out = signed.SignCades(signer, self._const("CADESCOM_CADES_BES"), True)
-            except Exception as exc:  # noqa: BLE001 - pycades raises its own error type with the CSP code
+            except Exception as exc:  # pycades raises its own error type with the CSP code
                 raise BackendError(f"КриптоПро не подписал файл: {exc}") from exc
         finally:
             store.Close()

@@ -23,13 +23,15 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
+import sqlite_utils
 from litestar import WebSocket
 
 from common import agent_protocol as protocol
@@ -51,6 +53,23 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_REVOKED = 4403
 NACK_RETRY_SECONDS = 5.0
+
+ResultOutcome = Literal["accepted", "refused", "recorded"]  # protocol.ResultAck.outcome
+
+
+def _recorded_outcome(word: str) -> ResultOutcome:
+    """A stored ``agent_results.outcome`` as the ack's word; the hub only ever stores these three."""
+    if word == "accepted":
+        return "accepted"
+    if word == "recorded":
+        return "recorded"
+    return "refused"
+
+
+def _let_go(db: sqlite_utils.Database, *, agent_id: int, held: list[tuple[int, int]]) -> None:
+    """A connection ended: note when the agent was last seen and give its jobs in hand back."""
+    store.touch_agent(db, agent_id)
+    store.release(db, held)
 
 
 @dataclass(eq=False)
@@ -151,12 +170,12 @@ class AgentHub:
         while not conn.closed:
             try:
                 event = await conn.socket.receive()
-            except Exception:  # noqa: BLE001 - a broken transport ends the connection like a close
+            except Exception:  # a broken transport ends the connection like a close
                 return
             if event["type"] == "websocket.disconnect":
                 return
             raw = event.get("text") if event.get("text") is not None else event.get("bytes")
-            if raw is None:
+            if not isinstance(raw, str | bytes):  # ASGI gives text or bytes; None when the frame has neither
                 continue
             conn.last_seen = time.monotonic()
             if len(raw) > limit:
@@ -169,7 +188,7 @@ class AgentHub:
                 continue
             try:
                 await self._handle(conn, msg)
-            except Exception:  # noqa: BLE001 - one bad message must not kill the hub or the connection
+            except Exception:  # one bad message must not kill the hub or the connection
                 log.exception("agent message failed", extra={"agent_id": conn.agent.id, "type": type(msg).__name__})
                 await self._send(conn, protocol.ErrorMsg(code="internal", message="Ошибка сервера."))
 
@@ -207,9 +226,10 @@ class AgentHub:
             return
         prior = await self.db.read(lambda d: store.recorded_result(d, msg.result_id))
         if prior is not None:
-            job_id, agent_id, outcome, code, message = prior
+            job_id, agent_id, recorded, code, message = prior
             if agent_id == agent.id and job_id == msg.job_id:
-                await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=job_id, outcome=outcome,  # type: ignore[arg-type]
+                await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=job_id,
+                                                          outcome=_recorded_outcome(recorded),
                                                           code=code, message=message))
                 self._finish_in_flight(conn, msg.job_id)
             else:
@@ -226,14 +246,14 @@ class AgentHub:
         self.stats["results"] += 1
         await self.db.write(lambda d: store.record_result(d, result_id=msg.result_id, job_id=job.id, agent_id=agent.id,
                                                           outcome=outcome, code=code, message=message))
-        await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=job.id, outcome=outcome,  # type: ignore[arg-type]
+        await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=job.id, outcome=outcome,
                                                   code=code, message=message))
         self._finish_in_flight(conn, job.id)
         if outcome == "refused":
             conn.declined.add(job.id)  # the same device would only make the same signature again
         await self.deliver_users({agent.user_id})
 
-    async def _apply(self, job: JobView, msg: protocol.Result, agent: AgentRow) -> tuple[str, str, str]:
+    async def _apply(self, job: JobView, msg: protocol.Result, agent: AgentRow) -> tuple[ResultOutcome, str, str]:
         """Each file's CMS through the workflow's acceptance; (outcome, code, message) for the whole job."""
         files = {f[0] for f in job.files}
         given = [s.file_id for s in msg.signatures]
@@ -304,7 +324,7 @@ class AgentHub:
         if not self._stop.is_set():
             held = list(conn.in_flight.items())
             with contextlib.suppress(Exception):
-                await self.db.write(lambda d: (store.touch_agent(d, agent.id), store.release(d, held)))
+                await self.db.write(functools.partial(_let_go, agent_id=agent.id, held=held))
             if conn.in_flight and self.online(agent.user_id):
                 await self.deliver_users({agent.user_id})
 
@@ -317,7 +337,7 @@ class AgentHub:
             async with conn.send_lock:
                 await conn.socket.send_data(protocol.encode(msg).decode(), mode="text")
             return True
-        except Exception:  # noqa: BLE001 - a dead socket is noticed by its receive loop
+        except Exception:  # a dead socket is noticed by its receive loop
             conn.closed = True
             return False
 
@@ -405,7 +425,7 @@ class AgentHub:
         while not self._stop.is_set():
             try:
                 await self._dispatch_round()
-            except Exception:  # noqa: BLE001 - keep dispatching after a transient database error
+            except Exception:  # keep dispatching after a transient database error
                 log.exception("job dispatch round failed")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.dispatch_seconds):

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from sqlite_utils import Database
 
-from server.db import audit
+from server.db import audit, inserted_id
 from server.workflow import job_store
 
 from . import tokens
@@ -86,7 +86,7 @@ def redeem_pairing_code(db: Database, *, code: str, name: str, platform: str) ->
     cur = db.execute("INSERT INTO agents (user_id, member_id, name, platform, key_hash, created_at)"
                      " VALUES (?, ?, ?, ?, ?, ?)",
                      [user_id, member_id, name[:120], platform[:60], tokens.digest(key), iso(moment)])
-    agent_id = int(cur.lastrowid)  # type: ignore[arg-type]
+    agent_id = inserted_id(cur)
     db.execute("UPDATE agent_pairing_codes SET used_at = ?, agent_id = ? WHERE id = ?", [iso(moment), agent_id, code_id])
     audit.append(db, actor=f"user:{user_id}", action="agent.paired", object_type="agent", object_id=agent_id,
                  details={"name": name[:120], "platform": platform[:60]})
@@ -193,7 +193,7 @@ def closed_among(db: Database, job_ids: list[int]) -> list[tuple[int, str]]:
 def record_delivery(db: Database, job_id: int, agent_id: int) -> int:
     cur = db.execute("INSERT INTO job_deliveries (job_id, agent_id, sent_at) VALUES (?, ?, ?)",
                      [job_id, agent_id, iso(now())])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return inserted_id(cur)
 
 
 def record_deliveries(db: Database, pairs: list[tuple[int, int]]) -> list[int]:

@@ -462,6 +462,7 @@ class Bitrix24Client:
                         content_type: str = "application/octet-stream") -> dict[str, Any]:
         """POST a file to a Disk `uploadUrl` as multipart; a Path is streamed in 64 KiB chunks, not read whole."""
         handle: BinaryIO | None = None
+        files: dict[str, tuple[str, BinaryIO | bytes, str]]
         try:
             if isinstance(source, Path):
                 handle = source.open("rb")

@@ -56,9 +56,9 @@ class OAuthTokens(msgspec.Struct, kw_only=True):
         expires = data.get("expires")
         expires_at: float | None
         if expires not in (None, ""):
-            expires_at = float(expires)  # type: ignore[arg-type]
+            expires_at = float(expires)
         elif expires_in not in (None, ""):
-            expires_at = time.time() + float(expires_in)  # type: ignore[arg-type]
+            expires_at = time.time() + float(expires_in)
         else:
             expires_at = None
         keep = previous or cls(access_token="", refresh_token="", client_endpoint="")
@@ -78,7 +78,7 @@ class OAuthTokens(msgspec.Struct, kw_only=True):
             application_token=str(data.get("application_token") or keep.application_token),
             scope=str(data.get("scope") or keep.scope),
             status=str(data.get("status") or keep.status),
-            user_id=int(user_id) if user_id not in (None, "") else keep.user_id,  # type: ignore[arg-type]
+            user_id=int(user_id) if user_id not in (None, "") else keep.user_id,
             expires_at=expires_at,
         )
 
@@ -103,7 +103,7 @@ class OAuthTokens(msgspec.Struct, kw_only=True):
             application_token=str(form.get("APPLICATION_TOKEN") or ""),
             scope=str(form.get("APPLICATION_SCOPE") or ""),
             status=str(form.get("status") or ""),
-            expires_at=time.time() + float(expires) if expires not in (None, "") else None,  # type: ignore[arg-type]
+            expires_at=time.time() + float(expires) if expires not in (None, "") else None,
         )
 
 

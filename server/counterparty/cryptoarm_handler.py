@@ -91,7 +91,9 @@ class CounterpartyLinkHandler:
         return outcome
 
     async def cancelled(self, services: AppServices, txn: Txn) -> None:
-        link_id = txn.targets[0] if txn.targets else None
+        if not txn.targets:
+            return
+        link_id = txn.targets[0]
         document_id = await services.db.read(lambda d: (links.link_by_id(d, link_id) or {}).get("document_id"))
         if document_id is not None:
             await services.db.write(lambda d: audit.append(

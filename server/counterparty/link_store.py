@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from server.db import inserted_id
+
 
 def _row(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
     cur = db.execute(sql, params)
@@ -42,7 +44,7 @@ def insert(db: Database, *, document_id: int, step_id: int | None, token_hash: s
         "INSERT INTO counterparty_links (document_id, step_id, token_hash, nonce, recipient_email, recipient_name,"
         " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [document_id, step_id, token_hash, nonce, recipient_email, recipient_name, created_by, created_at, expires_at])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return inserted_id(cur)
 
 
 def revoke(db: Database, link_id: int, *, reason: str, now: str) -> None:

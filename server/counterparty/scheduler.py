@@ -11,6 +11,7 @@ crash between them) never send the same reminder twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -48,8 +49,8 @@ class CounterpartyScheduler:
         counts = {"reminders": 0}
         due = await self.db.read(lambda d: links.due_reminders(d, self.settings.policy.reminder_days_before, now))
         for link_id, doc_id, days in due:
-            if await self.db.write(lambda d, link_id=link_id, doc_id=doc_id, days=days: links.enqueue_reminder(
-                    d, link_id, doc_id, days, actor="system", now=now)):
+            if await self.db.write(functools.partial(links.enqueue_reminder, link_id=link_id, document_id=doc_id,
+                                                     days=days, actor="system", now=now)):
                 counts["reminders"] += 1
         if counts["reminders"]:
             self.wake_mail()

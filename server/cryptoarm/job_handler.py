@@ -8,6 +8,7 @@ transaction's user, re-checked against each job row; every signature goes throug
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from common import agent_protocol as protocol
@@ -63,7 +64,7 @@ class JobHandler:
             parsed = _parse(result.key)
             job = None
             if parsed is not None and parsed[0] in txn.targets:
-                job = await services.db.read(lambda d, j=parsed[0]: store.job_view(d, j))
+                job = await services.db.read(functools.partial(store.job_view, job_id=parsed[0]))
             if parsed is None or job is None or job.user_id != txn.user_id:
                 outcome.refused.append({"key": result.key, "code": "unknown_file", "message": "Файл не из этой транзакции."})
                 continue
@@ -93,14 +94,14 @@ class JobHandler:
             else:
                 event = protocol.JobEvent(job_id=job_id, event="refused",
                                           message="incomplete: КриптоАРМ вернул подписи не для всех файлов.")
-            await hub.notify_user(txn.user_id, event)  # type: ignore[attr-defined]
+            await hub.notify_user(txn.user_id, event)
 
     async def cancelled(self, services: AppServices, txn: Txn) -> None:
         hub = services.agents
         if hub is None or txn.user_id is None:
             return
         for job_id in txn.targets:
-            await hub.notify_user(txn.user_id, protocol.JobEvent(  # type: ignore[attr-defined]
+            await hub.notify_user(txn.user_id, protocol.JobEvent(
                 job_id=job_id, event="cancelled_in_app",
                 message="Подписание отменено в КриптоАРМ ГОСТ; документ по-прежнему ждёт подписи."))
 

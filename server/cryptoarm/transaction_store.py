@@ -13,6 +13,8 @@ from typing import Any
 import msgspec
 from sqlite_utils import Database
 
+from server.db import inserted_id
+
 
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
@@ -49,7 +51,7 @@ def insert(db: Database, *, txn_hash: str, kind: str, targets: list[int], user_i
         "INSERT INTO cryptoarm_transactions (txn_hash, token_hash, kind, targets, user_id, agent_id, created_at,"
         " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [txn_hash, "unissued:" + txn_hash, kind, json.dumps(targets), user_id, agent_id, created_at, expires_at])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return inserted_id(cur)
 
 
 def by_row(db: Database, row_id: int) -> Txn | None:

@@ -33,6 +33,13 @@ class DatabaseClosedError(RuntimeError):
     """Raised for calls made after :meth:`Database.close`."""
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The row id an INSERT just made; sqlite3 types ``lastrowid`` as optional (None before any insert)."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return cursor.lastrowid
+
+
 def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys = ON")

@@ -87,7 +87,7 @@ class MailWorker:
             log.warning("cannot build %s %s: %s", message.kind, message.id, exc.message)
             await self._fail(message, link_id, problem, permanent=True)
             return
-        except Exception as exc:  # noqa: BLE001 - e.g. the portal is down while building the package
+        except Exception as exc:  # e.g. the portal is down while building the package
             problem = f"не удалось подготовить письмо: {type(exc).__name__}"
             log.warning("cannot compose %s: %s", message.kind, type(exc).__name__)
             await self._fail(message, link_id, problem, permanent=False, link_status=False)

@@ -58,30 +58,29 @@ def _stamp(path: Path) -> _Stamp:
 class InstallGeneration:
     """The active portal row as of the marker's last change, for sync checks on the event loop."""
 
-    _UNSET = object()
-
     def __init__(self, db: Database, data_dir: Path) -> None:
         self.db = db
         self.data_dir = Path(data_dir)
         self._marker = marker_path(self.data_dir)
         self._lock = threading.Lock()
         self._stamp: _Stamp = None
-        self._portal: Portal | None | object = self._UNSET
+        self._portal: Portal | None = None
+        self._loaded = False  # whether _portal holds a read (None is a valid one: nothing installed)
 
     def active(self) -> Portal | None:
         """The enabled portal sessions may belong to (None: nothing installed, every session is refused)."""
         stamp = _stamp(self._marker)
         with self._lock:
-            if self._portal is not self._UNSET and stamp == self._stamp:
-                return self._portal  # type: ignore[return-value]
+            if self._loaded and stamp == self._stamp:
+                return self._portal
         # Stamp first, row second: a change that lands in between moves the marker again and is re-read.
         portal = self.db.read_sync(store.active)
         with self._lock:
-            self._stamp, self._portal = stamp, portal
+            self._stamp, self._portal, self._loaded = stamp, portal, True
         return portal
 
     def changed(self, generation: int | None = None) -> None:
         """This process changed the portal row: drop the cached row and tell other processes."""
         announce(self.data_dir, generation)
         with self._lock:
-            self._portal = self._UNSET
+            self._portal, self._loaded = None, False

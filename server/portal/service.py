@@ -335,7 +335,8 @@ class PortalService:
 
     async def uninstall(self, form: dict[str, Any], *, client_ip: str) -> bool:
         """ONAPPUNINSTALL: the application token is the only proof (the event carries no user token)."""
-        auth = form.get("auth") if isinstance(form.get("auth"), dict) else {}
+        given = form.get("auth")
+        auth: dict[str, Any] = given if isinstance(given, dict) else {}
         member_id = str(auth.get("member_id") or "")
         token = str(auth.get("application_token") or "")
         portal = await self.db.read(lambda d: store.get(d, member_id)) if member_id else None
@@ -354,7 +355,8 @@ class PortalService:
 
     async def check_event(self, form: dict[str, Any], *, client_ip: str) -> bool:
         """Any other event: it must come from the installed portal with its application token."""
-        auth = form.get("auth") if isinstance(form.get("auth"), dict) else {}
+        given = form.get("auth")
+        auth: dict[str, Any] = given if isinstance(given, dict) else {}
         member_id = str(auth.get("member_id") or "")
         token = str(auth.get("application_token") or "")
         portal = await self.db.read(lambda d: store.get(d, member_id)) if member_id else None

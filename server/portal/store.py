@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from sqlite_utils import Database as SqliteUtilsDatabase
@@ -53,7 +54,7 @@ _COLUMNS = ("member_id, domain, client_endpoint, server_endpoint, application_to
             " installed_by, disk_storage_id, disk_root_folder_id, access_token != '' AS has_tokens, generation")
 
 
-def _portal(row: tuple) -> Portal:  # type: ignore[type-arg]
+def _portal(row: tuple[Any, ...]) -> Portal:
     return Portal(member_id=row[0], domain=row[1], client_endpoint=row[2], server_endpoint=row[3],
                   application_token_hash=row[4], enabled=bool(row[5]), installed_at=row[6], installed_by=row[7],
                   disk_storage_id=row[8], disk_root_folder_id=row[9], has_tokens=bool(row[10]), generation=row[11])

@@ -114,7 +114,7 @@ async def job_file(request: Request[Any, Any, Any], services: Services, job_id: 
         _name, ctype, data = await port.job_file(services.downloads, job.document_id, file_id)
     except (TransitionRefused, SignatureRefused) as exc:
         raise HTTPException(status_code=status_of(exc), detail=exc.message) from None
-    except Exception:  # noqa: BLE001 - the portal or the disk failed: the agent may try again later
+    except Exception:
         raise HTTPException(status_code=503, detail="Файл недоступен.") from None
     return Response(data, media_type=ctype or "application/octet-stream",
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

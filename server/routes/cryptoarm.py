@@ -80,7 +80,8 @@ async def cryptoarm_json(request: Request[Any, Any, Any], services: Services) ->
     if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or not isinstance(body.get("method"), str):
         return _error(INVALID_REQUEST, "Invalid Request", body.get("id") if isinstance(body, dict) else None)
     request_id = body.get("id")
-    params = body.get("params") if isinstance(body.get("params"), dict) else {}
+    raw_params = body.get("params")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     query_id = request.query_params.get("id")
     param_id = params.get("id")
     if query_id is not None and param_id is not None and str(param_id) != query_id:
@@ -97,7 +98,7 @@ async def cryptoarm_json(request: Request[Any, Any, Any], services: Services) ->
             return await _results(services, txn_id, params, request_id)
     except TransactionRefused as exc:
         return _refused(exc, request_id)
-    except Exception:  # noqa: BLE001 - the app gets a JSON-RPC error, the log gets the trace
+    except Exception:
         log.exception("cryptoarm request failed", extra={"method": body["method"]})
         return _error(INTERNAL_ERROR, "Internal error", request_id)
     return _error(METHOD_NOT_FOUND, "Method not found", request_id)

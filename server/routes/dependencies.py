@@ -8,11 +8,11 @@ are asserted present: a request can only arrive once the lifespan has started th
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import cast
 
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.params import Dependency
+from litestar.params import SkipValidation
 
 from server.agents.hub import AgentHub
 from server.config import Settings
@@ -35,7 +35,7 @@ from .sessions import current_session
 
 # How a handler names the whole set of services: a dataclass whose field types are declared for type checkers
 # only, so Litestar must hand it over as is rather than validate it field by field.
-Services = Annotated[AppServices, Dependency(skip_validation=True)]
+Services = SkipValidation[AppServices]
 
 
 def provide_services(state: State) -> AppServices:

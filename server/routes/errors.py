@@ -18,7 +18,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions.responses import create_exception_response
 from litestar.response import Template
-from litestar.types import Scope
+from litestar.types import ExceptionHandlersMap, Scope
 
 from server.bitrix24 import Bitrix24Error
 from server.counterparty.exchange import ActionRefused, LinkProblem
@@ -180,7 +180,7 @@ def portal_unavailable(request: Request[Any, Any, Any], exc: PortalUnavailable) 
     return error_page(502, title, str(exc), hint)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiProblem: api_problem,
     PermissionDenied: permission_denied,
     TransitionRefused: refused,

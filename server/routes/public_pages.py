@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.params import Dependency
+from litestar.params import SkipValidation
 from litestar.response import Redirect, Template
 
 from server.config import Settings
@@ -79,7 +79,7 @@ async def open_link(request: Request, token: str, exchange: CounterpartyExchange
 
 LINK = {"link": Provide(open_link)}
 # The ``link`` parameter: the link's context, or the page to answer with instead (handed over as is).
-OpenedLink = Annotated[LinkContext | Template, Dependency(skip_validation=True)]
+OpenedLink = SkipValidation[LinkContext | Template]
 
 
 def _attachment(name: str, content_type: str, data: bytes, *, inline: bool = False) -> Response[bytes]:

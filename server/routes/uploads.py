@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from litestar import Request
-from multipart import MultipartError, MultipartSegment, PushMultipartParser  # type: ignore[import-untyped]
+from multipart import MultipartError, MultipartSegment, PushMultipartParser  # type: ignore[import-untyped]  # multipart ships no type information
 
 from cades import hashing
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import msgspec
 from sqlite_utils import Database
 
+from server.db import inserted_id
+
 OPEN = ("pending", "delivered")
 
 
@@ -83,7 +85,7 @@ def document_title(db: Database, job_id: int) -> str:
 def insert(db: Database, *, document_id: int, step_id: int, user_id: int, channel: str, now: str) -> int:
     cur = db.execute("INSERT INTO jobs (document_id, step_id, user_id, channel, created_at, updated_at)"
                      " VALUES (?, ?, ?, ?, ?, ?)", [document_id, step_id, user_id, channel, now, now])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return inserted_id(cur)
 
 
 def cancel(db: Database, job_id: int, *, error: str, now: str) -> None:

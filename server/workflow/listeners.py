@@ -75,7 +75,7 @@ def _call_all(callbacks: Iterable[Wake]) -> None:
     for wake in callbacks:
         try:
             wake()
-        except Exception:  # noqa: BLE001 - the work is committed; the worker's own poll picks it up anyway
+        except Exception:  # the work is committed; the worker's own poll picks it up anyway
             log.exception("wake-up callback failed")
 
 

@@ -107,7 +107,7 @@ class OutboxWorker:
         if self.spool is not None:
             try:
                 await self.sweep_spool()
-            except Exception:  # noqa: BLE001 - leftovers only cost disk space; delivery must start anyway
+            except Exception:  # leftovers only cost disk space; delivery must start anyway
                 log.exception("spool sweep failed")
 
         def round_of(lane: str) -> Callable[[], Awaitable[int]]:
@@ -150,7 +150,7 @@ class OutboxWorker:
                         outcome.update(await handler(group))
                 else:
                     outcome.update(await handler(group))
-            except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
+            except Exception as exc:  # any failure means "try again later"
                 log.warning("outbox delivery failed: %s", type(exc).__name__)
                 outcome.update({m.id: f"{type(exc).__name__}: {exc}"[:300] for m in group})
         attempts = {m.id: m.attempts for m in messages}

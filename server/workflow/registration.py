@@ -45,7 +45,7 @@ class CertificateRegistration:
             cert = load_certificate(der_or_pem)
             info = cert_info(cert)
             data = cert.dump()
-        except Exception:  # noqa: BLE001 - any parse failure is the same answer to the user
+        except Exception:
             raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).") from None
         if not info.serial:
             raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.")

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import msgspec
 from sqlite_utils import Database
 
+from server.db import inserted_id
+
 
 class NewSignature(msgspec.Struct, kw_only=True, frozen=True):
     """A verified signature about to be stored (``verification`` is the cades result as JSON)."""
@@ -53,7 +55,7 @@ def insert(db: Database, sig: NewSignature) -> int:
         [sig.document_id, sig.file_id, sig.step_id, sig.signer_kind, sig.signer_user_id, sig.source, sig.cms,
          sig.cms_sha256, sig.status, json.dumps(sig.signer, ensure_ascii=False), sig.certificate_serial,
          sig.certificate_issuer, sig.identity_warning, sig.verification, sig.accepted_at])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return inserted_id(cur)
 
 
 def signed_on_step(db: Database, *, file_id: int, step_id: int, user_id: int | None = None) -> bool:

@@ -123,7 +123,7 @@ def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClai
         if (jrow is None or jrow.document_id != document_id or jrow.step_id != step["id"]
                 or jrow.user_id != claim.user_id or jrow.status not in job_store.OPEN):
             raise SignatureRefused("job_not_open", "Задание на подпись уже закрыто или относится к другому шагу.")
-    if signature_store.signed_on_step(db, file_id=file_id, step_id=step["id"]):
+    if signature_store.signed_on_step(db, file_id=file_id, step_id=srow.id):
         raise SignatureRefused("already_signed", f"Файл «{file['name']}» уже подписан на этом шаге.")
     return doc, step, file
 
@@ -206,6 +206,8 @@ def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: Sign
                                      if signer.get(k)}, "warning": warning, "job_id": job_id})
     effects.store_signature_on_disk(db, signature_id)
     completed = states.signature_recorded(db, doc, step, actor=claim.actor, listeners=listeners)
-    state = document_row(db, document_id)["state"]  # type: ignore[index]
+    signed = document_row(db, document_id)
+    assert signed is not None  # read above in this same transaction
+    state = signed["state"]
     return AcceptedSignature(signature_id=signature_id, document_id=document_id, file_id=file_id, step_id=step["id"],
                              step_completed=completed, document_state=state, status=sig.status, warning=warning)

@@ -13,6 +13,8 @@ from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
+from server.db import inserted_id
+
 from .docstate import SIGNING_STATES, DocState, sql_in
 from .model import (
     DocumentFile,
@@ -39,7 +41,7 @@ _SUMMARY_FROM = ("FROM documents d LEFT JOIN route_steps s"
 
 
 def _overdue(state: DocState, deadline: str | None, now: str) -> bool:
-    return bool(deadline) and state in SIGNING_STATES and deadline < now  # type: ignore[operator]
+    return bool(deadline and state in SIGNING_STATES and deadline < now)
 
 
 def _summary(row: Sequence[Any], now: str) -> DocumentSummary:
@@ -129,7 +131,7 @@ def insert_document(db: Database, *, title: str, entity_type: str, entity_id: in
         " disk_folder_id, search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [title, entity_type, entity_id, company_id, author_id, author_name, department_id, now, now,
          counterparty_name, counterparty_inn, counterparty_ogrn, counterparty_email, disk_folder_id, search])
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return inserted_id(cur)
 
 
 def insert_file(db: Database, *, document_id: int, position: int, name: str, size: int, content_type: str,

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def pdf(n: int = 0) -> bytes:
 
 
 @pytest.fixture
-def kd(tmp_path: Path, emulator, people: People) -> Iterator[Klikdok]:  # noqa: F811
+def kd(tmp_path: Path, emulator, people: People) -> Iterator[Klikdok]:  # noqa: F811  pytest injects the imported fixture of this name
     srv = start_server(tmp_path / "data", env=server_env(people.pki, **FAST))
     k = Klikdok(srv, emulator)
     try:
@@ -129,7 +129,7 @@ def agents(tmp_path: Path) -> Iterator[list[Agent]]:
 
 
 @pytest.fixture
-def make_agent(tmp_path: Path, agents: list[Agent]):  # type: ignore[no-untyped-def]
+def make_agent(tmp_path: Path, agents: list[Agent]) -> Callable[..., Agent]:
     def make(name: str = "agent") -> Agent:
         a = Agent(tmp_path / name)
         agents.append(a)
@@ -258,10 +258,10 @@ class CuttingProxy:
 
         try:
             self._loop.run_until_complete(main())
-        except BaseException:  # noqa: BLE001 - stopped
+        except BaseException:  # stopped
             pass
 
-    async def _handle(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
+    async def _handle(self, reader, writer) -> None:  # type: ignore[no-untyped-def]  # asyncio stream callback, arguments as start_server passes them
         import asyncio
 
         self.connections += 1

@@ -187,18 +187,18 @@ def test_cryptcp_command_and_output_shapes(people: People, tmp_path: Path) -> No
 
 def fake_pycades(cert: Issued, pki: Any, calls: list[tuple[Any, ...]]) -> types.ModuleType:
     mod = types.ModuleType("pycades")
-    mod.CADESCOM_CONTAINER_STORE = 100  # type: ignore[attr-defined]
-    mod.CAPICOM_MY_STORE = "My"  # type: ignore[attr-defined]
-    mod.CAPICOM_STORE_OPEN_MAXIMUM_ALLOWED = 2  # type: ignore[attr-defined]
-    mod.CAPICOM_CERTIFICATE_FIND_SHA1_HASH = 0  # type: ignore[attr-defined]
-    mod.CADESCOM_BASE64_TO_BINARY = 1  # type: ignore[attr-defined]
-    mod.CADESCOM_CADES_BES = 1  # type: ignore[attr-defined]
+    mod.CADESCOM_CONTAINER_STORE = 100  # type: ignore[attr-defined]  # attributes of the fake pycades module built at run time
+    mod.CAPICOM_MY_STORE = "My"  # type: ignore[attr-defined]  # attributes of the fake pycades module built at run time
+    mod.CAPICOM_STORE_OPEN_MAXIMUM_ALLOWED = 2  # type: ignore[attr-defined]  # attributes of the fake pycades module built at run time
+    mod.CAPICOM_CERTIFICATE_FIND_SHA1_HASH = 0  # type: ignore[attr-defined]  # attributes of the fake pycades module built at run time
+    mod.CADESCOM_BASE64_TO_BINARY = 1  # type: ignore[attr-defined]  # attributes of the fake pycades module built at run time
+    mod.CADESCOM_CADES_BES = 1  # type: ignore[attr-defined]  # attributes of the fake pycades module built at run time
 
     class Cert:
         SubjectName, IssuerName, SerialNumber = "CN=Соколов", "CN=Test CA", "1004"
         Thumbprint, ValidToDate = "046255290B0EB1CDD1797D9AB8C81F699E3687F3", "14.01.2027 10:56:00"
 
-        def HasPrivateKey(self) -> bool:  # noqa: N802
+        def HasPrivateKey(self) -> bool:
             return True
 
     class Certs:
@@ -206,27 +206,27 @@ def fake_pycades(cert: Issued, pki: Any, calls: list[tuple[Any, ...]]) -> types.
             self.items = items
             self.Count = len(items)
 
-        def Item(self, i: int) -> Cert:  # noqa: N802
+        def Item(self, i: int) -> Cert:
             return self.items[i - 1]
 
-        def Find(self, how: int, value: str) -> Certs:  # noqa: N802
+        def Find(self, how: int, value: str) -> Certs:
             calls.append(("Find", how, value))
             return Certs([c for c in self.items if c.Thumbprint.lower() == value])
 
     class Store:
         Certificates = Certs([Cert()])
 
-        def Open(self, *args: Any) -> None:  # noqa: N802
+        def Open(self, *args: Any) -> None:
             calls.append(("Open", *args))
 
-        def Close(self) -> None:  # noqa: N802
+        def Close(self) -> None:
             calls.append(("Close",))
 
     class Signer:
         pass
 
     class SignedData:
-        def SignCades(self, signer: Signer, kind: int, detached: bool) -> str:  # noqa: N802
+        def SignCades(self, signer: Signer, kind: int, detached: bool) -> str:
             import base64
 
             calls.append(("SignCades", kind, detached, self.ContentEncoding, getattr(signer, "KeyPin", None),
@@ -234,7 +234,7 @@ def fake_pycades(cert: Issued, pki: Any, calls: list[tuple[Any, ...]]) -> types.
             der = pki.sign(cert, base64.b64decode(self.Content))
             return base64.b64encode(der).decode()
 
-    mod.Store, mod.Signer, mod.SignedData = Store, Signer, SignedData  # type: ignore[attr-defined]
+    mod.Store, mod.Signer, mod.SignedData = Store, Signer, SignedData  # type: ignore[attr-defined]  # attributes of the fake pycades module built at run time
     return mod
 
 

@@ -12,6 +12,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -38,11 +39,11 @@ def opener(cert: Issued, log: Path, *extra: str) -> str:
                      str(cert.key), "--allow-http", "--log", str(log), *extra])
 
 
-def runs(log: Path) -> list[dict]:  # type: ignore[type-arg]
+def runs(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def rpc(kd: Klikdok, txn: str, payload: dict, *, query: bool = True) -> httpx.Response:  # type: ignore[type-arg]
+def rpc(kd: Klikdok, txn: str, payload: dict[str, Any], *, query: bool = True) -> httpx.Response:
     url = f"{kd.url}/cryptoarm/json" + (f"?id={txn}" if query else "")
     return httpx.post(url, content=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=30)
 
@@ -56,14 +57,14 @@ def open_link(kd: Klikdok, user_id: int, job_ids: list[int]) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("encoding", ["der", "pem"])
-def test_agent_with_cryptoarm_backend_signs_a_batch_in_one_run(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]
+def test_agent_with_cryptoarm_backend_signs_a_batch_in_one_run(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
                                                                tmp_path: Path, encoding: str) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     docs = [kd.create(MANAGER, DEAL, {f"Договор №{n}.pdf": pdf(n)}, signers=[DIRECTOR], title=f"Договор {n}")
             for n in range(3)]
     log = tmp_path / "cryptoarm-runs.jsonl"
     agent = make_agent()
-    agent.write_config({"kind": "cryptoarm", "timeout_seconds": 60,  # type: ignore[dict-item]
+    agent.write_config({"kind": "cryptoarm", "timeout_seconds": 60,
                         "link_opener": opener(people.certs[DIRECTOR], log, "--encoding", encoding)})
     agent.pair(kd, DIRECTOR)
     agent.start()
@@ -87,7 +88,7 @@ def test_agent_with_cryptoarm_backend_signs_a_batch_in_one_run(kd: Klikdok, peop
     assert "waiting for the signer" in agent.logs()
 
 
-def test_cancel_in_cryptoarm_leaves_the_job_pending_and_says_so(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]
+def test_cancel_in_cryptoarm_leaves_the_job_pending_and_says_so(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
                                                                  tmp_path: Path) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(7)}, signers=[DIRECTOR])

@@ -21,7 +21,7 @@ from tests.agent.conftest import (
 )
 
 
-def test_paired_openssl_agent_signs_a_pushed_job(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_paired_openssl_agent_signs_a_pushed_job(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc_id = kd.create(MANAGER, DEAL, {"Договор №1.pdf": pdf(1), "Приложение.pdf": pdf(2)}, signers=[DIRECTOR])
 

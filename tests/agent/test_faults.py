@@ -40,13 +40,13 @@ def exactly_once(kd: Klikdok, doc_id: int, files: int) -> None:
     assert len(sigs) == files and len({s[0] for s in sigs}) == files, sigs
 
 
-def fetched(agent, job_id: int, file_id: int) -> int:  # type: ignore[no-untyped-def]
+def fetched(agent, job_id: int, file_id: int) -> int:  # type: ignore[no-untyped-def]  # agent is the test's Agent helper, passed untyped
     """How many times the agent has downloaded this file of the job (its httpx log line per request)."""
     return agent.logs().count(f"/agents/jobs/{job_id}/files/{file_id} \"HTTP/1.1 200")
 
 
 @pytest.mark.parametrize("killed_while", ["signing_the_first_file", "signing_the_last_file"])
-def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_agent, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_agent, tmp_path: Path,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
                                              killed_while: str) -> None:
     """The server is SIGKILLed while the agent signs one file of a two-file job, then started on the same port.
 
@@ -91,7 +91,7 @@ def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_a
 
 
 @pytest.mark.parametrize("mode", ["mid_upload", "after_upload"])
-def test_websocket_cut_during_upload(kd: Klikdok, people: People, make_agent, mode: str) -> None:  # type: ignore[no-untyped-def]
+def test_websocket_cut_during_upload(kd: Klikdok, people: People, make_agent, mode: str) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(3)}, signers=[DIRECTOR])
     proxy = CuttingProxy(int(kd.url.rsplit(":", 1)[1]), mode)
@@ -113,7 +113,7 @@ def test_websocket_cut_during_upload(kd: Klikdok, people: People, make_agent, mo
         proxy.close()
 
 
-def test_agent_killed_mid_job_and_restarted(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_agent_killed_mid_job_and_restarted(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(4)}, signers=[DIRECTOR])
     agent = make_agent()
@@ -135,7 +135,7 @@ def test_agent_killed_mid_job_and_restarted(kd: Klikdok, people: People, make_ag
     assert kd.query("SELECT count(*) FROM job_deliveries WHERE job_id = ?", job)[0][0] >= 2
 
 
-def test_sigterm_mid_job_finishes_the_job_in_hand(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_mid_job_finishes_the_job_in_hand(kd: Klikdok, people: People, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(5)}, signers=[DIRECTOR])
     agent = make_agent()

@@ -35,7 +35,7 @@ from tests.agent.conftest import (
 from tests.support.server import REPO
 
 
-def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]
+def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
                                                         tmp_path: Path) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(21)}, signers=[DIRECTOR], title="Договор подряда")
@@ -75,7 +75,7 @@ def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: Peop
     assert [s[2] for s in signatures_of(kd, doc)] == ["agent"]
 
 
-def test_a_job_left_by_a_dead_agent_moves_to_cryptoarm(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]
+def test_a_job_left_by_a_dead_agent_moves_to_cryptoarm(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
                                                         tmp_path: Path) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Акт.pdf": pdf(22)}, signers=[DIRECTOR])

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,21 +45,21 @@ def ws(kd: Klikdok, key: str) -> ClientConnection:
                    open_timeout=10)
 
 
-def recv(conn: ClientConnection, kind: str, timeout: float = 10) -> dict:  # type: ignore[type-arg]
+def recv(conn: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
     while True:
         msg = json.loads(conn.recv(timeout=timeout))
         if msg["type"] == kind:
-            return msg  # type: ignore[no-any-return]
+            return msg
 
 
-def paired(kd: Klikdok, make_agent, user_id: int, name: str) -> tuple[Agent, str]:  # type: ignore[no-untyped-def]
+def paired(kd: Klikdok, make_agent, user_id: int, name: str) -> tuple[Agent, str]:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     agent = make_agent(name)
     agent.write_config({"kind": "cryptoarm"})
     agent.pair(kd, user_id)
     return agent, agent.key_file.read_text().strip()
 
 
-def test_wrong_and_revoked_keys_cannot_connect(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_and_revoked_keys_cannot_connect(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     for bad in ("", "kda_" + "A" * 43, "not-a-key"):
         with pytest.raises(InvalidStatus) as err:
             ws(kd, bad).close()
@@ -83,9 +84,12 @@ def test_wrong_and_revoked_keys_cannot_connect(kd: Klikdok, people: People, make
     assert httpx.get(f"{kd.url}/api/v1/agents/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
 
 
-def test_pairing_codes_are_single_use_expire_and_are_rate_limited(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_pairing_codes_are_single_use_expire_and_are_rate_limited(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     code = kd.api("POST", "/agents/pairing-codes", DIRECTOR).json()["code"]
-    pair = lambda c: httpx.post(f"{kd.url}/api/v1/agents/pair", json={"code": c, "name": "pc"})  # noqa: E731
+
+    def pair(c: str) -> httpx.Response:
+        return httpx.post(f"{kd.url}/api/v1/agents/pair", json={"code": c, "name": "pc"})
+
     first = pair(code.lower().replace("-", " "))  # what a person types: case and separators do not matter
     assert first.status_code == 201 and first.json()["user_id"] == DIRECTOR
     assert pair(code).status_code == 400  # used
@@ -104,7 +108,7 @@ def test_pairing_codes_are_single_use_expire_and_are_rate_limited(kd: Klikdok, m
     assert kd.api("POST", "/agents/pairing-codes", DIRECTOR, headers={"X-KlikDok-Session": "forged"}).status_code == 401
 
 
-def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_path: Path, emulator,  # type: ignore[no-untyped-def]
+def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_path: Path, emulator,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
                                                                           people: People) -> None:
     """Behind nginx every request comes from the proxy's address: one office guessing codes must not lock
     out the others. The proxy here is 127.0.0.2 (named in ``[limits] trusted_proxies``), the offices are
@@ -142,7 +146,7 @@ def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_pat
 DEEP = "[" * 50_000 + "]" * 50_000
 
 
-def test_deeply_nested_json_gets_a_clean_refusal_everywhere(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_deeply_nested_json_gets_a_clean_refusal_everywhere(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     """50,000 nested brackets exhaust a recursive decoder: every JSON the server reads answers an error
     of its own kind (JSON-RPC, 400/401, a websocket error message) instead of a 500 or a dead connection."""
     deep_field = '{"code": "X", "x": ' + DEEP + "}"
@@ -179,7 +183,7 @@ def test_deeply_nested_json_gets_a_clean_refusal_everywhere(kd: Klikdok, make_ag
         recv(conn, "pong")
     assert "RecursionError" not in kd.server.logs()
 
-def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(21)}, signers=[DIRECTOR])
     [job] = sign_request(kd, DIRECTOR, [doc])
@@ -222,7 +226,7 @@ def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: Pe
     assert signatures_of(kd, doc) == []
 
 
-def test_bad_messages_and_oversized_frames(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_bad_messages_and_oversized_frames(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     _, key = paired(kd, make_agent, DIRECTOR, "d")
     with ws(kd, key) as conn:
         recv(conn, "hello")
@@ -243,7 +247,7 @@ class TamperingProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 resp = httpx.get(upstream + self.path, headers={k: v for k, v in self.headers.items()
                                                                 if k.lower() != "host"})
                 body = resp.content
@@ -268,7 +272,7 @@ class TamperingProxy:
 
 
 @pytest.fixture
-def kd_behind_tampering(tmp_path: Path, emulator, people: People) -> Iterator[tuple[Klikdok, TamperingProxy]]:  # type: ignore[no-untyped-def]
+def kd_behind_tampering(tmp_path: Path, emulator, people: People) -> Iterator[tuple[Klikdok, TamperingProxy]]:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     port = free_port()
     proxy = TamperingProxy(f"http://127.0.0.1:{port}")
     srv = launch_server(tmp_path / "data", port, server_env(people.pki, **FAST), public_url=proxy.url)
@@ -281,7 +285,7 @@ def kd_behind_tampering(tmp_path: Path, emulator, people: People) -> Iterator[tu
         proxy.close()
 
 
-def test_tampered_download_is_refused_by_the_agent(kd_behind_tampering, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_download_is_refused_by_the_agent(kd_behind_tampering, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd, proxy = kd_behind_tampering
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(31)}, signers=[DIRECTOR])
@@ -299,7 +303,7 @@ def test_tampered_download_is_refused_by_the_agent(kd_behind_tampering, people: 
     assert "does not match the job's digest" in agent.logs()
 
 
-def test_a_broken_backend_is_caught_by_local_verification(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]
+def test_a_broken_backend_is_caught_by_local_verification(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
                                                            tmp_path: Path) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(41)}, signers=[DIRECTOR])
@@ -316,7 +320,7 @@ def test_a_broken_backend_is_caught_by_local_verification(kd: Klikdok, people: P
     assert kd.query("SELECT count(*) FROM audit_log WHERE action = 'signature.refused'") == [(0,)]
 
 
-def test_silent_agent_is_dropped_and_withdrawn_jobs_are_cancelled(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]
+def test_silent_agent_is_dropped_and_withdrawn_jobs_are_cancelled(kd: Klikdok, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(51)}, signers=[DIRECTOR])
     [job] = sign_request(kd, DIRECTOR, [doc])
     _, key = paired(kd, make_agent, DIRECTOR, "d")

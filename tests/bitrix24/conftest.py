@@ -33,13 +33,13 @@ def oauth_settings(portal: PortalEmulator, **overrides: object) -> PortalSetting
                                  "client_secret": portal.state.config.client_secret,
                                  "oauth_server": portal.base_url}
     values.update(overrides)
-    return PortalSettings(**values)  # type: ignore[arg-type]
+    return PortalSettings(**values)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
 def webhook_settings(portal: PortalEmulator, **overrides: object) -> PortalSettings:
     values: dict[str, object] = {"mode": "webhook", "webhook_url": portal.state.webhook_url}
     values.update(overrides)
-    return PortalSettings(**values)  # type: ignore[arg-type]
+    return PortalSettings(**values)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
 @pytest.fixture

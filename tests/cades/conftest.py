@@ -6,6 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+# CMS/CAdES part: the shared openssl-made GOST PKI (tests/support/pki_fixtures.py).
+from tests.support.pki_fixtures import gost_pki  # noqa: F401  fixture re-exported for the cades suites
+
 
 @pytest.fixture(scope="session")
 def openssl_hashlib() -> None:
@@ -33,9 +36,6 @@ def forced_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], 
     hashing.reset_backend()
     gost._reset_backend_for_tests()
 
-
-# CMS/CAdES part: the shared openssl-made GOST PKI (tests/support/pki_fixtures.py).
-from tests.support.pki_fixtures import gost_pki  # noqa: E402, F401
 
 OPENSSL_256_PARAMSETS = ("A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD")
 OPENSSL_512_PARAMSETS = ("A", "B", "C")

@@ -18,7 +18,7 @@ DOC = "Договор поставки № 17 от 01.02.2025\n".encode() * 300
 
 
 def trusted(pki: GostPki, **kw: object) -> ValidationContext:
-    return ValidationContext(trust_roots=(load_certificate(pki.root.cert_pem),), **kw)  # type: ignore[arg-type]
+    return ValidationContext(trust_roots=(load_certificate(pki.root.cert_pem),), **kw)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
 @pytest.mark.parametrize("label", ["256-A", "256-B", "256-C", "256-XA", "256-TCA", "512-A", "512-B", "512-C"])
@@ -33,7 +33,7 @@ def test_paramsets_attached_and_detached_are_valid(gost_pki: GostPki, label: str
     assert result.status == "valid" and result.attached is attached
     assert sr.intact and sr.warnings == ["revocation_not_checked"]
     assert sr.digest_algorithm == ("streebog512" if label.startswith("512") else "streebog256")
-    assert [e.trusted for e in sr.certificate.chain] == [False, False, True]  # type: ignore[union-attr]
+    assert [e.trusted for e in sr.certificate.chain] == [False, False, True]  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
 
 
 def test_chain_of_two_with_intermediate_from_context(gost_pki: GostPki) -> None:
@@ -43,7 +43,7 @@ def test_chain_of_two_with_intermediate_from_context(gost_pki: GostPki) -> None:
     ctx = trusted(gost_pki, intermediates=(load_certificate(gost_pki.inter.cert_pem),))
     (with_inter,) = verify_cms(sig, DOC, context=ctx).signatures
     assert with_inter.status == "valid", with_inter.reasons
-    chain = with_inter.certificate.chain  # type: ignore[union-attr]
+    chain = with_inter.certificate.chain  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
     assert [c.subject.split("CN=")[1].split(",")[0] for c in chain] == [
         "Иванов Иван Иванович", "Test GOST Issuing CA", "Test GOST Root root",
     ]  # fmt: skip
@@ -60,7 +60,7 @@ def test_qualified_identity_fields(gost_pki: GostPki) -> None:
     assert s.email == "ivanov@example.ru" and s.ogrnip is None
     assert s.subject_sign_tool == "КриптоПро CSP (тест)"
     (ip,) = verify_cms(gost_pki.pki.sign(gost_pki.ip, DOC), DOC).signatures
-    assert (ip.signer.ogrnip, ip.signer.inn) == ("304770000000012", "500100732259")  # type: ignore[union-attr]
+    assert (ip.signer.ogrnip, ip.signer.inn) == ("304770000000012", "500100732259")  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
 
 
 def test_tampered_document(gost_pki: GostPki) -> None:
@@ -231,7 +231,7 @@ def test_several_signers(gost_pki: GostPki) -> None:
     )  # fmt: skip
     result = verify_cms(sig, DOC, context=trusted(gost_pki))
     assert [s.status for s in result.signatures] == ["valid", "valid"]
-    assert [s.signer.common_name for s in result.signatures] == ["Иванов Иван Иванович", "Signer 256-TCA"]  # type: ignore[union-attr]
+    assert [s.signer.common_name for s in result.signatures] == ["Иванов Иван Иванович", "Signer 256-TCA"]  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
     assert result.status == "valid"
     # Break the second signature value only: one valid + one invalid makes the document invalid.
     info = cms.ContentInfo.load(sig)

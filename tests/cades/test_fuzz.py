@@ -11,6 +11,7 @@ from cades.asn1 import MalformedInput, ber_to_der, load_certificate
 from cades.result import REASONS, WARNINGS, VerificationResult
 from cades.validation import ValidationContext
 from cades.verify import verify_cms
+from tests.support.pki_fixtures import GostPki
 
 INTEROP = Path(__file__).resolve().parents[2].parent / "shared" / "interop"
 SEEDS = sorted(INTEROP.glob("*.p7s")) if INTEROP.is_dir() else []
@@ -80,15 +81,15 @@ def test_random_bytes(data: bytes) -> None:
 
 @FUZZ
 @given(data=st.data())
-def test_mutated_openssl_cades_with_full_validation(gost_pki: object, data: st.DataObject) -> None:
+def test_mutated_openssl_cades_with_full_validation(gost_pki: GostPki, data: st.DataObject) -> None:
     """Mutations of a signature with chain, CRL and trust store: the validator's paths get fuzzed too."""
     from cades.asn1 import load_crl
 
-    pki = gost_pki  # type: ignore[assignment]
+    pki = gost_pki
     blob = _cached_signature(pki)
     ctx = ValidationContext(
-        trust_roots=(load_certificate(pki.root.cert_pem),),  # type: ignore[attr-defined]
-        crls=(load_crl(pki.crl.read_bytes()),),  # type: ignore[attr-defined]
+        trust_roots=(load_certificate(pki.root.cert_pem),),
+        crls=(load_crl(pki.crl.read_bytes()),),
     )
     check_outcome(mutate(blob, data.draw(edits)), b"fuzz document", ctx)
 
@@ -96,18 +97,18 @@ def test_mutated_openssl_cades_with_full_validation(gost_pki: object, data: st.D
 _SIG_CACHE: dict[int, bytes] = {}
 
 
-def _cached_signature(pki: object) -> bytes:
+def _cached_signature(pki: GostPki) -> bytes:
     key = id(pki)
     if key not in _SIG_CACHE:
-        _SIG_CACHE[key] = pki.pki.sign(pki.user256, b"fuzz document", certfile=[pki.inter.cert])  # type: ignore[attr-defined]
+        _SIG_CACHE[key] = pki.pki.sign(pki.user256, b"fuzz document", certfile=[pki.inter.cert])
     return _SIG_CACHE[key]
 
 
 @FUZZ
 @given(data=st.data())
-def test_mutated_certificates(gost_pki: object, data: st.DataObject) -> None:
+def test_mutated_certificates(gost_pki: GostPki, data: st.DataObject) -> None:
     """Trust-store certificates from outside: loading either works or raises MalformedInput."""
-    der = gost_pki.user256.cert_der  # type: ignore[attr-defined]
+    der = gost_pki.user256.cert_der
     blob = mutate(der, data.draw(edits))
     try:
         cert = load_certificate(blob)

@@ -189,7 +189,7 @@ def _all_verifiers() -> list[tuple[str, object]]:
 
 
 @pytest.mark.parametrize(("label", "verifier"), _all_verifiers(), ids=lambda v: v if isinstance(v, str) else "")
-def test_tampering_and_range_checks(label: str, verifier, signed_512) -> None:  # noqa: ANN001
+def test_tampering_and_range_checks(label: str, verifier, signed_512) -> None:
     key, digest, sig, _ = signed_512
     q, size = key.curve.q, key.curve.size
     assert verifier(key, digest, sig)
@@ -213,7 +213,7 @@ def test_tampering_and_range_checks(label: str, verifier, signed_512) -> None:  
 
 
 @pytest.mark.parametrize(("label", "verifier"), _all_verifiers(), ids=lambda v: v if isinstance(v, str) else "")
-def test_digest_of_the_wrong_size_is_false(label: str, verifier) -> None:  # noqa: ANN001
+def test_digest_of_the_wrong_size_is_false(label: str, verifier) -> None:
     """Also guards the process: the engine asserts (aborts) on digests that are not 32 or 64 bytes."""
     curve = gost.curve_by_oid("1.2.643.2.2.35.1")
     key = gost.public_key_from_private(curve, 777)
@@ -226,7 +226,7 @@ def test_digest_of_the_wrong_size_is_false(label: str, verifier) -> None:  # noq
         gost.sign(curve, 777, digest + bytes(32))
 
 
-def test_wrong_lengths_and_bad_keys_are_false_not_errors(signed_512) -> None:  # noqa: ANN001
+def test_wrong_lengths_and_bad_keys_are_false_not_errors(signed_512) -> None:
     key, digest, sig, _ = signed_512
     assert gost.verify(key, digest, sig[:-1]) is False
     assert gost.verify(key, digest, sig + b"\0") is False
@@ -280,7 +280,7 @@ OPENSSL_KEY_NAMES = ([f"256-{p}" for p in ("A", "B", "C", "XA", "XB", "TCA", "TC
 
 
 @pytest.mark.parametrize("name", OPENSSL_KEY_NAMES)
-def test_openssl_keys_both_directions(name: str, openssl_gost_keys, openssl_gost, tmp_path: Path,  # noqa: ANN001
+def test_openssl_keys_both_directions(name: str, openssl_gost_keys, openssl_gost, tmp_path: Path,
                                       engine: None) -> None:
     entry = openssl_gost_keys[name]
     spki: bytes = entry["spki"]
@@ -357,7 +357,7 @@ def test_python_and_engine_agree_on_random_inputs(engine: None) -> None:
                 assert python_verify(key, digest, candidate) == engine_verify(key, digest, candidate)
 
 
-def test_backend_knob(forced_backend) -> None:  # noqa: ANN001
+def test_backend_knob(forced_backend) -> None:
     curve = gost.curve_by_oid("1.2.643.2.2.35.3")
     key = gost.public_key_from_private(curve, 31337)
     digest = hashing.digest("streebog256", b"x")
@@ -370,7 +370,7 @@ def test_backend_knob(forced_backend) -> None:  # noqa: ANN001
     assert gost.verify(key, digest, sig) and not gost.verify(key, digest[::-1], sig)
 
 
-def test_engine_missing_means_python_or_refusal(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:  # noqa: ANN001
+def test_engine_missing_means_python_or_refusal(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:
     curve = gost.curve_by_oid("1.2.643.7.1.2.1.2.3")
     key = gost.public_key_from_private(curve, 4242)
     digest = hashing.digest("streebog512", b"y")
@@ -386,7 +386,7 @@ def test_engine_missing_means_python_or_refusal(monkeypatch: pytest.MonkeyPatch,
         gost.verify(key, digest, sig)
 
 
-def test_backend_detail_names_the_implementation(forced_backend) -> None:  # noqa: ANN001
+def test_backend_detail_names_the_implementation(forced_backend) -> None:
     forced_backend("python")
     assert gost.backend_detail().startswith("pure Python") and "KLIKDOK_GOST_BACKEND=python" in gost.backend_detail()
     forced_backend("auto")

@@ -31,7 +31,7 @@ def test_names_oids_and_openssl_aliases() -> None:
 
 
 @pytest.mark.parametrize("mode", ["python", "openssl", "auto"])
-def test_known_answers_under_each_backend(mode: str, forced_backend) -> None:  # noqa: ANN001
+def test_known_answers_under_each_backend(mode: str, forced_backend) -> None:
     forced_backend(mode)
     info = hashing.backend()
     assert info.name == ("python" if mode == "python" else "openssl")
@@ -65,7 +65,7 @@ def test_python_and_openssl_agree_on_random_data(openssl_hashlib: None) -> None:
 
 
 @pytest.mark.parametrize("mode", ["python", "openssl"])
-def test_streaming_odd_chunks_and_copy(mode: str, forced_backend) -> None:  # noqa: ANN001
+def test_streaming_odd_chunks_and_copy(mode: str, forced_backend) -> None:
     forced_backend(mode)
     data = random.Random(4).randbytes(20_000)
     for algo in ("streebog256", "streebog512"):
@@ -104,7 +104,7 @@ def _openssl_dgst(md: str, path: Path) -> str:
 
 
 @pytest.mark.parametrize("mode", ["python", "openssl"])
-def test_hash_file_matches_openssl_dgst_and_gost12sum(mode: str, sample_files: list[Path], forced_backend) -> None:  # noqa: ANN001
+def test_hash_file_matches_openssl_dgst_and_gost12sum(mode: str, sample_files: list[Path], forced_backend) -> None:
     forced_backend(mode)
     # pure Python runs ~1 MB/s: keep its run short but still cross one read-buffer boundary
     files = sample_files if mode == "openssl" else [sample_files[i] for i in (0, 1, 2, 5)]
@@ -159,7 +159,7 @@ def test_select_backend_skips_a_wrong_backend() -> None:
         hashing.select_backend([_wrong_backend])
 
 
-def test_wrong_openssl_falls_back_to_python(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:  # noqa: ANN001
+def test_wrong_openssl_falls_back_to_python(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:
     forced_backend("auto")
     monkeypatch.setattr(hashing, "openssl_backend", _wrong_backend)
     hashing.reset_backend()
@@ -167,7 +167,7 @@ def test_wrong_openssl_falls_back_to_python(monkeypatch: pytest.MonkeyPatch, for
     assert hashing.digest("streebog256", M1).hex() == M1_256
 
 
-def test_no_trustworthy_backend_refuses(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:  # noqa: ANN001
+def test_no_trustworthy_backend_refuses(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:
     forced_backend("auto")
     monkeypatch.setattr(hashing, "openssl_backend", _wrong_backend)
     monkeypatch.setattr(hashing, "python_backend", _wrong_backend)
@@ -179,7 +179,7 @@ def test_no_trustworthy_backend_refuses(monkeypatch: pytest.MonkeyPatch, forced_
             hashing.backend()
 
 
-def test_provider_missing_means_python(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:  # noqa: ANN001
+def test_provider_missing_means_python(monkeypatch: pytest.MonkeyPatch, forced_backend) -> None:
     forced_backend("auto")
 
     def no_provider() -> str:

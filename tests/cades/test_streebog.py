@@ -85,7 +85,7 @@ def test_multi_megabyte_against_openssl(openssl_hashlib: None) -> None:
     assert streebog.new("streebog256", data).digest() == hashlib.new("md_gost12_256", data).digest()
 
 
-def test_against_gost12sum_subprocess(tmp_path) -> None:  # noqa: ANN001
+def test_against_gost12sum_subprocess(tmp_path) -> None:
     path = tmp_path / "m.bin"
     data = random.Random(3).randbytes(10_000)
     path.write_bytes(data)

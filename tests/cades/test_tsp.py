@@ -18,12 +18,12 @@ DOC = b"%PDF-1.7 test document for CAdES-T\n" * 500
 
 
 def trusted(pki: GostPki, **kw: object) -> ValidationContext:
-    return ValidationContext(trust_roots=(load_certificate(pki.root.cert_pem),), **kw)  # type: ignore[arg-type]
+    return ValidationContext(trust_roots=(load_certificate(pki.root.cert_pem),), **kw)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
 def cades_t(pki: GostPki, signer: object, doc: bytes = DOC, *, stamp_over: bytes | None = None) -> bytes:
     """Sign, ask the TSA (openssl ts) to stamp the signature value, put the token in unsigned attrs."""
-    sig = pki.pki.sign(signer, doc, certfile=[pki.inter.cert])  # type: ignore[arg-type]
+    sig = pki.pki.sign(signer, doc, certfile=[pki.inter.cert])  # type: ignore[arg-type]  # signer comes in typed object
     value = parse_signed_data(sig).signers[0].signature
     token = pki.pki.timestamp_token(pki.tsa, stamp_over if stamp_over is not None else value)
     return add_unsigned_attributes(sig, [(TIMESTAMP_TOKEN_OID, [token])])
@@ -94,7 +94,7 @@ def test_timestamp_rescues_a_certificate_that_expired_later(gost_pki: GostPki) -
 
 def _x_long(pki: GostPki, signer: object, *, with_crl: bool) -> bytes:
     """CAdES-X Long Type 1 as CryptoARM writes it: the chain and CRLs inside the signature."""
-    sig = pki.pki.sign(signer, DOC)  # type: ignore[arg-type]
+    sig = pki.pki.sign(signer, DOC)  # type: ignore[arg-type]  # signer comes in typed object
     cert_values = core.SequenceOf(contents=pki.inter.cert_der + pki.root.cert_der).dump()
     attrs = [(CERT_VALUES_OID, [cert_values])]
     if with_crl:

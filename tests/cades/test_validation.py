@@ -112,7 +112,7 @@ def dp_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *a: object, **kw: object) -> None:
-            super().__init__(*a, directory=str(served), **kw)  # type: ignore[misc]
+            super().__init__(*a, directory=str(served), **kw)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -136,7 +136,7 @@ def dp_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def _dp_context(dp: dict[str, object], fetcher: CrlFetcher | None, fetch: bool) -> ValidationContext:
     root = dp["root"]
     return ValidationContext(
-        trust_roots=(load_certificate(root.cert_pem),),  # type: ignore[attr-defined]
+        trust_roots=(load_certificate(root.cert_pem),),  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
         fetcher=fetcher,
         fetch_crls=fetch,
     )
@@ -144,7 +144,7 @@ def _dp_context(dp: dict[str, object], fetcher: CrlFetcher | None, fetch: bool) 
 
 def test_fetching_is_off_by_default(dp_pki: dict[str, object]) -> None:
     pki, bad, inter = dp_pki["pki"], dp_pki["bad"], dp_pki["inter"]
-    sig = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
+    sig = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
     fetcher = DictFetcher({})
     (sr,) = verify_cms(sig, DOC, context=_dp_context(dp_pki, fetcher, fetch=False)).signatures
     assert fetcher.calls == [] and sr.status == "valid" and "revocation_not_checked" in sr.warnings
@@ -152,9 +152,9 @@ def test_fetching_is_off_by_default(dp_pki: dict[str, object]) -> None:
 
 def test_replaced_fetcher_supplies_crls(dp_pki: dict[str, object]) -> None:
     pki, bad, inter, www, base = dp_pki["pki"], dp_pki["bad"], dp_pki["inter"], dp_pki["www"], dp_pki["base"]
-    table = {f"{base}/{p.name}": p.read_bytes() for p in www.iterdir()}  # type: ignore[attr-defined]
+    table = {f"{base}/{p.name}": p.read_bytes() for p in www.iterdir()}  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
     fetcher = DictFetcher(table)
-    sig = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
+    sig = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
     (sr,) = verify_cms(sig, DOC, context=_dp_context(dp_pki, fetcher, fetch=True)).signatures
     assert sr.status == "invalid" and "revoked" in sr.reasons
     assert f"{base}/dpinter.crl" in fetcher.calls
@@ -171,10 +171,10 @@ def test_httpx_fetcher_over_loopback_with_cache(dp_pki: dict[str, object]) -> No
 
     fetcher = HttpxCrlFetcher(httpx.Client(event_hooks={"request": [hook]}, timeout=5))
     ctx = _dp_context(dp_pki, fetcher, fetch=True)
-    sig_good = pki.sign(good, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
-    sig_bad = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]
+    sig_good = pki.sign(good, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
+    sig_bad = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
     (g,) = verify_cms(sig_good, DOC, context=ctx).signatures
-    assert g.status == "valid" and g.warnings == [] and g.certificate.revocation == "good"  # type: ignore[union-attr]
+    assert g.status == "valid" and g.warnings == [] and g.certificate.revocation == "good"  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
     (b,) = verify_cms(sig_bad, DOC, context=ctx).signatures
     assert b.status == "invalid" and "revoked" in b.reasons
     assert len(requests) == 2  # one per CRL: the second verification used the cache

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPProtocol  # noqa: N811
+from aiosmtpd.smtp import SMTP as SMTPProtocol
 from aiosmtpd.smtp import Envelope, Session
 
 from demo.bitrix24_seed import inn10, ogrn13
@@ -76,10 +76,10 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTPProtocol, session: Session, envelope: Envelope) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]  # aiosmtpd types content loosely; it is bytes here
         raw = envelope.original_content or b""
         with self.lock:
-            self.messages.append(msg)  # type: ignore[arg-type]
+            self.messages.append(msg)
             self.envelopes.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), raw))
         return "250 Message accepted for delivery"
 
@@ -91,7 +91,7 @@ class Mailbox:
 def text_of(msg: EmailMessage) -> str:
     body = msg.get_body(preferencelist=("plain",))
     assert body is not None
-    return body.get_content()  # type: ignore[no-any-return]
+    return body.get_content()
 
 
 def link_in(msg: EmailMessage) -> str:
@@ -139,7 +139,7 @@ class Counterparty:
 
 
 @pytest.fixture(scope="session")
-def counterparty(gost_pki: GostPki) -> Counterparty:  # noqa: F811
+def counterparty(gost_pki: GostPki) -> Counterparty:  # noqa: F811  pytest injects the imported fixture of this name
     pki = gost_pki.pki
     director = pki.issue(gost_pki.inter, "alfa-director", subject=pki.subject(
         C="RU", O="ООО «Альфа-Поставка»", title="Генеральный директор", CN="Орлов Дмитрий Сергеевич",
@@ -188,7 +188,7 @@ class Exchange:
     def invitation(self, address: str = ALFA_EMAIL, title: str = "Договор поставки", count: int = 1) -> EmailMessage:
         found = wait_for(lambda: len(self.smtp.mailbox.to(address, f"Документ на подпись: {title}")) >= count and
                          self.smtp.mailbox.to(address, f"Документ на подпись: {title}"), what="the invitation e-mail")
-        return found[count - 1]  # type: ignore[no-any-return]
+        return found[count - 1]
 
     def page(self, link: str) -> httpx.Response:
         return self.http.get(link)
@@ -206,7 +206,7 @@ class Exchange:
 
 
 @pytest.fixture
-def exchange(tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty,  # noqa: F811
+def exchange(tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty,  # noqa: F811  pytest injects the imported fixture of this name
              smtp: SmtpServer) -> Iterator[Exchange]:
     srv = start_server(tmp_path / "data", env=counterparty_env(people.pki, smtp))
     try:

@@ -19,32 +19,32 @@ def test_counterparty_signs_one_document_and_rejects_another(exchange: Exchange,
     sig_file.write_bytes(counterparty.sign(counterparty.director, PDF))
 
     with browser_page(width=390, height=844) as page:  # a phone
-        page.goto(sign_link)  # type: ignore[attr-defined]
-        assert page.locator("h1.cp-title").inner_text() == "Договор поставки"  # type: ignore[attr-defined]
-        assert page.locator("[data-signature]").count() == 1  # type: ignore[attr-defined]
-        assert "Подпись действительна" in page.locator("[data-signature]").inner_text()  # type: ignore[attr-defined]
+        page.goto(sign_link)
+        assert page.locator("h1.cp-title").inner_text() == "Договор поставки"
+        assert page.locator("[data-signature]").count() == 1
+        assert "Подпись действительна" in page.locator("[data-signature]").inner_text()
         # Nothing wider than the screen: no horizontal scrolling on a phone.
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # type: ignore[attr-defined]
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         screenshot(page, "counterparty-phone-document")
-        page.set_input_files("input[type=file]", str(sig_file))  # type: ignore[attr-defined]
-        page.click("[data-upload]")  # type: ignore[attr-defined]
-        page.wait_for_selector("[data-message]")  # type: ignore[attr-defined]
-        assert "Ваша подпись принята" in page.locator("[data-message]").inner_text()  # type: ignore[attr-defined]
-        assert page.locator("[data-package]").count() == 1  # type: ignore[attr-defined]
+        page.set_input_files("input[type=file]", str(sig_file))
+        page.click("[data-upload]")
+        page.wait_for_selector("[data-message]")
+        assert "Ваша подпись принята" in page.locator("[data-message]").inner_text()
+        assert page.locator("[data-package]").count() == 1
         screenshot(page, "counterparty-phone-signed")
     assert exchange.state(signed_doc) == "completed"
 
     with browser_page() as page:  # a desktop
-        page.goto(reject_link)  # type: ignore[attr-defined]
+        page.goto(reject_link)
         screenshot(page, "counterparty-desktop-document")
-        page.click("summary.cp-danger")  # type: ignore[attr-defined]
-        page.click("[data-reject]")  # type: ignore[attr-defined]
+        page.click("summary.cp-danger")
+        page.click("[data-reject]")
         # The browser itself insists on a reason (required field): still on the same page, nothing sent.
-        assert page.url == reject_link  # type: ignore[attr-defined]
-        page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")  # type: ignore[attr-defined]
-        page.click("[data-reject]")  # type: ignore[attr-defined]
-        page.wait_for_selector("[data-message]")  # type: ignore[attr-defined]
-        assert "Отказ отправлен" in page.locator("[data-message]").inner_text()  # type: ignore[attr-defined]
+        assert page.url == reject_link
+        page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")
+        page.click("[data-reject]")
+        page.wait_for_selector("[data-message]")
+        assert "Отказ отправлен" in page.locator("[data-message]").inner_text()
         screenshot(page, "counterparty-desktop-rejected")
         # A signature over another file, uploaded on the first document's page, is explained.
     assert exchange.state(rejected_doc) == "rejected_counterparty"
@@ -59,9 +59,9 @@ def test_signature_over_another_file_is_explained_in_the_browser(exchange: Excha
     wrong = tmp_path / "другой.sig"
     wrong.write_bytes(counterparty.sign(counterparty.director, b"some other file"))
     with browser_page() as page:
-        page.goto(link)  # type: ignore[attr-defined]
-        page.set_input_files("input[type=file]", str(wrong))  # type: ignore[attr-defined]
-        page.click("[data-upload]")  # type: ignore[attr-defined]
-        page.wait_for_selector("[data-error]")  # type: ignore[attr-defined]
-        assert "Подпись сделана для другого файла" in page.locator("[data-error]").inner_text()  # type: ignore[attr-defined]
+        page.goto(link)
+        page.set_input_files("input[type=file]", str(wrong))
+        page.click("[data-upload]")
+        page.wait_for_selector("[data-error]")
+        assert "Подпись сделана для другого файла" in page.locator("[data-error]").inner_text()
         screenshot(page, "counterparty-desktop-wrong-file")

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from server.config import Settings
 from server.counterparty import links, tokens
 from server.counterparty.invitations import Invitations
 from server.counterparty.limiter import PublicLimiter, client_ip
 from server.counterparty.scheduler import CounterpartyScheduler
-from server.db import Database, migrations
+from server.db import Database, inserted_id, migrations
 from server.ratelimit import SlidingWindow
 from server.workflow import store
 from tests.counterparty.conftest import Exchange, link_in
@@ -63,7 +64,7 @@ def test_sliding_window_and_client_ip() -> None:
     assert window.hit("a") is None
     for i in range(50):  # memory stays bounded whatever the number of keys
         window.hit(f"k{i}")
-    assert len(window._events) <= 10  # noqa: SLF001
+    assert len(window._events) <= 10
     limiter = PublicLimiter(per_ip_per_minute=100, per_link_per_minute=100, bad_links_per_hour=2,
                             clock=lambda: now[0])
     limiter.bad_link("ip")
@@ -96,18 +97,18 @@ def db(tmp_path: Path) -> Database:
     database = Database(tmp_path / "klikdok.db")
     database.open()
     database.write_sync(migrations.apply, transaction=False)
-    yield database  # type: ignore[misc]
+    yield database
     database.close()
 
 
 def add_document(db: Database, deadline: datetime, email: str = "cp@example.org") -> int:
-    def write(d: object) -> int:
-        cur = d.execute(  # type: ignore[attr-defined]
+    def write(d: sqlite_utils.Database) -> int:
+        cur = d.execute(
             "INSERT INTO documents (title, state, entity_type, entity_id, author_id, created_at, updated_at, deadline,"
             " counterparty_email, counterparty_name) VALUES ('Договор', 'awaiting_counterparty', 'deal', 1, 4, ?, ?, ?,"
             " ?, 'ООО «Альфа»')", [links.now_iso(), links.now_iso(), links.now_iso(deadline), email])
-        doc_id = int(cur.lastrowid)
-        d.execute("INSERT INTO route_steps (document_id, position, kind, state) VALUES (?, 2, 'counterparty',"  # type: ignore[attr-defined]
+        doc_id = inserted_id(cur)
+        d.execute("INSERT INTO route_steps (document_id, position, kind, state) VALUES (?, 2, 'counterparty',"
                   " 'current')", [doc_id])
         return doc_id
 
@@ -129,7 +130,7 @@ async def test_reminders_once_per_threshold(db: Database, tmp_path: Path) -> Non
                                                 [kind]).fetchall())
 
     # What the workflow's internal_signed listener does for each document when its company part completes.
-    outcomes = [await db.write(lambda d, i=i: invitations.invite(d, store.document_row(d, i)))  # type: ignore[misc]
+    outcomes = [await db.write(lambda d, i=i: invitations.invite(d, store.document_row(d, i)))  # type: ignore[misc]  # the lambda binds the loop variable by default
                 for i in (doc_id, late, no_mail)]
     assert outcomes == ["invited", "invited", "no_email"]
     assert len(mails(links.MAIL_INVITATION)) == 2

@@ -113,7 +113,7 @@ def test_sender_over_tls_with_auth(tls_files: tuple[Path, Path], security: str) 
     controller = Controller(mailbox, hostname="127.0.0.1", port=port, authenticator=accounts, **kwargs)
     controller.start()
     try:
-        settings = SmtpSettings(host="127.0.0.1", port=port, security=security, username="klikdok",  # type: ignore[arg-type]
+        settings = SmtpSettings(host="127.0.0.1", port=port, security=security, username="klikdok",  # type: ignore[arg-type]  # the parametrized word is a plain str
                                 password="s3cret", ca_file=str(cert), timeout_seconds=10)
         SmtpSender(settings).send(letter())
         assert accounts.logins == ["klikdok"] and len(mailbox.messages) == 1
@@ -122,7 +122,7 @@ def test_sender_over_tls_with_auth(tls_files: tuple[Path, Path], security: str) 
             SmtpSender(msgspec.structs.replace(settings, password="wrong")).send(letter())
         # A relay whose certificate we do not trust is not talked to.
         with pytest.raises(TemporaryFailure):
-            SmtpSender(SmtpSettings(host="127.0.0.1", port=port, security=security, username="klikdok",  # type: ignore[arg-type]
+            SmtpSender(SmtpSettings(host="127.0.0.1", port=port, security=security, username="klikdok",  # type: ignore[arg-type]  # the parametrized word is a plain str
                                     password="s3cret", timeout_seconds=10)).send(letter())
         assert len(mailbox.messages) == 1
     finally:

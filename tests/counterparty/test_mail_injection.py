@@ -57,22 +57,22 @@ def assert_clean_letter(got: Received, *, sender: str, recipient: str, link: str
     assert max(len(line) for line in got.raw.split(b"\r\n")) <= 998
     assert header_names(got.raw) == HEADERS
     msg = email.message_from_bytes(got.raw, policy=email.policy.default)
-    assert [a.addr_spec for a in msg["To"].addresses] == [recipient]  # type: ignore[union-attr]
-    assert [a.addr_spec for a in msg["From"].addresses] == [sender]  # type: ignore[union-attr]
+    assert [a.addr_spec for a in msg["To"].addresses] == [recipient]
+    assert [a.addr_spec for a in msg["From"].addresses] == [sender]
     for name in ("Subject", "To", "From"):
         value = str(msg[name])
         assert not CONTROL.search(value), (name, value)
         assert "=?" not in value, (name, value)
         assert len(value) <= 600, (name, len(value))
-    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    html = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]  # the letter has this part; None would fail the test
+    html = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]  # the letter has this part; None would fail the test
     assert plain.startswith("Здравствуйте!\n\n") and html.startswith("<!doctype html>")
     assert link in plain and link in html
     # Our six paragraphs, each one line (the link the fifth): nothing the attacker wrote stands on a line of its own.
     paragraphs = plain.strip("\n").split("\n\n")
     assert len(paragraphs) == 6 and paragraphs[4] == link, paragraphs
     assert all("\n" not in p for p in paragraphs), paragraphs
-    return msg  # type: ignore[no-any-return]
+    return msg
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def letter(**fields: object) -> messages.Letter:
         author_name="Морозова Ольга Ивановна", title="Договор поставки", files=["Договор №17.pdf"],
         deadline="20.05.2026 18:00 (МСК)", link=LINK, outbox_id=7)
     values.update(fields)
-    return messages.Letter(**values)  # type: ignore[arg-type]
+    return messages.Letter(**values)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
 @pytest.mark.parametrize("payload", sorted(PAYLOADS))
@@ -105,7 +105,7 @@ def test_names_and_titles_cannot_inject_headers_or_body(relay: tuple[Mailbox, Sm
     got = mailbox.envelopes[before]
     msg = assert_clean_letter(got, sender="edo@vector.example", recipient=ALFA_EMAIL, link=LINK)
     if field == "to_name":
-        shown = msg["To"].addresses[0].display_name  # type: ignore[union-attr]
+        shown = msg["To"].addresses[0].display_name
         # (Python's reader puts a space between the encoded words a long name is folded into.)
         assert shown.startswith(("X", "Я")) and len(shown.replace(" ", "")) <= 200
     if field == "title":
@@ -122,7 +122,7 @@ def test_reminder_and_confirmation_are_built_the_same_way(relay: tuple[Mailbox, 
     assert got.rcpt_tos == [ALFA_EMAIL] and header_names(got.raw) == HEADERS
     msg = email.message_from_bytes(got.raw, policy=email.policy.default)
     assert not any(CONTROL.search(str(msg[h])) for h in ("Subject", "To", "From"))
-    assert LINK in msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert LINK in msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]  # the letter has this part; None would fail the test
 
 
 @pytest.mark.parametrize("address", ["info@alfa.example\r\nBcc: evil@x.example", "info@alfa.example>, evil@x.example",
@@ -149,7 +149,7 @@ def test_injection_through_title_crm_name_and_resend_form(exchange: Exchange) ->
     wait_for(lambda: len(mailbox.envelopes) == 1, what="the invitation")
     first = mailbox.envelopes[0]
     msg = email.message_from_bytes(first.raw, policy=email.policy.default)
-    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]  # the letter has this part; None would fail the test
     personal = re.search(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}", plain)
     assert personal is not None
     assert_clean_letter(first, sender="edo@vector.example", recipient=ALFA_EMAIL, link=personal.group(0))
@@ -163,7 +163,7 @@ def test_injection_through_title_crm_name_and_resend_form(exchange: Exchange) ->
         wait_for(lambda count=count: len(mailbox.envelopes) > count, what="the resent invitation")
         got = mailbox.envelopes[count]
         msg = email.message_from_bytes(got.raw, policy=email.policy.default)
-        plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]  # the letter has this part; None would fail the test
         personal = re.search(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}", plain)
         assert personal is not None
         assert_clean_letter(got, sender="edo@vector.example", recipient="orlov@alfa-postavka.example",

@@ -137,7 +137,7 @@ class CryptoArmEmulator:
 
     def _diagnostic(self) -> dict[str, Any]:
         der = self._cert_der()
-        return {"PERSONALCERTIFICATES": [{"hash": hashlib.sha1(der).hexdigest(), "rootCAMinComSvyaz": False,  # noqa: S324
+        return {"PERSONALCERTIFICATES": [{"hash": hashlib.sha1(der).hexdigest(), "rootCAMinComSvyaz": False,
                                           "status": True, "pubKeyAlg": "1.2.643.7.1.1.1.1"}],
                 "VERSIONS": {"cryptoarm": "emulator"}}
 

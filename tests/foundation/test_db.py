@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from server.db import Database, DatabaseClosedError, migrations, outbox
 
@@ -37,7 +38,7 @@ def test_migrations_are_recorded_and_idempotent(db: Database) -> None:
 
 
 def test_a_failing_write_rolls_back_everything(db: Database) -> None:
-    def half_then_fail(d) -> None:  # type: ignore[no-untyped-def]
+    def half_then_fail(d: sqlite_utils.Database) -> None:
         d.execute("INSERT INTO settings VALUES ('a', '1', 'now')")
         raise ValueError("boom")
 
@@ -52,7 +53,7 @@ def test_readers_cannot_write(db: Database) -> None:
 
 
 async def test_concurrent_async_writes_are_serialised(db: Database) -> None:
-    def bump(d) -> int:  # type: ignore[no-untyped-def]
+    def bump(d: sqlite_utils.Database) -> int:
         row = d.execute("SELECT value FROM settings WHERE key = 'n'").fetchone()
         n = int(row[0]) + 1 if row else 1
         d.execute("INSERT OR REPLACE INTO settings VALUES ('n', ?, 'now')", [str(n)])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture
+from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture used by parameter name
 from tests.support.server import clean_env, free_port, run_cli
 
 
@@ -26,7 +26,7 @@ def doctor(tmp_path: Path, **env: str) -> tuple[int, dict[str, str]]:
 
 
 class Sink:
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # aiosmtpd's handler hook is untyped
         return "250 OK"
 
 
@@ -68,7 +68,7 @@ def test_a_sender_address_no_header_can_carry_is_a_failure(tmp_path: Path, smtp_
     assert code == 1 and lines["smtp"].startswith("FAIL") and "[smtp] sender" in lines["smtp"]
 
 
-def test_trust_store_roots_and_stale_crls(tmp_path: Path, gost_pki: GostPki) -> None:  # noqa: F811
+def test_trust_store_roots_and_stale_crls(tmp_path: Path, gost_pki: GostPki) -> None:  # noqa: F811  pytest injects the imported fixture of this name
     roots = f'["{gost_pki.root.cert}"]'
     _, lines = doctor(tmp_path, KLIKDOK_TRUST_ROOTS=roots, KLIKDOK_TRUST_CRLS=f'["{gost_pki.crl}"]')
     assert lines["trust"].startswith("OK") and "корневых: 1" in lines["trust"] and "CRL: 1" in lines["trust"]

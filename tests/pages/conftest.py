@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtures re-exported
-from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401
+from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401  fixtures re-exported for this suite
 from tests.support.server import REPO, start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     Klikdok,
@@ -30,13 +30,13 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
 ARTIFACTS = REPO / "test-artifacts" / "pages"
 
 
-def server_env_for(people: People, smtp: SmtpServer, **extra: str) -> dict[str, str]:  # noqa: F811
+def server_env_for(people: People, smtp: SmtpServer, **extra: str) -> dict[str, str]:  # noqa: F811  pytest injects the imported fixture of this name
     """Fast agent heartbeats/dispatch and the SMTP relay on loopback, on top of the workflow suite's env."""
     return counterparty_env(people.pki, smtp, **FAST, **extra)
 
 
 @pytest.fixture
-def kd(tmp_path: Path, emulator: Any, people: People, smtp: SmtpServer) -> Iterator[Klikdok]:  # noqa: F811
+def kd(tmp_path: Path, emulator: Any, people: People, smtp: SmtpServer) -> Iterator[Klikdok]:  # noqa: F811  pytest injects the imported fixture of this name
     srv = start_server(tmp_path / "data", env=server_env_for(people, smtp))
     try:
         k = Klikdok(srv, emulator)

@@ -3,6 +3,8 @@ agent's error, the document's state and the latest CryptoARM run; only the sessi
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.agent.conftest import pdf, sign_request
@@ -12,10 +14,10 @@ from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People
 DEAL = ("deal", 1)
 
 
-def status(kd: Klikdok, user_id: int, ids: list[int]) -> list[dict]:  # type: ignore[type-arg]
+def status(kd: Klikdok, user_id: int, ids: list[int]) -> list[dict[str, Any]]:
     resp = kd.api("GET", "/jobs/status", user_id, params=[("ids", str(i)) for i in ids])
     assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()
 
 
 def test_job_progress_through_a_cancelled_and_a_completed_cryptoarm_run(kd: Klikdok, people: People) -> None:

@@ -368,7 +368,7 @@ def add_unsigned_attributes(cms_der: bytes, attrs: list[tuple[str, list[bytes]]]
     return info.dump()
 
 
-def _raw_attribute(oid: str, values: list[bytes]):  # type: ignore[no-untyped-def]
+def _raw_attribute(oid: str, values: list[bytes]):  # type: ignore[no-untyped-def]  # returns an untyped asn1crypto value
     """An Attribute built from raw DER so that no asn1crypto spec re-encodes the values."""
     from asn1crypto import cms, core
 

@@ -97,7 +97,7 @@ class People:
 
 
 @pytest.fixture(scope="session")
-def people(gost_pki: GostPki) -> People:  # noqa: F811
+def people(gost_pki: GostPki) -> People:  # noqa: F811  pytest injects the imported fixture of this name
     pki: OpenSSLPki = gost_pki.pki
     names = {DIRECTOR: ("Соколов Андрей Викторович", "12345678901"),
              CHIEF_ACCOUNTANT: ("Новикова Елена Петровна", "23456789012"),

@@ -7,6 +7,7 @@ import json
 
 import msgspec
 import pytest
+import sqlite_utils
 
 from server.config import Settings
 from server.db import Database
@@ -33,7 +34,7 @@ def settings_for(pki: GostPki, **policy: object) -> Settings:
     return msgspec.convert(base, Settings)
 
 
-def make_document(d, *, inn: str = "7712345678", ogrn: str = "1027700000001") -> int:  # type: ignore[no-untyped-def]
+def make_document(d: sqlite_utils.Database, *, inn: str = "7712345678", ogrn: str = "1027700000001") -> int:
     d256, d512 = digests(DATA)
     doc_id = states.create_draft(
         d, title="Подряд", entity_type="deal", entity_id=1, company_id=2, author_id=MANAGER, author_name="Морозова",

@@ -53,7 +53,7 @@ def test_without_a_registered_handler_the_portal_says_so(kd: Klikdok) -> None:
 
 
 @pytest.mark.browser
-def test_the_app_opens_inside_the_portal_in_chromium(kd: Klikdok, browser) -> None:  # type: ignore[no-untyped-def]
+def test_the_app_opens_inside_the_portal_in_chromium(kd: Klikdok, browser) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     registered(kd)
     doc = kd.create(MANAGER, ("deal", 1), {"Счёт.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Счёт №8")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")

@@ -182,7 +182,7 @@ async def test_spool_entries_without_a_committed_document_are_swept_at_start(db:
     async def none() -> None:
         return None
 
-    worker = OutboxWorker(db, none, spool=spool)  # type: ignore[arg-type]
+    worker = OutboxWorker(db, none, spool=spool)
     assert await worker.sweep_spool() == 1
     assert sorted(p.name for p in spool.root.iterdir()) == sorted([kept, young])
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+import sqlite_utils
 
 from demo.portal_emulator import PortalEmulator
 from demo.portal_state import EmulatorConfig
@@ -33,7 +34,7 @@ async def client(slow_portal: PortalEmulator) -> AsyncIterator[Bitrix24Client]:
 
 async def test_two_hundred_messages_go_as_batches_within_the_rate_limit(db: Database, client: Bitrix24Client,
                                                                         slow_portal: PortalEmulator) -> None:
-    def fill(d):  # type: ignore[no-untyped-def]
+    def fill(d: sqlite_utils.Database) -> None:
         for i in range(150):
             effects.notify(d, 2 + i % 5, f"Сообщение {i}", doc=DOC, key=f"n{i}")
         for i in range(50):
@@ -62,7 +63,7 @@ async def test_two_hundred_messages_go_as_batches_within_the_rate_limit(db: Data
 
 async def test_a_failing_command_is_retried_alone_with_backoff(db: Database, client: Bitrix24Client,
                                                                slow_portal: PortalEmulator) -> None:
-    def fill(d):  # type: ignore[no-untyped-def]
+    def fill(d: sqlite_utils.Database) -> None:
         effects.notify(d, 2, "Хорошее", doc=DOC, key="ok")
         effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет", key="bad")
 
@@ -99,9 +100,9 @@ async def test_without_a_portal_messages_wait_and_paused_holds_everything(db: Da
     async def none() -> None:
         return None
 
-    paused = OutboxWorker(db, none, paused=True)  # type: ignore[arg-type]
+    paused = OutboxWorker(db, none, paused=True)
     assert await paused.deliver_once() == 0
-    worker = OutboxWorker(db, none, max_attempts=1)  # type: ignore[arg-type]
+    worker = OutboxWorker(db, none, max_attempts=1)
     assert await worker.deliver_once() == 1
     row = await db.read(lambda d: d.execute("SELECT status, last_error FROM outbox").fetchone())
     assert row == ("failed", "портал Битрикс24 не подключён")

@@ -22,7 +22,7 @@ PDF = b"%PDF-1.4\n" + "Договор оказания услуг".encode() + b"
 
 
 @pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]
+def page(browser):  # type: ignore[no-untyped-def]  # Playwright objects from the untyped browser fixture
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True)
     pg = context.new_page()
     errors: list[str] = []
@@ -32,12 +32,12 @@ def page(browser):  # type: ignore[no-untyped-def]
     assert errors == [], errors
 
 
-def shot(pg, name: str) -> None:  # type: ignore[no-untyped-def]
+def shot(pg, name: str) -> None:  # type: ignore[no-untyped-def]  # pg is a Playwright page, untyped here
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: ignore[no-untyped-def]
+def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: ignore[no-untyped-def]  # pg is a Playwright page, untyped here
     """What the portal does for the app page: a hidden form POSTed with the user's tokens."""
     form = kd.emu.state.placement_form(user_id, "DEFAULT")
     query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
@@ -49,7 +49,7 @@ def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: i
     pg.evaluate(f"location.hash = '{hash_}'")
 
 
-def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     page.goto(f"{kd.emu.base_url}/crm/deal/details/1/?user={MANAGER}")
     frame = None
     for _ in range(150):  # page.wait_for_timeout lets Playwright process the frame's navigation meanwhile
@@ -90,7 +90,7 @@ def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp
     shot(page, "03-tab-withdrawn")
 
 
-def test_signers_queue_select_all_and_sign_the_batch(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]
+def test_signers_queue_select_all_and_sign_the_batch(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     docs = {kd.create(MANAGER, ("deal", 1), {f"Счёт {n}.pdf": PDF + str(n).encode()}, signers=[DIRECTOR],
                       title=f"Счёт №{n}"): PDF + str(n).encode() for n in (1, 2, 3)}
@@ -120,7 +120,7 @@ def test_signers_queue_select_all_and_sign_the_batch(kd: Klikdok, people: People
     shot(page, "05-queue-signed")
 
 
-def test_queue_refuses_a_wrong_signature_and_rejects_with_reason(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]
+def test_queue_refuses_a_wrong_signature_and_rejects_with_reason(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, ("deal", 1), {"Акт.pdf": PDF}, signers=[DIRECTOR], title="Акт")
     open_app_page(page, kd, DIRECTOR, "#queue")
@@ -138,7 +138,7 @@ def test_queue_refuses_a_wrong_signature_and_rejects_with_reason(kd: Klikdok, pe
     assert kd.query("SELECT reason FROM documents WHERE id = ?", doc) == [("Нет подписи контрагента на приложении",)]
 
 
-def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # type: ignore[no-untyped-def]
+def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     a = kd.create(MANAGER, ("deal", 1), {"a.pdf": PDF}, signers=[DIRECTOR], title="Поставка: договор")
     b = kd.create(MANAGER, ("deal", 1), {"b.pdf": PDF}, signers=[DIRECTOR], title="Поставка: спецификация")
     assert kd.api("POST", f"/documents/{b}/withdraw", MANAGER, json={"reason": "другая редакция"}).status_code == 200
@@ -178,7 +178,7 @@ def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # typ
     assert c not in ids
 
 
-def test_auditor_searches_everything_reads_the_log_and_exports(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]
+def test_auditor_searches_everything_reads_the_log_and_exports(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     from tests.workflow.conftest import AUDITOR
 
     kd.create(MANAGER, ("deal", 1), {"a.pdf": PDF}, signers=[DIRECTOR], title="Договор с Альфой")

@@ -144,7 +144,7 @@ def test_only_the_author_manages_and_only_the_current_signer_signs(kd: Klikdok, 
     assert {json.dumps(r["details"], ensure_ascii=False) for r in log.json()}
 
 
-def test_policy_allowed_snils_lets_an_unregistered_signer_sign(tmp_path, emulator, people: People) -> None:  # type: ignore[no-untyped-def]
+def test_policy_allowed_snils_lets_an_unregistered_signer_sign(tmp_path, emulator, people: People) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     """Without a registered certificate only the [policy] lists can vouch for a signer."""
     from tests.support.server import start_server
     from tests.workflow.conftest import Klikdok as K
@@ -169,7 +169,7 @@ def test_policy_allowed_snils_lets_an_unregistered_signer_sign(tmp_path, emulato
         srv.stop()
 
 
-def test_members_of_the_auditor_group_see_everything_read_only(tmp_path, emulator, people: People) -> None:  # type: ignore[no-untyped-def]
+def test_members_of_the_auditor_group_see_everything_read_only(tmp_path, emulator, people: People) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     """[policy] auditor_group_id: the portal's workgroup (sonet_group.user.get) decides who audits, not a list."""
     from tests.support.server import start_server
     from tests.workflow.conftest import Klikdok as K

@@ -10,6 +10,8 @@ import re
 import sqlite3
 from pathlib import Path
 
+import sqlite_utils
+
 from server.db import Database, migrations
 from server.workflow import docstate
 from server.workflow.docstate import TRANSITIONS, DocState
@@ -25,16 +27,16 @@ def _old_database(path: Path) -> Database:
     database.open()
     database.write_sync(lambda d: migrations.migrations.apply(d, stop_before=_REBUILD), transaction=False)
 
-    def fill(d: object) -> None:
+    def fill(d: sqlite_utils.Database) -> None:
         for doc_id, state in ((1, "draft"), (2, "awaiting_counterparty"), (3, "rejected_internal")):
-            d.execute(  # type: ignore[attr-defined]
+            d.execute(
                 "INSERT INTO documents (id, title, state, entity_type, entity_id, author_id, created_at, updated_at,"
                 " deadline, reason, warnings) VALUES (?, ?, ?, 'deal', 7, 3, '2026-01-01', '2026-01-02',"
                 " '2026-02-01', ?, '[\"w\"]')", [doc_id, f"Договор {doc_id}", state, f"причина {doc_id}"])
-            d.execute(  # type: ignore[attr-defined]
+            d.execute(
                 "INSERT INTO document_files (document_id, position, name, size, streebog256, streebog512)"
                 " VALUES (?, 1, 'a.pdf', 10, 'h1', 'h2')", [doc_id])
-            d.execute(  # type: ignore[attr-defined]
+            d.execute(
                 "INSERT INTO route_steps (document_id, position, kind, user_id, display_name)"
                 " VALUES (?, 1, 'internal', 5, 'Иванов')", [doc_id])
 

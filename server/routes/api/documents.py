@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from server.agents import store as jobs_store
 from server.bitrix24.entities import CODES, KINDS, cards_phrase
@@ -168,7 +168,7 @@ class DocumentsController(Controller):
         entity_type: str = Parameter(default="", max_length=64,
                                      schema_extra={"enum": ["", *(kind.code for kind in KINDS)]}),
         entity_id: int = 0,
-        states: list[str] | None = Parameter(query="state", default=None),
+        states: Annotated[list[str] | None, QueryParameter(name="state")] = None,
         q: str = "",
         overdue: bool = False,
         limit: int = Parameter(default=50, ge=1, le=200),
@@ -277,7 +277,7 @@ class DocumentsController(Controller):
     @get("/jobs/status", operation_id="jobs_status",
          summary="Progress of the session user's jobs (closed ones too) and of their latest CryptoARM run")
     async def jobs_status(self, session: Session, db: Database,
-                          ids: list[int] | None = Parameter(query="ids", default=None)) -> list[JobProgress]:
+                          ids: Annotated[list[int] | None, QueryParameter(name="ids")] = None) -> list[JobProgress]:
         wanted = list(dict.fromkeys(ids or []))[:200]
         if not wanted:
             return []
