@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ from tests.support import leftovers
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 KLIKDOK = [sys.executable, "-m", "server.cli"]
+# `make chaos` sets TEST_CHAOS=1: the kill-and-restart tests then run their full number of rounds (see rounds()).
+FULL_CHAOS = os.environ.get("TEST_CHAOS", "") == "1"
+
+
+def rounds(quick: int, full: int) -> int:
+    """How many kill rounds a crash test runs: ``quick`` in `make test` (each round is a server start, seconds
+    of CPU), ``full`` in `make chaos`. The quick count still has to reach every window the test is about."""
+    return full if FULL_CHAOS else quick
 
 
 def free_port() -> int:
@@ -110,7 +119,30 @@ def _left_behind(before: set[leftovers.ProcessKey], when: str) -> str:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def no_process_survives_the_session() -> Iterator[None]:
+def temporary_files_inside_pytests_basetemp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every ``tempfile`` folder of the run, in this process and in the servers and agents it starts (through
+    ``TMPDIR``, which ``clean_env`` passes on), goes under pytest's own base folder (one per xdist worker).
+
+    The CryptoARM emulator, the agent's OpenSSL work folder of an agent the tests SIGKILL and the
+    proof-of-possession PKI all make ``mkdtemp`` folders that nobody removes when the process dies; in /tmp they
+    piled up by the hundred. pytest keeps only its last three base folders, so these go with them.
+    """
+    folder = tmp_path_factory.mktemp("tempfile", numbered=False)
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_process_survives_the_session(temporary_files_inside_pytests_basetemp: None) -> Iterator[None]:
     """The session-end check: module- and session-scoped fixtures end after the last per-test check."""
     before = leftovers.snapshot()
     yield
