@@ -99,17 +99,25 @@ def test_under_xdist_an_orphan_belongs_to_the_worker_that_started_it() -> None:
 
 
 def test_the_worker_name_is_read_from_the_process_environment(tmp_path: Path) -> None:
+    def started(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], ProcInfo]:
+        """The child once it runs its own program: between fork and exec /proc still shows the parent's."""
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                                env=env)
+        deadline = time.monotonic() + 15
+        while (found := leftovers.read_proc(proc.pid)) is None or "-c" not in found.argv:
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.01)
+        return proc, found
+
     env = clean_env(**{leftovers.WORKER_VAR: "gw7"})
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, env=env)
+    proc, found = started(env)
     try:
-        found = leftovers.read_proc(proc.pid)
-        assert found is not None and found.worker == "gw7"
+        assert found.worker == "gw7"
     finally:
         proc.communicate(b"")
     env.pop(leftovers.WORKER_VAR, None)
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, env=env)
+    proc, found = started(env)
     try:
-        found = leftovers.read_proc(proc.pid)
-        assert found is not None and found.worker == ""
+        assert found.worker == ""
     finally:
         proc.communicate(b"")
