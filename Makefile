@@ -16,11 +16,12 @@ SYSTEM_PACKAGES += chromium
 endif
 
 
-.PHONY: help run test lint bench deps system-deps venv deb deb-test clean
+.PHONY: help run test chaos lint bench deps system-deps venv deb deb-test clean
 
 help:
 	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
 	@echo "make test   — install what is needed, run the linters (make lint) and the whole test suite"
+	@echo "make chaos  — the crash and fault tests with their full number of kill rounds (slow)"
 	@echo "make lint   — ruff check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
 	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
 	@echo "make deb    — build the klikdok and klikdok-agent .deb packages"
@@ -59,8 +60,22 @@ lint: deps
 	cd $(ROOT) && $(VENV)/bin/lint-imports --no-cache
 	cd $(ROOT) && $(VENV)/bin/mypy --no-incremental --cache-dir=/dev/null
 
+# The suite runs in one pytest-xdist worker per core, at least 2 and at most 4: a worker alternates between the
+# test and the server or agent it started, so a lone pytest keeps about one core busy and two fill a 2-core CI box;
+# more workers than cores only slows the timing-sensitive tests. `worksteal` hands out contiguous runs of tests, so
+# a module's fixtures (one Chromium, one SMTP relay) mostly start once, and an idle worker takes over the rest of
+# the other's queue, so the run does not end waiting on one long file. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST_XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
+
 test: lint
-	cd $(ROOT) && $(PY) -m pytest -q -p no:cacheprovider
+	cd $(ROOT) && $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST)
+
+# The crash and fault tests with their full number of rounds (`make test` runs fewer; see TEST_CHAOS).
+chaos: deps
+	cd $(ROOT) && TEST_CHAOS=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) \
+	  tests/workflow/test_disk_crash.py tests/workflow/test_crash_safety.py tests/agent/test_faults.py \
+	  tests/counterparty/test_crash_completion.py tests/foundation/test_crash_and_backup.py
 
 bench: deps
 	cd $(ROOT) && $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,30 @@ def _left_behind(before: set[leftovers.ProcessKey], when: str) -> str:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def no_process_survives_the_session() -> Iterator[None]:
+def temporary_files_inside_pytests_basetemp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every ``tempfile`` folder of the run, in this process and in the servers and agents it starts (through
+    ``TMPDIR``, which ``clean_env`` passes on), goes under pytest's own base folder (one per xdist worker).
+
+    The CryptoARM emulator, the agent's OpenSSL work folder of an agent the tests SIGKILL and the
+    proof-of-possession PKI all make ``mkdtemp`` folders that nobody removes when the process dies; in /tmp they
+    piled up by the hundred. pytest keeps only its last three base folders, so these go with them.
+    """
+    folder = tmp_path_factory.mktemp("tempfile", numbered=False)
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_process_survives_the_session(temporary_files_inside_pytests_basetemp: None) -> Iterator[None]:
     """The session-end check: module- and session-scoped fixtures end after the last per-test check."""
     before = leftovers.snapshot()
     yield

@@ -145,6 +145,10 @@ def test_sigterm_mid_job_finishes_the_job_in_hand(kd: Klikdok, people: People, m
     wait_for(lambda: online(kd, DIRECTOR), what="agent online")
     [job] = sign_request(kd, DIRECTOR, [doc])
     wait_for(lambda: job_status(kd, job) == "delivered", what="job delivered")
+    # "Delivered" is the server's side; on a loaded machine the agent may not have read the job yet, and a SIGTERM
+    # then finds no job in hand. The file fetched means it is signing now (2 s).
+    [(file_id,)] = kd.query("SELECT id FROM document_files WHERE document_id = ?", doc)
+    wait_for(lambda: fetched(agent, job, file_id), what="the agent fetching the file to sign")
     started = time.monotonic()
     assert agent.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 12

@@ -11,6 +11,12 @@ reads ``/proc`` only (no extra package) and looks at two kinds of process:
 Processes of other checkouts on the same machine (other sessions run their suites concurrently) are neither
 descendants of this pytest nor inside this checkout, so they are never reported, and neither is anything that
 was already running before the test began.
+
+`make test` runs the suite in several pytest-xdist workers of the same checkout at once. Descendants are
+per worker already (the root is the worker's own pid). An orphan has lost its parent, so it is attributed by the
+``PYTEST_XDIST_WORKER`` variable it inherited (every test child gets the worker's environment through
+``clean_env``): a worker claims its own orphans and the untagged ones, never another worker's, which may be a
+launcher-less server that worker's test is running right now (tests/foundation/test_leftover_check.py makes one).
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ from pathlib import Path
 # (pid, start time in clock ticks since boot): a pid alone may be reused by a new process.
 ProcessKey = tuple[int, int]
 
+# Set by pytest-xdist in each worker ("gw0", "gw1", ...) and inherited by what the worker starts.
+WORKER_VAR = "PYTEST_XDIST_WORKER"
+
+
+def this_worker() -> str:
+    """The xdist worker this process is ("" when the suite runs in one process)."""
+    return os.environ.get(WORKER_VAR, "")
+
 
 @dataclass(frozen=True)
 class ProcInfo:
@@ -33,6 +47,9 @@ class ProcInfo:
     start: int
     argv: tuple[str, ...]
     cwd: str
+    # The xdist worker the process inherited from its starter; "" if none (started outside xdist or with an
+    # environment of its own), None if the environment could not be read.
+    worker: str | None = ""
 
     @property
     def key(self) -> ProcessKey:
@@ -67,7 +84,19 @@ def read_proc(pid: int) -> ProcInfo | None:
     except OSError:
         cwd = ""
     return ProcInfo(pid=pid, ppid=stat[0], state=stat[1], start=stat[2],
-                    argv=tuple(a.decode(errors="replace") for a in argv if a), cwd=cwd)
+                    argv=tuple(a.decode(errors="replace") for a in argv if a), cwd=cwd, worker=_worker_of(pid))
+
+
+def _worker_of(pid: int) -> str | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = WORKER_VAR.encode() + b"="
+    for entry in environ:
+        if entry.startswith(prefix):
+            return entry[len(prefix):].decode(errors="replace")
+    return ""
 
 
 def _pids() -> list[int]:
@@ -98,11 +127,14 @@ def _inside(path: str, repo: Path) -> bool:
     return bool(path) and (path == str(repo) or path.startswith(str(repo) + os.sep))
 
 
-def belongs_here(info: ProcInfo, repo: Path, descendants: set[int]) -> bool:
-    """Started by this pytest (a descendant), or an orphan of this checkout (reparented to PID 1)."""
+def belongs_here(info: ProcInfo, repo: Path, descendants: set[int], worker: str = "") -> bool:
+    """Started by this pytest (a descendant), or an orphan of this checkout (reparented to PID 1) that no other
+    xdist worker of the run started (``worker`` is this one's name, "" outside xdist)."""
     if info.pid in descendants:
         return True
-    return info.ppid == 1 and (_inside(info.cwd, repo) or any(_inside(a, repo) for a in info.argv[:1]))
+    if info.ppid != 1 or not (_inside(info.cwd, repo) or any(_inside(a, repo) for a in info.argv[:1])):
+        return False
+    return not worker or not info.worker or info.worker == worker
 
 
 def descendants_of(root: int, table: list[ProcInfo]) -> set[int]:
@@ -135,8 +167,9 @@ def leftovers(before: set[ProcessKey], repo: Path, root: int | None = None) -> l
     family = [ProcInfo(pid=pid, ppid=ppid, state=state, start=start, argv=(), cwd="")
               for pid, (ppid, state, start) in stats.items()]
     mine = descendants_of(root if root is not None else os.getpid(), family)
+    worker = this_worker()
     return [p for p in table if p.key not in before and p.state != "Z" and is_klikdok_program(p.argv)
-            and belongs_here(p, repo, mine)]
+            and belongs_here(p, repo, mine, worker)]
 
 
 def terminate(found: list[ProcInfo], grace: float = 10.0) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from demo.portal_emulator import PortalEmulator
+from tests.support.chaos import rounds
 from tests.support.server import start_server
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env, wait_for
 
@@ -102,7 +103,7 @@ def test_repeated_kills_while_creating_documents_lose_nothing_and_leave_no_orpha
     answered: list[str] = []  # titles the server confirmed (201): they must exist with their files
     rng = random.Random(11)
     counter = iter(range(10_000))
-    for _ in range(6):
+    for _ in range(rounds(quick=3, full=6)):  # `make chaos` runs all 6
         stop = threading.Event()
 
         def create_until_killed(stop: threading.Event = stop) -> None:
