@@ -22,7 +22,7 @@ help:
 	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
 	@echo "make test   — install what is needed, run the linters (make lint) and the whole test suite"
 	@echo "make chaos  — the crash and fault tests with their full number of kill rounds (slow)"
-	@echo "make lint   — ruff check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
+	@echo "make lint   — ruff check and ruff format --check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
 	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
 	@echo "make deb    — build the klikdok and klikdok-agent .deb packages"
 
@@ -54,9 +54,9 @@ deps: system-deps venv
 run: deps
 	cd $(ROOT) && $(PY) -m demo.launcher
 
-# `ruff format --check` joins once the tree has been formatted in one go (see pyproject.toml, [tool.ruff]).
 lint: deps
 	cd $(ROOT) && $(VENV)/bin/ruff check --no-cache .
+	cd $(ROOT) && $(VENV)/bin/ruff format --check --no-cache .
 	cd $(ROOT) && $(VENV)/bin/lint-imports --no-cache
 	cd $(ROOT) && $(VENV)/bin/mypy --no-incremental --cache-dir=/dev/null
 

@@ -39,8 +39,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Сервер:       {settings.server.url or '— не сопряжён (klikdok-agent pair URL CODE)'}")
     if settings.server.url:
         key_file = key_path(settings, path)
-        print(f"Устройство:   №{settings.server.device_id or '?'}, ключ {key_file}"
-              f"{'' if key_file.exists() else ' (файла нет!)'}")
+        print(
+            f"Устройство:   №{settings.server.device_id or '?'}, ключ {key_file}"
+            f"{'' if key_file.exists() else ' (файла нет!)'}"
+        )
     print(f"Способ подписи: {settings.backend.kind}")
     problem = settings.check()
     if problem:
@@ -83,8 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = make_backend(settings)
     availability = backend.availability()
     if not availability.ok:
-        print(f"klikdok-agent: способ подписи {settings.backend.kind} недоступен: {availability.detail}",
-              file=sys.stderr)
+        print(
+            f"klikdok-agent: способ подписи {settings.backend.kind} недоступен: {availability.detail}", file=sys.stderr
+        )
         return EXIT_FAIL
     return run_agent(settings, key, backend)
 
@@ -128,8 +131,11 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except BackendError as exc:
         print(f"klikdok-agent: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    problem = asyncio.run(asyncio.to_thread(check_locally, cms, hashing.hash_file(source, "streebog256"),
-                                            hashing.hash_file(source, "streebog512")))
+    problem = asyncio.run(
+        asyncio.to_thread(
+            check_locally, cms, hashing.hash_file(source, "streebog256"), hashing.hash_file(source, "streebog512")
+        )
+    )
     if problem:
         print(f"klikdok-agent: подпись не прошла проверку: {problem}", file=sys.stderr)
         return EXIT_FAIL
@@ -140,27 +146,43 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="klikdok-agent",
-                                     description="Агент подписи KlikDok: подписывает документы на ПК подписанта.")
+    parser = argparse.ArgumentParser(
+        prog="klikdok-agent", description="Агент подписи KlikDok: подписывает документы на ПК подписанта."
+    )
     parser.add_argument("--config", metavar="PATH", help="agent.toml (default: the user config directory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("status", help="Show the configuration, pairing state and whether the backend can sign.",
-                       description="Show the configuration, pairing state and whether the backend can sign.")
+    p = sub.add_parser(
+        "status",
+        help="Show the configuration, pairing state and whether the backend can sign.",
+        description="Show the configuration, pairing state and whether the backend can sign.",
+    )
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("pair", help="Pair with a KlikDok server using the code from the app page.",
-                       description="Trade the one-time code shown on the KlikDok app page for a device key.")
+    p = sub.add_parser(
+        "pair",
+        help="Pair with a KlikDok server using the code from the app page.",
+        description="Trade the one-time code shown on the KlikDok app page for a device key.",
+    )
     p.add_argument("url", metavar="URL", help="the KlikDok server, e.g. https://klikdok.example.ru")
     p.add_argument("code", metavar="CODE", help="the pairing code (valid 10 minutes, one use)")
     p.set_defaults(func=cmd_pair)
-    p = sub.add_parser("run", help="Connect to the server and sign jobs (foreground; the systemd unit runs this).",
-                       description="Connect to the server and sign jobs until stopped (SIGTERM stops cleanly).")
+    p = sub.add_parser(
+        "run",
+        help="Connect to the server and sign jobs (foreground; the systemd unit runs this).",
+        description="Connect to the server and sign jobs until stopped (SIGTERM stops cleanly).",
+    )
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("certs", help="List the certificates the configured backend can sign with.",
-                       description="List the certificates the configured backend can sign with.")
+    p = sub.add_parser(
+        "certs",
+        help="List the certificates the configured backend can sign with.",
+        description="List the certificates the configured backend can sign with.",
+    )
     p.set_defaults(func=cmd_certs)
-    p = sub.add_parser("sign", help="Sign a local file with the configured backend (to check the setup).",
-                       description="Sign a local file (detached CMS, verified locally) to check the setup.")
+    p = sub.add_parser(
+        "sign",
+        help="Sign a local file with the configured backend (to check the setup).",
+        description="Sign a local file (detached CMS, verified locally) to check the setup.",
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", metavar="SIG", help="where to write the signature (default: FILE.sig)")
     p.set_defaults(func=cmd_sign)

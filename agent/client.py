@@ -59,15 +59,16 @@ def reconnect_delays(initial: float = 0.5, factor: float = 2.0, maximum: float =
 def ws_url(server_url: str) -> str:
     base = server_url.rstrip("/")
     if base.startswith("https://"):
-        return "wss://" + base[len("https://"):] + "/agent/ws"
+        return "wss://" + base[len("https://") :] + "/agent/ws"
     if base.startswith("http://"):
-        return "ws://" + base[len("http://"):] + "/agent/ws"
+        return "ws://" + base[len("http://") :] + "/agent/ws"
     raise ValueError(f"server.url must start with https:// (got {server_url!r})")
 
 
 class AgentClient:
-    def __init__(self, settings: AgentSettings, key: str, backend: Backend, *,
-                 http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, settings: AgentSettings, key: str, backend: Backend, *, http: httpx.AsyncClient | None = None
+    ) -> None:
         self.settings = settings
         self.key = key
         self.backend = backend
@@ -134,18 +135,28 @@ class AgentClient:
 
     def _process_exception(self, exc: Exception) -> Exception | None:
         if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
-            return DeviceKeyRejected("Сервер не принял ключ устройства (неверен или отозван). "
-                                     "Получите новый код на странице KlikDok и выполните klikdok-agent pair.")
+            return DeviceKeyRejected(
+                "Сервер не принял ключ устройства (неверен или отозван). "
+                "Получите новый код на странице KlikDok и выполните klikdok-agent pair."
+            )
         return default_process_exception(exc)
 
     async def _connection_loop(self) -> None:
         url = ws_url(self.settings.server.url)
         maximum = self.settings.server.reconnect_max_seconds
-        async for ws in connect(url, additional_headers={"Authorization": f"Bearer {self.key}"}, ssl=self._ssl,
-                                ping_interval=20, ping_timeout=20, open_timeout=15, close_timeout=5,
-                                max_size=8 * 1024 * 1024, process_exception=self._process_exception,
-                                reconnect_delays=lambda: reconnect_delays(maximum=maximum),
-                                user_agent_header="klikdok-agent"):
+        async for ws in connect(
+            url,
+            additional_headers={"Authorization": f"Bearer {self.key}"},
+            ssl=self._ssl,
+            ping_interval=20,
+            ping_timeout=20,
+            open_timeout=15,
+            close_timeout=5,
+            max_size=8 * 1024 * 1024,
+            process_exception=self._process_exception,
+            reconnect_delays=lambda: reconnect_delays(maximum=maximum),
+            user_agent_header="klikdok-agent",
+        ):
             if self.stopping.is_set():
                 await ws.close(1000, "agent stopping")
                 return
@@ -207,8 +218,9 @@ class AgentClient:
                 if confirmed is not None:
                     self.known.pop(confirmed.job_id, None)
                 if msg.outcome == "refused":
-                    log.warning("the server refused the signature: %s %s", msg.code, msg.message,
-                                extra={"job_id": msg.job_id})
+                    log.warning(
+                        "the server refused the signature: %s %s", msg.code, msg.message, extra={"job_id": msg.job_id}
+                    )
                 else:
                     log.info("result confirmed", extra={"job_id": msg.job_id, "outcome": msg.outcome})
             case protocol.CancelJob():
@@ -311,7 +323,8 @@ class AgentClient:
         link_future: asyncio.Future[protocol.CryptoarmLink] = asyncio.get_running_loop().create_future()
         self._links[request_id] = link_future
         events: dict[int, asyncio.Future[protocol.JobEvent]] = {
-            o.job_id: asyncio.get_running_loop().create_future() for o in batch}
+            o.job_id: asyncio.get_running_loop().create_future() for o in batch
+        }
         self._events.update(events)
         outcome: dict[int, str] = {}
         try:
@@ -331,7 +344,9 @@ class AgentClient:
                 event: protocol.JobEvent | None = fut.result() if fut in done else None
                 if event is None:
                     outcome[job_id] = "declined"
-                    log.warning("no answer from CryptoARM in time; the document stays waiting", extra={"job_id": job_id})
+                    log.warning(
+                        "no answer from CryptoARM in time; the document stays waiting", extra={"job_id": job_id}
+                    )
                 elif event.event == "signed":
                     outcome[job_id] = "signed"
                     self.stats["signed"] += 1
@@ -339,8 +354,12 @@ class AgentClient:
                     outcome[job_id] = "closed"
                 else:
                     outcome[job_id] = "declined"
-                    log.warning("CryptoARM run ended without a signature: %s %s", event.event, event.message,
-                                extra={"job_id": job_id})
+                    log.warning(
+                        "CryptoARM run ended without a signature: %s %s",
+                        event.event,
+                        event.message,
+                        extra={"job_id": job_id},
+                    )
         except (RetryLater, TimeoutError, BackendError) as exc:
             log.warning("CryptoARM run not started: %s", exc)
             outcome = {o.job_id: "retry" for o in batch}

@@ -54,7 +54,7 @@ class AgentSettings(_Section, frozen=True):
     def check(self) -> str | None:
         pkcs12 = self.backend.key_file.lower().endswith((".p12", ".pfx"))
         if self.backend.kind == "openssl" and not (self.backend.key_file and (self.backend.certificate or pkcs12)):
-            return "backend.certificate, backend.key_file: required when backend.kind = \"openssl\""
+            return 'backend.certificate, backend.key_file: required when backend.kind = "openssl"'
         if self.backend.kind in ("cryptopro", "cryptcp") and not self.backend.certificate:
             return f"backend.certificate: the certificate's SHA-1 thumbprint is required for {self.backend.kind}"
         if self.server.reconnect_max_seconds <= 0:

@@ -73,8 +73,11 @@ def _set_keys(text: str, section: str, values: dict[str, str]) -> str:
 
 
 def save_pairing(config_path: Path, *, url: str, device_id: int) -> None:
-    text = config_path.read_text(encoding="utf-8") if config_path.exists() else (
-        "# klikdok-agent configuration; see config/agent.toml in the KlikDok sources for every key.\n")
+    text = (
+        config_path.read_text(encoding="utf-8")
+        if config_path.exists()
+        else ("# klikdok-agent configuration; see config/agent.toml in the KlikDok sources for every key.\n")
+    )
     text = _set_keys(text, "server", {"url": url, "device_id": str(device_id)})
     config_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = config_path.with_name(config_path.name + ".tmp")
@@ -116,9 +119,12 @@ def pair(url: str, code: str, *, verify: bool | str = True, timeout: float = 30.
     if not url.startswith(("https://", "http://")):
         raise PairingError("Адрес сервера должен начинаться с https://")
     try:
-        resp = httpx.post(f"{url}/api/v1/agents/pair", json={"code": code, "name": device_name(),
-                                                                "platform": f"{platform.system()} {platform.release()}"},
-                          timeout=timeout, verify=verify)
+        resp = httpx.post(
+            f"{url}/api/v1/agents/pair",
+            json={"code": code, "name": device_name(), "platform": f"{platform.system()} {platform.release()}"},
+            timeout=timeout,
+            verify=verify,
+        )
     except httpx.HTTPError as exc:
         raise PairingError(f"Сервер {url} недоступен: {exc}") from exc
     if resp.status_code != 201:

@@ -75,8 +75,12 @@ def check_locally(cms: bytes, d256: bytes, d512: bytes) -> str | None:
     return None
 
 
-async def process(http: httpx.AsyncClient, key: str, backend: Backend, offer: protocol.JobOffer,
-                  ) -> protocol.Result | protocol.Failure:
+async def process(
+    http: httpx.AsyncClient,
+    key: str,
+    backend: Backend,
+    offer: protocol.JobOffer,
+) -> protocol.Result | protocol.Failure:
     """Do one job with a local backend; the answer to send (its ``result_id`` is fresh)."""
     result_id = uuid.uuid4().hex
     signatures: list[protocol.FileSignature] = []
@@ -86,21 +90,31 @@ async def process(http: httpx.AsyncClient, key: str, backend: Backend, offer: pr
             path = Path(tmp) / f"{n}-{Path(f.name).name or 'document'}"
             d256, d512 = await download(http, key, f, path)
             if d256.hex() != f.streebog256.lower():
-                log.warning("downloaded file does not match the job's digest; refusing to sign",
-                            extra={"job_id": offer.job_id, "file_id": f.id})
-                return protocol.Failure(job_id=offer.job_id, result_id=result_id, code="digest_mismatch",
-                                        message=f"Файл «{f.name}» пришёл изменённым: его хэш ГОСТ Р 34.11-2012 не "
-                                                "совпадает с зафиксированным при отправке. Подпись не сделана.")
+                log.warning(
+                    "downloaded file does not match the job's digest; refusing to sign",
+                    extra={"job_id": offer.job_id, "file_id": f.id},
+                )
+                return protocol.Failure(
+                    job_id=offer.job_id,
+                    result_id=result_id,
+                    code="digest_mismatch",
+                    message=f"Файл «{f.name}» пришёл изменённым: его хэш ГОСТ Р 34.11-2012 не "
+                    "совпадает с зафиксированным при отправке. Подпись не сделана.",
+                )
             try:
                 cms = await asyncio.to_thread(backend.sign, path)
             except BackendError as exc:
-                return protocol.Failure(job_id=offer.job_id, result_id=result_id, code="backend_error",
-                                        message=str(exc)[:500])
+                return protocol.Failure(
+                    job_id=offer.job_id, result_id=result_id, code="backend_error", message=str(exc)[:500]
+                )
             problem = await asyncio.to_thread(check_locally, cms, d256, d512)
             if problem is not None:
                 log.error("local verification failed; not uploading", extra={"job_id": offer.job_id})
-                return protocol.Failure(job_id=offer.job_id, result_id=result_id, code="bad_signature",
-                                        message=f"Подпись файла «{f.name}» не прошла проверку на компьютере "
-                                                f"подписанта: {problem}")
+                return protocol.Failure(
+                    job_id=offer.job_id,
+                    result_id=result_id,
+                    code="bad_signature",
+                    message=f"Подпись файла «{f.name}» не прошла проверку на компьютере подписанта: {problem}",
+                )
             signatures.append(protocol.FileSignature(file_id=f.id, cms=base64.b64encode(cms).decode()))
     return protocol.Result(job_id=offer.job_id, result_id=result_id, signatures=signatures)

@@ -45,19 +45,40 @@ def _populate(path: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
     db.open()
     db.write_sync(migrations.apply, transaction=False)
     d256, d512 = digests(b"%PDF-1.4 bench")
-    files = [{"name": "bench.pdf", "size": 14, "content_type": "application/pdf", "streebog256": d256,
-              "streebog512": d512, "disk_file_id": None}]
+    files = [
+        {
+            "name": "bench.pdf",
+            "size": 14,
+            "content_type": "application/pdf",
+            "streebog256": d256,
+            "streebog512": d512,
+            "disk_file_id": None,
+        }
+    ]
     keys = [tokens.new_device_key() for _ in range(AGENTS)]
 
     def write(d: Any) -> list[tuple[int, int, int]]:
         out = []
         for i, key in enumerate(keys):
             user = FIRST_USER + i
-            d.execute("INSERT INTO agents (user_id, name, key_hash, created_at) VALUES (?, ?, ?, '2026-01-01')",
-                      [user, f"bench-{i}", tokens.digest(key)])
-            doc = states.create_draft(d, title=f"Договор {i}", entity_type="deal", entity_id=1, company_id=None,
-                                      author_id=4, author_name="Бенчмарк", department_id=None, files=files,
-                                      signers=[(user, f"Подписант {i}")], counterparty={}, disk_folder_id=None)
+            d.execute(
+                "INSERT INTO agents (user_id, name, key_hash, created_at) VALUES (?, ?, ?, '2026-01-01')",
+                [user, f"bench-{i}", tokens.digest(key)],
+            )
+            doc = states.create_draft(
+                d,
+                title=f"Договор {i}",
+                entity_type="deal",
+                entity_id=1,
+                company_id=None,
+                author_id=4,
+                author_name="Бенчмарк",
+                department_id=None,
+                files=files,
+                signers=[(user, f"Подписант {i}")],
+                counterparty={},
+                disk_folder_id=None,
+            )
             states.send(d, doc, actor_id=4, counterparty_days=14)
             step = d.execute("SELECT id FROM route_steps WHERE document_id = ? AND state = 'current'", [doc]).fetchone()
             out.append((user, doc, step[0]))
@@ -83,8 +104,13 @@ class Fleet:
 
     async def one(self, i: int, gate: asyncio.Semaphore) -> None:
         async with gate:
-            ws = await connect(self.url, additional_headers={"Authorization": f"Bearer {self.keys[i]}"},
-                               ping_interval=None, open_timeout=60, max_queue=4)
+            ws = await connect(
+                self.url,
+                additional_headers={"Authorization": f"Bearer {self.keys[i]}"},
+                ping_interval=None,
+                open_timeout=60,
+                max_queue=4,
+            )
             hello = json.loads(await ws.recv())
             assert hello["type"] == "hello"
         self.connected += 1
@@ -102,8 +128,9 @@ class Fleet:
                 msg = json.loads(raw)
                 if msg["type"] == "job":
                     self.offers[i] = time.perf_counter()
-                    await ws.send(json.dumps({"type": "ack", "job_id": msg["job_id"],
-                                              "delivery_id": msg["delivery_id"]}))
+                    await ws.send(
+                        json.dumps({"type": "ack", "job_id": msg["job_id"], "delivery_id": msg["delivery_id"]})
+                    )
                     if len(self.offers) == len(self.keys):
                         self.all_offered.set()
                 elif msg["type"] == "pong":
@@ -121,9 +148,11 @@ def _add_jobs(db_path: Path, steps: list[tuple[int, int, int]]) -> float:
     """All jobs pending in one transaction (as if every signer pressed "sign" at once); returns when."""
     conn = sqlite3.connect(db_path, timeout=30)
     with conn:
-        conn.executemany("INSERT INTO jobs (document_id, step_id, user_id, channel, created_at, updated_at)"
-                         " VALUES (?, ?, ?, 'any', '2026-01-01', '2026-01-01')",
-                         [(doc, step, user) for user, doc, step in steps])
+        conn.executemany(
+            "INSERT INTO jobs (document_id, step_id, user_id, channel, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'any', '2026-01-01', '2026-01-01')",
+            [(doc, step, user) for user, doc, step in steps],
+        )
     conn.close()
     return time.perf_counter()
 
@@ -132,8 +161,9 @@ def test_thousand_agents_heartbeats_and_one_job_each(benchmark: Any, tmp_path: P
     data = tmp_path / "data"
     data.mkdir()
     keys, steps = _populate(data / "klikdok.db")
-    srv: ServerProcess = start_server(data, env={"KLIKDOK_SERVER_WATCHDOG": "false",
-                                                 "KLIKDOK_AGENTS_HEARTBEAT_SECONDS": str(HEARTBEAT)})
+    srv: ServerProcess = start_server(
+        data, env={"KLIKDOK_SERVER_WATCHDOG": "false", "KLIKDOK_AGENTS_HEARTBEAT_SECONDS": str(HEARTBEAT)}
+    )
     figures: dict[str, float] = {}
     try:
         time.sleep(1.0)
@@ -181,5 +211,7 @@ def test_thousand_agents_heartbeats_and_one_job_each(benchmark: Any, tmp_path: P
     RESULTS["agents_1000_deliver_all"] = figures["deliver_all_s"]
     RESULTS["agents_1000_connect_all"] = figures["connect_all_s"]
     benchmark.extra_info.update({k: round(v, 3) for k, v in figures.items()})
-    print("\n1,000 agents: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                         for k, v in figures.items()))
+    print(
+        "\n1,000 agents: "
+        + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    )

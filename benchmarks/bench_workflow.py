@@ -38,18 +38,37 @@ def _populate(path: Path, count: int) -> None:
     db.open()
     db.write_sync(migrations.apply, transaction=False)
     d256, d512 = digests(b"%PDF-1.4 bench")
-    files = [{"name": "bench.pdf", "size": 14, "content_type": "application/pdf", "streebog256": d256,
-              "streebog512": d512, "disk_file_id": None}]
+    files = [
+        {
+            "name": "bench.pdf",
+            "size": 14,
+            "content_type": "application/pdf",
+            "streebog256": d256,
+            "streebog512": d512,
+            "disk_file_id": None,
+        }
+    ]
 
     def chunk(start: int, n: int) -> Callable[[sqlite_utils.Database], None]:
         def write(d: sqlite_utils.Database) -> None:
             for i in range(start, start + n):
                 deal = 1 if i % 5 else 2 + i % 3
-                doc = states.create_draft(d, title=f"Договор {i}", entity_type="deal", entity_id=deal, company_id=2,
-                                          author_id=MANAGER, author_name="Морозова Ольга Ивановна", department_id=4,
-                                          files=files, signers=[(DIRECTOR, "Соколов Андрей Викторович")],
-                                          counterparty={"name": "ООО «Альфа-Поставка»"}, disk_folder_id=None)
+                doc = states.create_draft(
+                    d,
+                    title=f"Договор {i}",
+                    entity_type="deal",
+                    entity_id=deal,
+                    company_id=2,
+                    author_id=MANAGER,
+                    author_name="Морозова Ольга Ивановна",
+                    department_id=4,
+                    files=files,
+                    signers=[(DIRECTOR, "Соколов Андрей Викторович")],
+                    counterparty={"name": "ООО «Альфа-Поставка»"},
+                    disk_folder_id=None,
+                )
                 states.send(d, doc, actor_id=MANAGER, counterparty_days=14)
+
         return write
 
     total = int(count * 1.25)
@@ -68,18 +87,31 @@ def emulator() -> Iterator[PortalEmulator]:
 
 def _session(srv: ServerProcess, emu: PortalEmulator, user_id: int, entity: tuple[str, int]) -> str:
     query = urlencode({"DOMAIN": f"{emu.host}:{emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "b"})
-    assert httpx.post(f"{srv.url}/b24/install?{query}", data=emu.state.placement_form(1, "DEFAULT"),
-                      timeout=30).status_code == 200
-    page = httpx.post(f"{srv.url}/b24/tab?{query}", timeout=30, data=emu.state.placement_form(
-        user_id, "CRM_DEAL_DETAIL_TAB", {"ID": str(entity[1])}))
+    assert (
+        httpx.post(
+            f"{srv.url}/b24/install?{query}", data=emu.state.placement_form(1, "DEFAULT"), timeout=30
+        ).status_code
+        == 200
+    )
+    page = httpx.post(
+        f"{srv.url}/b24/tab?{query}",
+        timeout=30,
+        data=emu.state.placement_form(user_id, "CRM_DEAL_DETAIL_TAB", {"ID": str(entity[1])}),
+    )
     match = re.search(r'data-session="([^"]+)"', page.text)
     assert match
     return match.group(1)
 
 
 def _server(data: Path) -> ServerProcess:
-    return start_server(data, env={"KLIKDOK_PORTAL_RATE_PER_SECOND": "100000", "KLIKDOK_PORTAL_BURST": "100000",
-                                   "KLIKDOK_SERVER_WATCHDOG": "false"})
+    return start_server(
+        data,
+        env={
+            "KLIKDOK_PORTAL_RATE_PER_SECOND": "100000",
+            "KLIKDOK_PORTAL_BURST": "100000",
+            "KLIKDOK_SERVER_WATCHDOG": "false",
+        },
+    )
 
 
 def test_crm_tab_list_with_10k_documents(benchmark: Any, tmp_path: Path, emulator: PortalEmulator) -> None:
@@ -117,13 +149,16 @@ def test_create_and_send_throughput(benchmark: Any, tmp_path: Path, emulator: Po
 
         async def run() -> float:
             limits = httpx.Limits(max_connections=concurrency)
-            async with httpx.AsyncClient(base_url=f"{srv.url}/api/v1", headers={"X-KlikDok-Session": token},
-                                         limits=limits, timeout=60) as client:
+            async with httpx.AsyncClient(
+                base_url=f"{srv.url}/api/v1", headers={"X-KlikDok-Session": token}, limits=limits, timeout=60
+            ) as client:
+
                 async def create(i: int) -> None:
-                    resp = await client.post("/documents", data={"title": f"Счёт {i}", "signers": str(DIRECTOR),
-                                                                 "send": "1"},
-                                             files=[("files", (f"счёт-{i}.pdf", b"%PDF-1.4 " + str(i).encode() * 200,
-                                                               "application/pdf"))])
+                    resp = await client.post(
+                        "/documents",
+                        data={"title": f"Счёт {i}", "signers": str(DIRECTOR), "send": "1"},
+                        files=[("files", (f"счёт-{i}.pdf", b"%PDF-1.4 " + str(i).encode() * 200, "application/pdf"))],
+                    )
                     assert resp.status_code == 201, resp.text
 
                 await create(-1)  # warm caches (users, folders) once

@@ -18,8 +18,7 @@ RESULTS: dict[str, float] = {}
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     # Files named on the command line are collected by pytest itself; collect the rest here.
-    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
-            and not parent.session.isinitpath(file_path)):
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and not parent.session.isinitpath(file_path):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
@@ -85,10 +84,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         ("EC verify 512, pure Python (no gmpy2) vs gostcrypto", "verify512_python_int", "verify512_gostcrypto"),
         ("EC verify 512, pure Python + gmpy2 vs gostcrypto", "verify512_python_gmpy2", "verify512_gostcrypto"),
         ("EC verify 512, OpenSSL engine vs gostcrypto", "verify512_openssl", "verify512_gostcrypto"),
-        ("CAdES-BES: OpenSSL CMS_verify vs ours (want <= 1.5x)", "verify CAdES-BES 100kB: OpenSSL CMS_verify (ctypes)",
-         "verify CAdES-BES 100kB: cades.verify_cms"),
-        ("CAdES-BES: ours vs openssl cms -verify process (>= 2.5x)", "verify CAdES-BES 100kB: cades.verify_cms",
-         "verify CAdES-BES 100kB: openssl cms -verify (process)"),
+        (
+            "CAdES-BES: OpenSSL CMS_verify vs ours (want <= 1.5x)",
+            "verify CAdES-BES 100kB: OpenSSL CMS_verify (ctypes)",
+            "verify CAdES-BES 100kB: cades.verify_cms",
+        ),
+        (
+            "CAdES-BES: ours vs openssl cms -verify process (>= 2.5x)",
+            "verify CAdES-BES 100kB: cades.verify_cms",
+            "verify CAdES-BES 100kB: openssl cms -verify (process)",
+        ),
     ]
     tr.write_line("  speed-ups (how many times faster the first is):")
     for label, fast, slow in lines:

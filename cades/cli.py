@@ -26,7 +26,9 @@ class _UsageError(Exception):
 def register(subparsers: Any) -> None:
     """Add ``hash`` and ``verify`` to an ``argparse`` subparsers object; each sets ``func(args) -> int``."""
     p_hash = subparsers.add_parser(
-        "hash", help="хэш ГОСТ Р 34.11-2012 файлов (как gost12sum)", description="Печатает «<hex> <файл>» как gost12sum."
+        "hash",
+        help="хэш ГОСТ Р 34.11-2012 файлов (как gost12sum)",
+        description="Печатает «<hex> <файл>» как gost12sum.",
     )
     p_hash.add_argument("--bits", type=int, choices=(256, 512), default=256, help="длина хэша (по умолчанию 256)")
     p_hash.add_argument("files", nargs="+", metavar="FILE")
@@ -155,9 +157,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if len(results) == 1:
             out = render_json(results[0][1])
         else:
-            out = msgspec.json.format(
-                msgspec.json.encode([{"signature_file": p, "result": r} for p, r in results]), indent=2
-            ) + b"\n"
+            out = (
+                msgspec.json.format(
+                    msgspec.json.encode([{"signature_file": p, "result": r} for p, r in results]), indent=2
+                )
+                + b"\n"
+            )
     elif args.format == "html":
         out = "".join(render_html(r, document=f"{doc_label} ← {p}") for p, r in results).encode()
         if len(results) > 1:
@@ -185,7 +190,13 @@ def _merge_html(pages: str) -> str:
     parts = pages.split("<!DOCTYPE html>")
     bodies = [p.split("<body>", 1)[1].rsplit("</body>", 1)[0] for p in parts if "<body>" in p]
     head = parts[1].split("<body>", 1)[0]
-    return "<!DOCTYPE html>" + head + "<body>" + '<hr style="page-break-after: always">'.join(bodies) + "</body>\n</html>\n"
+    return (
+        "<!DOCTYPE html>"
+        + head
+        + "<body>"
+        + '<hr style="page-break-after: always">'.join(bodies)
+        + "</body>\n</html>\n"
+    )
 
 
 # --- standalone ---------------------------------------------------------------------------------------

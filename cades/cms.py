@@ -127,9 +127,7 @@ def parse_signed_data(data: bytes, *, max_size: int = MAX_INPUT_SIZE) -> ParsedS
     """Parse a CMS SignedData; raise :class:`MalformedInput` only when the envelope itself is unusable."""
     info = load_content_info(data, max_size=max_size)
     if info["content_type"].dotted != SIGNED_DATA_OID:
-        raise MalformedInput(
-            f"это не подпись CMS SignedData (тип содержимого {info['content_type'].dotted})"
-        )
+        raise MalformedInput(f"это не подпись CMS SignedData (тип содержимого {info['content_type'].dotted})")
     try:
         sd = info["content"]
         encap = sd["encap_content_info"]
@@ -246,9 +244,7 @@ def _ess_ids(certs: Any, *, v2: bool) -> list[EssCertId]:
         names: tuple[x509.Name, ...] = ()
         serial = None
         if _present(issuer_serial):
-            names = tuple(
-                gn.chosen for gn in issuer_serial["issuer"] if gn.name == "directory_name"
-            )
+            names = tuple(gn.chosen for gn in issuer_serial["issuer"] if gn.name == "directory_name")
             serial = issuer_serial["serial_number"].native
         out.append(EssCertId(hash_oid, item["cert_hash"].native, names, serial))
     return out

@@ -44,7 +44,6 @@ def digest_source(digests: bytes | Mapping[str, bytes]) -> DigestSource:
     return table.get
 
 
-
 @dataclass
 class SignerMath:
     """What the signature math says about one SignerInfo, before any certificate policy."""
@@ -161,8 +160,10 @@ def check_signer(
     if content_digest is None and digest_name is not None:
         reasons.append("no_content")
 
-    if cert is not None and (signer.has_signed_attrs or content_digest is not None) and (
-        digest_name is not None and "unsupported_algorithm" not in reasons
+    if (
+        cert is not None
+        and (signer.has_signed_attrs or content_digest is not None)
+        and (digest_name is not None and "unsupported_algorithm" not in reasons)
     ):
         if not is_gost_key(cert):
             reasons.append("unsupported_algorithm")

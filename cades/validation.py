@@ -320,7 +320,9 @@ def validate_chain(
             self_issued = names_equal(current["tbs_certificate"]["subject"], current["tbs_certificate"]["issuer"])
             if candidates:
                 outcome.reasons.append("unsupported_algorithm" if unsupported else "bad_certificate_signature")
-                outcome.details.append(f"подпись на сертификате {current.subject.human_friendly!s:.120} не проверяется ключом издателя")
+                outcome.details.append(
+                    f"подпись на сертификате {current.subject.human_friendly!s:.120} не проверяется ключом издателя"
+                )
             elif self_issued:
                 ok = _cert_signed_by(current, current)
                 if ok is False:
@@ -394,14 +396,18 @@ def _crl_urls(cert: x509.Certificate) -> list[str]:
 _CRL_CACHE: dict[bytes, tuple[bool | None, dict[int, tuple[dt.datetime, str | None]]]] = {}
 
 
-def _crl_entries(crl: asn1_crl.CertificateList, issuer: x509.Certificate) -> dict[int, tuple[dt.datetime, str | None]] | None:
+def _crl_entries(
+    crl: asn1_crl.CertificateList, issuer: x509.Certificate
+) -> dict[int, tuple[dt.datetime, str | None]] | None:
     """Serial -> (revocation time, reason) of a CRL whose signature the issuer's key confirms."""
     key = crl.dump() + issuer["tbs_certificate"]["subject_public_key_info"].dump()
     cached = _CRL_CACHE.get(key)
     if cached is None:
         try:
             tbs = crl["tbs_cert_list"]
-            ok = signature_ok(tbs.dump(), crl["signature_algorithm"]["algorithm"].dotted, crl["signature"].native, issuer)
+            ok = signature_ok(
+                tbs.dump(), crl["signature_algorithm"]["algorithm"].dotted, crl["signature"].native, issuer
+            )
             entries: dict[int, tuple[dt.datetime, str | None]] = {}
             if ok:
                 for item in tbs["revoked_certificates"] or []:
@@ -455,7 +461,11 @@ def _check_revocation(
                 continue
             status = "good"
             next_update = crl["tbs_cert_list"]["next_update"].native
-            if next_update is not None and next_update < dt.datetime.now(dt.UTC) and "crl_stale" not in outcome.warnings:
+            if (
+                next_update is not None
+                and next_update < dt.datetime.now(dt.UTC)
+                and "crl_stale" not in outcome.warnings
+            ):
                 # Still evidence of what was revoked until it was issued, but newer revocations are unseen.
                 outcome.warnings.append("crl_stale")
             hit = entries.get(serial)

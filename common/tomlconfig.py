@@ -59,8 +59,7 @@ def _allowed_values(cls: type[msgspec.Struct], path: str) -> list[str] | None:
     return None
 
 
-def _format_validation_error(source: str, err: msgspec.ValidationError,
-                             cls: type[msgspec.Struct]) -> str:
+def _format_validation_error(source: str, err: msgspec.ValidationError, cls: type[msgspec.Struct]) -> str:
     text = str(err)
     msg, _, path = text.partition(" - at `")
     path = path.rstrip("`").removeprefix("$").lstrip(".")
@@ -98,8 +97,7 @@ def _env_value(raw: str, annotation: Any) -> Any:
         return raw
 
 
-def apply_env(data: dict[str, Any], cls: type[msgspec.Struct], prefix: str,
-              environ: Mapping[str, str]) -> list[str]:
+def apply_env(data: dict[str, Any], cls: type[msgspec.Struct], prefix: str, environ: Mapping[str, str]) -> list[str]:
     """Overlay ``PREFIX_SECTION_KEY`` variables onto ``data``; return the variable names used."""
     used: list[str] = []
     for section, section_type in _field_types(cls).items():
@@ -116,8 +114,7 @@ def apply_env(data: dict[str, Any], cls: type[msgspec.Struct], prefix: str,
     return used
 
 
-def load(cls: type[T], path: Path | None, *, prefix: str,
-         environ: Mapping[str, str] | None = None) -> T:
+def load(cls: type[T], path: Path | None, *, prefix: str, environ: Mapping[str, str] | None = None) -> T:
     """Read ``path`` (may be None for defaults only), apply env overrides, validate into ``cls``."""
     environ = os.environ if environ is None else environ
     source = str(path) if path is not None else "(defaults)"

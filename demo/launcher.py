@@ -26,8 +26,12 @@ from server.config import ConfigError, find_config, load_settings
 
 DEMO_HOST = "127.0.0.1"
 DEMO_PORT = int(os.environ.get("KLIKDOK_DEMO_PORTAL_PORT", "8090"))
-DEMO_CONFIG = dict(member_id="klikdok-demo-portal", application_token="demo-application-token",
-                   client_secret="demo-client-secret", webhook_code="demo")
+DEMO_CONFIG = dict(
+    member_id="klikdok-demo-portal",
+    application_token="demo-application-token",
+    client_secret="demo-client-secret",
+    webhook_code="demo",
+)
 
 
 def installed_domain(db_path: str) -> str | None:
@@ -56,16 +60,23 @@ def main() -> int:
         return 2
     domain = installed_domain(str(settings.storage.database_path))
     demo_url = f"http://{DEMO_HOST}:{DEMO_PORT}"
-    if settings.portal.mode == "webhook" or (domain and domain != f"{DEMO_HOST}:{DEMO_PORT}") or \
-            (settings.portal.url and settings.portal.portal_origin != demo_url):
+    if (
+        settings.portal.mode == "webhook"
+        or (domain and domain != f"{DEMO_HOST}:{DEMO_PORT}")
+        or (settings.portal.url and settings.portal.portal_origin != demo_url)
+    ):
         serve_only()
     config = EmulatorConfig(**DEMO_CONFIG)
     emulator = PortalEmulator(config).start(DEMO_HOST, DEMO_PORT)
     # People read this terminal: plain text log lines unless KLIKDOK_LOGGING_FORMAT says otherwise.
     env = {"KLIKDOK_LOGGING_FORMAT": "text", **os.environ, "KLIKDOK_PORTAL_URL": demo_url}
     if not settings.portal.client_id:
-        env.update(KLIKDOK_PORTAL_MODE="oauth", KLIKDOK_PORTAL_CLIENT_ID=config.client_id,
-                   KLIKDOK_PORTAL_CLIENT_SECRET=config.client_secret, KLIKDOK_PORTAL_OAUTH_SERVER=demo_url)
+        env.update(
+            KLIKDOK_PORTAL_MODE="oauth",
+            KLIKDOK_PORTAL_CLIENT_ID=config.client_id,
+            KLIKDOK_PORTAL_CLIENT_SECRET=config.client_secret,
+            KLIKDOK_PORTAL_OAUTH_SERVER=demo_url,
+        )
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)
     stop = False
 
@@ -87,8 +98,7 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.2)
         query = urlencode({"DOMAIN": f"{DEMO_HOST}:{DEMO_PORT}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "demo"})
-        answer = httpx.post(f"{base}/b24/install?{query}", data=emulator.state.placement_form(1, "DEFAULT"),
-                            timeout=60)
+        answer = httpx.post(f"{base}/b24/install?{query}", data=emulator.state.placement_form(1, "DEFAULT"), timeout=60)
         ok = answer.status_code == 200
         emulator.state.app_handler = f"{base}/b24/app"  # what the admin registered as the app's handler
         deal = sorted(emulator.state.deals)[0]

@@ -33,7 +33,7 @@ def _segments(raw_key: str) -> list[str] | None:
         if close < 0:
             break
         parts.append(rest[1:close])
-        rest = rest[close + 1:]
+        rest = rest[close + 1 :]
     return parts
 
 

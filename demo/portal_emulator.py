@@ -135,11 +135,19 @@ class PortalEmulator:
         sock.bind((host, port))
         self.host, self.port = host, sock.getsockname()[1]
         self.state.base_url = self.base_url
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
-                                log_level="warning", timeout_keep_alive=30, limit_concurrency=1000)
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            log_level="warning",
+            timeout_keep_alive=30,
+            limit_concurrency=1000,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="portal-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="portal-emulator", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -209,8 +217,15 @@ class PortalEmulator:
                 nexts[key] = envelope["next"]
             times[key] = self.state.time_block(started)
         # PHP's json_encode turns empty arrays into `[]`, not `{}`: keep that quirk.
-        return {"result": {"result": results or [], "result_error": errors or [], "result_total": totals or [],
-                           "result_next": nexts or [], "result_time": times or []}}
+        return {
+            "result": {
+                "result": results or [],
+                "result_error": errors or [],
+                "result_total": totals or [],
+                "result_next": nexts or [],
+                "result_time": times or [],
+            }
+        }
 
     async def handle_rest(self, request: Request[Any, Any, Any], path: str) -> Response[Any]:
         path = path.lstrip("/")
@@ -277,8 +292,11 @@ class PortalEmulator:
             data = upload.file.read()
             name = ticket["name"] or upload.filename or "file"
             fid = self.state.store_file(ticket["folder_id"], str(name), data, ticket["user_id"], ticket["unique"])
-            ctx = CallContext(user_id=ticket["user_id"], kind="oauth" if params.get("auth") else "webhook",
-                              access_token=str(params.get("auth") or ""))
+            ctx = CallContext(
+                user_id=ticket["user_id"],
+                kind="oauth" if params.get("auth") else "webhook",
+                access_token=str(params.get("auth") or ""),
+            )
             with self.state.lock:
                 row = self.state.file_view(fid, ctx)
         except ApiError as err:
@@ -296,8 +314,11 @@ class PortalEmulator:
                 name = self.state.files[fid]["NAME"]
         except ApiError as err:
             return _error(err)
-        return Response(content=data, media_type="application/octet-stream",
-                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"})
+        return Response(
+            content=data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"},
+        )
 
     async def handle_oauth(self, request: Request[Any, Any, Any]) -> Response[Any]:
         try:
@@ -319,40 +340,48 @@ class PortalEmulator:
         title = html.escape(str(row.get("TITLE")))
         bindings = [p for p in self.state.placements if p["placement"] == placement]
         if bindings:
-            form = self.state.placement_form(user_id, placement,
-                                             {"ID": str(entity_id), "URI": f"/crm/{kind}/details/{entity_id}/"})
-            tabs = f'<h2>{html.escape(bindings[0]["title"])}</h2>' + self.app_frame_html(bindings[0]["handler"], form)
+            form = self.state.placement_form(
+                user_id, placement, {"ID": str(entity_id), "URI": f"/crm/{kind}/details/{entity_id}/"}
+            )
+            tabs = f"<h2>{html.escape(bindings[0]['title'])}</h2>" + self.app_frame_html(bindings[0]["handler"], form)
         else:
             tabs = "<p>Приложение не встроено в карточку (placement.bind не вызывался).</p>"
-        return (f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>{title}</title></head>'
-                f'<body><p><a href="/?user={user_id}">← CRM</a></p><h1>{title}</h1>{tabs}</body></html>')
+        return (
+            f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>{title}</title></head>'
+            f'<body><p><a href="/?user={user_id}">← CRM</a></p><h1>{title}</h1>{tabs}</body></html>'
+        )
 
     def app_frame_html(self, handler: str, form: dict[str, str]) -> str:
         """An iframe filled by an auto-submitted hidden form, the way the portal's app layout opens an app,
         plus the parent side of the frame protocol: the app posts "command:params:callbackId:APP_SID" to
         the portal's origin and gets "callbackId:json" back (resizeWindow, setInstallFinish, getInitData)."""
         app_sid = secrets.token_hex(16)
-        query = urlencode({"DOMAIN": f"{self.host}:{self.port}", "PROTOCOL": "0", "LANG": "ru",
-                           "APP_SID": app_sid})
+        query = urlencode({"DOMAIN": f"{self.host}:{self.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": app_sid})
         sep = "&" if "?" in handler else "?"
         action = handler + sep + query
-        inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                         for k, v in form.items())
+        inputs = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items()
+        )
         app_origin = "{0.scheme}://{0.netloc}".format(urlsplit(handler))
         script = _FRAME_SCRIPT.replace("__APP_ORIGIN__", json.dumps(app_origin)).replace(
-            "__APP_SID__", json.dumps(app_sid))
-        return (f'<form id="placement-form" method="POST" target="app-frame" '
-                f'action="{html.escape(action)}">{inputs}</form>'
-                f'<p id="frame-status" data-installed="" data-resized=""></p>'
-                f'<iframe name="app-frame" id="app-frame" style="width:100%;height:400px;border:1px solid #ccc">'
-                f'</iframe><script>{script}</script>')
+            "__APP_SID__", json.dumps(app_sid)
+        )
+        return (
+            f'<form id="placement-form" method="POST" target="app-frame" '
+            f'action="{html.escape(action)}">{inputs}</form>'
+            f'<p id="frame-status" data-installed="" data-resized=""></p>'
+            f'<iframe name="app-frame" id="app-frame" style="width:100%;height:400px;border:1px solid #ccc">'
+            f"</iframe><script>{script}</script>"
+        )
 
     def install_html(self, handler: str, user_id: int) -> str:
         """What an admin sees when opening a not-yet-installed local app: its install URL in a frame, POSTed
         the admin's tokens with PLACEMENT=DEFAULT (the install page then binds placements and finishes)."""
         form = self.state.placement_form(user_id, "DEFAULT")
-        return ('<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Установка приложения</title>'
-                f'</head><body><h1>Установка приложения</h1>{self.app_frame_html(handler, form)}</body></html>')
+        return (
+            '<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Установка приложения</title>'
+            f"</head><body><h1>Установка приложения</h1>{self.app_frame_html(handler, form)}</body></html>"
+        )
 
     def app_page_html(self, user_id: int) -> str:
         """The local application opened from the portal's left menu: its main handler in the app frame, POSTed
@@ -362,22 +391,33 @@ class PortalEmulator:
             body = "<p>Приложение не зарегистрировано на портале (не указан путь обработчика).</p>"
         else:
             body = self.app_frame_html(handler, self.state.placement_form(user_id, "DEFAULT"))
-        return ('<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>KlikDok</title></head>'
-                f'<body><p><a href="/?user={user_id}">← Портал</a></p><h1>KlikDok</h1>{body}</body></html>')
+        return (
+            '<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>KlikDok</title></head>'
+            f'<body><p><a href="/?user={user_id}">← Портал</a></p><h1>KlikDok</h1>{body}</body></html>'
+        )
 
     def index_html(self, user_id: int) -> str:
-        deals = "".join(f'<li><a href="/crm/deal/details/{d}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
-                        for d, r in sorted(self.state.deals.items())[:50])
+        deals = "".join(
+            f'<li><a href="/crm/deal/details/{d}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
+            for d, r in sorted(self.state.deals.items())[:50]
+        )
         companies = "".join(
             f'<li><a href="/crm/company/details/{c}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
-            for c, r in sorted(self.state.companies.items()))
-        users = " ".join(f'<a href="/?user={u}">{html.escape(r["LAST_NAME"])}</a>'
-                         for u, r in sorted(self.state.users.items()))
-        app = (f'<p><a id="open-app" href="/marketplace/app/?user={user_id}">Приложения → KlikDok</a></p>'
-               if self.state.app_handler else "")
-        return (f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Эмулятор Битрикс24</title>'
-                f'</head><body><h1>Эмулятор Битрикс24</h1><p>Пользователь: {user_id}. Войти как: {users}</p>'
-                f'{app}<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul></body></html>')
+            for c, r in sorted(self.state.companies.items())
+        )
+        users = " ".join(
+            f'<a href="/?user={u}">{html.escape(r["LAST_NAME"])}</a>' for u, r in sorted(self.state.users.items())
+        )
+        app = (
+            f'<p><a id="open-app" href="/marketplace/app/?user={user_id}">Приложения → KlikDok</a></p>'
+            if self.state.app_handler
+            else ""
+        )
+        return (
+            f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Эмулятор Битрикс24</title>'
+            f"</head><body><h1>Эмулятор Битрикс24</h1><p>Пользователь: {user_id}. Войти как: {users}</p>"
+            f"{app}<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul></body></html>"
+        )
 
     # ---- app ---------------------------------------------------------------------------------------------
 
@@ -418,9 +458,14 @@ class PortalEmulator:
         async def crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
 
-        return Litestar(route_handlers=[rest, oauth_token, index, crm_card, install, installed, app_page],
-                        request_max_body_size=512 * 1024 * 1024, exception_handlers={500: crash}, debug=False,
-                        logging_config=None, openapi_config=None)
+        return Litestar(
+            route_handlers=[rest, oauth_token, index, crm_card, install, installed, app_page],
+            request_max_body_size=512 * 1024 * 1024,
+            exception_handlers={500: crash},
+            debug=False,
+            logging_config=None,
+            openapi_config=None,
+        )
 
 
 _FRAME_SCRIPT = """
@@ -480,11 +525,21 @@ def main(argv: list[str] | None = None) -> None:
         config.webhook_code = args.webhook_code
     emulator = PortalEmulator(config).start(args.host, args.port)
     # This is a local test double: printing its throwaway credentials is how the demo gets configured.
-    print(json.dumps({
-        "portal": emulator.base_url, "rest": emulator.state.rest_url, "webhook_url": emulator.state.webhook_url,
-        "client_id": config.client_id, "client_secret": config.client_secret,
-        "install_tokens": emulator.state.issue_tokens(1),
-    }, ensure_ascii=False, indent=2), flush=True)
+    print(
+        json.dumps(
+            {
+                "portal": emulator.base_url,
+                "rest": emulator.state.rest_url,
+                "webhook_url": emulator.state.webhook_url,
+                "client_id": config.client_id,
+                "client_secret": config.client_secret,
+                "install_tokens": emulator.state.issue_tokens(1),
+            },
+            ensure_ascii=False,
+            indent=2,
+        ),
+        flush=True,
+    )
     try:
         while emulator._thread is not None and emulator._thread.is_alive():
             emulator._thread.join(timeout=1)

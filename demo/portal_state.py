@@ -142,7 +142,7 @@ _PREFIXES = (">=", "<=", "!=", "!@", "=%", "%=", "!%", ">", "<", "=", "!", "@", 
 def matches(row: dict[str, Any], conditions: dict[str, Any]) -> bool:
     for key, expected in conditions.items():
         op = next((p for p in _PREFIXES if key.startswith(p)), "")
-        name = key[len(op):]
+        name = key[len(op) :]
         if not _compare(row.get(name), op, expected):
             return False
     return True
@@ -210,10 +210,24 @@ class PortalState:
             # Which application (client_id) each access or refresh token was minted for: the OAuth server
             # trades a refresh token only with the credentials of the application it belongs to.
             self.token_apps: dict[str, str] = {}
-            self.storage = {"ID": "17", "NAME": "klikdok", "CODE": None, "MODULE_ID": "disk",
-                            "ENTITY_TYPE": "restapp", "ENTITY_ID": "3", "ROOT_OBJECT_ID": "100"}
-            self.common_storage = {"ID": "1", "NAME": "Общий диск", "CODE": None, "MODULE_ID": "disk",
-                                   "ENTITY_TYPE": "common", "ENTITY_ID": "shared_files_s1", "ROOT_OBJECT_ID": "2"}
+            self.storage = {
+                "ID": "17",
+                "NAME": "klikdok",
+                "CODE": None,
+                "MODULE_ID": "disk",
+                "ENTITY_TYPE": "restapp",
+                "ENTITY_ID": "3",
+                "ROOT_OBJECT_ID": "100",
+            }
+            self.common_storage = {
+                "ID": "1",
+                "NAME": "Общий диск",
+                "CODE": None,
+                "MODULE_ID": "disk",
+                "ENTITY_TYPE": "common",
+                "ENTITY_ID": "shared_files_s1",
+                "ROOT_OBJECT_ID": "2",
+            }
             self.folders: dict[int, dict[str, Any]] = {}
             self.files: dict[int, dict[str, Any]] = {}
             self.file_bytes: dict[int, bytes] = {}
@@ -281,15 +295,28 @@ class PortalState:
 
     def _oauth_answer(self, access: str, refresh: str, expires_at: float, user_id: int) -> dict[str, Any]:
         return {
-            "access_token": access, "refresh_token": refresh, "expires": int(expires_at),
-            "expires_in": int(self.config.access_token_lifetime), "domain": self.config.domain,
-            "server_endpoint": f"{self.base_url}/rest/", "client_endpoint": f"{self.base_url}/rest/",
-            "member_id": self.config.member_id, "application_token": self.config.application_token,
-            "scope": "crm,user,department,disk,im,placement", "status": "L", "user_id": user_id,
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires": int(expires_at),
+            "expires_in": int(self.config.access_token_lifetime),
+            "domain": self.config.domain,
+            "server_endpoint": f"{self.base_url}/rest/",
+            "client_endpoint": f"{self.base_url}/rest/",
+            "member_id": self.config.member_id,
+            "application_token": self.config.application_token,
+            "scope": "crm,user,department,disk,im,placement",
+            "status": "L",
+            "user_id": user_id,
         }
 
-    def placement_form(self, user_id: int, placement: str = "DEFAULT", options: dict[str, Any] | None = None,
-                       *, client_id: str | None = None) -> dict[str, str]:
+    def placement_form(
+        self,
+        user_id: int,
+        placement: str = "DEFAULT",
+        options: dict[str, Any] | None = None,
+        *,
+        client_id: str | None = None,
+    ) -> dict[str, str]:
         """The POST fields the portal's browser form sends to an app page or placement handler.
 
         client_id: the tokens of another application on this portal (default: the configured one).
@@ -299,10 +326,15 @@ class PortalState:
         with self.lock:
             access, refresh, _ = self._new_pair(user_id, client_id)
         return {
-            "AUTH_ID": access, "AUTH_EXPIRES": str(int(self.config.access_token_lifetime)), "REFRESH_ID": refresh,
-            "SERVER_ENDPOINT": f"{self.base_url}/rest/", "APPLICATION_TOKEN": self.config.application_token,
-            "APPLICATION_SCOPE": "crm,user,department,disk,im,placement", "member_id": self.config.member_id,
-            "status": "L", "PLACEMENT": placement,
+            "AUTH_ID": access,
+            "AUTH_EXPIRES": str(int(self.config.access_token_lifetime)),
+            "REFRESH_ID": refresh,
+            "SERVER_ENDPOINT": f"{self.base_url}/rest/",
+            "APPLICATION_TOKEN": self.config.application_token,
+            "APPLICATION_SCOPE": "crm,user,department,disk,im,placement",
+            "member_id": self.config.member_id,
+            "status": "L",
+            "PLACEMENT": placement,
             "PLACEMENT_OPTIONS": json.dumps(options or {}, ensure_ascii=False),
         }
 
@@ -329,8 +361,10 @@ class PortalState:
         with self.lock:
             if params.get("grant_type") != "refresh_token":
                 raise ApiError(400, "invalid_request", "Unsupported grant_type")
-            if params.get("client_id") != self.config.client_id or \
-                    params.get("client_secret") != self.config.client_secret:
+            if (
+                params.get("client_id") != self.config.client_id
+                or params.get("client_secret") != self.config.client_secret
+            ):
                 raise ApiError(401, "invalid_client", "Invalid client credentials")
             presented = str(params.get("refresh_token") or "")
             if presented not in self.refresh_tokens or self.token_apps.get(presented) != self.config.client_id:
@@ -356,8 +390,15 @@ class PortalState:
             self.bucket_level += 1
             return True
 
-    def inject(self, method: str = "*", *, status: int = 500, code: str = "INTERNAL_SERVER_ERROR",
-               description: str = "Internal server error", times: int = 1) -> None:
+    def inject(
+        self,
+        method: str = "*",
+        *,
+        status: int = 500,
+        code: str = "INTERNAL_SERVER_ERROR",
+        description: str = "Internal server error",
+        times: int = 1,
+    ) -> None:
         with self.lock:
             self.faults.append(Fault(method.lower(), status, code, description, times))
 
@@ -391,9 +432,16 @@ class PortalState:
     def time_block(started: float) -> dict[str, Any]:
         finished = time.time()
         fmt = lambda t: datetime.fromtimestamp(t, UTC).astimezone().isoformat(timespec="seconds")  # noqa: E731  a local one-liner; the fake moves to demo/ as it is
-        return {"start": started, "finish": finished, "duration": finished - started,
-                "processing": finished - started, "date_start": fmt(started), "date_finish": fmt(finished),
-                "operating_reset_at": int(started) + 600, "operating": 0}
+        return {
+            "start": started,
+            "finish": finished,
+            "duration": finished - started,
+            "processing": finished - started,
+            "date_start": fmt(started),
+            "date_finish": fmt(finished),
+            "operating_reset_at": int(started) + 600,
+            "operating": 0,
+        }
 
     @staticmethod
     def page(rows: list[dict[str, Any]], start: Any) -> dict[str, Any]:
@@ -403,7 +451,7 @@ class PortalState:
         if offset == -1:
             return {"result": rows[:PAGE], "total": 0}
         offset = max(0, offset)
-        chunk = rows[offset: offset + PAGE]
+        chunk = rows[offset : offset + PAGE]
         envelope: dict[str, Any] = {"result": chunk, "total": len(rows)}
         if offset + PAGE < len(rows):
             envelope["next"] = offset + PAGE
@@ -414,16 +462,22 @@ class PortalState:
         fields = [str(s) for s in php_params.items(select)]
         public = _public(row)
         if not fields or "*" in fields:
-            chosen = {k: v for k, v in public.items()
-                      if not (multifields_only_if_selected and k in MULTIFIELDS)}
+            chosen = {k: v for k, v in public.items() if not (multifields_only_if_selected and k in MULTIFIELDS)}
             for extra in fields:
                 if extra in MULTIFIELDS and extra in public:
                     chosen[extra] = public[extra]
             return chosen
         return {k: public[k] for k in fields if k in public}
 
-    def query_rows(self, rows: list[dict[str, Any]], params: dict[str, Any], *, filter_key: str = "filter",
-                   order_key: str = "order", multifields: bool = True) -> dict[str, Any]:
+    def query_rows(
+        self,
+        rows: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        filter_key: str = "filter",
+        order_key: str = "order",
+        multifields: bool = True,
+    ) -> dict[str, Any]:
         conditions = _ci(params, filter_key) or {}
         if not isinstance(conditions, dict):
             raise ApiError(400, "INVALID_ARG_VALUE", "filter must be an object")
@@ -432,11 +486,15 @@ class PortalState:
         if isinstance(order, dict):
             for name, direction in reversed(list(order.items())):
                 numeric = all(_digits(r.get(name)) is not None for r in found)
-                found.sort(key=lambda r: (_digits(r.get(name)) if numeric else str(r.get(name) or "")),
-                           reverse=str(direction).upper() == "DESC")
+                found.sort(
+                    key=lambda r: _digits(r.get(name)) if numeric else str(r.get(name) or ""),
+                    reverse=str(direction).upper() == "DESC",
+                )
         envelope = self.page(found, _ci(params, "start"))
-        envelope["result"] = [self.select_fields(r, _ci(params, "select"), multifields_only_if_selected=multifields)
-                              for r in envelope["result"]]
+        envelope["result"] = [
+            self.select_fields(r, _ci(params, "select"), multifields_only_if_selected=multifields)
+            for r in envelope["result"]
+        ]
         return envelope
 
     # ---- dispatch ----------------------------------------------------------------------------------------
@@ -480,11 +538,23 @@ class PortalState:
 
     def _folder_row(self, fid: int, name: str, parent: int | None, storage_id: int, user_id: int) -> dict[str, Any]:
         stamp = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
-        return {"ID": str(fid), "NAME": name, "CODE": None, "STORAGE_ID": str(storage_id), "TYPE": "folder",
-                "REAL_OBJECT_ID": str(fid), "PARENT_ID": str(parent) if parent else None, "DELETED_TYPE": "0",
-                "CREATE_TIME": stamp, "UPDATE_TIME": stamp, "DELETE_TIME": None, "CREATED_BY": str(user_id),
-                "UPDATED_BY": str(user_id), "DELETED_BY": "0",
-                "DETAIL_URL": f"{self.base_url}/docs/path/{quote(name)}"}
+        return {
+            "ID": str(fid),
+            "NAME": name,
+            "CODE": None,
+            "STORAGE_ID": str(storage_id),
+            "TYPE": "folder",
+            "REAL_OBJECT_ID": str(fid),
+            "PARENT_ID": str(parent) if parent else None,
+            "DELETED_TYPE": "0",
+            "CREATE_TIME": stamp,
+            "UPDATE_TIME": stamp,
+            "DELETE_TIME": None,
+            "CREATED_BY": str(user_id),
+            "UPDATED_BY": str(user_id),
+            "DELETED_BY": "0",
+            "DETAIL_URL": f"{self.base_url}/docs/path/{quote(name)}",
+        }
 
     def _folder(self, fid: Any) -> dict[str, Any]:
         folder = self.folders.get(_int(fid, -1))
@@ -525,10 +595,22 @@ class PortalState:
             fid = self._disk_id()
             stamp = self._stamp()
             self.files[fid] = {
-                "ID": str(fid), "NAME": name, "CODE": None, "STORAGE_ID": folder["STORAGE_ID"], "TYPE": "file",
-                "PARENT_ID": str(folder_id), "DELETED_TYPE": "0", "GLOBAL_CONTENT_VERSION": "1",
-                "FILE_ID": str(fid + 50000), "SIZE": str(len(data)), "CREATE_TIME": stamp, "UPDATE_TIME": stamp,
-                "DELETE_TIME": None, "CREATED_BY": str(user_id), "UPDATED_BY": str(user_id), "DELETED_BY": "0",
+                "ID": str(fid),
+                "NAME": name,
+                "CODE": None,
+                "STORAGE_ID": folder["STORAGE_ID"],
+                "TYPE": "file",
+                "PARENT_ID": str(folder_id),
+                "DELETED_TYPE": "0",
+                "GLOBAL_CONTENT_VERSION": "1",
+                "FILE_ID": str(fid + 50000),
+                "SIZE": str(len(data)),
+                "CREATE_TIME": stamp,
+                "UPDATE_TIME": stamp,
+                "DELETE_TIME": None,
+                "CREATED_BY": str(user_id),
+                "UPDATED_BY": str(user_id),
+                "DELETED_BY": "0",
                 "DETAIL_URL": f"{self.base_url}/docs/file/{quote(name)}",
             }
             self.file_bytes[fid] = data
@@ -582,9 +664,12 @@ class MethodSchema:
         else:
             params = {n.lower(): p.get("required") is True for n, p in zip(names, spec["params"], strict=True)}
         who = str(spec.get("permissions") or "").lower()
-        return cls(name=name, params=params,
-                   admin_only="администратор" in who or "административным доступом" in who,
-                   app_only="в контексте приложения" in who or "авторизованный в приложении" in who)
+        return cls(
+            name=name,
+            params=params,
+            admin_only="администратор" in who or "административным доступом" in who,
+            app_only="в контексте приложения" in who or "авторизованный в приложении" in who,
+        )
 
     def check(self, state: PortalState, params: dict[str, Any], ctx: CallContext) -> None:
         """Refuse the call as the portal would, before the method runs."""
@@ -620,6 +705,7 @@ def method(*names: str) -> Callable[[Handler], Handler]:
         for name in names:
             _METHODS[name.lower()] = fn
         return fn
+
     return register
 
 
@@ -652,13 +738,15 @@ def _user_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> d
     conditions = dict(_ci(params, "FILTER") or {})
     # user.get also accepts filter fields at the top level (`user.get?ID=1`).
     for key, value in params.items():
-        if key.upper().lstrip("><=!@%") in {"ID", "ACTIVE", "EMAIL", "NAME", "LAST_NAME", "UF_DEPARTMENT",
-                                            "USER_TYPE"}:
+        if key.upper().lstrip("><=!@%") in {"ID", "ACTIVE", "EMAIL", "NAME", "LAST_NAME", "UF_DEPARTMENT", "USER_TYPE"}:
             conditions.setdefault(key, value)
     sort = str(_ci(params, "sort") or "ID")
     order = str(_ci(params, "order") or "ASC")
-    envelope = state.query_rows(list(state.users.values()), {"filter": conditions, "order": {sort: order},
-                                                            "start": _ci(params, "start")}, multifields=False)
+    envelope = state.query_rows(
+        list(state.users.values()),
+        {"filter": conditions, "order": {sort: order}, "start": _ci(params, "start")},
+        multifields=False,
+    )
     envelope["result"] = [_user_row(r) for r in envelope["result"]]
     return envelope
 
@@ -670,8 +758,9 @@ def _department_get(state: PortalState, params: dict[str, Any], ctx: CallContext
     sort = str(params.get("sort") or "SORT")
     order = str(params.get("order") or "ASC")
     rows = [r for r in state.departments.values() if matches(r, conditions)]
-    envelope = state.query_rows(rows, {"order": {sort: order, **({"ID": "ASC"} if sort != "ID" else {})},
-                                       "start": _ci(params, "START")})
+    envelope = state.query_rows(
+        rows, {"order": {sort: order, **({"ID": "ASC"} if sort != "ID" else {})}, "start": _ci(params, "START")}
+    )
     return envelope
 
 
@@ -684,6 +773,7 @@ def _crm_get(table: str, label: str) -> Handler:
         if row is None:
             raise ApiError(400, "", "Not found")
         return {"result": _public(row)}
+
     handler.__name__ = f"get_{label}"
     return handler
 
@@ -691,6 +781,7 @@ def _crm_get(table: str, label: str) -> Handler:
 def _crm_list(table: str) -> Handler:
     def handler(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         return state.query_rows(list(getattr(state, table).values()), params)
+
     return handler
 
 
@@ -704,8 +795,10 @@ method("crm.requisite.list")(_crm_list("requisites"))
 
 
 def _items_rows(contact_ids: list[int]) -> list[dict[str, Any]]:
-    return [{"CONTACT_ID": cid, "SORT": (i + 1) * 10, "ROLE_ID": 0, "IS_PRIMARY": "Y" if i == 0 else "N"}
-            for i, cid in enumerate(contact_ids)]
+    return [
+        {"CONTACT_ID": cid, "SORT": (i + 1) * 10, "ROLE_ID": 0, "IS_PRIMARY": "Y" if i == 0 else "N"}
+        for i, cid in enumerate(contact_ids)
+    ]
 
 
 @method("crm.deal.contact.items.get")
@@ -742,8 +835,15 @@ def _timeline_add(state: PortalState, params: dict[str, Any], ctx: CallContext) 
         raise ApiError(400, "OWNER_NOT_FOUND", "Owner not found")
     with state.lock:
         comment_id = 900 + len(state.timeline_comments) + 1
-        state.timeline_comments.append({"ID": comment_id, "ENTITY_TYPE": entity_type, "ENTITY_ID": entity_id,
-                                        "COMMENT": comment, "AUTHOR_ID": ctx.user_id})
+        state.timeline_comments.append(
+            {
+                "ID": comment_id,
+                "ENTITY_TYPE": entity_type,
+                "ENTITY_ID": entity_id,
+                "COMMENT": comment,
+                "AUTHOR_ID": ctx.user_id,
+            }
+        )
         state.timeline_created[comment_id] = state._stamp()
     return {"result": comment_id}
 
@@ -759,8 +859,9 @@ def _timeline_list(state: PortalState, params: dict[str, Any], ctx: CallContext)
         raise ApiError(400, "INVALID_ARG_VALUE", "Parameter 'filter' is required")
     extra = sorted(k for k in conditions if str(k).upper() not in ("ENTITY_TYPE", "ENTITY_ID"))
     if extra:
-        raise ApiError(400, "INVALID_ARG_VALUE", f"Filter field '{extra[0]}' is not supported: only ENTITY_ID and"
-                       " ENTITY_TYPE")
+        raise ApiError(
+            400, "INVALID_ARG_VALUE", f"Filter field '{extra[0]}' is not supported: only ENTITY_ID and ENTITY_TYPE"
+        )
     entity_type = str(conditions.get("ENTITY_TYPE") or "").lower()
     entity_id = _int(conditions.get("ENTITY_ID"), 0)
     if not entity_type or entity_id <= 0:
@@ -772,11 +873,19 @@ def _timeline_list(state: PortalState, params: dict[str, Any], ctx: CallContext)
     if isinstance(order, dict) and any(k not in ("ID", "CREATED", "AUTHOR_ID") for k in order):
         raise ApiError(400, "INVALID_ARG_VALUE", "Sorting is supported by ID, CREATED and AUTHOR_ID only")
     with state.lock:
-        rows = [{"ID": str(c["ID"]), "ENTITY_ID": str(c["ENTITY_ID"]), "ENTITY_TYPE": c["ENTITY_TYPE"],
-                 "CREATED": state.timeline_created.get(c["ID"], ""), "COMMENT": c["COMMENT"],
-                 "AUTHOR_ID": str(c["AUTHOR_ID"]), "FILES": {}}
-                for c in state.timeline_comments
-                if c["ENTITY_TYPE"] == entity_type and c["ENTITY_ID"] == entity_id]
+        rows = [
+            {
+                "ID": str(c["ID"]),
+                "ENTITY_ID": str(c["ENTITY_ID"]),
+                "ENTITY_TYPE": c["ENTITY_TYPE"],
+                "CREATED": state.timeline_created.get(c["ID"], ""),
+                "COMMENT": c["COMMENT"],
+                "AUTHOR_ID": str(c["AUTHOR_ID"]),
+                "FILES": {},
+            }
+            for c in state.timeline_comments
+            if c["ENTITY_TYPE"] == entity_type and c["ENTITY_ID"] == entity_id
+        ]
     return state.query_rows(rows, {"order": order, "start": _ci(params, "start"), "select": _ci(params, "select")})
 
 
@@ -791,8 +900,13 @@ def _sonet_group_users(state: PortalState, params: dict[str, Any], ctx: CallCont
     is_member = any(uid == ctx.user_id for uid, _ in members)
     if group.get("VISIBLE") != "Y" and not is_member and not state.users.get(ctx.user_id, {}).get("_ADMIN"):
         return {"result": []}
-    return {"result": [{"USER_ID": str(uid), "ROLE": role} for uid, role in members
-                       if state.users.get(uid, {}).get("ACTIVE", False)]}
+    return {
+        "result": [
+            {"USER_ID": str(uid), "ROLE": role}
+            for uid, role in members
+            if state.users.get(uid, {}).get("ACTIVE", False)
+        ]
+    }
 
 
 @method("im.notify.system.add")
@@ -812,13 +926,22 @@ def _notify_system(state: PortalState, params: dict[str, Any], ctx: CallContext)
     owner = str(client_id) if ctx.kind == "webhook" else state.config.client_id
     with state.lock:
         if tag:
-            state.notifications = [n for n in state.notifications
-                                   if not (n.get("TAG") == tag and n.get("CLIENT_ID") == owner)]
+            state.notifications = [
+                n for n in state.notifications if not (n.get("TAG") == tag and n.get("CLIENT_ID") == owner)
+            ]
         state.notification_seq += 1
         notification_id = 12000 + state.notification_seq
-        state.notifications.append({"ID": notification_id, "USER_ID": user_id, "MESSAGE": message,
-                                    "MESSAGE_OUT": _ci(params, "MESSAGE_OUT"), "TAG": tag,
-                                    "CLIENT_ID": owner, "FROM": ctx.kind})
+        state.notifications.append(
+            {
+                "ID": notification_id,
+                "USER_ID": user_id,
+                "MESSAGE": message,
+                "MESSAGE_OUT": _ci(params, "MESSAGE_OUT"),
+                "TAG": tag,
+                "CLIENT_ID": owner,
+                "FROM": ctx.kind,
+            }
+        )
     return {"result": notification_id}
 
 
@@ -826,9 +949,19 @@ def _notify_system(state: PortalState, params: dict[str, Any], ctx: CallContext)
 def _app_info(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     _need_app(ctx)
     code = state.token_apps.get(ctx.access_token, state.config.client_id)
-    return {"result": {"ID": "7", "CODE": code, "VERSION": 1, "STATUS": "L",
-                       "INSTALLED": state.installed, "PAYMENT_EXPIRED": "N", "DAYS": None,
-                       "LANGUAGE_ID": "ru", "LICENSE": "ru_project"}}
+    return {
+        "result": {
+            "ID": "7",
+            "CODE": code,
+            "VERSION": 1,
+            "STATUS": "L",
+            "INSTALLED": state.installed,
+            "PAYMENT_EXPIRED": "N",
+            "DAYS": None,
+            "LANGUAGE_ID": "ru",
+            "LICENSE": "ru_project",
+        }
+    }
 
 
 @method("placement.get")
@@ -858,11 +991,17 @@ def _placement_bind(state: PortalState, params: dict[str, Any], ctx: CallContext
         if any(p["placement"] == placement and p["handler"] == handler for p in state.placements):
             raise ApiError(400, "ERROR_PLACEMENT_HANDLER_ALREADY_BINDED", "Handler already binded")
         title = str(_ci(params, "TITLE") or "")
-        state.placements.append({"placement": placement, "userId": 0, "handler": handler, "options": [],
-                                 "title": title, "description": str(_ci(params, "DESCRIPTION") or ""),
-                                 "langAll": _ci(params, "LANG_ALL") or {"ru": {"TITLE": title,
-                                                                               "DESCRIPTION": "",
-                                                                               "GROUP_NAME": ""}}})
+        state.placements.append(
+            {
+                "placement": placement,
+                "userId": 0,
+                "handler": handler,
+                "options": [],
+                "title": title,
+                "description": str(_ci(params, "DESCRIPTION") or ""),
+                "langAll": _ci(params, "LANG_ALL") or {"ru": {"TITLE": title, "DESCRIPTION": "", "GROUP_NAME": ""}},
+            }
+        )
     return {"result": True}
 
 
@@ -873,8 +1012,11 @@ def _placement_unbind(state: PortalState, params: dict[str, Any], ctx: CallConte
     placement = str(_ci(params, "PLACEMENT") or "")
     handler = _ci(params, "HANDLER")
     with state.lock:
-        keep = [p for p in state.placements
-                if not (p["placement"] == placement and (handler in (None, "") or p["handler"] == handler))]
+        keep = [
+            p
+            for p in state.placements
+            if not (p["placement"] == placement and (handler in (None, "") or p["handler"] == handler))
+        ]
         count = len(state.placements) - len(keep)
         state.placements = keep
     return {"result": {"count": count}}
@@ -884,9 +1026,13 @@ def _placement_unbind(state: PortalState, params: dict[str, Any], ctx: CallConte
 def _event_bind(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     _need_app(ctx, "ACCESS_DENIED")
     with state.lock:
-        state.event_bindings.append({"event": str(_ci(params, "event") or "").upper(),
-                                     "handler": str(_ci(params, "handler") or ""),
-                                     "event_type": str(_ci(params, "event_type") or "online")})
+        state.event_bindings.append(
+            {
+                "event": str(_ci(params, "event") or "").upper(),
+                "handler": str(_ci(params, "handler") or ""),
+                "event_type": str(_ci(params, "event_type") or "online"),
+            }
+        )
     return {"result": True}
 
 
@@ -962,9 +1108,14 @@ def _folder_upload(state: PortalState, params: dict[str, Any], ctx: CallContext)
     # Form B, step 1: hand out an upload URL.
     token = "disk|" + secrets.token_urlsafe(24)
     with state.lock:
-        state.upload_tickets[token] = {"folder_id": int(folder["ID"]), "name": (data or {}).get("NAME"),
-                                       "unique": unique, "user_id": ctx.user_id, "expires_at": state.now() + 3600,
-                                       "access_token": ctx.access_token}
+        state.upload_tickets[token] = {
+            "folder_id": int(folder["ID"]),
+            "name": (data or {}).get("NAME"),
+            "unique": unique,
+            "user_id": ctx.user_id,
+            "expires_at": state.now() + 3600,
+            "access_token": ctx.access_token,
+        }
     query = f"token={quote(token, safe='')}"
     if ctx.access_token:
         query = f"auth={ctx.access_token}&" + query

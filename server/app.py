@@ -57,8 +57,11 @@ log = logging.getLogger("klikdok")
 
 def open_database(settings: Settings) -> Database:
     """Open the database and bring its schema up to date (used by the server and the CLI)."""
-    db = Database(settings.storage.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms,
-                  synchronous=settings.storage.synchronous)
+    db = Database(
+        settings.storage.database_path,
+        busy_timeout_ms=settings.storage.busy_timeout_ms,
+        synchronous=settings.storage.synchronous,
+    )
     db.open()
     applied = db.write_sync(migrations.apply, transaction=False)
     if applied:
@@ -66,8 +69,9 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
-def workflow_services(settings: Settings, db: Database, http: httpx.AsyncClient, portal: PortalService,
-                      sessions: SessionSigner) -> AppServices:
+def workflow_services(
+    settings: Settings, db: Database, http: httpx.AsyncClient, portal: PortalService, sessions: SessionSigner
+) -> AppServices:
     """The workflow's services wired to one another: who shares the listeners, the spool and the file cache.
 
     The outbox worker is woken by every committed transition; everything else is built from the settings.
@@ -75,8 +79,15 @@ def workflow_services(settings: Settings, db: Database, http: httpx.AsyncClient,
     wf = settings.workflow
     spool = Spool(settings.storage.path / "spool")
     cache = FileCache(settings.storage.path / "cache", settings.storage.cache_max_mb * 1024 * 1024)
-    worker = OutboxWorker(db, portal.client, batch_size=wf.outbox_batch_size, poll_seconds=wf.outbox_poll_seconds,
-                          max_attempts=wf.outbox_max_attempts, paused=wf.outbox_paused, spool=spool)
+    worker = OutboxWorker(
+        db,
+        portal.client,
+        batch_size=wf.outbox_batch_size,
+        poll_seconds=wf.outbox_poll_seconds,
+        max_attempts=wf.outbox_max_attempts,
+        paused=wf.outbox_paused,
+        spool=spool,
+    )
     listeners = TransitionListeners(TRANSITIONS)
     listeners.on_commit(worker.wake)
     signatures = SignatureDeps(db=db, settings=settings, validation=validation_context(settings), listeners=listeners)
@@ -85,14 +96,34 @@ def workflow_services(settings: Settings, db: Database, http: httpx.AsyncClient,
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
     reports = Reports(db, documents=documents)
     return AppServices(
-        settings=settings, db=db, http=http, started_at=time.monotonic(), sessions=sessions, portal=portal,
-        listeners=listeners, outbox=worker, signatures=signatures, directory=directory, documents=documents,
-        intake=Intake(settings, db, directory=directory, documents=documents, spool=spool, cache=cache,
-                      listeners=listeners, wake_outbox=worker.wake),
+        settings=settings,
+        db=db,
+        http=http,
+        started_at=time.monotonic(),
+        sessions=sessions,
+        portal=portal,
+        listeners=listeners,
+        outbox=worker,
+        signatures=signatures,
+        directory=directory,
+        documents=documents,
+        intake=Intake(
+            settings,
+            db,
+            directory=directory,
+            documents=documents,
+            spool=spool,
+            cache=cache,
+            listeners=listeners,
+            wake_outbox=worker.wake,
+        ),
         transitions=Transitions(settings, db, documents=documents, listeners=listeners, signatures=signatures),
-        downloads=downloads, reports=reports,
+        downloads=downloads,
+        reports=reports,
         packaging=Packaging(db, documents=documents, downloads=downloads, reports=reports),
-        certificates=CertificateRegistration(db), expiry=Expiry(db, listeners=listeners))
+        certificates=CertificateRegistration(db),
+        expiry=Expiry(db, listeners=listeners),
+    )
 
 
 async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event) -> None:
@@ -127,22 +158,24 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         await asyncio.to_thread(uploads.sweep, settings.storage.path)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
-        portal = PortalService(settings.portal, db, settings.server.public_url, data_dir=settings.storage.path,
-                               transport=portal_transport)
-        services = workflow_services(settings, db, http, portal,
-                                     SessionSigner(key, settings.server.session_ttl_minutes * 60))
+        portal = PortalService(
+            settings.portal, db, settings.server.public_url, data_dir=settings.storage.path, transport=portal_transport
+        )
+        services = workflow_services(
+            settings, db, http, portal, SessionSigner(key, settings.server.session_ttl_minutes * 60)
+        )
         app.state.services = services
         cryptoarm_handlers.register(JobHandler())
-        await db.write(lambda d: audit.append(d, actor="system", action="server.start",
-                                              details={"version": __version__}))
+        await db.write(
+            lambda d: audit.append(d, actor="system", action="server.start", details={"version": __version__})
+        )
         tasks: list[asyncio.Task[None]] = []
         stop = asyncio.Event()
         interval = watchdog_interval() if settings.server.watchdog else None
         tasks.append(asyncio.create_task(services.outbox.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(services.expiry.run(stop), name="expiry"))
         tasks += counterparty_runtime.start(services, stop)
-        agents = services.agents = AgentHub(settings, db, listeners=services.listeners,
-                                            signatures=services.signatures)
+        agents = services.agents = AgentHub(settings, db, listeners=services.listeners, signatures=services.signatures)
         await agents.start()
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))
@@ -159,8 +192,10 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
             await asyncio.to_thread(db.close)
 
     return Litestar(
-        route_handlers=[*ROUTES, create_static_files_router(path="/static", directories=[HERE / "static"],
-                                                            include_in_schema=False)],
+        route_handlers=[
+            *ROUTES,
+            create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers=errors.EXCEPTION_HANDLERS,
         after_exception=errors.AFTER_EXCEPTION,

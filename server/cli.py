@@ -38,6 +38,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 # Each command imports what it needs inside its function: `klikdok --help` or `klikdok migrate` should not pay
 # for loading the web application, uvicorn and the signature code.
 
+
 # -- serve -----------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -68,17 +69,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if not self.should_exit:
                 notify("READY=1")
                 logging.getLogger("klikdok").info(
-                    "listening", extra={"url": f"http://{host}:{port}", "version": __version__})
+                    "listening", extra={"url": f"http://{host}:{port}", "version": __version__}
+                )
 
     limits = settings.server
-    http = connections.protocol_class(header_timeout=limits.header_timeout_seconds,
-                                      body_timeout=limits.body_timeout_seconds,
-                                      max_connections=limits.max_connections)
-    config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None,
-                            access_log=False, lifespan="on", http=http, ws="websockets-sansio",
-                            timeout_keep_alive=limits.keepalive_seconds, backlog=limits.max_connections,
-                            proxy_headers=True, forwarded_allow_ips=list(settings.limits.trusted_proxies),
-                            timeout_graceful_shutdown=10)
+    http = connections.protocol_class(
+        header_timeout=limits.header_timeout_seconds,
+        body_timeout=limits.body_timeout_seconds,
+        max_connections=limits.max_connections,
+    )
+    config = uvicorn.Config(
+        app,
+        host=host.strip("[]"),
+        port=int(port),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        http=http,
+        ws="websockets-sansio",
+        timeout_keep_alive=limits.keepalive_seconds,
+        backlog=limits.max_connections,
+        proxy_headers=True,
+        forwarded_allow_ips=list(settings.limits.trusted_proxies),
+        timeout_graceful_shutdown=10,
+    )
     server = Server(config)
     server.run()
     notify("STOPPING=1")
@@ -98,8 +112,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 print(f"{'[x]' if m.name in applied else '[ ]'} {m.name}")
             return EXIT_OK
         done = db.write_sync(migrations.apply, transaction=False)
-    print(f"Применено миграций: {len(done)}" + (f" ({', '.join(done)})" if done else
-                                                  " — схема уже актуальна"))
+    print(f"Применено миграций: {len(done)}" + (f" ({', '.join(done)})" if done else " — схема уже актуальна"))
     return EXIT_OK
 
 
@@ -144,8 +157,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"Журнал аудита цел: {report.rows} записей, цепочка хешей не нарушена.")
         return EXIT_OK
     assert report.problem is not None
-    print(f"Журнал аудита НАРУШЕН: запись {report.problem.row_id}: {report.problem.reason} "
-          f"(проверено до неё записей: {report.rows}).")
+    print(
+        f"Журнал аудита НАРУШЕН: запись {report.problem.row_id}: {report.problem.reason} "
+        f"(проверено до неё записей: {report.rows})."
+    )
     return EXIT_FAIL
 
 
@@ -188,8 +203,10 @@ def cmd_portal_disable(args: argparse.Namespace) -> int:
         db.write_sync(lambda d: store.disable(d, portal.member_id, actor="admin:cli", reason="klikdok portal disable"))
     # A running server drops the page sessions of this install at its next request.
     generation.announce(_settings(args).storage.path)
-    print(f"Портал {portal.domain} отключён: токены удалены, документы и журнал сохранены. "
-          "Чтобы подключить снова, переустановите приложение в Битрикс24.")
+    print(
+        f"Портал {portal.domain} отключён: токены удалены, документы и журнал сохранены. "
+        "Чтобы подключить снова, переустановите приложение в Битрикс24."
+    )
     return EXIT_OK
 
 
@@ -216,17 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="klikdok",
         description="KlikDok — юридически значимый ЭДО с клиентами в коробочном Битрикс24 "
-                    "(server, storage and signature verification).")
+        "(server, storage and signature verification).",
+    )
     parser.add_argument("--version", action="version", version=f"klikdok {__version__}")
-    parser.add_argument("--config", metavar="PATH",
-                        help="configuration file (default: $KLIKDOK_CONFIG, then /etc/klikdok/klikdok.toml)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="configuration file (default: $KLIKDOK_CONFIG, then /etc/klikdok/klikdok.toml)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                       help="configuration file (overrides the global --config)")
+        p.add_argument(
+            "--config",
+            metavar="PATH",
+            default=argparse.SUPPRESS,
+            help="configuration file (overrides the global --config)",
+        )
         p.set_defaults(func=func)
         return p
 
@@ -239,13 +262,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dest", metavar="DEST", help="backup file (or directory) to write")
     p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
 
-    portal_p = sub.add_parser("portal", help="The connected Bitrix24 portal.", description="The connected Bitrix24 portal.")
+    portal_p = sub.add_parser(
+        "portal", help="The connected Bitrix24 portal.", description="The connected Bitrix24 portal."
+    )
     portal_sub = portal_p.add_subparsers(dest="portal_command", metavar="ACTION")
     portal_sub.required = True
     for name, func, help_ in (
-            ("status", cmd_portal_status, "Show the connected portal."),
-            ("disable", cmd_portal_disable,
-             "Disconnect the portal (as uninstalling the app does): tokens are deleted, documents stay.")):
+        ("status", cmd_portal_status, "Show the connected portal."),
+        (
+            "disable",
+            cmd_portal_disable,
+            "Disconnect the portal (as uninstalling the app does): tokens are deleted, documents stay.",
+        ),
+    ):
         p = portal_sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="configuration file")
         p.set_defaults(func=func)
@@ -255,8 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit_p = sub.add_parser("audit", help="Audit-log tools.", description="Audit-log tools.")
     audit_sub = audit_p.add_subparsers(dest="audit_command", metavar="ACTION")
     audit_sub.required = True
-    p = audit_sub.add_parser("verify", help="Check the audit log's hash chain; names the first broken row.",
-                             description="Check the audit log's hash chain; names the first broken row.")
+    p = audit_sub.add_parser(
+        "verify",
+        help="Check the audit log's hash chain; names the first broken row.",
+        description="Check the audit log's hash chain; names the first broken row.",
+    )
     p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="configuration file")
     p.add_argument("--database", metavar="PATH", help="check this database file instead of the configured one")
     p.set_defaults(func=cmd_audit_verify)

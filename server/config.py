@@ -156,7 +156,7 @@ class Settings(_Section, frozen=True):
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             return f"server.listen: expected host:port, got {self.server.listen!r}"
         if self.portal.mode == "webhook" and not self.portal.webhook_url:
-            return "portal.webhook_url: required when portal.mode = \"webhook\""
+            return 'portal.webhook_url: required when portal.mode = "webhook"'
         if self.storage.busy_timeout_ms < 0:
             return "storage.busy_timeout_ms: expected a non-negative integer"
         if self.limits.max_upload_mb <= 0 or self.limits.max_request_mb <= 0 or self.limits.max_signature_kb <= 0:

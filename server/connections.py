@@ -105,5 +105,8 @@ class GuardedH11Protocol(H11Protocol):
 
 def protocol_class(*, header_timeout: float, body_timeout: float, max_connections: int) -> type[H11Protocol]:
     """uvicorn's ``http=`` protocol with these limits (uvicorn makes one instance per connection)."""
-    return type("KlikdokH11Protocol", (GuardedH11Protocol,), {
-        "header_timeout": header_timeout, "body_timeout": body_timeout, "max_connections": max_connections})
+    return type(
+        "KlikdokH11Protocol",
+        (GuardedH11Protocol,),
+        {"header_timeout": header_timeout, "body_timeout": body_timeout, "max_connections": max_connections},
+    )

@@ -46,13 +46,16 @@ def check_data_dir(settings: Settings) -> Check:
     if d.exists():
         if os.access(d, os.W_OK | os.X_OK):
             return Check("data_dir", "OK", f"{d} доступен для записи")
-        return Check("data_dir", "FAIL", f"{d} недоступен для записи",
-                     "выдайте права пользователю, от которого работает сервер (chown klikdok)")
+        return Check(
+            "data_dir",
+            "FAIL",
+            f"{d} недоступен для записи",
+            "выдайте права пользователю, от которого работает сервер (chown klikdok)",
+        )
     parent = next((p for p in d.parents if p.exists()), Path("/"))
     if os.access(parent, os.W_OK | os.X_OK):
         return Check("data_dir", "WARN", f"{d} ещё не создан; будет создан при запуске")
-    return Check("data_dir", "FAIL", f"{d} не существует и не может быть создан",
-                 f"создайте каталог: mkdir -p {d}")
+    return Check("data_dir", "FAIL", f"{d} не существует и не может быть создан", f"создайте каталог: mkdir -p {d}")
 
 
 def check_disk_space(settings: Settings) -> Check:
@@ -72,8 +75,7 @@ def check_database(settings: Settings) -> Check:
 
     path = settings.storage.database_path
     if not path.exists():
-        return Check("database", "WARN", f"{path} ещё не создана",
-                     "выполните `klikdok migrate` или запустите сервер")
+        return Check("database", "WARN", f"{path} ещё не создана", "выполните `klikdok migrate` или запустите сервер")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -88,12 +90,14 @@ def check_database(settings: Settings) -> Check:
     if ok != "ok":
         return Check("database", "FAIL", f"проверка целостности: {ok}", "восстановите базу из резервной копии")
     if pending:
-        return Check("database", "WARN", f"не применены миграции: {', '.join(pending)}",
-                     "выполните `klikdok migrate`")
+        return Check("database", "WARN", f"не применены миграции: {', '.join(pending)}", "выполните `klikdok migrate`")
     if report is not None and not report.ok and report.problem is not None:
-        return Check("database", "FAIL",
-                     f"журнал аудита нарушен в записи {report.problem.row_id}: {report.problem.reason}",
-                     "выполните `klikdok audit verify` и сообщите службе безопасности")
+        return Check(
+            "database",
+            "FAIL",
+            f"журнал аудита нарушен в записи {report.problem.row_id}: {report.problem.reason}",
+            "выполните `klikdok audit verify` и сообщите службе безопасности",
+        )
     return Check("database", "OK", f"{path}: целостность в порядке, режим {mode}, схема актуальна")
 
 
@@ -106,13 +110,16 @@ def check_gost() -> Check:
         info = hashing.backend()
         ec_name, ec_detail = gost.backend_name(), gost.backend_detail()
     except Exception as exc:  # any failure here is a FAIL line, not a crash
-        return Check("gost", "FAIL", f"самопроверка ГОСТ не прошла: {exc}",
-                     "переустановите libengine-gost-openssl")
+        return Check("gost", "FAIL", f"самопроверка ГОСТ не прошла: {exc}", "переустановите libengine-gost-openssl")
     message = f"хеш: {info.name} ({info.detail}); подпись: {ec_name} ({ec_detail})"
     if info.name == "openssl" and ec_name == "openssl":
         return Check("gost", "OK", message)
-    return Check("gost", "WARN", message + " — работает медленная реализация на Python",
-                 "установите пакет libengine-gost-openssl для быстрой проверки подписей")
+    return Check(
+        "gost",
+        "WARN",
+        message + " — работает медленная реализация на Python",
+        "установите пакет libengine-gost-openssl для быстрой проверки подписей",
+    )
 
 
 def check_portal_url(settings: Settings) -> Check:
@@ -121,12 +128,17 @@ def check_portal_url(settings: Settings) -> Check:
 
     portal = settings.portal
     if portal.url:
-        return Check("portal_url", "OK", f"портал KlikDok: {portal.portal_origin}; установка из других адресов "
-                                         "отклоняется")
+        return Check(
+            "portal_url", "OK", f"портал KlikDok: {portal.portal_origin}; установка из других адресов отклоняется"
+        )
     if portal.mode == "webhook":
         return Check("portal_url", "OK", f"портал KlikDok: {portal.portal_origin} (адрес входящего вебхука)")
-    return Check("portal_url", "WARN", "адрес портала не задан ([portal] url): установка приложения будет "
-                                       "отклонена", PORTAL_URL_HINT)
+    return Check(
+        "portal_url",
+        "WARN",
+        "адрес портала не задан ([portal] url): установка приложения будет отклонена",
+        PORTAL_URL_HINT,
+    )
 
 
 async def _portal_check(settings: Settings) -> Check:
@@ -136,31 +148,50 @@ async def _portal_check(settings: Settings) -> Check:
 
     path = settings.storage.database_path
     if settings.portal.mode != "webhook" and not path.exists():
-        return Check("portal", "WARN", "портал не подключён (базы ещё нет)",
-                     "запустите сервер и установите локальное приложение в Битрикс24")
+        return Check(
+            "portal",
+            "WARN",
+            "портал не подключён (базы ещё нет)",
+            "запустите сервер и установите локальное приложение в Битрикс24",
+        )
     db = Database(path, busy_timeout_ms=settings.storage.busy_timeout_ms)
     db.open()
     # On-call wants an answer in seconds, not the server's patient retries.
-    quick = msgspec.structs.replace(settings.portal, max_retries=1, timeout_seconds=min(settings.portal.timeout_seconds, 5))
+    quick = msgspec.structs.replace(
+        settings.portal, max_retries=1, timeout_seconds=min(settings.portal.timeout_seconds, 5)
+    )
     service = PortalService(quick, db, settings.server.public_url, data_dir=settings.storage.path)
     try:
         client = await service.client()
         if client is None:
-            return Check("portal", "WARN", "портал не подключён: приложение ещё не установлено",
-                         f"зарегистрируйте локальное приложение с адресом установки "
-                         f"{settings.server.public_url}/b24/install")
+            return Check(
+                "portal",
+                "WARN",
+                "портал не подключён: приложение ещё не установлено",
+                f"зарегистрируйте локальное приложение с адресом установки {settings.server.public_url}/b24/install",
+            )
         try:
             user = await UserDirectory(client).current()
         except TransportError as exc:
-            return Check("portal", "FAIL", f"портал {client.portal_base or '?'} недоступен ({exc.code})",
-                         "проверьте сеть и DNS между сервером KlikDok и порталом")
+            return Check(
+                "portal",
+                "FAIL",
+                f"портал {client.portal_base or '?'} недоступен ({exc.code})",
+                "проверьте сеть и DNS между сервером KlikDok и порталом",
+            )
         except Bitrix24Error as exc:
-            hint = ("переустановите приложение в Битрикс24, чтобы получить новые токены"
-                    if settings.portal.mode != "webhook" else "проверьте адрес входящего вебхука и его права")
+            hint = (
+                "переустановите приложение в Битрикс24, чтобы получить новые токены"
+                if settings.portal.mode != "webhook"
+                else "проверьте адрес входящего вебхука и его права"
+            )
             return Check("portal", "FAIL", f"портал отклонил авторизацию: {exc.code}", hint)
         how = "вебхук" if settings.portal.mode == "webhook" else "токены приложения"
-        return Check("portal", "OK", f"портал {client.portal_base} отвечает, {how} действуют "
-                                     f"(пользователь {user.full_name or user.id})")
+        return Check(
+            "portal",
+            "OK",
+            f"портал {client.portal_base} отвечает, {how} действуют (пользователь {user.full_name or user.id})",
+        )
     finally:
         await service.aclose()
         db.close()
@@ -176,8 +207,9 @@ def check_portal(settings: Settings) -> Check:
             conn = sqlite3.connect(f"file:{settings.storage.database_path}?mode=ro", uri=True)
             try:
                 if "0002_portals" in migrations.pending(sqlite_utils.Database(conn)):
-                    return Check("portal", "WARN", "портал не подключён (схема базы не обновлена)",
-                                 "выполните `klikdok migrate`")
+                    return Check(
+                        "portal", "WARN", "портал не подключён (схема базы не обновлена)", "выполните `klikdok migrate`"
+                    )
             finally:
                 conn.close()
         return asyncio.run(_portal_check(settings))
@@ -193,14 +225,22 @@ def check_smtp(settings: Settings) -> Check:
     where = f"{smtp.host}:{smtp.port}"
     if email_address(smtp.sender, local_domain=True) is None:
         # Every letter would be refused as unbuildable (and its link marked failed): worth stopping for.
-        return Check("smtp", "FAIL", f"адрес отправителя [smtp] sender «{one_line(smtp.sender, 80)}» некорректен",
-                     "укажите в [smtp] sender обычный адрес вида edo@example.ru (латиницей)")
+        return Check(
+            "smtp",
+            "FAIL",
+            f"адрес отправителя [smtp] sender «{one_line(smtp.sender, 80)}» некорректен",
+            "укажите в [smtp] sender обычный адрес вида edo@example.ru (латиницей)",
+        )
     try:
         how = SmtpSender(msgspec.structs.replace(smtp, timeout_seconds=min(smtp.timeout_seconds, 5))).probe()
     except MailFailure as exc:
         # Mail waits in the outbox until the relay answers, so this is a warning, not a failure.
-        return Check("smtp", "WARN", f"{where}: {exc}",
-                     "проверьте [smtp] в конфигурации: письма контрагентам ждут в очереди, пока сервер недоступен")
+        return Check(
+            "smtp",
+            "WARN",
+            f"{where}: {exc}",
+            "проверьте [smtp] в конфигурации: письма контрагентам ждут в очереди, пока сервер недоступен",
+        )
     return Check("smtp", "OK", f"почтовый сервер {where} отвечает ({how})")
 
 
@@ -215,11 +255,19 @@ def check_trust(settings: Settings) -> Check:
     try:
         ctx = ValidationContext.from_paths(trust.roots, intermediates=trust.intermediates, crls=trust.crls)
     except (OSError, MalformedInput, ValueError) as exc:
-        return Check("trust", "FAIL", f"хранилище доверенных сертификатов не читается: {exc}",
-                     "проверьте пути в [trust] roots/intermediates/crls")
+        return Check(
+            "trust",
+            "FAIL",
+            f"хранилище доверенных сертификатов не читается: {exc}",
+            "проверьте пути в [trust] roots/intermediates/crls",
+        )
     if not ctx.trust_roots:
-        return Check("trust", "WARN", "не заданы корневые сертификаты аккредитованных УЦ ([trust] roots)",
-                     "без них ни одна подпись не получит статус «действительна»")
+        return Check(
+            "trust",
+            "WARN",
+            "не заданы корневые сертификаты аккредитованных УЦ ([trust] roots)",
+            "без них ни одна подпись не получит статус «действительна»",
+        )
     now = dt.datetime.now(dt.UTC)
     problems = []
     for cert in ctx.trust_roots:
@@ -232,8 +280,12 @@ def check_trust(settings: Settings) -> Check:
             problems.append(f"CRL «{crl['tbs_cert_list']['issuer'].human_friendly}» устарел с {next_update:%d.%m.%Y}")
     summary = f"корневых: {len(ctx.trust_roots)}, промежуточных: {len(ctx.intermediates)}, CRL: {len(ctx.crls)}"
     if problems:
-        return Check("trust", "WARN", f"{summary}; " + "; ".join(problems[:3]),
-                     "обновите сертификаты и списки отзыва УЦ (или включите [trust] fetch_crls)")
+        return Check(
+            "trust",
+            "WARN",
+            f"{summary}; " + "; ".join(problems[:3]),
+            "обновите сертификаты и списки отзыва УЦ (или включите [trust] fetch_crls)",
+        )
     return Check("trust", "OK", summary + (", CRL загружаются автоматически" if trust.fetch_crls else ""))
 
 
@@ -270,8 +322,11 @@ def check_signer_certificates(settings: Settings) -> Check:
             soon.append(f"пользователь {user_id}: {subject} (до {when:%d.%m.%Y})")
     if expired or soon:
         parts = ([f"истекли: {'; '.join(expired[:3])}"] if expired else []) + (
-            [f"истекают в ближайшие 30 дней: {'; '.join(soon[:3])}"] if soon else [])
-        return Check("signers", "WARN", ". ".join(parts), "подписантам нужно выпустить и зарегистрировать новые сертификаты")
+            [f"истекают в ближайшие 30 дней: {'; '.join(soon[:3])}"] if soon else []
+        )
+        return Check(
+            "signers", "WARN", ". ".join(parts), "подписантам нужно выпустить и зарегистрировать новые сертификаты"
+        )
     return Check("signers", "OK", f"действующих сертификатов подписантов: {len(rows)}, ни один не истекает в 30 дней")
 
 
@@ -299,9 +354,17 @@ def run_checks(path: Path | None) -> list[Check]:
     config_check, settings = check_config(path)
     results = [config_check]
     if settings is not None:
-        steps: list[Callable[[Settings], Check]] = [check_data_dir, check_disk_space, check_database,
-                                                    check_portal_url, check_portal, check_smtp, check_trust,
-                                                    check_signer_certificates, check_agents]
+        steps: list[Callable[[Settings], Check]] = [
+            check_data_dir,
+            check_disk_space,
+            check_database,
+            check_portal_url,
+            check_portal,
+            check_smtp,
+            check_trust,
+            check_signer_certificates,
+            check_agents,
+        ]
         results.extend(step(settings) for step in steps)
     results.append(check_gost())
     return results

@@ -17,8 +17,9 @@ from collections.abc import Callable
 class SlidingWindow:
     """At most ``limit`` events per ``window`` seconds for each key; memory bounded by ``max_keys``."""
 
-    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000) -> None:
+    def __init__(
+        self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock

@@ -13,8 +13,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 
-async def run_rounds(round_: Callable[[], Awaitable[int]], *, wake: asyncio.Event, stop: asyncio.Event,
-                     poll_seconds: float, log: logging.Logger, what: str) -> None:
+async def run_rounds(
+    round_: Callable[[], Awaitable[int]],
+    *,
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    poll_seconds: float,
+    log: logging.Logger,
+    what: str,
+) -> None:
     """Call ``round_`` (returns how many items it handled) until ``stop`` is set."""
     while not stop.is_set():
         try:

@@ -19,8 +19,10 @@ def _left_behind(before: set[leftovers.ProcessKey], when: str) -> str:
     if not found:
         return ""
     leftovers.terminate(found)
-    return (f"{when} left {len(found)} KlikDok process(es) running (now stopped; a fixture must stop every "
-            "server and agent it starts, including a restarted one):\n" + "\n".join(p.describe() for p in found))
+    return (
+        f"{when} left {len(found)} KlikDok process(es) running (now stopped; a fixture must stop every "
+        "server and agent it starts, including a restarted one):\n" + "\n".join(p.describe() for p in found)
+    )
 
 
 @pytest.fixture(autouse=True, scope="session")

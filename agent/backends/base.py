@@ -76,10 +76,13 @@ def certificate_info(der: bytes) -> CertificateInfo:
 
     cert = x509.Certificate.load(der)
     tbs = cert["tbs_certificate"]
-    return CertificateInfo(subject=cert.subject.human_friendly, issuer=cert.issuer.human_friendly,
-                           serial=format(tbs["serial_number"].native, "x"),
-                           not_after=tbs["validity"]["not_after"].native.isoformat(),
-                           thumbprint=hashlib.sha1(der).hexdigest())  # a name, not security
+    return CertificateInfo(
+        subject=cert.subject.human_friendly,
+        issuer=cert.issuer.human_friendly,
+        serial=format(tbs["serial_number"].native, "x"),
+        not_after=tbs["validity"]["not_after"].native.isoformat(),
+        thumbprint=hashlib.sha1(der).hexdigest(),
+    )  # a name, not security
 
 
 def read_secret(path: str) -> str:

@@ -45,8 +45,7 @@ def error_code(text: str) -> str | None:
 
 
 def sign_command(cryptcp: str, thumbprint: str, source: Path, target: Path, pin: str = "") -> list[str]:
-    cmd = [cryptcp, "-sign", "-thumbprint", thumbprint.lower(), "-detached", "-der", "-cadesbes", "-nochain",
-           "-norev"]
+    cmd = [cryptcp, "-sign", "-thumbprint", thumbprint.lower(), "-detached", "-der", "-cadesbes", "-nochain", "-norev"]
     if pin:
         cmd += ["-pin", pin]
     return [*cmd, str(source), str(target)]
@@ -64,11 +63,16 @@ def parse_certmgr(text: str) -> list[CertificateInfo]:
     def flush() -> None:
         thumb = (block.get("sha1 hash") or block.get("sha1 thumbprint") or "").lower().removeprefix("0x")
         if thumb:
-            certs.append(CertificateInfo(
-                subject=block.get("subject", ""), issuer=block.get("issuer", ""),
-                serial=block.get("serial", "").lower().removeprefix("0x"),
-                not_after=block.get("not valid after", ""), thumbprint=thumb,
-                has_private_key=block.get("privatekey link", "").lower().startswith("yes")))
+            certs.append(
+                CertificateInfo(
+                    subject=block.get("subject", ""),
+                    issuer=block.get("issuer", ""),
+                    serial=block.get("serial", "").lower().removeprefix("0x"),
+                    not_after=block.get("not valid after", ""),
+                    thumbprint=thumb,
+                    has_private_key=block.get("privatekey link", "").lower().startswith("yes"),
+                )
+            )
         block.clear()
 
     for line in text.splitlines():
@@ -89,8 +93,11 @@ class CryptcpBackend(Backend):
         self.thumbprint = thumbprint
         self.pin_file = pin_file
         self.cryptcp = cryptcp_path or self._default("cryptcp")
-        self.certmgr = str(Path(self.cryptcp).with_name("certmgr" + Path(self.cryptcp).suffix)) \
-            if Path(self.cryptcp).is_absolute() else self._default("certmgr")
+        self.certmgr = (
+            str(Path(self.cryptcp).with_name("certmgr" + Path(self.cryptcp).suffix))
+            if Path(self.cryptcp).is_absolute()
+            else self._default("certmgr")
+        )
 
     @staticmethod
     def _default(tool: str) -> str:
@@ -110,13 +117,16 @@ class CryptcpBackend(Backend):
         code = error_code(text)
         if proc.returncode != 0 or (code is not None and code != "0x00000000"):
             known = _KNOWN_ERRORS.get(code or "", "")
-            raise BackendError(f"{Path(cmd[0]).name}: ошибка {code or proc.returncode}" + (f" ({known})" if known else ""))
+            raise BackendError(
+                f"{Path(cmd[0]).name}: ошибка {code or proc.returncode}" + (f" ({known})" if known else "")
+            )
         return text
 
     def availability(self) -> Availability:
         if not Path(self.cryptcp).exists() and shutil.which(self.cryptcp) is None:
-            return Availability(False, f"cryptcp не найден ({self.cryptcp}): установите КриптоПро CSP или укажите "
-                                       "backend.cryptcp_path.")
+            return Availability(
+                False, f"cryptcp не найден ({self.cryptcp}): установите КриптоПро CSP или укажите backend.cryptcp_path."
+            )
         if not self.thumbprint:
             return Availability(False, "не указан отпечаток сертификата (backend.certificate).")
         return Availability(True, f"КриптоПро cryptcp, сертификат {self.thumbprint}")

@@ -45,8 +45,9 @@ class CryptoArmBackend(Backend):
             return Availability(True, "ссылки cryptoarm:// открывает macOS (open)")
         if shutil.which("xdg-mime") is None:
             return Availability(False, "нет xdg-mime: не проверить, установлен ли КриптоАРМ ГОСТ.")
-        handler = subprocess.run(["xdg-mime", "query", "default", "x-scheme-handler/cryptoarm"], capture_output=True,
-                                 text=True, check=False).stdout.strip()
+        handler = subprocess.run(
+            ["xdg-mime", "query", "default", "x-scheme-handler/cryptoarm"], capture_output=True, text=True, check=False
+        ).stdout.strip()
         if not handler:
             return Availability(False, "КриптоАРМ ГОСТ не зарегистрирован для ссылок cryptoarm:// (xdg-mime).")
         return Availability(True, f"КриптоАРМ ГОСТ ({handler})")

@@ -59,8 +59,11 @@ class CryptoProBackend(Backend):
     def _store(self) -> Any:
         mod = self._pycades()
         store = mod.Store()
-        store.Open(self._const("CADESCOM_CONTAINER_STORE"), self._const("CAPICOM_MY_STORE"),
-                   self._const("CAPICOM_STORE_OPEN_MAXIMUM_ALLOWED"))
+        store.Open(
+            self._const("CADESCOM_CONTAINER_STORE"),
+            self._const("CAPICOM_MY_STORE"),
+            self._const("CAPICOM_STORE_OPEN_MAXIMUM_ALLOWED"),
+        )
         return store
 
     def availability(self) -> Availability:
@@ -77,9 +80,16 @@ class CryptoProBackend(Backend):
             out = []
             for i in range(1, certs.Count + 1):
                 c = certs.Item(i)
-                out.append(CertificateInfo(subject=c.SubjectName, issuer=c.IssuerName, serial=str(c.SerialNumber).lower(),
-                                           not_after=str(c.ValidToDate), thumbprint=str(c.Thumbprint).lower(),
-                                           has_private_key=bool(c.HasPrivateKey())))
+                out.append(
+                    CertificateInfo(
+                        subject=c.SubjectName,
+                        issuer=c.IssuerName,
+                        serial=str(c.SerialNumber).lower(),
+                        not_after=str(c.ValidToDate),
+                        thumbprint=str(c.Thumbprint).lower(),
+                        has_private_key=bool(c.HasPrivateKey()),
+                    )
+                )
             return out
         finally:
             store.Close()

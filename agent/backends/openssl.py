@@ -23,6 +23,7 @@ ENGINE_CANDIDATES = (
 )
 _GOST_KEY_BITS = {"1.2.643.7.1.1.1.1": 256, "1.2.643.7.1.1.1.2": 512, "1.2.643.2.2.19": 256}
 
+
 def engine_config(engine: str, *, oids: dict[str, str] | None = None) -> str:
     """An openssl.cnf that loads the gost engine from ``engine`` (and names extra OIDs for -subj).
 
@@ -31,10 +32,12 @@ def engine_config(engine: str, *, oids: dict[str, str] | None = None) -> str:
     """
     oid_lines = "".join(f"{name} = {oid}\n" for name, oid in (oids or {}).items())
     oid_section = f"oid_section = new_oids\n[new_oids]\n{oid_lines}" if oids else ""
-    return (f"openssl_conf = openssl_init\n{oid_section}[openssl_init]\nproviders = provider_sect\n"
-            f"engines = engine_sect\n[provider_sect]\ndefault = default_sect\n[default_sect]\nactivate = 1\n"
-            f"[engine_sect]\ngost = gost_sect\n[gost_sect]\nengine_id = gost\ndynamic_path = {engine}\n"
-            f"default_algorithms = ALL\n")
+    return (
+        f"openssl_conf = openssl_init\n{oid_section}[openssl_init]\nproviders = provider_sect\n"
+        f"engines = engine_sect\n[provider_sect]\ndefault = default_sect\n[default_sect]\nactivate = 1\n"
+        f"[engine_sect]\ngost = gost_sect\n[gost_sect]\nengine_id = gost\ndynamic_path = {engine}\n"
+        f"default_algorithms = ALL\n"
+    )
 
 
 def find_engine() -> str | None:
@@ -79,8 +82,9 @@ class OpenSSLBackend(Backend):
     def _run(self, *args: str | Path, input: bytes | None = None) -> bytes:
         env = dict(os.environ, OPENSSL_CONF=str(self._workdir() / "openssl.cnf"))
         try:
-            proc = subprocess.run([self.openssl, *map(str, args)], input=input, capture_output=True, env=env,
-                                  check=False, timeout=120)
+            proc = subprocess.run(
+                [self.openssl, *map(str, args)], input=input, capture_output=True, env=env, check=False, timeout=120
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise BackendError(f"Не удалось запустить openssl: {exc}") from exc
         if proc.returncode != 0:
@@ -99,8 +103,15 @@ class OpenSSLBackend(Backend):
         cert, key = work / "p12-cert.pem", work / "p12-key.pem"
         if not key.exists():
             secret = read_secret(self.pin_file)
-            pem = self._run("pkcs12", "-in", Path(self.key_file).expanduser(), "-nodes", "-passin", "stdin",
-                            input=(secret + "\n").encode())
+            pem = self._run(
+                "pkcs12",
+                "-in",
+                Path(self.key_file).expanduser(),
+                "-nodes",
+                "-passin",
+                "stdin",
+                input=(secret + "\n").encode(),
+            )
             fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
@@ -147,8 +158,23 @@ class OpenSSLBackend(Backend):
     def sign(self, path: Path) -> bytes:
         cert, key = self._material()
         md = self._digest(self._cert_der(cert))
-        args: list[str | Path] = ["cms", "-sign", "-binary", "-in", path, "-signer", cert, "-inkey", key, "-md", md,
-                                  "-cades", "-nosmimecap", "-outform", "DER"]
+        args: list[str | Path] = [
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            path,
+            "-signer",
+            cert,
+            "-inkey",
+            key,
+            "-md",
+            md,
+            "-cades",
+            "-nosmimecap",
+            "-outform",
+            "DER",
+        ]
         secret = "" if self._is_pkcs12() else read_secret(self.pin_file)
         if secret:
             args += ["-passin", "stdin"]

@@ -30,9 +30,20 @@ from cades.gost.keys import (
 )
 
 __all__ = [
-    "ALL_CURVES", "Curve", "PublicKey", "UnsupportedAlgorithm", "backend_detail", "backend_name", "curve_by_oid",
-    "private_key_from_pem", "public_key_from_private", "sign", "verify",
-    "KEY_OID_2001", "KEY_OID_2012_256", "KEY_OID_2012_512",
+    "ALL_CURVES",
+    "Curve",
+    "PublicKey",
+    "UnsupportedAlgorithm",
+    "backend_detail",
+    "backend_name",
+    "curve_by_oid",
+    "private_key_from_pem",
+    "public_key_from_private",
+    "sign",
+    "verify",
+    "KEY_OID_2001",
+    "KEY_OID_2012_256",
+    "KEY_OID_2012_512",
 ]
 
 BACKEND_ENV: Final = "KLIKDOK_GOST_BACKEND"
@@ -58,13 +69,14 @@ def _select_backend() -> str:
                 if choice == "openssl" and not ok:
                     raise UnsupportedAlgorithm(
                         f"{BACKEND_ENV}=openssl, but the OpenSSL gost engine is unusable: "
-                        f"{ec_openssl.unavailable_reason()}")
+                        f"{ec_openssl.unavailable_reason()}"
+                    )
                 _backend = "openssl" if ok else "python"
     return _backend
 
 
 def backend_name() -> str:
-    """"openssl" or "python": which implementation ``verify`` uses (for ``klikdok doctor``)."""
+    """ "openssl" or "python": which implementation ``verify`` uses (for ``klikdok doctor``)."""
     return _select_backend()
 
 

@@ -92,9 +92,11 @@ def _load_engine(lib: ctypes.CDLL) -> int:
             dyn = lib.ENGINE_by_id(b"dynamic")
             if not dyn:
                 break
-            if (lib.ENGINE_ctrl_cmd_string(dyn, b"SO_PATH", path.encode(), 0) == 1
-                    and lib.ENGINE_ctrl_cmd_string(dyn, b"ID", b"gost", 0) == 1
-                    and lib.ENGINE_ctrl_cmd_string(dyn, b"LOAD", None, 0) == 1):
+            if (
+                lib.ENGINE_ctrl_cmd_string(dyn, b"SO_PATH", path.encode(), 0) == 1
+                and lib.ENGINE_ctrl_cmd_string(dyn, b"ID", b"gost", 0) == 1
+                and lib.ENGINE_ctrl_cmd_string(dyn, b"LOAD", None, 0) == 1
+            ):
                 engine = dyn
                 break
             lib.ENGINE_free(dyn)
@@ -163,8 +165,7 @@ def _init() -> None:
             lib = load_libcrypto()
             engine = _load_engine(lib)
             _self_test(lib)
-            _state.update(lib=lib, engine=engine, error=None,
-                          version=lib.OpenSSL_version(0).decode(errors="replace"))
+            _state.update(lib=lib, engine=engine, error=None, version=lib.OpenSSL_version(0).decode(errors="replace"))
         except (OSError, AttributeError) as exc:
             _state.update(lib=None, engine=None, error=str(exc), version=None)
 

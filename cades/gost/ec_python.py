@@ -34,9 +34,9 @@ __all__ = ["gmpy2_available", "verify", "sign", "public_key", "scalar_mult_base"
 Jacobian = tuple[Any, Any, Any]
 Affine = tuple[Any, Any]
 
-_G_WINDOW = 7          # width of the generator's NAF table (2^(w-2) = 32 odd multiples)
-_Q_WINDOW = 5          # width for the per-call public key table (8 odd multiples)
-_FIXED_BASE_BITS = 4   # fixed-base window for k*G when signing
+_G_WINDOW = 7  # width of the generator's NAF table (2^(w-2) = 32 odd multiples)
+_Q_WINDOW = 5  # width for the per-call public key table (8 odd multiples)
+_FIXED_BASE_BITS = 4  # fixed-base window for k*G when signing
 
 
 def gmpy2_available() -> bool:
@@ -228,7 +228,7 @@ class _CurveMath:
             base = self.add(row[-1], base)
         affine = self.to_affine_many(flat)
         step = width - 1
-        return [affine[i:i + step] for i in range(0, len(affine), step)]
+        return [affine[i : i + step] for i in range(0, len(affine), step)]
 
     # --- scalar multiplication -------------------------------------------------------------------
     def mul_base(self, k: int) -> Jacobian:

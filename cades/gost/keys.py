@@ -18,8 +18,14 @@ from cades.gost import ec_python
 from cades.gost.curves import CURVES_BY_OID, Curve
 
 __all__ = [
-    "KEY_OID_2001", "KEY_OID_2012_256", "KEY_OID_2012_512", "PublicKey", "UnsupportedAlgorithm", "curve_by_oid",
-    "private_key_from_pem", "public_key_from_private",
+    "KEY_OID_2001",
+    "KEY_OID_2012_256",
+    "KEY_OID_2012_512",
+    "PublicKey",
+    "UnsupportedAlgorithm",
+    "curve_by_oid",
+    "private_key_from_pem",
+    "public_key_from_private",
 ]
 
 KEY_OID_2012_256: Final = "1.2.643.7.1.1.1.1"
@@ -29,6 +35,7 @@ _KEY_OIDS: Final = {KEY_OID_2012_256: 256, KEY_OID_2012_512: 512, KEY_OID_2001: 
 
 DIGEST_OID_STREEBOG256: Final = "1.2.643.7.1.1.2.2"
 DIGEST_OID_GOST94_CRYPTOPRO: Final = "1.2.643.2.2.30.1"  # GOST R 34.11-94 CryptoPro parameter set
+
 
 class UnsupportedAlgorithm(ValueError):
     """A key algorithm or curve parameter set this module does not implement."""
@@ -43,6 +50,7 @@ def curve_by_oid(oid: str) -> Curve:
 
 
 # --- ASN.1 shapes (asn1crypto's own PublicKeyInfo does not know the GOST OIDs) -------------------
+
 
 class _GostKeyParams(core.Sequence):
     _fields = [
@@ -140,17 +148,22 @@ class PublicKey:
         params = _GostKeyParams({"public_key_param_set": self.param_oid or self.curve.oid})
         if self.digest_oid:
             params["digest_param_set"] = self.digest_oid
-        spki = _SubjectPublicKeyInfo({
-            "algorithm": _AlgorithmIdentifier({"algorithm": self.key_oid, "parameters": params}),
-            "public_key": core.OctetString(point).dump(),
-        })
+        spki = _SubjectPublicKeyInfo(
+            {
+                "algorithm": _AlgorithmIdentifier({"algorithm": self.key_oid, "parameters": params}),
+                "public_key": core.OctetString(point).dump(),
+            }
+        )
         return spki.dump()
 
     def is_valid(self) -> bool:
         """Q lies on the curve (a cheap check done before every verification)."""
         c = self.curve
-        return 0 <= self.x < c.p and 0 <= self.y < c.p and (
-            self.y * self.y - (self.x * self.x + c.a) * self.x - c.b) % c.p == 0
+        return (
+            0 <= self.x < c.p
+            and 0 <= self.y < c.p
+            and (self.y * self.y - (self.x * self.x + c.a) * self.x - c.b) % c.p == 0
+        )
 
 
 @lru_cache(maxsize=512)

@@ -85,8 +85,9 @@ class Connection:
 
 
 class AgentHub:
-    def __init__(self, settings: Settings, db: Database, *, listeners: TransitionListeners,
-                 signatures: SignatureDeps) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, *, listeners: TransitionListeners, signatures: SignatureDeps
+    ) -> None:
         self.settings = settings.agents
         self.public_url = settings.server.public_url
         self.cryptoarm_minutes = settings.cryptoarm.transaction_minutes
@@ -113,8 +114,10 @@ class AgentHub:
         listeners.on_commit(self.wake)
         # Whoever held a job before a restart is gone; their jobs wait again (and are offered on reconnect).
         await self.db.write(store.release_all)
-        self._tasks = [asyncio.create_task(self._dispatch_loop(), name="agents-dispatch"),
-                       asyncio.create_task(self._sweep_loop(), name="agents-sweep")]
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop(), name="agents-dispatch"),
+            asyncio.create_task(self._sweep_loop(), name="agents-sweep"),
+        ]
 
     async def stop(self) -> None:
         self._stop.set()
@@ -157,9 +160,15 @@ class AgentHub:
         await self.db.write(lambda d: store.touch_agent(d, agent.id))
         log.info("agent connected", extra={"agent_id": agent.id, "user_id": agent.user_id})
         try:
-            await self._send(conn, protocol.Hello(agent_id=agent.id, user_id=agent.user_id,
-                                                   heartbeat_seconds=self.settings.heartbeat_seconds,
-                                                   server_time=store.iso(store.now())))
+            await self._send(
+                conn,
+                protocol.Hello(
+                    agent_id=agent.id,
+                    user_id=agent.user_id,
+                    heartbeat_seconds=self.settings.heartbeat_seconds,
+                    server_time=store.iso(store.now()),
+                ),
+            )
             await self.deliver_users({agent.user_id})
             await self._receive_loop(conn)
         finally:
@@ -201,8 +210,11 @@ class AgentHub:
                     await self.db.write(lambda d: store.touch_agent(d, conn.agent.id, backend=msg.backend))
             case protocol.Ack():
                 if conn.in_flight.get(msg.job_id) == msg.delivery_id:
-                    await self.db.write(lambda d: store.acknowledge(d, delivery_id=msg.delivery_id, job_id=msg.job_id,
-                                                                    agent_id=conn.agent.id))
+                    await self.db.write(
+                        lambda d: store.acknowledge(
+                            d, delivery_id=msg.delivery_id, job_id=msg.job_id, agent_id=conn.agent.id
+                        )
+                    )
                     self.stats["acks"] += 1
             case protocol.Nack():
                 if conn.in_flight.get(msg.job_id) == msg.delivery_id:
@@ -228,26 +240,60 @@ class AgentHub:
         if prior is not None:
             job_id, agent_id, recorded, code, message = prior
             if agent_id == agent.id and job_id == msg.job_id:
-                await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=job_id,
-                                                          outcome=_recorded_outcome(recorded),
-                                                          code=code, message=message))
+                await self._send(
+                    conn,
+                    protocol.ResultAck(
+                        result_id=msg.result_id,
+                        job_id=job_id,
+                        outcome=_recorded_outcome(recorded),
+                        code=code,
+                        message=message,
+                    ),
+                )
                 self._finish_in_flight(conn, msg.job_id)
             else:
-                await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=msg.job_id, outcome="refused",
-                                                          code="bad_result_id", message="Этот result_id уже занят."))
+                await self._send(
+                    conn,
+                    protocol.ResultAck(
+                        result_id=msg.result_id,
+                        job_id=msg.job_id,
+                        outcome="refused",
+                        code="bad_result_id",
+                        message="Этот result_id уже занят.",
+                    ),
+                )
             return
         job = await self.db.read(lambda d: store.job_view(d, msg.job_id))
         if job is None or job.user_id != agent.user_id:
             # Another user's job (or none): the same answer either way, so ids cannot be probed.
-            await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=msg.job_id, outcome="refused",
-                                                      code="not_found", message="Задание не найдено."))
+            await self._send(
+                conn,
+                protocol.ResultAck(
+                    result_id=msg.result_id,
+                    job_id=msg.job_id,
+                    outcome="refused",
+                    code="not_found",
+                    message="Задание не найдено.",
+                ),
+            )
             return
         outcome, code, message = await self._apply(job, msg, agent)
         self.stats["results"] += 1
-        await self.db.write(lambda d: store.record_result(d, result_id=msg.result_id, job_id=job.id, agent_id=agent.id,
-                                                          outcome=outcome, code=code, message=message))
-        await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=job.id, outcome=outcome,
-                                                  code=code, message=message))
+        await self.db.write(
+            lambda d: store.record_result(
+                d,
+                result_id=msg.result_id,
+                job_id=job.id,
+                agent_id=agent.id,
+                outcome=outcome,
+                code=code,
+                message=message,
+            )
+        )
+        await self._send(
+            conn,
+            protocol.ResultAck(result_id=msg.result_id, job_id=job.id, outcome=outcome, code=code, message=message),
+        )
         self._finish_in_flight(conn, job.id)
         if outcome == "refused":
             conn.declined.add(job.id)  # the same device would only make the same signature again
@@ -265,8 +311,15 @@ class AgentHub:
             except (binascii.Error, ValueError):
                 return "refused", "malformed", "Подпись не в base64."
             try:
-                await port.accept_job_signature(self.signatures, job_id=job.id, document_id=job.document_id,
-                                                user_id=job.user_id, file_id=sig.file_id, cms=cms, source="agent")
+                await port.accept_job_signature(
+                    self.signatures,
+                    job_id=job.id,
+                    document_id=job.document_id,
+                    user_id=job.user_id,
+                    file_id=sig.file_id,
+                    cms=cms,
+                    source="agent",
+                )
             except port.SignatureRefused as refusal:
                 if refusal.code in ("already_signed", "job_not_open") and await self._step_signed(job, sig.file_id):
                     continue  # applied before (a result that raced a crash): the job is signed, once
@@ -275,8 +328,9 @@ class AgentHub:
         return "accepted", "", ""
 
     async def _step_signed(self, job: JobView, file_id: int) -> bool:
-        return await self.db.read(lambda d: signature_store.signed_on_step(
-            d, file_id=file_id, step_id=job.step_id, user_id=job.user_id))
+        return await self.db.read(
+            lambda d: signature_store.signed_on_step(d, file_id=file_id, step_id=job.step_id, user_id=job.user_id)
+        )
 
     async def _on_failure(self, conn: Connection, msg: protocol.Failure) -> None:
         agent = conn.agent
@@ -284,26 +338,48 @@ class AgentHub:
         if prior is None:
             job = await self.db.read(lambda d: store.job_view(d, msg.job_id))
             if job is None or job.user_id != agent.user_id:
-                await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=msg.job_id,
-                                                          outcome="refused", code="not_found",
-                                                          message="Задание не найдено."))
+                await self._send(
+                    conn,
+                    protocol.ResultAck(
+                        result_id=msg.result_id,
+                        job_id=msg.job_id,
+                        outcome="refused",
+                        code="not_found",
+                        message="Задание не найдено.",
+                    ),
+                )
                 return
-            await self.db.write(lambda d: store.fail_job(d, job_id=job.id, user_id=agent.user_id, agent_id=agent.id,
-                                                         result_id=msg.result_id, code=msg.code[:60],
-                                                         message=msg.message[:500]))
+            await self.db.write(
+                lambda d: store.fail_job(
+                    d,
+                    job_id=job.id,
+                    user_id=agent.user_id,
+                    agent_id=agent.id,
+                    result_id=msg.result_id,
+                    code=msg.code[:60],
+                    message=msg.message[:500],
+                )
+            )
             log.info("agent refused a job", extra={"job_id": msg.job_id, "code": msg.code[:60]})
-        await self._send(conn, protocol.ResultAck(result_id=msg.result_id, job_id=msg.job_id, outcome="recorded",
-                                                  code=msg.code[:60]))
+        await self._send(
+            conn, protocol.ResultAck(result_id=msg.result_id, job_id=msg.job_id, outcome="recorded", code=msg.code[:60])
+        )
         self._finish_in_flight(conn, msg.job_id)
 
     async def _on_cryptoarm_open(self, conn: Connection, msg: protocol.CryptoarmOpen) -> None:
         try:
-            url = await transactions.open_for_jobs(self.db, public_url=self.public_url,
-                                                   minutes=self.cryptoarm_minutes, user_id=conn.agent.user_id, job_ids=msg.job_ids,
-                                                   agent_id=conn.agent.id)
+            url = await transactions.open_for_jobs(
+                self.db,
+                public_url=self.public_url,
+                minutes=self.cryptoarm_minutes,
+                user_id=conn.agent.user_id,
+                job_ids=msg.job_ids,
+                agent_id=conn.agent.id,
+            )
         except transactions.TransactionRefused as exc:
-            await self._send(conn, protocol.CryptoarmLink(request_id=msg.request_id, job_ids=msg.job_ids,
-                                                          error=str(exc)))
+            await self._send(
+                conn, protocol.CryptoarmLink(request_id=msg.request_id, job_ids=msg.job_ids, error=str(exc))
+            )
             return
         await self._send(conn, protocol.CryptoarmLink(request_id=msg.request_id, url=url, job_ids=msg.job_ids))
 
@@ -384,11 +460,28 @@ class AgentHub:
             for lock in locks:
                 lock.release()
         base = self.public_url.rstrip("/")
-        offers = [self._send(conn, protocol.JobOffer(
-            job_id=job.id, delivery_id=conn.in_flight.get(job.id, 0), document_id=job.document_id, title=job.title,
-            files=[protocol.JobFile(id=f[0], name=f[1], size=f[2], streebog256=f[3],
-                                    url=f"{base}/api/v1/agents/jobs/{job.id}/files/{f[0]}") for f in job.files]))
-            for conn, job in plan]
+        offers = [
+            self._send(
+                conn,
+                protocol.JobOffer(
+                    job_id=job.id,
+                    delivery_id=conn.in_flight.get(job.id, 0),
+                    document_id=job.document_id,
+                    title=job.title,
+                    files=[
+                        protocol.JobFile(
+                            id=f[0],
+                            name=f[1],
+                            size=f[2],
+                            streebog256=f[3],
+                            url=f"{base}/api/v1/agents/jobs/{job.id}/files/{f[0]}",
+                        )
+                        for f in job.files
+                    ],
+                ),
+            )
+            for conn, job in plan
+        ]
         await asyncio.gather(*offers)
         self.stats["offers"] += len(plan)
         return len(plan)

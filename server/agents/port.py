@@ -31,8 +31,16 @@ async def job_file(downloads: Downloads, document_id: int, file_id: int) -> tupl
     return name, ctype, data
 
 
-async def accept_job_signature(signatures: SignatureDeps, *, job_id: int, document_id: int, user_id: int, file_id: int,
-                               cms: bytes, source: Source) -> AcceptedSignature:
+async def accept_job_signature(
+    signatures: SignatureDeps, *, job_id: int, document_id: int, user_id: int, file_id: int, cms: bytes, source: Source
+) -> AcceptedSignature:
     """Hand one detached CMS to the workflow's single acceptance door; raises ``SignatureRefused``."""
-    return await accept_signature(signatures, document_id=document_id, file_id=file_id, cms=cms,
-                                  claim=SignerClaim("internal", user_id=user_id), source=source, job_id=job_id)
+    return await accept_signature(
+        signatures,
+        document_id=document_id,
+        file_id=file_id,
+        cms=cms,
+        claim=SignerClaim("internal", user_id=user_id),
+        source=source,
+        job_id=job_id,
+    )

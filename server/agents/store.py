@@ -45,8 +45,16 @@ _AGENT_COLUMNS = "id, user_id, name, platform, created_at, last_seen_at, backend
 
 
 def _agent(row: Any) -> AgentRow:
-    return AgentRow(id=row[0], user_id=row[1], name=row[2], platform=row[3], created_at=row[4], last_seen_at=row[5],
-                    backend=row[6], revoked_at=row[7])
+    return AgentRow(
+        id=row[0],
+        user_id=row[1],
+        name=row[2],
+        platform=row[3],
+        created_at=row[4],
+        last_seen_at=row[5],
+        backend=row[6],
+        revoked_at=row[7],
+    )
 
 
 # -- pairing ------------------------------------------------------------------------------------------------
@@ -56,17 +64,27 @@ def create_pairing_code(db: Database, *, user_id: int, member_id: str, minutes: 
     """A fresh one-time code for ``user_id``; (code, expires_at). Older unused codes of the user are voided."""
     moment = now()
     expires = iso(moment + timedelta(minutes=minutes))
-    db.execute("UPDATE agent_pairing_codes SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
-               [iso(moment), user_id])
+    db.execute(
+        "UPDATE agent_pairing_codes SET used_at = ? WHERE user_id = ? AND used_at IS NULL", [iso(moment), user_id]
+    )
     while True:
         code = tokens.new_pairing_code()
         h = tokens.code_digest(code)
         if db.execute("SELECT 1 FROM agent_pairing_codes WHERE code_hash = ?", [h]).fetchone() is None:
             break
-    db.execute("INSERT INTO agent_pairing_codes (code_hash, user_id, member_id, created_at, expires_at)"
-               " VALUES (?, ?, ?, ?, ?)", [h, user_id, member_id, iso(moment), expires])
-    audit.append(db, actor=f"user:{user_id}", action="agent.pairing_code", object_type="user",
-                 object_id=user_id, details={"expires_at": expires})
+    db.execute(
+        "INSERT INTO agent_pairing_codes (code_hash, user_id, member_id, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [h, user_id, member_id, iso(moment), expires],
+    )
+    audit.append(
+        db,
+        actor=f"user:{user_id}",
+        action="agent.pairing_code",
+        object_type="user",
+        object_id=user_id,
+        details={"expires_at": expires},
+    )
     return code, expires
 
 
@@ -77,19 +95,30 @@ class PairingRefused(Exception):
 def redeem_pairing_code(db: Database, *, code: str, name: str, platform: str) -> tuple[AgentRow, str]:
     """Trade a valid unused code for a new agent and its device key (returned once, stored hashed)."""
     moment = now()
-    row = db.execute("SELECT id, user_id, member_id, expires_at, used_at FROM agent_pairing_codes WHERE code_hash = ?",
-                     [tokens.code_digest(code)]).fetchone()
+    row = db.execute(
+        "SELECT id, user_id, member_id, expires_at, used_at FROM agent_pairing_codes WHERE code_hash = ?",
+        [tokens.code_digest(code)],
+    ).fetchone()
     if row is None or row[4] is not None or row[3] < iso(moment):
         raise PairingRefused("Код сопряжения неверен, уже использован или истёк. Получите новый на странице KlikDok.")
     code_id, user_id, member_id = row[0], row[1], row[2]
     key = tokens.new_device_key()
-    cur = db.execute("INSERT INTO agents (user_id, member_id, name, platform, key_hash, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?)",
-                     [user_id, member_id, name[:120], platform[:60], tokens.digest(key), iso(moment)])
+    cur = db.execute(
+        "INSERT INTO agents (user_id, member_id, name, platform, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [user_id, member_id, name[:120], platform[:60], tokens.digest(key), iso(moment)],
+    )
     agent_id = inserted_id(cur)
-    db.execute("UPDATE agent_pairing_codes SET used_at = ?, agent_id = ? WHERE id = ?", [iso(moment), agent_id, code_id])
-    audit.append(db, actor=f"user:{user_id}", action="agent.paired", object_type="agent", object_id=agent_id,
-                 details={"name": name[:120], "platform": platform[:60]})
+    db.execute(
+        "UPDATE agent_pairing_codes SET used_at = ?, agent_id = ? WHERE id = ?", [iso(moment), agent_id, code_id]
+    )
+    audit.append(
+        db,
+        actor=f"user:{user_id}",
+        action="agent.paired",
+        object_type="agent",
+        object_id=agent_id,
+        details={"name": name[:120], "platform": platform[:60]},
+    )
     agent = agent_by_id(db, agent_id)
     assert agent is not None
     return agent, key
@@ -99,8 +128,9 @@ def agent_by_key(db: Database, key: str) -> AgentRow | None:
     """The active agent holding ``key`` (None for an unknown or revoked key)."""
     if not key.startswith(tokens.DEVICE_KEY_PREFIX) or len(key) > 200:
         return None
-    row = db.execute(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE key_hash = ? AND revoked_at IS NULL",
-                     [tokens.digest(key)]).fetchone()
+    row = db.execute(
+        f"SELECT {_AGENT_COLUMNS} FROM agents WHERE key_hash = ? AND revoked_at IS NULL", [tokens.digest(key)]
+    ).fetchone()
     return _agent(row) if row else None
 
 
@@ -110,14 +140,17 @@ def agent_by_id(db: Database, agent_id: int) -> AgentRow | None:
 
 
 def agents_of(db: Database, user_id: int) -> list[AgentRow]:
-    rows = db.execute(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE user_id = ? AND revoked_at IS NULL ORDER BY id",
-                      [user_id]).fetchall()
+    rows = db.execute(
+        f"SELECT {_AGENT_COLUMNS} FROM agents WHERE user_id = ? AND revoked_at IS NULL ORDER BY id", [user_id]
+    ).fetchall()
     return [_agent(r) for r in rows]
 
 
 def revoke_agent(db: Database, *, agent_id: int, user_id: int, actor: str) -> bool:
-    cur = db.execute("UPDATE agents SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
-                     [iso(now()), agent_id, user_id])
+    cur = db.execute(
+        "UPDATE agents SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        [iso(now()), agent_id, user_id],
+    )
     if cur.rowcount:
         audit.append(db, actor=actor, action="agent.revoked", object_type="agent", object_id=agent_id, details={})
     return bool(cur.rowcount)
@@ -146,14 +179,24 @@ class JobView(msgspec.Struct, kw_only=True):
 
 
 def _job_view(db: Database, row: Any) -> JobView:
-    files = db.execute("SELECT id, name, size, streebog256 FROM document_files WHERE document_id = ? ORDER BY position",
-                       [row[1]]).fetchall()
-    return JobView(id=row[0], document_id=row[1], step_id=row[2], user_id=row[3], status=row[4], title=row[5],
-                   files=[(f[0], f[1], f[2], f[3]) for f in files])
+    files = db.execute(
+        "SELECT id, name, size, streebog256 FROM document_files WHERE document_id = ? ORDER BY position", [row[1]]
+    ).fetchall()
+    return JobView(
+        id=row[0],
+        document_id=row[1],
+        step_id=row[2],
+        user_id=row[3],
+        status=row[4],
+        title=row[5],
+        files=[(f[0], f[1], f[2], f[3]) for f in files],
+    )
 
 
-_JOB_SQL = ("SELECT j.id, j.document_id, j.step_id, j.user_id, j.status, d.title FROM jobs j"
-            " JOIN documents d ON d.id = j.document_id")
+_JOB_SQL = (
+    "SELECT j.id, j.document_id, j.step_id, j.user_id, j.status, d.title FROM jobs j"
+    " JOIN documents d ON d.id = j.document_id"
+)
 
 
 def job_view(db: Database, job_id: int) -> JobView | None:
@@ -163,18 +206,27 @@ def job_view(db: Database, job_id: int) -> JobView | None:
 
 def open_jobs_for_user(db: Database, user_id: int, *, channels: tuple[str, ...] = ("any", "agent")) -> list[JobView]:
     marks = ",".join("?" * len(channels))
-    rows = db.execute(f"{_JOB_SQL} WHERE j.user_id = ? AND j.status IN ('pending', 'delivered')"
-                      f" AND j.channel IN ({marks}) ORDER BY j.id", [user_id, *channels]).fetchall()
+    rows = db.execute(
+        f"{_JOB_SQL} WHERE j.user_id = ? AND j.status IN ('pending', 'delivered')"
+        f" AND j.channel IN ({marks}) ORDER BY j.id",
+        [user_id, *channels],
+    ).fetchall()
     return [_job_view(db, r) for r in rows]
 
 
-def new_pending_jobs(db: Database, after_id: int, *, channels: tuple[str, ...] = ("any", "agent"),
-                     limit: int = 5000) -> list[tuple[int, int]]:
+def new_pending_jobs(
+    db: Database, after_id: int, *, channels: tuple[str, ...] = ("any", "agent"), limit: int = 5000
+) -> list[tuple[int, int]]:
     """(job id, user id) of pending jobs created after ``after_id`` (the dispatcher's high-water mark)."""
     marks = ",".join("?" * len(channels))
-    return [(r[0], r[1]) for r in db.execute(
-        f"SELECT id, user_id FROM jobs WHERE id > ? AND status = 'pending' AND channel IN ({marks}) ORDER BY id LIMIT ?",
-        [after_id, *channels, limit]).fetchall()]
+    return [
+        (r[0], r[1])
+        for r in db.execute(
+            f"SELECT id, user_id FROM jobs WHERE id > ? AND status = 'pending' AND channel IN ({marks})"
+            " ORDER BY id LIMIT ?",
+            [after_id, *channels, limit],
+        ).fetchall()
+    ]
 
 
 def closed_among(db: Database, job_ids: list[int]) -> list[tuple[int, str]]:
@@ -183,16 +235,22 @@ def closed_among(db: Database, job_ids: list[int]) -> list[tuple[int, str]]:
         return []
     out: list[tuple[int, str]] = []
     for start in range(0, len(job_ids), 500):
-        chunk = job_ids[start:start + 500]
-        out += [(r[0], r[1]) for r in db.execute(
-            f"SELECT id, status FROM jobs WHERE id IN ({','.join('?' * len(chunk))})"
-            " AND status NOT IN ('pending', 'delivered')", chunk).fetchall()]
+        chunk = job_ids[start : start + 500]
+        out += [
+            (r[0], r[1])
+            for r in db.execute(
+                f"SELECT id, status FROM jobs WHERE id IN ({','.join('?' * len(chunk))})"
+                " AND status NOT IN ('pending', 'delivered')",
+                chunk,
+            ).fetchall()
+        ]
     return out
 
 
 def record_delivery(db: Database, job_id: int, agent_id: int) -> int:
-    cur = db.execute("INSERT INTO job_deliveries (job_id, agent_id, sent_at) VALUES (?, ?, ?)",
-                     [job_id, agent_id, iso(now())])
+    cur = db.execute(
+        "INSERT INTO job_deliveries (job_id, agent_id, sent_at) VALUES (?, ?, ?)", [job_id, agent_id, iso(now())]
+    )
     return inserted_id(cur)
 
 
@@ -202,8 +260,10 @@ def record_deliveries(db: Database, pairs: list[tuple[int, int]]) -> list[int]:
 
 def acknowledge(db: Database, *, delivery_id: int, job_id: int, agent_id: int) -> bool:
     """The agent queued the job: ``pending`` -> ``delivered``. False if the delivery is not this agent's."""
-    cur = db.execute("UPDATE job_deliveries SET acked_at = ? WHERE id = ? AND job_id = ? AND agent_id = ?"
-                     " AND acked_at IS NULL", [iso(now()), delivery_id, job_id, agent_id])
+    cur = db.execute(
+        "UPDATE job_deliveries SET acked_at = ? WHERE id = ? AND job_id = ? AND agent_id = ? AND acked_at IS NULL",
+        [iso(now()), delivery_id, job_id, agent_id],
+    )
     if not cur.rowcount:
         return False
     job_store.mark_delivered(db, job_id, iso(now()))
@@ -229,31 +289,41 @@ def release_all(db: Database) -> int:
 
 
 def recorded_result(db: Database, result_id: str) -> tuple[int, int, str, str, str] | None:
-    row = db.execute("SELECT job_id, agent_id, outcome, code, message FROM agent_results WHERE result_id = ?",
-                     [result_id]).fetchone()
+    row = db.execute(
+        "SELECT job_id, agent_id, outcome, code, message FROM agent_results WHERE result_id = ?", [result_id]
+    ).fetchone()
     return (row[0], row[1], row[2], row[3], row[4]) if row else None
 
 
-def record_result(db: Database, *, result_id: str, job_id: int, agent_id: int, outcome: str, code: str = "",
-                  message: str = "") -> None:
-    db.execute("INSERT OR IGNORE INTO agent_results (result_id, job_id, agent_id, outcome, code, message, received_at)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?)", [result_id, job_id, agent_id, outcome, code, message[:500], iso(now())])
+def record_result(
+    db: Database, *, result_id: str, job_id: int, agent_id: int, outcome: str, code: str = "", message: str = ""
+) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO agent_results (result_id, job_id, agent_id, outcome, code, message, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [result_id, job_id, agent_id, outcome, code, message[:500], iso(now())],
+    )
 
 
-def fail_job(db: Database, *, job_id: int, user_id: int, agent_id: int, result_id: str, code: str,
-             message: str) -> bool:
+def fail_job(
+    db: Database, *, job_id: int, user_id: int, agent_id: int, result_id: str, code: str, message: str
+) -> bool:
     """The agent refused the job (digest mismatch, a bad local signature, a backend error): ``failed``, audited."""
     failed = job_store.fail(db, job_id, user_id=user_id, error=f"{code}: {message}"[:500], now=iso(now()))
-    record_result(db, result_id=result_id, job_id=job_id, agent_id=agent_id, outcome="recorded", code=code,
-                  message=message)
+    record_result(
+        db, result_id=result_id, job_id=job_id, agent_id=agent_id, outcome="recorded", code=code, message=message
+    )
     if failed:
         document_id = job_store.document_of(db, job_id)
-        audit.append(db, actor=f"agent:{agent_id}", action="job.failed", object_type="document",
-                     object_id=document_id if document_id is not None else "",
-                     details={"job_id": job_id, "code": code, "message": message[:500]})
+        audit.append(
+            db,
+            actor=f"agent:{agent_id}",
+            action="job.failed",
+            object_type="document",
+            object_id=document_id if document_id is not None else "",
+            details={"job_id": job_id, "code": code, "message": message[:500]},
+        )
     return failed
-
-
 
 
 def active_last_seen(db: Database) -> list[str | None]:
@@ -279,6 +349,11 @@ def job_progress(db: Database, user_id: int, job_ids: list[int]) -> list[JobProg
     rows = db.execute(
         "SELECT j.id, j.document_id, d.title, j.status, j.channel, j.error, d.state FROM jobs j"
         f" JOIN documents d ON d.id = j.document_id WHERE j.id IN ({marks}) AND j.user_id = ? ORDER BY j.id",
-        [*job_ids, user_id]).fetchall()
-    return [JobProgressRow(id=r[0], document_id=r[1], title=r[2], status=r[3], channel=r[4], error=r[5],
-                           document_state=r[6]) for r in rows]
+        [*job_ids, user_id],
+    ).fetchall()
+    return [
+        JobProgressRow(
+            id=r[0], document_id=r[1], title=r[2], status=r[3], channel=r[4], error=r[5], document_state=r[6]
+        )
+        for r in rows
+    ]

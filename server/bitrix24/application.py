@@ -47,18 +47,29 @@ class ApplicationService:
         if access_token is not None:
             kwargs = {"auth": access_token, "endpoint": endpoint}
         raw = await self.client.call("app.info", **kwargs) or {}
-        return AppInfo(id=to_int(raw.get("ID")), code=to_str(raw.get("CODE")), version=to_int(raw.get("VERSION")),
-                       status=to_str(raw.get("STATUS")), installed=to_bool(raw.get("INSTALLED")))
+        return AppInfo(
+            id=to_int(raw.get("ID")),
+            code=to_str(raw.get("CODE")),
+            version=to_int(raw.get("VERSION")),
+            status=to_str(raw.get("STATUS")),
+            installed=to_bool(raw.get("INSTALLED")),
+        )
 
     async def bindings(self) -> list[Binding]:
         rows = await self.client.call("placement.get") or []
-        return [Binding(placement=to_str(r.get("placement") or r.get("PLACEMENT")),
-                        handler=to_str(r.get("handler") or r.get("HANDLER")),
-                        title=to_str(r.get("title") or r.get("TITLE")))
-                for r in rows if isinstance(r, dict)]
+        return [
+            Binding(
+                placement=to_str(r.get("placement") or r.get("PLACEMENT")),
+                handler=to_str(r.get("handler") or r.get("HANDLER")),
+                title=to_str(r.get("title") or r.get("TITLE")),
+            )
+            for r in rows
+            if isinstance(r, dict)
+        ]
 
-    async def bind(self, placement: str, handler: str, title: str, *,
-                   lang_all: dict[str, dict[str, str]] | None = None) -> bool:
+    async def bind(
+        self, placement: str, handler: str, title: str, *, lang_all: dict[str, dict[str, str]] | None = None
+    ) -> bool:
         """Bind `handler` to `placement` unless that exact pair is bound already. Returns True if it bound."""
         existing = await self.bindings()
         if any(b.placement == placement and _norm_handler(b.handler) == _norm_handler(handler) for b in existing):

@@ -113,7 +113,7 @@ class Bitrix24Client:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if settings.mode == "none":
-            raise ValueError("no portal configured (portal.mode = \"none\")")
+            raise ValueError('no portal configured (portal.mode = "none")')
         if settings.mode == "oauth" and token_store is None:
             raise ValueError("oauth mode needs a token_store")
         if settings.mode == "webhook" and not settings.webhook_url:
@@ -189,8 +189,7 @@ class Bitrix24Client:
         """Forget cached tokens; the next call reads the store (after a reinstall saved a new pair)."""
         self._tokens = None
 
-    async def redeem_refresh_token(self, refresh_token: str,
-                                   previous: OAuthTokens | None = None) -> OAuthTokens:
+    async def redeem_refresh_token(self, refresh_token: str, previous: OAuthTokens | None = None) -> OAuthTokens:
         """Trade `refresh_token` for a new pair at the configured OAuth server with the configured credentials.
 
         The OAuth server is the configured one only (`settings.oauth_token_url`), never a `server_endpoint`
@@ -253,7 +252,7 @@ class Bitrix24Client:
         return payload
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * (2 ** attempt))
+        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
         return delay * (0.5 + random.random() / 2)  # jitter, so clients that failed together retry apart
 
     async def call_raw(
@@ -295,8 +294,9 @@ class Bitrix24Client:
             try:
                 async with self.limiter.slot():
                     self.stats["requests"] += 1
-                    response = await self._http.post(url, content=msgspec.json.encode(body),
-                                                     headers={"Content-Type": "application/json"})
+                    response = await self._http.post(
+                        url, content=msgspec.json.encode(body), headers={"Content-Type": "application/json"}
+                    )
             except (httpx.UnsupportedProtocol, httpx.InvalidURL):
                 raise TransportError(method, "BAD_URL", "the portal URL is not a valid http(s) URL") from None
             except httpx.HTTPError as exc:
@@ -360,7 +360,7 @@ class Bitrix24Client:
             items = [(str(i), v) for i, v in enumerate(commands)]
         total = BatchResult(results={}, errors={}, totals={}, nexts={})
         for offset in range(0, len(items), BATCH_LIMIT):
-            chunk = items[offset: offset + BATCH_LIMIT]
+            chunk = items[offset : offset + BATCH_LIMIT]
             # Keys go on the wire as given, so `$result[key]` references work. Numeric keys may come back as
             # a JSON list (PHP arrays with keys 0..n-1); `_as_dict` maps list positions back to those keys.
             wire = {key: f"{method}?{phpquery.encode(params)}" for key, (method, params) in chunk}
@@ -458,8 +458,14 @@ class Bitrix24Client:
 
     # ---- file transfer ----------------------------------------------------------------------------------
 
-    async def upload_to(self, upload_url: str, field: str, filename: str, source: bytes | Path,
-                        content_type: str = "application/octet-stream") -> dict[str, Any]:
+    async def upload_to(
+        self,
+        upload_url: str,
+        field: str,
+        filename: str,
+        source: bytes | Path,
+        content_type: str = "application/octet-stream",
+    ) -> dict[str, Any]:
         """POST a file to a Disk `uploadUrl` as multipart; a Path is streamed in 64 KiB chunks, not read whole."""
         handle: BinaryIO | None = None
         files: dict[str, tuple[str, BinaryIO | bytes, str]]
@@ -470,8 +476,9 @@ class Bitrix24Client:
             else:
                 files = {field: (filename, source, content_type)}
             async with self.limiter.slot():
-                response = await self._http.post(upload_url, files=files,
-                                                 timeout=httpx.Timeout(self.settings.transfer_timeout_seconds))
+                response = await self._http.post(
+                    upload_url, files=files, timeout=httpx.Timeout(self.settings.transfer_timeout_seconds)
+                )
         except httpx.HTTPError as exc:
             raise TransportError("disk.upload", "NETWORK", type(exc).__name__) from None
         finally:
@@ -486,16 +493,25 @@ class Bitrix24Client:
         """GET a `DOWNLOAD_URL`. With `sink` the body is streamed to that file and its size returned."""
         headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
         try:
-            async with self.limiter.slot(), self._http.stream("GET", url, headers=headers, follow_redirects=True,
-                                         timeout=httpx.Timeout(self.settings.transfer_timeout_seconds)) as response:
+            async with (
+                self.limiter.slot(),
+                self._http.stream(
+                    "GET",
+                    url,
+                    headers=headers,
+                    follow_redirects=True,
+                    timeout=httpx.Timeout(self.settings.transfer_timeout_seconds),
+                ) as response,
+            ):
                 if response.status_code >= 400:
                     body = await response.aread()
                     try:
                         payload = msgspec.json.decode(body) if body else {}
                     except msgspec.DecodeError:
                         payload = {}
-                    raise error_from("disk.download", payload if isinstance(payload, dict) else {},
-                                     response.status_code)
+                    raise error_from(
+                        "disk.download", payload if isinstance(payload, dict) else {}, response.status_code
+                    )
                 if sink is None:
                     return await response.aread()
                 size = 0

@@ -15,8 +15,22 @@ from .errors import NotFound
 ENTITY_TYPE_CONTACT = 3
 ENTITY_TYPE_COMPANY = COMPANY.type_id
 
-REQUISITE_FIELDS = ["ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "NAME", "ACTIVE", "RQ_INN", "RQ_KPP",
-                    "RQ_OGRN", "RQ_OGRNIP", "RQ_COMPANY_NAME", "RQ_COMPANY_FULL_NAME", "RQ_DIRECTOR", "RQ_EMAIL"]
+REQUISITE_FIELDS = [
+    "ID",
+    "ENTITY_TYPE_ID",
+    "ENTITY_ID",
+    "PRESET_ID",
+    "NAME",
+    "ACTIVE",
+    "RQ_INN",
+    "RQ_KPP",
+    "RQ_OGRN",
+    "RQ_OGRNIP",
+    "RQ_COMPANY_NAME",
+    "RQ_COMPANY_FULL_NAME",
+    "RQ_DIRECTOR",
+    "RQ_EMAIL",
+]
 
 
 class Deal(msgspec.Struct, frozen=True):
@@ -158,8 +172,13 @@ class CrmService:
         raw = _object(kind.get_method, await self.client.call(kind.get_method, {"id": entity_id}))
         company_id = entity_id if kind.company_field is None else to_int(raw.get(kind.company_field)) or None
         title = " ".join(part for part in (to_str(raw.get(f)).strip() for f in kind.title_fields) if part)
-        return CrmRecord(kind=kind.code, id=to_int(raw.get("ID"), entity_id) or entity_id, title=title,
-                         company_id=company_id, fields=raw)
+        return CrmRecord(
+            kind=kind.code,
+            id=to_int(raw.get("ID"), entity_id) or entity_id,
+            title=title,
+            company_id=company_id,
+            fields=raw,
+        )
 
     async def counterparty_company_id(self, kind: CrmKind, entity_id: int) -> int | None:
         """The company a record's counterparty is; a company is its own, so that costs no call."""
@@ -193,8 +212,10 @@ class CrmService:
 
     async def _linked_contact_ids(self, method: str, owner_id: int) -> list[int]:
         rows = await self.client.call(method, {"id": owner_id}) or []
-        rows = sorted((r for r in rows if isinstance(r, dict)),
-                      key=lambda r: (not to_bool(r.get("IS_PRIMARY")), to_int(r.get("SORT"), 0) or 0))
+        rows = sorted(
+            (r for r in rows if isinstance(r, dict)),
+            key=lambda r: (not to_bool(r.get("IS_PRIMARY")), to_int(r.get("SORT"), 0) or 0),
+        )
         return [cid for cid in (to_int(r.get("CONTACT_ID")) for r in rows) if cid]
 
     async def deal_contacts(self, deal_id: int) -> list[Contact]:
@@ -206,11 +227,14 @@ class CrmService:
 
     async def requisites(self, entity_type_id: int, entity_id: int) -> list[Requisite]:
         """Requisites of a company (4) or contact (3), active ones first."""
-        rows = await self.client.list_all("crm.requisite.list", {
-            "filter": {"ENTITY_TYPE_ID": entity_type_id, "ENTITY_ID": entity_id},
-            "select": REQUISITE_FIELDS,
-            "order": {"ID": "ASC"},
-        })
+        rows = await self.client.list_all(
+            "crm.requisite.list",
+            {
+                "filter": {"ENTITY_TYPE_ID": entity_type_id, "ENTITY_ID": entity_id},
+                "select": REQUISITE_FIELDS,
+                "order": {"ID": "ASC"},
+            },
+        )
         found = [_requisite(row) for row in rows if isinstance(row, dict)]
         found.sort(key=lambda r: not r.active)
         return found

@@ -3,7 +3,8 @@
 Layout: <storage root>/KlikDok/<kind's group>/<kind's folder>/, e.g. KlikDok/Сделки/Сделка №<id>/ (the names are in
 `server.bitrix24.entities`). Folders are created on first use and found again by name, so a retry or a second server
 process never makes duplicates; the ids found are kept in a `FolderIndex` (the server's is in SQLite), so a folder
-costs one lookup per portal, not one per upload: at 2 requests/s the portal has no budget for listing a folder before every file.
+costs one lookup per portal, not one per upload: at 2 requests/s the portal has no budget for listing a folder
+before every file.
 Uploads always use the two-step `uploadUrl` form: it has no base64 overhead and works for any size.
 """
 
@@ -36,8 +37,10 @@ class DiskFile(msgspec.Struct, frozen=True):
     detail_url: str
 
     def __repr__(self) -> str:
-        return (f"DiskFile(id={self.id}, name={self.name!r}, size={self.size}, folder_id={self.folder_id}, "
-                f"download_url={redact(self.download_url)!r})")
+        return (
+            f"DiskFile(id={self.id}, name={self.name!r}, size={self.size}, folder_id={self.folder_id}, "
+            f"download_url={redact(self.download_url)!r})"
+        )
 
 
 class DiskFolder(msgspec.Struct, frozen=True):
@@ -111,8 +114,14 @@ class DiskService:
         an admin's app token the first time).
     """
 
-    def __init__(self, client: Bitrix24Client, *, storage_id: str | int | None = None,
-                 base_folder: str = BASE_FOLDER, index: FolderIndex | None = None) -> None:
+    def __init__(
+        self,
+        client: Bitrix24Client,
+        *,
+        storage_id: str | int | None = None,
+        base_folder: str = BASE_FOLDER,
+        index: FolderIndex | None = None,
+    ) -> None:
         self.client = client
         self.base_folder = base_folder
         if storage_id is None:
@@ -147,8 +156,9 @@ class DiskService:
         await self.index.forget()
 
     async def find_child_folder(self, parent_id: int, name: str) -> DiskFolder | None:
-        rows = await self.client.list_all("disk.folder.getchildren",
-                                          {"id": parent_id, "filter": {"NAME": name, "TYPE": "folder"}})
+        rows = await self.client.list_all(
+            "disk.folder.getchildren", {"id": parent_id, "filter": {"NAME": name, "TYPE": "folder"}}
+        )
         for row in rows:
             if isinstance(row, dict) and to_str(row.get("NAME")) == name and to_str(row.get("TYPE")) == "folder":
                 return folder_from(row)
@@ -166,8 +176,9 @@ class DiskService:
             existing = await self.find_child_folder(parent_id, name)
             if existing is None:
                 try:
-                    created = await self.client.call("disk.folder.addsubfolder",
-                                                     {"id": parent_id, "data": {"NAME": name}})
+                    created = await self.client.call(
+                        "disk.folder.addsubfolder", {"id": parent_id, "data": {"NAME": name}}
+                    )
                     existing = folder_from(created)
                 except AlreadyExists:
                     # Another process created it between our lookup and our create.
@@ -184,8 +195,15 @@ class DiskService:
         group = await self.ensure_folder(base, entry.disk_group)
         return await self.ensure_folder(group, entry.disk_folder.format(id=entity_id))
 
-    async def upload(self, folder_id: int, name: str, source: bytes | Path, *,
-                     unique_name: bool = True, content_type: str | None = None) -> DiskFile:
+    async def upload(
+        self,
+        folder_id: int,
+        name: str,
+        source: bytes | Path,
+        *,
+        unique_name: bool = True,
+        content_type: str | None = None,
+    ) -> DiskFile:
         """Upload through the two-step form: ask for an `uploadUrl`, then POST the file there as multipart.
 
         A Path is streamed from disk. If the token expires between the steps, the client refreshes it and the
@@ -193,14 +211,20 @@ class DiskService:
         """
         content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         for attempt in (1, 2):
-            ticket = await self.client.call("disk.folder.uploadfile", {
-                "id": folder_id, "data": {"NAME": name}, "generateUniqueName": unique_name,
-            })
+            ticket = await self.client.call(
+                "disk.folder.uploadfile",
+                {
+                    "id": folder_id,
+                    "data": {"NAME": name},
+                    "generateUniqueName": unique_name,
+                },
+            )
             if not isinstance(ticket, dict) or not ticket.get("uploadUrl"):
                 raise Bitrix24Error("disk.folder.uploadfile", "NO_UPLOAD_URL", "the portal gave no uploadUrl")
             try:
-                envelope = await self.client.upload_to(ticket["uploadUrl"], to_str(ticket.get("field")) or "file",
-                                                       name, source, content_type)
+                envelope = await self.client.upload_to(
+                    ticket["uploadUrl"], to_str(ticket.get("field")) or "file", name, source, content_type
+                )
             except ExpiredToken:
                 if attempt == 2 or self.client.settings.mode != "oauth":
                     raise
@@ -230,11 +254,15 @@ class DiskService:
         One filtered `getchildren` (`%NAME` is a substring filter), checked again here by the exact pattern.
         """
         stem = name.rpartition(".")[0] or name
-        rows = await self.client.list_all("disk.folder.getchildren",
-                                          {"id": folder_id, "filter": {"%NAME": stem, "TYPE": "file"}})
+        rows = await self.client.list_all(
+            "disk.folder.getchildren", {"id": folder_id, "filter": {"%NAME": stem, "TYPE": "file"}}
+        )
         pattern = name_variants(name)
-        found = [file_from(r) for r in rows if isinstance(r, dict) and to_str(r.get("TYPE")) == "file"
-                 and pattern.fullmatch(to_str(r.get("NAME")))]
+        found = [
+            file_from(r)
+            for r in rows
+            if isinstance(r, dict) and to_str(r.get("TYPE")) == "file" and pattern.fullmatch(to_str(r.get("NAME")))
+        ]
         return sorted(found, key=lambda f: f.id, reverse=True)
 
     async def list_files(self, folder_id: int) -> list[DiskFile]:

@@ -56,20 +56,38 @@ class CrmKind:
 
 
 DEAL = CrmKind(
-    code="deal", type_id=2, placement="CRM_DEAL_DETAIL_TAB", timeline_type="deal",
+    code="deal",
+    type_id=2,
+    placement="CRM_DEAL_DETAIL_TAB",
+    timeline_type="deal",
     card_path="/crm/deal/details/{id}/",
-    label="Сделка", genitive="сделки", this_dative="этой сделке", genitive_plural="сделок",
-    get_method="crm.deal.get", title_fields=("TITLE",), company_field="COMPANY_ID",
+    label="Сделка",
+    genitive="сделки",
+    this_dative="этой сделке",
+    genitive_plural="сделок",
+    get_method="crm.deal.get",
+    title_fields=("TITLE",),
+    company_field="COMPANY_ID",
     contacts_method="crm.deal.contact.items.get",
-    disk_group="Сделки", disk_folder="Сделка №{id}",
+    disk_group="Сделки",
+    disk_folder="Сделка №{id}",
 )
 COMPANY = CrmKind(
-    code="company", type_id=4, placement="CRM_COMPANY_DETAIL_TAB", timeline_type="company",
+    code="company",
+    type_id=4,
+    placement="CRM_COMPANY_DETAIL_TAB",
+    timeline_type="company",
     card_path="/crm/company/details/{id}/",
-    label="Компания", genitive="компании", this_dative="этой компании", genitive_plural="компаний",
-    get_method="crm.company.get", title_fields=("TITLE",), company_field=None,
+    label="Компания",
+    genitive="компании",
+    this_dative="этой компании",
+    genitive_plural="компаний",
+    get_method="crm.company.get",
+    title_fields=("TITLE",),
+    company_field=None,
     contacts_method="crm.company.contact.items.get",
-    disk_group="Компании", disk_folder="Компания №{id}",
+    disk_group="Компании",
+    disk_folder="Компания №{id}",
 )
 
 KINDS: tuple[CrmKind, ...] = (DEAL, COMPANY)

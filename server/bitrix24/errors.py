@@ -21,8 +21,11 @@ class Bitrix24Error(Exception):
         self.code = code
         self.description = description
         self.status = status
-        super().__init__(f"{method}: {code or 'error'}" + (f" ({description})" if description else "")
-                         + (f" [HTTP {status}]" if status else ""))
+        super().__init__(
+            f"{method}: {code or 'error'}"
+            + (f" ({description})" if description else "")
+            + (f" [HTTP {status}]" if status else "")
+        )
 
 
 class TransportError(Bitrix24Error):

@@ -47,8 +47,15 @@ class LeakyBucket:
     Use `async with bucket.slot(): ...` around each request.
     """
 
-    def __init__(self, rate: float, burst: int, *, headroom: int = 1, reserve: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        headroom: int = 1,
+        reserve: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)

@@ -47,8 +47,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_LIBRARY_LOGGERS = ("httpx", "httpcore", "httpcore.http11", "httpcore.http2", "httpcore.connection",
-                    "httpcore.proxy")
+_LIBRARY_LOGGERS = ("httpx", "httpcore", "httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy")
 _installed = False
 
 

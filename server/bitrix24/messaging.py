@@ -18,8 +18,16 @@ def _bb_escape(text: str) -> str:
     return text.replace("[", "(").replace("]", ")")
 
 
-def notify_command(user_id: int, message: str, *, link_url: str | None = None, link_title: str | None = None,
-                   tag: str | None = None, message_out: str | None = None, client_id: str | None = None) -> Command:
+def notify_command(
+    user_id: int,
+    message: str,
+    *,
+    link_url: str | None = None,
+    link_title: str | None = None,
+    tag: str | None = None,
+    message_out: str | None = None,
+    client_id: str | None = None,
+) -> Command:
     """A system notification for one user; with `link_url` the message ends with a clickable link.
 
     client_id: the application's id for a call through an inbound webhook, where Bitrix's schema requires
@@ -40,8 +48,7 @@ def notify_command(user_id: int, message: str, *, link_url: str | None = None, l
 
 def timeline_comment_command(entity: TimelineEntity, entity_id: int, comment: str) -> Command:
     # Since crm 23.100.0 only the lower-case `fields` key is accepted.
-    return "crm.timeline.comment.add", {"fields": {"ENTITY_ID": entity_id, "ENTITY_TYPE": entity,
-                                                   "COMMENT": comment}}
+    return "crm.timeline.comment.add", {"fields": {"ENTITY_ID": entity_id, "ENTITY_TYPE": entity, "COMMENT": comment}}
 
 
 class Messenger:

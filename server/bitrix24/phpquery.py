@@ -67,7 +67,7 @@ def _split_key(key: str) -> list[str]:
     head, bracket, _ = key.partition("[")
     if not bracket:
         return [key]
-    rest = key[len(head):]
+    rest = key[len(head) :]
     parts = _BRACKETS.findall(rest)
     # PHP ignores anything after a malformed bracket; keep it simple and treat such keys literally.
     if "".join(f"[{p}]" for p in parts) != rest:

@@ -68,9 +68,11 @@ class OAuthTokens(msgspec.Struct, kw_only=True):
             refresh_token=str(data.get("refresh_token") or keep.refresh_token),
             # A refresh never moves the portal: REST calls keep going where the install (the admin's
             # configured address) put them, whatever the answer says.
-            client_endpoint=keep.client_endpoint if previous is not None and keep.client_endpoint
+            client_endpoint=keep.client_endpoint
+            if previous is not None and keep.client_endpoint
             else str(data.get("client_endpoint") or ""),
-            server_endpoint=keep.server_endpoint if previous is not None and keep.server_endpoint
+            server_endpoint=keep.server_endpoint
+            if previous is not None and keep.server_endpoint
             else str(data.get("server_endpoint") or ""),
             member_id=str(data.get("member_id") or keep.member_id),
             # A refresh answer's `domain` is the OAuth server's, not the portal's: keep the portal's.

@@ -65,8 +65,9 @@ def department_from(raw: dict[str, Any]) -> Department:
 class UserDirectory:
     """`user.get` / `user.current` with a per-user TTL cache."""
 
-    def __init__(self, client: Bitrix24Client, *, ttl: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, client: Bitrix24Client, *, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.client = client
         self.ttl = ttl
         self._clock = clock
@@ -139,8 +140,9 @@ class UserDirectory:
 class DepartmentDirectory:
     """The department tree from `department.get`, cached as a whole (it is small and changes rarely)."""
 
-    def __init__(self, client: Bitrix24Client, *, ttl: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, client: Bitrix24Client, *, ttl: float = 600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.client = client
         self.ttl = ttl
         self._clock = clock

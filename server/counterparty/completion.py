@@ -27,8 +27,17 @@ def confirm_on_signed(db: Database, doc: dict[str, Any]) -> None:
         return
     theirs = [s for s in store.signatures(db, document_id) if s.signer_kind == "counterparty"]
     links.mark_answered(db, link["id"], "signed")
-    audit.append(db, actor=f"counterparty:{link['recipient_email']}", action="counterparty.signed",
-                 object_type="document", object_id=document_id,
-                 details={"link_id": link["id"], "source": theirs[-1].source if theirs else "counterparty"})
-    outbox.enqueue(db, links.MAIL_CONFIRMATION, {"link_id": link["id"], "document_id": document_id},
-                   dedupe_key=f"{links.MAIL_CONFIRMATION}:{document_id}")
+    audit.append(
+        db,
+        actor=f"counterparty:{link['recipient_email']}",
+        action="counterparty.signed",
+        object_type="document",
+        object_id=document_id,
+        details={"link_id": link["id"], "source": theirs[-1].source if theirs else "counterparty"},
+    )
+    outbox.enqueue(
+        db,
+        links.MAIL_CONFIRMATION,
+        {"link_id": link["id"], "document_id": document_id},
+        dedupe_key=f"{links.MAIL_CONFIRMATION}:{document_id}",
+    )

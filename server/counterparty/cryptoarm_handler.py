@@ -60,8 +60,11 @@ class CounterpartyLinkHandler:
         files = await services.db.read(read)
         if not files:
             raise TransactionRefused("nothing_to_sign", "Все файлы документа уже подписаны.")
-        return Offer(files=[OfferedFile(key=str(fid), name=name, size=size) for fid, name, size in files],
-                     header="Подписание документа", description=ctx.doc["title"][:120])
+        return Offer(
+            files=[OfferedFile(key=str(fid), name=name, size=size) for fid, name, size in files],
+            header="Подписание документа",
+            description=ctx.doc["title"][:120],
+        )
 
     async def open_file(self, services: AppServices, txn: Txn, key: str) -> tuple[str, bytes]:
         ctx = await _context(services, txn)
@@ -83,8 +86,9 @@ class CounterpartyLinkHandler:
         limit = services.settings.limits.max_signature_kb * 1024
         for result in results:
             try:
-                await _exchange(services).submit(ctx, {int(result.key): result.cms}, source="cryptoarm",
-                                                 max_bytes=limit)
+                await _exchange(services).submit(
+                    ctx, {int(result.key): result.cms}, source="cryptoarm", max_bytes=limit
+                )
                 outcome.accepted.append(result.key)
             except ActionRefused as exc:
                 outcome.refused.append({"key": result.key, "code": exc.code, "message": exc.message})
@@ -96,15 +100,24 @@ class CounterpartyLinkHandler:
         link_id = txn.targets[0]
         document_id = await services.db.read(lambda d: (links.link_by_id(d, link_id) or {}).get("document_id"))
         if document_id is not None:
-            await services.db.write(lambda d: audit.append(
-                d, actor="cryptoarm", action="counterparty.cryptoarm_cancelled", object_type="document",
-                object_id=document_id, details={"link_id": link_id}))
+            await services.db.write(
+                lambda d: audit.append(
+                    d,
+                    actor="cryptoarm",
+                    action="counterparty.cryptoarm_cancelled",
+                    object_type="document",
+                    object_id=document_id,
+                    details={"link_id": link_id},
+                )
+            )
 
 
 async def open_for_link(services: AppServices, ctx: LinkContext) -> str:
     """Mint a transaction for this link; returns the ``cryptoarm://`` link for the page."""
     minutes = services.settings.cryptoarm.transaction_minutes
-    txn_id, _ = await services.db.write(lambda d: transactions.create(
-        d, kind=KIND, targets=[ctx.link["id"]], minutes=minutes, actor=f"counterparty:{ctx.link['recipient_email']}"))
+    txn_id, _ = await services.db.write(
+        lambda d: transactions.create(
+            d, kind=KIND, targets=[ctx.link["id"]], minutes=minutes, actor=f"counterparty:{ctx.link['recipient_email']}"
+        )
+    )
     return transactions.link(services.settings.server.public_url, txn_id)
-

@@ -60,8 +60,9 @@ class ActionRefused(Exception):
         self.message = message
 
 
-UNKNOWN = LinkProblem("unknown_link", "Ссылка не найдена",
-                      "Такой ссылки нет. Проверьте, что адрес скопирован из письма полностью.")
+UNKNOWN = LinkProblem(
+    "unknown_link", "Ссылка не найдена", "Такой ссылки нет. Проверьте, что адрес скопирован из письма полностью."
+)
 
 
 @dataclass
@@ -87,29 +88,45 @@ def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str |
     deadline = links.link_deadline(link, doc)
     if link["revoked_at"]:
         if link["revoked_reason"] in ("resent", "replaced"):
-            raise LinkProblem("link_replaced", "Ссылка больше не действует",
-                              "Отправитель выслал вам новую ссылку на этот документ, эта больше не работает. "
-                              "Откройте документ по ссылке из последнего письма.")
+            raise LinkProblem(
+                "link_replaced",
+                "Ссылка больше не действует",
+                "Отправитель выслал вам новую ссылку на этот документ, эта больше не работает. "
+                "Откройте документ по ссылке из последнего письма.",
+            )
         if link["revoked_reason"] == "withdrawn" or doc["state"] == DocState.WITHDRAWN:
-            raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.")
-        raise LinkProblem("link_revoked", "Ссылка больше не действует",
-                          "Отправитель закрыл доступ по этой ссылке. Если документ всё ещё нужно подписать, "
-                          "попросите отправителя выслать новую ссылку.")
+            raise LinkProblem(
+                "withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно."
+            )
+        raise LinkProblem(
+            "link_revoked",
+            "Ссылка больше не действует",
+            "Отправитель закрыл доступ по этой ссылке. Если документ всё ещё нужно подписать, "
+            "попросите отправителя выслать новую ссылку.",
+        )
     state = doc["state"]
     if state == DocState.WITHDRAWN:
         raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.")
     if link["expires_at"] <= now:
-        raise LinkProblem("link_expired", "Срок действия ссылки истёк",
-                          "Срок, в течение которого документ можно было подписать по этой ссылке, закончился. "
-                          "Если документ всё ещё нужно подписать, попросите отправителя выслать новую ссылку.")
+        raise LinkProblem(
+            "link_expired",
+            "Срок действия ссылки истёк",
+            "Срок, в течение которого документ можно было подписать по этой ссылке, закончился. "
+            "Если документ всё ещё нужно подписать, попросите отправителя выслать новую ссылку.",
+        )
     if state == DocState.COMPLETED:
         return LinkContext(link, doc, "signed", deadline, "Документ подписан обеими сторонами.")
     if state == DocState.REJECTED_COUNTERPARTY:
         return LinkContext(link, doc, "rejected", deadline, f"Вы отклонили документ. Причина: {doc['reason']}")
-    if state == DocState.EXPIRED or (state == DocState.AWAITING_COUNTERPARTY and doc.get("deadline") and doc["deadline"] <= now):
-        raise LinkProblem("document_expired", "Срок подписания истёк",
-                          "Срок подписания документа истёк. Если документ всё ещё нужно подписать, попросите "
-                          "отправителя выслать его снова.")
+    if state == DocState.EXPIRED or (
+        state == DocState.AWAITING_COUNTERPARTY and doc.get("deadline") and doc["deadline"] <= now
+    ):
+        raise LinkProblem(
+            "document_expired",
+            "Срок подписания истёк",
+            "Срок подписания документа истёк. Если документ всё ещё нужно подписать, попросите "
+            "отправителя выслать его снова.",
+        )
     if state != DocState.AWAITING_COUNTERPARTY:
         raise LinkProblem("not_available", "Документ недоступен", "Документ сейчас не ждёт вашей подписи.")
     return LinkContext(link, doc, "open", deadline)
@@ -118,9 +135,9 @@ def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str |
 # Messages for the people on the page, by accept_signature's refusal code (and cades reason codes).
 REFUSAL_TEXT: dict[str, str] = {
     "wrong_document": "Подпись сделана для другого файла: подписанные данные не совпадают с документом, который вам "
-                      "отправили. Скачайте документ с этой страницы и подпишите именно его.",
+    "отправили. Скачайте документ с этой страницы и подпишите именно его.",
     "malformed": "Файл не похож на подпись: нужна отсоединённая (detached) подпись CAdES/CMS в формате .sig или .p7s "
-                 "(DER, PEM или base64).",
+    "(DER, PEM или base64).",
     "too_large": "Файл подписи слишком большой.",
     "signer_count": "В файле должна быть ровно одна подпись — ваша.",
     "already_signed": "Этот файл уже подписан вами.",
@@ -129,10 +146,10 @@ REFUSAL_TEXT: dict[str, str] = {
 }
 REASON_TEXT: dict[str, str] = {
     "expired": "Срок действия сертификата, которым сделана подпись, истёк. Подпишите документ действующим "
-               "сертификатом.",
+    "сертификатом.",
     "not_yet_valid": "Сертификат, которым сделана подпись, ещё не начал действовать.",
     "revoked": "Сертификат, которым сделана подпись, отозван удостоверяющим центром. Подпишите документ действующим "
-               "сертификатом.",
+    "сертификатом.",
     "untrusted_root": "Сертификат выдан удостоверяющим центром, которому сервер не доверяет (не аккредитованный УЦ).",
     "chain_incomplete": "Не удалось построить цепочку сертификатов до удостоверяющего центра.",
     "bad_signature": "Подпись повреждена: её значение не сходится с подписанными данными.",
@@ -199,8 +216,11 @@ class PageModel(msgspec.Struct, kw_only=True):
     counterparty_signatures: list[SignatureSummary] = []
 
 
-STATUS_TEXT = {"valid": "Подпись действительна", "invalid": "Подпись недействительна",
-               "indeterminate": "Подпись не удалось окончательно проверить"}
+STATUS_TEXT = {
+    "valid": "Подпись действительна",
+    "invalid": "Подпись недействительна",
+    "indeterminate": "Подпись не удалось окончательно проверить",
+}
 
 
 def summarise(sig_id: int, file_name: str, verification_json: str, warning: str) -> SignatureSummary:
@@ -216,13 +236,22 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
         valid = f"с {cert.not_before:%d.%m.%Y} по {cert.not_after:%d.%m.%Y}"
     status = s.status if s else result.status
     return SignatureSummary(
-        id=sig_id, file_name=file_name, signer_name=name or "—", title=(signer.title if signer else None) or "",
+        id=sig_id,
+        file_name=file_name,
+        signer_name=name or "—",
+        title=(signer.title if signer else None) or "",
         organization=(signer.organization if signer else None) or "",
-        inn=(signer.innle or signer.inn or "") if signer else "", ogrn=((signer.ogrn or signer.ogrnip) if signer else "") or "",
-        status=status, status_text=STATUS_TEXT.get(status, status),
-        signed_at=moscow_time(s.signing_time if s else None), certificate_serial=cert.serial if cert else "",
-        certificate_issuer=cert.issuer if cert else "", certificate_valid=valid,
-        problems=[REASONS.get(r, ("", r))[1] for r in (s.reasons if s else [])], warning=warning)
+        inn=(signer.innle or signer.inn or "") if signer else "",
+        ogrn=((signer.ogrn or signer.ogrnip) if signer else "") or "",
+        status=status,
+        status_text=STATUS_TEXT.get(status, status),
+        signed_at=moscow_time(s.signing_time if s else None),
+        certificate_serial=cert.serial if cert else "",
+        certificate_issuer=cert.issuer if cert else "",
+        certificate_valid=valid,
+        problems=[REASONS.get(r, ("", r))[1] for r in (s.reasons if s else [])],
+        warning=warning,
+    )
 
 
 def _page_model(d: Any, ctx: LinkContext) -> PageModel:
@@ -242,13 +271,29 @@ def _page_model(d: Any, ctx: LinkContext) -> PageModel:
             org = org or (row.signer.get("organization") or "")
     signed_files = {r.file_id for r in rows if r.signer_kind == "counterparty"}
     return PageModel(
-        title=doc["title"], sender_company=org or "Отправитель", author_name=doc["author_name"],
-        counterparty_name=doc["counterparty_name"], recipient_email=ctx.link["recipient_email"],
-        deadline=moscow_time(ctx.deadline), mode=ctx.mode, notice=ctx.notice,
-        files=[FileView(id=f.id, name=f.name, size=f.size, content_type=f.content_type, streebog256=f.streebog256,
-                        pdf=f.content_type == "application/pdf" or f.name.lower().endswith(".pdf"),
-                        signed_by_counterparty=f.id in signed_files) for f in files],
-        company_signatures=company, counterparty_signatures=theirs)
+        title=doc["title"],
+        sender_company=org or "Отправитель",
+        author_name=doc["author_name"],
+        counterparty_name=doc["counterparty_name"],
+        recipient_email=ctx.link["recipient_email"],
+        deadline=moscow_time(ctx.deadline),
+        mode=ctx.mode,
+        notice=ctx.notice,
+        files=[
+            FileView(
+                id=f.id,
+                name=f.name,
+                size=f.size,
+                content_type=f.content_type,
+                streebog256=f.streebog256,
+                pdf=f.content_type == "application/pdf" or f.name.lower().endswith(".pdf"),
+                signed_by_counterparty=f.id in signed_files,
+            )
+            for f in files
+        ],
+        company_signatures=company,
+        counterparty_signatures=theirs,
+    )
 
 
 # -- the service ----------------------------------------------------------------------------------------------
@@ -289,11 +334,16 @@ class CounterpartyExchange:
             return await self.downloads.file_bytes(ctx.doc["id"], file_id)
         except TransitionRefused as exc:
             if exc.code == "file_changed":
-                raise ActionRefused("file_changed", "Файл документа изменён после отправки и не совпадает с тем, "
-                                    "что подписала компания. Скачивание остановлено; сообщите об этом отправителю.") from None
+                raise ActionRefused(
+                    "file_changed",
+                    "Файл документа изменён после отправки и не совпадает с тем, "
+                    "что подписала компания. Скачивание остановлено; сообщите об этом отправителю.",
+                ) from None
             raise ActionRefused(exc.code, exc.message) from None
         except PortalMissing:
-            raise ActionRefused("portal_unavailable", "Файл временно недоступен. Попробуйте через несколько минут.") from None
+            raise ActionRefused(
+                "portal_unavailable", "Файл временно недоступен. Попробуйте через несколько минут."
+            ) from None
 
     async def company_signature(self, ctx: LinkContext, signature_id: int) -> tuple[str, bytes]:
         found = await self.db.read(lambda d: store.signature_bytes(d, ctx.doc["id"], signature_id))
@@ -305,8 +355,9 @@ class CounterpartyExchange:
     def _claim(self, ctx: LinkContext) -> SignerClaim:
         return SignerClaim("counterparty", label=f"{ctx.link['recipient_email']} (ссылка {ctx.link['id']})")
 
-    async def submit(self, ctx: LinkContext, signatures: dict[int, bytes], *, source: str = "counterparty",
-                     max_bytes: int) -> UploadOutcome:
+    async def submit(
+        self, ctx: LinkContext, signatures: dict[int, bytes], *, source: str = "counterparty", max_bytes: int
+    ) -> UploadOutcome:
         """Accept the counterparty's signature for each named file (all the document's files, or what is left)."""
         if ctx.mode != "open":
             raise ActionRefused("not_open", "Документ сейчас не ждёт вашей подписи.")
@@ -321,9 +372,14 @@ class CounterpartyExchange:
             except MalformedInput:
                 raise ActionRefused("malformed", REFUSAL_TEXT["malformed"]) from None
             try:
-                accepted = await accept_signature(self.signatures, document_id=ctx.doc["id"], file_id=file_id,
-                                                  cms=cms, claim=self._claim(ctx),
-                                                  source="cryptoarm" if source == "cryptoarm" else "counterparty")
+                accepted = await accept_signature(
+                    self.signatures,
+                    document_id=ctx.doc["id"],
+                    file_id=file_id,
+                    cms=cms,
+                    claim=self._claim(ctx),
+                    source="cryptoarm" if source == "cryptoarm" else "counterparty",
+                )
             except SignatureRefused as refusal:
                 raise ActionRefused(refusal.code, refusal_message(refusal)) from None
             outcome.accepted.append(accepted)
@@ -340,15 +396,22 @@ class CounterpartyExchange:
             raise ActionRefused("not_open", "Документ сейчас не ждёт вашего ответа.")
         reason = " ".join(reason.split())[:1000]
         if len(reason) < 3:
-            raise ActionRefused("reason_required", "Укажите причину отказа: отправитель увидит её в карточке "
-                                "документа.")
+            raise ActionRefused(
+                "reason_required", "Укажите причину отказа: отправитель увидит её в карточке документа."
+            )
 
         def write(d: Any) -> None:
             step = links.counterparty_step(d, ctx.doc["id"])
             if step is None:
                 raise TransitionRefused("not_current_step", "Документ сейчас не ждёт вашего ответа.")
-            states.reject(d, ctx.doc["id"], step_id=step[0], actor=f"counterparty:{ctx.link['recipient_email']}",
-                          reason=reason, listeners=self.listeners)
+            states.reject(
+                d,
+                ctx.doc["id"],
+                step_id=step[0],
+                actor=f"counterparty:{ctx.link['recipient_email']}",
+                reason=reason,
+                listeners=self.listeners,
+            )
             links.mark_answered(d, ctx.link["id"], "rejected")
 
         try:

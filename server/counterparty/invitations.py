@@ -27,8 +27,9 @@ Outcome = Literal["invited", "no_email", "skipped"]
 class Invitations:
     """The ``internal_signed`` listener: a personal link for the document's counterparty, or a word to the author."""
 
-    def __init__(self, *, link_key: bytes, ttl_days: int,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, *, link_key: bytes, ttl_days: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.link_key = link_key
         self.ttl_days = ttl_days
         self.clock = clock
@@ -43,17 +44,39 @@ class Invitations:
             return "skipped"
         email = (doc.get("counterparty_email") or "").strip()
         if not links.valid_email(email):
-            audit.append(db, actor="system", action="counterparty.no_email", object_type="document",
-                         object_id=document_id, details={"email": email})
-            effects.notify(db, doc["author_id"], f"Документ «{doc['title']}» подписан компанией, но у контрагента нет "
-                           "адреса электронной почты. Укажите адрес и отправьте ссылку в карточке документа.",
-                           doc=doc, key=f"counterparty.no_email:{document_id}")
+            audit.append(
+                db,
+                actor="system",
+                action="counterparty.no_email",
+                object_type="document",
+                object_id=document_id,
+                details={"email": email},
+            )
+            effects.notify(
+                db,
+                doc["author_id"],
+                f"Документ «{doc['title']}» подписан компанией, но у контрагента нет "
+                "адреса электронной почты. Укажите адрес и отправьте ссылку в карточке документа.",
+                doc=doc,
+                key=f"counterparty.no_email:{document_id}",
+            )
             return "no_email"
-        links.issue(db, document_id=document_id, recipient_email=email,
-                    recipient_name=doc.get("counterparty_name") or "", ttl_days=self.ttl_days, actor="system",
-                    key=self.link_key, now=self.clock())
-        effects.timeline(db, doc, f"KlikDok: документ «{doc['title']}» отправлен контрагенту на адрес {email}.",
-                         key=f"counterparty.invited.timeline:{document_id}")
+        links.issue(
+            db,
+            document_id=document_id,
+            recipient_email=email,
+            recipient_name=doc.get("counterparty_name") or "",
+            ttl_days=self.ttl_days,
+            actor="system",
+            key=self.link_key,
+            now=self.clock(),
+        )
+        effects.timeline(
+            db,
+            doc,
+            f"KlikDok: документ «{doc['title']}» отправлен контрагенту на адрес {email}.",
+            key=f"counterparty.invited.timeline:{document_id}",
+        )
         return "invited"
 
 

@@ -19,8 +19,14 @@ from server.ratelimit import SlidingWindow
 
 
 class PublicLimiter:
-    def __init__(self, *, per_ip_per_minute: int, per_link_per_minute: int, bad_links_per_hour: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        per_ip_per_minute: int,
+        per_link_per_minute: int,
+        bad_links_per_hour: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_ip = SlidingWindow(per_ip_per_minute, 60.0, clock=clock)
         self.per_link = SlidingWindow(per_link_per_minute, 60.0, clock=clock)
         self.bad_links = SlidingWindow(bad_links_per_hour, 3600.0, clock=clock)

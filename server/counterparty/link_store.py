@@ -34,16 +34,31 @@ def alive(db: Database, document_id: int) -> dict[str, Any] | None:
 
 def latest(db: Database, document_id: int) -> dict[str, Any] | None:
     """The live link, or else the one issued last."""
-    return _row(db, "SELECT * FROM counterparty_links WHERE document_id = ? ORDER BY revoked_at IS NULL DESC, id DESC"
-                " LIMIT 1", [document_id])
+    return _row(
+        db,
+        "SELECT * FROM counterparty_links WHERE document_id = ? ORDER BY revoked_at IS NULL DESC, id DESC LIMIT 1",
+        [document_id],
+    )
 
 
-def insert(db: Database, *, document_id: int, step_id: int | None, token_hash: str, nonce: str, recipient_email: str,
-           recipient_name: str, created_by: str, created_at: str, expires_at: str) -> int:
+def insert(
+    db: Database,
+    *,
+    document_id: int,
+    step_id: int | None,
+    token_hash: str,
+    nonce: str,
+    recipient_email: str,
+    recipient_name: str,
+    created_by: str,
+    created_at: str,
+    expires_at: str,
+) -> int:
     cur = db.execute(
         "INSERT INTO counterparty_links (document_id, step_id, token_hash, nonce, recipient_email, recipient_name,"
         " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [document_id, step_id, token_hash, nonce, recipient_email, recipient_name, created_by, created_at, expires_at])
+        [document_id, step_id, token_hash, nonce, recipient_email, recipient_name, created_by, created_at, expires_at],
+    )
     return inserted_id(cur)
 
 
@@ -52,8 +67,11 @@ def revoke(db: Database, link_id: int, *, reason: str, now: str) -> None:
 
 
 def mark_opened(db: Database, link_id: int, now: str) -> None:
-    db.execute("UPDATE counterparty_links SET first_opened_at = coalesce(first_opened_at, ?), last_opened_at = ?,"
-               " opened_count = opened_count + 1 WHERE id = ?", [now, now, link_id])
+    db.execute(
+        "UPDATE counterparty_links SET first_opened_at = coalesce(first_opened_at, ?), last_opened_at = ?,"
+        " opened_count = opened_count + 1 WHERE id = ?",
+        [now, now, link_id],
+    )
 
 
 def mark_answered(db: Database, link_id: int, answer: str, now: str) -> None:
@@ -61,39 +79,50 @@ def mark_answered(db: Database, link_id: int, answer: str, now: str) -> None:
 
 
 def mark_mail_sent(db: Database, link_id: int, now: str) -> None:
-    db.execute("UPDATE counterparty_links SET mail_status = 'sent', mail_error = '', mail_sent_at = ? WHERE id = ?",
-               [now, link_id])
+    db.execute(
+        "UPDATE counterparty_links SET mail_status = 'sent', mail_error = '', mail_sent_at = ? WHERE id = ?",
+        [now, link_id],
+    )
 
 
 def mark_mail_retrying(db: Database, link_id: int, error: str) -> None:
-    db.execute("UPDATE counterparty_links SET mail_status = 'retrying', mail_error = ? WHERE id = ?",
-               [error[:500], link_id])
+    db.execute(
+        "UPDATE counterparty_links SET mail_status = 'retrying', mail_error = ? WHERE id = ?", [error[:500], link_id]
+    )
 
 
 def mark_mail_failed(db: Database, link_id: int, error: str) -> None:
-    db.execute("UPDATE counterparty_links SET mail_status = 'failed', mail_error = ? WHERE id = ?",
-               [error[:500], link_id])
+    db.execute(
+        "UPDATE counterparty_links SET mail_status = 'failed', mail_error = ? WHERE id = ?", [error[:500], link_id]
+    )
 
 
 # A link was already issued for the document's current counterparty step (a new version has a new step).
 _HAS_LINK_FOR_CURRENT_STEP = (
     "EXISTS (SELECT 1 FROM counterparty_links l WHERE l.document_id = d.id AND l.step_id IS"
     " (SELECT s.id FROM route_steps s WHERE s.document_id = d.id AND s.kind = 'counterparty'"
-    " ORDER BY s.position DESC LIMIT 1))")
+    " ORDER BY s.position DESC LIMIT 1))"
+)
 
 
 def has_link_for_current_step(db: Database, document_id: int) -> bool:
-    return bool(db.execute(f"SELECT {_HAS_LINK_FOR_CURRENT_STEP} FROM documents d WHERE d.id = ?",
-                           [document_id]).fetchone()[0])
+    return bool(
+        db.execute(f"SELECT {_HAS_LINK_FOR_CURRENT_STEP} FROM documents d WHERE d.id = ?", [document_id]).fetchone()[0]
+    )
 
 
 def unanswered(db: Database, document_state: str) -> list[tuple[int, int, str, str, str | None]]:
     """(link id, document id, created_at, expires_at, document deadline) of the live, unanswered links of
     documents in ``document_state``."""
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in db.execute(
-        "SELECT l.id, l.document_id, l.created_at, l.expires_at, d.deadline FROM counterparty_links l"
-        " JOIN documents d ON d.id = l.document_id WHERE l.revoked_at IS NULL AND l.answered_at IS NULL"
-        " AND d.state = ?", [document_state]).fetchall()]
+    return [
+        (r[0], r[1], r[2], r[3], r[4])
+        for r in db.execute(
+            "SELECT l.id, l.document_id, l.created_at, l.expires_at, d.deadline FROM counterparty_links l"
+            " JOIN documents d ON d.id = l.document_id WHERE l.revoked_at IS NULL AND l.answered_at IS NULL"
+            " AND d.state = ?",
+            [document_state],
+        ).fetchall()
+    ]
 
 
 def of_document(db: Database, document_id: int) -> list[dict[str, Any]]:

@@ -81,13 +81,29 @@ def revoke_active(db: Database, document_id: int, *, reason: str, actor: str, no
         return None
     now = now or now_iso()
     link_store.revoke(db, link["id"], reason=reason, now=now)
-    audit.append(db, actor=actor, action="counterparty.link_revoked", object_type="document",
-                 object_id=document_id, details={"link_id": link["id"], "reason": reason})
+    audit.append(
+        db,
+        actor=actor,
+        action="counterparty.link_revoked",
+        object_type="document",
+        object_id=document_id,
+        details={"link_id": link["id"], "reason": reason},
+    )
     return int(link["id"])
 
 
-def issue(db: Database, *, document_id: int, recipient_email: str, recipient_name: str, ttl_days: int,
-          actor: str, key: bytes, reason: str = "initial", now: datetime | None = None) -> int:
+def issue(
+    db: Database,
+    *,
+    document_id: int,
+    recipient_email: str,
+    recipient_name: str,
+    ttl_days: int,
+    actor: str,
+    key: bytes,
+    reason: str = "initial",
+    now: datetime | None = None,
+) -> int:
     """A new link for the document's counterparty step (the previous one dies) and its invitation e-mail.
 
     The token is not returned: nobody but the recipient's mailbox ever sees it.
@@ -108,14 +124,33 @@ def issue(db: Database, *, document_id: int, recipient_email: str, recipient_nam
     nonce = tokens.new_nonce()
     token = tokens.derive(key, nonce)
     expires = now_iso(moment + timedelta(days=ttl_days))
-    link_id = link_store.insert(db, document_id=document_id, step_id=step[0] if step else None,
-                                token_hash=tokens.token_hash(token), nonce=nonce, recipient_email=recipient_email,
-                                recipient_name=text.name(recipient_name), created_by=actor, created_at=stamp,
-                                expires_at=expires)
-    audit.append(db, actor=actor, action="counterparty.link_issued", object_type="document", object_id=document_id,
-                 details={"link_id": link_id, "recipient": recipient_email, "expires_at": expires, "reason": reason})
-    outbox.enqueue(db, MAIL_INVITATION, {"link_id": link_id, "document_id": document_id},
-                   dedupe_key=f"{MAIL_INVITATION}:{link_id}", now=moment)
+    link_id = link_store.insert(
+        db,
+        document_id=document_id,
+        step_id=step[0] if step else None,
+        token_hash=tokens.token_hash(token),
+        nonce=nonce,
+        recipient_email=recipient_email,
+        recipient_name=text.name(recipient_name),
+        created_by=actor,
+        created_at=stamp,
+        expires_at=expires,
+    )
+    audit.append(
+        db,
+        actor=actor,
+        action="counterparty.link_issued",
+        object_type="document",
+        object_id=document_id,
+        details={"link_id": link_id, "recipient": recipient_email, "expires_at": expires, "reason": reason},
+    )
+    outbox.enqueue(
+        db,
+        MAIL_INVITATION,
+        {"link_id": link_id, "document_id": document_id},
+        dedupe_key=f"{MAIL_INVITATION}:{link_id}",
+        now=moment,
+    )
     return link_id
 
 
@@ -174,19 +209,33 @@ def due_reminders(db: Database, days_before: list[int], now: datetime) -> list[t
     return due
 
 
-def enqueue_reminder(db: Database, link_id: int, document_id: int, days: int | None, *, actor: str,
-                     now: datetime | None = None) -> int | None:
+def enqueue_reminder(
+    db: Database, link_id: int, document_id: int, days: int | None, *, actor: str, now: datetime | None = None
+) -> int | None:
     """An automatic reminder (``days`` set; sent once per link and threshold) or a manual one (``days`` None)."""
     key = f"{MAIL_REMINDER}:{link_id}:{days}" if days is not None else None
-    message_id = outbox.enqueue(db, MAIL_REMINDER, {"link_id": link_id, "document_id": document_id, "days": days},
-                                dedupe_key=key, now=now)
+    message_id = outbox.enqueue(
+        db, MAIL_REMINDER, {"link_id": link_id, "document_id": document_id, "days": days}, dedupe_key=key, now=now
+    )
     if message_id is not None:
-        audit.append(db, actor=actor, action="counterparty.reminder_queued", object_type="document",
-                     object_id=document_id, details={"link_id": link_id, "days": days, "manual": days is None})
+        audit.append(
+            db,
+            actor=actor,
+            action="counterparty.reminder_queued",
+            object_type="document",
+            object_id=document_id,
+            details={"link_id": link_id, "days": days, "manual": days is None},
+        )
     return message_id
 
 
 def manual_reminders_today(db: Database, document_id: int, now: datetime) -> int:
     since = (now - timedelta(days=1)).astimezone(UTC).isoformat(timespec="microseconds")
-    return audit.count_since(db, object_type="document", object_id=document_id, action="counterparty.reminder_queued",
-                             since=since, flag="manual")
+    return audit.count_since(
+        db,
+        object_type="document",
+        object_id=document_id,
+        action="counterparty.reminder_queued",
+        since=since,
+        flag="manual",
+    )

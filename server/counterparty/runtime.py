@@ -54,12 +54,20 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
     services.public_limiter = PublicLimiter(
         per_ip_per_minute=limits.public_requests_per_minute,
         per_link_per_minute=limits.public_requests_per_link_per_minute,
-        bad_links_per_hour=limits.public_bad_links_per_hour)
-    exchange = CounterpartyExchange(services.db, downloads=services.downloads, packaging=services.packaging,
-                                    signatures=services.signatures)
-    mail = MailWorker(settings, services.db, SmtpSender(settings.smtp), link_key=key,
-                      package=services.packaging.build_package, sender_company=sender_company,
-                      wake_portal=services.outbox.wake)
+        bad_links_per_hour=limits.public_bad_links_per_hour,
+    )
+    exchange = CounterpartyExchange(
+        services.db, downloads=services.downloads, packaging=services.packaging, signatures=services.signatures
+    )
+    mail = MailWorker(
+        settings,
+        services.db,
+        SmtpSender(settings.smtp),
+        link_key=key,
+        package=services.packaging.build_package,
+        sender_company=sender_company,
+        wake_portal=services.outbox.wake,
+    )
     services.listeners.on("internal_signed", Invitations(link_key=key, ttl_days=settings.policy.link_ttl_days))
     services.listeners.on("withdraw", revoke_on_withdraw)
     services.listeners.on("counterparty_signed", confirm_on_signed)
@@ -69,5 +77,7 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
     services.cryptoarm_counterparty = _cryptoarm_opener()
     services.mail = mail
     services.counterparty_scheduler = scheduler
-    return [asyncio.create_task(mail.run(stop), name="mail"),
-            asyncio.create_task(scheduler.run(stop), name="counterparty")]
+    return [
+        asyncio.create_task(mail.run(stop), name="mail"),
+        asyncio.create_task(scheduler.run(stop), name="counterparty"),
+    ]

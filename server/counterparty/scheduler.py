@@ -26,8 +26,14 @@ log = logging.getLogger(__name__)
 
 
 class CounterpartyScheduler:
-    def __init__(self, settings: Settings, db: Database, *, wake_mail: Callable[[], None],
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        wake_mail: Callable[[], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.settings = settings
         self.db = db
         self.wake_mail = wake_mail
@@ -38,8 +44,14 @@ class CounterpartyScheduler:
         self._event.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await run_rounds(self._round, wake=self._event, stop=stop, poll_seconds=self.settings.counterparty.scan_seconds,
-                         log=log, what="counterparty scan")
+        await run_rounds(
+            self._round,
+            wake=self._event,
+            stop=stop,
+            poll_seconds=self.settings.counterparty.scan_seconds,
+            log=log,
+            what="counterparty scan",
+        )
 
     async def _round(self) -> int:
         return (await self.scan_once())["reminders"]
@@ -49,8 +61,11 @@ class CounterpartyScheduler:
         counts = {"reminders": 0}
         due = await self.db.read(lambda d: links.due_reminders(d, self.settings.policy.reminder_days_before, now))
         for link_id, doc_id, days in due:
-            if await self.db.write(functools.partial(links.enqueue_reminder, link_id=link_id, document_id=doc_id,
-                                                     days=days, actor="system", now=now)):
+            if await self.db.write(
+                functools.partial(
+                    links.enqueue_reminder, link_id=link_id, document_id=doc_id, days=days, actor="system", now=now
+                )
+            ):
                 counts["reminders"] += 1
         if counts["reminders"]:
             self.wake_mail()

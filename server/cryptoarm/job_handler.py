@@ -37,8 +37,10 @@ class JobHandler:
         views = await services.db.read(lambda d: [store.job_view(d, j) for j in txn.targets])
         jobs = [v for v in views if v is not None and v.user_id == txn.user_id and v.status in store.OPEN_JOB_STATES]
         if len(jobs) != len(txn.targets):
-            raise TransactionRefused("jobs_not_open", "Документы уже подписаны, отозваны, подписание отменено или "
-                                     "передано другому способу подписи.")
+            raise TransactionRefused(
+                "jobs_not_open",
+                "Документы уже подписаны, отозваны, подписание отменено или передано другому способу подписи.",
+            )
         return jobs
 
     async def offer(self, services: AppServices, txn: Txn) -> Offer:
@@ -66,12 +68,20 @@ class JobHandler:
             if parsed is not None and parsed[0] in txn.targets:
                 job = await services.db.read(functools.partial(store.job_view, job_id=parsed[0]))
             if parsed is None or job is None or job.user_id != txn.user_id:
-                outcome.refused.append({"key": result.key, "code": "unknown_file", "message": "Файл не из этой транзакции."})
+                outcome.refused.append(
+                    {"key": result.key, "code": "unknown_file", "message": "Файл не из этой транзакции."}
+                )
                 continue
             try:
-                await port.accept_job_signature(services.signatures, job_id=job.id, document_id=job.document_id,
-                                                user_id=job.user_id, file_id=parsed[1], cms=result.cms,
-                                                source="cryptoarm")
+                await port.accept_job_signature(
+                    services.signatures,
+                    job_id=job.id,
+                    document_id=job.document_id,
+                    user_id=job.user_id,
+                    file_id=parsed[1],
+                    cms=result.cms,
+                    source="cryptoarm",
+                )
                 outcome.accepted.append(result.key)
             except port.SignatureRefused as refusal:
                 outcome.refused.append({"key": result.key, "code": refusal.code, "message": refusal.message})
@@ -83,8 +93,9 @@ class JobHandler:
         hub = services.agents
         if hub is None or txn.user_id is None:
             return
-        statuses = await services.db.read(lambda d: {j: (v.status if v else "") for j in txn.targets
-                                                      for v in [store.job_view(d, j)]})
+        statuses = await services.db.read(
+            lambda d: {j: (v.status if v else "") for j in txn.targets for v in [store.job_view(d, j)]}
+        )
         for job_id in txn.targets:
             if statuses.get(job_id) == "done":
                 event = protocol.JobEvent(job_id=job_id, event="signed")
@@ -92,8 +103,9 @@ class JobHandler:
                 code, message = refused[job_id][0]
                 event = protocol.JobEvent(job_id=job_id, event="refused", message=f"{code}: {message}")
             else:
-                event = protocol.JobEvent(job_id=job_id, event="refused",
-                                          message="incomplete: КриптоАРМ вернул подписи не для всех файлов.")
+                event = protocol.JobEvent(
+                    job_id=job_id, event="refused", message="incomplete: КриптоАРМ вернул подписи не для всех файлов."
+                )
             await hub.notify_user(txn.user_id, event)
 
     async def cancelled(self, services: AppServices, txn: Txn) -> None:
@@ -101,7 +113,11 @@ class JobHandler:
         if hub is None or txn.user_id is None:
             return
         for job_id in txn.targets:
-            await hub.notify_user(txn.user_id, protocol.JobEvent(
-                job_id=job_id, event="cancelled_in_app",
-                message="Подписание отменено в КриптоАРМ ГОСТ; документ по-прежнему ждёт подписи."))
-
+            await hub.notify_user(
+                txn.user_id,
+                protocol.JobEvent(
+                    job_id=job_id,
+                    event="cancelled_in_app",
+                    message="Подписание отменено в КриптоАРМ ГОСТ; документ по-прежнему ждёт подписи.",
+                ),
+            )

@@ -40,17 +40,36 @@ _COLUMNS = "id, kind, targets, user_id, agent_id, state, created_at, expires_at,
 
 
 def _txn(row: Any) -> Txn:
-    return Txn(id=row[0], kind=row[1], targets=json.loads(row[2]), user_id=row[3], agent_id=row[4], state=row[5],
-               created_at=row[6], expires_at=row[7], files=json.loads(row[8]))
+    return Txn(
+        id=row[0],
+        kind=row[1],
+        targets=json.loads(row[2]),
+        user_id=row[3],
+        agent_id=row[4],
+        state=row[5],
+        created_at=row[6],
+        expires_at=row[7],
+        files=json.loads(row[8]),
+    )
 
 
-def insert(db: Database, *, txn_hash: str, kind: str, targets: list[int], user_id: int | None, agent_id: int | None,
-           created_at: str, expires_at: str) -> int:
+def insert(
+    db: Database,
+    *,
+    txn_hash: str,
+    kind: str,
+    targets: list[int],
+    user_id: int | None,
+    agent_id: int | None,
+    created_at: str,
+    expires_at: str,
+) -> int:
     """A new ``open`` transaction; its file token is not issued yet (a placeholder that no digest can match)."""
     cur = db.execute(
         "INSERT INTO cryptoarm_transactions (txn_hash, token_hash, kind, targets, user_id, agent_id, created_at,"
         " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [txn_hash, "unissued:" + txn_hash, kind, json.dumps(targets), user_id, agent_id, created_at, expires_at])
+        [txn_hash, "unissued:" + txn_hash, kind, json.dumps(targets), user_id, agent_id, created_at, expires_at],
+    )
     return inserted_id(cur)
 
 
@@ -71,22 +90,28 @@ def by_token_hash(db: Database, token_hash: str) -> Txn | None:
 
 def set_parameters_sent(db: Database, row_id: int, *, token_hash: str, files: list[list[Any]], now: str) -> bool:
     """``open`` → ``parameters_sent`` with the file token's hash, unless used or expired already."""
-    cur = db.execute("UPDATE cryptoarm_transactions SET state = 'parameters_sent', token_hash = ?, files = ?"
-                     " WHERE id = ? AND state = 'open' AND expires_at > ?",
-                     [token_hash, json.dumps(files, ensure_ascii=False), row_id, now])
+    cur = db.execute(
+        "UPDATE cryptoarm_transactions SET state = 'parameters_sent', token_hash = ?, files = ?"
+        " WHERE id = ? AND state = 'open' AND expires_at > ?",
+        [token_hash, json.dumps(files, ensure_ascii=False), row_id, now],
+    )
     return bool(cur.rowcount)
 
 
 def set_finished(db: Database, row_id: int, *, state: str, outcome: dict[str, Any], now: str) -> bool:
     """``parameters_sent`` → ``state``; False when it was finished already."""
-    cur = db.execute("UPDATE cryptoarm_transactions SET state = ?, finished_at = ?, outcome = ? WHERE id = ?"
-                     " AND state = 'parameters_sent'", [state, now, json.dumps(outcome, ensure_ascii=False), row_id])
+    cur = db.execute(
+        "UPDATE cryptoarm_transactions SET state = ?, finished_at = ?, outcome = ? WHERE id = ?"
+        " AND state = 'parameters_sent'",
+        [state, now, json.dumps(outcome, ensure_ascii=False), row_id],
+    )
     return bool(cur.rowcount)
 
 
 def set_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
-    db.execute("UPDATE cryptoarm_transactions SET outcome = ? WHERE id = ?",
-               [json.dumps(outcome, ensure_ascii=False), row_id])
+    db.execute(
+        "UPDATE cryptoarm_transactions SET outcome = ? WHERE id = ?", [json.dumps(outcome, ensure_ascii=False), row_id]
+    )
 
 
 class JobRun(msgspec.Struct, kw_only=True):
@@ -101,9 +126,14 @@ def job_runs(db: Database, user_id: int, *, limit: int = 500) -> list[JobRun]:
     """The user's latest CryptoARM runs of kind "job", newest first."""
     runs = []
     for state, targets, outcome in db.execute(
-            "SELECT state, targets, outcome FROM cryptoarm_transactions WHERE kind = 'job' AND user_id = ?"
-            " ORDER BY id DESC LIMIT ?", [user_id, limit]).fetchall():
-        refused = {str(r.get("key", "")).split(".")[0]: str(r.get("message", ""))
-                   for r in json.loads(outcome or "{}").get("refused", []) if isinstance(r, dict)}
+        "SELECT state, targets, outcome FROM cryptoarm_transactions WHERE kind = 'job' AND user_id = ?"
+        " ORDER BY id DESC LIMIT ?",
+        [user_id, limit],
+    ).fetchall():
+        refused = {
+            str(r.get("key", "")).split(".")[0]: str(r.get("message", ""))
+            for r in json.loads(outcome or "{}").get("refused", [])
+            if isinstance(r, dict)
+        }
         runs.append(JobRun(state=state, job_ids=[int(j) for j in json.loads(targets or "[]")], refused=refused))
     return runs

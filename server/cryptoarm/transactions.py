@@ -37,16 +37,37 @@ def command_url(public_url: str, txn_id: str) -> str:
     return f"{public_url.rstrip('/')}/cryptoarm/json?id={txn_id}"
 
 
-def create(db: Database, *, kind: str, targets: list[int], minutes: int, user_id: int | None = None,
-           agent_id: int | None = None, actor: str = "system") -> tuple[str, Txn]:
+def create(
+    db: Database,
+    *,
+    kind: str,
+    targets: list[int],
+    minutes: int,
+    user_id: int | None = None,
+    agent_id: int | None = None,
+    actor: str = "system",
+) -> tuple[str, Txn]:
     """Mint a transaction (inside the caller's write); returns (the plain id for the link, the row)."""
     txn_id = tokens.new_transaction_id()
     moment = datetime.now(UTC)
-    row_id = transaction_store.insert(db, txn_hash=tokens.digest("txn:" + txn_id), kind=kind, targets=targets,
-                                      user_id=user_id, agent_id=agent_id, created_at=_iso(moment),
-                                      expires_at=_iso(moment + timedelta(minutes=minutes)))
-    audit.append(db, actor=actor, action="cryptoarm.transaction", object_type="cryptoarm", object_id=row_id,
-                 details={"kind": kind, "targets": targets})
+    row_id = transaction_store.insert(
+        db,
+        txn_hash=tokens.digest("txn:" + txn_id),
+        kind=kind,
+        targets=targets,
+        user_id=user_id,
+        agent_id=agent_id,
+        created_at=_iso(moment),
+        expires_at=_iso(moment + timedelta(minutes=minutes)),
+    )
+    audit.append(
+        db,
+        actor=actor,
+        action="cryptoarm.transaction",
+        object_type="cryptoarm",
+        object_id=row_id,
+        details={"kind": kind, "targets": targets},
+    )
     found = by_row(db, row_id)
     assert found is not None
     return txn_id, found
@@ -71,18 +92,26 @@ def by_token(db: Database, token: str) -> Txn | None:
 def issue_parameters(db: Database, row_id: int, files: list[list[Any]]) -> str | None:
     """``open`` → ``parameters_sent`` once, with a fresh file access token (returned; None if already used)."""
     token = tokens.new_access_token()
-    issued = transaction_store.set_parameters_sent(db, row_id, token_hash=tokens.digest("tok:" + token), files=files,
-                                                   now=_iso(datetime.now(UTC)))
+    issued = transaction_store.set_parameters_sent(
+        db, row_id, token_hash=tokens.digest("tok:" + token), files=files, now=_iso(datetime.now(UTC))
+    )
     return token if issued else None
 
 
 def finish(db: Database, row_id: int, state: str, outcome: dict[str, Any] | None = None) -> bool:
     """``parameters_sent`` → a final state once (results or a cancel); False when it was already finished."""
-    finished = transaction_store.set_finished(db, row_id, state=state, outcome=outcome or {},
-                                              now=_iso(datetime.now(UTC)))
+    finished = transaction_store.set_finished(
+        db, row_id, state=state, outcome=outcome or {}, now=_iso(datetime.now(UTC))
+    )
     if finished:
-        audit.append(db, actor="cryptoarm", action=f"cryptoarm.{state}", object_type="cryptoarm", object_id=row_id,
-                     details=outcome or {})
+        audit.append(
+            db,
+            actor="cryptoarm",
+            action=f"cryptoarm.{state}",
+            object_type="cryptoarm",
+            object_id=row_id,
+            details=outcome or {},
+        )
     return finished
 
 
@@ -95,8 +124,10 @@ def refusal_for(txn: Txn | None, *, for_state: str) -> TransactionRefused | None
     if txn is None:
         return TransactionRefused("unknown_transaction", "Транзакция не найдена.")
     if txn.state == "open" and for_state != "open":  # results or a cancel before the parameters were asked
-        return TransactionRefused("transaction_not_started", "Транзакция ещё не начата: КриптоАРМ ГОСТ не "
-                                  "запрашивал её параметры (signAndEncrypt.parameters).")
+        return TransactionRefused(
+            "transaction_not_started",
+            "Транзакция ещё не начата: КриптоАРМ ГОСТ не запрашивал её параметры (signAndEncrypt.parameters).",
+        )
     if txn.state != for_state:
         return TransactionRefused("transaction_used", "Транзакция уже использована.")
     if txn.expired:
@@ -104,8 +135,9 @@ def refusal_for(txn: Txn | None, *, for_state: str) -> TransactionRefused | None
     return None
 
 
-async def open_for_jobs(db: KlikDatabase, *, public_url: str, minutes: int, user_id: int, job_ids: list[int],
-                        agent_id: int | None = None) -> str:
+async def open_for_jobs(
+    db: KlikDatabase, *, public_url: str, minutes: int, user_id: int, job_ids: list[int], agent_id: int | None = None
+) -> str:
     """A transaction of kind "job" over the user's open jobs; returns the cryptoarm:// link.
 
     Takes the database and the two settings it needs rather than the services: the agent hub calls it, and
@@ -124,8 +156,15 @@ async def open_for_jobs(db: KlikDatabase, *, public_url: str, minutes: int, user
                 if held is not None and held.channel == "agent":
                     title = job_store.document_title(d, job_id)
                     raise TransactionRefused("job_in_flight", jobs.busy_message(title, held))
-        txn_id, _ = create(d, kind="job", targets=ids, minutes=minutes, user_id=user_id, agent_id=agent_id,
-                           actor=f"agent:{agent_id}" if agent_id else f"user:{user_id}")
+        txn_id, _ = create(
+            d,
+            kind="job",
+            targets=ids,
+            minutes=minutes,
+            user_id=user_id,
+            agent_id=agent_id,
+            actor=f"agent:{agent_id}" if agent_id else f"user:{user_id}",
+        )
         return txn_id
 
     txn_id = await db.write(write)

@@ -5,21 +5,19 @@ it). Each table has one owner that holds every statement writing it; a store may
 join when a question spans them (a job's holder, a link's document deadline). Services call store functions and
 get typed rows back (msgspec Structs), not cursors.
 
-| table group              | tables                                                  | store module                          |
-|--------------------------|---------------------------------------------------------|---------------------------------------|
-| documents and files      | documents, document_files, route_steps                  | server/workflow/store.py              |
-|                          | disk_folders (and the Disk ids of files and signatures) | server/workflow/disk_store.py         |
-| signatures               | signatures                                              | server/workflow/signature_store.py    |
-|                          | signer_certificates, certificate_challenges             | server/workflow/certificate_store.py  |
-| jobs and agents          | jobs                                                    | server/workflow/job_store.py          |
-|                          | agents, agent_pairing_codes, job_deliveries,            | server/agents/store.py                |
-|                          | agent_results                                           |                                       |
-|                          | cryptoarm_transactions                                  | server/cryptoarm/transaction_store.py |
-| counterparty links       | counterparty_links                                      | server/counterparty/link_store.py     |
-| portal                   | portals                                                 | server/portal/store.py                |
-| audit/outbox             | audit_log, audit_head                                   | server/db/audit.py                    |
-|                          | outbox                                                  | server/db/outbox.py                   |
-| schema                   | settings (unused so far), _sqlite_migrations            | server/db/migrations.py               |
+Table owners (table group: tables -> store module):
+
+- documents and files: documents, document_files, route_steps -> ``server/workflow/store.py``;
+  disk_folders and the Disk ids of files and signatures -> ``server/workflow/disk_store.py``
+- signatures: signatures -> ``server/workflow/signature_store.py``;
+  signer_certificates, certificate_challenges -> ``server/workflow/certificate_store.py``
+- jobs and agents: jobs -> ``server/workflow/job_store.py``;
+  agents, agent_pairing_codes, job_deliveries, agent_results -> ``server/agents/store.py``;
+  cryptoarm_transactions -> ``server/cryptoarm/transaction_store.py``
+- counterparty links: counterparty_links -> ``server/counterparty/link_store.py``
+- portal: portals -> ``server/portal/store.py``
+- audit and outbox: audit_log, audit_head -> ``server/db/audit.py``; outbox -> ``server/db/outbox.py``
+- schema: settings (unused so far), _sqlite_migrations -> ``server/db/migrations.py``
 
 The connection itself (one writer thread, read-only readers) is :mod:`server.db.database`; probes that touch no
 table (the watchdog's ping, doctor's integrity check) are :mod:`server.db.checks`.

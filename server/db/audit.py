@@ -36,15 +36,27 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def row_hash(prev_hash: str, row_id: int, at: str, actor: str, action: str, object_type: str,
-             object_id: str, details: str) -> str:
-    material = json.dumps([prev_hash, row_id, at, actor, action, object_type, object_id, details],
-                          ensure_ascii=False, separators=(",", ":"))
+def row_hash(
+    prev_hash: str, row_id: int, at: str, actor: str, action: str, object_type: str, object_id: str, details: str
+) -> str:
+    material = json.dumps(
+        [prev_hash, row_id, at, actor, action, object_type, object_id, details],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def append(db: Database, *, actor: str, action: str, object_type: str = "", object_id: str | int = "",
-           details: dict[str, Any] | None = None, at: str | None = None) -> int:
+def append(
+    db: Database,
+    *,
+    actor: str,
+    action: str,
+    object_type: str = "",
+    object_id: str | int = "",
+    details: dict[str, Any] | None = None,
+    at: str | None = None,
+) -> int:
     """Append one row; must run inside the writer's transaction. Returns the row id."""
     head = db.execute("SELECT last_id, last_hash FROM audit_head WHERE one = 1").fetchone()
     last_id, prev = head if head else (0, GENESIS)
@@ -55,22 +67,30 @@ def append(db: Database, *, actor: str, action: str, object_type: str = "", obje
     db.execute(
         "INSERT INTO audit_log (id, at, actor, action, object_type, object_id, details, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [row_id, at, actor, action, object_type, str(object_id), details_text, prev, h])
-    db.execute("INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?, ?)"
-               " ON CONFLICT(one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
-               [row_id, h])
+        [row_id, at, actor, action, object_type, str(object_id), details_text, prev, h],
+    )
+    db.execute(
+        "INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?, ?)"
+        " ON CONFLICT(one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
+        [row_id, h],
+    )
     return row_id
 
 
-def count_since(db: Database, *, object_type: str, object_id: str | int, action: str, since: str,
-                flag: str | None = None) -> int:
+def count_since(
+    db: Database, *, object_type: str, object_id: str | int, action: str, since: str, flag: str | None = None
+) -> int:
     """How many ``action`` rows the object got after ``since`` (only those whose details set ``flag``, if given):
     the rate limits on reminders count what the log already holds instead of keeping counters of their own."""
     if flag is not None and not flag.isidentifier():
         raise ValueError(f"not a details key: {flag!r}")
     only = f" AND json_extract(details, '$.{flag}')" if flag is not None else ""
-    return int(db.execute(f"SELECT count(*) FROM audit_log WHERE object_type = ? AND object_id = ? AND action = ?"
-                          f" AND at > ?{only}", [object_type, str(object_id), action, since]).fetchone()[0])
+    return int(
+        db.execute(
+            f"SELECT count(*) FROM audit_log WHERE object_type = ? AND object_id = ? AND action = ? AND at > ?{only}",
+            [object_type, str(object_id), action, since],
+        ).fetchone()[0]
+    )
 
 
 @contextlib.contextmanager
@@ -100,8 +120,9 @@ def _verify(db: Database) -> AuditReport:
     expected_prev = GENESIS
     expected_id = 1
     count = 0
-    cursor = db.execute("SELECT id, at, actor, action, object_type, object_id, details, prev_hash, hash"
-                        " FROM audit_log ORDER BY id")
+    cursor = db.execute(
+        "SELECT id, at, actor, action, object_type, object_id, details, prev_hash, hash FROM audit_log ORDER BY id"
+    )
     for row_id, at, actor, action, object_type, object_id, details, prev_hash, stored in cursor:
         if row_id != expected_id:
             return AuditReport(False, count, AuditProblem(expected_id, "row is missing"))
@@ -145,6 +166,12 @@ def search(db: Database, *, q: str = "", action: str = "", document_id: int = 0,
         params += [f"%{q}%", f"%{q}%"]
     rows = db.execute(
         f"SELECT id, at, actor, action, object_type, object_id, details FROM audit_log WHERE {' AND '.join(where)}"
-        " ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
-    return [AuditEntry(id=r[0], at=r[1], actor=r[2], action=r[3], object_type=r[4], object_id=r[5],
-                       details=json.loads(r[6])) for r in rows]
+        " ORDER BY id DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [
+        AuditEntry(
+            id=r[0], at=r[1], actor=r[2], action=r[3], object_type=r[4], object_id=r[5], details=json.loads(r[6])
+        )
+        for r in rows
+    ]

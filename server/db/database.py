@@ -48,8 +48,7 @@ def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
 class Database:
     """The server's SQLite database: a writer thread plus a pool of read-only readers."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000, synchronous: str = "full",
-                 readers: int = 4) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000, synchronous: str = "full", readers: int = 4) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous.upper()
@@ -60,7 +59,8 @@ class Database:
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._read_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=readers, thread_name_prefix="klikdok-db-read")
+            max_workers=readers, thread_name_prefix="klikdok-db-read"
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -69,8 +69,9 @@ class Database:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._writer = threading.Thread(target=self._run_writer, args=(started,),
-                                        name=f"klikdok-db-writer {self.path.name}", daemon=True)
+        self._writer = threading.Thread(
+            target=self._run_writer, args=(started,), name=f"klikdok-db-writer {self.path.name}", daemon=True
+        )
         self._writer.start()
         started.result()
 

@@ -334,8 +334,9 @@ def m0005_counterparty_links(db: SqliteUtilsDatabase) -> None:
             mail_sent_at TEXT
         )""")
     db.execute("CREATE INDEX counterparty_links_document ON counterparty_links(document_id, id)")
-    db.execute("CREATE UNIQUE INDEX counterparty_links_live ON counterparty_links(document_id)"
-               " WHERE revoked_at IS NULL")
+    db.execute(
+        "CREATE UNIQUE INDEX counterparty_links_live ON counterparty_links(document_id) WHERE revoked_at IS NULL"
+    )
 
 
 @migrations(name="0006_portal_generation")
@@ -403,8 +404,13 @@ def m0009_documents_vocabularies_unchecked(db: SqliteUtilsDatabase) -> None:
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
-            extras = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'documents' AND"
-                                               " type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name")]
+            extras = [
+                r[0]
+                for r in db.execute(
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = 'documents' AND"
+                    " type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name"
+                )
+            ]
             db.execute(rebuilt)
             db.execute("INSERT INTO documents_rebuilt SELECT * FROM documents")
             db.execute("DROP TABLE documents")

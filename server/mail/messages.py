@@ -95,8 +95,10 @@ def _base(letter: Letter, subject: str) -> EmailMessage:
     msg = EmailMessage(policy=BUILD)
     msg["Subject"] = one_line(subject, TITLE_MAX + 80)
     try:
-        msg["From"] = Address(display_name=f"{letter.sender_company} через KlikDok" if letter.sender_company
-                              else "KlikDok", addr_spec=letter.sender)
+        msg["From"] = Address(
+            display_name=f"{letter.sender_company} через KlikDok" if letter.sender_company else "KlikDok",
+            addr_spec=letter.sender,
+        )
         msg["To"] = Address(display_name=letter.to_name, addr_spec=letter.to)
     except ValueError as exc:  # header defects are ValueErrors too
         raise Unbuildable(f"адрес не записывается в заголовок ({type(exc).__name__})") from None
@@ -120,11 +122,19 @@ def render(msg: EmailMessage) -> Outgoing:
     recipients = [a.addr_spec for a in getattr(head["To"], "addresses", ())]
     ours_from = [a.addr_spec for a in getattr(msg["From"], "addresses", ())]
     ours_to = [a.addr_spec for a in getattr(msg["To"], "addresses", ())]
-    if (list(head.keys()) != expected or len(set(expected)) != len(expected) or any(msg[h].defects for h in expected)
-            or senders != ours_from or recipients != ours_to or len(ours_from) != 1 or len(ours_to) != 1
-            or email_address(ours_from[0], local_domain=True) is None or email_address(ours_to[0]) is None
-            or b"\x00" in data
-            or max(len(line) for line in data.split(b"\r\n")) > MAX_LINE_BYTES):
+    if (
+        list(head.keys()) != expected
+        or len(set(expected)) != len(expected)
+        or any(msg[h].defects for h in expected)
+        or senders != ours_from
+        or recipients != ours_to
+        or len(ours_from) != 1
+        or len(ours_to) != 1
+        or email_address(ours_from[0], local_domain=True) is None
+        or email_address(ours_to[0]) is None
+        or b"\x00" in data
+        or max(len(line) for line in data.split(b"\r\n")) > MAX_LINE_BYTES
+    ):
         raise Unbuildable("заголовки письма получились не такими, как задумано")
     return Outgoing(sender=ours_from[0], recipients=(ours_to[0],), data=data, to=str(msg["To"]))
 
@@ -133,10 +143,14 @@ def _html(paragraphs: list[str], link: str | None, button: str) -> str:
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
     if link:
         href = html.escape(link, quote=True)
-        body += (f'<p><a href="{href}" style="display:inline-block;padding:10px 18px;background:#2563eb;color:#fff;'
-                 f'border-radius:6px;text-decoration:none">{html.escape(button)}</a></p>'
-                 f'<p style="color:#667085;font-size:13px">Если кнопка не открывается, скопируйте адрес: {href}</p>')
-    return f'<!doctype html><html lang="ru"><body style="font-family:Arial,sans-serif;color:#1d2330">{body}</body></html>'
+        body += (
+            f'<p><a href="{href}" style="display:inline-block;padding:10px 18px;background:#2563eb;color:#fff;'
+            f'border-radius:6px;text-decoration:none">{html.escape(button)}</a></p>'
+            f'<p style="color:#667085;font-size:13px">Если кнопка не открывается, скопируйте адрес: {href}</p>'
+        )
+    return (
+        f'<!doctype html><html lang="ru"><body style="font-family:Arial,sans-serif;color:#1d2330">{body}</body></html>'
+    )
 
 
 def _files(letter: Letter) -> str:
@@ -157,9 +171,14 @@ def invitation(letter: Letter) -> EmailMessage:
     ]
     text = "\n\n".join(line for line in lines if line)
     msg.set_content(f"{text}\n\n{letter.link}\n\nСсылка персональная: не пересылайте это письмо.\n")
-    msg.add_alternative(_html([html.escape(line) for line in lines if line]
-                              + ["Ссылка персональная: не пересылайте это письмо."], letter.link, "Открыть документ"),
-                        subtype="html")
+    msg.add_alternative(
+        _html(
+            [html.escape(line) for line in lines if line] + ["Ссылка персональная: не пересылайте это письмо."],
+            letter.link,
+            "Открыть документ",
+        ),
+        subtype="html",
+    )
     return msg
 
 
@@ -169,10 +188,12 @@ def reminder(letter: Letter, days: int | None) -> EmailMessage:
     left = {1: "Остался 1 день.", 2: "Осталось 2 дня.", 3: "Осталось 3 дня.", 4: "Осталось 4 дня."}.get(days or 0, "")
     if days and days > 4:
         left = f"Осталось {days} дней."
-    lines = ["Здравствуйте!",
-             f"Напоминаем: {letter.sender_company or letter.author_name} ждёт вашего ответа по документу "
-             f"«{letter.title}». {left} {when}".strip(),
-             "Документ можно подписать или отклонить по персональной ссылке."]
+    lines = [
+        "Здравствуйте!",
+        f"Напоминаем: {letter.sender_company or letter.author_name} ждёт вашего ответа по документу "
+        f"«{letter.title}». {left} {when}".strip(),
+        "Документ можно подписать или отклонить по персональной ссылке.",
+    ]
     text = "\n\n".join(lines)
     msg.set_content(f"{text}\n\n{letter.link}\n\nСсылка персональная: не пересылайте это письмо.\n")
     msg.add_alternative(_html([html.escape(line) for line in lines], letter.link, "Открыть документ"), subtype="html")
@@ -182,15 +203,20 @@ def reminder(letter: Letter, days: int | None) -> EmailMessage:
 def confirmation(letter: Letter, package: tuple[str, bytes] | None) -> EmailMessage:
     """The fully signed package attached (or, when too big, the link to download it)."""
     msg = _base(letter, f"Документ «{letter.title}» подписан обеими сторонами")
-    lines = ["Здравствуйте!",
-             f"Документ «{letter.title}» подписан вами и {letter.sender_company or 'отправителем'}.",
-             "Во вложении — подписанный комплект: файлы документа, все подписи (.sig) и отчёт о проверке подписей."
-             if package else
-             "Подписанный комплект (файлы, подписи и отчёт о проверке) слишком велик для письма — скачайте его по ссылке."]
+    lines = [
+        "Здравствуйте!",
+        f"Документ «{letter.title}» подписан вами и {letter.sender_company or 'отправителем'}.",
+        "Во вложении — подписанный комплект: файлы документа, все подписи (.sig) и отчёт о проверке подписей."
+        if package
+        else "Подписанный комплект (файлы, подписи и отчёт о проверке) слишком велик для письма — "
+        "скачайте его по ссылке.",
+    ]
     text = "\n\n".join(lines)
     msg.set_content(text + ("" if package else f"\n\n{letter.link}") + "\n")
-    msg.add_alternative(_html([html.escape(line) for line in lines], None if package else letter.link,
-                              "Скачать комплект"), subtype="html")
+    msg.add_alternative(
+        _html([html.escape(line) for line in lines], None if package else letter.link, "Скачать комплект"),
+        subtype="html",
+    )
     if package:
         name, data = package
         msg.add_attachment(data, maintype="application", subtype="zip", filename=name)

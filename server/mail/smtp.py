@@ -82,7 +82,9 @@ class SmtpSender:
             with self._session() as conn:
                 conn.noop()
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentFailure(f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code) from None
+            raise PermanentFailure(
+                f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"ошибка соединения: {type(exc).__name__}: {exc}") from None
         how = {"none": "без шифрования", "starttls": "STARTTLS", "ssl": "TLS"}[self.settings.security]
@@ -109,11 +111,15 @@ class SmtpSender:
             raise TemporaryFailure(f"адрес временно не принят: {detail}", min(codes) if codes else None) from None
         except smtplib.SMTPDataError as exc:
             if exc.smtp_code >= 500:
-                raise PermanentFailure(f"письмо отклонено: {exc.smtp_code} {_text(exc.smtp_error)}",
-                                       exc.smtp_code) from None
-            raise TemporaryFailure(f"письмо временно не принято: {exc.smtp_code} {_text(exc.smtp_error)}",
-                                   exc.smtp_code) from None
+                raise PermanentFailure(
+                    f"письмо отклонено: {exc.smtp_code} {_text(exc.smtp_error)}", exc.smtp_code
+                ) from None
+            raise TemporaryFailure(
+                f"письмо временно не принято: {exc.smtp_code} {_text(exc.smtp_error)}", exc.smtp_code
+            ) from None
         except smtplib.SMTPAuthenticationError as exc:
-            raise TemporaryFailure(f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code) from None
+            raise TemporaryFailure(
+                f"почтовый сервер не принял логин и пароль ({exc.smtp_code})", exc.smtp_code
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"ошибка отправки: {type(exc).__name__}: {exc}") from None

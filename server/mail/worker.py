@@ -44,9 +44,17 @@ class Skip(Exception):
 
 
 class MailWorker:
-    def __init__(self, settings: Settings, db: Database, sender: SmtpSender, *, link_key: bytes,
-                 package: PackageSource, sender_company: Callable[[SqliteDb, int], str],
-                 wake_portal: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        sender: SmtpSender,
+        *,
+        link_key: bytes,
+        package: PackageSource,
+        sender_company: Callable[[SqliteDb, int], str],
+        wake_portal: Callable[[], None] = lambda: None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.sender = sender
@@ -64,8 +72,14 @@ class MailWorker:
         return timedelta(seconds=min(s.retry_max_seconds, s.retry_base_seconds * 2 ** max(0, attempts - 1)))
 
     async def run(self, stop: asyncio.Event) -> None:
-        await run_rounds(self.deliver_once, wake=self._event, stop=stop,
-                         poll_seconds=self.settings.smtp.poll_seconds, log=log, what="mail")
+        await run_rounds(
+            self.deliver_once,
+            wake=self._event,
+            stop=stop,
+            poll_seconds=self.settings.smtp.poll_seconds,
+            log=log,
+            what="mail",
+        )
 
     async def deliver_once(self, limit: int = 10) -> int:
         batch = await self.db.write(lambda d: outbox.claim_due(d, limit, kinds=links.MAIL_KINDS))
@@ -100,8 +114,9 @@ class MailWorker:
             return
         await self.db.write(lambda d: self._delivered(d, message, link_id, outgoing.to))
 
-    async def _fail(self, message: OutboxMessage, link_id: int, text: str, *, permanent: bool,
-                    link_status: bool = True) -> None:
+    async def _fail(
+        self, message: OutboxMessage, link_id: int, text: str, *, permanent: bool, link_status: bool = True
+    ) -> None:
         """A bounce, a letter that cannot be built, or ``max_attempts`` used up: given up, and everyone told;
         otherwise tried again after the backoff."""
         if permanent or message.attempts >= self.settings.smtp.max_attempts:
@@ -134,9 +149,17 @@ class MailWorker:
         token = tokens.derive(self.link_key, link["nonce"])
         base = self.settings.server.public_url.rstrip("/")
         letter = messages.Letter(
-            to=link["recipient_email"], to_name=link["recipient_name"], sender=self.settings.smtp.sender,
-            sender_company=company, author_name=doc["author_name"], title=doc["title"], files=files,
-            deadline=moscow_time(links.link_deadline(link, doc)), link=f"{base}/c/{token}", outbox_id=message.id)
+            to=link["recipient_email"],
+            to_name=link["recipient_name"],
+            sender=self.settings.smtp.sender,
+            sender_company=company,
+            author_name=doc["author_name"],
+            title=doc["title"],
+            files=files,
+            deadline=moscow_time(links.link_deadline(link, doc)),
+            link=f"{base}/c/{token}",
+            outbox_id=message.id,
+        )
         if message.kind == links.MAIL_INVITATION:
             return messages.render(messages.invitation(letter))
         if message.kind == links.MAIL_REMINDER:
@@ -153,9 +176,14 @@ class MailWorker:
         outbox.mark_delivered(d, message.id)
         if message.kind == links.MAIL_INVITATION:
             links.mark_mail_sent(d, link_id)
-        audit.append(d, actor="system", action="counterparty.email_sent", object_type="document",
-                     object_id=message.payload["document_id"],
-                     details={"kind": message.kind, "link_id": link_id, "to": to, "outbox_id": message.id})
+        audit.append(
+            d,
+            actor="system",
+            action="counterparty.email_sent",
+            object_type="document",
+            object_id=message.payload["document_id"],
+            details={"kind": message.kind, "link_id": link_id, "to": to, "outbox_id": message.id},
+        )
 
     def _skipped(self, d: SqliteDb, message: OutboxMessage, why: str) -> None:
         outbox.mark_skipped(d, message.id, f"не отправлено: {why}")
@@ -172,13 +200,34 @@ class MailWorker:
         link = links.link_by_id(d, link_id)
         if doc is None or link is None:
             return
-        what = {links.MAIL_INVITATION: "Письмо со ссылкой на документ", links.MAIL_REMINDER: "Напоминание",
-                links.MAIL_CONFIRMATION: "Подтверждение с подписанным комплектом"}[message.kind]
-        text = (f"{what} для контрагента ({one_line(link['recipient_email'], 254)}) по документу "
-                f"«{clean_title(doc['title'])}» не доставлено: {error}")
-        audit.append(d, actor="system", action="counterparty.email_failed", object_type="document", object_id=doc["id"],
-                     details={"kind": message.kind, "link_id": link_id, "to": link["recipient_email"],
-                              "error": error[:500], "outbox_id": message.id})
-        effects.notify(d, doc["author_id"], text + ". Проверьте адрес и отправьте ссылку заново.", doc=doc,
-                       key=f"mail.failed:{message.id}")
+        what = {
+            links.MAIL_INVITATION: "Письмо со ссылкой на документ",
+            links.MAIL_REMINDER: "Напоминание",
+            links.MAIL_CONFIRMATION: "Подтверждение с подписанным комплектом",
+        }[message.kind]
+        text = (
+            f"{what} для контрагента ({one_line(link['recipient_email'], 254)}) по документу "
+            f"«{clean_title(doc['title'])}» не доставлено: {error}"
+        )
+        audit.append(
+            d,
+            actor="system",
+            action="counterparty.email_failed",
+            object_type="document",
+            object_id=doc["id"],
+            details={
+                "kind": message.kind,
+                "link_id": link_id,
+                "to": link["recipient_email"],
+                "error": error[:500],
+                "outbox_id": message.id,
+            },
+        )
+        effects.notify(
+            d,
+            doc["author_id"],
+            text + ". Проверьте адрес и отправьте ссылку заново.",
+            doc=doc,
+            key=f"mail.failed:{message.id}",
+        )
         effects.timeline(d, doc, f"KlikDok: {text}.", key=f"mail.failed.timeline:{message.id}")

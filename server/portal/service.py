@@ -42,10 +42,14 @@ from server.portal.store import Portal, SqliteTokenStore
 log = logging.getLogger(__name__)
 
 # Said the same way by the refused install page and by `klikdok doctor`.
-PORTAL_URL_HINT = ('укажите адрес коробочного Битрикс24 в /etc/klikdok/klikdok.toml: [portal] url = '
-                   '"https://портал.вашей.компании" — и перезапустите сервер (systemctl restart klikdok)')
-URL_NOT_SET = ("Адрес портала не задан в настройках KlikDok ([portal] url), поэтому установка отклонена. "
-               f"Администратору сервера KlikDok: {PORTAL_URL_HINT}.")
+PORTAL_URL_HINT = (
+    "укажите адрес коробочного Битрикс24 в /etc/klikdok/klikdok.toml: [portal] url = "
+    '"https://портал.вашей.компании" — и перезапустите сервер (systemctl restart klikdok)'
+)
+URL_NOT_SET = (
+    "Адрес портала не задан в настройках KlikDok ([portal] url), поэтому установка отклонена. "
+    f"Администратору сервера KlikDok: {PORTAL_URL_HINT}."
+)
 
 
 class PortalRejected(Exception):
@@ -101,8 +105,15 @@ def placement_entity(form: dict[str, Any]) -> tuple[str, str, int]:
 
 
 class PortalService:
-    def __init__(self, settings: PortalSettings, db: Database, public_url: str, *, data_dir: Path,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: PortalSettings,
+        db: Database,
+        public_url: str,
+        *,
+        data_dir: Path,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         # "none" and "oauth" both mean "a local application whose tokens arrive at install".
         self.settings = settings if settings.mode == "webhook" else msgspec.structs.replace(settings, mode="oauth")
         self.db = db
@@ -111,9 +122,10 @@ class PortalService:
         self._client: Bitrix24Client | None = None
         self._client_member: str | None = None
         # A client for checking tokens that arrive in POSTs; it never uses stored tokens itself.
-        self._checker = Bitrix24Client(msgspec.structs.replace(self.settings, mode="webhook",
-                                                               webhook_url="http://unused.invalid/rest/"),
-                                       transport=transport)
+        self._checker = Bitrix24Client(
+            msgspec.structs.replace(self.settings, mode="webhook", webhook_url="http://unused.invalid/rest/"),
+            transport=transport,
+        )
         self._lock = asyncio.Lock()
         # The active portal and its generation, for checking page sessions without a database read.
         self.installs = InstallGeneration(db, data_dir)
@@ -140,8 +152,9 @@ class PortalService:
             if self._client is None or self._client_member != portal.member_id:
                 if self._client is not None:
                     await self._client.aclose()
-                self._client = Bitrix24Client(self.settings, token_store=SqliteTokenStore(self.db, portal.member_id),
-                                              transport=self._transport)
+                self._client = Bitrix24Client(
+                    self.settings, token_store=SqliteTokenStore(self.db, portal.member_id), transport=self._transport
+                )
                 self._client_member = portal.member_id
             else:
                 await self._client.reload_tokens()
@@ -155,8 +168,12 @@ class PortalService:
     def session_current(self, member_id: str, generation: int) -> bool:
         """Whether a page session issued for (member_id, generation) still stands; no database read."""
         portal = self.installs.active()
-        return (portal is not None and portal.member_id == member_id and portal.generation == generation
-                and self.serves(portal))
+        return (
+            portal is not None
+            and portal.member_id == member_id
+            and portal.generation == generation
+            and self.serves(portal)
+        )
 
     async def _user_of(self, access_token: str, endpoint: str) -> User:
         try:
@@ -176,8 +193,10 @@ class PortalService:
         just gets no admin rights.
         """
         try:
-            return await self._checker.call("user.admin", auth=access_token,
-                                            endpoint=self.settings.portal_rest_base) is True
+            return (
+                await self._checker.call("user.admin", auth=access_token, endpoint=self.settings.portal_rest_base)
+                is True
+            )
         except Bitrix24Error as exc:
             if not strict:
                 log.warning("user.admin failed; the session gets no admin rights", extra={"error": exc.code})
@@ -197,22 +216,31 @@ class PortalService:
         try:
             fresh = await self._checker.redeem_refresh_token(tokens.refresh_token)
         except OAuthError as exc:
-            raise PortalRejected("Сервер авторизации Битрикс24 не подтвердил, что токены установки выданы этому "
-                                 "приложению (client_id).", f"oauth_refresh_refused:{exc.code}") from None
+            raise PortalRejected(
+                "Сервер авторизации Битрикс24 не подтвердил, что токены установки выданы этому приложению (client_id).",
+                f"oauth_refresh_refused:{exc.code}",
+            ) from None
         except TransportError as exc:
-            raise PortalUnavailable(f"Сервер авторизации {self.settings.oauth_base} не отвечает ({exc.code}).") \
-                from None
+            raise PortalUnavailable(
+                f"Сервер авторизации {self.settings.oauth_base} не отвечает ({exc.code})."
+            ) from None
         except Bitrix24Error as exc:
-            raise PortalRejected("Сервер авторизации отклонил проверку токенов установки.",
-                                 f"oauth_error:{exc.code}") from None
+            raise PortalRejected(
+                "Сервер авторизации отклонил проверку токенов установки.", f"oauth_error:{exc.code}"
+            ) from None
         if fresh.member_id and fresh.member_id != tokens.member_id:
             raise PortalRejected("Токены установки выданы другому порталу.", "oauth_member_mismatch")
         if fresh.client_endpoint and origin_of(fresh.client_endpoint) != self.settings.portal_origin:
             raise PortalRejected("Токены установки выданы другому порталу.", "oauth_portal_mismatch")
         if fresh.user_id is not None and fresh.user_id != user.id:
             raise PortalRejected("Токены установки выданы другому пользователю.", "oauth_user_mismatch")
-        return msgspec.structs.replace(tokens, access_token=fresh.access_token, refresh_token=fresh.refresh_token,
-                                       expires_at=fresh.expires_at, scope=fresh.scope or tokens.scope)
+        return msgspec.structs.replace(
+            tokens,
+            access_token=fresh.access_token,
+            refresh_token=fresh.refresh_token,
+            expires_at=fresh.expires_at,
+            scope=fresh.scope or tokens.scope,
+        )
 
     async def _proven_install(self, tokens: OAuthTokens) -> tuple[OAuthTokens, User]:
         """Every check an install must pass before anything is stored; raises PortalRejected."""
@@ -222,17 +250,27 @@ class PortalService:
         if not (tokens.access_token and tokens.member_id and tokens.client_endpoint):
             raise PortalRejected("В запросе установки нет AUTH_ID, member_id или DOMAIN.", "install_incomplete")
         if origin_of(tokens.client_endpoint) != origin:
-            raise PortalRejected(f"Установка пришла не с портала {origin}, к которому подключён этот сервер "
-                                 "KlikDok ([portal] url).", "wrong_portal")
+            raise PortalRejected(
+                f"Установка пришла не с портала {origin}, к которому подключён этот сервер KlikDok ([portal] url).",
+                "wrong_portal",
+            )
         current = await self.active_portal()
         if current is not None and current.member_id != tokens.member_id:
-            raise PortalRejected(f"Сервер KlikDok уже подключён к порталу {current.domain}. "
-                                 "Сначала удалите приложение там.", "other_portal_installed")
-        if current is not None and current.application_token_hash and \
-                not store.application_token_matches(current, tokens.application_token):
-            raise PortalRejected("Токен приложения не совпадает с полученным при установке. Если приложение "
-                                 "удалили и установили заново, а сервер не узнал об удалении, выполните "
-                                 "`klikdok portal disable` и повторите установку.", "application_token_mismatch")
+            raise PortalRejected(
+                f"Сервер KlikDok уже подключён к порталу {current.domain}. Сначала удалите приложение там.",
+                "other_portal_installed",
+            )
+        if (
+            current is not None
+            and current.application_token_hash
+            and not store.application_token_matches(current, tokens.application_token)
+        ):
+            raise PortalRejected(
+                "Токен приложения не совпадает с полученным при установке. Если приложение "
+                "удалили и установили заново, а сервер не узнал об удалении, выполните "
+                "`klikdok portal disable` и повторите установку.",
+                "application_token_mismatch",
+            )
         # The tokens are checked at the configured address, never at the one the request names.
         user = await self._user_of(tokens.access_token, self.settings.portal_rest_base)
         if not await self._is_admin(tokens.access_token, strict=True):
@@ -240,8 +278,11 @@ class PortalService:
         if self.settings.is_oauth_application:
             tokens = await self._proven_by_refresh(tokens, user)
         pinned = msgspec.structs.replace(
-            tokens, client_endpoint=self.settings.portal_rest_base, domain=origin.split("://", 1)[1],
-            server_endpoint=f"{self.settings.oauth_base}/rest/" if self.settings.is_oauth_application else "")
+            tokens,
+            client_endpoint=self.settings.portal_rest_base,
+            domain=origin.split("://", 1)[1],
+            server_endpoint=f"{self.settings.oauth_base}/rest/" if self.settings.is_oauth_application else "",
+        )
         return pinned, user
 
     async def install(self, form: dict[str, Any], *, client_ip: str = "?") -> InstallResult:
@@ -254,23 +295,40 @@ class PortalService:
             tokens, user = await self._proven_install(claimed)
         except PortalRejected as exc:
             details = {"reason": exc.reason, "address": origin_of(claimed.client_endpoint) or claimed.domain[:253]}
-            await self.db.write(lambda d: audit.append(
-                d, actor=f"ip:{client_ip}", action="portal.install_rejected", object_type="portal",
-                object_id=claimed.member_id[:64], details=details))
+            await self.db.write(
+                lambda d: audit.append(
+                    d,
+                    actor=f"ip:{client_ip}",
+                    action="portal.install_rejected",
+                    object_type="portal",
+                    object_id=claimed.member_id[:64],
+                    details=details,
+                )
+            )
             raise
         await self.db.write(lambda d: store.save_install(d, tokens, installed_by=user.id))
         self.installs.changed()
-        client = await self.client() if self.settings.mode == "oauth" else Bitrix24Client(
-            msgspec.structs.replace(self.settings, mode="oauth"),
-            token_store=SqliteTokenStore(self.db, tokens.member_id), transport=self._transport)
+        client = (
+            await self.client()
+            if self.settings.mode == "oauth"
+            else Bitrix24Client(
+                msgspec.structs.replace(self.settings, mode="oauth"),
+                token_store=SqliteTokenStore(self.db, tokens.member_id),
+                transport=self._transport,
+            )
+        )
         assert client is not None
         bound: list[str] = []
         problems: list[str] = []
         app = ApplicationService(client)
         for placement, title in ((kind.placement, "ЭДО") for kind in KINDS):
             try:
-                await app.bind(placement, f"{self.public_url}/b24/tab", title,
-                               lang_all={"ru": {"TITLE": "ЭДО"}, "en": {"TITLE": "EDI"}})
+                await app.bind(
+                    placement,
+                    f"{self.public_url}/b24/tab",
+                    title,
+                    lang_all={"ru": {"TITLE": "ЭДО"}, "en": {"TITLE": "EDI"}},
+                )
                 bound.append(placement)
             except Bitrix24Error as exc:
                 problems.append(f"{placement}: {exc.code} {exc.description}".strip())
@@ -291,9 +349,16 @@ class PortalService:
         if client is not self._client:
             await client.aclose()
         if problems:
-            await self.db.write(lambda d: audit.append(d, actor=f"user:{user.id}", action="portal.install_problems",
-                                                       object_type="portal", object_id=tokens.member_id,
-                                                       details={"problems": problems}))
+            await self.db.write(
+                lambda d: audit.append(
+                    d,
+                    actor=f"user:{user.id}",
+                    action="portal.install_problems",
+                    object_type="portal",
+                    object_id=tokens.member_id,
+                    details={"problems": problems},
+                )
+            )
         portal = await self.db.read(lambda d: store.get(d, tokens.member_id))
         assert portal is not None
         return InstallResult(portal=portal, user=user, bound=bound, disk_folder_id=folder_id, problems=problems)
@@ -309,15 +374,19 @@ class PortalService:
             if not self.settings.portal_origin:
                 raise PortalRejected(URL_NOT_SET, "portal_url_not_configured")
             if not self.serves(portal):
-                raise PortalRejected("Приложение установлено с портала, который не указан в настройках KlikDok "
-                                     "([portal] url). Установите приложение заново.", "portal_not_configured")
+                raise PortalRejected(
+                    "Приложение установлено с портала, который не указан в настройках KlikDok "
+                    "([portal] url). Установите приложение заново.",
+                    "portal_not_configured",
+                )
             app_token = _form_get(form, "APPLICATION_TOKEN")
             if portal.application_token_hash:
                 if not app_token:
                     raise PortalRejected("Запрос не от портала: нет APPLICATION_TOKEN.", "no_application_token")
                 if not store.application_token_matches(portal, app_token):
-                    raise PortalRejected("Запрос не от этого портала (APPLICATION_TOKEN не совпадает).",
-                                         "application_token_mismatch")
+                    raise PortalRejected(
+                        "Запрос не от этого портала (APPLICATION_TOKEN не совпадает).", "application_token_mismatch"
+                    )
             auth_id = _form_get(form, "AUTH_ID")
             if not auth_id:
                 raise PortalRejected("В запросе нет AUTH_ID.", "no_auth_id")
@@ -326,12 +395,26 @@ class PortalService:
             admin = placement == "DEFAULT" and await self._is_admin(auth_id, strict=False)
         except PortalRejected as exc:
             details = {"reason": exc.reason, "placement": _form_get(form, "PLACEMENT")[:64]}
-            await self.db.write(lambda d: audit.append(
-                d, actor=f"ip:{client_ip}", action="placement.rejected", object_type="portal",
-                object_id=member_id[:64], details=details))
+            await self.db.write(
+                lambda d: audit.append(
+                    d,
+                    actor=f"ip:{client_ip}",
+                    action="placement.rejected",
+                    object_type="portal",
+                    object_id=member_id[:64],
+                    details=details,
+                )
+            )
             raise
-        return PlacementContext(portal=portal, user=user, placement=placement, entity_type=entity_type,
-                                entity_id=entity_id, app_sid=_form_get(form, "APP_SID"), admin=admin)
+        return PlacementContext(
+            portal=portal,
+            user=user,
+            placement=placement,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            app_sid=_form_get(form, "APP_SID"),
+            admin=admin,
+        )
 
     async def uninstall(self, form: dict[str, Any], *, client_ip: str) -> bool:
         """ONAPPUNINSTALL: the application token is the only proof (the event carries no user token)."""
@@ -341,9 +424,16 @@ class PortalService:
         token = str(auth.get("application_token") or "")
         portal = await self.db.read(lambda d: store.get(d, member_id)) if member_id else None
         if portal is None or not store.application_token_matches(portal, token):
-            await self.db.write(lambda d: audit.append(
-                d, actor=f"ip:{client_ip}", action="portal.uninstall_rejected", object_type="portal",
-                object_id=member_id[:64], details={"reason": "application_token_mismatch"}))
+            await self.db.write(
+                lambda d: audit.append(
+                    d,
+                    actor=f"ip:{client_ip}",
+                    action="portal.uninstall_rejected",
+                    object_type="portal",
+                    object_id=member_id[:64],
+                    details={"reason": "application_token_mismatch"},
+                )
+            )
             return False
         done = await self.db.write(lambda d: store.disable(d, member_id, actor="portal", reason="ONAPPUNINSTALL"))
         self.installs.changed()
@@ -363,7 +453,14 @@ class PortalService:
         if portal is not None and portal.enabled and store.application_token_matches(portal, token):
             return True
         event = _form_get(form, "event")[:64]
-        await self.db.write(lambda d: audit.append(
-            d, actor=f"ip:{client_ip}", action="event.rejected", object_type="portal", object_id=member_id[:64],
-            details={"event": event, "reason": "application_token_mismatch"}))
+        await self.db.write(
+            lambda d: audit.append(
+                d,
+                actor=f"ip:{client_ip}",
+                action="event.rejected",
+                object_type="portal",
+                object_id=member_id[:64],
+                details={"event": event, "reason": "application_token_mismatch"},
+            )
+        )
         return False

@@ -71,11 +71,28 @@ class SessionSigner:
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
 
-    def issue(self, *, member_id: str, user_id: int, placement: str = "", entity_type: str = "",
-              entity_id: int = 0, admin: bool = False, generation: int = 0, now: float | None = None) -> str:
-        session = Session(member_id=member_id, user_id=user_id, expires=int((now or time.time()) + self.ttl),
-                          placement=placement, entity_type=entity_type, entity_id=entity_id, admin=admin,
-                          generation=generation)
+    def issue(
+        self,
+        *,
+        member_id: str,
+        user_id: int,
+        placement: str = "",
+        entity_type: str = "",
+        entity_id: int = 0,
+        admin: bool = False,
+        generation: int = 0,
+        now: float | None = None,
+    ) -> str:
+        session = Session(
+            member_id=member_id,
+            user_id=user_id,
+            expires=int((now or time.time()) + self.ttl),
+            placement=placement,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            admin=admin,
+            generation=generation,
+        )
         body = _b64(msgspec.json.encode(session))
         return f"{body}.{self._mac(body)}"
 

@@ -24,7 +24,15 @@ from .api import health, session
 
 # In the order the schema lists them.
 ROUTES: list[Any] = [
-    health.healthz, session.session_info, portal_pages.Bitrix24Pages, api_documents.DocumentsController,
-    *api_agents.ROUTES, *agent.ROUTES, *cryptoarm.ROUTES, api_cryptoarm.open_transaction,
-    public_pages.PublicPages, public_pages.CryptoArmPages, api_counterparty.CounterpartyApi,
+    health.healthz,
+    session.session_info,
+    portal_pages.Bitrix24Pages,
+    api_documents.DocumentsController,
+    *api_agents.ROUTES,
+    *agent.ROUTES,
+    *cryptoarm.ROUTES,
+    api_cryptoarm.open_transaction,
+    public_pages.PublicPages,
+    public_pages.CryptoArmPages,
+    api_counterparty.CounterpartyApi,
 ]

@@ -57,17 +57,27 @@ class PairResponse(msgspec.Struct, kw_only=True):
     server_url: str
 
 
-@post("/api/v1/agents/pair", operation_id="agents.pair", status_code=201,
-      summary="Trade a pairing code for a device key (shown once, stored hashed)")
+@post(
+    "/api/v1/agents/pair",
+    operation_id="agents.pair",
+    status_code=201,
+    summary="Trade a pairing code for a device key (shown once, stored hashed)",
+)
 async def pair(request: Request[Any, Any, Any], services: Services) -> Response[Any]:
     # Per client: behind the proxy that is the address it appended, so one office cannot lock out the rest.
-    client = client_ip(request.client.host if request.client else "?", request.headers.get("x-forwarded-for"),
-                       services.settings.limits.trusted_proxies)
+    client = client_ip(
+        request.client.host if request.client else "?",
+        request.headers.get("x-forwarded-for"),
+        services.settings.limits.trusted_proxies,
+    )
     per_client = pairing_limiter(services, "agents.pair", services.settings.limits.public_requests_per_minute, 60)
     wait = per_client.hit(client)
     if wait is not None:
-        return Response({"error": "rate_limited", "message": "Слишком много попыток. Подождите минуту."},
-                        status_code=429, headers={"Retry-After": retry_after(wait)})
+        return Response(
+            {"error": "rate_limited", "message": "Слишком много попыток. Подождите минуту."},
+            status_code=429,
+            headers={"Retry-After": retry_after(wait)},
+        )
     try:
         body = jsonbody.decode(await request.body(), type=PairRequest)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -75,12 +85,22 @@ async def pair(request: Request[Any, Any, Any], services: Services) -> Response[
     if len(body.code) > 40:
         return Response({"error": "bad_code", "message": "Неверный код."}, status_code=400)
     try:
-        agent, key = await services.db.write(lambda d: store.redeem_pairing_code(
-            d, code=body.code, name=body.name.strip()[:MAX_NAME], platform=body.platform.strip()))
+        agent, key = await services.db.write(
+            lambda d: store.redeem_pairing_code(
+                d, code=body.code, name=body.name.strip()[:MAX_NAME], platform=body.platform.strip()
+            )
+        )
     except store.PairingRefused as exc:
         return Response({"error": "bad_code", "message": str(exc)}, status_code=400)
-    return Response(PairResponse(agent_id=agent.id, user_id=agent.user_id, device_key=key,
-                                 server_url=services.settings.server.public_url.rstrip("/")), status_code=201)
+    return Response(
+        PairResponse(
+            agent_id=agent.id,
+            user_id=agent.user_id,
+            device_key=key,
+            server_url=services.settings.server.public_url.rstrip("/"),
+        ),
+        status_code=201,
+    )
 
 
 class Whoami(msgspec.Struct, kw_only=True):
@@ -97,10 +117,12 @@ async def whoami(request: Request[Any, Any, Any], db: Database) -> Whoami:
     return Whoami(agent_id=agent.id, user_id=agent.user_id, name=agent.name)
 
 
-@get("/api/v1/agents/jobs/{job_id:int}/files/{file_id:int}", operation_id="agents.job_file",
-     summary="One file of a signing job, for the agent that signs it")
-async def job_file(request: Request[Any, Any, Any], services: Services, job_id: int,
-                   file_id: int) -> Response[bytes]:
+@get(
+    "/api/v1/agents/jobs/{job_id:int}/files/{file_id:int}",
+    operation_id="agents.job_file",
+    summary="One file of a signing job, for the agent that signs it",
+)
+async def job_file(request: Request[Any, Any, Any], services: Services, job_id: int, file_id: int) -> Response[bytes]:
     agent = await device(request, services.db)
     if agent is None:
         raise NotAuthorizedException("Ключ устройства неверен или отозван.")
@@ -116,8 +138,11 @@ async def job_file(request: Request[Any, Any, Any], services: Services, job_id: 
         raise HTTPException(status_code=status_of(exc), detail=exc.message) from None
     except Exception:
         raise HTTPException(status_code=503, detail="Файл недоступен.") from None
-    return Response(data, media_type=ctype or "application/octet-stream",
-                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        data,
+        media_type=ctype or "application/octet-stream",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @websocket("/agent/ws")

@@ -48,8 +48,7 @@ def _error(code: int, message: str, request_id: Any = None, data: Any = None) ->
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return Response({"jsonrpc": "2.0", "error": error, "id": request_id}, status_code=200,
-                    media_type=MediaType.JSON)
+    return Response({"jsonrpc": "2.0", "error": error, "id": request_id}, status_code=200, media_type=MediaType.JSON)
 
 
 def _refused(exc: TransactionRefused, request_id: Any = None) -> Response[Any]:
@@ -85,10 +84,17 @@ async def cryptoarm_json(request: Request[Any, Any, Any], services: Services) ->
     query_id = request.query_params.get("id")
     param_id = params.get("id")
     if query_id is not None and param_id is not None and str(param_id) != query_id:
-        return _error(INVALID_PARAMS, "Идентификаторы транзакции в ссылке и в params различаются.", request_id,
-                      {"code": "bad_transaction_id"})
-    txn_id = query_id or (str(param_id) if param_id is not None else None) or (
-        str(request_id) if body["method"] == PARAMETERS and request_id is not None else None)
+        return _error(
+            INVALID_PARAMS,
+            "Идентификаторы транзакции в ссылке и в params различаются.",
+            request_id,
+            {"code": "bad_transaction_id"},
+        )
+    txn_id = (
+        query_id
+        or (str(param_id) if param_id is not None else None)
+        or (str(request_id) if body["method"] == PARAMETERS and request_id is not None else None)
+    )
     if not txn_id:
         return _error(INVALID_PARAMS, "Нет идентификатора транзакции (id).", request_id, {"code": "bad_transaction_id"})
     try:
@@ -123,13 +129,18 @@ async def _parameters(services: Services, txn_id: str, request_id: Any) -> Respo
         "headerText": offer.header[:40],
         "descriptionText": offer.description[:120],
         "license": "",
-        "files": [{"name": f.name, "url": f"{base}/cryptoarm/files/{n}/{quote(f.name)}", "id": f.key,
-                   "urlDetached": ""} for n, f in enumerate(offer.files, start=1)],
+        "files": [
+            {"name": f.name, "url": f"{base}/cryptoarm/files/{n}/{quote(f.name)}", "id": f.key, "urlDetached": ""}
+            for n, f in enumerate(offer.files, start=1)
+        ],
         "extra": {"token": token, "signType": 1},
         "uploader": transactions.command_url(base, txn_id),
     }
-    return Response({"jsonrpc": "2.0", "result": {"operation": ["SIGN"], "props": props}, "id": request_id},
-                    status_code=200, media_type=MediaType.JSON)
+    return Response(
+        {"jsonrpc": "2.0", "result": {"operation": ["SIGN"], "props": props}, "id": request_id},
+        status_code=200,
+        media_type=MediaType.JSON,
+    )
 
 
 async def _results(services: Services, txn_id: str, params: dict[str, Any], request_id: Any) -> Response[Any]:
@@ -150,8 +161,12 @@ async def _results(services: Services, txn_id: str, params: dict[str, Any], requ
     outcome = await handler.accept(services, txn, results)
     await services.db.write(lambda d: transactions.record_outcome(d, txn.id, outcome.as_dict()))
     if outcome.refused:
-        return _error(INVALID_PARAMS, "; ".join(r["message"] for r in outcome.refused)[:1000], request_id,
-                      {"code": "signature_refused", "refused": outcome.refused, "accepted": outcome.accepted})
+        return _error(
+            INVALID_PARAMS,
+            "; ".join(r["message"] for r in outcome.refused)[:1000],
+            request_id,
+            {"code": "signature_refused", "refused": outcome.refused, "accepted": outcome.accepted},
+        )
     return Response(b"", status_code=204)
 
 
@@ -178,8 +193,7 @@ def _direct_results(params: dict[str, Any], txn: Txn) -> list[DirectResult]:
 
 
 @get("/cryptoarm/files/{index:int}/{name:str}", include_in_schema=False)
-async def cryptoarm_file(request: Request[Any, Any, Any], services: Services, index: int,
-                         name: str) -> Response[bytes]:
+async def cryptoarm_file(request: Request[Any, Any, Any], services: Services, index: int, name: str) -> Response[bytes]:
     """One offered file, for the holder of the transaction's access token (while it awaits results)."""
     token = request.query_params.get("accessToken", "")
     txn = await services.db.read(lambda d: transactions.by_token(d, token))
@@ -190,9 +204,15 @@ async def cryptoarm_file(request: Request[Any, Any, Any], services: Services, in
         file_name, data = await HANDLERS[txn.kind].open_file(services, txn, key)
     except TransactionRefused:
         raise NotFoundException("Файл не найден.") from None
-    return Response(data, media_type="application/octet-stream",
-                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name)}"})
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name)}",
+        },
+    )
 
 
 ROUTES = [origin_root, cryptoarm_json, cryptoarm_file]

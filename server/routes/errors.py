@@ -41,28 +41,61 @@ Refusal = TransitionRefused | SignatureRefused | LinkRefused | LinkProblem | Act
 # workflow's codes on as its own).
 STATUS_BY_CODE: dict[str, int] = {
     # 400: the request is malformed or incomplete
-    "bad_request": 400, "bad_form": 400, "bad_email": 400, "bad_certificate": 400, "crm_not_found": 400,
-    "duplicate_name": 400, "empty_file": 400, "no_file": 400, "no_files": 400, "no_signers": 400,
-    "reason_required": 400, "unknown_signer": 400,
+    "bad_request": 400,
+    "bad_form": 400,
+    "bad_email": 400,
+    "bad_certificate": 400,
+    "crm_not_found": 400,
+    "duplicate_name": 400,
+    "empty_file": 400,
+    "no_file": 400,
+    "no_files": 400,
+    "no_signers": 400,
+    "reason_required": 400,
+    "unknown_signer": 400,
     # 403: someone else's
-    "not_current_signer": 403, "wrong_signer": 403,
+    "not_current_signer": 403,
+    "wrong_signer": 403,
     # 404 and 410: nothing there, or not any more
-    "not_found": 404, "unknown_link": 404,
-    "link_replaced": 410, "link_revoked": 410, "link_expired": 410, "document_expired": 410, "withdrawn": 410,
+    "not_found": 404,
+    "unknown_link": 404,
+    "link_replaced": 410,
+    "link_revoked": 410,
+    "link_expired": 410,
+    "document_expired": 410,
+    "withdrawn": 410,
     # 409: not in a state that allows it
-    "wrong_state": 409, "not_current_step": 409, "not_awaiting_signature": 409, "not_open": 409,
-    "not_available": 409, "file_changed": 409, "job_closed": 409, "job_not_open": 409, "job_in_flight": 409,
-    "already_signed": 409, "no_link": 409,
+    "wrong_state": 409,
+    "not_current_step": 409,
+    "not_awaiting_signature": 409,
+    "not_open": 409,
+    "not_available": 409,
+    "file_changed": 409,
+    "job_closed": 409,
+    "job_not_open": 409,
+    "job_in_flight": 409,
+    "already_signed": 409,
+    "no_link": 409,
     # 413: too big to take
-    "too_large": 413, "field_too_large": 413,
+    "too_large": 413,
+    "field_too_large": 413,
     # 422: a signature that cannot be accepted
-    "malformed": 422, "signer_count": 422, "wrong_document": 422, "invalid_signature": 422, "unverifiable": 422,
+    "malformed": 422,
+    "signer_count": 422,
+    "wrong_document": 422,
+    "invalid_signature": 422,
+    "unverifiable": 422,
     # 429 and 503
-    "too_many_reminders": 429, "portal_unavailable": 503,
+    "too_many_reminders": 429,
+    "portal_unavailable": 503,
 }
 
 DEFAULT_STATUS: dict[type[Exception], int] = {
-    TransitionRefused: 409, SignatureRefused: 422, LinkRefused: 409, LinkProblem: 409, ActionRefused: 422,
+    TransitionRefused: 409,
+    SignatureRefused: 422,
+    LinkRefused: 409,
+    LinkProblem: 409,
+    ActionRefused: 422,
     UploadRefused: 400,
 }
 
@@ -137,13 +170,21 @@ def portal_error(request: Request[Any, Any, Any], exc: Bitrix24Error) -> Respons
 def frame_headers(origin: str) -> dict[str, str]:
     """Allow framing by the portal only (never X-Frame-Options: the portal is another origin)."""
     ancestors = f"'self' {origin}" if origin else "'self'"
-    return {"Content-Security-Policy": f"frame-ancestors {ancestors}", "Referrer-Policy": "no-referrer",
-            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    return {
+        "Content-Security-Policy": f"frame-ancestors {ancestors}",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
 
 
 def error_page(status: int, title: str, message: str, hint: str = "") -> Template:
-    return Template(template_name="error.html", status_code=status, headers=frame_headers(""),
-                    context={"title": title, "message": message, "hint": hint})
+    return Template(
+        template_name="error.html",
+        status_code=status,
+        headers=frame_headers(""),
+        context={"title": title, "message": message, "hint": hint},
+    )
 
 
 class BadForm(Exception):
@@ -152,12 +193,16 @@ class BadForm(Exception):
 
 # Per portal page (the route's ``portal_page`` opt): the titles of a bad form, a refused and an unanswered request.
 PAGE_WORDING: dict[str, dict[str, tuple[str, str]]] = {
-    "install": {"bad_form": ("Установка отклонена", ""), "rejected": ("Установка отклонена", ""),
-                "unavailable": ("Портал недоступен",
-                                "Проверьте, что сервер KlikDok может обращаться к порталу по HTTPS.")},
-    "placement": {"bad_form": ("Неверный запрос", ""),
-                  "rejected": ("Доступ запрещён", "Откройте KlikDok из портала Битрикс24."),
-                  "unavailable": ("Портал недоступен", "")},
+    "install": {
+        "bad_form": ("Установка отклонена", ""),
+        "rejected": ("Установка отклонена", ""),
+        "unavailable": ("Портал недоступен", "Проверьте, что сервер KlikDok может обращаться к порталу по HTTPS."),
+    },
+    "placement": {
+        "bad_form": ("Неверный запрос", ""),
+        "rejected": ("Доступ запрещён", "Откройте KlikDok из портала Битрикс24."),
+        "unavailable": ("Портал недоступен", ""),
+    },
 }
 
 
@@ -227,9 +272,16 @@ async def audit_denial(exc: Exception, scope: Scope) -> None:
         object_type = object_type if object_id else ""
     details = {"action": opt["audit_action"], "code": exc.code}
     services: AppServices = scope["litestar_app"].state.services
-    await services.db.write(lambda d: audit.append(
-        d, actor=f"user:{session.user_id}", action="access.denied", object_type=object_type,
-        object_id=object_id or "", details=details))
+    await services.db.write(
+        lambda d: audit.append(
+            d,
+            actor=f"user:{session.user_id}",
+            action="access.denied",
+            object_type=object_type,
+            object_id=object_id or "",
+            details=details,
+        )
+    )
 
 
 AFTER_EXCEPTION = [audit_denial]

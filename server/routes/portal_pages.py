@@ -63,19 +63,35 @@ class Bitrix24Pages(Controller):
     @post("/install", status_code=200, opt={"portal_page": "install"})
     async def install(self, request: Request, portal: PortalService) -> Template:
         result = await portal.install(await read_form(request), client_ip=client_ip(request))
-        return Template(template_name="install.html", headers=frame_headers(result.portal.origin), context={
-            "portal": result.portal, "user": result.user, "bound": result.bound, "problems": result.problems,
-            "disk_folder_id": result.disk_folder_id, "placement_names": PLACEMENT_NAMES,
-            "cards_plural": cards_plural_phrase(),
-            "portal_origin": result.portal.origin, "app_sid": request.query_params.get("APP_SID", "")})
+        return Template(
+            template_name="install.html",
+            headers=frame_headers(result.portal.origin),
+            context={
+                "portal": result.portal,
+                "user": result.user,
+                "bound": result.bound,
+                "problems": result.problems,
+                "disk_folder_id": result.disk_folder_id,
+                "placement_names": PLACEMENT_NAMES,
+                "cards_plural": cards_plural_phrase(),
+                "portal_origin": result.portal.origin,
+                "app_sid": request.query_params.get("APP_SID", ""),
+            },
+        )
 
     async def _placement(self, request: Request, portal: PortalService) -> PlacementContext:
         return await portal.check_placement(await read_form(request), client_ip=client_ip(request))
 
     def _session(self, signer: SessionSigner, ctx: PlacementContext) -> str:
-        return signer.issue(member_id=ctx.portal.member_id, user_id=ctx.user.id, placement=ctx.placement,
-                            entity_type=ctx.entity_type, entity_id=ctx.entity_id, admin=ctx.admin,
-                            generation=ctx.portal.generation)
+        return signer.issue(
+            member_id=ctx.portal.member_id,
+            user_id=ctx.user.id,
+            placement=ctx.placement,
+            entity_type=ctx.entity_type,
+            entity_id=ctx.entity_id,
+            admin=ctx.admin,
+            generation=ctx.portal.generation,
+        )
 
     @post("/tab", status_code=200, opt={"portal_page": "placement"})
     async def tab(self, request: Request, portal: PortalService, signer: SessionSigner) -> Template:
@@ -83,21 +99,37 @@ class Bitrix24Pages(Controller):
         try:
             kind = kind_of(ctx.entity_type)
         except UnknownKind:
-            return error_page(400, "Не та встройка",
-                              f"Эта страница открывается во вкладке {cards_phrase('или')}.")
-        return Template(template_name="tab.html", headers=frame_headers(ctx.portal.origin), context={
-            "user": ctx.user, "entity_type": kind.code, "entity_id": ctx.entity_id,
-            "entity_this_dative": kind.this_dative,
-            "entity_label": await entity_label(portal, ctx),
-            "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid, "session_token": self._session(signer, ctx),
-            "doc_states": docstate.for_pages()})
+            return error_page(400, "Не та встройка", f"Эта страница открывается во вкладке {cards_phrase('или')}.")
+        return Template(
+            template_name="tab.html",
+            headers=frame_headers(ctx.portal.origin),
+            context={
+                "user": ctx.user,
+                "entity_type": kind.code,
+                "entity_id": ctx.entity_id,
+                "entity_this_dative": kind.this_dative,
+                "entity_label": await entity_label(portal, ctx),
+                "portal_origin": ctx.portal.origin,
+                "app_sid": ctx.app_sid,
+                "session_token": self._session(signer, ctx),
+                "doc_states": docstate.for_pages(),
+            },
+        )
 
     @post("/app", status_code=200, opt={"portal_page": "placement"})
     async def app_page(self, request: Request, portal: PortalService, signer: SessionSigner) -> Template:
         ctx = await self._placement(request, portal)
-        return Template(template_name="app.html", headers=frame_headers(ctx.portal.origin), context={
-            "user": ctx.user, "portal_origin": ctx.portal.origin, "app_sid": ctx.app_sid,
-            "session_token": self._session(signer, ctx), "doc_states": docstate.for_pages()})
+        return Template(
+            template_name="app.html",
+            headers=frame_headers(ctx.portal.origin),
+            context={
+                "user": ctx.user,
+                "portal_origin": ctx.portal.origin,
+                "app_sid": ctx.app_sid,
+                "session_token": self._session(signer, ctx),
+                "doc_states": docstate.for_pages(),
+            },
+        )
 
     @post("/events", status_code=200)
     async def events(self, request: Request, portal: PortalService) -> Response[dict[str, str]]:

@@ -37,8 +37,8 @@ MAX_BODY = 16 * 1024 * 1024
 def security_headers(*, frame_self: bool = False) -> dict[str, str]:
     return {
         "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                   "frame-src 'self'; object-src 'self'; form-action 'self' cryptoarm:; "
-                                   "base-uri 'none'; frame-ancestors " + ("'self'" if frame_self else "'none'"),
+        "frame-src 'self'; object-src 'self'; form-action 'self' cryptoarm:; "
+        "base-uri 'none'; frame-ancestors " + ("'self'" if frame_self else "'none'"),
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
@@ -55,19 +55,28 @@ def problem_page(status: int, title: str, message: str, *, retry_after: float | 
     headers = security_headers()
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
-    return Template(template_name="public/problem.html", status_code=status, headers=headers,
-                    context={"title": title, "message": message})
+    return Template(
+        template_name="public/problem.html",
+        status_code=status,
+        headers=headers,
+        context={"title": title, "message": message},
+    )
 
 
-async def open_link(request: Request, token: str, exchange: CounterpartyExchange, public_limiter: PublicLimiter,
-                    settings: Settings) -> LinkContext | Template:
+async def open_link(
+    request: Request, token: str, exchange: CounterpartyExchange, public_limiter: PublicLimiter, settings: Settings
+) -> LinkContext | Template:
     """The ``link`` dependency: rate-limit, then resolve the token; a Template is the answer to give instead."""
     limiter = public_limiter
     ip = _ip(request, settings)
     wait = limiter.admit(ip, "t:" + token[:64])
     if wait is not None:
-        return problem_page(429, "Слишком много запросов", "Слишком много запросов. Подождите немного и обновите "
-                            "страницу.", retry_after=wait)
+        return problem_page(
+            429,
+            "Слишком много запросов",
+            "Слишком много запросов. Подождите немного и обновите страницу.",
+            retry_after=wait,
+        )
     try:
         return await exchange.resolve(token)
     except LinkProblem as problem:
@@ -97,36 +106,60 @@ class PublicPages(Controller):
 
     @get("/public.css", sync_to_thread=False)
     def css(self) -> Response[bytes]:
-        return Response(content=CSS_PATH.read_bytes(), media_type="text/css",
-                        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+        return Response(
+            content=CSS_PATH.read_bytes(),
+            media_type="text/css",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
 
-    async def _page(self, services: Services, exchange: CounterpartyExchange, ctx: LinkContext, *, error: str = "",
-                    status: int = 200, message: str = "") -> Template:
+    async def _page(
+        self,
+        services: Services,
+        exchange: CounterpartyExchange,
+        ctx: LinkContext,
+        *,
+        error: str = "",
+        status: int = 200,
+        message: str = "",
+    ) -> Template:
         model = await exchange.open_page(ctx)
         base = f"/c/{ctx.token}"
         headers = security_headers()
         if status == 413:
             headers["Connection"] = "close"  # the rest of a refused upload is not read
-        return Template(template_name="public/document.html", status_code=status, headers=headers,
-                        context={"m": model, "base": base, "error": error, "message": message,
-                                 "cryptoarm": services.cryptoarm_counterparty is not None,
-                                 "max_kb": services.settings.limits.max_signature_kb})
+        return Template(
+            template_name="public/document.html",
+            status_code=status,
+            headers=headers,
+            context={
+                "m": model,
+                "base": base,
+                "error": error,
+                "message": message,
+                "cryptoarm": services.cryptoarm_counterparty is not None,
+                "max_kb": services.settings.limits.max_signature_kb,
+            },
+        )
 
     @get("/{token:str}")
-    async def page(self, services: Services, exchange: CounterpartyExchange, link: OpenedLink,
-                   done: str = "") -> Template:
+    async def page(
+        self, services: Services, exchange: CounterpartyExchange, link: OpenedLink, done: str = ""
+    ) -> Template:
         if isinstance(link, Template):
             return link
         ctx = link
-        message = {"signed": "Спасибо! Ваша подпись принята, документ подписан обеими сторонами. Подтверждение с "
-                             "подписанным комплектом придёт на вашу почту.",
-                   "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
-                   "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину."}.get(done, "")
+        message = {
+            "signed": "Спасибо! Ваша подпись принята, документ подписан обеими сторонами. Подтверждение с "
+            "подписанным комплектом придёт на вашу почту.",
+            "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
+            "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину.",
+        }.get(done, "")
         return await self._page(services, exchange, ctx, message=message)
 
     @get("/{token:str}/files/{file_id:int}")
-    async def file(self, exchange: CounterpartyExchange, link: OpenedLink, file_id: int,
-                   inline: bool = False) -> Response[bytes] | Template:
+    async def file(
+        self, exchange: CounterpartyExchange, link: OpenedLink, file_id: int, inline: bool = False
+    ) -> Response[bytes] | Template:
         if isinstance(link, Template):
             return link
         ctx = link
@@ -137,8 +170,9 @@ class PublicPages(Controller):
         return _attachment(name, ctype, data, inline=inline and ctype == "application/pdf")
 
     @get("/{token:str}/signatures/{signature_id:int}")
-    async def signature(self, exchange: CounterpartyExchange, link: OpenedLink,
-                        signature_id: int) -> Response[bytes] | Template:
+    async def signature(
+        self, exchange: CounterpartyExchange, link: OpenedLink, signature_id: int
+    ) -> Response[bytes] | Template:
         if isinstance(link, Template):
             return link
         ctx = link
@@ -154,8 +188,9 @@ class PublicPages(Controller):
             return link
         ctx = link
         if ctx.mode != "signed":
-            return problem_page(409, "Комплект недоступен", "Подписанный комплект появится, когда документ подпишут "
-                                "обе стороны.")
+            return problem_page(
+                409, "Комплект недоступен", "Подписанный комплект появится, когда документ подпишут обе стороны."
+            )
         try:
             name, data = await exchange.package(ctx.doc["id"])
         except ActionRefused as exc:
@@ -163,8 +198,9 @@ class PublicPages(Controller):
         return _attachment(name, "application/zip", data)
 
     @post("/{token:str}/sign", request_max_body_size=None, status_code=303)
-    async def sign(self, request: Request, services: Services, exchange: CounterpartyExchange,
-                   link: OpenedLink, token: str) -> Response[Any] | Template:
+    async def sign(
+        self, request: Request, services: Services, exchange: CounterpartyExchange, link: OpenedLink, token: str
+    ) -> Response[Any] | Template:
         """The signature files are streamed to temporary files and refused (413) as soon as one passes
         ``max_signature_kb`` or the form passes :data:`MAX_BODY`; nothing is read whole into memory first."""
         if isinstance(link, Template):
@@ -172,8 +208,12 @@ class PublicPages(Controller):
         ctx = link
         settings = services.settings
         limit = settings.limits.max_signature_kb * 1024
-        limits = Limits(file_bytes=limit, total_bytes=MAX_BODY, file_too_large=lambda _name: REFUSAL_TEXT["too_large"],
-                        total_too_large="Отправлено слишком много данных: загрузите только файлы подписи.")
+        limits = Limits(
+            file_bytes=limit,
+            total_bytes=MAX_BODY,
+            file_too_large=lambda _name: REFUSAL_TEXT["too_large"],
+            total_too_large="Отправлено слишком много данных: загрузите только файлы подписи.",
+        )
         signatures: dict[int, bytes] = {}
         try:
             async with receive_form(request, settings.storage.path, limits) as form:
@@ -192,12 +232,16 @@ class PublicPages(Controller):
             outcome = await exchange.submit(ctx, signatures, max_bytes=limit)
         except ActionRefused as exc:
             return await self._page(services, exchange, ctx, error=exc.message, status=status_of(exc))
-        return Redirect(f"/c/{token}?done={'signed' if outcome.completed else 'partly'}", status_code=303,
-                        headers=security_headers())
+        return Redirect(
+            f"/c/{token}?done={'signed' if outcome.completed else 'partly'}",
+            status_code=303,
+            headers=security_headers(),
+        )
 
     @post("/{token:str}/reject", request_max_body_size=64 * 1024, status_code=303)
-    async def reject(self, request: Request, services: Services, exchange: CounterpartyExchange,
-                     link: OpenedLink, token: str) -> Response[Any] | Template:
+    async def reject(
+        self, request: Request, services: Services, exchange: CounterpartyExchange, link: OpenedLink, token: str
+    ) -> Response[Any] | Template:
         if isinstance(link, Template):
             return link
         ctx = link
@@ -224,9 +268,15 @@ class CryptoArmPages(Controller):
         ctx = link
         opener = services.cryptoarm_counterparty
         if opener is None or ctx.mode != "open":
-            return problem_page(409, "Подписание в КриптоАРМ недоступно",
-                                "Сейчас этот способ недоступен. Загрузите файл подписи на странице документа.")
+            return problem_page(
+                409,
+                "Подписание в КриптоАРМ недоступно",
+                "Сейчас этот способ недоступен. Загрузите файл подписи на странице документа.",
+            )
         app_link = await opener(services, ctx)
         headers = security_headers()
-        return Template(template_name="public/cryptoarm.html", headers=headers,
-                        context={"link": app_link, "base": f"/c/{token}", "title": ctx.doc["title"]})
+        return Template(
+            template_name="public/cryptoarm.html",
+            headers=headers,
+            context={"link": app_link, "base": f"/c/{token}", "title": ctx.doc["title"]},
+        )

@@ -16,8 +16,9 @@ from server.portal.service import PortalService
 from server.portal.sessions import HEADER, InvalidSession, Session, SessionSigner
 
 
-def verify_session(connection: ASGIConnection[Any, Any, Any, Any], signer: SessionSigner,
-                   portal: PortalService) -> Session:
+def verify_session(
+    connection: ASGIConnection[Any, Any, Any, Any], signer: SessionSigner, portal: PortalService
+) -> Session:
     """The session behind the header; 401 when it is missing, forged, expired or from before a reinstall."""
     token = connection.headers.get(HEADER, "")
     if not token:
@@ -27,8 +28,9 @@ def verify_session(connection: ASGIConnection[Any, Any, Any, Any], signer: Sessi
     except InvalidSession as exc:
         raise NotAuthorizedException(str(exc)) from None
     if not portal.session_current(session.member_id, session.generation):
-        raise NotAuthorizedException("Сессия больше не действует: приложение переустановлено или отключено — "
-                                     "откройте вкладку заново.")
+        raise NotAuthorizedException(
+            "Сессия больше не действует: приложение переустановлено или отключено — откройте вкладку заново."
+        )
     return session
 
 

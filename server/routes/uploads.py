@@ -175,8 +175,9 @@ async def receive_form(request: Request[Any, Any, Any], data_dir: Path, limits: 
         spool.remove()
 
 
-async def _parse(request: Request[Any, Any, Any], boundary: str, spool: _Spool, form: ReceivedForm,
-                 limits: Limits) -> None:
+async def _parse(
+    request: Request[Any, Any, Any], boundary: str, spool: _Spool, form: ReceivedForm, limits: Limits
+) -> None:
     total = 0
     segment: MultipartSegment | None = None
     sink: _Sink | None = None
@@ -194,8 +195,12 @@ async def _parse(request: Request[Any, Any, Any], boundary: str, spool: _Spool, 
                         if event.filename:  # a part without a file name is a text field (as browsers mean it)
                             handle, path = spool.open()
                             sink = _Sink(handle, path)
-                            current = ReceivedFile(field=event.name, filename=event.filename,
-                                                   content_type=event.content_type or "", path=path)
+                            current = ReceivedFile(
+                                field=event.name,
+                                filename=event.filename,
+                                content_type=event.content_type or "",
+                                path=path,
+                            )
                     elif event:
                         if sink is not None and current is not None:
                             if sink.size + len(event) > limits.file_bytes:
@@ -212,34 +217,39 @@ async def _parse(request: Request[Any, Any, Any], boundary: str, spool: _Spool, 
                             form.files.append(current)
                         else:
                             form.fields.setdefault(segment.name, []).append(
-                                text.decode(segment.charset or "utf-8", errors="replace"))
+                                text.decode(segment.charset or "utf-8", errors="replace")
+                            )
                         segment, sink, current = None, None, None
                 if parser.closed:
                     break
     except MultipartError:
-        raise UploadRefused("bad_form", "Не удалось прочитать отправленную форму: она повреждена или оборвалась.") from None
+        raise UploadRefused(
+            "bad_form", "Не удалось прочитать отправленную форму: она повреждена или оборвалась."
+        ) from None
     finally:
         if sink is not None:
             await asyncio.to_thread(sink.handle.close)
 
 
 @contextlib.asynccontextmanager
-async def receive_body(request: Request[Any, Any, Any], data_dir: Path, limits: Limits, *,
-                       name: str = "body") -> AsyncIterator[ReceivedFile]:
+async def receive_body(
+    request: Request[Any, Any, Any], data_dir: Path, limits: Limits, *, name: str = "body"
+) -> AsyncIterator[ReceivedFile]:
     """A raw body (one file), spooled and hashed the same way."""
     _announced_too_large(request, limits)
     limit = min(limits.file_bytes, limits.total_bytes)
     spool = _Spool(spool_dir(data_dir))
     handle, path = spool.open()
     sink = _Sink(handle, path)
-    received = ReceivedFile(field=name, filename=name, content_type=request.headers.get("content-type", ""),
-                            path=path)
+    received = ReceivedFile(field=name, filename=name, content_type=request.headers.get("content-type", ""), path=path)
     try:
         try:
             async for chunk in request.stream():
                 if sink.size + len(chunk) > limit:
-                    raise UploadRefused("too_large", limits.file_too_large(name) if limit == limits.file_bytes
-                                        else limits.total_too_large)
+                    raise UploadRefused(
+                        "too_large",
+                        limits.file_too_large(name) if limit == limits.file_bytes else limits.total_too_large,
+                    )
                 await sink.add(chunk)
             await sink.finish(received)
         finally:
@@ -248,4 +258,3 @@ async def receive_body(request: Request[Any, Any, Any], data_dir: Path, limits: 
         yield received
     finally:
         spool.remove()
-

@@ -91,5 +91,10 @@ def proves_possession(cms: bytes, challenge: str, cert: x509.Certificate) -> boo
         return memo[name]
 
     math = check_signer(parsed, signer, source, [cert])
-    return (math.cert is not None and math.cert.dump() == cert.dump() and not math.reasons
-            and math.signature_valid is True and math.digest_valid is True)
+    return (
+        math.cert is not None
+        and math.cert.dump() == cert.dump()
+        and not math.reasons
+        and math.signature_valid is True
+        and math.digest_valid is True
+    )

@@ -91,9 +91,14 @@ class PortalDirectory:
             return self._people[1]
         client = await self.client()
         rows = await client.list_all("user.get", {"FILTER": {"ACTIVE": True}})
-        people = sorted((PersonInfo(id=u.id, name=u.full_name, position=u.work_position, departments=u.departments)
-                         for u in (user_from(r) for r in rows if isinstance(r, dict)) if u.active),
-                        key=lambda p: p.name)
+        people = sorted(
+            (
+                PersonInfo(id=u.id, name=u.full_name, position=u.work_position, departments=u.departments)
+                for u in (user_from(r) for r in rows if isinstance(r, dict))
+                if u.active
+            ),
+            key=lambda p: p.name,
+        )
         self._people = (time.monotonic(), people)
         return people
 

@@ -23,16 +23,22 @@ class SqliteFolderIndex:
         self.scope = scope
 
     async def get(self, parent_id: int, name: str) -> int | None:
-        row = await self.db.read(lambda d: d.execute(
-            "SELECT folder_id FROM disk_folders WHERE scope = ? AND parent_id = ? AND name = ?",
-            [self.scope, parent_id, name]).fetchone())
+        row = await self.db.read(
+            lambda d: d.execute(
+                "SELECT folder_id FROM disk_folders WHERE scope = ? AND parent_id = ? AND name = ?",
+                [self.scope, parent_id, name],
+            ).fetchone()
+        )
         return int(row[0]) if row else None
 
     async def put(self, parent_id: int, name: str, folder_id: int) -> None:
-        await self.db.write(lambda d: d.execute(
-            "INSERT INTO disk_folders (scope, parent_id, name, folder_id) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (scope, parent_id, name) DO UPDATE SET folder_id = excluded.folder_id",
-            [self.scope, parent_id, name, folder_id]))
+        await self.db.write(
+            lambda d: d.execute(
+                "INSERT INTO disk_folders (scope, parent_id, name, folder_id) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (scope, parent_id, name) DO UPDATE SET folder_id = excluded.folder_id",
+                [self.scope, parent_id, name, folder_id],
+            )
+        )
 
     async def forget(self) -> None:
         await self.db.write(lambda d: d.execute("DELETE FROM disk_folders WHERE scope = ?", [self.scope]))
@@ -43,11 +49,22 @@ def file_upload(db: SqliteDb, file_id: int) -> dict[str, Any] | None:
     row = db.execute(
         "SELECT f.id, f.document_id, f.name, f.size, f.content_type, f.streebog256, f.disk_file_id, d.disk_folder_id,"
         " d.entity_type, d.entity_id FROM document_files f JOIN documents d ON d.id = f.document_id WHERE f.id = ?",
-        [file_id]).fetchone()
+        [file_id],
+    ).fetchone()
     if row is None:
         return None
-    keys = ("id", "document_id", "name", "size", "content_type", "streebog256", "disk_file_id", "disk_folder_id",
-            "entity_type", "entity_id")
+    keys = (
+        "id",
+        "document_id",
+        "name",
+        "size",
+        "content_type",
+        "streebog256",
+        "disk_file_id",
+        "disk_folder_id",
+        "entity_type",
+        "entity_id",
+    )
     return dict(zip(keys, row, strict=True))
 
 
@@ -55,14 +72,27 @@ def signature_upload(db: SqliteDb, signature_id: int) -> dict[str, Any] | None:
     """What the worker needs to copy one signature to Disk: its CMS, its file's Disk name and folder, and its
     ordinal among the signatures of that file (the second one is ``<name>.2.sig``)."""
     row = db.execute(
-        "SELECT s.cms, s.disk_file_id, d.id, f.id, f.name, f.disk_name, f.disk_file_id, d.disk_folder_id, d.entity_type,"
-        " d.entity_id, (SELECT count(*) FROM signatures o WHERE o.file_id = s.file_id AND o.id <= s.id)"
+        "SELECT s.cms, s.disk_file_id, d.id, f.id, f.name, f.disk_name, f.disk_file_id, d.disk_folder_id,"
+        " d.entity_type, d.entity_id, (SELECT count(*) FROM signatures o WHERE o.file_id = s.file_id AND o.id <= s.id)"
         " FROM signatures s JOIN document_files f ON f.id = s.file_id JOIN documents d ON d.id = s.document_id"
-        " WHERE s.id = ?", [signature_id]).fetchone()
+        " WHERE s.id = ?",
+        [signature_id],
+    ).fetchone()
     if row is None:
         return None
-    keys = ("cms", "disk_file_id", "document_id", "file_id", "file_name", "file_disk_name", "file_disk_id", "disk_folder_id",
-            "entity_type", "entity_id", "ordinal")
+    keys = (
+        "cms",
+        "disk_file_id",
+        "document_id",
+        "file_id",
+        "file_name",
+        "file_disk_name",
+        "file_disk_id",
+        "disk_folder_id",
+        "entity_type",
+        "entity_id",
+        "ordinal",
+    )
     return dict(zip(keys, row, strict=True))
 
 
@@ -71,8 +101,9 @@ def set_document_folder(db: SqliteDb, document_id: int, folder_id: int) -> None:
 
 
 def set_file_on_disk(db: SqliteDb, file_id: int, disk_file_id: int, disk_name: str) -> None:
-    db.execute("UPDATE document_files SET disk_file_id = ?, disk_name = ? WHERE id = ?",
-               [disk_file_id, disk_name, file_id])
+    db.execute(
+        "UPDATE document_files SET disk_file_id = ?, disk_name = ? WHERE id = ?", [disk_file_id, disk_name, file_id]
+    )
 
 
 def set_signature_on_disk(db: SqliteDb, signature_id: int, disk_file_id: int) -> None:
@@ -84,14 +115,18 @@ def known_disk_ids(db: SqliteDb, disk_ids: list[int]) -> set[int]:
     if not disk_ids:
         return set()
     marks = ",".join("?" * len(disk_ids))
-    rows = db.execute(f"SELECT disk_file_id FROM document_files WHERE disk_file_id IN ({marks})"
-                      f" UNION SELECT disk_file_id FROM signatures WHERE disk_file_id IN ({marks})",
-                      [*disk_ids, *disk_ids]).fetchall()
+    rows = db.execute(
+        f"SELECT disk_file_id FROM document_files WHERE disk_file_id IN ({marks})"
+        f" UNION SELECT disk_file_id FROM signatures WHERE disk_file_id IN ({marks})",
+        [*disk_ids, *disk_ids],
+    ).fetchall()
     return {int(r[0]) for r in rows}
 
 
 def spool_entries_in_use(db: SqliteDb) -> set[str]:
     """Spool entries named by a document-file message not delivered (yet): their bytes are the only copy."""
-    rows = db.execute("SELECT json_extract(payload, '$.spool') FROM outbox WHERE kind = 'disk.file'"
-                      " AND status IN ('pending', 'sending', 'failed')").fetchall()
+    rows = db.execute(
+        "SELECT json_extract(payload, '$.spool') FROM outbox WHERE kind = 'disk.file'"
+        " AND status IN ('pending', 'sending', 'failed')"
+    ).fetchall()
     return {str(r[0]) for r in rows if r[0]}

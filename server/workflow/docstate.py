@@ -81,22 +81,49 @@ class StateInfo:
 
 
 _INFO: dict[DocState, StateInfo] = {
-    DocState.DRAFT: StateInfo("Черновик", True, "author", "neutral",
-                              author_actions=("route", "send", "delete", "withdraw"), author_only=True),
-    DocState.AWAITING_INTERNAL: StateInfo("На подписи", True, "internal", "waiting",
-                                          author_actions=("remind", "withdraw"), signer_actions=("sign", "reject")),
-    DocState.AWAITING_COUNTERPARTY: StateInfo("Ожидает контрагента", True, "counterparty", "counterparty",
-                                              author_actions=("withdraw",), counterparty_panel="always"),
-    DocState.COMPLETED: StateInfo("Подписан", False, None, "ok", counterparty_panel="always",
-                                  counterparty_headline="Подписан контрагентом"),
+    DocState.DRAFT: StateInfo(
+        "Черновик", True, "author", "neutral", author_actions=("route", "send", "delete", "withdraw"), author_only=True
+    ),
+    DocState.AWAITING_INTERNAL: StateInfo(
+        "На подписи",
+        True,
+        "internal",
+        "waiting",
+        author_actions=("remind", "withdraw"),
+        signer_actions=("sign", "reject"),
+    ),
+    DocState.AWAITING_COUNTERPARTY: StateInfo(
+        "Ожидает контрагента",
+        True,
+        "counterparty",
+        "counterparty",
+        author_actions=("withdraw",),
+        counterparty_panel="always",
+    ),
+    DocState.COMPLETED: StateInfo(
+        "Подписан", False, None, "ok", counterparty_panel="always", counterparty_headline="Подписан контрагентом"
+    ),
     DocState.REJECTED_INTERNAL: StateInfo("Отклонён", False, None, "bad", rejection=True),
-    DocState.REJECTED_COUNTERPARTY: StateInfo("Отклонён контрагентом", False, None, "bad", rejection=True,
-                                              counterparty_panel="always",
-                                              counterparty_headline="Отклонён контрагентом"),
-    DocState.WITHDRAWN: StateInfo("Отозван", False, None, "muted", counterparty_panel="with_links",
-                                  counterparty_headline="Документ отозван"),
-    DocState.EXPIRED: StateInfo("Срок истёк", False, None, "bad", counterparty_panel="always",
-                                counterparty_headline="Контрагент не ответил в срок"),
+    DocState.REJECTED_COUNTERPARTY: StateInfo(
+        "Отклонён контрагентом",
+        False,
+        None,
+        "bad",
+        rejection=True,
+        counterparty_panel="always",
+        counterparty_headline="Отклонён контрагентом",
+    ),
+    DocState.WITHDRAWN: StateInfo(
+        "Отозван", False, None, "muted", counterparty_panel="with_links", counterparty_headline="Документ отозван"
+    ),
+    DocState.EXPIRED: StateInfo(
+        "Срок истёк",
+        False,
+        None,
+        "bad",
+        counterparty_panel="always",
+        counterparty_headline="Контрагент не ответил в срок",
+    ),
     DocState.DELETED: StateInfo("Удалён", False, None, "muted"),
 }
 assert set(_INFO) == set(DocState), "every state has its entry"
@@ -137,7 +164,17 @@ def sql_in(states: frozenset[DocState] | tuple[DocState, ...]) -> tuple[str, lis
 
 def for_pages() -> list[dict[str, Any]]:
     """What the pages' scripts and templates know about states (rendered into the page as JSON)."""
-    return [{"value": s.value, "label": s.label, "open": s.is_open, "actor": s.info.actor, "tone": s.info.tone,
-             "listed": s in LISTED_STATES, "rejection": s.info.rejection,
-             "counterparty_panel": s.info.counterparty_panel, "counterparty_headline": s.info.counterparty_headline}
-            for s in DocState]
+    return [
+        {
+            "value": s.value,
+            "label": s.label,
+            "open": s.is_open,
+            "actor": s.info.actor,
+            "tone": s.info.tone,
+            "listed": s in LISTED_STATES,
+            "rejection": s.info.rejection,
+            "counterparty_panel": s.info.counterparty_panel,
+            "counterparty_headline": s.info.counterparty_headline,
+        }
+        for s in DocState
+    ]

@@ -21,8 +21,9 @@ from .states import TransitionRefused
 
 
 class Downloads:
-    def __init__(self, db: Database, *, directory: PortalDirectory, documents: DocumentQueries, spool: Spool,
-                 cache: FileCache) -> None:
+    def __init__(
+        self, db: Database, *, directory: PortalDirectory, documents: DocumentQueries, spool: Spool, cache: FileCache
+    ) -> None:
         self.db = db
         self.directory = directory
         self.documents = documents
@@ -52,8 +53,11 @@ class Downloads:
                 raise PortalMissing(f"Не удалось скачать файл с Диска ({exc.code}).") from None
             assert isinstance(got, bytes)
             if (await asyncio.to_thread(digests, got))[0] != f.streebog256:
-                raise TransitionRefused("file_changed", f"Файл «{f.name}» на Диске изменён после отправки: его хэш "
-                                        "не совпадает с зафиксированным. Подписывать его нельзя.")
+                raise TransitionRefused(
+                    "file_changed",
+                    f"Файл «{f.name}» на Диске изменён после отправки: его хэш "
+                    "не совпадает с зафиксированным. Подписывать его нельзя.",
+                )
             await asyncio.to_thread(self.cache.put, f.streebog256, got)
             data = got
         return f.name, f.content_type, data

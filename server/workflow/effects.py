@@ -39,15 +39,27 @@ def card_link(doc: dict[str, Any]) -> str:
 def notify(db: Database, user_id: int | None, message: str, *, doc: dict[str, Any], key: str) -> None:
     if not user_id:
         return
-    outbox.enqueue(db, NOTIFY, {"user_id": int(user_id), "message": message, "link": card_link(doc),
-                                "document_id": doc["id"]}, dedupe_key=key)
+    outbox.enqueue(
+        db,
+        NOTIFY,
+        {"user_id": int(user_id), "message": message, "link": card_link(doc), "document_id": doc["id"]},
+        dedupe_key=key,
+    )
 
 
 def timeline(db: Database, doc: dict[str, Any], comment: str, *, key: str) -> None:
-    outbox.enqueue(db, TIMELINE, {"entity_type": kind_of(doc["entity_type"]).timeline_type,
-                                  "entity_id": int(doc["entity_id"]),
-                                  "comment": comment, "document_id": doc["id"], "ref": secrets.token_hex(3)},
-                   dedupe_key=key)
+    outbox.enqueue(
+        db,
+        TIMELINE,
+        {
+            "entity_type": kind_of(doc["entity_type"]).timeline_type,
+            "entity_id": int(doc["entity_id"]),
+            "comment": comment,
+            "document_id": doc["id"],
+            "ref": secrets.token_hex(3),
+        },
+        dedupe_key=key,
+    )
 
 
 def store_signature_on_disk(db: Database, signature_id: int) -> None:

@@ -35,8 +35,9 @@ def certificate_key(sig: SignatureResult) -> tuple[str, str] | None:
     return (cert.issuer, cert.serial.lower()) if cert is not None else None
 
 
-def check_internal(db: Database, policy: PolicySettings, user_id: int, user_name: str,
-                   sig: SignatureResult) -> str | None:
+def check_internal(
+    db: Database, policy: PolicySettings, user_id: int, user_name: str, sig: SignatureResult
+) -> str | None:
     """None when the certificate belongs to the expected user; otherwise the Russian reason."""
     key = certificate_key(sig)
     owners = [] if key is None else certificate_store.owners(db, issuer=key[0], serial=key[1])
@@ -53,8 +54,10 @@ def check_internal(db: Database, policy: PolicySettings, user_id: int, user_name
         inns = {v for v in (s.inn, s.innle) if v}
         if inns & set(policy.allowed_signer_inns) or (s.snils and s.snils in set(policy.allowed_signer_snils)):
             return None
-    return (f"За подписантом {user_name} не зарегистрирован сертификат, а ИНН/СНИЛС сертификата ({label}) "
-            "не разрешены политикой.")
+    return (
+        f"За подписантом {user_name} не зарегистрирован сертификат, а ИНН/СНИЛС сертификата ({label}) "
+        "не разрешены политикой."
+    )
 
 
 def check_counterparty(doc: dict[str, Any], sig: SignatureResult) -> str | None:

@@ -49,9 +49,18 @@ class Upload:
 
 
 class Intake:
-    def __init__(self, settings: Settings, db: Database, *, directory: PortalDirectory, documents: DocumentQueries,
-                 spool: Spool, cache: FileCache, listeners: TransitionListeners,
-                 wake_outbox: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        directory: PortalDirectory,
+        documents: DocumentQueries,
+        spool: Spool,
+        cache: FileCache,
+        listeners: TransitionListeners,
+        wake_outbox: Callable[[], None],
+    ) -> None:
         self.settings = settings
         self.db = db
         self.directory = directory
@@ -91,8 +100,9 @@ class Intake:
             company_id = await crm.counterparty_company_id(kind, entity_id)
             contacts = await crm.record_contacts(kind, entity_id)
         except Bitrix24Error as exc:
-            raise TransitionRefused("crm_not_found", f"Карточка {kind.genitive} №{entity_id} не найдена в CRM "
-                                    f"({exc.code}).") from None
+            raise TransitionRefused(
+                "crm_not_found", f"Карточка {kind.genitive} №{entity_id} не найдена в CRM ({exc.code})."
+            ) from None
         info = {"name": "", "inn": "", "ogrn": "", "email": ""}
         if company_id:
             company = await crm.company(company_id)
@@ -109,8 +119,18 @@ class Intake:
                 info["email"] = contact.emails[0]
         return company_id, info
 
-    async def create(self, user_id: int, *, entity_type: str, entity_id: int, title: str, uploads: Sequence[Upload],
-                     signer_ids: Sequence[int] = (), counterparty_email: str = "", send: bool = False) -> int:
+    async def create(
+        self,
+        user_id: int,
+        *,
+        entity_type: str,
+        entity_id: int,
+        title: str,
+        uploads: Sequence[Upload],
+        signer_ids: Sequence[int] = (),
+        counterparty_email: str = "",
+        send: bool = False,
+    ) -> int:
         """Record a draft; with ``send`` it is sent in the same transaction (one commit: a document is never left
         half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
         after the commit, so a crash at any point leaves no file on the portal that no document owns."""
@@ -122,8 +142,9 @@ class Intake:
         names: set[str] = set()
         for up in uploads:
             if up.size > limit:
-                raise TransitionRefused("too_large", f"Файл «{safe_name(up.name)}» больше "
-                                        f"{self.settings.limits.max_upload_mb} МБ.")
+                raise TransitionRefused(
+                    "too_large", f"Файл «{safe_name(up.name)}» больше {self.settings.limits.max_upload_mb} МБ."
+                )
             if up.size == 0:
                 raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.")
             if safe_name(up.name).lower() in names:
@@ -144,20 +165,42 @@ class Intake:
             ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
             spooled.append(await asyncio.to_thread(self.spool.put_file, up.streebog256, secrets.token_hex(8), up.path))
             await asyncio.to_thread(self.cache.put_file, up.streebog256, up.path)
-            files.append({"name": name, "size": up.size, "content_type": ctype, "streebog256": up.streebog256,
-                          "streebog512": up.streebog512})
+            files.append(
+                {
+                    "name": name,
+                    "size": up.size,
+                    "content_type": ctype,
+                    "streebog256": up.streebog256,
+                    "streebog512": up.streebog512,
+                }
+            )
         department = author.departments[0] if author.departments else None
 
         def write(d: Any) -> int:
             doc_id = states.create_draft(
-                d, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id,
-                author_id=user_id, author_name=clean_name(author.full_name), department_id=department, files=files,
-                signers=signers, counterparty=counterparty, disk_folder_id=None)
+                d,
+                title=title,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                company_id=company_id,
+                author_id=user_id,
+                author_name=clean_name(author.full_name),
+                department_id=department,
+                files=files,
+                signers=signers,
+                counterparty=counterparty,
+                disk_folder_id=None,
+            )
             for f, spool_name in zip(store.files(d, doc_id), spooled, strict=True):
                 effects.store_file_on_disk(d, f.id, spool_name)
             if send:
-                states.send(d, doc_id, actor_id=user_id, counterparty_days=self.settings.workflow.counterparty_days,
-                            listeners=self.listeners)
+                states.send(
+                    d,
+                    doc_id,
+                    actor_id=user_id,
+                    counterparty_days=self.settings.workflow.counterparty_days,
+                    listeners=self.listeners,
+                )
             return doc_id
 
         try:
@@ -172,10 +215,14 @@ class Intake:
             self.wake_outbox()
         return doc_id
 
-    async def set_route(self, viewer: Viewer, document_id: int, signer_ids: Sequence[int],
-                        counterparty_email: str | None = None) -> None:
+    async def set_route(
+        self, viewer: Viewer, document_id: int, signer_ids: Sequence[int], counterparty_email: str | None = None
+    ) -> None:
         doc = await self.documents.visible_document(viewer, document_id)
         viewer.require_author(doc, "изменить маршрут")
         signers = await self._signers(signer_ids)
-        await self.db.write(lambda d: states.set_route(d, document_id, actor_id=viewer.user_id, signers=signers,
-                                                       counterparty_email=counterparty_email))
+        await self.db.write(
+            lambda d: states.set_route(
+                d, document_id, actor_id=viewer.user_id, signers=signers, counterparty_email=counterparty_email
+            )
+        )

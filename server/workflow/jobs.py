@@ -33,8 +33,12 @@ from .store import document_row, now_iso
 
 OPEN = job_store.OPEN
 CANCELLED_BY_SIGNER = "cancelled_by_signer: Подписание отменено подписантом."
-CHANNEL_RU = {"agent": "агенту подписи", "cryptoarm": "в КриптоАРМ ГОСТ", "upload": "для загрузки файла подписи",
-              "any": "любым способом"}
+CHANNEL_RU = {
+    "agent": "агенту подписи",
+    "cryptoarm": "в КриптоАРМ ГОСТ",
+    "upload": "для загрузки файла подписи",
+    "any": "любым способом",
+}
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,14 @@ def busy_message(title: str, holder: Holder) -> str:
     """What the signer reads when they ask for a job another channel is signing."""
     if holder.channel == "agent":
         where = "агентом подписи" + (f" на компьютере «{holder.agent_name}»" if holder.agent_name else "")
-        return (f"Документ «{title}» уже подписывается {where}. Дождитесь результата или отмените это "
-                "подписание, чтобы подписать документ другим способом.")
-    return (f"Документ «{title}» уже открыт для подписи в КриптоАРМ ГОСТ. Завершите подписание в программе или "
-            "отмените его, чтобы подписать документ другим способом.")
+        return (
+            f"Документ «{title}» уже подписывается {where}. Дождитесь результата или отмените это "
+            "подписание, чтобы подписать документ другим способом."
+        )
+    return (
+        f"Документ «{title}» уже открыт для подписи в КриптоАРМ ГОСТ. Завершите подписание в программе или "
+        "отмените его, чтобы подписать документ другим способом."
+    )
 
 
 class JobInFlight(TransitionRefused):
@@ -75,8 +83,9 @@ def holder(db: Database, job_id: int) -> Holder | None:
 
 
 def _insert(db: Database, *, document_id: int, step_id: int, user_id: int, channel: str) -> int:
-    return job_store.insert(db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel,
-                            now=now_iso())
+    return job_store.insert(
+        db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel, now=now_iso()
+    )
 
 
 def request(db: Database, *, document_id: int, step_id: int, user_id: int, channel: str) -> int:
@@ -88,8 +97,14 @@ def request(db: Database, *, document_id: int, step_id: int, user_id: int, chann
     row = job_store.open_of_step(db, step_id)
     if row is None:
         job_id = _insert(db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel)
-        audit.append(db, actor=actor, action="job.created", object_type="document", object_id=document_id,
-                     details={"job_id": job_id, "channel": channel})
+        audit.append(
+            db,
+            actor=actor,
+            action="job.created",
+            object_type="document",
+            object_id=document_id,
+            details={"job_id": job_id, "channel": channel},
+        )
         return job_id
     job_id, current = row
     if channel in ("any", current):
@@ -99,13 +114,25 @@ def request(db: Database, *, document_id: int, step_id: int, user_id: int, chann
         if busy.channel == channel:  # e.g. an "any" job an agent already holds, asked for on the agent
             return job_id
         doc = document_row(db, document_id)
-        raise JobInFlight(job_id=job_id, document_id=document_id, title=doc["title"] if doc else str(document_id),
-                          holder=busy)
+        raise JobInFlight(
+            job_id=job_id, document_id=document_id, title=doc["title"] if doc else str(document_id), holder=busy
+        )
     job_store.cancel(db, job_id, error=f"moved: {channel}", now=now_iso())
     new_id = _insert(db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel)
-    audit.append(db, actor=actor, action="job.moved", object_type="document", object_id=document_id,
-                 details={"job_id": new_id, "from_job_id": job_id, "from": current, "to": channel,
-                          "text": f"подписание передано {CHANNEL_RU.get(channel, channel)}"})
+    audit.append(
+        db,
+        actor=actor,
+        action="job.moved",
+        object_type="document",
+        object_id=document_id,
+        details={
+            "job_id": new_id,
+            "from_job_id": job_id,
+            "from": current,
+            "to": channel,
+            "text": f"подписание передано {CHANNEL_RU.get(channel, channel)}",
+        },
+    )
     return new_id
 
 
@@ -123,11 +150,20 @@ def cancel(db: Database, *, job_id: int, user_id: int) -> bool:
     if status == "cancelled" and error == CANCELLED_BY_SIGNER:
         return False
     if status not in OPEN:
-        text = {"done": "документ уже подписан", "failed": "агент подписи уже сообщил об ошибке",
-                "cancelled": "подписание уже снято"}.get(status, status)
+        text = {
+            "done": "документ уже подписан",
+            "failed": "агент подписи уже сообщил об ошибке",
+            "cancelled": "подписание уже снято",
+        }.get(status, status)
         raise TransitionRefused("job_closed", f"Отменять нечего: {text}.")
     busy = holder(db, job_id)
     job_store.cancel(db, job_id, error=CANCELLED_BY_SIGNER, now=now_iso())
-    audit.append(db, actor=f"user:{user_id}", action="job.cancelled", object_type="document", object_id=document_id,
-                 details={"job_id": job_id, "channel": channel, "in_flight": busy.channel if busy else ""})
+    audit.append(
+        db,
+        actor=f"user:{user_id}",
+        action="job.cancelled",
+        object_type="document",
+        object_id=document_id,
+        details={"job_id": job_id, "channel": channel, "in_flight": busy.channel if busy else ""},
+    )
     return True

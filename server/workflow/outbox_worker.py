@@ -74,8 +74,17 @@ class FileNotReady(Exception):
 
 
 class OutboxWorker:
-    def __init__(self, db: Database, client: ClientSource, *, batch_size: int = 50, poll_seconds: float = 1.0,
-                 max_attempts: int = 20, paused: bool = False, spool: Spool | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        client: ClientSource,
+        *,
+        batch_size: int = 50,
+        poll_seconds: float = 1.0,
+        max_attempts: int = 20,
+        paused: bool = False,
+        spool: Spool | None = None,
+    ) -> None:
         self.db = db
         self.client = client
         self.batch_size = max(1, min(50, batch_size))
@@ -113,8 +122,19 @@ class OutboxWorker:
         def round_of(lane: str) -> Callable[[], Awaitable[int]]:
             return lambda: self.deliver_once(lane)
 
-        await asyncio.gather(*(run_rounds(round_of(lane), wake=event, stop=stop, poll_seconds=self.poll_seconds,
-                                          log=log, what=f"outbox {lane}") for lane, event in self._events.items()))
+        await asyncio.gather(
+            *(
+                run_rounds(
+                    round_of(lane),
+                    wake=event,
+                    stop=stop,
+                    poll_seconds=self.poll_seconds,
+                    log=log,
+                    what=f"outbox {lane}",
+                )
+                for lane, event in self._events.items()
+            )
+        )
 
     async def sweep_spool(self) -> int:
         """Drop spool entries of documents whose creation never committed (a crash between spool and commit)."""
@@ -161,8 +181,9 @@ class OutboxWorker:
                 if error is None:
                     outbox.mark_delivered(d, message_id)
                 else:
-                    outbox.mark_failed(d, message_id, error, attempts=attempts[message_id],
-                                       max_attempts=self.max_attempts)
+                    outbox.mark_failed(
+                        d, message_id, error, attempts=attempts[message_id], max_attempts=self.max_attempts
+                    )
 
         await self.db.write(record)
         return len(messages)
@@ -174,8 +195,9 @@ class OutboxWorker:
         if client is None:
             return {m.id: "портал Битрикс24 не подключён" for m in messages}
         # A timeline comment tried before may already be on the card: look before posting it again.
-        outcome: Outcome = await self._posted_before(client, [m for m in messages
-                                                               if m.kind == effects.TIMELINE and m.attempts > 1])
+        outcome: Outcome = await self._posted_before(
+            client, [m for m in messages if m.kind == effects.TIMELINE and m.attempts > 1]
+        )
         pending = [m for m in messages if m.id not in outcome]
         if not pending:
             return outcome
@@ -183,12 +205,22 @@ class OutboxWorker:
         for m in pending:
             p = m.payload
             if m.kind == effects.NOTIFY:
-                commands.append(notify_command(int(p["user_id"]), str(p["message"]), link_url=p.get("link") or None,
-                                               link_title="Открыть", tag=f"klikdok:{m.id}",
-                                               client_id=client.notify_client_id))
+                commands.append(
+                    notify_command(
+                        int(p["user_id"]),
+                        str(p["message"]),
+                        link_url=p.get("link") or None,
+                        link_title="Открыть",
+                        tag=f"klikdok:{m.id}",
+                        client_id=client.notify_client_id,
+                    )
+                )
             else:
-                commands.append(timeline_comment_command(p["entity_type"], int(p["entity_id"]),
-                                                         f"{p['comment']} {timeline_marker(m)}"))
+                commands.append(
+                    timeline_comment_command(
+                        p["entity_type"], int(p["entity_id"]), f"{p['comment']} {timeline_marker(m)}"
+                    )
+                )
         result = await client.batch(commands)
         for index, m in enumerate(pending):
             error = result.errors.get(str(index))
@@ -215,10 +247,21 @@ class OutboxWorker:
             if not open_:
                 break
             order = list(open_)
-            commands = [("crm.timeline.comment.list", {
-                "filter": {"ENTITY_TYPE": by_id[i].payload["entity_type"],
-                           "ENTITY_ID": int(by_id[i].payload["entity_id"])},
-                "order": {"ID": "DESC"}, "select": ["ID", "COMMENT", "CREATED"], "start": open_[i]}) for i in order]
+            commands = [
+                (
+                    "crm.timeline.comment.list",
+                    {
+                        "filter": {
+                            "ENTITY_TYPE": by_id[i].payload["entity_type"],
+                            "ENTITY_ID": int(by_id[i].payload["entity_id"]),
+                        },
+                        "order": {"ID": "DESC"},
+                        "select": ["ID", "COMMENT", "CREATED"],
+                        "start": open_[i],
+                    },
+                )
+                for i in order
+            ]
             result = await client.batch(commands)
             for index, message_id in enumerate(order):
                 m = by_id[message_id]
@@ -284,8 +327,9 @@ class OutboxWorker:
         row["disk_folder_id"] = folder_id
         return folder_id
 
-    async def _upload(self, disk: DiskService, row: dict[str, Any], name: str, data: bytes, *, unique: bool,
-                      content_type: str) -> DiskFile:
+    async def _upload(
+        self, disk: DiskService, row: dict[str, Any], name: str, data: bytes, *, unique: bool, content_type: str
+    ) -> DiskFile:
         """Upload into the document's folder; a folder deleted on the portal is looked up (or made) again once."""
         folder_id = await self._folder(disk, row)
         try:
@@ -294,7 +338,9 @@ class OutboxWorker:
             folder_id = await self._folder(disk, row, fresh=True)
             return await disk.upload(folder_id, name, data, unique_name=unique, content_type=content_type)
 
-    async def _adopt(self, disk: DiskService, row: dict[str, Any], name: str, digest: str, size: int) -> DiskFile | None:
+    async def _adopt(
+        self, disk: DiskService, row: dict[str, Any], name: str, digest: str, size: int
+    ) -> DiskFile | None:
         """A file an earlier attempt put on Disk before the server could record it: same name (or the portal's
         unique variant), same size and Streebog-256 digest, and owned by no row yet."""
         candidates = [f for f in await disk.find_files(await self._folder(disk, row), name) if f.size == size]
@@ -347,12 +393,14 @@ class OutboxWorker:
         stored = await self._adopt(disk, row, sig_name, digest, len(cms)) if attempts > 1 else None
         if stored is None:
             try:
-                stored = await self._upload(disk, row, sig_name, cms, unique=False,
-                                            content_type="application/pkcs7-signature")
+                stored = await self._upload(
+                    disk, row, sig_name, cms, unique=False, content_type="application/pkcs7-signature"
+                )
             except AlreadyExists:
                 # Someone's file holds the name: ours if an earlier attempt got there, else keep both.
                 stored = await self._adopt(disk, row, sig_name, digest, len(cms)) or await self._upload(
-                    disk, row, sig_name, cms, unique=True, content_type="application/pkcs7-signature")
+                    disk, row, sig_name, cms, unique=True, content_type="application/pkcs7-signature"
+                )
         await self.db.write(lambda d: disk_store.set_signature_on_disk(d, signature_id, stored.id))
 
 

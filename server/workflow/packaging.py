@@ -39,8 +39,15 @@ class Packaging:
         """The ZIP package for a portal user: visibility checked and the export audited."""
         await self.documents.visible_document(viewer, document_id)
         name, data = await self.build_package(document_id)
-        await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="document.exported",
-                                                   object_type="document", object_id=document_id))
+        await self.db.write(
+            lambda d: audit.append(
+                d,
+                actor=f"user:{viewer.user_id}",
+                action="document.exported",
+                object_type="document",
+                object_id=document_id,
+            )
+        )
         return name, data
 
     async def build_package(self, document_id: int) -> tuple[str, bytes]:

@@ -49,8 +49,10 @@ class Viewer:
             depts = sorted(self.managed_departments)
             parts.append(f"d.department_id IN ({','.join('?' * len(depts))})")
             params += depts
-        return Scope(f"d.author_id = ? OR (d.state NOT IN {_MARKS} AND ({' OR '.join(parts)}))",
-                     [self.user_id, *_AUTHOR_ONLY, *params])
+        return Scope(
+            f"d.author_id = ? OR (d.state NOT IN {_MARKS} AND ({' OR '.join(parts)}))",
+            [self.user_id, *_AUTHOR_ONLY, *params],
+        )
 
     def can_view(self, doc: dict[str, Any], route_member: bool) -> bool:
         if doc["author_id"] == self.user_id:
@@ -62,21 +64,29 @@ class Viewer:
     def require_view(self, doc: dict[str, Any], route_member: bool) -> None:
         if not self.can_view(doc, route_member):
             if DocState(doc["state"]).info.author_only:
-                raise PermissionDenied("not_visible", "Документ ещё не отправлен на подпись: черновик виден только "
-                                       "его автору.")
-            raise PermissionDenied("not_visible", "У вас нет доступа к этому документу: вы не автор, не подписант, "
-                                   "не руководитель отдела автора и не аудитор.")
+                raise PermissionDenied(
+                    "not_visible", "Документ ещё не отправлен на подпись: черновик виден только его автору."
+                )
+            raise PermissionDenied(
+                "not_visible",
+                "У вас нет доступа к этому документу: вы не автор, не подписант, "
+                "не руководитель отдела автора и не аудитор.",
+            )
 
     def require_author(self, doc: dict[str, Any], action: str) -> None:
         if doc["author_id"] != self.user_id:
             who = "Аудитор может только просматривать документы." if self.auditor else ""
-            raise PermissionDenied("not_author", f"Это действие ({action}) доступно только автору документа "
-                                   f"({doc['author_name'] or doc['author_id']}). {who}".strip())
+            raise PermissionDenied(
+                "not_author",
+                f"Это действие ({action}) доступно только автору документа "
+                f"({doc['author_name'] or doc['author_id']}). {who}".strip(),
+            )
 
     def require_current_signer(self, step_user_id: int | None, step_name: str) -> None:
         if step_user_id != self.user_id:
-            raise PermissionDenied("not_current_signer", f"Сейчас документ подписывает {step_name or 'другой участник'}, "
-                                   "а не вы.")
+            raise PermissionDenied(
+                "not_current_signer", f"Сейчас документ подписывает {step_name or 'другой участник'}, а не вы."
+            )
 
     def actions(self, doc: dict[str, Any], current_user_id: int | None) -> list[str]:
         """What the pages may offer for this document."""

@@ -31,6 +31,7 @@ class DocumentQueries:
 
         The one visibility rule for everything that shows a document, including other packages' endpoints.
         """
+
         def read(d: Any) -> tuple[dict[str, Any] | None, bool]:
             return store.document_row(d, document_id), store.is_route_member(d, document_id, viewer.user_id)
 
@@ -40,14 +41,29 @@ class DocumentQueries:
         viewer.require_view(doc, member)
         return doc
 
-    async def list(self, viewer: Viewer, *, view: str, entity: tuple[str, int] | None = None,
-                   states_: Sequence[str] = (), query: str = "", overdue: bool = False, limit: int = 50,
-                   offset: int = 0) -> DocumentPage:
+    async def list(
+        self,
+        viewer: Viewer,
+        *,
+        view: str,
+        entity: tuple[str, int] | None = None,
+        states_: Sequence[str] = (),
+        query: str = "",
+        overdue: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> DocumentPage:
         """view: "entity" (a CRM card), "mine" (authored), "queue" (waiting for my signature), "department"
         (a head's subtree), "all" (everything visible; auditors see every document)."""
         limit = max(1, min(200, limit))
-        kwargs: dict[str, Any] = {"scope": viewer.scope(), "states": states_, "query": query, "overdue": overdue,
-                                  "limit": limit, "offset": max(0, offset)}
+        kwargs: dict[str, Any] = {
+            "scope": viewer.scope(),
+            "states": states_,
+            "query": query,
+            "overdue": overdue,
+            "limit": limit,
+            "offset": max(0, offset),
+        }
         if view == "entity":
             if entity is None:
                 raise TransitionRefused("bad_request", f"Не указана карточка {cards_phrase('или')}.")
@@ -74,14 +90,24 @@ class DocumentQueries:
             route = store.route(d, document_id)
             names = {f"user:{doc['author_id']}": doc["author_name"], "system": "KlikDok"}
             names.update({f"user:{s.user_id}": s.display_name for s in route if s.user_id})
-            history = [msgspec.structs.replace(h, actor_name=names.get(h.actor, "Контрагент" if
-                                                                        h.actor.startswith("counterparty:") else ""))
-                       for h in store.history(d, document_id)]
+            history = [
+                msgspec.structs.replace(
+                    h, actor_name=names.get(h.actor, "Контрагент" if h.actor.startswith("counterparty:") else "")
+                )
+                for h in store.history(d, document_id)
+            ]
             return DocumentDetail(
-                document=summary, reason=doc["reason"], counterparty_name=doc["counterparty_name"],
-                counterparty_inn=doc["counterparty_inn"], counterparty_ogrn=doc["counterparty_ogrn"],
-                counterparty_email=doc["counterparty_email"], files=store.files(d, document_id),
-                route=route, signatures=store.signatures(d, document_id), history=history,
-                can=viewer.actions(doc, current.user_id if current else None))
+                document=summary,
+                reason=doc["reason"],
+                counterparty_name=doc["counterparty_name"],
+                counterparty_inn=doc["counterparty_inn"],
+                counterparty_ogrn=doc["counterparty_ogrn"],
+                counterparty_email=doc["counterparty_email"],
+                files=store.files(d, document_id),
+                route=route,
+                signatures=store.signatures(d, document_id),
+                history=history,
+                can=viewer.actions(doc, current.user_id if current else None),
+            )
 
         return await self.db.read(read)

@@ -28,13 +28,19 @@ class CertificateRegistration:
         """A fresh challenge for this user to sign with the certificate they are about to register."""
         challenge = certificates.new_challenge(viewer.user_id)
         now = datetime.now(UTC)
-        await self.db.write(lambda d: certificate_store.issue_challenge(
-            d, user_id=viewer.user_id, challenge_hash=challenge.hash, now=now.isoformat(timespec="seconds"),
-            expires_at=challenge.expires_at, keep_until=(now - timedelta(days=1)).isoformat(timespec="seconds")))
+        await self.db.write(
+            lambda d: certificate_store.issue_challenge(
+                d,
+                user_id=viewer.user_id,
+                challenge_hash=challenge.hash,
+                now=now.isoformat(timespec="seconds"),
+                expires_at=challenge.expires_at,
+                keep_until=(now - timedelta(days=1)).isoformat(timespec="seconds"),
+            )
+        )
         return challenge
 
-    async def register(self, viewer: Viewer, der_or_pem: bytes, *, challenge: str,
-                       signature: bytes) -> dict[str, Any]:
+    async def register(self, viewer: Viewer, der_or_pem: bytes, *, challenge: str, signature: bytes) -> dict[str, Any]:
         """A user registers their own signing certificate (audited); signatures for them must use it.
 
         The registration must prove possession of the key: ``signature`` is a CMS signature over ``challenge``
@@ -50,36 +56,71 @@ class CertificateRegistration:
         if not info.serial:
             raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.")
         now = store.now_iso()
-        state = await self.db.write(lambda d: certificate_store.spend_challenge(
-            d, user_id=viewer.user_id, challenge_hash=certificates.challenge_hash(challenge), now=now))
+        state = await self.db.write(
+            lambda d: certificate_store.spend_challenge(
+                d, user_id=viewer.user_id, challenge_hash=certificates.challenge_hash(challenge), now=now
+            )
+        )
 
         async def refuse(code: str, message: str, why: str) -> None:
-            details = {"serial": info.serial.lower(), "issuer": info.issuer, "subject": info.subject, "code": code,
-                       "why": why}
-            await self.db.write(lambda d: audit.append(d, actor=f"user:{viewer.user_id}", action="certificate.refused",
-                                                       object_type="user", object_id=viewer.user_id, details=details))
+            details = {
+                "serial": info.serial.lower(),
+                "issuer": info.issuer,
+                "subject": info.subject,
+                "code": code,
+                "why": why,
+            }
+            await self.db.write(
+                lambda d: audit.append(
+                    d,
+                    actor=f"user:{viewer.user_id}",
+                    action="certificate.refused",
+                    object_type="user",
+                    object_id=viewer.user_id,
+                    details=details,
+                )
+            )
             raise PermissionDenied(code, message)
 
         if state != "ok":
             why = {"used": "уже использован", "expired": "просрочен"}.get(state, "не выдавался вам")
-            await refuse("bad_challenge", f"Код подтверждения {why}. Запросите новый код, подпишите его этим "
-                         "сертификатом и повторите регистрацию.", f"challenge {state}")
+            await refuse(
+                "bad_challenge",
+                f"Код подтверждения {why}. Запросите новый код, подпишите его этим "
+                "сертификатом и повторите регистрацию.",
+                f"challenge {state}",
+            )
         if not await asyncio.to_thread(certificates.proves_possession, signature, challenge, cert):
-            await refuse("no_proof", "Подпись под кодом подтверждения не сделана ключом этого сертификата. "
-                         "Зарегистрировать можно только свой сертификат: подпишите код тем ключом, которому он "
-                         "выдан.", "signature does not verify with this certificate")
-        row = {"issuer": info.issuer, "serial": info.serial, "subject": info.subject,
-               "inn": info.identity.get("inn") or info.identity.get("innle") or "",
-               "snils": info.identity.get("snils", ""),
-               "not_after": info.not_after.isoformat() if info.not_after else None}
+            await refuse(
+                "no_proof",
+                "Подпись под кодом подтверждения не сделана ключом этого сертификата. "
+                "Зарегистрировать можно только свой сертификат: подпишите код тем ключом, которому он "
+                "выдан.",
+                "signature does not verify with this certificate",
+            )
+        row = {
+            "issuer": info.issuer,
+            "serial": info.serial,
+            "subject": info.subject,
+            "inn": info.identity.get("inn") or info.identity.get("innle") or "",
+            "snils": info.identity.get("snils", ""),
+            "not_after": info.not_after.isoformat() if info.not_after else None,
+        }
 
         def write(d: Any) -> None:
             if certificate_store.other_owner(d, issuer=info.issuer, serial=info.serial, user_id=viewer.user_id):
-                raise PermissionDenied("certificate_taken", "Этот сертификат уже зарегистрирован за другим сотрудником.")
+                raise PermissionDenied(
+                    "certificate_taken", "Этот сертификат уже зарегистрирован за другим сотрудником."
+                )
             certificate_store.register(d, user_id=viewer.user_id, info=row, der=data, now=now)
-            audit.append(d, actor=f"user:{viewer.user_id}", action="certificate.registered", object_type="user",
-                         object_id=viewer.user_id, details={"serial": info.serial, "subject": info.subject,
-                                                            "proof": "challenge"})
+            audit.append(
+                d,
+                actor=f"user:{viewer.user_id}",
+                action="certificate.registered",
+                object_type="user",
+                object_id=viewer.user_id,
+                details={"serial": info.serial, "subject": info.subject, "proof": "challenge"},
+            )
 
         await self.db.write(write)
         return {"serial": info.serial.lower(), "subject": info.subject, "issuer": info.issuer}

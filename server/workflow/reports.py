@@ -32,9 +32,13 @@ class Reports:
     def __init__(self, db: Database, *, documents: DocumentQueries) -> None:
         self.db = db
         self.documents = documents
-        self._templates = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                             lstrip_blocks=True)
+        self._templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
 
     async def report(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], str]:
         """The verification report of every accepted signature: (JSON-able dict, HTML page)."""
@@ -50,11 +54,23 @@ class Reports:
         for sig in signatures:
             result = msgspec.json.decode(sig.verification, type=VerificationResult)
             f = files[sig.file_id]
-            entries.append({"signature_id": sig.id, "file": f.name, "streebog256": f.streebog256,
-                            "signer": json.loads(sig.signer), "verification": msgspec.to_builtins(result)})
+            entries.append(
+                {
+                    "signature_id": sig.id,
+                    "file": f.name,
+                    "streebog256": f.streebog256,
+                    "signer": json.loads(sig.signer),
+                    "verification": msgspec.to_builtins(result),
+                }
+            )
             # cades renders the protocol from its own autoescaped template: trusted markup here.
             protocols.append(Markup(render_html(result, document=f.name)))
-        report = {"document_id": document_id, "title": doc["title"], "state": doc["state"],
-                  "warnings": json.loads(doc["warnings"] or "[]"), "signatures": entries}
+        report = {
+            "document_id": document_id,
+            "title": doc["title"],
+            "state": doc["state"],
+            "warnings": json.loads(doc["warnings"] or "[]"),
+            "signatures": entries,
+        }
         html = self._templates.get_template(TEMPLATE).render(title=doc["title"], protocols=protocols)
         return report, html

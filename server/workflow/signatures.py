@@ -98,8 +98,9 @@ def _reason_text(sig: SignatureResult) -> str:
     return "; ".join(REASONS.get(code, (None, code))[1] for code in sig.reasons) or "подпись не подтверждена"
 
 
-def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClaim,
-                 job_id: int | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def _route_check(
+    db: Database, document_id: int, file_id: int, claim: SignerClaim, job_id: int | None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(document, current step, file) if this claim may sign this file now; else SignatureRefused."""
     doc = document_row(db, document_id)
     if doc is None or doc["state"] == DocState.DELETED:
@@ -113,15 +114,25 @@ def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClai
     srow = store.current_step(db, document_id)
     if srow is None:
         raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.")
-    step = {"id": srow.id, "position": srow.position, "kind": srow.kind, "user_id": srow.user_id,
-            "display_name": srow.display_name}
+    step = {
+        "id": srow.id,
+        "position": srow.position,
+        "kind": srow.kind,
+        "user_id": srow.user_id,
+        "display_name": srow.display_name,
+    }
     if step["kind"] != claim.kind or (claim.kind == "internal" and step["user_id"] != claim.user_id):
         who = step["display_name"] or "контрагент"
         raise SignatureRefused("not_current_signer", f"Сейчас документ подписывает {who}, а не вы.")
     if job_id is not None:
         jrow = job_store.state(db, job_id)
-        if (jrow is None or jrow.document_id != document_id or jrow.step_id != step["id"]
-                or jrow.user_id != claim.user_id or jrow.status not in job_store.OPEN):
+        if (
+            jrow is None
+            or jrow.document_id != document_id
+            or jrow.step_id != step["id"]
+            or jrow.user_id != claim.user_id
+            or jrow.status not in job_store.OPEN
+        ):
             raise SignatureRefused("job_not_open", "Задание на подпись уже закрыто или относится к другому шагу.")
     if signature_store.signed_on_step(db, file_id=file_id, step_id=srow.id):
         raise SignatureRefused("already_signed", f"Файл «{file['name']}» уже подписан на этом шаге.")
@@ -130,29 +141,50 @@ def _route_check(db: Database, document_id: int, file_id: int, claim: SignerClai
 
 def _verify(deps: SignatureDeps, cms: bytes, file: dict[str, Any]) -> VerificationResult:
     try:
-        return verify_cms(cms, content_digest={"streebog256": bytes.fromhex(file["streebog256"]),
-                                               "streebog512": bytes.fromhex(file["streebog512"])},
-                          context=deps.validation, max_size=deps.settings.limits.max_signature_kb * 1024)
+        return verify_cms(
+            cms,
+            content_digest={
+                "streebog256": bytes.fromhex(file["streebog256"]),
+                "streebog512": bytes.fromhex(file["streebog512"]),
+            },
+            context=deps.validation,
+            max_size=deps.settings.limits.max_signature_kb * 1024,
+        )
     except MalformedInput as exc:
         raise SignatureRefused("malformed", f"Файл не является подписью CMS (PKCS#7): {exc}") from None
 
 
 def _judge(result: VerificationResult) -> SignatureResult:
     if len(result.signatures) != 1:
-        raise SignatureRefused("signer_count", "Нужна отдельная (detached) подпись ровно одного подписанта, "
-                               f"а в файле подписей: {len(result.signatures)}.")
+        raise SignatureRefused(
+            "signer_count",
+            "Нужна отдельная (detached) подпись ровно одного подписанта, "
+            f"а в файле подписей: {len(result.signatures)}.",
+        )
     sig = result.signatures[0]
     if sig.status == "valid":
         return sig
     if "digest_mismatch" in sig.reasons or "no_content" in sig.reasons:
-        raise SignatureRefused("wrong_document", "Подпись сделана не для этого документа: подписанные данные не "
-                               "совпадают с файлом, отправленным на подпись.", {"reasons": sig.reasons})
+        raise SignatureRefused(
+            "wrong_document",
+            "Подпись сделана не для этого документа: подписанные данные не "
+            "совпадают с файлом, отправленным на подпись.",
+            {"reasons": sig.reasons},
+        )
     code = "invalid_signature" if sig.status == "invalid" else "unverifiable"
     raise SignatureRefused(code, f"Подпись не принята: {_reason_text(sig)}.", {"reasons": sig.reasons})
 
 
-async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: int, cms: bytes, claim: SignerClaim,
-                           source: Source, job_id: int | None = None) -> AcceptedSignature:
+async def accept_signature(
+    deps: SignatureDeps,
+    *,
+    document_id: int,
+    file_id: int,
+    cms: bytes,
+    claim: SignerClaim,
+    source: Source,
+    job_id: int | None = None,
+) -> AcceptedSignature:
     """Verify, check, store and advance, or raise :class:`SignatureRefused` (audited, nothing else changed)."""
     try:
         if len(cms) > deps.settings.limits.max_signature_kb * 1024:
@@ -163,8 +195,9 @@ async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: in
         result = await asyncio.to_thread(_verify, deps, cms, file)
         sig = _judge(result)
         if claim.kind == "internal":
-            mismatch = await deps.db.read(lambda d: identity.check_internal(
-                d, deps.settings.policy, step["user_id"], step["display_name"], sig))
+            mismatch = await deps.db.read(
+                lambda d: identity.check_internal(d, deps.settings.policy, step["user_id"], step["display_name"], sig)
+            )
             mode = deps.settings.policy.internal_identity_mismatch
         else:
             mismatch = identity.check_counterparty(doc, sig)
@@ -172,42 +205,99 @@ async def accept_signature(deps: SignatureDeps, *, document_id: int, file_id: in
         if mismatch and mode == "refuse":
             raise SignatureRefused("wrong_signer", mismatch)
         warning = mismatch or ""
-        accepted = await deps.db.write(lambda d: _store(d, document_id, file_id, cms, claim, source, job_id, result,
-                                                         sig, warning, deps.listeners))
+        accepted = await deps.db.write(
+            lambda d: _store(d, document_id, file_id, cms, claim, source, job_id, result, sig, warning, deps.listeners)
+        )
     except SignatureRefused as refusal:
-        details = {"file_id": file_id, "source": source, "code": refusal.code, "message": refusal.message,
-                   "job_id": job_id}
-        await deps.db.write(lambda d: audit.append(
-            d, actor=claim.actor, action="signature.refused", object_type="document", object_id=document_id,
-            details=details))
+        details = {
+            "file_id": file_id,
+            "source": source,
+            "code": refusal.code,
+            "message": refusal.message,
+            "job_id": job_id,
+        }
+        await deps.db.write(
+            lambda d: audit.append(
+                d,
+                actor=claim.actor,
+                action="signature.refused",
+                object_type="document",
+                object_id=document_id,
+                details=details,
+            )
+        )
         raise
     deps.listeners.committed()
     return accepted
 
 
-def _store(db: Database, document_id: int, file_id: int, cms: bytes, claim: SignerClaim, source: Source,
-           job_id: int | None, result: VerificationResult, sig: SignatureResult, warning: str,
-           listeners: TransitionListeners) -> AcceptedSignature:
+def _store(
+    db: Database,
+    document_id: int,
+    file_id: int,
+    cms: bytes,
+    claim: SignerClaim,
+    source: Source,
+    job_id: int | None,
+    result: VerificationResult,
+    sig: SignatureResult,
+    warning: str,
+    listeners: TransitionListeners,
+) -> AcceptedSignature:
     doc, step, file = _route_check(db, document_id, file_id, claim, job_id)
     signer = msgspec.to_builtins(sig.signer) if sig.signer is not None else {}
     cert = sig.certificate
-    signature_id = signature_store.insert(db, signature_store.NewSignature(
-        document_id=document_id, file_id=file_id, step_id=step["id"], signer_kind=claim.kind,
-        signer_user_id=claim.user_id, source=source, cms=cms, cms_sha256=hashlib.sha256(cms).hexdigest(),
-        status=sig.status, signer=signer, certificate_serial=cert.serial if cert else "",
-        certificate_issuer=cert.issuer if cert else "", identity_warning=warning,
-        verification=result.to_json().decode(), accepted_at=now_iso()))
+    signature_id = signature_store.insert(
+        db,
+        signature_store.NewSignature(
+            document_id=document_id,
+            file_id=file_id,
+            step_id=step["id"],
+            signer_kind=claim.kind,
+            signer_user_id=claim.user_id,
+            source=source,
+            cms=cms,
+            cms_sha256=hashlib.sha256(cms).hexdigest(),
+            status=sig.status,
+            signer=signer,
+            certificate_serial=cert.serial if cert else "",
+            certificate_issuer=cert.issuer if cert else "",
+            identity_warning=warning,
+            verification=result.to_json().decode(),
+            accepted_at=now_iso(),
+        ),
+    )
     if warning:
         states.add_warning(db, doc, f"{file['name']}: {warning}")
-    audit.append(db, actor=claim.actor, action="signature.accepted", object_type="document", object_id=document_id,
-                 details={"signature_id": signature_id, "file": file["name"], "step": step["position"],
-                          "source": source, "certificate_serial": cert.serial if cert else "",
-                          "signer": {k: signer.get(k) for k in ("common_name", "inn", "innle", "snils", "ogrn")
-                                     if signer.get(k)}, "warning": warning, "job_id": job_id})
+    audit.append(
+        db,
+        actor=claim.actor,
+        action="signature.accepted",
+        object_type="document",
+        object_id=document_id,
+        details={
+            "signature_id": signature_id,
+            "file": file["name"],
+            "step": step["position"],
+            "source": source,
+            "certificate_serial": cert.serial if cert else "",
+            "signer": {k: signer.get(k) for k in ("common_name", "inn", "innle", "snils", "ogrn") if signer.get(k)},
+            "warning": warning,
+            "job_id": job_id,
+        },
+    )
     effects.store_signature_on_disk(db, signature_id)
     completed = states.signature_recorded(db, doc, step, actor=claim.actor, listeners=listeners)
     signed = document_row(db, document_id)
     assert signed is not None  # read above in this same transaction
     state = signed["state"]
-    return AcceptedSignature(signature_id=signature_id, document_id=document_id, file_id=file_id, step_id=step["id"],
-                             step_completed=completed, document_state=state, status=sig.status, warning=warning)
+    return AcceptedSignature(
+        signature_id=signature_id,
+        document_id=document_id,
+        file_id=file_id,
+        step_id=step["id"],
+        step_completed=completed,
+        document_state=state,
+        status=sig.status,
+        warning=warning,
+    )

@@ -58,8 +58,14 @@ def _set_state(db: Database, doc: dict[str, Any], state: DocState, now: str, **e
 
 
 def _audit(db: Database, actor: str, action: str, doc: dict[str, Any], **details: Any) -> None:
-    audit.append(db, actor=actor, action=action, object_type="document", object_id=doc["id"],
-                 details={"title": doc["title"], "state": doc["state"], **details})
+    audit.append(
+        db,
+        actor=actor,
+        action=action,
+        object_type="document",
+        object_id=doc["id"],
+        details={"title": doc["title"], "state": doc["state"], **details},
+    )
 
 
 def _title(doc: dict[str, Any]) -> str:
@@ -73,26 +79,63 @@ def search_text(*parts: str) -> str:
 # -- draft ------------------------------------------------------------------------------------------------
 
 
-def create_draft(db: Database, *, title: str, entity_type: str, entity_id: int, company_id: int | None,
-                 author_id: int, author_name: str, department_id: int | None, files: list[dict[str, Any]],
-                 signers: list[tuple[int, str]], counterparty: dict[str, str], disk_folder_id: int | None) -> int:
+def create_draft(
+    db: Database,
+    *,
+    title: str,
+    entity_type: str,
+    entity_id: int,
+    company_id: int | None,
+    author_id: int,
+    author_name: str,
+    department_id: int | None,
+    files: list[dict[str, Any]],
+    signers: list[tuple[int, str]],
+    counterparty: dict[str, str],
+    disk_folder_id: int | None,
+) -> int:
     """Insert a draft with its files and route; returns the document id."""
     now = now_iso()
     doc_id = store.insert_document(
-        db, title=title, entity_type=entity_type, entity_id=entity_id, company_id=company_id, author_id=author_id,
-        author_name=author_name, department_id=department_id, now=now, counterparty_name=counterparty.get("name", ""),
-        counterparty_inn=counterparty.get("inn", ""), counterparty_ogrn=counterparty.get("ogrn", ""),
-        counterparty_email=counterparty.get("email", ""), disk_folder_id=disk_folder_id,
-        search=search_text(title, author_name, counterparty.get("name", ""), *(f["name"] for f in files)))
+        db,
+        title=title,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        company_id=company_id,
+        author_id=author_id,
+        author_name=author_name,
+        department_id=department_id,
+        now=now,
+        counterparty_name=counterparty.get("name", ""),
+        counterparty_inn=counterparty.get("inn", ""),
+        counterparty_ogrn=counterparty.get("ogrn", ""),
+        counterparty_email=counterparty.get("email", ""),
+        disk_folder_id=disk_folder_id,
+        search=search_text(title, author_name, counterparty.get("name", ""), *(f["name"] for f in files)),
+    )
     for position, f in enumerate(files, start=1):
-        store.insert_file(db, document_id=doc_id, position=position, name=f["name"], size=f["size"],
-                          content_type=f["content_type"], streebog256=f["streebog256"],
-                          streebog512=f["streebog512"], disk_file_id=f.get("disk_file_id"))
+        store.insert_file(
+            db,
+            document_id=doc_id,
+            position=position,
+            name=f["name"],
+            size=f["size"],
+            content_type=f["content_type"],
+            streebog256=f["streebog256"],
+            streebog512=f["streebog512"],
+            disk_file_id=f.get("disk_file_id"),
+        )
     _write_route(db, doc_id, signers)
     doc = _doc(db, doc_id)
-    _audit(db, f"user:{author_id}", "document.created", doc, entity=f"{entity_type}:{entity_id}",
-           files=[{"name": f["name"], "size": f["size"], "streebog256": f["streebog256"]} for f in files],
-           signers=[uid for uid, _ in signers])
+    _audit(
+        db,
+        f"user:{author_id}",
+        "document.created",
+        doc,
+        entity=f"{entity_type}:{entity_id}",
+        files=[{"name": f["name"], "size": f["size"], "streebog256": f["streebog256"]} for f in files],
+        signers=[uid for uid, _ in signers],
+    )
     return doc_id
 
 
@@ -100,8 +143,14 @@ def _write_route(db: Database, doc_id: int, signers: list[tuple[int, str]]) -> N
     store.replace_route(db, doc_id, signers)
 
 
-def set_route(db: Database, document_id: int, *, actor_id: int, signers: list[tuple[int, str]],
-              counterparty_email: str | None = None) -> None:
+def set_route(
+    db: Database,
+    document_id: int,
+    *,
+    actor_id: int,
+    signers: list[tuple[int, str]],
+    counterparty_email: str | None = None,
+) -> None:
     doc = _doc(db, document_id)
     if doc["state"] != DocState.DRAFT:
         raise TransitionRefused("wrong_state", "Маршрут меняется только у черновика.")
@@ -114,8 +163,14 @@ def set_route(db: Database, document_id: int, *, actor_id: int, signers: list[tu
 # -- transitions ------------------------------------------------------------------------------------------
 
 
-def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: int,
-         listeners: TransitionListeners = NO_LISTENERS) -> None:
+def send(
+    db: Database,
+    document_id: int,
+    *,
+    actor_id: int,
+    counterparty_days: int,
+    listeners: TransitionListeners = NO_LISTENERS,
+) -> None:
     doc = _doc(db, document_id)
     target = _check(doc, "send")
     steps = [s for s in store.route(db, document_id) if s.kind == "internal"]
@@ -130,15 +185,30 @@ def send(db: Database, document_id: int, *, actor_id: int, counterparty_days: in
     store.make_step_current(db, first_id)
     _set_state(db, doc, target, now, sent_at=now, current_step=first_pos, deadline=deadline)
     _audit(db, f"user:{actor_id}", "document.sent", doc, signer=first_user, deadline=deadline)
-    effects.notify(db, first_user, f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
-                   doc=doc, key=f"doc:{document_id}:sign-request:{first_id}")
-    effects.timeline(db, doc, f"KlikDok: документ {_title(doc)} отправлен на подпись: {first_name}.",
-                     key=f"doc:{document_id}:timeline:sent")
+    effects.notify(
+        db,
+        first_user,
+        f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
+        doc=doc,
+        key=f"doc:{document_id}:sign-request:{first_id}",
+    )
+    effects.timeline(
+        db,
+        doc,
+        f"KlikDok: документ {_title(doc)} отправлен на подпись: {first_name}.",
+        key=f"doc:{document_id}:timeline:sent",
+    )
     listeners.fire("send", db, doc)
 
 
-def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], *, actor: str,
-                       listeners: TransitionListeners = NO_LISTENERS) -> bool:
+def signature_recorded(
+    db: Database,
+    doc: dict[str, Any],
+    step: dict[str, Any],
+    *,
+    actor: str,
+    listeners: TransitionListeners = NO_LISTENERS,
+) -> bool:
     """After a signature row is inserted: close the step once every file carries its signature.
 
     Returns True when the step completed (and the document moved on). When the company's part is complete the
@@ -153,38 +223,72 @@ def signature_recorded(db: Database, doc: dict[str, Any], step: dict[str, Any], 
         target = _check(doc, "counterparty_signed")
         _set_state(db, doc, target, now, finished_at=now)
         _audit(db, actor, "document.completed", doc, step=step["position"])
-        effects.notify(db, doc["author_id"], f"Контрагент подписал документ {_title(doc)}. Документ подписан обеими "
-                       "сторонами.", doc=doc, key=f"doc:{doc['id']}:completed")
-        effects.timeline(db, doc, f"KlikDok: контрагент подписал документ {_title(doc)}. Документ подписан обеими "
-                         "сторонами.", key=f"doc:{doc['id']}:timeline:completed")
+        effects.notify(
+            db,
+            doc["author_id"],
+            f"Контрагент подписал документ {_title(doc)}. Документ подписан обеими сторонами.",
+            doc=doc,
+            key=f"doc:{doc['id']}:completed",
+        )
+        effects.timeline(
+            db,
+            doc,
+            f"KlikDok: контрагент подписал документ {_title(doc)}. Документ подписан обеими сторонами.",
+            key=f"doc:{doc['id']}:timeline:completed",
+        )
         listeners.fire("counterparty_signed", db, doc)
         return True
     nxt = store.next_step(db, doc["id"], step["position"])
     signer_name = step["display_name"]
     _audit(db, actor, "step.signed", doc, step=step["position"], signer=step["user_id"])
-    effects.timeline(db, doc, f"KlikDok: {signer_name} подписал(а) документ {_title(doc)}.",
-                     key=f"doc:{doc['id']}:timeline:signed:{step['id']}")
+    effects.timeline(
+        db,
+        doc,
+        f"KlikDok: {signer_name} подписал(а) документ {_title(doc)}.",
+        key=f"doc:{doc['id']}:timeline:signed:{step['id']}",
+    )
     assert nxt is not None, "a route always ends with the counterparty step"
     next_id, next_pos, next_kind, next_user = nxt.id, nxt.position, nxt.kind, nxt.user_id
     store.make_step_current(db, next_id)
     if next_kind == "internal":
         store.update_document(db, doc["id"], {"current_step": next_pos, "updated_at": now})
-        effects.notify(db, next_user, f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
-                       doc=doc, key=f"doc:{doc['id']}:sign-request:{next_id}")
+        effects.notify(
+            db,
+            next_user,
+            f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
+            doc=doc,
+            key=f"doc:{doc['id']}:sign-request:{next_id}",
+        )
         return True
     target = _check(doc, "internal_signed")
     _set_state(db, doc, target, now, current_step=next_pos)
     _audit(db, actor, "document.internal_completed", doc)
-    effects.notify(db, doc["author_id"], f"Документ {_title(doc)} подписан компанией и ждёт подписи контрагента.",
-                   doc=doc, key=f"doc:{doc['id']}:internal-completed")
-    effects.timeline(db, doc, f"KlikDok: документ {_title(doc)} подписан компанией, ожидается подпись контрагента.",
-                     key=f"doc:{doc['id']}:timeline:internal-completed")
+    effects.notify(
+        db,
+        doc["author_id"],
+        f"Документ {_title(doc)} подписан компанией и ждёт подписи контрагента.",
+        doc=doc,
+        key=f"doc:{doc['id']}:internal-completed",
+    )
+    effects.timeline(
+        db,
+        doc,
+        f"KlikDok: документ {_title(doc)} подписан компанией, ожидается подпись контрагента.",
+        key=f"doc:{doc['id']}:timeline:internal-completed",
+    )
     listeners.fire("internal_signed", db, doc)
     return True
 
 
-def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: str,
-           listeners: TransitionListeners = NO_LISTENERS) -> None:
+def reject(
+    db: Database,
+    document_id: int,
+    *,
+    step_id: int,
+    actor: str,
+    reason: str,
+    listeners: TransitionListeners = NO_LISTENERS,
+) -> None:
     """The current step's signer (internal or the counterparty) declines, with a reason."""
     doc = _doc(db, document_id)
     step = store.step(db, document_id, step_id)
@@ -202,15 +306,25 @@ def reject(db: Database, document_id: int, *, step_id: int, actor: str, reason: 
     _set_state(db, doc, target, now, finished_at=now, reason=reason)
     who = step.display_name or "Контрагент"
     _audit(db, actor, "document.rejected", doc, step=step.position, reason=reason)
-    effects.notify(db, doc["author_id"], f"{who} отклонил(а) документ {_title(doc)}. Причина: {reason}", doc=doc,
-                   key=f"doc:{document_id}:rejected")
-    effects.timeline(db, doc, f"KlikDok: {who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
-                     key=f"doc:{document_id}:timeline:rejected")
+    effects.notify(
+        db,
+        doc["author_id"],
+        f"{who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
+        doc=doc,
+        key=f"doc:{document_id}:rejected",
+    )
+    effects.timeline(
+        db,
+        doc,
+        f"KlikDok: {who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
+        key=f"doc:{document_id}:timeline:rejected",
+    )
     listeners.fire(transition, db, doc)
 
 
-def withdraw(db: Database, document_id: int, *, actor_id: int, reason: str,
-             listeners: TransitionListeners = NO_LISTENERS) -> None:
+def withdraw(
+    db: Database, document_id: int, *, actor_id: int, reason: str, listeners: TransitionListeners = NO_LISTENERS
+) -> None:
     doc = _doc(db, document_id)
     target = _check(doc, "withdraw")
     now = now_iso()
@@ -223,12 +337,20 @@ def withdraw(db: Database, document_id: int, *, actor_id: int, reason: str,
     _set_state(db, doc, target, now, finished_at=now, reason=reason.strip())
     _audit(db, f"user:{actor_id}", "document.withdrawn", doc, reason=reason.strip())
     if current:
-        effects.notify(db, current.user_id, f"Документ {_title(doc)} отозван автором, подписывать его больше не нужно.",
-                       doc=doc, key=f"doc:{document_id}:withdrawn")
+        effects.notify(
+            db,
+            current.user_id,
+            f"Документ {_title(doc)} отозван автором, подписывать его больше не нужно.",
+            doc=doc,
+            key=f"doc:{document_id}:withdrawn",
+        )
     if was_sent:
-        effects.timeline(db, doc, f"KlikDok: документ {_title(doc)} отозван." + (f" Причина: {reason.strip()}"
-                                                                                if reason.strip() else ""),
-                         key=f"doc:{document_id}:timeline:withdrawn")
+        effects.timeline(
+            db,
+            doc,
+            f"KlikDok: документ {_title(doc)} отозван." + (f" Причина: {reason.strip()}" if reason.strip() else ""),
+            key=f"doc:{document_id}:timeline:withdrawn",
+        )
     listeners.fire("withdraw", db, doc)
 
 
@@ -250,10 +372,19 @@ def expire_due(db: Database, now: str | None = None, *, listeners: TransitionLis
         store.cancel_steps(db, doc_id, ("current",))
         _set_state(db, doc, target, now, finished_at=now)
         _audit(db, "system", "document.expired", doc)
-        effects.notify(db, doc["author_id"], f"Срок подписания документа {_title(doc)} контрагентом истёк.", doc=doc,
-                       key=f"doc:{doc_id}:expired")
-        effects.timeline(db, doc, f"KlikDok: срок подписания документа {_title(doc)} контрагентом истёк.",
-                         key=f"doc:{doc_id}:timeline:expired")
+        effects.notify(
+            db,
+            doc["author_id"],
+            f"Срок подписания документа {_title(doc)} контрагентом истёк.",
+            doc=doc,
+            key=f"doc:{doc_id}:expired",
+        )
+        effects.timeline(
+            db,
+            doc,
+            f"KlikDok: срок подписания документа {_title(doc)} контрагентом истёк.",
+            key=f"doc:{doc_id}:timeline:expired",
+        )
         listeners.fire("expire", db, doc)
     return ids
 
@@ -264,15 +395,19 @@ def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> in
     if doc["state"] != DocState.AWAITING_INTERNAL:
         raise TransitionRefused("wrong_state", "Напоминание отправляется, пока документ на подписи в компании.")
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="microseconds")
-    sent = audit.count_since(db, object_type="document", object_id=document_id, action="document.reminded",
-                             since=since)
+    sent = audit.count_since(db, object_type="document", object_id=document_id, action="document.reminded", since=since)
     if sent >= per_day:
         raise TransitionRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {sent}. Попробуйте завтра.")
     step = store.current_step(db, document_id)
     assert step is not None and step.user_id is not None, "a document awaiting internal signing has a current signer"
     _audit(db, f"user:{actor_id}", "document.reminded", doc, signer=step.user_id, number=sent + 1)
-    effects.notify(db, step.user_id, f"Напоминание: документ {_title(doc)} ждёт вашей подписи.", doc=doc,
-                   key=f"doc:{document_id}:remind:{sent + 1}:{now_iso()}")
+    effects.notify(
+        db,
+        step.user_id,
+        f"Напоминание: документ {_title(doc)} ждёт вашей подписи.",
+        doc=doc,
+        key=f"doc:{document_id}:remind:{sent + 1}:{now_iso()}",
+    )
     return int(step.user_id)
 
 

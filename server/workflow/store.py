@@ -32,12 +32,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-_SUMMARY_COLUMNS = ("d.id, d.title, d.state, d.entity_type, d.entity_id, d.author_id, d.author_name, d.department_id,"
-                    " d.created_at, d.updated_at, d.sent_at, d.deadline, d.current_step, d.warnings,"
-                    " s.user_id, s.display_name, s.kind,"
-                    " (SELECT count(*) FROM document_files f WHERE f.document_id = d.id)")
-_SUMMARY_FROM = ("FROM documents d LEFT JOIN route_steps s"
-                 " ON s.document_id = d.id AND s.position = d.current_step")
+_SUMMARY_COLUMNS = (
+    "d.id, d.title, d.state, d.entity_type, d.entity_id, d.author_id, d.author_name, d.department_id,"
+    " d.created_at, d.updated_at, d.sent_at, d.deadline, d.current_step, d.warnings,"
+    " s.user_id, s.display_name, s.kind,"
+    " (SELECT count(*) FROM document_files f WHERE f.document_id = d.id)"
+)
+_SUMMARY_FROM = "FROM documents d LEFT JOIN route_steps s ON s.document_id = d.id AND s.position = d.current_step"
 
 
 def _overdue(state: DocState, deadline: str | None, now: str) -> bool:
@@ -45,17 +46,50 @@ def _overdue(state: DocState, deadline: str | None, now: str) -> bool:
 
 
 def _summary(row: Sequence[Any], now: str) -> DocumentSummary:
-    (doc_id, title, state, entity_type, entity_id, author_id, author_name, department_id, created_at, updated_at,
-     sent_at, deadline, current_step, warnings, step_user, step_name, step_kind, files) = row
+    (
+        doc_id,
+        title,
+        state,
+        entity_type,
+        entity_id,
+        author_id,
+        author_name,
+        department_id,
+        created_at,
+        updated_at,
+        sent_at,
+        deadline,
+        current_step,
+        warnings,
+        step_user,
+        step_name,
+        step_kind,
+        files,
+    ) = row
     state = DocState(state)
     return DocumentSummary(
-        id=doc_id, title=title, state=state, state_label=state.label, entity_type=entity_type,
-        entity_id=entity_id, author_id=author_id, author_name=author_name, department_id=department_id,
-        created_at=created_at, updated_at=updated_at, sent_at=sent_at, deadline=deadline, current_step=current_step,
+        id=doc_id,
+        title=title,
+        state=state,
+        state_label=state.label,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        author_id=author_id,
+        author_name=author_name,
+        department_id=department_id,
+        created_at=created_at,
+        updated_at=updated_at,
+        sent_at=sent_at,
+        deadline=deadline,
+        current_step=current_step,
         current_signer_id=step_user if state in SIGNING_STATES else None,
         current_signer_name=(step_name or ("Контрагент" if step_kind == "counterparty" else ""))
-        if state in SIGNING_STATES else "",
-        files=files, overdue=_overdue(state, deadline, now), warnings=json.loads(warnings or "[]"))
+        if state in SIGNING_STATES
+        else "",
+        files=files,
+        overdue=_overdue(state, deadline, now),
+        warnings=json.loads(warnings or "[]"),
+    )
 
 
 def document_row(db: Database, document_id: int) -> dict[str, Any] | None:
@@ -72,17 +106,38 @@ def summary(db: Database, document_id: int) -> DocumentSummary | None:
 
 
 def files(db: Database, document_id: int) -> list[DocumentFile]:
-    rows = db.execute("SELECT id, position, name, size, content_type, streebog256, streebog512, disk_file_id"
-                      " FROM document_files WHERE document_id = ? ORDER BY position", [document_id]).fetchall()
-    return [DocumentFile(id=r[0], position=r[1], name=r[2], size=r[3], content_type=r[4], streebog256=r[5],
-                         streebog512=r[6], disk_file_id=r[7]) for r in rows]
+    rows = db.execute(
+        "SELECT id, position, name, size, content_type, streebog256, streebog512, disk_file_id"
+        " FROM document_files WHERE document_id = ? ORDER BY position",
+        [document_id],
+    ).fetchall()
+    return [
+        DocumentFile(
+            id=r[0],
+            position=r[1],
+            name=r[2],
+            size=r[3],
+            content_type=r[4],
+            streebog256=r[5],
+            streebog512=r[6],
+            disk_file_id=r[7],
+        )
+        for r in rows
+    ]
 
 
 def route(db: Database, document_id: int) -> list[RouteStep]:
-    rows = db.execute("SELECT id, position, kind, user_id, display_name, state, acted_at, reason FROM route_steps"
-                      " WHERE document_id = ? ORDER BY position", [document_id]).fetchall()
-    return [RouteStep(id=r[0], position=r[1], kind=r[2], user_id=r[3], display_name=r[4], state=r[5], acted_at=r[6],
-                      reason=r[7]) for r in rows]
+    rows = db.execute(
+        "SELECT id, position, kind, user_id, display_name, state, acted_at, reason FROM route_steps"
+        " WHERE document_id = ? ORDER BY position",
+        [document_id],
+    ).fetchall()
+    return [
+        RouteStep(
+            id=r[0], position=r[1], kind=r[2], user_id=r[3], display_name=r[4], state=r[5], acted_at=r[6], reason=r[7]
+        )
+        for r in rows
+    ]
 
 
 def current_step(db: Database, document_id: int) -> RouteStep | None:
@@ -94,10 +149,25 @@ def current_step(db: Database, document_id: int) -> RouteStep | None:
 
 def file(db: Database, document_id: int, file_id: int) -> DocumentFile | None:
     """One file of the document (None when the id names another document's file)."""
-    row = db.execute("SELECT id, position, name, size, content_type, streebog256, streebog512, disk_file_id"
-                     " FROM document_files WHERE id = ? AND document_id = ?", [file_id, document_id]).fetchone()
-    return DocumentFile(id=row[0], position=row[1], name=row[2], size=row[3], content_type=row[4], streebog256=row[5],
-                        streebog512=row[6], disk_file_id=row[7]) if row else None
+    row = db.execute(
+        "SELECT id, position, name, size, content_type, streebog256, streebog512, disk_file_id"
+        " FROM document_files WHERE id = ? AND document_id = ?",
+        [file_id, document_id],
+    ).fetchone()
+    return (
+        DocumentFile(
+            id=row[0],
+            position=row[1],
+            name=row[2],
+            size=row[3],
+            content_type=row[4],
+            streebog256=row[5],
+            streebog512=row[6],
+            disk_file_id=row[7],
+        )
+        if row
+        else None
+    )
 
 
 def has_files(db: Database, document_id: int) -> bool:
@@ -114,31 +184,75 @@ def next_step(db: Database, document_id: int, after_position: int) -> RouteStep 
 
 def past_deadline(db: Database, state: DocState, now: str) -> list[int]:
     """Ids of the documents in ``state`` whose deadline is before ``now``."""
-    return [int(r[0]) for r in db.execute("SELECT id FROM documents WHERE state = ? AND deadline < ?",
-                                          [state.value, now]).fetchall()]
+    return [
+        int(r[0])
+        for r in db.execute("SELECT id FROM documents WHERE state = ? AND deadline < ?", [state.value, now]).fetchall()
+    ]
 
 
 # -- document and route writes (the transitions in .states are their only callers) ------------------------
 
 
-def insert_document(db: Database, *, title: str, entity_type: str, entity_id: int, company_id: int | None,
-                    author_id: int, author_name: str, department_id: int | None, now: str, counterparty_name: str,
-                    counterparty_inn: str, counterparty_ogrn: str, counterparty_email: str,
-                    disk_folder_id: int | None, search: str) -> int:
+def insert_document(
+    db: Database,
+    *,
+    title: str,
+    entity_type: str,
+    entity_id: int,
+    company_id: int | None,
+    author_id: int,
+    author_name: str,
+    department_id: int | None,
+    now: str,
+    counterparty_name: str,
+    counterparty_inn: str,
+    counterparty_ogrn: str,
+    counterparty_email: str,
+    disk_folder_id: int | None,
+    search: str,
+) -> int:
     cur = db.execute(
         "INSERT INTO documents (title, entity_type, entity_id, company_id, author_id, author_name, department_id,"
         " created_at, updated_at, counterparty_name, counterparty_inn, counterparty_ogrn, counterparty_email,"
         " disk_folder_id, search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [title, entity_type, entity_id, company_id, author_id, author_name, department_id, now, now,
-         counterparty_name, counterparty_inn, counterparty_ogrn, counterparty_email, disk_folder_id, search])
+        [
+            title,
+            entity_type,
+            entity_id,
+            company_id,
+            author_id,
+            author_name,
+            department_id,
+            now,
+            now,
+            counterparty_name,
+            counterparty_inn,
+            counterparty_ogrn,
+            counterparty_email,
+            disk_folder_id,
+            search,
+        ],
+    )
     return inserted_id(cur)
 
 
-def insert_file(db: Database, *, document_id: int, position: int, name: str, size: int, content_type: str,
-                streebog256: str, streebog512: str, disk_file_id: int | None) -> None:
-    db.execute("INSERT INTO document_files (document_id, position, name, size, content_type, streebog256,"
-               " streebog512, disk_file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               [document_id, position, name, size, content_type, streebog256, streebog512, disk_file_id])
+def insert_file(
+    db: Database,
+    *,
+    document_id: int,
+    position: int,
+    name: str,
+    size: int,
+    content_type: str,
+    streebog256: str,
+    streebog512: str,
+    disk_file_id: int | None,
+) -> None:
+    db.execute(
+        "INSERT INTO document_files (document_id, position, name, size, content_type, streebog256,"
+        " streebog512, disk_file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [document_id, position, name, size, content_type, streebog256, streebog512, disk_file_id],
+    )
 
 
 def update_document(db: Database, document_id: int, values: dict[str, Any]) -> None:
@@ -152,58 +266,86 @@ def replace_route(db: Database, document_id: int, signers: list[tuple[int, str]]
     db.execute("DELETE FROM route_steps WHERE document_id = ?", [document_id])
     position = 0
     for position, (user_id, name) in enumerate(signers, start=1):
-        db.execute("INSERT INTO route_steps (document_id, position, kind, user_id, display_name) VALUES (?, ?, ?, ?, ?)",
-                   [document_id, position, "internal", user_id, name])
-    db.execute("INSERT INTO route_steps (document_id, position, kind, display_name) VALUES (?, ?, 'counterparty', ?)",
-               [document_id, position + 1, "Контрагент"])
+        db.execute(
+            "INSERT INTO route_steps (document_id, position, kind, user_id, display_name) VALUES (?, ?, ?, ?, ?)",
+            [document_id, position, "internal", user_id, name],
+        )
+    db.execute(
+        "INSERT INTO route_steps (document_id, position, kind, display_name) VALUES (?, ?, 'counterparty', ?)",
+        [document_id, position + 1, "Контрагент"],
+    )
 
 
 def make_step_current(db: Database, step_id: int) -> None:
     db.execute("UPDATE route_steps SET state = 'current' WHERE id = ?", [step_id])
 
 
-def close_step(db: Database, step_id: int, *, state: Literal["signed", "rejected"], now: str,
-               reason: str | None = None) -> None:
+def close_step(
+    db: Database, step_id: int, *, state: Literal["signed", "rejected"], now: str, reason: str | None = None
+) -> None:
     if reason is None:
         db.execute("UPDATE route_steps SET state = ?, acted_at = ? WHERE id = ?", [state, now, step_id])
     else:
-        db.execute("UPDATE route_steps SET state = ?, acted_at = ?, reason = ? WHERE id = ?",
-                   [state, now, reason, step_id])
+        db.execute(
+            "UPDATE route_steps SET state = ?, acted_at = ?, reason = ? WHERE id = ?", [state, now, reason, step_id]
+        )
 
 
 def cancel_steps(db: Database, document_id: int, states: tuple[StepState, ...]) -> None:
     """Steps of the document in ``states`` become ``cancelled`` (the route ended early)."""
     marks = ",".join("?" * len(states))
-    db.execute(f"UPDATE route_steps SET state = 'cancelled' WHERE document_id = ? AND state IN ({marks})",
-               [document_id, *states])
+    db.execute(
+        f"UPDATE route_steps SET state = 'cancelled' WHERE document_id = ? AND state IN ({marks})",
+        [document_id, *states],
+    )
 
 
-_SIG_COLUMNS = ("id, file_id, step_id, signer_kind, signer_user_id, source, status, signer, certificate_serial,"
-                " certificate_issuer, identity_warning, accepted_at, disk_file_id")
+_SIG_COLUMNS = (
+    "id, file_id, step_id, signer_kind, signer_user_id, source, status, signer, certificate_serial,"
+    " certificate_issuer, identity_warning, accepted_at, disk_file_id"
+)
 
 
 def _signature(r: Sequence[Any]) -> SignatureInfo:
-    return SignatureInfo(id=r[0], file_id=r[1], step_id=r[2], signer_kind=r[3], signer_user_id=r[4], source=r[5],
-                         status=r[6], signer=json.loads(r[7]), certificate_serial=r[8], certificate_issuer=r[9],
-                         identity_warning=r[10], accepted_at=r[11], disk_file_id=r[12])
+    return SignatureInfo(
+        id=r[0],
+        file_id=r[1],
+        step_id=r[2],
+        signer_kind=r[3],
+        signer_user_id=r[4],
+        source=r[5],
+        status=r[6],
+        signer=json.loads(r[7]),
+        certificate_serial=r[8],
+        certificate_issuer=r[9],
+        identity_warning=r[10],
+        accepted_at=r[11],
+        disk_file_id=r[12],
+    )
 
 
 def signatures(db: Database, document_id: int) -> list[SignatureInfo]:
-    rows = db.execute(f"SELECT {_SIG_COLUMNS} FROM signatures WHERE document_id = ? ORDER BY id",
-                      [document_id]).fetchall()
+    rows = db.execute(
+        f"SELECT {_SIG_COLUMNS} FROM signatures WHERE document_id = ? ORDER BY id", [document_id]
+    ).fetchall()
     return [_signature(r) for r in rows]
 
 
 def signature_bytes(db: Database, document_id: int, signature_id: int) -> tuple[bytes, str, dict[str, Any]] | None:
     """(CMS, file name of the signed file, stored verification result) of one signature."""
-    row = db.execute("SELECT s.cms, f.name, s.verification FROM signatures s JOIN document_files f ON f.id = s.file_id"
-                     " WHERE s.id = ? AND s.document_id = ?", [signature_id, document_id]).fetchone()
+    row = db.execute(
+        "SELECT s.cms, f.name, s.verification FROM signatures s JOIN document_files f ON f.id = s.file_id"
+        " WHERE s.id = ? AND s.document_id = ?",
+        [signature_id, document_id],
+    ).fetchone()
     return (row[0], row[1], json.loads(row[2])) if row else None
 
 
 def history(db: Database, document_id: int) -> list[HistoryEntry]:
-    rows = db.execute("SELECT at, actor, action, details FROM audit_log WHERE object_type = 'document'"
-                      " AND object_id = ? ORDER BY id", [str(document_id)]).fetchall()
+    rows = db.execute(
+        "SELECT at, actor, action, details FROM audit_log WHERE object_type = 'document' AND object_id = ? ORDER BY id",
+        [str(document_id)],
+    ).fetchall()
     return [HistoryEntry(at=r[0], actor=r[1], action=r[2], details=json.loads(r[3])) for r in rows]
 
 
@@ -218,10 +360,20 @@ class Scope:
         self.params = params
 
 
-def list_documents(db: Database, *, scope: Scope, entity: tuple[str, int] | None = None,
-                   states: Iterable[str] = (), author_id: int | None = None, signer_id: int | None = None,
-                   departments: Iterable[int] | None = None, query: str = "", overdue: bool = False,
-                   limit: int = 50, offset: int = 0) -> DocumentPage:
+def list_documents(
+    db: Database,
+    *,
+    scope: Scope,
+    entity: tuple[str, int] | None = None,
+    states: Iterable[str] = (),
+    author_id: int | None = None,
+    signer_id: int | None = None,
+    departments: Iterable[int] | None = None,
+    query: str = "",
+    overdue: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> DocumentPage:
     where = ["d.state != ?", f"({scope.sql})"]
     params: list[Any] = [DocState.DELETED.value, *scope.params]
     if entity is not None:
@@ -253,31 +405,50 @@ def list_documents(db: Database, *, scope: Scope, entity: tuple[str, int] | None
         params += [*signing, now]
     condition = " AND ".join(where)
     total = db.execute(f"SELECT count(*) FROM documents d WHERE {condition}", params).fetchone()[0]
-    rows = db.execute(f"SELECT {_SUMMARY_COLUMNS} {_SUMMARY_FROM} WHERE {condition} ORDER BY d.id DESC LIMIT ? OFFSET ?",
-                      [*params, limit, offset]).fetchall()
+    rows = db.execute(
+        f"SELECT {_SUMMARY_COLUMNS} {_SUMMARY_FROM} WHERE {condition} ORDER BY d.id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
     return DocumentPage(items=[_summary(r, now) for r in rows], total=total, limit=limit, offset=offset)
 
 
 def is_route_member(db: Database, document_id: int, user_id: int) -> bool:
-    return db.execute("SELECT 1 FROM route_steps WHERE document_id = ? AND user_id = ? LIMIT 1",
-                      [document_id, user_id]).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM route_steps WHERE document_id = ? AND user_id = ? LIMIT 1", [document_id, user_id]
+        ).fetchone()
+        is not None
+    )
 
 
 # -- jobs -------------------------------------------------------------------------------------------------
 
 
 def job(db: Database, job_id: int) -> Job | None:
-    row = db.execute("SELECT id, document_id, step_id, user_id, channel, status, created_at FROM jobs WHERE id = ?",
-                     [job_id]).fetchone()
+    row = db.execute(
+        "SELECT id, document_id, step_id, user_id, channel, status, created_at FROM jobs WHERE id = ?", [job_id]
+    ).fetchone()
     if row is None:
         return None
-    return Job(id=row[0], document_id=row[1], step_id=row[2], user_id=row[3], channel=row[4], status=row[5],
-               created_at=row[6], files=files(db, row[1]))
+    return Job(
+        id=row[0],
+        document_id=row[1],
+        step_id=row[2],
+        user_id=row[3],
+        channel=row[4],
+        status=row[5],
+        created_at=row[6],
+        files=files(db, row[1]),
+    )
 
 
 def open_jobs(db: Database, user_id: int) -> list[Job]:
-    ids = [r[0] for r in db.execute("SELECT id FROM jobs WHERE user_id = ? AND status IN ('pending', 'delivered')"
-                                    " ORDER BY id", [user_id])]
+    ids = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM jobs WHERE user_id = ? AND status IN ('pending', 'delivered') ORDER BY id", [user_id]
+        )
+    ]
     return [j for j in (job(db, i) for i in ids) if j is not None]
 
 
@@ -285,8 +456,11 @@ def open_jobs(db: Database, user_id: int) -> list[Job]:
 
 
 def registered_certificates(db: Database, user_id: int) -> list[dict[str, Any]]:
-    cur = db.execute("SELECT id, user_id, issuer, serial, subject, inn, snils, not_after, registered_by, registered_at"
-                     " FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL ORDER BY id", [user_id])
+    cur = db.execute(
+        "SELECT id, user_id, issuer, serial, subject, inn, snils, not_after, registered_by, registered_at"
+        " FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL ORDER BY id",
+        [user_id],
+    )
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
@@ -303,6 +477,7 @@ class StoredSignature(NamedTuple):
 
 def stored_signatures(db: Database, document_id: int) -> list[StoredSignature]:
     """Every accepted signature of a document, in the order they were accepted."""
-    rows = db.execute("SELECT id, file_id, cms, verification, signer FROM signatures WHERE document_id = ? ORDER BY id",
-                      [document_id]).fetchall()
+    rows = db.execute(
+        "SELECT id, file_id, cms, verification, signer FROM signatures WHERE document_id = ? ORDER BY id", [document_id]
+    ).fetchall()
     return [StoredSignature(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4]) for r in rows]

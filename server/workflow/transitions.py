@@ -25,8 +25,15 @@ from .states import TransitionRefused
 
 
 class Transitions:
-    def __init__(self, settings: Settings, db: Database, *, documents: DocumentQueries,
-                 listeners: TransitionListeners, signatures: SignatureDeps) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        documents: DocumentQueries,
+        listeners: TransitionListeners,
+        signatures: SignatureDeps,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.documents = documents
@@ -36,16 +43,25 @@ class Transitions:
     async def send(self, viewer: Viewer, document_id: int) -> None:
         doc = await self.documents.visible_document(viewer, document_id)
         viewer.require_author(doc, "отправить на подпись")
-        await self.db.write(lambda d: states.send(d, document_id, actor_id=viewer.user_id,
-                                                  counterparty_days=self.settings.workflow.counterparty_days,
-                                                  listeners=self.listeners))
+        await self.db.write(
+            lambda d: states.send(
+                d,
+                document_id,
+                actor_id=viewer.user_id,
+                counterparty_days=self.settings.workflow.counterparty_days,
+                listeners=self.listeners,
+            )
+        )
         self.listeners.committed()
 
     async def withdraw(self, viewer: Viewer, document_id: int, reason: str) -> None:
         doc = await self.documents.visible_document(viewer, document_id)
         viewer.require_author(doc, "отозвать")
-        await self.db.write(lambda d: states.withdraw(d, document_id, actor_id=viewer.user_id, reason=reason[:1000],
-                                                      listeners=self.listeners))
+        await self.db.write(
+            lambda d: states.withdraw(
+                d, document_id, actor_id=viewer.user_id, reason=reason[:1000], listeners=self.listeners
+            )
+        )
         self.listeners.committed()
 
     async def delete(self, viewer: Viewer, document_id: int) -> None:
@@ -57,8 +73,11 @@ class Transitions:
     async def remind(self, viewer: Viewer, document_id: int) -> None:
         doc = await self.documents.visible_document(viewer, document_id)
         viewer.require_author(doc, "напомнить")
-        await self.db.write(lambda d: states.remind(d, document_id, actor_id=viewer.user_id,
-                                                    per_day=self.settings.limits.manual_reminders_per_day))
+        await self.db.write(
+            lambda d: states.remind(
+                d, document_id, actor_id=viewer.user_id, per_day=self.settings.limits.manual_reminders_per_day
+            )
+        )
         self.listeners.committed()
 
     async def _require_current_signer(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], int]:
@@ -71,8 +90,16 @@ class Transitions:
 
     async def reject(self, viewer: Viewer, document_id: int, reason: str) -> None:
         _, step_id = await self._require_current_signer(viewer, document_id)
-        await self.db.write(lambda d: states.reject(d, document_id, step_id=step_id, actor=f"user:{viewer.user_id}",
-                                                    reason=reason[:1000], listeners=self.listeners))
+        await self.db.write(
+            lambda d: states.reject(
+                d,
+                document_id,
+                step_id=step_id,
+                actor=f"user:{viewer.user_id}",
+                reason=reason[:1000],
+                listeners=self.listeners,
+            )
+        )
         self.listeners.committed()
 
     async def sign_request(self, viewer: Viewer, document_ids: Sequence[int], channel: str = "any") -> list[Job]:
@@ -82,14 +109,18 @@ class Transitions:
         is signing right now refuses the whole request with ``job_in_flight``, and nothing changes. The agents
         hub is woken once the jobs are committed, so a connected agent gets them at once.
         """
-        steps = [(document_id, (await self._require_current_signer(viewer, document_id))[1])
-                 for document_id in dict.fromkeys(document_ids)]
+        steps = [
+            (document_id, (await self._require_current_signer(viewer, document_id))[1])
+            for document_id in dict.fromkeys(document_ids)
+        ]
         if not steps:
             return []
 
         def write(d: Any) -> list[Job]:
-            ids = [jobs.request(d, document_id=document_id, step_id=step_id, user_id=viewer.user_id, channel=channel)
-                   for document_id, step_id in steps]
+            ids = [
+                jobs.request(d, document_id=document_id, step_id=step_id, user_id=viewer.user_id, channel=channel)
+                for document_id, step_id in steps
+            ]
             found = [store.job(d, job_id) for job_id in ids]
             return [j for j in found if j is not None]
 
@@ -108,10 +139,24 @@ class Transitions:
         assert job is not None
         return job
 
-    async def submit_signature(self, viewer: Viewer, document_id: int, file_id: int, cms: bytes, *,
-                               source: Source = "upload", job_id: int | None = None) -> AcceptedSignature:
+    async def submit_signature(
+        self,
+        viewer: Viewer,
+        document_id: int,
+        file_id: int,
+        cms: bytes,
+        *,
+        source: Source = "upload",
+        job_id: int | None = None,
+    ) -> AcceptedSignature:
         """A signature presented by a signed-in user (uploaded .sig); the route check is accept_signature's."""
         await self.documents.visible_document(viewer, document_id)
-        return await accept_signature(self.signatures, document_id=document_id, file_id=file_id, cms=cms,
-                                      claim=SignerClaim("internal", user_id=viewer.user_id), source=source,
-                                      job_id=job_id)
+        return await accept_signature(
+            self.signatures,
+            document_id=document_id,
+            file_id=file_id,
+            cms=cms,
+            claim=SignerClaim("internal", user_id=viewer.user_id),
+            source=source,
+            job_id=job_id,
+        )

@@ -83,13 +83,25 @@ class Agent:
         return self.home / "device.key"
 
     def write_config(self, backend: dict[str, str], *, level: str = "debug", extra: str = "") -> None:
-        lines = ["[backend]", *(f"{k} = {json.dumps(v)}" for k, v in backend.items()), "", "[logging]",
-                 f'level = "{level}"', extra]
+        lines = [
+            "[backend]",
+            *(f"{k} = {json.dumps(v)}" for k, v in backend.items()),
+            "",
+            "[logging]",
+            f'level = "{level}"',
+            extra,
+        ]
         self.config.write_text("\n".join(lines) + "\n")
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*AGENT, "--config", str(self.config), *args], cwd=REPO, env=agent_env(), text=True,
-                              capture_output=True, timeout=timeout)
+        return subprocess.run(
+            [*AGENT, "--config", str(self.config), *args],
+            cwd=REPO,
+            env=agent_env(),
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
 
     def pair(self, kd: Klikdok, user_id: int) -> int:
         code = kd.api("POST", "/agents/pairing-codes", user_id).json()["code"]
@@ -99,9 +111,14 @@ class Agent:
 
     def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         with open(self.log, "a") as err:
-            self.proc = subprocess.Popen([*AGENT, "--config", str(self.config), "run"], cwd=REPO,
-                                         env=agent_env(**(env or {})),
-                                         stdout=subprocess.DEVNULL, stderr=err, text=True)
+            self.proc = subprocess.Popen(
+                [*AGENT, "--config", str(self.config), "run"],
+                cwd=REPO,
+                env=agent_env(**(env or {})),
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                text=True,
+            )
         return self.proc
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
@@ -177,8 +194,9 @@ def file_mode(path: Path) -> int:
 # -- fault injection ------------------------------------------------------------------------------------------
 
 
-def launch_server(data_dir: Path, port: int, env: dict[str, str], *, public_url: str | None = None,
-                  timeout: float = 30) -> ServerProcess:
+def launch_server(
+    data_dir: Path, port: int, env: dict[str, str], *, public_url: str | None = None, timeout: float = 30
+) -> ServerProcess:
     """``klikdok serve`` on a given port (a restart keeps the address the agents know)."""
     return start_server(data_dir, env=env, port=port, public_url=public_url, timeout=timeout)
 

@@ -148,13 +148,28 @@ sys.stdout.buffer.write("CryptCP 5.0 (c) \\"КРИПТО-ПРО\\", 2002-2020.\\
 
 
 def test_cryptcp_command_and_output_shapes(people: People, tmp_path: Path) -> None:
-    assert sign_command("cryptcp", "046255290B0EB1CDD1797D9AB8C81F699E3687F3", Path("in.pdf"), Path("in.pdf.sig"),
-                        "1234") == ["cryptcp", "-sign", "-thumbprint", "046255290b0eb1cdd1797d9ab8c81f699e3687f3",
-                                    "-detached", "-der", "-cadesbes", "-nochain", "-norev", "-pin", "1234", "in.pdf",
-                                    "in.pdf.sig"]
+    assert sign_command(
+        "cryptcp", "046255290B0EB1CDD1797D9AB8C81F699E3687F3", Path("in.pdf"), Path("in.pdf.sig"), "1234"
+    ) == [
+        "cryptcp",
+        "-sign",
+        "-thumbprint",
+        "046255290b0eb1cdd1797d9ab8c81f699e3687f3",
+        "-detached",
+        "-der",
+        "-cadesbes",
+        "-nochain",
+        "-norev",
+        "-pin",
+        "1234",
+        "in.pdf",
+        "in.pdf.sig",
+    ]
     certs = parse_certmgr(CERTMGR_OUTPUT)
-    assert [c.thumbprint for c in certs] == ["046255290b0eb1cdd1797d9ab8c81f699e3687f3",
-                                             "aabbccddeeff00112233445566778899aabbccdd"]
+    assert [c.thumbprint for c in certs] == [
+        "046255290b0eb1cdd1797d9ab8c81f699e3687f3",
+        "aabbccddeeff00112233445566778899aabbccdd",
+    ]
     assert certs[0].subject.endswith("SNILS=12345678901") and certs[0].has_private_key and not certs[1].has_private_key
     assert certs[0].not_after.startswith("14/01/2027")
 
@@ -171,8 +186,18 @@ def test_cryptcp_command_and_output_shapes(people: People, tmp_path: Path) -> No
     doc.write_bytes(DOC)
     assert check_locally(backend.sign(doc), *digests(DOC)) is None
     argv = json.loads((tools / "cryptcp.argv").read_text().splitlines()[0])
-    assert argv[:10] == ["-sign", "-thumbprint", "046255290b0eb1cdd1797d9ab8c81f699e3687f3", "-detached", "-der",
-                         "-cadesbes", "-nochain", "-norev", "-pin", "1234"]
+    assert argv[:10] == [
+        "-sign",
+        "-thumbprint",
+        "046255290b0eb1cdd1797d9ab8c81f699e3687f3",
+        "-detached",
+        "-der",
+        "-cadesbes",
+        "-nochain",
+        "-norev",
+        "-pin",
+        "1234",
+    ]
     assert argv[-2] == str(doc) and argv[-1].endswith("doc.bin.sig")
     assert [c.thumbprint[:6] for c in backend.certificates()] == ["046255", "aabbcc"]
     assert json.loads((tools / "certmgr.argv").read_text()) == ["-list", "-store", "uMy"]
@@ -229,8 +254,16 @@ def fake_pycades(cert: Issued, pki: Any, calls: list[tuple[Any, ...]]) -> types.
         def SignCades(self, signer: Signer, kind: int, detached: bool) -> str:
             import base64
 
-            calls.append(("SignCades", kind, detached, self.ContentEncoding, getattr(signer, "KeyPin", None),
-                          signer.CheckCertificate))
+            calls.append(
+                (
+                    "SignCades",
+                    kind,
+                    detached,
+                    self.ContentEncoding,
+                    getattr(signer, "KeyPin", None),
+                    signer.CheckCertificate,
+                )
+            )
             der = pki.sign(cert, base64.b64decode(self.Content))
             return base64.b64encode(der).decode()
 
@@ -252,8 +285,12 @@ def test_pycades_call_sequence(people: People, tmp_path: Path) -> None:
         doc.write_bytes(DOC + bytes([n]))
         docs.append(doc)
         assert check_locally(backend.sign(doc), *digests(DOC + bytes([n]))) is None
-    assert calls[:4] == [("Open", 100, "My", 2), ("Find", 0, "046255290b0eb1cdd1797d9ab8c81f699e3687f3"),
-                         ("SignCades", 1, True, 1, "0000", True), ("Close",)]
+    assert calls[:4] == [
+        ("Open", 100, "My", 2),
+        ("Find", 0, "046255290b0eb1cdd1797d9ab8c81f699e3687f3"),
+        ("SignCades", 1, True, 1, "0000", True),
+        ("Close",),
+    ]
     assert len([c for c in calls if c[0] == "SignCades"]) == 3
     assert backend.certificates()[0].thumbprint == "046255290b0eb1cdd1797d9ab8c81f699e3687f3"
     with pytest.raises(BackendError, match="не найден"):
@@ -262,6 +299,7 @@ def test_pycades_call_sequence(people: People, tmp_path: Path) -> None:
 
 
 # -- small pieces ----------------------------------------------------------------------------------------------
+
 
 def test_reconnect_delays_grow_with_jitter_and_cap() -> None:
     delays = reconnect_delays(initial=1.0, factor=2.0, maximum=8.0)
@@ -274,12 +312,16 @@ def test_reconnect_delays_grow_with_jitter_and_cap() -> None:
 
 
 def test_secrets_are_scrubbed_and_config_edits_keep_the_rest() -> None:
-    assert scrub("key kda_AbCdEf0123456789_-xyz sent; Authorization: Bearer abcdefghijklmnop") == \
-        "key kda_*** sent; Authorization: Bearer ***"
+    assert (
+        scrub("key kda_AbCdEf0123456789_-xyz sent; Authorization: Bearer abcdefghijklmnop")
+        == "key kda_*** sent; Authorization: Bearer ***"
+    )
     text = '# mine\n[server]\n# the url\nurl = ""\nca_file = "/etc/ca.pem"\n\n[backend]\nkind = "openssl"\n'
     out = _set_keys(text, "server", {"url": "https://kd.example.ru", "device_id": "7"})
-    assert out == ('# mine\n[server]\n# the url\nurl = "https://kd.example.ru"\nca_file = "/etc/ca.pem"\n\n'
-                   'device_id = "7"\n[backend]\nkind = "openssl"\n')
+    assert out == (
+        '# mine\n[server]\n# the url\nurl = "https://kd.example.ru"\nca_file = "/etc/ca.pem"\n\n'
+        'device_id = "7"\n[backend]\nkind = "openssl"\n'
+    )
 
 
 def test_der_ending_in_a_whitespace_byte_is_kept_whole() -> None:

@@ -35,8 +35,21 @@ from tests.support.openssl_pki import Issued
 
 
 def opener(cert: Issued, log: Path, *extra: str) -> str:
-    return " ".join([sys.executable, "-m", "tests.fakes.cryptoarm_emulator", "--cert", str(cert.cert), "--key",
-                     str(cert.key), "--allow-http", "--log", str(log), *extra])
+    return " ".join(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.cryptoarm_emulator",
+            "--cert",
+            str(cert.cert),
+            "--key",
+            str(cert.key),
+            "--allow-http",
+            "--log",
+            str(log),
+            *extra,
+        ]
+    )
 
 
 def runs(log: Path) -> list[dict[str, Any]]:
@@ -57,15 +70,27 @@ def open_link(kd: Klikdok, user_id: int, job_ids: list[int]) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("encoding", ["der", "pem"])
-def test_agent_with_cryptoarm_backend_signs_a_batch_in_one_run(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-                                                               tmp_path: Path, encoding: str) -> None:
+def test_agent_with_cryptoarm_backend_signs_a_batch_in_one_run(
+    kd: Klikdok,
+    people: People,
+    make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    tmp_path: Path,
+    encoding: str,
+) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
-    docs = [kd.create(MANAGER, DEAL, {f"Договор №{n}.pdf": pdf(n)}, signers=[DIRECTOR], title=f"Договор {n}")
-            for n in range(3)]
+    docs = [
+        kd.create(MANAGER, DEAL, {f"Договор №{n}.pdf": pdf(n)}, signers=[DIRECTOR], title=f"Договор {n}")
+        for n in range(3)
+    ]
     log = tmp_path / "cryptoarm-runs.jsonl"
     agent = make_agent()
-    agent.write_config({"kind": "cryptoarm", "timeout_seconds": 60,
-                        "link_opener": opener(people.certs[DIRECTOR], log, "--encoding", encoding)})
+    agent.write_config(
+        {
+            "kind": "cryptoarm",
+            "timeout_seconds": 60,
+            "link_opener": opener(people.certs[DIRECTOR], log, "--encoding", encoding),
+        }
+    )
     agent.pair(kd, DIRECTOR)
     agent.start()
     wait_for(lambda: online(kd, DIRECTOR), what="agent online")
@@ -81,15 +106,24 @@ def test_agent_with_cryptoarm_backend_signs_a_batch_in_one_run(kd: Klikdok, peop
     assert all(r["outcome"] == "uploaded" and r["upload_status"] == 204 for r in done_runs)
     methods = [e["request"] for e in done_runs[0]["exchanges"] if e["method"] == "POST"]
     assert methods == ["signAndEncrypt.parameters", "signAndEncrypt.outDirectResults"]
-    assert done_runs[0]["exchanges"][0] == {"method": "GET", "url": kd.url + "/", "status": 200,
-                                            "request": None, "response": None}
+    assert done_runs[0]["exchanges"][0] == {
+        "method": "GET",
+        "url": kd.url + "/",
+        "status": 200,
+        "request": None,
+        "response": None,
+    }
     states = kd.query("SELECT state FROM cryptoarm_transactions")
     assert states and {s[0] for s in states} == {"completed"}
     assert "waiting for the signer" in agent.logs()
 
 
-def test_cancel_in_cryptoarm_leaves_the_job_pending_and_says_so(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-                                                                 tmp_path: Path) -> None:
+def test_cancel_in_cryptoarm_leaves_the_job_pending_and_says_so(
+    kd: Klikdok,
+    people: People,
+    make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    tmp_path: Path,
+) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(7)}, signers=[DIRECTOR])
     log = tmp_path / "runs.jsonl"
@@ -137,8 +171,15 @@ def test_replayed_foreign_and_expired_transactions_are_refused(kd: Klikdok, peop
     replay = rpc(kd, txn, {"jsonrpc": "2.0", "method": "signAndEncrypt.parameters", "id": txn})
     assert replay.status_code == 200 and replay.json()["error"]["code"] == -32602
     assert replay.json()["error"]["data"]["code"] == "transaction_used"
-    results = rpc(kd, txn, {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
-                            "params": {"id": txn, "directResults": [{"id": "x", "out": "AA=="}]}})
+    results = rpc(
+        kd,
+        txn,
+        {
+            "jsonrpc": "2.0",
+            "method": "signAndEncrypt.outDirectResults",
+            "params": {"id": txn, "directResults": [{"id": "x", "out": "AA=="}]},
+        },
+    )
     assert results.json()["error"]["data"]["code"] == "transaction_used"
     file_url = props["files"][0]["url"]
     assert httpx.get(f"{file_url}?accessToken={props['extra']['token']}").status_code == 404
@@ -165,14 +206,24 @@ def test_cancel_or_results_before_parameters_say_the_transaction_has_not_started
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(13)}, signers=[DIRECTOR])
     [job] = sign_request(kd, DIRECTOR, [doc])
     link, txn = open_link(kd, DIRECTOR, [job])
-    cancel = rpc(kd, txn, {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
-                           "params": {"id": txn, "status": "Canceled"}})
+    cancel = rpc(
+        kd,
+        txn,
+        {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults", "params": {"id": txn, "status": "Canceled"}},
+    )
     assert cancel.status_code == 200 and cancel.json()["error"]["code"] == -32602
     error = cancel.json()["error"]
     assert error["data"]["code"] == "transaction_not_started", error
     assert "не начата" in error["message"] and "использована" not in error["message"]
-    early = rpc(kd, txn, {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
-                          "params": {"id": txn, "directResults": [{"id": "x", "out": "AA=="}]}})
+    early = rpc(
+        kd,
+        txn,
+        {
+            "jsonrpc": "2.0",
+            "method": "signAndEncrypt.outDirectResults",
+            "params": {"id": txn, "directResults": [{"id": "x", "out": "AA=="}]},
+        },
+    )
     assert early.json()["error"]["data"]["code"] == "transaction_not_started"
     # Nothing was spent: the link still works from the start, and the job is still waiting.
     assert kd.query("SELECT state FROM cryptoarm_transactions") == [("open",)]
@@ -180,6 +231,7 @@ def test_cancel_or_results_before_parameters_say_the_transaction_has_not_started
     run = CryptoArmEmulator(people.certs[DIRECTOR].cert, people.certs[DIRECTOR].key, allow_http=True).follow(link)
     assert run.outcome == "uploaded" and run.upload_status == 204, run.to_json()
     assert job_status(kd, job) == "done"
+
 
 def test_transactions_only_for_the_signers_own_open_jobs(kd: Klikdok, people: People) -> None:
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(11)}, signers=[DIRECTOR])
@@ -205,13 +257,16 @@ def test_wrong_signer_in_cryptoarm_is_refused_and_the_job_stays_open(kd: Klikdok
 def test_json_rpc_errors_and_origin_root(kd: Klikdok) -> None:
     assert httpx.get(f"{kd.url}/").status_code == 200
     assert httpx.get(f"{kd.url}/cryptoarm/json").status_code == 405
-    not_json = httpx.post(f"{kd.url}/cryptoarm/json?id=x", content=b"a=b",
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    not_json = httpx.post(
+        f"{kd.url}/cryptoarm/json?id=x", content=b"a=b", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert not_json.status_code == 415
     broken = httpx.post(f"{kd.url}/cryptoarm/json?id=x", content=b"{", headers={"Content-Type": "application/json"})
     assert broken.status_code == 200 and broken.json()["error"]["code"] == -32700
     assert rpc(kd, "x", {"method": "x"}).json()["error"]["code"] == -32600
-    assert rpc(kd, "x", {"jsonrpc": "2.0", "method": "signAndEncrypt.nothing", "id": 1}).json()["error"]["code"] == -32601
+    assert (
+        rpc(kd, "x", {"jsonrpc": "2.0", "method": "signAndEncrypt.nothing", "id": 1}).json()["error"]["code"] == -32601
+    )
     mismatch = rpc(kd, "a", {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults", "params": {"id": "b"}})
     assert mismatch.json()["error"]["code"] == -32602
 
@@ -220,4 +275,7 @@ def test_emulator_refuses_plain_http_like_the_app() -> None:
     with pytest.raises(LinkError, match="http error"):
         parse_link("cryptoarm://signAndEncrypt/http://127.0.0.1:1/cryptoarm/json?id=abc")
     assert parse_link("cryptoarm://SIGNANDENCRYPT/https://h.example/cryptoarm/json?id=abc") == (
-        "signAndEncrypt", "https://h.example/cryptoarm/json?id=abc", "abc")
+        "signAndEncrypt",
+        "https://h.example/cryptoarm/json?id=abc",
+        "abc",
+    )

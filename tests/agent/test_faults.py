@@ -42,12 +42,17 @@ def exactly_once(kd: Klikdok, doc_id: int, files: int) -> None:
 
 def fetched(agent, job_id: int, file_id: int) -> int:  # type: ignore[no-untyped-def]  # agent is the test's Agent helper, passed untyped
     """How many times the agent has downloaded this file of the job (its httpx log line per request)."""
-    return agent.logs().count(f"/agents/jobs/{job_id}/files/{file_id} \"HTTP/1.1 200")
+    return agent.logs().count(f'/agents/jobs/{job_id}/files/{file_id} "HTTP/1.1 200')
 
 
 @pytest.mark.parametrize("killed_while", ["signing_the_first_file", "signing_the_last_file"])
-def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_agent, tmp_path: Path,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-                                             killed_while: str) -> None:
+def test_server_killed_and_restarted_mid_job(
+    kd: Klikdok,
+    people: People,
+    make_agent,
+    tmp_path: Path,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    killed_while: str,
+) -> None:
     """The server is SIGKILLed while the agent signs one file of a two-file job, then started on the same port.
 
     Killed during the first file, the agent cannot fetch the second one: it gives the job up (nothing sent) and
@@ -57,8 +62,7 @@ def test_server_killed_and_restarted_mid_job(kd: Klikdok, people: People, make_a
     """
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(1), "Акт.pdf": pdf(2)}, signers=[DIRECTOR])
-    first, last = [f for (f,) in kd.query("SELECT id FROM document_files WHERE document_id = ? ORDER BY position",
-                                          doc)]
+    first, last = [f for (f,) in kd.query("SELECT id FROM document_files WHERE document_id = ? ORDER BY position", doc)]
     agent = make_agent()
     agent.write_config(openssl_backend(people.certs[DIRECTOR]))
     agent.pair(kd, DIRECTOR)

@@ -35,8 +35,12 @@ from tests.agent.conftest import (
 from tests.support.server import REPO
 
 
-def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-                                                        tmp_path: Path) -> None:
+def test_the_signer_cancels_a_job_the_agent_is_signing(
+    kd: Klikdok,
+    people: People,
+    make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    tmp_path: Path,
+) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(21)}, signers=[DIRECTOR], title="Договор подряда")
     agent = make_agent()
@@ -52,8 +56,9 @@ def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: Peop
     busy = kd.api("POST", "/documents/sign-request", DIRECTOR, json={"document_ids": [doc], "channel": "cryptoarm"})
     assert busy.status_code == 409, busy.text
     assert busy.json()["error"] == "job_in_flight" and busy.json()["in_flight"] == "agent"
-    assert busy.json()["message"].startswith(f"Документ «Договор подряда» уже подписывается агентом подписи на "
-                                             f"компьютере «{name}».")
+    assert busy.json()["message"].startswith(
+        f"Документ «Договор подряда» уже подписывается агентом подписи на компьютере «{name}»."
+    )
     direct = kd.api("POST", "/cryptoarm/transactions", DIRECTOR, json={"job_ids": [job]})
     assert direct.status_code == 400 and "агентом подписи" in direct.text
     assert kd.query("SELECT count(*) FROM cryptoarm_transactions") == [(0,)]
@@ -62,7 +67,9 @@ def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: Peop
     assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled", cancel.text
     wait_for(lambda: f"job {job} cancelled by the server" in agent.logs(), what="the agent heard the cancel")
     time.sleep(5.0)  # the slow signature the agent was making is finished by now, and must have been dropped
-    assert signatures_of(kd, doc) == [] and kd.query("SELECT count(*) FROM agent_results WHERE job_id = ?", job) == [(0,)]
+    assert signatures_of(kd, doc) == [] and kd.query("SELECT count(*) FROM agent_results WHERE job_id = ?", job) == [
+        (0,)
+    ]
     assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
     assert job_status(kd, job) == "cancelled"
     [(details,)] = kd.query("SELECT details FROM audit_log WHERE action = 'job.cancelled'")
@@ -75,8 +82,12 @@ def test_the_signer_cancels_a_job_the_agent_is_signing(kd: Klikdok, people: Peop
     assert [s[2] for s in signatures_of(kd, doc)] == ["agent"]
 
 
-def test_a_job_left_by_a_dead_agent_moves_to_cryptoarm(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-                                                        tmp_path: Path) -> None:
+def test_a_job_left_by_a_dead_agent_moves_to_cryptoarm(
+    kd: Klikdok,
+    people: People,
+    make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    tmp_path: Path,
+) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Акт.pdf": pdf(22)}, signers=[DIRECTOR])
     agent = make_agent()
@@ -99,8 +110,15 @@ def test_the_agent_pairs_under_host_and_os_user_without_user_in_the_environment(
     home.mkdir()
     code = kd.api("POST", "/agents/pairing-codes", DIRECTOR).json()["code"]
     env = {k: v for k, v in agent_env().items() if k not in ("USER", "LOGNAME", "USERNAME")}
-    done = subprocess.run([*AGENT, "--config", str(home / "agent.toml"), "pair", kd.url, code], cwd=REPO, env=env,
-                          text=True, capture_output=True, timeout=60, check=False)
+    done = subprocess.run(
+        [*AGENT, "--config", str(home / "agent.toml"), "pair", kd.url, code],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     [agent] = kd.api("GET", "/agents", DIRECTOR).json()["agents"]
     assert agent["name"] == f"{socket.gethostname()} ({pwd.getpwuid(os.getuid()).pw_name})"

@@ -41,8 +41,11 @@ from tests.workflow.conftest import SALES_HEAD
 
 
 def ws(kd: Klikdok, key: str) -> ClientConnection:
-    return connect(kd.url.replace("http://", "ws://") + "/agent/ws", additional_headers={"Authorization": f"Bearer {key}"},
-                   open_timeout=10)
+    return connect(
+        kd.url.replace("http://", "ws://") + "/agent/ws",
+        additional_headers={"Authorization": f"Bearer {key}"},
+        open_timeout=10,
+    )
 
 
 def recv(conn: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
@@ -108,8 +111,11 @@ def test_pairing_codes_are_single_use_expire_and_are_rate_limited(kd: Klikdok, m
     assert kd.api("POST", "/agents/pairing-codes", DIRECTOR, headers={"X-KlikDok-Session": "forged"}).status_code == 401
 
 
-def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_path: Path, emulator,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-                                                                          people: People) -> None:
+def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(
+    tmp_path: Path,
+    emulator,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    people: People,
+) -> None:
     """Behind nginx every request comes from the proxy's address: one office guessing codes must not lock
     out the others. The proxy here is 127.0.0.2 (named in ``[limits] trusted_proxies``), the offices are
     the addresses it appends to X-Forwarded-For."""
@@ -122,8 +128,11 @@ def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_pat
 
         def pair(code: str, office: str) -> httpx.Response:
             # The client may put anything first; the proxy appends the address it saw.
-            return proxy.post(f"{kd.url}/api/v1/agents/pair", json={"code": code, "name": "pc"},
-                              headers={"X-Forwarded-For": f"10.0.0.1, {office}"})
+            return proxy.post(
+                f"{kd.url}/api/v1/agents/pair",
+                json={"code": code, "name": "pc"},
+                headers={"X-Forwarded-For": f"10.0.0.1, {office}"},
+            )
 
         statuses = [pair(f"ZZZZ-ZZZZ-{n:02d}", "203.0.113.5").status_code for n in range(40)]
         assert 429 in statuses and set(statuses) <= {400, 429}
@@ -143,6 +152,7 @@ def test_pairing_limits_count_each_office_behind_the_proxy_and_each_user(tmp_pat
         proxy.close()
         srv.stop()
 
+
 DEEP = "[" * 50_000 + "]" * 50_000
 
 
@@ -159,18 +169,27 @@ def test_deeply_nested_json_gets_a_clean_refusal_everywhere(kd: Klikdok, make_ag
 
     assert httpx.post(f"{kd.url}/api/v1/agents/pair", content=deep_field, headers=json_headers).status_code == 400
     session = {"X-KlikDok-Session": kd.session(DIRECTOR)}
-    for method, path in (("POST", "/cryptoarm/transactions"), ("PUT", "/documents/1/route"),
-                         ("POST", "/documents/1/withdraw"), ("POST", "/documents/1/counterparty/resend"),
-                         ("POST", "/documents/sign-request")):
+    for method, path in (
+        ("POST", "/cryptoarm/transactions"),
+        ("PUT", "/documents/1/route"),
+        ("POST", "/documents/1/withdraw"),
+        ("POST", "/documents/1/counterparty/resend"),
+        ("POST", "/documents/sign-request"),
+    ):
         for headers in (session, {}):  # signed in, and not
-            answer = httpx.request(method, f"{kd.url}/api/v1{path}", content=deep_field,
-                                   headers={**json_headers, **headers}, timeout=30)
+            answer = httpx.request(
+                method, f"{kd.url}/api/v1{path}", content=deep_field, headers={**json_headers, **headers}, timeout=30
+            )
             assert answer.status_code in (400, 401), (method, path, answer.status_code, answer.text)
 
     form = kd.emu.state.placement_form(DIRECTOR, "CRM_DEAL_DETAIL_TAB")
     form["PLACEMENT_OPTIONS"] = DEEP[:6000]
-    tab = httpx.post(f"{kd.url}/b24/tab", content="&".join(f"{k}={v}" for k, v in form.items()),
-                     headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    tab = httpx.post(
+        f"{kd.url}/b24/tab",
+        content="&".join(f"{k}={v}" for k, v in form.items()),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
     assert tab.status_code == 403, tab.text
 
     # The agent's websocket: an error message, and the connection keeps serving.
@@ -182,6 +201,7 @@ def test_deeply_nested_json_gets_a_clean_refusal_everywhere(kd: Klikdok, make_ag
         conn.send(json.dumps({"type": "ping"}))
         recv(conn, "pong")
     assert "RecursionError" not in kd.server.logs()
+
 
 def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
@@ -201,8 +221,16 @@ def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: Pe
     with ws(kd, manager_key) as conn:
         hello = recv(conn, "hello")
         assert hello["user_id"] == MANAGER
-        conn.send(json.dumps({"type": "result", "job_id": job, "result_id": "r-1",
-                              "signatures": [{"file_id": file_id, "cms": base64.b64encode(cms).decode()}]}))
+        conn.send(
+            json.dumps(
+                {
+                    "type": "result",
+                    "job_id": job,
+                    "result_id": "r-1",
+                    "signatures": [{"file_id": file_id, "cms": base64.b64encode(cms).decode()}],
+                }
+            )
+        )
         ack = recv(conn, "result_ack")
         assert ack["outcome"] == "refused" and ack["code"] == "not_found"
         conn.send(json.dumps({"type": "cryptoarm_open", "request_id": "q", "job_ids": [job]}))
@@ -215,13 +243,29 @@ def test_an_agent_cannot_fetch_or_sign_another_users_job(kd: Klikdok, people: Pe
     with ws(kd, director_key) as conn:
         offer = recv(conn, "job")
         assert offer["job_id"] == job and offer["files"][0]["streebog256"]
-        conn.send(json.dumps({"type": "result", "job_id": job, "result_id": "r-3",
-                              "signatures": [{"file_id": file_id, "cms": base64.b64encode(cms).decode()}]}))
+        conn.send(
+            json.dumps(
+                {
+                    "type": "result",
+                    "job_id": job,
+                    "result_id": "r-3",
+                    "signatures": [{"file_id": file_id, "cms": base64.b64encode(cms).decode()}],
+                }
+            )
+        )
         ack = recv(conn, "result_ack")
         assert ack["outcome"] == "refused" and ack["code"] == "wrong_signer"
         # The same result id again gets the recorded answer, not a second try.
-        conn.send(json.dumps({"type": "result", "job_id": job, "result_id": "r-3",
-                              "signatures": [{"file_id": file_id, "cms": base64.b64encode(cms).decode()}]}))
+        conn.send(
+            json.dumps(
+                {
+                    "type": "result",
+                    "job_id": job,
+                    "result_id": "r-3",
+                    "signatures": [{"file_id": file_id, "cms": base64.b64encode(cms).decode()}],
+                }
+            )
+        )
         assert recv(conn, "result_ack")["code"] == "wrong_signer"
     assert signatures_of(kd, doc) == []
 
@@ -248,8 +292,9 @@ class TamperingProxy:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                resp = httpx.get(upstream + self.path, headers={k: v for k, v in self.headers.items()
-                                                                if k.lower() != "host"})
+                resp = httpx.get(
+                    upstream + self.path, headers={k: v for k, v in self.headers.items() if k.lower() != "host"}
+                )
                 body = resp.content
                 if self.path.startswith("/api/v1/agents/jobs/") and body:
                     body = body[:-1] + bytes([body[-1] ^ 1])
@@ -303,8 +348,12 @@ def test_tampered_download_is_refused_by_the_agent(kd_behind_tampering, people: 
     assert "does not match the job's digest" in agent.logs()
 
 
-def test_a_broken_backend_is_caught_by_local_verification(kd: Klikdok, people: People, make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-                                                           tmp_path: Path) -> None:
+def test_a_broken_backend_is_caught_by_local_verification(
+    kd: Klikdok,
+    people: People,
+    make_agent,  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    tmp_path: Path,
+) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(41)}, signers=[DIRECTOR])
     agent = make_agent()
@@ -330,7 +379,9 @@ def test_silent_agent_is_dropped_and_withdrawn_jobs_are_cancelled(kd: Klikdok, m
         offer = recv(conn, "job")
         conn.send(json.dumps({"type": "ack", "job_id": job, "delivery_id": offer["delivery_id"]}))
         wait_for(lambda: job_status(kd, job) == "delivered", what="acknowledged")
-        assert kd.api("POST", f"/documents/{doc}/withdraw", MANAGER, json={"reason": "ошибка в сумме"}).status_code == 200
+        assert (
+            kd.api("POST", f"/documents/{doc}/withdraw", MANAGER, json={"reason": "ошибка в сумме"}).status_code == 200
+        )
         cancel = recv(conn, "cancel")
         assert cancel == {"type": "cancel", "job_id": job, "reason": "cancelled"}
         # No heartbeats from here on: three missed beats and the server hangs up.

@@ -29,9 +29,13 @@ def portal(portal_server: PortalEmulator) -> PortalEmulator:
 
 
 def oauth_settings(portal: PortalEmulator, **overrides: object) -> PortalSettings:
-    values: dict[str, object] = {"mode": "oauth", "url": portal.base_url, "client_id": portal.state.config.client_id,
-                                 "client_secret": portal.state.config.client_secret,
-                                 "oauth_server": portal.base_url}
+    values: dict[str, object] = {
+        "mode": "oauth",
+        "url": portal.base_url,
+        "client_id": portal.state.config.client_id,
+        "client_secret": portal.state.config.client_secret,
+        "oauth_server": portal.base_url,
+    }
     values.update(overrides)
     return PortalSettings(**values)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 

@@ -23,8 +23,9 @@ from server.bitrix24 import (
 from .conftest import oauth_settings, webhook_settings
 
 
-async def test_refresh_after_expiry_saves_the_new_pair(portal: PortalEmulator, client: Bitrix24Client,
-                                                       token_store: MemoryTokenStore) -> None:
+async def test_refresh_after_expiry_saves_the_new_pair(
+    portal: PortalEmulator, client: Bitrix24Client, token_store: MemoryTokenStore
+) -> None:
     original = await token_store.load()
     assert original is not None
     assert (await client.call("user.current"))["ID"] == "1"
@@ -45,8 +46,9 @@ async def test_refresh_after_expiry_saves_the_new_pair(portal: PortalEmulator, c
     assert saved.refresh_token in portal.state.refresh_tokens
 
 
-async def test_concurrent_calls_refresh_once(portal: PortalEmulator, client: Bitrix24Client,
-                                             token_store: MemoryTokenStore) -> None:
+async def test_concurrent_calls_refresh_once(
+    portal: PortalEmulator, client: Bitrix24Client, token_store: MemoryTokenStore
+) -> None:
     await client.call("user.current")
     portal.state.expire_access_tokens()
     results = await asyncio.gather(*(client.call("crm.deal.get", {"id": 1}) for _ in range(10)))
@@ -74,9 +76,13 @@ async def test_wrong_client_secret_is_refused(portal: PortalEmulator, token_stor
 
 async def test_refresh_goes_to_the_configured_oauth_server_never_to_server_endpoint(portal: PortalEmulator) -> None:
     """Issue 11: a server_endpoint that came with the tokens (from a request) is never the OAuth server."""
-    other = PortalEmulator(EmulatorConfig(member_id=portal.state.config.member_id,
-                                          client_id=portal.state.config.client_id,
-                                          client_secret=portal.state.config.client_secret)).start()
+    other = PortalEmulator(
+        EmulatorConfig(
+            member_id=portal.state.config.member_id,
+            client_id=portal.state.config.client_id,
+            client_secret=portal.state.config.client_secret,
+        )
+    ).start()
     try:
         tokens = OAuthTokens.from_oauth_response(portal.state.issue_tokens(1))
         tokens = msgspec.structs.replace(tokens, server_endpoint=f"{other.base_url}/rest/")
@@ -93,19 +99,27 @@ async def test_refresh_goes_to_the_configured_oauth_server_never_to_server_endpo
 
 def test_the_default_oauth_server_is_the_box_default_not_a_request() -> None:
     assert PortalSettings(mode="oauth").oauth_token_url == "https://oauth.bitrix.info/oauth/token/"
-    assert PortalSettings(oauth_server="https://oauth.bitrix24.tech/rest/").oauth_token_url == \
-        "https://oauth.bitrix24.tech/oauth/token/"
+    assert (
+        PortalSettings(oauth_server="https://oauth.bitrix24.tech/rest/").oauth_token_url
+        == "https://oauth.bitrix24.tech/oauth/token/"
+    )
     assert PortalSettings(oauth_server="http://127.0.0.1:8090").oauth_token_url == "http://127.0.0.1:8090/oauth/token/"
 
 
 def test_the_portal_address_is_an_origin() -> None:
     assert PortalSettings(url="HTTPS://Portal.Example.ru:443/").portal_origin == "https://portal.example.ru"
     assert PortalSettings(url="http://127.0.0.1:8090").portal_rest_base == "http://127.0.0.1:8090/rest/"
-    assert PortalSettings(mode="webhook", webhook_url="https://box.example/rest/1/abc/").portal_origin == \
-        "https://box.example"
+    assert (
+        PortalSettings(mode="webhook", webhook_url="https://box.example/rest/1/abc/").portal_origin
+        == "https://box.example"
+    )
     assert PortalSettings().portal_origin == ""
-    for bad in ("portal.example.ru", "ftp://portal.example.ru", "https://portal.example.ru/rest/",
-                "https://user@portal.example.ru"):
+    for bad in (
+        "portal.example.ru",
+        "ftp://portal.example.ru",
+        "https://portal.example.ru/rest/",
+        "https://user@portal.example.ru",
+    ):
         with pytest.raises(ValueError):
             PortalSettings(url=bad)
 
@@ -125,8 +139,9 @@ async def test_webhook_mode(portal: PortalEmulator, webhook_client: Bitrix24Clie
     assert portal.state.access_tokens == {}  # no OAuth at all
     # Placements need application context: a webhook is refused, as on a real portal.
     with pytest.raises(WrongAuthType) as caught:
-        await webhook_client.call("placement.bind", {"PLACEMENT": "CRM_DEAL_DETAIL_TAB",
-                                                     "HANDLER": "https://klikdok.example/b24/placement"})
+        await webhook_client.call(
+            "placement.bind", {"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": "https://klikdok.example/b24/placement"}
+        )
     assert caught.value.method == "placement.bind"
     assert caught.value.status == 403
 

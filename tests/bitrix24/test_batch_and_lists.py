@@ -9,12 +9,14 @@ from server.bitrix24 import BatchError, Bitrix24Client, NotFound, WrongAuthType
 
 
 async def test_batch_with_a_failing_command(portal: PortalEmulator, client: Bitrix24Client) -> None:
-    outcome = await client.batch({
-        "deal": ("crm.deal.get", {"id": 1}),
-        "missing": ("crm.deal.get", {"id": 9999}),
-        "company": ("crm.company.get", {"id": "$result[deal][COMPANY_ID]"}),
-        "users": ("user.get", {"FILTER": {"UF_DEPARTMENT": 3}}),
-    })
+    outcome = await client.batch(
+        {
+            "deal": ("crm.deal.get", {"id": 1}),
+            "missing": ("crm.deal.get", {"id": 9999}),
+            "company": ("crm.company.get", {"id": "$result[deal][COMPANY_ID]"}),
+            "users": ("user.get", {"FILTER": {"UF_DEPARTMENT": 3}}),
+        }
+    )
     assert outcome.results["deal"]["TITLE"] == "Поставка серверного оборудования"
     assert outcome.results["company"]["TITLE"] == "ООО «Альфа-Поставка»"  # resolved from the deal's COMPANY_ID
     assert sorted(u["ID"] for u in outcome.results["users"]) == ["5", "6"]
@@ -35,8 +37,7 @@ async def test_batch_halt_stops_at_the_first_error(portal: PortalEmulator, clien
 
 
 async def test_batch_splits_into_requests_of_50(portal: PortalEmulator, client: Bitrix24Client) -> None:
-    commands = [("im.notify.system.add", {"USER_ID": 1 + i % 7, "MESSAGE": f"Уведомление {i}"})
-                for i in range(120)]
+    commands = [("im.notify.system.add", {"USER_ID": 1 + i % 7, "MESSAGE": f"Уведомление {i}"}) for i in range(120)]
     outcome = await client.batch(commands)
     assert outcome.ok
     assert len(outcome.results) == 120
@@ -44,8 +45,7 @@ async def test_batch_splits_into_requests_of_50(portal: PortalEmulator, client: 
     assert [n["MESSAGE"] for n in portal.state.notifications] == [f"Уведомление {i}" for i in range(120)]
 
 
-async def test_batch_per_command_auth_errors_are_typed(portal: PortalEmulator,
-                                                       webhook_client: Bitrix24Client) -> None:
+async def test_batch_per_command_auth_errors_are_typed(portal: PortalEmulator, webhook_client: Bitrix24Client) -> None:
     outcome = await webhook_client.batch([("app.info", {}), ("user.current", {})])
     assert isinstance(outcome.errors["0"], WrongAuthType)
     assert outcome.results["1"]["ID"] == "1"
@@ -58,8 +58,7 @@ async def test_emulator_refuses_more_than_50_commands(portal: PortalEmulator, cl
     assert caught.value.code == "ERROR_BATCH_LENGTH_EXCEEDED"
 
 
-async def test_pagination_with_start_and_next_over_1000_items(portal: PortalEmulator,
-                                                               client: Bitrix24Client) -> None:
+async def test_pagination_with_start_and_next_over_1000_items(portal: PortalEmulator, client: Bitrix24Client) -> None:
     portal.state.add_deals(1000)
     deals = await client.list_all("crm.deal.list", {"select": ["ID", "TITLE"], "order": {"ID": "ASC"}})
     ids = [int(d["ID"]) for d in deals]
@@ -71,8 +70,10 @@ async def test_pagination_with_start_and_next_over_1000_items(portal: PortalEmul
 
 async def test_pagination_by_id_window_over_1000_items(portal: PortalEmulator, client: Bitrix24Client) -> None:
     portal.state.add_deals(1000, title="Пакетная {n}")
-    ids = [int(d["ID"]) async for d in client.iter_by_id(
-        "crm.deal.list", {"filter": {"%TITLE": "Пакетная"}, "select": ["ID"]})]
+    ids = [
+        int(d["ID"])
+        async for d in client.iter_by_id("crm.deal.list", {"filter": {"%TITLE": "Пакетная"}, "select": ["ID"]})
+    ]
     assert ids == sorted(i for i, d in portal.state.deals.items() if d["TITLE"].startswith("Пакетная"))
     assert len(ids) == 1000
     # 20 full pages and one empty one that ends the loop.

@@ -24,8 +24,9 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-async def test_20mb_round_trip_is_byte_identical(portal: PortalEmulator, client: Bitrix24Client,
-                                                 tmp_path: Path) -> None:
+async def test_20mb_round_trip_is_byte_identical(
+    portal: PortalEmulator, client: Bitrix24Client, tmp_path: Path
+) -> None:
     source = tmp_path / "договор.pdf"
     with source.open("wb") as f:
         for _ in range(20):
@@ -46,8 +47,9 @@ async def test_20mb_round_trip_is_byte_identical(portal: PortalEmulator, client:
     assert await disk.download(uploaded.id) == stored
 
 
-async def test_entity_folders_are_created_once(portal: PortalEmulator, client: Bitrix24Client,
-                                               token_store: MemoryTokenStore) -> None:
+async def test_entity_folders_are_created_once(
+    portal: PortalEmulator, client: Bitrix24Client, token_store: MemoryTokenStore
+) -> None:
     disk = DiskService(client)
     first = await disk.entity_folder("deal", 1)
     again = await disk.entity_folder("deal", 1)
@@ -79,8 +81,9 @@ async def test_same_name_gets_a_unique_name(portal: PortalEmulator, client: Bitr
     assert sorted(f.name for f in await disk.list_files(folder)) == ["акт (1).pdf", "акт.pdf"]
 
 
-async def test_upload_and_download_survive_token_expiry(portal: PortalEmulator, client: Bitrix24Client,
-                                                        token_store: MemoryTokenStore) -> None:
+async def test_upload_and_download_survive_token_expiry(
+    portal: PortalEmulator, client: Bitrix24Client, token_store: MemoryTokenStore
+) -> None:
     disk = DiskService(client)
     folder = await disk.entity_folder("deal", 2)
     portal.state.expire_access_tokens()

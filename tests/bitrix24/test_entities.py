@@ -46,8 +46,9 @@ def test_unknown_kinds_are_refused() -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.code)
-async def test_each_kind_reads_its_record_company_and_contacts(portal: PortalEmulator, client: Bitrix24Client,
-                                                               kind: CrmKind) -> None:
+async def test_each_kind_reads_its_record_company_and_contacts(
+    portal: PortalEmulator, client: Bitrix24Client, kind: CrmKind
+) -> None:
     entity_id, title, company_id, contact_names = EXPECTED[kind.code]
     crm = CrmService(client)
     record = await crm.record(kind, entity_id)
@@ -56,15 +57,17 @@ async def test_each_kind_reads_its_record_company_and_contacts(portal: PortalEmu
     assert [c.full_name for c in await crm.record_contacts(kind, entity_id)] == contact_names
 
 
-async def test_a_deal_without_a_company_has_no_counterparty_company(portal: PortalEmulator,
-                                                                    client: Bitrix24Client) -> None:
+async def test_a_deal_without_a_company_has_no_counterparty_company(
+    portal: PortalEmulator, client: Bitrix24Client
+) -> None:
     deal = kind_of("deal")
     assert (await CrmService(client).record(deal, 4)).company_id is None  # the seed's deal 4 has COMPANY_ID "0"
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.code)
 async def test_each_kind_binds_its_tab_on_its_card_and_gets_its_disk_folder(
-        portal: PortalEmulator, client: Bitrix24Client, kind: CrmKind) -> None:
+    portal: PortalEmulator, client: Bitrix24Client, kind: CrmKind
+) -> None:
     entity_id, title, _, _ = EXPECTED[kind.code]
     app = ApplicationService(client)
     assert await app.bind(kind.placement, "https://klikdok.example/b24/tab", "ЭДО") is True
@@ -103,8 +106,11 @@ def test_kind_codes_are_spelled_only_in_the_registry() -> None:
     """Adding a kind must mean one entry: no other server module, template or script may branch on a code."""
     allowed = {ROOT / "server" / "bitrix24" / "entities.py", ROOT / "server" / "db" / "migrations.py"}
     pattern = re.compile("|".join(rf"""["']{re.escape(code)}["']""" for code in sorted(CODES)))
-    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
-             for path in sorted((ROOT / "server").rglob("*"))
-             if path.suffix in (".py", ".html", ".js") and path not in allowed
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "server").rglob("*"))
+        if path.suffix in (".py", ".html", ".js") and path not in allowed
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert found == []

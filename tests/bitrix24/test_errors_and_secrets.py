@@ -37,25 +37,28 @@ from server.bitrix24.masking import redact
 from .conftest import webhook_settings
 
 
-@pytest.mark.parametrize(("payload", "status", "expected"), [
-    ({"error": "expired_token", "error_description": "The access token provided has expired."}, 401, ExpiredToken),
-    ({"error": "invalid_token"}, 401, InvalidToken),
-    ({"error": "NO_AUTH_FOUND"}, 401, InvalidToken),
-    ({"error": "invalid_grant"}, 400, OAuthError),
-    ({"error": "WRONG_AUTH_TYPE", "error_description": "Application context required"}, 403, WrongAuthType),
-    ({"error": "insufficient_scope"}, 403, AccessDenied),
-    ({"error": 0, "error_description": "Access denied."}, 400, AccessDenied),
-    ({"error": "QUERY_LIMIT_EXCEEDED"}, 503, RateLimited),
-    ({"error": "OPERATION_TIME_LIMIT"}, 429, OperationTimeLimit),
-    ({"error": "INTERNAL_SERVER_ERROR"}, 500, ServerError),
-    ({"error": "PORTAL_DELETED"}, 500, PortalDeleted),
-    ({}, 502, ServerError),  # a proxy's HTML error page decodes to nothing
-    ({"error": "ERROR_METHOD_NOT_FOUND"}, 404, MethodNotFound),
-    ({"error": "", "error_description": "Not found"}, 400, NotFound),
-    ({"error": "", "error_description": "ID is not defined or invalid."}, 400, InvalidArgument),
-    ({"error": "DISK_OBJ_22000", "error_description": "Папка с таким именем уже есть"}, 400, AlreadyExists),
-    ({"error": "SOMETHING_NEW"}, 400, InvalidArgument),
-])
+@pytest.mark.parametrize(
+    ("payload", "status", "expected"),
+    [
+        ({"error": "expired_token", "error_description": "The access token provided has expired."}, 401, ExpiredToken),
+        ({"error": "invalid_token"}, 401, InvalidToken),
+        ({"error": "NO_AUTH_FOUND"}, 401, InvalidToken),
+        ({"error": "invalid_grant"}, 400, OAuthError),
+        ({"error": "WRONG_AUTH_TYPE", "error_description": "Application context required"}, 403, WrongAuthType),
+        ({"error": "insufficient_scope"}, 403, AccessDenied),
+        ({"error": 0, "error_description": "Access denied."}, 400, AccessDenied),
+        ({"error": "QUERY_LIMIT_EXCEEDED"}, 503, RateLimited),
+        ({"error": "OPERATION_TIME_LIMIT"}, 429, OperationTimeLimit),
+        ({"error": "INTERNAL_SERVER_ERROR"}, 500, ServerError),
+        ({"error": "PORTAL_DELETED"}, 500, PortalDeleted),
+        ({}, 502, ServerError),  # a proxy's HTML error page decodes to nothing
+        ({"error": "ERROR_METHOD_NOT_FOUND"}, 404, MethodNotFound),
+        ({"error": "", "error_description": "Not found"}, 400, NotFound),
+        ({"error": "", "error_description": "ID is not defined or invalid."}, 400, InvalidArgument),
+        ({"error": "DISK_OBJ_22000", "error_description": "Папка с таким именем уже есть"}, 400, AlreadyExists),
+        ({"error": "SOMETHING_NEW"}, 400, InvalidArgument),
+    ],
+)
 def test_error_mapping(payload: dict[str, Any], status: int, expected: type) -> None:
     err = error_from("crm.deal.get", payload, status)
     assert type(err) is expected
@@ -66,8 +69,11 @@ def test_error_mapping(payload: dict[str, Any], status: int, expected: type) -> 
 async def test_errors_over_http_carry_method_and_code(portal: PortalEmulator, client: Bitrix24Client) -> None:
     with pytest.raises(MethodNotFound) as missing:
         await client.call("crm.nothing.here")
-    assert (missing.value.method, missing.value.code, missing.value.status) == \
-        ("crm.nothing.here", "ERROR_METHOD_NOT_FOUND", 404)
+    assert (missing.value.method, missing.value.code, missing.value.status) == (
+        "crm.nothing.here",
+        "ERROR_METHOD_NOT_FOUND",
+        404,
+    )
     with pytest.raises(InvalidArgument) as bad:
         await client.call("crm.deal.get", {"id": 0})
     assert bad.value.description == "ID is not defined or invalid."
@@ -77,17 +83,33 @@ async def test_errors_over_http_carry_method_and_code(portal: PortalEmulator, cl
 
 
 def test_php_encoding_matches_http_build_query() -> None:
-    encoded = phpquery.encode({"id": 5, "filter": {">ID": 10, "@STAGE_ID": ["NEW", "WON"]},
-                               "select": ["ID", "TITLE"], "flag": True, "skip": None})
-    assert encoded == ("id=5&filter%5B%3EID%5D=10&filter%5B%40STAGE_ID%5D%5B0%5D=NEW"
-                       "&filter%5B%40STAGE_ID%5D%5B1%5D=WON&select%5B0%5D=ID&select%5B1%5D=TITLE&flag=1")
+    encoded = phpquery.encode(
+        {
+            "id": 5,
+            "filter": {">ID": 10, "@STAGE_ID": ["NEW", "WON"]},
+            "select": ["ID", "TITLE"],
+            "flag": True,
+            "skip": None,
+        }
+    )
+    assert encoded == (
+        "id=5&filter%5B%3EID%5D=10&filter%5B%40STAGE_ID%5D%5B0%5D=NEW"
+        "&filter%5B%40STAGE_ID%5D%5B1%5D=WON&select%5B0%5D=ID&select%5B1%5D=TITLE&flag=1"
+    )
 
 
 def test_php_decoding_of_portal_forms() -> None:
-    form = phpquery.decode("auth%5Baccess_token%5D=abc&auth%5Bmember_id%5D=m1&event=ONAPPINSTALL"
-                           "&data%5BFIELDS%5D%5BID%5D=759&select%5B%5D=ID&select%5B%5D=TITLE&PLACEMENT=DEFAULT")
-    assert form == {"auth": {"access_token": "abc", "member_id": "m1"}, "event": "ONAPPINSTALL",
-                    "data": {"FIELDS": {"ID": "759"}}, "select": ["ID", "TITLE"], "PLACEMENT": "DEFAULT"}
+    form = phpquery.decode(
+        "auth%5Baccess_token%5D=abc&auth%5Bmember_id%5D=m1&event=ONAPPINSTALL"
+        "&data%5BFIELDS%5D%5BID%5D=759&select%5B%5D=ID&select%5B%5D=TITLE&PLACEMENT=DEFAULT"
+    )
+    assert form == {
+        "auth": {"access_token": "abc", "member_id": "m1"},
+        "event": "ONAPPINSTALL",
+        "data": {"FIELDS": {"ID": "759"}},
+        "select": ["ID", "TITLE"],
+        "PLACEMENT": "DEFAULT",
+    }
 
 
 def test_php_decoding_refuses_keys_nested_deeper_than_php_accepts() -> None:
@@ -101,11 +123,16 @@ def test_php_decoding_refuses_keys_nested_deeper_than_php_accepts() -> None:
 
 
 _keys = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcxyz>!%@=", min_size=1, max_size=8).filter(
-    lambda k: not k.isdigit())
+    lambda k: not k.isdigit()
+)
 _leaf = st.text(max_size=12)
-_tree = st.recursive(_leaf, lambda inner: st.one_of(st.lists(inner, min_size=1, max_size=4),
-                                                    st.dictionaries(_keys, inner, min_size=1, max_size=4)),
-                     max_leaves=12)
+_tree = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=4), st.dictionaries(_keys, inner, min_size=1, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @given(st.dictionaries(_keys, _tree, min_size=1, max_size=5))
@@ -113,9 +140,13 @@ def test_php_round_trip(params: dict[str, Any]) -> None:
     assert phpquery.decode(phpquery.encode(params)) == params
 
 
-async def test_tokens_never_reach_the_logs(portal: PortalEmulator, client: Bitrix24Client,
-                                           token_store: MemoryTokenStore, caplog: pytest.LogCaptureFixture,
-                                           tmp_path: Path) -> None:
+async def test_tokens_never_reach_the_logs(
+    portal: PortalEmulator,
+    client: Bitrix24Client,
+    token_store: MemoryTokenStore,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
     caplog.set_level(logging.DEBUG)
     # Another test in the same worker may have run logs.configure(), which turns httpx down to WARNING for
     # production; this test wants httpx's request lines so that it proves the URLs in them are masked.
@@ -133,8 +164,15 @@ async def test_tokens_never_reach_the_logs(portal: PortalEmulator, client: Bitri
         await UserDirectory(hook).current()
     latest = await token_store.load()
     assert latest is not None and latest.access_token != first.access_token
-    secrets = [first.access_token, first.refresh_token, latest.access_token, latest.refresh_token,
-               portal.state.config.client_secret, portal.state.config.webhook_code, "forged-token-value"]
+    secrets = [
+        first.access_token,
+        first.refresh_token,
+        latest.access_token,
+        latest.refresh_token,
+        portal.state.config.client_secret,
+        portal.state.config.webhook_code,
+        "forged-token-value",
+    ]
     text = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
     assert "HTTP Request" in text  # httpx did log its request lines (with the URLs), so the check is real
     assert "oauth/token" in text
@@ -148,8 +186,13 @@ def test_reprs_mask_secrets(portal: PortalEmulator) -> None:
     answer = portal.state.issue_tokens(1)
     tokens = OAuthTokens.from_oauth_response(answer)
     settings = PortalSettings(mode="webhook", webhook_url=portal.state.webhook_url, client_secret="s3cr3t-value")
-    for text in (repr(tokens), str(tokens), repr(settings), repr(MemoryTokenStore(tokens)),
-                 repr(Bitrix24Client(settings))):
+    for text in (
+        repr(tokens),
+        str(tokens),
+        repr(settings),
+        repr(MemoryTokenStore(tokens)),
+        repr(Bitrix24Client(settings)),
+    ):
         assert answer["access_token"] not in text
         assert answer["refresh_token"] not in text
         assert answer["application_token"] not in text
@@ -162,11 +205,20 @@ def test_settings_bridge_from_the_server_config() -> None:
     """The server config's `[portal]` section converts field for field; a client refuses mode "none"."""
     from server.config import PortalSettings as ConfigPortal
 
-    section = ConfigPortal(mode="webhook", webhook_url="https://portal.example/rest/1/abc123def/", burst=20,
-                           timeout_seconds=5.0, disk_storage_id=7)
+    section = ConfigPortal(
+        mode="webhook",
+        webhook_url="https://portal.example/rest/1/abc123def/",
+        burst=20,
+        timeout_seconds=5.0,
+        disk_storage_id=7,
+    )
     settings = PortalSettings.from_config(section)
-    assert (settings.mode, settings.burst, settings.timeout_seconds, settings.disk_storage_id) == \
-        ("webhook", 20, 5.0, 7)
+    assert (settings.mode, settings.burst, settings.timeout_seconds, settings.disk_storage_id) == (
+        "webhook",
+        20,
+        5.0,
+        7,
+    )
     assert DiskService(Bitrix24Client(settings)).storage_id == "7"
     with pytest.raises(ValueError):
         Bitrix24Client(PortalSettings())

@@ -22,14 +22,16 @@ from .conftest import oauth_settings
 
 
 async def test_burst_of_200_calls_is_paced_without_a_single_failure(
-        portal: PortalEmulator, token_store: MemoryTokenStore) -> None:
+    portal: PortalEmulator, token_store: MemoryTokenStore
+) -> None:
     # A faster bucket than a real portal's 2/s keeps the test short; the shape (burst, then drain) is the same.
     portal.state.config.rate_per_second = 40.0
     portal.state.config.burst = 50
     settings = oauth_settings(portal, rate_per_second=40.0, burst=50, max_retries=0)
     async with Bitrix24Client(settings, token_store=token_store) as c:
-        results = await asyncio.gather(*(c.call("crm.deal.get", {"id": 1 + i % 4}) for i in range(200)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(c.call("crm.deal.get", {"id": 1 + i % 4}) for i in range(200)), return_exceptions=True
+        )
     failures = [r for r in results if isinstance(r, BaseException)]
     assert failures == []
     assert [r["ID"] for r in results] == [str(1 + i % 4) for i in range(200)]  # type: ignore[index]  # no exceptions, asserted above; gather's type keeps them
@@ -38,7 +40,8 @@ async def test_burst_of_200_calls_is_paced_without_a_single_failure(
 
 
 async def test_emulator_enforces_its_limit_on_an_unpaced_client(
-        portal: PortalEmulator, token_store: MemoryTokenStore) -> None:
+    portal: PortalEmulator, token_store: MemoryTokenStore
+) -> None:
     """Control for the test above: without pacing the portal does refuse, and each refusal is typed."""
     settings = oauth_settings(portal, rate_per_second=10_000.0, burst=10_000, max_retries=0)
     async with Bitrix24Client(settings, token_store=token_store) as c:
@@ -50,7 +53,8 @@ async def test_emulator_enforces_its_limit_on_an_unpaced_client(
 
 
 async def test_rate_limited_calls_are_retried_with_backoff(
-        portal: PortalEmulator, token_store: MemoryTokenStore) -> None:
+    portal: PortalEmulator, token_store: MemoryTokenStore
+) -> None:
     # The portal's bucket does not drain until 20 calls have been turned away, so 70 calls against a burst of 50
     # are rejected however slowly a loaded machine sends them (a draining bucket let them all through when the
     # calls took longer than the drain); then it drains at 50 a second and the retries get through.
@@ -83,17 +87,18 @@ async def test_server_error_is_not_retried_for_writes(portal: PortalEmulator, cl
     """A 500 on a write may have happened after the write: repeating it could add a second comment."""
     portal.state.inject("crm.timeline.comment.add", status=500, times=1)
     with pytest.raises(ServerError) as caught:
-        await client.call("crm.timeline.comment.add",
-                          {"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "deal", "COMMENT": "x"}})
+        await client.call(
+            "crm.timeline.comment.add", {"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "deal", "COMMENT": "x"}}
+        )
     assert caught.value.method == "crm.timeline.comment.add"
     assert client.stats["retries"] == 0
 
 
 async def test_retries_are_bounded(portal: PortalEmulator, token_store: MemoryTokenStore) -> None:
-    portal.state.inject("user.current", status=503, code="QUERY_LIMIT_EXCEEDED", description="Too many requests",
-                        times=100)
-    async with Bitrix24Client(oauth_settings(portal, max_retries=3), token_store=token_store,
-                              backoff_base=0.01) as c:
+    portal.state.inject(
+        "user.current", status=503, code="QUERY_LIMIT_EXCEEDED", description="Too many requests", times=100
+    )
+    async with Bitrix24Client(oauth_settings(portal, max_retries=3), token_store=token_store, backoff_base=0.01) as c:
         with pytest.raises(RateLimited):
             await c.call("user.current")
         assert c.stats["requests"] == 4  # the first attempt and three retries
@@ -103,8 +108,9 @@ async def test_network_errors_are_retried_then_reported() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
-    settings = PortalSettings(mode="webhook", webhook_url=f"http://127.0.0.1:{port}/rest/1/abcdef123/",
-                              max_retries=2, timeout_seconds=2.0)
+    settings = PortalSettings(
+        mode="webhook", webhook_url=f"http://127.0.0.1:{port}/rest/1/abcdef123/", max_retries=2, timeout_seconds=2.0
+    )
     async with Bitrix24Client(settings, backoff_base=0.01) as c:
         with pytest.raises(TransportError) as caught:
             await c.call("crm.timeline.comment.add", {"fields": {}})  # a write: connect errors are still safe

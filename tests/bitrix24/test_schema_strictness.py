@@ -41,8 +41,9 @@ async def test_unknown_and_missing_required_parameters_are_refused(client: Bitri
     assert outcome.results["0"]["ID"] == "1" and isinstance(outcome.errors["1"], InvalidArgument)
 
 
-async def test_a_tagged_notification_through_a_webhook_needs_client_id(portal: PortalEmulator,
-                                                                      webhook_client: Bitrix24Client) -> None:
+async def test_a_tagged_notification_through_a_webhook_needs_client_id(
+    portal: PortalEmulator, webhook_client: Bitrix24Client
+) -> None:
     with pytest.raises(InvalidArgument) as refused:
         await webhook_client.call("im.notify.system.add", {"USER_ID": 2, "MESSAGE": "x", "TAG": "klikdok:1"})
     assert refused.value.code == "CLIENT_ID_EMPTY"
@@ -52,8 +53,9 @@ async def test_a_tagged_notification_through_a_webhook_needs_client_id(portal: P
     assert [(n["TAG"], n["CLIENT_ID"]) for n in portal.state.notifications] == [("klikdok:7", "klikdok")]
 
 
-async def test_admin_only_and_application_only_methods(portal: PortalEmulator, client: Bitrix24Client,
-                                                       webhook_client: Bitrix24Client) -> None:
+async def test_admin_only_and_application_only_methods(
+    portal: PortalEmulator, client: Bitrix24Client, webhook_client: Bitrix24Client
+) -> None:
     manager = MemoryTokenStore(OAuthTokens.from_oauth_response(portal.state.issue_tokens(4)))  # not an admin
     async with Bitrix24Client(oauth_settings(portal), token_store=manager) as c:
         for method in ("disk.storage.getforapp", "placement.get"):
@@ -67,8 +69,9 @@ async def test_admin_only_and_application_only_methods(portal: PortalEmulator, c
 
 async def test_timeline_list_filters_only_by_the_card(client: Bitrix24Client) -> None:
     with pytest.raises(InvalidArgument) as refused:
-        await client.call("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": 1,
-                                                                   "%COMMENT": "KlikDok"}})
+        await client.call(
+            "crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": 1, "%COMMENT": "KlikDok"}}
+        )
     assert "%COMMENT" in refused.value.description
     assert await client.call("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": 1}}) == []
 
@@ -79,10 +82,18 @@ def test_the_emulator_decodes_php_parameters_with_its_own_code() -> None:
     assert any(source.name == "php_params.py" for source in sources)
     for source in sources:
         assert "phpquery" not in source.read_text(encoding="utf-8").replace("server/bitrix24/phpquery.py", ""), source
-    assert php_params.parse("filter%5B%3EID%5D=5&select%5B%5D=ID&select%5B%5D=TITLE&a.b=1&c+d=%D0%96&e=1&e=2"
-                            ) == {"filter": {">ID": "5"}, "select": ["ID", "TITLE"], "a_b": "1", "c_d": "Ж", "e": "2"}
-    assert php_params.parse("x[2]=a&x[]=b&y[k][]=1&y[k][]=2&z=") == {"x": {"2": "a", "3": "b"},
-                                                                    "y": {"k": ["1", "2"]}, "z": ""}
+    assert php_params.parse("filter%5B%3EID%5D=5&select%5B%5D=ID&select%5B%5D=TITLE&a.b=1&c+d=%D0%96&e=1&e=2") == {
+        "filter": {">ID": "5"},
+        "select": ["ID", "TITLE"],
+        "a_b": "1",
+        "c_d": "Ж",
+        "e": "2",
+    }
+    assert php_params.parse("x[2]=a&x[]=b&y[k][]=1&y[k][]=2&z=") == {
+        "x": {"2": "a", "3": "b"},
+        "y": {"k": ["1", "2"]},
+        "z": "",
+    }
 
 
 def test_a_raw_batch_command_is_decoded_by_php_rules(portal: PortalEmulator) -> None:

@@ -38,8 +38,7 @@ async def test_deal_with_company_contacts_and_requisites(portal: PortalEmulator,
     assert requisite.ogrn == ogrn13("115500098765") and len(requisite.ogrn) == 13
 
 
-async def test_sole_proprietor_requisites_and_company_contacts(portal: PortalEmulator,
-                                                               client: Bitrix24Client) -> None:
+async def test_sole_proprietor_requisites_and_company_contacts(portal: PortalEmulator, client: Bitrix24Client) -> None:
     crm = CrmService(client)
     [requisite] = await crm.company_requisites(4)
     assert requisite.inn == inn12("7712345678") and requisite.kpp == "" and len(requisite.ogrnip) == 15
@@ -83,23 +82,36 @@ async def test_department_heads_and_subtrees(portal: PortalEmulator, client: Bit
 
 async def test_notifications_and_timeline_are_recorded(portal: PortalEmulator, client: Bitrix24Client) -> None:
     messenger = Messenger(client)
-    notification_id = await messenger.notify(5, "Документ ожидает вашей подписи",
-                                             link_url="https://klikdok.example/b24/app?doc=17",
-                                             link_title="Открыть [документ]")
+    notification_id = await messenger.notify(
+        5,
+        "Документ ожидает вашей подписи",
+        link_url="https://klikdok.example/b24/app?doc=17",
+        link_title="Открыть [документ]",
+    )
     assert notification_id is not None
     [sent] = portal.state.notifications
     assert sent["USER_ID"] == 5
-    assert sent["MESSAGE"] == ("Документ ожидает вашей подписи "
-                               "[URL=https://klikdok.example/b24/app?doc=17]Открыть (документ)[/URL]")
+    assert sent["MESSAGE"] == (
+        "Документ ожидает вашей подписи [URL=https://klikdok.example/b24/app?doc=17]Открыть (документ)[/URL]"
+    )
     comment_id = await messenger.timeline_comment("deal", 1, "Документ подписан контрагентом")
-    assert portal.state.timeline_comments == [{"ID": comment_id, "ENTITY_TYPE": "deal", "ENTITY_ID": 1,
-                                              "COMMENT": "Документ подписан контрагентом", "AUTHOR_ID": 1}]
+    assert portal.state.timeline_comments == [
+        {
+            "ID": comment_id,
+            "ENTITY_TYPE": "deal",
+            "ENTITY_ID": 1,
+            "COMMENT": "Документ подписан контрагентом",
+            "AUTHOR_ID": 1,
+        }
+    ]
 
 
-async def test_outbox_style_batch_of_notifications_and_comments(portal: PortalEmulator,
-                                                               client: Bitrix24Client) -> None:
-    commands = [notify_command(4, "Подписано"), timeline_comment_command("company", 3, "Подписано"),
-                timeline_comment_command("deal", 9999, "Нет такой сделки")]
+async def test_outbox_style_batch_of_notifications_and_comments(portal: PortalEmulator, client: Bitrix24Client) -> None:
+    commands = [
+        notify_command(4, "Подписано"),
+        timeline_comment_command("company", 3, "Подписано"),
+        timeline_comment_command("deal", 9999, "Нет такой сделки"),
+    ]
     outcome = await client.batch(commands)
     assert set(outcome.results) == {"0", "1"} and set(outcome.errors) == {"2"}
     assert isinstance(outcome.errors["2"], NotFound) and outcome.errors["2"].code == "OWNER_NOT_FOUND"

@@ -106,8 +106,9 @@ def test_signing_certificate_v2_mismatch(gost_pki: GostPki) -> None:
     info = cms.ContentInfo.load(sig)
     sd = info["content"]
     twin_cert = load_certificate(twin.cert_pem)
+    inter = load_certificate(gost_pki.inter.cert_pem)
     sd["certificates"] = [cms.CertificateChoices({"certificate": twin_cert}),
-                          cms.CertificateChoices({"certificate": load_certificate(gost_pki.inter.cert_pem)})]  # fmt: skip
+                          cms.CertificateChoices({"certificate": inter})]  # fmt: skip
     sd["signer_infos"][0]["sid"] = cms.SignerIdentifier(
         {"issuer_and_serial_number": {"issuer": twin_cert.issuer, "serial_number": twin_cert.serial_number}}
     )
@@ -172,11 +173,11 @@ def test_no_signed_attributes(gost_pki: GostPki) -> None:
     assert bad.status == "invalid" and bad.reasons == ["bad_signature"]
 
 
-
 @pytest.mark.parametrize("attached", [False, True])
 @pytest.mark.parametrize("content_type", ["1.2.840.113549.1.9.16.1.4", "1.2.643.100.5"])  # TSTInfo, any OID
-def test_no_signed_attributes_with_another_content_type_is_invalid(gost_pki: GostPki, attached: bool,
-                                                                    content_type: str) -> None:
+def test_no_signed_attributes_with_another_content_type_is_invalid(
+    gost_pki: GostPki, attached: bool, content_type: str
+) -> None:
     """RFC 5652 §5.3: without signed attributes the content type must be id-data.
 
     Nothing in such a signature covers eContentType, so anyone can relabel the content (as signed data, a
@@ -196,6 +197,7 @@ def test_no_signed_attributes_with_another_content_type_is_invalid(gost_pki: Gos
     assert sr.status == "invalid" and "content_type_not_data" in sr.reasons, (sr.reasons, sr.details)
     (original,) = verify_cms(sig, None if attached else DOC, context=trusted(gost_pki)).signatures
     assert original.status == "valid", original.reasons
+
 
 def test_subject_key_identifier_and_ber_stream(gost_pki: GostPki) -> None:
     pki = gost_pki.pki

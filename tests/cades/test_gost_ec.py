@@ -28,20 +28,41 @@ EXAMPLES = {
     ),
     512: dict(
         curve=TEST_512,
-        d=int("0BA6048AADAE241BA40936D47756D7C93091A0E8514669700EE7508E508B1020"
-              "72E8123B2200A0563322DAD2827E2714A2636B7BFD18AADFC62967821FA18DD4", 16),
-        e=int("3754F3CFACC9E0615C4F4A7C4D8DAB531B09B6F9C170C533A71D147035B0C591"
-              "7184EE536593F4414339976C647C5D5A407ADEDB1D560C4FC6777D2972075B8C", 16),
-        k=int("0359E7F4B1410FEACC570456C6801496946312120B39D019D455986E364F3658"
-              "86748ED7A44B3E794434006011842286212273A6D14CF70EA3AF71BB1AE679F1", 16),
-        r=int("2F86FA60A081091A23DD795E1E3C689EE512A3C82EE0DCC2643C78EEA8FCACD3"
-              "5492558486B20F1C9EC197C90699850260C93BCBCD9C5C3317E19344E173AE36", 16),
-        s=int("1081B394696FFE8E6585E7A9362D26B6325F56778AADBC081C0BFBE933D52FF5"
-              "823CE288E8C4F362526080DF7F70CE406A6EEB1F56919CB92A9853BDE73E5B4A", 16),
-        qx=int("115DC5BC96760C7B48598D8AB9E740D4C4A85A65BE33C1815B5C320C854621DD"
-               "5A515856D13314AF69BC5B924C8B4DDFF75C45415C1D9DD9DD33612CD530EFE1", 16),
-        qy=int("37C7C90CD40B0F5621DC3AC1B751CFA0E2634FA0503B3D52639F5D7FB72AFD61"
-               "EA199441D943FFE7F0C70A2759A3CDB84C114E1F9339FDF27F35ECA93677BEEC", 16),
+        d=int(
+            "0BA6048AADAE241BA40936D47756D7C93091A0E8514669700EE7508E508B1020"
+            "72E8123B2200A0563322DAD2827E2714A2636B7BFD18AADFC62967821FA18DD4",
+            16,
+        ),
+        e=int(
+            "3754F3CFACC9E0615C4F4A7C4D8DAB531B09B6F9C170C533A71D147035B0C591"
+            "7184EE536593F4414339976C647C5D5A407ADEDB1D560C4FC6777D2972075B8C",
+            16,
+        ),
+        k=int(
+            "0359E7F4B1410FEACC570456C6801496946312120B39D019D455986E364F3658"
+            "86748ED7A44B3E794434006011842286212273A6D14CF70EA3AF71BB1AE679F1",
+            16,
+        ),
+        r=int(
+            "2F86FA60A081091A23DD795E1E3C689EE512A3C82EE0DCC2643C78EEA8FCACD3"
+            "5492558486B20F1C9EC197C90699850260C93BCBCD9C5C3317E19344E173AE36",
+            16,
+        ),
+        s=int(
+            "1081B394696FFE8E6585E7A9362D26B6325F56778AADBC081C0BFBE933D52FF5"
+            "823CE288E8C4F362526080DF7F70CE406A6EEB1F56919CB92A9853BDE73E5B4A",
+            16,
+        ),
+        qx=int(
+            "115DC5BC96760C7B48598D8AB9E740D4C4A85A65BE33C1815B5C320C854621DD"
+            "5A515856D13314AF69BC5B924C8B4DDFF75C45415C1D9DD9DD33612CD530EFE1",
+            16,
+        ),
+        qy=int(
+            "37C7C90CD40B0F5621DC3AC1B751CFA0E2634FA0503B3D52639F5D7FB72AFD61"
+            "EA199441D943FFE7F0C70A2759A3CDB84C114E1F9339FDF27F35ECA93677BEEC",
+            16,
+        ),
     ),
 }
 
@@ -58,15 +79,18 @@ def python_verify(key: gost.PublicKey, digest: bytes, signature: bytes, gmp: boo
 @pytest.fixture(scope="module")
 def engine() -> None:
     if not ec_openssl.available():  # pragma: no cover - the project's machines have the engine
-        pytest.fail(f"OpenSSL gost engine unavailable ({ec_openssl.unavailable_reason()}); "
-                    "`make test` installs libengine-gost-openssl")
+        pytest.fail(
+            f"OpenSSL gost engine unavailable ({ec_openssl.unavailable_reason()}); "
+            "`make test` installs libengine-gost-openssl"
+        )
 
 
 # --- curves ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("curve", ALL_CURVES, ids=lambda c: c.name)
 def test_curve_parameters_are_consistent(curve: Curve) -> None:
-    assert (curve.y ** 2 - curve.x ** 3 - curve.a * curve.x - curve.b) % curve.p == 0
+    assert (curve.y**2 - curve.x**3 - curve.a * curve.x - curve.b) % curve.p == 0
     for n in (curve.p, curve.q):  # Fermat check with a few bases: cheap and catches a typo'd digit
         assert all(pow(b, n - 1, n) == 1 for b in (2, 3, 5, 7))
     assert ec_python.scalar_mult(curve, curve.q, curve.x, curve.y) is None
@@ -78,12 +102,19 @@ def test_curve_parameters_are_consistent(curve: Curve) -> None:
 
 def test_every_documented_oid_resolves() -> None:
     expected = {
-        "1.2.643.2.2.35.1": "CryptoPro-A", "1.2.643.2.2.35.2": "CryptoPro-B", "1.2.643.2.2.35.3": "CryptoPro-C",
-        "1.2.643.2.2.36.0": "CryptoPro-A", "1.2.643.2.2.36.1": "CryptoPro-C",
-        "1.2.643.7.1.2.1.1.1": "256-paramSetA", "1.2.643.7.1.2.1.1.2": "CryptoPro-A",
-        "1.2.643.7.1.2.1.1.3": "CryptoPro-B", "1.2.643.7.1.2.1.1.4": "CryptoPro-C",
-        "1.2.643.7.1.2.1.2.0": "512-paramSetTest", "1.2.643.7.1.2.1.2.1": "512-paramSetA",
-        "1.2.643.7.1.2.1.2.2": "512-paramSetB", "1.2.643.7.1.2.1.2.3": "512-paramSetC",
+        "1.2.643.2.2.35.1": "CryptoPro-A",
+        "1.2.643.2.2.35.2": "CryptoPro-B",
+        "1.2.643.2.2.35.3": "CryptoPro-C",
+        "1.2.643.2.2.36.0": "CryptoPro-A",
+        "1.2.643.2.2.36.1": "CryptoPro-C",
+        "1.2.643.7.1.2.1.1.1": "256-paramSetA",
+        "1.2.643.7.1.2.1.1.2": "CryptoPro-A",
+        "1.2.643.7.1.2.1.1.3": "CryptoPro-B",
+        "1.2.643.7.1.2.1.1.4": "CryptoPro-C",
+        "1.2.643.7.1.2.1.2.0": "512-paramSetTest",
+        "1.2.643.7.1.2.1.2.1": "512-paramSetA",
+        "1.2.643.7.1.2.1.2.2": "512-paramSetB",
+        "1.2.643.7.1.2.1.2.3": "512-paramSetC",
     }
     for oid, fragment in expected.items():
         assert fragment in gost.curve_by_oid(oid).name, oid
@@ -94,6 +125,7 @@ def test_every_documented_oid_resolves() -> None:
 
 
 # --- the standard's examples ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bits", [256, 512])
 @pytest.mark.parametrize("gmp", GMP_MODES)
@@ -131,8 +163,9 @@ def test_round_trip_every_parameter_set(oid: str, engine: None) -> None:
     rng = random.Random(oid)
     d = rng.randrange(1, curve.q)
     base = gost.public_key_from_private(curve, d)
-    key = gost.PublicKey(curve=curve, x=base.x, y=base.y, key_oid=base.key_oid,
-                         digest_oid=base.digest_oid, param_oid=oid)
+    key = gost.PublicKey(
+        curve=curve, x=base.x, y=base.y, key_oid=base.key_oid, digest_oid=base.digest_oid, param_oid=oid
+    )
     assert gost.PublicKey.from_spki(key.to_spki()) == key
     digest = rng.randbytes(curve.size)
     sig = gost.sign(curve, d, digest)
@@ -170,6 +203,7 @@ def test_zero_e_is_replaced_by_one(engine: None) -> None:
 
 
 # --- tampering and out-of-range values -----------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def signed_512() -> tuple[gost.PublicKey, bytes, bytes, int]:
@@ -255,13 +289,16 @@ def test_unknown_curve_raises_unsupported() -> None:
 
 # --- SubjectPublicKeyInfo and PKCS#8 from OpenSSL ------------------------------------------------
 
+
 def test_from_spki_rejects_non_gost_and_malformed() -> None:
     from asn1crypto import keys
 
-    rsa_like = keys.PublicKeyInfo({
-        "algorithm": {"algorithm": "rsa", "parameters": None},
-        "public_key": keys.RSAPublicKey({"modulus": 2 ** 64 + 13, "public_exponent": 65537}),
-    }).dump()
+    rsa_like = keys.PublicKeyInfo(
+        {
+            "algorithm": {"algorithm": "rsa", "parameters": None},
+            "public_key": keys.RSAPublicKey({"modulus": 2**64 + 13, "public_exponent": 65537}),
+        }
+    ).dump()
     with pytest.raises(gost.UnsupportedAlgorithm):
         gost.PublicKey.from_spki(rsa_like)
     with pytest.raises(gost.UnsupportedAlgorithm):
@@ -275,13 +312,15 @@ def test_from_spki_rejects_non_gost_and_malformed() -> None:
 
 
 # the keys the conftest fixture `openssl_gost_keys` makes with `openssl genpkey -engine gost`
-OPENSSL_KEY_NAMES = ([f"256-{p}" for p in ("A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD")]
-                     + [f"512-{p}" for p in ("A", "B", "C")] + ["2001-A"])
+OPENSSL_KEY_NAMES = (
+    [f"256-{p}" for p in ("A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD")]
+    + [f"512-{p}" for p in ("A", "B", "C")]
+    + ["2001-A"]
+)
 
 
 @pytest.mark.parametrize("name", OPENSSL_KEY_NAMES)
-def test_openssl_keys_both_directions(name: str, openssl_gost_keys, openssl_gost, tmp_path: Path,
-                                      engine: None) -> None:
+def test_openssl_keys_both_directions(name: str, openssl_gost_keys, openssl_gost, tmp_path: Path, engine: None) -> None:
     entry = openssl_gost_keys[name]
     spki: bytes = entry["spki"]
     md: str = entry["md"]
@@ -343,6 +382,7 @@ def test_private_key_forms(tmp_path: Path) -> None:
 
 # --- backends agree ------------------------------------------------------------------------------
 
+
 def test_python_and_engine_agree_on_random_inputs(engine: None) -> None:
     rng = random.Random(2024)
     for oid in ("1.2.643.2.2.35.2", "1.2.643.7.1.2.1.1.1", "1.2.643.7.1.2.1.2.3"):
@@ -353,7 +393,7 @@ def test_python_and_engine_agree_on_random_inputs(engine: None) -> None:
             digest = rng.randbytes(curve.size)
             sig = gost.sign(curve, d, digest)
             junk = rng.randbytes(2 * curve.size)
-            for candidate in (sig, junk, sig[:curve.size] + junk[curve.size:]):
+            for candidate in (sig, junk, sig[: curve.size] + junk[curve.size :]):
                 assert python_verify(key, digest, candidate) == engine_verify(key, digest, candidate)
 
 

@@ -14,8 +14,10 @@ from cades import hashing
 
 M1 = b"012345678901234567890123456789012345678901234567890123456789012"
 M1_256 = "9d151eefd8590b89daa6ba6cb74af9275dd051026bb149a452fd84e5e57b5500"
-M1_512 = ("1b54d01a4af5b9d5cc3d86d68d285462b19abc2475222f35c085122be4ba1ffa"
-          "00ad30f8767b3a82384c6574f024c311e2a481332b08ef7f41797891c1646f48")
+M1_512 = (
+    "1b54d01a4af5b9d5cc3d86d68d285462b19abc2475222f35c085122be4ba1ffa"
+    "00ad30f8767b3a82384c6574f024c311e2a481332b08ef7f41797891c1646f48"
+)
 
 
 def test_names_oids_and_openssl_aliases() -> None:
@@ -47,7 +49,8 @@ def test_known_answers_under_each_backend(mode: str, forced_backend) -> None:
     else:
         assert "gost94" in info.algorithms
         assert hashing.digest("gost94", b"abc").hex() == (
-            "b285056dbf18d7392d7677369524dd14747459ed8143997e163b2986f92fd42c")
+            "b285056dbf18d7392d7677369524dd14747459ed8143997e163b2986f92fd42c"
+        )
 
 
 def test_python_and_openssl_agree_on_random_data(openssl_hashlib: None) -> None:
@@ -56,7 +59,7 @@ def test_python_and_openssl_agree_on_random_data(openssl_hashlib: None) -> None:
     rng = random.Random(99)
     samples = [rng.randbytes(n) for n in range(0, 301)] + [rng.randbytes(2 * 1024 * 1024 + 11)]
     for algo in ("streebog256", "streebog512"):
-        for data in (samples if algo == "streebog256" else samples[:-1:5]):
+        for data in samples if algo == "streebog256" else samples[:-1:5]:
             a = ossl.factory(algo)
             a.update(data)
             b = py.factory(algo)
@@ -73,7 +76,7 @@ def test_streaming_odd_chunks_and_copy(mode: str, forced_backend) -> None:
         for chunk in (1, 7, 63, 64, 65, 4093):
             h = hashing.new(algo)
             for i in range(0, len(data), chunk):
-                h.update(data[i:i + chunk])
+                h.update(data[i : i + chunk])
             assert h.digest() == expected
         h = hashing.new(algo, data[:5000])
         fork = h.copy()
@@ -98,8 +101,12 @@ def sample_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _openssl_dgst(md: str, path: Path) -> str:
-    out = subprocess.run(["openssl", "dgst", "-provider", "gostprov", "-provider", "default", f"-{md}", str(path)],
-                         capture_output=True, check=True, text=True).stdout
+    out = subprocess.run(
+        ["openssl", "dgst", "-provider", "gostprov", "-provider", "default", f"-{md}", str(path)],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
     return out.rsplit("= ", 1)[1].strip()
 
 
@@ -125,6 +132,7 @@ def test_hash_file_missing_file_raises(tmp_path: Path) -> None:
 
 
 # --- selection and fail-closed behaviour ---------------------------------------------------------
+
 
 class _WrongHash:
     """A Streebog that flips the last digest byte: what a miscompiled or mismatched library looks like."""
@@ -204,6 +212,12 @@ def test_provider_is_loaded_lazily_not_at_import() -> None:
         "hashlib.new('md_gost12_256'); print(cades.hashing.backend().name)\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENSSL_CONF", "KLIKDOK_GOST_BACKEND")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
-                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout.split()
     assert out == ["not-loaded", "3f539a213e97c802cc229d474c6aa32a825a360b2a933a949fd925208d9ce1bb", "openssl"]

@@ -55,10 +55,14 @@ def _sample(name: str) -> tuple[bytes, bytes | None]:
 
 def test_manifest_lists_every_sample_we_check() -> None:
     on_disk = {p.name for p in INTEROP.glob("*.p7s")}
-    covered = set(VERIFIED) | set(SIGNED_ATTRS_ONLY) | {
-        "ebs-biometric-jwt-attached-ber-no-certificates.p7s",
-        "rtk-esia-test-client-secret-digestalg-mismatch.p7s",
-    }
+    covered = (
+        set(VERIFIED)
+        | set(SIGNED_ATTRS_ONLY)
+        | {
+            "ebs-biometric-jwt-attached-ber-no-certificates.p7s",
+            "rtk-esia-test-client-secret-digestalg-mismatch.p7s",
+        }
+    )
     assert on_disk == covered
 
 
@@ -219,7 +223,10 @@ def test_supplied_certificate_is_used_when_the_bag_is_empty() -> None:
 
 @pytest.mark.parametrize(
     ("name", "algorithm"),
-    [("tc26-a311-digesteddata-streebog256.p7m", "streebog256"), ("tc26-a321-digesteddata-streebog512.p7m", "streebog512")],
+    [
+        ("tc26-a311-digesteddata-streebog256.p7m", "streebog256"),
+        ("tc26-a321-digesteddata-streebog512.p7m", "streebog512"),
+    ],
 )
 def test_tc26_digested_data(name: str, algorithm: str) -> None:
     check = check_digested_data((INTEROP / name).read_bytes())

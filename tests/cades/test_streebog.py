@@ -21,11 +21,19 @@ RFC_M2 = bytes.fromhex(
     "f6f3ede220e8e6eee1e8f0f2d1202ce8f0f2e5e220e5d1"
 )[::-1]
 RFC_VECTORS = [
-    ("streebog512", RFC_M1, "486f64c1917879417fef082b3381a4e211c324f074654c38823a7b76f830ad00"
-                            "fa1fbae42b1285c0352f227524bc9ab16254288dd6863dccd5b9f54a1ad0541b"),
+    (
+        "streebog512",
+        RFC_M1,
+        "486f64c1917879417fef082b3381a4e211c324f074654c38823a7b76f830ad00"
+        "fa1fbae42b1285c0352f227524bc9ab16254288dd6863dccd5b9f54a1ad0541b",
+    ),
     ("streebog256", RFC_M1, "00557be5e584fd52a449b16b0251d05d27f94ab76cbaa6da890b59d8ef1e159d"),
-    ("streebog512", RFC_M2, "28fbc9bada033b1460642bdcddb90c3fb3e56c497ccd0f62b8a2ad4935e85f03"
-                            "7613966de4ee00531ae60f3b5a47f8dae06915d5f2f194996fcabf2622e6881e"),
+    (
+        "streebog512",
+        RFC_M2,
+        "28fbc9bada033b1460642bdcddb90c3fb3e56c497ccd0f62b8a2ad4935e85f03"
+        "7613966de4ee00531ae60f3b5a47f8dae06915d5f2f194996fcabf2622e6881e",
+    ),
     ("streebog256", RFC_M2, "508f7e553c06501d749a66fc28c6cac0b005746d97537fa85d9e40904efed29d"),
 ]
 
@@ -64,7 +72,7 @@ def test_streaming_odd_chunks_equals_one_shot(name: str) -> None:
     for chunk in (1, 3, 63, 64, 65, 127, 1000):
         h = streebog.new(name)
         for i in range(0, len(data), chunk):
-            h.update(data[i:i + chunk])
+            h.update(data[i : i + chunk])
         assert h.digest() == expected, chunk
     # copy() forks the state; digest() does not finalise the original
     h = streebog.new(name, data[:100])

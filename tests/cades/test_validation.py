@@ -65,8 +65,8 @@ def test_signer_key_usage_must_allow_signing(gost_pki: GostPki) -> None:
 def test_crl_signed_by_someone_else_is_ignored(gost_pki: GostPki, tmp_path: Path) -> None:
     """A CRL naming the right issuer but signed by another key must not decide anything."""
     impostor = OpenSSLPki(tmp_path / "impostor")
-    fake_root = impostor.root_ca("fake", algorithm="gost2012_256",
-                                 subject=impostor.subject(C="RU", O="Тестовый УЦ", CN="Test GOST Issuing CA"))  # fmt: skip
+    look_alike = impostor.subject(C="RU", O="Тестовый УЦ", CN="Test GOST Issuing CA")
+    fake_root = impostor.root_ca("fake", algorithm="gost2012_256", subject=look_alike)
     fake_crl = load_crl(impostor.crl(fake_root).read_bytes())
     sig = gost_pki.pki.sign(gost_pki.revoked, DOC, certfile=[gost_pki.inter.cert])
     ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=(fake_crl,))
@@ -86,10 +86,12 @@ def test_a_stale_crl_still_counts_but_is_flagged(gost_pki: GostPki) -> None:
     (sr,) = verify_cms(sig, DOC, context=ctx).signatures
     assert "revoked" in sr.reasons  # what it lists still counts
     assert "crl_stale" in sr.warnings
-    fresh = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),),
-                              crls=(load_crl(gost_pki.crl.read_bytes()), root_crl))
-    (ok,) = verify_cms(gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert]), DOC,
-                       context=fresh).signatures
+    fresh = ValidationContext(
+        trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=(load_crl(gost_pki.crl.read_bytes()), root_crl)
+    )
+    (ok,) = verify_cms(
+        gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert]), DOC, context=fresh
+    ).signatures
     assert "crl_stale" not in ok.warnings
 
 

@@ -71,7 +71,9 @@ def test_attached(signed: dict[str, Path], capsys: pytest.CaptureFixture[str]) -
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 
-def test_untrusted_and_tampered_exit_1(signed: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_untrusted_and_tampered_exit_1(
+    signed: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "verify", signed["doc"], signed["good"])
     assert code == 1 and "СТАТУС НЕ ОПРЕДЕЛЁН" in out
     other = tmp_path / "other.pdf"
@@ -109,7 +111,9 @@ def test_json_output_parses(signed: dict[str, Path], capsys: pytest.CaptureFixtu
     assert code == 1 and [x["result"]["status"] for x in both] == ["valid", "indeterminate"]
 
 
-def test_html_is_self_contained_and_escaped(signed: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_is_self_contained_and_escaped(
+    signed: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out_file = tmp_path / "report.html"
     code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], "--trust", signed["trust"],
                        "--format", "html", "--output", out_file)  # fmt: skip

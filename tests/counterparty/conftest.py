@@ -68,8 +68,9 @@ class Mailbox:
         self.refuse: set[str] = set()  # recipients answered with 550 (a bounce at submission)
         self.lock = threading.Lock()
 
-    async def handle_RCPT(self, server: SMTPProtocol, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTPProtocol, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if address.lower() in self.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
@@ -141,20 +142,46 @@ class Counterparty:
 @pytest.fixture(scope="session")
 def counterparty(gost_pki: GostPki) -> Counterparty:  # noqa: F811  pytest injects the imported fixture of this name
     pki = gost_pki.pki
-    director = pki.issue(gost_pki.inter, "alfa-director", subject=pki.subject(
-        C="RU", O="ООО «Альфа-Поставка»", title="Генеральный директор", CN="Орлов Дмитрий Сергеевич",
-        INNLE=ALFA_INN, OGRN=ALFA_OGRN, SNILS="56789012345"))
-    stranger = pki.issue(gost_pki.inter, "other-org", subject=pki.subject(
-        C="RU", O="ООО «Посторонние»", CN="Иванов Пётр", INNLE=inn10("771122334"), OGRN=ogrn13("102771122334"),
-        SNILS="67890123456"))
+    director = pki.issue(
+        gost_pki.inter,
+        "alfa-director",
+        subject=pki.subject(
+            C="RU",
+            O="ООО «Альфа-Поставка»",
+            title="Генеральный директор",
+            CN="Орлов Дмитрий Сергеевич",
+            INNLE=ALFA_INN,
+            OGRN=ALFA_OGRN,
+            SNILS="56789012345",
+        ),
+    )
+    stranger = pki.issue(
+        gost_pki.inter,
+        "other-org",
+        subject=pki.subject(
+            C="RU",
+            O="ООО «Посторонние»",
+            CN="Иванов Пётр",
+            INNLE=inn10("771122334"),
+            OGRN=ogrn13("102771122334"),
+            SNILS="67890123456",
+        ),
+    )
     return Counterparty(director, stranger, gost_pki)
 
 
 def counterparty_env(pki: GostPki, smtp: SmtpServer, **extra: str) -> dict[str, str]:
-    env = server_env(pki, KLIKDOK_SMTP_HOST="127.0.0.1", KLIKDOK_SMTP_PORT=str(smtp.port),
-                     KLIKDOK_SMTP_SENDER="edo@vector.example", KLIKDOK_SMTP_POLL_SECONDS="0.2",
-                     KLIKDOK_SMTP_RETRY_BASE_SECONDS="0.5", KLIKDOK_SMTP_RETRY_MAX_SECONDS="2",
-                     KLIKDOK_COUNTERPARTY_SCAN_SECONDS="0.5", KLIKDOK_TRUST_CRLS=f'["{pki.crl}"]')
+    env = server_env(
+        pki,
+        KLIKDOK_SMTP_HOST="127.0.0.1",
+        KLIKDOK_SMTP_PORT=str(smtp.port),
+        KLIKDOK_SMTP_SENDER="edo@vector.example",
+        KLIKDOK_SMTP_POLL_SECONDS="0.2",
+        KLIKDOK_SMTP_RETRY_BASE_SECONDS="0.5",
+        KLIKDOK_SMTP_RETRY_MAX_SECONDS="2",
+        KLIKDOK_COUNTERPARTY_SCAN_SECONDS="0.5",
+        KLIKDOK_TRUST_CRLS=f'["{pki.crl}"]',
+    )
     env.update(extra)
     return env
 
@@ -168,16 +195,21 @@ class Exchange:
     people: People
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30, follow_redirects=False))
 
-    def company_signed(self, files: dict[str, bytes] | None = None, title: str = "Договор поставки",
-                       **create: Any) -> int:
+    def company_signed(
+        self, files: dict[str, bytes] | None = None, title: str = "Договор поставки", **create: Any
+    ) -> int:
         """A document from deal 1, signed by the director: it now waits for the counterparty."""
         files = files or {"Договор №17.pdf": PDF}
         self.kd.register_cert(DIRECTOR, self.people.certs[DIRECTOR])
         doc_id = self.kd.create(MANAGER, DEAL, files, signers=[DIRECTOR], title=title, **create)
         detail = self.kd.api("GET", f"/documents/{doc_id}", DIRECTOR).json()
         for f in detail["files"]:
-            r = self.kd.api("POST", f"/documents/{doc_id}/files/{f['id']}/signatures", DIRECTOR,
-                            content=self.people.sign(DIRECTOR, files[f["name"]]))
+            r = self.kd.api(
+                "POST",
+                f"/documents/{doc_id}/files/{f['id']}/signatures",
+                DIRECTOR,
+                content=self.people.sign(DIRECTOR, files[f["name"]]),
+            )
             assert r.status_code == 201, r.text
         assert self.state(doc_id) == "awaiting_counterparty"
         return doc_id
@@ -186,28 +218,44 @@ class Exchange:
         return str(self.kd.query("SELECT state FROM documents WHERE id = ?", doc_id)[0][0])
 
     def invitation(self, address: str = ALFA_EMAIL, title: str = "Договор поставки", count: int = 1) -> EmailMessage:
-        found = wait_for(lambda: len(self.smtp.mailbox.to(address, f"Документ на подпись: {title}")) >= count and
-                         self.smtp.mailbox.to(address, f"Документ на подпись: {title}"), what="the invitation e-mail")
+        found = wait_for(
+            lambda: (
+                len(self.smtp.mailbox.to(address, f"Документ на подпись: {title}")) >= count
+                and self.smtp.mailbox.to(address, f"Документ на подпись: {title}")
+            ),
+            what="the invitation e-mail",
+        )
         return found[count - 1]
 
     def page(self, link: str) -> httpx.Response:
         return self.http.get(link)
 
     def file_ids(self, doc_id: int) -> dict[str, int]:
-        return {name: fid for fid, name in self.kd.query("SELECT id, name FROM document_files WHERE document_id = ?",
-                                                         doc_id)}
+        return {
+            name: fid
+            for fid, name in self.kd.query("SELECT id, name FROM document_files WHERE document_id = ?", doc_id)
+        }
 
     def upload(self, link: str, signatures: dict[int, bytes]) -> httpx.Response:
-        return self.http.post(f"{link}/sign", files=[(f"sig_{fid}", (f"{fid}.sig", data, "application/octet-stream"))
-                                                     for fid, data in signatures.items()])
+        return self.http.post(
+            f"{link}/sign",
+            files=[
+                (f"sig_{fid}", (f"{fid}.sig", data, "application/octet-stream")) for fid, data in signatures.items()
+            ],
+        )
 
     def reject(self, link: str, reason: str) -> httpx.Response:
         return self.http.post(f"{link}/reject", data={"reason": reason})
 
 
 @pytest.fixture
-def exchange(tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty,  # noqa: F811  pytest injects the imported fixture of this name
-             smtp: SmtpServer) -> Iterator[Exchange]:
+def exchange(
+    tmp_path: Path,
+    emulator: Any,  # noqa: F811  pytest injects the imported fixture of this name
+    people: People,  # noqa: F811  pytest injects the imported fixture of this name
+    counterparty: Counterparty,
+    smtp: SmtpServer,
+) -> Iterator[Exchange]:
     srv = start_server(tmp_path / "data", env=counterparty_env(people.pki, smtp))
     try:
         kd = Klikdok(srv, emulator)

@@ -9,8 +9,9 @@ from tests.browser import browser_page, screenshot
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 
-def test_counterparty_signs_one_document_and_rejects_another(exchange: Exchange, counterparty: Counterparty,
-                                                             tmp_path: Path) -> None:
+def test_counterparty_signs_one_document_and_rejects_another(
+    exchange: Exchange, counterparty: Counterparty, tmp_path: Path
+) -> None:
     signed_doc = exchange.company_signed(title="Договор поставки")
     rejected_doc = exchange.company_signed(title="Дополнительное соглашение")
     sign_link = link_in(exchange.invitation(title="Договор поставки"))
@@ -48,12 +49,15 @@ def test_counterparty_signs_one_document_and_rejects_another(exchange: Exchange,
         screenshot(page, "counterparty-desktop-rejected")
         # A signature over another file, uploaded on the first document's page, is explained.
     assert exchange.state(rejected_doc) == "rejected_counterparty"
-    assert exchange.kd.query("SELECT reason FROM documents WHERE id = ?", rejected_doc)[0][0] == \
-        "Сумма в п. 3.1 не совпадает со счётом"
+    assert (
+        exchange.kd.query("SELECT reason FROM documents WHERE id = ?", rejected_doc)[0][0]
+        == "Сумма в п. 3.1 не совпадает со счётом"
+    )
 
 
-def test_signature_over_another_file_is_explained_in_the_browser(exchange: Exchange, counterparty: Counterparty,
-                                                                 tmp_path: Path) -> None:
+def test_signature_over_another_file_is_explained_in_the_browser(
+    exchange: Exchange, counterparty: Counterparty, tmp_path: Path
+) -> None:
     exchange.company_signed()
     link = link_in(exchange.invitation())
     wrong = tmp_path / "другой.sig"

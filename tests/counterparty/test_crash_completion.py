@@ -30,9 +30,9 @@ from tests.workflow.conftest import Klikdok, People, wait_for
 CONFIRMATION = "подписан обеими сторонами"
 
 
-def test_killed_after_the_signature_commits_still_confirms_once(tmp_path: Path, emulator: Any, people: People,
-                                                                counterparty: Counterparty,
-                                                                smtp: SmtpServer) -> None:
+def test_killed_after_the_signature_commits_still_confirms_once(
+    tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty, smtp: SmtpServer
+) -> None:
     data = tmp_path / "data"
     first = start_server(data, env=counterparty_env(people.pki, smtp, KLIKDOK_TEST_CRASH_AT="counterparty.completed"))
     try:
@@ -55,15 +55,23 @@ def test_killed_after_the_signature_commits_still_confirms_once(tmp_path: Path, 
         ex.kd.server = second
         confirmation = wait_for(lambda: ex.smtp.mailbox.to(ALFA_EMAIL, CONFIRMATION), what="the confirmation e-mail")
         assert "Договор поставки" in str(confirmation[0]["Subject"])
-        wait_for(lambda: ex.kd.query("SELECT count(*) FROM outbox WHERE kind LIKE 'mail.%' AND status != 'delivered'")
-                 == [(0,)], what="the mail outbox delivered")
+        wait_for(
+            lambda: (
+                ex.kd.query("SELECT count(*) FROM outbox WHERE kind LIKE 'mail.%' AND status != 'delivered'") == [(0,)]
+            ),
+            what="the mail outbox delivered",
+        )
         time.sleep(1.0)  # several mail worker polls: nothing is sent a second time
         assert len(ex.smtp.mailbox.to(ALFA_EMAIL, CONFIRMATION)) == 1
         assert ex.state(doc_id) == "completed"
-        assert ex.kd.query("SELECT answer, answered_at IS NOT NULL FROM counterparty_links WHERE document_id = ?",
-                           doc_id) == [("signed", 1)]
-        signed = ex.kd.query("SELECT actor, json_extract(details, '$.source') FROM audit_log"
-                             " WHERE action = 'counterparty.signed' AND object_id = ?", str(doc_id))
+        assert ex.kd.query(
+            "SELECT answer, answered_at IS NOT NULL FROM counterparty_links WHERE document_id = ?", doc_id
+        ) == [("signed", 1)]
+        signed = ex.kd.query(
+            "SELECT actor, json_extract(details, '$.source') FROM audit_log"
+            " WHERE action = 'counterparty.signed' AND object_id = ?",
+            str(doc_id),
+        )
         assert signed == [(f"counterparty:{ALFA_EMAIL}", "counterparty")]
     finally:
         second.stop()

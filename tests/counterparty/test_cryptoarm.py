@@ -30,8 +30,14 @@ def test_sign_in_cryptoarm_completes_the_document(exchange: Exchange, counterpar
     sources = exchange.kd.query("SELECT source FROM signatures WHERE signer_kind = 'counterparty'")
     assert sources == [("cryptoarm",), ("cryptoarm",)]
     wait_for(lambda: exchange.smtp.mailbox.to(ALFA_EMAIL, "подписан обеими сторонами"), what="confirmation")
-    wait_for(lambda: [n for n in exchange.kd.emu.state.notifications if n["USER_ID"] == MANAGER
-                      and "Контрагент подписал" in n["MESSAGE"]], what="author notified")
+    wait_for(
+        lambda: [
+            n
+            for n in exchange.kd.emu.state.notifications
+            if n["USER_ID"] == MANAGER and "Контрагент подписал" in n["MESSAGE"]
+        ],
+        what="author notified",
+    )
     # The transaction was single-use.
     again = app.follow(run.link)
     assert again.outcome.startswith("refused:parameters")
@@ -48,7 +54,9 @@ def test_cryptoarm_with_another_organisation_and_cancel(exchange: Exchange, coun
     cancel = CryptoArmEmulator(counterparty.director.cert, counterparty.director.key, allow_http=True, action="cancel")
     assert cancel.follow(cryptoarm_link(exchange, link)).outcome == "cancelled"
     assert exchange.state(doc_id) == "awaiting_counterparty"
-    assert exchange.kd.query("SELECT count(*) FROM audit_log WHERE action = 'counterparty.cryptoarm_cancelled'") == [(1,)]
+    assert exchange.kd.query("SELECT count(*) FROM audit_log WHERE action = 'counterparty.cryptoarm_cancelled'") == [
+        (1,)
+    ]
     # A transaction minted before a resend dies with the old link.
     pending = cryptoarm_link(exchange, link)
     assert exchange.kd.api("POST", f"/documents/{doc_id}/counterparty/resend", MANAGER, json={}).status_code == 200

@@ -32,14 +32,21 @@ def test_rejection_needs_a_reason_and_reaches_the_author(exchange: Exchange, cou
     detail = exchange.kd.api("GET", f"/documents/{doc_id}", MANAGER).json()
     assert detail["reason"] == "Неверные реквизиты в п. 5.2"
     emu = exchange.kd.emu.state
-    wait_for(lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "Неверные реквизиты" in n["MESSAGE"]],
-             what="the author's notification with the reason")
-    wait_for(lambda: [c for c in emu.timeline_comments if "отклонил" in c["COMMENT"] and "Неверные реквизиты"
-                      in c["COMMENT"]], what="the timeline comment")
+    wait_for(
+        lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "Неверные реквизиты" in n["MESSAGE"]],
+        what="the author's notification with the reason",
+    )
+    wait_for(
+        lambda: [
+            c for c in emu.timeline_comments if "отклонил" in c["COMMENT"] and "Неверные реквизиты" in c["COMMENT"]
+        ],
+        what="the timeline comment",
+    )
     page = exchange.page(link)
     assert page.status_code == 200 and "Вы отклонили документ" in page.text and "data-upload-form" not in page.text
-    late = exchange.upload(link, {exchange.file_ids(doc_id)["Договор №17.pdf"]:
-                                  counterparty.sign(counterparty.director, PDF)})
+    late = exchange.upload(
+        link, {exchange.file_ids(doc_id)["Договор №17.pdf"]: counterparty.sign(counterparty.director, PDF)}
+    )
     assert late.status_code == 409 and exchange.state(doc_id) == "rejected_counterparty"
     assert exchange.kd.query("SELECT answer FROM counterparty_links")[0][0] == "rejected"
 
@@ -52,8 +59,12 @@ def test_resend_to_another_address_kills_the_old_link(exchange: Exchange, counte
     # Only the author may resend (the director sees the document but did not author it).
     foreign = exchange.kd.api("POST", f"/documents/{doc_id}/counterparty/resend", 1, json={})
     assert foreign.status_code == 403
-    resent = exchange.kd.api("POST", f"/documents/{doc_id}/counterparty/resend", MANAGER,
-                             json={"email": "orlov@alfa-postavka.example", "name": "Орлов Д. С."})
+    resent = exchange.kd.api(
+        "POST",
+        f"/documents/{doc_id}/counterparty/resend",
+        MANAGER,
+        json={"email": "orlov@alfa-postavka.example", "name": "Орлов Д. С."},
+    )
     assert resent.status_code == 200, resent.text
     assert "/c/" not in resent.text
     new = link_in(exchange.invitation("orlov@alfa-postavka.example"))
@@ -76,8 +87,10 @@ def test_withdrawn_document_link_says_so(exchange: Exchange) -> None:
     assert r.status_code == 200, r.text
     page = exchange.page(link)
     assert page.status_code == 410 and "отозвал документ" in page.text
-    wait_for(lambda: exchange.kd.query("SELECT revoked_reason FROM counterparty_links")[0][0] == "withdrawn",
-             what="the link revoked by the scheduler")
+    wait_for(
+        lambda: exchange.kd.query("SELECT revoked_reason FROM counterparty_links")[0][0] == "withdrawn",
+        what="the link revoked by the scheduler",
+    )
 
 
 def test_manual_reminders_are_sent_and_limited(exchange: Exchange) -> None:
@@ -88,14 +101,20 @@ def test_manual_reminders_are_sent_and_limited(exchange: Exchange) -> None:
         assert r.status_code == 200 and r.json()["reminders_left_today"] == left, r.text
     over = exchange.kd.api("POST", f"/documents/{doc_id}/counterparty/remind", MANAGER)
     assert over.status_code == 429 and "Попробуйте завтра" in over.json()["message"]
-    reminders = wait_for(lambda: len(exchange.smtp.mailbox.to(ALFA_EMAIL, "Напоминание")) == 3
-                         and exchange.smtp.mailbox.to(ALFA_EMAIL, "Напоминание"), what="three reminders")
+    reminders = wait_for(
+        lambda: (
+            len(exchange.smtp.mailbox.to(ALFA_EMAIL, "Напоминание")) == 3
+            and exchange.smtp.mailbox.to(ALFA_EMAIL, "Напоминание")
+        ),
+        what="three reminders",
+    )
     assert all(link_in(m) == link for m in reminders)
     assert "ждёт вашего ответа" in text_of(reminders[0])
 
 
-def test_expired_link_and_expired_deadline(tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty,
-                                           smtp: SmtpServer) -> None:
+def test_expired_link_and_expired_deadline(
+    tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty, smtp: SmtpServer
+) -> None:
     # A link that lives zero days: expired the moment it is issued.
     srv = start_server(tmp_path / "a", env=counterparty_env(people.pki, smtp, KLIKDOK_POLICY_LINK_TTL_DAYS="0"))
     try:
@@ -105,8 +124,9 @@ def test_expired_link_and_expired_deadline(tmp_path: Path, emulator: Any, people
         link = link_in(ex.invitation())
         page = ex.page(link)
         assert page.status_code == 410 and "Срок действия ссылки истёк" in page.text
-        refused = ex.upload(link, {ex.file_ids(doc_id)["Договор №17.pdf"]: counterparty.sign(counterparty.director,
-                                                                                            PDF)})
+        refused = ex.upload(
+            link, {ex.file_ids(doc_id)["Договор №17.pdf"]: counterparty.sign(counterparty.director, PDF)}
+        )
         assert refused.status_code == 410 and ex.state(doc_id) == "awaiting_counterparty"
         ex.http.close()
     finally:
@@ -132,9 +152,16 @@ def test_audit_chain_holds_after_the_exchange(exchange: Exchange, counterparty: 
     doc_id = exchange.company_signed()
     link = link_in(exchange.invitation())
     exchange.upload(link, {exchange.file_ids(doc_id)["Договор №17.pdf"]: counterparty.sign(counterparty.director, PDF)})
-    actions = [a for (a,) in exchange.kd.query("SELECT action FROM audit_log WHERE object_type = 'document' ORDER BY id")]
-    for expected in ("counterparty.link_issued", "counterparty.email_sent", "signature.accepted",
-                     "document.completed", "counterparty.signed"):
+    actions = [
+        a for (a,) in exchange.kd.query("SELECT action FROM audit_log WHERE object_type = 'document' ORDER BY id")
+    ]
+    for expected in (
+        "counterparty.link_issued",
+        "counterparty.email_sent",
+        "signature.accepted",
+        "document.completed",
+        "counterparty.signed",
+    ):
         assert expected in actions, actions
     details = exchange.kd.query("SELECT details FROM audit_log WHERE action = 'counterparty.link_issued'")[0][0]
     assert link.rsplit("/", 1)[1] not in details and json.loads(details)["recipient"] == ALFA_EMAIL

@@ -65,8 +65,7 @@ def test_sliding_window_and_client_ip() -> None:
     for i in range(50):  # memory stays bounded whatever the number of keys
         window.hit(f"k{i}")
     assert len(window._events) <= 10
-    limiter = PublicLimiter(per_ip_per_minute=100, per_link_per_minute=100, bad_links_per_hour=2,
-                            clock=lambda: now[0])
+    limiter = PublicLimiter(per_ip_per_minute=100, per_link_per_minute=100, bad_links_per_hour=2, clock=lambda: now[0])
     limiter.bad_link("ip")
     limiter.bad_link("ip")
     assert limiter.admit("ip", "t:x") is not None and limiter.admit("other", "t:x") is None
@@ -106,10 +105,14 @@ def add_document(db: Database, deadline: datetime, email: str = "cp@example.org"
         cur = d.execute(
             "INSERT INTO documents (title, state, entity_type, entity_id, author_id, created_at, updated_at, deadline,"
             " counterparty_email, counterparty_name) VALUES ('Договор', 'awaiting_counterparty', 'deal', 1, 4, ?, ?, ?,"
-            " ?, 'ООО «Альфа»')", [links.now_iso(), links.now_iso(), links.now_iso(deadline), email])
+            " ?, 'ООО «Альфа»')",
+            [links.now_iso(), links.now_iso(), links.now_iso(deadline), email],
+        )
         doc_id = inserted_id(cur)
-        d.execute("INSERT INTO route_steps (document_id, position, kind, state) VALUES (?, 2, 'counterparty',"
-                  " 'current')", [doc_id])
+        d.execute(
+            "INSERT INTO route_steps (document_id, position, kind, state) VALUES (?, 2, 'counterparty', 'current')",
+            [doc_id],
+        )
         return doc_id
 
     return db.write_sync(write)
@@ -126,12 +129,15 @@ async def test_reminders_once_per_threshold(db: Database, tmp_path: Path) -> Non
     no_mail = add_document(db, start + timedelta(days=10), email="")
 
     def mails(kind: str) -> list[tuple[str]]:
-        return db.read_sync(lambda d: d.execute("SELECT payload FROM outbox WHERE kind = ? ORDER BY id",
-                                                [kind]).fetchall())
+        return db.read_sync(
+            lambda d: d.execute("SELECT payload FROM outbox WHERE kind = ? ORDER BY id", [kind]).fetchall()
+        )
 
     # What the workflow's internal_signed listener does for each document when its company part completes.
-    outcomes = [await db.write(lambda d, i=i: invitations.invite(d, store.document_row(d, i)))  # type: ignore[misc]  # the lambda binds the loop variable by default
-                for i in (doc_id, late, no_mail)]
+    outcomes = [
+        await db.write(lambda d, i=i: invitations.invite(d, store.document_row(d, i)))  # type: ignore[misc]  # the lambda binds the loop variable by default
+        for i in (doc_id, late, no_mail)
+    ]
     assert outcomes == ["invited", "invited", "no_email"]
     assert len(mails(links.MAIL_INVITATION)) == 2
     assert await db.write(lambda d: invitations.invite(d, store.document_row(d, doc_id))) == "skipped"

@@ -27,9 +27,14 @@ def test_relay_down_for_a_while_then_everything_arrives_once(exchange: Exchange,
     first = exchange.company_signed(title="Договор А")
     second = exchange.company_signed(title="Договор Б")
     # Both invitations are retried while the relay is down, and the manager can see it.
-    wait_for(lambda: all(a >= 2 for (a,) in exchange.kd.query(
-        "SELECT attempts FROM outbox WHERE kind = 'mail.invitation'")) and len(exchange.kd.query(
-            "SELECT 1 FROM outbox WHERE kind = 'mail.invitation'")) == 2, timeout=20, what="retries")
+    wait_for(
+        lambda: (
+            all(a >= 2 for (a,) in exchange.kd.query("SELECT attempts FROM outbox WHERE kind = 'mail.invitation'"))
+            and len(exchange.kd.query("SELECT 1 FROM outbox WHERE kind = 'mail.invitation'")) == 2
+        ),
+        timeout=20,
+        what="retries",
+    )
     status = exchange.kd.api("GET", f"/documents/{first}/counterparty/", MANAGER).json()
     assert status["current"]["mail_status"] == "retrying" and "недоступен" in status["current"]["mail_error"]
     assert exchange.smtp.mailbox.messages == []
@@ -38,8 +43,9 @@ def test_relay_down_for_a_while_then_everything_arrives_once(exchange: Exchange,
     b = exchange.invitation(title="Договор Б")
     time.sleep(2.5)  # several more worker rounds: nothing may be sent again
     assert len(exchange.smtp.mailbox.to(ALFA_EMAIL, "Документ на подпись")) == 2
-    assert exchange.kd.query("SELECT status, count(*) FROM outbox WHERE kind LIKE 'mail.%' GROUP BY status") == \
-        [("delivered", 2)]
+    assert exchange.kd.query("SELECT status, count(*) FROM outbox WHERE kind LIKE 'mail.%' GROUP BY status") == [
+        ("delivered", 2)
+    ]
     # Both links work.
     for doc_id, mail in ((first, a), (second, b)):
         link = link_in(mail)
@@ -51,8 +57,14 @@ def test_relay_down_for_a_while_then_everything_arrives_once(exchange: Exchange,
 def test_bounce_is_shown_on_the_document_and_the_author_is_told(exchange: Exchange) -> None:
     exchange.smtp.mailbox.refuse = {ALFA_EMAIL}
     doc_id = exchange.company_signed()
-    wait_for(lambda: exchange.kd.query("SELECT mail_status FROM counterparty_links")[0][0] == "failed"
-             if exchange.kd.query("SELECT 1 FROM counterparty_links") else False, what="the bounce recorded")
+    wait_for(
+        lambda: (
+            exchange.kd.query("SELECT mail_status FROM counterparty_links")[0][0] == "failed"
+            if exchange.kd.query("SELECT 1 FROM counterparty_links")
+            else False
+        ),
+        what="the bounce recorded",
+    )
     # A 5xx is final: one attempt, no retries.
     assert exchange.kd.query("SELECT status, attempts FROM outbox WHERE kind = 'mail.invitation'") == [("failed", 1)]
     status = exchange.kd.api("GET", f"/documents/{doc_id}/counterparty/", MANAGER).json()
@@ -60,12 +72,15 @@ def test_bounce_is_shown_on_the_document_and_the_author_is_told(exchange: Exchan
     detail = exchange.kd.api("GET", f"/documents/{doc_id}", MANAGER).json()
     assert any(h["action"] == "counterparty.email_failed" for h in detail["history"])
     emu = exchange.kd.emu.state
-    wait_for(lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "не доставлено" in n["MESSAGE"]],
-             what="the author's notification")
+    wait_for(
+        lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "не доставлено" in n["MESSAGE"]],
+        what="the author's notification",
+    )
     wait_for(lambda: [c for c in emu.timeline_comments if "не доставлено" in c["COMMENT"]], what="timeline comment")
     # The manager fixes the address.
-    r = exchange.kd.api("POST", f"/documents/{doc_id}/counterparty/resend", MANAGER,
-                        json={"email": "orlov@alfa-postavka.example"})
+    r = exchange.kd.api(
+        "POST", f"/documents/{doc_id}/counterparty/resend", MANAGER, json={"email": "orlov@alfa-postavka.example"}
+    )
     assert r.status_code == 200
     exchange.invitation("orlov@alfa-postavka.example")
 
@@ -77,9 +92,28 @@ def test_bounce_is_shown_on_the_document_and_the_author_is_told(exchange: Exchan
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("smtp-tls")
     key, cert = d / "key.pem", d / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -108,13 +142,23 @@ def test_sender_over_tls_with_auth(tls_files: tuple[Path, Path], security: str) 
     context.load_cert_chain(cert, key)
     mailbox, accounts, port = Mailbox(), Accounts(), free_port()
     # aiosmtpd does not count implicit TLS as TLS for auth_require_tls, so that check is only asked of STARTTLS.
-    kwargs: dict[str, Any] = {"ssl_context": context, "auth_require_tls": False} if security == "ssl" else {
-        "tls_context": context, "require_starttls": True, "auth_require_tls": True}
+    kwargs: dict[str, Any] = (
+        {"ssl_context": context, "auth_require_tls": False}
+        if security == "ssl"
+        else {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+    )
     controller = Controller(mailbox, hostname="127.0.0.1", port=port, authenticator=accounts, **kwargs)
     controller.start()
     try:
-        settings = SmtpSettings(host="127.0.0.1", port=port, security=security, username="klikdok",  # type: ignore[arg-type]  # the parametrized word is a plain str
-                                password="s3cret", ca_file=str(cert), timeout_seconds=10)
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            security=security,
+            username="klikdok",  # type: ignore[arg-type]  # the parametrized word is a plain str
+            password="s3cret",
+            ca_file=str(cert),
+            timeout_seconds=10,
+        )
         SmtpSender(settings).send(letter())
         assert accounts.logins == ["klikdok"] and len(mailbox.messages) == 1
         assert str(mailbox.messages[0]["Subject"]) == "Проверка"
@@ -122,8 +166,16 @@ def test_sender_over_tls_with_auth(tls_files: tuple[Path, Path], security: str) 
             SmtpSender(msgspec.structs.replace(settings, password="wrong")).send(letter())
         # A relay whose certificate we do not trust is not talked to.
         with pytest.raises(TemporaryFailure):
-            SmtpSender(SmtpSettings(host="127.0.0.1", port=port, security=security, username="klikdok",  # type: ignore[arg-type]  # the parametrized word is a plain str
-                                    password="s3cret", timeout_seconds=10)).send(letter())
+            SmtpSender(
+                SmtpSettings(
+                    host="127.0.0.1",
+                    port=port,
+                    security=security,
+                    username="klikdok",  # type: ignore[arg-type]  # the parametrized word is a plain str
+                    password="s3cret",
+                    timeout_seconds=10,
+                )
+            ).send(letter())
         assert len(mailbox.messages) == 1
     finally:
         controller.stop()

@@ -37,8 +37,17 @@ PAYLOADS = {
     "nul": "X\x00Bcc: evil@x.example",
     "long": "Я" * 3000 + " =?utf-8?q?=0D=0ABcc:_evil@x.example?= " + "W" * 3000,
 }
-HEADERS = ["Subject", "From", "To", "Date", "Message-ID", "Auto-Submitted", "X-Auto-Response-Suppress",
-           "MIME-Version", "Content-Type"]
+HEADERS = [
+    "Subject",
+    "From",
+    "To",
+    "Date",
+    "Message-ID",
+    "Auto-Submitted",
+    "X-Auto-Response-Suppress",
+    "MIME-Version",
+    "Content-Type",
+]
 LINK = "https://edo.vector.example/c/" + "A" * 43
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -88,17 +97,26 @@ def relay() -> Iterator[tuple[Mailbox, SmtpSender]]:
 
 def letter(**fields: object) -> messages.Letter:
     values: dict[str, object] = dict(
-        to=ALFA_EMAIL, to_name="ООО «Альфа-Поставка»", sender="edo@vector.example", sender_company="ООО «Вектор»",
-        author_name="Морозова Ольга Ивановна", title="Договор поставки", files=["Договор №17.pdf"],
-        deadline="20.05.2026 18:00 (МСК)", link=LINK, outbox_id=7)
+        to=ALFA_EMAIL,
+        to_name="ООО «Альфа-Поставка»",
+        sender="edo@vector.example",
+        sender_company="ООО «Вектор»",
+        author_name="Морозова Ольга Ивановна",
+        title="Договор поставки",
+        files=["Договор №17.pdf"],
+        deadline="20.05.2026 18:00 (МСК)",
+        link=LINK,
+        outbox_id=7,
+    )
     values.update(fields)
     return messages.Letter(**values)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
 @pytest.mark.parametrize("payload", sorted(PAYLOADS))
 @pytest.mark.parametrize("field", ["to_name", "title", "sender_company", "author_name"])
-def test_names_and_titles_cannot_inject_headers_or_body(relay: tuple[Mailbox, SmtpSender], field: str,
-                                                        payload: str) -> None:
+def test_names_and_titles_cannot_inject_headers_or_body(
+    relay: tuple[Mailbox, SmtpSender], field: str, payload: str
+) -> None:
     mailbox, sender = relay
     before = len(mailbox.envelopes)
     sender.send(messages.invitation(letter(**{field: PAYLOADS[payload]})))
@@ -125,10 +143,19 @@ def test_reminder_and_confirmation_are_built_the_same_way(relay: tuple[Mailbox, 
     assert LINK in msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]  # the letter has this part; None would fail the test
 
 
-@pytest.mark.parametrize("address", ["info@alfa.example\r\nBcc: evil@x.example", "info@alfa.example>, evil@x.example",
-                                     "info\x00@alfa.example", "иван@alfa.example", "info@alfa..example",
-                                     "=?utf-8?q?evil=40x.example?=",
-                                     "=?utf-8?q?X=0D=0ABcc=3A_e=40x.example?=@alfa.example", ""])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "info@alfa.example\r\nBcc: evil@x.example",
+        "info@alfa.example>, evil@x.example",
+        "info\x00@alfa.example",
+        "иван@alfa.example",
+        "info@alfa..example",
+        "=?utf-8?q?evil=40x.example?=",
+        "=?utf-8?q?X=0D=0ABcc=3A_e=40x.example?=@alfa.example",
+        "",
+    ],
+)
 def test_an_address_that_is_not_strictly_valid_is_never_written(address: str) -> None:
     with pytest.raises(messages.Unbuildable):
         messages.invitation(letter(to=address))
@@ -141,8 +168,9 @@ def test_injection_through_title_crm_name_and_resend_form(exchange: Exchange) ->
     emu = exchange.kd.emu.state
     emu.requisites[2]["RQ_COMPANY_NAME"] = PAYLOADS["encoded_body"]
     doc_id = exchange.company_signed(title=PAYLOADS["encoded_bcc"] + " " + PAYLOADS["raw_crlf"] + PAYLOADS["nul"])
-    stored_title, stored_name = exchange.kd.query("SELECT title, counterparty_name FROM documents WHERE id = ?",
-                                                  doc_id)[0]
+    stored_title, stored_name = exchange.kd.query(
+        "SELECT title, counterparty_name FROM documents WHERE id = ?", doc_id
+    )[0]
     for value in (stored_title, stored_name):
         assert not CONTROL.search(value) and "=?" not in value, value
     mailbox = exchange.smtp.mailbox
@@ -157,8 +185,12 @@ def test_injection_through_title_crm_name_and_resend_form(exchange: Exchange) ->
 
     for name in (PAYLOADS["raw_crlf"], PAYLOADS["encoded_bcc"], PAYLOADS["long"]):
         count = len(mailbox.envelopes)
-        r = exchange.kd.api("POST", f"/documents/{doc_id}/counterparty/resend", MANAGER,
-                            json={"email": "orlov@alfa-postavka.example", "name": name})
+        r = exchange.kd.api(
+            "POST",
+            f"/documents/{doc_id}/counterparty/resend",
+            MANAGER,
+            json={"email": "orlov@alfa-postavka.example", "name": name},
+        )
         assert r.status_code == 200, r.text
         wait_for(lambda count=count: len(mailbox.envelopes) > count, what="the resent invitation")
         got = mailbox.envelopes[count]
@@ -166,12 +198,12 @@ def test_injection_through_title_crm_name_and_resend_form(exchange: Exchange) ->
         plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]  # the letter has this part; None would fail the test
         personal = re.search(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}", plain)
         assert personal is not None
-        assert_clean_letter(got, sender="edo@vector.example", recipient="orlov@alfa-postavka.example",
-                            link=personal.group(0))
+        assert_clean_letter(
+            got, sender="edo@vector.example", recipient="orlov@alfa-postavka.example", link=personal.group(0)
+        )
         assert exchange.page(personal.group(0)).status_code == 200
     status = exchange.kd.api("GET", f"/documents/{doc_id}/counterparty/", MANAGER).json()
-    assert all(not CONTROL.search(h["recipient_name"]) and len(h["recipient_name"]) <= 200
-               for h in status["history"])
+    assert all(not CONTROL.search(h["recipient_name"]) and len(h["recipient_name"]) <= 200 for h in status["history"])
 
 
 # -- a letter that cannot be built ----------------------------------------------------------------------------
@@ -188,35 +220,53 @@ def write_db(exchange: Exchange, sql: str, *params: object) -> None:
 
 
 def test_a_stored_title_with_line_breaks_still_gives_a_one_line_subject(exchange: Exchange) -> None:
-    doc_id = exchange.kd.create(MANAGER, ("deal", 1), {"Договор №17.pdf": b"%PDF-1.7\nx\n%%EOF\n"},
-                                signers=[DIRECTOR], title="Договор поставки")
-    write_db(exchange, "UPDATE documents SET title = ? WHERE id = ?", "Договор\r\nBcc: evil@x.example\r\n\r\nX",
-             doc_id)
+    doc_id = exchange.kd.create(
+        MANAGER, ("deal", 1), {"Договор №17.pdf": b"%PDF-1.7\nx\n%%EOF\n"}, signers=[DIRECTOR], title="Договор поставки"
+    )
+    write_db(exchange, "UPDATE documents SET title = ? WHERE id = ?", "Договор\r\nBcc: evil@x.example\r\n\r\nX", doc_id)
     exchange.kd.register_cert(DIRECTOR, exchange.people.certs[DIRECTOR])
     fid = exchange.file_ids(doc_id)["Договор №17.pdf"]
-    r = exchange.kd.api("POST", f"/documents/{doc_id}/files/{fid}/signatures", DIRECTOR,
-                        content=exchange.people.sign(DIRECTOR, b"%PDF-1.7\nx\n%%EOF\n"))
+    r = exchange.kd.api(
+        "POST",
+        f"/documents/{doc_id}/files/{fid}/signatures",
+        DIRECTOR,
+        content=exchange.people.sign(DIRECTOR, b"%PDF-1.7\nx\n%%EOF\n"),
+    )
     assert r.status_code == 201, r.text
     mailbox = exchange.smtp.mailbox
     wait_for(lambda: mailbox.envelopes, timeout=15, what="the invitation")
     msg = email.message_from_bytes(mailbox.envelopes[0].raw, policy=email.policy.default)
     assert str(msg["Subject"]) == "Документ на подпись: Договор Bcc: evil@x.example X"
     assert header_names(mailbox.envelopes[0].raw) == HEADERS
-    wait_for(lambda: exchange.kd.query("SELECT status, attempts FROM outbox WHERE kind = 'mail.invitation'") ==
-             [("delivered", 1)], what="delivered at the first attempt")
+    wait_for(
+        lambda: (
+            exchange.kd.query("SELECT status, attempts FROM outbox WHERE kind = 'mail.invitation'")
+            == [("delivered", 1)]
+        ),
+        what="delivered at the first attempt",
+    )
 
 
 def test_a_letter_that_cannot_be_built_fails_once_and_the_author_is_told(exchange: Exchange) -> None:
     exchange.smtp.stop()
     doc_id = exchange.company_signed()
-    wait_for(lambda: exchange.kd.query("SELECT attempts FROM outbox WHERE kind = 'mail.invitation'")[0][0] >= 1
-             if exchange.kd.query("SELECT 1 FROM outbox WHERE kind = 'mail.invitation'") else False,
-             what="a first attempt while the relay is down")
+    wait_for(
+        lambda: (
+            exchange.kd.query("SELECT attempts FROM outbox WHERE kind = 'mail.invitation'")[0][0] >= 1
+            if exchange.kd.query("SELECT 1 FROM outbox WHERE kind = 'mail.invitation'")
+            else False
+        ),
+        what="a first attempt while the relay is down",
+    )
     # An address an older version accepted and no header can carry.
-    write_db(exchange, "UPDATE counterparty_links SET recipient_email = ? WHERE document_id = ?",
-             "иван@почта.рф", doc_id)
-    wait_for(lambda: exchange.kd.query("SELECT mail_status FROM counterparty_links")[0][0] == "failed",
-             timeout=20, what="the letter given up")
+    write_db(
+        exchange, "UPDATE counterparty_links SET recipient_email = ? WHERE document_id = ?", "иван@почта.рф", doc_id
+    )
+    wait_for(
+        lambda: exchange.kd.query("SELECT mail_status FROM counterparty_links")[0][0] == "failed",
+        timeout=20,
+        what="the letter given up",
+    )
     attempts = exchange.kd.query("SELECT status, attempts FROM outbox WHERE kind = 'mail.invitation'")
     assert attempts[0][0] == "failed"
     status = exchange.kd.api("GET", f"/documents/{doc_id}/counterparty/", MANAGER).json()
@@ -225,13 +275,17 @@ def test_a_letter_that_cannot_be_built_fails_once_and_the_author_is_told(exchang
     detail = exchange.kd.api("GET", f"/documents/{doc_id}", MANAGER).json()
     assert any(h["action"] == "counterparty.email_failed" for h in detail["history"])
     emu = exchange.kd.emu.state
-    wait_for(lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "не доставлено" in n["MESSAGE"]],
-             what="the author's notification")
+    wait_for(
+        lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "не доставлено" in n["MESSAGE"]],
+        what="the author's notification",
+    )
     # Given up for good: no further attempts.
     exchange.smtp.start()
     count = attempts[0][1]
-    wait_for(lambda: exchange.kd.query("SELECT status FROM outbox WHERE kind = 'mail.invitation'") == [("failed",)],
-             what="still failed")
+    wait_for(
+        lambda: exchange.kd.query("SELECT status FROM outbox WHERE kind = 'mail.invitation'") == [("failed",)],
+        what="still failed",
+    )
     assert exchange.kd.query("SELECT attempts FROM outbox WHERE kind = 'mail.invitation'") == [(count,)]
     assert exchange.smtp.mailbox.envelopes == []
 
@@ -250,6 +304,13 @@ def test_one_line_and_strict_addresses() -> None:
     assert email_address("edo@почта.рф") == "edo@xn--80a1acny.xn--p1ai"
     assert email_address("klikdok@localhost") is None
     assert email_address("klikdok@localhost", local_domain=True) == "klikdok@localhost"
-    for bad in ("a@b", "a@-b.example", "a@1.2.3.4", "a b@c.example", "a@b.example\nBcc: c@d.example", "a@@b.example",
-                "x" * 65 + "@b.ru"):
+    for bad in (
+        "a@b",
+        "a@-b.example",
+        "a@1.2.3.4",
+        "a b@c.example",
+        "a@b.example\nBcc: c@d.example",
+        "a@@b.example",
+        "x" * 65 + "@b.ru",
+    ):
         assert email_address(bad) is None, bad

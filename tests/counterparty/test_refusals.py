@@ -22,12 +22,13 @@ from tests.workflow.conftest import MANAGER, Klikdok, People, wait_for
 def refusal(exchange: Exchange, link: str, fid: int, sig: bytes) -> str:
     answer = exchange.upload(link, {fid: sig})
     assert answer.status_code in (403, 413, 422), (answer.status_code, answer.text[:500])
-    assert 'data-error' in answer.text
+    assert "data-error" in answer.text
     return answer.text
 
 
-def test_refused_signatures_explain_themselves_and_change_nothing(exchange: Exchange, counterparty: Counterparty,
-                                                                  people: People) -> None:
+def test_refused_signatures_explain_themselves_and_change_nothing(
+    exchange: Exchange, counterparty: Counterparty, people: People
+) -> None:
     doc_id = exchange.company_signed()
     link = link_in(exchange.invitation())
     fid = exchange.file_ids(doc_id)["Договор №17.pdf"]
@@ -56,8 +57,10 @@ def test_refused_signatures_explain_themselves_and_change_nothing(exchange: Exch
 
     assert exchange.state(doc_id) == "awaiting_counterparty"
     assert exchange.kd.query("SELECT count(*) FROM signatures") == before
-    codes = [json.loads(d)["code"] for (d,) in exchange.kd.query(
-        "SELECT details FROM audit_log WHERE action = 'signature.refused' ORDER BY id")]
+    codes = [
+        json.loads(d)["code"]
+        for (d,) in exchange.kd.query("SELECT details FROM audit_log WHERE action = 'signature.refused' ORDER BY id")
+    ]
     # An expired certificate without a trusted signing time is "unverifiable" in cades terms (it may have been
     # valid when the document was signed); either way the page says why.
     assert codes == ["wrong_document", "wrong_signer", "wrong_signer", "unverifiable", "invalid_signature"]
@@ -76,8 +79,14 @@ def test_tampered_document_is_not_served(exchange: Exchange) -> None:
     # Somebody edits the file on Bitrix24.Disk after sending, and the server's cache no longer has it.
     emu = exchange.kd.emu.state
     # The copy reaches Disk from the outbox after the commit: wait until the server has recorded it there.
-    disk_id = int(wait_for(lambda: exchange.kd.query("SELECT disk_file_id FROM document_files WHERE id = ?"
-                                                     " AND disk_file_id IS NOT NULL", fid), what="the Disk copy")[0][0])
+    disk_id = int(
+        wait_for(
+            lambda: exchange.kd.query(
+                "SELECT disk_file_id FROM document_files WHERE id = ? AND disk_file_id IS NOT NULL", fid
+            ),
+            what="the Disk copy",
+        )[0][0]
+    )
     assert emu.files[disk_id]["NAME"] == "Договор №17.pdf"
     emu.file_bytes[disk_id] = PDF.replace("№17".encode(), "№71".encode())
     for entry in (exchange.kd.server.data_dir / "cache").iterdir():
@@ -87,8 +96,9 @@ def test_tampered_document_is_not_served(exchange: Exchange) -> None:
     assert "изменён после отправки" in got.text and got.content != emu.file_bytes[disk_id]
 
 
-def test_policy_warn_accepts_another_inn_with_a_warning(tmp_path: Path, emulator: Any, people: People,
-                                                        counterparty: Counterparty, smtp: SmtpServer) -> None:
+def test_policy_warn_accepts_another_inn_with_a_warning(
+    tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty, smtp: SmtpServer
+) -> None:
     env = counterparty_env(people.pki, smtp, KLIKDOK_POLICY_COUNTERPARTY_IDENTITY_MISMATCH="warn")
     srv = start_server(tmp_path / "data", env=env)
     try:
@@ -107,8 +117,14 @@ def test_policy_warn_accepts_another_inn_with_a_warning(tmp_path: Path, emulator
         detail = kd.api("GET", f"/documents/{doc_id}", MANAGER).json()
         assert any("не совпадает с ИНН контрагента" in w for w in detail["document"]["warnings"])
         assert "не совпадает с ИНН контрагента" in ex.page(link).text
-        wait_for(lambda: [n for n in emulator.state.notifications if n["USER_ID"] == MANAGER
-                          and "Контрагент подписал" in n["MESSAGE"]], what="completion notification")
+        wait_for(
+            lambda: [
+                n
+                for n in emulator.state.notifications
+                if n["USER_ID"] == MANAGER and "Контрагент подписал" in n["MESSAGE"]
+            ],
+            what="completion notification",
+        )
         ex.http.close()
     finally:
         srv.stop()

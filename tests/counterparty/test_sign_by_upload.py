@@ -52,28 +52,41 @@ def test_invitation_link_upload_completes_and_confirms(exchange: Exchange, count
     assert exchange.state(doc_id) == "completed"
     done = exchange.page(link + "?done=signed")
     assert "Ваша подпись принята" in done.text and "Скачать подписанный комплект" in done.text
-    stored = exchange.kd.query("SELECT signer_kind, source, status, signer FROM signatures WHERE document_id = ?"
-                               " ORDER BY id", doc_id)
-    assert [(k, s, st) for k, s, st, _ in stored] == [("internal", "upload", "valid"),
-                                                       ("counterparty", "counterparty", "valid")]
+    stored = exchange.kd.query(
+        "SELECT signer_kind, source, status, signer FROM signatures WHERE document_id = ? ORDER BY id", doc_id
+    )
+    assert [(k, s, st) for k, s, st, _ in stored] == [
+        ("internal", "upload", "valid"),
+        ("counterparty", "counterparty", "valid"),
+    ]
     signer = json.loads(stored[1][3])
     assert (signer["innle"], signer["ogrn"]) == (ALFA_INN, ALFA_OGRN)
     # Bitrix24: the author's notification, the deal's timeline comment, the .sig on Disk.
     emu = exchange.kd.emu.state
-    wait_for(lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "Контрагент подписал" in n["MESSAGE"]],
-             what="the author's notification")
-    wait_for(lambda: [c for c in emu.timeline_comments if "контрагент подписал" in c["COMMENT"]
-                      and c["ENTITY_ID"] == 1], what="the timeline comment")
+    wait_for(
+        lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "Контрагент подписал" in n["MESSAGE"]],
+        what="the author's notification",
+    )
+    wait_for(
+        lambda: [c for c in emu.timeline_comments if "контрагент подписал" in c["COMMENT"] and c["ENTITY_ID"] == 1],
+        what="the timeline comment",
+    )
     wait_for(lambda: [f for f in emu.files.values() if f["NAME"] == "Договор №17.pdf.2.sig"], what="the .sig on Disk")
     # The confirmation e-mail carries the package: the file, both signatures, the report.
-    confirmation = wait_for(lambda: exchange.smtp.mailbox.to(ALFA_EMAIL, "подписан обеими сторонами"),
-                            what="the confirmation e-mail")[0]
+    confirmation = wait_for(
+        lambda: exchange.smtp.mailbox.to(ALFA_EMAIL, "подписан обеими сторонами"), what="the confirmation e-mail"
+    )[0]
     attachments = list(confirmation.iter_attachments())
     assert len(attachments) == 1 and attachments[0].get_filename() == "Договор поставки.zip"
     with zipfile.ZipFile(io.BytesIO(attachments[0].get_content())) as z:
         names = set(z.namelist())
-        assert {"Договор №17.pdf", "Договор №17.pdf.sig", "Договор №17.pdf.2.sig", "отчёт-о-проверке.html",
-                "отчёт-о-проверке.json"} <= names
+        assert {
+            "Договор №17.pdf",
+            "Договор №17.pdf.sig",
+            "Договор №17.pdf.2.sig",
+            "отчёт-о-проверке.html",
+            "отчёт-о-проверке.json",
+        } <= names
         assert z.read("Договор №17.pdf") == PDF
         report = json.loads(z.read("отчёт-о-проверке.json"))
         assert [s["verification"]["status"] for s in report["signatures"]] == ["valid", "valid"]

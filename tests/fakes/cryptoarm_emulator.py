@@ -42,8 +42,12 @@ import httpx
 from agent.backends.openssl import engine_config
 
 ENGINE_SO = "/usr/lib/x86_64-linux-gnu/engines-3/gost.so"
-COMMANDS = {"signandencrypt": "signAndEncrypt", "certificates": "certificates", "diagnostics": "diagnostics",
-            "startview": "startView"}
+COMMANDS = {
+    "signandencrypt": "signAndEncrypt",
+    "certificates": "certificates",
+    "diagnostics": "diagnostics",
+    "startview": "startView",
+}
 
 
 class LinkError(Exception):
@@ -96,9 +100,17 @@ def parse_link(link: str, *, allow_http: bool = False) -> tuple[str, str, str]:
 
 
 class CryptoArmEmulator:
-    def __init__(self, cert: Path, key: Path, *, encoding: Literal["der", "pem"] = "der",
-                 action: Literal["sign", "cancel", "close"] = "sign", allow_http: bool = False,
-                 engine: str = ENGINE_SO, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        cert: Path,
+        key: Path,
+        *,
+        encoding: Literal["der", "pem"] = "der",
+        action: Literal["sign", "cancel", "close"] = "sign",
+        allow_http: bool = False,
+        engine: str = ENGINE_SO,
+        timeout: float = 60.0,
+    ) -> None:
         self.cert = Path(cert)
         self.key = Path(key)
         self.encoding = encoding
@@ -128,24 +140,51 @@ class CryptoArmEmulator:
         """The bytes of the ``.sig`` file the app would write (DER, or PEM text for the BASE64 setting)."""
         src = self._tmp / f"in-{hashlib.sha256(data).hexdigest()[:12]}"
         src.write_bytes(data)
-        args: list[str | Path] = ["cms", "-sign", "-binary", "-in", src, "-signer", self.cert, "-inkey", self.key,
-                                  "-md", self._md(), "-cades", "-nosmimecap",
-                                  "-outform", "PEM" if self.encoding == "pem" else "DER"]
+        args: list[str | Path] = [
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            src,
+            "-signer",
+            self.cert,
+            "-inkey",
+            self.key,
+            "-md",
+            self._md(),
+            "-cades",
+            "-nosmimecap",
+            "-outform",
+            "PEM" if self.encoding == "pem" else "DER",
+        ]
         if not detached:
             args.append("-nodetach")
         return self._openssl(*args)
 
     def _diagnostic(self) -> dict[str, Any]:
         der = self._cert_der()
-        return {"PERSONALCERTIFICATES": [{"hash": hashlib.sha1(der).hexdigest(), "rootCAMinComSvyaz": False,
-                                          "status": True, "pubKeyAlg": "1.2.643.7.1.1.1.1"}],
-                "VERSIONS": {"cryptoarm": "emulator"}}
+        return {
+            "PERSONALCERTIFICATES": [
+                {
+                    "hash": hashlib.sha1(der).hexdigest(),
+                    "rootCAMinComSvyaz": False,
+                    "status": True,
+                    "pubKeyAlg": "1.2.643.7.1.1.1.1",
+                }
+            ],
+            "VERSIONS": {"cryptoarm": "emulator"},
+        }
 
     def _signers(self) -> list[dict[str, Any]]:
         der = self._cert_der()
         subject = self._openssl("x509", "-in", self.cert, "-noout", "-subject", "-nameopt", "utf8").decode().strip()
-        return [{"subjectName": subject.removeprefix("subject="), "x509": base64.b64encode(der).decode(),
-                 "digestAlgorithm": self._md()}]
+        return [
+            {
+                "subjectName": subject.removeprefix("subject="),
+                "x509": base64.b64encode(der).decode(),
+                "digestAlgorithm": self._md(),
+            }
+        ]
 
     # -- the flow -------------------------------------------------------------------------------------------
 
@@ -167,8 +206,12 @@ class CryptoArmEmulator:
             if root.status_code != 200:
                 run.outcome = "refused:no server certificate (GET / was not 200)"
                 return run
-            request = {"jsonrpc": "2.0", "method": "signAndEncrypt.parameters", "id": run.txn_id,
-                       "diagnostic": self._diagnostic()}
+            request = {
+                "jsonrpc": "2.0",
+                "method": "signAndEncrypt.parameters",
+                "id": run.txn_id,
+                "diagnostic": self._diagnostic(),
+            }
             resp = self._post(http, run, run.url, request)
             body = self._json(resp)
             if resp.status_code != 200 or not isinstance(body, dict) or "result" not in body:
@@ -184,8 +227,11 @@ class CryptoArmEmulator:
                 run.outcome = "closed"
                 return run
             if self.action == "cancel":
-                cancel = {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
-                          "params": {"id": run.txn_id, "status": "Canceled", "error": None, "errorDescription": None}}
+                cancel = {
+                    "jsonrpc": "2.0",
+                    "method": "signAndEncrypt.outDirectResults",
+                    "params": {"id": run.txn_id, "status": "Canceled", "error": None, "errorDescription": None},
+                }
                 done = self._post(http, run, run.url, cancel)
                 run.upload_status, run.upload_body = done.status_code, self._json(done)
                 run.outcome = "cancelled"
@@ -201,19 +247,31 @@ class CryptoArmEmulator:
                     run.outcome = f"refused:download {got.status_code}"
                     return run
                 sig = self.sign(got.content, detached=detached)
-                run.files.append({"id": f["id"], "name": f["name"], "size": len(got.content),
-                                  "sha256": hashlib.sha256(got.content).hexdigest()})
+                run.files.append(
+                    {
+                        "id": f["id"],
+                        "name": f["name"],
+                        "size": len(got.content),
+                        "sha256": hashlib.sha256(got.content).hexdigest(),
+                    }
+                )
                 results.append({"id": f["id"], "out": base64.b64encode(sig).decode(), "signers": self._signers()})
-            notification = {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
-                            "params": {"directResults": results, "id": run.txn_id}}
+            notification = {
+                "jsonrpc": "2.0",
+                "method": "signAndEncrypt.outDirectResults",
+                "params": {"directResults": results, "id": run.txn_id},
+            }
             done = self._post(http, run, uploader, notification)
             run.upload_status, run.upload_body = done.status_code, self._json(done)
             run.outcome = "uploaded"
         return run
 
     def _post(self, http: httpx.Client, run: Run, url: str, payload: dict[str, Any]) -> httpx.Response:
-        resp = http.post(url, content=json.dumps(payload).encode(),
-                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+        resp = http.post(
+            url,
+            content=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         run.exchanges.append(Exchange("POST", url, resp.status_code, payload.get("method"), self._json(resp)))
         return resp
 
@@ -237,8 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", help="append the run as JSON to this file")
     parser.add_argument("link")
     args = parser.parse_args(argv)
-    run = CryptoArmEmulator(Path(args.cert), Path(args.key), encoding=args.encoding, action=args.action,
-                            allow_http=args.allow_http).follow(args.link)
+    run = CryptoArmEmulator(
+        Path(args.cert), Path(args.key), encoding=args.encoding, action=args.action, allow_http=args.allow_http
+    ).follow(args.link)
     if args.log:
         with open(args.log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(asdict(run), ensure_ascii=False, default=str) + "\n")

@@ -22,8 +22,11 @@ async def main(path: Path, pause: float = 0.0) -> None:
         i = 0
         while True:
             i += 1
-            row = await db.write(lambda d, i=i: audit.append(d, actor=f"writer:{n}", action="test.write",
-                                                        details={"i": i, "payload": "x" * 200}))
+            row = await db.write(
+                lambda d, i=i: audit.append(
+                    d, actor=f"writer:{n}", action="test.write", details={"i": i, "payload": "x" * 200}
+                )
+            )
             print(row, flush=True)
             if pause:
                 await asyncio.sleep(pause)

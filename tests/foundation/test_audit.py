@@ -17,9 +17,16 @@ def db_path(tmp_path: Path) -> Path:
     with Database(path) as db:
         db.write_sync(migrations.apply, transaction=False)
         for i in range(10):
-            db.write_sync(lambda d, i=i: audit.append(d, actor=f"user:{i}", action="document.sent",
-                                                       object_type="document", object_id=i,
-                                                       details={"title": f"Договор №{i}"}))
+            db.write_sync(
+                lambda d, i=i: audit.append(
+                    d,
+                    actor=f"user:{i}",
+                    action="document.sent",
+                    object_type="document",
+                    object_id=i,
+                    details={"title": f"Договор №{i}"},
+                )
+            )
     return path
 
 
@@ -53,14 +60,16 @@ def test_triggers_refuse_updates_and_deletes(db_path: Path) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize(("sql", "row"), [
-    (["UPDATE audit_log SET actor = 'user:99' WHERE id = 4"], 4),
-    (["UPDATE audit_log SET details = '{\"title\":\"Подмена\"}' WHERE id = 7"], 7),
-    (["DELETE FROM audit_log WHERE id = 5"], 5),
-    (["DELETE FROM audit_log WHERE id = 10"], 10),
-])
-def test_any_edit_or_deletion_fails_and_names_the_first_broken_row(db_path: Path, sql: list[str],
-                                                                      row: int) -> None:
+@pytest.mark.parametrize(
+    ("sql", "row"),
+    [
+        (["UPDATE audit_log SET actor = 'user:99' WHERE id = 4"], 4),
+        (['UPDATE audit_log SET details = \'{"title":"Подмена"}\' WHERE id = 7'], 7),
+        (["DELETE FROM audit_log WHERE id = 5"], 5),
+        (["DELETE FROM audit_log WHERE id = 10"], 10),
+    ],
+)
+def test_any_edit_or_deletion_fails_and_names_the_first_broken_row(db_path: Path, sql: list[str], row: int) -> None:
     tamper(db_path, *sql)
     code, out = verify_cli(db_path)
     assert code == 1, out
@@ -92,8 +101,13 @@ def test_verify_against_a_log_that_keeps_growing_never_cries_tamper(tmp_path: Pa
 
     path = tmp_path / "klikdok.db"
     # Four writers, each committing about every 10 ms: a few hundred rows a second, as a busy server.
-    writer = subprocess.Popen([sys.executable, "-m", "tests.foundation.audit_writer", str(path), "0.01"], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True, env=clean_env())
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.foundation.audit_writer", str(path), "0.01"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
     results: list[tuple[int, str]] = []
     try:
         assert writer.stdout is not None

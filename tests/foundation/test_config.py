@@ -22,8 +22,12 @@ def test_shipped_config_equals_the_built_in_defaults() -> None:
 
 def test_environment_overrides_single_keys(tmp_path: Path) -> None:
     path = write(tmp_path, '[server]\nlisten = "127.0.0.1:9000"\n')
-    env = {"KLIKDOK_SERVER_LISTEN": "127.0.0.1:9100", "KLIKDOK_TRUST_ROOTS": '["/a", "/b"]',
-           "KLIKDOK_LIMITS_MAX_UPLOAD_MB": "7", "KLIKDOK_TRUST_FETCH_CRLS": "true"}
+    env = {
+        "KLIKDOK_SERVER_LISTEN": "127.0.0.1:9100",
+        "KLIKDOK_TRUST_ROOTS": '["/a", "/b"]',
+        "KLIKDOK_LIMITS_MAX_UPLOAD_MB": "7",
+        "KLIKDOK_TRUST_FETCH_CRLS": "true",
+    }
     s = load_settings(path, environ=env)
     assert s.server.port == 9100
     assert s.trust.roots == ["/a", "/b"]
@@ -31,16 +35,19 @@ def test_environment_overrides_single_keys(tmp_path: Path) -> None:
     assert s.trust.fetch_crls is True
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('[server]\nlisten = 8080\n', "server.listen: expected a string, got an integer"),
-    ('[server]\nlistne = "x"\n', "server.listne: unknown key"),
-    ('[nope]\n', "nope: unknown key"),
-    ('[trust]\nroots = "/etc"\n', "trust.roots: expected a list, got a string"),
-    ('[portal]\nmode = "soap"\n', "portal.mode: expected one of none, oauth, webhook, got 'soap'"),
-    ('[portal]\nmode = "webhook"\n', "portal.webhook_url: required when portal.mode"),
-    ('[server]\nlisten = "localhost"\n', "server.listen: expected host:port"),
-    ('[server\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[server]\nlisten = 8080\n", "server.listen: expected a string, got an integer"),
+        ('[server]\nlistne = "x"\n', "server.listne: unknown key"),
+        ("[nope]\n", "nope: unknown key"),
+        ('[trust]\nroots = "/etc"\n', "trust.roots: expected a list, got a string"),
+        ('[portal]\nmode = "soap"\n', "portal.mode: expected one of none, oauth, webhook, got 'soap'"),
+        ('[portal]\nmode = "webhook"\n', "portal.webhook_url: required when portal.mode"),
+        ('[server]\nlisten = "localhost"\n', "server.listen: expected host:port"),
+        ("[server\n", "not valid TOML"),
+    ],
+)
 def test_bad_values_give_one_line_naming_the_key(tmp_path: Path, text: str, expected: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as exc:
@@ -56,7 +63,7 @@ def test_bad_environment_value_is_reported_with_its_key(tmp_path: Path) -> None:
         load_settings(None, environ={"KLIKDOK_LIMITS_MAX_UPLOAD_MB": "lots"})
 
 
-@pytest.mark.parametrize("text", ['[server]\nbogus = 1\n', '[storage]\nbusy_timeout_ms = "soon"\n'])
+@pytest.mark.parametrize("text", ["[server]\nbogus = 1\n", '[storage]\nbusy_timeout_ms = "soon"\n'])
 def test_serve_with_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text + '\n[logging]\nlevel = "info"\n')
     workdir = tmp_path / "work"

@@ -18,8 +18,13 @@ from tests.support.server import REPO, clean_env, run_cli, start_server
 
 def test_sigkill_during_audited_writes_loses_nothing_committed(tmp_path: Path) -> None:
     path = tmp_path / "klikdok.db"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.foundation.audit_writer", str(path)], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True, env=clean_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.foundation.audit_writer", str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
     assert proc.stdout is not None
     acked: list[int] = []
     for line in proc.stdout:
@@ -51,8 +56,9 @@ def test_backup_while_the_server_is_writing_is_consistent(tmp_path: Path) -> Non
     def keep_writing() -> None:
         with Database(data / "klikdok.db") as writer_db:
             while not stop.is_set():
-                writer_db.write_sync(lambda d: audit.append(d, actor="load", action="test.write",
-                                                            details={"blob": "y" * 2000}))
+                writer_db.write_sync(
+                    lambda d: audit.append(d, actor="load", action="test.write", details={"blob": "y" * 2000})
+                )
                 written[0] += 1
 
     thread = threading.Thread(target=keep_writing)
@@ -98,8 +104,12 @@ def test_sigkill_of_the_server_mid_stream_loses_no_acknowledged_audit_row(tmp_pa
     import httpx
 
     srv = start_server(tmp_path / "data")
-    form = {"member_id": "not-installed", "AUTH_ID": "x", "PLACEMENT": "CRM_DEAL_DETAIL_TAB",
-            "PLACEMENT_OPTIONS": '{"ID": "1"}'}
+    form = {
+        "member_id": "not-installed",
+        "AUTH_ID": "x",
+        "PLACEMENT": "CRM_DEAL_DETAIL_TAB",
+        "PLACEMENT_OPTIONS": '{"ID": "1"}',
+    }
     acked = [0]
     stop = threading.Event()
 

@@ -90,12 +90,16 @@ def test_signer_certificates_expiring_and_agents_online(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "data" / "klikdok.db")
     rows = [(2, "CN=Иванов", "2020-01-01T00:00:00+00:00"), (3, "CN=Петров", "2099-01-01T00:00:00+00:00")]
     for user_id, subject, not_after in rows:
-        conn.execute("INSERT INTO signer_certificates (user_id, issuer, serial, subject, not_after, der,"
-                     " registered_by, registered_at) VALUES (?, 'CN=УЦ', ?, ?, ?, x'00', ?, '2026-01-01')",
-                     [user_id, str(user_id), subject, not_after, user_id])
-    conn.execute("INSERT INTO agents (user_id, key_hash, created_at, last_seen_at) VALUES"
-                 " (2, 'h1', '2026-01-01', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),"
-                 " (3, 'h2', '2026-01-01', '2020-01-01T00:00:00+00:00')")
+        conn.execute(
+            "INSERT INTO signer_certificates (user_id, issuer, serial, subject, not_after, der,"
+            " registered_by, registered_at) VALUES (?, 'CN=УЦ', ?, ?, ?, x'00', ?, '2026-01-01')",
+            [user_id, str(user_id), subject, not_after, user_id],
+        )
+    conn.execute(
+        "INSERT INTO agents (user_id, key_hash, created_at, last_seen_at) VALUES"
+        " (2, 'h1', '2026-01-01', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),"
+        " (3, 'h2', '2026-01-01', '2020-01-01T00:00:00+00:00')"
+    )
     conn.commit()
     conn.close()
     _, lines = doctor(tmp_path)

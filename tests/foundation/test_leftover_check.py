@@ -32,10 +32,15 @@ def test_an_orphaned_server_of_this_checkout_is_found_and_stopped(tmp_path: Path
     PID 1, so only its checkout ties it to this run."""
     before = leftovers.snapshot()
     port = free_port()
-    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(tmp_path / "data"), KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
-                    KLIKDOK_SERVER_PUBLIC_URL=f"http://127.0.0.1:{port}", KLIKDOK_PORTAL_URL="http://127.0.0.1:9")
-    subprocess.run(["sh", "-c", f'"{sys.executable}" -m server.cli serve >/dev/null 2>&1 &'], cwd=REPO, env=env,
-                   check=True)
+    env = clean_env(
+        KLIKDOK_STORAGE_DATA_DIR=str(tmp_path / "data"),
+        KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
+        KLIKDOK_SERVER_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        KLIKDOK_PORTAL_URL="http://127.0.0.1:9",
+    )
+    subprocess.run(
+        ["sh", "-c", f'"{sys.executable}" -m server.cli serve >/dev/null 2>&1 &'], cwd=REPO, env=env, check=True
+    )
     found: list[ProcInfo] = []
     try:
         deadline = time.monotonic() + 15
@@ -43,8 +48,14 @@ def test_an_orphaned_server_of_this_checkout_is_found_and_stopped(tmp_path: Path
             found = leftovers.leftovers(before, REPO)
             time.sleep(0.1)
         if not found:
-            strays = [p for p in leftovers.processes() if p.key not in before and leftovers.is_klikdok_program(p.argv)
-                      and p.cwd == str(REPO) and p.worker == leftovers.this_worker()]
+            strays = [
+                p
+                for p in leftovers.processes()
+                if p.key not in before
+                and leftovers.is_klikdok_program(p.argv)
+                and p.cwd == str(REPO)
+                and p.worker == leftovers.this_worker()
+            ]
             found = strays  # stopped below whatever the outcome
             if strays and strays[0].ppid != 1:
                 pytest.skip(f"orphans are reparented to {strays[0].ppid} here (a subreaper), not to PID 1")
@@ -55,8 +66,9 @@ def test_an_orphaned_server_of_this_checkout_is_found_and_stopped(tmp_path: Path
     assert leftovers.leftovers(before, REPO) == []
 
 
-def info(argv: tuple[str, ...], *, ppid: int = 1, cwd: str = "/somewhere", pid: int = 4242,
-         worker: str | None = "") -> ProcInfo:
+def info(
+    argv: tuple[str, ...], *, ppid: int = 1, cwd: str = "/somewhere", pid: int = 4242, worker: str | None = ""
+) -> ProcInfo:
     return ProcInfo(pid=pid, ppid=ppid, state="S", start=1, argv=argv, cwd=cwd, worker=worker)
 
 
@@ -101,8 +113,7 @@ def test_under_xdist_an_orphan_belongs_to_the_worker_that_started_it() -> None:
 def test_the_worker_name_is_read_from_the_process_environment(tmp_path: Path) -> None:
     def started(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], ProcInfo]:
         """The child once it runs its own program: between fork and exec /proc still shows the parent's."""
-        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
-                                env=env)
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 15
         while (found := leftovers.read_proc(proc.pid)) is None or "-c" not in found.argv:
             assert time.monotonic() < deadline, "the child never started"

@@ -54,13 +54,11 @@ def test_sd_notify_ready_and_watchdog(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     sock.settimeout(15)
-    srv = start_server(tmp_path / "data", env={"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"},
-                       wait=False)
+    srv = start_server(tmp_path / "data", env={"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}, wait=False)
     messages: list[str] = []
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (
-                "READY=1" in messages and messages.count("WATCHDOG=1") >= 2):
+        while time.monotonic() < deadline and not ("READY=1" in messages and messages.count("WATCHDOG=1") >= 2):
             messages.append(sock.recv(256).decode())
     finally:
         code = srv.stop()

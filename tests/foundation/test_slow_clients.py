@@ -71,9 +71,14 @@ def healthz_answers(srv: ServerProcess, attempts: int = 50) -> bool:
 
 
 def test_idle_and_half_sent_requests_are_closed(tmp_path: Path, sockets: list[socket.socket]) -> None:
-    srv = start_server(tmp_path / "data", env={"KLIKDOK_SERVER_HEADER_TIMEOUT_SECONDS": "1",
-                                                "KLIKDOK_SERVER_BODY_TIMEOUT_SECONDS": "1",
-                                                "KLIKDOK_SERVER_KEEPALIVE_SECONDS": "1"})
+    srv = start_server(
+        tmp_path / "data",
+        env={
+            "KLIKDOK_SERVER_HEADER_TIMEOUT_SECONDS": "1",
+            "KLIKDOK_SERVER_BODY_TIMEOUT_SECONDS": "1",
+            "KLIKDOK_SERVER_KEEPALIVE_SECONDS": "1",
+        },
+    )
     try:
         sockets += [connect(srv, HALF) for _ in range(10)]  # half the headers, then silence
         sockets += [connect(srv) for _ in range(5)]  # connected, never a byte
@@ -84,8 +89,13 @@ def test_idle_and_half_sent_requests_are_closed(tmp_path: Path, sockets: list[so
         assert reused.recv(65536).startswith(b"HTTP/1.1 200")
         reused.sendall(HALF)
         # A POST whose body stops half-way.
-        sockets.append(connect(srv, b"POST /api/v1/agents/pair HTTP/1.1\r\nHost: klikdok\r\n"
-                                    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"code\": "))
+        sockets.append(
+            connect(
+                srv,
+                b"POST /api/v1/agents/pair HTTP/1.1\r\nHost: klikdok\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"code": ',
+            )
+        )
         deadline = time.monotonic() + 20
         still_open = [s for s in sockets if not closed_by_server(s, deadline)]
         assert not still_open, f"{len(still_open)} of {len(sockets)} idle connections were never closed"
@@ -95,10 +105,13 @@ def test_idle_and_half_sent_requests_are_closed(tmp_path: Path, sockets: list[so
 
 
 def test_past_the_connection_limit_new_connections_are_closed_and_service_resumes(
-        tmp_path: Path, sockets: list[socket.socket]) -> None:
+    tmp_path: Path, sockets: list[socket.socket]
+) -> None:
     limit = 40
-    srv = start_server(tmp_path / "data", env={"KLIKDOK_SERVER_MAX_CONNECTIONS": str(limit),
-                                                "KLIKDOK_SERVER_HEADER_TIMEOUT_SECONDS": "60"})
+    srv = start_server(
+        tmp_path / "data",
+        env={"KLIKDOK_SERVER_MAX_CONNECTIONS": str(limit), "KLIKDOK_SERVER_HEADER_TIMEOUT_SECONDS": "60"},
+    )
     try:
         idle = [connect(srv, HALF) for _ in range(limit)]
         sockets += idle
@@ -148,8 +161,8 @@ def test_nginx_sample_is_in_step_with_the_server_limits() -> None:
     from tests.support.server import REPO
 
     conf = (REPO / "config" / "nginx-klikdok.conf").read_text()
-    upstream = conf[conf.index("upstream klikdok_app {"):]
-    upstream = upstream[:upstream.index("}")]
+    upstream = conf[conf.index("upstream klikdok_app {") :]
+    upstream = upstream[: upstream.index("}")]
 
     def seconds(directive: str, text: str = conf) -> int:
         match = re.search(rf"^\s*{directive}\s+(\d+)s;", text, re.M)

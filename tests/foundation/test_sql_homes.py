@@ -22,10 +22,10 @@ _KEYWORDS = "SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|PRAGMA|REPLACE"
 SQL_START = re.compile(rf"^\s*(?:(?:{_KEYWORDS})|(?:{_KEYWORDS.lower()}))\s")
 SQL_CALLS = frozenset({"execute", "executemany", "query"})
 
+
 def is_sql_home(relative: str) -> bool:
     path = Path(relative)
-    return (relative.startswith("server/db/") or path.name.endswith("store.py")
-            or "stores" in path.parent.parts)
+    return relative.startswith("server/db/") or path.name.endswith("store.py") or "stores" in path.parent.parts
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -45,8 +45,12 @@ def sql_findings(source: str) -> list[str]:
     docstrings = _docstrings(tree)
     found: list[str] = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-                and SQL_START.match(node.value)):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and SQL_START.match(node.value)
+        ):
             found.append(f"{node.lineno}: SQL text {node.value.strip()[:50]!r}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS:
             found.append(f"{node.lineno}: call of .{node.func.attr}()")
@@ -66,19 +70,21 @@ def _modules() -> dict[str, list[str]]:
 def test_sql_only_in_db_and_stores() -> None:
     stray = {path: found for path, found in _modules().items() if found}
     assert not stray, "SQL outside server/db/ and the store modules (move it into the table's store):\n" + "\n".join(
-        f"{path}:{finding}" for path, found in stray.items() for finding in found)
+        f"{path}:{finding}" for path, found in stray.items() for finding in found
+    )
 
 
 def test_the_check_sees_sql() -> None:
     """The detector itself: statements and calls are found, prose and plain values are not."""
     found = sql_findings(
-        'def f(db):\n'
+        "def f(db):\n"
         '    """Insert a draft and return its id."""\n'
         '    db.execute("SELECT 1")\n'
         '    rows = db.query("select * from documents")\n'
         '    sql = f"UPDATE documents SET {col} = ?"\n'
         '    action, text = "delete", "Replace credentials in URLs"\n'
-        '    conn.executemany(sql, [])\n')
+        "    conn.executemany(sql, [])\n"
+    )
     assert [f.split(": ", 1)[1].split(" ", 1)[0] for f in found] == ["call", "SQL", "call", "SQL", "SQL", "call"]
     assert not sql_findings('x = "Create a draft (multipart: files, title)"\ny = "select"\n')
     assert is_sql_home("server/db/outbox.py") and is_sql_home("server/workflow/job_store.py")

@@ -62,36 +62,45 @@ def _checked_files() -> list[Path]:
 def test_every_suppression_in_the_tree_names_its_code_and_reason() -> None:
     files = _checked_files()
     assert len(files) > 100  # the walk found the tree
-    bad = [f"{path.relative_to(REPO)}:{line}: {what}"
-           for path in files for line, what in problems(path.read_text(encoding="utf-8"))]
+    bad = [
+        f"{path.relative_to(REPO)}:{line}: {what}"
+        for path in files
+        for line, what in problems(path.read_text(encoding="utf-8"))
+    ]
     assert bad == [], "\n".join(bad)
 
 
-@pytest.mark.parametrize("line", [
-    "x = f()  # type: ignore\n",
-    "x = f()  # type: ignore[]  # a reason here\n",
-    "x = f()  # type: ignore[arg-type]\n",
-    "x = f()  # type: ignore[arg-type]  # noqa: E501\n",
-    "x = f()  # type: ignore[arg-type]  # why\n",
-    "import os  # noqa\n",
-    "import os  # NOQA\n",
-    "import os  # noqa: F401\n",
-    "import os  # noqa: F401, E402\n",
-    "import os  # noqa: F401 -\n",
-    "import os  # some words  # noqa\n",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x = f()  # type: ignore\n",
+        "x = f()  # type: ignore[]  # a reason here\n",
+        "x = f()  # type: ignore[arg-type]\n",
+        "x = f()  # type: ignore[arg-type]  # noqa: E501\n",
+        "x = f()  # type: ignore[arg-type]  # why\n",
+        "import os  # noqa\n",
+        "import os  # NOQA\n",
+        "import os  # noqa: F401\n",
+        "import os  # noqa: F401, E402\n",
+        "import os  # noqa: F401 -\n",
+        "import os  # some words  # noqa\n",
+    ],
+)
 def test_a_bare_or_unexplained_suppression_is_found(line: str) -> None:
     assert problems(line) != []
 
 
-@pytest.mark.parametrize("line", [
-    "x = f()  # type: ignore[arg-type]  # the library says str, it gives bytes\n",
-    "x = f()  # type: ignore[arg-type, union-attr]  # set two lines up\n",
-    "import os  # noqa: F401  re-exported for the suite\n",
-    "import os  # noqa: F401, E402 - after the sys.path line\n",
-    "import os  # noqa: F401  (OID registration)\n",
-    's = "# type: ignore and # noqa inside a string are not comments"\n',
-    "x = 1  # an ordinary comment\n",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x = f()  # type: ignore[arg-type]  # the library says str, it gives bytes\n",
+        "x = f()  # type: ignore[arg-type, union-attr]  # set two lines up\n",
+        "import os  # noqa: F401  re-exported for the suite\n",
+        "import os  # noqa: F401, E402 - after the sys.path line\n",
+        "import os  # noqa: F401  (OID registration)\n",
+        's = "# type: ignore and # noqa inside a string are not comments"\n',
+        "x = 1  # an ordinary comment\n",
+    ],
+)
 def test_a_suppression_with_code_and_reason_passes(line: str) -> None:
     assert problems(line) == []

@@ -26,8 +26,9 @@ DEBIAN_PYTHON = Path("/usr/bin/python3")
 @pytest.mark.skipif(os.environ.get("KLIKDOK_DEB_TEST") != "1", reason="set KLIKDOK_DEB_TEST=1 to run")
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (debootstrap, chroot, mounts)")
 def test_install_upgrade_remove_purge_in_fresh_debian_root() -> None:
-    proc = subprocess.run(["bash", str(DEB / "test-install.sh")], cwd=REPO, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        ["bash", str(DEB / "test-install.sh")], cwd=REPO, capture_output=True, text=True, timeout=1800
+    )
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
     assert proc.returncode == 0, f"test-install.sh failed:\n{tail}"
     assert "PASSED" in proc.stderr, tail
@@ -60,8 +61,11 @@ def test_conffile_adds_missing_keys_and_tables(tmp_path: Path) -> None:
     proc = _run_tool("make_conffile.py", str(source), str(dest))
     assert proc.returncode == 0, proc.stderr
     shipped = tomllib.loads(dest.read_text())
-    assert shipped == {"server": {"public_url": "http://x", "listen": "127.0.0.1:8080"},
-                       "logging": {"level": "debug"}, "storage": {"data_dir": "/var/lib/klikdok"}}
+    assert shipped == {
+        "server": {"public_url": "http://x", "listen": "127.0.0.1:8080"},
+        "logging": {"level": "debug"},
+        "storage": {"data_dir": "/var/lib/klikdok"},
+    }
 
 
 @pytest.mark.skipif(not DEBIAN_PYTHON.exists(), reason="needs Debian's /usr/bin/python3")
@@ -90,8 +94,16 @@ def test_relocation_fails_on_leftover_build_paths(tmp_path: Path) -> None:
     leak = venv / "lib" / "python3.11" / "site-packages" / "pkg" / "paths.txt"
     leak.parent.mkdir(parents=True)
     leak.write_text("/build/tree/somewhere\n")
-    proc = _run_tool("relocate_venv.py", str(venv), "--stage-prefix", str(venv), "--final-prefix", "/opt/venvs/x",
-                     "--forbid", "/build/tree")
+    proc = _run_tool(
+        "relocate_venv.py",
+        str(venv),
+        "--stage-prefix",
+        str(venv),
+        "--final-prefix",
+        "/opt/venvs/x",
+        "--forbid",
+        "/build/tree",
+    )
     assert proc.returncode == 1
     assert "paths.txt" in proc.stderr
 

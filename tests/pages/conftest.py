@@ -71,8 +71,10 @@ def open_app_page(pg: Any, kd: Klikdok, user_id: int, hash_: str = "#queue") -> 
     query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
     inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
     pg.goto(f"{kd.emu.base_url}/?user={user_id}")
-    pg.set_content(f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
-                   '<script>document.getElementById("f").submit();</script>')
+    pg.set_content(
+        f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
+        '<script>document.getElementById("f").submit();</script>'
+    )
     pg.wait_for_url(f"{kd.url}/b24/app*")
     pg.evaluate(f"location.hash = '{hash_}'")
 

@@ -36,8 +36,9 @@ def open_document(frame: Any, doc_id: int) -> str:
     return panel
 
 
-def test_status_resend_to_an_edited_address_and_remind_up_to_the_limit(kd: Klikdok, people: People, page: Any,
-                                                                        smtp: SmtpServer) -> None:
+def test_status_resend_to_an_edited_address_and_remind_up_to_the_limit(
+    kd: Klikdok, people: People, page: Any, smtp: SmtpServer
+) -> None:
     ex = Exchange(kd, smtp, people)
     doc = ex.company_signed()
     old_link = link_in(ex.invitation())
@@ -51,7 +52,9 @@ def test_status_resend_to_an_edited_address_and_remind_up_to_the_limit(kd: Klikd
     assert "ещё не открывал(а) ссылку" in frame.inner_text(panel)
     assert "ООО «Альфа-Поставка»" in frame.inner_text(panel)
     # Recipients come from the deal's contacts and the company, as choices, never as links.
-    frame.wait_for_selector(f"{panel} .kd-cp-recipients option[value='a.belova@alfa-postavka.example']", state="attached")
+    frame.wait_for_selector(
+        f"{panel} .kd-cp-recipients option[value='a.belova@alfa-postavka.example']", state="attached"
+    )
     options = frame.locator(f"{panel} .kd-cp-recipients option").evaluate_all("os => os.map(o => o.value)")
     assert {"d.orlov@alfa-postavka.example", "a.belova@alfa-postavka.example", ALFA_EMAIL} <= set(options)
     assert not LINK_RE.search(frame.content()) and "/c/" not in frame.content()
@@ -76,14 +79,16 @@ def test_status_resend_to_an_edited_address_and_remind_up_to_the_limit(kd: Klikd
     new_link = link_in(ex.invitation(NEW_EMAIL))
     assert new_link != old_link and ex.page(old_link).status_code == 410
     # The panel follows the e-mail until it is delivered; the first link is listed as replaced.
-    frame.wait_for_function(f"document.querySelector('{panel} .kd-cp-mail').textContent.includes('доставлено')",
-                            timeout=20000)
+    frame.wait_for_function(
+        f"document.querySelector('{panel} .kd-cp-mail').textContent.includes('доставлено')", timeout=20000
+    )
     assert "Отдел закупок" in frame.inner_text(f"{panel} .kd-cp-recipient")
     rows = frame.locator(f"{panel} .kd-cp-history tr[data-link-id]")
     assert rows.count() == 2
     assert "заменена новой ссылкой" in rows.nth(1).inner_text() and "1" in rows.nth(1).inner_text()
-    assert kd.query("SELECT recipient_email, recipient_name, revoked_at IS NULL FROM counterparty_links ORDER BY id") == [
-        (ALFA_EMAIL, "ООО «Альфа-Поставка»", 0), (NEW_EMAIL, "Отдел закупок", 1)]
+    assert kd.query(
+        "SELECT recipient_email, recipient_name, revoked_at IS NULL FROM counterparty_links ORDER BY id"
+    ) == [(ALFA_EMAIL, "ООО «Альфа-Поставка»", 0), (NEW_EMAIL, "Отдел закупок", 1)]
     shot(page, "11-tab-counterparty-resent")
 
     # Remind: once from the panel, twice elsewhere (another tab), then the panel meets the daily limit.
@@ -108,11 +113,12 @@ def test_status_resend_to_an_edited_address_and_remind_up_to_the_limit(kd: Klikd
     assert frame.locator(f"{panel} .kd-cp-actions").count() == 0
 
 
-
-def test_rejection_reason_and_identity_warning(tmp_path: Path, emulator: Any, people: People, page: Any,
-                                               counterparty: Counterparty, smtp: SmtpServer) -> None:
-    srv = start_server(tmp_path / "data", env=server_env_for(
-        people, smtp, KLIKDOK_POLICY_COUNTERPARTY_IDENTITY_MISMATCH="warn"))
+def test_rejection_reason_and_identity_warning(
+    tmp_path: Path, emulator: Any, people: People, page: Any, counterparty: Counterparty, smtp: SmtpServer
+) -> None:
+    srv = start_server(
+        tmp_path / "data", env=server_env_for(people, smtp, KLIKDOK_POLICY_COUNTERPARTY_IDENTITY_MISMATCH="warn")
+    )
     try:
         kd = Klikdok(srv, emulator)
         kd.install()

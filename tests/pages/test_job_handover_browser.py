@@ -54,11 +54,14 @@ def test_agent_signs_after_an_unused_cryptoarm_link(kd: Klikdok, people: People,
     shot(page, "20-agent-after-unused-cryptoarm-link")
     assert kd.query("SELECT source FROM signatures WHERE document_id = ?", doc) == [("agent",)]
     assert kd.query("SELECT channel, status, error FROM jobs ORDER BY id") == [
-        ("cryptoarm", "cancelled", "moved: agent"), ("agent", "done", "")]
+        ("cryptoarm", "cancelled", "moved: agent"),
+        ("agent", "done", ""),
+    ]
 
 
-def test_a_document_open_in_cryptoarm_is_handed_to_the_agent_on_request(kd: Klikdok, people: People, page: Any,
-                                                                        make_agent: Any) -> None:
+def test_a_document_open_in_cryptoarm_is_handed_to_the_agent_on_request(
+    kd: Klikdok, people: People, page: Any, make_agent: Any
+) -> None:
     cert = people.certs[DIRECTOR]
     doc = one_document(kd, people, "Акт приёмки")
     online_agent(kd, people, make_agent)
@@ -74,13 +77,16 @@ def test_a_document_open_in_cryptoarm_is_handed_to_the_agent_on_request(kd: Klik
     page.wait_for_selector("#kd-progress-done", timeout=60000)
     assert kd.query("SELECT source FROM signatures WHERE document_id = ?", doc) == [("agent",)]
     assert kd.query("SELECT channel, status, error FROM jobs ORDER BY id") == [
-        ("cryptoarm", "cancelled", "cancelled_by_signer: Подписание отменено подписантом."), ("agent", "done", "")]
+        ("cryptoarm", "cancelled", "cancelled_by_signer: Подписание отменено подписантом."),
+        ("agent", "done", ""),
+    ]
     # The app's late answer for the cancelled run changes nothing.
     assert kd.query("SELECT count(*) FROM signatures") == [(1,)]
 
 
-def test_cancel_in_the_progress_panel_stops_the_agent(kd: Klikdok, people: People, page: Any, make_agent: Any,
-                                                      tmp_path: Path) -> None:
+def test_cancel_in_the_progress_panel_stops_the_agent(
+    kd: Klikdok, people: People, page: Any, make_agent: Any, tmp_path: Path
+) -> None:
     doc = one_document(kd, people, "Счёт на оплату")
     agent = online_agent(kd, people, make_agent, env=fake_openssl(tmp_path / "slow", "slow", seconds=6.0))
     open_app_page(page, kd, DIRECTOR)

@@ -27,7 +27,9 @@ def test_job_progress_through_a_cancelled_and_a_completed_cryptoarm_run(kd: Klik
     jobs = sign_request(kd, DIRECTOR, docs, channel="cryptoarm")
     before = status(kd, DIRECTOR, jobs)
     assert [(j["id"], j["document_id"], j["status"], j["channel"], j["cryptoarm_state"]) for j in before] == [
-        (jobs[0], docs[0], "pending", "cryptoarm", ""), (jobs[1], docs[1], "pending", "cryptoarm", "")]
+        (jobs[0], docs[0], "pending", "cryptoarm", ""),
+        (jobs[1], docs[1], "pending", "cryptoarm", ""),
+    ]
     assert before[0]["title"] == "Счёт 1" and before[0]["document_state_label"] == "На подписи"
 
     def link() -> str:
@@ -45,7 +47,8 @@ def test_job_progress_through_a_cancelled_and_a_completed_cryptoarm_run(kd: Klik
     assert CryptoArmEmulator(cert.cert, cert.key, allow_http=True).follow(second).outcome == "uploaded"
     after = status(kd, DIRECTOR, jobs)
     assert {(j["status"], j["cryptoarm_state"], j["document_state"]) for j in after} == {
-        ("done", "completed", "awaiting_counterparty")}
+        ("done", "completed", "awaiting_counterparty")
+    }
 
 
 def test_only_the_users_own_jobs_and_a_session_is_required(kd: Klikdok, people: People) -> None:

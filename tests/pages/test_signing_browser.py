@@ -20,12 +20,15 @@ DEAL = ("deal", 1)
 
 
 def queue_of(kd: Klikdok, count: int, title: str) -> list[int]:
-    return [kd.create(MANAGER, DEAL, {f"{title} {n}.pdf": pdf(n)}, signers=[DIRECTOR], title=f"{title} №{n}")
-            for n in range(1, count + 1)]
+    return [
+        kd.create(MANAGER, DEAL, {f"{title} {n}.pdf": pdf(n)}, signers=[DIRECTOR], title=f"{title} №{n}")
+        for n in range(1, count + 1)
+    ]
 
 
-def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(kd: Klikdok, people: People, page: Any,
-                                                                     make_agent: Any) -> None:
+def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(
+    kd: Klikdok, people: People, page: Any, make_agent: Any
+) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     docs = queue_of(kd, 3, "Счёт")
     open_app_page(page, kd, DIRECTOR)
@@ -65,8 +68,7 @@ def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(kd: Klikdok,
     assert page.inner_text("#kd-agent-chip-text").startswith("Агент в сети")
     assert page.locator("#kd-paired").count() == 0  # the "paired, now start it" note is gone once it is online
     # The backend arrives with the agent's first heartbeat; the list shows it on a later refresh.
-    page.wait_for_function("document.getElementById('kd-agents').textContent.includes('OpenSSL (ГОСТ)')",
-                           timeout=15000)
+    page.wait_for_function("document.getElementById('kd-agents').textContent.includes('OpenSSL (ГОСТ)')", timeout=15000)
     page.wait_for_function("!document.getElementById('kd-sign-agent').disabled")
     shot(page, "02-queue-agent-online")
 
@@ -79,7 +81,9 @@ def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(kd: Klikdok,
     shot(page, "03-queue-signed-by-agent")
     for doc in docs:
         assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_counterparty",)]
-        assert kd.query("SELECT source, signer_user_id FROM signatures WHERE document_id = ?", doc) == [("agent", DIRECTOR)]
+        assert kd.query("SELECT source, signer_user_id FROM signatures WHERE document_id = ?", doc) == [
+            ("agent", DIRECTOR)
+        ]
     assert kd.query("SELECT channel, status, count(*) FROM jobs GROUP BY channel, status") == [("agent", "done", 3)]
 
     # Revoke from the list: the key dies at once, the running agent is cut off and stops.
@@ -92,8 +96,7 @@ def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(kd: Klikdok,
     shot(page, "04-queue-agent-revoked")
 
 
-def test_agent_offline_leaves_jobs_waiting_and_says_so(kd: Klikdok, people: People, page: Any,
-                                                        make_agent: Any) -> None:
+def test_agent_offline_leaves_jobs_waiting_and_says_so(kd: Klikdok, people: People, page: Any, make_agent: Any) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = queue_of(kd, 1, "Акт")[0]
     agent: Agent = make_agent()
@@ -130,7 +133,9 @@ def test_cryptoarm_link_from_the_page_cancelled_then_signed(kd: Klikdok, people:
     assert link and link.startswith(f"cryptoarm://signAndEncrypt/{kd.url}/cryptoarm/json?id=")
     # The page handed the same link to the OS handler (a hidden frame, so the page itself stays).
     assert page.get_attribute("#kd-cryptoarm-launcher", "src") == link
-    assert kd.query("SELECT channel, status, count(*) FROM jobs GROUP BY channel, status") == [("cryptoarm", "pending", 2)]
+    assert kd.query("SELECT channel, status, count(*) FROM jobs GROUP BY channel, status") == [
+        ("cryptoarm", "pending", 2)
+    ]
     shot(page, "06-queue-cryptoarm-opened")
 
     # The signer presses «Отмена» in CryptoARM GOST: nothing is signed, the page says so and offers a new run.
@@ -145,8 +150,9 @@ def test_cryptoarm_link_from_the_page_cancelled_then_signed(kd: Klikdok, people:
     # Once a cryptoarm:// link went to the OS, headless Chromium keeps its "open the external app?" prompt up
     # and it swallows real mouse input (a person would answer it); the click is dispatched to the button.
     page.dispatch_event("#kd-cryptoarm-again", "click")
-    page.wait_for_function("l => { const a = document.getElementById('kd-cryptoarm-link'); return a && a.href !== l; }",
-                           arg=link)
+    page.wait_for_function(
+        "l => { const a = document.getElementById('kd-cryptoarm-link'); return a && a.href !== l; }", arg=link
+    )
     second = page.get_attribute("#kd-cryptoarm-link", "href")
     assert second and second != link
     # The first link is single-use: following it again gets nothing signed.

@@ -32,9 +32,14 @@ def portal_env(emu: PortalEmulator, **extra: str) -> dict[str, str]:
 
 def oauth_env(emu: PortalEmulator, **extra: str) -> dict[str, str]:
     """A local application with its credentials, refreshing through the emulator's OAuth endpoint."""
-    return portal_env(emu, KLIKDOK_PORTAL_MODE="oauth", KLIKDOK_PORTAL_CLIENT_ID=emu.state.config.client_id,
-                      KLIKDOK_PORTAL_CLIENT_SECRET=emu.state.config.client_secret,
-                      KLIKDOK_PORTAL_OAUTH_SERVER=emu.base_url, **extra)
+    return portal_env(
+        emu,
+        KLIKDOK_PORTAL_MODE="oauth",
+        KLIKDOK_PORTAL_CLIENT_ID=emu.state.config.client_id,
+        KLIKDOK_PORTAL_CLIENT_SECRET=emu.state.config.client_secret,
+        KLIKDOK_PORTAL_OAUTH_SERVER=emu.base_url,
+        **extra,
+    )
 
 
 @pytest.fixture

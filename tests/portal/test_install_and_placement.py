@@ -32,8 +32,9 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
     placements = {(p["placement"], p["handler"]) for p in emulator.state.placements}
     assert placements == {("CRM_DEAL_DETAIL_TAB", f"{kd.url}/b24/tab"), ("CRM_COMPANY_DETAIL_TAB", f"{kd.url}/b24/tab")}
     assert len(emulator.state.placements) == 2
-    assert any(b["event"] == "ONAPPUNINSTALL" and b["handler"] == f"{kd.url}/b24/events"
-               for b in emulator.state.event_bindings)
+    assert any(
+        b["event"] == "ONAPPUNINSTALL" and b["handler"] == f"{kd.url}/b24/events" for b in emulator.state.event_bindings
+    )
     conn = sqlite3.connect(kd.data_dir / "klikdok.db")
     member, folder = conn.execute("SELECT member_id, disk_root_folder_id FROM portals").fetchone()
     app_token_hash = conn.execute("SELECT application_token_hash FROM portals").fetchone()[0]
@@ -55,8 +56,9 @@ def test_doctor_reports_the_portal_reachable_after_install(kd: ServerProcess, em
     assert "FAIL  portal" in down.stdout and down.returncode == 1
 
 
-def test_placement_post_opens_the_tab_for_the_right_deal_with_a_session(kd: ServerProcess,
-                                                                        emulator: PortalEmulator) -> None:
+def test_placement_post_opens_the_tab_for_the_right_deal_with_a_session(
+    kd: ServerProcess, emulator: PortalEmulator
+) -> None:
     install(kd, emulator)
     deal_id = sorted(emulator.state.deals)[1]
     title = emulator.state.deals[deal_id]["TITLE"]
@@ -90,21 +92,25 @@ def test_forged_placement_posts_get_403_and_an_audit_entry(kd: ServerProcess, em
         response = post_as_portal(kd, emulator, "/b24/tab", form)
         assert response.status_code == 403, (reason, response.text)
         assert "Доступ запрещён" in response.text
-        assert "data-session=\"\"" in response.text  # no session handed out
+        assert 'data-session=""' in response.text  # no session handed out
     rejected = [json.loads(d)["reason"] for a, d in audit_actions(kd) if a == "placement.rejected"]
     assert len(rejected) == 4
     assert all(any(r.startswith(reason) for r in rejected) for reason in cases)
 
 
-def test_uninstall_event_needs_the_application_token_and_keeps_data(kd: ServerProcess,
-                                                                   emulator: PortalEmulator) -> None:
+def test_uninstall_event_needs_the_application_token_and_keeps_data(
+    kd: ServerProcess, emulator: PortalEmulator
+) -> None:
     install(kd, emulator)
     auth = {"auth[member_id]": emulator.state.config.member_id, "auth[domain]": "portal.example"}
-    forged = httpx.post(f"{kd.url}/b24/events",
-                        data={"event": "ONAPPUNINSTALL", **auth, "auth[application_token]": "nope"})
+    forged = httpx.post(
+        f"{kd.url}/b24/events", data={"event": "ONAPPUNINSTALL", **auth, "auth[application_token]": "nope"}
+    )
     assert forged.status_code == 403
-    real = httpx.post(f"{kd.url}/b24/events", data={
-        "event": "ONAPPUNINSTALL", **auth, "auth[application_token]": emulator.state.config.application_token})
+    real = httpx.post(
+        f"{kd.url}/b24/events",
+        data={"event": "ONAPPUNINSTALL", **auth, "auth[application_token]": emulator.state.config.application_token},
+    )
     assert real.status_code == 200 and real.json()["status"] == "ok"
     conn = sqlite3.connect(kd.data_dir / "klikdok.db")
     enabled, access = conn.execute("SELECT enabled, access_token FROM portals").fetchone()
@@ -134,4 +140,4 @@ def test_admin_can_disable_the_portal_from_the_command_line(kd: ServerProcess, e
     assert "отключён" in run_cli("portal", "status", env=env).stdout
     form = emulator.state.placement_form(2, "CRM_DEAL_DETAIL_TAB", {"ID": "1"})
     assert post_as_portal(kd, emulator, "/b24/tab", form).status_code == 403
-    assert ("portal.disabled", ) in {(a,) for a, _ in audit_actions(kd)}
+    assert ("portal.disabled",) in {(a,) for a, _ in audit_actions(kd)}

@@ -15,10 +15,20 @@ from tests.support.server import REPO, clean_env, free_port
 
 def test_demo_prints_a_card_url_whose_tab_is_klikdok(tmp_path: Path) -> None:
     port, portal_port = free_port(), free_port()
-    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(tmp_path / "var"), KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
-                    KLIKDOK_SERVER_PUBLIC_URL=f"http://127.0.0.1:{port}", KLIKDOK_DEMO_PORTAL_PORT=str(portal_port))
-    proc = subprocess.Popen([sys.executable, "-m", "demo.launcher"], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    env = clean_env(
+        KLIKDOK_STORAGE_DATA_DIR=str(tmp_path / "var"),
+        KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
+        KLIKDOK_SERVER_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        KLIKDOK_DEMO_PORTAL_PORT=str(portal_port),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo.launcher"],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     timer = threading.Timer(90, proc.kill)

@@ -21,8 +21,10 @@ from demo.portal_state import EmulatorConfig
 from tests.portal.conftest import install, oauth_env, portal_env, post_as_portal, session_token
 from tests.support.server import ServerProcess, clean_env, run_cli, start_server
 
-PORTAL_ROW = ("SELECT member_id, domain, client_endpoint, server_endpoint, access_token, refresh_token,"
-              " application_token_hash, enabled, installed_by FROM portals")
+PORTAL_ROW = (
+    "SELECT member_id, domain, client_endpoint, server_endpoint, access_token, refresh_token,"
+    " application_token_hash, enabled, installed_by FROM portals"
+)
 
 
 @pytest.fixture
@@ -61,17 +63,25 @@ def me(kd: ServerProcess, token: str) -> httpx.Response:
     return httpx.get(f"{kd.url}/api/v1/session", headers={"X-KlikDok-Session": token}, timeout=30)
 
 
-def test_install_from_another_portal_is_refused_and_changes_nothing(kd: ServerProcess, emulator: PortalEmulator,
-                                                                    attacker: PortalEmulator) -> None:
+def test_install_from_another_portal_is_refused_and_changes_nothing(
+    kd: ServerProcess, emulator: PortalEmulator, attacker: PortalEmulator
+) -> None:
     assert install(kd, emulator).status_code == 200
     before = rows(kd, PORTAL_ROW)
     page = post_as_portal(kd, attacker, "/b24/install", takeover_form(emulator, attacker))
     assert page.status_code == 403, page.text
     assert "Установка отклонена" in page.text
-    event = httpx.post(f"{kd.url}/b24/events", timeout=30, data={
-        "event": "ONAPPINSTALL", "data[VERSION]": "1", "data[LANGUAGE_ID]": "ru",
-        **{f"auth[{k}]": str(v) for k, v in attacker.state.issue_tokens(1).items()},
-        "auth[member_id]": emulator.state.config.member_id})
+    event = httpx.post(
+        f"{kd.url}/b24/events",
+        timeout=30,
+        data={
+            "event": "ONAPPINSTALL",
+            "data[VERSION]": "1",
+            "data[LANGUAGE_ID]": "ru",
+            **{f"auth[{k}]": str(v) for k, v in attacker.state.issue_tokens(1).items()},
+            "auth[member_id]": emulator.state.config.member_id,
+        },
+    )
     assert event.status_code == 403, event.text
     assert rows(kd, PORTAL_ROW) == before
     refused = audit(kd, "portal.install_rejected")
@@ -88,8 +98,9 @@ def test_install_from_another_portal_is_refused_and_changes_nothing(kd: ServerPr
     assert "crm.deal.get" in emulator.state.calls and attacker.state.calls == []
 
 
-def test_a_fresh_server_refuses_an_install_from_another_portal(kd: ServerProcess, emulator: PortalEmulator,
-                                                               attacker: PortalEmulator) -> None:
+def test_a_fresh_server_refuses_an_install_from_another_portal(
+    kd: ServerProcess, emulator: PortalEmulator, attacker: PortalEmulator
+) -> None:
     page = post_as_portal(kd, attacker, "/b24/install", attacker.state.placement_form(1, "DEFAULT"))
     assert page.status_code == 403, page.text
     assert rows(kd, "SELECT member_id FROM portals") == []
@@ -98,7 +109,8 @@ def test_a_fresh_server_refuses_an_install_from_another_portal(kd: ServerProcess
 
 
 def test_an_install_with_the_right_domain_but_a_token_of_another_portal_is_refused(
-        kd: ServerProcess, emulator: PortalEmulator, attacker: PortalEmulator) -> None:
+    kd: ServerProcess, emulator: PortalEmulator, attacker: PortalEmulator
+) -> None:
     """DOMAIN says the real portal, AUTH_ID comes from the attacker's: the configured portal refuses it."""
     form = {**attacker.state.placement_form(1, "DEFAULT"), "member_id": emulator.state.config.member_id}
     page = post_as_portal(kd, emulator, "/b24/install", form)
@@ -107,8 +119,9 @@ def test_an_install_with_the_right_domain_but_a_token_of_another_portal_is_refus
     assert attacker.state.calls == []
 
 
-def test_without_a_configured_portal_url_an_install_is_refused_with_a_hint(tmp_path: Path,
-                                                                           emulator: PortalEmulator) -> None:
+def test_without_a_configured_portal_url_an_install_is_refused_with_a_hint(
+    tmp_path: Path, emulator: PortalEmulator
+) -> None:
     srv = start_server(tmp_path / "data")
     try:
         page = install(srv, emulator)
@@ -132,8 +145,9 @@ def test_only_a_portal_admin_can_install(kd: ServerProcess, emulator: PortalEmul
     assert rows(kd, "SELECT member_id FROM portals") == []
 
 
-def test_oauth_install_tokens_are_proven_by_a_refresh_with_our_credentials(tmp_path: Path,
-                                                                           emulator: PortalEmulator) -> None:
+def test_oauth_install_tokens_are_proven_by_a_refresh_with_our_credentials(
+    tmp_path: Path, emulator: PortalEmulator
+) -> None:
     srv = start_server(tmp_path / "data", env=oauth_env(emulator))
     try:
         other_app = emulator.state.placement_form(1, "DEFAULT", client_id="local.0000000000ffff.99999999")
@@ -153,7 +167,8 @@ def test_oauth_install_tokens_are_proven_by_a_refresh_with_our_credentials(tmp_p
 
 
 def test_stored_tokens_are_refreshed_at_the_configured_oauth_server_never_the_requests(
-        tmp_path: Path, emulator: PortalEmulator, attacker: PortalEmulator) -> None:
+    tmp_path: Path, emulator: PortalEmulator, attacker: PortalEmulator
+) -> None:
     srv = start_server(tmp_path / "data", env=oauth_env(emulator))
     try:
         form = {**emulator.state.placement_form(1, "DEFAULT"), "SERVER_ENDPOINT": f"{attacker.base_url}/rest/"}
@@ -169,10 +184,14 @@ def test_stored_tokens_are_refreshed_at_the_configured_oauth_server_never_the_re
 
 
 def test_once_the_application_token_is_known_every_post_and_event_must_carry_it(
-        kd: ServerProcess, emulator: PortalEmulator) -> None:
+    kd: ServerProcess, emulator: PortalEmulator
+) -> None:
     assert install(kd, emulator).status_code == 200
-    without = {k: v for k, v in emulator.state.placement_form(2, "CRM_DEAL_DETAIL_TAB", {"ID": "1"}).items()
-               if k != "APPLICATION_TOKEN"}
+    without = {
+        k: v
+        for k, v in emulator.state.placement_form(2, "CRM_DEAL_DETAIL_TAB", {"ID": "1"}).items()
+        if k != "APPLICATION_TOKEN"
+    }
     assert post_as_portal(kd, emulator, "/b24/tab", without).status_code == 403
     app_page = {k: v for k, v in emulator.state.placement_form(2, "DEFAULT").items() if k != "APPLICATION_TOKEN"}
     assert post_as_portal(kd, emulator, "/b24/app", app_page).status_code == 403
@@ -183,8 +202,11 @@ def test_once_the_application_token_is_known_every_post_and_event_must_carry_it(
         answer = httpx.post(f"{kd.url}/b24/events", data={"event": event, **member}, timeout=30)
         assert answer.status_code == 403, (event, answer.text)
         assert answer.json() == {"status": "error", "error": "invalid_application_token"}
-    ok = httpx.post(f"{kd.url}/b24/events", timeout=30, data={
-        "event": "ONCRMDEALUPDATE", **member, "auth[application_token]": emulator.state.config.application_token})
+    ok = httpx.post(
+        f"{kd.url}/b24/events",
+        timeout=30,
+        data={"event": "ONCRMDEALUPDATE", **member, "auth[application_token]": emulator.state.config.application_token},
+    )
     assert ok.status_code == 200
     reasons = [r["reason"] for r in audit(kd, "placement.rejected")]
     assert reasons == ["no_application_token", "no_application_token"]
@@ -192,8 +214,9 @@ def test_once_the_application_token_is_known_every_post_and_event_must_carry_it(
     assert rows(kd, "SELECT enabled FROM portals") == [(1,)]
 
 
-def test_sessions_issued_before_an_uninstall_or_reinstall_are_refused(kd: ServerProcess,
-                                                                      emulator: PortalEmulator) -> None:
+def test_sessions_issued_before_an_uninstall_or_reinstall_are_refused(
+    kd: ServerProcess, emulator: PortalEmulator
+) -> None:
     assert install(kd, emulator).status_code == 200
     first = session_token(tab(kd, emulator).text)
     assert me(kd, first).status_code == 200
@@ -203,9 +226,15 @@ def test_sessions_issued_before_an_uninstall_or_reinstall_are_refused(kd: Server
     second = session_token(tab(kd, emulator).text)
     assert me(kd, second).status_code == 200
 
-    uninstall = httpx.post(f"{kd.url}/b24/events", timeout=30, data={
-        "event": "ONAPPUNINSTALL", "auth[member_id]": emulator.state.config.member_id,
-        "auth[application_token]": emulator.state.config.application_token})
+    uninstall = httpx.post(
+        f"{kd.url}/b24/events",
+        timeout=30,
+        data={
+            "event": "ONAPPUNINSTALL",
+            "auth[member_id]": emulator.state.config.member_id,
+            "auth[application_token]": emulator.state.config.application_token,
+        },
+    )
     assert uninstall.status_code == 200
     assert me(kd, second).status_code == 401
 
@@ -213,8 +242,9 @@ def test_sessions_issued_before_an_uninstall_or_reinstall_are_refused(kd: Server
     third = session_token(tab(kd, emulator).text)
     assert me(kd, third).status_code == 200
     # The admin's `klikdok portal disable` runs in another process; the server notices at once.
-    done = run_cli("portal", "disable", env=clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.data_dir),
-                                                      **portal_env(emulator)))
+    done = run_cli(
+        "portal", "disable", env=clean_env(KLIKDOK_STORAGE_DATA_DIR=str(kd.data_dir), **portal_env(emulator))
+    )
     assert done.returncode == 0, done.stderr
     assert me(kd, third).status_code == 401
     assert me(kd, first).status_code == 401 and me(kd, second).status_code == 401
@@ -227,8 +257,9 @@ def test_a_non_ascii_session_mac_is_a_clean_401(kd: ServerProcess, emulator: Por
     token = session_token(tab(kd, emulator).text)
     body = token.partition(".")[0]
     for mac in ("é" * 43, "\u00ff\u00fe", "a\u00e9b"):
-        answer = httpx.get(f"{kd.url}/api/v1/session", timeout=30,
-                           headers={"X-KlikDok-Session": f"{body}.{mac}".encode("latin-1")})
+        answer = httpx.get(
+            f"{kd.url}/api/v1/session", timeout=30, headers={"X-KlikDok-Session": f"{body}.{mac}".encode("latin-1")}
+        )
         assert answer.status_code == 401, (mac, answer.text)
     assert "Traceback" not in kd.logs()
 
@@ -236,7 +267,11 @@ def test_a_non_ascii_session_mac_is_a_clean_401(kd: ServerProcess, emulator: Por
 def test_deeply_nested_form_keys_are_a_clean_400(kd: ServerProcess, emulator: PortalEmulator) -> None:
     key = "a" + "[a]" * 5000
     for path in ("/b24/events", "/b24/install", "/b24/tab", "/b24/app"):
-        answer = httpx.post(f"{kd.url}{path}", content=f"{key}=1&event=ONAPPUNINSTALL",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+        answer = httpx.post(
+            f"{kd.url}{path}",
+            content=f"{key}=1&event=ONAPPUNINSTALL",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=30,
+        )
         assert answer.status_code == 400, (path, answer.status_code, answer.text[:200])
     assert "RecursionError" not in kd.logs()

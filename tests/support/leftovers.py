@@ -66,7 +66,7 @@ def _stat(pid: int) -> tuple[int, str, int] | None:
     except OSError:
         return None
     # The command name in parentheses may itself contain spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return int(fields[1]), fields[0], int(fields[19])
 
 
@@ -83,8 +83,15 @@ def read_proc(pid: int) -> ProcInfo | None:
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         cwd = ""
-    return ProcInfo(pid=pid, ppid=stat[0], state=stat[1], start=stat[2],
-                    argv=tuple(a.decode(errors="replace") for a in argv if a), cwd=cwd, worker=_worker_of(pid))
+    return ProcInfo(
+        pid=pid,
+        ppid=stat[0],
+        state=stat[1],
+        start=stat[2],
+        argv=tuple(a.decode(errors="replace") for a in argv if a),
+        cwd=cwd,
+        worker=_worker_of(pid),
+    )
 
 
 def _worker_of(pid: int) -> str | None:
@@ -95,7 +102,7 @@ def _worker_of(pid: int) -> str | None:
     prefix = WORKER_VAR.encode() + b"="
     for entry in environ:
         if entry.startswith(prefix):
-            return entry[len(prefix):].decode(errors="replace")
+            return entry[len(prefix) :].decode(errors="replace")
     return ""
 
 
@@ -118,7 +125,7 @@ def is_klikdok_program(argv: tuple[str, ...]) -> bool:
     for i, arg in enumerate(argv[:-1]):
         if arg == "-m" and argv[i + 1] == "agent.cli":
             return True
-        if arg == "-m" and argv[i + 1] == "server.cli" and "serve" in argv[i + 2:]:
+        if arg == "-m" and argv[i + 1] == "server.cli" and "serve" in argv[i + 2 :]:
             return True
     return False
 
@@ -164,12 +171,17 @@ def leftovers(before: set[ProcessKey], repo: Path, root: int | None = None) -> l
     if not new:
         return []
     table = [info for pid in new if (info := read_proc(pid)) is not None]
-    family = [ProcInfo(pid=pid, ppid=ppid, state=state, start=start, argv=(), cwd="")
-              for pid, (ppid, state, start) in stats.items()]
+    family = [
+        ProcInfo(pid=pid, ppid=ppid, state=state, start=start, argv=(), cwd="")
+        for pid, (ppid, state, start) in stats.items()
+    ]
     mine = descendants_of(root if root is not None else os.getpid(), family)
     worker = this_worker()
-    return [p for p in table if p.key not in before and p.state != "Z" and is_klikdok_program(p.argv)
-            and belongs_here(p, repo, mine, worker)]
+    return [
+        p
+        for p in table
+        if p.key not in before and p.state != "Z" and is_klikdok_program(p.argv) and belongs_here(p, repo, mine, worker)
+    ]
 
 
 def terminate(found: list[ProcInfo], grace: float = 10.0) -> None:

@@ -171,9 +171,7 @@ class OpenSSLPki:
 
     def run(self, *args: str | Path, input: bytes | None = None) -> bytes:
         """Run ``openssl args``; raise with stderr on failure (a test helper should fail loudly)."""
-        proc = subprocess.run(
-            ["openssl", *map(str, args)], input=input, capture_output=True, env=self.env, check=False
-        )
+        proc = subprocess.run(["openssl", *map(str, args)], input=input, capture_output=True, env=self.env, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"openssl {' '.join(map(str, args))} failed: {proc.stderr.decode(errors='replace')}")
         return proc.stdout
@@ -190,9 +188,7 @@ class OpenSSLPki:
             (d / "index.txt").write_text("")
             (d / "crlnumber").write_text("01\n")
             crl_dp = f"crlDistributionPoints = URI:{self.crl_url}/{ca.name}.crl" if self.crl_url else ""
-            (d / "ca.cnf").write_text(
-                _CA_CNF.format(dir=d, cert=ca.cert, key=ca.key, md=ca.md, crl_dp=crl_dp)
-            )
+            (d / "ca.cnf").write_text(_CA_CNF.format(dir=d, cert=ca.cert, key=ca.key, md=ca.md, crl_dp=crl_dp))
         return d
 
     @staticmethod

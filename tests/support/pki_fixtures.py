@@ -103,4 +103,6 @@ def gost_pki(tmp_path_factory: pytest.TempPathFactory) -> GostPki:
     ip = pki.issue(
         inter, "ip", subject=pki.subject(CN="ИП Сидоров", OGRNIP="304770000000012", INN="500100732259"),
     )  # fmt: skip
-    return GostPki(pki, root, inter, user256, user512, by_paramset, expired, revoked, crl, root_crl, foreign_root, tsa, ip)
+    return GostPki(
+        pki, root, inter, user256, user512, by_paramset, expired, revoked, crl, root_crl, foreign_root, tsa, ip
+    )

@@ -37,10 +37,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*KLIKDOK, *args], cwd=cwd or REPO, env=env or clean_env(), text=True,
-                          capture_output=True, timeout=timeout)
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*KLIKDOK, *args], cwd=cwd or REPO, env=env or clean_env(), text=True, capture_output=True, timeout=timeout
+    )
 
 
 @dataclass
@@ -64,9 +66,16 @@ class ServerProcess:
         return self.stderr_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, *, env: dict[str, str] | None = None, config: Path | None = None,
-                 wait: bool = True, timeout: float = 30, port: int | None = None,
-                 public_url: str | None = None) -> ServerProcess:
+def start_server(
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    config: Path | None = None,
+    wait: bool = True,
+    timeout: float = 30,
+    port: int | None = None,
+    public_url: str | None = None,
+) -> ServerProcess:
     """Start ``klikdok serve`` on loopback and wait until /healthz answers.
 
     ``port`` keeps the address across a restart (agents and proxies know it); by default a free one.
@@ -74,14 +83,15 @@ def start_server(data_dir: Path, *, env: dict[str, str] | None = None, config: P
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = data_dir.parent / f"server-{port}-{time.monotonic_ns()}.log"
-    child_env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(data_dir),
-                          KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
-                          KLIKDOK_SERVER_PUBLIC_URL=public_url or f"http://127.0.0.1:{port}",
-                          **(env or {}))
+    child_env = clean_env(
+        KLIKDOK_STORAGE_DATA_DIR=str(data_dir),
+        KLIKDOK_SERVER_LISTEN=f"127.0.0.1:{port}",
+        KLIKDOK_SERVER_PUBLIC_URL=public_url or f"http://127.0.0.1:{port}",
+        **(env or {}),
+    )
     args = [*KLIKDOK] + (["--config", str(config)] if config else []) + ["serve"]
     with open(stderr_path, "w") as err:
-        proc = subprocess.Popen(args, cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=err,
-                                text=True)
+        proc = subprocess.Popen(args, cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=err, text=True)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", data_dir, stderr_path)
     if wait:
         deadline = time.monotonic() + timeout

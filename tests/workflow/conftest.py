@@ -99,19 +99,33 @@ class People:
 @pytest.fixture(scope="session")
 def people(gost_pki: GostPki) -> People:  # noqa: F811  pytest injects the imported fixture of this name
     pki: OpenSSLPki = gost_pki.pki
-    names = {DIRECTOR: ("Соколов Андрей Викторович", "12345678901"),
-             CHIEF_ACCOUNTANT: ("Новикова Елена Петровна", "23456789012"),
-             MANAGER: ("Морозова Ольга Ивановна", "34567890123"),
-             SALES_HEAD: ("Кузнецова Мария Андреевна", "45678901234")}
-    certs = {uid: pki.issue(gost_pki.inter, f"person-{uid}", subject=pki.subject(
-        C="RU", O="ООО «Вектор»", CN=cn, INNLE="7701234564", SNILS=snils)) for uid, (cn, snils) in names.items()}
+    names = {
+        DIRECTOR: ("Соколов Андрей Викторович", "12345678901"),
+        CHIEF_ACCOUNTANT: ("Новикова Елена Петровна", "23456789012"),
+        MANAGER: ("Морозова Ольга Ивановна", "34567890123"),
+        SALES_HEAD: ("Кузнецова Мария Андреевна", "45678901234"),
+    }
+    certs = {
+        uid: pki.issue(
+            gost_pki.inter,
+            f"person-{uid}",
+            subject=pki.subject(C="RU", O="ООО «Вектор»", CN=cn, INNLE="7701234564", SNILS=snils),
+        )
+        for uid, (cn, snils) in names.items()
+    }
     return People(certs=certs, pki=gost_pki)
 
 
 def server_env(pki: GostPki, **extra: str) -> dict[str, str]:
-    env = {"KLIKDOK_PORTAL_URL": SessionPortal.url, "KLIKDOK_TRUST_ROOTS": f'["{pki.root.cert}"]', "KLIKDOK_TRUST_INTERMEDIATES": f'["{pki.inter.cert}"]',
-           "KLIKDOK_PORTAL_RATE_PER_SECOND": "200", "KLIKDOK_PORTAL_BURST": "500",
-           "KLIKDOK_POLICY_AUDITOR_USER_IDS": f"[{AUDITOR}]", "KLIKDOK_WORKFLOW_OUTBOX_POLL_SECONDS": "0.2"}
+    env = {
+        "KLIKDOK_PORTAL_URL": SessionPortal.url,
+        "KLIKDOK_TRUST_ROOTS": f'["{pki.root.cert}"]',
+        "KLIKDOK_TRUST_INTERMEDIATES": f'["{pki.inter.cert}"]',
+        "KLIKDOK_PORTAL_RATE_PER_SECOND": "200",
+        "KLIKDOK_PORTAL_BURST": "500",
+        "KLIKDOK_POLICY_AUDITOR_USER_IDS": f"[{AUDITOR}]",
+        "KLIKDOK_WORKFLOW_OUTBOX_POLL_SECONDS": "0.2",
+    }
     env.update(extra)
     return env
 
@@ -129,8 +143,9 @@ class Klikdok:
         return self.server.url
 
     def _post_page(self, path: str, form: dict[str, str]) -> httpx.Response:
-        query = urlencode({"DOMAIN": f"{self.emu.host}:{self.emu.port}", "PROTOCOL": "0", "LANG": "ru",
-                           "APP_SID": "sid"})
+        query = urlencode(
+            {"DOMAIN": f"{self.emu.host}:{self.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"}
+        )
         return httpx.post(f"{self.url}{path}?{query}", data=form, timeout=30)
 
     def install(self) -> None:
@@ -142,8 +157,9 @@ class Klikdok:
         if key not in self.sessions:
             if entity:
                 placement = "CRM_DEAL_DETAIL_TAB" if entity[0] == "deal" else "CRM_COMPANY_DETAIL_TAB"
-                page = self._post_page("/b24/tab", self.emu.state.placement_form(user_id, placement,
-                                                                                 {"ID": str(entity[1])}))
+                page = self._post_page(
+                    "/b24/tab", self.emu.state.placement_form(user_id, placement, {"ID": str(entity[1])})
+                )
             else:
                 page = self._post_page("/b24/app", self.emu.state.placement_form(user_id, "DEFAULT"))
             assert page.status_code == 200, page.text
@@ -152,16 +168,29 @@ class Klikdok:
             self.sessions[key] = match.group(1)
         return self.sessions[key]
 
-    def api(self, method: str, path: str, user_id: int, entity: tuple[str, int] | None = None,
-            **kwargs: Any) -> httpx.Response:
+    def api(
+        self, method: str, path: str, user_id: int, entity: tuple[str, int] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = {"X-KlikDok-Session": self.session(user_id, entity), **kwargs.pop("headers", {})}
         return httpx.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=60, **kwargs)
 
-    def create(self, author: int, entity: tuple[str, int], files: dict[str, bytes], signers: list[int],
-               title: str = "Договор поставки", send: bool = True) -> int:
-        resp = self.api("POST", "/documents", author, entity,
-                        data={"title": title, "signers": ",".join(map(str, signers)), "send": "1" if send else "0"},
-                        files=[("files", (name, data, "application/pdf")) for name, data in files.items()])
+    def create(
+        self,
+        author: int,
+        entity: tuple[str, int],
+        files: dict[str, bytes],
+        signers: list[int],
+        title: str = "Договор поставки",
+        send: bool = True,
+    ) -> int:
+        resp = self.api(
+            "POST",
+            "/documents",
+            author,
+            entity,
+            data={"title": title, "signers": ",".join(map(str, signers)), "send": "1" if send else "0"},
+            files=[("files", (name, data, "application/pdf")) for name, data in files.items()],
+        )
         assert resp.status_code == 201, resp.text
         return int(resp.json()["id"])
 
@@ -170,15 +199,25 @@ class Klikdok:
         assert resp.status_code == 200, resp.text
         return str(resp.json()["challenge"])
 
-    def try_register_cert(self, user_id: int, cert: Issued, *, key_of: Issued | None = None,
-                          challenge: str | None = None, signature: bytes | None = None) -> httpx.Response:
+    def try_register_cert(
+        self,
+        user_id: int,
+        cert: Issued,
+        *,
+        key_of: Issued | None = None,
+        challenge: str | None = None,
+        signature: bytes | None = None,
+    ) -> httpx.Response:
         """Register ``cert`` the way the server requires: a fresh challenge signed (openssl, gost engine) with the
         key of ``key_of`` (the certificate's own by default); ``challenge``/``signature`` override for attacks."""
         challenge = challenge if challenge is not None else self.certificate_challenge(user_id)
         if signature is None:
             signature = signing_pki().sign(key_of or cert, challenge.encode())
-        body = {"certificate": cert.cert_pem.decode(), "challenge": challenge,
-                "signature": base64.b64encode(signature).decode()}
+        body = {
+            "certificate": cert.cert_pem.decode(),
+            "challenge": challenge,
+            "signature": base64.b64encode(signature).decode(),
+        }
         return self.api("POST", "/me/certificates", user_id, json=body)
 
     def register_cert(self, user_id: int, cert: Issued) -> None:

@@ -37,21 +37,47 @@ def settings_for(pki: GostPki, **policy: object) -> Settings:
 def make_document(d: sqlite_utils.Database, *, inn: str = "7712345678", ogrn: str = "1027700000001") -> int:
     d256, d512 = digests(DATA)
     doc_id = states.create_draft(
-        d, title="Подряд", entity_type="deal", entity_id=1, company_id=2, author_id=MANAGER, author_name="Морозова",
-        department_id=4, files=[{"name": "p.pdf", "size": len(DATA), "content_type": "application/pdf",
-                                 "streebog256": d256, "streebog512": d512}],
-        signers=[(DIRECTOR, "Соколов")], counterparty={"name": "ООО «Ромашка»", "inn": inn, "ogrn": ogrn},
-        disk_folder_id=None)
+        d,
+        title="Подряд",
+        entity_type="deal",
+        entity_id=1,
+        company_id=2,
+        author_id=MANAGER,
+        author_name="Морозова",
+        department_id=4,
+        files=[
+            {
+                "name": "p.pdf",
+                "size": len(DATA),
+                "content_type": "application/pdf",
+                "streebog256": d256,
+                "streebog512": d512,
+            }
+        ],
+        signers=[(DIRECTOR, "Соколов")],
+        counterparty={"name": "ООО «Ромашка»", "inn": inn, "ogrn": ogrn},
+        disk_folder_id=None,
+    )
     states.send(d, doc_id, actor_id=MANAGER, counterparty_days=14)
     return doc_id
 
 
 async def sign_internally(deps: SignatureDeps, people: People, doc_id: int) -> None:
-    await deps.db.write(lambda d: d.execute(
-        "INSERT INTO signer_certificates (user_id, issuer, serial, subject, der, registered_by, registered_at)"
-        " SELECT ?, ?, ?, '', x'00', ?, '' ", [DIRECTOR, *certificate_key(people, DIRECTOR), DIRECTOR]))
-    accepted = await accept_signature(deps, document_id=doc_id, file_id=1, cms=people.sign(DIRECTOR, DATA),
-                                      claim=SignerClaim("internal", user_id=DIRECTOR), source="agent")
+    await deps.db.write(
+        lambda d: d.execute(
+            "INSERT INTO signer_certificates (user_id, issuer, serial, subject, der, registered_by, registered_at)"
+            " SELECT ?, ?, ?, '', x'00', ?, '' ",
+            [DIRECTOR, *certificate_key(people, DIRECTOR), DIRECTOR],
+        )
+    )
+    accepted = await accept_signature(
+        deps,
+        document_id=doc_id,
+        file_id=1,
+        cms=people.sign(DIRECTOR, DATA),
+        claim=SignerClaim("internal", user_id=DIRECTOR),
+        source="agent",
+    )
     assert accepted.document_state == "awaiting_counterparty"
 
 
@@ -71,21 +97,42 @@ async def test_the_counterparty_step_checks_the_crm_inn_and_completes(db: Databa
     await sign_internally(deps, people, doc_id)
     # An employee cannot sign in the counterparty's place, and a certificate of another organisation is refused.
     with pytest.raises(SignatureRefused) as internal:
-        await accept_signature(deps, document_id=doc_id, file_id=1, cms=pki.pki.sign(pki.user256, DATA),
-                               claim=SignerClaim("internal", user_id=DIRECTOR), source="upload")
+        await accept_signature(
+            deps,
+            document_id=doc_id,
+            file_id=1,
+            cms=pki.pki.sign(pki.user256, DATA),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
     assert internal.value.code == "not_current_signer"
     with pytest.raises(SignatureRefused) as foreign:
-        await accept_signature(deps, document_id=doc_id, file_id=1, cms=people.sign(DIRECTOR, DATA),
-                               claim=SignerClaim("counterparty", label="link:7"), source="counterparty")
+        await accept_signature(
+            deps,
+            document_id=doc_id,
+            file_id=1,
+            cms=people.sign(DIRECTOR, DATA),
+            claim=SignerClaim("counterparty", label="link:7"),
+            source="counterparty",
+        )
     assert foreign.value.code == "wrong_signer" and "7712345678" in foreign.value.message
     # The organisation's own certificate (ИНН ЮЛ 7712345678, ОГРН 1027700000001) completes the document.
-    done = await accept_signature(deps, document_id=doc_id, file_id=1, cms=pki.pki.sign(pki.user256, DATA),
-                                  claim=SignerClaim("counterparty", label="link:7"), source="counterparty")
+    done = await accept_signature(
+        deps,
+        document_id=doc_id,
+        file_id=1,
+        cms=pki.pki.sign(pki.user256, DATA),
+        claim=SignerClaim("counterparty", label="link:7"),
+        source="counterparty",
+    )
     assert done.document_state == "completed" and done.step_completed
     rows = await db.read(lambda d: d.execute("SELECT kind FROM outbox ORDER BY id").fetchall())
     assert [r[0] for r in rows].count("disk.signature") == 2
-    actors = await db.read(lambda d: d.execute("SELECT actor, action FROM audit_log WHERE action LIKE 'signature.%'"
-                                               " ORDER BY id").fetchall())
+    actors = await db.read(
+        lambda d: d.execute(
+            "SELECT actor, action FROM audit_log WHERE action LIKE 'signature.%' ORDER BY id"
+        ).fetchall()
+    )
     assert actors[-1] == ("counterparty:link:7", "signature.accepted")
 
 
@@ -94,8 +141,14 @@ async def test_warn_policy_accepts_a_mismatch_and_marks_the_document(db: Databas
     settings = settings_for(pki, internal_identity_mismatch="warn")
     deps = SignatureDeps(db=db, settings=settings, validation=validation_context(settings))
     doc_id = await db.write(make_document)
-    accepted = await accept_signature(deps, document_id=doc_id, file_id=1, cms=pki.pki.sign(pki.user512, DATA),
-                                      claim=SignerClaim("internal", user_id=DIRECTOR), source="upload")
+    accepted = await accept_signature(
+        deps,
+        document_id=doc_id,
+        file_id=1,
+        cms=pki.pki.sign(pki.user512, DATA),
+        claim=SignerClaim("internal", user_id=DIRECTOR),
+        source="upload",
+    )
     assert accepted.warning and "Соколов" in accepted.warning
     warnings = await db.read(lambda d: d.execute("SELECT warnings FROM documents").fetchone()[0])
     assert "Соколов" in json.loads(warnings)[0]
@@ -109,25 +162,49 @@ async def test_untrusted_expired_and_revoked_certificates_are_refused(db: Databa
     doc_id = await db.write(make_document)
     untrusted = SignatureDeps(db=db, settings=settings, validation=validation_context(Settings()))
     with pytest.raises(SignatureRefused) as no_root:
-        await accept_signature(untrusted, document_id=doc_id, file_id=1, cms=people.sign(DIRECTOR, DATA),
-                               claim=SignerClaim("internal", user_id=DIRECTOR), source="upload")
+        await accept_signature(
+            untrusted,
+            document_id=doc_id,
+            file_id=1,
+            cms=people.sign(DIRECTOR, DATA),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
     assert no_root.value.code == "unverifiable" and "chain_incomplete" in no_root.value.details["reasons"]
     deps = SignatureDeps(db=db, settings=settings, validation=validation_context(settings))
     with pytest.raises(SignatureRefused) as expired:
-        await accept_signature(deps, document_id=doc_id, file_id=1, cms=pki.pki.sign(pki.expired, DATA),
-                               claim=SignerClaim("internal", user_id=DIRECTOR), source="upload")
+        await accept_signature(
+            deps,
+            document_id=doc_id,
+            file_id=1,
+            cms=pki.pki.sign(pki.expired, DATA),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
     assert expired.value.code in ("invalid_signature", "unverifiable")
     assert "expired" in expired.value.details["reasons"]
     with_crl = settings_for(pki, internal_identity_mismatch="warn")
     with_crl = msgspec.structs.replace(with_crl, trust=msgspec.structs.replace(with_crl.trust, crls=[str(pki.crl)]))
     crl_deps = SignatureDeps(db=db, settings=with_crl, validation=validation_context(with_crl))
     with pytest.raises(SignatureRefused) as revoked:
-        await accept_signature(crl_deps, document_id=doc_id, file_id=1, cms=pki.pki.sign(pki.revoked, DATA),
-                               claim=SignerClaim("internal", user_id=DIRECTOR), source="upload")
+        await accept_signature(
+            crl_deps,
+            document_id=doc_id,
+            file_id=1,
+            cms=pki.pki.sign(pki.revoked, DATA),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
     assert revoked.value.code == "invalid_signature" and "отозван" in revoked.value.message
     with pytest.raises(SignatureRefused) as too_big:
-        await accept_signature(deps, document_id=doc_id, file_id=1, cms=b"0" * (1024 * 1024 + 1),
-                               claim=SignerClaim("internal", user_id=DIRECTOR), source="upload")
+        await accept_signature(
+            deps,
+            document_id=doc_id,
+            file_id=1,
+            cms=b"0" * (1024 * 1024 + 1),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
     assert too_big.value.code == "too_large"
     assert await db.read(lambda d: d.execute("SELECT count(*) FROM signatures").fetchone()[0]) == 0
     assert await db.read(lambda d: d.execute("SELECT state FROM documents").fetchone()[0]) == "awaiting_internal"

@@ -17,8 +17,16 @@ from demo.portal_emulator import PortalEmulator
 from tests.support.server import start_server
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env
 
-DOC_PATHS = ["/schema", "/schema/", "/schema/openapi.json", "/schema/swagger", "/schema/redoc",
-             "/schema/elements", "/schema/rapidoc", "/schema/openapi.yaml"]
+DOC_PATHS = [
+    "/schema",
+    "/schema/",
+    "/schema/openapi.json",
+    "/schema/swagger",
+    "/schema/redoc",
+    "/schema/elements",
+    "/schema/rapidoc",
+    "/schema/openapi.yaml",
+]
 
 
 def session_of(kd: Klikdok, user_id: int) -> dict[str, str]:
@@ -61,7 +69,8 @@ def test_enabled_docs_are_json_for_admins_only(kd_docs: Klikdok) -> None:
         answer = httpx.get(f"{kd.url}{path}", headers=session_of(kd, DIRECTOR), timeout=30)
         assert "<script" not in answer.text.lower() and "cdn" not in answer.text.lower(), path
         assert answer.status_code == 404 or answer.headers["content-type"].startswith(
-            "application/vnd.oai.openapi+json"), (path, answer.status_code)
+            "application/vnd.oai.openapi+json"
+        ), (path, answer.status_code)
     # The app page tells an admin's session apart; a placement tab never grants it.
     assert httpx.get(f"{kd.url}/api/v1/session", headers=session_of(kd, DIRECTOR)).json()["admin"] is True
     assert httpx.get(f"{kd.url}/api/v1/session", headers=session_of(kd, MANAGER)).json()["admin"] is False

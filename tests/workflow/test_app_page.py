@@ -28,13 +28,16 @@ def test_the_portal_app_page_posts_the_users_tokens_to_the_handler(kd: Klikdok) 
     registered(kd)
     page = httpx.get(f"{kd.emu.base_url}/marketplace/app/?user={CHIEF_ACCOUNTANT}", timeout=30)
     assert page.status_code == 200
-    form = re.search(r'<form id="placement-form" method="POST" target="app-frame" action="([^"]+)">(.*?)</form>',
-                     page.text)
+    form = re.search(
+        r'<form id="placement-form" method="POST" target="app-frame" action="([^"]+)">(.*?)</form>', page.text
+    )
     assert form, page.text
     action = html.unescape(form.group(1))
     assert action.startswith(f"{kd.url}/b24/app?") and "APP_SID=" in action and "DOMAIN=" in action
-    fields = {html.unescape(k): html.unescape(v)
-              for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(2))}
+    fields = {
+        html.unescape(k): html.unescape(v)
+        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(2))
+    }
     assert fields["PLACEMENT"] == "DEFAULT" and fields["AUTH_ID"] and fields["member_id"]
     # What the browser does with that form: the app page, signed in as the user who opened it.
     app = httpx.post(action, data=fields, timeout=30)

@@ -14,14 +14,18 @@ from tests.workflow.conftest import CHIEF_ACCOUNTANT, DIRECTOR, MANAGER, Klikdok
 
 
 def refusals(kd: Klikdok, user_id: int) -> list[str]:
-    rows = kd.query("SELECT details FROM audit_log WHERE action = 'certificate.refused' AND actor = ? ORDER BY id",
-                    f"user:{user_id}")
+    rows = kd.query(
+        "SELECT details FROM audit_log WHERE action = 'certificate.refused' AND actor = ? ORDER BY id",
+        f"user:{user_id}",
+    )
     return [json.loads(d)["code"] for (d,) in rows]
 
 
 def registered(kd: Klikdok, user_id: int) -> list[str]:
-    return [r[0] for r in kd.query("SELECT serial FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL",
-                                   user_id)]
+    return [
+        r[0]
+        for r in kd.query("SELECT serial FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL", user_id)
+    ]
 
 
 def test_a_stolen_public_certificate_cannot_be_registered_without_its_key(kd: Klikdok, people: People) -> None:
@@ -85,8 +89,10 @@ def test_a_challenge_is_single_use_bound_to_its_user_expiring_and_stored_hashed(
     conn = sqlite3.connect(kd.server.data_dir / "klikdok.db")
     try:
         with conn:
-            conn.execute("UPDATE certificate_challenges SET expires_at = '2000-01-01T00:00:00+00:00'"
-                         " WHERE challenge_hash = ?", [hashlib.sha256(late.encode()).hexdigest()])
+            conn.execute(
+                "UPDATE certificate_challenges SET expires_at = '2000-01-01T00:00:00+00:00' WHERE challenge_hash = ?",
+                [hashlib.sha256(late.encode()).hexdigest()],
+            )
     finally:
         conn.close()
     expired = kd.try_register_cert(CHIEF_ACCOUNTANT, accountant, challenge=late)

@@ -23,11 +23,14 @@ def outbox_states(kd: Klikdok) -> list[tuple[str, str]]:
     return kd.query("SELECT kind, status FROM outbox WHERE kind LIKE 'b24.%' ORDER BY id")
 
 
-def test_killed_before_delivery_delivers_once_after_restart(tmp_path: Path, own_emulator: PortalEmulator,
-                                                            people: People) -> None:
+def test_killed_before_delivery_delivers_once_after_restart(
+    tmp_path: Path, own_emulator: PortalEmulator, people: People
+) -> None:
     data = tmp_path / "data"
-    first = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url,
-                                              KLIKDOK_WORKFLOW_OUTBOX_PAUSED="true"))
+    first = start_server(
+        data,
+        env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url, KLIKDOK_WORKFLOW_OUTBOX_PAUSED="true"),
+    )
     kd = Klikdok(first, own_emulator)
     kd.install()
     doc = kd.create(MANAGER, ("deal", 1), {"c.pdf": PDF}, signers=[DIRECTOR], title="Акт сверки")
@@ -41,8 +44,10 @@ def test_killed_before_delivery_delivers_once_after_restart(tmp_path: Path, own_
     try:
         kd.server = second
         wait_for(lambda: sign_requests(own_emulator, "Акт сверки"), what="notification after restart")
-        wait_for(lambda: outbox_states(kd) == [("b24.notify", "delivered"), ("b24.timeline", "delivered")],
-                 what="outbox delivered")
+        wait_for(
+            lambda: outbox_states(kd) == [("b24.notify", "delivered"), ("b24.timeline", "delivered")],
+            what="outbox delivered",
+        )
         time.sleep(1.0)
         assert len(sign_requests(own_emulator, "Акт сверки")) == 1
         assert len([c for c in own_emulator.state.timeline_comments if "Акт сверки" in c["COMMENT"]]) == 1
@@ -50,17 +55,18 @@ def test_killed_before_delivery_delivers_once_after_restart(tmp_path: Path, own_
         second.stop()
 
 
-def test_killed_while_the_message_is_in_flight_delivers_once_after_restart(tmp_path: Path,
-                                                                           own_emulator: PortalEmulator,
-                                                                           people: People) -> None:
+def test_killed_while_the_message_is_in_flight_delivers_once_after_restart(
+    tmp_path: Path, own_emulator: PortalEmulator, people: People
+) -> None:
     data = tmp_path / "data"
     first = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
     kd = Klikdok(first, own_emulator)
     kd.install()
     doc = kd.create(MANAGER, ("deal", 1), {"d.pdf": PDF}, signers=[DIRECTOR], title="Счёт-оферта", send=False)
     # The portal starts refusing batches: the worker claims the messages and keeps retrying them in flight.
-    own_emulator.state.inject("batch", status=503, code="QUERY_LIMIT_EXCEEDED", description="Too many requests",
-                              times=10_000)
+    own_emulator.state.inject(
+        "batch", status=503, code="QUERY_LIMIT_EXCEEDED", description="Too many requests", times=10_000
+    )
     assert kd.api("POST", f"/documents/{doc}/send", MANAGER).status_code == 200
     wait_for(lambda: ("b24.notify", "sending") in outbox_states(kd), what="message claimed")
     first.stop(signal.SIGKILL)
@@ -82,9 +88,9 @@ def test_killed_while_the_message_is_in_flight_delivers_once_after_restart(tmp_p
         second.stop()
 
 
-def test_killed_after_the_portal_took_the_timeline_comment_posts_it_once(tmp_path: Path,
-                                                                         own_emulator: PortalEmulator,
-                                                                         people: People) -> None:
+def test_killed_after_the_portal_took_the_timeline_comment_posts_it_once(
+    tmp_path: Path, own_emulator: PortalEmulator, people: People
+) -> None:
     """The worst window: the portal has added the comment, but the server dies before it hears the answer. The
     message comes back as pending after the restart; the worker finds its marker on the card and does not post
     the comment a second time."""

@@ -21,8 +21,10 @@ from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_e
 
 
 def disk_ids(kd: Klikdok) -> set[int]:
-    rows = kd.query("SELECT disk_file_id FROM document_files WHERE disk_file_id IS NOT NULL"
-                    " UNION SELECT disk_file_id FROM signatures WHERE disk_file_id IS NOT NULL")
+    rows = kd.query(
+        "SELECT disk_file_id FROM document_files WHERE disk_file_id IS NOT NULL"
+        " UNION SELECT disk_file_id FROM signatures WHERE disk_file_id IS NOT NULL"
+    )
     return {int(r[0]) for r in rows}
 
 
@@ -47,8 +49,9 @@ def assert_disk_matches_database(kd: Klikdok, emu: PortalEmulator) -> None:
         assert on_disk[int(disk_file_id)] == bytes(cms)
 
 
-def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path, own_emulator: PortalEmulator,
-                                                                  people: People) -> None:
+def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(
+    tmp_path: Path, own_emulator: PortalEmulator, people: People
+) -> None:
     data = tmp_path / "data"
     emu = own_emulator.state
     first = start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url))
@@ -58,8 +61,11 @@ def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path
     stall = emu.stall("disk.upload", seconds=60)
     pdf = b"%PDF-1.4 kill during the Disk copy\n"
     created: list[int] = []
-    creator = threading.Thread(target=lambda: created.append(kd.create(MANAGER, ("deal", 1), {"акт.pdf": pdf},
-                                                                       signers=[DIRECTOR], title="Акт")))
+    creator = threading.Thread(
+        target=lambda: created.append(
+            kd.create(MANAGER, ("deal", 1), {"акт.pdf": pdf}, signers=[DIRECTOR], title="Акт")
+        )
+    )
     creator.start()
     wait_for(lambda: any(f["NAME"] == "акт.pdf" for f in emu.files.values()), what="the portal storing the file")
     first.stop(signal.SIGKILL)
@@ -77,8 +83,9 @@ def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path
         # The same window for a signature: the portal has the .sig, the server dies before it hears so.
         doc_id, file_id = kd.query("SELECT document_id, id FROM document_files")[0]
         stall = emu.stall("disk.upload", seconds=60)
-        signed = kd.api("POST", f"/documents/{doc_id}/files/{file_id}/signatures", DIRECTOR,
-                        content=people.sign(DIRECTOR, pdf))
+        signed = kd.api(
+            "POST", f"/documents/{doc_id}/files/{file_id}/signatures", DIRECTOR, content=people.sign(DIRECTOR, pdf)
+        )
         assert signed.status_code == 201, signed.text
         wait_for(lambda: any(f["NAME"].endswith(".sig") for f in emu.files.values()), what="the .sig on Disk")
         second.stop(signal.SIGKILL)
@@ -96,7 +103,8 @@ def test_killed_after_the_portal_stored_the_file_leaves_no_orphan(tmp_path: Path
 
 
 def test_repeated_kills_while_creating_documents_lose_nothing_and_leave_no_orphan(
-        tmp_path: Path, own_emulator: PortalEmulator, people: People) -> None:
+    tmp_path: Path, own_emulator: PortalEmulator, people: People
+) -> None:
     data = tmp_path / "data"
     kd = Klikdok(start_server(data, env=server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url)), own_emulator)
     kd.install()
@@ -111,8 +119,14 @@ def test_repeated_kills_while_creating_documents_lose_nothing_and_leave_no_orpha
                 n = next(counter)
                 title = f"Документ {n}"
                 try:
-                    kd.create(MANAGER, ("deal", 1 + n % 3), {f"f{n}.pdf": f"%PDF-1.4 {n}\n".encode() * 50},
-                              signers=[DIRECTOR], title=title, send=bool(n % 2))
+                    kd.create(
+                        MANAGER,
+                        ("deal", 1 + n % 3),
+                        {f"f{n}.pdf": f"%PDF-1.4 {n}\n".encode() * 50},
+                        signers=[DIRECTOR],
+                        title=title,
+                        send=bool(n % 2),
+                    )
                 except (httpx.HTTPError, AssertionError):
                     return
                 answered.append(title)

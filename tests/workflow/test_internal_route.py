@@ -24,10 +24,12 @@ def state_of(kd: Klikdok, doc_id: int) -> str:
 
 def snapshot(kd: Klikdok, doc_id: int) -> tuple[object, ...]:
     """Everything a refused signature must leave untouched."""
-    return (kd.query("SELECT state, current_step, updated_at, warnings FROM documents WHERE id = ?", doc_id),
-            kd.query("SELECT id, state FROM route_steps WHERE document_id = ? ORDER BY id", doc_id),
-            kd.query("SELECT count(*) FROM signatures"),
-            kd.query("SELECT kind, payload FROM outbox ORDER BY id"))
+    return (
+        kd.query("SELECT state, current_step, updated_at, warnings FROM documents WHERE id = ?", doc_id),
+        kd.query("SELECT id, state FROM route_steps WHERE document_id = ? ORDER BY id", doc_id),
+        kd.query("SELECT count(*) FROM signatures"),
+        kd.query("SELECT kind, payload FROM outbox ORDER BY id"),
+    )
 
 
 def test_create_send_sign_and_reach_the_counterparty(kd: Klikdok, people: People) -> None:
@@ -72,8 +74,12 @@ def test_create_send_sign_and_reach_the_counterparty(kd: Klikdok, people: People
     assert garbage.status_code == 422 and garbage.json()["error"] == "malformed"
     assert snapshot(kd, doc_id) == before
     refused = kd.query("SELECT actor, details FROM audit_log WHERE action = 'signature.refused' ORDER BY id")
-    assert [json.loads(d)["code"] for _, d in refused] == ["wrong_document", "wrong_signer", "not_current_signer",
-                                                           "malformed"]
+    assert [json.loads(d)["code"] for _, d in refused] == [
+        "wrong_document",
+        "wrong_signer",
+        "not_current_signer",
+        "malformed",
+    ]
     assert refused[2][0] == f"user:{SALES_HEAD}"
 
     # The real signature.
@@ -86,16 +92,22 @@ def test_create_send_sign_and_reach_the_counterparty(kd: Klikdok, people: People
     assert stored[0][0] == cms and stored[0][1] == "valid" and stored[0][2] == DIRECTOR
     assert json.loads(stored[0][3])["signatures"][0]["signer"]["snils"] == "12345678901"
     # Stored on the emulated Disk next to the document, and the deal's timeline says so.
-    sig_file = wait_for(lambda: [f for f in emu.files.values() if f["NAME"] == "Договор №17.pdf.sig"],
-                        what="the .sig on Disk")[0]
+    sig_file = wait_for(
+        lambda: [f for f in emu.files.values() if f["NAME"] == "Договор №17.pdf.sig"], what="the .sig on Disk"
+    )[0]
     original = next(f for f in emu.files.values() if f["NAME"] == "Договор №17.pdf")
     assert sig_file["PARENT_ID"] == original["PARENT_ID"]
     assert emu.file_bytes[int(sig_file["ID"])] == cms
-    comments = wait_for(lambda: [c for c in emu.timeline_comments if "подписан компанией" in c["COMMENT"]],
-                        what="timeline comment")
+    comments = wait_for(
+        lambda: [c for c in emu.timeline_comments if "подписан компанией" in c["COMMENT"]], what="timeline comment"
+    )
     assert comments[0]["ENTITY_TYPE"] == "deal" and comments[0]["ENTITY_ID"] == 1
-    wait_for(lambda: [n for n in emu.notifications if n["USER_ID"] == MANAGER and "ждёт подписи контрагента"
-                      in n["MESSAGE"]], what="author notification")
+    wait_for(
+        lambda: [
+            n for n in emu.notifications if n["USER_ID"] == MANAGER and "ждёт подписи контрагента" in n["MESSAGE"]
+        ],
+        what="author notification",
+    )
     # A second signature for the same step is refused: the step is closed.
     again = kd.api("POST", path, DIRECTOR, content=cms)
     assert again.status_code == 403 and again.json()["error"] == "not_current_signer"
@@ -114,26 +126,44 @@ def test_two_signers_in_order_and_a_package_of_two_files(kd: Klikdok, people: Pe
     detail = kd.api("GET", f"/documents/{doc_id}", MANAGER).json()
     ids = {f["name"]: f["id"] for f in detail["files"]}
     # The director is second: not yet.
-    early = kd.api("POST", f"/documents/{doc_id}/files/{ids['Договор.pdf']}/signatures", DIRECTOR,
-                   content=people.sign(DIRECTOR, PDF))
+    early = kd.api(
+        "POST",
+        f"/documents/{doc_id}/files/{ids['Договор.pdf']}/signatures",
+        DIRECTOR,
+        content=people.sign(DIRECTOR, PDF),
+    )
     assert early.status_code == 403 and early.json()["error"] == "not_current_signer"
     # The accountant signs the first file: the step stays open until every file is signed.
-    first = kd.api("POST", f"/documents/{doc_id}/files/{ids['Договор.pdf']}/signatures", CHIEF_ACCOUNTANT,
-                   content=people.sign(CHIEF_ACCOUNTANT, PDF))
+    first = kd.api(
+        "POST",
+        f"/documents/{doc_id}/files/{ids['Договор.pdf']}/signatures",
+        CHIEF_ACCOUNTANT,
+        content=people.sign(CHIEF_ACCOUNTANT, PDF),
+    )
     assert first.status_code == 201 and first.json()["step_completed"] is False
-    second = kd.api("POST", f"/documents/{doc_id}/files/{ids['Спецификация.xml']}/signatures", CHIEF_ACCOUNTANT,
-                    files={"signature": ("spec.sig", people.sign(CHIEF_ACCOUNTANT, files["Спецификация.xml"]))})
+    second = kd.api(
+        "POST",
+        f"/documents/{doc_id}/files/{ids['Спецификация.xml']}/signatures",
+        CHIEF_ACCOUNTANT,
+        files={"signature": ("spec.sig", people.sign(CHIEF_ACCOUNTANT, files["Спецификация.xml"]))},
+    )
     assert second.status_code == 201, second.text
     assert second.json()["step_completed"] is True and second.json()["document_state"] == "awaiting_internal"
     wait_for(lambda: [n for n in kd.emu.state.notifications if n["USER_ID"] == DIRECTOR], what="next signer notified")
     for name, data in files.items():
-        r = kd.api("POST", f"/documents/{doc_id}/files/{ids[name]}/signatures", DIRECTOR,
-                   content=people.sign(DIRECTOR, data))
+        r = kd.api(
+            "POST", f"/documents/{doc_id}/files/{ids[name]}/signatures", DIRECTOR, content=people.sign(DIRECTOR, data)
+        )
         assert r.status_code == 201, r.text
     assert state_of(kd, doc_id) == "awaiting_counterparty"
     # Two signatures per file on Disk: <name>.sig and <name>.2.sig.
-    wait_for(lambda: {"Договор.pdf.sig", "Договор.pdf.2.sig", "Спецификация.xml.sig", "Спецификация.xml.2.sig"}
-             <= {f["NAME"] for f in kd.emu.state.files.values()}, what="four .sig files on Disk")
+    wait_for(
+        lambda: (
+            {"Договор.pdf.sig", "Договор.pdf.2.sig", "Спецификация.xml.sig", "Спецификация.xml.2.sig"}
+            <= {f["NAME"] for f in kd.emu.state.files.values()}
+        ),
+        what="four .sig files on Disk",
+    )
     # The package: files, signatures, and the report in two formats.
     import io
     import zipfile
@@ -142,8 +172,16 @@ def test_two_signers_in_order_and_a_package_of_two_files(kd: Klikdok, people: Pe
     assert pkg.status_code == 200 and pkg.headers["content-type"] == "application/zip"
     z = zipfile.ZipFile(io.BytesIO(pkg.content))
     names = set(z.namelist())
-    assert {"Договор.pdf", "Спецификация.xml", "Договор.pdf.sig", "Договор.pdf.2.sig", "Спецификация.xml.sig",
-            "Спецификация.xml.2.sig", "отчёт-о-проверке.html", "отчёт-о-проверке.json"} == names
+    assert {
+        "Договор.pdf",
+        "Спецификация.xml",
+        "Договор.pdf.sig",
+        "Договор.pdf.2.sig",
+        "Спецификация.xml.sig",
+        "Спецификация.xml.2.sig",
+        "отчёт-о-проверке.html",
+        "отчёт-о-проверке.json",
+    } == names
     assert z.read("Договор.pdf") == PDF
     report = json.loads(z.read("отчёт-о-проверке.json"))
     assert [s["verification"]["status"] for s in report["signatures"]] == ["valid"] * 4
@@ -160,14 +198,16 @@ def test_reject_with_reason_withdraw_and_remind(kd: Klikdok, people: People) -> 
     assert no_reason.status_code == 400 and no_reason.json()["error"] == "reason_required"
     remind = kd.api("POST", f"/documents/{doc_id}/remind", MANAGER)
     assert remind.status_code == 200
-    wait_for(lambda: [n for n in kd.emu.state.notifications if n["MESSAGE"].startswith("Напоминание")],
-             what="reminder")
+    wait_for(lambda: [n for n in kd.emu.state.notifications if n["MESSAGE"].startswith("Напоминание")], what="reminder")
     rejected = kd.api("POST", f"/documents/{doc_id}/reject", DIRECTOR, json={"reason": "Неверная сумма"})
     assert rejected.status_code == 200, rejected.text
-    assert kd.query("SELECT state, reason FROM documents WHERE id = ?", doc_id) == [("rejected_internal",
-                                                                                    "Неверная сумма")]
-    wait_for(lambda: [n for n in kd.emu.state.notifications if n["USER_ID"] == MANAGER and "Неверная сумма"
-                      in n["MESSAGE"]], what="author told the reason")
+    assert kd.query("SELECT state, reason FROM documents WHERE id = ?", doc_id) == [
+        ("rejected_internal", "Неверная сумма")
+    ]
+    wait_for(
+        lambda: [n for n in kd.emu.state.notifications if n["USER_ID"] == MANAGER and "Неверная сумма" in n["MESSAGE"]],
+        what="author told the reason",
+    )
     # Final states allow nothing more.
     late = kd.api("POST", f"/documents/{doc_id}/withdraw", MANAGER, json={"reason": "x"})
     assert late.status_code == 409 and late.json()["error"] == "wrong_state"
@@ -175,8 +215,13 @@ def test_reject_with_reason_withdraw_and_remind(kd: Klikdok, people: People) -> 
     other = kd.create(MANAGER, DEAL, {"b.pdf": PDF}, signers=[DIRECTOR])
     assert kd.api("POST", f"/documents/{other}/withdraw", MANAGER, json={"reason": "Передумали"}).status_code == 200
     assert state_of(kd, other) == "withdrawn"
-    sig = kd.api("POST", f"/documents/{other}/files/{kd.api('GET', f'/documents/{other}', DIRECTOR).json()['files'][0]['id']}/signatures",
-                 DIRECTOR, content=people.sign(DIRECTOR, PDF))
+    sig = kd.api(
+        "POST",
+        f"/documents/{other}/files/{kd.api('GET', f'/documents/{other}', DIRECTOR).json()['files'][0]['id']}"
+        "/signatures",
+        DIRECTOR,
+        content=people.sign(DIRECTOR, PDF),
+    )
     assert sig.status_code == 409 and sig.json()["error"] == "not_awaiting_signature"
 
 

@@ -50,10 +50,16 @@ def test_a_waiting_job_moves_to_the_channel_asked_for(kd: Klikdok, people: Peopl
     assert job["id"] != first and job["channel"] == "agent" and job["status"] == "pending"
     assert jobs_of(kd, doc) == [(first, "cryptoarm", "cancelled", "moved: agent"), (job["id"], "agent", "pending", "")]
     [audit] = audit_rows(kd, "job.moved")
-    assert audit == {"job_id": job["id"], "from_job_id": first, "from": "cryptoarm", "to": "agent",
-                     "text": "подписание передано агенту подписи"}
+    assert audit == {
+        "job_id": job["id"],
+        "from_job_id": first,
+        "from": "cryptoarm",
+        "to": "agent",
+        "text": "подписание передано агенту подписи",
+    }
     assert kd.query("SELECT actor, object_id FROM audit_log WHERE action = 'job.moved'") == [
-        (f"user:{DIRECTOR}", str(doc))]
+        (f"user:{DIRECTOR}", str(doc))
+    ]
 
     # The old link now opens nothing: the job it was minted for is closed.
     late = CryptoArmEmulator(cert.cert, cert.key, allow_http=True).follow(stale_link)
@@ -82,7 +88,11 @@ def test_a_job_open_in_cryptoarm_is_refused_elsewhere_and_the_signer_cancels_it(
     assert busy.status_code == 409, busy.text
     body = busy.json()
     assert {k: body[k] for k in ("error", "in_flight", "job_id", "document_id")} == {
-        "error": "job_in_flight", "in_flight": "cryptoarm", "job_id": job, "document_id": doc}
+        "error": "job_in_flight",
+        "in_flight": "cryptoarm",
+        "job_id": job,
+        "document_id": doc,
+    }
     assert body["message"].startswith("Документ «Акт сверки» уже открыт для подписи в КриптоАРМ ГОСТ.")
     assert jobs_of(kd, doc) == [(job, "cryptoarm", "pending", "")] and audit_rows(kd, "job.moved") == []
     assert request(kd, doc, "any").json()[0]["id"] == job
@@ -92,7 +102,8 @@ def test_a_job_open_in_cryptoarm_is_refused_elsewhere_and_the_signer_cancels_it(
     assert foreign.status_code == 403 and foreign.json()["error"] == "not_job_signer", foreign.text
     denied = kd.query("SELECT actor, object_type, object_id, details FROM audit_log WHERE action = 'access.denied'")
     assert [(*row[:3], json.loads(row[3])) for row in denied] == [
-        (f"user:{MANAGER}", "job", str(job), {"action": "cancel-job", "code": "not_job_signer"})]
+        (f"user:{MANAGER}", "job", str(job), {"action": "cancel-job", "code": "not_job_signer"})
+    ]
     assert jobs_of(kd, doc)[0][2] == "pending"
     assert kd.api("POST", "/jobs/999999/cancel", DIRECTOR).status_code == 404
 
@@ -112,10 +123,21 @@ def test_a_job_open_in_cryptoarm_is_refused_elsewhere_and_the_signer_cancels_it(
     assert httpx.get(f"{file_url}?accessToken={props['extra']['token']}", timeout=10).status_code == 404
     cms = people.sign(DIRECTOR, pdf(2))
     _, url, txn = parse_link(link, allow_http=True)
-    posted = httpx.post(url, headers={"Content-Type": "application/json"}, timeout=30, content=json.dumps(
-        {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
-         "params": {"id": txn, "directResults": [{"id": props["files"][0]["id"],
-                                                  "out": base64.b64encode(cms).decode()}]}}))
+    posted = httpx.post(
+        url,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+        content=json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "signAndEncrypt.outDirectResults",
+                "params": {
+                    "id": txn,
+                    "directResults": [{"id": props["files"][0]["id"], "out": base64.b64encode(cms).decode()}],
+                },
+            }
+        ),
+    )
     error = posted.json()["error"]["data"]
     assert error["code"] == "signature_refused" and error["refused"][0]["code"] == "job_not_open", error
     assert kd.query("SELECT count(*) FROM signatures WHERE document_id = ?", doc) == [(0,)]

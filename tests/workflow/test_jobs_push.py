@@ -19,8 +19,9 @@ from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_e
 SLOW_POLL = {"KLIKDOK_AGENTS_DISPATCH_SECONDS": "60"}
 
 
-def test_sign_request_pushes_the_job_to_the_connected_agent_at_once(tmp_path: Path, emulator: PortalEmulator,
-                                                                    people: People) -> None:
+def test_sign_request_pushes_the_job_to_the_connected_agent_at_once(
+    tmp_path: Path, emulator: PortalEmulator, people: People
+) -> None:
     srv = start_server(tmp_path / "data", env=server_env(people.pki, **SLOW_POLL))
     agent = Agent(tmp_path / "agent")
     try:

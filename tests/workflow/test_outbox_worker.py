@@ -32,8 +32,9 @@ async def client(slow_portal: PortalEmulator) -> AsyncIterator[Bitrix24Client]:
         yield c
 
 
-async def test_two_hundred_messages_go_as_batches_within_the_rate_limit(db: Database, client: Bitrix24Client,
-                                                                        slow_portal: PortalEmulator) -> None:
+async def test_two_hundred_messages_go_as_batches_within_the_rate_limit(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
     def fill(d: sqlite_utils.Database) -> None:
         for i in range(150):
             effects.notify(d, 2 + i % 5, f"Сообщение {i}", doc=DOC, key=f"n{i}")
@@ -61,8 +62,9 @@ async def test_two_hundred_messages_go_as_batches_within_the_rate_limit(db: Data
     assert all(str(n["TAG"]).startswith("klikdok:") for n in slow_portal.state.notifications)
 
 
-async def test_a_failing_command_is_retried_alone_with_backoff(db: Database, client: Bitrix24Client,
-                                                               slow_portal: PortalEmulator) -> None:
+async def test_a_failing_command_is_retried_alone_with_backoff(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
     def fill(d: sqlite_utils.Database) -> None:
         effects.notify(d, 2, "Хорошее", doc=DOC, key="ok")
         effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет", key="bad")
@@ -74,8 +76,11 @@ async def test_a_failing_command_is_retried_alone_with_backoff(db: Database, cli
 
     worker = OutboxWorker(db, source)
     assert await worker.deliver_once() == 2
-    rows = await db.read(lambda d: d.execute("SELECT kind, status, attempts, last_error, next_attempt_at, created_at"
-                                             " FROM outbox ORDER BY id").fetchall())
+    rows = await db.read(
+        lambda d: d.execute(
+            "SELECT kind, status, attempts, last_error, next_attempt_at, created_at FROM outbox ORDER BY id"
+        ).fetchall()
+    )
     assert rows[0][:3] == ("b24.notify", "delivered", 1)
     assert rows[1][:3] == ("b24.timeline", "pending", 1) and "OWNER_NOT_FOUND" in rows[1][3]
     assert rows[1][4] > rows[1][5]  # rescheduled into the future
@@ -85,7 +90,9 @@ async def test_a_failing_command_is_retried_alone_with_backoff(db: Database, cli
     slow_portal.state.deals[424242] = dict(slow_portal.state.deals[1], ID="424242")
     slow_portal.state.inject("batch", status=500, times=100)
     assert await worker.deliver_once() == 1
-    row = await db.read(lambda d: d.execute("SELECT status, attempts FROM outbox WHERE kind = 'b24.timeline'").fetchone())
+    row = await db.read(
+        lambda d: d.execute("SELECT status, attempts FROM outbox WHERE kind = 'b24.timeline'").fetchone()
+    )
     assert row == ("pending", 2)
     slow_portal.state.faults.clear()
     await db.write(lambda d: d.execute("UPDATE outbox SET next_attempt_at = created_at"))
@@ -108,15 +115,17 @@ async def test_without_a_portal_messages_wait_and_paused_holds_everything(db: Da
     assert row == ("failed", "портал Битрикс24 не подключён")
 
 
-async def test_a_timeline_comment_the_portal_already_took_is_not_posted_again(db: Database, client: Bitrix24Client,
-                                                                              slow_portal: PortalEmulator) -> None:
+async def test_a_timeline_comment_the_portal_already_took_is_not_posted_again(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
     """The portal added comment A, but the process died before recording it: after the restart's recovery the
     worker finds A's marker on the card and records it as delivered; B, never sent, is posted once."""
     await db.write(lambda d: effects.timeline(d, DOC, "Документ отправлен", key="a"))
     await db.write(lambda d: effects.timeline(d, DOC, "Документ подписан", key="b"))
     # An older comment on the card whose text merely resembles a marker must not count.
-    slow_portal.state.timeline_comments.append({"ID": 1, "ENTITY_TYPE": "deal", "ENTITY_ID": 1,
-                                                "COMMENT": "Вручную: (KlikDok 2)", "AUTHOR_ID": 1})
+    slow_portal.state.timeline_comments.append(
+        {"ID": 1, "ENTITY_TYPE": "deal", "ENTITY_ID": 1, "COMMENT": "Вручную: (KlikDok 2)", "AUTHOR_ID": 1}
+    )
 
     async def source() -> Bitrix24Client:
         return client
@@ -134,10 +143,12 @@ async def test_a_timeline_comment_the_portal_already_took_is_not_posted_again(db
     assert slow_portal.state.calls.count("crm.timeline.comment.list") == 2
 
 
-async def test_a_repeated_timeline_message_waits_when_the_card_cannot_be_checked(db: Database, client: Bitrix24Client,
-                                                                                 slow_portal: PortalEmulator) -> None:
-    await db.write(lambda d: effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет",
-                                              key="gone"))
+async def test_a_repeated_timeline_message_waits_when_the_card_cannot_be_checked(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
+    await db.write(
+        lambda d: effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет", key="gone")
+    )
 
     async def source() -> Bitrix24Client:
         return client
@@ -151,8 +162,9 @@ async def test_a_repeated_timeline_message_waits_when_the_card_cannot_be_checked
     assert slow_portal.state.calls.count("crm.timeline.comment.add") == 1
 
 
-async def test_a_repeated_timeline_message_finds_its_comment_behind_a_busy_card(db: Database, client: Bitrix24Client,
-                                                                                slow_portal: PortalEmulator) -> None:
+async def test_a_repeated_timeline_message_finds_its_comment_behind_a_busy_card(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
     """The portal took comment A, the process died, and by the restart 120 more comments were added to the card.
     ``crm.timeline.comment.list`` filters only by the card, so the worker pages back, newest first, until it finds
     A's marker (page three); A is recorded as delivered, not posted again."""
@@ -165,8 +177,9 @@ async def test_a_repeated_timeline_message_finds_its_comment_behind_a_busy_card(
     claimed = await db.write(lambda d: claim(d, [effects.TIMELINE], 50))
     assert await worker.handlers[effects.TIMELINE](claimed) == {claimed[0].id: None}  # A reaches the portal...
     for n in range(120):  # ...managers keep commenting on the deal...
-        slow_portal.state.timeline_comments.append({"ID": 2000 + n, "ENTITY_TYPE": "deal", "ENTITY_ID": 1,
-                                                    "COMMENT": f"Звонок клиенту {n}", "AUTHOR_ID": 4})
+        slow_portal.state.timeline_comments.append(
+            {"ID": 2000 + n, "ENTITY_TYPE": "deal", "ENTITY_ID": 1, "COMMENT": f"Звонок клиенту {n}", "AUTHOR_ID": 4}
+        )
     assert await db.write(outbox.recover) == 1  # ...and the process died before recording A
     assert await worker.deliver_once() == 1
     assert await db.read(outbox.counts) == {"delivered": 1}
@@ -177,12 +190,14 @@ async def test_a_repeated_timeline_message_finds_its_comment_behind_a_busy_card(
 
 
 async def test_a_repeated_timeline_message_stops_reading_at_comments_older_than_itself(
-        db: Database, client: Bitrix24Client, slow_portal: PortalEmulator) -> None:
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
     """A message that never reached the portal: the worker reads back only to the message's own creation (less an
     allowance for clock skew), not the card's whole history, then posts it."""
     for n in range(200):  # a long history, two days old
-        slow_portal.state.timeline_comments.append({"ID": 100 + n, "ENTITY_TYPE": "deal", "ENTITY_ID": 1,
-                                                    "COMMENT": f"Старый комментарий {n}", "AUTHOR_ID": 4})
+        slow_portal.state.timeline_comments.append(
+            {"ID": 100 + n, "ENTITY_TYPE": "deal", "ENTITY_ID": 1, "COMMENT": f"Старый комментарий {n}", "AUTHOR_ID": 4}
+        )
         slow_portal.state.timeline_created[100 + n] = "2026-01-01T10:00:00+03:00"
     await db.write(lambda d: effects.timeline(d, DOC, "Документ отправлен", key="b"))
     await db.write(lambda d: claim(d, [effects.TIMELINE], 50))

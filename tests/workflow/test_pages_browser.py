@@ -43,8 +43,10 @@ def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: i
     query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
     inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
     pg.goto(f"{kd.emu.base_url}/?user={user_id}")
-    pg.set_content(f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
-                   '<script>document.getElementById("f").submit();</script>')
+    pg.set_content(
+        f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
+        '<script>document.getElementById("f").submit();</script>'
+    )
     pg.wait_for_url(f"{kd.url}/b24/app*")
     pg.evaluate(f"location.hash = '{hash_}'")
 
@@ -63,9 +65,13 @@ def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp
     frame.wait_for_selector("#kd-empty")
     frame.click("#kd-new")
     frame.fill("#kd-title", "Договор оказания услуг")
-    frame.set_input_files("#kd-files", files=[{"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF},
-                                              {"name": "Приложение 1.pdf", "mimeType": "application/pdf",
-                                               "buffer": PDF + b"appendix"}])
+    frame.set_input_files(
+        "#kd-files",
+        files=[
+            {"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF},
+            {"name": "Приложение 1.pdf", "mimeType": "application/pdf", "buffer": PDF + b"appendix"},
+        ],
+    )
     frame.wait_for_selector("#kd-signer-options option")
     frame.fill("#kd-signer-search", "Соколов")
     frame.select_option("#kd-signer-options", str(DIRECTOR))
@@ -92,8 +98,12 @@ def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp
 
 def test_signers_queue_select_all_and_sign_the_batch(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
-    docs = {kd.create(MANAGER, ("deal", 1), {f"Счёт {n}.pdf": PDF + str(n).encode()}, signers=[DIRECTOR],
-                      title=f"Счёт №{n}"): PDF + str(n).encode() for n in (1, 2, 3)}
+    docs = {
+        kd.create(
+            MANAGER, ("deal", 1), {f"Счёт {n}.pdf": PDF + str(n).encode()}, signers=[DIRECTOR], title=f"Счёт №{n}"
+        ): PDF + str(n).encode()
+        for n in (1, 2, 3)
+    }
     open_app_page(page, kd, DIRECTOR, "#queue")
     page.wait_for_selector("#kd-queue table.kd-documents")
     assert page.locator("#kd-queue tr[data-document-id]").count() == 3
@@ -144,8 +154,9 @@ def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # typ
     assert kd.api("POST", f"/documents/{b}/withdraw", MANAGER, json={"reason": "другая редакция"}).status_code == 200
     c = kd.create(CHIEF_ACCOUNTANT, ("deal", 2), {"c.pdf": PDF}, signers=[DIRECTOR], title="Акт бухгалтерии")
     # A draft is its author's alone: the head of the author's department does not see it on the board.
-    draft = kd.create(MANAGER, ("deal", 1), {"d.pdf": PDF}, signers=[SALES_HEAD], title="Поставка: черновик",
-                      send=False)
+    draft = kd.create(
+        MANAGER, ("deal", 1), {"d.pdf": PDF}, signers=[SALES_HEAD], title="Поставка: черновик", send=False
+    )
     # Test setup: make the first document's deadline lie in the past (what fourteen days of waiting would do).
     conn = sqlite3.connect(kd.server.data_dir / "klikdok.db")
     conn.execute("UPDATE documents SET deadline = '2020-01-01T00:00:00+00:00' WHERE id = ?", [a])
@@ -153,8 +164,12 @@ def test_department_board_filters_and_overdue(kd: Klikdok, page) -> None:  # typ
     conn.close()
     open_app_page(page, kd, SALES_HEAD, "#department")
     page.wait_for_selector("#kd-department table.kd-documents")
-    ids = {int(x) for x in page.locator("#kd-department tr[data-document-id]").evaluate_all(
-        "rows => rows.map(r => r.dataset.documentId)")}
+    ids = {
+        int(x)
+        for x in page.locator("#kd-department tr[data-document-id]").evaluate_all(
+            "rows => rows.map(r => r.dataset.documentId)"
+        )
+    }
     assert ids == {a, b}  # c belongs to Accounting, not to the head of sales' subtree; the draft is not shown
     assert draft not in ids
     assert page.locator(f"#kd-department tr[data-document-id='{a}'].kd-overdue").count() == 1

@@ -32,21 +32,28 @@ def _old_database(path: Path) -> Database:
             d.execute(
                 "INSERT INTO documents (id, title, state, entity_type, entity_id, author_id, created_at, updated_at,"
                 " deadline, reason, warnings) VALUES (?, ?, ?, 'deal', 7, 3, '2026-01-01', '2026-01-02',"
-                " '2026-02-01', ?, '[\"w\"]')", [doc_id, f"Договор {doc_id}", state, f"причина {doc_id}"])
+                " '2026-02-01', ?, '[\"w\"]')",
+                [doc_id, f"Договор {doc_id}", state, f"причина {doc_id}"],
+            )
             d.execute(
                 "INSERT INTO document_files (document_id, position, name, size, streebog256, streebog512)"
-                " VALUES (?, 1, 'a.pdf', 10, 'h1', 'h2')", [doc_id])
+                " VALUES (?, 1, 'a.pdf', 10, 'h1', 'h2')",
+                [doc_id],
+            )
             d.execute(
                 "INSERT INTO route_steps (document_id, position, kind, user_id, display_name)"
-                " VALUES (?, 1, 'internal', 5, 'Иванов')", [doc_id])
+                " VALUES (?, 1, 'internal', 5, 'Иванов')",
+                [doc_id],
+            )
 
     database.write_sync(fill)
     return database
 
 
 def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    return conn.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'documents' AND type != 'table'"
-                        " ORDER BY name").fetchall()
+    return conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'documents' AND type != 'table' ORDER BY name"
+    ).fetchall()
 
 
 def test_the_rebuild_drops_only_the_state_and_kind_checks_and_keeps_rows_indexes_and_keys(tmp_path: Path) -> None:
@@ -73,8 +80,9 @@ def test_the_rebuild_drops_only_the_state_and_kind_checks_and_keeps_rows_indexes
         database.write_sync(lambda d: d.execute("UPDATE documents SET entity_type = 'deal' WHERE id = 1"))
         # Foreign keys still hold against the rebuilt table (the real connection has them on).
         try:
-            database.write_sync(lambda d: d.execute(
-                "INSERT INTO route_steps (document_id, position, kind) VALUES (99, 1, 'internal')"))
+            database.write_sync(
+                lambda d: d.execute("INSERT INTO route_steps (document_id, position, kind) VALUES (99, 1, 'internal')")
+            )
         except sqlite3.IntegrityError:
             pass
         else:
@@ -93,9 +101,12 @@ def test_the_rebuild_drops_only_the_state_and_kind_checks_and_keeps_rows_indexes
 
 
 def test_a_fresh_database_stores_any_state_and_the_transitions_refuse_unknown_ones(db: Database) -> None:
-    db.write_sync(lambda d: d.execute(
-        "INSERT INTO documents (title, state, entity_type, entity_id, author_id, created_at, updated_at)"
-        " VALUES ('x', 'on_approval', 'deal', 1, 1, 'a', 'a')"))
+    db.write_sync(
+        lambda d: d.execute(
+            "INSERT INTO documents (title, state, entity_type, entity_id, author_id, created_at, updated_at)"
+            " VALUES ('x', 'on_approval', 'deal', 1, 1, 'a', 'a')"
+        )
+    )
     try:
         DocState("on_approval")
     except ValueError:
@@ -105,11 +116,22 @@ def test_a_fresh_database_stores_any_state_and_the_transitions_refuse_unknown_on
 
 
 def test_the_vocabulary_answers_what_the_code_used_to_spell_out() -> None:
-    assert [s.value for s in DocState] == ["draft", "awaiting_internal", "awaiting_counterparty", "completed",
-                                           "rejected_internal", "rejected_counterparty", "withdrawn", "expired",
-                                           "deleted"]
-    assert {s for s in DocState if s.is_open} == {DocState.DRAFT, DocState.AWAITING_INTERNAL,
-                                                  DocState.AWAITING_COUNTERPARTY}
+    assert [s.value for s in DocState] == [
+        "draft",
+        "awaiting_internal",
+        "awaiting_counterparty",
+        "completed",
+        "rejected_internal",
+        "rejected_counterparty",
+        "withdrawn",
+        "expired",
+        "deleted",
+    ]
+    assert {s for s in DocState if s.is_open} == {
+        DocState.DRAFT,
+        DocState.AWAITING_INTERNAL,
+        DocState.AWAITING_COUNTERPARTY,
+    }
     assert DocState.AWAITING_INTERNAL.label == "На подписи" and DocState.EXPIRED.label == "Срок истёк"
     assert TRANSITIONS["withdraw"][0] == docstate.OPEN_STATES
     for allowed, target in TRANSITIONS.values():

@@ -49,11 +49,14 @@ class Body:
 
     def __iter__(self) -> Iterator[bytes]:
         for name, value in self.fields.items():
-            yield self._count(f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                              f"{value}\r\n".encode())
+            yield self._count(
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            )
         for name, mib in self.files:
-            yield self._count(f'--{self.boundary}\r\nContent-Disposition: form-data; name="files"; '
-                              f'filename="{name}"\r\nContent-Type: application/pdf\r\n\r\n'.encode())
+            yield self._count(
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="files"; '
+                f'filename="{name}"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
+            )
             for _ in range(mib):
                 yield self._count(self.block)
             yield self._count(b"\r\n")
@@ -112,7 +115,8 @@ def test_a_900_mb_upload_is_refused_while_it_streams_and_memory_stays_flat(kd: K
 
 
 def test_the_request_total_is_limited_and_a_file_over_the_limit_is_refused(
-        tmp_path: Path, emulator: PortalEmulator, people: People) -> None:
+    tmp_path: Path, emulator: PortalEmulator, people: People
+) -> None:
     env = server_env(people.pki, KLIKDOK_LIMITS_MAX_UPLOAD_MB="3", KLIKDOK_LIMITS_MAX_REQUEST_MB="5")
     # What a server killed in the middle of an upload leaves behind is swept at the next start.
     (tmp_path / "data" / "uploads").mkdir(parents=True)
@@ -128,16 +132,23 @@ def test_the_request_total_is_limited_and_a_file_over_the_limit_is_refused(
         assert resp.status_code == 413, resp.text
         assert resp.json()["message"].startswith("Файлы вместе больше 5 МБ")
         # Announced up front: refused before any of it is read.
-        announced = kd.api("POST", "/documents", MANAGER, ("deal", 1), data={"signers": str(CHIEF_ACCOUNTANT)},
-                           files=[("files", ("big.pdf", os.urandom(6 * MIB), "application/pdf"))])
+        announced = kd.api(
+            "POST",
+            "/documents",
+            MANAGER,
+            ("deal", 1),
+            data={"signers": str(CHIEF_ACCOUNTANT)},
+            files=[("files", ("big.pdf", os.urandom(6 * MIB), "application/pdf"))],
+        )
         assert announced.status_code == 413 and "вместе больше 5 МБ" in announced.json()["message"]
         # One file over the per-file limit, though the request is within the total.
         one = Body([("четыре.pdf", 4)], {"signers": str(CHIEF_ACCOUNTANT)})
         resp = post_stream(kd, one)
         assert resp.status_code == 413 and "«четыре.pdf» больше 3 МБ" in resp.json()["message"]
         assert kd.query("SELECT count(*) FROM documents")[0][0] == 0
-        assert emulator.state.files == {} or all(f["NAME"] not in ("a.pdf", "четыре.pdf", "big.pdf")
-                                                 for f in emulator.state.files.values())
+        assert emulator.state.files == {} or all(
+            f["NAME"] not in ("a.pdf", "четыре.pdf", "big.pdf") for f in emulator.state.files.values()
+        )
         assert spool_files(kd) == []
     finally:
         srv.stop()
@@ -145,13 +156,20 @@ def test_the_request_total_is_limited_and_a_file_over_the_limit_is_refused(
 
 def test_a_multi_file_upload_is_stored_with_the_right_digests(kd: Klikdok, people: People) -> None:
     rng = random.Random(11)
-    files = {"договор.pdf": rng.randbytes(3 * MIB + 12345), "приложение.pdf": rng.randbytes(MIB - 1),
-             "акт.pdf": PDF}
+    files = {"договор.pdf": rng.randbytes(3 * MIB + 12345), "приложение.pdf": rng.randbytes(MIB - 1), "акт.pdf": PDF}
     doc = kd.create(MANAGER, ("deal", 1), files, signers=[CHIEF_ACCOUNTANT])
-    wait_for(lambda: kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL",
-                              doc) == [(0,)], what="the files' copies on Disk")
-    rows = kd.query("SELECT name, size, streebog256, streebog512, disk_file_id FROM document_files"
-                    " WHERE document_id = ? ORDER BY id", doc)
+    wait_for(
+        lambda: (
+            kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", doc)
+            == [(0,)]
+        ),
+        what="the files' copies on Disk",
+    )
+    rows = kd.query(
+        "SELECT name, size, streebog256, streebog512, disk_file_id FROM document_files"
+        " WHERE document_id = ? ORDER BY id",
+        doc,
+    )
     assert [r[0] for r in rows] == list(files)
     pki = people.pki.pki
     for name, size, d256, d512, disk_id in rows:
@@ -181,11 +199,14 @@ def test_a_huge_signature_upload_is_refused_as_it_streams(kd: Klikdok) -> None:
             yield block
 
     headers = {"X-KlikDok-Session": kd.session(CHIEF_ACCOUNTANT), "Content-Type": "application/pkcs7-signature"}
-    resp = httpx.post(f"{kd.url}/api/v1/documents/{doc}/files/{file_id}/signatures", content=body(),
-                      headers=headers, timeout=120)
+    resp = httpx.post(
+        f"{kd.url}/api/v1/documents/{doc}/files/{file_id}/signatures", content=body(), headers=headers, timeout=120
+    )
     assert resp.status_code == 413, resp.text
-    assert resp.json() == {"error": "too_large",
-                           "message": "Файл подписи больше 1024 КБ: это не похоже на подпись. Подпись не принята."}
+    assert resp.json() == {
+        "error": "too_large",
+        "message": "Файл подписи больше 1024 КБ: это не похоже на подпись. Подпись не принята.",
+    }
     assert sent < 100 * MIB, sent
     assert kd.query("SELECT count(*) FROM signatures")[0][0] == 0
     assert spool_files(kd) == []

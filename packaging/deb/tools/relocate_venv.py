@@ -43,7 +43,9 @@ def drop_install_records(venv: Path) -> int:
         record = path.parent / "RECORD"
         if record.exists():
             lines = record.read_text().splitlines(keepends=True)
-            record.write_text("".join(line for line in lines if not line.startswith(f"{path.parent.name}/direct_url.json,")))
+            record.write_text(
+                "".join(line for line in lines if not line.startswith(f"{path.parent.name}/direct_url.json,"))
+            )
         path.unlink()
         removed += 1
     return removed

@@ -29,8 +29,9 @@ class ProbeError(Exception):
     """The server did not behave like a healthy Type=notify service."""
 
 
-def wait_for_message(sock: socket.socket, wanted: str, deadline: float, seen: list[str],
-                     proc: subprocess.Popen[bytes], since: int = 0) -> None:
+def wait_for_message(
+    sock: socket.socket, wanted: str, deadline: float, seen: list[str], proc: subprocess.Popen[bytes], since: int = 0
+) -> None:
     """Read notifications until one from index `since` on contains `wanted`; fail if the server dies first."""
     while wanted not in "\n".join(seen[since:]):
         if proc.poll() is not None:
@@ -59,8 +60,9 @@ def get_health(url: str, cafile: str | None) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--user", default="klikdok")
-    parser.add_argument("--url", action="append", required=True,
-                        help="health URL to GET (repeat: directly and through nginx)")
+    parser.add_argument(
+        "--url", action="append", required=True, help="health URL to GET (repeat: directly and through nginx)"
+    )
     parser.add_argument("--cafile", help="CA for https URLs (the test's self-signed certificate)")
     parser.add_argument("--ready-timeout", type=float, default=90.0)
     parser.add_argument("--watchdog-usec", type=int, default=2_000_000)
@@ -74,10 +76,23 @@ def main(argv: list[str] | None = None) -> int:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(sock_path))
         sock_path.chmod(0o777)  # the server runs as another user
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/var/lib/klikdok",
-               "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": str(args.watchdog_usec)}
-        cmd = ["setpriv", f"--reuid={args.user}", f"--regid={args.user}", "--init-groups",
-               "klikdok", "serve", "--config", "/etc/klikdok/klikdok.toml"]
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/var/lib/klikdok",
+            "NOTIFY_SOCKET": str(sock_path),
+            "WATCHDOG_USEC": str(args.watchdog_usec),
+        }
+        cmd = [
+            "setpriv",
+            f"--reuid={args.user}",
+            f"--regid={args.user}",
+            "--init-groups",
+            "klikdok",
+            "serve",
+            "--config",
+            "/etc/klikdok/klikdok.toml",
+        ]
         with args.log.open("wb") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd="/var/lib/klikdok")
         try:
@@ -87,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             bodies = [get_health(url, args.cafile) for url in args.url]
             # A ping *after* READY proves the periodic task runs, not just a first
             # ping during start-up. The app pings at half of WATCHDOG_USEC.
-            wait_for_message(sock, "WATCHDOG=1", time.monotonic() + args.watchdog_usec / 1e6 + 3, seen, proc,
-                             since=len(seen))
+            wait_for_message(
+                sock, "WATCHDOG=1", time.monotonic() + args.watchdog_usec / 1e6 + 3, seen, proc, since=len(seen)
+            )
             proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(timeout=30)
@@ -105,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait()
             sock_path.unlink(missing_ok=True)
             sockdir.rmdir()
-    print(f"serve_probe: OK: READY after {ready_after:.1f}s, {' and '.join(args.url)} answered "
-          f"{json.dumps(bodies[0], ensure_ascii=False)}, "
-          f"watchdog pinged, clean stop; notifications: {' | '.join(m.replace(chr(10), ',') for m in seen)}")
+    print(
+        f"serve_probe: OK: READY after {ready_after:.1f}s, {' and '.join(args.url)} answered "
+        f"{json.dumps(bodies[0], ensure_ascii=False)}, "
+        f"watchdog pinged, clean stop; notifications: {' | '.join(m.replace(chr(10), ',') for m in seen)}"
+    )
     return 0
 
 

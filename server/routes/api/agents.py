@@ -32,17 +32,24 @@ class PairingCode(msgspec.Struct, kw_only=True):
     command: str
 
 
-@post("/api/v1/agents/pairing-codes", operation_id="agents.pairing_code", status_code=201,
-      summary="A one-time code for `klikdok-agent pair URL CODE` (valid minutes)")
+@post(
+    "/api/v1/agents/pairing-codes",
+    operation_id="agents.pairing_code",
+    status_code=201,
+    summary="A one-time code for `klikdok-agent pair URL CODE` (valid minutes)",
+)
 async def create_pairing_code(session: Session, services: Services) -> PairingCode:
     per_user = pairing_limiter(services, "agents.pairing_codes", services.settings.agents.pairing_codes_per_hour, 3600)
     wait = per_user.hit(f"{session.member_id}:{session.user_id}")
     if wait is not None:
-        raise TooManyRequestsException("Слишком много кодов сопряжения за час. Используйте последний полученный "
-                                       "код или повторите позже.", headers={"Retry-After": retry_after(wait)})
+        raise TooManyRequestsException(
+            "Слишком много кодов сопряжения за час. Используйте последний полученный код или повторите позже.",
+            headers={"Retry-After": retry_after(wait)},
+        )
     minutes = services.settings.agents.pairing_code_minutes
-    code, expires = await services.db.write(lambda d: store.create_pairing_code(
-        d, user_id=session.user_id, member_id=session.member_id, minutes=minutes))
+    code, expires = await services.db.write(
+        lambda d: store.create_pairing_code(d, user_id=session.user_id, member_id=session.member_id, minutes=minutes)
+    )
     url = services.settings.server.public_url.rstrip("/")
     return PairingCode(code=code, expires_at=expires, command=f"klikdok-agent pair {url} {code}")
 
@@ -66,16 +73,31 @@ class AgentsStatus(msgspec.Struct, kw_only=True):
 async def list_agents(session: Session, services: Services, agents: AgentHub) -> AgentsStatus:
     rows = await services.db.read(lambda d: store.agents_of(d, session.user_id))
     live = agents.online_agents(session.user_id)
-    found = [AgentInfo(id=a.id, name=a.name, platform=a.platform, backend=a.backend, online=a.id in live,
-                       created_at=a.created_at, last_seen_at=a.last_seen_at) for a in rows]
+    found = [
+        AgentInfo(
+            id=a.id,
+            name=a.name,
+            platform=a.platform,
+            backend=a.backend,
+            online=a.id in live,
+            created_at=a.created_at,
+            last_seen_at=a.last_seen_at,
+        )
+        for a in rows
+    ]
     return AgentsStatus(online=any(a.online for a in found), agents=found)
 
 
-@delete("/api/v1/agents/{agent_id:int}", operation_id="agents.revoke", status_code=204,
-        summary="Revoke one of the signer's agents (its key stops working at once)")
+@delete(
+    "/api/v1/agents/{agent_id:int}",
+    operation_id="agents.revoke",
+    status_code=204,
+    summary="Revoke one of the signer's agents (its key stops working at once)",
+)
 async def revoke_agent(session: Session, services: Services, agents: AgentHub, agent_id: int) -> None:
-    done = await services.db.write(lambda d: store.revoke_agent(
-        d, agent_id=agent_id, user_id=session.user_id, actor=f"user:{session.user_id}"))
+    done = await services.db.write(
+        lambda d: store.revoke_agent(d, agent_id=agent_id, user_id=session.user_id, actor=f"user:{session.user_id}")
+    )
     if not done:
         raise NotFoundException("Агент не найден.")
     await agents.disconnect_agent(agent_id)

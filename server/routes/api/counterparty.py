@@ -73,8 +73,15 @@ def _status(row: dict[str, Any]) -> LinkStatus:
     return LinkStatus(**{k: row[k] for k in LinkStatus.__struct_fields__})
 
 
-async def _author_doc(directory: PortalDirectory, documents: DocumentQueries, session: Session, document_id: int,
-                      action: str, *, author: bool) -> dict[str, Any]:
+async def _author_doc(
+    directory: PortalDirectory,
+    documents: DocumentQueries,
+    session: Session,
+    document_id: int,
+    action: str,
+    *,
+    author: bool,
+) -> dict[str, Any]:
     viewer = await directory.viewer(session.user_id)
     doc = await documents.visible_document(viewer, document_id)
     if author:
@@ -87,8 +94,15 @@ class CounterpartyApi(Controller):
     tags = ["counterparty"]
 
     @get("/", summary="The counterparty link's status (never the link)", opt=OPT)
-    async def status(self, session: Session, directory: PortalDirectory, documents: DocumentQueries, db: Database, settings: Settings,
-                     document_id: int) -> Response[Any]:
+    async def status(
+        self,
+        session: Session,
+        directory: PortalDirectory,
+        documents: DocumentQueries,
+        db: Database,
+        settings: Settings,
+        document_id: int,
+    ) -> Response[Any]:
         doc = await _author_doc(directory, documents, session, document_id, "просмотр", author=False)
 
         def read(d: Any) -> CounterpartyStatus:
@@ -96,52 +110,88 @@ class CounterpartyApi(Controller):
             used = links.manual_reminders_today(d, document_id, datetime.now(UTC))
             live = next((r for r in rows if not r["revoked_at"]), None)
             return CounterpartyStatus(
-                document_id=document_id, state=doc["state"], counterparty_email=doc["counterparty_email"],
-                current=_status(live) if live else None, history=[_status(r) for r in rows],
-                reminders_left_today=max(0, settings.limits.manual_reminders_per_day - used))
+                document_id=document_id,
+                state=doc["state"],
+                counterparty_email=doc["counterparty_email"],
+                current=_status(live) if live else None,
+                history=[_status(r) for r in rows],
+                reminders_left_today=max(0, settings.limits.manual_reminders_per_day - used),
+            )
 
         return Response(await db.read(read), headers={"Cache-Control": "no-store"})
 
-    @get("/recipients", summary="Addresses the CRM knows for the counterparty (the card's contacts, the company)",
-         opt=OPT)
-    async def recipients(self, session: Session, directory: PortalDirectory, documents: DocumentQueries,
-                         document_id: int) -> Response[Any]:
+    @get(
+        "/recipients",
+        summary="Addresses the CRM knows for the counterparty (the card's contacts, the company)",
+        opt=OPT,
+    )
+    async def recipients(
+        self, session: Session, directory: PortalDirectory, documents: DocumentQueries, document_id: int
+    ) -> Response[Any]:
         doc = await _author_doc(directory, documents, session, document_id, "выбор получателя", author=False)
         crm = CrmService(await directory.client())
         found: list[Recipient] = []
         try:
             contacts = await crm.record_contacts(kind_of(doc["entity_type"]), doc["entity_id"])
             for c in contacts:
-                found += [Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт")
-                          for e in c.emails]
+                found += [
+                    Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт")
+                    for e in c.emails
+                ]
             if doc["company_id"]:
                 company = await crm.company(doc["company_id"])
-                found += [Recipient(email=e, name=text.name(company.title), source=COMPANY.code,
-                                    source_label=COMPANY.label.lower()) for e in company.emails]
+                found += [
+                    Recipient(
+                        email=e, name=text.name(company.title), source=COMPANY.code, source_label=COMPANY.label.lower()
+                    )
+                    for e in company.emails
+                ]
         except Bitrix24Error as exc:
             return problem(502, "crm_unavailable", f"CRM не ответила ({exc.code}).")
         unique = list({r.email.lower(): r for r in found if links.valid_email(r.email)}.values())
         return Response(unique, headers={"Cache-Control": "no-store"})
 
-    @post("/resend", summary="A new link (the old one dies), to the same or another address", status_code=200,
-          opt=OPT)
-    async def resend(self, session: Session, directory: PortalDirectory, documents: DocumentQueries, services: Services, document_id: int,
-                     data: ResendBody) -> Response[Any]:
+    @post("/resend", summary="A new link (the old one dies), to the same or another address", status_code=200, opt=OPT)
+    async def resend(
+        self,
+        session: Session,
+        directory: PortalDirectory,
+        documents: DocumentQueries,
+        services: Services,
+        document_id: int,
+        data: ResendBody,
+    ) -> Response[Any]:
         doc = await _author_doc(directory, documents, session, document_id, "отправить ссылку заново", author=True)
         email = (data.email or doc["counterparty_email"] or "").strip()
         name = text.name(data.name) or text.name(doc["counterparty_name"])
-        link_id = await services.db.write(lambda d: links.issue(
-            d, document_id=document_id, recipient_email=email, recipient_name=name,
-            ttl_days=services.settings.policy.link_ttl_days, actor=f"user:{session.user_id}",
-            key=services.link_key, reason="resent"))
+        link_id = await services.db.write(
+            lambda d: links.issue(
+                d,
+                document_id=document_id,
+                recipient_email=email,
+                recipient_name=name,
+                ttl_days=services.settings.policy.link_ttl_days,
+                actor=f"user:{session.user_id}",
+                key=services.link_key,
+                reason="resent",
+            )
+        )
         if services.mail is not None:
             services.mail.wake()
-        return Response({"link_id": link_id, "recipient_email": text.email_address(email) or email},
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            {"link_id": link_id, "recipient_email": text.email_address(email) or email},
+            headers={"Cache-Control": "no-store"},
+        )
 
     @post("/remind", summary="A reminder e-mail now (limited per day)", status_code=200, opt=OPT)
-    async def remind(self, session: Session, directory: PortalDirectory, documents: DocumentQueries, services: Services,
-                     document_id: int) -> Response[Any]:
+    async def remind(
+        self,
+        session: Session,
+        directory: PortalDirectory,
+        documents: DocumentQueries,
+        services: Services,
+        document_id: int,
+    ) -> Response[Any]:
         per_day = services.settings.limits.manual_reminders_per_day
         await _author_doc(directory, documents, session, document_id, "напомнить контрагенту", author=True)
 
@@ -153,8 +203,9 @@ class CounterpartyApi(Controller):
             now = datetime.now(UTC)
             used = links.manual_reminders_today(d, document_id, now)
             if used >= per_day:
-                raise links.LinkRefused("too_many_reminders", f"Сегодня уже отправлено напоминаний: {used}. "
-                                        "Попробуйте завтра.")
+                raise links.LinkRefused(
+                    "too_many_reminders", f"Сегодня уже отправлено напоминаний: {used}. Попробуйте завтра."
+                )
             links.enqueue_reminder(d, link["id"], document_id, None, actor=f"user:{session.user_id}", now=now)
             return per_day - used - 1
 

@@ -36,5 +36,6 @@ def openapi_config(settings: Settings) -> OpenAPIConfig | None:
     if not settings.server.api_docs:
         return None
     router = Router(PATH, route_handlers=[], guards=[admins_only], include_in_schema=False)
-    return OpenAPIConfig(title="KlikDok API", version=__version__, render_plugins=[JsonRenderPlugin()],
-                         openapi_router=router)
+    return OpenAPIConfig(
+        title="KlikDok API", version=__version__, render_plugins=[JsonRenderPlugin()], openapi_router=router
+    )

@@ -50,26 +50,39 @@ def document_limits(settings: Settings) -> Limits:
     """``[limits] max_upload_mb`` per file and ``max_request_mb`` for the whole request that creates a document."""
     per_file, total = settings.limits.max_upload_mb, settings.limits.max_request_mb
     return Limits(
-        file_bytes=per_file * MIB, total_bytes=total * MIB,
-        file_too_large=lambda name: f"Файл «{safe_name(name)}» больше {per_file} МБ, такие файлы не принимаются. "
-                                    "Документ не создан.",
+        file_bytes=per_file * MIB,
+        total_bytes=total * MIB,
+        file_too_large=lambda name: (
+            f"Файл «{safe_name(name)}» больше {per_file} МБ, такие файлы не принимаются. Документ не создан."
+        ),
         total_too_large=f"Файлы вместе больше {total} МБ, столько за один раз не принимается. Документ не создан: "
-                        "уменьшите файлы или разделите их на несколько документов.")
+        "уменьшите файлы или разделите их на несколько документов.",
+    )
 
 
 def signature_limits(settings: Settings) -> Limits:
     """``[limits] max_signature_kb`` for an uploaded .sig (a signature is small; anything bigger is not one)."""
     kb = settings.limits.max_signature_kb
     message = f"Файл подписи больше {kb} КБ: это не похоже на подпись. Подпись не принята."
-    return Limits(file_bytes=kb * 1024, total_bytes=kb * 1024 + FORM_OVERHEAD, file_too_large=lambda _name: message,
-                  total_too_large=message)
+    return Limits(
+        file_bytes=kb * 1024,
+        total_bytes=kb * 1024 + FORM_OVERHEAD,
+        file_too_large=lambda _name: message,
+        total_too_large=message,
+    )
 
 
 def attachment(name: str, data: bytes, media_type: str) -> Response[bytes]:
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
-    return Response(data, media_type=media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 class RouteBody(msgspec.Struct):
@@ -151,22 +164,39 @@ class DocumentsController(Controller):
     @get("/me", operation_id="me", summary="Who the session is and which roles they have")
     async def me(self, session: Session, directory: PortalDirectory) -> Me:
         viewer = await directory.viewer(session.user_id)
-        return Me(user_id=session.user_id, auditor=viewer.auditor, department_head=viewer.is_head,
-                  managed_departments=sorted(viewer.managed_departments), entity_type=session.entity_type,
-                  entity_id=session.entity_id)
+        return Me(
+            user_id=session.user_id,
+            auditor=viewer.auditor,
+            department_head=viewer.is_head,
+            managed_departments=sorted(viewer.managed_departments),
+            entity_type=session.entity_type,
+            entity_id=session.entity_id,
+        )
 
-    @get("/directory/users", operation_id="directory_users", summary="Active employees (signer picker)",
-         opt=audited("directory"))
+    @get(
+        "/directory/users",
+        operation_id="directory_users",
+        summary="Active employees (signer picker)",
+        opt=audited("directory"),
+    )
     async def users(self, session: Session, directory: PortalDirectory) -> list[PersonInfo]:
         return await directory.people()
 
-    @get("/documents", operation_id="list_documents", summary="Documents visible to the session's user",
-         opt=audited("list"))
+    @get(
+        "/documents",
+        operation_id="list_documents",
+        summary="Documents visible to the session's user",
+        opt=audited("list"),
+    )
     async def list_documents(
-        self, session: Session, directory: PortalDirectory, documents: DocumentQueries,
+        self,
+        session: Session,
+        directory: PortalDirectory,
+        documents: DocumentQueries,
         view: Literal["entity", "mine", "queue", "department", "all"] = "entity",
-        entity_type: str = Parameter(default="", max_length=64,
-                                     schema_extra={"enum": ["", *(kind.code for kind in KINDS)]}),
+        entity_type: str = Parameter(
+            default="", max_length=64, schema_extra={"enum": ["", *(kind.code for kind in KINDS)]}
+        ),
         entity_id: int = 0,
         states: Annotated[list[str] | None, QueryParameter(name="state")] = None,
         q: str = "",
@@ -181,14 +211,28 @@ class DocumentsController(Controller):
             if et not in CODES or eid <= 0:
                 raise ApiProblem(400, "bad_request", f"Не указана карточка {cards_phrase('или')}.")
             entity = (et, eid)
-        return await documents.list(viewer, view=view, entity=entity, states_=states or [], query=q.strip()[:200],
-                                   overdue=overdue, limit=limit, offset=offset)
+        return await documents.list(
+            viewer,
+            view=view,
+            entity=entity,
+            states_=states or [],
+            query=q.strip()[:200],
+            overdue=overdue,
+            limit=limit,
+            offset=offset,
+        )
 
-    @post("/documents", operation_id="create_document", status_code=201, request_max_body_size=None,
-          summary="Create a draft (multipart: files, title, signers, entity; send=1 sends it at once)",
-          opt=audited("create"))
-    async def create(self, request: Request, session: Session, directory: PortalDirectory, intake: Intake,
-                     settings: Settings) -> Created:
+    @post(
+        "/documents",
+        operation_id="create_document",
+        status_code=201,
+        request_max_body_size=None,
+        summary="Create a draft (multipart: files, title, signers, entity; send=1 sends it at once)",
+        opt=audited("create"),
+    )
+    async def create(
+        self, request: Request, session: Session, directory: PortalDirectory, intake: Intake, settings: Settings
+    ) -> Created:
         """The body is streamed to temporary files (:mod:`server.routes.uploads`), never held in memory; a file over
         ``max_upload_mb`` or a request over ``max_request_mb`` is refused with 413 as soon as it gets there."""
         await directory.viewer(session.user_id)
@@ -197,8 +241,18 @@ class DocumentsController(Controller):
 
     async def _create(self, session: Session, intake: Intake, form: ReceivedForm) -> Created:
         field = form.get
-        uploads = [Upload(name=f.filename or "document", path=f.path, size=f.size, streebog256=f.streebog256,
-                          streebog512=f.streebog512, content_type=f.content_type) for f in form.files if f.field == "files"]
+        uploads = [
+            Upload(
+                name=f.filename or "document",
+                path=f.path,
+                size=f.size,
+                streebog256=f.streebog256,
+                streebog512=f.streebog512,
+                content_type=f.content_type,
+            )
+            for f in form.files
+            if f.field == "files"
+        ]
         entity_type = str(field("entity_type") or session.entity_type)
         try:
             entity_id = int(field("entity_id") or session.entity_id)
@@ -206,78 +260,131 @@ class DocumentsController(Controller):
         except ValueError:
             raise ApiProblem(400, "bad_request", "Неверный номер карточки CRM или подписанта.") from None
         if not session.entity_type:
-            raise PermissionDenied("no_entity", f"Документ создаётся из вкладки «ЭДО» в карточке {cards_phrase('или')}.")
+            raise PermissionDenied(
+                "no_entity", f"Документ создаётся из вкладки «ЭДО» в карточке {cards_phrase('или')}."
+            )
         if (entity_type, entity_id) != (session.entity_type, session.entity_id):
             raise PermissionDenied("other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
         send = str(field("send") or "") in ("1", "true", "on")
-        doc_id = await intake.create(session.user_id, entity_type=entity_type, entity_id=entity_id,
-                                       title=str(field("title") or ""), uploads=uploads, signer_ids=signers,
-                                       counterparty_email=str(field("counterparty_email") or ""), send=send)
+        doc_id = await intake.create(
+            session.user_id,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            title=str(field("title") or ""),
+            uploads=uploads,
+            signer_ids=signers,
+            counterparty_email=str(field("counterparty_email") or ""),
+            send=send,
+        )
         return Created(id=doc_id, state=DocState.AWAITING_INTERNAL if send else DocState.DRAFT)
 
-    @get("/documents/{document_id:int}", operation_id="get_document", summary="A document with route and history",
-         opt=audited("view"))
-    async def detail(self, session: Session, directory: PortalDirectory, documents: DocumentQueries, document_id: int) -> DocumentDetail:
+    @get(
+        "/documents/{document_id:int}",
+        operation_id="get_document",
+        summary="A document with route and history",
+        opt=audited("view"),
+    )
+    async def detail(
+        self, session: Session, directory: PortalDirectory, documents: DocumentQueries, document_id: int
+    ) -> DocumentDetail:
         return await documents.detail(await directory.viewer(session.user_id), document_id)
 
-    @put("/documents/{document_id:int}/route", operation_id="set_route", summary="Set the internal signers (draft)",
-         opt=audited("route"))
-    async def set_route(self, session: Session, directory: PortalDirectory, intake: Intake, document_id: int, data: RouteBody) -> Done:
+    @put(
+        "/documents/{document_id:int}/route",
+        operation_id="set_route",
+        summary="Set the internal signers (draft)",
+        opt=audited("route"),
+    )
+    async def set_route(
+        self, session: Session, directory: PortalDirectory, intake: Intake, document_id: int, data: RouteBody
+    ) -> Done:
         viewer = await directory.viewer(session.user_id)
         await intake.set_route(viewer, document_id, data.signers, data.counterparty_email)
         return Done()
 
     @post("/documents/{document_id:int}/send", operation_id="send_document", status_code=200, opt=audited("send"))
-    async def send(self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int) -> Done:
+    async def send(
+        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int
+    ) -> Done:
         await transitions.send(await directory.viewer(session.user_id), document_id)
         return Done()
 
-    @post("/documents/{document_id:int}/withdraw", operation_id="withdraw_document", status_code=200,
-          opt=audited("withdraw"))
-    async def withdraw(self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int, data: ReasonBody) -> Done:
+    @post(
+        "/documents/{document_id:int}/withdraw",
+        operation_id="withdraw_document",
+        status_code=200,
+        opt=audited("withdraw"),
+    )
+    async def withdraw(
+        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int, data: ReasonBody
+    ) -> Done:
         await transitions.withdraw(await directory.viewer(session.user_id), document_id, data.reason)
         return Done()
 
-    @post("/documents/{document_id:int}/remind", operation_id="remind_signer", status_code=200,
-          opt=audited("remind"))
-    async def remind(self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int) -> Done:
+    @post("/documents/{document_id:int}/remind", operation_id="remind_signer", status_code=200, opt=audited("remind"))
+    async def remind(
+        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int
+    ) -> Done:
         await transitions.remind(await directory.viewer(session.user_id), document_id)
         return Done()
 
-    @post("/documents/{document_id:int}/reject", operation_id="reject_document", status_code=200,
-          opt=audited("reject"))
-    async def reject(self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int, data: ReasonBody) -> Done:
+    @post("/documents/{document_id:int}/reject", operation_id="reject_document", status_code=200, opt=audited("reject"))
+    async def reject(
+        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int, data: ReasonBody
+    ) -> Done:
         await transitions.reject(await directory.viewer(session.user_id), document_id, data.reason)
         return Done()
 
     @delete("/documents/{document_id:int}", operation_id="delete_document", status_code=200, opt=audited("delete"))
-    async def delete_draft(self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int) -> Done:
+    async def delete_draft(
+        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int
+    ) -> Done:
         await transitions.delete(await directory.viewer(session.user_id), document_id)
         return Done()
 
-    @post("/documents/sign-request", operation_id="sign_request", status_code=200,
-          summary="Open signing jobs for one or many documents waiting for the session's user",
-          opt=audited("sign-request"))
-    async def sign_request(self, request: Request, session: Session, directory: PortalDirectory, transitions: Transitions,
-                           data: SignRequestBody) -> list[Job]:
+    @post(
+        "/documents/sign-request",
+        operation_id="sign_request",
+        status_code=200,
+        summary="Open signing jobs for one or many documents waiting for the session's user",
+        opt=audited("sign-request"),
+    )
+    async def sign_request(
+        self,
+        request: Request,
+        session: Session,
+        directory: PortalDirectory,
+        transitions: Transitions,
+        data: SignRequestBody,
+    ) -> list[Job]:
         viewer = await directory.viewer(session.user_id)
         audit_object(request, data.document_ids[0] if data.document_ids else None)
         return await transitions.sign_request(viewer, data.document_ids, data.channel)
 
-    @post("/jobs/{job_id:int}/cancel", operation_id="cancel_job", status_code=200,
-          summary="Stop signing one document (agent or CryptoARM); the document keeps waiting for its signer",
-          opt=audited("cancel-job", object="job_id", object_type="job"))
-    async def cancel_job(self, session: Session, directory: PortalDirectory, transitions: Transitions, job_id: int) -> Job:
+    @post(
+        "/jobs/{job_id:int}/cancel",
+        operation_id="cancel_job",
+        status_code=200,
+        summary="Stop signing one document (agent or CryptoARM); the document keeps waiting for its signer",
+        opt=audited("cancel-job", object="job_id", object_type="job"),
+    )
+    async def cancel_job(
+        self, session: Session, directory: PortalDirectory, transitions: Transitions, job_id: int
+    ) -> Job:
         return await transitions.cancel_job(await directory.viewer(session.user_id), job_id)
 
     @get("/jobs", operation_id="my_jobs", summary="Open signing jobs of the session's user")
     async def jobs(self, session: Session, db: Database) -> list[Job]:
         return await db.read(lambda d: store.open_jobs(d, session.user_id))
 
-    @get("/jobs/status", operation_id="jobs_status",
-         summary="Progress of the session user's jobs (closed ones too) and of their latest CryptoARM run")
-    async def jobs_status(self, session: Session, db: Database,
-                          ids: Annotated[list[int] | None, QueryParameter(name="ids")] = None) -> list[JobProgress]:
+    @get(
+        "/jobs/status",
+        operation_id="jobs_status",
+        summary="Progress of the session user's jobs (closed ones too) and of their latest CryptoARM run",
+    )
+    async def jobs_status(
+        self, session: Session, db: Database, ids: Annotated[list[int] | None, QueryParameter(name="ids")] = None
+    ) -> list[JobProgress]:
         wanted = list(dict.fromkeys(ids or []))[:200]
         if not wanted:
             return []
@@ -288,20 +395,43 @@ class DocumentsController(Controller):
             for run in transaction_store.job_runs(d, session.user_id):
                 for job_id in run.job_ids:
                     runs.setdefault(job_id, (run.state, run.refused.get(str(job_id), "")))
-            return [JobProgress(id=r.id, document_id=r.document_id, title=r.title, status=r.status, channel=r.channel,
-                                error=r.error, document_state=r.document_state,
-                                document_state_label=docstate.label(r.document_state),
-                                cryptoarm_state=runs.get(r.id, ("", ""))[0],
-                                cryptoarm_message=runs.get(r.id, ("", ""))[1]) for r in rows]
+            return [
+                JobProgress(
+                    id=r.id,
+                    document_id=r.document_id,
+                    title=r.title,
+                    status=r.status,
+                    channel=r.channel,
+                    error=r.error,
+                    document_state=r.document_state,
+                    document_state_label=docstate.label(r.document_state),
+                    cryptoarm_state=runs.get(r.id, ("", ""))[0],
+                    cryptoarm_message=runs.get(r.id, ("", ""))[1],
+                )
+                for r in rows
+            ]
 
         return await db.read(read)
 
-    @post("/documents/{document_id:int}/files/{file_id:int}/signatures", operation_id="upload_signature",
-          status_code=201, request_max_body_size=None,
-          summary="Submit a detached CMS signature of one file (raw body or multipart field 'signature')",
-          opt=audited("sign"))
-    async def upload_signature(self, request: Request, session: Session, directory: PortalDirectory, transitions: Transitions, settings: Settings,
-                               document_id: int, file_id: int, job_id: int | None = None) -> AcceptedSignature:
+    @post(
+        "/documents/{document_id:int}/files/{file_id:int}/signatures",
+        operation_id="upload_signature",
+        status_code=201,
+        request_max_body_size=None,
+        summary="Submit a detached CMS signature of one file (raw body or multipart field 'signature')",
+        opt=audited("sign"),
+    )
+    async def upload_signature(
+        self,
+        request: Request,
+        session: Session,
+        directory: PortalDirectory,
+        transitions: Transitions,
+        settings: Settings,
+        document_id: int,
+        file_id: int,
+        job_id: int | None = None,
+    ) -> AcceptedSignature:
         viewer = await directory.viewer(session.user_id)
         limits = signature_limits(settings)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -316,59 +446,95 @@ class DocumentsController(Controller):
                 cms = await asyncio.to_thread(body.read_bytes)
         return await transitions.submit_signature(viewer, document_id, file_id, cms, job_id=job_id)
 
-    @get("/documents/{document_id:int}/files/{file_id:int}/content", operation_id="download_file",
-         summary="The original file (exactly the bytes that are signed)", opt=audited("download"))
-    async def download_file(self, session: Session, directory: PortalDirectory, downloads: Downloads, document_id: int,
-                            file_id: int) -> Response[bytes]:
+    @get(
+        "/documents/{document_id:int}/files/{file_id:int}/content",
+        operation_id="download_file",
+        summary="The original file (exactly the bytes that are signed)",
+        opt=audited("download"),
+    )
+    async def download_file(
+        self, session: Session, directory: PortalDirectory, downloads: Downloads, document_id: int, file_id: int
+    ) -> Response[bytes]:
         viewer = await directory.viewer(session.user_id)
         name, ctype, data = await downloads.download_file(viewer, document_id, file_id)
         return attachment(name, data, ctype)
 
-    @get("/documents/{document_id:int}/signatures/{signature_id:int}", operation_id="download_signature",
-         opt=audited("download"))
-    async def download_signature(self, session: Session, directory: PortalDirectory, downloads: Downloads, document_id: int,
-                                 signature_id: int) -> Response[bytes]:
+    @get(
+        "/documents/{document_id:int}/signatures/{signature_id:int}",
+        operation_id="download_signature",
+        opt=audited("download"),
+    )
+    async def download_signature(
+        self, session: Session, directory: PortalDirectory, downloads: Downloads, document_id: int, signature_id: int
+    ) -> Response[bytes]:
         viewer = await directory.viewer(session.user_id)
         name, data = await downloads.download_signature(viewer, document_id, signature_id)
         return attachment(name, data, "application/pkcs7-signature")
 
-    @get("/documents/{document_id:int}/package", operation_id="download_package",
-         summary="ZIP with the files, their .sig files and the verification report (HTML, JSON)",
-         opt=audited("package"))
-    async def package(self, session: Session, directory: PortalDirectory, packaging: Packaging, document_id: int) -> Response[bytes]:
+    @get(
+        "/documents/{document_id:int}/package",
+        operation_id="download_package",
+        summary="ZIP with the files, their .sig files and the verification report (HTML, JSON)",
+        opt=audited("package"),
+    )
+    async def package(
+        self, session: Session, directory: PortalDirectory, packaging: Packaging, document_id: int
+    ) -> Response[bytes]:
         name, data = await packaging.package(await directory.viewer(session.user_id), document_id)
         return attachment(name, data, "application/zip")
 
     @get("/documents/{document_id:int}/report", operation_id="verification_report", opt=audited("report"))
-    async def report(self, session: Session, directory: PortalDirectory, reports: Reports, document_id: int,
-                     format: Literal["json", "html"] = "json") -> Response[Any]:
+    async def report(
+        self,
+        session: Session,
+        directory: PortalDirectory,
+        reports: Reports,
+        document_id: int,
+        format: Literal["json", "html"] = "json",
+    ) -> Response[Any]:
         data, html = await reports.report(await directory.viewer(session.user_id), document_id)
         if format == "html":
             return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})
         return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
 
-    @post("/me/certificates/challenge", operation_id="certificate_challenge", status_code=200,
-          summary="A one-time code to sign with the certificate being registered (valid 10 minutes)")
-    async def certificate_challenge(self, session: Session, directory: PortalDirectory, registration: RegistrationService) -> CertificateChallenge:
+    @post(
+        "/me/certificates/challenge",
+        operation_id="certificate_challenge",
+        status_code=200,
+        summary="A one-time code to sign with the certificate being registered (valid 10 minutes)",
+    )
+    async def certificate_challenge(
+        self, session: Session, directory: PortalDirectory, registration: RegistrationService
+    ) -> CertificateChallenge:
         challenge = await registration.challenge(await directory.viewer(session.user_id))
         return CertificateChallenge(challenge=challenge.text, expires_at=challenge.expires_at)
 
-    @post("/me/certificates", operation_id="register_certificate", status_code=201,
-          request_max_body_size=256 * 1024,
-          summary="Register the session user's signing certificate with proof of its key (JSON: certificate, "
-                  "challenge, signature = detached CMS over the challenge, base64 or PEM)",
-          opt=audited("register_certificate"))
-    async def register_certificate(self, request: Request, session: Session, directory: PortalDirectory, registration: RegistrationService) -> Certificate:
+    @post(
+        "/me/certificates",
+        operation_id="register_certificate",
+        status_code=201,
+        request_max_body_size=256 * 1024,
+        summary="Register the session user's signing certificate with proof of its key (JSON: certificate, "
+        "challenge, signature = detached CMS over the challenge, base64 or PEM)",
+        opt=audited("register_certificate"),
+    )
+    async def register_certificate(
+        self, request: Request, session: Session, directory: PortalDirectory, registration: RegistrationService
+    ) -> Certificate:
         viewer = await directory.viewer(session.user_id)
         try:
             data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
             certificate = certificates.decode_certificate(data.certificate)
             signature = certificates.decode_signature(data.signature)
         except (msgspec.DecodeError, ValueError):
-            raise ApiProblem(400, "proof_required", "Для регистрации сертификата нужны сам сертификат, код "
-                             "подтверждения (POST /api/v1/me/certificates/challenge) и отсоединённая подпись "
-                             "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
-                             "challenge, signature; base64 или PEM).") from None
+            raise ApiProblem(
+                400,
+                "proof_required",
+                "Для регистрации сертификата нужны сам сертификат, код "
+                "подтверждения (POST /api/v1/me/certificates/challenge) и отсоединённая подпись "
+                "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
+                "challenge, signature; base64 или PEM).",
+            ) from None
         info = await registration.register(viewer, certificate, challenge=data.challenge, signature=signature)
         return Certificate(**info)
 
@@ -377,8 +543,16 @@ class DocumentsController(Controller):
         return await db.read(lambda d: store.registered_certificates(d, session.user_id))
 
     @get("/audit", operation_id="audit_search", summary="Search the audit log (auditors only)", opt=audited("audit"))
-    async def audit_search(self, session: Session, directory: PortalDirectory, db: Database, q: str = "", action: str = "",
-                           document_id: int = 0, limit: int = Parameter(default=100, ge=1, le=1000)) -> list[AuditRow]:
+    async def audit_search(
+        self,
+        session: Session,
+        directory: PortalDirectory,
+        db: Database,
+        q: str = "",
+        action: str = "",
+        document_id: int = 0,
+        limit: int = Parameter(default=100, ge=1, le=1000),
+    ) -> list[AuditRow]:
         viewer = await directory.viewer(session.user_id)
         if not viewer.auditor:
             raise PermissionDenied("not_auditor", "Журнал аудита доступен только аудиторам.")

@@ -35,14 +35,17 @@ def _database_health(db: SqliteUtilsDatabase) -> DatabaseHealth:
     return DatabaseHealth(status="ok", applied_migrations=applied, pending_migrations=pending)
 
 
-@get("/healthz", operation_id="health", summary="Health of the server and its database",
-     exclude_from_auth=True)
+@get("/healthz", operation_id="health", summary="Health of the server and its database", exclude_from_auth=True)
 async def healthz(services: Services) -> Response[Health]:
     try:
         database = await services.db.read(_database_health)
     except Exception as exc:
         database = DatabaseHealth(status="error", error=type(exc).__name__)
     ok = database.status == "ok" and database.pending_migrations == 0
-    body = Health(status="ok" if ok else "degraded", version=__version__,
-                  uptime_seconds=round(time.monotonic() - services.started_at, 3), database=database)
+    body = Health(
+        status="ok" if ok else "degraded",
+        version=__version__,
+        uptime_seconds=round(time.monotonic() - services.started_at, 3),
+        database=database,
+    )
     return Response(body, status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE)
