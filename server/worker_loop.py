@@ -22,8 +22,13 @@ async def run_rounds(
     log: logging.Logger,
     what: str,
 ) -> None:
-    """Call ``round_`` (returns how many items it handled) until ``stop`` is set."""
+    """Call ``round_`` (returns how many items it handled) until ``stop`` is set.
+
+    The wake flag is cleared before a round looks for work, never after: a commit that lands while the round
+    runs sets it again, and the loop goes straight into the next round instead of sleeping through the poll.
+    """
     while not stop.is_set():
+        wake.clear()
         try:
             busy = await round_()
         except Exception:  # the worker must outlive any one bad round
@@ -31,7 +36,6 @@ async def run_rounds(
             busy = 0
         if busy:
             continue
-        wake.clear()
         waiter = asyncio.ensure_future(wake.wait())
         stopper = asyncio.ensure_future(stop.wait())
         with contextlib.suppress(TimeoutError):
