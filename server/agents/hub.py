@@ -38,6 +38,7 @@ from common import agent_protocol as protocol
 from server.config import Settings
 from server.cryptoarm import transactions
 from server.db import Database
+from server.worker_loop import run_rounds
 from server.workflow import signature_store
 from server.workflow.listeners import TransitionListeners
 from server.workflow.signatures import SignatureDeps
@@ -486,7 +487,8 @@ class AgentHub:
         self.stats["offers"] += len(plan)
         return len(plan)
 
-    async def _dispatch_round(self) -> None:
+    async def _dispatch_round(self) -> int:
+        """One look for new pending jobs and due retries; returns how many new jobs it found."""
         fresh = await self.db.read(lambda d: store.new_pending_jobs(d, self._high_water))
         if fresh:
             self._high_water = max(job_id for job_id, _ in fresh)
@@ -499,6 +501,7 @@ class AgentHub:
         if users:
             await self.deliver_users(users)
         await self._drop_closed_jobs()
+        return len(fresh)
 
     async def _drop_closed_jobs(self) -> None:
         """Jobs in flight that closed elsewhere: tell the agent (signed -> event, otherwise -> cancel)."""
@@ -515,15 +518,14 @@ class AgentHub:
                 await self._send(conn, protocol.CancelJob(job_id=job_id, reason=status))
 
     async def _dispatch_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self._dispatch_round()
-            except Exception:  # keep dispatching after a transient database error
-                log.exception("job dispatch round failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.dispatch_seconds):
-                    await self._wake.wait()
-            self._wake.clear()
+        await run_rounds(
+            self._dispatch_round,
+            wake=self._wake,
+            stop=self._stop,
+            poll_seconds=self.settings.dispatch_seconds,
+            log=log,
+            what="job dispatch",
+        )
 
     async def _sweep_loop(self) -> None:
         period = self.settings.heartbeat_seconds
