@@ -125,6 +125,8 @@ def parse_tsl(source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES) -
             raise TslError(f"файл больше допустимого размера ({max_bytes // (1024 * 1024)} МБ)")
         digest.update(chunk)
         reader.feed(chunk)
+    if size == 0:
+        raise TslError("файл пуст")
     reader.feed(b"", final=True)
     return reader.result(digest.hexdigest())
 
