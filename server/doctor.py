@@ -261,7 +261,10 @@ def check_trust(settings: Settings) -> Check:
             f"хранилище доверенных сертификатов не читается: {exc}",
             "проверьте пути в [trust] roots/intermediates/crls",
         )
-    if not ctx.trust_roots:
+    from server.trust import service, store
+
+    stored = len(service.read_store(settings, store.anchor_ders) or [])
+    if not ctx.trust_roots and not stored:
         return Check(
             "trust",
             "WARN",
@@ -279,6 +282,9 @@ def check_trust(settings: Settings) -> Check:
         if next_update is not None and next_update < now:
             problems.append(f"CRL «{crl['tbs_cert_list']['issuer'].human_friendly}» устарел с {next_update:%d.%m.%Y}")
     summary = f"корневых: {len(ctx.trust_roots)}, промежуточных: {len(ctx.intermediates)}, CRL: {len(ctx.crls)}"
+    if stored:
+        # The store's anchors are counted and dated by the "accredited" check.
+        summary += f", доверенных в хранилище (klikdok trust): {stored}"
     if problems:
         return Check(
             "trust",

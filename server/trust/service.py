@@ -91,7 +91,8 @@ def add_roots(db: Database, path: Path, *, actor: str) -> list[tuple[str, str, b
     for cert in certs:
         f = facts(cert)
         self_signed = cert.subject.dump() == cert.issuer.dump()
-        if f.has_basic_constraints and not f.is_ca or not f.has_basic_constraints and not self_signed:
+        # A CA says so in basicConstraints; a v1 certificate without extensions passes only as a self-signed root.
+        if (f.has_basic_constraints and not f.is_ca) or (not f.has_basic_constraints and not self_signed):
             raise TrustRefused(
                 f"{path.name}: «{cert.subject.human_friendly[:120]}» — не сертификат удостоверяющего центра; "
                 "доверенным корнем может быть только сертификат УЦ"

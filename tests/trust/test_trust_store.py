@@ -206,3 +206,10 @@ def test_crl_addresses_are_kept_per_key(tmp_path: Path, gost_pki: GostPki, datab
 
     key_id = x509.Certificate.load(gost_pki.inter.cert_der).key_identifier.hex().upper()
     assert db.read_sync(lambda d: store.crl_addresses(d, key_id)) == sorted(urls)
+
+
+def test_doctor_counts_the_store_as_trust_roots(tmp_path: Path, gost_pki: GostPki) -> None:
+    data = tmp_path / "data"
+    assert cli(data, "trust", "add", str(gost_pki.root.cert))[0] == 0
+    line = doctor_line(data, "trust")
+    assert line.startswith("OK") and "доверенных в хранилище (klikdok trust): 1" in line
