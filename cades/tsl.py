@@ -77,6 +77,7 @@ class TslCa:
     status: str
     status_since: dt.datetime | None
     keys: tuple[TslKey, ...]
+    history: tuple[tuple[str, dt.datetime | None], ...] = ()  # (Статус, ДействуетС), as listed
 
     @property
     def accredited(self) -> bool:
@@ -257,11 +258,11 @@ def _text_of(element: ET.Element, path: str) -> str:
 def _read_ca(element: ET.Element, skipped: list[str]) -> TslCa:
     name = _text_of(element, "Название")
     short = _text_of(element, "КраткоеНазвание") or name
-    status_since_text = _text_of(element, "СтатусАккредитации/ДействуетС")
-    try:
-        status_since = parse_datetime(status_since_text) if status_since_text else None
-    except TslError:
-        status_since = None
+    status_since = _lenient_datetime(_text_of(element, "СтатусАккредитации/ДействуетС"))
+    history = tuple(
+        (_text_of(item, "Статус"), _lenient_datetime(_text_of(item, "ДействуетС")))
+        for item in element.iterfind("ИсторияСтатусовАккредитации/СтатусАккредитации")
+    )
     keys: list[TslKey] = []
     for key in element.iterfind(
         "ПрограммноАппаратныеКомплексы/ПрограммноАппаратныйКомплекс/КлючиУполномоченныхЛиц/Ключ"
@@ -285,7 +286,16 @@ def _read_ca(element: ET.Element, skipped: list[str]) -> TslCa:
         status=_text_of(element, "СтатусАккредитации/Статус"),
         status_since=status_since,
         keys=tuple(keys),
+        history=history,
     )
+
+
+def _lenient_datetime(text: str) -> dt.datetime | None:
+    """A CA's status date: None when absent or unreadable (the status itself still counts)."""
+    try:
+        return parse_datetime(text) if text else None
+    except TslError:
+        return None
 
 
 def _read_certificate(item: ET.Element) -> tuple[TslCertificate | None, str]:

@@ -457,6 +457,13 @@ def m0010_trust_store(db: SqliteUtilsDatabase) -> None:
             status TEXT NOT NULL DEFAULT '',
             status_since TEXT
         )""")
+    # The accreditation history as the list gives it: whether a CA was accredited when a document was signed.
+    db.execute("""
+        CREATE TABLE trust_ca_statuses (
+            ca_id INTEGER NOT NULL REFERENCES trust_cas(id),
+            status TEXT NOT NULL,
+            since TEXT
+        )""")
     db.execute("""
         CREATE TABLE trust_crl_addresses (
             ca_id INTEGER NOT NULL REFERENCES trust_cas(id),

@@ -78,6 +78,7 @@ def replace_list(db: SqliteUtilsDatabase, tsl: TrustedList, *, file_name: str, a
     now = _now()
     db.execute("DELETE FROM trust_certificates WHERE origin = 'list'")
     db.execute("DELETE FROM trust_crl_addresses")
+    db.execute("DELETE FROM trust_ca_statuses")
     db.execute("DELETE FROM trust_cas")
     certificates = 0
     for ca in tsl.cas:
@@ -96,6 +97,11 @@ def replace_list(db: SqliteUtilsDatabase, tsl: TrustedList, *, file_name: str, a
                 ],
             )
         )
+        for status, since in ca.history:
+            db.execute(
+                "INSERT INTO trust_ca_statuses (ca_id, status, since) VALUES (?, ?, ?)",
+                [ca_id, status, _iso(since) if since else None],
+            )
         for key in ca.keys:
             for url in key.crl_urls:
                 db.execute(
@@ -222,6 +228,16 @@ def anchor_ders(db: SqliteUtilsDatabase) -> list[bytes]:
         [ACTIVE_STATUS],
     ).fetchall()
     return [bytes(r[0]) for r in rows]
+
+
+def accreditation_history(db: SqliteUtilsDatabase, thumbprint: str) -> list[tuple[str, str | None]]:
+    """(status, since) of the CA a listed certificate belongs to, oldest first (undated entries first)."""
+    rows = db.execute(
+        "SELECT s.status, s.since FROM trust_ca_statuses s JOIN trust_certificates c ON c.ca_id = s.ca_id"
+        " WHERE c.origin = 'list' AND c.thumbprint = ? ORDER BY s.since IS NOT NULL, s.since, s.rowid",
+        [thumbprint.upper()],
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
 
 
 def crl_addresses(db: SqliteUtilsDatabase, key_id: str) -> list[str]:

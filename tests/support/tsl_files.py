@@ -30,6 +30,7 @@ class TslCaSpec:
     crl_urls: tuple[str, ...] = ("http://127.0.0.1:9/cdp/ca.crl",)
     registry_number: str = "999"
     wrong_thumbprint: frozenset[str] = field(default_factory=frozenset)  # names of certs given a bad Отпечаток
+    history: tuple[tuple[str, str], ...] = ()  # (Статус, ДействуетС); empty: the current status alone
 
 
 def _moment(value: dt.datetime) -> str:
@@ -72,6 +73,13 @@ def _ca_xml(ca: TslCaSpec) -> str:
         f"<СтатусАккредитации><Статус>{ca.status}</Статус>"
         "<ДействуетС>2022-01-01T00:00:00+03:00</ДействуетС></СтатусАккредитации>"
     )
+    history = (
+        "".join(
+            f"<СтатусАккредитации><Статус>{state}</Статус><ДействуетС>{since}</ДействуетС></СтатусАккредитации>"
+            for state, since in ca.history
+        )
+        or status
+    )
     return (
         f"<УдостоверяющийЦентр><Название>{escape(ca.name)}</Название>"
         "<ЭлектроннаяПочта>ca@example.invalid</ЭлектроннаяПочта>"
@@ -82,7 +90,7 @@ def _ca_xml(ca: TslCaSpec) -> str:
         f"<КлючиУполномоченныхЛиц>{''.join(keys)}</КлючиУполномоченныхЛиц></ПрограммноАппаратныйКомплекс>"
         f"</ПрограммноАппаратныеКомплексы><ИНН>7710000008</ИНН><ОГРН>1027700000008</ОГРН>"
         f"<РеестровыйНомер>{ca.registry_number}</РеестровыйНомер>{status}"
-        f"<ИсторияСтатусовАккредитации>{status}</ИсторияСтатусовАккредитации></УдостоверяющийЦентр>"
+        f"<ИсторияСтатусовАккредитации>{history}</ИсторияСтатусовАккредитации></УдостоверяющийЦентр>"
     )
 
 

@@ -213,3 +213,17 @@ def test_doctor_counts_the_store_as_trust_roots(tmp_path: Path, gost_pki: GostPk
     assert cli(data, "trust", "add", str(gost_pki.root.cert))[0] == 0
     line = doctor_line(data, "trust")
     assert line.startswith("OK") and "доверенных в хранилище (klikdok trust): 1" in line
+
+
+def test_the_accreditation_history_is_kept(
+    tmp_path: Path, gost_pki: GostPki, database: tuple[Settings, Database]
+) -> None:
+    settings, db = database
+    history = (("Действует", "2020-03-01T00:00:00+03:00"), ("Прекращена", "2025-06-30T00:00:00+03:00"))
+    spec = TslCaSpec("УЦ", (gost_pki.inter,), status="Прекращена", history=history)
+    service.import_list(db, Path(write(tmp_path, "v1.xml", tsl_xml(1, NOW, [spec]))), settings, actor="test")
+    thumb = sha1(gost_pki.inter.cert_der).lower()
+    assert db.read_sync(lambda d: store.accreditation_history(d, thumb)) == [
+        ("Действует", "2020-02-29T21:00:00+00:00"),
+        ("Прекращена", "2025-06-29T21:00:00+00:00"),
+    ]
