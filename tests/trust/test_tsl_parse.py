@@ -12,7 +12,10 @@ from cades.tsl import TslError, parse_tsl, read_tsl
 from tests.support.pki_fixtures import GostPki
 from tests.support.tsl_files import TslCaSpec, tsl_xml
 
-SAMPLE = Path("/work/shared/reference/tsl/tsl-sample.xml")
+# The project notes sit beside the checkout (as tests/cades/test_interop.py finds the interop corpus).
+SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "tsl" / "tsl-sample.xml"
+if not SAMPLE.exists():
+    SAMPLE = Path("/work/shared/reference/tsl/tsl-sample.xml")
 DATE = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 
 
