@@ -8,11 +8,14 @@ Exit codes of ``verify``: 0 every signature valid, 1 any invalid or indeterminat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from asn1crypto import x509
 
 __all__ = ["main", "register"]
 
@@ -23,8 +26,15 @@ class _UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
-def register(subparsers: Any) -> None:
-    """Add ``hash`` and ``verify`` to an ``argparse`` subparsers object; each sets ``func(args) -> int``."""
+StoreAnchors = Callable[[argparse.Namespace], Sequence[x509.Certificate]]
+
+
+def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> None:
+    """Add ``hash`` and ``verify`` to an ``argparse`` subparsers object; each sets ``func(args) -> int``.
+
+    ``store_anchors`` is how the ``klikdok`` server command lends ``verify`` its trust store (the list of
+    accredited CAs and the admin's roots) without this library knowing where the store lives.
+    """
     p_hash = subparsers.add_parser(
         "hash",
         help="хэш ГОСТ Р 34.11-2012 файлов (как gost12sum)",
@@ -54,7 +64,10 @@ def register(subparsers: Any) -> None:
     p_verify.add_argument("--at", metavar="ISO-TIME", help="момент проверки, например 2025-01-31T12:00:00+03:00")
     p_verify.add_argument("--format", choices=("text", "json", "html"), default="text")
     p_verify.add_argument("--output", metavar="FILE", help="записать отчёт в файл")
-    p_verify.set_defaults(func=cmd_verify)
+    if store_anchors is not None:
+        p_verify.add_argument("--no-store", action="store_true",
+                              help="не брать доверенные сертификаты из хранилища сервера (klikdok trust)")  # fmt: skip
+    p_verify.set_defaults(func=cmd_verify, store_anchors=store_anchors)
 
 
 # Commands import their modules inside the function so that `klikdok-verify --help` and `hash` start fast.
@@ -138,6 +151,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
         except OSError as exc:
             raise _UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
+        store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
+        if store_anchors is not None and not args.no_store:
+            extra = tuple(store_anchors(args))
+            if extra:
+                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
         results: list[tuple[str, VerificationResult]] = []
         for sig_path in signatures:
             _read(sig_path, "подпись")  # a clear message for a missing file before any parsing

@@ -35,6 +35,7 @@ from server.routes.api import docs
 from server.routes.dependencies import DEPENDENCIES
 from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
+from server.trust import service as trust
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
 from server.workflow.downloads import Downloads
@@ -90,7 +91,9 @@ def workflow_services(
     )
     listeners = TransitionListeners(TRANSITIONS)
     listeners.on_commit(worker.wake)
-    signatures = SignatureDeps(db=db, settings=settings, validation=validation_context(settings), listeners=listeners)
+    # The trust store is read once here: `klikdok trust import` asks for a restart (a live reload is issue 13's rest).
+    validation = trust.with_store_anchors(validation_context(settings), trust.anchors(db))
+    signatures = SignatureDeps(db=db, settings=settings, validation=validation, listeners=listeners)
     directory = PortalDirectory(settings, portal)
     documents = DocumentQueries(db)
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)

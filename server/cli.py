@@ -22,6 +22,8 @@ from server import __version__
 from server.config import ConfigError, Settings, find_config, load_settings
 
 if TYPE_CHECKING:
+    from asn1crypto import x509
+
     from server.db import Database
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -210,6 +212,114 @@ def cmd_portal_disable(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- trust -----------------------------------------------------------------------------------------
+def _trust_db(args: argparse.Namespace) -> tuple[Settings, Database]:
+    """The configured database, created and migrated if need be: the trust store may be filled before first start."""
+    from server.db import Database, migrations
+
+    settings = _settings(args)
+    db = Database(settings.storage.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms)
+    db.open()
+    db.write_sync(migrations.apply, transaction=False)
+    return settings, db
+
+
+def _moment(iso: str) -> str:
+    import datetime as dt
+
+    return f"{dt.datetime.fromisoformat(iso):%d.%m.%Y}"
+
+
+def cmd_trust_import(args: argparse.Namespace) -> int:
+    from cades.tsl import TslError
+    from server.trust import service
+
+    path = Path(args.file)
+    settings, db = _trust_db(args)
+    with db:
+        try:
+            result = service.import_list(db, path, settings, actor="admin:cli")
+        except TslError as exc:
+            raise CliError(f"перечень аккредитованных УЦ не загружен: {path.name}: {exc}") from None
+        except service.ListRefused as exc:
+            have = f"версия {exc.current.version} от {_moment(exc.current.issued_at)}"
+            if exc.same:
+                print(f"Этот перечень уже загружен ({have}); ничего не изменено.")
+                return EXIT_OK
+            raise CliError(f"перечень {path.name} не новее загруженного ({have}); ничего не изменено") from None
+    info = result.info
+    print(
+        f"Загружен перечень аккредитованных УЦ: версия {info.version} от {_moment(info.issued_at)}; "
+        f"УЦ: {info.ca_count} (действующих: {result.accredited_cas}), сертификатов: {info.certificate_count}."
+    )
+    if result.previous is not None:
+        print(f"Заменён перечень версии {result.previous.version} от {_moment(result.previous.issued_at)}.")
+    if info.signed:
+        print("В файле есть подпись XMLDSig; она пока не проверяется: берите файл только с e-trust.gosuslugi.ru.")
+    for why in result.skipped[:20]:
+        print(f"Пропущен {why}")
+    if len(result.skipped) > 20:
+        print(f"… и ещё пропущено: {len(result.skipped) - 20}")
+    print("Перезапустите сервер (systemctl restart klikdok), чтобы он проверял подписи по новому перечню.")
+    return EXIT_OK
+
+
+def cmd_trust_list(args: argparse.Namespace) -> int:
+    from server.trust import service, store
+
+    settings = _settings(args)
+    info = service.read_store(settings, store.current_list)
+    certs = service.read_store(settings, lambda d: store.certificates(d, origin=None if args.all else "admin")) or []
+    if info is None:
+        print("Перечень аккредитованных УЦ не загружен (klikdok trust import FILE).")
+    else:
+        print(
+            f"Перечень аккредитованных УЦ: версия {info.version} от {_moment(info.issued_at)} "
+            f"({service.list_age_days(info)} дн. назад), УЦ: {info.ca_count}, сертификатов: {info.certificate_count}, "
+            f"загружен {_moment(info.imported_at)} из {info.file_name or '?'}."
+        )
+    own = [c for c in certs if c.origin == "admin"]
+    print(f"Собственные корневые сертификаты: {len(own) or 'нет'}")
+    for c in certs:
+        where = "собственный" if c.origin == "admin" else f"{c.ca_name} ({c.ca_status or 'статус неизвестен'})"
+        print(f"  {c.thumbprint}  до {_moment(c.not_after)}  {c.subject}  [{where}]")
+    return EXIT_OK
+
+
+def cmd_trust_add(args: argparse.Namespace) -> int:
+    from server.trust import service
+
+    _, db = _trust_db(args)
+    with db:
+        try:
+            added = service.add_roots(db, Path(args.file), actor="admin:cli")
+        except service.TrustRefused as exc:
+            raise CliError(str(exc)) from None
+    for thumbprint, subject, fresh in added:
+        print(f"{'Добавлен' if fresh else 'Уже был'} корневой сертификат {thumbprint}  {subject}")
+    return EXIT_OK
+
+
+def cmd_trust_remove(args: argparse.Namespace) -> int:
+    from server.trust import service
+
+    _, db = _trust_db(args)
+    with db:
+        try:
+            service.remove_root(db, args.thumbprint, actor="admin:cli")
+        except service.TrustRefused as exc:
+            raise CliError(str(exc)) from None
+    print(f"Корневой сертификат {service.normalise_thumbprint(args.thumbprint)} удалён из хранилища.")
+    return EXIT_OK
+
+
+def _store_anchors(args: argparse.Namespace) -> tuple[x509.Certificate, ...]:
+    """``klikdok verify`` trusts what the server trusts: the store's anchors from the configured database."""
+    from server.trust import service
+
+    return service.anchors_from_settings(_settings(args))
+
+
 # -- doctor ----------------------------------------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
     from server.doctor import run_checks
@@ -293,13 +403,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", metavar="PATH", help="check this database file instead of the configured one")
     p.set_defaults(func=cmd_audit_verify)
 
+    trust_p = sub.add_parser(
+        "trust",
+        help="The trust store: the list of accredited CAs and own roots.",
+        description="The trust store: the list of accredited CAs and own roots.",
+    )
+    trust_sub = trust_p.add_subparsers(dest="trust_command", metavar="ACTION")
+    trust_sub.required = True
+    for name, func, help_ in (
+        (
+            "import",
+            cmd_trust_import,
+            "Import the Минцифры list of accredited CAs (XML) from FILE; an older list never replaces a newer one.",
+        ),
+        (
+            "list",
+            cmd_trust_list,
+            "Show the imported list's version and age and the own roots (--all: every certificate).",
+        ),
+        ("add", cmd_trust_add, "Add the CA certificate(s) in FILE (PEM or DER) as own trusted roots."),
+        ("remove", cmd_trust_remove, "Remove an own root by its SHA-1 THUMBPRINT."),
+    ):
+        p = trust_sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="configuration file")
+        p.set_defaults(func=func)
+        if name in ("import", "add"):
+            p.add_argument("file", metavar="FILE")
+        elif name == "remove":
+            p.add_argument("thumbprint", metavar="THUMBPRINT")
+        else:
+            p.add_argument("--all", action="store_true", help="also every certificate of the accredited CAs")
+
     cades_cli: ModuleType | None
     try:
         from cades import cli as cades_cli
     except ImportError:
         cades_cli = None
     if cades_cli is not None and hasattr(cades_cli, "register"):
-        cades_cli.register(sub)
+        cades_cli.register(sub, store_anchors=_store_anchors)
     return parser
 
 

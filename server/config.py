@@ -81,6 +81,8 @@ class TrustSettings(_Section, frozen=True):
     crls: list[str] = []
     fetch_crls: bool = False
     crl_cache_hours: int = 24
+    tsl_max_age_days: int = 30
+    tsl_max_mb: int = 256
 
 
 class PolicySettings(_Section, frozen=True):

@@ -261,7 +261,10 @@ def check_trust(settings: Settings) -> Check:
             f"хранилище доверенных сертификатов не читается: {exc}",
             "проверьте пути в [trust] roots/intermediates/crls",
         )
-    if not ctx.trust_roots:
+    from server.trust import service, store
+
+    stored = len(service.read_store(settings, store.anchor_ders) or [])
+    if not ctx.trust_roots and not stored:
         return Check(
             "trust",
             "WARN",
@@ -279,6 +282,9 @@ def check_trust(settings: Settings) -> Check:
         if next_update is not None and next_update < now:
             problems.append(f"CRL «{crl['tbs_cert_list']['issuer'].human_friendly}» устарел с {next_update:%d.%m.%Y}")
     summary = f"корневых: {len(ctx.trust_roots)}, промежуточных: {len(ctx.intermediates)}, CRL: {len(ctx.crls)}"
+    if stored:
+        # The store's anchors are counted and dated by the "accredited" check.
+        summary += f", доверенных в хранилище (klikdok trust): {stored}"
     if problems:
         return Check(
             "trust",
@@ -287,6 +293,36 @@ def check_trust(settings: Settings) -> Check:
             "обновите сертификаты и списки отзыва УЦ (или включите [trust] fetch_crls)",
         )
     return Check("trust", "OK", summary + (", CRL загружаются автоматически" if trust.fetch_crls else ""))
+
+
+def check_accredited_list(settings: Settings) -> Check:
+    """The imported list of accredited CAs: present, and not older than ``[trust] tsl_max_age_days``."""
+    from server.trust import service, store
+
+    info = service.read_store(settings, store.current_list)
+    own = len(service.read_store(settings, lambda d: store.certificates(d, origin="admin")) or [])
+    roots = f"собственных корневых: {own}"
+    if info is None:
+        return Check(
+            "accredited",
+            "WARN",
+            f"перечень аккредитованных УЦ не загружен; {roots}",
+            "скачайте перечень (https://e-trust.gosuslugi.ru/app/scc/portal/api/v1/portal/ca/getxml) и выполните "
+            "`klikdok trust import FILE`",
+        )
+    age = service.list_age_days(info)
+    summary = (
+        f"перечень аккредитованных УЦ: версия {info.version}, {age} дн. назад, УЦ: {info.ca_count}, "
+        f"сертификатов: {info.certificate_count}; {roots}"
+    )
+    if age > settings.trust.tsl_max_age_days:
+        return Check(
+            "accredited",
+            "WARN",
+            f"{summary}; перечень старше {settings.trust.tsl_max_age_days} дн.",
+            "скачайте свежий перечень и выполните `klikdok trust import FILE`",
+        )
+    return Check("accredited", "OK", summary)
 
 
 def _read_db(settings: Settings, read: Callable[[sqlite_utils.Database], list[T]]) -> list[T] | None:
@@ -362,6 +398,7 @@ def run_checks(path: Path | None) -> list[Check]:
             check_portal,
             check_smtp,
             check_trust,
+            check_accredited_list,
             check_signer_certificates,
             check_agents,
         ]

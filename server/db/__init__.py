@@ -16,6 +16,8 @@ Table owners (table group: tables -> store module):
   cryptoarm_transactions -> ``server/cryptoarm/transaction_store.py``
 - counterparty links: counterparty_links -> ``server/counterparty/link_store.py``
 - portal: portals -> ``server/portal/store.py``
+- trust store: trust_lists, trust_cas, trust_ca_statuses, trust_crl_addresses,
+  trust_certificates -> ``server/trust/store.py``
 - audit and outbox: audit_log, audit_head -> ``server/db/audit.py``; outbox -> ``server/db/outbox.py``
 - schema: settings (unused so far), _sqlite_migrations -> ``server/db/migrations.py``
 

@@ -425,3 +425,67 @@ def m0009_documents_vocabularies_unchecked(db: SqliteUtilsDatabase) -> None:
             raise
     finally:
         db.execute(f"PRAGMA foreign_keys = {'ON' if keys_on else 'OFF'}")
+
+
+@migrations(name="0010_trust_store")
+def m0010_trust_store(db: SqliteUtilsDatabase) -> None:
+    # Issue 13: the trust store. trust_lists keeps every imported Минцифры list of accredited CAs (version, its
+    # date, the file's SHA-256); the CAs, their keys' CRL addresses and their certificates are those of the
+    # newest list only, replaced in one transaction by a newer list. origin 'admin' rows are the admin's own
+    # roots (`klikdok trust add`), which no list import touches. Thumbprints: SHA-1 of the DER, upper-case hex.
+    db.execute("""
+        CREATE TABLE trust_lists (
+            id INTEGER PRIMARY KEY,
+            version INTEGER NOT NULL,
+            issued_at TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            signed INTEGER NOT NULL DEFAULT 0,
+            file_name TEXT NOT NULL DEFAULT '',
+            ca_count INTEGER NOT NULL,
+            certificate_count INTEGER NOT NULL,
+            imported_at TEXT NOT NULL,
+            imported_by TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE trust_cas (
+            id INTEGER PRIMARY KEY,
+            registry_number TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL,
+            short_name TEXT NOT NULL DEFAULT '',
+            inn TEXT NOT NULL DEFAULT '',
+            ogrn TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT '',
+            status_since TEXT
+        )""")
+    # The accreditation history as the list gives it: whether a CA was accredited when a document was signed.
+    db.execute("""
+        CREATE TABLE trust_ca_statuses (
+            ca_id INTEGER NOT NULL REFERENCES trust_cas(id),
+            status TEXT NOT NULL,
+            since TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE trust_crl_addresses (
+            ca_id INTEGER NOT NULL REFERENCES trust_cas(id),
+            key_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            PRIMARY KEY (key_id, url, ca_id)
+        )""")
+    db.execute("""
+        CREATE TABLE trust_certificates (
+            id INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL CHECK (origin IN ('list', 'admin')),
+            ca_id INTEGER REFERENCES trust_cas(id),
+            key_id TEXT NOT NULL DEFAULT '',
+            thumbprint TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            self_signed INTEGER NOT NULL,
+            der BLOB NOT NULL,
+            added_at TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            UNIQUE (origin, thumbprint)
+        )""")
