@@ -9,35 +9,34 @@ the signature or not at all. A crash right after that commit loses nothing, and 
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlite_utils import Database
 
 from server.db import audit, outbox
 from server.workflow import store
+from server.workflow.model import DocumentRow
 
 from . import links
 
 
-def confirm_on_signed(db: Database, doc: dict[str, Any]) -> None:
+def confirm_on_signed(db: Database, doc: DocumentRow) -> None:
     """Inside the writer's transaction; ``doc`` is the document row as the transition left it (``completed``)."""
-    document_id = int(doc["id"])
+    document_id = doc.id
     link = links.signing_link(db, document_id)
     if link is None:  # only a link lets a counterparty sign; nobody to confirm to otherwise
         return
     theirs = [s for s in store.signatures(db, document_id) if s.signer_kind == "counterparty"]
-    links.mark_answered(db, link["id"], "signed")
+    links.mark_answered(db, link.id, "signed")
     audit.append(
         db,
-        actor=f"counterparty:{link['recipient_email']}",
+        actor=f"counterparty:{link.recipient_email}",
         action="counterparty.signed",
         object_type="document",
         object_id=document_id,
-        details={"link_id": link["id"], "source": theirs[-1].source if theirs else "counterparty"},
+        details={"link_id": link.id, "source": theirs[-1].source if theirs else "counterparty"},
     )
     outbox.enqueue(
         db,
         links.MAIL_CONFIRMATION,
-        {"link_id": link["id"], "document_id": document_id},
+        {"link_id": link.id, "document_id": document_id},
         dedupe_key=f"{links.MAIL_CONFIRMATION}:{document_id}",
     )

@@ -16,9 +16,11 @@ from server.cryptoarm.transactions import TransactionRefused, Txn
 from server.db import audit
 from server.state import AppServices
 from server.workflow import signature_store, store
+from server.workflow.model import DocumentRow
 
 from . import links
 from .exchange import ActionRefused, CounterpartyExchange, LinkContext, LinkProblem, classify
+from .link_store import LinkRow
 
 KIND = "counterparty_link"
 
@@ -33,9 +35,9 @@ async def _context(services: AppServices, txn: Txn) -> LinkContext:
     if len(txn.targets) != 1:
         raise TransactionRefused("bad_targets", "Транзакция не относится к ссылке контрагента.")
 
-    def read(d: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    def read(d: Any) -> tuple[LinkRow | None, DocumentRow | None]:
         link = links.link_by_id(d, txn.targets[0])
-        return link, (store.document_row(d, link["document_id"]) if link else None)
+        return link, (store.document_row(d, link.document_id) if link else None)
 
     link, doc = await services.db.read(read)
     try:
@@ -54,8 +56,8 @@ class CounterpartyLinkHandler:
         ctx = await _context(services, txn)
 
         def read(d: Any) -> list[tuple[int, str, int]]:
-            signed = signature_store.counterparty_signed_files(d, ctx.doc["id"])
-            return [(f.id, f.name, f.size) for f in store.files(d, ctx.doc["id"]) if f.id not in signed]
+            signed = signature_store.counterparty_signed_files(d, ctx.doc.id)
+            return [(f.id, f.name, f.size) for f in store.files(d, ctx.doc.id) if f.id not in signed]
 
         files = await services.db.read(read)
         if not files:
@@ -63,7 +65,7 @@ class CounterpartyLinkHandler:
         return Offer(
             files=[OfferedFile(key=str(fid), name=name, size=size) for fid, name, size in files],
             header="Подписание документа",
-            description=ctx.doc["title"][:120],
+            description=ctx.doc.title[:120],
         )
 
     async def open_file(self, services: AppServices, txn: Txn, key: str) -> tuple[str, bytes]:
@@ -98,7 +100,12 @@ class CounterpartyLinkHandler:
         if not txn.targets:
             return
         link_id = txn.targets[0]
-        document_id = await services.db.read(lambda d: (links.link_by_id(d, link_id) or {}).get("document_id"))
+
+        def document_of(d: Any) -> int | None:
+            link = links.link_by_id(d, link_id)
+            return link.document_id if link else None
+
+        document_id = await services.db.read(document_of)
         if document_id is not None:
             await services.db.write(
                 lambda d: audit.append(
@@ -117,7 +124,7 @@ async def open_for_link(services: AppServices, ctx: LinkContext) -> str:
     minutes = services.settings.cryptoarm.transaction_minutes
     txn_id, _ = await services.db.write(
         lambda d: transactions.create(
-            d, kind=KIND, targets=[ctx.link["id"]], minutes=minutes, actor=f"counterparty:{ctx.link['recipient_email']}"
+            d, kind=KIND, targets=[ctx.link.id], minutes=minutes, actor=f"counterparty:{ctx.link.recipient_email}"
         )
     )
     return transactions.link(services.settings.server.public_url, txn_id)

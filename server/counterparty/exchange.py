@@ -26,6 +26,7 @@ from server.workflow import signature_store, states, store
 from server.workflow.directory import PortalMissing
 from server.workflow.docstate import DocState
 from server.workflow.downloads import Downloads
+from server.workflow.model import DocumentRow
 from server.workflow.packaging import Packaging
 from server.workflow.signatures import (
     AcceptedSignature,
@@ -37,6 +38,7 @@ from server.workflow.signatures import (
 from server.workflow.states import TransitionRefused
 
 from . import links
+from .link_store import LinkRow
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,8 @@ UNKNOWN = LinkProblem(
 
 @dataclass
 class LinkContext:
-    link: dict[str, Any]
-    doc: dict[str, Any]
+    link: LinkRow
+    doc: DocumentRow
     # "open": may sign or reject; "signed" / "rejected": the counterparty's answer is in; read-only otherwise.
     mode: str
     deadline: str
@@ -80,21 +82,21 @@ def _now() -> str:
     return links.now_iso()
 
 
-def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str | None = None) -> LinkContext:
+def classify(link: LinkRow | None, doc: DocumentRow | None, now: str | None = None) -> LinkContext:
     """Why a link does or does not work right now (no side effects)."""
-    if link is None or doc is None or doc["state"] == DocState.DELETED:
+    if link is None or doc is None or doc.state == DocState.DELETED:
         raise UNKNOWN
     now = now or _now()
     deadline = links.link_deadline(link, doc)
-    if link["revoked_at"]:
-        if link["revoked_reason"] in ("resent", "replaced"):
+    if link.revoked_at:
+        if link.revoked_reason in ("resent", "replaced"):
             raise LinkProblem(
                 "link_replaced",
                 "Ссылка больше не действует",
                 "Отправитель выслал вам новую ссылку на этот документ, эта больше не работает. "
                 "Откройте документ по ссылке из последнего письма.",
             )
-        if link["revoked_reason"] == "withdrawn" or doc["state"] == DocState.WITHDRAWN:
+        if link.revoked_reason == "withdrawn" or doc.state == DocState.WITHDRAWN:
             raise LinkProblem(
                 "withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно."
             )
@@ -104,10 +106,10 @@ def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str |
             "Отправитель закрыл доступ по этой ссылке. Если документ всё ещё нужно подписать, "
             "попросите отправителя выслать новую ссылку.",
         )
-    state = doc["state"]
+    state = doc.state
     if state == DocState.WITHDRAWN:
         raise LinkProblem("withdrawn", "Документ отозван", "Отправитель отозвал документ, подписывать его не нужно.")
-    if link["expires_at"] <= now:
+    if link.expires_at <= now:
         raise LinkProblem(
             "link_expired",
             "Срок действия ссылки истёк",
@@ -117,10 +119,8 @@ def classify(link: dict[str, Any] | None, doc: dict[str, Any] | None, now: str |
     if state == DocState.COMPLETED:
         return LinkContext(link, doc, "signed", deadline, "Документ подписан обеими сторонами.")
     if state == DocState.REJECTED_COUNTERPARTY:
-        return LinkContext(link, doc, "rejected", deadline, f"Вы отклонили документ. Причина: {doc['reason']}")
-    if state == DocState.EXPIRED or (
-        state == DocState.AWAITING_COUNTERPARTY and doc.get("deadline") and doc["deadline"] <= now
-    ):
+        return LinkContext(link, doc, "rejected", deadline, f"Вы отклонили документ. Причина: {doc.reason}")
+    if state == DocState.EXPIRED or (state == DocState.AWAITING_COUNTERPARTY and doc.deadline and doc.deadline <= now):
         raise LinkProblem(
             "document_expired",
             "Срок подписания истёк",
@@ -256,8 +256,8 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
 
 def _page_model(d: Any, ctx: LinkContext) -> PageModel:
     doc = ctx.doc
-    files = store.files(d, doc["id"])
-    rows = signature_store.verdicts(d, doc["id"])
+    files = store.files(d, doc.id)
+    rows = signature_store.verdicts(d, doc.id)
     names = {f.id: f.name for f in files}
     company: list[SignatureSummary] = []
     theirs: list[SignatureSummary] = []
@@ -271,11 +271,11 @@ def _page_model(d: Any, ctx: LinkContext) -> PageModel:
             org = org or (row.signer.get("organization") or "")
     signed_files = {r.file_id for r in rows if r.signer_kind == "counterparty"}
     return PageModel(
-        title=doc["title"],
+        title=doc.title,
         sender_company=org or "Отправитель",
-        author_name=doc["author_name"],
-        counterparty_name=doc["counterparty_name"],
-        recipient_email=ctx.link["recipient_email"],
+        author_name=doc.author_name,
+        counterparty_name=doc.counterparty_name,
+        recipient_email=ctx.link.recipient_email,
         deadline=moscow_time(ctx.deadline),
         mode=ctx.mode,
         notice=ctx.notice,
@@ -316,9 +316,9 @@ class CounterpartyExchange:
         self.listeners = signatures.listeners
 
     async def resolve(self, token: str) -> LinkContext:
-        def read(d: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        def read(d: Any) -> tuple[LinkRow | None, DocumentRow | None]:
             link = links.link_by_token(d, token)
-            return link, (store.document_row(d, link["document_id"]) if link else None)
+            return link, (store.document_row(d, link.document_id) if link else None)
 
         link, doc = await self.db.read(read)
         ctx = classify(link, doc)
@@ -326,12 +326,12 @@ class CounterpartyExchange:
         return ctx
 
     async def open_page(self, ctx: LinkContext) -> PageModel:
-        await self.db.write(lambda d: links.mark_opened(d, ctx.link["id"]))
+        await self.db.write(lambda d: links.mark_opened(d, ctx.link.id))
         return await self.db.read(lambda d: _page_model(d, ctx))
 
     async def file(self, ctx: LinkContext, file_id: int) -> tuple[str, str, bytes]:
         try:
-            return await self.downloads.file_bytes(ctx.doc["id"], file_id)
+            return await self.downloads.file_bytes(ctx.doc.id, file_id)
         except TransitionRefused as exc:
             if exc.code == "file_changed":
                 raise ActionRefused(
@@ -346,14 +346,14 @@ class CounterpartyExchange:
             ) from None
 
     async def company_signature(self, ctx: LinkContext, signature_id: int) -> tuple[str, bytes]:
-        found = await self.db.read(lambda d: store.signature_bytes(d, ctx.doc["id"], signature_id))
+        found = await self.db.read(lambda d: store.signature_bytes(d, ctx.doc.id, signature_id))
         if found is None:
             raise ActionRefused("not_found", "Подпись не найдена.")
         cms, name, _ = found
         return f"{name}.{signature_id}.sig", bytes(cms)
 
     def _claim(self, ctx: LinkContext) -> SignerClaim:
-        return SignerClaim("counterparty", label=f"{ctx.link['recipient_email']} (ссылка {ctx.link['id']})")
+        return SignerClaim("counterparty", label=f"{ctx.link.recipient_email} (ссылка {ctx.link.id})")
 
     async def submit(
         self, ctx: LinkContext, signatures: dict[int, bytes], *, source: str = "counterparty", max_bytes: int
@@ -374,7 +374,7 @@ class CounterpartyExchange:
             try:
                 accepted = await accept_signature(
                     self.signatures,
-                    document_id=ctx.doc["id"],
+                    document_id=ctx.doc.id,
                     file_id=file_id,
                     cms=cms,
                     claim=self._claim(ctx),
@@ -401,18 +401,18 @@ class CounterpartyExchange:
             )
 
         def write(d: Any) -> None:
-            step = links.counterparty_step(d, ctx.doc["id"])
+            step = links.counterparty_step(d, ctx.doc.id)
             if step is None:
                 raise TransitionRefused("not_current_step", "Документ сейчас не ждёт вашего ответа.")
             states.reject(
                 d,
-                ctx.doc["id"],
+                ctx.doc.id,
                 step_id=step[0],
-                actor=f"counterparty:{ctx.link['recipient_email']}",
+                actor=f"counterparty:{ctx.link.recipient_email}",
                 reason=reason,
                 listeners=self.listeners,
             )
-            links.mark_answered(d, ctx.link["id"], "rejected")
+            links.mark_answered(d, ctx.link.id, "rejected")
 
         try:
             await self.db.write(write)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlite_utils import Database
 
 from server.db import audit
 from server.workflow import effects
 from server.workflow.docstate import DocState
+from server.workflow.model import DocumentRow
 
 from . import links
 
@@ -34,15 +35,15 @@ class Invitations:
         self.ttl_days = ttl_days
         self.clock = clock
 
-    def __call__(self, db: Database, doc: dict[str, Any]) -> None:
+    def __call__(self, db: Database, doc: DocumentRow) -> None:
         self.invite(db, doc)
 
-    def invite(self, db: Database, doc: dict[str, Any]) -> Outcome:
+    def invite(self, db: Database, doc: DocumentRow) -> Outcome:
         """Inside the writer's transaction; ``doc`` is the document row as the transition left it."""
-        document_id = int(doc["id"])
-        if doc["state"] != DocState.AWAITING_COUNTERPARTY or links.has_link_for_current_step(db, document_id):
+        document_id = doc.id
+        if doc.state != DocState.AWAITING_COUNTERPARTY or links.has_link_for_current_step(db, document_id):
             return "skipped"
-        email = (doc.get("counterparty_email") or "").strip()
+        email = doc.counterparty_email.strip()
         if not links.valid_email(email):
             audit.append(
                 db,
@@ -54,8 +55,8 @@ class Invitations:
             )
             effects.notify(
                 db,
-                doc["author_id"],
-                f"Документ «{doc['title']}» подписан компанией, но у контрагента нет "
+                doc.author_id,
+                f"Документ «{doc.title}» подписан компанией, но у контрагента нет "
                 "адреса электронной почты. Укажите адрес и отправьте ссылку в карточке документа.",
                 doc=doc,
                 key=f"counterparty.no_email:{document_id}",
@@ -65,7 +66,7 @@ class Invitations:
             db,
             document_id=document_id,
             recipient_email=email,
-            recipient_name=doc.get("counterparty_name") or "",
+            recipient_name=doc.counterparty_name,
             ttl_days=self.ttl_days,
             actor="system",
             key=self.link_key,
@@ -74,12 +75,12 @@ class Invitations:
         effects.timeline(
             db,
             doc,
-            f"KlikDok: документ «{doc['title']}» отправлен контрагенту на адрес {email}.",
+            f"KlikDok: документ «{doc.title}» отправлен контрагенту на адрес {email}.",
             key=f"counterparty.invited.timeline:{document_id}",
         )
         return "invited"
 
 
-def revoke_on_withdraw(db: Database, doc: dict[str, Any]) -> None:
+def revoke_on_withdraw(db: Database, doc: DocumentRow) -> None:
     """The ``withdraw`` listener: the counterparty's link dies with the document, in the same transaction."""
-    links.revoke_active(db, int(doc["id"]), reason="withdrawn", actor="system")
+    links.revoke_active(db, doc.id, reason="withdrawn", actor="system")

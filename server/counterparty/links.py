@@ -9,7 +9,6 @@ pretending it never existed.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlite_utils import Database
 
@@ -17,8 +16,10 @@ from server import text
 from server.db import audit, outbox
 from server.workflow import store
 from server.workflow.docstate import DocState
+from server.workflow.model import DocumentRow
 
 from . import link_store, tokens
+from .link_store import LinkRow
 
 MAIL_INVITATION = "mail.invitation"
 MAIL_REMINDER = "mail.reminder"
@@ -44,26 +45,26 @@ def valid_email(address: str) -> bool:
     return text.email_address(address) is not None
 
 
-def link_by_id(db: Database, link_id: int) -> dict[str, Any] | None:
+def link_by_id(db: Database, link_id: int) -> LinkRow | None:
     return link_store.by_id(db, link_id)
 
 
-def link_by_token(db: Database, token: str) -> dict[str, Any] | None:
+def link_by_token(db: Database, token: str) -> LinkRow | None:
     if not tokens.well_formed(token):
         return None
     return link_store.by_token_hash(db, tokens.token_hash(token))
 
 
-def active_link(db: Database, document_id: int) -> dict[str, Any] | None:
+def active_link(db: Database, document_id: int) -> LinkRow | None:
     return link_store.alive(db, document_id)
 
 
-def links_of_document(db: Database, document_id: int) -> list[dict[str, Any]]:
+def links_of_document(db: Database, document_id: int) -> list[LinkRow]:
     """Every link the document has had, newest first (the live one, if any, among them)."""
     return link_store.of_document(db, document_id)
 
 
-def signing_link(db: Database, document_id: int) -> dict[str, Any] | None:
+def signing_link(db: Database, document_id: int) -> LinkRow | None:
     """The link a counterparty signature just came through: the document's live one (there is at most one), or,
     if it was revoked while the signature was being checked, the latest one issued."""
     return link_store.latest(db, document_id)
@@ -80,16 +81,16 @@ def revoke_active(db: Database, document_id: int, *, reason: str, actor: str, no
     if link is None:
         return None
     now = now or now_iso()
-    link_store.revoke(db, link["id"], reason=reason, now=now)
+    link_store.revoke(db, link.id, reason=reason, now=now)
     audit.append(
         db,
         actor=actor,
         action="counterparty.link_revoked",
         object_type="document",
         object_id=document_id,
-        details={"link_id": link["id"], "reason": reason},
+        details={"link_id": link.id, "reason": reason},
     )
-    return int(link["id"])
+    return link.id
 
 
 def issue(
@@ -115,7 +116,7 @@ def issue(
     doc = store.document_row(db, document_id)
     if doc is None:
         raise LinkRefused("not_found", "Документ не найден.")
-    if doc["state"] != DocState.AWAITING_COUNTERPARTY:
+    if doc.state != DocState.AWAITING_COUNTERPARTY:
         raise LinkRefused("wrong_state", "Ссылку контрагенту можно отправить, только когда документ ждёт его подписи.")
     moment = now or datetime.now(UTC)
     stamp = now_iso(moment)
@@ -154,9 +155,9 @@ def issue(
     return link_id
 
 
-def link_deadline(link: dict[str, Any], doc: dict[str, Any]) -> str:
+def link_deadline(link: LinkRow, doc: DocumentRow) -> str:
     """The moment the counterparty must answer by: the earlier of the link's expiry and the document's deadline."""
-    candidates = [v for v in (link.get("expires_at"), doc.get("deadline")) if v]
+    candidates = [v for v in (link.expires_at, doc.deadline) if v]
     return min(candidates) if candidates else ""
 
 

@@ -23,6 +23,7 @@ from sqlite_utils import Database as SqliteDb
 
 from server.config import Settings
 from server.counterparty import links, tokens
+from server.counterparty.link_store import LinkRow
 from server.db import Database, audit, outbox
 from server.db.outbox import OutboxMessage
 from server.text import moscow_time, one_line
@@ -30,6 +31,7 @@ from server.text import title as clean_title
 from server.worker_loop import run_rounds
 from server.workflow import effects, store
 from server.workflow.docstate import DocState
+from server.workflow.model import DocumentRow
 
 from . import messages
 from .smtp import MailFailure, PermanentFailure, SmtpSender
@@ -130,31 +132,31 @@ class MailWorker:
     async def _compose(self, message: OutboxMessage) -> messages.Outgoing:
         link_id = int(message.payload["link_id"])
 
-        def read(d: SqliteDb) -> tuple[dict[str, Any], dict[str, Any], list[str], str]:
+        def read(d: SqliteDb) -> tuple[LinkRow, DocumentRow, list[str], str]:
             link = links.link_by_id(d, link_id)
             doc = store.document_row(d, int(message.payload["document_id"]))
             if link is None or doc is None:
                 raise Skip("ссылка или документ не найдены")
-            files = [f.name for f in store.files(d, doc["id"])]
-            return link, doc, files, self.sender_company(d, doc["id"])
+            files = [f.name for f in store.files(d, doc.id)]
+            return link, doc, files, self.sender_company(d, doc.id)
 
         link, doc, files, company = await self.db.read(read)
         if message.kind in (links.MAIL_INVITATION, links.MAIL_REMINDER):
-            if link["revoked_at"]:
+            if link.revoked_at:
                 raise Skip("ссылка уже отозвана")
-            if doc["state"] != DocState.AWAITING_COUNTERPARTY:
+            if doc.state != DocState.AWAITING_COUNTERPARTY:
                 raise Skip("документ больше не ждёт контрагента")
-            if message.kind == links.MAIL_REMINDER and link["answered_at"]:
+            if message.kind == links.MAIL_REMINDER and link.answered_at:
                 raise Skip("контрагент уже ответил")
-        token = tokens.derive(self.link_key, link["nonce"])
+        token = tokens.derive(self.link_key, link.nonce)
         base = self.settings.server.public_url.rstrip("/")
         letter = messages.Letter(
-            to=link["recipient_email"],
-            to_name=link["recipient_name"],
+            to=link.recipient_email,
+            to_name=link.recipient_name,
             sender=self.settings.smtp.sender,
             sender_company=company,
-            author_name=doc["author_name"],
-            title=doc["title"],
+            author_name=doc.author_name,
+            title=doc.title,
             files=files,
             deadline=moscow_time(links.link_deadline(link, doc)),
             link=f"{base}/c/{token}",
@@ -164,7 +166,7 @@ class MailWorker:
             return messages.render(messages.invitation(letter))
         if message.kind == links.MAIL_REMINDER:
             return messages.render(messages.reminder(letter, message.payload.get("days")))
-        name, data = await self.package(doc["id"])
+        name, data = await self.package(doc.id)
         limit = self.settings.counterparty.package_in_email_max_mb * 1024 * 1024
         package = (name, data) if len(data) <= limit else None
         letter = messages.Letter(**{**letter.__dict__, "link": f"{base}/c/{token}/package"})
@@ -206,26 +208,26 @@ class MailWorker:
             links.MAIL_CONFIRMATION: "Подтверждение с подписанным комплектом",
         }[message.kind]
         text = (
-            f"{what} для контрагента ({one_line(link['recipient_email'], 254)}) по документу "
-            f"«{clean_title(doc['title'])}» не доставлено: {error}"
+            f"{what} для контрагента ({one_line(link.recipient_email, 254)}) по документу "
+            f"«{clean_title(doc.title)}» не доставлено: {error}"
         )
         audit.append(
             d,
             actor="system",
             action="counterparty.email_failed",
             object_type="document",
-            object_id=doc["id"],
+            object_id=doc.id,
             details={
                 "kind": message.kind,
                 "link_id": link_id,
-                "to": link["recipient_email"],
+                "to": link.recipient_email,
                 "error": error[:500],
                 "outbox_id": message.id,
             },
         )
         effects.notify(
             d,
-            doc["author_id"],
+            doc.author_id,
             text + ". Проверьте адрес и отправьте ссылку заново.",
             doc=doc,
             key=f"mail.failed:{message.id}",

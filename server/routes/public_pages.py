@@ -192,7 +192,7 @@ class PublicPages(Controller):
                 409, "Комплект недоступен", "Подписанный комплект появится, когда документ подпишут обе стороны."
             )
         try:
-            name, data = await exchange.package(ctx.doc["id"])
+            name, data = await exchange.package(ctx.doc.id)
         except ActionRefused as exc:
             return problem_page(status_of(exc), "Комплект недоступен", exc.message)
         return _attachment(name, "application/zip", data)
@@ -278,5 +278,5 @@ class CryptoArmPages(Controller):
         return Template(
             template_name="public/cryptoarm.html",
             headers=headers,
-            context={"link": app_link, "base": f"/c/{token}", "title": ctx.doc["title"]},
+            context={"link": app_link, "base": f"/c/{token}", "title": ctx.doc.title},
         )

@@ -17,12 +17,13 @@ The ``disk.*`` kinds are bulk work: the worker delivers them in their own lane, 
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from sqlite_utils import Database
 
 from server.bitrix24.entities import kind_of
 from server.db import outbox
+
+from .model import DocumentRow
 
 NOTIFY = "b24.notify"
 TIMELINE = "b24.timeline"
@@ -31,31 +32,31 @@ DISK_SIGNATURE = "disk.signature"
 KINDS = (NOTIFY, TIMELINE, DISK_FILE, DISK_SIGNATURE)
 
 
-def card_link(doc: dict[str, Any]) -> str:
+def card_link(doc: DocumentRow) -> str:
     """The CRM card the document belongs to (relative: the portal resolves it against its own origin)."""
-    return kind_of(doc["entity_type"]).card_path.format(id=int(doc["entity_id"]))
+    return kind_of(doc.entity_type).card_path.format(id=doc.entity_id)
 
 
-def notify(db: Database, user_id: int | None, message: str, *, doc: dict[str, Any], key: str) -> None:
+def notify(db: Database, user_id: int | None, message: str, *, doc: DocumentRow, key: str) -> None:
     if not user_id:
         return
     outbox.enqueue(
         db,
         NOTIFY,
-        {"user_id": int(user_id), "message": message, "link": card_link(doc), "document_id": doc["id"]},
+        {"user_id": int(user_id), "message": message, "link": card_link(doc), "document_id": doc.id},
         dedupe_key=key,
     )
 
 
-def timeline(db: Database, doc: dict[str, Any], comment: str, *, key: str) -> None:
+def timeline(db: Database, doc: DocumentRow, comment: str, *, key: str) -> None:
     outbox.enqueue(
         db,
         TIMELINE,
         {
-            "entity_type": kind_of(doc["entity_type"]).timeline_type,
-            "entity_id": int(doc["entity_id"]),
+            "entity_type": kind_of(doc.entity_type).timeline_type,
+            "entity_id": doc.entity_id,
             "comment": comment,
-            "document_id": doc["id"],
+            "document_id": doc.id,
             "ref": secrets.token_hex(3),
         },
         dedupe_key=key,

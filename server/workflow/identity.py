@@ -8,14 +8,13 @@ certificate registered to somebody else is never accepted for this user. The cou
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlite_utils import Database
 
 from cades.result import SignatureResult
 from server.config import PolicySettings
 
 from . import certificate_store
+from .model import DocumentRow
 
 
 def _signer_label(sig: SignatureResult) -> str:
@@ -60,10 +59,10 @@ def check_internal(
     )
 
 
-def check_counterparty(doc: dict[str, Any], sig: SignatureResult) -> str | None:
+def check_counterparty(doc: DocumentRow, sig: SignatureResult) -> str | None:
     """None when the certificate is the CRM company's (ИНН, and ОГРН/ОГРНИП where known)."""
-    expected_inn = (doc.get("counterparty_inn") or "").strip()
-    expected_ogrn = (doc.get("counterparty_ogrn") or "").strip()
+    expected_inn = doc.counterparty_inn.strip()
+    expected_ogrn = doc.counterparty_ogrn.strip()
     s = sig.signer
     label = _signer_label(sig)
     if not expected_inn:

@@ -115,7 +115,7 @@ def request(db: Database, *, document_id: int, step_id: int, user_id: int, chann
             return job_id
         doc = document_row(db, document_id)
         raise JobInFlight(
-            job_id=job_id, document_id=document_id, title=doc["title"] if doc else str(document_id), holder=busy
+            job_id=job_id, document_id=document_id, title=doc.title if doc else str(document_id), holder=busy
         )
     job_store.cancel(db, job_id, error=f"moved: {channel}", now=now_iso())
     new_id = _insert(db, document_id=document_id, step_id=step_id, user_id=user_id, channel=channel)

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from sqlite_utils import Database
 
+from .model import DocumentRow
+
 log = logging.getLogger(__name__)
 
-InTransaction = Callable[[Database, dict[str, Any]], None]
+InTransaction = Callable[[Database, DocumentRow], None]
 Wake = Callable[[], None]
 
 
@@ -58,7 +59,7 @@ class TransitionListeners:
 
     # -- firing ---------------------------------------------------------------------------------------------
 
-    def fire(self, transition: str, db: Database, doc: dict[str, Any]) -> None:
+    def fire(self, transition: str, db: Database, doc: DocumentRow) -> None:
         """Inside the transaction: every listener of ``transition``, in registration order."""
         for fn in self._in_transaction.get(transition, ()):
             fn(db, doc)

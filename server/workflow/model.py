@@ -13,6 +13,38 @@ StepState = Literal["waiting", "current", "signed", "rejected", "cancelled"]
 EntityType = str  # a CRM kind's code; the kinds and their check are in server.bitrix24.entities
 
 
+class DocumentRow(msgspec.Struct, kw_only=True, frozen=True):
+    """One row of ``documents``, every column, as :func:`server.workflow.store.document_row` reads it.
+
+    Frozen: a transition that changes the document gets a new row back (:func:`msgspec.structs.replace`), so a
+    listener sees the row as the transition left it and nobody edits a row that another caller still holds.
+    """
+
+    id: int
+    title: str
+    state: DocState
+    entity_type: EntityType
+    entity_id: int
+    company_id: int | None
+    author_id: int
+    author_name: str
+    department_id: int | None
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+    finished_at: str | None
+    deadline: str | None
+    current_step: int
+    reason: str
+    counterparty_name: str
+    counterparty_inn: str
+    counterparty_ogrn: str
+    counterparty_email: str
+    disk_folder_id: int | None
+    search: str
+    warnings: str  # a JSON list of texts, as stored (see :func:`server.workflow.states.add_warning`)
+
+
 class DocumentFile(msgspec.Struct, kw_only=True):
     id: int
     position: int

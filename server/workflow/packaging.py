@@ -57,7 +57,7 @@ class Packaging:
         users; the counterparty exchange for the counterparty's page and the confirmation e-mail).
         """
         doc = await self.db.read(lambda d: store.document_row(d, document_id))
-        if doc is None or doc["state"] == DocState.DELETED:
+        if doc is None or doc.state == DocState.DELETED:
             raise TransitionRefused("not_found", "Документ не найден.")
         files = await self.db.read(lambda d: store.files(d, document_id))
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
@@ -75,4 +75,4 @@ class Packaging:
                 z.writestr(signature_file_name(by_id[sig.file_id], counts[sig.file_id]), sig.cms)
             z.writestr(REPORT_HTML, html)
             z.writestr(REPORT_JSON, json.dumps(report, ensure_ascii=False, indent=2, default=str))
-        return f"{safe_name(doc['title'])}.zip", buf.getvalue()
+        return f"{safe_name(doc.title)}.zip", buf.getvalue()

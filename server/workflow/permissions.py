@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .docstate import DocState, sql_in
+from .model import DocumentRow
 from .store import Scope
 
 AUTHOR_ACTIONS = ("route", "send", "remind", "withdraw", "delete")
@@ -54,16 +55,16 @@ class Viewer:
             [self.user_id, *_AUTHOR_ONLY, *params],
         )
 
-    def can_view(self, doc: dict[str, Any], route_member: bool) -> bool:
-        if doc["author_id"] == self.user_id:
+    def can_view(self, doc: DocumentRow, route_member: bool) -> bool:
+        if doc.author_id == self.user_id:
             return True
-        if DocState(doc["state"]).info.author_only:
+        if doc.state.info.author_only:
             return False
-        return self.auditor or route_member or doc.get("department_id") in self.managed_departments
+        return self.auditor or route_member or doc.department_id in self.managed_departments
 
-    def require_view(self, doc: dict[str, Any], route_member: bool) -> None:
+    def require_view(self, doc: DocumentRow, route_member: bool) -> None:
         if not self.can_view(doc, route_member):
-            if DocState(doc["state"]).info.author_only:
+            if doc.state.info.author_only:
                 raise PermissionDenied(
                     "not_visible", "Документ ещё не отправлен на подпись: черновик виден только его автору."
                 )
@@ -73,13 +74,13 @@ class Viewer:
                 "не руководитель отдела автора и не аудитор.",
             )
 
-    def require_author(self, doc: dict[str, Any], action: str) -> None:
-        if doc["author_id"] != self.user_id:
+    def require_author(self, doc: DocumentRow, action: str) -> None:
+        if doc.author_id != self.user_id:
             who = "Аудитор может только просматривать документы." if self.auditor else ""
             raise PermissionDenied(
                 "not_author",
                 f"Это действие ({action}) доступно только автору документа "
-                f"({doc['author_name'] or doc['author_id']}). {who}".strip(),
+                f"({doc.author_name or doc.author_id}). {who}".strip(),
             )
 
     def require_current_signer(self, step_user_id: int | None, step_name: str) -> None:
@@ -88,11 +89,11 @@ class Viewer:
                 "not_current_signer", f"Сейчас документ подписывает {step_name or 'другой участник'}, а не вы."
             )
 
-    def actions(self, doc: dict[str, Any], current_user_id: int | None) -> list[str]:
+    def actions(self, doc: DocumentRow, current_user_id: int | None) -> list[str]:
         """What the pages may offer for this document."""
         can = ["download"]
-        info = DocState(doc["state"]).info
-        if doc["author_id"] == self.user_id:
+        info = doc.state.info
+        if doc.author_id == self.user_id:
             can += info.author_actions
         if info.actor == "internal" and current_user_id == self.user_id:
             can += info.signer_actions

@@ -17,7 +17,7 @@ from server.db import Database
 
 from . import store
 from .docstate import DocState
-from .model import DocumentDetail, DocumentPage
+from .model import DocumentDetail, DocumentPage, DocumentRow
 from .permissions import PermissionDenied, Viewer
 from .states import TransitionRefused
 
@@ -26,17 +26,17 @@ class DocumentQueries:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def visible_document(self, viewer: Viewer, document_id: int) -> dict[str, Any]:
+    async def visible_document(self, viewer: Viewer, document_id: int) -> DocumentRow:
         """The document row if ``viewer`` may see it; else 404 (``TransitionRefused``) or 403 (audited by the API).
 
         The one visibility rule for everything that shows a document, including other packages' endpoints.
         """
 
-        def read(d: Any) -> tuple[dict[str, Any] | None, bool]:
+        def read(d: Any) -> tuple[DocumentRow | None, bool]:
             return store.document_row(d, document_id), store.is_route_member(d, document_id, viewer.user_id)
 
         doc, member = await self.db.read(read)
-        if doc is None or doc["state"] == DocState.DELETED:
+        if doc is None or doc.state == DocState.DELETED:
             raise TransitionRefused("not_found", "Документ не найден.")
         viewer.require_view(doc, member)
         return doc
@@ -88,7 +88,7 @@ class DocumentQueries:
             assert summary is not None
             current = store.current_step(d, document_id)
             route = store.route(d, document_id)
-            names = {f"user:{doc['author_id']}": doc["author_name"], "system": "KlikDok"}
+            names = {f"user:{doc.author_id}": doc.author_name, "system": "KlikDok"}
             names.update({f"user:{s.user_id}": s.display_name for s in route if s.user_id})
             history = [
                 msgspec.structs.replace(
@@ -98,11 +98,11 @@ class DocumentQueries:
             ]
             return DocumentDetail(
                 document=summary,
-                reason=doc["reason"],
-                counterparty_name=doc["counterparty_name"],
-                counterparty_inn=doc["counterparty_inn"],
-                counterparty_ogrn=doc["counterparty_ogrn"],
-                counterparty_email=doc["counterparty_email"],
+                reason=doc.reason,
+                counterparty_name=doc.counterparty_name,
+                counterparty_inn=doc.counterparty_inn,
+                counterparty_ogrn=doc.counterparty_ogrn,
+                counterparty_email=doc.counterparty_email,
                 files=store.files(d, document_id),
                 route=route,
                 signatures=store.signatures(d, document_id),

@@ -21,6 +21,7 @@ from cades.result import VerificationResult
 from server.db import Database
 
 from . import store
+from .model import DocumentRow
 from .permissions import Viewer
 from .queries import DocumentQueries
 
@@ -44,9 +45,9 @@ class Reports:
         """The verification report of every accepted signature: (JSON-able dict, HTML page)."""
         return await self.of(await self.documents.visible_document(viewer, document_id))
 
-    async def of(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    async def of(self, doc: DocumentRow) -> tuple[dict[str, Any], str]:
         """The report of a document row the caller may already show (no viewer, no audit)."""
-        document_id = int(doc["id"])
+        document_id = doc.id
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         files = {f.id: f for f in await self.db.read(lambda d: store.files(d, document_id))}
         entries = []
@@ -67,10 +68,10 @@ class Reports:
             protocols.append(Markup(render_html(result, document=f.name)))
         report = {
             "document_id": document_id,
-            "title": doc["title"],
-            "state": doc["state"],
-            "warnings": json.loads(doc["warnings"] or "[]"),
+            "title": doc.title,
+            "state": doc.state.value,
+            "warnings": json.loads(doc.warnings or "[]"),
             "signatures": entries,
         }
-        html = self._templates.get_template(TEMPLATE).render(title=doc["title"], protocols=protocols)
+        html = self._templates.get_template(TEMPLATE).render(title=doc.title, protocols=protocols)
         return report, html

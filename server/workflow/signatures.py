@@ -34,6 +34,7 @@ from server.db import audit
 from . import effects, identity, job_store, signature_store, states, store
 from .docstate import SIGNING_STATES, DocState
 from .listeners import TransitionListeners
+from .model import DocumentFile, DocumentRow, RouteStep
 from .store import document_row, now_iso
 
 Source = Literal["upload", "agent", "cryptoarm", "counterparty"]
@@ -100,52 +101,44 @@ def _reason_text(sig: SignatureResult) -> str:
 
 def _route_check(
     db: Database, document_id: int, file_id: int, claim: SignerClaim, job_id: int | None
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+) -> tuple[DocumentRow, RouteStep, DocumentFile]:
     """(document, current step, file) if this claim may sign this file now; else SignatureRefused."""
     doc = document_row(db, document_id)
-    if doc is None or doc["state"] == DocState.DELETED:
+    if doc is None or doc.state == DocState.DELETED:
         raise SignatureRefused("not_found", "Документ не найден.")
-    frow = store.file(db, document_id, file_id)
-    if frow is None:
+    file = store.file(db, document_id, file_id)
+    if file is None:
         raise SignatureRefused("not_found", "В документе нет такого файла.")
-    file = {"id": frow.id, "name": frow.name, "streebog256": frow.streebog256, "streebog512": frow.streebog512}
-    if doc["state"] not in SIGNING_STATES:
+    if doc.state not in SIGNING_STATES:
         raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.")
-    srow = store.current_step(db, document_id)
-    if srow is None:
+    step = store.current_step(db, document_id)
+    if step is None:
         raise SignatureRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи.")
-    step = {
-        "id": srow.id,
-        "position": srow.position,
-        "kind": srow.kind,
-        "user_id": srow.user_id,
-        "display_name": srow.display_name,
-    }
-    if step["kind"] != claim.kind or (claim.kind == "internal" and step["user_id"] != claim.user_id):
-        who = step["display_name"] or "контрагент"
+    if step.kind != claim.kind or (claim.kind == "internal" and step.user_id != claim.user_id):
+        who = step.display_name or "контрагент"
         raise SignatureRefused("not_current_signer", f"Сейчас документ подписывает {who}, а не вы.")
     if job_id is not None:
         jrow = job_store.state(db, job_id)
         if (
             jrow is None
             or jrow.document_id != document_id
-            or jrow.step_id != step["id"]
+            or jrow.step_id != step.id
             or jrow.user_id != claim.user_id
             or jrow.status not in job_store.OPEN
         ):
             raise SignatureRefused("job_not_open", "Задание на подпись уже закрыто или относится к другому шагу.")
-    if signature_store.signed_on_step(db, file_id=file_id, step_id=srow.id):
-        raise SignatureRefused("already_signed", f"Файл «{file['name']}» уже подписан на этом шаге.")
+    if signature_store.signed_on_step(db, file_id=file_id, step_id=step.id):
+        raise SignatureRefused("already_signed", f"Файл «{file.name}» уже подписан на этом шаге.")
     return doc, step, file
 
 
-def _verify(deps: SignatureDeps, cms: bytes, file: dict[str, Any]) -> VerificationResult:
+def _verify(deps: SignatureDeps, cms: bytes, file: DocumentFile) -> VerificationResult:
     try:
         return verify_cms(
             cms,
             content_digest={
-                "streebog256": bytes.fromhex(file["streebog256"]),
-                "streebog512": bytes.fromhex(file["streebog512"]),
+                "streebog256": bytes.fromhex(file.streebog256),
+                "streebog512": bytes.fromhex(file.streebog512),
             },
             context=deps.validation,
             max_size=deps.settings.limits.max_signature_kb * 1024,
@@ -195,8 +188,10 @@ async def accept_signature(
         result = await asyncio.to_thread(_verify, deps, cms, file)
         sig = _judge(result)
         if claim.kind == "internal":
+            signer_id = step.user_id
+            assert signer_id is not None, "an internal step names its signer"
             mismatch = await deps.db.read(
-                lambda d: identity.check_internal(d, deps.settings.policy, step["user_id"], step["display_name"], sig)
+                lambda d: identity.check_internal(d, deps.settings.policy, signer_id, step.display_name, sig)
             )
             mode = deps.settings.policy.internal_identity_mismatch
         else:
@@ -252,7 +247,7 @@ def _store(
         signature_store.NewSignature(
             document_id=document_id,
             file_id=file_id,
-            step_id=step["id"],
+            step_id=step.id,
             signer_kind=claim.kind,
             signer_user_id=claim.user_id,
             source=source,
@@ -268,7 +263,7 @@ def _store(
         ),
     )
     if warning:
-        states.add_warning(db, doc, f"{file['name']}: {warning}")
+        doc = states.add_warning(db, doc, f"{file.name}: {warning}")
     audit.append(
         db,
         actor=claim.actor,
@@ -277,8 +272,8 @@ def _store(
         object_id=document_id,
         details={
             "signature_id": signature_id,
-            "file": file["name"],
-            "step": step["position"],
+            "file": file.name,
+            "step": step.position,
             "source": source,
             "certificate_serial": cert.serial if cert else "",
             "signer": {k: signer.get(k) for k in ("common_name", "inn", "innle", "snils", "ogrn") if signer.get(k)},
@@ -290,12 +285,12 @@ def _store(
     completed = states.signature_recorded(db, doc, step, actor=claim.actor, listeners=listeners)
     signed = document_row(db, document_id)
     assert signed is not None  # read above in this same transaction
-    state = signed["state"]
+    state = signed.state
     return AcceptedSignature(
         signature_id=signature_id,
         document_id=document_id,
         file_id=file_id,
-        step_id=step["id"],
+        step_id=step.id,
         step_completed=completed,
         document_state=state,
         status=sig.status,

@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database
 
 from server.db import audit
@@ -21,6 +22,7 @@ from server.db import audit
 from . import effects, job_store, signature_store, store
 from .docstate import TRANSITIONS, DocState
 from .listeners import NO_LISTENERS, TransitionListeners
+from .model import DocumentRow, RouteStep
 from .store import document_row, now_iso
 
 
@@ -36,40 +38,41 @@ class TransitionRefused(Exception):
         self.message = message
 
 
-def _doc(db: Database, document_id: int) -> dict[str, Any]:
+def _doc(db: Database, document_id: int) -> DocumentRow:
     doc = document_row(db, document_id)
-    if doc is None or doc["state"] == DocState.DELETED:
+    if doc is None or doc.state == DocState.DELETED:
         raise TransitionRefused("not_found", "Документ не найден.")
     return doc
 
 
-def _check(doc: dict[str, Any], transition: str) -> DocState:
+def _check(doc: DocumentRow, transition: str) -> DocState:
     allowed, target = TRANSITIONS[transition]
-    if doc["state"] not in allowed:
-        label = DocState(doc["state"]).label
+    if doc.state not in allowed:
+        label = doc.state.label
         raise TransitionRefused("wrong_state", f"Действие недоступно: документ в статусе «{label}».")
     return target
 
 
-def _set_state(db: Database, doc: dict[str, Any], state: DocState, now: str, **extra: Any) -> None:
+def _set_state(db: Database, doc: DocumentRow, state: DocState, now: str, **extra: Any) -> DocumentRow:
+    """Write the new state (and ``extra`` columns); returns the row as it now is."""
     state = DocState(state)  # the database no longer checks the value (migration 0009); this does
-    store.update_document(db, doc["id"], {"state": state, "updated_at": now, **extra})
-    doc.update(state=state, updated_at=now, **extra)
+    store.update_document(db, doc.id, {"state": state, "updated_at": now, **extra})
+    return msgspec.structs.replace(doc, state=state, updated_at=now, **extra)
 
 
-def _audit(db: Database, actor: str, action: str, doc: dict[str, Any], **details: Any) -> None:
+def _audit(db: Database, actor: str, action: str, doc: DocumentRow, **details: Any) -> None:
     audit.append(
         db,
         actor=actor,
         action=action,
         object_type="document",
-        object_id=doc["id"],
-        details={"title": doc["title"], "state": doc["state"], **details},
+        object_id=doc.id,
+        details={"title": doc.title, "state": doc.state, **details},
     )
 
 
-def _title(doc: dict[str, Any]) -> str:
-    return f"«{doc['title']}»"
+def _title(doc: DocumentRow) -> str:
+    return f"«{doc.title}»"
 
 
 def search_text(*parts: str) -> str:
@@ -152,7 +155,7 @@ def set_route(
     counterparty_email: str | None = None,
 ) -> None:
     doc = _doc(db, document_id)
-    if doc["state"] != DocState.DRAFT:
+    if doc.state != DocState.DRAFT:
         raise TransitionRefused("wrong_state", "Маршрут меняется только у черновика.")
     _write_route(db, document_id, signers)
     if counterparty_email is not None:
@@ -183,12 +186,12 @@ def send(
     first = steps[0]
     first_id, first_pos, first_user, first_name = first.id, first.position, first.user_id, first.display_name
     store.make_step_current(db, first_id)
-    _set_state(db, doc, target, now, sent_at=now, current_step=first_pos, deadline=deadline)
+    doc = _set_state(db, doc, target, now, sent_at=now, current_step=first_pos, deadline=deadline)
     _audit(db, f"user:{actor_id}", "document.sent", doc, signer=first_user, deadline=deadline)
     effects.notify(
         db,
         first_user,
-        f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
+        f"Документ {_title(doc)} ждёт вашей подписи (от {doc.author_name}).",
         doc=doc,
         key=f"doc:{document_id}:sign-request:{first_id}",
     )
@@ -203,8 +206,8 @@ def send(
 
 def signature_recorded(
     db: Database,
-    doc: dict[str, Any],
-    step: dict[str, Any],
+    doc: DocumentRow,
+    step: RouteStep,
     *,
     actor: str,
     listeners: TransitionListeners = NO_LISTENERS,
@@ -214,67 +217,67 @@ def signature_recorded(
     Returns True when the step completed (and the document moved on). When the company's part is complete the
     ``internal_signed`` listeners run here (the counterparty exchange issues the invitation link).
     """
-    if signature_store.unsigned_files_on_step(db, doc["id"], step["id"]):
+    if signature_store.unsigned_files_on_step(db, doc.id, step.id):
         return False
     now = now_iso()
-    store.close_step(db, step["id"], state="signed", now=now)
-    job_store.done_for_step(db, step["id"], now)
-    if step["kind"] == "counterparty":
+    store.close_step(db, step.id, state="signed", now=now)
+    job_store.done_for_step(db, step.id, now)
+    if step.kind == "counterparty":
         target = _check(doc, "counterparty_signed")
-        _set_state(db, doc, target, now, finished_at=now)
-        _audit(db, actor, "document.completed", doc, step=step["position"])
+        doc = _set_state(db, doc, target, now, finished_at=now)
+        _audit(db, actor, "document.completed", doc, step=step.position)
         effects.notify(
             db,
-            doc["author_id"],
+            doc.author_id,
             f"Контрагент подписал документ {_title(doc)}. Документ подписан обеими сторонами.",
             doc=doc,
-            key=f"doc:{doc['id']}:completed",
+            key=f"doc:{doc.id}:completed",
         )
         effects.timeline(
             db,
             doc,
             f"KlikDok: контрагент подписал документ {_title(doc)}. Документ подписан обеими сторонами.",
-            key=f"doc:{doc['id']}:timeline:completed",
+            key=f"doc:{doc.id}:timeline:completed",
         )
         listeners.fire("counterparty_signed", db, doc)
         return True
-    nxt = store.next_step(db, doc["id"], step["position"])
-    signer_name = step["display_name"]
-    _audit(db, actor, "step.signed", doc, step=step["position"], signer=step["user_id"])
+    nxt = store.next_step(db, doc.id, step.position)
+    signer_name = step.display_name
+    _audit(db, actor, "step.signed", doc, step=step.position, signer=step.user_id)
     effects.timeline(
         db,
         doc,
         f"KlikDok: {signer_name} подписал(а) документ {_title(doc)}.",
-        key=f"doc:{doc['id']}:timeline:signed:{step['id']}",
+        key=f"doc:{doc.id}:timeline:signed:{step.id}",
     )
     assert nxt is not None, "a route always ends with the counterparty step"
     next_id, next_pos, next_kind, next_user = nxt.id, nxt.position, nxt.kind, nxt.user_id
     store.make_step_current(db, next_id)
     if next_kind == "internal":
-        store.update_document(db, doc["id"], {"current_step": next_pos, "updated_at": now})
+        store.update_document(db, doc.id, {"current_step": next_pos, "updated_at": now})
         effects.notify(
             db,
             next_user,
-            f"Документ {_title(doc)} ждёт вашей подписи (от {doc['author_name']}).",
+            f"Документ {_title(doc)} ждёт вашей подписи (от {doc.author_name}).",
             doc=doc,
-            key=f"doc:{doc['id']}:sign-request:{next_id}",
+            key=f"doc:{doc.id}:sign-request:{next_id}",
         )
         return True
     target = _check(doc, "internal_signed")
-    _set_state(db, doc, target, now, current_step=next_pos)
+    doc = _set_state(db, doc, target, now, current_step=next_pos)
     _audit(db, actor, "document.internal_completed", doc)
     effects.notify(
         db,
-        doc["author_id"],
+        doc.author_id,
         f"Документ {_title(doc)} подписан компанией и ждёт подписи контрагента.",
         doc=doc,
-        key=f"doc:{doc['id']}:internal-completed",
+        key=f"doc:{doc.id}:internal-completed",
     )
     effects.timeline(
         db,
         doc,
         f"KlikDok: документ {_title(doc)} подписан компанией, ожидается подпись контрагента.",
-        key=f"doc:{doc['id']}:timeline:internal-completed",
+        key=f"doc:{doc.id}:timeline:internal-completed",
     )
     listeners.fire("internal_signed", db, doc)
     return True
@@ -303,12 +306,12 @@ def reject(
     store.close_step(db, step_id, state="rejected", now=now, reason=reason)
     store.cancel_steps(db, document_id, ("waiting",))
     job_store.cancel_open_of_document(db, document_id, now)
-    _set_state(db, doc, target, now, finished_at=now, reason=reason)
+    doc = _set_state(db, doc, target, now, finished_at=now, reason=reason)
     who = step.display_name or "Контрагент"
     _audit(db, actor, "document.rejected", doc, step=step.position, reason=reason)
     effects.notify(
         db,
-        doc["author_id"],
+        doc.author_id,
         f"{who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
         doc=doc,
         key=f"doc:{document_id}:rejected",
@@ -333,8 +336,8 @@ def withdraw(
         current = None
     store.cancel_steps(db, document_id, ("waiting", "current"))
     job_store.cancel_open_of_document(db, document_id, now)
-    was_sent = doc["state"] != DocState.DRAFT
-    _set_state(db, doc, target, now, finished_at=now, reason=reason.strip())
+    was_sent = doc.state != DocState.DRAFT
+    doc = _set_state(db, doc, target, now, finished_at=now, reason=reason.strip())
     _audit(db, f"user:{actor_id}", "document.withdrawn", doc, reason=reason.strip())
     if current:
         effects.notify(
@@ -357,7 +360,7 @@ def withdraw(
 def delete(db: Database, document_id: int, *, actor_id: int, listeners: TransitionListeners = NO_LISTENERS) -> None:
     doc = _doc(db, document_id)
     target = _check(doc, "delete")
-    _set_state(db, doc, target, now_iso())
+    doc = _set_state(db, doc, target, now_iso())
     _audit(db, f"user:{actor_id}", "document.deleted", doc)
     listeners.fire("delete", db, doc)
 
@@ -370,11 +373,11 @@ def expire_due(db: Database, now: str | None = None, *, listeners: TransitionLis
         doc = _doc(db, doc_id)
         target = _check(doc, "expire")
         store.cancel_steps(db, doc_id, ("current",))
-        _set_state(db, doc, target, now, finished_at=now)
+        doc = _set_state(db, doc, target, now, finished_at=now)
         _audit(db, "system", "document.expired", doc)
         effects.notify(
             db,
-            doc["author_id"],
+            doc.author_id,
             f"Срок подписания документа {_title(doc)} контрагентом истёк.",
             doc=doc,
             key=f"doc:{doc_id}:expired",
@@ -392,7 +395,7 @@ def expire_due(db: Database, now: str | None = None, *, listeners: TransitionLis
 def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> int | None:
     """A manual reminder to the current internal signer (not a state change, but audited and rate-limited)."""
     doc = _doc(db, document_id)
-    if doc["state"] != DocState.AWAITING_INTERNAL:
+    if doc.state != DocState.AWAITING_INTERNAL:
         raise TransitionRefused("wrong_state", "Напоминание отправляется, пока документ на подписи в компании.")
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="microseconds")
     sent = audit.count_since(db, object_type="document", object_id=document_id, action="document.reminded", since=since)
@@ -411,9 +414,12 @@ def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> in
     return int(step.user_id)
 
 
-def add_warning(db: Database, doc: dict[str, Any], warning: str) -> None:
-    """A signature accepted despite an identity mismatch (policy "warn"): shown on every view of the document."""
-    warnings = json.loads(doc.get("warnings") or "[]")
+def add_warning(db: Database, doc: DocumentRow, warning: str) -> DocumentRow:
+    """A signature accepted despite an identity mismatch (policy "warn"): shown on every view of the document.
+
+    Returns the row with the warning added."""
+    warnings = json.loads(doc.warnings or "[]")
     warnings.append(warning)
-    store.update_document(db, doc["id"], {"warnings": json.dumps(warnings, ensure_ascii=False)})
-    doc["warnings"] = json.dumps(warnings, ensure_ascii=False)
+    stored = json.dumps(warnings, ensure_ascii=False)
+    store.update_document(db, doc.id, {"warnings": stored})
+    return msgspec.structs.replace(doc, warnings=stored)

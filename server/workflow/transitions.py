@@ -17,7 +17,7 @@ from server.db import Database
 from . import jobs, states, store
 from .docstate import DocState
 from .listeners import TransitionListeners
-from .model import Job
+from .model import DocumentRow, Job
 from .permissions import Viewer
 from .queries import DocumentQueries
 from .signatures import AcceptedSignature, SignatureDeps, SignerClaim, Source, accept_signature
@@ -80,10 +80,10 @@ class Transitions:
         )
         self.listeners.committed()
 
-    async def _require_current_signer(self, viewer: Viewer, document_id: int) -> tuple[dict[str, Any], int]:
+    async def _require_current_signer(self, viewer: Viewer, document_id: int) -> tuple[DocumentRow, int]:
         doc = await self.documents.visible_document(viewer, document_id)
         step = await self.db.read(lambda d: store.current_step(d, document_id))
-        if doc["state"] != DocState.AWAITING_INTERNAL or step is None or step.kind != "internal":
+        if doc.state != DocState.AWAITING_INTERNAL or step is None or step.kind != "internal":
             raise TransitionRefused("not_awaiting_signature", "Документ сейчас не ждёт подписи сотрудника.")
         viewer.require_current_signer(step.user_id, step.display_name)
         return doc, step.id

@@ -96,7 +96,7 @@ async def test_the_last_internal_signature_issues_the_link_in_its_transaction(db
     )
     assert accepted.document_state == "awaiting_counterparty"
     link = await db.read(lambda d: links.active_link(d, doc_id))
-    assert link is not None and link["recipient_email"] == "cp@alfa.example" and link["created_by"] == "system"
+    assert link is not None and link.recipient_email == "cp@alfa.example" and link.created_by == "system"
     assert kinds(db, doc_id).count(links.MAIL_INVITATION) == 1
     assert wakes == ["mail"]  # the mail worker hears about the commit at once, not at its next poll
     # The link, its audit row and the signature are one transaction: the audit rows are adjacent.
@@ -118,8 +118,8 @@ async def test_the_last_internal_signature_issues_the_link_in_its_transaction(db
     await db.write(
         lambda d: states.withdraw(d, doc_id, actor_id=MANAGER, reason="передумали", listeners=deps.listeners)
     )
-    revoked = await db.read(lambda d: links.link_by_id(d, link["id"]))
-    assert revoked is not None and revoked["revoked_reason"] == "withdrawn"
+    revoked = await db.read(lambda d: links.link_by_id(d, link.id))
+    assert revoked is not None and revoked.revoked_reason == "withdrawn"
 
 
 async def test_no_address_tells_the_author_once_and_issues_nothing(db: Database, people: People) -> None:

@@ -15,6 +15,7 @@ from server.bitrix24 import Bitrix24Client, MemoryTokenStore, OAuthTokens, Porta
 from server.db import Database, outbox
 from server.workflow import effects, states
 from server.workflow.outbox_worker import OutboxWorker
+from tests.support.rows import document
 from tests.workflow.conftest import wait_for
 
 
@@ -133,7 +134,7 @@ async def test_a_notification_queued_behind_a_disk_backlog_goes_first(db: Databa
             before = uploads()
             await db.write(
                 lambda d: effects.notify(
-                    d, 2, "Документ ждёт вашей подписи", doc={"id": 1, "entity_type": "deal", "entity_id": 1}, key="n"
+                    d, 2, "Документ ждёт вашей подписи", doc=document(id=1, entity_type="deal", entity_id=1), key="n"
                 )
             )
             worker.wake()

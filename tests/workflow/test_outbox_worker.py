@@ -14,8 +14,9 @@ from server.bitrix24 import Bitrix24Client, PortalSettings
 from server.db import Database, outbox
 from server.workflow import effects
 from server.workflow.outbox_worker import OutboxWorker, claim, timeline_marker
+from tests.support.rows import document
 
-DOC = {"id": 1, "entity_type": "deal", "entity_id": 1}
+DOC = document(id=1, entity_type="deal", entity_id=1)
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ async def test_a_failing_command_is_retried_alone_with_backoff(
 ) -> None:
     def fill(d: sqlite_utils.Database) -> None:
         effects.notify(d, 2, "Хорошее", doc=DOC, key="ok")
-        effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет", key="bad")
+        effects.timeline(d, document(id=1, entity_type="deal", entity_id=424242), "Сделки нет", key="bad")
 
     await db.write(fill)
 
@@ -147,7 +148,7 @@ async def test_a_repeated_timeline_message_waits_when_the_card_cannot_be_checked
     db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
 ) -> None:
     await db.write(
-        lambda d: effects.timeline(d, {"id": 1, "entity_type": "deal", "entity_id": 424242}, "Сделки нет", key="gone")
+        lambda d: effects.timeline(d, document(id=1, entity_type="deal", entity_id=424242), "Сделки нет", key="gone")
     )
 
     async def source() -> Bitrix24Client:

@@ -16,6 +16,7 @@ from server.db import Database, migrations
 from server.workflow import docstate
 from server.workflow.docstate import TRANSITIONS, DocState
 from server.workflow.permissions import Viewer
+from tests.support.rows import document
 from tests.support.server import REPO
 
 _REBUILD = "0009_documents_vocabularies_unchecked"
@@ -137,11 +138,17 @@ def test_the_vocabulary_answers_what_the_code_used_to_spell_out() -> None:
     for allowed, target in TRANSITIONS.values():
         assert allowed <= docstate.OPEN_STATES and target not in allowed
     author, signer = Viewer(user_id=1), Viewer(user_id=2)
-    doc = {"author_id": 1, "state": DocState.AWAITING_INTERNAL.value}
+    doc = document(author_id=1, state=DocState.AWAITING_INTERNAL.value)
     assert author.actions(doc, current_user_id=2) == ["download", "remind", "withdraw"]
     assert signer.actions(doc, current_user_id=2) == ["download", "sign", "reject"]
-    assert author.actions({**doc, "state": "draft"}, None) == ["download", "route", "send", "delete", "withdraw"]
-    assert author.actions({**doc, "state": "completed"}, None) == ["download"]
+    assert author.actions(document(author_id=1, state="draft"), None) == [
+        "download",
+        "route",
+        "send",
+        "delete",
+        "withdraw",
+    ]
+    assert author.actions(document(author_id=1, state="completed"), None) == ["download"]
     pages = {s["value"]: s for s in docstate.for_pages()}
     assert set(pages) == {s.value for s in DocState} and pages["deleted"]["listed"] is False
     assert pages["awaiting_counterparty"]["actor"] == "counterparty"

@@ -17,11 +17,13 @@ from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.entities import COMPANY, kind_of
 from server.config import Settings
 from server.counterparty import links
+from server.counterparty.link_store import LinkRow
 from server.db import Database
 from server.portal.sessions import Session
 from server.workflow import store
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import DocState
+from server.workflow.model import DocumentRow
 from server.workflow.queries import DocumentQueries
 
 from ..dependencies import Services
@@ -69,8 +71,23 @@ class Recipient(msgspec.Struct, kw_only=True):
     source_label: str  # what the picker shows after the address: «контакт», «компания»
 
 
-def _status(row: dict[str, Any]) -> LinkStatus:
-    return LinkStatus(**{k: row[k] for k in LinkStatus.__struct_fields__})
+def _status(row: LinkRow) -> LinkStatus:
+    return LinkStatus(
+        id=row.id,
+        recipient_email=row.recipient_email,
+        recipient_name=row.recipient_name,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+        mail_status=row.mail_status,
+        mail_error=row.mail_error,
+        mail_sent_at=row.mail_sent_at,
+        first_opened_at=row.first_opened_at,
+        opened_count=row.opened_count,
+        answered_at=row.answered_at,
+        answer=row.answer,
+    )
 
 
 async def _author_doc(
@@ -81,7 +98,7 @@ async def _author_doc(
     action: str,
     *,
     author: bool,
-) -> dict[str, Any]:
+) -> DocumentRow:
     viewer = await directory.viewer(session.user_id)
     doc = await documents.visible_document(viewer, document_id)
     if author:
@@ -108,11 +125,11 @@ class CounterpartyApi(Controller):
         def read(d: Any) -> CounterpartyStatus:
             rows = links.links_of_document(d, document_id)
             used = links.manual_reminders_today(d, document_id, datetime.now(UTC))
-            live = next((r for r in rows if not r["revoked_at"]), None)
+            live = next((r for r in rows if not r.revoked_at), None)
             return CounterpartyStatus(
                 document_id=document_id,
-                state=doc["state"],
-                counterparty_email=doc["counterparty_email"],
+                state=doc.state,
+                counterparty_email=doc.counterparty_email,
                 current=_status(live) if live else None,
                 history=[_status(r) for r in rows],
                 reminders_left_today=max(0, settings.limits.manual_reminders_per_day - used),
@@ -132,14 +149,14 @@ class CounterpartyApi(Controller):
         crm = CrmService(await directory.client())
         found: list[Recipient] = []
         try:
-            contacts = await crm.record_contacts(kind_of(doc["entity_type"]), doc["entity_id"])
+            contacts = await crm.record_contacts(kind_of(doc.entity_type), doc.entity_id)
             for c in contacts:
                 found += [
                     Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт")
                     for e in c.emails
                 ]
-            if doc["company_id"]:
-                company = await crm.company(doc["company_id"])
+            if doc.company_id:
+                company = await crm.company(doc.company_id)
                 found += [
                     Recipient(
                         email=e, name=text.name(company.title), source=COMPANY.code, source_label=COMPANY.label.lower()
@@ -162,8 +179,8 @@ class CounterpartyApi(Controller):
         data: ResendBody,
     ) -> Response[Any]:
         doc = await _author_doc(directory, documents, session, document_id, "отправить ссылку заново", author=True)
-        email = (data.email or doc["counterparty_email"] or "").strip()
-        name = text.name(data.name) or text.name(doc["counterparty_name"])
+        email = (data.email or doc.counterparty_email or "").strip()
+        name = text.name(data.name) or text.name(doc.counterparty_name)
         link_id = await services.db.write(
             lambda d: links.issue(
                 d,
@@ -198,7 +215,7 @@ class CounterpartyApi(Controller):
         def write(d: Any) -> int:
             link = links.active_link(d, document_id)
             doc = store.document_row(d, document_id)
-            if link is None or doc is None or doc["state"] != DocState.AWAITING_COUNTERPARTY:
+            if link is None or doc is None or doc.state != DocState.AWAITING_COUNTERPARTY:
                 raise links.LinkRefused("no_link", "Напомнить можно, пока документ ждёт подписи контрагента.")
             now = datetime.now(UTC)
             used = links.manual_reminders_today(d, document_id, now)
@@ -206,7 +223,7 @@ class CounterpartyApi(Controller):
                 raise links.LinkRefused(
                     "too_many_reminders", f"Сегодня уже отправлено напоминаний: {used}. Попробуйте завтра."
                 )
-            links.enqueue_reminder(d, link["id"], document_id, None, actor=f"user:{session.user_id}", now=now)
+            links.enqueue_reminder(d, link.id, document_id, None, actor=f"user:{session.user_id}", now=now)
             return per_day - used - 1
 
         left = await services.db.write(write)
