@@ -8,8 +8,7 @@ about them is here.
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 from sqlite_utils import Database as SqliteDb
 
 from server.db import Database
@@ -44,35 +43,67 @@ class SqliteFolderIndex:
         await self.db.write(lambda d: d.execute("DELETE FROM disk_folders WHERE scope = ?", [self.scope]))
 
 
-def file_upload(db: SqliteDb, file_id: int) -> dict[str, Any] | None:
-    """What the worker needs to copy one document file to Disk (None if the file is gone)."""
+class DiskTarget(msgspec.Struct, kw_only=True):
+    """The document a Disk copy belongs to and its folder there: ``disk_folder_id`` is None until the worker has
+    found (or made) the card's folder, and the worker fills it in so one upload looks the folder up once."""
+
+    document_id: int
+    disk_folder_id: int | None
+    entity_type: str
+    entity_id: int
+
+
+class FileUpload(msgspec.Struct, frozen=True, kw_only=True):
+    """What the worker needs to copy one document file to Disk."""
+
+    id: int
+    name: str
+    size: int
+    content_type: str
+    streebog256: str
+    disk_file_id: int | None
+    target: DiskTarget
+
+
+class SignatureUpload(msgspec.Struct, frozen=True, kw_only=True):
+    """What the worker needs to copy one signature to Disk: its CMS, its file's Disk name, and its ordinal among
+    the signatures of that file (the second one is ``<name>.2.sig``)."""
+
+    cms: bytes
+    disk_file_id: int | None
+    file_id: int
+    file_name: str
+    file_disk_name: str | None
+    file_disk_id: int | None
+    ordinal: int
+    target: DiskTarget
+
+
+def file_upload(db: SqliteDb, file_id: int) -> FileUpload | None:
+    """None if the file is gone."""
     row = db.execute(
-        "SELECT f.id, f.document_id, f.name, f.size, f.content_type, f.streebog256, f.disk_file_id, d.disk_folder_id,"
+        "SELECT f.id, f.name, f.size, f.content_type, f.streebog256, f.disk_file_id, d.id, d.disk_folder_id,"
         " d.entity_type, d.entity_id FROM document_files f JOIN documents d ON d.id = f.document_id WHERE f.id = ?",
         [file_id],
     ).fetchone()
     if row is None:
         return None
-    keys = (
-        "id",
-        "document_id",
-        "name",
-        "size",
-        "content_type",
-        "streebog256",
-        "disk_file_id",
-        "disk_folder_id",
-        "entity_type",
-        "entity_id",
+    target = DiskTarget(document_id=row[6], disk_folder_id=row[7], entity_type=row[8], entity_id=row[9])
+    return FileUpload(
+        id=row[0],
+        name=row[1],
+        size=row[2],
+        content_type=row[3],
+        streebog256=row[4],
+        disk_file_id=row[5],
+        target=target,
     )
-    return dict(zip(keys, row, strict=True))
 
 
-def signature_upload(db: SqliteDb, signature_id: int) -> dict[str, Any] | None:
-    """What the worker needs to copy one signature to Disk: its CMS, its file's Disk name and folder, and its
-    ordinal among the signatures of that file (the second one is ``<name>.2.sig``)."""
+def signature_upload(db: SqliteDb, signature_id: int) -> SignatureUpload | None:
+    """None if the signature is gone."""
     row = db.execute(
-        "SELECT s.cms, s.disk_file_id, d.id, f.id, f.name, f.disk_name, f.disk_file_id, d.disk_folder_id,"
+        "SELECT s.cms, s.disk_file_id, f.id, f.name, f.disk_name, f.disk_file_id, d.id, d.disk_folder_id,"
         " d.entity_type, d.entity_id, (SELECT count(*) FROM signatures o WHERE o.file_id = s.file_id AND o.id <= s.id)"
         " FROM signatures s JOIN document_files f ON f.id = s.file_id JOIN documents d ON d.id = s.document_id"
         " WHERE s.id = ?",
@@ -80,20 +111,17 @@ def signature_upload(db: SqliteDb, signature_id: int) -> dict[str, Any] | None:
     ).fetchone()
     if row is None:
         return None
-    keys = (
-        "cms",
-        "disk_file_id",
-        "document_id",
-        "file_id",
-        "file_name",
-        "file_disk_name",
-        "file_disk_id",
-        "disk_folder_id",
-        "entity_type",
-        "entity_id",
-        "ordinal",
+    target = DiskTarget(document_id=row[6], disk_folder_id=row[7], entity_type=row[8], entity_id=row[9])
+    return SignatureUpload(
+        cms=bytes(row[0]),
+        disk_file_id=row[1],
+        file_id=row[2],
+        file_name=row[3],
+        file_disk_name=row[4],
+        file_disk_id=row[5],
+        ordinal=row[10],
+        target=target,
     )
-    return dict(zip(keys, row, strict=True))
 
 
 def set_document_folder(db: SqliteDb, document_id: int, folder_id: int) -> None:

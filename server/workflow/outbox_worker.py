@@ -47,6 +47,7 @@ from server.db.outbox import OutboxMessage
 from server.worker_loop import run_rounds
 
 from . import disk_store, effects
+from .disk_store import DiskTarget
 from .files import Spool, digests
 
 log = logging.getLogger(__name__)
@@ -314,36 +315,32 @@ class OutboxWorker:
                 outcome[m.id] = f"{exc.code}: {exc.description}"[:300]
         return outcome
 
-    async def _folder(self, disk: DiskService, row: dict[str, Any], *, fresh: bool = False) -> int:
+    async def _folder(self, disk: DiskService, target: DiskTarget, *, fresh: bool = False) -> int:
         """The document's folder on Disk (the card's folder), found once and kept on the document."""
-        if row["disk_folder_id"] and not fresh:
-            return int(row["disk_folder_id"])
+        if target.disk_folder_id and not fresh:
+            return target.disk_folder_id
         if fresh:
             await disk.forget_folders()
-        folder_id = await disk.entity_folder(row["entity_type"], int(row["entity_id"]))
-        document_id = row.get("document_id")
-        if document_id is not None:
-            await self.db.write(lambda d: disk_store.set_document_folder(d, int(document_id), folder_id))
-        row["disk_folder_id"] = folder_id
+        folder_id = await disk.entity_folder(target.entity_type, target.entity_id)
+        await self.db.write(lambda d: disk_store.set_document_folder(d, target.document_id, folder_id))
+        target.disk_folder_id = folder_id
         return folder_id
 
     async def _upload(
-        self, disk: DiskService, row: dict[str, Any], name: str, data: bytes, *, unique: bool, content_type: str
+        self, disk: DiskService, target: DiskTarget, name: str, data: bytes, *, unique: bool, content_type: str
     ) -> DiskFile:
         """Upload into the document's folder; a folder deleted on the portal is looked up (or made) again once."""
-        folder_id = await self._folder(disk, row)
+        folder_id = await self._folder(disk, target)
         try:
             return await disk.upload(folder_id, name, data, unique_name=unique, content_type=content_type)
         except NotFound:
-            folder_id = await self._folder(disk, row, fresh=True)
+            folder_id = await self._folder(disk, target, fresh=True)
             return await disk.upload(folder_id, name, data, unique_name=unique, content_type=content_type)
 
-    async def _adopt(
-        self, disk: DiskService, row: dict[str, Any], name: str, digest: str, size: int
-    ) -> DiskFile | None:
+    async def _adopt(self, disk: DiskService, target: DiskTarget, name: str, digest: str, size: int) -> DiskFile | None:
         """A file an earlier attempt put on Disk before the server could record it: same name (or the portal's
         unique variant), same size and Streebog-256 digest, and owned by no row yet."""
-        candidates = [f for f in await disk.find_files(await self._folder(disk, row), name) if f.size == size]
+        candidates = [f for f in await disk.find_files(await self._folder(disk, target), name) if f.size == size]
         if not candidates:
             return None
         owned = await self.db.read(lambda d: disk_store.known_disk_ids(d, [f.id for f in candidates]))
@@ -360,18 +357,18 @@ class OutboxWorker:
         file_id = int(message.payload["file_id"])
         spool_name = str(message.payload.get("spool") or "")
         row = await self.db.read(lambda d: disk_store.file_upload(d, file_id))
-        if row is None or row["disk_file_id"]:
+        if row is None or row.disk_file_id:
             self._drop_spool(spool_name)
             return
         stored = None
         if message.attempts > 1:
-            stored = await self._adopt(disk, row, row["name"], row["streebog256"], int(row["size"]))
+            stored = await self._adopt(disk, row.target, row.name, row.streebog256, row.size)
         if stored is None:
             data = await asyncio.to_thread(self.spool.get, spool_name) if self.spool and spool_name else None
             if data is None:
                 raise FileNotReady("байты файла не найдены в локальной очереди: загрузите документ заново")
-            stored = await self._upload(disk, row, row["name"], data, unique=True, content_type=row["content_type"])
-        await self.db.write(lambda d: disk_store.set_file_on_disk(d, file_id, stored.id, stored.name or row["name"]))
+            stored = await self._upload(disk, row.target, row.name, data, unique=True, content_type=row.content_type)
+        await self.db.write(lambda d: disk_store.set_file_on_disk(d, file_id, stored.id, stored.name or row.name))
         self._drop_spool(spool_name)
 
     def _drop_spool(self, name: str) -> None:
@@ -383,23 +380,23 @@ class OutboxWorker:
 
     async def _upload_signature(self, disk: DiskService, signature_id: int, attempts: int) -> None:
         row = await self.db.read(lambda d: disk_store.signature_upload(d, signature_id))
-        if row is None or row["disk_file_id"]:
+        if row is None or row.disk_file_id:
             return  # gone, or already stored
-        if not row["file_disk_id"]:
+        if not row.file_disk_id:
             raise FileNotReady("файл документа ещё не сохранён на Диске")
-        cms = bytes(row["cms"])
-        sig_name = signature_file_name(row["file_disk_name"] or row["file_name"], int(row["ordinal"]))
+        cms = row.cms
+        sig_name = signature_file_name(row.file_disk_name or row.file_name, row.ordinal)
         digest = digests(cms)[0]
-        stored = await self._adopt(disk, row, sig_name, digest, len(cms)) if attempts > 1 else None
+        stored = await self._adopt(disk, row.target, sig_name, digest, len(cms)) if attempts > 1 else None
         if stored is None:
             try:
                 stored = await self._upload(
-                    disk, row, sig_name, cms, unique=False, content_type="application/pkcs7-signature"
+                    disk, row.target, sig_name, cms, unique=False, content_type="application/pkcs7-signature"
                 )
             except AlreadyExists:
                 # Someone's file holds the name: ours if an earlier attempt got there, else keep both.
-                stored = await self._adopt(disk, row, sig_name, digest, len(cms)) or await self._upload(
-                    disk, row, sig_name, cms, unique=True, content_type="application/pkcs7-signature"
+                stored = await self._adopt(disk, row.target, sig_name, digest, len(cms)) or await self._upload(
+                    disk, row.target, sig_name, cms, unique=True, content_type="application/pkcs7-signature"
                 )
         await self.db.write(lambda d: disk_store.set_signature_on_disk(d, signature_id, stored.id))
 
