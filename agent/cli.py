@@ -48,7 +48,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if problem:
         print(f"  недоступен: {problem}")
         return EXIT_FAIL
-    availability = make_backend(settings).availability()
+    with make_backend(settings) as backend:
+        availability = backend.availability()
     print(f"  {'доступен' if availability.ok else 'недоступен'}: {availability.detail}")
     return EXIT_OK if availability.ok else EXIT_FAIL
 
@@ -96,21 +97,23 @@ def cmd_certs(args: argparse.Namespace) -> int:
     from agent.backends import BackendError, make_backend
 
     _, settings = _settings(args)
-    backend = make_backend(settings)
-    if backend.delegated:
-        print("Сертификат выбирается в окне КриптоАРМ ГОСТ при подписании.")
+    with make_backend(settings) as backend:
+        if backend.delegated:
+            print("Сертификат выбирается в окне КриптоАРМ ГОСТ при подписании.")
+            return EXIT_OK
+        try:
+            certs = backend.certificates()
+        except BackendError as exc:
+            print(f"klikdok-agent: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        if not certs:
+            print("Сертификатов не найдено.")
+            return EXIT_FAIL
+        for c in certs:
+            print(
+                f"{c.thumbprint}  до {c.not_after[:10]}  {c.subject}" + ("" if c.has_private_key else "  (нет ключа)")
+            )
         return EXIT_OK
-    try:
-        certs = backend.certificates()
-    except BackendError as exc:
-        print(f"klikdok-agent: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    if not certs:
-        print("Сертификатов не найдено.")
-        return EXIT_FAIL
-    for c in certs:
-        print(f"{c.thumbprint}  до {c.not_after[:10]}  {c.subject}" + ("" if c.has_private_key else "  (нет ключа)"))
-    return EXIT_OK
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -125,24 +128,24 @@ def cmd_sign(args: argparse.Namespace) -> int:
     if not source.is_file():
         print(f"klikdok-agent: нет файла {source}", file=sys.stderr)
         return EXIT_FAIL
-    backend = make_backend(settings)
-    try:
-        cms = backend.sign(source)
-    except BackendError as exc:
-        print(f"klikdok-agent: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    problem = asyncio.run(
-        asyncio.to_thread(
-            check_locally, cms, hashing.hash_file(source, "streebog256"), hashing.hash_file(source, "streebog512")
+    with make_backend(settings) as backend:
+        try:
+            cms = backend.sign(source)
+        except BackendError as exc:
+            print(f"klikdok-agent: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        problem = asyncio.run(
+            asyncio.to_thread(
+                check_locally, cms, hashing.hash_file(source, "streebog256"), hashing.hash_file(source, "streebog512")
+            )
         )
-    )
-    if problem:
-        print(f"klikdok-agent: подпись не прошла проверку: {problem}", file=sys.stderr)
-        return EXIT_FAIL
-    out = Path(args.output) if args.output else source.with_name(source.name + ".sig")
-    out.write_bytes(cms)
-    print(f"Подпись: {out} ({len(cms)} байт, отсоединённая CMS в DER, проверена).")
-    return EXIT_OK
+        if problem:
+            print(f"klikdok-agent: подпись не прошла проверку: {problem}", file=sys.stderr)
+            return EXIT_FAIL
+        out = Path(args.output) if args.output else source.with_name(source.name + ".sig")
+        out.write_bytes(cms)
+        print(f"Подпись: {out} ({len(cms)} байт, отсоединённая CMS в DER, проверена).")
+        return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,9 +121,7 @@ class AgentClient:
                 with contextlib.suppress(Exception):
                     await self.ws.close(1000, "agent stopping")
             await self.http.aclose()
-            close = getattr(self.backend, "close", None)
-            if close is not None:
-                close()
+            self.backend.close()
 
     async def _graceful_stop(self, worker: asyncio.Task[None]) -> None:
         log.info("stopping: finishing the job in hand", extra={"queued": self.queue.qsize()})

@@ -13,6 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 _PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)-----END [A-Z0-9 ]+-----", re.S)
 
@@ -56,6 +57,17 @@ class Backend(ABC):
     def open_link(self, url: str) -> None:
         """Hand a server's signing link to the signing program; only ``delegated`` backends are asked to."""
         raise NotImplementedError(f"the {self.name} backend does not delegate signing")
+
+    def close(self) -> None:
+        """Release what the backend keeps between signatures (a work folder, say); it may be used again after.
+        Most backends keep nothing."""
+        return
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def to_der(data: bytes) -> bytes:

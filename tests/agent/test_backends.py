@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import types
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,14 @@ def test_openssl_backend_signs_with_pem_and_pkcs12(people: People, tmp_path: Pat
     cert: Issued = people.certs[1]
     doc = tmp_path / "doc.bin"
     doc.write_bytes(DOC)
+    work_folders = set(Path(tempfile.gettempdir()).glob("klikdok-agent-*"))
+    with OpenSSLBackend(str(cert.cert), str(cert.key)) as backend:
+        assert backend.availability().ok
+        assert check_locally(backend.sign(doc), *digests(DOC)) is None
+        assert set(Path(tempfile.gettempdir()).glob("klikdok-agent-*")) != work_folders  # it keeps one while open
+    # Closed (as the CLI's commands close theirs), the backend leaves no work folder behind.
+    assert set(Path(tempfile.gettempdir()).glob("klikdok-agent-*")) == work_folders
     pem = OpenSSLBackend(str(cert.cert), str(cert.key))
-    assert pem.availability().ok
-    assert check_locally(pem.sign(doc), *digests(DOC)) is None
     assert pem.certificates()[0].subject.find("Соколов") >= 0
     # The same key as PKCS#12 with a password from an owner-only file.
     p12 = tmp_path / "key.p12"
@@ -55,12 +61,14 @@ def test_openssl_backend_signs_with_pem_and_pkcs12(people: People, tmp_path: Pat
     assert bundle.availability().ok, bundle.availability().detail
     assert check_locally(bundle.sign(doc), *digests(DOC)) is None
     pin.chmod(0o644)
-    with pytest.raises(BackendError, match="chmod 600"):
-        OpenSSLBackend("", str(p12), str(pin)).sign(doc)
+    with OpenSSLBackend("", str(p12), str(pin)) as loose, pytest.raises(BackendError, match="chmod 600"):
+        loose.sign(doc)
     # Wrong bytes are caught by the local check.
     assert "не сходится" in (check_locally(pem.sign(doc), *digests(DOC + b"x")) or "")
     missing = OpenSSLBackend(str(cert.cert), str(tmp_path / "nope.key")).availability()
     assert not missing.ok and "нет файла ключа" in missing.detail
+    pem.close()
+    bundle.close()
 
 
 def test_cli_sign_certs_and_status(people: People, tmp_path: Path) -> None:
