@@ -16,13 +16,14 @@ SYSTEM_PACKAGES += chromium
 endif
 
 
-.PHONY: help run test chaos lint bench deps system-deps venv deb deb-test clean
+.PHONY: help run test chaos interop lint bench deps system-deps venv deb deb-test clean
 
 help:
 	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
 	@echo "make test   — install what is needed, run the linters (make lint) and the whole test suite"
 	@echo "make chaos  — the crash and fault tests with their full number of kill rounds (slow)"
 	@echo "make lint   — ruff check and ruff format --check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
+	@echo "make interop — the third-party signature samples of ../shared/interop (not in the repository)"
 	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
 	@echo "make deb    — build the klikdok and klikdok-agent .deb packages"
 
@@ -76,6 +77,11 @@ chaos: deps
 	cd $(ROOT) && TEST_CHAOS=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) \
 	  tests/workflow/test_disk_crash.py tests/workflow/test_crash_safety.py tests/agent/test_faults.py \
 	  tests/counterparty/test_crash_completion.py tests/foundation/test_crash_and_backup.py
+
+# Third-party signatures and reference files from the shared project folder (../shared, or KLIKDOK_SHARED):
+# they may not be republished, so they are not in the repository and `make test` never reads them.
+interop: deps
+	cd $(ROOT) && KLIKDOK_INTEROP=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) tests/interop
 
 bench: deps
 	cd $(ROOT) && $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,9 +10,6 @@ from cades.result import REASONS, WARNINGS, VerificationResult
 from cades.validation import ValidationContext
 from cades.verify import verify_cms
 from tests.support.pki_fixtures import GostPki
-
-INTEROP = Path(__file__).resolve().parents[2].parent / "shared" / "interop"
-SEEDS = sorted(INTEROP.glob("*.p7s")) if INTEROP.is_dir() else []
 
 FUZZ = settings(
     max_examples=150,
@@ -62,14 +57,6 @@ def check_outcome(blob: bytes, content: bytes | None, context: ValidationContext
         assert set(sig.warnings) <= WARNINGS.keys()
         if sig.status == "valid":
             assert sig.intact
-
-
-@FUZZ
-@given(seed=st.sampled_from(SEEDS), ops=edits)
-def test_mutated_interop_signatures(seed: Path, ops: list[tuple[int, int, int]]) -> None:
-    blob = mutate(seed.read_bytes(), ops)
-    contents = list(INTEROP.glob(seed.name.rsplit(".", 1)[0] + ".content.*"))
-    check_outcome(blob, contents[0].read_bytes() if contents else None)
 
 
 @FUZZ

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,7 @@ from cades.asn1 import load_certificate
 from cades.cms import check_digested_data, parse_signed_data
 from cades.validation import ValidationContext
 from cades.verify import verify_cms
-
-INTEROP = Path(__file__).resolve().parents[2].parent / "shared" / "interop"
-
+from tests.interop.conftest import INTEROP
 
 # MANIFEST "openssl result" column, sample by sample.
 VERIFIED = [
