@@ -56,7 +56,7 @@ class Backend(ABC):
 
     def open_link(self, url: str) -> None:
         """Hand a server's signing link to the signing program; only ``delegated`` backends are asked to."""
-        raise NotImplementedError(f"the {self.name} backend does not delegate signing")
+        raise BackendError(f"Способ подписи «{self.name}» не передаёт подписание другой программе.")
 
     def close(self) -> None:
         """Release what the backend keeps between signatures (a work folder, say); it may be used again after.
