@@ -20,12 +20,13 @@ from server.counterparty.exchange import CounterpartyExchange
 from server.counterparty.limiter import PublicLimiter
 from server.db import Database
 from server.portal.service import PortalService
-from server.portal.sessions import SessionSigner
+from server.portal.sessions import Session, SessionSigner
 from server.state import AppServices
 from server.workflow.directory import PortalDirectory
 from server.workflow.downloads import Downloads
 from server.workflow.intake import Intake
 from server.workflow.packaging import Packaging
+from server.workflow.permissions import Viewer
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
 from server.workflow.reports import Reports
@@ -78,6 +79,11 @@ def provide_reports(services: Services) -> Reports:
     return services.reports
 
 
+async def provide_viewer(session: Session, directory: PortalDirectory) -> Viewer:
+    """Who the session's user is and what they may see; a handler that acts for the user names ``viewer``."""
+    return await directory.viewer(session.user_id)
+
+
 def provide_registration(services: Services) -> CertificateRegistration:
     return services.certificates
 
@@ -128,4 +134,6 @@ DEPENDENCIES: dict[str, Provide] = {
     "public_limiter": Provide(provide_public_limiter, sync_to_thread=False),
     # The page session (X-KlikDok-Session), checked; 401 without a valid one.
     "session": Provide(current_session, sync_to_thread=False),
+    # The session's user with their roles (looked up in the portal's directory, cached there).
+    "viewer": Provide(provide_viewer),
 }

@@ -24,6 +24,7 @@ from server.workflow import store
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import DocState
 from server.workflow.model import DocumentRow
+from server.workflow.permissions import Viewer
 from server.workflow.queries import DocumentQueries
 
 from ..dependencies import Services
@@ -91,15 +92,13 @@ def _status(row: LinkRow) -> LinkStatus:
 
 
 async def _author_doc(
-    directory: PortalDirectory,
+    viewer: Viewer,
     documents: DocumentQueries,
-    session: Session,
     document_id: int,
     action: str,
     *,
     author: bool,
 ) -> DocumentRow:
-    viewer = await directory.viewer(session.user_id)
     doc = await documents.visible_document(viewer, document_id)
     if author:
         viewer.require_author(doc, action)
@@ -113,14 +112,13 @@ class CounterpartyApi(Controller):
     @get("/", summary="The counterparty link's status (never the link)", opt=OPT)
     async def status(
         self,
-        session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         documents: DocumentQueries,
         db: Database,
         settings: Settings,
         document_id: int,
     ) -> Response[Any]:
-        doc = await _author_doc(directory, documents, session, document_id, "просмотр", author=False)
+        doc = await _author_doc(viewer, documents, document_id, "просмотр", author=False)
 
         def read(d: Any) -> CounterpartyStatus:
             rows = links.links_of_document(d, document_id)
@@ -143,9 +141,9 @@ class CounterpartyApi(Controller):
         opt=OPT,
     )
     async def recipients(
-        self, session: Session, directory: PortalDirectory, documents: DocumentQueries, document_id: int
+        self, directory: PortalDirectory, viewer: Viewer, documents: DocumentQueries, document_id: int
     ) -> Response[Any]:
-        doc = await _author_doc(directory, documents, session, document_id, "выбор получателя", author=False)
+        doc = await _author_doc(viewer, documents, document_id, "выбор получателя", author=False)
         crm = CrmService(await directory.client())
         found: list[Recipient] = []
         try:
@@ -172,13 +170,13 @@ class CounterpartyApi(Controller):
     async def resend(
         self,
         session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         documents: DocumentQueries,
         services: Services,
         document_id: int,
         data: ResendBody,
     ) -> Response[Any]:
-        doc = await _author_doc(directory, documents, session, document_id, "отправить ссылку заново", author=True)
+        doc = await _author_doc(viewer, documents, document_id, "отправить ссылку заново", author=True)
         email = (data.email or doc.counterparty_email or "").strip()
         name = text.name(data.name) or text.name(doc.counterparty_name)
         link_id = await services.db.write(
@@ -204,13 +202,13 @@ class CounterpartyApi(Controller):
     async def remind(
         self,
         session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         documents: DocumentQueries,
         services: Services,
         document_id: int,
     ) -> Response[Any]:
         per_day = services.settings.limits.manual_reminders_per_day
-        await _author_doc(directory, documents, session, document_id, "напомнить контрагенту", author=True)
+        await _author_doc(viewer, documents, document_id, "напомнить контрагенту", author=True)
 
         def write(d: Any) -> int:
             link = links.active_link(d, document_id)

@@ -31,7 +31,7 @@ from server.workflow.files import safe_name
 from server.workflow.intake import Intake, Upload
 from server.workflow.model import DocumentDetail, DocumentPage, Job
 from server.workflow.packaging import Packaging
-from server.workflow.permissions import PermissionDenied
+from server.workflow.permissions import PermissionDenied, Viewer
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration as RegistrationService
 from server.workflow.reports import Reports
@@ -162,8 +162,7 @@ class DocumentsController(Controller):
     tags = ["documents"]
 
     @get("/me", operation_id="me", summary="Who the session is and which roles they have")
-    async def me(self, session: Session, directory: PortalDirectory) -> Me:
-        viewer = await directory.viewer(session.user_id)
+    async def me(self, session: Session, viewer: Viewer) -> Me:
         return Me(
             user_id=session.user_id,
             auditor=viewer.auditor,
@@ -191,7 +190,7 @@ class DocumentsController(Controller):
     async def list_documents(
         self,
         session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         documents: DocumentQueries,
         view: Literal["entity", "mine", "queue", "department", "all"] = "entity",
         entity_type: str = Parameter(
@@ -204,7 +203,6 @@ class DocumentsController(Controller):
         limit: int = Parameter(default=50, ge=1, le=200),
         offset: int = Parameter(default=0, ge=0),
     ) -> DocumentPage:
-        viewer = await directory.viewer(session.user_id)
         entity = None
         if view == "entity":
             et, eid = (entity_type, entity_id) if entity_type else (session.entity_type, session.entity_id)
@@ -231,11 +229,10 @@ class DocumentsController(Controller):
         opt=audited("create"),
     )
     async def create(
-        self, request: Request, session: Session, directory: PortalDirectory, intake: Intake, settings: Settings
+        self, request: Request, session: Session, viewer: Viewer, intake: Intake, settings: Settings
     ) -> Created:
         """The body is streamed to temporary files (:mod:`server.routes.uploads`), never held in memory; a file over
         ``max_upload_mb`` or a request over ``max_request_mb`` is refused with 413 as soon as it gets there."""
-        await directory.viewer(session.user_id)
         async with receive_form(request, settings.storage.path, document_limits(settings)) as form:
             return await self._create(session, intake, form)
 
@@ -284,10 +281,8 @@ class DocumentsController(Controller):
         summary="A document with route and history",
         opt=audited("view"),
     )
-    async def detail(
-        self, session: Session, directory: PortalDirectory, documents: DocumentQueries, document_id: int
-    ) -> DocumentDetail:
-        return await documents.detail(await directory.viewer(session.user_id), document_id)
+    async def detail(self, viewer: Viewer, documents: DocumentQueries, document_id: int) -> DocumentDetail:
+        return await documents.detail(viewer, document_id)
 
     @put(
         "/documents/{document_id:int}/route",
@@ -295,18 +290,13 @@ class DocumentsController(Controller):
         summary="Set the internal signers (draft)",
         opt=audited("route"),
     )
-    async def set_route(
-        self, session: Session, directory: PortalDirectory, intake: Intake, document_id: int, data: RouteBody
-    ) -> Done:
-        viewer = await directory.viewer(session.user_id)
+    async def set_route(self, viewer: Viewer, intake: Intake, document_id: int, data: RouteBody) -> Done:
         await intake.set_route(viewer, document_id, data.signers, data.counterparty_email)
         return Done()
 
     @post("/documents/{document_id:int}/send", operation_id="send_document", status_code=200, opt=audited("send"))
-    async def send(
-        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int
-    ) -> Done:
-        await transitions.send(await directory.viewer(session.user_id), document_id)
+    async def send(self, viewer: Viewer, transitions: Transitions, document_id: int) -> Done:
+        await transitions.send(viewer, document_id)
         return Done()
 
     @post(
@@ -315,31 +305,23 @@ class DocumentsController(Controller):
         status_code=200,
         opt=audited("withdraw"),
     )
-    async def withdraw(
-        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int, data: ReasonBody
-    ) -> Done:
-        await transitions.withdraw(await directory.viewer(session.user_id), document_id, data.reason)
+    async def withdraw(self, viewer: Viewer, transitions: Transitions, document_id: int, data: ReasonBody) -> Done:
+        await transitions.withdraw(viewer, document_id, data.reason)
         return Done()
 
     @post("/documents/{document_id:int}/remind", operation_id="remind_signer", status_code=200, opt=audited("remind"))
-    async def remind(
-        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int
-    ) -> Done:
-        await transitions.remind(await directory.viewer(session.user_id), document_id)
+    async def remind(self, viewer: Viewer, transitions: Transitions, document_id: int) -> Done:
+        await transitions.remind(viewer, document_id)
         return Done()
 
     @post("/documents/{document_id:int}/reject", operation_id="reject_document", status_code=200, opt=audited("reject"))
-    async def reject(
-        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int, data: ReasonBody
-    ) -> Done:
-        await transitions.reject(await directory.viewer(session.user_id), document_id, data.reason)
+    async def reject(self, viewer: Viewer, transitions: Transitions, document_id: int, data: ReasonBody) -> Done:
+        await transitions.reject(viewer, document_id, data.reason)
         return Done()
 
     @delete("/documents/{document_id:int}", operation_id="delete_document", status_code=200, opt=audited("delete"))
-    async def delete_draft(
-        self, session: Session, directory: PortalDirectory, transitions: Transitions, document_id: int
-    ) -> Done:
-        await transitions.delete(await directory.viewer(session.user_id), document_id)
+    async def delete_draft(self, viewer: Viewer, transitions: Transitions, document_id: int) -> Done:
+        await transitions.delete(viewer, document_id)
         return Done()
 
     @post(
@@ -352,12 +334,10 @@ class DocumentsController(Controller):
     async def sign_request(
         self,
         request: Request,
-        session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         transitions: Transitions,
         data: SignRequestBody,
     ) -> list[Job]:
-        viewer = await directory.viewer(session.user_id)
         audit_object(request, data.document_ids[0] if data.document_ids else None)
         return await transitions.sign_request(viewer, data.document_ids, data.channel)
 
@@ -368,10 +348,8 @@ class DocumentsController(Controller):
         summary="Stop signing one document (agent or CryptoARM); the document keeps waiting for its signer",
         opt=audited("cancel-job", object="job_id", object_type="job"),
     )
-    async def cancel_job(
-        self, session: Session, directory: PortalDirectory, transitions: Transitions, job_id: int
-    ) -> Job:
-        return await transitions.cancel_job(await directory.viewer(session.user_id), job_id)
+    async def cancel_job(self, viewer: Viewer, transitions: Transitions, job_id: int) -> Job:
+        return await transitions.cancel_job(viewer, job_id)
 
     @get("/jobs", operation_id="my_jobs", summary="Open signing jobs of the session's user")
     async def jobs(self, session: Session, db: Database) -> list[Job]:
@@ -424,15 +402,13 @@ class DocumentsController(Controller):
     async def upload_signature(
         self,
         request: Request,
-        session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         transitions: Transitions,
         settings: Settings,
         document_id: int,
         file_id: int,
         job_id: int | None = None,
     ) -> AcceptedSignature:
-        viewer = await directory.viewer(session.user_id)
         limits = signature_limits(settings)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "multipart/form-data":
@@ -453,9 +429,8 @@ class DocumentsController(Controller):
         opt=audited("download"),
     )
     async def download_file(
-        self, session: Session, directory: PortalDirectory, downloads: Downloads, document_id: int, file_id: int
+        self, viewer: Viewer, downloads: Downloads, document_id: int, file_id: int
     ) -> Response[bytes]:
-        viewer = await directory.viewer(session.user_id)
         name, ctype, data = await downloads.download_file(viewer, document_id, file_id)
         return attachment(name, data, ctype)
 
@@ -465,9 +440,8 @@ class DocumentsController(Controller):
         opt=audited("download"),
     )
     async def download_signature(
-        self, session: Session, directory: PortalDirectory, downloads: Downloads, document_id: int, signature_id: int
+        self, viewer: Viewer, downloads: Downloads, document_id: int, signature_id: int
     ) -> Response[bytes]:
-        viewer = await directory.viewer(session.user_id)
         name, data = await downloads.download_signature(viewer, document_id, signature_id)
         return attachment(name, data, "application/pkcs7-signature")
 
@@ -477,22 +451,19 @@ class DocumentsController(Controller):
         summary="ZIP with the files, their .sig files and the verification report (HTML, JSON)",
         opt=audited("package"),
     )
-    async def package(
-        self, session: Session, directory: PortalDirectory, packaging: Packaging, document_id: int
-    ) -> Response[bytes]:
-        name, data = await packaging.package(await directory.viewer(session.user_id), document_id)
+    async def package(self, viewer: Viewer, packaging: Packaging, document_id: int) -> Response[bytes]:
+        name, data = await packaging.package(viewer, document_id)
         return attachment(name, data, "application/zip")
 
     @get("/documents/{document_id:int}/report", operation_id="verification_report", opt=audited("report"))
     async def report(
         self,
-        session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         reports: Reports,
         document_id: int,
         format: Literal["json", "html"] = "json",
     ) -> Response[Any]:
-        data, html = await reports.report(await directory.viewer(session.user_id), document_id)
+        data, html = await reports.report(viewer, document_id)
         if format == "html":
             return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})
         return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
@@ -503,10 +474,8 @@ class DocumentsController(Controller):
         status_code=200,
         summary="A one-time code to sign with the certificate being registered (valid 10 minutes)",
     )
-    async def certificate_challenge(
-        self, session: Session, directory: PortalDirectory, registration: RegistrationService
-    ) -> CertificateChallenge:
-        challenge = await registration.challenge(await directory.viewer(session.user_id))
+    async def certificate_challenge(self, viewer: Viewer, registration: RegistrationService) -> CertificateChallenge:
+        challenge = await registration.challenge(viewer)
         return CertificateChallenge(challenge=challenge.text, expires_at=challenge.expires_at)
 
     @post(
@@ -519,9 +488,8 @@ class DocumentsController(Controller):
         opt=audited("register_certificate"),
     )
     async def register_certificate(
-        self, request: Request, session: Session, directory: PortalDirectory, registration: RegistrationService
+        self, request: Request, viewer: Viewer, registration: RegistrationService
     ) -> Certificate:
-        viewer = await directory.viewer(session.user_id)
         try:
             data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
             certificate = certificates.decode_certificate(data.certificate)
@@ -545,15 +513,13 @@ class DocumentsController(Controller):
     @get("/audit", operation_id="audit_search", summary="Search the audit log (auditors only)", opt=audited("audit"))
     async def audit_search(
         self,
-        session: Session,
-        directory: PortalDirectory,
+        viewer: Viewer,
         db: Database,
         q: str = "",
         action: str = "",
         document_id: int = 0,
         limit: int = Parameter(default=100, ge=1, le=1000),
     ) -> list[AuditRow]:
-        viewer = await directory.viewer(session.user_id)
         if not viewer.auditor:
             raise PermissionDenied("not_auditor", "Журнал аудита доступен только аудиторам.")
         return await db.read(lambda d: audit.search(d, q=q, action=action, document_id=document_id, limit=limit))
