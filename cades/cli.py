@@ -121,9 +121,10 @@ def _read(path: str, what: str) -> bytes:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .asn1 import MalformedInput
+    from .fetch import HttpFetcher
     from .report import render_html, render_json, render_text
     from .result import VerificationResult, overall_status
-    from .validation import CrlFetcher, HttpxCrlFetcher, ValidationContext
+    from .validation import ValidationContext
     from .verify import verify_cms_file
 
     try:
@@ -138,7 +139,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             document, signatures = args.paths[0], args.paths[1:]
             if not Path(document).is_file():
                 raise _UsageError(f"документ {document}: файл не найден")
-        fetcher: CrlFetcher | None = HttpxCrlFetcher() if args.fetch_crls else None
+        fetcher = HttpFetcher() if args.fetch_crls else None
         try:
             context = ValidationContext.from_paths(
                 args.trust,
@@ -146,7 +147,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 crls=args.crl,
                 at=_parse_time(args.at) if args.at else None,
                 fetcher=fetcher,
-                fetch_crls=args.fetch_crls,
                 require_revocation=args.require_revocation,
             )
         except OSError as exc:

@@ -18,9 +18,11 @@ __all__ = [
     "CertificateInfo",
     "ChainEntry",
     "SignatureResult",
+    "RevocationSource",
     "SignerIdentity",
     "Status",
     "VerificationResult",
+    "only_revocation_unknown",
     "overall_status",
 ]
 
@@ -57,7 +59,13 @@ REASONS: Final[dict[str, tuple[Status, str]]] = {
     "no_content": ("indeterminate", "подписанный документ не передан: проверена только подпись атрибутов"),
     "untrusted_root": ("indeterminate", "цепочка не доходит до доверенного корневого сертификата"),
     "chain_incomplete": ("indeterminate", "не найден сертификат издателя в цепочке"),
-    "revocation_unknown": ("indeterminate", "статус отзыва не удалось проверить (требуется политикой)"),
+    "revocation_unknown": ("indeterminate", "статус отзыва сертификата не удалось проверить"),
+    # Revoked after the claimed (not time-stamped) signing time: nothing proves the signature came first.
+    "revoked_no_poe": (
+        "indeterminate",
+        "сертификат отозван, а время подписания не подтверждено штампом времени: нельзя доказать, "
+        "что подпись сделана до отзыва",
+    ),
 }
 
 # Warnings do not change the status; they are shown to people.
@@ -97,6 +105,26 @@ class SignerIdentity(msgspec.Struct, omit_defaults=True, kw_only=True):
     issuer_sign_tool: list[str] | None = None
 
 
+RevocationKind = Literal["ocsp", "crl"]
+# embedded: a value inside the signature (CAdES-X Long, CAdES-A); supplied: the admin's CRL files;
+# network: fetched for this verification; cache: fetched earlier and still fresh.
+RevocationOrigin = Literal["embedded", "supplied", "network", "cache"]
+
+
+class RevocationSource(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Where a certificate's revocation status came from, for the report: the auditor must be able to ask for
+    the same CRL or OCSP answer."""
+
+    kind: RevocationKind
+    origin: RevocationOrigin
+    location: str = ""  # the CRL's URL or file name, the OCSP responder's URL
+    issuer: str = ""  # who signed it: the CRL issuer or the OCSP responder
+    this_update: dt.datetime | None = None
+    next_update: dt.datetime | None = None
+    produced_at: dt.datetime | None = None  # OCSP only
+    delta: bool = False  # a delta CRL was applied on top of the base CRL
+
+
 class ChainEntry(msgspec.Struct, kw_only=True):
     """One certificate of the path, signer first, trust anchor last."""
 
@@ -106,6 +134,8 @@ class ChainEntry(msgspec.Struct, kw_only=True):
     not_before: dt.datetime | None
     not_after: dt.datetime | None
     trusted: bool = False
+    revocation: Literal["good", "revoked", "unknown", "not_checked"] = "not_checked"
+    revocation_source: RevocationSource | None = None
 
 
 class CertificateInfo(msgspec.Struct, kw_only=True):
@@ -117,6 +147,7 @@ class CertificateInfo(msgspec.Struct, kw_only=True):
     chain: list[ChainEntry] = []
     revocation: Literal["good", "revoked", "unknown", "not_checked"] = "not_checked"
     revocation_time: dt.datetime | None = None
+    revocation_source: RevocationSource | None = None
 
 
 class SignatureResult(msgspec.Struct, kw_only=True):
@@ -173,3 +204,9 @@ def overall_status(statuses: list[Status]) -> Status:
     if not statuses:
         return "indeterminate"
     return max(statuses, key=_RANK.__getitem__)
+
+
+def only_revocation_unknown(sig: SignatureResult) -> bool:
+    """True when nothing but the revocation status keeps a signature from ``valid``: the one case the
+    ``[trust] revocation = "warn"`` policy lets the workflow accept (and every report then says so up front)."""
+    return sig.status == "indeterminate" and bool(sig.reasons) and set(sig.reasons) <= {"revocation_unknown"}

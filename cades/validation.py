@@ -3,16 +3,14 @@
 OpenSSL's and asn1crypto's validators do not know GOST signatures on certificates, so the path is built
 and checked here: the shell model (every certificate valid at the validation time), basicConstraints and
 keyUsage, GOST signatures of certificates and CRLs, revocation from CRLs that the caller supplies, that
-ride in the signature (CAdES-X Long) or, when the caller allows it, fetched through a :class:`CrlFetcher`.
+ride in the signature (CAdES-X Long) or, when the caller gives one, fetched through a :class:`cades.fetch.Fetcher`.
 """
 
 from __future__ import annotations
 
-import abc
 import datetime as dt
 import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -23,13 +21,12 @@ from asn1crypto import x509
 from . import hashing
 from .asn1 import GOST_KEY_OIDS, SIGNATURE_OIDS, MalformedInput, load_certificates, load_crl
 from .certs import der_of, facts, names_equal
+from .fetch import Fetcher
 from .gost import PublicKey
 from .gost import verify as gost_verify
 
 __all__ = [
     "ChainOutcome",
-    "CrlFetcher",
-    "HttpxCrlFetcher",
     "ValidationContext",
     "signature_ok",
     "validate_chain",
@@ -37,71 +34,6 @@ __all__ = [
 
 MAX_CHAIN: Final = 10
 _CERT_SUFFIXES: Final = {".pem", ".crt", ".cer", ".der", ".p7b"}
-
-
-# --- CRL fetching -------------------------------------------------------------------------------------
-
-
-class CrlFetcher(abc.ABC):
-    """Where CRLs come from over the network; tests replace it, ``cades`` itself never opens a socket."""
-
-    @abc.abstractmethod
-    def fetch(self, url: str) -> bytes | None:
-        """Return the CRL bytes at ``url``, or None if it cannot be had (never raise for network trouble)."""
-
-
-class HttpxCrlFetcher(CrlFetcher):
-    """Fetch CRLs over HTTP(S) with httpx and keep them for ``ttl`` seconds (or until nextUpdate)."""
-
-    def __init__(
-        self,
-        client: object | None = None,
-        *,
-        timeout: float = 10.0,
-        ttl: float = 3600.0,
-        max_size: int = 64 * 1024 * 1024,
-    ) -> None:
-        import httpx  # local: only a fetcher needs httpx, and `klikdok-verify` starts without it
-
-        self._client = client or httpx.Client(timeout=timeout, follow_redirects=True)
-        self._ttl = ttl
-        self._max_size = max_size
-        self._cache: dict[str, tuple[float, bytes]] = {}
-        self._lock = threading.Lock()
-
-    def fetch(self, url: str) -> bytes | None:
-        if not url.lower().startswith(("http://", "https://")):
-            return None
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(url)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        try:
-            with self._client.stream("GET", url) as response:  # type: ignore[attr-defined]  # any object with httpx.Client.stream
-                if response.status_code != 200:
-                    return None
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self._max_size:
-                        return None
-                    chunks.append(chunk)
-        except Exception:
-            return None
-        body = b"".join(chunks)
-        expires = now + self._ttl
-        try:
-            next_update = load_crl(body)["tbs_cert_list"]["next_update"].native
-            if next_update is not None:
-                left = (next_update - dt.datetime.now(dt.UTC)).total_seconds()
-                expires = now + max(0.0, min(self._ttl, left))
-        except Exception:
-            pass
-        with self._lock:
-            self._cache[url] = (expires, body)
-        return body
 
 
 # --- the context --------------------------------------------------------------------------------------
@@ -117,15 +49,19 @@ class ValidationContext:
     """Everything validation may rely on, fixed for the duration of a verification.
 
     ``at`` fixes the validation time; when None the trusted signing time (CAdES-T) is used, else now.
-    ``fetch_crls`` is off by default so that verification never goes to the network by surprise.
+    ``fetcher`` None (the default) keeps verification offline: it never goes to the network by surprise.
+    ``crl_urls`` adds CRL addresses per issuer (key: the issuer's subjectKeyIdentifier, upper-case hex), e.g. those
+    of the accredited CA list, to the certificates' own distribution points. ``grace`` is the policy's grace
+    period after the signing time within which a revocation may still be published.
     """
 
     trust_roots: tuple[x509.Certificate, ...] = ()
     intermediates: tuple[x509.Certificate, ...] = ()
     crls: tuple[asn1_crl.CertificateList, ...] = ()
     at: dt.datetime | None = None
-    fetcher: CrlFetcher | None = None
-    fetch_crls: bool = False
+    fetcher: Fetcher | None = None
+    crl_urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    grace: dt.timedelta = dt.timedelta(0)
     require_revocation: bool = False
     _anchor_keys: frozenset[tuple[bytes, bytes]] = field(default=frozenset(), repr=False, compare=False)
     _anchor_ders: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
@@ -144,8 +80,7 @@ class ValidationContext:
         intermediates: Iterable[str | Path] = (),
         crls: Iterable[str | Path] = (),
         at: dt.datetime | None = None,
-        fetcher: CrlFetcher | None = None,
-        fetch_crls: bool = False,
+        fetcher: Fetcher | None = None,
         require_revocation: bool = False,
     ) -> ValidationContext:
         """Load roots/intermediates/CRLs from files or directories the caller names."""
@@ -155,7 +90,6 @@ class ValidationContext:
             crls=tuple(load_crl(Path(p).read_bytes()) for p in _expand(crls, {".crl", ".pem", ".der"})),
             at=at,
             fetcher=fetcher,
-            fetch_crls=fetch_crls,
             require_revocation=require_revocation,
         )
 
@@ -443,9 +377,9 @@ def _check_revocation(
         issuer_name = cert["tbs_certificate"]["issuer"]
         serial = cert["tbs_certificate"]["serial_number"].native
         crls = [c for c in (*extra_crls, *context.crls) if _crl_issuer_matches(c, issuer_name)]
-        if not crls and context.fetch_crls and context.fetcher is not None:
+        if not crls and context.fetcher is not None:
             for url in _crl_urls(cert):
-                body = context.fetcher.fetch(url)
+                body = context.fetcher.get(url, kind="crl")
                 if body is None:
                     continue
                 try:

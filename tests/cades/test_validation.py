@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cades.asn1 import MalformedInput, load_certificate, load_crl
-from cades.validation import CrlFetcher, HttpxCrlFetcher, ValidationContext
+from cades.fetch import Fetcher, FetchLimits, HttpFetcher, Kind
+from cades.validation import ValidationContext
 from cades.verify import verify_cms
 from tests.support.openssl_pki import OpenSSLPki
 from tests.support.pki_fixtures import GostPki
@@ -95,14 +96,18 @@ def test_a_stale_crl_still_counts_but_is_flagged(gost_pki: GostPki) -> None:
     assert "crl_stale" not in ok.warnings
 
 
-class DictFetcher(CrlFetcher):
+class DictFetcher(Fetcher):
     def __init__(self, table: dict[str, bytes]) -> None:
         self.table = table
         self.calls: list[str] = []
 
-    def fetch(self, url: str) -> bytes | None:
+    def get(self, url: str, *, kind: Kind) -> bytes | None:
         self.calls.append(url)
         return self.table.get(url)
+
+    def post_ocsp(self, url: str, request: bytes) -> bytes | None:
+        self.calls.append(url)
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +140,11 @@ def dp_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     server.shutdown()
 
 
-def _dp_context(dp: dict[str, object], fetcher: CrlFetcher | None, fetch: bool) -> ValidationContext:
+def _dp_context(dp: dict[str, object], fetcher: Fetcher | None, fetch: bool) -> ValidationContext:
     root = dp["root"]
     return ValidationContext(
         trust_roots=(load_certificate(root.cert_pem),),  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
-        fetcher=fetcher,
-        fetch_crls=fetch,
+        fetcher=fetcher if fetch else None,
     )
 
 
@@ -162,7 +166,7 @@ def test_replaced_fetcher_supplies_crls(dp_pki: dict[str, object]) -> None:
     assert f"{base}/dpinter.crl" in fetcher.calls
 
 
-def test_httpx_fetcher_over_loopback_with_cache(dp_pki: dict[str, object]) -> None:
+def test_http_fetcher_over_loopback(dp_pki: dict[str, object]) -> None:
     import httpx
 
     pki, good, bad, inter = dp_pki["pki"], dp_pki["good"], dp_pki["bad"], dp_pki["inter"]
@@ -171,7 +175,7 @@ def test_httpx_fetcher_over_loopback_with_cache(dp_pki: dict[str, object]) -> No
     def hook(request: httpx.Request) -> None:
         requests.append(str(request.url))
 
-    fetcher = HttpxCrlFetcher(httpx.Client(event_hooks={"request": [hook]}, timeout=5))
+    fetcher = HttpFetcher(FetchLimits(timeout=5), client=httpx.Client(event_hooks={"request": [hook]}, timeout=5))
     ctx = _dp_context(dp_pki, fetcher, fetch=True)
     sig_good = pki.sign(good, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
     sig_bad = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
@@ -179,6 +183,7 @@ def test_httpx_fetcher_over_loopback_with_cache(dp_pki: dict[str, object]) -> No
     assert g.status == "valid" and g.warnings == [] and g.certificate.revocation == "good"  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
     (b,) = verify_cms(sig_bad, DOC, context=ctx).signatures
     assert b.status == "invalid" and "revoked" in b.reasons
-    assert len(requests) == 2  # one per CRL: the second verification used the cache
-    assert fetcher.fetch("file:///etc/passwd") is None
-    assert fetcher.fetch(f"{dp_pki['base']}/missing.crl") is None
+    assert len(requests) == 4  # one per CRL and verification: caching is the server's (server/trust)
+    assert fetcher.get("file:///etc/passwd", kind="crl") is None
+    assert fetcher.get(f"{dp_pki['base']}/missing.crl", kind="crl") is None
+    assert fetcher.backing_off(f"{dp_pki['base']}/dpinter.crl")  # the 404 puts the host on back-off

@@ -68,6 +68,7 @@ keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 {crl_dp}
+{aia}
 [v3_user]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,nonRepudiation
@@ -76,6 +77,14 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid,issuer
 1.2.643.100.111 = ASN1:FORMAT:UTF8,UTF8String:КриптоПро CSP (тест)
 {crl_dp}
+{aia}
+[v3_ocsp]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = critical,OCSPSigning
+noCheck = ignored
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid,issuer
 [v3_nousage]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,keyEncipherment
@@ -158,8 +167,15 @@ def _asn1_time(moment: dt.datetime) -> str:
 class OpenSSLPki:
     """A directory with CAs, keys and certificates; every operation shells out to ``openssl``."""
 
-    def __init__(self, root: Path, *, crl_url: str | None = None) -> None:
+    def __init__(
+        self, root: Path, *, crl_url: str | None = None, ocsp_url: str | None = None, ca_issuers_url: str | None = None
+    ) -> None:
+        """``crl_url``, ``ocsp_url`` and ``ca_issuers_url`` are base URLs: certificates a CA issues point to
+        ``{crl_url}/{ca}.crl`` (CRL DP), ``{ocsp_url}/{ca}`` (AIA OCSP) and ``{ca_issuers_url}/{ca}.cer``
+        (AIA caIssuers, DER), so one loopback server can answer for several CAs."""
         self.root = root
+        self.ocsp_url = ocsp_url
+        self.ca_issuers_url = ca_issuers_url
         root.mkdir(parents=True, exist_ok=True)
         self.conf = root / "gost-engine.cnf"
         self.conf.write_text(_ENGINE_CNF)
@@ -188,7 +204,13 @@ class OpenSSLPki:
             (d / "index.txt").write_text("")
             (d / "crlnumber").write_text("01\n")
             crl_dp = f"crlDistributionPoints = URI:{self.crl_url}/{ca.name}.crl" if self.crl_url else ""
-            (d / "ca.cnf").write_text(_CA_CNF.format(dir=d, cert=ca.cert, key=ca.key, md=ca.md, crl_dp=crl_dp))
+            access = []
+            if self.ocsp_url:
+                access.append(f"OCSP;URI:{self.ocsp_url}/{ca.name}")
+            if self.ca_issuers_url:
+                access.append(f"caIssuers;URI:{self.ca_issuers_url}/{ca.name}.cer")
+            aia = f"authorityInfoAccess = {','.join(access)}" if access else ""
+            (d / "ca.cnf").write_text(_CA_CNF.format(dir=d, cert=ca.cert, key=ca.key, md=ca.md, crl_dp=crl_dp, aia=aia))
         return d
 
     @staticmethod
