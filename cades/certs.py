@@ -216,6 +216,9 @@ class CertFacts:
     has_basic_constraints: bool
     crl_urls: tuple[str, ...]
     ok: bool
+    ocsp_urls: tuple[str, ...] = ()  # AIA id-ad-ocsp
+    ca_issuer_urls: tuple[str, ...] = ()  # AIA id-ad-caIssuers
+    delta_crl_urls: tuple[str, ...] = ()  # freshestCRL (delta CRL distribution points)
 
 
 _FACTS: dict[bytes, CertFacts] = {}
@@ -258,19 +261,50 @@ def facts(cert: x509.Certificate) -> CertFacts:
         is_ca = bool(bc["ca"].native) if bc is not None else False
     except Exception:
         ok = False
+    ocsp: list[str] = []
+    ca_issuers: list[str] = []
+    try:
+        for access in cert.authority_information_access_value or []:
+            location = access["access_location"]
+            if location.name != "uniform_resource_identifier":
+                continue
+            method = access["access_method"].native
+            if method == "ocsp":
+                ocsp.append(location.native)
+            elif method == "ca_issuers":
+                ca_issuers.append(location.native)
+    except Exception:
+        pass
+    result = CertFacts(
+        cert_info(cert),
+        ski,
+        aki,
+        key_usage,
+        is_ca,
+        has_bc,
+        _point_urls(cert, "crl_distribution_points_value"),
+        ok,
+        ocsp_urls=tuple(ocsp),
+        ca_issuer_urls=tuple(ca_issuers),
+        delta_crl_urls=_point_urls(cert, "freshest_crl_value"),
+    )
+    if len(_FACTS) > 2048:
+        _FACTS.clear()
+    _FACTS[der] = result
+    return result
+
+
+def _point_urls(cert: x509.Certificate, attribute: str) -> tuple[str, ...]:
+    """The URIs of a CRLDistributionPoints-shaped extension (cRLDistributionPoints or freshestCRL)."""
     urls: list[str] = []
     try:
-        for dp in cert.crl_distribution_points or []:
+        for dp in getattr(cert, attribute) or []:
             point = dp["distribution_point"]
             if point.name == "full_name":
                 urls.extend(n.native for n in point.chosen if n.name == "uniform_resource_identifier")
     except Exception:
         pass
-    result = CertFacts(cert_info(cert), ski, aki, key_usage, is_ca, has_bc, tuple(urls), ok)
-    if len(_FACTS) > 2048:
-        _FACTS.clear()
-    _FACTS[der] = result
-    return result
+    return tuple(urls)
 
 
 def clear_caches() -> None:
