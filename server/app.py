@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -35,7 +36,9 @@ from server.routes.api import docs
 from server.routes.dependencies import DEPENDENCIES
 from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
-from server.trust import service as trust
+from server.trust.context import TrustContext
+from server.trust.refresher import RevocationRefresher
+from server.trust.revocation_cache import CachingFetcher, cache_directory
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
 from server.workflow.downloads import Downloads
@@ -48,7 +51,7 @@ from server.workflow.packaging import Packaging
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
 from server.workflow.reports import Reports
-from server.workflow.signatures import SignatureDeps, validation_context
+from server.workflow.signatures import SignatureDeps
 from server.workflow.transitions import Transitions
 
 HERE = Path(__file__).resolve().parent
@@ -68,6 +71,19 @@ def open_database(settings: Settings) -> Database:
     if applied:
         log.info("migrations applied", extra={"migrations": applied})
     return db
+
+
+def revocation_cache(settings: Settings) -> CachingFetcher | None:
+    """The caching network fetcher validation uses, or None when ``[trust] fetch`` is off (offline box)."""
+    trust = settings.trust
+    if not trust.network:
+        return None
+    return CachingFetcher(
+        cache_directory(settings.storage.path),
+        max_age=dt.timedelta(hours=trust.crl_cache_hours),
+        max_crl_bytes=trust.crl_max_mb * 1024 * 1024,
+        timeout=trust.fetch_timeout_seconds,
+    )
 
 
 def workflow_services(
@@ -91,9 +107,10 @@ def workflow_services(
     )
     listeners = TransitionListeners(TRANSITIONS)
     listeners.on_commit(worker.wake)
-    # The trust store is read once here: `klikdok trust import` asks for a restart (a live reload is issue 13's rest).
-    validation = trust.with_store_anchors(validation_context(settings), trust.anchors(db))
-    signatures = SignatureDeps(db=db, settings=settings, validation=validation, listeners=listeners)
+    cache = revocation_cache(settings)
+    signatures = SignatureDeps(
+        db=db, settings=settings, validation=TrustContext(settings, db, cache), listeners=listeners
+    )
     directory = PortalDirectory(settings, portal)
     documents = DocumentQueries(db)
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
@@ -106,6 +123,7 @@ def workflow_services(
         sessions=sessions,
         portal=portal,
         listeners=listeners,
+        revocation_cache=cache,
         outbox=worker,
         signatures=signatures,
         directory=directory,
@@ -182,6 +200,10 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         await agents.start()
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))
+        cache = services.revocation_cache
+        if cache is not None:
+            refresher = RevocationRefresher(db, cache, poll_seconds=settings.trust.refresh_poll_seconds)
+            tasks.append(asyncio.create_task(refresher.run(stop), name="crl-refresh"))
         try:
             yield
         finally:
@@ -192,6 +214,8 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
             await asyncio.gather(*tasks, return_exceptions=True)
             await portal.aclose()
             await http.aclose()
+            if cache is not None:
+                cache.close()
             await asyncio.to_thread(db.close)
 
     return Litestar(

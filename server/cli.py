@@ -260,7 +260,7 @@ def cmd_trust_import(args: argparse.Namespace) -> int:
         print(f"Пропущен {why}")
     if len(result.skipped) > 20:
         print(f"… и ещё пропущено: {len(result.skipped) - 20}")
-    print("Перезапустите сервер (systemctl restart klikdok), чтобы он проверял подписи по новому перечню.")
+    print("Работающий сервер начнёт проверять подписи по новому перечню со следующей подписи; перезапуск не нужен.")
     return EXIT_OK
 
 
@@ -310,6 +310,23 @@ def cmd_trust_remove(args: argparse.Namespace) -> int:
         except service.TrustRefused as exc:
             raise CliError(str(exc)) from None
     print(f"Корневой сертификат {service.normalise_thumbprint(args.thumbprint)} удалён из хранилища.")
+    return EXIT_OK
+
+
+def cmd_trust_refresh(args: argparse.Namespace) -> int:
+    from server.trust import store
+
+    settings, db = _trust_db(args)
+    with db:
+        db.write_sync(lambda d: store.request_refresh(d, actor="admin:cli"))
+    if not settings.trust.network:
+        print("Загрузка CRL из сети выключена ([trust] fetch = false): обновлять нечего; файлы [trust] crls сервер")
+        print("перечитывает сам, когда они меняются.")
+        return EXIT_OK
+    print(
+        "Сервер заново загрузит все закэшированные списки отзыва (CRL) в течение "
+        f"{settings.trust.refresh_poll_seconds:g} с; результат покажет `klikdok doctor`."
+    )
     return EXIT_OK
 
 
@@ -423,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         ("add", cmd_trust_add, "Add the CA certificate(s) in FILE (PEM or DER) as own trusted roots."),
         ("remove", cmd_trust_remove, "Remove an own root by its SHA-1 THUMBPRINT."),
+        ("refresh", cmd_trust_refresh, "Ask the running server to refetch every cached CRL now."),
     ):
         p = trust_sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="configuration file")
@@ -431,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("file", metavar="FILE")
         elif name == "remove":
             p.add_argument("thumbprint", metavar="THUMBPRINT")
-        else:
+        elif name == "list":
             p.add_argument("--all", action="store_true", help="also every certificate of the accredited CAs")
 
     cades_cli: ModuleType | None

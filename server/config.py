@@ -79,10 +79,22 @@ class TrustSettings(_Section, frozen=True):
     roots: list[str] = []
     intermediates: list[str] = []
     crls: list[str] = []
-    fetch_crls: bool = False
+    revocation: Literal["require", "warn"] = "require"
+    grace_minutes: int = 0
+    fetch: bool = True
+    # The old name of `fetch`, still read: ``false`` (written by older configs) keeps the network off.
+    fetch_crls: bool = True
+    fetch_timeout_seconds: float = 5.0
+    crl_max_mb: int = 64
     crl_cache_hours: int = 24
+    refresh_poll_seconds: float = 60.0
     tsl_max_age_days: int = 30
     tsl_max_mb: int = 256
+
+    @property
+    def network(self) -> bool:
+        """Whether validation may go to the network (CRL distribution points, AIA OCSP and caIssuers)."""
+        return self.fetch and self.fetch_crls
 
 
 class PolicySettings(_Section, frozen=True):
@@ -163,6 +175,13 @@ class Settings(_Section, frozen=True):
             return "storage.busy_timeout_ms: expected a non-negative integer"
         if self.limits.max_upload_mb <= 0 or self.limits.max_request_mb <= 0 or self.limits.max_signature_kb <= 0:
             return "limits: max_upload_mb, max_request_mb and max_signature_kb must be positive"
+        trust = self.trust
+        if trust.grace_minutes < 0:
+            return "trust.grace_minutes: expected a non-negative integer"
+        if trust.fetch_timeout_seconds <= 0 or trust.refresh_poll_seconds <= 0:
+            return "trust: fetch_timeout_seconds and refresh_poll_seconds must be positive"
+        if trust.crl_max_mb <= 0 or trust.crl_cache_hours <= 0:
+            return "trust: crl_max_mb and crl_cache_hours must be positive"
         return None
 
 

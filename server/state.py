@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from server.mail.worker import MailWorker
     from server.portal.service import PortalService
     from server.portal.sessions import SessionSigner
+    from server.trust.revocation_cache import CachingFetcher
     from server.workflow.directory import PortalDirectory
     from server.workflow.downloads import Downloads
     from server.workflow.expiry import Expiry
@@ -59,6 +60,8 @@ class AppServices:
     certificates: CertificateRegistration
     expiry: Expiry
     started_at: float = 0.0
+    # The network fetcher's cache of CRLs, AIA certificates and OCSP answers (None with [trust] fetch = false).
+    revocation_cache: CachingFetcher | None = None
     # Set once their subsystems start (server.app lifespan); None only before that.
     agents: AgentHub | None = None
     counterparty: CounterpartyExchange | None = None

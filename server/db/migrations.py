@@ -489,3 +489,23 @@ def m0010_trust_store(db: SqliteUtilsDatabase) -> None:
             added_by TEXT NOT NULL,
             UNIQUE (origin, thumbprint)
         )""")
+
+
+@migrations(name="0011_trust_generation")
+def m0011_trust_generation(db: SqliteUtilsDatabase) -> None:
+    # Issue 13: a running server notices trust store changes made by `klikdok trust import|add|remove` (another
+    # process) by reading one number before each acceptance. The triggers move it on every write to the tables
+    # its ValidationContext is built from, so no writer can forget to. refresh_requested is moved by
+    # `klikdok trust refresh`: the server's refresher then refetches every cached CRL at once.
+    db.execute("""
+        CREATE TABLE trust_state (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            generation INTEGER NOT NULL DEFAULT 0,
+            refresh_requested INTEGER NOT NULL DEFAULT 0
+        )""")
+    db.execute("INSERT INTO trust_state (one) VALUES (1)")
+    for table in ("trust_certificates", "trust_cas", "trust_crl_addresses"):
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(f"""
+                CREATE TRIGGER {table}_{event.lower()}_generation AFTER {event} ON {table}
+                BEGIN UPDATE trust_state SET generation = generation + 1 WHERE one = 1; END""")

@@ -246,3 +246,31 @@ def crl_addresses(db: SqliteUtilsDatabase, key_id: str) -> list[str]:
         "SELECT DISTINCT url FROM trust_crl_addresses WHERE key_id = ? ORDER BY url", [key_id.lower()]
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def generation(db: SqliteUtilsDatabase) -> int:
+    """A number that moves on every change of the anchors or CRL addresses (triggers of migration 0011)."""
+    row = db.execute("SELECT generation FROM trust_state WHERE one = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def refresh_requested(db: SqliteUtilsDatabase) -> int:
+    """How many times the admin asked for an immediate CRL refresh (`klikdok trust refresh`)."""
+    row = db.execute("SELECT refresh_requested FROM trust_state WHERE one = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def request_refresh(db: SqliteUtilsDatabase, *, actor: str) -> int:
+    db.execute("UPDATE trust_state SET refresh_requested = refresh_requested + 1 WHERE one = 1")
+    audit.append(db, actor=actor, action="trust.refresh_requested", object_type="trust", object_id="crl")
+    return refresh_requested(db)
+
+
+def crl_address_map(db: SqliteUtilsDatabase) -> dict[str, tuple[str, ...]]:
+    """The list's CRL addresses per CA key: key id (its SKI, upper-case hex, as the validation context wants it)
+    -> addresses."""
+    out: dict[str, list[str]] = {}
+    for key_id, url in db.execute("SELECT DISTINCT key_id, url FROM trust_crl_addresses ORDER BY key_id, url"):
+        if key_id:
+            out.setdefault(key_id.upper(), []).append(url)
+    return {key: tuple(urls) for key, urls in out.items()}

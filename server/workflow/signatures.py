@@ -5,7 +5,9 @@ and with nothing else changed:
 1. size and the route: the document is open, the file is part of it, the claimed signer is the current step's
    (``not_current_signer``), this file is not signed on this step yet (``already_signed``);
 2. ``cades`` verification against the Streebog digests recorded when the file was uploaded (``wrong_document``
-   when the signature covers other bytes, ``invalid_signature`` / ``unverifiable`` otherwise);
+   when the signature covers other bytes, ``invalid_signature`` / ``unverifiable`` otherwise). A signature whose
+   only problem is an unknown revocation status is refused under ``[trust] revocation = "require"`` and accepted
+   under ``"warn"`` with the document warning «статус отзыва сертификата не проверен»;
 3. the certificate belongs to the expected signer (``wrong_signer``), unless the admin's policy says "warn";
 4. one transaction: the signature (CMS + verification result), the document's new state, the audit row, the
    outbox messages (Disk copy ``<name>.sig``, timeline comment, notifications). The route is re-checked inside
@@ -18,18 +20,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal, Protocol
 
 import msgspec
 from sqlite_utils import Database
 
 from cades.asn1 import MalformedInput
-from cades.result import REASONS, SignatureResult, VerificationResult
+from cades.result import REASONS, SignatureResult, VerificationResult, only_revocation_unknown
 from cades.validation import ValidationContext
 from cades.verify import verify_cms
 from server.config import Settings
 from server.db import Database as KlikDatabase
 from server.db import audit
+from server.trust import context as trust_context
 
 from . import effects, identity, job_store, signature_store, states, store
 from .docstate import SIGNING_STATES, DocState
@@ -38,6 +41,14 @@ from .model import DocumentFile, DocumentRow, RouteStep
 from .store import document_row, now_iso
 
 Source = Literal["upload", "agent", "cryptoarm", "counterparty"]
+
+REVOCATION_WARNING: Final = "статус отзыва сертификата не проверен"
+REVOCATION_REFUSAL: Final = (
+    "Подпись не принята: не удалось проверить, не отозван ли сертификат подписанта — список отзыва (CRL) "
+    "и служба OCSP удостоверяющего центра недоступны серверу. Администратору: проверьте `klikdok doctor` "
+    "(доступ сервера к адресам CRL и OCSP), положите свежий CRL этого УЦ в [trust] crls или, если это допустимо "
+    'для вашей организации, разрешите приём таких подписей с предупреждением: [trust] revocation = "warn".'
+)
 
 
 class SignatureRefused(Exception):
@@ -79,20 +90,37 @@ class AcceptedSignature(msgspec.Struct, kw_only=True):
     warning: str = ""
 
 
+class ValidationProvider(Protocol):
+    """Where acceptance gets the validation context: asked once per signature, so trust changes made while the
+    server runs (``klikdok trust``, a replaced CRL file) apply to the next one
+    (:class:`server.trust.context.TrustContext`)."""
+
+    def current(self) -> ValidationContext: ...
+
+
+@dataclass(frozen=True)
+class FixedValidation:
+    """One context for good (tests, tools that verify a batch)."""
+
+    context: ValidationContext
+
+    def current(self) -> ValidationContext:
+        return self.context
+
+
 @dataclass
 class SignatureDeps:
     """What acceptance needs from the running server (built once at start-up, sharing the server's listeners)."""
 
     db: KlikDatabase
     settings: Settings
-    validation: ValidationContext
+    validation: ValidationProvider
     listeners: TransitionListeners = field(default_factory=TransitionListeners)
 
 
 def validation_context(settings: Settings) -> ValidationContext:
-    """The trust anchors, intermediates and CRLs of ``[trust]``, loaded once for every acceptance."""
-    trust = settings.trust
-    return ValidationContext.from_paths(trust.roots, intermediates=trust.intermediates, crls=trust.crls)
+    """The ``[trust]`` files alone, judged as the server judges (an unknown revocation status is a reason)."""
+    return trust_context.build(settings)
 
 
 def _reason_text(sig: SignatureResult) -> str:
@@ -140,14 +168,15 @@ def _verify(deps: SignatureDeps, cms: bytes, file: DocumentFile) -> Verification
                 "streebog256": bytes.fromhex(file.streebog256),
                 "streebog512": bytes.fromhex(file.streebog512),
             },
-            context=deps.validation,
+            context=deps.validation.current(),
             max_size=deps.settings.limits.max_signature_kb * 1024,
         )
     except MalformedInput as exc:
         raise SignatureRefused("malformed", f"Файл не является подписью CMS (PKCS#7): {exc}") from None
 
 
-def _judge(result: VerificationResult) -> SignatureResult:
+def _judge(result: VerificationResult, revocation_policy: str) -> tuple[SignatureResult, str]:
+    """The signature if the workflow may accept it, with the warning to record (policy "warn"); else refused."""
     if len(result.signatures) != 1:
         raise SignatureRefused(
             "signer_count",
@@ -156,7 +185,11 @@ def _judge(result: VerificationResult) -> SignatureResult:
         )
     sig = result.signatures[0]
     if sig.status == "valid":
-        return sig
+        return sig, ""
+    if only_revocation_unknown(sig):
+        if revocation_policy == "warn":
+            return sig, REVOCATION_WARNING
+        raise SignatureRefused("unverifiable", REVOCATION_REFUSAL, {"reasons": sig.reasons})
     if "digest_mismatch" in sig.reasons or "no_content" in sig.reasons:
         raise SignatureRefused(
             "wrong_document",
@@ -186,7 +219,7 @@ async def accept_signature(
             raise SignatureRefused("malformed", "Пустой файл подписи.")
         doc, step, file = await deps.db.read(lambda d: _route_check(d, document_id, file_id, claim, job_id))
         result = await asyncio.to_thread(_verify, deps, cms, file)
-        sig = _judge(result)
+        sig, revocation_warning = _judge(result, deps.settings.trust.revocation)
         if claim.kind == "internal":
             signer_id = step.user_id
             assert signer_id is not None, "an internal step names its signer"
@@ -201,7 +234,20 @@ async def accept_signature(
             raise SignatureRefused("wrong_signer", mismatch)
         warning = mismatch or ""
         accepted = await deps.db.write(
-            lambda d: _store(d, document_id, file_id, cms, claim, source, job_id, result, sig, warning, deps.listeners)
+            lambda d: _store(
+                d,
+                document_id,
+                file_id,
+                cms,
+                claim,
+                source,
+                job_id,
+                result,
+                sig,
+                warning,
+                revocation_warning,
+                deps.listeners,
+            )
         )
     except SignatureRefused as refusal:
         details = {
@@ -237,6 +283,7 @@ def _store(
     result: VerificationResult,
     sig: SignatureResult,
     warning: str,
+    revocation_warning: str,
     listeners: TransitionListeners,
 ) -> AcceptedSignature:
     doc, step, file = _route_check(db, document_id, file_id, claim, job_id)
@@ -264,6 +311,8 @@ def _store(
     )
     if warning:
         doc = states.add_warning(db, doc, f"{file.name}: {warning}")
+    if revocation_warning:
+        doc = states.add_warning(db, doc, f"{file.name}: {revocation_warning}")
     audit.append(
         db,
         actor=claim.actor,
@@ -278,6 +327,7 @@ def _store(
             "certificate_serial": cert.serial if cert else "",
             "signer": {k: signer.get(k) for k in ("common_name", "inn", "innle", "snils", "ogrn") if signer.get(k)},
             "warning": warning,
+            "revocation_warning": revocation_warning,
             "job_id": job_id,
         },
     )
@@ -294,5 +344,5 @@ def _store(
         step_completed=completed,
         document_state=state,
         status=sig.status,
-        warning=warning,
+        warning="; ".join(w for w in (warning, revocation_warning) if w),
     )

@@ -15,7 +15,7 @@ from server.db import Database
 from server.workflow import states
 from server.workflow.files import digests
 from server.workflow.listeners import TransitionListeners
-from server.workflow.signatures import SignatureDeps, SignerClaim, accept_signature, validation_context
+from server.workflow.signatures import FixedValidation, SignatureDeps, SignerClaim, accept_signature, validation_context
 from tests.workflow.conftest import DIRECTOR, MANAGER, People
 from tests.workflow.test_accept_signature import certificate_key, settings_for
 
@@ -59,7 +59,9 @@ def deps_with(people: People, db: Database, listeners: TransitionListeners) -> S
             [DIRECTOR, *certificate_key(people, DIRECTOR), DIRECTOR],
         )
     )
-    return SignatureDeps(db=db, settings=settings, validation=validation_context(settings), listeners=listeners)
+    return SignatureDeps(
+        db=db, settings=settings, validation=FixedValidation(validation_context(settings)), listeners=listeners
+    )
 
 
 def listeners_with_invitations(wakes: list[str]) -> TransitionListeners:

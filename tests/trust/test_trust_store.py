@@ -8,12 +8,14 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from cades.verify import verify_cms
 from server.config import Settings, StorageSettings
 from server.db import Database, migrations
 from server.trust import service, store
+from server.trust.context import TrustContext
 from server.workflow.signatures import validation_context
 from tests.support.pki_fixtures import GostPki
 from tests.support.server import clean_env, run_cli
@@ -153,15 +155,19 @@ def database(tmp_path: Path) -> Iterator[tuple[Settings, Database]]:
 def test_a_chain_ending_at_a_listed_ca_validates_and_a_foreign_one_does_not(
     tmp_path: Path, gost_pki: GostPki, database: tuple[Settings, Database]
 ) -> None:
-    settings, db = database
+    plain, db = database
     pki = gost_pki.pki
     ours = pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert])
     stranger = pki.issue(gost_pki.foreign_root, "stranger", subject=pki.subject(CN="Чужой подписант"))
     theirs = pki.sign(stranger, DOC, certfile=[gost_pki.foreign_root.cert])
+    # The issuing CAs' CRLs, so that only the anchors decide (an unknown revocation status is indeterminate).
+    crls = [str(gost_pki.crl), str(pki.crl(gost_pki.foreign_root, name="foreign-for-store"))]
+    settings = msgspec.structs.replace(plain, trust=msgspec.structs.replace(plain.trust, crls=crls, fetch=False))
+    # The server's provider: it notices every store change by the generation the store's triggers move.
+    trust = TrustContext(settings, db)
 
     def status(sig: bytes) -> str:
-        context = service.with_store_anchors(validation_context(settings), service.anchors(db))
-        return verify_cms(sig, DOC, context=context).status
+        return verify_cms(sig, DOC, context=trust.current()).status
 
     assert status(ours) == "indeterminate"  # nothing trusted yet
     # The list names the issuing CA (not its root): the ministry's list is the anchor.

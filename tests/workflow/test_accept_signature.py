@@ -14,6 +14,7 @@ from server.db import Database
 from server.workflow import states
 from server.workflow.files import digests
 from server.workflow.signatures import (
+    FixedValidation,
     SignatureDeps,
     SignatureRefused,
     SignerClaim,
@@ -26,10 +27,14 @@ from tests.workflow.conftest import DIRECTOR, MANAGER, People
 DATA = "Договор подряда".encode()
 
 
-def settings_for(pki: GostPki, **policy: object) -> Settings:
+def settings_for(pki: GostPki, *, revocation: str = "require", **policy: object) -> Settings:
+    """The test CA trusted, with the CRLs of both its CAs: every certificate's revocation status is known."""
     base = msgspec.to_builtins(Settings())
     base["trust"]["roots"] = [str(pki.root.cert)]
     base["trust"]["intermediates"] = [str(pki.inter.cert)]
+    base["trust"]["crls"] = [str(pki.crl), str(pki.root_crl)]
+    base["trust"]["revocation"] = revocation
+    base["trust"]["fetch"] = False
     base["policy"].update(policy)
     return msgspec.convert(base, Settings)
 
@@ -62,14 +67,18 @@ def make_document(d: sqlite_utils.Database, *, inn: str = "7712345678", ogrn: st
     return doc_id
 
 
-async def sign_internally(deps: SignatureDeps, people: People, doc_id: int) -> None:
-    await deps.db.write(
+async def register_director(db: Database, people: People) -> None:
+    await db.write(
         lambda d: d.execute(
             "INSERT INTO signer_certificates (user_id, issuer, serial, subject, der, registered_by, registered_at)"
             " SELECT ?, ?, ?, '', x'00', ?, '' ",
             [DIRECTOR, *certificate_key(people, DIRECTOR), DIRECTOR],
         )
     )
+
+
+async def sign_internally(deps: SignatureDeps, people: People, doc_id: int) -> None:
+    await register_director(deps.db, people)
     accepted = await accept_signature(
         deps,
         document_id=doc_id,
@@ -92,7 +101,9 @@ def certificate_key(people: People, user_id: int) -> tuple[str, str]:
 
 async def test_the_counterparty_step_checks_the_crm_inn_and_completes(db: Database, people: People) -> None:
     pki = people.pki
-    deps = SignatureDeps(db=db, settings=settings_for(pki), validation=validation_context(settings_for(pki)))
+    deps = SignatureDeps(
+        db=db, settings=settings_for(pki), validation=FixedValidation(validation_context(settings_for(pki)))
+    )
     doc_id = await db.write(make_document)
     await sign_internally(deps, people, doc_id)
     # An employee cannot sign in the counterparty's place, and a certificate of another organisation is refused.
@@ -139,7 +150,7 @@ async def test_the_counterparty_step_checks_the_crm_inn_and_completes(db: Databa
 async def test_warn_policy_accepts_a_mismatch_and_marks_the_document(db: Database, people: People) -> None:
     pki = people.pki
     settings = settings_for(pki, internal_identity_mismatch="warn")
-    deps = SignatureDeps(db=db, settings=settings, validation=validation_context(settings))
+    deps = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(settings)))
     doc_id = await db.write(make_document)
     accepted = await accept_signature(
         deps,
@@ -160,7 +171,7 @@ async def test_untrusted_expired_and_revoked_certificates_are_refused(db: Databa
     pki = people.pki
     settings = settings_for(pki, internal_identity_mismatch="warn")
     doc_id = await db.write(make_document)
-    untrusted = SignatureDeps(db=db, settings=settings, validation=validation_context(Settings()))
+    untrusted = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(Settings())))
     with pytest.raises(SignatureRefused) as no_root:
         await accept_signature(
             untrusted,
@@ -171,7 +182,7 @@ async def test_untrusted_expired_and_revoked_certificates_are_refused(db: Databa
             source="upload",
         )
     assert no_root.value.code == "unverifiable" and "chain_incomplete" in no_root.value.details["reasons"]
-    deps = SignatureDeps(db=db, settings=settings, validation=validation_context(settings))
+    deps = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(settings)))
     with pytest.raises(SignatureRefused) as expired:
         await accept_signature(
             deps,
@@ -185,7 +196,7 @@ async def test_untrusted_expired_and_revoked_certificates_are_refused(db: Databa
     assert "expired" in expired.value.details["reasons"]
     with_crl = settings_for(pki, internal_identity_mismatch="warn")
     with_crl = msgspec.structs.replace(with_crl, trust=msgspec.structs.replace(with_crl.trust, crls=[str(pki.crl)]))
-    crl_deps = SignatureDeps(db=db, settings=with_crl, validation=validation_context(with_crl))
+    crl_deps = SignatureDeps(db=db, settings=with_crl, validation=FixedValidation(validation_context(with_crl)))
     with pytest.raises(SignatureRefused) as revoked:
         await accept_signature(
             crl_deps,
@@ -208,3 +219,107 @@ async def test_untrusted_expired_and_revoked_certificates_are_refused(db: Databa
     assert too_big.value.code == "too_large"
     assert await db.read(lambda d: d.execute("SELECT count(*) FROM signatures").fetchone()[0]) == 0
     assert await db.read(lambda d: d.execute("SELECT state FROM documents").fetchone()[0]) == "awaiting_internal"
+
+
+def without_root_crl(settings: Settings) -> Settings:
+    """Only the issuing CA's CRL: the intermediate's own revocation status (the root's CRL) stays unknown."""
+    trust = msgspec.structs.replace(settings.trust, crls=[c for c in settings.trust.crls if "root" not in c])
+    return msgspec.structs.replace(settings, trust=trust)
+
+
+async def test_the_fixture_settings_leave_no_revocation_status_unknown(db: Database, people: People) -> None:
+    """The settings every test here uses supply both CAs' CRLs, so accepted signatures are fully checked."""
+    settings = settings_for(people.pki)
+    deps = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(settings)))
+    await register_director(db, people)
+    doc_id = await db.write(make_document)
+    accepted = await accept_signature(
+        deps,
+        document_id=doc_id,
+        file_id=1,
+        cms=people.sign(DIRECTOR, DATA),
+        claim=SignerClaim("internal", user_id=DIRECTOR),
+        source="upload",
+    )
+    assert accepted.status == "valid" and accepted.warning == ""
+    stored = await db.read(lambda d: d.execute("SELECT verification FROM signatures").fetchone()[0])
+    certificate = json.loads(stored)["signatures"][0]["certificate"]
+    assert certificate["revocation"] == "good"
+
+
+async def test_unknown_revocation_is_refused_under_require(db: Database, people: People) -> None:
+    settings = without_root_crl(settings_for(people.pki, revocation="require"))
+    deps = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(settings)))
+    await register_director(db, people)
+    doc_id = await db.write(make_document)
+    with pytest.raises(SignatureRefused) as refused:
+        await accept_signature(
+            deps,
+            document_id=doc_id,
+            file_id=1,
+            cms=people.sign(DIRECTOR, DATA),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
+    assert refused.value.code == "unverifiable"
+    assert refused.value.details["reasons"] == ["revocation_unknown"]
+    assert "не отозван ли сертификат" in refused.value.message and 'revocation = "warn"' in refused.value.message
+    assert await db.read(lambda d: d.execute("SELECT count(*) FROM signatures").fetchone()[0]) == 0
+    audited = await db.read(
+        lambda d: d.execute("SELECT details FROM audit_log WHERE action = 'signature.refused'").fetchone()[0]
+    )
+    assert json.loads(audited)["code"] == "unverifiable"
+
+
+async def test_unknown_revocation_is_accepted_with_a_warning_under_warn(db: Database, people: People) -> None:
+    settings = without_root_crl(settings_for(people.pki, revocation="warn"))
+    deps = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(settings)))
+    await register_director(db, people)
+    doc_id = await db.write(make_document)
+    accepted = await accept_signature(
+        deps,
+        document_id=doc_id,
+        file_id=1,
+        cms=people.sign(DIRECTOR, DATA),
+        claim=SignerClaim("internal", user_id=DIRECTOR),
+        source="upload",
+    )
+    assert accepted.status == "indeterminate"
+    assert accepted.warning == "статус отзыва сертификата не проверен"
+    warnings = await db.read(lambda d: d.execute("SELECT warnings FROM documents").fetchone()[0])
+    assert json.loads(warnings) == ["p.pdf: статус отзыва сертификата не проверен"]
+    stored = await db.read(lambda d: d.execute("SELECT status, identity_warning FROM signatures").fetchone())
+    assert tuple(stored) == ("indeterminate", "")
+    audited = await db.read(
+        lambda d: d.execute("SELECT details FROM audit_log WHERE action = 'signature.accepted'").fetchone()[0]
+    )
+    assert json.loads(audited)["revocation_warning"] == "статус отзыва сертификата не проверен"
+
+
+async def test_warn_never_accepts_a_revoked_or_untrusted_signature(db: Database, people: People) -> None:
+    """ "warn" forgives only the unknown revocation status, nothing the verification proved or could not anchor."""
+    pki = people.pki
+    settings = settings_for(pki, revocation="warn", internal_identity_mismatch="warn")
+    doc_id = await db.write(make_document)
+    deps = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(settings)))
+    with pytest.raises(SignatureRefused) as revoked:
+        await accept_signature(
+            deps,
+            document_id=doc_id,
+            file_id=1,
+            cms=pki.pki.sign(pki.revoked, DATA),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
+    assert revoked.value.code == "invalid_signature"
+    foreign = SignatureDeps(db=db, settings=settings, validation=FixedValidation(validation_context(Settings())))
+    with pytest.raises(SignatureRefused) as untrusted:
+        await accept_signature(
+            foreign,
+            document_id=doc_id,
+            file_id=1,
+            cms=people.sign(DIRECTOR, DATA),
+            claim=SignerClaim("internal", user_id=DIRECTOR),
+            source="upload",
+        )
+    assert untrusted.value.code == "unverifiable" and "revocation_unknown" not in untrusted.value.details["reasons"]
