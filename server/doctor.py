@@ -245,7 +245,7 @@ def check_smtp(settings: Settings) -> Check:
 
 
 def check_trust(settings: Settings) -> Check:
-    """Qualified CAs' roots and CRLs: present, readable, not expired, CRLs not stale."""
+    """Trust anchors loaded (``[trust]`` files, own roots, the accredited CAs list) and the policy in force."""
     import datetime as dt
 
     from cades.asn1 import MalformedInput
@@ -264,12 +264,23 @@ def check_trust(settings: Settings) -> Check:
     from server.trust import service, store
 
     stored = len(service.read_store(settings, store.anchor_ders) or [])
+    own = len(service.read_store(settings, lambda d: store.certificates(d, origin="admin")) or [])
+    listed = stored - own
+    policy = (
+        "политика отзыва: require (подпись с непроверенным статусом отзыва не принимается)"
+        if trust.revocation == "require"
+        else "политика отзыва: warn (подпись с непроверенным статусом отзыва принимается с предупреждением)"
+    )
+    network = "CRL и OCSP из сети: " + ("загружаются" if trust.network else "выключено ([trust] fetch = false)")
+    if trust.grace_minutes:
+        policy += f", отсрочка {trust.grace_minutes} мин."
     if not ctx.trust_roots and not stored:
         return Check(
             "trust",
             "WARN",
-            "не заданы корневые сертификаты аккредитованных УЦ ([trust] roots)",
-            "без них ни одна подпись не получит статус «действительна»",
+            f"доверенных корневых сертификатов нет; {policy}; {network}",
+            "загрузите перечень аккредитованных УЦ (`klikdok trust import FILE`) или добавьте свой корень "
+            "(`klikdok trust add FILE`): без них ни одна подпись не получит статус «действительна»",
         )
     now = dt.datetime.now(dt.UTC)
     problems = []
@@ -281,18 +292,87 @@ def check_trust(settings: Settings) -> Check:
         next_update = crl["tbs_cert_list"]["next_update"].native
         if next_update is not None and next_update < now:
             problems.append(f"CRL «{crl['tbs_cert_list']['issuer'].human_friendly}» устарел с {next_update:%d.%m.%Y}")
-    summary = f"корневых: {len(ctx.trust_roots)}, промежуточных: {len(ctx.intermediates)}, CRL: {len(ctx.crls)}"
-    if stored:
-        # The store's anchors are counted and dated by the "accredited" check.
-        summary += f", доверенных в хранилище (klikdok trust): {stored}"
+    summary = (
+        f"корневых из [trust] roots: {len(ctx.trust_roots)}, собственных (klikdok trust add): {own}, "
+        f"сертификатов аккредитованных УЦ из перечня: {listed}; промежуточных: {len(ctx.intermediates)}, "
+        f"файлов CRL: {len(ctx.crls)}; {policy}; {network}"
+    )
     if problems:
         return Check(
             "trust",
             "WARN",
             f"{summary}; " + "; ".join(problems[:3]),
-            "обновите сертификаты и списки отзыва УЦ (или включите [trust] fetch_crls)",
+            "обновите сертификаты и файлы списков отзыва в [trust] (или включите [trust] fetch)",
         )
-    return Check("trust", "OK", summary + (", CRL загружаются автоматически" if trust.fetch_crls else ""))
+    return Check("trust", "OK", summary)
+
+
+def check_crl_cache(settings: Settings) -> Check:
+    """The server's CRL cache, per CA: fresh, stale (past nextUpdate) or never fetched, with the last error."""
+    import datetime as dt
+
+    from server.trust.revocation_cache import cache_directory, read_status
+
+    if not settings.trust.network:
+        return Check("crl_cache", "OK", "загрузка CRL из сети выключена ([trust] fetch = false)")
+    entries, _ = read_status(cache_directory(settings.storage.path))
+    crls = [e for e in entries if e.kind == "crl"]
+    if not crls:
+        return Check("crl_cache", "OK", "CRL ещё не загружались (загружаются при первой проверке подписи)")
+    now = dt.datetime.now(dt.UTC)
+    fresh, stale, never = [], [], []
+    for e in sorted(crls, key=lambda e: e.issuer or e.url):
+        who = e.issuer or e.url
+        error = f" ({e.last_error})" if e.last_error else ""
+        if not e.has_bytes:
+            never.append(f"{e.url}: ни разу не загружен{error}")
+        elif e.next_update is not None and e.next_update < now:
+            stale.append(f"{who}: устарел с {e.next_update:%d.%m.%Y %H:%M} UTC{error}")
+        else:
+            until = f"до {e.next_update:%d.%m.%Y %H:%M} UTC" if e.next_update else "без срока"
+            fresh.append(f"{who}: {until}, загружен {e.fetched_at:%d.%m.%Y %H:%M} UTC{error}")
+    summary = f"CRL в кэше: свежих {len(fresh)}, устаревших {len(stale)}, ни разу не загруженных {len(never)}"
+    if stale or never:
+        return Check(
+            "crl_cache",
+            "WARN",
+            f"{summary}; " + "; ".join((stale + never)[:5]),
+            "проверьте доступ сервера к адресам CRL (прокси, DNS, файрвол) и выполните `klikdok trust refresh`; "
+            "без интернета положите свежие CRL в [trust] crls",
+        )
+    return Check("crl_cache", "OK", f"{summary}; " + "; ".join(fresh[:5]))
+
+
+def check_ocsp(settings: Settings) -> Check:
+    """Each OCSP responder validation has asked: does it answer now (a quick probe bounded by the timeout)?"""
+    import httpx
+
+    from server.trust.revocation_cache import cache_directory, read_status
+
+    if not settings.trust.network:
+        return Check("ocsp", "OK", "запросы OCSP выключены ([trust] fetch = false)")
+    _, responders = read_status(cache_directory(settings.storage.path))
+    if not responders:
+        return Check("ocsp", "OK", "службы OCSP ещё не запрашивались")
+    timeout = min(settings.trust.fetch_timeout_seconds, 5.0)
+    down = []
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for responder in responders[:10]:
+            try:
+                # Any HTTP answer means the responder is reachable; an empty request just gets malformedRequest.
+                client.post(responder.url, content=b"", headers={"Content-Type": "application/ocsp-request"})
+            except httpx.HTTPError as exc:
+                down.append(f"{responder.url} ({type(exc).__name__})")
+    reachable = min(len(responders), 10) - len(down)
+    summary = f"служб OCSP: {len(responders)}, отвечают: {reachable}"
+    if down:
+        return Check(
+            "ocsp",
+            "WARN",
+            f"{summary}; не отвечают: " + "; ".join(down[:5]),
+            "проверьте доступ сервера к адресам OCSP; без ответа статус отзыва берётся из CRL",
+        )
+    return Check("ocsp", "OK", summary)
 
 
 def check_accredited_list(settings: Settings) -> Check:
@@ -399,6 +479,8 @@ def run_checks(path: Path | None) -> list[Check]:
             check_smtp,
             check_trust,
             check_accredited_list,
+            check_crl_cache,
+            check_ocsp,
             check_signer_certificates,
             check_agents,
         ]

@@ -114,7 +114,10 @@ def _crl_times(body: bytes) -> tuple[str, dt.datetime | None, dt.datetime | None
     crl = load_crl(body)
     try:
         tbs = crl["tbs_cert_list"]
-        return tbs["issuer"].human_friendly[:300], tbs["this_update"].native, tbs["next_update"].native
+        name = tbs["issuer"]
+        common = name.native.get("common_name") if isinstance(name.native, dict) else None
+        issuer = str(common[-1] if isinstance(common, list) else common or name.human_friendly)[:300]
+        return issuer, tbs["this_update"].native, tbs["next_update"].native
     except Exception as exc:  # asn1crypto parses lazily: a broken field shows up only here
         raise MalformedInput(f"CRL не читается: {type(exc).__name__}") from None
 

@@ -47,7 +47,10 @@ def test_fresh_machine_has_warnings_but_no_failure(tmp_path: Path) -> None:
     assert lines["portal"].startswith("WARN") and "не подключён" in lines["portal"]
     assert lines["portal_url"].startswith("WARN") and "[portal] url" in lines["portal_url"]
     assert lines["smtp"].startswith("WARN") and "недоступен" in lines["smtp"]
-    assert lines["trust"].startswith("WARN") and "корневые" in lines["trust"]
+    assert lines["trust"].startswith("WARN") and "корневых сертификатов нет" in lines["trust"]
+    assert "политика отзыва: require" in lines["trust"] and "CRL и OCSP из сети: загружаются" in lines["trust"]
+    assert lines["crl_cache"] == "OK CRL ещё не загружались (загружаются при первой проверке подписи)"
+    assert lines["ocsp"] == "OK службы OCSP ещё не запрашивались"
     assert lines["gost"].startswith("OK")
 
 
@@ -71,7 +74,8 @@ def test_a_sender_address_no_header_can_carry_is_a_failure(tmp_path: Path, smtp_
 def test_trust_store_roots_and_stale_crls(tmp_path: Path, gost_pki: GostPki) -> None:  # noqa: F811  pytest injects the imported fixture of this name
     roots = f'["{gost_pki.root.cert}"]'
     _, lines = doctor(tmp_path, KLIKDOK_TRUST_ROOTS=roots, KLIKDOK_TRUST_CRLS=f'["{gost_pki.crl}"]')
-    assert lines["trust"].startswith("OK") and "корневых: 1" in lines["trust"] and "CRL: 1" in lines["trust"]
+    assert lines["trust"].startswith("OK") and "корневых из [trust] roots: 1" in lines["trust"]
+    assert "файлов CRL: 1" in lines["trust"] and "CRL загружаются автоматически" not in lines["trust"]
     import time
 
     stale = gost_pki.pki.crl(gost_pki.inter, name="doctor-stale", valid_seconds=1)
@@ -110,3 +114,51 @@ def test_signer_certificates_expiring_and_agents_online(tmp_path: Path) -> None:
 def test_pure_python_fallback_is_reported(tmp_path: Path) -> None:
     _, lines = doctor(tmp_path, KLIKDOK_GOST_BACKEND="python")
     assert lines["gost"].startswith("WARN") and "Python" in lines["gost"]
+
+
+def test_the_revocation_policy_and_the_network_switch_are_named(tmp_path: Path) -> None:
+    _, lines = doctor(tmp_path, KLIKDOK_TRUST_REVOCATION="warn", KLIKDOK_TRUST_GRACE_MINUTES="30")
+    assert "политика отзыва: warn" in lines["trust"] and "отсрочка 30 мин." in lines["trust"]
+    _, lines = doctor(tmp_path, KLIKDOK_TRUST_FETCH="false")
+    assert "CRL и OCSP из сети: выключено" in lines["trust"]
+    assert lines["crl_cache"].startswith("OK") and "выключена" in lines["crl_cache"]
+    assert lines["ocsp"].startswith("OK") and "выключены" in lines["ocsp"]
+    # The deprecated name still turns the network off.
+    _, lines = doctor(tmp_path, KLIKDOK_TRUST_FETCH_CRLS="false")
+    assert "CRL и OCSP из сети: выключено" in lines["trust"]
+
+
+def test_crl_cache_freshness_per_ca_and_ocsp_reachability(tmp_path: Path, gost_pki: GostPki) -> None:  # noqa: F811  pytest injects the imported fixture of this name
+    import datetime as dt
+    import time
+
+    from cades.asn1 import load_crl
+    from server.trust.revocation_cache import CachingFetcher, cache_directory
+    from tests.support.http_files import serve_files
+
+    pki = gost_pki.pki
+    closed = f"http://127.0.0.1:{free_port()}"
+    with serve_files() as files:
+        files.put("fresh.crl", pki.crl_der(gost_pki.inter))
+        # Valid for a second: stale once that second has passed (waited for below, before doctor looks).
+        stale = pki.crl(gost_pki.root, name="doctor-cache-stale", valid_seconds=1)
+        files.put("stale.crl", pki.run("crl", "-in", stale, "-outform", "DER"))
+        cache = CachingFetcher(cache_directory(tmp_path / "data"))
+        try:
+            assert cache.get(f"{files.base_url}/fresh.crl", kind="crl") is not None
+            assert cache.get(f"{files.base_url}/stale.crl", kind="crl") is not None
+            assert cache.get(f"{closed}/never.crl", kind="crl") is None
+            cache.post_ocsp(f"{files.base_url}/ocsp", b"not a request")  # answers (501): reachable
+            cache.post_ocsp(f"{closed}/ocsp", b"not a request")  # nothing listens: unreachable
+        finally:
+            cache.close()
+        next_update = load_crl(stale.read_bytes())["tbs_cert_list"]["next_update"].native
+        while dt.datetime.now(dt.UTC) <= next_update:
+            time.sleep(0.1)
+        _, lines = doctor(tmp_path)
+    crl = lines["crl_cache"]
+    assert crl.startswith("WARN") and "свежих 1, устаревших 1, ни разу не загруженных 1" in crl
+    assert "Test GOST Root root: устарел с" in crl
+    assert f"{closed}/never.crl: ни разу не загружен (адрес недоступен" in crl
+    ocsp = lines["ocsp"]
+    assert ocsp.startswith("WARN") and "служб OCSP: 2, отвечают: 1" in ocsp and f"{closed}/ocsp" in ocsp
