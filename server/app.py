@@ -107,9 +107,9 @@ def workflow_services(
     )
     listeners = TransitionListeners(TRANSITIONS)
     listeners.on_commit(worker.wake)
-    cache = revocation_cache(settings)
+    fetcher = revocation_cache(settings)
     signatures = SignatureDeps(
-        db=db, settings=settings, validation=TrustContext(settings, db, cache), listeners=listeners
+        db=db, settings=settings, validation=TrustContext(settings, db, fetcher), listeners=listeners
     )
     directory = PortalDirectory(settings, portal)
     documents = DocumentQueries(db)
@@ -123,7 +123,7 @@ def workflow_services(
         sessions=sessions,
         portal=portal,
         listeners=listeners,
-        revocation_cache=cache,
+        revocation_cache=fetcher,
         outbox=worker,
         signatures=signatures,
         directory=directory,
