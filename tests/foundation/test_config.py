@@ -43,6 +43,10 @@ def test_environment_overrides_single_keys(tmp_path: Path) -> None:
         ("[nope]\n", "nope: unknown key"),
         ('[trust]\nroots = "/etc"\n', "trust.roots: expected a list, got a string"),
         ('[portal]\nmode = "soap"\n', "portal.mode: expected one of none, oauth, webhook, got 'soap'"),
+        ('[trust]\nrevocation = "ignore"\n', "trust.revocation: expected one of require, warn, got 'ignore'"),
+        ("[trust]\ngrace_minutes = -5\n", "trust.grace_minutes: expected a non-negative integer"),
+        ("[trust]\ncrl_max_mb = 0\n", "trust: crl_max_mb and crl_cache_hours must be positive"),
+        ("[trust]\nfetch_timeout_seconds = 0\n", "trust: fetch_timeout_seconds and refresh_poll_seconds must be"),
         ('[portal]\nmode = "webhook"\n', "portal.webhook_url: required when portal.mode"),
         ('[server]\nlisten = "localhost"\n', "server.listen: expected host:port"),
         ("[server\n", "not valid TOML"),
@@ -95,3 +99,15 @@ def test_agent_config_errors_name_the_key(tmp_path: Path) -> None:
     bad.write_text('[backend]\nkind = "openssl"\n')
     with pytest.raises(ConfigError, match="backend.certificate, backend.key_file: required"):
         load_agent_settings(bad)
+
+
+def test_trust_defaults_fetch_and_require_and_the_old_fetch_crls_still_turns_fetching_off(tmp_path: Path) -> None:
+    trust = Settings().trust
+    assert (trust.revocation, trust.grace_minutes, trust.fetch, trust.network) == ("require", 0, True, True)
+    assert trust.crl_cache_hours == 24 and trust.fetch_timeout_seconds > 0 and trust.crl_max_mb > 0
+    old = load_settings(write(tmp_path, "[trust]\nfetch_crls = false\n"), environ={})
+    assert old.trust.network is False
+    new = load_settings(
+        write(tmp_path, '[trust]\nfetch = false\nrevocation = "warn"\ngrace_minutes = 15\n'), environ={}
+    )
+    assert new.trust.network is False and new.trust.revocation == "warn" and new.trust.grace_minutes == 15
