@@ -212,13 +212,15 @@ def test_crl_addresses_are_kept_per_key(tmp_path: Path, gost_pki: GostPki, datab
 
     key_id = x509.Certificate.load(gost_pki.inter.cert_der).key_identifier.hex().upper()
     assert db.read_sync(lambda d: store.crl_addresses(d, key_id)) == sorted(urls)
+    # The server's context gets them keyed by the issuing CA's SKI, so cades tries them for what that CA issued.
+    assert TrustContext(settings, db).current().crl_urls == {key_id: urls}
 
 
 def test_doctor_counts_the_store_as_trust_roots(tmp_path: Path, gost_pki: GostPki) -> None:
     data = tmp_path / "data"
     assert cli(data, "trust", "add", str(gost_pki.root.cert))[0] == 0
     line = doctor_line(data, "trust")
-    assert line.startswith("OK") and "доверенных в хранилище (klikdok trust): 1" in line
+    assert line.startswith("OK") and "собственных (klikdok trust add): 1" in line
 
 
 def test_the_accreditation_history_is_kept(
@@ -233,3 +235,26 @@ def test_the_accreditation_history_is_kept(
         ("Действует", "2020-02-29T21:00:00+00:00"),
         ("Прекращена", "2025-06-29T21:00:00+00:00"),
     ]
+
+
+def test_the_server_context_rereads_changed_crl_files_and_keeps_the_old_one_on_a_broken_file(
+    tmp_path: Path, gost_pki: GostPki, database: tuple[Settings, Database]
+) -> None:
+    plain, db = database
+    pki = gost_pki.pki
+    crl_file = tmp_path / "inter.crl"
+    crl_file.write_bytes(pki.crl(gost_pki.inter, name="context-crl").read_bytes())
+    trust = msgspec.structs.replace(
+        plain.trust, roots=[str(gost_pki.root.cert)], intermediates=[str(gost_pki.inter.cert)], crls=[str(crl_file)]
+    )
+    provider = TrustContext(msgspec.structs.replace(plain, trust=trust), db)
+    first = provider.current()
+    assert provider.current() is first and provider.rebuilt == 1  # nothing changed: no rebuild
+    victim = pki.issue(gost_pki.inter, "context-victim", subject=pki.subject(CN="Отзываемый"))
+    signature = pki.sign(victim, DOC)
+    pki.revoke(victim)
+    crl_file.write_bytes(pki.crl(gost_pki.inter, name="context-crl").read_bytes())  # the admin's new CRL
+    (sig,) = verify_cms(signature, DOC, context=provider.current()).signatures
+    assert "revoked" in sig.reasons and provider.rebuilt == 2
+    crl_file.write_bytes(b"-----BEGIN X509 CRL-----\ntrunc")  # caught half-written
+    assert provider.current() is not first and provider.rebuilt == 2  # the previous context stays
