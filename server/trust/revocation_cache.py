@@ -160,6 +160,8 @@ class CachingFetcher(Fetcher):
     def get(self, url: str, *, kind: Kind) -> bytes | None:
         if kind not in ("crl", "certificate"):
             return self.inner.get(url, kind=kind)
+        if not url.lower().startswith(("http://", "https://")):
+            return None  # ldap:// and file:// points are not followed: nothing to cache or to report
         with self._lock:
             entry = self._entries.get(url)
         if entry is not None and entry.has_bytes and self._fresh(entry):
@@ -200,10 +202,17 @@ class CachingFetcher(Fetcher):
         with self._lock:
             known = self._entries.get(url)
         entry = msgspec.structs.replace(known) if known is not None else CacheEntry(url=url, kind=kind)
+        previous_attempt, previous_error = entry.attempted_at, entry.last_error
         entry.attempted_at = now
         if body is None:
             entry.last_error = "адрес недоступен или ответ не получен"
-            self._save(entry, None)
+            # While a site is down every verification lands here: the sidecar is rewritten once a minute at most.
+            quiet = (
+                previous_error == entry.last_error
+                and previous_attempt is not None
+                and now - previous_attempt < dt.timedelta(minutes=1)
+            )
+            self._save(entry, None, persist=not quiet)
             return self._read_bytes(entry) if entry.has_bytes else None
         issuer, this_update, next_update = "", None, None
         try:
@@ -254,11 +263,12 @@ class CachingFetcher(Fetcher):
         # Recency for eviction, kept in memory only: a warm verification writes nothing.
         entry.used_at = self.now()
 
-    def _save(self, entry: CacheEntry, body: bytes | None) -> None:
+    def _save(self, entry: CacheEntry, body: bytes | None, *, persist: bool = True) -> None:
         try:
             if body is not None:
                 _write_atomic(self._path(entry.url, "der"), body)
-            _write_atomic(self._path(entry.url, "json"), msgspec.json.encode(entry))
+            if persist or body is not None:
+                _write_atomic(self._path(entry.url, "json"), msgspec.json.encode(entry))
         except OSError as exc:
             log.warning("revocation cache not written", extra={"error": exc.strerror})
         with self._lock:

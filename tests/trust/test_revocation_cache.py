@@ -89,6 +89,9 @@ def test_a_stale_crl_is_refetched_and_an_unreachable_site_falls_back_to_the_cach
     assert cache.get(f"{files.base_url}/other.crl", kind="crl") is None
     never = [e for e in read_status(tmp_path / "cache")[0] if e.url.endswith("other.crl")]
     assert never and not never[0].has_bytes
+    # ldap:// distribution points are not followed, and not reported as failing either.
+    assert cache.get("ldap://ldap.example/cn=CA?certificateRevocationList", kind="crl") is None
+    assert len(read_status(tmp_path / "cache")[0]) == 2
 
 
 def test_an_older_crl_never_replaces_a_newer_one(tmp_path: Path, files: FileServer, gost_pki: GostPki) -> None:
