@@ -354,13 +354,32 @@ def check_ocsp(settings: Settings) -> Check:
     _, responders = read_status(cache_directory(settings.storage.path))
     if not responders:
         return Check("ocsp", "OK", "службы OCSP ещё не запрашивались")
+    from asn1crypto import ocsp
+
+    # A well-formed request about no real certificate: a responder answers it (unknown, unauthorized...), while
+    # some (openssl ocsp among them) never answer a malformed one. Any HTTP answer means it is reachable.
+    probe = ocsp.OCSPRequest(
+        {
+            "tbs_request": {
+                "request_list": [
+                    {
+                        "req_cert": {
+                            "hash_algorithm": {"algorithm": "sha1"},
+                            "issuer_name_hash": bytes(20),
+                            "issuer_key_hash": bytes(20),
+                            "serial_number": 1,
+                        }
+                    }
+                ]
+            }
+        }
+    ).dump()
     timeout = min(settings.trust.fetch_timeout_seconds, 5.0)
     down = []
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for responder in responders[:10]:
             try:
-                # Any HTTP answer means the responder is reachable; an empty request just gets malformedRequest.
-                client.post(responder.url, content=b"", headers={"Content-Type": "application/ocsp-request"})
+                client.post(responder.url, content=probe, headers={"Content-Type": "application/ocsp-request"})
             except httpx.HTTPError as exc:
                 down.append(f"{responder.url} ({type(exc).__name__})")
     reachable = min(len(responders), 10) - len(down)

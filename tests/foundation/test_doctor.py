@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,7 +133,6 @@ def test_the_revocation_policy_and_the_network_switch_are_named(tmp_path: Path) 
 
 def test_crl_cache_freshness_per_ca_and_ocsp_reachability(tmp_path: Path, gost_pki: GostPki) -> None:  # noqa: F811  pytest injects the imported fixture of this name
     import datetime as dt
-    import time
 
     from cades.asn1 import load_crl
     from server.trust.revocation_cache import CachingFetcher, cache_directory
@@ -138,6 +140,8 @@ def test_crl_cache_freshness_per_ca_and_ocsp_reachability(tmp_path: Path, gost_p
 
     pki = gost_pki.pki
     closed = f"http://127.0.0.1:{free_port()}"
+    responder_port = free_port()
+    responder_url = f"http://127.0.0.1:{responder_port}"
     with serve_files() as files:
         files.put("fresh.crl", pki.crl_der(gost_pki.inter))
         # Valid for a second: stale once that second has passed (waited for below, before doctor looks).
@@ -148,17 +152,47 @@ def test_crl_cache_freshness_per_ca_and_ocsp_reachability(tmp_path: Path, gost_p
             assert cache.get(f"{files.base_url}/fresh.crl", kind="crl") is not None
             assert cache.get(f"{files.base_url}/stale.crl", kind="crl") is not None
             assert cache.get(f"{closed}/never.crl", kind="crl") is None
-            cache.post_ocsp(f"{files.base_url}/ocsp", b"not a request")  # answers (501): reachable
+            cache.post_ocsp(f"{responder_url}/inter", b"not a request")  # a real responder: reachable
             cache.post_ocsp(f"{closed}/ocsp", b"not a request")  # nothing listens: unreachable
         finally:
             cache.close()
         next_update = load_crl(stale.read_bytes())["tbs_cert_list"]["next_update"].native
         while dt.datetime.now(dt.UTC) <= next_update:
             time.sleep(0.1)
-        _, lines = doctor(tmp_path)
+        with ocsp_responder(gost_pki, responder_port):
+            _, lines = doctor(tmp_path)
     crl = lines["crl_cache"]
     assert crl.startswith("WARN") and "свежих 1, устаревших 1, ни разу не загруженных 1" in crl
     assert "Test GOST Root root: устарел с" in crl
     assert f"{closed}/never.crl: ни разу не загружен (адрес недоступен" in crl
     ocsp = lines["ocsp"]
     assert ocsp.startswith("WARN") and "служб OCSP: 2, отвечают: 1" in ocsp and f"{closed}/ocsp" in ocsp
+    assert responder_url not in ocsp
+
+
+@contextlib.contextmanager
+def ocsp_responder(gost_pki: GostPki, port: int) -> Iterator[None]:  # noqa: F811  pytest's fixture name, a plain argument here
+    """`openssl ocsp` answering for the test PKI's issuing CA on loopback, stopped on exit."""
+    pki = gost_pki.pki
+    signer = pki.root / "ocsp-signer.pem"
+    if not signer.exists():
+        issued = pki.issue(gost_pki.inter, "ocsp-signer", subject=pki.subject(CN="Test OCSP"), profile="v3_ocsp")
+        assert issued.cert == signer
+    key = pki.root / "ocsp-signer.key"
+    index = pki.root / "ca-inter" / "index.txt"
+    log = pki.root / f"ocsp-{port}.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            ["openssl", "ocsp", "-index", str(index), "-CA", str(gost_pki.inter.cert), "-rsigner", str(signer),
+             "-rkey", str(key), "-port", str(port), "-ignore_err"],
+            env=pki.env, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    try:
+        # Ready when it says so (a test connection would occupy the single-threaded responder).
+        deadline = time.monotonic() + 10
+        while b"waiting for OCSP client connections" not in log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
