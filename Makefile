@@ -78,9 +78,13 @@ chaos: deps
 	  tests/workflow/test_disk_crash.py tests/workflow/test_crash_safety.py tests/agent/test_faults.py \
 	  tests/counterparty/test_crash_completion.py tests/foundation/test_crash_and_backup.py
 
-# Third-party signatures and reference files from the shared project folder (../shared, or KLIKDOK_SHARED):
-# they may not be republished, so they are not in the repository and `make test` never reads them.
+# Third-party signatures (KLIKDOK_INTEROP_DIR, default ../shared/interop) and reference files (KLIKDOK_SHARED,
+# default ../shared): they may not be republished, so they are not in the repository and `make test` never reads
+# them; the suite fails, saying where it looked, when they are missing.
 interop: deps
+	@cd $(ROOT) && d="$${KLIKDOK_INTEROP_DIR:-../shared/interop}" && test -f "$$d/MANIFEST.md" || { \
+	  echo "make interop: the interop corpus is not at $$d (set KLIKDOK_INTEROP_DIR to the folder with MANIFEST.md)" >&2; \
+	  exit 2; }
 	cd $(ROOT) && KLIKDOK_INTEROP=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) tests/interop
 
 bench: deps
