@@ -95,6 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_certs(args: argparse.Namespace) -> int:
     from agent.backends import BackendError, make_backend
+    from agent.certview import describe
 
     _, settings = _settings(args)
     with make_backend(settings) as backend:
@@ -109,10 +110,8 @@ def cmd_certs(args: argparse.Namespace) -> int:
         if not certs:
             print("Сертификатов не найдено.")
             return EXIT_FAIL
-        for c in certs:
-            print(
-                f"{c.thumbprint}  до {c.not_after[:10]}  {c.subject}" + ("" if c.has_private_key else "  (нет ключа)")
-            )
+        for number, cert in enumerate(certs, 1):
+            print("\n".join(describe(cert, number)))
         return EXIT_OK
 
 

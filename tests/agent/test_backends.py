@@ -81,7 +81,8 @@ def test_cli_sign_certs_and_status(people: People, tmp_path: Path) -> None:
     sig = Path(str(doc) + ".sig")
     assert check_locally(sig.read_bytes(), *digests(DOC)) is None
     certs = agent.cli("certs")
-    assert certs.returncode == 0 and "Соколов" in certs.stdout
+    assert certs.returncode == 0 and "1. Соколов" in certs.stdout
+    assert "Отпечаток: " in certs.stdout and "Действует с " in certs.stdout and "CN=" not in certs.stdout
     status = agent.cli("status")
     assert "не сопряжён" in status.stdout and "доступен: OpenSSL" in status.stdout
     run = agent.cli("run")
@@ -230,6 +231,7 @@ def fake_pycades(cert: Issued, pki: Any, calls: list[tuple[Any, ...]]) -> types.
     class Cert:
         SubjectName, IssuerName, SerialNumber = "CN=Соколов", "CN=Test CA", "1004"
         Thumbprint, ValidToDate = "046255290B0EB1CDD1797D9AB8C81F699E3687F3", "14.01.2027 10:56:00"
+        ValidFromDate = "14.10.2025 10:46:00"  # CAdESCOM's Certificate has both (ValidFromDate, ValidToDate)
 
         def HasPrivateKey(self) -> bool:
             return True
