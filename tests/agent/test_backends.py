@@ -21,7 +21,7 @@ from agent.backends.cryptcp import CryptcpBackend, parse_certmgr, sign_command
 from agent.backends.cryptopro import CryptoProBackend
 from agent.backends.openssl import OpenSSLBackend
 from agent.client import reconnect_delays, ws_url
-from agent.device import _set_keys
+from agent.config import update_config
 from agent.jobs import check_locally
 from agent.logredact import scrub
 from cades import hashing
@@ -321,14 +321,16 @@ def test_reconnect_delays_grow_with_jitter_and_cap() -> None:
     assert ws_url("https://kd.example.ru/") == "wss://kd.example.ru/agent/ws"
 
 
-def test_secrets_are_scrubbed_and_config_edits_keep_the_rest() -> None:
+def test_secrets_are_scrubbed_and_config_edits_keep_the_rest(tmp_path: Path) -> None:
     assert (
         scrub("key kda_AbCdEf0123456789_-xyz sent; Authorization: Bearer abcdefghijklmnop")
         == "key kda_*** sent; Authorization: Bearer ***"
     )
     text = '# mine\n[server]\n# the url\nurl = ""\nca_file = "/etc/ca.pem"\n\n[backend]\nkind = "openssl"\n'
-    out = _set_keys(text, "server", {"url": "https://kd.example.ru", "device_id": "7"})
-    assert out == (
+    config = tmp_path / "agent.toml"
+    config.write_text(text)
+    update_config(config, "server", {"url": "https://kd.example.ru", "device_id": "7"})
+    assert config.read_text() == (
         '# mine\n[server]\n# the url\nurl = "https://kd.example.ru"\nca_file = "/etc/ca.pem"\n\n'
         'device_id = "7"\n[backend]\nkind = "openssl"\n'
     )
