@@ -1,9 +1,10 @@
 """The revocation status of one certificate of a path, and where it came from.
 
 Sources are asked in a fixed order and the first conclusive answer (good or revoked) wins: values embedded in
-the signature (CAdES-X Long, CAdES-A), the admin's CRL files, then, only with a :class:`cades.fetch.Fetcher`,
-OCSP by the certificate's AIA address and CRLs by its distribution points (plus the addresses the accredited CA
-list gives for the issuer), with a delta CRL applied on top. Material at hand is always tried before the network,
+the signature (CAdES-X Long, CAdES-A: OCSP answers, then CRLs), the admin's CRL files, then, only with a
+:class:`cades.fetch.Fetcher`, OCSP by the certificate's AIA address and CRLs by its distribution points (plus the
+addresses the accredited CA list gives for the issuer), with a delta CRL applied on top. An OCSP answer "unknown"
+or one that cannot be used falls through to the CRLs. Material at hand is always tried before the network,
 so a verification whose answer is embedded, supplied or cached makes no call.
 
 This module only says what a source states; :mod:`cades.validation` judges it against the signing time.
@@ -19,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509
 
+from . import ocsp
 from .asn1 import MalformedInput, load_crl
 from .certs import facts, name_text, names_equal
-from .fetch import Fetcher, fetch_with_origin
+from .fetch import Fetcher, Kind, Origin, fetch_with_origin, post_ocsp_with_origin
 from .result import RevocationOrigin, RevocationSource
 from .signatures import signature_ok
 
@@ -33,6 +36,7 @@ __all__ = [
     "Finding",
     "crl_index",
     "find_status",
+    "remember_location",
     "source_line",
 ]
 
@@ -58,16 +62,21 @@ class EmbeddedValues:
     """Revocation values that ride in the signature: the SignedData's CRL bag and CAdES-X revocationValues."""
 
     crls: Sequence[asn1_crl.CertificateList] = ()
+    ocsp: Sequence[asn1_ocsp.BasicOCSPResponse] = ()
 
 
 @dataclass
 class Lookup:
-    """One certificate's question with everything the sources need; warnings collect across sources."""
+    """One certificate's question with everything the sources need; warnings and report lines (``notes``: why
+    a source could not answer) collect across sources. ``pool`` may hold a delegated OCSP responder."""
 
     cert: x509.Certificate
     issuer: x509.Certificate
+    at: dt.datetime
     now: dt.datetime
+    pool: Sequence[x509.Certificate] = ()
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def serial(self) -> int:
@@ -291,6 +300,70 @@ def _fetch_delta(lookup: Lookup, fetcher: Fetcher, urls: Sequence[str], base: Cr
     return None
 
 
+# --- OCSP ---------------------------------------------------------------------------------------------
+
+
+def _ocsp_finding(lookup: Lookup, answer: ocsp.OcspAnswer, origin: RevocationOrigin) -> Finding | None:
+    """A good or revoked answer decides; unknown and unusable fall through to the next source (CRLs).
+
+    The answer's own verdict is judged at ``lookup.at``; a revocation time it names is passed on as such, so that
+    validation applies the same time rules to OCSP as to CRLs (revoked after a claimed time: no proof).
+    """
+    where = answer.url or "из подписи"
+    if answer.status in ("unknown", "unusable"):
+        problem = answer.problem or "ответчик не знает этот сертификат"
+        lookup.notes.append(f"OCSP {where}: {problem}")
+        return None
+    source = RevocationSource(
+        kind="ocsp",
+        origin=origin,
+        location=answer.url,
+        issuer=answer.responder,
+        this_update=answer.this_update,
+        next_update=answer.next_update,
+        produced_at=answer.produced_at,
+    )
+    issued = answer.produced_at or answer.this_update
+    if answer.revocation_time is not None:
+        return Finding("revoked", source, revoked_at=answer.revocation_time, reason=answer.reason, issued=issued)
+    return Finding("good", source, issued=issued)
+
+
+def _embedded_ocsp(lookup: Lookup, values: Sequence[asn1_ocsp.BasicOCSPResponse]) -> Iterator[Finding]:
+    for basic in values:
+        answer = ocsp.check_basic(basic, lookup.cert, lookup.issuer, at=lookup.at, now=lookup.now, pool=lookup.pool)
+        if answer.status == "unusable" and answer.problem == ocsp.NOT_THIS_CERT:
+            continue  # a value about another certificate of the path
+        found = _ocsp_finding(lookup, answer, "embedded")
+        if found is not None:
+            yield found
+
+
+class _OriginNoting(Fetcher):
+    """Passes ``ocsp.query``'s POST through the fetcher's origin-aware call and keeps the origin (one per query)."""
+
+    def __init__(self, inner: Fetcher) -> None:
+        self.inner = inner
+        self.origin: Origin = "network"
+
+    def get(self, url: str, *, kind: Kind) -> bytes | None:
+        body, self.origin = fetch_with_origin(self.inner, url, kind=kind)
+        return body
+
+    def post_ocsp(self, url: str, request: bytes) -> bytes | None:
+        body, self.origin = post_ocsp_with_origin(self.inner, url, request)
+        return body
+
+
+def _network_ocsp(lookup: Lookup, fetcher: Fetcher) -> Iterator[Finding]:
+    for url in facts(lookup.cert).ocsp_urls:
+        noting = _OriginNoting(fetcher)
+        answer = ocsp.query(noting, url, lookup.cert, lookup.issuer, at=lookup.at, now=lookup.now, pool=lookup.pool)
+        found = _ocsp_finding(lookup, answer, noting.origin)
+        if found is not None:
+            yield found
+
+
 # --- the order ----------------------------------------------------------------------------------------
 
 
@@ -312,10 +385,12 @@ def find_status(
     """The first conclusive answer from the sources in order, else ``unknown``. Lazy: a source after the one
     that decided is never read, so material at hand spares the network."""
     sources: list[Iterable[Finding]] = [
+        _embedded_ocsp(lookup, embedded.ocsp),
         _offline_crls(lookup, embedded.crls, "embedded"),
         _offline_crls(lookup, supplied, "supplied"),
     ]
     if fetcher is not None:
+        sources.append(_network_ocsp(lookup, fetcher))
         sources.append(_network_crls(lookup, fetcher, _issuer_crl_urls(lookup.issuer, crl_urls or {})))
     for found in itertools.chain.from_iterable(sources):
         return found

@@ -1,7 +1,7 @@
-"""GOST signatures on certificates, CRLs and OCSP answers, checked with the issuer's (or responder's) key.
+"""GOST signatures over DER (certificates, CRLs, OCSP responses), shared by path validation and OCSP.
 
-Shared by path validation, revocation and the signer check; public keys are parsed once per distinct
-SubjectPublicKeyInfo because the same few CA keys check thousands of certificates and CRLs.
+One place parses public keys (memoised per SubjectPublicKeyInfo) and maps a signature OID to its digest, so
+:mod:`cades.validation` and :mod:`cades.ocsp` check signatures the same way without importing each other.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .asn1 import GOST_KEY_OIDS, SIGNATURE_OIDS
 from .gost import PublicKey
 from .gost import verify as gost_verify
 
-__all__ = ["is_gost_key", "public_key", "signature_ok"]
+__all__ = ["cert_signed_by", "is_gost_key", "public_key", "signature_ok"]
 
 _KEY_CACHE: dict[bytes, PublicKey] = {}
 _KEY_CACHE_LOCK = threading.Lock()
@@ -42,7 +42,7 @@ def is_gost_key(cert: x509.Certificate) -> bool:
 
 
 def signature_ok(signed_der: bytes, sig_oid: str, signature: bytes, issuer: x509.Certificate) -> bool | None:
-    """Check a GOST signature over DER bytes (a tbsCertificate or tbsCertList); None if unsupported."""
+    """Check a GOST signature over DER bytes (a tbsCertificate, tbsCertList, ResponseData); None if unsupported."""
     digest_name = SIGNATURE_OIDS.get(sig_oid)
     if digest_name is None or not is_gost_key(issuer):
         return None
@@ -54,3 +54,14 @@ def signature_ok(signed_der: bytes, sig_oid: str, signature: bytes, issuer: x509
         return bool(gost_verify(key, hashing.digest(digest_name, signed_der), signature))
     except Exception:
         return False
+
+
+def cert_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+    """Whether ``issuer``'s key signed ``cert`` (False for a damaged certificate, None if unsupported)."""
+    try:
+        tbs = cert["tbs_certificate"].dump()
+        sig_oid = cert["signature_algorithm"]["algorithm"].dotted
+        sig = cert["signature_value"].native
+    except Exception:
+        return False
+    return signature_ok(tbs, sig_oid, sig, issuer)

@@ -22,13 +22,14 @@ from typing import Final, Literal
 
 from asn1crypto import cms, x509
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 
 from .asn1 import MalformedInput, decode_armour, load_certificate, load_certificates, load_crl
 from .certs import der_of, facts, names_equal
 from .fetch import Fetcher, fetch_with_origin
 from .result import RevocationSource
 from .revocation import EmbeddedValues, Finding, Lookup, find_status, remember_location, source_line
-from .signatures import is_gost_key, public_key, signature_ok
+from .signatures import cert_signed_by, is_gost_key, public_key, signature_ok
 
 __all__ = [
     "CertRevocation",
@@ -130,16 +131,6 @@ def _load_cert_paths(paths: Iterable[str | Path]) -> list[x509.Certificate]:
         except MalformedInput as exc:
             raise MalformedInput(f"{path.name}: {exc}") from exc
     return certs
-
-
-def _cert_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
-    try:
-        tbs = cert["tbs_certificate"].dump()
-        sig_oid = cert["signature_algorithm"]["algorithm"].dotted
-        sig = cert["signature_value"].native
-    except Exception:
-        return False
-    return signature_ok(tbs, sig_oid, sig, issuer)
 
 
 # --- path building ------------------------------------------------------------------------------------
@@ -259,6 +250,7 @@ def validate_chain(
     at: dt.datetime,
     extra_certs: Sequence[x509.Certificate] = (),
     extra_crls: Sequence[asn1_crl.CertificateList] = (),
+    extra_ocsp: Sequence[asn1_ocsp.BasicOCSPResponse] = (),
     time_trusted: bool = True,
     time_claimed: bool = False,
     now: dt.datetime | None = None,
@@ -268,7 +260,7 @@ def validate_chain(
     ``time_trusted`` False with ``time_claimed`` True: ``at`` is the signer's own signingTime, which nothing
     confirms; with ``time_claimed`` False too, ``at`` is only "now" for lack of any signing time. An untrusted
     time cannot prove a certificate was valid or unrevoked when the document was signed (see ``_check_validity``
-    and ``_judge``). ``extra_crls`` are the CRLs that ride in the signature.
+    and ``_judge``). ``extra_crls`` and ``extra_ocsp`` are the revocation values that ride in the signature.
     """
     now = now or dt.datetime.now(dt.UTC)
     pool = _dedupe([*extra_certs, *context.intermediates, *context.trust_roots])
@@ -291,7 +283,7 @@ def validate_chain(
         issuer = None
         unsupported = False
         for cand in candidates:
-            ok = _cert_signed_by(current, cand)
+            ok = cert_signed_by(current, cand)
             if ok:
                 issuer = cand
                 break
@@ -304,7 +296,7 @@ def validate_chain(
                     f"подпись на сертификате {current.subject.human_friendly!s:.120} не проверяется ключом издателя"
                 )
             elif self_issued:
-                ok = _cert_signed_by(current, current)
+                ok = cert_signed_by(current, current)
                 if ok is False:
                     outcome.reasons.append("bad_certificate_signature")
                 elif ok is None:
@@ -320,7 +312,8 @@ def validate_chain(
 
     _check_validity(outcome, at, now, time_trusted=time_trusted, time_claimed=time_claimed)
     _check_constraints(outcome)
-    _check_revocation(outcome, context, at, now, EmbeddedValues(crls=tuple(extra_crls)), time_trusted=time_trusted)
+    embedded = EmbeddedValues(crls=tuple(extra_crls), ocsp=tuple(extra_ocsp))
+    _check_revocation(outcome, context, at, now, embedded, pool, time_trusted=time_trusted)
     return outcome
 
 
@@ -394,6 +387,7 @@ def _check_revocation(
     at: dt.datetime,
     now: dt.datetime,
     embedded: EmbeddedValues,
+    pool: Sequence[x509.Certificate],
     *,
     time_trusted: bool,
 ) -> None:
@@ -415,13 +409,15 @@ def _check_revocation(
             if not self_issued:
                 entry.status = "unknown"
             break
-        lookup = Lookup(cert=cert, issuer=chain[position + 1], now=now)
+        lookup = Lookup(cert=cert, issuer=chain[position + 1], at=at, now=now, pool=pool)
         found = find_status(
             lookup, embedded=embedded, supplied=context.crls, fetcher=fetcher, crl_urls=context.crl_urls
         )
         for code in lookup.warnings:
             if code not in outcome.warnings:
                 outcome.warnings.append(code)
+        if found.status == "unknown":
+            outcome.details.extend(lookup.notes)
         _judge(outcome, entry, cert, found, at, now, context.grace, time_trusted=time_trusted)
 
     statuses = [r.status for r in outcome.revocations]

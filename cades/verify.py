@@ -219,6 +219,7 @@ def _verify_signer_unguarded(
             at=at,
             extra_certs=pool,
             extra_crls=[*parsed.crls, *signer.crl_values],
+            extra_ocsp=signer.ocsp_values,
             time_trusted=time_trusted,
             time_claimed=time_claimed,
             now=now,
