@@ -371,3 +371,90 @@ def test_responder_process_is_gone_after_a_failing_test(op: OcspPki) -> None:
         seen.append(responder.process)
         raise RuntimeError("test failed inside")
     assert seen[0].returncode is not None
+
+
+# --- CertID hash algorithms, key sizes, the request's encoding ----------------------------------------
+
+
+@pytest.mark.parametrize("digest", ["-sha1", "-sha256", "-md_gost12_256", "-md_gost12_512"])
+def test_certid_hashed_with_the_responses_own_algorithm(op: OcspPki, tmp_path: Path, digest: str) -> None:
+    """openssl's own client asks with a CertID hashed by `digest`; the responder answers with the same CertID."""
+    request = tmp_path / "req.der"
+    op.pki.run(
+        "ocsp", "-issuer", op.ca.cert, digest, "-cert", op.user.cert, "-no_nonce", "-reqout", request,
+    )  # fmt: skip
+    with ocsp_responder(op.pki, op.ca) as responder:
+        fetcher = HttpFetcher()
+        try:
+            body = fetcher.post_ocsp(responder.url, request.read_bytes())
+        finally:
+            fetcher.close()
+    assert body is not None
+    single = _basic(body)["tbs_response_data"]["responses"][0]
+    expected = {"-sha1": "sha1", "-sha256": "sha256", "-md_gost12_256": "1.2.643.7.1.1.2.2"}
+    expected["-md_gost12_512"] = "1.2.643.7.1.1.2.3"
+    algorithm = single["cert_id"]["hash_algorithm"]["algorithm"]
+    assert expected[digest] in (algorithm.native, algorithm.dotted)
+    now = _now()
+    answer = ocsp.check_response(body, op.cert(op.user), op.cert(op.ca), at=now, now=now, nonce=None)
+    assert answer.status == "good", answer.problem
+
+
+def test_ca_with_a_512_bit_key(op: OcspPki, fetcher: RecordingFetcher) -> None:
+    with ocsp_responder(op.pki, op.other_ca, signer=op.other_delegate) as responder:
+        answer = _ask(op, responder, fetcher, op.other_user, op.other_ca)
+        by_ca = ocsp_responder(op.pki, op.other_ca)
+        with by_ca as second:
+            direct = _ask(op, second, fetcher, op.other_user, op.other_ca)
+    assert answer.status == "good", answer.problem
+    assert direct.status == "good", direct.problem
+
+
+def test_request_encoding_is_the_standard_der(op: OcspPki) -> None:
+    """The hand-made DER equals what asn1crypto's generic encoder makes of the same OCSPRequest."""
+    from cades.ocsp import _cert_id
+
+    ids = _cert_id(op.cert(op.user), op.cert(op.ca), ocsp.SHA1_OID)
+    assert ids is not None
+    for nonce in (None, b"\x07" * 16, os.urandom(300)):
+        tbs: dict[str, object] = {
+            "request_list": [
+                {
+                    "req_cert": {
+                        "hash_algorithm": {"algorithm": "sha1"},
+                        "issuer_name_hash": ids[0],
+                        "issuer_key_hash": ids[1],
+                        "serial_number": ids[2],
+                    }
+                }
+            ]
+        }
+        if nonce is not None:
+            tbs["request_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
+        expected = asn1_ocsp.OCSPRequest({"tbs_request": tbs}).dump()
+        assert ocsp.build_request(op.cert(op.user), op.cert(op.ca), nonce=nonce) == expected
+
+
+def test_naive_times_are_a_programming_error(op: OcspPki) -> None:
+    naive = dt.datetime.now()
+    with pytest.raises(ValueError):
+        ocsp.check_response(b"\x30\x00", op.cert(op.user), op.cert(op.ca), at=naive, now=_now(), nonce=None)
+
+
+def test_response_signed_with_an_unsupported_algorithm(op: OcspPki, tmp_path: Path) -> None:
+    """An RSA responder key (not a GOST one) for a GOST CA: the signature cannot be checked, never accepted."""
+    key = tmp_path / "rsa.key"
+    op.pki.run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
+    csr, pem, ext = tmp_path / "rsa.csr", tmp_path / "rsa.pem", tmp_path / "ext.cnf"
+    op.pki.run("req", "-new", "-key", key, "-sha256", "-subj", "/CN=RSA OCSP", "-out", csr)
+    ext.write_text("[v3]\nbasicConstraints = critical,CA:FALSE\nextendedKeyUsage = critical,OCSPSigning\n")
+    op.pki.run(
+        "x509", "-req", "-in", csr, "-CA", op.ca.cert, "-CAkey", op.ca.key, "-set_serial", "4242", "-days", "30",
+        "-md_gost12_256", "-extfile", ext, "-extensions", "v3", "-out", pem,
+    )  # fmt: skip
+    rsa = Issued("rsa-responder", pem, key, "sha256", op.ca)
+    with ocsp_responder(op.pki, op.ca, signer=rsa) as responder:
+        body = _raw(responder, op, op.user, op.ca, None)
+    now = _now()
+    answer = ocsp.check_response(body, op.cert(op.user), op.cert(op.ca), at=now, now=now, nonce=None)
+    assert (answer.status, answer.problem) == ("unusable", ocsp.UNSUPPORTED)
