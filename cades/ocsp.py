@@ -77,6 +77,7 @@ FUTURE: Final = "ответ OCSP выпущен в будущем (часы от
 NONCE_MISMATCH: Final = "nonce не совпадает"
 NOT_THIS_CERT: Final = "ответ OCSP не относится к этому сертификату"
 TOO_LARGE: Final = "ответ OCSP слишком велик"
+UNSUPPORTED: Final = "ответ OCSP подписан неподдерживаемым алгоритмом (ожидается ГОСТ Р 34.10-2012)"
 
 
 class OcspAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,6 +133,7 @@ def _cert_id(cert: x509.Certificate, issuer: x509.Certificate, hash_oid: str) ->
 def build_request(cert: x509.Certificate, issuer: x509.Certificate, *, nonce: bytes | None) -> bytes:
     """A DER OCSPRequest for one certificate: CertID with SHA-1 (what every responder accepts), optional nonce.
 
+    Encoded by hand: the structure is fixed and tiny, and asn1crypto's builder costs milliseconds for it.
     Raises ValueError only when our own certificates are unreadable (the caller holds them, they are not input
     from the network).
     """
@@ -139,21 +141,21 @@ def build_request(cert: x509.Certificate, issuer: x509.Certificate, *, nonce: by
     if ids is None:  # pragma: no cover - SHA-1 is always available
         raise ValueError("SHA-1 unavailable")
     name_hash, key_hash, serial = ids
-    tbs: dict[str, object] = {
-        "request_list": [
-            {
-                "req_cert": {
-                    "hash_algorithm": {"algorithm": "sha1"},
-                    "issuer_name_hash": name_hash,
-                    "issuer_key_hash": key_hash,
-                    "serial_number": serial,
-                }
-            }
-        ]
-    }
+    sha1 = _tlv(0x30, core.ObjectIdentifier(SHA1_OID).dump() + b"\x05\x00")
+    cert_id = _tlv(0x30, sha1 + _tlv(0x04, name_hash) + _tlv(0x04, key_hash) + core.Integer(serial).dump())
+    tbs = _tlv(0x30, _tlv(0x30, cert_id))  # requestList: SEQUENCE OF Request { reqCert }
     if nonce is not None:
-        tbs["request_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
-    return bytes(asn1_ocsp.OCSPRequest({"tbs_request": tbs}).dump())
+        extension = _tlv(0x30, core.ObjectIdentifier(NONCE_OID).dump() + _tlv(0x04, _tlv(0x04, nonce)))
+        tbs += _tlv(0xA2, _tlv(0x30, extension))  # requestExtensions [2] EXPLICIT Extensions
+    return _tlv(0x30, _tlv(0x30, tbs))
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    if size < 0x80:
+        return bytes((tag, size)) + body
+    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(raw))) + raw + body
 
 
 # --- checking -------------------------------------------------------------------------------------------
@@ -174,8 +176,10 @@ def check_response(
 
     ``at`` is the time the status is judged at (the signing time), ``now`` the time freshness is judged at,
     ``nonce`` the one we sent (None: none sent), ``pool`` extra certificates that may hold a delegated
-    responder's certificate when the response does not carry it. Never raises.
+    responder's certificate when the response does not carry it. Never raises for anything in the
+    response; only naive ``at``/``now`` (the caller's bug) are a ValueError.
     """
+    _require_aware(at, now)
     if not isinstance(der, bytes | bytearray | memoryview):
         return _unusable(MALFORMED, url)
     if len(der) > MAX_RESPONSE_SIZE:
@@ -206,9 +210,16 @@ def check_basic(
     """Check a BasicOCSPResponse kept inside a signature (CAdES-X Long / CAdES-A revocation values).
 
     The same rules as :func:`check_response` without a nonce (the signer asked for it, not us). For archived
-    evidence, pass as ``now`` the time the response had to be fresh at. Never raises.
+    evidence, pass as ``now`` the time the response had to be fresh at. Never raises for anything in the value.
     """
+    _require_aware(at, now)
     return _check(basic, cert, issuer, at=at, now=now, nonce=None, pool=pool, url="")
+
+
+def _require_aware(*moments: dt.datetime) -> None:
+    """A naive time is the caller's bug, not a property of the response: say so instead of answering unusable."""
+    if any(m.tzinfo is None for m in moments):
+        raise ValueError("OCSP check times must be timezone-aware")
 
 
 def _check(
@@ -311,7 +322,7 @@ def _find_signer(
             matching.append(cand)
     if not matching:
         return None, NO_SIGNER
-    problem = BAD_SIGNATURE
+    problem = BAD_SIGNATURE if any(signature_ok(b"", sig_oid, b"", c) is not None for c in matching) else UNSUPPORTED
     for cand in matching:
         if signature_ok(tbs, sig_oid, signature, cand) is not True:
             continue
@@ -417,7 +428,11 @@ def query(
     now: dt.datetime,
     pool: Sequence[x509.Certificate] = (),
 ) -> OcspAnswer:
-    """Ask the responder at ``url`` about ``cert`` (with a fresh random nonce) and check its answer. Never raises."""
+    """Ask the responder at ``url`` about ``cert`` (with a fresh random nonce) and check its answer.
+
+    Never raises for network trouble or anything the responder sends (unreachable: ``unusable``).
+    """
+    _require_aware(at, now)
     nonce = os.urandom(NONCE_SIZE)
     try:
         request = build_request(cert, issuer, nonce=nonce)
