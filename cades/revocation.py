@@ -401,7 +401,11 @@ def find_status(
 
 
 def _when(moment: dt.datetime | None) -> str:
-    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC" if moment is not None else "?"
+    if moment is None:
+        return "?"
+    if moment.utcoffset():
+        moment = moment.astimezone(dt.UTC)
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d} UTC"
 
 
 _ORIGIN_WORDS: Final = {"embedded": "из подписи", "supplied": "из файла", "network": "загружен", "cache": "из кэша"}

@@ -50,8 +50,13 @@ _CERT_SUFFIXES: Final = {".pem", ".crt", ".cer", ".der", ".p7b"}
 
 
 def _cert_key(cert: x509.Certificate) -> tuple[bytes, bytes]:
-    tbs = cert["tbs_certificate"]
-    return tbs["subject"].dump(), tbs["subject_public_key_info"].dump()
+    """Subject and key, remembered on the object: every path step asks whether a certificate is an anchor."""
+    key = cert.__dict__.get("_klikdok_anchor_key")
+    if key is None:
+        tbs = cert["tbs_certificate"]
+        key = (tbs["subject"].dump(), tbs["subject_public_key_info"].dump())
+        cert.__dict__["_klikdok_anchor_key"] = key
+    return key
 
 
 @dataclass(frozen=True)
