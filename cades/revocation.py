@@ -230,14 +230,14 @@ def _offline_crls(
     lookup: Lookup, crls: Iterable[asn1_crl.CertificateList], origin: RevocationOrigin
 ) -> Iterator[Finding]:
     for crl in crls:
-        found = _crl_finding(lookup, crl, origin=origin, location=_crl_label(crl, origin))
+        found = _crl_finding(lookup, crl, origin=origin, location=_crl_label(crl))
         if found is not None:
             yield found
 
 
-def _crl_label(crl: asn1_crl.CertificateList, origin: RevocationOrigin) -> str:
+def _crl_label(crl: asn1_crl.CertificateList) -> str:
     """A supplied CRL is named by the file it came from when the loader noted it."""
-    return str(crl.__dict__.get("_klikdok_location", "")) or ("подпись" if origin == "embedded" else "")
+    return str(crl.__dict__.get("_klikdok_location", ""))
 
 
 def remember_location(crl: asn1_crl.CertificateList, location: str) -> asn1_crl.CertificateList:
