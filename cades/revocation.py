@@ -202,6 +202,8 @@ def _crl_finding(
     if index is None or (index.this_update is not None and index.this_update > lookup.now):
         lookup.warn("crl_unusable")
         return None
+    if index.delta_base is not None:
+        return None  # a delta CRL lists only changes: never read as a complete CRL (RFC 5280, 5.2.4)
     freshest = delta or index
     source = RevocationSource(
         kind="crl",

@@ -182,6 +182,13 @@ def test_a_delta_for_another_base_is_not_applied(rp: RevPki, fetcher: HttpFetche
     assert sr.status == "valid" and not sr.certificate.revocation_source.delta  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
 
 
+def test_a_delta_crl_alone_proves_nothing(rp: RevPki) -> None:
+    """Supplied as if it were complete, a delta CRL cannot say "good": it lists only changes."""
+    delta = load_crl(rp.files.files["/delta/croot-delta.crl"])
+    sr = one(rp.crl_pki.sign(rp.crl_good, DOC), anchored(rp.croot, crls=(delta,)))
+    assert sr.status == "indeterminate" and sr.reasons == ["revocation_unknown"]
+
+
 def test_responder_and_distribution_point_down_is_indeterminate(rp: RevPki, fetcher: HttpFetcher) -> None:
     sig = rp.pki.sign(rp.good, DOC, certfile=[rp.inter.cert])
     rp.files.down = rp.relay.down = True
