@@ -102,6 +102,7 @@ class CrlIndex:
     issuer: str
 
 
+_MISSING: Final = object()  # a cached None means "looked at, unusable"
 _INDEX_CACHE: dict[tuple[bytes, bytes], CrlIndex | None] = {}
 _PARSED_CACHE: dict[bytes, asn1_crl.CertificateList | None] = {}
 _CACHE_LOCK = threading.Lock()
@@ -127,8 +128,9 @@ def crl_index(crl: asn1_crl.CertificateList, issuer: x509.Certificate) -> CrlInd
     """The entries of a CRL signed by ``issuer`` (serial -> revocation time, reason); None when the signature
     does not verify with the issuer's key. Built once per distinct (CRL, issuer key)."""
     key = (_crl_der(crl), issuer["tbs_certificate"]["subject_public_key_info"].dump())
-    if key in _INDEX_CACHE:
-        return _INDEX_CACHE[key]
+    hit = _INDEX_CACHE.get(key, _MISSING)
+    if hit is not _MISSING:
+        return hit  # type: ignore[return-value]  # the sentinel was ruled out just above
     index: CrlIndex | None
     try:
         tbs = crl["tbs_cert_list"]
@@ -159,8 +161,9 @@ def crl_index(crl: asn1_crl.CertificateList, issuer: x509.Certificate) -> CrlInd
 
 def _parse_crl(body: bytes) -> asn1_crl.CertificateList | None:
     """A fetched CRL body parsed once: a warm cache hands the same bytes to every verification."""
-    if body in _PARSED_CACHE:
-        return _PARSED_CACHE[body]
+    hit = _PARSED_CACHE.get(body, _MISSING)
+    if hit is not _MISSING:
+        return hit
     try:
         crl: asn1_crl.CertificateList | None = load_crl(body)
     except MalformedInput:
