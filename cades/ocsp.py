@@ -20,6 +20,7 @@ from typing import Final, Literal
 import msgspec
 from asn1crypto import core, x509
 from asn1crypto import ocsp as asn1_ocsp
+from msgspec.structs import replace
 
 from . import hashing
 from .certs import der_of, facts, name_text, names_equal
@@ -99,8 +100,8 @@ class OcspAnswer(msgspec.Struct, frozen=True, kw_only=True):
     problem: str = ""
 
 
-def _unusable(problem: str, url: str = "", **known: object) -> OcspAnswer:
-    return OcspAnswer(status="unusable", problem=problem, url=url, **known)  # type: ignore[arg-type]
+def _unusable(problem: str, url: str = "") -> OcspAnswer:
+    return OcspAnswer(status="unusable", problem=problem, url=url)
 
 
 # --- CertID ---------------------------------------------------------------------------------------------
@@ -252,51 +253,46 @@ def _check_unguarded(
 ) -> OcspAnswer:
     data = basic["tbs_response_data"]
     produced_at: dt.datetime = data["produced_at"].native
+    # What is known so far rides along, so even an unusable answer tells the report what it did learn.
+    known = OcspAnswer(status="unusable", url=url, produced_at=produced_at)
     embedded = list(basic["certs"] or [])
     if len(embedded) > MAX_RESPONSE_CERTS:
-        return _unusable(MALFORMED, url, produced_at=produced_at)
+        return replace(known, problem=MALFORMED)
 
     signer, problem = _find_signer(basic, issuer, [*embedded, *pool], produced_at)
     if signer is None:
-        return _unusable(problem, url, produced_at=produced_at)
-    responder = _human_name(signer)
-    known: dict[str, object] = {"produced_at": produced_at, "responder": responder}
+        return replace(known, problem=problem)
+    known = replace(known, responder=_human_name(signer))
 
     single = _matching_response(data["responses"], cert, issuer)
     if single is None:
-        return _unusable(NOT_THIS_CERT, url, **known)
+        return replace(known, problem=NOT_THIS_CERT)
     this_update: dt.datetime = single["this_update"].native
     next_update: dt.datetime | None = single["next_update"].native
-    known.update(this_update=this_update, next_update=next_update)
+    known = replace(known, this_update=this_update, next_update=next_update)
 
     if this_update > now + CLOCK_SKEW or produced_at > now + CLOCK_SKEW:
-        return _unusable(FUTURE, url, **known)
+        return replace(known, problem=FUTURE)
     if next_update is not None and next_update < now:
-        return _unusable(STALE, url, **known)
+        return replace(known, problem=STALE)
     if nonce is not None:
         theirs = _response_nonce(data)
         if theirs is not None and theirs != nonce:
-            return _unusable(NONCE_MISMATCH, url, **known)
+            return replace(known, problem=NONCE_MISMATCH)
 
     status = single["cert_status"]
     if status.name == "good":
-        return OcspAnswer(status="good", url=url, **known)  # type: ignore[arg-type]
+        return replace(known, status="good")
     if status.name == "revoked":
         info = status.chosen
         revoked_at: dt.datetime = info["revocation_time"].native
         reason_value = info["revocation_reason"]
         reason = str(reason_value.native) if reason_value.native is not None else None
         if reason == "remove_from_crl":
-            return OcspAnswer(status="good", url=url, **known)  # type: ignore[arg-type]
+            return replace(known, status="good")
         verdict: OcspStatus = "revoked" if revoked_at <= at else "good"
-        return OcspAnswer(
-            status=verdict,
-            revocation_time=revoked_at,
-            reason=reason,
-            url=url,
-            **known,  # type: ignore[arg-type]
-        )
-    return OcspAnswer(status="unknown", url=url, **known)  # type: ignore[arg-type]
+        return replace(known, status=verdict, revocation_time=revoked_at, reason=reason)
+    return replace(known, status="unknown")
 
 
 def _find_signer(
