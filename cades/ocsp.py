@@ -316,6 +316,8 @@ def _find_signer(
         if der not in seen and _responder_id_matches(responder_id, cand):
             seen.add(der)
             matching.append(cand)
+            if len(matching) >= MAX_RESPONSE_CERTS:
+                break  # each candidate costs a GOST verification: a hostile bag of look-alikes is cut short
     if not matching:
         return None, NO_SIGNER
     problem = BAD_SIGNATURE if any(signature_ok(b"", sig_oid, b"", c) is not None for c in matching) else UNSUPPORTED
@@ -423,13 +425,16 @@ def query(
     at: dt.datetime,
     now: dt.datetime,
     pool: Sequence[x509.Certificate] = (),
+    use_nonce: bool = True,
 ) -> OcspAnswer:
     """Ask the responder at ``url`` about ``cert`` (with a fresh random nonce) and check its answer.
 
-    Never raises for network trouble or anything the responder sends (unreachable: ``unusable``).
+    ``use_nonce`` False sends none: for a fetcher that may serve a stored answer (whose nonce was someone
+    else's), where freshness rests on thisUpdate/nextUpdate alone. Never raises for network trouble or anything
+    the responder sends (unreachable: ``unusable``).
     """
     _require_aware(at, now)
-    nonce = os.urandom(NONCE_SIZE)
+    nonce = os.urandom(NONCE_SIZE) if use_nonce else None
     try:
         request = build_request(cert, issuer, nonce=nonce)
     except Exception:
