@@ -23,9 +23,10 @@ from asn1crypto import ocsp as asn1_ocsp
 from msgspec.structs import replace
 
 from . import hashing
+from .asn1 import SIGNATURE_OIDS
 from .certs import der_of, facts, name_text, names_equal
 from .fetch import Fetcher
-from .signatures import cert_signed_by, signature_ok
+from .signatures import cert_signed_by, is_gost_key, signature_ok
 
 __all__ = [
     "MAX_RESPONSE_SIZE",
@@ -320,7 +321,8 @@ def _find_signer(
                 break  # each candidate costs a GOST verification: a hostile bag of look-alikes is cut short
     if not matching:
         return None, NO_SIGNER
-    problem = BAD_SIGNATURE if any(signature_ok(b"", sig_oid, b"", c) is not None for c in matching) else UNSUPPORTED
+    checkable = sig_oid in SIGNATURE_OIDS and any(is_gost_key(c) for c in matching)
+    problem = BAD_SIGNATURE if checkable else UNSUPPORTED
     for cand in matching:
         if signature_ok(tbs, sig_oid, signature, cand) is not True:
             continue
