@@ -20,11 +20,13 @@ from typing import Final, Literal
 import msgspec
 from asn1crypto import core, x509
 from asn1crypto import ocsp as asn1_ocsp
+from msgspec.structs import replace
 
 from . import hashing
+from .asn1 import SIGNATURE_OIDS
 from .certs import der_of, facts, name_text, names_equal
 from .fetch import Fetcher
-from .signatures import cert_signed_by, signature_ok
+from .signatures import cert_signed_by, is_gost_key, signature_ok
 
 __all__ = [
     "MAX_RESPONSE_SIZE",
@@ -99,8 +101,8 @@ class OcspAnswer(msgspec.Struct, frozen=True, kw_only=True):
     problem: str = ""
 
 
-def _unusable(problem: str, url: str = "", **known: object) -> OcspAnswer:
-    return OcspAnswer(status="unusable", problem=problem, url=url, **known)  # type: ignore[arg-type]
+def _unusable(problem: str, url: str = "") -> OcspAnswer:
+    return OcspAnswer(status="unusable", problem=problem, url=url)
 
 
 # --- CertID ---------------------------------------------------------------------------------------------
@@ -252,51 +254,46 @@ def _check_unguarded(
 ) -> OcspAnswer:
     data = basic["tbs_response_data"]
     produced_at: dt.datetime = data["produced_at"].native
+    # What is known so far rides along, so even an unusable answer tells the report what it did learn.
+    known = OcspAnswer(status="unusable", url=url, produced_at=produced_at)
     embedded = list(basic["certs"] or [])
     if len(embedded) > MAX_RESPONSE_CERTS:
-        return _unusable(MALFORMED, url, produced_at=produced_at)
+        return replace(known, problem=MALFORMED)
 
     signer, problem = _find_signer(basic, issuer, [*embedded, *pool], produced_at)
     if signer is None:
-        return _unusable(problem, url, produced_at=produced_at)
-    responder = _human_name(signer)
-    known: dict[str, object] = {"produced_at": produced_at, "responder": responder}
+        return replace(known, problem=problem)
+    known = replace(known, responder=_human_name(signer))
 
     single = _matching_response(data["responses"], cert, issuer)
     if single is None:
-        return _unusable(NOT_THIS_CERT, url, **known)
+        return replace(known, problem=NOT_THIS_CERT)
     this_update: dt.datetime = single["this_update"].native
     next_update: dt.datetime | None = single["next_update"].native
-    known.update(this_update=this_update, next_update=next_update)
+    known = replace(known, this_update=this_update, next_update=next_update)
 
     if this_update > now + CLOCK_SKEW or produced_at > now + CLOCK_SKEW:
-        return _unusable(FUTURE, url, **known)
+        return replace(known, problem=FUTURE)
     if next_update is not None and next_update < now:
-        return _unusable(STALE, url, **known)
+        return replace(known, problem=STALE)
     if nonce is not None:
         theirs = _response_nonce(data)
         if theirs is not None and theirs != nonce:
-            return _unusable(NONCE_MISMATCH, url, **known)
+            return replace(known, problem=NONCE_MISMATCH)
 
     status = single["cert_status"]
     if status.name == "good":
-        return OcspAnswer(status="good", url=url, **known)  # type: ignore[arg-type]
+        return replace(known, status="good")
     if status.name == "revoked":
         info = status.chosen
         revoked_at: dt.datetime = info["revocation_time"].native
         reason_value = info["revocation_reason"]
         reason = str(reason_value.native) if reason_value.native is not None else None
         if reason == "remove_from_crl":
-            return OcspAnswer(status="good", url=url, **known)  # type: ignore[arg-type]
+            return replace(known, status="good")
         verdict: OcspStatus = "revoked" if revoked_at <= at else "good"
-        return OcspAnswer(
-            status=verdict,
-            revocation_time=revoked_at,
-            reason=reason,
-            url=url,
-            **known,  # type: ignore[arg-type]
-        )
-    return OcspAnswer(status="unknown", url=url, **known)  # type: ignore[arg-type]
+        return replace(known, status=verdict, revocation_time=revoked_at, reason=reason)
+    return replace(known, status="unknown")
 
 
 def _find_signer(
@@ -320,9 +317,12 @@ def _find_signer(
         if der not in seen and _responder_id_matches(responder_id, cand):
             seen.add(der)
             matching.append(cand)
+            if len(matching) >= MAX_RESPONSE_CERTS:
+                break  # each candidate costs a GOST verification: a hostile bag of look-alikes is cut short
     if not matching:
         return None, NO_SIGNER
-    problem = BAD_SIGNATURE if any(signature_ok(b"", sig_oid, b"", c) is not None for c in matching) else UNSUPPORTED
+    checkable = sig_oid in SIGNATURE_OIDS and any(is_gost_key(c) for c in matching)
+    problem = BAD_SIGNATURE if checkable else UNSUPPORTED
     for cand in matching:
         if signature_ok(tbs, sig_oid, signature, cand) is not True:
             continue
@@ -427,13 +427,16 @@ def query(
     at: dt.datetime,
     now: dt.datetime,
     pool: Sequence[x509.Certificate] = (),
+    use_nonce: bool = True,
 ) -> OcspAnswer:
     """Ask the responder at ``url`` about ``cert`` (with a fresh random nonce) and check its answer.
 
-    Never raises for network trouble or anything the responder sends (unreachable: ``unusable``).
+    ``use_nonce`` False sends none: for a fetcher that may serve a stored answer (whose nonce was someone
+    else's), where freshness rests on thisUpdate/nextUpdate alone. Never raises for network trouble or anything
+    the responder sends (unreachable: ``unusable``).
     """
     _require_aware(at, now)
-    nonce = os.urandom(NONCE_SIZE)
+    nonce = os.urandom(NONCE_SIZE) if use_nonce else None
     try:
         request = build_request(cert, issuer, nonce=nonce)
     except Exception:

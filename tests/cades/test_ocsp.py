@@ -227,6 +227,17 @@ def test_responder_without_the_issuers_authorisation(op: OcspPki, fetcher: Recor
     assert answer.responder == ""
 
 
+def test_delegated_responder_certificate_expired_when_it_answered(op: OcspPki, fetcher: RecordingFetcher) -> None:
+    past = _now() - dt.timedelta(days=10)
+    expired = op.pki.issue(
+        op.ca, "ocsp-expired", subject=op.pki.subject(CN="Просроченный OCSP"), profile="v3_ocsp",
+        not_before=past, not_after=past + dt.timedelta(days=1),
+    )  # fmt: skip
+    with ocsp_responder(op.pki, op.ca, signer=expired) as responder:
+        answer = _ask(op, responder, fetcher, op.user, op.ca)
+    assert (answer.status, answer.problem) == ("unusable", ocsp.NOT_AUTHORISED)
+
+
 def test_tampered_response(op: OcspPki) -> None:
     with ocsp_responder(op.pki, op.ca) as responder:
         body = _raw(responder, op, op.user, op.ca, None)
@@ -264,6 +275,15 @@ def test_nonce_echoed_and_checked(op: OcspPki, fetcher: RecordingFetcher) -> Non
     assert (wrong.status, wrong.problem) == ("unusable", ocsp.NONCE_MISMATCH)
     # A responder that leaves the nonce out (pre-signed answers) is accepted: the nonce is optional.
     assert ocsp.check_response(no_nonce, user, ca, at=now, now=now, nonce=nonce).status == "good"
+
+
+def test_query_without_a_nonce_for_a_caching_fetcher(op: OcspPki, fetcher: RecordingFetcher) -> None:
+    """A fetcher that replays a stored answer would fail the nonce check: such callers ask without one."""
+    with ocsp_responder(op.pki, op.ca) as responder:
+        now = _now()
+        answer = ocsp.query(fetcher, responder.url, op.cert(op.user), op.cert(op.ca), at=now, now=now, use_nonce=False)
+    assert answer.status == "good", answer.problem
+    assert not asn1_ocsp.OCSPRequest.load(fetcher.requests[-1])["tbs_request"]["request_extensions"].native
 
 
 def test_stale_and_future_answers(op: OcspPki) -> None:
@@ -458,3 +478,35 @@ def test_response_signed_with_an_unsupported_algorithm(op: OcspPki, tmp_path: Pa
     now = _now()
     answer = ocsp.check_response(body, op.cert(op.user), op.cert(op.ca), at=now, now=now, nonce=None)
     assert (answer.status, answer.problem) == ("unusable", ocsp.UNSUPPORTED)
+
+
+def test_several_certificates_in_one_answer(op: OcspPki, tmp_path: Path) -> None:
+    """openssl's client asks about two certificates at once; each check picks the SingleResponse that is its own."""
+    request = tmp_path / "two.der"
+    op.pki.run(
+        "ocsp", "-issuer", op.ca.cert, "-cert", op.user.cert, "-cert", op.delegate.cert, "-no_nonce",
+        "-reqout", request,
+    )  # fmt: skip
+    with ocsp_responder(op.pki, op.ca) as responder:
+        fetcher = HttpFetcher()
+        try:
+            body = fetcher.post_ocsp(responder.url, request.read_bytes())
+        finally:
+            fetcher.close()
+    assert body is not None
+    assert len(_basic(body)["tbs_response_data"]["responses"]) == 2
+    now = _now()
+    for who in (op.user, op.delegate):
+        answer = ocsp.check_response(body, op.cert(who), op.cert(op.ca), at=now, now=now, nonce=None)
+        assert answer.status == "good", answer.problem
+    stranger = ocsp.check_response(body, op.cert(op.not_a_responder), op.cert(op.ca), at=now, now=now, nonce=None)
+    assert stranger.problem == ocsp.NOT_THIS_CERT
+
+
+def test_impostor_with_the_issuers_name(op: OcspPki, fetcher: RecordingFetcher) -> None:
+    """A self-made CA with the very same name but another key signs the answer: the name alone proves nothing."""
+    ca_subject = op.pki.subject(C="RU", O="Тестовый УЦ", CN="Test GOST Root ocsp-ca")
+    impostor = op.pki.root_ca("impostor", algorithm="gost2012_256", subject=ca_subject)
+    with ocsp_responder(op.pki, op.ca, signer=impostor) as responder:
+        answer = _ask(op, responder, fetcher, op.user, op.ca)
+    assert (answer.status, answer.problem) == ("unusable", ocsp.NOT_AUTHORISED)
