@@ -49,7 +49,14 @@ class FetchLimits:
 
 
 class Fetcher(abc.ABC):
-    """Network access for validation. Implementations return the body of a 200 answer, or None."""
+    """Network access for validation. Implementations return the body of a 200 answer, or None.
+
+    ``stores_ocsp_answers``: True for a fetcher that may answer an OCSP POST from its store (the server's cache).
+    Validation then sends requests without a nonce (the same certificate gives the same request bytes, a usable
+    cache key), and a stored answer's freshness rests on its thisUpdate/nextUpdate alone.
+    """
+
+    stores_ocsp_answers: bool = False
 
     @abc.abstractmethod
     def get(self, url: str, *, kind: Kind) -> bytes | None:

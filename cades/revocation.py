@@ -363,7 +363,10 @@ class _OriginNoting(Fetcher):
 def _network_ocsp(lookup: Lookup, fetcher: Fetcher) -> Iterator[Finding]:
     for url in facts(lookup.cert).ocsp_urls:
         noting = _OriginNoting(fetcher)
-        answer = ocsp.query(noting, url, lookup.cert, lookup.issuer, at=lookup.at, now=lookup.now, pool=lookup.pool)
+        answer = ocsp.query(
+            noting, url, lookup.cert, lookup.issuer, at=lookup.at, now=lookup.now, pool=lookup.pool,
+            use_nonce=not fetcher.stores_ocsp_answers,
+        )  # fmt: skip
         found = _ocsp_finding(lookup, answer, noting.origin)
         if found is not None:
             yield found

@@ -246,6 +246,7 @@ def test_aia_bundle_formats_and_bounds(rp: RevPki) -> None:
 class Recording(Fetcher):
     def __init__(self, origin: Origin = "network") -> None:
         self.calls: list[str] = []
+        self.requests: list[bytes] = []
         self.origin = origin
         self.inner = HttpFetcher(FetchLimits(timeout=5))
 
@@ -255,6 +256,7 @@ class Recording(Fetcher):
 
     def post_ocsp(self, url: str, request: bytes) -> bytes | None:
         self.calls.append(url)
+        self.requests.append(request)
         return self.inner.post_ocsp(url, request)
 
     def get_with_origin(self, url: str, *, kind: Kind) -> tuple[bytes | None, Origin]:
@@ -292,8 +294,13 @@ def test_supplied_crls_need_no_network_and_a_cache_says_so(rp: RevPki) -> None:
     sr = one(sig, anchored(rp.root, fetcher=recording, crls=crls))
     assert sr.status == "valid" and recording.calls == []
     assert sr.certificate.revocation_source.origin == "supplied"  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
-    cached = one(sig, anchored(rp.root, fetcher=Recording(origin="cache")))
+    cache = Recording(origin="cache")
+    cache.stores_ocsp_answers = True
+    cached = one(sig, anchored(rp.root, fetcher=cache))
     assert cached.status == "valid" and cached.certificate.revocation_source.origin == "cache"  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
+    # A fetcher that may replay stored OCSP answers is sent requests without a nonce: the same bytes every time.
+    assert one(sig, anchored(rp.root, fetcher=cache)).status == "valid"
+    assert len(cache.requests) == 4 and cache.requests[:2] == cache.requests[2:]
 
 
 def test_crl_addresses_from_the_accredited_list(rp: RevPki, fetcher: HttpFetcher) -> None:
