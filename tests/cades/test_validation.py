@@ -93,6 +93,11 @@ def test_a_stale_crl_still_counts_but_is_flagged(gost_pki: GostPki) -> None:
     (sr,) = verify_cms(sig, DOC, context=ctx).signatures
     assert "revoked" in sr.reasons  # what it lists still counts
     assert "crl_stale" in sr.warnings
+    # What it does not list is not proven good: newer revocations are unseen (issue 13: unknown, not valid).
+    good_sig = gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert])
+    (unseen,) = verify_cms(good_sig, DOC, context=ctx).signatures
+    assert unseen.status == "indeterminate" and unseen.reasons == ["revocation_unknown"]
+    assert "crl_stale" in unseen.warnings
     fresh = ValidationContext(
         trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=(load_crl(gost_pki.crl.read_bytes()), root_crl)
     )
