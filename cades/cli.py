@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,11 @@ def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> N
     p_verify.add_argument("--intermediate", action="append", default=[], metavar="PATH",
                           help="промежуточные сертификаты (файл или каталог)")  # fmt: skip
     p_verify.add_argument("--crl", action="append", default=[], metavar="PATH", help="списки отзыва (CRL)")
-    p_verify.add_argument("--fetch-crls", action="store_true", help="загружать CRL по адресам из сертификатов")
-    p_verify.add_argument("--require-revocation", action="store_true",
-                          help="без проверки отзыва подпись не считается действительной")  # fmt: skip
+    p_verify.add_argument("--fetch", "--fetch-crls", dest="fetch", action="store_true",
+                          help="обращаться в сеть: OCSP, списки отзыва (CRL) и сертификаты издателей "
+                          "по адресам из сертификатов")  # fmt: skip
+    p_verify.add_argument("--grace", type=_minutes, default=0, metavar="MINUTES",
+                          help="период ожидания публикации отзыва после времени подписания, минут")  # fmt: skip
     p_verify.add_argument("--at", metavar="ISO-TIME", help="момент проверки, например 2025-01-31T12:00:00+03:00")
     p_verify.add_argument("--format", choices=("text", "json", "html"), default="text")
     p_verify.add_argument("--output", metavar="FILE", help="записать отчёт в файл")
@@ -112,6 +115,16 @@ def _parse_time(text: str) -> dt.datetime:
     return value
 
 
+def _minutes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"нужно целое число минут, а не {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("период ожидания не может быть отрицательным")
+    return value
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -139,31 +152,32 @@ def cmd_verify(args: argparse.Namespace) -> int:
             document, signatures = args.paths[0], args.paths[1:]
             if not Path(document).is_file():
                 raise _UsageError(f"документ {document}: файл не найден")
-        fetcher = HttpFetcher() if args.fetch_crls else None
-        try:
-            context = ValidationContext.from_paths(
-                args.trust,
-                intermediates=args.intermediate,
-                crls=args.crl,
-                at=_parse_time(args.at) if args.at else None,
-                fetcher=fetcher,
-                require_revocation=args.require_revocation,
-            )
-        except OSError as exc:
-            raise _UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
-        store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
-        if store_anchors is not None and not args.no_store:
-            extra = tuple(store_anchors(args))
-            if extra:
-                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
-        results: list[tuple[str, VerificationResult]] = []
-        for sig_path in signatures:
-            _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
+        with ExitStack() as stack:
+            fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
             try:
-                result = verify_cms_file(sig_path, document, context=context)
-            except MalformedInput as exc:
-                raise _UsageError(f"подпись {sig_path}: {exc}") from exc
-            results.append((sig_path, result))
+                context = ValidationContext.from_paths(
+                    args.trust,
+                    intermediates=args.intermediate,
+                    crls=args.crl,
+                    at=_parse_time(args.at) if args.at else None,
+                    fetcher=fetcher,
+                    grace=dt.timedelta(minutes=args.grace),
+                )
+            except OSError as exc:
+                raise _UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
+            store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
+            if store_anchors is not None and not args.no_store:
+                extra = tuple(store_anchors(args))
+                if extra:
+                    context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
+            results: list[tuple[str, VerificationResult]] = []
+            for sig_path in signatures:
+                _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
+                try:
+                    result = verify_cms_file(sig_path, document, context=context)
+                except MalformedInput as exc:
+                    raise _UsageError(f"подпись {sig_path}: {exc}") from exc
+                results.append((sig_path, result))
     except (_UsageError, MalformedInput) as exc:
         print(f"klikdok verify: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
