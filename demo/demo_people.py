@@ -107,11 +107,18 @@ def counterparty_company() -> Organisation:
     return Organisation(rq["RQ_COMPANY_NAME"], rq["RQ_INN"], rq["RQ_OGRN"])
 
 
-def counterparty_email() -> str:
-    """The e-mail of the deal's first contact, who signs for the counterparty."""
+def _deal_contact() -> dict[str, Any]:
     deal = next(d for d in bitrix24_seed.deals() if d["ID"] == str(DEAL_ID))
-    contact = next(c for c in bitrix24_seed.contacts() if c["ID"] == str(deal["_CONTACT_IDS"][0]))
-    return str(contact["EMAIL"][0]["VALUE"])
+    return next(c for c in bitrix24_seed.contacts() if c["ID"] == str(deal["_CONTACT_IDS"][0]))
+
+
+def counterparty_email() -> str:
+    """Where the server sends the deal's counterparty its link: the company's first e-mail in the CRM, else the
+    first contact's (server/workflow/intake.py reads them in that order)."""
+    deal = next(d for d in bitrix24_seed.deals() if d["ID"] == str(DEAL_ID))
+    company = next(c for c in bitrix24_seed.companies() if c["ID"] == deal["COMPANY_ID"])
+    emails = company.get("EMAIL") or _deal_contact()["EMAIL"]
+    return str(emails[0]["VALUE"])
 
 
 def key_holders(company: Organisation | None = None) -> list[KeyHolder]:
@@ -135,8 +142,7 @@ def key_holders(company: Organisation | None = None) -> list[KeyHolder]:
                 inn=bitrix24_seed.inn12(f"77000000{n + 1:02d}"),
             )
         )
-    deal = next(d for d in bitrix24_seed.deals() if d["ID"] == str(DEAL_ID))
-    contact = next(c for c in bitrix24_seed.contacts() if c["ID"] == str(deal["_CONTACT_IDS"][0]))
+    contact = _deal_contact()
     out.append(
         KeyHolder(
             key_name=COUNTERPARTY,
@@ -145,7 +151,7 @@ def key_holders(company: Organisation | None = None) -> list[KeyHolder]:
             first_name=contact["NAME"],
             middle_name=contact["SECOND_NAME"],
             title=contact["POST"],
-            email=counterparty_email(),
+            email=str(contact["EMAIL"][0]["VALUE"]),
             organisation=counterparty_company(),
             snils=snils("987654321"),
             inn=bitrix24_seed.inn12("5000000001"),
