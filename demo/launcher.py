@@ -102,38 +102,45 @@ def _toml_list(values: list[str]) -> str:
 
 
 def banner(base: str, portal: str, pki: DemoPki, installed: str, catcher: MailCatcher | None) -> str:
-    deal = demo_people.DEAL_ID
+    """The one message a person reads after ``make run``: where to start, who to be, what to run."""
     users = {int(u["ID"]): u for u in bitrix24_seed.users()}
-    card = f"{portal}/crm/deal/details/{deal}/"
+    card = f"{portal}/crm/deal/details/{demo_people.DEAL_ID}/"
+    app = f"{portal}/marketplace/app/"
+    inbox = f"{portal}/mail/to/{demo_people.counterparty_email()}"
+    signers = ", ".join(demo_people.SIGNERS)
     lines = [
         "=" * 78,
         "KlikDok: демо-стенд (эмулятор Битрикс24, демо-УЦ с ключами, почтовый ящик)",
         f"Установка приложения в портал: {installed}",
         "",
-        "С чего начать — карточка сделки, вкладка «ЭДО» (менеджер загружает и отправляет документ):",
+        "С чего начать — карточка сделки, вкладка «ЭДО» (менеджер загружает документ и отправляет",
+        "его на подпись директору, затем главному бухгалтеру):",
         f"  {card}?user={demo_people.role_user('manager')}",
         "",
-        "Войти как (?user=N в адресе карточки или страницы приложения):",
+        "Войти как (?user=N в адресе; подписанты, отдел и аудит — на странице приложения):",
     ]
     for role, label, uid in demo_people.ROLES:
         u = users[uid]
-        where = card if role == "manager" else f"{portal}/marketplace/app/"
-        lines.append(f"  {label:<34} {u['LAST_NAME']} {u['NAME']:<8} {where}?user={uid}")
-    signers = ", ".join(demo_people.SIGNERS)
+        who = f"{u['LAST_NAME']} {u['NAME']}"
+        lines.append(f"  {label:<34} {who:<17} {card if role == 'manager' else app}?user={uid}")
     lines += [
         "",
-        f"Почта (письма контрагенту, по ящику на адрес): {portal}/mail/"
-        + ("" if catcher is not None else "  (почта идёт на сервер из настроек [smtp])"),
+        "Почта: все письма KlikDok, по ящику на адрес"
+        + ("" if catcher is not None else " (почта сейчас уходит на сервер из [smtp])"),
+        f"  {portal}/mail/",
+        f"  ящик контрагента: {inbox}",
         "",
-        f"Агент подписи подписанта ({signers}) — сопрягается сам и подписывает демо-ключом:",
+        f"Агент подписи для подписанта ({signers}): сам получает код сопряжения, подключается",
+        "и подписывает демо-ключом; после этого на странице «На подпись» работает кнопка «Подписать»:",
         f"  {_command('-m demo.agent director')}",
         "",
         f"Демо-ключи и сертификаты: {pki.folder / 'people'}  ({signers}, counterparty)",
-        "Подпись .sig для загрузки на странице (подписант или контрагент):",
+        "Файл подписи .sig для загрузки на странице (подписанта или контрагента):",
         f"  {_command('-m demo.sign counterparty ДОКУМЕНТ.pdf')}   → ДОКУМЕНТ.pdf.sig",
-        f"  (то же openssl: OPENSSL_CONF={pki.conf} openssl cms -sign -binary -cades -nosmimecap",
-        f"   -md md_gost12_256 -in ДОКУМЕНТ.pdf -signer {pki.cert('counterparty')}",
-        f"   -inkey {pki.key('counterparty')} -certfile {pki.ca_cert} -outform DER -out ДОКУМЕНТ.pdf.sig)",
+        "  то же самое в openssl:",
+        f"  OPENSSL_CONF={pki.conf} openssl cms -sign -binary -cades -nosmimecap -md md_gost12_256"
+        f" -in ДОКУМЕНТ.pdf -signer {pki.cert('counterparty')} -inkey {pki.key('counterparty')}"
+        f" -certfile {pki.ca_cert} -outform DER -out ДОКУМЕНТ.pdf.sig",
         "",
         f"KlikDok: {base}/healthz    Остановить: Ctrl+C",
         "=" * 78,
