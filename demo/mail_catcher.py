@@ -14,7 +14,6 @@ import json
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -142,16 +141,6 @@ class MailCatcher:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-
-    def wait_for(self, address: str, timeout: float = 10.0) -> Letter | None:
-        """The newest letter to ``address`` (a helper for scripts; pages poll by reloading)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.store.letters(address)
-            if found:
-                return found[0]
-            time.sleep(0.1)
-        return None
 
     def smtp_env(self) -> dict[str, str]:
         """``[smtp]`` for the server started by the launcher: this catcher, plain SMTP, quick retries."""

@@ -4,7 +4,8 @@ agent (paired with the code the page shows); the chief accountant uploads a ``.s
 counterparty's letter is opened from the demo inbox, its link leads to the public page, the counterparty
 uploads a signature made with the demo counterparty key, and the signed package (ZIP) is downloaded.
 
-No test code calls the server's API or reads its database: what the test checks is what the pages show.
+The head of sales and the auditor then find it on their views. No test code calls the server's API or reads
+its database: what the test checks is what the pages show.
 """
 
 from __future__ import annotations
@@ -169,3 +170,11 @@ def test_the_demo_story_from_the_banner_to_the_signed_package(demo: Demo, page: 
     report = package.read(next(n for n in names if n.endswith(".json"))).decode()
     # Each of the three signers' certificates was checked against the demo CA's current CRL.
     assert report.count('"revocation": "good"') >= 3, report
+
+    # 6. The head of sales sees it on the department board, the auditor in the audit view.
+    for who, view in (("head", "department"), ("auditor", "audit")):
+        page.goto(f"{demo.portal}/marketplace/app/?user={demo_people.role_user(who)}")
+        app = app_frame(page, demo.server, f"a[data-view='{view}']")
+        app.click(f"a[data-view='{view}']")
+        app.wait_for_selector(f"#kd-{view} tr[data-document-id='{doc}']", timeout=30000)
+        shot(page, f"08-{who}")
