@@ -111,11 +111,11 @@ def banner(base: str, portal: str, pki: DemoPki, installed: str, catcher: MailCa
     lines = [
         "=" * 78,
         "KlikDok: демо-стенд (эмулятор Битрикс24, демо-УЦ с ключами, почтовый ящик)",
-        f"Установка приложения в портал: {installed}",
+        f"Установка приложения: {installed}",
         "",
-        "С чего начать — карточка сделки, вкладка «ЭДО» (менеджер загружает документ и отправляет",
-        "его на подпись директору, затем главному бухгалтеру):",
-        f"  {card}?user={demo_people.role_user('manager')}",
+        "С чего начать: менеджер загружает документ во вкладке «ЭДО» сделки и отправляет его на подпись",
+        "директору, затем главному бухгалтеру.",
+        f"Карточка сделки с вкладкой «ЭДО»: {card}?user={demo_people.role_user('manager')}",
         "",
         "Войти как (?user=N в адресе; подписанты, отдел и аудит — на странице приложения):",
     ]
@@ -142,7 +142,8 @@ def banner(base: str, portal: str, pki: DemoPki, installed: str, catcher: MailCa
         f" -in ДОКУМЕНТ.pdf -signer {pki.cert('counterparty')} -inkey {pki.key('counterparty')}"
         f" -certfile {pki.ca_cert} -outform DER -out ДОКУМЕНТ.pdf.sig",
         "",
-        f"KlikDok: {base}/healthz    Остановить: Ctrl+C",
+        f"KlikDok: {base}/healthz",
+        "Остановить: Ctrl+C",
         "=" * 78,
     ]
     return "\n".join(lines)

@@ -73,7 +73,8 @@ def test_the_demo_story_from_the_banner_to_the_signed_package(demo: Demo, page: 
     assert f"{demo.portal}/mail/" in banner
     assert "-m demo.agent director" in banner
     assert "-m demo.sign counterparty" in banner
-    assert "Установка приложения в портал: выполнена" in banner
+    assert "Установка приложения: выполнена" in banner
+    assert f"Карточка сделки с вкладкой «ЭДО»: {card}\n" in banner
 
     # 1. The manager opens the deal card from the banner and sends a document to the director, then the
     #    chief accountant.
