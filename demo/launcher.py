@@ -187,7 +187,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        emulator.start(DEMO_HOST, DEMO_PORT)
+        try:
+            emulator.start(DEMO_HOST, DEMO_PORT)
+        except OSError as exc:
+            print(
+                f"klikdok demo: порт {DEMO_PORT} занят ({exc.strerror}); задайте другой: "
+                "KLIKDOK_DEMO_PORTAL_PORT=8091 make run",
+                file=sys.stderr,
+            )
+            return 1
         emulator.mail_page = "/mail/"
         # People read this terminal: plain text log lines unless KLIKDOK_LOGGING_FORMAT says otherwise.
         env = {"KLIKDOK_LOGGING_FORMAT": "text", **os.environ, "KLIKDOK_PORTAL_URL": demo_url}
