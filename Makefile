@@ -51,7 +51,8 @@ venv: $(STAMP)
 
 deps: system-deps venv
 
-# Without a configured portal, `make run` also starts the Bitrix24 portal emulator and installs the app in it.
+# Without a configured portal, `make run` is the demo (demo/launcher.py): the Bitrix24 portal emulator with the app
+# installed, a demo GOST PKI trusted by the server, a mail catcher with inbox pages, and a banner saying where to start.
 run: deps
 	cd $(ROOT) && $(PY) -m demo.launcher
 
