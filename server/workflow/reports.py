@@ -16,8 +16,9 @@ import jinja2
 import msgspec
 from markupsafe import Markup
 
-from cades.report import render_html
+from cades.report import render_html, report_builtins
 from cades.result import VerificationResult
+from cades.verdicts import Headline, document_headline
 from server.db import Database
 
 from . import store
@@ -52,6 +53,7 @@ class Reports:
         files = {f.id: f for f in await self.db.read(lambda d: store.files(d, document_id))}
         entries = []
         protocols = []
+        headlines: list[tuple[str, Headline]] = []
         for sig in signatures:
             result = msgspec.json.decode(sig.verification, type=VerificationResult)
             f = files[sig.file_id]
@@ -61,11 +63,15 @@ class Reports:
                     "file": f.name,
                     "streebog256": f.streebog256,
                     "signer": json.loads(sig.signer),
+                    "headline": report_builtins(result, accepted=True)["headline"],
                     "verification": msgspec.to_builtins(result),
                 }
             )
+            # Every stored signature was accepted by the workflow: one held back only by an unknown revocation
+            # status was accepted under `[trust] revocation = "warn"`, and its headline says so.
+            headlines.append((f.name, document_headline(result, accepted=True)))
             # cades renders the protocol from its own autoescaped template: trusted markup here.
-            protocols.append(Markup(render_html(result, document=f.name)))
+            protocols.append(Markup(render_html(result, document=f.name, accepted=True)))
         report = {
             "document_id": document_id,
             "title": doc.title,
@@ -73,5 +79,5 @@ class Reports:
             "warnings": json.loads(doc.warnings or "[]"),
             "signatures": entries,
         }
-        html = self._templates.get_template(TEMPLATE).render(title=doc.title, protocols=protocols)
+        html = self._templates.get_template(TEMPLATE).render(title=doc.title, protocols=protocols, headlines=headlines)
         return report, html

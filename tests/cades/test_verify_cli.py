@@ -145,7 +145,8 @@ def test_html_is_self_contained_and_escaped(
 ) -> None:
     out_file = tmp_path / "report.html"
     code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], "--trust", signed["trust"],
-                       "--format", "html", "--output", out_file, "--crl", signed["crl"], "--crl", signed["root_crl"])  # fmt: skip
+                       "--format", "html", "--output", out_file,
+                       "--crl", signed["crl"], "--crl", signed["root_crl"])  # fmt: skip
     assert code == 0 and out == ""
     html = out_file.read_text()
     assert html.startswith("<!DOCTYPE html>") and "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА" in html
@@ -178,7 +179,8 @@ def test_unusable_input_exit_2(signed: dict[str, Path], tmp_path: Path, capsys: 
 def test_runs_as_a_process(signed: dict[str, Path]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "cades.cli", "verify", str(signed["doc"]), str(signed["good"]),
-         "--trust", str(signed["trust"]), "--crl", str(signed["crl"]), "--crl", str(signed["root_crl"]), "--format", "json"],
+         "--trust", str(signed["trust"]), "--crl", str(signed["crl"]), "--crl", str(signed["root_crl"]),
+         "--format", "json"],
         capture_output=True, check=False, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
