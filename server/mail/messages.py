@@ -22,6 +22,8 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import formatdate
 
+from cades.result import VerificationResult
+from cades.verdicts import document_headline
 from server.text import TITLE_MAX, email_address, one_line
 from server.text import name as clean_name
 from server.text import title as clean_title
@@ -215,6 +217,12 @@ class SignatureVerdict:
     def __post_init__(self) -> None:
         for name in ("file", "signer", "title", "text", "tone"):
             object.__setattr__(self, name, one_line(getattr(self, name), 400))
+
+    @classmethod
+    def of(cls, file: str, signer: str, result: VerificationResult) -> SignatureVerdict:
+        """The verdict of a stored (so accepted) signature, worded as in the report."""
+        head = document_headline(result, accepted=True)
+        return cls(file=file, signer=signer, title=head.title, text=head.text, tone=head.tone)
 
 
 def _verdict_lines(verdicts: Sequence[SignatureVerdict]) -> list[str]:

@@ -23,7 +23,6 @@ import msgspec
 from sqlite_utils import Database as SqliteDb
 
 from cades.result import VerificationResult
-from cades.verdicts import document_headline
 from server.config import Settings
 from server.counterparty import links, tokens
 from server.counterparty.link_store import LinkRow
@@ -244,11 +243,7 @@ def _verdicts(d: SqliteDb, document_id: int) -> list[messages.SignatureVerdict]:
     names = {f.id: f.name for f in store.files(d, document_id)}
     out = []
     for row in signature_store.verdicts(d, document_id):
-        head = document_headline(msgspec.json.decode(row.verification, type=VerificationResult), accepted=True)
+        result = msgspec.json.decode(row.verification, type=VerificationResult)
         signer = row.signer.get("common_name") or row.signer.get("organization") or "подписант"
-        out.append(
-            messages.SignatureVerdict(
-                file=names.get(row.file_id, ""), signer=str(signer), title=head.title, text=head.text, tone=head.tone
-            )
-        )
+        out.append(messages.SignatureVerdict.of(names.get(row.file_id, ""), str(signer), result))
     return out
