@@ -109,7 +109,7 @@ def _certificates(items: list[str]) -> tuple[x509.Certificate, ...]:
     for item in items:
         try:
             cert = x509.Certificate.load(base64.b64decode(item, validate=True))
-            cert["tbs_certificate"]["subject"].native  # noqa: B018  # parse now: a broken one is skipped here
+            cert["tbs_certificate"]["subject"].native  # noqa: B018  parse now, so a broken one is skipped here
         except (ValueError, TypeError, binascii.Error):
             continue
         out.append(cert)

@@ -63,7 +63,7 @@ def test_expired_or_untrusted_certificate_stops_the_job_on_the_agent(kd: Klikdok
         agent.start()
         wait_for(lambda: online(kd, DIRECTOR), what="agent online")
         [job] = sign_request(kd, DIRECTOR, [doc])
-        wait_for(lambda: job_status(kd, job) == "failed", timeout=30, what="job stopped by the agent")  # noqa: B023  # called within the iteration
+        wait_for(lambda: job_status(kd, job) == "failed", timeout=30, what="job stopped by the agent")  # noqa: B023  called within the iteration
         error = kd.query("SELECT error FROM jobs WHERE id = ?", job)[0][0]
         assert error.startswith("certificate_rejected"), error
         assert words in error and "не отправлена" in error, error

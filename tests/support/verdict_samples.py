@@ -54,13 +54,13 @@ def _certificate(revocation: str, source: RevocationSource | None, trusted: bool
         not_after=T0 + dt.timedelta(days=335),
         chain=[
             ChainEntry(subject=user, issuer=ISSUER, serial="1002", not_before=None, not_after=None,
-                       revocation=revocation, revocation_source=source),  # type: ignore[arg-type]
+                       revocation=revocation, revocation_source=source),  # type: ignore[arg-type]  # the samples pass the Literal words as str
             ChainEntry(subject=ISSUER, issuer=ROOT, serial="1001", not_before=None, not_after=None,
                        revocation="good" if trusted else "not_checked",
                        revocation_source=CRL_SOURCE if trusted else None),
             ChainEntry(subject=ROOT, issuer=ROOT, serial="1000", not_before=None, not_after=None, trusted=trusted),
         ],
-        revocation=revocation,  # type: ignore[arg-type]
+        revocation=revocation,  # type: ignore[arg-type]  # one of the Literal words, as str
         revocation_time=T0 - dt.timedelta(days=1) if revocation == "revoked" else None,
         revocation_source=source,
     )  # fmt: skip
@@ -76,7 +76,7 @@ def signature(case: str) -> SignatureResult:
     timestamped = case == "valid"
     return SignatureResult(
         index=0,
-        status=status,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]  # one of the Literal words, as str
         intact=True,
         signature_valid=True,
         digest_valid=True,

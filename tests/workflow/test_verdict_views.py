@@ -86,8 +86,8 @@ def test_confirmation_email(case: str) -> None:
     verdict = messages.SignatureVerdict.of("Договор.pdf", "Иванов Иван Иванович", samples.result(case))
     out = messages.render(messages.confirmation(_letter(), None, [verdict]))
     mail = message_from_bytes(out.data, policy=policy.default)
-    text = mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    html = mail.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    text = mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]  # both parts exist: confirmation() writes them
+    html = mail.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]  # both parts exist: confirmation() writes them
     title = samples.HEADLINES[case, True]
     if case == "valid":
         assert "ВНИМАНИЕ" not in text and title.lower() in text
