@@ -58,10 +58,6 @@ ALGORITHM_RU: Final = {
 _time = ru_time
 
 
-def _yes_no(value: bool | None) -> str:
-    return {True: "да", False: "НЕТ", None: "не проверено"}[value]
-
-
 def _identity_rows(sig: SignatureResult) -> list[tuple[str, str]]:
     if sig.signer is None:
         return []
@@ -113,8 +109,6 @@ def render_text(result: VerificationResult, *, document: str | None = None, acce
         lines.append(f"  {head.text}" + (f" [{head.sub_indication}]" if head.sub_indication else ""))
         for label, value in checked_lines(sig):
             lines.append(f"  {label}: {value}")
-        lines.append(f"  Целостность: {_yes_no(sig.intact)} (подпись верна: {_yes_no(sig.signature_valid)}, "
-                     f"хэш документа совпадает: {_yes_no(sig.digest_valid)})")  # fmt: skip
         for label, value in _identity_rows(sig):
             lines.append(f"  {label}: {value}")
         if sig.certificate is not None:
@@ -124,10 +118,11 @@ def render_text(result: VerificationResult, *, document: str | None = None, acce
             lines.append(f"  Действует: с {_time(c.not_before)} по {_time(c.not_after)}")
             if c.chain:
                 lines.append("  Цепочка:")
-                for entry in c.chain:
+                for n, entry in enumerate(c.chain):
                     mark = " [доверенный]" if entry.trusted else ""
                     lines.append(f"    - {entry.subject}{mark}")
-                    if entry.revocation != "not_checked" or entry.revocation_source is not None:
+                    # The signer's own status is on the "Отзыв сертификата" line above; the CAs' are here.
+                    if n > 0 and (entry.revocation != "not_checked" or entry.revocation_source is not None):
                         lines.append(f"      отзыв: {revocation_line(entry.revocation, entry.revocation_source)}")
         if sig.timestamp_authority:
             lines.append(f"  Служба штампов времени: {sig.timestamp_authority}")
@@ -162,7 +157,6 @@ def _environment() -> jinja2.Environment:
             lstrip_blocks=True,
         )
         _env.filters["ru_time"] = _time
-        _env.filters["yes_no"] = _yes_no
     return _env
 
 
