@@ -40,6 +40,8 @@ class Hello(_Msg, tag="hello"):
 
 
 MAX_TRUST_ANCHORS = 5000  # the Минцифры list holds a few hundred CAs with a handful of certificates each
+# The agent reads frames up to 8 MiB; a bigger trust_anchors would drop the connection on every reconnect.
+MAX_TRUST_ANCHORS_BYTES = 6 * 1024 * 1024
 
 
 class TrustAnchors(_Msg, tag="trust_anchors"):
