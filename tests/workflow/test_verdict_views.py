@@ -16,10 +16,11 @@ import jinja2
 import msgspec
 import pytest
 
-from server.counterparty.exchange import summarise
+from server.counterparty.exchange import refusal_message, summarise
 from server.mail import messages
 from server.workflow.queries import verdict_of
 from server.workflow.reports import Reports
+from server.workflow.signatures import SignatureRefused
 from tests.support import verdict_samples as samples
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "server" / "templates"
@@ -96,3 +97,10 @@ def test_confirmation_email(case: str) -> None:
         assert f"ВНИМАНИЕ: подпись Иванов Иван Иванович (файл «Договор.pdf») — {title}: " in text
         assert text.index("ВНИМАНИЕ") < text.index("Результат проверки подписей")
         assert not CALLED_VALID.search(text) and not CALLED_VALID.search(html)
+
+
+def test_counterparty_is_told_when_revocation_could_not_be_checked() -> None:
+    """Under ``[trust] revocation = "require"`` an unknown revocation status refuses the upload: the page says
+    what happened and what to do, not a code."""
+    text = refusal_message(SignatureRefused("unverifiable", "x", {"reasons": ["revocation_unknown"]}))
+    assert text.startswith("Не удалось проверить, не отозван ли сертификат") and "позже" in text
