@@ -64,7 +64,7 @@ def test_openssl_backend_signs_with_pem_and_pkcs12(people: People, tmp_path: Pat
     with OpenSSLBackend("", str(p12), str(pin)) as loose, pytest.raises(BackendError, match="chmod 600"):
         loose.sign(doc)
     # Wrong bytes are caught by the local check.
-    assert "не сходится" in (check_locally(pem.sign(doc), *digests(DOC + b"x")) or "")
+    assert "не сходится" in str(check_locally(pem.sign(doc), *digests(DOC + b"x")) or "")
     missing = OpenSSLBackend(str(cert.cert), str(tmp_path / "nope.key")).availability()
     assert not missing.ok and "нет файла ключа" in missing.detail
     pem.close()

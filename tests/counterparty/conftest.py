@@ -180,7 +180,7 @@ def counterparty_env(pki: GostPki, smtp: SmtpServer, **extra: str) -> dict[str, 
         KLIKDOK_SMTP_RETRY_BASE_SECONDS="0.5",
         KLIKDOK_SMTP_RETRY_MAX_SECONDS="2",
         KLIKDOK_COUNTERPARTY_SCAN_SECONDS="0.5",
-        KLIKDOK_TRUST_CRLS=f'["{pki.crl}"]',
+        KLIKDOK_TRUST_CRLS=f'["{pki.crl}", "{pki.root_crl}"]',
     )
     env.update(extra)
     return env

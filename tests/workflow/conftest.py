@@ -121,6 +121,8 @@ def server_env(pki: GostPki, **extra: str) -> dict[str, str]:
         "KLIKDOK_PORTAL_URL": SessionPortal.url,
         "KLIKDOK_TRUST_ROOTS": f'["{pki.root.cert}"]',
         "KLIKDOK_TRUST_INTERMEDIATES": f'["{pki.inter.cert}"]',
+        # The CRLs of both CAs: signatures are `valid` only with their revocation status known (issue 13).
+        "KLIKDOK_TRUST_CRLS": f'["{pki.crl}", "{pki.root_crl}"]',
         "KLIKDOK_PORTAL_RATE_PER_SECOND": "200",
         "KLIKDOK_PORTAL_BURST": "500",
         "KLIKDOK_POLICY_AUDITOR_USER_IDS": f"[{AUDITOR}]",
