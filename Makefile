@@ -51,7 +51,8 @@ venv: $(STAMP)
 
 deps: system-deps venv
 
-# Without a configured portal, `make run` also starts the Bitrix24 portal emulator and installs the app in it.
+# Without a configured portal, `make run` is the demo (demo/launcher.py): the Bitrix24 portal emulator with the app
+# installed, a demo GOST PKI trusted by the server, a mail catcher with inbox pages, and a banner saying where to start.
 run: deps
 	cd $(ROOT) && $(PY) -m demo.launcher
 
@@ -78,9 +79,13 @@ chaos: deps
 	  tests/workflow/test_disk_crash.py tests/workflow/test_crash_safety.py tests/agent/test_faults.py \
 	  tests/counterparty/test_crash_completion.py tests/foundation/test_crash_and_backup.py
 
-# Third-party signatures and reference files from the shared project folder (../shared, or KLIKDOK_SHARED):
-# they may not be republished, so they are not in the repository and `make test` never reads them.
+# Third-party signatures (KLIKDOK_INTEROP_DIR, default ../shared/interop) and reference files (KLIKDOK_SHARED,
+# default ../shared): they may not be republished, so they are not in the repository and `make test` never reads
+# them; the suite fails, saying where it looked, when they are missing.
 interop: deps
+	@cd $(ROOT) && d="$${KLIKDOK_INTEROP_DIR:-../shared/interop}" && test -f "$$d/MANIFEST.md" || { \
+	  echo "make interop: the interop corpus is not at $$d (set KLIKDOK_INTEROP_DIR to the folder with MANIFEST.md)" >&2; \
+	  exit 2; }
 	cd $(ROOT) && KLIKDOK_INTEROP=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) tests/interop
 
 bench: deps

@@ -95,6 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_certs(args: argparse.Namespace) -> int:
     from agent.backends import BackendError, make_backend
+    from agent.certview import describe
 
     _, settings = _settings(args)
     with make_backend(settings) as backend:
@@ -109,11 +110,29 @@ def cmd_certs(args: argparse.Namespace) -> int:
         if not certs:
             print("Сертификатов не найдено.")
             return EXIT_FAIL
-        for c in certs:
-            print(
-                f"{c.thumbprint}  до {c.not_after[:10]}  {c.subject}" + ("" if c.has_private_key else "  (нет ключа)")
-            )
+        for number, cert in enumerate(certs, 1):
+            print("\n".join(describe(cert, number)))
         return EXIT_OK
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from agent.setup import SetupCancelled, run_setup
+
+    path = _config_path(args)
+    settings = load_agent_settings(path)
+
+    def ask(prompt: str) -> str:
+        try:
+            return input(prompt)
+        except EOFError:
+            return ""
+
+    try:
+        run_setup(path, settings, ask, print)
+    except SetupCancelled as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -181,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the certificates the configured backend can sign with.",
     )
     p.set_defaults(func=cmd_certs)
+    p = sub.add_parser(
+        "setup",
+        help="Choose how to sign and with which certificate (writes [backend] of agent.toml).",
+        description="Ask which signing program and which certificate to use, and write them to agent.toml.",
+    )
+    p.set_defaults(func=cmd_setup)
     p = sub.add_parser(
         "sign",
         help="Sign a local file with the configured backend (to check the setup).",

@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent.backends import Backend, BackendError
 from agent.config import AgentSettings
-from agent.jobs import JobGone, RetryLater, process
+from agent.jobs import JobGone, LocalTrust, RetryLater, process
 from common import agent_protocol as protocol
 
 log = logging.getLogger("klikdok.agent")
@@ -77,6 +77,7 @@ class AgentClient:
         self.cancelled: set[int] = set()
         self.pending: dict[str, protocol.Result | protocol.Failure] = {}  # result_id -> answer awaiting result_ack
         self.heartbeat = 20.0
+        self.trust: LocalTrust | None = None  # the server's anchors (trust_anchors), for the local check
         self.ws: ClientConnection | None = None
         self.connected = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -209,6 +210,9 @@ class AgentClient:
                 log.info("connected", extra={"agent_id": msg.agent_id})
                 for answer in list(self.pending.values()):  # unconfirmed answers: same result_id again
                     await self._send(answer)
+            case protocol.TrustAnchors():
+                self.trust = LocalTrust.from_message(msg)
+                log.info("trust anchors received", extra={"anchors": len(msg.anchors)})
             case protocol.JobOffer():
                 await self._offer(msg)
             case protocol.ResultAck():
@@ -298,7 +302,7 @@ class AgentClient:
 
     async def _local(self, offer: protocol.JobOffer) -> None:
         try:
-            answer = await process(self.http, self.key, self.backend, offer)
+            answer = await process(self.http, self.key, self.backend, offer, self.trust)
         except JobGone:
             self.known.pop(offer.job_id, None)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Literal
@@ -81,3 +82,39 @@ def load_agent_settings(path: Path | None = None) -> AgentSettings:
 
 
 __all__ = ["AgentSettings", "ConfigError", "default_config_path", "load_agent_settings"]
+
+
+def _set_keys(text: str, section: str, values: dict[str, str]) -> str:
+    """Set ``key = "value"`` lines inside ``[section]`` of a TOML text, keeping everything else (comments too)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
+    if start is None:
+        lines += ["", f"[{section}]"]
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("[")), len(lines))
+    for key, value in values.items():
+        rendered = f"{key} = " + '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for i in range(start + 1, end):
+            if pattern.match(lines[i]):
+                lines[i] = rendered
+                break
+        else:
+            lines.insert(end, rendered)
+            end += 1
+    return "\n".join(lines) + "\n"
+
+
+def update_config(config_path: Path, section: str, values: dict[str, str]) -> None:
+    """Write string keys into one section of ``agent.toml`` (created if missing), atomically: ``pair`` and
+    ``setup`` each own their section and leave the rest of the file, comments included, as it was."""
+    text = (
+        config_path.read_text(encoding="utf-8")
+        if config_path.exists()
+        else "# klikdok-agent configuration; see config/agent.toml in the KlikDok sources for every key.\n"
+    )
+    text = _set_keys(text, section, values)
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = config_path.with_name(config_path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(config_path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import socket
 import stat
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from agent.config import AgentSettings, ConfigError
+from agent.config import AgentSettings, ConfigError, update_config
 
 
 class PairingError(Exception):
@@ -51,38 +50,8 @@ def read_key(path: Path) -> str:
     return key
 
 
-def _set_keys(text: str, section: str, values: dict[str, str]) -> str:
-    """Set ``key = "value"`` lines inside ``[section]`` of a TOML text, keeping everything else as it was."""
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
-    if start is None:
-        lines += ["", f"[{section}]"]
-        start = len(lines) - 1
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("[")), len(lines))
-    for key, value in values.items():
-        rendered = f"{key} = " + '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for i in range(start + 1, end):
-            if pattern.match(lines[i]):
-                lines[i] = rendered
-                break
-        else:
-            lines.insert(end, rendered)
-            end += 1
-    return "\n".join(lines) + "\n"
-
-
 def save_pairing(config_path: Path, *, url: str, device_id: int) -> None:
-    text = (
-        config_path.read_text(encoding="utf-8")
-        if config_path.exists()
-        else ("# klikdok-agent configuration; see config/agent.toml in the KlikDok sources for every key.\n")
-    )
-    text = _set_keys(text, "server", {"url": url, "device_id": str(device_id)})
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = config_path.with_name(config_path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(config_path)
+    update_config(config_path, "server", {"url": url, "device_id": str(device_id)})
 
 
 def os_user() -> str:

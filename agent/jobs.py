@@ -2,25 +2,34 @@
 
 The digest recorded by the server when the document was sent is the only thing trusted: a download whose
 Streebog-256 differs (a proxy that rewrote it, a swapped file) is refused, and the backend never sees it.
-The signature is verified with ``cades`` before it leaves the machine (math and the document digest: trust in
-the CA is the server's business), so a broken backend cannot upload garbage in the signer's name.
+The signature is verified with ``cades`` before it leaves the machine, so a broken backend cannot upload garbage
+in the signer's name: the math and the document digest always, and, with the trust anchors the server sent
+(:class:`LocalTrust`), the certificate's chain and validity too, so a signer with an expired certificate or one
+from a CA the server does not trust learns it on their own screen instead of from a refusal later. Revocation
+is not judged here (the agent has no CRLs or OCSP at hand): the server decides it under its own policy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import logging
 import os
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
 
 import httpx
+from asn1crypto import x509
 
 from agent.backends import Backend, BackendError
 from cades import hashing
 from cades.asn1 import MalformedInput
+from cades.result import REASONS
+from cades.validation import ValidationContext
 from cades.verify import verify_cms
 from common import agent_protocol as protocol
 
@@ -61,18 +70,98 @@ async def download(http: httpx.AsyncClient, key: str, f: protocol.JobFile, targe
     return h256.digest(), h512.digest()
 
 
-def check_locally(cms: bytes, d256: bytes, d512: bytes) -> str | None:
-    """None if the CMS is one intact signature over exactly this document, else why not (Russian)."""
+# Reasons the agent leaves to the server: without CRLs or OCSP at hand the agent cannot know them.
+SERVER_DECIDES: Final = frozenset({"revocation_unknown"})
+# What the signer reads for the usual certificate problems; other codes use cades' own explanation.
+CERTIFICATE_TEXT: Final = {
+    "expired": "срок действия сертификата подписи истёк",
+    "not_yet_valid": "сертификат подписи ещё не начал действовать",
+    "untrusted_root": "сертификат выдан удостоверяющим центром, которому сервер не доверяет",
+    "chain_incomplete": "сертификат выдан удостоверяющим центром, которому сервер не доверяет "
+    "(не найден сертификат издателя)",
+    "revoked": "сертификат подписи отозван",
+    "revoked_no_poe": "сертификат подписи отозван",
+    "bad_certificate_signature": "цепочка сертификатов неверна: подпись издателя на сертификате не сходится",
+    "not_a_ca": "цепочка сертификатов неверна: издатель не является удостоверяющим центром",
+    "key_usage": "сертификат не предназначен для электронной подписи",
+}
+
+
+@dataclass(frozen=True)
+class LocalTrust:
+    """The server's trust anchors and intermediates (``trust_anchors`` on /agent/ws), ready for validation."""
+
+    context: ValidationContext
+
+    @classmethod
+    def from_message(cls, msg: protocol.TrustAnchors) -> LocalTrust | None:
+        """Parsed defensively (the server is trusted, the bytes on the way are not): malformed entries are
+        skipped, at most ``MAX_TRUST_ANCHORS`` read; None when no anchor is usable (nothing to check against)."""
+        anchors = _certificates(msg.anchors[: protocol.MAX_TRUST_ANCHORS])
+        if not anchors:
+            return None
+        intermediates = _certificates(msg.intermediates[: protocol.MAX_TRUST_ANCHORS])
+        return cls(ValidationContext(trust_roots=anchors, intermediates=intermediates))
+
+
+def _certificates(items: list[str]) -> tuple[x509.Certificate, ...]:
+    out = []
+    for item in items:
+        try:
+            cert = x509.Certificate.load(base64.b64decode(item, validate=True))
+            cert["tbs_certificate"]["subject"].native  # noqa: B018  parse now, so a broken one is skipped here
+        except (ValueError, TypeError, binascii.Error):
+            continue
+        out.append(cert)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class LocalProblem:
+    """Why a signature is not uploaded: ``bad_signature`` (the backend made something wrong) or
+    ``certificate_rejected`` (the signer's certificate is one the server would not trust)."""
+
+    code: Literal["bad_signature", "certificate_rejected"]
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def check_locally(cms: bytes, d256: bytes, d512: bytes, trust: LocalTrust | None = None) -> LocalProblem | None:
+    """None if the CMS is one intact signature over exactly this document (and, given ``trust``, made with a
+    certificate the server would trust: valid now, chained to its anchors), else why not (Russian)."""
+    problem = _check(cms, d256, d512, trust)
+    if problem is None:
+        return None
+    if problem[0] == "certificate_rejected":
+        return LocalProblem("certificate_rejected", problem[1])
+    return LocalProblem("bad_signature", problem[1])
+
+
+def _check(
+    cms: bytes, d256: bytes, d512: bytes, trust: LocalTrust | None
+) -> tuple[Literal["bad_signature", "certificate_rejected"], str] | None:
     try:
-        result = verify_cms(cms, content_digest={"streebog256": d256, "streebog512": d512})
+        result = verify_cms(
+            cms,
+            content_digest={"streebog256": d256, "streebog512": d512},
+            context=trust.context if trust is not None else None,
+        )
     except MalformedInput as exc:
-        return f"программа подписи вернула не CMS: {exc}"
+        return "bad_signature", f"программа подписи вернула не CMS: {exc}"
     if len(result.signatures) != 1:
-        return f"в подписи {len(result.signatures)} подписантов вместо одного"
+        return "bad_signature", f"в подписи {len(result.signatures)} подписантов вместо одного"
     sig = result.signatures[0]
     if not sig.intact:
-        return "подпись не сходится с документом: " + ", ".join(sig.reasons)
-    return None
+        return "bad_signature", "подпись не сходится с документом: " + ", ".join(sig.reasons)
+    if trust is None:
+        return None
+    problems = [r for r in sig.reasons if r not in SERVER_DECIDES]
+    if not problems:
+        return None
+    texts = dict.fromkeys(CERTIFICATE_TEXT.get(r) or (REASONS[r][1] if r in REASONS else r) for r in problems)
+    return "certificate_rejected", "; ".join(texts)
 
 
 async def process(
@@ -80,6 +169,7 @@ async def process(
     key: str,
     backend: Backend,
     offer: protocol.JobOffer,
+    trust: LocalTrust | None = None,
 ) -> protocol.Result | protocol.Failure:
     """Do one job with a local backend; the answer to send (its ``result_id`` is fresh)."""
     result_id = uuid.uuid4().hex
@@ -107,7 +197,17 @@ async def process(
                 return protocol.Failure(
                     job_id=offer.job_id, result_id=result_id, code="backend_error", message=str(exc)[:500]
                 )
-            problem = await asyncio.to_thread(check_locally, cms, d256, d512)
+            problem = await asyncio.to_thread(check_locally, cms, d256, d512, trust)
+            if problem is not None and problem.code == "certificate_rejected":
+                log.error("the signer's certificate is not one the server trusts; not uploading",
+                          extra={"job_id": offer.job_id})  # fmt: skip
+                return protocol.Failure(
+                    job_id=offer.job_id,
+                    result_id=result_id,
+                    code="certificate_rejected",
+                    message=f"Подпись файла «{f.name}» не отправлена: {problem.message}. Подпишите документ "
+                    "действующим сертификатом, выданным удостоверяющим центром, которому доверяет сервер.",
+                )
             if problem is not None:
                 log.error("local verification failed; not uploading", extra={"job_id": offer.job_id})
                 return protocol.Failure(

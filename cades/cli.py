@@ -1,8 +1,9 @@
 """``klikdok hash`` and ``klikdok verify``: offline tools for IT staff and auditors.
 
 :func:`register` adds both subcommands to the main ``klikdok`` parser; :func:`main` runs them alone.
-Exit codes of ``verify``: 0 every signature valid, 1 any invalid or indeterminate, 2 unusable input
-(one line on stderr, never a traceback).
+Exit codes of ``verify`` (ETSI EN 319 102-1 verdicts, see :mod:`cades.verdicts`): 0 every signature valid,
+1 any invalid, 3 none invalid but some indeterminate (revocation unknown, untrusted CA, no trusted time...),
+2 unusable input (one line on stderr, never a traceback). The text report's first line is the headline.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import x509
 
+if TYPE_CHECKING:
+    from .result import VerificationResult
+    from .verdicts import Headline
+
 __all__ = ["main", "register"]
 
-EXIT_VALID, EXIT_NOT_VALID, EXIT_UNUSABLE = 0, 1, 2
+EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_INDETERMINATE = 0, 1, 2, 3
+VERIFY_EXIT_HELP = (
+    "Коды выхода: 0 — все подписи действительны; 1 — есть недействительная подпись; "
+    "3 — действительность не подтверждена (статус отзыва неизвестен, недоверенный УЦ, нет доверенного времени "
+    "и т. п.); 2 — неверные входные данные."
+)
 
 
 class _UsageError(Exception):
@@ -47,8 +58,7 @@ def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> N
     p_verify = subparsers.add_parser(
         "verify",
         help="проверить электронную подпись (CMS/CAdES)",
-        description="Проверяет подписи CMS/CAdES документа. Коды выхода: 0 — все подписи действительны, "
-        "1 — есть недействительные или неопределённые, 2 — неверные входные данные.",
+        description="Проверяет подписи CMS/CAdES документа. Первая строка отчёта — итог проверки. " + VERIFY_EXIT_HELP,
     )
     p_verify.add_argument("paths", nargs="*", metavar="DOCUMENT SIGNATURE", help="документ и файлы подписей")
     p_verify.add_argument("--attached", action="append", default=[], metavar="SIGNATURE",
@@ -58,9 +68,11 @@ def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> N
     p_verify.add_argument("--intermediate", action="append", default=[], metavar="PATH",
                           help="промежуточные сертификаты (файл или каталог)")  # fmt: skip
     p_verify.add_argument("--crl", action="append", default=[], metavar="PATH", help="списки отзыва (CRL)")
-    p_verify.add_argument("--fetch-crls", action="store_true", help="загружать CRL по адресам из сертификатов")
-    p_verify.add_argument("--require-revocation", action="store_true",
-                          help="без проверки отзыва подпись не считается действительной")  # fmt: skip
+    p_verify.add_argument("--fetch", "--fetch-crls", dest="fetch", action="store_true",
+                          help="обращаться в сеть: OCSP, списки отзыва (CRL) и сертификаты издателей "
+                          "по адресам из сертификатов")  # fmt: skip
+    p_verify.add_argument("--grace", type=_minutes, default=0, metavar="MINUTES",
+                          help="период ожидания публикации отзыва после времени подписания, минут")  # fmt: skip
     p_verify.add_argument("--at", metavar="ISO-TIME", help="момент проверки, например 2025-01-31T12:00:00+03:00")
     p_verify.add_argument("--format", choices=("text", "json", "html"), default="text")
     p_verify.add_argument("--output", metavar="FILE", help="записать отчёт в файл")
@@ -112,6 +124,16 @@ def _parse_time(text: str) -> dt.datetime:
     return value
 
 
+def _minutes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"нужно целое число минут, а не {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("период ожидания не может быть отрицательным")
+    return value
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -123,8 +145,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .asn1 import MalformedInput
     from .fetch import HttpFetcher
     from .report import render_html, render_json, render_text
-    from .result import VerificationResult, overall_status
     from .validation import ValidationContext
+    from .verdicts import exit_code
     from .verify import verify_cms_file
 
     try:
@@ -139,31 +161,32 @@ def cmd_verify(args: argparse.Namespace) -> int:
             document, signatures = args.paths[0], args.paths[1:]
             if not Path(document).is_file():
                 raise _UsageError(f"документ {document}: файл не найден")
-        fetcher = HttpFetcher() if args.fetch_crls else None
-        try:
-            context = ValidationContext.from_paths(
-                args.trust,
-                intermediates=args.intermediate,
-                crls=args.crl,
-                at=_parse_time(args.at) if args.at else None,
-                fetcher=fetcher,
-                require_revocation=args.require_revocation,
-            )
-        except OSError as exc:
-            raise _UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
-        store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
-        if store_anchors is not None and not args.no_store:
-            extra = tuple(store_anchors(args))
-            if extra:
-                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
-        results: list[tuple[str, VerificationResult]] = []
-        for sig_path in signatures:
-            _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
+        with ExitStack() as stack:
+            fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
             try:
-                result = verify_cms_file(sig_path, document, context=context)
-            except MalformedInput as exc:
-                raise _UsageError(f"подпись {sig_path}: {exc}") from exc
-            results.append((sig_path, result))
+                context = ValidationContext.from_paths(
+                    args.trust,
+                    intermediates=args.intermediate,
+                    crls=args.crl,
+                    at=_parse_time(args.at) if args.at else None,
+                    fetcher=fetcher,
+                    grace=dt.timedelta(minutes=args.grace),
+                )
+            except OSError as exc:
+                raise _UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
+            store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
+            if store_anchors is not None and not args.no_store:
+                extra = tuple(store_anchors(args))
+                if extra:
+                    context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
+            results: list[tuple[str, VerificationResult]] = []
+            for sig_path in signatures:
+                _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
+                try:
+                    result = verify_cms_file(sig_path, document, context=context)
+                except MalformedInput as exc:
+                    raise _UsageError(f"подпись {sig_path}: {exc}") from exc
+                results.append((sig_path, result))
     except (_UsageError, MalformedInput) as exc:
         print(f"klikdok verify: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -172,12 +195,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.format == "json":
         import msgspec
 
+        from .report import report_builtins
+
         if len(results) == 1:
             out = render_json(results[0][1])
         else:
             out = (
                 msgspec.json.format(
-                    msgspec.json.encode([{"signature_file": p, "result": r} for p, r in results]), indent=2
+                    msgspec.json.encode([{"signature_file": p, "result": report_builtins(r)} for p, r in results]),
+                    indent=2,
                 )
                 + b"\n"
             )
@@ -186,10 +212,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if len(results) > 1:
             out = _merge_html(out.decode()).encode()
     else:
-        out = "\n".join(
+        text = "\n".join(
             (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label)
             for p, r in results
-        ).encode()
+        )
+        if len(results) > 1:
+            text = _overall([r for _, r in results]).line + "\n\n" + text
+        out = text.encode()
     if args.output:
         try:
             Path(args.output).write_bytes(out)
@@ -199,8 +228,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
-    status = overall_status([r.status for _, r in results])
-    return EXIT_VALID if status == "valid" else EXIT_NOT_VALID
+    return exit_code(_overall([r for _, r in results]))
+
+
+def _overall(results: list[VerificationResult]) -> Headline:
+    """The headline over several signature files: the worst file's (invalid before undecided before valid)."""
+    from .verdicts import document_headline
+
+    heads = [document_headline(r) for r in results]
+    rank = {"valid": 0, "indeterminate": 1, "invalid": 2}
+    return max(heads, key=lambda h: rank[h.tone])
 
 
 def _merge_html(pages: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from asn1crypto import cms, core, x509
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 
 from . import hashing
 from .asn1 import (
@@ -81,6 +82,7 @@ class ParsedSigner:
     timestamp_tokens: tuple[cms.ContentInfo, ...] = ()
     certificate_values: tuple[x509.Certificate, ...] = ()
     crl_values: tuple[asn1_crl.CertificateList, ...] = ()
+    ocsp_values: tuple[asn1_ocsp.BasicOCSPResponse, ...] = ()  # CAdES-X Long revocation values
     attribute_problems: list[str] = field(default_factory=list)
 
     def signed_attrs_encodings(self) -> Iterator[bytes]:
@@ -255,6 +257,7 @@ def _read_unsigned_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None
     tokens: list[cms.ContentInfo] = []
     certs: list[x509.Certificate] = []
     crls: list[asn1_crl.CertificateList] = []
+    ocsps: list[asn1_ocsp.BasicOCSPResponse] = []
     for attr in attrs:
         oid = attr["type"].dotted
         try:
@@ -267,11 +270,14 @@ def _read_unsigned_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None
                 for value in attr["values"]:
                     if _present(value["crl_vals"]):
                         crls.extend(value["crl_vals"])
+                    if _present(value["ocsp_vals"]):
+                        ocsps.extend(value["ocsp_vals"])
         except Exception as exc:
             signer.attribute_problems.append(f"unsigned attribute {oid}: {_short(exc)}")
     signer.timestamp_tokens = tuple(tokens)
     signer.certificate_values = tuple(_usable_certificates(certs))
     signer.crl_values = tuple(crls)
+    signer.ocsp_values = tuple(ocsps)
 
 
 @dataclass(frozen=True, slots=True)

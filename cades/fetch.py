@@ -6,6 +6,12 @@ behind the real :class:`HttpFetcher`, and the server wraps it in its on-disk cac
 is untrusted bytes: the caller parses and checks signatures.
 
 A fetcher never raises for network trouble: it answers None, and the verdict becomes ``indeterminate``.
+
+Where an answer came from is part of the report (:class:`cades.result.RevocationSource` ``origin``). A plain
+fetcher always goes out, so its answers are ``network``; a caching wrapper (the server's disk cache) overrides
+:meth:`Fetcher.get_with_origin` and :meth:`Fetcher.post_ocsp_with_origin` to say ``cache`` for an answer it served
+from its store. Validation calls only those two through :func:`fetch_with_origin` / :func:`post_ocsp_with_origin`,
+so a wrapper that implements just ``get``/``post_ocsp`` still works and reports ``network``.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-__all__ = ["FetchLimits", "Fetcher", "HttpFetcher", "Kind"]
+__all__ = ["FetchLimits", "Fetcher", "HttpFetcher", "Kind", "Origin", "fetch_with_origin", "post_ocsp_with_origin"]
 
 Kind = Literal["crl", "certificate", "ocsp"]
+Origin = Literal["network", "cache"]
 
 OCSP_REQUEST_TYPE: Final = "application/ocsp-request"
 
@@ -42,7 +49,14 @@ class FetchLimits:
 
 
 class Fetcher(abc.ABC):
-    """Network access for validation. Implementations return the body of a 200 answer, or None."""
+    """Network access for validation. Implementations return the body of a 200 answer, or None.
+
+    ``stores_ocsp_answers``: True for a fetcher that may answer an OCSP POST from its store (the server's cache).
+    Validation then sends requests without a nonce (the same certificate gives the same request bytes, a usable
+    cache key), and a stored answer's freshness rests on its thisUpdate/nextUpdate alone.
+    """
+
+    stores_ocsp_answers: bool = False
 
     @abc.abstractmethod
     def get(self, url: str, *, kind: Kind) -> bytes | None:
@@ -51,6 +65,35 @@ class Fetcher(abc.ABC):
     @abc.abstractmethod
     def post_ocsp(self, url: str, request: bytes) -> bytes | None:
         """POST a DER OCSPRequest to the responder at ``url`` (RFC 6960, appendix A.1)."""
+
+    def get_with_origin(self, url: str, *, kind: Kind) -> tuple[bytes | None, Origin]:
+        """Like :meth:`get`, and whether the body came from the network or from a cache of this fetcher.
+
+        A caching wrapper overrides this (answering ``cache`` for a stored body); the default goes out.
+        """
+        return self.get(url, kind=kind), "network"
+
+    def post_ocsp_with_origin(self, url: str, request: bytes) -> tuple[bytes | None, Origin]:
+        """Like :meth:`post_ocsp`, with the origin of the answer (see :meth:`get_with_origin`)."""
+        return self.post_ocsp(url, request), "network"
+
+
+def fetch_with_origin(fetcher: Fetcher, url: str, *, kind: Kind) -> tuple[bytes | None, Origin]:
+    """GET through ``fetcher``; a misbehaving implementation counts as "not available", never as an error."""
+    try:
+        body, origin = fetcher.get_with_origin(url, kind=kind)
+    except Exception:
+        return None, "network"
+    return (body if isinstance(body, bytes) else None), ("cache" if origin == "cache" else "network")
+
+
+def post_ocsp_with_origin(fetcher: Fetcher, url: str, request: bytes) -> tuple[bytes | None, Origin]:
+    """POST an OCSP request through ``fetcher`` (see :func:`fetch_with_origin`)."""
+    try:
+        body, origin = fetcher.post_ocsp_with_origin(url, request)
+    except Exception:
+        return None, "network"
+    return (body if isinstance(body, bytes) else None), ("cache" if origin == "cache" else "network")
 
 
 class _HostState:

@@ -8,36 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import jinja2
 import msgspec
 
 from .result import REASONS, WARNINGS, SignatureResult, VerificationResult
+from .verdicts import (
+    REVOCATION_STATE,
+    Headline,
+    checked_lines,
+    document_headline,
+    revocation_line,
+    ru_time,
+    signature_headline,
+)
 
-__all__ = ["render_html", "render_json", "render_text"]
+__all__ = ["headline_json", "render_html", "render_json", "render_text", "report_builtins"]
 
-STATUS_RU: Final = {
-    "valid": "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА",
-    "invalid": "ПОДПИСЬ НЕДЕЙСТВИТЕЛЬНА",
-    "indeterminate": "СТАТУС НЕ ОПРЕДЕЛЁН",
-}
-DOC_STATUS_RU: Final = {
-    "valid": "все подписи действительны",
-    "invalid": "есть недействительные подписи",
-    "indeterminate": "действительность подписей не удалось подтвердить",
-}
-TIME_SOURCE_RU: Final = {
-    "timestamp": "штамп времени (CAdES-T), доверенное",
-    "signed_attribute": "атрибут signingTime, заявлено подписантом",
-    "none": "не указано",
-}
-REVOCATION_RU: Final = {
-    "good": "не отозван (проверено по CRL)",
-    "revoked": "ОТОЗВАН",
-    "unknown": "неизвестен",
-    "not_checked": "не проверялся",
-}
 IDENTITY_LABELS: Final = (
     ("common_name", "Владелец (CN)"),
     ("surname", "Фамилия"),
@@ -67,14 +55,7 @@ ALGORITHM_RU: Final = {
 }
 
 
-def _time(value: dt.datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(dt.UTC).strftime("%d.%m.%Y %H:%M:%S UTC")
-
-
-def _yes_no(value: bool | None) -> str:
-    return {True: "да", False: "НЕТ", None: "не проверено"}[value]
+_time = ru_time
 
 
 def _identity_rows(sig: SignatureResult) -> list[tuple[str, str]]:
@@ -84,25 +65,50 @@ def _identity_rows(sig: SignatureResult) -> list[tuple[str, str]]:
     return [(label, str(data[key])) for key, label in IDENTITY_LABELS if data.get(key)]
 
 
-def render_json(result: VerificationResult) -> bytes:
-    return msgspec.json.format(msgspec.json.encode(result), indent=2) + b"\n"
+def headline_json(head: Headline) -> dict[str, Any]:
+    """A headline for machine readers: the same words the people see, with the ETSI names."""
+    return {
+        "status": head.status,
+        "tone": head.tone,
+        "title": head.title,
+        "text": head.text,
+        "sub_indication": head.sub_indication,
+        "accepted_without_revocation": head.accepted_without_revocation,
+    }
 
 
-def render_text(result: VerificationResult, *, document: str | None = None) -> str:
-    """A readable Russian summary for the terminal."""
-    lines: list[str] = []
+def report_builtins(result: VerificationResult, *, accepted: bool = False) -> dict[str, Any]:
+    """The result as JSON-able values with the headline first, for the document and for every signature."""
+    data: dict[str, Any] = msgspec.to_builtins(result)
+    for sig, sig_data in zip(result.signatures, data["signatures"], strict=True):
+        sig_data["headline"] = headline_json(signature_headline(sig, accepted=accepted))
+    return {"headline": headline_json(document_headline(result, accepted=accepted)), **data}
+
+
+def render_json(result: VerificationResult, *, accepted: bool = False) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(report_builtins(result, accepted=accepted)), indent=2) + b"\n"
+
+
+def render_text(result: VerificationResult, *, document: str | None = None, accepted: bool = False) -> str:
+    """A readable Russian summary for the terminal; the first line is the headline.
+
+    ``accepted``: the result is a signature the workflow accepted (the server's reports), see
+    :func:`cades.verdicts.signature_headline`.
+    """
+    lines: list[str] = [document_headline(result, accepted=accepted).line]
     if document:
         lines.append(f"Документ: {document}")
     if result.content_size is not None:
         lines.append(f"Размер: {result.content_size} байт")
     if result.content_digest_streebog256:
         lines.append(f"ГОСТ Р 34.11-2012 (256): {result.content_digest_streebog256}")
-    lines.append(f"Итог: {STATUS_RU[result.status]} ({DOC_STATUS_RU[result.status]})")
     for sig in result.signatures:
+        head = signature_headline(sig, accepted=accepted)
         lines.append("")
-        lines.append(f"Подпись №{sig.index + 1}: {STATUS_RU[sig.status]}")
-        lines.append(f"  Целостность: {_yes_no(sig.intact)} (подпись верна: {_yes_no(sig.signature_valid)}, "
-                     f"хэш документа совпадает: {_yes_no(sig.digest_valid)})")  # fmt: skip
+        lines.append(f"Подпись №{sig.index + 1}: {head.title}")
+        lines.append(f"  {head.text}" + (f" [{head.sub_indication}]" if head.sub_indication else ""))
+        for label, value in checked_lines(sig):
+            lines.append(f"  {label}: {value}")
         for label, value in _identity_rows(sig):
             lines.append(f"  {label}: {value}")
         if sig.certificate is not None:
@@ -110,15 +116,18 @@ def render_text(result: VerificationResult, *, document: str | None = None) -> s
             lines.append(f"  Сертификат: серийный номер {c.serial}")
             lines.append(f"  Издатель: {c.issuer}")
             lines.append(f"  Действует: с {_time(c.not_before)} по {_time(c.not_after)}")
-            lines.append(f"  Статус отзыва: {REVOCATION_RU.get(c.revocation, c.revocation)}")
-            if len(c.chain) > 1:
+            if c.chain:
                 lines.append("  Цепочка:")
-                for entry in c.chain:
+                for n, entry in enumerate(c.chain):
                     mark = " [доверенный]" if entry.trusted else ""
                     lines.append(f"    - {entry.subject}{mark}")
-        lines.append(f"  Время подписания: {_time(sig.signing_time)} ({TIME_SOURCE_RU[sig.signing_time_source]})")
+                    # The signer's own status is on the "Отзыв сертификата" line above; the CAs' are here.
+                    if n > 0 and (entry.revocation != "not_checked" or entry.revocation_source is not None):
+                        lines.append(f"      отзыв: {revocation_line(entry.revocation, entry.revocation_source)}")
         if sig.timestamp_authority:
             lines.append(f"  Служба штампов времени: {sig.timestamp_authority}")
+        if sig.claimed_signing_time and sig.signing_time_source == "timestamp":
+            lines.append(f"  Заявленное подписантом время: {_time(sig.claimed_signing_time)}")
         lines.append(f"  Проверено на момент: {_time(sig.validation_time)}")
         lines.append(
             "  Алгоритмы: "
@@ -126,7 +135,7 @@ def render_text(result: VerificationResult, *, document: str | None = None) -> s
             f"{ALGORITHM_RU.get(sig.signature_algorithm or '', sig.signature_algorithm or '—')}"
         )
         for code in sig.reasons:
-            lines.append(f"  ! {REASONS[code][1]} [{code}]")
+            lines.append(f"  ! {REASONS[code][1] if code in REASONS else code} [{code}]")
         for code in sig.warnings:
             lines.append(f"  ~ {WARNINGS.get(code, code)} [{code}]")
         for detail in sig.details:
@@ -148,20 +157,20 @@ def _environment() -> jinja2.Environment:
             lstrip_blocks=True,
         )
         _env.filters["ru_time"] = _time
-        _env.filters["yes_no"] = _yes_no
     return _env
 
 
-def render_html(result: VerificationResult, *, document: str | None = None) -> str:
-    """A self-contained, printable verification report."""
+def render_html(result: VerificationResult, *, document: str | None = None, accepted: bool = False) -> str:
+    """A self-contained, printable verification report; the headline on top, in its tone's colour."""
     template = _environment().get_template("verification_report.html")
     return template.render(
         result=result,
         document=document,
-        status_ru=STATUS_RU,
-        doc_status_ru=DOC_STATUS_RU,
-        time_source_ru=TIME_SOURCE_RU,
-        revocation_ru=REVOCATION_RU,
+        headline=document_headline(result, accepted=accepted),
+        signature_headline=lambda sig: signature_headline(sig, accepted=accepted),
+        checked_lines=checked_lines,
+        revocation_line=revocation_line,
+        revocation_state=REVOCATION_STATE,
         reasons=REASONS,
         warnings=WARNINGS,
         algorithm_ru=ALGORITHM_RU,

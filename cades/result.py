@@ -18,6 +18,8 @@ __all__ = [
     "CertificateInfo",
     "ChainEntry",
     "SignatureResult",
+    "RevocationKind",
+    "RevocationOrigin",
     "RevocationSource",
     "SignerIdentity",
     "Status",
@@ -70,6 +72,7 @@ REASONS: Final[dict[str, tuple[Status, str]]] = {
 
 # Warnings do not change the status; they are shown to people.
 WARNINGS: Final[dict[str, str]] = {
+    # No longer emitted (an unknown status is the reason revocation_unknown now); kept for results stored before.
     "revocation_not_checked": "статус отзыва не проверялся: нет списка отзыва (CRL) для издателя",
     "crl_unusable": "список отзыва (CRL) отброшен: неверная подпись, чужой издатель или устарел",
     "crl_stale": "список отзыва (CRL) просрочен: срок его следующего выпуска прошёл, новые отзывы не видны",

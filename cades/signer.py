@@ -19,7 +19,7 @@ from .certs import der_of, names_equal
 from .cms import DATA_OID, SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner
 from .gost import UnsupportedAlgorithm
 from .gost import verify as gost_verify
-from .validation import is_gost_key, public_key
+from .signatures import is_gost_key, public_key
 
 __all__ = ["DigestSource", "SignerMath", "bytes_source", "check_signer", "digest_source", "find_signer_certificate"]
 

@@ -78,7 +78,7 @@ def verify_timestamp(
     tsa = math.cert
     assert tsa is not None
     tsa_name = cert_info(tsa).subject
-    chain = validate_chain(tsa, context=context, at=gen_time, extra_certs=pool, time_trusted=True)
+    chain = validate_chain(tsa, context=context, at=gen_time, extra_certs=pool, time_trusted=True, now=now)
     details: list[str] = []
     try:
         eku = tsa.extended_key_usage_value
@@ -87,7 +87,10 @@ def verify_timestamp(
         has_eku = False
     if not has_eku:
         details.append("сертификат службы штампов без назначения timeStamping")
-    trusted = chain.trusted and not chain.reasons and has_eku
-    if not trusted and chain.reasons:
-        details.append("сертификат службы штампов: " + ", ".join(chain.reasons))
+    # A revoked TSA certificate voids the token; an unknown status does not: the token's own signature and the
+    # TSA's path to an anchor were checked, and requiring CRLs for every TSA would void most CAdES-T signatures.
+    problems = [r for r in chain.reasons if r != "revocation_unknown"]
+    trusted = chain.trusted and not problems and has_eku
+    if not trusted and problems:
+        details.append("сертификат службы штампов: " + ", ".join(problems))
     return TimestampCheck(True, trusted=trusted, gen_time=gen_time, tsa_name=tsa_name, details=details)

@@ -1,38 +1,48 @@
-"""Certificate path validation for GOST certificates: trust anchors, chain building, CRLs.
+"""Certificate path validation for GOST certificates: trust anchors, chain building, validity, revocation.
 
 OpenSSL's and asn1crypto's validators do not know GOST signatures on certificates, so the path is built
 and checked here: the shell model (every certificate valid at the validation time), basicConstraints and
-keyUsage, GOST signatures of certificates and CRLs, revocation from CRLs that the caller supplies, that
-ride in the signature (CAdES-X Long) or, when the caller gives one, fetched through a :class:`cades.fetch.Fetcher`.
+keyUsage, GOST signatures of certificates, and the revocation status of every certificate below the trust
+anchor (sources in :mod:`cades.revocation`). A missing intermediate is fetched by its AIA caIssuers address
+when the caller gives a :class:`cades.fetch.Fetcher`.
+
+The verdict is exactly as strong as what was checked: a certificate whose revocation status no source could
+give makes the signature ``indeterminate`` (``revocation_unknown``), whatever the caller's policy; the policy
+(accept such a signature with a warning or not) is the server's, through
+:func:`cades.result.only_revocation_unknown`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
+from asn1crypto import cms, x509
 from asn1crypto import crl as asn1_crl
-from asn1crypto import x509
+from asn1crypto import ocsp as asn1_ocsp
 
-from . import hashing
-from .asn1 import GOST_KEY_OIDS, SIGNATURE_OIDS, MalformedInput, load_certificates, load_crl
+from .asn1 import MalformedInput, decode_armour, load_certificate, load_certificates, load_crl
 from .certs import der_of, facts, names_equal
-from .fetch import Fetcher
-from .gost import PublicKey
-from .gost import verify as gost_verify
+from .fetch import Fetcher, fetch_with_origin
+from .result import RevocationSource
+from .revocation import EmbeddedValues, Finding, Lookup, find_status, remember_location, source_line
+from .signatures import cert_signed_by, is_gost_key, public_key, signature_ok
 
 __all__ = [
+    "CertRevocation",
     "ChainOutcome",
     "ValidationContext",
+    "is_gost_key",
+    "public_key",
     "signature_ok",
     "validate_chain",
 ]
 
 MAX_CHAIN: Final = 10
+MAX_AIA_FETCHES: Final = 3  # issuer certificates fetched by AIA caIssuers per path: bounded, whatever the input
 _CERT_SUFFIXES: Final = {".pem", ".crt", ".cer", ".der", ".p7b"}
 
 
@@ -40,19 +50,26 @@ _CERT_SUFFIXES: Final = {".pem", ".crt", ".cer", ".der", ".p7b"}
 
 
 def _cert_key(cert: x509.Certificate) -> tuple[bytes, bytes]:
-    tbs = cert["tbs_certificate"]
-    return tbs["subject"].dump(), tbs["subject_public_key_info"].dump()
+    """Subject and key, remembered on the object: every path step asks whether a certificate is an anchor."""
+    key = cert.__dict__.get("_klikdok_anchor_key")
+    if key is None:
+        tbs = cert["tbs_certificate"]
+        key = (tbs["subject"].dump(), tbs["subject_public_key_info"].dump())
+        cert.__dict__["_klikdok_anchor_key"] = key
+    return key
 
 
 @dataclass(frozen=True)
 class ValidationContext:
     """Everything validation may rely on, fixed for the duration of a verification.
 
-    ``at`` fixes the validation time; when None the trusted signing time (CAdES-T) is used, else now.
-    ``fetcher`` None (the default) keeps verification offline: it never goes to the network by surprise.
-    ``crl_urls`` adds CRL addresses per issuer (key: the issuer's subjectKeyIdentifier, upper-case hex), e.g. those
-    of the accredited CA list, to the certificates' own distribution points. ``grace`` is the policy's grace
-    period after the signing time within which a revocation may still be published.
+    ``at`` fixes the validation time (taken as trusted); when None the trusted signing time (CAdES-T) is used,
+    else the claimed signingTime, else now. ``fetcher`` None (the default) keeps verification offline: it never
+    goes to the network by surprise; with one, OCSP (AIA), CRLs (distribution points) and missing issuer
+    certificates (AIA caIssuers) are fetched when the material at hand does not decide. ``crl_urls`` adds CRL
+    addresses per issuer (key: the issuer's subjectKeyIdentifier, upper-case hex), e.g. those of the accredited
+    CA list, to the certificates' own distribution points. ``grace`` is the policy's grace period after the
+    signing time within which a revocation may still be published: until it has passed, "good" is not final.
     """
 
     trust_roots: tuple[x509.Certificate, ...] = ()
@@ -62,7 +79,6 @@ class ValidationContext:
     fetcher: Fetcher | None = None
     crl_urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     grace: dt.timedelta = dt.timedelta(0)
-    require_revocation: bool = False
     _anchor_keys: frozenset[tuple[bytes, bytes]] = field(default=frozenset(), repr=False, compare=False)
     _anchor_ders: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
 
@@ -81,16 +97,18 @@ class ValidationContext:
         crls: Iterable[str | Path] = (),
         at: dt.datetime | None = None,
         fetcher: Fetcher | None = None,
-        require_revocation: bool = False,
+        grace: dt.timedelta = dt.timedelta(0),
     ) -> ValidationContext:
         """Load roots/intermediates/CRLs from files or directories the caller names."""
         return cls(
             trust_roots=tuple(_load_cert_paths(trust)),
             intermediates=tuple(_load_cert_paths(intermediates)),
-            crls=tuple(load_crl(Path(p).read_bytes()) for p in _expand(crls, {".crl", ".pem", ".der"})),
+            crls=tuple(
+                remember_location(load_crl(p.read_bytes()), p.name) for p in _expand(crls, {".crl", ".pem", ".der"})
+            ),
             at=at,
             fetcher=fetcher,
-            require_revocation=require_revocation,
+            grace=grace,
         )
 
     def is_anchor(self, cert: x509.Certificate) -> bool:
@@ -120,71 +138,36 @@ def _load_cert_paths(paths: Iterable[str | Path]) -> list[x509.Certificate]:
     return certs
 
 
-# --- signatures on certificates and CRLs --------------------------------------------------------------
-
-_KEY_CACHE: dict[bytes, PublicKey] = {}
-_KEY_CACHE_LOCK = threading.Lock()
-
-
-def public_key(cert: x509.Certificate) -> PublicKey:
-    """The certificate's GOST public key, parsed once per distinct SubjectPublicKeyInfo."""
-    spki = cert["tbs_certificate"]["subject_public_key_info"].dump()
-    key = _KEY_CACHE.get(spki)
-    if key is None:
-        key = PublicKey.from_spki(spki)
-        with _KEY_CACHE_LOCK:
-            if len(_KEY_CACHE) > 4096:
-                _KEY_CACHE.clear()
-            _KEY_CACHE[spki] = key
-    return key
-
-
-def is_gost_key(cert: x509.Certificate) -> bool:
-    try:
-        return cert["tbs_certificate"]["subject_public_key_info"]["algorithm"]["algorithm"].dotted in GOST_KEY_OIDS
-    except Exception:
-        return False
-
-
-def signature_ok(signed_der: bytes, sig_oid: str, signature: bytes, issuer: x509.Certificate) -> bool | None:
-    """Check a GOST signature over DER bytes (a tbsCertificate or tbsCertList); None if unsupported."""
-    digest_name = SIGNATURE_OIDS.get(sig_oid)
-    if digest_name is None or not is_gost_key(issuer):
-        return None
-    try:
-        key = public_key(issuer)
-    except Exception:
-        return None
-    try:
-        return bool(gost_verify(key, hashing.digest(digest_name, signed_der), signature))
-    except Exception:
-        return False
-
-
-def _cert_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
-    try:
-        tbs = cert["tbs_certificate"].dump()
-        sig_oid = cert["signature_algorithm"]["algorithm"].dotted
-        sig = cert["signature_value"].native
-    except Exception:
-        return False
-    return signature_ok(tbs, sig_oid, sig, issuer)
-
-
 # --- path building ------------------------------------------------------------------------------------
+
+RevocationWord = Literal["good", "revoked", "unknown", "not_checked"]
+
+
+@dataclass
+class CertRevocation:
+    """One certificate's revocation status as judged for this signature, and the source that gave it."""
+
+    status: RevocationWord = "not_checked"
+    source: RevocationSource | None = None
+    revoked_at: dt.datetime | None = None
 
 
 @dataclass
 class ChainOutcome:
-    """The built path (signer first) and what went wrong with it, as result reason codes."""
+    """The built path (signer first) and what went wrong with it, as result reason codes.
+
+    ``revocations`` runs parallel to ``chain``; ``revocation`` sums it up for the whole path (revoked if any
+    certificate is, good only if every checked one is).
+    """
 
     chain: list[x509.Certificate]
     trusted: bool
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
-    revocation: str = "not_checked"
+    revocation: RevocationWord = "not_checked"
     revocation_time: dt.datetime | None = None
+    revocations: list[CertRevocation] = field(default_factory=list)
     soft: set[str] = field(default_factory=set)
 
 
@@ -217,6 +200,54 @@ def _dedupe(certs: Iterable[x509.Certificate]) -> list[x509.Certificate]:
     return out
 
 
+def issuer_certificates(body: bytes) -> list[x509.Certificate]:
+    """The certificates an AIA caIssuers address serves: one DER or PEM certificate, or a PKCS#7 certs-only
+    bundle (RFC 5280, 4.2.2.1), DER or PEM. Whatever does not parse is dropped: the bytes are hostile."""
+    try:
+        return load_certificates(body)
+    except MalformedInput:
+        pass
+    try:
+        info = cms.ContentInfo.load(decode_armour(body, max_size=1024 * 1024), strict=True)
+        if info["content_type"].native != "signed_data":
+            return []
+        out = []
+        for choice in info["content"]["certificates"] or []:
+            if choice.name == "certificate":
+                try:
+                    out.append(load_certificate(choice.chosen.dump()))
+                except MalformedInput:
+                    continue
+        return out
+    except Exception:
+        return []
+
+
+class _AiaBudget:
+    """How many caIssuers fetches one path may still make, and which addresses it already tried."""
+
+    def __init__(self, limit: int = MAX_AIA_FETCHES) -> None:
+        self.left = limit
+        self.tried: set[str] = set()
+
+
+def _fetch_issuers(cert: x509.Certificate, fetcher: Fetcher, budget: _AiaBudget) -> list[x509.Certificate]:
+    found: list[x509.Certificate] = []
+    for url in facts(cert).ca_issuer_urls:
+        if budget.left <= 0:
+            break
+        if url in budget.tried:
+            continue
+        budget.tried.add(url)
+        budget.left -= 1
+        body, _ = fetch_with_origin(fetcher, url, kind="certificate")
+        if body is not None:
+            found.extend(issuer_certificates(body))
+        if found:
+            break
+    return found
+
+
 def validate_chain(
     leaf: x509.Certificate,
     *,
@@ -224,16 +255,23 @@ def validate_chain(
     at: dt.datetime,
     extra_certs: Sequence[x509.Certificate] = (),
     extra_crls: Sequence[asn1_crl.CertificateList] = (),
+    extra_ocsp: Sequence[asn1_ocsp.BasicOCSPResponse] = (),
     time_trusted: bool = True,
+    time_claimed: bool = False,
+    now: dt.datetime | None = None,
 ) -> ChainOutcome:
     """Build and check the path from ``leaf`` to a trust anchor at time ``at``.
 
-    ``time_trusted`` False means ``at`` is only "now" for lack of a trusted signing time: an expired
-    certificate then cannot be proven wrong (it may have been valid when the document was signed).
+    ``time_trusted`` False with ``time_claimed`` True: ``at`` is the signer's own signingTime, which nothing
+    confirms; with ``time_claimed`` False too, ``at`` is only "now" for lack of any signing time. An untrusted
+    time cannot prove a certificate was valid or unrevoked when the document was signed (see ``_check_validity``
+    and ``_judge``). ``extra_crls`` and ``extra_ocsp`` are the revocation values that ride in the signature.
     """
+    now = now or dt.datetime.now(dt.UTC)
     pool = _dedupe([*extra_certs, *context.intermediates, *context.trust_roots])
     chain = [leaf]
     outcome = ChainOutcome(chain=chain, trusted=False)
+    budget = _AiaBudget()
     current = leaf
     for _ in range(MAX_CHAIN):
         if context.is_anchor(current):
@@ -241,24 +279,29 @@ def validate_chain(
             break
         in_chain = {der_of(x) for x in chain}
         candidates = [c for c in _issuer_candidates(current, pool) if der_of(c) not in in_chain]
+        self_issued = names_equal(current["tbs_certificate"]["subject"], current["tbs_certificate"]["issuer"])
+        if not candidates and not self_issued and context.fetcher is not None:
+            fetched = _fetch_issuers(current, context.fetcher, budget)
+            if fetched:
+                pool = _dedupe([*pool, *fetched])
+                candidates = [c for c in _issuer_candidates(current, pool) if der_of(c) not in in_chain]
         issuer = None
         unsupported = False
         for cand in candidates:
-            ok = _cert_signed_by(current, cand)
+            ok = cert_signed_by(current, cand)
             if ok:
                 issuer = cand
                 break
             if ok is None:
                 unsupported = True
         if issuer is None:
-            self_issued = names_equal(current["tbs_certificate"]["subject"], current["tbs_certificate"]["issuer"])
             if candidates:
                 outcome.reasons.append("unsupported_algorithm" if unsupported else "bad_certificate_signature")
                 outcome.details.append(
                     f"подпись на сертификате {current.subject.human_friendly!s:.120} не проверяется ключом издателя"
                 )
             elif self_issued:
-                ok = _cert_signed_by(current, current)
+                ok = cert_signed_by(current, current)
                 if ok is False:
                     outcome.reasons.append("bad_certificate_signature")
                 elif ok is None:
@@ -272,13 +315,23 @@ def validate_chain(
     else:
         outcome.reasons.append("chain_incomplete")
 
-    _check_validity(outcome, at, time_trusted)
+    _check_validity(outcome, at, now, time_trusted=time_trusted, time_claimed=time_claimed)
     _check_constraints(outcome)
-    _check_revocation(outcome, context, at, extra_crls)
+    embedded = EmbeddedValues(crls=tuple(extra_crls), ocsp=tuple(extra_ocsp))
+    _check_revocation(outcome, context, at, now, embedded, pool, time_trusted=time_trusted)
     return outcome
 
 
-def _check_validity(outcome: ChainOutcome, at: dt.datetime, time_trusted: bool) -> None:
+def _check_validity(
+    outcome: ChainOutcome, at: dt.datetime, now: dt.datetime, *, time_trusted: bool, time_claimed: bool
+) -> None:
+    """The shell model at ``at``.
+
+    Out of validity at ``at`` is ``invalid``, except when ``at`` is only "now" for lack of any signing time: then
+    an expiry proves nothing wrong (the document may have been signed long ago) and stays ``indeterminate``.
+    Valid at a claimed (unconfirmed) signing time but expired since: nothing proves the claim, ``indeterminate``.
+    """
+    hard = soft = False
     for cert in outcome.chain:
         try:
             validity = cert["tbs_certificate"]["validity"]
@@ -290,12 +343,19 @@ def _check_validity(outcome: ChainOutcome, at: dt.datetime, time_trusted: bool) 
         if at < not_before:
             if "not_yet_valid" not in outcome.reasons:
                 outcome.reasons.append("not_yet_valid")
-        elif at > not_after and "expired" not in outcome.reasons:
+            continue
+        if at > not_after:
+            proven = time_trusted or time_claimed
+        elif not time_trusted and now > not_after:
+            proven = False
+        else:
+            continue
+        hard, soft = hard or proven, soft or not proven
+        if "expired" not in outcome.reasons:
             outcome.reasons.append("expired")
             outcome.details.append(f"сертификат {_cn(cert)} действовал до {not_after:%Y-%m-%d %H:%M:%S} UTC")
-    if not time_trusted and "expired" in outcome.reasons:
-        # The shell-model verdict needs a trusted time; without it, an expiry proves nothing wrong:
-        # the certificate may well have been valid when the document was signed.
+    if soft and not hard:
+        # Nothing proves the certificate was out of validity when the document was signed.
         outcome.soft.add("expired")
 
 
@@ -323,111 +383,103 @@ def _check_constraints(outcome: ChainOutcome) -> None:
             outcome.reasons.append("key_usage")
 
 
-def _crl_urls(cert: x509.Certificate) -> list[str]:
-    return list(facts(cert).crl_urls)
-
-
-_CRL_CACHE: dict[bytes, tuple[bool | None, dict[int, tuple[dt.datetime, str | None]]]] = {}
-
-
-def _crl_entries(
-    crl: asn1_crl.CertificateList, issuer: x509.Certificate
-) -> dict[int, tuple[dt.datetime, str | None]] | None:
-    """Serial -> (revocation time, reason) of a CRL whose signature the issuer's key confirms."""
-    key = crl.dump() + issuer["tbs_certificate"]["subject_public_key_info"].dump()
-    cached = _CRL_CACHE.get(key)
-    if cached is None:
-        try:
-            tbs = crl["tbs_cert_list"]
-            ok = signature_ok(
-                tbs.dump(), crl["signature_algorithm"]["algorithm"].dotted, crl["signature"].native, issuer
-            )
-            entries: dict[int, tuple[dt.datetime, str | None]] = {}
-            if ok:
-                for item in tbs["revoked_certificates"] or []:
-                    reason = None
-                    for ext in item["crl_entry_extensions"] or []:
-                        if ext["extn_id"].native == "crl_reason":
-                            reason = ext["extn_value"].native
-                    entries[item["user_certificate"].native] = (item["revocation_date"].chosen.native, reason)
-        except Exception:
-            ok, entries = False, {}
-        cached = (ok, entries)
-        if len(_CRL_CACHE) > 256:
-            _CRL_CACHE.clear()
-        _CRL_CACHE[key] = cached
-    ok, entries = cached
-    return entries if ok else None
+# --- revocation ---------------------------------------------------------------------------------------
 
 
 def _check_revocation(
     outcome: ChainOutcome,
     context: ValidationContext,
     at: dt.datetime,
-    extra_crls: Sequence[asn1_crl.CertificateList],
+    now: dt.datetime,
+    embedded: EmbeddedValues,
+    pool: Sequence[x509.Certificate],
+    *,
+    time_trusted: bool,
 ) -> None:
+    """Every certificate below the anchor, each with its issuer's CRL or OCSP answer.
+
+    The network is asked only for a path that reaches a trust anchor: for any other the verdict is already
+    ``indeterminate`` and a fetch would only cost time. A self-issued certificate at the top of an untrusted
+    path is a root: roots are not revocation-checked.
+    """
     chain = outcome.chain
-    statuses: list[str] = []
+    fetcher = context.fetcher if outcome.trusted else None
+    outcome.revocations = [CertRevocation() for _ in chain]
     for position, cert in enumerate(chain):
-        if position + 1 >= len(chain):
-            break  # the anchor (or the last cert found) has no issuer here to vouch for a CRL
         if context.is_anchor(cert):
             break
-        issuer = chain[position + 1]
-        issuer_name = cert["tbs_certificate"]["issuer"]
-        serial = cert["tbs_certificate"]["serial_number"].native
-        crls = [c for c in (*extra_crls, *context.crls) if _crl_issuer_matches(c, issuer_name)]
-        if not crls and context.fetcher is not None:
-            for url in _crl_urls(cert):
-                body = context.fetcher.get(url, kind="crl")
-                if body is None:
-                    continue
-                try:
-                    crls.append(load_crl(body))
-                except MalformedInput:
-                    continue
-        status = "not_checked"
-        for crl in crls:
-            entries = _crl_entries(crl, issuer)
-            if entries is None:
-                if "crl_unusable" not in outcome.warnings:
-                    outcome.warnings.append("crl_unusable")
-                continue
-            status = "good"
-            next_update = crl["tbs_cert_list"]["next_update"].native
-            if (
-                next_update is not None
-                and next_update < dt.datetime.now(dt.UTC)
-                and "crl_stale" not in outcome.warnings
-            ):
-                # Still evidence of what was revoked until it was issued, but newer revocations are unseen.
-                outcome.warnings.append("crl_stale")
-            hit = entries.get(serial)
-            if hit is not None and hit[0] <= at and hit[1] != "remove_from_crl":
-                status = "revoked"
-                outcome.revocation_time = hit[0]
-                outcome.details.append(
-                    f"сертификат {_cn(cert)} отозван {hit[0]:%Y-%m-%d %H:%M:%S} UTC"
-                    + (f" (причина: {hit[1]})" if hit[1] else "")
-                )
-                break
-        statuses.append(status)
+        entry = outcome.revocations[position]
+        if position + 1 >= len(chain):
+            self_issued = names_equal(cert["tbs_certificate"]["subject"], cert["tbs_certificate"]["issuer"])
+            if not self_issued:
+                entry.status = "unknown"
+            break
+        lookup = Lookup(cert=cert, issuer=chain[position + 1], at=at, now=now, pool=pool)
+        found = find_status(
+            lookup, embedded=embedded, supplied=context.crls, fetcher=fetcher, crl_urls=context.crl_urls
+        )
+        for code in lookup.warnings:
+            if code not in outcome.warnings:
+                outcome.warnings.append(code)
+        if found.status == "unknown":
+            outcome.details.extend(lookup.notes)
+        _judge(outcome, entry, cert, found, at, now, context.grace, time_trusted=time_trusted)
+
+    statuses = [r.status for r in outcome.revocations]
     if "revoked" in statuses:
         outcome.revocation = "revoked"
-        outcome.reasons.append("revoked")
-    elif statuses and all(s == "good" for s in statuses):
+    elif "unknown" in statuses:
+        outcome.revocation = "unknown"
+        outcome.reasons.append("revocation_unknown")
+    elif "good" in statuses:
         outcome.revocation = "good"
-    else:
-        outcome.revocation = "not_checked" if statuses else outcome.revocation
-        if statuses:
-            if context.require_revocation:
-                outcome.reasons.append("revocation_unknown")
-            else:
-                outcome.warnings.append("revocation_not_checked")
 
 
-def _crl_issuer_matches(crl: asn1_crl.CertificateList, issuer_name: x509.Name) -> bool:
-    try:
-        return names_equal(crl["tbs_cert_list"]["issuer"], issuer_name)
-    except Exception:
-        return False
+def _judge(
+    outcome: ChainOutcome,
+    entry: CertRevocation,
+    cert: x509.Certificate,
+    found: Finding,
+    at: dt.datetime,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    *,
+    time_trusted: bool,
+) -> None:
+    """What a source's answer means for this signature, at its validation time.
+
+    Revoked at or before ``at``: ``revoked``. Revoked later: fine when ``at`` is trusted (the signature provably
+    came first), ``revoked_no_poe`` when it is only claimed. Good: final only once the grace period after ``at``
+    has passed, or when the information was issued after it.
+    """
+    name = _cn(cert)
+    entry.source = found.source
+    if found.source is not None:
+        outcome.details.append(source_line(name, found.source))
+    if found.status == "unknown":
+        entry.status = "unknown"
+        return
+    if found.status == "revoked":
+        revoked_at = found.revoked_at or at  # a source that names no time is read as "revoked already"
+        when = f"{revoked_at:%Y-%m-%d %H:%M:%S} UTC" + (f" (причина: {found.reason})" if found.reason else "")
+        if revoked_at <= at or not time_trusted:
+            entry.status, entry.revoked_at = "revoked", revoked_at
+            code = "revoked" if revoked_at <= at else "revoked_no_poe"
+            if code not in outcome.reasons:
+                outcome.reasons.append(code)
+            if outcome.revocation_time is None:
+                outcome.revocation_time = revoked_at
+            outcome.details.append(f"сертификат {name} отозван {when}")
+            return
+        outcome.details.append(f"сертификат {name} отозван {when}, после подтверждённого времени подписания")
+        entry.status = "good"
+        return
+    final_after = at + grace
+    if grace and now < final_after and (found.issued is None or found.issued < final_after):
+        entry.status = "unknown"
+        outcome.details.append(
+            f"статус отзыва сертификата {name} станет окончательным после {final_after:%Y-%m-%d %H:%M} UTC "
+            "(период ожидания публикации отзыва)"
+        )
+        return
+    entry.status = "good"

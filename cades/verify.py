@@ -197,10 +197,15 @@ def _verify_signer_unguarded(
             if ts_time is None or check.gen_time < ts_time:
                 ts_time, tsa_name = check.gen_time, check.tsa_name
 
+    # The validation time: the auditor's --at, else the trusted CAdES-T time, else the signer's claimed
+    # signingTime (nothing confirms it), else now.
+    time_claimed = False
     if context.at is not None:
         at, time_trusted = context.at, True
     elif ts_time is not None:
         at, time_trusted = ts_time, True
+    elif signer.signing_time is not None and math.signature_valid:  # a claim only once the signature holds
+        at, time_trusted, time_claimed = signer.signing_time, False, True
     else:
         at, time_trusted = now, False
 
@@ -214,7 +219,10 @@ def _verify_signer_unguarded(
             at=at,
             extra_certs=pool,
             extra_crls=[*parsed.crls, *signer.crl_values],
+            extra_ocsp=signer.ocsp_values,
             time_trusted=time_trusted,
+            time_claimed=time_claimed,
+            now=now,
         )
         reasons.extend(chain.reasons)
         warnings.extend(chain.warnings)
@@ -227,7 +235,7 @@ def _verify_signer_unguarded(
             issuer_sign_tool=info.issuer_sign_tool,
         )
         entries = []
-        for c in chain.chain:
+        for c, rev in zip(chain.chain, chain.revocations, strict=True):
             ci = facts(c).info
             entries.append(
                 ChainEntry(
@@ -237,6 +245,8 @@ def _verify_signer_unguarded(
                     not_before=ci.not_before,
                     not_after=ci.not_after,
                     trusted=context.is_anchor(c),
+                    revocation=rev.status,
+                    revocation_source=rev.source,
                 )
             )
         certificate = CertificateInfo(
@@ -246,8 +256,9 @@ def _verify_signer_unguarded(
             not_before=info.not_before,
             not_after=info.not_after,
             chain=entries,
-            revocation=chain.revocation,  # type: ignore[arg-type]  # validate_chain gives one of the Literal's words as str
+            revocation=chain.revocation,
             revocation_time=chain.revocation_time,
+            revocation_source=chain.revocations[0].source,
         )
 
     reasons = list(dict.fromkeys(reasons))
@@ -255,7 +266,7 @@ def _verify_signer_unguarded(
     intact = bool(math.signature_valid) and math.digest_valid is True
     if ts_time is not None:
         signing_time, time_source = ts_time, "timestamp"
-    elif signer.signing_time is not None:
+    elif signer.signing_time is not None and math.signature_valid:  # a claim only once the signature holds
         signing_time, time_source = signer.signing_time, "signed_attribute"
     else:
         signing_time, time_source = None, "none"

@@ -10,7 +10,12 @@ Delivery rules:
 - the agent answers a job with ``result`` (detached CMS per file) or ``failure``, under a ``result_id`` it
   chooses and keeps until it sees ``result_ack`` for it; a repeated ``result_id`` gets the recorded answer,
   so a result is applied at most once however often the connection drops;
-- ``ping``/``pong`` every ``heartbeat_seconds``; an agent silent for three of them is dropped.
+- ``ping``/``pong`` every ``heartbeat_seconds``; an agent silent for three of them is dropped;
+- right after ``hello`` and before any ``job`` the server sends ``trust_anchors``: the certificates it trusts
+  (the store's accredited CAs and the admin's roots, plus its configured intermediates), so the agent refuses to
+  upload a signature whose certificate the server would not trust anyway (expired, wrong chain, unknown CA)
+  and says why on the signer's own screen. Revocation stays the server's call. An agent older than this
+  message skips it as unreadable; an agent that never got one checks only the math and the digest.
 """
 
 from __future__ import annotations
@@ -32,6 +37,18 @@ class Hello(_Msg, tag="hello"):
     user_id: int
     heartbeat_seconds: float
     server_time: str
+
+
+MAX_TRUST_ANCHORS = 5000  # the Минцифры list holds a few hundred CAs with a handful of certificates each
+# The agent reads frames up to 8 MiB; a bigger trust_anchors would drop the connection on every reconnect.
+MAX_TRUST_ANCHORS_BYTES = 6 * 1024 * 1024
+
+
+class TrustAnchors(_Msg, tag="trust_anchors"):
+    """The server's trust anchors and intermediates as base64 DER certificates (see the module docstring)."""
+
+    anchors: list[str]
+    intermediates: list[str] = []
 
 
 class JobFile(msgspec.Struct, kw_only=True):
@@ -129,7 +146,7 @@ class CryptoarmOpen(_Msg, tag="cryptoarm_open"):
     job_ids: list[int]
 
 
-ServerMessage = Hello | JobOffer | CancelJob | ResultAck | CryptoarmLink | JobEvent | Pong | ErrorMsg
+ServerMessage = Hello | TrustAnchors | JobOffer | CancelJob | ResultAck | CryptoarmLink | JobEvent | Pong | ErrorMsg
 AgentMessage = Ack | Nack | Result | Failure | Ping | CryptoarmOpen
 
 encode = msgspec.json.Encoder().encode

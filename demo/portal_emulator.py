@@ -115,9 +115,11 @@ def _resolve_refs(value: Any, results: dict[str, Any]) -> Any:
 class PortalEmulator:
     """The HTTP side of the emulated portal. `start()` runs uvicorn on a background thread."""
 
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, extra_handlers: list[Any] | None = None) -> None:
+        """``extra_handlers``: more Litestar route handlers to serve beside the portal (the demo's inbox pages)."""
         self.state = PortalState(config)
-        self.app = self._build_app()
+        self.app = self._build_app(extra_handlers or [])
+        self.mail_page = ""  # the demo's inbox page, linked from the portal's start page when set
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -413,6 +415,9 @@ class PortalEmulator:
             if self.state.app_handler
             else ""
         )
+        if self.mail_page:
+            app += f'<p><a id="open-mail" href="{html.escape(self.mail_page)}">Почта демо-стенда</a></p>'
+
         return (
             f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Эмулятор Битрикс24</title>'
             f"</head><body><h1>Эмулятор Битрикс24</h1><p>Пользователь: {user_id}. Войти как: {users}</p>"
@@ -421,7 +426,7 @@ class PortalEmulator:
 
     # ---- app ---------------------------------------------------------------------------------------------
 
-    def _build_app(self) -> Litestar:
+    def _build_app(self, extra_handlers: list[Any]) -> Litestar:
         emulator = self
 
         @route("/rest/{path:path}", http_method=["GET", "POST"])
@@ -459,7 +464,7 @@ class PortalEmulator:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
 
         return Litestar(
-            route_handlers=[rest, oauth_token, index, crm_card, install, installed, app_page],
+            route_handlers=[rest, oauth_token, index, crm_card, install, installed, app_page, *extra_handlers],
             request_max_body_size=512 * 1024 * 1024,
             exception_handlers={500: crash},
             debug=False,

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
@@ -36,6 +36,9 @@ class CertificateInfo:
     not_after: str
     thumbprint: str  # SHA-1 of the DER, hex (how CryptoPro names certificates)
     has_private_key: bool = True
+    not_before: str = ""
+    # Identity fields (keys of cades.certs.IDENTITY_FIELDS) when the backend has the DER; else read from subject.
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -86,15 +89,19 @@ def to_der(data: bytes) -> bytes:
 def certificate_info(der: bytes) -> CertificateInfo:
     from asn1crypto import x509
 
+    from cades.certs import identity, name_text
+
     cert = x509.Certificate.load(der)
     tbs = cert["tbs_certificate"]
     return CertificateInfo(
-        subject=cert.subject.human_friendly,
-        issuer=cert.issuer.human_friendly,
+        subject=name_text(tbs["subject"]),
+        issuer=name_text(tbs["issuer"]),
         serial=format(tbs["serial_number"].native, "x"),
         not_after=tbs["validity"]["not_after"].native.isoformat(),
-        thumbprint=hashlib.sha1(der).hexdigest(),
-    )  # a name, not security
+        thumbprint=hashlib.sha1(der).hexdigest(),  # a name, not security
+        not_before=tbs["validity"]["not_before"].native.isoformat(),
+        fields=identity(tbs["subject"]),
+    )
 
 
 def read_secret(path: str) -> str:

@@ -69,6 +69,7 @@ def parse_certmgr(text: str) -> list[CertificateInfo]:
                     issuer=block.get("issuer", ""),
                     serial=block.get("serial", "").lower().removeprefix("0x"),
                     not_after=block.get("not valid after", ""),
+                    not_before=block.get("not valid before", ""),
                     thumbprint=thumb,
                     has_private_key=block.get("privatekey link", "").lower().startswith("yes"),
                 )

@@ -86,6 +86,7 @@ class CryptoProBackend(Backend):
                         issuer=c.IssuerName,
                         serial=str(c.SerialNumber).lower(),
                         not_after=str(c.ValidToDate),
+                        not_before=str(c.ValidFromDate),
                         thumbprint=str(c.Thumbprint).lower(),
                         has_private_key=bool(c.HasPrivateKey()),
                     )

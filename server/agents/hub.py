@@ -104,6 +104,8 @@ class AgentHub:
         self._user_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._retry_at: dict[int, float] = {}  # user id -> monotonic time to offer again after a nack
         self.stats = {"offers": 0, "acks": 0, "results": 0, "connections": 0}
+        self._anchors_for: object | None = None
+        self._anchors_msg: protocol.TrustAnchors | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -170,10 +172,31 @@ class AgentHub:
                     server_time=store.iso(store.now()),
                 ),
             )
+            await self._send(conn, self._trust_anchors())
             await self.deliver_users({agent.user_id})
             await self._receive_loop(conn)
         finally:
             await self._forget(conn)
+
+    def _trust_anchors(self) -> protocol.TrustAnchors:
+        """What the server trusts, for the agent's local check: the same anchors acceptance validates with (the
+        trust store's and ``[trust] roots``) and the configured intermediates. Encoded once per trust set."""
+        validation = self.signatures.validation.current()  # rebuilt when the trust store changes
+        if self._anchors_for is not validation or self._anchors_msg is None:
+            msg = protocol.TrustAnchors(
+                anchors=[base64.b64encode(c.dump()).decode() for c in validation.trust_roots],
+                intermediates=[base64.b64encode(c.dump()).decode() for c in validation.intermediates],
+            )
+            if (
+                len(protocol.encode(msg)) > protocol.MAX_TRUST_ANCHORS_BYTES
+                or len(msg.anchors) > protocol.MAX_TRUST_ANCHORS
+            ):
+                # Too many to send: the agents check only the math and the digest; the server still judges trust.
+                log.warning("trust anchors too large for the agents; their local chain check is off")
+                msg = protocol.TrustAnchors(anchors=[])
+            self._anchors_msg = msg
+            self._anchors_for = validation
+        return self._anchors_msg
 
     async def _receive_loop(self, conn: Connection) -> None:
         limit = self.settings.max_message_kb * 1024

@@ -19,6 +19,7 @@ import msgspec
 
 from cades.asn1 import MalformedInput, decode_armour
 from cades.result import REASONS, VerificationResult
+from cades.verdicts import document_headline, revocation_line, signature_headline, signing_time_text
 from server import crashpoints
 from server.db import Database
 from server.text import moscow_time
@@ -154,6 +155,10 @@ REASON_TEXT: dict[str, str] = {
     "chain_incomplete": "Не удалось построить цепочку сертификатов до удостоверяющего центра.",
     "bad_signature": "Подпись повреждена: её значение не сходится с подписанными данными.",
     "key_usage": "Сертификат не предназначен для электронной подписи.",
+    "revocation_unknown": "Не удалось проверить, не отозван ли сертификат, которым сделана подпись: сведения "
+    "удостоверяющего центра об отзыве сейчас недоступны. Подпись не принята — попробуйте отправить её позже.",
+    "revoked_no_poe": "Сертификат, которым сделана подпись, отозван удостоверяющим центром. Подпишите документ "
+    "действующим сертификатом.",
 }
 
 
@@ -183,8 +188,13 @@ class SignatureSummary(msgspec.Struct, kw_only=True):
     inn: str
     ogrn: str
     status: str
+    tone: str  # the badge colour: valid green, invalid red, indeterminate amber (cades.verdicts)
     status_text: str
+    headline: str
+    explanation: str
     signed_at: str
+    signing_time_note: str = ""
+    revocation: str = ""
     certificate_serial: str
     certificate_issuer: str
     certificate_valid: str
@@ -216,13 +226,6 @@ class PageModel(msgspec.Struct, kw_only=True):
     counterparty_signatures: list[SignatureSummary] = []
 
 
-STATUS_TEXT = {
-    "valid": "Подпись действительна",
-    "invalid": "Подпись недействительна",
-    "indeterminate": "Подпись не удалось окончательно проверить",
-}
-
-
 def summarise(sig_id: int, file_name: str, verification_json: str, warning: str) -> SignatureSummary:
     result = msgspec.json.decode(verification_json, type=VerificationResult)
     s = result.signatures[0] if result.signatures else None
@@ -235,6 +238,8 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
     if cert is not None and cert.not_before and cert.not_after:
         valid = f"с {cert.not_before:%d.%m.%Y} по {cert.not_after:%d.%m.%Y}"
     status = s.status if s else result.status
+    # Every stored signature was accepted by the workflow, possibly under `[trust] revocation = "warn"`.
+    head = signature_headline(s, accepted=True) if s else document_headline(result, accepted=True)
     return SignatureSummary(
         id=sig_id,
         file_name=file_name,
@@ -244,8 +249,13 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
         inn=(signer.innle or signer.inn or "") if signer else "",
         ogrn=((signer.ogrn or signer.ogrnip) if signer else "") or "",
         status=status,
-        status_text=STATUS_TEXT.get(status, status),
+        tone=head.tone,
+        status_text=head.short,
+        headline=head.title,
+        explanation=head.text,
         signed_at=moscow_time(s.signing_time if s else None),
+        signing_time_note=signing_time_text(s).split(" — ", 1)[-1] if s and s.signing_time else "",
+        revocation=revocation_line(cert.revocation, cert.revocation_source, cert.revocation_time) if cert else "",
         certificate_serial=cert.serial if cert else "",
         certificate_issuer=cert.issuer if cert else "",
         certificate_valid=valid,

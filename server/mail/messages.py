@@ -14,6 +14,7 @@ prove they carry exactly our headers and our one recipient. A letter that fails 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import Address
@@ -21,6 +22,8 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import formatdate
 
+from cades.result import VerificationResult
+from cades.verdicts import document_headline
 from server.text import TITLE_MAX, email_address, one_line
 from server.text import name as clean_name
 from server.text import title as clean_title
@@ -200,12 +203,52 @@ def reminder(letter: Letter, days: int | None) -> EmailMessage:
     return msg
 
 
-def confirmation(letter: Letter, package: tuple[str, bytes] | None) -> EmailMessage:
-    """The fully signed package attached (or, when too big, the link to download it)."""
+@dataclass(frozen=True)
+class SignatureVerdict:
+    """One accepted signature as the confirmation names it: whose, on which file, and its headline
+    (:mod:`cades.verdicts`; ``tone`` "valid" only for a signature checked all the way, revocation included)."""
+
+    file: str
+    signer: str
+    title: str
+    text: str
+    tone: str
+
+    def __post_init__(self) -> None:
+        for name in ("file", "signer", "title", "text", "tone"):
+            object.__setattr__(self, name, one_line(getattr(self, name), 400))
+
+    @classmethod
+    def of(cls, file: str, signer: str, result: VerificationResult) -> SignatureVerdict:
+        """The verdict of a stored (so accepted) signature, worded as in the report."""
+        head = document_headline(result, accepted=True)
+        return cls(file=file, signer=signer, title=head.title, text=head.text, tone=head.tone)
+
+
+def _verdict_lines(verdicts: Sequence[SignatureVerdict]) -> list[str]:
+    """Anything short of "valid" first and in full (the headline), then every signature's verdict."""
+    lines = [
+        f"ВНИМАНИЕ: подпись {v.signer} (файл «{v.file}») — {v.title}: {v.text}." for v in verdicts if v.tone != "valid"
+    ]
+    if verdicts:
+        lines.append(
+            "Результат проверки подписей: "
+            + "; ".join(f"{v.signer}, «{v.file}» — {v.title.lower()}" for v in verdicts)
+            + "."
+        )
+    return lines
+
+
+def confirmation(
+    letter: Letter, package: tuple[str, bytes] | None, verdicts: Sequence[SignatureVerdict] = ()
+) -> EmailMessage:
+    """The fully signed package attached (or, when too big, the link to download it), with each signature's
+    verdict: one accepted without a revocation check is named so in the letter itself, not only in the report."""
     msg = _base(letter, f"Документ «{letter.title}» подписан обеими сторонами")
     lines = [
         "Здравствуйте!",
         f"Документ «{letter.title}» подписан вами и {letter.sender_company or 'отправителем'}.",
+        *_verdict_lines(verdicts),
         "Во вложении — подписанный комплект: файлы документа, все подписи (.sig) и отчёт о проверке подписей."
         if package
         else "Подписанный комплект (файлы, подписи и отчёт о проверке) слишком велик для письма — "

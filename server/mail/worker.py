@@ -19,8 +19,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database as SqliteDb
 
+from cades.result import VerificationResult
 from server.config import Settings
 from server.counterparty import links, tokens
 from server.counterparty.link_store import LinkRow
@@ -29,7 +31,7 @@ from server.db.outbox import OutboxMessage
 from server.text import moscow_time, one_line
 from server.text import title as clean_title
 from server.worker_loop import run_rounds
-from server.workflow import effects, store
+from server.workflow import effects, signature_store, store
 from server.workflow.docstate import DocState
 from server.workflow.model import DocumentRow
 
@@ -170,7 +172,8 @@ class MailWorker:
         limit = self.settings.counterparty.package_in_email_max_mb * 1024 * 1024
         package = (name, data) if len(data) <= limit else None
         letter = messages.Letter(**{**letter.__dict__, "link": f"{base}/c/{token}/package"})
-        return messages.render(messages.confirmation(letter, package))
+        verdicts = await self.db.read(lambda d: _verdicts(d, doc.id))
+        return messages.render(messages.confirmation(letter, package, verdicts))
 
     # -- outcomes (each one write transaction) ------------------------------------------------------------
 
@@ -233,3 +236,14 @@ class MailWorker:
             key=f"mail.failed:{message.id}",
         )
         effects.timeline(d, doc, f"KlikDok: {text}.", key=f"mail.failed.timeline:{message.id}")
+
+
+def _verdicts(d: SqliteDb, document_id: int) -> list[messages.SignatureVerdict]:
+    """Every accepted signature's headline, in the words of the report (cades.verdicts)."""
+    names = {f.id: f.name for f in store.files(d, document_id)}
+    out = []
+    for row in signature_store.verdicts(d, document_id):
+        result = msgspec.json.decode(row.verification, type=VerificationResult)
+        signer = row.signer.get("common_name") or row.signer.get("organization") or "подписант"
+        out.append(messages.SignatureVerdict.of(names.get(row.file_id, ""), str(signer), result))
+    return out

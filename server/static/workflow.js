@@ -70,6 +70,12 @@
     return isNaN(d) ? iso : d.toLocaleString("ru-RU", { day: "2-digit", month: "2-digit", year: "numeric",
                                                         hour: "2-digit", minute: "2-digit" });
   }
+  // A signature's verdict as the server words it (cades/verdicts.py); without one, never "valid" by default.
+  function verdictOf(s) {
+    if (s.verdict) return s.verdict;
+    return { tone: "indeterminate", short: "Статус подписи неизвестен", title: "СТАТУС ПОДПИСИ НЕИЗВЕСТЕН",
+             text: "сервер не сообщил результат проверки" };
+  }
   function badge(doc) { return el("span", { class: "kd-badge kd-tone-" + stateInfo(doc.state).tone, "data-state": doc.state,
                                             text: doc.state_label }); }
   function showError(node, err) { clear(node).appendChild(el("p", { class: "kd-error", role: "alert", text: err.message })); fit(); }
@@ -164,8 +170,12 @@
         input.files[0].arrayBuffer().then(function (buf) {
           return api("POST", "/documents/" + doc.id + "/files/" + f.id + "/signatures", buf);
         }).then(function (res) {
-          status.className = "kd-ok";
-          status.textContent = "подпись принята" + (res.warning ? " (с предупреждением)" : "");
+          // The workflow accepts an undecided signature only under [trust] revocation = "warn", and only when
+          // nothing but its revocation status is unknown: say so, in amber, never as a plain success.
+          var unchecked = res.status !== "valid";
+          status.className = unchecked ? "kd-warn" : "kd-ok";
+          status.textContent = (unchecked ? "подпись принята без проверки отзыва" : "подпись принята") +
+            (res.warning ? " (с предупреждением)" : "");
           refresh();
         }).catch(function (err) { status.className = "kd-error"; status.textContent = err.message; fit(); });
       });
@@ -217,11 +227,17 @@
       detail.signatures.forEach(function (s) {
         var who = s.signer.common_name || "—";
         if (s.signer.snils) who += ", СНИЛС " + s.signer.snils;
-        sigs.appendChild(el("li", {}, who + " · " + (s.status === "valid" ? "действительна" : s.status) + " · " +
-          date(s.accepted_at) + " ", s.identity_warning ? el("span", { class: "kd-error", text: "⚠ " + s.identity_warning + " " }) : null,
+        var v = verdictOf(s);
+        sigs.appendChild(el("li", { "data-signature": s.id },
+          el("span", { class: "kd-badge kd-verdict-" + v.tone, "data-verdict": v.tone, title: v.title + ": " + v.text,
+                       text: v.short }), " " + who + " · " + date(s.accepted_at) + " ",
+          s.identity_warning ? el("span", { class: "kd-error", text: "⚠ " + s.identity_warning + " " }) : null,
           el("button", { class: "kd-link", type: "button", text: ".sig", onclick: function () {
             download("/documents/" + doc.id + "/signatures/" + s.id, "signature.sig");
-          } })));
+          } }),
+          // Anything short of a plain "valid" says what it is in full, not only in a tooltip.
+          v.tone !== "valid" ? el("div", { class: "kd-verdict-note kd-verdict-" + v.tone, "data-headline": "",
+                                            text: v.title + ": " + v.text }) : null));
       });
       panel.appendChild(sigs);
     }

@@ -44,8 +44,8 @@ def build(
     fetcher: Fetcher | None = None,
 ) -> ValidationContext:
     """The server's context: ``[trust]`` files, the store's ``anchors`` and CRL addresses, the fetcher and the
-    grace period. A missing revocation status is a reason (``revocation_unknown``), never a mere warning: the
-    workflow's policy decides what to do with it."""
+    grace period. (An unknown revocation status is ``indeterminate`` with ``revocation_unknown`` in any context;
+    the workflow's policy decides what to do with it.)"""
     trust = settings.trust
     base = ValidationContext.from_paths(trust.roots, intermediates=trust.intermediates, crls=trust.crls)
     return dataclasses.replace(
@@ -54,7 +54,6 @@ def build(
         fetcher=fetcher,
         crl_urls=dict(crl_urls or {}),
         grace=dt.timedelta(minutes=trust.grace_minutes),
-        require_revocation=True,
     )
 
 

@@ -30,7 +30,7 @@ import msgspec
 from asn1crypto import ocsp
 
 from cades.asn1 import MalformedInput, load_certificates, load_crl
-from cades.fetch import Fetcher, FetchLimits, HttpFetcher, Kind
+from cades.fetch import Fetcher, FetchLimits, HttpFetcher, Kind, Origin
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,14 @@ def _crl_times(body: bytes) -> tuple[str, dt.datetime | None, dt.datetime | None
 
 
 class CachingFetcher(Fetcher):
-    """A :class:`Fetcher` with the server's cache in front of another one (an :class:`HttpFetcher` by default)."""
+    """A :class:`Fetcher` with the server's cache in front of another one (an :class:`HttpFetcher` by default).
+
+    It tells ``cades`` which answers it served from its store (origin ``cache``, shown in reports), and that it
+    keeps OCSP answers (``stores_ocsp_answers``), so validation sends nonce-less requests that a stored answer can
+    serve.
+    """
+
+    stores_ocsp_answers = True
 
     def __init__(
         self,
@@ -158,31 +165,37 @@ class CachingFetcher(Fetcher):
     # -- the Fetcher contract ----------------------------------------------------------------------------
 
     def get(self, url: str, *, kind: Kind) -> bytes | None:
+        return self.get_with_origin(url, kind=kind)[0]
+
+    def post_ocsp(self, url: str, request: bytes) -> bytes | None:
+        return self.post_ocsp_with_origin(url, request)[0]
+
+    def get_with_origin(self, url: str, *, kind: Kind) -> tuple[bytes | None, Origin]:
         if kind not in ("crl", "certificate"):
-            return self.inner.get(url, kind=kind)
+            return self.inner.get(url, kind=kind), "network"
         if not url.lower().startswith(("http://", "https://")):
-            return None  # ldap:// and file:// points are not followed: nothing to cache or to report
+            return None, "network"  # ldap:// and file:// points are not followed: nothing to cache or to report
         with self._lock:
             entry = self._entries.get(url)
         if entry is not None and entry.has_bytes and self._fresh(entry):
             body = self._read_bytes(entry)
             if body is not None:
                 self._touch(entry)
-                return body
-        return self.fetch(url, kind)
+                return body, "cache"
+        return self._fetch(url, kind)
 
-    def post_ocsp(self, url: str, request: bytes) -> bytes | None:
-        key, nonce = _ocsp_request_key(request)
+    def post_ocsp_with_origin(self, url: str, request: bytes) -> tuple[bytes | None, Origin]:
+        key = _ocsp_request_key(request)
         now = self.now()
         if key is not None:
             with self._lock:
                 hit = self._ocsp.get((url, key))
             if hit is not None and hit.expires > now:
-                return hit.body
+                return hit.body, "cache"
         body = self.inner.post_ocsp(url, request)
         self._responder_seen(url, body is not None, now)
         if body is None or key is None:
-            return body
+            return body, "network"
         expires = _ocsp_expiry(body, now, self.max_age)
         if expires is not None:
             with self._lock:
@@ -191,12 +204,15 @@ class CachingFetcher(Fetcher):
                     if len(self._ocsp) >= OCSP_MAX_ENTRIES:
                         self._ocsp.clear()
                 self._ocsp[(url, key)] = _OcspAnswer(body, expires)
-        return body
+        return body, "network"
 
     # -- fetching and storing --------------------------------------------------------------------------
 
     def fetch(self, url: str, kind: Kind) -> bytes | None:
         """Go to the network for ``url``; store what came if it is usable; else fall back to the cached copy."""
+        return self._fetch(url, kind)[0]
+
+    def _fetch(self, url: str, kind: Kind) -> tuple[bytes | None, Origin]:
         now = self.now()
         body = self.inner.get(url, kind=kind)
         with self._lock:
@@ -213,7 +229,7 @@ class CachingFetcher(Fetcher):
                 and now - previous_attempt < dt.timedelta(minutes=1)
             )
             self._save(entry, None, persist=not quiet)
-            return self._read_bytes(entry) if entry.has_bytes else None
+            return (self._read_bytes(entry) if entry.has_bytes else None), "cache"
         issuer, this_update, next_update = "", None, None
         try:
             if kind == "crl":
@@ -223,7 +239,7 @@ class CachingFetcher(Fetcher):
         except MalformedInput as exc:
             entry.last_error = f"получен не {'CRL' if kind == 'crl' else 'сертификат'}: {str(exc)[:200]}"
             self._save(entry, None)
-            return self._read_bytes(entry) if entry.has_bytes else None
+            return (self._read_bytes(entry) if entry.has_bytes else None), "cache"
         if (
             kind == "crl"
             and entry.has_bytes
@@ -235,11 +251,11 @@ class CachingFetcher(Fetcher):
                 f"получен более старый CRL (thisUpdate {this_update:%Y-%m-%d %H:%M} UTC); оставлен прежний"
             )
             self._save(entry, None)
-            return self._read_bytes(entry)
+            return self._read_bytes(entry), "cache"
         entry.issuer, entry.this_update, entry.next_update = issuer, this_update, next_update
         entry.fetched_at, entry.used_at, entry.size, entry.last_error = now, now, len(body), ""
         self._save(entry, body)
-        return body
+        return body, "network"
 
     def _fresh(self, entry: CacheEntry) -> bool:
         now = self.now()
@@ -346,18 +362,13 @@ class CachingFetcher(Fetcher):
                 log.warning("OCSP responder list not written", extra={"error": exc.strerror})
 
 
-def _ocsp_request_key(request: bytes) -> tuple[bytes | None, bytes | None]:
-    """(what the request asks about, its nonce). The key is None when the request does not parse: not cached."""
+def _ocsp_request_key(request: bytes) -> bytes | None:
+    """What the request asks about (its CertIDs); None when it does not parse: not cached. A request with a nonce
+    gets a nonce-bound answer, which :func:`_ocsp_expiry` never keeps."""
     try:
-        tbs = ocsp.OCSPRequest.load(request)["tbs_request"]
-        key = tbs["request_list"].dump()
-        nonce = None
-        for ext in tbs["request_extensions"] or []:
-            if ext["extn_id"].native == "nonce":
-                nonce = ext["extn_value"].contents
-        return key, nonce
+        return bytes(ocsp.OCSPRequest.load(request)["tbs_request"]["request_list"].dump())
     except Exception:
-        return None, None
+        return None
 
 
 def _ocsp_expiry(body: bytes, now: dt.datetime, max_age: dt.timedelta) -> dt.datetime | None:

@@ -67,6 +67,17 @@ class RouteStep(msgspec.Struct, kw_only=True):
     reason: str = ""
 
 
+class SignatureVerdict(msgspec.Struct, kw_only=True):
+    """What a page says an accepted signature is (:mod:`cades.verdicts`): the badge and the headline."""
+
+    tone: str  # valid (green), invalid (red), indeterminate (amber)
+    short: str
+    title: str
+    text: str
+    sub_indication: str = ""
+    accepted_without_revocation: bool = False
+
+
 class SignatureInfo(msgspec.Struct, kw_only=True):
     """An accepted signature without its bytes (those are downloaded separately)."""
 
@@ -83,6 +94,7 @@ class SignatureInfo(msgspec.Struct, kw_only=True):
     identity_warning: str
     accepted_at: str
     disk_file_id: int | None = None
+    verdict: SignatureVerdict | None = None
 
 
 class DocumentSummary(msgspec.Struct, kw_only=True):

@@ -12,12 +12,14 @@ from typing import Any
 
 import msgspec
 
+from cades.result import VerificationResult
+from cades.verdicts import document_headline
 from server.bitrix24.entities import cards_phrase
 from server.db import Database
 
-from . import store
+from . import signature_store, store
 from .docstate import DocState
-from .model import DocumentDetail, DocumentPage, DocumentRow
+from .model import DocumentDetail, DocumentPage, DocumentRow, SignatureInfo, SignatureVerdict
 from .permissions import PermissionDenied, Viewer
 from .states import TransitionRefused
 
@@ -105,9 +107,27 @@ class DocumentQueries:
                 counterparty_email=doc.counterparty_email,
                 files=store.files(d, document_id),
                 route=route,
-                signatures=store.signatures(d, document_id),
+                signatures=_with_verdicts(store.signatures(d, document_id), signature_store.verdicts(d, document_id)),
                 history=history,
                 can=viewer.actions(doc, current.user_id if current else None),
             )
 
         return await self.db.read(read)
+
+
+def verdict_of(verification_json: str) -> SignatureVerdict:
+    """The headline of a stored (so accepted) signature, in the words every report uses."""
+    head = document_headline(msgspec.json.decode(verification_json, type=VerificationResult), accepted=True)
+    return SignatureVerdict(
+        tone=head.tone,
+        short=head.short,
+        title=head.title,
+        text=head.text,
+        sub_indication=head.sub_indication,
+        accepted_without_revocation=head.accepted_without_revocation,
+    )
+
+
+def _with_verdicts(signatures: list[SignatureInfo], stored: list[signature_store.StoredVerdict]) -> list[SignatureInfo]:
+    by_id = {v.id: v.verification for v in stored}
+    return [msgspec.structs.replace(s, verdict=verdict_of(by_id[s.id])) if s.id in by_id else s for s in signatures]

@@ -16,8 +16,9 @@ import jinja2
 import msgspec
 from markupsafe import Markup
 
-from cades.report import render_html
+from cades.report import render_html, report_builtins
 from cades.result import VerificationResult
+from cades.verdicts import document_headline
 from server.db import Database
 
 from . import store
@@ -51,7 +52,7 @@ class Reports:
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         files = {f.id: f for f in await self.db.read(lambda d: store.files(d, document_id))}
         entries = []
-        protocols = []
+        rendered: list[tuple[str, VerificationResult]] = []
         for sig in signatures:
             result = msgspec.json.decode(sig.verification, type=VerificationResult)
             f = files[sig.file_id]
@@ -61,11 +62,11 @@ class Reports:
                     "file": f.name,
                     "streebog256": f.streebog256,
                     "signer": json.loads(sig.signer),
+                    "headline": report_builtins(result, accepted=True)["headline"],
                     "verification": msgspec.to_builtins(result),
                 }
             )
-            # cades renders the protocol from its own autoescaped template: trusted markup here.
-            protocols.append(Markup(render_html(result, document=f.name)))
+            rendered.append((f.name, result))
         report = {
             "document_id": document_id,
             "title": doc.title,
@@ -73,5 +74,16 @@ class Reports:
             "warnings": json.loads(doc.warnings or "[]"),
             "signatures": entries,
         }
-        html = self._templates.get_template(TEMPLATE).render(title=doc.title, protocols=protocols)
+        html = self.render_page(doc.title, rendered)
         return report, html
+
+    def render_page(self, title: str, signatures: list[tuple[str, VerificationResult]]) -> str:
+        """The report page of accepted signatures (file name, result): every headline on top, then protocols.
+
+        Every stored signature was accepted by the workflow: one held back only by an unknown revocation status
+        was accepted under ``[trust] revocation = "warn"``, and its headline says so (cades.verdicts).
+        """
+        headlines = [(name, document_headline(result, accepted=True)) for name, result in signatures]
+        # cades renders each protocol from its own autoescaped template: trusted markup here.
+        protocols = [Markup(render_html(result, document=name, accepted=True)) for name, result in signatures]
+        return self._templates.get_template(TEMPLATE).render(title=title, protocols=protocols, headlines=headlines)

@@ -21,7 +21,7 @@ from agent.backends.cryptcp import CryptcpBackend, parse_certmgr, sign_command
 from agent.backends.cryptopro import CryptoProBackend
 from agent.backends.openssl import OpenSSLBackend
 from agent.client import reconnect_delays, ws_url
-from agent.device import _set_keys
+from agent.config import update_config
 from agent.jobs import check_locally
 from agent.logredact import scrub
 from cades import hashing
@@ -64,7 +64,7 @@ def test_openssl_backend_signs_with_pem_and_pkcs12(people: People, tmp_path: Pat
     with OpenSSLBackend("", str(p12), str(pin)) as loose, pytest.raises(BackendError, match="chmod 600"):
         loose.sign(doc)
     # Wrong bytes are caught by the local check.
-    assert "не сходится" in (check_locally(pem.sign(doc), *digests(DOC + b"x")) or "")
+    assert "не сходится" in str(check_locally(pem.sign(doc), *digests(DOC + b"x")) or "")
     missing = OpenSSLBackend(str(cert.cert), str(tmp_path / "nope.key")).availability()
     assert not missing.ok and "нет файла ключа" in missing.detail
     pem.close()
@@ -81,7 +81,8 @@ def test_cli_sign_certs_and_status(people: People, tmp_path: Path) -> None:
     sig = Path(str(doc) + ".sig")
     assert check_locally(sig.read_bytes(), *digests(DOC)) is None
     certs = agent.cli("certs")
-    assert certs.returncode == 0 and "Соколов" in certs.stdout
+    assert certs.returncode == 0 and "1. Соколов" in certs.stdout
+    assert "Отпечаток: " in certs.stdout and "Действует с " in certs.stdout and "CN=" not in certs.stdout
     status = agent.cli("status")
     assert "не сопряжён" in status.stdout and "доступен: OpenSSL" in status.stdout
     run = agent.cli("run")
@@ -230,6 +231,7 @@ def fake_pycades(cert: Issued, pki: Any, calls: list[tuple[Any, ...]]) -> types.
     class Cert:
         SubjectName, IssuerName, SerialNumber = "CN=Соколов", "CN=Test CA", "1004"
         Thumbprint, ValidToDate = "046255290B0EB1CDD1797D9AB8C81F699E3687F3", "14.01.2027 10:56:00"
+        ValidFromDate = "14.10.2025 10:46:00"  # CAdESCOM's Certificate has both (ValidFromDate, ValidToDate)
 
         def HasPrivateKey(self) -> bool:
             return True
@@ -319,14 +321,16 @@ def test_reconnect_delays_grow_with_jitter_and_cap() -> None:
     assert ws_url("https://kd.example.ru/") == "wss://kd.example.ru/agent/ws"
 
 
-def test_secrets_are_scrubbed_and_config_edits_keep_the_rest() -> None:
+def test_secrets_are_scrubbed_and_config_edits_keep_the_rest(tmp_path: Path) -> None:
     assert (
         scrub("key kda_AbCdEf0123456789_-xyz sent; Authorization: Bearer abcdefghijklmnop")
         == "key kda_*** sent; Authorization: Bearer ***"
     )
     text = '# mine\n[server]\n# the url\nurl = ""\nca_file = "/etc/ca.pem"\n\n[backend]\nkind = "openssl"\n'
-    out = _set_keys(text, "server", {"url": "https://kd.example.ru", "device_id": "7"})
-    assert out == (
+    config = tmp_path / "agent.toml"
+    config.write_text(text)
+    update_config(config, "server", {"url": "https://kd.example.ru", "device_id": "7"})
+    assert config.read_text() == (
         '# mine\n[server]\n# the url\nurl = "https://kd.example.ru"\nca_file = "/etc/ca.pem"\n\n'
         'device_id = "7"\n[backend]\nkind = "openssl"\n'
     )

@@ -8,7 +8,7 @@ import os
 import pytest
 from asn1crypto import cms
 
-from cades.asn1 import MalformedInput, load_certificate
+from cades.asn1 import MalformedInput, load_certificate, load_crl
 from cades.cms import parse_signed_data
 from cades.validation import ValidationContext
 from cades.verify import verify_cms, verify_cms_file
@@ -18,6 +18,9 @@ DOC = "Договор поставки № 17 от 01.02.2025\n".encode() * 300
 
 
 def trusted(pki: GostPki, **kw: object) -> ValidationContext:
+    """The test root as the anchor and, unless the test says otherwise, CRLs for every link of the chain: a
+    signature is ``valid`` only with its revocation status known."""
+    kw.setdefault("crls", tuple(load_crl(p.read_bytes()) for p in pki.crl_files))
     return ValidationContext(trust_roots=(load_certificate(pki.root.cert_pem),), **kw)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
@@ -31,7 +34,8 @@ def test_paramsets_attached_and_detached_are_valid(gost_pki: GostPki, label: str
     (sr,) = result.signatures
     assert sr.status == "valid", (sr.reasons, sr.details)
     assert result.status == "valid" and result.attached is attached
-    assert sr.intact and sr.warnings == ["revocation_not_checked"]
+    assert sr.intact and sr.warnings == []
+    assert sr.certificate is not None and sr.certificate.revocation == "good"
     assert sr.digest_algorithm == ("streebog512" if label.startswith("512") else "streebog256")
     assert [e.trusted for e in sr.certificate.chain] == [False, False, True]  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
 
@@ -120,10 +124,16 @@ def test_signing_certificate_v2_mismatch(gost_pki: GostPki) -> None:
 
 
 def test_expired_certificate(gost_pki: GostPki) -> None:
+    # The signer's own signingTime (now) falls after the expiry: the signer states it signed with an expired
+    # certificate, so the claim alone proves the signature wrong (issue 13: validity is judged at the claimed time).
     sig = gost_pki.pki.sign(gost_pki.expired, DOC, certfile=[gost_pki.inter.cert])
     (sr,) = verify_cms(sig, DOC, context=trusted(gost_pki)).signatures
-    # Checked "now" without a trusted signing time: expired, but not proof of a bad signature.
-    assert sr.intact and "expired" in sr.reasons and sr.status == "indeterminate"
+    assert sr.intact and "expired" in sr.reasons and sr.status == "invalid"
+    assert sr.validation_time == sr.claimed_signing_time
+    # No signing time at all, checked "now": expired, but not proof of a bad signature (it may be old).
+    bare = gost_pki.pki.sign(gost_pki.expired, DOC, noattr=True, certfile=[gost_pki.inter.cert])
+    (untimed,) = verify_cms(bare, DOC, context=trusted(gost_pki)).signatures
+    assert untimed.intact and "expired" in untimed.reasons and untimed.status == "indeterminate"
     now = dt.datetime.now(dt.UTC)
     (at_now,) = verify_cms(sig, DOC, context=trusted(gost_pki, at=now)).signatures
     assert at_now.status == "invalid" and "expired" in at_now.reasons
@@ -135,23 +145,23 @@ def test_expired_certificate(gost_pki: GostPki) -> None:
 
 
 def test_revoked_certificate(gost_pki: GostPki) -> None:
-    from cades.asn1 import load_crl
-
     sig = gost_pki.pki.sign(gost_pki.revoked, DOC, certfile=[gost_pki.inter.cert])
     crl = load_crl(gost_pki.crl.read_bytes())
     (sr,) = verify_cms(sig, DOC, context=trusted(gost_pki, crls=(crl,))).signatures
     assert sr.status == "invalid" and "revoked" in sr.reasons
     assert sr.certificate is not None and sr.certificate.revocation == "revoked"
     assert sr.certificate.revocation_time is not None
-    (no_crl,) = verify_cms(sig, DOC, context=trusted(gost_pki)).signatures
-    assert no_crl.status == "valid" and "revocation_not_checked" in no_crl.warnings
-    (strict,) = verify_cms(sig, DOC, context=trusted(gost_pki, require_revocation=True)).signatures
-    assert strict.status == "indeterminate" and "revocation_unknown" in strict.reasons
+    # Without any CRL the status is unknown: never "valid" (issue 13; it used to be valid + a warning).
+    (no_crl,) = verify_cms(sig, DOC, context=trusted(gost_pki, crls=())).signatures
+    assert no_crl.status == "indeterminate" and no_crl.reasons == ["revocation_unknown"]
+    assert no_crl.warnings == [] and no_crl.certificate is not None and no_crl.certificate.revocation == "unknown"
     # A good certificate with CRLs for every link of the chain: checked and good.
     good_sig = gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert])
     crls = (crl, load_crl(gost_pki.root_crl.read_bytes()))
+    # Only the signer's CRL: the intermediate's status (the root's CRL) is unknown, so is the signature's.
     (partial,) = verify_cms(good_sig, DOC, context=trusted(gost_pki, crls=(crl,))).signatures
-    assert partial.status == "valid" and partial.warnings == ["revocation_not_checked"]
+    assert partial.status == "indeterminate" and partial.reasons == ["revocation_unknown"]
+    assert [e.revocation for e in partial.certificate.chain] == ["good", "unknown", "not_checked"]  # type: ignore[union-attr]  # set for a parsed signature; the test checks it
     (good,) = verify_cms(good_sig, DOC, context=trusted(gost_pki, crls=crls)).signatures
     assert good.status == "valid" and good.warnings == []
     assert good.certificate is not None and good.certificate.revocation == "good"

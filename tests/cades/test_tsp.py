@@ -18,6 +18,9 @@ DOC = b"%PDF-1.7 test document for CAdES-T\n" * 500
 
 
 def trusted(pki: GostPki, **kw: object) -> ValidationContext:
+    """The test root as the anchor and, unless the test says otherwise, CRLs for every link of the chain: a
+    signature is ``valid`` only with its revocation status known."""
+    kw.setdefault("crls", tuple(load_crl(p.read_bytes()) for p in pki.crl_files))
     return ValidationContext(trust_roots=(load_certificate(pki.root.cert_pem),), **kw)  # type: ignore[arg-type]  # keyword overrides given as a dict of mixed types
 
 
@@ -59,7 +62,9 @@ def test_timestamp_over_something_else_is_rejected(gost_pki: GostPki) -> None:
 def test_timestamp_from_an_untrusted_tsa_does_not_count(gost_pki: GostPki) -> None:
     sig = cades_t(gost_pki, gost_pki.user256)
     # Trust the intermediate only: the signer chains to it, the TSA (issued by the root) does not.
-    ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.inter.cert_pem),))
+    ctx = ValidationContext(
+        trust_roots=(load_certificate(gost_pki.inter.cert_pem),), crls=(load_crl(gost_pki.crl.read_bytes()),)
+    )
     (sr,) = verify_cms(sig, DOC, context=ctx).signatures
     assert sr.status == "valid" and "timestamp_untrusted" in sr.warnings
     assert sr.signing_time_source == "signed_attribute"

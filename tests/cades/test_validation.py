@@ -25,8 +25,11 @@ def test_from_paths_reads_files_and_directories(gost_pki: GostPki, tmp_path: Pat
     shutil.copy(gost_pki.root.cert, store / "root.pem")
     (store / "root.der.cer").write_bytes(gost_pki.root.cert_der)
     (store / "readme.txt").write_text("not a certificate, ignored by suffix")
-    ctx = ValidationContext.from_paths([store], intermediates=[gost_pki.inter.cert], crls=[gost_pki.crl])
-    assert len(ctx.trust_roots) == 2 and len(ctx.intermediates) == 1 and len(ctx.crls) == 1
+    crls = tmp_path / "crls"
+    crls.mkdir()
+    shutil.copy(gost_pki.root_crl, crls / "root.crl")
+    ctx = ValidationContext.from_paths([store], intermediates=[gost_pki.inter.cert], crls=[gost_pki.crl, crls])
+    assert len(ctx.trust_roots) == 2 and len(ctx.intermediates) == 1 and len(ctx.crls) == 2
     sig = gost_pki.pki.sign(gost_pki.user256, DOC)  # intermediate not in the bag: from the context
     assert verify_cms(sig, DOC, context=ctx).status == "valid"
     bundle = tmp_path / "bundle.pem"
@@ -58,7 +61,8 @@ def test_signer_key_usage_must_allow_signing(gost_pki: GostPki) -> None:
     pki = gost_pki.pki
     enc_only = pki.issue(gost_pki.inter, "enc-only", subject=pki.subject(CN="Только шифрование"), profile="v3_nousage")
     sig = pki.sign(enc_only, DOC, certfile=[gost_pki.inter.cert])
-    ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),))
+    crls = tuple(load_crl(p.read_bytes()) for p in gost_pki.crl_files)
+    ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=crls)
     (sr,) = verify_cms(sig, DOC, context=ctx).signatures
     assert sr.status == "invalid" and sr.reasons == ["key_usage"]
 
@@ -73,7 +77,9 @@ def test_crl_signed_by_someone_else_is_ignored(gost_pki: GostPki, tmp_path: Path
     ctx = ValidationContext(trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=(fake_crl,))
     (sr,) = verify_cms(sig, DOC, context=ctx).signatures
     assert "crl_unusable" in sr.warnings and "revoked" not in sr.reasons
-    assert sr.certificate is not None and sr.certificate.revocation == "not_checked"
+    # Nothing else speaks for the signer: its status is unknown, and so is the verdict (issue 13).
+    assert sr.status == "indeterminate" and "revocation_unknown" in sr.reasons
+    assert sr.certificate is not None and sr.certificate.revocation == "unknown"
 
 
 def test_a_stale_crl_still_counts_but_is_flagged(gost_pki: GostPki) -> None:
@@ -87,6 +93,11 @@ def test_a_stale_crl_still_counts_but_is_flagged(gost_pki: GostPki) -> None:
     (sr,) = verify_cms(sig, DOC, context=ctx).signatures
     assert "revoked" in sr.reasons  # what it lists still counts
     assert "crl_stale" in sr.warnings
+    # What it does not list is not proven good: newer revocations are unseen (issue 13: unknown, not valid).
+    good_sig = gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert])
+    (unseen,) = verify_cms(good_sig, DOC, context=ctx).signatures
+    assert unseen.status == "indeterminate" and unseen.reasons == ["revocation_unknown"]
+    assert "crl_stale" in unseen.warnings
     fresh = ValidationContext(
         trust_roots=(load_certificate(gost_pki.root.cert_pem),), crls=(load_crl(gost_pki.crl.read_bytes()), root_crl)
     )
@@ -153,7 +164,8 @@ def test_fetching_is_off_by_default(dp_pki: dict[str, object]) -> None:
     sig = pki.sign(bad, DOC, certfile=[inter.cert])  # type: ignore[attr-defined]  # a value of the fixture's dict[str, object]
     fetcher = DictFetcher({})
     (sr,) = verify_cms(sig, DOC, context=_dp_context(dp_pki, fetcher, fetch=False)).signatures
-    assert fetcher.calls == [] and sr.status == "valid" and "revocation_not_checked" in sr.warnings
+    # No network without a fetcher, and no CRL at hand: unknown, never "valid" (issue 13; it was valid + a warning).
+    assert fetcher.calls == [] and sr.status == "indeterminate" and sr.reasons == ["revocation_unknown"]
 
 
 def test_replaced_fetcher_supplies_crls(dp_pki: dict[str, object]) -> None:

@@ -22,7 +22,7 @@ def signed(gost_pki: GostPki, tmp_path_factory: pytest.TempPathFactory) -> dict[
     d = tmp_path_factory.mktemp("cli")
     files = {"doc": d / "договор.pdf", "good": d / "good.p7s", "attached": d / "attached.p7s",
              "expired": d / "expired.p7s", "trust": d / "root.pem", "crl": d / "inter.crl",
-             "revoked": d / "revoked.p7s"}  # fmt: skip
+             "revoked": d / "revoked.p7s", "root_crl": d / "root.crl"}  # fmt: skip
     files["doc"].write_bytes(DOC)
     pki = gost_pki.pki
     files["good"].write_bytes(pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert]))
@@ -31,7 +31,13 @@ def signed(gost_pki: GostPki, tmp_path_factory: pytest.TempPathFactory) -> dict[
     files["revoked"].write_bytes(pki.sign(gost_pki.revoked, DOC, certfile=[gost_pki.inter.cert]))
     files["trust"].write_bytes(gost_pki.root.cert_pem)
     files["crl"].write_bytes(gost_pki.crl.read_bytes())
+    files["root_crl"].write_bytes(gost_pki.root_crl.read_bytes())
     return files
+
+
+def known(signed: dict[str, Path]) -> list[Path | str]:
+    """The test root and the CRLs of the whole chain: without them no signature is ``valid`` (issue 13)."""
+    return ["--trust", signed["trust"], "--crl", signed["crl"], "--crl", signed["root_crl"]]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -58,28 +64,53 @@ def test_hash_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_valid_detached_exit_0_and_text(signed: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "verify", signed["doc"], signed["good"], "--trust", signed["trust"])
+    code, out, err = run(capsys, "verify", signed["doc"], signed["good"], *known(signed))
     assert code == 0, out
-    assert "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА" in out and "ИНН: 771234567890" in out and "СНИЛС: 12345678901" in out
+    assert out.startswith("ПОДПИСЬ ДЕЙСТВИТЕЛЬНА: ")
+    assert "ИНН: 771234567890" in out and "СНИЛС: 12345678901" in out
+    assert "Отзыв сертификата: не отозван" in out
+    assert "заявленное подписантом, не подтверждено штампом времени" in out
     assert err == ""
 
 
+def test_revocation_not_checked_is_not_shown_valid(signed: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 13: without revocation material the math passes but nobody knows whether the certificate was
+    # revoked, so the headline says exactly that and the exit code is 3, never 0 with a green word.
+    code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], "--trust", signed["trust"])
+    assert code == 3, out
+    # Worded «ПОДПИСЬ ВЕРНА, ОТЗЫВ НЕ ПРОВЕРЯЛСЯ» while the pipeline calls it valid with a warning, and
+    # «ПОДПИСЬ НЕ ПОДТВЕРЖДЕНА: СТАТУС ОТЗЫВА ...» once it calls it indeterminate: either way, about revocation.
+    headline = out.splitlines()[0].split(": ")[0:2]
+    assert "ОТЗЫВ" in " ".join(headline) and "ДЕЙСТВИТЕЛЬНА" not in out
+
+
+def test_help_names_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 — все подписи действительны" in out and "1 — есть недействительная подпись" in out
+    assert "3 — действительность не подтверждена" in out and "2 — неверные входные данные" in out
+
+
 def test_attached(signed: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "verify", "--attached", signed["attached"], "--trust", signed["trust"])
+    code, out, _ = run(capsys, "verify", "--attached", signed["attached"], *known(signed))
     assert code == 0 and "присоединённая" not in out  # text format; html says it
     code, _, err = run(capsys, "verify", signed["doc"], signed["good"], "--attached", signed["attached"])
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 
-def test_untrusted_and_tampered_exit_1(
+def test_untrusted_exit_3_and_tampered_exit_1(
     signed: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Indeterminate has its own exit code since issue 13 (was 1 together with invalid).
     code, out, _ = run(capsys, "verify", signed["doc"], signed["good"])
-    assert code == 1 and "СТАТУС НЕ ОПРЕДЕЛЁН" in out
+    assert code == 3
+    assert out.startswith("ПОДПИСЬ НЕ ПОДТВЕРЖДЕНА: ")
+    assert "[NO_CERTIFICATE_CHAIN_FOUND]" in out and "ДЕЙСТВИТЕЛЬНА" not in out
     other = tmp_path / "other.pdf"
     other.write_bytes(DOC + b"!")
     code, out, _ = run(capsys, "verify", other, signed["good"], "--trust", signed["trust"])
-    assert code == 1 and "ПОДПИСЬ НЕДЕЙСТВИТЕЛЬНА" in out and "[digest_mismatch]" in out
+    assert code == 1 and out.startswith("ПОДПИСЬ НЕДЕЙСТВИТЕЛЬНА: ДОКУМЕНТ ИЗМЕНЁН ПОСЛЕ ПОДПИСАНИЯ: ")
+    assert "[digest_mismatch]" in out and "[HASH_FAILURE]" in out
 
 
 def test_revoked_with_crl_and_at(signed: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,6 +119,8 @@ def test_revoked_with_crl_and_at(signed: dict[str, Path], capsys: pytest.Capture
     assert code == 1
     data = json.loads(out)
     assert data["signatures"][0]["reasons"] == ["revoked"]
+    assert data["headline"]["title"] == "ПОДПИСЬ НЕДЕЙСТВИТЕЛЬНА: СЕРТИФИКАТ ОТОЗВАН"
+    assert data["headline"]["sub_indication"] == "REVOKED" and data["headline"]["tone"] == "invalid"
     code, out, _ = run(capsys, "verify", signed["doc"], signed["expired"], "--trust", signed["trust"],
                        "--at", "2000-01-01T00:00:00+03:00", "--format", "json")  # fmt: skip
     assert code == 1
@@ -97,29 +130,32 @@ def test_revoked_with_crl_and_at(signed: dict[str, Path], capsys: pytest.Capture
 
 
 def test_json_output_parses(signed: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], "--trust", signed["trust"], "--format", "json")
+    code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], *known(signed), "--format", "json")
     assert code == 0
     data = json.loads(out)
-    assert data["status"] == "valid"
+    assert data["status"] == "valid" and data["headline"]["title"] == "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА"
     sig = data["signatures"][0]
     assert sig["signer"]["inn"] == "771234567890" and sig["signer"]["ogrn"] == "1027700000001"
     assert sig["signing_time_source"] == "signed_attribute" and sig["intact"] is True
     assert len(sig["certificate"]["chain"]) == 3
     code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], signed["expired"], "--format", "json",
-                       "--trust", signed["trust"])  # fmt: skip
+                       *known(signed))  # fmt: skip
     both = json.loads(out)
-    assert code == 1 and [x["result"]["status"] for x in both] == ["valid", "indeterminate"]
+    # The expired signer's own signingTime falls after its certificate's expiry: invalid (issue 13).
+    assert code == 1 and [x["result"]["status"] for x in both] == ["valid", "invalid"]
+    assert [x["result"]["headline"]["tone"] for x in both] == ["valid", "invalid"]
 
 
 def test_html_is_self_contained_and_escaped(
     signed: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_file = tmp_path / "report.html"
-    code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], "--trust", signed["trust"],
+    code, out, _ = run(capsys, "verify", signed["doc"], signed["good"], *known(signed),
                        "--format", "html", "--output", out_file)  # fmt: skip
     assert code == 0 and out == ""
     html = out_file.read_text()
     assert html.startswith("<!DOCTYPE html>") and "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА" in html
+    assert 'class="headline tone-valid"' in html
     assert "771234567890" in html and "&#34;Ромашка&#34;" in html  # quotes in O= are escaped
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<script" not in html and "@import" not in html and "url(" not in html
@@ -148,7 +184,7 @@ def test_unusable_input_exit_2(signed: dict[str, Path], tmp_path: Path, capsys: 
 def test_runs_as_a_process(signed: dict[str, Path]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "cades.cli", "verify", str(signed["doc"]), str(signed["good"]),
-         "--trust", str(signed["trust"]), "--format", "json"],
+         *map(str, known(signed)), "--format", "json"],
         capture_output=True, check=False, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

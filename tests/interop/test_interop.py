@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +230,44 @@ def test_tc26_digested_data(name: str, algorithm: str) -> None:
     check = check_digested_data((INTEROP / name).read_bytes())
     assert check.matches and check.digest_algorithm == algorithm
     assert check.content.decode("cp1251").startswith("Контрольный пример для структуры")
+
+
+CORPUS_ROOT_SAMPLE = "cryptopro-nestjs-example-attached-ber-streebog256.p7s"  # the corpus's one self-issued CA
+
+
+@pytest.fixture
+def corpus_root(tmp_path: Path) -> Path:
+    """The corpus's self-issued CA certificate as a file, as the admin hands it to ``klikdok trust add FILE``."""
+    path = tmp_path / "corpus-root.cer"
+    path.write_bytes(parse_signed_data(_sample(CORPUS_ROOT_SAMPLE)[0]).certificates[0].dump())
+    return path
+
+
+@pytest.mark.parametrize("name", VERIFIED)
+def test_samples_with_a_corpus_root_in_the_trust_store(name: str, corpus_root: Path) -> None:
+    """Issue 13: with a test root from the corpus trusted, every sample still verifies as the MANIFEST says
+    (intact), and none is "valid" on an unknown revocation status or an unproven signing time."""
+    sig, content = _sample(name)
+    (sr,) = verify_cms(sig, content, context=ValidationContext.from_paths([corpus_root])).signatures
+    assert sr.intact and not INVALID_CODES & set(sr.reasons), sr.reasons
+    if name == CORPUS_ROOT_SAMPLE:
+        # Trusted, the anchor itself (nothing to revoke), valid at its claimed signingTime (2021) but expired
+        # since, and no time stamp proves the claim: indeterminate for the expiry alone.
+        assert sr.status == "indeterminate" and sr.reasons == ["expired"]
+        assert sr.validation_time == sr.claimed_signing_time
+        at = ValidationContext.from_paths([corpus_root], at=sr.claimed_signing_time)
+        assert verify_cms(sig, content, context=at).status == "valid"
+    else:
+        assert sr.status == "indeterminate"
+        assert {"untrusted_root", "chain_incomplete"} & set(sr.reasons)
+
+
+def test_klikdok_verify_with_the_corpus_root(corpus_root: Path, tmp_path: Path) -> None:
+    from cades.cli import main
+
+    sig_path = tmp_path / CORPUS_ROOT_SAMPLE
+    sig_path.write_bytes(_sample(CORPUS_ROOT_SAMPLE)[0])
+    assert main(["verify", "--attached", str(sig_path), "--trust", str(corpus_root)]) == 1
+    assert (
+        main(["verify", "--attached", str(sig_path), "--trust", str(corpus_root), "--at", "2021-08-12T09:45:03Z"]) == 0
+    )

@@ -168,12 +168,20 @@ class OpenSSLPki:
     """A directory with CAs, keys and certificates; every operation shells out to ``openssl``."""
 
     def __init__(
-        self, root: Path, *, crl_url: str | None = None, ocsp_url: str | None = None, ca_issuers_url: str | None = None
+        self,
+        root: Path,
+        *,
+        crl_url: str | None = None,
+        ocsp_url: str | None = None,
+        ca_issuers_url: str | None = None,
+        delta_crl_url: str | None = None,
     ) -> None:
         """``crl_url``, ``ocsp_url`` and ``ca_issuers_url`` are base URLs: certificates a CA issues point to
         ``{crl_url}/{ca}.crl`` (CRL DP), ``{ocsp_url}/{ca}`` (AIA OCSP) and ``{ca_issuers_url}/{ca}.cer``
-        (AIA caIssuers, DER), so one loopback server can answer for several CAs."""
+        (AIA caIssuers, DER), so one loopback server can answer for several CAs; ``delta_crl_url`` adds
+        freshestCRL ``{delta_crl_url}/{ca}-delta.crl`` (see :meth:`delta_crl`)."""
         self.root = root
+        self.delta_crl_url = delta_crl_url
         self.ocsp_url = ocsp_url
         self.ca_issuers_url = ca_issuers_url
         root.mkdir(parents=True, exist_ok=True)
@@ -204,6 +212,8 @@ class OpenSSLPki:
             (d / "index.txt").write_text("")
             (d / "crlnumber").write_text("01\n")
             crl_dp = f"crlDistributionPoints = URI:{self.crl_url}/{ca.name}.crl" if self.crl_url else ""
+            if self.delta_crl_url:
+                crl_dp += f"\nfreshestCRL = URI:{self.delta_crl_url}/{ca.name}-delta.crl"
             access = []
             if self.ocsp_url:
                 access.append(f"OCSP;URI:{self.ocsp_url}/{ca.name}")
@@ -287,6 +297,18 @@ class OpenSSLPki:
         extra = ["-crlsec", str(valid_seconds)] if valid_seconds is not None else []
         self.run("ca", "-config", d / "ca.cnf", "-gencrl", "-out", out, "-md", ca.md, *extra)
         return out
+
+    def delta_crl(self, ca: Issued, *, base_number: int) -> bytes:
+        """A delta CRL (DER) on top of the complete CRL numbered ``base_number``: ``openssl ca -gencrl`` with the
+        deltaCRLIndicator extension; it lists every revocation so far, a valid superset of the changes."""
+        d = self._ca_dir(ca)
+        section = d / "delta.cnf"
+        section.write_text(
+            f"{(d / 'ca.cnf').read_text()}\n[delta_ext]\n2.5.29.27 = critical,ASN1:INTEGER:{base_number}\n"
+        )
+        out = self.root / f"{ca.name}-delta.crl.pem"
+        self.run("ca", "-config", section, "-gencrl", "-crlexts", "delta_ext", "-out", out, "-md", ca.md)
+        return self.run("crl", "-in", out, "-outform", "DER")
 
     def crl_der(self, ca: Issued) -> bytes:
         pem = self.crl(ca)

@@ -52,6 +52,11 @@ class GostPki:
     ip: Issued
 
     @property
+    def crl_files(self) -> tuple[Path, Path]:
+        """The intermediate's and the root's CRLs: what makes the revocation status of the test chain known."""
+        return self.crl, self.root_crl
+
+    @property
     def chain_file(self) -> Path:
         """Intermediate + root, PEM (for -CAfile / --trust)."""
         path = self.pki.root / "chain.pem"

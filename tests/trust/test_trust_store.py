@@ -194,13 +194,16 @@ def test_klikdok_verify_uses_the_store(tmp_path: Path, gost_pki: GostPki) -> Non
     data = tmp_path / "data"
     document = write(tmp_path, "doc.bin", DOC)
     signature = write(tmp_path, "doc.bin.sig", gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert]))
-    code, out, _ = cli(data, "verify", document, signature)
-    assert code == 1  # no database, no anchors
+    # Issue 13: undecided (no anchor) exits 3, and "valid" needs the revocation status known (both CAs' CRLs).
+    crls = ["--crl", str(gost_pki.crl), "--crl", str(gost_pki.root_crl)]
+    code, out, _ = cli(data, "verify", document, signature, *crls)
+    assert code == 3  # no database, no anchors
     listed = write(tmp_path, "v1.xml", tsl_xml(1, NOW, [TslCaSpec("Тестовый УЦ", (gost_pki.root,))]))
     assert cli(data, "trust", "import", listed)[0] == 0
-    code, out, _ = cli(data, "verify", document, signature)
+    code, out, _ = cli(data, "verify", document, signature, *crls)
     assert code == 0, out
-    assert cli(data, "verify", "--no-store", document, signature)[0] == 1
+    assert out.startswith("ПОДПИСЬ ДЕЙСТВИТЕЛЬНА: ")
+    assert cli(data, "verify", "--no-store", document, signature, *crls)[0] == 3
 
 
 def test_crl_addresses_are_kept_per_key(tmp_path: Path, gost_pki: GostPki, database: tuple[Settings, Database]) -> None:

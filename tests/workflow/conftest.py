@@ -121,7 +121,7 @@ def server_env(pki: GostPki, **extra: str) -> dict[str, str]:
         "KLIKDOK_PORTAL_URL": SessionPortal.url,
         "KLIKDOK_TRUST_ROOTS": f'["{pki.root.cert}"]',
         "KLIKDOK_TRUST_INTERMEDIATES": f'["{pki.inter.cert}"]',
-        # Both test CAs' CRLs: every signature's revocation status is known, as on a box that reaches its CAs.
+        # The CRLs of both CAs: signatures are `valid` only with their revocation status known (issue 13).
         "KLIKDOK_TRUST_CRLS": f'["{pki.crl}", "{pki.root_crl}"]',
         "KLIKDOK_PORTAL_RATE_PER_SECOND": "200",
         "KLIKDOK_PORTAL_BURST": "500",

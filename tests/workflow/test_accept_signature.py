@@ -322,4 +322,4 @@ async def test_warn_never_accepts_a_revoked_or_untrusted_signature(db: Database,
             claim=SignerClaim("internal", user_id=DIRECTOR),
             source="upload",
         )
-    assert untrusted.value.code == "unverifiable" and "revocation_unknown" not in untrusted.value.details["reasons"]
+    assert untrusted.value.code == "unverifiable" and "chain_incomplete" in untrusted.value.details["reasons"]

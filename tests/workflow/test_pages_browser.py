@@ -211,3 +211,45 @@ def test_auditor_searches_everything_reads_the_log_and_exports(kd: Klikdok, peop
     page.wait_for_selector("#kd-log table tr:nth-child(3)")
     assert page.locator("#kd-log table tr").count() == 3  # header + two sends
     shot(page, "09-audit")
+
+
+def test_document_page_shows_each_signatures_verdict(kd: Klikdok, people: People, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    """Issue 13: the page words a signature's verdict as the server's vocabulary does; one accepted without a
+    revocation check (what `[trust] revocation = "warn"` stores) is amber and says so, never «действительна»."""
+    import json
+
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    files = {"Договор.pdf": PDF + b"1", "Приложение.pdf": PDF + b"2"}
+    doc = kd.create(MANAGER, ("deal", 1), files, signers=[DIRECTOR, CHIEF_ACCOUNTANT], title="Договор с приложением")
+    detail = kd.api("GET", f"/documents/{doc}", DIRECTOR).json()
+    for f in detail["files"]:
+        r = kd.api("POST", f"/documents/{doc}/files/{f['id']}/signatures", DIRECTOR,
+                   content=people.sign(DIRECTOR, files[f["name"]]))  # fmt: skip
+        assert r.status_code == 201, r.text
+    # Test setup: the second signature as the warn policy stores it (revocation unknown, accepted).
+    [(sig_id, verification)] = kd.query("SELECT id, verification FROM signatures ORDER BY id DESC LIMIT 1")
+    result = json.loads(verification)
+    result["status"] = result["signatures"][0]["status"] = "indeterminate"
+    result["signatures"][0]["reasons"] = ["revocation_unknown"]
+    result["signatures"][0]["certificate"]["revocation"] = "unknown"
+    conn = sqlite3.connect(kd.server.data_dir / "klikdok.db")
+    conn.execute("UPDATE signatures SET status = 'indeterminate', verification = ? WHERE id = ?",
+                 [json.dumps(result), sig_id])  # fmt: skip
+    conn.commit()
+    conn.close()
+
+    open_app_page(page, kd, CHIEF_ACCOUNTANT, "#queue")
+    page.click("#kd-queue .kd-open")
+    page.wait_for_selector(f"#kd-doc-{doc} [data-signature='{sig_id}'] [data-verdict]")
+    panel = f"#kd-doc-{doc}"
+    valid = page.locator(f"{panel} li[data-signature]:not([data-signature='{sig_id}'])")
+    warned = page.locator(f"{panel} li[data-signature='{sig_id}']")
+    assert valid.locator("[data-verdict]").get_attribute("data-verdict") == "valid"
+    assert valid.locator("[data-verdict]").inner_text() == "Подпись действительна"
+    assert warned.locator("[data-verdict]").get_attribute("data-verdict") == "indeterminate"
+    text = warned.inner_text()
+    assert "Принята без проверки отзыва" in text and "ПОДПИСЬ ПРИНЯТА БЕЗ ПРОВЕРКИ ОТЗЫВА" in text
+    assert "действительна" not in text.lower()
+    colour = warned.locator("[data-verdict]").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour == "rgb(255, 241, 214)"  # amber, never the green of a valid one
+    shot(page, "07-document-verdicts")

@@ -7,9 +7,10 @@ title like ``<img onerror=...>`` must show as those characters, in the page and 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
-from tests.workflow.conftest import MANAGER, Klikdok
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People
 
 PDF = b"%PDF-1.4 report page\n"
 TITLE = '<img src=x onerror="alert(1)"> Акт & Ко'
@@ -27,3 +28,21 @@ def test_the_report_page_escapes_the_title_and_the_package_carries_the_same_page
     assert pkg.status_code == 200, pkg.text
     archived = zipfile.ZipFile(io.BytesIO(pkg.content)).read("отчёт-о-проверке.html").decode()
     assert archived == page.text
+
+
+def test_the_package_report_leads_with_each_signatures_headline(kd: Klikdok, people: People) -> None:
+    """Issue 13: the ZIP's report (HTML and JSON) names each accepted signature's verdict first; "valid" here is
+    earned: the test server has both CAs' CRLs, so the revocation status was checked."""
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    doc_id = kd.create(MANAGER, ("deal", 1), {"Акт.pdf": PDF}, signers=[DIRECTOR], title="Акт сверки")
+    [f] = kd.api("GET", f"/documents/{doc_id}", DIRECTOR).json()["files"]
+    r = kd.api("POST", f"/documents/{doc_id}/files/{f['id']}/signatures", DIRECTOR, content=people.sign(DIRECTOR, PDF))
+    assert r.status_code == 201, r.text
+    pkg = kd.api("GET", f"/documents/{doc_id}/package", MANAGER)
+    archive = zipfile.ZipFile(io.BytesIO(pkg.content))
+    html = archive.read("отчёт-о-проверке.html").decode()
+    assert '<li class="tone-valid" data-verdict="valid">1. «Акт.pdf»: ПОДПИСЬ ДЕЙСТВИТЕЛЬНА<p>' in html
+    assert "Отзыв сертификата</th><td>не отозван" in html
+    report = json.loads(archive.read("отчёт-о-проверке.json"))
+    assert report["signatures"][0]["headline"]["title"] == "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА"
+    assert report["signatures"][0]["headline"]["tone"] == "valid"

@@ -112,6 +112,13 @@ def test_a_certificate_revoked_after_start_is_caught_after_the_refresh(
         again = kd.api("POST", second, DIRECTOR, content=live_ca.pki.sign(live_ca.director, PDF))
         assert again.status_code == 201, again.text
         assert live_ca.files.hits("live-inter.crl") == 1
+        # The report says where the status came from: the CA's CRL over the network, then the server's cache.
+        origins = [
+            json.loads(row[0])["signatures"][0]["certificate"]["revocation_source"]
+            for row in kd.query("SELECT verification FROM signatures ORDER BY id")
+        ]
+        assert [(o["kind"], o["origin"]) for o in origins] == [("crl", "network"), ("crl", "cache")]
+        assert origins[0]["location"].endswith("/live-inter.crl")
 
         # The CA revokes the certificate and publishes a new CRL; the cached one is still within its nextUpdate.
         cache = cache_directory(kd.server.data_dir)
