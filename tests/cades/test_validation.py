@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -198,4 +199,27 @@ def test_http_fetcher_over_loopback(dp_pki: dict[str, object]) -> None:
     assert len(requests) == 4  # one per CRL and verification: caching is the server's (server/trust)
     assert fetcher.get("file:///etc/passwd", kind="crl") is None
     assert fetcher.get(f"{dp_pki['base']}/missing.crl", kind="crl") is None
-    assert fetcher.backing_off(f"{dp_pki['base']}/dpinter.crl")  # the 404 puts the host on back-off
+    # A missing path is no sign the host is down: its other addresses are still asked.
+    assert not fetcher.backing_off(f"{dp_pki['base']}/dpinter.crl")
+
+
+def test_a_host_that_does_not_answer_is_backed_off_and_tried_again_later() -> None:
+    from tests.support.http_files import serve_files
+
+    limits = FetchLimits(timeout=2, backoff_seconds=0.3)
+    with serve_files() as files, HttpFetcher(limits) as fetcher:
+        files.put("ca.crl", b"crl bytes")
+        url = f"{files.base_url}/ca.crl"
+        files.down = True
+        assert fetcher.get(url, kind="crl") is None and fetcher.backing_off(url)
+        files.down = False
+        assert fetcher.get(url, kind="crl") is None  # skipped while backing off: no request made
+        assert files.hits("ca.crl") == 1
+        deadline = time.monotonic() + 5
+        while fetcher.backing_off(url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fetcher.get(url, kind="crl") == b"crl bytes" and not fetcher.backing_off(url)
+        files.put("big.crl", b"x" * 100)
+        small = HttpFetcher(FetchLimits(timeout=2, max_bytes={"crl": 10}))
+        with small:
+            assert small.get(f"{files.base_url}/big.crl", kind="crl") is None  # over the bound: refused
