@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from asn1crypto import x509  # noqa: E402  after the sys.path line that lets the file run standalone
+
 from cades.asn1 import load_certificate, load_crl  # noqa: E402  after the sys.path line that lets the file run standalone
 from cades.fetch import Fetcher, Kind, Origin  # noqa: E402  after the sys.path line that lets the file run standalone
 from cades.validation import ValidationContext  # noqa: E402  after the sys.path line that lets the file run standalone
@@ -101,6 +103,30 @@ def ours_warm_cache(m: Material) -> Callable[[], None]:
     crl_der = m.pki.run("crl", "-in", m.crl, "-outform", "DER")
     fetcher = WarmCache({f"{WARM_CRL_BASE}/bench-root.crl": crl_der})
     context = ValidationContext(trust_roots=(load_certificate(m.root_pem.read_bytes()),), fetcher=fetcher)
+
+    def run() -> None:
+        result = verify_cms(m.sig, m.doc, context=context)
+        assert result.status == "valid", result.signatures[0].reasons
+
+    return run
+
+
+def listed_anchors(m: Material, count: int = 2000) -> tuple[x509.Certificate, ...]:
+    """The shape of the accredited list in the store: ``count`` CA certificates under other names, then the
+    root. Copies of the root renamed and renumbered (their own signatures do not matter to an anchor)."""
+    root = load_certificate(m.root_pem.read_bytes())
+    out = []
+    for i in range(count):
+        cert = x509.Certificate.load(root.dump())
+        cert["tbs_certificate"]["serial_number"] = 10**6 + i
+        cert["tbs_certificate"]["subject"] = x509.Name.build({"common_name": f"Аккредитованный УЦ {i}"})
+        out.append(x509.Certificate.load(cert.dump()))
+    return (*out, root)
+
+
+def ours_listed_anchors(m: Material) -> Callable[[], None]:
+    """(1) with 2,000 listed CA certificates in the trust store: the issuer is found through the name index."""
+    context = ValidationContext(trust_roots=listed_anchors(m), crls=(load_crl(m.crl.read_bytes()),))
 
     def run() -> None:
         result = verify_cms(m.sig, m.doc, context=context)
@@ -205,6 +231,11 @@ def test_verify_cms_ours_warm_cache(record, material: Material) -> None:
            rounds=300, warmup=20)  # fmt: skip
 
 
+def test_verify_cms_ours_listed_anchors(record, material: Material) -> None:
+    record("verify CAdES-BES 100kB: cades.verify_cms, 2000 listed CAs in the store", ours_listed_anchors(material),
+           rounds=300, warmup=20)  # fmt: skip
+
+
 def test_verify_cms_openssl_inprocess(record, material: Material) -> None:
     record("verify CAdES-BES 100kB: OpenSSL CMS_verify (ctypes)", in_process(material), rounds=300, warmup=20)
 
@@ -230,16 +261,23 @@ def main(rounds: int = 40) -> int:
     """
     with tempfile.TemporaryDirectory() as tmp:
         m = make_material(Path(tmp))
-        fns = {"ours": ours(m), "inproc": in_process(m), "subprocess": subprocess_verify(m)}
+        fns = {
+            "ours": ours(m),
+            "listed": ours_listed_anchors(m),
+            "inproc": in_process(m),
+            "subprocess": subprocess_verify(m),
+        }
         for fn in fns.values():
             fn()
         times: dict[str, list[float]] = {k: [] for k in fns}
         for _ in range(rounds):
             times["ours"].append(_batch(fns["ours"], 10))
+            times["listed"].append(_batch(fns["listed"], 10))
             times["inproc"].append(_batch(fns["inproc"], 10))
             times["subprocess"].append(_batch(fns["subprocess"], 1))
     labels = {
         "ours": "cades.verify_cms",
+        "listed": "cades.verify_cms, 2,000 listed CAs in the store",
         "inproc": "OpenSSL CMS_verify in-process (ctypes + gost engine)",
         "subprocess": "openssl cms -verify (subprocess)",
     }

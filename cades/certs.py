@@ -20,6 +20,7 @@ __all__ = [
     "cert_info",
     "identity",
     "name_text",
+    "name_key",
     "names_equal",
 ]
 
@@ -112,6 +113,23 @@ def name_text(name: x509.Name) -> str:
 
 
 _NAME_MEMO: dict[tuple[bytes, bytes], bool] = {}
+_NAME_KEYS: dict[bytes, str] = {}
+
+
+def name_key(name: x509.Name) -> str:
+    """A dictionary key equal for names that RFC 5280 calls equal (asn1crypto's ``hashable``), memoised by the
+    encoded name: indexes of thousands of CA certificates (the accredited list) are looked up by it."""
+    raw = _name_bytes(name)
+    key = _NAME_KEYS.get(raw)
+    if key is None:
+        try:
+            key = name.hashable
+        except Exception:
+            key = "raw:" + raw.hex()
+        if len(_NAME_KEYS) > 8192:
+            _NAME_KEYS.clear()
+        _NAME_KEYS[raw] = key
+    return key
 
 
 def _name_bytes(name: x509.Name) -> bytes:
@@ -311,3 +329,4 @@ def clear_caches() -> None:
     """Forget memoised certificate facts and name comparisons (benchmarks measure the cold path)."""
     _FACTS.clear()
     _NAME_MEMO.clear()
+    _NAME_KEYS.clear()

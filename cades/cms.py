@@ -171,13 +171,25 @@ def parse_signed_data(data: bytes, *, max_size: int = MAX_INPUT_SIZE) -> ParsedS
     )
 
 
+# DER -> the parsed certificate. The signer's and its CA's certificates ride in every signature they make; a
+# certificate is never modified once parsed, so the same bytes can share one parsed object (and the memoised
+# facts, names and signature verdicts that hang on it) instead of being parsed field by field every time.
+_PARSED: dict[bytes, x509.Certificate] = {}
+
+
 def _usable_certificates(certs: list[x509.Certificate]) -> list[x509.Certificate]:
     """Drop bag certificates that do not even parse: they cannot be a signer or a chain link anyway."""
     out = []
     for cert in certs:
         try:
-            touch_certificate(cert)
-            out.append(cert)
+            der = cert.dump()
+            known = _PARSED.get(der)
+            if known is None:
+                touch_certificate(cert)
+                if len(_PARSED) > 1024:
+                    _PARSED.clear()
+                known = _PARSED[der] = cert
+            out.append(known)
         except Exception:
             continue
     return out

@@ -150,7 +150,10 @@ class HttpFetcher(Fetcher):
         try:
             with self._client.stream(method, url, content=body, headers=headers) as response:
                 if response.status_code != 200:
-                    self._failed(host)
+                    # A 404 for one path says nothing about the host's other paths (its CRL next to a missing
+                    # OCSP path): only a host that does not answer, or answers 5xx, is backed off.
+                    if response.status_code >= 500:
+                        self._failed(host)
                     return None
                 chunks: list[bytes] = []
                 size = 0

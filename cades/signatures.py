@@ -12,6 +12,7 @@ from asn1crypto import x509
 
 from . import hashing
 from .asn1 import GOST_KEY_OIDS, SIGNATURE_OIDS
+from .certs import der_of
 from .gost import PublicKey
 from .gost import verify as gost_verify
 
@@ -56,12 +57,36 @@ def signature_ok(signed_der: bytes, sig_oid: str, signature: bytes, issuer: x509
         return False
 
 
+# (certificate DER, issuer SubjectPublicKeyInfo DER) -> the verdict of the GOST check. The same few signer and CA
+# certificates come back in every verification; the answer depends on nothing but these bytes, so a repeat costs
+# a dictionary look-up instead of an elliptic-curve verification.
+_CERT_SIGNATURES: dict[tuple[bytes, bytes], bool | None] = {}
+
+
 def cert_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     """Whether ``issuer``'s key signed ``cert`` (False for a damaged certificate, None if unsupported)."""
+    try:
+        key = (der_of(cert), issuer["tbs_certificate"]["subject_public_key_info"].dump())
+    except Exception:
+        return False
+    if key in _CERT_SIGNATURES:
+        return _CERT_SIGNATURES[key]
     try:
         tbs = cert["tbs_certificate"].dump()
         sig_oid = cert["signature_algorithm"]["algorithm"].dotted
         sig = cert["signature_value"].native
     except Exception:
         return False
-    return signature_ok(tbs, sig_oid, sig, issuer)
+    verdict = signature_ok(tbs, sig_oid, sig, issuer)
+    with _KEY_CACHE_LOCK:
+        if len(_CERT_SIGNATURES) > 4096:
+            _CERT_SIGNATURES.clear()
+        _CERT_SIGNATURES[key] = verdict
+    return verdict
+
+
+def clear_caches() -> None:
+    """Forget parsed keys and certificate-signature verdicts (benchmarks measure the cold path)."""
+    with _KEY_CACHE_LOCK:
+        _KEY_CACHE.clear()
+        _CERT_SIGNATURES.clear()

@@ -78,7 +78,8 @@ def verify_timestamp(
     tsa = math.cert
     assert tsa is not None
     tsa_name = cert_info(tsa).subject
-    chain = validate_chain(tsa, context=context, at=gen_time, extra_certs=pool, time_trusted=True, now=now)
+    own = [*parsed.certificates, *extra_certs]
+    chain = validate_chain(tsa, context=context, at=gen_time, extra_certs=own, time_trusted=True, now=now)
     details: list[str] = []
     try:
         eku = tsa.extended_key_usage_value

@@ -25,7 +25,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 
 from .asn1 import MalformedInput, decode_armour, load_certificate, load_certificates, load_crl
-from .certs import der_of, facts, names_equal
+from .certs import der_of, facts, name_key, names_equal
 from .fetch import Fetcher, fetch_with_origin
 from .result import RevocationSource
 from .revocation import EmbeddedValues, Finding, Lookup, find_status, remember_location, source_line
@@ -81,12 +81,31 @@ class ValidationContext:
     grace: dt.timedelta = dt.timedelta(0)
     _anchor_keys: frozenset[tuple[bytes, bytes]] = field(default=frozenset(), repr=False, compare=False)
     _anchor_ders: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
+    _by_subject: Mapping[str, tuple[x509.Certificate, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError("validation time must be timezone-aware")
         object.__setattr__(self, "_anchor_keys", frozenset(_cert_key(c) for c in self.trust_roots))
         object.__setattr__(self, "_anchor_ders", frozenset(der_of(c) for c in self.trust_roots))
+        # The accredited list brings thousands of CA certificates: a path step looks its issuer up by name
+        # instead of comparing names with all of them.
+        index: dict[str, list[x509.Certificate]] = {}
+        for cert in _dedupe([*self.intermediates, *self.trust_roots]):
+            try:
+                index.setdefault(name_key(cert["tbs_certificate"]["subject"]), []).append(cert)
+            except Exception:
+                continue
+        object.__setattr__(self, "_by_subject", {k: tuple(v) for k, v in index.items()})
+
+    def certificates_named(self, name: x509.Name) -> tuple[x509.Certificate, ...]:
+        """The context's intermediates and anchors whose subject is ``name`` (RFC 5280 comparison)."""
+        if not self._by_subject:
+            return ()
+        try:
+            return self._by_subject.get(name_key(name), ())
+        except Exception:
+            return ()
 
     @classmethod
     def from_paths(
@@ -179,10 +198,19 @@ def _aki(cert: x509.Certificate) -> bytes | None:
     return facts(cert).aki
 
 
-def _issuer_candidates(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+def _issuer_candidates(
+    cert: x509.Certificate, pool: Sequence[x509.Certificate], context: ValidationContext
+) -> list[x509.Certificate]:
+    """Certificates named as ``cert``'s issuer: from the signature's own (small) pool by comparison, from the
+    context's (possibly large) store by its index."""
     issuer_name = cert["tbs_certificate"]["issuer"]
     aki = _aki(cert)
-    found = [c for c in pool if names_equal(c["tbs_certificate"]["subject"], issuer_name)]
+    found = _dedupe(
+        [
+            *(c for c in pool if names_equal(c["tbs_certificate"]["subject"], issuer_name)),
+            *context.certificates_named(issuer_name),
+        ]
+    )
     if aki is not None:
         # Prefer the key the AKI names; keep the others in case the AKI is wrong (it happens).
         found.sort(key=lambda c: _ski(c) != aki)
@@ -268,7 +296,8 @@ def validate_chain(
     and ``_judge``). ``extra_crls`` and ``extra_ocsp`` are the revocation values that ride in the signature.
     """
     now = now or dt.datetime.now(dt.UTC)
-    pool = _dedupe([*extra_certs, *context.intermediates, *context.trust_roots])
+    # The signature's own certificates; the context's are looked up through its index (see _issuer_candidates).
+    pool = _dedupe(extra_certs)
     chain = [leaf]
     outcome = ChainOutcome(chain=chain, trusted=False)
     budget = _AiaBudget()
@@ -278,13 +307,13 @@ def validate_chain(
             outcome.trusted = True
             break
         in_chain = {der_of(x) for x in chain}
-        candidates = [c for c in _issuer_candidates(current, pool) if der_of(c) not in in_chain]
+        candidates = [c for c in _issuer_candidates(current, pool, context) if der_of(c) not in in_chain]
         self_issued = names_equal(current["tbs_certificate"]["subject"], current["tbs_certificate"]["issuer"])
         if not candidates and not self_issued and context.fetcher is not None:
             fetched = _fetch_issuers(current, context.fetcher, budget)
             if fetched:
                 pool = _dedupe([*pool, *fetched])
-                candidates = [c for c in _issuer_candidates(current, pool) if der_of(c) not in in_chain]
+                candidates = [c for c in _issuer_candidates(current, pool, context) if der_of(c) not in in_chain]
         issuer = None
         unsupported = False
         for cand in candidates:
@@ -318,7 +347,9 @@ def validate_chain(
     _check_validity(outcome, at, now, time_trusted=time_trusted, time_claimed=time_claimed)
     _check_constraints(outcome)
     embedded = EmbeddedValues(crls=tuple(extra_crls), ocsp=tuple(extra_ocsp))
-    _check_revocation(outcome, context, at, now, embedded, pool, time_trusted=time_trusted)
+    # A delegated OCSP responder's certificate may be one of the admin's intermediates (anchors never are one).
+    responders = _dedupe([*pool, *context.intermediates])
+    _check_revocation(outcome, context, at, now, embedded, responders, time_trusted=time_trusted)
     return outcome
 
 

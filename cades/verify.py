@@ -169,13 +169,9 @@ def _verify_signer_unguarded(
     supplied: Sequence[x509.Certificate],
     now: dt.datetime,
 ) -> SignatureResult:
-    pool = [
-        *parsed.certificates,
-        *signer.certificate_values,
-        *supplied,
-        *context.intermediates,
-        *context.trust_roots,
-    ]
+    own = [*parsed.certificates, *signer.certificate_values, *supplied]
+    # The signer's certificate is nearly always in the signature; the context's come last, for the rest.
+    pool = [*own, *context.intermediates, *context.trust_roots]
     math = check_signer(parsed, signer, source, pool)
     reasons, warnings, details = math.reasons, math.warnings, math.details
     soft: set[str] = set()
@@ -184,7 +180,7 @@ def _verify_signer_unguarded(
     tsa_name = None
     if signer.timestamp_tokens and signer.error is None:
         for token in signer.timestamp_tokens:
-            check = verify_timestamp(token, signer.signature, context=context, extra_certs=pool, now=now)
+            check = verify_timestamp(token, signer.signature, context=context, extra_certs=own, now=now)
             details.extend(check.details)
             if not check.ok:
                 reasons.append("bad_timestamp")
@@ -217,7 +213,7 @@ def _verify_signer_unguarded(
             cert,
             context=context,
             at=at,
-            extra_certs=pool,
+            extra_certs=own,
             extra_crls=[*parsed.crls, *signer.crl_values],
             extra_ocsp=signer.ocsp_values,
             time_trusted=time_trusted,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import http.server
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from asn1crypto import x509
 
 from cades.asn1 import MalformedInput, load_certificate, load_crl
 from cades.fetch import Fetcher, FetchLimits, HttpFetcher, Kind
@@ -198,4 +200,61 @@ def test_http_fetcher_over_loopback(dp_pki: dict[str, object]) -> None:
     assert len(requests) == 4  # one per CRL and verification: caching is the server's (server/trust)
     assert fetcher.get("file:///etc/passwd", kind="crl") is None
     assert fetcher.get(f"{dp_pki['base']}/missing.crl", kind="crl") is None
-    assert fetcher.backing_off(f"{dp_pki['base']}/dpinter.crl")  # the 404 puts the host on back-off
+    # A missing path is no sign the host is down: its other addresses are still asked.
+    assert not fetcher.backing_off(f"{dp_pki['base']}/dpinter.crl")
+
+
+def test_a_host_that_does_not_answer_is_backed_off_and_tried_again_later() -> None:
+    from tests.support.http_files import serve_files
+
+    limits = FetchLimits(timeout=2, backoff_seconds=0.3)
+    with serve_files() as files, HttpFetcher(limits) as fetcher:
+        files.put("ca.crl", b"crl bytes")
+        url = f"{files.base_url}/ca.crl"
+        files.down = True
+        assert fetcher.get(url, kind="crl") is None and fetcher.backing_off(url)
+        files.down = False
+        assert fetcher.get(url, kind="crl") is None  # skipped while backing off: no request made
+        assert files.hits("ca.crl") == 1
+        deadline = time.monotonic() + 5
+        while fetcher.backing_off(url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fetcher.get(url, kind="crl") == b"crl bytes" and not fetcher.backing_off(url)
+        files.put("big.crl", b"x" * 100)
+        small = HttpFetcher(FetchLimits(timeout=2, max_bytes={"crl": 10}))
+        with small:
+            assert small.get(f"{files.base_url}/big.crl", kind="crl") is None  # over the bound: refused
+
+
+def _renamed(cert_pem: bytes, serial: int, subject: x509.Name) -> x509.Certificate:
+    """A copy of a certificate under another serial and subject: its own signature no longer holds, which an
+    anchor's never has to (and a decoy's must not)."""
+    cert = x509.Certificate.load(load_certificate(cert_pem).dump())
+    cert["tbs_certificate"]["serial_number"] = serial
+    cert["tbs_certificate"]["subject"] = subject
+    return x509.Certificate.load(cert.dump())
+
+
+def test_thousands_of_listed_anchors_are_found_by_name(gost_pki: GostPki) -> None:
+    """The accredited list gives thousands of CA certificates: the issuer is looked up by its name (RFC 5280
+    comparison, so a case-different encoding still matches), and a decoy with the same name but another key
+    is tried and passed over."""
+    root = load_certificate(gost_pki.root.cert_pem)
+    decoys = [
+        _renamed(gost_pki.foreign_root.cert_pem, 10**6 + i, x509.Name.build({"common_name": f"Decoy CA {i}"}))
+        for i in range(300)
+    ]
+    same_name = _renamed(gost_pki.foreign_root.cert_pem, 42, root.subject)  # the root's name, another key
+    native = root.subject.native
+    shouted = x509.Name.build({k: v.upper() for k, v in native.items()}, use_printable=False)
+    assert shouted.dump() != root.subject.dump() and shouted == root.subject  # equal only per RFC 5280
+    renamed_root = _renamed(gost_pki.root.cert_pem, root.serial_number, shouted)
+    crls = tuple(load_crl(p.read_bytes()) for p in gost_pki.crl_files)
+    sig = gost_pki.pki.sign(gost_pki.user256, DOC, certfile=[gost_pki.inter.cert])
+    for anchor in (root, renamed_root):
+        context = ValidationContext(trust_roots=(*decoys, same_name, anchor), crls=crls)
+        (result,) = verify_cms(sig, DOC, context=context).signatures
+        assert result.status == "valid", (result.reasons, result.details)
+        assert result.certificate is not None and result.certificate.chain[-1].trusted
+    (alone,) = verify_cms(sig, DOC, context=ValidationContext(trust_roots=(*decoys, same_name), crls=crls)).signatures
+    assert alone.status != "valid" and "bad_certificate_signature" in alone.reasons
