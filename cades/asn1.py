@@ -163,7 +163,52 @@ def register_oids() -> None:
     cms.CMSAttribute._oid_specs["certificate_values"] = SetOfCertificateValues
     cms.CMSAttribute._oid_specs["revocation_values"] = SetOfRevocationValues
     cms.CMSAttribute._oid_specs["esc_time_stamp"] = cms.SetOfContentInfo
+    for oid_class in (
+        keys.PublicKeyAlgorithmId,
+        algos.DigestAlgorithmId,
+        algos.SignedDigestAlgorithmId,
+        x509.NameType,
+        x509.ExtensionId,
+        cms.CMSAttributeType,
+    ):
+        oid_class._reverse_map = None  # built once from _map; rebuilt with our names on the next use
+    for constructed in (core.Sequence, core.SequenceOf):
+        constructed.dump = _definite_dump(constructed.dump)
     _registered = True
+
+
+def _definite_dump(original: Callable[..., bytes]) -> Callable[..., bytes]:
+    """asn1crypto's ``dump()`` of a SEQUENCE takes any header ending in byte 0x80 for an indefinite length and
+    re-encodes the value, but ``30 81 80`` or ``30 82 02 80`` are definite lengths (128, 640: every length whose
+    low byte is 0x80). Re-encoding changes the bytes a signature was made over (and fails on names asn1crypto
+    cannot map back to OIDs), so a certificate, CRL or OCSP answer of such a length would not verify. A value read
+    with a definite length and not changed since is dumped as the bytes that were read."""
+
+    def dump(self: Any, force: bool = False) -> bytes:
+        header = self._header
+        if (
+            not force
+            and header is not None
+            and header[-1:] == b"\x80"
+            and not _indefinite_header(header)
+            and not self._trailer
+            and self.contents is not None
+            and not self._is_mutated()
+        ):
+            return bytes(header + self.contents)
+        return original(self, force)
+
+    return dump
+
+
+def _indefinite_header(header: bytes) -> bool:
+    """Whether an identifier+length header says "indefinite length": its first length octet is exactly 0x80."""
+    position = 1
+    if header[0] & 0x1F == 0x1F:  # high tag number: the tag continues while bit 8 is set
+        while position < len(header) and header[position] & 0x80:
+            position += 1
+        position += 1
+    return position < len(header) and header[position] == 0x80
 
 
 register_oids()
