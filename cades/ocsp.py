@@ -35,6 +35,7 @@ __all__ = [
     "build_request",
     "check_basic",
     "check_response",
+    "probe_request",
     "query",
 ]
 
@@ -142,7 +143,17 @@ def build_request(cert: x509.Certificate, issuer: x509.Certificate, *, nonce: by
     ids = _cert_id(cert, issuer, SHA1_OID)
     if ids is None:  # pragma: no cover - SHA-1 is always available
         raise ValueError("SHA-1 unavailable")
-    name_hash, key_hash, serial = ids
+    return _request(*ids, nonce=nonce)
+
+
+def probe_request() -> bytes:
+    """A well-formed request about no real certificate (SHA-1 CertID of zeros, serial 1): any responder answers
+    it (unknown, unauthorized...), so it shows a responder is reachable, while some (``openssl ocsp``) never answer
+    a malformed request at all."""
+    return _request(bytes(20), bytes(20), 1, nonce=None)
+
+
+def _request(name_hash: bytes, key_hash: bytes, serial: int, *, nonce: bytes | None) -> bytes:
     sha1 = _tlv(0x30, core.ObjectIdentifier(SHA1_OID).dump() + b"\x05\x00")
     cert_id = _tlv(0x30, sha1 + _tlv(0x04, name_hash) + _tlv(0x04, key_hash) + core.Integer(serial).dump())
     tbs = _tlv(0x30, _tlv(0x30, cert_id))  # requestList: SEQUENCE OF Request { reqCert }

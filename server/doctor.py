@@ -347,6 +347,7 @@ def check_ocsp(settings: Settings) -> Check:
     """Each OCSP responder validation has asked: does it answer now (a quick probe bounded by the timeout)?"""
     import httpx
 
+    from cades import ocsp
     from server.trust.revocation_cache import cache_directory, read_status
 
     if not settings.trust.network:
@@ -354,26 +355,7 @@ def check_ocsp(settings: Settings) -> Check:
     _, responders = read_status(cache_directory(settings.storage.path))
     if not responders:
         return Check("ocsp", "OK", "службы OCSP ещё не запрашивались")
-    from asn1crypto import ocsp
-
-    # A well-formed request about no real certificate: a responder answers it (unknown, unauthorized...), while
-    # some (openssl ocsp among them) never answer a malformed one. Any HTTP answer means it is reachable.
-    probe = ocsp.OCSPRequest(
-        {
-            "tbs_request": {
-                "request_list": [
-                    {
-                        "req_cert": {
-                            "hash_algorithm": {"algorithm": "sha1"},
-                            "issuer_name_hash": bytes(20),
-                            "issuer_key_hash": bytes(20),
-                            "serial_number": 1,
-                        }
-                    }
-                ]
-            }
-        }
-    ).dump()
+    probe = ocsp.probe_request()
     timeout = min(settings.trust.fetch_timeout_seconds, 5.0)
     down = []
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from asn1crypto import ocsp
+from cades.ocsp import probe_request
 
 from .openssl_pki import Issued, OpenSSLPki
 
@@ -32,22 +32,7 @@ __all__ = ["OcspResponder", "ocsp_responder"]
 _READY_LINE = b"waiting for OCSP client connections"
 
 # A well-formed request about no real certificate: openssl's responder exits on a malformed one.
-_DUMMY_REQUEST = ocsp.OCSPRequest(
-    {
-        "tbs_request": {
-            "request_list": [
-                {
-                    "req_cert": {
-                        "hash_algorithm": {"algorithm": "sha1"},
-                        "issuer_name_hash": bytes(20),
-                        "issuer_key_hash": bytes(20),
-                        "serial_number": 1,
-                    }
-                }
-            ]
-        }
-    }
-).dump()
+_DUMMY_REQUEST = probe_request()
 _START_TIMEOUT = 15.0
 
 
