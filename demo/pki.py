@@ -21,50 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.backends.openssl import engine_config, find_engine
+from common.openssl_ca import ca_config
 
 from . import demo_people
 from .demo_people import subject
 
-# The OpenSSL config sections for `openssl ca`: the CA database, what a subject may hold, the two profiles.
-_CA_CNF = """\
-oid_section = new_oids
-[new_oids]
-INNLE = 1.2.643.100.4
-[ca]
-default_ca = this_ca
-[this_ca]
-dir = {dir}
-database = $dir/index.txt
-new_certs_dir = $dir/issued
-serial = $dir/serial
-crlnumber = $dir/crlnumber
-certificate = {cert}
-private_key = {key}
-default_md = {md}
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-copy_extensions = none
-email_in_dn = yes
-utf8 = yes
-string_mask = utf8only
-[policy_any]
-countryName = optional
-stateOrProvinceName = optional
-localityName = optional
-streetAddress = optional
-organizationName = optional
-organizationalUnitName = optional
-commonName = supplied
-surname = optional
-givenName = optional
-title = optional
-emailAddress = optional
-INN = optional
-INNLE = optional
-OGRN = optional
-OGRNIP = optional
-SNILS = optional
+# The demo CAs' certificate profiles (the CA database and subject policy: common.openssl_ca).
+_PROFILES = """\
 [v3_ca]
 basicConstraints = critical,CA:TRUE,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
@@ -163,7 +126,7 @@ class DemoPki:
         (d / "index.txt").write_text("")
         (d / "crlnumber").write_text("01\n")
         (d / "serial").write_text("1000\n" if name == "root" else "2000\n")
-        (d / "ca.cnf").write_text(_CA_CNF.format(dir=d, cert=cert, key=key, md=md))
+        (d / "ca.cnf").write_text(ca_config(directory=str(d), cert=str(cert), key=str(key), md=md, profiles=_PROFILES))
         return d
 
     def _issue(self, ca: str, name: str, subject: str, key: Path, md: str, profile: str, days: int) -> Path:

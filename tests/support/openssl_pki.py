@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.backends.openssl import engine_config
+from common.openssl_ca import ca_config
 
 __all__ = ["ENGINE_SO", "Issued", "OpenSSLPki", "gost_engine_available", "openssl_env"]
 
@@ -23,45 +24,7 @@ ENGINE_SO = "/usr/lib/x86_64-linux-gnu/engines-3/gost.so"
 
 _ENGINE_CNF = engine_config(ENGINE_SO, oids={"INNLE": "1.2.643.100.4"})
 
-_CA_CNF = """\
-oid_section = new_oids
-[new_oids]
-INNLE = 1.2.643.100.4
-[ca]
-default_ca = this_ca
-[this_ca]
-dir = {dir}
-database = $dir/index.txt
-new_certs_dir = $dir/issued
-serial = $dir/serial
-crlnumber = $dir/crlnumber
-certificate = {cert}
-private_key = {key}
-default_md = {md}
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-copy_extensions = none
-email_in_dn = yes
-utf8 = yes
-string_mask = utf8only
-[policy_any]
-countryName = optional
-stateOrProvinceName = optional
-localityName = optional
-streetAddress = optional
-organizationName = optional
-organizationalUnitName = optional
-commonName = supplied
-surname = optional
-givenName = optional
-title = optional
-emailAddress = optional
-INN = optional
-INNLE = optional
-OGRN = optional
-OGRNIP = optional
-SNILS = optional
+_PROFILES = """\
 [v3_ca]
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
@@ -220,7 +183,15 @@ class OpenSSLPki:
             if self.ca_issuers_url:
                 access.append(f"caIssuers;URI:{self.ca_issuers_url}/{ca.name}.cer")
             aia = f"authorityInfoAccess = {','.join(access)}" if access else ""
-            (d / "ca.cnf").write_text(_CA_CNF.format(dir=d, cert=ca.cert, key=ca.key, md=ca.md, crl_dp=crl_dp, aia=aia))
+            (d / "ca.cnf").write_text(
+                ca_config(
+                    directory=str(d),
+                    cert=str(ca.cert),
+                    key=str(ca.key),
+                    md=ca.md,
+                    profiles=_PROFILES.format(crl_dp=crl_dp, aia=aia),
+                )
+            )
         return d
 
     @staticmethod
