@@ -147,7 +147,12 @@ def _deciding_reason(sig: SignatureResult) -> str | None:
 
 
 def _revocation_checked(sig: SignatureResult) -> bool:
-    return sig.certificate is not None and sig.certificate.revocation == "good"
+    """Known good, or nothing to check: a signer certificate that is itself a trust anchor is trusted as such,
+    the way a root is (no one above it publishes its revocation)."""
+    cert = sig.certificate
+    if cert is None:
+        return False
+    return cert.revocation == "good" or (len(cert.chain) == 1 and cert.chain[0].trusted)
 
 
 def signature_headline(sig: SignatureResult, *, accepted: bool = False) -> Headline:

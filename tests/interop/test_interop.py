@@ -262,12 +262,20 @@ def test_samples_with_a_corpus_root_in_the_trust_store(name: str, corpus_root: P
         assert {"untrusted_root", "chain_incomplete"} & set(sr.reasons)
 
 
-def test_klikdok_verify_with_the_corpus_root(corpus_root: Path, tmp_path: Path) -> None:
-    from cades.cli import main
+def test_klikdok_trust_add_then_klikdok_verify_with_the_corpus_root(corpus_root: Path, tmp_path: Path) -> None:
+    """The admin's way, end to end: ``klikdok trust add`` puts the corpus root in the store, and ``klikdok verify``
+    (which reads the store) then judges the sample as the MANIFEST says: intact, undecided today (expired since
+    its claimed signingTime, exit 3), valid at that time."""
+    from tests.support.server import clean_env, run_cli
 
+    env = clean_env(KLIKDOK_STORAGE_DATA_DIR=str(tmp_path / "data"))
     sig_path = tmp_path / CORPUS_ROOT_SAMPLE
     sig_path.write_bytes(_sample(CORPUS_ROOT_SAMPLE)[0])
-    assert main(["verify", "--attached", str(sig_path), "--trust", str(corpus_root)]) == 1
-    assert (
-        main(["verify", "--attached", str(sig_path), "--trust", str(corpus_root), "--at", "2021-08-12T09:45:03Z"]) == 0
-    )
+    assert run_cli("verify", "--attached", str(sig_path), env=env).returncode == 3  # nothing trusted yet
+    added = run_cli("trust", "add", str(corpus_root), env=env)
+    assert added.returncode == 0, added.stderr
+    now = run_cli("verify", "--attached", str(sig_path), env=env)
+    assert now.returncode == 3 and "Traceback" not in now.stderr, now.stdout
+    then = run_cli("verify", "--attached", str(sig_path), "--at", "2021-08-12T09:45:03Z", env=env)
+    assert then.returncode == 0, then.stdout
+    assert then.stdout.startswith("ПОДПИСЬ ДЕЙСТВИТЕЛЬНА")
