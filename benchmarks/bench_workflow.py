@@ -103,10 +103,11 @@ def _session(srv: ServerProcess, emu: PortalEmulator, user_id: int, entity: tupl
     return match.group(1)
 
 
-def _server(data: Path) -> ServerProcess:
+def _server(data: Path, emulator: PortalEmulator) -> ServerProcess:
     return start_server(
         data,
         env={
+            "KLIKDOK_PORTAL_URL": emulator.base_url,  # the install is accepted only from the configured portal
             "KLIKDOK_PORTAL_RATE_PER_SECOND": "100000",
             "KLIKDOK_PORTAL_BURST": "100000",
             "KLIKDOK_SERVER_WATCHDOG": "false",
@@ -118,7 +119,7 @@ def test_crm_tab_list_with_10k_documents(benchmark: Any, tmp_path: Path, emulato
     data = tmp_path / "data"
     data.mkdir()
     _populate(data / "klikdok.db", DOCS)
-    srv = _server(data)
+    srv = _server(data, emulator)
     try:
         token = _session(srv, emulator, MANAGER, ("deal", 1))
         with httpx.Client(base_url=f"{srv.url}/api/v1", headers={"X-KlikDok-Session": token}) as client:
@@ -142,7 +143,7 @@ def test_crm_tab_list_with_10k_documents(benchmark: Any, tmp_path: Path, emulato
 
 
 def test_create_and_send_throughput(benchmark: Any, tmp_path: Path, emulator: PortalEmulator) -> None:
-    srv = _server(tmp_path / "data")
+    srv = _server(tmp_path / "data", emulator)
     try:
         token = _session(srv, emulator, MANAGER, ("deal", 1))
         total, concurrency = 300, 16
