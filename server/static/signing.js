@@ -158,6 +158,8 @@
           el("li", { text: "Установите агент подписи KlikDok на компьютер, где стоит ваша ЭП (пакет klikdok-agent у администратора)." }),
           el("li", {}, "Выполните в терминале команду:",
              el("div", { class: "kd-command-row" }, commandNode, copyButton(data.command))),
+          el("li", { id: "kd-pairing-setup" }, "Выберите программу подписи (КриптоАРМ ГОСТ, КриптоПро CSP или OpenSSL) и сертификат: ",
+             el("code", { text: "klikdok-agent setup" }), " — агент покажет ваши сертификаты списком."),
           el("li", {}, "Запустите агент: ", el("code", { text: "klikdok-agent run" }),
              " (или включите автозапуск: ", el("code", { text: "systemctl --user enable --now klikdok-agent" }), ")."),
           el("li", { text: "Агент появится в списке ниже; когда он в сети, кнопка «Подписать» подписывает выбранные документы." })),
@@ -203,7 +205,8 @@
     pairedId = fresh[0].id;
     var box = clear(document.getElementById("kd-pairing"));
     box.appendChild(el("p", { class: "kd-ok", id: "kd-paired", text: "Агент «" + agentLabel(fresh[0]) +
-      "» подключён. Запустите его командой klikdok-agent run — он появится в сети через несколько секунд." }));
+      "» подключён. Если программа подписи и сертификат ещё не выбраны, выполните klikdok-agent setup, " +
+      "затем запустите агент командой klikdok-agent run — он появится в сети через несколько секунд." }));
   }
 
   // ---- progress of a batch ------------------------------------------------------------------------------

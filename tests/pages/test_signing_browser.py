@@ -50,6 +50,7 @@ def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(
     first = page.inner_text("#kd-pairing-left")
     assert re.fullmatch(r"Действует ещё (10:00|9:5\d)", first), first
     page.wait_for_function("t => document.getElementById('kd-pairing-left').textContent !== t", arg=first)
+    assert "klikdok-agent setup" in page.inner_text("#kd-pairing-setup")  # how to choose the program and certificate
     shot(page, "01-queue-pairing-code")
 
     # The person runs the command the page shows, on their own computer (here: a real klikdok-agent process).
@@ -59,6 +60,7 @@ def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(
     done = agent.cli("pair", url, typed)
     assert done.returncode == 0, done.stderr
     page.wait_for_selector("#kd-paired", timeout=15000)
+    assert "klikdok-agent setup" in page.inner_text("#kd-paired")
     shot(page, "01b-queue-agent-paired")
     page.wait_for_selector("#kd-agents tr[data-agent-id][data-online='no']")
     assert "ещё не запускался" in page.inner_text("#kd-agents")
