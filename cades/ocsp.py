@@ -206,9 +206,9 @@ def check_response(
         if response_bytes["response_type"].dotted != BASIC_RESPONSE_OID:
             return _unusable("ответ OCSP неизвестного типа", url)
         basic = asn1_ocsp.BasicOCSPResponse.load(bytes(response_bytes["response"]), strict=True)
-    except Exception:
+        return _check(basic, cert, issuer, at=at, now=now, nonce=nonce, pool=pool, url=url)
+    except Exception:  # any damage asn1crypto trips over, on the surface or deep inside, is an unusable response
         return _unusable(MALFORMED, url)
-    return _check(basic, cert, issuer, at=at, now=now, nonce=nonce, pool=pool, url=url)
 
 
 def check_basic(
@@ -226,7 +226,10 @@ def check_basic(
     evidence, pass as ``now`` the time the response had to be fresh at. Never raises for anything in the value.
     """
     _require_aware(at, now)
-    return _check(basic, cert, issuer, at=at, now=now, nonce=None, pool=pool, url="")
+    try:
+        return _check(basic, cert, issuer, at=at, now=now, nonce=None, pool=pool, url="")
+    except Exception:  # any damage asn1crypto trips over deep inside is still just an unusable value
+        return _unusable(MALFORMED)
 
 
 def _require_aware(*moments: dt.datetime) -> None:
@@ -236,23 +239,6 @@ def _require_aware(*moments: dt.datetime) -> None:
 
 
 def _check(
-    basic: asn1_ocsp.BasicOCSPResponse,
-    cert: x509.Certificate,
-    issuer: x509.Certificate,
-    *,
-    at: dt.datetime,
-    now: dt.datetime,
-    nonce: bytes | None,
-    pool: Sequence[x509.Certificate],
-    url: str,
-) -> OcspAnswer:
-    try:
-        return _check_unguarded(basic, cert, issuer, at=at, now=now, nonce=nonce, pool=pool, url=url)
-    except Exception:  # any damage asn1crypto trips over deep inside is still just an unusable response
-        return _unusable(MALFORMED, url)
-
-
-def _check_unguarded(
     basic: asn1_ocsp.BasicOCSPResponse,
     cert: x509.Certificate,
     issuer: x509.Certificate,

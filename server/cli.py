@@ -265,11 +265,14 @@ def cmd_trust_import(args: argparse.Namespace) -> int:
 
 
 def cmd_trust_list(args: argparse.Namespace) -> int:
+    from server.db import read_snapshot
     from server.trust import service, store
 
     settings = _settings(args)
-    info = service.read_store(settings, store.current_list)
-    certs = service.read_store(settings, lambda d: store.certificates(d, origin=None if args.all else "admin")) or []
+    info, certs = read_snapshot(
+        settings.storage.database_path,
+        lambda d: (store.current_list(d), store.certificates(d, origin=None if args.all else "admin")),
+    ) or (None, [])
     if info is None:
         print("Перечень аккредитованных УЦ не загружен (klikdok trust import FILE).")
     else:

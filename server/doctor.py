@@ -19,6 +19,7 @@ import msgspec
 import sqlite_utils
 
 from server.config import ConfigError, Settings, load_settings
+from server.db import read_snapshot
 
 T = TypeVar("T")
 
@@ -261,10 +262,12 @@ def check_trust(settings: Settings) -> Check:
             f"хранилище доверенных сертификатов не читается: {exc}",
             "проверьте пути в [trust] roots/intermediates/crls",
         )
-    from server.trust import service, store
+    from server.trust import store
 
-    stored = len(service.read_store(settings, store.anchor_ders) or [])
-    own = len(service.read_store(settings, lambda d: store.certificates(d, origin="admin")) or [])
+    stored, own = read_snapshot(
+        settings.storage.database_path,
+        lambda d: (len(store.anchor_ders(d)), len(store.certificates(d, origin="admin"))),
+    ) or (0, 0)
     listed = stored - own
     policy = (
         "политика отзыва: require (подпись с непроверенным статусом отзыва не принимается)"
@@ -380,8 +383,10 @@ def check_accredited_list(settings: Settings) -> Check:
     """The imported list of accredited CAs: present, and not older than ``[trust] tsl_max_age_days``."""
     from server.trust import service, store
 
-    info = service.read_store(settings, store.current_list)
-    own = len(service.read_store(settings, lambda d: store.certificates(d, origin="admin")) or [])
+    info, own = read_snapshot(
+        settings.storage.database_path,
+        lambda d: (store.current_list(d), len(store.certificates(d, origin="admin"))),
+    ) or (None, 0)
     roots = f"собственных корневых: {own}"
     if info is None:
         return Check(
@@ -406,26 +411,12 @@ def check_accredited_list(settings: Settings) -> Check:
     return Check("accredited", "OK", summary)
 
 
-def _read_db(settings: Settings, read: Callable[[sqlite_utils.Database], list[T]]) -> list[T] | None:
-    """``read`` on a read-only connection of its own; None before the database exists or is migrated."""
-    path = settings.storage.database_path
-    if not path.exists():
-        return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return read(sqlite_utils.Database(conn))
-    except sqlite3.OperationalError:
-        return None  # schema not migrated yet
-    finally:
-        conn.close()
-
-
 def check_signer_certificates(settings: Settings) -> Check:
     import datetime as dt
 
     from server.workflow import certificate_store
 
-    rows = _read_db(settings, certificate_store.active_expiries)
+    rows = read_snapshot(settings.storage.database_path, certificate_store.active_expiries)
     if not rows:
         return Check("signers", "OK", "сертификаты подписантов ещё не зарегистрированы")
     now = dt.datetime.now(dt.UTC)
@@ -452,7 +443,7 @@ def check_agents(settings: Settings) -> Check:
 
     from server.agents import store as agent_store
 
-    rows = _read_db(settings, agent_store.active_last_seen)
+    rows = read_snapshot(settings.storage.database_path, agent_store.active_last_seen)
     if not rows:
         return Check("agents", "OK", "агенты подписи ещё не подключены")
     fresh = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3 * settings.agents.heartbeat_seconds)

@@ -25,6 +25,6 @@ The connection itself (one writer thread, read-only readers) is :mod:`server.db.
 table (the watchdog's ping, doctor's integrity check) are :mod:`server.db.checks`.
 """
 
-from server.db.database import Database, DatabaseClosedError, inserted_id
+from server.db.database import Database, DatabaseClosedError, inserted_id, read_snapshot
 
-__all__ = ["Database", "DatabaseClosedError", "inserted_id"]
+__all__ = ["Database", "DatabaseClosedError", "inserted_id", "read_snapshot"]

@@ -33,6 +33,20 @@ class DatabaseClosedError(RuntimeError):
     """Raised for calls made after :meth:`Database.close`."""
 
 
+def read_snapshot(path: Path, read: Callable[[sqlite_utils.Database], T]) -> T | None:
+    """``read`` on a read-only connection of its own, for processes that are not the server (the CLI, doctor);
+    None before the database exists or is migrated."""
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return read(sqlite_utils.Database(conn))
+    except sqlite3.OperationalError:
+        return None  # schema not migrated yet
+    finally:
+        conn.close()
+
+
 def inserted_id(cursor: sqlite3.Cursor) -> int:
     """The row id an INSERT just made; sqlite3 types ``lastrowid`` as optional (None before any insert)."""
     if cursor.lastrowid is None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,7 +24,7 @@ from cades.certs import facts
 from cades.tsl import TrustedList, read_tsl
 from cades.validation import ValidationContext
 from server.config import Settings
-from server.db import Database
+from server.db import Database, read_snapshot
 
 from . import store
 from .store import ListInfo, ListRefused
@@ -43,7 +41,6 @@ __all__ = [
     "import_list",
     "list_age_days",
     "normalise_thumbprint",
-    "read_store",
     "remove_root",
     "with_store_anchors",
 ]
@@ -136,21 +133,6 @@ def list_age_days(info: ListInfo, now: dt.datetime | None = None) -> int:
     return max(0, ((now or dt.datetime.now(dt.UTC)) - issued).days)
 
 
-def read_store(settings: Settings, read: Callable[[sqlite_utils.Database], T]) -> T | None:
-    """``read`` on a read-only connection of its own (the CLI's and doctor's way in); None before the database
-    exists or is migrated."""
-    path = settings.storage.database_path
-    if not path.exists():
-        return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return read(sqlite_utils.Database(conn))
-    except sqlite3.OperationalError:
-        return None  # schema not migrated yet
-    finally:
-        conn.close()
-
-
 def _certificates(ders: list[bytes]) -> tuple[x509.Certificate, ...]:
     return tuple(x509.Certificate.load(der) for der in ders)
 
@@ -162,7 +144,7 @@ def anchors(db: Database) -> tuple[x509.Certificate, ...]:
 
 def anchors_from_settings(settings: Settings) -> tuple[x509.Certificate, ...]:
     """The store's trust anchors, read from the configured database file (``klikdok verify``); none without one."""
-    return _certificates(read_store(settings, store.anchor_ders) or [])
+    return _certificates(read_snapshot(settings.storage.database_path, store.anchor_ders) or [])
 
 
 def with_store_anchors(context: ValidationContext, extra: tuple[x509.Certificate, ...]) -> ValidationContext:

@@ -19,9 +19,7 @@ from cades.asn1 import REVOCATION_VALUES_OID, RevocationValues, load_certificate
 from cades.cms import parse_signed_data
 from cades.fetch import Fetcher, FetchLimits, HttpFetcher, Kind
 from tests.support.ocsp_responder import OcspResponder, ocsp_responder
-from tests.support.openssl_pki import Issued, OpenSSLPki, add_unsigned_attributes, gost_engine_available
-
-pytestmark = pytest.mark.skipif(not gost_engine_available(), reason="gost engine not installed")
+from tests.support.openssl_pki import Issued, OpenSSLPki, add_unsigned_attributes
 
 
 @dataclass
