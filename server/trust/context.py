@@ -103,8 +103,8 @@ class TrustContext:
                 return self._context
         # Stamp first, contents second: a change landing in between moves the stamp again and is re-read.
         try:
-            anchors = tuple(x509.Certificate.load(der) for der in self.db.read_sync(store.anchor_ders))
-            crl_urls = self.db.read_sync(store.crl_address_map)
+            ders, crl_urls = self.db.read_sync(lambda d: (store.anchor_ders(d), store.crl_address_map(d)))
+            anchors = tuple(x509.Certificate.load(der) for der in ders)
             context = build(self.settings, anchors=anchors, crl_urls=crl_urls, fetcher=self.fetcher)
         except (OSError, MalformedInput, ValueError) as exc:
             with self._lock:
