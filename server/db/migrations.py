@@ -509,3 +509,24 @@ def m0011_trust_generation(db: SqliteUtilsDatabase) -> None:
             db.execute(f"""
                 CREATE TRIGGER {table}_{event.lower()}_generation AFTER {event} ON {table}
                 BEGIN UPDATE trust_state SET generation = generation + 1 WHERE one = 1; END""")
+
+
+@migrations(name="0012_certificate_status")
+def m0012_certificate_status(db: SqliteUtilsDatabase) -> None:
+    # Issue 14: a registered certificate is not always good for signing at once. One whose organisation ИНН is
+    # not the company's, or whose owner's name is not the Bitrix24 user's, waits for an admin ("pending"); the
+    # admin approves it ("active"), refuses it with a reason ("refused") or later revokes it ("revoked").
+    # `proof` says how possession of the key was shown (the channel), `decided_*` who settled a pending one.
+    # Rows registered before this migration were bound by proof and stay good; revoked ones say so.
+    db.execute(
+        "ALTER TABLE signer_certificates ADD COLUMN status TEXT NOT NULL DEFAULT 'active'"
+        " CHECK (status IN ('active', 'pending', 'refused', 'revoked'))"
+    )
+    db.execute("ALTER TABLE signer_certificates ADD COLUMN proof TEXT NOT NULL DEFAULT 'challenge'")
+    db.execute("ALTER TABLE signer_certificates ADD COLUMN why_pending TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE signer_certificates ADD COLUMN decided_by INTEGER")
+    db.execute("ALTER TABLE signer_certificates ADD COLUMN decided_at TEXT")
+    db.execute("ALTER TABLE signer_certificates ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE signer_certificates SET status = 'revoked' WHERE revoked_at IS NOT NULL")
+    db.execute("CREATE INDEX signer_certificates_status ON signer_certificates(status, id)")
+    db.execute("CREATE INDEX signer_certificates_snils ON signer_certificates(snils) WHERE snils != ''")

@@ -128,6 +128,7 @@ class Bitrix24Pages(Controller):
                 "app_sid": ctx.app_sid,
                 "session_token": self._session(signer, ctx),
                 "doc_states": docstate.for_pages(),
+                "admin": ctx.admin,
             },
         )
 

@@ -385,6 +385,8 @@
   function appPage() {
     var detail = document.getElementById("kd-detail");
     var views = { queue: loadQueue, department: loadDepartment, audit: loadAudit };
+    // Views other scripts add (certificates.js: "certificates", "admin"); each is a function that loads it.
+    Object.keys(window.KlikDok.views || {}).forEach(function (k) { views[k] = window.KlikDok.views[k]; });
 
     function selected() {
       return Array.prototype.map.call(document.querySelectorAll("#kd-queue .kd-select:checked"),
@@ -501,6 +503,8 @@
   }
 
   var K = window.KlikDok = window.KlikDok || {};
+  K.views = K.views || {};
+  K.bindChannels = K.bindChannels || [];
   K.tabPage = tabPage; K.appPage = appPage; K.api = api;
   K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
              download: download, openDocument: openDocument, stateInfo: stateInfo };

@@ -16,6 +16,7 @@ from cades.certs import cert_info
 from server.db import Database, audit
 
 from . import certificate_store, certificates, store
+from .certificate_status import LABELS, CertStatus, Proof
 from .permissions import PermissionDenied, Viewer
 from .states import TransitionRefused
 
@@ -40,12 +41,24 @@ class CertificateRegistration:
         )
         return challenge
 
-    async def register(self, viewer: Viewer, der_or_pem: bytes, *, challenge: str, signature: bytes) -> dict[str, Any]:
+    async def register(
+        self,
+        viewer: Viewer,
+        der_or_pem: bytes,
+        *,
+        challenge: str,
+        signature: bytes,
+        proof: Proof = "challenge",
+    ) -> dict[str, Any]:
         """A user registers their own signing certificate (audited); signatures for them must use it.
 
         The registration must prove possession of the key: ``signature`` is a CMS signature over ``challenge``
         (issued to this user by :meth:`challenge`, unexpired, unused) made with this certificate. The challenge
         is spent by this attempt whatever its outcome; refusals are PermissionDenied, which the API audits.
+        ``proof`` names the channel that made the signature (stored and audited).
+
+        The answer: serial, subject, issuer, ``status`` (a :class:`CertStatus`: active, or pending when an admin
+        must approve it) and ``message``, the Russian sentence the page shows.
         """
         try:
             cert = load_certificate(der_or_pem)
@@ -119,8 +132,15 @@ class CertificateRegistration:
                 action="certificate.registered",
                 object_type="user",
                 object_id=viewer.user_id,
-                details={"serial": info.serial, "subject": info.subject, "proof": "challenge"},
+                details={"serial": info.serial, "subject": info.subject, "proof": proof, "status": status},
             )
 
+        status = CertStatus.ACTIVE  # the onboarding decision (company ИНН, name, СНИЛС renewal) replaces this
         await self.db.write(write)
-        return {"serial": info.serial.lower(), "subject": info.subject, "issuer": info.issuer}
+        return {
+            "serial": info.serial.lower(),
+            "subject": info.subject,
+            "issuer": info.issuer,
+            "status": str(status),
+            "message": f"Сертификат привязан к вам: {LABELS[status].lower()}.",
+        }

@@ -121,6 +121,8 @@ class Certificate(msgspec.Struct):
     serial: str
     subject: str
     issuer: str
+    status: str = "active"  # server.workflow.certificate_status.CertStatus
+    message: str = ""
 
 
 class CertificateChallenge(msgspec.Struct):
@@ -132,6 +134,7 @@ class CertificateRegistration(msgspec.Struct):
     certificate: str  # PEM, or base64 of the DER
     challenge: str
     signature: str  # detached CMS over the challenge: base64 of the DER, or PEM
+    proof: Literal["challenge", "sig"] = "challenge"  # "sig": a .sig file uploaded on the page
 
 
 class JobProgress(msgspec.Struct):
@@ -503,7 +506,9 @@ class DocumentsController(Controller):
                 "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
                 "challenge, signature; base64 или PEM).",
             ) from None
-        info = await registration.register(viewer, certificate, challenge=data.challenge, signature=signature)
+        info = await registration.register(
+            viewer, certificate, challenge=data.challenge, signature=signature, proof=data.proof
+        )
         return Certificate(**info)
 
     @get("/me/certificates", operation_id="my_certificates")

@@ -1,0 +1,25 @@
+/* «Мои сертификаты» and «Администрирование» on the app page (issue 14).
+ *
+ * Contract for the binding channels: bind_agent.js and bind_cryptoarm.js (loaded before this file) push
+ *   KlikDok.bindChannels.push({ key: "agent", title: "Через агент подписи", render: function (box, onBound) {...} })
+ * render() fills its box; when the server answers a registration (POST result: serial, subject, issuer, status,
+ * message) the channel calls onBound(result): the list reloads and the message is shown.
+ * The .sig upload channel lives here.
+ */
+(function () {
+  "use strict";
+  var K = window.KlikDok = window.KlikDok || {};
+  K.views = K.views || {};
+  K.bindChannels = K.bindChannels || [];
+  var u = function () { return K.util; };
+
+  function loadCertificates() {
+    var holder = document.getElementById("kd-certificates");
+    return u().api("GET", "/me/certificates").then(function (rows) {
+      u().clear(holder);
+      if (!rows.length) holder.appendChild(u().el("p", { class: "kd-muted", text: "Сертификатов пока нет." }));
+      rows.forEach(function (r) { holder.appendChild(u().el("p", { text: r.subject })); });
+    }).catch(function (err) { u().showError(holder, err); });
+  }
+  K.views.certificates = loadCertificates;
+})();
