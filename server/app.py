@@ -142,7 +142,7 @@ def workflow_services(
         downloads=downloads,
         reports=reports,
         packaging=Packaging(db, documents=documents, downloads=downloads, reports=reports),
-        certificates=CertificateRegistration(db),
+        certificates=CertificateRegistration(db, policy=settings.policy, portal=directory, wake_outbox=worker.wake),
         expiry=Expiry(db, listeners=listeners),
     )
 

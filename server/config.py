@@ -102,6 +102,7 @@ class PolicySettings(_Section, frozen=True):
     counterparty_identity_mismatch: Literal["refuse", "warn"] = "refuse"
     allowed_signer_inns: list[str] = []
     allowed_signer_snils: list[str] = []
+    company_inn: list[str] = []  # the company's own ИНН for certificate onboarding (with its CRM requisites)
     auditor_user_ids: list[int] = []
     auditor_group_id: int = 0
     link_ttl_days: int = 30

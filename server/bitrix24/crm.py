@@ -180,6 +180,14 @@ class CrmService:
             fields=raw,
         )
 
+    async def my_companies(self) -> list[Company]:
+        """The portal's own companies (``IS_MY_COMPANY = Y``): whose requisites say which ИНН is "us"."""
+        rows = await self.client.list_all(
+            "crm.company.list",
+            {"filter": {"IS_MY_COMPANY": "Y"}, "select": ["ID", "TITLE", "IS_MY_COMPANY"], "order": {"ID": "ASC"}},
+        )
+        return [c for c in (_company(r) for r in rows if isinstance(r, dict)) if c.is_my_company and c.id]
+
     async def counterparty_company_id(self, kind: CrmKind, entity_id: int) -> int | None:
         """The company a record's counterparty is; a company is its own, so that costs no call."""
         if kind.company_field is None:

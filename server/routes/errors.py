@@ -52,6 +52,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "no_files": 400,
     "no_signers": 400,
     "reason_required": 400,
+    "reason_too_long": 400,
     "unknown_signer": 400,
     # 403: someone else's
     "not_current_signer": 403,

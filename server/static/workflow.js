@@ -118,7 +118,10 @@
     "counterparty.email_sent": "письмо контрагенту доставлено", "counterparty.email_failed": "письмо контрагенту не доставлено",
     "counterparty.no_email": "нет адреса контрагента", "counterparty.reminder_queued": "напоминание контрагенту",
     "counterparty.signed": "контрагент подписал",
-    "counterparty.cryptoarm_cancelled": "контрагент отменил подписание в КриптоАРМ ГОСТ"
+    "counterparty.cryptoarm_cancelled": "контрагент отменил подписание в КриптоАРМ ГОСТ",
+    "certificate.registered": "сертификат привязан", "certificate.approved": "сертификат одобрен администратором",
+    "certificate.refused": "сертификат не принят (отказ при привязке или администратором)",
+    "certificate.revoked": "сертификат отозван администратором"
   };
   var MAIL_KIND = { "mail.invitation": "приглашение", "mail.reminder": "напоминание", "mail.confirmation": "подтверждение" };
   var LINK_CLOSED = { resent: "отправлена новая", replaced: "отправлена новая", withdrawn: "документ отозван",

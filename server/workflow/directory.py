@@ -3,7 +3,8 @@
 It changes when the way KlikDok learns who someone is changes: which portal calls answer "who is this user",
 "who heads which department", "who is in the auditor group", and how long those answers are trusted. The
 client, the user and department directories and the Disk service are rebuilt whenever the portal hands out a
-new client (a reinstall); the signer picker's list and the auditor group are kept for five minutes, and the
+new client (a reinstall); the signer picker's list, the auditor group and the ИНН of the portal's own company
+(certificate onboarding compares a certificate's organisation with it) are kept for five minutes, and the
 department tree is cached by its own directory.
 """
 
@@ -18,6 +19,7 @@ import msgspec
 from server.bitrix24 import (
     Bitrix24Client,
     Bitrix24Error,
+    CrmService,
     DepartmentDirectory,
     DiskService,
     User,
@@ -57,6 +59,7 @@ class PortalDirectory:
         self._disk: DiskService | None = None
         self._people: tuple[float, list[PersonInfo]] | None = None
         self._auditor_group: tuple[float, frozenset[int]] | None = None
+        self._own_inns: tuple[float, frozenset[str]] | None = None
 
     async def client(self) -> Bitrix24Client:
         client = await self.portal.client()
@@ -101,6 +104,21 @@ class PortalDirectory:
         )
         self._people = (time.monotonic(), people)
         return people
+
+    async def own_company_inns(self) -> frozenset[str]:
+        """The ИНН in the requisites of the portal's own companies (``IS_MY_COMPANY``), cached for five minutes.
+
+        A failure (PortalMissing, Bitrix24Error) is raised, not cached: the caller decides what an unknown
+        answer means, and the next call asks again."""
+        if self._own_inns and time.monotonic() - self._own_inns[0] < PEOPLE_CACHE_SECONDS:
+            return self._own_inns[1]
+        crm = CrmService(await self.client())
+        inns: set[str] = set()
+        for company in (await crm.my_companies())[:20]:
+            inns.update(r.inn for r in await crm.company_requisites(company.id) if r.active and r.inn)
+        found = frozenset(inns)
+        self._own_inns = (time.monotonic(), found)
+        return found
 
     async def _auditor_group_members(self) -> frozenset[int]:
         group = self.settings.policy.auditor_group_id

@@ -1,7 +1,8 @@
 """Side effects a transition records in the outbox (delivered after commit by the outbox worker).
 
 Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles exactly these):
-- ``b24.notify``   {"user_id", "message", "link"?}: ``im.notify.system.add`` (TAG = "klikdok:<outbox id>", so a
+- ``b24.notify``   {"user_id", "message", "link"?}: ``im.notify.system.add`` (also about a user's certificate,
+  with no link and no document: :func:`notify_user`) (TAG = "klikdok:<outbox id>", so a
   repeated delivery after a crash replaces the notification instead of adding a second one);
 - ``b24.timeline`` {"entity_type" (the card kind's timeline ENTITY_TYPE), "entity_id", "comment", "ref"}:
   ``crm.timeline.comment.add``, the comment ending with a marker made of the message id and ``ref`` (a repeated
@@ -46,6 +47,11 @@ def notify(db: Database, user_id: int | None, message: str, *, doc: DocumentRow,
         {"user_id": int(user_id), "message": message, "link": card_link(doc), "document_id": doc.id},
         dedupe_key=key,
     )
+
+
+def notify_user(db: Database, user_id: int, message: str, *, key: str) -> None:
+    """A notification about the user themselves (an admin's decision on their certificate): no card to link."""
+    outbox.enqueue(db, NOTIFY, {"user_id": int(user_id), "message": message}, dedupe_key=key)
 
 
 def timeline(db: Database, doc: DocumentRow, comment: str, *, key: str) -> None:

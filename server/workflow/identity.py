@@ -1,6 +1,7 @@
 """Is the certificate behind a signature the one the route expects?
 
-Internal signers: a certificate registered for that Bitrix24 user (``signer_certificates``); a user with no
+Internal signers: a certificate registered for that Bitrix24 user and active (``signer_certificates``: one
+waiting for the admin, refused or revoked binds nobody and is refused with its status said); a user with no
 registered certificate may sign with one whose ИНН/ИНН ЮЛ or СНИЛС the admin allowed in ``[policy]``. A
 certificate registered to somebody else is never accepted for this user. The counterparty: the ИНН (and the
 ОГРН/ОГРНИП where the CRM has one) of the company's requisites, captured when the document was created.
@@ -14,6 +15,7 @@ from cades.result import SignatureResult
 from server.config import PolicySettings
 
 from . import certificate_store
+from .certificate_status import LABELS, CertStatus
 from .model import DocumentRow
 
 
@@ -39,12 +41,18 @@ def check_internal(
 ) -> str | None:
     """None when the certificate belongs to the expected user; otherwise the Russian reason."""
     key = certificate_key(sig)
-    owners = [] if key is None else certificate_store.owners(db, issuer=key[0], serial=key[1])
-    if user_id in owners:
+    held = [] if key is None else certificate_store.holdings(db, issuer=key[0], serial=key[1])
+    if any(h.user_id == user_id and h.status == CertStatus.ACTIVE for h in held):
         return None
     label = _signer_label(sig)
-    if owners:
+    if any(h.status == CertStatus.ACTIVE for h in held):
         return f"Подпись сделана сертификатом другого сотрудника ({label}), а подписать должен(на) {user_name}."
+    own = next((h for h in held if h.user_id == user_id), None)
+    if own is not None and own.status == CertStatus.PENDING:
+        return f"Сертификат ({label}) ещё ждёт одобрения администратора: подписи им принимаются только после одобрения."
+    if own is not None:
+        why = f" Причина: {own.reason}" if own.reason else ""
+        return f"Сертификат ({label}) {LABELS[own.status].lower()}: подписи им не принимаются.{why}"
     registered = certificate_store.registered_count(db, user_id)
     if registered:
         return f"Сертификат ({label}) не зарегистрирован за подписантом {user_name}."

@@ -463,16 +463,6 @@ def open_jobs(db: Database, user_id: int) -> list[Job]:
 # -- certificates -----------------------------------------------------------------------------------------
 
 
-def registered_certificates(db: Database, user_id: int) -> list[dict[str, Any]]:
-    cur = db.execute(
-        "SELECT id, user_id, issuer, serial, subject, inn, snils, not_after, registered_by, registered_at"
-        " FROM signer_certificates WHERE user_id = ? AND revoked_at IS NULL ORDER BY id",
-        [user_id],
-    )
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-
 class StoredSignature(NamedTuple):
     """An accepted signature as the report and the package need it: its bytes and what was stored at acceptance."""
 

@@ -23,7 +23,7 @@ from server.config import Settings
 from server.cryptoarm import transaction_store
 from server.db import Database, audit
 from server.portal.sessions import Session
-from server.workflow import certificates, docstate, store
+from server.workflow import docstate, store
 from server.workflow.directory import PersonInfo, PortalDirectory
 from server.workflow.docstate import DocState
 from server.workflow.downloads import Downloads
@@ -33,7 +33,6 @@ from server.workflow.model import DocumentDetail, DocumentPage, Job
 from server.workflow.packaging import Packaging
 from server.workflow.permissions import PermissionDenied, Viewer
 from server.workflow.queries import DocumentQueries
-from server.workflow.registration import CertificateRegistration as RegistrationService
 from server.workflow.reports import Reports
 from server.workflow.signatures import AcceptedSignature
 from server.workflow.transitions import Transitions
@@ -115,26 +114,6 @@ class Me(msgspec.Struct):
     managed_departments: list[int]
     entity_type: str
     entity_id: int
-
-
-class Certificate(msgspec.Struct):
-    serial: str
-    subject: str
-    issuer: str
-    status: str = "active"  # server.workflow.certificate_status.CertStatus
-    message: str = ""
-
-
-class CertificateChallenge(msgspec.Struct):
-    challenge: str  # sign exactly these bytes (UTF-8), detached, with the certificate's key
-    expires_at: str
-
-
-class CertificateRegistration(msgspec.Struct):
-    certificate: str  # PEM, or base64 of the DER
-    challenge: str
-    signature: str  # detached CMS over the challenge: base64 of the DER, or PEM
-    proof: Literal["challenge", "sig"] = "challenge"  # "sig": a .sig file uploaded on the page
 
 
 class JobProgress(msgspec.Struct):
@@ -470,50 +449,6 @@ class DocumentsController(Controller):
         if format == "html":
             return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})
         return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
-
-    @post(
-        "/me/certificates/challenge",
-        operation_id="certificate_challenge",
-        status_code=200,
-        summary="A one-time code to sign with the certificate being registered (valid 10 minutes)",
-    )
-    async def certificate_challenge(self, viewer: Viewer, registration: RegistrationService) -> CertificateChallenge:
-        challenge = await registration.challenge(viewer)
-        return CertificateChallenge(challenge=challenge.text, expires_at=challenge.expires_at)
-
-    @post(
-        "/me/certificates",
-        operation_id="register_certificate",
-        status_code=201,
-        request_max_body_size=256 * 1024,
-        summary="Register the session user's signing certificate with proof of its key (JSON: certificate, "
-        "challenge, signature = detached CMS over the challenge, base64 or PEM)",
-        opt=audited("register_certificate"),
-    )
-    async def register_certificate(
-        self, request: Request, viewer: Viewer, registration: RegistrationService
-    ) -> Certificate:
-        try:
-            data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
-            certificate = certificates.decode_certificate(data.certificate)
-            signature = certificates.decode_signature(data.signature)
-        except (msgspec.DecodeError, ValueError):
-            raise ApiProblem(
-                400,
-                "proof_required",
-                "Для регистрации сертификата нужны сам сертификат, код "
-                "подтверждения (POST /api/v1/me/certificates/challenge) и отсоединённая подпись "
-                "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
-                "challenge, signature; base64 или PEM).",
-            ) from None
-        info = await registration.register(
-            viewer, certificate, challenge=data.challenge, signature=signature, proof=data.proof
-        )
-        return Certificate(**info)
-
-    @get("/me/certificates", operation_id="my_certificates")
-    async def my_certificates(self, session: Session, db: Database) -> list[dict[str, Any]]:
-        return await db.read(lambda d: store.registered_certificates(d, session.user_id))
 
     @get("/audit", operation_id="audit_search", summary="Search the audit log (auditors only)", opt=audited("audit"))
     async def audit_search(
