@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 from cades.asn1 import load_certificate
 from cades.certs import CertInfo, cert_info
@@ -119,7 +119,7 @@ class CertificateRegistration:
             )
         )
 
-        async def refuse(code: str, message: str, why: str) -> None:
+        async def refuse(code: str, message: str, why: str) -> NoReturn:
             details = {
                 "serial": info.serial.lower(),
                 "issuer": info.issuer,
@@ -169,11 +169,10 @@ class CertificateRegistration:
         }
 
         def write(d: Any) -> tuple[CertStatus, str] | str:
-            """The status recorded, or (nothing written) the status an admin already settled this row with."""
+            """The status recorded; or, nothing written, "taken" (another user holds it) or the status an admin
+            already settled this user's row with."""
             if certificate_store.other_owner(d, issuer=info.issuer, serial=info.serial, user_id=viewer.user_id):
-                raise PermissionDenied(
-                    "certificate_taken", "Этот сертификат уже зарегистрирован за другим сотрудником."
-                )
+                return "taken"
             before = certificate_store.status_of(d, user_id=viewer.user_id, issuer=info.issuer, serial=info.serial)
             if before in (CertStatus.REFUSED, CertStatus.REVOKED):
                 return before
@@ -198,6 +197,12 @@ class CertificateRegistration:
             return final, why
 
         outcome = await self.db.write(write)
+        if outcome == "taken":
+            await refuse(
+                "certificate_taken",
+                "Этот сертификат уже зарегистрирован за другим сотрудником.",
+                "active or pending for another user",
+            )
         if isinstance(outcome, str):
             await refuse(
                 "certificate_settled",
@@ -205,7 +210,6 @@ class CertificateRegistration:
                 "Обратитесь к администратору портала.",
                 f"already {outcome}",
             )
-            raise AssertionError("refuse() raises")
         final, why = outcome
         if final == CertStatus.ACTIVE:
             message = "Сертификат привязан к вам и действует: им можно подписывать документы."

@@ -4,6 +4,7 @@ signers' certificates are registered once, through the server's own registration
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -79,5 +80,13 @@ def test_the_signers_are_registered_once_through_the_servers_registration(tmp_pa
     first = enrol_signers(data / "klikdok.db", pki)
     assert first == [h.full_name for h in demo_people.key_holders() if h.user_id is not None]
     assert enrol_signers(data / "klikdok.db", pki) == []
+    # The company's ИНН and the holders' names: the onboarding rule makes every demo signer active (issue 14).
+    conn = sqlite3.connect(data / "klikdok.db")
+    try:
+        statuses = conn.execute("SELECT user_id, status FROM signer_certificates ORDER BY user_id").fetchall()
+    finally:
+        conn.close()
+    holders = sorted(h.user_id for h in demo_people.key_holders() if h.user_id is not None)
+    assert statuses == [(uid, "active") for uid in holders]
     audit = run_cli("audit", "verify", env=clean_env(KLIKDOK_STORAGE_DATA_DIR=str(data)))
     assert audit.returncode == 0, audit.stdout + audit.stderr

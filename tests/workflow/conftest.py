@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from demo.demo_people import own_company
 from demo.portal_emulator import PortalEmulator
 from demo.portal_state import EmulatorConfig
 from server.db import Database, migrations
@@ -35,6 +36,9 @@ from tests.support.server import ServerProcess, start_server
 # 6 accountant in dept 3, 7 manager in dept 2.
 DIRECTOR, SALES_HEAD, GROUP_HEAD, MANAGER, CHIEF_ACCOUNTANT, ACCOUNTANT, SALES_MANAGER = 1, 2, 3, 4, 5, 6, 7
 AUDITOR = ACCOUNTANT  # configured in [policy] auditor_user_ids for these tests
+# The ИНН of the portal's own company (its requisites in the seed): the people's certificates carry it, so their
+# registration is active at once (issue 14: another organisation's certificate waits for the admin).
+OWN_INN = own_company().inn
 
 
 def emulator_config() -> EmulatorConfig:
@@ -87,7 +91,7 @@ def emulator(portal_server: PortalEmulator) -> PortalEmulator:
 
 @dataclass(frozen=True)
 class People:
-    """A GOST certificate per person (ИНН/СНИЛС in the subject), all issued by the test CA."""
+    """A GOST certificate per person (the company's ИНН ЮЛ, their name as CN, a СНИЛС), all issued by the test CA."""
 
     certs: dict[int, Issued]
     pki: GostPki
@@ -109,7 +113,7 @@ def people(gost_pki: GostPki) -> People:  # noqa: F811  pytest injects the impor
         uid: pki.issue(
             gost_pki.inter,
             f"person-{uid}",
-            subject=pki.subject(C="RU", O="ООО «Вектор»", CN=cn, INNLE="7701234564", SNILS=snils),
+            subject=pki.subject(C="RU", O="ООО «Вектор»", CN=cn, INNLE=OWN_INN, SNILS=snils),
         )
         for uid, (cn, snils) in names.items()
     }

@@ -22,7 +22,7 @@ from server.trust.revocation_cache import cache_directory, read_status
 from tests.support.http_files import FileServer, serve_files
 from tests.support.openssl_pki import Issued, OpenSSLPki
 from tests.support.server import clean_env, run_cli, start_server
-from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env, wait_for
+from tests.workflow.conftest import DIRECTOR, MANAGER, OWN_INN, Klikdok, People, server_env, wait_for
 
 DEAL = ("deal", 1)
 PDF = b"%PDF-1.7\n" + "Договор аренды №5".encode() + b"\n%%EOF\n"
@@ -66,11 +66,14 @@ def live_ca(tmp_path: Path, people: People) -> Iterator[LiveCa]:
         # octets 81 80 for an indefinite length and re-encodes it, which GOST OIDs do not survive — a cades bug
         # reported with this branch; the CRL is then refused as unusable, on the safe side.)
         inter = pki.issue(root, "live-inter", subject=pki.subject(CN="Live Issuing CA (test)"), profile="v3_ca")
-        # The same person as the shared PKI's director (name, СНИЛС), so the registered-certificate check passes.
+        # The same person as the shared PKI's director (name, СНИЛС) and the company's ИНН ЮЛ, so the certificate
+        # is active once registered (issue 14) and the registered-certificate check passes.
         director = pki.issue(
             inter,
             "live-director",
-            subject=pki.subject(C="RU", O="ООО «Вектор»", CN="Соколов Андрей Викторович", SNILS="12345678901"),
+            subject=pki.subject(
+                C="RU", O="ООО «Вектор»", CN="Соколов Андрей Викторович", INNLE=OWN_INN, SNILS="12345678901"
+            ),
         )
         ca = LiveCa(pki, files, root, inter, director)
         ca.publish()
