@@ -212,5 +212,5 @@
 
   K.views.certificates = loadCertificates;
   K.views.admin = loadAdmin;
-  K.certificates = { reload: loadCertificates, reloadAdmin: loadAdmin, append: append };
+  K.certificates = { reload: loadCertificates, reloadAdmin: loadAdmin };
 })();

@@ -16,6 +16,18 @@ from tests.workflow.conftest import DIRECTOR, GROUP_HEAD, OWN_INN, SALES_HEAD, K
 
 pytestmark = pytest.mark.browser
 OTHER_INN = "7707083893"
+# A binding channel of the page hook (certificates.js) that only hands a registration's answer over.
+TEST_CHANNEL = """
+window.KlikDok = window.KlikDok || {};
+window.KlikDok.bindChannels = window.KlikDok.bindChannels || [];
+window.KlikDok.bindChannels.push({ key: "test", title: "Тестовый способ", render: function (box, onBound) {
+  var b = document.createElement("button"); b.id = "kd-test-bind"; b.type = "button"; b.textContent = "Готово";
+  b.addEventListener("click", function () {
+    onBound({ status: "pending", message: "Сертификат привязан, но ждёт одобрения администратора." });
+  });
+  box.appendChild(b);
+} });
+"""
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +57,22 @@ def test_pending_certificate_is_approved_by_the_admin_on_the_page(
     kd: Klikdok, page: Any, volkov_certs: tuple[Issued, Issued]
 ) -> None:
     elsewhere, misnamed = volkov_certs
-    # Nothing bound yet: the list says how to bind.
+    page.add_init_script(TEST_CHANNEL)
+    # Nothing bound yet: the list says how to bind, and each channel has its panel.
     open_app_page(page, kd, SALES_HEAD, "#certificates")
     page.wait_for_selector("#kd-certificates .kd-cert-empty")
-    assert "Привяжите свой сертификат" in page.inner_text("#kd-certificates")
+    assert "Привяжите свой сертификат одним из способов ниже" in page.inner_text("#kd-certificates")
+    assert "Тестовый способ" in page.inner_text("#kd-certificates .kd-cert-empty")
+    page.wait_for_selector("#kd-bind .kd-bind-channel[data-channel='test'] #kd-test-bind")
 
+    # The signer binds (the registration itself through the API here); the channel hands the answer over.
+    open_app_page(page, kd, GROUP_HEAD, "#certificates")
+    page.wait_for_selector("#kd-certificates .kd-cert-empty")
     assert kd.try_register_cert(GROUP_HEAD, elsewhere).json()["status"] == "pending"
     assert kd.try_register_cert(GROUP_HEAD, misnamed).json()["status"] == "pending"
-    open_app_page(page, kd, GROUP_HEAD, "#certificates")
+    page.click("#kd-test-bind")
+    page.wait_for_selector("#kd-bind-result .kd-bind-message[data-status='pending']")
+    assert "ждёт одобрения администратора" in page.inner_text("#kd-bind-result")
     page.wait_for_selector("#kd-certificates tr.kd-cert[data-status='pending']")
     badges = page.locator("#kd-certificates .kd-cert-status").all_inner_texts()
     assert badges == ["Ждёт одобрения администратора"] * 2

@@ -61,12 +61,21 @@ def certs(gost_pki: GostPki) -> Certs:
     now = dt.datetime.now(dt.UTC)
 
     def person(
-        name: str, *, sn: str = "", g: str = "", cn: str = "", inn: str = OWN_INN, snils: str, **kw: object
+        name: str,
+        *,
+        sn: str = "",
+        g: str = "",
+        cn: str = "",
+        inn: str = OWN_INN,
+        snils: str,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
     ) -> Issued:
         fields = {"C": "RU", "O": "ООО «Вектор»" if inn == OWN_INN else "ООО «Сторонняя»"}
         fields.update({k: v for k, v in (("SN", sn), ("GN", g), ("CN", cn or f"{sn} {g}".strip())) if v})
         fields.update(INNLE=inn, SNILS=snils)
-        return pki.issue(ca, f"onb-{name}", subject=pki.subject(**fields), **kw)  # type: ignore[arg-type]
+        subject = pki.subject(**fields)
+        return pki.issue(ca, f"onb-{name}", subject=subject, not_before=not_before, not_after=not_after)
 
     return Certs(
         volkov=person("volkov", sn="Волков", g="Игорь Сергеевич", snils="11122233344"),
