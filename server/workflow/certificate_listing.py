@@ -29,6 +29,7 @@ class ListedCertificate(msgspec.Struct, kw_only=True):
     not_after: str | None
     issuer: str
     serial: str
+    subject: str  # the whole subject line, as stored
     status: str  # certificate_status.shown(): active | pending | refused | revoked | expired
     status_label: str
     proof_label: str
@@ -69,6 +70,7 @@ def listed(row: dict[str, Any], now_iso: str, user_name: str = "") -> ListedCert
         not_after=not_after,
         issuer=issuer,
         serial=str(row["serial"]),
+        subject=str(row.get("subject") or ""),
         status=status,
         status_label=LABELS.get(status, status),
         proof_label=PROOF_LABELS.get(str(row.get("proof", "")), str(row.get("proof", ""))),
