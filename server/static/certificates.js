@@ -21,5 +21,18 @@
       rows.forEach(function (r) { holder.appendChild(u().el("p", { text: r.subject })); });
     }).catch(function (err) { u().showError(holder, err); });
   }
-  K.views.certificates = loadCertificates;
+  // TEMP (a helper's branch, dropped at merge): draw one panel per binding channel, as the contract says.
+  var drawn = false;
+  function drawChannels() {
+    var holder = document.getElementById("kd-bind");
+    if (drawn || !holder) return;
+    drawn = true;
+    K.bindChannels.forEach(function (ch) {
+      var inner = u().el("div");
+      holder.appendChild(u().el("div", { class: "kd-bind-channel", "data-channel": ch.key },
+        u().el("h3", { class: "kd-subtitle", text: ch.title }), inner));
+      ch.render(inner, function () { loadCertificates(); });
+    });
+  }
+  K.views.certificates = function () { drawChannels(); return loadCertificates(); };
 })();
