@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.agent.conftest import pdf, sign_request
 from tests.fakes.cryptoarm_emulator import CryptoArmEmulator, parse_link
 from tests.support.openssl_pki import Issued
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, signing_pki
@@ -212,13 +213,20 @@ def test_another_user_can_neither_read_nor_end_a_binding(kd: Klikdok, people: Pe
     assert kd.api("GET", f"{PATH}/{tid}", MANAGER).status_code == 404
     assert kd.api("DELETE", f"{PATH}/{tid}", MANAGER).status_code == 404
     assert kd.api("GET", f"{PATH}/{tid + 1000}", DIRECTOR).status_code == 404
-    # A job transaction's row id is not a binding either.
     assert status(kd, DIRECTOR, tid)["state"] == "pending"
     run = app(people.certs[DIRECTOR]).follow(link)
     assert run.upload_status == 204, run.to_json()
     assert status(kd, DIRECTOR, tid)["state"] == "done"
     assert kd.api("GET", f"{PATH}/{tid}", MANAGER).status_code == 404
     assert bound(kd, MANAGER) == [] and len(bound(kd, DIRECTOR)) == 1
+    # The row of a CryptoARM run over the director's documents is not a binding either.
+    doc = kd.create(MANAGER, ("deal", 1), {"Договор.pdf": pdf(1)}, signers=[DIRECTOR])
+    [job] = sign_request(kd, DIRECTOR, [doc])
+    assert kd.api("POST", "/cryptoarm/transactions", DIRECTOR, json={"job_ids": [job]}).status_code == 201
+    [(job_txn,)] = kd.query("SELECT id FROM cryptoarm_transactions WHERE kind = 'job'")
+    assert kd.api("GET", f"{PATH}/{job_txn}", DIRECTOR).status_code == 404
+    assert kd.api("DELETE", f"{PATH}/{job_txn}", DIRECTOR).status_code == 404
+    assert kd.query("SELECT state FROM cryptoarm_transactions WHERE id = ?", job_txn) == [("open",)]
 
 
 def test_cancelled_in_the_app_or_withdrawn_on_the_page(kd: Klikdok, people: People) -> None:
