@@ -15,6 +15,7 @@ kept in the transaction's outcome, where the page reads it (:func:`status_of`) w
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from cades.asn1 import MalformedInput
@@ -31,17 +32,18 @@ from .transactions import TransactionRefused, Txn
 
 log = logging.getLogger(__name__)
 
+MINUTE = timedelta(minutes=1)
 KIND = "certificate"
 FILE_KEY = "challenge"
 FILE_NAME = "Код подтверждения KlikDok.txt"
-LOST = TransactionRefused(
-    "challenge_lost", "Код подтверждения этой транзакции недоступен. Начните привязку сертификата заново."
-)
 
 
 def _challenge(txn: Txn) -> bytes:
+    """The code this transaction offers, opened by the id or token that found it."""
     if txn.secret is None or txn.user_id is None:
-        raise LOST
+        raise TransactionRefused(
+            "challenge_lost", "Код подтверждения этой транзакции недоступен. Начните привязку сертификата заново."
+        )
     return txn.secret
 
 
@@ -118,9 +120,7 @@ async def open_for_certificate(services: AppServices, viewer: Viewer) -> tuple[s
     """A fresh challenge for ``viewer`` and a transaction offering it; returns (the cryptoarm:// link, its row
     id for the page's status polls). It lives no longer than the challenge does."""
     challenge = await services.certificates.challenge(viewer)
-    minutes = max(
-        1, min(services.settings.cryptoarm.transaction_minutes, int(certificates.CHALLENGE_TTL.seconds // 60))
-    )
+    minutes = max(1, min(services.settings.cryptoarm.transaction_minutes, certificates.CHALLENGE_TTL // MINUTE))
     txn_id, txn = await services.db.write(
         lambda d: transactions.create(
             d,

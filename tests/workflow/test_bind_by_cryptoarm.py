@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.cryptoarm import sealing
 from tests.agent.conftest import pdf, sign_request
 from tests.fakes.cryptoarm_emulator import CryptoArmEmulator, parse_link
 from tests.support.openssl_pki import Issued
@@ -243,3 +244,18 @@ def test_cancelled_in_the_app_or_withdrawn_on_the_page(kd: Klikdok, people: Peop
     assert bound(kd, DIRECTOR) == []
     audit = kd.query("SELECT count(*) FROM audit_log WHERE action = 'cryptoarm.withdrawn'")
     assert audit == [(1,)]
+
+
+def test_a_sealed_secret_opens_only_with_its_own_key_and_undamaged() -> None:
+    sealed = sealing.seal("id", "the-link-id", b"klikdok-certificate-registration user=1 nonce=abc")
+    assert b"nonce=abc" not in base64.b64decode(sealed)
+    assert sealing.open_sealed("id", "the-link-id", sealed).endswith(b"nonce=abc")
+    for purpose, secret in (("id", "another-id"), ("token", "the-link-id")):
+        with pytest.raises(sealing.Unsealable):
+            sealing.open_sealed(purpose, secret, sealed)
+    raw = bytearray(base64.b64decode(sealed))
+    raw[0] ^= 1
+    with pytest.raises(sealing.Unsealable):
+        sealing.open_sealed("id", "the-link-id", base64.b64encode(bytes(raw)).decode())
+    with pytest.raises(sealing.Unsealable):
+        sealing.open_sealed("id", "the-link-id", "not base64!")
