@@ -26,6 +26,7 @@ from server.agents.hub import AgentHub
 from server.config import Settings
 from server.counterparty import runtime as counterparty_runtime
 from server.cryptoarm import handlers as cryptoarm_handlers
+from server.cryptoarm.certificate_handler import CertificateHandler
 from server.cryptoarm.job_handler import JobHandler
 from server.db import Database, audit, checks, migrations, outbox
 from server.jsonbody import Request as JsonSafeRequest
@@ -187,6 +188,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         )
         app.state.services = services
         cryptoarm_handlers.register(JobHandler())
+        cryptoarm_handlers.register(CertificateHandler())
         await db.write(
             lambda d: audit.append(d, actor="system", action="server.start", details={"version": __version__})
         )

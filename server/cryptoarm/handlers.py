@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from server.state import AppServices
 
@@ -28,15 +28,19 @@ class Offer:
 class DirectResult:
     key: str
     cms: bytes  # DER
+    # The signer certificate as the app reports it (``signers[0].x509``, DER), unverified: a kind that needs the
+    # certificate and finds none inside the CMS may take it (the signature is then checked with it).
+    certificate: bytes | None = None
 
 
 @dataclass
 class Outcome:
     accepted: list[str] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)  # {key, code, message}
+    details: dict[str, Any] = field(default_factory=dict)  # what else the kind's status needs (stored with it)
 
     def as_dict(self) -> dict[str, object]:
-        return {"accepted": self.accepted, "refused": self.refused}
+        return {**self.details, "accepted": self.accepted, "refused": self.refused}
 
 
 class TransactionHandler(Protocol):

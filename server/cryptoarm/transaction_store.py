@@ -30,13 +30,16 @@ class Txn(msgspec.Struct, kw_only=True):
     created_at: str
     expires_at: str
     files: list[list[Any]]  # [key, name, size] as offered
+    outcome: dict[str, Any]
+    sealed: dict[str, str]  # the transaction's secret, sealed (server.cryptoarm.sealing); {} once finished
+    secret: bytes | None = None  # that secret opened, by the lookup that had the id or the token
 
     @property
     def expired(self) -> bool:
         return self.expires_at < iso(datetime.now(UTC))
 
 
-_COLUMNS = "id, kind, targets, user_id, agent_id, state, created_at, expires_at, files"
+_COLUMNS = "id, kind, targets, user_id, agent_id, state, created_at, expires_at, files, outcome, sealed"
 
 
 def _txn(row: Any) -> Txn:
@@ -50,6 +53,8 @@ def _txn(row: Any) -> Txn:
         created_at=row[6],
         expires_at=row[7],
         files=json.loads(row[8]),
+        outcome=json.loads(row[9] or "{}"),
+        sealed=json.loads(row[10] or "{}"),
     )
 
 
@@ -63,12 +68,23 @@ def insert(
     agent_id: int | None,
     created_at: str,
     expires_at: str,
+    sealed: dict[str, str] | None = None,
 ) -> int:
     """A new ``open`` transaction; its file token is not issued yet (a placeholder that no digest can match)."""
     cur = db.execute(
         "INSERT INTO cryptoarm_transactions (txn_hash, token_hash, kind, targets, user_id, agent_id, created_at,"
-        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [txn_hash, "unissued:" + txn_hash, kind, json.dumps(targets), user_id, agent_id, created_at, expires_at],
+        " expires_at, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            txn_hash,
+            "unissued:" + txn_hash,
+            kind,
+            json.dumps(targets),
+            user_id,
+            agent_id,
+            created_at,
+            expires_at,
+            json.dumps(sealed or {}),
+        ],
     )
     return inserted_id(cur)
 
@@ -88,12 +104,27 @@ def by_token_hash(db: Database, token_hash: str) -> Txn | None:
     return _txn(row) if row else None
 
 
-def set_parameters_sent(db: Database, row_id: int, *, token_hash: str, files: list[list[Any]], now: str) -> bool:
-    """``open`` → ``parameters_sent`` with the file token's hash, unless used or expired already."""
+def set_parameters_sent(
+    db: Database,
+    row_id: int,
+    *,
+    token_hash: str,
+    files: list[list[Any]],
+    now: str,
+    sealed: dict[str, str] | None = None,
+) -> bool:
+    """``open`` → ``parameters_sent`` with the file token's hash, unless used or expired already; ``sealed``
+    (when given) replaces the sealed secret (the copy for the token joins the copy for the id)."""
     cur = db.execute(
-        "UPDATE cryptoarm_transactions SET state = 'parameters_sent', token_hash = ?, files = ?"
-        " WHERE id = ? AND state = 'open' AND expires_at > ?",
-        [token_hash, json.dumps(files, ensure_ascii=False), row_id, now],
+        "UPDATE cryptoarm_transactions SET state = 'parameters_sent', token_hash = ?, files = ?,"
+        " sealed = coalesce(?, sealed) WHERE id = ? AND state = 'open' AND expires_at > ?",
+        [
+            token_hash,
+            json.dumps(files, ensure_ascii=False),
+            json.dumps(sealed) if sealed is not None else None,
+            row_id,
+            now,
+        ],
     )
     return bool(cur.rowcount)
 
@@ -101,7 +132,7 @@ def set_parameters_sent(db: Database, row_id: int, *, token_hash: str, files: li
 def set_finished(db: Database, row_id: int, *, state: str, outcome: dict[str, Any], now: str) -> bool:
     """``parameters_sent`` → ``state``; False when it was finished already."""
     cur = db.execute(
-        "UPDATE cryptoarm_transactions SET state = ?, finished_at = ?, outcome = ? WHERE id = ?"
+        "UPDATE cryptoarm_transactions SET state = ?, finished_at = ?, outcome = ?, sealed = '{}' WHERE id = ?"
         " AND state = 'parameters_sent'",
         [state, now, json.dumps(outcome, ensure_ascii=False), row_id],
     )
@@ -112,6 +143,16 @@ def set_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
     db.execute(
         "UPDATE cryptoarm_transactions SET outcome = ? WHERE id = ?", [json.dumps(outcome, ensure_ascii=False), row_id]
     )
+
+
+def set_withdrawn(db: Database, row_id: int, *, user_id: int, outcome: dict[str, Any], now: str) -> bool:
+    """The user's own unfinished transaction → ``cancelled`` (from the page, before the app sent anything back)."""
+    cur = db.execute(
+        "UPDATE cryptoarm_transactions SET state = 'cancelled', finished_at = ?, outcome = ?, sealed = '{}'"
+        " WHERE id = ? AND user_id = ? AND state IN ('open', 'parameters_sent')",
+        [now, json.dumps(outcome, ensure_ascii=False), row_id, user_id],
+    )
+    return bool(cur.rowcount)
 
 
 class JobRun(msgspec.Struct, kw_only=True):

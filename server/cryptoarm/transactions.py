@@ -12,7 +12,7 @@ from server.db import Database as KlikDatabase
 from server.db import audit
 from server.workflow import job_store, jobs
 
-from . import transaction_store
+from . import sealing, transaction_store
 from .transaction_store import Txn
 
 
@@ -46,10 +46,16 @@ def create(
     user_id: int | None = None,
     agent_id: int | None = None,
     actor: str = "system",
+    secret: bytes | None = None,
 ) -> tuple[str, Txn]:
-    """Mint a transaction (inside the caller's write); returns (the plain id for the link, the row)."""
+    """Mint a transaction (inside the caller's write); returns (the plain id for the link, the row).
+
+    ``secret``: what the kind's files are made from when it must not be stored in clear (a registration
+    challenge); it is kept sealed under the id (:mod:`.sealing`) and comes back as ``Txn.secret``.
+    """
     txn_id = tokens.new_transaction_id()
     moment = datetime.now(UTC)
+    sealed = {"id": sealing.seal("id", txn_id, secret)} if secret is not None else None
     row_id = transaction_store.insert(
         db,
         txn_hash=tokens.digest("txn:" + txn_id),
@@ -59,6 +65,7 @@ def create(
         agent_id=agent_id,
         created_at=_iso(moment),
         expires_at=_iso(moment + timedelta(minutes=minutes)),
+        sealed=sealed,
     )
     audit.append(
         db,
@@ -70,6 +77,7 @@ def create(
     )
     found = by_row(db, row_id)
     assert found is not None
+    found.secret = secret
     return txn_id, found
 
 
@@ -77,23 +85,45 @@ def by_row(db: Database, row_id: int) -> Txn | None:
     return transaction_store.by_row(db, row_id)
 
 
+def _opened(txn: Txn | None, purpose: str, secret: str) -> Txn | None:
+    """The row with its sealed secret opened by the value that found it (a damaged copy opens as nothing)."""
+    if txn is not None and purpose in txn.sealed:
+        try:
+            txn.secret = sealing.open_sealed(purpose, secret, txn.sealed[purpose])
+        except sealing.Unsealable:
+            txn.secret = None
+    return txn
+
+
 def by_id(db: Database, txn_id: str) -> Txn | None:
     if not txn_id or len(txn_id) > 200:
         return None
-    return transaction_store.by_txn_hash(db, tokens.digest("txn:" + txn_id))
+    return _opened(transaction_store.by_txn_hash(db, tokens.digest("txn:" + txn_id)), "id", txn_id)
 
 
 def by_token(db: Database, token: str) -> Txn | None:
     if not token or len(token) > 200:
         return None
-    return transaction_store.by_token_hash(db, tokens.digest("tok:" + token))
+    return _opened(transaction_store.by_token_hash(db, tokens.digest("tok:" + token)), "token", token)
 
 
-def issue_parameters(db: Database, row_id: int, files: list[list[Any]]) -> str | None:
-    """``open`` → ``parameters_sent`` once, with a fresh file access token (returned; None if already used)."""
+def issue_parameters(db: Database, row_id: int, files: list[list[Any]], *, secret: bytes | None = None) -> str | None:
+    """``open`` → ``parameters_sent`` once, with a fresh file access token (returned; None if already used).
+
+    ``secret`` (the transaction's, opened by its id) is sealed once more under the new token: the file
+    downloads present only the token."""
     token = tokens.new_access_token()
+    sealed = None
+    if secret is not None:
+        row = transaction_store.by_row(db, row_id)
+        sealed = {**(row.sealed if row else {}), "token": sealing.seal("token", token, secret)}
     issued = transaction_store.set_parameters_sent(
-        db, row_id, token_hash=tokens.digest("tok:" + token), files=files, now=_iso(datetime.now(UTC))
+        db,
+        row_id,
+        token_hash=tokens.digest("tok:" + token),
+        files=files,
+        now=_iso(datetime.now(UTC)),
+        sealed=sealed,
     )
     return token if issued else None
 
@@ -117,6 +147,25 @@ def finish(db: Database, row_id: int, state: str, outcome: dict[str, Any] | None
 
 def record_outcome(db: Database, row_id: int, outcome: dict[str, Any]) -> None:
     transaction_store.set_outcome(db, row_id, outcome)
+
+
+def withdraw(db: Database, row_id: int, *, user_id: int) -> bool:
+    """The user ends their own unfinished transaction from the page (audited); False if it is not theirs,
+    or finished already. The link is dead afterwards: every later step finds it used."""
+    outcome = {"status": "Withdrawn"}
+    withdrawn = transaction_store.set_withdrawn(
+        db, row_id, user_id=user_id, outcome=outcome, now=_iso(datetime.now(UTC))
+    )
+    if withdrawn:
+        audit.append(
+            db,
+            actor=f"user:{user_id}",
+            action="cryptoarm.withdrawn",
+            object_type="cryptoarm",
+            object_id=row_id,
+            details=outcome,
+        )
+    return withdrawn
 
 
 def refusal_for(txn: Txn | None, *, for_state: str) -> TransactionRefused | None:

@@ -530,3 +530,12 @@ def m0012_certificate_status(db: SqliteUtilsDatabase) -> None:
     db.execute("UPDATE signer_certificates SET status = 'revoked' WHERE revoked_at IS NOT NULL")
     db.execute("CREATE INDEX signer_certificates_status ON signer_certificates(status, id)")
     db.execute("CREATE INDEX signer_certificates_snils ON signer_certificates(snils) WHERE snils != ''")
+
+
+@migrations(name="0013_cryptoarm_sealed")
+def m0013_cryptoarm_sealed(db: SqliteUtilsDatabase) -> None:
+    # Issue 14: a transaction may carry a secret its files are made from (a certificate registration challenge
+    # that CryptoARM downloads and signs). It is never stored in clear: `sealed` holds it sealed under keys
+    # derived from the link's transaction id and from the file access token, which themselves are stored only
+    # as hashes (server.cryptoarm.sealing). It is emptied when the transaction finishes.
+    db.execute("ALTER TABLE cryptoarm_transactions ADD COLUMN sealed TEXT NOT NULL DEFAULT '{}'")

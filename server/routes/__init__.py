@@ -33,7 +33,7 @@ ROUTES: list[Any] = [
     *api_agents.ROUTES,
     *agent.ROUTES,
     *cryptoarm.ROUTES,
-    api_cryptoarm.open_transaction,
+    *api_cryptoarm.ROUTES,
     public_pages.PublicPages,
     public_pages.CryptoArmPages,
     api_counterparty.CounterpartyApi,

@@ -7,7 +7,8 @@ Method by method (shapes: ``/work/shared/reference/cryptoarm-api.md`` §1.4):
   ``extra`` (``signType`` 1 = detached, the ``token``) and ``uploader`` set explicitly to this endpoint;
 - ``signAndEncrypt.outDirectResults`` (a notification; ``params.id`` is the transaction): the signatures
   (``out`` = base64 of the ``.sig`` file: DER, or PEM text when the user's encoding is BASE64; ``signers``
-  is informational and ignored, only the verified CMS counts), or ``status: "Canceled"``. Answered 204, or a
+  is informational: only its first ``x509`` is kept, as the certificate a kind may check the CMS with when the
+  CMS carries none; only the verified CMS counts), or ``status: "Canceled"``. Answered 204, or a
   JSON-RPC error when anything was refused.
 
 Errors use the JSON-RPC codes: -32700 unparsable, -32600 not a request, -32601 unknown method, -32602 bad
@@ -42,6 +43,7 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 PARAMETERS = "signAndEncrypt.parameters"
 RESULTS = "signAndEncrypt.outDirectResults"
 MAX_FILES = 500
+MAX_CERTIFICATE_TEXT = 64 * 1024  # base64 of one signer certificate (``signers[].x509``)
 
 
 def _error(code: int, message: str, request_id: Any = None, data: Any = None) -> Response[Any]:
@@ -121,7 +123,7 @@ async def _parameters(services: Services, txn_id: str, request_id: Any) -> Respo
         raise TransactionRefused("unknown_kind", "Неизвестный тип транзакции.")
     offer = await handler.offer(services, txn)
     files = [[f.key, f.name, f.size] for f in offer.files]
-    token = await services.db.write(lambda d: transactions.issue_parameters(d, txn.id, files))
+    token = await services.db.write(lambda d: transactions.issue_parameters(d, txn.id, files, secret=txn.secret))
     if token is None:  # a concurrent replay won the single use
         raise TransactionRefused("transaction_used", "Транзакция уже использована.")
     base = services.settings.server.public_url.rstrip("/")
@@ -188,8 +190,22 @@ def _direct_results(params: dict[str, Any], txn: Txn) -> list[DirectResult]:
             cms = to_der(base64.b64decode(item["out"], validate=True))
         except (binascii.Error, ValueError):
             raise TransactionRefused("bad_base64", f"Подпись файла {key!r} не в base64.") from None
-        results.append(DirectResult(key=key, cms=cms))
+        results.append(DirectResult(key=key, cms=cms, certificate=_reported_certificate(item.get("signers"))))
     return results
+
+
+def _reported_certificate(signers: Any) -> bytes | None:
+    """The first signer's ``x509`` (base64 DER) as the app reports it, or None when absent or malformed (it is
+    informational: a malformed one is ignored, not refused)."""
+    if not isinstance(signers, list) or not signers or not isinstance(signers[0], dict):
+        return None
+    text = signers[0].get("x509")
+    if not isinstance(text, str) or not text or len(text) > MAX_CERTIFICATE_TEXT:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 @get("/cryptoarm/files/{index:int}/{name:str}", include_in_schema=False)

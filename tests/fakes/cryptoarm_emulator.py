@@ -110,7 +110,13 @@ class CryptoArmEmulator:
         allow_http: bool = False,
         engine: str = ENGINE_SO,
         timeout: float = 60.0,
+        include_certificate: bool = True,
+        reported_cert: Path | None = None,
     ) -> None:
+        # include_certificate=False: the signature carries no certificate (the app's "без сертификата" setting);
+        # reported_cert: what ``signers[].x509`` says instead of the signing certificate (a lying client).
+        self.include_certificate = include_certificate
+        self.reported_cert = Path(reported_cert) if reported_cert else None
         self.cert = Path(cert)
         self.key = Path(key)
         self.encoding = encoding
@@ -129,8 +135,8 @@ class CryptoArmEmulator:
             raise RuntimeError(proc.stderr.decode(errors="replace"))
         return proc.stdout
 
-    def _cert_der(self) -> bytes:
-        return self._openssl("x509", "-in", self.cert, "-outform", "DER")
+    def _cert_der(self, cert: Path | None = None) -> bytes:
+        return self._openssl("x509", "-in", cert or self.cert, "-outform", "DER")
 
     def _md(self) -> str:
         text = self._openssl("x509", "-in", self.cert, "-noout", "-text").decode(errors="replace")
@@ -159,6 +165,8 @@ class CryptoArmEmulator:
         ]
         if not detached:
             args.append("-nodetach")
+        if not self.include_certificate:
+            args.append("-nocerts")
         return self._openssl(*args)
 
     def _diagnostic(self) -> dict[str, Any]:
@@ -176,8 +184,9 @@ class CryptoArmEmulator:
         }
 
     def _signers(self) -> list[dict[str, Any]]:
-        der = self._cert_der()
-        subject = self._openssl("x509", "-in", self.cert, "-noout", "-subject", "-nameopt", "utf8").decode().strip()
+        cert = self.reported_cert or self.cert
+        der = self._cert_der(cert)
+        subject = self._openssl("x509", "-in", cert, "-noout", "-subject", "-nameopt", "utf8").decode().strip()
         return [
             {
                 "subjectName": subject.removeprefix("subject="),
