@@ -21,5 +21,17 @@
       rows.forEach(function (r) { holder.appendChild(u().el("p", { text: r.subject })); });
     }).catch(function (err) { u().showError(holder, err); });
   }
-  K.views.certificates = loadCertificates;
+  // TEMP (helper B, agent channel): a minimal drawing of the binding channels until the real certificates.js lands.
+  var drawn = false;
+  function drawChannels() {
+    if (drawn) return;
+    drawn = true;
+    var holder = document.getElementById("kd-bind");
+    K.bindChannels.forEach(function (ch) {
+      var box = u().el("div", { class: "kd-bind-channel", "data-channel": ch.key });
+      holder.appendChild(u().el("div", { class: "kd-panel" }, u().el("h3", { text: ch.title }), box));
+      ch.render(box, function () { loadCertificates(); });
+    });
+  }
+  K.views.certificates = function () { drawChannels(); return loadCertificates(); };
 })();
