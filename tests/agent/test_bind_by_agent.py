@@ -22,7 +22,9 @@ from asn1crypto import x509
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.sync.client import connect as sync_connect
 
+from agent.backends.cryptoarm import CryptoArmBackend
 from agent.backends.openssl import OpenSSLBackend
+from agent.binding import answer_certificates, answer_prove_key
 from agent.client import AgentClient
 from agent.config import AgentSettings, ServerSection
 from common import agent_protocol as protocol
@@ -276,3 +278,32 @@ async def test_the_agent_refuses_texts_that_are_not_its_challenge(
         assert isinstance(reply, protocol.KeyProof) and reply.request_id == f"r{n}"
         assert reply.code == "not_a_challenge" and not reply.cms, text
         assert "только код подтверждения" in reply.message
+
+
+async def test_the_cryptoarm_agent_sends_the_signer_to_the_cryptoarm_route() -> None:
+    """CryptoARM signs in its own app: the agent lists nothing and signs nothing here, and says where to go."""
+    backend = CryptoArmBackend()
+    listed = await answer_certificates(backend, protocol.CertificatesRequest(request_id="l"))
+    assert listed.certificates == [] and "КриптоАРМ" in listed.error
+    proof = await answer_prove_key(
+        backend,
+        protocol.ProveKey(request_id="p", challenge=new_challenge(DIRECTOR).text, thumbprint="ab" * 20),
+        DIRECTOR,
+    )
+    assert proof.code == "use_cryptoarm" and not proof.cms and "КриптоАРМ" in proof.message
+
+
+async def test_a_broken_backend_answers_with_its_reason(tmp_path: Path) -> None:
+    """A missing key file is the signer's to fix: the page shows the backend's own Russian reason."""
+    backend = OpenSSLBackend(str(tmp_path / "missing.pem"), str(tmp_path / "missing.key"))
+    try:
+        listed = await answer_certificates(backend, protocol.CertificatesRequest(request_id="l"))
+        assert listed.certificates == [] and listed.error.startswith("openssl завершился с ошибкой")
+        proof = await answer_prove_key(
+            backend,
+            protocol.ProveKey(request_id="p", challenge=new_challenge(DIRECTOR).text, thumbprint="ab" * 20),
+            DIRECTOR,
+        )
+        assert proof.code == "backend" and not proof.cms
+    finally:
+        backend.close()
