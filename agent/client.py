@@ -9,6 +9,8 @@
   (queued, in progress, or answered but not yet confirmed) is acknowledged again, never done twice.
 - Results: kept until the server confirms them (``result_ack``) and sent again after every reconnect under
   the same ``result_id``, which the server applies at most once.
+- Binding requests from the signer's page (``certificates_request``, ``prove_key``) are answered by
+  :mod:`agent.binding` in tasks of their own, so a PIN prompt never holds up the receive loop or the jobs.
 - SIGTERM/SIGINT: stop taking jobs, give the job in progress a few seconds to finish and be confirmed, close
   the websocket normally, exit 0. Whatever is unfinished stays open on the server and comes back later.
 """
@@ -29,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import process_exception as default_process_exception
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from agent import binding
 from agent.backends import Backend, BackendError
 from agent.config import AgentSettings
 from agent.jobs import JobGone, LocalTrust, RetryLater, process
@@ -41,6 +44,7 @@ STOP_GRACE_SECONDS = 10.0
 BATCH_WINDOW_SECONDS = 3.0  # the longest a CryptoARM batch waits for more offers
 BATCH_QUIET_SECONDS = 1.2  # ... or until no offer came for this long
 MAX_BATCH = 200
+MAX_BINDING_TASKS = 4  # binding requests answered at once; more are refused (a server cannot pile up threads)
 
 
 class DeviceKeyRejected(Exception):
@@ -82,6 +86,9 @@ class AgentClient:
         self.connected = asyncio.Event()
         self.stopping = asyncio.Event()
         self.busy = asyncio.Event()  # set while the worker has a job in hand
+        self.user_id: int | None = None  # whom the server says this device is paired to (hello)
+        self._binding: set[asyncio.Task[None]] = set()
+        self._proving = asyncio.Lock()  # one key proof at a time: one PIN prompt, not a stack of them
         self._links: dict[str, asyncio.Future[protocol.CryptoarmLink]] = {}
         self._events: dict[int, asyncio.Future[protocol.JobEvent]] = {}
         self._ssl: ssl.SSLContext | None = None
@@ -115,9 +122,10 @@ class AgentClient:
             await self._graceful_stop(worker)
             return EXIT_OK
         finally:
-            for task in (worker, connection, stopper):
+            tasks = [worker, connection, stopper, *self._binding]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(worker, connection, stopper, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self.ws is not None:
                 with contextlib.suppress(Exception):
                     await self.ws.close(1000, "agent stopping")
@@ -206,6 +214,7 @@ class AgentClient:
         match msg:
             case protocol.Hello():
                 self.heartbeat = max(1.0, msg.heartbeat_seconds)
+                self.user_id = msg.user_id
                 self.connected.set()
                 log.info("connected", extra={"agent_id": msg.agent_id})
                 for answer in list(self.pending.values()):  # unconfirmed answers: same result_id again
@@ -237,10 +246,47 @@ class AgentClient:
                 fut = self._links.pop(msg.request_id, None)
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
+            case protocol.CertificatesRequest() | protocol.ProveKey():
+                self._start_binding(msg)
             case protocol.ErrorMsg():
                 log.warning("server error message: %s %s", msg.code, msg.message)
             case _:
                 pass
+
+    def _start_binding(self, msg: protocol.CertificatesRequest | protocol.ProveKey) -> None:
+        if len(self._binding) >= MAX_BINDING_TASKS:
+            busy = "Агент ещё занят предыдущим запросом; повторите через минуту."
+            answer: protocol.AgentMessage = (
+                protocol.Certificates(request_id=msg.request_id, error=busy)
+                if isinstance(msg, protocol.CertificatesRequest)
+                else protocol.KeyProof(request_id=msg.request_id, code="busy", message=busy)
+            )
+            task = asyncio.create_task(self._answer_now(answer))
+        else:
+            task = asyncio.create_task(self._answer_binding(msg), name=f"agent-binding-{msg.request_id[:16]}")
+        self._binding.add(task)
+        task.add_done_callback(self._binding.discard)
+
+    async def _answer_now(self, answer: protocol.AgentMessage) -> None:
+        await self._send(answer)
+
+    async def _answer_binding(self, msg: protocol.CertificatesRequest | protocol.ProveKey) -> None:
+        answer: protocol.AgentMessage
+        try:
+            if isinstance(msg, protocol.CertificatesRequest):
+                answer = await binding.answer_certificates(self.backend, msg)
+            else:
+                async with self._proving:
+                    answer = await binding.answer_prove_key(self.backend, msg, self.user_id)
+        except Exception:  # a broken backend answers with an error, never takes the agent down
+            log.exception("binding request failed")
+            failed = "Агент не смог выполнить запрос: подробности в его журнале."
+            answer = (
+                protocol.Certificates(request_id=msg.request_id, error=failed)
+                if isinstance(msg, protocol.CertificatesRequest)
+                else protocol.KeyProof(request_id=msg.request_id, code="internal", message=failed)
+            )
+        await self._send(answer)
 
     def _resolve_event(self, event: protocol.JobEvent) -> None:
         fut = self._events.get(event.job_id)

@@ -16,11 +16,27 @@ Delivery rules:
   upload a signature whose certificate the server would not trust anyway (expired, wrong chain, unknown CA)
   and says why on the signer's own screen. Revocation stays the server's call. An agent older than this
   message skips it as unreadable; an agent that never got one checks only the math and the digest.
+
+Binding a certificate through the agent (the signer's page asks, the server relays; issue 14):
+- the server sends ``certificates_request`` (a fresh ``request_id``); the agent answers ``certificates`` under the
+  same id: the certificates its backend could sign with, as base64 DER, plus the thumbprint of the one it is
+  configured to sign with (``signing_thumbprint``), or an ``error`` (the CryptoARM backend lists none: binding
+  goes through CryptoARM's own route there);
+- the server sends ``prove_key`` with a one-time ``challenge`` text and the chosen ``thumbprint``; the agent signs
+  the challenge's UTF-8 bytes (detached CMS) with its configured certificate and answers ``key_proof`` with the
+  CMS and that certificate, or an error ``code``/``message``. The agent signs only a text of the server's
+  registration-challenge form naming its own user (:func:`is_registration_challenge`), so this path cannot be
+  used to sign a document, and only when the thumbprint is its configured certificate;
+- the server binds the certificate only if the CMS verifies with it over the challenge it issued, so an agent
+  that lies about its certificate binds nothing. Every field is bounded (the ``MAX_*`` below); an answer out of
+  bounds is dropped as unreadable. An agent older than these messages skips them as unreadable and the server's
+  request times out.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -95,6 +111,41 @@ class JobEvent(_Msg, tag="job_event"):
     message: str = ""
 
 
+# -- binding a certificate (see the module docstring) --
+
+MAX_REQUEST_ID = 64
+MAX_AGENT_CERTIFICATES = 50  # a personal store rarely holds more than a handful
+MAX_CERTIFICATE_BYTES = 16 * 1024  # one DER certificate (GOST ones are 1-3 KiB)
+MAX_CHALLENGE = 200
+MAX_PROOF_BYTES = 64 * 1024  # one detached CMS with its certificate chain (the server's MAX_SIGNATURE_BYTES)
+MAX_ERROR_MESSAGE = 500
+
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REQUEST_ID)]
+Thumbprint = Annotated[str, msgspec.Meta(max_length=64)]
+Base64Certificate = Annotated[str, msgspec.Meta(max_length=(MAX_CERTIFICATE_BYTES * 4) // 3 + 4)]
+ErrorText = Annotated[str, msgspec.Meta(max_length=MAX_ERROR_MESSAGE)]
+
+# The one form of the server's registration challenge (server.workflow.certificates.new_challenge): the agent
+# signs nothing else through prove_key.
+_CHALLENGE = re.compile(r"klikdok-certificate-registration user=(\d{1,18}) nonce=[A-Za-z0-9_-]{16,100}")
+
+
+def is_registration_challenge(text: str, user_id: int) -> bool:
+    """True if ``text`` is exactly a registration challenge for ``user_id`` (and so means nothing elsewhere)."""
+    match = _CHALLENGE.fullmatch(text)
+    return match is not None and int(match.group(1)) == user_id
+
+
+class CertificatesRequest(_Msg, tag="certificates_request"):
+    request_id: RequestId
+
+
+class ProveKey(_Msg, tag="prove_key"):
+    request_id: RequestId
+    challenge: Annotated[str, msgspec.Meta(max_length=MAX_CHALLENGE)]
+    thumbprint: Thumbprint
+
+
 class Pong(_Msg, tag="pong"):
     at: str = ""
 
@@ -146,8 +197,39 @@ class CryptoarmOpen(_Msg, tag="cryptoarm_open"):
     job_ids: list[int]
 
 
-ServerMessage = Hello | TrustAnchors | JobOffer | CancelJob | ResultAck | CryptoarmLink | JobEvent | Pong | ErrorMsg
-AgentMessage = Ack | Nack | Result | Failure | Ping | CryptoarmOpen
+class Certificates(_Msg, tag="certificates"):
+    """The answer to ``certificates_request``: base64 DER certificates, or an ``error`` (Russian) with none."""
+
+    request_id: RequestId
+    certificates: Annotated[list[Base64Certificate], msgspec.Meta(max_length=MAX_AGENT_CERTIFICATES)] = []
+    signing_thumbprint: Thumbprint = ""
+    error: ErrorText = ""
+
+
+class KeyProof(_Msg, tag="key_proof"):
+    """The answer to ``prove_key``: a detached CMS over the challenge and the certificate, or an error."""
+
+    request_id: RequestId
+    cms: Annotated[str, msgspec.Meta(max_length=(MAX_PROOF_BYTES * 4) // 3 + 4)] = ""
+    certificate: Base64Certificate = ""
+    code: Annotated[str, msgspec.Meta(max_length=60)] = ""
+    message: ErrorText = ""
+
+
+ServerMessage = (
+    Hello
+    | TrustAnchors
+    | JobOffer
+    | CancelJob
+    | ResultAck
+    | CryptoarmLink
+    | JobEvent
+    | Pong
+    | ErrorMsg
+    | CertificatesRequest
+    | ProveKey
+)
+AgentMessage = Ack | Nack | Result | Failure | Ping | CryptoarmOpen | Certificates | KeyProof
 
 encode = msgspec.json.Encoder().encode
 _agent_decoder = msgspec.json.Decoder(AgentMessage)

@@ -134,6 +134,8 @@ class AgentsSettings(_Section, frozen=True):
     heartbeat_seconds: float = 20.0
     dispatch_seconds: float = 1.0
     max_message_kb: int = 2048
+    binding_list_seconds: float = 15.0
+    binding_proof_seconds: float = 60.0
 
 
 class CryptoarmSettings(_Section, frozen=True):

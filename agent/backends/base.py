@@ -39,6 +39,7 @@ class CertificateInfo:
     not_before: str = ""
     # Identity fields (keys of cades.certs.IDENTITY_FIELDS) when the backend has the DER; else read from subject.
     fields: dict[str, str] = field(default_factory=dict)
+    der: bytes = b""  # the certificate itself, when the backend can read it (the server is shown this)
 
 
 class Backend(ABC):
@@ -52,6 +53,11 @@ class Backend(ABC):
     @abstractmethod
     def certificates(self) -> list[CertificateInfo]:
         """Certificates this backend could sign with."""
+
+    def signing_thumbprint(self) -> str:
+        """SHA-1 thumbprint (lowercase hex) of the certificate :meth:`sign` signs with ("" when it signs nowhere):
+        a backend signs with its configured certificate only, whatever else it lists."""
+        return ""
 
     def sign(self, path: Path) -> bytes:
         """A detached CMS (DER) over the file's bytes."""
@@ -101,6 +107,7 @@ def certificate_info(der: bytes) -> CertificateInfo:
         thumbprint=hashlib.sha1(der).hexdigest(),  # a name, not security
         not_before=tbs["validity"]["not_before"].native.isoformat(),
         fields=identity(tbs["subject"]),
+        der=der,
     )
 
 

@@ -135,6 +135,9 @@ class CryptcpBackend(Backend):
     def certificates(self) -> list[CertificateInfo]:
         return parse_certmgr(self._run(list_command(self.certmgr)))
 
+    def signing_thumbprint(self) -> str:
+        return self.thumbprint.lower().replace(" ", "")
+
     def sign(self, path: Path) -> bytes:
         with tempfile.TemporaryDirectory(prefix="klikdok-cryptcp-") as tmp:
             target = Path(tmp) / (path.name + ".sig")

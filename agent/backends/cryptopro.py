@@ -37,6 +37,14 @@ def load_pycades() -> ModuleType | None:
         return None
 
 
+def _exported(cert: Any) -> bytes:
+    """The certificate's DER (CAPICOM ``Export`` in base64, encoding 0), or b"" when the module cannot export it."""
+    try:
+        return base64.b64decode(str(cert.Export(0)), validate=False)
+    except Exception:  # an older pycades, or a certificate the store will not export: shown without it
+        return b""
+
+
 class CryptoProBackend(Backend):
     name = "cryptopro"
 
@@ -89,11 +97,15 @@ class CryptoProBackend(Backend):
                         not_before=str(c.ValidFromDate),
                         thumbprint=str(c.Thumbprint).lower(),
                         has_private_key=bool(c.HasPrivateKey()),
+                        der=_exported(c),
                     )
                 )
             return out
         finally:
             store.Close()
+
+    def signing_thumbprint(self) -> str:
+        return self.thumbprint.lower().replace(" ", "")
 
     def sign(self, path: Path) -> bytes:
         mod = self._pycades()

@@ -155,6 +155,10 @@ class OpenSSLBackend(Backend):
         cert, _ = self._material()
         return [certificate_info(self._cert_der(cert))]
 
+    def signing_thumbprint(self) -> str:
+        cert, _ = self._material()
+        return certificate_info(self._cert_der(cert)).thumbprint
+
     def sign(self, path: Path) -> bytes:
         cert, key = self._material()
         md = self._digest(self._cert_der(cert))

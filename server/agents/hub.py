@@ -15,6 +15,10 @@ connection. The job's ``delivered`` status follows that: set when the agent ackn
 ``pending`` on a nack, when the connection ends, and at start-up (the workflow lets only a job no agent holds
 move to CryptoARM). Results are applied through :mod:`server.agents.port` (the workflow's ``accept_signature``), and
 recorded by the agent's ``result_id`` so a repeated upload gets the recorded answer, never a second apply.
+
+The signer's page can also ask their online agent a question and wait for its answer (:meth:`AgentHub.ask`: the
+certificates it can sign with, a key proof; :mod:`.binding`): a request id per question, a timeout, and the
+question fails at once when the connection it went to ends.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import contextlib
 import functools
 import logging
 import time
+import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,6 +60,23 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_REVOKED = 4403
 NACK_RETRY_SECONDS = 5.0
+
+MAX_QUESTIONS_PER_CONNECTION = 8  # page questions waiting on one agent at once
+
+
+class AgentOffline(Exception):
+    """The user has no agent online (or it went away before answering)."""
+
+
+class AgentSilent(Exception):
+    """The agent did not answer in time (an old agent that does not know the question, or a PIN never typed)."""
+
+
+class AgentBusy(Exception):
+    """Too many questions are already waiting on this agent."""
+
+
+Answer = protocol.Certificates | protocol.KeyProof
 
 ResultOutcome = Literal["accepted", "refused", "recorded"]  # protocol.ResultAck.outcome
 
@@ -83,6 +106,7 @@ class Connection:
     declined: set[int] = field(default_factory=set)  # jobs this connection declined: not offered again
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
+    questions: dict[str, asyncio.Future[Answer]] = field(default_factory=dict)  # request id -> the answer
 
 
 class AgentHub:
@@ -147,6 +171,36 @@ class AgentHub:
         conn = self.by_agent.get(agent_id)
         if conn is not None:
             await self._close(conn, CLOSE_REVOKED, reason)
+
+    async def ask(self, user_id: int, question: Callable[[str], protocol.ServerMessage], *, timeout: float) -> Answer:
+        """Send ``question(request_id)`` to the user's newest live agent and wait for the answer under that id.
+
+        Raises :class:`AgentOffline` when no agent is online or the connection ends first, :class:`AgentSilent`
+        after ``timeout`` seconds, :class:`AgentBusy` when too many questions already wait on that agent."""
+        conns = [c for c in self.by_user.get(user_id, {}).values() if not c.closed]
+        if not conns:
+            raise AgentOffline
+        conn = max(conns, key=lambda c: c.connected_at)
+        if len(conn.questions) >= MAX_QUESTIONS_PER_CONNECTION:
+            raise AgentBusy
+        request_id = uuid.uuid4().hex
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        conn.questions[request_id] = answer
+        try:
+            if not await self._send(conn, question(request_id)):
+                raise AgentOffline
+            async with asyncio.timeout(timeout):
+                return await answer
+        except TimeoutError:
+            raise AgentSilent from None
+        finally:
+            conn.questions.pop(request_id, None)
+
+    def _on_answer(self, conn: Connection, msg: Answer) -> None:
+        """An answer resolves the question it names on this very connection; any other is dropped."""
+        waiting = conn.questions.get(msg.request_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(msg)
 
     # -- one connection -----------------------------------------------------------------------------------------
 
@@ -254,6 +308,8 @@ class AgentHub:
                 await self._on_failure(conn, msg)
             case protocol.CryptoarmOpen():
                 await self._on_cryptoarm_open(conn, msg)
+            case protocol.Certificates() | protocol.KeyProof():
+                self._on_answer(conn, msg)
 
     async def _on_result(self, conn: Connection, msg: protocol.Result) -> None:
         agent = conn.agent
@@ -412,6 +468,9 @@ class AgentHub:
 
     async def _forget(self, conn: Connection) -> None:
         conn.closed = True
+        for waiting in conn.questions.values():  # the page hears "agent went away" now, not at its timeout
+            if not waiting.done():
+                waiting.set_exception(AgentOffline())
         agent = conn.agent
         if self.by_agent.get(agent.id) is conn:
             del self.by_agent[agent.id]

@@ -1,17 +1,24 @@
-"""The signer's side of the signing agents (with the page session): a pairing code, their agents, revoking one."""
+"""The signer's side of the signing agents (with the page session): a pairing code, their agents, revoking one,
+and binding a certificate through the online agent (its certificates; the key proven by signing a challenge)."""
 
 from __future__ import annotations
+
+from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 
 from server.agents import store
+from server.agents.binding import AgentBinding, AgentCertificate, BindingRefused
 from server.agents.hub import AgentHub
 from server.counterparty.limiter import SlidingWindow
 from server.portal.sessions import Session
+from server.workflow.permissions import Viewer
+from server.workflow.registration import CertificateRegistration
 
 from ..dependencies import Services
+from ..errors import ApiProblem
 
 
 def pairing_limiter(services: Services, name: str, limit: int, window: float) -> SlidingWindow:
@@ -103,4 +110,47 @@ async def revoke_agent(session: Session, services: Services, agents: AgentHub, a
     await agents.disconnect_agent(agent_id)
 
 
-ROUTES = [create_pairing_code, list_agents, revoke_agent]
+@get(
+    "/api/v1/me/agent/certificates",
+    operation_id="agents.certificates",
+    summary="The certificates the signer's online agent can sign with (409 when no agent is online)",
+)
+async def agent_certificates(
+    session: Session, agents: AgentHub, registration: CertificateRegistration
+) -> list[AgentCertificate]:
+    try:
+        return await AgentBinding(agents, registration).certificates(session.user_id)
+    except BindingRefused as exc:
+        raise ApiProblem(exc.status, exc.code, exc.message) from None
+
+
+class BindRequest(msgspec.Struct, kw_only=True):
+    thumbprint: Annotated[str, msgspec.Meta(max_length=100)]
+
+
+class BindAnswer(msgspec.Struct, kw_only=True):
+    serial: str
+    subject: str
+    issuer: str
+    status: str
+    message: str
+
+
+@post(
+    "/api/v1/me/agent/bind",
+    operation_id="agents.bind_certificate",
+    status_code=201,
+    summary="Bind the chosen certificate of the online agent: the agent signs a one-time challenge with its key",
+    opt={"audit_action": "register_certificate"},  # a refused proof (403) is audited like any registration
+)
+async def bind_through_agent(
+    data: BindRequest, viewer: Viewer, agents: AgentHub, registration: CertificateRegistration
+) -> BindAnswer:
+    try:
+        info: dict[str, Any] = await AgentBinding(agents, registration).bind(viewer, data.thumbprint)
+    except BindingRefused as exc:
+        raise ApiProblem(exc.status, exc.code, exc.message) from None
+    return BindAnswer(**{k: str(info.get(k, "")) for k in ("serial", "subject", "issuer", "status", "message")})
+
+
+ROUTES = [create_pairing_code, list_agents, revoke_agent, agent_certificates, bind_through_agent]
