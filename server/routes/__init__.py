@@ -17,6 +17,7 @@ from typing import Any
 
 from . import agent, cryptoarm, portal_pages, public_pages
 from .api import agents as api_agents
+from .api import certificate_offers as api_certificate_offers
 from .api import counterparty as api_counterparty
 from .api import cryptoarm as api_cryptoarm
 from .api import documents as api_documents
@@ -28,6 +29,7 @@ ROUTES: list[Any] = [
     session.session_info,
     portal_pages.Bitrix24Pages,
     api_documents.DocumentsController,
+    *api_certificate_offers.ROUTES,
     *api_agents.ROUTES,
     *agent.ROUTES,
     *cryptoarm.ROUTES,

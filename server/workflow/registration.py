@@ -11,8 +11,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asn1crypto import x509
+
 from cades.asn1 import load_certificate
-from cades.certs import cert_info
+from cades.certs import CertInfo, cert_info
 from server.db import Database, audit
 
 from . import certificate_store, certificates, store
@@ -60,14 +62,16 @@ class CertificateRegistration:
         The answer: serial, subject, issuer, ``status`` (a :class:`CertStatus`: active, or pending when an admin
         must approve it) and ``message``, the Russian sentence the page shows.
         """
-        try:
-            cert = load_certificate(der_or_pem)
-            info = cert_info(cert)
-            data = cert.dump()
-        except Exception:
-            raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).") from None
-        if not info.serial:
-            raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.")
+        if not der_or_pem:
+            carried = certificates.carried_certificate(signature)
+            if carried is None:
+                raise TransitionRefused(
+                    "certificate_required",
+                    "В файле подписи нет сертификата подписанта. Приложите и сам сертификат (файл .cer) "
+                    "или подпишите код так, чтобы сертификат был включён в подпись.",
+                )
+            der_or_pem = carried.dump()
+        cert, info, data = _loaded(der_or_pem)
         now = store.now_iso()
         state = await self.db.write(
             lambda d: certificate_store.spend_challenge(
@@ -111,6 +115,20 @@ class CertificateRegistration:
                 "выдан.",
                 "signature does not verify with this certificate",
             )
+        return await self._bind(viewer, info, data, proof=proof, now=now)
+
+    async def register_proven(self, viewer: Viewer, der: bytes, *, proof: Proof = "signature") -> dict[str, Any]:
+        """Bind a certificate whose key the caller has already seen at work for this user, with no challenge.
+
+        The one caller so far is the offer made when a document signature was refused for an unbound certificate
+        (:mod:`.bind_offers`): that signature, verified over the document's bytes on the user's own signing
+        step, is the proof. The decision and the audit are :meth:`register`'s, the same code.
+        """
+        _cert, info, data = _loaded(der)
+        return await self._bind(viewer, info, data, proof=proof, now=store.now_iso())
+
+    async def _bind(self, viewer: Viewer, info: CertInfo, data: bytes, *, proof: Proof, now: str) -> dict[str, Any]:
+        """The certificate proven to be this user's: decided (active or pending), recorded, audited."""
         row = {
             "issuer": info.issuer,
             "serial": info.serial,
@@ -144,3 +162,16 @@ class CertificateRegistration:
             "status": str(status),
             "message": f"Сертификат привязан к вам: {LABELS[status].lower()}.",
         }
+
+
+def _loaded(der_or_pem: bytes) -> tuple[x509.Certificate, CertInfo, bytes]:
+    """(certificate, its cert_info, its DER) or TransitionRefused when the bytes are not a usable certificate."""
+    try:
+        cert = load_certificate(der_or_pem)
+        info = cert_info(cert)
+        data = cert.dump()
+    except Exception:
+        raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).") from None
+    if not info.serial:
+        raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.")
+    return cert, info, data

@@ -131,9 +131,9 @@ class CertificateChallenge(msgspec.Struct):
 
 
 class CertificateRegistration(msgspec.Struct):
-    certificate: str  # PEM, or base64 of the DER
     challenge: str
     signature: str  # detached CMS over the challenge: base64 of the DER, or PEM
+    certificate: str = ""  # PEM, or base64 of the DER; may be left out when the signature carries it
     proof: Literal["challenge", "sig"] = "challenge"  # "sig": a .sig file uploaded on the page
 
 
@@ -487,7 +487,8 @@ class DocumentsController(Controller):
         status_code=201,
         request_max_body_size=256 * 1024,
         summary="Register the session user's signing certificate with proof of its key (JSON: certificate, "
-        "challenge, signature = detached CMS over the challenge, base64 or PEM)",
+        "challenge, signature = detached CMS over the challenge, base64 or PEM; certificate may be left out "
+        "when the signature carries it)",
         opt=audited("register_certificate"),
     )
     async def register_certificate(
@@ -495,7 +496,7 @@ class DocumentsController(Controller):
     ) -> Certificate:
         try:
             data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
-            certificate = certificates.decode_certificate(data.certificate)
+            certificate = certificates.decode_certificate(data.certificate) if data.certificate.strip() else b""
             signature = certificates.decode_signature(data.signature)
         except (msgspec.DecodeError, ValueError):
             raise ApiProblem(
