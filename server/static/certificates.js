@@ -21,5 +21,17 @@
       rows.forEach(function (r) { holder.appendChild(u().el("p", { text: r.subject })); });
     }).catch(function (err) { u().showError(holder, err); });
   }
-  K.views.certificates = loadCertificates;
+  // TEMP (helper D, issue 14): a minimal drawing of the binding channels until certificates.js draws them itself.
+  var drawn = false;
+  function drawChannels() {
+    var holder = document.getElementById("kd-bind");
+    if (drawn || !holder) return;
+    drawn = true;
+    K.bindChannels.forEach(function (ch) {
+      var box = u().el("div", { class: "kd-bind-channel", "data-channel": ch.key });
+      holder.appendChild(u().el("div", { class: "kd-panel" }, u().el("h3", { class: "kd-subtitle", text: ch.title }), box));
+      ch.render(box, function () { loadCertificates(); });
+    });
+  }
+  K.views.certificates = function () { drawChannels(); return loadCertificates(); };
 })();
