@@ -8,10 +8,11 @@ acceptance keeps an offer (one-time token, an hour, this user only, the CMS kept
 accepting it (:mod:`.offer_acceptance`) binds the certificate with proof "signature" and accepts the kept
 signature, so the signer does not sign twice.
 
-No offer is made when the certificate has any row already (someone else's, or waiting for an admin, refused or
-revoked by one: binding would be refused or would go round the admin), when the CMS does not carry the
-certificate, or when its signing time is older than the document (an old signature of these same bytes, made by
-somebody else for another purpose, proves nothing about who holds the key now).
+Offers are made for signatures uploaded from the page only: an agent's or CryptoARM's refusal goes back to the
+device, where nobody could accept it. No offer is made when the certificate has any row already (someone else's,
+or waiting for an admin, refused or revoked by one: binding would be refused or would go round the admin), when
+the CMS does not carry the certificate, or when its signing time is older than the document (an old signature of
+these same bytes, made by somebody else for another purpose, proves nothing about who holds the key now).
 """
 
 from __future__ import annotations
