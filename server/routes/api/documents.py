@@ -502,10 +502,10 @@ class DocumentsController(Controller):
             raise ApiProblem(
                 400,
                 "proof_required",
-                "Для регистрации сертификата нужны сам сертификат, код "
-                "подтверждения (POST /api/v1/me/certificates/challenge) и отсоединённая подпись "
-                "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
-                "challenge, signature; base64 или PEM).",
+                "Для регистрации сертификата нужны код подтверждения (POST "
+                "/api/v1/me/certificates/challenge) и отсоединённая подпись этого кода, сделанная ключом "
+                "регистрируемого сертификата, и сам сертификат, если подпись его не содержит (JSON: "
+                "challenge, signature, certificate; base64 или PEM).",
             ) from None
         info = await registration.register(
             viewer, certificate, challenge=data.challenge, signature=signature, proof=data.proof
