@@ -539,3 +539,31 @@ def m0013_cryptoarm_sealed(db: SqliteUtilsDatabase) -> None:
     # derived from the link's transaction id and from the file access token, which themselves are stored only
     # as hashes (server.cryptoarm.sealing). It is emptied when the transaction finishes.
     db.execute("ALTER TABLE cryptoarm_transactions ADD COLUMN sealed TEXT NOT NULL DEFAULT '{}'")
+
+
+@migrations(name="0014_certificate_offers")
+def m0014_certificate_offers(db: SqliteUtilsDatabase) -> None:
+    # Issue 14: an internal signature refused because its certificate is bound to nobody offers the signer to
+    # bind it, the proof being that very signature (verified over the document, on the signer's own step). The
+    # offer is short-lived, one-time, the user's own; only the token's SHA-256 is stored. The CMS is kept so
+    # that accepting the offer also accepts the refused signature, without signing again.
+    db.execute("""
+        CREATE TABLE certificate_offers (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            user_id INTEGER NOT NULL,
+            issuer TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            der BLOB NOT NULL,
+            document_id INTEGER NOT NULL,
+            file_id INTEGER NOT NULL,
+            step_id INTEGER NOT NULL,
+            job_id INTEGER,
+            source TEXT NOT NULL,
+            cms BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )""")
+    db.execute("CREATE INDEX certificate_offers_user ON certificate_offers(user_id, id)")

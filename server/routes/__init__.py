@@ -17,6 +17,7 @@ from typing import Any
 
 from . import agent, cryptoarm, portal_pages, public_pages
 from .api import agents as api_agents
+from .api import certificate_offers as api_certificate_offers
 from .api import certificates as api_certificates
 from .api import counterparty as api_counterparty
 from .api import cryptoarm as api_cryptoarm
@@ -30,6 +31,7 @@ ROUTES: list[Any] = [
     portal_pages.Bitrix24Pages,
     api_documents.DocumentsController,
     api_certificates.CertificatesController,
+    *api_certificate_offers.ROUTES,
     *api_agents.ROUTES,
     *agent.ROUTES,
     *cryptoarm.ROUTES,

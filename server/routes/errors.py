@@ -45,6 +45,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_form": 400,
     "bad_email": 400,
     "bad_certificate": 400,
+    "certificate_required": 400,
     "crm_not_found": 400,
     "duplicate_name": 400,
     "empty_file": 400,
@@ -60,9 +61,11 @@ STATUS_BY_CODE: dict[str, int] = {
     # 404 and 410: nothing there, or not any more
     "not_found": 404,
     "unknown_link": 404,
+    "offer_unknown": 404,
     "link_replaced": 410,
     "link_revoked": 410,
     "link_expired": 410,
+    "offer_expired": 410,
     "document_expired": 410,
     "withdrawn": 410,
     # 409: not in a state that allows it
@@ -77,6 +80,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "job_in_flight": 409,
     "already_signed": 409,
     "no_link": 409,
+    "offer_used": 409,
     # 413: too big to take
     "too_large": 413,
     "field_too_large": 413,
@@ -145,10 +149,17 @@ def permission_denied(_request: Request[Any, Any, Any], exc: PermissionDenied) -
 
 def refused(_request: Request[Any, Any, Any], exc: Refusal) -> Response[Any]:
     """Transition, signature, link and upload refusals; ``details`` (where a job is signed, why a signature
-    failed) is added when the refusal has any."""
+    failed) is added when the refusal has any, and ``bind_offer`` when a refused signature offers to bind its
+    certificate."""
     details = getattr(exc, "details", None)
+    extra: dict[str, Any] | None
     if isinstance(exc, SignatureRefused):
-        extra = {"details": details} if details else None
+        # The offer to bind the signature's certificate (server.workflow.certificate_offers) is for the page
+        # to act on, not a detail of why: it goes beside the message.
+        rest = {k: v for k, v in (details or {}).items() if k != "bind_offer"}
+        extra = {"details": rest} if rest else {}
+        if details and details.get("bind_offer"):
+            extra["bind_offer"] = details["bind_offer"]
     else:
         extra = details or None
     return problem(status_of(exc), exc.code, exc.message, extra)

@@ -113,6 +113,7 @@
     var box = document.getElementById("kd-pairing");
     var button = document.getElementById("kd-pair");
     button.disabled = true;
+    pairedId = null; nextId = null;
     pairedBefore = agents.list.map(function (a) { return a.id; });
     api("POST", "/agents/pairing-codes", null, { raw: true }).then(function (resp) {
       // The countdown runs on the server's clock: the Date header says how far this computer's clock is off.
@@ -186,14 +187,111 @@
   }
 
   var pairedId = null;      // the agent just paired from this page, until it comes online
+  var nextId = null;        // ...then, while its "what is left" note is shown (until closed)
+
+  // What the signer does after pairing, per signing program (the agent's backend): the program the agent
+  // needs, `klikdok-agent setup` (which writes agent.toml), starting it, then binding the certificate in
+  // «Мои сертификаты». Until the agent reports its backend the signer picks the program here.
+  var BACKEND_STEPS = {
+    cryptoarm: [
+      "Установите КриптоАРМ ГОСТ и убедитесь, что он видит ваш сертификат (личное хранилище).",
+      ["Выполните ", "klikdok-agent setup", " и выберите «КриптоАРМ ГОСТ». Сертификат в агенте не выбирается: " +
+       "его спросит сам КриптоАРМ ГОСТ при подписи."]
+    ],
+    cryptopro: [
+      "Установите КриптоПро CSP и модуль pycades (КриптоПро ЭЦП SDK для Python); сертификат с ключом должен быть в " +
+      "личном хранилище.",
+      ["Выполните ", "klikdok-agent setup", ", выберите «КриптоПро CSP» и свой сертификат из списка, который покажет агент."]
+    ],
+    cryptcp: [
+      "Установите КриптоПро CSP с утилитами cryptcp и certmgr; сертификат с ключом должен быть в личном хранилище.",
+      ["Выполните ", "klikdok-agent setup", ", выберите «КриптоПро cryptcp» и свой сертификат из списка."]
+    ],
+    openssl: [
+      "Нужны OpenSSL с ГОСТ-движком (gost-engine), файл ключа и файл сертификата (PEM) или контейнер .p12/.pfx.",
+      ["Выполните ", "klikdok-agent setup", ", выберите «OpenSSL (ГОСТ)» и укажите файл ключа и файл сертификата."]
+    ]
+  };
+  var BACKENDS = ["cryptoarm", "cryptopro", "cryptcp", "openssl"];
+
+  function stepItem(step) {
+    if (typeof step === "string") return el("li", { text: step });
+    return el("li", {}, step[0], el("code", { text: step[1] }), step[2]);
+  }
+
+  function bindStep() {
+    return el("li", { class: "kd-next-bind" }, "Откройте ",
+      el("a", { href: "#certificates", class: "kd-link-inline", text: "«Мои сертификаты»" }),
+      " и привяжите сертификат: подписи принимаются только от привязанного к вам сертификата.");
+  }
+
+  function backendSteps(kind, running) {
+    var list = el("ol", { class: "kd-list", id: "kd-next-steps", "data-backend": kind });
+    if (!running) {
+      BACKEND_STEPS[kind].forEach(function (step) { list.appendChild(stepItem(step)); });
+      list.appendChild(el("li", {}, "Запустите агент: ", el("code", { text: "klikdok-agent run" }),
+        " — он появится в списке ниже «в сети» через несколько секунд."));
+    }
+    list.appendChild(bindStep());
+    return list;
+  }
+
+  function pairedNote(agent) {
+    var kind = BACKEND_STEPS[agent.backend] ? agent.backend : "cryptoarm";
+    var picker = el("select", { id: "kd-paired-backend", class: "kd-paired-backend" });
+    BACKENDS.forEach(function (b) {
+      var opt = el("option", { value: b, text: backendLabel(b) });
+      if (b === kind) opt.selected = true;
+      picker.appendChild(opt);
+    });
+    var slot = el("div", {}, backendSteps(kind, false));
+    picker.addEventListener("change", function () { clear(slot).appendChild(backendSteps(picker.value, false)); fit(); });
+    return el("div", { id: "kd-paired", class: "kd-paired", "data-agent-id": String(agent.id) },
+      el("p", { class: "kd-ok", text: "Агент «" + agentLabel(agent) + "» подключён. Если программа подписи и сертификат " +
+        "ещё не выбраны, выполните klikdok-agent setup, затем запустите агент командой klikdok-agent run." }),
+      el("label", { class: "kd-small" }, "Чем вы подписываете: ", picker),
+      slot);
+  }
+
+  function nextNote(agent) {
+    var box = el("div", { id: "kd-agent-next", class: "kd-paired", "data-agent-id": String(agent.id),
+                          "data-backend": agent.backend || "" });
+    box.appendChild(el("p", { class: "kd-ok", text: "Агент «" + agentLabel(agent) + "» в сети" +
+      (agent.backend ? ", способ подписи: " + backendLabel(agent.backend) : "") + ". Осталось:" }));
+    box.appendChild(backendSteps(BACKEND_STEPS[agent.backend] ? agent.backend : "cryptoarm", true));
+    if (agent.backend === "cryptoarm") {
+      box.appendChild(el("p", { class: "kd-muted kd-small", text: "Для КриптоАРМ ГОСТ сертификат привязывается в «Мои " +
+        "сертификаты» через КриптоАРМ: агент сам сертификат не выбирает." }));
+    }
+    box.appendChild(el("p", { class: "kd-muted kd-small" }, "Сменить программу или сертификат: ",
+      el("code", { text: "klikdok-agent setup" }), ", затем перезапустите агент."));
+    box.appendChild(el("div", { class: "kd-actions" }, el("button", { class: "kd-btn kd-btn-light kd-btn-small",
+      type: "button", id: "kd-agent-next-close", text: "Понятно", onclick: function () {
+        nextId = null; clear(document.getElementById("kd-pairing")).hidden = true; fit();
+      } })));
+    return box;
+  }
 
   function checkPaired(state) {
+    var box = document.getElementById("kd-pairing");
+    if (nextId !== null) {
+      var shownNext = state.list.filter(function (a) { return a.id === nextId; })[0];
+      var note = document.getElementById("kd-agent-next");
+      if (!shownNext) { nextId = null; clear(box).hidden = true; return; }
+      if (note && note.getAttribute("data-backend") !== (shownNext.backend || "")) {
+        clear(box).appendChild(nextNote(shownNext));  // the backend arrived with a later heartbeat
+      }
+      return;
+    }
     if (pairedId !== null) {
       var mine = state.list.filter(function (a) { return a.id === pairedId; })[0];
-      if (!mine || mine.online) {
+      if (!mine) { pairedId = null; clear(box).hidden = true; return; }
+      if (mine.online) {
         pairedId = null;
-        var note = document.getElementById("kd-pairing");
-        clear(note).hidden = true;
+        nextId = mine.id;
+        clear(box).appendChild(nextNote(mine));
+        box.hidden = false;
+        fit();
       }
       return;
     }
@@ -203,10 +301,8 @@
     stopPairingTimer();
     pairedBefore = null;
     pairedId = fresh[0].id;
-    var box = clear(document.getElementById("kd-pairing"));
-    box.appendChild(el("p", { class: "kd-ok", id: "kd-paired", text: "Агент «" + agentLabel(fresh[0]) +
-      "» подключён. Если программа подписи и сертификат ещё не выбраны, выполните klikdok-agent setup, " +
-      "затем запустите агент командой klikdok-agent run — он появится в сети через несколько секунд." }));
+    clear(box).appendChild(pairedNote(fresh[0]));
+    fit();
   }
 
   // ---- progress of a batch ------------------------------------------------------------------------------

@@ -145,6 +145,35 @@
 
   // ---- the document panel -------------------------------------------------------------------------------
 
+  // A signature refused because its certificate is bound to nobody comes with an offer (bind_offer: token,
+  // certificate): bind that certificate to me, the refused signature being the proof; the server then accepts
+  // that same signature, so the document is signed without signing again.
+  function bindOffer(offer, refresh) {
+    var box = el("div", { class: "kd-bind-offer", "data-bind-offer": "yes" });
+    var note = el("p", { class: "kd-small kd-bind-offer-result", role: "status" });
+    var button = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "accept-bind-offer",
+      text: "Привязать этот сертификат ко мне" });
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      note.className = "kd-small kd-muted kd-bind-offer-result"; note.textContent = "Привязываем…";
+      api("POST", "/me/certificates/offers/" + encodeURIComponent(offer.token) + "/accept").then(function (res) {
+        note.className = "kd-small kd-bind-offer-result " + (res.signature ? "kd-ok" : "kd-warn");
+        note.textContent = res.message;
+        fit();
+        if (res.signature) refresh();
+      }).catch(function (err) {
+        note.className = "kd-small kd-error kd-bind-offer-result"; note.textContent = err.message;
+        fit();
+      });
+    });
+    box.appendChild(el("p", { class: "kd-small" }, "Сертификат подписи ещё не привязан к вам: ",
+      el("strong", { text: offer.certificate || "" }), ". Если это ваш сертификат, привяжите его — эта подпись " +
+      "послужит подтверждением, подписывать документ заново не нужно."));
+    box.appendChild(el("div", { class: "kd-actions" }, button));
+    box.appendChild(note);
+    return box;
+  }
+
   function signingBlock(detail, refresh) {
     var doc = detail.document;
     var box = el("div", { class: "kd-panel kd-sign", id: "kd-sign-" + doc.id });
@@ -167,8 +196,10 @@
       var input = el("input", { type: "file", accept: ".sig,.p7s,.sgn,.p7b,.pem", "data-file-id": String(f.id),
                                 class: "kd-sig-input" });
       var status = el("span", { class: done ? "kd-ok" : "kd-muted", text: done ? "подписан" : "" });
+      var offerSlot = el("div", { class: "kd-bind-offer-slot" });
       input.addEventListener("change", function () {
         if (!input.files.length) return;
+        clear(offerSlot);
         status.className = "kd-muted"; status.textContent = "проверка…";
         input.files[0].arrayBuffer().then(function (buf) {
           return api("POST", "/documents/" + doc.id + "/files/" + f.id + "/signatures", buf);
@@ -180,11 +211,16 @@
           status.textContent = (unchecked ? "подпись принята без проверки отзыва" : "подпись принята") +
             (res.warning ? " (с предупреждением)" : "");
           refresh();
-        }).catch(function (err) { status.className = "kd-error"; status.textContent = err.message; fit(); });
+        }).catch(function (err) {
+          status.className = "kd-error"; status.textContent = err.message;
+          clear(offerSlot);
+          if (err.data && err.data.bind_offer) offerSlot.appendChild(bindOffer(err.data.bind_offer, refresh));
+          fit();
+        });
       });
       box.appendChild(el("div", { class: "kd-field" }, el("strong", { text: f.name + " " }), status,
                          el("div", { class: "kd-digest", text: "ГОСТ Р 34.11-2012 (256): " + f.streebog256 }),
-                         done ? null : input));
+                         done ? null : input, offerSlot));
     });
     var reason = el("textarea", { rows: "2", placeholder: "Причина отказа", class: "kd-reason" });
     box.appendChild(el("div", { class: "kd-field" }, reason,

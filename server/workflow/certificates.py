@@ -66,6 +66,23 @@ def decode_certificate(value: str) -> bytes:
     return decode_armour(value.strip().encode(), max_size=MAX_ARMOURED_BYTES)
 
 
+def carried_certificate(cms: bytes, *, max_size: int = MAX_SIGNATURE_BYTES) -> x509.Certificate | None:
+    """The certificate of the one signer of ``cms`` when the CMS carries it; None when it is not a CMS, has
+    another number of signers or does not carry that signer's certificate.
+
+    A .sig made by CryptoPro, КриптоАРМ or ``cryptcp`` normally carries its signer's certificate, so the person
+    binding a certificate need not find the .cer file as well; and a document signature refused for an unbound
+    certificate names the certificate to offer. Nothing is proven here: the caller still checks the signature.
+    """
+    try:
+        parsed = parse_signed_data(cms, max_size=max_size)
+    except MalformedInput:
+        return None
+    if len(parsed.signers) != 1 or not parsed.certificates:
+        return None
+    return find_signer_certificate(parsed.signers[0], parsed.certificates)
+
+
 def proves_possession(cms: bytes, challenge: str, cert: x509.Certificate) -> bool:
     """True if ``cms`` is one signature over ``challenge`` made with the key of ``cert`` (cades checks the
     digest, the signed attributes and the GOST signature value). A certificate the signature carries for its

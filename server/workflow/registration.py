@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NoReturn, Protocol
 
+from asn1crypto import x509
+
 from cades.asn1 import load_certificate
 from cades.certs import CertInfo, cert_info
 from server.bitrix24 import Bitrix24Error, User
@@ -104,60 +106,81 @@ class CertificateRegistration:
         The answer: serial, subject, issuer, ``status`` (a :class:`CertStatus`: active, or pending when an admin
         must approve it) and ``message``, the Russian sentence the page shows.
         """
-        try:
-            cert = load_certificate(der_or_pem)
-            info = cert_info(cert)
-            data = cert.dump()
-        except Exception:
-            raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).") from None
-        if not info.serial:
-            raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.")
+        if not der_or_pem:
+            carried = certificates.carried_certificate(signature)
+            if carried is None:
+                raise TransitionRefused(
+                    "certificate_required",
+                    "В файле подписи нет сертификата подписанта. Приложите и сам сертификат (файл .cer) "
+                    "или подпишите код так, чтобы сертификат был включён в подпись.",
+                )
+            der_or_pem = carried.dump()
+        cert, info, data = _loaded(der_or_pem)
         now = store.now_iso()
         state = await self.db.write(
             lambda d: certificate_store.spend_challenge(
                 d, user_id=viewer.user_id, challenge_hash=certificates.challenge_hash(challenge), now=now
             )
         )
-
-        async def refuse(code: str, message: str, why: str) -> NoReturn:
-            details = {
-                "serial": info.serial.lower(),
-                "issuer": info.issuer,
-                "subject": info.subject,
-                "code": code,
-                "why": why,
-            }
-            await self.db.write(
-                lambda d: audit.append(
-                    d,
-                    actor=f"user:{viewer.user_id}",
-                    action="certificate.refused",
-                    object_type="user",
-                    object_id=viewer.user_id,
-                    details=details,
-                )
-            )
-            raise PermissionDenied(code, message)
-
         if state != "ok":
             why = {"used": "уже использован", "expired": "просрочен"}.get(state, "не выдавался вам")
-            await refuse(
+            await self._refuse(
+                viewer,
+                info,
                 "bad_challenge",
                 f"Код подтверждения {why}. Запросите новый код, подпишите его этим "
                 "сертификатом и повторите регистрацию.",
                 f"challenge {state}",
             )
         if not await asyncio.to_thread(certificates.proves_possession, signature, challenge, cert):
-            await refuse(
+            await self._refuse(
+                viewer,
+                info,
                 "no_proof",
                 "Подпись под кодом подтверждения не сделана ключом этого сертификата. "
                 "Зарегистрировать можно только свой сертификат: подпишите код тем ключом, которому он "
                 "выдан.",
                 "signature does not verify with this certificate",
             )
+        return await self._bind(viewer, info, data, proof=proof, now=now)
+
+    async def register_proven(self, viewer: Viewer, der: bytes, *, proof: Proof = "signature") -> dict[str, Any]:
+        """Bind a certificate whose key the caller has already seen at work for this user, with no challenge.
+
+        The one caller so far is the offer made when a document signature was refused for an unbound certificate
+        (:mod:`.offer_acceptance`): that signature, verified over the document's bytes on the user's own signing
+        step, is the proof. The validity check, the decision and the audit are :meth:`register`'s, the same code.
+        """
+        _cert, info, data = _loaded(der)
+        return await self._bind(viewer, info, data, proof=proof, now=store.now_iso())
+
+    async def _refuse(self, viewer: Viewer, info: CertInfo, code: str, message: str, why: str) -> NoReturn:
+        """Audit a refused registration and raise it (PermissionDenied, which the API turns into 403)."""
+        details = {
+            "serial": info.serial.lower(),
+            "issuer": info.issuer,
+            "subject": info.subject,
+            "code": code,
+            "why": why,
+        }
+        await self.db.write(
+            lambda d: audit.append(
+                d,
+                actor=f"user:{viewer.user_id}",
+                action="certificate.refused",
+                object_type="user",
+                object_id=viewer.user_id,
+                details=details,
+            )
+        )
+        raise PermissionDenied(code, message)
+
+    async def _bind(self, viewer: Viewer, info: CertInfo, data: bytes, *, proof: Proof, now: str) -> dict[str, Any]:
+        """The certificate proven to be this user's: checked for its dates, decided (active or pending),
+        recorded, audited."""
         problem = certificate_policy.validity_problem(info.not_before, info.not_after, datetime.now(UTC))
         if problem:
-            await refuse("expired", problem, "outside its validity period")
+            await self._refuse(viewer, info, "expired", problem, "outside its validity period")
         status, why_pending = await self._decide(viewer.user_id, info)
         row = {
             "issuer": info.issuer,
@@ -198,13 +221,17 @@ class CertificateRegistration:
 
         outcome = await self.db.write(write)
         if outcome == "taken":
-            await refuse(
+            await self._refuse(
+                viewer,
+                info,
                 "certificate_taken",
                 "Этот сертификат уже зарегистрирован за другим сотрудником.",
                 "active or pending for another user",
             )
         if isinstance(outcome, str):
-            await refuse(
+            await self._refuse(
+                viewer,
+                info,
                 "certificate_settled",
                 f"Этот сертификат {LABELS[outcome].lower()}: привязать его снова нельзя. "
                 "Обратитесь к администратору портала.",
@@ -308,3 +335,16 @@ def _decision_text(status: CertStatus, subject: str, reason: str) -> str:
     }[status]
     text = f"Администратор {what} ({subject[:200]})."
     return f"{text} Причина: {reason}" if reason else text
+
+
+def _loaded(der_or_pem: bytes) -> tuple[x509.Certificate, CertInfo, bytes]:
+    """(certificate, its cert_info, its DER) or TransitionRefused when the bytes are not a usable certificate."""
+    try:
+        cert = load_certificate(der_or_pem)
+        info = cert_info(cert)
+        data = cert.dump()
+    except Exception:
+        raise TransitionRefused("bad_certificate", "Файл не является сертификатом X.509 (DER или PEM).") from None
+    if not info.serial:
+        raise TransitionRefused("bad_certificate", "В сертификате нет серийного номера.")
+    return cert, info, data

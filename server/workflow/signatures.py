@@ -8,7 +8,9 @@ and with nothing else changed:
    when the signature covers other bytes, ``invalid_signature`` / ``unverifiable`` otherwise). A signature whose
    only problem is an unknown revocation status is refused under ``[trust] revocation = "require"`` and accepted
    under ``"warn"`` with the document warning «статус отзыва сертификата не проверен»;
-3. the certificate belongs to the expected signer (``wrong_signer``), unless the admin's policy says "warn";
+3. the certificate belongs to the expected signer (``wrong_signer``), unless the admin's policy says "warn"; an
+   internal signer whose uploaded signature is refused for a certificate bound to nobody gets an offer to bind
+   it, the proof being this very signature (``details["bind_offer"]``, :mod:`.certificate_offers`);
 4. one transaction: the signature (CMS + verification result), the document's new state, the audit row, the
    outbox messages (Disk copy ``<name>.sig``, timeline comment, notifications). The route is re-checked inside
    that transaction, so two signatures racing for the same step cannot both win. The transition's listeners
@@ -34,7 +36,7 @@ from server.db import Database as KlikDatabase
 from server.db import audit
 from server.trust import context as trust_context
 
-from . import effects, identity, job_store, signature_store, states, store
+from . import certificate_offers, effects, identity, job_store, signature_store, states, store
 from .docstate import SIGNING_STATES, DocState
 from .listeners import TransitionListeners
 from .model import DocumentFile, DocumentRow, RouteStep
@@ -231,7 +233,26 @@ async def accept_signature(
             mismatch = identity.check_counterparty(doc, sig)
             mode = deps.settings.policy.counterparty_identity_mismatch
         if mismatch and mode == "refuse":
-            raise SignatureRefused("wrong_signer", mismatch)
+            offer = None
+            # Only an upload from the page can show the offer to the person; an agent or CryptoARM refusal goes
+            # to the device, which could not act on it (their users bind in «Мои сертификаты» instead).
+            if claim.kind == "internal" and claim.user_id is not None and source == "upload":
+                user_id = claim.user_id
+                offer = await deps.db.write(
+                    lambda d: certificate_offers.offer_for(
+                        d,
+                        user_id=user_id,
+                        doc=doc,
+                        step_id=step.id,
+                        file_id=file_id,
+                        job_id=job_id,
+                        source=source,
+                        cms=cms,
+                        sig=sig,
+                        max_cms=deps.settings.limits.max_signature_kb * 1024,
+                    )
+                )
+            raise SignatureRefused("wrong_signer", mismatch, {"bind_offer": offer} if offer else None)
         warning = mismatch or ""
         accepted = await deps.db.write(
             lambda d: _store(

@@ -61,6 +61,14 @@ def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(
     assert done.returncode == 0, done.stderr
     page.wait_for_selector("#kd-paired", timeout=15000)
     assert "klikdok-agent setup" in page.inner_text("#kd-paired")
+    # The next steps per signing program: the person picks theirs until the agent reports it.
+    assert page.get_attribute("#kd-next-steps", "data-backend") == "cryptoarm"
+    assert "Сертификат в агенте не выбирается" in page.inner_text("#kd-next-steps")
+    page.select_option("#kd-paired-backend", "cryptopro")
+    assert "pycades" in page.inner_text("#kd-next-steps")
+    page.select_option("#kd-paired-backend", "openssl")
+    steps = page.inner_text("#kd-next-steps")
+    assert "файл ключа" in steps and "klikdok-agent setup" in steps and "«Мои сертификаты»" in steps
     shot(page, "01b-queue-agent-paired")
     page.wait_for_selector("#kd-agents tr[data-agent-id][data-online='no']")
     assert "ещё не запускался" in page.inner_text("#kd-agents")
@@ -71,6 +79,13 @@ def test_pair_an_agent_from_the_page_and_sign_the_selection_with_it(
     assert page.locator("#kd-paired").count() == 0  # the "paired, now start it" note is gone once it is online
     # The backend arrives with the agent's first heartbeat; the list shows it on a later refresh.
     page.wait_for_function("document.getElementById('kd-agents').textContent.includes('OpenSSL (ГОСТ)')", timeout=15000)
+    # What is left for that backend: bind the certificate in «Мои сертификаты».
+    page.wait_for_selector("#kd-agent-next[data-backend='openssl']", timeout=15000)
+    assert page.get_attribute("#kd-agent-next a[href='#certificates']", "href") == "#certificates"
+    assert "OpenSSL (ГОСТ)" in page.inner_text("#kd-agent-next")
+    shot(page, "01c-queue-agent-next-steps")
+    page.click("#kd-agent-next-close")
+    assert page.locator("#kd-agent-next").count() == 0
     page.wait_for_function("!document.getElementById('kd-sign-agent').disabled")
     shot(page, "02-queue-agent-online")
 

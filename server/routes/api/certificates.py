@@ -42,9 +42,9 @@ class CertificateChallenge(msgspec.Struct):
 
 
 class CertificateRegistration(msgspec.Struct):
-    certificate: str  # PEM, or base64 of the DER
     challenge: str
     signature: str  # detached CMS over the challenge: base64 of the DER, or PEM
+    certificate: str = ""  # PEM, or base64 of the DER; may be left out when the signature carries it
     proof: Literal["challenge", "sig"] = "challenge"  # "sig": a .sig file uploaded on the page
 
 
@@ -91,7 +91,8 @@ class CertificatesController(Controller):
         status_code=201,
         request_max_body_size=256 * 1024,
         summary="Register the session user's signing certificate with proof of its key (JSON: certificate, "
-        "challenge, signature = detached CMS over the challenge, base64 or PEM); status active or pending",
+        "challenge, signature = detached CMS over the challenge, base64 or PEM; certificate may be left out "
+        "when the signature carries it); status active or pending",
         opt=audited("register_certificate"),
     )
     async def register_certificate(
@@ -99,16 +100,16 @@ class CertificatesController(Controller):
     ) -> Certificate:
         try:
             data = msgspec.json.decode(await request.body(), type=CertificateRegistration)
-            certificate = certificates.decode_certificate(data.certificate)
+            certificate = certificates.decode_certificate(data.certificate) if data.certificate.strip() else b""
             signature = certificates.decode_signature(data.signature)
         except (msgspec.DecodeError, ValueError):
             raise ApiProblem(
                 400,
                 "proof_required",
-                "Для регистрации сертификата нужны сам сертификат, код "
-                "подтверждения (POST /api/v1/me/certificates/challenge) и отсоединённая подпись "
-                "этого кода, сделанная ключом регистрируемого сертификата (JSON: certificate, "
-                "challenge, signature; base64 или PEM).",
+                "Для регистрации сертификата нужны код подтверждения (POST "
+                "/api/v1/me/certificates/challenge) и отсоединённая подпись этого кода, сделанная ключом "
+                "регистрируемого сертификата, и сам сертификат, если подпись его не содержит (JSON: "
+                "challenge, signature, certificate; base64 или PEM).",
             ) from None
         info = await registration.register(
             viewer, certificate, challenge=data.challenge, signature=signature, proof=data.proof
