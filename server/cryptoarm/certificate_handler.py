@@ -142,7 +142,7 @@ def status_of(txn: Txn) -> dict[str, Any]:
     if txn.state in ("open", "parameters_sent"):
         if txn.expired:
             return {
-                "state": "expired",
+                "state": "timed_out",
                 "code": "transaction_expired",
                 "message": "Время ожидания подписи истекло. Начните привязку заново.",
             }

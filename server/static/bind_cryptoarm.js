@@ -3,7 +3,7 @@
  * «В КриптоАРМ ГОСТ»: the server issues a one-time code and a cryptoarm:// link whose one file is that code
  * (POST /me/certificates/cryptoarm); the page hands the link to the OS (a hidden frame, as signing.js does for
  * documents), then polls GET /me/certificates/cryptoarm/<id> until the app's signature is checked: bound
- * (onBound with the registration's answer), refused, expired or cancelled. «Отменить» withdraws the link
+ * (onBound with the registration's answer), refused, timed_out or cancelled. «Отменить» withdraws the link
  * (DELETE), so a late signature from the app binds nothing.
  */
 (function () {
@@ -79,7 +79,7 @@
         if (onBound) onBound(result);
         return;
       }
-      say(result.state === "expired" ? "kd-warn" : "kd-error",
+      say(result.state === "timed_out" ? "kd-warn" : "kd-error",
           result.message || "КриптоАРМ ГОСТ не вернул подпись.");
       status.setAttribute("data-state", result.state);
       status.setAttribute("data-code", result.code || "");

@@ -39,7 +39,7 @@ from tests.agent.conftest import (
     start_server,
     wait_for,
 )
-from tests.workflow.conftest import server_env
+from tests.workflow.conftest import OWN_INN, server_env
 
 
 def thumbprint(der: bytes) -> str:
@@ -74,7 +74,7 @@ def test_the_agent_lists_its_certificate_and_binds_it_to_its_signer(kd: Klikdok,
     assert cert["thumbprint"] == thumbprint(der)
     assert cert["owner"] == "Соколов Андрей Викторович"
     assert cert["organization"] == "ООО «Вектор»"
-    assert cert["innle"] == "7701234564"
+    assert cert["innle"] == OWN_INN
     assert cert["snils"] == "12345678901"
     assert cert["signing"] is True
     assert cert["not_before"] and cert["not_after"] and cert["issuer"]

@@ -195,7 +195,7 @@ def test_an_expired_transaction_is_refused_before_and_after_the_app_opened_it(kd
     expire(kd, tid)
     run = app(director).follow(link)
     assert "transaction_expired" in run.outcome, run.to_json()
-    assert status(kd, DIRECTOR, tid)["state"] == "expired"
+    assert status(kd, DIRECTOR, tid)["state"] == "timed_out"
     # Opened in the app, then left until it expired.
     _, txn, tid = open_binding(kd, DIRECTOR)
     props = parameters(kd, txn)
@@ -205,7 +205,7 @@ def test_an_expired_transaction_is_refused_before_and_after_the_app_opened_it(kd
     late = results(kd, txn, signing_pki().sign(director, code))
     assert late.json()["error"]["data"]["code"] == "transaction_expired"
     expired = status(kd, DIRECTOR, tid)
-    assert expired["state"] == "expired" and "истекло" in expired["message"]
+    assert expired["state"] == "timed_out" and "истекло" in expired["message"]
     assert bound(kd, DIRECTOR) == []
 
 

@@ -54,9 +54,9 @@ class BindingLink(msgspec.Struct, kw_only=True):
 
 class BindingStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     """``pending`` (``step``: waiting_app, in_app, checking), ``done`` (the registration's answer), ``refused``
-    (``code``, ``message``) or ``expired``."""
+    (``code``, ``message``) or ``timed_out``."""
 
-    state: Literal["pending", "done", "refused", "expired"]
+    state: Literal["pending", "done", "refused", "timed_out"]
     step: str = ""
     code: str = ""
     message: str = ""
