@@ -69,13 +69,17 @@ lint: deps
 # the other's queue, so the run does not end waiting on one long file. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; [ $$n -gt 4 ] && n=4; echo $$n)
 PYTEST_XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
+# Some CI images set PYTHONDONTWRITEBYTECODE=1, and then every server, CLI run and agent the suites start
+# (hundreds) compiles our sources again, about 0.3 s each. The suites' Python keeps its bytecode in the venv
+# instead (never in the checkout), so only the first process compiles.
+PYTEST := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(VENV)/pycache $(PY) -m pytest
 
 test: lint
-	cd $(ROOT) && $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST)
+	cd $(ROOT) && $(PYTEST) -q -p no:cacheprovider $(PYTEST_XDIST)
 
 # The crash and fault tests with their full number of rounds (`make test` runs fewer; see TEST_CHAOS).
 chaos: deps
-	cd $(ROOT) && TEST_CHAOS=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) \
+	cd $(ROOT) && TEST_CHAOS=1 $(PYTEST) -q -p no:cacheprovider $(PYTEST_XDIST) \
 	  tests/workflow/test_disk_crash.py tests/workflow/test_crash_safety.py tests/agent/test_faults.py \
 	  tests/counterparty/test_crash_completion.py tests/foundation/test_crash_and_backup.py
 
@@ -86,10 +90,10 @@ interop: deps
 	@cd $(ROOT) && d="$${KLIKDOK_INTEROP_DIR:-../shared/interop}" && test -f "$$d/MANIFEST.md" || { \
 	  echo "make interop: the interop corpus is not at $$d (set KLIKDOK_INTEROP_DIR to the folder with MANIFEST.md)" >&2; \
 	  exit 2; }
-	cd $(ROOT) && KLIKDOK_INTEROP=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) tests/interop
+	cd $(ROOT) && KLIKDOK_INTEROP=1 $(PYTEST) -q -p no:cacheprovider $(PYTEST_XDIST) tests/interop
 
 bench: deps
-	cd $(ROOT) && $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+	cd $(ROOT) && $(PYTEST) benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name
 
 deb:
 	$(ROOT)/packaging/deb/build.sh

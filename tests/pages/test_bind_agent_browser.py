@@ -12,7 +12,7 @@ import pytest
 
 from tests.agent.conftest import Agent, online, openssl_backend
 from tests.pages.conftest import open_app_page, shot
-from tests.workflow.conftest import DIRECTOR, Klikdok, People, wait_for
+from tests.workflow.conftest import DIRECTOR, OWN_INN, Klikdok, People, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +44,7 @@ def test_bind_the_agents_certificate_from_my_certificates(
     for shown in (
         "Соколов Андрей Викторович",
         "ООО «Вектор»",
-        "ИНН организации 7701234564",
+        f"ИНН организации {OWN_INN}",
         "СНИЛС 123-456-789 01",
         "Действует с ",
         "издатель: ",

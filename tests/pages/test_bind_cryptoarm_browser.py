@@ -34,7 +34,7 @@ def test_signer_binds_a_certificate_through_the_cryptoarm_panel(kd: Klikdok, peo
     cert = people.certs[DIRECTOR]
     open_app_page(page, kd, DIRECTOR, "#certificates")
     page.wait_for_selector("#kd-bind [data-channel='cryptoarm'] #kd-bind-cryptoarm-start")
-    page.wait_for_selector("#kd-certificates >> text=Сертификатов пока нет.")
+    page.wait_for_selector("#kd-certificates .kd-cert-empty")
     assert page.inner_text("#kd-bind-cryptoarm-start") == "Подписать код в КриптоАРМ ГОСТ"
     assert not page.is_visible("#kd-bind-cryptoarm-cancel")  # nothing to cancel yet
 
