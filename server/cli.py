@@ -98,7 +98,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = Server(config)
     server.run()
     notify("STOPPING=1")
-    return EXIT_OK if server.started else EXIT_FAIL
+    if not server.started:
+        return EXIT_FAIL
+    # Stopped cleanly: the lifespan closed the database (everything acknowledged is committed) and no thread is
+    # left. Tearing down the interpreter would only free objects, which takes 0.4 s of a restart (a systemd
+    # restart, every test's server); the logs are flushed and the process ends here.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_OK)
 
 
 # -- migrate ---------------------------------------------------------------------------------------
