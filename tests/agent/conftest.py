@@ -29,6 +29,7 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for t
     People,
     emulator,
     gost_pki,
+    installed_klikdok,
     people,
     portal_server,
     server_env,
@@ -46,14 +47,8 @@ def pdf(n: int = 0) -> bytes:
 
 @pytest.fixture
 def kd(tmp_path: Path, emulator, people: People) -> Iterator[Klikdok]:  # noqa: F811  pytest injects the imported fixture of this name
-    srv = start_server(tmp_path / "data", env=server_env(people.pki, **FAST))
-    k = Klikdok(srv, emulator)
-    try:
-        k.install()
+    with installed_klikdok(tmp_path / "data", emulator, server_env(people.pki, **FAST)) as k:
         yield k
-    finally:
-        srv.stop()
-        k.server.stop()  # the server the test ended with: a test that restarts it puts the new one here
 
 
 def agent_env(**extra: str) -> dict[str, str]:

@@ -36,10 +36,9 @@ from tests.agent.conftest import (
     People,
     online,
     openssl_backend,
-    start_server,
     wait_for,
 )
-from tests.workflow.conftest import OWN_INN, server_env
+from tests.workflow.conftest import OWN_INN, installed_klikdok, server_env
 
 
 def thumbprint(der: bytes) -> str:
@@ -133,13 +132,8 @@ def patient_kd(tmp_path: Path, emulator, people: People) -> Iterator[Klikdok]:  
     """A server that waits only a moment for an agent's answer (a silent agent times out at once), with the
     default heartbeat so the silent test agent is not dropped meanwhile."""
     env = server_env(people.pki, KLIKDOK_AGENTS_BINDING_LIST_SECONDS="0.5", KLIKDOK_AGENTS_BINDING_PROOF_SECONDS="0.5")
-    srv = start_server(tmp_path / "data", env=env)
-    k = Klikdok(srv, emulator)
-    try:
-        k.install()
+    with installed_klikdok(tmp_path / "data", emulator, env) as k:
         yield k
-    finally:
-        srv.stop()
 
 
 def test_an_agent_that_never_answers_times_out(patient_kd: Klikdok, people: People, make_agent) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated

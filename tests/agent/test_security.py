@@ -37,7 +37,7 @@ from tests.agent.conftest import (
     wait_for,
 )
 from tests.support.server import free_port, start_server
-from tests.workflow.conftest import SALES_HEAD
+from tests.workflow.conftest import SALES_HEAD, installed_klikdok
 
 
 def ws(kd: Klikdok, key: str) -> ClientConnection:
@@ -322,11 +322,9 @@ def kd_behind_tampering(tmp_path: Path, emulator, people: People) -> Iterator[tu
     proxy = TamperingProxy(f"http://127.0.0.1:{port}")
     srv = launch_server(tmp_path / "data", port, server_env(people.pki, **FAST), public_url=proxy.url)
     try:
-        k = Klikdok(srv, emulator)
-        k.install()
-        yield k, proxy
+        with installed_klikdok(tmp_path / "data", emulator, {}, srv=srv) as k:
+            yield k, proxy
     finally:
-        srv.stop()
         proxy.close()
 
 

@@ -17,12 +17,13 @@ import pytest
 
 from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtures re-exported
 from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401  fixtures re-exported for this suite
-from tests.support.server import REPO, start_server
+from tests.support.server import REPO
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     Klikdok,
     People,
     emulator,
     gost_pki,
+    installed_klikdok,
     people,
     portal_server,
 )
@@ -37,13 +38,8 @@ def server_env_for(people: People, smtp: SmtpServer, **extra: str) -> dict[str, 
 
 @pytest.fixture
 def kd(tmp_path: Path, emulator: Any, people: People, smtp: SmtpServer) -> Iterator[Klikdok]:  # noqa: F811  pytest injects the imported fixture of this name
-    srv = start_server(tmp_path / "data", env=server_env_for(people, smtp))
-    try:
-        k = Klikdok(srv, emulator)
-        k.install()
+    with installed_klikdok(tmp_path / "data", emulator, server_env_for(people, smtp)) as k:
         yield k
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

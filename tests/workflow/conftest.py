@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import functools
 import re
 import shutil
@@ -85,7 +86,11 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def emulator(portal_server: PortalEmulator) -> PortalEmulator:
+    """The session's emulator, reset. Suites that re-export ``portal_server`` (tests/agent, tests/pages) each get
+    their own session instance; when one xdist worker runs tests of two of them, the address the servers are
+    pinned to ([portal] url, from ``server_env``) must be this test's emulator, not the last one started."""
     portal_server.state.reset(emulator_config())
+    SessionPortal.url = portal_server.base_url
     return portal_server
 
 
@@ -259,13 +264,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "c
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:
-    srv = start_server(tmp_path / "data", env=server_env(people.pki))
+@contextlib.contextmanager
+def installed_klikdok(
+    data_dir: Path, emulator: PortalEmulator, env: dict[str, str], srv: ServerProcess | None = None
+) -> Iterator[Klikdok]:
+    """A server (started here unless given) installed on the emulator; stopped afterwards, and so is the one the
+    test ended with (a test that restarts the server puts the new one in ``k.server``)."""
+    srv = srv or start_server(data_dir, env=env)
     k = Klikdok(srv, emulator)
     try:
         k.install()
         yield k
     finally:
         srv.stop()
-        k.server.stop()  # the server the test ended with: a test that restarts it puts the new one here
+        k.server.stop()
+
+
+@pytest.fixture
+def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:
+    with installed_klikdok(tmp_path / "data", emulator, server_env(people.pki)) as k:
+        yield k

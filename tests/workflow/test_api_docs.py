@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from demo.portal_emulator import PortalEmulator
-from tests.support.server import start_server
-from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, server_env
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, installed_klikdok, server_env
 
 DOC_PATHS = [
     "/schema",
@@ -43,13 +42,8 @@ def test_docs_are_off_by_default(kd: Klikdok) -> None:
 
 @pytest.fixture
 def kd_docs(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:
-    srv = start_server(tmp_path / "data", env=server_env(people.pki, KLIKDOK_SERVER_API_DOCS="true"))
-    try:
-        k = Klikdok(srv, emulator)
-        k.install()
+    with installed_klikdok(tmp_path / "data", emulator, server_env(people.pki, KLIKDOK_SERVER_API_DOCS="true")) as k:
         yield k
-    finally:
-        srv.stop()
 
 
 def test_enabled_docs_are_json_for_admins_only(kd_docs: Klikdok) -> None:

@@ -22,7 +22,6 @@ from cades.certs import cert_info
 from demo.portal_emulator import PortalEmulator
 from tests.support.openssl_pki import Issued
 from tests.support.pki_fixtures import GostPki
-from tests.support.server import start_server
 from tests.workflow.conftest import (
     DIRECTOR,
     GROUP_HEAD,
@@ -32,6 +31,7 @@ from tests.workflow.conftest import (
     SALES_MANAGER,
     Klikdok,
     People,
+    installed_klikdok,
     server_env,
     signing_pki,
     wait_for,
@@ -341,13 +341,9 @@ def test_a_portal_that_does_not_answer_leaves_the_certificate_pending(kd: Klikdo
 
 @pytest.fixture
 def kd_company_inn(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:
-    srv = start_server(tmp_path / "data", env=server_env(people.pki, KLIKDOK_POLICY_COMPANY_INN=f'["{OTHER_INN}"]'))
-    k = Klikdok(srv, emulator)
-    try:
-        k.install()
+    env = server_env(people.pki, KLIKDOK_POLICY_COMPANY_INN=f'["{OTHER_INN}"]')
+    with installed_klikdok(tmp_path / "data", emulator, env) as k:
         yield k
-    finally:
-        srv.stop()
 
 
 def test_company_inn_from_the_policy_counts_as_the_companys(kd_company_inn: Klikdok, certs: Certs) -> None:
