@@ -385,6 +385,7 @@ class AgentHub:
         given = [s.file_id for s in msg.signatures]
         if sorted(given) != sorted(files):
             return "refused", "bad_result", "В результате должна быть ровно одна подпись на каждый файл документа."
+        offered: port.SignatureRefused | None = None
         for sig in msg.signatures:
             try:
                 cms = base64.b64decode(sig.cms, validate=True)
@@ -404,7 +405,14 @@ class AgentHub:
                 if refusal.code in ("already_signed", "job_not_open") and await self._step_signed(job, sig.file_id):
                     continue  # applied before (a result that raced a crash): the job is signed, once
                 log.info("agent signature refused", extra={"job_id": job.id, "code": refusal.code})
+                if refusal.details.get("bind_offer"):
+                    # An unbound certificate: the other files' signatures are kept with offers too, so that the
+                    # signer's one acceptance on the page signs the whole job (the device is told only the refusal).
+                    offered = offered or refusal
+                    continue
                 return "refused", refusal.code, refusal.message
+        if offered is not None:
+            return "refused", offered.code, offered.message
         return "accepted", "", ""
 
     async def _step_signed(self, job: JobView, file_id: int) -> bool:

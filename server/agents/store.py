@@ -341,19 +341,29 @@ class JobProgressRow(msgspec.Struct, kw_only=True):
     channel: str
     error: str
     document_state: str
+    refusal: str  # "code: message" of the latest agent result the workflow refused for this job, else ""
 
 
 def job_progress(db: Database, user_id: int, job_ids: list[int]) -> list[JobProgressRow]:
     """The user's own jobs among ``job_ids`` (closed ones too), by id; others' ids are simply not found."""
     marks = ",".join("?" * len(job_ids))
     rows = db.execute(
-        "SELECT j.id, j.document_id, d.title, j.status, j.channel, j.error, d.state FROM jobs j"
+        "SELECT j.id, j.document_id, d.title, j.status, j.channel, j.error, d.state, (SELECT r.code || ': ' ||"
+        " r.message FROM agent_results r WHERE r.job_id = j.id AND r.outcome = 'refused' ORDER BY r.received_at"
+        " DESC, r.rowid DESC LIMIT 1) FROM jobs j"
         f" JOIN documents d ON d.id = j.document_id WHERE j.id IN ({marks}) AND j.user_id = ? ORDER BY j.id",
         [*job_ids, user_id],
     ).fetchall()
     return [
         JobProgressRow(
-            id=r[0], document_id=r[1], title=r[2], status=r[3], channel=r[4], error=r[5], document_state=r[6]
+            id=r[0],
+            document_id=r[1],
+            title=r[2],
+            status=r[3],
+            channel=r[4],
+            error=r[5],
+            document_state=r[6],
+            refusal=r[7] or "",
         )
         for r in rows
     ]

@@ -334,6 +334,7 @@
         default: return { cls: "kd-muted", text: "ждём КриптоАРМ ГОСТ…" };
       }
     }
+    if (job.refusal) return { cls: "kd-error", text: "подпись не принята: " + errorText({ error: job.refusal }) };
     if (job.channel === "cryptoarm" && job.status === "pending") {
       return { cls: "kd-warn", text: "уже открыт для подписи в КриптоАРМ ГОСТ: завершите подписание там" };
     }
@@ -372,11 +373,25 @@
         "на своём компьютере, или подпишите документы в КриптоАРМ ГОСТ." }));
     }
     var items = el("ul", { class: "kd-progress-list" });
+    var current = watch;
     list.forEach(function (j) {
       var t = itemText(watch.route, j);
-      items.appendChild(el("li", { "data-job-id": String(j.id), "data-document-id": String(j.document_id), "data-status": j.status,
-                                   "data-cryptoarm": j.cryptoarm_state || "" },
-        el("span", { class: "kd-progress-title", text: j.title }), el("span", { class: t.cls, text: t.text })));
+      var li = el("li", { "data-job-id": String(j.id), "data-document-id": String(j.document_id), "data-status": j.status,
+                          "data-cryptoarm": j.cryptoarm_state || "" },
+        el("span", { class: "kd-progress-title", text: j.title }), el("span", { class: t.cls, text: t.text }));
+      // The signature was refused for a certificate bound to nobody: the same offer as for an uploaded .sig. Its
+      // block is made once per job and moved into each redraw, so a press in progress survives the polls.
+      if (j.bind_offer && j.status !== "done") {
+        if (!current.offers[j.id]) {
+          current.offers[j.id] = u.bindOffer(j.bind_offer, function () {
+            if (watch !== current) return;
+            if (current.timer) clearTimeout(current.timer);
+            poll();
+          });
+        }
+        li.appendChild(current.offers[j.id]);
+      }
+      items.appendChild(li);
     });
     box.appendChild(items);
     var actions = el("div", { class: "kd-actions" });
@@ -419,6 +434,7 @@
       rows.forEach(function (r) {
         var before = current.jobs[r.id];
         if (!before || before.status !== r.status || before.cryptoarm_state !== r.cryptoarm_state) changed = true;
+        if (!r.bind_offer && before && before.bind_offer) r.bind_offer = before.bind_offer; // given once
         current.jobs[r.id] = r;
       });
       var finished = renderProgress();
@@ -446,11 +462,11 @@
     stopWatch();
     var box = document.getElementById("kd-progress");
     box.className = "kd-panel kd-progress";
-    watch = { route: route, jobs: {}, timer: null, box: box, link: link || "" };
+    watch = { route: route, jobs: {}, timer: null, box: box, link: link || "", offers: {} };
     jobs.forEach(function (j) {
       watch.jobs[j.id] = { id: j.id, document_id: j.document_id, title: j.title || ("Документ №" + j.document_id),
                            status: j.status, channel: j.channel, error: "", cryptoarm_state: link ? "open" : "",
-                           cryptoarm_message: "" };
+                           cryptoarm_message: "", refusal: "", bind_offer: null };
     });
     renderProgress();
     box.scrollIntoView({ block: "nearest" });

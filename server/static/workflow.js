@@ -113,6 +113,7 @@
     "document.reminded": "напоминание подписанту", "document.exported": "выгружен пакет",
     "job.created": "запрошена подпись", "job.failed": "агент подписи не смог подписать", "access.denied": "отказ в доступе",
     "job.moved": "изменён способ подписи", "job.cancelled": "подписант отменил подписание",
+    "job.done": "задание на подпись закрыто после привязки сертификата",
     "counterparty.link_issued": "ссылка на подпись отправлена контрагенту",
     "counterparty.link_revoked": "прежняя ссылка контрагента закрыта",
     "counterparty.email_sent": "письмо контрагенту доставлено", "counterparty.email_failed": "письмо контрагенту не доставлено",
@@ -147,7 +148,8 @@
 
   // A signature refused because its certificate is bound to nobody comes with an offer (bind_offer: token,
   // certificate): bind that certificate to me, the refused signature being the proof; the server then accepts
-  // that same signature, so the document is signed without signing again.
+  // that same signature, so the document is signed without signing again. An upload's refusal carries it here;
+  // an agent's or CryptoARM's job carries it in the job's progress (signing.js shows the same block).
   function bindOffer(offer, refresh) {
     var box = el("div", { class: "kd-bind-offer", "data-bind-offer": "yes" });
     var note = el("p", { class: "kd-small kd-bind-offer-result", role: "status" });
@@ -546,5 +548,5 @@
   K.bindChannels = K.bindChannels || [];
   K.tabPage = tabPage; K.appPage = appPage; K.api = api;
   K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
-             download: download, openDocument: openDocument, stateInfo: stateInfo };
+             download: download, openDocument: openDocument, stateInfo: stateInfo, bindOffer: bindOffer };
 })();

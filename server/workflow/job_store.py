@@ -125,6 +125,18 @@ def done_for_step(db: Database, step_id: int, now: str) -> None:
     )
 
 
+def close_done(db: Database, job_id: int, *, user_id: int, step_id: int, now: str) -> bool:
+    """A job of ``user_id`` for ``step_id`` whose signature was accepted after it closed -> ``done``; False when it
+    already was (or is not theirs, or another step's)."""
+    return bool(
+        db.execute(
+            "UPDATE jobs SET status = 'done', updated_at = ? WHERE id = ? AND user_id = ? AND step_id = ?"
+            " AND status != 'done'",
+            [now, job_id, user_id, step_id],
+        ).rowcount
+    )
+
+
 def cancel_open_of_document(db: Database, document_id: int, now: str) -> None:
     """The document left signing (rejected, withdrawn): every open job of it is cancelled."""
     db.execute(

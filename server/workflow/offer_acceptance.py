@@ -2,7 +2,11 @@
 
 The certificate is bound through the registration's own decision and audit (proof "signature"); if that makes it
 active and the signing step the signature was made for is still waiting, the kept signature goes through
-acceptance again, so the document is signed without the signer signing twice. A pending certificate (the
+acceptance again, so the document is signed without the signer signing twice. An agent's or CryptoARM's
+signature goes through with its job, which ends ``done`` as any signed job does; if the job was closed meanwhile
+(cancelled, failed) the signature is accepted without it and the job is still closed ``done``, audited
+(``job.done``), so the page waiting on it shows the document signed. A job of several files keeps an offer per
+file; the page gets one of them, and accepting it accepts the others along. A pending certificate (the
 organisation or the name needs an admin) is bound but signs nothing until approved.
 """
 
@@ -10,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlite_utils import Database as SqliteDatabase
+
 from server.db import Database, audit
 
-from . import certificate_offer_store, certificate_offers, store
+from . import certificate_offer_store, certificate_offers, job_store, store
 from .certificate_status import CertStatus
 from .permissions import Viewer
 from .registration import CertificateRegistration
@@ -74,6 +80,16 @@ class OfferAcceptance:
             accepted = await self._accept_again(viewer, offer, source)
         except SignatureRefused as refusal:
             return bound, None, f"{message} Подпись под документом не принята: {refusal.message}"
+        # A job's other files, signed in the same result by the same certificate, are accepted along.
+        for sibling in await self.db.write(lambda d: certificate_offer_store.take_siblings(d, offer=offer, now=now)):
+            try:
+                accepted = await self._accept_again(viewer, sibling, source)
+            except SignatureRefused as refusal:
+                if refusal.code == "already_signed":
+                    continue
+                return bound, accepted, f"{message} Подпись под другим файлом документа не принята: {refusal.message}"
+        if offer.job_id is not None and accepted.step_completed:
+            await self.db.write(lambda d: _close_job(d, offer, accepted, viewer.user_id))
         return bound, accepted, f"{message} Подпись под документом принята."
 
     async def _accept_again(
@@ -102,4 +118,21 @@ class OfferAcceptance:
             cms=offer.cms,
             claim=claim,
             source=source,
+        )
+
+
+def _close_job(
+    db: SqliteDatabase, offer: certificate_offer_store.Offer, accepted: AcceptedSignature, user_id: int
+) -> None:
+    """The offer's job, its step signed by the kept signature, ends ``done`` (acceptance already did that for an
+    open job)."""
+    assert offer.job_id is not None
+    if job_store.close_done(db, offer.job_id, user_id=user_id, step_id=accepted.step_id, now=store.now_iso()):
+        audit.append(
+            db,
+            actor=f"user:{user_id}",
+            action="job.done",
+            object_type="document",
+            object_id=offer.document_id,
+            details={"job_id": offer.job_id, "signature_id": accepted.signature_id, "via": "certificate_offer"},
         )

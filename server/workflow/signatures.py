@@ -9,8 +9,9 @@ and with nothing else changed:
    only problem is an unknown revocation status is refused under ``[trust] revocation = "require"`` and accepted
    under ``"warn"`` with the document warning «статус отзыва сертификата не проверен»;
 3. the certificate belongs to the expected signer (``wrong_signer``), unless the admin's policy says "warn"; an
-   internal signer whose uploaded signature is refused for a certificate bound to nobody gets an offer to bind
-   it, the proof being this very signature (``details["bind_offer"]``, :mod:`.certificate_offers`);
+   internal signer refused for a certificate bound to nobody gets an offer to bind it, the proof being this very
+   signature (an upload's refusal carries it in ``details["bind_offer"]``; an agent's or CryptoARM's job keeps it
+   for the page waiting on the job, never for the device: :mod:`.certificate_offers`);
 4. one transaction: the signature (CMS + verification result), the document's new state, the audit row, the
    outbox messages (Disk copy ``<name>.sig``, timeline comment, notifications). The route is re-checked inside
    that transaction, so two signatures racing for the same step cannot both win. The transition's listeners
@@ -234,9 +235,9 @@ async def accept_signature(
             mode = deps.settings.policy.counterparty_identity_mismatch
         if mismatch and mode == "refuse":
             offer = None
-            # Only an upload from the page can show the offer to the person; an agent or CryptoARM refusal goes
-            # to the device, which could not act on it (their users bind in «Мои сертификаты» instead).
-            if claim.kind == "internal" and claim.user_id is not None and source == "upload":
+            # An upload's refusal carries the offer to the page; an agent's or CryptoARM's goes to the device
+            # without it, and the page waiting on the job gets the offer from the job's progress.
+            if claim.kind == "internal" and claim.user_id is not None and source != "counterparty":
                 user_id = claim.user_id
                 offer = await deps.db.write(
                     lambda d: certificate_offers.offer_for(

@@ -1,6 +1,7 @@
 """«Мои сертификаты» → «Файлом .sig» in headless Chromium, and the offer to bind an unbound certificate after a
-refused manual signature: everything through the page, the signature made by openssl (gost engine) at test time
-as the person would make it in КриптоПро / КриптоАРМ."""
+refused manual signature or a refused CryptoARM GOST run (the signing progress panel shows the same button):
+everything through the page, the signature made by openssl (gost engine) at test time as the person would make it
+in КриптоПро / КриптоАРМ."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.agent.conftest import pdf
+from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
 from tests.pages.conftest import open_app_page, shot
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, signing_pki, wait_for
 
@@ -110,3 +112,32 @@ def test_a_refused_manual_signature_offers_to_bind_its_certificate(
     [(details,)] = kd.query("SELECT details FROM audit_log WHERE action = 'certificate.registered'")
     assert json.loads(details)["proof"] == "signature"
     shot(page, "23-offer-accepted")
+
+
+def test_a_refused_cryptoarm_signature_offers_binding_in_the_progress_panel(
+    kd: Klikdok, people: People, page: Any
+) -> None:
+    doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(8)}, signers=[DIRECTOR], title="Договор №8")
+    open_app_page(page, kd, DIRECTOR)
+    page.wait_for_selector("#kd-queue table.kd-documents")
+    page.check("#kd-select-all")
+    page.click("#kd-sign-cryptoarm")
+    page.wait_for_selector("#kd-cryptoarm-link")
+    link = str(page.get_attribute("#kd-cryptoarm-link", "href"))
+    cert = people.certs[DIRECTOR]
+    assert CryptoArmEmulator(cert.cert, cert.key, allow_http=True).follow(link).outcome == "uploaded"
+
+    # The run is over (the panel stops redrawing), and the refusal offers binding.
+    page.wait_for_selector("#kd-progress[data-finished='yes'] [data-bind-offer]", timeout=15000)
+    offer = page.inner_text("#kd-progress [data-bind-offer]")
+    assert "Соколов Андрей Викторович" in offer and "не привязан" in offer
+    assert "подпись не принята" in page.inner_text("#kd-progress .kd-progress-list")
+    shot(page, "24-refused-cryptoarm-signature-offers-binding")
+    # After a cryptoarm:// link headless Chromium takes no mouse input (the OS handler's prompt): a DOM click, as
+    # test_job_handover_browser.py does.
+    page.dispatch_event("#kd-progress [data-action='accept-bind-offer']", "click")
+    page.wait_for_selector("#kd-progress-done", timeout=15000)
+    assert kd.query("SELECT source, signer_user_id FROM signatures WHERE document_id = ?", doc) == [
+        ("cryptoarm", DIRECTOR)
+    ]
+    assert kd.query("SELECT status FROM jobs WHERE document_id = ?", doc) == [("done",)]

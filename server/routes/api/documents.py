@@ -23,7 +23,7 @@ from server.config import Settings
 from server.cryptoarm import transaction_store
 from server.db import Database, audit
 from server.portal.sessions import Session
-from server.workflow import docstate, store
+from server.workflow import certificate_offers, docstate, store
 from server.workflow.directory import PersonInfo, PortalDirectory
 from server.workflow.docstate import DocState
 from server.workflow.downloads import Downloads
@@ -129,6 +129,10 @@ class JobProgress(msgspec.Struct):
     document_state_label: str
     cryptoarm_state: str
     cryptoarm_message: str
+    refusal: str  # the agent's signature the workflow refused ("code: message"), while the job stays open
+    # The offer to bind the certificate of that refused signature (agent or CryptoARM), given once to the job's own
+    # user: token, certificate, expires_at (server.workflow.certificate_offers.hand_out).
+    bind_offer: dict[str, str] | None = None
 
 
 AuditRow = audit.AuditEntry
@@ -349,6 +353,12 @@ class DocumentsController(Controller):
         if not wanted:
             return []
 
+        def offers(d: Any) -> dict[int, dict[str, Any]]:
+            return certificate_offers.hand_out(d, user_id=session.user_id, job_ids=wanted)
+
+        waiting = await db.read(lambda d: certificate_offers.waiting(d, session.user_id, wanted))
+        handed = await db.write(offers) if waiting else {}
+
         def read(d: Any) -> list[JobProgress]:
             rows = jobs_store.job_progress(d, session.user_id, wanted)
             runs: dict[int, tuple[str, str]] = {}
@@ -367,6 +377,8 @@ class DocumentsController(Controller):
                     document_state_label=docstate.label(r.document_state),
                     cryptoarm_state=runs.get(r.id, ("", ""))[0],
                     cryptoarm_message=runs.get(r.id, ("", ""))[1],
+                    refusal=r.refusal,
+                    bind_offer=handed.get(r.id),
                 )
                 for r in rows
             ]
