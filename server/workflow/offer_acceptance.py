@@ -21,7 +21,7 @@ from server.db import Database, audit
 from . import certificate_offer_store, certificate_offers, job_store, store
 from .certificate_status import CertStatus
 from .permissions import Viewer
-from .registration import CertificateRegistration
+from .registration import CertificateRegistration, audit_refusal
 from .signatures import AcceptedSignature, SignatureDeps, SignatureRefused, SignerClaim, Source, accept_signature
 from .states import TransitionRefused
 
@@ -54,17 +54,7 @@ class OfferAcceptance:
             state, offer = "unknown", None
         if offer is None:
             code, message = _REFUSALS[state]
-            details = {"code": code}
-            await self.db.write(
-                lambda d: audit.append(
-                    d,
-                    actor=f"user:{viewer.user_id}",
-                    action="certificate.refused",
-                    object_type="user",
-                    object_id=viewer.user_id,
-                    details=details,
-                )
-            )
+            await audit_refusal(self.db, viewer.user_id, {"code": code})
             raise TransitionRefused(code, message)
         bound = await self.registration.register_proven(viewer, offer.der, proof="signature")
         message = str(bound.get("message") or "")
@@ -96,7 +86,8 @@ class OfferAcceptance:
         self, viewer: Viewer, offer: certificate_offer_store.Offer, source: Source
     ) -> AcceptedSignature:
         claim = SignerClaim("internal", user_id=viewer.user_id)
-        try:
+
+        async def present(job_id: int | None) -> AcceptedSignature:
             return await accept_signature(
                 self.signatures,
                 document_id=offer.document_id,
@@ -104,21 +95,17 @@ class OfferAcceptance:
                 cms=offer.cms,
                 claim=claim,
                 source=source,
-                job_id=offer.job_id,
+                job_id=job_id,
             )
+
+        try:
+            return await present(offer.job_id)
         except SignatureRefused as refusal:
             if offer.job_id is None or refusal.code != "job_not_open":
                 raise
         # The agent's job was closed meanwhile (cancelled, or the device gave up); the step still waits for
         # this signer, so the signature is theirs to present directly.
-        return await accept_signature(
-            self.signatures,
-            document_id=offer.document_id,
-            file_id=offer.file_id,
-            cms=offer.cms,
-            claim=claim,
-            source=source,
-        )
+        return await present(None)
 
 
 def _close_job(

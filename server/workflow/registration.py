@@ -163,16 +163,7 @@ class CertificateRegistration:
             "code": code,
             "why": why,
         }
-        await self.db.write(
-            lambda d: audit.append(
-                d,
-                actor=f"user:{viewer.user_id}",
-                action="certificate.refused",
-                object_type="user",
-                object_id=viewer.user_id,
-                details=details,
-            )
-        )
+        await audit_refusal(self.db, viewer.user_id, details)
         raise PermissionDenied(code, message)
 
     async def _bind(self, viewer: Viewer, info: CertInfo, data: bytes, *, proof: Proof, now: str) -> dict[str, Any]:
@@ -335,6 +326,20 @@ def _decision_text(status: CertStatus, subject: str, reason: str) -> str:
     }[status]
     text = f"Администратор {what} ({subject[:200]})."
     return f"{text} Причина: {reason}" if reason else text
+
+
+async def audit_refusal(db: Database, user_id: int, details: dict[str, Any]) -> None:
+    """The one audit row of a refused binding, whichever way it was tried (a registration, an accepted offer)."""
+    await db.write(
+        lambda d: audit.append(
+            d,
+            actor=f"user:{user_id}",
+            action="certificate.refused",
+            object_type="user",
+            object_id=user_id,
+            details=details,
+        )
+    )
 
 
 def _loaded(der_or_pem: bytes) -> tuple[x509.Certificate, CertInfo, bytes]:
