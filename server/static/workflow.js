@@ -176,6 +176,15 @@
     return box;
   }
 
+  // The commands come from the server (server/workflow/digest_commands.py), where a test runs them on real files.
+  function digestCommands(f) {
+    var cmds = f.digest_commands || {};
+    if (!cmds.linux) return null;
+    return el("div", { class: "kd-digest-commands kd-small kd-muted" },
+      "Linux: ", el("code", { class: "kd-cmd-linux", text: cmds.linux }),
+      " · Windows: ", el("code", { class: "kd-cmd-windows", text: cmds.windows }));
+  }
+
   function signingBlock(detail, refresh) {
     var doc = detail.document;
     var box = el("div", { class: "kd-panel kd-sign", id: "kd-sign-" + doc.id });
@@ -186,8 +195,9 @@
       el("p", { text: "Подпись ставится квалифицированной ЭП (ГОСТ Р 34.10-2012). Без агента подписи и КриптоАРМ ГОСТ " +
                       "по ссылке можно подписать так:" }),
       el("ol", { class: "kd-list" },
-        el("li", { text: "Скачайте файл кнопкой «Скачать» и сверьте хэш ГОСТ Р 34.11-2012 (256) с указанным ниже " +
-                         "(например, gost12sum -l 256 <файл>)." }),
+        el("li", { text: "Скачайте файл кнопкой «Скачать» и сверьте его хэш ГОСТ Р 34.11-2012 (256) с указанным ниже: " +
+                         "под каждым файлом есть команда для Linux (gost12sum) и для Windows (cpverify из КриптоПро CSP); " +
+                         "запустите её в папке со скачанным файлом. Регистр букв в хэше значения не имеет." }),
         el("li", {}, "Подпишите его отсоединённой подписью в КриптоАРМ ГОСТ (Подписать → отсоединённая, формат DER) " +
                      "или командой ", el("code", { text: "cryptcp -sign -detached -der <файл> <файл>.sig" }), "."),
         el("li", { text: "Загрузите получившийся файл .sig: сервер проверит подпись и сертификат." }))));
@@ -222,6 +232,7 @@
       });
       box.appendChild(el("div", { class: "kd-field" }, el("strong", { text: f.name + " " }), status,
                          el("div", { class: "kd-digest", text: "ГОСТ Р 34.11-2012 (256): " + f.streebog256 }),
+                         digestCommands(f),
                          done ? null : input, offerSlot));
     });
     var reason = el("textarea", { rows: "2", placeholder: "Причина отказа", class: "kd-reason" });

@@ -54,6 +54,8 @@ class DocumentFile(msgspec.Struct, kw_only=True):
     streebog256: str
     streebog512: str
     disk_file_id: int | None = None
+    # How to check the digest on the signer's computer ({"linux", "windows"}); filled for the detail page only.
+    digest_commands: dict[str, str] = {}
 
 
 class RouteStep(msgspec.Struct, kw_only=True):

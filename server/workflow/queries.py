@@ -18,6 +18,7 @@ from server.bitrix24.entities import cards_phrase
 from server.db import Database
 
 from . import signature_store, store
+from .digest_commands import digest_commands
 from .docstate import DocState
 from .model import DocumentDetail, DocumentPage, DocumentRow, SignatureInfo, SignatureVerdict
 from .permissions import PermissionDenied, Viewer
@@ -105,7 +106,10 @@ class DocumentQueries:
                 counterparty_inn=doc.counterparty_inn,
                 counterparty_ogrn=doc.counterparty_ogrn,
                 counterparty_email=doc.counterparty_email,
-                files=store.files(d, document_id),
+                files=[
+                    msgspec.structs.replace(f, digest_commands=digest_commands(f.name))
+                    for f in store.files(d, document_id)
+                ],
                 route=route,
                 signatures=_with_verdicts(store.signatures(d, document_id), signature_store.verdicts(d, document_id)),
                 history=history,
