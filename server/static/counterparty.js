@@ -2,7 +2,7 @@
    delivery, opened, answered), the rejection reason and identity warnings, every link sent so far, and the
    author's two actions — "Отправить повторно" (a new link, to the same or another address; the old link dies)
    and "Напомнить" (rate-limited per day). The link itself never reaches this page: the API does not return it.
-   Needs workflow.js (KlikDok.util). */
+   Needs kd_core.js and document_panel.js (KlikDok.util). */
 (function () {
   "use strict";
   var K = window.KlikDok = window.KlikDok || {};

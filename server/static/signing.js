@@ -2,7 +2,7 @@
    ways a batch is signed without leaving the page — "Подписать" (jobs the signer's agent picks up) and
    "Открыть в КриптоАРМ ГОСТ" (a cryptoarm:// link for a one-time transaction). Both then watch the jobs
    through /api/v1/jobs/status until each document is signed, refused or cancelled.
-   Needs workflow.js (KlikDok.util); DOM built with textContent only. */
+   Needs kd_core.js and document_panel.js (KlikDok.util); DOM built with textContent only. */
 (function () {
   "use strict";
   var K = window.KlikDok = window.KlikDok || {};

@@ -1,0 +1,286 @@
+/* A document's panel (files, route, signatures, actions, history, the manual signing block) and the document
+   table the lists share. Needs kd_core.js; the counterparty's part of a panel is counterparty.js, the agent's and
+   CryptoARM's signing buttons signing.js. */
+(function () {
+  "use strict";
+  var K = window.KlikDok;
+  var u = K.util;
+  var api = u.api, el = u.el, clear = u.clear, fit = u.fit, date = u.date, badge = u.badge, showError = u.showError,
+      download = u.download, verdictOf = u.verdictOf;
+  function openReport(docId) {
+    return api("GET", "/documents/" + docId + "/report?format=html", null, { raw: true })
+      .then(function (resp) { return resp.text(); })
+      .then(function (html) {
+        var url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+        window.open(url, "_blank", "noopener");
+      });
+  }
+
+  var ACTION_LABELS = {
+    "document.created": "создан", "document.route_set": "маршрут изменён", "document.sent": "отправлен на подпись",
+    "signature.accepted": "подпись принята", "signature.refused": "подпись отклонена проверкой",
+    "step.signed": "шаг подписан", "document.internal_completed": "подписан компанией",
+    "document.completed": "подписан обеими сторонами", "document.rejected": "отклонён",
+    "document.withdrawn": "отозван", "document.deleted": "удалён", "document.expired": "срок истёк",
+    "document.reminded": "напоминание подписанту", "document.exported": "выгружен пакет",
+    "job.created": "запрошена подпись", "job.failed": "агент подписи не смог подписать", "access.denied": "отказ в доступе",
+    "job.moved": "изменён способ подписи", "job.cancelled": "подписант отменил подписание",
+    "job.done": "задание на подпись закрыто после привязки сертификата",
+    "counterparty.link_issued": "ссылка на подпись отправлена контрагенту",
+    "counterparty.link_revoked": "прежняя ссылка контрагента закрыта",
+    "counterparty.email_sent": "письмо контрагенту доставлено", "counterparty.email_failed": "письмо контрагенту не доставлено",
+    "counterparty.no_email": "нет адреса контрагента", "counterparty.reminder_queued": "напоминание контрагенту",
+    "counterparty.signed": "контрагент подписал",
+    "counterparty.cryptoarm_cancelled": "контрагент отменил подписание в КриптоАРМ ГОСТ",
+    "certificate.registered": "сертификат привязан", "certificate.approved": "сертификат одобрен администратором",
+    "certificate.refused": "сертификат не принят (отказ при привязке или администратором)",
+    "certificate.revoked": "сертификат отозван администратором"
+  };
+  var MAIL_KIND = { "mail.invitation": "приглашение", "mail.reminder": "напоминание", "mail.confirmation": "подтверждение" };
+  var LINK_CLOSED = { resent: "отправлена новая", replaced: "отправлена новая", withdrawn: "документ отозван",
+                      expired: "срок истёк" };
+
+  // The one detail worth a glance per history line (the recipient of a link, the reason of a refusal...).
+  function historyExtra(h) {
+    var d = h.details || {};
+    switch (h.action) {
+      case "counterparty.link_issued": return d.recipient || "";
+      case "counterparty.link_revoked": return LINK_CLOSED[d.reason] || "";
+      case "counterparty.email_sent": return (MAIL_KIND[d.kind] || "письмо") + ", " + (d.to || "");
+      case "counterparty.email_failed": return (MAIL_KIND[d.kind] || "письмо") + ", " + (d.to || "") + (d.error ? ": " + d.error : "");
+      case "counterparty.reminder_queued": return d.manual ? "вручную" : "автоматически";
+      case "counterparty.signed": return d.source === "cryptoarm" ? "в КриптоАРМ ГОСТ" : "файлом подписи со страницы документа";
+      case "counterparty.no_email": return "";
+      case "job.moved": return d.text || "";
+    }
+    return d.reason || d.message || d.file || "";
+  }
+
+  // ---- the document panel -------------------------------------------------------------------------------
+
+  // A signature refused because its certificate is bound to nobody comes with an offer (bind_offer: token,
+  // certificate): bind that certificate to me, the refused signature being the proof; the server then accepts
+  // that same signature, so the document is signed without signing again. An upload's refusal carries it here;
+  // an agent's or CryptoARM's job carries it in the job's progress (signing.js shows the same block).
+  function bindOffer(offer, refresh) {
+    var box = el("div", { class: "kd-bind-offer", "data-bind-offer": "yes" });
+    var note = el("p", { class: "kd-small kd-bind-offer-result", role: "status" });
+    var button = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "accept-bind-offer",
+      text: "Привязать этот сертификат ко мне" });
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      note.className = "kd-small kd-muted kd-bind-offer-result"; note.textContent = "Привязываем…";
+      api("POST", "/me/certificates/offers/" + encodeURIComponent(offer.token) + "/accept").then(function (res) {
+        note.className = "kd-small kd-bind-offer-result " + (res.signature ? "kd-ok" : "kd-warn");
+        note.textContent = res.message;
+        fit();
+        if (res.signature) refresh();
+      }).catch(function (err) {
+        note.className = "kd-small kd-error kd-bind-offer-result"; note.textContent = err.message;
+        fit();
+      });
+    });
+    box.appendChild(el("p", { class: "kd-small" }, "Сертификат подписи ещё не привязан к вам: ",
+      el("strong", { text: offer.certificate || "" }), ". Если это ваш сертификат, привяжите его — эта подпись " +
+      "послужит подтверждением, подписывать документ заново не нужно."));
+    box.appendChild(el("div", { class: "kd-actions" }, button));
+    box.appendChild(note);
+    return box;
+  }
+
+  // The commands come from the server (server/workflow/digest_commands.py), where a test runs them on real files.
+  function digestCommands(f) {
+    var cmds = f.digest_commands || {};
+    if (!cmds.linux) return null;
+    return el("div", { class: "kd-digest-commands kd-small kd-muted" },
+      "Linux: ", el("code", { class: "kd-cmd-linux", text: cmds.linux }),
+      " · Windows: ", el("code", { class: "kd-cmd-windows", text: cmds.windows }));
+  }
+
+  function signingBlock(detail, refresh) {
+    var doc = detail.document;
+    var box = el("div", { class: "kd-panel kd-sign", id: "kd-sign-" + doc.id });
+    box.appendChild(el("h3", { class: "kd-subtitle", text: "Подписать" }));
+    if (window.KlikDok && window.KlikDok.signing) box.appendChild(window.KlikDok.signing.documentActions(detail, refresh));
+    box.appendChild(el("h4", { class: "kd-subtitle kd-small", text: "Подписать вручную" }));
+    box.appendChild(el("div", { class: "kd-howto" },
+      el("p", { text: "Подпись ставится квалифицированной ЭП (ГОСТ Р 34.10-2012). Без агента подписи и КриптоАРМ ГОСТ " +
+                      "по ссылке можно подписать так:" }),
+      el("ol", { class: "kd-list" },
+        el("li", { text: "Скачайте файл кнопкой «Скачать» и сверьте его хэш ГОСТ Р 34.11-2012 (256) с указанным ниже: " +
+                         "под каждым файлом есть команда для Linux (gost12sum) и для Windows (cpverify из КриптоПро CSP); " +
+                         "запустите её в папке со скачанным файлом. Регистр букв в хэше значения не имеет." }),
+        el("li", {}, "Подпишите его отсоединённой подписью в КриптоАРМ ГОСТ (Подписать → отсоединённая, формат DER) " +
+                     "или командой ", el("code", { text: "cryptcp -sign -detached -der <файл> <файл>.sig" }), "."),
+        el("li", { text: "Загрузите получившийся файл .sig: сервер проверит подпись и сертификат." }))));
+    detail.files.forEach(function (f) {
+      var done = detail.signatures.some(function (s) {
+        return s.file_id === f.id && detail.route.some(function (r) { return r.id === s.step_id && r.state === "current"; });
+      });
+      var input = el("input", { type: "file", accept: ".sig,.p7s,.sgn,.p7b,.pem", "data-file-id": String(f.id),
+                                class: "kd-sig-input" });
+      var status = el("span", { class: done ? "kd-ok" : "kd-muted", text: done ? "подписан" : "" });
+      var offerSlot = el("div", { class: "kd-bind-offer-slot" });
+      input.addEventListener("change", function () {
+        if (!input.files.length) return;
+        clear(offerSlot);
+        status.className = "kd-muted"; status.textContent = "проверка…";
+        input.files[0].arrayBuffer().then(function (buf) {
+          return api("POST", "/documents/" + doc.id + "/files/" + f.id + "/signatures", buf);
+        }).then(function (res) {
+          // The workflow accepts an undecided signature only under [trust] revocation = "warn", and only when
+          // nothing but its revocation status is unknown: say so, in amber, never as a plain success.
+          var unchecked = res.status !== "valid";
+          status.className = unchecked ? "kd-warn" : "kd-ok";
+          status.textContent = (unchecked ? "подпись принята без проверки отзыва" : "подпись принята") +
+            (res.warning ? " (с предупреждением)" : "");
+          refresh();
+        }).catch(function (err) {
+          status.className = "kd-error"; status.textContent = err.message;
+          clear(offerSlot);
+          if (err.data && err.data.bind_offer) offerSlot.appendChild(bindOffer(err.data.bind_offer, refresh));
+          fit();
+        });
+      });
+      box.appendChild(el("div", { class: "kd-field" }, el("strong", { text: f.name + " " }), status,
+                         el("div", { class: "kd-digest", text: "ГОСТ Р 34.11-2012 (256): " + f.streebog256 }),
+                         digestCommands(f),
+                         done ? null : input, offerSlot));
+    });
+    var reason = el("textarea", { rows: "2", placeholder: "Причина отказа", class: "kd-reason", "aria-label": "Причина отказа" });
+    var rejectKey = u.newKey();
+    var rejectButton = el("button", { class: "kd-btn kd-btn-red", type: "button", text: "Отклонить" });
+    rejectButton.addEventListener("click", function () {
+      u.busy(rejectButton, function () {
+        return api("POST", "/documents/" + doc.id + "/reject", { reason: reason.value }, { key: rejectKey });
+      }).then(refresh).catch(function (err) { alert(err.message); });
+    });
+    box.appendChild(el("div", { class: "kd-field" }, reason, rejectButton));
+    return box;
+  }
+
+  function renderDetail(container, detail, refresh) {
+    var doc = detail.document;
+    clear(container);
+    var panel = el("div", { class: "kd-panel", id: "kd-doc-" + doc.id, "data-document-id": String(doc.id) });
+    panel.appendChild(el("div", { class: "kd-head" }, el("h2", { class: "kd-subtitle", text: doc.title }), badge(doc)));
+    (doc.warnings || []).forEach(function (w) { panel.appendChild(el("div", { class: "kd-warning", text: "⚠ " + w })); });
+    if (detail.reason) panel.appendChild(el("p", {}, el("strong", { text: "Причина: " }), detail.reason));
+    panel.appendChild(el("p", { class: "kd-muted", text: "Автор: " + doc.author_name + " · создан " + date(doc.created_at) +
+      (doc.deadline ? " · срок " + date(doc.deadline) : "") + (detail.counterparty_name ? " · контрагент " +
+      detail.counterparty_name + (detail.counterparty_inn ? " (ИНН " + detail.counterparty_inn + ")" : "") : "") }));
+    var files = el("table", { class: "kd-table" }, el("tr", {}, el("th", { text: "Файл" }), el("th", { text: "Размер" }),
+                                                       el("th", { text: "Хэш ГОСТ (256)" }), el("th", { text: "" })));
+    detail.files.forEach(function (f) {
+      files.appendChild(el("tr", {}, el("td", { text: f.name }), el("td", { text: (f.size / 1024).toFixed(1) + " КБ" }),
+        el("td", { class: "kd-digest", text: f.streebog256 }),
+        el("td", {}, el("button", { class: "kd-link", type: "button", text: "Скачать", onclick: function () {
+          download("/documents/" + doc.id + "/files/" + f.id + "/content", f.name);
+        } }))));
+    });
+    panel.appendChild(files);
+    var steps = el("ol", { class: "kd-steps" });
+    var stepLabel = { waiting: "ожидает", current: "сейчас", signed: "подписал(а)", rejected: "отклонил(а)",
+                      cancelled: "не потребовалось" };
+    detail.route.forEach(function (s) {
+      steps.appendChild(el("li", { "data-step-state": s.state }, (s.position + ". " + (s.display_name || "Контрагент") +
+        " — " + stepLabel[s.state] + (s.acted_at ? " " + date(s.acted_at) : "") + (s.reason ? " (" + s.reason + ")" : ""))));
+    });
+    panel.appendChild(el("h3", { class: "kd-subtitle", text: "Маршрут" }));
+    panel.appendChild(steps);
+    if (detail.signatures.length) {
+      panel.appendChild(el("h3", { class: "kd-subtitle", text: "Подписи" }));
+      var sigs = el("ul", { class: "kd-list" });
+      detail.signatures.forEach(function (s) {
+        var who = s.signer.common_name || "—";
+        if (s.signer.snils) who += ", СНИЛС " + s.signer.snils;
+        var v = verdictOf(s);
+        sigs.appendChild(el("li", { "data-signature": s.id },
+          el("span", { class: "kd-badge kd-verdict-" + v.tone, "data-verdict": v.tone, title: v.title + ": " + v.text,
+                       text: v.short }), " " + who + " · " + date(s.accepted_at) + " ",
+          s.identity_warning ? el("span", { class: "kd-error", text: "⚠ " + s.identity_warning + " " }) : null,
+          el("button", { class: "kd-link", type: "button", text: ".sig", onclick: function () {
+            download("/documents/" + doc.id + "/signatures/" + s.id, "signature.sig");
+          } }),
+          // Anything short of a plain "valid" says what it is in full, not only in a tooltip.
+          v.tone !== "valid" ? el("div", { class: "kd-verdict-note kd-verdict-" + v.tone, "data-headline": "",
+                                            text: v.title + ": " + v.text }) : null));
+      });
+      panel.appendChild(sigs);
+    }
+    var actions = el("div", { class: "kd-actions" });
+    // Each rendered button carries its own idempotency key (a new render after the change brings new keys), and
+    // is disabled while its request runs.
+    function act(label, fn, cls) {
+      var key = u.newKey();
+      var button = el("button", { class: "kd-btn " + (cls || ""), type: "button", "data-action": label, text: label });
+      button.addEventListener("click", function () {
+        u.busy(button, function () { return fn(key); }).then(refresh).catch(function (e) { alert(e.message); });
+      });
+      actions.appendChild(button);
+    }
+    if (detail.can.indexOf("send") >= 0) act("Отправить на подпись", function (key) { return api("POST", "/documents/" + doc.id + "/send", null, { key: key }); }, "kd-btn-blue");
+    if (detail.can.indexOf("remind") >= 0) act("Напомнить", function (key) { return api("POST", "/documents/" + doc.id + "/remind", null, { key: key }); });
+    if (detail.can.indexOf("withdraw") >= 0) act("Отозвать", function (key) {
+      var reason = window.prompt("Причина отзыва (необязательно)", "") || "";
+      return api("POST", "/documents/" + doc.id + "/withdraw", { reason: reason }, { key: key });
+    }, "kd-btn-light");
+    if (detail.can.indexOf("delete") >= 0) act("Удалить черновик", function (key) { return api("DELETE", "/documents/" + doc.id, null, { key: key }); }, "kd-btn-light");
+    act("Скачать пакет (ZIP)", function () { return download("/documents/" + doc.id + "/package", "package.zip"); }, "kd-btn-light");
+    act("Отчёт о проверке", function () { return openReport(doc.id); }, "kd-btn-light");
+    panel.appendChild(actions);
+    var history = el("ul", { class: "kd-history kd-list" });
+    detail.history.forEach(function (h) {
+      var extra = historyExtra(h);
+      extra = extra ? " — " + extra : "";
+      history.appendChild(el("li", { text: date(h.at) + " · " + (ACTION_LABELS[h.action] || h.action) + " · " + (h.actor_name || h.actor) + extra }));
+    });
+    panel.appendChild(el("h3", { class: "kd-subtitle", text: "История" }));
+    panel.appendChild(history);
+    container.appendChild(panel);
+    if (window.KlikDok && window.KlikDok.counterparty) window.KlikDok.counterparty.render(container, detail, refresh);
+    if (detail.can.indexOf("sign") >= 0) container.appendChild(signingBlock(detail, refresh));
+    fit();
+  }
+
+  function openDocument(container, docId, onChange) {
+    function refresh() {
+      return api("GET", "/documents/" + docId).then(function (detail) {
+        renderDetail(container, detail, function () { refresh(); if (onChange) onChange(); });
+      }).catch(function (err) { showError(container, err); });
+    }
+    return refresh();
+  }
+
+  // ---- lists --------------------------------------------------------------------------------------------
+
+  function documentTable(page, opts) {
+    opts = opts || {};
+    var table = el("table", { class: "kd-table kd-documents" });
+    var head = el("tr", {});
+    if (opts.select) head.appendChild(el("th", { text: "" }));
+    ["Документ", "Статус", "Подписывает", "Автор", "Создан", "Срок"].forEach(function (h) { head.appendChild(el("th", { text: h })); });
+    table.appendChild(head);
+    page.items.forEach(function (doc) {
+      var row = el("tr", { "data-document-id": String(doc.id), class: doc.overdue ? "kd-overdue" : "" });
+      if (opts.select) {
+        var box = el("input", { type: "checkbox", class: "kd-select", value: String(doc.id) });
+        box.addEventListener("change", opts.select);
+        row.appendChild(el("td", {}, box));
+      }
+      row.appendChild(el("td", {}, el("button", { class: "kd-link kd-open", type: "button", text: doc.title,
+        onclick: function () { opts.open(doc.id); } }), doc.files > 1 ? " (" + doc.files + " файла)" : ""));
+      row.appendChild(el("td", {}, badge(doc), (doc.warnings || []).length ? el("span", { class: "kd-error", text: " ⚠" }) : null));
+      row.appendChild(el("td", { text: doc.current_signer_name || "—" }));
+      row.appendChild(el("td", { text: doc.author_name }));
+      row.appendChild(el("td", { text: date(doc.created_at) }));
+      row.appendChild(el("td", {}, date(doc.deadline), doc.overdue ? el("span", { class: "kd-overdue-mark", text: " просрочен" }) : null));
+      table.appendChild(row);
+    });
+    return table;
+  }
+
+
+  u.openDocument = openDocument; u.bindOffer = bindOffer; u.documentTable = documentTable;
+  u.actionLabels = ACTION_LABELS;
+})();

@@ -1,0 +1,137 @@
+/* KlikDok page core: the API client, DOM building, dates, the busy button and the idempotency key every page
+   script uses (KlikDok.util). All data comes from /api/v1 with the page session in X-KlikDok-Session; the DOM is
+   built with textContent only (no HTML from data). Page scripts, each on top of this one:
+   document_panel.js (a document's panel and the lists), tab_page.js (the CRM tab "ЭДО" and its create dialog),
+   app_page.js (the app page's views), signing.js (agent and CryptoARM signing), counterparty.js. */
+(function () {
+  "use strict";
+  var session = document.body.getAttribute("data-session") || "";
+  // What the server says about each document state (label, tone, flags): server/workflow/docstate.py, rendered
+  // into the page by the template. The scripts never spell a state themselves.
+  var STATES = {};
+  (function () {
+    var node = document.getElementById("kd-doc-states");
+    (node ? JSON.parse(node.textContent) : []).forEach(function (s) { STATES[s.value] = s; });
+  })();
+  function stateInfo(value) {
+    return STATES[value] || { value: value, label: value, open: false, actor: null, tone: "neutral", listed: false,
+                              rejection: false, counterparty_panel: "", counterparty_headline: "" };
+  }
+
+  function api(method, path, body, opts) {
+    opts = opts || {};
+    var init = { method: method, headers: { "X-KlikDok-Session": session } };
+    if (opts.key) init.headers["Idempotency-Key"] = opts.key;
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body instanceof Blob || body instanceof ArrayBuffer) {
+      init.body = body;
+      init.headers["Content-Type"] = "application/octet-stream";
+    } else if (body !== undefined && body !== null) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    return fetch("/api/v1" + path, init).then(function (resp) {
+      if (opts.raw && resp.ok) return resp;
+      return resp.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = { message: text }; }
+        if (!resp.ok) {
+          var err = new Error((data && (data.message || data.detail)) || ("Ошибка " + resp.status));
+          err.status = resp.status; err.code = data && data.error; err.data = data;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    attrs = attrs || {};
+    Object.keys(attrs).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "class") node.className = attrs[k];
+      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
+      else node.setAttribute(k, attrs[k]);
+    });
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined || child === false) continue;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function fit() { if (window.KlikDokFrame) window.KlikDokFrame.fitWindow(); }
+  // "07.12.2026, 14:05 МСК": the portal's zone with its short name (Intl's "GMT+3" for Moscow reads as МСК).
+  function date(iso) {
+    if (!iso) return "—";
+    var d = new Date(iso);
+    if (isNaN(d)) return iso;
+    var opts = { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit",
+                 timeZone: TIMEZONE, timeZoneName: "short" };
+    var text;
+    try { text = d.toLocaleString("ru-RU", opts); } catch (e) { delete opts.timeZone; text = d.toLocaleString("ru-RU", opts); }
+    return TIMEZONE === "Europe/Moscow" ? text.replace(/GMT\+3$/, "МСК") : text;
+  }
+  // A signature's verdict as the server words it (cades/verdicts.py); without one, never "valid" by default.
+  function verdictOf(s) {
+    if (s.verdict) return s.verdict;
+    return { tone: "indeterminate", short: "Статус подписи неизвестен", title: "СТАТУС ПОДПИСИ НЕИЗВЕСТЕН",
+             text: "сервер не сообщил результат проверки" };
+  }
+  function badge(doc) { return el("span", { class: "kd-badge kd-tone-" + stateInfo(doc.state).tone, "data-state": doc.state,
+                                            text: doc.state_label }); }
+  function showError(node, err) { clear(node).appendChild(el("p", { class: "kd-error", role: "alert", text: err.message })); fit(); }
+
+  function download(path, fallbackName) {
+    return api("GET", path, null, { raw: true }).then(function (resp) {
+      var name = fallbackName;
+      var cd = resp.headers.get("Content-Disposition") || "";
+      var m = /filename\*=UTF-8''([^;]+)/.exec(cd);
+      if (m) name = decodeURIComponent(m[1]);
+      return resp.blob().then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var a = el("a", { href: url, download: name });
+        document.body.appendChild(a); a.click(); a.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+      });
+    });
+  }
+
+
+  // One time zone everywhere: the portal's ([portal] timezone on the server, rendered into <body data-timezone>),
+  // shown with its name so a reader never guesses whether a time is UTC.
+  var TIMEZONE = document.body.getAttribute("data-timezone") || "Europe/Moscow";
+
+  // A key per action instance (a dialog opening, a rendered button): the server keeps the first answer to a key
+  // for a day, so a double click or a retried request never creates or changes anything twice.
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  // Runs an action from a button: the button is disabled (and aria-busy) while it runs, so it cannot run twice
+  // at once; the promise's result or error is passed on.
+  function busy(button, run) {
+    if (button.disabled) return Promise.resolve(null);
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    function done() { button.disabled = false; button.removeAttribute("aria-busy"); }
+    var result;
+    try { result = Promise.resolve(run()); } catch (e) { result = Promise.reject(e); }
+    return result.then(function (v) { done(); return v; }, function (e) { done(); throw e; });
+  }
+
+  var K = window.KlikDok = window.KlikDok || {};
+  K.views = K.views || {};
+  K.bindChannels = K.bindChannels || [];
+  K.api = api;
+  K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
+             download: download, stateInfo: stateInfo, verdictOf: verdictOf, newKey: newKey, busy: busy,
+             timezone: TIMEZONE };
+})();
