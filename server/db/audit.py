@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,9 +152,27 @@ class AuditEntry(msgspec.Struct, frozen=True):
     details: dict[str, Any]
 
 
-def search(db: Database, *, q: str = "", action: str = "", document_id: int = 0, limit: int = 100) -> list[AuditEntry]:
-    """Rows matching all the filters given (``q`` in the details or the actor), newest first."""
-    where, params = ["1 = 1"], []
+def search(
+    db: Database,
+    *,
+    q: str = "",
+    actors: Sequence[str] = (),
+    action: str = "",
+    document_id: int = 0,
+    since: str = "",
+    until: str = "",
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int]:
+    """One page of the rows matching all the filters given, newest first, and how many match in all.
+
+    ``q`` is looked for in the details and the actor, or the actor is one of ``actors`` (the people whose names
+    match it); ``since``/``until`` bound ``at`` (``until`` excluded). They are UTC times written
+    ``YYYY-MM-DDTHH:MM:SS``, without a fraction or an offset, so comparing them with ``at`` as text orders right
+    whatever precision a row's time was written with.
+    """
+    where: list[str] = []
+    params: list[Any] = []
     if action:
         where.append("action = ?")
         params.append(action)
@@ -162,16 +180,30 @@ def search(db: Database, *, q: str = "", action: str = "", document_id: int = 0,
         where.append("object_type = 'document' AND object_id = ?")
         params.append(str(document_id))
     if q:
-        where.append("(details LIKE ? OR actor LIKE ?)")
-        params += [f"%{q}%", f"%{q}%"]
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        alternatives = ["details LIKE ? ESCAPE '\\'", "actor LIKE ? ESCAPE '\\'"]
+        params += [pattern, pattern]
+        if actors:
+            alternatives.append(f"actor IN ({','.join('?' * len(actors))})")
+            params += list(actors)
+        where.append(f"({' OR '.join(alternatives)})")
+    if since:
+        where.append("at >= ?")
+        params.append(since)
+    if until:
+        where.append("at < ?")
+        params.append(until)
+    condition = " AND ".join(where) or "1 = 1"
+    total = int(db.execute(f"SELECT count(*) FROM audit_log WHERE {condition}", params).fetchone()[0])
     rows = db.execute(
-        f"SELECT id, at, actor, action, object_type, object_id, details FROM audit_log WHERE {' AND '.join(where)}"
-        " ORDER BY id DESC LIMIT ?",
-        [*params, limit],
+        f"SELECT id, at, actor, action, object_type, object_id, details FROM audit_log WHERE {condition}"
+        " ORDER BY id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
     ).fetchall()
-    return [
+    entries = [
         AuditEntry(
             id=r[0], at=r[1], actor=r[2], action=r[3], object_type=r[4], object_id=r[5], details=json.loads(r[6])
         )
         for r in rows
     ]
+    return entries, total

@@ -18,9 +18,11 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.entities import KINDS, UnknownKind, cards_phrase, cards_plural_phrase, kind_of
 from server.bitrix24.phpquery import MalformedQuery, decode, merge
+from server.db import audit_actions
 from server.portal.service import PlacementContext, PortalRejected, PortalService, PortalUnavailable
 from server.portal.sessions import SessionSigner
 from server.workflow import docstate
+from server.workflow.directory import PortalDirectory
 
 from .errors import BadForm, error_page, frame_headers
 
@@ -113,12 +115,18 @@ class Bitrix24Pages(Controller):
                 "app_sid": ctx.app_sid,
                 "session_token": self._session(signer, ctx),
                 "doc_states": docstate.for_pages(),
+                "audit_actions": audit_actions.for_pages(),
             },
         )
 
     @post("/app", status_code=200, opt={"portal_page": "placement"})
-    async def app_page(self, request: Request, portal: PortalService, signer: SessionSigner) -> Template:
+    async def app_page(
+        self, request: Request, portal: PortalService, signer: SessionSigner, directory: PortalDirectory
+    ) -> Template:
+        """The sections the user may not use are not offered: the page names in their place who may use them (an
+        old bookmark may still open one); the API refuses their lists all the same."""
         ctx = await self._placement(request, portal)
+        viewer = await directory.viewer(ctx.user.id)
         return Template(
             template_name="app.html",
             headers=frame_headers(ctx.portal.origin),
@@ -128,6 +136,8 @@ class Bitrix24Pages(Controller):
                 "app_sid": ctx.app_sid,
                 "session_token": self._session(signer, ctx),
                 "doc_states": docstate.for_pages(),
+                "audit_actions": audit_actions.for_pages(),
+                "denied": viewer.section_notes(),
                 "admin": ctx.admin,
             },
         )

@@ -1,18 +1,52 @@
-/* The app page: the signer's queue, the department board, the auditor's search and log; other scripts add views
-   through KlikDok.views (certificates.js). Needs kd_core.js and document_panel.js. */
+/* The app page: the signer's queue, «Мои документы», the department board, the auditor's search and log; other
+   scripts add views through KlikDok.views (certificates.js). Needs kd_core.js and document_panel.js.
+   The server renders only the sections the user may use; a section they may not use (opened by an old link) is
+   rendered as a note saying who may use it (data-denied), and nothing is loaded for it. */
 (function () {
   "use strict";
   var K = window.KlikDok;
   var u = K.util;
   var api = u.api, el = u.el, clear = u.clear, fit = u.fit, date = u.date, showError = u.showError,
-      openDocument = u.openDocument, documentTable = u.documentTable, ACTION_LABELS = u.actionLabels;
+      openDocument = u.openDocument, documentTable = u.documentTable;
+  var PAGE = 50;
+
+  function capitalized(text) { return text ? text.charAt(0).toUpperCase() + text.slice(1) : text; }
+
+  // "Показаны 51–100 из 230" with «Предыдущие»/«Следующие»; go(offset) loads that page.
+  function pager(holder, page, go) {
+    clear(holder);
+    if (page.total <= page.items.length && !page.offset) return;
+    var last = page.offset + page.items.length;
+    holder.appendChild(el("span", { class: "kd-muted", text: "Показаны " + (page.items.length ? page.offset + 1 : 0) +
+      "–" + last + " из " + page.total }));
+    var prev = el("button", { class: "kd-btn kd-btn-light", type: "button", text: "← Предыдущие", "data-page": "prev" });
+    var next = el("button", { class: "kd-btn kd-btn-light", type: "button", text: "Следующие →", "data-page": "next" });
+    prev.disabled = page.offset <= 0;
+    next.disabled = last >= page.total;
+    prev.addEventListener("click", function () { go(Math.max(0, page.offset - page.limit)); });
+    next.addEventListener("click", function () { go(page.offset + page.limit); });
+    holder.appendChild(prev); holder.appendChild(next);
+  }
+
+  function filtersQuery(form) {
+    var data = new FormData(form);
+    var params = [];
+    data.forEach(function (v, k) { if (v) params.push(encodeURIComponent(k) + "=" + encodeURIComponent(v)); });
+    return params.length ? "&" + params.join("&") : "";
+  }
 
   function appPage() {
     var detail = document.getElementById("kd-detail");
-    var views = { queue: loadQueue, department: loadDepartment, audit: loadAudit };
-    // Views other scripts add (certificates.js: "certificates", "admin"); each is a function that loads it.
-    Object.keys(window.KlikDok.views || {}).forEach(function (k) { views[k] = window.KlikDok.views[k]; });
 
+    // Opens a document's panel and takes the keyboard there: its title is where a screen reader starts reading.
+    function openAndFocus(id, onChange) {
+      return openDocument(detail, id, onChange).then(function () {
+        var title = detail.querySelector(".kd-subtitle");
+        if (title) { title.setAttribute("tabindex", "-1"); title.focus(); }
+      });
+    }
+
+    // ---- «На подпись» ---------------------------------------------------------------------------------------
     function selected() {
       return Array.prototype.map.call(document.querySelectorAll("#kd-queue .kd-select:checked"),
                                       function (b) { return parseInt(b.value, 10); });
@@ -22,6 +56,16 @@
       document.getElementById("kd-sign-manual").disabled = none;
       if (window.KlikDok.signing) window.KlikDok.signing.selectionChanged(selected());
     }
+    // The list's checkboxes say which document each selects (a screen reader reads the label, not the row).
+    function labelSelection(table) {
+      var head = table.querySelector("tr th");
+      if (head && !head.textContent) head.appendChild(el("span", { class: "kd-sr-only", text: "Выбор" }));
+      table.querySelectorAll("tr[data-document-id]").forEach(function (row) {
+        var box = row.querySelector(".kd-select"), title = row.querySelector(".kd-open");
+        if (box && title) box.setAttribute("aria-label", "Выбрать «" + title.textContent + "»");
+      });
+      return table;
+    }
 
     function loadQueue() {
       var holder = document.getElementById("kd-queue");
@@ -29,7 +73,7 @@
         document.getElementById("kd-queue-count").textContent = page.total ? String(page.total) : "";
         clear(holder);
         if (!page.items.length) holder.appendChild(el("p", { class: "kd-muted", id: "kd-queue-empty", text: "Документов на подпись нет." }));
-        else holder.appendChild(documentTable(page, { select: updateSelection, open: function (id) { openDocument(detail, id, loadQueue); } }));
+        else holder.appendChild(labelSelection(documentTable(page, { select: updateSelection, open: function (id) { openAndFocus(id, loadQueue); } })));
         document.getElementById("kd-select-all").checked = false;
         updateSelection(); fit();
       }).catch(function (err) { showError(holder, err); });
@@ -54,38 +98,59 @@
     });
     if (window.KlikDok.signing) window.KlikDok.signing.mountQueue({ selected: selected, reload: loadQueue });
 
-    function filtersQuery(form) {
-      var data = new FormData(form);
-      var params = [];
-      data.forEach(function (v, k) { if (v) params.push(encodeURIComponent(k) + "=" + encodeURIComponent(v)); });
-      return params.length ? "&" + params.join("&") : "";
+    // ---- «Мои документы» ------------------------------------------------------------------------------------
+    var mineForm = document.getElementById("kd-mine-filters");
+    function loadMine(offset) {
+      var holder = document.getElementById("kd-mine");
+      offset = offset || 0;
+      return api("GET", "/documents?view=mine&limit=" + PAGE + "&offset=" + offset + filtersQuery(mineForm))
+        .then(function (page) {
+          clear(holder);
+          document.getElementById("kd-mine-total").textContent = "Найдено: " + page.total;
+          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openAndFocus(id, function () { loadMine(offset); }); } }));
+          else holder.appendChild(el("p", { class: "kd-muted", id: "kd-mine-empty", text: "Таких документов нет." }));
+          pager(document.getElementById("kd-mine-pager"), page, loadMine);
+          fit();
+        }).catch(function (err) { showError(holder, err); });
     }
+    mineForm.addEventListener("submit", function (e) { e.preventDefault(); loadMine(0); });
+    mineForm.querySelectorAll("input[name=role], select[name=state]").forEach(function (input) {
+      input.addEventListener("change", function () { loadMine(0); });
+    });
 
+    var views = { queue: loadQueue, mine: function () { return loadMine(0); } };
+
+    // ---- «Отдел» ----------------------------------------------------------------------------------------------
+    var deptForm = document.getElementById("kd-dept-filters");
     function loadDepartment() {
       var holder = document.getElementById("kd-department");
-      return api("GET", "/documents?view=department&limit=200" + filtersQuery(document.getElementById("kd-dept-filters")))
+      return api("GET", "/documents?view=department&limit=200" + filtersQuery(deptForm))
         .then(function (page) {
           clear(holder);
           holder.appendChild(el("p", { class: "kd-muted", id: "kd-dept-total", text: "Найдено: " + page.total }));
-          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openDocument(detail, id, loadDepartment); } }));
+          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openAndFocus(id, loadDepartment); } }));
           fit();
         }).catch(function (err) { showError(holder, err); });
     }
-    document.getElementById("kd-dept-filters").addEventListener("submit", function (e) { e.preventDefault(); loadDepartment(); });
+    if (deptForm) {
+      deptForm.addEventListener("submit", function (e) { e.preventDefault(); loadDepartment(); });
+      views.department = loadDepartment;
+    }
 
+    // ---- «Аудит» ----------------------------------------------------------------------------------------------
+    var auditForm = document.getElementById("kd-audit-filters"), logForm = document.getElementById("kd-log-filters");
     function loadAudit() {
       var holder = document.getElementById("kd-audit");
-      return api("GET", "/documents?view=all&limit=200" + filtersQuery(document.getElementById("kd-audit-filters")))
+      return api("GET", "/documents?view=all&limit=200" + filtersQuery(auditForm))
         .then(function (page) {
           clear(holder);
           holder.appendChild(el("p", { class: "kd-muted", text: "Найдено: " + page.total }));
-          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openDocument(detail, id); } }));
+          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openAndFocus(id); } }));
           fit();
         }).catch(function (err) { showError(holder, err); });
     }
-    document.getElementById("kd-audit-filters").addEventListener("submit", function (e) { e.preventDefault(); loadAudit(); });
-    document.getElementById("kd-audit-export").addEventListener("click", function () {
-      api("GET", "/documents?view=all&limit=200" + filtersQuery(document.getElementById("kd-audit-filters"))).then(function (page) {
+    function exportCsv() {
+      api("GET", "/documents?view=all&limit=200" + filtersQuery(auditForm)).then(function (page) {
         function cell(v) { return '"' + String(v === null || v === undefined ? "" : v).replace(/"/g, '""') + '"'; }
         var lines = [["№", "Документ", "Статус", "Автор", "Подписывает", "Создан", "Отправлен", "Срок"].map(cell).join(";")];
         page.items.forEach(function (d) {
@@ -96,20 +161,47 @@
         var a = el("a", { href: url, download: "klikdok-documents.csv" });
         document.body.appendChild(a); a.click(); a.remove();
       }).catch(function (err) { showError(document.getElementById("kd-audit"), err); });
-    });
-    document.getElementById("kd-log-filters").addEventListener("submit", function (e) {
-      e.preventDefault();
+    }
+    // The log: names, phrases and a document's title as a link to its panel; dates are days in the portal's zone.
+    function loadLog(offset) {
       var holder = document.getElementById("kd-log");
-      api("GET", "/audit?limit=200" + filtersQuery(e.target)).then(function (rows) {
-        clear(holder);
-        var table = el("table", { class: "kd-table" }, el("tr", {}, el("th", { text: "Время" }), el("th", { text: "Кто" }),
-                                                          el("th", { text: "Действие" }), el("th", { text: "Объект" })));
-        rows.forEach(function (r) {
-          table.appendChild(el("tr", {}, el("td", { text: date(r.at) }), el("td", { text: r.actor }),
-            el("td", { text: ACTION_LABELS[r.action] || r.action }), el("td", { text: r.object_type + " " + r.object_id })));
-        });
-        holder.appendChild(table); fit();
-      }).catch(function (err) { showError(holder, err); });
+      var zone = document.body.getAttribute("data-timezone") || "Europe/Moscow";
+      offset = offset || 0;
+      return api("GET", "/audit?limit=" + PAGE + "&offset=" + offset + "&tz=" + encodeURIComponent(zone) + filtersQuery(logForm))
+        .then(function (page) {
+          clear(holder);
+          document.getElementById("kd-log-total").textContent = "Записей: " + page.total;
+          var table = el("table", { class: "kd-table kd-log" });
+          table.appendChild(el("tr", {}, el("th", { scope: "col", text: "Время" }), el("th", { scope: "col", text: "Кто" }),
+                                   el("th", { scope: "col", text: "Действие" }), el("th", { scope: "col", text: "Объект" })));
+          page.items.forEach(function (r) {
+            var object = r.document_id
+              ? el("button", { class: "kd-link kd-log-document", type: "button", text: r.object_label,
+                               "data-document-id": String(r.document_id),
+                               onclick: function () { openAndFocus(r.document_id); } })
+              : r.object_label;
+            table.appendChild(el("tr", { "data-audit-id": String(r.id) }, el("td", { text: date(r.at) }),
+              el("td", { text: r.actor_name, title: r.actor }), el("td", { text: capitalized(r.action_label), title: r.action }),
+              el("td", {}, object)));
+          });
+          if (page.items.length) holder.appendChild(table);
+          else holder.appendChild(el("p", { class: "kd-muted", id: "kd-log-empty", text: "Записей за этот период нет." }));
+          pager(document.getElementById("kd-log-pager"), page, loadLog);
+          fit();
+        }).catch(function (err) { showError(holder, err); });
+    }
+    if (auditForm) {
+      auditForm.addEventListener("submit", function (e) { e.preventDefault(); loadAudit(); });
+      document.getElementById("kd-audit-export").addEventListener("click", exportCsv);
+      logForm.addEventListener("submit", function (e) { e.preventDefault(); loadLog(0); });
+      views.audit = function () { loadAudit(); return loadLog(0); };
+    }
+
+    // Views other scripts add (certificates.js: "certificates", "admin"); each is a function that loads it.
+    Object.keys(window.KlikDok.views || {}).forEach(function (k) { views[k] = window.KlikDok.views[k]; });
+    // A section the user may not use holds only its note: shown as it is, nothing to load.
+    document.querySelectorAll(".kd-view[data-denied]").forEach(function (s) {
+      views[s.id.replace(/^view-/, "")] = function () { fit(); };
     });
 
     function show() {
@@ -119,7 +211,11 @@
       document.querySelectorAll(".kd-view").forEach(function (s) {
         s.hidden = (s.getAttribute("data-view") || s.id.replace(/^view-/, "")) !== name;
       });
-      document.querySelectorAll("#kd-nav a").forEach(function (a) { a.classList.toggle("kd-active", a.getAttribute("data-view") === name); });
+      document.querySelectorAll("#kd-nav a").forEach(function (a) {
+        var active = a.getAttribute("data-view") === name;
+        a.classList.toggle("kd-active", active);
+        if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+      });
       clear(detail);
       views[name]();
     }

@@ -16,26 +16,12 @@
       });
   }
 
-  var ACTION_LABELS = {
-    "document.created": "создан", "document.route_set": "маршрут изменён", "document.sent": "отправлен на подпись",
-    "signature.accepted": "подпись принята", "signature.refused": "подпись отклонена проверкой",
-    "step.signed": "шаг подписан", "document.internal_completed": "подписан компанией",
-    "document.completed": "подписан обеими сторонами", "document.rejected": "отклонён",
-    "document.withdrawn": "отозван", "document.deleted": "удалён", "document.expired": "срок истёк",
-    "document.reminded": "напоминание подписанту", "document.exported": "выгружен пакет",
-    "job.created": "запрошена подпись", "job.failed": "агент подписи не смог подписать", "access.denied": "отказ в доступе",
-    "job.moved": "изменён способ подписи", "job.cancelled": "подписант отменил подписание",
-    "job.done": "задание на подпись закрыто после привязки сертификата",
-    "counterparty.link_issued": "ссылка на подпись отправлена контрагенту",
-    "counterparty.link_revoked": "прежняя ссылка контрагента закрыта",
-    "counterparty.email_sent": "письмо контрагенту доставлено", "counterparty.email_failed": "письмо контрагенту не доставлено",
-    "counterparty.no_email": "нет адреса контрагента", "counterparty.reminder_queued": "напоминание контрагенту",
-    "counterparty.signed": "контрагент подписал",
-    "counterparty.cryptoarm_cancelled": "контрагент отменил подписание в КриптоАРМ ГОСТ",
-    "certificate.registered": "сертификат привязан", "certificate.approved": "сертификат одобрен администратором",
-    "certificate.refused": "сертификат не принят (отказ при привязке или администратором)",
-    "certificate.revoked": "сертификат отозван администратором"
-  };
+  // The audit actions' phrases: one vocabulary on the server (server/db/audit_actions.py), rendered into the page.
+  var ACTION_LABELS = (function () {
+    var node = document.getElementById("kd-audit-actions"), labels = {};
+    (node ? JSON.parse(node.textContent) : []).forEach(function (a) { labels[a.value] = a.label; });
+    return labels;
+  })();
   var MAIL_KIND = { "mail.invitation": "приглашение", "mail.reminder": "напоминание", "mail.confirmation": "подтверждение" };
   var LINK_CLOSED = { resent: "отправлена новая", replaced: "отправлена новая", withdrawn: "документ отозван",
                       expired: "срок истёк" };

@@ -19,6 +19,10 @@ from .model import DocumentRow
 from .store import Scope
 
 AUTHOR_ACTIONS = ("route", "send", "remind", "withdraw", "delete")
+# Who may use the app page's sections that are not everyone's: said on the page in place of a section the viewer
+# may not use (a link or a bookmark may still lead there) and in the API's refusal of its list.
+DEPARTMENT_NOTE = "Этот раздел доступен руководителям подразделений и аудиторам."
+AUDIT_NOTE = "Этот раздел доступен только аудиторам."
 # States nobody but the author sees (a draft), for the scope's SQL.
 _MARKS, _AUTHOR_ONLY = sql_in(frozenset(s for s in DocState if s.info.author_only))
 
@@ -39,6 +43,28 @@ class Viewer:
     @property
     def is_head(self) -> bool:
         return bool(self.managed_departments)
+
+    @property
+    def sees_departments(self) -> bool:
+        """«Отдел»: a head sees the departments they head, an auditor every department."""
+        return self.is_head or self.auditor
+
+    def require_departments(self) -> None:
+        if not self.sees_departments:
+            raise PermissionDenied("not_head", DEPARTMENT_NOTE)
+
+    def require_auditor(self) -> None:
+        if not self.auditor:
+            raise PermissionDenied("not_auditor", AUDIT_NOTE)
+
+    def section_notes(self) -> dict[str, str]:
+        """The app page's sections this viewer may not use, each with the note shown in its place."""
+        notes = {}
+        if not self.sees_departments:
+            notes["department"] = DEPARTMENT_NOTE
+        if not self.auditor:
+            notes["audit"] = AUDIT_NOTE
+        return notes
 
     def scope(self) -> Scope:
         """The SQL condition on ``documents d`` for what this viewer may see."""

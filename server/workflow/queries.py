@@ -21,8 +21,11 @@ from . import signature_store, store
 from .digest_commands import digest_commands
 from .docstate import DocState
 from .model import DocumentDetail, DocumentPage, DocumentRow, SignatureInfo, SignatureVerdict
-from .permissions import PermissionDenied, Viewer
+from .permissions import Viewer
 from .states import TransitionRefused
+
+# «Мои документы»: which of the list's conditions each ``role`` stands for.
+MINE_ROLES = {"": "involved", "created": "author_id", "waiting": "signer_id", "signed": "signed_by"}
 
 
 class DocumentQueries:
@@ -53,11 +56,13 @@ class DocumentQueries:
         states_: Sequence[str] = (),
         query: str = "",
         overdue: bool = False,
+        role: str = "",
         limit: int = 50,
         offset: int = 0,
     ) -> DocumentPage:
-        """view: "entity" (a CRM card), "mine" (authored), "queue" (waiting for my signature), "department"
-        (a head's subtree), "all" (everything visible; auditors see every document)."""
+        """view: "entity" (a CRM card), "mine" (mine by ``role``: "created" by me, "waiting" for my signature,
+        "signed" by me, or "" any of these and those I stand on the route of), "queue" (waiting for my signature),
+        "department" (a head's subtree), "all" (everything visible; auditors see every document)."""
         limit = max(1, min(200, limit))
         kwargs: dict[str, Any] = {
             "scope": viewer.scope(),
@@ -72,12 +77,14 @@ class DocumentQueries:
                 raise TransitionRefused("bad_request", f"Не указана карточка {cards_phrase('или')}.")
             kwargs["entity"] = entity
         elif view == "mine":
-            kwargs["author_id"] = viewer.user_id
+            key = MINE_ROLES.get(role)
+            if key is None:
+                raise TransitionRefused("bad_request", f"Неизвестный отбор: {role}.")
+            kwargs[key] = viewer.user_id
         elif view == "queue":
             kwargs["signer_id"] = viewer.user_id
         elif view == "department":
-            if not viewer.is_head and not viewer.auditor:
-                raise PermissionDenied("not_head", "Раздел «Отдел» доступен руководителям подразделений.")
+            viewer.require_departments()
             kwargs["departments"] = None if viewer.auditor and not viewer.is_head else viewer.managed_departments
         elif view != "all":
             raise TransitionRefused("bad_request", f"Неизвестный список: {view}.")

@@ -376,12 +376,16 @@ def list_documents(
     states: Iterable[str] = (),
     author_id: int | None = None,
     signer_id: int | None = None,
+    signed_by: int | None = None,
+    involved: int | None = None,
     departments: Iterable[int] | None = None,
     query: str = "",
     overdue: bool = False,
     limit: int = 50,
     offset: int = 0,
 ) -> DocumentPage:
+    """``signer_id``: its current step is theirs; ``signed_by``: they signed a step of it; ``involved``: they wrote
+    it or stand on its route."""
     where = ["d.state != ?", f"({scope.sql})"]
     params: list[Any] = [DocState.DELETED.value, *scope.params]
     if entity is not None:
@@ -397,6 +401,12 @@ def list_documents(
     if signer_id is not None:
         where.append("d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'current')")
         params.append(signer_id)
+    if signed_by is not None:
+        where.append("d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'signed')")
+        params.append(signed_by)
+    if involved is not None:
+        where.append("(d.author_id = ? OR d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?))")
+        params += [involved, involved]
     if departments is not None:
         depts = sorted(set(departments))
         if not depts:
@@ -418,6 +428,19 @@ def list_documents(
         [*params, limit, offset],
     ).fetchall()
     return DocumentPage(items=[_summary(r, now) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def visible_titles(db: Database, scope: Scope, document_ids: Iterable[int]) -> dict[int, str]:
+    """The titles of those of ``document_ids`` the scope's viewer may open (deleted ones are nobody's)."""
+    ids = sorted(set(document_ids))
+    if not ids:
+        return {}
+    rows = db.execute(
+        f"SELECT d.id, d.title FROM documents d WHERE d.id IN ({','.join('?' * len(ids))}) AND d.state != ?"
+        f" AND ({scope.sql})",
+        [*ids, DocState.DELETED.value, *scope.params],
+    ).fetchall()
+    return {int(r[0]): str(r[1]) for r in rows}
 
 
 def is_route_member(db: Database, document_id: int, user_id: int) -> bool:

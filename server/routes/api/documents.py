@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
@@ -21,9 +23,10 @@ from server.agents import store as jobs_store
 from server.bitrix24.entities import CODES, KINDS, cards_phrase
 from server.config import Settings
 from server.cryptoarm import transaction_store
-from server.db import Database, audit
+from server.db import Database
 from server.portal.sessions import Session
 from server.workflow import certificate_offers, docstate, store
+from server.workflow.audit_log import AuditLog, AuditLogPage
 from server.workflow.directory import PersonInfo, PortalDirectory
 from server.workflow.docstate import DocState
 from server.workflow.downloads import Downloads
@@ -135,9 +138,6 @@ class JobProgress(msgspec.Struct):
     bind_offer: dict[str, str] | None = None
 
 
-AuditRow = audit.AuditEntry
-
-
 def audited(action: str, **more: str) -> dict[str, Any]:
     """The route's ``opt``: a 403 on it is audited as ``action`` (see :mod:`server.routes.errors`)."""
     return {"audit_action": action, **{f"audit_{k}": v for k, v in more.items()}}
@@ -186,6 +186,9 @@ class DocumentsController(Controller):
         states: Annotated[list[str] | None, QueryParameter(name="state")] = None,
         q: str = "",
         overdue: bool = False,
+        role: Literal["", "created", "waiting", "signed"] = Parameter(
+            default="", description='view=mine: "created" by me, "waiting" for me, "signed" by me; "" all of mine'
+        ),
         limit: int = Parameter(default=50, ge=1, le=200),
         offset: int = Parameter(default=0, ge=0),
     ) -> DocumentPage:
@@ -202,6 +205,7 @@ class DocumentsController(Controller):
             states_=states or [],
             query=q.strip()[:200],
             overdue=overdue,
+            role=role,
             limit=limit,
             offset=offset,
         )
@@ -462,16 +466,40 @@ class DocumentsController(Controller):
             return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})
         return Response(json.loads(json.dumps(data, default=str)), headers={"Cache-Control": "no-store"})
 
-    @get("/audit", operation_id="audit_search", summary="Search the audit log (auditors only)", opt=audited("audit"))
+    @get(
+        "/audit",
+        operation_id="audit_search",
+        summary="A page of the audit log in words (auditors only): names, phrases, document titles",
+        opt=audited("audit"),
+    )
     async def audit_search(
         self,
         viewer: Viewer,
         db: Database,
-        q: str = "",
-        action: str = "",
+        directory: PortalDirectory,
+        q: str = Parameter(default="", max_length=200),
+        action: str = Parameter(default="", max_length=64),
         document_id: int = 0,
-        limit: int = Parameter(default=100, ge=1, le=1000),
-    ) -> list[AuditRow]:
-        if not viewer.auditor:
-            raise PermissionDenied("not_auditor", "Журнал аудита доступен только аудиторам.")
-        return await db.read(lambda d: audit.search(d, q=q, action=action, document_id=document_id, limit=limit))
+        date_from: date | None = Parameter(default=None, description="first day, in the zone `tz`"),
+        date_to: date | None = Parameter(default=None, description="last day (included), in the zone `tz`"),
+        tz: str = Parameter(default="Europe/Moscow", max_length=64, description="the portal's time zone (IANA)"),
+        limit: int = Parameter(default=50, ge=1, le=200),
+        offset: int = Parameter(default=0, ge=0),
+    ) -> AuditLogPage:
+        try:
+            zone = ZoneInfo(tz)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ApiProblem(400, "bad_request", f"Неизвестный часовой пояс: {tz}.") from None
+        if date_from and date_to and date_from > date_to:
+            raise ApiProblem(400, "bad_request", "Начало периода позже его конца.")
+        return await AuditLog(db, directory).page(
+            viewer,
+            q=q.strip(),
+            action=action,
+            document_id=document_id,
+            since=date_from,
+            until=date_to,
+            zone=zone,
+            limit=limit,
+            offset=offset,
+        )
