@@ -28,6 +28,12 @@
     holder.appendChild(prev); holder.appendChild(next);
   }
 
+  // A wide table scrolls inside its panel on a narrow screen; the region takes the keyboard so it scrolls without
+  // a mouse too.
+  function scroller(table, label) {
+    return el("div", { class: "kd-scroll", tabindex: "0", role: "region", "aria-label": label }, table);
+  }
+
   function filtersQuery(form) {
     var data = new FormData(form);
     var params = [];
@@ -73,7 +79,7 @@
         document.getElementById("kd-queue-count").textContent = page.total ? String(page.total) : "";
         clear(holder);
         if (!page.items.length) holder.appendChild(el("p", { class: "kd-muted", id: "kd-queue-empty", text: "Документов на подпись нет." }));
-        else holder.appendChild(labelSelection(documentTable(page, { select: updateSelection, open: function (id) { openAndFocus(id, loadQueue); } })));
+        else holder.appendChild(scroller(labelSelection(documentTable(page, { select: updateSelection, open: function (id) { openAndFocus(id, loadQueue); } })), "Документы на подпись"));
         document.getElementById("kd-select-all").checked = false;
         updateSelection(); fit();
       }).catch(function (err) { showError(holder, err); });
@@ -107,7 +113,7 @@
         .then(function (page) {
           clear(holder);
           document.getElementById("kd-mine-total").textContent = "Найдено: " + page.total;
-          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openAndFocus(id, function () { loadMine(offset); }); } }));
+          if (page.items.length) holder.appendChild(scroller(documentTable(page, { open: function (id) { openAndFocus(id, function () { loadMine(offset); }); } }), "Мои документы"));
           else holder.appendChild(el("p", { class: "kd-muted", id: "kd-mine-empty", text: "Таких документов нет." }));
           pager(document.getElementById("kd-mine-pager"), page, loadMine);
           fit();
@@ -128,7 +134,7 @@
         .then(function (page) {
           clear(holder);
           holder.appendChild(el("p", { class: "kd-muted", id: "kd-dept-total", text: "Найдено: " + page.total }));
-          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openAndFocus(id, loadDepartment); } }));
+          if (page.items.length) holder.appendChild(scroller(documentTable(page, { open: function (id) { openAndFocus(id, loadDepartment); } }), "Документы отдела"));
           fit();
         }).catch(function (err) { showError(holder, err); });
     }
@@ -145,7 +151,7 @@
         .then(function (page) {
           clear(holder);
           holder.appendChild(el("p", { class: "kd-muted", text: "Найдено: " + page.total }));
-          if (page.items.length) holder.appendChild(documentTable(page, { open: function (id) { openAndFocus(id); } }));
+          if (page.items.length) holder.appendChild(scroller(documentTable(page, { open: function (id) { openAndFocus(id); } }), "Найденные документы"));
           fit();
         }).catch(function (err) { showError(holder, err); });
     }
@@ -184,7 +190,7 @@
               el("td", { text: r.actor_name, title: r.actor }), el("td", { text: capitalized(r.action_label), title: r.action }),
               el("td", {}, object)));
           });
-          if (page.items.length) holder.appendChild(table);
+          if (page.items.length) holder.appendChild(scroller(table, "Записи журнала аудита"));
           else holder.appendChild(el("p", { class: "kd-muted", id: "kd-log-empty", text: "Записей за этот период нет." }));
           pager(document.getElementById("kd-log-pager"), page, loadLog);
           fit();

@@ -42,8 +42,10 @@ def test_the_portal_app_page_posts_the_users_tokens_to_the_handler(kd: Klikdok) 
     # What the browser does with that form: the app page, signed in as the user who opened it.
     app = httpx.post(action, data=fields, timeout=30)
     assert app.status_code == 200, app.text
-    for label in ("На подпись", "Отдел", "Аудит"):
+    # She heads a department but is no auditor: «Аудит» is not offered to her (issue 15).
+    for label in ("На подпись", "Мои документы", "Отдел"):
         assert label in app.text
+    assert 'data-view="audit"' not in app.text
     session = re.search(r'data-session="([^"]+)"', app.text)
     assert session
     me = httpx.get(f"{kd.url}/api/v1/me", headers={"X-KlikDok-Session": session.group(1)}, timeout=30)
@@ -72,8 +74,9 @@ def test_the_app_opens_inside_the_portal_in_chromium(kd: Klikdok, browser) -> No
             page.wait_for_timeout(100)
         assert frame is not None and frame.url.startswith(f"{kd.url}/b24/app"), "the app did not load in the portal"
         frame.wait_for_selector("body[data-session]")
-        for label in ("На подпись", "Отдел", "Аудит"):
+        for label in ("На подпись", "Мои документы", "Отдел"):
             assert frame.locator(f"a:has-text('{label}')").count() >= 1, label
+        assert frame.locator("a[data-view='audit']").count() == 0  # not an auditor (issue 15)
         # The signer's queue inside the portal frame lists the document waiting for her.
         frame.evaluate("location.hash = '#queue'")
         frame.wait_for_selector(f"[data-document-id='{doc}']", timeout=20000)
