@@ -23,8 +23,16 @@
     var next = el("button", { class: "kd-btn kd-btn-light", type: "button", text: "Следующие →", "data-page": "next" });
     prev.disabled = page.offset <= 0;
     next.disabled = last >= page.total;
-    prev.addEventListener("click", function () { go(Math.max(0, page.offset - page.limit)); });
-    next.addEventListener("click", function () { go(page.offset + page.limit); });
+    // The clicked button is drawn anew with the page: the keyboard stays on it (or on the other one at an end).
+    function turn(offset, side) {
+      Promise.resolve(go(offset)).then(function () {
+        var same = holder.querySelector("[data-page=" + side + "]");
+        var target = same && !same.disabled ? same : holder.querySelector("button:not([disabled])");
+        if (target) target.focus();
+      });
+    }
+    prev.addEventListener("click", function () { turn(Math.max(0, page.offset - page.limit), "prev"); });
+    next.addEventListener("click", function () { turn(page.offset + page.limit, "next"); });
     holder.appendChild(prev); holder.appendChild(next);
   }
 

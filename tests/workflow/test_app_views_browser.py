@@ -212,6 +212,8 @@ def test_my_documents_filters_search_and_pages(kd: Klikdok, people: People, page
     assert shown() == [signed, waiting, created]
     assert "Показаны 51–53 из 53" in page.inner_text("#kd-mine-pager")
     assert page.is_disabled("#kd-mine-pager [data-page=next]")
+    # The keyboard stays in the pager: on the last page «Следующие» is off, so it lands on «Предыдущие».
+    assert page.evaluate("document.activeElement.getAttribute('data-page')") == "prev"
     both_widths(page, "app-mine-page-2")
 
 

@@ -25,10 +25,13 @@ RESOLVED_ELSEWHERE: dict[tuple[str, str], list[str]] = {
 }
 
 
+Func = ast.FunctionDef | ast.AsyncFunctionDef
+
+
 @dataclass(frozen=True)
 class Site:
     path: str
-    func: ast.FunctionDef | ast.AsyncFunctionDef | None
+    func: Func | None
 
 
 def _modules() -> Iterator[tuple[str, ast.Module]]:
@@ -36,17 +39,13 @@ def _modules() -> Iterator[tuple[str, ast.Module]]:
         yield str(path.relative_to(REPO)), ast.parse(path.read_text(encoding="utf-8"), str(path))
 
 
-def _calls(tree: ast.Module) -> Iterator[tuple[ast.Call, ast.FunctionDef | ast.AsyncFunctionDef | None]]:
+def _calls(node: ast.AST, func: Func | None = None) -> Iterator[tuple[ast.Call, Func | None]]:
     """Every call with the innermost function around it (None at module level)."""
-
-    def walk(node: ast.AST, func: ast.FunctionDef | ast.AsyncFunctionDef | None) -> Iterator[tuple[ast.Call, object]]:
-        for child in ast.iter_child_nodes(node):
-            inner = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else func
-            if isinstance(child, ast.Call):
-                yield child, func
-            yield from walk(child, inner)
-
-    yield from walk(tree, None)  # type: ignore[misc]  # the walker yields the function it was given
+    for child in ast.iter_child_nodes(node):
+        inner = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else func
+        if isinstance(child, ast.Call):
+            yield child, func
+        yield from _calls(child, inner)
 
 
 def _name_of(call: ast.Call) -> str:
@@ -54,7 +53,7 @@ def _name_of(call: ast.Call) -> str:
     return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
 
 
-def _params(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+def _params(func: Func) -> list[str]:
     a = func.args
     return [p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]]
 
@@ -64,7 +63,7 @@ class ActionFinder:
         self.modules = {path: list(_calls(tree)) for path, tree in _modules()}
         self.unresolved: list[str] = []
 
-    def _argument(self, call: ast.Call, func: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> ast.expr | None:
+    def _argument(self, call: ast.Call, func: Func, param: str) -> ast.expr | None:
         for kw in call.keywords:
             if kw.arg == param:
                 return kw.value
@@ -77,7 +76,7 @@ class ActionFinder:
                 return call.args[index]
         return None
 
-    def _passed(self, func: ast.FunctionDef | ast.AsyncFunctionDef, param: str, depth: int) -> set[str]:
+    def _passed(self, func: Func, param: str, depth: int) -> set[str]:
         """What every call of ``func`` (by name, anywhere under server/) passes for ``param``."""
         values: set[str] = set()
         for path, calls in self.modules.items():
@@ -86,7 +85,7 @@ class ActionFinder:
                     continue
                 arg = self._argument(call, func, param)
                 if arg is not None:
-                    values |= self.resolve(arg, Site(path, outer), depth + 1)  # type: ignore[arg-type]
+                    values |= self.resolve(arg, Site(path, outer), depth + 1)
         return values
 
     def resolve(self, expr: ast.expr, site: Site, depth: int = 0) -> set[str]:
@@ -120,7 +119,7 @@ class ActionFinder:
                     continue
                 action = next((kw.value for kw in call.keywords if kw.arg == "action"), None)
                 assert action is not None, f"{path}:{call.lineno}: audit.append without action="
-                for value in self.resolve(action, Site(path, func)):  # type: ignore[arg-type]
+                for value in self.resolve(action, Site(path, func)):
                     found.setdefault(value, set()).add(path)
         return found
 
