@@ -262,6 +262,9 @@ def test_the_audit_page_speaks_russian_filters_by_day_and_pages(kd: Klikdok, pag
     page.click(f"#kd-log .kd-log-document[data-document-id='{a}']")
     page.wait_for_selector(f"#kd-doc-{a}")
     assert "Договор с Альфой" in page.inner_text(f"#kd-doc-{a} .kd-subtitle")
+    # Its history speaks the same vocabulary, which the page got from the server (#kd-audit-actions).
+    history = page.inner_text(f"#kd-doc-{a} .kd-history")
+    assert "документ создан" in history and "документ отправлен на подпись" in history and "document." not in history
     screenshot(page, "app-audit-document-1280")
 
 
