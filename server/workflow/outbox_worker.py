@@ -36,11 +36,14 @@ from sqlite_utils import Database as SqliteDb
 
 from server.bitrix24 import (
     AlreadyExists,
+    ApplicationService,
     Bitrix24Client,
     Bitrix24Error,
     DiskFile,
     DiskService,
     NotFound,
+    TransportError,
+    app_page_path,
     bulk_lane,
     notify_command,
     timeline_comment_command,
@@ -70,6 +73,8 @@ DISK = "disk"
 DISK_BATCH = 10  # uploads claimed at once: each is recorded as soon as it lands, the claim only bounds a round
 # How far back a repeated timeline message looks for its comment: the portal's clock may differ from ours.
 CLOCK_SKEW = timedelta(hours=1)
+# What a notification's link says when it opens a view of the application's page (effects.notify_signer).
+VIEW_TITLES = {effects.QUEUE_VIEW: "На подпись"}
 MAX_COMMENT_PAGES = 40  # 2,000 comments on one card since the message was made: past that, post again
 
 
@@ -98,6 +103,7 @@ class OutboxWorker:
         self.spool = spool
         self._events = {MESSAGES: asyncio.Event(), DISK: asyncio.Event()}
         self._disk: tuple[Bitrix24Client, DiskService] | None = None
+        self._app: tuple[Bitrix24Client, int | str | None] | None = None  # the client, where the app's page is
         self.handlers: dict[str, Handler] = {}
         self.lanes: dict[str, str] = {}
         self.register(effects.NOTIFY, self._deliver_b24)
@@ -209,12 +215,14 @@ class OutboxWorker:
         for m in pending:
             p = m.payload
             if m.kind == effects.NOTIFY:
+                view = str(p.get("view") or "")
+                app = await self._app_id(client) if view else None
                 commands.append(
                     notify_command(
                         int(p["user_id"]),
                         str(p["message"]),
-                        link_url=p.get("link") or None,
-                        link_title="Открыть",
+                        link_url=app_page_path(app, view=view) if app is not None else (p.get("link") or None),
+                        link_title=VIEW_TITLES.get(view, "Открыть") if app is not None else "Открыть",
                         tag=f"klikdok:{m.id}",
                         client_id=client.notify_client_id,
                     )
@@ -307,6 +315,24 @@ class OutboxWorker:
             return None
         owners = await self.db.read(lambda d: timeline_store.owners(d, same))
         return next((i for i in same if owners.get(i, message.id) == message.id), None)
+
+    async def _app_id(self, client: Bitrix24Client) -> int | str | None:
+        """How the portal names this application in a link to its page, asked once per client: ``app.info``'s ID
+        with the application's own token; through a webhook (no application context) the configured client_id.
+        None when neither is known: the notification then links the CRM card, as before. A lost connection is
+        not remembered (the next notification asks again)."""
+        if self._app is not None and self._app[0] is client:
+            return self._app[1]
+        found: int | str | None = None
+        try:
+            found = (await ApplicationService(client).info()).id
+        except TransportError:
+            return client.settings.client_id or None
+        except Bitrix24Error:
+            found = None
+        found = found or client.settings.client_id or None
+        self._app = (client, found)
+        return found
 
     # -- Disk copies ----------------------------------------------------------------------------------------
 

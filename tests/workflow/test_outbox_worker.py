@@ -244,3 +244,40 @@ async def test_a_repeated_timeline_message_stops_reading_at_comments_older_than_
     assert await OutboxWorker(db, source).deliver_once() == 1
     assert slow_portal.state.calls.count("crm.timeline.comment.list") == 1
     assert len([c for c in slow_portal.state.timeline_comments if "Документ отправлен" in str(c["COMMENT"])]) == 1
+
+
+@pytest.fixture
+async def app_webhook_client(slow_portal: PortalEmulator) -> AsyncIterator[Bitrix24Client]:
+    settings = PortalSettings(mode="webhook", webhook_url=slow_portal.state.webhook_url, client_id="local.5f1e2d.7")
+    async with Bitrix24Client(settings) as c:
+        yield c
+
+
+async def test_through_a_webhook_the_link_names_the_application_by_its_client_id(
+    db: Database, app_webhook_client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
+    """A webhook has no application context (``app.info`` refuses it): the configured client_id names the app,
+    which the portal accepts in the same place."""
+    await db.write(lambda d: effects.notify_signer(d, 2, "Документ ждёт", doc=document(id=1), key="s"))
+
+    async def source() -> Bitrix24Client:
+        return app_webhook_client
+
+    assert await OutboxWorker(db, source).deliver_once() == 1
+    assert await db.read(outbox.counts) == {"delivered": 1}
+    [sent] = slow_portal.state.notifications
+    assert str(sent["MESSAGE"]).endswith("[URL=/marketplace/app/local.5f1e2d.7/?view=queue]На подпись[/URL]")
+
+
+async def test_a_signer_notification_links_the_card_when_the_application_cannot_be_named(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
+    """A webhook without a configured client_id: nothing names the application, so the link stays the card's."""
+    await db.write(lambda d: effects.notify_signer(d, 2, "Документ ждёт", doc=DOC, key="s"))
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    assert await OutboxWorker(db, source).deliver_once() == 1
+    [sent] = slow_portal.state.notifications
+    assert str(sent["MESSAGE"]).endswith("[URL=/crm/deal/details/1/]Открыть[/URL]")
