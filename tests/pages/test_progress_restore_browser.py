@@ -17,6 +17,7 @@ import pytest
 
 from tests.agent.conftest import Agent, openssl_backend, pdf
 from tests.browser import screenshot
+from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
 from tests.pages.conftest import open_app_page, open_deal_tab
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, wait_for
 
@@ -154,3 +155,30 @@ def test_the_crm_tab_shows_the_signing_under_the_document_after_a_reload(
     # Signed: the tab redraws the document (no longer the signer's to sign) and the mark goes with the job.
     frame.wait_for_function("!document.querySelector('.kd-signing-mark')", timeout=60000)
     assert kd.query("SELECT source FROM signatures WHERE document_id = ?", doc) == [("agent",)]
+
+
+def test_a_cryptoarm_run_in_progress_comes_back_after_a_reload(kd: Klikdok, people: People, page: Any) -> None:
+    cert = people.certs[DIRECTOR]
+    docs = documents(kd, people, 2)
+    open_app_page(page, kd, DIRECTOR)
+    page.wait_for_selector("#kd-queue table.kd-documents")
+    page.check("#kd-select-all")
+    page.click("#kd-sign-cryptoarm")
+    page.wait_for_selector("#kd-cryptoarm-link")
+    link = str(page.get_attribute("#kd-cryptoarm-link", "href"))
+
+    open_app_page(page, kd, DIRECTOR)  # the reload: the one-time link itself is not shown again
+    page.wait_for_selector("#kd-progress[data-restored='yes'][data-route='cryptoarm']")
+    assert page.inner_text("#kd-progress-count") == "Подписано 0 из 2"
+    assert page.locator("#kd-progress li[data-cryptoarm='open']").count() == 2
+    assert page.locator("#kd-cryptoarm-link").count() == 0
+    for doc in docs:
+        page.wait_for_selector(f"#kd-queue tr[data-document-id='{doc}'] .kd-signing-mark")
+
+    # CryptoARM GOST, opened before the reload, signs: the restored panel sees it through.
+    run = CryptoArmEmulator(cert.cert, cert.key, allow_http=True).follow(link)
+    assert run.outcome == "uploaded", run
+    page.wait_for_selector("#kd-progress-done", timeout=30000)
+    assert page.inner_text("#kd-progress-count") == "Подписано 2 из 2"
+    page.wait_for_selector("#kd-queue-empty")
+    assert page.locator(".kd-signing-mark").count() == 0
