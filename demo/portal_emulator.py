@@ -13,7 +13,9 @@ Serves, over real HTTP:
 - `/marketplace/local/install/?handler=<install url>`: the admin opening the app's install page (PLACEMENT=DEFAULT);
 - `/marketplace/app/?user=<id>`: a user opening the local application from the portal's menu: its main page
   (`state.app_handler`, the app's registered handler) in a frame, POSTed the user's tokens with
-  PLACEMENT=DEFAULT, the same way the CRM card fills its tab;
+  PLACEMENT=DEFAULT, the same way the CRM card fills its tab; `/marketplace/app/<app id or client_id>/?k=v`
+  (a link into the app, e.g. from a notification) passes its query as PLACEMENT_OPTIONS (`{"k": "v"}`), as the
+  box's app.layout component does for the main page; another app's id is "not found";
 - the parent side of the BX24 frame protocol (resizeWindow, setInstallFinish, getInitData) around every frame.
 
 Test knobs on `state`: `inject` (scripted errors), `stall` (the portal acts, then holds its answer so a test can
@@ -45,7 +47,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
 from . import php_params
-from .portal_state import ApiError, CallContext, EmulatorConfig, PortalState
+from .portal_state import APP_ID, ApiError, CallContext, EmulatorConfig, PortalState
 
 BATCH_LIMIT = 50
 _WEBHOOK = re.compile(r"^(\d+)/([^/]+)/(.+)$")
@@ -385,14 +387,19 @@ class PortalEmulator:
             f"</head><body><h1>Установка приложения</h1>{self.app_frame_html(handler, form)}</body></html>"
         )
 
-    def app_page_html(self, user_id: int) -> str:
+    def app_page_html(self, user_id: int, app_id: str = "", options: dict[str, str] | None = None) -> str:
         """The local application opened from the portal's left menu: its main handler in the app frame, POSTed
-        the user's tokens with PLACEMENT=DEFAULT (what "На подпись", "Отдел" and "Аудит" live in)."""
+        the user's tokens with PLACEMENT=DEFAULT (what "На подпись", "Отдел" and "Аудит" live in).
+
+        app_id: the app's id as `app.info` gives it, or its client_id (the box looks the app up by either);
+        options: the link's query, which the box hands the main page as PLACEMENT_OPTIONS."""
         handler = self.state.app_handler
-        if not handler:
+        if app_id and app_id not in (APP_ID, self.state.config.client_id):
+            body = "<p>Приложение не найдено.</p>"
+        elif not handler:
             body = "<p>Приложение не зарегистрировано на портале (не указан путь обработчика).</p>"
         else:
-            body = self.app_frame_html(handler, self.state.placement_form(user_id, "DEFAULT"))
+            body = self.app_frame_html(handler, self.state.placement_form(user_id, "DEFAULT", options or None))
         return (
             '<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>KlikDok</title></head>'
             f'<body><p><a href="/?user={user_id}">← Портал</a></p><h1>KlikDok</h1>{body}</body></html>'
@@ -456,9 +463,11 @@ class PortalEmulator:
         async def install(handler: FromQuery[str], user: FromQuery[int] = 1) -> str:
             return emulator.install_html(handler, user)
 
-        @get(["/marketplace/app", "/marketplace/app/{app_id:int}"], media_type="text/html")
-        async def app_page(user: FromQuery[int] = 1) -> str:
-            return emulator.app_page_html(user)
+        @get(["/marketplace/app", "/marketplace/app/{app_id:str}"], media_type="text/html")
+        async def app_page(request: Request[Any, Any, Any], app_id: str = "", user: FromQuery[int] = 1) -> str:
+            # The box drops its own system parameters from the query; `user` is this emulator's "who is logged in".
+            options = {k: v for k, v in request.query_params.items() if k != "user"}
+            return emulator.app_page_html(user, app_id, options)
 
         async def crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)

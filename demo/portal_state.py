@@ -641,6 +641,7 @@ class CallContext:
 # ---- method schemas -----------------------------------------------------------------------------------------
 
 SPEC_FILE = Path(__file__).with_name("bitrix24_spec.json")
+APP_ID = "7"  # the local application's id on this portal (`app.info` ID; /marketplace/app/<id>/ opens it)
 # Parameters every method takes besides its own (the access token is taken off before this check).
 _COMMON = frozenset({"auth"})
 
@@ -951,7 +952,7 @@ def _app_info(state: PortalState, params: dict[str, Any], ctx: CallContext) -> d
     code = state.token_apps.get(ctx.access_token, state.config.client_id)
     return {
         "result": {
-            "ID": "7",
+            "ID": APP_ID,
             "CODE": code,
             "VERSION": 1,
             "STATUS": "L",

@@ -5,7 +5,7 @@ Entry points: `Bitrix24Client` (one per portal), `PortalSettings` (the `[portal]
 `DepartmentDirectory`, `DiskService`, `Messenger`, `ApplicationService`.
 """
 
-from .application import COMPANY_TAB, DEAL_TAB, AppInfo, ApplicationService, Binding
+from .application import COMPANY_TAB, DEAL_TAB, AppInfo, ApplicationService, Binding, app_page_path
 from .client import BatchResult, Bitrix24Client, is_read_method
 from .crm import Company, Contact, CrmService, Deal, Requisite
 from .disk import DiskFile, DiskFolder, DiskService, FolderIndex, MemoryFolderIndex
@@ -42,6 +42,7 @@ __all__ = [
     "AlreadyExists",
     "AppInfo",
     "ApplicationService",
+    "app_page_path",
     "AuthError",
     "BadResponse",
     "BatchError",

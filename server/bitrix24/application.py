@@ -7,6 +7,7 @@ admin clicking "reinstall"), so binding checks `placement.get` first and only bi
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import msgspec
 
@@ -31,6 +32,17 @@ class Binding(msgspec.Struct, frozen=True):
     placement: str
     handler: str
     title: str
+
+
+def app_page_path(app: int | str, **options: str) -> str:
+    """The application's page on the portal, relative to its origin: ``/marketplace/app/<id>/?k=v``.
+
+    ``app`` is the id ``app.info`` gives, or the application's client_id (the portal looks an application up by
+    either). The portal hands the query of a link to the main page as PLACEMENT_OPTIONS (``{"k": "v"}``): that is
+    how a link in a notification opens one view of the page (Bitrix's box source, the ``app.layout`` component).
+    """
+    path = f"/marketplace/app/{quote(str(app), safe='')}/"
+    return f"{path}?{urlencode(options)}" if options else path
 
 
 def _norm_handler(url: str) -> str:

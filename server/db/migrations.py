@@ -567,3 +567,15 @@ def m0014_certificate_offers(db: SqliteUtilsDatabase) -> None:
             used_at TEXT
         )""")
     db.execute("CREATE INDEX certificate_offers_user ON certificate_offers(user_id, id)")
+
+
+@migrations(name="0015_timeline_comments")
+def m0015_timeline_comments(db: SqliteUtilsDatabase) -> None:
+    # Issue 15: a timeline comment carries no visible marker any more. A repeated delivery finds its comment on
+    # the card by its exact text instead, and this table says which comment each delivered message posted, so two
+    # messages with the same text never claim the same comment (server.workflow.timeline_store).
+    db.execute("""
+        CREATE TABLE timeline_comments (
+            outbox_id INTEGER PRIMARY KEY,
+            comment_id INTEGER NOT NULL UNIQUE
+        )""")

@@ -32,6 +32,15 @@
     return many;
   }
   function docs(n) { return n + " " + plural(n, "документ", "документа", "документов"); }
+  // What a failed action tells the person, in Russian: the server's own message, or the lost connection.
+  function problem(err) {
+    if (err && err.status) return err.message;
+    return "Нет связи с сервером KlikDok. Проверьте сеть и повторите.";
+  }
+  function inlineError(id, text) {
+    return el("p", { class: "kd-error kd-small kd-inline-error", id: id, role: "alert", text: text });
+  }
+
   function errorText(job) {
     // Agents report "code: message"; the person needs the message.
     var text = job.error || "";
@@ -77,8 +86,8 @@
           el("td", { text: a.backend ? backendLabel(a.backend) : (a.online ? "определяется…" : "—") }),
           el("td", {}, el("span", { class: "kd-status" + (a.online ? " kd-status-on" : "") },
                           el("span", { class: "kd-dot" }), seen)),
-          el("td", { class: "kd-right" }, el("button", { class: "kd-btn kd-btn-light kd-btn-small kd-revoke", type: "button",
-            text: "Отключить", onclick: function () { revoke(a); } }))));
+          el("td", { class: "kd-right" }, revokeButton(a),
+             revokeErrors[a.id] ? inlineError("kd-revoke-error-" + a.id, revokeErrors[a.id]) : null)));
       });
       holder.appendChild(table);
     }
@@ -99,33 +108,59 @@
              cryptcp: "КриптоПро cryptcp" }[kind] || (kind || "—");
   }
 
-  function revoke(a) {
+  // One key per agent: revoking it is one change whatever the list re-renders meanwhile (every 10 s), and the
+  // re-rendered button stays disabled while the request runs.
+  var revokeKeys = {};
+  var revoking = {};
+  var revokeErrors = {};
+
+  function revokeButton(a) {
+    var button = el("button", { class: "kd-btn kd-btn-light kd-btn-small kd-revoke", type: "button",
+      text: "Отключить", "aria-label": "Отключить агент «" + agentLabel(a) + "»" });
+    if (revoking[a.id]) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
+    button.addEventListener("click", function () { revoke(a, button); });
+    return button;
+  }
+
+  function revoke(a, button) {
     if (!window.confirm("Отключить агент «" + agentLabel(a) + "»? Его ключ перестанет действовать сразу; чтобы " +
                         "подключить этот компьютер снова, понадобится новый код.")) return;
-    api("DELETE", "/agents/" + a.id).then(refreshAgents).catch(function (err) { window.alert(err.message); });
+    var key = revokeKeys[a.id] || (revokeKeys[a.id] = u.newKey());
+    delete revokeErrors[a.id];
+    revoking[a.id] = true;
+    u.busy(button, function () { return api("DELETE", "/agents/" + a.id, null, { key: key }); })
+      .then(function () { delete revoking[a.id]; return refreshAgents(); }, function (err) {
+        delete revoking[a.id];
+        revokeErrors[a.id] = "Агент не отключён: " + problem(err);
+        renderAgents(agents);
+      });
   }
 
   // ---- pairing ------------------------------------------------------------------------------------------
 
   function stopPairingTimer() { if (pairingTimer) { clearInterval(pairingTimer); pairingTimer = null; } }
 
+  // Each press asks for a new code (its own idempotency key); the button is off while the request runs.
   function pair() {
     var box = document.getElementById("kd-pairing");
     var button = document.getElementById("kd-pair");
-    button.disabled = true;
-    pairedId = null; nextId = null;
-    pairedBefore = agents.list.map(function (a) { return a.id; });
-    api("POST", "/agents/pairing-codes", null, { raw: true }).then(function (resp) {
-      // The countdown runs on the server's clock: the Date header says how far this computer's clock is off.
-      // The header has whole seconds: +500 ms is the best guess of the moment inside that second.
-      var header = Date.parse(resp.headers.get("Date") || "");
-      var skew = header ? header + 500 - Date.now() : 0;
-      lastPairing = Date.now();
-      return resp.json().then(function (data) { showCode(box, data, skew); });
+    var key = u.newKey();
+    u.busy(button, function () {
+      pairedId = null; nextId = null;
+      pairedBefore = agents.list.map(function (a) { return a.id; });
+      return api("POST", "/agents/pairing-codes", null, { raw: true, key: key }).then(function (resp) {
+        // The countdown runs on the server's clock: the Date header says how far this computer's clock is off.
+        // The header has whole seconds: +500 ms is the best guess of the moment inside that second.
+        var header = Date.parse(resp.headers.get("Date") || "");
+        var skew = header ? header + 500 - Date.now() : 0;
+        lastPairing = Date.now();
+        return resp.json().then(function (data) { showCode(box, data, skew); });
+      });
     }).catch(function (err) {
       box.hidden = false;
-      u.showError(box, err);
-    }).then(function () { button.disabled = false; });
+      clear(box).appendChild(inlineError("kd-pairing-error", "Код не получен: " + problem(err)));
+      fit();
+    });
   }
 
   function copyButton(text) {
@@ -305,9 +340,60 @@
     fit();
   }
 
+  // ---- documents being signed ---------------------------------------------------------------------------
+
+  // The documents of the session user's jobs in progress (document id -> true). Every list row and document
+  // panel of one says «Подписывается…» next to its state, so a document being signed never looks untouched:
+  // after a reload the set comes from the server (/jobs/in-progress), then from the progress panel's polls.
+  var signingDocs = {};
+  var MARK = "kd-signing-mark";
+
+  function jobInProgress(j) {
+    if (!OPEN[j.status]) return false;
+    if (j.channel !== "cryptoarm") return true;
+    return j.cryptoarm_state === "open" || j.cryptoarm_state === "parameters_sent";
+  }
+
+  function noteSigning(jobs, replace) {
+    if (replace) signingDocs = {};
+    jobs.forEach(function (j) {
+      if (jobInProgress(j)) signingDocs[j.document_id] = true;
+      else delete signingDocs[j.document_id];
+    });
+    markDocuments();
+  }
+
+  // Rows and panels carry data-document-id and the state badge (document_panel.js); the mark goes after the
+  // badge. The progress list's items carry the id too but no badge, so they are left alone.
+  function markDocuments() {
+    document.querySelectorAll("[data-document-id]").forEach(function (node) {
+      var badge = node.querySelector(".kd-badge[data-state]");
+      if (!badge) return;
+      var next = badge.nextElementSibling;
+      var mark = next && next.classList.contains(MARK) ? next : null;
+      var on = !!signingDocs[node.getAttribute("data-document-id")];
+      if (on && !mark) {
+        badge.parentNode.insertBefore(el("span", { class: MARK, text: "Подписывается…" }), badge.nextSibling);
+      } else if (!on && mark) {
+        mark.remove();
+      }
+    });
+  }
+
+  // The lists and panels are drawn by other scripts at their own moments: each new row or panel is marked as it
+  // appears. Marking changes the DOM too, but a second pass finds nothing to change, so it settles at once.
+  new MutationObserver(function () {
+    if (Object.keys(signingDocs).length || document.querySelector("." + MARK)) markDocuments();
+  }).observe(document.body, { childList: true, subtree: true });
+
+  function inProgress() { return api("GET", "/jobs/in-progress"); }
+  function routeOf(jobs) {
+    return jobs.length && jobs.every(function (j) { return j.channel === "cryptoarm"; }) ? "cryptoarm" : "agent";
+  }
+
   // ---- progress of a batch ------------------------------------------------------------------------------
 
-  var watch = null;   // {route, jobs: {id: job}, timer, box, link}
+  var watch = null;   // {route, jobs: {id: job}, timer, box, link, offers, cancelKeys, cancelling, error, restored}
   var onFinish = null; // the CRM tab's document refresh (the app page reloads its queue instead)
 
   function stopWatch() {
@@ -315,7 +401,7 @@
     watch = null;
   }
 
-  function itemText(route, job) {
+  function itemText(job) {
     if (job.status === "done") return { cls: "kd-ok", text: "подписан" };
     if (job.status === "failed") return { cls: "kd-error", text: "не подписан: " + (errorText(job) || "ошибка агента") };
     if (job.status === "cancelled") {
@@ -324,7 +410,7 @@
       if (why.indexOf("moved") === 0) return { cls: "kd-muted", text: "передан другому способу подписи" };
       return { cls: "kd-muted", text: "задание снято (документ отозван или изменён)" };
     }
-    if (route === "cryptoarm") {
+    if (job.channel === "cryptoarm" && job.cryptoarm_state) {
       switch (job.cryptoarm_state) {
         case "open": return { cls: "kd-muted", text: "ждём КриптоАРМ ГОСТ…" };
         case "parameters_sent": return { cls: "kd-muted", text: "подписывается в КриптоАРМ ГОСТ…" };
@@ -347,35 +433,42 @@
 
   function renderProgress() {
     if (!watch) return;
-    var list = Object.keys(watch.jobs).map(function (k) { return watch.jobs[k]; });
+    var current = watch;
+    var list = Object.keys(current.jobs).map(function (k) { return current.jobs[k]; });
     var signed = list.filter(function (j) { return j.status === "done"; }).length;
     var open = list.filter(function (j) { return OPEN[j.status]; });
-    var cancelled = watch.route === "cryptoarm" && open.length &&
+    var cancelled = current.route === "cryptoarm" && open.length &&
       open.every(function (j) { return j.cryptoarm_state && j.cryptoarm_state !== "open" && j.cryptoarm_state !== "parameters_sent"; });
     var finished = !open.length || cancelled;
-    var box = clear(watch.box);
+    var box = clear(current.box);
     box.setAttribute("data-finished", finished ? "yes" : "no");
-    box.setAttribute("data-route", watch.route);
-    var title = watch.route === "cryptoarm" ? "Подписание в КриптоАРМ ГОСТ" : "Подписание агентом";
+    box.setAttribute("data-route", current.route);
+    box.setAttribute("data-restored", current.restored ? "yes" : "no");
+    var title = current.route === "cryptoarm" ? "Подписание в КриптоАРМ ГОСТ" : "Подписание агентом";
     box.appendChild(el("div", { class: "kd-head" }, el("h2", { class: "kd-subtitle", text: title }),
       el("span", { class: "kd-muted", id: "kd-progress-count", text: "Подписано " + signed + " из " + list.length })));
-    var bar = el("div", { class: "kd-bar" }, el("div", { class: "kd-bar-fill" }));
+    var bar = el("div", { class: "kd-bar", role: "progressbar", "aria-label": "Подписано документов",
+                          "aria-valuemin": "0", "aria-valuemax": String(list.length), "aria-valuenow": String(signed) },
+                 el("div", { class: "kd-bar-fill" }));
     bar.firstChild.style.width = (list.length ? Math.round(100 * signed / list.length) : 0) + "%";
     box.appendChild(bar);
-    if (watch.route === "cryptoarm" && watch.link && !finished) {
+    if (current.restored && !finished) {
+      box.appendChild(el("p", { class: "kd-muted kd-small", id: "kd-progress-restored",
+        text: "Подписание, начатое раньше, продолжается: задания на сервере, закрывать страницу можно." }));
+    }
+    if (current.route === "cryptoarm" && current.link && !finished) {
       box.appendChild(el("p", { class: "kd-small" }, "КриптоАРМ ГОСТ должен открыться сам и предложить подписать " +
         docs(list.length) + " одной подписью на каждый файл. Если окно программы не появилось, ",
-        el("a", { href: watch.link, id: "kd-cryptoarm-link", class: "kd-link-inline", text: "откройте КриптоАРМ ГОСТ по ссылке" }),
+        el("a", { href: current.link, id: "kd-cryptoarm-link", class: "kd-link-inline", text: "откройте КриптоАРМ ГОСТ по ссылке" }),
         ". Ссылка одноразовая."));
     }
-    if (watch.route === "agent" && !agents.online && open.length) {
+    if (current.route === "agent" && !agents.online && open.length) {
       box.appendChild(el("p", { class: "kd-warning", text: "Агент подписи не в сети. Задания дождутся его: запустите агент " +
         "на своём компьютере, или подпишите документы в КриптоАРМ ГОСТ." }));
     }
     var items = el("ul", { class: "kd-progress-list" });
-    var current = watch;
     list.forEach(function (j) {
-      var t = itemText(watch.route, j);
+      var t = itemText(j);
       var li = el("li", { "data-job-id": String(j.id), "data-document-id": String(j.document_id), "data-status": j.status,
                           "data-cryptoarm": j.cryptoarm_state || "" },
         el("span", { class: "kd-progress-title", text: j.title }), el("span", { class: t.cls, text: t.text }));
@@ -404,22 +497,28 @@
         text: "Подписание в КриптоАРМ ГОСТ не завершено. Документы ждут вашей подписи: откройте КриптоАРМ ГОСТ ещё раз " +
               "или подпишите вручную." }));
       var again = open.map(function (j) { return j.document_id; });
-      actions.appendChild(el("button", { class: "kd-btn", type: "button", id: "kd-cryptoarm-again", text: "Открыть в КриптоАРМ ГОСТ ещё раз",
-        onclick: function () { startCryptoarm(again); } }));
+      var againButton = el("button", { class: "kd-btn", type: "button", id: "kd-cryptoarm-again", text: "Открыть в КриптоАРМ ГОСТ ещё раз" });
+      againButton.addEventListener("click", function () { startCryptoarm(again, againButton); });
+      actions.appendChild(againButton);
     } else if (finished && stopped.length) {
       box.appendChild(el("p", { class: "kd-muted", id: "kd-progress-stopped", text: "Подписание отменено. " +
         plural(stopped.length, "Документ ждёт", "Документы ждут", "Документы ждут") + " вашей подписи: подпишите " +
         "агентом, в КриптоАРМ ГОСТ или вручную, когда будете готовы." }));
     }
     if (!finished) {
-      actions.appendChild(el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-progress-cancel",
-        text: "Отменить", title: "Остановить подписание; документы останутся ждать вашей подписи",
-        onclick: function (e) { e.target.disabled = true; e.target.textContent = "Отменяется…"; cancelOpen(open); } }));
+      var cancelButton = el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-progress-cancel",
+        text: current.cancelling ? "Отменяется…" : "Отменить",
+        title: "Остановить подписание; документы останутся ждать вашей подписи" });
+      // The panel is redrawn at every poll: a cancel under way stays visible as such until the jobs close.
+      if (current.cancelling) { cancelButton.disabled = true; cancelButton.setAttribute("aria-busy", "true"); }
+      cancelButton.addEventListener("click", function () { cancelOpen(current, open, cancelButton); });
+      actions.appendChild(cancelButton);
     }
     actions.appendChild(el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-progress-close",
       text: finished ? "Закрыть" : "Скрыть (задания останутся открытыми)",
       onclick: function () { stopWatch(); clear(box); box.className = ""; fit(); } }));
     box.appendChild(actions);
+    if (current.error) box.appendChild(inlineError("kd-progress-error", current.error));
     fit();
     return finished;
   }
@@ -437,6 +536,7 @@
         if (!r.bind_offer && before && before.bind_offer) r.bind_offer = before.bind_offer; // given once
         current.jobs[r.id] = r;
       });
+      noteSigning(rows, false);
       var finished = renderProgress();
       if (changed && queue) queue.reload();
       if (!finished) current.timer = setTimeout(poll, PROGRESS_POLL_MS);
@@ -452,25 +552,53 @@
 
   // The signer stops the batch: each open job is cancelled on the server, which tells an agent holding it to drop
   // it and refuses whatever CryptoARM still posts for it. The documents keep waiting for the same signer.
+  // One key per job for the life of the panel: a repeated press or a retried request cancels nothing twice.
   // The panel's next poll shows the outcome.
-  function cancelOpen(jobs) {
-    Promise.all(jobs.map(function (j) { return api("POST", "/jobs/" + j.id + "/cancel"); }))
-      .catch(function (err) { window.alert(err.message); });
+  function cancelOpen(current, jobs, button) {
+    current.cancelling = true;
+    current.error = "";
+    button.textContent = "Отменяется…";
+    return u.busy(button, function () {
+      return Promise.all(jobs.map(function (j) {
+        var key = current.cancelKeys[j.id] || (current.cancelKeys[j.id] = u.newKey());
+        return api("POST", "/jobs/" + j.id + "/cancel", null, { key: key });
+      }));
+    }).catch(function (err) {
+      current.cancelling = false;
+      current.error = "Подписание не отменено: " + problem(err);
+      if (watch === current) renderProgress();
+    });
   }
 
-  function startWatch(route, jobs, link) {
+  // A watch over ``jobs`` (as sign-request or /jobs/in-progress return them) in the page's #kd-progress;
+  // ``restored``: the jobs were started before this page was loaded.
+  function startWatch(route, jobs, link, restored) {
     stopWatch();
     var box = document.getElementById("kd-progress");
     box.className = "kd-panel kd-progress";
-    watch = { route: route, jobs: {}, timer: null, box: box, link: link || "", offers: {} };
+    watch = { route: route, jobs: {}, timer: null, box: box, link: link || "", offers: {}, cancelKeys: {},
+              cancelling: false, error: "", restored: !!restored };
     jobs.forEach(function (j) {
       watch.jobs[j.id] = { id: j.id, document_id: j.document_id, title: j.title || ("Документ №" + j.document_id),
-                           status: j.status, channel: j.channel, error: "", cryptoarm_state: link ? "open" : "",
-                           cryptoarm_message: "", refusal: "", bind_offer: null };
+                           status: j.status, channel: j.channel, error: j.error || "",
+                           cryptoarm_state: j.cryptoarm_state || (link ? "open" : ""),
+                           cryptoarm_message: j.cryptoarm_message || "", refusal: j.refusal || "",
+                           bind_offer: j.bind_offer || null };
     });
+    noteSigning(Object.keys(watch.jobs).map(function (k) { return watch.jobs[k]; }), false);
     renderProgress();
-    box.scrollIntoView({ block: "nearest" });
+    if (!restored) box.scrollIntoView({ block: "nearest" });
     poll();
+  }
+
+  // After a reload: the jobs still being signed come back from the server, and with them the progress panel
+  // (on the app page; the CRM tab shows it under the document when it is opened) and the «Подписывается…» marks.
+  function restore() {
+    return inProgress().then(function (rows) {
+      noteSigning(rows, true);
+      if (queue && rows.length && !watch) startWatch(routeOf(rows), rows, "", true);
+      return rows;
+    }).catch(function () { return []; });  // the page works without it; the next action reports any error
   }
 
   function titlesFor(ids) {
@@ -482,12 +610,14 @@
     return names;
   }
 
+  // A key per start: the button is off while the request runs, and a retried request opens nothing twice.
   function requestJobs(documentIds, channel) {
     var names = titlesFor(documentIds);
-    return api("POST", "/documents/sign-request", { document_ids: documentIds, channel: channel }).then(function (jobs) {
-      jobs.forEach(function (j) { j.title = names[j.document_id]; });
-      return jobs;
-    });
+    return api("POST", "/documents/sign-request", { document_ids: documentIds, channel: channel }, { key: u.newKey() })
+      .then(function (jobs) {
+        jobs.forEach(function (j) { j.title = names[j.document_id]; });
+        return jobs;
+      });
   }
 
   // A refusal in the panel. "job_in_flight" (the document is being signed the other way right now) comes with
@@ -495,22 +625,35 @@
   function progressError(err, retry) {
     stopWatch();
     var box = document.getElementById("kd-progress");
+    if (!box) return;
     box.className = "kd-panel kd-progress";
-    u.showError(box, err);
+    clear(box).appendChild(inlineError("kd-progress-failed", "Подписание не началось: " + problem(err)));
     var busy = err.code === "job_in_flight" && err.data && err.data.job_id;
     if (busy && retry) {
-      box.appendChild(el("div", { class: "kd-actions" }, el("button", { class: "kd-btn", type: "button",
-        id: "kd-progress-takeover", text: "Отменить прежнее подписание и повторить", onclick: function (e) {
-          e.target.disabled = true;
-          api("POST", "/jobs/" + err.data.job_id + "/cancel").then(retry).catch(function (e2) { progressError(e2); });
-        } })));
-      fit();
+      var key = u.newKey();
+      var takeover = el("button", { class: "kd-btn", type: "button", id: "kd-progress-takeover",
+        text: "Отменить прежнее подписание и повторить" });
+      takeover.addEventListener("click", function () {
+        u.busy(takeover, function () {
+          return api("POST", "/jobs/" + err.data.job_id + "/cancel", null, { key: key }).then(retry);
+        }).catch(function (e2) { progressError(e2); });
+      });
+      box.appendChild(el("div", { class: "kd-actions" }, takeover));
     }
+    fit();
   }
 
-  function startAgent(documentIds) {
-    return requestJobs(documentIds, "agent").then(function (jobs) { startWatch("agent", jobs); })
-      .catch(function (err) { progressError(err, function () { return startAgent(documentIds); }); });
+  // The two ways to start, from the queue's buttons, the document panel's or the panel's "again": ``button`` is
+  // disabled while the start runs. The retry offered after "job_in_flight" runs under its own (busy) button.
+  function pressed(button, run) {
+    return button ? u.busy(button, run) : Promise.resolve().then(run);
+  }
+
+  function startAgent(documentIds, button) {
+    return pressed(button, function () {
+      return requestJobs(documentIds, "agent").then(function (jobs) { startWatch("agent", jobs); });
+    }).catch(function (err) { progressError(err, function () { return startAgent(documentIds); }); })
+      .then(updateButtons);
   }
 
   function openCryptoarm(url) {
@@ -522,13 +665,17 @@
     document.body.appendChild(frame);
   }
 
-  function startCryptoarm(documentIds) {
-    return requestJobs(documentIds, "cryptoarm").then(function (jobs) {
-      return api("POST", "/cryptoarm/transactions", { job_ids: jobs.map(function (j) { return j.id; }) }).then(function (res) {
-        startWatch("cryptoarm", jobs, res.url);
-        openCryptoarm(res.url);
+  function startCryptoarm(documentIds, button) {
+    return pressed(button, function () {
+      return requestJobs(documentIds, "cryptoarm").then(function (jobs) {
+        var ids = jobs.map(function (j) { return j.id; });
+        return api("POST", "/cryptoarm/transactions", { job_ids: ids }, { key: u.newKey() }).then(function (res) {
+          startWatch("cryptoarm", jobs, res.url);
+          openCryptoarm(res.url);
+        });
       });
-    }).catch(function (err) { progressError(err, function () { return startCryptoarm(documentIds); }); });
+    }).catch(function (err) { progressError(err, function () { return startCryptoarm(documentIds); }); })
+      .then(updateButtons);
   }
 
   // ---- wiring -------------------------------------------------------------------------------------------
@@ -538,8 +685,10 @@
   function updateButtons() {
     var agentButton = document.getElementById("kd-sign-agent");
     if (!agentButton) return;
-    agentButton.disabled = !selection.length || !agents.online;
-    document.getElementById("kd-sign-cryptoarm").disabled = !selection.length;
+    var cryptoarmButton = document.getElementById("kd-sign-cryptoarm");
+    // A start under way keeps its button off (u.busy gives it back when done).
+    if (!agentButton.hasAttribute("aria-busy")) agentButton.disabled = !selection.length || !agents.online;
+    if (!cryptoarmButton.hasAttribute("aria-busy")) cryptoarmButton.disabled = !selection.length;
     var hint = document.getElementById("kd-sign-hint");
     if (!agents.loaded) hint.textContent = "";
     else if (agents.online) hint.textContent = "Отметьте документы и нажмите «Подписать»: агент подпишет их все вашей ЭП.";
@@ -557,9 +706,12 @@
       e.preventDefault();
       document.getElementById("kd-agent-panel").scrollIntoView({ block: "start" });
     });
-    document.getElementById("kd-sign-agent").addEventListener("click", function () { startAgent(q.selected()); });
-    document.getElementById("kd-sign-cryptoarm").addEventListener("click", function () { startCryptoarm(q.selected()); });
+    var agentButton = document.getElementById("kd-sign-agent");
+    var cryptoarmButton = document.getElementById("kd-sign-cryptoarm");
+    agentButton.addEventListener("click", function () { startAgent(q.selected(), agentButton); });
+    cryptoarmButton.addEventListener("click", function () { startCryptoarm(q.selected(), cryptoarmButton); });
     refreshAgents();
+    restore();
     // Every 10 s; every 3 s for a few minutes after a code was shown, while the new agent pairs and starts.
     (function loop() {
       var fast = lastPairing && Date.now() - lastPairing < FAST_REFRESH_FOR_MS;
@@ -575,17 +727,20 @@
     var docId = detail.document.id;
     var box = el("div", { class: "kd-actions kd-doc-sign" });
     var agentButton = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "sign-agent",
-      text: "Подписать агентом", onclick: function () { startAgent([docId]); } });
+      text: "Подписать агентом" });
+    agentButton.addEventListener("click", function () { startAgent([docId], agentButton); });
+    var cryptoarmButton = el("button", { class: "kd-btn", type: "button", "data-action": "sign-cryptoarm",
+      text: "Открыть в КриптоАРМ ГОСТ" });
+    cryptoarmButton.addEventListener("click", function () { startCryptoarm([docId], cryptoarmButton); });
     var note = el("span", { class: "kd-muted kd-small" });
     box.appendChild(agentButton);
-    box.appendChild(el("button", { class: "kd-btn", type: "button", "data-action": "sign-cryptoarm",
-      text: "Открыть в КриптоАРМ ГОСТ", onclick: function () { startCryptoarm([docId]); } }));
+    box.appendChild(cryptoarmButton);
     box.appendChild(note);
     var shown = false;
     function sync(state) {
       if (shown && !box.isConnected) { dropListener(sync); return; }  // the panel was re-rendered
       shown = true;
-      agentButton.disabled = !state.online;
+      if (!agentButton.hasAttribute("aria-busy")) agentButton.disabled = !state.online;
       note.textContent = state.online ? "" : "агент подписи не в сети: подпишите в КриптоАРМ ГОСТ или вручную";
     }
     agentButton.disabled = true;
@@ -593,12 +748,21 @@
     if (!queue) refreshAgents();
     onFinish = refresh;
     if (!document.getElementById("kd-progress")) {
-      // The CRM tab has no progress panel of its own: put one under the document.
-      var slot = el("div", { id: "kd-progress" });
+      // The CRM tab has no progress panel of its own: put one under the document, and bring back the one of a
+      // signing started before the tab was (re)loaded.
+      var slot = el("div", { id: "kd-progress", "aria-live": "polite" });
       box.appendChild(slot);
+      inProgress().then(function (rows) {
+        noteSigning(rows, true);
+        var mine = rows.filter(function (r) { return r.document_id === docId; });
+        if (mine.length && slot.isConnected && !(watch && watch.box.isConnected)) startWatch(routeOf(mine), mine, "", true);
+      }).catch(function () {});
     }
     return box;
   }
+
+  // Pages without the queue (the CRM tab) mark their lists once the page's own script has drawn them.
+  document.addEventListener("DOMContentLoaded", function () { if (!queue) restore(); });
 
   K.signing = { mountQueue: mountQueue, selectionChanged: selectionChanged, documentActions: documentActions,
                 refreshAgents: refreshAgents, agents: function () { return agents; } };

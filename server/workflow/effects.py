@@ -1,9 +1,11 @@
 """Side effects a transition records in the outbox (delivered after commit by the outbox worker).
 
 Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles exactly these):
-- ``b24.notify``   {"user_id", "message", "link"?}: ``im.notify.system.add`` (also about a user's certificate,
-  with no link and no document: :func:`notify_user`) (TAG = "klikdok:<outbox id>", so a
-  repeated delivery after a crash replaces the notification instead of adding a second one);
+- ``b24.notify``   {"user_id", "message", "link"?, "view"?}: ``im.notify.system.add`` (also about a user's
+  certificate, with no link and no document: :func:`notify_user`) (TAG = "klikdok:<outbox id>", so a
+  repeated delivery after a crash replaces the notification instead of adding a second one); with ``view`` the
+  link opens that view of the application's page («На подпись» for a signer: :func:`notify_signer`), ``link``
+  (the card) being what it falls back to when the portal does not say where the application lives;
 - ``b24.timeline`` {"entity_type" (the card kind's timeline ENTITY_TYPE), "entity_id", "comment", "ref"}:
   ``crm.timeline.comment.add``, the comment ending with a marker made of the message id and ``ref`` (a repeated
   delivery looks for it before posting again);
@@ -31,6 +33,7 @@ TIMELINE = "b24.timeline"
 DISK_FILE = "disk.file"
 DISK_SIGNATURE = "disk.signature"
 KINDS = (NOTIFY, TIMELINE, DISK_FILE, DISK_SIGNATURE)
+QUEUE_VIEW = "queue"  # the app page's «На подпись» (server/templates/app.html)
 
 
 def card_link(doc: DocumentRow) -> str:
@@ -45,6 +48,25 @@ def notify(db: Database, user_id: int | None, message: str, *, doc: DocumentRow,
         db,
         NOTIFY,
         {"user_id": int(user_id), "message": message, "link": card_link(doc), "document_id": doc.id},
+        dedupe_key=key,
+    )
+
+
+def notify_signer(db: Database, user_id: int | None, message: str, *, doc: DocumentRow, key: str) -> None:
+    """A document waits for ``user_id``'s signature: the notification opens their queue («На подпись»), where the
+    document is signed, not the CRM card."""
+    if not user_id:
+        return
+    outbox.enqueue(
+        db,
+        NOTIFY,
+        {
+            "user_id": int(user_id),
+            "message": message,
+            "link": card_link(doc),
+            "view": QUEUE_VIEW,
+            "document_id": doc.id,
+        },
         dedupe_key=key,
     )
 

@@ -69,6 +69,24 @@ def held_by_cryptoarm(db: Database, job_id: int, now: str) -> bool:
     )
 
 
+def in_progress(db: Database, user_id: int, now: str, *, limit: int = 200) -> list[int]:
+    """The user's open jobs a channel is working on or will pick up by itself, oldest first: every open agent
+    job (``any`` or ``agent``: an agent takes it when it is online) and a CryptoARM job while a link to it is
+    live (``open`` or ``parameters_sent``, not expired). A CryptoARM job whose run was cancelled or expired only
+    waits for the signer, like a document nobody has started signing."""
+    return [
+        int(r[0])
+        for r in db.execute(
+            "SELECT j.id FROM jobs j WHERE j.user_id = ? AND j.status IN ('pending', 'delivered') AND ("
+            "j.channel IN ('any', 'agent') OR (j.channel = 'cryptoarm' AND EXISTS (SELECT 1 FROM"
+            " cryptoarm_transactions t WHERE t.kind = 'job' AND t.state IN ('open', 'parameters_sent')"
+            " AND t.expires_at > ? AND EXISTS (SELECT 1 FROM json_each(t.targets) WHERE value = j.id))))"
+            " ORDER BY j.id LIMIT ?",
+            [user_id, now, limit],
+        ).fetchall()
+    ]
+
+
 def open_of_step(db: Database, step_id: int) -> tuple[int, str] | None:
     """(job id, channel) of the step's open job."""
     row = db.execute(

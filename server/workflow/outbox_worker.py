@@ -11,9 +11,11 @@ rescheduled with exponential backoff (``server.db.outbox.mark_failed``). A crash
 always delivered. A message can reach the portal and still come back as ``pending`` (the server died, or the
 answer was lost, after the portal acted), so every kind is made safe to repeat:
 - notifications carry ``TAG = klikdok:<message id>``: the portal replaces the first instead of showing two;
-- timeline comments end with a marker naming the message (:func:`timeline_marker`); before a repeated attempt
-  the worker pages through the card's comments, newest first, back to the message's creation, and if the marker
-  is there records the message as delivered instead of posting it again;
+- timeline comments are posted exactly as the reader sees them (no technical marker) and the comment id the
+  portal answers is recorded (:mod:`.timeline_store`); before a repeated attempt the worker pages through the
+  card's comments, newest first, back to the message's creation, and a comment with exactly the message's text
+  that no other message has recorded is taken as this one's: the message is recorded as delivered instead of
+  posted again (a comment an older version posted, ending with :func:`timeline_marker`, counts too);
 - Disk copies record the new file's id the moment the portal answers; a repeated attempt first looks in the
   folder for a file of that name (or the portal's unique variant of it) with the same bytes that no row owns yet.
 Folder ids are remembered in SQLite (:mod:`.disk_store`), so a copy costs two requests, not a folder listing.
@@ -27,17 +29,21 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlite_utils import Database as SqliteDb
 
 from server.bitrix24 import (
     AlreadyExists,
+    ApplicationService,
     Bitrix24Client,
     Bitrix24Error,
     DiskFile,
     DiskService,
     NotFound,
+    TransportError,
+    app_page_path,
     bulk_lane,
     notify_command,
     timeline_comment_command,
@@ -46,7 +52,7 @@ from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
 from server.worker_loop import run_rounds
 
-from . import disk_store, effects
+from . import disk_store, effects, timeline_store
 from .disk_store import DiskTarget
 from .files import Spool, digests
 
@@ -67,6 +73,8 @@ DISK = "disk"
 DISK_BATCH = 10  # uploads claimed at once: each is recorded as soon as it lands, the claim only bounds a round
 # How far back a repeated timeline message looks for its comment: the portal's clock may differ from ours.
 CLOCK_SKEW = timedelta(hours=1)
+# What a notification's link says when it opens a view of the application's page (effects.notify_signer).
+VIEW_TITLES = {effects.QUEUE_VIEW: "На подпись"}
 MAX_COMMENT_PAGES = 40  # 2,000 comments on one card since the message was made: past that, post again
 
 
@@ -95,6 +103,7 @@ class OutboxWorker:
         self.spool = spool
         self._events = {MESSAGES: asyncio.Event(), DISK: asyncio.Event()}
         self._disk: tuple[Bitrix24Client, DiskService] | None = None
+        self._app: tuple[Bitrix24Client, int | str | None] | None = None  # the client, where the app's page is
         self.handlers: dict[str, Handler] = {}
         self.lanes: dict[str, str] = {}
         self.register(effects.NOTIFY, self._deliver_b24)
@@ -206,35 +215,40 @@ class OutboxWorker:
         for m in pending:
             p = m.payload
             if m.kind == effects.NOTIFY:
+                view = str(p.get("view") or "")
+                app = await self._app_id(client) if view else None
                 commands.append(
                     notify_command(
                         int(p["user_id"]),
                         str(p["message"]),
-                        link_url=p.get("link") or None,
-                        link_title="Открыть",
+                        link_url=app_page_path(app, view=view) if app is not None else (p.get("link") or None),
+                        link_title=VIEW_TITLES.get(view, "Открыть") if app is not None else "Открыть",
                         tag=f"klikdok:{m.id}",
                         client_id=client.notify_client_id,
                     )
                 )
             else:
-                commands.append(
-                    timeline_comment_command(
-                        p["entity_type"], int(p["entity_id"]), f"{p['comment']} {timeline_marker(m)}"
-                    )
-                )
+                commands.append(timeline_comment_command(p["entity_type"], int(p["entity_id"]), str(p["comment"])))
         result = await client.batch(commands)
+        posted: dict[int, int] = {}
         for index, m in enumerate(pending):
             error = result.errors.get(str(index))
             outcome[m.id] = None if error is None else f"{error.code}: {error.description}"[:300]
+            comment_id = _int(result.results.get(str(index)))
+            if error is None and m.kind == effects.TIMELINE and comment_id:
+                posted[m.id] = comment_id
+        if posted:
+            await self.db.write(lambda d: timeline_store.record(d, posted))
         return outcome
 
     async def _posted_before(self, client: Bitrix24Client, retried: Sequence[OutboxMessage]) -> Outcome:
         """Of timeline messages on a repeated attempt, those whose comment is already on the card (delivered), and
         those the portal would not let us check (failed this round: posting blind could double the comment).
 
-        ``crm.timeline.comment.list`` filters only by the card (ENTITY_TYPE, ENTITY_ID), so the marker is looked for
+        ``crm.timeline.comment.list`` filters only by the card (ENTITY_TYPE, ENTITY_ID), so the text is compared
         here: the card's comments are read newest first, 50 a page, one ``batch`` per page for all the messages,
-        until the marker is found or the comments are older than the message (less the clock skew allowance).
+        until a comment with the message's exact text that no other message owns is found, or the comments are
+        older than the message (less the clock skew allowance).
         """
         if not retried:
             return {}
@@ -272,9 +286,10 @@ class OutboxWorker:
                     del open_[message_id]
                     continue
                 rows = [r for r in (result.results.get(str(index)) or []) if isinstance(r, dict)]
-                marker = timeline_marker(m)
-                if any(marker in str(r.get("COMMENT") or "") for r in rows):
+                mine = await self._own_comment(m, rows)
+                if mine is not None:
                     log.info("timeline comment already on the card; not posting it again", extra={"outbox_id": m.id})
+                    await self.db.write(partial(timeline_store.record, posted={m.id: mine}))
                     found[m.id] = None
                     del open_[message_id]
                     continue
@@ -286,6 +301,37 @@ class OutboxWorker:
                     open_[message_id] = int(next_start)
         if open_:
             log.warning("timeline check stopped after %d pages; posting", MAX_COMMENT_PAGES)
+        return found
+
+    async def _own_comment(self, message: OutboxMessage, rows: Sequence[dict[str, Any]]) -> int | None:
+        """The id of the comment among ``rows`` that is this message's: its exact text (or the text an older version
+        posted, with the marker), and not recorded as another message's."""
+        text = str(message.payload["comment"]).strip()
+        legacy = f"{text} {timeline_marker(message)}"
+        same = [
+            i for i in (_int(r.get("ID")) for r in rows if str(r.get("COMMENT") or "").strip() in (text, legacy)) if i
+        ]
+        if not same:
+            return None
+        owners = await self.db.read(lambda d: timeline_store.owners(d, same))
+        return next((i for i in same if owners.get(i, message.id) == message.id), None)
+
+    async def _app_id(self, client: Bitrix24Client) -> int | str | None:
+        """How the portal names this application in a link to its page, asked once per client: ``app.info``'s ID
+        with the application's own token; through a webhook (no application context) the configured client_id.
+        None when neither is known: the notification then links the CRM card, as before. A lost connection is
+        not remembered (the next notification asks again)."""
+        if self._app is not None and self._app[0] is client:
+            return self._app[1]
+        found: int | str | None = None
+        try:
+            found = (await ApplicationService(client).info()).id
+        except TransportError:
+            return client.settings.client_id or None
+        except Bitrix24Error:
+            found = None
+        found = found or client.settings.client_id or None
+        self._app = (client, found)
         return found
 
     # -- Disk copies ----------------------------------------------------------------------------------------
@@ -412,9 +458,18 @@ def _before(created: Any, since: datetime) -> bool:
     return value < since
 
 
+def _int(value: Any) -> int | None:
+    """A portal id as the portal may spell it (``"901"``, ``901``); None for anything else."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
 def timeline_marker(message: OutboxMessage) -> str:
-    """What ends a timeline comment so a repeated delivery can find it: the outbox id plus the random ``ref`` the
-    message got when it was enqueued (ids start again at 1 in a new database; the portal keeps old comments)."""
+    """What ended a timeline comment before issue 15 (the outbox id plus the random ``ref`` the message got when it
+    was enqueued): a message enqueued by an older version may have such a comment on the card already."""
     ref = str(message.payload.get("ref") or "")
     return f"(KlikDok {message.id}.{ref})" if ref else f"(KlikDok {message.id})"
 

@@ -188,7 +188,7 @@ def send(
     store.make_step_current(db, first_id)
     doc = _set_state(db, doc, target, now, sent_at=now, current_step=first_pos, deadline=deadline)
     _audit(db, f"user:{actor_id}", "document.sent", doc, signer=first_user, deadline=deadline)
-    effects.notify(
+    effects.notify_signer(
         db,
         first_user,
         f"Документ {_title(doc)} ждёт вашей подписи (от {doc.author_name}).",
@@ -255,7 +255,7 @@ def signature_recorded(
     store.make_step_current(db, next_id)
     if next_kind == "internal":
         store.update_document(db, doc.id, {"current_step": next_pos, "updated_at": now})
-        effects.notify(
+        effects.notify_signer(
             db,
             next_user,
             f"Документ {_title(doc)} ждёт вашей подписи (от {doc.author_name}).",
@@ -404,7 +404,7 @@ def remind(db: Database, document_id: int, *, actor_id: int, per_day: int) -> in
     step = store.current_step(db, document_id)
     assert step is not None and step.user_id is not None, "a document awaiting internal signing has a current signer"
     _audit(db, f"user:{actor_id}", "document.reminded", doc, signer=step.user_id, number=sent + 1)
-    effects.notify(
+    effects.notify_signer(
         db,
         step.user_id,
         f"Напоминание: документ {_title(doc)} ждёт вашей подписи.",

@@ -60,3 +60,38 @@ def test_only_the_users_own_jobs_and_a_session_is_required(kd: Klikdok, people: 
     assert len(status(kd, DIRECTOR, [*jobs, 999_999])) == 1
     anonymous = httpx.get(f"{kd.url}/api/v1/jobs/status", params={"ids": jobs[0]}, timeout=10)
     assert anonymous.status_code == 401
+
+
+def in_progress(kd: Klikdok, user_id: int) -> list[tuple[int, str, str]]:
+    resp = kd.api("GET", "/jobs/in-progress", user_id)
+    assert resp.status_code == 200, resp.text
+    return [(j["id"], j["channel"], j["cryptoarm_state"]) for j in resp.json()]
+
+
+def test_jobs_in_progress_are_what_a_reloaded_page_restores(kd: Klikdok, people: People) -> None:
+    """An agent job is in progress while open (an agent picks it up by itself); a CryptoARM job only while a link
+    to it is live: once the run is cancelled the document merely waits, as if nobody had started signing it."""
+    cert = people.certs[DIRECTOR]
+    kd.register_cert(DIRECTOR, cert)
+    docs = [kd.create(MANAGER, DEAL, {f"Акт {n}.pdf": pdf(n)}, signers=[DIRECTOR], title=f"Акт {n}") for n in (1, 2, 3)]
+    assert in_progress(kd, DIRECTOR) == []
+    agent_job = sign_request(kd, DIRECTOR, [docs[0]], channel="agent")[0]
+    arm_jobs = sign_request(kd, DIRECTOR, docs[1:], channel="cryptoarm")
+    assert in_progress(kd, DIRECTOR) == [(agent_job, "agent", "")]  # no CryptoARM link yet: nothing runs there
+    resp = kd.api("POST", "/cryptoarm/transactions", DIRECTOR, json={"job_ids": arm_jobs})
+    assert resp.status_code == 201, resp.text
+    assert in_progress(kd, DIRECTOR) == [
+        (agent_job, "agent", ""),
+        (arm_jobs[0], "cryptoarm", "open"),
+        (arm_jobs[1], "cryptoarm", "open"),
+    ]
+    rows = kd.api("GET", "/jobs/in-progress", DIRECTOR).json()
+    assert [r["title"] for r in rows] == ["Акт 1", "Акт 2", "Акт 3"]
+    assert in_progress(kd, MANAGER) == []  # only the session user's own jobs
+    run = CryptoArmEmulator(cert.cert, cert.key, action="cancel", allow_http=True).follow(str(resp.json()["url"]))
+    assert run.outcome == "cancelled"
+    assert in_progress(kd, DIRECTOR) == [(agent_job, "agent", "")]
+    assert kd.api("POST", f"/jobs/{agent_job}/cancel", DIRECTOR).status_code == 200
+    assert in_progress(kd, DIRECTOR) == []
+    anonymous = httpx.get(f"{kd.url}/api/v1/jobs/in-progress", timeout=10)
+    assert anonymous.status_code == 401

@@ -42,7 +42,8 @@ def test_create_send_sign_and_reach_the_counterparty(kd: Klikdok, people: People
     # The signer is notified through the outbox, after commit.
     note = wait_for(lambda: [n for n in emu.notifications if n["USER_ID"] == DIRECTOR], what="signer notification")
     assert "«Договор поставки» ждёт вашей подписи" in note[0]["MESSAGE"]
-    assert "/crm/deal/details/1/" in note[0]["MESSAGE"]
+    # Its link opens the signer's queue in the application (issue 15), not the deal card.
+    assert "[URL=/marketplace/app/7/?view=queue]На подпись[/URL]" in note[0]["MESSAGE"]
     # The original goes to the deal's folder on Disk through the outbox, after the commit.
     wait_for(lambda: "Договор №17.pdf" in {f["NAME"] for f in emu.files.values()}, what="the file on Disk")
     detail = kd.api("GET", f"/documents/{doc_id}", DIRECTOR).json()

@@ -12,7 +12,7 @@ from demo.portal_emulator import PortalEmulator
 from demo.portal_state import EmulatorConfig
 from server.bitrix24 import Bitrix24Client, PortalSettings
 from server.db import Database, outbox
-from server.workflow import effects
+from server.workflow import effects, timeline_store
 from server.workflow.outbox_worker import OutboxWorker, claim, timeline_marker
 from tests.support.rows import document
 
@@ -61,6 +61,12 @@ async def test_two_hundred_messages_go_as_batches_within_the_rate_limit(
     assert counts == {"delivered": 200}
     # Each notification is tagged with its message id: a repeat after a crash replaces instead of adding.
     assert all(str(n["TAG"]).startswith("klikdok:") for n in slow_portal.state.notifications)
+    # A comment reads as written: no technical marker; the comment the portal made is recorded per message.
+    assert sorted(str(c["COMMENT"]) for c in slow_portal.state.timeline_comments) == sorted(
+        f"Комментарий {i}" for i in range(50)
+    )
+    recorded = await db.read(lambda d: d.execute("SELECT count(DISTINCT comment_id) FROM timeline_comments").fetchone())
+    assert recorded == (50,)
 
 
 async def test_a_failing_command_is_retried_alone_with_backoff(
@@ -120,13 +126,14 @@ async def test_a_timeline_comment_the_portal_already_took_is_not_posted_again(
     db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
 ) -> None:
     """The portal added comment A, but the process died before recording it: after the restart's recovery the
-    worker finds A's marker on the card and records it as delivered; B, never sent, is posted once."""
+    worker finds A's text on the card and records it as delivered; B, never sent, is posted once — even though a
+    comment with B's very text is on the card: another message posted that one (it is recorded as that one's)."""
     await db.write(lambda d: effects.timeline(d, DOC, "Документ отправлен", key="a"))
     await db.write(lambda d: effects.timeline(d, DOC, "Документ подписан", key="b"))
-    # An older comment on the card whose text merely resembles a marker must not count.
     slow_portal.state.timeline_comments.append(
-        {"ID": 1, "ENTITY_TYPE": "deal", "ENTITY_ID": 1, "COMMENT": "Вручную: (KlikDok 2)", "AUTHOR_ID": 1}
+        {"ID": 1, "ENTITY_TYPE": "deal", "ENTITY_ID": 1, "COMMENT": "Документ подписан", "AUTHOR_ID": 1}
     )
+    await db.write(lambda d: timeline_store.record(d, {999: 1}))
 
     async def source() -> Bitrix24Client:
         return client
@@ -138,10 +145,37 @@ async def test_a_timeline_comment_the_portal_already_took_is_not_posted_again(
     assert await db.write(outbox.recover) == 2  # ...and the process dies: the restart puts both back
     assert await worker.deliver_once() == 2
     texts = [str(c["COMMENT"]) for c in slow_portal.state.timeline_comments if c["ID"] != 1]
-    assert [t.split(" (KlikDok ")[0] for t in texts] == ["Документ отправлен", "Документ подписан"]
-    assert texts[0].endswith(timeline_marker(claimed[0])) and texts[1].endswith(timeline_marker(claimed[1]))
+    assert texts == ["Документ отправлен", "Документ подписан"]  # as the reader sees them: no marker
     assert await db.read(outbox.counts) == {"delivered": 2}
     assert slow_portal.state.calls.count("crm.timeline.comment.list") == 2
+    owned = await db.read(lambda d: d.execute("SELECT outbox_id, comment_id FROM timeline_comments").fetchall())
+    assert len({comment for _, comment in owned}) == 3 and {m for m, _ in owned} == {999, *(m.id for m in claimed)}
+
+
+async def test_a_comment_an_older_version_posted_with_its_marker_is_found(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
+    """A message enqueued before the marker went away, whose comment (with the marker) reached the portal: the
+    retry after the upgrade recognises it and posts nothing."""
+    await db.write(lambda d: effects.timeline(d, DOC, "Документ отправлен", key="a"))
+    claimed = await db.write(lambda d: claim(d, [effects.TIMELINE], 50))
+    slow_portal.state.timeline_comments.append(
+        {
+            "ID": 7,
+            "ENTITY_TYPE": "deal",
+            "ENTITY_ID": 1,
+            "COMMENT": f"Документ отправлен {timeline_marker(claimed[0])}",
+            "AUTHOR_ID": 1,
+        }
+    )
+    await db.write(outbox.recover)
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    assert await OutboxWorker(db, source).deliver_once() == 1
+    assert await db.read(outbox.counts) == {"delivered": 1}
+    assert slow_portal.state.calls.count("crm.timeline.comment.add") == 0
 
 
 async def test_a_repeated_timeline_message_waits_when_the_card_cannot_be_checked(
@@ -210,3 +244,40 @@ async def test_a_repeated_timeline_message_stops_reading_at_comments_older_than_
     assert await OutboxWorker(db, source).deliver_once() == 1
     assert slow_portal.state.calls.count("crm.timeline.comment.list") == 1
     assert len([c for c in slow_portal.state.timeline_comments if "Документ отправлен" in str(c["COMMENT"])]) == 1
+
+
+@pytest.fixture
+async def app_webhook_client(slow_portal: PortalEmulator) -> AsyncIterator[Bitrix24Client]:
+    settings = PortalSettings(mode="webhook", webhook_url=slow_portal.state.webhook_url, client_id="local.5f1e2d.7")
+    async with Bitrix24Client(settings) as c:
+        yield c
+
+
+async def test_through_a_webhook_the_link_names_the_application_by_its_client_id(
+    db: Database, app_webhook_client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
+    """A webhook has no application context (``app.info`` refuses it): the configured client_id names the app,
+    which the portal accepts in the same place."""
+    await db.write(lambda d: effects.notify_signer(d, 2, "Документ ждёт", doc=document(id=1), key="s"))
+
+    async def source() -> Bitrix24Client:
+        return app_webhook_client
+
+    assert await OutboxWorker(db, source).deliver_once() == 1
+    assert await db.read(outbox.counts) == {"delivered": 1}
+    [sent] = slow_portal.state.notifications
+    assert str(sent["MESSAGE"]).endswith("[URL=/marketplace/app/local.5f1e2d.7/?view=queue]На подпись[/URL]")
+
+
+async def test_a_signer_notification_links_the_card_when_the_application_cannot_be_named(
+    db: Database, client: Bitrix24Client, slow_portal: PortalEmulator
+) -> None:
+    """A webhook without a configured client_id: nothing names the application, so the link stays the card's."""
+    await db.write(lambda d: effects.notify_signer(d, 2, "Документ ждёт", doc=DOC, key="s"))
+
+    async def source() -> Bitrix24Client:
+        return client
+
+    assert await OutboxWorker(db, source).deliver_once() == 1
+    [sent] = slow_portal.state.notifications
+    assert str(sent["MESSAGE"]).endswith("[URL=/crm/deal/details/1/]Открыть[/URL]")

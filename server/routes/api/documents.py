@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,7 +25,7 @@ from server.config import Settings
 from server.cryptoarm import transaction_store
 from server.db import Database
 from server.portal.sessions import Session
-from server.workflow import certificate_offers, docstate, store
+from server.workflow import certificate_offers, docstate, job_store, store
 from server.workflow.audit_log import AuditLog, AuditLogPage
 from server.workflow.directory import PersonInfo, PortalDirectory
 from server.workflow.docstate import DocState
@@ -136,6 +136,45 @@ class JobProgress(msgspec.Struct):
     # The offer to bind the certificate of that refused signature (agent or CryptoARM), given once to the job's own
     # user: token, certificate, expires_at (server.workflow.certificate_offers.hand_out).
     bind_offer: dict[str, str] | None = None
+
+
+async def job_progress(session: Session, db: Database, wanted: list[int]) -> list[JobProgress]:
+    """Where each of ``wanted`` stands (the session user's own jobs only), with the latest CryptoARM run over it
+    and, once, the offer to bind the certificate of a signature refused for it."""
+    if not wanted:
+        return []
+
+    def offers(d: Any) -> dict[int, dict[str, Any]]:
+        return certificate_offers.hand_out(d, user_id=session.user_id, job_ids=wanted)
+
+    waiting = await db.read(lambda d: certificate_offers.waiting(d, session.user_id, wanted))
+    handed = await db.write(offers) if waiting else {}
+
+    def read(d: Any) -> list[JobProgress]:
+        rows = jobs_store.job_progress(d, session.user_id, wanted)
+        runs: dict[int, tuple[str, str]] = {}
+        for run in transaction_store.job_runs(d, session.user_id):
+            for job_id in run.job_ids:
+                runs.setdefault(job_id, (run.state, run.refused.get(str(job_id), "")))
+        return [
+            JobProgress(
+                id=r.id,
+                document_id=r.document_id,
+                title=r.title,
+                status=r.status,
+                channel=r.channel,
+                error=r.error,
+                document_state=r.document_state,
+                document_state_label=docstate.label(r.document_state),
+                cryptoarm_state=runs.get(r.id, ("", ""))[0],
+                cryptoarm_message=runs.get(r.id, ("", ""))[1],
+                refusal=r.refusal,
+                bind_offer=handed.get(r.id),
+            )
+            for r in rows
+        ]
+
+    return await db.read(read)
 
 
 def audited(action: str, **more: str) -> dict[str, Any]:
@@ -353,41 +392,18 @@ class DocumentsController(Controller):
     async def jobs_status(
         self, session: Session, db: Database, ids: Annotated[list[int] | None, QueryParameter(name="ids")] = None
     ) -> list[JobProgress]:
-        wanted = list(dict.fromkeys(ids or []))[:200]
-        if not wanted:
-            return []
+        return await job_progress(session, db, list(dict.fromkeys(ids or []))[:200])
 
-        def offers(d: Any) -> dict[int, dict[str, Any]]:
-            return certificate_offers.hand_out(d, user_id=session.user_id, job_ids=wanted)
-
-        waiting = await db.read(lambda d: certificate_offers.waiting(d, session.user_id, wanted))
-        handed = await db.write(offers) if waiting else {}
-
-        def read(d: Any) -> list[JobProgress]:
-            rows = jobs_store.job_progress(d, session.user_id, wanted)
-            runs: dict[int, tuple[str, str]] = {}
-            for run in transaction_store.job_runs(d, session.user_id):
-                for job_id in run.job_ids:
-                    runs.setdefault(job_id, (run.state, run.refused.get(str(job_id), "")))
-            return [
-                JobProgress(
-                    id=r.id,
-                    document_id=r.document_id,
-                    title=r.title,
-                    status=r.status,
-                    channel=r.channel,
-                    error=r.error,
-                    document_state=r.document_state,
-                    document_state_label=docstate.label(r.document_state),
-                    cryptoarm_state=runs.get(r.id, ("", ""))[0],
-                    cryptoarm_message=runs.get(r.id, ("", ""))[1],
-                    refusal=r.refusal,
-                    bind_offer=handed.get(r.id),
-                )
-                for r in rows
-            ]
-
-        return await db.read(read)
+    @get(
+        "/jobs/in-progress",
+        operation_id="jobs_in_progress",
+        summary="The session user's jobs being signed now (agent jobs, CryptoARM jobs with a live link), with "
+        "their progress: a reloaded page puts its progress panel back from these",
+    )
+    async def jobs_in_progress(self, session: Session, db: Database) -> list[JobProgress]:
+        now = datetime.now(UTC).isoformat(timespec="seconds")  # the CryptoARM transactions' own format
+        wanted = await db.read(lambda d: job_store.in_progress(d, session.user_id, now))
+        return await job_progress(session, db, wanted)
 
     @post(
         "/documents/{document_id:int}/files/{file_id:int}/signatures",
