@@ -1,6 +1,8 @@
-"""At 390 px (a phone, or the portal's narrow frame) no page scrolls sideways: every view of the app page with
-documents in it and a document open, the CRM tab with its create dialog open, and the counterparty's page. And
-no page loads anything from outside the server: every request of every page goes to 127.0.0.1.
+"""The look of the portal the pages live in: Bitrix24's font stack, page grey, ui-btn colours and 39 px controls
+with 2 px corners, tabs, a busy button that shows it works, a visible keyboard focus; the counterparty's pages
+with the same tokens. At 390 px (a phone, or the portal's narrow frame) no page scrolls sideways: every view of
+the app page with documents in it and a document open, the CRM tab with its create dialog open, and the
+counterparty's page. And no page loads anything from outside the server: every request goes to 127.0.0.1.
 
 Screenshots: test-artifacts/stories/narrow-*.png.
 """
@@ -54,6 +56,61 @@ def counterparty_link(story: Exchange) -> str:
 
 def assert_fits(doc: Any, what: str) -> None:
     assert no_horizontal_overflow(doc), (what, overflow_culprits(doc))
+
+
+GREY, PRIMARY, SUCCESS = "rgb(238, 242, 244)", "rgb(59, 200, 245)", "rgb(187, 237, 33)"
+
+
+def css(doc: Any, selector: str, prop: str, pseudo: str | None = None) -> str:
+    return str(
+        doc.eval_on_selector(selector, "(e, [p, s]) => getComputedStyle(e, s).getPropertyValue(p)", [prop, pseudo])
+    )
+
+
+def test_the_app_page_looks_like_the_portal(story: Exchange, documents: dict[str, int], page: Any) -> None:
+    open_app_page(page, story.kd, DIRECTOR, "#queue")
+    page.wait_for_selector("#kd-queue tr[data-document-id]")
+    assert css(page, "body", "font-family").startswith('"Open Sans", "Helvetica Neue", Helvetica, Arial')
+    assert css(page, "body", "background-color") == GREY
+    assert css(page, "#kd-sign-agent", "background-color") == PRIMARY  # ui-btn-primary
+    assert css(page, "#kd-sign-cryptoarm", "background-color") == SUCCESS  # ui-btn-success
+    assert css(page, "#kd-pair", "border-top-color") == "rgb(198, 205, 211)"  # ui-btn-light-border
+    for selector in ("#kd-pair", "#kd-dept-filters input[name=q]", "#kd-dept-filters select"):
+        assert css(page, selector, "min-height") == "39px", selector  # ui-btn and ui-ctl height
+        assert css(page, selector, "border-top-left-radius") == "2px", selector
+    assert css(page, "#kd-nav a.kd-active", "border-bottom-color") == PRIMARY  # the current tab
+    assert css(page, "#kd-nav a.kd-active", "font-weight") == "600"
+
+    # A busy button (kd_core.js busy()) spins and stays readable; a disabled one is only faded.
+    assert css(page, "#kd-sign-agent", "opacity") == "0.45"  # disabled: no agent online
+    page.eval_on_selector("#kd-pair", "b => { b.disabled = true; b.setAttribute('aria-busy', 'true'); }")
+    assert css(page, "#kd-pair", "animation-name", "::before") == "kd-spin"
+    assert css(page, "#kd-pair", "opacity") == "0.85"
+    assert css(page, "#kd-pair", "cursor") == "progress"
+    page.eval_on_selector("#kd-pair", "b => { b.disabled = false; b.removeAttribute('aria-busy'); }")
+    assert css(page, "#kd-pair", "content", "::before") == "none"
+
+    # The keyboard's focus is visible: a 2 px ring on the tabs and on the buttons.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.matches('#kd-nav a')")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('kd-btn')"):
+            break
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineWidth") == "2px"
+
+
+def test_the_counterparty_page_shares_the_look(story: Exchange, documents: dict[str, int], page: Any) -> None:
+    page.goto(counterparty_link(story))
+    page.wait_for_selector("[data-upload-form]")
+    assert css(page, "body", "font-family").startswith('"Open Sans", "Helvetica Neue", Helvetica, Arial')
+    assert css(page, "body", "background-color") == GREY
+    assert css(page, "[data-upload]", "background-color") == SUCCESS
+    assert css(page, "[data-upload]", "border-top-left-radius") == "2px"
+    assert css(page, "a[data-download]", "border-top-color") == "rgb(198, 205, 211)"
+    shot(page, "look-counterparty")
 
 
 @pytest.mark.parametrize(
