@@ -155,14 +155,15 @@ def settle(pg: Any, frame: Any | None) -> None:
 
 
 def snap(pg: Any, name: str, frame: Any | None = None) -> None:
-    """A step's screenshots at 1280 and 390 px; at 390 the KlikDok page (the frame's, inside the portal) must not
-    scroll sideways. The viewport is back at 1280 afterwards."""
+    """A step's screenshots at 1280 and 390 px; at neither width the KlikDok page (the frame's, inside the portal)
+    scrolls sideways. The viewport is back at 1280 afterwards."""
+    doc = frame if frame is not None else pg
+    assert no_horizontal_overflow(doc), (name, 1280, overflow_culprits(doc))
     shot(pg, f"{name}-1280")
     pg.set_viewport_size(PHONE)
     try:
         settle(pg, frame)
-        doc = frame if frame is not None else pg
-        assert no_horizontal_overflow(doc), (name, overflow_culprits(doc))
+        assert no_horizontal_overflow(doc), (name, 390, overflow_culprits(doc))
         shot(pg, f"{name}-390")
     finally:
         pg.set_viewport_size(DESKTOP)
