@@ -9,12 +9,14 @@ Screenshots: test-artifacts/stories/narrow-*.png.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.counterparty.conftest import ALFA_EMAIL, Exchange, link_in, text_of
 from tests.stories.conftest import (
+    ARTIFACTS,
     DESKTOP,
     PHONE,
     Outside,
@@ -61,6 +63,11 @@ def assert_fits(doc: Any, what: str) -> None:
 GREY, PRIMARY, SUCCESS = "rgb(238, 242, 244)", "rgb(59, 200, 245)", "rgb(187, 237, 33)"
 
 
+def shot_path(name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / f"{name}.png"
+
+
 def css(doc: Any, selector: str, prop: str, pseudo: str | None = None) -> str:
     return str(
         doc.eval_on_selector(selector, "(e, [p, s]) => getComputedStyle(e, s).getPropertyValue(p)", [prop, pseudo])
@@ -87,6 +94,7 @@ def test_the_app_page_looks_like_the_portal(story: Exchange, documents: dict[str
     assert css(page, "#kd-pair", "animation-name", "::before") == "kd-spin"
     assert css(page, "#kd-pair", "opacity") == "0.85"
     assert css(page, "#kd-pair", "cursor") == "progress"
+    page.locator("#kd-agent-panel").screenshot(path=str(shot_path("look-busy-button")))
     page.eval_on_selector("#kd-pair", "b => { b.disabled = false; b.removeAttribute('aria-busy'); }")
     assert css(page, "#kd-pair", "content", "::before") == "none"
 
@@ -100,6 +108,7 @@ def test_the_app_page_looks_like_the_portal(story: Exchange, documents: dict[str
             break
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
     assert page.evaluate("getComputedStyle(document.activeElement).outlineWidth") == "2px"
+    shot(page, "look-keyboard-focus")
 
 
 def test_the_counterparty_page_shares_the_look(story: Exchange, documents: dict[str, int], page: Any) -> None:
