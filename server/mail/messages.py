@@ -17,6 +17,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -96,7 +97,11 @@ class Letter:
 def _base(letter: Letter, subject: str) -> EmailMessage:
     """Every header of every letter, written here only, from the letter's cleaned values."""
     msg = EmailMessage(policy=BUILD)
-    msg["Subject"] = one_line(subject, TITLE_MAX + 80)
+    # Written pre-encoded: the default policy's folder drops the space before a word that begins a new encoded
+    # word («о пролонгации» arrives as «опролонгации»); Header keeps spaces inside the encoded text, and set_raw
+    # with lines already within the limit is never refolded.
+    subject_line = one_line(subject, TITLE_MAX + 80)
+    msg.set_raw("Subject", Header(subject_line, "utf-8", maxlinelen=76, header_name="Subject").encode(linesep="\n"))
     try:
         msg["From"] = Address(
             display_name=f"{letter.sender_company} через KlikDok" if letter.sender_company else "KlikDok",
