@@ -100,7 +100,7 @@ class DocumentQueries:
                 for h in store.history(d, document_id)
             ]
             files = store.files(d, document_id)
-            names = {f.id: f.name for f in files}
+            file_names = {f.id: f.name for f in files}
             return DocumentDetail(
                 document=summary,
                 reason=doc.reason,
@@ -116,7 +116,7 @@ class DocumentQueries:
                 ],
                 route=route,
                 signatures=_with_verdicts(
-                    store.signatures(d, document_id), signature_store.verdicts(d, document_id), names
+                    store.signatures(d, document_id), signature_store.verdicts(d, document_id), file_names
                 ),
                 history=history,
                 can=viewer.actions(doc, current.user_id if current else None),

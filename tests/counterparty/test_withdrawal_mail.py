@@ -15,7 +15,7 @@ import pytest
 from server.mail import messages
 from server.mail.smtp import SmtpSender
 from tests.counterparty.conftest import ALFA_EMAIL, DEAL, PDF, Exchange, Mailbox, link_in, text_of
-from tests.counterparty.test_mail_injection import HEADERS, PAYLOADS, header_names, letter, relay  # noqa: F401
+from tests.counterparty.test_mail_injection import HEADERS, PAYLOADS, header_names, letter, relay  # noqa: F401 - the relay fixture re-exported
 from tests.workflow.conftest import DIRECTOR, MANAGER, wait_for
 
 REASON = "Ошибка в реквизитах\r\nBcc: spy@evil.example"
@@ -62,7 +62,7 @@ def test_no_letter_when_the_counterparty_was_never_sent_the_document(exchange: E
 
 
 @pytest.mark.parametrize("payload", sorted(PAYLOADS))
-def test_withdrawal_letter_cannot_be_injected(relay: tuple[Mailbox, SmtpSender], payload: str) -> None:  # noqa: F811
+def test_withdrawal_letter_cannot_be_injected(relay: tuple[Mailbox, SmtpSender], payload: str) -> None:  # noqa: F811  pytest injects the imported fixture of this name
     mailbox, sender = relay
     before = len(mailbox.envelopes)
     bad = letter(to_name=PAYLOADS[payload], title=PAYLOADS[payload], sender_company=PAYLOADS[payload], link="")

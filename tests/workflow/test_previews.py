@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+import httpx
 import pytest
 
 from server.workflow import previews
@@ -66,7 +67,7 @@ def test_preview_is_decided_by_the_bytes_not_by_the_name_or_the_claim(kd: Klikdo
     stored = dict(kd.query("SELECT name, content_type FROM document_files WHERE document_id = ?", doc_id))
     assert stored["Вредный.pdf"] == "application/octet-stream" and stored["Договор.pdf"] == "application/pdf"
 
-    def preview(name: str):  # type: ignore[no-untyped-def]  # an httpx.Response
+    def preview(name: str) -> httpx.Response:
         r = kd.api("GET", f"/documents/{doc_id}/files/{ids[name]}/preview", MANAGER)
         assert r.status_code == 200, r.text
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
