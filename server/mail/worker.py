@@ -206,7 +206,8 @@ class MailWorker:
 
     def _gave_up(self, d: SqliteDb, message: OutboxMessage, link_id: int, error: str) -> None:
         outbox.give_up(d, message.id, error)
-        links.mark_mail_failed(d, link_id, error)
+        if message.kind != links.MAIL_WITHDRAWAL:  # the withdrawn link keeps what its invitation's delivery was
+            links.mark_mail_failed(d, link_id, error)
         doc = store.document_row(d, int(message.payload["document_id"]))
         link = links.link_by_id(d, link_id)
         if doc is None or link is None:

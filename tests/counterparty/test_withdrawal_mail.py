@@ -53,6 +53,32 @@ def test_withdrawn_document_is_announced_to_the_counterparty_once(exchange: Exch
     assert exchange.kd.query("SELECT status FROM outbox WHERE kind = 'mail.withdrawal'") == [("delivered",)]
 
 
+def test_a_bounced_withdrawal_letter_is_told_to_the_author(exchange: Exchange) -> None:
+    doc_id = exchange.company_signed()
+    exchange.invitation()
+    exchange.smtp.mailbox.refuse = {ALFA_EMAIL}
+    r = exchange.kd.api("POST", f"/documents/{doc_id}/withdraw", MANAGER, json={"reason": "Передумали"})
+    assert r.status_code == 200, r.text
+    wait_for(
+        lambda: exchange.kd.query("SELECT status FROM outbox WHERE kind = 'mail.withdrawal'") == [("failed",)],
+        what="the bounce recorded",
+    )
+    history = exchange.kd.api("GET", f"/documents/{doc_id}", MANAGER).json()["history"]
+    assert any(
+        h["action"] == "counterparty.email_failed" and h["details"]["kind"] == "mail.withdrawal" for h in history
+    )
+    # The link's own invitation stays delivered in the manager's view; the author is told to tell them.
+    assert exchange.kd.query("SELECT mail_status FROM counterparty_links") == [("sent",)]
+    wait_for(
+        lambda: [
+            n
+            for n in exchange.kd.emu.state.notifications
+            if n["USER_ID"] == MANAGER and "Сообщите контрагенту об отзыве сами" in n["MESSAGE"]
+        ],
+        what="the author's notification",
+    )
+
+
 def test_no_letter_when_the_counterparty_was_never_sent_the_document(exchange: Exchange) -> None:
     exchange.kd.register_cert(DIRECTOR, exchange.people.certs[DIRECTOR])
     doc_id = exchange.kd.create(MANAGER, DEAL, {"Договор №17.pdf": PDF}, signers=[DIRECTOR])
