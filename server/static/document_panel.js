@@ -188,13 +188,17 @@
 
   // The server says which files may be previewed (server/workflow/previews.py decides by the bytes) and serves
   // them with the type it found; anything it did not serve as a PDF or a picture is not shown here.
+  // A picture is shown at once; a PDF when asked for: the browser's PDF viewer takes the keyboard focus when it
+  // has loaded, which must not happen while someone types a reason or an address elsewhere in the panel (and a
+  // large PDF is not downloaded by merely opening the document).
   var IMAGE_TYPES = /^image\/(png|jpeg|gif|webp)$/;
   function filePreview(docId, f) {
     if (f.preview !== "pdf" && f.preview !== "image") return null;
     var body = el("div", { class: "kd-preview-body" },
                   el("p", { class: "kd-muted kd-small", role: "status", text: "Загружаем просмотр…" }));
-    var box = el("details", { class: "kd-preview", "data-preview": f.preview, open: "" },
+    var box = el("details", { class: "kd-preview", "data-preview": f.preview },
       el("summary", { text: f.preview === "pdf" ? "Просмотр PDF" : "Просмотр изображения" }), body);
+    if (f.preview === "image") box.open = true;
     function load() {
       if (box.getAttribute("data-loaded")) return;
       box.setAttribute("data-loaded", "yes");
@@ -216,7 +220,7 @@
       });
     }
     box.addEventListener("toggle", function () { if (box.open) load(); fit(); });
-    load();
+    if (box.open) load();
     return box;
   }
 

@@ -147,7 +147,11 @@ def test_previews_timeline_and_signatures_naming_their_files(kd: Klikdok, people
     def item(name: str) -> str:
         return f"{panel} li.kd-doc-file[data-file-id='{ids[name]}']"
 
-    # The PDF: an inline frame showing a blob the page fetched with its session; the server typed it by its bytes.
+    # The PDF, when asked for (its viewer takes the focus when loaded): an inline frame showing a blob the page
+    # fetched with its session; the server typed it by its bytes.
+    assert page.locator(f"{item('Договор.pdf')} iframe").count() == 0
+    page.focus(f"{item('Договор.pdf')} details.kd-preview > summary")
+    page.keyboard.press("Enter")
     frame = page.wait_for_selector(f"{item('Договор.pdf')} iframe.kd-preview-pdf")
     src = frame.get_attribute("src")
     assert src.startswith("blob:") and frame.get_attribute("title") == "Просмотр: Договор.pdf"
@@ -201,9 +205,11 @@ def test_previews_timeline_and_signatures_naming_their_files(kd: Klikdok, people
 
 def test_withdraw_dialog_from_the_keyboard(kd: Klikdok, people: People, page: Any) -> None:
     kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
-    # A picture, not a PDF: headless Chromium's PDF viewer takes the focus whenever it finishes loading, which
-    # would make the keyboard steps below depend on timing.
-    doc_id = create(kd, [("Скан.png", PNG, "image/png")], [DIRECTOR], "Договор на отзыв")
+    # With a PDF: its viewer takes the keyboard focus whenever it finishes loading, so the panel loads it only
+    # when asked; the typing below must never be interrupted by it.
+    doc_id = create(
+        kd, [("Договор.pdf", PDF, "application/pdf"), ("Скан.png", PNG, "image/png")], [DIRECTOR], "Договор на отзыв"
+    )
     panel = open_tab(page, kd, MANAGER, doc_id)
     keys: list[str] = []
     page.on(
