@@ -23,7 +23,7 @@ from cades.verdicts import document_headline, revocation_line, signature_headlin
 from server import crashpoints
 from server.db import Database
 from server.text import moscow_time
-from server.workflow import signature_store, states, store
+from server.workflow import previews, signature_store, states, store
 from server.workflow.directory import PortalMissing
 from server.workflow.docstate import DocState
 from server.workflow.downloads import Downloads
@@ -296,7 +296,7 @@ def _page_model(d: Any, ctx: LinkContext) -> PageModel:
                 size=f.size,
                 content_type=f.content_type,
                 streebog256=f.streebog256,
-                pdf=f.content_type == "application/pdf" or f.name.lower().endswith(".pdf"),
+                pdf=previews.kind_of(f.content_type) == "pdf",
                 signed_by_counterparty=f.id in signed_files,
             )
             for f in files

@@ -82,5 +82,9 @@ class Invitations:
 
 
 def revoke_on_withdraw(db: Database, doc: DocumentRow) -> None:
-    """The ``withdraw`` listener: the counterparty's link dies with the document, in the same transaction."""
-    links.revoke_active(db, doc.id, reason="withdrawn", actor="system")
+    """The ``withdraw`` listener: the counterparty's link dies with the document, in the same transaction, and
+    a counterparty who had been sent the document is told by e-mail (the letter is queued in that transaction
+    too, so a withdrawal never happens without it)."""
+    link_id = links.revoke_active(db, doc.id, reason="withdrawn", actor="system")
+    if link_id is not None:
+        links.enqueue_withdrawal(db, link_id, doc.id)

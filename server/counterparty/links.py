@@ -24,7 +24,8 @@ from .link_store import LinkRow
 MAIL_INVITATION = "mail.invitation"
 MAIL_REMINDER = "mail.reminder"
 MAIL_CONFIRMATION = "mail.confirmation"
-MAIL_KINDS = (MAIL_INVITATION, MAIL_REMINDER, MAIL_CONFIRMATION)
+MAIL_WITHDRAWAL = "mail.withdrawal"
+MAIL_KINDS = (MAIL_INVITATION, MAIL_REMINDER, MAIL_CONFIRMATION, MAIL_WITHDRAWAL)
 
 
 class LinkRefused(Exception):
@@ -153,6 +154,16 @@ def issue(
         now=moment,
     )
     return link_id
+
+
+def enqueue_withdrawal(db: Database, link_id: int, document_id: int) -> int | None:
+    """The «Документ отозван» letter to the recipient of the link the withdrawal just closed (once per link)."""
+    return outbox.enqueue(
+        db,
+        MAIL_WITHDRAWAL,
+        {"link_id": link_id, "document_id": document_id},
+        dedupe_key=f"{MAIL_WITHDRAWAL}:{link_id}",
+    )
 
 
 def link_deadline(link: LinkRow, doc: DocumentRow) -> str:

@@ -1,4 +1,5 @@
-"""The counterparty's e-mails, in Russian: the invitation with the personal link, reminders, the confirmation.
+"""The counterparty's e-mails, in Russian: the invitation with the personal link, reminders, the confirmation,
+and the notice that the document was withdrawn.
 
 Each message has a plain-text body (what every client shows) and a simple HTML alternative without images
 or external resources. Message-IDs are derived from the outbox message id, so a message repeated after a crash
@@ -205,6 +206,27 @@ def reminder(letter: Letter, days: int | None) -> EmailMessage:
     text = "\n\n".join(lines)
     msg.set_content(f"{text}\n\n{letter.link}\n\nСсылка персональная: не пересылайте это письмо.\n")
     msg.add_alternative(_html([html.escape(line) for line in lines], letter.link, "Открыть документ"), subtype="html")
+    return msg
+
+
+REASON_MAX = 1000
+
+
+def withdrawal(letter: Letter, reason: str) -> EmailMessage:
+    """«Документ отозван»: the sender withdrew a document the counterparty had been sent; its link no longer
+    works. The reason is the author's text, so it goes into the body only, on one cleaned line."""
+    msg = _base(letter, f"Документ отозван: {letter.title}")
+    why = one_line(reason, REASON_MAX)
+    lines = [
+        "Здравствуйте!",
+        f"Документ «{letter.title}» (файлы: {_files(letter)}), направленный вам на подпись, отозван "
+        f"отправителем — {letter.sender_company or letter.author_name}. Подписывать его не нужно: ссылка "
+        "из прежнего письма больше не действует.",
+        f"Причина отзыва: {why}" if why else "Причина отзыва не указана.",
+        f"Отправитель: {letter.author_name}.",
+    ]
+    msg.set_content("\n\n".join(lines) + "\n")
+    msg.add_alternative(_html([html.escape(line) for line in lines], None, ""), subtype="html")
     return msg
 
 

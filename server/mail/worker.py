@@ -143,6 +143,8 @@ class MailWorker:
             return link, doc, files, self.sender_company(d, doc.id)
 
         link, doc, files, company = await self.db.read(read)
+        if message.kind == links.MAIL_WITHDRAWAL and doc.state != DocState.WITHDRAWN:
+            raise Skip("документ не отозван")
         if message.kind in (links.MAIL_INVITATION, links.MAIL_REMINDER):
             if link.revoked_at:
                 raise Skip("ссылка уже отозвана")
@@ -168,6 +170,10 @@ class MailWorker:
             return messages.render(messages.invitation(letter))
         if message.kind == links.MAIL_REMINDER:
             return messages.render(messages.reminder(letter, message.payload.get("days")))
+        if message.kind == links.MAIL_WITHDRAWAL:
+            # The link is dead by now: the letter carries none (the old one opens a page that says the same).
+            letter = messages.Letter(**{**letter.__dict__, "link": ""})
+            return messages.render(messages.withdrawal(letter, doc.reason))
         name, data = await self.package(doc.id)
         limit = self.settings.counterparty.package_in_email_max_mb * 1024 * 1024
         package = (name, data) if len(data) <= limit else None
@@ -200,7 +206,8 @@ class MailWorker:
 
     def _gave_up(self, d: SqliteDb, message: OutboxMessage, link_id: int, error: str) -> None:
         outbox.give_up(d, message.id, error)
-        links.mark_mail_failed(d, link_id, error)
+        if message.kind != links.MAIL_WITHDRAWAL:  # the withdrawn link keeps what its invitation's delivery was
+            links.mark_mail_failed(d, link_id, error)
         doc = store.document_row(d, int(message.payload["document_id"]))
         link = links.link_by_id(d, link_id)
         if doc is None or link is None:
@@ -209,6 +216,7 @@ class MailWorker:
             links.MAIL_INVITATION: "Письмо со ссылкой на документ",
             links.MAIL_REMINDER: "Напоминание",
             links.MAIL_CONFIRMATION: "Подтверждение с подписанным комплектом",
+            links.MAIL_WITHDRAWAL: "Письмо об отзыве документа",
         }[message.kind]
         text = (
             f"{what} для контрагента ({one_line(link.recipient_email, 254)}) по документу "
@@ -231,7 +239,12 @@ class MailWorker:
         effects.notify(
             d,
             doc.author_id,
-            text + ". Проверьте адрес и отправьте ссылку заново.",
+            text
+            + (
+                ". Сообщите контрагенту об отзыве сами."
+                if message.kind == links.MAIL_WITHDRAWAL
+                else ". Проверьте адрес и отправьте ссылку заново."
+            ),
             doc=doc,
             key=f"mail.failed:{message.id}",
         )

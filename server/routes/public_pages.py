@@ -22,6 +22,7 @@ from litestar.response import Redirect, Template
 from server.config import Settings
 from server.counterparty.exchange import REFUSAL_TEXT, ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
 from server.counterparty.limiter import PublicLimiter, client_ip
+from server.workflow import previews
 
 from .dependencies import Services
 from .errors import status_of
@@ -164,10 +165,13 @@ class PublicPages(Controller):
             return link
         ctx = link
         try:
-            name, ctype, data = await exchange.file(ctx, file_id)
+            name, _, data = await exchange.file(ctx, file_id)
         except ActionRefused as exc:
             return problem_page(status_of(exc), "Файл недоступен", exc.message)
-        return _attachment(name, ctype, data, inline=inline and ctype == "application/pdf")
+        # The one definition of what may be shown inline (server.workflow.previews): the bytes decide, not the
+        # name or the uploader's claim; this page previews PDFs only.
+        served = previews.served(data)
+        return _attachment(name, served.content_type, data, inline=inline and served.content_type == "application/pdf")
 
     @get("/{token:str}/signatures/{signature_id:int}")
     async def signature(

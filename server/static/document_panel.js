@@ -22,7 +22,8 @@
     (node ? JSON.parse(node.textContent) : []).forEach(function (a) { labels[a.value] = a.label; });
     return labels;
   })();
-  var MAIL_KIND = { "mail.invitation": "приглашение", "mail.reminder": "напоминание", "mail.confirmation": "подтверждение" };
+  var MAIL_KIND = { "mail.invitation": "приглашение", "mail.reminder": "напоминание", "mail.confirmation": "подтверждение",
+                    "mail.withdrawal": "уведомление об отзыве" };
   var LINK_CLOSED = { resent: "отправлена новая", replaced: "отправлена новая", withdrawn: "документ отозван",
                       expired: "срок истёк" };
 
@@ -145,6 +146,192 @@
     return box;
   }
 
+  // ---- files and their previews ------------------------------------------------------------------------
+
+  // Previews as object URLs, by digest: the bytes behind a digest never change, so a panel drawn again after an
+  // action shows the same preview without downloading the file again. The page session travels in a header,
+  // which an <iframe> or <img> cannot send: the file is fetched with it and shown from a blob.
+  var PREVIEWS_KEPT = 12;
+  var previewCache = {};
+  var previewOrder = [];
+  function previewBlob(docId, f) {
+    var key = f.streebog256 + ":" + f.preview;
+    if (!previewCache[key]) {
+      previewCache[key] = api("GET", "/documents/" + docId + "/files/" + f.id + "/preview", null, { raw: true })
+        .then(function (resp) { return resp.blob(); })
+        .then(function (blob) { return { type: blob.type, url: URL.createObjectURL(blob) }; });
+      previewCache[key].catch(function () { delete previewCache[key]; });
+      previewOrder.push(key);
+      while (previewOrder.length > PREVIEWS_KEPT) {
+        var old = previewOrder.shift();
+        var gone = previewCache[old];
+        delete previewCache[old];
+        if (gone) gone.then(function (p) { URL.revokeObjectURL(p.url); }, function () {});
+      }
+    }
+    return previewCache[key];
+  }
+
+  // The server says which files may be previewed (server/workflow/previews.py decides by the bytes) and serves
+  // them with the type it found; anything it did not serve as a PDF or a picture is not shown here.
+  // A picture is shown at once; a PDF when asked for: the browser's PDF viewer takes the keyboard focus when it
+  // has loaded, which must not happen while someone types a reason or an address elsewhere in the panel (and a
+  // large PDF is not downloaded by merely opening the document).
+  var IMAGE_TYPES = /^image\/(png|jpeg|gif|webp)$/;
+  function filePreview(docId, f) {
+    if (f.preview !== "pdf" && f.preview !== "image") return null;
+    var body = el("div", { class: "kd-preview-body" },
+                  el("p", { class: "kd-muted kd-small", role: "status", text: "Загружаем просмотр…" }));
+    var box = el("details", { class: "kd-preview", "data-preview": f.preview },
+      el("summary", { text: f.preview === "pdf" ? "Просмотр PDF" : "Просмотр изображения" }), body);
+    if (f.preview === "image") box.open = true;
+    function load() {
+      if (box.getAttribute("data-loaded")) return;
+      box.setAttribute("data-loaded", "yes");
+      previewBlob(docId, f).then(function (p) {
+        clear(body);
+        var title = "Просмотр: " + f.name;
+        if (f.preview === "pdf" && p.type === "application/pdf") {
+          body.appendChild(el("iframe", { class: "kd-preview-pdf", src: p.url, title: title }));
+        } else if (f.preview === "image" && IMAGE_TYPES.test(p.type)) {
+          body.appendChild(el("img", { class: "kd-preview-img", src: p.url, alt: title }));
+        } else {
+          body.appendChild(el("p", { class: "kd-muted kd-small", text: "Этот файл здесь не показывается: скачайте его." }));
+        }
+        fit();
+      }).catch(function (err) {
+        box.removeAttribute("data-loaded");
+        clear(body).appendChild(el("p", { class: "kd-error kd-small", role: "alert", text: err.message }));
+        fit();
+      });
+    }
+    box.addEventListener("toggle", function () { if (box.open) load(); fit(); });
+    if (box.open) load();
+    return box;
+  }
+
+  function fileList(doc, detail) {
+    var list = el("ul", { class: "kd-doc-files", "aria-label": "Файлы документа" });
+    detail.files.forEach(function (f) {
+      list.appendChild(el("li", { class: "kd-doc-file", "data-file-id": String(f.id), "data-preview": f.preview || "" },
+        el("div", { class: "kd-doc-file-head" },
+          el("strong", { class: "kd-doc-file-name", text: f.name }),
+          el("span", { class: "kd-muted kd-small", text: (f.size / 1024).toFixed(1) + " КБ" }),
+          el("button", { class: "kd-btn kd-btn-light kd-btn-small", type: "button", "data-download": String(f.id),
+                         "aria-label": "Скачать «" + f.name + "»", text: "Скачать", onclick: function () {
+            download("/documents/" + doc.id + "/files/" + f.id + "/content", f.name);
+          } })),
+        el("div", { class: "kd-small kd-doc-file-digest" }, el("span", { class: "kd-muted", text: "ГОСТ Р 34.11-2012 (256): " }),
+           el("code", { class: "kd-digest", text: f.streebog256 })),
+        filePreview(doc.id, f)));
+    });
+    return list;
+  }
+
+  // ---- the route as a timeline ----------------------------------------------------------------------------
+
+  var STEP_STATE = { waiting: "ожидает очереди", current: "ждёт подписи", signed: "подписано", rejected: "отклонено",
+                     cancelled: "не потребовалось" };
+  function day(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    if (isNaN(d)) return iso;
+    try { return d.toLocaleDateString("ru-RU", { timeZone: u.timezone }); } catch (e) { return d.toLocaleDateString("ru-RU"); }
+  }
+  function shortSerial(serial) {
+    serial = String(serial || "");
+    return serial.length > 16 ? serial.slice(0, 8) + "…" + serial.slice(-4) : serial;
+  }
+  function issuerName(issuer) {
+    var m = /(?:^|,\s*)CN=([^,]+)/.exec(issuer || "");
+    return m ? m[1].trim() : (issuer || "");
+  }
+  // The certificates a step signed with (one line per certificate, however many files it signed).
+  function stepCertificates(detail, step) {
+    var seen = {};
+    var lines = [];
+    detail.signatures.forEach(function (s) {
+      if (s.step_id !== step.id || seen[s.certificate_serial]) return;
+      seen[s.certificate_serial] = true;
+      var valid = s.certificate_not_before && s.certificate_not_after ?
+        ", действует с " + day(s.certificate_not_before) + " по " + day(s.certificate_not_after) : "";
+      lines.push(el("div", { class: "kd-tl-cert", "data-certificate": s.certificate_serial },
+        "Сертификат: " + (s.signer.common_name || "—") + ", № " + shortSerial(s.certificate_serial) +
+        ", выдан " + issuerName(s.certificate_issuer) + valid));
+    });
+    return lines;
+  }
+  function timeline(detail) {
+    var ol = el("ol", { class: "kd-steps kd-timeline", "aria-label": "Маршрут подписания" });
+    var current = -1, next = -1;
+    detail.route.forEach(function (s, i) {
+      if (s.state === "current" && current < 0) current = i;
+      else if (s.state === "waiting" && current >= 0 && next < 0) next = i;
+    });
+    detail.route.forEach(function (s, i) {
+      var cp = s.kind === "counterparty";
+      var who = cp ? "Контрагент" + (detail.counterparty_name ? " — " + detail.counterparty_name : "") :
+                     (s.display_name || "—");
+      var state = STEP_STATE[s.state] || s.state;
+      if (cp && s.state === "current") state = "ждёт ответа контрагента";
+      var mark = i === current ? "Сейчас" : i === next ? "Далее" : "";
+      var li = el("li", { class: "kd-tl-step kd-tl-" + s.state, "data-step-state": s.state, "data-step-id": String(s.id) },
+        el("span", { class: "kd-tl-dot", "aria-hidden": "true" }),
+        el("div", { class: "kd-tl-head" }, el("strong", { class: "kd-tl-who", text: s.position + ". " + who }),
+           mark ? el("span", { class: "kd-tl-mark kd-tl-mark-" + (i === current ? "now" : "next"), text: mark }) : null),
+        el("div", { class: "kd-tl-state", text: state + (s.acted_at ? ", " + date(s.acted_at) : "") }),
+        s.reason ? el("div", { class: "kd-tl-reason" }, el("strong", { text: "Причина: " }), s.reason) : null);
+      if (i === current) li.setAttribute("aria-current", "step");
+      stepCertificates(detail, s).forEach(function (line) { li.appendChild(line); });
+      ol.appendChild(li);
+    });
+    return ol;
+  }
+
+  // ---- withdrawing ----------------------------------------------------------------------------------------
+
+  // A dialog of its own each time (it opens clean) with one idempotency key for that opening: a repeated click
+  // or a retried request withdraws once; «Отозвать» is busy while the request runs; Esc and «Отмена» close it.
+  function openWithdraw(doc, opener, refresh) {
+    var old = document.getElementById("kd-withdraw");
+    if (old) old.remove();
+    var key = u.newKey();
+    var reason = el("textarea", { id: "kd-withdraw-reason", name: "reason", rows: "3", maxlength: "1000",
+                                  autofocus: "" });
+    var error = el("p", { class: "kd-error", id: "kd-withdraw-error", role: "alert" });
+    var ok = el("button", { class: "kd-btn kd-btn-red", type: "submit", id: "kd-withdraw-ok", text: "Отозвать" });
+    var cancel = el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-withdraw-cancel", text: "Отмена" });
+    var toCounterparty = doc.state === "awaiting_counterparty";
+    var form = el("form", { method: "dialog", id: "kd-withdraw-form" },
+      el("h2", { class: "kd-subtitle", id: "kd-withdraw-title", text: "Отозвать документ «" + doc.title + "»?" }),
+      el("p", { class: "kd-muted kd-small", id: "kd-withdraw-note", text: "Подписать документ после отзыва будет нельзя." +
+        (toCounterparty ? " Контрагенту придёт письмо «Документ отозван» с указанной причиной." : "") }),
+      el("label", { class: "kd-field", for: "kd-withdraw-reason" }, "Причина отзыва (необязательно)", reason),
+      error,
+      el("div", { class: "kd-actions" }, ok, cancel));
+    var dialog = el("dialog", { class: "kd-dialog", id: "kd-withdraw", "aria-labelledby": "kd-withdraw-title",
+                                "aria-describedby": "kd-withdraw-note" }, form);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      error.textContent = "";
+      u.busy(ok, function () {
+        return api("POST", "/documents/" + doc.id + "/withdraw", { reason: reason.value.trim() }, { key: key });
+      }).then(function (res) {
+        if (res === null) return;  // a second press while the first runs
+        dialog.close();
+        refresh();
+      }).catch(function (err) { error.textContent = err.message; });
+    });
+    cancel.addEventListener("click", function () { dialog.close(); });
+    dialog.addEventListener("close", function () {
+      dialog.remove();
+      if (opener.isConnected) opener.focus();
+    });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+    reason.focus();
+  }
+
   function renderDetail(container, detail, refresh) {
     var doc = detail.document;
     clear(container);
@@ -155,38 +342,28 @@
     panel.appendChild(el("p", { class: "kd-muted", text: "Автор: " + doc.author_name + " · создан " + date(doc.created_at) +
       (doc.deadline ? " · срок " + date(doc.deadline) : "") + (detail.counterparty_name ? " · контрагент " +
       detail.counterparty_name + (detail.counterparty_inn ? " (ИНН " + detail.counterparty_inn + ")" : "") : "") }));
-    var files = el("table", { class: "kd-table" }, el("tr", {}, el("th", { text: "Файл" }), el("th", { text: "Размер" }),
-                                                       el("th", { text: "Хэш ГОСТ (256)" }), el("th", { text: "" })));
-    detail.files.forEach(function (f) {
-      files.appendChild(el("tr", {}, el("td", { text: f.name }), el("td", { text: (f.size / 1024).toFixed(1) + " КБ" }),
-        el("td", { class: "kd-digest", text: f.streebog256 }),
-        el("td", {}, el("button", { class: "kd-link", type: "button", text: "Скачать", onclick: function () {
-          download("/documents/" + doc.id + "/files/" + f.id + "/content", f.name);
-        } }))));
-    });
-    panel.appendChild(files);
-    var steps = el("ol", { class: "kd-steps" });
-    var stepLabel = { waiting: "ожидает", current: "сейчас", signed: "подписал(а)", rejected: "отклонил(а)",
-                      cancelled: "не потребовалось" };
-    detail.route.forEach(function (s) {
-      steps.appendChild(el("li", { "data-step-state": s.state }, (s.position + ". " + (s.display_name || "Контрагент") +
-        " — " + stepLabel[s.state] + (s.acted_at ? " " + date(s.acted_at) : "") + (s.reason ? " (" + s.reason + ")" : ""))));
-    });
+    panel.appendChild(el("h3", { class: "kd-subtitle", text: "Файлы" }));
+    panel.appendChild(fileList(doc, detail));
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "Маршрут" }));
-    panel.appendChild(steps);
+    panel.appendChild(timeline(detail));
     if (detail.signatures.length) {
       panel.appendChild(el("h3", { class: "kd-subtitle", text: "Подписи" }));
-      var sigs = el("ul", { class: "kd-list" });
+      var sigs = el("ul", { class: "kd-list kd-signatures" });
       detail.signatures.forEach(function (s) {
         var who = s.signer.common_name || "—";
         if (s.signer.snils) who += ", СНИЛС " + s.signer.snils;
         var v = verdictOf(s);
-        sigs.appendChild(el("li", { "data-signature": s.id },
+        var file = s.file_name || "";
+        sigs.appendChild(el("li", { "data-signature": s.id, "data-file-id": String(s.file_id) },
           el("span", { class: "kd-badge kd-verdict-" + v.tone, "data-verdict": v.tone, title: v.title + ": " + v.text,
-                       text: v.short }), " " + who + " · " + date(s.accepted_at) + " ",
+                       text: v.short }), " ",
+          // A package of several files has a signature per file and signer: each line says which file it signs.
+          el("span", { class: "kd-sig-file" }, "файл ", el("strong", { text: "«" + file + "»" })),
+          " · " + who + " · " + date(s.accepted_at) + " ",
           s.identity_warning ? el("span", { class: "kd-error", text: "⚠ " + s.identity_warning + " " }) : null,
-          el("button", { class: "kd-link", type: "button", text: ".sig", onclick: function () {
-            download("/documents/" + doc.id + "/signatures/" + s.id, "signature.sig");
+          el("button", { class: "kd-link", type: "button", text: ".sig", "aria-label": "Скачать подпись файла «" + file +
+                         "» (" + (s.signer.common_name || "подписант") + ")", onclick: function () {
+            download("/documents/" + doc.id + "/signatures/" + s.id, (file || "signature") + ".sig");
           } }),
           // Anything short of a plain "valid" says what it is in full, not only in a tooltip.
           v.tone !== "valid" ? el("div", { class: "kd-verdict-note kd-verdict-" + v.tone, "data-headline": "",
@@ -207,10 +384,12 @@
     }
     if (detail.can.indexOf("send") >= 0) act("Отправить на подпись", function (key) { return api("POST", "/documents/" + doc.id + "/send", null, { key: key }); }, "kd-btn-blue");
     if (detail.can.indexOf("remind") >= 0) act("Напомнить", function (key) { return api("POST", "/documents/" + doc.id + "/remind", null, { key: key }); });
-    if (detail.can.indexOf("withdraw") >= 0) act("Отозвать", function (key) {
-      var reason = window.prompt("Причина отзыва (необязательно)", "") || "";
-      return api("POST", "/documents/" + doc.id + "/withdraw", { reason: reason }, { key: key });
-    }, "kd-btn-light");
+    if (detail.can.indexOf("withdraw") >= 0) {
+      var withdrawButton = el("button", { class: "kd-btn kd-btn-light", type: "button", "data-action": "Отозвать",
+                                          "aria-haspopup": "dialog", text: "Отозвать" });
+      withdrawButton.addEventListener("click", function () { openWithdraw(doc, withdrawButton, refresh); });
+      actions.appendChild(withdrawButton);
+    }
     if (detail.can.indexOf("delete") >= 0) act("Удалить черновик", function (key) { return api("DELETE", "/documents/" + doc.id, null, { key: key }); }, "kd-btn-light");
     act("Скачать пакет (ZIP)", function () { return download("/documents/" + doc.id + "/package", "package.zip"); }, "kd-btn-light");
     act("Отчёт о проверке", function () { return openReport(doc.id); }, "kd-btn-light");

@@ -24,7 +24,7 @@ from server.db import Database
 from server.text import name as clean_name
 from server.text import title as clean_title
 
-from . import effects, states, store
+from . import effects, previews, states, store
 from .directory import PortalDirectory
 from .files import FileCache, Spool, safe_name
 from .listeners import TransitionListeners
@@ -46,6 +46,11 @@ class Upload:
     streebog256: str
     streebog512: str
     content_type: str = ""
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(previews.HEAD_BYTES)
 
 
 class Intake:
@@ -162,7 +167,8 @@ class Intake:
         spooled: list[str] = []
         for up in uploads:
             name = safe_name(up.name)
-            ctype = up.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            head = await asyncio.to_thread(_head, up.path)
+            ctype = previews.stored_type(head, up.content_type or mimetypes.guess_type(name)[0] or "")
             spooled.append(await asyncio.to_thread(self.spool.put_file, up.streebog256, secrets.token_hex(8), up.path))
             await asyncio.to_thread(self.cache.put_file, up.streebog256, up.path)
             files.append(

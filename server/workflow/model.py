@@ -56,6 +56,8 @@ class DocumentFile(msgspec.Struct, kw_only=True):
     disk_file_id: int | None = None
     # How to check the digest on the signer's computer ({"linux", "windows"}); filled for the detail page only.
     digest_commands: dict[str, str] = {}
+    # How a page previews it ("pdf", "image" or "" for a download only: server.workflow.previews); detail only.
+    preview: str = ""
 
 
 class RouteStep(msgspec.Struct, kw_only=True):
@@ -97,6 +99,11 @@ class SignatureInfo(msgspec.Struct, kw_only=True):
     accepted_at: str
     disk_file_id: int | None = None
     verdict: SignatureVerdict | None = None
+    # Filled for the detail page: the signed file's name and the signing certificate's validity (ISO 8601),
+    # so every line of a package of several files says which one it signs and with what.
+    file_name: str = ""
+    certificate_not_before: str | None = None
+    certificate_not_after: str | None = None
 
 
 class DocumentSummary(msgspec.Struct, kw_only=True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from typing import Any
 
 from server.db import Database, audit
 
@@ -18,7 +19,6 @@ from . import store
 from .docstate import DocState
 from .downloads import Downloads
 from .files import safe_name
-from .outbox_worker import signature_file_name
 from .permissions import Viewer
 from .queries import DocumentQueries
 from .reports import Reports
@@ -26,6 +26,38 @@ from .states import TransitionRefused
 
 REPORT_HTML = "отчёт-о-проверке.html"
 REPORT_JSON = "отчёт-о-проверке.json"
+
+
+SIGNER_FALLBACK = "подписант"
+SURNAME_MAX = 60
+
+
+def signer_surname(signer: dict[str, Any]) -> str:
+    """The signer's surname from the certificate: its SN, else the first word of its CN (kept in Cyrillic)."""
+    surname = str(signer.get("surname") or "").strip()
+    if not surname:
+        words = str(signer.get("common_name") or "").split()
+        surname = words[0] if words else ""
+    return safe_name(surname, SIGNER_FALLBACK)[:SURNAME_MAX]
+
+
+def unique_entry(name: str, used: set[str]) -> str:
+    """``name``, or ``stem.2.ext``, ``stem.3.ext``... when the archive already holds it (case-insensitively, as
+    Windows unpacks it); the name is taken."""
+    candidate, n = name, 1
+    stem, dot, ext = name.rpartition(".")
+    while candidate.lower() in used:
+        n += 1
+        candidate = f"{stem}.{n}.{ext}" if dot and stem else f"{name}.{n}"
+    used.add(candidate.lower())
+    return candidate
+
+
+def signature_entry(file_name: str, signer: dict[str, Any], used: set[str]) -> str:
+    """``<file>.<signer's surname>.sig``: whose signature on which file, readable without opening it; a second
+    signature of the same surname on the same file gets ``.2.sig``. No part can leave the archive's root: the
+    file name and the surname both went through :func:`safe_name` (no separators, no ``..``)."""
+    return unique_entry(f"{file_name}.{signer_surname(signer)}.sig", used)
 
 
 class Packaging:
@@ -63,16 +95,16 @@ class Packaging:
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         report, html = await self.reports.of(doc)
         buf = io.BytesIO()
+        used = {REPORT_HTML.lower(), REPORT_JSON.lower()}
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             by_id = {}
             for f in files:
                 name, _, data = await self.downloads.file_bytes(document_id, f.id)
+                name = unique_entry(safe_name(name), used)
                 z.writestr(name, data)
                 by_id[f.id] = name
-            counts: dict[int, int] = {}
             for sig in signatures:
-                counts[sig.file_id] = counts.get(sig.file_id, 0) + 1
-                z.writestr(signature_file_name(by_id[sig.file_id], counts[sig.file_id]), sig.cms)
+                z.writestr(signature_entry(by_id[sig.file_id], json.loads(sig.signer or "{}"), used), sig.cms)
             z.writestr(REPORT_HTML, html)
             z.writestr(REPORT_JSON, json.dumps(report, ensure_ascii=False, indent=2, default=str))
         return f"{safe_name(doc.title)}.zip", buf.getvalue()

@@ -17,7 +17,7 @@ from cades.verdicts import document_headline
 from server.bitrix24.entities import cards_phrase
 from server.db import Database
 
-from . import signature_store, store
+from . import previews, signature_store, store
 from .digest_commands import digest_commands
 from .docstate import DocState
 from .model import DocumentDetail, DocumentPage, DocumentRow, SignatureInfo, SignatureVerdict
@@ -106,6 +106,8 @@ class DocumentQueries:
                 )
                 for h in store.history(d, document_id)
             ]
+            files = store.files(d, document_id)
+            file_names = {f.id: f.name for f in files}
             return DocumentDetail(
                 document=summary,
                 reason=doc.reason,
@@ -114,11 +116,15 @@ class DocumentQueries:
                 counterparty_ogrn=doc.counterparty_ogrn,
                 counterparty_email=doc.counterparty_email,
                 files=[
-                    msgspec.structs.replace(f, digest_commands=digest_commands(f.name))
-                    for f in store.files(d, document_id)
+                    msgspec.structs.replace(
+                        f, digest_commands=digest_commands(f.name), preview=previews.kind_of(f.content_type)
+                    )
+                    for f in files
                 ],
                 route=route,
-                signatures=_with_verdicts(store.signatures(d, document_id), signature_store.verdicts(d, document_id)),
+                signatures=_with_verdicts(
+                    store.signatures(d, document_id), signature_store.verdicts(d, document_id), file_names
+                ),
                 history=history,
                 can=viewer.actions(doc, current.user_id if current else None),
             )
@@ -128,7 +134,11 @@ class DocumentQueries:
 
 def verdict_of(verification_json: str) -> SignatureVerdict:
     """The headline of a stored (so accepted) signature, in the words every report uses."""
-    head = document_headline(msgspec.json.decode(verification_json, type=VerificationResult), accepted=True)
+    return _verdict(msgspec.json.decode(verification_json, type=VerificationResult))
+
+
+def _verdict(result: VerificationResult) -> SignatureVerdict:
+    head = document_headline(result, accepted=True)
     return SignatureVerdict(
         tone=head.tone,
         short=head.short,
@@ -139,6 +149,23 @@ def verdict_of(verification_json: str) -> SignatureVerdict:
     )
 
 
-def _with_verdicts(signatures: list[SignatureInfo], stored: list[signature_store.StoredVerdict]) -> list[SignatureInfo]:
+def _with_verdicts(
+    signatures: list[SignatureInfo], stored: list[signature_store.StoredVerdict], file_names: dict[int, str]
+) -> list[SignatureInfo]:
+    """Each signature with its verdict, the name of the file it signs and its certificate's validity."""
     by_id = {v.id: v.verification for v in stored}
-    return [msgspec.structs.replace(s, verdict=verdict_of(by_id[s.id])) if s.id in by_id else s for s in signatures]
+    out = []
+    for s in signatures:
+        s = msgspec.structs.replace(s, file_name=file_names.get(s.file_id, ""))
+        if s.id in by_id:
+            result = msgspec.json.decode(by_id[s.id], type=VerificationResult)
+            first = result.signatures[0] if result.signatures else None
+            cert = first.certificate if first else None
+            s = msgspec.structs.replace(
+                s,
+                verdict=_verdict(result),
+                certificate_not_before=cert.not_before.isoformat() if cert and cert.not_before else None,
+                certificate_not_after=cert.not_after.isoformat() if cert and cert.not_after else None,
+            )
+        out.append(s)
+    return out

@@ -82,8 +82,8 @@ def test_invitation_link_upload_completes_and_confirms(exchange: Exchange, count
         names = set(z.namelist())
         assert {
             "Договор №17.pdf",
-            "Договор №17.pdf.sig",
-            "Договор №17.pdf.2.sig",
+            "Договор №17.pdf.Соколов.sig",  # the company's director
+            "Договор №17.pdf.Орлов.sig",  # the counterparty's director
             "отчёт-о-проверке.html",
             "отчёт-о-проверке.json",
         } <= names

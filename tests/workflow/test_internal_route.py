@@ -173,13 +173,14 @@ def test_two_signers_in_order_and_a_package_of_two_files(kd: Klikdok, people: Pe
     assert pkg.status_code == 200 and pkg.headers["content-type"] == "application/zip"
     z = zipfile.ZipFile(io.BytesIO(pkg.content))
     names = set(z.namelist())
+    # Each signature is named after its file and its signer's surname (the first word of the certificate's CN).
     assert {
         "Договор.pdf",
         "Спецификация.xml",
-        "Договор.pdf.sig",
-        "Договор.pdf.2.sig",
-        "Спецификация.xml.sig",
-        "Спецификация.xml.2.sig",
+        "Договор.pdf.Новикова.sig",
+        "Договор.pdf.Соколов.sig",
+        "Спецификация.xml.Новикова.sig",
+        "Спецификация.xml.Соколов.sig",
         "отчёт-о-проверке.html",
         "отчёт-о-проверке.json",
     } == names

@@ -87,9 +87,10 @@ def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp
     shot(page, "02-tab-document-sent")
     doc_id = kd.query("SELECT id FROM documents")[0][0]
     wait_for(lambda: [n for n in kd.emu.state.notifications if n["USER_ID"] == DIRECTOR], what="signer notified")
-    # Withdraw from the tab; the badge and the history follow.
-    page.on("dialog", lambda d: d.accept("Ошибка в реквизитах"))
+    # Withdraw from the tab (the in-page dialog replaced window.prompt); the badge and the history follow.
     frame.click("[data-action='Отозвать']")
+    frame.fill("#kd-withdraw-reason", "Ошибка в реквизитах")
+    frame.click("#kd-withdraw-ok")
     frame.wait_for_selector("table.kd-documents [data-state='withdrawn']")
     frame.wait_for_selector(f"#kd-doc-{doc_id} .kd-badge[data-state='withdrawn']")
     assert "Ошибка в реквизитах" in frame.inner_text(f"#kd-doc-{doc_id}")

@@ -25,7 +25,7 @@ from server.config import Settings
 from server.cryptoarm import transaction_store
 from server.db import Database
 from server.portal.sessions import Session
-from server.workflow import certificate_offers, docstate, job_store, store
+from server.workflow import certificate_offers, docstate, job_store, previews, store
 from server.workflow.audit_log import AuditLog, AuditLogPage
 from server.workflow.directory import PersonInfo, PortalDirectory
 from server.workflow.docstate import DocState
@@ -82,6 +82,33 @@ def attachment(name: str, data: bytes, media_type: str) -> Response[bytes]:
         headers={
             "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
             "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# A previewed file is shown inside the panel only: nothing in it may run, load or submit anything.
+PREVIEW_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+
+
+def preview(name: str, data: bytes) -> Response[bytes]:
+    """Inline only for what :func:`server.workflow.previews.served` recognises by its bytes (PDF, PNG, JPEG, GIF,
+    WebP), with that type; anything else, whatever its name or claimed type, as an octet-stream attachment."""
+    served = previews.served(data)
+    if not served.inline:
+        return attachment(name, data, served.content_type)
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return Response(
+        data,
+        media_type=served.content_type,
+        headers={
+            "Content-Disposition": f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
+            "Content-Security-Policy": PREVIEW_CSP,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
             "X-Content-Type-Options": "nosniff",
         },
     )
@@ -445,8 +472,20 @@ class DocumentsController(Controller):
     async def download_file(
         self, viewer: Viewer, downloads: Downloads, document_id: int, file_id: int
     ) -> Response[bytes]:
-        name, ctype, data = await downloads.download_file(viewer, document_id, file_id)
-        return attachment(name, data, ctype)
+        name, _, data = await downloads.download_file(viewer, document_id, file_id)
+        return attachment(name, data, previews.served(data).content_type)
+
+    @get(
+        "/documents/{document_id:int}/files/{file_id:int}/preview",
+        operation_id="preview_file",
+        summary="The original file to show in the panel: inline only for a PDF or an image recognised by its bytes",
+        opt=audited("download"),
+    )
+    async def preview_file(
+        self, viewer: Viewer, downloads: Downloads, document_id: int, file_id: int
+    ) -> Response[bytes]:
+        name, _, data = await downloads.download_file(viewer, document_id, file_id)
+        return preview(name, data)
 
     @get(
         "/documents/{document_id:int}/signatures/{signature_id:int}",
