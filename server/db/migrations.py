@@ -567,3 +567,15 @@ def m0014_certificate_offers(db: SqliteUtilsDatabase) -> None:
             used_at TEXT
         )""")
     db.execute("CREATE INDEX certificate_offers_user ON certificate_offers(user_id, id)")
+
+
+@migrations(name="0015_document_create_options")
+def m0015_document_create_options(db: SqliteUtilsDatabase) -> None:
+    # Issue 15: what the create form adds to a document. `due_at`: the deadline the author picked (the end of the
+    # chosen day in the portal's zone, UTC; NULL keeps [workflow] counterparty_days from sending). `message`: the
+    # author's plain-text message to the counterparty (the invitation's body and their page). `contact_id`,
+    # `contact_name`: the CRM contact person the invitation is addressed to (their e-mail is in counterparty_email).
+    db.execute("ALTER TABLE documents ADD COLUMN due_at TEXT")
+    db.execute("ALTER TABLE documents ADD COLUMN message TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE documents ADD COLUMN contact_id INTEGER")
+    db.execute("ALTER TABLE documents ADD COLUMN contact_name TEXT NOT NULL DEFAULT ''")

@@ -114,6 +114,9 @@ class DocumentQueries:
                 signatures=_with_verdicts(store.signatures(d, document_id), signature_store.verdicts(d, document_id)),
                 history=history,
                 can=viewer.actions(doc, current.user_id if current else None),
+                message=doc.message,
+                contact_id=doc.contact_id,
+                contact_name=doc.contact_name,
             )
 
         return await self.db.read(read)
