@@ -24,6 +24,7 @@
     var people = null;
     var contacts = null;
     var createKey = u.newKey();   // one per opening: a double click sends one document
+    var shown = [];               // the documents the list shows now
 
     function load() {
       if (!holder) return Promise.resolve(null);
@@ -34,8 +35,10 @@
         } else {
           holder.appendChild(documentTable(page, { open: function (id) { openDocument(detail, id, load); } }));
         }
+        shown = page.items.map(function (d) { return d.id; });
         fit();
-      }).catch(function (err) { showError(holder, err); });
+        return page;
+      }).catch(function (err) { showError(holder, err); return null; });
     }
 
     function personText(p) { return p.name + (p.position ? " — " + p.position : ""); }
@@ -106,10 +109,16 @@
 
     function openCreate() {
       if (frame.canSlide && holder) {
+        var before = shown.slice();
         frame.openApplication({ klikdok: "create", entity_type: holder.getAttribute("data-entity-type"),
                                 entity_id: parseInt(holder.getAttribute("data-entity-id"), 10),
                                 bx24_title: "Новый документ", bx24_width: 760 })
-          .then(function () { load(); });
+          .then(load).then(function (page) {
+            // The slider cannot hand the new document over; the list can: the one document that was not there
+            // before is it, and it opens as it would after the in-page dialog.
+            var added = page ? page.items.filter(function (d) { return before.indexOf(d.id) < 0; }) : [];
+            if (added.length === 1) openDocument(detail, added[0].id, load);
+          });
         return;
       }
       reset();

@@ -69,9 +69,10 @@ def end_of_day(day: date, zone: ZoneInfo = PORTAL_ZONE) -> str:
 def picker(days: int, now: datetime | None = None, zone: ZoneInfo = PORTAL_ZONE) -> dict[str, str]:
     """What the create form's date input needs from the server: its first value, its bounds (the same ones
     :func:`parse_day` enforces) and the words for its hint."""
-    first, last = today(now, zone), latest_day(now, zone)
+    first, last, usual = today(now, zone), latest_day(now, zone), default_day(days, now, zone)
     return {
-        "default": default_day(days, now, zone).isoformat(),
+        "default": usual.isoformat(),
+        "default_text": f"{usual:%d.%m.%Y}",
         "min": first.isoformat(),
         "max": last.isoformat(),
         "max_text": f"{last:%d.%m.%Y}",
