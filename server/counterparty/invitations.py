@@ -39,7 +39,7 @@ class Invitations:
     def _ttl_days(self, doc: DocumentRow) -> int:
         """``[policy] link_ttl_days``, or longer when the author picked a later deadline in the create form: the
         link must not die before the day the counterparty was given (the deadline still ends it on that day)."""
-        if not doc.deadline:
+        if not doc.due_at or not doc.deadline:
             return self.ttl_days
         left = datetime.fromisoformat(doc.deadline) - self.clock()
         return max(self.ttl_days, math.ceil(left.total_seconds() / 86400))
