@@ -194,6 +194,10 @@
       reset();
       prepare();
       byId("kd-title").focus();
+      // Esc leaves the slider as Отмена does (the portal's own sliders close on Esc too).
+      if (frame.canSlide) {
+        document.addEventListener("keydown", function (e) { if (e.key === "Escape") { e.preventDefault(); finish(); } });
+      }
     } else {
       byId("kd-new").addEventListener("click", openCreate);
       // Esc closes the dialog too; either way focus goes back to the button that opened it.

@@ -5,6 +5,7 @@ portal emulator's deal 1 (contacts Орлов and Белова, company «Аль
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -154,3 +155,39 @@ def test_the_card_recipients_for_the_create_form(exchange: Exchange) -> None:
     ]
     # Not from the app page: there is no card there.
     assert exchange.kd.api("GET", "/counterparty/recipients", MANAGER).status_code == 400
+
+
+def slider_page(ex: Exchange, options: dict[str, Any]) -> httpx.Response:
+    """What the portal posts to the app's handler for BX24.openApplication: PLACEMENT=DEFAULT, the params as
+    PLACEMENT_OPTIONS."""
+    form = ex.kd.emu.state.placement_form(MANAGER, "DEFAULT", options)
+    return ex.kd._post_page("/b24/app", form)
+
+
+def test_the_slider_page_is_the_create_form_alone_for_the_asked_card(exchange: Exchange) -> None:
+    ex = exchange
+    page = slider_page(ex, {"klikdok": "create", "entity_type": "deal", "entity_id": 1})
+    assert page.status_code == 200, page.text
+    assert 'id="kd-create-form"' in page.text and 'id="kd-new"' not in page.text and "<dialog" not in page.text
+    assert "Поставка серверного оборудования" in page.text
+    session = re.search(r'data-session="([^"]+)"', page.text)
+    assert session
+    resp = httpx.post(
+        f"{ex.kd.url}/api/v1/documents",
+        headers={"X-KlikDok-Session": session.group(1)},
+        data={"title": "Из слайдера", "signers": str(DIRECTOR), "send": "0"},
+        files=[("files", ("a.pdf", PDF, "application/pdf"))],
+        timeout=30,
+    )
+    assert resp.status_code == 201, resp.text
+    assert ex.kd.query("SELECT entity_type, entity_id, author_id FROM documents") == [("deal", 1, MANAGER)]
+    # Anything else is the ordinary app page.
+    for options in (
+        {},
+        {"klikdok": "other", "entity_type": "deal", "entity_id": 1},
+        {"klikdok": "create", "entity_type": "lead", "entity_id": 1},
+        {"klikdok": "create", "entity_type": "deal", "entity_id": "x"},
+        {"klikdok": "create", "entity_type": "deal", "entity_id": -1},
+    ):
+        other = slider_page(ex, options)
+        assert other.status_code == 200 and 'id="kd-nav"' in other.text and "kd-create-form" not in other.text, options

@@ -436,4 +436,13 @@ def test_in_the_portal_the_form_opens_in_a_slider_and_the_list_reloads_when_it_c
     assert slider.eval_on_selector("#kd-title", "e => e.value") == ""
     slider.click("#kd-create-cancel")
     page.wait_for_function("document.getElementById('slider-box').hidden")
+    # And Esc, from the keyboard, in a third one.
+    frame.click("#kd-new")
+    slider = wait_frame(page, "slider", kd.url)
+    slider.wait_for_selector("#kd-create-form")
+    page.keyboard.type("Передумали")
+    assert slider.eval_on_selector("#kd-title", "e => e.value") == "Передумали"  # the keyboard is in the slider
+    page.keyboard.press("Escape")
+    page.wait_for_function("document.getElementById('slider-box').hidden")
+    assert len(commands(page, "closeApplication", "slider")) == 3
     assert kd.query("SELECT count(*) FROM documents") == [(1,)]
