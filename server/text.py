@@ -75,16 +75,16 @@ def name(value: object) -> str:
     return one_line(value, NAME_MAX)
 
 
-def message(value: object) -> str:
-    """The author's message to the counterparty: plain text of at most :data:`MESSAGE_MAX` characters, its line
+def message(value: object, limit: int = MESSAGE_MAX) -> str:
+    """The author's message to the counterparty: plain text of at most ``limit`` characters, its line
     breaks kept (it is read in a letter's body and on a page), every other control character gone. It is never
     put into a header; the letter's parts are encoded whole, so no line of it reaches SMTP as it is."""
-    raw = str(value or "")[: MESSAGE_MAX * 2].replace("\r\n", "\n").replace("\r", "\n")
+    raw = str(value or "")[: limit * 2].replace("\r\n", "\n").replace("\r", "\n")
     lines = [
         _SPACES.sub(" ", _controls_to_spaces(unicodedata.normalize("NFC", line))).strip() for line in raw.split("\n")
     ]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return text[:MESSAGE_MAX].rstrip()
+    return text[:limit].rstrip()
 
 
 def email_address(value: object, *, local_domain: bool = False) -> str | None:

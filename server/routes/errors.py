@@ -60,6 +60,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "deadline_too_far": 400,
     "unknown_contact": 400,
     "contact_without_email": 400,
+    "message_too_long": 400,
     # 403: someone else's
     "not_current_signer": 403,
     "wrong_signer": 403,

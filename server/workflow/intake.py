@@ -22,7 +22,7 @@ from server.bitrix24.crm import Contact
 from server.bitrix24.entities import CODES, cards_phrase, kind_of
 from server.config import Settings
 from server.db import Database
-from server.text import email_address
+from server.text import MESSAGE_MAX, email_address
 from server.text import message as clean_message
 from server.text import name as clean_name
 from server.text import title as clean_title
@@ -180,7 +180,11 @@ class Intake:
             names.add(safe_name(up.name).lower())
         title = clean_title(title) or safe_name(uploads[0].name)
         day = deadlines.parse_day(due_date)
-        note = clean_message(message)
+        note = clean_message(message, limit=MESSAGE_MAX + 1)
+        if len(note) > MESSAGE_MAX:
+            raise TransitionRefused(
+                "message_too_long", f"Сообщение контрагенту длиннее {MESSAGE_MAX} символов: сократите его."
+            )
         author = await self.directory.user(user_id)
         if author is None:
             raise PermissionDenied("unknown_user", "Пользователь не найден на портале.")

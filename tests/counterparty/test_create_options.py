@@ -133,12 +133,16 @@ def test_the_server_refuses_a_bad_day_or_someone_elses_contact_in_russian(exchan
         resp = create(ex, due_date=value)
         assert resp.status_code == 400, (value, resp.text)
         assert words in resp.json()["message"], resp.json()
+    resp = create(ex, message="Слово " * 200)
+    assert resp.status_code == 400 and "длиннее 1000 символов" in resp.json()["message"]
+    # 1000 characters with line breaks as a browser sends them (CRLF) are fine.
+    assert create(ex, send=False, message=("я" * 99 + "\r\n") * 10).status_code == 201
     # Contact 3 is on deal 2, not on deal 1; Орлов's address is not Белова's.
     resp = create(ex, contact_id="3")
     assert resp.status_code == 400 and "нет в карточке" in resp.json()["message"]
     resp = create(ex, contact_id=str(BELOVA), contact_email="d.orlov@alfa-postavka.example")
     assert resp.status_code == 400 and "не принадлежит контакту" in resp.json()["message"]
-    assert ex.kd.query("SELECT count(*) FROM documents") == [(0,)]
+    assert ex.kd.query("SELECT count(*) FROM documents") == [(1,)]
     # Today is fine (until its end in Moscow).
     assert create(ex, send=False, due_date=today().isoformat()).status_code == 201
 
