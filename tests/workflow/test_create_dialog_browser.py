@@ -3,9 +3,9 @@ and contact person fields, keyboard-only use with an axe-core check, and the fra
 an open dialog and shrinks after it, and inside the portal the form opens in a slider (BX24.openApplication) whose
 closing reloads the tab's list.
 
-The frame tests host the tab in an <iframe> on a parent page of the portal's own origin (Playwright answers that
-address with the page below), which records every command the frame posts and answers it in the portal's wire
-format ("command:params:callbackId:APP_SID" in, "callbackId:json" out). Screenshots: test-artifacts/create-*.png.
+The frame tests host the tab in an <iframe> on a parent page of the portal's own origin (the page below written into
+a document loaded from the emulator's address), which records every command the frame posts and answers it in the
+portal's wire format ("command:params:callbackId:APP_SID" in, "callbackId:json" out). Screenshots: test-artifacts/create-*.png.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.browser
 PDF = b"%PDF-1.4\n" + "Договор поставки".encode() + b"\n%%EOF\n"
 FILE = {"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF}
 MOSCOW = ZoneInfo("Europe/Moscow")
+# The create dialog's controls in their Tab order (a chosen signer's «убрать» comes after «Добавить подписанта»).
 DIALOG_ORDER = [
     "kd-title",
     "kd-files",
