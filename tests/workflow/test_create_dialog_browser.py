@@ -5,7 +5,8 @@ closing reloads the tab's list.
 
 The frame tests host the tab in an <iframe> on a parent page of the portal's own origin (the page below written into
 a document loaded from the emulator's address), which records every command the frame posts and answers it in the
-portal's wire format ("command:params:callbackId:APP_SID" in, "callbackId:json" out). Screenshots: test-artifacts/create-*.png.
+portal's wire format ("command:params:callbackId:APP_SID" in, "callbackId:json" out).
+Screenshots: test-artifacts/create-*.png.
 """
 
 from __future__ import annotations
