@@ -347,7 +347,11 @@ class PortalEmulator:
             form = self.state.placement_form(
                 user_id, placement, {"ID": str(entity_id), "URI": f"/crm/{kind}/details/{entity_id}/"}
             )
-            tabs = f"<h2>{html.escape(bindings[0]['title'])}</h2>" + self.app_frame_html(bindings[0]["handler"], form)
+            # The app's own page for BX24.openApplication (a slider), when the app's handler is registered.
+            slider = self.state.placement_form(user_id, "DEFAULT") if self.state.app_handler else None
+            tabs = f"<h2>{html.escape(bindings[0]['title'])}</h2>" + self.app_frame_html(
+                bindings[0]["handler"], form, slider
+            )
         else:
             tabs = "<p>Приложение не встроено в карточку (placement.bind не вызывался).</p>"
         return (
@@ -355,10 +359,14 @@ class PortalEmulator:
             f'<body><p><a href="/?user={user_id}">← CRM</a></p><h1>{title}</h1>{tabs}</body></html>'
         )
 
-    def app_frame_html(self, handler: str, form: dict[str, str]) -> str:
+    def app_frame_html(self, handler: str, form: dict[str, str], slider: dict[str, str] | None = None) -> str:
         """An iframe filled by an auto-submitted hidden form, the way the portal's app layout opens an app,
         plus the parent side of the frame protocol: the app posts "command:params:callbackId:APP_SID" to
-        the portal's origin and gets "callbackId:json" back (resizeWindow, setInstallFinish, getInitData)."""
+        the portal's origin and gets "callbackId:json" back (resizeWindow, setInstallFinish, getInitData).
+
+        With ``slider`` (the fields of a PLACEMENT=DEFAULT post): openApplication opens the app's handler in a
+        side slider, its params (but the bx24_* ones) as PLACEMENT_OPTIONS, and answers only when the slider is
+        closed (its «×» or closeApplication from the slider's app), as the portal does."""
         app_sid = secrets.token_hex(16)
         query = urlencode({"DOMAIN": f"{self.host}:{self.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": app_sid})
         sep = "&" if "?" in handler else "?"
@@ -370,12 +378,28 @@ class PortalEmulator:
         script = _FRAME_SCRIPT.replace("__APP_ORIGIN__", json.dumps(app_origin)).replace(
             "__APP_SID__", json.dumps(app_sid)
         )
+        slider_html = ""
+        if slider is not None and self.state.app_handler:
+            app = self.state.app_handler
+            slider_action = app + ("&" if "?" in app else "?") + query
+            slider_inputs = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in slider.items()
+            )
+            slider_html = (
+                f'<form id="slider-form" method="POST" target="app-slider" action="{html.escape(slider_action)}">'
+                f"{slider_inputs}</form>"
+                '<div id="app-slider-box" hidden style="position:fixed;top:0;right:0;bottom:0;width:760px;'
+                'max-width:100%;background:#fff;box-shadow:-4px 0 16px rgba(0,0,0,.3);z-index:10">'
+                '<button type="button" id="app-slider-close" aria-label="Закрыть слайдер">×</button>'
+                '<iframe name="app-slider" id="app-slider" title="Слайдер приложения" '
+                'style="width:100%;height:calc(100% - 40px);border:0"></iframe></div>'
+            )
         return (
             f'<form id="placement-form" method="POST" target="app-frame" '
             f'action="{html.escape(action)}">{inputs}</form>'
-            f'<p id="frame-status" data-installed="" data-resized=""></p>'
+            f'<p id="frame-status" data-installed="" data-resized="" data-slider=""></p>'
             f'<iframe name="app-frame" id="app-frame" style="width:100%;height:400px;border:1px solid #ccc">'
-            f"</iframe><script>{script}</script>"
+            f"</iframe>{slider_html}<script>{script}</script>"
         )
 
     def install_html(self, handler: str, user_id: int) -> str:
@@ -487,6 +511,18 @@ _FRAME_SCRIPT = """
   var frame = document.getElementById("app-frame");
   var status = document.getElementById("frame-status");
   var appOrigin = __APP_ORIGIN__, appSid = __APP_SID__;
+  var sliderForm = document.getElementById("slider-form");
+  var sliderBox = document.getElementById("app-slider-box");
+  var opener = null;
+  function closeSlider() {
+    if (!sliderBox || sliderBox.hidden) return;
+    sliderBox.hidden = true;
+    document.getElementById("app-slider").src = "about:blank";
+    status.setAttribute("data-slider", "closed");
+    if (opener && opener.source) opener.source.postMessage(opener.callbackId + ":{}", appOrigin);
+    opener = null;
+  }
+  if (sliderBox) document.getElementById("app-slider-close").addEventListener("click", closeSlider);
   window.addEventListener("message", function (event) {
     if (event.origin !== appOrigin || typeof event.data !== "string") return;
     var first = event.data.indexOf(":");
@@ -500,7 +536,24 @@ _FRAME_SCRIPT = """
     var answer = {};
     if (command === "resizeWindow") {
       var h = parseInt(params.height, 10);
-      if (h > 0) { frame.style.height = h + "px"; status.setAttribute("data-resized", String(h)); }
+      if (h > 0 && event.source === frame.contentWindow) {
+        frame.style.height = h + "px"; status.setAttribute("data-resized", String(h));
+      }
+    } else if (command === "openApplication" && sliderForm) {
+      var options = {};
+      Object.keys(params).forEach(function (k) { if (k.indexOf("bx24_") !== 0) options[k] = params[k]; });
+      sliderForm.elements["PLACEMENT_OPTIONS"].value = JSON.stringify(options);
+      var width = parseInt(params.bx24_width, 10);
+      if (width > 0) sliderBox.style.width = width + "px";
+      sliderBox.hidden = false;
+      status.setAttribute("data-slider", "open");
+      opener = { source: event.source, callbackId: callbackId };
+      sliderForm.submit();
+      return;  // answered when the slider closes
+    } else if (command === "closeApplication") {
+      if (event.source) event.source.postMessage(callbackId + ":{}", appOrigin);
+      closeSlider();
+      return;
     } else if (command === "setInstallFinish") {
       fetch("/marketplace/local/installed", {method: "POST"}).then(function () {
         status.setAttribute("data-installed", "yes");
@@ -509,7 +562,7 @@ _FRAME_SCRIPT = """
     } else if (command === "getInitData") {
       answer = {LANG: "ru", PROTOCOL: 0, DOMAIN: location.host, APP_SID: appSid};
     }
-    event.source.postMessage(callbackId + ":" + JSON.stringify(answer), appOrigin);
+    if (event.source) event.source.postMessage(callbackId + ":" + JSON.stringify(answer), appOrigin);
   });
   document.getElementById("placement-form").submit();
 })();

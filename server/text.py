@@ -25,6 +25,7 @@ _RAW_PER_CHAR = 16  # an encoded word spends at most this many characters on one
 
 TITLE_MAX = 300  # a document's title
 NAME_MAX = 200  # a person's or an organisation's name
+MESSAGE_MAX = 1000  # the author's message to the counterparty (the create form)
 
 # Addresses KlikDok writes into headers and the SMTP envelope: plain ASCII (no SMTPUTF8), RFC 5322 dot-atom
 # local part, host names made of letters, digits and hyphens (an internationalised domain is sent as punycode).
@@ -72,6 +73,18 @@ def title(value: object) -> str:
 def name(value: object) -> str:
     """A person's or organisation's name from a form, the portal or the CRM (requisites, company, contact)."""
     return one_line(value, NAME_MAX)
+
+
+def message(value: object, limit: int = MESSAGE_MAX) -> str:
+    """The author's message to the counterparty: plain text of at most ``limit`` characters, its line
+    breaks kept (it is read in a letter's body and on a page), every other control character gone. It is never
+    put into a header; the letter's parts are encoded whole, so no line of it reaches SMTP as it is."""
+    raw = str(value or "")[: limit * 2].replace("\r\n", "\n").replace("\r", "\n")
+    lines = [
+        _SPACES.sub(" ", _controls_to_spaces(unicodedata.normalize("NFC", line))).strip() for line in raw.split("\n")
+    ]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return text[:limit].rstrip()
 
 
 def email_address(value: object, *, local_domain: bool = False) -> str | None:

@@ -224,6 +224,7 @@ class PageModel(msgspec.Struct, kw_only=True):
     files: list[FileView]
     company_signatures: list[SignatureSummary]
     counterparty_signatures: list[SignatureSummary] = []
+    author_message: str = ""  # what the author wrote to the counterparty in the create form (plain text)
 
 
 def summarise(sig_id: int, file_name: str, verification_json: str, warning: str) -> SignatureSummary:
@@ -303,6 +304,7 @@ def _page_model(d: Any, ctx: LinkContext) -> PageModel:
         ],
         company_signatures=company,
         counterparty_signatures=theirs,
+        author_message=doc.message,
     )
 
 

@@ -9,6 +9,7 @@ and a link is issued only while the current counterparty step has none.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -34,6 +35,14 @@ class Invitations:
         self.link_key = link_key
         self.ttl_days = ttl_days
         self.clock = clock
+
+    def _ttl_days(self, doc: DocumentRow) -> int:
+        """``[policy] link_ttl_days``, or longer when the author picked a later deadline in the create form: the
+        link must not die before the day the counterparty was given (the deadline still ends it on that day)."""
+        if not doc.due_at or not doc.deadline:
+            return self.ttl_days
+        left = datetime.fromisoformat(doc.deadline) - self.clock()
+        return max(self.ttl_days, math.ceil(left.total_seconds() / 86400))
 
     def __call__(self, db: Database, doc: DocumentRow) -> None:
         self.invite(db, doc)
@@ -66,8 +75,8 @@ class Invitations:
             db,
             document_id=document_id,
             recipient_email=email,
-            recipient_name=doc.counterparty_name,
-            ttl_days=self.ttl_days,
+            recipient_name=doc.contact_name or doc.counterparty_name,
+            ttl_days=self._ttl_days(doc),
             actor="system",
             key=self.link_key,
             now=self.clock(),

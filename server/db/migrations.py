@@ -579,3 +579,15 @@ def m0015_timeline_comments(db: SqliteUtilsDatabase) -> None:
             outbox_id INTEGER PRIMARY KEY,
             comment_id INTEGER NOT NULL UNIQUE
         )""")
+
+
+@migrations(name="0016_document_create_options")
+def m0016_document_create_options(db: SqliteUtilsDatabase) -> None:
+    # Issue 15: what the create form adds to a document. `due_at`: the deadline the author picked (the end of the
+    # chosen day in the portal's zone, UTC; NULL keeps [workflow] counterparty_days from sending). `message`: the
+    # author's plain-text message to the counterparty (the invitation's body and their page). `contact_id`,
+    # `contact_name`: the CRM contact person the invitation is addressed to (their e-mail is in counterparty_email).
+    db.execute("ALTER TABLE documents ADD COLUMN due_at TEXT")
+    db.execute("ALTER TABLE documents ADD COLUMN message TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE documents ADD COLUMN contact_id INTEGER")
+    db.execute("ALTER TABLE documents ADD COLUMN contact_name TEXT NOT NULL DEFAULT ''")

@@ -27,6 +27,7 @@ from email.utils import formatdate
 from cades.result import VerificationResult
 from cades.verdicts import document_headline
 from server.text import TITLE_MAX, email_address, one_line
+from server.text import message as clean_message
 from server.text import name as clean_name
 from server.text import title as clean_title
 
@@ -78,6 +79,7 @@ class Letter:
     deadline: str
     link: str
     outbox_id: int
+    message: str = ""  # the author's message to the counterparty: body text only, never a header
 
     def __post_init__(self) -> None:
         clean = {
@@ -90,6 +92,7 @@ class Letter:
             "files": [one_line(name, FILE_NAME_MAX) for name in self.files],
             "deadline": one_line(self.deadline, 80),
             "link": one_line(self.link, 2000),
+            "message": clean_message(self.message),
         }
         for name, value in clean.items():
             object.__setattr__(self, name, value)
@@ -173,6 +176,7 @@ def invitation(letter: Letter) -> EmailMessage:
         "Здравствуйте!",
         f"{who} направляет вам на подпись документ «{letter.title}» (файлы: {_files(letter)}). "
         f"Отправитель: {letter.author_name}.",
+        f"Сообщение от отправителя:\n{letter.message}" if letter.message else "",
         f"Подписать или отклонить документ нужно до {letter.deadline}." if letter.deadline else "",
         "Откройте документ по персональной ссылке: там его можно просмотреть, проверить подписи отправителя, "
         "подписать квалифицированной электронной подписью (в КриптоАРМ ГОСТ или загрузив файл подписи) "
@@ -182,7 +186,8 @@ def invitation(letter: Letter) -> EmailMessage:
     msg.set_content(f"{text}\n\n{letter.link}\n\nСсылка персональная: не пересылайте это письмо.\n")
     msg.add_alternative(
         _html(
-            [html.escape(line) for line in lines if line] + ["Ссылка персональная: не пересылайте это письмо."],
+            [html.escape(line).replace("\n", "<br>") for line in lines if line]
+            + ["Ссылка персональная: не пересылайте это письмо."],
             letter.link,
             "Открыть документ",
         ),

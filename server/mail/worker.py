@@ -165,6 +165,7 @@ class MailWorker:
             deadline=moscow_time(links.link_deadline(link, doc)),
             link=f"{base}/c/{token}",
             outbox_id=message.id,
+            message=doc.message,
         )
         if message.kind == links.MAIL_INVITATION:
             return messages.render(messages.invitation(letter))

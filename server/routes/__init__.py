@@ -39,4 +39,5 @@ ROUTES: list[Any] = [
     public_pages.PublicPages,
     public_pages.CryptoArmPages,
     api_counterparty.CounterpartyApi,
+    api_counterparty.CardRecipientsApi,
 ]

@@ -55,6 +55,12 @@ STATUS_BY_CODE: dict[str, int] = {
     "reason_required": 400,
     "reason_too_long": 400,
     "unknown_signer": 400,
+    "bad_deadline": 400,
+    "deadline_in_past": 400,
+    "deadline_too_far": 400,
+    "unknown_contact": 400,
+    "contact_without_email": 400,
+    "message_too_long": 400,
     # 403: someone else's
     "not_current_signer": 403,
     "wrong_signer": 403,

@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.response import Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN
 
+from server import jsonbody
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.entities import KINDS, UnknownKind, cards_phrase, cards_plural_phrase, kind_of
 from server.bitrix24.phpquery import MalformedQuery, decode, merge
+from server.config import Settings
 from server.db import audit_actions
 from server.portal.service import PlacementContext, PortalRejected, PortalService, PortalUnavailable
 from server.portal.sessions import SessionSigner
-from server.workflow import docstate
+from server.text import MESSAGE_MAX
+from server.workflow import deadlines, docstate
 from server.workflow.directory import PortalDirectory
 
 from .errors import BadForm, error_page, frame_headers
@@ -56,6 +60,34 @@ async def entity_label(portal: PortalService, ctx: PlacementContext) -> str:
         except Bitrix24Error as exc:
             log.warning("cannot read %s %s: %s", ctx.entity_type, ctx.entity_id, exc.code)
     return f"{kind.label} №{ctx.entity_id}"
+
+
+# What the CRM tab asks BX24.openApplication to pass (PLACEMENT_OPTIONS of the slider's app page) for the create
+# form alone: {"klikdok": "create", "entity_type": "deal", "entity_id": 1}.
+CREATE_IN_SLIDER = "create"
+
+
+def slider_create_entity(form: dict[str, Any]) -> tuple[str, int] | None:
+    """The card a slider's create form is for, when the app page was opened by the tab's «Создать документ»;
+    None for the ordinary app page. The card is as trusted as a tab's PLACEMENT_OPTIONS.ID: the user's own
+    browser posts both, and the create route checks the session's card either way."""
+    raw = form.get("PLACEMENT_OPTIONS")
+    try:
+        options = jsonbody.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return None
+    if not isinstance(options, dict) or options.get("klikdok") != CREATE_IN_SLIDER:
+        return None
+    try:
+        kind = kind_of(str(options.get("entity_type") or ""))
+        entity_id = int(options.get("entity_id") or 0)
+    except (UnknownKind, ValueError, TypeError):
+        return None
+    return (kind.code, entity_id) if entity_id > 0 else None
+
+
+def create_form_context(settings: Settings) -> dict[str, Any]:
+    return {"due": deadlines.picker(settings.workflow.counterparty_days), "message_max": MESSAGE_MAX}
 
 
 class Bitrix24Pages(Controller):
@@ -96,8 +128,20 @@ class Bitrix24Pages(Controller):
         )
 
     @post("/tab", status_code=200, opt={"portal_page": "placement"})
-    async def tab(self, request: Request, portal: PortalService, signer: SessionSigner) -> Template:
+    async def tab(self, request: Request, portal: PortalService, signer: SessionSigner, settings: Settings) -> Template:
         ctx = await self._placement(request, portal)
+        return await self._tab(ctx, portal, signer, settings, create_only=False)
+
+    async def _tab(
+        self,
+        ctx: PlacementContext,
+        portal: PortalService,
+        signer: SessionSigner,
+        settings: Settings,
+        *,
+        create_only: bool,
+    ) -> Template:
+        """The tab, or (``create_only``) its create form alone, in the slider the tab opens for it."""
         try:
             kind = kind_of(ctx.entity_type)
         except UnknownKind:
@@ -116,16 +160,30 @@ class Bitrix24Pages(Controller):
                 "session_token": self._session(signer, ctx),
                 "doc_states": docstate.for_pages(),
                 "audit_actions": audit_actions.for_pages(),
+                "create_only": create_only,
+                **create_form_context(settings),
             },
         )
 
     @post("/app", status_code=200, opt={"portal_page": "placement"})
     async def app_page(
-        self, request: Request, portal: PortalService, signer: SessionSigner, directory: PortalDirectory
+        self,
+        request: Request,
+        portal: PortalService,
+        signer: SessionSigner,
+        directory: PortalDirectory,
+        settings: Settings,
     ) -> Template:
         """The sections the user may not use are not offered: the page names in their place who may use them (an
         old bookmark may still open one); the API refuses their lists all the same."""
-        ctx = await self._placement(request, portal)
+        form = await read_form(request)
+        ctx = await portal.check_placement(form, client_ip=client_ip(request))
+        card = slider_create_entity(form)
+        if card is not None:
+            # The tab's «Создать документ» opened the app in a slider (BX24.openApplication): the create form
+            # alone, for that card, with a session bound to it (never an admin one).
+            ctx = msgspec.structs.replace(ctx, entity_type=card[0], entity_id=card[1], admin=False)
+            return await self._tab(ctx, portal, signer, settings, create_only=True)
         viewer = await directory.viewer(ctx.user.id)
         return Template(
             template_name="app.html",

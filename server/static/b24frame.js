@@ -23,26 +23,31 @@
     }
   });
 
-  function send(command, params) {
+  // `untilAnswered`: the portal answers only when something ends (openApplication: when its slider closes), so
+  // such a call waits as long as that takes instead of giving up after 3 s.
+  function send(command, params, untilAnswered) {
     return new Promise(function (resolve) {
       if (!inFrame || !origin) { resolve(null); return; }
       var id = "kd" + (++seq) + "_" + Date.now().toString(36);
       pending[id] = resolve;
       var parts = [params ? JSON.stringify(params) : "", id, appSid].filter(Boolean);
       window.parent.postMessage(command + ":" + parts.join(":"), origin);
-      setTimeout(function () { if (pending[id]) { delete pending[id]; resolve(null); } }, 3000);
+      if (!untilAnswered) setTimeout(function () { if (pending[id]) { delete pending[id]; resolve(null); } }, 3000);
     });
   }
 
   var lastHeight = 0;
   // The body's own box, not the document's scrollHeight: that never drops below the frame's current height,
   // so a page that got shorter (a closed panel) would keep its old, too tall frame. An open modal dialog sits
-  // outside the flow, so it counts separately.
+  // outside the flow, so it counts separately, at its whole height (its scrollHeight): a modal dialog is at most
+  // as tall as the frame, and measured by its box it would keep a too low frame too low for ever.
   function contentHeight() {
     var height = Math.ceil(body.getBoundingClientRect().height);
     var dialogs = document.querySelectorAll("dialog[open]");
     for (var i = 0; i < dialogs.length; i++) {
-      height = Math.max(height, Math.ceil(dialogs[i].getBoundingClientRect().bottom + window.scrollY + 16));
+      var box = dialogs[i].getBoundingClientRect();
+      var top = Math.max(0, box.top + window.scrollY);
+      height = Math.max(height, Math.ceil(top + Math.max(box.height, dialogs[i].scrollHeight) + 32));
     }
     return height;
   }
@@ -57,11 +62,23 @@
     installFinish: function () { return send("setInstallFinish"); },
     resizeWindow: function (w, h) { return send("resizeWindow", { width: w, height: h }); },
     fitWindow: fit,
+    // A slider with the app's own page (PLACEMENT_OPTIONS = params; bx24_width, bx24_title shape the slider);
+    // resolves when the slider is closed. Only inside the portal (canSlide); the caller falls back otherwise.
+    openApplication: function (params) { return send("openApplication", params, true); },
+    closeApplication: function () { return send("closeApplication"); },
+    canSlide: inFrame && !!origin,
     inFrame: inFrame
   };
 
   if (inFrame) {
     window.addEventListener("load", fit);
-    if (window.ResizeObserver) new ResizeObserver(function () { fit(); }).observe(body);
+    if (window.ResizeObserver) {
+      // The body, and every dialog: one opening (display: none to shown) or closing resizes it, so the frame
+      // grows for an open dialog and shrinks back after it.
+      var observer = new ResizeObserver(function () { fit(); });
+      observer.observe(body);
+      var dialogs = document.querySelectorAll("dialog");
+      for (var i = 0; i < dialogs.length; i++) observer.observe(dialogs[i]);
+    }
   }
 })();

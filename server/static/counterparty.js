@@ -100,10 +100,7 @@
       name.value = opt.getAttribute("data-name") || "";
     });
     recipients(docId).then(function (list) {
-      list.forEach(function (r) {
-        pick.appendChild(el("option", { value: r.email, "data-name": r.name,
-          text: (r.name ? r.name + " — " : "") + r.email + " (" + r.source_label + ")" }));
-      });
+      u.recipientOptions(pick, list);
       pick.disabled = !list.length;
       if (!list.length) pick.options[0].textContent = "В CRM нет адресов";
     }).catch(function (err) { pick.options[0].textContent = "Адреса из CRM недоступны"; pick.title = err.message; });

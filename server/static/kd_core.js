@@ -127,11 +127,22 @@
     return result.then(function (v) { done(); return v; }, function (e) { done(); throw e; });
   }
 
+  // The CRM's addresses for a counterparty (GET …/counterparty/recipients) as <option>s of `select`: the resend
+  // form's address picker and the create form's contact person picker offer them alike.
+  function recipientOptions(select, list) {
+    list.forEach(function (r) {
+      select.appendChild(el("option", { value: r.email, "data-name": r.name || "", "data-contact-id": String(r.contact_id || ""),
+        text: (r.name ? r.name + " — " : "") + r.email + " (" + r.source_label + ")" }));
+    });
+    return select;
+  }
+
   var K = window.KlikDok = window.KlikDok || {};
   K.views = K.views || {};
   K.bindChannels = K.bindChannels || [];
   K.api = api;
   K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
              download: download, stateInfo: stateInfo, verdictOf: verdictOf, newKey: newKey, busy: busy,
+             recipientOptions: recipientOptions,
              timezone: TIMEZONE };
 })();

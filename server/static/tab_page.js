@@ -1,4 +1,8 @@
-/* The CRM tab "ЭДО": the entity's documents and the create dialog. Needs kd_core.js and document_panel.js. */
+/* The CRM tab "ЭДО": the entity's documents and the create form. Needs kd_core.js and document_panel.js.
+   Inside the portal «Создать документ» opens the form in a slider (BX24.openApplication: the app page renders the
+   form alone, tab.html with create_only) the way the portal's own CRM opens long forms, and the list reloads
+   when the slider closes; outside a frame it is an in-page <dialog>. Every opening starts clean, with a new
+   idempotency key. */
 (function () {
   "use strict";
   var K = window.KlikDok;
@@ -6,14 +10,24 @@
   var api = u.api, el = u.el, clear = u.clear, fit = u.fit, showError = u.showError, openDocument = u.openDocument,
       documentTable = u.documentTable;
 
+  function byId(id) { return document.getElementById(id); }
+
   function tabPage() {
-    var holder = document.getElementById("kd-documents");
-    var detail = document.getElementById("kd-detail");
-    var dialog = document.getElementById("kd-create");
+    var holder = byId("kd-documents");
+    var detail = byId("kd-detail");
+    var box = byId("kd-create");
+    var form = byId("kd-create-form");
+    var error = byId("kd-create-error");
+    var createOnly = box.tagName !== "DIALOG";
+    var frame = window.KlikDokFrame || { canSlide: false };
     var chosen = [];
-    var people = [];
+    var people = null;
+    var contacts = null;
+    var createKey = u.newKey();   // one per opening: a double click sends one document
+    var shown = [];               // the documents the list shows now
 
     function load() {
+      if (!holder) return Promise.resolve(null);
       return api("GET", "/documents?view=entity&limit=100").then(function (page) {
         clear(holder);
         if (!page.items.length) {
@@ -21,65 +35,176 @@
         } else {
           holder.appendChild(documentTable(page, { open: function (id) { openDocument(detail, id, load); } }));
         }
+        shown = page.items.map(function (d) { return d.id; });
         fit();
-      }).catch(function (err) { showError(holder, err); });
+        return page;
+      }).catch(function (err) { showError(holder, err); return null; });
     }
 
-    function renderChosen() {
-      var list = clear(document.getElementById("kd-signers"));
+    function personText(p) { return p.name + (p.position ? " — " + p.position : ""); }
+
+    function renderChosen(focusIndex) {
+      var list = clear(byId("kd-signers"));
       chosen.forEach(function (p, i) {
-        list.appendChild(el("li", { "data-user-id": String(p.id) }, p.name + (p.position ? " — " + p.position : "") + " ",
-          el("button", { class: "kd-link", type: "button", text: "убрать", onclick: function () { chosen.splice(i, 1); renderChosen(); } })));
+        list.appendChild(el("li", { "data-user-id": String(p.id) }, personText(p) + " ",
+          el("button", { class: "kd-link", type: "button", text: "убрать", "aria-label": "Убрать подписанта: " + p.name,
+                         onclick: function () { remove(i); } })));
       });
+      if (focusIndex !== undefined) {
+        var buttons = list.querySelectorAll("button");
+        (buttons[Math.min(focusIndex, buttons.length - 1)] || byId("kd-signer-options")).focus();
+      }
+      fit();
     }
+
+    function remove(i) { chosen.splice(i, 1); renderChosen(i); }
 
     function renderOptions() {
-      var q = document.getElementById("kd-signer-search").value.toLowerCase();
-      var select = clear(document.getElementById("kd-signer-options"));
-      people.filter(function (p) { return !q || p.name.toLowerCase().indexOf(q) >= 0; }).forEach(function (p) {
-        select.appendChild(el("option", { value: String(p.id), text: p.name + (p.position ? " — " + p.position : "") }));
+      var q = byId("kd-signer-search").value.trim().toLowerCase();
+      var select = clear(byId("kd-signer-options"));
+      (people || []).filter(function (p) { return !q || p.name.toLowerCase().indexOf(q) >= 0; }).forEach(function (p) {
+        select.appendChild(el("option", { value: String(p.id), text: personText(p) }));
       });
+      if (select.options.length) select.selectedIndex = 0;
+    }
+
+    function addSigner() {
+      var id = parseInt(byId("kd-signer-options").value, 10);
+      var person = (people || []).filter(function (p) { return p.id === id; })[0];
+      if (person && !chosen.some(function (p) { return p.id === id; })) { chosen.push(person); renderChosen(); }
+    }
+
+    function renderContacts() {
+      var select = byId("kd-contact");
+      while (select.options.length > 1) select.remove(1);
+      u.recipientOptions(select, (contacts || []).filter(function (r) { return r.source === "contact"; }));
+    }
+
+    // The directory and the card's contacts, asked once per page; a failure is said and asked again next time.
+    function prepare() {
+      if (!people) {
+        api("GET", "/directory/users").then(function (list) { people = list; renderOptions(); fit(); })
+          .catch(function (err) { error.textContent = err.message; });
+      }
+      if (!contacts) {
+        api("GET", "/counterparty/recipients").then(function (list) { contacts = list; renderContacts(); })
+          .catch(function () { byId("kd-contact").options[0].textContent = "Контакты из CRM недоступны — адрес из CRM по умолчанию"; });
+      }
+    }
+
+    // Nothing of a previous opening survives: not the title, files, signers, search, address, contact,
+    // deadline, message or error; and the key is new, so this opening's document is a new one.
+    function reset() {
+      form.reset();
+      var due = byId("kd-due");
+      due.value = due.getAttribute("data-default");
+      byId("kd-signer-search").value = "";
+      byId("kd-contact").selectedIndex = 0;
+      chosen = [];
+      renderChosen();
+      renderOptions();
+      error.textContent = "";
+      createKey = u.newKey();
+    }
+
+    function openCreate() {
+      if (frame.canSlide && holder) {
+        var before = shown.slice();
+        frame.openApplication({ klikdok: "create", entity_type: holder.getAttribute("data-entity-type"),
+                                entity_id: parseInt(holder.getAttribute("data-entity-id"), 10),
+                                bx24_title: "Новый документ", bx24_width: 760 })
+          .then(load).then(function (page) {
+            // The slider cannot hand the new document over; the list can: the one document that was not there
+            // before is it, and it opens as it would after the in-page dialog.
+            var added = page ? page.items.filter(function (d) { return before.indexOf(d.id) < 0; }) : [];
+            if (added.length === 1) openDocument(detail, added[0].id, load);
+          });
+        return;
+      }
+      reset();
+      box.showModal();
+      prepare();
+      byId("kd-title").focus();
+      fit();
+    }
+
+    function finish() {
+      if (createOnly) {
+        if (frame.canSlide) { frame.closeApplication(); return; }
+        reset();
+        return;
+      }
+      box.close();
     }
 
     function submit(send) {
-      var error = document.getElementById("kd-create-error");
       error.textContent = "";
-      var files = document.getElementById("kd-files").files;
-      if (!files.length) { error.textContent = "Выберите файл."; return; }
-      if (send && !chosen.length) { error.textContent = "Добавьте хотя бы одного подписанта."; return; }
-      var form = new FormData();
-      form.append("title", document.getElementById("kd-title").value);
-      form.append("signers", chosen.map(function (p) { return p.id; }).join(","));
-      form.append("counterparty_email", document.getElementById("kd-cp-email").value);
-      form.append("send", send ? "1" : "0");
-      for (var i = 0; i < files.length; i++) form.append("files", files[i], files[i].name);
-      var button = document.getElementById(send ? "kd-create-send" : "kd-create-draft");
-      u.busy(button, function () { return api("POST", "/documents", form, { key: createKey }); }).then(function (created) {
-        dialog.close();
-        document.getElementById("kd-create-form").reset();
-        chosen = []; renderChosen();
+      var files = byId("kd-files").files;
+      if (!files.length) { error.textContent = "Выберите файл."; byId("kd-files").focus(); return; }
+      if (send && !chosen.length) {
+        error.textContent = "Добавьте хотя бы одного подписанта.";
+        byId("kd-signer-search").focus();
+        return;
+      }
+      if (!byId("kd-due").value) { error.textContent = "Укажите, до какого числа подписать документ."; byId("kd-due").focus(); return; }
+      var contact = byId("kd-contact").options[byId("kd-contact").selectedIndex];
+      var data = new FormData();
+      data.append("title", byId("kd-title").value);
+      data.append("signers", chosen.map(function (p) { return p.id; }).join(","));
+      data.append("counterparty_email", byId("kd-cp-email").value.trim());
+      data.append("contact_id", (contact && contact.getAttribute("data-contact-id")) || "");
+      data.append("contact_email", (contact && contact.value) || "");
+      data.append("due_date", byId("kd-due").value);
+      data.append("message", byId("kd-message").value);
+      data.append("send", send ? "1" : "0");
+      for (var i = 0; i < files.length; i++) data.append("files", files[i], files[i].name);
+      var button = byId(send ? "kd-create-send" : "kd-create-draft");
+      u.busy(button, function () { return api("POST", "/documents", data, { key: createKey }); }).then(function (created) {
+        if (!created) return null;
+        if (createOnly) {
+          if (frame.canSlide) { frame.closeApplication(); return null; }
+          reset();
+          return openDocument(detail, created.id, function () { return Promise.resolve(null); });
+        }
+        box.close();
         return load().then(function () { return openDocument(detail, created.id, load); });
-      }).catch(function (err) { error.textContent = err.message; });
+      }).catch(function (err) {
+        // Refused (4xx): nothing was created, so the corrected form is a new request with a key of its own.
+        if (err.status && err.status < 500) createKey = u.newKey();
+        error.textContent = err.message;
+        fit();
+      });
     }
 
-    var createKey = u.newKey();   // one per dialog opening: a double click sends one document
-    document.getElementById("kd-new").addEventListener("click", function () {
-      createKey = u.newKey();
-      dialog.showModal();
-      if (!people.length) api("GET", "/directory/users").then(function (list) { people = list; renderOptions(); })
-        .catch(function (err) { document.getElementById("kd-create-error").textContent = err.message; });
+    form.addEventListener("submit", function (e) { e.preventDefault(); });
+    byId("kd-signer-search").addEventListener("input", renderOptions);
+    byId("kd-signer-search").addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { e.preventDefault(); addSigner(); }
+      if (e.key === "ArrowDown") { e.preventDefault(); byId("kd-signer-options").focus(); }
     });
-    document.getElementById("kd-signer-search").addEventListener("input", renderOptions);
-    document.getElementById("kd-signer-add").addEventListener("click", function () {
-      var select = document.getElementById("kd-signer-options");
-      var id = parseInt(select.value, 10);
-      var person = people.filter(function (p) { return p.id === id; })[0];
-      if (person && !chosen.some(function (p) { return p.id === id; })) { chosen.push(person); renderChosen(); }
+    byId("kd-signer-options").addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { e.preventDefault(); addSigner(); }
     });
-    document.getElementById("kd-create-send").addEventListener("click", function () { submit(true); });
-    document.getElementById("kd-create-draft").addEventListener("click", function () { submit(false); });
-    document.getElementById("kd-create-cancel").addEventListener("click", function () { dialog.close(); });
+    byId("kd-signer-options").addEventListener("dblclick", addSigner);
+    byId("kd-signer-add").addEventListener("click", addSigner);
+    byId("kd-create-send").addEventListener("click", function () { submit(true); });
+    byId("kd-create-draft").addEventListener("click", function () { submit(false); });
+    byId("kd-create-cancel").addEventListener("click", finish);
+    if (createOnly) {
+      reset();
+      prepare();
+      byId("kd-title").focus();
+      // Esc leaves the slider as Отмена does (the portal's own sliders close on Esc too).
+      if (frame.canSlide) {
+        document.addEventListener("keydown", function (e) { if (e.key === "Escape") { e.preventDefault(); finish(); } });
+      }
+    } else {
+      byId("kd-new").addEventListener("click", openCreate);
+      // Esc closes the dialog too; either way focus goes back to the button that opened it.
+      box.addEventListener("close", function () { byId("kd-new").focus(); fit(); });
+    }
     load();
+    fit();
   }
 
   K.tabPage = tabPage;

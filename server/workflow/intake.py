@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from server.bitrix24 import Bitrix24Error, CrmService
+from server.bitrix24.crm import Contact
 from server.bitrix24.entities import CODES, cards_phrase, kind_of
 from server.config import Settings
 from server.db import Database
+from server.text import MESSAGE_MAX, email_address
+from server.text import message as clean_message
 from server.text import name as clean_name
 from server.text import title as clean_title
 
-from . import effects, previews, states, store
+from . import deadlines, effects, previews, states, store
 from .directory import PortalDirectory
 from .files import FileCache, Spool, safe_name
 from .listeners import TransitionListeners
@@ -76,7 +79,7 @@ class Intake:
         self.wake_outbox = wake_outbox
         # CRM requisites per card for a short while: a manager creating several documents in a row from one
         # card should not cost five portal calls each (the values are a snapshot taken at creation anyway).
-        self._crm_cache: dict[tuple[str, int], tuple[float, int | None, dict[str, str]]] = {}
+        self._crm_cache: dict[tuple[str, int], tuple[float, int | None, dict[str, str], list[Contact]]] = {}
 
     async def _signers(self, signer_ids: Sequence[int]) -> list[tuple[int, str]]:
         ids = list(dict.fromkeys(int(i) for i in signer_ids))
@@ -88,17 +91,19 @@ class Intake:
             raise TransitionRefused("unknown_signer", f"Нет активного сотрудника с id {missing[0]}.")
         return [(i, found[i].full_name) for i in ids]
 
-    async def _counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
+    async def _counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str], list[Contact]]:
         hit = self._crm_cache.get((entity_type, entity_id))
         if hit and time.monotonic() - hit[0] < CRM_CACHE_SECONDS:
-            return hit[1], dict(hit[2])
-        company_id, info = await self._read_counterparty(entity_type, entity_id)
+            return hit[1], dict(hit[2]), list(hit[3])
+        company_id, info, contacts = await self._read_counterparty(entity_type, entity_id)
         if len(self._crm_cache) > 1000:
             self._crm_cache.clear()
-        self._crm_cache[(entity_type, entity_id)] = (time.monotonic(), company_id, dict(info))
-        return company_id, info
+        self._crm_cache[(entity_type, entity_id)] = (time.monotonic(), company_id, dict(info), list(contacts))
+        return company_id, info, contacts
 
-    async def _read_counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str]]:
+    async def _read_counterparty(
+        self, entity_type: str, entity_id: int
+    ) -> tuple[int | None, dict[str, str], list[Contact]]:
         kind = kind_of(entity_type)
         crm = CrmService(await self.directory.client())
         try:
@@ -122,7 +127,23 @@ class Intake:
         for contact in contacts:
             if contact.emails and not info["email"]:
                 info["email"] = contact.emails[0]
-        return company_id, info
+        return company_id, info, contacts
+
+    @staticmethod
+    def _contact(contacts: Sequence[Contact], contact_id: int, email: str) -> tuple[int, str, str]:
+        """(id, name, address) of the contact person picked in the form: one of the card's own contacts (the id
+        comes from the page, the name and the address from the CRM), at the picked address if it is theirs."""
+        found = next((c for c in contacts if c.id == contact_id), None)
+        if found is None:
+            raise TransitionRefused(
+                "unknown_contact", "Такого контактного лица нет в карточке CRM: выберите контакт из списка."
+            )
+        name = clean_name(found.full_name)
+        addresses = [a for a in (email_address(e) for e in found.emails) if a]
+        wanted = email_address(email) if email else None
+        if wanted and wanted.lower() not in {a.lower() for a in addresses}:
+            raise TransitionRefused("unknown_contact", f"Адрес {wanted} не принадлежит контакту «{name}» в CRM.")
+        return found.id, name, wanted or (addresses[0] if addresses else "")
 
     async def create(
         self,
@@ -135,10 +156,17 @@ class Intake:
         signer_ids: Sequence[int] = (),
         counterparty_email: str = "",
         send: bool = False,
+        due_date: str = "",
+        message: str = "",
+        contact_id: int | None = None,
+        contact_email: str = "",
     ) -> int:
         """Record a draft; with ``send`` it is sent in the same transaction (one commit: a document is never left
         half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
-        after the commit, so a crash at any point leaves no file on the portal that no document owns."""
+        after the commit, so a crash at any point leaves no file on the portal that no document owns.
+
+        The counterparty's address: the one typed in the form, else the picked contact person's, else the CRM's
+        default (the company's, then the first contact's). ``due_date`` is the picked day (:mod:`.deadlines`)."""
         if entity_type not in CODES or entity_id <= 0:
             raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.")
         if not uploads:
@@ -156,13 +184,27 @@ class Intake:
                 raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».")
             names.add(safe_name(up.name).lower())
         title = clean_title(title) or safe_name(uploads[0].name)
+        day = deadlines.parse_day(due_date)
+        note = clean_message(message, limit=MESSAGE_MAX + 1)
+        if len(note) > MESSAGE_MAX:
+            raise TransitionRefused(
+                "message_too_long", f"Сообщение контрагенту длиннее {MESSAGE_MAX} символов: сократите его."
+            )
         author = await self.directory.user(user_id)
         if author is None:
             raise PermissionDenied("unknown_user", "Пользователь не найден на портале.")
         signers = await self._signers(signer_ids)
-        company_id, counterparty = await self._counterparty(entity_type, entity_id)
-        if counterparty_email:
+        company_id, counterparty, contacts = await self._counterparty(entity_type, entity_id)
+        contact = self._contact(contacts, contact_id, contact_email) if contact_id else None
+        if counterparty_email.strip():
             counterparty["email"] = counterparty_email.strip()[:254]
+        elif contact is not None:
+            if not contact[2]:
+                raise TransitionRefused(
+                    "contact_without_email",
+                    f"У контакта «{contact[1]}» в CRM нет адреса электронной почты: укажите e-mail контрагента.",
+                )
+            counterparty["email"] = contact[2]
         files: list[dict[str, Any]] = []
         spooled: list[str] = []
         for up in uploads:
@@ -196,6 +238,9 @@ class Intake:
                 signers=signers,
                 counterparty=counterparty,
                 disk_folder_id=None,
+                due_at=deadlines.end_of_day(day) if day else None,
+                message=note,
+                contact=contact[:2] if contact else None,
             )
             for f, spool_name in zip(store.files(d, doc_id), spooled, strict=True):
                 effects.store_file_on_disk(d, f.id, spool_name)

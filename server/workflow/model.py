@@ -43,6 +43,12 @@ class DocumentRow(msgspec.Struct, kw_only=True, frozen=True):
     disk_folder_id: int | None
     search: str
     warnings: str  # a JSON list of texts, as stored (see :func:`server.workflow.states.add_warning`)
+    # From the create form (migration 0015): the picked deadline (NULL: counterparty_days from sending), the
+    # message to the counterparty, the CRM contact person the invitation is addressed to.
+    due_at: str | None = None
+    message: str = ""
+    contact_id: int | None = None
+    contact_name: str = ""
 
 
 class DocumentFile(msgspec.Struct, kw_only=True):
@@ -150,6 +156,10 @@ class DocumentDetail(msgspec.Struct, kw_only=True):
     signatures: list[SignatureInfo]
     history: list[HistoryEntry]
     can: list[str]
+    # What the author wrote to the counterparty and whom the invitation is addressed to (the create form).
+    message: str = ""
+    contact_id: int | None = None
+    contact_name: str = ""
 
 
 class DocumentPage(msgspec.Struct, kw_only=True):

@@ -127,6 +127,9 @@ class DocumentQueries:
                 ),
                 history=history,
                 can=viewer.actions(doc, current.user_id if current else None),
+                message=doc.message,
+                contact_id=doc.contact_id,
+                contact_name=doc.contact_name,
             )
 
         return await self.db.read(read)

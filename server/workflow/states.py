@@ -96,8 +96,12 @@ def create_draft(
     signers: list[tuple[int, str]],
     counterparty: dict[str, str],
     disk_folder_id: int | None,
+    due_at: str | None = None,
+    message: str = "",
+    contact: tuple[int, str] | None = None,
 ) -> int:
-    """Insert a draft with its files and route; returns the document id."""
+    """Insert a draft with its files and route; returns the document id. ``due_at`` is the deadline the author
+    picked (:mod:`.deadlines`), ``contact`` the CRM contact person (id, name) the invitation goes to."""
     now = now_iso()
     doc_id = store.insert_document(
         db,
@@ -115,6 +119,10 @@ def create_draft(
         counterparty_email=counterparty.get("email", ""),
         disk_folder_id=disk_folder_id,
         search=search_text(title, author_name, counterparty.get("name", ""), *(f["name"] for f in files)),
+        due_at=due_at,
+        message=message,
+        contact_id=contact[0] if contact else None,
+        contact_name=contact[1] if contact else "",
     )
     for position, f in enumerate(files, start=1):
         store.insert_file(
@@ -182,7 +190,9 @@ def send(
     if not store.has_files(db, document_id):
         raise TransitionRefused("no_files", "В документе нет файлов.")
     now = now_iso()
-    deadline = (datetime.now(UTC) + timedelta(days=counterparty_days)).isoformat(timespec="seconds")
+    # The day the author picked, unless it has passed while the document sat as a draft: then the default.
+    deadline = doc.due_at if doc.due_at and doc.due_at > now else None
+    deadline = deadline or (datetime.now(UTC) + timedelta(days=counterparty_days)).isoformat(timespec="seconds")
     first = steps[0]
     first_id, first_pos, first_user, first_name = first.id, first.position, first.user_id, first.display_name
     store.make_step_current(db, first_id)

@@ -218,11 +218,16 @@ def insert_document(
     counterparty_email: str,
     disk_folder_id: int | None,
     search: str,
+    due_at: str | None = None,
+    message: str = "",
+    contact_id: int | None = None,
+    contact_name: str = "",
 ) -> int:
     cur = db.execute(
         "INSERT INTO documents (title, entity_type, entity_id, company_id, author_id, author_name, department_id,"
         " created_at, updated_at, counterparty_name, counterparty_inn, counterparty_ogrn, counterparty_email,"
-        " disk_folder_id, search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " disk_folder_id, search, due_at, message, contact_id, contact_name)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             title,
             entity_type,
@@ -239,6 +244,10 @@ def insert_document(
             counterparty_email,
             disk_folder_id,
             search,
+            due_at,
+            message,
+            contact_id,
+            contact_name,
         ],
     )
     return inserted_id(cur)

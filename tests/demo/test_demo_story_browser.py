@@ -53,10 +53,11 @@ def shot(pg: Any, name: str) -> None:
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def app_frame(pg: Any, server: str, ready: str) -> Any:
-    """The KlikDok frame inside the emulated portal's page, once ``ready`` is on it."""
+def app_frame(pg: Any, server: str, ready: str, name: str = "app-frame") -> Any:
+    """The KlikDok frame (or the slider's, ``name="app-slider"``) inside the emulated portal's page, once ``ready``
+    is on it."""
     for _ in range(300):  # wait_for_timeout lets Playwright process the frame's navigation meanwhile
-        frame = pg.frame(name="app-frame")
+        frame = pg.frame(name=name)
         if frame is not None and frame.url.startswith(server):
             frame.wait_for_selector(ready, timeout=30000)
             return frame
@@ -81,14 +82,16 @@ def test_the_demo_story_from_the_banner_to_the_signed_package(demo: Demo, page: 
     page.goto(card)
     tab = app_frame(page, demo.server, "#kd-new")
     tab.click("#kd-new")
-    tab.fill("#kd-title", "Договор поставки №7")
-    tab.set_input_files("#kd-files", files=[{"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF}])
-    tab.wait_for_selector("#kd-signer-options option")
+    # The form opens in the portal's slider (BX24.openApplication), the app's page showing the form alone.
+    form = app_frame(page, demo.server, "#kd-create-form", name="app-slider")
+    form.fill("#kd-title", "Договор поставки №7")
+    form.set_input_files("#kd-files", files=[{"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    form.wait_for_selector("#kd-signer-options option")
     for who in ("director", "accountant"):
-        tab.select_option("#kd-signer-options", str(demo_people.role_user(who)))
-        tab.click("#kd-signer-add")
-    assert "Соколов" in tab.inner_text("#kd-signers") and "Новикова" in tab.inner_text("#kd-signers")
-    tab.click("#kd-create-send")
+        form.select_option("#kd-signer-options", str(demo_people.role_user(who)))
+        form.click("#kd-signer-add")
+    assert "Соколов" in form.inner_text("#kd-signers") and "Новикова" in form.inner_text("#kd-signers")
+    form.click("#kd-create-send")
     tab.wait_for_selector("table.kd-documents [data-state='awaiting_internal']")
     doc = tab.get_attribute("table.kd-documents tr[data-document-id]", "data-document-id")
     assert doc

@@ -51,34 +51,45 @@ def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: i
     pg.evaluate(f"location.hash = '{hash_}'")
 
 
-def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
-    page.goto(f"{kd.emu.base_url}/crm/deal/details/1/?user={MANAGER}")
+def app_frame(page, name: str, url: str):  # type: ignore[no-untyped-def]  # Playwright objects, untyped here
     frame = None
     for _ in range(150):  # page.wait_for_timeout lets Playwright process the frame's navigation meanwhile
-        frame = page.frame(name="app-frame")
-        if frame is not None and frame.url.startswith(kd.url):
+        frame = page.frame(name=name)
+        if frame is not None and frame.url.startswith(url):
             break
         page.wait_for_timeout(100)
-    assert frame is not None and frame.url.startswith(kd.url), "the tab did not load in the card"
+    assert frame is not None and frame.url.startswith(url), f"the {name} did not load in the card"
+    return frame
+
+
+def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
+    # Issue 15: inside the portal the create form opens in a slider with the app's own page (BX24.openApplication),
+    # not as a dialog squeezed into the tab's frame; the portal knows the app's handler.
+    kd.emu.state.app_handler = f"{kd.url}/b24/app"
+    page.goto(f"{kd.emu.base_url}/crm/deal/details/1/?user={MANAGER}")
+    frame = app_frame(page, "app-frame", kd.url)
     frame.wait_for_selector("#kd-new")
     assert "Поставка серверного оборудования" in frame.inner_text("#kd-entity")
     frame.wait_for_selector("#kd-empty")
     frame.click("#kd-new")
-    frame.fill("#kd-title", "Договор оказания услуг")
-    frame.set_input_files(
+    slider = app_frame(page, "app-slider", kd.url)
+    slider.wait_for_selector("#kd-create-form")
+    slider.fill("#kd-title", "Договор оказания услуг")
+    slider.set_input_files(
         "#kd-files",
         files=[
             {"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF},
             {"name": "Приложение 1.pdf", "mimeType": "application/pdf", "buffer": PDF + b"appendix"},
         ],
     )
-    frame.wait_for_selector("#kd-signer-options option")
-    frame.fill("#kd-signer-search", "Соколов")
-    frame.select_option("#kd-signer-options", str(DIRECTOR))
-    frame.click("#kd-signer-add")
-    assert "Соколов" in frame.inner_text("#kd-signers")
+    slider.wait_for_selector("#kd-signer-options option")
+    slider.fill("#kd-signer-search", "Соколов")
+    slider.select_option("#kd-signer-options", str(DIRECTOR))
+    slider.click("#kd-signer-add")
+    assert "Соколов" in slider.inner_text("#kd-signers")
     shot(page, "01-tab-create-dialog")
-    frame.click("#kd-create-send")
+    slider.click("#kd-create-send")
+    page.wait_for_selector("#frame-status[data-slider='closed']", state="attached")
     frame.wait_for_selector("table.kd-documents [data-state='awaiting_internal']")
     frame.wait_for_selector(".kd-history li")
     assert "отправлен на подпись" in frame.inner_text(".kd-history")

@@ -14,7 +14,7 @@ from litestar import Controller, Response, get, post
 
 from server import text
 from server.bitrix24 import Bitrix24Error, CrmService
-from server.bitrix24.entities import COMPANY, kind_of
+from server.bitrix24.entities import COMPANY, cards_phrase, kind_of
 from server.config import Settings
 from server.counterparty import links
 from server.counterparty.link_store import LinkRow
@@ -70,6 +70,26 @@ class Recipient(msgspec.Struct, kw_only=True):
     name: str
     source: str  # "contact", or the company kind's code
     source_label: str  # what the picker shows after the address: «контакт», «компания»
+    contact_id: int = 0  # the CRM contact's id for a contact's address (the create form stores whom it addressed)
+
+
+async def crm_recipients(crm: CrmService, entity_type: str, entity_id: int, company_id: int | None) -> list[Recipient]:
+    """Addresses the CRM knows for a card's counterparty: its contacts' (primary first), then the company's; each
+    address once, only those a letter can be sent to. The resend form asks for a document's card, the create
+    form for the card its tab is open in."""
+    found: list[Recipient] = []
+    for c in await crm.record_contacts(kind_of(entity_type), entity_id):
+        found += [
+            Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт", contact_id=c.id)
+            for e in c.emails
+        ]
+    if company_id:
+        company = await crm.company(company_id)
+        found += [
+            Recipient(email=e, name=text.name(company.title), source=COMPANY.code, source_label=COMPANY.label.lower())
+            for e in company.emails
+        ]
+    return list({r.email.lower(): r for r in found if links.valid_email(r.email)}.values())
 
 
 def _status(row: LinkRow) -> LinkStatus:
@@ -145,26 +165,11 @@ class CounterpartyApi(Controller):
     ) -> Response[Any]:
         doc = await _author_doc(viewer, documents, document_id, "выбор получателя", author=False)
         crm = CrmService(await directory.client())
-        found: list[Recipient] = []
         try:
-            contacts = await crm.record_contacts(kind_of(doc.entity_type), doc.entity_id)
-            for c in contacts:
-                found += [
-                    Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт")
-                    for e in c.emails
-                ]
-            if doc.company_id:
-                company = await crm.company(doc.company_id)
-                found += [
-                    Recipient(
-                        email=e, name=text.name(company.title), source=COMPANY.code, source_label=COMPANY.label.lower()
-                    )
-                    for e in company.emails
-                ]
+            found = await crm_recipients(crm, doc.entity_type, doc.entity_id, doc.company_id)
         except Bitrix24Error as exc:
             return problem(502, "crm_unavailable", f"CRM не ответила ({exc.code}).")
-        unique = list({r.email.lower(): r for r in found if links.valid_email(r.email)}.values())
-        return Response(unique, headers={"Cache-Control": "no-store"})
+        return Response(found, headers={"Cache-Control": "no-store"})
 
     @post("/resend", summary="A new link (the old one dies), to the same or another address", status_code=200, opt=OPT)
     async def resend(
@@ -228,3 +233,24 @@ class CounterpartyApi(Controller):
         if services.mail is not None:
             services.mail.wake()
         return Response({"reminders_left_today": left}, headers={"Cache-Control": "no-store"})
+
+
+class CardRecipientsApi(Controller):
+    """The same addresses for the card the tab is open in, before any document exists (the create form's
+    contact person picker)."""
+
+    path = "/api/v1/counterparty"
+    tags = ["counterparty"]
+
+    @get("/recipients", summary="Addresses the CRM knows for the tab's card (its contacts, its company)", opt=OPT)
+    async def recipients(self, session: Session, directory: PortalDirectory) -> Response[Any]:
+        if not session.entity_type:
+            return problem(400, "bad_request", f"Адреса из CRM есть только во вкладке {cards_phrase('или')}.")
+        crm = CrmService(await directory.client())
+        try:
+            kind = kind_of(session.entity_type)
+            company_id = await crm.counterparty_company_id(kind, session.entity_id)
+            found = await crm_recipients(crm, session.entity_type, session.entity_id, company_id)
+        except Bitrix24Error as exc:
+            return problem(502, "crm_unavailable", f"CRM не ответила ({exc.code}).")
+        return Response(found, headers={"Cache-Control": "no-store"})

@@ -281,7 +281,8 @@ class DocumentsController(Controller):
         operation_id="create_document",
         status_code=201,
         request_max_body_size=None,
-        summary="Create a draft (multipart: files, title, signers, entity; send=1 sends it at once)",
+        summary="Create a draft (multipart: files, title, signers, entity, due_date, message, contact_id, "
+        "contact_email; send=1 sends it at once)",
         opt=audited("create"),
     )
     async def create(
@@ -310,8 +311,9 @@ class DocumentsController(Controller):
         try:
             entity_id = int(field("entity_id") or session.entity_id)
             signers = [int(x) for x in str(field("signers") or "").replace(";", ",").split(",") if x.strip()]
+            contact_id = int(field("contact_id") or 0) or None
         except ValueError:
-            raise ApiProblem(400, "bad_request", "Неверный номер карточки CRM или подписанта.") from None
+            raise ApiProblem(400, "bad_request", "Неверный номер карточки CRM, подписанта или контакта.") from None
         if not session.entity_type:
             raise PermissionDenied(
                 "no_entity", f"Документ создаётся из вкладки «ЭДО» в карточке {cards_phrase('или')}."
@@ -328,6 +330,10 @@ class DocumentsController(Controller):
             signer_ids=signers,
             counterparty_email=str(field("counterparty_email") or ""),
             send=send,
+            due_date=str(field("due_date") or ""),
+            message=str(field("message") or ""),
+            contact_id=contact_id,
+            contact_email=str(field("contact_email") or ""),
         )
         return Created(id=doc_id, state=DocState.AWAITING_INTERNAL if send else DocState.DRAFT)
 
