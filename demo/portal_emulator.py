@@ -488,7 +488,9 @@ class PortalEmulator:
             return emulator.install_html(handler, user)
 
         @get(["/marketplace/app", "/marketplace/app/{app_id:str}"], media_type="text/html")
-        async def app_page(request: Request[Any, Any, Any], app_id: FromPath[str] = "", user: FromQuery[int] = 1) -> str:
+        async def app_page(
+            request: Request[Any, Any, Any], app_id: FromPath[str] = "", user: FromQuery[int] = 1
+        ) -> str:
             # The box drops its own system parameters from the query; `user` is this emulator's "who is logged in".
             options = {k: v for k, v in request.query_params.items() if k != "user"}
             return emulator.app_page_html(user, app_id, options)
