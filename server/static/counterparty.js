@@ -27,14 +27,14 @@
   }
 
   function openedText(link) {
-    if (!link.first_opened_at) return "ещё не открывал(а) ссылку";
-    return "открыл(а) ссылку " + link.opened_count + " " + (link.opened_count % 10 >= 2 && link.opened_count % 10 <= 4 &&
+    if (!link.first_opened_at) return "ссылку ещё не открывали";
+    return "ссылку открывали " + link.opened_count + " " + (link.opened_count % 10 >= 2 && link.opened_count % 10 <= 4 &&
       (link.opened_count % 100 < 12 || link.opened_count % 100 > 14) ? "раза" : "раз") + ", впервые " + date(link.first_opened_at);
   }
 
   function endText(link) {
-    if (link.answer === "signed") return { cls: "kd-ok", text: "подписал(а) " + date(link.answered_at) };
-    if (link.answer === "rejected") return { cls: "kd-error", text: "отклонил(а) " + date(link.answered_at) };
+    if (link.answer === "signed") return { cls: "kd-ok", text: "подписано " + date(link.answered_at) };
+    if (link.answer === "rejected") return { cls: "kd-error", text: "отклонено " + date(link.answered_at) };
     if (link.revoked_at) {
       var why = { resent: "заменена новой ссылкой", replaced: "заменена новой ссылкой", withdrawn: "документ отозван",
                   expired: "срок истёк" }[link.revoked_reason] || "ссылка закрыта";

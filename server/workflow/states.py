@@ -257,7 +257,7 @@ def signature_recorded(
     effects.timeline(
         db,
         doc,
-        f"KlikDok: {signer_name} подписал(а) документ {_title(doc)}.",
+        f"KlikDok: документ {_title(doc)} подписан — {signer_name}.",
         key=f"doc:{doc.id}:timeline:signed:{step.id}",
     )
     assert nxt is not None, "a route always ends with the counterparty step"
@@ -322,14 +322,14 @@ def reject(
     effects.notify(
         db,
         doc.author_id,
-        f"{who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
+        f"Документ {_title(doc)} отклонён — {who}. Причина: {reason}",
         doc=doc,
         key=f"doc:{document_id}:rejected",
     )
     effects.timeline(
         db,
         doc,
-        f"KlikDok: {who} отклонил(а) документ {_title(doc)}. Причина: {reason}",
+        f"KlikDok: документ {_title(doc)} отклонён — {who}. Причина: {reason}",
         key=f"doc:{document_id}:timeline:rejected",
     )
     listeners.fire(transition, db, doc)

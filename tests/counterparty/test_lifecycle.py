@@ -38,7 +38,7 @@ def test_rejection_needs_a_reason_and_reaches_the_author(exchange: Exchange, cou
     )
     wait_for(
         lambda: [
-            c for c in emu.timeline_comments if "отклонил" in c["COMMENT"] and "Неверные реквизиты" in c["COMMENT"]
+            c for c in emu.timeline_comments if "отклонён" in c["COMMENT"] and "Неверные реквизиты" in c["COMMENT"]
         ],
         what="the timeline comment",
     )
