@@ -369,6 +369,9 @@ def page_for(
         back = f"/c/{found.group(1)}" if found and path.rstrip("/") != found.group(0).rstrip("/") else ""
         return problem_page(status, title, message, back=back, headers=headers)
     origin = _portal_origin(request)
+    if path.startswith("/b24/") and status == 405:  # a bookmark or the address bar: the portal POSTs these
+        title = "Откройте KlikDok из портала Битрикс24"
+        message = "Эта страница показывается внутри портала Битрикс24 и не открывается по прямой ссылке."
     hint = (
         "Приложение KlikDok открывается из портала Битрикс24 (меню «Приложения» или вкладка KlikDok в карточке "
         "сделки), а документ на подпись — по ссылке из письма."

@@ -20,6 +20,7 @@ from litestar.params import SkipValidation
 from litestar.response import Redirect, Template
 
 from server.config import Settings
+from server.counterparty import cryptoarm_handler
 from server.counterparty.exchange import REFUSAL_TEXT, ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
 from server.counterparty.limiter import PublicLimiter, client_ip
 
@@ -284,9 +285,23 @@ class CryptoArmPages(Controller):
                 "Сейчас этот способ недоступен. Загрузите файл подписи на странице документа.",
             )
         app_link = await opener(services, ctx)
-        headers = security_headers()
         return Template(
             template_name="public/cryptoarm.html",
-            headers=headers,
+            headers=security_headers(scripts=True),
             context={"link": app_link, "base": f"/c/{token}", "title": ctx.doc.title},
         )
+
+    @get("/{token:str}/cryptoarm/progress", opt=READ)
+    async def progress(self, services: Services, link: OpenedLink) -> Response[dict[str, Any]] | Template:
+        """Where the link's latest CryptoARM run is: the hand-off page asks every few seconds (a read)."""
+        if isinstance(link, Template):
+            return link
+        found = await cryptoarm_handler.progress(services, link)
+        body = {
+            "phase": found.phase,
+            "title": found.title,
+            "message": found.message,
+            "final": found.final,
+            "page": f"/c/{link.token}" + (f"?done={found.done}" if found.done else ""),
+        }
+        return Response(body, headers=security_headers())
