@@ -390,7 +390,8 @@ def page_for(
 
 def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Litestar's own exceptions (no route, wrong method, a malformed parameter, a body too large) and anything
-    unexpected: Russian words in the API's shape or on a page, never ``{"status_code", "detail"}``."""
+    unexpected: Russian words in the API's shape (``detail`` repeats the message for clients that read Litestar's
+    old key) or on a page, never Litestar's ``{"status_code": ...}`` and never its English."""
     if isinstance(exc, HTTPException):
         status = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else ""
@@ -405,7 +406,7 @@ def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         )
     code, title, message = _generic(status)
     # Our own raises speak Russian already; Litestar's ("Not Found", "Validation failed ...") are replaced.
-    if detail and _CYRILLIC.search(detail) and status < 500:
+    if detail and _CYRILLIC.search(detail):
         message = detail
     if wants_json(request):
         body: dict[str, Any] = {"error": code, "message": message, "detail": message}

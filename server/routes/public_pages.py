@@ -1,9 +1,11 @@
 """The counterparty's public pages: ``/c/<token>`` and what hangs off it.
 
-No account, no cookies, no JavaScript: plain HTML forms that work on a phone and in any browser, and headers
-that keep the token where it belongs (``Referrer-Policy: no-referrer``, ``Cache-Control: no-store``, no
-framing, nothing loaded from anywhere but this server). Every request passes the rate limiter first; a token
-that matches no link also counts against the caller's address (see :mod:`server.counterparty.limiter`).
+No account, no cookies, no JavaScript needed: plain HTML forms that work on a phone and in any browser (the
+CryptoARM hand-off page alone runs one script of this server's, to follow the run live, and says what to do
+without it), and headers that keep the token where it belongs (``Referrer-Policy: no-referrer``,
+``Cache-Control: no-store``, no framing, nothing loaded from anywhere but this server). Every request passes the
+rate limiter first, as a read or as an action; a token that matches no link counts hard against the caller's
+address (see :mod:`server.counterparty.limiter`).
 """
 
 from __future__ import annotations

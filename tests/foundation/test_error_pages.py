@@ -113,12 +113,20 @@ def test_every_route_answers_a_browser_with_a_russian_page(server: ServerProcess
         ("GET", "/cryptoarm/json", 405),
         ("PUT", "/c/" + "A" * 43, 405),
         ("GET", "/c/" + "A" * 43 + "/files/notanumber", 404),
+        ("GET", "/c/" + "A" * 43 + "/files/1?inline=perhaps", 400),  # Litestar's ValidationException
     ],
 )
 def test_the_issues_addresses_are_russian_pages(server: ServerProcess, method: str, address: str, status: int) -> None:
     response = httpx.request(method, f"{server.url}{address}", headers=BROWSER)
     assert response.status_code == status, response.text[:300]
     assert_page(response, f"{method} {address}")
+
+
+def test_a_body_too_large_is_a_page(server: ServerProcess) -> None:
+    """Litestar refuses a body past the app's limit (10 MB) with a 413 of its own: a page too."""
+    response = httpx.post(f"{server.url}/b24/app", headers=BROWSER, content=b"x" * (11 * 1024 * 1024))
+    assert response.status_code == 413
+    assert_page(response, "POST /b24/app (11 MB)")
 
 
 def test_a_browser_on_an_action_address_is_sent_back_to_the_document(server: ServerProcess) -> None:
