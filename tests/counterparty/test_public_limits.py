@@ -7,11 +7,15 @@ minute, the counterparty was locked out («Слишком много запро�
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
+from typing import Any, cast
 
 from server.counterparty import tokens
+from server.counterparty.exchange import VISIT_SECONDS, CounterpartyExchange, LinkContext
 from server.counterparty.limiter import PublicLimiter
+from server.ratelimit import SlidingWindow
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120 Safari/537.36", "Accept": "text/html,*/*"}
@@ -133,3 +137,37 @@ def test_a_visit_counts_once_not_every_reload_or_preview(exchange: Exchange, cou
     exchange.http.get(link, headers=other)
     exchange.http.get(link, headers=other)
     assert opened() == 2
+
+
+def test_a_visit_is_counted_again_after_half_an_hour() -> None:
+    """The window itself: the same browser half an hour later is a new visit; a re-shown page never counts."""
+
+    class Db:
+        writes = 0
+
+        async def write(self, fn: Any) -> None:
+            self.writes += 1
+
+        async def read(self, fn: Any) -> None:
+            return None
+
+    db = Db()
+    signatures = cast(Any, type("Deps", (), {"listeners": None})())
+    exchange = CounterpartyExchange(
+        cast(Any, db), downloads=cast(Any, None), packaging=cast(Any, None), signatures=signatures
+    )
+    now = [0.0]
+    exchange.visits = SlidingWindow(1, VISIT_SECONDS, clock=lambda: now[0])
+    ctx = cast(LinkContext, type("Ctx", (), {"link": type("Link", (), {"id": 7})()})())
+
+    async def views() -> None:
+        await exchange.open_page(ctx, visitor="198.51.100.1 Firefox")
+        await exchange.open_page(ctx, visitor="198.51.100.1 Firefox")
+        await exchange.open_page(ctx)  # the page shown again after a refused upload
+        now[0] += VISIT_SECONDS - 1
+        await exchange.open_page(ctx, visitor="198.51.100.1 Firefox")
+        now[0] += 2
+        await exchange.open_page(ctx, visitor="198.51.100.1 Firefox")
+
+    asyncio.run(views())
+    assert db.writes == 2

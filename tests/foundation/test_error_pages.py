@@ -13,9 +13,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from litestar import Litestar, get
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+from litestar.testing import TestClient
 
-from server.app import create_app
+from server.app import HERE, create_app
 from server.config import Settings
+from server.routes import errors
 from tests.support.server import ServerProcess, start_server
 
 BROWSER = {
@@ -156,11 +161,6 @@ def test_the_api_answers_in_its_own_russian_json(server: ServerProcess) -> None:
 def test_an_unexpected_failure_is_a_russian_page_and_is_logged_without_the_token(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from litestar import get
-    from litestar.testing import TestClient
-
-    from server.routes import errors
-
     @get("/c/{token:str}/boom", sync_to_thread=False)
     def boom(token: str) -> str:
         raise RuntimeError("broken")
@@ -168,12 +168,6 @@ def test_an_unexpected_failure_is_a_russian_page_and_is_logged_without_the_token
     @get("/api/v1/boom", sync_to_thread=False)
     def api_boom() -> str:
         raise RuntimeError("broken")
-
-    from litestar import Litestar
-    from litestar.contrib.jinja import JinjaTemplateEngine
-    from litestar.template.config import TemplateConfig
-
-    from server.app import HERE
 
     app = Litestar(
         route_handlers=[boom, api_boom],
