@@ -21,6 +21,7 @@ import pytest
 from cades.result import VerificationResult
 from server.config import ConfigError, load_settings
 from server.text import local_time, zone_name
+from tests.browser import browser_page
 from tests.counterparty.conftest import Counterparty, Exchange, SmtpServer, counterparty_env, link_in, text_of
 from tests.support.server import start_server
 from tests.workflow.conftest import MANAGER, Klikdok, People
@@ -79,6 +80,12 @@ def _times_everywhere(exchange: Exchange, zone: str, name: str) -> None:
 
 def test_yekaterinburg_everywhere_with_its_name(yekaterinburg: Exchange) -> None:
     _times_everywhere(yekaterinburg, "Asia/Yekaterinburg", "UTC+5")
+    # The portal pages' scripts read the zone from <body data-timezone> and name it the same way.
+    with browser_page() as page:
+        page.goto(yekaterinburg.kd.url + "/")
+        page.add_script_tag(url="/static/kd_core.js")
+        shown = page.evaluate("KlikDok.util.date('2026-07-01T09:30:00Z')")
+        assert shown == "01.07.2026, 14:30 UTC+5"
 
 
 def test_moscow_by_default_named_msk(exchange: Exchange) -> None:
