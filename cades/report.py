@@ -17,6 +17,7 @@ from .result import REASONS, WARNINGS, SignatureResult, VerificationResult
 from .verdicts import (
     REVOCATION_STATE,
     Headline,
+    TimeText,
     checked_lines,
     document_headline,
     revocation_line,
@@ -156,24 +157,28 @@ def _environment() -> jinja2.Environment:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        _env.filters["ru_time"] = _time
     return _env
 
 
-def render_html(result: VerificationResult, *, document: str | None = None, accepted: bool = False) -> str:
-    """A self-contained, printable verification report; the headline on top, in its tone's colour."""
+def render_html(
+    result: VerificationResult, *, document: str | None = None, accepted: bool = False, time_text: TimeText = _time
+) -> str:
+    """A self-contained, printable verification report; the headline on top, in its tone's colour.
+
+    ``time_text`` shows every moment in it (UTC by default; the server passes its portal's zone)."""
     template = _environment().get_template("verification_report.html")
     return template.render(
         result=result,
         document=document,
         headline=document_headline(result, accepted=accepted),
         signature_headline=lambda sig: signature_headline(sig, accepted=accepted),
-        checked_lines=checked_lines,
-        revocation_line=revocation_line,
+        checked_lines=lambda sig: checked_lines(sig, time_text),
+        revocation_line=lambda state, source: revocation_line(state, source, None, time_text),
+        time_text=time_text,
         revocation_state=REVOCATION_STATE,
         reasons=REASONS,
         warnings=WARNINGS,
         algorithm_ru=ALGORITHM_RU,
         identity_rows=_identity_rows,
-        generated=_time(dt.datetime.now(dt.UTC)),
+        generated=time_text(dt.datetime.now(dt.UTC)),
     )

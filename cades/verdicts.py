@@ -12,6 +12,7 @@ revocation status was never checked (older stored results, a verification given 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -28,6 +29,7 @@ __all__ = [
     "EXIT_CODES",
     "SUB_INDICATIONS",
     "Headline",
+    "TimeText",
     "Tone",
     "checked_lines",
     "document_headline",
@@ -131,9 +133,15 @@ class Headline:
 
 
 def ru_time(value: dt.datetime | None) -> str:
+    """The library's own way to show a moment: UTC, named. A server shows its users' zone instead, by passing
+    its own :data:`TimeText` to the functions below."""
     if value is None:
         return "—"
     return value.astimezone(dt.UTC).strftime("%d.%m.%Y %H:%M:%S UTC")
+
+
+# How a moment is shown in a report's lines ("—" for None); ru_time unless the caller has its users' zone.
+TimeText = Callable[[dt.datetime | None], str]
 
 
 def _deciding_reason(sig: SignatureResult) -> str | None:
@@ -232,50 +240,52 @@ def exit_code(head: Headline) -> int:
     return EXIT_CODES[head.tone]
 
 
-def revocation_source_text(src: RevocationSource) -> str:
+def revocation_source_text(src: RevocationSource, time_text: TimeText = ru_time) -> str:
     """Where a revocation status came from, so an auditor can ask for the same CRL or OCSP answer."""
     if src.kind == "ocsp":
         parts = [f"OCSP: служба {src.location or '—'}"]
         if src.issuer:
             parts.append(f"ответ подписан {src.issuer}")
-        parts.append(f"producedAt {ru_time(src.produced_at)}")
+        parts.append(f"producedAt {time_text(src.produced_at)}")
         if src.this_update:
-            parts.append(f"thisUpdate {ru_time(src.this_update)}")
+            parts.append(f"thisUpdate {time_text(src.this_update)}")
     else:
         parts = [f"CRL {src.location or '—'}"]
         if src.issuer:
             parts.append(f"издатель {src.issuer}")
-        parts.append(f"thisUpdate {ru_time(src.this_update)}")
+        parts.append(f"thisUpdate {time_text(src.this_update)}")
         if src.next_update:
-            parts.append(f"nextUpdate {ru_time(src.next_update)}")
+            parts.append(f"nextUpdate {time_text(src.next_update)}")
         if src.delta:
             parts.append("с разностным (delta) CRL")
     parts.append(_ORIGIN.get(src.origin, src.origin))
     return ", ".join(parts)
 
 
-def revocation_line(state: str, source: RevocationSource | None, when: dt.datetime | None = None) -> str:
+def revocation_line(
+    state: str, source: RevocationSource | None, when: dt.datetime | None = None, time_text: TimeText = ru_time
+) -> str:
     """A certificate's revocation status and its source in one line."""
     text = REVOCATION_STATE.get(state, state)
     if state == "revoked" and when is not None:
-        text += f" ({ru_time(when)})"
+        text += f" ({time_text(when)})"
     if source is not None:
-        text += f" — по данным: {revocation_source_text(source)}"
+        text += f" — по данным: {revocation_source_text(source, time_text)}"
     elif state in ("good", "revoked"):
         text += " — источник не указан"
     return text
 
 
-def signing_time_text(sig: SignatureResult) -> str:
+def signing_time_text(sig: SignatureResult, time_text: TimeText = ru_time) -> str:
     """The signing time with its source: trusted (a CAdES-T time-stamp) or only claimed by the signer."""
     if sig.signing_time_source == "timestamp":
-        return f"{ru_time(sig.signing_time)} — по штампу времени (CAdES-T), доверенное"
+        return f"{time_text(sig.signing_time)} — по штампу времени (CAdES-T), доверенное"
     if sig.signing_time_source == "signed_attribute":
-        return f"{ru_time(sig.signing_time)} — заявленное подписантом, не подтверждено штампом времени"
+        return f"{time_text(sig.signing_time)} — заявленное подписантом, не подтверждено штампом времени"
     return "не указано (проверено на момент проверки)"
 
 
-def checked_lines(sig: SignatureResult) -> list[tuple[str, str]]:
+def checked_lines(sig: SignatureResult, time_text: TimeText = ru_time) -> list[tuple[str, str]]:
     """What was checked, as (label, value) rows every report shows right under the headline."""
     rows = [
         (
@@ -286,7 +296,7 @@ def checked_lines(sig: SignatureResult) -> list[tuple[str, str]]:
             + ("" if sig.signature_valid is not False else ": значение подписи неверно")
             + ("" if sig.digest_valid is not False else ": хэш документа не совпадает"),
         ),
-        ("Время подписания", signing_time_text(sig)),
+        ("Время подписания", signing_time_text(sig, time_text)),
     ]
     cert = sig.certificate
     if cert is not None:
@@ -299,7 +309,7 @@ def checked_lines(sig: SignatureResult) -> list[tuple[str, str]]:
                 else "цепочка не доходит до доверенного корневого сертификата",
             )
         )
-        revocation = revocation_line(cert.revocation, cert.revocation_source, cert.revocation_time)
+        revocation = revocation_line(cert.revocation, cert.revocation_source, cert.revocation_time, time_text)
         rows.append(("Отзыв сертификата", revocation))
     else:
         rows.append(("Сертификат", "не найден"))

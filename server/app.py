@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -115,7 +115,7 @@ def workflow_services(
     directory = PortalDirectory(settings, portal)
     documents = DocumentQueries(db)
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
-    reports = Reports(db, documents=documents)
+    reports = Reports(db, documents=documents, timezone=settings.portal.timezone)
     return AppServices(
         settings=settings,
         db=db,
@@ -165,6 +165,15 @@ async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(interval):
                 await stop.wait()
+
+
+def page_globals(settings: Settings) -> Callable[[JinjaTemplateEngine], None]:
+    """What every page template may use: ``timezone``, the portal's zone (base.html hands it to kd_core.js)."""
+
+    def configure(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals["timezone"] = settings.portal.timezone
+
+    return configure
 
 
 def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
@@ -228,7 +237,9 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         dependencies=DEPENDENCIES,
         exception_handlers=errors.EXCEPTION_HANDLERS,
         after_exception=errors.AFTER_EXCEPTION,
-        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=page_globals(settings)
+        ),
         lifespan=[lifespan],
         openapi_config=docs.openapi_config(settings),
         request_class=JsonSafeRequest,

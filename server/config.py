@@ -117,6 +117,8 @@ class LimitsSettings(_Section, frozen=True):
     manual_reminders_per_day: int = 3
     public_requests_per_link_per_minute: int = 60
     public_bad_links_per_hour: int = 20
+    public_reads_per_minute: int = 300
+    public_reads_per_link_per_minute: int = 600
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
 
 

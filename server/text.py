@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Bidi overrides/isolates and line/paragraph separators: invisible, and able to reorder or split what people read.
 _INVISIBLE = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029, 0xFEFF], " ")
@@ -113,12 +114,42 @@ def email_address(value: object, *, local_domain: bool = False) -> str | None:
     return f"{local}@{domain.lower()}"
 
 
-# Moscow time is what Russian users expect on a legal document (UTC+3, no DST).
-_MOSCOW = timezone(timedelta(hours=3))
+# -- moments as people read them ---------------------------------------------------------------------------
+
+DEFAULT_TIMEZONE = "Europe/Moscow"  # what Russian users expect on a legal document (UTC+3, no DST)
+# Names people know better than the zone database's abbreviation (tzdata calls Moscow time "MSK").
+_ZONE_NAMES = {"Europe/Moscow": "МСК"}
 
 
-def moscow_time(value: Any) -> str:
-    """A stored moment (a datetime or an ISO string; naive means UTC) as pages and e-mails show it to people."""
+def portal_zone(key: str) -> ZoneInfo:
+    """The portal's time zone (``[portal] timezone``); a name the zone database lacks is a ValueError."""
+    try:
+        return ZoneInfo(key)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"portal.timezone: неизвестный часовой пояс {key!r}; укажите имя из базы часовых поясов, "
+            'например "Europe/Moscow" или "Asia/Yekaterinburg"'
+        ) from None
+
+
+def zone_name(moment: datetime, key: str) -> str:
+    """The zone's short name at that moment: «МСК» for Moscow, else its abbreviation (CET, UTC) or its offset
+    from UTC when the zone database has only digits for it (Asia/Yekaterinburg is "+05": «UTC+5»)."""
+    if key in _ZONE_NAMES:
+        return _ZONE_NAMES[key]
+    abbreviation = moment.tzname() or ""
+    if abbreviation.isalpha():
+        return abbreviation
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "−"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "") if minutes else "UTC"
+
+
+def local_time(value: Any, timezone: str = DEFAULT_TIMEZONE, *, seconds: bool = False) -> str:
+    """A stored moment (a datetime or an ISO string; naive means UTC) as pages, e-mails and reports show it:
+    in the portal's zone, with the zone's name — «07.12.2026 14:05 (МСК)». The one formatter of the server."""
     if not value:
         return ""
     try:
@@ -127,4 +158,6 @@ def moscow_time(value: Any) -> str:
         return str(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(_MOSCOW).strftime("%d.%m.%Y %H:%M (МСК)")
+    local = moment.astimezone(portal_zone(timezone))
+    shown = local.strftime("%d.%m.%Y %H:%M:%S" if seconds else "%d.%m.%Y %H:%M")
+    return f"{shown} ({zone_name(local, timezone)})"

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from server.text import portal_zone
+
 from .masking import fingerprint, redact
 
 # The OAuth server a box portal itself uses unless its admin changed the `rest` module option `oauth_server`
@@ -64,6 +66,7 @@ class PortalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
     timeout_seconds: connect/read timeout of one REST call.
     transfer_timeout_seconds: timeout of one Disk upload or download (big files on a slow link).
     ca_file: PEM bundle for portals behind an internal CA; empty means the system store.
+    timezone: the portal's time zone (an IANA name): every page, e-mail and report shows moments in it.
     """
 
     url: str = ""
@@ -79,6 +82,7 @@ class PortalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
     timeout_seconds: float = 30.0
     transfer_timeout_seconds: float = 300.0
     ca_file: str = ""
+    timezone: str = "Europe/Moscow"
 
     def __post_init__(self) -> None:
         if self.rate_per_second <= 0:
@@ -89,6 +93,7 @@ class PortalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
             raise ValueError("portal.max_retries must not be negative")
         if self.url and (not origin_of(self.url) or urlsplit(self.url).path.strip("/")):
             raise ValueError("portal.url must be the portal's address, e.g. https://portal.example.ru")
+        portal_zone(self.timezone)  # a ValueError in Russian naming the key
         if self.oauth_server and not origin_of(self.oauth_server):
             raise ValueError("portal.oauth_server must be an http(s) address, e.g. https://oauth.bitrix.info")
 
@@ -137,7 +142,7 @@ class PortalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
             f"client_id={self.client_id!r}, client_secret={fingerprint(self.client_secret)}, "
             f"oauth_server={self.oauth_server!r}, disk_storage_id={self.disk_storage_id!r}, "
             f"rate_per_second={self.rate_per_second}, burst={self.burst}, max_retries={self.max_retries}, "
-            f"timeout_seconds={self.timeout_seconds})"
+            f"timeout_seconds={self.timeout_seconds}, timezone={self.timezone!r})"
         )
 
     __str__ = __repr__

@@ -8,9 +8,10 @@ uploaded ``.sig``. The link is re-checked on every step (a resend, withdrawal or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from server.cryptoarm import transactions
+from server.cryptoarm import transaction_store, transactions
 from server.cryptoarm.handlers import DirectResult, Offer, OfferedFile, Outcome
 from server.cryptoarm.transactions import TransactionRefused, Txn
 from server.db import audit
@@ -128,3 +129,68 @@ async def open_for_link(services: AppServices, ctx: LinkContext) -> str:
         )
     )
     return transactions.link(services.settings.server.public_url, txn_id)
+
+
+# -- the hand-off page follows the run -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the link's latest CryptoARM run is, in the words the hand-off page shows (``final``: stop asking)."""
+
+    phase: str  # waiting | checking | accepted | refused | cancelled | expired | none
+    title: str
+    message: str
+    final: bool
+    done: str = ""  # the document page's ?done= once a signature is in (signed | partly)
+
+
+WAITING = "Ждём подпись из КриптоАРМ ГОСТ…"
+
+
+def progress_of(txn: Txn | None, mode: str) -> Progress:
+    """The run as the counterparty sees it; ``mode`` is the link's (:class:`.exchange.LinkContext`) right now."""
+    if txn is None:
+        return Progress(
+            "none", "Подписание не начато", "Вернитесь к документу и нажмите «Подписать в КриптоАРМ ГОСТ».", True
+        )
+    if txn.state in ("open", "parameters_sent"):
+        if txn.expired:
+            return Progress(
+                "expired",
+                "Время на подписание истекло",
+                "КриптоАРМ ГОСТ не прислал подпись вовремя. Вернитесь к документу и начните подписание заново.",
+                True,
+            )
+        if txn.state == "open":
+            return Progress("waiting", WAITING, "Откройте КриптоАРМ ГОСТ кнопкой выше и разрешите доступ.", False)
+        return Progress("waiting", WAITING, "КриптоАРМ ГОСТ открыт: выберите свой сертификат и подпишите.", False)
+    if txn.state == "cancelled":
+        return Progress(
+            "cancelled",
+            "Подписание отменено",
+            "Подписание отменили в КриптоАРМ ГОСТ. Документ не подписан; вы можете начать заново.",
+            True,
+        )
+    outcome = txn.outcome
+    if "accepted" not in outcome and "refused" not in outcome:
+        return Progress("checking", "Подпись получена, проверяем…", "Проверяем подпись и сертификат.", False)
+    refused = [str(r.get("message", "")) for r in outcome.get("refused") or [] if isinstance(r, dict)]
+    if refused:
+        reasons = " ".join(dict.fromkeys(m for m in refused if m)) or "Подпись не прошла проверку."
+        return Progress("refused", "Подпись не принята", reasons, True)
+    if mode == "signed":
+        return Progress(
+            "accepted",
+            "Подпись принята",
+            "Документ подписан обеими сторонами. Подтверждение с подписанным комплектом придёт на вашу почту.",
+            True,
+            "signed",
+        )
+    return Progress("accepted", "Подпись принята", "Осталось подписать остальные файлы документа.", True, "partly")
+
+
+async def progress(services: AppServices, ctx: LinkContext) -> Progress:
+    """The progress of the link's latest CryptoARM run (read-only)."""
+    txn = await services.db.read(lambda d: transaction_store.latest_for(d, KIND, [ctx.link.id]))
+    return progress_of(txn, ctx.mode)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any
 
 import msgspec
@@ -22,7 +23,8 @@ from cades.result import REASONS, VerificationResult
 from cades.verdicts import document_headline, revocation_line, signature_headline, signing_time_text
 from server import crashpoints
 from server.db import Database
-from server.text import moscow_time
+from server.ratelimit import SlidingWindow
+from server.text import DEFAULT_TIMEZONE, local_time
 from server.workflow import previews, signature_store, states, store
 from server.workflow.directory import PortalMissing
 from server.workflow.docstate import DocState
@@ -42,6 +44,10 @@ from . import links
 from .link_store import LinkRow
 
 log = logging.getLogger(__name__)
+
+# One person's visit: their page views of a link within half an hour count once (issue 15: the manager's "opened
+# 12 times" was one person reloading). In memory: a restart at worst counts one visit more.
+VISIT_SECONDS = 30 * 60.0
 
 
 class LinkProblem(Exception):
@@ -227,7 +233,14 @@ class PageModel(msgspec.Struct, kw_only=True):
     author_message: str = ""  # what the author wrote to the counterparty in the create form (plain text)
 
 
-def summarise(sig_id: int, file_name: str, verification_json: str, warning: str) -> SignatureSummary:
+def summarise(
+    sig_id: int, file_name: str, verification_json: str, warning: str, timezone: str = DEFAULT_TIMEZONE
+) -> SignatureSummary:
+    """A stored signature for the page; its moments in the portal's ``timezone``."""
+
+    def time_text(value: Any) -> str:
+        return local_time(value, timezone, seconds=True) or "—"
+
     result = msgspec.json.decode(verification_json, type=VerificationResult)
     s = result.signatures[0] if result.signatures else None
     signer = s.signer if s else None
@@ -254,9 +267,11 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
         status_text=head.short,
         headline=head.title,
         explanation=head.text,
-        signed_at=moscow_time(s.signing_time if s else None),
-        signing_time_note=signing_time_text(s).split(" — ", 1)[-1] if s and s.signing_time else "",
-        revocation=revocation_line(cert.revocation, cert.revocation_source, cert.revocation_time) if cert else "",
+        signed_at=local_time(s.signing_time if s else None, timezone),
+        signing_time_note=signing_time_text(s, time_text).split(" — ", 1)[-1] if s and s.signing_time else "",
+        revocation=revocation_line(cert.revocation, cert.revocation_source, cert.revocation_time, time_text)
+        if cert
+        else "",
         certificate_serial=cert.serial if cert else "",
         certificate_issuer=cert.issuer if cert else "",
         certificate_valid=valid,
@@ -265,7 +280,7 @@ def summarise(sig_id: int, file_name: str, verification_json: str, warning: str)
     )
 
 
-def _page_model(d: Any, ctx: LinkContext) -> PageModel:
+def _page_model(d: Any, ctx: LinkContext, timezone: str) -> PageModel:
     doc = ctx.doc
     files = store.files(d, doc.id)
     rows = signature_store.verdicts(d, doc.id)
@@ -274,7 +289,7 @@ def _page_model(d: Any, ctx: LinkContext) -> PageModel:
     theirs: list[SignatureSummary] = []
     org = ""
     for row in rows:
-        summary = summarise(row.id, names.get(row.file_id, ""), row.verification, row.identity_warning)
+        summary = summarise(row.id, names.get(row.file_id, ""), row.verification, row.identity_warning, timezone)
         if row.signer_kind == "counterparty":
             theirs.append(summary)
         else:
@@ -287,7 +302,7 @@ def _page_model(d: Any, ctx: LinkContext) -> PageModel:
         author_name=doc.author_name,
         counterparty_name=doc.counterparty_name,
         recipient_email=ctx.link.recipient_email,
-        deadline=moscow_time(ctx.deadline),
+        deadline=local_time(ctx.deadline, timezone),
         mode=ctx.mode,
         notice=ctx.notice,
         files=[
@@ -320,8 +335,18 @@ class UploadOutcome:
 class CounterpartyExchange:
     """One per running server; the public pages and the CryptoARM handler call it."""
 
-    def __init__(self, db: Database, *, downloads: Downloads, packaging: Packaging, signatures: SignatureDeps) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        downloads: Downloads,
+        packaging: Packaging,
+        signatures: SignatureDeps,
+        timezone: str = DEFAULT_TIMEZONE,
+    ) -> None:
         self.db = db
+        self.timezone = timezone
+        self.visits = SlidingWindow(1, VISIT_SECONDS)
         self.downloads = downloads
         self.packaging = packaging
         self.signatures = signatures
@@ -337,9 +362,12 @@ class CounterpartyExchange:
         ctx.token = token
         return ctx
 
-    async def open_page(self, ctx: LinkContext) -> PageModel:
-        await self.db.write(lambda d: links.mark_opened(d, ctx.link.id))
-        return await self.db.read(lambda d: _page_model(d, ctx))
+    async def open_page(self, ctx: LinkContext, *, visitor: str = "") -> PageModel:
+        """The page's content; a page view by ``visitor`` (the browser: its address and user agent) counts as a
+        visit of the link once per :data:`VISIT_SECONDS` — not every reload, preview or re-shown form."""
+        if visitor and self.visits.hit(f"{ctx.link.id}:{sha256(visitor.encode()).hexdigest()}") is None:
+            await self.db.write(lambda d: links.mark_opened(d, ctx.link.id))
+        return await self.db.read(lambda d: _page_model(d, ctx, self.timezone))
 
     async def file(self, ctx: LinkContext, file_id: int) -> tuple[str, str, bytes]:
         try:

@@ -55,9 +55,15 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
         per_ip_per_minute=limits.public_requests_per_minute,
         per_link_per_minute=limits.public_requests_per_link_per_minute,
         bad_links_per_hour=limits.public_bad_links_per_hour,
+        reads_per_ip_per_minute=limits.public_reads_per_minute,
+        reads_per_link_per_minute=limits.public_reads_per_link_per_minute,
     )
     exchange = CounterpartyExchange(
-        services.db, downloads=services.downloads, packaging=services.packaging, signatures=services.signatures
+        services.db,
+        downloads=services.downloads,
+        packaging=services.packaging,
+        signatures=services.signatures,
+        timezone=settings.portal.timezone,
     )
     mail = MailWorker(
         settings,

@@ -94,6 +94,15 @@ def by_row(db: Database, row_id: int) -> Txn | None:
     return _txn(row) if row else None
 
 
+def latest_for(db: Database, kind: str, targets: list[int]) -> Txn | None:
+    """The newest transaction of ``kind`` over exactly ``targets`` (a counterparty link's latest CryptoARM run)."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE kind = ? AND targets = ? ORDER BY id DESC LIMIT 1",
+        [kind, json.dumps(targets)],
+    ).fetchone()
+    return _txn(row) if row else None
+
+
 def by_txn_hash(db: Database, txn_hash: str) -> Txn | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM cryptoarm_transactions WHERE txn_hash = ?", [txn_hash]).fetchone()
     return _txn(row) if row else None

@@ -28,7 +28,7 @@ from server.counterparty import links, tokens
 from server.counterparty.link_store import LinkRow
 from server.db import Database, audit, outbox
 from server.db.outbox import OutboxMessage
-from server.text import moscow_time, one_line
+from server.text import local_time, one_line
 from server.text import title as clean_title
 from server.worker_loop import run_rounds
 from server.workflow import effects, signature_store, store
@@ -162,7 +162,7 @@ class MailWorker:
             author_name=doc.author_name,
             title=doc.title,
             files=files,
-            deadline=moscow_time(links.link_deadline(link, doc)),
+            deadline=local_time(links.link_deadline(link, doc), self.settings.portal.timezone),
             link=f"{base}/c/{token}",
             outbox_id=message.id,
             message=doc.message,

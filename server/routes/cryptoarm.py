@@ -28,6 +28,7 @@ from urllib.parse import quote
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.response import Template
 
 from cades.asn1 import decode_armour
 from server import jsonbody
@@ -36,6 +37,7 @@ from server.cryptoarm.handlers import HANDLERS, DirectResult
 from server.cryptoarm.transactions import TransactionRefused, Txn
 
 from .dependencies import Services
+from .errors import frame_headers
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,12 @@ def to_der(out: bytes) -> bytes:
     return decode_armour(out)
 
 
-@get("/", include_in_schema=False, media_type=MediaType.TEXT)
-async def origin_root() -> str:
-    """CryptoARM GETs the origin root to read the server certificate for its trust prompt: it must be 200."""
-    return "KlikDok"
+@get("/", include_in_schema=False, sync_to_thread=False)
+def origin_root(services: Services) -> Template:
+    """CryptoARM GETs the origin root to read the server certificate for its trust prompt: it must be 200. A
+    person who lands here is told where KlikDok is opened."""
+    origin = services.settings.portal.portal_origin
+    return Template(template_name="home.html", headers=frame_headers(origin), context={"portal_url": origin})
 
 
 @post("/cryptoarm/json", include_in_schema=False, status_code=200)

@@ -5,6 +5,12 @@ code gets its status (:data:`STATUS_BY_CODE`, else the class's default) and each
 ``{"error": code, "message": text}`` for the JSON API, the Russian error page for the portal pages.
 ``create_app`` registers :data:`EXCEPTION_HANDLERS` and :data:`AFTER_EXCEPTION` once.
 
+Everything else (Litestar's own 404/405/400/413, an unexpected exception) goes through :func:`http_error`: a
+browser may land on any address (a reload after a failed upload, a bookmark, a typo), so every address outside
+``/api/`` answers with a Russian page and a way back (the counterparty's own page for ``/c/<token>/...``, the
+portal for the rest); ``/api/`` answers ``{"error", "message"}`` in Russian, never Litestar's
+``{"status_code", "detail"}``.
+
 Routes say what they need through ``opt``: ``audit_action`` (a 403 on this route is written to the audit
 log as ``access.denied``; ``audit_object`` names the path parameter that identifies the object,
 ``audit_object_type`` its type), ``portal_missing_status`` (the counterparty API answers 503 where the
@@ -13,11 +19,14 @@ documents API answers 502) and ``portal_page`` (which portal page's wording a re
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions.responses import create_exception_response
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap, Scope
 
 from server.bitrix24 import Bitrix24Error
@@ -34,6 +43,8 @@ from server.workflow.states import TransitionRefused
 
 from .sessions import SESSION_KEY
 from .uploads import UploadRefused
+
+log = logging.getLogger(__name__)
 
 Refusal = TransitionRefused | SignatureRefused | LinkRefused | LinkProblem | ActionRefused | UploadRefused
 
@@ -178,7 +189,7 @@ def portal_missing(request: Request[Any, Any, Any], exc: PortalMissing) -> Respo
 def portal_error(request: Request[Any, Any, Any], exc: Bitrix24Error) -> Response[Any]:
     """A failed portal call is a 502 on the documents API; elsewhere it stays an internal error."""
     if "audit_action" not in _opt(request):
-        return create_exception_response(request, exc)
+        return http_error(request, exc)
     return problem(502, "portal_error", f"Портал Битрикс24 ответил ошибкой ({exc.code}). Попробуйте позже.")
 
 
@@ -196,12 +207,64 @@ def frame_headers(origin: str) -> dict[str, str]:
     }
 
 
-def error_page(status: int, title: str, message: str, hint: str = "") -> Template:
+def error_page(
+    status: int,
+    title: str,
+    message: str,
+    hint: str = "",
+    *,
+    origin: str = "",
+    back: str = "",
+    back_text: str = "",
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """The portal pages' error page; ``origin`` lets the portal show it in its frame, ``back`` is the way on."""
     return Template(
         template_name="error.html",
         status_code=status,
-        headers=frame_headers(""),
-        context={"title": title, "message": message, "hint": hint},
+        headers={**(headers or {}), **frame_headers(origin)},
+        context={"title": title, "message": message, "hint": hint, "back": back, "back_text": back_text},
+    )
+
+
+# -- the counterparty's pages ---------------------------------------------------------------------------------
+
+
+def security_headers(*, frame_self: bool = False, scripts: bool = False) -> dict[str, str]:
+    """The public pages' headers: nothing from elsewhere, no framing, the token kept out of referrers and caches.
+
+    ``scripts``: the page runs this server's own scripts and reads its own JSON (the CryptoARM hand-off page
+    follows the signing live); every other public page works without JavaScript and allows none."""
+    script = "script-src 'self'; connect-src 'self'; " if scripts else ""
+    return {
+        "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"{script}frame-src 'self'; object-src 'self'; form-action 'self' cryptoarm:; "
+        "base-uri 'none'; frame-ancestors " + ("'self'" if frame_self else "'none'"),
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
+
+
+def problem_page(
+    status: int,
+    title: str,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    back: str = "",
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """The counterparty's error page; ``back`` links to the document page it came from."""
+    merged = {**(headers or {}), **security_headers()}
+    if retry_after is not None:
+        merged["Retry-After"] = str(max(1, int(retry_after + 0.999)))
+    return Template(
+        template_name="public/problem.html",
+        status_code=status,
+        headers=merged,
+        context={"title": title, "message": message, "back": back},
     )
 
 
@@ -243,6 +306,125 @@ def portal_unavailable(request: Request[Any, Any, Any], exc: PortalUnavailable) 
     return error_page(502, title, str(exc), hint)
 
 
+# -- every other failure: Litestar's own exceptions and the unexpected -------------------------------------------
+
+# status -> (the API's error code, the page's title, what the person is told)
+GENERIC: dict[int, tuple[str, str, str]] = {
+    400: ("bad_request", "Неверный запрос", "Сервер не смог разобрать запрос."),
+    401: ("unauthorized", "Нужен вход", "Откройте KlikDok из портала Битрикс24 заново."),
+    403: ("forbidden", "Доступ запрещён", "У вас нет доступа к этой странице."),
+    404: ("not_found", "Страница не найдена", "Такой страницы нет. Проверьте, что адрес скопирован полностью."),
+    405: (
+        "method_not_allowed",
+        "Эту страницу нельзя открыть по адресу",
+        "Этот адрес принимает только действия со страницы (кнопки и формы), а не переход по ссылке или "
+        "обновление страницы.",
+    ),
+    408: ("timeout", "Запрос не дошёл", "Запрос передавался слишком долго. Попробуйте ещё раз."),
+    413: ("too_large", "Слишком большой запрос", "Отправлено больше данных, чем сервер принимает за один раз."),
+    415: ("unsupported_media_type", "Неверный запрос", "Сервер не принимает данные в таком формате."),
+    429: ("too_many_requests", "Слишком много запросов", "Подождите немного и попробуйте снова."),
+    500: (
+        "internal_error",
+        "Ошибка сервера",
+        "На сервере произошла ошибка. Попробуйте позже; если она повторится, сообщите администратору портала.",
+    ),
+    502: ("bad_gateway", "Сервис недоступен", "Сервер не смог связаться с нужной системой. Попробуйте позже."),
+    503: ("unavailable", "Сервис недоступен", "Сервер сейчас не может ответить. Попробуйте через несколько минут."),
+}
+
+# The counterparty's personal pages: /c/<token>/... (a token is 43 URL-safe characters; anything that could be
+# one is taken for one, the page it links back to says whether it works).
+_PUBLIC_PAGE = re.compile(r"^/c/([A-Za-z0-9_-]{16,64})(?:/|$)")
+_CYRILLIC = re.compile("[А-Яа-яЁё]")
+# Machine endpoints that speak JSON to their clients when the client asks for JSON (never to a browser).
+_MACHINE_PREFIXES = ("/agent/", "/cryptoarm/", "/b24/events", "/healthz")
+
+
+def _generic(status: int) -> tuple[str, str, str]:
+    return GENERIC.get(status) or GENERIC[500 if status >= 500 else 400]
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    """Whether the failure is answered as JSON: the API always, a machine endpoint when its client asks for JSON;
+    every other address (whatever a browser may land on) gets a page."""
+    path = request.url.path
+    if path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "").lower()
+    return path.startswith(_MACHINE_PREFIXES) and "text/html" not in accept and "json" in accept
+
+
+def _portal_origin(request: Request[Any, Any, Any]) -> str:
+    services: AppServices | None = getattr(request.app.state, "services", None)
+    return services.settings.portal.portal_origin if services is not None else ""
+
+
+def _safe_path(path: str) -> str:
+    """The path for the log: a counterparty's token never goes there."""
+    return _PUBLIC_PAGE.sub("/c/<token>/", path)
+
+
+def page_for(
+    request: Request[Any, Any, Any], status: int, title: str, message: str, headers: dict[str, str] | None = None
+) -> Template:
+    """The page a browser gets for a failure at this address, with a way back."""
+    path = request.url.path
+    if path == "/c" or path.startswith("/c/"):
+        found = _PUBLIC_PAGE.match(path)
+        back = f"/c/{found.group(1)}" if found and path.rstrip("/") != found.group(0).rstrip("/") else ""
+        return problem_page(status, title, message, back=back, headers=headers)
+    origin = _portal_origin(request)
+    if path.startswith("/b24/") and status == 405:  # a bookmark or the address bar: the portal POSTs these
+        title = "Откройте KlikDok из портала Битрикс24"
+        message = "Эта страница показывается внутри портала Битрикс24 и не открывается по прямой ссылке."
+    hint = (
+        "Приложение KlikDok открывается из портала Битрикс24 (меню «Приложения» или вкладка KlikDok в карточке "
+        "сделки), а документ на подпись — по ссылке из письма."
+    )
+    return error_page(
+        status,
+        title,
+        message,
+        hint,
+        origin=origin,
+        back=origin,
+        back_text="Перейти на портал Битрикс24" if origin else "",
+        headers=headers,
+    )
+
+
+def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Litestar's own exceptions (no route, wrong method, a malformed parameter, a body too large) and anything
+    unexpected: Russian words in the API's shape (``detail`` repeats the message for clients that read Litestar's
+    old key) or on a page, never Litestar's ``{"status_code": ...}`` and never its English."""
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        extra_headers = dict(exc.headers or {})
+    else:
+        status, detail, extra_headers = HTTP_500_INTERNAL_SERVER_ERROR, "", {}
+    if status >= 500:
+        log.error(
+            "request failed",
+            exc_info=exc if not isinstance(exc, HTTPException) else None,
+            extra={"method": request.method, "path": _safe_path(request.url.path), "status": status},
+        )
+    code, title, message = _generic(status)
+    # Our own raises speak Russian already; Litestar's ("Not Found", "Validation failed ...") are replaced.
+    if detail and _CYRILLIC.search(detail):
+        message = detail
+    if wants_json(request):
+        body: dict[str, Any] = {"error": code, "message": message, "detail": message}
+        if isinstance(exc, ValidationException) and exc.extra:
+            body["details"] = exc.extra
+        headers = {**extra_headers, **NO_STORE}
+        if status == 413:
+            headers["Connection"] = "close"
+        return Response(body, status_code=status, headers=headers)
+    return page_for(request, status, title, message, extra_headers)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiProblem: api_problem,
     PermissionDenied: permission_denied,
@@ -255,6 +437,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     BadForm: bad_form,
     PortalRejected: portal_rejected,
     PortalUnavailable: portal_unavailable,
+    HTTPException: http_error,
+    HTTP_500_INTERNAL_SERVER_ERROR: http_error,
 }
 
 

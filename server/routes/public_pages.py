@@ -1,9 +1,11 @@
 """The counterparty's public pages: ``/c/<token>`` and what hangs off it.
 
-No account, no cookies, no JavaScript: plain HTML forms that work on a phone and in any browser, and headers
-that keep the token where it belongs (``Referrer-Policy: no-referrer``, ``Cache-Control: no-store``, no
-framing, nothing loaded from anywhere but this server). Every request passes the rate limiter first; a token
-that matches no link also counts against the caller's address (see :mod:`server.counterparty.limiter`).
+No account, no cookies, no JavaScript needed: plain HTML forms that work on a phone and in any browser (the
+CryptoARM hand-off page alone runs one script of this server's, to follow the run live, and says what to do
+without it), and headers that keep the token where it belongs (``Referrer-Policy: no-referrer``,
+``Cache-Control: no-store``, no framing, nothing loaded from anywhere but this server). Every request passes the
+rate limiter first, as a read or as an action; a token that matches no link counts hard against the caller's
+address (see :mod:`server.counterparty.limiter`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from litestar.params import SkipValidation
 from litestar.response import Redirect, Template
 
 from server.config import Settings
+from server.counterparty import cryptoarm_handler
 from server.counterparty.exchange import REFUSAL_TEXT, ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
 from server.counterparty.limiter import PublicLimiter, client_ip
 from server.workflow import previews
 
 from .dependencies import Services
-from .errors import status_of
+from .errors import problem_page, security_headers, status_of
 from .uploads import Limits, UploadRefused, receive_form
 
 log = logging.getLogger(__name__)
@@ -35,48 +38,36 @@ CSS_PATH = Path(__file__).resolve().parent.parent / "templates" / "public" / "pu
 MAX_BODY = 16 * 1024 * 1024
 
 
-def security_headers(*, frame_self: bool = False) -> dict[str, str]:
-    return {
-        "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-        "frame-src 'self'; object-src 'self'; form-action 'self' cryptoarm:; "
-        "base-uri 'none'; frame-ancestors " + ("'self'" if frame_self else "'none'"),
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-        "X-Robots-Tag": "noindex, nofollow",
-    }
-
-
 def _ip(request: Request, settings: Settings) -> str:
     peer = request.client.host if request.client else "?"
     return client_ip(peer, request.headers.get("x-forwarded-for"), settings.limits.trusted_proxies)
 
 
-def problem_page(status: int, title: str, message: str, *, retry_after: float | None = None) -> Template:
-    headers = security_headers()
-    if retry_after is not None:
-        headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
-    return Template(
-        template_name="public/problem.html",
-        status_code=status,
-        headers=headers,
-        context={"title": title, "message": message},
-    )
+def _back(request: Request, token: str) -> str:
+    """The document page, for a problem page shown at one of its sub-addresses (a file, the package)."""
+    base = f"/c/{quote(token, safe='')}"
+    return base if request.url.path.rstrip("/") != base else ""
 
 
 async def open_link(
     request: Request, token: str, exchange: CounterpartyExchange, public_limiter: PublicLimiter, settings: Settings
 ) -> LinkContext | Template:
-    """The ``link`` dependency: rate-limit, then resolve the token; a Template is the answer to give instead."""
+    """The ``link`` dependency: rate-limit, then resolve the token; a Template is the answer to give instead.
+
+    A route that only reads the link says so with ``opt={"public_read": True}``: reads and actions are counted
+    apart (:mod:`server.counterparty.limiter`), and an unknown token counts hard whatever the route."""
     limiter = public_limiter
     ip = _ip(request, settings)
-    wait = limiter.admit(ip, "t:" + token[:64])
+    handler = request.scope.get("route_handler")
+    read = bool(handler is not None and handler.opt.get("public_read"))
+    wait = limiter.admit(ip, "t:" + token[:64], read=read)
     if wait is not None:
         return problem_page(
             429,
             "Слишком много запросов",
             "Слишком много запросов. Подождите немного и обновите страницу.",
             retry_after=wait,
+            back=_back(request, token),
         )
     try:
         return await exchange.resolve(token)
@@ -84,10 +75,12 @@ async def open_link(
         if problem.code == "unknown_link":
             limiter.bad_link(ip)
             log.info("unknown counterparty link requested", extra={"ip": ip})
-        return problem_page(status_of(problem), problem.title, problem.message)
+        return problem_page(status_of(problem), problem.title, problem.message, back=_back(request, token))
 
 
 LINK = {"link": Provide(open_link)}
+# The opt of the routes that only read a link (see open_link).
+READ = {"public_read": True}
 # The ``link`` parameter: the link's context, or the page to answer with instead (handed over as is).
 OpenedLink = SkipValidation[LinkContext | Template]
 
@@ -98,6 +91,12 @@ def _attachment(name: str, content_type: str, data: bytes, *, inline: bool = Fal
     headers = security_headers(frame_self=inline)
     headers["Content-Disposition"] = f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
     return Response(content=data, media_type=content_type or "application/octet-stream", headers=headers)
+
+
+def back_to_document(token: str) -> Redirect:
+    """An action's address opened as a page (a reload after a failed upload, a bookmark, the back button):
+    back to the document page, which says where things stand. Nothing is resolved or counted here."""
+    return Redirect(f"/c/{quote(token, safe='')}", status_code=303, headers=security_headers())
 
 
 class PublicPages(Controller):
@@ -122,8 +121,10 @@ class PublicPages(Controller):
         error: str = "",
         status: int = 200,
         message: str = "",
+        visitor: str = "",
     ) -> Template:
-        model = await exchange.open_page(ctx)
+        """The document page; ``visitor`` (who is looking) is given only by a page view, which it may count."""
+        model = await exchange.open_page(ctx, visitor=visitor)
         base = f"/c/{ctx.token}"
         headers = security_headers()
         if status == 413:
@@ -142,9 +143,9 @@ class PublicPages(Controller):
             },
         )
 
-    @get("/{token:str}")
+    @get("/{token:str}", opt=READ)
     async def page(
-        self, services: Services, exchange: CounterpartyExchange, link: OpenedLink, done: str = ""
+        self, request: Request, services: Services, exchange: CounterpartyExchange, link: OpenedLink, done: str = ""
     ) -> Template:
         if isinstance(link, Template):
             return link
@@ -155,9 +156,10 @@ class PublicPages(Controller):
             "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
             "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину.",
         }.get(done, "")
-        return await self._page(services, exchange, ctx, message=message)
+        visitor = f"{_ip(request, services.settings)} {request.headers.get('user-agent', '')[:300]}"
+        return await self._page(services, exchange, ctx, message=message, visitor=visitor)
 
-    @get("/{token:str}/files/{file_id:int}")
+    @get("/{token:str}/files/{file_id:int}", opt=READ)
     async def file(
         self, exchange: CounterpartyExchange, link: OpenedLink, file_id: int, inline: bool = False
     ) -> Response[bytes] | Template:
@@ -167,13 +169,13 @@ class PublicPages(Controller):
         try:
             name, _, data = await exchange.file(ctx, file_id)
         except ActionRefused as exc:
-            return problem_page(status_of(exc), "Файл недоступен", exc.message)
+            return problem_page(status_of(exc), "Файл недоступен", exc.message, back=f"/c/{ctx.token}")
         # The one definition of what may be shown inline (server.workflow.previews): the bytes decide, not the
         # name or the uploader's claim; this page previews PDFs only.
         served = previews.served(data)
         return _attachment(name, served.content_type, data, inline=inline and served.content_type == "application/pdf")
 
-    @get("/{token:str}/signatures/{signature_id:int}")
+    @get("/{token:str}/signatures/{signature_id:int}", opt=READ)
     async def signature(
         self, exchange: CounterpartyExchange, link: OpenedLink, signature_id: int
     ) -> Response[bytes] | Template:
@@ -183,23 +185,30 @@ class PublicPages(Controller):
         try:
             name, data = await exchange.company_signature(ctx, signature_id)
         except ActionRefused as exc:
-            return problem_page(status_of(exc), "Подпись недоступна", exc.message)
+            return problem_page(status_of(exc), "Подпись недоступна", exc.message, back=f"/c/{ctx.token}")
         return _attachment(name, "application/pkcs7-signature", data)
 
-    @get("/{token:str}/package")
+    @get("/{token:str}/package", opt=READ)
     async def package(self, exchange: CounterpartyExchange, link: OpenedLink) -> Response[bytes] | Template:
         if isinstance(link, Template):
             return link
         ctx = link
         if ctx.mode != "signed":
             return problem_page(
-                409, "Комплект недоступен", "Подписанный комплект появится, когда документ подпишут обе стороны."
+                409,
+                "Комплект недоступен",
+                "Подписанный комплект появится, когда документ подпишут обе стороны.",
+                back=f"/c/{ctx.token}",
             )
         try:
             name, data = await exchange.package(ctx.doc.id)
         except ActionRefused as exc:
-            return problem_page(status_of(exc), "Комплект недоступен", exc.message)
+            return problem_page(status_of(exc), "Комплект недоступен", exc.message, back=f"/c/{ctx.token}")
         return _attachment(name, "application/zip", data)
+
+    @get(["/{token:str}/sign", "/{token:str}/reject"], sync_to_thread=False)
+    def back_to_page(self, token: str) -> Redirect:
+        return back_to_document(token)
 
     @post("/{token:str}/sign", request_max_body_size=None, status_code=303)
     async def sign(
@@ -265,6 +274,10 @@ class CryptoArmPages(Controller):
     include_in_schema = False
     dependencies = LINK
 
+    @get("/{token:str}/cryptoarm", sync_to_thread=False)
+    def back_to_page(self, token: str) -> Redirect:
+        return back_to_document(token)
+
     @post("/{token:str}/cryptoarm", request_max_body_size=4096, status_code=200)
     async def start(self, services: Services, link: OpenedLink, token: str) -> Template:
         if isinstance(link, Template):
@@ -278,9 +291,23 @@ class CryptoArmPages(Controller):
                 "Сейчас этот способ недоступен. Загрузите файл подписи на странице документа.",
             )
         app_link = await opener(services, ctx)
-        headers = security_headers()
         return Template(
             template_name="public/cryptoarm.html",
-            headers=headers,
+            headers=security_headers(scripts=True),
             context={"link": app_link, "base": f"/c/{token}", "title": ctx.doc.title},
         )
+
+    @get("/{token:str}/cryptoarm/progress", opt=READ)
+    async def progress(self, services: Services, link: OpenedLink) -> Response[dict[str, Any]] | Template:
+        """Where the link's latest CryptoARM run is: the hand-off page asks every few seconds (a read)."""
+        if isinstance(link, Template):
+            return link
+        found = await cryptoarm_handler.progress(services, link)
+        body = {
+            "phase": found.phase,
+            "title": found.title,
+            "message": found.message,
+            "final": found.final,
+            "page": f"/c/{link.token}" + (f"?done={found.done}" if found.done else ""),
+        }
+        return Response(body, headers=security_headers())

@@ -74,7 +74,9 @@
                  timeZone: TIMEZONE, timeZoneName: "short" };
     var text;
     try { text = d.toLocaleString("ru-RU", opts); } catch (e) { delete opts.timeZone; text = d.toLocaleString("ru-RU", opts); }
-    return TIMEZONE === "Europe/Moscow" ? text.replace(/GMT\+3$/, "МСК") : text;
+    // Other zones without a letter name read "UTC+5", as the server's pages, e-mails and reports say them.
+    if (TIMEZONE === "Europe/Moscow") return text.replace(/GMT\+3$/, "МСК");
+    return text.replace(/GMT([+-])(\d[\d:]*)$/, function (_, sign, rest) { return "UTC" + (sign === "-" ? "\u2212" : "+") + rest; });
   }
   // A signature's verdict as the server words it (cades/verdicts.py); without one, never "valid" by default.
   function verdictOf(s) {

@@ -20,6 +20,7 @@ from cades.report import render_html, report_builtins
 from cades.result import VerificationResult
 from cades.verdicts import document_headline
 from server.db import Database
+from server.text import DEFAULT_TIMEZONE, local_time
 
 from . import store
 from .model import DocumentRow
@@ -31,9 +32,10 @@ TEMPLATE = "signature_report.html"
 
 
 class Reports:
-    def __init__(self, db: Database, *, documents: DocumentQueries) -> None:
+    def __init__(self, db: Database, *, documents: DocumentQueries, timezone: str = DEFAULT_TIMEZONE) -> None:
         self.db = db
         self.documents = documents
+        self.timezone = timezone
         self._templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=True,
@@ -77,6 +79,10 @@ class Reports:
         html = self.render_page(doc.title, rendered)
         return report, html
 
+    def time_text(self, value: Any) -> str:
+        """A moment of the report in the portal's zone, to the second, with the zone's name."""
+        return local_time(value, self.timezone, seconds=True) or "—"
+
     def render_page(self, title: str, signatures: list[tuple[str, VerificationResult]]) -> str:
         """The report page of accepted signatures (file name, result): every headline on top, then protocols.
 
@@ -85,5 +91,8 @@ class Reports:
         """
         headlines = [(name, document_headline(result, accepted=True)) for name, result in signatures]
         # cades renders each protocol from its own autoescaped template: trusted markup here.
-        protocols = [Markup(render_html(result, document=name, accepted=True)) for name, result in signatures]
+        protocols = [
+            Markup(render_html(result, document=name, accepted=True, time_text=self.time_text))
+            for name, result in signatures
+        ]
         return self._templates.get_template(TEMPLATE).render(title=title, protocols=protocols, headlines=headlines)

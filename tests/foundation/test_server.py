@@ -30,10 +30,16 @@ def test_api_description_is_off_by_default(server: ServerProcess) -> None:
         assert httpx.get(f"{server.url}{path}").status_code == 404
 
 
-def test_unknown_path_is_a_json_404(server: ServerProcess) -> None:
+def test_unknown_path_is_a_russian_page_and_an_unknown_api_path_russian_json(server: ServerProcess) -> None:
+    """Issue 15: a browser may land on any address, so outside /api/ a miss is a page (it was Litestar's JSON
+    ``{"status_code": 404}``); the API keeps JSON, in its own ``{error, message}`` shape."""
     response = httpx.get(f"{server.url}/no/such/page")
-    assert response.status_code == 404
-    assert response.json()["status_code"] == 404
+    assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+    assert "Страница не найдена" in response.text and "status_code" not in response.text
+    api = httpx.get(f"{server.url}/api/v1/no/such/thing")
+    assert (
+        api.status_code == 404 and api.json()["error"] == "not_found" and "Такой страницы нет" in api.json()["message"]
+    )
 
 
 def test_logs_are_json_lines_and_start_is_audited(server: ServerProcess) -> None:
