@@ -24,7 +24,7 @@ from server.config import Settings
 from server.db import audit_actions
 from server.portal.service import PlacementContext, PortalRejected, PortalService, PortalUnavailable
 from server.portal.sessions import SessionSigner
-from server.text import MESSAGE_MAX
+from server.text import MESSAGE_MAX, portal_zone
 from server.workflow import deadlines, docstate
 from server.workflow.directory import PortalDirectory
 
@@ -87,7 +87,10 @@ def slider_create_entity(form: dict[str, Any]) -> tuple[str, int] | None:
 
 
 def create_form_context(settings: Settings) -> dict[str, Any]:
-    return {"due": deadlines.picker(settings.workflow.counterparty_days), "message_max": MESSAGE_MAX}
+    return {
+        "due": deadlines.picker(settings.workflow.counterparty_days, zone=portal_zone(settings.portal.timezone)),
+        "message_max": MESSAGE_MAX,
+    }
 
 
 class Bitrix24Pages(Controller):

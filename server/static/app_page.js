@@ -179,9 +179,8 @@
     // The log: names, phrases and a document's title as a link to its panel; dates are days in the portal's zone.
     function loadLog(offset) {
       var holder = document.getElementById("kd-log");
-      var zone = document.body.getAttribute("data-timezone") || "Europe/Moscow";
       offset = offset || 0;
-      return api("GET", "/audit?limit=" + PAGE + "&offset=" + offset + "&tz=" + encodeURIComponent(zone) + filtersQuery(logForm))
+      return api("GET", "/audit?limit=" + PAGE + "&offset=" + offset + filtersQuery(logForm))
         .then(function (page) {
           clear(holder);
           document.getElementById("kd-log-total").textContent = "Записей: " + page.total;

@@ -341,7 +341,11 @@
     if (detail.reason) panel.appendChild(el("p", {}, el("strong", { text: "Причина: " }), detail.reason));
     panel.appendChild(el("p", { class: "kd-muted", text: "Автор: " + doc.author_name + " · создан " + date(doc.created_at) +
       (doc.deadline ? " · срок " + date(doc.deadline) : "") + (detail.counterparty_name ? " · контрагент " +
-      detail.counterparty_name + (detail.counterparty_inn ? " (ИНН " + detail.counterparty_inn + ")" : "") : "") }));
+      detail.counterparty_name + (detail.counterparty_inn ? " (ИНН " + detail.counterparty_inn + ")" : "") : "") +
+      (detail.contact_name ? " · контактное лицо " + detail.contact_name : "") }));
+    // What the author wrote to the counterparty in the create form: plain text, as they will read it.
+    if (detail.message) panel.appendChild(el("div", { class: "kd-author-message", "data-author-message": "" },
+      el("strong", { text: "Сообщение контрагенту: " }), el("span", { class: "kd-author-message-text", text: detail.message })));
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "Файлы" }));
     panel.appendChild(fileList(doc, detail));
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "Маршрут" }));

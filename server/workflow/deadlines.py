@@ -11,10 +11,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from server.text import DEFAULT_TIMEZONE, portal_zone
+
 from .states import TransitionRefused
 
-# The portal's zone for a picked day; the pages show dates in the same one (<body data-timezone>).
-PORTAL_ZONE = ZoneInfo("Europe/Moscow")
+# The default zone for a picked day; callers pass the configured one ([portal] timezone), in which the pages show
+# dates too (<body data-timezone>).
+PORTAL_ZONE = portal_zone(DEFAULT_TIMEZONE)
 # How far ahead a deadline may be picked.
 MAX_DAYS_AHEAD = 365
 

@@ -22,7 +22,7 @@ from server.bitrix24.crm import Contact
 from server.bitrix24.entities import CODES, cards_phrase, kind_of
 from server.config import Settings
 from server.db import Database
-from server.text import MESSAGE_MAX, email_address
+from server.text import MESSAGE_MAX, email_address, portal_zone
 from server.text import message as clean_message
 from server.text import name as clean_name
 from server.text import title as clean_title
@@ -184,7 +184,8 @@ class Intake:
                 raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».")
             names.add(safe_name(up.name).lower())
         title = clean_title(title) or safe_name(uploads[0].name)
-        day = deadlines.parse_day(due_date)
+        zone = portal_zone(self.settings.portal.timezone)
+        day = deadlines.parse_day(due_date, zone=zone)
         note = clean_message(message, limit=MESSAGE_MAX + 1)
         if len(note) > MESSAGE_MAX:
             raise TransitionRefused(
@@ -238,7 +239,7 @@ class Intake:
                 signers=signers,
                 counterparty=counterparty,
                 disk_folder_id=None,
-                due_at=deadlines.end_of_day(day) if day else None,
+                due_at=deadlines.end_of_day(day, zone) if day else None,
                 message=note,
                 contact=contact[:2] if contact else None,
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from server.config import ConfigError, load_settings
 from server.text import local_time, zone_name
 from tests.browser import browser_page
 from tests.counterparty.conftest import Counterparty, Exchange, SmtpServer, counterparty_env, link_in, text_of
+from tests.counterparty.test_create_options import create
 from tests.support.server import start_server
 from tests.workflow.conftest import MANAGER, Klikdok, People
 
@@ -80,6 +81,13 @@ def _times_everywhere(exchange: Exchange, zone: str, name: str) -> None:
 
 def test_yekaterinburg_everywhere_with_its_name(yekaterinburg: Exchange) -> None:
     _times_everywhere(yekaterinburg, "Asia/Yekaterinburg", "UTC+5")
+    # A deadline picked in the create form is the end of that day where the portal is, not in Moscow.
+    zone = ZoneInfo("Asia/Yekaterinburg")
+    day = datetime.now(UTC).astimezone(zone).date() + timedelta(days=10)
+    created = create(yekaterinburg, send=False, due_date=day.isoformat())
+    assert created.status_code == 201, created.text
+    (due_at,) = yekaterinburg.kd.query("SELECT due_at FROM documents WHERE id = ?", created.json()["id"])[0]
+    assert datetime.fromisoformat(due_at) == datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=zone)
     # The portal pages' scripts read the zone from <body data-timezone> and name it the same way.
     with browser_page() as page:
         page.goto(yekaterinburg.kd.url + "/")

@@ -255,6 +255,10 @@ def test_keyboard_only_creates_a_document_and_the_open_dialog_passes_axe(kd: Kli
     ]
     steps = kd.query("SELECT user_id FROM route_steps WHERE kind = 'internal'")
     assert steps == [(DIRECTOR,)]
+    # The opened document shows what the author wrote and to whom it goes.
+    page.wait_for_selector("#kd-detail [data-author-message]")
+    assert "Просим подписать." in page.inner_text("#kd-detail [data-author-message]")
+    assert "контактное лицо Белова Анна Игоревна" in page.inner_text("#kd-detail")
 
 
 def test_escape_closes_the_dialog_and_gives_the_focus_back(kd: Klikdok, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated

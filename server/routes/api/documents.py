@@ -13,7 +13,6 @@ import json
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
@@ -25,6 +24,7 @@ from server.config import Settings
 from server.cryptoarm import transaction_store
 from server.db import Database
 from server.portal.sessions import Session
+from server.text import portal_zone
 from server.workflow import certificate_offers, docstate, job_store, previews, store
 from server.workflow.audit_log import AuditLog, AuditLogPage
 from server.workflow.directory import PersonInfo, PortalDirectory
@@ -538,19 +538,16 @@ class DocumentsController(Controller):
         viewer: Viewer,
         db: Database,
         directory: PortalDirectory,
+        settings: Settings,
         q: str = Parameter(default="", max_length=200),
         action: str = Parameter(default="", max_length=64),
         document_id: int = 0,
-        date_from: date | None = Parameter(default=None, description="first day, in the zone `tz`"),
-        date_to: date | None = Parameter(default=None, description="last day (included), in the zone `tz`"),
-        tz: str = Parameter(default="Europe/Moscow", max_length=64, description="the portal's time zone (IANA)"),
+        date_from: date | None = Parameter(default=None, description="first day, in the portal's zone"),
+        date_to: date | None = Parameter(default=None, description="last day (included), in the portal's zone"),
         limit: int = Parameter(default=50, ge=1, le=200),
         offset: int = Parameter(default=0, ge=0),
     ) -> AuditLogPage:
-        try:
-            zone = ZoneInfo(tz)
-        except (ValueError, ZoneInfoNotFoundError):
-            raise ApiProblem(400, "bad_request", f"Неизвестный часовой пояс: {tz}.") from None
+        zone = portal_zone(settings.portal.timezone)  # checked at start
         if date_from and date_to and date_from > date_to:
             raise ApiProblem(400, "bad_request", "Начало периода позже его конца.")
         return await AuditLog(db, directory).page(
