@@ -301,7 +301,7 @@
     var error = el("p", { class: "kd-error", id: "kd-withdraw-error", role: "alert" });
     var ok = el("button", { class: "kd-btn kd-btn-red", type: "submit", id: "kd-withdraw-ok", text: "Отозвать" });
     var cancel = el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-withdraw-cancel", text: "Отмена" });
-    var toCounterparty = doc.state === "awaiting_counterparty";
+    var toCounterparty = u.stateInfo(doc.state).actor === "counterparty";  // a live link: the mail goes out
     var form = el("form", { method: "dialog", id: "kd-withdraw-form" },
       el("h2", { class: "kd-subtitle", id: "kd-withdraw-title", text: "Отозвать документ «" + doc.title + "»?" }),
       el("p", { class: "kd-muted kd-small", id: "kd-withdraw-note", text: "Подписать документ после отзыва будет нельзя." +

@@ -73,7 +73,8 @@ def test_days_in_the_portals_zone_and_pages_past_200_rows(kd: Klikdok) -> None:
     # 230 refusals: each refused request writes one row (access.denied).
     for _ in range(230):
         assert kd.api("GET", "/audit", SALES_MANAGER).status_code == 403
-    denied = {"action": "access.denied", "tz": "Europe/Moscow"}
+    # Days are the portal's ([portal] timezone, Moscow by default): the server's zone, not one the page sends.
+    denied = {"action": "access.denied"}
     first = kd.api("GET", "/audit", AUDITOR, params={**denied, "limit": 200}).json()
     assert first["total"] == 230 and len(first["items"]) == 200
     rest = kd.api("GET", "/audit", AUDITOR, params={**denied, "limit": 200, "offset": 200}).json()
@@ -93,8 +94,6 @@ def test_days_in_the_portals_zone_and_pages_past_200_rows(kd: Klikdok) -> None:
 
     backwards = kd.api("GET", "/audit", AUDITOR, params={"date_from": today.isoformat(), "date_to": "2020-01-01"})
     assert backwards.status_code == 400 and "Начало периода" in backwards.json()["message"]
-    nowhere = kd.api("GET", "/audit", AUDITOR, params={"tz": "Mars/Olympus"})
-    assert nowhere.status_code == 400 and "часовой пояс" in nowhere.json()["message"]
     too_many = kd.api("GET", "/audit", AUDITOR, params={"limit": 201})
     assert too_many.status_code == 400
 

@@ -61,7 +61,9 @@ def test_the_rebuild_drops_only_the_state_and_kind_checks_and_keeps_rows_indexes
     database = _old_database(tmp_path / "old.db")
     try:
         with sqlite3.connect(tmp_path / "old.db") as conn:
-            rows_before = conn.execute("SELECT * FROM documents ORDER BY id").fetchall()
+            # Later migrations add columns; the rows keep every value they had in the columns they had.
+            columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(documents)"))
+            rows_before = conn.execute(f"SELECT {columns} FROM documents ORDER BY id").fetchall()
             children_before = conn.execute("SELECT * FROM route_steps ORDER BY id").fetchall()
             indexes_before = _schema(conn)
             table_before = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'documents'").fetchone()[0]
@@ -91,7 +93,7 @@ def test_the_rebuild_drops_only_the_state_and_kind_checks_and_keeps_rows_indexes
     finally:
         database.close()
     with sqlite3.connect(tmp_path / "old.db") as conn:
-        assert conn.execute("SELECT * FROM documents ORDER BY id").fetchall() == rows_before
+        assert conn.execute(f"SELECT {columns} FROM documents ORDER BY id").fetchall() == rows_before
         assert conn.execute("SELECT * FROM route_steps ORDER BY id").fetchall() == children_before
         assert _schema(conn) == indexes_before
         table_after = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'documents'").fetchone()[0]
