@@ -1,15 +1,21 @@
 """The counterparty's public pages: ``/c/<token>`` and what hangs off it.
 
-No account, no cookies, no JavaScript: plain HTML forms that work on a phone and in any browser, and headers
+No account, no cookies: plain HTML forms that work on a phone and in any browser (one small script only disables
+a form's button while it is sent, and the forms work without it), and headers
 that keep the token where it belongs (``Referrer-Policy: no-referrer``, ``Cache-Control: no-store``, no
 framing, nothing loaded from anywhere but this server). Every request passes the rate limiter first; a token
 that matches no link also counts against the caller's address (see :mod:`server.counterparty.limiter`).
+
+Every rendering of a page gives its forms a fresh idempotency key in their action (``?key=…``, a form cannot set
+the ``Idempotency-Key`` header): a form sent twice signs or rejects once, and the second answer is the first's
+(:mod:`.idempotency`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,13 +36,14 @@ from .uploads import Limits, UploadRefused, receive_form
 log = logging.getLogger(__name__)
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "templates" / "public" / "public.css"
+JS_PATH = CSS_PATH.with_name("public.js")
 # The most a signing form may carry in all (one signature per document file, each within [limits]).
 MAX_BODY = 16 * 1024 * 1024
 
 
 def security_headers(*, frame_self: bool = False) -> dict[str, str]:
     return {
-        "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "frame-src 'self'; object-src 'self'; form-action 'self' cryptoarm:; "
         "base-uri 'none'; frame-ancestors " + ("'self'" if frame_self else "'none'"),
         "Referrer-Policy": "no-referrer",
@@ -112,6 +119,14 @@ class PublicPages(Controller):
             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
 
+    @get("/public.js", sync_to_thread=False)
+    def script(self) -> Response[bytes]:
+        return Response(
+            content=JS_PATH.read_bytes(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
     async def _page(
         self,
         services: Services,
@@ -138,6 +153,8 @@ class PublicPages(Controller):
                 "message": message,
                 "cryptoarm": services.cryptoarm_counterparty is not None,
                 "max_kb": services.settings.limits.max_signature_kb,
+                # One idempotency key per rendering, in every form's action: see the module's docstring.
+                "form_key": secrets.token_urlsafe(18),
             },
         )
 
