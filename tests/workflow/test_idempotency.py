@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from server.routes.idempotency import Fingerprint
+from tests.browser import screenshot
 from tests.workflow.conftest import DIRECTOR, MANAGER, SALES_HEAD, Klikdok, People, wait_for
 
 DEAL = ("deal", 1)
@@ -285,3 +287,87 @@ def test_the_fingerprint_ignores_the_multipart_boundary_wherever_chunks_split_it
     for size in (1, 7, 31, 32, 33, 100, len(data)):
         assert fingerprint([data[i : i + size] for i in range(0, len(data), size)], two) == reference
     assert fingerprint([body(two, "Другой")], two) != reference
+
+
+@pytest.mark.browser
+def test_double_click_in_the_create_dialog_makes_one_document(kd: Klikdok, browser: Any) -> None:
+    """The CRM tab's create dialog in Chromium. busy() already stops a second click, so to prove the server's part
+    the button is re-enabled between two clicks: the dialog sends its one key twice, at once, and the server still
+    makes one document. Then two fetch()es of one request with one key, straight from the page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        answers: list[int] = []
+        page.on(
+            "response",
+            lambda r: answers.append(r.status) if r.request.method == "POST" and r.url.endswith("/documents") else None,
+        )
+        page.goto(f"{kd.emu.base_url}/crm/deal/details/1/?user={MANAGER}")
+        frame = None
+        for _ in range(150):  # page.wait_for_timeout lets Playwright process the frame's navigation meanwhile
+            frame = page.frame(name="app-frame")
+            if frame is not None and frame.url.startswith(kd.url):
+                break
+            page.wait_for_timeout(100)
+        assert frame is not None and frame.url.startswith(kd.url), "the tab did not load in the card"
+        frame.wait_for_selector("#kd-empty")
+        frame.click("#kd-new")
+        frame.fill("#kd-title", "Договор двойного клика")
+        frame.set_input_files(
+            "#kd-files", files=[{"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+        )
+        frame.wait_for_selector("#kd-signer-options option")
+        frame.select_option("#kd-signer-options", str(DIRECTOR))
+        frame.click("#kd-signer-add")
+        # A real double click first: the second click finds the button busy.
+        frame.dblclick("#kd-create-send")
+        frame.wait_for_selector("table.kd-documents [data-state='awaiting_internal']")
+        assert len(documents_titled(kd, "Договор двойного клика")) == 1
+        assert answers == [201]
+
+        # The same dialog opening sends its request twice at once (its button re-enabled in between).
+        frame.click("#kd-new")
+        frame.fill("#kd-title", "Договор с отжатой кнопкой")
+        frame.set_input_files(
+            "#kd-files", files=[{"name": "Договор.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+        )
+        frame.select_option("#kd-signer-options", str(DIRECTOR))
+        frame.click("#kd-signer-add")
+        frame.evaluate(
+            "() => { const b = document.getElementById('kd-create-send'); b.click(); b.disabled = false; b.click(); }"
+        )
+        for _ in range(600):
+            if len(answers) == 3:
+                break
+            page.wait_for_timeout(50)
+        assert answers == [201, 201, 201]
+        assert len(documents_titled(kd, "Договор с отжатой кнопкой")) == 1
+        frame.locator("#kd-documents").get_by_text("Договор с отжатой кнопкой").first.wait_for()
+        screenshot(page, "idem-tab-double-click-1280")
+
+        # Two requests with one key straight from the page (kd_core's api sends the key as Idempotency-Key).
+        ids = frame.evaluate(
+            """(signer) => {
+                function form() {
+                    const f = new FormData();
+                    f.append("title", "Договор из fetch");
+                    f.append("signers", String(signer));
+                    f.append("send", "1");
+                    f.append("files", new Blob(["%PDF-1.4 fetch"], { type: "application/pdf" }), "fetch.pdf");
+                    return f;
+                }
+                const key = KlikDok.util.newKey();
+                const api = KlikDok.util.api;
+                return Promise.all([api("POST", "/documents", form(), { key: key }),
+                                    api("POST", "/documents", form(), { key: key })])
+                    .then(function (both) { return both.map(function (c) { return c.id; }); });
+            }""",
+            DIRECTOR,
+        )
+        assert ids[0] == ids[1]
+        assert documents_titled(kd, "Договор из fetch") == [ids[0]]
+        assert errors == [], errors
+    finally:
+        context.close()
