@@ -8,7 +8,8 @@
 
 Shared pieces have plain names: :mod:`.sessions` (the page session), :mod:`.uploads` (streamed request bodies),
 :mod:`.dependencies` (the services handlers receive as parameters), :mod:`.errors` (domain errors to HTTP
-answers) and :mod:`.idempotency` (the middleware that runs a changing request once per ``Idempotency-Key``). Routes call services and stores; nothing below imports this package.
+answers) and :mod:`.idempotency` (the middleware that runs a changing request once per ``Idempotency-Key``).
+Routes call services and stores; nothing below imports this package.
 """
 
 from __future__ import annotations
