@@ -28,13 +28,14 @@ from server.counterparty import runtime as counterparty_runtime
 from server.cryptoarm import handlers as cryptoarm_handlers
 from server.cryptoarm.certificate_handler import CertificateHandler
 from server.cryptoarm.job_handler import JobHandler
-from server.db import Database, audit, checks, migrations, outbox
+from server.db import Database, audit, checks, idempotency, migrations, outbox
 from server.jsonbody import Request as JsonSafeRequest
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
 from server.routes import ROUTES, errors, uploads
 from server.routes.api import docs
 from server.routes.dependencies import DEPENDENCIES
+from server.routes.idempotency import IdempotencyMiddleware, IdempotencyRefused, refusal_answer
 from server.sdnotify import notify, watchdog_interval
 from server.state import AppServices
 from server.trust.context import TrustContext
@@ -185,6 +186,8 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         recovered = await db.write(outbox.recover)
         if recovered:
             log.info("outbox messages returned to the queue after a restart", extra={"count": recovered})
+        # Requests that were running when the server stopped never answer: their Idempotency-Keys are free again.
+        await db.write(idempotency.recover)
         # Half-received uploads of a server that was killed mid-request: nothing refers to them.
         await asyncio.to_thread(uploads.sweep, settings.storage.path)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
@@ -235,7 +238,8 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
             create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
         ],
         dependencies=DEPENDENCIES,
-        exception_handlers=errors.EXCEPTION_HANDLERS,
+        exception_handlers={**errors.EXCEPTION_HANDLERS, IdempotencyRefused: refusal_answer},
+        middleware=[IdempotencyMiddleware()],
         after_exception=errors.AFTER_EXCEPTION,
         template_config=TemplateConfig(
             directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=page_globals(settings)

@@ -19,6 +19,7 @@ Table owners (table group: tables -> store module):
 - trust store: trust_lists, trust_cas, trust_ca_statuses, trust_crl_addresses,
   trust_certificates -> ``server/trust/store.py``
 - audit and outbox: audit_log, audit_head -> ``server/db/audit.py``; outbox -> ``server/db/outbox.py``
+- the kept answers to Idempotency-Keys: idempotency_keys -> ``server/db/idempotency.py``
 - schema: settings (unused so far), _sqlite_migrations -> ``server/db/migrations.py``
 
 The connection itself (one writer thread, read-only readers) is :mod:`server.db.database`; probes that touch no

@@ -591,3 +591,28 @@ def m0016_document_create_options(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE documents ADD COLUMN message TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE documents ADD COLUMN contact_id INTEGER")
     db.execute("ALTER TABLE documents ADD COLUMN contact_name TEXT NOT NULL DEFAULT ''")
+
+
+@migrations(name="0017_idempotency_keys")
+def m0017_idempotency_keys(db: SqliteUtilsDatabase) -> None:
+    # Issue 15: the first answer to an Idempotency-Key, kept for a day (server/db/idempotency.py). A key belongs
+    # to its sender (a portal user, a counterparty link's token hash) and to one method and path; the request it
+    # answered is remembered by its fingerprint, so the same key with another request is refused, never replayed.
+    db.execute("""
+        CREATE TABLE idempotency_keys (
+            id INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            key TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done')),
+            request_hash TEXT NOT NULL DEFAULT '',
+            request_bytes INTEGER NOT NULL DEFAULT 0,
+            request_complete INTEGER NOT NULL DEFAULT 1,
+            status INTEGER NOT NULL DEFAULT 0,
+            headers TEXT NOT NULL DEFAULT '[]',
+            body BLOB,
+            created_at TEXT NOT NULL,
+            UNIQUE (owner, method, path, key)
+        )""")
+    db.execute("CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at)")

@@ -7,8 +7,9 @@
 - :mod:`.cryptoarm`: the endpoint CryptoARM GOST talks to.
 
 Shared pieces have plain names: :mod:`.sessions` (the page session), :mod:`.uploads` (streamed request bodies),
-:mod:`.dependencies` (the services handlers receive as parameters) and :mod:`.errors` (domain errors to HTTP
-answers). Routes call services and stores; nothing below imports this package.
+:mod:`.dependencies` (the services handlers receive as parameters), :mod:`.errors` (domain errors to HTTP
+answers) and :mod:`.idempotency` (the middleware that runs a changing request once per ``Idempotency-Key``).
+Routes call services and stores; nothing below imports this package.
 """
 
 from __future__ import annotations

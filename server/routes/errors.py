@@ -233,9 +233,9 @@ def error_page(
 def security_headers(*, frame_self: bool = False, scripts: bool = False) -> dict[str, str]:
     """The public pages' headers: nothing from elsewhere, no framing, the token kept out of referrers and caches.
 
-    ``scripts``: the page runs this server's own scripts and reads its own JSON (the CryptoARM hand-off page
-    follows the signing live); every other public page works without JavaScript and allows none."""
-    script = "script-src 'self'; connect-src 'self'; " if scripts else ""
+    Every public page may run this server's own scripts (the busy buttons of its forms); ``scripts``: it also reads
+    this server's JSON (the CryptoARM hand-off page follows the signing live). Each works without JavaScript."""
+    script = "script-src 'self'; connect-src 'self'; " if scripts else "script-src 'self'; "
     return {
         "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
         f"{script}frame-src 'self'; object-src 'self'; form-action 'self' cryptoarm:; "

@@ -1,17 +1,22 @@
 """The counterparty's public pages: ``/c/<token>`` and what hangs off it.
 
-No account, no cookies, no JavaScript needed: plain HTML forms that work on a phone and in any browser (the
-CryptoARM hand-off page alone runs one script of this server's, to follow the run live, and says what to do
-without it), and headers that keep the token where it belongs (``Referrer-Policy: no-referrer``,
-``Cache-Control: no-store``, no framing, nothing loaded from anywhere but this server). Every request passes the
-rate limiter first, as a read or as an action; a token that matches no link counts hard against the caller's
-address (see :mod:`server.counterparty.limiter`).
+No account, no cookies: plain HTML forms that work on a phone and in any browser, and headers that keep the token
+where it belongs (``Referrer-Policy: no-referrer``, ``Cache-Control: no-store``, no framing, nothing loaded from
+anywhere but this server). Scripts only help: one small script of this server's disables a form's button while it
+is sent, and the CryptoARM hand-off page follows the run live; every page says what to do without them. Every
+request passes the rate limiter first, as a read or as an action; a token that matches no link counts hard against
+the caller's address (see :mod:`server.counterparty.limiter`).
+
+Every rendering of a page gives its forms a fresh idempotency key in their action (``?key=…``, a form cannot set
+the ``Idempotency-Key`` header): a form sent twice signs or rejects once, and the second answer is the first's
+(:mod:`.idempotency`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +39,7 @@ from .uploads import Limits, UploadRefused, receive_form
 log = logging.getLogger(__name__)
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "templates" / "public" / "public.css"
+JS_PATH = CSS_PATH.with_name("public.js")
 # The most a signing form may carry in all (one signature per document file, each within [limits]).
 MAX_BODY = 16 * 1024 * 1024
 
@@ -112,6 +118,14 @@ class PublicPages(Controller):
             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
 
+    @get("/public.js", sync_to_thread=False)
+    def script(self) -> Response[bytes]:
+        return Response(
+            content=JS_PATH.read_bytes(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
     async def _page(
         self,
         services: Services,
@@ -140,6 +154,8 @@ class PublicPages(Controller):
                 "message": message,
                 "cryptoarm": services.cryptoarm_counterparty is not None,
                 "max_kb": services.settings.limits.max_signature_kb,
+                # One idempotency key per rendering, in every form's action: see the module's docstring.
+                "form_key": secrets.token_urlsafe(18),
             },
         )
 

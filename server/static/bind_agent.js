@@ -66,20 +66,23 @@
       return r ? r.value : "";
     }
 
-    function bind(button) {
+    // ``key``: one per shown list (its «Привязать выбранный» button), so a repeated request binds once.
+    function bind(button, key) {
       var thumbprint = chosen();
       if (running) return;
       if (!thumbprint) { u().showError(status, new Error("Выберите сертификат из списка.")); return; }
-      running = true; button.disabled = true; show.disabled = true;
+      running = true; show.disabled = true;
       u().clear(status).appendChild(el("p", { class: "kd-muted", text:
         "Агент подписывает одноразовый код выбранным сертификатом. Если программа подписи спросит PIN-код, введите его." }));
-      u().api("POST", "/me/agent/bind", { thumbprint: thumbprint }).then(function (result) {
+      u().busy(button, function () {
+        return u().api("POST", "/me/agent/bind", { thumbprint: thumbprint }, { key: key });
+      }).then(function (result) {
         u().clear(status).appendChild(el("p", { class: "kd-ok", id: "kd-bind-agent-done", text: result.message }));
         u().clear(listBox);
         onBound(result);
       }).catch(function (err) {
         if (err.status === 409 && err.code === "agent_offline") offline(status); else u().showError(status, err);
-      }).then(function () { running = false; button.disabled = false; show.disabled = false; u().fit(); });
+      }).then(function () { running = false; show.disabled = false; u().fit(); });
     }
 
     function list() {
@@ -106,7 +109,8 @@
         listBox.appendChild(list);
         listBox.appendChild(el("p", { class: "kd-small kd-muted", text:
           "Привязать можно сертификат, которым агент подписывает; другой сначала выберите командой «klikdok-agent setup» и перезапустите агент." }));
-        go.addEventListener("click", function () { bind(go); });
+        var key = u().newKey();
+        go.addEventListener("click", function () { bind(go, key); });
         listBox.appendChild(go);
       }).catch(function (err) {
         u().clear(listBox);

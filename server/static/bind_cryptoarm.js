@@ -15,8 +15,9 @@
 
   function render(box, onBound) {
     var u = K.util, el = u.el;
-    var run = null; // { id, url, generation } while waiting for the app
+    var run = null; // { id, url, cancelKey } while waiting for the app
     var generation = 0;
+    var startKey = u.newKey(); // one per run: a repeated request opens one link; a new one after each run ends
 
     var start = el("button", { class: "kd-btn kd-btn-blue", type: "button", id: "kd-bind-cryptoarm-start",
                                text: "Подписать код в КриптоАРМ ГОСТ" });
@@ -44,7 +45,9 @@
 
     function idle(label) {
       run = null;
+      startKey = u.newKey();
       start.disabled = false;
+      start.removeAttribute("aria-busy");
       start.textContent = label;
       shown(cancel, false);
     }
@@ -106,12 +109,14 @@
 
     start.addEventListener("click", function () {
       if (start.disabled || run) return; // one run at a time: no double sends
-      start.disabled = true;
+      start.disabled = true; // until the run ends (idle), not only while the request runs
+      start.setAttribute("aria-busy", "true");
       u.clear(status);
       var mine = ++generation;
-      u.api("POST", "/me/certificates/cryptoarm").then(function (res) {
+      u.api("POST", "/me/certificates/cryptoarm", null, { key: startKey }).then(function (res) {
         if (mine !== generation) return;
-        run = { id: res.transaction_id, url: res.url };
+        start.removeAttribute("aria-busy");
+        run = { id: res.transaction_id, url: res.url, cancelKey: u.newKey() };
         shown(cancel, true);
         waiting("waiting_app");
         launch(res.url);
@@ -124,12 +129,14 @@
     });
 
     cancel.addEventListener("click", function () {
-      if (!run) return;
-      var id = run.id;
+      if (!run || cancel.disabled) return;
+      var id = run.id, key = run.cancelKey;
       generation++; // the polls of this run stop here
       run = null;
-      shown(cancel, false);
-      u.api("DELETE", "/me/certificates/cryptoarm/" + id).then(finish).catch(function (err) {
+      u.busy(cancel, function () {
+        return u.api("DELETE", "/me/certificates/cryptoarm/" + id, null, { key: key });
+      }).then(function (result) { shown(cancel, false); finish(result); }).catch(function (err) {
+        shown(cancel, false);
         say("kd-error", err.message);
         idle("Попробовать ещё раз");
       });

@@ -34,7 +34,8 @@
 
   function render(box, onBound) {
     var el = u().el, clear = u().clear;
-    var state = { challenge: "", url: "" };
+    // One key per code fetch (a new one after each answer) and one per code for binding with it.
+    var state = { challenge: "", url: "", codeKey: u().newKey(), bindKey: "" };
     var getButton = el("button", { class: "kd-btn", type: "button", id: "kd-sig-get", text: "Получить код подтверждения" });
     var result = el("p", { id: "kd-sig-result", class: "kd-small", role: "status" });
     var step = el("div", { id: "kd-sig-step", hidden: "hidden" });
@@ -52,13 +53,16 @@
                                     text: "Привязать сертификат", disabled: "disabled" });
 
     function say(cls, text) { result.className = "kd-small " + cls; result.textContent = text; u().fit(); }
-    function busy(on) {
+    // Both buttons are disabled while either request runs; the one that runs says so (aria-busy).
+    function busy(on, running) {
       getButton.disabled = on;
       sendButton.disabled = on || !state.challenge || !sigInput.files.length;
+      if (running) { if (on) running.setAttribute("aria-busy", "true"); else running.removeAttribute("aria-busy"); }
     }
 
     function showCode(data) {
       state.challenge = data.challenge;
+      state.bindKey = u().newKey();
       if (state.url) URL.revokeObjectURL(state.url);
       // Exactly the code's bytes: the signature must cover them and nothing else (no newline at the end).
       state.url = URL.createObjectURL(new Blob([data.challenge], { type: "text/plain" }));
@@ -70,29 +74,31 @@
     }
 
     getButton.addEventListener("click", function () {
-      busy(true);
+      if (getButton.disabled) return;
+      busy(true, getButton);
       say("kd-muted", "");
-      u().api("POST", "/me/certificates/challenge").then(function (data) {
+      u().api("POST", "/me/certificates/challenge", null, { key: state.codeKey }).then(function (data) {
+        state.codeKey = u().newKey();   // the next click asks for a new code
         showCode(data);
         getButton.textContent = "Получить новый код";
-      }).catch(function (err) { say("kd-error", err.message); }).then(function () { busy(false); });
+      }).catch(function (err) { say("kd-error", err.message); }).then(function () { busy(false, getButton); });
     });
     sigInput.addEventListener("change", function () { busy(false); });
 
     sendButton.addEventListener("click", function () {
       var sig = sigInput.files[0];
       var cer = !cerField.hidden && cerInput.files.length ? cerInput.files[0] : null;
-      if (!sig) return;
+      if (!sig || sendButton.disabled) return;
       if (sig.size > MAX_FILE || (cer && cer.size > MAX_FILE)) {
         say("kd-error", "Файл больше 64 КБ: это не похоже на подпись или сертификат. Выберите файл .sig (и .cer).");
         return;
       }
-      busy(true);
+      busy(true, sendButton);
       say("kd-muted", "Проверяем подпись…");
       Promise.all([fileText(sig), cer ? fileText(cer) : Promise.resolve("")]).then(function (texts) {
         var body = { challenge: state.challenge, signature: texts[0], proof: "sig" };
         if (texts[1]) body.certificate = texts[1];
-        return u().api("POST", "/me/certificates", body);
+        return u().api("POST", "/me/certificates", body, { key: state.bindKey });
       }).then(function (res) {
         state.challenge = "";
         step.hidden = true;
@@ -110,7 +116,7 @@
           step.hidden = true;
         }
         say("kd-error", err.message);
-      }).then(function () { busy(false); });
+      }).then(function () { busy(false, sendButton); });
     });
 
     clear(box);

@@ -113,18 +113,12 @@
   var ADMIN_HEAD = ["Сотрудник", "Владелец в сертификате", "Организация, ИНН", "СНИЛС", "Действует с / по",
                     "Издатель", "Статус", ""];
 
-  // One request per click: the button is disabled while it runs (no double sends), the list reloads after.
-  function send(button, path, body, errorBox) {
-    if (button.disabled) return Promise.resolve();
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
-    return u().api("POST", path, body).then(function () {
-      return loadAdmin();
-    }).catch(function (err) {
-      button.disabled = false;
-      button.removeAttribute("aria-busy");
-      u().showError(errorBox, err);
-    });
+  // One request per click: the button is disabled while it runs, and the key (one per rendered button or opened
+  // reason form) makes the server do it once even if the request is sent again; the list reloads after.
+  function send(button, path, body, errorBox, key) {
+    return u().busy(button, function () {
+      return u().api("POST", path, body, { key: key }).then(function () { return loadAdmin(); });
+    }).catch(function (err) { u().showError(errorBox, err); });
   }
 
   // Refuse (reason required) and revoke (reason optional) ask inline: a small form under the buttons.
@@ -140,6 +134,7 @@
                                 onclick: function () { form.remove(); u().fit(); } });
     var form = el("div", { class: "kd-reason-form" }, el("label", { text: opts.label }), input,
                   el("div", { class: "kd-actions" }, ok, cancel), errors);
+    var key = u().newKey();   // one per opening of the form
     ok.addEventListener("click", function () {
       var reason = input.value.trim();
       if (opts.required && !reason) {
@@ -147,7 +142,7 @@
         input.focus();
         return;
       }
-      send(ok, opts.path, { reason: reason }, errors);
+      send(ok, opts.path, { reason: reason }, errors, key);
     });
     cell.appendChild(form);
     input.focus();
@@ -161,7 +156,8 @@
     var base = "/admin/certificates/" + r.id;
     if (r.status === "pending" || r.status === "refused") {
       var approve = el("button", { type: "button", class: "kd-btn kd-btn-blue kd-btn-small kd-approve", text: "Одобрить" });
-      approve.addEventListener("click", function () { send(approve, base + "/approve", {}, errors); });
+      var approveKey = u().newKey();
+      approve.addEventListener("click", function () { send(approve, base + "/approve", {}, errors, approveKey); });
       actions.appendChild(approve);
     }
     if (r.status === "pending") {
