@@ -19,6 +19,7 @@ from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtur
 from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401  fixtures re-exported for this suite
 from tests.support.server import REPO
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
+    MANAGER,
     Klikdok,
     People,
     emulator,
@@ -85,3 +86,40 @@ def open_deal_tab(pg: Any, kd: Klikdok, user_id: int, deal_id: int = 1) -> Any:
             return frame
         pg.wait_for_timeout(100)
     raise AssertionError("the tab did not load in the card")
+
+
+def open_create_form(pg: Any, tab: Any, kd: Klikdok) -> Any:
+    """«Создать документ» in the tab: inside the portal the form opens in a slider (BX24.openApplication, the app's
+    own page with the form alone); returns the slider's frame with the form loaded."""
+    tab.click("#kd-new")
+    for _ in range(150):
+        frame = pg.frame(name="app-slider")
+        if frame is not None and frame.url.startswith(kd.url):
+            frame.wait_for_selector("#kd-create-form")
+            return frame
+        pg.wait_for_timeout(100)
+    raise AssertionError("the create form did not open in a slider")
+
+
+def hidden_form(form_id: str, action: str, target: str, fields: dict[str, str]) -> str:
+    inputs = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in fields.items()
+    )
+    return f'<form id="{form_id}" method="POST" target="{target}" action="{html.escape(action)}">{inputs}</form>'
+
+
+def query(kd: Klikdok, sid: str = "sid") -> str:
+    return urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": sid})
+
+
+def open_tab(pg, kd: Klikdok, user_id: int = MANAGER, deal: int = 1) -> None:  # type: ignore[no-untyped-def]  # pg is a Playwright page
+    """The tab's page on its own (no parent frame, as a browser opening it outside the portal): the create form is
+    the in-page dialog there."""
+    form = kd.emu.state.placement_form(user_id, "CRM_DEAL_DETAIL_TAB", {"ID": str(deal)})
+    pg.goto(f"{kd.emu.base_url}/?user={user_id}")
+    pg.set_content(
+        hidden_form("f", f"{kd.url}/b24/tab?{query(kd)}", "_self", form)
+        + '<script>document.getElementById("f").submit();</script>'
+    )
+    pg.wait_for_url(f"{kd.url}/b24/tab*")
+    pg.wait_for_selector("#kd-empty")

@@ -25,7 +25,7 @@ from tests.counterparty.conftest import (  # noqa: F401 - fixtures re-exported f
     counterparty,
     counterparty_env,
 )
-from tests.pages.conftest import open_app_page, open_deal_tab  # noqa: F401 - helpers the stories share
+from tests.pages.conftest import open_app_page, open_create_form, open_deal_tab  # noqa: F401 - helpers the stories share
 from tests.support.pki_fixtures import gost_pki  # noqa: F401 - fixture re-export
 from tests.support.server import REPO, free_port
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported

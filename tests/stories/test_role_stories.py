@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.counterparty.conftest import ALFA_EMAIL, Counterparty, Exchange, link_in
-from tests.stories.conftest import open_app_page, open_deal_tab, snap
+from tests.stories.conftest import open_app_page, open_create_form, open_deal_tab, snap
 from tests.support.openssl_pki import Issued
 from tests.support.pki_fixtures import GostPki
 from tests.workflow.conftest import ACCOUNTANT, DIRECTOR, GROUP_HEAD, MANAGER, OWN_INN, SALES_HEAD
@@ -36,21 +36,22 @@ def test_manager_creates_and_sends_a_document_from_the_deal_tab(story: Exchange,
     assert tab.inner_text("#kd-new") == "Создать документ"
     snap(page, "01-manager-deal-tab", tab)
 
-    tab.click("#kd-new")
-    tab.wait_for_selector("#kd-create[open]")
-    assert tab.inner_text("#kd-create h2") == "Новый документ"
-    tab.fill("#kd-title", "Договор поставки №41")
-    tab.set_input_files("#kd-files", files=[{"name": "Договор №41.pdf", "mimeType": "application/pdf",
-                                               "buffer": pdf("Договор поставки №41")}])  # fmt: skip
-    tab.wait_for_selector(f"#kd-signer-options option[value='{DIRECTOR}']")
-    tab.fill("#kd-signer-search", "Соколов")
-    tab.select_option("#kd-signer-options", str(DIRECTOR))
-    tab.click("#kd-signer-add")
-    assert "Соколов Андрей" in tab.inner_text("#kd-signers")
-    assert tab.is_enabled("#kd-create-send")
-    snap(page, "02-manager-create-dialog", tab)
+    # Inside the portal the form opens in a slider, as the CRM's own long forms do.
+    form = open_create_form(page, tab, kd)
+    assert form.inner_text("#kd-create-heading") == "Новый документ"
+    form.fill("#kd-title", "Договор поставки №41")
+    form.set_input_files("#kd-files", files=[{"name": "Договор №41.pdf", "mimeType": "application/pdf",
+                                                "buffer": pdf("Договор поставки №41")}])  # fmt: skip
+    form.wait_for_selector(f"#kd-signer-options option[value='{DIRECTOR}']")
+    form.fill("#kd-signer-search", "Соколов")
+    form.select_option("#kd-signer-options", str(DIRECTOR))
+    form.click("#kd-signer-add")
+    assert "Соколов Андрей" in form.inner_text("#kd-signers")
+    assert form.is_enabled("#kd-create-send")
+    snap(page, "02-manager-create-form", form)
 
-    tab.click("#kd-create-send")
+    form.click("#kd-create-send")
+    page.wait_for_selector("#frame-status[data-slider='closed']", state="attached")
     row = "table.kd-documents tr[data-document-id]:has-text('Договор поставки №41')"
     tab.wait_for_selector(f"{row} .kd-badge[data-state='awaiting_internal']")
     assert tab.inner_text(f"{row} .kd-badge") == "На подписи"

@@ -160,6 +160,9 @@ class Klikdok:
         return httpx.post(f"{self.url}{path}?{query}", data=form, timeout=30)
 
     def install(self) -> None:
+        # What the admin registered as the local app's handler (the demo does the same): the portal opens it from
+        # its menu, from notification links and in sliders (BX24.openApplication).
+        self.emu.state.app_handler = f"{self.url}/b24/app"
         page = self._post_page("/b24/install", self.emu.state.placement_form(1, "DEFAULT"))
         assert page.status_code == 200, page.text
 

@@ -11,17 +11,16 @@ Screenshots: test-artifacts/create-*.png.
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.a11y import assert_accessible
 from tests.browser import screenshot
+from tests.pages.conftest import hidden_form, open_tab, query
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok
 
 pytestmark = pytest.mark.browser
@@ -59,29 +58,6 @@ def page(browser):  # type: ignore[no-untyped-def]  # Playwright objects from th
 
 def today() -> date:
     return datetime.now(UTC).astimezone(MOSCOW).date()
-
-
-def hidden_form(form_id: str, action: str, target: str, fields: dict[str, str]) -> str:
-    inputs = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in fields.items()
-    )
-    return f'<form id="{form_id}" method="POST" target="{target}" action="{html.escape(action)}">{inputs}</form>'
-
-
-def query(kd: Klikdok, sid: str = "sid") -> str:
-    return urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": sid})
-
-
-def open_tab(pg, kd: Klikdok, user_id: int = MANAGER, deal: int = 1) -> None:  # type: ignore[no-untyped-def]  # pg is a Playwright page
-    """The tab's page on its own (no parent frame): the in-page dialog."""
-    form = kd.emu.state.placement_form(user_id, "CRM_DEAL_DETAIL_TAB", {"ID": str(deal)})
-    pg.goto(f"{kd.emu.base_url}/?user={user_id}")
-    pg.set_content(
-        hidden_form("f", f"{kd.url}/b24/tab?{query(kd)}", "_self", form)
-        + '<script>document.getElementById("f").submit();</script>'
-    )
-    pg.wait_for_url(f"{kd.url}/b24/tab*")
-    pg.wait_for_selector("#kd-empty")
 
 
 def tab_to(pg, element_id: str, limit: int = 40) -> list[str]:  # type: ignore[no-untyped-def]  # pg is a Playwright page or frame

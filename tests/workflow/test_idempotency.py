@@ -19,6 +19,7 @@ import pytest
 
 from server.routes.idempotency import Fingerprint
 from tests.browser import screenshot
+from tests.pages.conftest import open_tab
 from tests.workflow.conftest import DIRECTOR, MANAGER, SALES_HEAD, Klikdok, People, wait_for
 
 DEAL = ("deal", 1)
@@ -304,14 +305,9 @@ def test_double_click_in_the_create_dialog_makes_one_document(kd: Klikdok, brows
             "response",
             lambda r: answers.append(r.status) if r.request.method == "POST" and r.url.endswith("/documents") else None,
         )
-        page.goto(f"{kd.emu.base_url}/crm/deal/details/1/?user={MANAGER}")
-        frame = None
-        for _ in range(150):  # page.wait_for_timeout lets Playwright process the frame's navigation meanwhile
-            frame = page.frame(name="app-frame")
-            if frame is not None and frame.url.startswith(kd.url):
-                break
-            page.wait_for_timeout(100)
-        assert frame is not None and frame.url.startswith(kd.url), "the tab did not load in the card"
+        # The tab's page on its own: the in-page dialog (inside the portal the same form opens in a slider).
+        open_tab(page, kd)
+        frame = page.main_frame
         frame.wait_for_selector("#kd-empty")
         frame.click("#kd-new")
         frame.fill("#kd-title", "Договор двойного клика")
