@@ -107,14 +107,19 @@
 
     function say(cls, text) { message.className = "kd-cp-message " + cls; message.textContent = text; fit(); }
 
+    // A key per request made on purpose: a double click or a retry sends once; the next resend or reminder, asked
+    // for after the answer, is a new one.
+    var resendKey = u.newKey(), remindKey = u.newKey();
     var resend = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "cp-resend", text: "Отправить повторно" });
     resend.addEventListener("click", function () {
       var address = email.value.trim();
       if (!address || !email.checkValidity()) { say("kd-error", "Укажите корректный адрес электронной почты."); email.focus(); return; }
       if (!window.confirm("Отправить новую ссылку на " + address + "? Прежняя ссылка сразу перестанет действовать.")) return;
       resend.disabled = true;
-      api("POST", "/documents/" + docId + "/counterparty/resend", { email: address, name: name.value.trim() })
+      api("POST", "/documents/" + docId + "/counterparty/resend", { email: address, name: name.value.trim() },
+          { key: resendKey })
         .then(function (res) {
+          resendKey = u.newKey();
           email.value = res.recipient_email; name.value = name.value.trim();
           reload().then(function (box) {
             var m = box && box.querySelector(".kd-cp-message");
@@ -132,7 +137,8 @@
     remind.disabled = !status.current;
     remind.addEventListener("click", function () {
       remind.disabled = true;
-      api("POST", "/documents/" + docId + "/counterparty/remind").then(function (res) {
+      api("POST", "/documents/" + docId + "/counterparty/remind", null, { key: remindKey }).then(function (res) {
+        remindKey = u.newKey();
         leftNote.textContent = res.reminders_left_today > 0 ? "напоминаний на сегодня: " + res.reminders_left_today
                                                             : "лимит напоминаний на сегодня исчерпан";
         say("kd-ok", "Напоминание отправлено на " + (cur.recipient_email || "адрес контрагента") + ".");

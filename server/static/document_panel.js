@@ -54,10 +54,11 @@
     var note = el("p", { class: "kd-small kd-bind-offer-result", role: "status" });
     var button = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "accept-bind-offer",
       text: "Привязать этот сертификат ко мне" });
+    var key = u.newKey();
     button.addEventListener("click", function () {
       button.disabled = true;
       note.className = "kd-small kd-muted kd-bind-offer-result"; note.textContent = "Привязываем…";
-      api("POST", "/me/certificates/offers/" + encodeURIComponent(offer.token) + "/accept").then(function (res) {
+      api("POST", "/me/certificates/offers/" + encodeURIComponent(offer.token) + "/accept", null, { key: key }).then(function (res) {
         note.className = "kd-small kd-bind-offer-result " + (res.signature ? "kd-ok" : "kd-warn");
         note.textContent = res.message;
         fit();
@@ -112,8 +113,9 @@
         if (!input.files.length) return;
         clear(offerSlot);
         status.className = "kd-muted"; status.textContent = "проверка…";
+        var key = u.newKey();   // one per chosen file: a retried upload is accepted once
         input.files[0].arrayBuffer().then(function (buf) {
-          return api("POST", "/documents/" + doc.id + "/files/" + f.id + "/signatures", buf);
+          return api("POST", "/documents/" + doc.id + "/files/" + f.id + "/signatures", buf, { key: key });
         }).then(function (res) {
           // The workflow accepts an undecided signature only under [trust] revocation = "warn", and only when
           // nothing but its revocation status is unknown: say so, in amber, never as a plain success.

@@ -8,10 +8,12 @@ upload; the kept answer comes back, and the database, the audit log and the outb
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -367,3 +369,20 @@ def test_double_click_in_the_create_dialog_makes_one_document(kd: Klikdok, brows
         assert errors == [], errors
     finally:
         context.close()
+
+
+def test_every_change_a_page_script_asks_for_carries_a_key() -> None:
+    """Each POST/PUT/PATCH/DELETE the portal pages' scripts send passes an idempotency key (kd_core's api sends it as
+    the header), so no button of theirs can create or change anything twice."""
+    static = Path(__file__).resolve().parents[2] / "server" / "static"
+    call = re.compile(r'api\(\s*"(POST|PUT|PATCH|DELETE)"')
+    missing = []
+    for script in sorted(static.glob("*.js")):
+        text = script.read_text(encoding="utf-8")
+        for found in call.finditer(text):
+            rest = text[found.end() :]
+            end = min(i for i in (rest.find(".then("), rest.find(";\n"), len(rest)) if i >= 0)
+            if "key:" not in rest[:end]:
+                line = text.count("\n", 0, found.start()) + 1
+                missing.append(f"{script.name}:{line}")
+    assert missing == []
