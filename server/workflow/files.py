@@ -50,7 +50,7 @@ class FileCache:
         path = self._path(digest)
         if path.exists():
             return
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{digest}.{uuid.uuid4().hex}.tmp")  # two requests may cache the same bytes at once
         tmp.write_bytes(data)
         tmp.replace(path)
         self._total += len(data)
@@ -118,7 +118,7 @@ class Spool:
     def put(self, digest: str, token: str, data: bytes) -> str:
         """Store durably; returns the entry name the outbox message carries."""
         path = self._path(f"{digest}.{token}")
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")  # the entry's own: two uploads of the same bytes run at once
         with tmp.open("wb") as out:
             out.write(data)
         return self._commit(tmp, path)
@@ -126,7 +126,7 @@ class Spool:
     def put_file(self, digest: str, token: str, source: Path) -> str:
         """Store a received upload durably without reading it into memory (a hard link where possible)."""
         path = self._path(f"{digest}.{token}")
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")  # the entry's own: two uploads of the same bytes run at once
         tmp.unlink(missing_ok=True)
         try:
             os.link(source, tmp)

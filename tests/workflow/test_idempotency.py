@@ -125,6 +125,16 @@ def test_a_double_click_at_the_same_moment_makes_one_document(kd: Klikdok) -> No
     assert len(documents_titled(kd, "Договор в четыре клика")) == 1
 
 
+def test_four_different_creates_at_once_without_keys_all_go_through(kd: Klikdok) -> None:
+    """Without keys each request is its own: four creates in one deal at the same moment make four documents (one
+    of them used to answer 500)."""
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda n: create(kd, None, title=f"Договор №{n} без ключа"), range(4)))
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    for n in range(4):
+        assert len(documents_titled(kd, f"Договор №{n} без ключа")) == 1
+
+
 def test_send_withdraw_remind_and_reject_run_once(kd: Klikdok, people: People) -> None:
     # send: a draft sent twice with one key
     draft = create(kd, None, title="Черновик", send="0").json()["id"]
