@@ -63,7 +63,7 @@ async def entity_label(portal: PortalService, ctx: PlacementContext) -> str:
 
 
 # What the CRM tab asks BX24.openApplication to pass (PLACEMENT_OPTIONS of the slider's app page) for the create
-# form alone: {"klikdok": "create", "entity_type": "deal", "entity_id": 1}.
+# form alone: {"klikdok": "create", "entity_type": <kind code>, "entity_id": <id>}.
 CREATE_IN_SLIDER = "create"
 
 

@@ -8,6 +8,7 @@ arrives at the SMTP server and the public page it links to.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import re
@@ -27,7 +28,7 @@ from aiosmtpd.smtp import Envelope, Session
 from demo.bitrix24_seed import inn10, ogrn13
 from tests.support.openssl_pki import Issued
 from tests.support.pki_fixtures import GostPki
-from tests.support.server import free_port, start_server
+from tests.support.server import free_port
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for this suite
     DIRECTOR,
     MANAGER,
@@ -36,6 +37,7 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for t
     db,
     emulator,
     gost_pki,
+    installed_klikdok,
     people,
     portal_server,
     server_env,
@@ -247,6 +249,17 @@ class Exchange:
         return self.http.post(f"{link}/reject", data={"reason": reason})
 
 
+@contextlib.contextmanager
+def exchange_on(data_dir: Path, portal: Any, who: People, smtp: SmtpServer, **env: str) -> Iterator[Exchange]:
+    """A server installed on the ``portal`` emulator with mail to ``smtp``; ``env``: settings of this one server."""
+    with installed_klikdok(data_dir, portal, counterparty_env(who.pki, smtp, **env)) as kd:
+        ex = Exchange(kd, smtp, who)
+        try:
+            yield ex
+        finally:
+            ex.http.close()
+
+
 @pytest.fixture
 def exchange(
     tmp_path: Path,
@@ -255,12 +268,5 @@ def exchange(
     counterparty: Counterparty,
     smtp: SmtpServer,
 ) -> Iterator[Exchange]:
-    srv = start_server(tmp_path / "data", env=counterparty_env(people.pki, smtp))
-    try:
-        kd = Klikdok(srv, emulator)
-        kd.install()
-        ex = Exchange(kd, smtp, people)
+    with exchange_on(tmp_path / "data", emulator, people, smtp) as ex:
         yield ex
-        ex.http.close()
-    finally:
-        srv.stop()

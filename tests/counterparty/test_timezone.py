@@ -22,26 +22,17 @@ from cades.result import VerificationResult
 from server.config import ConfigError, load_settings
 from server.text import local_time, zone_name
 from tests.browser import browser_page
-from tests.counterparty.conftest import Counterparty, Exchange, SmtpServer, counterparty_env, link_in, text_of
+from tests.counterparty.conftest import Counterparty, Exchange, SmtpServer, exchange_on, link_in, text_of
 from tests.counterparty.test_create_options import create
-from tests.support.server import start_server
-from tests.workflow.conftest import MANAGER, Klikdok, People
+from tests.workflow.conftest import MANAGER, People
 
 
 @pytest.fixture
 def yekaterinburg(
     tmp_path: Path, emulator: Any, people: People, counterparty: Counterparty, smtp: SmtpServer
 ) -> Iterator[Exchange]:
-    env = counterparty_env(people.pki, smtp, KLIKDOK_PORTAL_TIMEZONE="Asia/Yekaterinburg")
-    srv = start_server(tmp_path / "data", env=env)
-    try:
-        kd = Klikdok(srv, emulator)
-        kd.install()
-        ex = Exchange(kd, smtp, people)
+    with exchange_on(tmp_path / "data", emulator, people, smtp, KLIKDOK_PORTAL_TIMEZONE="Asia/Yekaterinburg") as ex:
         yield ex
-        ex.http.close()
-    finally:
-        srv.stop()
 
 
 def _shown(moment: str | datetime, zone: str, seconds: bool = False) -> str:

@@ -65,40 +65,40 @@ def shot(pg: Any, name: str) -> Path:
 def open_app_page(pg: Any, kd: Klikdok, user_id: int, hash_: str = "#queue") -> None:
     """What the portal does for the app page: a hidden form POSTed with the user's tokens."""
     form = kd.emu.state.placement_form(user_id, "DEFAULT")
-    query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
-    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
     pg.goto(f"{kd.emu.base_url}/?user={user_id}")
     pg.set_content(
-        f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
-        '<script>document.getElementById("f").submit();</script>'
+        hidden_form("f", f"{kd.url}/b24/app?{query(kd)}", "_self", form)
+        + '<script>document.getElementById("f").submit();</script>'
     )
     pg.wait_for_url(f"{kd.url}/b24/app*")
     pg.evaluate(f"location.hash = '{hash_}'")
 
 
+def frame_named(pg: Any, name: str, url: str) -> Any:
+    """The portal page's frame ``name`` once it shows a page of ``url`` (the card's tab, the slider)."""
+    for _ in range(150):  # wait_for_timeout lets Playwright process the frame's navigation meanwhile
+        frame = pg.frame(name=name)
+        if frame is not None and frame.url.startswith(url):
+            return frame
+        pg.wait_for_timeout(100)
+    raise AssertionError(f"the {name} did not load in the portal's page")
+
+
 def open_deal_tab(pg: Any, kd: Klikdok, user_id: int, deal_id: int = 1) -> Any:
     """The deal card in the emulated portal with the ЭДО tab in its iframe; returns that frame."""
     pg.goto(f"{kd.emu.base_url}/crm/deal/details/{deal_id}/?user={user_id}")
-    for _ in range(150):  # wait_for_timeout lets Playwright process the frame's navigation meanwhile
-        frame = pg.frame(name="app-frame")
-        if frame is not None and frame.url.startswith(kd.url):
-            frame.wait_for_selector("#kd-new")
-            return frame
-        pg.wait_for_timeout(100)
-    raise AssertionError("the tab did not load in the card")
+    frame = frame_named(pg, "app-frame", kd.url)
+    frame.wait_for_selector("#kd-new")
+    return frame
 
 
 def open_create_form(pg: Any, tab: Any, kd: Klikdok) -> Any:
     """«Создать документ» in the tab: inside the portal the form opens in a slider (BX24.openApplication, the app's
     own page with the form alone); returns the slider's frame with the form loaded."""
     tab.click("#kd-new")
-    for _ in range(150):
-        frame = pg.frame(name="app-slider")
-        if frame is not None and frame.url.startswith(kd.url):
-            frame.wait_for_selector("#kd-create-form")
-            return frame
-        pg.wait_for_timeout(100)
-    raise AssertionError("the create form did not open in a slider")
+    frame = frame_named(pg, "app-slider", kd.url)
+    frame.wait_for_selector("#kd-create-form")
+    return frame
 
 
 def hidden_form(form_id: str, action: str, target: str, fields: dict[str, str]) -> str:

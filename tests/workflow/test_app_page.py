@@ -53,6 +53,7 @@ def test_the_portal_app_page_posts_the_users_tokens_to_the_handler(kd: Klikdok) 
 
 
 def test_without_a_registered_handler_the_portal_says_so(kd: Klikdok) -> None:
+    kd.emu.state.app_handler = ""  # the admin has not registered the app's handler (install sets it, as the demo)
     page = httpx.get(f"{kd.emu.base_url}/marketplace/app/?user={MANAGER}", timeout=30)
     assert page.status_code == 200 and "не зарегистрировано" in page.text and "<iframe" not in page.text
 

@@ -6,7 +6,6 @@ Screenshots of each view at 1280 and 390 px go to test-artifacts/ (tests.browser
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ import pytest
 
 from tests.a11y import axe_violations, blocking, describe
 from tests.browser import screenshot
+from tests.pages.conftest import open_app_page
 from tests.workflow.conftest import (
     ACCOUNTANT,
     AUDITOR,
@@ -45,19 +45,8 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def open_app(pg: Any, kd: Klikdok, user_id: int, hash_: str) -> None:
-    """What the portal does for the app page: a hidden form POSTed with the user's tokens."""
-    form = kd.emu.state.placement_form(user_id, "DEFAULT")
-    query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
-    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
-    pg.goto(f"{kd.emu.base_url}/?user={user_id}")
-    pg.set_content(
-        f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}{hash_}">{inputs}</form>'
-        '<script>document.getElementById("f").submit();</script>'
-    )
-    pg.wait_for_url(f"{kd.url}/b24/app*")
+    open_app_page(pg, kd, user_id, hash_)
     pg.wait_for_selector("body[data-session]")
-    if pg.evaluate("location.hash") != hash_:
-        pg.evaluate(f"location.hash = '{hash_}'")
 
 
 def app_html(kd: Klikdok, user_id: int) -> str:

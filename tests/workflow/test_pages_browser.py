@@ -5,13 +5,12 @@ Screenshots go to test-artifacts/workflow/ (gitignored)."""
 
 from __future__ import annotations
 
-import html
 import sqlite3
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
+from tests.pages.conftest import frame_named, open_app_page
 from tests.support.server import REPO
 from tests.workflow.conftest import CHIEF_ACCOUNTANT, DIRECTOR, MANAGER, SALES_HEAD, Klikdok, People, wait_for
 
@@ -37,29 +36,8 @@ def shot(pg, name: str) -> None:  # type: ignore[no-untyped-def]  # pg is a Play
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def open_app_page(pg, kd: Klikdok, user_id: int, hash_: str) -> None:  # type: ignore[no-untyped-def]  # pg is a Playwright page, untyped here
-    """What the portal does for the app page: a hidden form POSTed with the user's tokens."""
-    form = kd.emu.state.placement_form(user_id, "DEFAULT")
-    query = urlencode({"DOMAIN": f"{kd.emu.host}:{kd.emu.port}", "PROTOCOL": "0", "LANG": "ru", "APP_SID": "sid"})
-    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
-    pg.goto(f"{kd.emu.base_url}/?user={user_id}")
-    pg.set_content(
-        f'<form id="f" method="POST" action="{kd.url}/b24/app?{query}">{inputs}</form>'
-        '<script>document.getElementById("f").submit();</script>'
-    )
-    pg.wait_for_url(f"{kd.url}/b24/app*")
-    pg.evaluate(f"location.hash = '{hash_}'")
-
-
 def app_frame(page, name: str, url: str):  # type: ignore[no-untyped-def]  # Playwright objects, untyped here
-    frame = None
-    for _ in range(150):  # page.wait_for_timeout lets Playwright process the frame's navigation meanwhile
-        frame = page.frame(name=name)
-        if frame is not None and frame.url.startswith(url):
-            break
-        page.wait_for_timeout(100)
-    assert frame is not None and frame.url.startswith(url), f"the {name} did not load in the card"
-    return frame
+    return frame_named(page, name, url)
 
 
 def test_crm_tab_in_the_deal_card_create_send_and_history(kd: Klikdok, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
