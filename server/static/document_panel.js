@@ -138,13 +138,15 @@
     });
     var reason = el("textarea", { rows: "2", placeholder: "Причина отказа", class: "kd-reason", "aria-label": "Причина отказа" });
     var rejectKey = u.newKey();
-    var rejectButton = el("button", { class: "kd-btn kd-btn-red", type: "button", text: "Отклонить" });
+    var rejectButton = el("button", { class: "kd-btn kd-btn-red", type: "button", "data-action": "reject", text: "Отклонить" });
+    var rejectError = el("p", { class: "kd-error kd-inline-error", role: "alert", "data-reject-error": "" });
     rejectButton.addEventListener("click", function () {
+      rejectError.textContent = "";
       u.busy(rejectButton, function () {
         return api("POST", "/documents/" + doc.id + "/reject", { reason: reason.value }, { key: rejectKey });
-      }).then(refresh).catch(function (err) { alert(err.message); });
+      }).then(refresh).catch(function (err) { rejectError.textContent = err.message; fit(); });
     });
-    box.appendChild(el("div", { class: "kd-field" }, reason, rejectButton));
+    box.appendChild(el("div", { class: "kd-field" }, reason, rejectButton, rejectError));
     return box;
   }
 
@@ -378,13 +380,16 @@
       panel.appendChild(sigs);
     }
     var actions = el("div", { class: "kd-actions" });
+    var actionError = el("p", { class: "kd-error kd-inline-error", role: "alert", "data-action-error": "" });
     // Each rendered button carries its own idempotency key (a new render after the change brings new keys), and
-    // is disabled while its request runs.
+    // is disabled while its request runs; a refusal is said under the buttons.
     function act(label, fn, cls) {
       var key = u.newKey();
       var button = el("button", { class: "kd-btn " + (cls || ""), type: "button", "data-action": label, text: label });
       button.addEventListener("click", function () {
-        u.busy(button, function () { return fn(key); }).then(refresh).catch(function (e) { alert(e.message); });
+        actionError.textContent = "";
+        u.busy(button, function () { return fn(key); }).then(refresh)
+          .catch(function (e) { actionError.textContent = e.message; fit(); });
       });
       actions.appendChild(button);
     }
@@ -400,6 +405,7 @@
     act("Скачать пакет (ZIP)", function () { return download("/documents/" + doc.id + "/package", "package.zip"); }, "kd-btn-light");
     act("Отчёт о проверке", function () { return openReport(doc.id); }, "kd-btn-light");
     panel.appendChild(actions);
+    panel.appendChild(actionError);
     var history = el("ul", { class: "kd-history kd-list" });
     detail.history.forEach(function (h) {
       var extra = historyExtra(h);

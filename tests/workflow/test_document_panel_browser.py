@@ -258,3 +258,19 @@ def test_withdraw_dialog_from_the_keyboard(kd: Klikdok, people: People, page: An
     assert page.locator(f"{panel} ol.kd-timeline > li[data-step-state='cancelled']").count() == 2
     assert "не потребовалось" in page.inner_text(f"{panel} ol.kd-timeline")
     both_widths(page, "panel-withdrawn")
+
+
+def test_a_refused_action_is_said_next_to_its_button_not_in_a_native_alert(
+    kd: Klikdok, people: People, page: Any
+) -> None:
+    """A refusal of «Отклонить» (no reason given) used to come as window.alert; it is said in the panel, in the
+    signing block next to the button, and the page fixture fails on any native dialog."""
+    doc = create(kd, [("Договор.pdf", pdf(), "application/pdf")], [DIRECTOR], "Договор с отказом без причины")
+    panel = open_tab(page, kd, DIRECTOR, doc)
+    page.click(f"#kd-sign-{doc} [data-action='reject']")
+    page.wait_for_selector(f"#kd-sign-{doc} [data-reject-error]:not(:empty)")
+    said = page.inner_text(f"#kd-sign-{doc} [data-reject-error]")
+    assert "причин" in said.lower(), said
+    assert page.get_attribute(f"#kd-sign-{doc} [data-reject-error]", "role") == "alert"
+    assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
+    assert page.is_visible(panel)
