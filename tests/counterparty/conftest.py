@@ -119,14 +119,20 @@ class SmtpServer:
             self.controller = None
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
+@contextlib.contextmanager
+def running_smtp() -> Iterator[SmtpServer]:
     server = SmtpServer(free_port(), Mailbox())
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with running_smtp() as server:
+        yield server
 
 
 @dataclass(frozen=True)

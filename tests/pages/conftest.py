@@ -43,18 +43,6 @@ def kd(tmp_path: Path, emulator: Any, people: People, smtp: SmtpServer) -> Itera
         yield k
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh context per test; any uncaught script error on the page fails the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert errors == [], errors
-
-
 def shot(pg: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

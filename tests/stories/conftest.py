@@ -24,10 +24,11 @@ from tests.counterparty.conftest import (  # noqa: F401 - fixtures re-exported f
     SmtpServer,
     counterparty,
     counterparty_env,
+    running_smtp,
 )
 from tests.pages.conftest import open_app_page, open_create_form, open_deal_tab  # noqa: F401 - helpers the stories share
 from tests.support.pki_fixtures import gost_pki  # noqa: F401 - fixture re-export
-from tests.support.server import REPO, free_port
+from tests.support.server import REPO
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     DIRECTOR,
     People,
@@ -50,12 +51,8 @@ NETWORK_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 
 @pytest.fixture(scope="module")
 def story_smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port(), Mailbox())
-    server.start()
-    try:
+    with running_smtp() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -184,6 +184,8 @@ def test_auditor_finds_a_document_opens_its_report_and_searches_the_log(story: E
     page.fill("#kd-audit-filters input[name=q]", "Спецификация")
     page.click("#kd-audit-filters button[type=submit]")
     row = f"#kd-audit tr[data-document-id='{doc}']"
+    # The view lists every document as it opens; wait for the search's answer, not for a row both contain.
+    page.wait_for_function("document.getElementById('kd-audit').textContent.includes('Найдено: 1')")
     page.wait_for_selector(row)
     assert "Найдено: 1" in page.inner_text("#kd-audit")
     assert "Ожидает контрагента" in page.inner_text(row)

@@ -7,7 +7,6 @@ Screenshots of each view at 1280 and 390 px go to test-artifacts/ (tests.browser
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -31,17 +30,6 @@ from tests.workflow.conftest import (
 )
 
 PDF = b"%PDF-1.4\n" + "Договор оказания услуг".encode() + b"\n%%EOF\n"
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert errors == [], errors
 
 
 def open_app(pg: Any, kd: Klikdok, user_id: int, hash_: str) -> None:

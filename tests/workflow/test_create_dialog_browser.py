@@ -45,17 +45,6 @@ DIALOG_ORDER = [
 ]
 
 
-@pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]  # Playwright objects from the untyped browser fixture
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert errors == [], errors
-
-
 def today() -> date:
     return datetime.now(UTC).astimezone(MOSCOW).date()
 

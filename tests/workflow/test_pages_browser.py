@@ -20,17 +20,6 @@ ARTIFACTS = REPO / "test-artifacts" / "workflow"
 PDF = b"%PDF-1.4\n" + "Договор оказания услуг".encode() + b"\n%%EOF\n"
 
 
-@pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]  # Playwright objects from the untyped browser fixture
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert errors == [], errors
-
-
 def shot(pg, name: str) -> None:  # type: ignore[no-untyped-def]  # pg is a Playwright page, untyped here
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
