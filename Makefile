@@ -11,6 +11,9 @@ EXTRAS ?= dev,systemd
 # Debian packages the project needs: GOST engine/provider and gost12sum, SQLite's CLI for operators,
 # headers to build systemd-python, venv support for Debian's python3.
 SYSTEM_PACKAGES := libengine-gost-openssl gostsum sqlite3 libsystemd-dev pkg-config python3-venv
+# The paper copies' Cyrillic font, found through fontconfig (never downloaded at run time); the tests render PDF
+# pages with poppler's pdftoppm and read their QR codes back with zbar.
+SYSTEM_PACKAGES += fonts-dejavu-core fontconfig poppler-utils zbar-tools
 ifneq ($(BROWSER),0)
 SYSTEM_PACKAGES += chromium
 endif

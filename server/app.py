@@ -50,6 +50,7 @@ from server.workflow.intake import Intake
 from server.workflow.listeners import TransitionListeners
 from server.workflow.outbox_worker import OutboxWorker
 from server.workflow.packaging import Packaging
+from server.workflow.public_verdicts import PublicVerdicts
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
 from server.workflow.reports import Reports
@@ -146,6 +147,7 @@ def workflow_services(
         packaging=Packaging(db, documents=documents, downloads=downloads, reports=reports),
         certificates=CertificateRegistration(db, policy=settings.policy, portal=directory, wake_outbox=worker.wake),
         expiry=Expiry(db, listeners=listeners),
+        public_verdicts=PublicVerdicts(db, public_url=settings.server.public_url),
     )
 
 

@@ -616,3 +616,18 @@ def m0017_idempotency_keys(db: SqliteUtilsDatabase) -> None:
             UNIQUE (owner, method, path, key)
         )""")
     db.execute("CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at)")
+
+
+@migrations(name="0018_public_verdicts")
+def m0018_public_verdicts(db: SqliteUtilsDatabase) -> None:
+    # Issue 16: the id in a stamped copy's QR code. `/v/<public_id>` shows the verdict KlikDok keeps for the
+    # document (file names, digests, the signatures' summary; never a file's contents). The id is random and
+    # printed on paper, so it is no secret from whoever holds the copy, but it must not be guessable from another
+    # one: 128 bits from `secrets` (server/workflow/public_verdict_store.py). One id per document, made on first
+    # need, so every copy printed of a document points to the same page.
+    db.execute("""
+        CREATE TABLE public_verdicts (
+            document_id INTEGER PRIMARY KEY REFERENCES documents(id),
+            public_id TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        )""")
