@@ -79,6 +79,11 @@ class Reports:
         html = self.render_page(doc.title, rendered)
         return report, html
 
+    async def protocol_pdf(self, doc: DocumentRow) -> tuple[str, bytes]:
+        """(file name, PDF): the verification protocol of a document row the caller may already show.
+        CONTRACT (issue 16): built by the protocol part, from the same model as :meth:`of`."""
+        raise NotImplementedError("issue 16 contract: built by the protocol part")
+
     def time_text(self, value: Any) -> str:
         """A moment of the report in the portal's zone, to the second, with the zone's name."""
         return local_time(value, self.timezone, seconds=True) or "—"
