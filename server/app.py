@@ -41,6 +41,7 @@ from server.state import AppServices
 from server.trust.context import TrustContext
 from server.trust.refresher import RevocationRefresher
 from server.trust.revocation_cache import CachingFetcher, cache_directory
+from server.workflow import effects
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
 from server.workflow.downloads import Downloads
@@ -50,6 +51,7 @@ from server.workflow.intake import Intake
 from server.workflow.listeners import TransitionListeners
 from server.workflow.outbox_worker import OutboxWorker
 from server.workflow.packaging import Packaging
+from server.workflow.paper_copies import PaperCopies
 from server.workflow.public_verdicts import PublicVerdicts
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
@@ -118,6 +120,13 @@ def workflow_services(
     documents = DocumentQueries(db)
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
     reports = Reports(db, documents=documents, timezone=settings.portal.timezone)
+    public_verdicts = PublicVerdicts(db, public_url=settings.server.public_url)
+    paper_copies = PaperCopies(
+        db, documents=documents, downloads=downloads, reports=reports, public_verdicts=public_verdicts
+    )
+    # A completed document's stamped copies and protocol go to Disk beside the original (outbox kind disk.paper).
+    worker.paper = paper_copies.all_for
+    listeners.on("counterparty_signed", effects.store_paper_on_disk)
     return AppServices(
         settings=settings,
         db=db,
@@ -144,10 +153,11 @@ def workflow_services(
         transitions=Transitions(settings, db, documents=documents, listeners=listeners, signatures=signatures),
         downloads=downloads,
         reports=reports,
-        packaging=Packaging(db, documents=documents, downloads=downloads, reports=reports),
+        packaging=Packaging(db, documents=documents, downloads=downloads, reports=reports, paper=paper_copies),
         certificates=CertificateRegistration(db, policy=settings.policy, portal=directory, wake_outbox=worker.wake),
         expiry=Expiry(db, listeners=listeners),
-        public_verdicts=PublicVerdicts(db, public_url=settings.server.public_url),
+        public_verdicts=public_verdicts,
+        paper_copies=paper_copies,
     )
 
 

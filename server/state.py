@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from server.workflow.listeners import TransitionListeners
     from server.workflow.outbox_worker import OutboxWorker
     from server.workflow.packaging import Packaging
+    from server.workflow.paper_copies import PaperCopies
     from server.workflow.public_verdicts import PublicVerdicts
     from server.workflow.queries import DocumentQueries
     from server.workflow.registration import CertificateRegistration
@@ -61,6 +62,7 @@ class AppServices:
     certificates: CertificateRegistration
     expiry: Expiry
     public_verdicts: PublicVerdicts
+    paper_copies: PaperCopies
     started_at: float = 0.0
     # The network fetcher's cache of CRLs, AIA certificates and OCSP answers (None with [trust] fetch = false).
     revocation_cache: CachingFetcher | None = None

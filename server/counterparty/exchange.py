@@ -31,6 +31,7 @@ from server.workflow.docstate import DocState
 from server.workflow.downloads import Downloads
 from server.workflow.model import DocumentRow
 from server.workflow.packaging import Packaging
+from server.workflow.paper_copies import PaperCopies
 from server.workflow.signatures import (
     AcceptedSignature,
     SignatureDeps,
@@ -216,6 +217,7 @@ class FileView(msgspec.Struct, kw_only=True):
     streebog256: str
     pdf: bool
     signed_by_counterparty: bool
+    stamped: bool = False  # the file has a signature: its copy with the marks is offered (issue 16)
 
 
 class PageModel(msgspec.Struct, kw_only=True):
@@ -231,6 +233,7 @@ class PageModel(msgspec.Struct, kw_only=True):
     company_signatures: list[SignatureSummary]
     counterparty_signatures: list[SignatureSummary] = []
     author_message: str = ""  # what the author wrote to the counterparty in the create form (plain text)
+    protocol: bool = False  # the document has a signature: its verification protocol (PDF) is offered
 
 
 def summarise(
@@ -314,12 +317,14 @@ def _page_model(d: Any, ctx: LinkContext, timezone: str) -> PageModel:
                 streebog256=f.streebog256,
                 pdf=previews.kind_of(f.content_type) == "pdf",
                 signed_by_counterparty=f.id in signed_files,
+                stamped=f.id in {r.file_id for r in rows},
             )
             for f in files
         ],
         company_signatures=company,
         counterparty_signatures=theirs,
         author_message=doc.message,
+        protocol=bool(rows),
     )
 
 
@@ -343,8 +348,10 @@ class CounterpartyExchange:
         packaging: Packaging,
         signatures: SignatureDeps,
         timezone: str = DEFAULT_TIMEZONE,
+        paper: PaperCopies | None = None,
     ) -> None:
         self.db = db
+        self.paper = paper
         self.timezone = timezone
         self.visits = SlidingWindow(1, VISIT_SECONDS)
         self.downloads = downloads
@@ -384,6 +391,26 @@ class CounterpartyExchange:
             raise ActionRefused(
                 "portal_unavailable", "Файл временно недоступен. Попробуйте через несколько минут."
             ) from None
+
+    async def stamped(self, ctx: LinkContext, file_id: int) -> tuple[str, bytes]:
+        """A file's copy with the marks of its signatures so far (server.workflow.paper_copies)."""
+        assert self.paper is not None, "the paper copies are wired with the exchange"
+        try:
+            return await self.paper.stamped(ctx.doc.id, file_id)
+        except TransitionRefused as exc:
+            raise ActionRefused(exc.code, exc.message) from None
+        except PortalMissing:
+            raise ActionRefused(
+                "portal_unavailable", "Файл временно недоступен. Попробуйте через несколько минут."
+            ) from None
+
+    async def protocol(self, ctx: LinkContext) -> tuple[str, bytes]:
+        """The document's verification protocol (PDF) of its signatures so far."""
+        assert self.paper is not None, "the paper copies are wired with the exchange"
+        try:
+            return await self.paper.protocol(ctx.doc.id)
+        except TransitionRefused as exc:
+            raise ActionRefused(exc.code, exc.message) from None
 
     async def company_signature(self, ctx: LinkContext, signature_id: int) -> tuple[str, bytes]:
         found = await self.db.read(lambda d: store.signature_bytes(d, ctx.doc.id, signature_id))

@@ -64,6 +64,7 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
         packaging=services.packaging,
         signatures=services.signatures,
         timezone=settings.portal.timezone,
+        paper=services.paper_copies,
     )
     mail = MailWorker(
         settings,

@@ -24,6 +24,8 @@ PHRASES: dict[str, str] = {
     "document.expired": "срок подписания истёк",
     "document.deleted": "черновик удалён",
     "document.exported": "выгружен пакет документа",
+    "document.copy_exported": "выгружена копия с отметками об ЭП",
+    "document.protocol_exported": "выгружен протокол проверки ЭП",
     "signature.accepted": "подпись принята",
     "signature.refused": "подпись отклонена проверкой",
     "job.created": "запрошена подпись",

@@ -631,3 +631,29 @@ def m0018_public_verdicts(db: SqliteUtilsDatabase) -> None:
             public_id TEXT NOT NULL UNIQUE,
             created_at TEXT NOT NULL
         )""")
+
+
+@migrations(name="0019_paper_copies")
+def m0019_paper_copies(db: SqliteUtilsDatabase) -> None:
+    # Issue 16: the stamped copies and the verification protocol of a completed document, stored on Bitrix24.Disk
+    # beside the original (server/workflow/paper_copies.py, the outbox's `disk.paper`). A copy is made once and
+    # its bytes kept here until the portal has it: a PDF carries its own creation time, so a copy made again
+    # after a crash would differ from the one the portal may already hold, and only the same bytes let a repeated
+    # upload find that file instead of adding a second. `kind`: 'stamped' (one per file, `file_id` set) or
+    # 'protocol' (one per document). `data` is dropped once `disk_file_id` is recorded.
+    db.execute("""
+        CREATE TABLE paper_copies (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            kind TEXT NOT NULL CHECK (kind IN ('stamped', 'protocol')),
+            file_id INTEGER REFERENCES document_files(id),
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            streebog256 TEXT NOT NULL,
+            data BLOB,
+            disk_file_id INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (document_id, position)
+        )""")
+    db.execute("CREATE INDEX paper_copies_disk ON paper_copies(disk_file_id)")

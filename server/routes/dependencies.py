@@ -26,6 +26,7 @@ from server.workflow.directory import PortalDirectory
 from server.workflow.downloads import Downloads
 from server.workflow.intake import Intake
 from server.workflow.packaging import Packaging
+from server.workflow.paper_copies import PaperCopies
 from server.workflow.permissions import Viewer
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
@@ -79,6 +80,10 @@ def provide_reports(services: Services) -> Reports:
     return services.reports
 
 
+def provide_paper(services: Services) -> PaperCopies:
+    return services.paper_copies
+
+
 async def provide_viewer(session: Session, directory: PortalDirectory) -> Viewer:
     """Who the session's user is and what they may see; a handler that acts for the user names ``viewer``."""
     return await directory.viewer(session.user_id)
@@ -126,6 +131,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "downloads": Provide(provide_downloads, sync_to_thread=False),
     "packaging": Provide(provide_packaging, sync_to_thread=False),
     "reports": Provide(provide_reports, sync_to_thread=False),
+    "paper": Provide(provide_paper, sync_to_thread=False),
     "registration": Provide(provide_registration, sync_to_thread=False),
     "portal": Provide(provide_portal, sync_to_thread=False),
     "signer": Provide(provide_signer, sync_to_thread=False),

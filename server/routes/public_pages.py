@@ -191,6 +191,32 @@ class PublicPages(Controller):
         served = previews.served(data)
         return _attachment(name, served.content_type, data, inline=inline and served.content_type == "application/pdf")
 
+    @get("/{token:str}/files/{file_id:int}/stamped.pdf", opt=READ)
+    async def stamped(
+        self, exchange: CounterpartyExchange, link: OpenedLink, file_id: int
+    ) -> Response[bytes] | Template:
+        """The file's copy with the marks of its electronic signatures (a read, like the file itself)."""
+        if isinstance(link, Template):
+            return link
+        ctx = link
+        try:
+            name, data = await exchange.stamped(ctx, file_id)
+        except ActionRefused as exc:
+            return problem_page(status_of(exc), "Копия недоступна", exc.message, back=f"/c/{ctx.token}")
+        return _attachment(name, "application/pdf", data)
+
+    @get("/{token:str}/protocol.pdf", opt=READ)
+    async def protocol(self, exchange: CounterpartyExchange, link: OpenedLink) -> Response[bytes] | Template:
+        """The verification protocol of the document's signatures (a read)."""
+        if isinstance(link, Template):
+            return link
+        ctx = link
+        try:
+            name, data = await exchange.protocol(ctx)
+        except ActionRefused as exc:
+            return problem_page(status_of(exc), "Протокол недоступен", exc.message, back=f"/c/{ctx.token}")
+        return _attachment(name, "application/pdf", data)
+
     @get("/{token:str}/signatures/{signature_id:int}", opt=READ)
     async def signature(
         self, exchange: CounterpartyExchange, link: OpenedLink, signature_id: int

@@ -214,6 +214,22 @@
     return box;
   }
 
+  // A signed file's copy with the marks of its signatures (the detail says which files have one, and where).
+  function stampedButton(f, detail) {
+    var copy = detail.paper && detail.paper.stamped.filter(function (c) { return c.file_id === f.id; })[0];
+    if (!copy) return null;
+    var problem = el("span", { class: "kd-error kd-small", role: "alert" });
+    var button = el("button", { class: "kd-btn kd-btn-light kd-btn-small", type: "button", "data-stamped": String(f.id),
+                                "aria-label": "Скачать копию «" + f.name + "» с отметками об электронной подписи",
+                                text: "Копия с отметками об ЭП" });
+    button.addEventListener("click", function () {
+      problem.textContent = "";
+      u.busy(button, function () { return download(copy.url, f.name + ".pdf"); })
+        .catch(function (e) { problem.textContent = e.message; fit(); });
+    });
+    return el("span", { class: "kd-stamped" }, button, problem);
+  }
+
   function fileList(doc, detail) {
     var list = el("ul", { class: "kd-doc-files", "aria-label": "Файлы документа" });
     detail.files.forEach(function (f) {
@@ -224,7 +240,8 @@
           el("button", { class: "kd-btn kd-btn-light kd-btn-small", type: "button", "data-download": String(f.id),
                          "aria-label": "Скачать «" + f.name + "»", text: "Скачать", onclick: function () {
             download("/documents/" + doc.id + "/files/" + f.id + "/content", f.name);
-          } })),
+          } }),
+          stampedButton(f, detail)),
         el("div", { class: "kd-small kd-doc-file-digest" }, el("span", { class: "kd-muted", text: "ГОСТ Р 34.11-2012 (256): " }),
            el("code", { class: "kd-digest", text: f.streebog256 })),
         filePreview(doc.id, f)));
@@ -404,6 +421,9 @@
     if (detail.can.indexOf("delete") >= 0) act("Удалить черновик", function (key) { return api("DELETE", "/documents/" + doc.id, null, { key: key }); }, "kd-btn-light");
     act("Скачать пакет (ZIP)", function () { return download("/documents/" + doc.id + "/package", "package.zip"); }, "kd-btn-light");
     act("Отчёт о проверке", function () { return openReport(doc.id); }, "kd-btn-light");
+    if (detail.paper) {
+      act("Протокол проверки (PDF)", function () { return download(detail.paper.protocol, "протокол.pdf"); }, "kd-btn-light");
+    }
     panel.appendChild(actions);
     panel.appendChild(actionError);
     var history = el("ul", { class: "kd-history kd-list" });

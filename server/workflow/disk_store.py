@@ -124,6 +124,24 @@ def signature_upload(db: SqliteDb, signature_id: int) -> SignatureUpload | None:
     )
 
 
+def document_target(db: SqliteDb, document_id: int) -> DiskTarget | None:
+    """Where a document's own copies (its stamped copies and protocol) go: its folder. None if it is gone."""
+    row = db.execute(
+        "SELECT id, disk_folder_id, entity_type, entity_id FROM documents WHERE id = ?", [document_id]
+    ).fetchone()
+    if row is None:
+        return None
+    return DiskTarget(document_id=row[0], disk_folder_id=row[1], entity_type=row[2], entity_id=row[3])
+
+
+def files_not_on_disk(db: SqliteDb, document_id: int) -> int:
+    """How many of a document's files have no Disk copy yet."""
+    row = db.execute(
+        "SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", [document_id]
+    ).fetchone()
+    return int(row[0])
+
+
 def set_document_folder(db: SqliteDb, document_id: int, folder_id: int) -> None:
     db.execute("UPDATE documents SET disk_folder_id = ? WHERE id = ?", [folder_id, document_id])
 
@@ -139,14 +157,15 @@ def set_signature_on_disk(db: SqliteDb, signature_id: int, disk_file_id: int) ->
 
 
 def known_disk_ids(db: SqliteDb, disk_ids: list[int]) -> set[int]:
-    """Which of these Disk file ids a document file or signature already owns."""
+    """Which of these Disk file ids a document file, a signature or a paper copy already owns."""
     if not disk_ids:
         return set()
     marks = ",".join("?" * len(disk_ids))
     rows = db.execute(
         f"SELECT disk_file_id FROM document_files WHERE disk_file_id IN ({marks})"
-        f" UNION SELECT disk_file_id FROM signatures WHERE disk_file_id IN ({marks})",
-        [*disk_ids, *disk_ids],
+        f" UNION SELECT disk_file_id FROM signatures WHERE disk_file_id IN ({marks})"
+        f" UNION SELECT disk_file_id FROM paper_copies WHERE disk_file_id IN ({marks})",
+        [*disk_ids, *disk_ids, *disk_ids],
     ).fetchall()
     return {int(r[0]) for r in rows}
 

@@ -12,7 +12,10 @@ Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles e
 - ``disk.file`` {"file_id", "spool"}: copy a document file, recorded with its bytes in the spool (``files.Spool``),
   to the card's folder on Bitrix24.Disk; the file gets its ``disk_file_id`` only then, so a crash before the
   commit leaves nothing on the portal;
-- ``disk.signature`` {"signature_id"}: upload ``<disk name>.sig`` next to the document on Bitrix24.Disk.
+- ``disk.signature`` {"signature_id"}: upload ``<disk name>.sig`` next to the document on Bitrix24.Disk;
+- ``disk.paper`` {"document_id"}: when the document completes, upload its stamped copies and verification protocol
+  (server.workflow.paper_copies) into the same folder; made once and recorded with their bytes
+  (:mod:`.paper_copy_store`) before the first upload, so a repeated delivery finds what reached the portal.
 
 The ``disk.*`` kinds are bulk work: the worker delivers them in their own lane, behind every notification.
 """
@@ -32,7 +35,8 @@ NOTIFY = "b24.notify"
 TIMELINE = "b24.timeline"
 DISK_FILE = "disk.file"
 DISK_SIGNATURE = "disk.signature"
-KINDS = (NOTIFY, TIMELINE, DISK_FILE, DISK_SIGNATURE)
+DISK_PAPER = "disk.paper"
+KINDS = (NOTIFY, TIMELINE, DISK_FILE, DISK_SIGNATURE, DISK_PAPER)
 QUEUE_VIEW = "queue"  # the app page's «На подпись» (server/templates/app.html)
 
 
@@ -97,3 +101,9 @@ def store_signature_on_disk(db: Database, signature_id: int) -> None:
 
 def store_file_on_disk(db: Database, file_id: int, spool: str) -> None:
     outbox.enqueue(db, DISK_FILE, {"file_id": file_id, "spool": spool}, dedupe_key=f"disk.file:{file_id}")
+
+
+def store_paper_on_disk(db: Database, doc: DocumentRow) -> None:
+    """A ``counterparty_signed`` listener: the completed document's stamped copies and protocol go to Disk, in the
+    completion's own transaction (a crash after it still delivers them, once: one message per document)."""
+    outbox.enqueue(db, DISK_PAPER, {"document_id": doc.id}, dedupe_key=f"disk.paper:{doc.id}")

@@ -144,6 +144,22 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
     actor_name: str = ""
 
 
+class PaperLink(msgspec.Struct, kw_only=True):
+    """A file's stamped copy on the detail page: the API path that downloads it."""
+
+    file_id: int
+    file_name: str  # the original's name (the copy's own name comes with the download)
+    url: str  # relative to /api/v1
+
+
+class PaperLinks(msgspec.Struct, kw_only=True):
+    """What the document offers on paper once it has a signature: each signed file's stamped copy and the
+    verification protocol (API paths relative to /api/v1)."""
+
+    stamped: list[PaperLink]
+    protocol: str
+
+
 class DocumentDetail(msgspec.Struct, kw_only=True):
     document: DocumentSummary
     reason: str
@@ -160,6 +176,8 @@ class DocumentDetail(msgspec.Struct, kw_only=True):
     message: str = ""
     contact_id: int | None = None
     contact_name: str = ""
+    # The stamped copies and the protocol (issue 16); None while the document has no signature.
+    paper: PaperLinks | None = None
 
 
 class DocumentPage(msgspec.Struct, kw_only=True):

@@ -30,10 +30,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database as SqliteDb
 
+from server import crashpoints
 from server.bitrix24 import (
     AlreadyExists,
     ApplicationService,
@@ -50,15 +51,21 @@ from server.bitrix24 import (
 )
 from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
+from server.paper import PaperError
 from server.worker_loop import run_rounds
 
-from . import disk_store, effects, timeline_store
+from . import disk_store, effects, paper_copy_store, timeline_store
 from .disk_store import DiskTarget
 from .files import Spool, digests
+from .states import TransitionRefused
+
+if TYPE_CHECKING:
+    from .paper_copies import PaperCopy
 
 log = logging.getLogger(__name__)
 
 Outcome = dict[int, str | None]  # message id -> None (delivered) or the error text
+PaperMaker = Callable[[int], Awaitable[list["PaperCopy"]]]  # a document's stamped copies and protocol
 Handler = Callable[[Sequence[OutboxMessage]], Awaitable[Outcome]]
 ClientSource = Callable[[], Awaitable[Bitrix24Client | None]]
 
@@ -70,6 +77,7 @@ def claim(db: SqliteDb, kinds: Sequence[str], limit: int) -> list[OutboxMessage]
 
 MESSAGES = "messages"
 DISK = "disk"
+PDF = "application/pdf"
 DISK_BATCH = 10  # uploads claimed at once: each is recorded as soon as it lands, the claim only bounds a round
 # How far back a repeated timeline message looks for its comment: the portal's clock may differ from ours.
 CLOCK_SKEW = timedelta(hours=1)
@@ -110,6 +118,9 @@ class OutboxWorker:
         self.register(effects.TIMELINE, self._deliver_b24)
         self.register(effects.DISK_FILE, self._deliver_disk, lane=DISK)
         self.register(effects.DISK_SIGNATURE, self._deliver_disk, lane=DISK)
+        self.register(effects.DISK_PAPER, self._deliver_disk, lane=DISK)
+        # Makes a completed document's paper copies (server.workflow.paper_copies), set where it is built.
+        self.paper: PaperMaker | None = None
 
     def register(self, kind: str, handler: Handler, *, lane: str = MESSAGES) -> None:
         if lane not in self._events:
@@ -352,11 +363,15 @@ class OutboxWorker:
             try:
                 if m.kind == effects.DISK_FILE:
                     await self._upload_file(disk, m)
+                elif m.kind == effects.DISK_PAPER:
+                    await self._upload_paper(disk, int(m.payload["document_id"]), m.attempts)
                 else:
                     await self._upload_signature(disk, int(m.payload["signature_id"]), m.attempts)
                 outcome[m.id] = None
-            except FileNotReady as exc:
+            except (FileNotReady, PaperError) as exc:
                 outcome[m.id] = str(exc)
+            except TransitionRefused as exc:
+                outcome[m.id] = exc.message
             except Bitrix24Error as exc:
                 outcome[m.id] = f"{exc.code}: {exc.description}"[:300]
         return outcome
@@ -445,6 +460,43 @@ class OutboxWorker:
                     disk, row.target, sig_name, cms, unique=True, content_type="application/pkcs7-signature"
                 )
         await self.db.write(lambda d: disk_store.set_signature_on_disk(d, signature_id, stored.id))
+
+    async def _upload_paper(self, disk: DiskService, document_id: int, attempts: int) -> None:
+        """A completed document's stamped copies and protocol, into its folder beside the original.
+
+        Made once, after the originals are on Disk, and recorded with their bytes before the first upload; each
+        copy's Disk id is recorded the moment the portal answers. A repeated attempt (the server died between the
+        portal's answer and the record) first looks for a file of that name with exactly those bytes that no row
+        owns, as the originals' copies do: the portal never ends with a second one.
+        """
+        target = await self.db.read(lambda d: disk_store.document_target(d, document_id))
+        if target is None:
+            return
+        if not await self.db.read(lambda d: paper_copy_store.made(d, document_id)):
+            if await self.db.read(lambda d: disk_store.files_not_on_disk(d, document_id)):
+                raise FileNotReady("файлы документа ещё не сохранены на Диске")
+            if self.paper is None:
+                raise FileNotReady("копии с отметками об ЭП здесь не делаются")
+            copies = await self.paper(document_id)
+            made = [
+                paper_copy_store.MadeCopy(
+                    kind=c.kind,
+                    file_id=c.file_id,
+                    name=c.name,
+                    data=c.data,
+                    streebog256=(await asyncio.to_thread(digests, c.data))[0],
+                )
+                for c in copies
+            ]
+            await self.db.write(lambda d: paper_copy_store.record(d, document_id, made))
+        for copy in await self.db.read(lambda d: paper_copy_store.pending(d, document_id)):
+            stored = None
+            if attempts > 1:
+                stored = await self._adopt(disk, target, copy.name, copy.streebog256, copy.size)
+            if stored is None:
+                stored = await self._upload(disk, target, copy.name, copy.data, unique=True, content_type=PDF)
+            crashpoints.reached("disk.paper.uploaded")
+            await self.db.write(partial(paper_copy_store.set_on_disk, copy_id=copy.id, disk_file_id=stored.id))
 
 
 def _before(created: Any, since: datetime) -> bool:

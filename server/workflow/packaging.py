@@ -1,4 +1,5 @@
-"""The signed package of a document: one ZIP with the files, every ``.sig`` and the verification report.
+"""The signed package of a document: one ZIP with the files, every ``.sig``, the verification report, and, once the
+document has a signature, each signed file's stamped copy and the verification protocol as PDF (issue 16).
 
 It changes when what goes into the package changes (names inside the ZIP, another report format, a
 manifest). Portal users get it through :meth:`Packaging.package` (visibility checked, the export audited);
@@ -19,6 +20,7 @@ from . import store
 from .docstate import DocState
 from .downloads import Downloads
 from .files import safe_name
+from .paper_copies import PaperCopies
 from .permissions import Viewer
 from .queries import DocumentQueries
 from .reports import Reports
@@ -61,11 +63,20 @@ def signature_entry(file_name: str, signer: dict[str, Any], used: set[str]) -> s
 
 
 class Packaging:
-    def __init__(self, db: Database, *, documents: DocumentQueries, downloads: Downloads, reports: Reports) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        documents: DocumentQueries,
+        downloads: Downloads,
+        reports: Reports,
+        paper: PaperCopies | None = None,
+    ) -> None:
         self.db = db
         self.documents = documents
         self.downloads = downloads
         self.reports = reports
+        self.paper = paper
 
     async def package(self, viewer: Viewer, document_id: int) -> tuple[str, bytes]:
         """The ZIP package for a portal user: visibility checked and the export audited."""
@@ -83,7 +94,8 @@ class Packaging:
         return name, data
 
     async def build_package(self, document_id: int) -> tuple[str, bytes]:
-        """ZIP: the files, every ``.sig``, and the verification report (HTML and JSON); (file name, bytes).
+        """ZIP: the files, every ``.sig``, the verification report (HTML and JSON) and, when the document has a
+        signature, the stamped copies and the protocol PDF; (file name, bytes).
 
         No viewer and no audit row: the caller decides who may have it and records why (``package`` for portal
         users; the counterparty exchange for the counterparty's page and the confirmation e-mail).
@@ -94,6 +106,7 @@ class Packaging:
         files = await self.db.read(lambda d: store.files(d, document_id))
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         report, html = await self.reports.of(doc)
+        copies = await self.paper.all_for(document_id) if self.paper is not None and signatures else []
         buf = io.BytesIO()
         used = {REPORT_HTML.lower(), REPORT_JSON.lower()}
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -107,4 +120,6 @@ class Packaging:
                 z.writestr(signature_entry(by_id[sig.file_id], json.loads(sig.signer or "{}"), used), sig.cms)
             z.writestr(REPORT_HTML, html)
             z.writestr(REPORT_JSON, json.dumps(report, ensure_ascii=False, indent=2, default=str))
+            for c in copies:
+                z.writestr(unique_entry(safe_name(c.name, "копия.pdf"), used), c.data)
         return f"{safe_name(doc.title)}.zip", buf.getvalue()

@@ -20,7 +20,16 @@ from server.db import Database
 from . import previews, signature_store, store
 from .digest_commands import digest_commands
 from .docstate import DocState
-from .model import DocumentDetail, DocumentPage, DocumentRow, SignatureInfo, SignatureVerdict
+from .model import (
+    DocumentDetail,
+    DocumentFile,
+    DocumentPage,
+    DocumentRow,
+    PaperLink,
+    PaperLinks,
+    SignatureInfo,
+    SignatureVerdict,
+)
 from .permissions import Viewer
 from .states import TransitionRefused
 
@@ -108,6 +117,7 @@ class DocumentQueries:
             ]
             files = store.files(d, document_id)
             file_names = {f.id: f.name for f in files}
+            signatures = store.signatures(d, document_id)
             return DocumentDetail(
                 document=summary,
                 reason=doc.reason,
@@ -122,17 +132,32 @@ class DocumentQueries:
                     for f in files
                 ],
                 route=route,
-                signatures=_with_verdicts(
-                    store.signatures(d, document_id), signature_store.verdicts(d, document_id), file_names
-                ),
+                signatures=_with_verdicts(signatures, signature_store.verdicts(d, document_id), file_names),
                 history=history,
                 can=viewer.actions(doc, current.user_id if current else None),
                 message=doc.message,
                 contact_id=doc.contact_id,
                 contact_name=doc.contact_name,
+                paper=paper_links(document_id, files, {s.file_id for s in signatures}),
             )
 
         return await self.db.read(read)
+
+
+def paper_links(document_id: int, files: Sequence[DocumentFile], signed: set[int]) -> PaperLinks | None:
+    """The stamped copy of each signed file and the protocol (server.workflow.paper_copies), once there is a
+    signature: the routes in server/routes/api/documents.py."""
+    if not signed:
+        return None
+    base = f"/documents/{document_id}"
+    return PaperLinks(
+        stamped=[
+            PaperLink(file_id=f.id, file_name=f.name, url=f"{base}/files/{f.id}/stamped.pdf")
+            for f in files
+            if f.id in signed
+        ],
+        protocol=f"{base}/protocol.pdf",
+    )
 
 
 def verdict_of(verification_json: str) -> SignatureVerdict:

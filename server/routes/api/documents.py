@@ -34,6 +34,7 @@ from server.workflow.files import safe_name
 from server.workflow.intake import Intake, Upload
 from server.workflow.model import DocumentDetail, DocumentPage, Job
 from server.workflow.packaging import Packaging
+from server.workflow.paper_copies import PaperCopies
 from server.workflow.permissions import PermissionDenied, Viewer
 from server.workflow.queries import DocumentQueries
 from server.workflow.reports import Reports
@@ -513,6 +514,27 @@ class DocumentsController(Controller):
     async def package(self, viewer: Viewer, packaging: Packaging, document_id: int) -> Response[bytes]:
         name, data = await packaging.package(viewer, document_id)
         return attachment(name, data, "application/zip")
+
+    @get(
+        "/documents/{document_id:int}/files/{file_id:int}/stamped.pdf",
+        operation_id="download_stamped_copy",
+        summary="The file's copy with the marks of its electronic signatures and a QR code of the public verdict "
+        "(a signing sheet PDF for a non-PDF original); 409 before the file's first signature",
+        opt=audited("download"),
+    )
+    async def stamped_copy(self, viewer: Viewer, paper: PaperCopies, document_id: int, file_id: int) -> Response[bytes]:
+        name, data = await paper.stamped_for(viewer, document_id, file_id)
+        return attachment(name, data, "application/pdf")
+
+    @get(
+        "/documents/{document_id:int}/protocol.pdf",
+        operation_id="download_protocol",
+        summary="The verification protocol of every accepted signature, as PDF; 409 before the first signature",
+        opt=audited("report"),
+    )
+    async def protocol(self, viewer: Viewer, paper: PaperCopies, document_id: int) -> Response[bytes]:
+        name, data = await paper.protocol_for(viewer, document_id)
+        return attachment(name, data, "application/pdf")
 
     @get("/documents/{document_id:int}/report", operation_id="verification_report", opt=audited("report"))
     async def report(
