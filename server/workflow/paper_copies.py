@@ -116,13 +116,30 @@ class PaperCopies:
     async def stamped_for(self, viewer: Viewer, document_id: int, file_id: int) -> tuple[str, bytes]:
         await self.documents.visible_document(viewer, document_id)
         name, data = await self.stamped(document_id, file_id)
-        await self._audit(viewer, "document.copy_exported", document_id, {"file_id": file_id})
+        await self.db.write(
+            lambda d: audit.append(
+                d,
+                actor=f"user:{viewer.user_id}",
+                action="document.copy_exported",
+                object_type="document",
+                object_id=document_id,
+                details={"file_id": file_id},
+            )
+        )
         return name, data
 
     async def protocol_for(self, viewer: Viewer, document_id: int) -> tuple[str, bytes]:
         await self.documents.visible_document(viewer, document_id)
         name, data = await self.protocol(document_id)
-        await self._audit(viewer, "document.protocol_exported", document_id, None)
+        await self.db.write(
+            lambda d: audit.append(
+                d,
+                actor=f"user:{viewer.user_id}",
+                action="document.protocol_exported",
+                object_type="document",
+                object_id=document_id,
+            )
+        )
         return name, data
 
     # -- the parts ------------------------------------------------------------------------------------------------
@@ -177,15 +194,3 @@ class PaperCopies:
             return await asyncio.to_thread(make)
         except PaperError as exc:
             raise TransitionRefused("not_available", str(exc)) from None
-
-    async def _audit(self, viewer: Viewer, action: str, document_id: int, details: dict[str, Any] | None) -> None:
-        await self.db.write(
-            lambda d: audit.append(
-                d,
-                actor=f"user:{viewer.user_id}",
-                action=action,
-                object_type="document",
-                object_id=document_id,
-                details=details,
-            )
-        )
