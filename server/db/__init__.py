@@ -15,6 +15,8 @@ Table owners (table group: tables -> store module):
   agents, agent_pairing_codes, job_deliveries, agent_results -> ``server/agents/store.py``;
   cryptoarm_transactions -> ``server/cryptoarm/transaction_store.py``
 - counterparty links: counterparty_links -> ``server/counterparty/link_store.py``
+- paper: a completed document's stamped copies and protocol on their way to Disk, paper_copies ->
+  ``server/workflow/paper_copy_store.py``
 - portal: portals -> ``server/portal/store.py``
 - trust store: trust_lists, trust_cas, trust_ca_statuses, trust_crl_addresses,
   trust_certificates -> ``server/trust/store.py``
