@@ -18,6 +18,8 @@ answer was lost, after the portal acted), so every kind is made safe to repeat:
   posted again (a comment an older version posted, ending with :func:`timeline_marker`, counts too);
 - Disk copies record the new file's id the moment the portal answers; a repeated attempt first looks in the
   folder for a file of that name (or the portal's unique variant of it) with the same bytes that no row owns yet.
+- a completed document's stamped copies and protocol (``disk.paper``) are made once and kept with their bytes
+  (:mod:`.paper_copy_store`) before the first upload, so a repeated attempt has the same bytes to look for.
 Folder ids are remembered in SQLite (:mod:`.disk_store`), so a copy costs two requests, not a folder listing.
 
 Other issues add their own kinds with :meth:`OutboxWorker.register`; the worker claims only kinds it handles.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from typing import Any
 
@@ -20,11 +21,13 @@ from . import store
 from .docstate import DocState
 from .downloads import Downloads
 from .files import safe_name
-from .paper_copies import PaperCopies
+from .paper_copies import PaperCopies, PaperCopy
 from .permissions import Viewer
 from .queries import DocumentQueries
 from .reports import Reports
 from .states import TransitionRefused
+
+log = logging.getLogger(__name__)
 
 REPORT_HTML = "отчёт-о-проверке.html"
 REPORT_JSON = "отчёт-о-проверке.json"
@@ -106,7 +109,7 @@ class Packaging:
         files = await self.db.read(lambda d: store.files(d, document_id))
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
         report, html = await self.reports.of(doc)
-        copies = await self.paper.all_for(document_id) if self.paper is not None and signatures else []
+        copies = await self._paper_copies(document_id) if signatures else []
         buf = io.BytesIO()
         used = {REPORT_HTML.lower(), REPORT_JSON.lower()}
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -123,3 +126,15 @@ class Packaging:
             for c in copies:
                 z.writestr(unique_entry(safe_name(c.name, "копия.pdf"), used), c.data)
         return f"{safe_name(doc.title)}.zip", buf.getvalue()
+
+    async def _paper_copies(self, document_id: int) -> list[PaperCopy]:
+        """The stamped copies and the protocol; none (logged) when they cannot be made, e.g. no Cyrillic font on
+        the box: the signed files and their signatures are what the package is for, and the counterparty's
+        confirmation e-mail must not wait for a font."""
+        if self.paper is None:
+            return []
+        try:
+            return await self.paper.all_for(document_id)
+        except TransitionRefused as exc:
+            log.warning("package without paper copies: %s", exc.message, extra={"document_id": document_id})
+            return []
