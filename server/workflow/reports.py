@@ -35,7 +35,7 @@ from server.paper.protocol import (
 )
 from server.text import DEFAULT_TIMEZONE, local_time, portal_zone
 
-from . import store
+from . import public_verdict_store, store
 from .files import safe_name
 from .model import DocumentRow
 from .permissions import Viewer
@@ -90,14 +90,19 @@ class Reports:
         """The document's protocol (every file in order, each with its accepted signatures in the order they
         were accepted) and, file by file, the stored rows behind its results."""
         document_id = doc.id
-        signatures, files = await self.db.read(
-            lambda d: (store.stored_signatures(d, document_id), store.files(d, document_id))
+        signatures, files, public_id = await self.db.read(
+            lambda d: (
+                store.stored_signatures(d, document_id),
+                store.files(d, document_id),
+                public_verdict_store.existing_id(d, document_id),
+            )
         )
         stored: dict[int, list[_Stored]] = {f.id: [] for f in files}
         for sig in signatures:
             result = msgspec.json.decode(sig.verification, type=VerificationResult)
             stored.setdefault(sig.file_id, []).append(_Stored(sig.id, json.loads(sig.signer or "{}"), result))
-        verify_url = await self.public_verdicts.url_for(document_id) if self.public_verdicts is not None else None
+        # The public address once the document has one (its stamped copy's QR code made it): a report only reads.
+        verify_url = self.public_verdicts.url(public_id) if self.public_verdicts and public_id else None
         protocol = Protocol(
             title=doc.title,
             files=[

@@ -30,6 +30,10 @@ def signed(gost_pki: GostPki, tmp_path_factory: pytest.TempPathFactory) -> dict[
     files["two"].write_bytes(protocol_samples.two_signers(gost_pki, protocol_samples.SPEC))
     files["one"].write_bytes(gost_pki.pki.sign(gost_pki.user512, protocol_samples.SPEC, certfile=[gost_pki.inter.cert]))
     files["trust"].write_bytes(gost_pki.root.cert_pem)
+    files["attached"] = d / "внутри.p7s"
+    files["attached"].write_bytes(
+        gost_pki.pki.sign(gost_pki.user256, protocol_samples.DOC, attached=True, certfile=[gost_pki.inter.cert])
+    )
     for n, crl in enumerate(gost_pki.crl_files):
         files[f"crl{n}"] = crl
     return files
@@ -87,3 +91,15 @@ def test_text_and_html_number_signatures_across_the_signature_files(
     html_file = tmp_path / "r.html"
     assert cades_main(argv(signed, "--format", "html", "-o", str(html_file))) == 0
     assert re.findall(r"<h2>Подпись № (\d+): ", html_file.read_text()) == ["1", "2", "3"]
+
+
+def test_pdf_protocol_of_an_attached_signature_names_the_signature_file(
+    signed: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "attached.pdf"
+    proc = klikdok("verify", "--attached", str(signed["attached"]), "--trust", str(signed["trust"]), "--crl",
+                   str(signed["crl0"]), "--crl", str(signed["crl1"]), "--no-store", "--format", "pdf", "-o", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(out.read_bytes())).pages)
+    assert "Файл «внутри.p7s»" in text and f"{len(protocol_samples.DOC)} байт" in text
+    assert re.findall(r"Подпись № (\d+): ", text) == ["1"] and "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА" in text

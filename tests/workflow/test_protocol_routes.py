@@ -13,6 +13,9 @@ from urllib.parse import unquote
 
 from pypdf import PdfReader
 
+from server.db import Database
+from server.workflow import public_verdict_store
+
 from tests.workflow.conftest import (
     AUDITOR,
     CHIEF_ACCOUNTANT,
@@ -73,7 +76,7 @@ def test_the_protocol_pdf_and_the_reports_say_the_same(kd: Klikdok, people: Peop
     check_numbered(text)
     assert "Протокол сформирован: " in text and "(МСК)" in text
     assert not re.search(r"\d\d:\d\d:\d\d UTC", text)
-    assert re.search(r"/v/[A-Za-z0-9_-]{8,}", text), "the document's public verification address"
+    assert "/v/" not in text and "Проверка онлайн" not in text  # no public address made yet: none printed
     # The JSON report: the same numbers and files, ISO times with the portal's offset and its zone named.
     report = kd.api("GET", f"/documents/{doc_id}/report", MANAGER).json()
     assert report["timezone"] == "Europe/Moscow" and report["generated"].endswith("+03:00")
@@ -95,6 +98,16 @@ def test_the_protocol_pdf_and_the_reports_say_the_same(kd: Klikdok, people: Peop
     assert zipped["timezone"] == "Europe/Moscow"
     assert [(s["number"], s["file"]) for s in zipped["signatures"]] == [(n, f) for n, f, _ in EXPECTED]
     assert [s["rows"] for s in zipped["signatures"]] == [s["rows"] for s in report["signatures"]]
+    # Once the document has its public verification address (its stamped copy's QR code), the protocol prints it.
+    db = Database(kd.server.data_dir / "klikdok.db")
+    db.open()
+    try:
+        public_id = db.write_sync(lambda d: public_verdict_store.id_for(d, doc_id))
+    finally:
+        db.close()
+    text = pdf_text(kd.api("GET", f"/documents/{doc_id}/protocol.pdf", MANAGER).content)
+    assert f"/v/{public_id}" in text and "Проверка онлайн" in text
+    assert kd.api("GET", f"/documents/{doc_id}/report", MANAGER).json()["verify_url"].endswith(f"/v/{public_id}")
 
 
 def test_the_protocol_is_refused_where_the_report_is(kd: Klikdok, people: People) -> None:
