@@ -97,8 +97,10 @@ def test_pdf_protocol_of_an_attached_signature_names_the_signature_file(
     signed: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "attached.pdf"
-    proc = klikdok("verify", "--attached", str(signed["attached"]), "--trust", str(signed["trust"]), "--crl",
-                   str(signed["crl0"]), "--crl", str(signed["crl1"]), "--no-store", "--format", "pdf", "-o", str(out))  # fmt: skip
+    trust = ["--trust", str(signed["trust"]), "--crl", str(signed["crl0"]), "--crl", str(signed["crl1"])]
+    proc = klikdok(
+        "verify", "--attached", str(signed["attached"]), *trust, "--no-store", "--format", "pdf", "-o", str(out)
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(out.read_bytes())).pages)
     assert "Файл «внутри.p7s»" in text and f"{len(protocol_samples.DOC)} байт" in text

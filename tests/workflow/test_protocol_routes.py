@@ -15,7 +15,6 @@ from pypdf import PdfReader
 
 from server.db import Database
 from server.workflow import public_verdict_store
-
 from tests.workflow.conftest import (
     AUDITOR,
     CHIEF_ACCOUNTANT,
