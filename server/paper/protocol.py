@@ -274,11 +274,17 @@ def _rows_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 
 def protocol_json(
-    protocol: Protocol, *, time_text: TimeText, zone: dt.tzinfo = dt.UTC, timezone: str = "UTC"
+    protocol: Protocol,
+    *,
+    time_text: TimeText,
+    zone: dt.tzinfo = dt.UTC,
+    timezone: str = "UTC",
+    view: ProtocolView | None = None,
 ) -> dict[str, Any]:
     """The protocol for machine readers: the same rows and numbers as the PDF, plus every signature's result
-    with its moments as ISO 8601 in ``zone`` (named ``timezone``) with the offset."""
-    view = protocol_view(protocol, time_text=time_text)
+    with its moments as ISO 8601 in ``zone`` (named ``timezone``) with the offset. ``view``: the protocol's
+    view when the caller has it already (the same ``time_text``)."""
+    view = view or protocol_view(protocol, time_text=time_text)
     return {
         "title": view.title,
         "timezone": timezone,

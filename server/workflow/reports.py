@@ -27,6 +27,7 @@ from server.paper.protocol import (
     TITLE,
     Protocol,
     ProtocolFile,
+    ProtocolView,
     protocol_json,
     protocol_view,
     render_protocol_pdf,
@@ -120,21 +121,22 @@ class Reports:
     async def of(self, doc: DocumentRow) -> tuple[dict[str, Any], str]:
         """The report of a document row the caller may already show (no viewer, no audit): (JSON, HTML)."""
         protocol, stored = await self.protocol(doc)
-        data = self.protocol_json(protocol)
-        for entry, view in zip(data["signatures"], protocol_view(protocol, time_text=self.time_text).signatures,
-                               strict=True):  # fmt: skip
-            row = stored[view.file_index][view.result_index]
+        view = protocol_view(protocol, time_text=self.time_text)
+        data = self.protocol_json(protocol, view=view)
+        zone = portal_zone(self.timezone)
+        for entry, sig in zip(data["signatures"], view.signatures, strict=True):
+            row = stored[sig.file_index][sig.result_index]
             entry["signature_id"] = row.signature_id
             entry["signer"] = row.signer
-            entry["streebog256"] = protocol.files[view.file_index].streebog256
-            entry["verification"] = zoned_builtins(row.result, portal_zone(self.timezone))
+            entry["streebog256"] = protocol.files[sig.file_index].streebog256
+            entry["verification"] = zoned_builtins(row.result, zone)
         report = {
             "document_id": doc.id,
             "state": doc.state.value,
             "warnings": json.loads(doc.warnings or "[]"),
             **data,
         }
-        return report, self.render_page(protocol)
+        return report, self.render_page(protocol, view=view)
 
     async def protocol_pdf(self, doc: DocumentRow) -> tuple[str, bytes]:
         """(file name, PDF): the verification protocol of a document row the caller may already show."""
@@ -153,21 +155,20 @@ class Reports:
         )  # fmt: skip
         return protocol_file_name(title), data
 
-    def protocol_json(self, protocol: Protocol) -> dict[str, Any]:
+    def protocol_json(self, protocol: Protocol, *, view: ProtocolView | None = None) -> dict[str, Any]:
         """The protocol as JSON in the portal's zone (ISO 8601 with the offset, the zone named)."""
-        return protocol_json(
-            protocol, time_text=self.time_text, zone=portal_zone(self.timezone), timezone=self.timezone
-        )
+        zone = portal_zone(self.timezone)
+        return protocol_json(protocol, time_text=self.time_text, zone=zone, timezone=self.timezone, view=view)
 
     def time_text(self, value: Any) -> str:
         """A moment of the report in the portal's zone, to the second, with the zone's name."""
         return local_time(value, self.timezone, seconds=True) or "—"
 
-    def render_page(self, protocol: Protocol) -> str:
+    def render_page(self, protocol: Protocol, *, view: ProtocolView | None = None) -> str:
         """The report page: every signature's headline on top (numbered, with its file), then the protocol.
 
         Every stored signature was accepted by the workflow: one held back only by an unknown revocation status
         was accepted under ``[trust] revocation = "warn"``, and its headline says so (cades.verdicts).
         """
-        view = protocol_view(protocol, time_text=self.time_text)
+        view = view or protocol_view(protocol, time_text=self.time_text)
         return self._templates.get_template(TEMPLATE).render(view=view, heading=TITLE, note=PROGRAM_NOTE)
