@@ -186,6 +186,8 @@
         return api("POST", "/reports/protocol.pdf", ids, { key: protocolKey, raw: true })
           .then(function (resp) { return save(resp, "Протокол проверки ЭП.pdf"); });
       }).then(function () {
+        // Downloaded: the next click is a new request (a protocol over 1 MiB is not kept for a replay).
+        protocolKey = newKey();
         auditSelectionChanged();
         status.textContent = "Протокол проверки скачан: документов " + ids.length + ".";
       }, function (err) {

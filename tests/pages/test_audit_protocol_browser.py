@@ -50,3 +50,7 @@ def test_the_auditor_downloads_the_protocol_of_the_selected_documents(
     assert len(sent) == 1, sent
     assert re.fullmatch(r"[A-Za-z0-9._:-]{8,128}", sent[0].get("idempotency-key", ""))
     assert page.is_enabled(button) and page.get_attribute(button, "aria-busy") is None
+    # Another click after the download is a new request with its own key (a big PDF is not kept for replays).
+    with page.expect_download():
+        page.click(button)
+    assert len(sent) == 2 and sent[1]["idempotency-key"] != sent[0]["idempotency-key"]
