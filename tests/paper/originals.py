@@ -125,3 +125,63 @@ def docx() -> bytes:
         package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
         package.writestr("word/document.xml", "<w:document>Акт сверки</w:document>")
     return out.getvalue()
+
+
+def in_a_form() -> bytes:
+    """A short page whose whole content sits in a Form XObject with a full-page /BBox (as imposition and merging
+    tools write pages): the free area is found inside the form, not assumed gone."""
+    from pypdf.generic import DecodedStreamObject, DictionaryObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(short())))
+    page = writer.pages[0]
+    form = DecodedStreamObject()
+    contents = page.get_contents()
+    assert contents is not None
+    form.set_data(contents.get_data())
+    form.update(
+        {
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Form"),
+            NameObject("/BBox"): ArrayObject([FloatObject(v) for v in page.mediabox]),
+            NameObject("/Resources"): page["/Resources"],
+        }
+    )
+    body = DecodedStreamObject()
+    body.set_data(b"q 1 0 0 1 0 0 cm /Page0 Do Q\n")
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/XObject"): DictionaryObject({NameObject("/Page0"): writer._add_object(form)})}
+    )
+    page[NameObject("/Contents")] = writer._add_object(body)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def drawing_at(top: float) -> bytes:
+    """Text at the top and a stroked vector frame (no text, no image) from ``top`` mm down to 200 mm."""
+    pdf = _pdf()
+    pdf.add_page()
+    _lines(pdf, 20, 45)
+    pdf.set_line_width(0.8)
+    pdf.rect(20, top, 170, 200 - top, style="D")
+    return bytes(pdf.output())
+
+
+def annotated_at_bottom() -> bytes:
+    """Short text and a visible note (a FreeText annotation) near the bottom edge: annotations are shown content."""
+    pdf = _pdf()
+    pdf.add_page()
+    _lines(pdf, 20, 45)
+    pdf.free_text_annotation("Согласовано юристом", x=20, y=262, w=120, h=20)
+    return bytes(pdf.output())
+
+
+def receipt(lines_to: float) -> bytes:
+    """A till receipt: 80 mm wide, 250 mm long, short lines of text down to ``lines_to`` mm."""
+    pdf = FPDF(unit="mm", format=(80, 250))
+    pdf.set_auto_page_break(False)
+    pdf.add_font("body", "", str(font_file()))
+    pdf.set_font("body", size=8)
+    pdf.add_page()
+    _lines(pdf, 10, lines_to, step=4.0, x=5.0, text="Товар, 1 шт. — 100,00 ₽")
+    return bytes(pdf.output())

@@ -434,3 +434,53 @@ def _when(read: Callable[[], object], seconds: float = 15.0) -> object:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.1)
+
+
+def test_content_inside_a_form_xobject_is_read_through(three_marks: list[SignatureMark], time_text: TimeText) -> None:
+    original = originals.in_a_form()
+    copy = stamp_pdf(original, three_marks, verify_url=URL, time_text=time_text)
+    assert len(PdfReader(io.BytesIO(copy)).pages) == 1  # the form's BBox is the page, its text ends high
+    assert_original_kept(original, copy, overlay=True)
+    old, added = new_words(original, copy, 1)
+    assert area(added)[1] > max(w.y1 for w in old)
+    assert qr_codes(copy, 1) == [URL]
+
+
+def test_a_drawing_is_content_too(three_marks: list[SignatureMark], time_text: TimeText) -> None:
+    original = originals.drawing_at(60)
+    copy = stamp_pdf(original, three_marks, verify_url=URL, time_text=time_text)
+    assert len(PdfReader(io.BytesIO(copy)).pages) == 1
+    _, added = new_words(original, copy, 1)
+    assert area(added)[1] > 200 * 72 / 25.4  # below the frame's bottom edge, not just below the text
+
+
+def test_a_note_at_the_bottom_sends_the_marks_to_an_added_page(
+    three_marks: list[SignatureMark], time_text: TimeText
+) -> None:
+    original = originals.annotated_at_bottom()
+    copy = stamp_pdf(original, three_marks, verify_url=URL, time_text=time_text)
+    reader = PdfReader(io.BytesIO(copy))
+    assert len(reader.pages) == 2 and "/Annots" in reader.pages[0]
+    assert_original_kept(original, copy, overlay=False)
+    assert_marks_in(page_text(copy, 2), three_marks, time_text)
+
+
+def test_a_narrow_page_takes_the_marks_in_one_column_or_adds_an_a4_page(
+    three_marks: list[SignatureMark], time_text: TimeText
+) -> None:
+    original = originals.receipt(40)
+    copy = stamp_pdf(original, three_marks, verify_url=URL, time_text=time_text)
+    assert len(PdfReader(io.BytesIO(copy)).pages) == 1
+    old, added = new_words(original, copy, 1)
+    (width, height), _ = words(copy, 1)
+    x0, y0, x1, y1 = area(added)
+    assert y0 > max(w.y1 for w in old) and 0 < x0 and x1 < width and y1 < height
+    assert_marks_in(page_text(copy, 1), three_marks, time_text)
+    assert qr_codes(copy, 1) == [URL]
+
+    full_receipt = originals.receipt(245)
+    copy = stamp_pdf(full_receipt, three_marks, verify_url=URL, time_text=time_text)
+    reader = PdfReader(io.BytesIO(copy))
+    assert len(reader.pages) == 2
+    assert [round(float(v)) for v in reader.pages[1].mediabox] == [0, 0, 595, 842]  # too narrow to copy: A4
+    assert_marks_in(page_text(copy, 2), three_marks, time_text)
