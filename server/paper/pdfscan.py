@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pypdf import PageObject
-from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, StreamObject
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, IndirectObject, StreamObject
 
 Matrix = tuple[float, float, float, float, float, float]
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 with x0 <= x1, y0 <= y1
@@ -91,7 +91,9 @@ def intersect(a: Box | None, b: Box | None) -> Box | None:
 
 
 def number(value: Any, default: float = 0.0) -> float:
-    """A PDF operand as a float; anything else (a broken stream) as ``default``."""
+    """A PDF operand or entry as a float (an indirect one resolved); anything else (a broken file) as ``default``."""
+    if isinstance(value, IndirectObject):
+        value = value.get_object()
     try:
         result = float(value)
     except (TypeError, ValueError):

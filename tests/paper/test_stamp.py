@@ -22,7 +22,16 @@ from server.paper.stamp import copy_name, is_pdf, signing_sheet, stamp_pdf, stam
 from tests.browser import ARTIFACTS
 from tests.paper import originals
 from tests.paper.conftest import Signing
-from tests.support.pdf_tools import Word, content_streams, flat, page_text, qr_codes, render, words
+from tests.support.pdf_tools import (
+    Word,
+    assert_cross_references_sound,
+    content_streams,
+    flat,
+    page_text,
+    qr_codes,
+    render,
+    words,
+)
 
 URL = "https://klikdok.example.ru/v/Q2hlY2tNZVBsZWFzZQ"
 TimeText = Callable[[object], str]
@@ -59,6 +68,7 @@ def assert_original_kept(original: bytes, copy: bytes, *, overlay: bool) -> None
     """The original is a prefix of the copy, and every original page shows the same content stream objects with the
     same stored bytes (the last page's wrapped between our «q» and «Q + marks» streams when ``overlay``)."""
     assert copy.startswith(original)
+    assert_cross_references_sound(copy)
     before, after = content_streams(original), content_streams(copy)
     assert len(after) >= len(before)
     for number, (old, new) in enumerate(zip(before, after, strict=False), start=1):

@@ -109,3 +109,18 @@ def content_streams(pdf: bytes) -> list[list[tuple[int, bytes]]]:
             refs = list(raw)
         pages.append([(ref.idnum, ref.get_object()._data) for ref in refs])
     return pages
+
+
+def assert_cross_references_sound(pdf: bytes) -> None:
+    """The file reads in pypdf's strict mode (a wrong startxref or /Prev is an error there, where poppler quietly
+    rebuilds the table), and every object the merged cross-reference tables place in the file is where they say:
+    ``N G obj`` at that offset."""
+    reader = PdfReader(io.BytesIO(pdf), strict=True)
+    # As read from the tables, before any object is loaded (loading one repairs a wrong offset it meets).
+    tables = {generation: dict(entries) for generation, entries in reader.xref.items()}
+    assert tables, "no cross-reference entries"
+    for generation, entries in tables.items():
+        for number, offset in entries.items():
+            head = pdf[offset : offset + 40]
+            assert re.match(rb"\s*%d\s+%d\s+obj" % (number, generation), head), (number, generation, offset, head)
+    _ = reader.pages[-1]
