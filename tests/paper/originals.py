@@ -76,16 +76,21 @@ def with_image(top: float, height: float) -> bytes:
     return bytes(pdf.output())
 
 
-def turned() -> bytes:
-    """A portrait page shown turned (/Rotate 90) with a CropBox inset from the MediaBox: its short lines run in the
-    part of the page that is shown at the top."""
+def turned(rotation: int = 90) -> bytes:
+    """A portrait page shown turned (/Rotate ``rotation``) with a CropBox inset from a MediaBox that does not start at
+    the origin: its short lines run in the part of the page shown at the top (or, at 180, shown upside down)."""
     pdf = _pdf()
     pdf.add_page()
     for n in range(25):
-        pdf.text(25, 20 + n * 10, f"Строка {n + 1} повёрнутой страницы")
+        if rotation in (90, 270):
+            x = 25 if rotation == 90 else 150
+            pdf.text(x, 20 + n * 10, f"Строка {n + 1} повёрнутой страницы")
+        elif n < 6:
+            pdf.text(25, 280 - n * 8, f"Строка {n + 1} повёрнутой страницы")
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(bytes(pdf.output()))))
     page = writer.pages[0]
-    page.rotation = 90
+    page.rotation = rotation
+    page[NameObject("/MediaBox")] = ArrayObject([FloatObject(v) for v in (-20, -10, 595.28, 841.89)])
     page[NameObject("/CropBox")] = ArrayObject([FloatObject(v) for v in (30, 40, 565, 800)])
     out = io.BytesIO()
     writer.write(out)

@@ -224,17 +224,19 @@ def test_an_image_is_content_too(
     assert qr_codes(copy, pages) == [URL]
 
 
+@pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_a_turned_and_cropped_page_gets_upright_marks_at_its_shown_bottom(
-    three_marks: list[SignatureMark], time_text: TimeText
+    three_marks: list[SignatureMark], time_text: TimeText, rotation: int
 ) -> None:
-    original = originals.turned()
+    original = originals.turned(rotation)
     copy = stamp_pdf(original, three_marks, verify_url=URL, time_text=time_text)
     assert len(PdfReader(io.BytesIO(copy)).pages) == 1
     assert_original_kept(original, copy, overlay=True)
     (crop_width, crop_height), _ = words(copy, 1)
-    shown_width, shown_height = crop_height, crop_width  # poppler gives the CropBox's size unturned
+    shown_width, shown_height = (crop_height, crop_width) if rotation != 180 else (crop_width, crop_height)
     png = render(copy, 1, 30)
-    assert int.from_bytes(png[16:20], "big") > int.from_bytes(png[20:24], "big")  # rendered as landscape
+    landscape = int.from_bytes(png[16:20], "big") > int.from_bytes(png[20:24], "big")
+    assert landscape == (rotation != 180)  # poppler gives the CropBox's size unturned; the render is as shown
     old, added = new_words(original, copy, 1)
     assert_marks_in(page_text(copy, 1), three_marks, time_text)
     # Upright as shown: the heading's words on one line, left to right.
@@ -494,3 +496,10 @@ def test_a_narrow_page_takes_the_marks_in_one_column_or_adds_an_a4_page(
     assert len(reader.pages) == 2
     assert [round(float(v)) for v in reader.pages[1].mediabox] == [0, 0, 595, 842]  # too narrow to copy: A4
     assert_marks_in(page_text(copy, 2), three_marks, time_text)
+
+
+def test_no_marks_still_give_a_copy_with_the_qr_code(time_text: TimeText) -> None:
+    copy = stamp_pdf(originals.short(), [], verify_url=URL, time_text=time_text)
+    assert qr_codes(copy, 1) == [URL] and "ДОКУМЕНТ ПОДПИСАН" not in page_text(copy, 1)
+    sheet = signing_sheet("Акт.docx", "ab" * 32, [], verify_url=URL, time_text=time_text)
+    assert "Подписей: 0" in page_text(sheet, 1) and qr_codes(sheet, 1) == [URL]
