@@ -502,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stamp",
         cmd_stamp,
         "Verify DOCUMENT's signatures as `verify` does and write its stamped copy (PDF: the marks and a QR code "
-        "added as an incremental update) or its signing sheet (other files) to OUT.pdf.",
+        "added as an incremental update) or its signing sheet (other files) to OUT.pdf. Exit codes as verify's: "
+        "0 valid, 1 invalid, 3 not confirmed (the copy is written and says so), 2 unusable input (nothing written).",
     )
     p.add_argument("document", metavar="DOCUMENT", help="the signed file (never changed)")
     p.add_argument("signatures", nargs="+", metavar="SIGNATURE", help="its detached .sig files")
