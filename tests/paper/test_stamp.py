@@ -503,3 +503,17 @@ def test_no_marks_still_give_a_copy_with_the_qr_code(time_text: TimeText) -> Non
     assert qr_codes(copy, 1) == [URL] and "ДОКУМЕНТ ПОДПИСАН" not in page_text(copy, 1)
     sheet = signing_sheet("Акт.docx", "ab" * 32, [], verify_url=URL, time_text=time_text)
     assert "Подписей: 0" in page_text(sheet, 1) and qr_codes(sheet, 1) == [URL]
+
+
+def test_copies_made_in_parallel_threads_are_each_whole(three_marks: list[SignatureMark], time_text: TimeText) -> None:
+    """The parsed font is shared between documents (server.paper.layout): threads must not mix their glyphs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    original = originals.short()
+    urls = [f"{URL}-{n}" for n in range(6)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        copies = list(pool.map(lambda url: stamp_pdf(original, three_marks, verify_url=url, time_text=time_text), urls))
+    for url, copy in zip(urls, copies, strict=True):
+        assert_original_kept(original, copy, overlay=True)
+        assert_marks_in(page_text(copy, 1), three_marks, time_text)
+        assert qr_codes(copy, 1) == [url]
