@@ -145,6 +145,105 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- stamp -----------------------------------------------------------------------------------------
+def cmd_stamp(args: argparse.Namespace) -> int:
+    """``klikdok stamp DOCUMENT SIGNATURE... -o OUT.pdf``: verify as ``klikdok verify`` does (the same options, the
+    store's anchors), then write the stamped copy (a PDF original) or the signing sheet (any other file, or a PDF
+    that cannot take marks unchanged). Exit codes as ``verify``'s for the verdict; 2 and nothing written for
+    unusable input."""
+    import dataclasses
+    import datetime as dt
+    import tempfile
+    from contextlib import ExitStack
+
+    from cades.asn1 import MalformedInput
+    from cades.fetch import HttpFetcher
+    from cades.hashing import hash_file
+    from cades.validation import ValidationContext
+    from cades.verdicts import document_headline, exit_code
+    from cades.verify import verify_cms_file
+    from server.paper import PaperError
+    from server.paper.marks import marks_for
+    from server.paper.stamp import copy_name, is_pdf, signing_sheet, stamp_pdf
+    from server.text import local_time
+
+    document, out = Path(args.document), Path(args.output)
+    if not document.is_file():
+        raise CliError(f"документ {document}: файл не найден")
+    for given in (document, *map(Path, args.signatures)):
+        if out.resolve() == given.resolve() or (out.exists() and given.exists() and out.samefile(given)):
+            raise CliError(
+                f"-o {out}: это {'сам документ' if given == document else 'файл подписи'}; укажите другой файл"
+            )
+    for sig in args.signatures:
+        if not Path(sig).is_file():
+            raise CliError(f"подпись {sig}: файл не найден")
+    if args.grace < 0:
+        raise CliError("--grace: период ожидания не может быть отрицательным")
+    at = None
+    if args.at:
+        try:
+            at = dt.datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+        except ValueError:
+            raise CliError(f"неверное время --at: {args.at!r} (нужен формат ISO 8601)") from None
+        at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    settings = _settings(args)
+    url = args.url or settings.server.public_url.rstrip("/") + "/verify"
+    zone = settings.portal.timezone
+
+    def time_text(value: dt.datetime | None) -> str:
+        return local_time(value, zone, seconds=True) or "—"
+
+    with ExitStack() as stack:
+        fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
+        try:
+            context = ValidationContext.from_paths(
+                args.trust, intermediates=args.intermediate, crls=args.crl, at=at, fetcher=fetcher,
+                grace=dt.timedelta(minutes=args.grace),
+            )  # fmt: skip
+        except (OSError, ValueError, MalformedInput) as exc:
+            raise CliError(f"{getattr(exc, 'filename', '') or ''}: {getattr(exc, 'strerror', '') or exc}") from exc
+        if not args.no_store:
+            anchors = _store_anchors(args)
+            if anchors:
+                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *anchors))
+        results = []
+        for sig in args.signatures:
+            try:
+                results.append(verify_cms_file(sig, document, context=context))
+            except MalformedInput as exc:
+                raise CliError(f"подпись {sig}: {exc}") from exc
+    data = document.read_bytes()
+    marks = marks_for(document.name, results)
+    note = ""
+    try:
+        pdf = is_pdf(data)
+        if pdf:
+            try:
+                copy = stamp_pdf(data, marks, verify_url=url, time_text=time_text)
+            except PaperError as exc:  # encrypted or broken: the signing sheet still says what was signed
+                note, pdf = str(exc), False
+        if not pdf:
+            digest = hash_file(document, "streebog256").hex()
+            copy = signing_sheet(document.name, digest, marks, verify_url=url, time_text=time_text)
+    except PaperError as exc:
+        raise CliError(str(exc)) from exc
+    # Atomic: a reader of OUT sees the old file or the whole new one, never half of it.
+    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False) as tmp:
+        tmp.write(copy)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.replace(tmp.name, out)
+    heads = [document_headline(r) for r in results]
+    worst = max(heads, key=lambda h: {"valid": 0, "indeterminate": 1, "invalid": 2}[h.tone])
+    what = "Копия с отметками об электронной подписи" if pdf else "Лист подписания"
+    print(worst.line)
+    print(f"{what}: {out} (подписей: {len(marks)}; предлагаемое имя: {copy_name(document.name, pdf=pdf)})")
+    if note:
+        print(f"klikdok stamp: {note} Вместо копии записан лист подписания.", file=sys.stderr)
+    return exit_code(worst)
+
+
 # -- audit -----------------------------------------------------------------------------------------
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     import sqlite3
@@ -434,6 +533,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("backup", cmd_backup, "Make a consistent online backup of the SQLite database to DEST.")
     p.add_argument("dest", metavar="DEST", help="backup file (or directory) to write")
     p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+    p = add(
+        "stamp",
+        cmd_stamp,
+        "Verify DOCUMENT's signatures as `verify` does and write its stamped copy (PDF: the marks and a QR code "
+        "added as an incremental update) or its signing sheet (other files) to OUT.pdf. Exit codes as verify's: "
+        "0 valid, 1 invalid, 3 not confirmed (the copy is written and says so), 2 unusable input (nothing written).",
+    )
+    p.add_argument("document", metavar="DOCUMENT", help="the signed file (never changed)")
+    p.add_argument("signatures", nargs="+", metavar="SIGNATURE", help="its detached .sig files")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.pdf", help="the copy to write (never DOCUMENT)")
+    p.add_argument("--url", help="address in the QR code (default: [server] public_url + /verify)")
+    p.add_argument("--trust", action="append", default=[], metavar="PATH", help="trusted root certificates")
+    p.add_argument("--intermediate", action="append", default=[], metavar="PATH", help="intermediate certificates")
+    p.add_argument("--crl", action="append", default=[], metavar="PATH", help="CRL files")
+    p.add_argument("--fetch", action="store_true", help="ask the network: OCSP, CRLs, issuer certificates")
+    p.add_argument("--grace", type=int, default=0, metavar="MINUTES", help="revocation grace period after signing")
+    p.add_argument("--at", metavar="ISO-TIME", help="verify as of this moment")
+    p.add_argument("--no-store", action="store_true", help="do not trust the server's trust store (klikdok trust)")
 
     portal_p = sub.add_parser(
         "portal", help="The connected Bitrix24 portal.", description="The connected Bitrix24 portal."
