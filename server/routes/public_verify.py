@@ -10,7 +10,10 @@ a check is an action, a page view a read; an unknown ``/v/`` id counts hard, as 
 ``[limits] public_verify_max_mb``), the document is hashed while it arrives into a temporary file of the spool
 that :func:`.uploads.receive_form` removes when the request ends, whatever happens; the signature is read into
 memory to be verified. The check is ``klikdok verify``'s with the server's trust (``[trust]`` files, the trust
-store, the revocation fetcher: the context signatures are accepted with), and the page shows its report.
+store, the revocation fetcher: the context signatures are accepted with, less the fetches of issuer certificates
+from addresses an uploaded certificate names: :func:`public_context`), and the page shows its report. An unknown
+revocation status is ``indeterminate`` here whatever ``[trust] revocation`` says: that setting is what the
+workflow accepts, and this page judges, as ``klikdok verify`` does.
 
 The forms here carry no ``Idempotency-Key`` (:mod:`.idempotency` covers ``/api/v1`` and ``/c/``): a check changes
 nothing, so sending it twice just checks twice, and there is nothing to replay.
@@ -19,6 +22,7 @@ nothing, so sending it twice just checks twice, and there is nothing to replay.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -34,6 +38,7 @@ from markupsafe import Markup
 from cades import hashing
 from cades.asn1 import MalformedInput
 from cades.cms import parse_signed_data
+from cades.fetch import Fetcher, Kind, Origin
 from cades.report import render_html
 from cades.result import VerificationResult
 from cades.validation import ValidationContext
@@ -120,6 +125,40 @@ def _report_html(result: VerificationResult, document: str, services: Services) 
     body = _HEADINGS.sub(lambda m: f"<{m.group(1)}h{int(m.group(2)) + 1}", body)
     # cades renders it from its own autoescaped template: trusted markup.
     return Markup(body)
+
+
+class _NoAddressesFromUploads(Fetcher):
+    """The server's fetcher without AIA caIssuers: an uploaded certificate chooses those addresses.
+
+    Validation asks for revocation (CRL, OCSP) only along a path that reached a trust anchor, so those addresses
+    come from certificates a trusted CA signed; a missing issuer's certificate, though, is fetched from the
+    address the unverified certificate itself names. On the public page anyone could so make the server call any
+    address (its own network included) and fill its revocation cache. Here such a chain stays incomplete
+    (``indeterminate``, «не найден сертификат издателя»); the trust store's accredited CAs carry the issuers."""
+
+    def __init__(self, inner: Fetcher) -> None:
+        self.inner = inner
+
+    def get(self, url: str, *, kind: Kind) -> bytes | None:
+        return None if kind == "certificate" else self.inner.get(url, kind=kind)
+
+    def get_with_origin(self, url: str, *, kind: Kind) -> tuple[bytes | None, Origin]:
+        if kind == "certificate":
+            return None, "network"
+        return self.inner.get_with_origin(url, kind=kind)
+
+    def post_ocsp(self, url: str, request: bytes) -> bytes | None:
+        return self.inner.post_ocsp(url, request)
+
+    def post_ocsp_with_origin(self, url: str, request: bytes) -> tuple[bytes | None, Origin]:
+        return self.inner.post_ocsp_with_origin(url, request)
+
+
+def public_context(context: ValidationContext) -> ValidationContext:
+    """The server's validation context as the public check uses it (see :class:`_NoAddressesFromUploads`)."""
+    if context.fetcher is None:
+        return context
+    return dataclasses.replace(context, fetcher=_NoAddressesFromUploads(context.fetcher))
 
 
 def _digests_of(path: Path, names: set[str]) -> dict[str, bytes]:
@@ -276,7 +315,7 @@ class PublicVerify(Controller):
         if document is not None and document.size == 0:
             raise CheckRefused(400, f"Файл документа «{document.filename}» пустой.")
         cms = await asyncio.to_thread(signature.read_bytes)
-        context = services.signatures.validation.current()
+        context = public_context(services.signatures.validation.current())
         checked = await asyncio.to_thread(_check, context, cms, document, limit)
         checked.signature_name = signature.filename
         if checked.attached:

@@ -209,3 +209,30 @@ def test_every_post_form_of_the_public_pages_carries_a_key_or_says_why_not() -> 
             if "?key={{" not in tag and "data-read-only" not in tag:
                 missing.append(f"{template.name}: {tag}")
     assert missing == []
+
+
+def test_an_uploaded_certificate_never_makes_the_server_fetch_its_issuer(verifier: Verifier, tmp_path: Path) -> None:
+    """A chain without its intermediate names where to get it (AIA caIssuers): the workflow's verification
+    would fetch it, the public check does not (anyone could point the server anywhere). The same signature checked
+    with a fetcher directly shows the address is really asked for."""
+    from cades.fetch import HttpFetcher
+    from cades.validation import ValidationContext
+    from cades.verify import verify_cms
+    from tests.support.http_files import serve_files
+    from tests.support.openssl_pki import OpenSSLPki
+
+    with serve_files() as files:
+        pki = OpenSSLPki(tmp_path / "aia-pki", ca_issuers_url=files.base_url)
+        root = pki.root_ca("aia-root", algorithm="gost2012_256", subject=pki.subject(CN="Чужой корень"))
+        inter = pki.issue(root, "aia-inter", subject=pki.subject(CN="Чужой УЦ"), profile="v3_ca")
+        signer = pki.issue(inter, "aia-signer", subject=pki.subject(CN="Кто-то"))
+        files.put("aia-inter.cer", pki.run("x509", "-in", inter.cert, "-outform", "DER"))
+        signature = pki.sign(signer, PDF)
+
+        resp = verifier.check(signature, PDF)
+        assert headline(resp) == "indeterminate"
+        assert files.requests == []
+
+        with HttpFetcher() as fetcher:
+            verify_cms(signature, PDF, context=ValidationContext(fetcher=fetcher))
+        assert files.hits("aia-inter.cer") == 1
