@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import secrets
 from pathlib import Path
 
 import httpx
@@ -236,3 +237,22 @@ def test_an_uploaded_certificate_never_makes_the_server_fetch_its_issuer(verifie
         with HttpFetcher() as fetcher:
             verify_cms(signature, PDF, context=ValidationContext(fetcher=fetcher))
         assert files.hits("aia-inter.cer") == 1
+
+
+def test_unknown_revocation_is_amber(tmp_path: Path, gost_pki: GostPki, signers: Signers) -> None:
+    """A server without the CAs' CRLs (and the test certificates name no address to fetch one): the chain is
+    trusted, its revocation status unknown."""
+    with running_verifier(tmp_path / "data", gost_pki, KLIKDOK_TRUST_CRLS="[]") as v:
+        resp = v.check(signers.sign(signers.trusted, PDF), PDF)
+        assert headline(resp) == "indeterminate"
+        assert "неизвестен: проверить не удалось" in resp.text
+
+
+def test_guessing_kept_verdict_ids_blocks_the_address(tmp_path: Path, gost_pki: GostPki) -> None:
+    """An unknown /v/ id counts hard, as an unknown counterparty link does: at the limit the address waits for
+    everything public."""
+    with running_verifier(tmp_path / "data", gost_pki, KLIKDOK_LIMITS_PUBLIC_BAD_LINKS_PER_HOUR="2") as v:
+        answers = [v.http.get(f"{v.url}/v/{secrets.token_urlsafe(16)}").status_code for _ in range(3)]
+        assert answers == [404, 404, 429]
+        blocked = v.http.get(f"{v.url}/verify")
+        assert blocked.status_code == 429 and "Слишком много" in blocked.text
