@@ -38,13 +38,23 @@ class _UsageError(Exception):
 
 
 StoreAnchors = Callable[[argparse.Namespace], Sequence[x509.Certificate]]
+# (signature file, its result) for every signature file, and the document's path (None: attached signatures)
+# -> the verification protocol as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
+PdfRenderer = Callable[[Sequence[tuple[str, "VerificationResult"]], "str | None"], bytes]
+PDF_TO_TERMINAL = (
+    "PDF не выводится в терминал: укажите файл протокола, например -o протокол.pdf, или перенаправьте вывод в файл"
+)
 
 
-def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> None:
+def register(
+    subparsers: Any, *, store_anchors: StoreAnchors | None = None, render_pdf: PdfRenderer | None = None
+) -> None:
     """Add ``hash`` and ``verify`` to an ``argparse`` subparsers object; each sets ``func(args) -> int``.
 
     ``store_anchors`` is how the ``klikdok`` server command lends ``verify`` its trust store (the list of
-    accredited CAs and the admin's roots) without this library knowing where the store lives.
+    accredited CAs and the admin's roots) without this library knowing where the store lives; ``render_pdf``
+    is how it lends the PDF protocol (``--format pdf``): drawing PDFs is the server's (server.paper), and this
+    library imports nothing of it.
     """
     p_hash = subparsers.add_parser(
         "hash",
@@ -74,12 +84,16 @@ def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> N
     p_verify.add_argument("--grace", type=_minutes, default=0, metavar="MINUTES",
                           help="период ожидания публикации отзыва после времени подписания, минут")  # fmt: skip
     p_verify.add_argument("--at", metavar="ISO-TIME", help="момент проверки, например 2025-01-31T12:00:00+03:00")
-    p_verify.add_argument("--format", choices=("text", "json", "html"), default="text")
-    p_verify.add_argument("--output", metavar="FILE", help="записать отчёт в файл")
+    formats = ("text", "json", "html", "pdf") if render_pdf is not None else ("text", "json", "html")
+    format_help = "вид отчёта: " + ", ".join(formats) + " (по умолчанию text)"
+    if render_pdf is not None:
+        format_help += "; pdf — протокол проверки электронной подписи, в файл (-o) или в перенаправленный вывод"
+    p_verify.add_argument("--format", choices=formats, default="text", help=format_help)
+    p_verify.add_argument("-o", "--output", metavar="FILE", help="записать отчёт в файл")
     if store_anchors is not None:
         p_verify.add_argument("--no-store", action="store_true",
                               help="не брать доверенные сертификаты из хранилища сервера (klikdok trust)")  # fmt: skip
-    p_verify.set_defaults(func=cmd_verify, store_anchors=store_anchors)
+    p_verify.set_defaults(func=cmd_verify, store_anchors=store_anchors, render_pdf=render_pdf)
 
 
 # Commands import their modules inside the function so that `klikdok-verify --help` and `hash` start fast.
@@ -150,6 +164,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_cms_file
 
     try:
+        if args.format == "pdf" and not args.output and sys.stdout.isatty():
+            raise _UsageError(PDF_TO_TERMINAL)
         if args.attached:
             if args.paths:
                 raise _UsageError("с --attached документ и подписи позиционно не указываются")
@@ -207,14 +223,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 )
                 + b"\n"
             )
+    elif args.format == "pdf":
+        render_pdf: PdfRenderer = args.render_pdf
+        try:
+            out = render_pdf(results, document)
+        except ValueError as exc:
+            print(f"klikdok verify: {exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
     elif args.format == "html":
-        out = "".join(render_html(r, document=f"{doc_label} ← {p}") for p, r in results).encode()
+        firsts = _first_numbers([r for _, r in results])
+        out = "".join(
+            render_html(r, document=f"{doc_label} ← {p}", first_number=n)
+            for (p, r), n in zip(results, firsts, strict=True)
+        ).encode()
         if len(results) > 1:
             out = _merge_html(out.decode()).encode()
     else:
+        firsts = _first_numbers([r for _, r in results])
         text = "\n".join(
-            (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label)
-            for p, r in results
+            (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label, first_number=n)
+            for (p, r), n in zip(results, firsts, strict=True)
         )
         if len(results) > 1:
             text = _overall([r for _, r in results]).line + "\n\n" + text
@@ -229,6 +257,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
     return exit_code(_overall([r for _, r in results]))
+
+
+def _first_numbers(results: list[VerificationResult]) -> list[int]:
+    """The number of each signature file's first signature: signatures are numbered №1..N across all the files
+    given (a CMS with two SignerInfos holds two), as in the PDF protocol, never «№ 1» again for the next file."""
+    firsts, n = [], 1
+    for result in results:
+        firsts.append(n)
+        n += len(result.signatures)
+    return firsts
 
 
 def _overall(results: list[VerificationResult]) -> Headline:

@@ -117,7 +117,8 @@ def workflow_services(
     directory = PortalDirectory(settings, portal)
     documents = DocumentQueries(db)
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
-    reports = Reports(db, documents=documents, timezone=settings.portal.timezone)
+    public_verdicts = PublicVerdicts(db, public_url=settings.server.public_url)
+    reports = Reports(db, documents=documents, timezone=settings.portal.timezone, public_verdicts=public_verdicts)
     return AppServices(
         settings=settings,
         db=db,
@@ -147,7 +148,7 @@ def workflow_services(
         packaging=Packaging(db, documents=documents, downloads=downloads, reports=reports),
         certificates=CertificateRegistration(db, policy=settings.policy, portal=directory, wake_outbox=worker.wake),
         expiry=Expiry(db, listeners=listeners),
-        public_verdicts=PublicVerdicts(db, public_url=settings.server.public_url),
+        public_verdicts=public_verdicts,
     )
 
 

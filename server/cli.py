@@ -24,6 +24,7 @@ from server.config import ConfigError, Settings, find_config, load_settings
 if TYPE_CHECKING:
     from asn1crypto import x509
 
+    from cades.result import VerificationResult
     from server.db import Database
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -348,6 +349,40 @@ def _store_anchors(args: argparse.Namespace) -> tuple[x509.Certificate, ...]:
     return service.anchors_from_settings(_settings(args))
 
 
+def _verify_pdf(results: Sequence[tuple[str, VerificationResult]], document: str | None) -> bytes:
+    """``klikdok verify --format pdf``: the verification protocol (server.paper) of what was verified. A detached
+    document is one file with every signature file's results; attached signatures are a file each (the content is
+    inside). Moments in UTC, as the command's text report shows them."""
+    import datetime as dt
+
+    from cades.verdicts import ru_time
+    from server.paper import PaperError
+    from server.paper.protocol import Protocol, ProtocolFile, render_protocol_pdf
+
+    def digest(result: VerificationResult) -> str | None:
+        return result.content_digest_streebog256
+
+    if document is not None:
+        first = results[0][1]
+        files = [
+            ProtocolFile(
+                name=Path(document).name,
+                streebog256=digest(first),
+                size=first.content_size,
+                results=[r for _, r in results],
+            )
+        ]
+    else:
+        files = [
+            ProtocolFile(name=Path(p).name, streebog256=digest(r), size=r.content_size, results=[r]) for p, r in results
+        ]
+    protocol = Protocol(title=", ".join(f.name for f in files), files=files, generated=dt.datetime.now(dt.UTC))
+    try:
+        return render_protocol_pdf(protocol, time_text=ru_time)
+    except PaperError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 # -- doctor ----------------------------------------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
     from server.doctor import run_checks
@@ -469,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         cades_cli = None
     if cades_cli is not None and hasattr(cades_cli, "register"):
-        cades_cli.register(sub, store_anchors=_store_anchors)
+        cades_cli.register(sub, store_anchors=_store_anchors, render_pdf=_verify_pdf)
     return parser
 
 

@@ -24,7 +24,7 @@ from .api import certificates as api_certificates
 from .api import counterparty as api_counterparty
 from .api import cryptoarm as api_cryptoarm
 from .api import documents as api_documents
-from .api import health, session
+from .api import health, protocols, session
 
 # In the order the schema lists them.
 ROUTES: list[Any] = [
@@ -32,6 +32,7 @@ ROUTES: list[Any] = [
     session.session_info,
     portal_pages.Bitrix24Pages,
     api_documents.DocumentsController,
+    *protocols.ROUTES,
     api_certificates.CertificatesController,
     *api_certificate_offers.ROUTES,
     *api_agents.ROUTES,
