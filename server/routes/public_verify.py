@@ -335,14 +335,6 @@ class PublicVerify(Controller):
             data = await asyncio.to_thread(render_protocol_pdf, protocol, time_text=services.reports.time_text)
         except PaperError as exc:
             return self._page(services, status=500, error=str(exc), checked=checked)
-        except NotImplementedError:
-            log.warning("the protocol PDF is not built yet")
-            return self._page(
-                services,
-                status=501,
-                error="Протокол в PDF пока недоступен: результат проверки — ниже.",
-                checked=checked,
-            )
         stem = Path(name).stem or "подпись"
         return _pdf(data, f"Протокол проверки — {stem}.pdf")
 
