@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 import secrets
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from tests.support.pki_fixtures import GostPki
 
@@ -165,18 +167,19 @@ def test_nothing_uploaded_is_kept(verifier: Verifier, signers: Signers) -> None:
 
 
 def test_the_protocol_pdf_carries_the_verdict(verifier: Verifier, signers: Signers) -> None:
-    from pypdf import PdfReader
-
     resp = verifier.check(signers.sign(signers.trusted, PDF), PDF, pdf=True)
     assert resp.status_code == 200, resp.text[:1500]
     assert resp.headers["content-type"] == "application/pdf"
     assert "attachment" in resp.headers["content-disposition"]
-    import io
-
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(resp.content)).pages)
     assert "ДЕЙСТВИТЕЛЬНА" in text.upper()
     assert "Акт сверки.pdf" in text
     assert gost256(PDF)[:16] in text.replace("\n", "").replace(" ", "")
+    # A changed document's protocol says it is not valid.
+    changed = verifier.check(signers.sign(signers.trusted, PDF), PDF + b"\n", pdf=True)
+    assert changed.headers["content-type"] == "application/pdf"
+    changed_text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(changed.content)).pages)
+    assert "НЕДЕЙСТВИТЕЛЬНА" in changed_text.upper()
 
 
 def test_checks_and_views_are_rate_limited_in_russian(tmp_path: Path, gost_pki: GostPki, signers: Signers) -> None:
