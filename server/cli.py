@@ -151,17 +151,12 @@ def cmd_stamp(args: argparse.Namespace) -> int:
     store's anchors), then write the stamped copy (a PDF original) or the signing sheet (any other file, or a PDF
     that cannot take marks unchanged). Exit codes as ``verify``'s for the verdict; 2 and nothing written for
     unusable input."""
-    import dataclasses
     import datetime as dt
     import tempfile
-    from contextlib import ExitStack
 
-    from cades.asn1 import MalformedInput
-    from cades.fetch import HttpFetcher
+    from cades.cli import UsageError, verify_signature_files
     from cades.hashing import hash_file
-    from cades.validation import ValidationContext
     from cades.verdicts import document_headline, exit_code
-    from cades.verify import verify_cms_file
     from server.paper import PaperError
     from server.paper.marks import marks_for
     from server.paper.stamp import copy_name, is_pdf, signing_sheet, stamp_pdf
@@ -175,18 +170,6 @@ def cmd_stamp(args: argparse.Namespace) -> int:
             raise CliError(
                 f"-o {out}: это {'сам документ' if given == document else 'файл подписи'}; укажите другой файл"
             )
-    for sig in args.signatures:
-        if not Path(sig).is_file():
-            raise CliError(f"подпись {sig}: файл не найден")
-    if args.grace < 0:
-        raise CliError("--grace: период ожидания не может быть отрицательным")
-    at = None
-    if args.at:
-        try:
-            at = dt.datetime.fromisoformat(args.at.replace("Z", "+00:00"))
-        except ValueError:
-            raise CliError(f"неверное время --at: {args.at!r} (нужен формат ISO 8601)") from None
-        at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
     settings = _settings(args)
     url = args.url or settings.server.public_url.rstrip("/") + "/verify"
     zone = settings.portal.timezone
@@ -194,25 +177,10 @@ def cmd_stamp(args: argparse.Namespace) -> int:
     def time_text(value: dt.datetime | None) -> str:
         return local_time(value, zone, seconds=True) or "—"
 
-    with ExitStack() as stack:
-        fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
-        try:
-            context = ValidationContext.from_paths(
-                args.trust, intermediates=args.intermediate, crls=args.crl, at=at, fetcher=fetcher,
-                grace=dt.timedelta(minutes=args.grace),
-            )  # fmt: skip
-        except (OSError, ValueError, MalformedInput) as exc:
-            raise CliError(f"{getattr(exc, 'filename', '') or ''}: {getattr(exc, 'strerror', '') or exc}") from exc
-        if not args.no_store:
-            anchors = _store_anchors(args)
-            if anchors:
-                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *anchors))
-        results = []
-        for sig in args.signatures:
-            try:
-                results.append(verify_cms_file(sig, document, context=context))
-            except MalformedInput as exc:
-                raise CliError(f"подпись {sig}: {exc}") from exc
+    try:
+        results = [result for _, result in verify_signature_files(args, str(document), args.signatures)]
+    except UsageError as exc:
+        raise CliError(str(exc)) from exc
     data = document.read_bytes()
     marks = marks_for(document.name, results)
     note = ""
@@ -544,13 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("signatures", nargs="+", metavar="SIGNATURE", help="its detached .sig files")
     p.add_argument("-o", "--output", required=True, metavar="OUT.pdf", help="the copy to write (never DOCUMENT)")
     p.add_argument("--url", help="address in the QR code (default: [server] public_url + /verify)")
-    p.add_argument("--trust", action="append", default=[], metavar="PATH", help="trusted root certificates")
-    p.add_argument("--intermediate", action="append", default=[], metavar="PATH", help="intermediate certificates")
-    p.add_argument("--crl", action="append", default=[], metavar="PATH", help="CRL files")
-    p.add_argument("--fetch", action="store_true", help="ask the network: OCSP, CRLs, issuer certificates")
-    p.add_argument("--grace", type=int, default=0, metavar="MINUTES", help="revocation grace period after signing")
-    p.add_argument("--at", metavar="ISO-TIME", help="verify as of this moment")
+    from cades.cli import add_verification_options
+
+    add_verification_options(p)
     p.add_argument("--no-store", action="store_true", help="do not trust the server's trust store (klikdok trust)")
+    p.set_defaults(store_anchors=_store_anchors)
 
     portal_p = sub.add_parser(
         "portal", help="The connected Bitrix24 portal.", description="The connected Bitrix24 portal."
