@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .result import VerificationResult
     from .verdicts import Headline
 
-__all__ = ["main", "register"]
+__all__ = ["UsageError", "add_verification_options", "main", "register", "verify_signature_files"]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_INDETERMINATE = 0, 1, 2, 3
 VERIFY_EXIT_HELP = (
@@ -33,18 +33,28 @@ VERIFY_EXIT_HELP = (
 )
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
 StoreAnchors = Callable[[argparse.Namespace], Sequence[x509.Certificate]]
+# (signature file, its result) for every signature file, and the document's path (None: attached signatures)
+# -> the verification protocol as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
+PdfRenderer = Callable[[Sequence[tuple[str, "VerificationResult"]], "str | None"], bytes]
+PDF_TO_TERMINAL = (
+    "PDF не выводится в терминал: укажите файл протокола, например -o протокол.pdf, или перенаправьте вывод в файл"
+)
 
 
-def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> None:
+def register(
+    subparsers: Any, *, store_anchors: StoreAnchors | None = None, render_pdf: PdfRenderer | None = None
+) -> None:
     """Add ``hash`` and ``verify`` to an ``argparse`` subparsers object; each sets ``func(args) -> int``.
 
     ``store_anchors`` is how the ``klikdok`` server command lends ``verify`` its trust store (the list of
-    accredited CAs and the admin's roots) without this library knowing where the store lives.
+    accredited CAs and the admin's roots) without this library knowing where the store lives; ``render_pdf``
+    is how it lends the PDF protocol (``--format pdf``): drawing PDFs is the server's (server.paper), and this
+    library imports nothing of it.
     """
     p_hash = subparsers.add_parser(
         "hash",
@@ -63,23 +73,17 @@ def register(subparsers: Any, *, store_anchors: StoreAnchors | None = None) -> N
     p_verify.add_argument("paths", nargs="*", metavar="DOCUMENT SIGNATURE", help="документ и файлы подписей")
     p_verify.add_argument("--attached", action="append", default=[], metavar="SIGNATURE",
                           help="присоединённая подпись (документ внутри)")  # fmt: skip
-    p_verify.add_argument("--trust", action="append", default=[], metavar="PATH",
-                          help="доверенные корневые сертификаты (файл или каталог)")  # fmt: skip
-    p_verify.add_argument("--intermediate", action="append", default=[], metavar="PATH",
-                          help="промежуточные сертификаты (файл или каталог)")  # fmt: skip
-    p_verify.add_argument("--crl", action="append", default=[], metavar="PATH", help="списки отзыва (CRL)")
-    p_verify.add_argument("--fetch", "--fetch-crls", dest="fetch", action="store_true",
-                          help="обращаться в сеть: OCSP, списки отзыва (CRL) и сертификаты издателей "
-                          "по адресам из сертификатов")  # fmt: skip
-    p_verify.add_argument("--grace", type=_minutes, default=0, metavar="MINUTES",
-                          help="период ожидания публикации отзыва после времени подписания, минут")  # fmt: skip
-    p_verify.add_argument("--at", metavar="ISO-TIME", help="момент проверки, например 2025-01-31T12:00:00+03:00")
-    p_verify.add_argument("--format", choices=("text", "json", "html"), default="text")
-    p_verify.add_argument("--output", metavar="FILE", help="записать отчёт в файл")
+    add_verification_options(p_verify)
+    formats = ("text", "json", "html", "pdf") if render_pdf is not None else ("text", "json", "html")
+    format_help = "вид отчёта: " + ", ".join(formats) + " (по умолчанию text)"
+    if render_pdf is not None:
+        format_help += "; pdf — протокол проверки электронной подписи, в файл (-o) или в перенаправленный вывод"
+    p_verify.add_argument("--format", choices=formats, default="text", help=format_help)
+    p_verify.add_argument("-o", "--output", metavar="FILE", help="записать отчёт в файл")
     if store_anchors is not None:
         p_verify.add_argument("--no-store", action="store_true",
                               help="не брать доверенные сертификаты из хранилища сервера (klikdok trust)")  # fmt: skip
-    p_verify.set_defaults(func=cmd_verify, store_anchors=store_anchors)
+    p_verify.set_defaults(func=cmd_verify, store_anchors=store_anchors, render_pdf=render_pdf)
 
 
 # Commands import their modules inside the function so that `klikdok-verify --help` and `hash` start fast.
@@ -114,11 +118,69 @@ def cmd_hash(args: argparse.Namespace) -> int:
 # --- verify -------------------------------------------------------------------------------------------
 
 
+def add_verification_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say how to verify (trust, CRLs, network, grace, moment): ``verify`` and ``klikdok stamp``
+    take the same ones, read by :func:`verify_signature_files`."""
+    parser.add_argument("--trust", action="append", default=[], metavar="PATH",
+                        help="доверенные корневые сертификаты (файл или каталог)")  # fmt: skip
+    parser.add_argument("--intermediate", action="append", default=[], metavar="PATH",
+                        help="промежуточные сертификаты (файл или каталог)")  # fmt: skip
+    parser.add_argument("--crl", action="append", default=[], metavar="PATH", help="списки отзыва (CRL)")
+    parser.add_argument("--fetch", "--fetch-crls", dest="fetch", action="store_true",
+                        help="обращаться в сеть: OCSP, списки отзыва (CRL) и сертификаты издателей "
+                        "по адресам из сертификатов")  # fmt: skip
+    parser.add_argument("--grace", type=_minutes, default=0, metavar="MINUTES",
+                        help="период ожидания публикации отзыва после времени подписания, минут")  # fmt: skip
+    parser.add_argument("--at", metavar="ISO-TIME", help="момент проверки, например 2025-01-31T12:00:00+03:00")
+
+
+def verify_signature_files(
+    args: argparse.Namespace, document: str | None, signatures: Sequence[str]
+) -> list[tuple[str, VerificationResult]]:
+    """Each signature file's result against ``document`` (None: attached), with the context the options of
+    :func:`add_verification_options` describe plus the lent store anchors (``args.store_anchors`` unless
+    ``--no-store``). Raises :class:`UsageError` (one line, exit code 2) for input that cannot be checked."""
+    from .asn1 import MalformedInput
+    from .fetch import HttpFetcher
+    from .validation import ValidationContext
+    from .verify import verify_cms_file
+
+    with ExitStack() as stack:
+        fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
+        try:
+            context = ValidationContext.from_paths(
+                args.trust,
+                intermediates=args.intermediate,
+                crls=args.crl,
+                at=_parse_time(args.at) if args.at else None,
+                fetcher=fetcher,
+                grace=dt.timedelta(minutes=args.grace),
+            )
+        except OSError as exc:
+            raise UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
+        except (ValueError, MalformedInput) as exc:
+            raise UsageError(str(exc)) from exc
+        store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
+        if store_anchors is not None and not getattr(args, "no_store", False):
+            extra = tuple(store_anchors(args))
+            if extra:
+                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
+        results: list[tuple[str, VerificationResult]] = []
+        for sig_path in signatures:
+            _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
+            try:
+                result = verify_cms_file(sig_path, document, context=context)
+            except MalformedInput as exc:
+                raise UsageError(f"подпись {sig_path}: {exc}") from exc
+            results.append((sig_path, result))
+    return results
+
+
 def _parse_time(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise _UsageError(f"неверное время --at: {text!r} (нужен формат ISO 8601)") from exc
+        raise UsageError(f"неверное время --at: {text!r} (нужен формат ISO 8601)") from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)  # an auditor's bare time is taken as UTC, and said so in reports
     return value
@@ -137,57 +199,33 @@ def _minutes(text: str) -> int:
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: файл не найден") from None
     except OSError as exc:
-        raise _UsageError(f"{what} {path}: {exc.strerror or exc}") from exc
+        raise UsageError(f"{what} {path}: {exc.strerror or exc}") from exc
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .asn1 import MalformedInput
-    from .fetch import HttpFetcher
     from .report import render_html, render_json, render_text
-    from .validation import ValidationContext
     from .verdicts import exit_code
-    from .verify import verify_cms_file
 
     try:
+        if args.format == "pdf" and not args.output and sys.stdout.isatty():
+            raise UsageError(PDF_TO_TERMINAL)
         if args.attached:
             if args.paths:
-                raise _UsageError("с --attached документ и подписи позиционно не указываются")
+                raise UsageError("с --attached документ и подписи позиционно не указываются")
             document = None
             signatures = list(args.attached)
         else:
             if len(args.paths) < 2:
-                raise _UsageError("нужны DOCUMENT и хотя бы одна SIGNATURE (или --attached SIGNATURE)")
+                raise UsageError("нужны DOCUMENT и хотя бы одна SIGNATURE (или --attached SIGNATURE)")
             document, signatures = args.paths[0], args.paths[1:]
             if not Path(document).is_file():
-                raise _UsageError(f"документ {document}: файл не найден")
-        with ExitStack() as stack:
-            fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
-            try:
-                context = ValidationContext.from_paths(
-                    args.trust,
-                    intermediates=args.intermediate,
-                    crls=args.crl,
-                    at=_parse_time(args.at) if args.at else None,
-                    fetcher=fetcher,
-                    grace=dt.timedelta(minutes=args.grace),
-                )
-            except OSError as exc:
-                raise _UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
-            store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
-            if store_anchors is not None and not args.no_store:
-                extra = tuple(store_anchors(args))
-                if extra:
-                    context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
-            results: list[tuple[str, VerificationResult]] = []
-            for sig_path in signatures:
-                _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
-                try:
-                    result = verify_cms_file(sig_path, document, context=context)
-                except MalformedInput as exc:
-                    raise _UsageError(f"подпись {sig_path}: {exc}") from exc
-                results.append((sig_path, result))
-    except (_UsageError, MalformedInput) as exc:
+                raise UsageError(f"документ {document}: файл не найден")
+        results = verify_signature_files(args, document, signatures)
+    except (UsageError, MalformedInput) as exc:
         print(f"klikdok verify: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
 
@@ -207,14 +245,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 )
                 + b"\n"
             )
+    elif args.format == "pdf":
+        render_pdf: PdfRenderer = args.render_pdf
+        try:
+            out = render_pdf(results, document)
+        except ValueError as exc:
+            print(f"klikdok verify: {exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
     elif args.format == "html":
-        out = "".join(render_html(r, document=f"{doc_label} ← {p}") for p, r in results).encode()
+        firsts = _first_numbers([r for _, r in results])
+        out = "".join(
+            render_html(r, document=f"{doc_label} ← {p}", first_number=n)
+            for (p, r), n in zip(results, firsts, strict=True)
+        ).encode()
         if len(results) > 1:
             out = _merge_html(out.decode()).encode()
     else:
+        firsts = _first_numbers([r for _, r in results])
         text = "\n".join(
-            (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label)
-            for p, r in results
+            (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label, first_number=n)
+            for (p, r), n in zip(results, firsts, strict=True)
         )
         if len(results) > 1:
             text = _overall([r for _, r in results]).line + "\n\n" + text
@@ -229,6 +279,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
     return exit_code(_overall([r for _, r in results]))
+
+
+def _first_numbers(results: list[VerificationResult]) -> list[int]:
+    """The number of each signature file's first signature: signatures are numbered №1..N across all the files
+    given (a CMS with two SignerInfos holds two), as in the PDF protocol, never «№ 1» again for the next file."""
+    firsts, n = [], 1
+    for result in results:
+        firsts.append(n)
+        n += len(result.signatures)
+    return firsts
 
 
 def _overall(results: list[VerificationResult]) -> Headline:

@@ -90,11 +90,14 @@ def render_json(result: VerificationResult, *, accepted: bool = False) -> bytes:
     return msgspec.json.format(msgspec.json.encode(report_builtins(result, accepted=accepted)), indent=2) + b"\n"
 
 
-def render_text(result: VerificationResult, *, document: str | None = None, accepted: bool = False) -> str:
+def render_text(
+    result: VerificationResult, *, document: str | None = None, accepted: bool = False, first_number: int = 1
+) -> str:
     """A readable Russian summary for the terminal; the first line is the headline.
 
     ``accepted``: the result is a signature the workflow accepted (the server's reports), see
-    :func:`cades.verdicts.signature_headline`.
+    :func:`cades.verdicts.signature_headline`. ``first_number``: the number of its first signature when it is
+    one of several signature files shown together (signatures are numbered across all of them).
     """
     lines: list[str] = [document_headline(result, accepted=accepted).line]
     if document:
@@ -103,10 +106,10 @@ def render_text(result: VerificationResult, *, document: str | None = None, acce
         lines.append(f"Размер: {result.content_size} байт")
     if result.content_digest_streebog256:
         lines.append(f"ГОСТ Р 34.11-2012 (256): {result.content_digest_streebog256}")
-    for sig in result.signatures:
+    for n, sig in enumerate(result.signatures, start=first_number):
         head = signature_headline(sig, accepted=accepted)
         lines.append("")
-        lines.append(f"Подпись №{sig.index + 1}: {head.title}")
+        lines.append(f"Подпись № {n}: {head.title}")
         lines.append(f"  {head.text}" + (f" [{head.sub_indication}]" if head.sub_indication else ""))
         for label, value in checked_lines(sig):
             lines.append(f"  {label}: {value}")
@@ -161,11 +164,17 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(
-    result: VerificationResult, *, document: str | None = None, accepted: bool = False, time_text: TimeText = _time
+    result: VerificationResult,
+    *,
+    document: str | None = None,
+    accepted: bool = False,
+    time_text: TimeText = _time,
+    first_number: int = 1,
 ) -> str:
     """A self-contained, printable verification report; the headline on top, in its tone's colour.
 
-    ``time_text`` shows every moment in it (UTC by default; the server passes its portal's zone)."""
+    ``time_text`` shows every moment in it (UTC by default; the server passes its portal's zone);
+    ``first_number`` numbers its signatures from there (several signature files in one report)."""
     template = _environment().get_template("verification_report.html")
     return template.render(
         result=result,
@@ -181,4 +190,5 @@ def render_html(
         algorithm_ru=ALGORITHM_RU,
         identity_rows=_identity_rows,
         generated=time_text(dt.datetime.now(dt.UTC)),
+        first_number=first_number,
     )

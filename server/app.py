@@ -119,8 +119,8 @@ def workflow_services(
     directory = PortalDirectory(settings, portal)
     documents = DocumentQueries(db)
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
-    reports = Reports(db, documents=documents, timezone=settings.portal.timezone)
     public_verdicts = PublicVerdicts(db, public_url=settings.server.public_url)
+    reports = Reports(db, documents=documents, timezone=settings.portal.timezone, public_verdicts=public_verdicts)
     paper_copies = PaperCopies(
         db, documents=documents, downloads=downloads, reports=reports, public_verdicts=public_verdicts
     )

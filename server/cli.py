@@ -24,6 +24,7 @@ from server.config import ConfigError, Settings, find_config, load_settings
 if TYPE_CHECKING:
     from asn1crypto import x509
 
+    from cades.result import VerificationResult
     from server.db import Database
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -142,6 +143,73 @@ def cmd_backup(args: argparse.Namespace) -> int:
     Database(source, busy_timeout_ms=settings.storage.busy_timeout_ms).backup(dest)
     print(f"Резервная копия: {dest} ({dest.stat().st_size} байт)")
     return EXIT_OK
+
+
+# -- stamp -----------------------------------------------------------------------------------------
+def cmd_stamp(args: argparse.Namespace) -> int:
+    """``klikdok stamp DOCUMENT SIGNATURE... -o OUT.pdf``: verify as ``klikdok verify`` does (the same options, the
+    store's anchors), then write the stamped copy (a PDF original) or the signing sheet (any other file, or a PDF
+    that cannot take marks unchanged). Exit codes as ``verify``'s for the verdict; 2 and nothing written for
+    unusable input."""
+    import datetime as dt
+    import tempfile
+
+    from cades.cli import UsageError, verify_signature_files
+    from cades.hashing import hash_file
+    from cades.verdicts import document_headline, exit_code
+    from server.paper import PaperError
+    from server.paper.marks import marks_for
+    from server.paper.stamp import copy_name, is_pdf, signing_sheet, stamp_pdf
+    from server.text import local_time
+
+    document, out = Path(args.document), Path(args.output)
+    if not document.is_file():
+        raise CliError(f"документ {document}: файл не найден")
+    for given in (document, *map(Path, args.signatures)):
+        if out.resolve() == given.resolve() or (out.exists() and given.exists() and out.samefile(given)):
+            raise CliError(
+                f"-o {out}: это {'сам документ' if given == document else 'файл подписи'}; укажите другой файл"
+            )
+    settings = _settings(args)
+    url = args.url or settings.server.public_url.rstrip("/") + "/verify"
+    zone = settings.portal.timezone
+
+    def time_text(value: dt.datetime | None) -> str:
+        return local_time(value, zone, seconds=True) or "—"
+
+    try:
+        results = [result for _, result in verify_signature_files(args, str(document), args.signatures)]
+    except UsageError as exc:
+        raise CliError(str(exc)) from exc
+    data = document.read_bytes()
+    marks = marks_for(document.name, results)
+    note = ""
+    try:
+        pdf = is_pdf(data)
+        if pdf:
+            try:
+                copy = stamp_pdf(data, marks, verify_url=url, time_text=time_text)
+            except PaperError as exc:  # encrypted or broken: the signing sheet still says what was signed
+                note, pdf = str(exc), False
+        if not pdf:
+            digest = hash_file(document, "streebog256").hex()
+            copy = signing_sheet(document.name, digest, marks, verify_url=url, time_text=time_text)
+    except PaperError as exc:
+        raise CliError(str(exc)) from exc
+    # Atomic: a reader of OUT sees the old file or the whole new one, never half of it.
+    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False) as tmp:
+        tmp.write(copy)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.replace(tmp.name, out)
+    heads = [document_headline(r) for r in results]
+    worst = max(heads, key=lambda h: {"valid": 0, "indeterminate": 1, "invalid": 2}[h.tone])
+    what = "Копия с отметками об электронной подписи" if pdf else "Лист подписания"
+    print(worst.line)
+    print(f"{what}: {out} (подписей: {len(marks)}; предлагаемое имя: {copy_name(document.name, pdf=pdf)})")
+    if note:
+        print(f"klikdok stamp: {note} Вместо копии записан лист подписания.", file=sys.stderr)
+    return exit_code(worst)
 
 
 # -- audit -----------------------------------------------------------------------------------------
@@ -348,6 +416,40 @@ def _store_anchors(args: argparse.Namespace) -> tuple[x509.Certificate, ...]:
     return service.anchors_from_settings(_settings(args))
 
 
+def _verify_pdf(results: Sequence[tuple[str, VerificationResult]], document: str | None) -> bytes:
+    """``klikdok verify --format pdf``: the verification protocol (server.paper) of what was verified. A detached
+    document is one file with every signature file's results; attached signatures are a file each (the content is
+    inside). Moments in UTC, as the command's text report shows them."""
+    import datetime as dt
+
+    from cades.verdicts import ru_time
+    from server.paper import PaperError
+    from server.paper.protocol import Protocol, ProtocolFile, render_protocol_pdf
+
+    def digest(result: VerificationResult) -> str | None:
+        return result.content_digest_streebog256
+
+    if document is not None:
+        first = results[0][1]
+        files = [
+            ProtocolFile(
+                name=Path(document).name,
+                streebog256=digest(first),
+                size=first.content_size,
+                results=[r for _, r in results],
+            )
+        ]
+    else:
+        files = [
+            ProtocolFile(name=Path(p).name, streebog256=digest(r), size=r.content_size, results=[r]) for p, r in results
+        ]
+    protocol = Protocol(title=", ".join(f.name for f in files), files=files, generated=dt.datetime.now(dt.UTC))
+    try:
+        return render_protocol_pdf(protocol, time_text=ru_time)
+    except PaperError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 # -- doctor ----------------------------------------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
     from server.doctor import run_checks
@@ -399,6 +501,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("backup", cmd_backup, "Make a consistent online backup of the SQLite database to DEST.")
     p.add_argument("dest", metavar="DEST", help="backup file (or directory) to write")
     p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+    p = add(
+        "stamp",
+        cmd_stamp,
+        "Verify DOCUMENT's signatures as `verify` does and write its stamped copy (PDF: the marks and a QR code "
+        "added as an incremental update) or its signing sheet (other files) to OUT.pdf. Exit codes as verify's: "
+        "0 valid, 1 invalid, 3 not confirmed (the copy is written and says so), 2 unusable input (nothing written).",
+    )
+    p.add_argument("document", metavar="DOCUMENT", help="the signed file (never changed)")
+    p.add_argument("signatures", nargs="+", metavar="SIGNATURE", help="its detached .sig files")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.pdf", help="the copy to write (never DOCUMENT)")
+    p.add_argument("--url", help="address in the QR code (default: [server] public_url + /verify)")
+    from cades.cli import add_verification_options
+
+    add_verification_options(p)
+    p.add_argument("--no-store", action="store_true", help="do not trust the server's trust store (klikdok trust)")
+    p.set_defaults(store_anchors=_store_anchors)
 
     portal_p = sub.add_parser(
         "portal", help="The connected Bitrix24 portal.", description="The connected Bitrix24 portal."
@@ -469,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         cades_cli = None
     if cades_cli is not None and hasattr(cades_cli, "register"):
-        cades_cli.register(sub, store_anchors=_store_anchors)
+        cades_cli.register(sub, store_anchors=_store_anchors, render_pdf=_verify_pdf)
     return parser
 
 

@@ -119,6 +119,7 @@ class LimitsSettings(_Section, frozen=True):
     public_bad_links_per_hour: int = 20
     public_reads_per_minute: int = 300
     public_reads_per_link_per_minute: int = 600
+    public_verify_max_mb: int = 50
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
 
 

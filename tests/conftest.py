@@ -10,13 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.support import leftovers
+from tests.support import http, leftovers
 from tests.support.server import REPO, ServerProcess, start_server
 
 # The interop suite reads the shared project folder (third-party signatures that may not be republished); only
 # `make interop` (KLIKDOK_INTEROP=1) collects it, so `make test` and a bare `pytest` read nothing outside the
 # repository.
 collect_ignore = [] if os.environ.get("KLIKDOK_INTEROP") == "1" else ["interop"]
+
+# ``httpx.get`` and friends make a client (and an SSL context, 30 ms) per call; the suites make thousands.
+http.share_one_client()
 
 
 def _left_behind(before: set[leftovers.ProcessKey], when: str) -> str:

@@ -1,6 +1,8 @@
 """One signature's visual mark: «ДОКУМЕНТ ПОДПИСАН ЭЛЕКТРОННОЙ ПОДПИСЬЮ», the certificate's serial number, its owner,
 its validity period (GOST R 7.0.97-2025 п. 5.23), plus the signing time (trusted or claimed, said which) and the
-organization. CONTRACT (issue 16): the fields are fixed; the builder is filled in by the stamp part."""
+organization. The stamped copy, the signing sheet and the protocol all print a mark from these fields, so the
+three never disagree about a signature; the words of the verdict are cades.verdicts' headline, the one vocabulary
+of every page and report."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from cades.result import VerificationResult
+from cades.result import SignatureResult, SignerIdentity, VerificationResult
+from cades.verdicts import signature_headline
 
 
 class SignatureMark(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,4 +35,36 @@ def marks_for(
 ) -> list[SignatureMark]:
     """Marks for every signature of ``results`` (the file's ``.sig`` files, in order), numbered from
     ``first_number``; ``accepted``: the workflow accepted them (cades.verdicts.signature_headline)."""
-    raise NotImplementedError("issue 16 contract: built by the stamp part")
+    marks: list[SignatureMark] = []
+    for result in results:
+        for sig in result.signatures:
+            marks.append(_mark(file_name, sig, first_number + len(marks), accepted=accepted))
+    return marks
+
+
+def _mark(file_name: str, sig: SignatureResult, number: int, *, accepted: bool) -> SignatureMark:
+    cert = sig.certificate
+    signer = sig.signer or SignerIdentity()
+    return SignatureMark(
+        number=number,
+        file_name=file_name,
+        serial=cert.serial if cert is not None else "",
+        owner=owner_name(signer),
+        organization=(signer.organization or "").strip(),
+        title=(signer.title or "").strip(),
+        valid_from=cert.not_before if cert is not None else None,
+        valid_to=cert.not_after if cert is not None else None,
+        signing_time=sig.signing_time,
+        # Only a CAdES-T token from a trusted time-stamping service proves the moment; cades downgrades an untrusted
+        # or broken token to the signer's own signingTime attribute ("signed_attribute"), which proves nothing.
+        signing_time_trusted=sig.signing_time_source == "timestamp" and sig.signing_time is not None,
+        status=sig.status,
+        verdict=signature_headline(sig, accepted=accepted).title,
+    )
+
+
+def owner_name(signer: SignerIdentity) -> str:
+    """The certificate's owner as a person reads it: «Иванов Иван Иванович» from SN and G (a qualified certificate
+    has both), else its CN (an organization's or a test certificate), else empty."""
+    person = " ".join(part.strip() for part in (signer.surname, signer.given_name) if part and part.strip())
+    return person or (signer.common_name or "").strip()

@@ -3,6 +3,7 @@
 - :mod:`.portal_pages`: the pages the Bitrix24 portal opens (install, CRM tab, app page, app events);
 - :mod:`.api`: the JSON API the portal pages call (``/api/v1``), the health check and the API description;
 - :mod:`.public_pages`: the counterparty's public pages (``/c/<token>``);
+- :mod:`.public_verify`: the public signature check (``/verify``) and a document's kept verdict (``/v/<id>``);
 - :mod:`.agent`: the signing agent's device side and its websocket;
 - :mod:`.cryptoarm`: the endpoint CryptoARM GOST talks to.
 
@@ -16,14 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import agent, cryptoarm, portal_pages, public_pages
+from . import agent, cryptoarm, portal_pages, public_pages, public_verify
 from .api import agents as api_agents
 from .api import certificate_offers as api_certificate_offers
 from .api import certificates as api_certificates
 from .api import counterparty as api_counterparty
 from .api import cryptoarm as api_cryptoarm
 from .api import documents as api_documents
-from .api import health, session
+from .api import health, protocols, session
 
 # In the order the schema lists them.
 ROUTES: list[Any] = [
@@ -31,6 +32,7 @@ ROUTES: list[Any] = [
     session.session_info,
     portal_pages.Bitrix24Pages,
     api_documents.DocumentsController,
+    *protocols.ROUTES,
     api_certificates.CertificatesController,
     *api_certificate_offers.ROUTES,
     *api_agents.ROUTES,
@@ -39,6 +41,7 @@ ROUTES: list[Any] = [
     *api_cryptoarm.ROUTES,
     public_pages.PublicPages,
     public_pages.CryptoArmPages,
+    public_verify.PublicVerify,
     api_counterparty.CounterpartyApi,
     api_counterparty.CardRecipientsApi,
 ]

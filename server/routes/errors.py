@@ -254,9 +254,12 @@ def problem_page(
     *,
     retry_after: float | None = None,
     back: str = "",
+    back_text: str = "",
+    footer: str = "",
     headers: dict[str, str] | None = None,
 ) -> Template:
-    """The counterparty's error page; ``back`` links to the document page it came from."""
+    """The public pages' error page; ``back`` links to the page it came from (the counterparty's document page
+    unless ``back_text`` names another); ``footer`` replaces the counterparty's «personal link» footer."""
     merged = {**(headers or {}), **security_headers()}
     if retry_after is not None:
         merged["Retry-After"] = str(max(1, int(retry_after + 0.999)))
@@ -264,8 +267,12 @@ def problem_page(
         template_name="public/problem.html",
         status_code=status,
         headers=merged,
-        context={"title": title, "message": message, "back": back},
+        context={"title": title, "message": message, "back": back, "back_text": back_text, "footer": footer},
     )
+
+
+# The footer of the public signature check's pages (/verify, /v/<id>): nobody there holds a personal link.
+PUBLIC_CHECK_FOOTER = "Проверка электронной подписи KlikDok. Загруженные файлы не сохраняются."
 
 
 class BadForm(Exception):
@@ -374,6 +381,17 @@ def page_for(
         found = _PUBLIC_PAGE.match(path)
         back = f"/c/{found.group(1)}" if found and path.rstrip("/") != found.group(0).rstrip("/") else ""
         return problem_page(status, title, message, back=back, headers=headers)
+    if path == "/verify" or path.startswith("/v/") or path == "/v":
+        # The public signature check (server.routes.public_verify): its own way back, no portal.
+        return problem_page(
+            status,
+            title,
+            message,
+            back="/verify",
+            back_text="Проверить файл и подпись",
+            footer=PUBLIC_CHECK_FOOTER,
+            headers=headers,
+        )
     origin = _portal_origin(request)
     if path.startswith("/b24/") and status == 405:  # a bookmark or the address bar: the portal POSTs these
         title = "Откройте KlikDok из портала Битрикс24"

@@ -7,7 +7,7 @@
   var K = window.KlikDok;
   var u = K.util;
   var api = u.api, el = u.el, clear = u.clear, fit = u.fit, date = u.date, showError = u.showError,
-      openDocument = u.openDocument, documentTable = u.documentTable;
+      openDocument = u.openDocument, documentTable = u.documentTable, newKey = u.newKey, busy = u.busy, save = u.save;
   var PAGE = 50;
 
   function capitalized(text) { return text ? text.charAt(0).toUpperCase() + text.slice(1) : text; }
@@ -159,9 +159,40 @@
         .then(function (page) {
           clear(holder);
           holder.appendChild(el("p", { class: "kd-muted", text: "Найдено: " + page.total }));
-          if (page.items.length) holder.appendChild(scroller(documentTable(page, { open: function (id) { openAndFocus(id); } }), "Найденные документы"));
-          fit();
+          if (page.items.length) holder.appendChild(scroller(labelSelection(documentTable(page, { select: auditSelectionChanged, open: function (id) { openAndFocus(id); } })), "Найденные документы"));
+          document.getElementById("kd-audit-select-all").checked = false;
+          auditSelectionChanged(); fit();
         }).catch(function (err) { showError(holder, err); });
+    }
+    // The verification protocol of the selected documents, one PDF. A key per selection: the same selection sent
+    // twice (a double click) is made once; another selection is another request.
+    var protocolKey = null, protocolIds = "";
+    function auditSelected() {
+      return Array.prototype.map.call(document.querySelectorAll("#kd-audit .kd-select:checked"),
+                                      function (b) { return parseInt(b.value, 10); });
+    }
+    function auditSelectionChanged() {
+      var ids = auditSelected(), button = document.getElementById("kd-audit-protocol");
+      if (button.getAttribute("aria-busy") !== "true") button.disabled = !ids.length;
+      if (ids.join(",") !== protocolIds) { protocolIds = ids.join(","); protocolKey = newKey(); }
+      document.getElementById("kd-audit-protocol-status").textContent = ids.length ? "Выбрано документов: " + ids.length : "";
+    }
+    function downloadProtocol() {
+      var button = document.getElementById("kd-audit-protocol"), status = document.getElementById("kd-audit-protocol-status");
+      var ids = auditSelected();
+      if (!ids.length) return;
+      status.textContent = "Формируется протокол проверки…";
+      busy(button, function () {
+        return api("POST", "/reports/protocol.pdf", ids, { key: protocolKey, raw: true })
+          .then(function (resp) { return save(resp, "Протокол проверки ЭП.pdf"); });
+      }).then(function () {
+        // Downloaded: the next click is a new request (a protocol over 1 MiB is not kept for a replay).
+        protocolKey = newKey();
+        auditSelectionChanged();
+        status.textContent = "Протокол проверки скачан: документов " + ids.length + ".";
+      }, function (err) {
+        status.textContent = "Протокол не сформирован: " + err.message;
+      });
     }
     function exportCsv() {
       api("GET", "/documents?view=all&limit=200" + filtersQuery(auditForm)).then(function (page) {
@@ -206,6 +237,11 @@
     if (auditForm) {
       auditForm.addEventListener("submit", function (e) { e.preventDefault(); loadAudit(); });
       document.getElementById("kd-audit-export").addEventListener("click", exportCsv);
+      document.getElementById("kd-audit-protocol").addEventListener("click", downloadProtocol);
+      document.getElementById("kd-audit-select-all").addEventListener("change", function (e) {
+        document.querySelectorAll("#kd-audit .kd-select").forEach(function (b) { b.checked = e.target.checked; });
+        auditSelectionChanged();
+      });
       logForm.addEventListener("submit", function (e) { e.preventDefault(); loadLog(0); });
       views.audit = function () { loadAudit(); return loadLog(0); };
     }

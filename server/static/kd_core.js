@@ -88,19 +88,21 @@
                                             text: doc.state_label }); }
   function showError(node, err) { clear(node).appendChild(el("p", { class: "kd-error", role: "alert", text: err.message })); fit(); }
 
-  function download(path, fallbackName) {
-    return api("GET", path, null, { raw: true }).then(function (resp) {
-      var name = fallbackName;
-      var cd = resp.headers.get("Content-Disposition") || "";
-      var m = /filename\*=UTF-8''([^;]+)/.exec(cd);
-      if (m) name = decodeURIComponent(m[1]);
-      return resp.blob().then(function (blob) {
-        var url = URL.createObjectURL(blob);
-        var a = el("a", { href: url, download: name });
-        document.body.appendChild(a); a.click(); a.remove();
-        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
-      });
+  // Saves a file answer (api(..., { raw: true })) under the name its Content-Disposition gives.
+  function save(resp, fallbackName) {
+    var name = fallbackName;
+    var cd = resp.headers.get("Content-Disposition") || "";
+    var m = /filename\*=UTF-8''([^;]+)/.exec(cd);
+    if (m) name = decodeURIComponent(m[1]);
+    return resp.blob().then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      var a = el("a", { href: url, download: name });
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
     });
+  }
+  function download(path, fallbackName) {
+    return api("GET", path, null, { raw: true }).then(function (resp) { return save(resp, fallbackName); });
   }
 
 
@@ -144,7 +146,7 @@
   K.bindChannels = K.bindChannels || [];
   K.api = api;
   K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
-             download: download, stateInfo: stateInfo, verdictOf: verdictOf, newKey: newKey, busy: busy,
+             download: download, save: save, stateInfo: stateInfo, verdictOf: verdictOf, newKey: newKey, busy: busy,
              recipientOptions: recipientOptions,
              timezone: TIMEZONE };
 })();

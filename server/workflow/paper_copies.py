@@ -22,7 +22,7 @@ from cades.result import VerificationResult
 from server.db import Database, audit
 from server.paper import PaperError
 from server.paper.marks import marks_for
-from server.paper.stamp import copy_name, is_pdf, signing_sheet, stamped_copy
+from server.paper.stamp import stamped_copy
 
 from . import store
 from .docstate import DocState
@@ -129,8 +129,9 @@ class PaperCopies:
         return name, data
 
     async def protocol_for(self, viewer: Viewer, document_id: int) -> tuple[str, bytes]:
-        await self.documents.visible_document(viewer, document_id)
-        name, data = await self.protocol(document_id)
+        """The protocol for a portal user, also before the first signature (it then says there is none)."""
+        doc = await self.documents.visible_document(viewer, document_id)
+        name, data = await self.reports.protocol_pdf(doc)
         await self.db.write(
             lambda d: audit.append(
                 d,
@@ -170,25 +171,20 @@ class PaperCopies:
         results: dict[int, list[VerificationResult]],
         verify_url: str,
     ) -> tuple[str, bytes]:
-        # Numbered as the protocol numbers them: every signature of the files before this one comes first.
+        # Numbered as the protocol numbers them (server.paper.protocol): every SignerInfo of the files before this
+        # one comes first, each .sig counting as many as it holds.
         first = 1
         for other in files:
             if other.id == f.id:
                 break
-            first += len(results.get(other.id, []))
+            first += sum(len(r.signatures) for r in results.get(other.id, []))
         marks = marks_for(f.name, results[f.id], first_number=first, accepted=True)
         name, _, data = await self.downloads.file_bytes(document_id, f.id)
         time_text = self.reports.time_text
 
         def make() -> tuple[str, bytes]:
-            try:
-                return stamped_copy(name, data, f.streebog256, marks, verify_url=verify_url, time_text=time_text)
-            except PaperError:
-                if not is_pdf(data):
-                    raise
-            # A PDF that cannot take the marks (encrypted, broken): the signing sheet carries them instead.
-            sheet = signing_sheet(name, f.streebog256, marks, verify_url=verify_url, time_text=time_text)
-            return copy_name(name, pdf=False), sheet
+            # A PDF that cannot take the marks unchanged (encrypted, broken) gets a signing sheet instead.
+            return stamped_copy(name, data, f.streebog256, marks, verify_url=verify_url, time_text=time_text)
 
         try:
             return await asyncio.to_thread(make)

@@ -108,12 +108,18 @@ def assert_copies(copies: dict[str, bytes], expected: dict[str, list[str]]) -> N
     assert len(everyone) == 4
     protocols = [name for name, text in pdfs.items() if all(s in text for s in everyone) and "ПРОТОКОЛ" in text]
     assert len(protocols) == 1, list(pdfs)
+    number = 0
     for file_name, found in expected.items():
         stem = file_name.rpartition(".")[0]
         stamped = [n for n in pdfs if n.startswith(stem) and n not in protocols]
         assert len(stamped) == 1, (file_name, list(pdfs))
-        assert all(s in pdfs[stamped[0]] for s in found), (file_name, stamped[0])
-        assert "ДОКУМЕНТПОДПИСАНЭЛЕКТРОННОЙПОДПИСЬЮ" in pdfs[stamped[0]]
+        text = pdfs[stamped[0]]
+        assert all(s in text for s in found), (file_name, stamped[0])
+        assert "ДОКУМЕНТПОДПИСАНЭЛЕКТРОННОЙПОДПИСЬЮ" in text
+        # Numbered as in the protocol: across the document, the files in order.
+        mine = range(number + 1, number + len(found) + 1)
+        assert re.findall(r"ПОДПИСЬ№(\d+)", text) == [str(n) for n in mine], (file_name, text[:400])
+        number += len(found)
 
 
 def test_completion_stores_the_copies_beside_the_original_and_everyone_gets_them(
@@ -201,8 +207,9 @@ def test_the_counterparty_page_offers_the_copies_once_the_company_signed(
     ex = exchange
     draft = ex.kd.create(MANAGER, ("deal", 1), {ORIGINAL: PDF}, signers=[DIRECTOR], title="Черновик", send=False)
     assert ex.kd.api("GET", f"/documents/{draft}", MANAGER).json()["paper"] is None
-    refused = ex.kd.api("GET", f"/documents/{draft}/protocol.pdf", MANAGER)
-    assert refused.status_code == 409 and "нет подписей" in refused.json()["message"]
+    draft_file = ex.file_ids(draft)[ORIGINAL]
+    refused = ex.kd.api("GET", f"/documents/{draft}/files/{draft_file}/stamped.pdf", MANAGER)
+    assert refused.status_code == 409 and "нет подписей" in refused.json()["message"], refused.text
 
     doc_id = ex.company_signed({ORIGINAL: PDF})
     page = ex.page(link_in(ex.invitation()))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import http
+
 # The checkout: the server runs from here, as `make run` runs it.
 REPO = Path(__file__).resolve().parents[2]
 KLIKDOK = [sys.executable, "-m", "server.cli"]
@@ -99,7 +101,7 @@ def start_server(
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{server.logs()}")
             try:
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                if http.request("GET", f"{server.url}/healthz", timeout=1).status_code == 200:
                     return server
             except httpx.HTTPError:
                 pass

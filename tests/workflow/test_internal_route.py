@@ -188,7 +188,12 @@ def test_two_signers_in_order_and_a_package_of_two_files(kd: Klikdok, people: Pe
     report = json.loads(z.read("отчёт-о-проверке.json"))
     assert [s["verification"]["status"] for s in report["signatures"]] == ["valid"] * 4
     page = z.read("отчёт-о-проверке.html").decode()
-    assert page.count("<h1>Протокол проверки электронной подписи</h1>") == 4  # one protocol per signature
+    # One protocol for the document, its signatures numbered across its files (not «№ 1» for each .sig).
+    assert page.count("<h2>Протокол проверки электронной подписи</h2>") == 1
+    assert [s["number"] for s in report["signatures"]] == [1, 2, 3, 4]
+    assert [s["file"] for s in report["signatures"]] == ["Договор.pdf"] * 2 + ["Спецификация.xml"] * 2
+    for n in range(1, 5):
+        assert page.count(f"<h2>Подпись № {n}: ") == 1
     history = [h["action"] for h in kd.api("GET", f"/documents/{doc_id}", MANAGER).json()["history"]]
     assert history[:2] == ["document.created", "document.sent"]
     assert history.count("signature.accepted") == 4 and "document.internal_completed" in history

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite_utils
+
 from server.db import Database
 from server.workflow import public_verdict_store, states
 from server.workflow.public_verdicts import PublicVerdicts
 
 
-def draft(d: object) -> int:
+def draft(d: sqlite_utils.Database) -> int:
     return states.create_draft(
-        d,  # type: ignore[arg-type]
+        d,
         title="Подряд",
         entity_type="deal",
         entity_id=1,

@@ -18,6 +18,7 @@ import pytest
 
 from server.counterparty.exchange import refusal_message, summarise
 from server.mail import messages
+from server.paper.protocol import Protocol, ProtocolFile
 from server.workflow.queries import verdict_of
 from server.workflow.reports import Reports
 from server.workflow.signatures import SignatureRefused
@@ -67,7 +68,13 @@ def test_portal_detail_verdict(case: str) -> None:
 @pytest.mark.parametrize("case", samples.CASES)
 def test_zip_report_page(case: str) -> None:
     reports = Reports(cast(Any, None), documents=cast(Any, None))
-    html = reports.render_page("Договор поставки", [("Договор.pdf", samples.result(case))])
+    protocol = Protocol(
+        title="Договор поставки",
+        files=[ProtocolFile(name="Договор.pdf", results=[samples.result(case)])],
+        generated=samples.T0,
+        accepted=True,
+    )
+    html = reports.render_page(protocol)
     tone = samples.TONES[case]
     assert f'<li class="tone-{tone}" data-verdict="{tone}">1. «Договор.pdf»: {samples.HEADLINES[case, True]}<p>' in html
     if case != "valid":

@@ -526,16 +526,6 @@ class DocumentsController(Controller):
         name, data = await paper.stamped_for(viewer, document_id, file_id)
         return attachment(name, data, "application/pdf")
 
-    @get(
-        "/documents/{document_id:int}/protocol.pdf",
-        operation_id="download_protocol",
-        summary="The verification protocol of every accepted signature, as PDF; 409 before the first signature",
-        opt=audited("report"),
-    )
-    async def protocol(self, viewer: Viewer, paper: PaperCopies, document_id: int) -> Response[bytes]:
-        name, data = await paper.protocol_for(viewer, document_id)
-        return attachment(name, data, "application/pdf")
-
     @get("/documents/{document_id:int}/report", operation_id="verification_report", opt=audited("report"))
     async def report(
         self,
