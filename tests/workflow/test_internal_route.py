@@ -165,7 +165,8 @@ def test_two_signers_in_order_and_a_package_of_two_files(kd: Klikdok, people: Pe
         ),
         what="four .sig files on Disk",
     )
-    # The package: files, signatures, and the report in two formats.
+    # The package: files, signatures, the report in two formats, and (signed, issue 16) a copy with the marks per
+    # file and the protocol PDF. This «PDF» is only a header and a line, so it gets a signing sheet, as the XML does.
     import io
     import zipfile
 
@@ -183,6 +184,9 @@ def test_two_signers_in_order_and_a_package_of_two_files(kd: Klikdok, people: Pe
         "Спецификация.xml.Соколов.sig",
         "отчёт-о-проверке.html",
         "отчёт-о-проверке.json",
+        "Договор.pdf (лист подписания).pdf",
+        "Спецификация.xml (лист подписания).pdf",
+        "Протокол проверки ЭП — Договор поставки.pdf",
     } == names
     assert z.read("Договор.pdf") == PDF
     report = json.loads(z.read("отчёт-о-проверке.json"))

@@ -147,6 +147,11 @@ def test_package_names_each_signature_after_its_file_and_signer(kd: Klikdok, peo
             "Акт.png.Соколов.sig",
             REPORT_HTML,
             REPORT_JSON,
+            # Issue 16: each signed file's copy with the marks (these short stand-ins get signing sheets) and the
+            # protocol.
+            "Договор.pdf (лист подписания).pdf",
+            "Акт.png (лист подписания).pdf",
+            "Протокол проверки ЭП — Превью.pdf",
         ]
     )
     assert (
