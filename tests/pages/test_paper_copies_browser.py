@@ -1,7 +1,8 @@
 """The stamped copies and the protocol in the CRM tab's document panel, in headless Chromium inside the emulated
 deal card (issue 16): no link before the first signature; once the director has signed, each file offers
 «Копия с отметками об ЭП» and the panel «Протокол проверки (PDF)», and a click downloads a PDF naming the
-signer's certificate serial. Screenshot: test-artifacts/pages/16-panel-paper-copies.png."""
+signer's certificate serial. The counterparty's page offers the same and a click there downloads them too.
+Screenshots: test-artifacts/pages/16-panel-paper-copies.png, 16-counterparty-paper-copies.png."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.counterparty.conftest import Exchange, SmtpServer
+from tests.counterparty.conftest import Exchange, SmtpServer, link_in
 from tests.counterparty.test_paper_copies import FILES, ORIGINAL, serials, text_of
 from tests.pages.conftest import open_deal_tab, shot
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People
@@ -64,3 +65,14 @@ def test_the_panel_offers_the_stamped_copies_and_the_protocol_once_signed(
     assert got_name.endswith(".pdf")
     text = text_of(data)
     assert all(s in text for s in serial.values())
+
+    # The counterparty's page, opened from the invitation: the same copies, downloaded by a plain link.
+    page.goto(link_in(ex.invitation()))
+    page.wait_for_selector("[data-protocol]")
+    assert page.locator("a[data-stamped]").count() == 2
+    shot(page, "16-counterparty-paper-copies")
+    original = kd.query("SELECT id FROM document_files WHERE document_id = ? AND name = ?", doc_id, ORIGINAL)[0][0]
+    got_name, data = downloaded(page, page, f"a[data-stamped='{original}']")
+    assert got_name.endswith(".pdf") and serial[ORIGINAL] in text_of(data)
+    got_name, data = downloaded(page, page, "[data-protocol]")
+    assert got_name.endswith(".pdf") and all(s in text_of(data) for s in serial.values())
