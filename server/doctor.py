@@ -123,6 +123,18 @@ def check_gost() -> Check:
     )
 
 
+def check_pdf_font() -> Check:
+    """The paper copies and protocols need a Cyrillic font; without one they are refused (and left out of the ZIP),
+    which an admin should learn here rather than from a counterparty."""
+    from server.paper import PaperError
+    from server.paper.fonts import font_file
+
+    try:
+        return Check("pdf_font", "OK", f"шрифт для копий и протоколов PDF: {font_file()}")
+    except PaperError as exc:
+        return Check("pdf_font", "FAIL", str(exc), "sudo apt-get install fonts-dejavu-core fontconfig")
+
+
 def check_portal_url(settings: Settings) -> Check:
     """`[portal] url`: without it the server refuses every install (issue 11), so say how to set it."""
     from server.portal.service import PORTAL_URL_HINT
@@ -478,4 +490,5 @@ def run_checks(path: Path | None) -> list[Check]:
         ]
         results.extend(step(settings) for step in steps)
     results.append(check_gost())
+    results.append(check_pdf_font())
     return results

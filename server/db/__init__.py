@@ -16,7 +16,8 @@ Table owners (table group: tables -> store module):
   cryptoarm_transactions -> ``server/cryptoarm/transaction_store.py``
 - counterparty links: counterparty_links -> ``server/counterparty/link_store.py``
 - paper: a completed document's stamped copies and protocol on their way to Disk, paper_copies ->
-  ``server/workflow/paper_copy_store.py``
+  ``server/workflow/paper_copy_store.py``; public_verdicts (the id a copy's QR code carries) ->
+  ``server/workflow/public_verdict_store.py``
 - portal: portals -> ``server/portal/store.py``
 - trust store: trust_lists, trust_cas, trust_ca_statuses, trust_crl_addresses,
   trust_certificates -> ``server/trust/store.py``

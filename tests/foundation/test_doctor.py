@@ -55,6 +55,14 @@ def test_fresh_machine_has_warnings_but_no_failure(tmp_path: Path) -> None:
     assert lines["crl_cache"] == "OK CRL ещё не загружались (загружаются при первой проверке подписи)"
     assert lines["ocsp"] == "OK службы OCSP ещё не запрашивались"
     assert lines["gost"].startswith("OK")
+    assert lines["pdf_font"].startswith("OK") and "DejaVuSans.ttf" in lines["pdf_font"]
+
+
+def test_without_a_cyrillic_font_the_paper_copies_are_a_failure(tmp_path: Path) -> None:
+    # fontconfig is how the font is found; with no fc-match on PATH there is none.
+    code, lines = doctor(tmp_path, PATH="/nonexistent")
+    assert code == 1
+    assert lines["pdf_font"].startswith("FAIL") and "fonts-dejavu-core" in lines["pdf_font"]
 
 
 def test_a_bad_config_is_a_failure(tmp_path: Path) -> None:
