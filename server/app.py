@@ -55,9 +55,11 @@ from server.workflow.paper_copies import PaperCopies
 from server.workflow.public_verdicts import PublicVerdicts
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
+from server.workflow.reminders import Reminders
 from server.workflow.reports import Reports
 from server.workflow.signatures import SignatureDeps
 from server.workflow.transitions import Transitions
+from server.workflow.versions import Versions
 
 HERE = Path(__file__).resolve().parent
 
@@ -127,6 +129,16 @@ def workflow_services(
     # A completed document's stamped copies and protocol go to Disk beside the original (outbox kind disk.paper).
     worker.paper = paper_copies.all_for
     listeners.on("counterparty_signed", effects.store_paper_on_disk)
+    intake = Intake(
+        settings,
+        db,
+        directory=directory,
+        documents=documents,
+        spool=spool,
+        cache=cache,
+        listeners=listeners,
+        wake_outbox=worker.wake,
+    )
     return AppServices(
         settings=settings,
         db=db,
@@ -140,16 +152,7 @@ def workflow_services(
         signatures=signatures,
         directory=directory,
         documents=documents,
-        intake=Intake(
-            settings,
-            db,
-            directory=directory,
-            documents=documents,
-            spool=spool,
-            cache=cache,
-            listeners=listeners,
-            wake_outbox=worker.wake,
-        ),
+        intake=intake,
         transitions=Transitions(settings, db, documents=documents, listeners=listeners, signatures=signatures),
         downloads=downloads,
         reports=reports,
@@ -158,6 +161,10 @@ def workflow_services(
         expiry=Expiry(db, listeners=listeners),
         public_verdicts=public_verdicts,
         paper_copies=paper_copies,
+        versions=Versions(
+            settings, db, documents=documents, intake=intake, listeners=listeners, wake_outbox=worker.wake
+        ),
+        reminders=Reminders(settings, db, wake_outbox=worker.wake),
     )
 
 
@@ -221,6 +228,8 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         interval = watchdog_interval() if settings.server.watchdog else None
         tasks.append(asyncio.create_task(services.outbox.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(services.expiry.run(stop), name="expiry"))
+        if services.reminders is not None:
+            tasks.append(asyncio.create_task(services.reminders.run(stop), name="internal-reminders"))
         tasks += counterparty_runtime.start(services, stop)
         agents = services.agents = AgentHub(settings, db, listeners=services.listeners, signatures=services.signatures)
         await agents.start()

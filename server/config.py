@@ -129,6 +129,13 @@ class WorkflowSettings(_Section, frozen=True):
     outbox_batch_size: int = 50
     outbox_max_attempts: int = 20
     counterparty_days: int = 14
+    # Issue 17: automatic reminders to the current internal signer before the document's deadline
+    # (server.workflow.reminders): which ones, from what hour of the portal's day, how often the clock looks.
+    internal_reminders: list[Literal["day_before", "due_day"]] = msgspec.field(
+        default_factory=lambda: ["day_before", "due_day"]
+    )
+    internal_reminder_hour: int = 9
+    reminder_scan_seconds: float = 300.0
 
 
 class AgentsSettings(_Section, frozen=True):
@@ -177,6 +184,10 @@ class Settings(_Section, frozen=True):
             return f"server.listen: expected host:port, got {self.server.listen!r}"
         if self.portal.mode == "webhook" and not self.portal.webhook_url:
             return 'portal.webhook_url: required when portal.mode = "webhook"'
+        if not 0 <= self.workflow.internal_reminder_hour <= 23:
+            return "workflow.internal_reminder_hour: expected an hour from 0 to 23"
+        if self.workflow.reminder_scan_seconds <= 0:
+            return "workflow.reminder_scan_seconds: expected a positive number of seconds"
         if self.storage.busy_timeout_ms < 0:
             return "storage.busy_timeout_ms: expected a non-negative integer"
         if self.limits.max_upload_mb <= 0 or self.limits.max_request_mb <= 0 or self.limits.max_signature_kb <= 0:

@@ -36,9 +36,11 @@ if TYPE_CHECKING:
     from server.workflow.public_verdicts import PublicVerdicts
     from server.workflow.queries import DocumentQueries
     from server.workflow.registration import CertificateRegistration
+    from server.workflow.reminders import Reminders
     from server.workflow.reports import Reports
     from server.workflow.signatures import SignatureDeps
     from server.workflow.transitions import Transitions
+    from server.workflow.versions import Versions
 
 
 @dataclass
@@ -77,3 +79,6 @@ class AppServices:
     cryptoarm_counterparty: Callable[[AppServices, LinkContext], Awaitable[str]] | None = None
     # Per-purpose rate limiters created on first use (e.g. agent pairing).
     limiters: dict[str, SlidingWindow] = field(default_factory=dict)
+    # Issue 17: new versions of a document and the internal signers' automatic deadline reminders.
+    versions: Versions | None = None
+    reminders: Reminders | None = None

@@ -22,6 +22,7 @@ from server.workflow.model import DocumentRow
 from . import links
 from .exchange import ActionRefused, CounterpartyExchange, LinkContext, LinkProblem, classify
 from .link_store import LinkRow
+from .version_notice import NewerVersion, newer_version
 
 KIND = "counterparty_link"
 
@@ -36,13 +37,13 @@ async def _context(services: AppServices, txn: Txn) -> LinkContext:
     if len(txn.targets) != 1:
         raise TransactionRefused("bad_targets", "Транзакция не относится к ссылке контрагента.")
 
-    def read(d: Any) -> tuple[LinkRow | None, DocumentRow | None]:
+    def read(d: Any) -> tuple[LinkRow | None, DocumentRow | None, NewerVersion | None]:
         link = links.link_by_id(d, txn.targets[0])
-        return link, (store.document_row(d, link.document_id) if link else None)
+        return link, (store.document_row(d, link.document_id) if link else None), newer_version(d, link)
 
-    link, doc = await services.db.read(read)
+    link, doc, newer = await services.db.read(read)
     try:
-        ctx = classify(link, doc)
+        ctx = classify(link, doc, newer=newer)
     except LinkProblem as problem:
         raise TransactionRefused(problem.code, problem.message) from None
     if ctx.mode != "open":

@@ -43,6 +43,7 @@ from server.workflow.states import TransitionRefused
 
 from . import links
 from .link_store import LinkRow
+from .version_notice import NewerVersion, newer_version
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,15 @@ def _now() -> str:
     return links.now_iso()
 
 
-def classify(link: LinkRow | None, doc: DocumentRow | None, now: str | None = None) -> LinkContext:
-    """Why a link does or does not work right now (no side effects)."""
+def classify(
+    link: LinkRow | None, doc: DocumentRow | None, now: str | None = None, *, newer: NewerVersion | None = None
+) -> LinkContext:
+    """Why a link does or does not work right now (no side effects). ``newer``: the document has been replaced
+    by a newer version (issue 17), whose own link is the one to use: this one only says so."""
     if link is None or doc is None or doc.state == DocState.DELETED:
         raise UNKNOWN
+    if newer is not None:
+        raise LinkProblem("newer_version", newer.title, newer.message)
     now = now or _now()
     deadline = links.link_deadline(link, doc)
     if link.revoked_at:
@@ -360,12 +366,12 @@ class CounterpartyExchange:
         self.listeners = signatures.listeners
 
     async def resolve(self, token: str) -> LinkContext:
-        def read(d: Any) -> tuple[LinkRow | None, DocumentRow | None]:
+        def read(d: Any) -> tuple[LinkRow | None, DocumentRow | None, NewerVersion | None]:
             link = links.link_by_token(d, token)
-            return link, (store.document_row(d, link.document_id) if link else None)
+            return link, (store.document_row(d, link.document_id) if link else None), newer_version(d, link)
 
-        link, doc = await self.db.read(read)
-        ctx = classify(link, doc)
+        link, doc, newer = await self.db.read(read)
+        ctx = classify(link, doc, newer=newer)
         ctx.token = token
         return ctx
 

@@ -657,3 +657,14 @@ def m0019_paper_copies(db: SqliteUtilsDatabase) -> None:
             UNIQUE (document_id, position)
         )""")
     db.execute("CREATE INDEX paper_copies_disk ON paper_copies(disk_file_id)")
+
+
+@migrations(name="0022_document_versions")
+def m0022_document_versions(db: SqliteUtilsDatabase) -> None:
+    # Issue 17: «Новая версия» of a rejected, withdrawn or expired document. `version` counts from 1 along a chain
+    # of documents on the same CRM card; `previous_id` is the version it replaces. The next version is the row
+    # whose `previous_id` is this one: the unique index lets a version have one successor only, so two clicks on
+    # «Новая версия» at once make one version 2, not two.
+    db.execute("ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE documents ADD COLUMN previous_id INTEGER REFERENCES documents(id)")
+    db.execute("CREATE UNIQUE INDEX documents_previous ON documents(previous_id) WHERE previous_id IS NOT NULL")

@@ -25,6 +25,7 @@ from .api import counterparty as api_counterparty
 from .api import cryptoarm as api_cryptoarm
 from .api import documents as api_documents
 from .api import health, protocols, session
+from .api import versions as api_versions
 
 # In the order the schema lists them.
 ROUTES: list[Any] = [
@@ -32,6 +33,7 @@ ROUTES: list[Any] = [
     session.session_info,
     portal_pages.Bitrix24Pages,
     api_documents.DocumentsController,
+    api_versions.VersionsController,
     *protocols.ROUTES,
     api_certificates.CertificatesController,
     *api_certificate_offers.ROUTES,

@@ -32,6 +32,7 @@ from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
 from server.workflow.reports import Reports
 from server.workflow.transitions import Transitions
+from server.workflow.versions import Versions
 
 from .sessions import current_session
 
@@ -66,6 +67,11 @@ def provide_intake(services: Services) -> Intake:
 
 def provide_transitions(services: Services) -> Transitions:
     return services.transitions
+
+
+def provide_versions(services: Services) -> Versions:
+    assert services.versions is not None, "built with the workflow services"
+    return services.versions
 
 
 def provide_downloads(services: Services) -> Downloads:
@@ -128,6 +134,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "documents": Provide(provide_documents, sync_to_thread=False),
     "intake": Provide(provide_intake, sync_to_thread=False),
     "transitions": Provide(provide_transitions, sync_to_thread=False),
+    "versions": Provide(provide_versions, sync_to_thread=False),
     "downloads": Provide(provide_downloads, sync_to_thread=False),
     "packaging": Provide(provide_packaging, sync_to_thread=False),
     "reports": Provide(provide_reports, sync_to_thread=False),

@@ -85,6 +85,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "offer_expired": 410,
     "document_expired": 410,
     "withdrawn": 410,
+    "newer_version": 410,  # issue 17: the counterparty's old link once the document has a newer version
     # 409: not in a state that allows it
     "wrong_state": 409,
     "not_current_step": 409,

@@ -358,6 +358,7 @@
     clear(container);
     var panel = el("div", { class: "kd-panel", id: "kd-doc-" + doc.id, "data-document-id": String(doc.id) });
     panel.appendChild(el("div", { class: "kd-head" }, el("h2", { class: "kd-subtitle", text: doc.title }), badge(doc)));
+    if (detail.versions) panel.appendChild(versionLinks(container, detail.versions));
     (doc.warnings || []).forEach(function (w) { panel.appendChild(el("div", { class: "kd-warning", text: "⚠ " + w })); });
     if (detail.reason) panel.appendChild(el("p", {}, el("strong", { text: "Причина: " }), detail.reason));
     panel.appendChild(el("p", { class: "kd-muted", text: "Автор: " + doc.author_name + " · создан " + date(doc.created_at) +
@@ -418,6 +419,7 @@
       withdrawButton.addEventListener("click", function () { openWithdraw(doc, withdrawButton, refresh); });
       actions.appendChild(withdrawButton);
     }
+    if (detail.can.indexOf("new_version") >= 0) actions.appendChild(newVersionButton(container, doc, actionError));
     if (detail.can.indexOf("delete") >= 0) act("Удалить черновик", function (key) { return api("DELETE", "/documents/" + doc.id, null, { key: key }); }, "kd-btn-light");
     act("Скачать пакет (ZIP)", function () { return download("/documents/" + doc.id + "/package", "package.zip"); }, "kd-btn-light");
     act("Отчёт о проверке", function () { return openReport(doc.id); }, "kd-btn-light");
@@ -440,7 +442,45 @@
     fit();
   }
 
+  // Issue 17: «Версия 2 из 2» and the neighbouring versions, each opened in the same place.
+  function versionLinks(container, v) {
+    var nav = el("nav", { class: "kd-versions", "aria-label": "Версии документа", "data-versions": "" },
+      el("span", { class: "kd-version-number", "data-version-number": String(v.number),
+                   text: "Версия " + v.number + " из " + v.total }));
+    function link(id, label, mark) {
+      var attrs = { class: "kd-link", type: "button", text: label, onclick: function () {
+        openDocument(container, id, container.kdOnChange);
+      } };
+      attrs[mark] = String(id);
+      nav.appendChild(document.createTextNode(" · "));
+      nav.appendChild(el("button", attrs));
+    }
+    if (v.previous_id) link(v.previous_id, "← предыдущая версия", "data-previous-version");
+    if (v.next_id) link(v.next_id, "следующая версия →", "data-next-version");
+    if (v.latest_id && v.next_id && v.latest_id !== v.next_id) link(v.latest_id, "последняя версия", "data-latest-version");
+    return nav;
+  }
+
+  // «Новая версия»: the same route and card, sent at once with the old files; the new version opens in its place.
+  function newVersionButton(container, doc, actionError) {
+    var key = u.newKey();
+    var button = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "Новая версия",
+                                text: "Новая версия" });
+    button.addEventListener("click", function () {
+      actionError.textContent = "";
+      u.busy(button, function () { return api("POST", "/documents/" + doc.id + "/versions", null, { key: key }); })
+        .then(function (res) {
+          if (!res) return;  // a second press while the first runs
+          if (container.kdOnChange) container.kdOnChange();
+          openDocument(container, res.id, container.kdOnChange);
+        })
+        .catch(function (e) { actionError.textContent = e.message; fit(); });
+    });
+    return button;
+  }
+
   function openDocument(container, docId, onChange) {
+    container.kdOnChange = onChange;
     function refresh() {
       return api("GET", "/documents/" + docId).then(function (detail) {
         renderDetail(container, detail, function () { refresh(); if (onChange) onChange(); });
@@ -466,7 +506,10 @@
         row.appendChild(el("td", {}, box));
       }
       row.appendChild(el("td", {}, el("button", { class: "kd-link kd-open", type: "button", text: doc.title,
-        onclick: function () { opts.open(doc.id); } }), doc.files > 1 ? " (" + doc.files + " файла)" : ""));
+        onclick: function () { opts.open(doc.id); } }),
+        doc.version > 1 ? el("span", { class: "kd-version-mark", "data-version": String(doc.version),
+                                       title: "Версия " + doc.version, text: " v" + doc.version }) : null,
+        doc.files > 1 ? " (" + doc.files + " файла)" : ""));
       row.appendChild(el("td", {}, badge(doc), (doc.warnings || []).length ? el("span", { class: "kd-error", text: " ⚠" }) : null));
       row.appendChild(el("td", { text: doc.current_signer_name || "—" }));
       row.appendChild(el("td", { text: doc.author_name }));

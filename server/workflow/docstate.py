@@ -103,24 +103,34 @@ _INFO: dict[DocState, StateInfo] = {
     DocState.COMPLETED: StateInfo(
         "Подписан", False, None, "ok", counterparty_panel="always", counterparty_headline="Подписан контрагентом"
     ),
-    DocState.REJECTED_INTERNAL: StateInfo("Отклонён", False, None, "bad", rejection=True),
+    DocState.REJECTED_INTERNAL: StateInfo(
+        "Отклонён", False, None, "bad", rejection=True, author_actions=("new_version",)
+    ),
     DocState.REJECTED_COUNTERPARTY: StateInfo(
         "Отклонён контрагентом",
         False,
         None,
         "bad",
+        author_actions=("new_version",),
         rejection=True,
         counterparty_panel="always",
         counterparty_headline="Отклонён контрагентом",
     ),
     DocState.WITHDRAWN: StateInfo(
-        "Отозван", False, None, "muted", counterparty_panel="with_links", counterparty_headline="Документ отозван"
+        "Отозван",
+        False,
+        None,
+        "muted",
+        author_actions=("new_version",),
+        counterparty_panel="with_links",
+        counterparty_headline="Документ отозван",
     ),
     DocState.EXPIRED: StateInfo(
         "Срок истёк",
         False,
         None,
         "bad",
+        author_actions=("new_version",),
         counterparty_panel="always",
         counterparty_headline="Контрагент не ответил в срок",
     ),

@@ -56,12 +56,12 @@ def notify(db: Database, user_id: int | None, message: str, *, doc: DocumentRow,
     )
 
 
-def notify_signer(db: Database, user_id: int | None, message: str, *, doc: DocumentRow, key: str) -> None:
+def notify_signer(db: Database, user_id: int | None, message: str, *, doc: DocumentRow, key: str) -> bool:
     """A document waits for ``user_id``'s signature: the notification opens their queue («На подпись»), where the
-    document is signed, not the CRM card."""
+    document is signed, not the CRM card. Whether it was queued now (not when ``key`` has been queued before)."""
     if not user_id:
-        return
-    outbox.enqueue(
+        return False
+    queued = outbox.enqueue(
         db,
         NOTIFY,
         {
@@ -73,6 +73,7 @@ def notify_signer(db: Database, user_id: int | None, message: str, *, doc: Docum
         },
         dedupe_key=key,
     )
+    return queued is not None
 
 
 def notify_user(db: Database, user_id: int, message: str, *, key: str) -> None:

@@ -145,6 +145,51 @@ class Intake:
             raise TransitionRefused("unknown_contact", f"Адрес {wanted} не принадлежит контакту «{name}» в CRM.")
         return found.id, name, wanted or (addresses[0] if addresses else "")
 
+    def check_uploads(self, uploads: Sequence[Upload]) -> None:
+        """At least one file; none empty, over ``max_upload_mb`` or named like another (a document's file names
+        are its package's names)."""
+        if not uploads:
+            raise TransitionRefused("no_files", "Приложите хотя бы один файл.")
+        limit = self.settings.limits.max_upload_mb * 1024 * 1024
+        names: set[str] = set()
+        for up in uploads:
+            if up.size > limit:
+                raise TransitionRefused(
+                    "too_large", f"Файл «{safe_name(up.name)}» больше {self.settings.limits.max_upload_mb} МБ."
+                )
+            if up.size == 0:
+                raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.")
+            if safe_name(up.name).lower() in names:
+                raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».")
+            names.add(safe_name(up.name).lower())
+
+    async def spool_uploads(self, uploads: Sequence[Upload]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Each checked upload into the spool (where the outbox takes it to Disk from) and the file cache: the
+        files' rows for :func:`.states.create_draft` and the spool names, to remove if the write fails."""
+        files: list[dict[str, Any]] = []
+        spooled: list[str] = []
+        for up in uploads:
+            name = safe_name(up.name)
+            head = await asyncio.to_thread(_head, up.path)
+            ctype = previews.stored_type(head, up.content_type or mimetypes.guess_type(name)[0] or "")
+            spooled.append(await asyncio.to_thread(self.spool.put_file, up.streebog256, secrets.token_hex(8), up.path))
+            await asyncio.to_thread(self.cache.put_file, up.streebog256, up.path)
+            files.append(
+                {
+                    "name": name,
+                    "size": up.size,
+                    "content_type": ctype,
+                    "streebog256": up.streebog256,
+                    "streebog512": up.streebog512,
+                }
+            )
+        return files, spooled
+
+    async def resolve_signers(self, signer_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(id, full name) of each signer, refused when one is not an active employee (a new version's route is
+        checked again: someone may have left since the first one)."""
+        return await self._signers(signer_ids)
+
     async def create(
         self,
         user_id: int,
@@ -169,20 +214,7 @@ class Intake:
         default (the company's, then the first contact's). ``due_date`` is the picked day (:mod:`.deadlines`)."""
         if entity_type not in CODES or entity_id <= 0:
             raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.")
-        if not uploads:
-            raise TransitionRefused("no_files", "Приложите хотя бы один файл.")
-        limit = self.settings.limits.max_upload_mb * 1024 * 1024
-        names: set[str] = set()
-        for up in uploads:
-            if up.size > limit:
-                raise TransitionRefused(
-                    "too_large", f"Файл «{safe_name(up.name)}» больше {self.settings.limits.max_upload_mb} МБ."
-                )
-            if up.size == 0:
-                raise TransitionRefused("empty_file", f"Файл «{safe_name(up.name)}» пустой.")
-            if safe_name(up.name).lower() in names:
-                raise TransitionRefused("duplicate_name", f"Два файла с именем «{safe_name(up.name)}».")
-            names.add(safe_name(up.name).lower())
+        self.check_uploads(uploads)
         title = clean_title(title) or safe_name(uploads[0].name)
         zone = portal_zone(self.settings.portal.timezone)
         day = deadlines.parse_day(due_date, zone=zone)
@@ -206,23 +238,7 @@ class Intake:
                     f"У контакта «{contact[1]}» в CRM нет адреса электронной почты: укажите e-mail контрагента.",
                 )
             counterparty["email"] = contact[2]
-        files: list[dict[str, Any]] = []
-        spooled: list[str] = []
-        for up in uploads:
-            name = safe_name(up.name)
-            head = await asyncio.to_thread(_head, up.path)
-            ctype = previews.stored_type(head, up.content_type or mimetypes.guess_type(name)[0] or "")
-            spooled.append(await asyncio.to_thread(self.spool.put_file, up.streebog256, secrets.token_hex(8), up.path))
-            await asyncio.to_thread(self.cache.put_file, up.streebog256, up.path)
-            files.append(
-                {
-                    "name": name,
-                    "size": up.size,
-                    "content_type": ctype,
-                    "streebog256": up.streebog256,
-                    "streebog512": up.streebog512,
-                }
-            )
+        files, spooled = await self.spool_uploads(uploads)
         department = author.departments[0] if author.departments else None
 
         def write(d: Any) -> int:

@@ -49,6 +49,9 @@ class DocumentRow(msgspec.Struct, kw_only=True, frozen=True):
     message: str = ""
     contact_id: int | None = None
     contact_name: str = ""
+    # Issue 17 (migration 0022): the version's number along its chain and the version it replaces.
+    version: int = 1
+    previous_id: int | None = None
 
 
 class DocumentFile(msgspec.Struct, kw_only=True):
@@ -134,6 +137,7 @@ class DocumentSummary(msgspec.Struct, kw_only=True):
     files: int = 0
     overdue: bool = False
     warnings: list[str] = []
+    version: int = 1  # issue 17: a list shows «v2» beside the title of a later version
 
 
 class HistoryEntry(msgspec.Struct, kw_only=True):
@@ -160,6 +164,17 @@ class PaperLinks(msgspec.Struct, kw_only=True):
     protocol: str
 
 
+class VersionLinks(msgspec.Struct, kw_only=True):
+    """Where a document stands in its chain of versions (issue 17): «Версия 2 из 2» and the links either way.
+    ``previous_id``/``next_id``: the neighbouring versions (None at either end); ``latest_id``: the newest one."""
+
+    number: int
+    total: int
+    previous_id: int | None = None
+    next_id: int | None = None
+    latest_id: int
+
+
 class DocumentDetail(msgspec.Struct, kw_only=True):
     document: DocumentSummary
     reason: str
@@ -178,6 +193,8 @@ class DocumentDetail(msgspec.Struct, kw_only=True):
     contact_name: str = ""
     # The stamped copies and the protocol (issue 16); None while the document has no signature.
     paper: PaperLinks | None = None
+    # Its versions (issue 17); «new_version» in ``can`` offers the next one.
+    versions: VersionLinks | None = None
 
 
 class DocumentPage(msgspec.Struct, kw_only=True):

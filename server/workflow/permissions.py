@@ -18,7 +18,7 @@ from .docstate import DocState, sql_in
 from .model import DocumentRow
 from .store import Scope
 
-AUTHOR_ACTIONS = ("route", "send", "remind", "withdraw", "delete")
+AUTHOR_ACTIONS = ("route", "send", "remind", "withdraw", "delete", "new_version")
 # Who may use the app page's sections that are not everyone's: said on the page in place of a section the viewer
 # may not use (a link or a bookmark may still lead there) and in the API's refusal of its list.
 DEPARTMENT_NOTE = "Этот раздел доступен руководителям подразделений и аудиторам."

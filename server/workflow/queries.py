@@ -17,7 +17,7 @@ from cades.verdicts import document_headline
 from server.bitrix24.entities import cards_phrase
 from server.db import Database
 
-from . import previews, signature_store, store
+from . import previews, signature_store, store, version_store
 from .digest_commands import digest_commands
 from .docstate import DocState
 from .model import (
@@ -118,6 +118,10 @@ class DocumentQueries:
             files = store.files(d, document_id)
             file_names = {f.id: f.name for f in files}
             signatures = store.signatures(d, document_id)
+            versions = version_store.links(d, document_id)
+            can = viewer.actions(doc, current.user_id if current else None)
+            if versions is not None and versions.next_id is not None:
+                can = [a for a in can if a != "new_version"]  # the next one is made from the newest version
             return DocumentDetail(
                 document=summary,
                 reason=doc.reason,
@@ -134,11 +138,12 @@ class DocumentQueries:
                 route=route,
                 signatures=_with_verdicts(signatures, signature_store.verdicts(d, document_id), file_names),
                 history=history,
-                can=viewer.actions(doc, current.user_id if current else None),
+                can=can,
                 message=doc.message,
                 contact_id=doc.contact_id,
                 contact_name=doc.contact_name,
                 paper=paper_links(document_id, files, {s.file_id for s in signatures}),
+                versions=versions,
             )
 
         return await self.db.read(read)

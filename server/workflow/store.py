@@ -37,7 +37,7 @@ _SUMMARY_COLUMNS = (
     "d.id, d.title, d.state, d.entity_type, d.entity_id, d.author_id, d.author_name, d.department_id,"
     " d.created_at, d.updated_at, d.sent_at, d.deadline, d.current_step, d.warnings,"
     " s.user_id, s.display_name, s.kind,"
-    " (SELECT count(*) FROM document_files f WHERE f.document_id = d.id)"
+    " (SELECT count(*) FROM document_files f WHERE f.document_id = d.id), d.version"
 )
 _SUMMARY_FROM = "FROM documents d LEFT JOIN route_steps s ON s.document_id = d.id AND s.position = d.current_step"
 
@@ -66,6 +66,7 @@ def _summary(row: Sequence[Any], now: str) -> DocumentSummary:
         step_name,
         step_kind,
         files,
+        version,
     ) = row
     state = DocState(state)
     return DocumentSummary(
@@ -90,6 +91,7 @@ def _summary(row: Sequence[Any], now: str) -> DocumentSummary:
         files=files,
         overdue=_overdue(state, deadline, now),
         warnings=json.loads(warnings or "[]"),
+        version=version,
     )
 
 
