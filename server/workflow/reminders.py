@@ -56,7 +56,10 @@ def _text(which: str, title: str, due: date) -> str:
             f"Напоминание: завтра, {due:%d.%m.%Y}, истекает срок подписания документа «{title}». "
             "Документ ждёт вашей подписи."
         )
-    return f"Сегодня, {due:%d.%m.%Y}, последний день подписания документа «{title}»: документ ждёт вашей подписи."
+    return (
+        f"Напоминание: сегодня, {due:%d.%m.%Y}, истекает срок подписания документа «{title}». "
+        "Документ ждёт вашей подписи."
+    )
 
 
 def enqueue(db: Any, *, document_id: int, step_id: int, which: str, now: datetime, zone: ZoneInfo) -> bool:
