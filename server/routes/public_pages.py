@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -89,6 +90,23 @@ LINK = {"link": Provide(open_link)}
 READ = {"public_read": True}
 # The ``link`` parameter: the link's context, or the page to answer with instead (handed over as is).
 OpenedLink = SkipValidation[LinkContext | Template]
+
+
+async def _download(
+    link: LinkContext | Template,
+    refused_title: str,
+    fetch: Callable[[LinkContext], Awaitable[tuple[str, bytes]]],
+    content_type: str,
+) -> Response[bytes] | Template:
+    """A download from the link's document: the link's own answer when it cannot be used, a Russian page with the
+    way back when the exchange refuses, else the file as an attachment."""
+    if isinstance(link, Template):
+        return link
+    try:
+        name, data = await fetch(link)
+    except ActionRefused as exc:
+        return problem_page(status_of(exc), refused_title, exc.message, back=f"/c/{link.token}")
+    return _attachment(name, content_type, data)
 
 
 def _attachment(name: str, content_type: str, data: bytes, *, inline: bool = False) -> Response[bytes]:
@@ -196,39 +214,23 @@ class PublicPages(Controller):
         self, exchange: CounterpartyExchange, link: OpenedLink, file_id: int
     ) -> Response[bytes] | Template:
         """The file's copy with the marks of its electronic signatures (a read, like the file itself)."""
-        if isinstance(link, Template):
-            return link
-        ctx = link
-        try:
-            name, data = await exchange.stamped(ctx, file_id)
-        except ActionRefused as exc:
-            return problem_page(status_of(exc), "Копия недоступна", exc.message, back=f"/c/{ctx.token}")
-        return _attachment(name, "application/pdf", data)
+        return await _download(link, "Копия недоступна", lambda ctx: exchange.stamped(ctx, file_id), "application/pdf")
 
     @get("/{token:str}/protocol.pdf", opt=READ)
     async def protocol(self, exchange: CounterpartyExchange, link: OpenedLink) -> Response[bytes] | Template:
         """The verification protocol of the document's signatures (a read)."""
-        if isinstance(link, Template):
-            return link
-        ctx = link
-        try:
-            name, data = await exchange.protocol(ctx)
-        except ActionRefused as exc:
-            return problem_page(status_of(exc), "Протокол недоступен", exc.message, back=f"/c/{ctx.token}")
-        return _attachment(name, "application/pdf", data)
+        return await _download(link, "Протокол недоступен", exchange.protocol, "application/pdf")
 
     @get("/{token:str}/signatures/{signature_id:int}", opt=READ)
     async def signature(
         self, exchange: CounterpartyExchange, link: OpenedLink, signature_id: int
     ) -> Response[bytes] | Template:
-        if isinstance(link, Template):
-            return link
-        ctx = link
-        try:
-            name, data = await exchange.company_signature(ctx, signature_id)
-        except ActionRefused as exc:
-            return problem_page(status_of(exc), "Подпись недоступна", exc.message, back=f"/c/{ctx.token}")
-        return _attachment(name, "application/pkcs7-signature", data)
+        return await _download(
+            link,
+            "Подпись недоступна",
+            lambda ctx: exchange.company_signature(ctx, signature_id),
+            "application/pkcs7-signature",
+        )
 
     @get("/{token:str}/package", opt=READ)
     async def package(self, exchange: CounterpartyExchange, link: OpenedLink) -> Response[bytes] | Template:

@@ -49,6 +49,23 @@ MIB = 1024 * 1024
 FORM_OVERHEAD = 64 * 1024
 
 
+def document_uploads(form: ReceivedForm) -> list[Upload]:
+    """The document files of a received form (field ``files``), as the workflow takes them: a new document's and
+    a new version's alike."""
+    return [
+        Upload(
+            name=f.filename or "document",
+            path=f.path,
+            size=f.size,
+            streebog256=f.streebog256,
+            streebog512=f.streebog512,
+            content_type=f.content_type,
+        )
+        for f in form.files
+        if f.field == "files"
+    ]
+
+
 def document_limits(settings: Settings) -> Limits:
     """``[limits] max_upload_mb`` per file and ``max_request_mb`` for the whole request that creates a document."""
     per_file, total = settings.limits.max_upload_mb, settings.limits.max_request_mb
@@ -296,18 +313,7 @@ class DocumentsController(Controller):
 
     async def _create(self, session: Session, intake: Intake, form: ReceivedForm) -> Created:
         field = form.get
-        uploads = [
-            Upload(
-                name=f.filename or "document",
-                path=f.path,
-                size=f.size,
-                streebog256=f.streebog256,
-                streebog512=f.streebog512,
-                content_type=f.content_type,
-            )
-            for f in form.files
-            if f.field == "files"
-        ]
+        uploads = document_uploads(form)
         entity_type = str(field("entity_type") or session.entity_type)
         try:
             entity_id = int(field("entity_id") or session.entity_id)

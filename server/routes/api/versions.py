@@ -12,13 +12,12 @@ import msgspec
 from litestar import Controller, Request, post
 
 from server.config import Settings
-from server.workflow.intake import Upload
 from server.workflow.permissions import Viewer
 from server.workflow.versions import Versions
 
 from ..errors import ApiProblem
 from ..uploads import receive_body, receive_form
-from .documents import audited, document_limits
+from .documents import audited, document_limits, document_uploads
 
 
 class NewVersion(msgspec.Struct):
@@ -56,18 +55,7 @@ class VersionsController(Controller):
         limits = document_limits(settings)
         if ctype == "multipart/form-data":
             async with receive_form(request, settings.storage.path, limits) as form:
-                uploads = [
-                    Upload(
-                        name=f.filename or "document",
-                        path=f.path,
-                        size=f.size,
-                        streebog256=f.streebog256,
-                        streebog512=f.streebog512,
-                        content_type=f.content_type,
-                    )
-                    for f in form.files
-                    if f.field == "files"
-                ]
+                uploads = document_uploads(form)
                 new_id = await versions.new_version(
                     viewer, document_id, uploads, due_date=str(form.get("due_date") or "")
                 )
