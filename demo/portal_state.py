@@ -243,6 +243,8 @@ class PortalState:
             self.timeline_created: dict[int, str] = {}  # comment id -> CREATED (kept apart: the records stay as sent)
             self.placements: list[dict[str, Any]] = []
             self.event_bindings: list[dict[str, Any]] = []
+            self.robots: dict[str, dict[str, Any]] = {}  # demo/emulator_robots.py
+            self.robot_events: dict[str, dict[str, Any]] = {}
             self.calls: list[str] = []
             self.faults: list[Fault] = []
             for stall in getattr(self, "stalls", []):
@@ -1140,3 +1142,7 @@ def _file_delete(state: PortalState, params: dict[str, Any], ctx: CallContext) -
             raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{fid}'")
         state.file_bytes.pop(fid, None)
     return {"result": True}
+
+
+# Methods kept in modules of their own (issue 17), registered with @method on import.
+from . import emulator_robots  # noqa: E402, F401
