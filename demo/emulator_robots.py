@@ -26,8 +26,6 @@ from typing import Any
 
 import httpx
 
-from server.bitrix24.phpquery import flatten
-
 from .portal_state import ApiError, CallContext, PortalState, _ci, _need_app, method
 
 _CODE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -170,9 +168,18 @@ def robot_call_form(
     return handler, token, form
 
 
+def _form_pairs(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """A nested form as the portal's PHP posts it (``auth[member_id]``, ``document_id[0]``)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _form_pairs(v, f"{key}[{k}]" if key else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _form_pairs(v, f"{key}[{i}]")]
+    return [] if value is None else [(key, str(value))]
+
+
 def post_robot_call(handler: str, form: dict[str, Any]) -> httpx.Response:
     """POST a robot call's form to its handler, as the portal's queue server does."""
-    return httpx.post(handler, data=dict(flatten(form)), timeout=30)
+    return httpx.post(handler, data=dict(_form_pairs(form)), timeout=30)
 
 
 def run_robot(

@@ -1142,7 +1142,3 @@ def _file_delete(state: PortalState, params: dict[str, Any], ctx: CallContext) -
             raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{fid}'")
         state.file_bytes.pop(fid, None)
     return {"result": True}
-
-
-# Methods kept in modules of their own (issue 17), registered with @method on import.
-from . import emulator_robots  # noqa: E402, F401

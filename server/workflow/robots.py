@@ -359,21 +359,23 @@ class Robots:
             except AccessDenied as exc:
                 if m.attempts <= 1:
                     log.warning("robot answer refused by the portal", extra={"call": m.payload["call_id"]})
-                    await self.db.write(
-                        partial(
-                            audit.append,
-                            actor="portal",
-                            action="robot.answer_refused",
-                            object_type="robot_call",
-                            object_id=int(m.payload["call_id"]),
-                            details={"error": exc.code},
-                        )
-                    )
+                    await self.db.write(partial(_answer_refused, call_id=int(m.payload["call_id"]), code=exc.code))
             except Bitrix24Error as exc:  # this one again later; the ones before it in the round are done
                 outcome[m.id] = f"{exc.code}: {exc.description}"[:300]
                 continue
             outcome[m.id] = None
         return outcome
+
+
+def _answer_refused(d: SqliteDb, *, call_id: int, code: str) -> None:
+    audit.append(
+        d,
+        actor="portal",
+        action="robot.answer_refused",
+        object_type="robot_call",
+        object_id=call_id,
+        details={"error": code},
+    )
 
 
 def _log_message(values: dict[str, Any]) -> str:

@@ -197,6 +197,32 @@ def test_wait_robot_answers_rejected_with_the_reason(exchange: Exchange) -> None
     assert answer_of(kd.emu, token)["error"] == f"В карточке сделки №{other} нет документа KlikDok №{doc_id}."
 
 
+def test_a_withdrawn_document_ends_the_wait_and_a_gone_token_is_not_retried(exchange: Exchange) -> None:
+    """Withdrawal is an end too (outcome ``withdrawn``). When the portal no longer knows the token (the automation
+    was stopped meanwhile), its ACCESS_DENIED on the first attempt is final: audited, not retried for hours."""
+    kd, emu = exchange.kd, exchange.kd.emu.state
+    first = draft(kd, title="Первый")
+    sent, _ = run_robot(emu, SEND, DEAL, {"signers": ["user_1"], "document": str(first)})
+    answer_of(kd.emu, sent)
+    kept, _ = run_robot(emu, WAIT, DEAL, {"document": str(first)})
+    gone, _ = run_robot(emu, WAIT, DEAL, {"document": str(first)})
+    wait_for(lambda: kd.query("SELECT state FROM robot_calls WHERE code = ?", WAIT) == [("waiting",)] * 2, what="wait")
+    with emu.lock:
+        del emu.robot_events[gone]
+    withdrawn = kd.api("POST", f"/documents/{first}/withdraw", MANAGER, json={"reason": "Передумали"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert answer_of(kd.emu, kept) == {"outcome": "withdrawn", "reason": "", "document_id": first, "error": ""}
+    wait_for(
+        lambda: kd.query("SELECT count(*) FROM audit_log WHERE action = 'robot.answer_refused'") == [(1,)],
+        what="the refusal audited",
+    )
+    assert kd.query("SELECT status, attempts FROM outbox WHERE kind = 'robot.answer' ORDER BY id") == [
+        ("delivered", 1),
+        ("delivered", 1),
+        ("delivered", 1),
+    ]
+
+
 def test_wait_robot_answers_expired(tmp_path: Path, emulator: PortalEmulator, people: People, smtp: SmtpServer) -> None:
     """Zero days for the counterparty: the deadline has passed once the company signed; the expiry round at the
     next start expires it, and the waiting robot hears so."""
