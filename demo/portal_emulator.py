@@ -46,7 +46,10 @@ from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
-from . import php_params
+from . import (
+    emulator_robots,  # noqa: F401 - its REST methods register themselves (issue 17)
+    php_params,
+)
 from .portal_state import APP_ID, ApiError, CallContext, EmulatorConfig, PortalState
 
 BATCH_LIMIT = 50

@@ -243,6 +243,8 @@ class PortalState:
             self.timeline_created: dict[int, str] = {}  # comment id -> CREATED (kept apart: the records stay as sent)
             self.placements: list[dict[str, Any]] = []
             self.event_bindings: list[dict[str, Any]] = []
+            self.robots: dict[str, dict[str, Any]] = {}  # demo/emulator_robots.py
+            self.robot_events: dict[str, dict[str, Any]] = {}
             self.calls: list[str] = []
             self.faults: list[Fault] = []
             for stall in getattr(self, "stalls", []):

@@ -41,7 +41,7 @@ from server.state import AppServices
 from server.trust.context import TrustContext
 from server.trust.refresher import RevocationRefresher
 from server.trust.revocation_cache import CachingFetcher, cache_directory
-from server.workflow import effects
+from server.workflow import effects, robots
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
 from server.workflow.downloads import Downloads
@@ -57,6 +57,7 @@ from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
 from server.workflow.reminders import Reminders
 from server.workflow.reports import Reports
+from server.workflow.robots import Robots
 from server.workflow.signatures import SignatureDeps
 from server.workflow.transitions import Transitions
 from server.workflow.versions import Versions
@@ -139,7 +140,7 @@ def workflow_services(
         listeners=listeners,
         wake_outbox=worker.wake,
     )
-    return AppServices(
+    services = AppServices(
         settings=settings,
         db=db,
         http=http,
@@ -166,6 +167,18 @@ def workflow_services(
         ),
         reminders=Reminders(settings, db, wake_outbox=worker.wake),
     )
+    # Issue 17: the automation robots' work and answers go through the outbox (server.workflow.robots).
+    services.robots = Robots(
+        settings,
+        db,
+        intake=services.intake,
+        listeners=listeners,
+        wake_outbox=worker.wake,
+        portal_client=portal.client,
+    )
+    worker.register(robots.RUN, services.robots.run)
+    worker.register(robots.ANSWER, services.robots.deliver_answers)
+    return services
 
 
 async def _watchdog(services: AppServices, interval: float, stop: asyncio.Event) -> None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from server.workflow.registration import CertificateRegistration
     from server.workflow.reminders import Reminders
     from server.workflow.reports import Reports
+    from server.workflow.robots import Robots
     from server.workflow.signatures import SignatureDeps
     from server.workflow.transitions import Transitions
     from server.workflow.versions import Versions
@@ -75,6 +76,8 @@ class AppServices:
     mail: MailWorker | None = None
     counterparty_scheduler: CounterpartyScheduler | None = None
     link_key: bytes = b""
+    # The automation robots (issue 17), set by server.app.workflow_services.
+    robots: Robots | None = None
     # Opens a CryptoARM transaction for a counterparty link (server.counterparty.cryptoarm_handler).
     cryptoarm_counterparty: Callable[[AppServices, LinkContext], Awaitable[str]] | None = None
     # Per-purpose rate limiters created on first use (e.g. agent pairing).

@@ -659,6 +659,32 @@ def m0019_paper_copies(db: SqliteUtilsDatabase) -> None:
     db.execute("CREATE INDEX paper_copies_disk ON paper_copies(disk_file_id)")
 
 
+@migrations(name="0021_robot_calls")
+def m0021_robot_calls(db: SqliteUtilsDatabase) -> None:
+    # Issue 17 (robots): a call of one of KlikDok's automation robots (server/workflow/robots.py). The portal
+    # posts each call once per EVENT_TOKEN but may repeat the POST (a timeout on its side), so the token is the
+    # key: a second POST finds the row and changes nothing. `state`: 'queued' (accepted, its work in the outbox),
+    # 'waiting' (the wait robot, until the document completes, is rejected, withdrawn or expires), 'answered'
+    # (its answer is in the outbox, enqueued in the same transaction as what it reports). `answer` is the
+    # RETURN_VALUES sent, kept for the audit of what the automation was told.
+    db.execute("""
+        CREATE TABLE robot_calls (
+            id INTEGER PRIMARY KEY,
+            event_token TEXT NOT NULL UNIQUE,
+            code TEXT NOT NULL,
+            entity_type TEXT NOT NULL,
+            entity_id INTEGER NOT NULL,
+            user_id INTEGER,
+            properties TEXT NOT NULL DEFAULT '{}',
+            document_id INTEGER REFERENCES documents(id),
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'waiting', 'answered')),
+            answer TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            answered_at TEXT
+        )""")
+    db.execute("CREATE INDEX robot_calls_waiting ON robot_calls(document_id) WHERE state = 'waiting'")
+
+
 @migrations(name="0022_document_versions")
 def m0022_document_versions(db: SqliteUtilsDatabase) -> None:
     # Issue 17: «Новая версия» of a rejected, withdrawn or expired document. `version` counts from 1 along a chain

@@ -35,7 +35,7 @@ from server.bitrix24 import (
 from server.bitrix24.entities import BY_PLACEMENT, KINDS
 from server.bitrix24.settings import origin_of
 from server.db import Database, audit
-from server.portal import store
+from server.portal import robots, store
 from server.portal.generation import InstallGeneration
 from server.portal.store import Portal, SqliteTokenStore
 
@@ -337,6 +337,8 @@ class PortalService:
         except Bitrix24Error as exc:
             if "already" not in exc.description.lower() and "HANDLER_ALREADY" not in exc.code.upper():
                 problems.append(f"event.bind ONAPPUNINSTALL: {exc.code} {exc.description}".strip())
+        # Issue 17: the automation robots (added once; a re-install keeps the ones the portal has).
+        problems += await robots.register(client, self.public_url, auth_user_id=user.id)
         folder_id: int | None = None
         try:
             disk = DiskService(client, storage_id=self.settings.disk_storage_id or None)

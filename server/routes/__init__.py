@@ -1,6 +1,7 @@
 """The HTTP edge: every route of the server, one module per audience.
 
 - :mod:`.portal_pages`: the pages the Bitrix24 portal opens (install, CRM tab, app page, app events);
+- :mod:`.robots`: the automation robots' calls from the portal (``/b24/robot``);
 - :mod:`.api`: the JSON API the portal pages call (``/api/v1``), the health check and the API description;
 - :mod:`.public_pages`: the counterparty's public pages (``/c/<token>``);
 - :mod:`.public_verify`: the public signature check (``/verify``) and a document's kept verdict (``/v/<id>``);
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import agent, cryptoarm, portal_pages, public_pages, public_verify
+from . import agent, cryptoarm, portal_pages, public_pages, public_verify, robots
 from .api import agents as api_agents
 from .api import certificate_offers as api_certificate_offers
 from .api import certificates as api_certificates
@@ -32,6 +33,7 @@ ROUTES: list[Any] = [
     health.healthz,
     session.session_info,
     portal_pages.Bitrix24Pages,
+    *robots.ROUTES,
     api_documents.DocumentsController,
     api_versions.VersionsController,
     *protocols.ROUTES,

@@ -91,6 +91,11 @@ class Intake:
             raise TransitionRefused("unknown_signer", f"Нет активного сотрудника с id {missing[0]}.")
         return [(i, found[i].full_name) for i in ids]
 
+    async def card_email(self, entity_type: str, entity_id: int) -> str:
+        """The counterparty's address the create form defaults to for this card (the company's, else a
+        contact's): the send robot's default when neither its property nor the draft names one."""
+        return (await self._counterparty(entity_type, entity_id))[1]["email"]
+
     async def _counterparty(self, entity_type: str, entity_id: int) -> tuple[int | None, dict[str, str], list[Contact]]:
         hit = self._crm_cache.get((entity_type, entity_id))
         if hit and time.monotonic() - hit[0] < CRM_CACHE_SECONDS:
@@ -186,8 +191,8 @@ class Intake:
         return files, spooled
 
     async def resolve_signers(self, signer_ids: Sequence[int]) -> list[tuple[int, str]]:
-        """(id, full name) of each signer, refused when one is not an active employee (a new version's route is
-        checked again: someone may have left since the first one)."""
+        """(id, full name) of each signer as the create form resolves them, refused when one is not an active
+        employee: a new version's route is checked again (someone may have left since), and the send robot's."""
         return await self._signers(signer_ids)
 
     async def create(

@@ -29,9 +29,15 @@ BROWSER = {
     "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120 Safari/537.36",
 }
 CYRILLIC = re.compile("[А-Яа-яЁё]{4,}")
-# Endpoints whose own answers are for machines (the portal's event hook, CryptoARM's JSON-RPC, monitoring):
-# what they answer to a well-formed call is theirs; Litestar's refusals of a browser there are still pages.
-MACHINE = {("POST", "/b24/events"), ("POST", "/cryptoarm/json"), ("GET", "/healthz"), ("HEAD", "/healthz")}
+# Endpoints whose own answers are for machines (the portal's event hook and robot door, CryptoARM's JSON-RPC,
+# monitoring): what they answer to a well-formed call is theirs; Litestar's refusals of a browser there are still pages.
+MACHINE = {
+    ("POST", "/b24/events"),
+    ("POST", "/b24/robot"),
+    ("POST", "/cryptoarm/json"),
+    ("GET", "/healthz"),
+    ("HEAD", "/healthz"),
+}
 PARAM = re.compile(r"\{(\w+):(\w+)\}")
 
 
