@@ -46,8 +46,11 @@ from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
-from . import php_params
+from . import emulator_crmstatus, php_params
 from .portal_state import APP_ID, ApiError, CallContext, EmulatorConfig, PortalState
+
+# Modules that register further REST methods on the portal state's table when imported (issue 17).
+METHOD_MODULES = (emulator_crmstatus,)
 
 BATCH_LIMIT = 50
 _WEBHOOK = re.compile(r"^(\d+)/([^/]+)/(.+)$")

@@ -42,6 +42,7 @@ from server.trust.context import TrustContext
 from server.trust.refresher import RevocationRefresher
 from server.trust.revocation_cache import CachingFetcher, cache_directory
 from server.workflow import effects
+from server.workflow.crm_status import CrmStatus
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
 from server.workflow.downloads import Downloads
@@ -127,6 +128,10 @@ def workflow_services(
     # A completed document's stamped copies and protocol go to Disk beside the original (outbox kind disk.paper).
     worker.paper = paper_copies.all_for
     listeners.on("counterparty_signed", effects.store_paper_on_disk)
+    # The CRM status field and the automation triggers (issue 17): made at install, kept in step by the outbox.
+    crm = CrmStatus(db, portal.client)
+    crm.attach(worker, listeners)
+    portal.install_steps.append(crm.install)
     return AppServices(
         settings=settings,
         db=db,
