@@ -42,7 +42,7 @@ the rare loss in a window of microseconds, which the card's status field and tim
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from sqlite_utils import Database as SqliteDb
@@ -148,11 +148,13 @@ class CrmStatus:
         self.db = db
         self.client = client
         self._mine: set[int] = set()  # trigger messages whose claim moved their record to "sending"
+        self._wake: Callable[[], None] = lambda: None
 
     def attach(self, worker: OutboxWorker, listeners: TransitionListeners) -> None:
         worker.register(STATUS, self.deliver_status)
         worker.register(TRIGGER, self.deliver_triggers, on_claim=self.claimed_triggers)
         register_listeners(listeners)
+        self._wake = worker.wake
 
     async def install(self, client: Bitrix24Client) -> list[str]:
         """The field on every kind of the registry and the three triggers; returns the problems (install goes on
@@ -201,7 +203,15 @@ class CrmStatus:
                 return "портал не показал созданное поле"
         field_id, items = found
         missing = [s.label for s in SHOWN_STATES if s.value not in items]
-        await self.db.write(lambda d: crm_status_store.save_field(d, kind.code, field_id, FIELD_NAME, items))
+        shown = [s.value for s in SHOWN_STATES]
+
+        def save(d: SqliteDb) -> None:
+            crm_status_store.save_field(d, kind.code, field_id, FIELD_NAME, items)
+            # Cards whose documents are older than the field (an upgrade, a re-install) get their value too.
+            crm_status_store.enqueue_all(d, STATUS, kind.code, shown)
+
+        await self.db.write(save)
+        self._wake()
         return f"в списке поля нет значений: {', '.join(missing)}" if missing else ""
 
     @staticmethod

@@ -101,6 +101,19 @@ def enqueue_status(db: Database, kind: str, entity_type: str, entity_id: int) ->
     outbox.enqueue(db, kind, {"entity_type": entity_type, "entity_id": entity_id})
 
 
+def enqueue_all(db: Database, kind: str, entity_type: str, shown: Sequence[str]) -> int:
+    """A status message for every card of ``entity_type`` with a document in a ``shown`` state (after install:
+    documents made before the field existed, or while the application was removed). Returns how many cards."""
+    marks = ",".join("?" * len(shown))
+    cards = db.execute(
+        f"SELECT DISTINCT entity_id FROM documents WHERE entity_type = ? AND state IN ({marks}) ORDER BY entity_id",
+        [entity_type, *shown],
+    ).fetchall()
+    for (entity_id,) in cards:
+        enqueue_status(db, kind, entity_type, int(entity_id))
+    return len(cards)
+
+
 # -- triggers -----------------------------------------------------------------------------------------------
 
 

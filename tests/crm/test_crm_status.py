@@ -273,3 +273,57 @@ def test_a_refused_trigger_call_is_retried_until_it_runs(
     finally:
         ex.http.close()
         srv.stop()
+
+
+def test_one_update_per_card_under_the_rate_limit_and_a_backfill_at_reinstall(
+    tmp_path: Path, own_emulator: PortalEmulator, people: People, smtp: SmtpServer
+) -> None:
+    """Transitions queued while the outbox is held cost one message per card, delivered as one update per card
+    even when the portal refuses the first requests with its rate limit; a re-install after the field was
+    deleted on the portal makes it again and fills in the cards."""
+    data = tmp_path / "data"
+    env = counterparty_env(people.pki, smtp, KLIKDOK_PORTAL_URL=own_emulator.base_url)
+    first = start_server(data, env={**env, "KLIKDOK_WORKFLOW_OUTBOX_PAUSED": "true"})
+    kd = Klikdok(first, own_emulator)
+    try:
+        kd.install()
+        kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+        signed = kd.create(MANAGER, ("deal", 1), {"a.pdf": PDF}, signers=[DIRECTOR], title="Договор")
+        fid = kd.api("GET", f"/documents/{signed}", DIRECTOR).json()["files"][0]["id"]
+        sig = kd.api(
+            "POST", f"/documents/{signed}/files/{fid}/signatures", DIRECTOR, content=people.sign(DIRECTOR, PDF)
+        )
+        assert sig.status_code == 201, sig.text
+        withdrawn = kd.create(MANAGER, ("deal", 1), {"b.pdf": PDF}, signers=[DIRECTOR], title="Счёт")
+        assert kd.api("POST", f"/documents/{withdrawn}/withdraw", MANAGER, json={"reason": "Дубль"}).status_code == 200
+        kd.create(MANAGER, ("deal", 3), {"c.pdf": PDF}, signers=[DIRECTOR], title="Смета")
+        # Four transitions of deal 1, one of deal 3: one waiting message per card.
+        assert kd.query("SELECT payload FROM outbox WHERE kind = 'crm.status' ORDER BY id") == [
+            ('{"entity_type": "deal", "entity_id": 1}',),
+            ('{"entity_type": "deal", "entity_id": 3}',),
+        ]
+    finally:
+        first.stop()
+    own_emulator.state.inject(
+        "batch", status=503, code="QUERY_LIMIT_EXCEEDED", description="Too many requests", times=2
+    )
+    second = start_server(data, env=env)
+    try:
+        kd.server = second
+        wait_status(own_emulator, "deal", 1, "Отозван")  # the latest document of the card
+        wait_status(own_emulator, "deal", 3, "На подписи")
+        wait_for(
+            lambda: kd.query("SELECT status FROM outbox WHERE kind = 'crm.status'") == [("delivered",)] * 2,
+            what="status messages delivered",
+        )
+        assert own_emulator.state.calls.count("crm.deal.update") == 2
+
+        # An admin deletes the field on the portal; the next install makes it again and fills the cards in.
+        own_emulator.state.extra.pop("crmstatus")
+        for deal in own_emulator.state.deals.values():
+            deal.pop(FIELD_NAME, None)
+        kd.install()
+        wait_status(own_emulator, "deal", 1, "Отозван")
+        wait_status(own_emulator, "deal", 3, "На подписи")
+    finally:
+        second.stop()
