@@ -3,10 +3,14 @@
 Methods and the schemas they are checked against (demo/bitrix24_spec.json, from the reference spec):
 - ``crm.deal.userfield.add``, ``crm.company.userfield.add`` (answer: the new field's id), ``crm.deal.userfield.list``
   (rows as its resultExample: string ids, ``LIST`` items with ID/SORT/VALUE/DEF/XML_ID);
-- ``crm.company.userfield.list`` has no schema in the reference: it follows the official page
-  https://dev.1c-bitrix.ru/rest_help/crm/company/crm_company_userfield_list.php (``order``, ``filter``; the same
-  rows as the deal method's);
-- ``crm.deal.update``, ``crm.company.update`` (``id``, ``fields``; answer ``true``): the card's fields, user fields
+- no schema in the reference, so they follow the official pages: ``crm.company.userfield.list``
+  (https://dev.1c-bitrix.ru/rest_help/crm/company/crm_company_userfield_list.php: ``order``, ``filter``; the
+  same rows as the deal method's), ``crm.contact.userfield.add`` and ``crm.contact.userfield.list``
+  (https://dev.1c-bitrix.ru/rest_help/crm/contacts/crm_contact_userfield_add.php, the same parameters as the
+  deal and company methods; ``.../crm_contact_userfield_list.php``), for contacts once the entity registry has
+  them;
+- ``crm.deal.update``, ``crm.company.update``, ``crm.contact.update`` (``id``, ``fields``; answer ``true``): the
+  card's fields, user fields
   included; an enumeration field takes one of its item ids (or "" to clear), anything else is refused as the
   portal refuses it;
 - ``crm.automation.trigger.add|delete|execute``: an application's triggers by CODE (``add`` with a known CODE
@@ -19,15 +23,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .portal_state import ApiError, CallContext, PortalState, _ci, _int, _need_app, matches, method
+from .portal_state import ApiError, CallContext, PortalState, _ci, _int, _need_admin, _need_app, matches, method
 
-ENTITIES = {"deal": ("CRM_DEAL", "deals"), "company": ("CRM_COMPANY", "companies")}
+ENTITIES = {
+    "deal": ("CRM_DEAL", "deals"),
+    "company": ("CRM_COMPANY", "companies"),
+    "contact": ("CRM_CONTACT", "contacts"),
+}
 
 
 def data(state: PortalState) -> dict[str, Any]:
     """This module's part of the portal: user fields per entity, triggers, executions (cleared by reset)."""
     return state.extra.setdefault(
-        "crmstatus", {"fields": {"deal": [], "company": []}, "triggers": {}, "executions": [], "next_id": 7000}
+        "crmstatus", {"fields": {e: [] for e in ENTITIES}, "triggers": {}, "executions": [], "next_id": 7000}
     )
 
 
@@ -64,6 +72,7 @@ def _yn(value: Any, default: str = "N") -> str:
 
 def _userfield_add(entity: str) -> Any:
     def handler(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+        _need_admin(state, ctx)  # "администратор CRM" (the schema says so; the contact page has no schema)
         given = _ci(params, "fields")
         if not isinstance(given, dict):
             raise ApiError(400, "ERROR_ARGUMENT", "Required parameter 'fields' is missing")

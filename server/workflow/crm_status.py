@@ -37,6 +37,10 @@ the portal that a later attempt could look for (there is no list of executions),
 portal acting and our record the only choices are "maybe twice" or "maybe never". A trigger moves a deal's
 stage and starts its robots; running those twice (a second contract e-mail, a second invoice) is worse than
 the rare loss in a window of microseconds, which the card's status field and timeline still show.
+
+Uninstall removes nothing here: ONAPPUNINSTALL arrives after the portal has removed the application, its triggers
+with it, and the uninstall flow removes nothing else on the portal either (the field stays, as the placements'
+Disk files do, so a re-install finds it and the lists keep their filters).
 """
 
 from __future__ import annotations
