@@ -38,9 +38,10 @@ portal acting and our record the only choices are "maybe twice" or "maybe never"
 stage and starts its robots; running those twice (a second contract e-mail, a second invoice) is worse than
 the rare loss in a window of microseconds, which the card's status field and timeline still show.
 
-Uninstall removes nothing here: ONAPPUNINSTALL arrives after the portal has removed the application, its triggers
-with it, and the uninstall flow removes nothing else on the portal either (the field stays, as the placements'
-Disk files do, so a re-install finds it and the lists keep their filters).
+Uninstall calls nothing here: ONAPPUNINSTALL arrives when the application is already removed, its tokens no longer
+work, and the uninstall flow removes nothing else on the portal either (no ``placement.unbind``, the Disk files
+stay). The field stays too, so a re-install finds it and saved list filters keep working; the triggers are the
+application's (registered with its token, listed by ``crm.automation.trigger.list`` per application).
 """
 
 from __future__ import annotations
