@@ -54,7 +54,7 @@ from sqlite_utils import Database as SqliteDb
 
 from server import crashpoints
 from server.bitrix24 import Bitrix24Client, Bitrix24Error, RateLimited, TransportError
-from server.bitrix24.entities import KINDS, CrmKind, kind_of
+from server.bitrix24.entities import KINDS, CrmKind, UnknownKind, kind_of
 from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
 
@@ -114,7 +114,10 @@ def enumeration() -> list[dict[str, object]]:
 
 
 def status_changed(db: SqliteDb, doc: DocumentRow) -> None:
-    """Every transition: the card's field follows (one waiting message per card is enough)."""
+    """Every transition: the card's field follows (one waiting message per card is enough). Deleting a draft
+    changes nothing the CRM shows."""
+    if doc.state == DocState.DELETED:
+        return
     crm_status_store.enqueue_status(db, STATUS, doc.entity_type, int(doc.entity_id))
 
 
@@ -252,13 +255,15 @@ class CrmStatus:
         for card, ids in by_card.items():
             entity_type, entity_id = card
             field = known.get(entity_type)
-            prefix = crm_prefix(kind_of(entity_type))
+            try:
+                prefix = crm_prefix(kind_of(entity_type))
+            except UnknownKind:  # a kind this version does not know (a row written by a newer one)
+                prefix = None
             state = states.get(card)
             item = field.items.get(state) if field is not None and state is not None else None
             if field is None or prefix is None or (state is not None and item is None):
-                outcome.update(
-                    {i: None for i in ids}
-                )  # no field on this kind (or no item for the state): nothing to set
+                # No field on this kind (or no item for the state): nothing to set.
+                outcome.update({i: None for i in ids})
                 continue
             cards.append(card)
             commands.append((f"{prefix}.update", {"id": entity_id, "fields": {field.field_name: item or ""}}))
@@ -281,44 +286,51 @@ class CrmStatus:
 
     async def deliver_triggers(self, messages: Sequence[OutboxMessage]) -> Outcome:
         outcome: Outcome = {}
-        client = await self.client()
+        mine: list[OutboxMessage] = []
         for m in messages:
-            document_id, event = int(m.payload["document_id"]), str(m.payload["event"])
-            if m.id not in self._mine:
+            if m.id in self._mine:
+                self._mine.discard(m.id)
+                mine.append(m)
+            else:
                 log.warning(
                     "automation trigger claimed before a restart: not executed again",
-                    extra={"outbox_id": m.id, "document_id": document_id, "event": event},
+                    extra={"outbox_id": m.id, "document_id": m.payload.get("document_id")},
                 )
                 outcome[m.id] = None
-                continue
-            self._mine.discard(m.id)
-            fire = await self.db.read(partial(crm_status_store.fire_state, document_id=document_id, event=event))
-            if fire is None:
-                outcome[m.id] = None
-                continue
-            if client is None:
-                await self._settle(document_id, event, "pending", "портал Битрикс24 не подключён")
-                outcome[m.id] = "портал Битрикс24 не подключён"
-                continue
-            try:
-                await client.call(
-                    "crm.automation.trigger.execute",
-                    {"CODE": fire.code, "OWNER_TYPE_ID": fire.owner_type_id, "OWNER_ID": fire.owner_id},
-                )
-            except (TransportError, Bitrix24Error) as exc:
-                text = f"{exc.code}: {exc.description}"[:300]
-                if _answer_lost(exc):
-                    log.warning("automation trigger answer lost: not repeated", extra={"outbox_id": m.id})
-                    await self._settle(document_id, event, "unknown", text)
-                    outcome[m.id] = None
-                else:
-                    await self._settle(document_id, event, "pending", text)
-                    outcome[m.id] = text
-                continue
-            crashpoints.reached("crm.trigger.executed")
-            await self._settle(document_id, event, "sent")
-            outcome[m.id] = None
+        for m in mine:
+            outcome[m.id] = await self._execute(int(m.payload["document_id"]), str(m.payload["event"]))
         return outcome
+
+    async def _execute(self, document_id: int, event: str) -> str | None:
+        """One claimed event: the call, then its record. None when the message is done, else why to retry."""
+        try:
+            fire = await self.db.read(partial(crm_status_store.fire_state, document_id=document_id, event=event))
+            client = await self.client()
+        except Exception as exc:  # nothing was sent: the event goes back to the queue instead of being lost
+            text = f"{type(exc).__name__}: {exc}"[:300]
+            await self._settle(document_id, event, "pending", text)
+            return text
+        if fire is None or fire.state != "sending":
+            return None
+        if client is None:
+            await self._settle(document_id, event, "pending", "портал Битрикс24 не подключён")
+            return "портал Битрикс24 не подключён"
+        try:
+            await client.call(
+                "crm.automation.trigger.execute",
+                {"CODE": fire.code, "OWNER_TYPE_ID": fire.owner_type_id, "OWNER_ID": fire.owner_id},
+            )
+        except Bitrix24Error as exc:
+            text = f"{exc.code}: {exc.description}"[:300]
+            if _answer_lost(exc):
+                log.warning("automation trigger answer lost: not repeated", extra={"document_id": document_id})
+                await self._settle(document_id, event, "unknown", text)
+                return None
+            await self._settle(document_id, event, "pending", text)
+            return text
+        crashpoints.reached("crm.trigger.executed")
+        await self._settle(document_id, event, "sent")
+        return None
 
     async def _settle(self, document_id: int, event: str, state: str, error: str = "") -> None:
         await self.db.write(lambda d: crm_status_store.settle_fire(d, document_id, event, state, error))

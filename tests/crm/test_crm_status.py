@@ -272,7 +272,8 @@ def test_a_refused_trigger_call_is_retried_until_it_runs(
         )
         _complete(ex, counterparty)
         wait_for(lambda: fired(own_emulator) == [SIGNED], timeout=30, what="the trigger after a refusal")
-        assert ex.kd.query("SELECT state FROM crm_trigger_fires") == [("sent",)]
+        wait_for(lambda: ex.kd.query("SELECT state FROM crm_trigger_fires") == [("sent",)], what="recorded as sent")
+        assert ex.kd.query("SELECT attempts FROM outbox WHERE kind = 'crm.trigger'") == [(2,)]
     finally:
         ex.http.close()
         srv.stop()
