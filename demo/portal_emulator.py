@@ -47,10 +47,14 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
 from . import (
+    emulator_crmstatus,  # noqa: F401 - its REST methods register themselves (issue 17)
     emulator_robots,  # noqa: F401 - its REST methods register themselves (issue 17)
     php_params,
 )
 from .portal_state import APP_ID, ApiError, CallContext, EmulatorConfig, PortalState
+
+# Modules that register further REST methods on the portal state's table when imported (issue 17).
+METHOD_MODULES = (emulator_crmstatus,)
 
 BATCH_LIMIT = 50
 _WEBHOOK = re.compile(r"^(\d+)/([^/]+)/(.+)$")

@@ -245,6 +245,8 @@ class PortalState:
             self.event_bindings: list[dict[str, Any]] = []
             self.robots: dict[str, dict[str, Any]] = {}  # demo/emulator_robots.py
             self.robot_events: dict[str, dict[str, Any]] = {}
+            # Data of the methods other modules register (demo/emulator_*.py), one key per module.
+            self.extra: dict[str, Any] = {}
             self.calls: list[str] = []
             self.faults: list[Fault] = []
             for stall in getattr(self, "stalls", []):
@@ -463,8 +465,17 @@ class PortalState:
     def select_fields(row: dict[str, Any], select: Any, *, multifields_only_if_selected: bool) -> dict[str, Any]:
         fields = [str(s) for s in php_params.items(select)]
         public = _public(row)
+        if "UF_*" in fields:  # a CRM list gives its user fields only when asked for (select "UF_*" or by name)
+            fields = [f for f in fields if f != "UF_*"] + [k for k in public if k.startswith("UF_CRM_")]
         if not fields or "*" in fields:
-            chosen = {k: v for k, v in public.items() if not (multifields_only_if_selected and k in MULTIFIELDS)}
+            chosen = {
+                k: v
+                for k, v in public.items()
+                if not (multifields_only_if_selected and k in MULTIFIELDS) and not k.startswith("UF_CRM_")
+            }
+            for extra in fields:
+                if extra.startswith("UF_CRM_") and extra in public:
+                    chosen[extra] = public[extra]
             for extra in fields:
                 if extra in MULTIFIELDS and extra in public:
                     chosen[extra] = public[extra]

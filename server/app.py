@@ -42,6 +42,7 @@ from server.trust.context import TrustContext
 from server.trust.refresher import RevocationRefresher
 from server.trust.revocation_cache import CachingFetcher, cache_directory
 from server.workflow import effects, robots
+from server.workflow.crm_status import CrmStatus
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
 from server.workflow.downloads import Downloads
@@ -140,6 +141,10 @@ def workflow_services(
         listeners=listeners,
         wake_outbox=worker.wake,
     )
+    # The CRM status field and the automation triggers (issue 17): made at install, kept in step by the outbox.
+    crm = CrmStatus(db, portal.client)
+    crm.attach(worker, listeners)
+    portal.install_steps.append(crm.install)
     services = AppServices(
         settings=settings,
         db=db,

@@ -19,6 +19,8 @@ Table owners (table group: tables -> store module):
   ``server/workflow/paper_copy_store.py``; public_verdicts (the id a copy's QR code carries) ->
   ``server/workflow/public_verdict_store.py``
 - portal: portals -> ``server/portal/store.py``
+- CRM status field and automation triggers: crm_status_fields, crm_status_values, crm_trigger_fires ->
+  ``server/workflow/crm_status_store.py``
 - trust store: trust_lists, trust_cas, trust_ca_statuses, trust_crl_addresses,
   trust_certificates -> ``server/trust/store.py``
 - audit and outbox: audit_log, audit_head -> ``server/db/audit.py``; outbox -> ``server/db/outbox.py``

@@ -659,6 +659,42 @@ def m0019_paper_copies(db: SqliteUtilsDatabase) -> None:
     db.execute("CREATE INDEX paper_copies_disk ON paper_copies(disk_file_id)")
 
 
+@migrations(name="0020_crm_status")
+def m0020_crm_status(db: SqliteUtilsDatabase) -> None:
+    # Issue 17 (crm-status): the «Статус ЭДО (KlikDok)» list field on each CRM kind's cards and the automation
+    # triggers (server/workflow/crm_status.py). `crm_status_values` maps a document state to the enumeration item
+    # the portal gave it at install, per kind (`entity_type` is the entity registry's code); the card's field is
+    # set to that item id. `crm_trigger_fires` holds one row per document and event: `state` moves
+    # pending -> sending in the same transaction as the outbox claim, so a restart never calls
+    # `crm.automation.trigger.execute` twice for one event (at most once after the portal may have acted).
+    db.execute("""
+        CREATE TABLE crm_status_fields (
+            entity_type TEXT PRIMARY KEY,
+            field_id INTEGER NOT NULL,
+            field_name TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE crm_status_values (
+            entity_type TEXT NOT NULL REFERENCES crm_status_fields(entity_type),
+            state TEXT NOT NULL,
+            item_id INTEGER NOT NULL,
+            PRIMARY KEY (entity_type, state)
+        )""")
+    db.execute("""
+        CREATE TABLE crm_trigger_fires (
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            event TEXT NOT NULL,
+            code TEXT NOT NULL,
+            owner_type_id INTEGER NOT NULL,
+            owner_id INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'unknown')),
+            last_error TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (document_id, event)
+        )""")
+
+
 @migrations(name="0021_robot_calls")
 def m0021_robot_calls(db: SqliteUtilsDatabase) -> None:
     # Issue 17 (robots): a call of one of KlikDok's automation robots (server/workflow/robots.py). The portal

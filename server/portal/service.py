@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,9 @@ class PortalService:
         self._transport = transport
         self._client: Bitrix24Client | None = None
         self._client_member: str | None = None
+        # Further install steps the upper layers register (the CRM status field and triggers, issue 17): each
+        # gets the install's client and returns its problems, which are audited with the others.
+        self.install_steps: list[Callable[[Bitrix24Client], Awaitable[list[str]]]] = []
         # A client for checking tokens that arrive in POSTs; it never uses stored tokens itself.
         self._checker = Bitrix24Client(
             msgspec.structs.replace(self.settings, mode="webhook", webhook_url="http://unused.invalid/rest/"),
@@ -348,6 +352,8 @@ class PortalService:
             await self.db.write(lambda d: store.save_disk(d, tokens.member_id, storage, folder_id))
         except Bitrix24Error as exc:
             problems.append(f"Диск: {exc.code} {exc.description}".strip())
+        for step in self.install_steps:
+            problems.extend(await step(client))
         if client is not self._client:
             await client.aclose()
         if problems:

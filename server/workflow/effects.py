@@ -18,6 +18,8 @@ Kinds and payloads (the worker in :mod:`server.workflow.outbox_worker` handles e
   (:mod:`.paper_copy_store`) before the first upload, so a repeated delivery finds what reached the portal.
 
 The ``disk.*`` kinds are bulk work: the worker delivers them in their own lane, behind every notification.
+Kinds registered by other modules: ``crm.status`` and ``crm.trigger`` (the CRM status field and the automation
+triggers, :mod:`.crm_status`).
 """
 
 from __future__ import annotations

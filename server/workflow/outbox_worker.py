@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 Outcome = dict[int, str | None]  # message id -> None (delivered) or the error text
 PaperMaker = Callable[[int], Awaitable[list["PaperCopy"]]]  # a document's stamped copies and protocol
 Handler = Callable[[Sequence[OutboxMessage]], Awaitable[Outcome]]
+# Runs inside the claim's own transaction with the messages of its kind that were just claimed: a kind that must
+# never repeat a call (an automation trigger) records "sent" there, atomically with the claim.
+ClaimHook = Callable[[SqliteDb, Sequence[OutboxMessage]], None]
 ClientSource = Callable[[], Awaitable[Bitrix24Client | None]]
 
 
@@ -116,6 +119,7 @@ class OutboxWorker:
         self._app: tuple[Bitrix24Client, int | str | None] | None = None  # the client, where the app's page is
         self.handlers: dict[str, Handler] = {}
         self.lanes: dict[str, str] = {}
+        self.claim_hooks: dict[str, ClaimHook] = {}
         self.register(effects.NOTIFY, self._deliver_b24)
         self.register(effects.TIMELINE, self._deliver_b24)
         self.register(effects.DISK_FILE, self._deliver_disk, lane=DISK)
@@ -124,11 +128,21 @@ class OutboxWorker:
         # Makes a completed document's paper copies (server.workflow.paper_copies), set where it is built.
         self.paper: PaperMaker | None = None
 
-    def register(self, kind: str, handler: Handler, *, lane: str = MESSAGES) -> None:
+    def register(self, kind: str, handler: Handler, *, lane: str = MESSAGES, on_claim: ClaimHook | None = None) -> None:
         if lane not in self._events:
             raise ValueError(f"unknown outbox lane {lane!r}")
         self.handlers[kind] = handler
         self.lanes[kind] = lane
+        if on_claim is not None:
+            self.claim_hooks[kind] = on_claim
+
+    def _claim(self, db: SqliteDb, kinds: Sequence[str], limit: int) -> list[OutboxMessage]:
+        messages = claim(db, kinds, limit)
+        for kind, hook in self.claim_hooks.items():
+            mine = [m for m in messages if m.kind == kind]
+            if mine:
+                hook(db, mine)
+        return messages
 
     def wake(self) -> None:
         """Called after a transition commits: deliver now instead of at the next poll."""
@@ -179,7 +193,7 @@ class OutboxWorker:
         if not kinds:
             return 0
         limit = DISK_BATCH if lane == DISK else self.batch_size
-        messages = await self.db.write(lambda d: claim(d, kinds, limit))
+        messages = await self.db.write(lambda d: self._claim(d, kinds, limit))
         if not messages:
             return 0
         outcome: Outcome = {}
