@@ -47,7 +47,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
 from . import (
-    emulator_crmstatus,  # noqa: F401 - its REST methods register themselves (issue 17)
+    emulator_crmstatus,
     emulator_robots,  # noqa: F401 - its REST methods register themselves (issue 17)
     php_params,
 )
