@@ -48,6 +48,7 @@ from server.workflow.downloads import Downloads
 from server.workflow.expiry import Expiry
 from server.workflow.files import FileCache, Spool
 from server.workflow.intake import Intake
+from server.workflow.templates import DocumentTemplates
 from server.workflow.listeners import TransitionListeners
 from server.workflow.outbox_worker import OutboxWorker
 from server.workflow.packaging import Packaging
@@ -221,6 +222,11 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         interval = watchdog_interval() if settings.server.watchdog else None
         tasks.append(asyncio.create_task(services.outbox.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(services.expiry.run(stop), name="expiry"))
+        # Document generator templates and bulk sends (issue 17): the worker resumes every open bulk job.
+        services.templates = DocumentTemplates(
+            settings, db, directory=services.directory, intake=services.intake, data_dir=settings.storage.path
+        )
+        tasks.append(asyncio.create_task(services.templates.run(stop), name="bulk-send"))
         tasks += counterparty_runtime.start(services, stop)
         agents = services.agents = AgentHub(settings, db, listeners=services.listeners, signatures=services.signatures)
         await agents.start()

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from server.workflow.registration import CertificateRegistration
     from server.workflow.reports import Reports
     from server.workflow.signatures import SignatureDeps
+    from server.workflow.templates import DocumentTemplates
     from server.workflow.transitions import Transitions
 
 
@@ -71,6 +72,7 @@ class AppServices:
     counterparty: CounterpartyExchange | None = None
     public_limiter: PublicLimiter | None = None
     mail: MailWorker | None = None
+    templates: DocumentTemplates | None = None
     counterparty_scheduler: CounterpartyScheduler | None = None
     link_key: bytes = b""
     # Opens a CryptoARM transaction for a counterparty link (server.counterparty.cryptoarm_handler).

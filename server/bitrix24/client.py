@@ -522,3 +522,43 @@ class Bitrix24Client:
                 return size
         except httpx.HTTPError as exc:
             raise TransportError("disk.download", "NETWORK", type(exc).__name__) from None
+
+    async def download_to(self, url: str, sink: Path, *, max_bytes: int) -> int:
+        """GET a file the portal serves (a document generator PDF) into ``sink``, refusing it past ``max_bytes``:
+        nothing more is read and the partial file is removed. Its size. Errors come typed as for REST calls."""
+        from .docgen import PdfTooLarge  # the one caller's error; docgen imports this module
+
+        headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
+        try:
+            async with (
+                self.limiter.slot(),
+                self._http.stream(
+                    "GET",
+                    url,
+                    headers=headers,
+                    follow_redirects=False,
+                    timeout=httpx.Timeout(self.settings.transfer_timeout_seconds),
+                ) as response,
+            ):
+                self.stats["requests"] += 1
+                if response.status_code >= 300:
+                    body = await response.aread()
+                    try:
+                        payload = msgspec.json.decode(body[:65536]) if body else {}
+                    except msgspec.DecodeError:
+                        payload = {}
+                    raise error_from("document.pdf", payload if isinstance(payload, dict) else {}, response.status_code)
+                size = 0
+                try:
+                    with sink.open("wb") as out:
+                        async for chunk in response.aiter_bytes(256 * 1024):
+                            size += len(chunk)
+                            if size > max_bytes:
+                                raise PdfTooLarge("document.pdf", "TOO_LARGE", f"over {max_bytes} bytes")
+                            out.write(chunk)
+                except BaseException:
+                    sink.unlink(missing_ok=True)
+                    raise
+                return size
+        except httpx.HTTPError as exc:
+            raise TransportError("document.pdf", "NETWORK", type(exc).__name__) from None
