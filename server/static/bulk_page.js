@@ -1,12 +1,14 @@
 /* The bulk send page (placement CRM_DEAL_LIST_MENU): pick a template, the deals and the signers; each deal gets its
-   own document from the template. Progress survives a reload: the job id is kept in the address (#job=<id>) and
-   its status is read from GET /api/v1/bulk-sends/<id>. */
+   own document from the template. Progress survives a reload: the job id is kept in the address (#job=<id>) and in
+   the tab's sessionStorage (the portal re-POSTs the page, which loses the address), and its status is read from
+   GET /api/v1/bulk-sends/<id>. «Новая отправка» forgets it. */
 (function () {
   "use strict";
   var U = KlikDok.util;
   var form = document.getElementById("kd-bulk-form");
   var error = document.getElementById("kd-bulk-error");
   var key = U.newKey();
+  var STORE = "klikdok-bulk-job";
 
   function showError(text) { error.textContent = text; error.hidden = !text; }
 
@@ -19,6 +21,7 @@
     }).catch(function (e) { showError(e.message); });
     var signers = document.getElementById("kd-bulk-signers");
     U.api("GET", "/directory/users").then(function (people) {
+      signers.textContent = "";
       people.forEach(function (p) { signers.appendChild(U.el("option", { value: String(p.id), text: p.name })); });
     }).catch(function (e) { showError(e.message); });
   }
@@ -61,11 +64,25 @@
     U.busy(document.getElementById("kd-bulk-start"), function () {
       return U.api("POST", "/bulk-sends", body, { key: key }).then(function (created) {
         location.hash = "job=" + created.id;
+        try { sessionStorage.setItem(STORE, String(created.id)); } catch (e) { /* storage off: the hash remains */ }
         watch(created.id);
       }).catch(function (e) { showError(e.message); });
     });
   });
 
+  document.getElementById("kd-bulk-new").addEventListener("click", function () {
+    try { sessionStorage.removeItem(STORE); } catch (e) { /* nothing kept */ }
+    location.hash = "";
+    document.getElementById("kd-bulk-progress").hidden = true;
+    form.closest("section").hidden = false;
+    key = U.newKey();
+    loadChoices();
+  });
+
   var match = /job=(\d+)/.exec(location.hash);
-  if (match) watch(parseInt(match[1], 10)); else loadChoices();
+  var kept = null;
+  try { kept = sessionStorage.getItem(STORE); } catch (e) { kept = null; }
+  if (match) watch(parseInt(match[1], 10));
+  else if (kept) watch(parseInt(kept, 10));
+  else loadChoices();
 })();

@@ -1,0 +1,146 @@
+"""Bulk send from a template over real HTTP: 50 deals, each its own document, under the portal's rate limit, with
+the server SIGKILLed in the middle (once at a random moment, once while the portal holds the answer of a
+``document.add`` it has already carried out) and restarted: exactly one generator document and one KlikDok
+document per deal, and a deal without a contact e-mail listed with its reason.
+
+The emulator and the server share one limit (20 requests/second, bucket of 20) so the test runs in a minute; the
+emulator answers 503 QUERY_LIMIT_EXCEEDED whenever its own leaky bucket overflows, and the test demands it never
+did, and re-checks the request times it recorded against the bucket's arithmetic."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo.emulator_templates import add_deals_with_contacts, documents_of
+from demo.portal_emulator import PortalEmulator
+from demo.portal_state import EmulatorConfig
+from tests.support.server import start_server
+from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
+    DIRECTOR,
+    MANAGER,
+    Klikdok,
+    People,
+    gost_pki,
+    people,
+    server_env,
+    wait_for,
+)
+
+RATE, BURST = 20.0, 20
+
+
+@pytest.fixture
+def limited_emulator() -> Iterator[PortalEmulator]:
+    emu = PortalEmulator(EmulatorConfig(rate_per_second=RATE, burst=BURST)).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def record_admissions(emu: PortalEmulator) -> list[float]:
+    """The monotonic time of every REST request the portal counted against its limit."""
+    times: list[float] = []
+    admit = emu.state.admit
+
+    def recording() -> bool:
+        times.append(time.monotonic())
+        return admit()
+
+    emu.state.admit = recording  # type: ignore[method-assign]  # the test's own probe on this instance
+    return times
+
+
+def assert_within_bucket(times: list[float]) -> None:
+    """No window of the recorded requests holds more than a bucket of BURST draining at RATE allows."""
+    times = sorted(times)
+    level, last = 0.0, times[0] if times else 0.0
+    for t in times:
+        level = max(0.0, level - (t - last) * RATE) + 1
+        last = t
+        assert level <= BURST + 1e-6, f"{level:.1f} requests in the bucket at once"
+
+
+def env_for(people: People, emu: PortalEmulator) -> dict[str, str]:  # noqa: F811
+    return server_env(
+        people.pki,
+        KLIKDOK_PORTAL_URL=emu.base_url,
+        KLIKDOK_PORTAL_RATE_PER_SECOND=str(RATE),
+        KLIKDOK_PORTAL_BURST=str(BURST),
+    )
+
+
+def status(kd: Klikdok, job_id: int) -> dict[str, Any]:
+    resp = kd.api("GET", f"/bulk-sends/{job_id}", MANAGER)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_each(
+    tmp_path: Path, limited_emulator: PortalEmulator, people: People  # noqa: F811
+) -> None:
+    emu = limited_emulator
+    data = tmp_path / "data"
+    deals = add_deals_with_contacts(emu.state, 51, without_email={17})
+    no_email = deals[17]
+    times = record_admissions(emu)
+    kd = Klikdok(start_server(data, env=env_for(people, emu)), emu)
+    try:
+        kd.install()
+        templates = kd.api("GET", "/templates?entity_type=deal", MANAGER).json()
+        template = next(t for t in templates if t["name"] == "Договор поставки")
+        started = kd.api(
+            "POST",
+            "/bulk-sends",
+            MANAGER,
+            json={"template_id": template["id"], "deal_ids": deals, "signers": [DIRECTOR]},
+            headers={"Idempotency-Key": "bulk-send-0001"},
+        )
+        assert started.status_code == 201, started.text
+        job_id = started.json()["id"]
+
+        # A kill at a random moment of the run.
+        target = random.Random(17).randint(5, 15)
+        wait_for(lambda: status(kd, job_id)["done"] >= target, 120, what=f"{target} documents")
+        kd.server.stop(signal.SIGKILL)
+        kd.server = start_server(data, env=env_for(people, emu))
+
+        # A kill after the portal made a generator document but before the server heard its id.
+        stall = emu.state.stall("crm.documentgenerator.document.add", seconds=60)
+        wait_for(lambda: stall.times == 0, 60, what="a document.add whose answer is held")
+        kd.server.stop(signal.SIGKILL)
+        stall.release.set()
+        kd.server = start_server(data, env=env_for(people, emu))
+
+        final = wait_for(lambda: (s := status(kd, job_id))["finished"] and s, 240, what="the bulk send to finish")
+    finally:
+        kd.server.stop()
+
+    assert (final["total"], final["done"], final["failed"]) == (51, 50, 1)
+    [failure] = [r for r in final["rows"] if r["state"] == "failed"]
+    assert failure["entity_id"] == no_email and "нет адреса электронной почты" in failure["error"]
+
+    generated = Counter(int(d["entityId"]) for d in documents_of(emu.state))
+    assert sorted(generated) == sorted(d for d in deals if d != no_email)
+    assert set(generated.values()) == {1}, "a deal got a second generator document"
+    # The held add was carried out by the portal; after the restart it was found, not asked for again.
+    assert emu.state.calls.count("crm.documentgenerator.document.add") == 50
+    rows = kd.query("SELECT entity_id, count(*) FROM documents GROUP BY entity_id")
+    assert len(rows) == 50 and all(n == 1 for _, n in rows)
+    linked = kd.query("SELECT count(DISTINCT document_id) FROM bulk_items WHERE state = 'done'")
+    assert linked == [(50,)]
+    # The counterparty of each document is its deal's contact.
+    emails = dict(kd.query("SELECT entity_id, counterparty_email FROM documents"))
+    assert all(emails[d] == f"buyer{d}@client.example" for d in generated)
+
+    assert emu.state.rejected == 0, "the portal answered QUERY_LIMIT_EXCEEDED"
+    assert_within_bucket(times)
+    assert len(times) > 50 * 5  # the whole run was paced, not a handful of calls
