@@ -21,7 +21,7 @@ import hashlib
 import html
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fpdf import FPDF
 
@@ -37,9 +37,6 @@ from .portal_state import (
     matches,
     method,
 )
-
-if TYPE_CHECKING:
-    from .portal_emulator import PortalEmulator
 
 LIST_MENU = "CRM_DEAL_LIST_MENU"
 PAGE = 50
@@ -88,6 +85,9 @@ RESET_HOOKS.append(_reset)
 
 
 def docgen(state: PortalState) -> DocGen:
+    """The state's generator (a state made before this module was imported gets its seed now)."""
+    if not hasattr(state, "docgen"):
+        _reset(state)
     return state.docgen  # type: ignore[attr-defined, no-any-return]  # set by the reset hook above
 
 
@@ -310,13 +310,14 @@ def add_deals_with_contacts(state: PortalState, count: int, *, without_email: se
     return ids
 
 
-def deal_list_html(emulator: PortalEmulator, user_id: int, deal_id: int = 0) -> str:
-    """The deal list: each row has «Маркетплейс → <app item>» when the app bound ``CRM_DEAL_LIST_MENU``; with
+def deal_list_html(emulator: Any, user_id: int, deal_id: int = 0) -> str:
+    """The deal list (``emulator``: the PortalEmulator serving it; not imported here, it imports this module):
+    each row has «Маркетплейс → <app item>» when the app bound ``CRM_DEAL_LIST_MENU``; with
     ``deal_id`` that row's item was clicked, and the app's handler opens in a frame with the documented POST."""
     state = emulator.state
     bound = [p for p in state.placements if p["placement"] == LIST_MENU]
     rows = "".join(
-        f'<li>{html.escape(str(r["TITLE"]))} '
+        f"<li>{html.escape(str(r['TITLE']))} "
         + (
             f'<a class="row-menu" data-deal="{d}" href="/crm/deal/list/?user={user_id}&amp;open={d}">'
             f"{html.escape(bound[0]['title'])}</a>"

@@ -46,8 +46,7 @@ from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
-from . import php_params
-from . import emulator_templates
+from . import emulator_templates, php_params
 from .portal_state import APP_ID, RAW_METHODS, ApiError, CallContext, EmulatorConfig, PortalState
 
 BATCH_LIMIT = 50
@@ -512,7 +511,17 @@ class PortalEmulator:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
 
         return Litestar(
-            route_handlers=[rest, oauth_token, index, crm_card, deal_list, install, installed, app_page, *extra_handlers],
+            route_handlers=[
+                rest,
+                oauth_token,
+                index,
+                crm_card,
+                deal_list,
+                install,
+                installed,
+                app_page,
+                *extra_handlers,
+            ],
             request_max_body_size=512 * 1024 * 1024,
             exception_handlers={500: crash},
             debug=False,

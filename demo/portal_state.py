@@ -1152,7 +1152,3 @@ def _file_delete(state: PortalState, params: dict[str, Any], ctx: CallContext) -
             raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{fid}'")
         state.file_bytes.pop(fid, None)
     return {"result": True}
-
-
-# The document generator and the deal list menu (issue 17, templates); imported last, it registers its methods.
-from . import emulator_templates  # noqa: E402, F401

@@ -48,7 +48,6 @@ from server.workflow.downloads import Downloads
 from server.workflow.expiry import Expiry
 from server.workflow.files import FileCache, Spool
 from server.workflow.intake import Intake
-from server.workflow.templates import DocumentTemplates
 from server.workflow.listeners import TransitionListeners
 from server.workflow.outbox_worker import OutboxWorker
 from server.workflow.packaging import Packaging
@@ -58,6 +57,7 @@ from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
 from server.workflow.reports import Reports
 from server.workflow.signatures import SignatureDeps
+from server.workflow.templates import DocumentTemplates
 from server.workflow.transitions import Transitions
 
 HERE = Path(__file__).resolve().parent

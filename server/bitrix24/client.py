@@ -62,6 +62,11 @@ def is_read_method(method: str) -> bool:
     return last.startswith(_READ_VERBS)
 
 
+class DownloadTooLarge(Bitrix24Error):
+    """A file the portal serves is over the caller's limit (:meth:`Bitrix24Client.download_to`); nothing more is
+    read."""
+
+
 class BatchResult(msgspec.Struct):
     """Outcome of `batch`: per-command results and per-command typed errors (the call itself succeeded)."""
 
@@ -526,8 +531,6 @@ class Bitrix24Client:
     async def download_to(self, url: str, sink: Path, *, max_bytes: int) -> int:
         """GET a file the portal serves (a document generator PDF) into ``sink``, refusing it past ``max_bytes``:
         nothing more is read and the partial file is removed. Its size. Errors come typed as for REST calls."""
-        from .docgen import PdfTooLarge  # the one caller's error; docgen imports this module
-
         headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
         try:
             async with (
@@ -554,7 +557,7 @@ class Bitrix24Client:
                         async for chunk in response.aiter_bytes(256 * 1024):
                             size += len(chunk)
                             if size > max_bytes:
-                                raise PdfTooLarge("document.pdf", "TOO_LARGE", f"over {max_bytes} bytes")
+                                raise DownloadTooLarge("document.pdf", "TOO_LARGE", f"over {max_bytes} bytes")
                             out.write(chunk)
                 except BaseException:
                     sink.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
-from .client import Bitrix24Client
+from .client import Bitrix24Client, DownloadTooLarge
 from .convert import to_int, to_str
 from .errors import BadResponse, Bitrix24Error, ExpiredToken
 
@@ -47,8 +47,7 @@ class PdfNotReady(Bitrix24Error):
     """The portal has not made the document's PDF yet (its converter works after ``add`` answered)."""
 
 
-class PdfTooLarge(Bitrix24Error):
-    """The PDF is over the configured limit; nothing more is read."""
+PdfTooLarge = DownloadTooLarge  # the PDF is over the configured limit; nothing more is read
 
 
 def _document(raw: Any, method: str) -> GeneratedDocument:

@@ -339,7 +339,10 @@ class PortalService:
                 "CRM_DEAL_LIST_MENU",
                 f"{self.public_url}/b24/bulk",
                 "KlikDok: отправить на подпись",
-                lang_all={"ru": {"TITLE": "KlikDok: отправить на подпись"}, "en": {"TITLE": "KlikDok: send for signing"}},
+                lang_all={
+                    "ru": {"TITLE": "KlikDok: отправить на подпись"},
+                    "en": {"TITLE": "KlikDok: send for signing"},
+                },
             )
         except Bitrix24Error as exc:
             problems.append(f"CRM_DEAL_LIST_MENU: {exc.code} {exc.description}".strip())

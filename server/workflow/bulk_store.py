@@ -123,10 +123,6 @@ def next_open(db: Database, now: float | None = None) -> BulkItem | None:
     return _item(row) if row is not None else None
 
 
-def has_open(db: Database) -> bool:
-    return db.execute("SELECT 1 FROM bulk_items WHERE state IN ('pending', 'generating', 'generated') LIMIT 1").fetchone() is not None
-
-
 def claimed_generated(db: Database, ids: list[int]) -> set[int]:
     """Which of these generator documents a row already owns."""
     if not ids:

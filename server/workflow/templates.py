@@ -251,19 +251,22 @@ class DocumentTemplates:
                 with bulk_lane():
                     await self._work(row)
             except Permanent as exc:
-                await self.db.write(lambda d, r=row, e=str(exc): bulk_store.mark_failed(d, r.id, e))
+                await self._fail(row, str(exc))
             except (Bitrix24Error, TransitionRefused, OSError) as exc:
                 await self._transient(row, exc)
             except Exception:  # a bug must not stop every other deal's document
                 log.exception("bulk send row %s failed", row.id)
                 await self._transient(row, RuntimeError("internal"))
 
+    async def _fail(self, row: bulk_store.BulkItem, reason: str) -> None:
+        await self.db.write(lambda d: bulk_store.mark_failed(d, row.id, reason))
+
     async def _transient(self, row: bulk_store.BulkItem, exc: Exception) -> None:
         reason = _reason(exc)
         if isinstance(exc, TransitionRefused):
             await self.db.write(lambda d: bulk_store.mark_failed(d, row.id, reason))
             return
-        attempts = await self.db.write(lambda d: bulk_store.postpone(d, row.id, min(60.0, 2.0 ** row.attempts), reason))
+        attempts = await self.db.write(lambda d: bulk_store.postpone(d, row.id, min(60.0, 2.0**row.attempts), reason))
         if attempts >= MAX_ATTEMPTS:
             await self.db.write(lambda d: bulk_store.mark_failed(d, row.id, reason))
 
@@ -283,7 +286,9 @@ class DocumentTemplates:
                 try:
                     generated_id = (await gen.add(job.template_id, kind.type_id, row.entity_id)).id
                 except (NotFound, InvalidArgument, AccessDenied) as exc:
-                    raise Permanent(f"Битрикс24 не создал документ по шаблону: {exc.description or exc.code}.") from None
+                    raise Permanent(
+                        f"Битрикс24 не создал документ по шаблону: {exc.description or exc.code}."
+                    ) from None
             await self.db.write(lambda d: bulk_store.mark_generated(d, row.id, generated_id))
             row = await self._reload(row)
         if row.state != "generated" or row.generated_id is None:

@@ -69,9 +69,9 @@ def assert_within_bucket(times: list[float]) -> None:
         assert level <= BURST + 1e-6, f"{level:.1f} requests in the bucket at once"
 
 
-def env_for(people: People, emu: PortalEmulator) -> dict[str, str]:  # noqa: F811
+def env_for(staff: People, emu: PortalEmulator) -> dict[str, str]:
     return server_env(
-        people.pki,
+        staff.pki,
         KLIKDOK_PORTAL_URL=emu.base_url,
         KLIKDOK_PORTAL_RATE_PER_SECOND=str(RATE),
         KLIKDOK_PORTAL_BURST=str(BURST),
@@ -85,7 +85,9 @@ def status(kd: Klikdok, job_id: int) -> dict[str, Any]:
 
 
 def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_each(
-    tmp_path: Path, limited_emulator: PortalEmulator, people: People  # noqa: F811
+    tmp_path: Path,
+    limited_emulator: PortalEmulator,
+    people: People,  # noqa: F811  pytest injects the imported fixture of this name
 ) -> None:
     emu = limited_emulator
     data = tmp_path / "data"

@@ -28,7 +28,7 @@ DEAL = ("deal", 1)
 
 
 @pytest.fixture
-def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:  # noqa: F811
+def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:  # noqa: F811  pytest injects the imported fixture of this name
     with installed_klikdok(tmp_path / "data", emulator, server_env(people.pki)) as k:
         yield k
 
@@ -70,7 +70,12 @@ def test_create_from_template_needs_a_key_and_a_template_of_this_card(kd: Klikdo
     no_key = kd.api("POST", "/templates/37/documents", MANAGER, DEAL, json={"signers": [DIRECTOR]})
     assert no_key.status_code == 400 and no_key.json()["error"] == "idempotency_key_required"
     company_template = kd.api(
-        "POST", "/templates/41/documents", MANAGER, DEAL, json={"signers": [DIRECTOR]}, headers={"Idempotency-Key": "key-tpl-41-x"}
+        "POST",
+        "/templates/41/documents",
+        MANAGER,
+        DEAL,
+        json={"signers": [DIRECTOR]},
+        headers={"Idempotency-Key": "key-tpl-41-x"},
     )
     assert company_template.status_code == 409, company_template.text
     assert "шаблона нет" in company_template.json()["message"]

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:  # noqa: F811
+def kd(tmp_path: Path, emulator: PortalEmulator, people: People) -> Iterator[Klikdok]:  # noqa: F811  pytest injects the imported fixture of this name
     with installed_klikdok(tmp_path / "data", emulator, server_env(people.pki)) as k:
         yield k
 
