@@ -49,7 +49,13 @@
     U.api("GET", "/bulk-sends/" + jobId).then(function (status) {
       render(status);
       if (!status.finished) setTimeout(function () { watch(jobId); }, 1000);
-    }).catch(function (e) { showError(e.message); form.closest("section").hidden = false; });
+    }).catch(function (e) {
+      // Not this user's job (another user in the same browser tab) or gone: back to an empty form.
+      try { sessionStorage.removeItem(STORE); } catch (err) { /* nothing kept */ }
+      showError(e.message);
+      form.closest("section").hidden = false;
+      loadChoices();
+    });
   }
 
   form.addEventListener("submit", function (event) {

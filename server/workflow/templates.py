@@ -155,6 +155,10 @@ class DocumentTemplates:
         """Make the document in the portal's generator and create (and send) the KlikDok document with its PDF."""
         kind = kind_of(entity_type)
         await self._template(entity_type, template_id)
+        # What would refuse the KlikDok document is checked before the portal makes its own: nothing left behind.
+        if send and not signer_ids:
+            raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.")
+        await self.intake._signers(signer_ids)
         generated = await (await self._generator()).add(template_id, kind.type_id, entity_id)
         try:
             generated = await self._ready(generated, tries=PDF_WAIT_TRIES)

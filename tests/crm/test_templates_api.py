@@ -79,7 +79,11 @@ def test_create_from_template_needs_a_key_and_a_template_of_this_card(kd: Klikdo
     )
     assert company_template.status_code == 409, company_template.text
     assert "шаблона нет" in company_template.json()["message"]
-    assert documents_of(kd.emu.state) == []
+    no_signer = kd.api(
+        "POST", "/templates/37/documents", MANAGER, DEAL, json={}, headers={"Idempotency-Key": "key-tpl-37-y"}
+    )
+    assert no_signer.status_code == 400 and no_signer.json()["error"] == "no_signers"
+    assert documents_of(kd.emu.state) == []  # nothing was made in the portal's generator for a refused request
 
 
 def test_install_binds_the_deal_list_menu_once(kd: Klikdok) -> None:
