@@ -14,6 +14,7 @@ click must not make a second document in the portal's generator either.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -23,19 +24,20 @@ from litestar.response import Template
 
 from server import jsonbody
 from server.bitrix24 import Bitrix24Error
-from server.bitrix24.entities import CODES, DEAL, cards_phrase
+from server.bitrix24.entities import CODES, cards_phrase
 from server.db import audit_actions
 from server.portal.service import PortalService
 from server.portal.sessions import Session, SessionSigner
 from server.workflow import docstate
 from server.workflow.docstate import DocState
 from server.workflow.permissions import PermissionDenied
-from server.workflow.templates import BulkStatus, DocumentTemplates
+from server.workflow.templates import MAX_BULK, BulkStatus, DocumentTemplates
 
 from .errors import ApiProblem, frame_headers
 from .portal_pages import client_ip, read_form
 
 LIST_MENU = "CRM_DEAL_LIST_MENU"
+GRANT = "bulk-deals"
 
 
 class TemplateInfo(msgspec.Struct):
@@ -64,6 +66,7 @@ class BulkBody(msgspec.Struct):
     signers: list[int]
     message: str = ""
     due_date: str = ""
+    grant: str = ""  # the bulk page's sealed list of the deals the user may read (``check_grant``)
 
 
 class BulkCreated(msgspec.Struct):
@@ -127,9 +130,15 @@ class TemplatesApi(Controller):
 
     @post("/bulk-sends", operation_id="start_bulk_send", status_code=201, summary="One document per picked deal")
     async def start_bulk(
-        self, request: Request[Any, Any, Any], session: Session, templates: DocumentTemplates, data: BulkBody
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        templates: DocumentTemplates,
+        signer: SessionSigner,
+        data: BulkBody,
     ) -> BulkCreated:
         _need_key(request)
+        check_grant(signer, session.user_id, data.grant, data.deal_ids)
         job_id = await templates.start_bulk(
             session.user_id,
             template_id=data.template_id,
@@ -143,6 +152,52 @@ class TemplatesApi(Controller):
     @get("/bulk-sends/{job_id:int}", operation_id="bulk_send_status", summary="Where a bulk send stands")
     async def bulk_status(self, session: Session, templates: DocumentTemplates, job_id: int) -> BulkStatus:
         return await templates.bulk_status(session.user_id, job_id)
+
+
+async def _readable_deals(portal: PortalService, auth_id: str) -> list[dict[str, Any]]:
+    """The newest deals (up to :data:`MAX_BULK`) the portal lists with the user's own token: those the user may read
+    in the CRM, and so the only ones a bulk send of theirs may make documents for."""
+    client = await portal.client()
+    if client is None or not auth_id:
+        return []
+    deals: list[dict[str, Any]] = []
+    start = 0
+    try:
+        while len(deals) < MAX_BULK:
+            envelope = await client.call_raw(
+                "crm.deal.list",
+                {"select": ["ID", "TITLE"], "order": {"ID": "DESC"}, "start": start},
+                auth=auth_id,
+            )
+            deals += [{"id": int(r["ID"]), "title": str(r.get("TITLE") or "")} for r in envelope.get("result") or []]
+            nxt = int(envelope.get("next") or 0)
+            if nxt <= start:
+                break
+            start = nxt
+    except (Bitrix24Error, KeyError, ValueError, TypeError):
+        return deals
+    return deals[:MAX_BULK]
+
+
+def check_grant(signer: SessionSigner, user_id: int, grant: str, deal_ids: list[int]) -> None:
+    """The deals of a bulk send must be among those the bulk page listed for this user with their own token."""
+    text, _, mac = grant.rpartition(".")
+    parts = text.split("|")
+    refused = PermissionDenied(
+        "bulk_not_allowed", "Откройте отправку по шаблону из списка сделок портала: список сделок устарел или чужой."
+    )
+    if len(parts) != 3 or not signer.sealed(GRANT, text, mac):
+        raise refused
+    try:
+        owner, expires = int(parts[0]), int(parts[1])
+        allowed = {int(x) for x in parts[2].split(",") if x}
+    except ValueError:
+        raise refused from None
+    if owner != user_id or expires < time.time():
+        raise refused
+    outside = [d for d in deal_ids if d not in allowed]
+    if outside:
+        raise PermissionDenied("deal_not_allowed", f"Сделка №{outside[0]} вам недоступна в CRM: документ не создан.")
 
 
 class BulkPage(Controller):
@@ -163,21 +218,7 @@ class BulkPage(Controller):
                 first = int(options.get("ID") or 0)
         except (ValueError, TypeError):
             first = 0
-        deals: list[dict[str, Any]] = []
-        client = await portal.client()
-        if client is not None:
-            try:
-                # With the user's own token: the portal lists the deals this user may read.
-                rows = await client.call(
-                    "crm.deal.list",
-                    {"select": ["ID", "TITLE"], "order": {"ID": "DESC"}, "start": -1},
-                    auth=str(form.get("AUTH_ID") or ""),
-                )
-                deals = [{"id": int(r["ID"]), "title": str(r.get("TITLE") or "")} for r in rows or []]
-            except (Bitrix24Error, KeyError, ValueError, TypeError):
-                deals = []
-        if first and all(d["id"] != first for d in deals):
-            deals.insert(0, {"id": first, "title": f"{DEAL.label} №{first}"})
+        deals = await _readable_deals(portal, str(form.get("AUTH_ID") or ""))
         session = signer.issue(
             member_id=ctx.portal.member_id,
             user_id=ctx.user.id,
@@ -187,6 +228,9 @@ class BulkPage(Controller):
             admin=False,
             generation=ctx.portal.generation,
         )
+        expires = int(time.time()) + signer.ttl
+        text = f"{ctx.user.id}|{expires}|{','.join(str(d['id']) for d in deals)}"
+        grant = f"{text}.{signer.seal(GRANT, text)}"
         return Template(
             template_name="bulk.html",
             headers=frame_headers(ctx.portal.origin),
@@ -199,6 +243,7 @@ class BulkPage(Controller):
                 "audit_actions": audit_actions.for_pages(),
                 "deals": deals,
                 "first_deal": first,
+                "grant": grant,
             },
         )
 

@@ -66,7 +66,7 @@
     var signers = Array.prototype.map.call(document.getElementById("kd-bulk-signers").selectedOptions,
       function (o) { return parseInt(o.value, 10); });
     var body = { template_id: parseInt(document.getElementById("kd-bulk-template").value || "0", 10),
-                 deal_ids: deals, signers: signers };
+                 deal_ids: deals, signers: signers, grant: form.getAttribute("data-grant") || "" };
     U.busy(document.getElementById("kd-bulk-start"), function () {
       return U.api("POST", "/bulk-sends", body, { key: key }).then(function (created) {
         location.hash = "job=" + created.id;

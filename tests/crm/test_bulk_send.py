@@ -9,7 +9,9 @@ did, and re-checks the request times it recorded against the bucket's arithmetic
 
 from __future__ import annotations
 
+import html
 import random
+import re
 import signal
 import time
 from collections import Counter
@@ -29,6 +31,7 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     Klikdok,
     People,
     gost_pki,
+    installed_klikdok,
     people,
     server_env,
     wait_for,
@@ -78,6 +81,16 @@ def env_for(staff: People, emu: PortalEmulator) -> dict[str, str]:
     )
 
 
+def bulk_grant(kd: Klikdok, user_id: int, deal_id: int) -> str:
+    """What the deal list's row menu gives the user: the bulk page, with the sealed list of the deals they may read."""
+    form = kd.emu.state.placement_form(user_id, "CRM_DEAL_LIST_MENU", {"ID": str(deal_id), "URI": "/crm/deal/list/"})
+    page = kd._post_page("/b24/bulk", form)
+    assert page.status_code == 200, page.text
+    match = re.search(r'data-grant="([^"]+)"', page.text)
+    assert match
+    return html.unescape(match.group(1))
+
+
 def status(kd: Klikdok, job_id: int) -> dict[str, Any]:
     resp = kd.api("GET", f"/bulk-sends/{job_id}", MANAGER)
     assert resp.status_code == 200, resp.text
@@ -103,7 +116,12 @@ def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_eac
             "POST",
             "/bulk-sends",
             MANAGER,
-            json={"template_id": template["id"], "deal_ids": deals, "signers": [DIRECTOR]},
+            json={
+                "template_id": template["id"],
+                "deal_ids": deals,
+                "signers": [DIRECTOR],
+                "grant": bulk_grant(kd, MANAGER, deals[0]),
+            },
             headers={"Idempotency-Key": "bulk-send-0001"},
         )
         assert started.status_code == 201, started.text
@@ -146,3 +164,38 @@ def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_eac
     assert emu.state.rejected == 0, "the portal answered QUERY_LIMIT_EXCEEDED"
     assert_within_bucket(times)
     assert len(times) > 50 * 5  # the whole run was paced, not a handful of calls
+
+
+def test_a_bulk_send_only_takes_the_deals_its_page_listed_for_the_user(
+    tmp_path: Path,
+    limited_emulator: PortalEmulator,
+    people: People,  # noqa: F811  pytest injects the imported fixture of this name
+) -> None:
+    emu = limited_emulator
+    deals = add_deals_with_contacts(emu.state, 2)
+    with installed_klikdok(tmp_path / "data", emu, env_for(people, emu)) as kd:
+        grant = bulk_grant(kd, MANAGER, deals[0])
+        body = {"template_id": 37, "signers": [DIRECTOR]}
+
+        def start(key: str, **more: Any) -> Any:
+            return kd.api("POST", "/bulk-sends", MANAGER, json={**body, **more}, headers={"Idempotency-Key": key})
+
+        unknown = start("bulk-key-0001", deal_ids=[deals[0], 999_999], grant=grant)
+        assert unknown.status_code == 403 and unknown.json()["error"] == "deal_not_allowed"
+        assert "999999" in unknown.json()["message"]
+        assert start("bulk-key-0002", deal_ids=deals).json()["error"] == "bulk_not_allowed"  # no grant
+        text, mac = grant.rsplit(".", 1)
+        forged = f"{text},999999.{mac}"  # one more deal added to the sealed list
+        assert start("bulk-key-0003", deal_ids=[999_999], grant=forged).json()["error"] == "bulk_not_allowed"
+        # Another user's grant is not this user's.
+        other = kd.api(
+            "POST",
+            "/bulk-sends",
+            DIRECTOR,
+            json={**body, "deal_ids": deals, "grant": grant},
+            headers={"Idempotency-Key": "bulk-key-0004"},
+        )
+        assert other.status_code == 403 and other.json()["error"] == "bulk_not_allowed"
+        assert documents_of(emu.state) == [] and kd.query("SELECT count(*) FROM bulk_jobs") == [(0,)]
+        ok = start("bulk-key-0005", deal_ids=deals, grant=grant)
+        assert ok.status_code == 201, ok.text
