@@ -59,6 +59,9 @@ class DocGen:
     numbers: dict[int, int] = field(default_factory=dict)
     next_id: int = 60
     adds: int = 0  # document.add calls that made a document (tests count them)
+    # The portal's converter makes the PDF after `add` answered: the first `pdf_after_gets` document.get calls of a
+    # new document answer without pdfUrlMachine, as a real portal does while the transformer works (tests set it).
+    pdf_after_gets: int = 0
 
 
 def _reset(state: PortalState) -> None:
@@ -239,7 +242,9 @@ def _document(state: PortalState, did: int) -> dict[str, Any]:
 def _document_get(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     with state.lock:
         doc = _document(state, _int(_ci(params, "id"), 0))
-        view = _document_view(state, doc, machine=True, ctx=ctx)
+        doc["_gets"] = doc.get("_gets", 0) + 1
+        ready = doc["_gets"] > docgen(state).pdf_after_gets
+        view = _document_view(state, doc, machine=ready, ctx=ctx)
         view["id"] = str(view["id"])
         view["createdBy"] = str(view["createdBy"])
         return {"result": {"document": view}}

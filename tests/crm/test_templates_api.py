@@ -90,3 +90,20 @@ def test_install_binds_the_deal_list_menu_once(kd: Klikdok) -> None:
     kd.install()  # a reinstall
     menus = [p for p in kd.emu.state.placements if p["placement"] == "CRM_DEAL_LIST_MENU"]
     assert len(menus) == 1 and menus[0]["handler"] == f"{kd.url}/b24/bulk"
+
+
+def test_the_server_waits_for_the_portal_to_make_the_pdf(kd: Klikdok) -> None:
+    docgen(kd.emu.state).pdf_after_gets = 2  # the converter is still working for the first two reads
+    resp = kd.api(
+        "POST",
+        "/templates/39/documents",
+        MANAGER,
+        DEAL,
+        json={"signers": [DIRECTOR]},
+        headers={"Idempotency-Key": "key-wait-pdf"},
+    )
+    assert resp.status_code == 201, resp.text
+    [made] = documents_of(kd.emu.state)
+    assert made["_gets"] >= 3
+    [(digest,)] = kd.query("SELECT streebog256 FROM document_files")
+    assert digest == digests(docgen(kd.emu.state).pdfs[made["id"]])[0]
