@@ -49,9 +49,10 @@ from litestar.params import FromPath, FromQuery
 from . import (
     emulator_crmstatus,
     emulator_robots,  # noqa: F401 - its REST methods register themselves (issue 17)
+    emulator_templates,
     php_params,
 )
-from .portal_state import APP_ID, ApiError, CallContext, EmulatorConfig, PortalState
+from .portal_state import APP_ID, RAW_METHODS, ApiError, CallContext, EmulatorConfig, PortalState
 
 # Modules that register further REST methods on the portal state's table when imported (issue 17).
 METHOD_MODULES = (emulator_crmstatus,)
@@ -264,6 +265,14 @@ class PortalEmulator:
             if fault is not None:
                 raise fault
             ctx = self._context(params, webhook)
+            raw = RAW_METHODS.get(name)
+            if raw is not None:  # a machine URL that answers a file (the document generator's PDF)
+                data, media_type, filename = raw(self.state, params, ctx)
+                return Response(
+                    content=data,
+                    media_type=media_type,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"},
+                )
             methods = [name, *self._command_names(params)] if name == "batch" else [name]
             envelope = self._batch(params, ctx) if name == "batch" else self.state.call(name, params, ctx)
         except ApiError as err:
@@ -485,6 +494,10 @@ class PortalEmulator:
                 return Response(content="Not found", status_code=404, media_type="text/plain")
             return Response(content=emulator.crm_card_html(kind, entity_id, user), media_type="text/html")
 
+        @get("/crm/deal/list", media_type="text/html")
+        async def deal_list(user: FromQuery[int] = 1, open: FromQuery[int] = 0) -> str:
+            return emulator_templates.deal_list_html(emulator, user, open)
+
         @post("/marketplace/local/installed", status_code=200)
         async def installed() -> dict[str, bool]:
             emulator.state.installed = True
@@ -506,7 +519,17 @@ class PortalEmulator:
             return _json({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500)
 
         return Litestar(
-            route_handlers=[rest, oauth_token, index, crm_card, install, installed, app_page, *extra_handlers],
+            route_handlers=[
+                rest,
+                oauth_token,
+                index,
+                crm_card,
+                deal_list,
+                install,
+                installed,
+                app_page,
+                *extra_handlers,
+            ],
             request_max_body_size=512 * 1024 * 1024,
             exception_handlers={500: crash},
             debug=False,

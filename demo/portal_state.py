@@ -170,6 +170,10 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
+# Called at the end of every reset: modules that keep more emulated data (demo/emulator_<part>.py) seed it there.
+RESET_HOOKS: list[Callable[[PortalState], None]] = []
+
+
 class PortalState:
     """Everything the emulated portal knows, plus what it recorded for tests to assert."""
 
@@ -260,6 +264,8 @@ class PortalState:
             self.bucket_updated = time.monotonic()
             self.rejected = 0
             self.refresh_count = 0
+            for hook in RESET_HOOKS:
+                hook(self)
 
     def now(self) -> float:
         return time.time() + self.clock_offset
@@ -712,6 +718,8 @@ SCHEMAS = _load_schemas()
 
 Handler = Callable[[PortalState, dict[str, Any], CallContext], dict[str, Any]]
 _METHODS: dict[str, Handler] = {}
+# REST endpoints that answer a file, not JSON (the document generator's machine URLs): (bytes, type, file name).
+RAW_METHODS: dict[str, Callable[[PortalState, dict[str, Any], CallContext], tuple[bytes, str, str]]] = {}
 
 
 def method(*names: str) -> Callable[[Handler], Handler]:
@@ -991,13 +999,17 @@ def _placement_list(state: PortalState, params: dict[str, Any], ctx: CallContext
     return {"result": ["CRM_DEAL_DETAIL_TAB", "CRM_COMPANY_DETAIL_TAB", "CRM_CONTACT_DETAIL_TAB", "DEFAULT"]}
 
 
+# Placements the emulated portal offers to placement.bind (the list menu: demo/emulator_templates.py).
+BINDABLE_PLACEMENTS = {"CRM_DEAL_DETAIL_TAB", "CRM_COMPANY_DETAIL_TAB", "CRM_CONTACT_DETAIL_TAB", "CRM_DEAL_LIST_MENU"}
+
+
 @method("placement.bind")
 def _placement_bind(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     _need_app(ctx)
     _need_admin(state, ctx)
     placement = str(_ci(params, "PLACEMENT") or "")
     handler = str(_ci(params, "HANDLER") or "")
-    if placement not in {"CRM_DEAL_DETAIL_TAB", "CRM_COMPANY_DETAIL_TAB", "CRM_CONTACT_DETAIL_TAB"}:
+    if placement not in BINDABLE_PLACEMENTS:
         raise ApiError(400, "ERROR_PLACEMENT_NOT_FOUND", "Placement not found")
     if not handler.startswith(("http://", "https://")):
         raise ApiError(400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL")

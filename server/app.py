@@ -60,6 +60,7 @@ from server.workflow.reminders import Reminders
 from server.workflow.reports import Reports
 from server.workflow.robots import Robots
 from server.workflow.signatures import SignatureDeps
+from server.workflow.templates import DocumentTemplates
 from server.workflow.transitions import Transitions
 from server.workflow.versions import Versions
 
@@ -248,6 +249,11 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         tasks.append(asyncio.create_task(services.expiry.run(stop), name="expiry"))
         if services.reminders is not None:
             tasks.append(asyncio.create_task(services.reminders.run(stop), name="internal-reminders"))
+        # Document generator templates and bulk sends (issue 17): the worker resumes every open bulk job.
+        services.templates = DocumentTemplates(
+            settings, db, directory=services.directory, intake=services.intake, data_dir=settings.storage.path
+        )
+        tasks.append(asyncio.create_task(services.templates.run(stop), name="bulk-send"))
         tasks += counterparty_runtime.start(services, stop)
         agents = services.agents = AgentHub(settings, db, listeners=services.listeners, signatures=services.signatures)
         await agents.start()

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from server.workflow.reports import Reports
     from server.workflow.robots import Robots
     from server.workflow.signatures import SignatureDeps
+    from server.workflow.templates import DocumentTemplates
     from server.workflow.transitions import Transitions
     from server.workflow.versions import Versions
 
@@ -74,6 +75,7 @@ class AppServices:
     counterparty: CounterpartyExchange | None = None
     public_limiter: PublicLimiter | None = None
     mail: MailWorker | None = None
+    templates: DocumentTemplates | None = None
     counterparty_scheduler: CounterpartyScheduler | None = None
     link_key: bytes = b""
     # The automation robots (issue 17), set by server.app.workflow_services.

@@ -62,6 +62,11 @@ def is_read_method(method: str) -> bool:
     return last.startswith(_READ_VERBS)
 
 
+class DownloadTooLarge(Bitrix24Error):
+    """A file the portal serves is over the caller's limit (:meth:`Bitrix24Client.download_to`); nothing more is
+    read."""
+
+
 class BatchResult(msgspec.Struct):
     """Outcome of `batch`: per-command results and per-command typed errors (the call itself succeeded)."""
 
@@ -522,3 +527,41 @@ class Bitrix24Client:
                 return size
         except httpx.HTTPError as exc:
             raise TransportError("disk.download", "NETWORK", type(exc).__name__) from None
+
+    async def download_to(self, url: str, sink: Path, *, max_bytes: int) -> int:
+        """GET a file the portal serves (a document generator PDF) into ``sink``, refusing it past ``max_bytes``:
+        nothing more is read and the partial file is removed. Its size. Errors come typed as for REST calls."""
+        headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
+        try:
+            async with (
+                self.limiter.slot(),
+                self._http.stream(
+                    "GET",
+                    url,
+                    headers=headers,
+                    follow_redirects=False,
+                    timeout=httpx.Timeout(self.settings.transfer_timeout_seconds),
+                ) as response,
+            ):
+                self.stats["requests"] += 1
+                if response.status_code >= 300:
+                    body = await response.aread()
+                    try:
+                        payload = msgspec.json.decode(body[:65536]) if body else {}
+                    except msgspec.DecodeError:
+                        payload = {}
+                    raise error_from("document.pdf", payload if isinstance(payload, dict) else {}, response.status_code)
+                size = 0
+                try:
+                    with sink.open("wb") as out:
+                        async for chunk in response.aiter_bytes(256 * 1024):
+                            size += len(chunk)
+                            if size > max_bytes:
+                                raise DownloadTooLarge("document.pdf", "TOO_LARGE", f"over {max_bytes} bytes")
+                            out.write(chunk)
+                except BaseException:
+                    sink.unlink(missing_ok=True)
+                    raise
+                return size
+        except httpx.HTTPError as exc:
+            raise TransportError("document.pdf", "NETWORK", type(exc).__name__) from None

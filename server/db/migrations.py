@@ -730,3 +730,45 @@ def m0022_document_versions(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
     db.execute("ALTER TABLE documents ADD COLUMN previous_id INTEGER REFERENCES documents(id)")
     db.execute("CREATE UNIQUE INDEX documents_previous ON documents(previous_id) WHERE previous_id IS NOT NULL")
+
+
+@migrations(name="0024_bulk_send")
+def m0024_bulk_send(db: SqliteUtilsDatabase) -> None:
+    # Issue 17, templates: a bulk send makes one document per deal from a document generator template
+    # (server/workflow/templates.py). One row per (job, deal) holds where that deal stands, so a retry or a restart
+    # continues where it stopped. `floor_id` is the newest generator document of that template and deal before
+    # ours was asked for and `generated_id` the one the portal made for us: a lost `document.add` answer is found
+    # again above `floor_id` instead of making a second one, and the unique index keeps two rows from claiming
+    # the same generator document. `document_id` is written in the transaction that creates the KlikDok
+    # document, so the row and the document exist together or not at all.
+    db.execute("""
+        CREATE TABLE bulk_jobs (
+            id INTEGER PRIMARY KEY,
+            author_id INTEGER NOT NULL,
+            template_id INTEGER NOT NULL,
+            template_name TEXT NOT NULL,
+            signers TEXT NOT NULL DEFAULT '[]',
+            message TEXT NOT NULL DEFAULT '',
+            due_date TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE bulk_items (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES bulk_jobs(id),
+            entity_type TEXT NOT NULL,
+            entity_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'generating', 'generated', 'done', 'failed')),
+            floor_id INTEGER,
+            generated_id INTEGER,
+            document_id INTEGER REFERENCES documents(id),
+            error TEXT NOT NULL DEFAULT '',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at REAL NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            UNIQUE (job_id, entity_type, entity_id)
+        )""")
+    db.execute("CREATE UNIQUE INDEX bulk_items_generated ON bulk_items(generated_id) WHERE generated_id IS NOT NULL")
+    db.execute("CREATE INDEX bulk_items_open ON bulk_items(state, next_at) WHERE state NOT IN ('done', 'failed')")

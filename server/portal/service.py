@@ -337,6 +337,20 @@ class PortalService:
             except Bitrix24Error as exc:
                 problems.append(f"{placement}: {exc.code} {exc.description}".strip())
         try:
+            # Issue 17: the deal list's row menu opens the bulk send (server/routes/templates.py); bind() is
+            # idempotent, so a reinstall adds nothing.
+            await app.bind(
+                "CRM_DEAL_LIST_MENU",
+                f"{self.public_url}/b24/bulk",
+                "KlikDok: отправить на подпись",
+                lang_all={
+                    "ru": {"TITLE": "KlikDok: отправить на подпись"},
+                    "en": {"TITLE": "KlikDok: send for signing"},
+                },
+            )
+        except Bitrix24Error as exc:
+            problems.append(f"CRM_DEAL_LIST_MENU: {exc.code} {exc.description}".strip())
+        try:
             await client.call("event.bind", {"event": "ONAPPUNINSTALL", "handler": f"{self.public_url}/b24/events"})
         except Bitrix24Error as exc:
             if "already" not in exc.description.lower() and "HANDLER_ALREADY" not in exc.code.upper():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import agent, cryptoarm, portal_pages, public_pages, public_verify, robots
+from . import agent, cryptoarm, portal_pages, public_pages, public_verify, robots, templates
 from .api import agents as api_agents
 from .api import certificate_offers as api_certificate_offers
 from .api import certificates as api_certificates
@@ -48,4 +48,5 @@ ROUTES: list[Any] = [
     public_verify.PublicVerify,
     api_counterparty.CounterpartyApi,
     api_counterparty.CardRecipientsApi,
+    *templates.ROUTES,
 ]

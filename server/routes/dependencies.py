@@ -31,6 +31,7 @@ from server.workflow.permissions import Viewer
 from server.workflow.queries import DocumentQueries
 from server.workflow.registration import CertificateRegistration
 from server.workflow.reports import Reports
+from server.workflow.templates import DocumentTemplates
 from server.workflow.transitions import Transitions
 from server.workflow.versions import Versions
 
@@ -119,6 +120,12 @@ def provide_exchange(services: Services) -> CounterpartyExchange:
     return exchange
 
 
+def provide_templates(services: Services) -> DocumentTemplates:
+    templates = services.templates
+    assert templates is not None, "the document templates service starts with the server"
+    return templates
+
+
 def provide_public_limiter(services: Services) -> PublicLimiter:
     limiter = services.public_limiter
     assert limiter is not None, "the counterparty exchange starts with the server"
@@ -145,6 +152,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "agents": Provide(provide_agents, sync_to_thread=False),
     "exchange": Provide(provide_exchange, sync_to_thread=False),
     "public_limiter": Provide(provide_public_limiter, sync_to_thread=False),
+    "templates": Provide(provide_templates, sync_to_thread=False),
     # The page session (X-KlikDok-Session), checked; 401 without a valid one.
     "session": Provide(current_session, sync_to_thread=False),
     # The session's user with their roles (looked up in the portal's directory, cached there).

@@ -23,6 +23,7 @@
     var chosen = [];
     var people = null;
     var contacts = null;
+    var templates = null;
     var createKey = u.newKey();   // one per opening: a double click sends one document
     var shown = [];               // the documents the list shows now
 
@@ -86,6 +87,14 @@
         api("GET", "/directory/users").then(function (list) { people = list; renderOptions(); fit(); })
           .catch(function (err) { error.textContent = err.message; });
       }
+      if (!templates) {
+        // The portal's document generator templates for this card (issue 17): «Создать из шаблона».
+        api("GET", "/templates").then(function (list) {
+          templates = list;
+          var select = byId("kd-template");
+          list.forEach(function (t) { select.appendChild(u.el("option", { value: String(t.id), text: t.name })); });
+        }).catch(function () { byId("kd-template").options[0].textContent = "Шаблоны портала недоступны — приложите файлы"; });
+      }
       if (!contacts) {
         api("GET", "/counterparty/recipients").then(function (list) { contacts = list; renderContacts(); })
           .catch(function () { byId("kd-contact").options[0].textContent = "Контакты из CRM недоступны — адрес из CRM по умолчанию"; });
@@ -140,7 +149,8 @@
     function submit(send) {
       error.textContent = "";
       var files = byId("kd-files").files;
-      if (!files.length) { error.textContent = "Выберите файл."; byId("kd-files").focus(); return; }
+      var templateId = byId("kd-template").value;
+      if (!files.length && !templateId) { error.textContent = "Выберите файл."; byId("kd-files").focus(); return; }
       if (send && !chosen.length) {
         error.textContent = "Добавьте хотя бы одного подписанта.";
         byId("kd-signer-search").focus();
@@ -159,7 +169,17 @@
       data.append("send", send ? "1" : "0");
       for (var i = 0; i < files.length; i++) data.append("files", files[i], files[i].name);
       var button = byId(send ? "kd-create-send" : "kd-create-draft");
-      u.busy(button, function () { return api("POST", "/documents", data, { key: createKey }); }).then(function (created) {
+      var request = function () { return api("POST", "/documents", data, { key: createKey }); };
+      if (templateId) {
+        // The portal makes the document from its template; KlikDok sends its PDF (the files field is not used).
+        var body = { signers: chosen.map(function (p) { return p.id; }), send: send,
+                     counterparty_email: byId("kd-cp-email").value.trim(),
+                     contact_id: contact && contact.getAttribute("data-contact-id") ? parseInt(contact.getAttribute("data-contact-id"), 10) : null,
+                     contact_email: (contact && contact.value) || "", due_date: byId("kd-due").value,
+                     message: byId("kd-message").value };
+        request = function () { return api("POST", "/templates/" + templateId + "/documents", body, { key: createKey }); };
+      }
+      u.busy(button, request).then(function (created) {
         if (!created) return null;
         if (createOnly) {
           if (frame.canSlide) { frame.closeApplication(); return null; }

@@ -134,6 +134,10 @@ class Intake:
                 info["email"] = contact.emails[0]
         return company_id, info, contacts
 
+    async def card_contacts(self, entity_type: str, entity_id: int) -> list[Contact]:
+        """The card's contacts as :meth:`create` will see them (the same short cache: asking first costs nothing)."""
+        return (await self._counterparty(entity_type, entity_id))[2]
+
     @staticmethod
     def _contact(contacts: Sequence[Contact], contact_id: int, email: str) -> tuple[int, str, str]:
         """(id, name, address) of the contact person picked in the form: one of the card's own contacts (the id
@@ -210,13 +214,16 @@ class Intake:
         message: str = "",
         contact_id: int | None = None,
         contact_email: str = "",
+        in_transaction: Callable[[Any, int], None] | None = None,
     ) -> int:
         """Record a draft; with ``send`` it is sent in the same transaction (one commit: a document is never left
         half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
         after the commit, so a crash at any point leaves no file on the portal that no document owns.
 
         The counterparty's address: the one typed in the form, else the picked contact person's, else the CRM's
-        default (the company's, then the first contact's). ``due_date`` is the picked day (:mod:`.deadlines`)."""
+        default (the company's, then the first contact's). ``due_date`` is the picked day (:mod:`.deadlines`).
+        ``in_transaction(d, document_id)`` runs in the same write transaction (a bulk send records its row there, so
+        the row and the document exist together or not at all)."""
         if entity_type not in CODES or entity_id <= 0:
             raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.")
         self.check_uploads(uploads)
@@ -274,6 +281,8 @@ class Intake:
                     counterparty_days=self.settings.workflow.counterparty_days,
                     listeners=self.listeners,
                 )
+            if in_transaction is not None:
+                in_transaction(d, doc_id)
             return doc_id
 
         try:

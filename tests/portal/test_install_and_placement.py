@@ -30,8 +30,12 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
     second = install(kd, emulator)  # re-install (new version, admin clicked again): nothing duplicated
     assert second.status_code == 200
     placements = {(p["placement"], p["handler"]) for p in emulator.state.placements}
-    assert placements == {("CRM_DEAL_DETAIL_TAB", f"{kd.url}/b24/tab"), ("CRM_COMPANY_DETAIL_TAB", f"{kd.url}/b24/tab")}
-    assert len(emulator.state.placements) == 2
+    assert placements == {
+        ("CRM_DEAL_DETAIL_TAB", f"{kd.url}/b24/tab"),
+        ("CRM_COMPANY_DETAIL_TAB", f"{kd.url}/b24/tab"),
+        ("CRM_DEAL_LIST_MENU", f"{kd.url}/b24/bulk"),  # issue 17: the deal list's row menu opens the bulk send
+    }
+    assert len(emulator.state.placements) == 3
     assert any(
         b["event"] == "ONAPPUNINSTALL" and b["handler"] == f"{kd.url}/b24/events" for b in emulator.state.event_bindings
     )

@@ -31,6 +31,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 # The create dialog's controls in their Tab order (a chosen signer's «убрать» comes after «Добавить подписанта»).
 DIALOG_ORDER = [
     "kd-title",
+    "kd-template",
     "kd-files",
     "kd-signer-search",
     "kd-signer-options",
