@@ -19,6 +19,7 @@ from typing import Any
 
 from . import agent, cryptoarm, portal_pages, public_pages, public_verify
 from .api import agents as api_agents
+from .api import approval as api_approval
 from .api import certificate_offers as api_certificate_offers
 from .api import certificates as api_certificates
 from .api import counterparty as api_counterparty
@@ -33,6 +34,7 @@ ROUTES: list[Any] = [
     portal_pages.Bitrix24Pages,
     api_documents.DocumentsController,
     *protocols.ROUTES,
+    *api_approval.ROUTES,
     api_certificates.CertificatesController,
     *api_certificate_offers.ROUTES,
     *api_agents.ROUTES,

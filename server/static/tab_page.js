@@ -24,6 +24,7 @@
     var people = null;
     var contacts = null;
     var createKey = u.newKey();   // one per opening: a double click sends one document
+    var approval = K.approval ? K.approval.createForm() : null;  // «Согласующие», «Наблюдатели» (approval.js)
     var shown = [];               // the documents the list shows now
 
     function load() {
@@ -83,7 +84,11 @@
     // The directory and the card's contacts, asked once per page; a failure is said and asked again next time.
     function prepare() {
       if (!people) {
-        api("GET", "/directory/users").then(function (list) { people = list; renderOptions(); fit(); })
+        api("GET", "/directory/users").then(function (list) {
+          people = list; renderOptions();
+          if (approval) approval.setPeople(list);
+          fit();
+        })
           .catch(function (err) { error.textContent = err.message; });
       }
       if (!contacts) {
@@ -103,6 +108,7 @@
       chosen = [];
       renderChosen();
       renderOptions();
+      if (approval) approval.reset();
       error.textContent = "";
       createKey = u.newKey();
     }
@@ -157,6 +163,7 @@
       data.append("due_date", byId("kd-due").value);
       data.append("message", byId("kd-message").value);
       data.append("send", send ? "1" : "0");
+      if (approval) approval.fill(data);
       for (var i = 0; i < files.length; i++) data.append("files", files[i], files[i].name);
       var button = byId(send ? "kd-create-send" : "kd-create-draft");
       u.busy(button, function () { return api("POST", "/documents", data, { key: createKey }); }).then(function (created) {
