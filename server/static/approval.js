@@ -99,10 +99,10 @@
     if (a.steps.length) {
       var rounds = {};
       a.steps.forEach(function (s) { (rounds[s.round] = rounds[s.round] || []).push(s); });
-      Object.keys(rounds).sort(function (x, y) { return x - y; }).forEach(function (r) {
-        var past = a.round && Number(r) < a.round;
+      Object.keys(rounds).sort(function (x, y) { return (Number(x) || 1e9) - (Number(y) || 1e9); }).forEach(function (r) {
+        var past = Number(r) > 0 && Number(r) < a.round;
         var ol = el("ol", { class: "kd-steps kd-approval-steps" + (past ? " kd-approval-past" : ""),
-                            "aria-label": Number(r) === 0 ? "Согласующие (ещё не отправлено)" :
+                            "aria-label": Number(r) === 0 ? "Согласующие при следующей отправке" :
                               (past ? "Согласование, круг " + r + " (прошлый)" : "Согласование, круг " + r) });
         rounds[r].forEach(function (s) {
           ol.appendChild(el("li", { class: "kd-approval-step kd-approval-" + s.state, "data-approver": String(s.user_id),
@@ -111,6 +111,7 @@
             s.comment ? el("div", { class: "kd-approval-comment" }, el("strong", { text: "Комментарий: " }), s.comment) : null));
         });
         if (past) box.appendChild(el("p", { class: "kd-muted kd-small", text: "Прошлый круг согласования:" }));
+        if (Number(r) === 0 && a.round) box.appendChild(el("p", { class: "kd-muted kd-small", text: "При повторной отправке согласуют:" }));
         box.appendChild(ol);
       });
     }

@@ -286,13 +286,9 @@ def info(db: Database, doc: DocumentRow) -> ApprovalInfo | None:
         return None
     mode, round_ = found if found else ("", 0)
     steps = approval_store.steps(db, doc.id)
-    if round_ == 0 and found is not None:
-        # Not sent yet: the planned approvers, shown as waiting.
-        steps = [
-            s
-            for s in approval_store.steps(db, doc.id, 0)
-            if s.state == "waiting"  # round 0 rows are always waiting
-        ]
+    if "route" in doc.state.info.author_actions:
+        # With the author (a draft, a returned document): who will approve when it is sent (round 0, the plan).
+        steps += approval_store.steps(db, doc.id, 0)
     sent_back = next((s for s in reversed(steps) if s.state == "sent_back"), None)
     returned = doc.state == DocState.RETURNED and sent_back is not None
     return ApprovalInfo(

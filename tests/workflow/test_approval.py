@@ -183,6 +183,13 @@ def test_a_return_with_comment_goes_back_to_the_author_who_sends_again(kd: Klikd
         headers={"Idempotency-Key": uuid.uuid4().hex},
     )
     assert route.status_code == 200, route.text
+    # The author's panel shows the round that came back and who will approve next time (round 0, the plan).
+    planned = kd.api("GET", f"/documents/{doc}", MANAGER).json()["approval"]["steps"]
+    assert [(s["round"], s["user_id"], s["state"]) for s in planned] == [
+        (1, CHIEF_ACCOUNTANT, "sent_back"),
+        (1, SALES_HEAD, "cancelled"),
+        (0, SALES_HEAD, "waiting"),
+    ]
     assert post(kd, MANAGER, f"/documents/{doc}/send").status_code == 200
     assert state_of(kd, doc) == "in_approval"
     detail = kd.api("GET", f"/documents/{doc}", SALES_HEAD).json()
@@ -235,6 +242,9 @@ def test_a_draft_with_approvers_is_the_authors_alone_and_withdrawal_closes_the_a
     assert state_of(kd, doc) == "draft"
     assert kd.api("GET", f"/documents/{doc}", CHIEF_ACCOUNTANT).status_code == 403
     assert kd.api("GET", f"/documents/{doc}", GROUP_HEAD).status_code == 403
+    draft = kd.api("GET", f"/documents/{doc}", MANAGER).json()
+    assert [(s["round"], s["user_id"]) for s in draft["approval"]["steps"]] == [(0, CHIEF_ACCOUNTANT)]
+    assert draft["approval"]["mode_label"] == "по очереди" and "send" in draft["can"]
     assert post(kd, MANAGER, f"/documents/{doc}/send").status_code == 200
     assert state_of(kd, doc) == "in_approval"
     assert kd.api("GET", f"/documents/{doc}", GROUP_HEAD).status_code == 200
