@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 from sqlite_utils import Database
 
+from server import crashpoints
+
 from . import approval_store, effects
 from .docstate import DocState
 from .listeners import NO_LISTENERS, TransitionListeners
@@ -204,6 +206,8 @@ def approve(
     start_signing(
         db, doc, "approved", actor=f"user:{user_id}", counterparty_days=counterparty_days, listeners=listeners
     )
+    # Still inside the transaction: a crash here must leave no trace of the approval (tests/workflow/test_approval).
+    crashpoints.reached("approval.last_approved")
     return True
 
 

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from demo.portal_emulator import PortalEmulator
+from tests.support.server import start_server
 from tests.workflow.conftest import (
     ACCOUNTANT,
     CHIEF_ACCOUNTANT,
@@ -20,6 +25,7 @@ from tests.workflow.conftest import (
     SALES_MANAGER,
     Klikdok,
     People,
+    server_env,
     wait_for,
 )
 
@@ -252,3 +258,41 @@ def test_a_draft_with_approvers_is_the_authors_alone_and_withdrawal_closes_the_a
     assert kd.query("SELECT state FROM approval_steps WHERE document_id = ? AND round = 1", doc) == [("cancelled",)]
     assert post(kd, CHIEF_ACCOUNTANT, f"/documents/{doc}/approve").status_code == 409
     assert queue(kd, CHIEF_ACCOUNTANT, "approvals") == []
+
+
+def test_killed_inside_the_last_approval_leaves_no_trace_and_it_runs_once_after_restart(
+    tmp_path: Path, own_emulator: PortalEmulator, people: People
+) -> None:
+    """One transition, one transaction: SIGKILL after the last approval wrote its step, audit rows, the new state,
+    the signer's notification and the timeline comment, before the commit. None of them may survive."""
+    data = tmp_path / "data"
+    env = server_env(people.pki, KLIKDOK_PORTAL_URL=own_emulator.base_url)
+    first = start_server(data, env={**env, "KLIKDOK_TEST_CRASH_AT": "approval.last_approved"})
+    kd = Klikdok(first, own_emulator)
+    try:
+        kd.install()
+        doc = create(kd, approvers=[CHIEF_ACCOUNTANT])
+        before = kd.query("SELECT count(*) FROM audit_log"), kd.query("SELECT count(*) FROM outbox")
+        try:
+            post(kd, CHIEF_ACCOUNTANT, f"/documents/{doc}/approve")
+        except httpx.HTTPError:
+            pass  # the server died mid-request, as intended
+        else:
+            raise AssertionError("the crash point was not reached")
+        assert first.proc.wait(15) != 0
+    finally:
+        first.stop()
+    assert state_of(kd, doc) == "in_approval"
+    assert kd.query("SELECT state FROM approval_steps WHERE document_id = ? AND round = 1", doc) == [("current",)]
+    assert (kd.query("SELECT count(*) FROM audit_log"), kd.query("SELECT count(*) FROM outbox")) == before
+
+    second = start_server(data, env=env)
+    kd.server = second
+    try:
+        assert post(kd, CHIEF_ACCOUNTANT, f"/documents/{doc}/approve").status_code == 200
+        assert state_of(kd, doc) == "awaiting_internal"
+        wait_for(lambda: notes_for(kd, DIRECTOR, "ждёт вашей подписи"), what="the signer told after restart")
+        assert actions(kd, doc).count("document.approved") == 1
+        assert len(notes_for(kd, DIRECTOR, "ждёт вашей подписи")) == 1
+    finally:
+        second.stop()
