@@ -14,7 +14,7 @@
   // ---- the create form --------------------------------------------------------------------------------------
 
   // One picker (search, list, «Добавить», the chosen with «убрать») over the same directory as the signers'.
-  function picker(prefix, what) {
+  function picker(prefix, what, changed) {
     var chosen = [];
     var people = [];
     function render(focusIndex) {
@@ -28,6 +28,7 @@
         var buttons = list.querySelectorAll("button");
         (buttons[Math.min(focusIndex, buttons.length - 1)] || byId(prefix + "-options")).focus();
       }
+      if (changed) changed(chosen.length);
       fit();
     }
     function options() {
@@ -62,7 +63,11 @@
   // The create form's part: null when the form has no approval fields (an older template).
   function createForm() {
     if (!byId("kd-approvers-search")) return null;
-    var approvers = picker("kd-approvers", "согласующий");
+    // The form's send button says where the document goes: to the approvers when there are any.
+    var send = byId("kd-create-send");
+    var approvers = picker("kd-approvers", "согласующий", function (count) {
+      if (send) send.textContent = count ? "Отправить на согласование" : "Отправить на подпись";
+    });
     var observers = picker("kd-observers", "наблюдатель");
     function order() {
       var checked = document.querySelector("input[name=approval]:checked");

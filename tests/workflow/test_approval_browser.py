@@ -40,7 +40,9 @@ def test_create_with_approvers_approve_and_return_from_the_panel(kd: Klikdok, pa
     page.fill("#kd-signer-search", "Соколов")
     page.select_option("#kd-signer-options", str(DIRECTOR))
     page.click("#kd-signer-add")
+    assert page.inner_text("#kd-create-send") == "Отправить на подпись"
     pick(page, "kd-approvers", CHIEF_ACCOUNTANT, "Новикова")
+    assert page.inner_text("#kd-create-send") == "Отправить на согласование"
     pick(page, "kd-approvers", SALES_HEAD, "Кузнецова")
     pick(page, "kd-observers", GROUP_HEAD, "")
     assert page.is_checked("#kd-approval-sequential")
