@@ -41,7 +41,7 @@ from server.state import AppServices
 from server.trust.context import TrustContext
 from server.trust.refresher import RevocationRefresher
 from server.trust.revocation_cache import CachingFetcher, cache_directory
-from server.workflow import effects, robots
+from server.workflow import approval, effects, robots
 from server.workflow.crm_status import CrmStatus
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
@@ -132,6 +132,8 @@ def workflow_services(
     # A completed document's stamped copies and protocol go to Disk beside the original (outbox kind disk.paper).
     worker.paper = paper_copies.all_for
     listeners.on("counterparty_signed", effects.store_paper_on_disk)
+    # Согласование (issue 17): a withdrawal closes open approvals; observers hear of completion and rejection.
+    approval.register(listeners)
     intake = Intake(
         settings,
         db,

@@ -14,6 +14,11 @@ from __future__ import annotations
 PHRASES: dict[str, str] = {
     "document.created": "документ создан",
     "document.route_set": "маршрут изменён",
+    "document.approval_set": "изменены согласующие и наблюдатели",
+    "document.approval_requested": "документ отправлен на согласование",
+    "document.approved": "документ согласован участником",
+    "document.returned": "документ возвращён на доработку",
+    "document.approval_completed": "согласование завершено",
     "document.sent": "документ отправлен на подпись",
     "document.reminded": "напоминание подписанту",
     "step.signed": "шаг маршрута подписан",

@@ -772,3 +772,42 @@ def m0024_bulk_send(db: SqliteUtilsDatabase) -> None:
         )""")
     db.execute("CREATE UNIQUE INDEX bulk_items_generated ON bulk_items(generated_id) WHERE generated_id IS NOT NULL")
     db.execute("CREATE INDEX bulk_items_open ON bulk_items(state, next_at) WHERE state NOT IN ('done', 'failed')")
+
+
+@migrations(name="0025_approvals")
+def m0025_approvals(db: SqliteUtilsDatabase) -> None:
+    # Issue 17: согласование before signing and observers («копия») (server/workflow/approval.py).
+    # `document_approval`: one row per document that has approvers: the order (`sequential` one after another,
+    # `parallel` all at once) and the round, which grows each time the author sends a returned document again.
+    # `approval_steps`: the approvers of each round (a new round copies the list, so the comments of an earlier
+    # round stay in the history); `state` is waiting / current / approved / sent_back / cancelled.
+    # `document_observers`: people told of the outcome, who may read the document and do nothing else.
+    db.execute("""
+        CREATE TABLE document_approval (
+            document_id INTEGER PRIMARY KEY REFERENCES documents(id),
+            mode TEXT NOT NULL CHECK (mode IN ('sequential', 'parallel')),
+            round INTEGER NOT NULL DEFAULT 0
+        )""")
+    db.execute("""
+        CREATE TABLE approval_steps (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            round INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'waiting'
+                CHECK (state IN ('waiting', 'current', 'approved', 'sent_back', 'cancelled')),
+            acted_at TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            UNIQUE (document_id, round, position)
+        )""")
+    db.execute("CREATE INDEX approval_steps_user ON approval_steps(user_id, state)")
+    db.execute("""
+        CREATE TABLE document_observers (
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            user_id INTEGER NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (document_id, user_id)
+        )""")
+    db.execute("CREATE INDEX document_observers_user ON document_observers(user_id)")

@@ -83,6 +83,8 @@
 
     function loadQueue() {
       var holder = document.getElementById("kd-queue");
+      // «На согласование» (approval.js) sits above the signing queue and reloads with it.
+      if (window.KlikDok.approval) window.KlikDok.approval.loadQueue(function (id) { openAndFocus(id, loadQueue); });
       return api("GET", "/documents?view=queue&limit=200").then(function (page) {
         document.getElementById("kd-queue-count").textContent = page.total ? String(page.total) : "";
         clear(holder);

@@ -370,6 +370,9 @@
       el("strong", { text: "Сообщение контрагенту: " }), el("span", { class: "kd-author-message-text", text: detail.message })));
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "Файлы" }));
     panel.appendChild(fileList(doc, detail));
+    var approval = window.KlikDok.approval;  // согласование and observers (approval.js), before the signers
+    var approvalBox = approval ? approval.section(detail) : null;
+    if (approvalBox) panel.appendChild(approvalBox);
     panel.appendChild(el("h3", { class: "kd-subtitle", text: "Маршрут" }));
     panel.appendChild(timeline(detail));
     if (detail.signatures.length) {
@@ -411,7 +414,9 @@
       });
       actions.appendChild(button);
     }
-    if (detail.can.indexOf("send") >= 0) act("Отправить на подпись", function (key) { return api("POST", "/documents/" + doc.id + "/send", null, { key: key }); }, "kd-btn-blue");
+    if (approval) approval.buttons(detail, actions, actionError, refresh);
+    var sendLabel = detail.approval && detail.approval.mode ? "Отправить на согласование" : "Отправить на подпись";
+    if (detail.can.indexOf("send") >= 0) act(sendLabel, function (key) { return api("POST", "/documents/" + doc.id + "/send", null, { key: key }); }, "kd-btn-blue");
     if (detail.can.indexOf("remind") >= 0) act("Напомнить", function (key) { return api("POST", "/documents/" + doc.id + "/remind", null, { key: key }); });
     if (detail.can.indexOf("withdraw") >= 0) {
       var withdrawButton = el("button", { class: "kd-btn kd-btn-light", type: "button", "data-action": "Отозвать",

@@ -25,6 +25,7 @@
     var contacts = null;
     var templates = null;
     var createKey = u.newKey();   // one per opening: a double click sends one document
+    var approval = K.approval ? K.approval.createForm() : null;  // «Согласующие», «Наблюдатели» (approval.js)
     var shown = [];               // the documents the list shows now
 
     function load() {
@@ -84,7 +85,11 @@
     // The directory and the card's contacts, asked once per page; a failure is said and asked again next time.
     function prepare() {
       if (!people) {
-        api("GET", "/directory/users").then(function (list) { people = list; renderOptions(); fit(); })
+        api("GET", "/directory/users").then(function (list) {
+          people = list; renderOptions();
+          if (approval) approval.setPeople(list);
+          fit();
+        })
           .catch(function (err) { error.textContent = err.message; });
       }
       if (!templates) {
@@ -112,6 +117,7 @@
       chosen = [];
       renderChosen();
       renderOptions();
+      if (approval) approval.reset();
       error.textContent = "";
       createKey = u.newKey();
     }
@@ -167,6 +173,7 @@
       data.append("due_date", byId("kd-due").value);
       data.append("message", byId("kd-message").value);
       data.append("send", send ? "1" : "0");
+      if (approval) approval.fill(data);
       for (var i = 0; i < files.length; i++) data.append("files", files[i], files[i].name);
       var button = byId(send ? "kd-create-send" : "kd-create-draft");
       var request = function () { return api("POST", "/documents", data, { key: createKey }); };

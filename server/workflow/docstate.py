@@ -6,6 +6,12 @@ draft ──send──▶ awaiting_internal ──all internal signed──▶ a
   │                 ▼                                           ▼
   └──delete     rejected_internal                          rejected_counterparty
  any open state ──withdraw (author)──▶ withdrawn ;  awaiting_counterparty ──deadline passed──▶ expired
+
+With approvers (issue 17, server/workflow/approval.py), «send» goes through согласование first:
+draft/returned ──submit_for_approval──▶ in_approval ──last approver approves (approved)──▶ awaiting_internal
+                                           │ an approver sends it back with a comment (return)
+                                           ▼
+                                        returned ──(author edits, sends again)──▶ approval
 ```
 
 The values are what the database and the API carry, so they never change. Adding a state means one member here,
@@ -20,13 +26,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-Actor = Literal["author", "internal", "counterparty"]
+Actor = Literal["author", "approver", "internal", "counterparty"]
 Tone = Literal["neutral", "waiting", "counterparty", "ok", "bad", "muted"]
 CounterpartyPanel = Literal["", "always", "with_links"]
 
 
 class DocState(StrEnum):
     DRAFT = "draft"
+    APPROVAL = "in_approval"
+    RETURNED = "returned"
     AWAITING_INTERNAL = "awaiting_internal"
     AWAITING_COUNTERPARTY = "awaiting_counterparty"
     COMPLETED = "completed"
@@ -63,7 +71,8 @@ class StateInfo:
     """What the rest of the code asks about a state.
 
     ``actor`` is who moves the document on; ``author_actions`` and ``signer_actions`` are what the pages may offer
-    the author and the current internal signer (the transitions check again). ``author_only``: nobody else sees the
+    the author and the current internal signer (the transitions check again); ``approver_actions`` what a current
+    approver may do (согласование, issue 17). ``author_only``: nobody else sees the
     document. ``counterparty_headline``/``counterparty_panel``: the counterparty block under a document (shown
     always, only when links were sent, or not at all) and its headline when the state alone decides it.
     """
@@ -74,6 +83,7 @@ class StateInfo:
     tone: Tone
     author_actions: tuple[str, ...] = ()
     signer_actions: tuple[str, ...] = ()
+    approver_actions: tuple[str, ...] = ()
     author_only: bool = False
     rejection: bool = False
     counterparty_panel: CounterpartyPanel = ""
@@ -84,6 +94,17 @@ _INFO: dict[DocState, StateInfo] = {
     DocState.DRAFT: StateInfo(
         "Черновик", True, "author", "neutral", author_actions=("route", "send", "delete", "withdraw"), author_only=True
     ),
+    DocState.APPROVAL: StateInfo(
+        "На согласовании",
+        True,
+        "approver",
+        "waiting",
+        author_actions=("withdraw",),
+        approver_actions=("approve", "return"),
+    ),
+    # Sent back by an approver: the author corrects the route and sends it again (approval restarts); the approvers
+    # keep seeing it (not author_only: they have read it already).
+    DocState.RETURNED: StateInfo("На доработке", True, "author", "bad", author_actions=("route", "send", "withdraw")),
     DocState.AWAITING_INTERNAL: StateInfo(
         "На подписи",
         True,
@@ -147,7 +168,10 @@ LISTED_STATES: tuple[DocState, ...] = tuple(s for s in DocState if s is not DocS
 
 # (from states, to state) of every named transition; checked before anything is written.
 TRANSITIONS: dict[str, tuple[frozenset[DocState], DocState]] = {
-    "send": (frozenset({DocState.DRAFT}), DocState.AWAITING_INTERNAL),
+    "send": (frozenset({DocState.DRAFT, DocState.RETURNED}), DocState.AWAITING_INTERNAL),
+    "submit_for_approval": (frozenset({DocState.DRAFT, DocState.RETURNED}), DocState.APPROVAL),
+    "approved": (frozenset({DocState.APPROVAL}), DocState.AWAITING_INTERNAL),
+    "return": (frozenset({DocState.APPROVAL}), DocState.RETURNED),
     "internal_signed": (frozenset({DocState.AWAITING_INTERNAL}), DocState.AWAITING_COUNTERPARTY),
     "internal_rejected": (frozenset({DocState.AWAITING_INTERNAL}), DocState.REJECTED_INTERNAL),
     "counterparty_signed": (frozenset({DocState.AWAITING_COUNTERPARTY}), DocState.COMPLETED),

@@ -27,7 +27,7 @@ from server.text import message as clean_message
 from server.text import name as clean_name
 from server.text import title as clean_title
 
-from . import deadlines, effects, previews, states, store
+from . import approval, deadlines, effects, previews, states, store
 from .directory import PortalDirectory
 from .files import FileCache, Spool, safe_name
 from .listeners import TransitionListeners
@@ -215,6 +215,9 @@ class Intake:
         contact_id: int | None = None,
         contact_email: str = "",
         in_transaction: Callable[[Any, int], None] | None = None,
+        approver_ids: Sequence[int] = (),
+        approval_mode: str = "sequential",
+        observer_ids: Sequence[int] = (),
     ) -> int:
         """Record a draft; with ``send`` it is sent in the same transaction (one commit: a document is never left
         half-sent). The files' bytes go to the spool first and reach the card's Disk folder through the outbox
@@ -223,7 +226,10 @@ class Intake:
         The counterparty's address: the one typed in the form, else the picked contact person's, else the CRM's
         default (the company's, then the first contact's). ``due_date`` is the picked day (:mod:`.deadlines`).
         ``in_transaction(d, document_id)`` runs in the same write transaction (a bulk send records its row there, so
-        the row and the document exist together or not at all)."""
+        the row and the document exist together or not at all).
+        ``approver_ids`` approve before the signers sign, in ``approval_mode`` order; ``observer_ids`` are told of
+        the outcome (:mod:`.approval`)."""
+
         if entity_type not in CODES or entity_id <= 0:
             raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.")
         self.check_uploads(uploads)
@@ -239,6 +245,10 @@ class Intake:
         if author is None:
             raise PermissionDenied("unknown_user", "Пользователь не найден на портале.")
         signers = await self._signers(signer_ids)
+        approvers = await self._signers(approver_ids)
+        observers = await self._signers(observer_ids)
+        if approval_mode not in approval.MODES:
+            raise TransitionRefused("bad_request", "Порядок согласования: «по очереди» или «одновременно».")
         company_id, counterparty, contacts = await self._counterparty(entity_type, entity_id)
         contact = self._contact(contacts, contact_id, contact_email) if contact_id else None
         if counterparty_email.strip():
@@ -273,8 +283,12 @@ class Intake:
             )
             for f, spool_name in zip(store.files(d, doc_id), spooled, strict=True):
                 effects.store_file_on_disk(d, f.id, spool_name)
+            if approvers or observers:
+                approval.configure(
+                    d, doc_id, actor_id=user_id, mode=approval_mode, approvers=approvers, observers=observers
+                )
             if send:
-                states.send(
+                approval.send(
                     d,
                     doc_id,
                     actor_id=user_id,
@@ -298,13 +312,39 @@ class Intake:
         return doc_id
 
     async def set_route(
-        self, viewer: Viewer, document_id: int, signer_ids: Sequence[int], counterparty_email: str | None = None
+        self,
+        viewer: Viewer,
+        document_id: int,
+        signer_ids: Sequence[int],
+        counterparty_email: str | None = None,
+        *,
+        approver_ids: Sequence[int] | None = None,
+        approval_mode: str = "sequential",
+        observer_ids: Sequence[int] | None = None,
     ) -> None:
+        """The route of a draft or a returned document; ``approver_ids``/``observer_ids`` given (None: unchanged)
+        replace the approvers and the observers in the same transaction."""
         doc = await self.documents.visible_document(viewer, document_id)
         viewer.require_author(doc, "изменить маршрут")
         signers = await self._signers(signer_ids)
-        await self.db.write(
-            lambda d: states.set_route(
+        approvers = await self._signers(approver_ids) if approver_ids is not None else None
+        observers = await self._signers(observer_ids) if observer_ids is not None else None
+
+        def write(d: Any) -> None:
+            states.set_route(
                 d, document_id, actor_id=viewer.user_id, signers=signers, counterparty_email=counterparty_email
             )
-        )
+            if approvers is not None or observers is not None:
+                current = approval.info(d, doc)
+                approval.configure(
+                    d,
+                    document_id,
+                    actor_id=viewer.user_id,
+                    mode=approval_mode,
+                    approvers=approvers if approvers is not None else approval.planned(d, document_id),
+                    observers=observers
+                    if observers is not None
+                    else [(p.user_id, p.display_name) for p in (current.observers if current else [])],
+                )
+
+        await self.db.write(write)

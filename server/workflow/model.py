@@ -175,6 +175,41 @@ class VersionLinks(msgspec.Struct, kw_only=True):
     latest_id: int
 
 
+ApprovalStepState = Literal["waiting", "current", "approved", "sent_back", "cancelled"]
+
+
+class ApprovalStep(msgspec.Struct, kw_only=True):
+    """One approver of one round of согласование (issue 17); ``label`` is what the panel shows for ``state``."""
+
+    id: int
+    round: int
+    position: int
+    user_id: int
+    display_name: str
+    state: ApprovalStepState
+    label: str = ""
+    acted_at: str | None = None
+    comment: str = ""
+
+
+class Person(msgspec.Struct, kw_only=True):
+    user_id: int
+    display_name: str
+
+
+class ApprovalInfo(msgspec.Struct, kw_only=True):
+    """The document's согласование for the panel: the order, the round, every round's approvers (latest last) and
+    the observers. ``returned_comment``: the comment of the approver who sent it back, while it is with the author."""
+
+    mode: str  # "sequential" | "parallel" | "" (no approvers, only observers)
+    mode_label: str
+    round: int
+    steps: list[ApprovalStep]
+    observers: list[Person]
+    returned_comment: str = ""
+    returned_by: str = ""
+
+
 class DocumentDetail(msgspec.Struct, kw_only=True):
     document: DocumentSummary
     reason: str
@@ -195,6 +230,8 @@ class DocumentDetail(msgspec.Struct, kw_only=True):
     paper: PaperLinks | None = None
     # Its versions (issue 17); «new_version» in ``can`` offers the next one.
     versions: VersionLinks | None = None
+    # Согласование and observers (issue 17); None when the document has neither.
+    approval: ApprovalInfo | None = None
 
 
 class DocumentPage(msgspec.Struct, kw_only=True):

@@ -5,7 +5,9 @@
 - a department head sees every document of the departments they head and of everything below them (the tree and
   ``UF_HEAD`` come from Bitrix24's ``department.get``);
 - auditors (``[policy] auditor_user_ids`` or members of ``auditor_group_id``) see everything, read-only;
-- only the signer of the current step signs or rejects (checked again inside the transaction).
+- only the signer of the current step signs or rejects (checked again inside the transaction);
+- approvers and observers (issue 17, :mod:`.approval`) see the document once it is sent, read-only; only an
+  approver whose turn it is approves or returns it (checked again inside the transaction).
 Every refusal is a :class:`PermissionDenied` (HTTP 403) that the API audits.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .approval_store import PARTICIPANT_SQL
 from .docstate import DocState, sql_in
 from .model import DocumentRow
 from .store import Scope
@@ -70,8 +73,8 @@ class Viewer:
         """The SQL condition on ``documents d`` for what this viewer may see."""
         if self.auditor:
             return Scope(f"d.author_id = ? OR d.state NOT IN {_MARKS}", [self.user_id, *_AUTHOR_ONLY])
-        parts = ["d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?)"]
-        params: list[Any] = [self.user_id]
+        parts = ["d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?)", PARTICIPANT_SQL]
+        params: list[Any] = [self.user_id, self.user_id, self.user_id]
         if self.managed_departments:
             depts = sorted(self.managed_departments)
             parts.append(f"d.department_id IN ({','.join('?' * len(depts))})")
@@ -81,22 +84,23 @@ class Viewer:
             [self.user_id, *_AUTHOR_ONLY, *params],
         )
 
-    def can_view(self, doc: DocumentRow, route_member: bool) -> bool:
+    def can_view(self, doc: DocumentRow, route_member: bool, participant: bool = False) -> bool:
+        """``participant``: an approver or an observer of the document (they read it, never act but approve)."""
         if doc.author_id == self.user_id:
             return True
         if doc.state.info.author_only:
             return False
-        return self.auditor or route_member or doc.department_id in self.managed_departments
+        return self.auditor or route_member or participant or doc.department_id in self.managed_departments
 
-    def require_view(self, doc: DocumentRow, route_member: bool) -> None:
-        if not self.can_view(doc, route_member):
+    def require_view(self, doc: DocumentRow, route_member: bool, participant: bool = False) -> None:
+        if not self.can_view(doc, route_member, participant):
             if doc.state.info.author_only:
                 raise PermissionDenied(
                     "not_visible", "Документ ещё не отправлен на подпись: черновик виден только его автору."
                 )
             raise PermissionDenied(
                 "not_visible",
-                "У вас нет доступа к этому документу: вы не автор, не подписант, "
+                "У вас нет доступа к этому документу: вы не автор, не подписант, не согласующий, не наблюдатель, "
                 "не руководитель отдела автора и не аудитор.",
             )
 
@@ -115,12 +119,14 @@ class Viewer:
                 "not_current_signer", f"Сейчас документ подписывает {step_name or 'другой участник'}, а не вы."
             )
 
-    def actions(self, doc: DocumentRow, current_user_id: int | None) -> list[str]:
-        """What the pages may offer for this document."""
+    def actions(self, doc: DocumentRow, current_user_id: int | None, current_approver: bool = False) -> list[str]:
+        """What the pages may offer for this document (``current_approver``: it is this viewer's turn to approve)."""
         can = ["download"]
         info = doc.state.info
         if doc.author_id == self.user_id:
             can += info.author_actions
         if info.actor == "internal" and current_user_id == self.user_id:
             can += info.signer_actions
+        if info.actor == "approver" and current_approver:
+            can += info.approver_actions
         return can

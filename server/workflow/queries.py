@@ -17,7 +17,7 @@ from cades.verdicts import document_headline
 from server.bitrix24.entities import cards_phrase
 from server.db import Database
 
-from . import previews, signature_store, store, version_store
+from . import approval, previews, signature_store, store, version_store
 from .digest_commands import digest_commands
 from .docstate import DocState
 from .model import (
@@ -47,13 +47,17 @@ class DocumentQueries:
         The one visibility rule for everything that shows a document, including other packages' endpoints.
         """
 
-        def read(d: Any) -> tuple[DocumentRow | None, bool]:
-            return store.document_row(d, document_id), store.is_route_member(d, document_id, viewer.user_id)
+        def read(d: Any) -> tuple[DocumentRow | None, bool, bool]:
+            return (
+                store.document_row(d, document_id),
+                store.is_route_member(d, document_id, viewer.user_id),
+                approval.is_participant(d, document_id, viewer.user_id),
+            )
 
-        doc, member = await self.db.read(read)
+        doc, member, participant = await self.db.read(read)
         if doc is None or doc.state == DocState.DELETED:
             raise TransitionRefused("not_found", "Документ не найден.")
-        viewer.require_view(doc, member)
+        viewer.require_view(doc, member, participant)
         return doc
 
     async def list(
@@ -71,6 +75,7 @@ class DocumentQueries:
     ) -> DocumentPage:
         """view: "entity" (a CRM card), "mine" (mine by ``role``: "created" by me, "waiting" for my signature,
         "signed" by me, or "" any of these and those I stand on the route of), "queue" (waiting for my signature),
+        "approvals" (waiting for my approval),
         "department" (a head's subtree), "all" (everything visible; auditors see every document)."""
         limit = max(1, min(200, limit))
         kwargs: dict[str, Any] = {
@@ -92,6 +97,8 @@ class DocumentQueries:
             kwargs[key] = viewer.user_id
         elif view == "queue":
             kwargs["signer_id"] = viewer.user_id
+        elif view == "approvals":  # «На согласование»: waiting for my approval (issue 17)
+            kwargs["approver_id"] = viewer.user_id
         elif view == "department":
             viewer.require_departments()
             kwargs["departments"] = None if viewer.auditor and not viewer.is_head else viewer.managed_departments
@@ -109,6 +116,9 @@ class DocumentQueries:
             route = store.route(d, document_id)
             names = {f"user:{doc.author_id}": doc.author_name, "system": "KlikDok"}
             names.update({f"user:{s.user_id}": s.display_name for s in route if s.user_id})
+            approval_info = approval.info(d, doc)
+            if approval_info is not None:  # approvers act in the history too
+                names.update({f"user:{s.user_id}": s.display_name for s in approval_info.steps})
             history = [
                 msgspec.structs.replace(
                     h, actor_name=names.get(h.actor, "Контрагент" if h.actor.startswith("counterparty:") else "")
@@ -119,7 +129,11 @@ class DocumentQueries:
             file_names = {f.id: f.name for f in files}
             signatures = store.signatures(d, document_id)
             versions = version_store.links(d, document_id)
-            can = viewer.actions(doc, current.user_id if current else None)
+            can = viewer.actions(
+                doc,
+                current.user_id if current else None,
+                current_approver=approval.current_approver(d, document_id, viewer.user_id),
+            )
             if versions is not None and versions.next_id is not None:
                 can = [a for a in can if a != "new_version"]  # the next one is made from the newest version
             return DocumentDetail(
@@ -144,6 +158,7 @@ class DocumentQueries:
                 contact_name=doc.contact_name,
                 paper=paper_links(document_id, files, {s.file_id for s in signatures}),
                 versions=versions,
+                approval=approval_info,
             )
 
         return await self.db.read(read)

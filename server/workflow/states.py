@@ -163,8 +163,8 @@ def set_route(
     counterparty_email: str | None = None,
 ) -> None:
     doc = _doc(db, document_id)
-    if doc.state != DocState.DRAFT:
-        raise TransitionRefused("wrong_state", "Маршрут меняется только у черновика.")
+    if "route" not in doc.state.info.author_actions:
+        raise TransitionRefused("wrong_state", "Маршрут меняется только у черновика или документа на доработке.")
     _write_route(db, document_id, signers)
     if counterparty_email is not None:
         store.update_document(db, document_id, {"counterparty_email": counterparty_email, "updated_at": now_iso()})
@@ -182,13 +182,37 @@ def send(
     counterparty_days: int,
     listeners: TransitionListeners = NO_LISTENERS,
 ) -> None:
+    """The author sends the draft (or the returned document) to its signers. A document with approvers goes to
+    согласование instead: callers send through :func:`.approval.send`, which picks (issue 17)."""
     doc = _doc(db, document_id)
-    target = _check(doc, "send")
-    steps = [s for s in store.route(db, document_id) if s.kind == "internal"]
-    if not steps:
+    check_sendable(db, document_id)
+    start_signing(db, doc, "send", actor=f"user:{actor_id}", counterparty_days=counterparty_days, listeners=listeners)
+
+
+def check_sendable(db: Database, document_id: int) -> None:
+    """What a document needs before it is sent (to approvers or to signers): a company signer and a file."""
+    if not [s for s in store.route(db, document_id) if s.kind == "internal"]:
         raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.")
     if not store.has_files(db, document_id):
         raise TransitionRefused("no_files", "В документе нет файлов.")
+
+
+def start_signing(
+    db: Database,
+    doc: DocumentRow,
+    transition: str,
+    *,
+    actor: str,
+    counterparty_days: int,
+    listeners: TransitionListeners = NO_LISTENERS,
+) -> None:
+    """The signers' route starts: the first internal signer is current and notified (``send`` by the author, or
+    ``approved`` when the last approver approves)."""
+    document_id = doc.id
+    target = _check(doc, transition)
+    steps = [s for s in store.route(db, document_id) if s.kind == "internal"]
+    if not steps:
+        raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.")
     now = now_iso()
     # The day the author picked, unless it has passed while the document sat as a draft: then the default.
     deadline = doc.due_at if doc.due_at and doc.due_at > now else None
@@ -197,7 +221,7 @@ def send(
     first_id, first_pos, first_user, first_name = first.id, first.position, first.user_id, first.display_name
     store.make_step_current(db, first_id)
     doc = _set_state(db, doc, target, now, sent_at=now, current_step=first_pos, deadline=deadline)
-    _audit(db, f"user:{actor_id}", "document.sent", doc, signer=first_user, deadline=deadline)
+    _audit(db, actor, "document.sent", doc, signer=first_user, deadline=deadline)
     effects.notify_signer(
         db,
         first_user,
@@ -211,7 +235,7 @@ def send(
         f"KlikDok: документ {_title(doc)} отправлен на подпись: {first_name}.",
         key=f"doc:{document_id}:timeline:sent",
     )
-    listeners.fire("send", db, doc)
+    listeners.fire(transition, db, doc)
 
 
 def signature_recorded(

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from server.db import inserted_id
 
+from .approval_store import AWAITING_APPROVAL_SQL
 from .docstate import SIGNING_STATES, DocState, sql_in
 from .model import (
     DocumentFile,
@@ -387,6 +388,7 @@ def list_documents(
     states: Iterable[str] = (),
     author_id: int | None = None,
     signer_id: int | None = None,
+    approver_id: int | None = None,
     signed_by: int | None = None,
     involved: int | None = None,
     departments: Iterable[int] | None = None,
@@ -396,7 +398,7 @@ def list_documents(
     offset: int = 0,
 ) -> DocumentPage:
     """``signer_id``: its current step is theirs; ``signed_by``: they signed a step of it; ``involved``: they wrote
-    it or stand on its route."""
+    it or stand on its route; ``approver_id``: waiting for their approval."""
     where = ["d.state != ?", f"({scope.sql})"]
     params: list[Any] = [DocState.DELETED.value, *scope.params]
     if entity is not None:
@@ -412,6 +414,9 @@ def list_documents(
     if signer_id is not None:
         where.append("d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'current')")
         params.append(signer_id)
+    if approver_id is not None:  # issue 17: its approval step for them is current
+        where.append(AWAITING_APPROVAL_SQL)
+        params.append(approver_id)
     if signed_by is not None:
         where.append("d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'signed')")
         params.append(signed_by)

@@ -14,7 +14,7 @@ from typing import Any
 from server.config import Settings
 from server.db import Database
 
-from . import jobs, states, store
+from . import approval, jobs, states, store
 from .docstate import DocState
 from .listeners import TransitionListeners
 from .model import DocumentRow, Job
@@ -44,7 +44,7 @@ class Transitions:
         doc = await self.documents.visible_document(viewer, document_id)
         viewer.require_author(doc, "отправить на подпись")
         await self.db.write(
-            lambda d: states.send(
+            lambda d: approval.send(
                 d,
                 document_id,
                 actor_id=viewer.user_id,
@@ -76,6 +76,31 @@ class Transitions:
         await self.db.write(
             lambda d: states.remind(
                 d, document_id, actor_id=viewer.user_id, per_day=self.settings.limits.manual_reminders_per_day
+            )
+        )
+        self.listeners.committed()
+
+    async def approve(self, viewer: Viewer, document_id: int) -> None:
+        """Согласование (issue 17): the approver whose turn it is approves; the last approval starts the signers'
+        route in the same transaction. Who may is decided inside it (:func:`.approval.approve`)."""
+        await self.documents.visible_document(viewer, document_id)
+        await self.db.write(
+            lambda d: approval.approve(
+                d,
+                document_id,
+                user_id=viewer.user_id,
+                counterparty_days=self.settings.workflow.counterparty_days,
+                listeners=self.listeners,
+            )
+        )
+        self.listeners.committed()
+
+    async def send_back(self, viewer: Viewer, document_id: int, comment: str) -> None:
+        """The approver whose turn it is returns the document to its author with a comment."""
+        await self.documents.visible_document(viewer, document_id)
+        await self.db.write(
+            lambda d: approval.send_back(
+                d, document_id, user_id=viewer.user_id, comment=comment[:1000], listeners=self.listeners
             )
         )
         self.listeners.committed()

@@ -123,6 +123,8 @@ def test_a_fresh_database_stores_any_state_and_the_transitions_refuse_unknown_on
 def test_the_vocabulary_answers_what_the_code_used_to_spell_out() -> None:
     assert [s.value for s in DocState] == [
         "draft",
+        "in_approval",
+        "returned",
         "awaiting_internal",
         "awaiting_counterparty",
         "completed",
@@ -134,6 +136,8 @@ def test_the_vocabulary_answers_what_the_code_used_to_spell_out() -> None:
     ]
     assert {s for s in DocState if s.is_open} == {
         DocState.DRAFT,
+        DocState.APPROVAL,
+        DocState.RETURNED,
         DocState.AWAITING_INTERNAL,
         DocState.AWAITING_COUNTERPARTY,
     }
@@ -156,6 +160,32 @@ def test_the_vocabulary_answers_what_the_code_used_to_spell_out() -> None:
     pages = {s["value"]: s for s in docstate.for_pages()}
     assert set(pages) == {s.value for s in DocState} and pages["deleted"]["listed"] is False
     assert pages["awaiting_counterparty"]["actor"] == "counterparty"
+
+
+def test_approval_states_come_from_the_vocabulary_with_their_labels_transitions_and_actions() -> None:
+    """Issue 17: согласование's two states, where they lead, and who may act in them."""
+    assert DocState.APPROVAL.label == "На согласовании" and DocState.RETURNED.label == "На доработке"
+    assert DocState.APPROVAL.is_open and DocState.RETURNED.is_open
+    assert not DocState.APPROVAL.awaits_signature and not DocState.RETURNED.awaits_signature
+    assert TRANSITIONS["submit_for_approval"] == (frozenset({DocState.DRAFT, DocState.RETURNED}), DocState.APPROVAL)
+    assert TRANSITIONS["approved"] == (frozenset({DocState.APPROVAL}), DocState.AWAITING_INTERNAL)
+    assert TRANSITIONS["return"] == (frozenset({DocState.APPROVAL}), DocState.RETURNED)
+    assert DocState.RETURNED in TRANSITIONS["send"][0] and DocState.APPROVAL in TRANSITIONS["withdraw"][0]
+    author, approver, observer = Viewer(user_id=1), Viewer(user_id=2), Viewer(user_id=3)
+    on_approval = document(author_id=1, state=DocState.APPROVAL.value)
+    assert author.actions(on_approval, None) == ["download", "withdraw"]
+    assert approver.actions(on_approval, None, current_approver=True) == ["download", "approve", "return"]
+    assert observer.actions(on_approval, None) == ["download"]
+    returned = document(author_id=1, state=DocState.RETURNED.value)
+    assert author.actions(returned, None) == ["download", "route", "send", "withdraw"]
+    # The approver's turn means nothing once the document is not on approval.
+    assert approver.actions(returned, None, current_approver=True) == ["download"]
+    # Approvers and observers read a sent document (a draft stays the author's), and only then.
+    assert observer.can_view(on_approval, route_member=False, participant=True)
+    assert not observer.can_view(on_approval, route_member=False)
+    assert not observer.can_view(document(author_id=1, state="draft"), route_member=False, participant=True)
+    pages = {s["value"]: s for s in docstate.for_pages()}
+    assert pages["in_approval"]["actor"] == "approver" and pages["returned"]["listed"] is True
 
 
 def test_a_state_is_spelled_in_one_python_module_and_in_no_page_or_script() -> None:

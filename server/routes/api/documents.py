@@ -135,6 +135,10 @@ def preview(name: str, data: bytes) -> Response[bytes]:
 class RouteBody(msgspec.Struct):
     signers: list[int]
     counterparty_email: str | None = None
+    # Issue 17: given, they replace the approvers (in ``approval`` order) and the observers; absent: unchanged.
+    approvers: list[int] | None = None
+    approval: Literal["sequential", "parallel"] = "sequential"
+    observers: list[int] | None = None
 
 
 class ReasonBody(msgspec.Struct):
@@ -222,6 +226,11 @@ async def job_progress(session: Session, db: Database, wanted: list[int]) -> lis
     return await db.read(read)
 
 
+def _ids(value: object) -> list[int]:
+    """User ids of a form field: "3,5" (or "3;5"); a non-number is a ValueError."""
+    return [int(x) for x in str(value or "").replace(";", ",").split(",") if x.strip()]
+
+
 def audited(action: str, **more: str) -> dict[str, Any]:
     """The route's ``opt``: a 403 on it is audited as ``action`` (see :mod:`server.routes.errors`)."""
     return {"audit_action": action, **{f"audit_{k}": v for k, v in more.items()}}
@@ -262,7 +271,7 @@ class DocumentsController(Controller):
         session: Session,
         viewer: Viewer,
         documents: DocumentQueries,
-        view: Literal["entity", "mine", "queue", "department", "all"] = "entity",
+        view: Literal["entity", "mine", "queue", "approvals", "department", "all"] = "entity",
         entity_type: str = Parameter(
             default="", max_length=64, schema_extra={"enum": ["", *(kind.code for kind in KINDS)]}
         ),
@@ -300,7 +309,7 @@ class DocumentsController(Controller):
         status_code=201,
         request_max_body_size=None,
         summary="Create a draft (multipart: files, title, signers, entity, due_date, message, contact_id, "
-        "contact_email; send=1 sends it at once)",
+        "contact_email, approvers, approval (sequential|parallel), observers; send=1 sends it at once)",
         opt=audited("create"),
     )
     async def create(
@@ -317,7 +326,8 @@ class DocumentsController(Controller):
         entity_type = str(field("entity_type") or session.entity_type)
         try:
             entity_id = int(field("entity_id") or session.entity_id)
-            signers = [int(x) for x in str(field("signers") or "").replace(";", ",").split(",") if x.strip()]
+            signers = _ids(field("signers"))
+            approvers, observers = _ids(field("approvers")), _ids(field("observers"))
             contact_id = int(field("contact_id") or 0) or None
         except ValueError:
             raise ApiProblem(400, "bad_request", "Неверный номер карточки CRM, подписанта или контакта.") from None
@@ -328,6 +338,9 @@ class DocumentsController(Controller):
         if (entity_type, entity_id) != (session.entity_type, session.entity_id):
             raise PermissionDenied("other_entity", "Документ создаётся из карточки, в которой открыта вкладка.")
         send = str(field("send") or "") in ("1", "true", "on")
+        approval = str(field("approval") or "sequential")
+        if approval not in ("sequential", "parallel"):
+            raise ApiProblem(400, "bad_request", "Порядок согласования: «по очереди» или «одновременно».")
         doc_id = await intake.create(
             session.user_id,
             entity_type=entity_type,
@@ -341,8 +354,13 @@ class DocumentsController(Controller):
             message=str(field("message") or ""),
             contact_id=contact_id,
             contact_email=str(field("contact_email") or ""),
+            approver_ids=approvers,
+            approval_mode=approval,
+            observer_ids=observers,
         )
-        return Created(id=doc_id, state=DocState.AWAITING_INTERNAL if send else DocState.DRAFT)
+        if not send:
+            return Created(id=doc_id, state=DocState.DRAFT)
+        return Created(id=doc_id, state=DocState.APPROVAL if approvers else DocState.AWAITING_INTERNAL)
 
     @get(
         "/documents/{document_id:int}",
@@ -360,7 +378,15 @@ class DocumentsController(Controller):
         opt=audited("route"),
     )
     async def set_route(self, viewer: Viewer, intake: Intake, document_id: int, data: RouteBody) -> Done:
-        await intake.set_route(viewer, document_id, data.signers, data.counterparty_email)
+        await intake.set_route(
+            viewer,
+            document_id,
+            data.signers,
+            data.counterparty_email,
+            approver_ids=data.approvers,
+            approval_mode=data.approval,
+            observer_ids=data.observers,
+        )
         return Done()
 
     @post("/documents/{document_id:int}/send", operation_id="send_document", status_code=200, opt=audited("send"))
