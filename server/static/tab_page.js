@@ -77,7 +77,7 @@
     function renderContacts() {
       var select = byId("kd-contact");
       while (select.options.length > 1) select.remove(1);
-      u.recipientOptions(select, (contacts || []).filter(function (r) { return r.source === "contact"; }));
+      u.recipientOptions(select, (contacts || []).filter(function (r) { return r.contact_id; }));
     }
 
     // The directory and the card's contacts, asked once per page; a failure is said and asked again next time.

@@ -19,7 +19,7 @@ from typing import Any
 
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.crm import Contact
-from server.bitrix24.entities import CODES, cards_phrase, kind_of
+from server.bitrix24.entities import cards_phrase, is_known, kind_of
 from server.config import Settings
 from server.db import Database
 from server.text import MESSAGE_MAX, email_address, portal_zone
@@ -167,7 +167,7 @@ class Intake:
 
         The counterparty's address: the one typed in the form, else the picked contact person's, else the CRM's
         default (the company's, then the first contact's). ``due_date`` is the picked day (:mod:`.deadlines`)."""
-        if entity_type not in CODES or entity_id <= 0:
+        if not is_known(entity_type) or entity_id <= 0:
             raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.")
         if not uploads:
             raise TransitionRefused("no_files", "Приложите хотя бы один файл.")

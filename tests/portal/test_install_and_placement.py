@@ -25,13 +25,17 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
     assert "Вкладка «ЭДО» добавлена: карточка сделки" in first.text
     assert "Вкладка «ЭДО» добавлена: карточка компании" in first.text
     assert "installFinish" in first.text
-    assert json.dumps("сделок и компаний") in first.text  # the finishing line names every kind's cards
+    assert json.dumps("сделок, компаний и контактов") in first.text  # the finishing line names every kind's cards
     assert f"frame-ancestors 'self' http://{emulator.host}:{emulator.port}" in first.headers["content-security-policy"]
     second = install(kd, emulator)  # re-install (new version, admin clicked again): nothing duplicated
     assert second.status_code == 200
     placements = {(p["placement"], p["handler"]) for p in emulator.state.placements}
-    assert placements == {("CRM_DEAL_DETAIL_TAB", f"{kd.url}/b24/tab"), ("CRM_COMPANY_DETAIL_TAB", f"{kd.url}/b24/tab")}
-    assert len(emulator.state.placements) == 2
+    assert placements == {
+        ("CRM_DEAL_DETAIL_TAB", f"{kd.url}/b24/tab"),
+        ("CRM_COMPANY_DETAIL_TAB", f"{kd.url}/b24/tab"),
+        ("CRM_CONTACT_DETAIL_TAB", f"{kd.url}/b24/tab"),
+    }
+    assert len(emulator.state.placements) == 3
     assert any(
         b["event"] == "ONAPPUNINSTALL" and b["handler"] == f"{kd.url}/b24/events" for b in emulator.state.event_bindings
     )
