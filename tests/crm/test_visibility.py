@@ -1,0 +1,114 @@
+"""Who sees a CRM card's documents: the roles as before, plus anyone the portal lets read the card (read-only).
+
+Deal 1 of the seed: responsible Морозова (MANAGER, 4), observed by Лебедев (ACCOUNTANT, 6); Попов (SALES_MANAGER, 7)
+has nothing to do with it. The director writes the document and the chief accountant signs it, so neither the
+responsible person nor the observer has a role on it: what they see, they see through the CRM.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.crm.conftest import READ_CHECK_SECONDS
+from tests.workflow.conftest import (
+    ACCOUNTANT,
+    CHIEF_ACCOUNTANT,
+    DIRECTOR,
+    MANAGER,
+    SALES_MANAGER,
+    Klikdok,
+)
+
+PDF = b"%PDF-1.4 crm visibility\n"
+DEAL = ("deal", 1)
+
+
+def _file_id(kd: Klikdok, doc: int) -> int:
+    return int(kd.query("SELECT id FROM document_files WHERE document_id = ?", doc)[0][0])
+
+
+def test_responsible_and_observer_see_read_only_and_a_stranger_does_not(crm_kd: Klikdok) -> None:
+    kd = crm_kd
+    doc = kd.create(DIRECTOR, DEAL, {"Договор.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Договор по сделке")
+    draft = kd.create(DIRECTOR, DEAL, {"Черновик.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Черновик", send=False)
+    file_id = _file_id(kd, doc)
+    for user in (MANAGER, ACCOUNTANT):
+        detail = kd.api("GET", f"/documents/{doc}", user)
+        assert detail.status_code == 200, (user, detail.text)
+        assert detail.json()["can"] == ["download"], user  # read-only: nothing to sign, withdraw or remind
+        content = kd.api("GET", f"/documents/{doc}/files/{file_id}/content", user)
+        assert content.status_code == 200 and content.content == PDF
+        assert kd.api("GET", f"/documents/{doc}/report", user).status_code == 200
+        listed = kd.api("GET", "/documents", user, DEAL).json()
+        assert [d["id"] for d in listed["items"]] == [doc], user  # the card's tab; the draft stays the author's
+        # Acting stays with the roles.
+        for path, body in (
+            (f"/documents/{doc}/withdraw", {"reason": "не нужен"}),
+            (f"/documents/{doc}/remind", None),
+            (f"/documents/{doc}/reject", {"reason": "не согласен"}),
+        ):
+            refused = kd.api(
+                "POST", path, user, json=body, headers={"Idempotency-Key": f"key-{user}-{path.replace('/', '-')}"}
+            )
+            assert refused.status_code == 403, (user, path, refused.text)
+        assert kd.api("GET", f"/documents/{draft}", user).status_code == 403
+    stranger = kd.api("GET", f"/documents/{doc}", SALES_MANAGER)
+    assert stranger.status_code == 403 and stranger.json()["error"] == "not_visible"
+    assert "карточку в CRM" in stranger.json()["message"]
+    assert kd.api("GET", f"/documents/{doc}/files/{file_id}/content", SALES_MANAGER).status_code == 403
+    assert kd.api("GET", "/documents", SALES_MANAGER, DEAL).json()["items"] == []
+    # The portal was asked with each user's own token: its CRM refused the stranger, not KlikDok's guess.
+    assert kd.query("SELECT state FROM documents WHERE id = ?", doc) == [("awaiting_internal",)]
+
+
+def test_the_answer_is_kept_briefly_and_a_revoked_right_stops_counting(crm_kd: Klikdok) -> None:
+    kd = crm_kd
+    doc = kd.create(DIRECTOR, DEAL, {"Договор.pdf": PDF}, signers=[CHIEF_ACCOUNTANT])
+    assert kd.api("GET", f"/documents/{doc}", MANAGER).status_code == 200
+    calls = len(kd.emu.state.calls)
+    assert kd.api("GET", f"/documents/{doc}", MANAGER).status_code == 200
+    assert "crm.deal.get" not in kd.emu.state.calls[calls:]  # kept: no second question to the portal
+    with kd.emu.state.lock:
+        kd.emu.state.deals[1]["ASSIGNED_BY_ID"] = str(SALES_MANAGER)  # the deal is handed over
+    assert kd.api("GET", f"/documents/{doc}", MANAGER).status_code == 200  # still within the kept answer
+    time.sleep(READ_CHECK_SECONDS + 0.5)
+    assert kd.api("GET", f"/documents/{doc}", MANAGER).status_code == 403
+    assert kd.api("GET", f"/documents/{doc}", SALES_MANAGER).status_code == 200
+    assert "crm.deal.get" in kd.emu.state.calls[calls:]
+
+
+def test_company_card_rolls_up_company_deal_and_contact_documents(crm_kd: Klikdok) -> None:
+    kd = crm_kd
+    on_company = kd.create(DIRECTOR, ("company", 2), {"a.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Рамочный")
+    on_deal = kd.create(DIRECTOR, ("deal", 1), {"b.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Спецификация")
+    on_contact = kd.create(DIRECTOR, ("contact", 1), {"c.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Доверенность")
+    elsewhere = kd.create(DIRECTOR, ("deal", 2), {"d.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Чужая сделка")
+    company = ("company", 2)
+    page = kd.api("GET", "/documents", DIRECTOR, company).json()
+    assert {d["id"] for d in page["items"]} == {on_company, on_deal, on_contact}
+    assert elsewhere not in {d["id"] for d in page["items"]}
+    cards = [(c["entity_type"], c["entity_id"], c["title"]) for c in page["cards"]]
+    assert cards == [
+        ("company", 2, "Компания"),
+        ("deal", 1, "Сделка «Поставка серверного оборудования»"),
+        ("contact", 1, "Контакт Орлов Дмитрий Сергеевич"),
+        ("contact", 2, "Контакт Белова Анна Игоревна"),
+    ]
+    by_id = {d["id"]: (d["entity_type"], d["entity_id"]) for d in page["items"]}
+    assert by_id == {on_company: ("company", 2), on_deal: ("deal", 1), on_contact: ("contact", 1)}
+    # Filters: one kind of card, a state group; and pages.
+    deals = kd.api("GET", "/documents", DIRECTOR, company, params={"kind": "deal"}).json()
+    assert [d["id"] for d in deals["items"]] == [on_deal]
+    assert kd.api("GET", "/documents", DIRECTOR, company, params={"group": "final"}).json()["total"] == 0
+    assert kd.api("GET", "/documents", DIRECTOR, company, params={"group": "open"}).json()["total"] == 3
+    first = kd.api("GET", "/documents", DIRECTOR, company, params={"limit": 2}).json()
+    rest = kd.api("GET", "/documents", DIRECTOR, company, params={"limit": 2, "offset": 2}).json()
+    assert first["total"] == 3 and len(first["items"]) == 2 and len(rest["items"]) == 1
+    assert {d["id"] for d in first["items"] + rest["items"]} == {on_company, on_deal, on_contact}
+    # The deal's responsible person may read the deal but not the company (assigned to the head of sales) nor its
+    # contacts (assigned to herself: Морозова is responsible for the seed's contacts, so she reads them too).
+    mine = kd.api("GET", "/documents", MANAGER, company).json()
+    assert {d["id"] for d in mine["items"]} == {on_deal, on_contact}
+    readable = {(c["entity_type"], c["entity_id"]): c["readable"] for c in mine["cards"]}
+    assert readable[("company", 2)] is False and readable[("deal", 1)] is True
+    assert kd.api("GET", "/documents", SALES_MANAGER, company).json()["items"] == []
