@@ -186,6 +186,7 @@ class CardRef(msgspec.Struct, kw_only=True):
     entity_type: EntityType
     entity_id: int
     title: str
+    kind_label: str = ""  # «Сделка», «Контакт»: the roll-up's filter by kind of card
     readable: bool = True  # false: the viewer may not read this card, so only their own documents of it show
 
 

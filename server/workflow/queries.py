@@ -153,9 +153,10 @@ class DocumentQueries:
         """The card itself, or for a company its roll-up (company, deals, contacts) when the portal is there."""
         if self.cards is not None and kind_of(entity[0]).company_field is None:  # the card is a company
             return [
-                CardRef(entity_type=c.kind, entity_id=c.id, title=c.title) for c in await self.cards.rollup(entity[1])
+                CardRef(entity_type=c.kind, entity_id=c.id, title=c.title, kind_label=kind_of(c.kind).label)
+                for c in await self.cards.rollup(entity[1])
             ]
-        return [CardRef(entity_type=entity[0], entity_id=entity[1], title="")]
+        return [CardRef(entity_type=entity[0], entity_id=entity[1], title="", kind_label=kind_of(entity[0]).label)]
 
     async def detail(self, viewer: Viewer, document_id: int) -> DocumentDetail:
         doc = await self.visible_document(viewer, document_id)
