@@ -2,16 +2,18 @@
 
 Why: KlikDok shows a card's documents to anyone who may read the card, asking the portal with the user's own
 token, so the emulator must refuse a read the way a portal with CRM roles does. The model is small: admins read
-everything; any other user reads what a user row's hidden `_CRM_READ` allows: "own" (the default: only records the
-user is responsible for, ASSIGNED_BY_ID / assignedById, or observes: a deal's hidden `_OBSERVERS`, an item's
-`observers`) or "all" (a role that reads every record). A refused legacy read (`crm.deal.get`, `crm.contact.get`, `crm.company.get`) answers
-HTTP 400 {"error": "", "error_description": "Access denied."}, as the portal's CRM REST does (the same shape the
-emulator's timeline methods already give); the universal `crm.item.get` answers 403 ACCESS_DENIED, as its page
-(apidocs.bitrix24.ru/api-reference/crm/universal/crm-item-get.html, «Обработка ошибок») lists.
+everything; any other user reads what a user row's hidden `_CRM_READ` allows: "own" (the default: only records
+the user is responsible for, ASSIGNED_BY_ID / assignedById, or observes: a deal's hidden `_OBSERVERS`, an
+item's `observers`) or "all" (a role that reads every record).
+
+A refused legacy read (`crm.deal.get`, `crm.contact.get`, `crm.company.get`) answers HTTP 400
+{"error": "", "error_description": "Access denied."}, as the portal's CRM REST does (the same shape the
+emulator's timeline methods already give); the universal `crm.item.get` answers 403 ACCESS_DENIED, as its
+page (apidocs.bitrix24.ru/api-reference/crm/universal/crm-item-get.html, «Обработка ошибок») lists.
 
 Smart processes: `crm.type.list` answers {"types": [...]} and `crm.item.get` / `crm.item.list` {"item": …} /
-{"items": [...]} in camelCase, as the vendored schemas' resultExample (demo/bitrix24_spec.json, from
-../shared/reference/bitrix24-spec/) say; parameters are checked by the schema checker before these run.
+{"items": [...]} in camelCase, as the resultExample of their schemas in ../shared/reference/bitrix24-spec/ say;
+their parameters (vendored in demo/bitrix24_spec.json) are checked by the schema checker before these run.
 """
 
 from __future__ import annotations

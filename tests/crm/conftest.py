@@ -28,7 +28,7 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for t
 READ_CHECK_SECONDS = 2
 
 
-def crm_env(people: People) -> dict[str, str]:
+def crm_env(people: People) -> dict[str, str]:  # noqa: F811  the fixture's value, passed on
     return server_env(
         people.pki,
         KLIKDOK_POLICY_AUDITOR_USER_IDS="[]",
