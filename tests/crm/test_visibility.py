@@ -112,3 +112,33 @@ def test_company_card_rolls_up_company_deal_and_contact_documents(crm_kd: Klikdo
     readable = {(c["entity_type"], c["entity_id"]): c["readable"] for c in mine["cards"]}
     assert readable[("company", 2)] is False and readable[("deal", 1)] is True
     assert kd.api("GET", "/documents", SALES_MANAGER, company).json()["items"] == []
+
+
+def test_mine_lists_what_the_user_wrote_or_signs_not_what_the_crm_shows(crm_kd: Klikdok) -> None:
+    """«Мои документы» (the app page, view=mine) is the user's own work: the author's and the signers' documents;
+    a card the user merely may read does not put its documents there."""
+    kd = crm_kd
+    doc = kd.create(DIRECTOR, DEAL, {"Договор.pdf": PDF}, signers=[CHIEF_ACCOUNTANT], title="Договор по сделке")
+    assert kd.api("GET", f"/documents/{doc}", MANAGER).status_code == 200  # readable through the CRM
+    mine = {
+        u: [d["id"] for d in kd.api("GET", "/documents", u, params={"view": "mine"}).json()["items"]]
+        for u in (
+            DIRECTOR,
+            CHIEF_ACCOUNTANT,
+            MANAGER,
+        )
+    }
+    assert mine == {DIRECTOR: [doc], CHIEF_ACCOUNTANT: [doc], MANAGER: []}
+    waiting = kd.api("GET", "/documents", CHIEF_ACCOUNTANT, params={"view": "mine", "role": "waiting"}).json()
+    assert [d["id"] for d in waiting["items"]] == [doc]
+
+
+def test_no_user_token_reaches_the_log(crm_kd: Klikdok) -> None:
+    kd = crm_kd
+    doc = kd.create(DIRECTOR, DEAL, {"Договор.pdf": PDF}, signers=[CHIEF_ACCOUNTANT])
+    for user in (MANAGER, SALES_MANAGER):
+        kd.api("GET", f"/documents/{doc}", user)
+    tokens = list(kd.emu.state.access_tokens)
+    assert len(tokens) >= 3
+    logs = kd.server.logs()
+    assert logs and not [t for t in tokens if t in logs]
