@@ -47,7 +47,7 @@ from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 
-from . import php_params
+from . import emulator_visibility, php_params  # noqa: F401  emulator_visibility registers its methods and seed
 from .portal_state import APP_ID, ApiError, CallContext, EmulatorConfig, PortalState
 
 BATCH_LIMIT = 50

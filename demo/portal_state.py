@@ -1156,7 +1156,3 @@ def _file_delete(state: PortalState, params: dict[str, Any], ctx: CallContext) -
             raise ApiError(400, "ERROR_NOT_FOUND", f"Could not find entity with id '{fid}'")
         state.file_bytes.pop(fid, None)
     return {"result": True}
-
-
-# Other parts' REST methods and seed additions register themselves on import (they use `method` and SEED_HOOKS).
-from . import emulator_visibility  # noqa: E402, F401
