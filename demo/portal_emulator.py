@@ -448,6 +448,15 @@ class PortalEmulator:
             f'<li><a href="/crm/company/details/{c}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
             for c, r in sorted(self.state.companies.items())
         )
+        contacts = "".join(
+            f'<li><a href="/crm/contact/details/{c}/?user={user_id}">'
+            f"{html.escape(' '.join(str(r.get(f) or '') for f in ('LAST_NAME', 'NAME')))}</a></li>"
+            for c, r in sorted(self.state.contacts.items())
+        )
+        items = "".join(
+            f'<li><a href="/crm/type/{t}/details/{i}/?user={user_id}">{html.escape(str(r["title"]))}</a></li>'
+            for (t, i), r in sorted(self.state.items.items())
+        )
         users = " ".join(
             f'<a href="/?user={u}">{html.escape(r["LAST_NAME"])}</a>' for u, r in sorted(self.state.users.items())
         )
@@ -462,7 +471,8 @@ class PortalEmulator:
         return (
             f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Эмулятор Битрикс24</title>'
             f"</head><body><h1>Эмулятор Битрикс24</h1><p>Пользователь: {user_id}. Войти как: {users}</p>"
-            f"{app}<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul></body></html>"
+            f"{app}<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul>"
+            f"<h2>Контакты</h2><ul>{contacts}</ul><h2>Смарт-процессы</h2><ul>{items}</ul></body></html>"
         )
 
     # ---- app ---------------------------------------------------------------------------------------------

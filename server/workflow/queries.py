@@ -127,8 +127,11 @@ class DocumentQueries:
                 else frozenset()
             )
             viewer = viewer.with_cards(readable)
+            # A card the viewer may not read keeps only its kind and number: the CRM's names are the CRM's to show.
             cards = [
-                msgspec.structs.replace(c, readable=(c.entity_type, c.entity_id) in viewer.readable_cards)
+                msgspec.structs.replace(c, readable=True)
+                if (c.entity_type, c.entity_id) in viewer.readable_cards
+                else msgspec.structs.replace(c, readable=False, title=f"{c.kind_label} №{c.entity_id}")
                 for c in cards
             ]
             kwargs["entities"] = [(c.entity_type, c.entity_id) for c in cards]

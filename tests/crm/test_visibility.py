@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from demo.emulator_visibility import SMART_TYPE_ID
+from server.config import CrmSettings, Settings
 from tests.crm.conftest import READ_CHECK_SECONDS
 from tests.workflow.conftest import (
     ACCOUNTANT,
@@ -109,9 +111,30 @@ def test_company_card_rolls_up_company_deal_and_contact_documents(crm_kd: Klikdo
     # contacts (assigned to herself: Морозова is responsible for the seed's contacts, so she reads them too).
     mine = kd.api("GET", "/documents", MANAGER, company).json()
     assert {d["id"] for d in mine["items"]} == {on_deal, on_contact}
-    readable = {(c["entity_type"], c["entity_id"]): c["readable"] for c in mine["cards"]}
-    assert readable[("company", 2)] is False and readable[("deal", 1)] is True
-    assert kd.api("GET", "/documents", SALES_MANAGER, company).json()["items"] == []
+    readable = {(c["entity_type"], c["entity_id"]): (c["readable"], c["title"]) for c in mine["cards"]}
+    assert readable[("company", 2)] == (False, "Компания №2")
+    assert readable[("deal", 1)] == (True, "Сделка «Поставка серверного оборудования»")
+    # A stranger learns neither the documents nor the names of the company's deals and contacts.
+    stranger = kd.api("GET", "/documents", SALES_MANAGER, company).json()
+    assert stranger["items"] == []
+    assert [c["title"] for c in stranger["cards"]] == ["Компания №2", "Сделка №1", "Контакт №1", "Контакт №2"]
+
+
+def test_reinstalling_binds_each_tab_once_and_the_config_refuses_a_system_type(crm_kd: Klikdok) -> None:
+    kd = crm_kd
+    kd.install()  # the admin installs again (a new version): nothing bound twice
+    bound = sorted(p["placement"] for p in kd.emu.state.placements)
+    assert bound == sorted(
+        [
+            "CRM_DEAL_DETAIL_TAB",
+            "CRM_COMPANY_DETAIL_TAB",
+            "CRM_CONTACT_DETAIL_TAB",
+            f"CRM_DYNAMIC_{SMART_TYPE_ID}_DETAIL_TAB",
+        ]
+    )
+    problem = Settings(crm=CrmSettings(smart_processes=[SMART_TYPE_ID, 3])).check()
+    assert problem is not None and problem.startswith("crm.smart_processes")
+    assert Settings(crm=CrmSettings(smart_processes=[SMART_TYPE_ID])).check() is None
 
 
 def test_mine_lists_what_the_user_wrote_or_signs_not_what_the_crm_shows(crm_kd: Klikdok) -> None:
