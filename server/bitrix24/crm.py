@@ -190,12 +190,14 @@ class CrmService:
         )
 
     async def company_deals(self, company_id: int) -> list[tuple[int, str]]:
-        """(id, title) of the company's deals, newest first: the company card's roll-up."""
-        rows = await self.client.list_all(
+        """(id, title) of the company's newest deals, one page of the list (50): the company card's roll-up. One page
+        keeps a card's opening to one call (and its readers' rights checks to one per deal), however old the
+        client; older deals' documents stay on their own cards."""
+        rows = await self.client.call(
             "crm.deal.list",
-            {"filter": {"COMPANY_ID": company_id}, "select": ["ID", "TITLE"], "order": {"ID": "DESC"}},
+            {"filter": {"COMPANY_ID": company_id}, "select": ["ID", "TITLE"], "order": {"ID": "DESC"}, "start": 0},
         )
-        return [(to_int(r.get("ID"), 0) or 0, to_str(r.get("TITLE"))) for r in rows if isinstance(r, dict)]
+        return [(to_int(r.get("ID"), 0) or 0, to_str(r.get("TITLE"))) for r in rows or [] if isinstance(r, dict)]
 
     async def smart_process_types(self) -> list[tuple[int, str]]:
         """(entityTypeId, title) of the portal's smart processes (crm.type.list answers {"types": [...]})."""

@@ -122,7 +122,9 @@ def test_company_card_rolls_up_company_deal_and_contact_documents(crm_kd: Klikdo
 
 def test_reinstalling_binds_each_tab_once_and_the_config_refuses_a_system_type(crm_kd: Klikdok) -> None:
     kd = crm_kd
-    kd.install()  # the admin installs again (a new version): nothing bound twice
+    again = kd._post_page("/b24/install", kd.emu.state.placement_form(1, "DEFAULT"))  # a new version: install again
+    assert again.status_code == 200
+    assert "Вкладка «ЭДО» добавлена: карточка элемента смарт-процесса" in again.text
     bound = sorted(p["placement"] for p in kd.emu.state.placements)
     assert bound == sorted(
         [
