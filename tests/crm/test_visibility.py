@@ -11,7 +11,7 @@ import time
 
 from demo.emulator_visibility import SMART_TYPE_ID
 from server.config import CrmSettings, Settings
-from tests.crm.conftest import READ_CHECK_SECONDS
+from tests.crm.visibility_fixtures import READ_CHECK_SECONDS, crm_kd_fixture  # noqa: F401 - fixture
 from tests.workflow.conftest import (
     ACCOUNTANT,
     CHIEF_ACCOUNTANT,
