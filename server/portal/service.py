@@ -25,6 +25,7 @@ from server.bitrix24 import (
     AuthError,
     Bitrix24Client,
     Bitrix24Error,
+    CrmService,
     DiskService,
     OAuthError,
     OAuthTokens,
@@ -332,7 +333,7 @@ class PortalService:
         bound: list[str] = []
         problems: list[str] = []
         app = ApplicationService(client)
-        tabs = [*KINDS, *(smart_process(t) for t in self.smart_processes)]
+        tabs = [*KINDS, *(smart_process(t) for t in await self._enabled_smart_processes(client, problems))]
         for placement, title in ((kind.placement, "ЭДО") for kind in tabs):
             try:
                 await app.bind(
@@ -374,6 +375,24 @@ class PortalService:
         portal = await self.db.read(lambda d: store.get(d, tokens.member_id))
         assert portal is not None
         return InstallResult(portal=portal, user=user, bound=bound, disk_folder_id=folder_id, problems=problems)
+
+    async def _enabled_smart_processes(self, client: Bitrix24Client, problems: list[str]) -> list[int]:
+        """The configured smart processes the portal has (crm.type.list); the others are named as a problem on the
+        install page instead of failing their placement.bind one by one."""
+        if not self.smart_processes:
+            return []
+        try:
+            known = {type_id for type_id, _ in await CrmService(client).smart_process_types()}
+        except Bitrix24Error as exc:
+            problems.append(f"Смарт-процессы: {exc.code} {exc.description}".strip())
+            return []
+        missing = [t for t in self.smart_processes if t not in known]
+        if missing:
+            problems.append(
+                f"Смарт-процессы {', '.join(map(str, missing))} из настроек ([crm] smart_processes) не найдены "
+                "на портале: вкладка «ЭДО» для них не добавлена."
+            )
+        return [t for t in self.smart_processes if t in known]
 
     # -- placement and app-page POSTs ------------------------------------------------------------
     async def check_placement(self, form: dict[str, Any], *, client_ip: str) -> PlacementContext:

@@ -134,6 +134,13 @@ def test_reinstalling_binds_each_tab_once_and_the_config_refuses_a_system_type(c
             f"CRM_DYNAMIC_{SMART_TYPE_ID}_DETAIL_TAB",
         ]
     )
+    # A smart process the portal does not have is named on the install page, and nothing is bound for it.
+    with kd.emu.state.lock:
+        kd.emu.state.smart_types.clear()
+    third = kd._post_page("/b24/install", kd.emu.state.placement_form(1, "DEFAULT"))
+    assert third.status_code == 200
+    assert f"Смарт-процессы {SMART_TYPE_ID} из настроек ([crm] smart_processes) не найдены" in third.text
+    assert len(kd.emu.state.placements) == len(bound)
     problem = Settings(crm=CrmSettings(smart_processes=[SMART_TYPE_ID, 3])).check()
     assert problem is not None and problem.startswith("crm.smart_processes")
     assert Settings(crm=CrmSettings(smart_processes=[SMART_TYPE_ID])).check() is None
