@@ -30,6 +30,7 @@ import httpx
 
 from demo import bitrix24_seed, demo_people, mail_pages
 from demo.demo_state import DemoState
+from demo.emulator_visibility import SMART_TYPE_ID
 from demo.enrol import enrol_signers
 from demo.mail_catcher import MailCatcher, MailStore
 from demo.pki import DemoPki, PkiError
@@ -93,6 +94,8 @@ def demo_env(settings: Settings, pki: DemoPki, catcher: MailCatcher | None) -> d
             env["KLIKDOK_SMTP_SENDER"] = "edo@vector.example"
     if not settings.policy.auditor_user_ids and not settings.policy.auditor_group_id:
         env["KLIKDOK_POLICY_AUDITOR_USER_IDS"] = f"[{demo_people.role_user('auditor')}]"
+    if not settings.crm.smart_processes:  # the emulator's smart process gets the tab, as an admin would enable it
+        env["KLIKDOK_CRM_SMART_PROCESSES"] = f"[{SMART_TYPE_ID}]"
     return env
 
 

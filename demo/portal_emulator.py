@@ -8,7 +8,8 @@ Serves, over real HTTP:
   client_secret of the application it was minted for), token expiry;
 - Disk `upload.json` / `download.json` URLs that round-trip bytes;
 - the portal's leaky-bucket limit (503 QUERY_LIMIT_EXCEEDED);
-- `/` and `/crm/<deal|company>/details/<id>/?user=<id>`: a minimal CRM card that embeds the app's bound tab in
+- `/` and `/crm/<deal|company|contact>/details/<id>/?user=<id>` (and `/crm/type/<entityTypeId>/details/<id>/`
+  for a smart process's item): a minimal CRM card that embeds the app's bound tab in
   an iframe through the same hidden-form POST the real portal uses;
 - `/marketplace/local/install/?handler=<install url>`: the admin opening the app's install page (PLACEMENT=DEFAULT);
 - `/marketplace/app/?user=<id>`: a user opening the local application from the portal's menu: its main page
@@ -50,6 +51,7 @@ from . import (
     emulator_crmstatus,
     emulator_robots,  # noqa: F401 - its REST methods register themselves (issue 17)
     emulator_templates,
+    emulator_visibility,  # noqa: F401 - registers its methods and seed (issue 17)
     php_params,
 )
 from .portal_state import APP_ID, RAW_METHODS, ApiError, CallContext, EmulatorConfig, PortalState
@@ -352,17 +354,16 @@ class PortalEmulator:
     def crm_card_html(self, kind: str, entity_id: int, user_id: int) -> str:
         """A CRM card page. If the app bound a tab for this card, the tab is an iframe filled by a hidden form
         POST (AUTH_ID, REFRESH_ID, PLACEMENT_OPTIONS...), exactly how the portal's app layout does it."""
-        placement = {"deal": "CRM_DEAL_DETAIL_TAB", "company": "CRM_COMPANY_DETAIL_TAB"}[kind]
-        table = self.state.deals if kind == "deal" else self.state.companies
-        row = table.get(entity_id)
+        placement, row, uri = self._card(kind, entity_id)
         if row is None:
             return "<h1>Не найдено</h1>"
-        title = html.escape(str(row.get("TITLE")))
+        if kind == "contact":
+            title = html.escape(" ".join(str(row.get(f) or "") for f in ("LAST_NAME", "NAME", "SECOND_NAME")).strip())
+        else:
+            title = html.escape(str(row.get("TITLE") or row.get("title")))
         bindings = [p for p in self.state.placements if p["placement"] == placement]
         if bindings:
-            form = self.state.placement_form(
-                user_id, placement, {"ID": str(entity_id), "URI": f"/crm/{kind}/details/{entity_id}/"}
-            )
+            form = self.state.placement_form(user_id, placement, {"ID": str(entity_id), "URI": uri})
             # The app's own page for BX24.openApplication (a slider), when the app's handler is registered.
             slider = self.state.placement_form(user_id, "DEFAULT") if self.state.app_handler else None
             tabs = f"<h2>{html.escape(bindings[0]['title'])}</h2>" + self.app_frame_html(
@@ -374,6 +375,16 @@ class PortalEmulator:
             f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>{title}</title></head>'
             f'<body><p><a href="/?user={user_id}">← CRM</a></p><h1>{title}</h1>{tabs}</body></html>'
         )
+
+    def _card(self, kind: str, entity_id: int) -> tuple[str, dict[str, Any] | None, str]:
+        """(placement, record, card address) of a deal, company or contact card, or of a smart-process item's
+        (kind "type/<entityTypeId>", the portal's /crm/type/<entityTypeId>/details/<id>/)."""
+        uri = f"/crm/{kind}/details/{entity_id}/"
+        if kind.startswith("type/"):
+            type_id = int(kind[5:])
+            return f"CRM_DYNAMIC_{type_id}_DETAIL_TAB", self.state.items.get((type_id, entity_id)), uri
+        table = {"deal": self.state.deals, "company": self.state.companies, "contact": self.state.contacts}[kind]
+        return f"CRM_{kind.upper()}_DETAIL_TAB", table.get(entity_id), uri
 
     def app_frame_html(self, handler: str, form: dict[str, str], slider: dict[str, str] | None = None) -> str:
         """An iframe filled by an auto-submitted hidden form, the way the portal's app layout opens an app,
@@ -454,6 +465,15 @@ class PortalEmulator:
             f'<li><a href="/crm/company/details/{c}/?user={user_id}">{html.escape(str(r["TITLE"]))}</a></li>'
             for c, r in sorted(self.state.companies.items())
         )
+        contacts = "".join(
+            f'<li><a href="/crm/contact/details/{c}/?user={user_id}">'
+            f"{html.escape(' '.join(str(r.get(f) or '') for f in ('LAST_NAME', 'NAME')))}</a></li>"
+            for c, r in sorted(self.state.contacts.items())
+        )
+        items = "".join(
+            f'<li><a href="/crm/type/{t}/details/{i}/?user={user_id}">{html.escape(str(r["title"]))}</a></li>'
+            for (t, i), r in sorted(self.state.items.items())
+        )
         users = " ".join(
             f'<a href="/?user={u}">{html.escape(r["LAST_NAME"])}</a>' for u, r in sorted(self.state.users.items())
         )
@@ -468,7 +488,8 @@ class PortalEmulator:
         return (
             f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Эмулятор Битрикс24</title>'
             f"</head><body><h1>Эмулятор Битрикс24</h1><p>Пользователь: {user_id}. Войти как: {users}</p>"
-            f"{app}<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul></body></html>"
+            f"{app}<h2>Сделки</h2><ul>{deals}</ul><h2>Компании</h2><ul>{companies}</ul>"
+            f"<h2>Контакты</h2><ul>{contacts}</ul><h2>Смарт-процессы</h2><ul>{items}</ul></body></html>"
         )
 
     # ---- app ---------------------------------------------------------------------------------------------
@@ -490,13 +511,17 @@ class PortalEmulator:
 
         @get("/crm/{kind:str}/details/{entity_id:int}", media_type="text/html")
         async def crm_card(kind: FromPath[str], entity_id: FromPath[int], user: FromQuery[int] = 1) -> Response[Any]:
-            if kind not in ("deal", "company"):
+            if kind not in ("deal", "company", "contact"):
                 return Response(content="Not found", status_code=404, media_type="text/plain")
             return Response(content=emulator.crm_card_html(kind, entity_id, user), media_type="text/html")
 
         @get("/crm/deal/list", media_type="text/html")
         async def deal_list(user: FromQuery[int] = 1, open: FromQuery[int] = 0) -> str:
             return emulator_templates.deal_list_html(emulator, user, open)
+
+        @get("/crm/type/{type_id:int}/details/{entity_id:int}", media_type="text/html")
+        async def smart_card(type_id: FromPath[int], entity_id: FromPath[int], user: FromQuery[int] = 1) -> str:
+            return emulator.crm_card_html(f"type/{type_id}", entity_id, user)
 
         @post("/marketplace/local/installed", status_code=200)
         async def installed() -> dict[str, bool]:
@@ -525,6 +550,7 @@ class PortalEmulator:
                 index,
                 crm_card,
                 deal_list,
+                smart_card,
                 install,
                 installed,
                 app_page,

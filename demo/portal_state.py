@@ -172,6 +172,8 @@ def _int(value: Any, default: int = 0) -> int:
 
 # Called at the end of every reset: modules that keep more emulated data (demo/emulator_<part>.py) seed it there.
 RESET_HOOKS: list[Callable[[PortalState], None]] = []
+# Functions run at every reset after the seed (other modules' additions to it: demo/emulator_visibility.py).
+SEED_HOOKS: list[Callable[[PortalState], None]] = []
 
 
 class PortalState:
@@ -209,6 +211,10 @@ class PortalState:
                 self.requisites = {int(r["ID"]): r for r in seed.requisites()}
                 self.company_contacts = seed.company_contacts()
                 self.groups = copy.deepcopy(SEED_GROUPS)
+            self.smart_types: list[dict[str, Any]] = []  # crm.type.list rows
+            self.items: dict[tuple[int, int], dict[str, Any]] = {}  # (entityTypeId, id) -> crm.item row
+            for hook in SEED_HOOKS:
+                hook(self)
             self.access_tokens: dict[str, TokenRecord] = {}
             self.refresh_tokens: dict[str, int] = {}
             # Which application (client_id) each access or refresh token was minted for: the OAuth server
@@ -842,6 +848,14 @@ def _company_contacts(state: PortalState, params: dict[str, Any], ctx: CallConte
 _TIMELINE_TYPES = {"deal": "deals", "company": "companies", "contact": "contacts"}
 
 
+def _timeline_owner_exists(state: PortalState, entity_type: str, entity_id: int) -> bool:
+    """A deal, company or contact, or a smart process's item ("dynamic_<entityTypeId>")."""
+    if entity_type.startswith("dynamic_") and entity_type[8:].isdigit():
+        return (int(entity_type[8:]), entity_id) in state.items
+    table = _TIMELINE_TYPES.get(entity_type)
+    return table is not None and entity_id in getattr(state, table)
+
+
 @method("crm.timeline.comment.add")
 def _timeline_add(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     fields = params.get("fields")  # only lower-case `fields` since crm 23.100.0
@@ -852,8 +866,7 @@ def _timeline_add(state: PortalState, params: dict[str, Any], ctx: CallContext) 
     comment = str(fields.get("COMMENT") or "")
     if not comment.strip():
         raise ApiError(400, "INVALID_ARG_VALUE", "Comment is empty")
-    table = _TIMELINE_TYPES.get(entity_type)
-    if table is None or entity_id not in getattr(state, table):
+    if not _timeline_owner_exists(state, entity_type, entity_id):
         raise ApiError(400, "OWNER_NOT_FOUND", "Owner not found")
     with state.lock:
         comment_id = 900 + len(state.timeline_comments) + 1
@@ -888,8 +901,7 @@ def _timeline_list(state: PortalState, params: dict[str, Any], ctx: CallContext)
     entity_id = _int(conditions.get("ENTITY_ID"), 0)
     if not entity_type or entity_id <= 0:
         raise ApiError(400, "INVALID_ARG_VALUE", "ENTITY_ID and ENTITY_TYPE are required in filter")
-    table = _TIMELINE_TYPES.get(entity_type)
-    if table is None or entity_id not in getattr(state, table):
+    if not _timeline_owner_exists(state, entity_type, entity_id):
         raise ApiError(400, "", "Access denied.")
     order = _ci(params, "order") or {"ID": "ASC"}
     if isinstance(order, dict) and any(k not in ("ID", "CREATED", "AUTHOR_ID") for k in order):
@@ -996,7 +1008,8 @@ def _placement_get(state: PortalState, params: dict[str, Any], ctx: CallContext)
 @method("placement.list")
 def _placement_list(state: PortalState, params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     _need_app(ctx)
-    return {"result": ["CRM_DEAL_DETAIL_TAB", "CRM_COMPANY_DETAIL_TAB", "CRM_CONTACT_DETAIL_TAB", "DEFAULT"]}
+    dynamic = sorted(f"CRM_DYNAMIC_{t['entityTypeId']}_DETAIL_TAB" for t in state.smart_types)
+    return {"result": ["CRM_DEAL_DETAIL_TAB", "CRM_COMPANY_DETAIL_TAB", "CRM_CONTACT_DETAIL_TAB", *dynamic, "DEFAULT"]}
 
 
 # Placements the emulated portal offers to placement.bind (the list menu: demo/emulator_templates.py).
@@ -1009,7 +1022,8 @@ def _placement_bind(state: PortalState, params: dict[str, Any], ctx: CallContext
     _need_admin(state, ctx)
     placement = str(_ci(params, "PLACEMENT") or "")
     handler = str(_ci(params, "HANDLER") or "")
-    if placement not in BINDABLE_PLACEMENTS:
+    dynamic = {f"CRM_DYNAMIC_{t['entityTypeId']}_DETAIL_TAB" for t in state.smart_types}
+    if placement not in BINDABLE_PLACEMENTS | dynamic:
         raise ApiError(400, "ERROR_PLACEMENT_NOT_FOUND", "Placement not found")
     if not handler.startswith(("http://", "https://")):
         raise ApiError(400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL")

@@ -42,6 +42,7 @@ from server.trust.context import TrustContext
 from server.trust.refresher import RevocationRefresher
 from server.trust.revocation_cache import CachingFetcher, cache_directory
 from server.workflow import approval, effects, robots
+from server.workflow.card_access import CardAccess
 from server.workflow.crm_status import CrmStatus
 from server.workflow.directory import PortalDirectory
 from server.workflow.docstate import TRANSITIONS
@@ -122,7 +123,7 @@ def workflow_services(
         db=db, settings=settings, validation=TrustContext(settings, db, fetcher), listeners=listeners
     )
     directory = PortalDirectory(settings, portal)
-    documents = DocumentQueries(db)
+    documents = DocumentQueries(db, CardAccess(settings.crm, portal, directory))
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
     public_verdicts = PublicVerdicts(db, public_url=settings.server.public_url)
     reports = Reports(db, documents=documents, timezone=settings.portal.timezone, public_verdicts=public_verdicts)
@@ -233,7 +234,12 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
         portal = PortalService(
-            settings.portal, db, settings.server.public_url, data_dir=settings.storage.path, transport=portal_transport
+            settings.portal,
+            db,
+            settings.server.public_url,
+            data_dir=settings.storage.path,
+            transport=portal_transport,
+            smart_processes=settings.crm.smart_processes,
         )
         services = workflow_services(
             settings, db, http, portal, SessionSigner(key, settings.server.session_ttl_minutes * 60)

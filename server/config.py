@@ -157,6 +157,15 @@ class CounterpartySettings(_Section, frozen=True):
     package_in_email_max_mb: int = 20
 
 
+class CrmSettings(_Section, frozen=True):
+    """Which CRM cards get the «ЭДО» tab beyond deals, companies and contacts, and how long the portal's answers
+    about who may read a card are trusted."""
+
+    smart_processes: list[int] = []  # entityTypeId of each smart process whose items get the tab (crm.type.list)
+    read_check_seconds: int = 60  # a user's "may read this card" answer, kept this long
+    rollup_cache_seconds: int = 30  # a company's deals and contacts for its roll-up, kept this long
+
+
 class LoggingSettings(_Section, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -175,6 +184,7 @@ class Settings(_Section, frozen=True):
     agents: AgentsSettings = AgentsSettings()
     cryptoarm: CryptoarmSettings = CryptoarmSettings()
     counterparty: CounterpartySettings = CounterpartySettings()
+    crm: CrmSettings = CrmSettings()
     logging: LoggingSettings = LoggingSettings()
 
     def check(self) -> str | None:
@@ -199,6 +209,10 @@ class Settings(_Section, frozen=True):
             return "trust: fetch_timeout_seconds and refresh_poll_seconds must be positive"
         if trust.crl_max_mb <= 0 or trust.crl_cache_hours <= 0:
             return "trust: crl_max_mb and crl_cache_hours must be positive"
+        if any(t < 128 for t in self.crm.smart_processes):
+            return "crm.smart_processes: entityTypeId of a smart process is 128 or more (see crm.type.list)"
+        if self.crm.read_check_seconds < 0 or self.crm.rollup_cache_seconds < 0:
+            return "crm: read_check_seconds and rollup_cache_seconds must not be negative"
         return None
 
 

@@ -154,6 +154,13 @@ def _object(method: str, result: Any) -> dict[str, Any]:
     return result
 
 
+def record_params(kind: CrmKind, entity_id: int) -> dict[str, Any]:
+    """The parameters of the kind's `*.get`: the universal crm.item.get also names the entity type."""
+    if kind.item_api:
+        return {"entityTypeId": kind.type_id, "id": entity_id}
+    return {"id": entity_id}
+
+
 class CrmService:
     """Typed CRM reads over a client. Stateless; cheap to create per request."""
 
@@ -169,7 +176,9 @@ class CrmService:
 
     async def record(self, kind: CrmKind, entity_id: int) -> CrmRecord:
         """One record of any registered kind, read with the kind's own `*.get` method."""
-        raw = _object(kind.get_method, await self.client.call(kind.get_method, {"id": entity_id}))
+        raw = _object(kind.get_method, await self.client.call(kind.get_method, record_params(kind, entity_id)))
+        if kind.item_api:
+            raw = _object(kind.get_method, raw.get("item"))
         company_id = entity_id if kind.company_field is None else to_int(raw.get(kind.company_field)) or None
         title = " ".join(part for part in (to_str(raw.get(f)).strip() for f in kind.title_fields) if part)
         return CrmRecord(
@@ -179,6 +188,24 @@ class CrmService:
             company_id=company_id,
             fields=raw,
         )
+
+    async def company_deals(self, company_id: int) -> list[tuple[int, str]]:
+        """(id, title) of the company's newest deals, one page of the list (50): the company card's roll-up. One page
+        keeps a card's opening to one call (and its readers' rights checks to one per deal), however old the
+        client; older deals' documents stay on their own cards."""
+        rows = await self.client.call(
+            "crm.deal.list",
+            {"filter": {"COMPANY_ID": company_id}, "select": ["ID", "TITLE"], "order": {"ID": "DESC"}, "start": 0},
+        )
+        return [(to_int(r.get("ID"), 0) or 0, to_str(r.get("TITLE"))) for r in rows or [] if isinstance(r, dict)]
+
+    async def smart_process_types(self) -> list[tuple[int, str]]:
+        """(entityTypeId, title) of the portal's smart processes (crm.type.list answers {"types": [...]})."""
+        answer = await self.client.call("crm.type.list", {"order": {"entityTypeId": "ASC"}})
+        types = answer.get("types") if isinstance(answer, dict) else None
+        return [
+            (to_int(t.get("entityTypeId"), 0) or 0, to_str(t.get("title"))) for t in types or [] if isinstance(t, dict)
+        ]
 
     async def my_companies(self) -> list[Company]:
         """The portal's own companies (``IS_MY_COMPANY = Y``): whose requisites say which ИНН is "us"."""
@@ -196,6 +223,9 @@ class CrmService:
 
     async def record_contacts(self, kind: CrmKind, entity_id: int) -> list[Contact]:
         """The contacts of a record (primary first); a contact record is its own only contact."""
+        if kind.item_api:
+            fields = (await self.record(kind, entity_id)).fields
+            return await self.contacts(int_list(fields.get("contactIds")) or int_list(fields.get("contactId")))
         if kind.contacts_method is None:
             return await self.contacts([entity_id])
         return await self.contacts(await self._linked_contact_ids(kind.contacts_method, entity_id))

@@ -2,9 +2,14 @@
 
 Why one registry: a document is opened from the "ЭДО" tab of a CRM card, and the kind of that card decides the
 placement to bind, the words on the pages, the REST method that reads the record, the Disk folder its files go
-to and where the counterparty (the company, its requisites, its contacts) is found. Adding contacts is one more
-`CrmKind` in `KINDS` plus its case in tests/bitrix24/test_entities.py; smart-process items (`crm.item.get` takes
-an entityTypeId and answers {"item": …} in camelCase) will need the entry to carry those two facts as well.
+to and where the counterparty (the company, its requisites, its contacts) is found.
+
+How to add a kind: a fixed kind (deal, company, contact) is one more `CrmKind` in `KINDS` plus its case in
+tests/bitrix24/test_entities.py. Smart-process items are not listed: there is one kind per smart process
+(`entityTypeId` 128 and up), made by :func:`smart_process` on demand, with the code ``dynamic_<entityTypeId>``
+and the placement ``CRM_DYNAMIC_<entityTypeId>_DETAIL_TAB``; the admin says which ones get the tab
+(``[crm] smart_processes``), and the tab is bound for those at install. Their records are read with the universal
+`crm.item.get` (``item_api``: it takes the entityTypeId and answers {"item": …} in camelCase).
 `code` is what the database and the API store, so an existing entry's code never changes; `kind_of` is the check
 on it (a CHECK in the schema would make every new kind a table rebuild).
 
@@ -49,6 +54,8 @@ class CrmKind:
     """Folder under KlikDok/ that holds one folder per record of this kind."""
     disk_folder: str
     """One record's Disk folder name, formatted with `id`."""
+    item_api: bool = False
+    """Read with `crm.item.get` (entityTypeId = `type_id`, camelCase fields, contacts in `contactIds`)."""
 
     @property
     def card_name(self) -> str:
@@ -90,10 +97,55 @@ COMPANY = CrmKind(
     disk_folder="Компания №{id}",
 )
 
-KINDS: tuple[CrmKind, ...] = (DEAL, COMPANY)
+CONTACT = CrmKind(
+    code="contact",
+    type_id=3,
+    placement="CRM_CONTACT_DETAIL_TAB",
+    timeline_type="contact",
+    card_path="/crm/contact/details/{id}/",
+    label="Контакт",
+    genitive="контакта",
+    this_dative="этому контакту",
+    genitive_plural="контактов",
+    get_method="crm.contact.get",
+    title_fields=("LAST_NAME", "NAME", "SECOND_NAME"),
+    company_field="COMPANY_ID",
+    contacts_method=None,
+    disk_group="Контакты",
+    disk_folder="Контакт №{id}",
+)
+
+KINDS: tuple[CrmKind, ...] = (DEAL, COMPANY, CONTACT)
 BY_CODE: dict[str, CrmKind] = {k.code: k for k in KINDS}
 BY_PLACEMENT: dict[str, CrmKind] = {k.placement: k for k in KINDS}
 CODES: frozenset[str] = frozenset(BY_CODE)
+SMART_PROCESS_MIN_TYPE_ID = 128  # Bitrix numbers user-defined types from 128 (crm.type.list's entityTypeId)
+_DYNAMIC_PREFIX = "dynamic_"
+
+
+def smart_process(type_id: int) -> CrmKind:
+    """The kind of one smart process's items; every text is generic («элемент смарт-процесса»), because the
+    process's own name lives on the portal (crm.type.list) and may change there."""
+    if type_id < SMART_PROCESS_MIN_TYPE_ID:
+        raise UnknownKind(f"{_DYNAMIC_PREFIX}{type_id}")
+    return CrmKind(
+        code=f"{_DYNAMIC_PREFIX}{type_id}",
+        type_id=type_id,
+        placement=f"CRM_DYNAMIC_{type_id}_DETAIL_TAB",
+        timeline_type=f"dynamic_{type_id}",
+        card_path=f"/crm/type/{type_id}/details/{{id}}/",
+        label="Элемент смарт-процесса",
+        genitive="элемента смарт-процесса",
+        this_dative="этому элементу",
+        genitive_plural="элементов смарт-процессов",
+        get_method="crm.item.get",
+        title_fields=("title",),
+        company_field="companyId",
+        contacts_method=None,
+        disk_group="Смарт-процессы",
+        disk_folder=f"Смарт-процесс {type_id}, элемент №{{id}}",
+        item_api=True,
+    )
 
 
 class UnknownKind(ValueError):
@@ -105,7 +157,32 @@ def kind_of(code: str) -> CrmKind:
     try:
         return BY_CODE[code]
     except KeyError:
-        raise UnknownKind(code) from None
+        pass
+    number = code.removeprefix(_DYNAMIC_PREFIX)
+    if code.startswith(_DYNAMIC_PREFIX) and number.isdigit() and number == str(int(number)):
+        return smart_process(int(number))
+    raise UnknownKind(code)
+
+
+def kind_for_placement(placement: str) -> CrmKind | None:
+    """The kind whose tab a placement is: a fixed kind's, or CRM_DYNAMIC_<entityTypeId>_DETAIL_TAB."""
+    if placement in BY_PLACEMENT:
+        return BY_PLACEMENT[placement]
+    middle = placement.removeprefix("CRM_DYNAMIC_").removesuffix("_DETAIL_TAB")
+    if placement.startswith("CRM_DYNAMIC_") and placement.endswith("_DETAIL_TAB") and middle.isdigit():
+        try:
+            return smart_process(int(middle))
+        except UnknownKind:
+            return None
+    return None
+
+
+def is_known(code: str) -> bool:
+    try:
+        kind_of(code)
+    except UnknownKind:
+        return False
+    return True
 
 
 def cards_phrase(conjunction: str = "и") -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from server.bitrix24 import (
     AuthError,
     Bitrix24Client,
     Bitrix24Error,
+    CrmService,
     DiskService,
     OAuthError,
     OAuthTokens,
@@ -33,12 +34,13 @@ from server.bitrix24 import (
     User,
     UserDirectory,
 )
-from server.bitrix24.entities import BY_PLACEMENT, KINDS
+from server.bitrix24.entities import KINDS, kind_for_placement, smart_process
 from server.bitrix24.settings import origin_of
 from server.db import Database, audit
 from server.portal import robots, store
 from server.portal.generation import InstallGeneration
 from server.portal.store import Portal, SqliteTokenStore
+from server.portal.user_tokens import UserTokens
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,11 @@ URL_NOT_SET = (
     "Адрес портала не задан в настройках KlikDok ([portal] url), поэтому установка отклонена. "
     f"Администратору сервера KlikDok: {PORTAL_URL_HINT}."
 )
+
+
+class NoUserToken(Exception):
+    """The user has not opened a page since the server started (or their token ran out): their own rights on the
+    portal cannot be asked now."""
 
 
 class PortalRejected(Exception):
@@ -92,7 +99,7 @@ def _form_get(form: dict[str, Any], key: str) -> str:
 def placement_entity(form: dict[str, Any]) -> tuple[str, str, int]:
     """(PLACEMENT, entity type, entity id) from a placement POST; entity "" for the app page."""
     placement = _form_get(form, "PLACEMENT") or "DEFAULT"
-    kind = BY_PLACEMENT.get(placement)
+    kind = kind_for_placement(placement)
     entity_id = 0
     if kind is not None:
         try:
@@ -114,7 +121,11 @@ class PortalService:
         *,
         data_dir: Path,
         transport: httpx.AsyncBaseTransport | None = None,
+        smart_processes: Sequence[int] = (),
     ) -> None:
+        self.smart_processes = tuple(smart_processes)
+        # Users' own tokens from their page POSTs, to ask the portal what they may read (server.workflow.card_access).
+        self.user_tokens = UserTokens()
         # "none" and "oauth" both mean "a local application whose tokens arrive at install".
         self.settings = settings if settings.mode == "webhook" else msgspec.structs.replace(settings, mode="oauth")
         self.db = db
@@ -325,7 +336,8 @@ class PortalService:
         bound: list[str] = []
         problems: list[str] = []
         app = ApplicationService(client)
-        for placement, title in ((kind.placement, "ЭДО") for kind in KINDS):
+        tabs = [*KINDS, *(smart_process(t) for t in await self._enabled_smart_processes(client, problems))]
+        for placement, title in ((kind.placement, "ЭДО") for kind in tabs):
             try:
                 await app.bind(
                     placement,
@@ -385,6 +397,24 @@ class PortalService:
         assert portal is not None
         return InstallResult(portal=portal, user=user, bound=bound, disk_folder_id=folder_id, problems=problems)
 
+    async def _enabled_smart_processes(self, client: Bitrix24Client, problems: list[str]) -> list[int]:
+        """The configured smart processes the portal has (crm.type.list); the others are named as a problem on the
+        install page instead of failing their placement.bind one by one."""
+        if not self.smart_processes:
+            return []
+        try:
+            known = {type_id for type_id, _ in await CrmService(client).smart_process_types()}
+        except Bitrix24Error as exc:
+            problems.append(f"Смарт-процессы: {exc.code} {exc.description}".strip())
+            return []
+        missing = [t for t in self.smart_processes if t not in known]
+        if missing:
+            problems.append(
+                f"Смарт-процессы {', '.join(map(str, missing))} из настроек ([crm] smart_processes) не найдены "
+                "на портале: вкладка «ЭДО» для них не добавлена."
+            )
+        return [t for t in self.smart_processes if t in known]
+
     # -- placement and app-page POSTs ------------------------------------------------------------
     async def check_placement(self, form: dict[str, Any], *, client_ip: str) -> PlacementContext:
         """Trust a placement/app POST only after the stored application token and the portal agree."""
@@ -415,6 +445,7 @@ class PortalService:
             placement, entity_type, entity_id = placement_entity(form)
             user = await self._user_of(auth_id, self.settings.portal_rest_base)
             admin = placement == "DEFAULT" and await self._is_admin(auth_id, strict=False)
+            self.user_tokens.keep(member_id, user.id, auth_id, _form_get(form, "AUTH_EXPIRES"))
         except PortalRejected as exc:
             details = {"reason": exc.reason, "placement": _form_get(form, "PLACEMENT")[:64]}
             await self.db.write(
@@ -437,6 +468,20 @@ class PortalService:
             app_sid=_form_get(form, "APP_SID"),
             admin=admin,
         )
+
+    async def call_as_user(self, user_id: int, method: str, params: dict[str, Any]) -> Any:
+        """One REST call with the user's own token (their rights, not the application's); None when no page of
+        theirs brought a live token since the server started (see :mod:`server.portal.user_tokens`)."""
+        active = self.installs.active()
+        member_id = active.member_id if active is not None and active.enabled else ""
+        token = self.user_tokens.get(member_id, user_id) if member_id else None
+        if token is None:
+            raise NoUserToken(user_id)
+        try:
+            return await self._checker.call(method, params, auth=token, endpoint=self.settings.portal_rest_base)
+        except AuthError:
+            self.user_tokens.forget(member_id, user_id)
+            raise
 
     async def uninstall(self, form: dict[str, Any], *, client_ip: str) -> bool:
         """ONAPPUNINSTALL: the application token is the only proof (the event carries no user token)."""

@@ -18,7 +18,13 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN
 
 from server import jsonbody
 from server.bitrix24 import Bitrix24Error, CrmService
-from server.bitrix24.entities import KINDS, UnknownKind, cards_phrase, cards_plural_phrase, kind_of
+from server.bitrix24.entities import (
+    UnknownKind,
+    cards_phrase,
+    cards_plural_phrase,
+    kind_for_placement,
+    kind_of,
+)
 from server.bitrix24.phpquery import MalformedQuery, decode, merge
 from server.config import Settings
 from server.db import audit_actions
@@ -32,7 +38,13 @@ from .errors import BadForm, error_page, frame_headers
 
 log = logging.getLogger(__name__)
 
-PLACEMENT_NAMES = {kind.placement: kind.card_name for kind in KINDS}
+
+def placement_names(bound: list[str]) -> dict[str, str]:
+    """«карточка сделки», «карточка элемента смарт-процесса» for each bound tab (smart processes are not in KINDS)."""
+    kinds = {p: kind_for_placement(p) for p in bound}
+    return {p: kind.card_name if kind is not None else p for p, kind in kinds.items()}
+
+
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -109,7 +121,7 @@ class Bitrix24Pages(Controller):
                 "bound": result.bound,
                 "problems": result.problems,
                 "disk_folder_id": result.disk_folder_id,
-                "placement_names": PLACEMENT_NAMES,
+                "placement_names": placement_names(result.bound),
                 "cards_plural": cards_plural_phrase(),
                 "portal_origin": result.portal.origin,
                 "app_sid": request.query_params.get("APP_SID", ""),

@@ -28,12 +28,74 @@
     var approval = K.approval ? K.approval.createForm() : null;  // «Согласующие», «Наблюдатели» (approval.js)
     var shown = [];               // the documents the list shows now
 
+    // The company card's roll-up (the company's, its deals' and its contacts' documents): grouped by card, with
+    // filters by kind of card and by state group, a page of PAGE at a time.
+    var PAGE = 100;
+    var filters = { kind: "", group: "", offset: 0 };
+    var filterBar = null;
+
+    function listQuery() {
+      var q = "/documents?view=entity&limit=" + PAGE + "&offset=" + filters.offset;
+      if (filters.kind) q += "&kind=" + encodeURIComponent(filters.kind);
+      if (filters.group) q += "&group=" + encodeURIComponent(filters.group);
+      return q;
+    }
+
+    function option(value, text, current) {
+      var o = el("option", { value: value, text: text });
+      if (value === current) o.selected = true;
+      return o;
+    }
+
+    function buildFilters(cards) {
+      var kinds = [];
+      cards.forEach(function (c) { if (!kinds.some(function (k) { return k.code === c.entity_type; })) kinds.push({ code: c.entity_type, label: c.kind_label }); });
+      var kind = el("select", { id: "kd-rollup-kind", "aria-label": "Карточки" }, option("", "Все карточки", filters.kind));
+      kinds.forEach(function (k) { kind.appendChild(option(k.code, k.label, filters.kind)); });
+      var group = el("select", { id: "kd-rollup-group", "aria-label": "Состояние" },
+        option("", "Все документы", filters.group), option("open", "В работе", filters.group), option("final", "Завершённые", filters.group));
+      kind.addEventListener("change", function () { filters.kind = kind.value; filters.offset = 0; load(); });
+      group.addEventListener("change", function () { filters.group = group.value; filters.offset = 0; load(); });
+      filterBar = el("div", { class: "kd-rollup-filters", id: "kd-rollup-filters" },
+        el("label", { class: "kd-sublabel", for: "kd-rollup-kind", text: "Карточки" }), kind,
+        el("label", { class: "kd-sublabel", for: "kd-rollup-group", text: "Состояние" }), group);
+      holder.parentNode.insertBefore(filterBar, holder);
+    }
+
+    function grouped(page) {
+      var box = el("div", { class: "kd-rollup" });
+      page.cards.forEach(function (card) {
+        var items = page.items.filter(function (d) { return d.entity_type === card.entity_type && d.entity_id === card.entity_id; });
+        if (!items.length) return;
+        box.appendChild(el("h3", { class: "kd-rollup-card", "data-card": card.entity_type + ":" + card.entity_id, text: card.title }));
+        box.appendChild(documentTable({ items: items }, { open: function (id) { openDocument(detail, id, load); } }));
+      });
+      if (page.total > page.items.length) {
+        var pager = el("div", { class: "kd-actions kd-rollup-pager" },
+          el("span", { class: "kd-muted", text: (page.offset + 1) + "–" + (page.offset + page.items.length) + " из " + page.total }));
+        if (page.offset > 0) pager.appendChild(el("button", { class: "kd-btn", type: "button", text: "Назад",
+          onclick: function () { filters.offset = Math.max(0, filters.offset - PAGE); load(); } }));
+        if (page.offset + page.items.length < page.total) pager.appendChild(el("button", { class: "kd-btn", type: "button", text: "Далее",
+          onclick: function () { filters.offset += PAGE; load(); } }));
+        box.appendChild(pager);
+      }
+      return box;
+    }
+
+    var loads = 0;                // a quick change of filters must not be overwritten by an earlier, slower answer
     function load() {
       if (!holder) return Promise.resolve(null);
-      return api("GET", "/documents?view=entity&limit=100").then(function (page) {
+      var mine = ++loads;
+      return api("GET", listQuery()).then(function (page) {
+        if (mine !== loads) return page;
         clear(holder);
+        var rollup = Boolean(filterBar) || (page.cards || []).length > 1;   // a filtered roll-up stays grouped
+        if (rollup && !filterBar) buildFilters(page.cards);
         if (!page.items.length) {
-          holder.appendChild(el("p", { class: "kd-muted", id: "kd-empty", text: "Документов пока нет. Нажмите «Создать документ»." }));
+          holder.appendChild(el("p", { class: "kd-muted", id: "kd-empty", text: filters.kind || filters.group
+            ? "Нет документов, подходящих под отбор." : "Документов пока нет. Нажмите «Создать документ»." }));
+        } else if (rollup) {
+          holder.appendChild(grouped(page));
         } else {
           holder.appendChild(documentTable(page, { open: function (id) { openDocument(detail, id, load); } }));
         }
@@ -79,7 +141,7 @@
     function renderContacts() {
       var select = byId("kd-contact");
       while (select.options.length > 1) select.remove(1);
-      u.recipientOptions(select, (contacts || []).filter(function (r) { return r.source === "contact"; }));
+      u.recipientOptions(select, (contacts || []).filter(function (r) { return r.contact_id; }));
     }
 
     // The directory and the card's contacts, asked once per page; a failure is said and asked again next time.

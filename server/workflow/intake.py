@@ -19,7 +19,7 @@ from typing import Any
 
 from server.bitrix24 import Bitrix24Error, CrmService
 from server.bitrix24.crm import Contact
-from server.bitrix24.entities import CODES, cards_phrase, kind_of
+from server.bitrix24.entities import cards_phrase, is_known, kind_of
 from server.config import Settings
 from server.db import Database
 from server.text import MESSAGE_MAX, email_address, portal_zone
@@ -230,7 +230,7 @@ class Intake:
         ``approver_ids`` approve before the signers sign, in ``approval_mode`` order; ``observer_ids`` are told of
         the outcome (:mod:`.approval`)."""
 
-        if entity_type not in CODES or entity_id <= 0:
+        if not is_known(entity_type) or entity_id <= 0:
             raise TransitionRefused("bad_request", f"Документ создаётся из карточки {cards_phrase('или')}.")
         self.check_uploads(uploads)
         title = clean_title(title) or safe_name(uploads[0].name)

@@ -234,11 +234,22 @@ class DocumentDetail(msgspec.Struct, kw_only=True):
     approval: ApprovalInfo | None = None
 
 
+class CardRef(msgspec.Struct, kw_only=True):
+    """A CRM card a list covers (the company card's roll-up: the company, its deals, its contacts), by name."""
+
+    entity_type: EntityType
+    entity_id: int
+    title: str
+    kind_label: str = ""  # «Сделка», «Контакт»: the roll-up's filter by kind of card
+    readable: bool = True  # false: the viewer may not read this card, so only their own documents of it show
+
+
 class DocumentPage(msgspec.Struct, kw_only=True):
     items: list[DocumentSummary]
     total: int
     limit: int
     offset: int
+    cards: list[CardRef] = []  # view=entity: the cards listed, in the order the groups are shown
 
 
 class Job(msgspec.Struct, kw_only=True):

@@ -5,6 +5,10 @@
 - a department head sees every document of the departments they head and of everything below them (the tree and
   ``UF_HEAD`` come from Bitrix24's ``department.get``);
 - auditors (``[policy] auditor_user_ids`` or members of ``auditor_group_id``) see everything, read-only;
+- anyone who may read a CRM card on the portal (its responsible person, its observers, whoever the CRM's roles let
+  read it) sees the card's sent documents, read-only: ``readable_cards`` holds the cards the portal said yes to
+  (asked with the user's own token by :mod:`server.workflow.card_access`); no action comes from it;
+- only the signer of the current step signs or rejects (checked again inside the transaction).
 - only the signer of the current step signs or rejects (checked again inside the transaction);
 - approvers and observers (issue 17, :mod:`.approval`) see the document once it is sent, read-only; only an
   approver whose turn it is approves or returns it (checked again inside the transaction).
@@ -13,7 +17,7 @@ Every refusal is a :class:`PermissionDenied` (HTTP 403) that the API audits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .approval_store import PARTICIPANT_SQL
@@ -42,6 +46,11 @@ class Viewer:
     user_id: int
     auditor: bool = False
     managed_departments: frozenset[int] = field(default_factory=frozenset)
+    readable_cards: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+    """CRM cards (kind code, id) the portal lets this user read: their documents are visible, read-only."""
+
+    def with_cards(self, cards: frozenset[tuple[str, int]]) -> Viewer:
+        return replace(self, readable_cards=self.readable_cards | cards)
 
     @property
     def is_head(self) -> bool:
@@ -79,6 +88,10 @@ class Viewer:
             depts = sorted(self.managed_departments)
             parts.append(f"d.department_id IN ({','.join('?' * len(depts))})")
             params += depts
+        for code in sorted({code for code, _ in self.readable_cards}):
+            ids = sorted(i for c, i in self.readable_cards if c == code)
+            parts.append(f"(d.entity_type = ? AND d.entity_id IN ({','.join('?' * len(ids))}))")
+            params += [code, *ids]
         return Scope(
             f"d.author_id = ? OR (d.state NOT IN {_MARKS} AND ({' OR '.join(parts)}))",
             [self.user_id, *_AUTHOR_ONLY, *params],
@@ -90,7 +103,13 @@ class Viewer:
             return True
         if doc.state.info.author_only:
             return False
-        return self.auditor or route_member or participant or doc.department_id in self.managed_departments
+        return (
+            self.auditor
+            or route_member
+            or participant
+            or doc.department_id in self.managed_departments
+            or (doc.entity_type, doc.entity_id) in self.readable_cards
+        )
 
     def require_view(self, doc: DocumentRow, route_member: bool, participant: bool = False) -> None:
         if not self.can_view(doc, route_member, participant):
@@ -101,7 +120,7 @@ class Viewer:
             raise PermissionDenied(
                 "not_visible",
                 "У вас нет доступа к этому документу: вы не автор, не подписант, не согласующий, не наблюдатель, "
-                "не руководитель отдела автора и не аудитор.",
+                "не руководитель отдела автора, не аудитор и не можете открыть его карточку в CRM.",
             )
 
     def require_author(self, doc: DocumentRow, action: str) -> None:

@@ -7,20 +7,22 @@ a new field on the detail page). Every other service that acts on a document for
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from cades.result import VerificationResult
 from cades.verdicts import document_headline
-from server.bitrix24.entities import cards_phrase
+from server.bitrix24.entities import cards_phrase, kind_of
 from server.db import Database
 
 from . import approval, previews, signature_store, store, version_store
 from .digest_commands import digest_commands
-from .docstate import DocState
+from .docstate import FINAL_STATES, OPEN_STATES, DocState
 from .model import (
+    CardRef,
     DocumentDetail,
     DocumentFile,
     DocumentPage,
@@ -33,13 +35,22 @@ from .model import (
 from .permissions import Viewer
 from .states import TransitionRefused
 
+if TYPE_CHECKING:
+    from .card_access import CardAccess
+
 # «Мои документы»: which of the list's conditions each ``role`` stands for.
 MINE_ROLES = {"": "involved", "created": "author_id", "waiting": "signer_id", "signed": "signed_by"}
 
 
+# The roll-up's filter by state group.
+STATE_GROUPS: dict[str, frozenset[DocState]] = {"open": OPEN_STATES, "final": FINAL_STATES}
+
+
 class DocumentQueries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cards: CardAccess | None = None) -> None:
         self.db = db
+        # The portal's word on who may read a CRM card (None in tests that run without a portal: roles only).
+        self.cards = cards
 
     async def visible_document(self, viewer: Viewer, document_id: int) -> DocumentRow:
         """The document row if ``viewer`` may see it; else 404 (``TransitionRefused``) or 403 (audited by the API).
@@ -57,8 +68,20 @@ class DocumentQueries:
         doc, member, participant = await self.db.read(read)
         if doc is None or doc.state == DocState.DELETED:
             raise TransitionRefused("not_found", "Документ не найден.")
+        viewer = await self.with_card_rights(viewer, doc, member, participant)
         viewer.require_view(doc, member, participant)
         return doc
+
+    async def with_card_rights(
+        self, viewer: Viewer, doc: DocumentRow, member: bool, participant: bool = False
+    ) -> Viewer:
+        """The viewer plus the document's card when the roles alone do not show it and the portal says the user
+        may read the card (asked only then: most views cost no portal call)."""
+        if self.cards is None or viewer.can_view(doc, member, participant) or doc.state.info.author_only:
+            return viewer
+        if await self.cards.may_read(viewer.user_id, doc.entity_type, doc.entity_id):
+            return viewer.with_cards(frozenset({(doc.entity_type, doc.entity_id)}))
+        return viewer
 
     async def list(
         self,
@@ -70,16 +93,29 @@ class DocumentQueries:
         query: str = "",
         overdue: bool = False,
         role: str = "",
+        group: str = "",
+        kind: str = "",
         limit: int = 50,
         offset: int = 0,
     ) -> DocumentPage:
         """view: "entity" (a CRM card), "mine" (mine by ``role``: "created" by me, "waiting" for my signature,
         "signed" by me, or "" any of these and those I stand on the route of), "queue" (waiting for my signature),
         "approvals" (waiting for my approval),
-        "department" (a head's subtree), "all" (everything visible; auditors see every document)."""
+        "department" (a head's subtree), "all" (everything visible; auditors see every document).
+
+        view="entity" on a company card rolls up the documents of the company, its deals and its contacts
+        (``kind`` keeps one kind of card); every card's documents show to whoever may read that card on the portal.
+        ``group``: "open" or "final" states only."""
         limit = max(1, min(200, limit))
+        if group:
+            if group not in STATE_GROUPS:
+                raise TransitionRefused("bad_request", f"Неизвестная группа состояний: {group}.")
+            wanted = {s.value for s in STATE_GROUPS[group]}
+            states_ = [s for s in states_ if s in wanted] if states_ else sorted(wanted)
+            if not states_:
+                return DocumentPage(items=[], total=0, limit=limit, offset=max(0, offset))
+        cards: builtins.list[CardRef] = []
         kwargs: dict[str, Any] = {
-            "scope": viewer.scope(),
             "states": states_,
             "query": query,
             "overdue": overdue,
@@ -89,7 +125,23 @@ class DocumentQueries:
         if view == "entity":
             if entity is None:
                 raise TransitionRefused("bad_request", f"Не указана карточка {cards_phrase('или')}.")
-            kwargs["entity"] = entity
+            cards = await self._cards_of(entity)
+            if kind:
+                cards = [c for c in cards if c.entity_type == kind]
+            readable = (
+                await self.cards.readable(viewer.user_id, [(c.entity_type, c.entity_id) for c in cards])
+                if self.cards is not None
+                else frozenset()
+            )
+            viewer = viewer.with_cards(readable)
+            # A card the viewer may not read keeps only its kind and number: the CRM's names are the CRM's to show.
+            cards = [
+                msgspec.structs.replace(c, readable=True)
+                if (c.entity_type, c.entity_id) in viewer.readable_cards
+                else msgspec.structs.replace(c, readable=False, title=f"{c.kind_label} №{c.entity_id}")
+                for c in cards
+            ]
+            kwargs["entities"] = [(c.entity_type, c.entity_id) for c in cards]
         elif view == "mine":
             key = MINE_ROLES.get(role)
             if key is None:
@@ -104,7 +156,19 @@ class DocumentQueries:
             kwargs["departments"] = None if viewer.auditor and not viewer.is_head else viewer.managed_departments
         elif view != "all":
             raise TransitionRefused("bad_request", f"Неизвестный список: {view}.")
-        return await self.db.read(lambda d: store.list_documents(d, **kwargs))
+        kwargs["scope"] = viewer.scope()
+        page = await self.db.read(lambda d: store.list_documents(d, **kwargs))
+        page.cards = cards
+        return page
+
+    async def _cards_of(self, entity: tuple[str, int]) -> builtins.list[CardRef]:
+        """The card itself, or for a company its roll-up (company, deals, contacts) when the portal is there."""
+        if self.cards is not None and kind_of(entity[0]).company_field is None:  # the card is a company
+            return [
+                CardRef(entity_type=c.kind, entity_id=c.id, title=c.title, kind_label=kind_of(c.kind).label)
+                for c in await self.cards.rollup(entity[1])
+            ]
+        return [CardRef(entity_type=entity[0], entity_id=entity[1], title="", kind_label=kind_of(entity[0]).label)]
 
     async def detail(self, viewer: Viewer, document_id: int) -> DocumentDetail:
         doc = await self.visible_document(viewer, document_id)

@@ -385,6 +385,7 @@ def list_documents(
     *,
     scope: Scope,
     entity: tuple[str, int] | None = None,
+    entities: Iterable[tuple[str, int]] | None = None,
     states: Iterable[str] = (),
     author_id: int | None = None,
     signer_id: int | None = None,
@@ -398,12 +399,23 @@ def list_documents(
     offset: int = 0,
 ) -> DocumentPage:
     """``signer_id``: its current step is theirs; ``signed_by``: they signed a step of it; ``involved``: they wrote
-    it or stand on its route; ``approver_id``: waiting for their approval."""
+    it or stand on its route; ``approver_id``: waiting for their approval;
+    ``entities``: any of these cards (the company card's roll-up)."""
     where = ["d.state != ?", f"({scope.sql})"]
     params: list[Any] = [DocState.DELETED.value, *scope.params]
     if entity is not None:
         where.append("d.entity_type = ? AND d.entity_id = ?")
         params += [entity[0], entity[1]]
+    if entities is not None:
+        cards = sorted(set(entities))
+        if not cards:
+            return DocumentPage(items=[], total=0, limit=limit, offset=offset)
+        either = []
+        for code in sorted({c for c, _ in cards}):
+            ids = [i for c, i in cards if c == code]
+            either.append(f"(d.entity_type = ? AND d.entity_id IN ({','.join('?' * len(ids))}))")
+            params += [code, *ids]
+        where.append(f"({' OR '.join(either)})")
     states = list(states)
     if states:
         where.append(f"d.state IN ({','.join('?' * len(states))})")

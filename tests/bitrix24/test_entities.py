@@ -15,10 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.emulator_visibility import SMART_TYPE_ID
 from demo.portal_emulator import PortalEmulator
 from demo.portal_state import _TIMELINE_TYPES as EMULATOR_TIMELINE_TABLES
 from server.bitrix24 import ApplicationService, Bitrix24Client, CrmService, DiskService, Messenger
-from server.bitrix24.entities import CODES, KINDS, CrmKind, UnknownKind, kind_of
+from server.bitrix24.entities import CODES, KINDS, CrmKind, UnknownKind, kind_for_placement, kind_of, smart_process
+
+# Every fixed kind and one smart process's kind (the seed's «Договоры поставки»): all go through the same tests.
+ALL_KINDS = (*KINDS, smart_process(SMART_TYPE_ID))
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,26 +30,34 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED: dict[str, tuple[int, str, int | None, list[str]]] = {
     "deal": (1, "Поставка серверного оборудования", 2, ["Орлов Дмитрий Сергеевич", "Белова Анна Игоревна"]),
     "company": (3, "АО «Технопарк Восток»", 3, ["Фёдоров Николай Ильич"]),
+    "contact": (2, "Белова Анна Игоревна", 2, ["Белова Анна Игоревна"]),
+    f"dynamic_{SMART_TYPE_ID}": (1, "Поставка оборудования на 2026 год", 2, ["Орлов Дмитрий Сергеевич"]),
 }
 
 
 def test_every_kind_has_a_case_and_its_own_code_placement_and_folder() -> None:
-    assert set(EXPECTED) == CODES
+    assert set(EXPECTED) == CODES | {f"dynamic_{SMART_TYPE_ID}"}
     for attribute in ("code", "type_id", "placement", "get_method", "disk_group"):
-        values = [getattr(kind, attribute) for kind in KINDS]
+        values = [getattr(kind, attribute) for kind in ALL_KINDS]
         assert len(set(values)) == len(values), attribute
     for kind in KINDS:
         assert kind_of(kind.code) is kind
+        assert kind_for_placement(kind.placement) is kind
+    for kind in ALL_KINDS:
         assert "{id}" in kind.disk_folder
+    smart = smart_process(SMART_TYPE_ID)
+    assert kind_of(smart.code) == smart and kind_for_placement(f"CRM_DYNAMIC_{SMART_TYPE_ID}_DETAIL_TAB") == smart
 
 
 def test_unknown_kinds_are_refused() -> None:
-    for code in ("", "lead", "Deal", "contact"):
+    for code in ("", "lead", "Deal", "dynamic_", "dynamic_5", "dynamic_0130", "dynamic_x", "dynamic_-130"):
         with pytest.raises(UnknownKind):
             kind_of(code)
+    for placement in ("CRM_LEAD_DETAIL_TAB", "CRM_DYNAMIC_5_DETAIL_TAB", "CRM_DYNAMIC__DETAIL_TAB", "DEFAULT"):
+        assert kind_for_placement(placement) is None
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.code)
+@pytest.mark.parametrize("kind", ALL_KINDS, ids=lambda k: k.code)
 async def test_each_kind_reads_its_record_company_and_contacts(
     portal: PortalEmulator, client: Bitrix24Client, kind: CrmKind
 ) -> None:
@@ -64,7 +76,7 @@ async def test_a_deal_without_a_company_has_no_counterparty_company(
     assert (await CrmService(client).record(deal, 4)).company_id is None  # the seed's deal 4 has COMPANY_ID "0"
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.code)
+@pytest.mark.parametrize("kind", ALL_KINDS, ids=lambda k: k.code)
 async def test_each_kind_binds_its_tab_on_its_card_and_gets_its_disk_folder(
     portal: PortalEmulator, client: Bitrix24Client, kind: CrmKind
 ) -> None:
@@ -82,8 +94,12 @@ async def test_each_kind_binds_its_tab_on_its_card_and_gets_its_disk_folder(
     await Messenger(client).timeline_comment(kind.timeline_type, entity_id, "KlikDok: проверка")
     [comment] = portal.state.timeline_comments
     assert (comment["ENTITY_ID"], comment["COMMENT"]) == (entity_id, "KlikDok: проверка")
-    records = getattr(portal.state, EMULATOR_TIMELINE_TABLES[comment["ENTITY_TYPE"]])
-    assert records[entity_id]["TITLE"] == title
+    if kind.item_api:
+        assert comment["ENTITY_TYPE"] == f"dynamic_{kind.type_id}"
+        assert portal.state.items[(kind.type_id, entity_id)]["title"] == title
+    else:
+        records = getattr(portal.state, EMULATOR_TIMELINE_TABLES[comment["ENTITY_TYPE"]])
+        assert (await CrmService(client).record(kind, entity_id)).fields["ID"] == records[entity_id]["ID"]
 
     folder_id = await DiskService(client).entity_folder(kind.code, 7)
     folders = portal.state.folders

@@ -25,7 +25,7 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
     assert "Вкладка «ЭДО» добавлена: карточка сделки" in first.text
     assert "Вкладка «ЭДО» добавлена: карточка компании" in first.text
     assert "installFinish" in first.text
-    assert json.dumps("сделок и компаний") in first.text  # the finishing line names every kind's cards
+    assert json.dumps("сделок, компаний и контактов") in first.text  # the finishing line names every kind's cards
     assert f"frame-ancestors 'self' http://{emulator.host}:{emulator.port}" in first.headers["content-security-policy"]
     second = install(kd, emulator)  # re-install (new version, admin clicked again): nothing duplicated
     assert second.status_code == 200
@@ -33,6 +33,7 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
     assert placements == {
         ("CRM_DEAL_DETAIL_TAB", f"{kd.url}/b24/tab"),
         ("CRM_COMPANY_DETAIL_TAB", f"{kd.url}/b24/tab"),
+        ("CRM_CONTACT_DETAIL_TAB", f"{kd.url}/b24/tab"),
         ("CRM_DEAL_LIST_MENU", f"{kd.url}/b24/bulk"),  # issue 17: the deal list's row menu opens the bulk send
     }
     assert len(emulator.state.placements) == 3

@@ -27,6 +27,7 @@ import pytest
 from demo.demo_people import own_company
 from demo.portal_emulator import PortalEmulator
 from demo.portal_state import EmulatorConfig
+from server.bitrix24.entities import kind_of
 from server.db import Database, migrations
 from tests.support.openssl_pki import Issued, OpenSSLPki
 from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture re-export
@@ -170,7 +171,7 @@ class Klikdok:
         key = (user_id, *(entity or ("", 0)))
         if key not in self.sessions:
             if entity:
-                placement = "CRM_DEAL_DETAIL_TAB" if entity[0] == "deal" else "CRM_COMPANY_DETAIL_TAB"
+                placement = kind_of(entity[0]).placement
                 page = self._post_page(
                     "/b24/tab", self.emu.state.placement_form(user_id, placement, {"ID": str(entity[1])})
                 )

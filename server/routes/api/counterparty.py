@@ -14,7 +14,7 @@ from litestar import Controller, Response, get, post
 
 from server import text
 from server.bitrix24 import Bitrix24Error, CrmService
-from server.bitrix24.entities import COMPANY, cards_phrase, kind_of
+from server.bitrix24.entities import COMPANY, CONTACT, cards_phrase, kind_of
 from server.config import Settings
 from server.counterparty import links
 from server.counterparty.link_store import LinkRow
@@ -68,7 +68,7 @@ class ResendBody(msgspec.Struct, kw_only=True):
 class Recipient(msgspec.Struct, kw_only=True):
     email: str
     name: str
-    source: str  # "contact", or the company kind's code
+    source: str  # the kind code of the record the address is from: a contact's or the company's
     source_label: str  # what the picker shows after the address: «контакт», «компания»
     contact_id: int = 0  # the CRM contact's id for a contact's address (the create form stores whom it addressed)
 
@@ -80,7 +80,9 @@ async def crm_recipients(crm: CrmService, entity_type: str, entity_id: int, comp
     found: list[Recipient] = []
     for c in await crm.record_contacts(kind_of(entity_type), entity_id):
         found += [
-            Recipient(email=e, name=text.name(c.full_name), source="contact", source_label="контакт", contact_id=c.id)
+            Recipient(
+                email=e, name=text.name(c.full_name), source=CONTACT.code, source_label="контакт", contact_id=c.id
+            )
             for e in c.emails
         ]
     if company_id:

@@ -19,7 +19,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter, QueryParameter
 
 from server.agents import store as jobs_store
-from server.bitrix24.entities import CODES, KINDS, cards_phrase
+from server.bitrix24.entities import cards_phrase, is_known
 from server.config import Settings
 from server.cryptoarm import transaction_store
 from server.db import Database
@@ -273,7 +273,9 @@ class DocumentsController(Controller):
         documents: DocumentQueries,
         view: Literal["entity", "mine", "queue", "approvals", "department", "all"] = "entity",
         entity_type: str = Parameter(
-            default="", max_length=64, schema_extra={"enum": ["", *(kind.code for kind in KINDS)]}
+            default="",
+            max_length=64,
+            description="a CRM kind's code (server.bitrix24.entities), dynamic_<entityTypeId> for a smart process",
         ),
         entity_id: int = 0,
         states: Annotated[list[str] | None, QueryParameter(name="state")] = None,
@@ -282,13 +284,17 @@ class DocumentsController(Controller):
         role: Literal["", "created", "waiting", "signed"] = Parameter(
             default="", description='view=mine: "created" by me, "waiting" for me, "signed" by me; "" all of mine'
         ),
+        group: Literal["", "open", "final"] = Parameter(default="", description="open or final states only"),
+        kind: str = Parameter(
+            default="", max_length=64, description="view=entity on a company card: one kind of its cards only"
+        ),
         limit: int = Parameter(default=50, ge=1, le=200),
         offset: int = Parameter(default=0, ge=0),
     ) -> DocumentPage:
         entity = None
         if view == "entity":
             et, eid = (entity_type, entity_id) if entity_type else (session.entity_type, session.entity_id)
-            if et not in CODES or eid <= 0:
+            if not is_known(et) or eid <= 0:
                 raise ApiProblem(400, "bad_request", f"Не указана карточка {cards_phrase('или')}.")
             entity = (et, eid)
         return await documents.list(
@@ -299,6 +305,8 @@ class DocumentsController(Controller):
             query=q.strip()[:200],
             overdue=overdue,
             role=role,
+            group=group,
+            kind=kind,
             limit=limit,
             offset=offset,
         )
