@@ -41,7 +41,7 @@ from server.db.outbox import OutboxMessage
 from server.portal import robots as defs
 from server.text import email_address
 
-from . import effects, robot_store, states, store
+from . import approval, effects, robot_store, states, store
 from .docstate import DocState
 from .intake import Intake
 from .listeners import TransitionListeners
@@ -284,7 +284,7 @@ class Robots:
             if current is None or current.state != DocState.DRAFT:
                 return False
             states.set_route(d, draft.id, actor_id=draft.author_id, signers=signers, counterparty_email=address)
-            states.send(
+            approval.send(  # the author's «Отправить»: to the approvers first when the draft has any
                 d,
                 draft.id,
                 actor_id=draft.author_id,

@@ -109,6 +109,24 @@ def test_send_robot_sends_the_cards_draft_and_answers_with_its_id_and_link(excha
     assert kd.query("SELECT counterparty_email FROM documents WHERE id = ?", other) == [("buh@alfa.example",)]
 
 
+def test_a_draft_with_approvers_sent_by_the_robot_goes_to_its_approvers_first(exchange: Exchange) -> None:
+    # The robot sends as the author's «Отправить» does: согласование before the signers' route, never around it.
+    kd = exchange.kd
+    resp = kd.api(
+        "POST",
+        "/documents",
+        MANAGER,
+        DEAL,
+        data={"title": "Договор поставки", "signers": str(DIRECTOR), "approvers": "5", "send": "0"},
+        files=[("files", ("Договор №17.pdf", PDF, "application/pdf"))],
+    )
+    assert resp.status_code == 201, resp.text
+    doc_id = int(resp.json()["id"])
+    token, _ = run_robot(kd.emu.state, SEND, DEAL, {"signers": ["user_1"], "document": str(doc_id)})
+    assert answer_of(kd.emu, token)["document_id"] == doc_id
+    assert doc_state(kd, doc_id) == "in_approval"
+
+
 def test_the_same_event_token_twice_does_the_work_once(exchange: Exchange) -> None:
     kd = exchange.kd
     doc_id = draft(kd)
