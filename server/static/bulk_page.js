@@ -61,7 +61,7 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     showError("");
-    var deals = Array.prototype.map.call(form.querySelectorAll("input[name=deal]:checked"),
+    var deals = Array.prototype.map.call(form.querySelectorAll("input[name=card]:checked"),
       function (box) { return parseInt(box.value, 10); });
     var signers = Array.prototype.map.call(document.getElementById("kd-bulk-signers").selectedOptions,
       function (o) { return parseInt(o.value, 10); });

@@ -13,6 +13,7 @@ import httpx
 
 from demo import emulator_crmstatus
 from demo.portal_emulator import PortalEmulator
+from server.bitrix24.entities import KINDS
 from server.workflow.crm_status import FIELD_NAME, SHOWN_STATES
 from server.workflow.docstate import DocState
 from tests.counterparty.conftest import (
@@ -81,7 +82,7 @@ def test_install_makes_the_field_and_the_triggers_once(exchange: Exchange) -> No
     }
     before = {e: emulator_crmstatus.fields_of(emu.state, e) for e in ("deal", "company")}
     stored = exchange.kd.query("SELECT entity_type, state, item_id FROM crm_status_values ORDER BY 1, 2")
-    assert len(stored) == 2 * len(SHOWN_STATES)
+    assert len(stored) == len(KINDS) * len(SHOWN_STATES)  # every kind of card has the field
 
     exchange.kd.install()  # the admin reinstalls: nothing new on the portal, the same mapping here
     assert {e: emulator_crmstatus.fields_of(emu.state, e) for e in ("deal", "company")} == before

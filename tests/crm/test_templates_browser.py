@@ -65,9 +65,9 @@ def test_bulk_send_from_the_deal_list_shows_progress_and_failures_and_survives_a
     frame = frame_named(page, "app-frame", f"{kd.url}/b24/bulk")
     frame.wait_for_selector("#kd-bulk-template option:has-text('Договор поставки')", state="attached")
     # The row whose menu was opened is picked; the user adds the others.
-    assert frame.is_checked(f"input[name=deal][value='{deals[0]}']")
+    assert frame.is_checked(f"input[name=card][value='{deals[0]}']")
     for deal in deals[1:]:
-        frame.check(f"input[name=deal][value='{deal}']")
+        frame.check(f"input[name=card][value='{deal}']")
     frame.select_option("#kd-bulk-template", label="Договор поставки")
     frame.wait_for_selector("#kd-bulk-signers option", state="attached")
     frame.select_option("#kd-bulk-signers", str(DIRECTOR))

@@ -11,7 +11,7 @@ import time
 
 from demo.emulator_visibility import SMART_TYPE_ID
 from server.config import CrmSettings, Settings
-from tests.crm.visibility_fixtures import READ_CHECK_SECONDS, crm_kd_fixture  # noqa: F401 - fixture
+from tests.crm.visibility_fixtures import READ_CHECK_SECONDS, crm_kd_fixture  # noqa: F401 - the crm_kd fixture, used by name
 from tests.workflow.conftest import (
     ACCOUNTANT,
     CHIEF_ACCOUNTANT,
@@ -132,6 +132,7 @@ def test_reinstalling_binds_each_tab_once_and_the_config_refuses_a_system_type(c
             "CRM_COMPANY_DETAIL_TAB",
             "CRM_CONTACT_DETAIL_TAB",
             f"CRM_DYNAMIC_{SMART_TYPE_ID}_DETAIL_TAB",
+            "CRM_DEAL_LIST_MENU",  # the bulk send's row menu
         ]
     )
     # A smart process the portal does not have is named on the install page, and nothing is bound for it.

@@ -11,7 +11,7 @@ import pytest
 
 from demo.emulator_visibility import SMART_TYPE_ID
 from tests.browser import screenshot
-from tests.crm.visibility_fixtures import crm_kd_fixture  # noqa: F401 - fixture
+from tests.crm.visibility_fixtures import crm_kd_fixture  # noqa: F401 - the crm_kd fixture, used by name
 from tests.pages.conftest import hidden_form, query
 from tests.workflow.conftest import CHIEF_ACCOUNTANT, DIRECTOR, MANAGER, SALES_MANAGER, Klikdok, wait_for
 

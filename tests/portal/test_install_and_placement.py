@@ -36,7 +36,7 @@ def test_install_binds_both_tabs_once_prepares_disk_and_finishes(kd: ServerProce
         ("CRM_CONTACT_DETAIL_TAB", f"{kd.url}/b24/tab"),
         ("CRM_DEAL_LIST_MENU", f"{kd.url}/b24/bulk"),  # issue 17: the deal list's row menu opens the bulk send
     }
-    assert len(emulator.state.placements) == 3
+    assert len(emulator.state.placements) == 4
     assert any(
         b["event"] == "ONAPPUNINSTALL" and b["handler"] == f"{kd.url}/b24/events" for b in emulator.state.event_bindings
     )
