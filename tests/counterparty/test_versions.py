@@ -76,6 +76,15 @@ def test_version_two_after_the_counterparty_rejects(exchange: Exchange, counterp
         assert refused.status_code == 403, refused.text
         assert "только автору документа" in refused.json()["message"]
     assert "new_version" not in _detail(ex, v1, DIRECTOR)["can"]
+    # Without new files the new version reuses the old ones where they are on Disk; the outbox copies them there
+    # after the commit, which takes a moment on a busy machine (before that the server asks to try again).
+    wait_for(
+        lambda: (
+            ex.kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", v1)
+            == [(0,)]
+        ),
+        what="the old version's files on Disk",
+    )
 
     made = _new_version(ex, v1)
     assert made.status_code == 201, made.text
