@@ -130,43 +130,13 @@
   // «Вернуть на доработку»: a dialog of its own each time with one idempotency key for that opening; the comment
   // is required (the server refuses an empty one too).
   function openReturn(doc, opener, refresh) {
-    var old = byId("kd-return");
-    if (old) old.remove();
-    var key = u.newKey();
-    var comment = el("textarea", { id: "kd-return-comment", name: "comment", rows: "3", maxlength: "1000", required: "",
-                                   "aria-required": "true" });
-    var error = el("p", { class: "kd-error", id: "kd-return-error", role: "alert" });
-    var ok = el("button", { class: "kd-btn kd-btn-red", type: "submit", id: "kd-return-ok", text: "Вернуть" });
-    var cancel = el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-return-cancel", text: "Отмена" });
-    var form = el("form", { method: "dialog", id: "kd-return-form", novalidate: "" },
-      el("h2", { class: "kd-subtitle", id: "kd-return-title", text: "Вернуть «" + doc.title + "» на доработку?" }),
-      el("p", { class: "kd-muted kd-small", id: "kd-return-note",
-                text: "Документ вернётся автору с вашим комментарием; после исправления он снова придёт на согласование." }),
-      el("label", { class: "kd-field", for: "kd-return-comment" }, "Что нужно исправить", comment),
-      error,
-      el("div", { class: "kd-actions" }, ok, cancel));
-    var dialog = el("dialog", { class: "kd-dialog", id: "kd-return", "aria-labelledby": "kd-return-title",
-                                "aria-describedby": "kd-return-note" }, form);
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      error.textContent = "";
-      if (!comment.value.trim()) { error.textContent = "Напишите, что нужно исправить в документе."; comment.focus(); return; }
-      u.busy(ok, function () {
-        return api("POST", "/documents/" + doc.id + "/return", { comment: comment.value.trim() }, { key: key });
-      }).then(function (res) {
-        if (res === null) return;
-        dialog.close();
-        refresh();
-      }).catch(function (err) { error.textContent = err.message; });
+    u.reasonDialog({
+      id: "kd-return", field: "comment", okText: "Вернуть", okClass: "kd-btn-red",
+      title: "Вернуть «" + doc.title + "» на доработку?",
+      note: "Документ вернётся автору с вашим комментарием; после исправления он снова придёт на согласование.",
+      label: "Что нужно исправить", required: "Напишите, что нужно исправить в документе.",
+      path: "/documents/" + doc.id + "/return", opener: opener, done: refresh
     });
-    cancel.addEventListener("click", function () { dialog.close(); });
-    dialog.addEventListener("close", function () {
-      dialog.remove();
-      if (opener.isConnected) opener.focus();
-    });
-    document.body.appendChild(dialog);
-    dialog.showModal();
-    comment.focus();
   }
 
   function buttons(detail, actions, actionError, refresh) {

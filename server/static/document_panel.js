@@ -314,43 +314,15 @@
   // A dialog of its own each time (it opens clean) with one idempotency key for that opening: a repeated click
   // or a retried request withdraws once; «Отозвать» is busy while the request runs; Esc and «Отмена» close it.
   function openWithdraw(doc, opener, refresh) {
-    var old = document.getElementById("kd-withdraw");
-    if (old) old.remove();
-    var key = u.newKey();
-    var reason = el("textarea", { id: "kd-withdraw-reason", name: "reason", rows: "3", maxlength: "1000",
-                                  autofocus: "" });
-    var error = el("p", { class: "kd-error", id: "kd-withdraw-error", role: "alert" });
-    var ok = el("button", { class: "kd-btn kd-btn-red", type: "submit", id: "kd-withdraw-ok", text: "Отозвать" });
-    var cancel = el("button", { class: "kd-btn kd-btn-light", type: "button", id: "kd-withdraw-cancel", text: "Отмена" });
     var toCounterparty = u.stateInfo(doc.state).actor === "counterparty";  // a live link: the mail goes out
-    var form = el("form", { method: "dialog", id: "kd-withdraw-form" },
-      el("h2", { class: "kd-subtitle", id: "kd-withdraw-title", text: "Отозвать документ «" + doc.title + "»?" }),
-      el("p", { class: "kd-muted kd-small", id: "kd-withdraw-note", text: "Подписать документ после отзыва будет нельзя." +
-        (toCounterparty ? " Контрагенту придёт письмо «Документ отозван» с указанной причиной." : "") }),
-      el("label", { class: "kd-field", for: "kd-withdraw-reason" }, "Причина отзыва (необязательно)", reason),
-      error,
-      el("div", { class: "kd-actions" }, ok, cancel));
-    var dialog = el("dialog", { class: "kd-dialog", id: "kd-withdraw", "aria-labelledby": "kd-withdraw-title",
-                                "aria-describedby": "kd-withdraw-note" }, form);
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      error.textContent = "";
-      u.busy(ok, function () {
-        return api("POST", "/documents/" + doc.id + "/withdraw", { reason: reason.value.trim() }, { key: key });
-      }).then(function (res) {
-        if (res === null) return;  // a second press while the first runs
-        dialog.close();
-        refresh();
-      }).catch(function (err) { error.textContent = err.message; });
+    u.reasonDialog({
+      id: "kd-withdraw", field: "reason", okText: "Отозвать", okClass: "kd-btn-red",
+      title: "Отозвать документ «" + doc.title + "»?",
+      note: "Подписать документ после отзыва будет нельзя." +
+        (toCounterparty ? " Контрагенту придёт письмо «Документ отозван» с указанной причиной." : ""),
+      label: "Причина отзыва (необязательно)",
+      path: "/documents/" + doc.id + "/withdraw", opener: opener, done: refresh
     });
-    cancel.addEventListener("click", function () { dialog.close(); });
-    dialog.addEventListener("close", function () {
-      dialog.remove();
-      if (opener.isConnected) opener.focus();
-    });
-    document.body.appendChild(dialog);
-    dialog.showModal();
-    reason.focus();
   }
 
   function renderDetail(container, detail, refresh) {

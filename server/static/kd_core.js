@@ -141,12 +141,61 @@
     return select;
   }
 
+  // An in-page dialog that asks for a reason and posts it (withdraw, return for rework): one Idempotency-Key per
+  // opening, the button busy while it runs, the refusal said inside the dialog, the focus back on the opener.
+  // o: id, title, note, label, field (the body's key), required (the message when it is empty), okText, okClass,
+  // path, opener, done.
+  function reasonDialog(o) {
+    var old = document.getElementById(o.id);
+    if (old) old.remove();
+    var key = newKey();
+    var attrs = { id: o.id + "-" + o.field, name: o.field, rows: "3", maxlength: "1000" };
+    if (o.required) { attrs.required = ""; attrs["aria-required"] = "true"; }
+    var input = el("textarea", attrs);
+    var error = el("p", { class: "kd-error", id: o.id + "-error", role: "alert" });
+    var ok = el("button", { class: "kd-btn " + o.okClass, type: "submit", id: o.id + "-ok", text: o.okText });
+    var cancel = el("button", { class: "kd-btn kd-btn-light", type: "button", id: o.id + "-cancel", text: "Отмена" });
+    var formAttrs = { method: "dialog", id: o.id + "-form" };
+    if (o.required) formAttrs.novalidate = "";
+    var form = el("form", formAttrs,
+      el("h2", { class: "kd-subtitle", id: o.id + "-title", text: o.title }),
+      el("p", { class: "kd-muted kd-small", id: o.id + "-note", text: o.note }),
+      el("label", { class: "kd-field", for: o.id + "-" + o.field }, o.label, input),
+      error,
+      el("div", { class: "kd-actions" }, ok, cancel));
+    var dialog = el("dialog", { class: "kd-dialog", id: o.id, "aria-labelledby": o.id + "-title",
+                                "aria-describedby": o.id + "-note" }, form);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      error.textContent = "";
+      var text = input.value.trim();
+      if (o.required && !text) { error.textContent = o.required; input.focus(); return; }
+      var body = {};
+      body[o.field] = text;
+      busy(ok, function () {
+        return api("POST", o.path, body, { key: key });
+      }).then(function (res) {
+        if (res === null) return;  // a second press while the first runs
+        dialog.close();
+        o.done();
+      }).catch(function (err) { error.textContent = err.message; });
+    });
+    cancel.addEventListener("click", function () { dialog.close(); });
+    dialog.addEventListener("close", function () {
+      dialog.remove();
+      if (o.opener.isConnected) o.opener.focus();
+    });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+    input.focus();
+  }
+
   var K = window.KlikDok = window.KlikDok || {};
   K.views = K.views || {};
   K.bindChannels = K.bindChannels || [];
   K.api = api;
   K.util = { api: api, el: el, clear: clear, fit: fit, date: date, badge: badge, showError: showError,
              download: download, save: save, stateInfo: stateInfo, verdictOf: verdictOf, newKey: newKey, busy: busy,
-             recipientOptions: recipientOptions,
+             recipientOptions: recipientOptions, reasonDialog: reasonDialog,
              timezone: TIMEZONE };
 })();
