@@ -7,6 +7,7 @@ limit, the token refresh and the error mapping are done once and done the same w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -494,8 +495,10 @@ class Bitrix24Client:
             raise error_from("disk.upload", payload, response.status_code)
         return payload
 
-    async def download_from(self, url: str, sink: Path | None = None) -> bytes | int:
-        """GET a `DOWNLOAD_URL`. With `sink` the body is streamed to that file and its size returned."""
+    @contextlib.asynccontextmanager
+    async def _file_response(self, url: str, what: str, *, follow_redirects: bool) -> AsyncIterator[httpx.Response]:
+        """A GET of a file the portal serves, inside the rate limiter, its body not read yet; an error answer and a
+        broken connection come typed as for REST calls (``what`` names the operation)."""
         headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
         try:
             async with (
@@ -504,64 +507,48 @@ class Bitrix24Client:
                     "GET",
                     url,
                     headers=headers,
-                    follow_redirects=True,
-                    timeout=httpx.Timeout(self.settings.transfer_timeout_seconds),
-                ) as response,
-            ):
-                if response.status_code >= 400:
-                    body = await response.aread()
-                    try:
-                        payload = msgspec.json.decode(body) if body else {}
-                    except msgspec.DecodeError:
-                        payload = {}
-                    raise error_from(
-                        "disk.download", payload if isinstance(payload, dict) else {}, response.status_code
-                    )
-                if sink is None:
-                    return await response.aread()
-                size = 0
-                with sink.open("wb") as out:
-                    async for chunk in response.aiter_bytes(256 * 1024):
-                        out.write(chunk)
-                        size += len(chunk)
-                return size
-        except httpx.HTTPError as exc:
-            raise TransportError("disk.download", "NETWORK", type(exc).__name__) from None
-
-    async def download_to(self, url: str, sink: Path, *, max_bytes: int) -> int:
-        """GET a file the portal serves (a document generator PDF) into ``sink``, refusing it past ``max_bytes``:
-        nothing more is read and the partial file is removed. Its size. Errors come typed as for REST calls."""
-        headers = {"Accept": "*/*", "Referer": self.portal_base.removesuffix("rest/")}
-        try:
-            async with (
-                self.limiter.slot(),
-                self._http.stream(
-                    "GET",
-                    url,
-                    headers=headers,
-                    follow_redirects=False,
+                    follow_redirects=follow_redirects,
                     timeout=httpx.Timeout(self.settings.transfer_timeout_seconds),
                 ) as response,
             ):
                 self.stats["requests"] += 1
-                if response.status_code >= 300:
+                # Without following redirects a 3xx is no file either.
+                if response.status_code >= (400 if follow_redirects else 300):
                     body = await response.aread()
                     try:
                         payload = msgspec.json.decode(body[:65536]) if body else {}
                     except msgspec.DecodeError:
                         payload = {}
-                    raise error_from("document.pdf", payload if isinstance(payload, dict) else {}, response.status_code)
-                size = 0
-                try:
-                    with sink.open("wb") as out:
-                        async for chunk in response.aiter_bytes(256 * 1024):
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise DownloadTooLarge("document.pdf", "TOO_LARGE", f"over {max_bytes} bytes")
-                            out.write(chunk)
-                except BaseException:
-                    sink.unlink(missing_ok=True)
-                    raise
-                return size
+                    raise error_from(what, payload if isinstance(payload, dict) else {}, response.status_code)
+                yield response
         except httpx.HTTPError as exc:
-            raise TransportError("document.pdf", "NETWORK", type(exc).__name__) from None
+            raise TransportError(what, "NETWORK", type(exc).__name__) from None
+
+    async def download_from(self, url: str, sink: Path | None = None) -> bytes | int:
+        """GET a `DOWNLOAD_URL`. With `sink` the body is streamed to that file and its size returned."""
+        async with self._file_response(url, "disk.download", follow_redirects=True) as response:
+            if sink is None:
+                return await response.aread()
+            size = 0
+            with sink.open("wb") as out:
+                async for chunk in response.aiter_bytes(256 * 1024):
+                    out.write(chunk)
+                    size += len(chunk)
+            return size
+
+    async def download_to(self, url: str, sink: Path, *, max_bytes: int) -> int:
+        """GET a file the portal serves (a document generator PDF) into ``sink``, refusing it past ``max_bytes``:
+        nothing more is read and the partial file is removed. Its size. Errors come typed as for REST calls."""
+        async with self._file_response(url, "document.pdf", follow_redirects=False) as response:
+            size = 0
+            try:
+                with sink.open("wb") as out:
+                    async for chunk in response.aiter_bytes(256 * 1024):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise DownloadTooLarge("document.pdf", "TOO_LARGE", f"over {max_bytes} bytes")
+                        out.write(chunk)
+            except BaseException:
+                sink.unlink(missing_ok=True)
+                raise
+            return size
