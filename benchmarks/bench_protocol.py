@@ -4,7 +4,7 @@ documents with 5 signatures each.
 One signature is made by ``openssl cms`` and verified by cades with the CA's CRL (a real result: chain of two,
 revocation source and times); the other three kinds are the built results every report must word
 (tests/support/verdict_samples.py: revoked by OCSP, revocation unknown, untrusted root). 100 signatures, one per
-file, cycle through the four. What is timed is :func:`server.paper.protocol.render_protocol_pdf` end to end:
+file, cycle through the four. What is timed is :func:`server.paper.protocol_pdf.render_protocol_pdf` end to end:
 the rows, the layout, the font subset, the PDF bytes.
 
 Run standalone: ``.venv/bin/python benchmarks/bench_protocol.py``; or with the rest of ``benchmarks/``.
@@ -32,6 +32,8 @@ from cades.verify import verify_cms  # noqa: E402  after the sys.path line that 
 from server.paper.protocol import (  # noqa: E402  after the sys.path line that lets the file run standalone
     Protocol,
     ProtocolFile,
+)
+from server.paper.protocol_pdf import (  # noqa: E402  after the sys.path line that lets the file run standalone
     render_protocol_pdf,
     render_protocols_pdf,
 )

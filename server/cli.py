@@ -424,7 +424,8 @@ def _verify_pdf(results: Sequence[tuple[str, VerificationResult]], document: str
 
     from cades.verdicts import ru_time
     from server.paper import PaperError
-    from server.paper.protocol import Protocol, ProtocolFile, render_protocol_pdf
+    from server.paper.protocol import Protocol, ProtocolFile
+    from server.paper.protocol_pdf import render_protocol_pdf
 
     def digest(result: VerificationResult) -> str | None:
         return result.content_digest_streebog256

@@ -47,7 +47,7 @@ from cades.verify import verify_cms
 from server.config import Settings
 from server.counterparty.limiter import PublicLimiter, client_ip
 from server.paper import PaperError
-from server.paper.protocol import Protocol, ProtocolFile, render_protocol_pdf
+from server.paper.protocol import Protocol, ProtocolFile
 from server.workflow import public_view
 
 from .dependencies import Services
@@ -323,6 +323,8 @@ class PublicVerify(Controller):
         return checked
 
     async def _protocol(self, services: Services, checked: Checked) -> Response[Any]:
+        from server.paper.protocol_pdf import render_protocol_pdf  # fpdf2 loads on the first PDF, not at start
+
         name = checked.document_name or checked.signature_name
         protocol = Protocol(
             title=PROTOCOL_TITLE,

@@ -22,7 +22,6 @@ from cades.result import VerificationResult
 from server.db import Database, audit
 from server.paper import PaperError
 from server.paper.marks import marks_for
-from server.paper.stamp import stamped_copy
 
 from . import store
 from .docstate import DocState
@@ -171,6 +170,8 @@ class PaperCopies:
         results: dict[int, list[VerificationResult]],
         verify_url: str,
     ) -> tuple[str, bytes]:
+        from server.paper.stamp import stamped_copy  # pypdf and fpdf2 load on the first copy, not at start
+
         # Numbered as the protocol numbers them (server.paper.protocol): every SignerInfo of the files before this
         # one comes first, each .sig counting as many as it holds.
         first = 1

@@ -31,8 +31,6 @@ from server.paper.protocol import (
     ProtocolView,
     protocol_json,
     protocol_view,
-    render_protocol_pdf,
-    render_protocols_pdf,
     zoned_builtins,
 )
 from server.text import DEFAULT_TIMEZONE, local_time, portal_zone
@@ -141,6 +139,8 @@ class Reports:
 
     async def protocol_pdf(self, doc: DocumentRow) -> tuple[str, bytes]:
         """(file name, PDF): the verification protocol of a document row the caller may already show."""
+        from server.paper.protocol_pdf import render_protocol_pdf  # fpdf2 loads on the first PDF, not at start
+
         protocol, _ = await self.protocol(doc)
         # Drawing takes a tenth of a second or more (0.4 s for 100 signatures): off the event loop.
         data = await asyncio.to_thread(render_protocol_pdf, protocol, time_text=self.time_text)
@@ -149,6 +149,8 @@ class Reports:
     async def selection_pdf(self, viewer: Viewer, document_ids: list[int]) -> tuple[str, bytes]:
         """One protocol for several documents, a section each, in the order asked; every one must be visible
         to ``viewer`` (else the 403/404 of :meth:`DocumentQueries.visible_document`, nothing is made)."""
+        from server.paper.protocol_pdf import render_protocols_pdf  # fpdf2 loads on the first PDF, not at start
+
         docs = [await self.documents.visible_document(viewer, i) for i in dict.fromkeys(document_ids)]
         protocols = [(await self.protocol(doc))[0] for doc in docs]
         title = f"выборка из {len(docs)} док."

@@ -1,6 +1,7 @@
 """What a KlikDok process imports to start: the suites start hundreds of servers, CLI runs and agents, and each
 operator command pays for every module it loads. httpx's own command-line client (click, rich, pygments) was
-0.3 s of each start for a program nobody runs."""
+0.3 s of each start for a program nobody runs, and the PDF libraries (fpdf2, pypdf, fontTools, segno) another
+0.5 s for the paper copies and protocols that a process draws, if at all, long after it started."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from tests.support.server import REPO, clean_env
 # Heavy packages nothing of ours uses; httpx's CLI used to pull them in through ``import httpx`` (click stays:
 # sqlite-utils loads it for its plugins).
 UNUSED_AT_START = ("rich", "pygments")
+# Loaded on the first stamped copy or PDF protocol (server.paper's drawing modules), never at start.
+DRAWING = ("fpdf", "pypdf", "fontTools", "segno")
 
 
 @pytest.mark.parametrize("entry", ["server.cli", "server.app", "agent.cli", "cades.cli"])
@@ -21,6 +24,20 @@ def test_a_process_start_does_not_import_httpx_command_line_client(entry: str) -
     probe = (
         f"import sys, {entry}, httpx\n"
         f"loaded = sorted(name for name in {UNUSED_AT_START!r} if name in sys.modules)\n"
+        "print(','.join(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"{entry} loads {done.stdout.strip()} at start"
+
+
+@pytest.mark.parametrize("entry", ["server.cli", "server.app", "cades.cli"])
+def test_a_process_start_does_not_import_the_pdf_libraries(entry: str) -> None:
+    probe = (
+        f"import sys, {entry}\n"
+        f"loaded = sorted(name for name in {DRAWING!r} if name in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
     done = subprocess.run(

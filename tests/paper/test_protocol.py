@@ -25,9 +25,8 @@ from server.paper.protocol import (
     ProtocolFile,
     protocol_json,
     protocol_view,
-    render_protocol_pdf,
-    render_protocols_pdf,
 )
+from server.paper.protocol_pdf import render_protocol_pdf, render_protocols_pdf
 from server.text import local_time, portal_zone
 from tests.support import protocol_samples, verdict_samples
 from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401  the session fixture
