@@ -35,6 +35,7 @@ from agent import binding
 from agent.backends import Backend, BackendError
 from agent.config import AgentSettings
 from agent.jobs import JobGone, LocalTrust, RetryLater, process
+from cades.tls import default_context
 from common import agent_protocol as protocol
 
 log = logging.getLogger("klikdok.agent")
@@ -94,7 +95,7 @@ class AgentClient:
         self._ssl: ssl.SSLContext | None = None
         if settings.server.ca_file:
             self._ssl = ssl.create_default_context(cafile=settings.server.ca_file)
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0), verify=self._ssl or True)
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0), verify=self._ssl or default_context())
         self.stats = {"connections": 0, "signed": 0, "failed": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------------------

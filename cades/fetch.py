@@ -23,6 +23,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from .tls import default_context
+
 __all__ = ["FetchLimits", "Fetcher", "HttpFetcher", "Kind", "Origin", "fetch_with_origin", "post_ocsp_with_origin"]
 
 Kind = Literal["crl", "certificate", "ocsp"]
@@ -111,7 +113,9 @@ class HttpFetcher(Fetcher):
         import httpx  # local: `klikdok-verify` without network options starts without loading httpx
 
         self.limits = limits or FetchLimits()
-        self._client = client or httpx.Client(timeout=self.limits.timeout, follow_redirects=True, trust_env=False)
+        self._client = client or httpx.Client(
+            timeout=self.limits.timeout, follow_redirects=True, trust_env=False, verify=default_context()
+        )
         self._owns_client = client is None
         self._hosts: dict[str, _HostState] = {}
         self._lock = threading.Lock()

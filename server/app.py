@@ -21,6 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from cades.tls import default_context
 from server import __version__
 from server.agents.hub import AgentHub
 from server.config import Settings
@@ -231,7 +232,7 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         await db.write(idempotency.recover)
         # Half-received uploads of a server that was killed mid-request: nothing refers to them.
         await asyncio.to_thread(uploads.sweep, settings.storage.path)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False, verify=default_context())
         key = await asyncio.to_thread(load_or_create_key, settings.storage.path / "session.key")
         portal = PortalService(
             settings.portal,

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import msgspec
 
+from cades.tls import default_context
+
 from . import phpquery
 from .errors import (
     BadResponse,
@@ -133,7 +135,7 @@ class Bitrix24Client:
         self._sleep = sleep
         self._tokens: OAuthTokens | None = None
         self._refresh_lock = asyncio.Lock()
-        verify: Any = ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else True
+        verify = ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else default_context()
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout_seconds),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
