@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import zygote
 from tests.support.openssl_pki import Issued
 from tests.support.server import REPO, ServerProcess, clean_env, start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for this suite
@@ -62,7 +63,7 @@ class Agent:
     """One klikdok-agent installation: its config directory and, while running, its process."""
 
     home: Path
-    proc: subprocess.Popen[str] | None = None
+    proc: subprocess.Popen[str] | zygote.ForkedProcess | None = None
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,7 +90,7 @@ class Agent:
         self.config.write_text("\n".join(lines) + "\n")
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return zygote.run(
             [*AGENT, "--config", str(self.config), *args],
             cwd=REPO,
             env=agent_env(),
@@ -104,9 +105,9 @@ class Agent:
         assert done.returncode == 0, done.stderr
         return int(self.config.read_text().split('device_id = "')[1].split('"')[0])
 
-    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[str] | zygote.ForkedProcess:
         with open(self.log, "a") as err:
-            self.proc = subprocess.Popen(
+            self.proc = zygote.popen(
                 [*AGENT, "--config", str(self.config), "run"],
                 cwd=REPO,
                 env=agent_env(**(env or {})),

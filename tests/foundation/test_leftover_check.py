@@ -10,18 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import leftovers
+from tests.support import leftovers, zygote
 from tests.support.leftovers import ProcInfo
 from tests.support.server import REPO, clean_env, free_port, start_server
 
 
-def test_a_server_nobody_stopped_is_found_and_a_stopped_one_is_not(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("started", "described"), [("exec", "server.cli serve"), ("fork", "[forked: klikdok serve]")])
+def test_a_server_nobody_stopped_is_found_and_a_stopped_one_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: str, described: str
+) -> None:
+    """Started as its own program or forked by the suite's zygote (whose command line it keeps)."""
+    if started == "exec":
+        monkeypatch.setenv(zygote.DISABLE_ENV, "1")
     before = leftovers.snapshot()
     server = start_server(tmp_path / "data")
     try:
+        assert isinstance(server.proc, zygote.ForkedProcess) == (started == "fork")
         found = leftovers.leftovers(before, REPO)
         assert [p.pid for p in found] == [server.proc.pid], found
-        assert "server.cli serve" in found[0].describe()
+        assert described in found[0].describe()
     finally:
         server.stop()
     assert leftovers.leftovers(before, REPO) == []

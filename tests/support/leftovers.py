@@ -27,8 +27,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support import zygote
+
 # (pid, start time in clock ticks since boot): a pid alone may be reused by a new process.
 ProcessKey = tuple[int, int]
+
+# The suite's pre-imported parent of servers, CLI runs and agents; ``leftovers`` never counts the zygote itself.
+ZYGOTE_MODULE = zygote.__name__
 
 # Set by pytest-xdist in each worker ("gw0", "gw1", ...) and inherited by what the worker starts.
 WORKER_VAR = "PYTEST_XDIST_WORKER"
@@ -47,6 +52,8 @@ class ProcInfo:
     start: int
     argv: tuple[str, ...]
     cwd: str
+    # The kernel's short name (/proc/PID/comm): what a zygote's child runs, as its command line is the zygote's.
+    comm: str = ""
     # The xdist worker the process inherited from its starter; "" if none (started outside xdist or with an
     # environment of its own), None if the environment could not be read.
     worker: str | None = ""
@@ -56,7 +63,8 @@ class ProcInfo:
         return (self.pid, self.start)
 
     def describe(self) -> str:
-        return f"pid {self.pid} (parent {self.ppid}, cwd {self.cwd or '?'}): {' '.join(self.argv)}"
+        forked = f" [forked: {self.comm}]" if ZYGOTE_MODULE in self.argv else ""
+        return f"pid {self.pid} (parent {self.ppid}, cwd {self.cwd or '?'}): {' '.join(self.argv)}{forked}"
 
 
 def _stat(pid: int) -> tuple[int, str, int] | None:
@@ -83,6 +91,10 @@ def read_proc(pid: int) -> ProcInfo | None:
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         cwd = ""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = ""
     return ProcInfo(
         pid=pid,
         ppid=stat[0],
@@ -90,6 +102,7 @@ def read_proc(pid: int) -> ProcInfo | None:
         start=stat[2],
         argv=tuple(a.decode(errors="replace") for a in argv if a),
         cwd=cwd,
+        comm=comm,
         worker=_worker_of(pid),
     )
 
@@ -116,13 +129,16 @@ def processes() -> list[ProcInfo]:
 
 def is_klikdok_program(argv: tuple[str, ...]) -> bool:
     """``klikdok serve`` or ``klikdok-agent ...``, run as a module (``python -m server.cli serve``, as the tests
-    do) or through the installed entry points."""
+    do), through the installed entry points, or forked by the suite's zygote (tests/support/zygote.py), whose
+    children keep its command line."""
     names = [Path(a).name for a in argv[:2]]
     if "klikdok-agent" in names:
         return True
     if "klikdok" in names and "serve" in argv:
         return True
     for i, arg in enumerate(argv[:-1]):
+        if arg == "-m" and argv[i + 1] == ZYGOTE_MODULE:  # a program the zygote forked (or the zygote: see below)
+            return True
         if arg == "-m" and argv[i + 1] == "agent.cli":
             return True
         if arg == "-m" and argv[i + 1] == "server.cli" and "serve" in argv[i + 2 :]:
@@ -165,9 +181,15 @@ def snapshot() -> set[ProcessKey]:
 
 
 def leftovers(before: set[ProcessKey], repo: Path, root: int | None = None) -> list[ProcInfo]:
-    """KlikDok servers and agents of this run that are alive now and were not before (zombies are dead)."""
+    """KlikDok servers and agents of this run that are alive now and were not before (zombies are dead). This
+    worker's zygote is meant to outlive the test that started it; what it forked is not."""
+    keep = zygote.ZYGOTE.pids()
     stats = {pid: stat for pid in _pids() if (stat := _stat(pid)) is not None}
-    new = [pid for pid, (_, state, start) in stats.items() if (pid, start) not in before and state != "Z"]
+    new = [
+        pid
+        for pid, (_, state, start) in stats.items()
+        if (pid, start) not in before and state != "Z" and pid not in keep
+    ]
     if not new:
         return []
     table = [info for pid in new if (info := read_proc(pid)) is not None]

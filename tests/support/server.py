@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import http
+from tests.support import http, zygote
 
 # The checkout: the server runs from here, as `make run` runs it.
 REPO = Path(__file__).resolve().parents[2]
@@ -42,14 +42,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return zygote.run(
         [*KLIKDOK, *args], cwd=cwd or REPO, env=env or clean_env(), text=True, capture_output=True, timeout=timeout
     )
 
 
 @dataclass
 class ServerProcess:
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[str] | zygote.ForkedProcess
     url: str
     data_dir: Path
     stderr_path: Path
@@ -93,7 +93,7 @@ def start_server(
     )
     args = [*KLIKDOK] + (["--config", str(config)] if config else []) + ["serve"]
     with open(stderr_path, "w") as err:
-        proc = subprocess.Popen(args, cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        proc = zygote.popen(args, cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=err, text=True)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", data_dir, stderr_path)
     if wait:
         deadline = time.monotonic() + timeout
