@@ -81,8 +81,11 @@
       return table;
     }
 
+    // A reload (after a signing run, a change in a panel) keeps what the signer had selected of what is still
+    // there. «Выбрать все» is off until there is something to select: ticked before the list came, it chose nothing.
     function loadQueue() {
       var holder = document.getElementById("kd-queue");
+      var keep = selected();
       // «На согласование» (approval.js) sits above the signing queue and reloads with it.
       if (window.KlikDok.approval) window.KlikDok.approval.loadQueue(function (id) { openAndFocus(id, loadQueue); });
       return api("GET", "/documents?view=queue&limit=200").then(function (page) {
@@ -90,7 +93,11 @@
         clear(holder);
         if (!page.items.length) holder.appendChild(el("p", { class: "kd-muted", id: "kd-queue-empty", text: "Документов на подпись нет." }));
         else holder.appendChild(scroller(labelSelection(documentTable(page, { select: updateSelection, open: function (id) { openAndFocus(id, loadQueue); } })), "Документы на подпись"));
-        document.getElementById("kd-select-all").checked = false;
+        var boxes = Array.prototype.slice.call(holder.querySelectorAll(".kd-select"));
+        boxes.forEach(function (b) { b.checked = keep.indexOf(parseInt(b.value, 10)) >= 0; });
+        var all = document.getElementById("kd-select-all");
+        all.disabled = !boxes.length;
+        all.checked = boxes.length > 0 && boxes.every(function (b) { return b.checked; });
         updateSelection(); fit();
       }).catch(function (err) { showError(holder, err); });
     }

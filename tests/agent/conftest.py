@@ -39,7 +39,9 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported for t
 
 DEAL = ("deal", 1)
 AGENT = [sys.executable, "-m", "agent.cli"]
-FAST = {"KLIKDOK_AGENTS_HEARTBEAT_SECONDS": "1", "KLIKDOK_AGENTS_DISPATCH_SECONDS": "0.2"}
+# Heartbeats every 2 s: the server drops an agent silent for three (6 s). At 1 s a busy CI machine that held an agent
+# off the CPU for 3 s had it dropped in the middle of a job.
+FAST = {"KLIKDOK_AGENTS_HEARTBEAT_SECONDS": "2", "KLIKDOK_AGENTS_DISPATCH_SECONDS": "0.2"}
 
 
 def pdf(n: int = 0) -> bytes:

@@ -26,7 +26,7 @@ from tests.counterparty.conftest import (
     link_in,
 )
 from tests.support.server import start_server
-from tests.workflow.conftest import DIRECTOR, MANAGER, SALES_HEAD, People, wait_for
+from tests.workflow.conftest import DIRECTOR, MANAGER, SALES_HEAD, People, wait_for, wait_past_deadline
 
 NEWER_SENT = "Отправлена новая версия документа — ссылка пришла вам письмом"
 NEWER_COMING = "ссылка на неё придёт вам письмом"
@@ -202,6 +202,7 @@ def test_version_two_after_expiry_with_a_new_deadline(
         v1 = ex.company_signed(title="Акт сверки")
         old_link = link_in(ex.invitation(title="Акт сверки"))
         port = int(ex.kd.url.rsplit(":", 1)[1])  # the same address: the links in the e-mails name it
+        wait_past_deadline(ex.kd, v1)
         ex.kd.server.stop()
         ex.kd.server = start_server(tmp_path / "data", env=env, port=port)
         wait_for(lambda: ex.state(v1) == "expired", what="the expiry")

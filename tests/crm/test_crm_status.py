@@ -25,7 +25,7 @@ from tests.counterparty.conftest import (
     link_in,
 )
 from tests.support.server import start_server
-from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, wait_for
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, wait_for, wait_past_deadline
 
 SIGNED = ("klikdok_signed", 2, 1)
 
@@ -174,6 +174,7 @@ def test_counterparty_rejection_and_expiry(
         ex.kd.install()
         doc = ex.company_signed(title="Акт сверки")
         wait_status(emulator, "deal", 1, "Ожидает контрагента")
+        wait_past_deadline(ex.kd, doc)
         srv.stop()
         srv = ex.kd.server = start_server(tmp_path / "b", env=env)
         wait_status(emulator, "deal", 1, "Срок истёк")

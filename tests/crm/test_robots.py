@@ -26,7 +26,7 @@ from tests.counterparty.conftest import (
     link_in,
 )
 from tests.support.server import start_server
-from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, wait_for
+from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, wait_for, wait_past_deadline
 
 SEND, WAIT = "klikdok_send", "klikdok_wait"
 
@@ -254,6 +254,7 @@ def test_wait_robot_answers_expired(tmp_path: Path, emulator: PortalEmulator, pe
         doc_id = ex.company_signed()
         token, _ = run_robot(emulator.state, WAIT, DEAL, {})
         wait_for(lambda: kd.query("SELECT state FROM robot_calls") == [("waiting",)], what="wait")
+        wait_past_deadline(kd, doc_id)
         first.stop()
         second = start_server(tmp_path / "data", env=env)
         kd.server = second

@@ -122,6 +122,7 @@ def test_the_progress_panel_comes_back_after_a_reload_and_finishes(
     assert page.locator("#kd-progress li[data-status='done']").count() == 2
     page.wait_for_selector("#kd-queue-empty")
     assert page.locator(".kd-signing-mark").count() == 0
+    assert page.is_disabled("#kd-select-all") and not page.is_checked("#kd-select-all")  # nothing to select
     for doc in docs:
         assert kd.query("SELECT source FROM signatures WHERE document_id = ?", doc) == [("agent",)]
 

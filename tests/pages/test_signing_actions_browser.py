@@ -90,8 +90,16 @@ def test_a_double_click_starts_one_signing_and_every_change_carries_a_key(
 
     # Pressed again, each job's cancel goes with the same key as before: the server may answer it from its record.
     page.unroute("**/api/v1/jobs/*/cancel")
+    queue_loads = "performance.getEntriesByType('resource').filter(e => e.name.includes('view=queue')).length"
+    loads = page.evaluate(queue_loads)
     page.dispatch_event("#kd-progress-cancel", "click")
     page.wait_for_selector("#kd-progress[data-finished='yes']", timeout=20000)
+    # The queue reloaded when the jobs changed and kept the signer's selection (it used to drop it, and a click on
+    # «Выбрать все» just before a reload was lost).
+    page.wait_for_function(f"{queue_loads} > {loads}")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#kd-queue .kd-select:checked").count() == 2
+    assert page.is_checked("#kd-select-all")
     again = {r[1]: r[2] for r in requests.of("POST", "/jobs/")}
     assert again == first_keys
     assert kd.query("SELECT status, count(*) FROM jobs GROUP BY status") == [("cancelled", 2)]

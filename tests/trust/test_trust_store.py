@@ -254,8 +254,10 @@ def test_the_server_context_rereads_changed_crl_files_and_keeps_the_old_one_on_a
     first = provider.current()
     assert provider.current() is first and provider.rebuilt == 1  # nothing changed: no rebuild
     victim = pki.issue(gost_pki.inter, "context-victim", subject=pki.subject(CN="Отзываемый"))
-    signature = pki.sign(victim, DOC)
     pki.revoke(victim)
+    # Signed after the revocation (at or after its second): ``revoked`` whatever the machine's load. Signed
+    # before, it was ``revoked_no_poe`` whenever the revocation fell in the next second.
+    signature = pki.sign(victim, DOC)
     crl_file.write_bytes(pki.crl(gost_pki.inter, name="context-crl").read_bytes())  # the admin's new CRL
     (sig,) = verify_cms(signature, DOC, context=provider.current()).signatures
     assert "revoked" in sig.reasons and provider.rebuilt == 2

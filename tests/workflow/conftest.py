@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -266,6 +267,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "c
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_past_deadline(kd: Klikdok, doc_id: int) -> None:
+    """Until the document's counterparty deadline is strictly past. Deadlines have one-second resolution and
+    expire once past (``deadline < now``); a restart within the second of the sending finds nothing due, and the
+    next expiry round is a minute away."""
+    (deadline,) = kd.query("SELECT deadline FROM documents WHERE id = ?", doc_id)[0]
+    due = datetime.fromisoformat(deadline) + timedelta(seconds=1)
+    wait_for(lambda: datetime.now(UTC) >= due, timeout=5, what="the deadline to pass")
 
 
 @contextlib.contextmanager
