@@ -45,6 +45,20 @@ def browser_page(width: int = 1280, height: int = 900) -> Iterator[Any]:
         yield browser.new_page(viewport={"width": width, "height": height}, locale="ru-RU")
 
 
+def wait_or_explain(page: Page, selector: str, timeout: float) -> None:
+    """``page.wait_for_selector``, and on a timeout what the page showed instead (its address, its text and a
+    screenshot): a rare timeout on a loaded machine is otherwise a bare «Timeout exceeded»."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(selector, timeout=timeout)
+    except PlaywrightTimeout:
+        shot = screenshot(page, "timeout-" + "".join(c if c.isalnum() else "-" for c in selector)[:40])
+        text = page.evaluate("document.body ? document.body.innerText : ''")[:1500]
+        seconds = timeout / 1000
+        raise AssertionError(f"{selector} not shown in {seconds:.0f} s at {page.url}\n{text}\n({shot})") from None
+
+
 def screenshot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from server.routes.idempotency import KEY_PATTERN
-from tests.browser import browser_page, screenshot
+from tests.browser import chromium, screenshot, wait_or_explain
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 ACTION = re.compile(r'action="(/c/[A-Za-z0-9_-]+/(sign|reject|cryptoarm))\?key=([^"]+)"')
@@ -134,22 +134,26 @@ def test_the_buttons_are_disabled_while_the_form_is_sent(exchange: Exchange) -> 
     button stays on screen for the check and the screenshots. Then for real: a double click rejects once."""
     doc_id = exchange.company_signed()
     link = link_in(exchange.invitation())
-    for width, height in ((1280, 900), (390, 844)):
-        with browser_page(width=width, height=height) as page:
+    with chromium() as browser:
+        for width, height in ((1280, 900), (390, 844)):
+            context = browser.new_context(viewport={"width": width, "height": height}, locale="ru-RU")
+            page = context.new_page()
             page.goto(link)
             page.evaluate("document.addEventListener('submit', function (e) { e.preventDefault(); })")
             page.click("summary.cp-danger")
             page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")
             page.click("[data-reject]")
-            page.wait_for_selector("[data-reject][disabled]")
+            wait_or_explain(page, "[data-reject][disabled]", 30_000)
             button = page.locator("[data-reject]")
             assert button.get_attribute("aria-busy") == "true"
             assert button.inner_text() == "Отправляем…"
             assert page.locator("[data-reject-form]").get_attribute("data-sending") == "true"
             screenshot(page, f"counterparty-busy-{width}")
-    assert exchange.state(doc_id) == "awaiting_counterparty"
+            context.close()
+        assert exchange.state(doc_id) == "awaiting_counterparty"
 
-    with browser_page() as page:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
+        page = context.new_page()
         posts: list[str] = []
         page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
         page.goto(link)
@@ -158,6 +162,7 @@ def test_the_buttons_are_disabled_while_the_form_is_sent(exchange: Exchange) -> 
         page.dblclick("[data-reject]", no_wait_after=True)
         page.wait_for_selector("[data-message]", timeout=60_000)
         assert "Отказ отправлен" in page.locator("[data-message]").inner_text()
+        context.close()
     assert len(posts) == 1 and "/reject?key=" in posts[0]
     assert exchange.state(doc_id) == "rejected_counterparty"
     assert audit_rows(exchange, "document.rejected", doc_id) == 1
