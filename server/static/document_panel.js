@@ -438,14 +438,34 @@
     return nav;
   }
 
-  // «Новая версия»: the same route and card, sent at once with the old files; the new version opens in its place.
+  // «Новая версия»: the same card and route (approvers included), sent at once; the files picked in «Новые файлы…»
+  // replace the old ones (what the author of a returned document corrects), else the old files are reused. The new
+  // version opens in its place. A key per choice of files: the same press again is the same request.
   function newVersionButton(container, doc, actionError) {
     var key = u.newKey();
+    var group = el("span", { class: "kd-version-action" });
+    var input = el("input", { type: "file", multiple: "multiple", id: "kd-version-files-" + doc.id,
+                              class: "kd-offscreen", "data-version-files": "" });
+    var pick = el("label", { class: "kd-btn kd-btn-light", for: input.id, text: "Новые файлы…" });
+    var chosen = el("span", { class: "kd-muted kd-small", "data-version-chosen": "", "aria-live": "polite" });
+    input.addEventListener("change", function () {
+      key = u.newKey();
+      chosen.textContent = input.files.length ? "Выбрано новых файлов: " + input.files.length + ", они заменят прежние" : "";
+    });
     var button = el("button", { class: "kd-btn kd-btn-blue", type: "button", "data-action": "Новая версия",
                                 text: "Новая версия" });
+    group.appendChild(input);
+    group.appendChild(pick);
+    group.appendChild(button);
+    group.appendChild(chosen);
     button.addEventListener("click", function () {
       actionError.textContent = "";
-      u.busy(button, function () { return api("POST", "/documents/" + doc.id + "/versions", null, { key: key }); })
+      var body = null;
+      if (input.files.length) {
+        body = new FormData();
+        Array.prototype.forEach.call(input.files, function (f) { body.append("files", f, f.name); });
+      }
+      u.busy(button, function () { return api("POST", "/documents/" + doc.id + "/versions", body, { key: key }); })
         .then(function (res) {
           if (!res) return;  // a second press while the first runs
           if (container.kdOnChange) container.kdOnChange();
@@ -453,7 +473,7 @@
         })
         .catch(function (e) { actionError.textContent = e.message; fit(); });
     });
-    return button;
+    return group;
   }
 
   function openDocument(container, docId, onChange) {

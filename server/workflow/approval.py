@@ -87,6 +87,18 @@ def configure(
     )
 
 
+def carry_over(db: Database, *, from_document: int, to_document: int) -> None:
+    """A new version gets the old one's approvers (order and mode) and observers: the author asked for the same
+    route again, and a contract that needed a lawyer's «Согласовать» needs it for its corrected text too."""
+    found = approval_store.mode(db, from_document)
+    planned_ = approval_store.planned(db, from_document)
+    if found is not None and planned_:
+        approval_store.set_approvers(db, to_document, found[0], planned_)
+    watchers = [(p.user_id, p.display_name) for p in approval_store.observers(db, from_document)]
+    if watchers:
+        approval_store.set_observers(db, to_document, watchers)
+
+
 def send(
     db: Database,
     document_id: int,

@@ -26,6 +26,11 @@ PARTICIPANT_SQL = (
     " OR d.id IN (SELECT document_id FROM document_observers WHERE user_id = ?)"
 )
 AWAITING_APPROVAL_SQL = "d.id IN (SELECT document_id FROM approval_steps WHERE user_id = ? AND state = 'current')"
+# An approver of any round (or of the plan) or an observer: «Мои документы» lists these as the user's too.
+PARTICIPANT_SQL = (
+    "d.id IN (SELECT document_id FROM approval_steps WHERE user_id = ?"
+    " UNION SELECT document_id FROM document_observers WHERE user_id = ?)"
+)
 
 
 def _step(r: Sequence[Any]) -> ApprovalStep:

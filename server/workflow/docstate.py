@@ -102,9 +102,12 @@ _INFO: dict[DocState, StateInfo] = {
         author_actions=("withdraw",),
         approver_actions=("approve", "return"),
     ),
-    # Sent back by an approver: the author corrects the route and sends it again (approval restarts); the approvers
-    # keep seeing it (not author_only: they have read it already).
-    DocState.RETURNED: StateInfo("На доработке", True, "author", "bad", author_actions=("route", "send", "withdraw")),
+    # Sent back by an approver: the author corrects the route and sends it again (approval restarts), or corrects
+    # the files as a new version (this one is withdrawn in its favour); the approvers keep seeing it (not
+    # author_only: they have read it already).
+    DocState.RETURNED: StateInfo(
+        "На доработке", True, "author", "bad", author_actions=("route", "send", "withdraw", "new_version")
+    ),
     DocState.AWAITING_INTERNAL: StateInfo(
         "На подписи",
         True,

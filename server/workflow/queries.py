@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .card_access import CardAccess
 
 # «Мои документы»: which of the list's conditions each ``role`` stands for.
-MINE_ROLES = {"": "involved", "created": "author_id", "waiting": "signer_id", "signed": "signed_by"}
+MINE_ROLES = {"": "involved", "created": "author_id", "waiting": "awaiting", "signed": "signed_by"}
 
 
 # The roll-up's filter by state group.
@@ -98,10 +98,10 @@ class DocumentQueries:
         limit: int = 50,
         offset: int = 0,
     ) -> DocumentPage:
-        """view: "entity" (a CRM card), "mine" (mine by ``role``: "created" by me, "waiting" for my signature,
-        "signed" by me, or "" any of these and those I stand on the route of), "queue" (waiting for my signature),
-        "approvals" (waiting for my approval),
-        "department" (a head's subtree), "all" (everything visible; auditors see every document).
+        """view: "entity" (a CRM card), "mine" (mine by ``role``: "created" by me, "waiting" for my signature or
+        approval, "signed" by me, or "" any of these and those I stand on the route of, approve or observe),
+        "queue" (waiting for my signature), "approvals" (waiting for my approval), "department" (a head's subtree),
+        "all" (everything visible; auditors see every document).
 
         view="entity" on a company card rolls up the documents of the company, its deals and its contacts
         (``kind`` keeps one kind of card); every card's documents show to whoever may read that card on the portal.

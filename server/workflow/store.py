@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from server.db import inserted_id
 
-from .approval_store import AWAITING_APPROVAL_SQL
+from .approval_store import AWAITING_APPROVAL_SQL, PARTICIPANT_SQL
 from .docstate import SIGNING_STATES, DocState, sql_in
 from .model import (
     DocumentFile,
@@ -390,6 +390,7 @@ def list_documents(
     author_id: int | None = None,
     signer_id: int | None = None,
     approver_id: int | None = None,
+    awaiting: int | None = None,
     signed_by: int | None = None,
     involved: int | None = None,
     departments: Iterable[int] | None = None,
@@ -399,7 +400,8 @@ def list_documents(
     offset: int = 0,
 ) -> DocumentPage:
     """``signer_id``: its current step is theirs; ``signed_by``: they signed a step of it; ``involved``: they wrote
-    it or stand on its route; ``approver_id``: waiting for their approval;
+    it, stand on its route, approve or observe it; ``approver_id``: waiting for their approval; ``awaiting``:
+    waiting for their signature or their approval;
     ``entities``: any of these cards (the company card's roll-up)."""
     where = ["d.state != ?", f"({scope.sql})"]
     params: list[Any] = [DocState.DELETED.value, *scope.params]
@@ -429,12 +431,20 @@ def list_documents(
     if approver_id is not None:  # issue 17: its approval step for them is current
         where.append(AWAITING_APPROVAL_SQL)
         params.append(approver_id)
+    if awaiting is not None:
+        where.append(
+            f"(d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'current')"
+            f" OR {AWAITING_APPROVAL_SQL})"
+        )
+        params += [awaiting, awaiting]
     if signed_by is not None:
         where.append("d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'signed')")
         params.append(signed_by)
     if involved is not None:
-        where.append("(d.author_id = ? OR d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?))")
-        params += [involved, involved]
+        where.append(
+            f"(d.author_id = ? OR d.id IN (SELECT document_id FROM route_steps WHERE user_id = ?) OR {PARTICIPANT_SQL})"
+        )
+        params += [involved, involved, involved, involved]
     if departments is not None:
         depts = sorted(set(departments))
         if not depts:

@@ -1,12 +1,14 @@
-"""«Новая версия»: a rejected, withdrawn or expired document is made again as version N+1 on the same CRM card.
+"""«Новая версия»: a rejected, withdrawn or expired document is made again as version N+1 on the same CRM card;
+so is a document an approver returned for rework (it is withdrawn in favour of the new version).
 
 It changes when what a new version takes over from the old one changes. A version is a document of its own (its
 files, route, signatures and history), linked to the one it replaces (:mod:`.version_store`), so everything that
-works on documents works on versions unchanged. It takes over the card, the route of internal signers, the
-counterparty's snapshot (requisites, address, contact person) and the message; the deadline is recomputed (the
-day picked now, else ``[workflow] counterparty_days`` from sending) because the old one has usually passed. The
-files are new ones when the request brings them, else the old version's own (the same bytes, already on the card's
-Disk folder). It is sent at once: the author asked for the same route again, and the counterparty gets a new
+works on documents works on versions unchanged. It takes over the card, the route of internal signers with its
+approvers and observers (so it goes through согласование again), the counterparty's snapshot (requisites,
+address, contact person) and the message; the deadline is recomputed (the day picked now, else ``[workflow]
+counterparty_days`` from sending) because the old one has usually passed. The files are new ones when the request
+brings them (what a returned document's author corrects), else the old version's own (the same bytes, already on
+the card's Disk folder). It is sent at once: the author asked for the same route again, and the counterparty gets a new
 invitation as usual once the company has signed; the old link then says that a newer version exists.
 """
 
@@ -20,7 +22,7 @@ from server.config import Settings
 from server.db import Database, audit
 from server.text import portal_zone
 
-from . import deadlines, effects, states, store, version_store
+from . import approval, deadlines, effects, states, store, version_store
 from .docstate import DocState
 from .intake import Intake, Upload
 from .listeners import TransitionListeners
@@ -128,9 +130,14 @@ class Versions:
             else:
                 for f, spool_name in zip(store.files(d, new_id), spooled, strict=True):
                     effects.store_file_on_disk(d, f.id, spool_name)
+            approval.carry_over(d, from_document=old.id, to_document=new_id)
             new = store.document_row(d, new_id)
             assert new is not None
             actor = f"user:{viewer.user_id}"
+            if old.state == DocState.RETURNED:  # still open: withdrawn in favour of its correction
+                states.withdraw(
+                    d, old.id, actor_id=viewer.user_id, reason=f"Заменён версией {version}.", listeners=self.listeners
+                )
             _audit(d, actor, "document.version_created", new, version=version, previous_id=old.id, reused=not uploads)
             _audit(d, actor, "document.superseded", old, version=version, next_id=new_id)
             effects.timeline(
@@ -139,7 +146,8 @@ class Versions:
                 f"KlikDok: создана версия {version} документа «{new.title}» взамен прежней («{old.state.label}»).",
                 key=f"doc:{new_id}:timeline:version",
             )
-            states.send(
+            # Through согласование again when the route has approvers, as the author's «Отправить» would.
+            approval.send(
                 d,
                 new_id,
                 actor_id=viewer.user_id,

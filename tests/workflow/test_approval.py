@@ -296,3 +296,91 @@ def test_killed_inside_the_last_approval_leaves_no_trace_and_it_runs_once_after_
         assert len(notes_for(kd, DIRECTOR, "ждёт вашей подписи")) == 1
     finally:
         second.stop()
+
+
+def test_a_returned_document_is_corrected_as_a_new_version_that_goes_through_approval_again(kd: Klikdok) -> None:
+    """The approver's «Вернуть на доработку» asks for other text: the author attaches the corrected file as
+    version 2, which goes to the same approvers (same order) with the same observers; version 1 is withdrawn in
+    its favour and cannot be versioned again."""
+    doc = create(kd, approvers=[CHIEF_ACCOUNTANT, SALES_HEAD], observers=[GROUP_HEAD])
+    back = post(kd, CHIEF_ACCOUNTANT, f"/documents/{doc}/return", {"comment": "Исправьте сумму в п. 3"})
+    assert back.status_code == 200, back.text
+    assert "new_version" in kd.api("GET", f"/documents/{doc}", MANAGER).json()["can"]
+    assert "new_version" not in kd.api("GET", f"/documents/{doc}", CHIEF_ACCOUNTANT).json()["can"]
+
+    fixed = b"%PDF-1.7\n" + "Договор поставки №25: сумма в п. 3 исправлена".encode() + b"\n%%EOF\n"
+    made = kd.api(
+        "POST",
+        f"/documents/{doc}/versions",
+        MANAGER,
+        files=[("files", ("Договор №25 (испр.).pdf", fixed, "application/pdf"))],
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert made.status_code == 201, made.text
+    v2 = int(made.json()["id"])
+    assert made.json()["version"] == 2
+    assert state_of(kd, doc) == "withdrawn"
+    assert kd.query("SELECT reason FROM documents WHERE id = ?", doc) == [("Заменён версией 2.",)]
+    assert kd.query("SELECT name FROM document_files WHERE document_id = ?", v2) == [("Договор №25 (испр.).pdf",)]
+    assert state_of(kd, v2) == "in_approval"
+    steps = kd.api("GET", f"/documents/{v2}", CHIEF_ACCOUNTANT).json()["approval"]["steps"]
+    assert [(s["round"], s["user_id"], s["state"]) for s in steps if s["round"] == 1] == [
+        (1, CHIEF_ACCOUNTANT, "current"),
+        (1, SALES_HEAD, "waiting"),
+    ]
+    assert kd.query("SELECT user_id FROM document_observers WHERE document_id = ?", v2) == [(GROUP_HEAD,)]
+    wait_for(lambda: len(notes_for(kd, CHIEF_ACCOUNTANT, "ждёт вашего согласования")) == 2, what="asked again for v2")
+    assert post(kd, CHIEF_ACCOUNTANT, f"/documents/{v2}/approve").status_code == 200
+    assert post(kd, SALES_HEAD, f"/documents/{v2}/approve").status_code == 200
+    assert state_of(kd, v2) == "awaiting_internal"
+    assert queue(kd, DIRECTOR, "queue") == [v2]
+
+    again = kd.api(
+        "POST", f"/documents/{doc}/versions", MANAGER, json={}, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert again.status_code == 409 and again.json()["error"] == "has_newer_version", again.text
+    audit = actions(kd, doc)
+    assert audit.index("document.returned") < audit.index("document.superseded")
+    assert "document.withdrawn" in audit
+
+
+def test_a_rejected_document_with_approvers_goes_through_approval_in_its_new_version(kd: Klikdok) -> None:
+    doc = create(kd, approvers=[SALES_HEAD], approval="parallel")
+    assert post(kd, SALES_HEAD, f"/documents/{doc}/approve").status_code == 200
+    rejected = kd.api("POST", f"/documents/{doc}/reject", DIRECTOR, json={"reason": "Не тот контрагент"})
+    assert rejected.status_code == 200, rejected.text
+    # Without new files the version reuses the old ones once the outbox has put them on Disk.
+    wait_for(
+        lambda: (
+            kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", doc)
+            == [(0,)]
+        ),
+        what="the files on Disk",
+    )
+    made = kd.api("POST", f"/documents/{doc}/versions", MANAGER, json={}, headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert made.status_code == 201, made.text
+    v2 = int(made.json()["id"])
+    assert state_of(kd, doc) == "rejected_internal"  # final already: it stays as it was
+    assert state_of(kd, v2) == "in_approval"
+    assert kd.api("GET", f"/documents/{v2}", SALES_HEAD).json()["approval"]["mode"] == "parallel"
+
+
+def test_my_documents_count_the_approvals(kd: Klikdok) -> None:
+    """«Мои документы»: «Ждут меня» has what waits for my approval as well as my signature, and «Все мои» has what
+    I approve or observe."""
+    doc = create(kd, approvers=[CHIEF_ACCOUNTANT, SALES_HEAD], observers=[GROUP_HEAD])
+
+    def mine(user: int, role: str = "") -> list[int]:
+        resp = kd.api("GET", f"/documents?view=mine&role={role}", user)
+        assert resp.status_code == 200, resp.text
+        return [d["id"] for d in resp.json()["items"]]
+
+    assert mine(CHIEF_ACCOUNTANT, "waiting") == [doc]
+    assert mine(SALES_HEAD, "waiting") == []  # her turn comes after the chief accountant's
+    assert mine(CHIEF_ACCOUNTANT) == mine(SALES_HEAD) == mine(GROUP_HEAD) == [doc]
+    assert mine(SALES_MANAGER) == []
+    assert post(kd, CHIEF_ACCOUNTANT, f"/documents/{doc}/approve").status_code == 200
+    assert mine(CHIEF_ACCOUNTANT, "waiting") == [] and mine(SALES_HEAD, "waiting") == [doc]
+    assert post(kd, SALES_HEAD, f"/documents/{doc}/approve").status_code == 200
+    assert mine(SALES_HEAD, "waiting") == [] and mine(DIRECTOR, "waiting") == [doc]
+    assert mine(CHIEF_ACCOUNTANT) == [doc]  # approved: still one of mine
