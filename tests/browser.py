@@ -45,7 +45,24 @@ def browser_page(width: int = 1280, height: int = 900) -> Iterator[Any]:
         yield browser.new_page(viewport={"width": width, "height": height}, locale="ru-RU")
 
 
-def wait_or_explain(page: Page, selector: str, timeout: float) -> None:
+class PageLog:
+    """What a page said and asked while a test ran (console lines, API answers): printed when a wait times out."""
+
+    def __init__(self, page: Page) -> None:
+        self.lines: list[str] = []
+        page.on("console", lambda m: self.lines.append(f"console.{m.type}: {m.text}"))
+        page.on("response", self._response)
+        page.on("requestfailed", lambda r: self.lines.append(f"failed {r.method} {r.url}: {r.failure}"))
+
+    def _response(self, response: Any) -> None:
+        if "/api/" in response.url or response.request.method != "GET":
+            self.lines.append(f"{response.status} {response.request.method} {response.url.split('?')[0]}")
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines[-40:])
+
+
+def wait_or_explain(page: Page, selector: str, timeout: float, log: PageLog | None = None) -> None:
     """``page.wait_for_selector``, and on a timeout what the page showed instead (its address, its text and a
     screenshot): a rare timeout on a loaded machine is otherwise a bare «Timeout exceeded»."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -54,9 +71,12 @@ def wait_or_explain(page: Page, selector: str, timeout: float) -> None:
         page.wait_for_selector(selector, timeout=timeout)
     except PlaywrightTimeout:
         shot = screenshot(page, "timeout-" + "".join(c if c.isalnum() else "-" for c in selector)[:40])
+        state = page.evaluate("document.readyState")
         text = page.evaluate("document.body ? document.body.innerText : ''")[:1500]
         seconds = timeout / 1000
-        raise AssertionError(f"{selector} not shown in {seconds:.0f} s at {page.url}\n{text}\n({shot})") from None
+        raise AssertionError(
+            f"{selector} not shown in {seconds:.0f} s at {page.url} ({state})\n{text}\n({shot})\n{log or ''}"
+        ) from None
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -173,17 +173,24 @@ class JobRun(msgspec.Struct, kw_only=True):
 
 
 def job_runs(db: Database, user_id: int, *, limit: int = 500) -> list[JobRun]:
-    """The user's latest CryptoARM runs of kind "job", newest first."""
+    """The user's latest CryptoARM runs of kind "job", newest first.
+
+    A run is ``completed`` as soon as its results arrive, before they are checked and the jobs closed (another
+    transaction, later): until its outcome is recorded it reads ``receiving``, else a page polling just then took
+    a job still open under a completed run for a refused signature and stopped watching a run that succeeded."""
     runs = []
     for state, targets, outcome in db.execute(
         "SELECT state, targets, outcome FROM cryptoarm_transactions WHERE kind = 'job' AND user_id = ?"
         " ORDER BY id DESC LIMIT ?",
         [user_id, limit],
     ).fetchall():
+        recorded = json.loads(outcome or "{}")
         refused = {
             str(r.get("key", "")).split(".")[0]: str(r.get("message", ""))
-            for r in json.loads(outcome or "{}").get("refused", [])
+            for r in recorded.get("refused", [])
             if isinstance(r, dict)
         }
+        if state == "completed" and "accepted" not in recorded:
+            state = "receiving"
         runs.append(JobRun(state=state, job_ids=[int(j) for j in json.loads(targets or "[]")], refused=refused))
     return runs

@@ -348,10 +348,14 @@
   var signingDocs = {};
   var MARK = "kd-signing-mark";
 
+  // The CryptoARM run states in which it is still going: ``receiving`` is a run whose results have arrived and are
+  // being checked (the server closes the jobs a moment later).
+  var RUNNING = { open: true, parameters_sent: true, receiving: true };
+
   function jobInProgress(j) {
     if (!OPEN[j.status]) return false;
     if (j.channel !== "cryptoarm") return true;
-    return j.cryptoarm_state === "open" || j.cryptoarm_state === "parameters_sent";
+    return RUNNING[j.cryptoarm_state] === true;
   }
 
   function noteSigning(jobs, replace) {
@@ -414,6 +418,7 @@
       switch (job.cryptoarm_state) {
         case "open": return { cls: "kd-muted", text: "ждём КриптоАРМ ГОСТ…" };
         case "parameters_sent": return { cls: "kd-muted", text: "подписывается в КриптоАРМ ГОСТ…" };
+        case "receiving": return { cls: "kd-muted", text: "подпись получена, проверяется…" };
         case "cancelled": return { cls: "kd-warn", text: "подписание отменено в КриптоАРМ ГОСТ, документ по-прежнему ждёт подписи" };
         case "completed": return { cls: "kd-error", text: "подпись не принята" + (job.cryptoarm_message ? ": " + job.cryptoarm_message : "") };
         case "failed": return { cls: "kd-error", text: "КриптоАРМ ГОСТ сообщил об ошибке" };
@@ -438,7 +443,7 @@
     var signed = list.filter(function (j) { return j.status === "done"; }).length;
     var open = list.filter(function (j) { return OPEN[j.status]; });
     var cancelled = current.route === "cryptoarm" && open.length &&
-      open.every(function (j) { return j.cryptoarm_state && j.cryptoarm_state !== "open" && j.cryptoarm_state !== "parameters_sent"; });
+      open.every(function (j) { return j.cryptoarm_state && !RUNNING[j.cryptoarm_state]; });
     var finished = !open.length || cancelled;
     var box = clear(current.box);
     box.setAttribute("data-finished", finished ? "yes" : "no");

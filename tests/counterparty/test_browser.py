@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.browser import browser_page, screenshot
+from tests.browser import browser_page, screenshot, wait_or_explain
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 
@@ -29,7 +29,7 @@ def test_counterparty_signs_one_document_and_rejects_another(
         screenshot(page, "counterparty-phone-document")
         page.set_input_files("input[type=file]", str(sig_file))
         page.click("[data-upload]")
-        page.wait_for_selector("[data-message]", timeout=60_000)  # verification under a loaded CI box
+        wait_or_explain(page, "[data-message]", 60_000)  # verification under a loaded CI box
         assert "Ваша подпись принята" in page.locator("[data-message]").inner_text()
         assert page.locator("[data-package]").count() == 1
         screenshot(page, "counterparty-phone-signed")
@@ -44,7 +44,7 @@ def test_counterparty_signs_one_document_and_rejects_another(
         assert page.url == reject_link
         page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")
         page.click("[data-reject]")
-        page.wait_for_selector("[data-message]", timeout=60_000)  # verification under a loaded CI box
+        wait_or_explain(page, "[data-message]", 60_000)  # verification under a loaded CI box
         assert "Отказ отправлен" in page.locator("[data-message]").inner_text()
         screenshot(page, "counterparty-desktop-rejected")
         # A signature over another file, uploaded on the first document's page, is explained.
@@ -66,6 +66,6 @@ def test_signature_over_another_file_is_explained_in_the_browser(
         page.goto(link)
         page.set_input_files("input[type=file]", str(wrong))
         page.click("[data-upload]")
-        page.wait_for_selector("[data-error]")
+        wait_or_explain(page, "[data-error]", 60_000)
         assert "Подпись сделана для другого файла" in page.locator("[data-error]").inner_text()
         screenshot(page, "counterparty-desktop-wrong-file")

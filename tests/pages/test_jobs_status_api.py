@@ -3,6 +3,8 @@ agent's error, the document's state and the latest CryptoARM run; only the sessi
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from typing import Any
 
 import httpx
@@ -95,3 +97,28 @@ def test_jobs_in_progress_are_what_a_reloaded_page_restores(kd: Klikdok, people:
     assert in_progress(kd, DIRECTOR) == []
     anonymous = httpx.get(f"{kd.url}/api/v1/jobs/in-progress", timeout=10)
     assert anonymous.status_code == 401
+
+
+def test_a_run_whose_results_are_still_being_checked_reads_receiving(kd: Klikdok, people: People) -> None:
+    """Between the run's ``completed`` (its results arrived) and the jobs' ``done`` (checked and accepted, a later
+    transaction) a poll used to see an open job under a completed run: the page called it «подпись не принята»
+    and stopped watching a run that then succeeded (a CI run caught it). Until the outcome is recorded the run
+    reads ``receiving``. The window is too short to hit from outside, so the row is put in it as the server's
+    finish leaves it."""
+    cert = people.certs[DIRECTOR]
+    kd.register_cert(DIRECTOR, cert)
+    doc = kd.create(MANAGER, DEAL, {"Счёт.pdf": pdf(7)}, signers=[DIRECTOR], title="Счёт 7")
+    jobs = sign_request(kd, DIRECTOR, [doc], channel="cryptoarm")
+    assert kd.api("POST", "/cryptoarm/transactions", DIRECTOR, json={"job_ids": jobs}).status_code == 201
+    with sqlite3.connect(kd.server.data_dir / "klikdok.db", timeout=30) as db:
+        db.execute("UPDATE cryptoarm_transactions SET state = 'completed', outcome = ?", [json.dumps({"files": 1})])
+    assert [(j["status"], j["cryptoarm_state"]) for j in status(kd, DIRECTOR, jobs)] == [("pending", "receiving")]
+    refused = {"accepted": [], "refused": [{"key": f"{jobs[0]}.1", "message": "подпись другого файла"}]}
+    with sqlite3.connect(kd.server.data_dir / "klikdok.db", timeout=30) as db:
+        db.execute("UPDATE cryptoarm_transactions SET outcome = ?", [json.dumps(refused)])
+    [after] = status(kd, DIRECTOR, jobs)
+    assert (after["status"], after["cryptoarm_state"], after["cryptoarm_message"]) == (
+        "pending",
+        "completed",
+        "подпись другого файла",
+    )

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.agent.conftest import Agent, openssl_backend, pdf
-from tests.browser import screenshot
+from tests.browser import PageLog, screenshot, wait_or_explain
 from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
 from tests.pages.conftest import open_app_page, open_deal_tab
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, wait_for
@@ -168,6 +168,7 @@ def test_a_cryptoarm_run_in_progress_comes_back_after_a_reload(kd: Klikdok, peop
     page.wait_for_selector("#kd-cryptoarm-link")
     link = str(page.get_attribute("#kd-cryptoarm-link", "href"))
 
+    log = PageLog(page)
     open_app_page(page, kd, DIRECTOR)  # the reload: the one-time link itself is not shown again
     page.wait_for_selector("#kd-progress[data-restored='yes'][data-route='cryptoarm']")
     assert page.inner_text("#kd-progress-count") == "Подписано 0 из 2"
@@ -179,7 +180,7 @@ def test_a_cryptoarm_run_in_progress_comes_back_after_a_reload(kd: Klikdok, peop
     # CryptoARM GOST, opened before the reload, signs: the restored panel sees it through.
     run = CryptoArmEmulator(cert.cert, cert.key, allow_http=True).follow(link)
     assert run.outcome == "uploaded", run
-    page.wait_for_selector("#kd-progress-done", timeout=30000)
+    wait_or_explain(page, "#kd-progress-done", 30_000, log)
     assert page.inner_text("#kd-progress-count") == "Подписано 2 из 2"
     page.wait_for_selector("#kd-queue-empty")
     assert page.locator(".kd-signing-mark").count() == 0
