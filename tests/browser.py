@@ -55,8 +55,7 @@ class PageLog:
         page.on("requestfailed", lambda r: self.lines.append(f"failed {r.method} {r.url}: {r.failure}"))
 
     def _response(self, response: Any) -> None:
-        if "/api/" in response.url or response.request.method != "GET":
-            self.lines.append(f"{response.status} {response.request.method} {response.url.split('?')[0]}")
+        self.lines.append(f"{response.status} {response.request.method} {response.url.split('?')[0]}")
 
     def __str__(self) -> str:
         return "\n".join(self.lines[-40:])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.browser import browser_page, screenshot, wait_or_explain
+from tests.browser import PageLog, browser_page, screenshot, wait_or_explain
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 
@@ -63,9 +63,10 @@ def test_signature_over_another_file_is_explained_in_the_browser(
     wrong = tmp_path / "другой.sig"
     wrong.write_bytes(counterparty.sign(counterparty.director, b"some other file"))
     with browser_page() as page:
+        log = PageLog(page)
         page.goto(link)
         page.set_input_files("input[type=file]", str(wrong))
         page.click("[data-upload]")
-        wait_or_explain(page, "[data-error]", 60_000)
+        wait_or_explain(page, "[data-error]", 60_000, log)
         assert "Подпись сделана для другого файла" in page.locator("[data-error]").inner_text()
         screenshot(page, "counterparty-desktop-wrong-file")

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from server.routes.idempotency import KEY_PATTERN
-from tests.browser import chromium, screenshot, wait_or_explain
+from tests.browser import PageLog, chromium, screenshot, wait_or_explain
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 ACTION = re.compile(r'action="(/c/[A-Za-z0-9_-]+/(sign|reject|cryptoarm))\?key=([^"]+)"')
@@ -138,12 +138,13 @@ def test_the_buttons_are_disabled_while_the_form_is_sent(exchange: Exchange) -> 
         for width, height in ((1280, 900), (390, 844)):
             context = browser.new_context(viewport={"width": width, "height": height}, locale="ru-RU")
             page = context.new_page()
+            log = PageLog(page)
             page.goto(link)
             page.evaluate("document.addEventListener('submit', function (e) { e.preventDefault(); })")
             page.click("summary.cp-danger")
             page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")
             page.click("[data-reject]")
-            wait_or_explain(page, "[data-reject][disabled]", 30_000)
+            wait_or_explain(page, "[data-reject][disabled]", 30_000, log)
             button = page.locator("[data-reject]")
             assert button.get_attribute("aria-busy") == "true"
             assert button.inner_text() == "Отправляем…"

@@ -11,7 +11,7 @@ import pytest
 
 from server.counterparty.cryptoarm_handler import WAITING, progress_of
 from server.cryptoarm.transaction_store import Txn
-from tests.browser import browser_page, chromium, screenshot, wait_or_explain
+from tests.browser import PageLog, browser_page, chromium, screenshot, wait_or_explain
 from tests.counterparty.conftest import Counterparty, Exchange, link_in
 from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
 
@@ -20,9 +20,10 @@ LIVE = 60_000  # verification on a loaded box
 
 def _hand_off(page: Any, link: str) -> str:
     """From the document page, «Подписать в КриптоАРМ ГОСТ»: the hand-off page; returns the cryptoarm:// link."""
+    log = PageLog(page)
     page.goto(link)
     page.click("[data-cryptoarm]")
-    wait_or_explain(page, "[data-cryptoarm-handoff]", LIVE)
+    wait_or_explain(page, "[data-cryptoarm-handoff]", LIVE, log)
     return str(page.get_attribute("[data-cryptoarm-link]", "href"))
 
 
