@@ -177,7 +177,7 @@ def test_approval_states_come_from_the_vocabulary_with_their_labels_transitions_
     assert approver.actions(on_approval, None, current_approver=True) == ["download", "approve", "return"]
     assert observer.actions(on_approval, None) == ["download"]
     returned = document(author_id=1, state=DocState.RETURNED.value)
-    assert author.actions(returned, None) == ["download", "route", "send", "withdraw"]
+    assert author.actions(returned, None) == ["download", "route", "send", "withdraw", "new_version"]
     # The approver's turn means nothing once the document is not on approval.
     assert approver.actions(returned, None, current_approver=True) == ["download"]
     # Approvers and observers read a sent document (a draft stays the author's), and only then.
