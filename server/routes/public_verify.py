@@ -66,6 +66,8 @@ PROTOCOL_TITLE = "Проверка электронной подписи"
 
 # Report headings one level down: the page's own <h1> is the page's title.
 _HEADINGS = re.compile(r"<(/?)h([12])\b")
+# The report's overall verdict (its ``data-verdict`` block): the page says it once, above the report.
+_OVERALL_VERDICT = re.compile(r'<div class="headline [^"]*" data-verdict="\w+">.*?</p></div>', re.DOTALL)
 
 
 class CheckRefused(Exception):
@@ -119,10 +121,12 @@ def _size_text(size: int) -> str:
 
 def _report_html(result: VerificationResult, document: str, services: Services) -> Markup:
     """``klikdok verify --format html``'s report, its body only (the page brings the styles: the CSP allows no
-    inline ones), its headings under the page's own."""
+    inline ones), its headings under the page's own and without its overall verdict, which the page shows above
+    it (it used to say it twice)."""
     page = render_html(result, document=document, time_text=services.reports.time_text)
     body = page.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
     body = _HEADINGS.sub(lambda m: f"<{m.group(1)}h{int(m.group(2)) + 1}", body)
+    body = _OVERALL_VERDICT.sub("", body, count=1)
     # cades renders it from its own autoescaped template: trusted markup.
     return Markup(body)
 

@@ -51,6 +51,8 @@ def test_a_valid_detached_signature_is_green_with_the_file_and_its_digest(verifi
     assert resp.status_code == 200
     assert headline(resp) == "valid"
     assert "ПОДПИСЬ ДЕЙСТВИТЕЛЬНА" in resp.text
+    # The verdict is said once, above the report (the report's own overall verdict used to repeat it).
+    assert "data-verdict=" not in resp.text and resp.text.count("data-headline=") == 1
     assert gost256(PDF) in resp.text
     assert "Акт сверки.pdf" in resp.text and "Акт сверки.pdf.sig" in resp.text
     # klikdok verify's report is inside: its checks, the signer and the revocation source from the CRL.
