@@ -29,6 +29,9 @@ from .model import (
     StepState,
 )
 
+# The documents whose current route step is the user's: their signature is awaited.
+AWAITING_SIGNATURE_SQL = "d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'current')"
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -426,16 +429,13 @@ def list_documents(
         where.append("d.author_id = ?")
         params.append(author_id)
     if signer_id is not None:
-        where.append("d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'current')")
+        where.append(AWAITING_SIGNATURE_SQL)
         params.append(signer_id)
     if approver_id is not None:  # issue 17: its approval step for them is current
         where.append(AWAITING_APPROVAL_SQL)
         params.append(approver_id)
     if awaiting is not None:
-        where.append(
-            f"(d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'current')"
-            f" OR {AWAITING_APPROVAL_SQL})"
-        )
+        where.append(f"({AWAITING_SIGNATURE_SQL} OR {AWAITING_APPROVAL_SQL})")
         params += [awaiting, awaiting]
     if signed_by is not None:
         where.append("d.id IN (SELECT document_id FROM route_steps WHERE user_id = ? AND state = 'signed')")

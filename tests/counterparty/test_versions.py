@@ -26,7 +26,15 @@ from tests.counterparty.conftest import (
     link_in,
 )
 from tests.support.server import start_server
-from tests.workflow.conftest import DIRECTOR, MANAGER, SALES_HEAD, People, wait_for, wait_past_deadline
+from tests.workflow.conftest import (
+    DIRECTOR,
+    MANAGER,
+    SALES_HEAD,
+    People,
+    wait_files_on_disk,
+    wait_for,
+    wait_past_deadline,
+)
 
 NEWER_SENT = "Отправлена новая версия документа — ссылка пришла вам письмом"
 NEWER_COMING = "ссылка на неё придёт вам письмом"
@@ -76,15 +84,9 @@ def test_version_two_after_the_counterparty_rejects(exchange: Exchange, counterp
         assert refused.status_code == 403, refused.text
         assert "только автору документа" in refused.json()["message"]
     assert "new_version" not in _detail(ex, v1, DIRECTOR)["can"]
-    # Without new files the new version reuses the old ones where they are on Disk; the outbox copies them there
-    # after the commit, which takes a moment on a busy machine (before that the server asks to try again).
-    wait_for(
-        lambda: (
-            ex.kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", v1)
-            == [(0,)]
-        ),
-        what="the old version's files on Disk",
-    )
+    # Without new files the new version reuses the old ones where they are on Disk (before that the server asks to
+    # try again).
+    wait_files_on_disk(ex.kd, v1)
 
     made = _new_version(ex, v1)
     assert made.status_code == 201, made.text

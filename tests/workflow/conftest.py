@@ -269,6 +269,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "c
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_files_on_disk(kd: Klikdok, doc_id: int) -> None:
+    """Until the outbox has copied every file of the document to the portal's Disk (after the commit, a moment
+    on a busy machine): a new version without files reuses them only from there."""
+    wait_for(
+        lambda: (
+            kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", doc_id)
+            == [(0,)]
+        ),
+        what="the document's files on Disk",
+    )
+
+
 def wait_past_deadline(kd: Klikdok, doc_id: int) -> None:
     """Until the document's counterparty deadline is strictly past. Deadlines have one-second resolution and
     expire once past (``deadline < now``); a restart within the second of the sending finds nothing due, and the

@@ -26,6 +26,7 @@ from tests.workflow.conftest import (
     Klikdok,
     People,
     server_env,
+    wait_files_on_disk,
     wait_for,
 )
 
@@ -349,14 +350,7 @@ def test_a_rejected_document_with_approvers_goes_through_approval_in_its_new_ver
     assert post(kd, SALES_HEAD, f"/documents/{doc}/approve").status_code == 200
     rejected = kd.api("POST", f"/documents/{doc}/reject", DIRECTOR, json={"reason": "Не тот контрагент"})
     assert rejected.status_code == 200, rejected.text
-    # Without new files the version reuses the old ones once the outbox has put them on Disk.
-    wait_for(
-        lambda: (
-            kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", doc)
-            == [(0,)]
-        ),
-        what="the files on Disk",
-    )
+    wait_files_on_disk(kd, doc)  # without new files the version reuses the old ones from Disk
     made = kd.api("POST", f"/documents/{doc}/versions", MANAGER, json={}, headers={"Idempotency-Key": uuid.uuid4().hex})
     assert made.status_code == 201, made.text
     v2 = int(made.json()["id"])

@@ -17,7 +17,7 @@ import httpx
 
 from demo.portal_emulator import PortalEmulator
 from tests.support.server import ServerProcess, start_server
-from tests.workflow.conftest import CHIEF_ACCOUNTANT, MANAGER, Klikdok, People, server_env, wait_for
+from tests.workflow.conftest import CHIEF_ACCOUNTANT, MANAGER, Klikdok, People, server_env, wait_files_on_disk, wait_for
 
 MIB = 1024 * 1024
 PDF = b"%PDF-1.4 upload test\n"
@@ -158,13 +158,7 @@ def test_a_multi_file_upload_is_stored_with_the_right_digests(kd: Klikdok, peopl
     rng = random.Random(11)
     files = {"договор.pdf": rng.randbytes(3 * MIB + 12345), "приложение.pdf": rng.randbytes(MIB - 1), "акт.pdf": PDF}
     doc = kd.create(MANAGER, ("deal", 1), files, signers=[CHIEF_ACCOUNTANT])
-    wait_for(
-        lambda: (
-            kd.query("SELECT count(*) FROM document_files WHERE document_id = ? AND disk_file_id IS NULL", doc)
-            == [(0,)]
-        ),
-        what="the files' copies on Disk",
-    )
+    wait_files_on_disk(kd, doc)
     rows = kd.query(
         "SELECT name, size, streebog256, streebog512, disk_file_id FROM document_files"
         " WHERE document_id = ? ORDER BY id",
