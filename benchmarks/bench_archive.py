@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_verify import InProcessCmsVerify
-from cades.archive import Reader, pair, verify_archive
+from cades.archive import Outcome, Reader, pair, verify_archive
 from cades.asn1 import load_certificate, load_crl
 from cades.validation import ValidationContext
 from tests.support.openssl_pki import Issued, OpenSSLPki
@@ -84,7 +84,7 @@ def ours(a: Archive) -> int:
     items, _ = pair(Reader(a.folder).names())
     verdicts: dict[str, int] = {}
 
-    def seen(outcome) -> None:  # type: ignore[no-untyped-def]  # cades.archive.Outcome
+    def seen(outcome: Outcome) -> None:
         verdicts[outcome.verdict] = verdicts.get(outcome.verdict, 0) + 1
 
     verify_archive(a.folder, _context(a), items=items, on_outcome=seen)
@@ -138,7 +138,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     return make_archive(tmp_path_factory.mktemp("bench-archive"))
 
 
-def test_archive_three_ways(record_paired, archive: Archive) -> None:  # type: ignore[no-untyped-def]
+def test_archive_three_ways(record_paired, archive: Archive) -> None:  # type: ignore[no-untyped-def]  # a fixture
     cores = os.cpu_count() or 1
     record_paired(
         {

@@ -14,11 +14,14 @@ import argparse
 import sys
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
 
 from .archive import VERDICT_TEXT, ArchiveError, Item, Outcome, Reader, Summary, pair, verify_archive
+
+if TYPE_CHECKING:
+    from .validation import ValidationContext
 
 EXIT_INTERRUPTED = 130
 _PLAIN_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
@@ -37,26 +40,21 @@ class _Record(msgspec.Struct):
     headline: str
 
 
-def run_archive(args: argparse.Namespace) -> int:
-    from .cli import EXIT_UNUSABLE, UsageError, validation_context
+def run_archive(args: argparse.Namespace, context: ValidationContext) -> int:
+    """The whole run; an archive or a report folder that cannot be used raises :class:`ArchiveError` (the caller
+    prints it as one line, exit code 2)."""
     from .verdicts import EXIT_CODES
 
     out_dir = Path(args.output) if args.output else None
-    try:
-        reader = Reader(Path(args.archive))
-        items, unsigned = pair(reader.names())
-        context = validation_context(args, None)  # a network fetcher, if asked for, is made in each worker
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-    except (ArchiveError, UsageError) as exc:
-        print(f"klikdok verify: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
-    except OSError as exc:
-        print(f"klikdok verify: {out_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
     if args.format == "pdf" and out_dir is None:
-        print("klikdok verify: протоколы PDF пишутся в каталог: укажите -o КАТАЛОГ", file=sys.stderr)
-        return EXIT_UNUSABLE
+        raise ArchiveError("протоколы PDF пишутся в каталог: укажите -o КАТАЛОГ")
+    reader = Reader(Path(args.archive))
+    items, unsigned = pair(reader.names())
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"{out_dir}: {exc.strerror or exc}") from exc
 
     summary = Summary(counts={}, unsigned=unsigned, total=len(items))
     records: list[_Record] = []

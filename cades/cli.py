@@ -17,9 +17,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asn1crypto import x509
-
 if TYPE_CHECKING:
+    from asn1crypto import x509
+
     from .fetch import Fetcher
     from .result import VerificationResult
     from .validation import ValidationContext
@@ -39,7 +39,7 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
-StoreAnchors = Callable[[argparse.Namespace], Sequence[x509.Certificate]]
+StoreAnchors = Callable[[argparse.Namespace], Sequence["x509.Certificate"]]
 # (signature file, its result) for every signature file, and the document's path (None: attached signatures)
 # -> the verification protocol as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
 PdfRenderer = Callable[[Sequence[tuple[str, "VerificationResult"]], "str | None"], bytes]
@@ -228,12 +228,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verdicts import exit_code
 
     if args.archive:
+        from .archive import ArchiveError
         from .archive_cli import run_archive
 
-        if args.attached or args.paths:
-            print("klikdok verify: с --archive документ и подписи не указываются", file=sys.stderr)
+        try:
+            if args.attached or args.paths:
+                raise UsageError("с --archive документ и подписи не указываются")
+            # A network fetcher, if asked for, is made in each worker process.
+            return run_archive(args, validation_context(args, None))
+        except (UsageError, ArchiveError) as exc:
+            print(f"klikdok verify: {exc}", file=sys.stderr)
             return EXIT_UNUSABLE
-        return run_archive(args)
     try:
         if args.format == "pdf" and not args.output and sys.stdout.isatty():
             raise UsageError(PDF_TO_TERMINAL)
