@@ -20,16 +20,26 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import x509
 
 if TYPE_CHECKING:
+    from .poa import PoaVerdict
     from .result import VerificationResult
+    from .validation import ValidationContext
     from .verdicts import Headline
 
-__all__ = ["UsageError", "add_verification_options", "main", "register", "verify_signature_files"]
+__all__ = [
+    "UsageError",
+    "add_verification_options",
+    "main",
+    "register",
+    "verification_context",
+    "verify_signature_files",
+]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_INDETERMINATE = 0, 1, 2, 3
 VERIFY_EXIT_HELP = (
     "Коды выхода: 0 — все подписи действительны; 1 — есть недействительная подпись; "
     "3 — действительность не подтверждена (статус отзыва неизвестен, недоверенный УЦ, нет доверенного времени "
-    "и т. п.); 2 — неверные входные данные."
+    "и т. п.); 2 — неверные входные данные. С --poa итог учитывает и проверку МЧД: недействительная МЧД — 1, "
+    "не подтверждённая (например, статус в реестре ФНС не проверен) — 3."
 )
 
 
@@ -80,6 +90,9 @@ def register(
         format_help += "; pdf — протокол проверки электронной подписи, в файл (-o) или в перенаправленный вывод"
     p_verify.add_argument("--format", choices=formats, default="text", help=format_help)
     p_verify.add_argument("-o", "--output", metavar="FILE", help="записать отчёт в файл")
+    from .poa.cli import add_poa_options
+
+    add_poa_options(p_verify)
     if store_anchors is not None:
         p_verify.add_argument("--no-store", action="store_true",
                               help="не брать доверенные сертификаты из хранилища сервера (klikdok trust)")  # fmt: skip
@@ -141,30 +154,10 @@ def verify_signature_files(
     :func:`add_verification_options` describe plus the lent store anchors (``args.store_anchors`` unless
     ``--no-store``). Raises :class:`UsageError` (one line, exit code 2) for input that cannot be checked."""
     from .asn1 import MalformedInput
-    from .fetch import HttpFetcher
-    from .validation import ValidationContext
     from .verify import verify_cms_file
 
     with ExitStack() as stack:
-        fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
-        try:
-            context = ValidationContext.from_paths(
-                args.trust,
-                intermediates=args.intermediate,
-                crls=args.crl,
-                at=_parse_time(args.at) if args.at else None,
-                fetcher=fetcher,
-                grace=dt.timedelta(minutes=args.grace),
-            )
-        except OSError as exc:
-            raise UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
-        except (ValueError, MalformedInput) as exc:
-            raise UsageError(str(exc)) from exc
-        store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
-        if store_anchors is not None and not getattr(args, "no_store", False):
-            extra = tuple(store_anchors(args))
-            if extra:
-                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
+        context = verification_context(args, stack)
         results: list[tuple[str, VerificationResult]] = []
         for sig_path in signatures:
             _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
@@ -174,6 +167,36 @@ def verify_signature_files(
                 raise UsageError(f"подпись {sig_path}: {exc}") from exc
             results.append((sig_path, result))
     return results
+
+
+def verification_context(args: argparse.Namespace, stack: ExitStack) -> ValidationContext:
+    """The ValidationContext the options of :func:`add_verification_options` describe, with the lent store anchors
+    (``args.store_anchors`` unless ``--no-store``); a network fetcher (``--fetch``) is closed with ``stack``.
+    Documents and the МЧД checked for their signatures (``--poa``) are verified with the same one."""
+    from .asn1 import MalformedInput
+    from .fetch import HttpFetcher
+    from .validation import ValidationContext
+
+    fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
+    try:
+        context = ValidationContext.from_paths(
+            args.trust,
+            intermediates=args.intermediate,
+            crls=args.crl,
+            at=_parse_time(args.at) if args.at else None,
+            fetcher=fetcher,
+            grace=dt.timedelta(minutes=args.grace),
+        )
+    except OSError as exc:
+        raise UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
+    except (ValueError, MalformedInput) as exc:
+        raise UsageError(str(exc)) from exc
+    store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
+    if store_anchors is not None and not getattr(args, "no_store", False):
+        extra = tuple(store_anchors(args))
+        if extra:
+            context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
+    return context
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -225,6 +248,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
             if not Path(document).is_file():
                 raise UsageError(f"документ {document}: файл не найден")
         results = verify_signature_files(args, document, signatures)
+        poas: list[dict[int, PoaVerdict]] = [{} for _ in results]
+        if getattr(args, "poa", None):
+            from .poa.cli import PoaInputError, poa_verdicts
+
+            try:
+                with ExitStack() as stack:
+                    poas = poa_verdicts(args, results, verification_context(args, stack))
+            except PoaInputError as exc:
+                raise UsageError(str(exc)) from exc
     except (UsageError, MalformedInput) as exc:
         print(f"klikdok verify: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -236,11 +268,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .report import report_builtins
 
         if len(results) == 1:
-            out = render_json(results[0][1])
+            out = render_json(results[0][1], poas=poas[0])
         else:
+            files = [
+                {"signature_file": p, "result": report_builtins(r, poas=pv)}
+                for (p, r), pv in zip(results, poas, strict=True)
+            ]
             out = (
                 msgspec.json.format(
-                    msgspec.json.encode([{"signature_file": p, "result": report_builtins(r)} for p, r in results]),
+                    msgspec.json.encode(files),
                     indent=2,
                 )
                 + b"\n"
@@ -255,16 +291,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     elif args.format == "html":
         firsts = _first_numbers([r for _, r in results])
         out = "".join(
-            render_html(r, document=f"{doc_label} ← {p}", first_number=n)
-            for (p, r), n in zip(results, firsts, strict=True)
+            render_html(r, document=f"{doc_label} ← {p}", first_number=n, poas=pv)
+            for (p, r), n, pv in zip(results, firsts, poas, strict=True)
         ).encode()
         if len(results) > 1:
             out = _merge_html(out.decode()).encode()
     else:
         firsts = _first_numbers([r for _, r in results])
         text = "\n".join(
-            (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label, first_number=n)
-            for (p, r), n in zip(results, firsts, strict=True)
+            (f"Файл подписи: {p}\n" if len(results) > 1 else "")
+            + render_text(r, document=doc_label, first_number=n, poas=pv)
+            for (p, r), n, pv in zip(results, firsts, poas, strict=True)
         )
         if len(results) > 1:
             text = _overall([r for _, r in results]).line + "\n\n" + text
@@ -278,7 +315,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
-    return exit_code(_overall([r for _, r in results]))
+    return _with_poas(exit_code(_overall([r for _, r in results])), poas)
+
+
+def _with_poas(code: int, poas: Sequence[dict[int, PoaVerdict]]) -> int:
+    """The exit code with the МЧД verdicts counted: an invalid МЧД makes it 1, an undecided one at least 3."""
+    from .poa.cli import poa_exit_status
+
+    status = poa_exit_status(poas)
+    if code == EXIT_INVALID or status == "invalid":
+        return EXIT_INVALID
+    if code == EXIT_INDETERMINATE or status == "indeterminate":
+        return EXIT_INDETERMINATE
+    return code
 
 
 def _first_numbers(results: list[VerificationResult]) -> list[int]:

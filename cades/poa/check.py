@@ -117,19 +117,18 @@ def _signature(
             message=f"в подписи МЧД {len(result.signatures)} подписантов, ожидается один — руководитель доверителя",
         ), None
     sig = result.signatures[0]
-    head = signature_headline(sig)
-    text = f"{head.title}: {head.text}" if head.text else head.title
+    text = signature_headline(sig).text
     if sig.status == "valid":
-        return PoaCheck(name="signature", status="ok", message=f"подпись МЧД верна ({text})"), sig
+        return PoaCheck(name="signature", status="ok", message=f"подпись МЧД действительна: {text}"), sig
     if sig.status == "invalid":
-        return PoaCheck(name="signature", status="failed", message=f"подпись МЧД недействительна ({text})"), sig
+        return PoaCheck(name="signature", status="failed", message=f"подпись МЧД недействительна: {text}"), sig
     if accept_revocation_unknown and only_revocation_unknown(sig):
         return PoaCheck(
             name="signature",
             status="ok",
             message="подпись МЧД верна; статус отзыва сертификата не проверен, принято по политике «revocation = warn»",
         ), sig
-    return PoaCheck(name="signature", status="unknown", message=f"подпись МЧД не подтверждена ({text})"), sig
+    return PoaCheck(name="signature", status="unknown", message=f"подпись МЧД не подтверждена: {text}"), sig
 
 
 def _person_text(full_name: str, snils: str, inn: str) -> str:
@@ -202,8 +201,8 @@ def _issuer(poa: Poa, sig: SignatureResult | None) -> PoaCheck:
     return PoaCheck(
         name="issuer",
         status="ok",
-        message=f"МЧД подписал руководитель доверителя: {_person_text(head.full_name, head.snils, head.inn)}"
-        f"{position}; в сертификате ИНН ЮЛ/ОГРН доверителя",
+        message=f"{_person_text(head.full_name, head.snils, head.inn)}{position}, указан в МЧД как действующий без "
+        "доверенности; в его сертификате ИНН ЮЛ/ОГРН доверителя",
     )
 
 
@@ -263,7 +262,9 @@ def _representative(poa: Poa, holder: dict[str, str]) -> PoaCheck:
     return PoaCheck(
         name="representative",
         status="ok",
-        message=f"подписант — представитель по МЧД: {_person_text(match.full_name, match.snils, match.inn)}",
+        message=f"{_person_text(match.full_name, match.snils, match.inn)} — представитель по МЧД; СНИЛС"
+        + (" и ИНН совпадают" if match.inn and inn else " совпадает")
+        + " с сертификатом подписанта",
     )
 
 
@@ -282,7 +283,7 @@ def _principal(poa: Poa, expected_inn: str | None) -> PoaCheck:
             status="failed",
             message=f"доверитель в МЧД — {shown}, а ИНН организации в CRM {expected_inn.strip()}",
         )
-    return PoaCheck(name="principal", status="ok", message=f"доверитель {shown} — организация из CRM")
+    return PoaCheck(name="principal", status="ok", message=f"доверитель {shown}: ИНН совпадает с ИНН организации в CRM")
 
 
 def _powers(poa: Poa, required: tuple[str, ...]) -> PoaCheck:

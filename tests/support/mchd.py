@@ -153,9 +153,10 @@ def build_mchd(spec: MchdSpec | None = None) -> bytes:
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
 
 
-def sign_mchd(pki: OpenSSLPki, signer: Issued, xml: bytes) -> bytes:
-    """The detached CAdES-BES signature (DER) of ``signer`` over the XML bytes as they are: ``openssl cms -sign``."""
-    return pki.sign(signer, xml, attached=False, cades=True)
+def sign_mchd(pki: OpenSSLPki, signer: Issued, xml: bytes, *, chain: list[Path] | None = None) -> bytes:
+    """The detached CAdES-BES signature (DER) of ``signer`` over the XML bytes as they are (``openssl cms -sign``),
+    carrying the ``chain`` certificates (the issuing CA) as a signing tool does."""
+    return pki.sign(signer, xml, attached=False, cades=True, certfile=chain)
 
 
 def _subject(person: Person, company: Company | None) -> str:
@@ -200,7 +201,7 @@ class MchdPki:
     def signed(self, spec: MchdSpec | None = None, signer: Issued | None = None) -> tuple[bytes, bytes]:
         """(XML, detached signature) of an МЧД made from ``spec``, signed by ``signer`` (the head by default)."""
         xml = build_mchd(spec)
-        return xml, sign_mchd(self.pki, signer or self.head, xml)
+        return xml, sign_mchd(self.pki, signer or self.head, xml, chain=[self.inter.cert])
 
 
 def make_mchd_pki(root_dir: Path) -> MchdPki:
