@@ -162,6 +162,20 @@ def _same_person(person: PoaPerson, snils: str, inn: str) -> bool:
     return bool(person.inn and inn and person.inn == inn)
 
 
+def _carries_principal(poa: Poa, who: SignerIdentity) -> bool:
+    """Whether the certificate is the principal's: its ИНН ЮЛ or ОГРН is the principal's and neither names another
+    organisation. Certificates issued before 2021 carry ИНН ЮЛ in the ИНН attribute as «00» + 10 digits; an
+    entrepreneur's carries ОГРНИП and the ИП's own ИНН."""
+    principal = poa.principal
+    innle = who.innle or (who.inn[2:] if who.inn and len(who.inn) == 12 and who.inn.startswith("00") else None)
+    if principal.kpp:  # an organisation
+        ids = {(innle, principal.inn), (who.ogrn, principal.ogrn)}
+    else:  # an entrepreneur: ОГРНИП and the person's ИНН
+        ids = {(who.ogrnip, principal.ogrn), (who.inn, principal.inn)}
+    present = [(mine, theirs) for mine, theirs in ids if mine and theirs]
+    return bool(present) and all(mine == theirs for mine, theirs in present)
+
+
 def _issuer(poa: Poa, sig: SignatureResult | None) -> PoaCheck:
     if sig is None or sig.signer is None:
         return PoaCheck(
@@ -182,10 +196,7 @@ def _issuer(poa: Poa, sig: SignatureResult | None) -> PoaCheck:
             f"только {heads} (ЛицоБезДов)",
         )
     principal = poa.principal
-    carries = (principal.inn and (who.innle == principal.inn or (not principal.kpp and who.inn == principal.inn))) or (
-        principal.ogrn and principal.ogrn in (who.ogrn, who.ogrnip)
-    )
-    if not carries:
+    if not _carries_principal(poa, who):
         shown = ", ".join(
             f"{label} {value}"
             for label, value in (("ИНН ЮЛ", who.innle), ("ОГРН", who.ogrn), ("ОГРНИП", who.ogrnip))

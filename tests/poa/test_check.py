@@ -260,3 +260,14 @@ def test_unreadable_mchd_is_a_verdict_not_an_exception(mchd_pki: MchdPki) -> Non
 )
 def test_is_head_certificate(mchd_pki: MchdPki, who: str, expected: bool) -> None:
     assert is_head_certificate(cert_of(getattr(mchd_pki, who))) is expected
+
+
+def test_head_certificate_naming_another_organisation_by_inn_fails_even_with_the_same_ogrn(mchd_pki: MchdPki) -> None:
+    """ИНН ЮЛ and ОГРН must both agree when both are there: one matching value does not outweigh a conflicting one."""
+    from tests.support.mchd import HEAD, Company, _subject
+
+    mixed = Company(name=COMPANY.name, inn=OTHER_COMPANY.inn, kpp=COMPANY.kpp, ogrn=COMPANY.ogrn)
+    cert = mchd_pki.pki.issue(mchd_pki.inter, "mchd-head-mixed", subject=_subject(HEAD, mixed))
+    verdict = run(mchd_pki, signer=cert)
+    expect(verdict, issuer="failed")
+    assert OTHER_COMPANY.inn in next(c.message for c in verdict.checks if c.name == "issuer")
