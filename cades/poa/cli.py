@@ -24,9 +24,12 @@ if TYPE_CHECKING:
 __all__ = ["PoaInputError", "add_poa_options", "poa_exit_status", "poa_verdicts"]
 
 
-def add_poa_options(parser: argparse.ArgumentParser) -> None:
-    from .registry import DEFAULT_REGISTRY_URL
+# The ФНС portal (cades.poa.registry.DEFAULT_REGISTRY_URL; a test keeps the two equal): not imported here, so
+# that building the parser loads no more than this module.
+DEFAULT_REGISTRY_URL = "https://m4d.nalog.gov.ru"
 
+
+def add_poa_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("машиночитаемая доверенность (МЧД)")
     group.add_argument("--poa", nargs=2, action="append", default=[], metavar=("MCHD.xml", "MCHD.sig"),
                        help="МЧД (XML формата ФНС EMCHD_1) и её отсоединённая подпись; проверяется для подписи "
