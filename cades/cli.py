@@ -20,19 +20,12 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import x509
 
 if TYPE_CHECKING:
-    from .poa import PoaVerdict
+    from .fetch import Fetcher
     from .result import VerificationResult
     from .validation import ValidationContext
     from .verdicts import Headline
 
-__all__ = [
-    "UsageError",
-    "add_verification_options",
-    "main",
-    "register",
-    "verification_context",
-    "verify_signature_files",
-]
+__all__ = ["UsageError", "add_verification_options", "main", "register", "verify_signature_files"]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_INDETERMINATE = 0, 1, 2, 3
 VERIFY_EXIT_HELP = (
@@ -45,6 +38,10 @@ VERIFY_EXIT_HELP = (
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
+
+
+if TYPE_CHECKING:  # issue 18: the МЧД verdicts (--poa) shown beside the signatures
+    from .poa import PoaVerdict
 
 
 StoreAnchors = Callable[[argparse.Namespace], Sequence[x509.Certificate]]
@@ -154,10 +151,12 @@ def verify_signature_files(
     :func:`add_verification_options` describe plus the lent store anchors (``args.store_anchors`` unless
     ``--no-store``). Raises :class:`UsageError` (one line, exit code 2) for input that cannot be checked."""
     from .asn1 import MalformedInput
+    from .fetch import HttpFetcher
     from .verify import verify_cms_file
 
     with ExitStack() as stack:
-        context = verification_context(args, stack)
+        fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
+        context = validation_context(args, fetcher)
         results: list[tuple[str, VerificationResult]] = []
         for sig_path in signatures:
             _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
@@ -169,15 +168,12 @@ def verify_signature_files(
     return results
 
 
-def verification_context(args: argparse.Namespace, stack: ExitStack) -> ValidationContext:
-    """The ValidationContext the options of :func:`add_verification_options` describe, with the lent store anchors
-    (``args.store_anchors`` unless ``--no-store``); a network fetcher (``--fetch``) is closed with ``stack``.
-    Documents and the МЧД checked for their signatures (``--poa``) are verified with the same one."""
+def validation_context(args: argparse.Namespace, fetcher: Fetcher | None) -> ValidationContext:
+    """The context the options of :func:`add_verification_options` describe, plus the lent store anchors
+    (``args.store_anchors`` unless ``--no-store``). Raises :class:`UsageError` for unreadable trust material."""
     from .asn1 import MalformedInput
-    from .fetch import HttpFetcher
     from .validation import ValidationContext
 
-    fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
     try:
         context = ValidationContext.from_paths(
             args.trust,
@@ -250,11 +246,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         results = verify_signature_files(args, document, signatures)
         poas: list[dict[int, PoaVerdict]] = [{} for _ in results]
         if getattr(args, "poa", None):
+            from .fetch import HttpFetcher
             from .poa.cli import PoaInputError, poa_verdicts
 
             try:
                 with ExitStack() as stack:
-                    poas = poa_verdicts(args, results, verification_context(args, stack))
+                    fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
+                    poas = poa_verdicts(args, results, validation_context(args, fetcher))
             except PoaInputError as exc:
                 raise UsageError(str(exc)) from exc
     except (UsageError, MalformedInput) as exc:
