@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,9 +45,12 @@ if TYPE_CHECKING:  # issue 18: the МЧД verdicts (--poa) shown beside the sign
 
 
 StoreAnchors = Callable[[argparse.Namespace], Sequence[x509.Certificate]]
-# (signature file, its result) for every signature file, and the document's path (None: attached signatures)
-# -> the verification protocol as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
-PdfRenderer = Callable[[Sequence[tuple[str, "VerificationResult"]], "str | None"], bytes]
+# (signature file, its result) for every signature file, the document's path (None: attached signatures) and, per
+# signature file, the МЧД verdicts by signature index (--poa; empty dicts without it) -> the verification protocol
+# as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
+PdfRenderer = Callable[
+    [Sequence[tuple[str, "VerificationResult"]], "str | None", Sequence[Mapping[int, "PoaVerdict"]]], bytes
+]
 PDF_TO_TERMINAL = (
     "PDF не выводится в терминал: укажите файл протокола, например -o протокол.pdf, или перенаправьте вывод в файл"
 )
@@ -282,7 +285,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     elif args.format == "pdf":
         render_pdf: PdfRenderer = args.render_pdf
         try:
-            out = render_pdf(results, document)
+            out = render_pdf(results, document, poas)
         except ValueError as exc:
             print(f"klikdok verify: {exc}", file=sys.stderr)
             return EXIT_UNUSABLE

@@ -140,3 +140,27 @@ def test_mchd_failing_the_schema_is_reported_not_crashed(
     code, out, _ = run(capsys, "verify", files.doc, files.by_employee, *files.known, "--poa", bad, files.mchd_sig)
     assert code == 1
     assert "! Формат МЧД: МЧД не соответствует схеме ФНС EMCHD_1" in out
+
+
+def test_pdf_protocol_prints_the_mchd_under_the_signature(files: Files, tmp_path: Path) -> None:
+    """`klikdok verify --format pdf` (the server's command lends the PDF renderer), read back with pypdf."""
+    import io
+    import os
+    import subprocess
+    import sys
+
+    from pypdf import PdfReader
+
+    out = tmp_path / "протокол.pdf"
+    args = [str(a) for a in verify(files, "--principal-inn", OTHER_COMPANY.inn, "--no-store", "--format", "pdf")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "server.cli", *args, "-o", str(out)],
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "KLIKDOK_CONFIG": "/nonexistent/klikdok.toml"},
+        capture_output=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr.decode()  # the МЧД's principal is not the expected company
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(out.read_bytes())).pages).split())
+    assert "МЧД недействительна" in text
+    assert f"№ {files.number}" in text
+    assert f'доверитель в МЧД — ООО "Ромашка" (ИНН {COMPANY.inn}), а ИНН организации в CRM {OTHER_COMPANY.inn}' in text
+    assert "статус в реестре ФНС не проверен" in text
