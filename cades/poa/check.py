@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Final
 
+import msgspec
+
 from .model import Poa, PoaCheck, PoaFormatError, PoaPerson, PoaVerdict, overall, ru_date
 from .registry import RegistryClient
 
@@ -147,18 +149,20 @@ def _digits(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isdigit())
 
 
-def _holder_name(identity: SignerIdentity | dict[str, str] | None) -> str:
-    if identity is None:
-        return ""
-    get = identity.get if isinstance(identity, dict) else lambda key: getattr(identity, key, None)
-    name = " ".join(p for p in (get("surname"), get("given_name")) if p)
-    return name or get("common_name") or ""
+def _holder_name(identity: SignerIdentity | dict[str, str]) -> str:
+    """«Фамилия Имя Отчество» from a certificate's identity (a cades.result value or cades.certs' dict)."""
+    fields = identity if isinstance(identity, dict) else msgspec.structs.asdict(identity)
+    name = " ".join(p for p in (fields.get("surname"), fields.get("given_name")) if p)
+    return name or fields.get("common_name") or ""
 
 
-def _same_person(person: PoaPerson, snils: str, inn: str) -> bool:
-    """СНИЛС decides when both sides have it; ИНН ФЛ only when the МЧД gives no СНИЛС for the person."""
+def _same_person(person: PoaPerson, snils: str, inn: str, *, snils_required: bool = False) -> bool:
+    """СНИЛС decides when both sides have it; otherwise ИНН ФЛ. ``snils_required``: a СНИЛС the МЧД gives must be
+    in the certificate too (the representative: the certificate is the person the МЧД names by СНИЛС)."""
     if person.snils and snils:
         return person.snils == snils
+    if person.snils and snils_required:
+        return False
     return bool(person.inn and inn and person.inn == inn)
 
 
@@ -249,7 +253,7 @@ def _representative(poa: Poa, holder: dict[str, str]) -> PoaCheck:
             message=f"в сертификате подписанта ({holder_text}) нет ни СНИЛС, ни ИНН: "
             "сверить его с представителем нельзя",
         )
-    match = next((p for p in poa.representatives if _same_person(p, snils, inn)), None)
+    match = next((p for p in poa.representatives if _same_person(p, snils, inn, snils_required=True)), None)
     if match is None:
         named = "; ".join(_person_text(p.full_name, p.snils, p.inn) for p in poa.representatives)
         return PoaCheck(

@@ -291,3 +291,12 @@ def test_an_entrepreneur_principal_signs_their_own_mchd(mchd_pki: MchdPki) -> No
     assert is_head_certificate(cert_of(cert))
     # The same МЧД signed by a company's head (no ОГРНИП, another ИНН) is not the ИП's.
     expect(run(mchd_pki, spec, signer=mchd_pki.head, inn=ip.inn), issuer="failed")
+
+
+def test_a_certificate_without_snils_is_not_the_representative_named_by_snils(mchd_pki: MchdPki) -> None:
+    """The МЧД names the representative by СНИЛС: a certificate with the same ИНН but no СНИЛС does not prove it."""
+    cert = mchd_pki.pki.issue(
+        mchd_pki.inter, "mchd-no-snils",
+        subject=mchd_pki.pki.subject(C="RU", CN=EMPLOYEE.full_name, SN=EMPLOYEE.last, INN=EMPLOYEE.inn),
+    )  # fmt: skip
+    expect(run(mchd_pki, document_signer=cert), representative="failed")
