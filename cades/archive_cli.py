@@ -132,7 +132,7 @@ def _write_report(out_dir: Path, outcome: Outcome, args: argparse.Namespace) -> 
     elif args.format == "html":
         target.write_text(render_html(outcome.result, document=label), encoding="utf-8")
     elif args.format == "pdf":
-        target.write_bytes(args.render_pdf([(item.signature, outcome.result)], item.document))
+        target.write_bytes(args.render_pdf([(item.signature, outcome.result)], item.document, [{}]))
     else:
         target.write_text(render_text(outcome.result, document=label), encoding="utf-8")
 
