@@ -101,13 +101,7 @@ def run_archive(args: argparse.Namespace, context: ValidationContext) -> int:
 
 
 def _record(outcome: Outcome) -> _Record:
-    from .verdicts import document_headline
-
-    if outcome.result is None:
-        headline = f"ПОДПИСЬ НЕ ПРОВЕРЕНА: {outcome.error}"
-    else:
-        headline = document_headline(outcome.result).line
-    return _Record(outcome.item.signature, outcome.item.document, outcome.verdict, headline)
+    return _Record(outcome.item.signature, outcome.item.document, outcome.verdict, outcome.headline())
 
 
 def report_path(out_dir: Path, item: Item, fmt: str) -> Path:
