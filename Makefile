@@ -97,8 +97,11 @@ interop: deps
 	  exit 2; }
 	cd $(ROOT) && KLIKDOK_INTEROP=1 $(PYTEST) -q -p no:cacheprovider $(PYTEST_XDIST) tests/interop
 
+# Every goal's ratio is printed next to its target, the figures go to benchmarks/results.json, and README's
+# Performance table is regenerated from them (benchmarks/readme.py): it is never typed by hand.
 bench: deps
 	cd $(ROOT) && $(PYTEST) benchmarks -q -p no:cacheprovider --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+	cd $(ROOT) && $(PY) -m benchmarks.readme
 
 deb:
 	$(ROOT)/packaging/deb/build.sh

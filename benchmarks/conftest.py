@@ -6,6 +6,8 @@ passes or fails on speed; the summary at the end prints the ratios the README's 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -64,62 +66,53 @@ def record_paired(benchmark: Any) -> Any:
     return run
 
 
-def _ratio(fast: str, slow: str) -> str:
-    if fast in RESULTS and slow in RESULTS and RESULTS[fast] > 0:
-        return f"{RESULTS[slow] / RESULTS[fast]:.2f}x"
-    return "n/a"
+RESULTS_FILE = Path(__file__).with_name("results.json")
+
+
+def machine() -> dict[str, object]:
+    """Where the figures come from: they mean little without it."""
+    import datetime as dt
+    import os
+    import platform
+    import subprocess
+
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
+        "cores": os.cpu_count() or 1,
+        "cpu": model,
+        "python": platform.python_version(),
+        "openssl": openssl,
+    }
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not RESULTS:
         return
+    from benchmarks.goals import rows
+
     tr = terminalreporter
-    tr.section("KlikDok GOST benchmark summary (best round, wall clock)")
+    tr.section("KlikDok benchmark summary (best round, wall clock)")
     for name in sorted(RESULTS):
-        tr.write_line(f"  {name:<44} {RESULTS[name] * 1000:10.3f} ms")
-    lines = [
-        ("hash_file 256 MiB throughput vs openssl dgst", "hash_file_256mib", "openssl_dgst_256mib"),
-        ("pure-Python Streebog-256 64 KiB vs gostcrypto", "streebog256_64k_python", "streebog256_64k_gostcrypto"),
-        ("EC verify 256, pure Python (no gmpy2) vs gostcrypto", "verify256_python_int", "verify256_gostcrypto"),
-        ("EC verify 256, pure Python + gmpy2 vs gostcrypto", "verify256_python_gmpy2", "verify256_gostcrypto"),
-        ("EC verify 256, OpenSSL engine vs gostcrypto", "verify256_openssl", "verify256_gostcrypto"),
-        ("EC verify 512, pure Python (no gmpy2) vs gostcrypto", "verify512_python_int", "verify512_gostcrypto"),
-        ("EC verify 512, pure Python + gmpy2 vs gostcrypto", "verify512_python_gmpy2", "verify512_gostcrypto"),
-        ("EC verify 512, OpenSSL engine vs gostcrypto", "verify512_openssl", "verify512_gostcrypto"),
-        (
-            "CAdES-BES: OpenSSL CMS_verify vs ours (want <= 1.5x)",
-            "verify CAdES-BES 100kB: OpenSSL CMS_verify (ctypes)",
-            "verify CAdES-BES 100kB: cades.verify_cms",
-        ),
-        (
-            "CAdES-BES: ours vs openssl cms -verify process (>= 2.5x)",
-            "verify CAdES-BES 100kB: cades.verify_cms",
-            "verify CAdES-BES 100kB: openssl cms -verify (process)",
-        ),
-    ]
-    tr.write_line("  speed-ups (how many times faster the first is):")
-    for label, fast, slow in lines:
-        if fast in RESULTS and slow in RESULTS:
-            tr.write_line(f"    {label:<58} {_ratio(fast, slow)}")
-    _archive_lines(tr)
+        tr.write_line(f"  {name:<72} {RESULTS[name] * 1000:10.3f} ms")
+    where = machine()
+    table = rows(RESULTS, int(str(where["cores"])))
+    tr.write_line("  goals (ratio next to its target; * not met, ? not measured in this run):")
+    for row in table:
+        if row["value"] is None:
+            continue
+        mark = {True: " ", False: "*", None: " "}[row["met"]]  # type: ignore[index]  # met is bool | None
+        tr.write_line(f"   {mark} {str(row['what'])[:86]:<86} {row['value_text']:>16}  {row['target_text']}")
     for line in EXTRA_LINES:
         tr.write_line(line)
-
-
-def _archive_lines(tr: Any) -> None:
-    """Issue 19's goals for ``verify --archive``: throughput against every core running OpenSSL in-process, and
-    against ``openssl cms -verify`` processes under ``xargs -P``."""
-    ours = next((k for k in RESULTS if k.startswith("archive ") and "cades.archive on" in k), None)
-    if ours is None:
-        return
-    cores = int(ours.split(" on ")[1].split()[0])
-    prefix = ours.split(":")[0]
-    one_core = RESULTS.get(f"{prefix}: OpenSSL CMS_verify in-process, 1 core")
-    xargs = RESULTS.get(f"{prefix}: openssl cms -verify, xargs -P {cores}")
-    if one_core:
-        share = one_core / cores / RESULTS[ours]
-        tr.write_line(f"    {prefix}: ours vs {cores} cores x OpenSSL CMS_verify (want >= 0.9){'':<6} {share:.2f}")
-    if xargs:
-        tr.write_line(
-            f"    {prefix}: ours vs openssl cms -verify, xargs -P {cores} (>= 3x){'':<8} {xargs / RESULTS[ours]:.2f}x"
-        )
+    RESULTS_FILE.write_text(
+        json.dumps({"machine": where, "results": RESULTS, "notes": EXTRA_LINES}, ensure_ascii=False, indent=1) + "\n"
+    )
+    shown = RESULTS_FILE.relative_to(Path.cwd()) if RESULTS_FILE.is_relative_to(Path.cwd()) else RESULTS_FILE
+    tr.write_line(f"  figures written to {shown}; `python -m benchmarks.readme` puts them into README.md")
