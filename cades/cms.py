@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from asn1crypto import cms, core, x509
+from asn1crypto import cms, core, tsp, x509
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 
@@ -24,6 +24,7 @@ from .asn1 import (
     REVOCATION_VALUES_OID,
     SIGNATURE_OIDS,
     MalformedInput,
+    _read_header,
     ber_to_der,
     load_content_info,
     touch_certificate,
@@ -79,6 +80,7 @@ class ParsedSigner:
     signing_time: dt.datetime | None = None
     ess_cert_ids: tuple[EssCertId, ...] | None = None
     ess_version: int = 0
+    ess_der: bytes = b""  # the signingCertificate(V2) value as signed: the key of the memos on it
     timestamp_tokens: tuple[cms.ContentInfo, ...] = ()
     certificate_values: tuple[x509.Certificate, ...] = ()
     crl_values: tuple[asn1_crl.CertificateList, ...] = ()
@@ -209,7 +211,7 @@ def _parse_signer(index: int, si: cms.SignerInfo) -> ParsedSigner:
         signer.signature_oid = si["signature_algorithm"]["algorithm"].dotted
         signer.signature = si["signature"].native
         attrs = si["signed_attrs"]
-        if _present(attrs) and len(attrs) > 0:
+        if _present(attrs) and not _read_signed_attrs_fast(signer, attrs.dump()) and len(attrs) > 0:
             signer.has_signed_attrs = True
             _read_signed_attrs(signer, attrs)
         unsigned = si["unsigned_attrs"]
@@ -218,6 +220,111 @@ def _parse_signer(index: int, si: cms.SignerInfo) -> ParsedSigner:
     except Exception as exc:
         signer.error = _short(exc)
     return signer
+
+
+# The DER of an OBJECT IDENTIFIER's contents -> its dotted form (a signature names the same dozen OIDs every time).
+_OIDS: dict[bytes, str] = {}
+
+
+def _dotted(contents: bytes) -> str:
+    known = _OIDS.get(contents)
+    if known is None:
+        if len(_OIDS) > 4096:
+            _OIDS.clear()
+        known = _OIDS[contents] = core.ObjectIdentifier.load(b"\x06" + _der_length(len(contents)) + contents).dotted
+    return known
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _children(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(identifier, start, contents start, contents end) of each DER element in ``buf[start:end]``."""
+    out = []
+    pos = start
+    while pos < end:
+        _, ident, content_start, length = _read_header(buf, pos, end)
+        if length is None:
+            raise ValueError("indefinite length")
+        out.append((ident, pos, content_start, content_start + length))
+        pos = content_start + length
+    return out
+
+
+def _read_signed_attrs_fast(signer: ParsedSigner, dumped: bytes) -> bool:
+    """The signed attributes read straight from their DER, without building asn1crypto objects for each (they were
+    most of the time of a verification besides the hash). True when they were read; False for anything unusual
+    (BER, an unexpected type where a known attribute is): then :func:`_read_signed_attrs` reads them as before and
+    says what is wrong, so a damaged signature is judged exactly as it always was."""
+    if not dumped or dumped[0] != 0xA0:
+        return False
+    raw = b"\x31" + dumped[1:]  # [0] IMPLICIT -> SET OF, as RFC 5652 §5.4 says to hash
+    found: ParsedSigner = ParsedSigner(index=signer.index)
+    try:
+        _, _, start, length = _read_header(raw, 0, len(raw))
+        if length is None or start + length != len(raw):
+            return False
+        attrs = _children(raw, start, start + length)
+        if not attrs:
+            return False
+        seen: set[str] = set()
+        for ident, _, a0, a1 in attrs:
+            parts = _children(raw, a0, a1)
+            if ident != 0x30 or len(parts) != 2 or parts[0][0] != 0x06 or parts[1][0] != 0x31:
+                return False
+            oid = _dotted(raw[parts[0][2] : parts[0][3]])
+            values = _children(raw, parts[1][2], parts[1][3])
+            if oid in (CONTENT_TYPE_OID, MESSAGE_DIGEST_OID, SIGNING_TIME_OID):
+                if oid in seen or len(values) != 1:
+                    found.attribute_problems.append(f"attribute {oid} repeated")
+                seen.add(oid)
+            if not values:
+                if oid in (
+                    CONTENT_TYPE_OID,
+                    MESSAGE_DIGEST_OID,
+                    SIGNING_TIME_OID,
+                    SIGNING_CERT_V2_OID,
+                    SIGNING_CERT_V1_OID,
+                ):
+                    return False
+                continue
+            v_ident, v_start, v0, v1 = values[0]
+            if oid == MESSAGE_DIGEST_OID:
+                if v_ident != 0x04:
+                    return False
+                found.message_digest = raw[v0:v1]
+            elif oid == CONTENT_TYPE_OID:
+                if v_ident != 0x06:
+                    return False
+                found.content_type_attr = _dotted(raw[v0:v1])
+            elif oid == SIGNING_TIME_OID:
+                if v_ident not in (0x17, 0x18):
+                    return False
+                found.signing_time = cms.Time.load(raw[v_start:v1]).chosen.native
+            elif oid == SIGNING_CERT_V2_OID:
+                found.ess_version = 2
+                value = tsp.SigningCertificateV2.load(raw[v_start:v1])
+                found.ess_der, found.ess_cert_ids = _ess_value(value, v2=True)
+            elif oid == SIGNING_CERT_V1_OID and found.ess_version != 2:
+                found.ess_version = 1
+                value = tsp.SigningCertificate.load(raw[v_start:v1])
+                found.ess_der, found.ess_cert_ids = _ess_value(value, v2=False)
+    except Exception:
+        return False
+    signer.has_signed_attrs = True
+    signer.signed_attrs_raw = raw
+    signer.attribute_problems.extend(found.attribute_problems)
+    signer.message_digest = found.message_digest
+    signer.content_type_attr = found.content_type_attr
+    signer.signing_time = found.signing_time
+    signer.ess_version = found.ess_version
+    signer.ess_der = found.ess_der
+    signer.ess_cert_ids = found.ess_cert_ids
+    return True
 
 
 def _read_signed_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None:
@@ -240,10 +347,26 @@ def _read_signed_attrs(signer: ParsedSigner, attrs: cms.CMSAttributes) -> None:
             signer.signing_time = values[0].chosen.native
         elif oid == SIGNING_CERT_V2_OID:
             signer.ess_version = 2
-            signer.ess_cert_ids = tuple(_ess_ids(values[0]["certs"], v2=True))
+            signer.ess_der, signer.ess_cert_ids = _ess_value(values[0], v2=True)
         elif oid == SIGNING_CERT_V1_OID and signer.ess_version != 2:
             signer.ess_version = 1
-            signer.ess_cert_ids = tuple(_ess_ids(values[0]["certs"], v2=False))
+            signer.ess_der, signer.ess_cert_ids = _ess_value(values[0], v2=False)
+
+
+# The signingCertificate(V2) value -> its ESSCertIDs. A signer puts the same value (its certificate's hash, issuer
+# and serial) into every signature it makes, so an archive of one person's signatures parses it once; the value
+# is immutable bytes and the parsed tuple is frozen.
+_ESS: dict[tuple[bytes, bool], tuple[EssCertId, ...]] = {}
+
+
+def _ess_value(value: Any, *, v2: bool) -> tuple[bytes, tuple[EssCertId, ...]]:
+    der = value.dump()
+    known = _ESS.get((der, v2))
+    if known is None:
+        if len(_ESS) > 1024:
+            _ESS.clear()
+        known = _ESS[(der, v2)] = tuple(_ess_ids(value["certs"], v2=v2))
+    return der, known
 
 
 def _ess_ids(certs: Any, *, v2: bool) -> list[EssCertId]:

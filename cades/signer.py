@@ -83,10 +83,27 @@ def _hash_any(oid: str, data: bytes) -> bytes | None:
     return None
 
 
+# (certificate DER, signingCertificate value DER) -> whether the value names the certificate: the same pair comes
+# with every signature one person makes, and both sides are immutable bytes.
+_ESS_MATCHES: dict[tuple[bytes, bytes], bool | None] = {}
+
+
 def _ess_matches(signer: ParsedSigner, cert: x509.Certificate) -> bool | None:
     """signingCertificate(V2): the first ESSCertID must name the signer's certificate (RFC 5035)."""
     if not signer.ess_cert_ids:
         return None
+    if not signer.ess_der:
+        return _ess_matches_uncached(signer, cert)
+    key = (der_of(cert), signer.ess_der)
+    if key not in _ESS_MATCHES:
+        if len(_ESS_MATCHES) > 1024:
+            _ESS_MATCHES.clear()
+        _ESS_MATCHES[key] = _ess_matches_uncached(signer, cert)
+    return _ESS_MATCHES[key]
+
+
+def _ess_matches_uncached(signer: ParsedSigner, cert: x509.Certificate) -> bool | None:
+    assert signer.ess_cert_ids
     first = signer.ess_cert_ids[0]
     digest = _hash_any(first.hash_oid, der_of(cert))
     if digest is None:

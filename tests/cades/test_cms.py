@@ -305,3 +305,29 @@ def test_trailing_garbage_is_refused(gost_pki: GostPki) -> None:
 def test_digested_data_is_not_a_signature() -> None:
     with pytest.raises(MalformedInput, match="SignedData"):
         verify_cms(cms.ContentInfo({"content_type": "data", "content": b"x"}).dump())
+
+
+def test_signed_attributes_read_from_der_equal_the_asn1crypto_reading(gost_pki: GostPki) -> None:
+    """The fast reading of signed attributes (issue 19: a verification's time besides the hash went to building
+    asn1crypto objects for them) gives exactly what the object reading gives, and leaves anything unusual to it."""
+    from cades import cms as cms_module
+
+    sig = gost_pki.pki.sign(gost_pki.user256, b"document", certfile=[gost_pki.inter.cert])
+    info = cms.ContentInfo.load(sig)
+    si = info["content"]["signer_infos"][0]
+    fast = cms_module.ParsedSigner(index=0)
+    assert cms_module._read_signed_attrs_fast(fast, si["signed_attrs"].dump()) is True
+    slow = cms_module.ParsedSigner(index=0)
+    slow.has_signed_attrs = True
+    cms_module._read_signed_attrs(slow, si["signed_attrs"])
+    fields = ("has_signed_attrs", "signed_attrs_raw", "message_digest", "content_type_attr", "signing_time",
+              "ess_version", "ess_cert_ids", "attribute_problems")  # fmt: skip
+    assert {f: getattr(fast, f) for f in fields} == {f: getattr(slow, f) for f in fields}
+    assert fast.message_digest and fast.signing_time and fast.ess_cert_ids
+    # A BER (indefinite-length) set, or a messageDigest that is not an OCTET STRING: not read here, nothing changed.
+    odd = cms_module.ParsedSigner(index=0)
+    dumped = si["signed_attrs"].dump()
+    assert cms_module._read_signed_attrs_fast(odd, b"\xa0\x80" + dumped[2:] + b"\x00\x00") is False
+    broken = dumped.replace(b"\x04\x20" + fast.message_digest, b"\x0c\x20" + fast.message_digest)
+    assert broken != dumped and cms_module._read_signed_attrs_fast(odd, broken) is False
+    assert odd == cms_module.ParsedSigner(index=0)
