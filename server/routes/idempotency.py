@@ -45,6 +45,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.response import Template
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
+from server import crashpoints
 from server.db import Database
 from server.db import idempotency as store
 from server.state import AppServices
@@ -313,6 +314,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
             if message["type"] == "http.response.start" and captured.kept:
                 # Before the answer goes out: once it has, the server hands the route no more of the body.
                 captured.complete = await _drain(fingerprint, hashing_receive)
+                # The route has done its work (committed), nobody has its answer, and it is not kept yet.
+                crashpoints.reached("idempotency.answering")
             if captured.client_gone:
                 return
             try:
