@@ -23,13 +23,13 @@ def test_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     lines: list[str] = []
     report = chaos.run(
         chaos.Options(
-            documents=30,
-            minutes=0.75,
+            documents=12,
+            minutes=0.6,
             seed=19,
             concurrency=3,
             kill_every=4.0,
-            settle_seconds=25.0,
-            drain_seconds=20.0,
+            settle_seconds=20.0,
+            drain_seconds=25.0,
             workdir=work,
         ),
         out=lines.append,
