@@ -24,7 +24,7 @@ endif
 help:
 	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
 	@echo "make test   — install what is needed, run the linters (make lint) and the whole test suite"
-	@echo "make chaos  — the crash and fault tests with all their kill rounds, then the chaos run (N=10000 MINUTES=240)"
+	@echo "make chaos  — the crash and fault tests with all their kill rounds, then the chaos run (N=10000 MINUTES=720)"
 	@echo "make lint   — ruff check and ruff format --check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
 	@echo "make interop — the third-party signature samples of ../shared/interop (not in the repository)"
 	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
@@ -87,7 +87,7 @@ test: lint
 # through the whole flow while the server, the agents, the SMTP sink and the portal emulator are killed at random
 # for up to MINUTES, then the figures table. `make chaos N=10000` is the full run.
 N       ?= 10000
-MINUTES ?= 240
+MINUTES ?= 720
 SEED    ?= 1
 chaos: chaos-tests chaos-run
 

@@ -66,6 +66,7 @@ MANAGER = 4
 SIGNERS = (1, 5)  # the director and the chief accountant (demo/bitrix24_seed.py)
 SIGNER_NAMES = {1: ("Соколов Андрей Викторович", "12345678901"), 5: ("Новикова Елена Петровна", "23456789012")}
 DEAL = 1  # with ООО «Альфа-Поставка» (company 2), whose e-mail gets the invitations
+MESSAGE_ID_RE = re.compile(r"<klikdok\.(\d+)@")  # server/mail/messages.py: the outbox message's id
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}")
 FINAL = {"completed", "rejected_counterparty", "rejected_internal", "withdrawn", "expired", "deleted"}
 WAITING = {"awaiting_internal", "awaiting_counterparty"}
@@ -412,6 +413,25 @@ class Tally:
             self.refusals[what] += 1
 
 
+class Inbox:
+    """The sink's letters by subject, each letter read once (a long run has tens of thousands)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.seen: set[str] = set()
+        self.links: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def link(self, subject: str) -> str | None:
+        with self.lock:
+            if subject not in self.links:
+                for letter in chaos_smtp.received(self.root, skip=self.seen):
+                    self.seen.add(letter.key)
+                    if match := LINK_RE.search(letter.body):
+                        self.links.setdefault(letter.subject, match.group(0))
+            return self.links.get(subject)
+
+
 class Driver:
     def __init__(self, cluster: Cluster, people: People, seed: int, stop: threading.Event) -> None:
         self.cluster = cluster
@@ -421,6 +441,7 @@ class Driver:
         self.users = Users(cluster)
         self.tally = Tally()
         self.http = httpx.Client(timeout=60)
+        self.inbox = Inbox(cluster.maildir)
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         conn = sqlite3.connect(f"file:{self.cluster.db_path}?mode=ro", uri=True, timeout=30)
@@ -559,11 +580,7 @@ class Driver:
             self.tally.refused(f"sign-request {resp.status_code}")
 
     def _invitation_link(self, title: str) -> str | None:
-        subject = f"Документ на подпись: {title}"
-        for letter in chaos_smtp.received(self.cluster.maildir):
-            if letter.subject == subject and (match := LINK_RE.search(letter.body)):
-                return match.group(0)
-        return None
+        return self.inbox.link(f"Документ на подпись: {title}")
 
     def _counterparty(self, plan: Plan, doc_id: int, link: str) -> None:
         page = self.http.get(link)
@@ -718,12 +735,13 @@ def check(cluster: Cluster, driver: Driver, planned: int, baseline_comments: set
     # E-mail: one answered copy per mail message of the outbox, nothing else.
     letters = chaos_smtp.received(cluster.maildir)
     groups = chaos_smtp.by_message_id(letters)
-    mail_ids = {f"klikdok.{oid}@" for (oid,) in q("SELECT id FROM outbox WHERE kind LIKE 'mail.%'")}
+    mail_ids = {oid for (oid,) in q("SELECT id FROM outbox WHERE kind LIKE 'mail.%'")}
     delivered_mail = {oid for (oid,) in q("SELECT id FROM outbox WHERE kind LIKE 'mail.%' AND status = 'delivered'")}
     mail_dupes = sum(max(0, sum(1 for x in g if x.answered) - 1) for g in groups.values())
     redelivered = sum(1 for x in letters if not x.answered)
-    strangers = [m for m in groups if not any(m.startswith(f"<{p}") for p in mail_ids)]
-    missing_mail = [oid for oid in delivered_mail if f"<klikdok.{oid}@" not in {m.split("@")[0] + "@" for m in groups}]
+    outbox_of = {m: int(found.group(1)) if (found := MESSAGE_ID_RE.match(m)) else None for m in groups}
+    strangers = [m for m, oid in outbox_of.items() if oid not in mail_ids]
+    missing_mail = sorted(delivered_mail - {oid for oid in outbox_of.values() if oid is not None})
     figures["e-mails sent (outbox)"] = len(delivered_mail)
     figures["e-mails at the sink (distinct)"] = len(groups)
     figures["e-mails duplicated"] = mail_dupes

@@ -54,14 +54,16 @@ class Letter:
     answered: bool
 
 
-def received(root: Path) -> list[Letter]:
-    """Every letter in the Maildir (answered or not), parsed."""
+def received(root: Path, skip: set[str] | frozenset[str] = frozenset()) -> list[Letter]:
+    """Every letter in the Maildir (answered or not) but those in ``skip``, parsed."""
     if not root.exists():
         return []
     answered = set((root / ANSWERED).read_text().split()) if (root / ANSWERED).exists() else set()
     box = mailbox.Maildir(root, create=False)
     letters = []
     for key in box.keys():
+        if key in skip:
+            continue
         with box.get_file(key) as f:
             msg = email.message_from_binary_file(f, policy=email.policy.default)
         part = msg.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]  # the default policy gives an EmailMessage

@@ -23,7 +23,9 @@ from typing import Any
 
 from .portal_state import PortalState
 
-_TRANSIENT = frozenset({"lock", "calls", "stalls", "file_bytes"})
+# Not saved: the lock, the recordings for tests, held answers, Disk bytes (kept as blobs), and the one-off download
+# links ``disk.file.get`` hands out (dozens per document; after a restart a caller asks for a new link).
+_TRANSIENT = frozenset({"lock", "calls", "stalls", "file_bytes", "download_tokens"})
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -133,11 +135,16 @@ class StateFile:
                         del old[k]
                 continue
             if kind == "list" and type(value) is list:
-                same = 0
-                for a, b in zip(old, value, strict=False):
-                    if a is not b:
-                        break
-                    same += 1
+                # These lists only lose entries (filtered) and gain them at the end: while the last saved entry
+                # is still where it was, nothing before it went away.
+                if old and len(value) >= len(old) and value[len(old) - 1] is old[-1]:
+                    same = len(old)
+                else:
+                    same = 0
+                    for a, b in zip(old, value, strict=False):
+                        if a is not b:
+                            break
+                        same += 1
                 if same != len(old) or same != len(value):
                     ops.append(("list", name, same, value[same:]))
                     del old[same:]

@@ -56,4 +56,3 @@ def test_a_create_killed_before_its_answer_was_kept_is_not_made_twice(tmp_path: 
         assert "обновите страницу" in again.json()["message"]
         assert kd.query("SELECT count(*) FROM documents WHERE title = ?", title) == [(1,)]
         assert kd.query("SELECT count(*) FROM audit_log WHERE action = 'document.created'") == [(1,)]
-
