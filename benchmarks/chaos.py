@@ -38,6 +38,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -139,8 +140,6 @@ def wait_http(url: str, timeout: float = 60) -> bool:
 
 
 def wait_port(port: int, timeout: float = 30) -> bool:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
