@@ -19,12 +19,12 @@ SYSTEM_PACKAGES += chromium
 endif
 
 
-.PHONY: help run test chaos interop lint bench deps system-deps venv deb deb-test clean
+.PHONY: help run test chaos chaos-tests chaos-run interop lint bench deps system-deps venv deb deb-test clean
 
 help:
 	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
 	@echo "make test   — install what is needed, run the linters (make lint) and the whole test suite"
-	@echo "make chaos  — the crash and fault tests with their full number of kill rounds (slow)"
+	@echo "make chaos  — the crash and fault tests with all their kill rounds, then the chaos run (N=10000 MINUTES=720)"
 	@echo "make lint   — ruff check and ruff format --check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
 	@echo "make interop — the third-party signature samples of ../shared/interop (not in the repository)"
 	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
@@ -82,11 +82,23 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(VENV)/pycache $(P
 test: lint
 	cd $(ROOT) && $(PYTEST) -q -p no:cacheprovider $(PYTEST_XDIST)
 
-# The crash and fault tests with their full number of rounds (`make test` runs fewer; see TEST_CHAOS).
-chaos: deps
+# `make chaos` is both: the crash and fault tests with their full number of rounds (`make chaos-tests`; `make
+# test` runs fewer, see TEST_CHAOS), then the long chaos run (`make chaos-run`, benchmarks/chaos.py): N documents
+# through the whole flow while the server, the agents, the SMTP sink and the portal emulator are killed at random
+# for up to MINUTES, then the figures table. `make chaos N=10000` is the full run.
+N       ?= 10000
+MINUTES ?= 720
+SEED    ?= 1
+chaos: chaos-tests chaos-run
+
+chaos-tests: deps
 	cd $(ROOT) && TEST_CHAOS=1 $(PYTEST) -q -p no:cacheprovider $(PYTEST_XDIST) \
 	  tests/workflow/test_disk_crash.py tests/workflow/test_crash_safety.py tests/agent/test_faults.py \
 	  tests/counterparty/test_crash_completion.py tests/foundation/test_crash_and_backup.py
+
+chaos-run: deps
+	cd $(ROOT) && env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(VENV)/pycache \
+	  $(PY) -m benchmarks.chaos --documents $(N) --minutes $(MINUTES) --seed $(SEED)
 
 # Third-party signatures (KLIKDOK_INTEROP_DIR, default ../shared/interop) and reference files (KLIKDOK_SHARED,
 # default ../shared): they may not be republished, so they are not in the repository and `make test` never reads

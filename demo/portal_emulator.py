@@ -643,13 +643,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-lifetime", type=float, default=3600.0, help="access token lifetime, seconds")
     parser.add_argument("--client-secret", default="", help="fixed client_secret (default: random)")
     parser.add_argument("--webhook-code", default="", help="fixed webhook code (default: random)")
+    parser.add_argument(
+        "--state-file",
+        default="",
+        help="keep the portal's state in this file: loaded at start, saved before every answer (survives kill -9)",
+    )
     args = parser.parse_args(argv)
     config = EmulatorConfig(rate_per_second=args.rate, burst=args.burst, access_token_lifetime=args.token_lifetime)
     if args.client_secret:
         config.client_secret = args.client_secret
     if args.webhook_code:
         config.webhook_code = args.webhook_code
-    emulator = PortalEmulator(config).start(args.host, args.port)
+    emulator = PortalEmulator(config)
+    if args.state_file:
+        from pathlib import Path
+
+        from .portal_snapshot import StateFile, persisting
+
+        state_file = StateFile(emulator.state, Path(args.state_file))
+        if not state_file.load():
+            state_file.compact()  # the new portal's credentials, before anyone has seen them
+        config = emulator.state.config  # the saved portal's credentials, when there was one
+        emulator.app = persisting(emulator.app, state_file)  # type: ignore[assignment]  # an ASGI callable, as uvicorn takes it
+    emulator.start(args.host, args.port)
     # This is a local test double: printing its throwaway credentials is how the demo gets configured.
     print(
         json.dumps(

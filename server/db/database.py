@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from . import idempotency
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -52,6 +54,17 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
     if cursor.lastrowid is None:
         raise RuntimeError("the statement inserted no row")
     return cursor.lastrowid
+
+
+def _marking(fn: WriteFn[T], claim_id: int) -> WriteFn[T]:
+    """``fn`` followed, in its transaction, by marking the keyed request's claim as having committed a change."""
+
+    def write(db: sqlite_utils.Database) -> T:
+        result = fn(db)
+        idempotency.mark_committed(db, claim_id)
+        return result
+
+    return write
 
 
 def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
@@ -155,6 +168,9 @@ class Database:
             raise DatabaseClosedError("the database is closed")
         if self._writer is None:
             self.open()
+        claim_id = idempotency.ACTING_FOR.get()
+        if claim_id is not None and transaction:
+            fn = _marking(fn, claim_id)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._queue.put((fn, transaction, future))
         return future

@@ -9,6 +9,7 @@ forgotten on every claim: no separate job has to remember to purge them, and a l
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -16,6 +17,14 @@ from typing import Literal
 from sqlite_utils import Database
 
 TTL = timedelta(days=1)
+# The claim of the keyed request the current task is running (set by the middleware around the route): every
+# transaction it commits marks the claim in the same transaction (:func:`mark_committed`, through
+# ``Database.submit_write``), so a restart can tell a request that changed something from one that did not.
+ACTING_FOR: ContextVar[int | None] = ContextVar("idempotency_acting_for", default=None)
+# ``status`` of a ``running`` row whose request has committed a change (no HTTP status is 1).
+COMMITTED = 1
+# ``request_hash`` of a row whose request was interrupted after it committed: its repeat is told so, never replayed.
+INTERRUPTED = "interrupted"
 
 ClaimState = Literal["claimed", "running", "done"]
 
@@ -105,6 +114,19 @@ def release(db: Database, claim_id: int) -> None:
     db.execute("DELETE FROM idempotency_keys WHERE id = ? AND state = 'running'", [claim_id])
 
 
+def mark_committed(db: Database, claim_id: int) -> None:
+    """The claimed request is committing a change (called inside that change's transaction)."""
+    db.execute("UPDATE idempotency_keys SET status = ? WHERE id = ? AND state = 'running'", [COMMITTED, claim_id])
+
+
 def recover(db: Database) -> int:
-    """At start-up: requests that were running when the server stopped will never answer; free their keys."""
+    """At start-up: requests that were running when the server stopped will never answer. A key whose request
+    changed nothing is freed (its repeat runs); a key whose request committed a change is closed as
+    :data:`INTERRUPTED` (its repeat must not do the change again, and there is no answer to replay). Returns how
+    many keys were freed."""
+    db.execute(
+        "UPDATE idempotency_keys SET state = 'done', request_hash = ?, status = 409"
+        " WHERE state = 'running' AND status = ?",
+        [INTERRUPTED, COMMITTED],
+    )
     return db.execute("DELETE FROM idempotency_keys WHERE state = 'running'").rowcount

@@ -17,6 +17,9 @@ methods (POST, PUT, PATCH, DELETE) of ``/api/v1`` and of the counterparty's ``/c
 - answers a repeat with the kept answer (``Idempotent-Replayed: true``) without running it again, after reading
   its body (at most as much as the first one had) to check it is the same request: another body, query or type
   with the same key is refused (422), never replayed;
+- marks the key, in the same transaction, whenever the request commits a change (``store.ACTING_FOR``): a server
+  killed after that and before the answer was kept does not free the key at start-up, and the repeat is answered
+  409 ``request_interrupted`` (the change is saved; refresh the page) instead of doing the change a second time;
 - makes a repeat that arrives while the first request is still running wait for its answer (up to
   :data:`WAIT_SECONDS`, then 409 «Запрос уже выполняется»). Waiting rather than refusing at once: a browser that
   sends a form twice shows the second answer, which must be the first one's success, not an error.
@@ -45,6 +48,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.response import Template
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
+from server import crashpoints
 from server.db import Database
 from server.db import idempotency as store
 from server.state import AppServices
@@ -97,6 +101,10 @@ OTHER_REQUEST = (
     "закройте форму и откройте её заново."
 )
 STILL_RUNNING = "Запрос уже выполняется. Дождитесь его ответа и обновите страницу."
+INTERRUPTED = (
+    "Запрос с этим ключом был прерван перезапуском сервера, когда его изменения уже были сохранены. Повторять его "
+    "не нужно: обновите страницу, чтобы увидеть результат."
+)
 TOO_LARGE_TO_REPEAT = "Запрос с этим ключом уже выполнен, но его ответ нельзя повторить. Обновите страницу."
 
 
@@ -313,6 +321,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
             if message["type"] == "http.response.start" and captured.kept:
                 # Before the answer goes out: once it has, the server hands the route no more of the body.
                 captured.complete = await _drain(fingerprint, hashing_receive)
+                # The route has done its work (committed), nobody has its answer, and it is not kept yet.
+                crashpoints.reached("idempotency.answering")
             if captured.client_gone:
                 return
             try:
@@ -321,10 +331,12 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 captured.client_gone = True
 
         ran = False
+        acting = store.ACTING_FOR.set(claim_id)
         try:
             await next_app(scope, hashing_receive, capturing_send)
             ran = True
         finally:
+            store.ACTING_FOR.reset(acting)
             try:
                 if ran and captured.kept:
                     request = store.KeptRequest(fingerprint.digest(), fingerprint.bytes, captured.complete)
@@ -341,6 +353,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
     async def _replay(self, claim: store.Claim, scope: HTTPScope, receive: Receive, send: Send, public: bool) -> None:
         assert claim.request is not None and claim.answer is not None
         kept = claim.request
+        if kept.hash == store.INTERRUPTED:
+            raise IdempotencyRefused(409, "request_interrupted", INTERRUPTED, public=public)
         fingerprint = Fingerprint(scope)
         while not fingerprint.ended:
             if fingerprint.bytes > kept.bytes + REPEAT_SLACK or (not kept.complete and fingerprint.bytes >= kept.bytes):
