@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 FOLDER = "archive-checks"
 FLUSH_SECONDS = 0.5
+FLUSH_ITEMS = 16  # or sooner: the page sees the first verdicts at once, and a restart repeats little
 PAGE = 500
 
 
@@ -163,11 +164,15 @@ class ArchiveChecks:
         todo = [item for n, item in enumerate(items) if n not in done]
         batch: list[store.CheckedItem] = []
         lock = threading.Lock()
+        loop = asyncio.get_running_loop()
+        full = asyncio.Event()
 
         def on_outcome(outcome: Outcome) -> None:
             checked = _checked(position[outcome.item], outcome)
             with lock:
                 batch.append(checked)
+                if len(batch) == FLUSH_ITEMS:
+                    loop.call_soon_threadsafe(full.set)
 
         async def flush(since: float) -> float:
             with lock:
@@ -194,7 +199,10 @@ class ArchiveChecks:
         )
         since = time.monotonic()
         while not worker.done():
-            await asyncio.wait({worker}, timeout=FLUSH_SECONDS)
+            waiter = asyncio.ensure_future(full.wait())
+            await asyncio.wait({worker, waiter}, timeout=FLUSH_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            full.clear()
             since = await flush(since)
         worker.result()
         await flush(since)

@@ -92,7 +92,7 @@ def test_only_auditors_and_only_zips(kd: Klikdok) -> None:
 def test_a_check_killed_midway_goes_on_after_the_restart(kd: Klikdok, people: People, tmp_path: Path) -> None:
     signature = people.sign(DIRECTOR, DOC)
     entries: dict[str, bytes] = {}
-    for n in range(60):
+    for n in range(120):
         entries[f"{n:03d}.pdf"] = DOC
         entries[f"{n:03d}.pdf.sig"] = signature
     data_dir = kd.server.data_dir
@@ -107,10 +107,10 @@ def test_a_check_killed_midway_goes_on_after_the_restart(kd: Klikdok, people: Pe
     [(state, recorded)] = kd.query(
         "SELECT state, (SELECT count(*) FROM archive_check_items WHERE check_id = c.id) FROM archive_checks c"
     )
-    assert state == "running" and 0 < recorded < 60
+    assert state == "running" and 0 < recorded < 120
 
     kd.server = start_server(data_dir, env=env)
     body = _finished(kd, check_id)
-    assert body["state"] == "done" and body["counts"] == {"valid": 60}
+    assert body["state"] == "done" and body["counts"] == {"valid": 120}
     positions = kd.query("SELECT position FROM archive_check_items WHERE check_id = ? ORDER BY position", check_id)
-    assert [p for (p,) in positions] == list(range(60))
+    assert [p for (p,) in positions] == list(range(120))
