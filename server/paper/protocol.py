@@ -48,11 +48,19 @@ GENERATED_LABEL: Final = "Протокол сформирован"
 PROGRAM_NOTE: Final = "Проверка выполнена программой KlikDok по ГОСТ Р 34.10-2012 / 34.11-2012 (CMS, CAdES)."
 
 
+class ProtocolNote(msgspec.Struct, kw_only=True, frozen=True):
+    """A row the server adds under a signature beyond what its CMS says (issue 18: the МЧД it was judged with)."""
+
+    label: str
+    lines: list[str]
+
+
 class ProtocolFile(msgspec.Struct, kw_only=True):
     name: str
     streebog256: str | None = None  # hex, of the file as signed
     size: int | None = None
     results: list[VerificationResult] = []  # one per signature file (.sig) of this file, in order
+    notes: list[list[ProtocolNote]] = []  # per result (same order), rows added under its signature; may be short
 
 
 class Protocol(msgspec.Struct, kw_only=True):
@@ -179,6 +187,11 @@ def _signature_rows(sig: SignatureResult, file_name: str, time_text: TimeText) -
     return tuple(rows)
 
 
+def _notes(file: ProtocolFile, result_index: int) -> tuple[Row, ...]:
+    notes = file.notes[result_index] if result_index < len(file.notes) else []
+    return tuple(_row(n.label, *n.lines) for n in notes)
+
+
 def _numbered(protocol: Protocol) -> list[tuple[int, int, int, SignatureResult]]:
     """(file index, result index, signer index, signature) of every signature, in the protocol's order."""
     return [
@@ -217,7 +230,7 @@ def protocol_view(protocol: Protocol, *, time_text: TimeText) -> ProtocolView:
                 result_index=ri,
                 signer_index=si,
                 headline=signature_headline(sig, accepted=protocol.accepted),
-                rows=_signature_rows(sig, name, time_text),
+                rows=_signature_rows(sig, name, time_text) + _notes(protocol.files[fi], ri),
                 reasons=tuple((clean(REASONS[c][1] if c in REASONS else c), clean(c)) for c in sig.reasons),
                 warnings=tuple((clean(WARNINGS.get(c, c)), clean(c)) for c in sig.warnings),
                 details=tuple(_detail(d, time_text) for d in sig.details),
