@@ -50,6 +50,8 @@ OwnInns = Callable[[], Awaitable[frozenset[str]]]
 
 NO_POA_WARNING: Final = "МЧД не приложена: подпись сделана сертификатом сотрудника, а не руководителя организации"
 HEAD_SUMMARY: Final = "Подписал руководитель организации (сертификат с ИНН и ОГРН организации): МЧД не нужна"
+# The checks (cades.poa) that say who signs for whom; the rest say whether and for what the МЧД holds.
+IDENTITY_CHECKS: Final = frozenset({"signature", "issuer", "representative", "principal"})
 STATUS_WORDS: Final = {"valid": "действительна", "invalid": "недействительна", "indeterminate": "не подтверждена"}
 
 
@@ -74,6 +76,9 @@ class PoaOutcome:
     summary: str
     verdict_json: str = "{}"
     warning: str = ""  # the document's warning (policy "warn" and a verdict short of valid)
+    # The МЧД ties the certificate's person to the principal: its signature, its issuer (the head), the
+    # representative and the principal's ИНН all checked out, whatever else (validity, powers, registry) did not.
+    identity_ok: bool = False
 
 
 def card_kind(doc: DocumentRow) -> str:
@@ -221,8 +226,10 @@ def verdict_outcome(mode: Mode, row: poa_store.PoaRow, verdict: PoaVerdict, powe
     if verdict.status != "valid":
         reasons = "; ".join(failed_checks(verdict))
         warning = f"{summary}" + (f" — {reasons}" if reasons else "")
+    by_name = {c.name: c.status for c in verdict.checks}
     return PoaOutcome(
         poa_id=row.id,
+        identity_ok=all(by_name.get(name) == "ok" for name in IDENTITY_CHECKS),
         policy=mode,
         status=verdict.status,
         summary=summary,
@@ -281,15 +288,17 @@ def counterparty_identity(mismatch: str | None, poa: PoaOutcome | None, *, refus
     """The counterparty's identity problem once its МЧД is known.
 
     A person's certificate never carries the company's ИНН, so the ИНН check of
-    :func:`.identity.check_counterparty` cannot pass for it: a valid МЧД whose principal is the CRM company stands in
-    for it. Without one (or with one that is not valid), the refusal under ``counterparty_identity_mismatch =
-    "refuse"`` is about the МЧД (``poa_missing`` / ``poa_invalid``: the public page then asks for it), not "another
-    organisation"; under "warn" the mismatch stays the warning it was (the МЧД's verdict is another). The head's
-    certificate, and the policy ``off``, leave the identity check as it is."""
+    :func:`.identity.check_counterparty` cannot pass for it: an МЧД whose principal is the CRM company, signed by its
+    head, for this very person, stands in for it (under ``warn`` such an МЧД may still be short of valid, e.g. its
+    registry status unknown: that is the МЧД's warning, not an identity problem). Without such an МЧД, the refusal
+    under ``counterparty_identity_mismatch = "refuse"`` is about the МЧД (``poa_missing`` / ``poa_invalid``: the
+    public page then asks for it), not "another organisation"; under "warn" the mismatch stays the warning it was
+    (the МЧД's verdict is another). The head's certificate, and the policy ``off``, leave the identity check as it
+    is."""
     if not mismatch or poa is None or poa.status == "head":
         return mismatch
-    if poa.status == "valid":
-        return None
+    if poa.status == "valid" or poa.identity_ok:
+        return None  # the МЧД names this person for the CRM company; what else it lacks is its own warning
     if refuse:
         code = "poa_missing" if poa.status == "missing" else "poa_invalid"
         why = "МЧД не приложена" if poa.status == "missing" else poa.warning or poa.summary
