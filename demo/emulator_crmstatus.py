@@ -202,7 +202,7 @@ def _trigger_delete(state: PortalState, params: dict[str, Any], ctx: CallContext
     return {"result": True}
 
 
-# OWNER_TYPE_ID with automation on this portal: deals (2) and smart processes (128 and up).
+# OWNER_TYPE_ID with automation on this portal: deals (2), and the smart processes whose automation is on.
 _OWNERS = {2: "deals"}
 
 
@@ -216,9 +216,14 @@ def _trigger_execute(state: PortalState, params: dict[str, Any], ctx: CallContex
         if code not in data(state)["triggers"]:
             raise ApiError(400, "ERROR_TRIGGER_NOT_FOUND", "Trigger not found")
         table = _OWNERS.get(owner_type)
-        if table is None:
+        smart = next((t for t in state.smart_types if t["entityTypeId"] == owner_type), None)
+        if table is not None:
+            found = owner_id in getattr(state, table)
+        elif smart is not None and smart.get("isAutomationEnabled") == "Y":
+            found = (owner_type, owner_id) in state.items
+        else:
             raise ApiError(400, "ERROR_ARGUMENT", "Automation is not supported for this entity type")
-        if owner_id not in getattr(state, table):
+        if not found:
             raise ApiError(400, "ERROR_NOT_FOUND", "Owner not found")
         data(state)["executions"].append({"CODE": code, "OWNER_TYPE_ID": owner_type, "OWNER_ID": owner_id})
     return {"result": True}

@@ -51,6 +51,7 @@ from . import (
     emulator_crmstatus,
     emulator_robots,  # noqa: F401 - its REST methods register themselves (issue 17)
     emulator_templates,
+    emulator_userfieldconfig,  # noqa: F401 - smart processes' user fields and crm.item.update (issue 17)
     emulator_visibility,  # noqa: F401 - registers its methods and seed (issue 17)
     php_params,
 )

@@ -148,7 +148,7 @@ def workflow_services(
         wake_outbox=worker.wake,
     )
     # The CRM status field and the automation triggers (issue 17): made at install, kept in step by the outbox.
-    crm = CrmStatus(db, portal.client)
+    crm = CrmStatus(db, portal.client, settings.crm.smart_processes)
     crm.attach(worker, listeners)
     portal.install_steps.append(crm.install)
     services = AppServices(

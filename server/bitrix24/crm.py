@@ -78,6 +78,15 @@ class Contact(msgspec.Struct, frozen=True):
         return " ".join(part for part in (self.last_name, self.name, self.second_name) if part)
 
 
+class SmartProcessType(msgspec.Struct, frozen=True):
+    """One smart process of ``crm.type.list``: items go by ``entity_type_id``, its user fields by ``id``
+    (their ``entityId`` is ``CRM_<id>``)."""
+
+    entity_type_id: int
+    id: int
+    title: str
+
+
 class Requisite(msgspec.Struct, frozen=True):
     id: int
     entity_type_id: int
@@ -199,12 +208,14 @@ class CrmService:
         )
         return [(to_int(r.get("ID"), 0) or 0, to_str(r.get("TITLE"))) for r in rows or [] if isinstance(r, dict)]
 
-    async def smart_process_types(self) -> list[tuple[int, str]]:
-        """(entityTypeId, title) of the portal's smart processes (crm.type.list answers {"types": [...]})."""
+    async def smart_process_types(self) -> list[SmartProcessType]:
+        """The portal's smart processes (crm.type.list answers {"types": [...]})."""
         answer = await self.client.call("crm.type.list", {"order": {"entityTypeId": "ASC"}})
         types = answer.get("types") if isinstance(answer, dict) else None
         return [
-            (to_int(t.get("entityTypeId"), 0) or 0, to_str(t.get("title"))) for t in types or [] if isinstance(t, dict)
+            SmartProcessType(to_int(t.get("entityTypeId"), 0) or 0, to_int(t.get("id"), 0) or 0, to_str(t.get("title")))
+            for t in types or []
+            if isinstance(t, dict)
         ]
 
     async def my_companies(self) -> list[Company]:

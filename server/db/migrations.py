@@ -861,3 +861,33 @@ def m0026_poa(db: SqliteUtilsDatabase) -> None:
             summary TEXT NOT NULL DEFAULT '',
             verdict TEXT NOT NULL DEFAULT '{}'
         )""")
+
+
+@migrations(name="0028_template_attempts")
+def m0028_template_attempts(db: SqliteUtilsDatabase) -> None:
+    # Issue 17: a single «Создать из шаблона» asks the portal's generator for a document before the KlikDok
+    # document exists. If the server dies in between (or the PDF is not ready yet), the user's next click for the
+    # same card and template takes that generator document instead of making a second one: the attempt keeps
+    # `floor_id` (the newest generator document of that template and card before ours, so a lost `add` answer is
+    # found above it, as bulk_items does) and `generated_id`; `document_id` is written in the transaction that
+    # creates the KlikDok document. One open attempt per user, card and template.
+    db.execute("""
+        CREATE TABLE template_attempts (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            entity_type TEXT NOT NULL,
+            entity_id INTEGER NOT NULL,
+            template_id INTEGER NOT NULL,
+            floor_id INTEGER NOT NULL,
+            generated_id INTEGER,
+            document_id INTEGER REFERENCES documents(id),
+            created_at TEXT NOT NULL
+        )""")
+    db.execute(
+        "CREATE UNIQUE INDEX template_attempts_open ON template_attempts(user_id, entity_type, entity_id, template_id)"
+        " WHERE document_id IS NULL"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX template_attempts_generated ON template_attempts(generated_id)"
+        " WHERE generated_id IS NOT NULL"
+    )

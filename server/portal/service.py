@@ -403,7 +403,7 @@ class PortalService:
         if not self.smart_processes:
             return []
         try:
-            known = {type_id for type_id, _ in await CrmService(client).smart_process_types()}
+            known = {t.entity_type_id for t in await CrmService(client).smart_process_types()}
         except Bitrix24Error as exc:
             problems.append(f"Смарт-процессы: {exc.code} {exc.description}".strip())
             return []

@@ -124,11 +124,15 @@ def next_open(db: Database, now: float | None = None) -> BulkItem | None:
 
 
 def claimed_generated(db: Database, ids: list[int]) -> set[int]:
-    """Which of these generator documents a row already owns."""
+    """Which of these generator documents a bulk row or a single attempt (``template_attempts``) already owns."""
     if not ids:
         return set()
     marks = ",".join("?" * len(ids))
-    rows = db.execute(f"SELECT generated_id FROM bulk_items WHERE generated_id IN ({marks})", ids).fetchall()
+    rows = db.execute(
+        f"SELECT generated_id FROM bulk_items WHERE generated_id IN ({marks})"
+        f" UNION SELECT generated_id FROM template_attempts WHERE generated_id IN ({marks})",
+        [*ids, *ids],
+    ).fetchall()
     return {int(r[0]) for r in rows}
 
 

@@ -54,7 +54,8 @@ from sqlite_utils import Database as SqliteDb
 
 from server import crashpoints
 from server.bitrix24 import Bitrix24Client, Bitrix24Error, RateLimited, TransportError
-from server.bitrix24.entities import KINDS, CrmKind, UnknownKind, kind_of
+from server.bitrix24.crm import CrmService
+from server.bitrix24.entities import KINDS, CrmKind, UnknownKind, kind_of, smart_process
 from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
 
@@ -100,9 +101,21 @@ def has_automation(kind: CrmKind) -> bool:
 
 def crm_prefix(kind: CrmKind) -> str | None:
     """``crm.deal`` for a kind read with ``crm.deal.get``; None for smart processes (``crm.item.get``), whose
-    user fields are made with ``userfieldconfig.add`` (no schema in the reference yet)."""
+    user fields are made with ``userfieldconfig.add`` and whose items are written with ``crm.item.update``."""
     prefix = kind.get_method.removesuffix(".get")
     return None if prefix == "crm.item" else prefix
+
+
+def smart_field_name(crm_type_id: int) -> str:
+    """A smart process's field must be named ``UF_<entityId>_…`` with entityId ``CRM_<crm.type id>``
+    (userfieldconfig.add refuses any other name)."""
+    return f"UF_CRM_{crm_type_id}_{FIELD_CODE}"
+
+
+def item_field_key(field_name: str) -> str:
+    """The name ``crm.item.update`` takes a user field by: UF_CRM_7_KLIKDOK_STATUS -> ufCrm7KlikdokStatus."""
+    parts = field_name.lower().split("_")
+    return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
 
 
 def enumeration() -> list[dict[str, object]]:
@@ -152,9 +165,10 @@ def register_listeners(listeners: TransitionListeners) -> None:
 class CrmStatus:
     """Install-time setup and the outbox delivery of ``crm.status`` and ``crm.trigger``."""
 
-    def __init__(self, db: Database, client: ClientSource) -> None:
+    def __init__(self, db: Database, client: ClientSource, smart_processes: Sequence[int] = ()) -> None:
         self.db = db
         self.client = client
+        self.smart_processes = tuple(smart_processes)  # entityTypeId of the enabled ones ([crm] smart_processes)
         self._mine: set[int] = set()  # trigger messages whose claim moved their record to "sending"
         self._wake: Callable[[], None] = lambda: None
 
@@ -168,9 +182,21 @@ class CrmStatus:
         """The field on every kind of the registry and the three triggers; returns the problems (install goes on
         without them: the tab works, the CRM just shows less)."""
         problems: list[str] = []
-        for kind in KINDS:
+        kinds: list[tuple[CrmKind, int | None]] = [(kind, None) for kind in KINDS]
+        if self.smart_processes:
             try:
-                problem = await self._ensure_field(client, kind)
+                known = {t.entity_type_id: t.id for t in await CrmService(client).smart_process_types()}
+            except Bitrix24Error as exc:
+                problems.append(f"поле «{FIELD_LABEL}» (смарт-процессы): {exc.code} {exc.description}".strip())
+                known = {}
+            # A configured type the portal lacks is named by the portal's own install step (no tab either).
+            kinds += [(smart_process(t), known[t]) for t in self.smart_processes if t in known]
+        for kind, crm_type_id in kinds:
+            try:
+                if crm_type_id is None:
+                    problem = await self._ensure_field(client, kind)
+                else:
+                    problem = await self._ensure_smart_field(client, kind, crm_type_id)
             except Bitrix24Error as exc:
                 problem = f"{exc.code} {exc.description}".strip()
             if problem:
@@ -186,7 +212,7 @@ class CrmStatus:
     async def _ensure_field(self, client: Bitrix24Client, kind: CrmKind) -> str:
         prefix = crm_prefix(kind)
         if prefix is None:
-            return "поля смарт-процессов создаются методом userfieldconfig.add, его поддержки пока нет"
+            return "смарт-процесс не включён в настройках ([crm] smart_processes)"
         found = await self._field(client, prefix)
         if found is None:
             await client.call(
@@ -209,12 +235,63 @@ class CrmStatus:
             found = await self._field(client, prefix)
             if found is None:
                 return "портал не показал созданное поле"
-        field_id, items = found
+        return await self._remember(kind, FIELD_NAME, *found)
+
+    async def _ensure_smart_field(self, client: Bitrix24Client, kind: CrmKind, crm_type_id: int) -> str:
+        """The same field on a smart process, through the universal ``userfieldconfig.*`` (its pages: the field
+        belongs to ``CRM_<crm.type id>``, and its items come back only from ``userfieldconfig.get``)."""
+        name = smart_field_name(crm_type_id)
+        found = await self._smart_field(client, name)
+        if found is None:
+            await client.call(
+                "userfieldconfig.add",
+                {
+                    "moduleId": "crm",
+                    "field": {
+                        "entityId": f"CRM_{crm_type_id}",
+                        "fieldName": name,
+                        "userTypeId": "enumeration",
+                        "xmlId": FIELD_CODE.lower(),
+                        "multiple": "N",
+                        "mandatory": "N",
+                        "showFilter": "Y",
+                        "editInList": "N",
+                        "editFormLabel": {"ru": FIELD_LABEL, "en": "EDI status (KlikDok)"},
+                        "enum": [
+                            {"value": e["VALUE"], "def": "N", "sort": e["SORT"], "xmlId": e["XML_ID"]}
+                            for e in enumeration()
+                        ],
+                    },
+                },
+            )
+            found = await self._smart_field(client, name)
+            if found is None:
+                return "портал не показал созданное поле"
+        return await self._remember(kind, item_field_key(name), *found)
+
+    @staticmethod
+    async def _smart_field(client: Bitrix24Client, name: str) -> tuple[int, dict[str, int]] | None:
+        answer = await client.call("userfieldconfig.list", {"moduleId": "crm", "filter": {"fieldName": name}})
+        rows = answer.get("fields") if isinstance(answer, dict) else None
+        field_id = next((int(r["id"]) for r in rows or [] if isinstance(r, dict) and r.get("fieldName") == name), 0)
+        if not field_id:
+            return None
+        answer = await client.call("userfieldconfig.get", {"moduleId": "crm", "id": field_id})
+        field = answer.get("field") if isinstance(answer, dict) else None
+        items = {
+            str(item.get("xmlId")): int(item["id"])
+            for item in (field or {}).get("enum") or []
+            if isinstance(item, dict) and item.get("id")
+        }
+        return field_id, items
+
+    async def _remember(self, kind: CrmKind, field_name: str, field_id: int, items: dict[str, int]) -> str:
+        """Keep the field's item numbers, and give the cards that already have documents their value."""
         missing = [s.label for s in SHOWN_STATES if s.value not in items]
         shown = [s.value for s in SHOWN_STATES]
 
         def save(d: SqliteDb) -> None:
-            crm_status_store.save_field(d, kind.code, field_id, FIELD_NAME, items)
+            crm_status_store.save_field(d, kind.code, field_id, field_name, items)
             # Cards whose documents are older than the field (an upgrade, a re-install) get their value too.
             crm_status_store.enqueue_all(d, STATUS, kind.code, shown)
 
@@ -256,17 +333,22 @@ class CrmStatus:
             entity_type, entity_id = card
             field = known.get(entity_type)
             try:
-                prefix = crm_prefix(kind_of(entity_type))
+                kind: CrmKind | None = kind_of(entity_type)
             except UnknownKind:  # a kind this version does not know (a row written by a newer one)
-                prefix = None
+                kind = None
             state = states.get(card)
             item = field.items.get(state) if field is not None and state is not None else None
-            if field is None or prefix is None or (state is not None and item is None):
+            if field is None or kind is None or (state is not None and item is None):
                 # No field on this kind (or no item for the state): nothing to set.
                 outcome.update({i: None for i in ids})
                 continue
             cards.append(card)
-            commands.append((f"{prefix}.update", {"id": entity_id, "fields": {field.field_name: item or ""}}))
+            values = {field.field_name: item or ""}
+            prefix = crm_prefix(kind)
+            if prefix is None:
+                commands.append(("crm.item.update", {"entityTypeId": kind.type_id, "id": entity_id, "fields": values}))
+            else:
+                commands.append((f"{prefix}.update", {"id": entity_id, "fields": values}))
         if not commands:
             return outcome
         result = await client.batch(commands)

@@ -13,6 +13,11 @@ A bulk send must never make a second document for a deal, whatever dies when. Ea
 - the generator document's id is recorded (``generated``) before the KlikDok document is made;
 - the KlikDok document and ``done`` are one transaction (``Intake.create``'s ``in_transaction``).
 
+A single «Создать из шаблона» keeps the same promise across the user's clicks: its attempt
+(``template_attempts``) records the floor and then the generator document before the KlikDok document is made,
+so a click after a crash, a lost answer or a PDF that was not ready yet sends the document the portal already
+made instead of asking for a second one; the attempt is finished in the document's transaction.
+
 The rows are worked one at a time in the limiter's bulk lane (:func:`server.bitrix24.limiter.bulk_lane`): the
 portal's 2 requests per second are shared with people clicking in the portal, who go first.
 """
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cades import hashing
+from server import crashpoints
 from server.bitrix24 import Bitrix24Error, bulk_lane
 from server.bitrix24.docgen import DocumentGenerator, GeneratedDocument, PdfNotReady, PdfTooLarge, Template
 from server.bitrix24.entities import DEAL, kind_of
@@ -37,7 +43,7 @@ from server.config import Settings
 from server.db import Database
 from server.text import email_address
 
-from . import bulk_store
+from . import bulk_store, template_attempt_store
 from .directory import PortalDirectory
 from .intake import Intake, Upload
 from .states import TransitionRefused
@@ -93,6 +99,8 @@ class DocumentTemplates:
         self.intake = intake
         self.spool = data_dir / "uploads"
         self._wake = asyncio.Event()
+        # One click at a time per user, card and template: a double click must not adopt its twin's document.
+        self._attempt_locks: dict[tuple[int, str, int, int], asyncio.Lock] = {}
 
     async def _generator(self) -> DocumentGenerator:
         return DocumentGenerator(await self.directory.client())
@@ -153,20 +161,78 @@ class DocumentTemplates:
         contact_email: str = "",
     ) -> int:
         """Make the document in the portal's generator and create (and send) the KlikDok document with its PDF."""
-        kind = kind_of(entity_type)
         await self._template(entity_type, template_id)
         # What would refuse the KlikDok document is checked before the portal makes its own: nothing left behind.
         if send and not signer_ids:
             raise TransitionRefused("no_signers", "Выберите хотя бы одного подписанта от компании.")
         await self.intake._signers(signer_ids)
-        generated = await (await self._generator()).add(template_id, kind.type_id, entity_id)
+        async with self._attempt_locks.setdefault((user_id, entity_type, entity_id, template_id), asyncio.Lock()):
+            attempt, generated = await self._generate(user_id, entity_type, entity_id, template_id)
+            return await self._create_generated(
+                user_id,
+                attempt,
+                generated,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                signer_ids=signer_ids,
+                counterparty_email=counterparty_email,
+                send=send,
+                due_date=due_date,
+                message=message,
+                contact_id=contact_id,
+                contact_email=contact_email,
+            )
+
+    async def _generate(
+        self, user_id: int, entity_type: str, entity_id: int, template_id: int
+    ) -> tuple[template_attempt_store.Attempt, GeneratedDocument]:
+        """The generator document of this click: the one an unfinished earlier click of the user made for this card
+        and template (the server died, or its PDF was not ready), else a new one, recorded before and after ``add``
+        as a bulk row is."""
+        kind = kind_of(entity_type)
+        gen = await self._generator()
+        key = (user_id, entity_type, entity_id, template_id)
+        attempt = await self.db.read(lambda d: template_attempt_store.open_attempt(d, *key))
+        if attempt is None:
+            floor = await gen.last_id(template_id, kind.type_id, entity_id)
+            attempt = await self.db.write(lambda d: template_attempt_store.start(d, *key, floor))
+        generated_id = attempt.generated_id
+        if generated_id is None:
+            made = await gen.made_after(template_id, kind.type_id, entity_id, attempt.floor_id)
+            owned = await self.db.read(lambda d: bulk_store.claimed_generated(d, made))
+            generated_id = next((i for i in made if i not in owned), None)
+        if generated_id is None:
+            generated_id = (await gen.add(template_id, kind.type_id, entity_id)).id
+            crashpoints.reached("template.generated")
+        found_id = generated_id
+        attempt_id = attempt.id
+        await self.db.write(lambda d: template_attempt_store.set_generated(d, attempt_id, found_id))
         try:
-            generated = await self._ready(generated, tries=PDF_WAIT_TRIES)
+            generated = await self._ready(GeneratedDocument(found_id, "", "", 0, 0, 0, ""), tries=PDF_WAIT_TRIES)
         except PdfNotReady:
             raise TransitionRefused(
                 "pdf_not_ready",
-                f"Битрикс24 создал документ №{generated.number}, но ещё не сделал его PDF. Попробуйте через минуту.",
+                "Битрикс24 создал документ по шаблону, но ещё не сделал его PDF. Попробуйте через минуту: "
+                "будет отправлен этот же документ, второй не появится.",
             ) from None
+        return attempt, generated
+
+    async def _create_generated(
+        self,
+        user_id: int,
+        attempt: template_attempt_store.Attempt,
+        generated: GeneratedDocument,
+        *,
+        entity_type: str,
+        entity_id: int,
+        signer_ids: Sequence[int],
+        counterparty_email: str,
+        send: bool,
+        due_date: str,
+        message: str,
+        contact_id: int | None,
+        contact_email: str,
+    ) -> int:
         async with self._pdf(generated) as upload:
             return await self.intake.create(
                 user_id,
@@ -181,6 +247,7 @@ class DocumentTemplates:
                 message=message,
                 contact_id=contact_id,
                 contact_email=contact_email,
+                in_transaction=lambda d, doc_id: template_attempt_store.finish(d, attempt.id, doc_id),
             )
 
     # ---- bulk ------------------------------------------------------------------------------------------------

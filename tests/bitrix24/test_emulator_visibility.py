@@ -8,6 +8,7 @@ import pytest
 from demo.emulator_visibility import SMART_TYPE_ID
 from demo.portal_emulator import PortalEmulator
 from server.bitrix24 import Bitrix24Client, CrmService
+from server.bitrix24.crm import SmartProcessType
 from server.bitrix24.errors import AccessDenied, InvalidArgument, NotFound
 
 
@@ -37,7 +38,7 @@ async def test_a_user_reads_what_they_are_responsible_for_or_observe(
 
 async def test_smart_process_items_and_types(portal: PortalEmulator, client: Bitrix24Client) -> None:
     types = await CrmService(client).smart_process_types()
-    assert types == [(SMART_TYPE_ID, "Договоры поставки")]
+    assert types == [SmartProcessType(entity_type_id=SMART_TYPE_ID, id=7, title="Договоры поставки")]
     answer = await client.call("crm.item.get", {"entityTypeId": SMART_TYPE_ID, "id": 1})
     assert answer["item"]["title"] == "Поставка оборудования на 2026 год" and answer["item"]["companyId"] == 2
     listed = await client.call("crm.item.list", {"entityTypeId": SMART_TYPE_ID, "filter": {"companyId": 3}})

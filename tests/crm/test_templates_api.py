@@ -3,14 +3,18 @@ makes numbered documents with a real PDF (demo/emulator_templates.py)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from demo.emulator_templates import docgen, documents_of
 from demo.portal_emulator import PortalEmulator
 from server.workflow.files import digests
+from tests.support.server import start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     DIRECTOR,
     MANAGER,
@@ -22,6 +26,7 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     people,
     portal_server,
     server_env,
+    wait_for,
 )
 
 DEAL = ("deal", 1)
@@ -107,3 +112,50 @@ def test_the_server_waits_for_the_portal_to_make_the_pdf(kd: Klikdok) -> None:
     assert made["_gets"] >= 3
     [(digest,)] = kd.query("SELECT streebog256 FROM document_files")
     assert digest == digests(docgen(kd.emu.state).pdfs[made["id"]])[0]
+
+
+def _create(kd: Klikdok, key: str) -> httpx.Response:
+    return kd.api(
+        "POST", "/templates/37/documents", MANAGER, DEAL, json={"signers": [DIRECTOR]}, headers={"Idempotency-Key": key}
+    )
+
+
+def test_a_click_after_a_kill_takes_the_generator_document_the_dead_server_asked_for(
+    kd: Klikdok,
+    people: People,  # noqa: F811  pytest injects the imported fixture of this name
+) -> None:
+    """The server dies after the portal made the generator document but before its answer arrived: the next click
+    (a new key: the page is reloaded) finds that document above the recorded floor instead of making a second."""
+    stall = kd.emu.state.stall("crm.documentgenerator.document.add", seconds=60)
+    with ThreadPoolExecutor(1) as pool:
+        lost = pool.submit(_create, kd, "tpl-kill-0001")
+        wait_for(lambda: stall.times == 0, 30, what="a document.add whose answer is held")
+        kd.server.stop(signal.SIGKILL)
+        stall.release.set()
+        with pytest.raises(httpx.TransportError):
+            lost.result(timeout=60)
+    wait_for(lambda: len(documents_of(kd.emu.state)) == 1, 30, what="the portal finishing the held add")
+    kd.server = start_server(kd.server.data_dir, env=server_env(people.pki))
+
+    again = _create(kd, "tpl-kill-0002")
+    assert again.status_code == 201, again.text
+    [made] = documents_of(kd.emu.state)  # the portal still has one generator document for the deal
+    assert kd.emu.state.calls.count("crm.documentgenerator.document.add") == 1
+    detail = kd.api("GET", f"/documents/{again.json()['id']}", MANAGER, DEAL).json()
+    assert detail["document"]["title"] == f"Договор поставки {made['number']}"
+    # The attempt is finished: the next click is a new document, in the portal and here.
+    third = _create(kd, "tpl-kill-0003")
+    assert third.status_code == 201 and third.json()["id"] != again.json()["id"]
+    assert len(documents_of(kd.emu.state)) == 2
+    assert kd.query("SELECT count(*) FROM template_attempts WHERE document_id IS NULL") == [(0,)]
+
+
+def test_a_pdf_that_was_not_ready_is_sent_on_the_next_click_without_a_second_document(kd: Klikdok) -> None:
+    docgen(kd.emu.state).pdf_after_gets = 1000  # the portal's converter is stuck
+    refused = _create(kd, "tpl-slow-0001")
+    assert refused.status_code == 409 and refused.json()["error"] == "pdf_not_ready", refused.text
+    assert "второй не появится" in refused.json()["message"]
+    docgen(kd.emu.state).pdf_after_gets = 0  # converted meanwhile
+    sent = _create(kd, "tpl-slow-0002")
+    assert sent.status_code == 201, sent.text
+    assert len(documents_of(kd.emu.state)) == 1
