@@ -150,7 +150,12 @@ class PoaFiles:
                     upload_summary=summary,
                     uploaded_by=f"user:{user_id}",
                     uploaded_at=now,
-                    **facts,
+                    number=facts["number"],
+                    principal_name=facts["principal_name"],
+                    principal_inn=facts["principal_inn"],
+                    representative=facts["representative"],
+                    valid_from=facts["valid_from"],
+                    valid_until=facts["valid_until"],
                 ),
             )
             audit.append(
@@ -212,7 +217,12 @@ class PoaFiles:
                     file_name=file_name or f"{facts['number'] or 'mchd'}.xml",
                     uploaded_by=actor,
                     uploaded_at=now,
-                    **facts,
+                    number=facts["number"],
+                    principal_name=facts["principal_name"],
+                    principal_inn=facts["principal_inn"],
+                    representative=facts["representative"],
+                    valid_from=facts["valid_from"],
+                    valid_until=facts["valid_until"],
                 ),
             )
             audit.append(

@@ -33,7 +33,16 @@ from tests.counterparty.conftest import (
     link_in,
 )
 from tests.support.http_files import FileServer, serve_files
-from tests.support.mchd import OTHER_COMPANY, Company, MchdPki, MchdSpec, Person, build_mchd, mchd_pki, sign_mchd  # noqa: F401
+from tests.support.mchd import (
+    OTHER_COMPANY,
+    Company,
+    MchdPki,
+    MchdSpec,
+    Person,
+    build_mchd,
+    make_mchd_pki,
+    sign_mchd,
+)
 from tests.support.openssl_pki import Issued, OpenSSLPki
 from tests.workflow.conftest import People, installed_klikdok
 
@@ -68,13 +77,19 @@ def _subject(person: Person, company: Company | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def alfa(mchd_pki: MchdPki) -> Alfa:  # noqa: F811  pytest injects the imported fixture of this name
-    pki = mchd_pki.pki
+def alfa(mchd: MchdPki) -> Alfa:
+    pki = mchd.pki
     return Alfa(
-        mchd=mchd_pki,
-        head=pki.issue(mchd_pki.inter, "alfa-head", subject=_subject(ALFA_HEAD, ALFA)),
-        clerk=pki.issue(mchd_pki.inter, "alfa-clerk", subject=_subject(ALFA_CLERK, None)),
+        mchd=mchd,
+        head=pki.issue(mchd.inter, "alfa-head", subject=_subject(ALFA_HEAD, ALFA)),
+        clerk=pki.issue(mchd.inter, "alfa-clerk", subject=_subject(ALFA_CLERK, None)),
     )
+
+
+@pytest.fixture(scope="module")
+def mchd(tmp_path_factory: pytest.TempPathFactory) -> MchdPki:
+    """The МЧД test PKI (tests/support/mchd.py): the company's head, its employee, another company's head."""
+    return make_mchd_pki(tmp_path_factory.mktemp("mchd-pki"))
 
 
 @pytest.fixture
