@@ -49,7 +49,7 @@ Mode = Literal["require", "warn", "off"]
 OwnInns = Callable[[], Awaitable[frozenset[str]]]
 
 NO_POA_WARNING: Final = "МЧД не приложена: подпись сделана сертификатом сотрудника, а не руководителя организации"
-HEAD_SUMMARY: Final = "Подписал руководитель организации (сертификат с ИНН и ОГРН организации): МЧД не нужна"
+HEAD_SUMMARY: Final = "Подписано сертификатом организации (руководителя): МЧД не нужна"
 # The checks (cades.poa) that say who signs for whom; the rest say whether and for what the МЧД holds.
 IDENTITY_CHECKS: Final = frozenset({"signature", "issuer", "representative", "principal"})
 STATUS_WORDS: Final = {"valid": "действительна", "invalid": "недействительна", "indeterminate": "не подтверждена"}

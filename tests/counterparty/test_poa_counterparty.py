@@ -11,6 +11,7 @@ test-artifacts/poa-counterparty-*.png).
 from __future__ import annotations
 
 import io
+import re
 import json
 import zipfile
 from collections.abc import Iterator
@@ -161,7 +162,7 @@ def test_require_asks_the_clerk_for_the_mchd_checks_it_against_the_crm_and_keeps
         "data-poa-asked" in asked.text
         and 'name="poa_xml" accept=".xml,text/xml,application/xml" required' in asked.text
     )
-    assert "МЧД не приложена" in asked.text
+    assert "требует машиночитаемой доверенности (МЧД), а она не приложена" in asked.text, re.findall(r"data-error>([^<]*)", asked.text)
     assert ex.state(doc_id) == "awaiting_counterparty"
 
     # An МЧД from another company (not the CRM's counterparty): refused, the principal check named.
@@ -242,7 +243,8 @@ def test_off_ignores_the_mchd_and_checks_the_certificate_as_before(open_exchange
     refused = sign_form(ex, link, {fid: alfa.sign(alfa.clerk, PDF)}, (xml, sig))
     assert refused.status_code == 403, refused.text
     assert "не совпадает с ИНН контрагента" in refused.text and "data-poa-asked" not in refused.text
-    assert ex.kd.query("SELECT count(*) FROM signature_poa") == [(0,)]
+    theirs = "SELECT count(*) FROM signature_poa p JOIN signatures s ON s.id = p.signature_id WHERE s.signer_kind = ?"
+    assert ex.kd.query(theirs, "counterparty") == [(0,)]
 
 
 def test_in_chromium_the_clerk_signs_with_an_mchd_and_the_head_without(
