@@ -10,11 +10,12 @@ test-artifacts/poa-counterparty-*.png).
 
 from __future__ import annotations
 
+import contextlib
 import io
-import re
 import json
+import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,8 @@ ALFA = Company(name="ООО «Альфа-Поставка»", inn=ALFA_INN, kpp=
 ALFA_HEAD = Person("Орлов", "Дмитрий", "Сергеевич", "56789012345", "500912345678", "Генеральный директор")
 ALFA_CLERK = Person("Лебедева", "Анна", "Игоревна", "66677788899", "500923456789", "Менеджер по продажам")
 LIVE = 60_000
+# Starts the suite's server with ``[policy] counterparty_poa`` and the registry check on or off.
+OpenExchange = Callable[..., Exchange]
 
 
 @dataclass(frozen=True)
@@ -107,9 +110,9 @@ def registry_says(fns: FileServer, number: str, status: str = "ACTIVE") -> None:
 @pytest.fixture
 def open_exchange(
     tmp_path: Path, emulator: PortalEmulator, people: People, smtp: SmtpServer, alfa: Alfa, fns: FileServer
-) -> Iterator[object]:
+) -> Iterator[OpenExchange]:
     """``open_exchange(policy, registry)``: a server with ``[policy] counterparty_poa = policy``."""
-    started: list[object] = []
+    stack = contextlib.ExitStack()
 
     def start(policy: str, registry: bool = True) -> Exchange:
         gost, mchd = people.pki, alfa.mchd
@@ -124,14 +127,13 @@ def open_exchange(
             KLIKDOK_MCHD_REGISTRY_URL=fns.base_url,
             KLIKDOK_MCHD_REGISTRY_TIMEOUT_SECONDS="3",
         )
-        ctx = installed_klikdok(tmp_path / "data", emulator, env)
-        kd = ctx.__enter__()
-        started.append(ctx)
-        return Exchange(kd, smtp, people)
+        kd = stack.enter_context(installed_klikdok(tmp_path / "data", emulator, env))
+        ex = Exchange(kd, smtp, people)
+        stack.callback(ex.http.close)
+        return ex
 
-    yield start
-    for ctx in started:
-        ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+    with stack:
+        yield start
 
 
 def sign_form(
@@ -147,9 +149,9 @@ def sign_form(
 
 
 def test_require_asks_the_clerk_for_the_mchd_checks_it_against_the_crm_and_keeps_it(
-    open_exchange: object, alfa: Alfa, fns: FileServer
+    open_exchange: OpenExchange, alfa: Alfa, fns: FileServer
 ) -> None:
-    ex = open_exchange("require")  # type: ignore[operator]
+    ex = open_exchange("require")
     doc_id = ex.company_signed()
     link = link_in(ex.invitation())
     fid = next(iter(ex.file_ids(doc_id).values()))
@@ -162,7 +164,9 @@ def test_require_asks_the_clerk_for_the_mchd_checks_it_against_the_crm_and_keeps
         "data-poa-asked" in asked.text
         and 'name="poa_xml" accept=".xml,text/xml,application/xml" required' in asked.text
     )
-    assert "требует машиночитаемой доверенности (МЧД), а она не приложена" in asked.text, re.findall(r"data-error>([^<]*)", asked.text)
+    assert "требует машиночитаемой доверенности (МЧД), а она не приложена" in asked.text, re.findall(
+        r"data-error>([^<]*)", asked.text
+    )
     assert ex.state(doc_id) == "awaiting_counterparty"
 
     # An МЧД from another company (not the CRM's counterparty): refused, the principal check named.
@@ -207,9 +211,9 @@ def test_require_asks_the_clerk_for_the_mchd_checks_it_against_the_crm_and_keeps
 
 
 def test_warn_accepts_the_clerk_with_an_mchd_whose_registry_status_is_unknown(
-    open_exchange: object, alfa: Alfa, fns: FileServer
+    open_exchange: OpenExchange, alfa: Alfa, fns: FileServer
 ) -> None:
-    ex = open_exchange("warn", registry=False)  # type: ignore[operator]
+    ex = open_exchange("warn", registry=False)
     doc_id = ex.company_signed()
     link = link_in(ex.invitation())
     fid = next(iter(ex.file_ids(doc_id).values()))
@@ -223,9 +227,9 @@ def test_warn_accepts_the_clerk_with_an_mchd_whose_registry_status_is_unknown(
     assert fns.requests == []
 
 
-def test_warn_still_refuses_a_stranger_without_an_mchd(open_exchange: object, alfa: Alfa) -> None:
+def test_warn_still_refuses_a_stranger_without_an_mchd(open_exchange: OpenExchange, alfa: Alfa) -> None:
     """Nothing ties a person's certificate to the company but an МЧД: under warn too, without one it is refused."""
-    ex = open_exchange("warn", registry=False)  # type: ignore[operator]
+    ex = open_exchange("warn", registry=False)
     doc_id = ex.company_signed()
     link = link_in(ex.invitation())
     fid = next(iter(ex.file_ids(doc_id).values()))
@@ -234,8 +238,8 @@ def test_warn_still_refuses_a_stranger_without_an_mchd(open_exchange: object, al
     assert ex.state(doc_id) == "awaiting_counterparty"
 
 
-def test_off_ignores_the_mchd_and_checks_the_certificate_as_before(open_exchange: object, alfa: Alfa) -> None:
-    ex = open_exchange("off", registry=False)  # type: ignore[operator]
+def test_off_ignores_the_mchd_and_checks_the_certificate_as_before(open_exchange: OpenExchange, alfa: Alfa) -> None:
+    ex = open_exchange("off", registry=False)
     doc_id = ex.company_signed()
     link = link_in(ex.invitation())
     fid = next(iter(ex.file_ids(doc_id).values()))
@@ -248,9 +252,9 @@ def test_off_ignores_the_mchd_and_checks_the_certificate_as_before(open_exchange
 
 
 def test_in_chromium_the_clerk_signs_with_an_mchd_and_the_head_without(
-    open_exchange: object, alfa: Alfa, fns: FileServer, counterparty: Counterparty
+    open_exchange: OpenExchange, alfa: Alfa, fns: FileServer, counterparty: Counterparty
 ) -> None:
-    ex = open_exchange("require")  # type: ignore[operator]
+    ex = open_exchange("require")
     first = ex.company_signed(title="Договор поставки")
     second = ex.company_signed(title="Спецификация")
     spec, xml, sig = alfa.poa()
