@@ -213,6 +213,7 @@ class PublicPages(Controller):
             "подписанным комплектом придёт на вашу почту.",
             "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
             "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину.",
+            "poa": "МЧД приложена к документу: она будет проверена вместе с вашей подписью.",
         }.get(done, "")
         visitor = f"{_ip(request, services.settings)} {request.headers.get('user-agent', '')[:300]}"
         return await self._page(services, exchange, ctx, message=message, visitor=visitor)
@@ -274,7 +275,7 @@ class PublicPages(Controller):
             return problem_page(status_of(exc), "Комплект недоступен", exc.message, back=f"/c/{ctx.token}")
         return _attachment(name, "application/zip", data)
 
-    @get(["/{token:str}/sign", "/{token:str}/reject"], sync_to_thread=False)
+    @get(["/{token:str}/sign", "/{token:str}/reject", "/{token:str}/poa"], sync_to_thread=False)
     def back_to_page(self, token: str) -> Redirect:
         return back_to_document(token)
 
@@ -335,6 +336,40 @@ class PublicPages(Controller):
             status_code=303,
             headers=security_headers(),
         )
+
+    @post("/{token:str}/poa", request_max_body_size=None, status_code=303)
+    async def poa(
+        self, request: Request, services: Services, exchange: CounterpartyExchange, link: OpenedLink, token: str
+    ) -> Response[Any] | Template:
+        """The МЧД alone (issue 18), for a signature that comes another way (CryptoARM GOST): kept with the
+        document and checked with the signature when it arrives. Streamed and bounded like the signing form."""
+        if isinstance(link, Template):
+            return link
+        ctx = link
+        if ctx.mode != "open":
+            return back_to_document(token)
+        limit = services.settings.limits.max_signature_kb * 1024
+        limits = Limits(
+            file_bytes=limit,
+            total_bytes=2 * limit + 64 * 1024,
+            file_too_large=lambda _name: "Файл МЧД или её подписи слишком большой.",
+            total_too_large="Отправлено слишком много данных: загрузите только МЧД и файл её подписи.",
+        )
+        poa: dict[str, bytes] = {}
+        name = ""
+        try:
+            async with receive_form(request, services.settings.storage.path, limits) as form:
+                for received in form.files:
+                    if received.field in ("poa_xml", "poa_sig") and received.size:
+                        poa[received.field] = await asyncio.to_thread(received.read_bytes)
+                        name = received.filename if received.field == "poa_xml" else name
+        except UploadRefused as exc:
+            message = "Не удалось прочитать отправленную форму." if exc.code == "bad_form" else exc.message
+            return await self._page(services, exchange, ctx, error=message, status=status_of(exc))
+        problem = await keep_poa(services, ctx, poa, name)
+        if problem is not None:
+            return await self._page(services, exchange, ctx, error=problem.message, status=status_of(problem))
+        return Redirect(f"/c/{token}?done=poa", status_code=303, headers=security_headers())
 
     @post("/{token:str}/reject", request_max_body_size=64 * 1024, status_code=303)
     async def reject(

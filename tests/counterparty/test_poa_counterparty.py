@@ -136,6 +136,11 @@ def open_exchange(
         yield start
 
 
+def poa_fields(page: str) -> str:
+    """The signing form's МЧД fieldset in the page's HTML."""
+    return page.split("data-poa-fields", 1)[1].split("</fieldset>", 1)[0]
+
+
 def sign_form(
     ex: Exchange, link: str, sigs: dict[int, bytes], poa: tuple[bytes, bytes] | None = None
 ) -> httpx.Response:
@@ -158,12 +163,10 @@ def test_require_asks_the_clerk_for_the_mchd_checks_it_against_the_crm_and_keeps
     cms = alfa.sign(alfa.clerk, PDF)
 
     # The clerk's own certificate, no МЧД: refused, and the page asks for the МЧД (both fields now required).
+    assert poa_fields(ex.page(link).text).count(" required>") == 0
     asked = sign_form(ex, link, {fid: cms})
     assert asked.status_code == 422, asked.text
-    assert (
-        "data-poa-asked" in asked.text
-        and 'name="poa_xml" accept=".xml,text/xml,application/xml" required' in asked.text
-    )
+    assert "data-poa-asked" in asked.text and poa_fields(asked.text).count(" required>") == 2
     assert "требует машиночитаемой доверенности (МЧД), а она не приложена" in asked.text, re.findall(
         r"data-error>([^<]*)", asked.text
     )
@@ -183,10 +186,18 @@ def test_require_asks_the_clerk_for_the_mchd_checks_it_against_the_crm_and_keeps
     junk = sign_form(ex, link, {fid: cms}, (b"<?xml version='1.0'?><x/>", b"not a signature"))
     assert junk.status_code == 400 and "не принят как МЧД" in junk.text, junk.text
 
-    # The right МЧД: accepted, the document is signed by both sides.
+    # The right МЧД, attached alone first (as for a signature from CryptoARM GOST): kept with the document.
     spec, xml, sig = alfa.poa()
     registry_says(fns, spec.number)
-    done = sign_form(ex, link, {fid: cms}, (xml, sig))
+    attached = ex.http.post(
+        f"{link}/poa",
+        files=[("poa_xml", ("ON_EMCHD_alfa.xml", xml, "text/xml")), ("poa_sig", ("ON_EMCHD_alfa.sig", sig, "x/y"))],
+    )
+    assert attached.status_code == 303 and attached.headers["location"].endswith("?done=poa"), attached.text
+    page = ex.page(f"{link}?done=poa").text
+    assert "data-poa-kept" in page and spec.number in page and "МЧД приложена к документу" in page
+    # The signature alone now: the kept МЧД is checked with it, the document is signed by both sides.
+    done = sign_form(ex, link, {fid: cms})
     assert done.status_code == 303 and done.headers["location"].endswith("?done=signed"), done.text
     assert ex.state(doc_id) == "completed"
     kept = ex.kd.query("SELECT scope, document_id, number FROM poa_files ORDER BY id DESC LIMIT 1")
@@ -266,8 +277,8 @@ def test_in_chromium_the_clerk_signs_with_an_mchd_and_the_head_without(
         assert "Руководителю МЧД не нужна" in page.locator("[data-poa-fields]").inner_text()
         fid = next(iter(ex.file_ids(first).values()))
         page.set_input_files(f"input[name=sig_{fid}]", files=[_file("dogovor.sig", alfa.sign(alfa.clerk, PDF))])
-        page.set_input_files("input[name=poa_xml]", files=[_file("ON_EMCHD_alfa.xml", xml)])
-        page.set_input_files("input[name=poa_sig]", files=[_file("ON_EMCHD_alfa.sig", sig)])
+        page.set_input_files("[data-upload-form] input[name=poa_xml]", files=[_file("ON_EMCHD_alfa.xml", xml)])
+        page.set_input_files("[data-upload-form] input[name=poa_sig]", files=[_file("ON_EMCHD_alfa.sig", sig)])
         page.click("[data-upload]")
         wait_or_explain(page, "[data-message]", LIVE, log)
         assert "Ваша подпись принята" in page.locator("[data-message]").inner_text()

@@ -251,3 +251,41 @@ def test_the_head_signs_without_an_mchd_under_require(
         poa = kd.api("GET", f"/documents/{doc_id}", CHIEF_ACCOUNTANT).json()["signatures"][0]["poa"]
         assert poa["status"] == "head" and "МЧД не нужна" in poa["summary"]
         assert fns.requests == []
+
+
+def test_the_powers_a_card_kind_needs_come_from_the_config_and_show_in_the_report(
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+) -> None:
+    """``[mchd] powers``: a deal's documents need KLASS_2.0_APPROVE here, which the first МЧД lacks."""
+    env = poa_env(
+        people,
+        mchd,
+        fns,
+        KLIKDOK_POLICY_INTERNAL_POA="require",
+        KLIKDOK_MCHD_REGISTRY_CHECK="true",
+        KLIKDOK_MCHD_POWERS='{ deal = ["KLASS_2.0_APPROVE"] }',
+    )
+    with installed_klikdok(tmp_path / "data", emulator, env) as kd:
+        cert_id = bind_employee(kd, mchd)
+        lacking = MchdSpec()  # signs documents, approves nothing
+        registry_says(fns, lacking.number)
+        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd.signed(lacking)).status_code == 201
+        doc_id, path = new_document(kd)
+        cms = mchd.pki.sign(mchd.employee, PDF)
+        refused = kd.api("POST", path, CHIEF_ACCOUNTANT, content=cms)
+        assert refused.status_code == 422 and refused.json()["error"] == "poa_invalid", refused.text
+        assert refused.json()["details"]["checks"] == ["powers"]
+        assert "KLASS_2.0_APPROVE" in refused.json()["message"]
+
+        enough = MchdSpec(powers=(("KLASS_2.0_APPROVE", "Утверждать"), ("KLASS_2.0_SIGN", "Подписывать")))
+        registry_says(fns, enough.number)
+        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd.signed(enough)).status_code == 201
+        ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=cms)
+        assert ok.status_code == 201, ok.text
+        report = kd.api("GET", f"/documents/{doc_id}/report", CHIEF_ACCOUNTANT).json()
+        poa = report["signatures"][0]["poa"]
+        assert poa["number"] == enough.number and poa["required_powers"] == ["KLASS_2.0_APPROVE"]
+        rows = {r["label"]: r["value"] for r in report["signatures"][0]["rows"]}
+        assert rows["Требуемые полномочия"] == "KLASS_2.0_APPROVE" and rows["Номер МЧД"] == enough.number
+        html = kd.api("GET", f"/documents/{doc_id}/report?format=html", CHIEF_ACCOUNTANT).text
+        assert "Требуемые полномочия" in html and "KLASS_2.0_APPROVE" in html
