@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from demo.portal_emulator import PortalEmulator
-from tests.browser import PageLog, browser_page, screenshot, wait_or_explain
+from tests.a11y import axe_violations, blocking, describe
+from tests.browser import PageLog, chromium, screenshot, wait_or_explain
 from tests.counterparty.conftest import (
     ALFA_INN,
     ALFA_OGRN,
@@ -270,11 +271,20 @@ def test_in_chromium_the_clerk_signs_with_an_mchd_and_the_head_without(
     second = ex.company_signed(title="Спецификация")
     spec, xml, sig = alfa.poa()
     registry_says(fns, spec.number)
-    with browser_page() as page:
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ru-RU")
         log = PageLog(page)
         # The clerk: the page says when an МЧД is needed; the files go with the signature.
         page.goto(link_in(ex.invitation(title="Договор поставки")))
         assert "Руководителю МЧД не нужна" in page.locator("[data-poa-fields]").inner_text()
+        # axe-core is injected into the page, which the page's CSP (this server's scripts only) would block: a
+        # context of its own bypasses it; the flow runs under it.
+        checked = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU", bypass_csp=True)
+        axe_page = checked.new_page()
+        axe_page.goto(page.url)  # the signing form with its МЧД fields
+        violations = blocking(axe_violations(axe_page))
+        checked.close()
+        assert violations == [], describe(violations)
         fid = next(iter(ex.file_ids(first).values()))
         page.set_input_files(f"input[name=sig_{fid}]", files=[_file("dogovor.sig", alfa.sign(alfa.clerk, PDF))])
         page.set_input_files("[data-upload-form] input[name=poa_xml]", files=[_file("ON_EMCHD_alfa.xml", xml)])

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from demo.portal_emulator import PortalEmulator
+from tests.a11y import axe_violations, blocking, describe
 from tests.pages.conftest import open_app_page, shot
 from tests.support.http_files import FileServer, serve_files
 from tests.support.mchd import COMPANY, MchdPki, MchdSpec, make_mchd_pki
@@ -71,6 +72,8 @@ def test_the_employee_uploads_sees_and_removes_the_mchd_and_the_admin_uploads_on
     assert spec.number in text and COMPANY.name in text and f"ИНН {COMPANY.inn}" in text, text
     assert f"{spec.valid_until:%d.%m.%Y}" in text and "действительна" in text, text
     shot(page, "poa-certificates-employee-1280")
+    violations = axe_violations(page, "#kd-poa")
+    assert blocking(violations) == [], describe(blocking(violations))
     assert kd.query("SELECT count(*) FROM audit_log WHERE action = 'poa.uploaded'") == [(1,)]
 
     row.locator(".kd-poa-remove").click()
