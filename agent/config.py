@@ -10,7 +10,8 @@ from typing import Literal
 
 import msgspec
 
-from common.tomlconfig import ConfigError, load
+from common.errors import ConfigError
+from common.tomlconfig import load
 
 ENV_PREFIX = "KLIKDOK_AGENT"
 

@@ -146,11 +146,12 @@ class InProcessCmsVerify:
     def __init__(self, root_pem: bytes) -> None:
         from cades import hashing
         from cades.gost import ec_openssl
+        from cades.libcrypto import libcrypto_path
 
         hashing.digest("streebog256", b"")  # loads the gostprov provider (Streebog for EVP_MD_fetch)
         if not ec_openssl.available():  # registers the gost ENGINE's key methods in this libcrypto
             raise RuntimeError(f"gost engine unusable: {ec_openssl.unavailable_reason()}")
-        lib = ctypes.CDLL(ec_openssl.libcrypto_path())
+        lib = ctypes.CDLL(libcrypto_path())
         vp, cp, ci = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
         for name, res, args in [
             ("BIO_new_mem_buf", vp, [cp, ci]),

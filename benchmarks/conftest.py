@@ -14,6 +14,8 @@ import pytest
 
 # name -> best (minimum) wall-clock seconds of one round, filled by the benchmarks through `record`.
 RESULTS: dict[str, float] = {}
+# Lines a benchmark adds to the closing summary as they are (figures that are not a best round).
+EXTRA_LINES: list[str] = []
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
@@ -99,3 +101,25 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for label, fast, slow in lines:
         if fast in RESULTS and slow in RESULTS:
             tr.write_line(f"    {label:<58} {_ratio(fast, slow)}")
+    _archive_lines(tr)
+    for line in EXTRA_LINES:
+        tr.write_line(line)
+
+
+def _archive_lines(tr: Any) -> None:
+    """Issue 19's goals for ``verify --archive``: throughput against every core running OpenSSL in-process, and
+    against ``openssl cms -verify`` processes under ``xargs -P``."""
+    ours = next((k for k in RESULTS if k.startswith("archive ") and "cades.archive on" in k), None)
+    if ours is None:
+        return
+    cores = int(ours.split(" on ")[1].split()[0])
+    prefix = ours.split(":")[0]
+    one_core = RESULTS.get(f"{prefix}: OpenSSL CMS_verify in-process, 1 core")
+    xargs = RESULTS.get(f"{prefix}: openssl cms -verify, xargs -P {cores}")
+    if one_core:
+        share = one_core / cores / RESULTS[ours]
+        tr.write_line(f"    {prefix}: ours vs {cores} cores x OpenSSL CMS_verify (want >= 0.9){'':<6} {share:.2f}")
+    if xargs:
+        tr.write_line(
+            f"    {prefix}: ours vs openssl cms -verify, xargs -P {cores} (>= 3x){'':<8} {xargs / RESULTS[ours]:.2f}x"
+        )

@@ -17,10 +17,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asn1crypto import x509
-
 if TYPE_CHECKING:
+    from asn1crypto import x509
+
+    from .fetch import Fetcher
     from .result import VerificationResult
+    from .validation import ValidationContext
     from .verdicts import Headline
 
 __all__ = ["UsageError", "add_verification_options", "main", "register", "verify_signature_files"]
@@ -37,7 +39,7 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
-StoreAnchors = Callable[[argparse.Namespace], Sequence[x509.Certificate]]
+StoreAnchors = Callable[[argparse.Namespace], Sequence["x509.Certificate"]]
 # (signature file, its result) for every signature file, and the document's path (None: attached signatures)
 # -> the verification protocol as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
 PdfRenderer = Callable[[Sequence[tuple[str, "VerificationResult"]], "str | None"], bytes]
@@ -73,6 +75,12 @@ def register(
     p_verify.add_argument("paths", nargs="*", metavar="DOCUMENT SIGNATURE", help="документ и файлы подписей")
     p_verify.add_argument("--attached", action="append", default=[], metavar="SIGNATURE",
                           help="присоединённая подпись (документ внутри)")  # fmt: skip
+    p_verify.add_argument("--archive", metavar="PATH",
+                          help="проверить все подписи каталога или ZIP-архива (пакет KlikDok или файлы "
+                          "с .sig/.p7s рядом с документами) на всех ядрах; с -o КАТАЛОГ — отчёт по каждой "
+                          "подписи и итог")  # fmt: skip
+    p_verify.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                          help="с --archive: число процессов проверки (по умолчанию — по числу ядер)")  # fmt: skip
     add_verification_options(p_verify)
     formats = ("text", "json", "html", "pdf") if render_pdf is not None else ("text", "json", "html")
     format_help = "вид отчёта: " + ", ".join(formats) + " (по умолчанию text)"
@@ -142,29 +150,11 @@ def verify_signature_files(
     ``--no-store``). Raises :class:`UsageError` (one line, exit code 2) for input that cannot be checked."""
     from .asn1 import MalformedInput
     from .fetch import HttpFetcher
-    from .validation import ValidationContext
     from .verify import verify_cms_file
 
     with ExitStack() as stack:
         fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
-        try:
-            context = ValidationContext.from_paths(
-                args.trust,
-                intermediates=args.intermediate,
-                crls=args.crl,
-                at=_parse_time(args.at) if args.at else None,
-                fetcher=fetcher,
-                grace=dt.timedelta(minutes=args.grace),
-            )
-        except OSError as exc:
-            raise UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
-        except (ValueError, MalformedInput) as exc:
-            raise UsageError(str(exc)) from exc
-        store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
-        if store_anchors is not None and not getattr(args, "no_store", False):
-            extra = tuple(store_anchors(args))
-            if extra:
-                context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
+        context = validation_context(args, fetcher)
         results: list[tuple[str, VerificationResult]] = []
         for sig_path in signatures:
             _read(sig_path, "подпись")  # a clear message for a missing file before any parsing
@@ -174,6 +164,33 @@ def verify_signature_files(
                 raise UsageError(f"подпись {sig_path}: {exc}") from exc
             results.append((sig_path, result))
     return results
+
+
+def validation_context(args: argparse.Namespace, fetcher: Fetcher | None) -> ValidationContext:
+    """The context the options of :func:`add_verification_options` describe, plus the lent store anchors
+    (``args.store_anchors`` unless ``--no-store``). Raises :class:`UsageError` for unreadable trust material."""
+    from .asn1 import MalformedInput
+    from .validation import ValidationContext
+
+    try:
+        context = ValidationContext.from_paths(
+            args.trust,
+            intermediates=args.intermediate,
+            crls=args.crl,
+            at=_parse_time(args.at) if args.at else None,
+            fetcher=fetcher,
+            grace=dt.timedelta(minutes=args.grace),
+        )
+    except OSError as exc:
+        raise UsageError(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}") from exc
+    except (ValueError, MalformedInput) as exc:
+        raise UsageError(str(exc)) from exc
+    store_anchors: StoreAnchors | None = getattr(args, "store_anchors", None)
+    if store_anchors is not None and not getattr(args, "no_store", False):
+        extra = tuple(store_anchors(args))
+        if extra:
+            context = dataclasses.replace(context, trust_roots=(*context.trust_roots, *extra))
+    return context
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -210,6 +227,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .report import render_html, render_json, render_text
     from .verdicts import exit_code
 
+    if args.archive:
+        from .archive import ArchiveError
+        from .archive_cli import run_archive
+
+        try:
+            if args.attached or args.paths:
+                raise UsageError("с --archive документ и подписи не указываются")
+            # A network fetcher, if asked for, is made in each worker process.
+            return run_archive(args, validation_context(args, None))
+        except (UsageError, ArchiveError) as exc:
+            print(f"klikdok verify: {exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
     try:
         if args.format == "pdf" and not args.output and sys.stdout.isatty():
             raise UsageError(PDF_TO_TERMINAL)

@@ -25,8 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-import msgspec
-
 __all__ = [
     "BackendInfo",
     "HashBackend",
@@ -54,7 +52,8 @@ class HashBackendError(RuntimeError):
     """No hash backend gives the right answers; hashing is refused rather than done wrong."""
 
 
-class BackendInfo(msgspec.Struct, frozen=True):
+@dataclass(frozen=True)
+class BackendInfo:
     name: str  # "openssl" | "python"
     detail: str  # human-readable origin, e.g. the OpenSSL version
     algorithms: list[str]
@@ -179,7 +178,7 @@ def _load_gost_provider() -> str:
     with _provider_lock:
         if "version" in _provider_state:
             return _provider_state["version"]
-        from cades.gost.ec_openssl import load_libcrypto
+        from cades.libcrypto import load_libcrypto
 
         lib = load_libcrypto()
         # Loading any provider explicitly disables the implicit default one, so load it first.

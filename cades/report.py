@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jinja2
 import msgspec
+
+if TYPE_CHECKING:
+    import jinja2
 
 from .result import REASONS, WARNINGS, SignatureResult, VerificationResult
 from .verdicts import (
@@ -151,6 +153,8 @@ _env: jinja2.Environment | None = None
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # only the HTML report needs it: `klikdok verify`'s text report starts without it
+
     global _env
     if _env is None:
         _env = jinja2.Environment(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from asn1crypto import x509
 
@@ -45,6 +46,7 @@ __all__ = [
     "find_signer_certificate",
     "verify_cms",
     "verify_cms_file",
+    "verify_cms_stream",
 ]
 
 _CHUNK = 1024 * 1024
@@ -96,16 +98,28 @@ def verify_cms_file(
     cms_bytes = Path(cms_path).read_bytes()
     if content_path is None:
         return verify_cms(cms_bytes, context=context, certificates=certificates)
+    with open(content_path, "rb") as fh:
+        return verify_cms_stream(cms_bytes, fh, context=context, certificates=certificates)
+
+
+def verify_cms_stream(
+    cms_bytes: bytes,
+    content: IO[bytes],
+    *,
+    context: ValidationContext | None = None,
+    certificates: Sequence[x509.Certificate | bytes] = (),
+) -> VerificationResult:
+    """Like :func:`verify_cms` for a detached document read from a stream (a file, a ZIP member) in constant
+    memory: each digest algorithm the signers use is computed in the same single pass."""
     parsed = parse_signed_data(cms_bytes)
     names = {s.digest_name for s in parsed.signers if s.digest_name is not None}
     names.add("streebog256")
     hashers = {name: hashing.new(name) for name in names}
     size = 0
-    with open(content_path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            size += len(chunk)
-            for h in hashers.values():
-                h.update(chunk)
+    while chunk := content.read(_CHUNK):
+        size += len(chunk)
+        for h in hashers.values():
+            h.update(chunk)
     digests = {name: h.digest() for name, h in hashers.items()}
     return _verify_parsed(parsed, digest_source(digests), size, context or ValidationContext(), certificates)
 

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from common.errors import ConfigError
+
 T = TypeVar("T", bound=msgspec.Struct)
 
 _TYPE_WORDS = {
@@ -30,10 +32,6 @@ _TYPE_WORDS = {
     "object": "a table",
     "null": "nothing",
 }
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased as the one line the user sees."""
 
 
 def _describe(msg: str) -> str:

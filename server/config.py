@@ -13,7 +13,8 @@ from typing import Literal
 
 import msgspec
 
-from common.tomlconfig import ConfigError, load
+from common.errors import ConfigError
+from common.tomlconfig import load
 from server.bitrix24.settings import PortalSettings
 
 ENV_PREFIX = "KLIKDOK"

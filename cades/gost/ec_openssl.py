@@ -14,7 +14,6 @@ engine's key and signature methods are registered, so nothing else in the proces
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import glob
 import os
 import threading
@@ -23,55 +22,12 @@ from typing import Any
 from cades.gost import ec_python
 from cades.gost.curves import CURVES_BY_OID
 from cades.gost.keys import PublicKey, public_key_from_private
+from cades.libcrypto import load_libcrypto
 
 __all__ = ["available", "unavailable_reason", "verify", "version"]
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
-
-
-def libcrypto_path() -> str:
-    """Path of the libcrypto this interpreter's ``_hashlib`` is linked against (else the soname)."""
-    try:
-        import _hashlib  # noqa: F401 - maps libcrypto into the process
-
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            for line in maps:
-                path = line.rsplit(" ", 1)[-1].strip()
-                if "/libcrypto.so" in path:
-                    return path
-    except OSError:
-        pass
-    return ctypes.util.find_library("crypto") or "libcrypto.so.3"
-
-
-def load_libcrypto() -> ctypes.CDLL:
-    """The process's libcrypto with the prototypes this package uses (shared with cades.hashing)."""
-    lib = ctypes.CDLL(libcrypto_path())
-    vp, cp, ci, cl, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_long, ctypes.c_size_t
-    protos: dict[str, tuple[Any, list[Any]]] = {
-        "OpenSSL_version": (cp, [ci]),
-        "OSSL_PROVIDER_load": (vp, [vp, cp]),
-        "OSSL_PROVIDER_available": (ci, [vp, cp]),
-        "ENGINE_by_id": (vp, [cp]),
-        "ENGINE_init": (ci, [vp]),
-        "ENGINE_free": (ci, [vp]),
-        "ENGINE_ctrl_cmd_string": (ci, [vp, cp, cp, ci]),
-        "ENGINE_register_pkey_asn1_meths": (ci, [vp]),
-        "ENGINE_register_pkey_meths": (ci, [vp]),
-        "d2i_PUBKEY": (vp, [vp, ctypes.POINTER(ctypes.c_char_p), cl]),
-        "EVP_PKEY_free": (None, [vp]),
-        "EVP_PKEY_CTX_new": (vp, [vp, vp]),
-        "EVP_PKEY_CTX_free": (None, [vp]),
-        "EVP_PKEY_verify_init": (ci, [vp]),
-        "EVP_PKEY_verify": (ci, [vp, cp, sz, cp, sz]),
-        "ERR_clear_error": (None, []),
-    }
-    for name, (restype, argtypes) in protos.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
-    return lib
 
 
 def _engine_paths() -> list[str]:
