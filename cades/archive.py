@@ -65,6 +65,14 @@ class Outcome(msgspec.Struct, frozen=True):
     result: VerificationResult | None = None
     error: str = ""  # why the file could not be checked (unusable)
 
+    def headline(self) -> str:
+        """The verdict as one line, as every report's first line says it."""
+        if self.result is None:
+            return f"ПОДПИСЬ НЕ ПРОВЕРЕНА: {self.error}"
+        from .verdicts import document_headline
+
+        return document_headline(self.result).line
+
 
 class Summary(msgspec.Struct):
     counts: dict[str, int]
@@ -230,14 +238,27 @@ def verify_archive(
     items: list[Item],
     workers: int | None = None,
     fetch: bool = False,
+    threads: bool = False,
     on_outcome: Callable[[Outcome], None],
     stop: Callable[[], bool] = lambda: False,
 ) -> int:
     """Check ``items`` of the archive at ``path`` on ``workers`` processes (every core by default), calling
-    ``on_outcome`` in the parent as each finishes. Returns how many were checked; a ``KeyboardInterrupt`` (or
-    ``stop()``) ends the run after cancelling what had not started, and propagates."""
+    ``on_outcome`` in the caller's thread as each finishes. Returns how many were checked; a ``KeyboardInterrupt``
+    (or ``stop()``) ends the run after cancelling what had not started, and propagates.
+
+    ``threads``: threads instead of processes, sharing ``context`` (and its fetcher) as it is: for a caller that must
+    not fork (the server, whose context holds its revocation cache and database). Hashing, most of the work on real
+    documents, runs in OpenSSL without the GIL, so threads still use the cores for it."""
     workers = max(1, workers or os.cpu_count() or 1)
-    if workers == 1 or len(items) <= 1:
+    pool: cf.Executor
+    if threads:
+        reader = Reader(path)  # a ZIP member is read under zipfile's own lock: one handle serves every thread
+        pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="archive-check")
+
+        def submit(item: Item) -> cf.Future[Outcome]:
+            return pool.submit(check, item, reader, context)
+
+    elif workers == 1 or len(items) <= 1:
         _init_worker(path, context, fetch)
         done = 0
         for item in items:
@@ -246,23 +267,28 @@ def verify_archive(
             on_outcome(_check_in_worker(item))
             done += 1
         return done
+    else:
+        # fork: the context (thousands of CA certificates, CRLs) reaches the workers without being pickled.
+        pool = cf.ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_pool_worker,
+            initargs=(path, context, fetch),
+        )
+
+        def submit(item: Item) -> cf.Future[Outcome]:
+            return pool.submit(_check_in_worker, item)
+
     pending: set[cf.Future[Outcome]] = set()
     queue: Iterator[Item] = iter(items)
     done = 0
-    # fork: the context (thousands of CA certificates, CRLs) reaches the workers without being pickled.
-    pool = cf.ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_init_pool_worker,
-        initargs=(path, context, fetch),
-    )
     try:
         while True:
             while len(pending) < 2 * workers and not stop():
                 following = next(queue, None)
                 if following is None:
                     break
-                pending.add(pool.submit(_check_in_worker, following))
+                pending.add(submit(following))
             if not pending:
                 break
             finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)

@@ -101,13 +101,7 @@ def run_archive(args: argparse.Namespace, context: ValidationContext) -> int:
 
 
 def _record(outcome: Outcome) -> _Record:
-    from .verdicts import document_headline
-
-    if outcome.result is None:
-        headline = f"ПОДПИСЬ НЕ ПРОВЕРЕНА: {outcome.error}"
-    else:
-        headline = document_headline(outcome.result).line
-    return _Record(outcome.item.signature, outcome.item.document, outcome.verdict, headline)
+    return _Record(outcome.item.signature, outcome.item.document, outcome.verdict, outcome.headline())
 
 
 def report_path(out_dir: Path, item: Item, fmt: str) -> Path:
@@ -132,7 +126,7 @@ def _write_report(out_dir: Path, outcome: Outcome, args: argparse.Namespace) -> 
     elif args.format == "html":
         target.write_text(render_html(outcome.result, document=label), encoding="utf-8")
     elif args.format == "pdf":
-        target.write_bytes(args.render_pdf([(item.signature, outcome.result)], item.document))
+        target.write_bytes(args.render_pdf([(item.signature, outcome.result)], item.document, [{}]))
     else:
         target.write_text(render_text(outcome.result, document=label), encoding="utf-8")
 

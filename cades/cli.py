@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,8 @@ EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_INDETERMINATE = 0, 1, 2, 3
 VERIFY_EXIT_HELP = (
     "Коды выхода: 0 — все подписи действительны; 1 — есть недействительная подпись; "
     "3 — действительность не подтверждена (статус отзыва неизвестен, недоверенный УЦ, нет доверенного времени "
-    "и т. п.); 2 — неверные входные данные."
+    "и т. п.); 2 — неверные входные данные. С --poa итог учитывает и проверку МЧД: недействительная МЧД — 1, "
+    "не подтверждённая (например, статус в реестре ФНС не проверен) — 3."
 )
 
 
@@ -39,10 +40,17 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
+if TYPE_CHECKING:  # issue 18: the МЧД verdicts (--poa) shown beside the signatures
+    from .poa import PoaVerdict
+
+
 StoreAnchors = Callable[[argparse.Namespace], Sequence["x509.Certificate"]]
-# (signature file, its result) for every signature file, and the document's path (None: attached signatures)
-# -> the verification protocol as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
-PdfRenderer = Callable[[Sequence[tuple[str, "VerificationResult"]], "str | None"], bytes]
+# (signature file, its result) for every signature file, the document's path (None: attached signatures) and, per
+# signature file, the МЧД verdicts by signature index (--poa; empty dicts without it) -> the verification protocol
+# as PDF. A ValueError is a refusal in words (printed as one line, exit code 2).
+PdfRenderer = Callable[
+    [Sequence[tuple[str, "VerificationResult"]], "str | None", Sequence[Mapping[int, "PoaVerdict"]]], bytes
+]
 PDF_TO_TERMINAL = (
     "PDF не выводится в терминал: укажите файл протокола, например -o протокол.pdf, или перенаправьте вывод в файл"
 )
@@ -88,6 +96,9 @@ def register(
         format_help += "; pdf — протокол проверки электронной подписи, в файл (-o) или в перенаправленный вывод"
     p_verify.add_argument("--format", choices=formats, default="text", help=format_help)
     p_verify.add_argument("-o", "--output", metavar="FILE", help="записать отчёт в файл")
+    from .poa.cli import add_poa_options
+
+    add_poa_options(p_verify)
     if store_anchors is not None:
         p_verify.add_argument("--no-store", action="store_true",
                               help="не брать доверенные сертификаты из хранилища сервера (klikdok trust)")  # fmt: skip
@@ -254,6 +265,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
             if not Path(document).is_file():
                 raise UsageError(f"документ {document}: файл не найден")
         results = verify_signature_files(args, document, signatures)
+        poas: list[dict[int, PoaVerdict]] = [{} for _ in results]
+        if getattr(args, "poa", None):
+            from .fetch import HttpFetcher
+            from .poa.cli import PoaInputError, poa_verdicts
+
+            try:
+                with ExitStack() as stack:
+                    fetcher = stack.enter_context(HttpFetcher()) if args.fetch else None
+                    poas = poa_verdicts(args, results, validation_context(args, fetcher))
+            except PoaInputError as exc:
+                raise UsageError(str(exc)) from exc
     except (UsageError, MalformedInput) as exc:
         print(f"klikdok verify: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -265,11 +287,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .report import report_builtins
 
         if len(results) == 1:
-            out = render_json(results[0][1])
+            out = render_json(results[0][1], poas=poas[0])
         else:
+            files = [
+                {"signature_file": p, "result": report_builtins(r, poas=pv)}
+                for (p, r), pv in zip(results, poas, strict=True)
+            ]
             out = (
                 msgspec.json.format(
-                    msgspec.json.encode([{"signature_file": p, "result": report_builtins(r)} for p, r in results]),
+                    msgspec.json.encode(files),
                     indent=2,
                 )
                 + b"\n"
@@ -277,23 +303,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
     elif args.format == "pdf":
         render_pdf: PdfRenderer = args.render_pdf
         try:
-            out = render_pdf(results, document)
+            out = render_pdf(results, document, poas)
         except ValueError as exc:
             print(f"klikdok verify: {exc}", file=sys.stderr)
             return EXIT_UNUSABLE
     elif args.format == "html":
         firsts = _first_numbers([r for _, r in results])
         out = "".join(
-            render_html(r, document=f"{doc_label} ← {p}", first_number=n)
-            for (p, r), n in zip(results, firsts, strict=True)
+            render_html(r, document=f"{doc_label} ← {p}", first_number=n, poas=pv)
+            for (p, r), n, pv in zip(results, firsts, poas, strict=True)
         ).encode()
         if len(results) > 1:
             out = _merge_html(out.decode()).encode()
     else:
         firsts = _first_numbers([r for _, r in results])
         text = "\n".join(
-            (f"Файл подписи: {p}\n" if len(results) > 1 else "") + render_text(r, document=doc_label, first_number=n)
-            for (p, r), n in zip(results, firsts, strict=True)
+            (f"Файл подписи: {p}\n" if len(results) > 1 else "")
+            + render_text(r, document=doc_label, first_number=n, poas=pv)
+            for (p, r), n, pv in zip(results, firsts, poas, strict=True)
         )
         if len(results) > 1:
             text = _overall([r for _, r in results]).line + "\n\n" + text
@@ -307,7 +334,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
-    return exit_code(_overall([r for _, r in results]))
+    return _with_poas(exit_code(_overall([r for _, r in results])), poas)
+
+
+def _with_poas(code: int, poas: Sequence[dict[int, PoaVerdict]]) -> int:
+    """The exit code with the МЧД verdicts counted: an invalid МЧД makes it 1, an undecided one at least 3."""
+    from .poa.cli import poa_exit_status
+
+    status = poa_exit_status(poas)
+    if code == EXIT_INVALID or status == "invalid":
+        return EXIT_INVALID
+    if code == EXIT_INDETERMINATE or status == "indeterminate":
+        return EXIT_INDETERMINATE
+    return code
 
 
 def _first_numbers(results: list[VerificationResult]) -> list[int]:

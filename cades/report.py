@@ -7,6 +7,7 @@ archive or print it offline; Jinja2 autoescaping is on because certificate names
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,6 +27,12 @@ from .verdicts import (
     ru_time,
     signature_headline,
 )
+
+if TYPE_CHECKING:
+    from .poa import PoaVerdict
+
+# The МЧД checked for each signature, by the signature's index in its result (issue 18): reports show it beside it.
+PoaVerdicts = Mapping[int, "PoaVerdict"]
 
 __all__ = ["headline_json", "render_html", "render_json", "render_text", "report_builtins"]
 
@@ -80,26 +87,40 @@ def headline_json(head: Headline) -> dict[str, Any]:
     }
 
 
-def report_builtins(result: VerificationResult, *, accepted: bool = False) -> dict[str, Any]:
-    """The result as JSON-able values with the headline first, for the document and for every signature."""
+def report_builtins(
+    result: VerificationResult, *, accepted: bool = False, poas: PoaVerdicts | None = None
+) -> dict[str, Any]:
+    """The result as JSON-able values with the headline first, for the document and for every signature; a
+    signature checked with an МЧД carries it as ``poa`` (cades.poa.report.poa_builtins)."""
     data: dict[str, Any] = msgspec.to_builtins(result)
     for sig, sig_data in zip(result.signatures, data["signatures"], strict=True):
         sig_data["headline"] = headline_json(signature_headline(sig, accepted=accepted))
+        if poas and sig.index in poas:
+            from .poa.report import poa_builtins
+
+            sig_data["poa"] = poa_builtins(poas[sig.index])
     return {"headline": headline_json(document_headline(result, accepted=accepted)), **data}
 
 
-def render_json(result: VerificationResult, *, accepted: bool = False) -> bytes:
-    return msgspec.json.format(msgspec.json.encode(report_builtins(result, accepted=accepted)), indent=2) + b"\n"
+def render_json(result: VerificationResult, *, accepted: bool = False, poas: PoaVerdicts | None = None) -> bytes:
+    data = report_builtins(result, accepted=accepted, poas=poas)
+    return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
 
 
 def render_text(
-    result: VerificationResult, *, document: str | None = None, accepted: bool = False, first_number: int = 1
+    result: VerificationResult,
+    *,
+    document: str | None = None,
+    accepted: bool = False,
+    first_number: int = 1,
+    poas: PoaVerdicts | None = None,
 ) -> str:
     """A readable Russian summary for the terminal; the first line is the headline.
 
     ``accepted``: the result is a signature the workflow accepted (the server's reports), see
     :func:`cades.verdicts.signature_headline`. ``first_number``: the number of its first signature when it is
-    one of several signature files shown together (signatures are numbered across all of them).
+    one of several signature files shown together (signatures are numbered across all of them). ``poas``: the МЧД
+    checked for a signature (by its index), shown after it.
     """
     lines: list[str] = [document_headline(result, accepted=accepted).line]
     if document:
@@ -146,6 +167,11 @@ def render_text(
             lines.append(f"  ~ {WARNINGS.get(code, code)} [{code}]")
         for detail in sig.details:
             lines.append(f"    {detail}")
+        if poas and sig.index in poas:
+            from .poa.report import poa_text_lines
+
+            lines.append("  Машиночитаемая доверенность (МЧД):")
+            lines.extend(poa_text_lines(poas[sig.index], indent="    "))
     return "\n".join(lines) + "\n"
 
 
@@ -174,11 +200,15 @@ def render_html(
     accepted: bool = False,
     time_text: TimeText = _time,
     first_number: int = 1,
+    poas: PoaVerdicts | None = None,
 ) -> str:
     """A self-contained, printable verification report; the headline on top, in its tone's colour.
 
     ``time_text`` shows every moment in it (UTC by default; the server passes its portal's zone);
-    ``first_number`` numbers its signatures from there (several signature files in one report)."""
+    ``first_number`` numbers its signatures from there (several signature files in one report); ``poas``: the МЧД
+    checked for a signature (by its index), shown in a section of its own under it."""
+    from .poa.report import CHECK_STATUS_RU, POA_STATUS_RU, poa_about_rows
+
     template = _environment().get_template("verification_report.html")
     return template.render(
         result=result,
@@ -195,4 +225,8 @@ def render_html(
         identity_rows=_identity_rows,
         generated=time_text(dt.datetime.now(dt.UTC)),
         first_number=first_number,
+        poas=poas or {},
+        poa_about_rows=poa_about_rows,
+        poa_status=POA_STATUS_RU,
+        check_status=CHECK_STATUS_RU,
     )

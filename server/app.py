@@ -43,6 +43,7 @@ from server.trust.context import TrustContext
 from server.trust.refresher import RevocationRefresher
 from server.trust.revocation_cache import CachingFetcher, cache_directory
 from server.workflow import approval, effects, robots
+from server.workflow.archive_checks import ArchiveChecks
 from server.workflow.card_access import CardAccess
 from server.workflow.crm_status import CrmStatus
 from server.workflow.directory import PortalDirectory
@@ -264,6 +265,11 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
             settings, db, directory=services.directory, intake=services.intake, data_dir=settings.storage.path
         )
         tasks.append(asyncio.create_task(services.templates.run(stop), name="bulk-send"))
+        # The auditor's archive checks (issue 19): a check that was running when the server stopped goes on.
+        services.archive_checks = ArchiveChecks(
+            settings, db, validation=services.signatures.validation, data_dir=settings.storage.path
+        )
+        tasks.append(asyncio.create_task(services.archive_checks.run(stop), name="archive-checks"))
         tasks += counterparty_runtime.start(services, stop)
         agents = services.agents = AgentHub(settings, db, listeners=services.listeners, signatures=services.signatures)
         await agents.start()

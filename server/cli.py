@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -432,20 +432,36 @@ def _store_anchors(args: argparse.Namespace) -> tuple[x509.Certificate, ...]:
     return service.anchors_from_settings(_settings(args))
 
 
-def _verify_pdf(results: Sequence[tuple[str, VerificationResult]], document: str | None) -> bytes:
+def _verify_pdf(
+    results: Sequence[tuple[str, VerificationResult]], document: str | None, poas: Sequence[Mapping[int, Any]] = ()
+) -> bytes:
     """``klikdok verify --format pdf``: the verification protocol (server.paper) of what was verified. A detached
     document is one file with every signature file's results; attached signatures are a file each (the content is
-    inside). Moments in UTC, as the command's text report shows them."""
+    inside). ``poas`` (``--poa``): per signature file, the МЧД verdict (cades.poa.PoaVerdict) of a signature by its
+    index, printed under it. Moments in UTC, as the command's text report shows them."""
     import datetime as dt
 
     from cades.verdicts import ru_time
     from server.paper import PaperError
-    from server.paper.protocol import Protocol, ProtocolFile
+    from server.paper.protocol import Protocol, ProtocolFile, ProtocolNote
     from server.paper.protocol_pdf import render_protocol_pdf
 
     def digest(result: VerificationResult) -> str | None:
         return result.content_digest_streebog256
 
+    def notes(result: VerificationResult, verdicts: Mapping[int, Any]) -> list[ProtocolNote]:
+        """The МЧД rows of a signature file (the protocol shows a file's notes under each of its signatures, so a
+        CMS with several signers names whose МЧД a row is)."""
+        from cades.poa.report import poa_rows
+
+        several = len(result.signatures) > 1
+        return [
+            ProtocolNote(label=(f"Подписант {index + 1}: {label}" if several else label), lines=list(lines))
+            for index, verdict in sorted(verdicts.items())
+            for label, lines in poa_rows(verdict)
+        ]
+
+    per_file = [notes(r, v) for (_, r), v in zip(results, poas, strict=True)] if poas else [[] for _ in results]
     if document is not None:
         first = results[0][1]
         files = [
@@ -454,11 +470,13 @@ def _verify_pdf(results: Sequence[tuple[str, VerificationResult]], document: str
                 streebog256=digest(first),
                 size=first.content_size,
                 results=[r for _, r in results],
+                notes=per_file,
             )
         ]
     else:
         files = [
-            ProtocolFile(name=Path(p).name, streebog256=digest(r), size=r.content_size, results=[r]) for p, r in results
+            ProtocolFile(name=Path(p).name, streebog256=digest(r), size=r.content_size, results=[r], notes=[n])
+            for (p, r), n in zip(results, per_file, strict=True)
         ]
     protocol = Protocol(title=", ".join(f.name for f in files), files=files, generated=dt.datetime.now(dt.UTC))
     try:

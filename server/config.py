@@ -125,6 +125,8 @@ class LimitsSettings(_Section, frozen=True):
     public_reads_per_minute: int = 300
     public_reads_per_link_per_minute: int = 600
     public_verify_max_mb: int = 50
+    # Issue 19: the auditor's «Проверка архива» (server.workflow.archive_checks): the largest ZIP one check takes.
+    archive_check_max_mb: int = 2048
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
 
 

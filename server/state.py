@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from server.portal.service import PortalService
     from server.portal.sessions import SessionSigner
     from server.trust.revocation_cache import CachingFetcher
+    from server.workflow.archive_checks import ArchiveChecks
     from server.workflow.directory import PortalDirectory
     from server.workflow.downloads import Downloads
     from server.workflow.expiry import Expiry
@@ -87,3 +88,5 @@ class AppServices:
     # Issue 17: new versions of a document and the internal signers' automatic deadline reminders.
     versions: Versions | None = None
     reminders: Reminders | None = None
+    # Issue 19: the auditor's checks of uploaded archives, set once the server starts.
+    archive_checks: ArchiveChecks | None = None

@@ -33,24 +33,19 @@ one agreed in COMMON18.md; refinements made while writing it, each additive:
 - ``is_head_certificate(cert) -> bool``: ИНН ЮЛ, ОГРН or ОГРНИП in the subject: signs without an МЧД.
 
 Nothing here imports lxml at import time (``klikdok verify``/``hash``/the server import this package on start);
-the XML library is loaded by the first :func:`read_poa`.
+the XML library is loaded by the first :func:`read_poa`, and the package's own modules by the first use of a name.
 """
 
 from __future__ import annotations
 
-from .check import check_poa, is_head_certificate
-from .model import (
-    CHECK_TITLES,
-    Poa,
-    PoaCheck,
-    PoaFormatError,
-    PoaPerson,
-    PoaPower,
-    PoaPrincipal,
-    PoaVerdict,
-)
-from .registry import DEFAULT_REGISTRY_URL, RegistryAnswer, RegistryClient
-from .xml import MAX_POA_SIZE, read_poa
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .check import check_poa, is_head_certificate
+    from .model import CHECK_TITLES, Poa, PoaCheck, PoaFormatError, PoaPerson, PoaPower, PoaPrincipal, PoaVerdict
+    from .registry import DEFAULT_REGISTRY_URL, RegistryAnswer, RegistryClient
+    from .xml import MAX_POA_SIZE, read_poa
 
 __all__ = [
     "CHECK_TITLES",
@@ -69,3 +64,37 @@ __all__ = [
     "is_head_certificate",
     "read_poa",
 ]
+
+# Where each name lives. The package loads a submodule on first use of one of its names (PEP 562): `klikdok hash`
+# and `klikdok verify --help` build a parser that imports cades.poa.cli, and must not pay for msgspec Structs,
+# the check and the registry client they never use (#19).
+_HOMES = {
+    "check_poa": "check",
+    "is_head_certificate": "check",
+    "CHECK_TITLES": "model",
+    "Poa": "model",
+    "PoaCheck": "model",
+    "PoaFormatError": "model",
+    "PoaPerson": "model",
+    "PoaPower": "model",
+    "PoaPrincipal": "model",
+    "PoaVerdict": "model",
+    "DEFAULT_REGISTRY_URL": "registry",
+    "RegistryAnswer": "registry",
+    "RegistryClient": "registry",
+    "MAX_POA_SIZE": "xml",
+    "read_poa": "xml",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Final
 
+import msgspec
+
 from .model import Poa, PoaCheck, PoaFormatError, PoaPerson, PoaVerdict, overall, ru_date
 from .registry import RegistryClient
 
@@ -117,19 +119,18 @@ def _signature(
             message=f"в подписи МЧД {len(result.signatures)} подписантов, ожидается один — руководитель доверителя",
         ), None
     sig = result.signatures[0]
-    head = signature_headline(sig)
-    text = f"{head.title}: {head.text}" if head.text else head.title
+    text = signature_headline(sig).text
     if sig.status == "valid":
-        return PoaCheck(name="signature", status="ok", message=f"подпись МЧД верна ({text})"), sig
+        return PoaCheck(name="signature", status="ok", message=f"подпись МЧД действительна: {text}"), sig
     if sig.status == "invalid":
-        return PoaCheck(name="signature", status="failed", message=f"подпись МЧД недействительна ({text})"), sig
+        return PoaCheck(name="signature", status="failed", message=f"подпись МЧД недействительна: {text}"), sig
     if accept_revocation_unknown and only_revocation_unknown(sig):
         return PoaCheck(
             name="signature",
             status="ok",
             message="подпись МЧД верна; статус отзыва сертификата не проверен, принято по политике «revocation = warn»",
         ), sig
-    return PoaCheck(name="signature", status="unknown", message=f"подпись МЧД не подтверждена ({text})"), sig
+    return PoaCheck(name="signature", status="unknown", message=f"подпись МЧД не подтверждена: {text}"), sig
 
 
 def _person_text(full_name: str, snils: str, inn: str) -> str:
@@ -148,19 +149,35 @@ def _digits(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isdigit())
 
 
-def _holder_name(identity: SignerIdentity | dict[str, str] | None) -> str:
-    if identity is None:
-        return ""
-    get = identity.get if isinstance(identity, dict) else lambda key: getattr(identity, key, None)
-    name = " ".join(p for p in (get("surname"), get("given_name")) if p)
-    return name or get("common_name") or ""
+def _holder_name(identity: SignerIdentity | dict[str, str]) -> str:
+    """«Фамилия Имя Отчество» from a certificate's identity (a cades.result value or cades.certs' dict)."""
+    fields = identity if isinstance(identity, dict) else msgspec.structs.asdict(identity)
+    name = " ".join(p for p in (fields.get("surname"), fields.get("given_name")) if p)
+    return name or fields.get("common_name") or ""
 
 
-def _same_person(person: PoaPerson, snils: str, inn: str) -> bool:
-    """СНИЛС decides when both sides have it; ИНН ФЛ only when the МЧД gives no СНИЛС for the person."""
+def _same_person(person: PoaPerson, snils: str, inn: str, *, snils_required: bool = False) -> bool:
+    """СНИЛС decides when both sides have it; otherwise ИНН ФЛ. ``snils_required``: a СНИЛС the МЧД gives must be
+    in the certificate too (the representative: the certificate is the person the МЧД names by СНИЛС)."""
     if person.snils and snils:
         return person.snils == snils
+    if person.snils and snils_required:
+        return False
     return bool(person.inn and inn and person.inn == inn)
+
+
+def _carries_principal(poa: Poa, who: SignerIdentity) -> bool:
+    """Whether the certificate is the principal's: its ИНН ЮЛ or ОГРН is the principal's and neither names another
+    organisation. Certificates issued before 2021 carry ИНН ЮЛ in the ИНН attribute as «00» + 10 digits; an
+    entrepreneur's carries ОГРНИП and the ИП's own ИНН."""
+    principal = poa.principal
+    innle = who.innle or (who.inn[2:] if who.inn and len(who.inn) == 12 and who.inn.startswith("00") else None)
+    if principal.kpp:  # an organisation
+        ids = {(innle, principal.inn), (who.ogrn, principal.ogrn)}
+    else:  # an entrepreneur: ОГРНИП and the person's ИНН
+        ids = {(who.ogrnip, principal.ogrn), (who.inn, principal.inn)}
+    present = [(mine, theirs) for mine, theirs in ids if mine and theirs]
+    return bool(present) and all(mine == theirs for mine, theirs in present)
 
 
 def _issuer(poa: Poa, sig: SignatureResult | None) -> PoaCheck:
@@ -183,10 +200,7 @@ def _issuer(poa: Poa, sig: SignatureResult | None) -> PoaCheck:
             f"только {heads} (ЛицоБезДов)",
         )
     principal = poa.principal
-    carries = (principal.inn and (who.innle == principal.inn or (not principal.kpp and who.inn == principal.inn))) or (
-        principal.ogrn and principal.ogrn in (who.ogrn, who.ogrnip)
-    )
-    if not carries:
+    if not _carries_principal(poa, who):
         shown = ", ".join(
             f"{label} {value}"
             for label, value in (("ИНН ЮЛ", who.innle), ("ОГРН", who.ogrn), ("ОГРНИП", who.ogrnip))
@@ -202,8 +216,8 @@ def _issuer(poa: Poa, sig: SignatureResult | None) -> PoaCheck:
     return PoaCheck(
         name="issuer",
         status="ok",
-        message=f"МЧД подписал руководитель доверителя: {_person_text(head.full_name, head.snils, head.inn)}"
-        f"{position}; в сертификате ИНН ЮЛ/ОГРН доверителя",
+        message=f"{_person_text(head.full_name, head.snils, head.inn)}{position}, указан в МЧД как действующий без "
+        "доверенности; в его сертификате ИНН ЮЛ/ОГРН доверителя",
     )
 
 
@@ -239,7 +253,7 @@ def _representative(poa: Poa, holder: dict[str, str]) -> PoaCheck:
             message=f"в сертификате подписанта ({holder_text}) нет ни СНИЛС, ни ИНН: "
             "сверить его с представителем нельзя",
         )
-    match = next((p for p in poa.representatives if _same_person(p, snils, inn)), None)
+    match = next((p for p in poa.representatives if _same_person(p, snils, inn, snils_required=True)), None)
     if match is None:
         named = "; ".join(_person_text(p.full_name, p.snils, p.inn) for p in poa.representatives)
         return PoaCheck(
@@ -263,7 +277,9 @@ def _representative(poa: Poa, holder: dict[str, str]) -> PoaCheck:
     return PoaCheck(
         name="representative",
         status="ok",
-        message=f"подписант — представитель по МЧД: {_person_text(match.full_name, match.snils, match.inn)}",
+        message=f"{_person_text(match.full_name, match.snils, match.inn)} — представитель по МЧД; СНИЛС"
+        + (" и ИНН совпадают" if match.inn and inn else " совпадает")
+        + " с сертификатом подписанта",
     )
 
 
@@ -282,7 +298,7 @@ def _principal(poa: Poa, expected_inn: str | None) -> PoaCheck:
             status="failed",
             message=f"доверитель в МЧД — {shown}, а ИНН организации в CRM {expected_inn.strip()}",
         )
-    return PoaCheck(name="principal", status="ok", message=f"доверитель {shown} — организация из CRM")
+    return PoaCheck(name="principal", status="ok", message=f"доверитель {shown}: ИНН совпадает с ИНН организации в CRM")
 
 
 def _powers(poa: Poa, required: tuple[str, ...]) -> PoaCheck:

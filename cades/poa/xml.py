@@ -120,7 +120,8 @@ def _parse(xml: bytes) -> Any:
     if not valid:
         first = errors[0] if errors else None
         where = f" (строка {first.line})" if first is not None and first.line else ""
-        detail = f": {first.message}" if first is not None else ""
+        # libxml2 names elements with their namespace ({urn://x-artefacts/EMCHD_1}СвРосОрг): the name alone reads.
+        detail = f": {first.message.replace('{' + NS + '}', '')}" if first is not None else ""
         more = f"; всего ошибок: {len(errors)}" if len(errors) > 1 else ""
         raise PoaFormatError(f"МЧД не соответствует схеме ФНС EMCHD_1{where}{detail}{more}")
     return root

@@ -34,6 +34,8 @@ PHRASES: dict[str, str] = {
     "document.exported": "выгружен пакет документа",
     "document.copy_exported": "выгружена копия с отметками об ЭП",
     "document.protocol_exported": "выгружен протокол проверки ЭП",
+    "archive_check.started": "загружен архив для проверки подписей",
+    "archive_check.finished": "проверка архива подписей завершена",
     "signature.accepted": "подпись принята",
     "signature.refused": "подпись отклонена проверкой",
     "job.created": "запрошена подпись",

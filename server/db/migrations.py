@@ -891,3 +891,39 @@ def m0028_template_attempts(db: SqliteUtilsDatabase) -> None:
         "CREATE UNIQUE INDEX template_attempts_generated ON template_attempts(generated_id)"
         " WHERE generated_id IS NOT NULL"
     )
+
+
+@migrations(name="0029_archive_checks")
+def m0029_archive_checks(db: SqliteUtilsDatabase) -> None:
+    # Issue 19: an auditor uploads a ZIP of signed documents and every signature in it is checked on the server
+    # (server/workflow/archive_checks.py). The check and each signature's verdict are kept as they come, so the page
+    # shows progress from here, and a server restarted mid-check goes on where it stopped: a signature with its
+    # row (`position` in the archive's sorted list) is not checked again. The ZIP itself lives in
+    # <data_dir>/archive-checks only until its check ends.
+    db.execute("""
+        CREATE TABLE archive_checks (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            file_name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed')),
+            total INTEGER NOT NULL DEFAULT 0,
+            unsigned TEXT NOT NULL DEFAULT '[]',
+            error TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            seconds REAL NOT NULL DEFAULT 0
+        )""")
+    db.execute("""
+        CREATE TABLE archive_check_items (
+            check_id INTEGER NOT NULL REFERENCES archive_checks(id),
+            position INTEGER NOT NULL,
+            signature TEXT NOT NULL,
+            document TEXT,
+            verdict TEXT NOT NULL CHECK (verdict IN ('valid', 'invalid', 'indeterminate', 'unusable')),
+            headline TEXT NOT NULL,
+            checked_at TEXT NOT NULL,
+            PRIMARY KEY (check_id, position)
+        )""")
+    db.execute("CREATE INDEX archive_checks_open ON archive_checks(state) WHERE state IN ('queued', 'running')")

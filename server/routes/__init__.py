@@ -21,6 +21,7 @@ from typing import Any
 from . import agent, cryptoarm, portal_pages, public_pages, public_verify, robots, templates
 from .api import agents as api_agents
 from .api import approval as api_approval
+from .api import archive_checks as api_archive_checks
 from .api import certificate_offers as api_certificate_offers
 from .api import certificates as api_certificates
 from .api import counterparty as api_counterparty
@@ -39,6 +40,7 @@ ROUTES: list[Any] = [
     api_documents.DocumentsController,
     api_versions.VersionsController,
     *protocols.ROUTES,
+    *api_archive_checks.ROUTES,
     *api_approval.ROUTES,
     api_certificates.CertificatesController,
     *api_certificate_offers.ROUTES,

@@ -22,6 +22,7 @@ from server.db import Database
 from server.portal.service import PortalService
 from server.portal.sessions import Session, SessionSigner
 from server.state import AppServices
+from server.workflow.archive_checks import ArchiveChecks
 from server.workflow.directory import PortalDirectory
 from server.workflow.downloads import Downloads
 from server.workflow.intake import Intake
@@ -126,6 +127,12 @@ def provide_templates(services: Services) -> DocumentTemplates:
     return templates
 
 
+def provide_archive_checks(services: Services) -> ArchiveChecks:
+    checks = services.archive_checks
+    assert checks is not None, "the archive checks start with the server"
+    return checks
+
+
 def provide_public_limiter(services: Services) -> PublicLimiter:
     limiter = services.public_limiter
     assert limiter is not None, "the counterparty exchange starts with the server"
@@ -146,6 +153,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "packaging": Provide(provide_packaging, sync_to_thread=False),
     "reports": Provide(provide_reports, sync_to_thread=False),
     "paper": Provide(provide_paper, sync_to_thread=False),
+    "checks": Provide(provide_archive_checks, sync_to_thread=False),
     "registration": Provide(provide_registration, sync_to_thread=False),
     "portal": Provide(provide_portal, sync_to_thread=False),
     "signer": Provide(provide_signer, sync_to_thread=False),

@@ -60,6 +60,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "crm_not_found": 400,
     "duplicate_name": 400,
     "empty_file": 400,
+    "not_a_zip": 400,
     "no_file": 400,
     "no_files": 400,
     "no_signers": 400,

@@ -43,7 +43,7 @@ def set_generated(db: Database, attempt_id: int, generated_id: int) -> None:
     )
 
 
-def finish(db: Database, attempt_id: int, document_id: int) -> None:
+def record_document(db: Database, attempt_id: int, document_id: int) -> None:
     """Inside the transaction that creates the document (:meth:`.intake.Intake.create`'s ``in_transaction``)."""
     changed = db.execute(
         "UPDATE template_attempts SET document_id = ? WHERE id = ? AND document_id IS NULL", [document_id, attempt_id]

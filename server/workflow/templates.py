@@ -247,7 +247,7 @@ class DocumentTemplates:
                 message=message,
                 contact_id=contact_id,
                 contact_email=contact_email,
-                in_transaction=lambda d, doc_id: template_attempt_store.finish(d, attempt.id, doc_id),
+                in_transaction=lambda d, doc_id: template_attempt_store.record_document(d, attempt.id, doc_id),
             )
 
     # ---- bulk ------------------------------------------------------------------------------------------------

@@ -260,3 +260,43 @@ def test_unreadable_mchd_is_a_verdict_not_an_exception(mchd_pki: MchdPki) -> Non
 )
 def test_is_head_certificate(mchd_pki: MchdPki, who: str, expected: bool) -> None:
     assert is_head_certificate(cert_of(getattr(mchd_pki, who))) is expected
+
+
+def test_head_certificate_naming_another_organisation_by_inn_fails_even_with_the_same_ogrn(mchd_pki: MchdPki) -> None:
+    """ИНН ЮЛ and ОГРН must both agree when both are there: one matching value does not outweigh a conflicting one."""
+    from tests.support.mchd import HEAD, Company, _subject
+
+    mixed = Company(name=COMPANY.name, inn=OTHER_COMPANY.inn, kpp=COMPANY.kpp, ogrn=COMPANY.ogrn)
+    cert = mchd_pki.pki.issue(mchd_pki.inter, "mchd-head-mixed", subject=_subject(HEAD, mixed))
+    verdict = run(mchd_pki, signer=cert)
+    expect(verdict, issuer="failed")
+    assert OTHER_COMPANY.inn in next(c.message for c in verdict.checks if c.name == "issuer")
+
+
+def test_an_entrepreneur_principal_signs_their_own_mchd(mchd_pki: MchdPki) -> None:
+    """ИП as principal: the ИП is the one who acts without a power of attorney; their certificate carries ОГРНИП."""
+    ip = Person("Сидоров", "Пётр", "Олегович", "66677788899", "500100732259")
+    ogrnip = "304770000000012"
+    cert = mchd_pki.pki.issue(
+        mchd_pki.inter, "mchd-ip",
+        subject=mchd_pki.pki.subject(C="RU", CN=ip.full_name, SN=ip.last, GN=f"{ip.first} {ip.middle}",
+                                     OGRNIP=ogrnip, INN=ip.inn, SNILS=ip.snils),
+    )  # fmt: skip
+    spec = MchdSpec(entrepreneur=(ip, ogrnip))
+    verdict = run(mchd_pki, spec, signer=cert, inn=ip.inn)
+    expect(verdict)
+    assert verdict.poa is not None
+    assert verdict.poa.principal.ogrn == ogrnip and verdict.poa.principal.kpp == ""
+    assert verdict.poa.principal.name == f"ИП {ip.full_name}"
+    assert is_head_certificate(cert_of(cert))
+    # The same МЧД signed by a company's head (no ОГРНИП, another ИНН) is not the ИП's.
+    expect(run(mchd_pki, spec, signer=mchd_pki.head, inn=ip.inn), issuer="failed")
+
+
+def test_a_certificate_without_snils_is_not_the_representative_named_by_snils(mchd_pki: MchdPki) -> None:
+    """The МЧД names the representative by СНИЛС: a certificate with the same ИНН but no СНИЛС does not prove it."""
+    cert = mchd_pki.pki.issue(
+        mchd_pki.inter, "mchd-no-snils",
+        subject=mchd_pki.pki.subject(C="RU", CN=EMPLOYEE.full_name, SN=EMPLOYEE.last, INN=EMPLOYEE.inn),
+    )  # fmt: skip
+    expect(run(mchd_pki, document_signer=cert), representative="failed")

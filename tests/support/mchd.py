@@ -100,6 +100,7 @@ class MchdSpec:
     text_powers: str | None = None
     redelegation: str = "1"
     joint: str = "2"  # ПрСовмПолн: "1" joint, "2" individual
+    entrepreneur: tuple[Person, str] | None = None  # an ИП principal (the person, ОГРНИП) instead of ``principal``
 
     def replace(self, **changes: object) -> MchdSpec:
         return dataclasses.replace(self, **changes)
@@ -134,13 +135,19 @@ def build_mchd(spec: MchdSpec | None = None) -> bytes:
         НомДовер=spec.number, ДатаВыдДовер=spec.issued.isoformat(), СрокДейст=spec.valid_until.isoformat(),
     )  # fmt: skip
     _el(about, "СведСист").text = f"https://m4d.nalog.gov.ru/emchd/check-status?guid={spec.number}"
-    principal = _el(_el(original, "СвДоверит", ТипДоверит="1"), "Доверит")
-    org = _el(principal, "РосОргДовер", ЕИОУК="0", ЕИОФЛ="1", ЕИОИП="0")
-    company = spec.principal
-    info = _el(org, "СвРосОрг", НаимОрг=company.name, ИННЮЛ=company.inn, КПП=company.kpp, ОГРН=company.ogrn)
-    _el(_el(info, "АдрРег", Регион="77"), "АдрРФ").text = "125009, г. Москва, ул. Тверская, д. 1"
-    for head in spec.heads:
-        _person_info(_el(org, "ЛицоБезДов", ПолнЮЛ="1"), "СвФЛ", head, passport=False, position=True)
+    if spec.entrepreneur is not None:
+        person, ogrnip = spec.entrepreneur
+        principal = _el(_el(original, "СвДоверит", ТипДоверит="3"), "Доверит")
+        ip = _el(principal, "ИПДовер", ОГРНИП=ogrnip, ИННФЛ=person.inn, СНИЛС=person.snils_xml)
+        _el(_el(ip, "СведФЛ"), "ФИО", Фамилия=person.last, Имя=person.first, Отчество=person.middle)
+    else:
+        principal = _el(_el(original, "СвДоверит", ТипДоверит="1"), "Доверит")
+        org = _el(principal, "РосОргДовер", ЕИОУК="0", ЕИОФЛ="1", ЕИОИП="0")
+        company = spec.principal
+        info = _el(org, "СвРосОрг", НаимОрг=company.name, ИННЮЛ=company.inn, КПП=company.kpp, ОГРН=company.ogrn)
+        _el(_el(info, "АдрРег", Регион="77"), "АдрРФ").text = "125009, г. Москва, ул. Тверская, д. 1"
+        for head in spec.heads:
+            _person_info(_el(org, "ЛицоБезДов", ПолнЮЛ="1"), "СвФЛ", head, passport=False, position=True)
     for person in spec.representatives:
         given = _el(_el(original, "СвУпПред", ТипПред="3"), "Пред")
         _person_info(given, "СведФизЛ", person, passport=True, position=False)
@@ -153,9 +160,10 @@ def build_mchd(spec: MchdSpec | None = None) -> bytes:
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
 
 
-def sign_mchd(pki: OpenSSLPki, signer: Issued, xml: bytes) -> bytes:
-    """The detached CAdES-BES signature (DER) of ``signer`` over the XML bytes as they are: ``openssl cms -sign``."""
-    return pki.sign(signer, xml, attached=False, cades=True)
+def sign_mchd(pki: OpenSSLPki, signer: Issued, xml: bytes, *, chain: list[Path] | None = None) -> bytes:
+    """The detached CAdES-BES signature (DER) of ``signer`` over the XML bytes as they are (``openssl cms -sign``),
+    carrying the ``chain`` certificates (the issuing CA) as a signing tool does."""
+    return pki.sign(signer, xml, attached=False, cades=True, certfile=chain)
 
 
 def _subject(person: Person, company: Company | None) -> str:
@@ -200,7 +208,7 @@ class MchdPki:
     def signed(self, spec: MchdSpec | None = None, signer: Issued | None = None) -> tuple[bytes, bytes]:
         """(XML, detached signature) of an МЧД made from ``spec``, signed by ``signer`` (the head by default)."""
         xml = build_mchd(spec)
-        return xml, sign_mchd(self.pki, signer or self.head, xml)
+        return xml, sign_mchd(self.pki, signer or self.head, xml, chain=[self.inter.cert])
 
 
 def make_mchd_pki(root_dir: Path) -> MchdPki:
