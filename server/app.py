@@ -125,6 +125,7 @@ def workflow_services(
         db=db, settings=settings, validation=TrustContext(settings, db, fetcher), listeners=listeners
     )
     directory = PortalDirectory(settings, portal)
+    signatures.own_inns = directory.own_company_inns  # issue 18: the МЧД's principal for our own employees
     documents = DocumentQueries(db, CardAccess(settings.crm, portal, directory))
     downloads = Downloads(db, directory=directory, documents=documents, spool=spool, cache=cache)
     public_verdicts = PublicVerdicts(db, public_url=settings.server.public_url)

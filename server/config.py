@@ -108,6 +108,10 @@ class PolicySettings(_Section, frozen=True):
     auditor_group_id: int = 0
     link_ttl_days: int = 30
     reminder_days_before: list[int] = msgspec.field(default_factory=lambda: [3, 1])
+    # Issue 18: an employee's (not the head's) signature needs an МЧД: refuse without a valid one, accept with
+    # the warning, or do not look (server.workflow.poa_policy).
+    internal_poa: Literal["require", "warn", "off"] = "warn"
+    counterparty_poa: Literal["require", "warn", "off"] = "warn"
 
 
 class LimitsSettings(_Section, frozen=True):
@@ -169,6 +173,20 @@ class CrmSettings(_Section, frozen=True):
     rollup_cache_seconds: int = 30  # a company's deals and contacts for its roll-up, kept this long
 
 
+POA_CARD_KINDS = ("deal", "company", "contact")
+
+
+class MchdSettings(_Section, frozen=True):
+    """How an МЧД is checked (issue 18): the ФНС registry and the powers each kind of document needs."""
+
+    registry_check: bool = False  # ask the ФНС registry whether the МЧД is revoked (network; cached)
+    registry_url: str = "https://m4d.nalog.gov.ru"  # the registry's address (cades.poa.registry)
+    registry_timeout_seconds: float = 5.0
+    # The CRM card's kind ("deal", "company", "contact", "dynamic_<entityTypeId>" for a smart process, "*" for the
+    # rest) -> the power codes (КодПолн) the МЧД must hold for a signature on its documents; none: any power.
+    powers: dict[str, list[str]] = {}
+
+
 class LoggingSettings(_Section, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -188,6 +206,7 @@ class Settings(_Section, frozen=True):
     cryptoarm: CryptoarmSettings = CryptoarmSettings()
     counterparty: CounterpartySettings = CounterpartySettings()
     crm: CrmSettings = CrmSettings()
+    mchd: MchdSettings = MchdSettings()
     logging: LoggingSettings = LoggingSettings()
 
     def check(self) -> str | None:
@@ -214,6 +233,11 @@ class Settings(_Section, frozen=True):
             return "trust: crl_max_mb and crl_cache_hours must be positive"
         if any(t < 128 for t in self.crm.smart_processes):
             return "crm.smart_processes: entityTypeId of a smart process is 128 or more (see crm.type.list)"
+        if self.mchd.registry_timeout_seconds <= 0:
+            return "mchd.registry_timeout_seconds: expected a positive number of seconds"
+        kinds = self.mchd.powers
+        if any(k != "*" and k not in POA_CARD_KINDS and not k.startswith("dynamic_") for k in kinds):
+            return 'mchd.powers: keys are "deal", "company", "contact", "dynamic_<entityTypeId>" or "*"'
         if self.crm.read_check_seconds < 0 or self.crm.rollup_cache_seconds < 0:
             return "crm: read_check_seconds and rollup_cache_seconds must not be negative"
         return None

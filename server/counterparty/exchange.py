@@ -25,7 +25,7 @@ from server import crashpoints
 from server.db import Database
 from server.ratelimit import SlidingWindow
 from server.text import DEFAULT_TIMEZONE, local_time
-from server.workflow import previews, signature_store, states, store
+from server.workflow import poa_policy, poa_store, previews, signature_store, states, store
 from server.workflow.directory import PortalMissing
 from server.workflow.docstate import DocState
 from server.workflow.downloads import Downloads
@@ -213,6 +213,7 @@ class SignatureSummary(msgspec.Struct, kw_only=True):
     certificate_valid: str
     problems: list[str] = []
     warning: str = ""
+    poa: dict[str, Any] | None = None  # issue 18: the МЧД verdict stored with it (poa_policy.shown)
 
 
 class FileView(msgspec.Struct, kw_only=True):
@@ -240,6 +241,8 @@ class PageModel(msgspec.Struct, kw_only=True):
     counterparty_signatures: list[SignatureSummary] = []
     author_message: str = ""  # what the author wrote to the counterparty in the create form (plain text)
     protocol: bool = False  # the document has a signature: its verification protocol (PDF) is offered
+    # Issue 18: the МЧД the counterparty kept with this document (number, principal, validity), if any.
+    poa_kept: dict[str, str] | None = None
 
 
 def summarise(
@@ -293,12 +296,15 @@ def _page_model(d: Any, ctx: LinkContext, timezone: str) -> PageModel:
     doc = ctx.doc
     files = store.files(d, doc.id)
     rows = signature_store.verdicts(d, doc.id)
+    poa_verdicts = poa_store.verdicts(d, doc.id)
+    kept = poa_store.of_document(d, doc.id)
     names = {f.id: f.name for f in files}
     company: list[SignatureSummary] = []
     theirs: list[SignatureSummary] = []
     org = ""
     for row in rows:
         summary = summarise(row.id, names.get(row.file_id, ""), row.verification, row.identity_warning, timezone)
+        summary.poa = poa_policy.shown(poa_verdicts.get(row.id))
         if row.signer_kind == "counterparty":
             theirs.append(summary)
         else:
@@ -331,6 +337,16 @@ def _page_model(d: Any, ctx: LinkContext, timezone: str) -> PageModel:
         counterparty_signatures=theirs,
         author_message=doc.message,
         protocol=bool(rows),
+        poa_kept={
+            "number": kept.number,
+            "principal_name": kept.principal_name,
+            "principal_inn": kept.principal_inn,
+            "valid_from": poa_policy.day_text(kept.valid_from),
+            "valid_until": poa_policy.day_text(kept.valid_until),
+            "file_name": kept.file_name,
+        }
+        if kept is not None
+        else None,
     )
 
 

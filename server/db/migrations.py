@@ -813,6 +813,56 @@ def m0025_approvals(db: SqliteUtilsDatabase) -> None:
     db.execute("CREATE INDEX document_observers_user ON document_observers(user_id)")
 
 
+@migrations(name="0026_poa")
+def m0026_poa(db: SqliteUtilsDatabase) -> None:
+    # Issue 18: машиночитаемые доверенности (МЧД) and their verdicts (server/workflow/poa_store.py).
+    # `poa_files`: an МЧД (XML + its detached .sig, both bounded by the upload route) bound either to an internal
+    # user's registered certificate (`scope = 'certificate'`: applies to every signature of that certificate while
+    # it is valid) or to one document's counterparty signature (`scope = 'document'`: uploaded on the public
+    # page). What was read from the XML at upload (number, principal, validity, representative) is kept in
+    # columns for the lists; the check at upload (`upload_status`, `upload_summary`) is a preview, the verdict
+    # that counts is the one made for each signature. Removing keeps the row (`removed_at`): a signature that
+    # relied on it still shows it.
+    # `signature_poa`: the МЧД verdict stored with each accepted signature: which МЧД (none when the signer had
+    # none), under which policy, the status (valid / invalid / indeterminate / missing / head / skipped), the
+    # Russian one-line summary and the whole verdict as JSON.
+    db.execute("""
+        CREATE TABLE poa_files (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL CHECK (scope IN ('certificate', 'document')),
+            certificate_id INTEGER REFERENCES signer_certificates(id),
+            document_id INTEGER REFERENCES documents(id),
+            xml BLOB NOT NULL,
+            sig BLOB NOT NULL,
+            file_name TEXT NOT NULL,
+            number TEXT NOT NULL DEFAULT '',
+            principal_name TEXT NOT NULL DEFAULT '',
+            principal_inn TEXT NOT NULL DEFAULT '',
+            representative TEXT NOT NULL DEFAULT '',
+            valid_from TEXT NOT NULL DEFAULT '',
+            valid_until TEXT NOT NULL DEFAULT '',
+            upload_status TEXT NOT NULL DEFAULT '',
+            upload_summary TEXT NOT NULL DEFAULT '',
+            uploaded_by TEXT NOT NULL,
+            uploaded_at TEXT NOT NULL,
+            removed_at TEXT,
+            CHECK ((scope = 'certificate') = (certificate_id IS NOT NULL)),
+            CHECK ((scope = 'document') = (document_id IS NOT NULL))
+        )""")
+    db.execute("CREATE INDEX poa_files_certificate ON poa_files(certificate_id) WHERE removed_at IS NULL")
+    db.execute("CREATE INDEX poa_files_document ON poa_files(document_id) WHERE removed_at IS NULL")
+    db.execute("""
+        CREATE TABLE signature_poa (
+            signature_id INTEGER PRIMARY KEY REFERENCES signatures(id),
+            poa_id INTEGER REFERENCES poa_files(id),
+            policy TEXT NOT NULL CHECK (policy IN ('require', 'warn', 'off')),
+            status TEXT NOT NULL
+                CHECK (status IN ('valid', 'invalid', 'indeterminate', 'missing', 'head', 'skipped')),
+            summary TEXT NOT NULL DEFAULT '',
+            verdict TEXT NOT NULL DEFAULT '{}'
+        )""")
+
+
 @migrations(name="0028_template_attempts")
 def m0028_template_attempts(db: SqliteUtilsDatabase) -> None:
     # Issue 17: a single «Создать из шаблона» asks the portal's generator for a document before the KlikDok

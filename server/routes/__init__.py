@@ -28,6 +28,7 @@ from .api import counterparty as api_counterparty
 from .api import cryptoarm as api_cryptoarm
 from .api import documents as api_documents
 from .api import health, protocols, session
+from .api import poa as api_poa
 from .api import versions as api_versions
 
 # In the order the schema lists them.
@@ -43,6 +44,7 @@ ROUTES: list[Any] = [
     *api_approval.ROUTES,
     api_certificates.CertificatesController,
     *api_certificate_offers.ROUTES,
+    *api_poa.ROUTES,
     *api_agents.ROUTES,
     *agent.ROUTES,
     *cryptoarm.ROUTES,

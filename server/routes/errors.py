@@ -73,6 +73,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_contact": 400,
     "contact_without_email": 400,
     "message_too_long": 400,
+    "bad_poa": 400,  # issue 18: an МЧД that is not one (XML, schema, the pair of files)
     # 403: someone else's
     "not_current_signer": 403,
     "wrong_signer": 403,
@@ -109,6 +110,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "wrong_document": 422,
     "invalid_signature": 422,
     "unverifiable": 422,
+    "poa_missing": 422,
+    "poa_invalid": 422,
     # 429 and 503
     "too_many_reminders": 429,
     "portal_unavailable": 503,

@@ -32,7 +32,9 @@ from server.counterparty import cryptoarm_handler
 from server.counterparty.exchange import REFUSAL_TEXT, ActionRefused, CounterpartyExchange, LinkContext, LinkProblem
 from server.counterparty.limiter import PublicLimiter, client_ip
 from server.workflow import previews
+from server.workflow.states import TransitionRefused
 
+from .api import poa as api_poa
 from .dependencies import Services
 from .errors import problem_page, security_headers, status_of
 from .uploads import Limits, UploadRefused, receive_form
@@ -117,6 +119,25 @@ def _attachment(name: str, content_type: str, data: bytes, *, inline: bool = Fal
     return Response(content=data, media_type=content_type or "application/octet-stream", headers=headers)
 
 
+async def keep_poa(
+    services: Services, ctx: LinkContext, poa: dict[str, bytes], file_name: str
+) -> TransitionRefused | None:
+    """Keep the counterparty's МЧД with the document (issue 18); the refusal to show when it is not an МЧД pair."""
+    if not poa.get("poa_xml") or not poa.get("poa_sig"):
+        return TransitionRefused("bad_poa", "Приложите оба файла МЧД: сам XML и файл его подписи (.sig).")
+    try:
+        await api_poa.poa_files(services).keep_for_document(
+            document_id=ctx.doc.id,
+            xml=poa["poa_xml"],
+            sig=poa["poa_sig"],
+            file_name=file_name,
+            actor=f"counterparty:{ctx.link.recipient_email} (ссылка {ctx.link.id})",
+        )
+    except TransitionRefused as exc:
+        return exc
+    return None
+
+
 def back_to_document(token: str) -> Redirect:
     """An action's address opened as a page (a reload after a failed upload, a bookmark, the back button):
     back to the document page, which says where things stand. Nothing is resolved or counted here."""
@@ -154,6 +175,7 @@ class PublicPages(Controller):
         status: int = 200,
         message: str = "",
         visitor: str = "",
+        poa_asked: bool = False,
     ) -> Template:
         """The document page; ``visitor`` (who is looking) is given only by a page view, which it may count."""
         model = await exchange.open_page(ctx, visitor=visitor)
@@ -172,6 +194,8 @@ class PublicPages(Controller):
                 "message": message,
                 "cryptoarm": services.cryptoarm_counterparty is not None,
                 "max_kb": services.settings.limits.max_signature_kb,
+                # Issue 18: the signature was refused for want of an МЧД: the form asks for it.
+                "poa_asked": poa_asked,
                 # One idempotency key per rendering, in every form's action: see the module's docstring.
                 "form_key": secrets.token_urlsafe(18),
             },
@@ -189,6 +213,7 @@ class PublicPages(Controller):
             "подписанным комплектом придёт на вашу почту.",
             "partly": "Подпись принята. Осталось подписать остальные файлы документа.",
             "rejected": "Отказ отправлен. Отправитель увидит указанную вами причину.",
+            "poa": "МЧД приложена к документу: она будет проверена вместе с вашей подписью.",
         }.get(done, "")
         visitor = f"{_ip(request, services.settings)} {request.headers.get('user-agent', '')[:300]}"
         return await self._page(services, exchange, ctx, message=message, visitor=visitor)
@@ -250,7 +275,7 @@ class PublicPages(Controller):
             return problem_page(status_of(exc), "Комплект недоступен", exc.message, back=f"/c/{ctx.token}")
         return _attachment(name, "application/zip", data)
 
-    @get(["/{token:str}/sign", "/{token:str}/reject"], sync_to_thread=False)
+    @get(["/{token:str}/sign", "/{token:str}/reject", "/{token:str}/poa"], sync_to_thread=False)
     def back_to_page(self, token: str) -> Redirect:
         return back_to_document(token)
 
@@ -272,9 +297,15 @@ class PublicPages(Controller):
             total_too_large="Отправлено слишком много данных: загрузите только файлы подписи.",
         )
         signatures: dict[int, bytes] = {}
+        poa: dict[str, bytes] = {}  # issue 18: the МЧД pair (poa_xml, poa_sig) when the form carries one
+        poa_name = ""
         try:
             async with receive_form(request, settings.storage.path, limits) as form:
                 for received in form.files:
+                    if received.field in ("poa_xml", "poa_sig") and received.size:
+                        poa[received.field] = await asyncio.to_thread(received.read_bytes)
+                        poa_name = received.filename if received.field == "poa_xml" else poa_name
+                        continue
                     if not received.field.startswith("sig_") or received.size == 0:
                         continue
                     try:
@@ -285,15 +316,60 @@ class PublicPages(Controller):
         except UploadRefused as exc:
             message = "Не удалось прочитать отправленную форму." if exc.code == "bad_form" else exc.message
             return await self._page(services, exchange, ctx, error=message, status=status_of(exc))
+        if poa and ctx.mode == "open":
+            problem = await keep_poa(services, ctx, poa, poa_name)
+            if problem is not None:
+                return await self._page(services, exchange, ctx, error=problem.message, status=status_of(problem))
         try:
             outcome = await exchange.submit(ctx, signatures, max_bytes=limit)
         except ActionRefused as exc:
-            return await self._page(services, exchange, ctx, error=exc.message, status=status_of(exc))
+            return await self._page(
+                services,
+                exchange,
+                ctx,
+                error=exc.message,
+                status=status_of(exc),
+                poa_asked=exc.code in ("poa_missing", "poa_invalid"),
+            )
         return Redirect(
             f"/c/{token}?done={'signed' if outcome.completed else 'partly'}",
             status_code=303,
             headers=security_headers(),
         )
+
+    @post("/{token:str}/poa", request_max_body_size=None, status_code=303)
+    async def poa(
+        self, request: Request, services: Services, exchange: CounterpartyExchange, link: OpenedLink, token: str
+    ) -> Response[Any] | Template:
+        """The МЧД alone (issue 18), for a signature that comes another way (CryptoARM GOST): kept with the
+        document and checked with the signature when it arrives. Streamed and bounded like the signing form."""
+        if isinstance(link, Template):
+            return link
+        ctx = link
+        if ctx.mode != "open":
+            return back_to_document(token)
+        limit = services.settings.limits.max_signature_kb * 1024
+        limits = Limits(
+            file_bytes=limit,
+            total_bytes=2 * limit + 64 * 1024,
+            file_too_large=lambda _name: "Файл МЧД или её подписи слишком большой.",
+            total_too_large="Отправлено слишком много данных: загрузите только МЧД и файл её подписи.",
+        )
+        poa: dict[str, bytes] = {}
+        name = ""
+        try:
+            async with receive_form(request, services.settings.storage.path, limits) as form:
+                for received in form.files:
+                    if received.field in ("poa_xml", "poa_sig") and received.size:
+                        poa[received.field] = await asyncio.to_thread(received.read_bytes)
+                        name = received.filename if received.field == "poa_xml" else name
+        except UploadRefused as exc:
+            message = "Не удалось прочитать отправленную форму." if exc.code == "bad_form" else exc.message
+            return await self._page(services, exchange, ctx, error=message, status=status_of(exc))
+        problem = await keep_poa(services, ctx, poa, name)
+        if problem is not None:
+            return await self._page(services, exchange, ctx, error=problem.message, status=status_of(problem))
+        return Redirect(f"/c/{token}?done=poa", status_code=303, headers=security_headers())
 
     @post("/{token:str}/reject", request_max_body_size=64 * 1024, status_code=303)
     async def reject(

@@ -76,6 +76,7 @@
       u().clear(holder);
       if (!rows.length) holder.appendChild(emptyState());
       else holder.appendChild(table(HEAD, flat(rows.map(myRow))));
+      if (K.poa) K.poa.mine(rows);   // the МЧД of these certificates (poa.js, issue 18)
       u().fit();
     }).catch(function (err) { u().showError(holder, err); });
   }
@@ -202,6 +203,7 @@
       } else {
         holder.appendChild(table(ADMIN_HEAD, flat(rows.map(adminRow))));
       }
+      if (K.poa) K.poa.admin(rows);   // everyone's МЧД, uploads for anyone (poa.js, issue 18)
       u().fit();
     }).catch(function (err) { u().showError(holder, err); });
   }

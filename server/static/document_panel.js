@@ -253,6 +253,20 @@
 
   var STEP_STATE = { waiting: "ожидает очереди", current: "ждёт подписи", signed: "подписано", rejected: "отклонено",
                      cancelled: "не потребовалось" };
+  // Issue 18: the МЧД the signature was judged with (number, principal, validity in the summary) and every check
+  // that did not pass; the head's signature says it needed none.
+  function poaNote(p) {
+    if (!p) return null;
+    if (p.status === "head") return el("div", { class: "kd-poa kd-muted", "data-poa": p.status, text: p.summary });
+    var tone = p.status === "valid" ? "valid" : (p.status === "invalid" ? "invalid" : "indeterminate");
+    var box = el("div", { class: "kd-poa kd-poa-" + tone, "data-poa": p.status },
+      el("span", { class: "kd-badge kd-verdict-" + tone, text: "МЧД" }), " " + p.summary);
+    (p.checks || []).forEach(function (c) {
+      if (c.status !== "ok") box.appendChild(el("div", { class: "kd-poa-check", "data-poa-check": c.name, text: c.message }));
+    });
+    return box;
+  }
+
   function day(iso) {
     if (!iso) return "";
     var d = new Date(iso);
@@ -368,7 +382,8 @@
           } }),
           // Anything short of a plain "valid" says what it is in full, not only in a tooltip.
           v.tone !== "valid" ? el("div", { class: "kd-verdict-note kd-verdict-" + v.tone, "data-headline": "",
-                                            text: v.title + ": " + v.text }) : null));
+                                            text: v.title + ": " + v.text }) : null,
+          poaNote(s.poa)));
       });
       panel.appendChild(sigs);
     }

@@ -113,6 +113,8 @@ class SignatureInfo(msgspec.Struct, kw_only=True):
     file_name: str = ""
     certificate_not_before: str | None = None
     certificate_not_after: str | None = None
+    # Issue 18: the МЧД verdict stored with it (server.workflow.poa_policy.shown): number, principal, validity.
+    poa: dict[str, Any] | None = None
 
 
 class DocumentSummary(msgspec.Struct, kw_only=True):

@@ -17,7 +17,7 @@ from typing import Any
 
 from server.db import Database, audit
 
-from . import store
+from . import poa_store, store
 from .docstate import DocState
 from .downloads import Downloads
 from .files import safe_name
@@ -56,6 +56,15 @@ def unique_entry(name: str, used: set[str]) -> str:
         candidate = f"{stem}.{n}.{ext}" if dot and stem else f"{name}.{n}"
     used.add(candidate.lower())
     return candidate
+
+
+def poa_entries(file_name: str, used: set[str]) -> tuple[str, str]:
+    """The МЧД's XML and its detached signature as a recipient takes them (the ФНС file ``ON_EMCHD_….xml`` and
+    ``ON_EMCHD_….sig`` beside it, as the ФНС registry hands them out): the uploaded name, made safe, ``.xml``."""
+    name = safe_name(file_name, "МЧД.xml")
+    stem = name[:-4] if name.lower().endswith(".xml") else name
+    xml = unique_entry(f"{stem}.xml", used)
+    return xml, unique_entry(f"{xml[:-4]}.sig", used)
 
 
 def signature_entry(file_name: str, signer: dict[str, Any], used: set[str]) -> str:
@@ -108,6 +117,7 @@ class Packaging:
             raise TransitionRefused("not_found", "Документ не найден.")
         files = await self.db.read(lambda d: store.files(d, document_id))
         signatures = await self.db.read(lambda d: store.stored_signatures(d, document_id))
+        poas = await self.db.read(lambda d: self._poa_files(d, document_id))
         report, html = await self.reports.of(doc)
         copies = await self._paper_copies(document_id) if signatures else []
         buf = io.BytesIO()
@@ -121,11 +131,30 @@ class Packaging:
                 by_id[f.id] = name
             for sig in signatures:
                 z.writestr(signature_entry(by_id[sig.file_id], json.loads(sig.signer or "{}"), used), sig.cms)
+            # Issue 18: each МЧД a signature relied on, once, with its signature beside it.
+            for file_name, xml, poa_sig in poas:
+                xml_name, sig_name = poa_entries(file_name, used)
+                z.writestr(xml_name, xml)
+                z.writestr(sig_name, poa_sig)
             z.writestr(REPORT_HTML, html)
             z.writestr(REPORT_JSON, json.dumps(report, ensure_ascii=False, indent=2, default=str))
             for c in copies:
                 z.writestr(unique_entry(safe_name(c.name, "копия.pdf"), used), c.data)
         return f"{safe_name(doc.title)}.zip", buf.getvalue()
+
+    @staticmethod
+    def _poa_files(d: Any, document_id: int) -> list[tuple[str, bytes, bytes]]:
+        """(file name, XML, signature) of every МЧД the document's signatures were judged with, in order."""
+        found: list[tuple[str, bytes, bytes]] = []
+        seen: set[int] = set()
+        for entry in sorted(poa_store.verdicts(d, document_id).values(), key=lambda e: e.signature_id):
+            if entry.poa_id is None or entry.poa_id in seen:
+                continue
+            seen.add(entry.poa_id)
+            files = poa_store.poa_bytes(d, entry.poa_id)
+            if files is not None:
+                found.append((entry.file_name, files[0], files[1]))
+        return found
 
     async def _paper_copies(self, document_id: int) -> list[PaperCopy]:
         """The stamped copies and the protocol; none (logged) when they cannot be made, e.g. no Cyrillic font on

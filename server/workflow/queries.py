@@ -18,7 +18,7 @@ from cades.verdicts import document_headline
 from server.bitrix24.entities import cards_phrase, kind_of
 from server.db import Database
 
-from . import approval, previews, signature_store, store, version_store
+from . import approval, poa_policy, poa_store, previews, signature_store, store, version_store
 from .digest_commands import digest_commands
 from .docstate import FINAL_STATES, OPEN_STATES, DocState
 from .model import (
@@ -214,7 +214,10 @@ class DocumentQueries:
                     for f in files
                 ],
                 route=route,
-                signatures=_with_verdicts(signatures, signature_store.verdicts(d, document_id), file_names),
+                signatures=_with_poa(
+                    _with_verdicts(signatures, signature_store.verdicts(d, document_id), file_names),
+                    poa_store.verdicts(d, document_id),
+                ),
                 history=history,
                 can=can,
                 message=doc.message,
@@ -259,6 +262,11 @@ def _verdict(result: VerificationResult) -> SignatureVerdict:
         sub_indication=head.sub_indication,
         accepted_without_revocation=head.accepted_without_revocation,
     )
+
+
+def _with_poa(signatures: list[SignatureInfo], poas: dict[int, poa_store.SignaturePoa]) -> list[SignatureInfo]:
+    """Each signature with the МЧД verdict stored with it (issue 18), where one was."""
+    return [msgspec.structs.replace(s, poa=poa_policy.shown(poas.get(s.id))) if s.id in poas else s for s in signatures]
 
 
 def _with_verdicts(

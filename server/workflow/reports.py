@@ -28,6 +28,7 @@ from server.paper.protocol import (
     TITLE,
     Protocol,
     ProtocolFile,
+    ProtocolNote,
     ProtocolView,
     protocol_json,
     protocol_view,
@@ -35,7 +36,7 @@ from server.paper.protocol import (
 )
 from server.text import DEFAULT_TIMEZONE, local_time, portal_zone
 
-from . import public_verdict_store, store
+from . import poa_policy, poa_store, public_verdict_store, store
 from .files import safe_name
 from .model import DocumentRow
 from .permissions import Viewer
@@ -53,12 +54,35 @@ def protocol_file_name(title: str) -> str:
     return safe_name(f"Протокол проверки ЭП — {title}"[:170], "Протокол проверки ЭП") + ".pdf"
 
 
+def poa_notes(poa: dict[str, Any] | None) -> list[ProtocolNote]:
+    """The МЧД rows under a signature in every rendering of the report: the verdict, number, principal, validity,
+    the powers the policy asked for, and each check that did not pass."""
+    if poa is None:
+        return []
+    notes = [ProtocolNote(label="МЧД", lines=[poa["summary"]])]
+    if poa["number"]:
+        principal = poa["principal_name"] + (f", ИНН {poa['principal_inn']}" if poa["principal_inn"] else "")
+        notes.append(ProtocolNote(label="Номер МЧД", lines=[poa["number"]]))
+        notes.append(ProtocolNote(label="Доверитель", lines=[principal or "—"]))
+        period = f"с {poa['valid_from_text'] or '—'} по {poa['valid_until_text'] or '—'}"
+        notes.append(ProtocolNote(label="Срок действия МЧД", lines=[period]))
+        powers = ", ".join(poa["required_powers"]) or "любые (политика не требует определённых)"
+        notes.append(ProtocolNote(label="Требуемые полномочия", lines=[powers]))
+        if not poa["registry_checked"]:
+            notes.append(ProtocolNote(label="Реестр ФНС", lines=["статус в реестре ФНС не проверен"]))
+    problems = [c["message"] for c in poa["checks"] if c["status"] != "ok"]
+    if problems:
+        notes.append(ProtocolNote(label="Проверка МЧД", lines=problems))
+    return notes
+
+
 class _Stored(msgspec.Struct, frozen=True):
     """A stored signature beside its decoded result: what the JSON adds to the protocol's entry."""
 
     signature_id: int
     signer: Any
     result: VerificationResult
+    poa: dict[str, Any] | None = None  # issue 18: the МЧД verdict stored with it (poa_policy.shown)
 
 
 class Reports:
@@ -90,24 +114,30 @@ class Reports:
         """The document's protocol (every file in order, each with its accepted signatures in the order they
         were accepted) and, file by file, the stored rows behind its results."""
         document_id = doc.id
-        signatures, files, public_id = await self.db.read(
+        signatures, files, public_id, poas = await self.db.read(
             lambda d: (
                 store.stored_signatures(d, document_id),
                 store.files(d, document_id),
                 public_verdict_store.existing_id(d, document_id),
+                poa_store.verdicts(d, document_id),
             )
         )
         stored: dict[int, list[_Stored]] = {f.id: [] for f in files}
         for sig in signatures:
             result = msgspec.json.decode(sig.verification, type=VerificationResult)
-            stored.setdefault(sig.file_id, []).append(_Stored(sig.id, json.loads(sig.signer or "{}"), result))
+            poa = poa_policy.shown(poas.get(sig.id))
+            stored.setdefault(sig.file_id, []).append(_Stored(sig.id, json.loads(sig.signer or "{}"), result, poa))
         # The public address once the document has one (its stamped copy's QR code made it): a report only reads.
         verify_url = self.public_verdicts.url(public_id) if self.public_verdicts and public_id else None
         protocol = Protocol(
             title=doc.title,
             files=[
                 ProtocolFile(
-                    name=f.name, streebog256=f.streebog256, size=f.size, results=[s.result for s in stored[f.id]]
+                    name=f.name,
+                    streebog256=f.streebog256,
+                    size=f.size,
+                    results=[s.result for s in stored[f.id]],
+                    notes=[poa_notes(s.poa) for s in stored[f.id]],
                 )
                 for f in files
             ],
@@ -129,6 +159,7 @@ class Reports:
             entry["signer"] = row.signer
             entry["streebog256"] = protocol.files[sig.file_index].streebog256
             entry["verification"] = zoned_builtins(row.result, zone)
+            entry["poa"] = row.poa
         report = {
             "document_id": doc.id,
             "state": doc.state.value,

@@ -12,10 +12,13 @@ and with nothing else changed:
    internal signer refused for a certificate bound to nobody gets an offer to bind it, the proof being this very
    signature (an upload's refusal carries it in ``details["bind_offer"]``; an agent's or CryptoARM's job keeps it
    for the page waiting on the job, never for the device: :mod:`.certificate_offers`);
-4. one transaction: the signature (CMS + verification result), the document's new state, the audit row, the
-   outbox messages (Disk copy ``<name>.sig``, timeline comment, notifications). The route is re-checked inside
-   that transaction, so two signatures racing for the same step cannot both win. The transition's listeners
-   (e.g. the counterparty invitation when the company's part completes) run in the same transaction.
+3a. a person's (not the head's) certificate needs an МЧД under ``[policy] internal_poa`` / ``counterparty_poa``
+   (:mod:`.poa_policy`): ``poa_missing`` / ``poa_invalid`` under "require", each naming the failed check;
+4. one transaction: the signature (CMS + verification result, and the МЧД verdict), the document's new state, the
+   audit row, the outbox messages (Disk copy ``<name>.sig``, timeline comment, notifications). The route is
+   re-checked inside that transaction, so two signatures racing for the same step cannot both win. The
+   transition's listeners (e.g. the counterparty invitation when the company's part completes) run in the same
+   transaction.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from server.db import Database as KlikDatabase
 from server.db import audit
 from server.trust import context as trust_context
 
-from . import certificate_offers, effects, identity, job_store, signature_store, states, store
+from . import certificate_offers, effects, identity, job_store, poa_policy, poa_store, signature_store, states, store
 from .docstate import SIGNING_STATES, DocState
 from .listeners import TransitionListeners
 from .model import DocumentFile, DocumentRow, RouteStep
@@ -119,6 +122,10 @@ class SignatureDeps:
     settings: Settings
     validation: ValidationProvider
     listeners: TransitionListeners = field(default_factory=TransitionListeners)
+    # Issue 18, the МЧД policy (.poa_policy): our company's ИНН from the portal's own companies, and the ФНС
+    # registry client used when `[mchd] registry_check` is on.
+    own_inns: poa_policy.OwnInns | None = None
+    poa_registry: Any = None
 
 
 def validation_context(settings: Settings) -> ValidationContext:
@@ -233,6 +240,13 @@ async def accept_signature(
         else:
             mismatch = identity.check_counterparty(doc, sig)
             mode = deps.settings.policy.counterparty_identity_mismatch
+            # A counterparty employee's own certificate carries no company ИНН: its МЧД (whose principal's ИНН is
+            # checked against the CRM) is what ties it to the company (.poa_policy.counterparty_identity).
+            poa = await _judge_poa(deps, claim, step, doc, sig, cms)
+            try:
+                mismatch = poa_policy.counterparty_identity(mismatch, poa, refuse=mode == "refuse")
+            except poa_policy.PoaRefusal as exc:
+                raise SignatureRefused(exc.code, exc.message, exc.details) from None
         if mismatch and mode == "refuse":
             offer = None
             # An upload's refusal carries the offer to the page; an agent's or CryptoARM's goes to the device
@@ -255,6 +269,8 @@ async def accept_signature(
                 )
             raise SignatureRefused("wrong_signer", mismatch, {"bind_offer": offer} if offer else None)
         warning = mismatch or ""
+        if claim.kind == "internal":
+            poa = await _judge_poa(deps, claim, step, doc, sig, cms)
         accepted = await deps.db.write(
             lambda d: _store(
                 d,
@@ -269,6 +285,7 @@ async def accept_signature(
                 warning,
                 revocation_warning,
                 deps.listeners,
+                poa,
             )
         )
     except SignatureRefused as refusal:
@@ -294,6 +311,32 @@ async def accept_signature(
     return accepted
 
 
+async def _judge_poa(
+    deps: SignatureDeps,
+    claim: SignerClaim,
+    step: RouteStep,
+    doc: DocumentRow,
+    sig: SignatureResult,
+    cms: bytes,
+) -> poa_policy.PoaOutcome | None:
+    """The МЧД outcome under the side's policy (.poa_policy); its refusal becomes this module's."""
+    try:
+        return await poa_policy.judge(
+            db=deps.db,
+            settings=deps.settings,
+            context=deps.validation.current(),
+            registry=deps.poa_registry,
+            own_inns=deps.own_inns,
+            kind=claim.kind,
+            user_id=step.user_id if claim.kind == "internal" else None,
+            doc=doc,
+            sig=sig,
+            cms=cms,
+        )
+    except poa_policy.PoaRefusal as exc:
+        raise SignatureRefused(exc.code, exc.message, exc.details) from None
+
+
 def _store(
     db: Database,
     document_id: int,
@@ -307,6 +350,7 @@ def _store(
     warning: str,
     revocation_warning: str,
     listeners: TransitionListeners,
+    poa: poa_policy.PoaOutcome | None = None,
 ) -> AcceptedSignature:
     doc, step, file = _route_check(db, document_id, file_id, claim, job_id)
     signer = msgspec.to_builtins(sig.signer) if sig.signer is not None else {}
@@ -335,6 +379,18 @@ def _store(
         doc = states.add_warning(db, doc, f"{file.name}: {warning}")
     if revocation_warning:
         doc = states.add_warning(db, doc, f"{file.name}: {revocation_warning}")
+    if poa is not None:
+        poa_store.record_verdict(
+            db,
+            signature_id=signature_id,
+            poa_id=poa.poa_id,
+            policy=poa.policy,
+            status=poa.status,
+            summary=poa.summary,
+            verdict=poa.verdict_json,
+        )
+        if poa.warning:
+            doc = states.add_warning(db, doc, f"{file.name}: {poa.warning}")
     audit.append(
         db,
         actor=claim.actor,
@@ -350,6 +406,7 @@ def _store(
             "signer": {k: signer.get(k) for k in ("common_name", "inn", "innle", "snils", "ogrn") if signer.get(k)},
             "warning": warning,
             "revocation_warning": revocation_warning,
+            "poa": {"status": poa.status, "poa_id": poa.poa_id, "summary": poa.summary} if poa else None,
             "job_id": job_id,
         },
     )
@@ -366,5 +423,5 @@ def _store(
         step_completed=completed,
         document_state=state,
         status=sig.status,
-        warning="; ".join(w for w in (warning, revocation_warning) if w),
+        warning="; ".join(w for w in (warning, revocation_warning, poa.warning if poa else "") if w),
     )
