@@ -173,18 +173,32 @@ class CrmSettings(_Section, frozen=True):
     rollup_cache_seconds: int = 30  # a company's deals and contacts for its roll-up, kept this long
 
 
-POA_CARD_KINDS = ("deal", "company", "contact")
-
-
 class MchdSettings(_Section, frozen=True):
     """How an МЧД is checked (issue 18): the ФНС registry and the powers each kind of document needs."""
 
     registry_check: bool = False  # ask the ФНС registry whether the МЧД is revoked (network; cached)
     registry_url: str = "https://m4d.nalog.gov.ru"  # the registry's address (cades.poa.registry)
     registry_timeout_seconds: float = 5.0
-    # The CRM card's kind ("deal", "company", "contact", "dynamic_<entityTypeId>" for a smart process, "*" for the
-    # rest) -> the power codes (КодПолн) the МЧД must hold for a signature on its documents; none: any power.
+    # The CRM card's kind (its code in the entity registry, server.bitrix24.entities, or dynamic_<entityTypeId> for a
+    # smart process, or * for the rest) -> the power codes (КодПолн) the МЧД must hold for a signature on its
+    # documents; none: any power.
     powers: dict[str, list[str]] = {}
+
+
+def _card_kind(code: str) -> bool:
+    from server.bitrix24.entities import UnknownKind, kind_of
+
+    try:
+        kind_of(code)
+    except UnknownKind:
+        return False
+    return True
+
+
+def _card_kinds() -> list[str]:
+    from server.bitrix24.entities import KINDS
+
+    return [f'"{k.code}"' for k in KINDS]
 
 
 class LoggingSettings(_Section, frozen=True):
@@ -235,9 +249,12 @@ class Settings(_Section, frozen=True):
             return "crm.smart_processes: entityTypeId of a smart process is 128 or more (see crm.type.list)"
         if self.mchd.registry_timeout_seconds <= 0:
             return "mchd.registry_timeout_seconds: expected a positive number of seconds"
-        kinds = self.mchd.powers
-        if any(k != "*" and k not in POA_CARD_KINDS and not k.startswith("dynamic_") for k in kinds):
-            return 'mchd.powers: keys are "deal", "company", "contact", "dynamic_<entityTypeId>" or "*"'
+        unknown = [k for k in self.mchd.powers if k != "*" and not _card_kind(k)]
+        if unknown:
+            return (
+                f"mchd.powers: {unknown[0]!r} is not a kind of CRM card (keys: {', '.join(_card_kinds())}, "
+                '"dynamic_<entityTypeId>" or "*")'
+            )
         if self.crm.read_check_seconds < 0 or self.crm.rollup_cache_seconds < 0:
             return "crm: read_check_seconds and rollup_cache_seconds must not be negative"
         return None
