@@ -284,6 +284,7 @@ def load_certificate(data: bytes, *, max_size: int = 1024 * 1024) -> x509.Certif
     try:
         cert = x509.Certificate.load(der, strict=True)
         touch_certificate(cert)
+        remember_der(cert)
     except Exception as exc:
         raise MalformedInput(f"не удалось разобрать сертификат: {_short(exc)}") from exc
     return cert
@@ -296,8 +297,11 @@ def touch_certificate(cert: x509.Certificate) -> None:
     """
     tbs = cert["tbs_certificate"]
     tbs["serial_number"].native  # noqa: B018 - the read forces the lazy parse
-    tbs["issuer"].dump()
-    tbs["subject"].dump()
+    # The names are parsed lazily, attribute by attribute: reading them whole (as reports and validation messages
+    # do) is what shows an attribute that is not a SEQUENCE or a string that is not in its encoding. The text is
+    # cached on the name, so validation later pays nothing for it.
+    tbs["issuer"].human_friendly  # noqa: B018 - the read forces the lazy parse
+    tbs["subject"].human_friendly  # noqa: B018 - the read forces the lazy parse
     spki = tbs["subject_public_key_info"]
     spki["algorithm"]["algorithm"].dotted  # noqa: B018 - the read forces the lazy parse
     spki.dump()
@@ -306,6 +310,14 @@ def touch_certificate(cert: x509.Certificate) -> None:
     validity["not_after"].native  # noqa: B018 - the read forces the lazy parse
     cert["signature_algorithm"]["algorithm"].dotted  # noqa: B018 - the read forces the lazy parse
     cert["signature_value"].native  # noqa: B018 - the read forces the lazy parse
+
+
+def remember_der(value: core.Asn1Value) -> None:
+    """Encode the value once now and keep the bytes where ``certs.der_of`` and the CRL index look for them.
+
+    A value read in BER (an indefinite length) is re-encoded by ``dump()``, which parses every lazy child the
+    loader did not touch; damage there must be the loader's MalformedInput, not a ValueError at the first use."""
+    value.__dict__["_klikdok_der"] = value.dump()
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -324,6 +336,7 @@ def load_crl(data: bytes, *, max_size: int = 64 * 1024 * 1024) -> asn1_crl.Certi
     try:
         crl = asn1_crl.CertificateList.load(der, strict=True)
         crl["tbs_cert_list"]["issuer"].contents  # noqa: B018 - the read forces the lazy parse
+        remember_der(crl)
     except Exception as exc:
         raise MalformedInput(f"не удалось разобрать CRL: {_short(exc)}") from exc
     return crl

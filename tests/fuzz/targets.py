@@ -1,0 +1,450 @@
+"""The parsers the fuzz harness drives: each one's entry point, its documented refusal, and its oracle.
+
+A target's ``setup()`` runs once in the worker process and returns ``run(data) -> (verdict, detail)``:
+``accepted`` or ``refused`` (the parser's documented refusal type), or ``false_valid`` when the oracle catches
+a mutated signature or document reported valid. Any other exception escapes ``run`` and is the harness's
+"unhandled exception" finding. Entry points are the functions the server calls on outside input:
+
+- ``cms``: :func:`cades.verify.verify_cms` (refusal ``MalformedInput``), with the test PKI trusted and its CRLs;
+- ``document``: the same, with the seed signatures and a mutated document;
+- ``certificate`` / ``crl``: :func:`cades.asn1.load_certificate` / ``load_crl`` (``MalformedInput``), then what
+  the verifier reads from them (``facts``, ``crl_index`` with the real issuer);
+- ``ocsp``: :func:`cades.ocsp.check_response` (documented never to raise; a bad answer is ``unusable``);
+- ``tsl``: :func:`cades.tsl.parse_tsl` (``TslError``); ``poa``: :func:`cades.poa.read_poa` (``PoaFormatError``);
+- ``portal_form``: the real application in-process (``POST /b24/tab``, ``/b24/app``, ``/b24/events``), plus
+  ``placement_entity`` and ``slider_create_entity`` on the decoded form: any 5xx answer is a finding;
+- ``jsonrpc``: ``POST /cryptoarm/json`` of the real application; 5xx is a finding;
+- ``frames``: :func:`common.agent_protocol.decode_agent` and ``decode_server`` (``msgspec.DecodeError``, whose
+  subclass ``ValidationError`` is the refusal of a well-formed but wrong frame);
+- ``upload_form``: :func:`server.routes.uploads.receive_form` on a real Litestar request (``UploadRefused``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import mutators
+
+CORPUS = Path(__file__).with_name("corpus")
+REPO = Path(__file__).resolve().parents[2]
+POA_SAMPLES = REPO / "tests" / "poa" / "samples"
+TC26_SAMPLES = REPO / "tests" / "cades" / "samples" / "tc26"
+
+Run = Callable[[bytes], tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    seeds: Callable[[], list[bytes]]
+    mutate: mutators.Mutator
+    setup: Callable[[], Run]
+    what: str
+
+
+def _files(*patterns: str, base: Path = CORPUS) -> list[bytes]:
+    out: list[bytes] = []
+    for pattern in patterns:
+        out.extend(p.read_bytes() for p in sorted(base.glob(pattern)))
+    return out
+
+
+def manifest() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((CORPUS / "manifest.json").read_text())
+    return data
+
+
+def _at() -> dt.datetime:
+    return dt.datetime.fromisoformat(manifest()["at"])
+
+
+def _context() -> Any:
+    from cades.asn1 import load_certificate, load_crl
+    from cades.validation import ValidationContext
+
+    m = manifest()
+    return ValidationContext(
+        trust_roots=tuple(load_certificate((CORPUS / p).read_bytes()) for p in m["trust_roots"]),
+        crls=tuple(load_crl((CORPUS / p).read_bytes()) for p in m["crls"]),
+        at=_at(),
+    )
+
+
+# --- signatures -------------------------------------------------------------------------------------------
+
+
+def _signer_key(parsed: Any, signer: Any, content: bytes | None) -> tuple[bytes, bytes, bytes | None]:
+    """What a signer's validity rests on: the signature value, the DER of the signed attributes, and the content
+    (None when signed attributes bind it through messageDigest)."""
+    from cades.asn1 import ber_to_der
+
+    attrs = ber_to_der(signer.signed_attrs_raw) if signer.signed_attrs_raw else b""
+    return (bytes(signer.signature), attrs, content)
+
+
+def setup_cms() -> Run:
+    from cades.asn1 import MalformedInput
+    from cades.cms import parse_signed_data
+    from cades.verify import verify_cms
+
+    m = manifest()
+    document = (CORPUS / m["document"]).read_bytes()
+    context = _context()
+    genuine: set[tuple[bytes, bytes, bytes | None]] = set()
+    for path in m["valid_signatures"]:
+        blob = (CORPUS / path).read_bytes()
+        parsed = parse_signed_data(blob)
+        result = verify_cms(blob, None if parsed.content is not None else document, context=context)
+        if result.status != "valid":
+            raise AssertionError(f"seed {path} does not verify as valid ({result.signatures[0].reasons}): the oracle is void")
+        for signer in parsed.signers:
+            genuine.add(_signer_key(parsed, signer, document))
+
+    def run(data: bytes) -> tuple[str, str]:
+        try:
+            parsed = parse_signed_data(data)
+            content = None if parsed.content is not None else document
+            result = verify_cms(data, content, context=context)
+        except MalformedInput:
+            return "refused", ""
+        valid = [s for s in result.signatures if s.status == "valid"]
+        if not valid:
+            return "accepted", result.status
+        used = parsed.content if parsed.content is not None else document
+        for sig in valid:
+            key = _signer_key(parsed, parsed.signers[sig.index], used)
+            if key not in genuine:
+                return "false_valid", f"signer {sig.index} valid with altered signed data, signature or content"
+            if sig.certificate is None or sig.signer is None:
+                return "false_valid", f"signer {sig.index} valid without a certificate"
+        return "accepted", "valid (only unsigned parts changed)"
+
+    return run
+
+
+def setup_document() -> Run:
+    from cades.verify import verify_cms
+
+    m = manifest()
+    document = (CORPUS / m["document"]).read_bytes()
+    context = _context()
+    detached = [(CORPUS / p).read_bytes() for p in m["valid_signatures"] if "detached" in p]
+
+    def run(data: bytes) -> tuple[str, str]:
+        if data == document:
+            return "accepted", "unchanged"
+        for blob in detached:
+            result = verify_cms(blob, data, context=context)
+            if result.status == "valid" or any(s.intact for s in result.signatures):
+                return "false_valid", f"a changed document ({len(data)} bytes) verifies"
+        return "accepted", ""
+
+    return run
+
+
+def setup_certificate() -> Run:
+    from cades.asn1 import MalformedInput, load_certificate
+    from cades.certs import der_of, facts
+    from cades.validation import validate_chain
+
+    context = _context()
+    at = _at()
+    genuine = {der_of(load_certificate(b)) for b in _files("certificate/*.cer")}
+
+    def run(data: bytes) -> tuple[str, str]:
+        try:
+            cert = load_certificate(data)
+        except MalformedInput:
+            return "refused", ""
+        info = facts(cert).info
+        _ = (info.subject, info.issuer, info.identity, info.serial)
+        chain = validate_chain(cert, context=context, at=at)
+        # A trust anchor is its name and key (RFC 5280 §6.1.1): a root re-encoded around them is still the anchor.
+        forged = der_of(cert) not in genuine and not context.is_anchor(cert)
+        if not chain.reasons and forged and chain.chain and context.is_anchor(chain.chain[-1]):
+            return "false_valid", "a mutated certificate chains to the trusted root without a reason"
+        return "accepted", ""
+
+    return run
+
+
+def setup_crl() -> Run:
+    from cades.asn1 import MalformedInput, load_certificate, load_crl
+    from cades.revocation import crl_index
+
+    issuers = [load_certificate(b) for b in _files("certificate/inter.cer", "certificate/root.cer")]
+    genuine = {load_crl(b)["tbs_cert_list"].dump() for b in _files("crl/*.crl")}
+
+    def run(data: bytes) -> tuple[str, str]:
+        try:
+            crl = load_crl(data)
+        except MalformedInput:
+            return "refused", ""
+        for issuer in issuers:
+            index = crl_index(crl, issuer)
+            if index is not None and crl["tbs_cert_list"].dump() not in genuine:
+                return "false_valid", "a mutated CRL is taken as signed by its issuer"
+        return "accepted", ""
+
+    return run
+
+
+def setup_ocsp() -> Run:
+    from asn1crypto import ocsp as asn1_ocsp
+
+    from cades.asn1 import load_certificate
+    from cades.ocsp import check_response
+
+    m = manifest()
+    at = _at()
+    cases = []
+    genuine: set[bytes] = set()
+    for name, case in m["ocsp"].items():
+        cert_path = CORPUS / case["cert"] if "/" in case["cert"] else CORPUS / "ocsp" / case["cert"]
+        cert = load_certificate(cert_path.read_bytes())
+        issuer = load_certificate((CORPUS / case["issuer"]).read_bytes())
+        der = (CORPUS / "ocsp" / name).read_bytes()
+        answer = check_response(der, cert, issuer, at=at, now=at, nonce=None)
+        if answer.status != case["status"]:
+            raise AssertionError(f"seed {name}: {answer.status} {answer.problem}, expected {case['status']}")
+        basic = asn1_ocsp.OCSPResponse.load(der)["response_bytes"]["response"].parsed
+        genuine.add(basic["tbs_response_data"].dump())
+        cases.append((cert, issuer))
+
+    def run(data: bytes) -> tuple[str, str]:
+        verdicts = []
+        for cert, issuer in cases:
+            answer = check_response(data, cert, issuer, at=at, now=at, nonce=None)
+            verdicts.append(answer.status)
+            if answer.status in ("good", "revoked"):
+                basic = asn1_ocsp.OCSPResponse.load(data)["response_bytes"]["response"].parsed
+                if basic["tbs_response_data"].dump() not in genuine:
+                    return "false_valid", f"a mutated OCSP response is trusted ({answer.status})"
+        return ("refused" if set(verdicts) == {"unusable"} else "accepted"), ",".join(verdicts)
+
+    return run
+
+
+# --- XML --------------------------------------------------------------------------------------------------
+
+
+def setup_tsl() -> Run:
+    from cades.tsl import TslError, parse_tsl
+
+    def run(data: bytes) -> tuple[str, str]:
+        try:
+            tsl = parse_tsl(data)
+        except TslError:
+            return "refused", ""
+        _ = [(ca.name, ca.accredited, [k.certificates for k in ca.keys]) for ca in tsl.cas]
+        return "accepted", ""
+
+    return run
+
+
+def setup_poa() -> Run:
+    from cades.poa import PoaFormatError, read_poa
+
+    def run(data: bytes) -> tuple[str, str]:
+        try:
+            poa = read_poa(data)
+        except PoaFormatError:
+            return "refused", ""
+        _ = (poa.number, poa.principal, poa.representatives, poa.powers)
+        return "accepted", ""
+
+    return run
+
+
+# --- the server's HTTP parsers, through the real application in-process ---------------------------------
+
+
+class _App:
+    """The real Litestar application (``server.app.create_app``) on a throw-away data folder, called in-process
+    through its ASGI interface: the real routing, form and JSON parsing, handlers, database and error pages,
+    without a socket (a socket would add a millisecond a request and nothing to what is parsed)."""
+
+    def __init__(self) -> None:
+        from litestar.testing import TestClient
+
+        from server.app import create_app
+        from server.config import load_settings
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="klikdok-fuzz-app-")
+        settings = load_settings(
+            None,
+            environ={
+                "KLIKDOK_STORAGE_DATA_DIR": self._tmp.name,
+                "KLIKDOK_SERVER_PUBLIC_URL": "http://127.0.0.1:9",
+                "KLIKDOK_PORTAL_URL": "http://127.0.0.1:9",
+            },
+        )
+        logging.getLogger().setLevel(logging.CRITICAL)
+        self.client = TestClient(create_app(settings), raise_server_exceptions=False, timeout=5)
+        self.client.__enter__()
+
+    def post(self, path: str, body: bytes, content_type: str) -> Any:
+        return self.client.post(path, content=body, headers={"content-type": content_type})
+
+
+def _server_error(response: Any, what: str) -> tuple[str, str] | None:
+    if response.status_code >= 500:
+        raise RuntimeError(f"{what} answered {response.status_code}: {response.text[:300]}")
+    return None
+
+
+def setup_portal_form() -> Run:
+    from server.bitrix24.phpquery import MalformedQuery, decode
+    from server.portal.service import PortalRejected, placement_entity
+    from server.routes.portal_pages import slider_create_entity
+
+    app = _App()
+    paths = ["/b24/tab", "/b24/app", "/b24/events"]
+    counter = iter(range(1 << 62))
+
+    def run(data: bytes) -> tuple[str, str]:
+        path = paths[next(counter) % len(paths)]
+        response = app.post(path, data, "application/x-www-form-urlencoded")
+        _server_error(response, path)
+        try:
+            form = decode(data)
+        except MalformedQuery:
+            return "refused", str(response.status_code)
+        slider_create_entity(form)
+        try:
+            placement_entity(form)
+        except PortalRejected:
+            return "refused", str(response.status_code)
+        return ("refused" if response.status_code >= 400 else "accepted"), str(response.status_code)
+
+    return run
+
+
+def setup_jsonrpc() -> Run:
+    app = _App()
+    counter = iter(range(1 << 62))
+
+    def run(data: bytes) -> tuple[str, str]:
+        n = next(counter)
+        path = "/cryptoarm/json" + ("?id=8c1f0f5e-2f0b-4f5e-9c39-6f7e8f9a0b1c" if n % 3 == 0 else "")
+        response = app.post(path, data, "application/json")
+        _server_error(response, path)
+        try:
+            body = response.json()
+        except ValueError:
+            return "refused", str(response.status_code)
+        return ("refused" if "error" in body else "accepted"), str(response.status_code)
+
+    return run
+
+
+def setup_frames() -> Run:
+    import msgspec
+
+    from common.agent_protocol import decode_agent, decode_server
+
+    def run(data: bytes) -> tuple[str, str]:
+        verdicts = []
+        for decode in (decode_agent, decode_server):
+            try:
+                decode(data)
+                verdicts.append("accepted")
+            except msgspec.DecodeError:
+                verdicts.append("refused")
+        return ("accepted" if "accepted" in verdicts else "refused"), ""
+
+    return run
+
+
+def setup_upload_form() -> Run:
+    from litestar import Litestar, Request, post
+    from litestar.testing import TestClient
+
+    from server.routes.uploads import Limits, UploadRefused, receive_form
+
+    boundary = (CORPUS / "upload_form" / "BOUNDARY").read_bytes().decode()
+    tmp = tempfile.TemporaryDirectory(prefix="klikdok-fuzz-upload-")
+    data_dir = Path(tmp.name)
+    limits = Limits(
+        file_bytes=64 * 1024,
+        total_bytes=1024 * 1024,
+        file_too_large=lambda name: f"Файл {name} слишком большой.",
+        total_too_large="Слишком много данных.",
+    )
+
+    @post("/c/{token:str}/sign", request_max_body_size=None, status_code=200)
+    async def sign(request: Request[Any, Any, Any], token: str) -> dict[str, str]:
+        """What the public signing page does with the form before it looks at the signatures."""
+        try:
+            async with receive_form(request, data_dir, limits) as form:
+                for received in form.files:
+                    if received.size:
+                        received.read_bytes()
+                fields = {k: len(v) for k, v in form.fields.items()}
+        except UploadRefused as exc:
+            return {"verdict": "refused", "detail": exc.code}
+        return {"verdict": "accepted", "detail": str(len(fields))}
+
+    client = TestClient(Litestar([sign]), raise_server_exceptions=True, timeout=5)
+    client.__enter__()
+    counter = iter(range(1 << 62))
+
+    def run(data: bytes) -> tuple[str, str]:
+        n = next(counter)
+        chosen = boundary
+        if n % 10 == 7:
+            chosen = ["", "x", boundary[:-1], '"' + boundary + '"', boundary * 3, "a" * 200][n % 6]
+        content_type = f"multipart/form-data; boundary={chosen}" if n % 50 else "multipart/form-data"
+        response = client.post("/c/x/sign", content=data, headers={"content-type": content_type})
+        _server_error(response, "upload form")
+        answer = response.json()
+        leftovers = list((data_dir / "uploads").glob("*")) if (data_dir / "uploads").exists() else []
+        if leftovers:
+            raise RuntimeError(f"temporary upload files left behind: {len(leftovers)}")
+        return answer["verdict"], answer["detail"]
+
+    run.__dict__["_keep"] = (tmp, client)  # the folder and the client live as long as the runner
+    return run
+
+
+def _poa_seeds() -> list[bytes]:
+    return _files("poa/*.xml") + _files("*.xml", base=POA_SAMPLES)
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in [
+        Target(
+            "cms",
+            lambda: _files("cms/*.p7s") + _files("*.p7s", base=TC26_SAMPLES),
+            mutators.der,
+            setup_cms,
+            "CMS/CAdES verify_cms",
+        ),
+        Target("document", lambda: _files("cms/document.txt"), mutators.text_bytes, setup_document, "signed content"),
+        Target("certificate", lambda: _files("certificate/*"), mutators.der, setup_certificate, "X.509 certificate"),
+        Target("crl", lambda: _files("crl/*.crl"), mutators.der, setup_crl, "CRL"),
+        Target("ocsp", lambda: _files("ocsp/*.der"), mutators.der, setup_ocsp, "OCSP response"),
+        Target("tsl", lambda: _files("tsl/*.xml"), mutators.xml, setup_tsl, "accredited CA list (TSL XML)"),
+        Target("poa", _poa_seeds, mutators.xml, setup_poa, "МЧД XML (read_poa)"),
+        Target(
+            "portal_form", lambda: _files("portal_form/*"), mutators.form, setup_portal_form, "placement/event POST"
+        ),
+        Target("jsonrpc", lambda: _files("jsonrpc/*"), mutators.jsonish, setup_jsonrpc, "CryptoARM JSON-RPC body"),
+        Target("frames", lambda: _files("frames/*"), mutators.jsonish, setup_frames, "agent websocket frame"),
+        Target(
+            "upload_form",
+            lambda: _files("upload_form/*.multipart"),
+            mutators.multipart((CORPUS / "upload_form" / "BOUNDARY").read_bytes()),
+            setup_upload_form,
+            "public upload form (multipart)",
+        ),
+    ]
+}
