@@ -134,7 +134,11 @@ def _write_forms() -> None:
             "status": "L", "PLACEMENT": "CRM_DEAL_DETAIL_TAB", "PLACEMENT_OPTIONS": '{"ID":"17"}',
             "APPLICATION_TOKEN": "t0k3n"}  # fmt: skip
     _write("portal_form", "tab.form", urlencode(auth).encode())
-    app = {**auth, "PLACEMENT": "DEFAULT", "PLACEMENT_OPTIONS": '{"klikdok":"create","entity_type":"deal","entity_id":5}'}
+    app = {
+        **auth,
+        "PLACEMENT": "DEFAULT",
+        "PLACEMENT_OPTIONS": '{"klikdok":"create","entity_type":"deal","entity_id":5}',
+    }
     _write("portal_form", "app-slider.form", urlencode(app).encode())
     event = [
         ("event", "ONCRMDEALUPDATE"), ("event_handler_id", "3"), ("data[FIELDS][ID]", "17"),
@@ -161,8 +165,11 @@ def _write_jsonrpc(signature: bytes, cert: bytes) -> None:
                 "signers": [{"x509": base64.b64encode(cert).decode()}],
             },
         },
-        "canceled.json": {"jsonrpc": "2.0", "method": "signAndEncrypt.outDirectResults",
-                          "params": {"id": txn, "status": "Canceled"}},  # fmt: skip
+        "canceled.json": {
+            "jsonrpc": "2.0",
+            "method": "signAndEncrypt.outDirectResults",
+            "params": {"id": txn, "status": "Canceled"},
+        },  # fmt: skip
     }
     for name, body in bodies.items():
         _write("jsonrpc", name, json.dumps(body, ensure_ascii=False).encode())
@@ -174,22 +181,50 @@ def _write_frames(signature: bytes, cert: bytes) -> None:
     frames = {
         "agent-ack.json": {"type": "ack", "job_id": 5, "delivery_id": 1},
         "agent-nack.json": {"type": "nack", "job_id": 5, "delivery_id": 1, "reason": "queue_full"},
-        "agent-result.json": {"type": "result", "job_id": 5, "result_id": "r1",
-                              "signatures": [{"file_id": 9, "cms": sig}]},  # fmt: skip
+        "agent-result.json": {
+            "type": "result",
+            "job_id": 5,
+            "result_id": "r1",
+            "signatures": [{"file_id": 9, "cms": sig}],
+        },  # fmt: skip
         "agent-failure.json": {"type": "failure", "job_id": 5, "result_id": "r2", "code": "declined", "message": "нет"},
         "agent-ping.json": {"type": "ping"},
-        "agent-certificates.json": {"type": "certificates", "request_id": "q1",
-                                    "certificates": [base64.b64encode(cert).decode()], "signing_thumbprint": "AB" * 20},
-        "agent-key-proof.json": {"type": "key_proof", "request_id": "q2", "cms": sig,
-                                 "certificate": base64.b64encode(cert).decode()},  # fmt: skip
-        "server-hello.json": {"type": "hello", "agent_id": 1, "user_id": 7, "heartbeat_seconds": 20.0,
-                              "server_time": "2026-12-07T21:00:00+00:00"},  # fmt: skip
-        "server-job.json": {"type": "job", "job_id": 5, "delivery_id": 1, "document_id": 3, "title": "Договор",
-                            "files": [{"id": 9, "name": "dogovor.pdf", "size": 10, "streebog256": "00" * 32,
-                                       "url": "/agent/jobs/5/files/9"}]},  # fmt: skip
+        "agent-certificates.json": {
+            "type": "certificates",
+            "request_id": "q1",
+            "certificates": [base64.b64encode(cert).decode()],
+            "signing_thumbprint": "AB" * 20,
+        },
+        "agent-key-proof.json": {
+            "type": "key_proof",
+            "request_id": "q2",
+            "cms": sig,
+            "certificate": base64.b64encode(cert).decode(),
+        },  # fmt: skip
+        "server-hello.json": {
+            "type": "hello",
+            "agent_id": 1,
+            "user_id": 7,
+            "heartbeat_seconds": 20.0,
+            "server_time": "2026-12-07T21:00:00+00:00",
+        },  # fmt: skip
+        "server-job.json": {
+            "type": "job",
+            "job_id": 5,
+            "delivery_id": 1,
+            "document_id": 3,
+            "title": "Договор",
+            "files": [
+                {"id": 9, "name": "dogovor.pdf", "size": 10, "streebog256": "00" * 32, "url": "/agent/jobs/5/files/9"}
+            ],
+        },  # fmt: skip
         "server-trust-anchors.json": {"type": "trust_anchors", "anchors": [base64.b64encode(cert).decode()]},
-        "server-prove-key.json": {"type": "prove_key", "request_id": "q2", "challenge": "KlikDok: привязка",
-                                  "thumbprint": "AB" * 20},  # fmt: skip
+        "server-prove-key.json": {
+            "type": "prove_key",
+            "request_id": "q2",
+            "challenge": "KlikDok: привязка",
+            "thumbprint": "AB" * 20,
+        },  # fmt: skip
     }
     for name, frame in frames.items():
         _write("frames", name, json.dumps(frame, ensure_ascii=False).encode())
@@ -201,9 +236,13 @@ def _write_uploads(signature: bytes) -> None:
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="comment"\r\n\r\nПодписано\r\n'.encode(),
         f'--{boundary}\r\nContent-Disposition: form-data; name="sig_9"; filename="dogovor.pdf.sig"\r\n'
-        "Content-Type: application/pkcs7-signature\r\n\r\n".encode() + signature + b"\r\n",
+        "Content-Type: application/pkcs7-signature\r\n\r\n".encode()
+        + signature
+        + b"\r\n",
         f'--{boundary}\r\nContent-Disposition: form-data; name="sig_10"; filename="akt.pdf.sig"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode() + base64.b64encode(signature) + b"\r\n",
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + base64.b64encode(signature)
+        + b"\r\n",
         f"--{boundary}--\r\n".encode(),
     ]
     _write("upload_form", "sign.multipart", b"".join(parts))

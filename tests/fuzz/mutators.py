@@ -306,11 +306,14 @@ _ELEMENT = re.compile(r"<([^\s>/!?]+)(\s[^>]*)?>([^<]*)</\1>")
 _START = re.compile(r"<([^\s>/!?]+)(\s[^>]*)?>")
 
 XML_TRICKS: list[Callable[[random.Random, str], str]] = [
-    lambda rng, x: '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;'
-    '&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
-    + _strip_declaration(x).replace(">", ">&d;", 2),
-    lambda rng, x: '<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-    + _strip_declaration(x).replace(">", ">&xxe;", 2),
+    lambda rng, x: (
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;'
+        '&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+        + _strip_declaration(x).replace(">", ">&d;", 2)
+    ),
+    lambda rng, x: (
+        '<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + _strip_declaration(x).replace(">", ">&xxe;", 2)
+    ),
     lambda rng, x: '<!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd">' + _strip_declaration(x),
     lambda rng, x: '<!DOCTYPE r [<!ENTITY % p SYSTEM "http://127.0.0.1:9/p.dtd"> %p;]>' + _strip_declaration(x),
     lambda rng, x: x.replace("<", "<\ufeff", 1),
@@ -321,7 +324,7 @@ XML_TRICKS: list[Callable[[random.Random, str], str]] = [
     lambda rng, x: _nest(rng, x),
     lambda rng, x: _attribute_flood(rng, x),
     lambda rng, x: x.replace('xmlns="', 'xmlns:evil="', 1),
-    lambda rng, x: x.replace(">", " xmlns=\"urn:other\">", 2),
+    lambda rng, x: x.replace(">", ' xmlns="urn:other">', 2),
     lambda rng, x: x.replace("&", "&amp;&#0;&#xD800;&#1114112;&lt", 1) if "&" in x else x + "&#0;",
 ]
 
@@ -449,7 +452,9 @@ def form(rng: random.Random, data: bytes, seeds: Sequence[bytes] = ()) -> bytes:
             pairs[i] = (pairs[i][0], pairs[i][1] * rng.choice((2, 1000)))
         else:
             rng.shuffle(pairs)
-    body = "&".join(f"{quote(k, safe='[]', errors='surrogatepass')}={quote(v, safe='', errors='surrogatepass')}" for k, v in pairs).encode()
+    body = "&".join(
+        f"{quote(k, safe='[]', errors='surrogatepass')}={quote(v, safe='', errors='surrogatepass')}" for k, v in pairs
+    ).encode()
     if rng.random() < 0.1:
         body += rng.choice([b"&%zz=%", b"&a=%ff%fe", b"&&&=", b"&a[=1", b";b=2", b"&\xff\xfe=\x00"])
     return body

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +102,9 @@ def setup_cms() -> Run:
         parsed = parse_signed_data(blob)
         result = verify_cms(blob, None if parsed.content is not None else document, context=context)
         if result.status != "valid":
-            raise AssertionError(f"seed {path} does not verify as valid ({result.signatures[0].reasons}): the oracle is void")
+            raise AssertionError(
+                f"seed {path} does not verify as valid ({result.signatures[0].reasons}): the oracle is void"
+            )
         for signer in parsed.signers:
             genuine.add(_signer_key(parsed, signer, document))
 
@@ -137,14 +138,18 @@ def setup_document() -> Run:
     context = _context()
     detached = [(CORPUS / p).read_bytes() for p in m["valid_signatures"] if "detached" in p]
 
+    counter = iter(range(1 << 62))
+
     def run(data: bytes) -> tuple[str, str]:
+        """Each input against one of the detached seed signatures in turn (CAdES-BES, no signed attributes,
+        CAdES-T), so every signature kind meets every kind of change."""
         if data == document:
             return "accepted", "unchanged"
-        for blob in detached:
-            result = verify_cms(blob, data, context=context)
-            if result.status == "valid" or any(s.intact for s in result.signatures):
-                return "false_valid", f"a changed document ({len(data)} bytes) verifies"
-        return "accepted", ""
+        blob = detached[next(counter) % len(detached)]
+        result = verify_cms(blob, data, context=context)
+        if result.status == "valid" or any(s.intact for s in result.signatures):
+            return "false_valid", f"a changed document ({len(data)} bytes) verifies"
+        return "refused", result.status
 
     return run
 
@@ -269,26 +274,51 @@ def setup_poa() -> Run:
 class _App:
     """The real Litestar application (``server.app.create_app``) on a throw-away data folder, called in-process
     through its ASGI interface: the real routing, form and JSON parsing, handlers, database and error pages,
-    without a socket (a socket would add a millisecond a request and nothing to what is parsed)."""
+    without a socket (a socket would add a millisecond a request and nothing to what is parsed).
 
-    def __init__(self) -> None:
+    With ``portal``, the Bitrix24 portal emulator (demo/portal_emulator.py) runs beside it on loopback and the app
+    is installed on it the way the portal does it, so placement POSTs carrying the emulator's member_id,
+    application token and a live AUTH_ID get past the token checks into the user lookup and the pages."""
+
+    def __init__(self, *, portal: bool = False) -> None:
         from litestar.testing import TestClient
 
         from server.app import create_app
         from server.config import load_settings
 
         self._tmp = tempfile.TemporaryDirectory(prefix="klikdok-fuzz-app-")
+        self.emulator: Any = None
+        portal_url = "http://127.0.0.1:9"
+        if portal:
+            from demo.portal_emulator import EmulatorConfig, PortalEmulator
+
+            self.emulator = PortalEmulator(EmulatorConfig(rate_per_second=100_000, burst=100_000)).start()
+            portal_url = self.emulator.base_url
         settings = load_settings(
             None,
             environ={
                 "KLIKDOK_STORAGE_DATA_DIR": self._tmp.name,
                 "KLIKDOK_SERVER_PUBLIC_URL": "http://127.0.0.1:9",
-                "KLIKDOK_PORTAL_URL": "http://127.0.0.1:9",
+                "KLIKDOK_PORTAL_URL": portal_url,
+                "KLIKDOK_PORTAL_RATE_PER_SECOND": "100000",
+                "KLIKDOK_PORTAL_BURST": "100000",
             },
         )
-        logging.getLogger().setLevel(logging.CRITICAL)
         self.client = TestClient(create_app(settings), raise_server_exceptions=False, timeout=5)
         self.client.__enter__()
+        if portal:
+            self.install()
+
+    def install(self) -> None:
+        form = self.emulator.state.placement_form(1, "DEFAULT")
+        response = self.client.post(f"/b24/install?{self.query()}", data=form)
+        if response.status_code != 200:
+            raise RuntimeError(f"install on the emulator failed: {response.status_code} {response.text[:300]}")
+
+    def query(self) -> str:
+        from urllib.parse import urlencode
+
+        return urlencode({"DOMAIN": f"{self.emulator.host}:{self.emulator.port}", "PROTOCOL": "0", "APP_SID": "s"})
 
     def post(self, path: str, body: bytes, content_type: str) -> Any:
         return self.client.post(path, content=body, headers={"content-type": content_type})
@@ -300,21 +330,45 @@ def _server_error(response: Any, what: str) -> tuple[str, str] | None:
     return None
 
 
+# The seed forms carry these stand-ins; the runner puts the emulator's real values in after mutation, so a
+# mutated form still holds live credentials wherever the mutation left them alone.
+FORM_PLACEHOLDERS = {"m" * 32: "member_id", "t0k3n": "application_token", "a1b2c3d4e5": "auth_id"}
+
+
 def setup_portal_form() -> Run:
+    from urllib.parse import quote
+
     from server.bitrix24.phpquery import MalformedQuery, decode
     from server.portal.service import PortalRejected, placement_entity
     from server.routes.portal_pages import slider_create_entity
 
-    app = _App()
+    app = _App(portal=True)
     paths = ["/b24/tab", "/b24/app", "/b24/events"]
     counter = iter(range(1 << 62))
+    config = app.emulator.state.config
+
+    def live(data: bytes) -> bytes:
+        auth_id = app.emulator.state.placement_form(1, "DEFAULT")["AUTH_ID"]
+        values = {"member_id": config.member_id, "application_token": config.application_token, "auth_id": auth_id}
+        for placeholder, name in FORM_PLACEHOLDERS.items():
+            data = data.replace(placeholder.encode(), quote(values[name]).encode())
+        return data
 
     def run(data: bytes) -> tuple[str, str]:
-        path = paths[next(counter) % len(paths)]
-        response = app.post(path, data, "application/x-www-form-urlencoded")
-        _server_error(response, path)
+        n = next(counter)
+        path = paths[n % len(paths)]
+        # One input in four carries live credentials into the page (user lookup, rendering: ~50 ms); the others
+        # stop at the token checks, so the form decoding itself gets most of the inputs.
+        body = live(data) if n % 4 == 0 else data
+        response = app.post(f"{path}?{app.query()}", body, "application/x-www-form-urlencoded")
+        # 502 is the page's documented answer when the portal does not answer (the emulator refusing a damaged
+        # token is not that); anything else from 500 up is a failure of ours.
+        if response.status_code >= 500 and response.status_code != 502:
+            raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+        if path == "/b24/events" and b"event accepted" in response.content:
+            app.install()  # an accepted ONAPPUNINSTALL disabled the app: install it again for the next inputs
         try:
-            form = decode(data)
+            form = decode(body)
         except MalformedQuery:
             return "refused", str(response.status_code)
         slider_create_entity(form)
@@ -324,6 +378,7 @@ def setup_portal_form() -> Run:
             return "refused", str(response.status_code)
         return ("refused" if response.status_code >= 400 else "accepted"), str(response.status_code)
 
+    run.__dict__["_keep"] = app
     return run
 
 
