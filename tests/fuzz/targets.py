@@ -14,8 +14,9 @@ a mutated signature or document reported valid. Any other exception escapes ``ru
 - ``portal_form``: the real application in-process (``POST /b24/tab``, ``/b24/app``, ``/b24/events``), plus
   ``placement_entity`` and ``slider_create_entity`` on the decoded form: any 5xx answer is a finding;
 - ``jsonrpc``: ``POST /cryptoarm/json`` of the real application; 5xx is a finding;
-- ``frames``: :func:`common.agent_protocol.decode_agent` and ``decode_server`` (``msgspec.DecodeError``, whose
-  subclass ``ValidationError`` is the refusal of a well-formed but wrong frame);
+- ``frames``: the real hub over ``/agent/ws`` as a paired agent (an ``error``/``internal`` answer is a finding,
+  ``bad_message`` the refusal), and the agent's reader :func:`common.agent_protocol.decode_server`
+  (``msgspec.DecodeError``);
 - ``upload_form``: :func:`server.routes.uploads.receive_form` on a real Litestar request (``UploadRefused``).
 """
 
@@ -304,6 +305,7 @@ class _App:
                 "KLIKDOK_PORTAL_BURST": "100000",
             },
         )
+        self.settings = settings
         self.client = TestClient(create_app(settings), raise_server_exceptions=False, timeout=5)
         self.client.__enter__()
         if portal:
@@ -400,21 +402,75 @@ def setup_jsonrpc() -> Run:
     return run
 
 
+def _paired_agent(app: _App) -> str:
+    """A device key for a paired agent of user 7, made the way pairing makes one (code issued, then redeemed)."""
+    from server.agents import store as agent_store
+    from server.app import open_database
+
+    db = open_database(app.settings)
+    try:
+        code, _ = db.write_sync(lambda d: agent_store.create_pairing_code(d, user_id=7, member_id="m", minutes=10))
+        _, key = db.write_sync(lambda d: agent_store.redeem_pairing_code(d, code=code, name="fuzz", platform="linux"))
+    finally:
+        db.close()
+    return str(key)
+
+
 def setup_frames() -> Run:
+    """Each frame goes to the real hub over ``/agent/ws`` as a paired agent, followed by a ping: the hub handles
+    a connection's frames in order, so everything it says before the pong is its answer to the frame. It answers
+    a frame it cannot read with ``error``/``bad_message`` (the refusal) and one whose handling raised with
+    ``error``/``internal``, the finding. The agent's own reader (``decode_server``) gets the frame too."""
     import msgspec
 
-    from common.agent_protocol import decode_agent, decode_server
+    from common.agent_protocol import decode_server
+
+    app = _App()
+    key = _paired_agent(app)
+    ping = json.dumps({"type": "ping"})
+    socket: list[Any] = []
+
+    def connect() -> Any:
+        ws = app.client.websocket_connect("/agent/ws", headers={"Authorization": f"Bearer {key}"}).__enter__()
+        ws.send_text(ping)
+        _answers(ws)  # hello and trust_anchors, up to the pong
+        return ws
+
+    def _answers(ws: Any) -> list[dict[str, Any]]:
+        said = []
+        while True:
+            message = json.loads(ws.receive_text())
+            if message.get("type") == "pong":
+                return said
+            said.append(message)
 
     def run(data: bytes) -> tuple[str, str]:
-        verdicts = []
-        for decode in (decode_agent, decode_server):
-            try:
-                decode(data)
-                verdicts.append("accepted")
-            except msgspec.DecodeError:
-                verdicts.append("refused")
-        return ("accepted" if "accepted" in verdicts else "refused"), ""
+        try:
+            decode_server(data)
+            agent_side = "accepted"
+        except msgspec.DecodeError:
+            agent_side = "refused"
+        if not socket:
+            socket.append(connect())
+        ws = socket[0]
+        try:
+            text = data.decode("utf-8")
+            ws.send_text(text)
+        except UnicodeDecodeError:
+            ws.send_bytes(data)
+        try:
+            ws.send_text(ping)
+            said = _answers(ws)
+        except Exception as exc:  # the hub closed the connection: a frame too large, or the socket went away
+            socket.clear()
+            return "refused", f"connection closed ({type(exc).__name__})"
+        codes = [m.get("code") for m in said if m.get("type") == "error"]
+        if "internal" in codes:
+            raise RuntimeError(f"the hub failed on a frame: {said}")
+        hub_side = "refused" if codes else "accepted"
+        return ("accepted" if "accepted" in (agent_side, hub_side) else "refused"), ",".join(map(str, codes))
 
+    run.__dict__["_keep"] = app
     return run
 
 
