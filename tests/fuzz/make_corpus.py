@@ -161,8 +161,28 @@ def _write_jsonrpc(signature: bytes, cert: bytes) -> None:
             "method": "signAndEncrypt.outDirectResults",
             "params": {
                 "id": txn,
-                "files": [{"id": "1", "out": base64.b64encode(signature).decode()}],
-                "signers": [{"x509": base64.b64encode(cert).decode()}],
+                "directResults": [
+                    {
+                        "id": "challenge",
+                        "out": base64.b64encode(signature).decode(),
+                        "signers": [{"x509": base64.b64encode(cert).decode()}],
+                    }
+                ],
+            },
+        },
+        "results-pem.json": {
+            "jsonrpc": "2.0",
+            "method": "signAndEncrypt.outDirectResults",
+            "params": {
+                "id": txn,
+                "directResults": [
+                    {
+                        "id": "challenge",
+                        "out": base64.b64encode(
+                            b"-----BEGIN CMS-----\n" + base64.encodebytes(signature) + b"-----END CMS-----\n"
+                        ).decode(),
+                    }
+                ],
             },
         },
         "canceled.json": {

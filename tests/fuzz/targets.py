@@ -384,21 +384,64 @@ def setup_portal_form() -> Run:
     return run
 
 
+SEED_TRANSACTION = "8c1f0f5e-2f0b-4f5e-9c39-6f7e8f9a0b1c"
+
+
 def setup_jsonrpc() -> Run:
-    app = _App()
+    """Bodies for ``POST /cryptoarm/json``. One input in three is sent for a live transaction: a certificate
+    binding for user 1 of the emulated portal, minted in the database and opened with a real
+    ``signAndEncrypt.parameters`` call, so the results (base64, PEM, the CMS, the reported certificate) are read
+    by the real handler. The route answers anything that escapes it with JSON-RPC -32603 and HTTP 200: that
+    answer is the finding here, as a 5xx is."""
+    from server.app import open_database
+    from server.cryptoarm import transactions
+
+    app = _App(portal=True)
+    db = open_database(app.settings)
     counter = iter(range(1 << 62))
+
+    def live_transaction() -> str:
+        txn_id, _ = db.write_sync(
+            lambda d: transactions.create(
+                d,
+                kind="certificate",
+                targets=[],
+                minutes=10,
+                user_id=1,
+                actor="user:1",
+                secret=b"klikdok-certificate-registration user=1 nonce=fuzzfuzzfuzzfuzzfuzz",
+            )
+        )
+        opened = app.post(
+            "/cryptoarm/json",
+            json.dumps({"jsonrpc": "2.0", "method": "signAndEncrypt.parameters", "id": txn_id}).encode(),
+            "application/json",
+        )
+        if "result" not in opened.json():
+            raise RuntimeError(f"the live transaction did not open: {opened.text[:300]}")
+        return str(txn_id)
 
     def run(data: bytes) -> tuple[str, str]:
         n = next(counter)
-        path = "/cryptoarm/json" + ("?id=8c1f0f5e-2f0b-4f5e-9c39-6f7e8f9a0b1c" if n % 3 == 0 else "")
+        if n % 3 == 0:
+            data = data.replace(SEED_TRANSACTION.encode(), live_transaction().encode())
+        path = "/cryptoarm/json" + (f"?id={SEED_TRANSACTION}" if n % 3 == 1 else "")
         response = app.post(path, data, "application/json")
         _server_error(response, path)
+        if response.status_code == 204:
+            return "accepted", "204"
         try:
             body = response.json()
         except ValueError:
             return "refused", str(response.status_code)
-        return ("refused" if "error" in body else "accepted"), str(response.status_code)
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and error.get("code") == -32603:
+            raise RuntimeError(f"the handler failed (JSON-RPC internal error): {body}")
+        if isinstance(error, dict):
+            return "refused", str((error.get("data") or {}).get("code") or error.get("code"))
+        return "accepted", str(response.status_code)
 
+    run.__dict__["_keep"] = (app, db)
     return run
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.fuzz.harness import run_all, table
 from tests.fuzz.targets import TARGETS
 
-BUDGET_SECONDS = 38.0  # of fuzzing; the workers start (about 1-3 s each, the application ones) besides
+BUDGET_SECONDS = 34.0  # of fuzzing; the workers start (about 1-3 s each, the application ones) besides
 MIN_INPUTS = 50  # below this a parser was barely fuzzed: the machine is too loaded, or a worker kept dying
 
 
