@@ -8,16 +8,21 @@ a mutated signature or document reported valid. Any other exception escapes ``ru
 - ``cms``: :func:`cades.verify.verify_cms` (refusal ``MalformedInput``), with the test PKI trusted and its CRLs;
 - ``document``: the same, with the seed signatures and a mutated document;
 - ``certificate`` / ``crl``: :func:`cades.asn1.load_certificate` / ``load_crl`` (``MalformedInput``), then what
-  the verifier reads from them (``facts``, ``crl_index`` with the real issuer);
-- ``ocsp``: :func:`cades.ocsp.check_response` (documented never to raise; a bad answer is ``unusable``);
+  the verifier reads from them (``facts``, ``validate_chain``, ``crl_index`` with the real issuer); a mutated
+  certificate must not chain to the trusted root, a mutated CRL must not pass as signed by its issuer;
+- ``ocsp``: :func:`cades.ocsp.check_response` (documented never to raise; a bad answer is ``unusable``); a mutated
+  response must not be taken as the responder's ``good`` or ``revoked``;
 - ``tsl``: :func:`cades.tsl.parse_tsl` (``TslError``); ``poa``: :func:`cades.poa.read_poa` (``PoaFormatError``);
-- ``portal_form``: the real application in-process (``POST /b24/tab``, ``/b24/app``, ``/b24/events``), plus
-  ``placement_entity`` and ``slider_create_entity`` on the decoded form: any 5xx answer is a finding;
-- ``jsonrpc``: ``POST /cryptoarm/json`` of the real application; 5xx is a finding;
+- ``portal_form``: the real application in-process, installed on the portal emulator (``POST /b24/tab``,
+  ``/b24/app``, ``/b24/events``), plus ``placement_entity`` and ``slider_create_entity`` on the decoded form: a
+  5xx answer other than the documented 502 (portal unreachable) is a finding;
+- ``jsonrpc``: ``POST /cryptoarm/json`` of the real application, live transactions among them; a 5xx or a
+  JSON-RPC internal error (-32603, what the route answers for anything that escaped it) is a finding;
 - ``frames``: the real hub over ``/agent/ws`` as a paired agent (an ``error``/``internal`` answer is a finding,
   ``bad_message`` the refusal), and the agent's reader :func:`common.agent_protocol.decode_server`
   (``msgspec.DecodeError``);
-- ``upload_form``: :func:`server.routes.uploads.receive_form` on a real Litestar request (``UploadRefused``).
+- ``upload_form``: :func:`server.routes.uploads.receive_form` behind a Litestar route as the public signing page
+  uses it (``UploadRefused``); a temporary file left behind is a finding too.
 """
 
 from __future__ import annotations
