@@ -71,10 +71,19 @@ def _worker(name: str, conn: Connection) -> None:
     logging.disable(logging.ERROR)  # the application logs every refusal; a 5xx answer is the finding, not its log
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
     try:
-        run = resolve(name).setup()
+        target = resolve(name)
+        run = target.setup()
     except BaseException:
         conn.send(("setup_failed", traceback.format_exc(), 0.0))
         return
+    # Warm-up, untimed: the first request compiles the page templates, the first verification fills the caches.
+    # On a loaded machine that first call can take a second, which is start-up, not a hang; the seeds then run
+    # again, timed, as the first inputs.
+    for seed in target.seeds() if target.warm_up else []:
+        try:
+            run(seed)
+        except BaseException:  # the timed run of the same seed reports it
+            pass
     conn.send(("ready", "", 0.0))
     while True:
         try:

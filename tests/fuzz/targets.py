@@ -52,6 +52,7 @@ class Target:
     mutate: mutators.Mutator
     setup: Callable[[], Run]
     what: str
+    warm_up: bool = True  # run the seeds once, untimed, before the timed inputs (see harness._worker)
 
 
 def _files(*patterns: str, base: Path = CORPUS) -> list[bytes]:

@@ -34,7 +34,7 @@ def _setup() -> Run:
     return run
 
 
-PLANTED = Target("tests.fuzz.test_harness:PLANTED", lambda: SEEDS, _unchanged, _setup, "planted faults")
+PLANTED = Target("tests.fuzz.test_harness:PLANTED", lambda: SEEDS, _unchanged, _setup, "planted faults", warm_up=False)
 
 
 def test_each_kind_of_finding_is_counted_and_kept(tmp_path: Path) -> None:
