@@ -196,7 +196,8 @@ def fuzz_one(
 
 def _record(figures: Figures, folder: Path | None, kind: str, data: bytes, detail: str) -> None:
     digest = hashlib.sha256(data).hexdigest()[:16]
-    line = f"{kind}: {detail.strip().splitlines()[-1] if detail.strip() else kind} [{digest}]"
+    last = detail.strip().splitlines()[-1] if detail.strip() else kind
+    line = f"{kind}: {last[:160]} [{digest}]"
     if len(figures.examples) < 5:
         figures.examples.append(line)
     if folder is not None:
