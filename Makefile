@@ -19,12 +19,13 @@ SYSTEM_PACKAGES += chromium
 endif
 
 
-.PHONY: help run test chaos chaos-tests chaos-run interop lint bench deps system-deps venv deb deb-test clean
+.PHONY: help run test chaos chaos-tests chaos-run fuzz interop lint bench deps system-deps venv deb deb-test clean
 
 help:
 	@echo "make run    — install what is needed and start the server on http://127.0.0.1:8080 (data in ./var)"
 	@echo "make test   — install what is needed, run the linters (make lint) and the whole test suite"
 	@echo "make chaos  — the crash and fault tests with all their kill rounds, then the chaos run (N=10000 MINUTES=720)"
+	@echo "make fuzz   — the fuzz harness's long run: FUZZ_N inputs per parser (100000), FUZZ_JOBS parsers at a time (nproc)"
 	@echo "make lint   — ruff check and ruff format --check, import-linter contracts (pyproject.toml) and mypy; fails on any finding"
 	@echo "make interop — the third-party signature samples of ../shared/interop (not in the repository)"
 	@echo "make bench  — run the benchmarks (GOST hashing and verification against openssl)"
@@ -99,6 +100,15 @@ chaos-tests: deps
 chaos-run: deps
 	cd $(ROOT) && env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(VENV)/pycache \
 	  $(PY) -m benchmarks.chaos --documents $(N) --minutes $(MINUTES) --seed $(SEED)
+
+# The fuzz harness's long run (tests/fuzz/harness.py): FUZZ_N mutated inputs per parser that takes outside input,
+# FUZZ_JOBS parsers at a time, niced (the machine may be shared); prints the figures table and fails on any finding
+# (inputs kept in test-artifacts/fuzz). `make test` runs its short run (tests/fuzz/test_fuzz.py). FUZZ_ONLY=cms,tsl
+# picks parsers, FUZZ_SEED another set of inputs.
+FUZZ_N ?= 100000
+FUZZ_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+fuzz: deps
+	cd $(ROOT) && FUZZ_N=$(FUZZ_N) FUZZ_JOBS=$(FUZZ_JOBS) nice -n 10 env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(VENV)/pycache $(PY) -m tests.fuzz.harness
 
 # Third-party signatures (KLIKDOK_INTEROP_DIR, default ../shared/interop) and reference files (KLIKDOK_SHARED,
 # default ../shared): they may not be republished, so they are not in the repository and `make test` never reads

@@ -179,6 +179,16 @@ class _Reader:
                 f"файл не является корректным XML (строка {exc.lineno}, позиция {exc.offset}): "
                 f"{expat.ErrorString(exc.code)}"
             ) from None
+        except (LookupError, ValueError) as exc:
+            # expat asks Python's codecs for an encoding it does not know itself, while it reads the XML
+            # declaration (before the root element): an unknown, multi-byte or non-text codec raises LookupError,
+            # ValueError or UnicodeError there. After the root, a ValueError is ours and must stay visible.
+            if self._seen_root or isinstance(exc, TslError):
+                raise
+            raise TslError(
+                "кодировка, объявленная в файле (encoding в <?xml …?>), не поддерживается: перечень Минцифры "
+                "публикуется в UTF-8"
+            ) from None
 
     # -- hostile constructs --------------------------------------------------------------------
     def _doctype(self, *_: object) -> None:

@@ -45,6 +45,11 @@ class _Msg(msgspec.Struct, tag_field="type", kw_only=True, forbid_unknown_fields
     pass
 
 
+# A database row id as SQLite stores it (a signed 64-bit INTEGER): the ids an agent sends back are looked up as is,
+# and a larger number made the lookup raise OverflowError, an internal error for what is only an unreadable frame.
+RowId = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
 # -- server -> agent ----------------------------------------------------------------------------------------
 
 
@@ -159,29 +164,29 @@ class ErrorMsg(_Msg, tag="error"):
 
 
 class Ack(_Msg, tag="ack"):
-    job_id: int
-    delivery_id: int
+    job_id: RowId
+    delivery_id: RowId
 
 
 class Nack(_Msg, tag="nack"):
-    job_id: int
-    delivery_id: int
+    job_id: RowId
+    delivery_id: RowId
     reason: str = ""
 
 
 class FileSignature(msgspec.Struct, kw_only=True):
-    file_id: int
+    file_id: RowId
     cms: str  # base64 of the DER CMS
 
 
 class Result(_Msg, tag="result"):
-    job_id: int
+    job_id: RowId
     result_id: str
     signatures: list[FileSignature]
 
 
 class Failure(_Msg, tag="failure"):
-    job_id: int
+    job_id: RowId
     result_id: str
     code: str
     message: str = ""
@@ -194,7 +199,7 @@ class Ping(_Msg, tag="ping"):
 
 class CryptoarmOpen(_Msg, tag="cryptoarm_open"):
     request_id: str
-    job_ids: list[int]
+    job_ids: list[RowId]
 
 
 class Certificates(_Msg, tag="certificates"):

@@ -97,3 +97,18 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read_whole(tmp_path:
         read_tsl(path, max_bytes=1024 * 1024)
     with pytest.raises(TslError, match="не читается"):
         read_tsl(tmp_path / "absent.xml")
+
+
+@pytest.mark.parametrize("encoding", ["UTFFF-8", "gb2312", "utf-32", "base64", "idna"])
+def test_a_file_declaring_an_encoding_expat_cannot_use_is_refused_in_russian(encoding: str) -> None:
+    """Found by the fuzz harness (tests/fuzz, parser ``tsl``): expat asks Python's codecs for an encoding it does not
+    know itself, and an unknown, multi-byte or non-text one raised LookupError/ValueError/UnicodeError, not
+    TslError; `klikdok trust` and the server would have shown a traceback instead of the reason."""
+    data = f'<?xml version="1.0" encoding="{encoding}"?>{HEAD}{TAIL}'.encode()
+    with pytest.raises(TslError, match="кодировк"):
+        parse_tsl(data)
+
+
+def test_a_single_byte_encoding_expat_can_use_still_reads() -> None:
+    data = f'<?xml version="1.0" encoding="windows-1251"?>{HEAD}{TAIL}'.encode("cp1251")
+    assert parse_tsl(data).version == 1
