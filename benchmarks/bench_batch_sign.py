@@ -154,10 +154,10 @@ def _agent_batch(kd: Klikdok, doc_ids: list[int]) -> tuple[float, ProgressWatch]
         watch = ProgressWatch(kd, job_ids)
         watch.thread.start()
         marks = ",".join("?" * len(job_ids))
-        sql = f"SELECT count(*) FROM jobs WHERE status = 'done' AND id IN ({marks})"  # noqa: S608 - placeholders only
+        sql = f"SELECT count(*) FROM jobs WHERE status = 'done' AND id IN ({marks})"
         deadline = start + 600
         while db.execute(sql, job_ids).fetchone()[0] < len(job_ids):
-            failed = db.execute(f"SELECT id, error FROM jobs WHERE status = 'failed' AND id IN ({marks})", job_ids)  # noqa: S608
+            failed = db.execute(f"SELECT id, error FROM jobs WHERE status = 'failed' AND id IN ({marks})", job_ids)
             assert not failed.fetchall(), "a job failed"
             assert time.perf_counter() < deadline, "the batch did not finish in 10 minutes"
             time.sleep(0.01)
@@ -209,7 +209,7 @@ def test_batch_sign_100_documents_through_the_agent(
                     best[name] = min(best[name], contender())
                     _quiet(kd)
                 signed = kd.query(
-                    f"SELECT count(*) FROM signatures WHERE source = 'agent' AND document_id IN "  # noqa: S608
+                    f"SELECT count(*) FROM signatures WHERE source = 'agent' AND document_id IN "
                     f"({','.join('?' * len(doc_ids))})",
                     *doc_ids,
                 )
@@ -224,7 +224,8 @@ def test_batch_sign_100_documents_through_the_agent(
     )
     for n, watch in enumerate(progress):
         EXTRA_LINES.append(
-            f"    progress round {n + 1}: {watch.polls} polls of /jobs/status every {PROGRESS_POLL_SECONDS * 1000:.0f} ms, "
+            f"    progress round {n + 1}: {watch.polls} polls of /jobs/status every "
+            f"{PROGRESS_POLL_SECONDS * 1000:.0f} ms, "
             f"{len(watch.seen) - 1} changes of the signed count for {DOCS} documents, largest step "
             f"{watch.largest_step}"
         )
