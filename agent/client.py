@@ -1,4 +1,4 @@
-"""``klikdok-agent run``: one websocket to the server, a bounded queue of jobs, one worker that signs them.
+"""``klikdok-agent run``: one websocket to the server, a bounded queue of jobs, workers that sign them in turn.
 
 - Connection: ``websockets`` ``connect(...)`` used as an async iterator, so a dropped connection is simply
   the next iteration; failed attempts wait with exponential backoff and jitter (:func:`reconnect_delays`).
@@ -45,6 +45,9 @@ STOP_GRACE_SECONDS = 10.0
 BATCH_WINDOW_SECONDS = 3.0  # the longest a CryptoARM batch waits for more offers
 BATCH_QUIET_SECONDS = 1.2  # ... or until no offer came for this long
 MAX_BATCH = 200
+# Jobs a local backend has in hand at once: one is signed while the next downloads and hashes its files (the
+# signing itself stays one at a time, under ``sign_lock``), so the backend does not wait for the network.
+LOCAL_WORKERS = 2
 MAX_BINDING_TASKS = 4  # binding requests answered at once; more are refused (a server cannot pile up threads)
 
 
@@ -86,7 +89,9 @@ class AgentClient:
         self.ws: ClientConnection | None = None
         self.connected = asyncio.Event()
         self.stopping = asyncio.Event()
-        self.busy = asyncio.Event()  # set while the worker has a job in hand
+        self.busy = asyncio.Event()  # set while a worker has a job in hand
+        self._in_hand = 0  # jobs the workers hold now
+        self._sign_lock = asyncio.Lock()  # one signature at a time, whatever the number of workers
         self.user_id: int | None = None  # whom the server says this device is paired to (hello)
         self._binding: set[asyncio.Task[None]] = set()
         self._proving = asyncio.Lock()  # one key proof at a time: one PIN prompt, not a stack of them
@@ -108,7 +113,8 @@ class AgentClient:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
-        worker = asyncio.create_task(self._worker(), name="agent-worker")
+        count = 1 if self.backend.delegated else LOCAL_WORKERS  # a CryptoARM batch is collected by one worker
+        workers = [asyncio.create_task(self._worker(), name=f"agent-worker-{n}") for n in range(count)]
         connection = asyncio.create_task(self._connection_loop(), name="agent-connection")
         stopper = asyncio.create_task(self.stopping.wait())
         try:
@@ -120,10 +126,10 @@ class AgentClient:
                     return EXIT_KEY_REJECTED
                 if exc is not None:
                     raise exc
-            await self._graceful_stop(worker)
+            await self._graceful_stop(workers)
             return EXIT_OK
         finally:
-            tasks = [worker, connection, stopper, *self._binding]
+            tasks = [*workers, connection, stopper, *self._binding]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -133,13 +139,14 @@ class AgentClient:
             await self.http.aclose()
             self.backend.close()
 
-    async def _graceful_stop(self, worker: asyncio.Task[None]) -> None:
-        log.info("stopping: finishing the job in hand", extra={"queued": self.queue.qsize()})
+    async def _graceful_stop(self, workers: list[asyncio.Task[None]]) -> None:
+        log.info("stopping: finishing the jobs in hand", extra={"queued": self.queue.qsize()})
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STOP_GRACE_SECONDS):
                 while self.busy.is_set() or (self.pending and self.connected.is_set()):
                     await asyncio.sleep(0.05)
-        worker.cancel()
+        for worker in workers:
+            worker.cancel()
 
     def _process_exception(self, exc: Exception) -> Exception | None:
         if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
@@ -315,6 +322,7 @@ class AgentClient:
             if offer.job_id in self.cancelled or self.stopping.is_set():
                 self.known.pop(offer.job_id, None)
                 continue
+            self._in_hand += 1
             self.busy.set()
             try:
                 if self.backend.delegated:
@@ -327,7 +335,9 @@ class AgentClient:
                 log.exception("job failed unexpectedly", extra={"job_id": offer.job_id})
                 self.known.pop(offer.job_id, None)
             finally:
-                self.busy.clear()
+                self._in_hand -= 1
+                if not self._in_hand:
+                    self.busy.clear()
 
     async def _collect_batch(self, first: protocol.JobOffer) -> list[protocol.JobOffer]:
         """The signer who pressed "sign all" gets one CryptoARM window: offers arriving within a short window
@@ -349,7 +359,15 @@ class AgentClient:
 
     async def _local(self, offer: protocol.JobOffer) -> None:
         try:
-            answer = await process(self.http, self.key, self.backend, offer, self.trust)
+            answer = await process(
+                self.http,
+                self.key,
+                self.backend,
+                offer,
+                self.trust,
+                sign_lock=self._sign_lock,
+                dropped=lambda: offer.job_id in self.cancelled or self.stopping.is_set(),
+            )
         except JobGone:
             self.known.pop(offer.job_id, None)
             return

@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Final, Literal
 
@@ -44,9 +47,12 @@ class JobGone(Exception):
     """The server says the job is closed or not ours any more: drop it quietly."""
 
 
-async def download(http: httpx.AsyncClient, key: str, f: protocol.JobFile, target: Path) -> tuple[bytes, bytes]:
-    """Stream one file to ``target``; (Streebog-256, Streebog-512) of what arrived."""
-    h256, h512 = hashing.new("streebog256"), hashing.new("streebog512")
+async def download(http: httpx.AsyncClient, key: str, f: protocol.JobFile, target: Path) -> bytes:
+    """Stream one file to ``target``; the Streebog-256 of what arrived (b"" when its size is not the announced one).
+
+    Only the Streebog-256 the server recorded is computed here (in a thread, chunk by chunk, so the websocket keeps
+    being served): the Streebog-512 is needed only for a signature made with it (:func:`file_digest`)."""
+    h256 = hashing.new("streebog256")
     size = 0
     try:
         async with http.stream("GET", f.url, headers={"Authorization": f"Bearer {key}"}) as resp:
@@ -61,13 +67,21 @@ async def download(http: httpx.AsyncClient, key: str, f: protocol.JobFile, targe
                     if size > f.size:
                         break  # longer than announced: the digest will not match; stop reading
                     out.write(chunk)
-                    h256.update(chunk)
-                    h512.update(chunk)
+                    await asyncio.to_thread(h256.update, chunk)
     except httpx.HTTPError as exc:
         raise RetryLater(f"{type(exc).__name__}") from exc
     if size != f.size:
-        return b"", b""
-    return h256.digest(), h512.digest()
+        return b""
+    return h256.digest()
+
+
+def file_digest(path: Path, name: str) -> bytes:
+    """The ``name`` digest of a downloaded file, read back in 1 MiB chunks."""
+    h = hashing.new(name)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.digest()
 
 
 # Reasons the agent leaves to the server: without CRLs or OCSP at hand the agent cannot know them.
@@ -128,9 +142,14 @@ class LocalProblem:
         return self.message
 
 
-def check_locally(cms: bytes, d256: bytes, d512: bytes, trust: LocalTrust | None = None) -> LocalProblem | None:
+def check_locally(
+    cms: bytes, d256: bytes, d512: bytes | Callable[[], bytes], trust: LocalTrust | None = None
+) -> LocalProblem | None:
     """None if the CMS is one intact signature over exactly this document (and, given ``trust``, made with a
-    certificate the server would trust: valid now, chained to its anchors), else why not (Russian)."""
+    certificate the server would trust: valid now, chained to its anchors), else why not (Russian).
+
+    ``d512`` may be a function that computes the Streebog-512: it is called only for a signature made with that
+    digest (a 512-bit key), so a 256-bit signer's document is hashed once, not twice."""
     problem = _check(cms, d256, d512, trust)
     if problem is None:
         return None
@@ -140,14 +159,16 @@ def check_locally(cms: bytes, d256: bytes, d512: bytes, trust: LocalTrust | None
 
 
 def _check(
-    cms: bytes, d256: bytes, d512: bytes, trust: LocalTrust | None
+    cms: bytes, d256: bytes, d512: bytes | Callable[[], bytes], trust: LocalTrust | None
 ) -> tuple[Literal["bad_signature", "certificate_rejected"], str] | None:
+    context = trust.context if trust is not None else None
     try:
-        result = verify_cms(
-            cms,
-            content_digest={"streebog256": d256, "streebog512": d512},
-            context=trust.context if trust is not None else None,
-        )
+        if callable(d512):
+            result = verify_cms(cms, content_digest={"streebog256": d256}, context=context)
+            if any("no_content" in s.reasons for s in result.signatures):  # made with Streebog-512
+                result = verify_cms(cms, content_digest={"streebog256": d256, "streebog512": d512()}, context=context)
+        else:
+            result = verify_cms(cms, content_digest={"streebog256": d256, "streebog512": d512}, context=context)
     except MalformedInput as exc:
         return "bad_signature", f"программа подписи вернула не CMS: {exc}"
     if len(result.signatures) != 1:
@@ -170,15 +191,22 @@ async def process(
     backend: Backend,
     offer: protocol.JobOffer,
     trust: LocalTrust | None = None,
+    *,
+    sign_lock: asyncio.Lock | None = None,
+    dropped: Callable[[], bool] = lambda: False,
 ) -> protocol.Result | protocol.Failure:
-    """Do one job with a local backend; the answer to send (its ``result_id`` is fresh)."""
+    """Do one job with a local backend; the answer to send (its ``result_id`` is fresh).
+
+    ``sign_lock``, shared by the agent's workers, lets one job download and hash its files while another is
+    being signed, but keeps the signing itself one at a time (one key, one token, one PIN prompt); a job
+    ``dropped`` (cancelled by the server) while it waited for the lock is given up before it is signed."""
     result_id = uuid.uuid4().hex
     signatures: list[protocol.FileSignature] = []
     with tempfile.TemporaryDirectory(prefix="klikdok-job-") as tmp:
         os.chmod(tmp, 0o700)
         for n, f in enumerate(offer.files):
             path = Path(tmp) / f"{n}-{Path(f.name).name or 'document'}"
-            d256, d512 = await download(http, key, f, path)
+            d256 = await download(http, key, f, path)
             if d256.hex() != f.streebog256.lower():
                 log.warning(
                     "downloaded file does not match the job's digest; refusing to sign",
@@ -192,12 +220,17 @@ async def process(
                     "совпадает с зафиксированным при отправке. Подпись не сделана.",
                 )
             try:
-                cms = await asyncio.to_thread(backend.sign, path)
+                async with sign_lock or contextlib.nullcontext():
+                    if dropped():
+                        raise JobGone("cancelled while waiting to be signed")
+                    cms = await asyncio.to_thread(backend.sign, path)
             except BackendError as exc:
                 return protocol.Failure(
                     job_id=offer.job_id, result_id=result_id, code="backend_error", message=str(exc)[:500]
                 )
-            problem = await asyncio.to_thread(check_locally, cms, d256, d512, trust)
+            problem = await asyncio.to_thread(
+                check_locally, cms, d256, partial(file_digest, path, "streebog512"), trust
+            )
             if problem is not None and problem.code == "certificate_rejected":
                 log.error("the signer's certificate is not one the server trusts; not uploading",
                           extra={"job_id": offer.job_id})  # fmt: skip

@@ -66,6 +66,10 @@ class OpenSSLBackend(Backend):
         self.pin_file = pin_file
         self.openssl = shutil.which(openssl) or openssl
         self._dir: tempfile.TemporaryDirectory[str] | None = None
+        # The signing certificate's digest name, by (path, mtime, size): read with ``openssl x509`` once, not
+        # once per signature (that second process cost as much as the signature itself); a replaced file is
+        # read again.
+        self._md: tuple[tuple[str, int, int], str] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -159,9 +163,19 @@ class OpenSSLBackend(Backend):
         cert, _ = self._material()
         return certificate_info(self._cert_der(cert)).thumbprint
 
+    def _signing_digest(self, cert: Path) -> str:
+        st = cert.stat()
+        stamp = (str(cert), st.st_mtime_ns, st.st_size)
+        if self._md is None or self._md[0] != stamp:
+            self._md = (stamp, self._digest(self._cert_der(cert)))
+        return self._md[1]
+
     def sign(self, path: Path) -> bytes:
         cert, key = self._material()
-        md = self._digest(self._cert_der(cert))
+        try:
+            md = self._signing_digest(cert)
+        except OSError as exc:
+            raise BackendError(f"Не удалось прочитать сертификат {cert}: {exc}") from exc
         args: list[str | Path] = [
             "cms",
             "-sign",

@@ -104,6 +104,10 @@ class Connection:
     last_seen: float
     in_flight: dict[int, int] = field(default_factory=dict)  # job id -> delivery id
     declined: set[int] = field(default_factory=set)  # jobs this connection declined: not offered again
+    acked: set[int] = field(default_factory=set)  # jobs in flight that the agent has queued (acknowledged)
+    # How many jobs the agent holds at once, learned from its first "queue_full" (None: not known yet). Offers
+    # beyond it would only come back declined, each costing a round trip and two database writes.
+    window: int | None = None
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
     questions: dict[str, asyncio.Future[Answer]] = field(default_factory=dict)  # request id -> the answer
@@ -288,6 +292,7 @@ class AgentHub:
                     await self.db.write(lambda d: store.touch_agent(d, conn.agent.id, backend=msg.backend))
             case protocol.Ack():
                 if conn.in_flight.get(msg.job_id) == msg.delivery_id:
+                    conn.acked.add(msg.job_id)
                     await self.db.write(
                         lambda d: store.acknowledge(
                             d, delivery_id=msg.delivery_id, job_id=msg.job_id, agent_id=conn.agent.id
@@ -297,6 +302,10 @@ class AgentHub:
             case protocol.Nack():
                 if conn.in_flight.get(msg.job_id) == msg.delivery_id:
                     del conn.in_flight[msg.job_id]
+                    conn.acked.discard(msg.job_id)
+                    if msg.reason == "queue_full" and conn.window is None:
+                        # The agent's queue is full with the jobs it acknowledged (plus the one in its hands).
+                        conn.window = max(1, len(conn.acked))
                     await self.db.write(lambda d: store.release(d, [(msg.job_id, msg.delivery_id)]))
                     if msg.reason == "declined":
                         conn.declined.add(msg.job_id)
@@ -473,6 +482,7 @@ class AgentHub:
 
     def _finish_in_flight(self, conn: Connection, job_id: int) -> None:
         conn.in_flight.pop(job_id, None)
+        conn.acked.discard(job_id)
 
     async def _forget(self, conn: Connection) -> None:
         conn.closed = True
@@ -541,7 +551,10 @@ class AgentHub:
                     continue
                 busy = {job_id for c in conns for job_id in c.in_flight}
                 target = max(conns, key=lambda c: c.connected_at)
-                plan += [(target, job) for job in jobs if job.id not in busy and job.id not in target.declined]
+                fresh = [job for job in jobs if job.id not in busy and job.id not in target.declined]
+                if target.window is not None:  # no more than the agent said it can hold (oldest jobs first)
+                    fresh = fresh[: max(0, target.window - len(target.in_flight))]
+                plan += [(target, job) for job in fresh]
             if not plan:
                 return 0
             ids = await self.db.write(lambda d: store.record_deliveries(d, [(j.id, c.agent.id) for c, j in plan]))
@@ -602,6 +615,7 @@ class AgentHub:
         for job_id, status in closed:
             conn = where[job_id]
             conn.in_flight.pop(job_id, None)
+            conn.acked.discard(job_id)
             if status == "done":
                 await self._send(conn, protocol.JobEvent(job_id=job_id, event="signed"))
             else:
