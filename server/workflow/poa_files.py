@@ -140,22 +140,17 @@ class PoaFiles:
         def write(d: Any) -> int:
             poa_id = poa_store.insert(
                 d,
-                poa_store.NewPoa(
+                _new_poa(
+                    facts,
                     scope="certificate",
                     certificate_id=certificate_id,
                     xml=xml,
                     sig=sig_der,
-                    file_name=file_name or f"{facts['number'] or 'mchd'}.xml",
+                    file_name=file_name,
                     upload_status=status,
                     upload_summary=summary,
                     uploaded_by=f"user:{user_id}",
                     uploaded_at=now,
-                    number=facts["number"],
-                    principal_name=facts["principal_name"],
-                    principal_inn=facts["principal_inn"],
-                    representative=facts["representative"],
-                    valid_from=facts["valid_from"],
-                    valid_until=facts["valid_until"],
                 ),
             )
             audit.append(
@@ -209,20 +204,15 @@ class PoaFiles:
         def write(d: Any) -> int:
             poa_id = poa_store.insert(
                 d,
-                poa_store.NewPoa(
+                _new_poa(
+                    facts,
                     scope="document",
                     document_id=document_id,
                     xml=xml,
                     sig=sig_der,
-                    file_name=file_name or f"{facts['number'] or 'mchd'}.xml",
+                    file_name=file_name,
                     uploaded_by=actor,
                     uploaded_at=now,
-                    number=facts["number"],
-                    principal_name=facts["principal_name"],
-                    principal_inn=facts["principal_inn"],
-                    representative=facts["representative"],
-                    valid_from=facts["valid_from"],
-                    valid_until=facts["valid_until"],
                 ),
             )
             audit.append(
@@ -270,3 +260,17 @@ class PoaFiles:
                 )
 
         await self.db.write(write)
+
+
+def _new_poa(facts: dict[str, str], *, file_name: str, **where: Any) -> poa_store.NewPoa:
+    """The row of an uploaded МЧД: where it belongs and who sent it (``where``), what it says (``facts``)."""
+    return poa_store.NewPoa(
+        file_name=file_name or f"{facts['number'] or 'mchd'}.xml",
+        number=facts["number"],
+        principal_name=facts["principal_name"],
+        principal_inn=facts["principal_inn"],
+        representative=facts["representative"],
+        valid_from=facts["valid_from"],
+        valid_until=facts["valid_until"],
+        **where,
+    )
