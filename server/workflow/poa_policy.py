@@ -38,6 +38,7 @@ from server.config import Settings
 
 from . import poa_store
 from .model import DocumentRow
+from .signature_refusal import SignatureRefused
 
 if TYPE_CHECKING:
     from cades.poa import Poa, PoaVerdict
@@ -53,17 +54,6 @@ HEAD_SUMMARY: Final = "Подписано сертификатом органи�
 # The checks (cades.poa) that say who signs for whom; the rest say whether and for what the МЧД holds.
 IDENTITY_CHECKS: Final = frozenset({"signature", "issuer", "representative", "principal"})
 STATUS_WORDS: Final = {"valid": "действительна", "invalid": "недействительна", "indeterminate": "не подтверждена"}
-
-
-class PoaRefusal(Exception):
-    """The policy refuses the signature: ``accept_signature`` turns it into its SignatureRefused (same code,
-    message and details), audited like every refusal."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -302,7 +292,7 @@ def counterparty_identity(mismatch: str | None, poa: PoaOutcome | None, *, refus
     if refuse:
         code = "poa_missing" if poa.status == "missing" else "poa_invalid"
         why = "МЧД не приложена" if poa.status == "missing" else poa.warning or poa.summary
-        raise PoaRefusal(
+        raise SignatureRefused(
             code,
             "Подпись не принята: она сделана сертификатом сотрудника, а не руководителя организации, и право "
             f"подписывать за организацию не подтверждено — {why}. Приложите МЧД, выданную организацией "
@@ -340,8 +330,8 @@ async def judge(
 ) -> PoaOutcome | None:
     """The МЧД outcome of one signature under its side's policy; None under ``off``.
 
-    Raises :class:`PoaRefusal` under ``require`` when the МЧД is missing or short of valid (``accept_signature``
-    refuses the signature with it)."""
+    Raises :class:`.signature_refusal.SignatureRefused` under ``require`` when the МЧД is missing or short of
+    valid: ``accept_signature`` lets it through as the signature's refusal."""
     mode: Mode = settings.policy.internal_poa if kind == "internal" else settings.policy.counterparty_poa
     if mode == "off":
         return None
@@ -363,7 +353,7 @@ async def judge(
     if certificate is None:
         # Verification accepted the signature, so its certificate was somewhere; without it nothing is judged.
         if mode == "require":
-            raise PoaRefusal(
+            raise SignatureRefused(
                 "poa_unverifiable", "Подпись не принята: не найден сертификат подписанта, чтобы проверить МЧД."
             )
         return None
@@ -380,7 +370,7 @@ async def judge(
                 if kind == "internal"
                 else "Приложите МЧД (XML и файл подписи .sig) вместе с подписью."
             )
-            raise PoaRefusal(
+            raise SignatureRefused(
                 "poa_missing",
                 f"Подпись не принята: сертификат сотрудника{f' ({who})' if who else ''} — не руководителя "
                 f"организации — требует машиночитаемой доверенности (МЧД), а она не приложена. {where}",
@@ -408,7 +398,7 @@ async def judge(
         accept_revocation_unknown=settings.trust.revocation == "warn",
     )
     if verdict.status != "valid" and mode == "require":
-        raise PoaRefusal(
+        raise SignatureRefused(
             "poa_invalid",
             refusal_text(row.number, verdict),
             {"checks": [c.name for c in verdict.checks if c.status != "ok"], "poa_id": row.id},

@@ -44,6 +44,7 @@ from . import certificate_offers, effects, identity, job_store, poa_policy, poa_
 from .docstate import SIGNING_STATES, DocState
 from .listeners import TransitionListeners
 from .model import DocumentFile, DocumentRow, RouteStep
+from .signature_refusal import SignatureRefused
 from .store import document_row, now_iso
 
 Source = Literal["upload", "agent", "cryptoarm", "counterparty"]
@@ -55,16 +56,6 @@ REVOCATION_REFUSAL: Final = (
     "(доступ сервера к адресам CRL и OCSP), положите свежий CRL этого УЦ в [trust] crls или, если это допустимо "
     'для вашей организации, разрешите приём таких подписей с предупреждением: [trust] revocation = "warn".'
 )
-
-
-class SignatureRefused(Exception):
-    """Why a signature was not accepted: ``code`` is stable, ``message`` is for people."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -243,10 +234,7 @@ async def accept_signature(
             # A counterparty employee's own certificate carries no company ИНН: its МЧД (whose principal's ИНН is
             # checked against the CRM) is what ties it to the company (.poa_policy.counterparty_identity).
             poa = await _judge_poa(deps, claim, step, doc, sig, cms)
-            try:
-                mismatch = poa_policy.counterparty_identity(mismatch, poa, refuse=mode == "refuse")
-            except poa_policy.PoaRefusal as exc:
-                raise SignatureRefused(exc.code, exc.message, exc.details) from None
+            mismatch = poa_policy.counterparty_identity(mismatch, poa, refuse=mode == "refuse")
         if mismatch and mode == "refuse":
             offer = None
             # An upload's refusal carries the offer to the page; an agent's or CryptoARM's goes to the device
@@ -319,22 +307,19 @@ async def _judge_poa(
     sig: SignatureResult,
     cms: bytes,
 ) -> poa_policy.PoaOutcome | None:
-    """The МЧД outcome under the side's policy (.poa_policy); its refusal becomes this module's."""
-    try:
-        return await poa_policy.judge(
-            db=deps.db,
-            settings=deps.settings,
-            context=deps.validation.current(),
-            registry=deps.poa_registry,
-            own_inns=deps.own_inns,
-            kind=claim.kind,
-            user_id=step.user_id if claim.kind == "internal" else None,
-            doc=doc,
-            sig=sig,
-            cms=cms,
-        )
-    except poa_policy.PoaRefusal as exc:
-        raise SignatureRefused(exc.code, exc.message, exc.details) from None
+    """The МЧД outcome under the side's policy (.poa_policy), which raises :class:`SignatureRefused` itself."""
+    return await poa_policy.judge(
+        db=deps.db,
+        settings=deps.settings,
+        context=deps.validation.current(),
+        registry=deps.poa_registry,
+        own_inns=deps.own_inns,
+        kind=claim.kind,
+        user_id=step.user_id if claim.kind == "internal" else None,
+        doc=doc,
+        sig=sig,
+        cms=cms,
+    )
 
 
 def _store(
