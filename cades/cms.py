@@ -24,6 +24,7 @@ from .asn1 import (
     REVOCATION_VALUES_OID,
     SIGNATURE_OIDS,
     MalformedInput,
+    _der_len,
     _read_header,
     ber_to_der,
     load_content_info,
@@ -231,15 +232,8 @@ def _dotted(contents: bytes) -> str:
     if known is None:
         if len(_OIDS) > 4096:
             _OIDS.clear()
-        known = _OIDS[contents] = core.ObjectIdentifier.load(b"\x06" + _der_length(len(contents)) + contents).dotted
+        known = _OIDS[contents] = core.ObjectIdentifier.load(b"\x06" + _der_len(len(contents)) + contents).dotted
     return known
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
 
 
 def _children(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:

@@ -168,20 +168,22 @@ class DocumentTemplates:
         await self.intake._signers(signer_ids)
         async with self._attempt_locks.setdefault((user_id, entity_type, entity_id, template_id), asyncio.Lock()):
             attempt, generated = await self._generate(user_id, entity_type, entity_id, template_id)
-            return await self._create_generated(
-                user_id,
-                attempt,
-                generated,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                signer_ids=signer_ids,
-                counterparty_email=counterparty_email,
-                send=send,
-                due_date=due_date,
-                message=message,
-                contact_id=contact_id,
-                contact_email=contact_email,
-            )
+            async with self._pdf(generated) as upload:
+                return await self.intake.create(
+                    user_id,
+                    entity_type=entity_type,
+                    entity_id=entity_id,
+                    title=generated.title,
+                    uploads=[upload],
+                    signer_ids=signer_ids,
+                    counterparty_email=counterparty_email,
+                    send=send,
+                    due_date=due_date,
+                    message=message,
+                    contact_id=contact_id,
+                    contact_email=contact_email,
+                    in_transaction=lambda d, doc_id: template_attempt_store.record_document(d, attempt.id, doc_id),
+                )
 
     async def _generate(
         self, user_id: int, entity_type: str, entity_id: int, template_id: int
@@ -198,9 +200,7 @@ class DocumentTemplates:
             attempt = await self.db.write(lambda d: template_attempt_store.start(d, *key, floor))
         generated_id = attempt.generated_id
         if generated_id is None:
-            made = await gen.made_after(template_id, kind.type_id, entity_id, attempt.floor_id)
-            owned = await self.db.read(lambda d: bulk_store.claimed_generated(d, made))
-            generated_id = next((i for i in made if i not in owned), None)
+            generated_id = await self._adopt(gen, template_id, entity_type, entity_id, attempt.floor_id)
         if generated_id is None:
             generated_id = (await gen.add(template_id, kind.type_id, entity_id)).id
             crashpoints.reached("template.generated")
@@ -216,39 +216,6 @@ class DocumentTemplates:
                 "будет отправлен этот же документ, второй не появится.",
             ) from None
         return attempt, generated
-
-    async def _create_generated(
-        self,
-        user_id: int,
-        attempt: template_attempt_store.Attempt,
-        generated: GeneratedDocument,
-        *,
-        entity_type: str,
-        entity_id: int,
-        signer_ids: Sequence[int],
-        counterparty_email: str,
-        send: bool,
-        due_date: str,
-        message: str,
-        contact_id: int | None,
-        contact_email: str,
-    ) -> int:
-        async with self._pdf(generated) as upload:
-            return await self.intake.create(
-                user_id,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                title=generated.title,
-                uploads=[upload],
-                signer_ids=signer_ids,
-                counterparty_email=counterparty_email,
-                send=send,
-                due_date=due_date,
-                message=message,
-                contact_id=contact_id,
-                contact_email=contact_email,
-                in_transaction=lambda d, doc_id: template_attempt_store.record_document(d, attempt.id, doc_id),
-            )
 
     # ---- bulk ------------------------------------------------------------------------------------------------
 
@@ -352,7 +319,7 @@ class DocumentTemplates:
             await self.db.write(lambda d: bulk_store.mark_generating(d, row.id, floor))
             row = await self._reload(row)
         if row.state == "generating":
-            generated_id = await self._adopt(gen, job, row)
+            generated_id = await self._adopt(gen, job.template_id, row.entity_type, row.entity_id, row.floor_id or 0)
             if generated_id is None:
                 try:
                     generated_id = (await gen.add(job.template_id, kind.type_id, row.entity_id)).id
@@ -390,9 +357,12 @@ class DocumentTemplates:
         assert fresh is not None
         return fresh
 
-    async def _adopt(self, gen: DocumentGenerator, job: bulk_store.BulkJob, row: bulk_store.BulkItem) -> int | None:
-        """A generator document an earlier attempt made for this row (its answer lost), if there is one."""
-        made = await gen.made_after(job.template_id, kind_of(row.entity_type).type_id, row.entity_id, row.floor_id or 0)
+    async def _adopt(
+        self, gen: DocumentGenerator, template_id: int, entity_type: str, entity_id: int, floor_id: int
+    ) -> int | None:
+        """A generator document an earlier attempt made for this card above ``floor_id`` (its answer lost, or the
+        click not finished) that no bulk row or single attempt owns yet, if there is one."""
+        made = await gen.made_after(template_id, kind_of(entity_type).type_id, entity_id, floor_id)
         if not made:
             return None
         owned = await self.db.read(lambda d: bulk_store.claimed_generated(d, made))
