@@ -26,6 +26,7 @@ from aiosmtpd.smtp import SMTP as SMTPProtocol
 from aiosmtpd.smtp import Envelope, Session
 
 from demo.bitrix24_seed import inn10, ogrn13
+from tests.support.mchd import fns, mchd_pki  # noqa: F401 - the МЧД fixtures (tests/support/mchd.py), used by name
 from tests.support.openssl_pki import Issued
 from tests.support.pki_fixtures import GostPki
 from tests.support.server import free_port

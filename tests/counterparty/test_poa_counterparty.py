@@ -35,7 +35,7 @@ from tests.counterparty.conftest import (
     counterparty_env,
     link_in,
 )
-from tests.support.http_files import FileServer, serve_files
+from tests.support.http_files import FileServer
 from tests.support.mchd import (
     OTHER_COMPANY,
     Company,
@@ -43,7 +43,7 @@ from tests.support.mchd import (
     MchdSpec,
     Person,
     build_mchd,
-    make_mchd_pki,
+    registry_says,
     sign_mchd,
 )
 from tests.support.openssl_pki import Issued, OpenSSLPki
@@ -82,30 +82,13 @@ def _subject(person: Person, company: Company | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def alfa(mchd: MchdPki) -> Alfa:
-    pki = mchd.pki
+def alfa(mchd_pki: MchdPki) -> Alfa:
+    pki = mchd_pki.pki
     return Alfa(
-        mchd=mchd,
-        head=pki.issue(mchd.inter, "alfa-head", subject=_subject(ALFA_HEAD, ALFA)),
-        clerk=pki.issue(mchd.inter, "alfa-clerk", subject=_subject(ALFA_CLERK, None)),
+        mchd=mchd_pki,
+        head=pki.issue(mchd_pki.inter, "alfa-head", subject=_subject(ALFA_HEAD, ALFA)),
+        clerk=pki.issue(mchd_pki.inter, "alfa-clerk", subject=_subject(ALFA_CLERK, None)),
     )
-
-
-@pytest.fixture(scope="module")
-def mchd(tmp_path_factory: pytest.TempPathFactory) -> MchdPki:
-    """The МЧД test PKI (tests/support/mchd.py): the company's head, its employee, another company's head."""
-    return make_mchd_pki(tmp_path_factory.mktemp("mchd-pki"))
-
-
-@pytest.fixture
-def fns() -> Iterator[FileServer]:
-    with serve_files() as server:
-        yield server
-
-
-def registry_says(fns: FileServer, number: str, status: str = "ACTIVE") -> None:
-    body = {"poaNumber": number, "startDate": "2026-01-01", "endDate": "2027-12-31", "status": status}
-    fns.put(f"/api/v0/poar-portal/public/poa/{number}/public", json.dumps(body).encode())
 
 
 @pytest.fixture
@@ -116,13 +99,13 @@ def open_exchange(
     stack = contextlib.ExitStack()
 
     def start(policy: str, registry: bool = True) -> Exchange:
-        gost, mchd = people.pki, alfa.mchd
+        gost, mchd_pki = people.pki, alfa.mchd
         env = counterparty_env(
             gost,
             smtp,
-            KLIKDOK_TRUST_ROOTS=json.dumps([str(gost.root.cert), str(mchd.root.cert)]),
-            KLIKDOK_TRUST_INTERMEDIATES=json.dumps([str(gost.inter.cert), str(mchd.inter.cert)]),
-            KLIKDOK_TRUST_CRLS=json.dumps([str(gost.crl), str(gost.root_crl), *(str(c) for c in mchd.crls)]),
+            KLIKDOK_TRUST_ROOTS=json.dumps([str(gost.root.cert), str(mchd_pki.root.cert)]),
+            KLIKDOK_TRUST_INTERMEDIATES=json.dumps([str(gost.inter.cert), str(mchd_pki.inter.cert)]),
+            KLIKDOK_TRUST_CRLS=json.dumps([str(gost.crl), str(gost.root_crl), *(str(c) for c in mchd_pki.crls)]),
             KLIKDOK_POLICY_COUNTERPARTY_POA=policy,
             KLIKDOK_MCHD_REGISTRY_CHECK="true" if registry else "false",
             KLIKDOK_MCHD_REGISTRY_URL=fns.base_url,

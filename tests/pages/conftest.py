@@ -17,6 +17,7 @@ import pytest
 
 from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtures re-exported
 from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401  fixtures re-exported for this suite
+from tests.support.mchd import fns, mchd_pki  # noqa: F401 - the МЧД fixtures (tests/support/mchd.py), used by name
 from tests.support.server import REPO
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     MANAGER,

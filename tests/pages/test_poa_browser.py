@@ -13,32 +13,21 @@ import pytest
 from demo.portal_emulator import PortalEmulator
 from tests.a11y import axe_violations, blocking, describe
 from tests.pages.conftest import open_app_page, shot
-from tests.support.http_files import FileServer, serve_files
-from tests.support.mchd import COMPANY, MchdPki, MchdSpec, make_mchd_pki
+from tests.support.http_files import FileServer
+from tests.support.mchd import COMPANY, MchdPki, MchdSpec, registry_says
 from tests.workflow.conftest import CHIEF_ACCOUNTANT, DIRECTOR, Klikdok, People, installed_klikdok
 from tests.workflow.test_document_panel_browser import open_tab
-from tests.workflow.test_poa_internal import PDF, bind_employee, new_document, poa_env, registry_says
+from tests.workflow.test_poa_internal import PDF, bind_employee, new_document, poa_env
 
 pytestmark = pytest.mark.browser
 WAIT = 30_000
 
 
-@pytest.fixture(scope="module")
-def mchd(tmp_path_factory: pytest.TempPathFactory) -> MchdPki:
-    return make_mchd_pki(tmp_path_factory.mktemp("mchd-pki"))
-
-
-@pytest.fixture
-def fns() -> Iterator[FileServer]:
-    with serve_files() as server:
-        yield server
-
-
 @pytest.fixture
 def kd_poa(
-    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd_pki: MchdPki, fns: FileServer
 ) -> Iterator[Klikdok]:
-    env = poa_env(people, mchd, fns, KLIKDOK_MCHD_REGISTRY_CHECK="true")
+    env = poa_env(people, mchd_pki, fns, KLIKDOK_MCHD_REGISTRY_CHECK="true")
     with installed_klikdok(tmp_path / "data", emulator, env) as kd:
         yield kd
 
@@ -48,12 +37,12 @@ def _file(name: str, data: bytes) -> dict[str, object]:
 
 
 def test_the_employee_uploads_sees_and_removes_the_mchd_and_the_admin_uploads_one(
-    kd_poa: Klikdok, page: Any, mchd: MchdPki, fns: FileServer
+    kd_poa: Klikdok, page: Any, mchd_pki: MchdPki, fns: FileServer
 ) -> None:
     kd = kd_poa
-    bind_employee(kd, mchd)
+    bind_employee(kd, mchd_pki)
     spec = MchdSpec()
-    xml, sig = mchd.signed(spec)
+    xml, sig = mchd_pki.signed(spec)
     registry_says(fns, spec.number)
 
     open_app_page(page, kd, CHIEF_ACCOUNTANT, "#certificates")
@@ -82,7 +71,7 @@ def test_the_employee_uploads_sees_and_removes_the_mchd_and_the_admin_uploads_on
 
     # The admin binds another МЧД to the employee's certificate on «Администрирование».
     other = MchdSpec()
-    xml2, sig2 = mchd.signed(other)
+    xml2, sig2 = mchd_pki.signed(other)
     registry_says(fns, other.number)
     admin = page.context.new_page()
     open_app_page(admin, kd, DIRECTOR, "#admin")
@@ -100,7 +89,7 @@ def test_the_employee_uploads_sees_and_removes_the_mchd_and_the_admin_uploads_on
 
     # The employee signs with it; the deal's ЭДО tab shows the МЧД beside the signature.
     doc_id, path = new_document(kd)
-    signed = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd.pki.sign(mchd.employee, PDF))
+    signed = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd_pki.pki.sign(mchd_pki.employee, PDF))
     assert signed.status_code == 201, signed.text
     tab = page.context.new_page()
     panel = open_tab(tab, kd, CHIEF_ACCOUNTANT, doc_id)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import pytest
 
 from cades.validation import ValidationContext
 
+from .http_files import FileServer, serve_files
 from .openssl_pki import Issued, OpenSSLPki, gost_engine_available
 
 __all__ = [
@@ -234,3 +237,20 @@ def make_mchd_pki(root_dir: Path) -> MchdPki:
 @pytest.fixture(scope="session")
 def mchd_pki(tmp_path_factory: pytest.TempPathFactory) -> MchdPki:
     return make_mchd_pki(tmp_path_factory.mktemp("mchd-pki"))
+
+
+def registry_path(number: str) -> str:
+    """Where the ФНС registry answers for one МЧД (cades.poa.registry); the suites' fake serves files there."""
+    return f"/api/v0/poar-portal/public/poa/{number}/public"
+
+
+def registry_says(fns: FileServer, number: str, status: str = "ACTIVE") -> None:
+    body = {"poaNumber": number, "startDate": "2026-01-01", "endDate": "2027-12-31", "status": status}
+    fns.put(registry_path(number), json.dumps(body).encode())
+
+
+@pytest.fixture
+def fns() -> Iterator[FileServer]:
+    """A local stand-in for the ФНС registry over real HTTP."""
+    with serve_files() as server:
+        yield server

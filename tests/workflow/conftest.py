@@ -30,6 +30,7 @@ from demo.portal_emulator import PortalEmulator
 from demo.portal_state import EmulatorConfig
 from server.bitrix24.entities import kind_of
 from server.db import Database, migrations
+from tests.support.mchd import fns, mchd_pki  # noqa: F401 - the МЧД fixtures (tests/support/mchd.py), used by name
 from tests.support.openssl_pki import Issued, OpenSSLPki
 from tests.support.pki_fixtures import GostPki, gost_pki  # noqa: F401 - fixture re-export
 from tests.support.server import ServerProcess, start_server

@@ -11,15 +11,13 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from demo.portal_emulator import PortalEmulator
-from tests.support.http_files import FileServer, serve_files
-from tests.support.mchd import COMPANY, OTHER_COMPANY, MchdPki, MchdSpec, make_mchd_pki
+from tests.support.http_files import FileServer
+from tests.support.mchd import COMPANY, OTHER_COMPANY, MchdPki, MchdSpec, registry_path, registry_says
 from tests.support.pdf_tools import page_text
 from tests.workflow.conftest import (
     CHIEF_ACCOUNTANT,
@@ -35,36 +33,14 @@ DEAL = ("deal", 1)
 PDF = b"%PDF-1.7\n" + "Акт сверки №4 от 01.12.2026".encode() + b"\n%%EOF\n"
 
 
-def registry_path(number: str) -> str:
-    return f"/api/v0/poar-portal/public/poa/{number}/public"
-
-
-def registry_says(fns: FileServer, number: str, status: str = "ACTIVE") -> None:
-    """The fake ФНС registry's answer for ``number`` (the JSON of the public page, cades/poa/registry.py)."""
-    body = {"poaNumber": number, "startDate": "2026-01-01", "endDate": "2027-12-31", "status": status}
-    fns.put(registry_path(number), json.dumps(body).encode())
-
-
-@pytest.fixture(scope="module")
-def mchd(tmp_path_factory: pytest.TempPathFactory) -> MchdPki:
-    """The МЧД test PKI (tests/support/mchd.py): the company's head, its employee, another company's head."""
-    return make_mchd_pki(tmp_path_factory.mktemp("mchd-pki"))
-
-
-@pytest.fixture
-def fns() -> Iterator[FileServer]:
-    with serve_files() as server:
-        yield server
-
-
-def poa_env(people: People, mchd: MchdPki, fns: FileServer, **extra: str) -> dict[str, str]:
+def poa_env(people: People, mchd_pki: MchdPki, fns: FileServer, **extra: str) -> dict[str, str]:
     """The suites' server settings, trusting the МЧД PKI beside the people's, with the МЧД company as ours."""
     gost = people.pki
     env = server_env(
         gost,
-        KLIKDOK_TRUST_ROOTS=json.dumps([str(gost.root.cert), str(mchd.root.cert)]),
-        KLIKDOK_TRUST_INTERMEDIATES=json.dumps([str(gost.inter.cert), str(mchd.inter.cert)]),
-        KLIKDOK_TRUST_CRLS=json.dumps([str(gost.crl), str(gost.root_crl), *(str(c) for c in mchd.crls)]),
+        KLIKDOK_TRUST_ROOTS=json.dumps([str(gost.root.cert), str(mchd_pki.root.cert)]),
+        KLIKDOK_TRUST_INTERMEDIATES=json.dumps([str(gost.inter.cert), str(mchd_pki.inter.cert)]),
+        KLIKDOK_TRUST_CRLS=json.dumps([str(gost.crl), str(gost.root_crl), *(str(c) for c in mchd_pki.crls)]),
         KLIKDOK_POLICY_COMPANY_INN=json.dumps([COMPANY.inn]),
         KLIKDOK_MCHD_REGISTRY_URL=fns.base_url,
         KLIKDOK_MCHD_REGISTRY_TIMEOUT_SECONDS="3",
@@ -73,9 +49,9 @@ def poa_env(people: People, mchd: MchdPki, fns: FileServer, **extra: str) -> dic
     return env
 
 
-def bind_employee(kd: Klikdok, mchd: MchdPki) -> int:
+def bind_employee(kd: Klikdok, mchd_pki: MchdPki) -> int:
     """The employee's certificate bound to the chief accountant: it is not the company's, so the admin approves it."""
-    kd.register_cert(CHIEF_ACCOUNTANT, mchd.employee)
+    kd.register_cert(CHIEF_ACCOUNTANT, mchd_pki.employee)
     mine = kd.api("GET", "/me/certificates", CHIEF_ACCOUNTANT).json()
     assert [c["status"] for c in mine] == ["pending"], mine
     approved = kd.api("POST", f"/admin/certificates/{mine[0]['id']}/approve", DIRECTOR)
@@ -107,13 +83,13 @@ def refusals(kd: Klikdok) -> list[dict[str, object]]:
 
 
 def test_require_refuses_without_the_mchd_and_accepts_with_it_everywhere_shown(
-    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd_pki: MchdPki, fns: FileServer
 ) -> None:
-    env = poa_env(people, mchd, fns, KLIKDOK_POLICY_INTERNAL_POA="require", KLIKDOK_MCHD_REGISTRY_CHECK="true")
+    env = poa_env(people, mchd_pki, fns, KLIKDOK_POLICY_INTERNAL_POA="require", KLIKDOK_MCHD_REGISTRY_CHECK="true")
     with installed_klikdok(tmp_path / "data", emulator, env) as kd:
-        cert_id = bind_employee(kd, mchd)
+        cert_id = bind_employee(kd, mchd_pki)
         doc_id, path = new_document(kd)
-        cms = mchd.pki.sign(mchd.employee, PDF)
+        cms = mchd_pki.pki.sign(mchd_pki.employee, PDF)
 
         # No МЧД bound: refused, saying what is missing and where to upload it; nothing changes but the audit.
         before = kd.query("SELECT state, warnings FROM documents WHERE id = ?", doc_id)
@@ -126,7 +102,7 @@ def test_require_refuses_without_the_mchd_and_accepts_with_it_everywhere_shown(
 
         # An МЧД of another company (its principal is not ours): refused at signing, the failed check named.
         foreign_spec = MchdSpec(principal=OTHER_COMPANY)
-        xml, sig = mchd.signed(foreign_spec)
+        xml, sig = mchd_pki.signed(foreign_spec)
         registry_says(fns, foreign_spec.number)
         up = upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, xml, sig)
         assert up.status_code == 201, up.text
@@ -145,7 +121,7 @@ def test_require_refuses_without_the_mchd_and_accepts_with_it_everywhere_shown(
         assert junk.status_code == 400 and junk.json()["error"] == "bad_poa", junk.text
         # Somebody else may not bind an МЧД to this certificate; the admin may.
         spec = MchdSpec()
-        xml, sig = mchd.signed(spec)
+        xml, sig = mchd_pki.signed(spec)
         other = upload_poa(kd, MANAGER, cert_id, xml, sig)
         assert other.status_code == 403, other.text
         registry_says(fns, spec.number)
@@ -192,16 +168,16 @@ def test_require_refuses_without_the_mchd_and_accepts_with_it_everywhere_shown(
 
 
 def test_require_refuses_an_mchd_whose_registry_status_is_not_known(
-    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd_pki: MchdPki, fns: FileServer
 ) -> None:
     """Under require, «статус в реестре ФНС не проверен» is not «действительна» (as an unknown revocation status is
     not under [trust] revocation = "require"); the refusal says so."""
-    env = poa_env(people, mchd, fns, KLIKDOK_POLICY_INTERNAL_POA="require")  # registry_check stays false
+    env = poa_env(people, mchd_pki, fns, KLIKDOK_POLICY_INTERNAL_POA="require")  # registry_check stays false
     with installed_klikdok(tmp_path / "data", emulator, env) as kd:
-        cert_id = bind_employee(kd, mchd)
-        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd.signed()).status_code == 201
+        cert_id = bind_employee(kd, mchd_pki)
+        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd_pki.signed()).status_code == 201
         doc_id, path = new_document(kd)
-        refused = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd.pki.sign(mchd.employee, PDF))
+        refused = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd_pki.pki.sign(mchd_pki.employee, PDF))
         assert refused.status_code == 422 and refused.json()["error"] == "poa_invalid", refused.text
         assert "реестре ФНС не проверен" in refused.json()["message"]
         assert refused.json()["details"]["checks"] == ["registry"]
@@ -209,12 +185,12 @@ def test_require_refuses_an_mchd_whose_registry_status_is_not_known(
 
 
 def test_warn_accepts_without_an_mchd_and_says_so(
-    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd_pki: MchdPki, fns: FileServer
 ) -> None:
-    with installed_klikdok(tmp_path / "data", emulator, poa_env(people, mchd, fns)) as kd:  # the default: warn
-        bind_employee(kd, mchd)
+    with installed_klikdok(tmp_path / "data", emulator, poa_env(people, mchd_pki, fns)) as kd:  # the default: warn
+        bind_employee(kd, mchd_pki)
         doc_id, path = new_document(kd)
-        ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd.pki.sign(mchd.employee, PDF))
+        ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd_pki.pki.sign(mchd_pki.employee, PDF))
         assert ok.status_code == 201, ok.text
         assert "МЧД не приложена" in ok.json()["warning"]
         detail = kd.api("GET", f"/documents/{doc_id}", CHIEF_ACCOUNTANT).json()
@@ -224,29 +200,29 @@ def test_warn_accepts_without_an_mchd_and_says_so(
 
 
 def test_off_does_not_look_for_an_mchd(
-    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd_pki: MchdPki, fns: FileServer
 ) -> None:
-    env = poa_env(people, mchd, fns, KLIKDOK_POLICY_INTERNAL_POA="off")
+    env = poa_env(people, mchd_pki, fns, KLIKDOK_POLICY_INTERNAL_POA="off")
     with installed_klikdok(tmp_path / "data", emulator, env) as kd:
-        bind_employee(kd, mchd)
+        bind_employee(kd, mchd_pki)
         doc_id, path = new_document(kd)
-        ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd.pki.sign(mchd.employee, PDF))
+        ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd_pki.pki.sign(mchd_pki.employee, PDF))
         assert ok.status_code == 201 and ok.json()["warning"] == "", ok.text
         assert kd.api("GET", f"/documents/{doc_id}", CHIEF_ACCOUNTANT).json()["signatures"][0]["poa"] is None
         assert kd.query("SELECT count(*) FROM signature_poa") == [(0,)]
 
 
 def test_the_head_signs_without_an_mchd_under_require(
-    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd_pki: MchdPki, fns: FileServer
 ) -> None:
-    env = poa_env(people, mchd, fns, KLIKDOK_POLICY_INTERNAL_POA="require", KLIKDOK_MCHD_REGISTRY_CHECK="true")
+    env = poa_env(people, mchd_pki, fns, KLIKDOK_POLICY_INTERNAL_POA="require", KLIKDOK_MCHD_REGISTRY_CHECK="true")
     with installed_klikdok(tmp_path / "data", emulator, env) as kd:
-        kd.register_cert(CHIEF_ACCOUNTANT, mchd.head)  # the company's certificate (ИНН ЮЛ + ОГРН)
+        kd.register_cert(CHIEF_ACCOUNTANT, mchd_pki.head)  # the company's certificate (ИНН ЮЛ + ОГРН)
         mine = kd.api("GET", "/me/certificates", CHIEF_ACCOUNTANT).json()
         if mine[0]["status"] == "pending":  # another name than the user's: the admin approves
             kd.api("POST", f"/admin/certificates/{mine[0]['id']}/approve", DIRECTOR)
         doc_id, path = new_document(kd)
-        ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd.pki.sign(mchd.head, PDF))
+        ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=mchd_pki.pki.sign(mchd_pki.head, PDF))
         assert ok.status_code == 201 and ok.json()["warning"] == "", ok.text
         poa = kd.api("GET", f"/documents/{doc_id}", CHIEF_ACCOUNTANT).json()["signatures"][0]["poa"]
         assert poa["status"] == "head" and "МЧД не нужна" in poa["summary"]
@@ -254,24 +230,24 @@ def test_the_head_signs_without_an_mchd_under_require(
 
 
 def test_the_powers_a_card_kind_needs_come_from_the_config_and_show_in_the_report(
-    tmp_path: Path, emulator: PortalEmulator, people: People, mchd: MchdPki, fns: FileServer
+    tmp_path: Path, emulator: PortalEmulator, people: People, mchd_pki: MchdPki, fns: FileServer
 ) -> None:
     """``[mchd] powers``: a deal's documents need KLASS_2.0_APPROVE here, which the first МЧД lacks."""
     env = poa_env(
         people,
-        mchd,
+        mchd_pki,
         fns,
         KLIKDOK_POLICY_INTERNAL_POA="require",
         KLIKDOK_MCHD_REGISTRY_CHECK="true",
         KLIKDOK_MCHD_POWERS='{ deal = ["KLASS_2.0_APPROVE"] }',
     )
     with installed_klikdok(tmp_path / "data", emulator, env) as kd:
-        cert_id = bind_employee(kd, mchd)
+        cert_id = bind_employee(kd, mchd_pki)
         lacking = MchdSpec()  # signs documents, approves nothing
         registry_says(fns, lacking.number)
-        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd.signed(lacking)).status_code == 201
+        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd_pki.signed(lacking)).status_code == 201
         doc_id, path = new_document(kd)
-        cms = mchd.pki.sign(mchd.employee, PDF)
+        cms = mchd_pki.pki.sign(mchd_pki.employee, PDF)
         refused = kd.api("POST", path, CHIEF_ACCOUNTANT, content=cms)
         assert refused.status_code == 422 and refused.json()["error"] == "poa_invalid", refused.text
         assert refused.json()["details"]["checks"] == ["powers"]
@@ -279,7 +255,7 @@ def test_the_powers_a_card_kind_needs_come_from_the_config_and_show_in_the_repor
 
         enough = MchdSpec(powers=(("KLASS_2.0_APPROVE", "Утверждать"), ("KLASS_2.0_SIGN", "Подписывать")))
         registry_says(fns, enough.number)
-        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd.signed(enough)).status_code == 201
+        assert upload_poa(kd, CHIEF_ACCOUNTANT, cert_id, *mchd_pki.signed(enough)).status_code == 201
         ok = kd.api("POST", path, CHIEF_ACCOUNTANT, content=cms)
         assert ok.status_code == 201, ok.text
         report = kd.api("GET", f"/documents/{doc_id}/report", CHIEF_ACCOUNTANT).json()
