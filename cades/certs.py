@@ -13,6 +13,7 @@ from typing import Final
 from asn1crypto import x509
 
 from . import asn1 as _asn1  # noqa: F401  (OID registration must precede any parsing)
+from .exclusive import exclusively
 
 __all__ = [
     "CertInfo",
@@ -137,6 +138,7 @@ def _name_bytes(name: x509.Name) -> bytes:
     return name.chosen.contents or b""
 
 
+@exclusively
 def names_equal(a: x509.Name, b: x509.Name) -> bool:
     """Byte-identical names first (the common case, and cheap), then RFC 5280 comparison, memoised.
 
@@ -183,6 +185,7 @@ class CertInfo:
     issuer_sign_tool: list[str] | None
 
 
+@exclusively
 def cert_info(cert: x509.Certificate) -> CertInfo:
     """Collect report-facing facts of a certificate without ``.native`` on the whole structure."""
     tbs = cert["tbs_certificate"]
@@ -255,6 +258,7 @@ def der_of(cert: x509.Certificate) -> bytes:
     return der
 
 
+@exclusively
 def facts(cert: x509.Certificate) -> CertFacts:
     der = der_of(cert)
     hit = _FACTS.get(der)

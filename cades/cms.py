@@ -7,6 +7,7 @@ than a failure of the whole document, and so that nothing is parsed twice on the
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -30,6 +31,7 @@ from .asn1 import (
     load_content_info,
     touch_certificate,
 )
+from .exclusive import exclusively
 
 __all__ = [
     "EssCertId",
@@ -128,6 +130,7 @@ class ParsedSignedData:
     digest_algorithms: tuple[str, ...]
 
 
+@exclusively
 def parse_signed_data(data: bytes, *, max_size: int = MAX_INPUT_SIZE) -> ParsedSignedData:
     """Parse a CMS SignedData; raise :class:`MalformedInput` only when the envelope itself is unusable."""
     info = load_content_info(data, max_size=max_size)
@@ -177,21 +180,31 @@ def parse_signed_data(data: bytes, *, max_size: int = MAX_INPUT_SIZE) -> ParsedS
 # DER -> the parsed certificate. The signer's and its CA's certificates ride in every signature they make; a
 # certificate is never modified once parsed, so the same bytes can share one parsed object (and the memoised
 # facts, names and signature verdicts that hang on it) instead of being parsed field by field every time.
-_PARSED: dict[bytes, x509.Certificate] = {}
+# One memo per thread: a parsed object leaves the lock with the caller (see cades.exclusive), and asn1crypto
+# objects are not safe to read from two threads at once.
+_PARSED_BY_THREAD = threading.local()
+
+
+def _parsed_memo() -> dict[bytes, x509.Certificate]:
+    memo: dict[bytes, x509.Certificate] | None = getattr(_PARSED_BY_THREAD, "memo", None)
+    if memo is None:
+        memo = _PARSED_BY_THREAD.memo = {}
+    return memo
 
 
 def _usable_certificates(certs: list[x509.Certificate]) -> list[x509.Certificate]:
     """Drop bag certificates that do not even parse: they cannot be a signer or a chain link anyway."""
     out = []
+    memo = _parsed_memo()
     for cert in certs:
         try:
             der = cert.dump()
-            known = _PARSED.get(der)
+            known = memo.get(der)
             if known is None:
                 touch_certificate(cert)
-                if len(_PARSED) > 1024:
-                    _PARSED.clear()
-                known = _PARSED[der] = cert
+                if len(memo) > 1024:
+                    memo.clear()
+                known = memo[der] = cert
             out.append(known)
         except Exception:
             continue

@@ -23,6 +23,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from .exclusive import released
 from .tls import default_context
 
 __all__ = ["FetchLimits", "Fetcher", "HttpFetcher", "Kind", "Origin", "fetch_with_origin", "post_ocsp_with_origin"]
@@ -83,7 +84,8 @@ class Fetcher(abc.ABC):
 def fetch_with_origin(fetcher: Fetcher, url: str, *, kind: Kind) -> tuple[bytes | None, Origin]:
     """GET through ``fetcher``; a misbehaving implementation counts as "not available", never as an error."""
     try:
-        body, origin = fetcher.get_with_origin(url, kind=kind)
+        with released():  # the network: other verifications go on meanwhile
+            body, origin = fetcher.get_with_origin(url, kind=kind)
     except Exception:
         return None, "network"
     return (body if isinstance(body, bytes) else None), ("cache" if origin == "cache" else "network")
@@ -92,7 +94,8 @@ def fetch_with_origin(fetcher: Fetcher, url: str, *, kind: Kind) -> tuple[bytes 
 def post_ocsp_with_origin(fetcher: Fetcher, url: str, request: bytes) -> tuple[bytes | None, Origin]:
     """POST an OCSP request through ``fetcher`` (see :func:`fetch_with_origin`)."""
     try:
-        body, origin = fetcher.post_ocsp_with_origin(url, request)
+        with released():
+            body, origin = fetcher.post_ocsp_with_origin(url, request)
     except Exception:
         return None, "network"
     return (body if isinstance(body, bytes) else None), ("cache" if origin == "cache" else "network")

@@ -25,6 +25,7 @@ from msgspec.structs import replace
 from . import hashing
 from .asn1 import SIGNATURE_OIDS
 from .certs import der_of, facts, name_text, names_equal
+from .exclusive import released
 from .fetch import Fetcher
 from .signatures import cert_signed_by, is_gost_key, signature_ok
 
@@ -438,7 +439,8 @@ def query(
         request = build_request(cert, issuer, nonce=nonce)
     except Exception:
         return _unusable("не удалось составить запрос OCSP для этого сертификата", url)
-    body = fetcher.post_ocsp(url, request)
+    with released():  # the network: other verifications go on meanwhile
+        body = fetcher.post_ocsp(url, request)
     if body is None:
         return _unusable(UNREACHABLE, url)
     return check_response(body, cert, issuer, at=at, now=now, nonce=nonce, pool=pool, url=url)

@@ -17,6 +17,7 @@ from . import hashing
 from .asn1 import DIGEST_OIDS
 from .certs import der_of, names_equal
 from .cms import DATA_OID, SHA1_OID, SHA256_OID, ParsedSignedData, ParsedSigner
+from .exclusive import exclusively
 from .gost import UnsupportedAlgorithm
 from .gost import verify as gost_verify
 from .signatures import is_gost_key, public_key
@@ -56,6 +57,7 @@ class SignerMath:
     details: list[str]
 
 
+@exclusively
 def find_signer_certificate(signer: ParsedSigner, pool: Iterable[x509.Certificate]) -> x509.Certificate | None:
     """The certificate named by the SignerIdentifier: issuer+serial, or subjectKeyIdentifier."""
     for cert in pool:
@@ -119,6 +121,7 @@ def _ess_matches_uncached(signer: ParsedSigner, cert: x509.Certificate) -> bool 
     return True
 
 
+@exclusively
 def check_signer(
     parsed: ParsedSignedData,
     signer: ParsedSigner,

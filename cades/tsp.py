@@ -19,6 +19,7 @@ from . import hashing
 from .asn1 import DIGEST_OIDS
 from .certs import cert_info
 from .cms import parse_signed_data
+from .exclusive import exclusively
 from .signer import bytes_source, check_signer
 from .validation import ValidationContext, validate_chain
 
@@ -38,6 +39,7 @@ class TimestampCheck:
     details: list[str] = field(default_factory=list)
 
 
+@exclusively
 def verify_timestamp(
     token: cms.ContentInfo,
     signature_value: bytes,

@@ -26,6 +26,7 @@ from asn1crypto import ocsp as asn1_ocsp
 
 from .asn1 import MalformedInput, decode_armour, load_certificate, load_certificates, load_crl
 from .certs import der_of, facts, name_key, names_equal
+from .exclusive import exclusive, exclusively
 from .fetch import Fetcher, fetch_with_origin
 from .result import RevocationSource
 from .revocation import EmbeddedValues, Finding, Lookup, find_status, remember_location, source_line
@@ -86,6 +87,10 @@ class ValidationContext:
     def __post_init__(self) -> None:
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError("validation time must be timezone-aware")
+        with exclusive():  # the anchors may be another context's, in use by a verification in another thread
+            self._index()
+
+    def _index(self) -> None:
         object.__setattr__(self, "_anchor_keys", frozenset(_cert_key(c) for c in self.trust_roots))
         object.__setattr__(self, "_anchor_ders", frozenset(der_of(c) for c in self.trust_roots))
         # The accredited list brings thousands of CA certificates: a path step looks its issuer up by name
@@ -130,6 +135,7 @@ class ValidationContext:
             grace=grace,
         )
 
+    @exclusively
     def is_anchor(self, cert: x509.Certificate) -> bool:
         if not self.trust_roots:
             return False
@@ -276,6 +282,7 @@ def _fetch_issuers(cert: x509.Certificate, fetcher: Fetcher, budget: _AiaBudget)
     return found
 
 
+@exclusively
 def validate_chain(
     leaf: x509.Certificate,
     *,

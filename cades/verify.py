@@ -25,6 +25,7 @@ from .asn1 import (
 )
 from .certs import facts
 from .cms import ParsedSignedData, ParsedSigner, parse_signed_data
+from .exclusive import exclusively
 from .result import (
     CertificateInfo,
     ChainEntry,
@@ -124,6 +125,7 @@ def verify_cms_stream(
     return _verify_parsed(parsed, digest_source(digests), size, context or ValidationContext(), certificates)
 
 
+@exclusively
 def _verify_parsed(
     parsed: ParsedSignedData,
     source: DigestSource,
