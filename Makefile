@@ -72,7 +72,8 @@ lint: deps
 # core about 70 %, and the run took 630 s instead of 890 s. Timing-sensitive tests are written for a loaded
 # machine (deadlines in seconds, not tenths). `worksteal` hands out contiguous runs of tests, so a module's fixtures
 # (one Chromium, one SMTP relay) mostly start once, and an idle worker takes over the rest of another's queue.
-# TEST_WORKERS=0 runs in one process.
+# TEST_WORKERS=0 runs in one process. --durations prints the 25 slowest steps: the first place to look when the run
+# nears its 15 minutes.
 TEST_WORKERS ?= $(shell n=$$(( 2 * $$(nproc 2>/dev/null || echo 1) )); [ $$n -lt 2 ] && n=2; [ $$n -gt 8 ] && n=8; echo $$n)
 PYTEST_XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 # Some CI images set PYTHONDONTWRITEBYTECODE=1, and then every server, CLI run and agent the suites start
@@ -81,7 +82,7 @@ PYTEST_XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist work
 PYTEST := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(VENV)/pycache $(PY) -m pytest
 
 test: lint
-	cd $(ROOT) && $(PYTEST) -q -p no:cacheprovider $(PYTEST_XDIST)
+	cd $(ROOT) && $(PYTEST) -q -p no:cacheprovider --durations=25 $(PYTEST_XDIST)
 
 # `make chaos` is both: the crash and fault tests with their full number of rounds (`make chaos-tests`; `make
 # test` runs fewer, see TEST_CHAOS), then the long chaos run (`make chaos-run`, benchmarks/chaos.py): N documents
