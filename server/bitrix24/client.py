@@ -119,7 +119,10 @@ class Bitrix24Client:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limiter: LeakyBucket | None = None,
     ) -> None:
+        """``limiter``: the portal's budget when other clients spend it too (the portal counts every request of
+        the application against one bucket, whichever client object sends it)."""
         if settings.mode == "none":
             raise ValueError('no portal configured (portal.mode = "none")')
         if settings.mode == "oauth" and token_store is None:
@@ -129,7 +132,7 @@ class Bitrix24Client:
         install_log_redaction()
         self.settings = settings
         self.token_store = token_store
-        self.limiter = LeakyBucket(settings.rate_per_second, settings.burst)
+        self.limiter = limiter or LeakyBucket(settings.rate_per_second, settings.burst)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._sleep = sleep

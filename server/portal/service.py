@@ -35,6 +35,7 @@ from server.bitrix24 import (
     UserDirectory,
 )
 from server.bitrix24.entities import KINDS, kind_for_placement, smart_process
+from server.bitrix24.limiter import LeakyBucket
 from server.bitrix24.settings import origin_of
 from server.db import Database, audit
 from server.portal import robots, store
@@ -136,10 +137,14 @@ class PortalService:
         # Further install steps the upper layers register (the CRM status field and triggers, issue 17): each
         # gets the install's client and returns its problems, which are audited with the others.
         self.install_steps: list[Callable[[Bitrix24Client], Awaitable[list[str]]]] = []
+        # One budget for every client of the portal: it counts all of the application's requests against one
+        # bucket, and a checker pacing itself apart from the main client let the two together overflow it.
+        self._budget = LeakyBucket(self.settings.rate_per_second, self.settings.burst)
         # A client for checking tokens that arrive in POSTs; it never uses stored tokens itself.
         self._checker = Bitrix24Client(
             msgspec.structs.replace(self.settings, mode="webhook", webhook_url="http://unused.invalid/rest/"),
             transport=transport,
+            limiter=self._budget,
         )
         self._lock = asyncio.Lock()
         # The active portal and its generation, for checking page sessions without a database read.
@@ -159,7 +164,7 @@ class PortalService:
         async with self._lock:
             if self.settings.mode == "webhook":
                 if self._client is None:
-                    self._client = Bitrix24Client(self.settings, transport=self._transport)
+                    self._client = Bitrix24Client(self.settings, transport=self._transport, limiter=self._budget)
                 return self._client
             portal = await self.active_portal()
             if portal is None or not portal.has_tokens or not self.serves(portal):
@@ -168,7 +173,10 @@ class PortalService:
                 if self._client is not None:
                     await self._client.aclose()
                 self._client = Bitrix24Client(
-                    self.settings, token_store=SqliteTokenStore(self.db, portal.member_id), transport=self._transport
+                    self.settings,
+                    token_store=SqliteTokenStore(self.db, portal.member_id),
+                    transport=self._transport,
+                    limiter=self._budget,
                 )
                 self._client_member = portal.member_id
             else:
@@ -330,6 +338,7 @@ class PortalService:
                 msgspec.structs.replace(self.settings, mode="oauth"),
                 token_store=SqliteTokenStore(self.db, tokens.member_id),
                 transport=self._transport,
+                limiter=self._budget,
             )
         )
         assert client is not None

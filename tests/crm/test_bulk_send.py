@@ -4,8 +4,11 @@ the server SIGKILLed in the middle (once at a random moment, once while the port
 document per deal, and a deal without a contact e-mail listed with its reason.
 
 The emulator and the server share one limit (20 requests/second, bucket of 20) so the test runs in a minute; the
-emulator answers 503 QUERY_LIMIT_EXCEEDED whenever its own leaky bucket overflows, and the test demands it never
-did, and re-checks the request times it recorded against the bucket's arithmetic."""
+emulator answers 503 QUERY_LIMIT_EXCEEDED whenever its own leaky bucket overflows. The test demands it never did
+while one server process ran, and re-checks the request times it recorded against the bucket's arithmetic. A
+process started after a SIGKILL cannot know how full its predecessor left the portal's bucket: its first requests
+may meet a 503, which the client answers by taking the bucket as full and retrying (at most a bucket's worth per
+restart, and nothing lost or made twice, as the counts below show)."""
 
 from __future__ import annotations
 
@@ -130,6 +133,7 @@ def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_eac
         # A kill at a random moment of the run.
         target = random.Random(17).randint(5, 15)
         wait_for(lambda: status(kd, job_id)["done"] >= target, 120, what=f"{target} documents")
+        paced_while_one_process_ran = emu.state.rejected
         kd.server.stop(signal.SIGKILL)
         kd.server = start_server(data, env=env_for(people, emu))
 
@@ -161,7 +165,8 @@ def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_eac
     emails = dict(kd.query("SELECT entity_id, counterparty_email FROM documents"))
     assert all(emails[d] == f"buyer{d}@client.example" for d in generated)
 
-    assert emu.state.rejected == 0, "the portal answered QUERY_LIMIT_EXCEEDED"
+    assert paced_while_one_process_ran == 0, "the portal answered QUERY_LIMIT_EXCEEDED"
+    assert emu.state.rejected <= 2 * BURST, "more 503s after the restarts than the portal's bucket holds"
     assert_within_bucket(times)
     assert len(times) > 50 * 5  # the whole run was paced, not a handful of calls
 
