@@ -74,41 +74,36 @@ def test_threads_verifying_one_signers_documents_agree_with_one_thread(gost_pki:
         assert verdicts == [alone] * THREADS
 
 
-def test_the_lock_is_given_up_around_the_network() -> None:
-    """A verification waiting on an OCSP responder does not hold up the others."""
-    inside = threading.Event()
-    other_done = threading.Event()
+def _contender() -> tuple[threading.Event, threading.Event, threading.Thread]:
+    """Another thread that asks for the lock once told to: (tell it, it got in, the thread)."""
+    go, got_in = threading.Event(), threading.Event()
 
-    def other() -> None:
-        inside.wait(5)
-        with exclusive():
-            other_done.set()
-
-    worker = threading.Thread(target=other)
-    worker.start()
-    with exclusive(), exclusive():  # nested, as the public functions call each other
-        with released():
-            inside.set()
-            assert other_done.wait(5)  # the other thread got the lock while this one was "on the network"
-    worker.join()
-    assert other_done.is_set()
-
-
-def test_the_lock_is_held_between_sections() -> None:
-    entered = threading.Event()
-    got_in = threading.Event()
-
-    def other() -> None:
-        entered.wait(5)
+    def contend() -> None:
+        go.wait(5)
         with exclusive():
             got_in.set()
 
-    worker = threading.Thread(target=other)
-    worker.start()
+    thread = threading.Thread(target=contend)
+    thread.start()
+    return go, got_in, thread
+
+
+def test_the_lock_is_given_up_around_the_network() -> None:
+    """A verification waiting on an OCSP responder does not hold up the others."""
+    go, got_in, other = _contender()
+    with exclusive(), exclusive():  # nested, as the public functions call each other
+        with released():
+            go.set()
+            assert got_in.wait(5)  # the other thread got the lock while this one was "on the network"
+    other.join()
+
+
+def test_the_lock_is_held_between_sections() -> None:
+    go, got_in, other = _contender()
     with exclusive():
-        entered.set()
+        go.set()
         assert not got_in.wait(0.3)  # held: the other thread waits
-    worker.join(5)
+    other.join(5)
     assert got_in.is_set()
 
 

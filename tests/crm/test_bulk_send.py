@@ -26,7 +26,6 @@ import pytest
 
 from demo.emulator_templates import add_deals_with_contacts, documents_of
 from demo.portal_emulator import PortalEmulator
-from demo.portal_state import EmulatorConfig
 from tests.support.server import start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     DIRECTOR,
@@ -36,7 +35,7 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     gost_pki,
     installed_klikdok,
     people,
-    server_env,
+    rate_limited_portal,
     wait_for,
 )
 
@@ -44,12 +43,9 @@ RATE, BURST = 20.0, 20
 
 
 @pytest.fixture
-def limited_emulator() -> Iterator[PortalEmulator]:
-    emu = PortalEmulator(EmulatorConfig(rate_per_second=RATE, burst=BURST)).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
+def limited(people: People) -> Iterator[tuple[PortalEmulator, dict[str, str]]]:  # noqa: F811  pytest injects the imported fixture
+    with rate_limited_portal(people.pki, RATE, BURST) as portal:
+        yield portal
 
 
 def record_admissions(emu: PortalEmulator) -> list[float]:
@@ -75,15 +71,6 @@ def assert_within_bucket(times: list[float]) -> None:
         assert level <= BURST + 1e-6, f"{level:.1f} requests in the bucket at once"
 
 
-def env_for(staff: People, emu: PortalEmulator) -> dict[str, str]:
-    return server_env(
-        staff.pki,
-        KLIKDOK_PORTAL_URL=emu.base_url,
-        KLIKDOK_PORTAL_RATE_PER_SECOND=str(RATE),
-        KLIKDOK_PORTAL_BURST=str(BURST),
-    )
-
-
 def bulk_grant(kd: Klikdok, user_id: int, deal_id: int) -> str:
     """What the deal list's row menu gives the user: the bulk page, with the sealed list of the deals they may read."""
     form = kd.emu.state.placement_form(user_id, "CRM_DEAL_LIST_MENU", {"ID": str(deal_id), "URI": "/crm/deal/list/"})
@@ -102,15 +89,15 @@ def status(kd: Klikdok, job_id: int) -> dict[str, Any]:
 
 def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_each(
     tmp_path: Path,
-    limited_emulator: PortalEmulator,
+    limited: tuple[PortalEmulator, dict[str, str]],
     people: People,  # noqa: F811  pytest injects the imported fixture of this name
 ) -> None:
-    emu = limited_emulator
+    emu, env = limited
     data = tmp_path / "data"
     deals = add_deals_with_contacts(emu.state, 51, without_email={17})
     no_email = deals[17]
     times = record_admissions(emu)
-    kd = Klikdok(start_server(data, env=env_for(people, emu)), emu)
+    kd = Klikdok(start_server(data, env=env), emu)
     try:
         kd.install()
         templates = kd.api("GET", "/templates?entity_type=deal", MANAGER).json()
@@ -135,14 +122,14 @@ def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_eac
         wait_for(lambda: status(kd, job_id)["done"] >= target, 120, what=f"{target} documents")
         paced_while_one_process_ran = emu.state.rejected
         kd.server.stop(signal.SIGKILL)
-        kd.server = start_server(data, env=env_for(people, emu))
+        kd.server = start_server(data, env=env)
 
         # A kill after the portal made a generator document but before the server heard its id.
         stall = emu.state.stall("crm.documentgenerator.document.add", seconds=60)
         wait_for(lambda: stall.times == 0, 60, what="a document.add whose answer is held")
         kd.server.stop(signal.SIGKILL)
         stall.release.set()
-        kd.server = start_server(data, env=env_for(people, emu))
+        kd.server = start_server(data, env=env)
 
         final = wait_for(lambda: (s := status(kd, job_id))["finished"] and s, 240, what="the bulk send to finish")
     finally:
@@ -173,12 +160,12 @@ def test_bulk_send_to_50_deals_survives_kills_and_makes_exactly_one_document_eac
 
 def test_a_bulk_send_only_takes_the_deals_its_page_listed_for_the_user(
     tmp_path: Path,
-    limited_emulator: PortalEmulator,
+    limited: tuple[PortalEmulator, dict[str, str]],
     people: People,  # noqa: F811  pytest injects the imported fixture of this name
 ) -> None:
-    emu = limited_emulator
+    emu, env = limited
     deals = add_deals_with_contacts(emu.state, 2)
-    with installed_klikdok(tmp_path / "data", emu, env_for(people, emu)) as kd:
+    with installed_klikdok(tmp_path / "data", emu, env) as kd:
         grant = bulk_grant(kd, MANAGER, deals[0])
         body = {"template_id": 37, "signers": [DIRECTOR]}
 

@@ -9,13 +9,8 @@ whenever pages opened while documents went out.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from demo.portal_emulator import PortalEmulator
-from demo.portal_state import EmulatorConfig
 from tests.support.server import start_server
 from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     DIRECTOR,
@@ -24,35 +19,23 @@ from tests.workflow.conftest import (  # noqa: F401 - fixtures re-exported
     People,
     gost_pki,
     people,
-    server_env,
+    rate_limited_portal,
     wait_for,
 )
 
 RATE, BURST = 10.0, 5
 
 
-@pytest.fixture
-def strict_portal() -> Iterator[PortalEmulator]:
-    emu = PortalEmulator(EmulatorConfig(rate_per_second=RATE, burst=BURST)).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
 def test_page_checks_and_the_work_share_the_portals_bucket(
-    strict_portal: PortalEmulator,
     people: People,  # noqa: F811  pytest injects the imported fixture of this name
     tmp_path: Path,
 ) -> None:
-    emu = strict_portal
-    env = server_env(
-        people.pki,
-        KLIKDOK_PORTAL_URL=emu.base_url,
-        KLIKDOK_PORTAL_RATE_PER_SECOND=str(RATE),
-        KLIKDOK_PORTAL_BURST=str(BURST),
-    )
-    kd = Klikdok(start_server(tmp_path / "data", env=env), emu)
+    with rate_limited_portal(people.pki, RATE, BURST) as (emu, env):
+        _race_pages_and_work(Klikdok(start_server(tmp_path / "data", env=env), emu))
+    assert emu.state.rejected == 0, "the portal answered QUERY_LIMIT_EXCEEDED"
+
+
+def _race_pages_and_work(kd: Klikdok) -> None:
     try:
         kd.install()
         kd.session(MANAGER, ("deal", 1))  # the author's page, opened before the race below
@@ -83,4 +66,3 @@ def test_page_checks_and_the_work_share_the_portals_bucket(
         assert len(docs) == 3
     finally:
         kd.server.stop()
-    assert emu.state.rejected == 0, "the portal answered QUERY_LIMIT_EXCEEDED"

@@ -144,6 +144,23 @@ def server_env(pki: GostPki, **extra: str) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def rate_limited_portal(pki: GostPki, rate: float, burst: int) -> Iterator[tuple[PortalEmulator, dict[str, str]]]:
+    """An emulator of its own that answers 503 QUERY_LIMIT_EXCEEDED beyond a bucket of ``burst`` draining at ``rate``
+    per second, and the environment of a server that names it with the same limit."""
+    emu = PortalEmulator(EmulatorConfig(rate_per_second=rate, burst=burst)).start()
+    env = server_env(
+        pki,
+        KLIKDOK_PORTAL_URL=emu.base_url,
+        KLIKDOK_PORTAL_RATE_PER_SECOND=str(rate),
+        KLIKDOK_PORTAL_BURST=str(burst),
+    )
+    try:
+        yield emu, env
+    finally:
+        emu.stop()
+
+
 @dataclass
 class Klikdok:
     """The running server plus helpers that act as portal users through it."""
