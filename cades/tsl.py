@@ -36,6 +36,10 @@ ACTIVE_STATUS: Final = "Действует"
 DEFAULT_MAX_BYTES: Final = 256 * 1024 * 1024
 MAX_DEPTH: Final = 32
 MAX_TEXT: Final = 1024 * 1024  # one element's text: a certificate is a few KB of base64
+# The list's elements carry a few attributes at most (namespaces, a signature's algorithms). expat hands over a
+# start tag whole, so a tag of thirty thousand attributes, copied down a 100 MB file, cost seconds a tag; the first
+# such tag now ends the reading (the fuzz harness's TSL hang, 8 December 2026).
+MAX_ATTRIBUTES: Final = 256
 _CHUNK: Final = 1024 * 1024
 MOSCOW: Final = dt.timezone(dt.timedelta(hours=3))
 
@@ -206,6 +210,8 @@ class _Reader:
         self._text_size = 0
         if self._depth > MAX_DEPTH:
             raise _Refused(f"слишком глубокая вложенность элементов (больше {MAX_DEPTH})")
+        if len(attrs) > MAX_ATTRIBUTES:
+            raise _Refused(f"у элемента слишком много атрибутов (больше {MAX_ATTRIBUTES})")
         if self._depth == 1:
             if tag != ROOT_TAG:
                 raise _Refused(f"это не перечень аккредитованных УЦ: корневой элемент «{tag[:60]}», а не «{ROOT_TAG}»")
