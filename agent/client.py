@@ -11,8 +11,10 @@
   the same ``result_id``, which the server applies at most once.
 - Binding requests from the signer's page (``certificates_request``, ``prove_key``) are answered by
   :mod:`agent.binding` in tasks of their own, so a PIN prompt never holds up the receive loop or the jobs.
-- SIGTERM/SIGINT: stop taking jobs, give the job in progress a few seconds to finish and be confirmed, close
-  the websocket normally, exit 0. Whatever is unfinished stays open on the server and comes back later.
+- SIGTERM/SIGINT: stop taking jobs, give the job being signed a few seconds to finish and be confirmed, close
+  the websocket normally, exit 0. A job still downloading or waiting for the key is given up before the
+  signing (no PIN prompt after "stop"); it, and whatever else is unfinished, stays open on the server and
+  comes back later.
 """
 
 from __future__ import annotations

@@ -203,8 +203,9 @@ def fake_openssl(directory: Path, mode: str, seconds: float = 4.0) -> dict[str, 
     """An ``openssl`` earlier on PATH that wraps the real one: ``slow`` signs after a pause (a slow token),
     ``wrong`` signs other bytes than the file it is given (a broken backend). Returns the agent's env.
 
-    Every signature it finishes adds a line to ``signed.log`` in ``directory`` (see :func:`signatures_made`),
-    so a test can tell "the agent has signed" from "the agent is still signing" without guessing a delay."""
+    Every signature it starts adds a line to ``started.log`` and every one it finishes a line to ``signed.log``
+    in ``directory`` (see :func:`signings_started`, :func:`signatures_made`), so a test can tell "the agent is
+    signing" and "the agent has signed" from "the agent has not got there yet" without guessing a delay."""
     directory.mkdir(parents=True, exist_ok=True)
     real = subprocess.run(["which", "openssl"], capture_output=True, text=True, check=True).stdout.strip()
     other = directory / "other.bin"
@@ -215,6 +216,8 @@ import os, subprocess, sys, time
 args = sys.argv[1:]
 if not ("cms" in args and "-sign" in args):
     os.execv({real!r}, [{real!r}, *args])
+with open({str(directory / "started.log")!r}, "a") as log:
+    log.write("started\\n")
 if {mode!r} == "slow":
     time.sleep({seconds})
 else:
@@ -230,7 +233,15 @@ sys.exit(code)
 
 def signatures_made(directory: Path) -> int:
     """How many ``openssl cms -sign`` runs the :func:`fake_openssl` in ``directory`` has finished."""
-    log = directory / "signed.log"
+    return _lines(directory / "signed.log")
+
+
+def signings_started(directory: Path) -> int:
+    """How many ``openssl cms -sign`` runs the :func:`fake_openssl` in ``directory`` has begun."""
+    return _lines(directory / "started.log")
+
+
+def _lines(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
