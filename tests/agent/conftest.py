@@ -278,6 +278,7 @@ class CuttingProxy:
         asyncio.set_event_loop(self._loop)
 
         async def main() -> None:
+            self._main = asyncio.current_task()
             self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
             self._ready.set()
             async with self._server:
@@ -332,5 +333,16 @@ class CuttingProxy:
             w.transport.abort()
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        """Ends the connections still open (the agent's reconnected one) before the listener, so no task of the
+        proxy is left pending when its loop stops."""
+        import asyncio
+
+        async def shutdown() -> None:
+            others = asyncio.all_tasks() - {asyncio.current_task(), self._main}
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            self._server.close()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
         self._thread.join(5)
