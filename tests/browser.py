@@ -45,6 +45,15 @@ def browser_page(width: int = 1280, height: int = 900) -> Iterator[Any]:
         yield browser.new_page(viewport={"width": width, "height": height}, locale="ru-RU")
 
 
+def open_settled(page: Page, url: str) -> None:
+    """``page.goto`` that returns once the page has stopped loading, the PDF preview's viewer included.
+
+    The counterparty's page embeds the document in Chromium's PDF viewer, an out-of-process frame that keeps
+    loading its own files after the page's ``load``. A click sent in that window (Playwright sends it at once,
+    a person does not) was sometimes lost under load: no submit, no request (2 in 60 runs on a busy box)."""
+    page.goto(url, wait_until="networkidle")
+
+
 class PageLog:
     """What a page said and asked while a test ran (console lines, API answers): printed when a wait times out."""
 
@@ -55,6 +64,8 @@ class PageLog:
         page.on("requestfailed", lambda r: self.lines.append(f"failed {r.method} {r.url}: {r.failure}"))
 
     def _response(self, response: Any) -> None:
+        if response.url.startswith(("chrome:", "chrome-extension:")):
+            return  # the built-in PDF viewer's own files: dozens per preview, and they crowd out the page's requests
         self.lines.append(f"{response.status} {response.request.method} {response.url.split('?')[0]}")
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.browser import PageLog, browser_page, screenshot, wait_or_explain
+from tests.browser import PageLog, browser_page, open_settled, screenshot, wait_or_explain
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 
@@ -20,7 +20,7 @@ def test_counterparty_signs_one_document_and_rejects_another(
     sig_file.write_bytes(counterparty.sign(counterparty.director, PDF))
 
     with browser_page(width=390, height=844) as page:  # a phone
-        page.goto(sign_link)
+        open_settled(page, sign_link)
         assert page.locator("h1.cp-title").inner_text() == "Договор поставки"
         assert page.locator("[data-signature]").count() == 1
         assert "Подпись действительна" in page.locator("[data-signature]").inner_text()
@@ -36,7 +36,7 @@ def test_counterparty_signs_one_document_and_rejects_another(
     assert exchange.state(signed_doc) == "completed"
 
     with browser_page() as page:  # a desktop
-        page.goto(reject_link)
+        open_settled(page, reject_link)
         screenshot(page, "counterparty-desktop-document")
         page.click("summary.cp-danger")
         page.click("[data-reject]")
@@ -64,7 +64,7 @@ def test_signature_over_another_file_is_explained_in_the_browser(
     wrong.write_bytes(counterparty.sign(counterparty.director, b"some other file"))
     with browser_page() as page:
         log = PageLog(page)
-        page.goto(link)
+        open_settled(page, link)
         page.set_input_files("input[type=file]", str(wrong))
         page.click("[data-upload]")
         wait_or_explain(page, "[data-error]", 60_000, log)

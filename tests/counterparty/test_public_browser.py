@@ -11,7 +11,7 @@ import pytest
 
 from server.counterparty.cryptoarm_handler import WAITING, progress_of
 from server.cryptoarm.transaction_store import Txn
-from tests.browser import PageLog, browser_page, chromium, screenshot, wait_or_explain
+from tests.browser import PageLog, browser_page, chromium, open_settled, screenshot, wait_or_explain
 from tests.counterparty.conftest import Counterparty, Exchange, link_in
 from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
 
@@ -21,7 +21,7 @@ LIVE = 60_000  # verification on a loaded box
 def _hand_off(page: Any, link: str) -> str:
     """From the document page, «Подписать в КриптоАРМ ГОСТ»: the hand-off page; returns the cryptoarm:// link."""
     log = PageLog(page)
-    page.goto(link)
+    open_settled(page, link)
     page.click("[data-cryptoarm]")
     wait_or_explain(page, "[data-cryptoarm-handoff]", LIVE, log)
     return str(page.get_attribute("[data-cryptoarm-link]", "href"))
@@ -112,7 +112,7 @@ def test_a_browser_finds_its_way_back_from_an_action_address_and_errors(exchange
     junk.write_bytes(b"not a signature")
     for width, height in ((1280, 900), (390, 844)):
         with browser_page(width=width, height=height) as page:
-            page.goto(link)
+            open_settled(page, link)
             page.set_input_files("input[type=file]", str(junk))
             page.click("[data-upload]")
             page.wait_for_selector("[data-error]")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import open_settled
 from tests.counterparty.conftest import ALFA_EMAIL, Exchange, link_in, text_of
 from tests.stories.conftest import (
     ARTIFACTS,
@@ -113,7 +114,7 @@ def test_the_app_page_looks_like_the_portal(story: Exchange, documents: dict[str
 
 
 def test_the_counterparty_page_shares_the_look(story: Exchange, documents: dict[str, int], page: Any) -> None:
-    page.goto(counterparty_link(story))
+    open_settled(page, counterparty_link(story))
     page.wait_for_selector("[data-upload-form]")
     assert css(page, "body", "font-family").startswith('"Open Sans", "Helvetica Neue", Helvetica, Arial')
     assert css(page, "body", "background-color") == GREY
@@ -183,7 +184,7 @@ def test_crm_tab_with_the_create_dialog_open_fits_a_phone(
 
 def test_counterparty_page_fits_a_phone(story: Exchange, documents: dict[str, int], page: Any) -> None:
     page.set_viewport_size(PHONE)
-    page.goto(counterparty_link(story))
+    open_settled(page, counterparty_link(story))
     page.wait_for_selector("[data-upload-form]")
     assert_fits(page, "the counterparty's page")
     page.click("summary.cp-danger")
@@ -199,7 +200,7 @@ def test_pages_load_nothing_from_outside_the_server(
     page.wait_for_selector("#kd-queue tr[data-document-id]")
     tab = open_deal_tab(page, story.kd, MANAGER)
     open_create_form(page, tab, story.kd)
-    page.goto(counterparty_link(story))
+    open_settled(page, counterparty_link(story))
     page.wait_for_selector("[data-upload-form]")
     paths = {url.split("?")[0].split("/", 3)[-1] for url in requests_seen.seen}
     assert {"static/klikdok.css", "static/kd_core.js", "static/b24frame.js", "c/public.css"} <= paths, paths

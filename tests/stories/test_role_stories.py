@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import open_settled
 from tests.counterparty.conftest import ALFA_EMAIL, Counterparty, Exchange, link_in
 from tests.stories.conftest import open_app_page, open_create_form, open_deal_tab, snap
 from tests.support.openssl_pki import Issued
@@ -117,7 +118,7 @@ def test_counterparty_opens_the_link_previews_and_signs(
     content = pdf("Договор аренды №3")
     doc = story.company_signed({"Договор аренды №3.pdf": content}, title="Договор аренды №3")
     link = link_in(story.invitation(title="Договор аренды №3"))
-    page.goto(link)
+    open_settled(page, link)
     assert page.inner_text("h1.cp-title") == "Договор аренды №3"
     assert "направляет вам документ на подпись" in page.inner_text(".cp-from")
     assert page.locator("iframe.cp-preview[title='Просмотр: Договор аренды №3.pdf']").count() == 1
@@ -141,7 +142,7 @@ def test_counterparty_opens_the_link_previews_and_signs(
 def test_counterparty_rejects_with_a_reason(story: Exchange, page: Any) -> None:
     doc = story.company_signed({"Допсоглашение №2.pdf": pdf("Допсоглашение №2")}, title="Допсоглашение №2")
     link = link_in(story.invitation(title="Допсоглашение №2"))
-    page.goto(link)
+    open_settled(page, link)
     assert page.inner_text("h1.cp-title") == "Допсоглашение №2"
     page.click("summary.cp-danger")
     assert page.is_visible("textarea[name=reason]")
