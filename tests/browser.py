@@ -54,6 +54,11 @@ def open_settled(page: Page, url: str) -> None:
     page.goto(url, wait_until="networkidle")
 
 
+def settled(page: Page) -> None:
+    """After a navigation the test did not start with ``goto`` (a link, a form): as :func:`open_settled`."""
+    page.wait_for_load_state("networkidle")
+
+
 class PageLog:
     """What a page said and asked while a test ran (console lines, API answers): printed when a wait times out."""
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from server.routes.idempotency import KEY_PATTERN
-from tests.browser import PageLog, chromium, screenshot, wait_or_explain
+from tests.browser import PageLog, chromium, open_settled, screenshot, wait_or_explain
 from tests.counterparty.conftest import PDF, Counterparty, Exchange, link_in
 
 ACTION = re.compile(r'action="(/c/[A-Za-z0-9_-]+/(sign|reject|cryptoarm))\?key=([^"]+)"')
@@ -139,7 +139,7 @@ def test_the_buttons_are_disabled_while_the_form_is_sent(exchange: Exchange) -> 
             context = browser.new_context(viewport={"width": width, "height": height}, locale="ru-RU")
             page = context.new_page()
             log = PageLog(page)
-            page.goto(link)
+            open_settled(page, link)
             page.evaluate("document.addEventListener('submit', function (e) { e.preventDefault(); })")
             page.click("summary.cp-danger")
             page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")
@@ -157,7 +157,7 @@ def test_the_buttons_are_disabled_while_the_form_is_sent(exchange: Exchange) -> 
         page = context.new_page()
         posts: list[str] = []
         page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
-        page.goto(link)
+        open_settled(page, link)
         page.click("summary.cp-danger")
         page.fill("textarea[name=reason]", "Сумма в п. 3.1 не совпадает со счётом")
         page.dblclick("[data-reject]", no_wait_after=True)

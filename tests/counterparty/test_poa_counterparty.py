@@ -24,7 +24,7 @@ import pytest
 
 from demo.portal_emulator import PortalEmulator
 from tests.a11y import axe_violations, blocking, describe
-from tests.browser import PageLog, chromium, screenshot, wait_or_explain
+from tests.browser import PageLog, chromium, open_settled, screenshot, wait_or_explain
 from tests.counterparty.conftest import (
     ALFA_INN,
     ALFA_OGRN,
@@ -258,7 +258,7 @@ def test_in_chromium_the_clerk_signs_with_an_mchd_and_the_head_without(
         page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ru-RU")
         log = PageLog(page)
         # The clerk: the page says when an МЧД is needed; the files go with the signature.
-        page.goto(link_in(ex.invitation(title="Договор поставки")))
+        open_settled(page, link_in(ex.invitation(title="Договор поставки")))
         assert "Руководителю МЧД не нужна" in page.locator("[data-poa-fields]").inner_text()
         # axe-core is injected into the page, which the page's CSP (this server's scripts only) would block: a
         # context of its own bypasses it; the flow runs under it.
@@ -280,7 +280,7 @@ def test_in_chromium_the_clerk_signs_with_an_mchd_and_the_head_without(
         screenshot(page, "poa-counterparty-clerk-1280")
 
         # The head of the company signs the second document with the organisation's certificate: no МЧД asked.
-        page.goto(link_in(ex.invitation(title="Спецификация")))
+        open_settled(page, link_in(ex.invitation(title="Спецификация")))
         fid = next(iter(ex.file_ids(second).values()))
         page.set_input_files(
             f"input[name=sig_{fid}]", files=[_file("spec.sig", counterparty.sign(counterparty.director, PDF))]

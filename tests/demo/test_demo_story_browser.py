@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from demo import demo_people
-from tests.browser import CHROMIUM, FLAGS
+from tests.browser import CHROMIUM, FLAGS, settled
 from tests.demo.conftest import Demo
 
 pytestmark = pytest.mark.browser
@@ -149,6 +149,7 @@ def test_the_demo_story_from_the_banner_to_the_signed_package(demo: Demo, page: 
     link.click()
     page.wait_for_url(href)
     page.wait_for_selector("h1.cp-title")
+    settled(page)  # the PDF preview loaded: a click before that may be lost (tests/browser.py)
     assert page.locator("h1.cp-title").inner_text() == "Договор поставки №7"
     assert page.locator("[data-signature]").count() == 2
     # Valid, not just accepted: the demo root is trusted and the demo CRLs answer the revocation question.
@@ -164,6 +165,7 @@ def test_the_demo_story_from_the_banner_to_the_signed_package(demo: Demo, page: 
     page.wait_for_selector("[data-message]", timeout=30000)
     assert "Ваша подпись принята" in page.locator("[data-message]").inner_text()
     shot(page, "07-counterparty-signed")
+    settled(page)
     with page.expect_download() as download:
         page.click("[data-package]")
     package = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))

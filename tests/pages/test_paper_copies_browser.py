@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import open_settled
 from tests.counterparty.conftest import Exchange, SmtpServer, link_in
 from tests.counterparty.test_paper_copies import FILES, ORIGINAL, serials, text_of
 from tests.pages.conftest import open_deal_tab, shot
@@ -67,7 +68,7 @@ def test_the_panel_offers_the_stamped_copies_and_the_protocol_once_signed(
     assert all(s in text for s in serial.values())
 
     # The counterparty's page, opened from the invitation: the same copies, downloaded by a plain link.
-    page.goto(link_in(ex.invitation()))
+    open_settled(page, link_in(ex.invitation()))
     page.wait_for_selector("[data-protocol]")
     assert page.locator("a[data-stamped]").count() == 2
     shot(page, "16-counterparty-paper-copies")
