@@ -33,9 +33,11 @@ def digests(data: bytes) -> tuple[str, str]:
     return hashing.new("streebog256", data).hexdigest(), hashing.new("streebog512", data).hexdigest()
 
 
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    """What changes whenever a file's bytes do: utime can set the mtime back, nothing sets the ctime back."""
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    """What changes when a file's bytes do, short of someone setting its mtime back on purpose (who could as well
+    edit the database). Not the ctime: an entry hard-linked from an upload or the spool gets a new ctime each time
+    one of its other names goes away."""
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class FileCache:
@@ -46,7 +48,7 @@ class FileCache:
         # Entries whose bytes are known to match their name: written here from bytes of that digest, or hashed
         # once on a read. A read of such an entry, unchanged since, skips the hash (1 MB of Streebog is ~10 ms,
         # the largest share of the server's work per agent signature). A new process starts with none.
-        self._checked: dict[str, tuple[int, int, int, int]] = {}
+        self._checked: dict[str, tuple[int, int, int]] = {}
         # Kept in memory so that a put does not stat the whole cache; rescanned only when over the limit.
         self._total = sum(p.stat().st_size for p in root.iterdir() if p.is_file())
 
