@@ -30,6 +30,7 @@ from server.cryptoarm import handlers as cryptoarm_handlers
 from server.cryptoarm.certificate_handler import CertificateHandler
 from server.cryptoarm.job_handler import JobHandler
 from server.db import Database, audit, checks, idempotency, migrations, outbox
+from server.foreground import Foreground
 from server.jsonbody import Request as JsonSafeRequest
 from server.portal.service import PortalService
 from server.portal.sessions import SessionSigner, load_or_create_key
@@ -109,6 +110,7 @@ def workflow_services(
     wf = settings.workflow
     spool = Spool(settings.storage.path / "spool")
     cache = FileCache(settings.storage.path / "cache", settings.storage.cache_max_mb * 1024 * 1024)
+    foreground = Foreground()
     worker = OutboxWorker(
         db,
         portal.client,
@@ -117,6 +119,7 @@ def workflow_services(
         max_attempts=wf.outbox_max_attempts,
         paused=wf.outbox_paused,
         spool=spool,
+        foreground=foreground,
     )
     listeners = TransitionListeners(TRANSITIONS)
     listeners.on_commit(worker.wake)
@@ -160,6 +163,7 @@ def workflow_services(
         sessions=sessions,
         portal=portal,
         listeners=listeners,
+        foreground=foreground,
         revocation_cache=fetcher,
         outbox=worker,
         signatures=signatures,
@@ -271,7 +275,9 @@ def create_app(settings: Settings, *, portal_transport: httpx.AsyncBaseTransport
         )
         tasks.append(asyncio.create_task(services.archive_checks.run(stop), name="archive-checks"))
         tasks += counterparty_runtime.start(services, stop)
-        agents = services.agents = AgentHub(settings, db, listeners=services.listeners, signatures=services.signatures)
+        agents = services.agents = AgentHub(
+            settings, db, listeners=services.listeners, signatures=services.signatures, foreground=services.foreground
+        )
         await agents.start()
         if interval:
             tasks.append(asyncio.create_task(_watchdog(services, interval, stop), name="watchdog"))

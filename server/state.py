@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from server.counterparty.exchange import CounterpartyExchange, LinkContext
     from server.counterparty.limiter import PublicLimiter, SlidingWindow
     from server.counterparty.scheduler import CounterpartyScheduler
+    from server.foreground import Foreground
     from server.mail.worker import MailWorker
     from server.portal.service import PortalService
     from server.portal.sessions import SessionSigner
@@ -55,6 +56,7 @@ class AppServices:
     portal: PortalService
     # The workflow's services (server.workflow), one reason to change each.
     listeners: TransitionListeners
+    foreground: Foreground
     outbox: OutboxWorker
     signatures: SignatureDeps
     directory: PortalDirectory

@@ -12,6 +12,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from server.foreground import Foreground
+
 
 async def run_rounds(
     round_: Callable[[], Awaitable[int]],
@@ -21,13 +23,17 @@ async def run_rounds(
     poll_seconds: float,
     log: logging.Logger,
     what: str,
+    foreground: Foreground | None = None,
 ) -> None:
     """Call ``round_`` (returns how many items it handled) until ``stop`` is set.
 
     The wake flag is cleared before a round looks for work, never after: a commit that lands while the round
     runs sets it again, and the loop goes straight into the next round instead of sleeping through the poll.
+    Given ``foreground``, each round first waits while signers' agents are busy (:mod:`server.foreground`).
     """
     while not stop.is_set():
+        if foreground is not None:
+            await foreground.step_aside(stop)
         wake.clear()
         try:
             busy = await round_()

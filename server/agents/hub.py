@@ -44,6 +44,7 @@ from common import agent_protocol as protocol
 from server.config import Settings
 from server.cryptoarm import transactions
 from server.db import Database
+from server.foreground import Foreground
 from server.worker_loop import run_rounds
 from server.workflow import signature_store
 from server.workflow.listeners import TransitionListeners
@@ -115,9 +116,16 @@ class Connection:
 
 class AgentHub:
     def __init__(
-        self, settings: Settings, db: Database, *, listeners: TransitionListeners, signatures: SignatureDeps
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        listeners: TransitionListeners,
+        signatures: SignatureDeps,
+        foreground: Foreground | None = None,
     ) -> None:
         self.settings = settings.agents
+        self.foreground = foreground or Foreground()
         self.public_url = settings.server.public_url
         self.cryptoarm_minutes = settings.cryptoarm.transaction_minutes
         self.db = db
@@ -321,6 +329,7 @@ class AgentHub:
                 self._on_answer(conn, msg)
 
     async def _on_result(self, conn: Connection, msg: protocol.Result) -> None:
+        self.foreground.touch()
         agent = conn.agent
         if not (0 < len(msg.result_id) <= 64):
             await self._send(conn, protocol.ErrorMsg(code="bad_message", message="result_id: 1..64 символа."))

@@ -74,6 +74,7 @@ def start(services: AppServices, stop: asyncio.Event) -> list[asyncio.Task[None]
         package=services.packaging.build_package,
         sender_company=sender_company,
         wake_portal=services.outbox.wake,
+        foreground=services.foreground,
     )
     services.listeners.on("internal_signed", Invitations(link_key=key, ttl_days=settings.policy.link_ttl_days))
     services.listeners.on("withdraw", revoke_on_withdraw)

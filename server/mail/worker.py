@@ -28,6 +28,7 @@ from server.counterparty import links, tokens
 from server.counterparty.link_store import LinkRow
 from server.db import Database, audit, outbox
 from server.db.outbox import OutboxMessage
+from server.foreground import Foreground
 from server.text import local_time, one_line
 from server.text import title as clean_title
 from server.worker_loop import run_rounds
@@ -58,8 +59,10 @@ class MailWorker:
         package: PackageSource,
         sender_company: Callable[[SqliteDb, int], str],
         wake_portal: Callable[[], None] = lambda: None,
+        foreground: Foreground | None = None,
     ) -> None:
         self.settings = settings
+        self.foreground = foreground
         self.db = db
         self.sender = sender
         self.link_key = link_key
@@ -83,6 +86,7 @@ class MailWorker:
             poll_seconds=self.settings.smtp.poll_seconds,
             log=log,
             what="mail",
+            foreground=self.foreground,
         )
 
     async def deliver_once(self, limit: int = 10) -> int:

@@ -132,6 +132,7 @@ async def job_file(request: Request[Any, Any, Any], services: Services, job_id: 
         raise NotFoundException("Задание не найдено.")
     if job.status not in store.OPEN_JOB_STATES:
         raise HTTPException(status_code=410, detail="Задание уже закрыто.")
+    services.foreground.touch()
     try:
         _name, ctype, data = await port.job_file(services.downloads, job.document_id, file_id)
     except (TransitionRefused, SignatureRefused) as exc:

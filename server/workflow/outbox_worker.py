@@ -53,6 +53,7 @@ from server.bitrix24 import (
 )
 from server.db import Database, outbox
 from server.db.outbox import OutboxMessage
+from server.foreground import Foreground
 from server.paper import PaperError
 from server.worker_loop import run_rounds
 
@@ -106,8 +107,10 @@ class OutboxWorker:
         max_attempts: int = 20,
         paused: bool = False,
         spool: Spool | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         self.db = db
+        self.foreground = foreground
         self.client = client
         self.batch_size = max(1, min(50, batch_size))
         self.poll_seconds = poll_seconds
@@ -168,6 +171,7 @@ class OutboxWorker:
                     poll_seconds=self.poll_seconds,
                     log=log,
                     what=f"outbox {lane}",
+                    foreground=self.foreground,
                 )
                 for lane, event in self._events.items()
             )
