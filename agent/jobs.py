@@ -47,12 +47,21 @@ class JobGone(Exception):
     """The server says the job is closed or not ours any more: drop it quietly."""
 
 
-async def download(http: httpx.AsyncClient, key: str, f: protocol.JobFile, target: Path) -> bytes:
-    """Stream one file to ``target``; the Streebog-256 of what arrived (b"" when its size is not the announced one).
+async def download(
+    http: httpx.AsyncClient, key: str, f: protocol.JobFile, target: Path, also: str | None = None
+) -> dict[str, bytes]:
+    """Stream one file to ``target``; the Streebog-256 of what arrived, and the ``also`` digest if asked (the
+    one the backend signs with), computed in the same pass; {} when its size is not the announced one.
 
-    Only the Streebog-256 the server recorded is computed here (in a thread, chunk by chunk, so the websocket keeps
-    being served): the Streebog-512 is needed only for a signature made with it (:func:`file_digest`)."""
-    h256 = hashing.new("streebog256")
+    The hashing runs in a thread, chunk by chunk, so the websocket keeps being served. A digest the backend can
+    sign (:meth:`Backend.sign_hashed`) saves it hashing the file again: Streebog is most of a signature's cost."""
+    names = ["streebog256"] + ([also] if also and also != "streebog256" else [])
+    hashers = [hashing.new(name) for name in names]
+
+    def update(chunk: bytes) -> None:
+        for h in hashers:
+            h.update(chunk)
+
     size = 0
     try:
         async with http.stream("GET", f.url, headers={"Authorization": f"Bearer {key}"}) as resp:
@@ -67,12 +76,12 @@ async def download(http: httpx.AsyncClient, key: str, f: protocol.JobFile, targe
                     if size > f.size:
                         break  # longer than announced: the digest will not match; stop reading
                     out.write(chunk)
-                    await asyncio.to_thread(h256.update, chunk)
+                    await asyncio.to_thread(update, chunk)
     except httpx.HTTPError as exc:
         raise RetryLater(f"{type(exc).__name__}") from exc
     if size != f.size:
-        return b""
-    return h256.digest()
+        return {}
+    return {name: h.digest() for name, h in zip(names, hashers, strict=True)}
 
 
 def file_digest(path: Path, name: str) -> bytes:
@@ -202,11 +211,16 @@ async def process(
     ``dropped`` (cancelled by the server) while it waited for the lock is given up before it is signed."""
     result_id = uuid.uuid4().hex
     signatures: list[protocol.FileSignature] = []
+    try:
+        signs_with = await asyncio.to_thread(backend.digest_name)
+    except BackendError:
+        signs_with = None  # sign() says what is wrong, in its own words
     with tempfile.TemporaryDirectory(prefix="klikdok-job-") as tmp:
         os.chmod(tmp, 0o700)
         for n, f in enumerate(offer.files):
             path = Path(tmp) / f"{n}-{Path(f.name).name or 'document'}"
-            d256 = await download(http, key, f, path)
+            digests = await download(http, key, f, path, also=signs_with)
+            d256 = digests.get("streebog256", b"")
             if d256.hex() != f.streebog256.lower():
                 log.warning(
                     "downloaded file does not match the job's digest; refusing to sign",
@@ -223,13 +237,13 @@ async def process(
                 async with sign_lock or contextlib.nullcontext():
                     if dropped():
                         raise JobGone("cancelled while waiting to be signed")
-                    cms = await asyncio.to_thread(backend.sign, path)
+                    cms = await asyncio.to_thread(backend.sign_hashed, path, digests)
             except BackendError as exc:
                 return protocol.Failure(
                     job_id=offer.job_id, result_id=result_id, code="backend_error", message=str(exc)[:500]
                 )
             problem = await asyncio.to_thread(
-                check_locally, cms, d256, partial(file_digest, path, "streebog512"), trust
+                check_locally, cms, d256, digests.get("streebog512") or partial(file_digest, path, "streebog512"), trust
             )
             if problem is not None and problem.code == "certificate_rejected":
                 log.error("the signer's certificate is not one the server trusts; not uploading",

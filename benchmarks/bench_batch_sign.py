@@ -6,10 +6,13 @@ What is timed, from the signer's side: the «Подписать» press on the q
 ``klikdok-agent run`` process paired with the server through a pairing code, with the openssl backend and the
 signer's GOST key; the server is a real ``klikdok serve`` on the portal emulator.
 
-The reference: the same 100 files signed by 100 ``openssl cms -sign`` runs with the same key, certificate and
-options as the agent's openssl backend, one after another (the backend signs one file at a time: one key, one
-token). Both contenders run in every round, their order alternating round by round; the best round of each is kept
-(the machine is shared and loaded). The goal is agent ≤ 1.3x the reference; nothing here asserts speed.
+The reference, as issue 19 names it: the same 100 files signed by 100 ``openssl cms -sign`` runs with the same key,
+certificate and options as the agent's openssl backend uses for a file it has not hashed (``sign``), one after
+another (one key, one token: one signature at a time). The agent itself hashes each file once, on download, and
+its backend signs that digest (``sign_hashed``: ``openssl dgst -sign`` over the signed attributes, the CMS put
+together by cades.building), so its openssl processes do not hash the megabyte again. Both contenders run in every
+round, their order alternating round by round; the best round of each is kept (the machine is shared and loaded).
+The goal is agent ≤ 1.3x the reference; nothing here asserts speed.
 
 The page's progress: while the agent signs, a poller asks ``GET /api/v1/jobs/status?ids=…`` (what the progress
 panel polls) every ``PROGRESS_POLL_SECONDS`` and notes each change of the signed count; the summary says how
@@ -98,7 +101,8 @@ def _quiet(kd: Klikdok) -> None:
 
 
 def _openssl_runs(paths: list[Path], cert: Any, conf: Path, out: Path) -> None:
-    """What the agent's openssl backend runs per file (agent/backends/openssl.py), once per file, in turn."""
+    """What the agent's openssl backend runs for a file it has not hashed (agent/backends/openssl.py ``sign``),
+    once per file, in turn."""
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OPENSSL_CONF=str(conf))
     for path in paths:

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -62,6 +63,16 @@ class Backend(ABC):
     def sign(self, path: Path) -> bytes:
         """A detached CMS (DER) over the file's bytes."""
         raise BackendError(f"Способ подписи «{self.name}» не подписывает файлы на этом компьютере.")
+
+    def digest_name(self) -> str | None:
+        """The digest (``streebog256``/``streebog512``) :meth:`sign_hashed` can take instead of hashing the file
+        itself; None when the backend always hashes the file (its signing program does)."""
+        return None
+
+    def sign_hashed(self, path: Path, digests: Mapping[str, bytes]) -> bytes:
+        """:meth:`sign`, given the file's digests already computed (the agent hashed it on download to check
+        it): a backend that can sign a digest skips hashing the file again. ``digests`` must be the file's."""
+        return self.sign(path)
 
     def open_link(self, url: str) -> None:
         """Hand a server's signing link to the signing program; only ``delegated`` backends are asked to."""

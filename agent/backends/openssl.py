@@ -7,11 +7,17 @@ PKCS#12 file (``.p12``/``.pfx``), whose certificate is then taken from the bundl
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+
+from asn1crypto import x509
+
+from cades import building
 
 from .base import Availability, Backend, BackendError, CertificateInfo, certificate_info, read_secret, to_der
 
@@ -66,10 +72,10 @@ class OpenSSLBackend(Backend):
         self.pin_file = pin_file
         self.openssl = shutil.which(openssl) or openssl
         self._dir: tempfile.TemporaryDirectory[str] | None = None
-        # The signing certificate's digest name, by (path, mtime, size): read with ``openssl x509`` once, not
-        # once per signature (that second process cost as much as the signature itself); a replaced file is
-        # read again.
-        self._md: tuple[tuple[str, int, int], str] | None = None
+        # The signing certificate's DER by (path, mtime, size): read with ``openssl x509`` once, not once per
+        # signature (that second process cost as much as the signature itself); a replaced file is read again.
+        self._der: tuple[tuple[str, int, int], bytes] | None = None
+        self._signer: tuple[bytes, building.DetachedSigner] | None = None  # the CMS frame of that certificate
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -129,8 +135,6 @@ class OpenSSLBackend(Backend):
         return to_der(self._run("x509", "-in", cert, "-outform", "DER"))
 
     def _digest(self, der: bytes) -> str:
-        from asn1crypto import x509
-
         oid = x509.Certificate.load(der)["tbs_certificate"]["subject_public_key_info"]["algorithm"]["algorithm"].dotted
         bits = _GOST_KEY_BITS.get(oid)
         if bits is None:
@@ -164,11 +168,7 @@ class OpenSSLBackend(Backend):
         return certificate_info(self._cert_der(cert)).thumbprint
 
     def _signing_digest(self, cert: Path) -> str:
-        st = cert.stat()
-        stamp = (str(cert), st.st_mtime_ns, st.st_size)
-        if self._md is None or self._md[0] != stamp:
-            self._md = (stamp, self._digest(self._cert_der(cert)))
-        return self._md[1]
+        return self._digest(self._cert_once(cert))
 
     def sign(self, path: Path) -> bytes:
         cert, key = self._material()
@@ -197,6 +197,48 @@ class OpenSSLBackend(Backend):
         if secret:
             args += ["-passin", "stdin"]
         return to_der(self._run(*args, input=(secret + "\n").encode() if secret else None))
+
+    def digest_name(self) -> str | None:
+        cert, _ = self._material()
+        try:
+            return "streebog" + self._signing_digest(cert).rsplit("_", 1)[1]
+        except OSError:
+            return None
+
+    def sign_hashed(self, path: Path, digests: Mapping[str, bytes]) -> bytes:
+        """The signed attributes around the given digest, signed by ``openssl dgst -sign`` (the document is not
+        read again), and the CMS put together by :mod:`cades.building` in ``openssl cms -sign``'s shape."""
+        name = self.digest_name()
+        if name is None or name not in digests:
+            return self.sign(path)
+        cert_path, key = self._material()
+        frame = self._frame(cert_path, name)
+        attributes = frame.attributes(digests[name], dt.datetime.now(dt.UTC))
+        fd, tbs = tempfile.mkstemp(prefix="attrs-", dir=self._workdir())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(attributes)
+            args: list[str | Path] = ["dgst", f"-md_gost12_{name[-3:]}", "-sign", key, "-binary"]
+            secret = "" if self._is_pkcs12() else read_secret(self.pin_file)
+            if secret:
+                args += ["-passin", "stdin"]
+            signature = self._run(*args, tbs, input=(secret + "\n").encode() if secret else None)
+        finally:
+            os.unlink(tbs)
+        return frame.cms(attributes, signature)
+
+    def _frame(self, cert: Path, digest_name: str) -> building.DetachedSigner:
+        der = self._cert_once(cert)
+        if self._signer is None or self._signer[0] != der:
+            self._signer = (der, building.DetachedSigner(der, digest_name))
+        return self._signer[1]
+
+    def _cert_once(self, cert: Path) -> bytes:
+        st = cert.stat()
+        stamp = (str(cert), st.st_mtime_ns, st.st_size)
+        if self._der is None or self._der[0] != stamp:
+            self._der = (stamp, self._cert_der(cert))
+        return self._der[1]
 
     def close(self) -> None:
         if self._dir is not None:

@@ -201,7 +201,8 @@ def launch_server(
 
 def fake_openssl(directory: Path, mode: str, seconds: float = 4.0) -> dict[str, str]:
     """An ``openssl`` earlier on PATH that wraps the real one: ``slow`` signs after a pause (a slow token),
-    ``wrong`` signs other bytes than the file it is given (a broken backend). Returns the agent's env.
+    ``wrong`` signs other bytes than the file it is given (a broken backend). Returns the agent's env. Both
+    ways the backend signs count: ``cms -sign`` over a file, ``dgst -sign`` over the signed attributes.
 
     Every signature it starts adds a line to ``started.log`` and every one it finishes a line to ``signed.log``
     in ``directory`` (see :func:`signings_started`, :func:`signatures_made`), so a test can tell "the agent is
@@ -214,14 +215,16 @@ def fake_openssl(directory: Path, mode: str, seconds: float = 4.0) -> dict[str, 
     script.write_text(f"""#!{sys.executable}
 import os, subprocess, sys, time
 args = sys.argv[1:]
-if not ("cms" in args and "-sign" in args):
+if not (("cms" in args or "dgst" in args) and "-sign" in args):
     os.execv({real!r}, [{real!r}, *args])
 with open({str(directory / "started.log")!r}, "a") as log:
     log.write("started\\n")
 if {mode!r} == "slow":
     time.sleep({seconds})
-else:
+elif "cms" in args:
     args[args.index("-in") + 1] = {str(other)!r}
+else:  # dgst -sign: the signed attributes' file is the last argument
+    args[-1] = {str(other)!r}
 code = subprocess.call([{real!r}, *args])
 with open({str(directory / "signed.log")!r}, "a") as log:
     log.write(f"{{code}}\\n")
