@@ -26,8 +26,9 @@ DEAL = ("deal", 1)
 
 
 class Gate:
-    """An ``openssl`` earlier on the agent's PATH that waits before each ``cms -sign`` until :meth:`open` (at
-    most two minutes, so a test that fails never leaves it waiting), then runs the real one."""
+    """An ``openssl`` earlier on the agent's PATH that waits before each signing (``cms -sign`` over a file, or
+    ``dgst -sign`` over the signed attributes, as the backend signs a digest it already has) until :meth:`open`
+    (at most two minutes, so a test that fails never leaves it waiting), then runs the real one."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -37,7 +38,7 @@ class Gate:
         script.write_text(f"""#!{sys.executable}
 import os, sys, time
 args = sys.argv[1:]
-if "cms" in args and "-sign" in args:
+if ("cms" in args or "dgst" in args) and "-sign" in args:
     with open({str(directory / "waiting.log")!r}, "a") as log:
         log.write("waiting\\n")
     deadline = time.monotonic() + 120
