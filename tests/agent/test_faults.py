@@ -46,6 +46,19 @@ def fetched(agent, job_id: int, file_id: int) -> int:  # type: ignore[no-untyped
     return agent.logs().count(f'/agents/jobs/{job_id}/files/{file_id} "HTTP/1.1 200')
 
 
+def slow_signer(kd: Klikdok, people: People, make_agent, tmp_path: Path, seconds: float):  # type: ignore[no-untyped-def]  # make_agent is the conftest's factory fixture
+    """The director's agent, online, whose openssl takes ``seconds`` per signature (a slow token); and the folder
+    where that openssl logs its signings (:func:`signings_started`, :func:`signatures_made`)."""
+    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
+    agent = make_agent()
+    agent.write_config(openssl_backend(people.certs[DIRECTOR]))
+    agent.pair(kd, DIRECTOR)
+    slow = tmp_path / "slow"
+    agent.start(env=fake_openssl(slow, "slow", seconds=seconds))
+    wait_for(lambda: online(kd, DIRECTOR), what="agent online")
+    return agent, slow
+
+
 @pytest.mark.parametrize("killed_while", ["signing_the_first_file", "signing_the_last_file"])
 def test_server_killed_and_restarted_mid_job(
     kd: Klikdok,
@@ -61,15 +74,9 @@ def test_server_killed_and_restarted_mid_job(
     server is down, keeps the result and sends it, under the same result id, once it is connected again.
     Either way: one signature per file, one accepted result, and the agent never exits.
     """
-    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(1), "Акт.pdf": pdf(2)}, signers=[DIRECTOR])
     first, last = [f for (f,) in kd.query("SELECT id FROM document_files WHERE document_id = ? ORDER BY position", doc)]
-    agent = make_agent()
-    agent.write_config(openssl_backend(people.certs[DIRECTOR]))
-    agent.pair(kd, DIRECTOR)
-    slow = tmp_path / "slow"
-    agent.start(env=fake_openssl(slow, "slow", seconds=2.0))
-    wait_for(lambda: online(kd, DIRECTOR), what="agent online")
+    agent, slow = slow_signer(kd, people, make_agent, tmp_path, seconds=2.0)
     [job] = sign_request(kd, DIRECTOR, [doc])
     in_hand = first if killed_while == "signing_the_first_file" else last
     # Signing, not fetching: the fetch's log line comes with the response headers, and a server killed during the
@@ -149,14 +156,8 @@ def test_sigterm_mid_job_finishes_the_job_in_hand(kd: Klikdok, people: People, m
     "In hand" means the signing has begun (the token may already have asked for its PIN). The file being
     fetched is not enough: the download and its hash still lie between the fetch and the signing, and a job
     stopped there is given up (see the next test). So the test waits for the signing to start."""
-    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(5)}, signers=[DIRECTOR])
-    agent = make_agent()
-    agent.write_config(openssl_backend(people.certs[DIRECTOR]))
-    agent.pair(kd, DIRECTOR)
-    slow = tmp_path / "slow"
-    agent.start(env=fake_openssl(slow, "slow", seconds=2.0))
-    wait_for(lambda: online(kd, DIRECTOR), what="agent online")
+    agent, slow = slow_signer(kd, people, make_agent, tmp_path, seconds=2.0)
     [job] = sign_request(kd, DIRECTOR, [doc])
     wait_for(lambda: signings_started(slow), what="the agent starting to sign (2 s)")
     started = time.monotonic()
@@ -170,14 +171,8 @@ def test_sigterm_gives_up_a_job_not_yet_being_signed(kd: Klikdok, people: People
     """Two jobs: one being signed, the other fetched and waiting for the key. SIGTERM finishes the first and
     gives the second up unsigned: it stays open on the server for the next start, and no PIN prompt appears
     after the signer asked the agent to stop."""
-    kd.register_cert(DIRECTOR, people.certs[DIRECTOR])
     docs = [kd.create(MANAGER, DEAL, {f"Договор {n}.pdf": pdf(n)}, signers=[DIRECTOR]) for n in (1, 2)]
-    agent = make_agent()
-    agent.write_config(openssl_backend(people.certs[DIRECTOR]))
-    agent.pair(kd, DIRECTOR)
-    slow = tmp_path / "slow"
-    agent.start(env=fake_openssl(slow, "slow", seconds=3.0))
-    wait_for(lambda: online(kd, DIRECTOR), what="agent online")
+    agent, slow = slow_signer(kd, people, make_agent, tmp_path, seconds=3.0)
     jobs = sign_request(kd, DIRECTOR, docs)
     wait_for(lambda: signings_started(slow) == 1, what="the agent signing the first job (3 s)")
     wait_for(lambda: all(f"/agents/jobs/{j}/files/" in agent.logs() for j in jobs), what="both jobs' files fetched")

@@ -26,13 +26,19 @@ class CountingHash:
         monkeypatch.setattr(files.hashing, "new", counting)
 
 
+def cached(tmp_path: Path, data: bytes) -> tuple[FileCache, str]:
+    """A cache holding ``data``, written by the server (so known to match), and its digest."""
+    cache = FileCache(tmp_path / "cache", max_bytes=1 << 20)
+    digest = digests(data)[0]
+    cache.put(digest, data)
+    return cache, digest
+
+
 def test_an_entry_written_by_the_server_is_read_without_hashing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = FileCache(tmp_path / "cache", max_bytes=1 << 20)
     data = b"%PDF-1.7 written once, read thrice"
-    digest = digests(data)[0]
-    cache.put(digest, data)
+    cache, digest = cached(tmp_path, data)
     hashes = CountingHash(monkeypatch)
     assert [cache.get(digest) for _ in range(3)] == [data] * 3
     assert hashes.count == 0
@@ -54,10 +60,8 @@ def test_an_upload_linked_into_the_cache_is_read_without_hashing(
 
 @pytest.mark.parametrize("damage", ["same_size", "shorter"])
 def test_an_entry_changed_behind_the_servers_back_is_hashed_and_dropped(tmp_path: Path, damage: str) -> None:
-    cache = FileCache(tmp_path / "cache", max_bytes=1 << 20)
     data = b"%PDF-1.7 the bytes that were signed"
-    digest = digests(data)[0]
-    cache.put(digest, data)
+    cache, digest = cached(tmp_path, data)
     assert cache.get(digest) == data
     path = cache.root / digest
     before = path.stat()
