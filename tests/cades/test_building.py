@@ -40,6 +40,23 @@ def _attribute_types(der: bytes) -> list[str]:
     return sorted(a["type"].native for a in signer["signed_attrs"])
 
 
+def _fixed_parts(der: bytes) -> dict[str, bytes]:
+    """What does not change between two signatures of one signer: the attributes but the time and the digest,
+    the signer's identifier, the algorithms and the certificates, as DER."""
+    signed_data = cms.ContentInfo.load(der)["content"]
+    signer = signed_data["signer_infos"][0]
+    parts = {
+        a["type"].native: a.dump()
+        for a in signer["signed_attrs"]
+        if a["type"].native not in ("signing_time", "message_digest")
+    }
+    for field in ("sid", "digest_algorithm", "signature_algorithm"):
+        parts[field] = signer[field].dump()
+    parts["digest_algorithms"] = signed_data["digest_algorithms"].dump()
+    parts["certificates"] = signed_data["certificates"].dump()
+    return parts
+
+
 @pytest.mark.parametrize("bits", [256, 512])
 def test_a_signature_from_the_digest_is_openssls_own_shape_and_valid(
     gost_pki: GostPki, tmp_path: Path, bits: int
@@ -52,6 +69,8 @@ def test_a_signature_from_the_digest_is_openssls_own_shape_and_valid(
         hashed = backend.sign_hashed(tmp_path / "not-read.pdf", _digests(DOC))  # the file itself is not needed
         reference = backend.sign(doc)
     assert _attribute_types(hashed) == _attribute_types(reference)
+    # Byte for byte what openssl writes, the signingCertificateV2 (the certificate's issuer and hash) included.
+    assert _fixed_parts(hashed) == _fixed_parts(reference)
     assert gost_pki.pki.openssl_verify(hashed, DOC, gost_pki.chain_file)
     (sr,) = verify_cms(hashed, DOC, context=_trusted(gost_pki)).signatures
     assert sr.status == "valid", (sr.reasons, sr.details)
