@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.agent.conftest import pdf
+from tests.browser import settled
 from tests.fakes.cryptoarm_emulator import CryptoArmEmulator
 from tests.pages.conftest import open_app_page, shot
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok, People, signing_pki, wait_for
@@ -91,6 +92,7 @@ def test_a_refused_manual_signature_offers_to_bind_its_certificate(
     sig.write_bytes(people.sign(DIRECTOR, data))
     open_app_page(page, kd, DIRECTOR)
     page.wait_for_selector("#kd-queue table.kd-documents")
+    settled(page)  # the queue's first loads done: a check sent while it still redraws was lost under load (CI)
     page.check("#kd-select-all")
     page.click("#kd-sign-manual")
     page.wait_for_selector("#kd-batch .kd-sig-input")
@@ -120,6 +122,7 @@ def test_a_refused_cryptoarm_signature_offers_binding_in_the_progress_panel(
     doc = kd.create(MANAGER, DEAL, {"Договор.pdf": pdf(8)}, signers=[DIRECTOR], title="Договор №8")
     open_app_page(page, kd, DIRECTOR)
     page.wait_for_selector("#kd-queue table.kd-documents")
+    settled(page)  # the queue's first loads done: a check sent while it still redraws was lost under load (CI)
     page.check("#kd-select-all")
     page.click("#kd-sign-cryptoarm")
     page.wait_for_selector("#kd-cryptoarm-link")

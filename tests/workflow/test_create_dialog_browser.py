@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.a11y import assert_accessible
-from tests.browser import screenshot
+from tests.browser import screenshot, settled
 from tests.pages.conftest import hidden_form, open_tab, query
 from tests.workflow.conftest import DIRECTOR, MANAGER, Klikdok
 
@@ -364,6 +364,7 @@ def test_the_frame_grows_for_an_open_dialog_and_shrinks_after_it(kd: Klikdok, pa
 
 def test_in_the_portal_the_form_opens_in_a_slider_and_the_list_reloads_when_it_closes(kd: Klikdok, page) -> None:  # type: ignore[no-untyped-def]  # pytest fixture arguments left unannotated
     frame = open_in_portal(page, kd)
+    settled(page)  # the app's frame loaded: a click sent into it while it still loads was lost under load (CI)
     frame.click("#kd-new")
     page.wait_for_function("window.kdCommands.some(c => c.command === 'openApplication')")
     opened = commands(page, "openApplication")
