@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.agent.conftest import FAST, agents, make_agent  # noqa: F401 - fixtures re-exported
+from tests.browser import settled
 from tests.counterparty.conftest import SmtpServer, counterparty, counterparty_env, smtp  # noqa: F401  fixtures re-exported for this suite
 from tests.support.mchd import fns, mchd_pki  # noqa: F401 - the МЧД fixtures (tests/support/mchd.py), used by name
 from tests.support.server import REPO
@@ -61,6 +62,7 @@ def open_app_page(pg: Any, kd: Klikdok, user_id: int, hash_: str = "#queue") -> 
     )
     pg.wait_for_url(f"{kd.url}/b24/app*")
     pg.evaluate(f"location.hash = '{hash_}'")
+    settled(pg)  # a click sent while the page still loads its lists was lost under load (tests/browser.py)
 
 
 def frame_named(pg: Any, name: str, url: str) -> Any:
@@ -78,6 +80,7 @@ def open_deal_tab(pg: Any, kd: Klikdok, user_id: int, deal_id: int = 1) -> Any:
     pg.goto(f"{kd.emu.base_url}/crm/deal/details/{deal_id}/?user={user_id}")
     frame = frame_named(pg, "app-frame", kd.url)
     frame.wait_for_selector("#kd-new")
+    settled(pg)
     return frame
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser import screenshot
+from tests.browser import screenshot, settled
 from tests.workflow.conftest import CHIEF_ACCOUNTANT, DIRECTOR, MANAGER, Klikdok, People
 
 pytestmark = pytest.mark.browser
@@ -93,6 +93,7 @@ def open_tab(pg: Any, kd: Klikdok, user_id: int, doc_id: int) -> str:
         '<script>document.getElementById("f").submit();</script>'
     )
     pg.wait_for_url(f"{kd.url}/b24/tab*")
+    settled(pg)  # a click sent while the tab still loads its list was lost under load (tests/browser.py)
     pg.click(f"table.kd-documents tr[data-document-id='{doc_id}'] .kd-open")
     panel = f"#kd-doc-{doc_id}"
     pg.wait_for_selector(panel)
